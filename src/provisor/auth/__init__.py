@@ -1,0 +1,1 @@
+"""Technical users (clients), their credentials and permissions, and bearer tokens."""

@@ -1,0 +1,266 @@
+"""Technical users ("system administrators"): create, list, delete, rotate, authenticate.
+
+A client has a UUID client id, a name, permissions and up to two secrets (so a secret can be
+rotated without downtime). Secrets are random, shown once and stored only as Argon2id
+hashes. A client authenticates with its id and a secret (HTTP Basic, or the client
+credentials grant of /oauth2/token, which returns a bearer token).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from provisor.auth.passwords import VerifiedSecrets, hash_secret
+from provisor.auth.permissions import Permission, Principal, parse_permissions
+from provisor.auth.tokens import TokenClaims, TokenSigner
+from provisor.errors import AuthenticationError, ConfigError, NotFoundError
+from provisor.storage import clients as store
+from provisor.storage.clients import ClientRow, SecretRow
+from provisor.storage.database import Database
+
+MAX_SECRETS = 2
+_KNOWN = {p.value for p in Permission}
+INITIAL_ADMIN_FILE = "initial-admin.json"
+INITIAL_ADMIN_NAME = "initial-admin"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """A client id and a secret, as shown once to whoever created them."""
+
+    client_id: str
+    client_secret: str
+
+
+class ScopeError(Exception):
+    """The requested scope holds permissions the client does not have."""
+
+
+class ClientService:
+    """Technical users and how they prove who they are."""
+
+    def __init__(self, db: Database, signer: TokenSigner, cache_seconds: float = 2.0) -> None:
+        self.db = db
+        self.signer = signer
+        self._verified = VerifiedSecrets()
+        self._cache: dict[str, tuple[float, ClientRow | None, list[SecretRow]]] = {}
+        self._cache_seconds = cache_seconds
+        self._lock = threading.Lock()
+
+    # -- management ---------------------------------------------------------------------------
+
+    def create(
+        self,
+        name: str,
+        permissions: list[str],
+        *,
+        description: str = "",
+        expires_in_days: int | None = None,
+    ) -> tuple[ClientRow, Credentials]:
+        name = name.strip()
+        if not name or len(name) > 255 or not name.isprintable():
+            raise ConfigError("A client name is 1 to 255 printable characters.")
+        try:
+            perms = parse_permissions(permissions)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        if not perms:
+            raise ConfigError("Give the client at least one permission.")
+        client = ClientRow(
+            id=str(uuid.uuid4()),
+            name=name,
+            description=description,
+            permissions=tuple(sorted(p.value for p in perms)),
+            created=_stamp(_now()),
+        )
+        secret, row = self._new_secret(expires_in_days)
+        with self.db.write() as conn:
+            store.insert_client(conn, client)
+            store.insert_secret(conn, client.id, row)
+        return client, Credentials(client.id, secret)
+
+    def all(self) -> list[ClientRow]:
+        with self.db.read() as conn:
+            return store.list_clients(conn)
+
+    def get(self, id_or_name: str) -> ClientRow:
+        with self.db.read() as conn:
+            client = store.find_client(conn, id_or_name)
+        if client is None:
+            raise NotFoundError(f"No client with id or name {id_or_name!r}.")
+        return client
+
+    def secrets_of(self, client_id: str) -> list[SecretRow]:
+        with self.db.read() as conn:
+            return store.secrets_of(conn, client_id)
+
+    def delete(self, id_or_name: str) -> ClientRow:
+        with self.db.write() as conn:
+            client = store.find_client(conn, id_or_name)
+            if client is None:
+                raise NotFoundError(f"No client with id or name {id_or_name!r}.")
+            store.delete_client(conn, client.id)
+        self._forget(client.id)
+        return client
+
+    def rotate_secret(
+        self, id_or_name: str, *, keep_previous: bool = False, expires_in_days: int | None = None
+    ) -> tuple[ClientRow, Credentials]:
+        """Issue a new secret. The previous one stays valid only with ``keep_previous``."""
+        secret, row = self._new_secret(expires_in_days)
+        with self.db.write() as conn:
+            client = store.find_client(conn, id_or_name)
+            if client is None:
+                raise NotFoundError(f"No client with id or name {id_or_name!r}.")
+            keep: set[str] = set()
+            if keep_previous:
+                keep = {s.id for s in store.secrets_of(conn, client.id)[: MAX_SECRETS - 1]}
+            store.delete_secrets(conn, client.id, keep)
+            store.insert_secret(conn, client.id, row)
+        self._forget(client.id)
+        return client, Credentials(client.id, secret)
+
+    def ensure_initial_admin(self, data_dir: Path) -> Path | None:
+        """On an empty store, create an admin client and write its credentials to a 0600 file.
+
+        Returns the file's path when it was written, None when clients already existed.
+        """
+        with self.db.read() as conn:
+            if store.count_clients(conn):
+                return None
+        client, creds = self.create(
+            INITIAL_ADMIN_NAME,
+            [Permission.ADMIN.value],
+            description="Created on first start; rotate its secret or replace it.",
+        )
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path = data_dir / INITIAL_ADMIN_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(
+                {
+                    "client_id": creds.client_id,
+                    "client_secret": creds.client_secret,
+                    "name": client.name,
+                    "permissions": list(client.permissions),
+                },
+                handle,
+                indent=2,
+            )
+            handle.write("\n")
+        os.chmod(path, 0o600)
+        return path
+
+    def _new_secret(self, expires_in_days: int | None) -> tuple[str, SecretRow]:
+        if expires_in_days is not None and expires_in_days < 1:
+            raise ConfigError("A secret expires after one day or more.")
+        secret = secrets.token_urlsafe(32)
+        moment = _now()
+        expires = _stamp(moment + timedelta(days=expires_in_days)) if expires_in_days else None
+        row = SecretRow(
+            id=str(uuid.uuid4()),
+            secret_hash=hash_secret(secret),
+            created=_stamp(moment),
+            expires=expires,
+        )
+        return secret, row
+
+    # -- authentication -----------------------------------------------------------------------
+
+    def lookup(self, client_id: str) -> tuple[ClientRow | None, list[SecretRow]]:
+        """The client and its secrets, cached for a couple of seconds."""
+        entry = self._cache.get(client_id)
+        if entry is not None and entry[0] > time.monotonic():
+            return entry[1], entry[2]
+        with self.db.read() as conn:
+            client = store.find_client(conn, client_id)
+            secret_rows = store.secrets_of(conn, client.id) if client else []
+        if client is not None and client.id != client_id:
+            client = None  # looked up by name: ids only
+        with self._lock:
+            self._cache[client_id] = (time.monotonic() + self._cache_seconds, client, secret_rows)
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+        return client, secret_rows
+
+    def cached(self, client_id: str) -> bool:
+        entry = self._cache.get(client_id)
+        return entry is not None and entry[0] > time.monotonic()
+
+    def _forget(self, client_id: str) -> None:
+        with self._lock:
+            self._cache.pop(client_id, None)
+
+    def quick_secret(self, client_id: str, secret: str) -> Principal | None:
+        """The principal when caches alone prove the secret; None when that needs real work."""
+        entry = self._cache.get(client_id)
+        if entry is None or entry[0] <= time.monotonic() or entry[1] is None:
+            return None
+        now = _stamp(_now())
+        for row in entry[2]:
+            if (row.expires is None or row.expires > now) and self._verified.known(
+                row.secret_hash, secret
+            ):
+                return _principal(entry[1], frozenset(entry[1].permissions), "basic")
+        return None
+
+    def authenticate_secret(self, client_id: str, secret: str) -> Principal:
+        client, secret_rows = self.lookup(client_id)
+        if client is None:
+            raise AuthenticationError("Invalid client credentials.")
+        now = _stamp(_now())
+        for row in secret_rows:
+            if row.expires is not None and row.expires <= now:
+                continue
+            if self._verified.verify(row.secret_hash, secret):
+                return _principal(client, frozenset(client.permissions), "basic")
+        raise AuthenticationError("Invalid client credentials.")
+
+    def verify_token(self, token: str) -> TokenClaims:
+        claims = self.signer.verify(token)
+        if claims is None:
+            raise AuthenticationError("The bearer token is invalid or expired.")
+        return claims
+
+    def token_principal(self, claims: TokenClaims) -> Principal:
+        """The principal of verified token claims: the scope, less revoked permissions."""
+        client, _ = self.lookup(claims.client_id)
+        if client is None:
+            raise AuthenticationError("The bearer token's client no longer exists.")
+        return _principal(client, claims.scope & set(client.permissions), "bearer")
+
+    def issue_token(self, principal: Principal, scope: str | None) -> tuple[str, frozenset[str]]:
+        granted = frozenset(p.value for p in principal.permissions)
+        if scope is not None and scope.strip():
+            wanted = frozenset(scope.split())
+            if not wanted <= granted:
+                raise ScopeError(
+                    f"Not granted to this client: {', '.join(sorted(wanted - granted))}."
+                )
+            granted = wanted
+        return self.signer.issue(principal.client_id, granted), granted
+
+
+def _principal(client: ClientRow, permissions: frozenset[str], method: str) -> Principal:
+    return Principal(
+        client_id=client.id,
+        name=client.name,
+        permissions=frozenset(Permission(p) for p in permissions if p in _KNOWN),
+        method=method,
+    )

@@ -1,0 +1,279 @@
+"""The ``provisor`` command: serve, manage the database and technical users.
+
+Every option also reads a ``PROVISOR_*`` environment variable. Commands only parse, call
+into the services and print; they hold no logic of their own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from provisor import __version__, server
+from provisor.errors import ProvisorError
+from provisor.runtime import Services, prepare
+from provisor.settings import Settings
+from provisor.storage import migrate
+
+app = typer.Typer(
+    help="provisor: identity provisioning service.", no_args_is_help=True, add_completion=False
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+clients_app = typer.Typer(help="Technical users (clients) of the APIs.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(clients_app, name="clients")
+
+out = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="PROVISOR_DATA_DIR",
+        help="Data folder (SQLite database, key file). Default: ./provisor-data",
+    ),
+]
+DatabaseURL = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="PROVISOR_DATABASE_URL",
+        help="Database URL, e.g. postgresql://user@host/db. Default: SQLite.",
+    ),
+]
+AsJSON = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _settings(data_dir: Path | None, database_url: str | None, **extra: Any) -> Settings:
+    values: dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    if database_url is not None:
+        values["database_url"] = database_url
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        _fail(f"Invalid settings: {problems}")
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]Error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _services(settings: Settings) -> Iterator[Services]:
+    """Services on an up-to-date database; ProvisorErrors become readable messages."""
+    try:
+        services = Services.open(settings)
+        try:
+            migrate.upgrade(services.db)
+            yield services
+        finally:
+            services.close()
+    except ProvisorError as exc:
+        _fail(exc.message)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out.print(__version__)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(envvar="PROVISOR_HOST", help="Address to listen on.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(envvar="PROVISOR_PORT", help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            envvar="PROVISOR_WORKERS",
+            min=1,
+            help="Server processes. Default: one per CPU core, at most 4.",
+        ),
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseURL = None,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+) -> None:
+    """Start the server (applies database migrations first)."""
+    settings = _settings(data_dir, database_url)
+    try:
+        written = prepare(settings)
+    except ProvisorError as exc:
+        _fail(exc.message)
+    if written is not None:
+        err.print(
+            f"Created the initial admin client; its credentials are in [bold]{written}[/] "
+            "(readable only by you). Keep them safe, then delete the file.",
+            highlight=False,
+        )
+    # Worker processes read their settings from the environment.
+    os.environ["PROVISOR_DATA_DIR"] = str(settings.data_dir.resolve())
+    if settings.database_url:
+        os.environ["PROVISOR_DATABASE_URL"] = settings.database_url
+    processes = workers or max(1, min(os.cpu_count() or 1, 4))
+    err.print(
+        f"provisor {__version__} on http://{host}:{port} ({processes} worker(s), "
+        f"{'SQLite' if settings.is_sqlite else 'PostgreSQL'})",
+        highlight=False,
+    )
+    try:
+        server.run(
+            host,
+            port,
+            processes,
+            access_log=access_log,
+            log_level=settings.log_level,
+            timeout_graceful_shutdown=30,
+            proxy_headers=False,
+        )
+    except OSError as exc:
+        _fail(f"Cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDir = None, database_url: DatabaseURL = None) -> None:
+    """Apply the database migrations that are not applied yet."""
+    settings = _settings(data_dir, database_url)
+    with _services(settings) as services:
+        out.print(f"Database at revision {migrate.current_revision(services.db)}.")
+
+
+@clients_app.command("create")
+def clients_create(
+    name: Annotated[str, typer.Argument(help="A unique name for the client.")],
+    permission: Annotated[
+        list[str],
+        typer.Option(
+            "--permission",
+            "-p",
+            help="manage_users, manage_groups, proxy_api, realtime_api, "
+            "tenant_admin_api or admin (repeat for several).",
+        ),
+    ],
+    description: Annotated[str, typer.Option(help="What the client is for.")] = "",
+    expires_in_days: Annotated[
+        int | None, typer.Option(help="The secret expires after this many days.")
+    ] = None,
+    as_json: AsJSON = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Create a technical user; its secret is shown once."""
+    with _services(_settings(data_dir, database_url)) as services:
+        try:
+            client, creds = services.clients.create(
+                name, permission, description=description, expires_in_days=expires_in_days
+            )
+        except ProvisorError as exc:
+            _fail(exc.message)
+    if as_json:
+        sys.stdout.write(
+            json.dumps({"client_id": creds.client_id, "client_secret": creds.client_secret}) + "\n"
+        )
+        return
+    out.print(f"Created client [bold]{client.name}[/] with {', '.join(client.permissions)}.")
+    out.print(f"client_id:     {creds.client_id}", highlight=False)
+    out.print(f"client_secret: {creds.client_secret}", highlight=False)
+    out.print("The secret is not stored and cannot be shown again.")
+
+
+@clients_app.command("list")
+def clients_list(
+    as_json: AsJSON = False, data_dir: DataDir = None, database_url: DatabaseURL = None
+) -> None:
+    """List the technical users (never their secrets)."""
+    with _services(_settings(data_dir, database_url)) as services:
+        rows = [(c, services.clients.secrets_of(c.id)) for c in services.clients.all()]
+    if as_json:
+        data = [
+            {
+                "client_id": c.id,
+                "name": c.name,
+                "description": c.description,
+                "permissions": list(c.permissions),
+                "created": c.created,
+                "secrets": [{"created": s.created, "expires": s.expires} for s in secrets],
+            }
+            for c, secrets in rows
+        ]
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
+    table = Table("name", "permissions", "secrets", "created")
+    table.add_column("client id", no_wrap=True, min_width=36)
+    for client, secrets in rows:
+        table.add_row(
+            client.name,
+            ", ".join(client.permissions),
+            str(len(secrets)),
+            client.created[:19],
+            client.id,
+        )
+    out.print(table)
+
+
+@clients_app.command("delete")
+def clients_delete(
+    client: Annotated[str, typer.Argument(help="Client id or name.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Delete a technical user; its secrets and tokens stop working."""
+    with _services(_settings(data_dir, database_url)) as services:
+        try:
+            deleted = services.clients.delete(client)
+        except ProvisorError as exc:
+            _fail(exc.message)
+    out.print(f"Deleted client {deleted.name} ({deleted.id}).", highlight=False)
+
+
+@clients_app.command("rotate-secret")
+def clients_rotate(
+    client: Annotated[str, typer.Argument(help="Client id or name.")],
+    keep_previous: Annotated[
+        bool, typer.Option(help="Keep the newest current secret valid too (two at most).")
+    ] = False,
+    expires_in_days: Annotated[
+        int | None, typer.Option(help="The new secret expires after this many days.")
+    ] = None,
+    as_json: AsJSON = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Issue a new secret; the old one stops working unless --keep-previous."""
+    with _services(_settings(data_dir, database_url)) as services:
+        try:
+            row, creds = services.clients.rotate_secret(
+                client, keep_previous=keep_previous, expires_in_days=expires_in_days
+            )
+        except ProvisorError as exc:
+            _fail(exc.message)
+    if as_json:
+        sys.stdout.write(
+            json.dumps({"client_id": creds.client_id, "client_secret": creds.client_secret}) + "\n"
+        )
+        return
+    out.print(f"New secret for {row.name}:", highlight=False)
+    out.print(f"client_secret: {creds.client_secret}", highlight=False)
+
+
+def main() -> None:
+    app()

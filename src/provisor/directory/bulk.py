@@ -1,0 +1,231 @@
+"""SCIM Bulk (RFC 7644 §3.7): many operations in one request, with bulkId references.
+
+Operations run one by one, each in its own transaction. An operation that refers to a
+resource created by another (``"bulkId:qwerty"`` in its path or data) waits until that one
+has run, whatever their order in the request; references that can never be resolved
+(unknown, failed or circular) fail with 409.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from provisor.directory.service import Directory, Rendered
+from provisor.scim import schemas as s
+from provisor.scim.errors import (
+    InvalidSyntaxError,
+    InvalidValueError,
+    SCIMError,
+    TooLargeError,
+)
+
+_KINDS = {"users": "User", "groups": "Group"}
+_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+_PREFIX = "bulkId:"
+
+
+@dataclass
+class _Operation:
+    index: int
+    method: str
+    path: str
+    bulk_id: str | None
+    version: str | None
+    data: Any
+    refs: set[str] = field(default_factory=set)
+    result: dict[str, Any] | None = None
+
+
+class BulkProcessor:
+    """Runs one BulkRequest against the directory."""
+
+    def __init__(
+        self,
+        directory: Directory,
+        base_url: str,
+        *,
+        max_operations: int,
+        allowed: Callable[[str], bool],
+    ) -> None:
+        self.directory = directory
+        self.base_url = base_url
+        self.max_operations = max_operations
+        self.allowed = allowed
+        self.ids: dict[str, str] = {}  # bulkId -> id of the resource created
+
+    def run(self, body: Any) -> bytes:
+        ops, fail_on_errors = self._parse(body)
+        pending = list(ops)
+        done: list[_Operation] = []
+        errors = 0
+        while pending:
+            op = next((op for op in pending if op.refs <= self.ids.keys()), None)
+            if op is None:
+                break
+            pending.remove(op)
+            op.result = self._execute(op)
+            done.append(op)
+            if int(op.result["status"]) >= 400:
+                errors += 1
+                if fail_on_errors is not None and errors >= fail_on_errors:
+                    pending = []  # stop: the rest is neither run nor reported
+        for op in pending:
+            missing = ", ".join(sorted(op.refs - self.ids.keys()))
+            op.result = _error(
+                op, 409, f"Unresolvable bulkId reference(s): {missing}.", "invalidValue"
+            )
+            done.append(op)
+        done.sort(key=lambda op: op.index)
+        return orjson.dumps(
+            {"schemas": [s.BULK_RESPONSE], "Operations": [op.result for op in done]}
+        )
+
+    def _parse(self, body: Any) -> tuple[list[_Operation], int | None]:
+        if not isinstance(body, dict):
+            raise InvalidSyntaxError("A BulkRequest must be a JSON object.")
+        schemas = body.get("schemas")
+        if not isinstance(schemas, list) or s.BULK_REQUEST not in schemas:
+            raise InvalidSyntaxError(f"A BulkRequest must have schemas [{s.BULK_REQUEST!r}].")
+        raw_ops = body.get("Operations")
+        if not isinstance(raw_ops, list) or not raw_ops:
+            raise InvalidSyntaxError("'Operations' must be a non-empty list.")
+        if len(raw_ops) > self.max_operations:
+            raise TooLargeError(
+                f"The request has {len(raw_ops)} operations; maxOperations is "
+                f"{self.max_operations}."
+            )
+        fail_on_errors = body.get("failOnErrors")
+        if fail_on_errors is not None and (
+            isinstance(fail_on_errors, bool)
+            or not isinstance(fail_on_errors, int)
+            or fail_on_errors < 1
+        ):
+            raise InvalidValueError("failOnErrors must be a positive integer.")
+        ops: list[_Operation] = []
+        seen: set[str] = set()
+        for index, raw in enumerate(raw_ops):
+            if not isinstance(raw, dict):
+                raise InvalidSyntaxError(f"Operations[{index}] must be an object.")
+            method = str(raw.get("method", "")).upper()
+            if method not in _METHODS:
+                raise InvalidSyntaxError(
+                    f"Operations[{index}].method must be one of {', '.join(_METHODS)}."
+                )
+            path = raw.get("path")
+            if not isinstance(path, str) or not path.startswith("/"):
+                raise InvalidSyntaxError(f"Operations[{index}].path must be like /Users/<id>.")
+            bulk_id = raw.get("bulkId")
+            if bulk_id is not None and (not isinstance(bulk_id, str) or not bulk_id):
+                raise InvalidSyntaxError(f"Operations[{index}].bulkId must be a string.")
+            if method == "POST" and bulk_id is None:
+                raise InvalidSyntaxError(f"Operations[{index}]: a POST needs a bulkId.")
+            if bulk_id is not None:
+                if bulk_id in seen:
+                    raise InvalidValueError(f"bulkId {bulk_id!r} is used twice.")
+                seen.add(bulk_id)
+            version = raw.get("version")
+            data = raw.get("data")
+            if method != "DELETE" and data is None:
+                raise InvalidSyntaxError(f"Operations[{index}] ({method}) needs data.")
+            op = _Operation(
+                index, method, path, bulk_id, version if isinstance(version, str) else None, data
+            )
+            op.refs = _references(path) | _references(data)
+            ops.append(op)
+        return ops, fail_on_errors
+
+    def _execute(self, op: _Operation) -> dict[str, Any]:
+        try:
+            path = _substitute(op.path, self.ids)
+            data = _substitute(op.data, self.ids)
+            parts = [p for p in path.split("/") if p]
+            kind = _KINDS.get(parts[0].lower()) if parts else None
+            if kind is None or len(parts) > 2:
+                raise InvalidValueError(f"Unsupported path {op.path!r}: use /Users or /Groups.")
+            if not self.allowed(kind):
+                return _error(op, 403, f"Not permitted to change {kind.lower()}s.")
+            if op.method == "POST":
+                if len(parts) != 1:
+                    raise InvalidValueError("POST goes to /Users or /Groups.")
+                result = self.directory.create(kind, data, self.base_url)
+                assert op.bulk_id is not None
+                self.ids[op.bulk_id] = result.id
+                return _success(op, 201, result)
+            if len(parts) != 2:
+                raise InvalidValueError(f"{op.method} needs a resource: /{parts[0]}/<id>.")
+            resource_id = parts[1]
+            if op.method == "PUT":
+                result = self.directory.replace(kind, resource_id, data, self.base_url, op.version)
+                return _success(op, 200, result)
+            if op.method == "PATCH":
+                result = self.directory.patch(
+                    kind, resource_id, data, self.base_url, if_match=op.version
+                )
+                return _success(op, 200, result)
+            self.directory.delete(kind, resource_id, op.version)
+            return {
+                "method": op.method,
+                "path": op.path,
+                "status": "204",
+                **({"bulkId": op.bulk_id} if op.bulk_id else {}),
+            }
+        except SCIMError as exc:
+            return _error(op, exc.status, exc.message, exc.scim_type)
+
+
+def _success(op: _Operation, status: int, result: Rendered) -> dict[str, Any]:
+    out: dict[str, Any] = {"method": op.method}
+    if op.bulk_id:
+        out["bulkId"] = op.bulk_id
+    out.update(location=result.location, version=result.etag, status=str(status))
+    return out
+
+
+def _error(
+    op: _Operation, status: int, detail: str, scim_type: str | None = None
+) -> dict[str, Any]:
+    response: dict[str, Any] = {"schemas": [s.ERROR], "status": str(status)}
+    if scim_type:
+        response["scimType"] = scim_type
+    response["detail"] = detail
+    out: dict[str, Any] = {"method": op.method}
+    if op.bulk_id:
+        out["bulkId"] = op.bulk_id
+    if op.method != "POST":
+        out["path"] = op.path
+    out.update(status=str(status), response=response)
+    return out
+
+
+def _references(value: Any) -> set[str]:
+    """The bulkIds that ``value`` refers to ("bulkId:x" strings, or a path segment)."""
+    if isinstance(value, str):
+        if value.startswith(_PREFIX):
+            return {value[len(_PREFIX) :]}
+        return {seg[len(_PREFIX) :] for seg in value.split("/") if seg.startswith(_PREFIX)}
+    if isinstance(value, dict):
+        return set().union(*(_references(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_references(v) for v in value)) if value else set()
+    return set()
+
+
+def _substitute(value: Any, ids: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        if value.startswith(_PREFIX) and "/" not in value:
+            return ids.get(value[len(_PREFIX) :], value)
+        if _PREFIX in value:
+            return "/".join(
+                ids.get(seg[len(_PREFIX) :], seg) if seg.startswith(_PREFIX) else seg
+                for seg in value.split("/")
+            )
+        return value
+    if isinstance(value, dict):
+        return {k: _substitute(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, ids) for v in value]
+    return value

@@ -1,0 +1,52 @@
+"""The exceptions provisor raises, in one tree.
+
+    ProvisorError
+    ├── ConfigError             bad settings or command-line values
+    ├── NotFoundError           a named thing does not exist
+    ├── ConflictError           a unique name or value is taken
+    ├── StorageError            the database cannot be reached or used
+    └── AuthError
+        ├── AuthenticationError no or bad credentials (HTTP 401)
+        └── PermissionDeniedError  the caller lacks a permission (HTTP 403)
+
+SCIM protocol errors live in :mod:`provisor.scim.errors` under ``SCIMError``, itself a
+``ProvisorError``. The class docstring is the default message.
+"""
+
+from __future__ import annotations
+
+
+class ProvisorError(Exception):
+    """provisor failed."""
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or (self.__doc__ or "").strip()
+        super().__init__(self.message)
+
+
+class ConfigError(ProvisorError):
+    """The configuration is invalid."""
+
+
+class NotFoundError(ProvisorError):
+    """Not found."""
+
+
+class ConflictError(ProvisorError):
+    """It already exists."""
+
+
+class StorageError(ProvisorError):
+    """The database could not be used."""
+
+
+class AuthError(ProvisorError):
+    """Access denied."""
+
+
+class AuthenticationError(AuthError):
+    """Authentication is required: the credentials are missing or invalid."""
+
+
+class PermissionDeniedError(AuthError):
+    """The authenticated client lacks the permission this operation needs."""

@@ -1,0 +1,57 @@
+"""The long-lived objects of a provisor process, built from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from provisor.auth.clients import ClientService
+from provisor.auth.keys import derive_key, load_master_key
+from provisor.auth.tokens import TokenSigner
+from provisor.directory.service import Directory, DirectoryOptions
+from provisor.settings import Settings
+from provisor.storage import migrate
+from provisor.storage.database import Database
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    db: Database
+    clients: ClientService
+    directory: Directory
+
+    @classmethod
+    def open(cls, settings: Settings) -> Services:
+        """Connect to the database (lazily) and build the services; no schema changes."""
+        db = Database(settings.sqlalchemy_url, sqlite_synchronous=settings.sqlite_synchronous)
+        master = load_master_key(
+            settings.secret_key.get_secret_value() if settings.secret_key else None,
+            settings.data_dir,
+        )
+        signer = TokenSigner(derive_key(master, "oauth2 bearer tokens"), settings.token_ttl_seconds)
+        directory = Directory(
+            db,
+            DirectoryOptions(
+                unique_emails=settings.unique_emails,
+                default_count=settings.scim_default_count,
+                max_count=settings.scim_max_count,
+            ),
+        )
+        return cls(settings=settings, db=db, clients=ClientService(db, signer), directory=directory)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def prepare(settings: Settings) -> Path | None:
+    """Bring the database up to date and, on an empty store, create the initial admin.
+
+    Returns the path of the initial admin's credentials file when one was written.
+    """
+    services = Services.open(settings)
+    try:
+        migrate.upgrade(services.db)
+        return services.clients.ensure_initial_admin(settings.data_dir)
+    finally:
+        services.close()

@@ -1,0 +1,132 @@
+"""SCIM protocol errors (RFC 7644 §3.12), each with its HTTP status and ``scimType``.
+
+SCIMError
+├── InvalidFilterError     400 invalidFilter
+├── InvalidSyntaxError     400 invalidSyntax
+├── InvalidPathError       400 invalidPath
+├── InvalidValueError      400 invalidValue
+├── MutabilityError        400 mutability
+├── NoTargetError          400 noTarget
+├── TooManyError           400 tooMany
+├── InvalidVersionError    400 invalidVers
+├── SensitiveError         400 sensitive
+├── UniquenessError        409 uniqueness
+├── TooLargeError          413 tooLarge
+├── ResourceNotFoundError  404
+├── PreconditionFailedError 412
+└── NotImplementedSCIMError 501
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from provisor.errors import ProvisorError
+
+ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+
+class SCIMError(ProvisorError):
+    """The SCIM request failed."""
+
+    status: ClassVar[int] = 400
+    scim_type: ClassVar[str | None] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(self.status)}
+        if self.scim_type:
+            body["scimType"] = self.scim_type
+        body["detail"] = self.message
+        return body
+
+
+class InvalidFilterError(SCIMError):
+    """The filter syntax is invalid or the attribute and comparison combination is not supported."""
+
+    scim_type = "invalidFilter"
+
+
+class InvalidSyntaxError(SCIMError):
+    """The request body could not be parsed or does not follow the SCIM message syntax."""
+
+    scim_type = "invalidSyntax"
+
+
+class InvalidPathError(SCIMError):
+    """The path attribute is invalid or malformed."""
+
+    scim_type = "invalidPath"
+
+
+class InvalidValueError(SCIMError):
+    """A required value is missing, or a value is not compatible with the attribute type."""
+
+    scim_type = "invalidValue"
+
+
+class MutabilityError(SCIMError):
+    """The operation would modify a read-only or immutable attribute."""
+
+    scim_type = "mutability"
+
+
+class NoTargetError(SCIMError):
+    """The path did not yield an attribute or attribute value that could be operated on."""
+
+    scim_type = "noTarget"
+
+
+class TooManyError(SCIMError):
+    """The request would return more results than the service provider allows."""
+
+    scim_type = "tooMany"
+
+
+class InvalidVersionError(SCIMError):
+    """The protocol version in the request is not supported."""
+
+    scim_type = "invalidVers"
+
+
+class SensitiveError(SCIMError):
+    """The request cannot be completed because it carries sensitive information in its URI."""
+
+    scim_type = "sensitive"
+
+
+class UniquenessError(SCIMError):
+    """One or more unique attribute values are already in use."""
+
+    status = 409
+    scim_type = "uniqueness"
+
+
+class TooLargeError(SCIMError):
+    """The request is larger than the service provider accepts."""
+
+    status = 413
+    scim_type = "tooLarge"
+
+
+class ResourceNotFoundError(SCIMError):
+    """The resource does not exist."""
+
+    status = 404
+
+
+class PreconditionFailedError(SCIMError):
+    """The resource has changed: its version does not match If-Match."""
+
+    status = 412
+
+
+class MethodNotAllowedError(SCIMError):
+    """This endpoint does not support the HTTP method."""
+
+    status = 405
+
+
+class NotImplementedSCIMError(SCIMError):
+    """The service provider does not support this operation."""
+
+    status = 501

@@ -1,0 +1,89 @@
+"""Running the ASGI app in one or more uvicorn processes.
+
+With several workers, each process listens on its own ``SO_REUSEPORT`` socket, so the
+kernel spreads connections over the processes. (uvicorn's own multi-process mode shares
+one socket, and the first process to wake accepts every pending connection: keep-alive
+clients then all stick to one worker; see docs/decisions/0003-worker-processes.md.)
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+import structlog
+import uvicorn
+
+log = structlog.get_logger("provisor.server")
+
+APP = "provisor.web.app:app_from_environment"
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _config(options: dict[str, Any]) -> uvicorn.Config:
+    return uvicorn.Config(APP, factory=True, **options)
+
+
+def _worker(host: str, port: int, options: dict[str, Any]) -> None:
+    sock = _bind(host, port)
+    sock.listen(2048)
+    uvicorn.Server(_config(options)).run(sockets=[sock])
+
+
+def run(host: str, port: int, workers: int, **options: Any) -> None:
+    """Serve until SIGINT/SIGTERM; then let each worker finish its requests and stop."""
+    if workers <= 1:
+        uvicorn.Server(_config({"host": host, "port": port, **options})).run()
+        return
+    # Bind (without listening) here first: a port in use fails now, with a clear error.
+    probe = _bind(host, port)
+    context = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def start() -> tuple[BaseProcess, float]:
+        process = context.Process(target=_worker, args=(host, port, options))
+        process.start()
+        return process, time.monotonic()
+
+    def stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    processes = [start() for _ in range(workers)]
+    try:
+        while not stopping:
+            time.sleep(0.5)
+            for index, (process, started) in enumerate(processes):
+                if process.is_alive() or stopping:
+                    continue
+                if time.monotonic() - started < 5:
+                    log.error("a worker failed on start; stopping", exitcode=process.exitcode)
+                    stopping = True
+                    break
+                log.warning(
+                    "worker died; starting another", pid=process.pid, exitcode=process.exitcode
+                )
+                processes[index] = start()
+    finally:
+        probe.close()
+        for process, _ in processes:
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+        for process, _ in processes:
+            process.join()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,133 @@
+"""Database engines and transactions, the same API on SQLite and PostgreSQL.
+
+SQLite (the default) runs with the synchronous ``sqlite3`` driver in WAL mode: a pool of
+reading connections, and one writing connection per process whose transactions start with
+``BEGIN IMMEDIATE``. Writers of several processes take turns through a lock file, so they
+queue instead of sleeping in SQLite's busy handler. PostgreSQL uses psycopg 3 with a
+connection pool; reads run in autocommit mode, writes in a transaction.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from provisor.errors import StorageError
+
+
+class Database:
+    """Connections to provisor's database: ``read()`` and ``write()`` contexts."""
+
+    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 8) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self._lock_fd: int | None = None
+        self._thread_lock = threading.Lock()
+        if self.is_sqlite:
+            path = url.split("///", 1)[1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # private from the start
+                self._lock_fd = os.open(path + ".writelock", os.O_RDWR | os.O_CREAT, 0o600)
+            self.write_engine = _sqlite_engine(url, sqlite_synchronous, writer=True, pool_size=1)
+            self.read_engine = _sqlite_engine(
+                url, sqlite_synchronous, writer=False, pool_size=pool_size
+            )
+        else:
+            self.write_engine = create_engine(
+                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            )
+            self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    @property
+    def dialect(self) -> str:
+        return self.write_engine.dialect.name
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reading; nothing it does is committed."""
+        try:
+            with self.read_engine.connect() as conn:
+                yield conn
+        except (OperationalError, DBAPIError) as exc:
+            if exc.connection_invalidated or isinstance(exc, OperationalError):
+                raise StorageError(f"Database unavailable: {exc.orig}") from exc
+            raise
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A transaction, committed when the block ends and rolled back if it raises."""
+        try:
+            with self._writer_turn(), self.write_engine.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise StorageError(f"Database unavailable: {exc.orig}") from exc
+
+    @contextmanager
+    def _writer_turn(self) -> Iterator[None]:
+        if self._lock_fd is None:
+            yield
+            return
+        with self._thread_lock:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def ping(self) -> None:
+        """Raise StorageError unless the database answers."""
+        with self.read() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.read_engine.dispose()
+        self.write_engine.dispose()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+def _sqlite_engine(url: str, synchronous: str, *, writer: bool, pool_size: int) -> Engine:
+    engine = create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=0 if writer else pool_size,
+        pool_timeout=120,
+        connect_args={"check_same_thread": False, "timeout": 60},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA case_sensitive_like=ON")  # LIKE follows caseExact
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA cache_size=-65536")
+        cursor.execute("PRAGMA temp_store=MEMORY")
+        cursor.execute("PRAGMA mmap_size=268435456")
+        cursor.close()
+        dbapi_conn.create_function("casefold", 1, _casefold, deterministic=True)
+
+    if writer:
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _casefold(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value

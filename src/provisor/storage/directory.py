@@ -1,0 +1,466 @@
+"""SQL of the Local Identity Directory: users, groups, members, unique values, custom schemas.
+
+Every function takes the connection of the caller's transaction (``Database.read()`` or
+``Database.write()``) and commits nothing. Documents go in and out as JSON text.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    union,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from provisor.errors import ConflictError
+from provisor.storage import tables as t
+from provisor.storage.jsonsql import JSONSQL
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredResource:
+    """A user or group as stored: its document (JSON text, no meta) and meta values."""
+
+    id: str
+    doc: str
+    version: int
+    created: str
+    last_modified: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Indexed:
+    """The values of a resource that the directory keeps indexed or unique."""
+
+    name: str  # userName (User) or displayName (Group)
+    display_name: str | None = None
+    external_id: str | None = None
+    emails: frozenset[str] = frozenset()  # case-folded
+    unique: frozenset[tuple[str, str]] = frozenset()  # (scope, folded value)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRow:
+    id: str
+    type: str  # "User" | "Group"
+    display: str | None
+
+
+_RESOURCE_COLUMNS = ("id", "doc", "version", "created", "last_modified")
+
+
+def _table(kind: str) -> Table:
+    return t.users if kind == "User" else t.groups
+
+
+def id_column(kind: str) -> Any:
+    return _table(kind).c.id
+
+
+def _columns(table: Table) -> list[Any]:
+    return [table.c[name] for name in _RESOURCE_COLUMNS]
+
+
+# Statements built once: SQLAlchemy then reuses their cache keys and compiled forms.
+_GET = {
+    kind: select(*_columns(table)).where(table.c.id == bindparam("id"))
+    for kind, table in (("User", t.users), ("Group", t.groups))
+}
+_GET_FOR_UPDATE = {kind: stmt.with_for_update() for kind, stmt in _GET.items()}
+_INSERT = {"User": insert(t.users), "Group": insert(t.groups)}
+_UPDATE = {
+    kind: update(table).where(table.c.id == bindparam("rid"))
+    for kind, table in (("User", t.users), ("Group", t.groups))
+}
+_INSERT_EMAILS = insert(t.user_emails)
+_INSERT_UNIQUE = insert(t.unique_values)
+_COUNTER = select(t.counters.c.value).where(t.counters.c.name == bindparam("name"))
+
+
+def _resource(row: Any) -> StoredResource:
+    return StoredResource(
+        id=row.id,
+        doc=row.doc,
+        version=row.version,
+        created=row.created,
+        last_modified=row.last_modified,
+    )
+
+
+def _insert_ignore(conn: Connection, table: Table) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for the connection's dialect."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def get(
+    conn: Connection, kind: str, resource_id: str, *, lock: bool = False
+) -> StoredResource | None:
+    stmt = (_GET_FOR_UPDATE if lock else _GET)[kind]
+    row = conn.execute(stmt, {"id": resource_id}).first()
+    return _resource(row) if row else None
+
+
+def query(
+    conn: Connection,
+    kind: str,
+    where: ColumnElement[bool] | None,
+    *,
+    order_by: Sequence[Any] = (),
+    offset: int = 0,
+    limit: int | None = None,
+) -> list[StoredResource]:
+    table = _table(kind)
+    stmt = select(*_columns(table))
+    if where is not None:
+        stmt = stmt.where(where)
+    stmt = stmt.order_by(*order_by, table.c.id).offset(offset or None).limit(limit)
+    return [_resource(row) for row in conn.execute(stmt)]
+
+
+def holding(conn: Connection, kind: str, key: str) -> list[StoredResource]:
+    """The resources whose document has a top-level ``key`` (e.g. an extension URN)."""
+    table = _table(kind)
+    has_key = JSONSQL(conn.dialect.name).has_key(table.c.doc, key)
+    return query(conn, kind, has_key)
+
+
+def count(conn: Connection, kind: str, where: ColumnElement[bool] | None) -> int:
+    table = _table(kind)
+    stmt = select(func.count()).select_from(table)
+    if where is not None:
+        stmt = stmt.where(where)
+    return int(conn.execute(stmt).scalar_one())
+
+
+def kinds_of(conn: Connection, ids: Iterable[str]) -> dict[str, str]:
+    """Which of ``ids`` exist, and whether each is a User or a Group."""
+    wanted = list(set(ids))
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        stmt = union(
+            select(t.users.c.id, literal("User").label("kind")).where(t.users.c.id.in_(chunk)),
+            select(t.groups.c.id, literal("Group").label("kind")).where(t.groups.c.id.in_(chunk)),
+        )
+        found.update({row.id: row.kind for row in conn.execute(stmt)})
+    return found
+
+
+def _user_groups_statement() -> Any:
+    gm = t.group_members
+    base = select(gm.c.member_id.label("user_id"), gm.c.group_id, literal(0).label("depth")).where(
+        gm.c.member_id.in_(bindparam("ids", expanding=True))
+    )
+    walk = base.cte("walk", recursive=True)
+    parent = gm.alias("parent")
+    walk = walk.union(
+        select(walk.c.user_id, parent.c.group_id, literal(1)).where(
+            parent.c.member_id == walk.c.group_id
+        )
+    )
+    return (
+        select(walk.c.user_id, walk.c.group_id, func.min(walk.c.depth), t.groups.c.display_name)
+        .join(t.groups, t.groups.c.id == walk.c.group_id)
+        .group_by(walk.c.user_id, walk.c.group_id, t.groups.c.display_name)
+        .order_by(t.groups.c.display_name, walk.c.group_id)
+    )
+
+
+_USER_GROUPS = _user_groups_statement()
+
+
+def user_groups(conn: Connection, user_ids: Sequence[str]) -> dict[str, list[MemberRow]]:
+    """The groups of each user: direct ones (type 'direct') and, through nesting, indirect."""
+    out: dict[str, list[MemberRow]] = defaultdict(list)
+    for start in range(0, len(user_ids), 500):
+        chunk = list(user_ids[start : start + 500])
+        for user_id, group_id, depth, display in conn.execute(_USER_GROUPS, {"ids": chunk}):
+            kind = "direct" if depth == 0 else "indirect"
+            out[user_id].append(MemberRow(group_id, kind, display))
+    return out
+
+
+def _members_statement() -> Any:
+    gm = t.group_members
+    return (
+        select(gm.c.group_id, gm.c.member_id, gm.c.member_type)
+        .where(gm.c.group_id.in_(bindparam("ids", expanding=True)))
+        .order_by(gm.c.group_id, gm.c.member_id)
+    )
+
+
+_MEMBERS = _members_statement()
+
+
+def members(conn: Connection, group_ids: Sequence[str]) -> dict[str, list[MemberRow]]:
+    """The members of each group (RFC 7643 §8.7.1: value and type; no display)."""
+    out: dict[str, list[MemberRow]] = defaultdict(list)
+    for start in range(0, len(group_ids), 500):
+        chunk = list(group_ids[start : start + 500])
+        for group_id, member_id, kind in conn.execute(_MEMBERS, {"ids": chunk}):
+            out[group_id].append(MemberRow(member_id, kind, None))
+    return out
+
+
+def member_ids(
+    conn: Connection, group_id: str, where: ColumnElement[bool] | None = None
+) -> list[str]:
+    gm = t.group_members
+    stmt = select(gm.c.member_id).where(gm.c.group_id == group_id)
+    if where is not None:
+        stmt = stmt.where(where)
+    return list(conn.execute(stmt).scalars())
+
+
+def conflicts(conn: Connection, kind: str, values: Indexed, exclude_id: str | None) -> list[str]:
+    """Describe which unique values of ``values`` another resource already holds."""
+    found: list[str] = []
+    if kind == "User":
+        stmt = select(t.users.c.id).where(t.users.c.user_name_key == values.name.lower())
+        if any(row != exclude_id for row in conn.execute(stmt).scalars()):
+            found.append(f"userName {values.name!r}")
+    for scope, key in sorted(values.unique):
+        stmt = select(t.unique_values.c.resource_id).where(
+            t.unique_values.c.scope == scope, t.unique_values.c.value_key == key
+        )
+        if any(row != exclude_id for row in conn.execute(stmt).scalars()):
+            found.append(f"{scope.split(':', 1)[1]} {key!r}")
+    return found
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+def _row(kind: str, res: StoredResource, values: Indexed) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "doc": res.doc,
+        "version": res.version,
+        "created": res.created,
+        "last_modified": res.last_modified,
+        "external_id": values.external_id,
+    }
+    if kind == "User":
+        row.update(
+            user_name=values.name,
+            user_name_key=values.name.lower(),
+            display_name=values.display_name,
+            display_name_key=values.display_name.lower() if values.display_name else None,
+        )
+    else:
+        row.update(display_name=values.name, display_name_key=values.name.lower())
+    return row
+
+
+def insert_resource(
+    conn: Connection,
+    kind: str,
+    res: StoredResource,
+    values: Indexed,
+    *,
+    password_hash: str | None = None,
+) -> None:
+    """Insert a user or group; raise ConflictError if a unique value is taken."""
+    row = _row(kind, res, values)
+    if kind == "User":
+        row["password_hash"] = password_hash
+    try:
+        conn.execute(_INSERT[kind], {"id": res.id, **row})
+        _write_side_values(conn, kind, res.id, values, Indexed(name=""))
+    except IntegrityError as exc:
+        raise ConflictError("A unique value is already in use.") from exc
+
+
+def update_resource(
+    conn: Connection,
+    kind: str,
+    res: StoredResource,
+    values: Indexed,
+    before: Indexed,
+    *,
+    password_hash: str | None = None,
+) -> None:
+    """Rewrite a user or group; raise ConflictError if a unique value is taken."""
+    row = _row(kind, res, values)
+    if password_hash is not None:
+        row["password_hash"] = password_hash
+    try:
+        conn.execute(_UPDATE[kind], {"rid": res.id, **row})
+        _write_side_values(conn, kind, res.id, values, before)
+    except IntegrityError as exc:
+        raise ConflictError("A unique value is already in use.") from exc
+
+
+def _write_side_values(
+    conn: Connection, kind: str, resource_id: str, values: Indexed, before: Indexed
+) -> None:
+    if kind == "User" and values.emails != before.emails:
+        gone = before.emails - values.emails
+        if gone:
+            conn.execute(
+                delete(t.user_emails).where(
+                    t.user_emails.c.user_id == resource_id, t.user_emails.c.value_key.in_(gone)
+                )
+            )
+        new = values.emails - before.emails
+        if new:
+            conn.execute(_INSERT_EMAILS, [{"user_id": resource_id, "value_key": v} for v in new])
+    if values.unique != before.unique:
+        gone_keys = before.unique - values.unique
+        for scope, key in gone_keys:
+            conn.execute(
+                delete(t.unique_values).where(
+                    t.unique_values.c.scope == scope,
+                    t.unique_values.c.value_key == key,
+                    t.unique_values.c.resource_id == resource_id,
+                )
+            )
+        new_keys = values.unique - before.unique
+        if new_keys:
+            conn.execute(
+                _INSERT_UNIQUE,
+                [{"scope": s, "value_key": k, "resource_id": resource_id} for s, k in new_keys],
+            )
+
+
+def touch(conn: Connection, kind: str, ids: Iterable[str], now: str) -> None:
+    """Mark resources as changed (new version and lastModified) without rewriting them."""
+    wanted = list(ids)
+    if not wanted:
+        return
+    table = _table(kind)
+    for start in range(0, len(wanted), 500):
+        conn.execute(
+            update(table)
+            .where(table.c.id.in_(wanted[start : start + 500]))
+            .values(version=table.c.version + 1, last_modified=now)
+        )
+
+
+def delete_resource(conn: Connection, kind: str, resource_id: str, now: str) -> bool:
+    """Delete a user or group with its memberships; groups that lose a member change too."""
+    table = _table(kind)
+    gm = t.group_members
+    parents = list(
+        conn.execute(select(gm.c.group_id).where(gm.c.member_id == resource_id)).scalars()
+    )
+    conn.execute(delete(gm).where(gm.c.member_id == resource_id))
+    conn.execute(delete(t.unique_values).where(t.unique_values.c.resource_id == resource_id))
+    deleted = conn.execute(delete(table).where(table.c.id == resource_id)).rowcount
+    touch(conn, "Group", parents, now)
+    return bool(deleted)
+
+
+def add_members(conn: Connection, group_id: str, new: Sequence[tuple[str, str]]) -> int:
+    """Add (member id, type) pairs; members already there are left alone. Returns how many."""
+    added = 0
+    stmt = _insert_ignore(conn, t.group_members)
+    for start in range(0, len(new), 1000):
+        chunk = new[start : start + 1000]
+        rows = [
+            {"group_id": group_id, "member_id": mid, "member_type": kind} for mid, kind in chunk
+        ]
+        added += conn.execute(stmt, rows).rowcount
+    return added
+
+
+def remove_members(conn: Connection, group_id: str, ids: Sequence[str] | None) -> int:
+    """Remove the given members (all of them when ``ids`` is None). Returns how many."""
+    gm = t.group_members
+    if ids is None:
+        return int(conn.execute(delete(gm).where(gm.c.group_id == group_id)).rowcount)
+    removed = 0
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        removed += conn.execute(
+            delete(gm).where(gm.c.group_id == group_id, gm.c.member_id.in_(chunk))
+        ).rowcount
+    return removed
+
+
+# -- custom schemas and counters -------------------------------------------------------------
+
+
+def read_counter(conn: Connection, name: str) -> int:
+    value = conn.execute(_COUNTER, {"name": name}).scalar()
+    return int(value or 0)
+
+
+def bump_counter(conn: Connection, name: str) -> None:
+    done = conn.execute(
+        update(t.counters).where(t.counters.c.name == name).values(value=t.counters.c.value + 1)
+    ).rowcount
+    if not done:
+        conn.execute(insert(t.counters).values(name=name, value=1))
+
+
+def custom_schemas(conn: Connection) -> list[tuple[str, str, str]]:
+    """(id, resource type, JSON text) of every custom schema, oldest first."""
+    cs = t.custom_schemas
+    stmt = select(cs.c.id, cs.c.resource_type, cs.c.doc).order_by(cs.c.created, cs.c.id)
+    return [(row.id, row.resource_type, row.doc) for row in conn.execute(stmt)]
+
+
+def insert_custom_schema(conn: Connection, schema_id: str, kind: str, doc: str, now: str) -> None:
+    try:
+        conn.execute(
+            insert(t.custom_schemas).values(id=schema_id, resource_type=kind, doc=doc, created=now)
+        )
+    except IntegrityError as exc:
+        raise ConflictError(f"The schema {schema_id} already exists.") from exc
+
+
+def delete_custom_schema(conn: Connection, schema_id: str) -> bool:
+    cs = t.custom_schemas
+    return bool(conn.execute(delete(cs).where(cs.c.id == schema_id)).rowcount)
+
+
+def delete_unique_scopes(conn: Connection, prefix: str) -> None:
+    uv = t.unique_values
+    conn.execute(delete(uv).where(uv.c.scope.startswith(prefix, autoescape=True)))
+
+
+def rewrite_documents(conn: Connection, kind: str, docs: Sequence[dict[str, Any]]) -> None:
+    """Store new documents (``id``, ``doc``, ``version``, ``last_modified``) in one batch."""
+    if not docs:
+        return
+    table = _table(kind)
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("rid"))
+        .values(
+            doc=bindparam("doc"),
+            version=bindparam("version"),
+            last_modified=bindparam("last_modified"),
+        )
+    )
+    conn.execute(
+        stmt,
+        [
+            {
+                "rid": d["id"],
+                "doc": d["doc"],
+                "version": d["version"],
+                "last_modified": d["last_modified"],
+            }
+            for d in docs
+        ],
+    )

@@ -1,0 +1,353 @@
+"""SCIM filters (RFC 7644 §3.4.2.2) compiled to SQL, and sortBy to an ORDER BY expression.
+
+Filters are parsed by scim2-models; this module turns the syntax tree into one SQLAlchemy
+boolean expression, so the database does the filtering. Attributes that have a column of
+their own (``userName``, ``externalId``, ``displayName``, ``meta.lastModified``, ...) and
+``emails.value`` / group members (side tables) use their indexes; any other attribute is
+read from the JSON document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from scim2_models import ScimFilter
+from scim2_models.exceptions import SCIMException
+from scim2_models.path import (
+    AttrPath,
+    CompareOperator,
+    Comparison,
+    FilterNode,
+    LogicalExpr,
+    LogicalOperator,
+    Not,
+    Present,
+    ValuePath,
+)
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+)
+
+from provisor.scim import schemas as s
+from provisor.scim.attributes import Attribute, AttrType
+from provisor.scim.errors import InvalidFilterError
+from provisor.scim.registry import Resolved, ResourceType, resolve
+from provisor.scim.values import format_datetime, parse_datetime
+from provisor.storage import tables as t
+from provisor.storage.jsonsql import JSONSQL
+
+_STRINGY = (AttrType.STRING, AttrType.REFERENCE, AttrType.BINARY)
+_ORDERING = {CompareOperator.gt, CompareOperator.ge, CompareOperator.lt, CompareOperator.le}
+_TEXT_OPS = {CompareOperator.co, CompareOperator.sw, CompareOperator.ew}
+
+
+def parse_filter(text: str) -> FilterNode:
+    try:
+        return ScimFilter(text).ast
+    except SCIMException as exc:
+        raise InvalidFilterError(f"Invalid filter {text!r}: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class _Column:
+    """An attribute with a column of its own: the column and whether it holds folded text."""
+
+    column: Any
+    folded: bool = False
+
+
+class FilterCompiler:
+    """Compiles filters on one resource type (User or Group) for one dialect."""
+
+    def __init__(self, rt: ResourceType, dialect: str) -> None:
+        self.rt = rt
+        self.json = JSONSQL(dialect)
+        self.table: Table = t.users if rt.name == "User" else t.groups
+        c = self.table.c
+        self.columns: dict[str, _Column] = {
+            "id": _Column(c.id),
+            "externalid": _Column(c.external_id),
+            "meta.created": _Column(c.created),
+            "meta.lastmodified": _Column(c.last_modified),
+            "displayname": _Column(c.display_name_key, folded=True),
+        }
+        if rt.name == "User":
+            self.columns["username"] = _Column(c.user_name_key, folded=True)
+
+    # -- filters --------------------------------------------------------------------------
+
+    def compile(self, node: FilterNode) -> ColumnElement[bool]:
+        if isinstance(node, LogicalExpr):
+            terms = [self.compile(term) for term in node.terms]
+            return and_(*terms) if node.op is LogicalOperator.and_ else or_(*terms)
+        if isinstance(node, Not):
+            return not_(func.coalesce(self.compile(node.expr), false()))
+        if isinstance(node, ValuePath):
+            return self._value_path(node)
+        if isinstance(node, Present | Comparison):
+            return self._attribute_test(node)
+        raise InvalidFilterError(f"Unsupported filter expression {node}.")
+
+    def _resolve(self, path: AttrPath) -> Resolved:
+        return resolve(self.rt, path.uri, path.attr, path.sub_attr, error=InvalidFilterError)
+
+    def _keys(self, res: Resolved) -> tuple[str, ...]:
+        if res.schema is None or res.schema is self.rt.schema:
+            return (res.attribute.name,)
+        return (res.schema.id, res.attribute.name)
+
+    def _attribute_test(self, node: Present | Comparison) -> ColumnElement[bool]:
+        res = self._resolve(node.attr_path)
+        attr, sub = res.attribute, res.sub
+        core = res.schema is None or res.schema is self.rt.schema
+        name = attr.name.lower() + (f".{sub.name.lower()}" if sub else "")
+        if attr.name == "meta" and sub is not None and sub.name == "resourceType":
+            return self._test(literal(self.rt.name), sub, node)
+        if core and name in self.columns:
+            col = self.columns[name]
+            return self._test(col.column, res.leaf, node, folded=col.folded)
+        if attr.name == "meta":
+            raise InvalidFilterError(f"Filtering on {node.attr_path} is not supported.")
+        if core and self.rt.name == "User" and attr.name in ("emails", "groups"):
+            return self._user_side_table(attr.name, sub, node)
+        if core and self.rt.name == "Group" and attr.name == "members":
+            return self._members(sub, node)
+        if attr.multi_valued:
+            if sub is None:
+                sub = attr.sub("value")
+                if sub is None:
+                    raise InvalidFilterError(f"Name a sub-attribute of {attr.name} to filter on.")
+            elements = self.json.elements(self.table.c.doc, self._keys(res))
+            value = self.json.scalar(elements.c.value, (sub.name,), sub)
+            return (
+                select(literal(1))
+                .select_from(elements)
+                .where(self._test(value, sub, node))
+                .exists()
+            )
+        if attr.is_complex and sub is None:
+            raise InvalidFilterError(f"Name a sub-attribute of {attr.name} to filter on.")
+        keys = self._keys(res) + ((sub.name,) if sub else ())
+        return self._test(self.json.scalar(self.table.c.doc, keys, res.leaf), res.leaf, node)
+
+    def _value_path(self, node: ValuePath) -> ColumnElement[bool]:
+        res = self._resolve(node.attr_path)
+        attr = res.attribute
+        if not (attr.multi_valued and attr.is_complex):
+            raise InvalidFilterError(f"{node.attr_path} is not a multi-valued complex attribute.")
+        if self.rt.name == "Group" and attr.name == "members" and res.schema is self.rt.schema:
+            member = t.group_members.alias("m")
+            cond = self._element_filter(node.val_filter, attr, member_table=member)
+            return select(literal(1)).where(member.c.group_id == self.table.c.id, cond).exists()
+        elements = self.json.elements(self.table.c.doc, self._keys(res))
+        cond = self._element_filter(node.val_filter, attr, elements=elements)
+        return select(literal(1)).select_from(elements).where(cond).exists()
+
+    def members_filter(self, node: FilterNode) -> ColumnElement[bool]:
+        """A value filter on group members (``members[value eq "..."]``) as a condition on
+        the group_members table."""
+        members_attr = s.CORE_GROUP.attribute("members")
+        assert members_attr is not None
+        return self._element_filter(node, members_attr, member_table=t.group_members)
+
+    def _element_filter(
+        self, node: FilterNode, attr: Attribute, *, elements: Any = None, member_table: Any = None
+    ) -> ColumnElement[bool]:
+        if isinstance(node, LogicalExpr):
+            terms = [
+                self._element_filter(x, attr, elements=elements, member_table=member_table)
+                for x in node.terms
+            ]
+            return and_(*terms) if node.op is LogicalOperator.and_ else or_(*terms)
+        if isinstance(node, Not):
+            inner = self._element_filter(
+                node.expr, attr, elements=elements, member_table=member_table
+            )
+            return not_(func.coalesce(inner, false()))
+        if not isinstance(node, Present | Comparison):
+            raise InvalidFilterError("Value filters cannot be nested.")
+        sub = attr.sub(node.attr_path.attr)
+        if sub is None or node.attr_path.sub_attr or node.attr_path.uri:
+            raise InvalidFilterError(f"{attr.name} has no sub-attribute {node.attr_path}.")
+        if member_table is not None:
+            if sub.name == "value":
+                return self._test(member_table.c.member_id, sub, node)
+            if sub.name == "type":
+                return self._test(member_table.c.member_type, sub, node)
+            raise InvalidFilterError(f"Filtering members on {sub.name} is not supported.")
+        value = self.json.scalar(elements.c.value, (sub.name,), sub)
+        return self._test(value, sub, node)
+
+    def _user_side_table(
+        self, name: str, sub: Attribute | None, node: Present | Comparison
+    ) -> ColumnElement[bool]:
+        users = self.table
+        if name == "emails":
+            if sub is not None and sub.name != "value":
+                return self._json_elements_test("emails", sub, node)
+            emails = t.user_emails
+            sub = s.CORE_USER.attribute("emails").sub("value")  # type: ignore[union-attr]
+            assert sub is not None
+            cond = self._test(emails.c.value_key, sub, node, folded=True)
+            return users.c.id.in_(select(emails.c.user_id).where(cond))
+        member, group = t.group_members.alias("gm"), t.groups.alias("g")
+        sub_name = sub.name if sub else "value"
+        groups_attr = s.CORE_USER.attribute("groups")
+        assert groups_attr is not None
+        leaf = groups_attr.sub(sub_name)
+        assert leaf is not None
+        if sub_name == "value":
+            cond = self._test(member.c.group_id, leaf, node)
+            return select(literal(1)).where(member.c.member_id == users.c.id, cond).exists()
+        if sub_name == "display":
+            cond = self._test(group.c.display_name_key, leaf, node, folded=True)
+            return (
+                select(literal(1))
+                .select_from(member.join(group, group.c.id == member.c.group_id))
+                .where(member.c.member_id == users.c.id, cond)
+                .exists()
+            )
+        raise InvalidFilterError(f"Filtering groups on {sub_name} is not supported.")
+
+    def _json_elements_test(
+        self, name: str, sub: Attribute, node: Present | Comparison
+    ) -> ColumnElement[bool]:
+        elements = self.json.elements(self.table.c.doc, (name,))
+        value = self.json.scalar(elements.c.value, (sub.name,), sub)
+        return select(literal(1)).select_from(elements).where(self._test(value, sub, node)).exists()
+
+    def _members(self, sub: Attribute | None, node: Present | Comparison) -> ColumnElement[bool]:
+        member = t.group_members.alias("m")
+        sub_name = sub.name if sub else "value"
+        members_attr = s.CORE_GROUP.attribute("members")
+        assert members_attr is not None
+        leaf = members_attr.sub(sub_name)
+        assert leaf is not None
+        if sub_name == "value":
+            cond = self._test(member.c.member_id, leaf, node)
+        elif sub_name == "type":
+            cond = self._test(member.c.member_type, leaf, node)
+        else:
+            raise InvalidFilterError(f"Filtering members on {sub_name} is not supported.")
+        return select(literal(1)).where(member.c.group_id == self.table.c.id, cond).exists()
+
+    # -- one comparison -------------------------------------------------------------------
+
+    def _test(
+        self,
+        expr: Any,
+        attr: Attribute,
+        node: Present | Comparison,
+        *,
+        folded: bool = False,
+    ) -> ColumnElement[bool]:
+        if isinstance(node, Present):
+            present: ColumnElement[bool] = expr.is_not(None)
+            if attr.type in _STRINGY:
+                present = and_(present, expr != "")
+            return present
+        op, value = node.op, node.value
+        if value is None:  # "eq null" asks for absence, "ne null" for presence
+            if op is CompareOperator.eq:
+                return expr.is_(None)  # type: ignore[no-any-return]
+            if op is CompareOperator.ne:
+                return expr.is_not(None)  # type: ignore[no-any-return]
+            raise InvalidFilterError(f"{op} cannot compare with null.")
+        value = self._operand(attr, op, value)
+        if attr.type in _STRINGY and not attr.case_exact:
+            value = value.lower()
+            if not folded:
+                expr = self.json.fold(expr)
+        elif attr.type is AttrType.BOOLEAN:
+            value = self.json.boolean(value)
+        result: ColumnElement[bool]
+        match op:
+            case CompareOperator.eq:
+                result = expr == value
+            case CompareOperator.ne:
+                result = or_(expr.is_(None), expr != value)
+            case CompareOperator.co:
+                result = expr.contains(value, autoescape=True)
+            case CompareOperator.sw:
+                result = expr.startswith(value, autoescape=True)
+            case CompareOperator.ew:
+                result = expr.endswith(value, autoescape=True)
+            case CompareOperator.gt:
+                result = expr > value
+            case CompareOperator.ge:
+                result = expr >= value
+            case CompareOperator.lt:
+                result = expr < value
+            case CompareOperator.le:
+                result = expr <= value
+        return result
+
+    @staticmethod
+    def _operand(attr: Attribute, op: CompareOperator, value: Any) -> Any:
+        kind = attr.type
+        where = f"{attr.name} {op}"
+        if kind is AttrType.BOOLEAN:
+            if op not in (CompareOperator.eq, CompareOperator.ne) or not isinstance(value, bool):
+                raise InvalidFilterError(f"{where}: a boolean compares with eq/ne and true/false.")
+            return value
+        if op in _TEXT_OPS and kind not in _STRINGY:
+            raise InvalidFilterError(f"{where}: co, sw and ew apply to strings only.")
+        if kind in (AttrType.INTEGER, AttrType.DECIMAL):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InvalidFilterError(f"{where}: compare a number with a number.")
+            return value
+        if kind is AttrType.DATETIME:
+            if not isinstance(value, str):
+                raise InvalidFilterError(f"{where}: compare a dateTime with a dateTime string.")
+            try:
+                return format_datetime(parse_datetime(value))
+            except ValueError as exc:
+                raise InvalidFilterError(f"{where}: {value!r} is not a dateTime.") from exc
+        if not isinstance(value, str):
+            raise InvalidFilterError(f"{where}: compare a string with a string.")
+        return value
+
+    # -- sorting --------------------------------------------------------------------------
+
+    def sort_key(self, sort_by: str) -> ColumnElement[Any]:
+        """The expression to ORDER BY for ``sortBy`` (RFC 7644 §3.4.2.3)."""
+        uri, _, rest = (
+            sort_by.rpartition(":") if sort_by.lower().startswith("urn:") else ("", "", sort_by)
+        )
+        attr_name, _, sub_name = rest.partition(".")
+        res = resolve(self.rt, uri or None, attr_name, sub_name or None, error=InvalidFilterError)
+        attr, sub = res.attribute, res.sub
+        core = res.schema is None or res.schema is self.rt.schema
+        name = attr.name.lower() + (f".{sub.name.lower()}" if sub else "")
+        if core and name in self.columns:
+            return self.columns[name].column  # type: ignore[no-any-return]
+        if attr.multi_valued:
+            sub = sub or attr.sub("value")
+            if sub is None:
+                raise InvalidFilterError(f"Cannot sort by {sort_by}.")
+            elements = self.json.elements(self.table.c.doc, self._keys(res))
+            value = self.json.scalar(elements.c.value, (sub.name,), sub)
+            primary = attr.sub("primary")
+            query = select(value).select_from(elements)
+            if primary is not None:
+                flag = self.json.scalar(elements.c.value, ("primary",), primary)
+                query = query.order_by(func.coalesce(flag, false()).desc())
+            key: ColumnElement[Any] = query.limit(1).scalar_subquery()
+        elif attr.is_complex and sub is None:
+            raise InvalidFilterError(f"Cannot sort by the complex attribute {sort_by}.")
+        else:
+            keys = self._keys(res) + ((sub.name,) if sub else ())
+            key = self.json.scalar(self.table.c.doc, keys, res.leaf)
+        leaf = sub or attr
+        if leaf.type in _STRINGY and not leaf.case_exact:
+            key = self.json.fold(key)
+        return key

@@ -1,0 +1,42 @@
+"""Bringing the database schema up to date with Alembic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+
+from provisor.storage.database import Database
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_PG_LOCK = 7_466_011  # advisory lock id: one node migrates at a time
+
+
+def alembic_config(db: Database) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["database"] = db
+    return config
+
+
+def upgrade(db: Database, revision: str = "head") -> None:
+    """Apply every migration up to ``revision`` (idempotent; safe with concurrent nodes)."""
+    config = alembic_config(db)
+    with db.write() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+def current_revision(db: Database) -> str | None:
+    with db.read() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision(db: Database) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(db)).get_current_head()

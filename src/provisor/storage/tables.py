@@ -1,0 +1,186 @@
+"""The database schema (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+Times are stored as ISO 8601 text in UTC with microseconds (``2024-05-01T10:00:00.000000Z``)
+so that they sort and compare as text in both databases. JSON documents are ``jsonb`` on
+PostgreSQL (so filters can look inside) and text on SQLite; both are read back as text.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import FunctionElement
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+
+class _AsJSON(FunctionElement[Any]):
+    inherit_cache = True
+
+
+class _AsText(FunctionElement[Any]):
+    inherit_cache = True
+
+
+@compiles(_AsJSON)
+def _as_json_default(element: _AsJSON, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(_AsJSON, "postgresql")
+def _as_json_pg(element: _AsJSON, compiler: Any, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS JSONB)"
+
+
+@compiles(_AsText)
+def _as_text_default(element: _AsText, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(_AsText, "postgresql")
+def _as_text_pg(element: _AsText, compiler: Any, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS TEXT)"
+
+
+class JSONDocument(TypeDecorator[str]):
+    """A JSON document given and returned as text: jsonb on PostgreSQL, TEXT elsewhere."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> TypeEngine[Any]:
+        chosen: TypeEngine[Any] = JSONB() if dialect.name == "postgresql" else Text()
+        return cast(TypeEngine[Any], dialect.type_descriptor(chosen))
+
+    def bind_expression(self, bindvalue: Any) -> ColumnElement[Any]:
+        return _AsJSON(bindvalue)
+
+    def column_expression(self, column: Any) -> ColumnElement[Any]:
+        return _AsText(column)
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        return value
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        return value
+
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+Time = String(32)
+Id = String(64)
+
+# --- technical users (clients) --------------------------------------------------------------
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("permissions", Text, nullable=False),  # space-separated
+    Column("created", Time, nullable=False),
+)
+
+client_secrets = Table(
+    "client_secrets",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column(
+        "client_id", Id, ForeignKey("clients.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("secret_hash", Text, nullable=False),
+    Column("created", Time, nullable=False),
+    Column("expires", Time, nullable=True),
+)
+
+# --- Local Identity Directory ---------------------------------------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("user_name", Text, nullable=False),
+    Column("user_name_key", Text, nullable=False, unique=True),  # case-folded
+    Column("external_id", Text, nullable=True, index=True),
+    Column("display_name", Text, nullable=True),
+    Column("display_name_key", Text, nullable=True, index=True),
+    Column("created", Time, nullable=False),
+    Column("last_modified", Time, nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("doc", JSONDocument, nullable=False),
+    Column("password_hash", Text, nullable=True),
+)
+
+user_emails = Table(
+    "user_emails",
+    metadata,
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("value_key", Text, primary_key=True),
+    Index("ix_user_emails_value_key", "value_key"),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("display_name", Text, nullable=False),
+    Column("display_name_key", Text, nullable=False, index=True),
+    Column("external_id", Text, nullable=True, index=True),
+    Column("created", Time, nullable=False),
+    Column("last_modified", Time, nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("doc", JSONDocument, nullable=False),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", Id, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("member_id", Id, primary_key=True),
+    Column("member_type", String(8), nullable=False),  # "User" | "Group"
+    Index("ix_group_members_member_id", "member_id"),
+)
+
+unique_values = Table(
+    "unique_values",
+    metadata,
+    Column("scope", String(512), primary_key=True),  # e.g. "User:emails.value"
+    Column("value_key", Text, primary_key=True),
+    Column("resource_id", Id, nullable=False, index=True),
+)
+
+custom_schemas = Table(
+    "custom_schemas",
+    metadata,
+    Column("id", String(512), primary_key=True),
+    Column("resource_type", String(32), nullable=False),
+    Column("doc", Text, nullable=False),
+    Column("created", Time, nullable=False),
+)
+
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Integer, nullable=False),
+)

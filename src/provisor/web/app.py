@@ -1,0 +1,47 @@
+"""The ASGI application: ``create_app(settings)`` wires services, routes and error handling."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from provisor import __version__
+from provisor.runtime import Services
+from provisor.settings import Settings
+from provisor.web import errors, health, oauth, scim_api, scim_discovery
+from provisor.web.limits import BodyLimitMiddleware
+
+DESCRIPTION = """\
+Identity provisioning compatible with SAP Cloud Identity Services - Identity Provisioning.
+
+Authenticate with HTTP Basic (a technical user's client id and secret) or with a bearer
+token from `POST /oauth2/token` (client credentials grant).
+"""
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """Build the application. The services are opened now and closed on shutdown."""
+    settings = settings or Settings()
+    services = services or Services.open(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        services.close()
+
+    app = FastAPI(title="provisor", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.services = services
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(oauth.router)
+    app.include_router(scim_discovery.router, prefix="/scim")
+    app.include_router(scim_api.router, prefix="/scim")
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for ``uvicorn --factory``: settings from PROVISOR_* variables."""
+    return create_app(Settings())

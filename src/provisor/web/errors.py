@@ -1,0 +1,134 @@
+"""Errors as HTTP responses: SCIM error bodies under the SCIM APIs, RFC 7807 elsewhere.
+
+The one place where exceptions meet status codes. No traceback ever reaches a client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from provisor.errors import (
+    AuthenticationError,
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProvisorError,
+    StorageError,
+)
+from provisor.scim.errors import ERROR_SCHEMA, SCIMError
+
+log = structlog.get_logger("provisor.web")
+
+SCIM_PREFIXES = ("/scim", "/ipsproxy")
+SCIM_MEDIA_TYPE = "application/scim+json"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+WWW_AUTHENTICATE = 'Basic realm="provisor", Bearer realm="provisor"'
+
+_STATUS: list[tuple[type[ProvisorError], int]] = [
+    (AuthenticationError, 401),
+    (PermissionDeniedError, 403),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (ConfigError, 400),
+    (StorageError, 503),
+]
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def is_scim(path: str) -> bool:
+    return path.startswith(SCIM_PREFIXES)
+
+
+def scim_error(
+    status: int, detail: str, scim_type: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(status)}
+    if scim_type:
+        body["scimType"] = scim_type
+    body["detail"] = detail
+    return Response(orjson.dumps(body), status, headers=headers, media_type=SCIM_MEDIA_TYPE)
+
+
+def problem(
+    status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    body = {
+        "type": "about:blank",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    return Response(orjson.dumps(body), status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def error_response(path: str, status: int, detail: str, scim_type: str | None = None) -> Response:
+    headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if status == 401 else None
+    if is_scim(path):
+        return scim_error(status, detail, scim_type, headers)
+    return problem(status, detail, headers)
+
+
+async def _scim_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SCIMError)
+    if not is_scim(request.url.path):
+        return problem(exc.status, exc.message)
+    return scim_error(exc.status, exc.message, exc.scim_type)
+
+
+async def _provisor_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProvisorError)
+    status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
+    if status >= 500:
+        log.error("request failed", path=request.url.path, error=exc.message)
+    return error_response(request.url.path, status, exc.message)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err.get("loc", ()) if part != "body")
+        problems.append(f"{where}: {err.get('msg', 'invalid')}")
+    detail = "Invalid request: " + "; ".join(problems)
+    return error_response(request.url.path, 400, detail, "invalidValue")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"No such endpoint: {request.method} {request.url.path}"
+    return error_response(request.url.path, exc.status_code, detail)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error", path=request.url.path, method=request.method)
+    return error_response(request.url.path, 500, "Internal server error.")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(SCIMError, _scim_error)
+    app.add_exception_handler(ProvisorError, _provisor_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,104 @@
+"""OAuth 2.0 token endpoint: the client credentials grant (RFC 6749 §4.4)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from provisor.auth.clients import ScopeError
+from provisor.errors import AuthenticationError
+from provisor.web.auth import basic_credentials, services
+
+router = APIRouter(tags=["OAuth 2.0"])
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _oauth_error(status: int, error: str, description: str, *, basic: bool = False) -> Response:
+    headers = dict(_NO_STORE)
+    if status == 401:
+        headers["WWW-Authenticate"] = (
+            'Basic realm="provisor"' if basic else 'Bearer realm="provisor"'
+        )
+    body = orjson.dumps({"error": error, "error_description": description})
+    return Response(body, status, headers=headers, media_type="application/json")
+
+
+async def _form(request: Request) -> dict[str, str] | None:
+    raw = await request.body()
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if media == "application/json":
+            data: Any = orjson.loads(raw) if raw else {}
+            if not isinstance(data, dict):
+                return None
+            return {str(k): str(v) for k, v in data.items()}
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw))
+    except (ValueError, UnicodeDecodeError, orjson.JSONDecodeError):
+        return None
+    names = [name for name, _ in pairs]
+    if len(names) != len(set(names)):
+        return None  # RFC 6749 §3.2: parameters must not be repeated
+    return dict(pairs)
+
+
+@router.post(
+    "/oauth2/token",
+    summary="Get a bearer token with client credentials",
+    responses={
+        200: {"description": "A bearer token"},
+        400: {"description": "OAuth error"},
+        401: {"description": "invalid_client"},
+    },
+)
+async def token(request: Request) -> Response:
+    form = await _form(request)
+    if form is None:
+        return _oauth_error(
+            400, "invalid_request", "Send application/x-www-form-urlencoded parameters, each once."
+        )
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.strip().partition(" ")
+    basic = scheme.lower() == "basic" and bool(value)
+    in_body = "client_id" in form or "client_secret" in form
+    if basic and in_body:
+        return _oauth_error(
+            400, "invalid_request", "Authenticate either with HTTP Basic or in the body, not both."
+        )
+    if basic:
+        try:
+            client_id, secret = basic_credentials(value.strip())
+        except AuthenticationError:
+            return _oauth_error(401, "invalid_client", "Malformed Basic credentials.", basic=True)
+    elif in_body:
+        client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
+    else:
+        return _oauth_error(401, "invalid_client", "Client authentication is required.", basic=True)
+    grant = form.get("grant_type")
+    if not grant:
+        return _oauth_error(400, "invalid_request", "grant_type is required.")
+    if grant != "client_credentials":
+        return _oauth_error(
+            400, "unsupported_grant_type", "Only the client_credentials grant is supported."
+        )
+    clients = services(request).clients
+    try:
+        principal = await run_in_threadpool(clients.authenticate_secret, client_id, secret)
+    except AuthenticationError:
+        return _oauth_error(401, "invalid_client", "Invalid client credentials.", basic=basic)
+    try:
+        access_token, scope = clients.issue_token(principal, form.get("scope"))
+    except ScopeError as exc:
+        return _oauth_error(400, "invalid_scope", str(exc))
+    body = {
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": clients.signer.ttl,
+        "scope": " ".join(sorted(scope)),
+    }
+    return Response(orjson.dumps(body), 200, headers=_NO_STORE, media_type="application/json")

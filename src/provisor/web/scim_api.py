@@ -1,0 +1,282 @@
+"""The Local Identity Directory's SCIM 2.0 API (RFC 7644) at ``/scim``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from provisor.auth.permissions import Permission
+from provisor.directory.bulk import BulkProcessor
+from provisor.directory.service import ListQuery, Rendered
+from provisor.scim import schemas as s
+from provisor.scim.errors import InvalidSyntaxError, InvalidValueError
+from provisor.web.auth import PrincipalDep, ServicesDep, require
+from provisor.web.errors import SCIM_MEDIA_TYPE
+
+router = APIRouter()
+
+PERMISSION = {"User": Permission.MANAGE_USERS, "Group": Permission.MANAGE_GROUPS}
+
+Filter = Annotated[str | None, Query(description="SCIM filter (RFC 7644 §3.4.2.2)")]
+SortBy = Annotated[str | None, Query(alias="sortBy")]
+SortOrder = Annotated[str | None, Query(alias="sortOrder", pattern="(?i)^(ascending|descending)$")]
+StartIndex = Annotated[int | None, Query(alias="startIndex")]
+Count = Annotated[int | None, Query()]
+StartId = Annotated[
+    str | None,
+    Query(
+        alias="startId",
+        description="SAP cursor paging: 'initial' or the id of the first resource of the page",
+    ),
+]
+Attributes = Annotated[str | None, Query()]
+Excluded = Annotated[str | None, Query(alias="excludedAttributes")]
+IfMatch = Annotated[str | None, Header(alias="If-Match")]
+IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match")]
+
+
+def scim_response(
+    body: bytes, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(body, status, headers=headers, media_type=SCIM_MEDIA_TYPE)
+
+
+def base_url(request: Request) -> str:
+    configured = request.app.state.services.settings.base_url
+    if configured:
+        return f"{configured.rstrip('/')}/scim"
+    return f"{str(request.base_url).rstrip('/')}/scim"
+
+
+async def json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        raise InvalidSyntaxError("The request body is empty; a JSON object is expected.")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidSyntaxError(f"The request body is not valid JSON: {exc}.") from exc
+
+
+def rendered(result: Rendered, status: int = 200) -> Response:
+    headers = {"ETag": result.etag}
+    if status == 201:
+        headers["Location"] = result.location
+    if result.body is None:
+        return Response(status_code=304, headers=headers)
+    return scim_response(result.body, status, headers)
+
+
+# -- Users and Groups ----------------------------------------------------------------------------
+
+
+@router.post("/.search", summary="Search users and groups together (SearchRequest body)")
+async def search_everything(
+    request: Request, principal: PrincipalDep, services: ServicesDep
+) -> Response:
+    require(principal, *PERMISSION.values())
+    kinds = [k for k in ("User", "Group") if principal.allows(PERMISSION[k])]
+    query = search_request(await json_body(request))
+    body = await run_in_threadpool(services.directory.search_all, kinds, query, base_url(request))
+    return scim_response(body)
+
+
+def search_request(body: Any) -> ListQuery:
+    """A ListQuery from a SearchRequest message (RFC 7644 §3.4.3)."""
+    if not isinstance(body, dict):
+        raise InvalidSyntaxError("A SearchRequest must be a JSON object.")
+    schemas = body.get("schemas")
+    if not isinstance(schemas, list) or s.SEARCH_REQUEST not in schemas:
+        raise InvalidSyntaxError(f"A SearchRequest must have schemas [{s.SEARCH_REQUEST!r}].")
+
+    def text(key: str) -> str | None:
+        value = body.get(key)
+        if value is None:
+            return None
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return ",".join(value)
+        if not isinstance(value, str):
+            raise InvalidValueError(f"{key} must be a string.")
+        return value
+
+    def number(key: str) -> int | None:
+        value = body.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidValueError(f"{key} must be an integer.")
+        return value
+
+    order = text("sortOrder")
+    if order is not None and order.lower() not in ("ascending", "descending"):
+        raise InvalidValueError("sortOrder must be 'ascending' or 'descending'.")
+    return ListQuery(
+        filter=text("filter"),
+        sort_by=text("sortBy"),
+        sort_order=order,
+        start_index=number("startIndex"),
+        count=number("count"),
+        start_id=text("startId"),
+        attributes=text("attributes"),
+        excluded_attributes=text("excludedAttributes"),
+    )
+
+
+def _register(kind: str, endpoint: str) -> None:
+    """The routes of one resource type: /Users or /Groups."""
+    permission = PERMISSION[kind]
+    tag = f"{kind}s"
+
+    def list_resources(
+        request: Request,
+        principal: PrincipalDep,
+        services: ServicesDep,
+        filter: Filter = None,
+        sort_by: SortBy = None,
+        sort_order: SortOrder = None,
+        start_index: StartIndex = None,
+        count: Count = None,
+        start_id: StartId = None,
+        attributes: Attributes = None,
+        excluded: Excluded = None,
+    ) -> Response:
+        require(principal, permission)
+        query = ListQuery(
+            filter=filter,
+            sort_by=sort_by,
+            sort_order=sort_order,
+            start_index=start_index,
+            count=count,
+            start_id=start_id,
+            attributes=attributes,
+            excluded_attributes=excluded,
+        )
+        return scim_response(services.directory.search(kind, query, base_url(request)))
+
+    async def search_resources(
+        request: Request, principal: PrincipalDep, services: ServicesDep
+    ) -> Response:
+        require(principal, permission)
+        query = search_request(await json_body(request))
+        body = await run_in_threadpool(services.directory.search, kind, query, base_url(request))
+        return scim_response(body)
+
+    async def create_resource(
+        request: Request, principal: PrincipalDep, services: ServicesDep
+    ) -> Response:
+        require(principal, permission)
+        body = await json_body(request)
+        result = await run_in_threadpool(services.directory.create, kind, body, base_url(request))
+        return rendered(result, 201)
+
+    def get_resource(
+        resource_id: str,
+        request: Request,
+        principal: PrincipalDep,
+        services: ServicesDep,
+        attributes: Attributes = None,
+        excluded: Excluded = None,
+        if_none_match: IfNoneMatch = None,
+    ) -> Response:
+        require(principal, permission)
+        result = services.directory.get(
+            kind,
+            resource_id,
+            base_url(request),
+            attributes=attributes,
+            excluded=excluded,
+            if_none_match=if_none_match,
+        )
+        return rendered(result)
+
+    async def replace_resource(
+        resource_id: str,
+        request: Request,
+        principal: PrincipalDep,
+        services: ServicesDep,
+        if_match: IfMatch = None,
+    ) -> Response:
+        require(principal, permission)
+        body = await json_body(request)
+        result = await run_in_threadpool(
+            services.directory.replace, kind, resource_id, body, base_url(request), if_match
+        )
+        return rendered(result)
+
+    async def patch_resource(
+        resource_id: str,
+        request: Request,
+        principal: PrincipalDep,
+        services: ServicesDep,
+        attributes: Attributes = None,
+        excluded: Excluded = None,
+        if_match: IfMatch = None,
+    ) -> Response:
+        require(principal, permission)
+        body = await json_body(request)
+
+        def patch() -> Rendered:
+            return services.directory.patch(
+                kind,
+                resource_id,
+                body,
+                base_url(request),
+                if_match=if_match,
+                attributes=attributes,
+                excluded=excluded,
+            )
+
+        return rendered(await run_in_threadpool(patch))
+
+    def delete_resource(
+        resource_id: str, principal: PrincipalDep, services: ServicesDep, if_match: IfMatch = None
+    ) -> Response:
+        require(principal, permission)
+        services.directory.delete(kind, resource_id, if_match)
+        return Response(status_code=204)
+
+    one = f"/{endpoint}/{{resource_id}}"
+    routes: list[tuple[str, Any, str, str, int]] = [
+        (f"/{endpoint}", list_resources, "GET", f"List or filter {tag.lower()}", 200),
+        (f"/{endpoint}/.search", search_resources, "POST", f"Search {tag.lower()}", 200),
+        (f"/{endpoint}", create_resource, "POST", f"Create a {kind.lower()}", 201),
+        (one, get_resource, "GET", f"Get a {kind.lower()}", 200),
+        (one, replace_resource, "PUT", f"Replace a {kind.lower()}", 200),
+        (one, patch_resource, "PATCH", f"Modify a {kind.lower()} (PatchOp)", 200),
+        (one, delete_resource, "DELETE", f"Delete a {kind.lower()}", 204),
+    ]
+    for path, handler, method, summary, status in routes:
+        router.add_api_route(
+            path,
+            handler,
+            methods=[method],
+            summary=summary,
+            status_code=status,
+            tags=[tag],
+            name=f"{handler.__name__}_{kind.lower()}",
+            response_class=Response,
+        )
+
+
+_register("User", "Users")
+_register("Group", "Groups")
+
+
+# -- Bulk ------------------------------------------------------------------------------------------
+
+
+@router.post("/Bulk", summary="Several operations in one request (RFC 7644 §3.7)")
+async def bulk(request: Request, principal: PrincipalDep, services: ServicesDep) -> Response:
+    require(principal, *PERMISSION.values())
+    body = await json_body(request)
+    processor = BulkProcessor(
+        services.directory,
+        base_url(request),
+        max_operations=services.settings.bulk_max_operations,
+        allowed=lambda kind: principal.allows(PERMISSION[kind]),
+    )
+    return scim_response(await run_in_threadpool(processor.run, body))

@@ -1,0 +1,141 @@
+"""SCIM discovery (RFC 7644 §4) and custom schemas of the Local Identity Directory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from provisor.auth.permissions import Permission
+from provisor.scim import schemas as s
+from provisor.scim.errors import MethodNotAllowedError, ResourceNotFoundError
+from provisor.web.auth import PrincipalDep, ServicesDep, require
+from provisor.web.scim_api import base_url, json_body, scim_response
+
+router = APIRouter(tags=["SCIM discovery and schemas"])
+
+READERS = (Permission.MANAGE_USERS, Permission.MANAGE_GROUPS)
+
+
+def _list(resources: list[dict[str, Any]]) -> bytes:
+    return orjson.dumps(
+        {
+            "schemas": [s.LIST_RESPONSE],
+            "totalResults": len(resources),
+            "itemsPerPage": len(resources),
+            "startIndex": 1,
+            "Resources": resources,
+        }
+    )
+
+
+@router.get("/ServiceProviderConfig", summary="What this SCIM service supports")
+def service_provider_config(
+    request: Request, principal: PrincipalDep, services: ServicesDep
+) -> Response:
+    require(principal, *READERS)
+    settings = services.settings
+    base = base_url(request)
+    body = {
+        "schemas": [s.SERVICE_PROVIDER_CONFIG],
+        "documentationUri": "https://github.com/provisor/provisor",
+        "patch": {"supported": True},
+        "bulk": {
+            "supported": True,
+            "maxOperations": settings.bulk_max_operations,
+            "maxPayloadSize": settings.max_body_bytes,
+        },
+        "filter": {"supported": True, "maxResults": settings.scim_max_count},
+        "changePassword": {"supported": True},
+        "sort": {"supported": True},
+        "etag": {"supported": True},
+        "authenticationSchemes": [
+            {
+                "type": "oauthbearertoken",
+                "name": "OAuth Bearer Token",
+                "description": "A bearer token from POST /oauth2/token (client credentials).",
+                "specUri": "https://www.rfc-editor.org/info/rfc6750",
+                "primary": True,
+            },
+            {
+                "type": "httpbasic",
+                "name": "HTTP Basic",
+                "description": "The client id and secret of a technical user.",
+                "specUri": "https://www.rfc-editor.org/info/rfc7617",
+                "primary": False,
+            },
+        ],
+        "meta": {
+            "resourceType": "ServiceProviderConfig",
+            "location": f"{base}/ServiceProviderConfig",
+        },
+    }
+    return scim_response(orjson.dumps(body))
+
+
+@router.get("/ResourceTypes", summary="The resource types: User and Group")
+def resource_types(request: Request, principal: PrincipalDep, services: ServicesDep) -> Response:
+    require(principal, *READERS)
+    registry = services.directory.current_registry()
+    base = base_url(request)
+    return scim_response(_list([rt.to_scim(base) for rt in registry.resource_types]))
+
+
+@router.get("/ResourceTypes/{name}", summary="One resource type")
+def resource_type(
+    name: str, request: Request, principal: PrincipalDep, services: ServicesDep
+) -> Response:
+    require(principal, *READERS)
+    rt = services.directory.current_registry().resource_type(name)
+    if rt is None:
+        raise ResourceNotFoundError(f"Resource type {name} not found.")
+    return scim_response(orjson.dumps(rt.to_scim(base_url(request))))
+
+
+@router.get("/Schemas", summary="All schemas, built in and custom")
+def list_schemas(request: Request, principal: PrincipalDep, services: ServicesDep) -> Response:
+    require(principal, *READERS)
+    registry = services.directory.current_registry()
+    base = base_url(request)
+    return scim_response(_list([schema.to_scim(base) for schema in registry.schemas()]))
+
+
+@router.get("/Schemas/{schema_id}", summary="One schema")
+def get_schema(
+    schema_id: str, request: Request, principal: PrincipalDep, services: ServicesDep
+) -> Response:
+    require(principal, *READERS)
+    schema = services.directory.current_registry().schema(schema_id)
+    if schema is None:
+        raise ResourceNotFoundError(f"Schema {schema_id} not found.")
+    return scim_response(orjson.dumps(schema.to_scim(base_url(request))))
+
+
+@router.post("/Schemas", status_code=201, summary="Create a custom schema (extends User)")
+async def create_schema(
+    request: Request, principal: PrincipalDep, services: ServicesDep
+) -> Response:
+    require(principal, Permission.MANAGE_USERS)
+    if not (await request.body()).strip():
+        # The schema list itself is read-only (RFC 7644 §4); POST only adds a custom schema.
+        raise MethodNotAllowedError("POST /Schemas needs a custom schema in the body.")
+    body = await json_body(request)
+    schema = await run_in_threadpool(services.directory.create_schema, body)
+    base = base_url(request)
+    return scim_response(
+        orjson.dumps(schema.to_scim(base)),
+        201,
+        {"Location": f"{base}/Schemas/{schema.id}"},
+    )
+
+
+@router.delete(
+    "/Schemas/{schema_id}", status_code=204, summary="Delete a custom schema and all its values"
+)
+def delete_schema(schema_id: str, principal: PrincipalDep, services: ServicesDep) -> Response:
+    require(principal, Permission.MANAGE_USERS)
+    services.directory.delete_schema(schema_id)
+    return Response(status_code=204)
