@@ -24,7 +24,6 @@ from sqlalchemy import (
     union,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from provisor.errors import ConflictError
@@ -88,6 +87,7 @@ _UPDATE = {
     for kind, table in (("User", t.users), ("Group", t.groups))
 }
 _INSERT_EMAILS = insert(t.user_emails)
+_INSERT_MEMBERS = insert(t.group_members)
 _INSERT_UNIQUE = insert(t.unique_values)
 _COUNTER = select(t.counters.c.value).where(t.counters.c.name == bindparam("name"))
 
@@ -100,12 +100,6 @@ def _resource(row: Any) -> StoredResource:
         created=row.created,
         last_modified=row.last_modified,
     )
-
-
-def _insert_ignore(conn: Connection, table: Table) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING for the connection's dialect."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -370,15 +364,29 @@ def delete_resource(conn: Connection, kind: str, resource_id: str, now: str) -> 
 
 
 def add_members(conn: Connection, group_id: str, new: Sequence[tuple[str, str]]) -> int:
-    """Add (member id, type) pairs; members already there are left alone. Returns how many."""
+    """Add (member id, type) pairs that are not members yet; how many were added.
+
+    The caller holds the group's row lock, so no other transaction adds the same member.
+    """
+    gm = t.group_members
     added = 0
-    stmt = _insert_ignore(conn, t.group_members)
     for start in range(0, len(new), 1000):
         chunk = new[start : start + 1000]
+        present = set(
+            conn.execute(
+                select(gm.c.member_id).where(
+                    gm.c.group_id == group_id, gm.c.member_id.in_([mid for mid, _ in chunk])
+                )
+            ).scalars()
+        )
         rows = [
-            {"group_id": group_id, "member_id": mid, "member_type": kind} for mid, kind in chunk
+            {"group_id": group_id, "member_id": mid, "member_type": kind}
+            for mid, kind in chunk
+            if mid not in present
         ]
-        added += conn.execute(stmt, rows).rowcount
+        if rows:
+            conn.execute(_INSERT_MEMBERS, rows)
+            added += len(rows)
     return added
 
 

@@ -50,6 +50,12 @@ _ORDERING = {CompareOperator.gt, CompareOperator.ge, CompareOperator.lt, Compare
 _TEXT_OPS = {CompareOperator.co, CompareOperator.sw, CompareOperator.ew}
 
 
+def _sub(schema: Any, attr: str, sub: str) -> Attribute:
+    found = schema.attribute(attr).sub(sub)
+    assert found is not None
+    return found  # type: ignore[no-any-return]
+
+
 def parse_filter(text: str) -> FilterNode:
     try:
         return ScimFilter(text).ast
@@ -128,12 +134,7 @@ class FilterCompiler:
                     raise InvalidFilterError(f"Name a sub-attribute of {attr.name} to filter on.")
             elements = self.json.elements(self.table.c.doc, self._keys(res))
             value = self.json.scalar(elements.c.value, (sub.name,), sub)
-            return (
-                select(literal(1))
-                .select_from(elements)
-                .where(self._test(value, sub, node))
-                .exists()
-            )
+            return self._some_element(elements, self._test(value, sub, node), node)
         if attr.is_complex and sub is None:
             raise InvalidFilterError(f"Name a sub-attribute of {attr.name} to filter on.")
         keys = self._keys(res) + ((sub.name,) if sub else ())
@@ -190,55 +191,68 @@ class FilterCompiler:
     def _user_side_table(
         self, name: str, sub: Attribute | None, node: Present | Comparison
     ) -> ColumnElement[bool]:
-        users = self.table
         if name == "emails":
             if sub is not None and sub.name != "value":
-                return self._json_elements_test("emails", sub, node)
+                elements = self.json.elements(self.table.c.doc, ("emails",))
+                value = self.json.scalar(elements.c.value, (sub.name,), sub)
+                return self._some_element(elements, self._test(value, sub, node), node)
             emails = t.user_emails
-            sub = s.CORE_USER.attribute("emails").sub("value")  # type: ignore[union-attr]
-            assert sub is not None
-            cond = self._test(emails.c.value_key, sub, node, folded=True)
-            return users.c.id.in_(select(emails.c.user_id).where(cond))
+            leaf = _sub(s.CORE_USER, "emails", "value")
+            cond = self._test(emails.c.value_key, leaf, node, folded=True)
+            return self._some_row(select(emails.c.user_id), cond, node)
         member, group = t.group_members.alias("gm"), t.groups.alias("g")
         sub_name = sub.name if sub else "value"
-        groups_attr = s.CORE_USER.attribute("groups")
-        assert groups_attr is not None
-        leaf = groups_attr.sub(sub_name)
-        assert leaf is not None
+        leaf = _sub(s.CORE_USER, "groups", sub_name)
         if sub_name == "value":
             cond = self._test(member.c.group_id, leaf, node)
-            return select(literal(1)).where(member.c.member_id == users.c.id, cond).exists()
+            return self._some_row(select(member.c.member_id), cond, node)
         if sub_name == "display":
             cond = self._test(group.c.display_name_key, leaf, node, folded=True)
-            return (
-                select(literal(1))
-                .select_from(member.join(group, group.c.id == member.c.group_id))
-                .where(member.c.member_id == users.c.id, cond)
-                .exists()
+            rows = select(member.c.member_id).select_from(
+                member.join(group, group.c.id == member.c.group_id)
             )
+            return self._some_row(rows, cond, node)
         raise InvalidFilterError(f"Filtering groups on {sub_name} is not supported.")
-
-    def _json_elements_test(
-        self, name: str, sub: Attribute, node: Present | Comparison
-    ) -> ColumnElement[bool]:
-        elements = self.json.elements(self.table.c.doc, (name,))
-        value = self.json.scalar(elements.c.value, (sub.name,), sub)
-        return select(literal(1)).select_from(elements).where(self._test(value, sub, node)).exists()
 
     def _members(self, sub: Attribute | None, node: Present | Comparison) -> ColumnElement[bool]:
         member = t.group_members.alias("m")
         sub_name = sub.name if sub else "value"
-        members_attr = s.CORE_GROUP.attribute("members")
-        assert members_attr is not None
-        leaf = members_attr.sub(sub_name)
-        assert leaf is not None
+        leaf = _sub(s.CORE_GROUP, "members", sub_name)
         if sub_name == "value":
             cond = self._test(member.c.member_id, leaf, node)
         elif sub_name == "type":
             cond = self._test(member.c.member_type, leaf, node)
         else:
             raise InvalidFilterError(f"Filtering members on {sub_name} is not supported.")
-        return select(literal(1)).where(member.c.group_id == self.table.c.id, cond).exists()
+        return self._some_row(select(member.c.group_id), cond, node)
+
+    # A multi-valued attribute matches when one of its values does (RFC 7644 §3.4.2.2);
+    # "ne" also matches when it has no value at all, as for a single-valued attribute.
+
+    @staticmethod
+    def _negative(node: Present | Comparison) -> bool:
+        return isinstance(node, Comparison) and node.op is CompareOperator.ne and (
+            node.value is not None
+        )
+
+    def _some_row(
+        self, owners: Any, cond: ColumnElement[bool], node: Present | Comparison
+    ) -> ColumnElement[bool]:
+        """For values kept in a side table: ``owners`` selects the owning resource ids."""
+        hit = self.table.c.id.in_(owners.where(cond))
+        if self._negative(node):
+            return or_(hit, self.table.c.id.not_in(owners))
+        return hit
+
+    def _some_element(
+        self, elements: Any, cond: ColumnElement[bool], node: Present | Comparison
+    ) -> ColumnElement[bool]:
+        """For values kept in the JSON document: ``elements`` are the array's values."""
+        rows = select(literal(1)).select_from(elements)
+        hit = rows.where(cond).exists()
+        if self._negative(node):
+            return or_(hit, ~rows.exists())
+        return hit
 
     # -- one comparison -------------------------------------------------------------------
 

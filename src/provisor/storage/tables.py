@@ -19,11 +19,10 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import FunctionElement
-from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
 
 
 class _AsJSON(FunctionElement[Any]):
@@ -54,6 +53,15 @@ def _as_text_pg(element: _AsText, compiler: Any, **kw: Any) -> str:
     return f"CAST({compiler.process(element.clauses, **kw)} AS TEXT)"
 
 
+class _TextJSONB(UserDefinedType[str]):
+    """jsonb in DDL; values pass through as text (the statements cast them)."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "JSONB"
+
+
 class JSONDocument(TypeDecorator[str]):
     """A JSON document given and returned as text: jsonb on PostgreSQL, TEXT elsewhere."""
 
@@ -61,8 +69,9 @@ class JSONDocument(TypeDecorator[str]):
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Any) -> TypeEngine[Any]:
-        chosen: TypeEngine[Any] = JSONB() if dialect.name == "postgresql" else Text()
-        return cast(TypeEngine[Any], dialect.type_descriptor(chosen))
+        if dialect.name == "postgresql":
+            return _TextJSONB()  # not the dialect's JSONB, which would encode the text again
+        return cast(TypeEngine[Any], dialect.type_descriptor(Text()))
 
     def bind_expression(self, bindvalue: Any) -> ColumnElement[Any]:
         return _AsJSON(bindvalue)

@@ -1,0 +1,176 @@
+"""Shared fixtures: real databases (SQLite and PostgreSQL) and real servers on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+
+from provisor.runtime import Services, prepare
+from provisor.settings import Settings
+from provisor.storage import migrate
+from provisor.storage.database import Database
+from provisor.web.app import create_app
+
+PG_HOST = os.environ.get("PROVISOR_TEST_PG_HOST", "127.0.0.1")
+PG_ADMIN_URL = f"postgresql://postgres@{PG_HOST}:5432/postgres"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No PROVISOR_* setting of the developer's shell leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("PROVISOR_"):
+            monkeypatch.delenv(name)
+
+
+# -- PostgreSQL: one migrated template per session, one clone per test ----------------------------
+
+
+def _pg_admin() -> psycopg.Connection[Any]:
+    try:
+        return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:  # fail, never skip: the suite needs PostgreSQL
+        pytest.fail(
+            f"PostgreSQL is required at {PG_HOST}:5432 (trust auth) and cannot be reached: {exc}",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    name = f"provisor_tpl_{os.getpid()}"
+    with _pg_admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    db = Database(pg_url(name))
+    migrate.upgrade(db)
+    db.dispose()
+    yield name
+    with _pg_admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pg_url(name: str) -> str:
+    return f"postgresql+psycopg://postgres@{PG_HOST}:5432/{name}"
+
+
+@pytest.fixture
+def pg_database(pg_template: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database; its URL."""
+    name = f"provisor_test_{uuid.uuid4().hex[:12]}"
+    with _pg_admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    yield pg_url(name)
+    with _pg_admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings on SQLite (in tmp_path) and, in a second run, on PostgreSQL."""
+    if request.param == "sqlite":
+        return Settings(data_dir=tmp_path)
+    url = request.getfixturevalue("pg_database")
+    return Settings(data_dir=tmp_path, database_url=url)
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path)
+
+
+# -- a real server on loopback --------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    """provisor served by uvicorn in a thread, with an admin client."""
+
+    settings: Settings
+    services: Services
+    url: str
+    admin: tuple[str, str]
+    created: list[str] = field(default_factory=list)
+
+    def client(self, auth: Any = "admin", **kwargs: Any) -> httpx.Client:
+        if auth == "admin":
+            auth = self.admin
+        return httpx.Client(base_url=self.url, auth=auth, timeout=60, **kwargs)
+
+    def new_client(self, *permissions: str) -> tuple[str, str]:
+        """A technical user with these permissions: (client id, secret)."""
+        _, creds = self.services.clients.create(f"test-{uuid.uuid4().hex[:8]}", list(permissions))
+        return creds.client_id, creds.client_secret
+
+
+@contextmanager
+def serve(settings: Settings) -> Iterator[LiveServer]:
+    """Prepare the database, start the app on a free port, stop it afterwards."""
+    written = prepare(settings)
+    assert written is not None, "a fresh store creates the initial admin"
+    admin = json.loads(written.read_text())
+    services = Services.open(settings)
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings, services), host="127.0.0.1", port=port, log_level="warning",
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.01)
+    try:
+        yield LiveServer(
+            settings=settings,
+            services=services,
+            url=f"http://127.0.0.1:{port}",
+            admin=(admin["client_id"], admin["client_secret"]),
+        )
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[LiveServer]:
+    """A live server on SQLite and, in a second run, on PostgreSQL."""
+    with serve(settings) as live:
+        yield live
+
+
+@pytest.fixture
+def sqlite_server(sqlite_settings: Settings) -> Iterator[LiveServer]:
+    with serve(sqlite_settings) as live:
+        yield live
+
+
+@pytest.fixture
+def scim(server: LiveServer) -> Iterator[httpx.Client]:
+    """An admin HTTP client on the live server's /scim."""
+    with httpx.Client(base_url=server.url + "/scim", auth=server.admin, timeout=60) as client:
+        yield client

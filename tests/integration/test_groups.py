@@ -1,0 +1,198 @@
+"""/scim/Groups: members, nesting, User.groups, large groups, concurrency."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from sqlalchemy import insert
+
+from provisor.storage import tables as t
+from tests.conftest import LiveServer
+from tests.helpers import create, group_body, patch, scim_error, user_body
+
+
+def _member_ids(group: dict) -> set[str]:
+    return {m["value"] for m in group.get("members", [])}
+
+
+def test_create_with_members_and_read_back(scim: httpx.Client) -> None:
+    alice = create(scim, "/Users", user_body())
+    bob = create(scim, "/Users", user_body())
+    group = create(scim, "/Groups", group_body("Admins", [alice["id"], bob["id"]]))
+    assert _member_ids(group) == {alice["id"], bob["id"]}
+    member = next(m for m in group["members"] if m["value"] == alice["id"])
+    assert member["type"] == "User"
+    assert member["$ref"].endswith(f"/scim/Users/{alice['id']}")
+    assert scim.get(f"/Groups/{group['id']}").json() == group
+
+
+def test_user_groups_are_computed_direct_and_indirect(scim: httpx.Client) -> None:
+    user = create(scim, "/Users", user_body())
+    inner = create(scim, "/Groups", group_body("inner", [user["id"]]))
+    outer = create(scim, "/Groups", group_body("outer", [inner["id"]]))
+    groups = scim.get(f"/Users/{user['id']}").json()["groups"]
+    assert {(g["value"], g["type"], g["display"]) for g in groups} == {
+        (inner["id"], "direct", "inner"),
+        (outer["id"], "indirect", "outer"),
+    }
+    assert next(m for m in outer["members"])["type"] == "Group"
+    # groups is read-only
+    op = patch({"op": "add", "path": "groups", "value": [{"value": outer["id"]}]})
+    scim_error(scim.patch(f"/Users/{user['id']}", json=op), 400, "mutability")
+
+
+def test_patch_members_add_remove_replace(scim: httpx.Client) -> None:
+    users = [create(scim, "/Users", user_body())["id"] for _ in range(4)]
+    group = create(scim, "/Groups", group_body("team", users[:2]))
+    url = f"/Groups/{group['id']}"
+    added = scim.patch(url, json=patch(
+        {"op": "add", "path": "members", "value": [{"value": users[2]}, {"value": users[0]}]}
+    )).json()
+    assert _member_ids(added) == set(users[:3])
+    assert added["meta"]["version"] == 'W/"2"'
+    removed = scim.patch(url, json=patch(
+        {"op": "remove", "path": f'members[value eq "{users[1]}"]'}
+    )).json()
+    assert _member_ids(removed) == {users[0], users[2]}
+    entra_style = scim.patch(url, json=patch(
+        {"op": "Remove", "path": "members", "value": [{"value": users[0]}]}
+    )).json()
+    assert _member_ids(entra_style) == {users[2]}
+    replaced = scim.patch(url, json=patch(
+        {"op": "replace", "path": "members", "value": [{"value": users[3]}]}
+    )).json()
+    assert _member_ids(replaced) == {users[3]}
+    pathless = scim.patch(url, json=patch(
+        {"op": "add", "value": {"members": [{"value": users[1]}], "displayName": "team 2"}}
+    )).json()
+    assert _member_ids(pathless) == {users[1], users[3]}
+    assert pathless["displayName"] == "team 2"
+    cleared = scim.patch(url, json=patch({"op": "remove", "path": "members"})).json()
+    assert "members" not in cleared
+    unchanged = scim.patch(url, json=patch({"op": "remove", "path": "members"})).json()
+    assert unchanged["meta"]["version"] == cleared["meta"]["version"]
+
+
+def test_members_filter_with_or_and_type(scim: httpx.Client) -> None:
+    users = [create(scim, "/Users", user_body())["id"] for _ in range(3)]
+    sub = create(scim, "/Groups", group_body())["id"]
+    group = create(scim, "/Groups", group_body(None, [*users, sub]))
+    url = f"/Groups/{group['id']}"
+    op = {"op": "remove", "path": f'members[value eq "{users[0]}" or value eq "{users[1]}"]'}
+    assert _member_ids(scim.patch(url, json=patch(op)).json()) == {users[2], sub}
+    op = {"op": "remove", "path": 'members[type eq "Group"]'}
+    assert _member_ids(scim.patch(url, json=patch(op)).json()) == {users[2]}
+
+
+def test_member_errors(scim: httpx.Client) -> None:
+    user = create(scim, "/Users", user_body())
+    group = create(scim, "/Groups", group_body())
+    url = f"/Groups/{group['id']}"
+    wrong_type = patch({"op": "add", "path": "members", "value": [{"value": user["id"], "type": "Group"}]})
+    scim_error(scim.patch(url, json=wrong_type), 400, "invalidValue")
+    itself = patch({"op": "add", "path": "members", "value": [{"value": group["id"]}]})
+    scim_error(scim.patch(url, json=itself), 400, "invalidValue")
+    no_value = patch({"op": "add", "path": "members", "value": [{"type": "User"}]})
+    scim_error(scim.patch(url, json=no_value), 400, "invalidValue")
+    modify = patch({"op": "replace", "path": f'members[value eq "{user["id"]}"].value', "value": "x"})
+    scim_error(scim.patch(url, json=modify), 400, "mutability")
+
+
+def test_a_member_that_does_not_exist_yet_is_kept(scim: httpx.Client) -> None:
+    group = create(scim, "/Groups", group_body())
+    op = patch({"op": "add", "path": "members", "value": [{"value": "hr-4711"}]})
+    result = scim.patch(f"/Groups/{group['id']}", json=op)
+    assert result.status_code == 200
+    assert result.json()["members"][0]["value"] == "hr-4711"
+
+
+def test_deleting_a_user_removes_its_memberships(scim: httpx.Client) -> None:
+    user = create(scim, "/Users", user_body())
+    group = create(scim, "/Groups", group_body("g", [user["id"]]))
+    assert scim.delete(f"/Users/{user['id']}").status_code == 204
+    after = scim.get(f"/Groups/{group['id']}").json()
+    assert "members" not in after
+    assert after["meta"]["version"] == 'W/"2"'  # the group changed too
+
+
+def test_put_replaces_members(scim: httpx.Client) -> None:
+    a, b = (create(scim, "/Users", user_body())["id"] for _ in range(2))
+    group = create(scim, "/Groups", group_body("g", [a]))
+    replaced = scim.put(f"/Groups/{group['id']}", json=group_body("g2", [b])).json()
+    assert _member_ids(replaced) == {b}
+    assert replaced["displayName"] == "g2"
+
+
+def test_group_name_extension_is_unique(scim: httpx.Client) -> None:
+    ext = "urn:sap:cloud:scim:schemas:extension:custom:2.0:Group"
+    body = group_body("Sales")
+    body["schemas"].append(ext)
+    body[ext] = {"name": "SALES", "description": "Sales team"}
+    create(scim, "/Groups", body)
+    body2 = group_body("Sales 2")
+    body2[ext] = {"name": "sales"}
+    scim_error(scim.post("/Groups", json=body2), 409, "uniqueness")
+
+
+def test_excluding_members_on_get(scim: httpx.Client) -> None:
+    user = create(scim, "/Users", user_body())
+    group = create(scim, "/Groups", group_body("g", [user["id"]]))
+    lean = scim.get(f"/Groups/{group['id']}", params={"excludedAttributes": "members"}).json()
+    assert "members" not in lean and lean["displayName"] == "g"
+
+
+@pytest.mark.slow
+def test_patching_a_group_of_100000_members_touches_one_row(server: LiveServer) -> None:
+    """Add and remove one member of a 100,000-member group, quickly, without a rewrite."""
+    with server.client() as client:
+        group = create(client, "/scim/Groups", group_body("everyone"))
+    member_ids = [f"m-{i:06d}" for i in range(100_000)]
+    with server.services.db.write() as conn:
+        conn.execute(insert(t.group_members), [
+            {"group_id": group["id"], "member_id": m, "member_type": "User"} for m in member_ids
+        ])
+    with server.client() as client:
+        user = create(client, "/scim/Users", user_body())
+        url = f"/scim/Groups/{group['id']}"
+        lean = {"excludedAttributes": "members"}
+        started = time.perf_counter()
+        add = client.patch(url, params=lean, json=patch(
+            {"op": "add", "path": "members", "value": [{"value": user["id"]}]}))
+        remove = client.patch(url, params=lean, json=patch(
+            {"op": "remove", "path": f'members[value eq "{member_ids[500]}"]'}))
+        elapsed = time.perf_counter() - started
+        assert add.status_code == remove.status_code == 200
+        assert elapsed < 2.0, f"two member changes took {elapsed:.2f}s"
+        full = client.get(url).json()
+        groups_of_user = client.get(f"/scim/Users/{user['id']}").json()["groups"]
+    ids = _member_ids(full)
+    assert len(ids) == 100_000 and user["id"] in ids and member_ids[500] not in ids
+    assert [g["value"] for g in groups_of_user] == [group["id"]]
+
+
+def test_parallel_patches_to_one_group_lose_no_member(server: LiveServer) -> None:
+    with server.client() as client:
+        group = create(client, "/scim/Groups", group_body("busy"))
+        users = [create(client, "/scim/Users", user_body())["id"] for _ in range(40)]
+    url = f"/scim/Groups/{group['id']}"
+
+    def add(user_id: str) -> int:
+        with server.client() as client:
+            op = patch({"op": "add", "path": "members", "value": [{"value": user_id}]})
+            return client.patch(url, json=op, params={"excludedAttributes": "members"}).status_code
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(add, users))
+    assert statuses == [200] * len(users)
+    with server.client() as client:
+        final = client.get(url).json()
+    assert _member_ids(final) == set(users)
+    assert final["meta"]["version"] == f'W/"{1 + len(users)}"'
+
+
+def test_group_display_name_is_required(scim: httpx.Client) -> None:
+    scim_error(scim.post("/Groups", json={"schemas": [group_body()["schemas"][0]]}), 400,
+               "invalidValue")
