@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,7 +133,10 @@ def serve(settings: Settings) -> Iterator[LiveServer]:
     services = Services.open(settings)
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings, services), host="127.0.0.1", port=port, log_level="warning",
+        create_app(settings, services),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
         lifespan="on",
     )
     server = uvicorn.Server(config)

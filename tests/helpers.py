@@ -42,7 +42,9 @@ def patch(*operations: dict[str, Any]) -> dict[str, Any]:
     return {"schemas": [PATCH_OP], "Operations": list(operations)}
 
 
-def scim_error(response: httpx.Response, status: int, scim_type: str | None = None) -> dict[str, Any]:
+def scim_error(
+    response: httpx.Response, status: int, scim_type: str | None = None
+) -> dict[str, Any]:
     """Assert that a response is a SCIM error with this status (and scimType)."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith(SCIM_JSON)

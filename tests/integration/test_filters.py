@@ -113,9 +113,7 @@ def oracle(user: dict[str, Any], node: Any) -> bool:
     if kind == "not":
         return not oracle(user, node[1])
     if kind == "emails[]":
-        return any(
-            oracle({"emails": [item]}, node[1]) for item in user.get("emails", [])
-        )
+        return any(oracle({"emails": [item]}, node[1]) for item in user.get("emails", []))
     _, path, op, operand = node
     attr_type, exact, _ = ATTRIBUTES[path]
     values = _values(user, path)
@@ -225,7 +223,9 @@ def _ids(client: httpx.Client, text: str) -> set[str]:
     return {r["id"] for r in body["Resources"]}
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_filters_match_the_oracle(
     corpus_server: tuple[LiveServer, list[dict[str, Any]]], data: st.DataObject
@@ -264,12 +264,11 @@ def test_each_operator_by_example(
         assert _ids(client, f"{SAP_USER}:sourceSystem ge 100") == {
             u["id"] for u in users if u.get(SAP_USER, {}).get("sourceSystem", 0) >= 100
         }
-        assert _ids(client, "urn:ietf:params:scim:schemas:core:2.0:User:userName eq \"alpha.000\"")
+        assert _ids(client, 'urn:ietf:params:scim:schemas:core:2.0:User:userName eq "alpha.000"')
         stamp = users[30]["meta"]["lastModified"]
         assert _ids(client, f'meta.lastModified gt "{stamp}"') == {u["id"] for u in users[31:]}
         assert _ids(client, 'not (active eq true) and title eq "engineer"') == {
-            u["id"] for u in users
-            if not u["active"] and u.get("title", "").lower() == "engineer"
+            u["id"] for u in users if not u["active"] and u.get("title", "").lower() == "engineer"
         }
 
 
@@ -277,11 +276,11 @@ def test_invalid_filters(corpus_server: tuple[LiveServer, list[dict[str, Any]]])
     live, _ = corpus_server
     with live.client() as client:
         for text in [
-            'userName eq',
+            "userName eq",
             'userName xx "a"',
-            'shoeSize eq 42',
-            'active gt true',
-            'userName eq 42',
+            "shoeSize eq 42",
+            "active gt true",
+            "userName eq 42",
             f'{SAP_USER}:sourceSystem co "3"',
             'meta.lastModified gt "yesterday"',
             'emails[type eq "work"',
@@ -294,6 +293,7 @@ def test_invalid_filters(corpus_server: tuple[LiveServer, list[dict[str, Any]]])
 def test_sorting_and_paging(corpus_server: tuple[LiveServer, list[dict[str, Any]]]) -> None:
     live, users = corpus_server
     with live.client() as client:
+
         def names(**params: Any) -> list[str]:
             body = client.get("/scim/Users", params=params).json()
             return [r["userName"] for r in body["Resources"]]
@@ -301,8 +301,9 @@ def test_sorting_and_paging(corpus_server: tuple[LiveServer, list[dict[str, Any]
         expected = sorted((u["userName"] for u in users), key=str.lower)
         assert names(sortBy="userName", count=1000) == expected
         assert names(sortBy="userName", sortOrder="descending", count=1000) == expected[::-1]
-        page = client.get("/scim/Users", params={"sortBy": "userName", "startIndex": 11,
-                                                  "count": 5}).json()
+        page = client.get(
+            "/scim/Users", params={"sortBy": "userName", "startIndex": 11, "count": 5}
+        ).json()
         assert page["startIndex"] == 11 and page["itemsPerPage"] == 5
         assert page["totalResults"] == len(users)
         assert [r["userName"] for r in page["Resources"]] == expected[10:15]
@@ -330,9 +331,22 @@ def test_cursor_paging_reads_everything_once(
             assert page["totalResults"] == len(users)
             seen += [r["id"] for r in page["Resources"]]
             start = page["nextId"]
-        filtered = client.get("/scim/Users", params={
-            "startId": "initial", "count": 100, "filter": "active eq true"}).json()
+        filtered = client.get(
+            "/scim/Users", params={"startId": "initial", "count": 100, "filter": "active eq true"}
+        ).json()
     assert sorted(seen) == sorted(u["id"] for u in users)
     assert len(seen) == len(set(seen))
     assert filtered["nextId"] == "end"
     assert filtered["totalResults"] == sum(1 for u in users if u["active"])
+
+
+def test_value_path_with_a_sub_attribute(
+    corpus_server: tuple[LiveServer, list[dict[str, Any]]],
+) -> None:
+    live, users = corpus_server
+    target = users[3]["emails"][0]["value"]
+    with live.client() as client:
+        hit = _ids(client, f'emails[type eq "work" and primary eq true].value eq "{target}"')
+        assert hit == {users[3]["id"]}
+        present = _ids(client, 'emails[type eq "home"].value pr')
+    assert present == {u["id"] for u in users if len(u["emails"]) == 2}

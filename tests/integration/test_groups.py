@@ -48,26 +48,32 @@ def test_patch_members_add_remove_replace(scim: httpx.Client) -> None:
     users = [create(scim, "/Users", user_body())["id"] for _ in range(4)]
     group = create(scim, "/Groups", group_body("team", users[:2]))
     url = f"/Groups/{group['id']}"
-    added = scim.patch(url, json=patch(
-        {"op": "add", "path": "members", "value": [{"value": users[2]}, {"value": users[0]}]}
-    )).json()
+    added = scim.patch(
+        url,
+        json=patch(
+            {"op": "add", "path": "members", "value": [{"value": users[2]}, {"value": users[0]}]}
+        ),
+    ).json()
     assert _member_ids(added) == set(users[:3])
     assert added["meta"]["version"] == 'W/"2"'
-    removed = scim.patch(url, json=patch(
-        {"op": "remove", "path": f'members[value eq "{users[1]}"]'}
-    )).json()
+    removed = scim.patch(
+        url, json=patch({"op": "remove", "path": f'members[value eq "{users[1]}"]'})
+    ).json()
     assert _member_ids(removed) == {users[0], users[2]}
-    entra_style = scim.patch(url, json=patch(
-        {"op": "Remove", "path": "members", "value": [{"value": users[0]}]}
-    )).json()
+    entra_style = scim.patch(
+        url, json=patch({"op": "Remove", "path": "members", "value": [{"value": users[0]}]})
+    ).json()
     assert _member_ids(entra_style) == {users[2]}
-    replaced = scim.patch(url, json=patch(
-        {"op": "replace", "path": "members", "value": [{"value": users[3]}]}
-    )).json()
+    replaced = scim.patch(
+        url, json=patch({"op": "replace", "path": "members", "value": [{"value": users[3]}]})
+    ).json()
     assert _member_ids(replaced) == {users[3]}
-    pathless = scim.patch(url, json=patch(
-        {"op": "add", "value": {"members": [{"value": users[1]}], "displayName": "team 2"}}
-    )).json()
+    pathless = scim.patch(
+        url,
+        json=patch(
+            {"op": "add", "value": {"members": [{"value": users[1]}], "displayName": "team 2"}}
+        ),
+    ).json()
     assert _member_ids(pathless) == {users[1], users[3]}
     assert pathless["displayName"] == "team 2"
     cleared = scim.patch(url, json=patch({"op": "remove", "path": "members"})).json()
@@ -91,13 +97,17 @@ def test_member_errors(scim: httpx.Client) -> None:
     user = create(scim, "/Users", user_body())
     group = create(scim, "/Groups", group_body())
     url = f"/Groups/{group['id']}"
-    wrong_type = patch({"op": "add", "path": "members", "value": [{"value": user["id"], "type": "Group"}]})
+    wrong_type = patch(
+        {"op": "add", "path": "members", "value": [{"value": user["id"], "type": "Group"}]}
+    )
     scim_error(scim.patch(url, json=wrong_type), 400, "invalidValue")
     itself = patch({"op": "add", "path": "members", "value": [{"value": group["id"]}]})
     scim_error(scim.patch(url, json=itself), 400, "invalidValue")
     no_value = patch({"op": "add", "path": "members", "value": [{"type": "User"}]})
     scim_error(scim.patch(url, json=no_value), 400, "invalidValue")
-    modify = patch({"op": "replace", "path": f'members[value eq "{user["id"]}"].value', "value": "x"})
+    modify = patch(
+        {"op": "replace", "path": f'members[value eq "{user["id"]}"].value', "value": "x"}
+    )
     scim_error(scim.patch(url, json=modify), 400, "mutability")
 
 
@@ -151,18 +161,25 @@ def test_patching_a_group_of_100000_members_touches_one_row(server: LiveServer) 
         group = create(client, "/scim/Groups", group_body("everyone"))
     member_ids = [f"m-{i:06d}" for i in range(100_000)]
     with server.services.db.write() as conn:
-        conn.execute(insert(t.group_members), [
-            {"group_id": group["id"], "member_id": m, "member_type": "User"} for m in member_ids
-        ])
+        conn.execute(
+            insert(t.group_members),
+            [{"group_id": group["id"], "member_id": m, "member_type": "User"} for m in member_ids],
+        )
     with server.client() as client:
         user = create(client, "/scim/Users", user_body())
         url = f"/scim/Groups/{group['id']}"
         lean = {"excludedAttributes": "members"}
         started = time.perf_counter()
-        add = client.patch(url, params=lean, json=patch(
-            {"op": "add", "path": "members", "value": [{"value": user["id"]}]}))
-        remove = client.patch(url, params=lean, json=patch(
-            {"op": "remove", "path": f'members[value eq "{member_ids[500]}"]'}))
+        add = client.patch(
+            url,
+            params=lean,
+            json=patch({"op": "add", "path": "members", "value": [{"value": user["id"]}]}),
+        )
+        remove = client.patch(
+            url,
+            params=lean,
+            json=patch({"op": "remove", "path": f'members[value eq "{member_ids[500]}"]'}),
+        )
         elapsed = time.perf_counter() - started
         assert add.status_code == remove.status_code == 200
         assert elapsed < 2.0, f"two member changes took {elapsed:.2f}s"
@@ -194,5 +211,36 @@ def test_parallel_patches_to_one_group_lose_no_member(server: LiveServer) -> Non
 
 
 def test_group_display_name_is_required(scim: httpx.Client) -> None:
-    scim_error(scim.post("/Groups", json={"schemas": [group_body()["schemas"][0]]}), 400,
-               "invalidValue")
+    scim_error(
+        scim.post("/Groups", json={"schemas": [group_body()["schemas"][0]]}), 400, "invalidValue"
+    )
+
+
+def test_group_filters(scim: httpx.Client) -> None:
+    user = create(scim, "/Users", user_body())
+    team = create(scim, "/Groups", group_body("Team Rocket", [user["id"]]))
+    create(scim, "/Groups", group_body("Other"))
+
+    def ids(text: str) -> set[str]:
+        body = scim.get("/Groups", params={"filter": text}).json()
+        return {r["id"] for r in body["Resources"]}
+
+    assert ids('displayName eq "team rocket"') == {team["id"]}
+    assert ids(f'members.value eq "{user["id"]}"') == {team["id"]}
+    assert ids(f'members[value eq "{user["id"]}" and type eq "User"]') == {team["id"]}
+    assert team["id"] not in ids("not (members pr)")
+    users = scim.get("/Users", params={"filter": f'groups.value eq "{team["id"]}"'}).json()
+    assert [r["id"] for r in users["Resources"]] == [user["id"]]
+    by_name = scim.get("/Users", params={"filter": 'groups.display eq "TEAM ROCKET"'}).json()
+    assert [r["id"] for r in by_name["Resources"]] == [user["id"]]
+
+
+def test_sap_children_on_request(scim: httpx.Client) -> None:
+    child = create(scim, "/Groups", group_body("child"))
+    user = create(scim, "/Users", user_body())
+    parent = create(scim, "/Groups", group_body("parent", [child["id"], user["id"]]))
+    sap = "urn:ietf:params:scim:schemas:extension:sap:2.0:Group"
+    assert sap not in parent
+    got = scim.get(f"/Groups/{parent['id']}", params={"attributes": f"{sap}:children"}).json()
+    assert [c["value"] for c in got[sap]["children"]] == [child["id"]]
+    assert "members" not in got

@@ -128,7 +128,9 @@ def test_malformed_json_and_wrong_shapes_are_invalid_syntax(scim: httpx.Client) 
 
 
 def test_attribute_names_are_case_insensitive(scim: httpx.Client) -> None:
-    user = create(scim, "/Users", {"schemas": [USER], "USERNAME": "ci-user", "Name": {"GIVENNAME": "A"}})
+    user = create(
+        scim, "/Users", {"schemas": [USER], "USERNAME": "ci-user", "Name": {"GIVENNAME": "A"}}
+    )
     assert user["userName"] == "ci-user"
     assert user["name"] == {"givenName": "A"}
 
@@ -136,8 +138,11 @@ def test_attribute_names_are_case_insensitive(scim: httpx.Client) -> None:
 def test_enterprise_extension_roundtrip(scim: httpx.Client) -> None:
     boss = create(scim, "/Users", user_body())
     body = user_body(schemas=[USER, ENTERPRISE])
-    body[ENTERPRISE] = {"employeeNumber": "701984", "department": "Tour Operations",
-                        "manager": {"value": boss["id"]}}
+    body[ENTERPRISE] = {
+        "employeeNumber": "701984",
+        "department": "Tour Operations",
+        "manager": {"value": boss["id"]},
+    }
     user = create(scim, "/Users", body)
     assert user[ENTERPRISE]["manager"] == {"value": boss["id"]}
     assert user["schemas"] == [USER, ENTERPRISE]
@@ -201,8 +206,9 @@ def test_search_with_post(scim: httpx.Client) -> None:
     }
     result = scim.post("/Users/.search", json=request).json()
     assert result["totalResults"] == 1
-    assert result["Resources"] == [{"schemas": user["schemas"], "id": user["id"],
-                                    "userName": user["userName"]}]
+    assert result["Resources"] == [
+        {"schemas": user["schemas"], "id": user["id"], "userName": user["userName"]}
+    ]
     scim_error(scim.post("/Users/.search", json={"filter": "x"}), 400, "invalidSyntax")
     bad = {**request, "count": "ten"}
     scim_error(scim.post("/Users/.search", json=bad), 400, "invalidValue")
@@ -211,3 +217,56 @@ def test_search_with_post(scim: httpx.Client) -> None:
 def test_unknown_endpoint_and_method(scim: httpx.Client) -> None:
     scim_error(scim.get("/Widgets"), 404)
     scim_error(scim.put("/Users", json={}), 405)
+
+
+def test_updates_respect_uniqueness(scim: httpx.Client) -> None:
+    first = create(scim, "/Users", user_body())
+    second = create(scim, "/Users", user_body())
+    rename = patch({"op": "replace", "path": "userName", "value": first["userName"].upper()})
+    scim_error(scim.patch(f"/Users/{second['id']}", json=rename), 409, "uniqueness")
+    taken_email = user_body(second["userName"], emails=first["emails"])
+    scim_error(scim.put(f"/Users/{second['id']}", json=taken_email), 409, "uniqueness")
+    # nothing was half-written
+    assert scim.get(f"/Users/{second['id']}").json() == second
+    # a user keeps its own values
+    same = scim.put(
+        f"/Users/{first['id']}", json=user_body(first["userName"].upper(), emails=first["emails"])
+    )
+    assert same.status_code == 200
+
+
+def test_shared_emails_when_uniqueness_is_off(tmp_path) -> None:
+    from provisor.settings import Settings
+    from tests.conftest import serve
+
+    with serve(Settings(data_dir=tmp_path, unique_emails=False)) as live:
+        with live.client() as client:
+            shared = [{"value": "team@example.com"}]
+            create(client, "/scim/Users", user_body(emails=shared))
+            create(client, "/scim/Users", user_body(emails=shared))
+            found = client.get(
+                "/scim/Users", params={"filter": 'emails eq "TEAM@example.com"'}
+            ).json()
+    assert found["totalResults"] == 2
+
+
+def test_scim_1_payloads_are_refused_with_invalid_vers(scim: httpx.Client) -> None:
+    body = user_body(schemas=["urn:scim:schemas:core:1.0"])
+    scim_error(scim.post("/Users", json=body), 400, "invalidVers")
+
+
+def test_patching_the_password(server) -> None:
+    from sqlalchemy import select
+
+    from provisor.storage import tables as t
+
+    with server.client() as client:
+        user = create(client, "/scim/Users", user_body())
+        op = patch({"op": "replace", "path": "password", "value": "n3w-Passw0rd"})
+        changed = client.patch(f"/scim/Users/{user['id']}", json=op).json()
+    assert "password" not in changed and changed["meta"]["version"] == 'W/"2"'
+    with server.services.db.read() as conn:
+        stored = conn.execute(
+            select(t.users.c.password_hash).where(t.users.c.id == user["id"])
+        ).scalar_one()
+    assert stored.startswith("$argon2id$") and "n3w-Passw0rd" not in stored

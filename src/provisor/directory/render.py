@@ -68,6 +68,15 @@ def resource(
         return doc[:-1] + b"," + orjson.dumps(extra)[1:]
     full = orjson.loads(res.doc)
     full.update(extra)
+    if kind == "Group" and projection.requests(s.SAP_GROUP, "children"):
+        children = [r for r in related or () if r.type == "Group"]
+        if children:  # SAP's hierarchy: the groups that are members of this one
+            ext = full.setdefault(s.SAP_GROUP, {})
+            ext["children"] = [
+                {"value": r.id, "$ref": f"{base_url}/Groups/{r.id}"} for r in children
+            ]
+            if s.SAP_GROUP not in full["schemas"]:
+                full["schemas"] = [*full["schemas"], s.SAP_GROUP]
     return orjson.dumps(projection.apply(full))
 
 

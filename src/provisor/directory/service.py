@@ -32,7 +32,7 @@ from provisor.scim.errors import (
     UniquenessError,
 )
 from provisor.scim.members import Member, MemberAction, MemberChange, parse_members, split_members
-from provisor.scim.patch import Patcher, parse_patch_request
+from provisor.scim.patch import Operation, Patcher, parse_patch_request
 from provisor.scim.projection import Projection
 from provisor.scim.registry import Registry, ResourceType
 from provisor.scim.values import ResourceChecker, format_datetime
@@ -98,28 +98,25 @@ class Directory:
         self.db = db
         self.options = options or DirectoryOptions()
         self._registry: tuple[int, Registry, dict[str, Any]] | None = None
-        self._registry_checked = 0.0
         self._lock = threading.Lock()
+        # Cursor paging reads large directories in constant time per page: the total
+        # counted for the first page (startId=initial) serves the pages after it.
+        self._totals = _Totals()
 
     # -- schemas ------------------------------------------------------------------------------
 
     def registry(self, conn: Connection) -> Registry:
         return self._tools(conn)[1]
 
-    def _tools(
-        self, conn: Connection, *, fresh: bool = False
-    ) -> tuple[int, Registry, dict[str, Any]]:
+    def _tools(self, conn: Connection) -> tuple[int, Registry, dict[str, Any]]:
         """The registry for the current custom schemas, with checkers and compilers.
 
-        Custom schemas change rarely: reads trust the cached registry for a second; writes
-        pass ``fresh=True`` and check it in their own transaction.
+        One small query tells whether another process changed the custom schemas since
+        the registry was built; it is rebuilt only then.
         """
         cached = self._registry
-        if cached is not None and not fresh and time.monotonic() < self._registry_checked + 1.0:
-            return cached
         generation = store.read_counter(conn, SCHEMAS_COUNTER)
         if cached is not None and cached[0] == generation:
-            self._registry_checked = time.monotonic()
             return cached
         custom = [
             parse_custom_schema(orjson.loads(doc))
@@ -134,7 +131,6 @@ class Directory:
             tools[f"filter:{rt.name}"] = FilterCompiler(rt, self.db.dialect)
         with self._lock:
             self._registry = (generation, registry, tools)
-            self._registry_checked = time.monotonic()
         return self._registry
 
     def current_registry(self) -> Registry:
@@ -159,7 +155,7 @@ class Directory:
     def delete_schema(self, schema_id: str) -> None:
         """Delete a custom schema and every value users hold in it."""
         with self.db.write() as conn:
-            registry = self._tools(conn, fresh=True)[1]
+            registry = self._tools(conn)[1]
             schema = registry.schema(schema_id)
             if schema is None or not schema.custom:
                 if schema is not None:
@@ -225,7 +221,8 @@ class Directory:
     ) -> dict[str, list[store.MemberRow]]:
         if kind == "User":
             return store.user_groups(conn, ids) if projection.wants("groups") else {}
-        return store.members(conn, ids) if projection.wants("members") else {}
+        wanted = projection.wants("members") or projection.requests(s.SAP_GROUP, "children")
+        return store.members(conn, ids) if wanted else {}
 
     def _count(self, q: ListQuery) -> int:
         opts = self.options
@@ -263,10 +260,15 @@ class Directory:
                     if count
                     else []
                 )
-            if start_index in (None, 1) and q.start_id in (None, "initial") and len(rows) < count:
+            first_page = start_index in (None, 1) and q.start_id in (None, "initial")
+            if first_page and len(rows) < count:
                 total = len(rows)  # the page holds every match: no need to count them
+            elif q.start_id not in (None, "initial"):
+                total = self._totals.get((kind, q.filter)) or store.count(conn, kind, where)
             else:
                 total = store.count(conn, kind, where)
+            if q.start_id is not None:
+                self._totals.put((kind, q.filter), total)
             related = self._related(conn, kind, [r.id for r in rows], projection)
         items = [
             render.resource(kind, res, base_url, projection, related.get(res.id)) for res in rows
@@ -322,12 +324,12 @@ class Directory:
         password = doc.pop("password", None)
         password_hash = hash_secret(password) if password is not None else None
         resource_id = str(uuid.uuid4())
-        doc["id"] = resource_id
+        doc = _with_id(doc, resource_id)
         if kind == "User":
             _assign_user_uuid(doc, requested=_lists_schema(body, s.SAP_USER))
         stamp = now()
         with self.db.write() as conn:
-            if self._tools(conn, fresh=True)[0] != generation:
+            if self._tools(conn)[0] != generation:
                 return self.create(kind, body, base_url)  # schemas changed meanwhile: recheck
             values = self._indexed(self._rt(registry, kind), doc)
             res = StoredResource(
@@ -373,13 +375,12 @@ class Directory:
         password = body.get("password") if isinstance(body, dict) else None
         password_hash = hash_secret(password) if isinstance(password, str) else None
         with self.db.write() as conn:
-            checker: ResourceChecker = self._tools(conn, fresh=True)[2][f"check:{kind}"]
+            checker: ResourceChecker = self._tools(conn)[2][f"check:{kind}"]
             current = self._current(conn, kind, resource_id, if_match)
             old = orjson.loads(current.doc)
-            doc = checker.check(body, existing=old)
+            doc = _with_id(checker.check(body, existing=old), resource_id)
             members = self._take_members(doc, kind)
             doc.pop("password", None)
-            doc["id"] = resource_id
             if kind == "User":
                 _assign_user_uuid(doc, requested=_lists_schema(body, s.SAP_USER))
             changes = [MemberChange(MemberAction.REPLACE, members)] if kind == "Group" else []
@@ -403,24 +404,22 @@ class Directory:
     ) -> Rendered:
         ops = parse_patch_request(body)
         doc_ops, changes = split_members(ops) if kind == "Group" else (ops, [])
+        password = _password_in(doc_ops) if kind == "User" else None
+        password_hash = hash_secret(password) if password is not None else None  # not in the lock
         with self.db.write() as conn:
-            tools = self._tools(conn, fresh=True)[2]
+            tools = self._tools(conn)[2]
             patcher: Patcher = tools[f"patch:{kind}"]
             checker: ResourceChecker = tools[f"check:{kind}"]
             current = self._current(conn, kind, resource_id, if_match)
             old = orjson.loads(current.doc)
             doc = old
             if doc_ops:
-                patched = patcher.apply(old, doc_ops)
-                password = patched.pop("password", None)
-                doc = checker.check(patched, existing=old)
+                doc = _with_id(
+                    checker.check(patcher.apply(old, doc_ops), existing=old), resource_id
+                )
                 doc.pop("password", None)
-                doc["id"] = resource_id
                 if kind == "User":
                     _assign_user_uuid(doc)
-            else:
-                password = None
-            password_hash = hash_secret(password) if isinstance(password, str) else None
             res = self._save(conn, kind, current, old, doc, changes, password_hash)
             projection = self._projection(conn, kind, attributes, excluded)
             related = self._related(conn, kind, [resource_id], projection).get(resource_id)
@@ -561,6 +560,55 @@ class Directory:
         return Indexed(
             name=doc["displayName"], external_id=doc.get("externalId"), unique=frozenset(unique)
         )
+
+
+class _Totals:
+    """Recently counted totals of cursor-paged reads, by (resource type, filter)."""
+
+    def __init__(self, seconds: float = 60.0, size: int = 256) -> None:
+        self._entries: dict[tuple[str, str | None], tuple[float, int]] = {}
+        self._seconds = seconds
+        self._size = size
+
+    def get(self, key: tuple[str, str | None]) -> int | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key: tuple[str, str | None], total: int) -> None:
+        if len(self._entries) >= self._size:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic() + self._seconds, total)
+
+
+def _with_id(doc: JSONObject, resource_id: str) -> JSONObject:
+    """The document with its id, placed right after ``schemas``."""
+    return {
+        "schemas": doc["schemas"],
+        "id": resource_id,
+        **{k: v for k, v in doc.items() if k not in ("schemas", "id")},
+    }
+
+
+def _password_in(ops: list[Operation]) -> str | None:
+    """The new password that PATCH operations set, if any (to hash it before writing)."""
+    found: str | None = None
+    for operation in ops:
+        if operation.op == "remove":
+            continue
+        if operation.path is not None and operation.path.lower() in (
+            "password",
+            f"{s.USER}:password".lower(),
+        ):
+            value = operation.value
+        elif operation.path is None and isinstance(operation.value, dict):
+            value = next((v for k, v in operation.value.items() if k.lower() == "password"), None)
+        else:
+            continue
+        if isinstance(value, str):
+            found = value
+    return found
 
 
 def _lists_schema(body: Any, urn: str) -> bool:

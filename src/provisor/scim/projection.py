@@ -43,6 +43,15 @@ class Projection:
             return True
         return any(k[0] is None and k[1].lower() == lowered for k in self.include)
 
+    def requests(self, urn: str, attr_name: str) -> bool:
+        """Whether ``attributes`` names an extension attribute (for returned=request ones)."""
+        if self.include is None:
+            return False
+        lowered = attr_name.lower()
+        return urn in self.whole_extensions or any(
+            k[0] == urn and k[1] == lowered for k in self.include
+        )
+
     def apply(self, doc: JSONObject) -> JSONObject:
         """The response document for a full resource document."""
         rt = self.rt

@@ -26,6 +26,7 @@ SAP_CUSTOM_USER = "urn:sap:cloud:scim:schemas:extension:custom:2.0:User"
 SAP_GROUP = "urn:ietf:params:scim:schemas:extension:sap:2.0:Group"
 SAP_CUSTOM_GROUP = "urn:sap:cloud:scim:schemas:extension:custom:2.0:Group"
 
+SCIM1_PREFIX = "urn:scim:schemas:"  # SCIM 1.0/1.1 URNs, refused with invalidVers
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -236,7 +237,7 @@ SAP_GROUP_EXTENSION = Schema(
         multi(
             "children",
             string("value", mutability=RO),
-            string("display", mutability=RO),
+            reference("$ref", ["Group"], mutability=RO),
             mutability=RO,
             returned=Returned.REQUEST,
         ),

@@ -231,8 +231,10 @@ class FilterCompiler:
 
     @staticmethod
     def _negative(node: Present | Comparison) -> bool:
-        return isinstance(node, Comparison) and node.op is CompareOperator.ne and (
-            node.value is not None
+        return (
+            isinstance(node, Comparison)
+            and node.op is CompareOperator.ne
+            and (node.value is not None)
         )
 
     def _some_row(

@@ -13,7 +13,7 @@ from provisor.auth.permissions import Permission
 from provisor.directory.bulk import BulkProcessor
 from provisor.directory.service import ListQuery, Rendered
 from provisor.scim import schemas as s
-from provisor.scim.errors import InvalidSyntaxError, InvalidValueError
+from provisor.scim.errors import InvalidSyntaxError, InvalidValueError, InvalidVersionError
 from provisor.web.auth import PrincipalDep, ServicesDep, require
 from provisor.web.errors import SCIM_MEDIA_TYPE
 
@@ -57,9 +57,15 @@ async def json_body(request: Request) -> Any:
     if not raw.strip():
         raise InvalidSyntaxError("The request body is empty; a JSON object is expected.")
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidSyntaxError(f"The request body is not valid JSON: {exc}.") from exc
+    schemas = body.get("schemas") if isinstance(body, dict) else None
+    if isinstance(schemas, list) and any(
+        isinstance(urn, str) and urn.lower().startswith(s.SCIM1_PREFIX) for urn in schemas
+    ):
+        raise InvalidVersionError("This is a SCIM 1.x message; the API speaks SCIM 2.0.")
+    return body
 
 
 def rendered(result: Rendered, status: int = 200) -> Response:

@@ -1,0 +1,981 @@
+"""Benchmark of the SCIM 2.0 API of the Local Identity Directory, against a reference server.
+
+What it measures, for each storage backend (SQLite, PostgreSQL) of a real ``provisor serve``
+process started with its default settings (workers, pool sizes, durability):
+
+* the load of N realistic users (~1.3 KB of JSON each) through ``POST /scim/Bulk``
+  (1000 operations per request, 4 client threads), in users per second;
+* with ``wrk`` (one thread, ``--connections`` connections, after a ``--warmup`` run):
+  ``GET /scim/Users/{id}``, ``GET /scim/Users?filter=userName eq "..."`` (half of them
+  upper-cased), ``POST /scim/Users`` and ``PATCH /scim/Users/{id}`` (replace displayName),
+  in requests per second with the p50 and p99 latencies and the count of non-2xx responses;
+* the full read of every user by one Python client, with SAP cursor paging
+  (``startId=initial`` then ``nextId``) at ``count=1000`` and ``count=100``, in seconds.
+
+The same measurements run against ``scim2-server`` (in-memory, WSGI, reference) loaded with
+``--ref-users`` users, whose full read uses ``startIndex`` paging. The report shows the results,
+the ratios provisor / scim2-server and the performance targets, marked met or not.
+
+Run it from the project root (PostgreSQL must accept the ``--pg-url`` admin connection)::
+
+    python benchmarks/scim_directory.py --users 100000
+    python benchmarks/scim_directory.py --users 5000 --ref-users 2000 --duration 3 --warmup 1
+
+It needs ``wrk`` (installed with apt-get when missing and running as root).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import orjson
+
+CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+SCIM_JSON = "application/scim+json"
+
+BULK_SIZE = 1000
+LOADER_THREADS = 4
+WRK_TIMEOUT = "10s"
+FULL_READ_TARGET_USERS = 100_000
+LUA_DIR = Path(__file__).resolve().parent / "lua"
+BIN_DIR = Path(sys.executable).parent
+
+OPERATIONS: dict[str, str] = {
+    "get": "GET /Users/{id}",
+    "filter": "GET /Users?filter=userName eq",
+    "post": "POST /Users",
+    "patch": "PATCH /Users/{id}",
+}
+LUA_SCRIPTS = {
+    "get": "get_user.lua",
+    "filter": "filter_username.lua",
+    "post": "post_user.lua",
+    "patch": "patch_user.lua",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A performance target of one operation: req/s (minimum, ambitious) and optional p99."""
+
+    rps: float
+    ambitious: float
+    p99_ms: float | None = None
+
+
+TARGETS = {
+    "get": Target(2000, 3500),
+    "filter": Target(1800, 3000, p99_ms=50),
+    "post": Target(700, 1500),
+    "patch": Target(600, 1200),
+}
+FULL_READ_TARGET_SECONDS = 20.0
+
+
+# -- Results -------------------------------------------------------------------------------------
+
+
+@dataclass
+class WrkResult:
+    operation: str
+    requests: int = 0
+    seconds: float = 0.0
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p90_ms: float = 0.0
+    p99_ms: float = 0.0
+    non_2xx: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    socket_errors: dict[str, int] = field(default_factory=dict)
+    output: str = ""
+
+
+@dataclass
+class FullRead:
+    label: str
+    paging: str
+    count: int
+    seconds: float
+    users_read: int
+    total_results: int
+    pages: int
+    duplicates: int
+
+    @property
+    def ok(self) -> bool:
+        return self.users_read == self.total_results and self.duplicates == 0
+
+
+@dataclass
+class LoadResult:
+    users: int
+    seconds: float
+    failures: int
+    errors: list[str]
+    ids: list[str]
+    names: list[str]
+
+    @property
+    def rate(self) -> float:
+        return self.users / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class ServerRun:
+    name: str
+    users_requested: int
+    users_loaded: int = 0
+    load_seconds: float = 0.0
+    load_rate: float = 0.0
+    load_failures: int = 0
+    measurements: dict[str, WrkResult] = field(default_factory=dict)
+    full_reads: list[FullRead] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    data_dir: str = ""
+
+
+# -- Generic helpers -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def executable(name: str) -> str:
+    """The venv's console script next to this Python, else the one on PATH."""
+    candidate = BIN_DIR / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise SystemExit(f"error: {name!r} not found next to {sys.executable} nor on PATH")
+    return found
+
+
+def basic_auth(client_id: str, secret: str) -> str:
+    token = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    return f"Basic {token}"
+
+
+def wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    """Poll ``url`` until it answers 200; fail early when the process exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{tail(log)}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"server not healthy after {timeout:.0f} s:\n{tail(log)}")
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@contextlib.contextmanager
+def server_process(
+    cmd: Sequence[str], env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server subprocess with its output in ``log``; SIGTERM it (then SIGKILL) at exit."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            list(cmd), stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    try:
+        yield proc
+    finally:
+        stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        print(f"  server {proc.pid} ignored SIGTERM; killing its process group")
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+class Progress:
+    """Thread-safe counter printing a line each time another ~10% is done."""
+
+    def __init__(self, label: str, total: int) -> None:
+        self.label = label
+        self.total = total
+        self.done = 0
+        self.next_step = 1
+        self.started = time.monotonic()
+        self.lock = threading.Lock()
+
+    def add(self, n: int) -> None:
+        with self.lock:
+            self.done += n
+            while self.total and self.done * 10 >= self.next_step * self.total:
+                self.next_step += 1
+                elapsed = time.monotonic() - self.started
+                rate = self.done / elapsed if elapsed else 0.0
+                print(
+                    f"  {self.label}: {self.done}/{self.total} "
+                    f"({100 * self.done // self.total}%) {rate:,.0f} users/s",
+                    flush=True,
+                )
+
+
+# -- Users ---------------------------------------------------------------------------------------
+
+GIVEN = ["Anna", "Ben", "Clara", "David", "Elena", "Felix", "Greta", "Hugo", "Ines", "Jonas"]
+FAMILY = ["Schmidt", "Meyer", "Weber", "Wagner", "Becker", "Hoffmann", "Koch", "Richter"]
+SITES = [
+    ("Dietmar-Hopp-Allee", "Walldorf", "69190", "DE", "Europe/Berlin", "de_DE"),
+    ("Rue de la Paix", "Paris", "75002", "FR", "Europe/Paris", "fr_FR"),
+    ("Market Street", "San Francisco", "94105", "US", "America/Los_Angeles", "en_US"),
+    ("Orchard Road", "Singapore", "238858", "SG", "Asia/Singapore", "en_SG"),
+]
+DEPARTMENTS = ["Engineering", "Sales", "Finance", "Human Resources", "Support", "Marketing"]
+DIVISIONS = ["Products", "Field Operations", "Corporate Functions"]
+
+
+def user_doc(i: int, user_name: str, email: str, extended: bool = True) -> dict[str, Any]:
+    """A realistic SCIM user with the enterprise extension: ~1.3 KB of JSON (~1.1 KB when not
+    ``extended`` with a private e-mail, a fax number and a profile URL)."""
+    given = GIVEN[i % len(GIVEN)]
+    family = FAMILY[(i // len(GIVEN)) % len(FAMILY)]
+    street, city, postal, country, tz, locale = SITES[i % len(SITES)]
+    department = DEPARTMENTS[i % len(DEPARTMENTS)]
+    doc: dict[str, Any] = {
+        "schemas": [CORE_USER, ENTERPRISE_USER],
+        "userName": user_name,
+        "name": {
+            "givenName": given,
+            "familyName": family,
+            "formatted": f"{given} {family}",
+            "honorificPrefix": "Dr." if i % 7 == 0 else "Ms." if i % 2 else "Mr.",
+        },
+        "displayName": f"{given} {family}",
+        "nickName": given.lower(),
+        "title": f"{department} Specialist",
+        "userType": "Employee",
+        "preferredLanguage": locale.replace("_", "-"),
+        "locale": locale,
+        "timezone": tz,
+        "active": True,
+        "emails": [{"value": email, "type": "work", "primary": True}],
+        "phoneNumbers": [
+            {"value": f"+49 6227 7{i % 1_000_000:06d}", "type": "work", "primary": True},
+            {"value": f"+49 170 {i % 10_000_000:07d}", "type": "mobile"},
+        ],
+        "addresses": [
+            {
+                "type": "work",
+                "streetAddress": f"{1 + i % 200} {street}",
+                "locality": city,
+                "region": country,
+                "postalCode": postal,
+                "country": country,
+                "formatted": f"{1 + i % 200} {street}\n{postal} {city}\n{country}",
+                "primary": True,
+            }
+        ],
+        ENTERPRISE_USER: {
+            "employeeNumber": f"E{i:08d}",
+            "costCenter": f"CC-{4000 + i % 500}",
+            "organization": "Example Corporation",
+            "division": DIVISIONS[i % len(DIVISIONS)],
+            "department": department,
+        },
+    }
+    if extended:
+        doc["profileUrl"] = f"https://people.example.com/profiles/{i:08d}"
+        doc["emails"].append({"value": f"private.{email}", "type": "home"})
+        doc["phoneNumbers"].append({"value": f"+49 6227 8{i % 1_000_000:06d}", "type": "fax"})
+    return doc
+
+
+def user_name_of(i: int) -> str:
+    return f"user{i:06d}@example.com"
+
+
+def loaded_user(i: int) -> dict[str, Any]:
+    return user_doc(i, user_name_of(i), user_name_of(i))
+
+
+def post_template() -> str:
+    """The body of the POST benchmark; "@@N@@" becomes a unique text per request."""
+    marker = "bench-@@N@@@example.org"
+    return json.dumps(user_doc(424242, marker, marker, extended=False), separators=(",", ":"))
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value)
+
+
+# -- Loading -------------------------------------------------------------------------------------
+
+
+def chunks(total: int, size: int) -> list[range]:
+    return [range(start, min(start + size, total)) for start in range(0, total, size)]
+
+
+def run_loader(
+    label: str, total: int, chunk_size: int, load_chunk: Callable[[range], LoadResult]
+) -> LoadResult:
+    """Run ``load_chunk`` over the user indexes with LOADER_THREADS threads; merge the results."""
+    progress = Progress(label, total)
+
+    def task(part: range) -> LoadResult:
+        result = load_chunk(part)
+        progress.add(len(part))
+        return result
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(LOADER_THREADS) as pool:
+        parts = list(pool.map(task, chunks(total, chunk_size)))
+    seconds = time.monotonic() - started
+    merged = LoadResult(0, seconds, 0, [], [], [])
+    for part in parts:
+        merged.users += part.users
+        merged.failures += part.failures
+        merged.errors.extend(part.errors[: max(0, 5 - len(merged.errors))])
+        merged.ids.extend(part.ids)
+        merged.names.extend(part.names)
+    return merged
+
+
+class ThreadClients:
+    """One keep-alive httpx.Client per thread."""
+
+    def __init__(self, base_url: str, headers: dict[str, str]) -> None:
+        self.base_url = base_url
+        self.headers = headers
+        self.local = threading.local()
+        self.all: list[httpx.Client] = []
+        self.lock = threading.Lock()
+
+    def get(self) -> httpx.Client:
+        client: httpx.Client | None = getattr(self.local, "client", None)
+        if client is None:
+            client = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=600)
+            self.local.client = client
+            with self.lock:
+                self.all.append(client)
+        return client
+
+    def close(self) -> None:
+        for client in self.all:
+            client.close()
+
+
+def bulk_loader(clients: ThreadClients) -> Callable[[range], LoadResult]:
+    def load(part: range) -> LoadResult:
+        operations = [
+            {"method": "POST", "path": "/Users", "bulkId": f"u{i}", "data": loaded_user(i)}
+            for i in part
+        ]
+        body = dumps({"schemas": [BULK_REQUEST], "Operations": operations})
+        response = clients.get().post(
+            "/scim/Bulk", content=body, headers={"Content-Type": SCIM_JSON}
+        )
+        result = LoadResult(0, 0.0, 0, [], [], [])
+        if response.status_code != 200:
+            result.failures = len(part)
+            result.errors.append(f"Bulk HTTP {response.status_code}: {response.text[:300]}")
+            return result
+        for op in orjson.loads(response.content).get("Operations", []):
+            if op.get("status") == "201" and op.get("location"):
+                result.users += 1
+                result.ids.append(op["location"].rstrip("/").rsplit("/", 1)[-1])
+                result.names.append(user_name_of(int(op["bulkId"][1:])))
+            else:
+                result.failures += 1
+                result.errors.append(f"bulk op {op.get('bulkId')}: {json.dumps(op)[:300]}")
+        return result
+
+    return load
+
+
+def single_loader(clients: ThreadClients, prefix: str) -> Callable[[range], LoadResult]:
+    def load(part: range) -> LoadResult:
+        result = LoadResult(0, 0.0, 0, [], [], [])
+        client = clients.get()
+        for i in part:
+            response = client.post(
+                f"{prefix}/Users",
+                content=dumps(loaded_user(i)),
+                headers={"Content-Type": SCIM_JSON},
+            )
+            if response.status_code == 201:
+                result.users += 1
+                result.ids.append(orjson.loads(response.content)["id"])
+                result.names.append(user_name_of(i))
+            else:
+                result.failures += 1
+                result.errors.append(f"POST HTTP {response.status_code}: {response.text[:300]}")
+        return result
+
+    return load
+
+
+def record_load(run: ServerRun, load: LoadResult) -> None:
+    run.users_loaded = load.users
+    run.load_seconds = load.seconds
+    run.load_rate = load.rate
+    run.load_failures = load.failures
+    print(f"  loaded {load.users} users in {load.seconds:.1f} s ({load.rate:,.0f} users/s)")
+    if load.failures:
+        run.problems.append(f"load: {load.failures} users not created, e.g. {load.errors[:3]}")
+
+
+# -- wrk -----------------------------------------------------------------------------------------
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() != 0:
+        raise SystemExit("error: wrk is not installed; install it with: apt-get install -y wrk")
+    print("wrk not found; installing it with apt-get ...")
+    for cmd in (["apt-get", "install", "-y", "wrk"], ["apt-get", "update"]):
+        subprocess.run(cmd, check=False)
+        if cmd[1] == "update":
+            subprocess.run(["apt-get", "install", "-y", "wrk"], check=False)
+        found = shutil.which("wrk")
+        if found:
+            return found
+    raise SystemExit("error: wrk is not installed and 'apt-get install -y wrk' failed")
+
+
+UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+
+def to_ms(value: str, unit: str) -> float:
+    return float(value) * UNIT_MS[unit]
+
+
+def parse_wrk(operation: str, output: str) -> WrkResult:
+    """Parse the text output of ``wrk --latency`` (and of the done() hook of common.lua)."""
+    result = WrkResult(operation, output=output)
+    percentiles = re.findall(r"^\s+(50|90|99)%\s+([\d.]+)(us|ms|s|m|h)\s*$", output, re.M)
+    for pct, value, unit in percentiles:
+        setattr(result, f"p{pct}_ms", to_ms(value, unit))
+    if match := re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m|h)", output):
+        result.requests = int(match[1])
+        result.seconds = to_ms(match[2], match[3]) / 1000
+    if match := re.search(r"Requests/sec:\s+([\d.]+)", output):
+        result.rps = float(match[1])
+    if match := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output):
+        result.non_2xx = int(match[1])
+    if match := re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    ):
+        names = ("connect", "read", "write", "timeout")
+        result.socket_errors = {n: int(v) for n, v in zip(names, match.groups(), strict=True)}
+    for line in re.findall(r"^BENCH_STATUS (.*)$", output, re.M):
+        for pair in line.split():
+            code, _, count = pair.partition("=")
+            result.statuses[code] = result.statuses.get(code, 0) + int(count)
+    # wrk counts only statuses >= 400; the Lua hook also counts 1xx/3xx.
+    result.non_2xx = max(result.non_2xx, sum(result.statuses.values()))
+    return result
+
+
+@dataclass
+class WrkSetup:
+    wrk: str
+    base_url: str
+    prefix: str
+    auth: str
+    ids_file: Path
+    names_file: Path
+    body_file: Path
+    connections: int
+    duration: int
+    warmup: int
+
+
+def run_wrk(setup: WrkSetup, operation: str, seconds: int) -> WrkResult:
+    env = {
+        **os.environ,
+        "BENCH_LUA_DIR": str(LUA_DIR),
+        "BENCH_PREFIX": setup.prefix,
+        "BENCH_AUTH": setup.auth,
+        "BENCH_TAG": secrets.token_hex(4),
+        "BENCH_IDS_FILE": str(setup.ids_file),
+        "BENCH_NAMES_FILE": str(setup.names_file),
+        "BENCH_BODY_FILE": str(setup.body_file),
+    }
+    cmd = [
+        setup.wrk,
+        "-t1",
+        f"-c{setup.connections}",
+        f"-d{seconds}s",
+        f"--timeout={WRK_TIMEOUT}",
+        "--latency",
+        "-s",
+        str(LUA_DIR / LUA_SCRIPTS[operation]),
+        setup.base_url,
+    ]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+    return parse_wrk(operation, done.stdout)
+
+
+def measure(setup: WrkSetup, run: ServerRun) -> None:
+    for operation, label in OPERATIONS.items():
+        if setup.warmup > 0:
+            warm = run_wrk(setup, operation, setup.warmup)
+            if warm.non_2xx or any(warm.socket_errors.values()):
+                run.problems.append(
+                    f"warmup {label}: {warm.non_2xx} non-2xx {warm.statuses} "
+                    f"socket errors {warm.socket_errors}"
+                )
+        result = run_wrk(setup, operation, setup.duration)
+        run.measurements[operation] = result
+        flag = "" if result.non_2xx == 0 else f"  <-- {result.non_2xx} NON-2xx {result.statuses}"
+        print(
+            f"  {label:32} {result.rps:9,.0f} req/s  p50 {result.p50_ms:7.2f} ms  "
+            f"p99 {result.p99_ms:7.2f} ms{flag}",
+            flush=True,
+        )
+        if result.non_2xx:
+            run.problems.append(f"{label}: {result.non_2xx} non-2xx responses {result.statuses}")
+        if any(result.socket_errors.values()):
+            run.problems.append(f"{label}: socket errors {result.socket_errors}")
+
+
+def wrk_setup(
+    args: argparse.Namespace,
+    wrk: str,
+    base_url: str,
+    prefix: str,
+    auth: str,
+    directory: Path,
+    load: LoadResult,
+) -> WrkSetup:
+    """Write the inputs of the Lua scripts (ids, userNames, POST body) and bundle the settings."""
+    ids_file = directory / "bench-ids.txt"
+    names_file = directory / "bench-names.txt"
+    body_file = directory / "bench-post-body.json"
+    ids_file.write_text("\n".join(load.ids) + "\n")
+    names_file.write_text("\n".join(load.names) + "\n")
+    body_file.write_text(post_template())
+    return WrkSetup(
+        wrk=wrk,
+        base_url=base_url,
+        prefix=prefix,
+        auth=auth,
+        ids_file=ids_file,
+        names_file=names_file,
+        body_file=body_file,
+        connections=args.connections,
+        duration=args.duration,
+        warmup=args.warmup,
+    )
+
+
+# -- Full read -----------------------------------------------------------------------------------
+
+
+def read_all(client: httpx.Client, path: str, paging: str, count: int, label: str) -> FullRead:
+    """Read every user page by page: SAP cursor paging ("cursor") or startIndex ("index")."""
+    seen: set[str] = set()
+    read = pages = 0
+    total = -1
+    started = time.monotonic()
+    cursor, index = "initial", 1
+    while True:
+        params: dict[str, str | int] = {"count": count}
+        if paging == "cursor":
+            params["startId"] = cursor
+        else:
+            params["startIndex"] = index
+        response = client.get(path, params=params)
+        response.raise_for_status()
+        page = orjson.loads(response.content)
+        pages += 1
+        if total < 0:
+            total = int(page["totalResults"])
+        resources = page.get("Resources", [])
+        read += len(resources)
+        seen.update(r["id"] for r in resources)
+        if paging == "cursor":
+            cursor = page.get("nextId", "end")
+            if cursor == "end":
+                break
+        else:
+            index += len(resources)
+            if not resources or index > total:
+                break
+    seconds = time.monotonic() - started
+    return FullRead(label, paging, count, seconds, read, total, pages, read - len(seen))
+
+
+def full_reads(
+    run: ServerRun, base_url: str, headers: dict[str, str], path: str, plans: list[tuple[str, int]]
+) -> None:
+    with httpx.Client(base_url=base_url, headers=headers, timeout=120) as client:
+        for paging, count in plans:
+            label = f"{'cursor startId' if paging == 'cursor' else 'startIndex'} count={count}"
+            result = read_all(client, path, paging, count, label)
+            run.full_reads.append(result)
+            status = "OK" if result.ok else "MISMATCH"
+            print(
+                f"  full read {label:26} {result.seconds:7.2f} s  {result.users_read} users "
+                f"(totalResults {result.total_results}, {result.pages} pages, "
+                f"{result.duplicates} duplicates) {status}",
+                flush=True,
+            )
+            if not result.ok:
+                run.problems.append(
+                    f"full read {label}: read {result.users_read} users with "
+                    f"{result.duplicates} duplicates, totalResults {result.total_results}"
+                )
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------------
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, ""))
+
+
+def create_database(admin_url: str) -> str:
+    import psycopg
+    from psycopg import sql
+
+    name = f"provisor_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return name
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+# -- Servers -------------------------------------------------------------------------------------
+
+
+def provisor_env(database_url: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISOR_")}
+    if database_url:
+        env["PROVISOR_DATABASE_URL"] = database_url
+    return env
+
+
+def log_problems(run: ServerRun, log: Path) -> None:
+    """Report the errors the server logged (tracebacks, ERROR lines)."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    lines = [
+        line for line in text.splitlines() if "Traceback" in line or re.search(r"\bERROR\b", line)
+    ]
+    if lines:
+        run.problems.append(f"server log has {len(lines)} error lines, e.g. {lines[:3]} ({log})")
+
+
+def run_provisor(backend: str, args: argparse.Namespace, wrk: str) -> ServerRun:
+    print(f"\n=== provisor ({backend}) with {args.users} users ===", flush=True)
+    data_dir = Path(tempfile.mkdtemp(prefix=f"provisor-bench-{backend}-"))
+    run = ServerRun(f"provisor/{backend}", args.users, data_dir=str(data_dir))
+    database = create_database(args.pg_url) if backend == "postgresql" else None
+    try:
+        env = provisor_env(with_database(args.pg_url, database) if database else None)
+        port = free_port()
+        cmd = [executable("provisor"), "serve", "--port", str(port), "--data-dir", str(data_dir)]
+        if args.workers:
+            cmd += ["--workers", str(args.workers)]
+        log = data_dir / "server.log"
+        base_url = f"http://127.0.0.1:{port}"
+        with server_process(cmd, env, log) as proc:
+            wait_until_up(f"{base_url}/health", proc, log, timeout=120)
+            creds = json.loads((data_dir / "initial-admin.json").read_text())
+            auth = basic_auth(creds["client_id"], creds["client_secret"])
+            exercise_provisor(run, args, wrk, base_url, auth, data_dir)
+        log_problems(run, log)
+    finally:
+        if database:
+            drop_database(args.pg_url, database)
+        if not args.keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    return run
+
+
+def exercise_provisor(
+    run: ServerRun, args: argparse.Namespace, wrk: str, base_url: str, auth: str, data_dir: Path
+) -> None:
+    headers = {"Authorization": auth, "Accept": SCIM_JSON}
+    clients = ThreadClients(base_url, headers)
+    try:
+        load = run_loader("bulk load", args.users, BULK_SIZE, bulk_loader(clients))
+    finally:
+        clients.close()
+    record_load(run, load)
+    if not load.ids:
+        run.problems.append("no user loaded: measurements skipped")
+        return
+    measure(wrk_setup(args, wrk, base_url, "/scim", auth, data_dir, load), run)
+    plans = [("cursor", 1000), ("cursor", 100)]
+    full_reads(run, base_url, headers, "/scim/Users", plans)
+
+
+def run_reference(args: argparse.Namespace, wrk: str) -> ServerRun:
+    print(f"\n=== scim2-server (reference, in-memory) with {args.ref_users} users ===", flush=True)
+    work_dir = Path(tempfile.mkdtemp(prefix="provisor-bench-scim2-server-"))
+    run = ServerRun("scim2-server", args.ref_users, data_dir=str(work_dir))
+    try:
+        port = free_port()
+        cmd = [executable("scim2-server"), "--port", str(port)]
+        log = work_dir / "server.log"
+        base_url = f"http://127.0.0.1:{port}"
+        with server_process(cmd, dict(os.environ), log) as proc:
+            wait_until_up(f"{base_url}/ServiceProviderConfig", proc, log, timeout=60)
+            exercise_reference(run, args, wrk, base_url, work_dir)
+        log_problems(run, log)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    return run
+
+
+def exercise_reference(
+    run: ServerRun, args: argparse.Namespace, wrk: str, base_url: str, work_dir: Path
+) -> None:
+    headers = {"Accept": SCIM_JSON}
+    clients = ThreadClients(base_url, headers)
+    try:
+        chunk = -(-args.ref_users // (LOADER_THREADS * 10))
+        load = run_loader("POST load", args.ref_users, chunk, single_loader(clients, ""))
+    finally:
+        clients.close()
+    record_load(run, load)
+    if not load.ids:
+        run.problems.append("no user loaded: measurements skipped")
+        return
+    measure(wrk_setup(args, wrk, base_url, "", "", work_dir, load), run)
+    full_reads(run, base_url, headers, "/Users", [("index", 100), ("index", 1000)])
+
+
+# -- Report --------------------------------------------------------------------------------------
+
+
+def print_results(runs: list[ServerRun]) -> None:
+    print("\n" + "=" * 100)
+    print("RESULTS")
+    print("=" * 100)
+    print(f"{'server':24} {'operation':32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    for run in runs:
+        for operation, label in OPERATIONS.items():
+            m = run.measurements.get(operation)
+            if m is None:
+                continue
+            flag = "  <-- non-2xx!" if m.non_2xx else ""
+            print(
+                f"{run.name:24} {label:32} {m.rps:9,.0f} {m.p50_ms:8.2f} {m.p99_ms:8.2f} "
+                f"{m.non_2xx:8}{flag}"
+            )
+    print()
+    for run in runs:
+        print(
+            f"{run.name:24} load: {run.users_loaded} users in {run.load_seconds:.1f} s "
+            f"= {run.load_rate:,.0f} users/s"
+            + (f" ({run.load_failures} failures)" if run.load_failures else "")
+        )
+    print()
+    for run in runs:
+        for read in run.full_reads:
+            print(
+                f"{run.name:24} full read {read.label:26} {read.seconds:7.2f} s "
+                f"for {read.users_read} users ({per_100k(read):.1f} s per 100k) "
+                f"{'OK' if read.ok else 'MISMATCH'}"
+            )
+
+
+def per_100k(read: FullRead) -> float:
+    return read.seconds * FULL_READ_TARGET_USERS / read.users_read if read.users_read else 0.0
+
+
+def print_ratios(runs: list[ServerRun], reference: ServerRun | None) -> None:
+    if reference is None or not reference.measurements:
+        return
+    print(
+        f"\nRATIOS provisor / scim2-server (provisor with its N users, the reference with "
+        f"{reference.users_loaded} users; req/s ratio > 1 = provisor faster)"
+    )
+    for run in runs:
+        for operation, label in OPERATIONS.items():
+            mine, ref = run.measurements.get(operation), reference.measurements.get(operation)
+            if mine and ref and ref.rps:
+                print(f"  {run.name:24} {label:32} req/s x{mine.rps / ref.rps:6.2f}")
+        for count in (1000, 100):
+            mine_read = next((r for r in run.full_reads if r.count == count), None)
+            ref_read = next((r for r in reference.full_reads if r.count == count), None)
+            if mine_read and ref_read and ref_read.seconds:
+                print(
+                    f"  {run.name:24} full read count={count:<5} time x"
+                    f"{mine_read.seconds / ref_read.seconds:6.2f} "
+                    f"({mine_read.users_read} vs {ref_read.users_read} users; "
+                    f"per user x{per_100k(mine_read) / per_100k(ref_read):6.2f})"
+                )
+
+
+def target_verdicts(run: ServerRun) -> list[tuple[str, str, bool]]:
+    """(what, measured vs target, met) for every target of a provisor run."""
+    verdicts: list[tuple[str, str, bool]] = []
+    for operation, target in TARGETS.items():
+        m = run.measurements.get(operation)
+        if m is None:
+            continue
+        level = "ambitious met" if m.rps >= target.ambitious else "met"
+        met = m.rps >= target.rps and m.non_2xx == 0
+        text = f"{m.rps:,.0f} req/s (>= {target.rps:,.0f}, ambitious {target.ambitious:,.0f})"
+        verdicts.append((OPERATIONS[operation], f"{text} {level if met else ''}".strip(), met))
+        if target.p99_ms is not None:
+            ok = m.p99_ms <= target.p99_ms
+            verdicts.append((f"{OPERATIONS[operation]} p99", f"{m.p99_ms:.1f} ms (<= 50)", ok))
+    for read in run.full_reads:
+        seconds = per_100k(read)
+        text = f"{seconds:.1f} s per 100k users (<= {FULL_READ_TARGET_SECONDS:.0f} s)"
+        if read.users_read != FULL_READ_TARGET_USERS:
+            text += f", scaled from {read.users_read} users in {read.seconds:.2f} s"
+        ok = read.ok and seconds <= FULL_READ_TARGET_SECONDS
+        verdicts.append((f"full read {read.label}", text, ok))
+    return verdicts
+
+
+def print_targets(runs: list[ServerRun]) -> None:
+    print("\nTARGETS (default server settings)")
+    for run in runs:
+        for what, text, met in target_verdicts(run):
+            print(f"  {run.name:24} {what:36} {'MET    ' if met else 'NOT MET'}  {text}")
+
+
+def print_problems(runs: list[ServerRun]) -> None:
+    problems = [(run.name, p) for run in runs for p in run.problems]
+    print("\nPROBLEMS" if problems else "\nNo problems: every response was 2xx.")
+    for name, problem in problems:
+        print(f"  {name}: {problem}")
+
+
+def write_json(path: Path, args: argparse.Namespace, runs: list[ServerRun]) -> None:
+    report = {
+        "arguments": {k: v for k, v in vars(args).items() if k != "json_out"},
+        "runs": [
+            {
+                **asdict(run),
+                "measurements": {
+                    op: {k: v for k, v in asdict(m).items() if k != "output"}
+                    for op, m in run.measurements.items()
+                },
+                "full_reads": [{**asdict(r), "ok": r.ok} for r in run.full_reads],
+                "targets": [
+                    {"what": w, "result": t, "met": ok} for w, t, ok in target_verdicts(run)
+                ]
+                if run.name.startswith("provisor")
+                else [],
+            }
+            for run in runs
+        ],
+    }
+    path.write_text(json.dumps(report, indent=2))
+    print(f"\nJSON written to {path}")
+
+
+# -- Main ----------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--users", type=int, default=100_000, help="users loaded in provisor")
+    parser.add_argument(
+        "--backends",
+        default="sqlite,postgresql",
+        type=lambda text: [b.strip() for b in text.split(",") if b.strip()],
+        help="comma-separated: sqlite,postgresql",
+    )
+    parser.add_argument("--ref-users", type=int, default=10_000, help="users in scim2-server")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of warmup (0: none)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="provisor workers (default: server default)"
+    )
+    parser.add_argument("--skip-reference", action="store_true", help="skip scim2-server")
+    parser.add_argument(
+        "--pg-url",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="admin URL used to create and drop a fresh database",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the data folders")
+    parser.add_argument("--json-out", type=Path, default=None, help="write the results as JSON")
+    args = parser.parse_args(argv)
+    unknown = set(args.backends) - {"sqlite", "postgresql"}
+    if unknown:
+        parser.error(f"unknown backends: {', '.join(sorted(unknown))}")
+    if args.users < 1 or args.ref_users < 1 or args.duration < 1 or args.connections < 1:
+        parser.error("--users, --ref-users, --duration and --connections must be >= 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    wrk = ensure_wrk()
+    print(
+        f"provisor SCIM benchmark: {args.users} users, backends {args.backends}, "
+        f"wrk -t1 -c{args.connections} -d{args.duration}s (warmup {args.warmup}s), "
+        f"workers {args.workers or 'server default'}, cores {os.cpu_count()}"
+    )
+    runs = [run_provisor(backend, args, wrk) for backend in args.backends]
+    reference = None if args.skip_reference else run_reference(args, wrk)
+    print_results([*runs, *([reference] if reference else [])])
+    print_ratios(runs, reference)
+    print_targets(runs)
+    print_problems([*runs, *([reference] if reference else [])])
+    if args.json_out:
+        write_json(args.json_out, args, [*runs, *([reference] if reference else [])])
+    return 1 if any(run.problems for run in runs) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""The ``provisor`` command, run as a user would: in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from provisor.runtime import prepare
+from provisor.settings import Settings
+from tests.conftest import free_port
+from tests.helpers import create, group_body, patch, user_body
+
+PROVISOR = [sys.executable, "-m", "provisor"]
+
+
+def run(*args: str, data_dir: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISOR_")}
+    env["PROVISOR_DATA_DIR"] = str(data_dir)
+    completed = subprocess.run(
+        [*PROVISOR, *args], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    if check:
+        assert completed.returncode == 0, completed.stderr
+    return completed
+
+
+def test_clients_commands(tmp_path: Path) -> None:
+    created = run(
+        "clients",
+        "create",
+        "hr-sync",
+        "--permission",
+        "manage_users",
+        "--permission",
+        "manage_groups",
+        "--json",
+        data_dir=tmp_path,
+    )
+    creds = json.loads(created.stdout)
+    assert set(creds) == {"client_id", "client_secret"}
+    assert len(creds["client_id"]) == 36 and len(creds["client_secret"]) >= 40
+    listed = json.loads(run("clients", "list", "--json", data_dir=tmp_path).stdout)
+    assert [c["name"] for c in listed] == ["hr-sync"]
+    assert listed[0]["permissions"] == ["manage_groups", "manage_users"]
+    assert "secret" not in json.dumps(listed[0]).replace("secrets", "")
+    assert "hr-sync" in run("clients", "list", data_dir=tmp_path).stdout
+    rotated = json.loads(
+        run("clients", "rotate-secret", "hr-sync", "--json", data_dir=tmp_path).stdout
+    )
+    assert rotated["client_id"] == creds["client_id"]
+    assert rotated["client_secret"] != creds["client_secret"]
+    run("clients", "delete", creds["client_id"], data_dir=tmp_path)
+    assert json.loads(run("clients", "list", "--json", data_dir=tmp_path).stdout) == []
+
+
+def test_clients_errors_are_readable(tmp_path: Path) -> None:
+    run("clients", "create", "dup", "-p", "admin", data_dir=tmp_path)
+    for args, message in [
+        (("clients", "create", "dup", "-p", "admin"), "already exists"),
+        (("clients", "create", "x", "-p", "superuser"), "unknown permission"),
+        (("clients", "delete", "ghost"), "No client"),
+        (("clients", "rotate-secret", "ghost"), "No client"),
+    ]:
+        completed = run(*args, data_dir=tmp_path, check=False)
+        assert completed.returncode == 1
+        assert message in completed.stderr
+        assert "Traceback" not in completed.stderr
+    missing = run("clients", "create", "y", data_dir=tmp_path, check=False)
+    assert missing.returncode == 2 and "--permission" in missing.stderr
+
+
+def test_db_upgrade(tmp_path: Path) -> None:
+    assert "revision 0001" in run("db", "upgrade", data_dir=tmp_path).stdout
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, tuple[str, str], subprocess.Popen[str]]]:
+    """``provisor serve`` with two worker processes on SQLite."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISOR_")}
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(
+        [*PROVISOR, "serve", "--port", str(port), "--data-dir", str(tmp_path), "--workers", "2"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(url + "/health").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, (tmp_path / "serve.log").read_text()
+        assert time.monotonic() < deadline, "provisor serve did not start"
+        time.sleep(0.2)
+    admin_file = tmp_path / "initial-admin.json"
+    admin = json.loads(admin_file.read_text())
+    try:
+        yield url, (admin["client_id"], admin["client_secret"]), process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=60)
+        log.close()
+
+
+def test_serve_creates_the_initial_admin_once(
+    served: tuple[str, tuple[str, str], subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    url, admin, _ = served
+    mode = stat.S_IMODE((tmp_path / "initial-admin.json").stat().st_mode)
+    assert mode == 0o600
+    assert stat.S_IMODE((tmp_path / "provisor.db").stat().st_mode) == 0o600
+    health = httpx.get(url + "/health").json()
+    assert health["status"] == "ok" and health["database"] == "sqlite"
+    with httpx.Client(base_url=url, auth=admin) as client:
+        assert client.get("/scim/Users").status_code == 200
+    listed = json.loads(run("clients", "list", "--json", data_dir=tmp_path).stdout)
+    assert [(c["name"], c["permissions"]) for c in listed] == [("initial-admin", ["admin"])]
+    (tmp_path / "initial-admin.json").unlink()
+    assert prepare(Settings(data_dir=tmp_path)) is None  # a store with clients: no new admin
+    assert not (tmp_path / "initial-admin.json").exists()
+
+
+def test_parallel_patches_across_worker_processes(
+    served: tuple[str, tuple[str, str], subprocess.Popen[str]],
+) -> None:
+    url, admin, _ = served
+    with httpx.Client(base_url=url + "/scim", auth=admin) as client:
+        group = create(client, "/Groups", group_body())
+        users = [create(client, "/Users", user_body())["id"] for _ in range(30)]
+
+    def add(user_id: str) -> int:
+        with httpx.Client(base_url=url + "/scim", auth=admin) as client:
+            op = patch({"op": "add", "path": "members", "value": [{"value": user_id}]})
+            return client.patch(f"/Groups/{group['id']}", json=op).status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        assert set(pool.map(add, users)) == {200}
+    with httpx.Client(base_url=url + "/scim", auth=admin) as client:
+        members = client.get(f"/Groups/{group['id']}").json()["members"]
+    assert {m["value"] for m in members} == set(users)
+
+
+def test_graceful_shutdown_finishes_in_flight_requests(
+    served: tuple[str, tuple[str, str], subprocess.Popen[str]],
+) -> None:
+    url, admin, process = served
+    operations = [
+        {"method": "POST", "path": "/Users", "bulkId": str(i), "data": user_body()}
+        for i in range(600)
+    ]
+    request = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": operations,
+    }
+    with (
+        httpx.Client(base_url=url + "/scim", auth=admin, timeout=120) as client,
+        ThreadPoolExecutor(max_workers=1) as pool,
+    ):
+        in_flight = pool.submit(client.post, "/Bulk", json=request)
+        time.sleep(0.5)  # the bulk request is being processed
+        process.send_signal(signal.SIGTERM)
+        response = in_flight.result()
+    assert response.status_code == 200
+    assert {op["status"] for op in response.json()["Operations"]} == {"201"}
+    assert process.wait(timeout=60) == 0
+
+
+def test_serve_refuses_a_port_in_use(tmp_path: Path) -> None:
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        completed = run(
+            "serve", "--port", str(port), "--workers", "2", data_dir=tmp_path, check=False
+        )
+    assert completed.returncode == 1
+    assert "Cannot listen" in completed.stderr

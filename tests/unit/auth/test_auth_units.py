@@ -1,0 +1,68 @@
+"""Secrets, tokens and permissions, without a server."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from provisor.auth.keys import derive_key, load_master_key
+from provisor.auth.passwords import VerifiedSecrets, hash_secret, verify_secret
+from provisor.auth.permissions import Permission, Principal, parse_permissions
+from provisor.auth.tokens import TokenSigner
+from provisor.errors import ConfigError
+
+
+def test_secret_hashes_are_argon2id_and_salted() -> None:
+    first, second = hash_secret("s3cret"), hash_secret("s3cret")
+    assert first.startswith("$argon2id$") and first != second
+    assert verify_secret(first, "s3cret") and not verify_secret(first, "S3cret")
+    assert not verify_secret("garbage", "s3cret")
+
+
+def test_verified_secrets_cache_only_remembers_successes() -> None:
+    cache = VerifiedSecrets(size=2)
+    stored = hash_secret("right")
+    assert not cache.known(stored, "right")
+    assert cache.verify(stored, "right") and cache.known(stored, "right")
+    assert not cache.verify(stored, "wrong") and not cache.known(stored, "wrong")
+    other = hash_secret("right")  # a rotated secret has another hash
+    assert not cache.known(other, "right")
+
+
+def test_tokens_expire_and_are_bound_to_the_key() -> None:
+    signer = TokenSigner(b"k" * 32, ttl_seconds=60)
+    claims = signer.verify(signer.issue("client-1", frozenset({"manage_users"})))
+    assert claims is not None and claims.client_id == "client-1"
+    assert claims.scope == {"manage_users"}
+    assert claims.expires_at - time.time() == pytest.approx(60, abs=2)
+    assert TokenSigner(b"o" * 32, 60).verify(signer.issue("c", frozenset())) is None
+    expired = TokenSigner(b"k" * 32, ttl_seconds=-10)
+    assert signer.verify(expired.issue("c", frozenset())) is None
+
+
+def test_master_key_file_is_private_and_stable(tmp_path) -> None:
+    key = load_master_key(None, tmp_path)
+    assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
+    assert load_master_key(None, tmp_path) == key
+    assert derive_key(key, "a") != derive_key(key, "b")
+    with pytest.raises(ConfigError):
+        load_master_key("short", tmp_path)
+
+
+def test_permissions() -> None:
+    assert parse_permissions(["manage_users", " ADMIN "]) == {
+        Permission.MANAGE_USERS,
+        Permission.ADMIN,
+    }
+    with pytest.raises(ValueError, match="unknown permission"):
+        parse_permissions(["root"])
+    admin = Principal(
+        client_id="a", name="a", permissions=frozenset({Permission.ADMIN}), method="basic"
+    )
+    assert admin.allows(Permission.PROXY_API)
+    users = Principal(
+        client_id="u", name="u", method="basic", permissions=frozenset({Permission.MANAGE_USERS})
+    )
+    assert users.allows(Permission.MANAGE_USERS, Permission.MANAGE_GROUPS)
+    assert not users.allows(Permission.MANAGE_GROUPS)
