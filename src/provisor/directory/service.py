@@ -44,6 +44,7 @@ from provisor.types import JSONObject
 
 KINDS = ("User", "Group")
 SCHEMAS_COUNTER = "custom_schemas"
+READ_TRUST = 5.0  # seconds a read trusts the registry without checking the database
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,6 +99,7 @@ class Directory:
         self.db = db
         self.options = options or DirectoryOptions()
         self._registry: tuple[int, Registry, dict[str, Any]] | None = None
+        self._checked = 0.0
         self._lock = threading.Lock()
         # Cursor paging reads large directories in constant time per page: the total
         # counted for the first page (startId=initial) serves the pages after it.
@@ -105,18 +107,25 @@ class Directory:
 
     # -- schemas ------------------------------------------------------------------------------
 
-    def registry(self, conn: Connection) -> Registry:
-        return self._tools(conn)[1]
+    def registry(self, conn: Connection, *, fresh: bool = False) -> Registry:
+        return self._tools(conn, fresh=fresh)[1]
 
-    def _tools(self, conn: Connection) -> tuple[int, Registry, dict[str, Any]]:
+    def _tools(
+        self, conn: Connection, *, fresh: bool = True
+    ) -> tuple[int, Registry, dict[str, Any]]:
         """The registry for the current custom schemas, with checkers and compilers.
 
-        One small query tells whether another process changed the custom schemas since
-        the registry was built; it is rebuilt only then.
+        A small query tells whether any process changed the custom schemas since the
+        registry was built; it is rebuilt only then. Writes and discovery always ask
+        (``fresh``); reads trust a registry checked in the last few seconds, and a filter
+        that fails to compile asks again before it is refused (see ``_compile``).
         """
         cached = self._registry
+        if cached is not None and not fresh and time.monotonic() < self._checked + READ_TRUST:
+            return cached
         generation = store.read_counter(conn, SCHEMAS_COUNTER)
         if cached is not None and cached[0] == generation:
+            self._checked = time.monotonic()
             return cached
         custom = [
             parse_custom_schema(orjson.loads(doc))
@@ -131,11 +140,22 @@ class Directory:
             tools[f"filter:{rt.name}"] = FilterCompiler(rt, self.db.dialect)
         with self._lock:
             self._registry = (generation, registry, tools)
+            self._checked = time.monotonic()
         return self._registry
+
+    def _compile(self, conn: Connection, kind: str, text: str | None) -> Any:
+        """The SQL condition of a filter (None without one), against a fresh enough registry."""
+        if not text:
+            return None
+        node = parse_filter(text)
+        try:
+            return self._tools(conn, fresh=False)[2][f"filter:{kind}"].compile(node)
+        except InvalidFilterError:  # maybe a custom schema this process has not seen yet
+            return self._tools(conn)[2][f"filter:{kind}"].compile(node)
 
     def current_registry(self) -> Registry:
         with self.db.read() as conn:
-            return self.registry(conn)
+            return self.registry(conn, fresh=True)
 
     def create_schema(self, body: Any) -> Schema:
         schema = parse_custom_schema(body)
@@ -193,14 +213,19 @@ class Directory:
         if_none_match: str | None = None,
     ) -> Rendered:
         with self.db.read() as conn:
-            res = store.get(conn, kind, resource_id)
+            projection = self._projection(conn, kind, attributes, excluded)
+            related: list[store.MemberRow] | None = None
+            if kind == "User" and projection.wants("groups"):
+                res, related = store.get_user_with_groups(conn, resource_id)
+            else:
+                res = store.get(conn, kind, resource_id)
             if res is None:
                 raise ResourceNotFoundError(f"{kind} {resource_id} not found.")
             location = render.meta(kind, res, base_url)["location"]
             if if_none_match and etag_matches(if_none_match, res.version):
                 return Rendered(None, render.etag(res.version), location)
-            projection = self._projection(conn, kind, attributes, excluded)
-            related = self._related(conn, kind, [res.id], projection).get(res.id)
+            if kind == "Group":
+                related = self._related(conn, kind, [res.id], projection).get(res.id)
         body = render.resource(kind, res, base_url, projection, related)
         return Rendered(body, render.etag(res.version), location)
 
@@ -209,7 +234,7 @@ class Directory:
     ) -> Projection:
         if attributes is None and excluded is None:
             return _DEFAULT[kind]
-        rt = self._rt(self.registry(conn), kind)
+        rt = self._rt(self.registry(conn, fresh=False), kind)
         return Projection.parse(rt, attributes, excluded)
 
     @staticmethod
@@ -232,8 +257,8 @@ class Directory:
         """A ListResponse page: index paging (startIndex) or SAP cursor paging (startId)."""
         count = self._count(q)
         with self.db.read() as conn:
-            compiler: FilterCompiler = self._tools(conn)[2][f"filter:{kind}"]
-            where = compiler.compile(parse_filter(q.filter)) if q.filter else None
+            where = self._compile(conn, kind, q.filter)
+            compiler: FilterCompiler = self._tools(conn, fresh=False)[2][f"filter:{kind}"]
             projection = self._projection(conn, kind, q.attributes, q.excluded_attributes)
             cursor: tuple[str, str] | None = None
             start_index: int | None = None
@@ -286,13 +311,11 @@ class Directory:
         items: list[bytes] = []
         total = 0
         with self.db.read() as conn:
-            tools = self._tools(conn)[2]
             wheres: dict[str, Any] = {}
             failure: InvalidFilterError | None = None
             for kind in kinds:
                 try:
-                    compiler: FilterCompiler = tools[f"filter:{kind}"]
-                    wheres[kind] = compiler.compile(parse_filter(q.filter)) if q.filter else None
+                    wheres[kind] = self._compile(conn, kind, q.filter)
                 except InvalidFilterError as exc:  # names attributes the type does not have
                     failure = failure or exc
             if failure is not None and not wheres:

@@ -26,7 +26,7 @@ from provisor.errors import StorageError
 class Database:
     """Connections to provisor's database: ``read()`` and ``write()`` contexts."""
 
-    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 8) -> None:
+    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 16) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._lock_fd: int | None = None
@@ -42,8 +42,10 @@ class Database:
                 url, sqlite_synchronous, writer=False, pool_size=pool_size
             )
         else:
+            # No pre-ping (a round trip per request): a connection that broke is discarded
+            # when it fails, and the request that met it gets a 503.
             self.write_engine = create_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600
             )
             self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    true,
     union,
     update,
 )
@@ -159,24 +160,68 @@ def kinds_of(conn: Connection, ids: Iterable[str]) -> dict[str, str]:
     return found
 
 
-def _user_groups_statement() -> Any:
+def _walk(seed: Any) -> Any:
+    """(user_id, group_id, depth) of every group a user is in: directly (depth 0) or
+    through nested groups (depth 1); ``seed`` selects the users' own memberships."""
     gm = t.group_members
-    base = select(gm.c.member_id.label("user_id"), gm.c.group_id, literal(0).label("depth")).where(
-        gm.c.member_id.in_(bindparam("ids", expanding=True))
+    walk = (
+        select(gm.c.member_id.label("user_id"), gm.c.group_id, literal(0).label("depth"))
+        .where(seed)
+        .cte("walk", recursive=True)
     )
-    walk = base.cte("walk", recursive=True)
     parent = gm.alias("parent")
-    walk = walk.union(
+    return walk.union(
         select(walk.c.user_id, parent.c.group_id, literal(1)).where(
             parent.c.member_id == walk.c.group_id
         )
     )
+
+
+def _user_groups_statement() -> Any:
+    walk = _walk(t.group_members.c.member_id.in_(bindparam("ids", expanding=True)))
     return (
         select(walk.c.user_id, walk.c.group_id, func.min(walk.c.depth), t.groups.c.display_name)
         .join(t.groups, t.groups.c.id == walk.c.group_id)
         .group_by(walk.c.user_id, walk.c.group_id, t.groups.c.display_name)
         .order_by(t.groups.c.display_name, walk.c.group_id)
     )
+
+
+def _user_with_groups_statement() -> Any:
+    """One user and its groups in one round trip: a row per group (one row without any)."""
+    walk = _walk(t.group_members.c.member_id == bindparam("id"))
+    mine = (
+        select(walk.c.group_id, func.min(walk.c.depth).label("depth"))
+        .group_by(walk.c.group_id)
+        .subquery("mine")
+    )
+    users, groups = t.users, t.groups
+    return (
+        select(*_columns(users), mine.c.group_id, mine.c.depth, groups.c.display_name)
+        .select_from(
+            users.outerjoin(mine, true()).outerjoin(groups, groups.c.id == mine.c.group_id)
+        )
+        .where(users.c.id == bindparam("id"))
+        .order_by(groups.c.display_name, mine.c.group_id)
+    )
+
+
+_USER_WITH_GROUPS = _user_with_groups_statement()
+
+
+def get_user_with_groups(
+    conn: Connection, user_id: str
+) -> tuple[StoredResource | None, list[MemberRow]]:
+    """A user and its groups (direct and indirect), with one statement."""
+    rows = conn.execute(_USER_WITH_GROUPS, {"id": user_id}).all()
+    if not rows:
+        return None, []
+    groups = [
+        MemberRow(row.group_id, "direct" if row.depth == 0 else "indirect", row.display_name)
+        for row in rows
+        if row.group_id is not None and row.display_name is not None
+    ]
+    return _resource(rows[0]), groups
 
 
 _USER_GROUPS = _user_groups_statement()

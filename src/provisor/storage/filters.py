@@ -9,6 +9,8 @@ read from the JSON document.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +58,25 @@ def _sub(schema: Any, attr: str, sub: str) -> Attribute:
     return found  # type: ignore[no-any-return]
 
 
+# The filter clients send most: `attrPath eq "string"` (userName, externalId, emails.value,
+# displayName). Parsed here in microseconds; anything else goes to scim2-models' parser.
+_SIMPLE_EQ = re.compile(
+    r"\s*((?:urn:[A-Za-z0-9:._-]+:)?[A-Za-z][\w$-]*(?:\.[A-Za-z$][\w$-]*)?)\s+[eE][qQ]\s+"
+    r'("(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9A-Fa-f]{4})*")\s*'
+)
+
+
 def parse_filter(text: str) -> FilterNode:
+    simple = _SIMPLE_EQ.fullmatch(text)
+    if simple is not None:
+        raw, literal_ = simple.groups()
+        uri, _, rest = raw.rpartition(":") if raw.lower().startswith("urn:") else ("", "", raw)
+        attr, _, sub = rest.partition(".")
+        try:
+            path = AttrPath(attr=attr, sub_attr=sub or None, uri=uri or None)
+            return Comparison(attr_path=path, op=CompareOperator.eq, value=json.loads(literal_))
+        except ValueError:
+            pass  # let the full parser explain what is wrong
     try:
         return ScimFilter(text).ast
     except SCIMException as exc:

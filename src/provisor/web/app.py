@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from provisor import __version__
+from provisor import __version__, logs
 from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.web import errors, health, oauth, scim_api, scim_discovery
@@ -24,10 +25,12 @@ token from `POST /oauth2/token` (client credentials grant).
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     """Build the application. The services are opened now and closed on shutdown."""
     settings = settings or Settings()
+    logs.configure(settings.log_level)
     services = services or Services.open(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gc.freeze()  # what start-up built lives on: keep it out of every garbage collection
         yield
         services.close()
 

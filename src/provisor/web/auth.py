@@ -18,7 +18,12 @@ def services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
-ServicesDep = Annotated[Services, Depends(services)]
+async def _services(request: Request) -> Services:
+    # async: FastAPI would run a plain function in the thread pool, a hop per request
+    return services(request)
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
 
 
 def basic_credentials(header: str) -> tuple[str, str]:

@@ -12,6 +12,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from provisor.errors import (
@@ -121,6 +122,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(request.url.path, exc.status_code, detail)
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """The client closed the connection while sending its request: nothing to answer."""
+    log.info("client disconnected", path=request.url.path, method=request.method)
+    return Response(status_code=400)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error", path=request.url.path, method=request.method)
     return error_response(request.url.path, 500, "Internal server error.")
@@ -131,4 +138,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ProvisorError, _provisor_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)

@@ -66,3 +66,31 @@ def test_permissions() -> None:
     )
     assert users.allows(Permission.MANAGE_USERS, Permission.MANAGE_GROUPS)
     assert not users.allows(Permission.MANAGE_GROUPS)
+
+
+def test_concurrent_checks_of_one_pair_share_one_hash(monkeypatch) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from provisor.auth import passwords
+
+    calls = []
+    real = passwords.verify_secret
+    gate = threading.Event()
+
+    def slow_verify(stored: str, secret: str) -> bool:
+        calls.append(secret)
+        gate.wait(5)
+        return real(stored, secret)
+
+    monkeypatch.setattr(passwords, "verify_secret", slow_verify)
+    cache = VerifiedSecrets()
+    stored = hash_secret("right")
+    with ThreadPoolExecutor(8) as pool:
+        results = [pool.submit(cache.verify, stored, "right") for _ in range(8)]
+        time.sleep(0.2)
+        gate.set()
+        assert all(r.result() for r in results)
+    assert calls == ["right"]
+    assert not cache.verify(stored, "wrong") and not cache.verify(stored, "wrong")
+    assert calls == ["right", "wrong"]  # a failure is remembered too
