@@ -160,8 +160,8 @@ class Directory:
     def create_schema(self, body: Any) -> Schema:
         schema = parse_custom_schema(body)
         with self.db.write() as conn:
-            existing = store.custom_schemas(conn)
-            if len(existing) >= MAX_SCHEMAS:
+            store.bump_counter(conn, SCHEMAS_COUNTER)  # first: it serialises schema changes
+            if len(store.custom_schemas(conn)) >= MAX_SCHEMAS:
                 raise InvalidValueError(f"A tenant has at most {MAX_SCHEMAS} custom schemas.")
             try:
                 store.insert_custom_schema(
@@ -169,7 +169,6 @@ class Directory:
                 )
             except ConflictError as exc:
                 raise UniquenessError(f"The schema {schema.id} already exists.") from exc
-            store.bump_counter(conn, SCHEMAS_COUNTER)
         return schema
 
     def delete_schema(self, schema_id: str) -> None:

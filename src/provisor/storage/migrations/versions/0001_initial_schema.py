@@ -30,11 +30,12 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_clients')),
     sa.UniqueConstraint('name', name=op.f('uq_clients_name'))
     )
-    op.create_table('counters',
+    counters = op.create_table('counters',
     sa.Column('name', sa.String(length=64), nullable=False),
     sa.Column('value', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_counters'))
     )
+    op.bulk_insert(counters, [{'name': 'custom_schemas', 'value': 0}])
     op.create_table('custom_schemas',
     sa.Column('id', sa.String(length=512), nullable=False),
     sa.Column('resource_type', sa.String(length=32), nullable=False),
