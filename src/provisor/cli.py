@@ -121,9 +121,10 @@ def serve(
         _fail(exc.message)
     if written is not None:
         err.print(
-            f"Created the initial admin client; its credentials are in [bold]{written}[/] "
-            "(readable only by you). Keep them safe, then delete the file.",
+            f"Created the initial admin client; its credentials are in [bold]{written.resolve()}[/]"
+            " (readable only by you). Keep them safe, then delete the file.",
             highlight=False,
+            soft_wrap=True,
         )
     # Worker processes read their settings from the environment.
     os.environ["PROVISOR_DATA_DIR"] = str(settings.data_dir.resolve())
@@ -217,16 +218,11 @@ def clients_list(
         ]
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
-    table = Table("name", "permissions", "secrets", "created")
-    table.add_column("client id", no_wrap=True, min_width=36)
-    for client, secrets in rows:
-        table.add_row(
-            client.name,
-            ", ".join(client.permissions),
-            str(len(secrets)),
-            client.created[:19],
-            client.id,
-        )
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("name", "client id", "permissions", "created"):
+        table.add_column(column, no_wrap=column in ("client id", "created"))
+    for client, _ in rows:
+        table.add_row(client.name, client.id, " ".join(client.permissions), client.created[:10])
     out.print(table)
 
 
