@@ -25,19 +25,12 @@ from provisor.errors import AuthenticationError, ConfigError, NotFoundError
 from provisor.storage import clients as store
 from provisor.storage.clients import ClientRow, SecretRow
 from provisor.storage.database import Database
+from provisor.timestamps import format_datetime, now
 
 MAX_SECRETS = 2
 _KNOWN = {p.value for p in Permission}
 INITIAL_ADMIN_FILE = "initial-admin.json"
 INITIAL_ADMIN_NAME = "initial-admin"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +80,7 @@ class ClientService:
             name=name,
             description=description,
             permissions=tuple(sorted(p.value for p in perms)),
-            created=_stamp(_now()),
+            created=now(),
         )
         secret, row = self._new_secret(expires_in_days)
         with self.db.write() as conn:
@@ -171,12 +164,14 @@ class ClientService:
         if expires_in_days is not None and expires_in_days < 1:
             raise ConfigError("A secret expires after one day or more.")
         secret = secrets.token_urlsafe(32)
-        moment = _now()
-        expires = _stamp(moment + timedelta(days=expires_in_days)) if expires_in_days else None
+        moment = datetime.now(UTC)
+        expires = (
+            format_datetime(moment + timedelta(days=expires_in_days)) if expires_in_days else None
+        )
         row = SecretRow(
             id=str(uuid.uuid4()),
             secret_hash=hash_secret(secret),
-            created=_stamp(moment),
+            created=format_datetime(moment),
             expires=expires,
         )
         return secret, row
@@ -212,9 +207,9 @@ class ClientService:
         entry = self._cache.get(client_id)
         if entry is None or entry[0] <= time.monotonic() or entry[1] is None:
             return None
-        now = _stamp(_now())
+        current = now()
         for row in entry[2]:
-            if (row.expires is None or row.expires > now) and self._verified.known(
+            if (row.expires is None or row.expires > current) and self._verified.known(
                 row.secret_hash, secret
             ):
                 return _principal(entry[1], frozenset(entry[1].permissions), "basic")
@@ -224,9 +219,9 @@ class ClientService:
         client, secret_rows = self.lookup(client_id)
         if client is None:
             raise AuthenticationError("Invalid client credentials.")
-        now = _stamp(_now())
+        current = now()
         for row in secret_rows:
-            if row.expires is not None and row.expires <= now:
+            if row.expires is not None and row.expires <= current:
                 continue
             if self._verified.verify(row.secret_hash, secret):
                 return _principal(client, frozenset(client.permissions), "basic")

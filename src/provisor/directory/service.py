@@ -7,12 +7,10 @@ Every write runs in one transaction: it is complete or absent, never half done.
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -20,10 +18,10 @@ from sqlalchemy import Connection
 
 from provisor.auth.passwords import hash_secret
 from provisor.directory import render
+from provisor.directory.catalog import SchemaCatalog
 from provisor.errors import ConflictError
 from provisor.scim import schemas as s
-from provisor.scim.attributes import AttrType, Schema, Uniqueness
-from provisor.scim.custom_schemas import MAX_SCHEMAS, parse_custom_schema
+from provisor.scim.attributes import AttrType, Uniqueness
 from provisor.scim.errors import (
     InvalidFilterError,
     InvalidValueError,
@@ -32,19 +30,16 @@ from provisor.scim.errors import (
     UniquenessError,
 )
 from provisor.scim.members import Member, MemberAction, MemberChange, parse_members, split_members
-from provisor.scim.patch import Operation, Patcher, parse_patch_request
+from provisor.scim.patch import Operation, parse_patch_request
 from provisor.scim.projection import Projection
 from provisor.scim.registry import Registry, ResourceType
-from provisor.scim.values import ResourceChecker, format_datetime
 from provisor.storage import directory as store
 from provisor.storage.database import Database
 from provisor.storage.directory import Indexed, StoredResource
-from provisor.storage.filters import FilterCompiler, parse_filter
+from provisor.timestamps import now
 from provisor.types import JSONObject
 
 KINDS = ("User", "Group")
-SCHEMAS_COUNTER = "custom_schemas"
-READ_TRUST = 5.0  # seconds a read trusts the registry without checking the database
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,10 +74,6 @@ class ListQuery:
     excluded_attributes: str | None = None
 
 
-def now() -> str:
-    return format_datetime(datetime.now(UTC))
-
-
 def etag_matches(header: str, version: int) -> bool:
     """Weak comparison of an If-Match / If-None-Match header with a version."""
     wanted = render.etag(version)
@@ -98,106 +89,10 @@ class Directory:
     def __init__(self, db: Database, options: DirectoryOptions | None = None) -> None:
         self.db = db
         self.options = options or DirectoryOptions()
-        self._registry: tuple[int, Registry, dict[str, Any]] | None = None
-        self._checked = 0.0
-        self._lock = threading.Lock()
+        self.catalog = SchemaCatalog(db)
         # Cursor paging reads large directories in constant time per page: the total
         # counted for the first page (startId=initial) serves the pages after it.
         self._totals = _Totals()
-
-    # -- schemas ------------------------------------------------------------------------------
-
-    def registry(self, conn: Connection, *, fresh: bool = False) -> Registry:
-        return self._tools(conn, fresh=fresh)[1]
-
-    def _tools(
-        self, conn: Connection, *, fresh: bool = True
-    ) -> tuple[int, Registry, dict[str, Any]]:
-        """The registry for the current custom schemas, with checkers and compilers.
-
-        A small query tells whether any process changed the custom schemas since the
-        registry was built; it is rebuilt only then. Writes and discovery always ask
-        (``fresh``); reads trust a registry checked in the last few seconds, and a filter
-        that fails to compile asks again before it is refused (see ``_compile``).
-        """
-        cached = self._registry
-        if cached is not None and not fresh and time.monotonic() < self._checked + READ_TRUST:
-            return cached
-        generation = store.read_counter(conn, SCHEMAS_COUNTER)
-        if cached is not None and cached[0] == generation:
-            self._checked = time.monotonic()
-            return cached
-        custom = [
-            parse_custom_schema(orjson.loads(doc))
-            for _, kind, doc in store.custom_schemas(conn)
-            if kind == "User"
-        ]
-        registry = Registry(custom)
-        tools: dict[str, Any] = {}
-        for rt in registry.resource_types:
-            tools[f"check:{rt.name}"] = ResourceChecker(rt)
-            tools[f"patch:{rt.name}"] = Patcher(rt)
-            tools[f"filter:{rt.name}"] = FilterCompiler(rt, self.db.dialect)
-        with self._lock:
-            self._registry = (generation, registry, tools)
-            self._checked = time.monotonic()
-        return self._registry
-
-    def _compile(self, conn: Connection, kind: str, text: str | None) -> Any:
-        """The SQL condition of a filter (None without one), against a fresh enough registry."""
-        if not text:
-            return None
-        node = parse_filter(text)
-        try:
-            return self._tools(conn, fresh=False)[2][f"filter:{kind}"].compile(node)
-        except InvalidFilterError:  # maybe a custom schema this process has not seen yet
-            return self._tools(conn)[2][f"filter:{kind}"].compile(node)
-
-    def current_registry(self) -> Registry:
-        with self.db.read() as conn:
-            return self.registry(conn, fresh=True)
-
-    def create_schema(self, body: Any) -> Schema:
-        schema = parse_custom_schema(body)
-        with self.db.write() as conn:
-            store.bump_counter(conn, SCHEMAS_COUNTER)  # first: it serialises schema changes
-            if len(store.custom_schemas(conn)) >= MAX_SCHEMAS:
-                raise InvalidValueError(f"A tenant has at most {MAX_SCHEMAS} custom schemas.")
-            try:
-                store.insert_custom_schema(
-                    conn, schema.id, "User", orjson.dumps(body).decode(), now()
-                )
-            except ConflictError as exc:
-                raise UniquenessError(f"The schema {schema.id} already exists.") from exc
-        return schema
-
-    def delete_schema(self, schema_id: str) -> None:
-        """Delete a custom schema and every value users hold in it."""
-        with self.db.write() as conn:
-            registry = self._tools(conn)[1]
-            schema = registry.schema(schema_id)
-            if schema is None or not schema.custom:
-                if schema is not None:
-                    raise InvalidValueError(f"{schema_id} is built in and cannot be deleted.")
-                raise ResourceNotFoundError(f"Schema {schema_id} not found.")
-            store.delete_custom_schema(conn, schema.id)
-            stamp = now()
-            rewritten = []
-            for res in store.holding(conn, "User", schema.id):
-                doc = orjson.loads(res.doc)
-                doc.pop(schema.id, None)
-                doc["schemas"] = [x for x in doc["schemas"] if x != schema.id]
-                rewritten.append(
-                    {
-                        "id": res.id,
-                        "doc": orjson.dumps(doc).decode(),
-                        "version": res.version + 1,
-                        "last_modified": stamp,
-                    }
-                )
-            store.rewrite_documents(conn, "User", rewritten)
-            store.delete_unique_scopes(conn, f"User:{schema.id}:")
-            store.bump_counter(conn, SCHEMAS_COUNTER)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -233,7 +128,7 @@ class Directory:
     ) -> Projection:
         if attributes is None and excluded is None:
             return _DEFAULT[kind]
-        rt = self._rt(self.registry(conn, fresh=False), kind)
+        rt = self._rt(self.catalog.tools(conn, fresh=False).registry, kind)
         return Projection.parse(rt, attributes, excluded)
 
     @staticmethod
@@ -256,8 +151,8 @@ class Directory:
         """A ListResponse page: index paging (startIndex) or SAP cursor paging (startId)."""
         count = self._count(q)
         with self.db.read() as conn:
-            where = self._compile(conn, kind, q.filter)
-            compiler: FilterCompiler = self._tools(conn, fresh=False)[2][f"filter:{kind}"]
+            where = self.catalog.compile(conn, kind, q.filter)
+            compiler = self.catalog.tools(conn, fresh=False).filters[kind]
             projection = self._projection(conn, kind, q.attributes, q.excluded_attributes)
             cursor: tuple[str, str] | None = None
             start_index: int | None = None
@@ -314,7 +209,7 @@ class Directory:
             failure: InvalidFilterError | None = None
             for kind in kinds:
                 try:
-                    wheres[kind] = self._compile(conn, kind, q.filter)
+                    wheres[kind] = self.catalog.compile(conn, kind, q.filter)
                 except InvalidFilterError as exc:  # names attributes the type does not have
                     failure = failure or exc
             if failure is not None and not wheres:
@@ -339,9 +234,8 @@ class Directory:
 
     def create(self, kind: str, body: Any, base_url: str) -> Rendered:
         with self.db.read() as conn:
-            generation, registry, tools = self._tools(conn)
-        checker: ResourceChecker = tools[f"check:{kind}"]
-        doc = checker.check(body)
+            tools = self.catalog.tools(conn)
+        doc = tools.checkers[kind].check(body)
         members = self._take_members(doc, kind)
         password = doc.pop("password", None)
         password_hash = hash_secret(password) if password is not None else None
@@ -351,9 +245,9 @@ class Directory:
             _assign_user_uuid(doc, requested=_lists_schema(body, s.SAP_USER))
         stamp = now()
         with self.db.write() as conn:
-            if self._tools(conn)[0] != generation:
+            if self.catalog.tools(conn).generation != tools.generation:
                 return self.create(kind, body, base_url)  # schemas changed meanwhile: recheck
-            values = self._indexed(self._rt(registry, kind), doc)
+            values = self._indexed(self._rt(tools.registry, kind), doc)
             res = StoredResource(
                 id=resource_id,
                 doc=orjson.dumps(doc).decode(),
@@ -392,12 +286,11 @@ class Directory:
         self, kind: str, resource_id: str, body: Any, base_url: str, if_match: str | None = None
     ) -> Rendered:
         with self.db.read() as conn:
-            tools = self._tools(conn)[2]
-        tools[f"check:{kind}"].check(body)  # fail fast, before taking the write lock
+            self.catalog.tools(conn).checkers[kind].check(body)  # fail fast, before the lock
         password = body.get("password") if isinstance(body, dict) else None
         password_hash = hash_secret(password) if isinstance(password, str) else None
         with self.db.write() as conn:
-            checker: ResourceChecker = self._tools(conn)[2][f"check:{kind}"]
+            checker = self.catalog.tools(conn).checkers[kind]
             current = self._current(conn, kind, resource_id, if_match)
             old = orjson.loads(current.doc)
             doc = _with_id(checker.check(body, existing=old), resource_id)
@@ -429,9 +322,8 @@ class Directory:
         password = _password_in(doc_ops) if kind == "User" else None
         password_hash = hash_secret(password) if password is not None else None  # not in the lock
         with self.db.write() as conn:
-            tools = self._tools(conn)[2]
-            patcher: Patcher = tools[f"patch:{kind}"]
-            checker: ResourceChecker = tools[f"check:{kind}"]
+            tools = self.catalog.tools(conn)
+            patcher, checker = tools.patchers[kind], tools.checkers[kind]
             current = self._current(conn, kind, resource_id, if_match)
             old = orjson.loads(current.doc)
             doc = old
@@ -481,8 +373,7 @@ class Directory:
         password_hash: str | None,
     ) -> StoredResource:
         """Write a new state of a resource; the version moves only if something changed."""
-        registry = self.registry(conn)
-        rt = self._rt(registry, kind)
+        rt = self._rt(self.catalog.tools(conn, fresh=False).registry, kind)
         members_changed = self._apply_members(conn, current.id, changes) if changes else False
         if doc == old and not members_changed and password_hash is None:
             return current
@@ -509,7 +400,7 @@ class Directory:
     def _apply_members(self, conn: Connection, group_id: str, changes: list[MemberChange]) -> bool:
         """Apply membership changes in order; whether the member list changed."""
         changed = False
-        compiler: FilterCompiler = self._tools(conn)[2]["filter:Group"]
+        compiler = self.catalog.tools(conn, fresh=False).filters["Group"]
         for change in changes:
             if change.action in (MemberAction.REPLACE, MemberAction.REMOVE_ALL):
                 wanted = {m.value for m in change.members}

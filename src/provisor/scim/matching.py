@@ -20,7 +20,7 @@ from scim2_models.path import (
 
 from provisor.scim.attributes import Attribute, AttrType
 from provisor.scim.errors import InvalidPathError
-from provisor.scim.values import format_datetime, parse_datetime
+from provisor.timestamps import format_datetime, parse_datetime
 
 
 def matches(attr: Attribute, node: FilterNode, item: Any) -> bool:

@@ -4,31 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, datetime
 from typing import Any
 
 from provisor.scim.attributes import Attribute, AttrType, Mutability
 from provisor.scim.errors import InvalidSyntaxError, InvalidValueError, MutabilityError
 from provisor.scim.registry import ResourceType
+from provisor.timestamps import format_datetime, parse_datetime
 from provisor.types import JSONObject
 
 _TRUE = {"true": True, "false": False}
-
-
-def format_datetime(moment: datetime) -> str:
-    """A dateTime as provisor writes it: UTC, microseconds, 'Z' (sorts as text)."""
-    utc = moment.astimezone(UTC).replace(tzinfo=None)
-    return utc.isoformat(timespec="microseconds") + "Z"
-
-
-def parse_datetime(raw: str) -> datetime:
-    text = raw.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment
 
 
 def coerce(attr: Attribute, value: Any, where: str) -> Any:

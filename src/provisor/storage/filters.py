@@ -43,9 +43,9 @@ from provisor.scim import schemas as s
 from provisor.scim.attributes import Attribute, AttrType
 from provisor.scim.errors import InvalidFilterError
 from provisor.scim.registry import Resolved, ResourceType, resolve
-from provisor.scim.values import format_datetime, parse_datetime
 from provisor.storage import tables as t
 from provisor.storage.jsonsql import JSONSQL
+from provisor.timestamps import format_datetime, parse_datetime
 
 _STRINGY = (AttrType.STRING, AttrType.REFERENCE, AttrType.BINARY)
 _ORDERING = {CompareOperator.gt, CompareOperator.ge, CompareOperator.lt, CompareOperator.le}

@@ -79,7 +79,7 @@ def service_provider_config(
 @router.get("/ResourceTypes", summary="The resource types: User and Group")
 def resource_types(request: Request, principal: PrincipalDep, services: ServicesDep) -> Response:
     require(principal, *READERS)
-    registry = services.directory.current_registry()
+    registry = services.directory.catalog.registry()
     base = base_url(request)
     return scim_response(_list([rt.to_scim(base) for rt in registry.resource_types]))
 
@@ -89,7 +89,7 @@ def resource_type(
     name: str, request: Request, principal: PrincipalDep, services: ServicesDep
 ) -> Response:
     require(principal, *READERS)
-    rt = services.directory.current_registry().resource_type(name)
+    rt = services.directory.catalog.registry().resource_type(name)
     if rt is None:
         raise ResourceNotFoundError(f"Resource type {name} not found.")
     return scim_response(orjson.dumps(rt.to_scim(base_url(request))))
@@ -98,7 +98,7 @@ def resource_type(
 @router.get("/Schemas", summary="All schemas, built in and custom")
 def list_schemas(request: Request, principal: PrincipalDep, services: ServicesDep) -> Response:
     require(principal, *READERS)
-    registry = services.directory.current_registry()
+    registry = services.directory.catalog.registry()
     base = base_url(request)
     return scim_response(_list([schema.to_scim(base) for schema in registry.schemas()]))
 
@@ -108,7 +108,7 @@ def get_schema(
     schema_id: str, request: Request, principal: PrincipalDep, services: ServicesDep
 ) -> Response:
     require(principal, *READERS)
-    schema = services.directory.current_registry().schema(schema_id)
+    schema = services.directory.catalog.registry().schema(schema_id)
     if schema is None:
         raise ResourceNotFoundError(f"Schema {schema_id} not found.")
     return scim_response(orjson.dumps(schema.to_scim(base_url(request))))
@@ -123,7 +123,7 @@ async def create_schema(
         # The schema list itself is read-only (RFC 7644 §4); POST only adds a custom schema.
         raise MethodNotAllowedError("POST /Schemas needs a custom schema in the body.")
     body = await json_body(request)
-    schema = await run_in_threadpool(services.directory.create_schema, body)
+    schema = await run_in_threadpool(services.directory.catalog.create, body)
     base = base_url(request)
     return scim_response(
         orjson.dumps(schema.to_scim(base)),
@@ -137,5 +137,5 @@ async def create_schema(
 )
 def delete_schema(schema_id: str, principal: PrincipalDep, services: ServicesDep) -> Response:
     require(principal, Permission.MANAGE_USERS)
-    services.directory.delete_schema(schema_id)
+    services.directory.catalog.delete(schema_id)
     return Response(status_code=204)

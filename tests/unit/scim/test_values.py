@@ -7,7 +7,8 @@ import pytest
 from provisor.scim import schemas as s
 from provisor.scim.errors import InvalidSyntaxError, InvalidValueError, MutabilityError
 from provisor.scim.registry import Registry
-from provisor.scim.values import ResourceChecker, format_datetime, parse_datetime
+from provisor.scim.values import ResourceChecker
+from provisor.timestamps import format_datetime, parse_datetime
 
 REGISTRY = Registry()
 USERS = ResourceChecker(REGISTRY.user)
