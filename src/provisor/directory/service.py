@@ -143,6 +143,23 @@ class Directory:
         wanted = projection.wants("members") or projection.requests(s.SAP_GROUP, "children")
         return store.members(conn, ids) if wanted else {}
 
+    def _page(
+        self,
+        conn: Connection,
+        kind: str,
+        where: Any,
+        projection: Projection,
+        *,
+        order: Sequence[Any] = (),
+        offset: int = 0,
+        limit: int,
+    ) -> tuple[list[StoredResource], dict[str, list[store.MemberRow]]]:
+        """A page of resources with their groups (User) or members (Group)."""
+        if not limit:
+            return [], {}
+        rows = store.query(conn, kind, where, order_by=order, offset=offset, limit=limit)
+        return rows, self._related(conn, kind, [r.id for r in rows], projection)
+
     def _count(self, q: ListQuery) -> int:
         opts = self.options
         return opts.default_count if q.count is None else max(0, min(q.count, opts.max_count))
@@ -161,7 +178,7 @@ class Directory:
                 if q.start_id != "initial":
                     after = store.id_column(kind) >= q.start_id
                     paged = after if where is None else (where & after)
-                rows = store.query(conn, kind, paged, limit=count + 1) if count else []
+                rows, related = self._page(conn, kind, paged, projection, limit=count + 1)
                 next_id = rows[count].id if len(rows) > count else "end"
                 rows = rows[:count]
                 cursor = (q.start_id, next_id)
@@ -172,12 +189,14 @@ class Directory:
                     key = compiler.sort_key(q.sort_by)
                     descending = (q.sort_order or "ascending").lower() == "descending"
                     order.append(key.desc().nulls_last() if descending else key.asc().nulls_last())
-                rows = (
-                    store.query(
-                        conn, kind, where, order_by=order, offset=start_index - 1, limit=count
-                    )
-                    if count
-                    else []
+                rows, related = self._page(
+                    conn,
+                    kind,
+                    where,
+                    projection,
+                    order=order,
+                    offset=start_index - 1,
+                    limit=count,
                 )
             first_page = start_index in (None, 1) and q.start_id in (None, "initial")
             if first_page and len(rows) < count:
@@ -188,7 +207,6 @@ class Directory:
                 total = store.count(conn, kind, where)
             if q.start_id is not None:
                 self._totals.put((kind, q.filter), total)
-            related = self._related(conn, kind, [r.id for r in rows], projection)
         items = [
             render.resource(kind, res, base_url, projection, related.get(res.id)) for res in rows
         ]
