@@ -350,3 +350,12 @@ def test_value_path_with_a_sub_attribute(
         assert hit == {users[3]["id"]}
         present = _ids(client, 'emails[type eq "home"].value pr')
     assert present == {u["id"] for u in users if len(u["emails"]) == 2}
+
+
+def test_sorting_by_an_unknown_attribute(
+    corpus_server: tuple[LiveServer, list[dict[str, Any]]],
+) -> None:
+    live, _ = corpus_server
+    with live.client() as client:
+        scim_error(client.get("/scim/Users", params={"sortBy": "shoeSize"}), 400, "invalidValue")
+        scim_error(client.get("/scim/Users", params={"sortBy": "name"}), 400, "invalidValue")

@@ -21,6 +21,7 @@ from provisor.scim.errors import (
     InvalidValueError,
     SCIMError,
     TooLargeError,
+    error_body,
 )
 
 _KINDS = {"users": "User", "groups": "Group"}
@@ -188,16 +189,12 @@ def _success(op: _Operation, status: int, result: Rendered) -> dict[str, Any]:
 def _error(
     op: _Operation, status: int, detail: str, scim_type: str | None = None
 ) -> dict[str, Any]:
-    response: dict[str, Any] = {"schemas": [s.ERROR], "status": str(status)}
-    if scim_type:
-        response["scimType"] = scim_type
-    response["detail"] = detail
     out: dict[str, Any] = {"method": op.method}
     if op.bulk_id:
         out["bulkId"] = op.bulk_id
     if op.method != "POST":
         out["path"] = op.path
-    out.update(status=str(status), response=response)
+    out.update(status=str(status), response=error_body(status, detail, scim_type))
     return out
 
 

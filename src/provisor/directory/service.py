@@ -39,8 +39,6 @@ from provisor.storage.directory import Indexed, StoredResource
 from provisor.timestamps import now
 from provisor.types import JSONObject
 
-KINDS = ("User", "Group")
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DirectoryOptions:

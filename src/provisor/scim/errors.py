@@ -1,20 +1,19 @@
 """SCIM protocol errors (RFC 7644 §3.12), each with its HTTP status and ``scimType``.
 
 SCIMError
-├── InvalidFilterError     400 invalidFilter
-├── InvalidSyntaxError     400 invalidSyntax
-├── InvalidPathError       400 invalidPath
-├── InvalidValueError      400 invalidValue
-├── MutabilityError        400 mutability
-├── NoTargetError          400 noTarget
-├── TooManyError           400 tooMany
-├── InvalidVersionError    400 invalidVers
-├── SensitiveError         400 sensitive
-├── UniquenessError        409 uniqueness
-├── TooLargeError          413 tooLarge
-├── ResourceNotFoundError  404
-├── PreconditionFailedError 412
-└── NotImplementedSCIMError 501
+├── InvalidFilterError       400 invalidFilter
+├── InvalidSyntaxError       400 invalidSyntax
+├── InvalidPathError         400 invalidPath
+├── InvalidValueError        400 invalidValue
+├── MutabilityError          400 mutability
+├── NoTargetError            400 noTarget
+├── TooManyError             400 tooMany
+├── InvalidVersionError      400 invalidVers
+├── ResourceNotFoundError    404
+├── MethodNotAllowedError    405
+├── UniquenessError          409 uniqueness
+├── PreconditionFailedError  412
+└── TooLargeError            413 tooLarge
 """
 
 from __future__ import annotations
@@ -26,6 +25,15 @@ from provisor.errors import ProvisorError
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 
+def error_body(status: int, detail: str, scim_type: str | None = None) -> dict[str, Any]:
+    """A SCIM error message (RFC 7644 §3.12)."""
+    body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(status)}
+    if scim_type:
+        body["scimType"] = scim_type
+    body["detail"] = detail
+    return body
+
+
 class SCIMError(ProvisorError):
     """The SCIM request failed."""
 
@@ -33,11 +41,7 @@ class SCIMError(ProvisorError):
     scim_type: ClassVar[str | None] = None
 
     def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(self.status)}
-        if self.scim_type:
-            body["scimType"] = self.scim_type
-        body["detail"] = self.message
-        return body
+        return error_body(self.status, self.message, self.scim_type)
 
 
 class InvalidFilterError(SCIMError):
@@ -88,12 +92,6 @@ class InvalidVersionError(SCIMError):
     scim_type = "invalidVers"
 
 
-class SensitiveError(SCIMError):
-    """The request cannot be completed because it carries sensitive information in its URI."""
-
-    scim_type = "sensitive"
-
-
 class UniquenessError(SCIMError):
     """One or more unique attribute values are already in use."""
 
@@ -124,9 +122,3 @@ class MethodNotAllowedError(SCIMError):
     """This endpoint does not support the HTTP method."""
 
     status = 405
-
-
-class NotImplementedSCIMError(SCIMError):
-    """The service provider does not support this operation."""
-
-    status = 501

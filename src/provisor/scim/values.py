@@ -105,7 +105,7 @@ class ResourceChecker:
                     raise InvalidValueError(f"{key}: an extension must be a JSON object.")
                 if ext.id not in ext_ids:
                     ext_ids.append(ext.id)
-                checked = self._attributes(ext.attributes, ext.attribute, value, ext.id)
+                checked = self._attributes(ext.attribute, value, ext.id)
                 if checked:
                     out[ext.id] = checked
                 continue
@@ -123,9 +123,7 @@ class ResourceChecker:
             self._immutable(doc, existing)
         return doc
 
-    def _attributes(
-        self, defs: tuple[Attribute, ...], lookup: Any, value: JSONObject, where: str
-    ) -> JSONObject:
+    def _attributes(self, lookup: Any, value: JSONObject, where: str) -> JSONObject:
         out: JSONObject = {}
         for key, item in value.items():
             if item is None:

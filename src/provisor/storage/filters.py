@@ -41,7 +41,7 @@ from sqlalchemy import (
 
 from provisor.scim import schemas as s
 from provisor.scim.attributes import Attribute, AttrType
-from provisor.scim.errors import InvalidFilterError
+from provisor.scim.errors import InvalidFilterError, InvalidValueError
 from provisor.scim.registry import Resolved, ResourceType, resolve
 from provisor.storage import tables as t
 from provisor.storage.jsonsql import JSONSQL
@@ -360,7 +360,7 @@ class FilterCompiler:
             sort_by.rpartition(":") if sort_by.lower().startswith("urn:") else ("", "", sort_by)
         )
         attr_name, _, sub_name = rest.partition(".")
-        res = resolve(self.rt, uri or None, attr_name, sub_name or None, error=InvalidFilterError)
+        res = resolve(self.rt, uri or None, attr_name, sub_name or None, error=InvalidValueError)
         attr, sub = res.attribute, res.sub
         core = res.schema is None or res.schema is self.rt.schema
         name = attr.name.lower() + (f".{sub.name.lower()}" if sub else "")
@@ -369,7 +369,7 @@ class FilterCompiler:
         if attr.multi_valued:
             sub = sub or attr.sub("value")
             if sub is None:
-                raise InvalidFilterError(f"Cannot sort by {sort_by}.")
+                raise InvalidValueError(f"Cannot sort by {sort_by}.")
             elements = self.json.elements(self.table.c.doc, self._keys(res))
             value = self.json.scalar(elements.c.value, (sub.name,), sub)
             primary = attr.sub("primary")
@@ -379,7 +379,7 @@ class FilterCompiler:
                 query = query.order_by(func.coalesce(flag, false()).desc())
             key: ColumnElement[Any] = query.limit(1).scalar_subquery()
         elif attr.is_complex and sub is None:
-            raise InvalidFilterError(f"Cannot sort by the complex attribute {sort_by}.")
+            raise InvalidValueError(f"Cannot sort by the complex attribute {sort_by}.")
         else:
             keys = self._keys(res) + ((sub.name,) if sub else ())
             key = self.json.scalar(self.table.c.doc, keys, res.leaf)

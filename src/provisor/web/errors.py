@@ -24,7 +24,7 @@ from provisor.errors import (
     ProvisorError,
     StorageError,
 )
-from provisor.scim.errors import ERROR_SCHEMA, SCIMError
+from provisor.scim.errors import SCIMError, error_body
 
 log = structlog.get_logger("provisor.web")
 
@@ -62,10 +62,7 @@ def is_scim(path: str) -> bool:
 def scim_error(
     status: int, detail: str, scim_type: str | None = None, headers: dict[str, str] | None = None
 ) -> Response:
-    body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(status)}
-    if scim_type:
-        body["scimType"] = scim_type
-    body["detail"] = detail
+    body = error_body(status, detail, scim_type)
     return Response(orjson.dumps(body), status, headers=headers, media_type=SCIM_MEDIA_TYPE)
 
 
