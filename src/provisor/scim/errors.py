@@ -122,3 +122,9 @@ class MethodNotAllowedError(SCIMError):
     """This endpoint does not support the HTTP method."""
 
     status = 405
+
+
+class NotImplementedSCIMError(SCIMError):
+    """The service provider does not support this request."""
+
+    status = 501

@@ -13,7 +13,12 @@ from provisor.auth.permissions import Permission
 from provisor.directory.bulk import BulkProcessor
 from provisor.directory.service import ListQuery, Rendered
 from provisor.scim import schemas as s
-from provisor.scim.errors import InvalidSyntaxError, InvalidValueError, InvalidVersionError
+from provisor.scim.errors import (
+    InvalidSyntaxError,
+    InvalidValueError,
+    InvalidVersionError,
+    NotImplementedSCIMError,
+)
 from provisor.web.auth import PrincipalDep, ServicesDep, require
 from provisor.web.errors import SCIM_MEDIA_TYPE
 
@@ -270,6 +275,19 @@ def _register(kind: str, endpoint: str) -> None:
 
 _register("User", "Users")
 _register("Group", "Groups")
+
+
+@router.api_route(
+    "/Me",
+    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    summary="Not supported: callers are technical users, not directory users (RFC 7644 §3.11)",
+    status_code=501,
+)
+async def me(principal: PrincipalDep) -> Response:
+    raise NotImplementedSCIMError(
+        "/Me is not supported: the authenticated caller is a technical user, not a user of "
+        "the directory."
+    )
 
 
 # -- Bulk ------------------------------------------------------------------------------------------
