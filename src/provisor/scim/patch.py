@@ -39,6 +39,7 @@ from provisor.scim.registry import ResourceType, resolve
 from provisor.types import JSONObject
 
 OPS = ("add", "replace", "remove")
+_ENVELOPE = ("schemas", "id", "meta")  # keys of a value that are not attributes to patch
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,15 +159,16 @@ class Patcher:
         if not isinstance(operation.value, dict):
             raise InvalidValueError("Without a path, the value must be a JSON object.")
         for key, value in operation.value.items():
-            if key.lower() in ("schemas", "id", "meta"):
+            if key.lower() in _ENVELOPE:
                 continue
             ext = self.rt.extension(key)
             if ext is not None:
                 if not isinstance(value, dict):
                     raise InvalidValueError(f"{key}: an extension must be a JSON object.")
                 for sub_key, sub_value in value.items():
-                    target = parse_target(self.rt, f"{ext.id}:{sub_key}")
-                    self._apply(doc, operation.op, target, sub_value)
+                    if sub_key.lower() not in _ENVELOPE:
+                        target = parse_target(self.rt, f"{ext.id}:{sub_key}")
+                        self._apply(doc, operation.op, target, sub_value)
                 continue
             self._apply(doc, operation.op, parse_target(self.rt, key), value)
 
@@ -182,7 +184,7 @@ class Patcher:
             if op == "replace":
                 doc[target.extension.id] = {}
             for key, item in value.items():
-                if key.lower() in ("schemas", "id", "meta"):
+                if key.lower() in _ENVELOPE:
                     continue
                 self._apply(doc, op, parse_target(self.rt, f"{target.extension.id}:{key}"), item)
             return
