@@ -277,16 +277,22 @@ _register("User", "Users")
 _register("Group", "Groups")
 
 
-@router.api_route(
-    "/Me",
-    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-    summary="Not supported: callers are technical users, not directory users (RFC 7644 §3.11)",
-    status_code=501,
-)
 async def me(principal: PrincipalDep) -> Response:
     raise NotImplementedSCIMError(
         "/Me is not supported: the authenticated caller is a technical user, not a user of "
         "the directory."
+    )
+
+
+for _method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+    router.add_api_route(
+        "/Me",
+        me,
+        methods=[_method],
+        name=f"me_{_method.lower()}",
+        status_code=501,
+        summary="Not supported: callers are technical users, not directory users (RFC 7644 §3.11)",
+        tags=["Users"],
     )
 
 
