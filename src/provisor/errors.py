@@ -5,6 +5,7 @@
     ├── NotFoundError           a named thing does not exist
     ├── ConflictError           a unique name or value is taken
     ├── StorageError            the database cannot be reached or used
+    ├── InvalidTransformationError  a transformation document has problems (all listed)
     └── AuthError
         ├── AuthenticationError no or bad credentials (HTTP 401)
         └── PermissionDeniedError  the caller lacks a permission (HTTP 403)
@@ -38,6 +39,14 @@ class ConflictError(ProvisorError):
 
 class StorageError(ProvisorError):
     """The database could not be used."""
+
+
+class InvalidTransformationError(ProvisorError):
+    """The transformation is invalid."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("The transformation is invalid: " + "; ".join(problems))
 
 
 class AuthError(ProvisorError):

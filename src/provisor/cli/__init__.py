@@ -12,18 +12,20 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from provisor import __version__, server
+from provisor import __version__
+from provisor.cli.transform import app as transform_app
 from provisor.errors import ProvisorError
-from provisor.runtime import Services, prepare
 from provisor.settings import Settings
-from provisor.storage import migrate
+
+if TYPE_CHECKING:  # the server stack is imported by the commands that use it
+    from provisor.runtime import Services
 
 app = typer.Typer(
     help="provisor: identity provisioning service.", no_args_is_help=True, add_completion=False
@@ -32,6 +34,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 clients_app = typer.Typer(help="Technical users (clients) of the APIs.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(clients_app, name="clients")
+app.add_typer(transform_app, name="transform")
 
 out = Console()
 err = Console(stderr=True)
@@ -78,6 +81,9 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 @contextmanager
 def _services(settings: Settings) -> Iterator[Services]:
     """Services on an up-to-date database; ProvisorErrors become readable messages."""
+    from provisor.runtime import Services
+    from provisor.storage import migrate
+
     try:
         services = Services.open(settings)
         try:
@@ -114,6 +120,9 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
 ) -> None:
     """Start the server (applies database migrations first)."""
+    from provisor import server
+    from provisor.runtime import prepare
+
     settings = _settings(data_dir, database_url)
     try:
         written = prepare(settings)
@@ -153,6 +162,8 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade(data_dir: DataDir = None, database_url: DatabaseURL = None) -> None:
     """Apply the database migrations that are not applied yet."""
+    from provisor.storage import migrate
+
     settings = _settings(data_dir, database_url)
     with _services(settings) as services:
         out.print(f"Database at revision {migrate.current_revision(services.db)}.")

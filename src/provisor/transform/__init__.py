@@ -1,0 +1,31 @@
+"""Transformations: SAP-compatible mapping documents turning entities into other shapes.
+
+Pure Python: no HTTP, no SQL. ``Transformation(document, properties).apply(...)`` runs one
+entity through a document and returns an outcome.
+"""
+
+from provisor.transform.engine import (
+    Deleted,
+    Failed,
+    Ignored,
+    Operation,
+    Outcome,
+    Skipped,
+    TraceStep,
+    Transformation,
+    Transformed,
+)
+from provisor.transform.functions import EntityIdResolver
+
+__all__ = [
+    "Deleted",
+    "EntityIdResolver",
+    "Failed",
+    "Ignored",
+    "Operation",
+    "Outcome",
+    "Skipped",
+    "TraceStep",
+    "Transformation",
+    "Transformed",
+]
