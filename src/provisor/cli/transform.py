@@ -116,9 +116,13 @@ def apply(
     )
     if trace and isinstance(outcome, Transformed | Skipped | Failed):
         for step in outcome.trace:
-            value = "" if step.value is None else " value=" + orjson.dumps(step.value).decode()
             detail = f" ({step.detail})" if step.detail else ""
-            typer.echo(f"{step.label}: {step.status}{detail}{value}", err=True)
+            values = "".join(
+                f" {name}={orjson.dumps(shown).decode()}"
+                for name, shown in (("input", step.input), ("output", step.value))
+                if shown is not None
+            )
+            typer.echo(f"{step.label}: {step.status}{detail}{values}", err=True)
     if isinstance(outcome, Transformed):
         if trace and outcome.variables:
             typer.echo("variables: " + orjson.dumps(outcome.variables).decode(), err=True)

@@ -37,18 +37,21 @@ class Operation(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TraceStep:
-    """What one mapping did: applied, skipped (and why) or failed."""
+    """What one mapping did: applied, skipped (and why) or failed; what it read and wrote."""
 
     mapping: int
     label: str
     status: str
     detail: str = ""
-    value: Any = None
+    input: Any = None  # the value read (or the default), before the functions
+    value: Any = None  # the value written
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"mapping": self.mapping, "label": self.label, "status": self.status}
         if self.detail:
             out["detail"] = self.detail
+        if self.input is not None:
+            out["input"] = self.input
         if self.value is not None:
             out["value"] = self.value
         return out
@@ -101,7 +104,15 @@ class _Run:
     operation: Operation
     steps: list[TraceStep] | None = field(default=None)
 
-    def note(self, mapping: Mapping, status: str, detail: str = "", value: Any = None) -> None:
+    def note(
+        self,
+        mapping: Mapping,
+        status: str,
+        detail: str = "",
+        *,
+        input: Any = None,
+        value: Any = None,
+    ) -> None:
         if self.steps is not None:
             self.steps.append(
                 TraceStep(
@@ -109,7 +120,8 @@ class _Run:
                     mapping.label,
                     status,
                     detail,
-                    _copy(value) if value is not None else None,
+                    None if input is None or input is MISSING else _copy(input),
+                    None if value is None else _copy(value),
                 )
             )
 
@@ -249,17 +261,18 @@ class Transformation:
                 )
                 run.note(mapping, "failed", reason)
                 return reason
+        read = value
         for call in mapping.functions:
             try:
                 value = call.run(value, run.context)
             except FunctionError as exc:
                 reason = f"{mapping.label}: function {call.spec.name} failed: {exc}"
-                run.note(mapping, "failed", reason)
+                run.note(mapping, "failed", reason, input=read)
                 return reason
             if value is MISSING:
                 break
         if value is MISSING:
-            run.note(mapping, "skipped", "the functions left no value")
+            run.note(mapping, "skipped", "the functions left no value", input=read)
             return None
         if isinstance(value, list) and len(value) == 1 and not mapping.preserve_array:
             value = value[0]
@@ -269,7 +282,7 @@ class Transformation:
             target.write(run.output, _copy(value), run.env)
         if mapping.target_variable is not None:
             run.env.variables[mapping.target_variable] = value
-        run.note(mapping, "applied", value=value)
+        run.note(mapping, "applied", input=read, value=value)
         return None
 
     def _value(self, run: _Run, mapping: Mapping) -> Any:

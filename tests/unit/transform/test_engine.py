@@ -384,6 +384,7 @@ def test_trace_tells_what_each_mapping_did() -> None:
             "mapping": 0,
             "label": "mapping #0 (set: $.userName -> $.userName)",
             "status": "applied",
+            "input": "jdoe",
             "value": "JDOE",
         },
         {
