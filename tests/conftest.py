@@ -113,10 +113,10 @@ class LiveServer:
     admin: tuple[str, str]
     created: list[str] = field(default_factory=list)
 
-    def client(self, auth: Any = "admin", **kwargs: Any) -> httpx.Client:
+    def client(self, auth: Any = "admin", path: str = "", **kwargs: Any) -> httpx.Client:
         if auth == "admin":
             auth = self.admin
-        return httpx.Client(base_url=self.url, auth=auth, timeout=60, **kwargs)
+        return httpx.Client(base_url=self.url + path, auth=auth, timeout=60, **kwargs)
 
     def new_client(self, *permissions: str) -> tuple[str, str]:
         """A technical user with these permissions: (client id, secret)."""
@@ -177,3 +177,9 @@ def scim(server: LiveServer) -> Iterator[httpx.Client]:
     """An admin HTTP client on the live server's /scim."""
     with httpx.Client(base_url=server.url + "/scim", auth=server.admin, timeout=60) as client:
         yield client
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests (``@pytest.mark.anyio``) run on asyncio."""
+    return "asyncio"

@@ -4,6 +4,7 @@
     ├── ConfigError             bad settings or command-line values
     ├── NotFoundError           a named thing does not exist
     ├── ConflictError           a unique name or value is taken
+    │   └── PreconditionFailedError  the thing changed since it was read (If-Match)
     ├── StorageError            the database cannot be reached or used
     ├── InvalidTransformationError  a transformation document has problems (all listed)
     └── AuthError
@@ -35,6 +36,10 @@ class NotFoundError(ProvisorError):
 
 class ConflictError(ProvisorError):
     """It already exists."""
+
+
+class PreconditionFailedError(ConflictError):
+    """It changed since it was read: read it again before changing it."""
 
 
 class StorageError(ProvisorError):

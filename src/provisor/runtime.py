@@ -12,6 +12,8 @@ from provisor.directory.service import Directory, DirectoryOptions
 from provisor.settings import Settings
 from provisor.storage import migrate
 from provisor.storage.database import Database
+from provisor.systems.secrets import CredentialCipher
+from provisor.systems.service import Limits, SystemService
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +22,7 @@ class Services:
     db: Database
     clients: ClientService
     directory: Directory
+    systems: SystemService
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -38,7 +41,23 @@ class Services:
                 max_count=settings.scim_max_count,
             ),
         )
-        return cls(settings=settings, db=db, clients=ClientService(db, signer), directory=directory)
+        systems = SystemService(
+            db,
+            CredentialCipher(master),
+            limits=Limits(
+                source=settings.max_source_systems,
+                target=settings.max_target_systems,
+                proxy=settings.max_proxy_systems,
+            ),
+            services={"directory": directory, "data_dir": settings.data_dir},
+        )
+        return cls(
+            settings=settings,
+            db=db,
+            clients=ClientService(db, signer),
+            directory=directory,
+            systems=systems,
+        )
 
     def close(self) -> None:
         self.db.dispose()

@@ -52,6 +52,15 @@ class Settings(BaseSettings):
         description="Public base URL used in meta.location (e.g. behind a reverse proxy); "
         "default: taken from each request.",
     )
+    max_source_systems: int | None = Field(
+        20, ge=0, description="Most source systems a tenant may have (SAP: 20); empty: no limit."
+    )
+    max_target_systems: int | None = Field(
+        50, ge=0, description="Most target systems a tenant may have (SAP: 50); empty: no limit."
+    )
+    max_proxy_systems: int | None = Field(
+        None, ge=0, description="Most proxy systems a tenant may have; default: no limit."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @property

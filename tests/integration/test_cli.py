@@ -25,11 +25,19 @@ from tests.helpers import create, group_body, patch, user_body
 PROVISOR = [sys.executable, "-m", "provisor"]
 
 
-def run(*args: str, data_dir: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, data_dir: Path, check: bool = True, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISOR_")}
     env["PROVISOR_DATA_DIR"] = str(data_dir)
     completed = subprocess.run(
-        [*PROVISOR, *args], capture_output=True, text=True, env=env, timeout=120, check=False
+        [*PROVISOR, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+        input=stdin,
     )
     if check:
         assert completed.returncode == 0, completed.stderr
@@ -82,7 +90,12 @@ def test_clients_errors_are_readable(tmp_path: Path) -> None:
 
 
 def test_db_upgrade(tmp_path: Path) -> None:
-    assert "revision 0001" in run("db", "upgrade", data_dir=tmp_path).stdout
+    from alembic.script import ScriptDirectory
+
+    from provisor.storage.migrate import MIGRATIONS
+
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert f"revision {head}" in run("db", "upgrade", data_dir=tmp_path).stdout
 
 
 @pytest.fixture

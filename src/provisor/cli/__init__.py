@@ -9,23 +9,25 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 
 from provisor import __version__
+from provisor.cli.common import (
+    AsJSON,
+    DatabaseURL,
+    DataDir,
+    err,
+    fail,
+    open_services,
+    out,
+    settings_from,
+)
+from provisor.cli.systems import app as systems_app
 from provisor.cli.transform import app as transform_app
 from provisor.errors import ProvisorError
-from provisor.settings import Settings
-
-if TYPE_CHECKING:  # the server stack is imported by the commands that use it
-    from provisor.runtime import Services
 
 app = typer.Typer(
     help="provisor: identity provisioning service.", no_args_is_help=True, add_completion=False
@@ -34,65 +36,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 clients_app = typer.Typer(help="Technical users (clients) of the APIs.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(clients_app, name="clients")
+app.add_typer(systems_app, name="systems")
 app.add_typer(transform_app, name="transform")
-
-out = Console()
-err = Console(stderr=True)
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        envvar="PROVISOR_DATA_DIR",
-        help="Data folder (SQLite database, key file). Default: ./provisor-data",
-    ),
-]
-DatabaseURL = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="PROVISOR_DATABASE_URL",
-        help="Database URL, e.g. postgresql://user@host/db. Default: SQLite.",
-    ),
-]
-AsJSON = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _settings(data_dir: Path | None, database_url: str | None, **extra: Any) -> Settings:
-    values: dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
-    if data_dir is not None:
-        values["data_dir"] = data_dir
-    if database_url is not None:
-        values["database_url"] = database_url
-    try:
-        return Settings(**values)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        _fail(f"Invalid settings: {problems}")
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]Error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def _services(settings: Settings) -> Iterator[Services]:
-    """Services on an up-to-date database; ProvisorErrors become readable messages."""
-    from provisor.runtime import Services
-    from provisor.storage import migrate
-
-    try:
-        services = Services.open(settings)
-        try:
-            migrate.upgrade(services.db)
-            yield services
-        finally:
-            services.close()
-    except ProvisorError as exc:
-        _fail(exc.message)
 
 
 @app.command()
@@ -123,11 +68,11 @@ def serve(
     from provisor import server
     from provisor.runtime import prepare
 
-    settings = _settings(data_dir, database_url)
+    settings = settings_from(data_dir, database_url)
     try:
         written = prepare(settings)
     except ProvisorError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     if written is not None:
         err.print(
             f"Created the initial admin client; its credentials are in [bold]{written.resolve()}[/]"
@@ -156,7 +101,7 @@ def serve(
             proxy_headers=False,
         )
     except OSError as exc:
-        _fail(f"Cannot listen on {host}:{port}: {exc.strerror or exc}")
+        fail(f"Cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
 @db_app.command("upgrade")
@@ -164,8 +109,8 @@ def db_upgrade(data_dir: DataDir = None, database_url: DatabaseURL = None) -> No
     """Apply the database migrations that are not applied yet."""
     from provisor.storage import migrate
 
-    settings = _settings(data_dir, database_url)
-    with _services(settings) as services:
+    settings = settings_from(data_dir, database_url)
+    with open_services(settings) as services:
         out.print(f"Database at revision {migrate.current_revision(services.db)}.")
 
 
@@ -190,13 +135,13 @@ def clients_create(
     database_url: DatabaseURL = None,
 ) -> None:
     """Create a technical user; its secret is shown once."""
-    with _services(_settings(data_dir, database_url)) as services:
+    with open_services(settings_from(data_dir, database_url)) as services:
         try:
             client, creds = services.clients.create(
                 name, permission, description=description, expires_in_days=expires_in_days
             )
         except ProvisorError as exc:
-            _fail(exc.message)
+            fail(exc.message)
     if as_json:
         sys.stdout.write(
             json.dumps({"client_id": creds.client_id, "client_secret": creds.client_secret}) + "\n"
@@ -213,7 +158,7 @@ def clients_list(
     as_json: AsJSON = False, data_dir: DataDir = None, database_url: DatabaseURL = None
 ) -> None:
     """List the technical users (never their secrets)."""
-    with _services(_settings(data_dir, database_url)) as services:
+    with open_services(settings_from(data_dir, database_url)) as services:
         rows = [(c, services.clients.secrets_of(c.id)) for c in services.clients.all()]
     if as_json:
         data = [
@@ -244,11 +189,11 @@ def clients_delete(
     database_url: DatabaseURL = None,
 ) -> None:
     """Delete a technical user; its secrets and tokens stop working."""
-    with _services(_settings(data_dir, database_url)) as services:
+    with open_services(settings_from(data_dir, database_url)) as services:
         try:
             deleted = services.clients.delete(client)
         except ProvisorError as exc:
-            _fail(exc.message)
+            fail(exc.message)
     out.print(f"Deleted client {deleted.name} ({deleted.id}).", highlight=False)
 
 
@@ -266,13 +211,13 @@ def clients_rotate(
     database_url: DatabaseURL = None,
 ) -> None:
     """Issue a new secret; the old one stops working unless --keep-previous."""
-    with _services(_settings(data_dir, database_url)) as services:
+    with open_services(settings_from(data_dir, database_url)) as services:
         try:
             row, creds = services.clients.rotate_secret(
                 client, keep_previous=keep_previous, expires_in_days=expires_in_days
             )
         except ProvisorError as exc:
-            _fail(exc.message)
+            fail(exc.message)
     if as_json:
         sys.stdout.write(
             json.dumps({"client_id": creds.client_id, "client_secret": creds.client_secret}) + "\n"

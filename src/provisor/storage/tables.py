@@ -193,3 +193,55 @@ counters = Table(
     Column("name", String(64), primary_key=True),
     Column("value", Integer, nullable=False),
 )
+
+# --- systems ----------------------------------------------------------------------------------
+
+systems = Table(
+    "systems",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("name_key", String(100), nullable=False, unique=True),  # casefolded: one "HR" only
+    Column("description", Text, nullable=False, server_default=""),
+    Column("type", String(64), nullable=False),
+    Column("role", String(16), nullable=False, index=True),
+    Column("enabled", Integer, nullable=False),
+    Column("origin", String(32), nullable=False),
+    Column("version", Integer, nullable=False),  # moves on every change (ETag)
+    Column("created", Time, nullable=False),
+    Column("last_modified", Time, nullable=False),
+)
+
+system_properties = Table(
+    "system_properties",
+    metadata,
+    Column("system_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),  # Fernet token when credential
+    Column("credential", Integer, nullable=False),
+)
+
+system_sources = Table(
+    "system_sources",
+    metadata,
+    Column("target_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "source_id",
+        Id,
+        ForeignKey("systems.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+)
+
+transformation_versions = Table(
+    "transformation_versions",
+    metadata,
+    Column("system_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(8), primary_key=True),  # read | write
+    Column("version", Integer, primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("author", String(255), nullable=False),
+    Column("created", Time, nullable=False),
+)

@@ -19,8 +19,10 @@ from provisor.errors import (
     AuthenticationError,
     ConfigError,
     ConflictError,
+    InvalidTransformationError,
     NotFoundError,
     PermissionDeniedError,
+    PreconditionFailedError,
     ProvisorError,
     StorageError,
 )
@@ -37,7 +39,9 @@ _STATUS: list[tuple[type[ProvisorError], int]] = [
     (AuthenticationError, 401),
     (PermissionDeniedError, 403),
     (NotFoundError, 404),
+    (PreconditionFailedError, 412),
     (ConflictError, 409),
+    (InvalidTransformationError, 400),
     (ConfigError, 400),
     (StorageError, 503),
 ]
@@ -48,6 +52,7 @@ _TITLES = {
     404: "Not Found",
     405: "Method Not Allowed",
     409: "Conflict",
+    412: "Precondition Failed",
     413: "Payload Too Large",
     415: "Unsupported Media Type",
     500: "Internal Server Error",
@@ -98,6 +103,8 @@ async def _provisor_error(request: Request, exc: Exception) -> Response:
     status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
     if status >= 500:
         log.error("request failed", path=request.url.path, error=exc.message)
+    if isinstance(exc, InvalidTransformationError) and not is_scim(request.url.path):
+        return problem(status, exc.message, problems=exc.problems)
     return error_response(request.url.path, status, exc.message)
 
 
@@ -105,7 +112,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     problems = []
     for err in exc.errors():
-        where = ".".join(str(part) for part in err.get("loc", ()) if part != "body")
+        where = ".".join(str(part) for part in err.get("loc", ()) if part != "body") or "body"
         problems.append(f"{where}: {err.get('msg', 'invalid')}")
     detail = "Invalid request: " + "; ".join(problems)
     return error_response(request.url.path, 400, detail, "invalidValue")

@@ -1,0 +1,76 @@
+"""What the ``provisor`` commands share: consoles, common options, settings, services."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from provisor.errors import ProvisorError
+from provisor.settings import Settings
+
+if TYPE_CHECKING:  # the server stack is imported by the commands that use it
+    from provisor.runtime import Services
+
+out = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="PROVISOR_DATA_DIR",
+        help="Data folder (SQLite database, key file). Default: ./provisor-data",
+    ),
+]
+DatabaseURL = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="PROVISOR_DATABASE_URL",
+        help="Database URL, e.g. postgresql://user@host/db. Default: SQLite.",
+    ),
+]
+AsJSON = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def settings_from(data_dir: Path | None, database_url: str | None, **extra: Any) -> Settings:
+    values: dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    if database_url is not None:
+        values["database_url"] = database_url
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        fail(f"Invalid settings: {problems}")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]Error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def open_services(settings: Settings) -> Iterator[Services]:
+    """Services on an up-to-date database; ProvisorErrors become readable messages."""
+    from provisor.runtime import Services
+    from provisor.storage import migrate
+
+    try:
+        services = Services.open(settings)
+        try:
+            migrate.upgrade(services.db)
+            yield services
+        finally:
+            services.close()
+    except ProvisorError as exc:
+        fail(exc.message)

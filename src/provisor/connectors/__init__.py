@@ -1,0 +1,1 @@
+"""Connectors: the back-ends provisor reads from and writes to, behind one interface."""

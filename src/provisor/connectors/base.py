@@ -1,0 +1,206 @@
+"""The one small interface every connector implements, and the errors connectors raise.
+
+A connector talks to one back-end (a SCIM service, an LDAP server, a CSV file, this tenant's
+directory) in the back-end's own shape: it reads and writes the JSON that transformations
+take as input (read side) and produce (write side). It knows nothing of jobs, operational
+data or storage; the job engine drives it.
+
+Entities are plain JSON objects. For LDAP they are ``{"attribute": [values...], ...}`` plus
+``"dn"``; for SCIM and the directory, SCIM resources; for CSV, one object per row.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Self
+
+from provisor.errors import ProvisorError
+
+Entity = dict[str, Any]
+
+
+class Role(StrEnum):
+    SOURCE = "source"
+    TARGET = "target"
+    PROXY = "proxy"
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+class ConnectorError(ProvisorError):
+    """The back-end could not do what was asked."""
+
+    retryable = False  # whether trying the same call again later may succeed
+
+
+class ConnectionFailed(ConnectorError):
+    """The back-end cannot be reached (refused, timeout, DNS, TLS)."""
+
+    retryable = True
+
+
+class AuthenticationFailed(ConnectorError):
+    """The back-end rejected the credentials (HTTP 401/403, LDAP invalid credentials)."""
+
+
+class EntityNotFound(ConnectorError):
+    """The entity does not exist in the back-end."""
+
+
+class EntityConflict(ConnectorError):
+    """The back-end already has an entity with this unique value (HTTP 409, LDAP exists)."""
+
+
+class RateLimited(ConnectorError):
+    """The back-end asks to slow down (HTTP 429 or 503); ``retry_after`` in seconds."""
+
+    retryable = True
+
+    def __init__(self, message: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BackendError(ConnectorError):
+    """The back-end failed (HTTP 5xx) or answered something that cannot be understood."""
+
+    def __init__(self, message: str | None = None, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class InvalidEntity(ConnectorError):
+    """The back-end refused the entity as invalid (HTTP 400, LDAP schema violation)."""
+
+
+# -- values ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a read. ``delta_token``, when the back-end tracks changes, is where the
+    next delta read starts; the last page of a read carries it."""
+
+    entities: list[Entity]
+    delta_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """The result of a create or update: the entity's id in the back-end, and the entity
+    as the back-end returned it when it did."""
+
+    id: str
+    entity: Entity | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    entity_types: frozenset[str] = frozenset({"user", "group"})
+    delta_read: bool = False  # read(delta=...) returns only what changed
+    patch: bool = False  # updates send only what changed
+    bulk: bool = False
+    membership: bool = True  # change_members is supported
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    """What a connector is built from: the system's properties, with defaults applied and
+    credentials decrypted, and what the hosting process lends it."""
+
+    system_id: str
+    system_name: str
+    role: Role
+    properties: Mapping[str, str] = field(repr=False)  # credentials in clear: never shown
+    services: Mapping[str, Any] = field(default_factory=dict, repr=False)  # e.g. "directory"
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        value = self.properties.get(key)
+        return default if value is None or value == "" else value
+
+    def flag(self, key: str, default: bool = False) -> bool:
+        value = self.get(key)
+        return default if value is None else value.strip().lower() == "true"
+
+    def integer(self, key: str, default: int) -> int:
+        value = self.get(key)
+        try:
+            return default if value is None else int(value.strip())
+        except ValueError:
+            return default
+
+
+# -- the interface --------------------------------------------------------------------------------
+
+
+class Connector(abc.ABC):
+    """A back-end, seen through the operations provisioning needs.
+
+    Every method is a coroutine; blocking clients (python-ldap, files) run in threads. Errors
+    are ``ConnectorError`` subclasses with a message fit for a job log (no secrets).
+    """
+
+    capabilities: Capabilities = Capabilities()
+
+    def __init__(self, config: ConnectorConfig) -> None:
+        self.config = config
+
+    @abc.abstractmethod
+    def read(self, entity_type: str, *, delta: str | None = None) -> AsyncIterator[Page]:
+        """Every entity of a type, page by page; from ``delta`` on when given and supported."""
+
+    @abc.abstractmethod
+    async def get(self, entity_type: str, entity_id: str) -> Entity | None:
+        """One entity by its id in the back-end, or None."""
+
+    @abc.abstractmethod
+    async def find(self, entity_type: str, attribute: str, value: str) -> list[Entity]:
+        """The entities whose ``attribute`` equals ``value`` (a unique attribute: 0 or 1)."""
+
+    @abc.abstractmethod
+    async def create(
+        self, entity_type: str, entity: Entity, *, entity_id: str | None = None
+    ) -> Written:
+        """Create an entity; ``entity_id`` when the write transformation chose it (LDAP)."""
+
+    @abc.abstractmethod
+    async def update(
+        self, entity_type: str, entity_id: str, entity: Entity, *, previous: Entity | None = None
+    ) -> Written:
+        """Update an entity: a full replace, or only what changed from ``previous`` when the
+        back-end supports it and the system asks for it (PATCH)."""
+
+    @abc.abstractmethod
+    async def delete(self, entity_type: str, entity_id: str) -> None:
+        """Delete an entity; EntityNotFound when it is already gone."""
+
+    async def change_members(
+        self, group_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> None:
+        """Add and remove members of a group (members as the back-end names them)."""
+        raise ConnectorError(f"{type(self).__name__} cannot change group members")
+
+    @abc.abstractmethod
+    async def test_connection(self) -> str:
+        """Check that the back-end answers with these settings: a short description of what
+        was checked, or a ConnectorError saying what is wrong."""
+
+    async def flush(self) -> None:
+        """Make every write accepted so far durable in the back-end (connectors that batch
+        writes, such as CSV, hold some until then). The job engine calls it before it records
+        entities as written."""
+        return None
+
+    async def aclose(self) -> None:
+        """Flush and release connections."""
+        return None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,63 @@
+"""The CSV File connector type and its properties."""
+
+from __future__ import annotations
+
+from provisor.connectors.types import (
+    ST,
+    ConnectorType,
+    Kind,
+    PropertySpec,
+    generic_properties,
+    register,
+)
+
+TYPE = register(
+    ConnectorType(
+        id="csv",
+        name="CSV File",
+        prefix="csv",
+        roles=ST,
+        implementation="provisor.connectors.csv.connector:CSVConnector",
+        aliases=("CSV",),
+        description="Users and groups as the rows of CSV files on the server.",
+        properties=(
+            PropertySpec(
+                "csv.user.file",
+                required=ST,
+                description="Path of the users file; relative to the data folder.",
+            ),
+            PropertySpec(
+                "csv.group.file",
+                description="Path of the groups file; without it the system has no groups.",
+            ),
+            PropertySpec(
+                "csv.delimiter",
+                Kind.CHOICE,
+                default=",",
+                seeded=True,
+                choices=(",", ";", "\\t", "|"),
+                description="Cell separator; \\t for a tab.",
+            ),
+            PropertySpec(
+                "csv.encoding",
+                default="utf-8",
+                seeded=True,
+                description="Text encoding of the files (a Python codec name: utf-8, latin-1).",
+            ),
+            PropertySpec("csv.id.column", default="id", description="Column of the entity ids."),
+            PropertySpec(
+                "csv.multivalue.separator",
+                default="|",
+                description="Separator of the values in one cell (members, [] columns).",
+            ),
+            PropertySpec(
+                "csv.page.size",
+                Kind.INTEGER,
+                default="1000",
+                minimum=1,
+                description="Rows per page of a read; changes written per flush.",
+            ),
+            *generic_properties(),
+        ),
+    )
+)

@@ -1,0 +1,286 @@
+"""The Local Identity Directory connector: this tenant's own directory (spec §7).
+
+No connection properties: the connector calls the directory service of the same process
+(lent as ``config.services["directory"]``), with the same SCIM semantics as ``/scim``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, TypeVar
+
+import orjson
+
+from provisor.connectors.base import (
+    Capabilities,
+    Connector,
+    ConnectorConfig,
+    ConnectorError,
+    Entity,
+    EntityConflict,
+    EntityNotFound,
+    InvalidEntity,
+    Page,
+    Written,
+)
+from provisor.connectors.types import (
+    ALL_ROLES,
+    SP,
+    TP,
+    ConnectorType,
+    Kind,
+    PropertySpec,
+    T,
+    generic_properties,
+    register,
+)
+from provisor.directory.service import Directory, ListQuery
+from provisor.errors import ConfigError, ProvisorError
+from provisor.scim.errors import ResourceNotFoundError, SCIMError, UniquenessError
+
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+CUSTOM_GROUP_NAME = "['urn:sap:cloud:scim:schemas:extension:custom:2.0:Group']['name']"
+BASE_URL = "/scim"  # meta.location of what the connector returns: the tenant's own /scim
+_KINDS = {"user": "User", "group": "Group"}
+_READ_ONLY = ("id", "meta", "schemas", "groups")
+
+TYPE = register(
+    ConnectorType(
+        id="local-identity-directory",
+        name="Local Identity Directory",
+        prefix="idds",
+        roles=ALL_ROLES,
+        implementation="provisor.connectors.directory:DirectoryConnector",
+        aliases=("LID", "Identity Directory (local)"),
+        description="This tenant's own directory, served at /scim.",
+        properties=(
+            PropertySpec("idds.user.filter", roles=SP, description="SCIM filter of users read."),
+            PropertySpec("idds.group.filter", roles=SP, description="SCIM filter of groups read."),
+            PropertySpec(
+                "idds.user.groups.paging.enabled", Kind.BOOLEAN, default="false", roles=SP
+            ),
+            PropertySpec(
+                "idds.group.members.paging.enabled", Kind.BOOLEAN, default="false", roles=SP
+            ),
+            PropertySpec(
+                "idds.user.unique.attribute",
+                default="userName",
+                seeded=True,
+                roles=T,
+                description="Attribute(s) finding an existing user when a create conflicts: "
+                "userName, emails[0].value, phoneNumbers[0].value, externalId or a comma list.",
+            ),
+            PropertySpec(
+                "idds.group.unique.attribute",
+                default=CUSTOM_GROUP_NAME,
+                roles=T,
+                description="Attribute finding an existing group when a create conflicts.",
+            ),
+            PropertySpec(
+                "idds.user.automatic.conflict.resolution", Kind.BOOLEAN, default="true", roles=T
+            ),
+            PropertySpec(
+                "idds.support.patch.operation",
+                Kind.BOOLEAN,
+                default="false",
+                roles=TP,
+                description="Update with PATCH (what changed) instead of PUT (everything).",
+            ),
+            PropertySpec(
+                "idds.patch.group.members.above.threshold",
+                Kind.INTEGER,
+                default="20000",
+                minimum=1,
+                maximum=200000,
+                roles=T,
+            ),
+            PropertySpec("idds.support.bulk.operation", Kind.BOOLEAN, default="false", roles=T),
+            PropertySpec(
+                "idds.bulk.operations.max.count",
+                Kind.INTEGER,
+                default="20",
+                minimum=1,
+                maximum=100,
+                roles=T,
+            ),
+            PropertySpec(
+                "idds.user.update.instead.delete",
+                Kind.BOOLEAN,
+                default="false",
+                roles=T,
+                description="Deletions become updates built from deleteEntity mappings.",
+            ),
+            PropertySpec("idds.content.type", default="application/scim+json", roles=TP),
+            PropertySpec(
+                "idds.include.if.match.wildcard.header", Kind.BOOLEAN, default="false", roles=TP
+            ),
+            PropertySpec(
+                "idds.page.size",
+                Kind.INTEGER,
+                default="1000",
+                minimum=1,
+                maximum=1000,
+                roles=SP,
+                description="Entities per page of a read.",
+            ),
+            *generic_properties(),
+        ),
+    )
+)
+
+_T = TypeVar("_T")
+
+
+class DirectoryConnector(Connector):
+    capabilities = Capabilities(delta_read=True, patch=True)
+
+    def __init__(self, config: ConnectorConfig) -> None:
+        super().__init__(config)
+        directory = config.services.get("directory")
+        if not isinstance(directory, Directory):
+            raise ConfigError("The Local Identity Directory connector runs inside provisor only.")
+        self.directory = directory
+        self.page_size = config.integer("idds.page.size", 1000)
+        self.patch = config.flag("idds.support.patch.operation")
+
+    async def _call(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except ResourceNotFoundError as exc:
+            raise EntityNotFound(exc.message) from exc
+        except UniquenessError as exc:
+            raise EntityConflict(exc.message) from exc
+        except SCIMError as exc:
+            raise InvalidEntity(exc.message) from exc
+        except ProvisorError as exc:
+            raise ConnectorError(exc.message) from exc
+
+    async def read(self, entity_type: str, *, delta: str | None = None) -> AsyncIterator[Page]:
+        kind = _kind(entity_type)
+        filters = [self.config.get(f"idds.{entity_type}.filter")]
+        if delta:
+            filters.append(f'meta.lastModified gt "{delta}"')
+        query = " and ".join(f"({f})" for f in filters if f) or None
+        cursor, newest = "initial", delta
+        while True:
+            q = ListQuery(filter=query, start_id=cursor, count=self.page_size)
+            body = await self._call(self.directory.search, kind, q, BASE_URL)
+            data = orjson.loads(body)
+            entities: list[Entity] = data.get("Resources", [])
+            for entity in entities:
+                modified = entity.get("meta", {}).get("lastModified")
+                if isinstance(modified, str) and (newest is None or modified > newest):
+                    newest = modified
+            cursor = data.get("nextId", "end")
+            if cursor == "end" or not entities:
+                yield Page(entities, delta_token=newest)
+                return
+            yield Page(entities)
+
+    async def get(self, entity_type: str, entity_id: str) -> Entity | None:
+        try:
+            rendered = await self._call(self.directory.get, _kind(entity_type), entity_id, BASE_URL)
+        except EntityNotFound:
+            return None
+        assert rendered.body is not None
+        entity: Entity = orjson.loads(rendered.body)
+        return entity
+
+    async def find(self, entity_type: str, attribute: str, value: str) -> list[Entity]:
+        path = scim_filter_path(attribute)
+        quoted = orjson.dumps(value).decode()
+        q = ListQuery(filter=f"{path} eq {quoted}", count=2)
+        body = await self._call(self.directory.search, _kind(entity_type), q, BASE_URL)
+        found: list[Entity] = orjson.loads(body).get("Resources", [])
+        return found
+
+    async def create(
+        self, entity_type: str, entity: Entity, *, entity_id: str | None = None
+    ) -> Written:
+        body = {k: v for k, v in entity.items() if k != "id"}
+        rendered = await self._call(self.directory.create, _kind(entity_type), body, BASE_URL)
+        assert rendered.body is not None
+        return Written(rendered.id, orjson.loads(rendered.body))
+
+    async def update(
+        self, entity_type: str, entity_id: str, entity: Entity, *, previous: Entity | None = None
+    ) -> Written:
+        kind = _kind(entity_type)
+        if self.patch:
+            ops = patch_operations(entity, previous)
+            body: Entity = {"schemas": [PATCH_OP], "Operations": ops}
+            rendered = await self._call(self.directory.patch, kind, entity_id, body, BASE_URL)
+        else:
+            replacement = {k: v for k, v in entity.items() if k != "id"}
+            rendered = await self._call(
+                self.directory.replace, kind, entity_id, replacement, BASE_URL
+            )
+        assert rendered.body is not None
+        return Written(entity_id, orjson.loads(rendered.body))
+
+    async def delete(self, entity_type: str, entity_id: str) -> None:
+        await self._call(self.directory.delete, _kind(entity_type), entity_id)
+
+    async def change_members(
+        self, group_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> None:
+        ops: list[dict[str, Any]] = []
+        if add:
+            ops.append({"op": "add", "path": "members", "value": [{"value": m} for m in add]})
+        ops.extend({"op": "remove", "path": f'members[value eq "{m}"]'} for m in remove)
+        if ops:
+            body = {"schemas": [PATCH_OP], "Operations": ops}
+            await self._call(self.directory.patch, "Group", group_id, body, BASE_URL)
+
+    async def test_connection(self) -> str:
+        q = ListQuery(count=0)
+        users = orjson.loads(await self._call(self.directory.search, "User", q, BASE_URL))
+        groups = orjson.loads(await self._call(self.directory.search, "Group", q, BASE_URL))
+        return (
+            f"The Local Identity Directory answers: {users['totalResults']:,} users, "
+            f"{groups['totalResults']:,} groups."
+        )
+
+
+def _kind(entity_type: str) -> str:
+    try:
+        return _KINDS[entity_type]
+    except KeyError:
+        raise ConnectorError(f"The Local Identity Directory has no {entity_type}s.") from None
+
+
+def scim_filter_path(attribute: str) -> str:
+    """A unique-attribute path as a filter attribute: ``emails[0].value`` → ``emails.value``,
+    ``['urn:...:Group']['name']`` → ``urn:...:Group:name``."""
+    text = attribute.strip()
+    if text.startswith("$"):
+        text = text[1:].lstrip(".")
+    if text.startswith("['"):
+        parts = [p.strip("'") for p in text.strip("[]").split("']['")]
+        return ":".join(parts)
+    out, skip = [], False
+    for char in text:
+        if char == "[":
+            skip = True
+        elif char == "]":
+            skip = False
+        elif not skip:
+            out.append(char)
+    return "".join(out)
+
+
+def patch_operations(entity: Entity, previous: Entity | None) -> list[dict[str, Any]]:
+    """PATCH operations turning ``previous`` into ``entity`` (top-level attributes): a
+    replace for each attribute that changed (all present ones without ``previous``) and a
+    remove for each one that is gone."""
+    ops: list[dict[str, Any]] = []
+    for key, value in entity.items():
+        if key in _READ_ONLY:
+            continue
+        if previous is None or previous.get(key) != value:
+            ops.append({"op": "replace", "path": key, "value": value})
+    for key in previous or {}:
+        if key not in entity and key not in _READ_ONLY:
+            ops.append({"op": "remove", "path": key})
+    return ops

@@ -1,0 +1,121 @@
+"""What differs between LDAP servers and Active Directory: delta reads and forced attributes.
+
+LDAP servers track changes with the operational ``modifyTimestamp`` (RFC 4512): a delta read
+asks for ``(modifyTimestamp>=T)`` where T, the token, is the highest timestamp the previous
+read saw. ``>=`` re-reads what changed within that second rather than miss it.
+
+Active Directory numbers every change with an update sequence number: a delta read asks for
+``(uSNChanged>=N+1)`` where N is the domain controller's ``highestCommittedUSN`` when the
+previous read started (or, if the root DSE does not give it, the highest ``uSNChanged`` seen).
+USNs are per domain controller: keep ``ldap.url`` on one DC.
+
+No python-ldap here: the server is asked through the ``RootReader`` given.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Callable, Mapping, Sequence
+
+from provisor.connectors.base import ConnectorError
+
+TIMESTAMP = re.compile(r"^(\d{14})(?:[.,](\d{1,6}))?Z$")
+
+RootReader = Callable[[Sequence[str]], Mapping[str, list[bytes]]]
+
+
+class InvalidDeltaToken(ConnectorError):
+    """The delta token does not come from this kind of server: run a full read."""
+
+
+def _first(attributes: Mapping[str, list[bytes]], name: str) -> str | None:
+    for key, values in attributes.items():
+        if key.lower() == name.lower() and values:
+            return values[0].decode("ascii", "replace")
+    return None
+
+
+class Tracker(abc.ABC):
+    """Follows one read to give the token where the next delta read starts."""
+
+    def __init__(self, previous: str | None) -> None:
+        self.previous = previous
+        self.highest: str | None = None
+
+    @abc.abstractmethod
+    def see(self, attributes: Mapping[str, list[bytes]]) -> None:
+        """Note a read entry's attributes."""
+
+    def token(self) -> str | None:
+        return self.highest or self.previous
+
+
+class Dialect:
+    """A standard LDAP v3 server (OpenLDAP, 389 DS, ...)."""
+
+    name = "LDAP"
+    # Attributes every read asks for, and those of them removed from read entities unless
+    # ldap.*.attributes lists them (operational ones that "*" would not have returned).
+    read_extras: tuple[str, ...] = ("modifyTimestamp",)
+    hidden: frozenset[str] = frozenset({"modifytimestamp"})
+    user_attributes: tuple[str, ...] = ()  # always read for users
+
+    def delta_filter(self, token: str) -> str:
+        if not TIMESTAMP.match(token):
+            raise InvalidDeltaToken(
+                f"delta token {token!r} is not an LDAP generalized time (YYYYMMDDhhmmssZ)"
+            )
+        return f"(modifyTimestamp>={token})"
+
+    def tracker(self, previous: str | None, root: RootReader) -> Tracker:
+        return TimestampTracker(previous)
+
+
+class TimestampTracker(Tracker):
+    def see(self, attributes: Mapping[str, list[bytes]]) -> None:
+        value = _first(attributes, "modifyTimestamp")
+        if value is None or not TIMESTAMP.match(value):
+            return
+        if self.highest is None or _timestamp_key(value) > _timestamp_key(self.highest):
+            self.highest = value
+
+
+def _timestamp_key(value: str) -> tuple[str, float]:
+    match = TIMESTAMP.match(value)
+    assert match is not None
+    return match.group(1), float("0." + (match.group(2) or "0"))
+
+
+class ActiveDirectory(Dialect):
+    """Microsoft Active Directory."""
+
+    name = "Active Directory"
+    read_extras = ("uSNChanged",)
+    hidden = frozenset()
+    user_attributes = ("sAMAccountName",)
+
+    def delta_filter(self, token: str) -> str:
+        if not token.isdigit():
+            raise InvalidDeltaToken(f"delta token {token!r} is not an update sequence number")
+        return f"(uSNChanged>={int(token) + 1})"
+
+    def tracker(self, previous: str | None, root: RootReader) -> Tracker:
+        tracker = USNTracker(previous)
+        tracker.committed = _first(root(["highestCommittedUSN"]), "highestCommittedUSN")
+        return tracker
+
+
+class USNTracker(Tracker):
+    committed: str | None = None  # the DC's highestCommittedUSN when the read started
+
+    def see(self, attributes: Mapping[str, list[bytes]]) -> None:
+        value = _first(attributes, "uSNChanged")
+        if value is not None and value.isdigit():
+            if self.highest is None or int(value) > int(self.highest):
+                self.highest = value
+
+    def token(self) -> str | None:
+        if self.committed is not None and self.committed.isdigit():
+            return self.committed
+        return super().token()

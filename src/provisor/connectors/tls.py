@@ -1,0 +1,135 @@
+"""TLS and the transport of outbound HTTP: how a system's connections are made, and what a
+failed one means.
+
+Certificates are verified against certifi (or ``SSL_CERT_FILE``/``SSL_CERT_DIR``) unless
+``TrustAll=true``; ``ClientCertificateAuthentication`` presents the system's client
+certificate (mTLS), lent by the hosting process as
+``config.services["client_certificate"] = (cert_path, key_path)``. Proxies come from the
+environment (``HTTPS_PROXY``, ``NO_PROXY``, ...) and keep these TLS settings.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import urllib.request
+
+import httpx
+
+from provisor.connectors.base import ConnectionFailed, ConnectorConfig
+from provisor.errors import ConfigError
+
+
+def where(url: httpx.URL) -> str:
+    """Scheme, host and port of a URL: never its user info, path or query."""
+    return f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}"
+
+
+def ssl_context(config: ConnectorConfig) -> ssl.SSLContext:
+    """The TLS settings of a system: server verification unless TrustAll, and the client
+    certificate for ClientCertificateAuthentication."""
+    ctx = httpx.create_ssl_context(verify=not config.flag("TrustAll"))
+    if config.get("Authentication") == "ClientCertificateAuthentication":
+        if config.get("ProxyType") == "OnPremise":
+            raise ConfigError(
+                f"System {config.system_name}: client certificates cannot be used with "
+                "ProxyType=OnPremise."
+            )
+        pair = config.services.get("client_certificate")
+        if not pair:
+            raise ConfigError(
+                f"System {config.system_name} uses ClientCertificateAuthentication but has no "
+                "client certificate: generate one for the system first."
+            )
+        cert, key = pair
+        try:
+            ctx.load_cert_chain(str(cert), str(key))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"System {config.system_name}: its client certificate cannot be loaded "
+                f"({type(exc).__name__}: {getattr(exc, 'strerror', None) or exc})."
+            ) from exc
+    return ctx
+
+
+def _env_proxy(url: str) -> str | None:
+    """The proxy the environment (HTTPS_PROXY, NO_PROXY, ...) names for a URL, if any."""
+    target = httpx.URL(url)
+    proxy = urllib.request.getproxies().get(target.scheme)
+    if not proxy or urllib.request.proxy_bypass(target.host):
+        return None
+    return proxy
+
+
+def pooled_transport(
+    config: ConnectorConfig, url: str, *, max_connections: int
+) -> httpx.AsyncHTTPTransport:
+    """The transport of a system's client: its TLS settings, a pool, the environment's proxy."""
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
+    return httpx.AsyncHTTPTransport(
+        verify=ssl_context(config), limits=limits, proxy=_env_proxy(url)
+    )
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def connection_error(exc: httpx.TransportError, timeouts: httpx.Timeout) -> ConnectionFailed:
+    """A clear ConnectionFailed for what went wrong on the wire."""
+    url = exc.request.url
+    target = where(url)
+    causes = _chain(exc)
+    for cause in causes:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            reason = cause.verify_message or cause.reason or "certificate verify failed"
+            return ConnectionFailed(
+                f"TLS handshake with {target} failed: certificate verify failed: {reason} "
+                "(the server's certificate is not trusted; TrustAll=true skips the check, "
+                "for tests only)"
+            )
+    for cause in causes:
+        if isinstance(cause, ssl.SSLError):
+            reason = (cause.reason or str(cause)).replace("_", " ").lower()
+            hint = ""
+            if "certificate required" in reason or "bad certificate" in reason:
+                hint = " (the server requires a valid client certificate)"
+            elif "wrong version number" in reason or "record layer failure" in reason:
+                hint = " (is the server speaking plain HTTP?)"
+            return ConnectionFailed(f"TLS handshake with {target} failed: {reason}{hint}")
+    for cause in causes:
+        if isinstance(cause, socket.gaierror):
+            return ConnectionFailed(f"Cannot resolve the host of {target}: {cause.strerror}")
+        if isinstance(cause, ConnectionRefusedError):
+            return ConnectionFailed(f"Connection to {target} refused: nothing listens there")
+    if isinstance(exc, httpx.ConnectTimeout):
+        return ConnectionFailed(f"No connection to {target} within {timeouts.connect:g} s")
+    if isinstance(exc, httpx.ReadTimeout):
+        return ConnectionFailed(f"No answer from {target} within {timeouts.read:g} s")
+    if isinstance(exc, httpx.WriteTimeout):
+        return ConnectionFailed(f"Sending the request to {target} timed out")
+    if isinstance(exc, httpx.PoolTimeout):
+        return ConnectionFailed(f"No free connection to {target} (pool exhausted)")
+    hint = ""
+    if url.scheme == "https" and isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+        hint = " (over TLS: the server may require a client certificate or refuse this one)"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return ConnectionFailed(f"{target} closed the connection without an HTTP answer{hint}")
+    text = str(exc) or type(exc).__name__
+    return ConnectionFailed(f"Connection to {target} failed: {text}{hint}")
+
+
+def never_sent(exc: httpx.TransportError) -> bool:
+    """Whether the request cannot have reached the server (safe to retry any method)."""
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        return True
+    if isinstance(exc, httpx.ConnectError):
+        return not any(isinstance(c, ssl.SSLError) for c in _chain(exc))
+    return False

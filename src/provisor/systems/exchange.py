@@ -1,0 +1,137 @@
+"""Export and import of systems (spec §4.5): JSON, credentials never exported, role kept.
+
+An export holds the system's configuration and its current transformations::
+
+    {"provisorExport": 1, "exported": "...", "name": "HR", "type": "scim",
+     "typeName": "SCIM System", "role": "target", "description": "", "enabled": true,
+     "properties": {"URL": "https://...", "User": "sync"}, "credentialKeys": ["Password"],
+     "sourceSystems": [{"id": "...", "name": "..."}],
+     "transformations": {"write": {"user": {...}, "group": {...}}}}
+
+Credential values are left out: after an import they must be entered again. Imports also
+take SAP-like exports with ``transformation`` / ``readTransformation`` / ``writeTransformation``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from provisor import __version__
+from provisor.connectors.base import Role
+from provisor.errors import ConfigError, NotFoundError
+from provisor.systems.model import KINDS, NewSystem, System
+from provisor.systems.service import SystemService, document_of
+from provisor.timestamps import now
+
+FORMAT = 1
+
+
+def export_system(service: SystemService, id_or_name: str) -> dict[str, Any]:
+    system = service.get(id_or_name)
+    sources = []
+    for source_id in system.source_system_ids:
+        try:
+            sources.append({"id": source_id, "name": service.get(source_id).name})
+        except NotFoundError:
+            continue
+    return {
+        "provisorExport": FORMAT,
+        "product": f"provisor {__version__}",
+        "exported": now(),
+        "name": system.name,
+        "description": system.description,
+        "type": system.type.id,
+        "typeName": system.type.name,
+        "role": system.role.value,
+        "enabled": system.enabled,
+        "properties": {
+            k: v for k, v in system.properties.items() if k not in system.credential_keys
+        },
+        "credentialKeys": list(system.credential_keys),
+        "sourceSystems": sources,
+        "transformations": {
+            kind: document_of(service.transformation(system.id, kind).text) for kind in system.kinds
+        },
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Imported:
+    system: System
+    warnings: list[str]
+
+
+def import_system(
+    service: SystemService,
+    data: Any,
+    *,
+    author: str,
+    name: str | None = None,
+    role: Role | None = None,
+) -> Imported:
+    """Create a system from an export; ``name`` renames it, ``role`` must match the export's."""
+    if not isinstance(data, dict):
+        raise ConfigError("An export is a JSON object.")
+    exported_role = data.get("role")
+    try:
+        kept = Role(str(exported_role))
+    except ValueError:
+        raise ConfigError(
+            f"role: the export's role {exported_role!r} is not one of {', '.join(Role)}."
+        ) from None
+    if role is not None and role is not kept:
+        raise ConfigError(f"A {kept} export cannot be imported as a {role} system.")
+    for key in ("type", "name"):
+        if not isinstance(data.get(key), str):
+            raise ConfigError(f"{key}: missing from the export.")
+    warnings = []
+    sources = []
+    for source in data.get("sourceSystems") or []:
+        if not isinstance(source, dict):
+            continue
+        found = None
+        for ref in (source.get("id"), source.get("name")):
+            if isinstance(ref, str):
+                try:
+                    found = service.get(ref)
+                    break
+                except NotFoundError:
+                    continue
+        if found is not None and found.role is Role.SOURCE:
+            sources.append(found.id)
+        else:
+            warnings.append(
+                f"Source system {source.get('name') or source.get('id')!r} does not exist here; "
+                "select the source systems again."
+            )
+    properties = data.get("properties") or {}
+    if not isinstance(properties, dict):
+        raise ConfigError("properties: an object of strings.")
+    credential_keys = [k for k in data.get("credentialKeys") or [] if isinstance(k, str)]
+    for key in credential_keys:
+        properties.pop(key, None)  # never taken from a file, even when one carries them
+    if credential_keys:
+        warnings.append(f"Enter the credentials again: {', '.join(credential_keys)}.")
+    new = NewSystem(
+        name=name or data["name"],
+        type=data["type"],
+        role=kept,
+        description=data.get("description") or "",
+        enabled=bool(data.get("enabled", True)),
+        properties={k: v for k, v in properties.items() if v is not None},
+        credential_keys=credential_keys,
+        source_system_ids=sources,
+        transformations=_transformations(data, kept),
+    )
+    return Imported(service.create(new, author=author), warnings)
+
+
+def _transformations(data: dict[str, Any], role: Role) -> dict[str, Any]:
+    found = dict(data.get("transformations") or {})
+    for key, kind in (("readTransformation", "read"), ("writeTransformation", "write")):
+        if data.get(key) is not None:
+            found.setdefault(kind, data[key])
+    if data.get("transformation") is not None and len(KINDS[role]) == 1:
+        found.setdefault(KINDS[role][0], data["transformation"])
+    return {k: v for k, v in found.items() if k in KINDS[role] and v is not None}
