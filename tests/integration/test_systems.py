@@ -25,7 +25,7 @@ from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.storage import migrate
 from provisor.storage import tables as t
-from provisor.systems.exchange import export_system, import_system
+from provisor.systems.exchange import export_system, identity_management_csv, import_system
 from provisor.systems.model import NewSystem, SystemChanges
 from provisor.systems.secrets import MASK
 from provisor.transform.defaults import default_transformation
@@ -319,3 +319,21 @@ def test_credentials_need_the_master_key_they_were_saved_with(
             other.systems.effective_properties(target.id)
     finally:
         other.close()
+
+
+def test_proxies_export_as_identity_management_csv(services: Services) -> None:
+    proxy = services.systems.create(
+        NewSystem.model_validate({"name": "IdM proxy", "type": "scim", "role": "proxy"}),
+        author=AUTHOR,
+    )
+    text = identity_management_csv(proxy, "https://ips.example.org:8443/")
+    header, values, end = text.split("\n")
+    assert end == "" and header.startswith("Name,Description,Type,Disabled,TypeQN,AUTH_PASSWORD")
+    row = dict(zip(header.split(","), json.loads("[" + values + "]"), strict=True))
+    assert row["SCIM_HOST"] == "ips.example.org" and row["SCIM_PORT"] == "8443"
+    assert row["SCIM_PATH"] == f"/ipsproxy/service/api/v1/scim/{proxy.id}"
+    assert row["SCIM_PROTOCOL"] == "https" and row["SCIM_ASSIGNMENT_METHOD"] == "PATCH"
+    assert row["SYSTEM_PRIVILEGE"] == "PRIV:SYSTEM:IdM proxy" and row["AUTH_PASSWORD"] == ""
+    assert row["TypeQN"] == "com.sap.idm.connector.scim:reptype.SCIM" and row["Disabled"] == "0"
+    with pytest.raises(ConfigError, match="Only proxy systems"):
+        identity_management_csv(services.systems.create(scim_target(), author=AUTHOR), "http://x")

@@ -206,6 +206,17 @@ def test_export_and_import(server: LiveServer, api: httpx.Client) -> None:
     assert json.dumps(api.get(f"/systems/{copy['id']}/transformations/write").json()["document"])
 
 
+def test_proxy_export_as_csv(server: LiveServer, api: httpx.Client) -> None:
+    proxy = api.post("/systems", json={"name": "P", "type": "scim", "role": "proxy"}).json()
+    exported = api.get(f"/systems/{proxy['id']}/export", params={"format": "csv"})
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    assert f"/ipsproxy/service/api/v1/scim/{proxy['id']}" in exported.text
+    assert '"127.0.0.1"' in exported.text
+    target = api.post("/systems", json=scim_target(server)).json()
+    assert_problem(api.get(f"/systems/{target['id']}/export", params={"format": "csv"}), 400)
+    assert_problem(api.get(f"/systems/{target['id']}/export", params={"format": "xml"}), 400)
+
+
 def test_the_api_is_documented(server: LiveServer) -> None:
     spec = httpx.get(server.url + "/openapi.json").json()
     assert "/api/v1/systems" in spec["paths"]

@@ -28,7 +28,7 @@ from provisor.cli.common import (
 )
 from provisor.connectors.base import Role
 from provisor.errors import InvalidTransformationError
-from provisor.systems.exchange import export_system, import_system
+from provisor.systems.exchange import export_system, identity_management_csv, import_system
 from provisor.systems.model import NewSystem, System, SystemChanges
 
 app = typer.Typer(help="Systems: sources, targets and proxies.", no_args_is_help=True)
@@ -260,18 +260,30 @@ def export(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file (default: stdout).")
     ] = None,
+    format: Annotated[
+        str, typer.Option(help="json, or csv for a proxy (SAP Identity Management repository).")
+    ] = "json",
+    base_url: Annotated[
+        str,
+        typer.Option(envvar="PROVISOR_BASE_URL", help="provisor's public URL (csv export)."),
+    ] = "http://127.0.0.1:8000",
     data_dir: DataDir = None,
     database_url: DatabaseURL = None,
 ) -> None:
-    """Export a system as JSON (credentials are never exported)."""
+    """Export a system (credentials are never exported)."""
+    if format not in ("json", "csv"):
+        fail("--format is json or csv", EXIT_INVALID)
     with open_services(settings_from(data_dir, database_url)) as services:
-        data = export_system(services.systems, system)
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        found = services.systems.get(system)
+        if format == "csv":
+            text = identity_management_csv(found, base_url)
+        else:
+            text = json.dumps(export_system(services.systems, found.id), indent=2) + "\n"
     if output is None:
         sys.stdout.write(text)
         return
     output.write_text(text, encoding="utf-8")
-    out.print(f"Exported {data['name']} to {output}.", highlight=False)
+    out.print(f"Exported {found.name} to {output}.", highlight=False)
 
 
 @app.command("import")

@@ -14,8 +14,11 @@ take SAP-like exports with ``transformation`` / ``readTransformation`` / ``write
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from provisor import __version__
 from provisor.connectors.base import Role
@@ -135,3 +138,45 @@ def _transformations(data: dict[str, Any], role: Role) -> dict[str, Any]:
     if data.get("transformation") is not None and len(KINDS[role]) == 1:
         found.setdefault(KINDS[role][0], data["transformation"])
     return {k: v for k, v in found.items() if k in KINDS[role] and v is not None}
+
+
+IDM_COLUMNS = (
+    "Name,Description,Type,Disabled,TypeQN,AUTH_PASSWORD,AUTH_TYPE,AUTH_USER,CONNECT_TIMEOUT,"
+    "CONNECTION_KEEPALIVE,MX_PRIV_GROUPING_ATTRIBUTE,OAUTH_URL,PROXY_HOST,PROXY_PASSWORD,"
+    "PROXY_PORT,PROXY_USER,READ_TIMEOUT,SCIM_ASSIGNMENT_METHOD,SCIM_HOST,SCIM_PATH,SCIM_PORT,"
+    "SCIM_PROTOCOL,SYSTEM_PRIVILEGE,TRUSTSTORE,TRUSTSTORE_PASSWORD"
+).split(",")
+
+
+def identity_management_csv(system: System, base_url: str) -> str:
+    """A proxy system as a SAP Identity Management SCIM repository (spec §4.5): a header
+    line and one line of quoted values. ``AUTH_USER``/``AUTH_PASSWORD`` stay empty for the
+    administrator to fill in with a technical user's client id and secret."""
+    if system.role is not Role.PROXY:
+        raise ConfigError("Only proxy systems export as a SAP Identity Management CSV.")
+    url = urlsplit(base_url.rstrip("/"))
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ConfigError(f"The base URL {base_url!r} is not an http(s) URL.")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    values = {
+        "Name": system.name,
+        "Description": system.description,
+        "Type": "SCIM",
+        "Disabled": "0" if system.enabled else "1",
+        "TypeQN": "com.sap.idm.connector.scim:reptype.SCIM",
+        "AUTH_TYPE": "basic",
+        "CONNECT_TIMEOUT": "60000",
+        "CONNECTION_KEEPALIVE": "60000",
+        "READ_TIMEOUT": "60000",
+        "SCIM_ASSIGNMENT_METHOD": "PATCH",
+        "SCIM_HOST": url.hostname,
+        "SCIM_PATH": f"{url.path}/ipsproxy/service/api/v1/scim/{system.id}",
+        "SCIM_PORT": str(port),
+        "SCIM_PROTOCOL": url.scheme,
+        "SYSTEM_PRIVILEGE": f"PRIV:SYSTEM:{system.name}",
+    }
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    out.write(",".join(IDM_COLUMNS) + "\n")
+    writer.writerow([values.get(column, "") for column in IDM_COLUMNS])
+    return out.getvalue()

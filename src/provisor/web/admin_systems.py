@@ -17,7 +17,7 @@ from provisor.auth.permissions import Permission, Principal
 from provisor.connectors.base import Role
 from provisor.connectors.types import ConnectorType, PropertySpec, connector_types
 from provisor.errors import ConfigError, NotFoundError
-from provisor.systems.exchange import export_system, import_system
+from provisor.systems.exchange import export_system, identity_management_csv, import_system
 from provisor.systems.model import NewSystem, System, SystemChanges, TransformationVersion
 from provisor.systems.service import SystemService, default_text, document_of
 from provisor.transform.defaults import ROLES as DEFAULT_NAMES
@@ -394,12 +394,29 @@ async def test_system(system_id: str, services: ServicesDep, principal: Principa
     return _json({"ok": result.ok, "message": result.message, "seconds": round(result.seconds, 3)})
 
 
-@router.get("/systems/{system_id}/export", summary="Export (credentials left out)")
-def export(system_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+@router.get(
+    "/systems/{system_id}/export",
+    summary="Export as JSON (credentials left out); proxies also as SAP Identity Management CSV",
+)
+def export(
+    system_id: str,
+    request: Request,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+) -> Response:
     _admin(principal)
-    data = export_system(_systems(services), system_id)
-    filename = "".join(c if c.isalnum() or c in "-_." else "_" for c in data["name"])
-    return _json(data, headers={"Content-Disposition": f'attachment; filename="{filename}.json"'})
+    service = _systems(services)
+    system = service.get(system_id)
+    filename = "".join(c if c.isalnum() or c in "-_." else "_" for c in system.name)
+    if format == "csv":
+        base = services.settings.base_url or str(request.base_url)
+        text = identity_management_csv(system, base)
+        disposition = f'attachment; filename="{filename}.csv"'
+        return Response(text, media_type="text/csv", headers={"Content-Disposition": disposition})
+    data = export_system(service, system.id)
+    disposition = f'attachment; filename="{filename}.json"'
+    return _json(data, headers={"Content-Disposition": disposition})
 
 
 @router.post("/systems/import", status_code=201, summary="Create a system from an export")
