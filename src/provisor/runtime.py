@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from provisor.auth.clients import ClientService
 from provisor.auth.keys import derive_key, load_master_key
 from provisor.auth.tokens import TokenSigner
 from provisor.directory.service import Directory, DirectoryOptions
+from provisor.jobs.service import JobQueue, JobService
 from provisor.settings import Settings
 from provisor.storage import migrate
 from provisor.storage.database import Database
@@ -23,6 +25,7 @@ class Services:
     clients: ClientService
     directory: Directory
     systems: SystemService
+    jobs: JobService
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -57,10 +60,41 @@ class Services:
             clients=ClientService(db, signer),
             directory=directory,
             systems=systems,
+            jobs=JobService(
+                db,
+                systems,
+                queue=None if settings.is_sqlite else _task_queue(),
+                stale_seconds=settings.job_stale_seconds,
+            ),
         )
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def _task_queue() -> JobQueue:
+    from provisor.jobs.pgqueue import ProcrastinateQueue
+
+    return ProcrastinateQueue()
+
+
+async def run_jobs(services: Services, stop: asyncio.Event, *, concurrency: int = 4) -> None:
+    """Run jobs until ``stop`` is set: queued and scheduled ones from the database on SQLite
+    (this process is the only runner), procrastinate's tasks on PostgreSQL."""
+    from provisor.jobs.executor import Executor, worker_name
+
+    if services.settings.is_sqlite:
+        await Executor(services.jobs, concurrency=concurrency).run(stop)
+        return
+    from provisor.jobs.pgqueue import ProcrastinateWorker
+
+    worker = ProcrastinateWorker(
+        services.jobs,
+        services.settings.sqlalchemy_url,
+        name=worker_name(),
+        concurrency=concurrency,
+    )
+    await worker.run(stop)
 
 
 def prepare(settings: Settings) -> Path | None:

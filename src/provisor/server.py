@@ -43,18 +43,53 @@ def _worker(host: str, port: int, options: dict[str, Any]) -> None:
     uvicorn.Server(_config(options)).run(sockets=[sock])
 
 
-def run(host: str, port: int, workers: int, **options: Any) -> None:
-    """Serve until SIGINT/SIGTERM; then let each worker finish its requests and stop."""
+def _jobs() -> None:
+    """The process that runs jobs (settings from the PROVISOR_* environment)."""
+    import asyncio
+
+    from provisor.runtime import Services, run_jobs
+    from provisor.settings import Settings
+
+    services = Services.open(Settings())
+    stop = asyncio.Event()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_jobs(services, stop)
+
+    try:
+        asyncio.run(main())
+    finally:
+        services.close()
+
+
+def run(host: str, port: int, workers: int, *, jobs: bool = True, **options: Any) -> None:
+    """Serve until SIGINT/SIGTERM; then let each worker finish its requests and stop.
+
+    With ``jobs``, one more process runs the provisioning jobs.
+    """
+    context = multiprocessing.get_context("spawn")
     if workers <= 1:
-        uvicorn.Server(_config({"host": host, "port": port, **options})).run()
+        runner = context.Process(target=_jobs, name="provisor-jobs") if jobs else None
+        if runner is not None:
+            runner.start()
+        try:
+            uvicorn.Server(_config({"host": host, "port": port, **options})).run()
+        finally:
+            if runner is not None and runner.pid is not None and runner.is_alive():
+                os.kill(runner.pid, signal.SIGTERM)
+                runner.join()
         return
     # Bind (without listening) here first: a port in use fails now, with a clear error.
     probe = _bind(host, port)
-    context = multiprocessing.get_context("spawn")
     stopping = False
 
-    def start() -> tuple[BaseProcess, float]:
-        process = context.Process(target=_worker, args=(host, port, options))
+    def start(
+        target: Any = _worker, args: tuple[Any, ...] = (host, port, options)
+    ) -> tuple[BaseProcess, float]:
+        process = context.Process(target=target, args=args)
         process.start()
         return process, time.monotonic()
 
@@ -64,6 +99,8 @@ def run(host: str, port: int, workers: int, **options: Any) -> None:
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     processes = [start() for _ in range(workers)]
+    if jobs:
+        processes.append(start(_jobs, ()))
     try:
         while not stopping:
             time.sleep(0.5)
@@ -77,7 +114,8 @@ def run(host: str, port: int, workers: int, **options: Any) -> None:
                 log.warning(
                     "worker died; starting another", pid=process.pid, exitcode=process.exitcode
                 )
-                processes[index] = start()
+                is_jobs = jobs and index == len(processes) - 1
+                processes[index] = start(_jobs, ()) if is_jobs else start()
     finally:
         probe.close()
         for process, _ in processes:

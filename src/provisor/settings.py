@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         10 * 1024 * 1024, ge=1024, description="Largest request body accepted (HTTP 413 above)."
     )
+    job_stale_seconds: int = Field(
+        60,
+        ge=2,
+        description="A running job whose worker has not given a sign of life for this long is "
+        "continued by another worker from its last committed page.",
+    )
     bulk_max_operations: int = Field(1000, ge=1, description="SCIM Bulk maxOperations.")
     scim_default_count: int = Field(100, ge=1, description="Page size when a list asks none.")
     scim_max_count: int = Field(1000, ge=1, description="Largest page a list returns.")

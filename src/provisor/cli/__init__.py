@@ -25,6 +25,9 @@ from provisor.cli.common import (
     out,
     settings_from,
 )
+from provisor.cli.jobs import app as jobs_app
+from provisor.cli.jobs import worker
+from provisor.cli.schedules import app as schedules_app
 from provisor.cli.systems import app as systems_app
 from provisor.cli.transform import app as transform_app
 from provisor.errors import ProvisorError
@@ -37,6 +40,9 @@ clients_app = typer.Typer(help="Technical users (clients) of the APIs.", no_args
 app.add_typer(db_app, name="db")
 app.add_typer(clients_app, name="clients")
 app.add_typer(systems_app, name="systems")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(schedules_app, name="schedules")
+app.command()(worker)
 app.add_typer(transform_app, name="transform")
 
 
@@ -63,6 +69,9 @@ def serve(
     data_dir: DataDir = None,
     database_url: DatabaseURL = None,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    jobs: Annotated[
+        bool, typer.Option(help="Run provisioning jobs in this server (else: provisor worker).")
+    ] = True,
 ) -> None:
     """Start the server (applies database migrations first)."""
     from provisor import server
@@ -95,6 +104,7 @@ def serve(
             host,
             port,
             processes,
+            jobs=jobs,
             access_log=access_log,
             log_level=settings.log_level,
             timeout_graceful_shutdown=30,

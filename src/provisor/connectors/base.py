@@ -77,6 +77,19 @@ class InvalidEntity(ConnectorError):
     """The back-end refused the entity as invalid (HTTP 400, LDAP schema violation)."""
 
 
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def patch_operations_of(entity: Entity) -> list[Any] | None:
+    """The operations of an entity that is itself a SCIM PATCH request (what ``deleteEntity``
+    and ``patchEntity`` mappings build), else None: SCIM connectors send it as it is."""
+    schemas = entity.get("schemas")
+    operations = entity.get("Operations")
+    if isinstance(schemas, list) and PATCH_OP in schemas and isinstance(operations, list):
+        return operations
+    return None
+
+
 # -- values ---------------------------------------------------------------------------------------
 
 
@@ -183,6 +196,31 @@ class Connector(abc.ABC):
     ) -> None:
         """Add and remove members of a group (members as the back-end names them)."""
         raise ConnectorError(f"{type(self).__name__} cannot change group members")
+
+    async def create_many(
+        self, entity_type: str, entities: Sequence[Entity]
+    ) -> list[Written | ConnectorError]:
+        """Create several entities (in one request where the back-end can): one result per
+        entity, in order: what was written or why not. Retryable errors are raised."""
+        results: list[Written | ConnectorError] = []
+        for entity in entities:
+            try:
+                results.append(await self.create(entity_type, entity))
+            except ConnectorError as exc:
+                if exc.retryable:
+                    raise
+                results.append(exc)
+        return results
+
+    def unique_attributes(self, entity_type: str) -> tuple[str, ...]:
+        """The attributes that find an existing entity when a create conflicts (spec §2.4),
+        as ``find`` takes them; empty when the back-end has none."""
+        return ()
+
+    def entity_id(self, entity_type: str, entity: Entity) -> str | None:
+        """The id of an entity the back-end returned (what ``get`` and ``update`` take)."""
+        value = entity.get("id")
+        return value if isinstance(value, str) else None
 
     @abc.abstractmethod
     async def test_connection(self) -> str:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import orjson
 
 from provisor.connectors.base import (
+    PATCH_OP,
     Capabilities,
     Connector,
     ConnectorConfig,
@@ -23,6 +24,7 @@ from provisor.connectors.base import (
     InvalidEntity,
     Page,
     Written,
+    patch_operations_of,
 )
 from provisor.connectors.types import (
     ALL_ROLES,
@@ -39,7 +41,6 @@ from provisor.directory.service import Directory, ListQuery
 from provisor.errors import ConfigError, ProvisorError
 from provisor.scim.errors import ResourceNotFoundError, SCIMError, UniquenessError
 
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 CUSTOM_GROUP_NAME = "['urn:sap:cloud:scim:schemas:extension:custom:2.0:Group']['name']"
 BASE_URL = "/scim"  # meta.location of what the connector returns: the tenant's own /scim
 _KINDS = {"user": "User", "group": "Group"}
@@ -207,8 +208,9 @@ class DirectoryConnector(Connector):
         self, entity_type: str, entity_id: str, entity: Entity, *, previous: Entity | None = None
     ) -> Written:
         kind = _kind(entity_type)
-        if self.patch:
-            ops = patch_operations(entity, previous)
+        requested = patch_operations_of(entity)
+        if requested is not None or self.patch:
+            ops = requested if requested is not None else patch_operations(entity, previous)
             body: Entity = {"schemas": [PATCH_OP], "Operations": ops}
             rendered = await self._call(self.directory.patch, kind, entity_id, body, BASE_URL)
         else:
@@ -232,6 +234,11 @@ class DirectoryConnector(Connector):
         if ops:
             body = {"schemas": [PATCH_OP], "Operations": ops}
             await self._call(self.directory.patch, "Group", group_id, body, BASE_URL)
+
+    def unique_attributes(self, entity_type: str) -> tuple[str, ...]:
+        default = "userName" if entity_type == "user" else CUSTOM_GROUP_NAME
+        text = self.config.get(f"idds.{entity_type}.unique.attribute", default) or default
+        return tuple(a.strip() for a in text.split(",") if a.strip())
 
     async def test_connection(self) -> str:
         q = ListQuery(count=0)

@@ -236,6 +236,23 @@ def generic_properties() -> tuple[PropertySpec, ...]:
             description="Seconds between retries.",
         ),
         PropertySpec(
+            "ips.write.concurrency",
+            Kind.INTEGER,
+            default="8",
+            minimum=1,
+            maximum=64,
+            roles=T,
+            description="provisor: requests a job keeps in flight to this target at once.",
+        ),
+        PropertySpec(
+            "ips.delete.after.empty.read",
+            Kind.BOOLEAN,
+            default="false",
+            roles=S,
+            description="provisor: a full read that finds no entities where the last one found "
+            "some deletes nothing in the targets, unless this is true.",
+        ),
+        PropertySpec(
             "ips.application.id",
             roles=ST,
             description="Identity Authentication application id of application-specific groups.",

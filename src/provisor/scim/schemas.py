@@ -192,6 +192,7 @@ SAP_CUSTOM_USER_EXTENSION = Schema(
             string("name", canonical_values=tuple(f"customAttribute{i}" for i in range(1, 11))),
             string("value"),
         ),
+        string("userId"),  # the user's id in the system it came from (spec §7.3)
     ),
 )
 

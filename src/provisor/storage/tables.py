@@ -245,3 +245,106 @@ transformation_versions = Table(
     Column("author", String(255), nullable=False),
     Column("created", Time, nullable=False),
 )
+
+# --- jobs ---------------------------------------------------------------------------------------
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("source_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), nullable=False),
+    Column("source_name", String(100), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("triggered_by", String(255), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("read_mode", String(16), nullable=True),
+    Column("created", Time, nullable=False, index=True),
+    Column("started", Time, nullable=True),
+    Column("ended", Time, nullable=True),
+    Column("heartbeat", Time, nullable=True),  # a running job's worker is alive
+    Column("error", Text, nullable=True),
+    Column("outcome", Text, nullable=True),
+    Column("stop_requested", Integer, nullable=False, server_default="0"),
+    Column("resumed_from", Id, nullable=True),
+    Column("chain_id", Id, nullable=False),
+    Column("checkpoint", Text, nullable=False, server_default="{}"),  # entities done, by type
+    Column("options", Text, nullable=False, server_default="{}"),  # e.g. {"trace": true}
+    Column("worker", String(255), nullable=True),
+    Index("ix_jobs_source_id_status", "source_id", "status"),
+)
+
+job_statistics = Table(
+    "job_statistics",
+    metadata,
+    Column("job_id", Id, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("entity_type", String(32), primary_key=True),
+    Column("system_id", Id, primary_key=True),
+    Column("system_name", String(100), nullable=False),
+    Column("role", String(16), nullable=False),  # source | target
+    Column("read", Integer, nullable=False, server_default="0"),
+    Column("skipped", Integer, nullable=False, server_default="0"),
+    Column("failed", Integer, nullable=False, server_default="0"),
+    Column("created", Integer, nullable=False, server_default="0"),
+    Column("updated", Integer, nullable=False, server_default="0"),
+    Column("deleted", Integer, nullable=False, server_default="0"),
+    Column("unchanged", Integer, nullable=False, server_default="0"),
+)
+
+job_entities = Table(
+    "job_entities",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", Id, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("action", String(16), nullable=False),  # failed, skipped, created, updated, deleted
+    Column("entity_type", String(32), nullable=False),
+    Column("system_id", Id, nullable=False),
+    Column("system_name", String(100), nullable=False),
+    Column("entity_id", Text, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("content", Text, nullable=True),  # only when the ips.trace.* properties ask for it
+    Column("created", Time, nullable=False),
+)
+
+operational_data = Table(
+    "operational_data",
+    metadata,
+    Column("source_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True),
+    Column("target_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True),
+    Column("entity_type", String(32), primary_key=True),
+    Column("source_entity_id", String(512), primary_key=True),
+    Column("target_entity_id", String(512), nullable=False),
+    Column("hash", String(64), nullable=False),  # SHA-256 of what was written
+    Column("existed_before", Integer, nullable=False),
+    Column("last_seen", Id, nullable=False),  # chain id of the last job that saw it
+    Column("created", Time, nullable=False),
+    Column("modified", Time, nullable=False),
+    Index("ix_operational_data_seen", "source_id", "target_id", "entity_type", "last_seen"),
+)
+
+source_state = Table(
+    "source_state",
+    metadata,
+    Column("source_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True),
+    Column("entity_type", String(32), primary_key=True),
+    Column("delta_token", Text, nullable=True),
+    Column("deltas_since_full", Integer, nullable=False, server_default="0"),
+    Column("last_full_count", Integer, nullable=True),  # entities the last full read returned
+)
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("source_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True),
+    Column("enabled", Integer, nullable=False),
+    Column("spec", Text, nullable=False),  # JSON: {"intervalMinutes": 40} or days/time/timeZone
+    Column("next_run", Time, nullable=True, index=True),
+    Column("last_run", Time, nullable=True),
+)
+
+tenant_settings = Table(
+    "tenant_settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)

@@ -70,6 +70,7 @@ class Transformed:
 class Skipped:
     reason: str
     trace: tuple[TraceStep, ...] = ()
+    operation: str | None = None  # set when skipOperations skipped it (create/update/delete)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +208,10 @@ class Transformation:
             "delete": "delete",
         }.get(operation.value)
         if skipped_op in section.skip_operations:
-            return Skipped(f"Operation [{skipped_op}] is skipped in target transformation")
+            return Skipped(
+                f"Operation [{skipped_op}] is skipped in target transformation",
+                operation=skipped_op,
+            )
         if operation is Operation.DELETE and not mappings:
             return Deleted()
         for mapping in mappings:

@@ -11,7 +11,16 @@ from fastapi import FastAPI
 from provisor import __version__, logs
 from provisor.runtime import Services
 from provisor.settings import Settings
-from provisor.web import admin_systems, errors, health, oauth, scim_api, scim_discovery
+from provisor.web import (
+    admin_jobs,
+    admin_schedules,
+    admin_systems,
+    errors,
+    health,
+    oauth,
+    scim_api,
+    scim_discovery,
+)
 from provisor.web.limits import BodyLimitMiddleware
 
 DESCRIPTION = """\
@@ -43,6 +52,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(scim_discovery.router, prefix="/scim")
     app.include_router(scim_api.router, prefix="/scim")
     app.include_router(admin_systems.router)
+    app.include_router(admin_jobs.router)
+    app.include_router(admin_jobs.public)
+    app.include_router(admin_schedules.router)
     return app
 
 

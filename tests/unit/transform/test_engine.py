@@ -119,7 +119,9 @@ def test_skip_operations_after_the_condition(operation: str, skipped: str) -> No
         condition="$.userName EMPTY false",
     )
     outcome = transformation.apply("user", {"userName": "jdoe"}, operation=operation)
-    assert outcome == Skipped(f"Operation [{skipped}] is skipped in target transformation")
+    assert outcome == Skipped(
+        f"Operation [{skipped}] is skipped in target transformation", operation=skipped
+    )
     other = "update" if skipped != "update" else "create"
     assert isinstance(
         transformation.apply("user", {"userName": "jdoe"}, operation=other), Transformed

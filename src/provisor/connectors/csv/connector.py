@@ -274,6 +274,13 @@ class CSVConnector(Connector):
 
     # -- checks --
 
+    def unique_attributes(self, entity_type: str) -> tuple[str, ...]:
+        return (self.id_column,)
+
+    def entity_id(self, entity_type: str, entity: Entity) -> str | None:
+        value = entity.get(self.id_column)
+        return value if isinstance(value, str) else None
+
     async def test_connection(self) -> str:
         checks = [await _run(self._check, t) for t in self._tables.values()]
         return "; ".join(checks)

@@ -140,6 +140,20 @@ class LDAPConnector(Connector):
     ) -> None:
         await self._run(lambda s: self._writer.change_members(s, group_id, add, remove))
 
+    def unique_attributes(self, entity_type: str) -> tuple[str, ...]:
+        options = self.options.user if entity_type == "user" else self.options.group
+        return () if options.id_is_dn else (options.id_attribute,)
+
+    def entity_id(self, entity_type: str, entity: Entity) -> str | None:
+        options = self.options.user if entity_type == "user" else self.options.group
+        if options.id_is_dn:
+            dn = entity.get("dn")
+            return dn if isinstance(dn, str) else None
+        values = entity.get(options.id_attribute)
+        if isinstance(values, list) and values and isinstance(values[0], str):
+            return values[0]
+        return values if isinstance(values, str) else None
+
     async def test_connection(self) -> str:
         return await self._run(self._directory.test)
 

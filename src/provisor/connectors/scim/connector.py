@@ -26,6 +26,7 @@ from provisor.connectors.base import (
     EntityNotFound,
     Page,
     Written,
+    patch_operations_of,
 )
 from provisor.connectors.http import HTTPClient, status_error, where
 from provisor.connectors.scim import filters, paging
@@ -251,6 +252,9 @@ class SCIMConnector(Connector):
     async def update(
         self, entity_type: str, entity_id: str, entity: Entity, *, previous: Entity | None = None
     ) -> Written:
+        requested = patch_operations_of(entity)
+        if requested is not None:
+            return await self._patch(entity_type, entity_id, requested)
         opts = self.options
         members = patching.members_of(entity) if "members" in entity else None
         threshold = opts.member_threshold

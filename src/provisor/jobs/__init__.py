@@ -1,0 +1,1 @@
+"""Provisioning jobs: read a source, transform, write every target (spec §3)."""

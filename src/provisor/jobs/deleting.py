@@ -1,0 +1,248 @@
+"""Deleting after a full read (spec §3.5): what the source no longer has goes from each
+target, unless a rule says otherwise (delta reads, read failures, an empty read, entities
+that existed before, thresholds, skipped deletes); soft deletes where the transformation
+says so."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from provisor.connectors.base import (
+    AuthenticationFailed,
+    ConnectionFailed,
+    ConnectorError,
+    EntityNotFound,
+)
+from provisor.jobs.model import Action, ReadMode
+from provisor.jobs.plan import Participant, TypeRun
+from provisor.jobs.ports import Record
+from provisor.timestamps import now
+from provisor.transform import Failed, Operation, Transformed
+
+if TYPE_CHECKING:
+    from provisor.jobs.runner import Runner
+
+DELETE_BATCH = 500
+
+
+class Deleting:
+    """The deletion phase of one job."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+
+    async def delete(self, entity_type: str, run: TypeRun) -> None:
+        what = f"{entity_type}s"
+        if run.mode is not ReadMode.FULL:
+            self.runner.outcome.append(f"No {what} deleted: a delta read never deletes.")
+            return
+        if self.runner.source_failed or not run.complete:
+            self.runner.outcome.append(
+                f"No {what} deleted: the read from {self.runner.source.name} had failures."
+            )
+            return
+        state = await asyncio.to_thread(
+            self.runner.opdata.source_state, self.runner.source.id, entity_type
+        )
+        if (
+            run.read == 0
+            and (state.last_full_count or 0) > 0
+            and not self.runner.source.flag("ips.delete.after.empty.read")
+        ):
+            self.runner.outcome.append(
+                f"No {what} deleted: the full read returned no {what} where the last one "
+                f"returned {state.last_full_count:,}; set ips.delete.after.empty.read=true on "
+                f"{self.runner.source.name} if they were really all removed."
+            )
+            return
+        for target in self.runner.targets:
+            if target.handles(entity_type):
+                await self._delete_in(target, entity_type)
+
+    async def _delete_in(self, target: Participant, entity_type: str) -> None:
+        what = f"{entity_type}s"
+        if target.fatal is not None:
+            self.runner.outcome.append(
+                f"No {what} deleted in {target.name}: it failed ({target.fatal})."
+            )
+            return
+        chain = self.runner.job.chain_id
+        total, existed = await asyncio.to_thread(
+            self.runner.opdata.count_unseen, self.runner.source.id, target.id, entity_type, chain
+        )
+        keep_existing = not target.flag("ips.delete.existedbefore.entities")
+        wanted = total - existed if keep_existing else total
+        if existed and keep_existing:
+            self.runner.outcome.append(
+                f"{existed:,} {what} that existed before in {target.name} were kept "
+                "(ips.delete.existedbefore.entities is false)."
+            )
+        if wanted <= 0:
+            self.runner.outcome.append(f"No {what} to delete in {target.name}.")
+            return
+        threshold = target.number(f"ips.delete.threshold.{what}")
+        section = target.transformation.entity(entity_type)
+        skipped = section is not None and "delete" in section.skip_operations
+        if threshold is not None and wanted > threshold:
+            reason = (
+                f"Not deleted: {wanted:,} {what} to delete exceed "
+                f"ips.delete.threshold.{what}={threshold}."
+            )
+            self.runner.outcome.append(f"No {what} deleted in {target.name}: {reason}")
+            mark = self._mark_failed(target, entity_type, reason)
+            await self._each_unseen(target, entity_type, keep_existing, mark)
+            return
+        done = [0]
+
+        async def remove(records: list[Record]) -> list[str]:
+            gone = await self._remove(target, entity_type, records, skipped)
+            done[0] += len(gone)
+            return gone
+
+        await self._each_unseen(target, entity_type, keep_existing, remove)
+        verb = "would be deleted" if self.runner.simulate else "deleted"
+        if skipped:
+            self.runner.outcome.append(
+                f"No {what} deleted in {target.name}: its transformation skips delete."
+            )
+        else:
+            self.runner.outcome.append(f"{done[0]:,} {what} {verb} in {target.name}.")
+
+    def _mark_failed(
+        self, target: Participant, entity_type: str, reason: str
+    ) -> Callable[[list[Record]], Awaitable[list[str]]]:
+        async def mark(records: list[Record]) -> list[str]:
+            for record in records:
+                self.runner.count(entity_type, target, Action.FAILED)
+                self.runner.log(
+                    Action.FAILED, entity_type, target, record.source_entity_id, reason, None
+                )
+            return []
+
+        return mark
+
+    async def _each_unseen(
+        self,
+        target: Participant,
+        entity_type: str,
+        keep_existing: bool,
+        handle: Callable[[list[Record]], Awaitable[list[str]]],
+    ) -> None:
+        batches = self.runner.opdata.unseen(
+            self.runner.source.id, target.id, entity_type, self.runner.job.chain_id, DELETE_BATCH
+        )
+        while True:
+            batch = await asyncio.to_thread(next, batches, None)
+            if batch is None:
+                break
+            records = [r for r in batch if not (r.existed_before and keep_existing)]
+            gone = await handle(records)
+            if not self.runner.simulate and gone:
+                await asyncio.to_thread(
+                    self.runner.opdata.remove, self.runner.source.id, target.id, entity_type, gone
+                )
+            await asyncio.to_thread(self.runner.commit, {"heartbeat": now()})
+
+    async def _remove(
+        self, target: Participant, entity_type: str, records: list[Record], skipped: bool
+    ) -> list[str]:
+        """Delete (or soft-delete) records' entities in a target; the source ids gone."""
+        gone: list[str] = []
+        limit = asyncio.Semaphore(target.number("ips.write.concurrency") or 8)
+        # deleteEntity mappings turn a delete into an update; where the type has the switch
+        # (Identity Authentication, Local Identity Directory), only when it is on.
+        switch = f"{target.prefix}.user.update.instead.delete"
+        soft_allowed = target.flag(switch) if switch in target.properties else True
+
+        async def one(record: Record) -> None:
+            async with limit:
+                if skipped:
+                    self.runner.count(entity_type, target, Action.SKIPPED)
+                    self.runner.log(
+                        Action.SKIPPED,
+                        entity_type,
+                        target,
+                        record.source_entity_id,
+                        "Operation [delete] is skipped in target transformation",
+                        None,
+                    )
+                    return
+                outcome = target.transformation.apply(
+                    entity_type,
+                    {},
+                    operation=Operation.DELETE,
+                    variables={
+                        "entityIdSourceSystem": record.source_entity_id,
+                        "entityIdTargetSystem": record.target_entity_id,
+                    },
+                )
+                if isinstance(outcome, Failed):
+                    self.runner.count(entity_type, target, Action.FAILED)
+                    self.runner.log(
+                        Action.FAILED,
+                        entity_type,
+                        target,
+                        record.source_entity_id,
+                        outcome.reason,
+                        None,
+                    )
+                    return
+                soft = isinstance(outcome, Transformed) and soft_allowed
+                if self.runner.simulate:
+                    self.runner.count(entity_type, target, Action.DELETED)
+                    self.runner.log(
+                        Action.DELETED,
+                        entity_type,
+                        target,
+                        record.source_entity_id,
+                        "soft delete (update)" if soft else None,
+                        None,
+                    )
+                    return
+                try:
+                    if soft:
+                        assert isinstance(outcome, Transformed)
+                        document = outcome.document
+                        await target.retry.call(
+                            lambda: target.connector.update(
+                                entity_type, record.target_entity_id, document
+                            ),
+                            sleep=self.runner.sleep,
+                        )
+                    else:
+                        await target.retry.call(
+                            lambda: target.connector.delete(entity_type, record.target_entity_id),
+                            sleep=self.runner.sleep,
+                        )
+                except EntityNotFound:
+                    pass  # already gone
+                except (AuthenticationFailed, ConnectionFailed) as exc:
+                    self.runner.fail_target(target, exc.message)
+                    self.runner.count(entity_type, target, Action.FAILED)
+                    return
+                except ConnectorError as exc:
+                    self.runner.count(entity_type, target, Action.FAILED)
+                    self.runner.log(
+                        Action.FAILED,
+                        entity_type,
+                        target,
+                        record.source_entity_id,
+                        exc.message,
+                        None,
+                    )
+                    return
+                gone.append(record.source_entity_id)
+                self.runner.count(entity_type, target, Action.DELETED)
+                self.runner.log(
+                    Action.DELETED,
+                    entity_type,
+                    target,
+                    record.source_entity_id,
+                    "soft delete (update)" if soft else None,
+                    None,
+                )
+
+        await asyncio.gather(*(one(r) for r in records if target.fatal is None))
+        return gone

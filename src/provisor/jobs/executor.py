@@ -1,0 +1,104 @@
+"""Running queued jobs in this process: claim, run, restart the orphans, purge old logs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+
+import structlog
+
+from provisor.jobs.model import Job
+from provisor.jobs.scheduler import Scheduler
+from provisor.jobs.service import JobService
+
+log = structlog.get_logger("provisor.jobs")
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Executor:
+    """Claims queued jobs from the database and runs up to ``concurrency`` at once (one per
+    source system); every ``maintenance_seconds`` it restarts jobs whose worker died and
+    deletes the logs older than the retention."""
+
+    def __init__(
+        self,
+        service: JobService,
+        *,
+        name: str | None = None,
+        concurrency: int = 4,
+        poll_seconds: float = 1.0,
+        maintenance_seconds: float = 30.0,
+        scheduler: Scheduler | None = None,
+    ) -> None:
+        self.service = service
+        self.scheduler = scheduler or Scheduler(service.db, service)
+        self.name = name or worker_name()
+        self.concurrency = concurrency
+        self.poll_seconds = poll_seconds
+        self.maintenance_seconds = maintenance_seconds
+        self.tasks: set[asyncio.Task[object]] = set()
+        self.wakeup = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until ``stop`` is set; running jobs are then interrupted (and restarted later)."""
+        maintained = 0.0
+        try:
+            while not stop.is_set():
+                if time.monotonic() - maintained > self.maintenance_seconds:
+                    maintained = time.monotonic()
+                    await self._maintain()
+                await self._start_scheduled()
+                await self._claim()
+                self.wakeup.clear()
+                waiters = [asyncio.ensure_future(e.wait()) for e in (stop, self.wakeup)]
+                await asyncio.wait(
+                    waiters, timeout=self.poll_seconds, return_when="FIRST_COMPLETED"
+                )
+                for waiter in waiters:
+                    waiter.cancel()
+        finally:
+            for task in list(self.tasks):
+                task.cancel()
+            for task in list(self.tasks):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _claim(self) -> None:
+        while len(self.tasks) < self.concurrency:
+            job = await asyncio.to_thread(self.service.claim, self.name)
+            if job is None:
+                return
+            task: asyncio.Task[object] = asyncio.create_task(self._run(job))
+            self.tasks.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[object]) -> None:
+        self.tasks.discard(task)
+        self.wakeup.set()  # a source may have a queued job waiting for this one
+
+    async def _run(self, job: Job) -> object:
+        log.info("job started", job=job.id, source=job.source_name, type=job.type.value)
+        status = await self.service.run(job)
+        log.info("job ended", job=job.id, source=job.source_name, status=status.value)
+        return status
+
+    async def _start_scheduled(self) -> None:
+        try:
+            await asyncio.to_thread(self.scheduler.tick)
+        except Exception:
+            log.exception("starting scheduled jobs failed")
+
+    async def _maintain(self) -> None:
+        try:
+            restarted = await asyncio.to_thread(self.service.recover)
+            for job in restarted:
+                log.warning("job restarted", job=job.id, resumed_from=job.resumed_from)
+            await asyncio.to_thread(self.service.purge)
+        except Exception:
+            log.exception("job maintenance failed")

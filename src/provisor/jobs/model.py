@@ -1,0 +1,125 @@
+"""Jobs as the API, the logs and the engine see them (spec §3.3, §3.8, §3.9)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class JobType(StrEnum):
+    READ = "READ"  # writes new and changed entities
+    RESYNC = "RESYNC"  # full read, rewrites every entity
+    SIMULATE = "SIMULATE"  # full read, writes nothing, reports what it would do
+
+
+class JobStatus(StrEnum):
+    QUEUED = "Queued"
+    RUNNING = "Running"
+    RUNNING_WITH_ERROR = "Running with Error"
+    SUCCESS = "Success"
+    FINISHED_WITH_ERROR = "Finished with Error"
+    MANUALLY_TERMINATED = "Manually Terminated"
+    PENDING_RESTART = "Pending Restart"
+
+    @property
+    def active(self) -> bool:
+        return self in (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RUNNING_WITH_ERROR)
+
+    @property
+    def finished(self) -> bool:
+        return not self.active and self is not JobStatus.PENDING_RESTART
+
+
+ACTIVE = tuple(s.value for s in JobStatus if s.active)
+
+
+class Trigger(StrEnum):
+    IMMEDIATE = "IMMEDIATE"
+    REPEAT = "REPEAT"
+
+
+class ReadMode(StrEnum):
+    FULL = "Full Read"
+    DELTA = "Delta Read"
+
+
+class Action(StrEnum):
+    """What happened to one entity in one system (statistics and entity logs)."""
+
+    READ = "read"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(slots=True)
+class Counts:
+    """Statistics of one entity type in one system."""
+
+    read: int = 0
+    skipped: int = 0
+    failed: int = 0
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+
+    def add(self, action: Action, n: int = 1) -> None:
+        setattr(self, action.value, getattr(self, action.value) + n)
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "read": self.read,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "created": self.created,
+            "updated": self.updated,
+            "deleted": self.deleted,
+            "unchanged": self.unchanged,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Job:
+    id: str
+    source_id: str
+    source_name: str
+    type: JobType
+    trigger: Trigger
+    triggered_by: str
+    status: JobStatus
+    read_mode: ReadMode | None
+    created: str
+    started: str | None = None
+    ended: str | None = None
+    error: str | None = None
+    outcome: str | None = None
+    stop_requested: bool = False
+    resumed_from: str | None = None
+    chain_id: str = ""  # the first job of a chain of restarts: entities seen are marked with it
+    checkpoint: int = 0  # entities of the source fully processed (for a restart)
+    statistics: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "sourceSystemId": self.source_id,
+            "sourceSystemName": self.source_name,
+            "type": self.type.value,
+            "triggerType": self.trigger.value,
+            "triggeredBy": self.triggered_by,
+            "status": self.status.value,
+            "readMode": self.read_mode.value if self.read_mode else None,
+            "created": self.created,
+            "startTime": self.started,
+            "endTime": self.ended,
+            "errorMessage": self.error,
+            "executionOutcome": self.outcome,
+            "stopRequested": self.stop_requested,
+            "resumedFrom": self.resumed_from,
+            "statistics": self.statistics,
+        }

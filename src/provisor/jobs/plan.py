@@ -1,0 +1,94 @@
+"""What a job works with: the systems taking part, the entities read and the plan for each
+in one target."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from provisor.connectors.base import Connector, Role
+from provisor.jobs.model import Action, ReadMode
+from provisor.jobs.ports import Record
+from provisor.jobs.retry import RetryPolicy
+from provisor.transform import Transformation
+
+
+@dataclass
+class Participant:
+    """A system taking part in a job, ready: its connector, compiled transformation and
+    effective properties."""
+
+    id: str
+    name: str
+    role: Role
+    prefix: str
+    connector: Connector
+    transformation: Transformation
+    properties: Mapping[str, str]
+    fatal: str | None = None  # why the job stopped writing to it
+
+    def flag(self, key: str, default: bool = False) -> bool:
+        value = self.properties.get(key)
+        return default if not value else value.strip().lower() == "true"
+
+    def number(self, key: str) -> int | None:
+        try:
+            return int(self.properties[key])
+        except (KeyError, ValueError):
+            return None
+
+    def handles(self, entity_type: str) -> bool:
+        section = self.transformation.entity(entity_type)
+        types = self.connector.capabilities.entity_types
+        return section is not None and not section.ignore and entity_type in types
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return RetryPolicy.of(self.properties)
+
+
+@dataclass(slots=True)
+class Item:
+    """A source entity after the read transformation."""
+
+    source_id: str
+    document: dict[str, Any]
+    raw: Any
+
+
+@dataclass(slots=True)
+class Plan:
+    """What to do with one item in one target."""
+
+    item: Item
+    action: Action
+    document: dict[str, Any] | None = None
+    record: Record | None = None
+    entity_id: str | None = None  # the target id the write transformation chose (create)
+    hash: str | None = None
+    reason: str | None = None
+    seen: bool = True  # keeps the target's record (no deletion at the end)
+    trace: Any = None
+
+
+def digest(document: Any) -> str:
+    """SHA-256 of the canonical JSON of what is written: no personal data is stored."""
+    return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+@dataclass
+class TypeRun:
+    mode: ReadMode
+    token: str | None
+    read: int = 0
+    newest: str | None = None
+    complete: bool = False  # the read reached its end without a source error
+
+
+def log_text(data: Any) -> str:
+    """Canonical JSON of what an entity log holds."""
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()

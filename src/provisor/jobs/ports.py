@@ -1,0 +1,97 @@
+"""What the job engine needs from storage, as protocols (the SQL lives in provisor.storage)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from provisor.jobs.model import Counts, JobStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Operational data of one entity of a source in one target (spec §3.2)."""
+
+    source_entity_id: str
+    target_entity_id: str
+    hash: str
+    existed_before: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    delta_token: str | None = None
+    deltas_since_full: int = 0
+    last_full_count: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EntityLog:
+    action: str  # failed, skipped, created, updated, deleted
+    entity_type: str
+    system_id: str
+    system_name: str
+    entity_id: str
+    reason: str | None = None
+    content: str | None = None
+
+
+class OperationalData(Protocol):
+    def records(
+        self, source_id: str, target_id: str, entity_type: str, ids: Sequence[str]
+    ) -> dict[str, Record]: ...
+
+    def save(
+        self,
+        source_id: str,
+        target_id: str,
+        entity_type: str,
+        records: Sequence[Record],
+        seen_by: str,
+    ) -> None:
+        """Insert or replace records, marking them seen by the job chain ``seen_by``."""
+
+    def mark_seen(
+        self, source_id: str, target_id: str, entity_type: str, ids: Sequence[str], seen_by: str
+    ) -> None: ...
+
+    def unseen(
+        self, source_id: str, target_id: str, entity_type: str, seen_by: str, batch: int
+    ) -> Iterator[list[Record]]:
+        """Records not seen by ``seen_by``, in batches (the deletion candidates)."""
+
+    def count_unseen(
+        self, source_id: str, target_id: str, entity_type: str, seen_by: str
+    ) -> tuple[int, int]:
+        """(candidates, of which existed before)."""
+
+    def remove(
+        self, source_id: str, target_id: str, entity_type: str, ids: Sequence[str]
+    ) -> None: ...
+
+    def resolve(
+        self, source_id: str, target_id: str, entity_type: str, ids: Sequence[str]
+    ) -> dict[str, str]:
+        """Source entity id -> target entity id, for the ids provisioned."""
+
+    def source_state(self, source_id: str, entity_type: str) -> SourceState: ...
+
+    def save_source_state(self, source_id: str, entity_type: str, state: SourceState) -> None: ...
+
+
+class JobJournal(Protocol):
+    """Where a running job reports: its row, statistics and entity logs."""
+
+    def update(self, job_id: str, **fields: Any) -> None: ...
+
+    def stop_requested(self, job_id: str) -> bool: ...
+
+    def save_statistics(
+        self, job_id: str, counts: Mapping[tuple[str, str, str, str], Counts]
+    ) -> None:
+        """counts by (entity type, system id, system name, role)."""
+
+    def add_entity_logs(self, job_id: str, entries: Sequence[EntityLog]) -> None: ...
+
+    def set_status(self, job_id: str, status: JobStatus, **fields: Any) -> None: ...

@@ -1,0 +1,368 @@
+"""Writing a page of items to a target (spec §3.1, §3.2): plan each item's operation from
+operational data, write with bounded concurrency (Bulk where the target has it), resolve
+conflicts, then count, log and store what was done."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from provisor.connectors.base import (
+    AuthenticationFailed,
+    ConnectionFailed,
+    ConnectorError,
+    EntityConflict,
+    EntityNotFound,
+    Written,
+)
+from provisor.errors import ConfigError
+from provisor.jobs.diff import attribute_diff
+from provisor.jobs.model import Action, JobType
+from provisor.jobs.plan import Item, Participant, Plan, digest, log_text
+from provisor.jobs.ports import Record
+from provisor.transform import Failed, Ignored, Operation, Skipped, Transformed
+from provisor.transform.jsonpath import MISSING, Env, compile_reader
+
+if TYPE_CHECKING:
+    from provisor.jobs.runner import Runner
+
+
+class Writing:
+    """The writes of one job, a page and a target at a time."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+
+    async def write_page(self, target: Participant, entity_type: str, items: list[Item]) -> None:
+        records = await asyncio.to_thread(
+            self.runner.opdata.records,
+            self.runner.source.id,
+            target.id,
+            entity_type,
+            [i.source_id for i in items],
+        )
+        plans = await asyncio.to_thread(self._plan, target, entity_type, items, records)
+        limit = asyncio.Semaphore(target.number("ips.write.concurrency") or 8)
+
+        async def execute(plan: Plan) -> None:
+            async with limit:
+                if target.fatal is None:
+                    await self._execute(target, entity_type, plan)
+
+        creates = [p for p in plans if p.action is Action.CREATED]
+        others = [p for p in plans if p.action is not Action.CREATED]
+        if len(creates) > 1 and target.connector.capabilities.bulk and not self.runner.simulate:
+            await self._create_many(target, entity_type, creates)
+            creates = [p for p in creates if p.action is Action.CREATED and p.hash is None]
+        await asyncio.gather(*(execute(p) for p in creates + others))
+        if not self.runner.simulate:
+            await self._flush(target, plans)
+        await asyncio.to_thread(self._settle, target, entity_type, plans)
+
+    async def _flush(self, target: Participant, plans: list[Plan]) -> None:
+        """Make the page's writes durable before their records are: a target that holds
+        writes back (CSV) and fails to write them has its page's writes counted failed."""
+        try:
+            await target.connector.flush()
+        except ConnectorError as exc:
+            self.runner.fail_target(target, f"Writing the changes failed: {exc.message}")
+            for plan in plans:
+                if plan.action in (Action.CREATED, Action.UPDATED):
+                    failed(plan, exc)
+
+    def _plan(
+        self,
+        target: Participant,
+        entity_type: str,
+        items: list[Item],
+        records: Mapping[str, Record],
+    ) -> list[Plan]:
+        resolver = Resolver(self.runner, target)
+        plans = []
+        for item in items:
+            record = records.get(item.source_id)
+            variables = {"entityIdSourceSystem": item.source_id}
+            if record is not None:
+                variables["entityIdTargetSystem"] = record.target_entity_id
+            operation = Operation.UPDATE if record is not None else Operation.CREATE
+            outcome = target.transformation.apply(
+                entity_type,
+                item.document,
+                operation=operation,
+                variables=variables,
+                resolver=resolver,
+                trace=self.runner.trace,
+            )
+            plan = Plan(item, Action.UNCHANGED, record=record)
+            if self.runner.trace and not isinstance(outcome, Ignored):
+                plan.trace = [s.to_dict() for s in getattr(outcome, "trace", ())]
+            if isinstance(outcome, Skipped):
+                plan.action, plan.reason = Action.SKIPPED, outcome.reason
+                plan.seen = outcome.operation is not None  # a condition skip: deleted later
+            elif isinstance(outcome, Failed):
+                plan.action, plan.reason = Action.FAILED, outcome.reason
+            elif isinstance(outcome, Ignored):
+                continue
+            elif isinstance(outcome, Transformed):
+                plan.document = outcome.document
+                if record is None:
+                    plan.action = Action.CREATED
+                    chosen = outcome.variables.get("entityIdTargetSystem")
+                    plan.entity_id = None if chosen is None else str(chosen)
+                else:
+                    plan.hash = digest(outcome.document)
+                    changed = plan.hash != record.hash
+                    if changed or self.runner.job.type is JobType.RESYNC:
+                        plan.action = Action.UPDATED
+            plans.append(plan)
+        return plans
+
+    async def _execute(self, target: Participant, entity_type: str, plan: Plan) -> None:
+        connector = target.connector
+        try:
+            if plan.action is Action.CREATED:
+                if self.runner.simulate:
+                    plan.reason = log_text({"diff": attribute_diff({}, plan.document)})
+                    return
+                assert plan.document is not None
+                document = plan.document
+                written = await target.retry.call(
+                    lambda: connector.create(entity_type, document, entity_id=plan.entity_id),
+                    sleep=self.runner.sleep,
+                )
+                plan.entity_id = written.id
+            elif plan.action is Action.UPDATED:
+                assert plan.document is not None and plan.record is not None
+                if self.runner.simulate:
+                    await self._simulate_update(target, entity_type, plan)
+                    return
+                target_id, document = plan.record.target_entity_id, plan.document
+                written = await target.retry.call(
+                    lambda: connector.update(entity_type, target_id, document),
+                    sleep=self.runner.sleep,
+                )
+                plan.entity_id = written.id
+        except EntityConflict as exc:
+            await self._resolve_conflict(target, entity_type, plan, exc)
+        except EntityNotFound as exc:
+            if plan.action is Action.UPDATED:  # gone from the target: create it again
+                plan.record, plan.action = None, Action.CREATED
+                await self._recreate(target, entity_type, plan, exc)
+            else:
+                failed(plan, exc)
+        except (AuthenticationFailed, ConnectionFailed, ConfigError) as exc:
+            self.runner.fail_target(target, str(exc))
+            failed(plan, exc)
+        except ConnectorError as exc:
+            failed(plan, exc)
+
+    async def _recreate(
+        self, target: Participant, entity_type: str, plan: Plan, cause: ConnectorError
+    ) -> None:
+        try:
+            source_id = plan.item.source_id
+            outcome = await asyncio.to_thread(
+                target.transformation.apply,
+                entity_type,
+                plan.item.document,
+                operation=Operation.CREATE,
+                variables={"entityIdSourceSystem": source_id},
+                resolver=Resolver(self.runner, target),
+            )
+            if not isinstance(outcome, Transformed):
+                failed(plan, cause)
+                return
+            plan.document = outcome.document
+            document = plan.document
+            written = await target.retry.call(
+                lambda: target.connector.create(entity_type, document), sleep=self.runner.sleep
+            )
+            plan.entity_id = written.id
+        except ConnectorError as exc:
+            failed(plan, exc)
+
+    async def _create_many(self, target: Participant, entity_type: str, plans: list[Plan]) -> None:
+        documents = [p.document or {} for p in plans]
+        try:
+            results = await target.retry.call(
+                lambda: target.connector.create_many(entity_type, documents),
+                sleep=self.runner.sleep,
+            )
+        except (AuthenticationFailed, ConnectionFailed, ConfigError) as exc:
+            self.runner.fail_target(target, str(exc))
+            for plan in plans:
+                failed(plan, exc)
+            return
+        except ConnectorError:
+            return  # each one alone, below
+        for plan, result in zip(plans, results, strict=True):
+            if isinstance(result, Written):
+                plan.entity_id = result.id
+                plan.hash = ""  # written: hashed in _settle
+            elif isinstance(result, EntityConflict):
+                await self._resolve_conflict(target, entity_type, plan, result)
+                plan.hash = plan.hash or ""
+            else:
+                failed(plan, result)
+                plan.hash = ""
+
+    async def _resolve_conflict(
+        self, target: Participant, entity_type: str, plan: Plan, conflict: ConnectorError
+    ) -> None:
+        """A create hit an existing entity: find it by the unique attributes and update it
+        (it then counts as "existed before"), spec §2.4."""
+        connector = target.connector
+        if plan.action is not Action.CREATED or not target.flag(
+            f"{target.prefix}.user.automatic.conflict.resolution", True
+        ):
+            failed(plan, conflict)
+            return
+        document = plan.document or {}
+        try:
+            for attribute in connector.unique_attributes(entity_type):
+                value = _value_at(document, attribute)
+                if value is None:
+                    continue
+                found = await target.retry.call(
+                    functools.partial(connector.find, entity_type, attribute, value),
+                    sleep=self.runner.sleep,
+                )
+                ids = [i for i in (connector.entity_id(entity_type, e) for e in found) if i]
+                if len(ids) != 1:
+                    continue
+                existing = ids[0]
+                written = await target.retry.call(
+                    functools.partial(connector.update, entity_type, existing, document),
+                    sleep=self.runner.sleep,
+                )
+                plan.entity_id = written.id
+                plan.record = Record(plan.item.source_id, written.id, "", existed_before=True)
+                return
+        except ConnectorError as exc:
+            failed(plan, exc)
+            return
+        failed(plan, conflict)
+
+    async def _simulate_update(self, target: Participant, entity_type: str, plan: Plan) -> None:
+        assert plan.record is not None and plan.document is not None
+        try:
+            current = await target.connector.get(entity_type, plan.record.target_entity_id)
+        except ConnectorError:
+            current = None
+        sent = plan.document
+        before = {k: current.get(k) for k in sent} if isinstance(current, dict) else {}
+        plan.reason = log_text({"diff": attribute_diff(before, sent)})
+
+    def _settle(self, target: Participant, entity_type: str, plans: list[Plan]) -> None:
+        """Count, log and store what a page did in one target."""
+        saved: list[Record] = []
+        seen: list[str] = []
+        resolver = Resolver(self.runner, target)
+        for plan in plans:
+            action = plan.action
+            self.runner.count(entity_type, target, action)
+            if action in (Action.CREATED, Action.UPDATED) and not self.runner.simulate:
+                target_id = plan.entity_id or (
+                    plan.record.target_entity_id if plan.record else None
+                )
+                if target_id is None:
+                    continue
+                existed = plan.record.existed_before if plan.record else False
+                if action is Action.CREATED and plan.record is None:
+                    existed = False
+                saved.append(
+                    Record(
+                        plan.item.source_id,
+                        target_id,
+                        self._hash_written(target, entity_type, plan, target_id, resolver),
+                        existed,
+                    )
+                )
+            elif plan.seen:
+                seen.append(plan.item.source_id)
+            if action is not Action.UNCHANGED:
+                self.runner.log(
+                    action,
+                    entity_type,
+                    target,
+                    plan.item.source_id,
+                    plan.reason,
+                    plan.document,
+                    plan.trace,
+                )
+        if not self.runner.simulate:
+            chain = self.runner.job.chain_id
+            self.runner.opdata.save(self.runner.source.id, target.id, entity_type, saved, chain)
+            self.runner.opdata.mark_seen(self.runner.source.id, target.id, entity_type, seen, chain)
+
+    def _hash_written(
+        self,
+        target: Participant,
+        entity_type: str,
+        plan: Plan,
+        target_id: str,
+        resolver: Resolver,
+    ) -> str:
+        """The hash an update would have: what the next READ job compares with."""
+        if plan.action is Action.UPDATED and plan.hash:
+            return plan.hash
+        outcome = target.transformation.apply(
+            entity_type,
+            plan.item.document,
+            operation=Operation.UPDATE,
+            variables={
+                "entityIdSourceSystem": plan.item.source_id,
+                "entityIdTargetSystem": target_id,
+            },
+            resolver=resolver,
+        )
+        return digest(outcome.document) if isinstance(outcome, Transformed) else ""
+
+
+def failed(plan: Plan, exc: Exception) -> None:
+    plan.action = Action.FAILED
+    plan.reason = exc.message if isinstance(exc, ConfigError | ConnectorError) else str(exc)
+
+
+class Resolver:
+    """``resolveEntityIds`` over operational data: source ids → ids in the target."""
+
+    def __init__(self, runner: Runner, target: Participant) -> None:
+        self.runner, self.target = runner, target
+
+    def resolve(
+        self,
+        ids: Sequence[str],
+        *,
+        entity_type: str,
+        source_system: str | None,
+        target_system: str | None,
+    ) -> dict[str, str]:
+        source_id = self.runner.source.id
+        if source_system:
+            source_id = self.runner.systems_by_name.get(source_system, source_system)
+        target_id = self.target.id
+        if target_system:
+            target_id = self.runner.systems_by_name.get(target_system, target_system)
+        return self.runner.opdata.resolve(source_id, target_id, entity_type, list(ids))
+
+
+def _value_at(document: Mapping[str, Any], attribute: str) -> str | None:
+    """The value of a unique attribute (``userName``, ``emails[0].value``, ``['urn:..']['x']``,
+    an LDAP attribute holding a list) in a written document."""
+    path = (
+        attribute
+        if attribute.startswith("$")
+        else ("$" + attribute if attribute.startswith("[") else "$." + attribute)
+    )
+    try:
+        value = compile_reader(path)(document, document, Env({}, {}))
+    except ValueError:
+        return None
+    if isinstance(value, list):
+        value = value[0] if value else MISSING
+    if value is MISSING or value is None or isinstance(value, dict | list):
+        return None
+    return str(value)

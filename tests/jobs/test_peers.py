@@ -1,0 +1,274 @@
+"""Jobs against real peers: another provisor over SCIM, slapd, CSV sources, a throttling
+target, and a target that fails while the others carry on."""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provisor.jobs.model import JobStatus, JobType
+from provisor.runtime import Services
+from provisor.settings import Settings
+from provisor.systems.model import SystemChanges
+from tests.conftest import LiveServer, serve
+from tests.connectors.ldap_server import LDAPServer, running_slapd
+from tests.helpers import group_body
+from tests.jobs.conftest import add_users, lid_source, run_job, stats, system
+
+LDAP_PEOPLE = "ou=people,dc=example,dc=org"
+LDAP_GROUPS = "ou=groups,dc=example,dc=org"
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Iterator[LiveServer]:
+    with serve(Settings(data_dir=tmp_path / "remote")) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LDAPServer]:
+    with running_slapd(tmp_path_factory.mktemp("slapd")) as server:
+        server.add(
+            (dn, {"objectClass": ["organizationalUnit"], "ou": [dn.split(",")[0][3:]]})
+            for dn in (LDAP_PEOPLE, LDAP_GROUPS)
+        )
+        yield server
+
+
+def scim_target(services: Services, source_id: str, live: LiveServer, **properties: str) -> Any:
+    client_id, secret = live.admin
+    return system(
+        services,
+        name="Remote",
+        type="scim",
+        role="target",
+        sourceSystemIds=[source_id],
+        properties={
+            "URL": live.url + "/scim",
+            "Authentication": "BasicAuthentication",
+            "User": client_id,
+            "Password": secret,
+            "ips.failed.request.retry.attempts.interval": "1",
+            **properties,
+        },
+    )
+
+
+def ldap_properties(server: LDAPServer, **extra: str) -> dict[str, str]:
+    return {
+        "ldap.url": server.url,
+        "ldap.user": server.bind_dn,
+        "ldap.password": server.password,
+        "ldap.user.path": LDAP_PEOPLE,
+        "ldap.group.path": LDAP_GROUPS,
+        **extra,
+    }
+
+
+def test_directory_to_another_provisor_with_groups(services: Services, remote: LiveServer) -> None:
+    ids = add_users(services, "ann", "bob", "cid")
+    group = services.directory.create("Group", group_body("Ops", list(ids.values())), "/scim")
+    source = lid_source(services)
+    scim_target(services, source.id, remote)
+    # Groups: the SCIM System default ignores them; provision them too.
+    write = json.loads(services.systems.transformation("Remote", "write").text)
+    write["group"]["ignore"] = False
+    services.systems.save_transformation(
+        "Remote", "write", write, description="with groups", author="t"
+    )
+    job = run_job(services, "LID")
+    assert job.status is JobStatus.SUCCESS, job.error
+    with remote.client(path="/scim") as client:
+        users = {u["userName"]: u["id"] for u in client.get("/Users").json()["Resources"]}
+        groups = client.get("/Groups").json()["Resources"]
+    assert set(users) == {"ann", "bob", "cid"}
+    [ops] = groups
+    assert sorted(m["value"] for m in ops["members"]) == sorted(users.values())
+
+    services.directory.patch(
+        "Group",
+        group.id,
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "remove", "path": f'members[value eq "{ids["cid"]}"]'}],
+        },
+        "/scim",
+    )
+    again = run_job(services, "LID")
+    assert stats(again, "Remote", "group")["updated"] == 1
+    # cid's groups changed in the directory: its read representation changed too
+    assert (stats(again, "Remote")["unchanged"], stats(again, "Remote")["updated"]) == (2, 1)
+    with remote.client(path="/scim") as client:
+        ops = client.get("/Groups").json()["Resources"][0]
+    assert sorted(m["value"] for m in ops["members"]) == sorted([users["ann"], users["bob"]])
+
+
+def test_directory_to_ldap_and_back(services: Services, slapd: LDAPServer) -> None:
+    add_users(services, "lena", "omar")
+    source = lid_source(services)
+    system(
+        services,
+        name="OpenLDAP",
+        type="ldap",
+        role="target",
+        sourceSystemIds=[source.id],
+        properties=ldap_properties(slapd),
+    )
+    job = run_job(services, "LID")
+    assert job.status is JobStatus.SUCCESS, [
+        e["reason"] for e in services.jobs.entity_logs(job.id)[0]
+    ]
+    conn = slapd.connect()
+    found = conn.search_s(LDAP_PEOPLE, 2, "(uid=lena)", ["uid", "sn", "mail"])
+    assert found and found[0][1]["mail"] == [b"lena@example.com"]
+
+    # The same directory tree read back by an LDAP source into another directory.
+    system(
+        services,
+        name="LDAP in",
+        type="ldap",
+        role="source",
+        properties=ldap_properties(slapd),
+    )
+    lid_target = system(
+        services,
+        name="Directory copy",
+        type="csv",
+        role="target",
+        sourceSystemIds=[services.systems.get("LDAP in").id],
+        properties={"csv.user.file": str(Path(services.settings.data_dir) / "from-ldap.csv")},
+    )
+    back = run_job(services, "LDAP in")
+    assert back.status is JobStatus.SUCCESS, back.error
+    assert stats(back, lid_target.name)["created"] >= 2
+    with (Path(services.settings.data_dir) / "from-ldap.csv").open() as handle:
+        names = {row["userName"] for row in csv.DictReader(handle)}
+    assert {"lena", "omar"} <= names
+
+
+def test_csv_source_to_the_directory(services: Services, tmp_path: Path) -> None:
+    source_file = tmp_path / "hr.csv"
+    source_file.write_text(
+        "id,userName,name.givenName,name.familyName,emails[0].value\n"
+        "1,hugo,Hugo,Stein,hugo@example.com\n"
+        "2,ines,Ines,Berg,ines@example.com\n",
+        encoding="utf-8",
+    )
+    source = system(
+        services,
+        name="HR CSV",
+        type="csv",
+        role="source",
+        properties={"csv.user.file": str(source_file)},
+    )
+    system(
+        services,
+        name="Directory",
+        type="local-identity-directory",
+        role="target",
+        sourceSystemIds=[source.id],
+    )
+    job = run_job(services, "HR CSV")
+    assert job.status is JobStatus.SUCCESS, [
+        e["reason"] for e in services.jobs.entity_logs(job.id)[0]
+    ]
+    assert stats(job, "Directory")["created"] == 2
+    found = services.jobs.opdata.records(
+        source.id, services.systems.get("Directory").id, "user", ["1", "2"]
+    )
+    assert set(found) == {"1", "2"}
+
+
+class _Throttling(BaseHTTPRequestHandler):
+    """A SCIM target answering every other request with 429 and Retry-After: 1."""
+
+    calls = 0
+    created: list[dict[str, Any]] = []  # noqa: RUF012
+    lock = threading.Lock()
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+    def _answer(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/scim+json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        with self.lock:
+            type(self).calls += 1
+            throttle = type(self).calls % 2 == 1
+            if not throttle:
+                body["id"] = f"t{len(self.created)}"
+                self.created.append(body)
+        if throttle:
+            self._answer(429, {"detail": "slow down"}, {"Retry-After": "1"})
+        else:
+            self._answer(201, body)
+
+
+def test_a_throttling_target_gets_everything(services: Services) -> None:
+    add_users(services, *(f"t{i}" for i in range(6)))
+    _Throttling.calls, _Throttling.created = 0, []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Throttling)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        source = lid_source(services)
+        system(
+            services,
+            name="Throttled",
+            type="scim",
+            role="target",
+            sourceSystemIds=[source.id],
+            properties={
+                "URL": f"http://127.0.0.1:{server.server_port}/scim",
+                "Authentication": "NoAuthentication",
+                "ips.failed.request.retry.attempts.interval": "1",
+            },
+        )
+        job = run_job(services, "LID")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert job.status is JobStatus.SUCCESS, job.error
+    assert stats(job, "Throttled")["created"] == 6
+    assert sorted(u["userName"] for u in _Throttling.created) == [f"t{i}" for i in range(6)]
+
+
+def test_a_failing_target_does_not_stop_the_others(
+    services: Services, remote: LiveServer, tmp_path: Path
+) -> None:
+    add_users(services, "p1", "p2")
+    source = lid_source(services)
+    scim_target(services, source.id, remote, Password="wrong")
+    system(
+        services,
+        name="CSV",
+        type="csv",
+        role="target",
+        sourceSystemIds=[source.id],
+        properties={"csv.user.file": str(tmp_path / "ok.csv")},
+    )
+    job = run_job(services, "LID")
+    assert job.status is JobStatus.FINISHED_WITH_ERROR
+    assert "Target Remote" in (job.error or "")
+    assert stats(job, "CSV")["created"] == 2
+    assert "No users deleted in Remote" in (job.outcome or "")
+    services.systems.update(
+        "Remote", SystemChanges(properties={"Password": remote.admin[1]}), author="t"
+    )
+    fixed = run_job(services, "LID", JobType.READ)
+    assert fixed.status is JobStatus.SUCCESS and stats(fixed, "Remote")["created"] == 2

@@ -1,0 +1,327 @@
+"""Jobs end to end: the Local Identity Directory to a CSV file and to another directory,
+with the worked example of spec §3.3, deletion rules, conflicts, simulation and restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provisor.errors import ConflictError
+from provisor.jobs.model import Job, JobStatus, JobType, ReadMode, Trigger
+from provisor.runtime import Services
+from provisor.settings import Settings
+from provisor.systems.model import SystemChanges
+from tests.conftest import LiveServer, serve
+from tests.helpers import group_body, user_body
+from tests.jobs.conftest import add_users, lid_source, run_job, stats, system
+
+
+def csv_target(services: Services, source_id: str, folder: Path, **properties: str) -> Any:
+    return system(
+        services,
+        name="CSV",
+        type="csv",
+        role="target",
+        sourceSystemIds=[source_id],
+        properties={
+            "csv.user.file": str(folder / "users.csv"),
+            "csv.group.file": str(folder / "groups.csv"),
+            **properties,
+        },
+    )
+
+
+def rows(path: Path) -> dict[str, dict[str, str]]:
+    with path.open(encoding="utf-8") as handle:
+        return {row["userName"]: row for row in csv.DictReader(handle)}
+
+
+def test_the_worked_example_of_the_spec(services: Services, tmp_path: Path) -> None:
+    """A, B, C, D provisioned; then C updated, D deleted, E added (spec §3.3)."""
+    ids = add_users(services, "a", "b", "c", "d")
+    source = lid_source(services, **{"ips.delta.read": "enabled"})
+    csv_target(services, source.id, tmp_path)
+    first = run_job(services, "LID")
+    assert first.status is JobStatus.SUCCESS, first
+    assert first.read_mode is ReadMode.FULL
+    assert stats(first, "CSV")["created"] == 4
+    assert set(rows(tmp_path / "users.csv")) == {"a", "b", "c", "d"}
+
+    services.directory.replace("User", ids["c"], user_body("c", displayName="Boss"), "/scim")
+    services.directory.delete("User", ids["d"])
+    add_users(services, "e")
+
+    delta = run_job(services, "LID")  # delta enabled: a delta read never deletes
+    assert delta.read_mode is ReadMode.DELTA
+    assert {k: stats(delta, "CSV")[k] for k in ("created", "updated", "deleted")} == {
+        "created": 1,
+        "updated": 1,
+        "deleted": 0,
+    }
+    assert "delta read never deletes" in (delta.outcome or "")
+    assert rows(tmp_path / "users.csv")["c"]["displayName"] == "Boss"
+
+    resync = run_job(services, "LID", JobType.RESYNC)
+    assert resync.read_mode is ReadMode.FULL
+    counted = stats(resync, "CSV")
+    assert (counted["created"], counted["updated"], counted["deleted"]) == (0, 4, 1)
+    assert set(rows(tmp_path / "users.csv")) == {"a", "b", "c", "e"}
+
+    unchanged = run_job(services, "LID", JobType.RESYNC)
+    assert stats(unchanged, "CSV")["updated"] == 4, "a resync rewrites everything"
+    services.systems.update(
+        "LID", SystemChanges(properties={"ips.delta.read": "disabled"}), author="t"
+    )
+    quiet = run_job(services, "LID")
+    assert quiet.status is JobStatus.SUCCESS and quiet.read_mode is ReadMode.FULL
+    assert stats(quiet, "CSV")["unchanged"] == 4
+    assert sum(stats(quiet, "CSV")[k] for k in ("created", "updated", "deleted")) == 0
+
+
+def test_groups_carry_resolved_members(services: Services, tmp_path: Path) -> None:
+    ids = add_users(services, "m1", "m2", "m3")
+    services.directory.create("Group", group_body("Sales", list(ids.values())), "/scim")
+    source = lid_source(services)
+    csv_target(services, source.id, tmp_path)
+    job = run_job(services, "LID")
+    assert job.status is JobStatus.SUCCESS, job.error
+    users = {r["id"]: r["userName"] for r in rows(tmp_path / "users.csv").values()}
+    with (tmp_path / "groups.csv").open() as handle:
+        group = next(csv.DictReader(handle))
+    assert sorted(users[m] for m in group["members"].split("|")) == ["m1", "m2", "m3"]
+
+
+def test_deletion_threshold_and_zero_read_guard(services: Services, tmp_path: Path) -> None:
+    ids = add_users(services, *(f"u{i}" for i in range(5)))
+    source = lid_source(services)
+    csv_target(services, source.id, tmp_path, **{"ips.delete.threshold.users": "2"})
+    run_job(services, "LID")
+    for name in ("u0", "u1", "u2"):
+        services.directory.delete("User", ids[name])
+    held = run_job(services, "LID")
+    assert held.status is JobStatus.FINISHED_WITH_ERROR
+    assert stats(held, "CSV")["deleted"] == 0 and stats(held, "CSV")["failed"] == 3
+    assert "exceed ips.delete.threshold.users=2" in (held.outcome or "")
+    assert len(rows(tmp_path / "users.csv")) == 5
+    failed, _ = services.jobs.entity_logs(held.id, ["failed"])
+    assert len(failed) == 3 and "threshold" in failed[0]["reason"]
+
+    services.directory.delete("User", ids["u3"])
+    services.directory.delete("User", ids["u4"])
+    guarded = run_job(services, "LID")  # nothing read where 5 were: delete nothing
+    assert stats(guarded, "CSV").get("deleted", 0) == 0
+    assert "returned no users where the last one returned 5" in (guarded.outcome or "")
+    assert len(rows(tmp_path / "users.csv")) == 5
+
+
+def test_deletions_follow_the_rules(services: Services, tmp_path: Path) -> None:
+    ids = add_users(services, "keep", "gone", "filtered")
+    source = lid_source(services)
+    csv_target(services, source.id, tmp_path)
+    run_job(services, "LID")
+    services.directory.delete("User", ids["gone"])
+    services.systems.update(
+        "LID",
+        SystemChanges(properties={"idds.user.filter": 'userName ne "filtered"'}),
+        author="t",
+    )
+    job = run_job(services, "LID")
+    assert stats(job, "CSV")["deleted"] == 2, job.outcome
+    assert set(rows(tmp_path / "users.csv")) == {"keep"}
+    deleted, _ = services.jobs.entity_logs(job.id, ["deleted"])
+    assert deleted == [], "deleted entities are logged only with ips.trace.deleted.entity"
+
+
+def test_a_condition_skip_removes_from_that_target_only(services: Services, tmp_path: Path) -> None:
+    add_users(services, "staff", "contractor")
+    source = lid_source(services)
+    csv_target(services, source.id, tmp_path)
+    run_job(services, "LID")
+    services.systems.save_transformation(
+        "CSV",
+        "write",
+        {
+            "user": {
+                "condition": "$.userName != 'contractor'",
+                "mappings": [
+                    {"sourcePath": "$", "targetPath": "$"},
+                    {"sourceVariable": "entityIdTargetSystem", "targetPath": "$.id"},
+                ],
+            }
+        },
+        description="no contractors",
+        author="t",
+    )
+    job = run_job(services, "LID")
+    assert stats(job, "CSV")["skipped"] == 1 and stats(job, "CSV")["deleted"] == 1
+    skipped, _ = services.jobs.entity_logs(job.id, ["skipped"])
+    assert skipped[0]["reason"] == "Entity condition [$.userName != 'contractor'] is not fulfilled"
+    assert set(rows(tmp_path / "users.csv")) == {"staff"}
+
+
+def test_simulate_writes_nothing_and_reports(services: Services, tmp_path: Path) -> None:
+    ids = add_users(services, "sim1", "sim2")
+    source = lid_source(services)
+    csv_target(services, source.id, tmp_path)
+    simulated = run_job(services, "LID", JobType.SIMULATE, trace=True)
+    assert simulated.status is JobStatus.SUCCESS
+    assert not (tmp_path / "users.csv").exists()
+    planned, _ = services.jobs.entity_logs(simulated.id, ["created"])
+    assert len(planned) == 2
+    report = json.loads(planned[0]["content"])
+    assert report["trace"] and any(
+        d["attribute"] == "userName" for d in json.loads(planned[0]["reason"])["diff"]
+    )
+    run_job(services, "LID")
+    services.directory.replace("User", ids["sim1"], user_body("sim1", displayName="CTO"), "/scim")
+    again = run_job(services, "LID", JobType.SIMULATE)
+    [update], _ = services.jobs.entity_logs(again.id, ["updated"])
+    assert update["entityId"] == ids["sim1"], "only what changed"
+    diff = json.loads(update["reason"])["diff"]
+    assert diff == [{"attribute": "displayName", "before": "Barbara Jensen", "after": "CTO"}]
+    assert "CTO" not in (tmp_path / "users.csv").read_text()
+
+
+def test_one_job_per_source_at_a_time(services: Services) -> None:
+    lid_source(services)
+    first = services.jobs.start("LID", triggered_by="t")
+    with pytest.raises(ConflictError, match="already waiting"):
+        services.jobs.start("LID", triggered_by="t")
+    assert services.jobs.claim("w", first.id) is not None
+    with pytest.raises(ConflictError, match="is running"):
+        services.jobs.start("LID", triggered_by="t", queue_if_running=False)
+    second = services.jobs.start("LID", triggered_by="t")  # queued behind the running one
+    assert services.jobs.claim("w", second.id) is None, "its source is running"
+    stopped = services.jobs.stop(second.id)
+    assert stopped.status is JobStatus.MANUALLY_TERMINATED
+
+
+def test_a_stop_ends_the_job_at_a_page_boundary(services: Services, tmp_path: Path) -> None:
+    add_users(services, *(f"s{i:03d}" for i in range(30)))
+    source = lid_source(services, **{"idds.page.size": "10"})
+    csv_target(services, source.id, tmp_path)
+    job = services.jobs.start("LID", triggered_by="t")
+    services.jobs.claim("w", job.id)
+    services.jobs.stop(job.id)
+    asyncio.run(services.jobs.run(services.jobs.get(job.id)))
+    ended = services.jobs.get(job.id)
+    assert ended.status is JobStatus.MANUALLY_TERMINATED
+    assert "stopped" in (ended.outcome or "")
+
+
+def test_an_interrupted_job_continues_in_a_new_one(services: Services, tmp_path: Path) -> None:
+    add_users(services, *(f"r{i:03d}" for i in range(40)))
+    source = lid_source(services, **{"idds.page.size": "10"})
+    csv_target(services, source.id, tmp_path, **{"csv.page.size": "5"})
+    job = services.jobs.start("LID", triggered_by="t")
+    claimed = services.jobs.claim("w", job.id)
+    assert claimed is not None
+
+    def committed() -> int:
+        return stats(services.jobs.get(job.id), "CSV").get("created", 0)
+
+    async def interrupted(running: Job) -> None:
+        task = asyncio.create_task(services.jobs.run(running))
+        for _ in range(1000):  # until a page is committed
+            if committed() >= 10:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()  # the worker dies
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(interrupted(claimed))
+    assert services.jobs.get(job.id).status is JobStatus.RUNNING
+    services.jobs.stale_seconds = 0
+    [successor] = services.jobs.recover()
+    assert services.jobs.get(job.id).status is JobStatus.PENDING_RESTART
+    assert successor.resumed_from == job.id and successor.chain_id == job.id
+    claimed = services.jobs.claim("w2", successor.id)
+    assert claimed is not None
+    asyncio.run(services.jobs.run(claimed))
+    done = services.jobs.get(successor.id)
+    assert done.status is JobStatus.SUCCESS, done.error
+    assert stats(done, "LID")["read"] <= 30, "the committed pages are not done again"
+    assert stats(done, "CSV")["created"] == stats(done, "LID")["read"]
+    assert stats(done, "CSV").get("deleted", 0) == 0
+    assert len(rows(tmp_path / "users.csv")) == 40
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Iterator[LiveServer]:
+    """Another provisor, whose /scim is a SCIM target."""
+    with serve(Settings(data_dir=tmp_path / "remote")) as live:
+        yield live
+
+
+def test_existing_entities_are_matched_and_kept(services: Services, remote: LiveServer) -> None:
+    """A create that conflicts updates the existing entity found by userName; it existed
+    before, so it is deleted only with ips.delete.existedbefore.entities=true."""
+    add_users(services, "shared", "mine")
+    with remote.client(path="/scim") as client:
+        client.post("/Users", json=user_body("shared", title="theirs")).raise_for_status()
+    source = lid_source(services)
+    client_id, secret = remote.admin
+    system(
+        services,
+        name="Remote",
+        type="scim",
+        role="target",
+        sourceSystemIds=[source.id],
+        properties={
+            "URL": remote.url + "/scim",
+            "Authentication": "BasicAuthentication",
+            "User": client_id,
+            "Password": secret,
+        },
+    )
+    first = run_job(services, "LID")
+    assert first.status is JobStatus.SUCCESS, [
+        e["reason"] for e in services.jobs.entity_logs(first.id)[0]
+    ]
+    assert stats(first, "Remote")["created"] == 2
+    with remote.client(path="/scim") as client:
+        found = client.get("/Users", params={"filter": 'userName eq "shared"'}).json()
+    assert found["totalResults"] == 1 and "title" not in found["Resources"][0]
+    services.directory.delete("User", _id(services, "shared"))
+    kept = run_job(services, "LID")
+    assert stats(kept, "Remote").get("deleted", 0) == 0
+    assert "existed before" in (kept.outcome or "")
+    services.systems.update(
+        "Remote",
+        SystemChanges(properties={"ips.delete.existedbefore.entities": "true"}),
+        author="t",
+    )
+    removed = run_job(services, "LID")
+    assert stats(removed, "Remote")["deleted"] == 1
+
+
+def _q(name: str) -> Any:
+    from provisor.directory.service import ListQuery
+
+    return ListQuery(filter=f'userName eq "{name}"')
+
+
+def _id(services: Services, name: str) -> str:
+    found = json.loads(services.directory.search("User", _q(name), "/"))
+    return str(found["Resources"][0]["id"])
+
+
+def test_scheduled_delta_counting(services: Services, tmp_path: Path) -> None:
+    add_users(services, "x")
+    source = lid_source(services, **{"ips.delta.read": "enabled", "ips.full.read.force.count": "2"})
+    csv_target(services, source.id, tmp_path)
+    modes = []
+    for _ in range(5):
+        job = services.jobs.start("LID", trigger=Trigger.REPEAT, triggered_by="Schedule")
+        claimed = services.jobs.claim("w", job.id)
+        assert claimed is not None
+        asyncio.run(services.jobs.run(claimed))
+        modes.append(services.jobs.get(job.id).read_mode)
+    assert modes == [ReadMode.FULL, ReadMode.DELTA, ReadMode.DELTA, ReadMode.FULL, ReadMode.DELTA]
