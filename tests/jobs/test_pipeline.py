@@ -186,6 +186,13 @@ def test_simulate_writes_nothing_and_reports(services: Services, tmp_path: Path)
     diff = json.loads(update["reason"])["diff"]
     assert diff == [{"attribute": "displayName", "before": "Barbara Jensen", "after": "CTO"}]
     assert "CTO" not in (tmp_path / "users.csv").read_text()
+    assert stats(again, "CSV").get("deleted", 0) == 0, "what it read is no deletion"
+    services.directory.delete("User", ids["sim2"])
+    removal = run_job(services, "LID", JobType.SIMULATE)
+    assert stats(removal, "CSV")["deleted"] == 1
+    assert "1 user would be deleted in CSV." in (removal.outcome or "")
+    assert set(rows(tmp_path / "users.csv")) == {"sim1", "sim2"}, "nothing written"
+    assert stats(run_job(services, "LID"), "CSV")["deleted"] == 1, "operational data kept"
 
 
 def test_one_job_per_source_at_a_time(services: Services) -> None:

@@ -6,7 +6,7 @@ says so."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
 
 from provisor.connectors.base import (
@@ -68,15 +68,12 @@ class Deleting:
                 f"No {what} deleted in {target.name}: it failed ({target.fatal})."
             )
             return
-        chain = self.runner.job.chain_id
-        total, existed = await asyncio.to_thread(
-            self.runner.opdata.count_unseen, self.runner.source.id, target.id, entity_type, chain
-        )
+        total, existed = await asyncio.to_thread(self._count_unseen, target, entity_type)
         keep_existing = not target.flag("ips.delete.existedbefore.entities")
         wanted = total - existed if keep_existing else total
         if existed and keep_existing:
             self.runner.outcome.append(
-                f"{existed:,} {what} that existed before in {target.name} were kept "
+                f"{_many(existed, entity_type)} that existed before in {target.name} kept "
                 "(ips.delete.existedbefore.entities is false)."
             )
         if wanted <= 0:
@@ -108,7 +105,7 @@ class Deleting:
                 f"No {what} deleted in {target.name}: its transformation skips delete."
             )
         else:
-            self.runner.outcome.append(f"{done[0]:,} {what} {verb} in {target.name}.")
+            self.runner.outcome.append(f"{_many(done[0], entity_type)} {verb} in {target.name}.")
 
     def _mark_failed(
         self, target: Participant, entity_type: str, reason: str
@@ -123,6 +120,29 @@ class Deleting:
 
         return mark
 
+    def _unseen(self, target: Participant, entity_type: str) -> Iterator[list[Record]]:
+        """Batches of the records this job did not see in the target."""
+        runner = self.runner
+        batches = runner.opdata.unseen(
+            runner.source.id, target.id, entity_type, runner.job.chain_id, DELETE_BATCH
+        )
+        if not runner.simulate:
+            return batches
+        seen = runner.simulated_seen[(target.id, entity_type)]
+        return ([r for r in b if r.source_entity_id not in seen] for b in batches)
+
+    def _count_unseen(self, target: Participant, entity_type: str) -> tuple[int, int]:
+        """How many records were not seen, and how many of them existed before."""
+        runner = self.runner
+        if not runner.simulate:
+            chain = runner.job.chain_id
+            return runner.opdata.count_unseen(runner.source.id, target.id, entity_type, chain)
+        total = existed = 0
+        for batch in self._unseen(target, entity_type):
+            total += len(batch)
+            existed += sum(1 for r in batch if r.existed_before)
+        return total, existed
+
     async def _each_unseen(
         self,
         target: Participant,
@@ -130,9 +150,7 @@ class Deleting:
         keep_existing: bool,
         handle: Callable[[list[Record]], Awaitable[list[str]]],
     ) -> None:
-        batches = self.runner.opdata.unseen(
-            self.runner.source.id, target.id, entity_type, self.runner.job.chain_id, DELETE_BATCH
-        )
+        batches = self._unseen(target, entity_type)
         while True:
             batch = await asyncio.to_thread(next, batches, None)
             if batch is None:
@@ -191,6 +209,7 @@ class Deleting:
                     return
                 soft = isinstance(outcome, Transformed) and soft_allowed
                 if self.runner.simulate:
+                    gone.append(record.source_entity_id)
                     self.runner.count(entity_type, target, Action.DELETED)
                     self.runner.log(
                         Action.DELETED,
@@ -246,3 +265,7 @@ class Deleting:
 
         await asyncio.gather(*(one(r) for r in records if target.fatal is None))
         return gone
+
+
+def _many(count: int, entity_type: str) -> str:
+    return f"{count:,} {entity_type}{'' if count == 1 else 's'}"

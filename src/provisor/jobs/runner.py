@@ -71,6 +71,8 @@ class Runner:
         self.deleting = Deleting(self)
         self.runs: dict[str, TypeRun] = {}
         self.simulate = job.type is JobType.SIMULATE
+        # SIMULATE marks nothing seen in operational data: (target, type) -> source ids seen
+        self.simulated_seen: dict[tuple[str, str], set[str]] = defaultdict(set)
         self.trace = bool(self.options.get("trace"))
         self._trace_props = {
             action: (

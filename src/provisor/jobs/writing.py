@@ -292,7 +292,9 @@ class Writing:
                     plan.document,
                     plan.trace,
                 )
-        if not self.runner.simulate:
+        if self.runner.simulate:  # operational data stays as it is: remember in memory
+            self.runner.simulated_seen[(target.id, entity_type)].update(seen)
+        else:
             chain = self.runner.job.chain_id
             self.runner.opdata.save(self.runner.source.id, target.id, entity_type, saved, chain)
             self.runner.opdata.mark_seen(self.runner.source.id, target.id, entity_type, seen, chain)
