@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from provisor.jobs.model import JobStatus, JobType
@@ -19,7 +20,8 @@ from provisor.settings import Settings
 from provisor.systems.model import SystemChanges
 from tests.conftest import LiveServer, serve
 from tests.connectors.ldap_server import LDAPServer, running_slapd
-from tests.helpers import group_body
+from tests.connectors.scim_peers import scim2_server
+from tests.helpers import group_body, user_body
 from tests.jobs.conftest import add_users, lid_source, run_job, stats, system
 
 LDAP_PEOPLE = "ou=people,dc=example,dc=org"
@@ -108,6 +110,54 @@ def test_directory_to_another_provisor_with_groups(services: Services, remote: L
     with remote.client(path="/scim") as client:
         ops = client.get("/Groups").json()["Resources"][0]
     assert sorted(m["value"] for m in ops["members"]) == sorted([users["ann"], users["bob"]])
+
+
+def test_directory_to_scim2_server(services: Services) -> None:
+    """An independent SCIM 2.0 implementation as the target: create, update, delete."""
+    ids = add_users(services, "ann", "bob", "cid")
+    services.directory.create("Group", group_body("Ops", list(ids.values())), "/scim")
+    with scim2_server() as peer:
+        source = lid_source(services)
+        system(
+            services,
+            name="scim2-server",
+            type="scim",
+            role="target",
+            sourceSystemIds=[source.id],
+            properties={"URL": peer.url, "Authentication": "NoAuthentication"},
+        )
+        # As an administrator would: groups too, and no SAP extension scim2-server lacks.
+        write = json.loads(services.systems.transformation("scim2-server", "write").text)
+        write["group"]["ignore"] = False
+        custom = "$['urn:sap:cloud:scim:schemas:extension:custom:2.0:User']"
+        write["user"]["mappings"].append({"type": "remove", "targetPath": custom})
+        services.systems.save_transformation(
+            "scim2-server", "write", write, description="for scim2-server", author="t"
+        )
+        first = run_job(services, "LID")
+        assert first.status is JobStatus.SUCCESS, [
+            r["reason"] for r in services.jobs.entity_logs(first.id)[0]
+        ]
+        with httpx.Client(base_url=peer.url) as client:
+            users = {u["userName"]: u for u in client.get("/Users").json()["Resources"]}
+            [ops] = client.get("/Groups").json()["Resources"]
+        assert set(users) == {"ann", "bob", "cid"}
+        assert sorted(m["value"] for m in ops["members"]) == sorted(u["id"] for u in users.values())
+
+        services.directory.replace(
+            "User", ids["ann"], user_body("ann", displayName="Ann the Admin"), "/scim"
+        )
+        services.directory.delete("User", ids["cid"])
+        second = run_job(services, "LID")
+        assert second.status is JobStatus.SUCCESS, [
+            r["reason"] for r in services.jobs.entity_logs(second.id)[0]
+        ]
+        assert stats(second, "scim2-server")["updated"] == 1
+        assert stats(second, "scim2-server")["deleted"] == 1
+        with httpx.Client(base_url=peer.url) as client:
+            after = {u["userName"]: u for u in client.get("/Users").json()["Resources"]}
+        assert set(after) == {"ann", "bob"}
+        assert after["ann"]["displayName"] == "Ann the Admin"
 
 
 def test_directory_to_ldap_and_back(services: Services, slapd: LDAPServer) -> None:
