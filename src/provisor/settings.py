@@ -47,6 +47,16 @@ class Settings(BaseSettings):
         description="A running job whose worker has not given a sign of life for this long is "
         "continued by another worker from its last committed page.",
     )
+    inbound_throttle_per_minute: int = Field(
+        150,
+        ge=0,
+        description="Proxy and real-time calls a minute before each waits a second (0: none).",
+    )
+    inbound_max_per_minute: int = Field(
+        200,
+        ge=0,
+        description="Proxy and real-time calls a minute before 429 Too Many Requests (0: none).",
+    )
     bulk_max_operations: int = Field(1000, ge=1, description="SCIM Bulk maxOperations.")
     scim_default_count: int = Field(100, ge=1, description="Page size when a list asks none.")
     scim_max_count: int = Field(1000, ge=1, description="Largest page a list returns.")

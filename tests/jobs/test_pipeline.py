@@ -223,7 +223,7 @@ def test_a_stop_ends_the_job_at_a_page_boundary(services: Services, tmp_path: Pa
 
 
 def test_an_interrupted_job_continues_in_a_new_one(services: Services, tmp_path: Path) -> None:
-    add_users(services, *(f"r{i:03d}" for i in range(40)))
+    add_users(services, *(f"r{i:03d}" for i in range(200)))
     source = lid_source(services, **{"idds.page.size": "10"})
     csv_target(services, source.id, tmp_path, **{"csv.page.size": "5"})
     job = services.jobs.start("LID", triggered_by="t")
@@ -254,10 +254,10 @@ def test_an_interrupted_job_continues_in_a_new_one(services: Services, tmp_path:
     asyncio.run(services.jobs.run(claimed))
     done = services.jobs.get(successor.id)
     assert done.status is JobStatus.SUCCESS, done.error
-    assert stats(done, "LID")["read"] <= 30, "the committed pages are not done again"
+    assert stats(done, "LID")["read"] <= 190, "the committed pages are not done again"
     assert stats(done, "CSV")["created"] == stats(done, "LID")["read"]
     assert stats(done, "CSV").get("deleted", 0) == 0
-    assert len(rows(tmp_path / "users.csv")) == 40
+    assert len(rows(tmp_path / "users.csv")) == 200
 
 
 @pytest.fixture

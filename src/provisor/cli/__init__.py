@@ -27,6 +27,7 @@ from provisor.cli.common import (
 )
 from provisor.cli.jobs import app as jobs_app
 from provisor.cli.jobs import worker
+from provisor.cli.realtime import app as realtime_app
 from provisor.cli.schedules import app as schedules_app
 from provisor.cli.systems import app as systems_app
 from provisor.cli.transform import app as transform_app
@@ -42,6 +43,7 @@ app.add_typer(clients_app, name="clients")
 app.add_typer(systems_app, name="systems")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(schedules_app, name="schedules")
+app.add_typer(realtime_app, name="realtime")
 app.command()(worker)
 app.add_typer(transform_app, name="transform")
 

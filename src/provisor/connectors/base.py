@@ -77,6 +77,10 @@ class InvalidEntity(ConnectorError):
     """The back-end refused the entity as invalid (HTTP 400, LDAP schema violation)."""
 
 
+class Unsupported(ConnectorError):
+    """The back-end cannot do what was asked (a filter it has no way to evaluate, ...)."""
+
+
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
@@ -112,12 +116,24 @@ class Written:
 
 
 @dataclass(frozen=True, slots=True)
+class Slice:
+    """Entities ``start_index`` to ``start_index + count - 1`` (1-based) of a listing, as a
+    proxy pages them. ``total`` is how many the listing holds when the back-end says so;
+    ``last`` whether no entity follows this slice."""
+
+    entities: list[Entity]
+    total: int | None = None
+    last: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Capabilities:
     entity_types: frozenset[str] = frozenset({"user", "group"})
     delta_read: bool = False  # read(delta=...) returns only what changed
     patch: bool = False  # updates send only what changed
     bulk: bool = False
     membership: bool = True  # change_members is supported
+    scim_patch: bool = False  # update takes a SCIM PatchOp entity and sends it as it is
 
 
 @dataclass(frozen=True)
@@ -196,6 +212,45 @@ class Connector(abc.ABC):
     ) -> None:
         """Add and remove members of a group (members as the back-end names them)."""
         raise ConnectorError(f"{type(self).__name__} cannot change group members")
+
+    async def slice(
+        self,
+        entity_type: str,
+        *,
+        start_index: int = 1,
+        count: int = 100,
+        modified_after: str | None = None,
+    ) -> Slice:
+        """One page of a listing for a proxy: the entities from ``start_index`` (1-based), at
+        most ``count``; with ``modified_after`` (an ISO 8601 timestamp) only those modified
+        after it. The system's read filter applies as in ``read``.
+
+        This default scans ``read`` and skips what comes before the page (it reads one entity
+        more to know whether the page is the last); back-ends that page by index override it.
+        ``modified_after`` goes through :meth:`delta_token_after`.
+        """
+        delta = self.delta_token_after(modified_after) if modified_after else None
+        skip, wanted = max(0, start_index - 1), max(0, count)
+        taken: list[Entity] = []
+        seen = 0
+        pages = self.read(entity_type, delta=delta)
+        try:
+            async for page in pages:
+                for entity in page.entities:
+                    seen += 1
+                    if seen <= skip:
+                        continue
+                    if len(taken) == wanted:
+                        return Slice(taken, None, last=False)
+                    taken.append(entity)
+        finally:
+            await pages.aclose()  # type: ignore[attr-defined]
+        return Slice(taken, seen, last=True)  # read to the end: the total is known
+
+    def delta_token_after(self, timestamp: str) -> str:
+        """The delta token of ``read`` that starts after an ISO 8601 timestamp; Unsupported
+        when the back-end's changes cannot be read from a time."""
+        raise Unsupported(f"{type(self).__name__} cannot list what changed after a time")
 
     async def create_many(
         self, entity_type: str, entities: Sequence[Entity]

@@ -23,6 +23,8 @@ from provisor.connectors.base import (
     EntityNotFound,
     InvalidEntity,
     Page,
+    Role,
+    Slice,
     Written,
     patch_operations_of,
 )
@@ -133,8 +135,11 @@ TYPE = register(
 _T = TypeVar("_T")
 
 
+GROUP_PAGE = 20  # groups per page of a read, at most
+
+
 class DirectoryConnector(Connector):
-    capabilities = Capabilities(delta_read=True, patch=True)
+    capabilities = Capabilities(delta_read=True, patch=True, scim_patch=True)
 
     def __init__(self, config: ConnectorConfig) -> None:
         super().__init__(config)
@@ -165,7 +170,9 @@ class DirectoryConnector(Connector):
         query = " and ".join(f"({f})" for f in filters if f) or None
         cursor, newest = "initial", delta
         while True:
-            q = ListQuery(filter=query, start_id=cursor, count=self.page_size)
+            # Groups carry their members: smaller pages keep a read's memory bounded.
+            count = self.page_size if kind == "User" else min(self.page_size, GROUP_PAGE)
+            q = ListQuery(filter=query, start_id=cursor, count=count)
             body = await self._call(self.directory.search, kind, q, BASE_URL)
             data = orjson.loads(body)
             entities: list[Entity] = data.get("Resources", [])
@@ -179,6 +186,26 @@ class DirectoryConnector(Connector):
                 return
             yield Page(entities)
 
+    async def slice(
+        self,
+        entity_type: str,
+        *,
+        start_index: int = 1,
+        count: int = 100,
+        modified_after: str | None = None,
+    ) -> Slice:
+        """One page by index, with the directory's total (a proxy's page)."""
+        filters = [self.config.get(f"idds.{entity_type}.filter")]
+        if modified_after:
+            filters.append(f"meta.lastModified gt {orjson.dumps(modified_after).decode()}")
+        query = " and ".join(f"({f})" for f in filters if f) or None
+        q = ListQuery(filter=query, start_index=max(1, start_index), count=max(0, count))
+        body = await self._call(self.directory.search, _kind(entity_type), q, BASE_URL)
+        data = orjson.loads(body)
+        entities: list[Entity] = data.get("Resources", [])
+        total = int(data.get("totalResults", 0))
+        return Slice(entities, total, last=max(1, start_index) - 1 + len(entities) >= total)
+
     async def get(self, entity_type: str, entity_id: str) -> Entity | None:
         try:
             rendered = await self._call(self.directory.get, _kind(entity_type), entity_id, BASE_URL)
@@ -191,7 +218,11 @@ class DirectoryConnector(Connector):
     async def find(self, entity_type: str, attribute: str, value: str) -> list[Entity]:
         path = scim_filter_path(attribute)
         quoted = orjson.dumps(value).decode()
-        q = ListQuery(filter=f"{path} eq {quoted}", count=2)
+        query = f"{path} eq {quoted}"
+        configured = self.config.get(f"idds.{entity_type}.filter")
+        if configured and self.config.role is Role.PROXY:  # a proxy serves what it reads
+            query = f"({configured}) and {query}"
+        q = ListQuery(filter=query, count=2)
         body = await self._call(self.directory.search, _kind(entity_type), q, BASE_URL)
         found: list[Entity] = orjson.loads(body).get("Resources", [])
         return found

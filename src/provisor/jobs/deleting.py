@@ -15,6 +15,7 @@ from provisor.connectors.base import (
     ConnectorError,
     EntityNotFound,
 )
+from provisor.jobs import loops
 from provisor.jobs.model import Action, ReadMode
 from provisor.jobs.plan import Participant, TypeRun
 from provisor.jobs.ports import Record
@@ -94,7 +95,7 @@ class Deleting:
         done = [0]
 
         async def remove(records: list[Record]) -> list[str]:
-            gone = await self._remove(target, entity_type, records, skipped)
+            gone = await self.remove(target, entity_type, records, skipped)
             done[0] += len(gone)
             return gone
 
@@ -163,7 +164,7 @@ class Deleting:
                 )
             await asyncio.to_thread(self.runner.commit, {"heartbeat": now()})
 
-    async def _remove(
+    async def remove(
         self, target: Participant, entity_type: str, records: list[Record], skipped: bool
     ) -> list[str]:
         """Delete (or soft-delete) records' entities in a target; the source ids gone."""
@@ -253,6 +254,11 @@ class Deleting:
                     )
                     return
                 gone.append(record.source_entity_id)
+                if target.echo is not None:
+                    echo = loops.deleted(record.target_entity_id)
+                    await asyncio.to_thread(
+                        self.runner.opdata.save_echoes, target.echo, entity_type, [echo]
+                    )
                 self.runner.count(entity_type, target, Action.DELETED)
                 self.runner.log(
                     Action.DELETED,

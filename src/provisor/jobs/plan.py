@@ -30,6 +30,8 @@ class Participant:
     transformation: Transformation
     properties: Mapping[str, str]
     fatal: str | None = None  # why the job stopped writing to it
+    echo: str | None = None  # its back-end, when a source reads it too (loops.endpoint_of)
+    fingerprint: str = ""  # of its transformation and properties: a change re-evaluates all
 
     def flag(self, key: str, default: bool = False) -> bool:
         value = self.properties.get(key)
@@ -58,6 +60,7 @@ class Item:
     source_id: str
     document: dict[str, Any]
     raw: Any
+    raw_hash: str = ""  # digest of the entity as the source gave it
 
 
 @dataclass(slots=True)
@@ -73,6 +76,8 @@ class Plan:
     reason: str | None = None
     seen: bool = True  # keeps the target's record (no deletion at the end)
     trace: Any = None
+    written: Any = None  # the entity as the target answered the write (loop prevention)
+    source_hash: str | None = None  # the item's raw hash with both configurations
 
 
 def digest(document: Any) -> str:

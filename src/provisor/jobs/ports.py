@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from provisor.jobs.loops import Echo
 from provisor.jobs.model import Counts, JobStatus
 
 
@@ -17,6 +18,7 @@ class Record:
     target_entity_id: str
     hash: str
     existed_before: bool = False
+    source_hash: str | None = None  # of the source entity and the configuration, when written
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,10 @@ class OperationalData(Protocol):
         self, source_id: str, target_id: str, entity_type: str, ids: Sequence[str]
     ) -> dict[str, str]:
         """Source entity id -> target entity id, for the ids provisioned."""
+
+    def save_echoes(self, endpoint: str, entity_type: str, echoes: Sequence[Echo]) -> None: ...
+
+    def echo(self, endpoint: str, entity_type: str, entity_id: str) -> Echo | None: ...
 
     def source_state(self, source_id: str, entity_type: str) -> SourceState: ...
 

@@ -22,7 +22,7 @@ from typing import Any
 from provisor.connectors.base import ConnectorError, Page
 from provisor.jobs.deleting import Deleting
 from provisor.jobs.model import Action, Counts, Job, JobStatus, JobType, ReadMode, Trigger
-from provisor.jobs.plan import Item, Participant, TypeRun, log_text
+from provisor.jobs.plan import Item, Participant, TypeRun, digest, log_text
 from provisor.jobs.ports import EntityLog, JobJournal, OperationalData, SourceState
 from provisor.jobs.writing import Writing
 from provisor.timestamps import now
@@ -214,7 +214,7 @@ class Runner:
                     skip -= len(entities)
                     continue
                 entities, skip = entities[skip:], 0
-                items = await asyncio.to_thread(self._read_page, entity_type, entities)
+                items = await asyncio.to_thread(self.read_page, entity_type, entities)
                 writers = [
                     self.writing.write_page(target, entity_type, items)
                     for target in self.targets
@@ -231,7 +231,7 @@ class Runner:
             self.errors.append(f"Reading {entity_type}s from {self.source.name} failed: {exc}")
             self.count(entity_type, self.source, Action.FAILED)
 
-    def _read_page(self, entity_type: str, entities: Sequence[Any]) -> list[Item]:
+    def read_page(self, entity_type: str, entities: Sequence[Any]) -> list[Item]:
         items = []
         for raw in entities:
             self.count(entity_type, self.source, Action.READ)
@@ -252,7 +252,7 @@ class Runner:
                     reason = "The read transformation gives no entityIdSourceSystem."
                     self.log(Action.FAILED, entity_type, self.source, label, reason, raw)
                     continue
-                items.append(Item(str(source_id), outcome.document, raw))
+                items.append(Item(str(source_id), outcome.document, raw, digest(raw)))
         return items
 
     # -- bookkeeping ----------------------------------------------------------------------------

@@ -18,9 +18,10 @@ from sqlalchemy import Connection
 
 from provisor.connectors.base import Role
 from provisor.errors import ConfigError, ConflictError, NotFoundError, ProvisorError
+from provisor.jobs import loops
 from provisor.jobs import validate as validation
 from provisor.jobs.model import Job, JobStatus, JobType, Trigger
-from provisor.jobs.plan import Participant
+from provisor.jobs.plan import Participant, digest
 from provisor.jobs.runner import Runner
 from provisor.storage import jobs as store
 from provisor.storage import tables as t
@@ -233,8 +234,8 @@ class JobService:
             options, checkpoint = store.job_options(conn, job.id)
         return Runner(
             job,
-            self._participant(source, "read"),
-            [self._participant(target, "write") for target in targets],
+            self.participant(source, "read"),
+            self.writers(targets, everyone),
             self.opdata,
             self.journal,
             options=options,
@@ -243,10 +244,23 @@ class JobService:
             heartbeat_seconds=min(10.0, self.stale_seconds / 4),
         )
 
-    def _participant(self, system: System, kind: str) -> Participant:
+    def writers(self, targets: Sequence[System], everyone: Sequence[System]) -> list[Participant]:
+        """Targets ready to write; those whose back-end a source reads too keep echoes."""
+        read = {self.endpoint(s) for s in everyone if s.role is Role.SOURCE} - {None}
+        writers = [self.participant(target, "write") for target in targets]
+        for writer, target in zip(writers, targets, strict=True):
+            endpoint = self.endpoint(target)
+            writer.echo = endpoint if endpoint in read else None
+        return writers
+
+    def endpoint(self, system: System) -> str | None:
+        return loops.endpoint_of(system.type.prefix, system.properties)
+
+    def participant(self, system: System, kind: str) -> Participant:
         properties = self.systems.effective_properties(system.id)
         text = self.systems.transformation(system.id, kind).text
         return Participant(
+            fingerprint=digest({"transformation": text, "properties": properties}),
             id=system.id,
             name=system.name,
             role=system.role,
@@ -332,13 +346,13 @@ class JobService:
             )
 
     def purge(self, *, everything: bool = False) -> int:
-        """Delete the logs of finished jobs: older than the retention, or all of them."""
-        before = None
-        if not everything:
-            days = self.retention_days()
-            before = format_datetime(parse_datetime(now()) - timedelta(days=days))
+        """Delete the logs of finished jobs: older than the retention, or all of them. Real-time
+        logs older than the retention go too (they are never deleted by hand, spec §6.6)."""
+        days = self.retention_days()
+        older = format_datetime(parse_datetime(now()) - timedelta(days=days))
         with self.db.write() as conn:
-            return store.delete_finished_jobs(conn, before=before)
+            conn.execute(t.realtime_logs.delete().where(t.realtime_logs.c.started < older))
+            return store.delete_finished_jobs(conn, before=None if everything else older)
 
     def reset_system(self, system: str) -> int:
         """Forget the operational data of a source or target (spec §4.8)."""

@@ -5,8 +5,10 @@ conflicts, then count, log and store what was done."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from provisor.connectors.base import (
@@ -18,6 +20,7 @@ from provisor.connectors.base import (
     Written,
 )
 from provisor.errors import ConfigError
+from provisor.jobs import loops
 from provisor.jobs.diff import attribute_diff
 from provisor.jobs.model import Action, JobType
 from provisor.jobs.plan import Item, Participant, Plan, digest, log_text
@@ -35,7 +38,10 @@ class Writing:
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
 
-    async def write_page(self, target: Participant, entity_type: str, items: list[Item]) -> None:
+    async def write_page(
+        self, target: Participant, entity_type: str, items: list[Item]
+    ) -> list[Plan]:
+        """Write items to a target; what was done with each."""
         records = await asyncio.to_thread(
             self.runner.opdata.records,
             self.runner.source.id,
@@ -43,7 +49,8 @@ class Writing:
             entity_type,
             [i.source_id for i in items],
         )
-        plans = await asyncio.to_thread(self._plan, target, entity_type, items, records)
+        resolver = Resolver(self.runner, target)
+        plans = await asyncio.to_thread(self._plan, target, entity_type, items, records, resolver)
         limit = asyncio.Semaphore(target.number("ips.write.concurrency") or 8)
 
         async def execute(plan: Plan) -> None:
@@ -60,6 +67,7 @@ class Writing:
         if not self.runner.simulate:
             await self._flush(target, plans)
         await asyncio.to_thread(self._settle, target, entity_type, plans)
+        return plans
 
     async def _flush(self, target: Participant, plans: list[Plan]) -> None:
         """Make the page's writes durable before their records are: a target that holds
@@ -78,11 +86,24 @@ class Writing:
         entity_type: str,
         items: list[Item],
         records: Mapping[str, Record],
+        resolver: Resolver,
     ) -> list[Plan]:
-        resolver = Resolver(self.runner, target)
         plans = []
+        configuration = self.runner.source.fingerprint + target.fingerprint
+        todo = []
         for item in items:
             record = records.get(item.source_id)
+            source_hash = hashlib.sha256((item.raw_hash + configuration).encode()).hexdigest()
+            if (
+                record is not None
+                and record.source_hash == source_hash
+                and self.runner.job.type is not JobType.RESYNC
+            ):  # read as written last time, configured alike: nothing to do
+                plans.append(Plan(item, Action.UNCHANGED, record=record, source_hash=source_hash))
+            else:
+                todo.append((item, record, source_hash))
+        resolver.prefetch(item.document for item, _, _ in todo)
+        for item, record, source_hash in todo:
             variables = {"entityIdSourceSystem": item.source_id}
             if record is not None:
                 variables["entityIdTargetSystem"] = record.target_entity_id
@@ -95,7 +116,7 @@ class Writing:
                 resolver=resolver,
                 trace=self.runner.trace,
             )
-            plan = Plan(item, Action.UNCHANGED, record=record)
+            plan = Plan(item, Action.UNCHANGED, record=record, source_hash=source_hash)
             if self.runner.trace and not isinstance(outcome, Ignored):
                 plan.trace = [s.to_dict() for s in getattr(outcome, "trace", ())]
             if isinstance(outcome, Skipped):
@@ -132,7 +153,7 @@ class Writing:
                     lambda: connector.create(entity_type, document, entity_id=plan.entity_id),
                     sleep=self.runner.sleep,
                 )
-                plan.entity_id = written.id
+                plan.entity_id, plan.written = written.id, written.entity
             elif plan.action is Action.UPDATED:
                 assert plan.document is not None and plan.record is not None
                 if self.runner.simulate:
@@ -143,7 +164,7 @@ class Writing:
                     lambda: connector.update(entity_type, target_id, document),
                     sleep=self.runner.sleep,
                 )
-                plan.entity_id = written.id
+                plan.entity_id, plan.written = written.id, written.entity
         except EntityConflict as exc:
             await self._resolve_conflict(target, entity_type, plan, exc)
         except EntityNotFound as exc:
@@ -179,7 +200,7 @@ class Writing:
             written = await target.retry.call(
                 lambda: target.connector.create(entity_type, document), sleep=self.runner.sleep
             )
-            plan.entity_id = written.id
+            plan.entity_id, plan.written = written.id, written.entity
         except ConnectorError as exc:
             failed(plan, exc)
 
@@ -199,7 +220,7 @@ class Writing:
             return  # each one alone, below
         for plan, result in zip(plans, results, strict=True):
             if isinstance(result, Written):
-                plan.entity_id = result.id
+                plan.entity_id, plan.written = result.id, result.entity
                 plan.hash = ""  # written: hashed in _settle
             elif isinstance(result, EntityConflict):
                 await self._resolve_conflict(target, entity_type, plan, result)
@@ -237,7 +258,7 @@ class Writing:
                     functools.partial(connector.update, entity_type, existing, document),
                     sleep=self.runner.sleep,
                 )
-                plan.entity_id = written.id
+                plan.entity_id, plan.written = written.id, written.entity
                 plan.record = Record(plan.item.source_id, written.id, "", existed_before=True)
                 return
         except ConnectorError as exc:
@@ -259,7 +280,6 @@ class Writing:
         """Count, log and store what a page did in one target."""
         saved: list[Record] = []
         seen: list[str] = []
-        resolver = Resolver(self.runner, target)
         for plan in plans:
             action = plan.action
             self.runner.count(entity_type, target, action)
@@ -276,10 +296,18 @@ class Writing:
                     Record(
                         plan.item.source_id,
                         target_id,
-                        self._hash_written(target, entity_type, plan, target_id, resolver),
+                        plan.hash or digest(plan.document or {}),
                         existed,
+                        plan.source_hash,
                     )
                 )
+            elif (
+                action is Action.UNCHANGED
+                and plan.record is not None
+                and plan.record.source_hash != plan.source_hash
+                and not self.runner.simulate
+            ):  # the same written, from a source entity read differently: remember it
+                saved.append(dataclasses.replace(plan.record, source_hash=plan.source_hash))
             elif plan.seen:
                 seen.append(plan.item.source_id)
             if action is not Action.UNCHANGED:
@@ -292,6 +320,8 @@ class Writing:
                     plan.document,
                     plan.trace,
                 )
+        if target.echo is not None and not self.runner.simulate:
+            self._save_echoes(target, entity_type, plans)
         if self.runner.simulate:  # operational data stays as it is: remember in memory
             self.runner.simulated_seen[(target.id, entity_type)].update(seen)
         else:
@@ -299,28 +329,15 @@ class Writing:
             self.runner.opdata.save(self.runner.source.id, target.id, entity_type, saved, chain)
             self.runner.opdata.mark_seen(self.runner.source.id, target.id, entity_type, seen, chain)
 
-    def _hash_written(
-        self,
-        target: Participant,
-        entity_type: str,
-        plan: Plan,
-        target_id: str,
-        resolver: Resolver,
-    ) -> str:
-        """The hash an update would have: what the next READ job compares with."""
-        if plan.action is Action.UPDATED and plan.hash:
-            return plan.hash
-        outcome = target.transformation.apply(
-            entity_type,
-            plan.item.document,
-            operation=Operation.UPDATE,
-            variables={
-                "entityIdSourceSystem": plan.item.source_id,
-                "entityIdTargetSystem": target_id,
-            },
-            resolver=resolver,
-        )
-        return digest(outcome.document) if isinstance(outcome, Transformed) else ""
+    def _save_echoes(self, target: Participant, entity_type: str, plans: list[Plan]) -> None:
+        """What was written into a back-end that is also a source (loop prevention)."""
+        assert target.echo is not None
+        echoes = [
+            loops.written(p.entity_id, p.written, p.document)
+            for p in plans
+            if p.action in (Action.CREATED, Action.UPDATED) and p.entity_id
+        ]
+        self.runner.opdata.save_echoes(target.echo, entity_type, echoes)
 
 
 def failed(plan: Plan, exc: Exception) -> None:
@@ -329,10 +346,18 @@ def failed(plan: Plan, exc: Exception) -> None:
 
 
 class Resolver:
-    """``resolveEntityIds`` over operational data: source ids → ids in the target."""
+    """``resolveEntityIds`` over operational data: source ids → ids in the target. Answers
+    are kept for the page, and a page's members and managers are looked up at once."""
 
     def __init__(self, runner: Runner, target: Participant) -> None:
         self.runner, self.target = runner, target
+        self._known: dict[tuple[str, str, str], dict[str, str | None]] = {}
+
+    def prefetch(self, documents: Iterable[Mapping[str, Any]]) -> None:
+        ids = {i for d in documents for i in _references(d)}
+        if ids:
+            for entity_type in ("user", "group"):
+                self._lookup(self.runner.source.id, self.target.id, entity_type, ids)
 
     def resolve(
         self,
@@ -348,7 +373,36 @@ class Resolver:
         target_id = self.target.id
         if target_system:
             target_id = self.runner.systems_by_name.get(target_system, target_system)
-        return self.runner.opdata.resolve(source_id, target_id, entity_type, list(ids))
+        known = self._lookup(source_id, target_id, entity_type, ids)
+        return {i: found for i in ids if (found := known.get(i)) is not None}
+
+    def _lookup(
+        self, source_id: str, target_id: str, entity_type: str, ids: Iterable[str]
+    ) -> dict[str, str | None]:
+        known = self._known.setdefault((source_id, target_id, entity_type), {})
+        missing = [i for i in ids if i not in known]
+        if missing:
+            found = self.runner.opdata.resolve(source_id, target_id, entity_type, missing)
+            for i in missing:
+                known[i] = found.get(i)
+        return known
+
+
+def _references(document: Mapping[str, Any]) -> Iterator[str]:
+    """The ids an entity refers to: its members and its manager (also in extensions)."""
+    for node in (document, *(v for k, v in document.items() if k.startswith("urn:"))):
+        if not isinstance(node, Mapping):
+            continue
+        members = node.get("members")
+        if isinstance(members, list):
+            for member in members:
+                value = member.get("value") if isinstance(member, Mapping) else None
+                if isinstance(value, str):
+                    yield value
+        manager = node.get("manager")
+        value = manager.get("value") if isinstance(manager, Mapping) else None
+        if isinstance(value, str):
+            yield value
 
 
 def _value_at(document: Mapping[str, Any], attribute: str) -> str | None:

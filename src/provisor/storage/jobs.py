@@ -10,6 +10,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
+from provisor.jobs.loops import Echo
 from provisor.jobs.model import Counts, Job, JobStatus, JobType, ReadMode, Trigger
 from provisor.jobs.ports import EntityLog, Record, SourceState
 from provisor.storage import tables as t
@@ -325,6 +326,7 @@ class OperationalStore:
                         _od.c.target_entity_id,
                         _od.c.hash,
                         _od.c.existed_before,
+                        _od.c.source_hash,
                     ).where(
                         _pair(source_id, target_id, entity_type),
                         _od.c.source_entity_id.in_(chunk),
@@ -332,7 +334,11 @@ class OperationalStore:
                 )
                 for r in rows:
                     found[r.source_entity_id] = Record(
-                        r.source_entity_id, r.target_entity_id, r.hash, bool(r.existed_before)
+                        r.source_entity_id,
+                        r.target_entity_id,
+                        r.hash,
+                        bool(r.existed_before),
+                        r.source_hash,
                     )
         return found
 
@@ -355,6 +361,7 @@ class OperationalStore:
                 "source_entity_id": r.source_entity_id,
                 "target_entity_id": r.target_entity_id,
                 "hash": r.hash,
+                "source_hash": r.source_hash,
                 "existed_before": int(r.existed_before),
                 "last_seen": seen_by,
                 "created": stamp,
@@ -368,11 +375,50 @@ class OperationalStore:
             statement = dialect.insert(_od)
             changing = {
                 c: statement.excluded[c]
-                for c in ("target_entity_id", "hash", "existed_before", "last_seen", "modified")
+                for c in (
+                    "target_entity_id",
+                    "hash",
+                    "source_hash",
+                    "existed_before",
+                    "last_seen",
+                    "modified",
+                )
             }
             conn.execute(
                 statement.on_conflict_do_update(index_elements=list(keys), set_=changing), rows
             )
+
+    def save_echoes(self, endpoint: str, entity_type: str, echoes: Sequence[Echo]) -> None:
+        if not echoes:
+            return
+        stamp = now()
+        rows = [
+            {
+                "endpoint": endpoint,
+                "entity_type": entity_type,
+                "entity_id": e.entity_id,
+                "fingerprint": e.fingerprint,
+                "attributes": None if e.keys is None else orjson.dumps(e.keys).decode(),
+                "written": stamp,
+            }
+            for e in echoes
+        ]
+        with self.db.write() as conn:
+            _upsert(conn, t.echoes, rows, ("endpoint", "entity_type", "entity_id"))
+
+    def echo(self, endpoint: str, entity_type: str, entity_id: str) -> Echo | None:
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(t.echoes.c.fingerprint, t.echoes.c.attributes).where(
+                    t.echoes.c.endpoint == endpoint,
+                    t.echoes.c.entity_type == entity_type,
+                    t.echoes.c.entity_id == entity_id,
+                )
+            ).first()
+        if row is None:
+            return None
+        keys = None if row.attributes is None else tuple(orjson.loads(row.attributes))
+        return Echo(entity_id, row.fingerprint, keys)
 
     def mark_seen(
         self, source_id: str, target_id: str, entity_type: str, ids: Sequence[str], seen_by: str

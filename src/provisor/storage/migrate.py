@@ -18,8 +18,8 @@ _PG_LOCK = 7_466_011  # advisory lock id: one node migrates at a time
 
 def ours(name: str | None, type_: str, parent_names: object) -> bool:
     """Alembic's ``include_name``: procrastinate's tables (PostgreSQL job queue, migration
-    0004) are procrastinate's schema, not described by provisor's table definitions."""
-    return not (name or "").startswith("procrastinate_")
+    0004) and pyrate-limiter's (the inbound rate limit) belong to those libraries."""
+    return not (name or "").startswith(("procrastinate_", "provisor_rate_"))
 
 
 def alembic_config(db: Database) -> Config:

@@ -315,6 +315,9 @@ operational_data = Table(
     Column("source_entity_id", String(512), primary_key=True),
     Column("target_entity_id", String(512), nullable=False),
     Column("hash", String(64), nullable=False),  # SHA-256 of what was written
+    # SHA-256 of the source entity as read and of both systems' configuration, when written:
+    # the same again means nothing to do (no transformation needed).
+    Column("source_hash", String(64), nullable=True),
     Column("existed_before", Integer, nullable=False),
     Column("last_seen", Id, nullable=False),  # chain id of the last job that saw it
     Column("created", Time, nullable=False),
@@ -347,4 +350,37 @@ tenant_settings = Table(
     metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# --- real-time provisioning ---------------------------------------------------------------------
+
+realtime_logs = Table(
+    "realtime_logs",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("source_id", Id, nullable=False),
+    Column("source_name", String(100), nullable=False),
+    Column("entity_type", String(32), nullable=False),
+    Column("entity_id", String(512), nullable=True),  # the source's id (None: not read)
+    Column("operation", String(16), nullable=False),  # CREATE, UPDATE, PATCH, DELETE
+    Column("status", String(32), nullable=False),  # Finished Successfully | Finished with Error
+    Column("started", Time, nullable=False, index=True),
+    Column("duration_ms", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("caller", String(255), nullable=False),
+    Column("systems", Text, nullable=False),  # JSON: per system, operation, state, reason
+    Index("ix_realtime_logs_source_entity", "source_id", "entity_id"),
+)
+
+echoes = Table(
+    "echoes",
+    metadata,
+    # What provisor last wrote into an entity of a back-end that is also a source: a change
+    # reported back with exactly this state is provisor's own (loop prevention, spec §6.4).
+    Column("endpoint", String(64), primary_key=True),  # SHA-256 of the back-end's address
+    Column("entity_type", String(32), primary_key=True),
+    Column("entity_id", String(512), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),  # SHA-256; "deleted" after a delete
+    Column("attributes", Text, nullable=True),  # JSON names, when only what was sent is known
+    Column("written", Time, nullable=False),
 )

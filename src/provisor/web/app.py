@@ -9,8 +9,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from provisor import __version__, logs
+from provisor.realtime.service import RealtimeService
 from provisor.runtime import Services
 from provisor.settings import Settings
+from provisor.storage.realtime import RealtimeLogStore
 from provisor.web import (
     admin_jobs,
     admin_schedules,
@@ -18,10 +20,13 @@ from provisor.web import (
     errors,
     health,
     oauth,
+    proxy,
     scim_api,
     scim_discovery,
 )
+from provisor.web import realtime as realtime_routes
 from provisor.web.limits import BodyLimitMiddleware
+from provisor.web.ratelimit import InboundBudget, RateLimitMiddleware
 
 DESCRIPTION = """\
 Identity provisioning compatible with SAP Cloud Identity Services - Identity Provisioning.
@@ -36,16 +41,20 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     settings = settings or Settings()
     logs.configure(settings.log_level)
     services = services or Services.open(settings)
+    realtime = RealtimeService(services.jobs, RealtimeLogStore(services.db))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gc.freeze()  # what start-up built lives on: keep it out of every garbage collection
         yield
+        await realtime.aclose()
         services.close()
 
     app = FastAPI(title="provisor", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
+    app.state.realtime = realtime
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RateLimitMiddleware, budget=InboundBudget(settings))
     errors.install(app)
     app.include_router(health.router)
     app.include_router(oauth.router)
@@ -55,6 +64,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(admin_jobs.router)
     app.include_router(admin_jobs.public)
     app.include_router(admin_schedules.router)
+    app.include_router(proxy.router)
+    app.include_router(realtime_routes.public)
+    app.include_router(realtime_routes.admin)
     return app
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from provisor.connectors.base import (
@@ -20,7 +21,9 @@ from provisor.connectors.base import (
     ConnectorConfig,
     ConnectorError,
     Entity,
+    InvalidEntity,
     Page,
+    Unsupported,
     Written,
 )
 from provisor.connectors.ldap.options import LDAPOptions
@@ -154,6 +157,17 @@ class LDAPConnector(Connector):
             return values[0]
         return values if isinstance(values, str) else None
 
+    def delta_token_after(self, timestamp: str) -> str:
+        """``modifyTimestamp`` as of an ISO 8601 time (seconds: a change in that second is
+        included). Active Directory overrides this: its delta reads go by USN."""
+        try:
+            moment = datetime.fromisoformat(timestamp.strip().replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise InvalidEntity(f"{timestamp!r} is not an ISO 8601 timestamp") from exc
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).strftime("%Y%m%d%H%M%SZ")
+
     async def test_connection(self) -> str:
         return await self._run(self._directory.test)
 
@@ -170,3 +184,6 @@ class ActiveDirectoryConnector(LDAPConnector):
 
     connector_type = MICROSOFT_AD
     active_directory = True
+
+    def delta_token_after(self, timestamp: str) -> str:
+        raise Unsupported("Active Directory reads changes by update sequence number, not by time")

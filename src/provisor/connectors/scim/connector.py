@@ -25,6 +25,8 @@ from provisor.connectors.base import (
     Entity,
     EntityNotFound,
     Page,
+    Role,
+    Slice,
     Written,
     patch_operations_of,
 )
@@ -106,7 +108,7 @@ class SCIMConnector(Connector):
             transport=transport,
         )
         self.capabilities = Capabilities(
-            delta_read=True, patch=self.options.patch, bulk=self.options.bulk
+            delta_read=True, patch=self.options.patch, bulk=self.options.bulk, scim_patch=True
         )
 
     # -- what differs between SCIM System and Identity Authentication ---------------------
@@ -205,12 +207,40 @@ class SCIMConnector(Connector):
             return None
         return self._resource(body, f"GET {self.endpoint(entity_type)}/{entity_id}")
 
+    async def slice(
+        self,
+        entity_type: str,
+        *,
+        start_index: int = 1,
+        count: int = 100,
+        modified_after: str | None = None,
+    ) -> Slice:
+        """One page by ``startIndex``/``count`` with the server's ``totalResults`` (a
+        proxy's page); the read filter applies."""
+        endpoint = self.endpoint(entity_type)
+        condition = self._configured_filter(entity_type)
+        if modified_after:
+            condition = filters.both(condition, filters.modified_after(modified_after))
+        query: dict[str, str | int] = {"startIndex": max(1, start_index), "count": max(0, count)}
+        if condition:
+            query["filter"] = condition
+        body = await self.http.json("GET", endpoint, params=query)
+        resources, answer = paging.resources_of(body, f"GET {endpoint}")
+        total = paging.integer(answer.get("totalResults"))
+        if total is None:
+            return Slice(resources, None, last=len(resources) < count)
+        return Slice(resources, total, last=max(1, start_index) - 1 + len(resources) >= total)
+
+    def _configured_filter(self, entity_type: str) -> str | None:
+        opts = self.options
+        return opts.user_filter if entity_type == "user" else opts.group_filter
+
     async def find(self, entity_type: str, attribute: str, value: str) -> list[Entity]:
-        query: dict[str, str | int] = {
-            "filter": filters.equals(attribute, value),
-            "startIndex": 1,
-            "count": 100,
-        }
+        condition = filters.equals(attribute, value)
+        configured = self._configured_filter(entity_type)
+        if configured and self.config.role is Role.PROXY:  # a proxy serves what it reads
+            condition = filters.both(configured, condition) or condition
+        query: dict[str, str | int] = {"filter": condition, "startIndex": 1, "count": 100}
         body = await self.http.json("GET", self.endpoint(entity_type), params=query)
         if not isinstance(body, dict):
             raise BackendError(f"GET {self.endpoint(entity_type)}: not a SCIM ListResponse")

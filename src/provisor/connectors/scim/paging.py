@@ -38,6 +38,16 @@ def _resources(body: Any, what: str) -> tuple[list[Entity], dict[str, Any]]:
     return raw, body
 
 
+def resources_of(body: Any, what: str) -> tuple[list[Entity], dict[str, Any]]:
+    """The resources of a ListResponse and the response; BackendError when it is none."""
+    return _resources(body, what)
+
+
+def integer(value: Any) -> int | None:
+    """An integer member of a response (a string of digits counts), else None."""
+    return _int(value)
+
+
 def _int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None

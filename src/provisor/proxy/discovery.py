@@ -1,0 +1,148 @@
+"""What a proxy system tells about itself (RFC 7644 §4), from its transformations.
+
+Spec §5.9 leaves the discovery endpoints of a proxy undocumented; these say what the proxy
+really does: PATCH only when the back-end takes a PatchOp and the write transformation passes
+one on, ``eq``/``gt`` filters with at most 100 results, no bulk, sorting, ETags or password
+change. A resource type is listed when the proxy read transformation serves it. Its schema
+is the whole built-in one (extensions too) when both transformations copy the whole
+document (``$`` to ``$``); else the core schema cut down to the attributes the read
+transformation produces and the write transformation takes (read-only ones need only be
+read).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provisor.connectors.base import Capabilities
+from provisor.proxy.filters import simple_path
+from provisor.proxy.service import MAX_COUNT, RESOURCE_TYPES, Compiled, endpoint_of
+from provisor.scim import schemas as s
+from provisor.scim.registry import Registry
+from provisor.transform.document import Entity
+
+_WHOLE = {"$", "$.*"}
+
+
+def service_provider_config(
+    compiled: Compiled, capabilities: Capabilities, base: str
+) -> dict[str, Any]:
+    patch = capabilities.scim_patch and any(
+        _has_patch_mappings(compiled.write.entity(t)) for t in served_types(compiled)
+    )
+    return {
+        "schemas": [s.SERVICE_PROVIDER_CONFIG],
+        "documentationUri": "https://github.com/provisor/provisor/blob/main/docs/proxy.md",
+        "patch": {"supported": patch},
+        "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
+        "filter": {"supported": True, "maxResults": MAX_COUNT},
+        "changePassword": {"supported": False},
+        "sort": {"supported": False},
+        "etag": {"supported": False},
+        "authenticationSchemes": [
+            {
+                "type": "oauthbearertoken",
+                "name": "OAuth Bearer Token",
+                "description": "A bearer token from POST /oauth2/token (client credentials).",
+                "specUri": "https://www.rfc-editor.org/info/rfc6750",
+                "primary": True,
+            },
+            {
+                "type": "httpbasic",
+                "name": "HTTP Basic",
+                "description": "The client id and secret of a technical user with proxy_api.",
+                "specUri": "https://www.rfc-editor.org/info/rfc7617",
+                "primary": False,
+            },
+        ],
+        "meta": {
+            "resourceType": "ServiceProviderConfig",
+            "location": f"{base}/ServiceProviderConfig",
+        },
+    }
+
+
+def served_types(compiled: Compiled) -> list[str]:
+    out = []
+    for entity_type in RESOURCE_TYPES:
+        section = compiled.read.entity(entity_type)
+        if section is not None and not section.ignore:
+            out.append(entity_type)
+    return out
+
+
+def resource_types(compiled: Compiled, registry: Registry, base: str) -> list[dict[str, Any]]:
+    out = []
+    for entity_type in served_types(compiled):
+        rt = registry.resource_type(RESOURCE_TYPES[entity_type])
+        assert rt is not None
+        doc = rt.to_scim(base)
+        doc["endpoint"] = "/" + endpoint_of(entity_type)
+        if not _whole(compiled, entity_type):
+            doc["schemaExtensions"] = []
+        out.append(doc)
+    return out
+
+
+def schemas(compiled: Compiled, registry: Registry, base: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for entity_type in served_types(compiled):
+        rt = registry.resource_type(RESOURCE_TYPES[entity_type])
+        assert rt is not None
+        if _whole(compiled, entity_type):
+            chosen = [
+                schema.to_scim(base)
+                for schema in rt.all_schemas
+                if schema.id not in s.VENDOR_EXTENSIONS  # not served: see service._present
+            ]
+        else:
+            chosen = [_cut(rt.schema.to_scim(base), compiled, entity_type)]
+        for doc in chosen:
+            if doc["id"] not in seen:
+                seen.add(doc["id"])
+                out.append(doc)
+    return out
+
+
+def _cut(doc: dict[str, Any], compiled: Compiled, entity_type: str) -> dict[str, Any]:
+    read = _names(compiled.read.entity(entity_type), target=True)
+    write = _names(compiled.write.entity(entity_type), target=False)
+    kept = []
+    for attribute in doc.get("attributes", []):
+        name = str(attribute.get("name", "")).lower()
+        if read is not None and name not in read:
+            continue
+        if write is not None and name not in write and attribute.get("mutability") != "readOnly":
+            continue
+        kept.append(attribute)
+    return {**doc, "attributes": kept}
+
+
+def _names(section: Entity | None, *, target: bool) -> set[str] | None:
+    """First-level attribute names the mappings write (``target``) or read; None: all."""
+    if section is None:
+        return set()
+    names: set[str] = set()
+    for mapping in section.mappings:
+        if mapping.ignore or mapping.scope in ("patchEntity", "deleteEntity"):
+            continue
+        path = mapping.target_path if target else mapping.source_path
+        if path is None:
+            continue
+        if path.strip() in _WHOLE:
+            return None
+        first = simple_path(path).split(".")[0].split("[")[0]
+        if first:
+            names.add(first.lower())
+    return names
+
+
+def _whole(compiled: Compiled, entity_type: str) -> bool:
+    read = _names(compiled.read.entity(entity_type), target=True)
+    write = _names(compiled.write.entity(entity_type), target=False)
+    return read is None and write is None
+
+
+def _has_patch_mappings(section: Entity | None) -> bool:
+    return section is not None and any(m.scope == "patchEntity" for m in section.mappings)

@@ -1,0 +1,498 @@
+"""The proxy: SCIM requests on a proxy system carried out on its back-end (spec §5).
+
+Reads run the back-end read, then the proxy read transformation; writes run the proxy write
+transformation, then the back-end write, and answer what the back-end holds afterwards,
+through the proxy read transformation again (spec §5.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from provisor.connectors.base import (
+    Connector,
+    ConnectorConfig,
+    Entity,
+    Role,
+    Slice,
+    patch_operations_of,
+)
+from provisor.errors import NotFoundError
+from provisor.proxy import filters, ids
+from provisor.proxy.errors import DisabledError, TransformationFailedError, connector_errors
+from provisor.scim import schemas as s
+from provisor.scim.errors import (
+    InvalidSyntaxError,
+    InvalidValueError,
+    NotImplementedSCIMError,
+    ResourceNotFoundError,
+    TooManyError,
+)
+from provisor.systems.model import System
+from provisor.systems.service import SystemService
+from provisor.transform.engine import (
+    Failed,
+    Ignored,
+    Operation,
+    Skipped,
+    Transformation,
+    Transformed,
+)
+
+log = structlog.get_logger("provisor.proxy")
+
+ENDPOINTS = {"Users": "user", "Groups": "group"}
+RESOURCE_TYPES = {"user": "User", "group": "Group"}
+CORE_SCHEMAS = {"user": s.USER, "group": s.GROUP}
+DEFAULT_COUNT = 25
+MAX_COUNT = 100
+STRATEGY = "ips.proxy.scim.total.results.strategy"
+CACHED_SYSTEMS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """What a proxy request needs of its system, for one version of it."""
+
+    system: System
+    properties: dict[str, str]
+    read: Transformation
+    write: Transformation
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A page of a list request, ready to become a SCIM ListResponse."""
+
+    resources: list[dict[str, Any]]
+    total: int
+    start_index: int
+    items_per_page: int  # entities read from the back-end (before the read condition)
+
+
+class IdDecoder:
+    """``resolveEntityIds`` of a proxy write transformation: resource ids of this proxy
+    (members, managers) back to back-end keys."""
+
+    def resolve(
+        self,
+        ids_: Sequence[str],
+        *,
+        entity_type: str,
+        source_system: str | None,
+        target_system: str | None,
+    ) -> dict[str, str]:
+        return {i: ids.decode(i) for i in ids_}
+
+
+class ProxyService:
+    """Proxy requests on the systems of one tenant. Thread-safe for one event loop."""
+
+    def __init__(self, systems: SystemService) -> None:
+        self.systems = systems
+        self._compiled: OrderedDict[tuple[str, int], Compiled] = OrderedDict()
+
+    # -- the system ---------------------------------------------------------------------------
+
+    async def compiled(self, system_id: str) -> Compiled:
+        """The proxy system and its transformations (compiled once per system version)."""
+        system = await asyncio.to_thread(self._proxy_system, system_id)
+        key = (system.id, system.version)
+        found = self._compiled.get(key)
+        if found is None:
+            found = await asyncio.to_thread(self._compile, system)
+            self._compiled[key] = found
+            while len(self._compiled) > CACHED_SYSTEMS:
+                self._compiled.popitem(last=False)
+        return found
+
+    def _proxy_system(self, system_id: str) -> System:
+        try:
+            system = self.systems.get(system_id)
+        except NotFoundError as exc:
+            raise ResourceNotFoundError(f"No proxy system {system_id!r}.") from exc
+        if system.role is not Role.PROXY:
+            raise ResourceNotFoundError(f"System {system.name!r} is not a proxy system.")
+        if not system.enabled:
+            raise DisabledError(f"The proxy system {system.name!r} is disabled.")
+        return system
+
+    def _compile(self, system: System) -> Compiled:
+        properties = self.systems.effective_properties(system.id)
+        read = self.systems.transformation(system.id, "read").text
+        write = self.systems.transformation(system.id, "write").text
+        return Compiled(
+            system, properties, Transformation(read, properties), Transformation(write, properties)
+        )
+
+    def connector(self, compiled: Compiled) -> Connector:
+        config = ConnectorConfig(
+            system_id=compiled.system.id,
+            system_name=compiled.system.name,
+            role=Role.PROXY,
+            properties=compiled.properties,
+            services=self.systems.services,
+        )
+        return compiled.system.type.build(config)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def search(
+        self,
+        system_id: str,
+        endpoint: str,
+        base: str,
+        *,
+        filter: str | None = None,
+        start_index: int | None = None,
+        count: int | None = None,
+    ) -> Listing:
+        """A page of users or groups (spec §5.4, §5.5). ``base`` is the proxy's URL."""
+        compiled = await self.compiled(system_id)
+        entity_type = served(compiled, endpoint)
+        start = max(1, start_index or 1)
+        size = DEFAULT_COUNT if count is None else count
+        if size < 1:
+            raise InvalidValueError(f"count is 1 to {MAX_COUNT}, not {size}.")
+        size = min(size, MAX_COUNT)
+        wanted = filters.parse(filter) if filter and filter.strip() else None
+        async with self.connector(compiled) as connector:
+            if isinstance(wanted, filters.Equals):
+                return await self._one(compiled, connector, entity_type, wanted, base)
+            with connector_errors(f"GET {endpoint}"):
+                page = await connector.slice(
+                    entity_type,
+                    start_index=start,
+                    count=size,
+                    modified_after=wanted.timestamp if wanted else None,
+                )
+        resources = self._present_all(compiled, connector, entity_type, page.entities, base)
+        return Listing(
+            resources,
+            self._total(compiled, entity_type, page, start, size),
+            start,
+            len(page.entities),
+        )
+
+    def _total(
+        self, compiled: Compiled, entity_type: str, page: Slice, start: int, count: int
+    ) -> int:
+        """``totalResults`` by the rules of spec §5.5."""
+        section = compiled.read.entity(entity_type)
+        condition = section is not None and section.condition is not None
+        provided = (compiled.properties.get(STRATEGY) or "").strip().lower() == "provided"
+        if page.total is not None and (not condition or provided):
+            return page.total
+        if page.last:
+            return start - 1 + len(page.entities)
+        return start + count
+
+    async def _one(
+        self,
+        compiled: Compiled,
+        connector: Connector,
+        entity_type: str,
+        wanted: filters.Equals,
+        base: str,
+    ) -> Listing:
+        """An ``eq`` filter: a back-end search; 0 or 1 result, more is ``tooMany``."""
+        if wanted.attribute.lower() == "id":
+            key = self._key(compiled, entity_type, wanted.value)
+            with connector_errors(f"GET {endpoint_of(entity_type)}"):
+                entity = await connector.get(entity_type, key)
+            found = [] if entity is None else [entity]
+        else:
+            section = compiled.read.entity(entity_type)
+            assert section is not None
+            attribute = filters.backend_attribute(section, wanted.attribute)
+            with connector_errors(f"GET {endpoint_of(entity_type)}"):
+                found = await connector.find(entity_type, attribute, wanted.value)
+        resources = self._present_all(compiled, connector, entity_type, found, base)
+        if len(resources) > 1:
+            raise TooManyError(
+                f"{len(resources)} {endpoint_of(entity_type)} match {wanted.attribute} eq "
+                f"{wanted.value!r}; the filter must find one."
+            )
+        return Listing(resources, len(resources), 1, len(found))
+
+    async def get(
+        self, system_id: str, endpoint: str, resource_id: str, base: str
+    ) -> dict[str, Any]:
+        compiled = await self.compiled(system_id)
+        entity_type = served(compiled, endpoint)
+        key = self._key(compiled, entity_type, resource_id)
+        async with self.connector(compiled) as connector:
+            with connector_errors(f"GET {endpoint}/{resource_id}"):
+                entity = await connector.get(entity_type, key)
+        if entity is None:
+            raise ResourceNotFoundError(f"{RESOURCE_TYPES[entity_type]} {resource_id} not found.")
+        resource = self._present(compiled, connector, entity_type, entity, base)
+        if resource is None:
+            raise ResourceNotFoundError(
+                f"{RESOURCE_TYPES[entity_type]} {resource_id} is not served by this proxy "
+                "(the proxy read transformation skips it)."
+            )
+        return resource
+
+    # -- writing -------------------------------------------------------------------------------
+
+    async def create(self, system_id: str, endpoint: str, body: Any, base: str) -> dict[str, Any]:
+        """Create a user or group; the created resource as the proxy reads it back."""
+        compiled = await self.compiled(system_id)
+        entity_type = served(compiled, endpoint)
+        document, variables = self._write(
+            compiled, entity_type, _object(body), Operation.CREATE, {}
+        )
+        chosen = variables.get("entityIdTargetSystem")
+        async with self.connector(compiled) as connector:
+            with connector_errors(f"POST {endpoint}"):
+                written = await connector.create(
+                    entity_type, document, entity_id=chosen if isinstance(chosen, str) else None
+                )
+                entity = written.entity or await connector.get(entity_type, written.id)
+        return self._answer(compiled, connector, entity_type, entity, base, written.id)
+
+    async def replace(
+        self, system_id: str, endpoint: str, resource_id: str, body: Any, base: str
+    ) -> dict[str, Any]:
+        """PUT: the write transformation (create-only mappings left out), then a full
+        update of the back-end entity."""
+        compiled = await self.compiled(system_id)
+        entity_type = served(compiled, endpoint)
+        key = self._key(compiled, entity_type, resource_id)
+        what = f"PUT {endpoint}/{resource_id}"
+        document, variables = self._write(
+            compiled, entity_type, _object(body), Operation.UPDATE, {"entityIdTargetSystem": key}
+        )
+        target = _text(variables.get("entityIdTargetSystem")) or key
+        async with self.connector(compiled) as connector:
+            with connector_errors(what):
+                previous = await connector.get(entity_type, target)
+                if previous is None:
+                    raise ResourceNotFoundError(f"{what}: not found.")
+                written = await connector.update(entity_type, target, document, previous=previous)
+                entity = written.entity or await connector.get(entity_type, written.id)
+        return self._answer(compiled, connector, entity_type, entity, base, written.id)
+
+    async def patch(
+        self, system_id: str, endpoint: str, resource_id: str, body: Any, base: str
+    ) -> dict[str, Any]:
+        """PATCH: only the ``patchEntity`` mappings run (spec §5.6); the back-end takes the
+        resulting PatchOp as it is. Back-ends that cannot are answered 501: use PUT."""
+        compiled = await self.compiled(system_id)
+        entity_type = served(compiled, endpoint)
+        request = _object(body)
+        if patch_operations_of(request) is None:
+            raise InvalidSyntaxError(
+                f"A PATCH body is a PatchOp message ({s.PATCH_OP}) with Operations."
+            )
+        key = self._key(compiled, entity_type, resource_id)
+        what = f"PATCH {endpoint}/{resource_id}"
+        document, variables = self._write(
+            compiled, entity_type, request, Operation.PATCH, {"entityIdTargetSystem": key}
+        )
+        target = _text(variables.get("entityIdTargetSystem")) or key
+        async with self.connector(compiled) as connector:
+            if not connector.capabilities.scim_patch:
+                raise NotImplementedSCIMError(
+                    f"{what}: a {compiled.system.type.name} back-end cannot be patched; use PUT."
+                )
+            if patch_operations_of(document) is None:
+                raise NotImplementedSCIMError(
+                    f"{what}: the proxy write transformation has no patchEntity mappings "
+                    "passing schemas and Operations; use PUT."
+                )
+            with connector_errors(what):
+                written = await connector.update(entity_type, target, document)
+                entity = written.entity or await connector.get(entity_type, target)
+        return self._answer(compiled, connector, entity_type, entity, base, target)
+
+    async def delete(self, system_id: str, endpoint: str, resource_id: str) -> None:
+        compiled = await self.compiled(system_id)
+        entity_type = served(compiled, endpoint)
+        key = self._key(compiled, entity_type, resource_id)
+        async with self.connector(compiled) as connector:
+            with connector_errors(f"DELETE {endpoint}/{resource_id}"):
+                await connector.delete(entity_type, key)
+
+    # -- transformations -----------------------------------------------------------------------
+
+    def _key(self, compiled: Compiled, entity_type: str, resource_id: str) -> str:
+        """The back-end key of a resource id: decoded (see ``ids``), then through the
+        write transformation's ``deleteEntity`` mappings of ``entityIdTargetSystem`` when it
+        has any (spec §1.3: SAP-style ``decode`` functions)."""
+        key = ids.decode(resource_id)
+        section = compiled.write.entity(entity_type)
+        if section is None or not any(m.scope == "deleteEntity" for m in section.mappings):
+            return key
+        outcome = compiled.write.apply(
+            entity_type,
+            {"id": resource_id},
+            operation=Operation.DELETE,
+            variables={"entityIdTargetSystem": key},
+            resolver=IdDecoder(),
+        )
+        if isinstance(outcome, Transformed):
+            return _text(outcome.variables.get("entityIdTargetSystem")) or key
+        return key
+
+    def _write(
+        self,
+        compiled: Compiled,
+        entity_type: str,
+        body: dict[str, Any],
+        operation: Operation,
+        variables: dict[str, Any],
+    ) -> tuple[Entity, dict[str, Any]]:
+        outcome = compiled.write.apply(
+            entity_type, body, operation=operation, variables=variables, resolver=IdDecoder()
+        )
+        if isinstance(outcome, Transformed):
+            return outcome.document, outcome.variables
+        if isinstance(outcome, Skipped):
+            raise InvalidValueError(f"The proxy write transformation skips it: {outcome.reason}")
+        if isinstance(outcome, Failed):
+            raise InvalidValueError(f"The proxy write transformation failed: {outcome.reason}")
+        if isinstance(outcome, Ignored):
+            raise NotImplementedSCIMError(outcome.reason)
+        raise InvalidValueError("The proxy write transformation gives nothing to write.")
+
+    def _answer(
+        self,
+        compiled: Compiled,
+        connector: Connector,
+        entity_type: str,
+        entity: Entity | None,
+        base: str,
+        key: str,
+    ) -> dict[str, Any]:
+        if entity is None:
+            raise ResourceNotFoundError(
+                f"The back-end does not return {RESOURCE_TYPES[entity_type]} {key} after "
+                "writing it."
+            )
+        resource = self._present(compiled, connector, entity_type, entity, base, strict=True)
+        assert resource is not None
+        return resource
+
+    def _present_all(
+        self,
+        compiled: Compiled,
+        connector: Connector,
+        entity_type: str,
+        entities: Sequence[Entity],
+        base: str,
+    ) -> list[dict[str, Any]]:
+        out = []
+        for entity in entities:
+            resource = self._present(compiled, connector, entity_type, entity, base)
+            if resource is not None:
+                out.append(resource)
+        return out
+
+    def _present(
+        self,
+        compiled: Compiled,
+        connector: Connector,
+        entity_type: str,
+        entity: Entity,
+        base: str,
+        *,
+        strict: bool = False,
+    ) -> dict[str, Any] | None:
+        """A back-end entity as a SCIM resource (the proxy read transformation), or None
+        when the transformation skips it. The id is made URL-safe and ``meta`` names the
+        proxy; a resource without ``schemas`` gets the core one."""
+        name = RESOURCE_TYPES[entity_type]
+        location = f"{base}/{endpoint_of(entity_type)}/"
+        outcome = compiled.read.apply(
+            entity_type,
+            entity,
+            operation=Operation.READ,
+            variables={"entityBaseLocation": location},
+        )
+        if isinstance(outcome, Skipped | Ignored) and not strict:
+            return None
+        if not isinstance(outcome, Transformed):
+            reason = getattr(outcome, "reason", "no result")
+            if not strict:
+                log.warning("proxy read failed", system=compiled.system.id, reason=reason)
+                return None
+            raise TransformationFailedError(f"The proxy read transformation failed: {reason}")
+        # SAP's vendor extensions stay in the back-end: the proxy's schemas do not list them,
+        # as /scim does not (see discovery)
+        resource = {k: v for k, v in outcome.document.items() if k not in s.VENDOR_EXTENSIONS}
+        raw = (
+            _text(resource.get("id"))
+            or _text(outcome.variables.get("entityIdSourceSystem"))
+            or connector.entity_id(entity_type, entity)
+        )
+        if not raw:
+            raise TransformationFailedError(
+                f"The proxy read transformation gives the {name} no id."
+            )
+        resource_id = ids.encode(raw)
+        resource["id"] = resource_id
+        listed = resource.get("schemas")
+        listed = (
+            [u for u in listed if u not in s.VENDOR_EXTENSIONS] if isinstance(listed, list) else []
+        )
+        resource["schemas"] = listed or [CORE_SCHEMAS[entity_type]]
+        meta = resource.get("meta")
+        meta = dict(meta) if isinstance(meta, Mapping) else {}
+        meta["resourceType"] = name
+        meta["location"] = location + resource_id
+        meta.pop("version", None)  # the proxy has no ETags
+        resource["meta"] = meta
+        for attribute in ("members", "groups"):
+            _point_refs_here(resource.get(attribute), base, groups=attribute == "groups")
+        return resource
+
+
+def served(compiled: Compiled, endpoint: str) -> str:
+    """The entity type of an endpoint the proxy serves; 404 for any other."""
+    entity_type = ENDPOINTS.get(endpoint)
+    section = compiled.read.entity(entity_type) if entity_type else None
+    if entity_type is None or section is None or section.ignore:
+        raise ResourceNotFoundError(f"This proxy system serves no {endpoint}.")
+    return entity_type
+
+
+def _point_refs_here(values: Any, base: str, *, groups: bool) -> None:
+    """``$ref``s of members and groups as the proxy's locations (the back-end's own, such
+    as the directory's ``/scim/Users/...``, mean nothing to a proxy client)."""
+    if not isinstance(values, list):
+        return
+    for item in values:
+        if not isinstance(item, dict) or not isinstance(item.get("$ref"), str):
+            continue
+        value = item.get("value")
+        if not isinstance(value, str):
+            continue
+        kind = str(item.get("type") or "").lower()
+        group = groups or kind == "group" or (not kind and "/Groups/" in item["$ref"])
+        item["$ref"] = f"{base}/{'Groups' if group else 'Users'}/{value}"
+
+
+def endpoint_of(entity_type: str) -> str:
+    return "Users" if entity_type == "user" else "Groups"
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise InvalidSyntaxError("The request body is a JSON object.")
+    return body
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,99 @@
+"""SQL of real-time logs: add, search, purge."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, func, insert, select
+
+from provisor.realtime.model import RealtimeLog, SystemResult
+from provisor.storage import tables as t
+from provisor.storage.database import Database
+from provisor.timestamps import format_datetime, now, parse_datetime
+
+_logs = t.realtime_logs
+
+
+class RealtimeLogStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(self, log: RealtimeLog) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                insert(_logs).values(
+                    id=log.id,
+                    source_id=log.source_id,
+                    source_name=log.source_name,
+                    entity_type=log.entity_type,
+                    entity_id=log.entity_id,
+                    operation=log.operation,
+                    status=log.status,
+                    started=log.started,
+                    duration_ms=log.duration_ms,
+                    error=log.error,
+                    caller=log.caller,
+                    systems=orjson.dumps([s.to_dict() for s in log.systems]).decode(),
+                )
+            )
+
+    def get(self, log_id: str) -> RealtimeLog | None:
+        with self.db.read() as conn:
+            row = conn.execute(select(_logs).where(_logs.c.id == log_id)).first()
+        return None if row is None else _log(row)
+
+    def search(
+        self,
+        *,
+        source_id: str | None = None,
+        entity_id: str | None = None,
+        entity_type: str | None = None,
+        status: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[RealtimeLog], int]:
+        """Newest first, by source, entity id, entity type and status."""
+        where = []
+        for column, value in (
+            (_logs.c.source_id, source_id),
+            (_logs.c.entity_id, entity_id),
+            (_logs.c.entity_type, entity_type),
+            (_logs.c.status, status),
+        ):
+            if value is not None:
+                where.append(column == value)
+        with self.db.read() as conn:
+            total = conn.execute(select(func.count()).select_from(_logs).where(*where)).scalar()
+            rows = conn.execute(
+                select(_logs)
+                .where(*where)
+                .order_by(_logs.c.started.desc(), _logs.c.id)
+                .offset(offset)
+                .limit(limit)
+            ).all()
+        return [_log(r) for r in rows], int(total or 0)
+
+    def purge(self, days: int) -> int:
+        """Delete the logs older than ``days``."""
+        before = format_datetime(parse_datetime(now()) - timedelta(days=days))
+        with self.db.write() as conn:
+            return conn.execute(delete(_logs).where(_logs.c.started < before)).rowcount
+
+
+def _log(row: Any) -> RealtimeLog:
+    return RealtimeLog(
+        id=row.id,
+        source_id=row.source_id,
+        source_name=row.source_name,
+        entity_type=row.entity_type,
+        entity_id=row.entity_id,
+        operation=row.operation,
+        status=row.status,
+        started=row.started,
+        duration_ms=row.duration_ms,
+        error=row.error,
+        caller=row.caller,
+        systems=[SystemResult.from_dict(s) for s in orjson.loads(row.systems)],
+    )

@@ -1,0 +1,333 @@
+"""The proxy systems' SCIM 2.0 API (spec §5): ``/ipsproxy/service/api/v1/scim/{id}/...``.
+
+The Neo-style path ``/ipsproxy/api/v1/scim/{id}/...`` serves the same (hidden from OpenAPI).
+Every request needs the permission ``proxy_api``; errors are SCIM error bodies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from provisor.auth.permissions import Permission
+from provisor.proxy import discovery
+from provisor.proxy.service import Listing, ProxyService
+from provisor.scim import schemas as s
+from provisor.scim.errors import (
+    MethodNotAllowedError,
+    NotImplementedSCIMError,
+    ResourceNotFoundError,
+    SCIMError,
+)
+from provisor.scim.projection import Projection
+from provisor.scim.registry import Registry, resolve
+from provisor.web.auth import PrincipalDep, ServicesDep, require
+from provisor.web.scim_api import json_body, scim_response
+
+PREFIX = "/ipsproxy/service/api/v1/scim/{system_id}"
+NEO_PREFIX = "/ipsproxy/api/v1/scim/{system_id}"
+ENDPOINT = "{endpoint}"  # Users or Groups: anything else is a SCIM 404
+
+router = APIRouter(tags=["Proxy systems (SCIM 2.0)"])
+
+Filter = Annotated[str | None, Query(description='<attribute> eq "value", or meta.lastModified gt')]
+StartIndex = Annotated[int | None, Query(alias="startIndex")]
+Count = Annotated[int | None, Query(description="1 to 100 (default 25)")]
+Attributes = Annotated[str | None, Query()]
+Excluded = Annotated[str | None, Query(alias="excludedAttributes")]
+
+
+def proxy_service(request: Request, services: Any) -> ProxyService:
+    """The application's proxy service, made on first use."""
+    state = request.app.state
+    found = getattr(state, "proxy", None)
+    if not isinstance(found, ProxyService):
+        found = state.proxy = ProxyService(services.systems)
+    return found
+
+
+def proxy_base(request: Request, system_id: str) -> str:
+    """The proxy system's URL, on the path the request came by (current or Neo-style)."""
+    neo = request.url.path.startswith("/ipsproxy/api/")
+    path = (NEO_PREFIX if neo else PREFIX).format(system_id=system_id)
+    configured = request.app.state.services.settings.base_url
+    root = configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
+    return root + path
+
+
+def _registry(services: Any) -> Registry:
+    registry: Registry = services.directory.catalog.registry()
+    return registry
+
+
+def _project(
+    registry: Registry,
+    endpoint: str,
+    doc: dict[str, Any],
+    attributes: str | None,
+    excluded: str | None,
+) -> dict[str, Any]:
+    """``attributes``/``excludedAttributes`` (spec §5.4); attributes outside the schemas
+    stay with the default set and go when ``attributes`` is given."""
+    if attributes is None and excluded is None:
+        return doc
+    rt = registry.resource_type("User" if endpoint == "Users" else "Group")
+    assert rt is not None
+    projection = Projection.parse(rt, attributes, excluded)
+    if projection.is_default:
+        return doc
+    known: dict[str, Any] = {}
+    other: dict[str, Any] = {}
+    for key, value in doc.items():
+        (known if _known(rt, key) else other)[key] = value
+    out = projection.apply(known)
+    if projection.include is None:
+        names = {p.strip().lower() for p in (excluded or "").split(",")}
+        out.update({k: v for k, v in other.items() if k.lower() not in names})
+    return out
+
+
+def _known(rt: Any, key: str) -> bool:
+    if key in ("schemas", "id") or (key.startswith("urn:") and rt.extension(key) is not None):
+        return True
+    try:
+        resolve(rt, None, key, None, error=ResourceNotFoundError)
+    except SCIMError:
+        return False
+    return True
+
+
+def _list_body(listing: Listing, docs: list[dict[str, Any]]) -> bytes:
+    return orjson.dumps(
+        {
+            "schemas": [s.LIST_RESPONSE],
+            "totalResults": listing.total,
+            "itemsPerPage": listing.items_per_page,
+            "startIndex": listing.start_index,
+            "Resources": docs,
+        }
+    )
+
+
+def _discovery_list(resources: list[dict[str, Any]]) -> bytes:
+    return orjson.dumps(
+        {
+            "schemas": [s.LIST_RESPONSE],
+            "totalResults": len(resources),
+            "itemsPerPage": len(resources),
+            "startIndex": 1,
+            "Resources": resources,
+        }
+    )
+
+
+# -- resources --------------------------------------------------------------------------------
+
+DISCOVERY = ("ServiceProviderConfig", "ResourceTypes", "Schemas")
+
+
+def _writable(endpoint: str) -> None:
+    """Discovery endpoints are read-only (405); searching by POST is not supported (501)."""
+    if endpoint in DISCOVERY:
+        raise MethodNotAllowedError(f"/{endpoint} is read-only: GET it.")
+    if endpoint == ".search":
+        raise NotImplementedSCIMError("The proxy does not search by POST /.search: GET a list.")
+
+
+async def search_by_post(system_id: str, endpoint: str, principal: PrincipalDep) -> Response:
+    require(principal, Permission.PROXY_API)
+    raise NotImplementedSCIMError("The proxy does not search by POST .search: GET a list.")
+
+
+async def list_resources(
+    system_id: str,
+    endpoint: str,
+    request: Request,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    filter: Filter = None,
+    start_index: StartIndex = None,
+    count: Count = None,
+    attributes: Attributes = None,
+    excluded: Excluded = None,
+) -> Response:
+    require(principal, Permission.PROXY_API)
+    proxy = proxy_service(request, services)
+    listing = await proxy.search(
+        system_id,
+        endpoint,
+        proxy_base(request, system_id),
+        filter=filter,
+        start_index=start_index,
+        count=count,
+    )
+    registry = _registry(services)
+    docs = [_project(registry, endpoint, d, attributes, excluded) for d in listing.resources]
+    return scim_response(_list_body(listing, docs))
+
+
+async def get_resource(
+    system_id: str,
+    endpoint: str,
+    resource_id: str,
+    request: Request,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    attributes: Attributes = None,
+    excluded: Excluded = None,
+) -> Response:
+    require(principal, Permission.PROXY_API)
+    proxy = proxy_service(request, services)
+    doc = await proxy.get(system_id, endpoint, resource_id, proxy_base(request, system_id))
+    doc = _project(_registry(services), endpoint, doc, attributes, excluded)
+    return scim_response(orjson.dumps(doc))
+
+
+async def create_resource(
+    system_id: str,
+    endpoint: str,
+    request: Request,
+    principal: PrincipalDep,
+    services: ServicesDep,
+) -> Response:
+    require(principal, Permission.PROXY_API)
+    _writable(endpoint)
+    body = await json_body(request)
+    proxy = proxy_service(request, services)
+    doc = await proxy.create(system_id, endpoint, body, proxy_base(request, system_id))
+    return scim_response(orjson.dumps(doc), 201, {"Location": doc["meta"]["location"]})
+
+
+async def replace_resource(
+    system_id: str,
+    endpoint: str,
+    resource_id: str,
+    request: Request,
+    principal: PrincipalDep,
+    services: ServicesDep,
+) -> Response:
+    require(principal, Permission.PROXY_API)
+    body = await json_body(request)
+    proxy = proxy_service(request, services)
+    base = proxy_base(request, system_id)
+    doc = await proxy.replace(system_id, endpoint, resource_id, body, base)
+    return scim_response(orjson.dumps(doc))
+
+
+async def patch_resource(
+    system_id: str,
+    endpoint: str,
+    resource_id: str,
+    request: Request,
+    principal: PrincipalDep,
+    services: ServicesDep,
+) -> Response:
+    require(principal, Permission.PROXY_API)
+    body = await json_body(request)
+    proxy = proxy_service(request, services)
+    base = proxy_base(request, system_id)
+    doc = await proxy.patch(system_id, endpoint, resource_id, body, base)
+    return scim_response(orjson.dumps(doc))
+
+
+async def delete_resource(
+    system_id: str,
+    endpoint: str,
+    resource_id: str,
+    request: Request,
+    principal: PrincipalDep,
+    services: ServicesDep,
+) -> Response:
+    require(principal, Permission.PROXY_API)
+    await proxy_service(request, services).delete(system_id, endpoint, resource_id)
+    return Response(status_code=204)
+
+
+# -- discovery --------------------------------------------------------------------------------
+
+
+async def service_provider_config(
+    system_id: str, request: Request, principal: PrincipalDep, services: ServicesDep
+) -> Response:
+    require(principal, Permission.PROXY_API)
+    proxy = proxy_service(request, services)
+    compiled = await proxy.compiled(system_id)
+    async with proxy.connector(compiled) as connector:
+        capabilities = connector.capabilities
+    body = discovery.service_provider_config(compiled, capabilities, proxy_base(request, system_id))
+    return scim_response(orjson.dumps(body))
+
+
+async def resource_types(
+    system_id: str, request: Request, principal: PrincipalDep, services: ServicesDep
+) -> Response:
+    require(principal, Permission.PROXY_API)
+    compiled = await proxy_service(request, services).compiled(system_id)
+    base = proxy_base(request, system_id)
+    found = discovery.resource_types(compiled, _registry(services), base)
+    return scim_response(_discovery_list(found))
+
+
+async def resource_type(
+    system_id: str, name: str, request: Request, principal: PrincipalDep, services: ServicesDep
+) -> Response:
+    require(principal, Permission.PROXY_API)
+    compiled = await proxy_service(request, services).compiled(system_id)
+    base = proxy_base(request, system_id)
+    for doc in discovery.resource_types(compiled, _registry(services), base):
+        if doc["id"] == name:
+            return scim_response(orjson.dumps(doc))
+    raise ResourceNotFoundError(f"Resource type {name} not found.")
+
+
+async def list_schemas(
+    system_id: str, request: Request, principal: PrincipalDep, services: ServicesDep
+) -> Response:
+    require(principal, Permission.PROXY_API)
+    compiled = await proxy_service(request, services).compiled(system_id)
+    found = discovery.schemas(compiled, _registry(services), proxy_base(request, system_id))
+    return scim_response(_discovery_list(found))
+
+
+async def get_schema(
+    system_id: str, schema_id: str, request: Request, principal: PrincipalDep, services: ServicesDep
+) -> Response:
+    require(principal, Permission.PROXY_API)
+    compiled = await proxy_service(request, services).compiled(system_id)
+    for doc in discovery.schemas(compiled, _registry(services), proxy_base(request, system_id)):
+        if doc["id"] == schema_id:
+            return scim_response(orjson.dumps(doc))
+    raise ResourceNotFoundError(f"Schema {schema_id} not found.")
+
+
+_ROUTES: list[tuple[str, str, Callable[..., Any], str, int]] = [
+    ("GET", "/ServiceProviderConfig", service_provider_config, "What the proxy supports", 200),
+    ("GET", "/ResourceTypes", resource_types, "The resource types the proxy serves", 200),
+    ("GET", "/ResourceTypes/{name}", resource_type, "One resource type", 200),
+    ("GET", "/Schemas", list_schemas, "The schemas of the proxy's resources", 200),
+    ("GET", "/Schemas/{schema_id}", get_schema, "One schema", 200),
+    ("POST", f"/{ENDPOINT}/.search", search_by_post, "Not supported: 501", 501),
+    ("GET", f"/{ENDPOINT}", list_resources, "List users or groups (eq or delta filter)", 200),
+    ("POST", f"/{ENDPOINT}", create_resource, "Create a user or group in the back-end", 201),
+    ("GET", f"/{ENDPOINT}/{{resource_id}}", get_resource, "One user or group", 200),
+    ("PUT", f"/{ENDPOINT}/{{resource_id}}", replace_resource, "Replace a user or group", 200),
+    ("PATCH", f"/{ENDPOINT}/{{resource_id}}", patch_resource, "Patch a user or group", 200),
+    ("DELETE", f"/{ENDPOINT}/{{resource_id}}", delete_resource, "Delete a user or group", 204),
+]
+
+for _method, _path, _endpoint, _summary, _status in _ROUTES:
+    router.add_api_route(
+        PREFIX + _path, _endpoint, methods=[_method], summary=_summary, status_code=_status
+    )
+    router.add_api_route(
+        NEO_PREFIX + _path,
+        _endpoint,
+        methods=[_method],
+        summary=_summary,
+        status_code=_status,
+        include_in_schema=False,
+    )

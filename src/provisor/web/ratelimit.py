@@ -1,0 +1,122 @@
+"""The tenant's budget of proxy and real-time calls (spec §3.13): past the throttle rate
+(150/minute by default) each call waits a second; past the maximum (200/minute) calls get
+429 with ``Retry-After``. Paths under ``/ipsproxy/`` share one budget.
+
+The counting is pyrate-limiter's sliding window, in a bucket every server process shares:
+an SQLite file in the data folder (with a file lock) on the embedded default, a table in
+PostgreSQL otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+from pyrate_limiter import AbstractBucket, Duration, Rate, RateItem
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from provisor.settings import Settings
+from provisor.web.errors import scim_error
+
+PREFIX = "/ipsproxy/"
+THROTTLE_SECONDS = 1.0
+_TENANT = "tenant"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    seconds: float  # to wait before serving (throttled), or until a retry may pass (refused)
+
+
+class InboundBudget:
+    """The two sliding windows (throttle, maximum) over a shared store."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.throttle = settings.inbound_throttle_per_minute
+        self.maximum = settings.inbound_max_per_minute
+        self._buckets: tuple[AbstractBucket | None, AbstractBucket | None] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.throttle or self.maximum)
+
+    def admit(self) -> Decision:
+        throttle, maximum = self._open()
+        if maximum is not None:
+            item = RateItem(_TENANT, _now_ms())
+            if not maximum.put(item):
+                waiting = maximum.waiting(item)
+                assert isinstance(waiting, int)
+                return Decision(False, max(1, math.ceil(waiting / 1000)))
+        if throttle is not None and not throttle.put(RateItem(_TENANT, _now_ms())):
+            return Decision(True, THROTTLE_SECONDS)
+        return Decision(True, 0.0)
+
+    def _open(self) -> tuple[AbstractBucket | None, AbstractBucket | None]:
+        with self._lock:  # opened in the process that serves (after the fork)
+            if self._buckets is None:
+                self._buckets = (
+                    self._bucket("throttle", self.throttle),
+                    self._bucket("maximum", self.maximum),
+                )
+            return self._buckets
+
+    def _bucket(self, name: str, per_minute: int) -> AbstractBucket | None:
+        if not per_minute:
+            return None
+        rates = [Rate(per_minute, Duration.MINUTE)]
+        table = f"provisor_rate_{name}"
+        if self.settings.is_sqlite:
+            from pyrate_limiter import SQLiteBucket
+
+            path = Path(self.settings.data_dir) / "rate-limits.sqlite"
+            return SQLiteBucket.init_from_file(
+                rates, table=table, db_path=str(path), use_file_lock=True
+            )
+        from psycopg_pool import ConnectionPool
+        from pyrate_limiter import PostgresBucket
+
+        from provisor.jobs.pgqueue import conninfo
+
+        pool: Any = ConnectionPool(
+            conninfo(self.settings.sqlalchemy_url), min_size=1, max_size=4, open=True
+        )
+        return PostgresBucket(pool, table, rates)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class RateLimitMiddleware:
+    def __init__(self, app: ASGIApp, budget: InboundBudget) -> None:
+        self.app = app
+        self.budget = budget
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
+            await self.app(scope, receive, send)
+            return
+        if self.budget.active:
+            decision = await anyio.to_thread.run_sync(self.budget.admit)
+            if not decision.allowed:
+                retry = str(int(decision.seconds))
+                detail = (
+                    "Too many proxy and real-time requests for this tenant: "
+                    f"at most {self.budget.maximum} a minute. Retry after {retry} s."
+                )
+                response = scim_error(429, detail, None, {"Retry-After": retry})
+                await response(scope, receive, send)
+                return
+            if decision.seconds:
+                await asyncio.sleep(decision.seconds)
+        await self.app(scope, receive, send)

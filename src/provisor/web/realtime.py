@@ -1,0 +1,175 @@
+"""The real-time provisioning API (spec §6.2, permission ``realtime_api``) and its logs in the
+admin API (``/api/v1/realtime-logs``, permission ``admin``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from provisor.auth.permissions import Permission, Principal
+from provisor.connectors.base import ConnectorError
+from provisor.errors import NotFoundError
+from provisor.realtime.model import STATUSES, Change
+from provisor.realtime.service import RealtimeService
+from provisor.scim.errors import SCIMError
+from provisor.web.auth import PrincipalDep, ServicesDep, require
+
+public = APIRouter(tags=["real-time provisioning"])
+admin = APIRouter(prefix="/api/v1", tags=["real-time provisioning"])
+
+PREFIXES = ("/ipsproxy/service/api/v1", "/ipsproxy/api/v1")  # SAP's; the second is Neo's
+SCIM_JSON = "application/scim+json"
+
+
+class _BackendFailed(SCIMError):
+    status = 502
+
+
+class _InvalidBody(SCIMError):
+    scim_type = "invalidSyntax"
+
+
+def _realtime(request: Request) -> RealtimeService:
+    service: RealtimeService = request.app.state.realtime
+    return service
+
+
+def _json(data: Any, status: int = 200, media_type: str = "application/json") -> Response:
+    return Response(orjson.dumps(data), status, media_type=media_type)
+
+
+async def _body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise _InvalidBody(f"The body is not JSON: {exc}.") from None
+
+
+async def _push(
+    request: Request,
+    principal: Principal,
+    system_id: str,
+    change: Change,
+) -> Response:
+    require(principal, Permission.REALTIME_API)
+    try:
+        log = await _realtime(request).push(system_id, change, caller=principal.name)
+    except ConnectorError as exc:
+        raise _BackendFailed(f"The source system failed: {exc.message}") from None
+    created = change.operation == "CREATE" and any(s.state == "Entity Created" for s in log.systems)
+    return _json(log.to_dict(), 201 if created else 200, SCIM_JSON)
+
+
+async def create(
+    system_id: str, entity_type: str, request: Request, principal: PrincipalDep
+) -> Response:
+    """A new or changed entity, as the source holds it (an upsert)."""
+    body = await _body(request)
+    return await _push(request, principal, system_id, Change(entity_type, "CREATE", None, body))
+
+
+async def replace(
+    system_id: str, entity_type: str, entity_id: str, request: Request, principal: PrincipalDep
+) -> Response:
+    body = await _body(request)
+    change = Change(entity_type, "UPDATE", entity_id, body)
+    return await _push(request, principal, system_id, change)
+
+
+async def patch(
+    system_id: str, entity_type: str, entity_id: str, request: Request, principal: PrincipalDep
+) -> Response:
+    """A changed entity: read again from the source, which already holds the change."""
+    body = await _body(request)
+    change = Change(entity_type, "PATCH", entity_id, body)
+    return await _push(request, principal, system_id, change)
+
+
+async def remove(
+    system_id: str, entity_type: str, entity_id: str, request: Request, principal: PrincipalDep
+) -> Response:
+    change = Change(entity_type, "DELETE", entity_id)
+    return await _push(request, principal, system_id, change)
+
+
+async def test_connection(
+    system_id: str, entity_type: str, services: ServicesDep, principal: PrincipalDep
+) -> Response:
+    """What a source application's *Test Connection* calls: an empty SCIM list when the
+    source system exists and takes changes."""
+    require(principal, Permission.REALTIME_API)
+    if entity_type not in ("user", "group"):
+        raise NotFoundError(f"Entity type {entity_type!r}: use user or group.")
+    services.systems.get(system_id)
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": 0,
+        "itemsPerPage": 0,
+        "startIndex": 1,
+        "Resources": [],
+    }
+    return _json(body, media_type=SCIM_JSON)
+
+
+_ROUTES: tuple[tuple[str, Any, str, str], ...] = (
+    ("/entities/{entity_type}", create, "POST", "Provision a new or changed entity"),
+    ("/entities/{entity_type}", test_connection, "GET", "Test the connection"),
+    ("/entities/{entity_type}/{entity_id}", replace, "PUT", "Provision a changed entity"),
+    ("/entities/{entity_type}/{entity_id}", patch, "PATCH", "Provision a patched entity"),
+    ("/entities/{entity_type}/{entity_id}", remove, "DELETE", "Deprovision an entity"),
+)
+
+for prefix in PREFIXES:
+    for path, endpoint, method, summary in _ROUTES:
+        public.add_api_route(
+            f"{prefix}/systems/{{system_id}}{path}",
+            endpoint,
+            methods=[method],
+            summary=summary,
+            include_in_schema=prefix == PREFIXES[0],
+            name=f"realtime_{endpoint.__name__}_{PREFIXES.index(prefix)}",
+            response_class=Response,
+        )
+
+
+# -- the logs --------------------------------------------------------------------------------
+
+
+@admin.get("/realtime-logs", summary="Real-time provisioning logs, newest first")
+def list_logs(
+    request: Request,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    source: Annotated[str | None, Query(description="Source system id or name")] = None,
+    entity_id: Annotated[str | None, Query(alias="entityId")] = None,
+    entity_type: Annotated[str | None, Query(alias="entityType")] = None,
+    status: Annotated[str | None, Query(description=" or ".join(STATUSES))] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> Response:
+    require(principal, Permission.ADMIN)
+    source_id = services.systems.get(source).id if source else None
+    found, total = _realtime(request).search(
+        source_id=source_id,
+        entity_id=entity_id,
+        entity_type=entity_type,
+        status=status,
+        offset=offset,
+        limit=limit,
+    )
+    return _json(
+        {"items": [f.to_dict() for f in found], "total": total, "offset": offset, "limit": limit}
+    )
+
+
+@admin.get("/realtime-logs/{log_id}", summary="One real-time provisioning log")
+def get_log(log_id: str, request: Request, principal: PrincipalDep) -> Response:
+    require(principal, Permission.ADMIN)
+    found = _realtime(request).logs.get(log_id)
+    if found is None:
+        raise NotFoundError(f"No real-time log {log_id!r}.")
+    return _json(found.to_dict())

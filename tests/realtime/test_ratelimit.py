@@ -1,0 +1,48 @@
+"""The tenant's budget of proxy and real-time calls (spec §3.13)."""
+
+from __future__ import annotations
+
+import time
+
+from provisor.settings import Settings
+from provisor.web.ratelimit import InboundBudget
+from tests.conftest import serve
+
+BASE = "/ipsproxy/service/api/v1/systems"
+
+
+def test_throttled_then_refused_with_retry_after(settings: Settings) -> None:
+    limited = settings.model_copy(
+        update={"inbound_throttle_per_minute": 2, "inbound_max_per_minute": 4}
+    )
+    with serve(limited) as server, server.client(auth=server.new_client("realtime_api")) as api:
+        url = f"{BASE}/no-such-system/entities/user"
+        began = time.monotonic()
+        assert [api.get(url).status_code for _ in range(2)] == [404, 404]
+        assert time.monotonic() - began < 1, "within the throttle rate: no wait"
+        began = time.monotonic()
+        assert [api.get(url).status_code for _ in range(2)] == [404, 404]
+        assert time.monotonic() - began >= 2, "past the throttle rate: a second each"
+        refused = api.get(url)
+        assert refused.status_code == 429
+        assert refused.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert api.get("/health").status_code == 200, "other APIs have no such budget"
+        assert api.get("/api/v1/jobs").status_code == 403, "answered, not rate limited"
+
+
+def test_processes_share_one_budget(settings: Settings) -> None:
+    limited = settings.model_copy(
+        update={"inbound_throttle_per_minute": 0, "inbound_max_per_minute": 3}
+    )
+    first, second = InboundBudget(limited), InboundBudget(limited)  # as two server processes
+    decisions = [b.admit().allowed for b in (first, second, first, second)]
+    assert decisions == [True, True, True, False]
+    assert (
+        InboundBudget(
+            settings.model_copy(
+                update={"inbound_max_per_minute": 0, "inbound_throttle_per_minute": 0}
+            )
+        ).active
+        is False
+    )
