@@ -43,13 +43,14 @@ class Backend:
         return user
 
     def report(self, method: str, user: dict[str, Any]) -> None:
-        if self.push_to is None:
+        base = self.push_to
+        if base is None:
             return
 
         def push() -> None:
             with self.lock:
                 self.pushes += 1
-            url = f"{self.push_to}/{user['id']}" if method != "POST" else self.push_to
+            url = f"{base}/{user['id']}" if method != "POST" else base
             httpx.request(method, url, json=user, auth=self.auth, timeout=30)
 
         thread = threading.Thread(target=push)
