@@ -22,6 +22,18 @@ class Record:
 
 
 @dataclass(frozen=True, slots=True)
+class Settled:
+    """What a page did in one target: records written and source ids seen by a job chain."""
+
+    source_id: str
+    target_id: str
+    entity_type: str
+    saved: Sequence[Record]
+    seen: Sequence[str]
+    seen_by: str
+
+
+@dataclass(frozen=True, slots=True)
 class SourceState:
     delta_token: str | None = None
     deltas_since_full: int = 0
@@ -57,6 +69,9 @@ class OperationalData(Protocol):
     def mark_seen(
         self, source_id: str, target_id: str, entity_type: str, ids: Sequence[str], seen_by: str
     ) -> None: ...
+
+    def settle(self, pages: Sequence[Settled]) -> None:
+        """Records written and seen by several pages, in one transaction."""
 
     def unseen(
         self, source_id: str, target_id: str, entity_type: str, seen_by: str, batch: int

@@ -23,7 +23,7 @@ from provisor.connectors.base import ConnectorError, Page
 from provisor.jobs.deleting import Deleting
 from provisor.jobs.model import Action, Counts, Job, JobStatus, JobType, ReadMode, Trigger
 from provisor.jobs.plan import Item, Participant, TypeRun, digest, log_text
-from provisor.jobs.ports import EntityLog, JobJournal, OperationalData, SourceState
+from provisor.jobs.ports import EntityLog, JobJournal, OperationalData, Settled, SourceState
 from provisor.jobs.writing import Writing
 from provisor.timestamps import now
 from provisor.transform import Failed, Operation, Skipped, Transformed
@@ -73,6 +73,8 @@ class Runner:
         self.simulate = job.type is JobType.SIMULATE
         # SIMULATE marks nothing seen in operational data: (target, type) -> source ids seen
         self.simulated_seen: dict[tuple[str, str], set[str]] = defaultdict(set)
+        # Set to a list, the operational data of pages waits there (one transaction later).
+        self.deferred: list[Settled] | None = None
         self.trace = bool(self.options.get("trace"))
         self._trace_props = {
             action: (

@@ -24,7 +24,7 @@ from provisor.jobs import loops
 from provisor.jobs.diff import attribute_diff
 from provisor.jobs.model import Action, JobType
 from provisor.jobs.plan import Item, Participant, Plan, digest, log_text
-from provisor.jobs.ports import Record
+from provisor.jobs.ports import Record, Settled
 from provisor.transform import Failed, Ignored, Operation, Skipped, Transformed
 from provisor.transform.jsonpath import MISSING, Env, compile_reader
 
@@ -326,8 +326,11 @@ class Writing:
             self.runner.simulated_seen[(target.id, entity_type)].update(seen)
         else:
             chain = self.runner.job.chain_id
-            self.runner.opdata.save(self.runner.source.id, target.id, entity_type, saved, chain)
-            self.runner.opdata.mark_seen(self.runner.source.id, target.id, entity_type, seen, chain)
+            page = Settled(self.runner.source.id, target.id, entity_type, saved, seen, chain)
+            if self.runner.deferred is not None:
+                self.runner.deferred.append(page)
+            else:
+                self.runner.opdata.settle([page])
 
     def _save_echoes(self, target: Participant, entity_type: str, plans: list[Plan]) -> None:
         """What was written into a back-end that is also a source (loop prevention)."""

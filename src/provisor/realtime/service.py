@@ -178,9 +178,11 @@ class RealtimeService:
                 return results + await self._delete(route, change, entity_id, runner)
             return results
         targets = [t for t in runner.targets if t.handles(change.entity_type)]
+        runner.deferred = []  # every target's operational data in one transaction
         await asyncio.gather(
             *(runner.writing.write_page(t, change.entity_type, items) for t in targets)
         )
+        await asyncio.to_thread(self.jobs.opdata.settle, runner.deferred)
         return results + [_result(runner, t, change) for t in targets]
 
     async def _delete(

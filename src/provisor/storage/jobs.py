@@ -12,7 +12,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from provisor.jobs.loops import Echo
 from provisor.jobs.model import Counts, Job, JobStatus, JobType, ReadMode, Trigger
-from provisor.jobs.ports import EntityLog, Record, SourceState
+from provisor.jobs.ports import EntityLog, Record, Settled, SourceState
 from provisor.storage import tables as t
 from provisor.storage.database import Database
 from provisor.timestamps import now
@@ -350,43 +350,17 @@ class OperationalStore:
         records: Sequence[Record],
         seen_by: str,
     ) -> None:
-        if not records:
+        self.settle([Settled(source_id, target_id, entity_type, records, (), seen_by)])
+
+    def settle(self, pages: Sequence[Settled]) -> None:
+        """What pages did, in one transaction: records written, records seen."""
+        pages = [p for p in pages if p.saved or p.seen]
+        if not pages:
             return
-        stamp = now()
-        rows = [
-            {
-                "source_id": source_id,
-                "target_id": target_id,
-                "entity_type": entity_type,
-                "source_entity_id": r.source_entity_id,
-                "target_entity_id": r.target_entity_id,
-                "hash": r.hash,
-                "source_hash": r.source_hash,
-                "existed_before": int(r.existed_before),
-                "last_seen": seen_by,
-                "created": stamp,
-                "modified": stamp,
-            }
-            for r in records
-        ]
-        keys = ("source_id", "target_id", "entity_type", "source_entity_id")
         with self.db.write() as conn:
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            statement = dialect.insert(_od)
-            changing = {
-                c: statement.excluded[c]
-                for c in (
-                    "target_entity_id",
-                    "hash",
-                    "source_hash",
-                    "existed_before",
-                    "last_seen",
-                    "modified",
-                )
-            }
-            conn.execute(
-                statement.on_conflict_do_update(index_elements=list(keys), set_=changing), rows
-            )
+            for page in pages:
+                _save(conn, page)
+                _mark_seen(conn, page)
 
     def save_echoes(self, endpoint: str, entity_type: str, echoes: Sequence[Echo]) -> None:
         if not echoes:
@@ -423,19 +397,7 @@ class OperationalStore:
     def mark_seen(
         self, source_id: str, target_id: str, entity_type: str, ids: Sequence[str], seen_by: str
     ) -> None:
-        if not ids:
-            return
-        with self.db.write() as conn:
-            for chunk in _chunks(list(ids)):
-                conn.execute(
-                    update(_od)
-                    .where(
-                        _pair(source_id, target_id, entity_type),
-                        _od.c.source_entity_id.in_(chunk),
-                        _od.c.last_seen != seen_by,
-                    )
-                    .values(last_seen=seen_by)
-                )
+        self.settle([Settled(source_id, target_id, entity_type, (), ids, seen_by)])
 
     def unseen(
         self, source_id: str, target_id: str, entity_type: str, seen_by: str, batch: int
@@ -557,3 +519,63 @@ class Journal:
     def add_entity_logs(self, job_id: str, entries: Sequence[EntityLog]) -> None:
         with self.db.write() as conn:
             add_entity_logs(conn, job_id, entries)
+
+
+_RECORD_CHANGES = (
+    "target_entity_id",
+    "hash",
+    "source_hash",
+    "existed_before",
+    "last_seen",
+    "modified",
+)
+
+
+def _save(conn: Connection, page: Settled) -> None:
+    if not page.saved:
+        return
+    stamp = now()
+    rows = [
+        {
+            "source_id": page.source_id,
+            "target_id": page.target_id,
+            "entity_type": page.entity_type,
+            "source_entity_id": r.source_entity_id,
+            "target_entity_id": r.target_entity_id,
+            "hash": r.hash,
+            "source_hash": r.source_hash,
+            "existed_before": int(r.existed_before),
+            "last_seen": page.seen_by,
+            "created": stamp,
+            "modified": stamp,
+        }
+        for r in page.saved
+    ]
+    keys = ("source_id", "target_id", "entity_type", "source_entity_id")
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(_od)
+    changing = {
+        c: statement.excluded[c]
+        for c in (
+            "target_entity_id",
+            "hash",
+            "source_hash",
+            "existed_before",
+            "last_seen",
+            "modified",
+        )
+    }
+    conn.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=changing), rows)
+
+
+def _mark_seen(conn: Connection, page: Settled) -> None:
+    for chunk in _chunks(list(page.seen)):
+        conn.execute(
+            update(_od)
+            .where(
+                _pair(page.source_id, page.target_id, page.entity_type),
+                _od.c.source_entity_id.in_(chunk),
+                _od.c.last_seen != page.seen_by,
+            )
+            .values(last_seen=page.seen_by)
+        )
