@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +54,11 @@ def settings_from(data_dir: Path | None, database_url: str | None, **extra: Any)
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         fail(f"Invalid settings: {problems}")
+
+
+def print_json(data: Any) -> None:
+    """JSON on standard output, for scripts (``--json``)."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

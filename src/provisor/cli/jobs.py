@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import json
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -30,6 +28,7 @@ from provisor.cli.common import (
     fail,
     open_services,
     out,
+    print_json,
     settings_from,
 )
 from provisor.jobs.export import export_job
@@ -48,10 +47,6 @@ def _author() -> str:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):
         return "cli"
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def _totals(job: Job) -> dict[str, int]:
@@ -120,13 +115,13 @@ def start(
         )
         if not wait:
             if as_json:
-                _print_json(job.to_dict())
+                print_json(job.to_dict())
             else:
                 out.print(f"Started {type.value} job {job.id} of {job.source_name}.")
             return
         final = _follow(services, job, quiet=as_json)
     if as_json:
-        _print_json(final.to_dict())
+        print_json(final.to_dict())
     else:
         _show(final)
     if final.status is not JobStatus.SUCCESS:
@@ -219,7 +214,7 @@ def validate(
             samples[entity_type] = parse_csv(text, entity_type)
     with open_services(settings_from(data_dir, database_url)) as services:
         result = services.jobs.validate(source, samples)
-    _print_json(result)
+    print_json(result)
 
 
 @app.command("list")
@@ -235,7 +230,7 @@ def list_jobs(
     with open_services(settings_from(data_dir, database_url)) as services:
         found, total = services.jobs.all(source=source, status=status, limit=limit)
     if as_json:
-        _print_json({"items": [j.to_dict() for j in found], "total": total})
+        print_json({"items": [j.to_dict() for j in found], "total": total})
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("id", "source", "type", "status", "started", "ended"):
@@ -260,7 +255,7 @@ def show(
     with open_services(settings_from(data_dir, database_url)) as services:
         found = services.jobs.get(job)
     if as_json:
-        _print_json(found.to_dict())
+        print_json(found.to_dict())
     else:
         _show(found)
 
@@ -288,7 +283,7 @@ def logs(
     with open_services(settings_from(data_dir, database_url)) as services:
         rows, total = services.jobs.entity_logs(job, action)
     if as_json:
-        _print_json({"items": rows, "total": total})
+        print_json({"items": rows, "total": total})
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("action", "entity", "system", "id", "reason"):

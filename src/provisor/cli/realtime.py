@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Annotated
 
 import typer
@@ -16,15 +14,12 @@ from provisor.cli.common import (
     fail,
     open_services,
     out,
+    print_json,
     settings_from,
 )
 from provisor.realtime.model import RealtimeLog
 
 app = typer.Typer(help="Real-time provisioning logs.", no_args_is_help=True)
-
-
-def _print_json(data: object) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 @app.command()
@@ -54,7 +49,7 @@ def logs(
             limit=limit,
         )
     if as_json:
-        _print_json({"items": [f.to_dict() for f in found], "total": total})
+        print_json({"items": [f.to_dict() for f in found], "total": total})
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("id", "source", "entity", "type", "operation", "status", "started"):
@@ -82,7 +77,7 @@ def show(
     if found is None:
         fail(f"No real-time log {log_id!r}.")
     if as_json:
-        _print_json(found.to_dict())
+        print_json(found.to_dict())
         return
     _show(found)
 

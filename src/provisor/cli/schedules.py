@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from provisor.cli.common import AsJSON, DatabaseURL, DataDir, open_services, out, settings_from
+from provisor.cli.common import (
+    AsJSON,
+    DatabaseURL,
+    DataDir,
+    open_services,
+    out,
+    print_json,
+    settings_from,
+)
 from provisor.jobs.schedule import Interval, SourceSchedule
 from provisor.jobs.scheduler import Scheduler
 
@@ -19,10 +25,6 @@ app = typer.Typer(
 )
 
 SourceArg = Annotated[str, typer.Argument(help="Source system id or name.")]
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def _when(found: SourceSchedule) -> str:
@@ -35,7 +37,7 @@ def _when(found: SourceSchedule) -> str:
 
 def _show(found: SourceSchedule, as_json: bool) -> None:
     if as_json:
-        _print_json(found.to_dict())
+        print_json(found.to_dict())
         return
     state = "on" if found.schedule.enabled else "off"
     out.print(f"{_when(found)}, {state}", highlight=False)
@@ -52,7 +54,7 @@ def list_schedules(
         found = Scheduler(services.db, services.jobs).all()
         names = {s.id: s.name for s in services.systems.all()[0]}
     if as_json:
-        _print_json([f.to_dict() for f in found])
+        print_json([f.to_dict() for f in found])
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("source", "when", "on", "next run", "last run"):

@@ -24,6 +24,7 @@ from provisor.cli.common import (
     fail,
     open_services,
     out,
+    print_json,
     settings_from,
 )
 from provisor.connectors.base import Role
@@ -66,13 +67,9 @@ def _invalid(exc: ValidationError, what: str) -> None:
     fail(f"Invalid {what}: {problems}", EXIT_INVALID)
 
 
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
 def _show(system: System, as_json: bool) -> None:
     if as_json:
-        _print_json(system.to_dict())
+        print_json(system.to_dict())
         return
     out.print(f"[bold]{system.name}[/]  {system.id}", highlight=False)
     rows = [
@@ -124,7 +121,7 @@ def list_systems(
     with open_services(settings_from(data_dir, database_url)) as services:
         found, total = services.systems.all(role=role, type=type, enabled=enabled)
     if as_json:
-        _print_json({"items": [s.to_dict() for s in found], "total": total})
+        print_json({"items": [s.to_dict() for s in found], "total": total})
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("name", "role", "type", "enabled", "id"):
@@ -305,7 +302,7 @@ def import_(
         except ValidationError as exc:
             _invalid(exc, "export")
     if as_json:
-        _print_json({**imported.system.to_dict(), "warnings": imported.warnings})
+        print_json({**imported.system.to_dict(), "warnings": imported.warnings})
         return
     out.print(f"Imported {imported.system.name} ({imported.system.id}).", highlight=False)
     for warning in imported.warnings:
@@ -323,7 +320,7 @@ def test(
     with open_services(settings_from(data_dir, database_url)) as services:
         result = asyncio.run(services.systems.test_connection(system))
     if as_json:
-        _print_json({"ok": result.ok, "message": result.message, "seconds": result.seconds})
+        print_json({"ok": result.ok, "message": result.message, "seconds": result.seconds})
     elif result.ok:
         out.print(f"[green]OK[/] ({result.seconds:.2f} s): {result.message}", highlight=False)
     else:
@@ -394,7 +391,7 @@ def transformation_history(
     with open_services(settings_from(data_dir, database_url)) as services:
         versions, total = services.systems.history(system, kind, limit=None)
     if as_json:
-        _print_json({"items": [v.summary() for v in versions], "total": total})
+        print_json({"items": [v.summary() for v in versions], "total": total})
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("version", "last modified", "modified by", "description"):
