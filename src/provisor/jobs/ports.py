@@ -56,20 +56,6 @@ class OperationalData(Protocol):
         self, source_id: str, target_id: str, entity_type: str, ids: Sequence[str]
     ) -> dict[str, Record]: ...
 
-    def save(
-        self,
-        source_id: str,
-        target_id: str,
-        entity_type: str,
-        records: Sequence[Record],
-        seen_by: str,
-    ) -> None:
-        """Insert or replace records, marking them seen by the job chain ``seen_by``."""
-
-    def mark_seen(
-        self, source_id: str, target_id: str, entity_type: str, ids: Sequence[str], seen_by: str
-    ) -> None: ...
-
     def settle(self, pages: Sequence[Settled]) -> None:
         """Records written and seen by several pages, in one transaction."""
 

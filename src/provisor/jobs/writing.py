@@ -42,15 +42,8 @@ class Writing:
         self, target: Participant, entity_type: str, items: list[Item]
     ) -> list[Plan]:
         """Write items to a target; what was done with each."""
-        records = await asyncio.to_thread(
-            self.runner.opdata.records,
-            self.runner.source.id,
-            target.id,
-            entity_type,
-            [i.source_id for i in items],
-        )
         resolver = Resolver(self.runner, target)
-        plans = await asyncio.to_thread(self._plan, target, entity_type, items, records, resolver)
+        plans = await asyncio.to_thread(self._plan, target, entity_type, items, resolver)
         limit = asyncio.Semaphore(target.number("ips.write.concurrency") or 8)
 
         async def execute(plan: Plan) -> None:
@@ -85,9 +78,12 @@ class Writing:
         target: Participant,
         entity_type: str,
         items: list[Item],
-        records: Mapping[str, Record],
         resolver: Resolver,
     ) -> list[Plan]:
+        """Each item's operation in the target, from its operational data."""
+        records = self.runner.opdata.records(
+            self.runner.source.id, target.id, entity_type, [i.source_id for i in items]
+        )
         plans = []
         configuration = self.runner.source.fingerprint + target.fingerprint
         todo = []

@@ -342,16 +342,6 @@ class OperationalStore:
                     )
         return found
 
-    def save(
-        self,
-        source_id: str,
-        target_id: str,
-        entity_type: str,
-        records: Sequence[Record],
-        seen_by: str,
-    ) -> None:
-        self.settle([Settled(source_id, target_id, entity_type, records, (), seen_by)])
-
     def settle(self, pages: Sequence[Settled]) -> None:
         """What pages did, in one transaction: records written, records seen."""
         pages = [p for p in pages if p.saved or p.seen]
@@ -393,11 +383,6 @@ class OperationalStore:
             return None
         keys = None if row.attributes is None else tuple(orjson.loads(row.attributes))
         return Echo(entity_id, row.fingerprint, keys)
-
-    def mark_seen(
-        self, source_id: str, target_id: str, entity_type: str, ids: Sequence[str], seen_by: str
-    ) -> None:
-        self.settle([Settled(source_id, target_id, entity_type, (), ids, seen_by)])
 
     def unseen(
         self, source_id: str, target_id: str, entity_type: str, seen_by: str, batch: int
