@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -319,6 +319,3 @@ def _close_later(route: _Route) -> None:
     task = asyncio.ensure_future(_close(route))
     _closing.add(task)
     task.add_done_callback(_closing.discard)
-
-
-__all__: Sequence[str] = ("RealtimeService",)
