@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 
 from provisor.errors import ConflictError
 from provisor.jobs.model import Job, JobStatus, JobType, ReadMode, Trigger
+from provisor.jobs.runner import Runner
 from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.systems.model import SystemChanges
@@ -222,7 +224,9 @@ def test_a_stop_ends_the_job_at_a_page_boundary(services: Services, tmp_path: Pa
     assert "stopped" in (ended.outcome or "")
 
 
-def test_an_interrupted_job_continues_in_a_new_one(services: Services, tmp_path: Path) -> None:
+def test_an_interrupted_job_continues_in_a_new_one(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     add_users(services, *(f"r{i:03d}" for i in range(200)))
     source = lid_source(services, **{"idds.page.size": "10"})
     csv_target(services, source.id, tmp_path, **{"csv.page.size": "5"})
@@ -230,20 +234,29 @@ def test_an_interrupted_job_continues_in_a_new_one(services: Services, tmp_path:
     claimed = services.jobs.claim("w", job.id)
     assert claimed is not None
 
-    def committed() -> int:
-        return stats(services.jobs.get(job.id), "CSV").get("created", 0)
+    # The worker dies right after its second page is committed: held there until then,
+    # so no write of a later page can be under way (the test does not race the job).
+    committed, release = threading.Event(), threading.Event()
+    commit = Runner.commit
+
+    def held(runner: Runner, fields: Any, status: Any = None) -> None:
+        commit(runner, fields, status)
+        if runner.checkpoint.get("user") == 20 and "checkpoint" in fields:
+            committed.set()
+            release.wait(10)
+
+    monkeypatch.setattr(Runner, "commit", held)
 
     async def interrupted(running: Job) -> None:
         task = asyncio.create_task(services.jobs.run(running))
-        for _ in range(1000):  # until a page is committed
-            if committed() >= 10:
-                break
-            await asyncio.sleep(0.01)
+        assert await asyncio.to_thread(committed.wait, 30)
         task.cancel()  # the worker dies
         with pytest.raises(asyncio.CancelledError):
             await task
+        release.set()
 
     asyncio.run(interrupted(claimed))
+    monkeypatch.undo()
     assert services.jobs.get(job.id).status is JobStatus.RUNNING
     services.jobs.stale_seconds = 0
     [successor] = services.jobs.recover()
