@@ -164,10 +164,7 @@ class DirectoryConnector(Connector):
 
     async def read(self, entity_type: str, *, delta: str | None = None) -> AsyncIterator[Page]:
         kind = _kind(entity_type)
-        filters = [self.config.get(f"idds.{entity_type}.filter")]
-        if delta:
-            filters.append(f'meta.lastModified gt "{delta}"')
-        query = " and ".join(f"({f})" for f in filters if f) or None
+        query = self._filter(entity_type, delta)
         cursor, newest = "initial", delta
         while True:
             # Groups carry their members: smaller pages keep a read's memory bounded.
@@ -195,16 +192,20 @@ class DirectoryConnector(Connector):
         modified_after: str | None = None,
     ) -> Slice:
         """One page by index, with the directory's total (a proxy's page)."""
-        filters = [self.config.get(f"idds.{entity_type}.filter")]
-        if modified_after:
-            filters.append(f"meta.lastModified gt {orjson.dumps(modified_after).decode()}")
-        query = " and ".join(f"({f})" for f in filters if f) or None
+        query = self._filter(entity_type, modified_after)
         q = ListQuery(filter=query, start_index=max(1, start_index), count=max(0, count))
         body = await self._call(self.directory.search, _kind(entity_type), q, BASE_URL)
         data = orjson.loads(body)
         entities: list[Entity] = data.get("Resources", [])
         total = int(data.get("totalResults", 0))
         return Slice(entities, total, last=max(1, start_index) - 1 + len(entities) >= total)
+
+    def _filter(self, entity_type: str, modified_after: str | None) -> str | None:
+        """The system's filter (``idds.<type>.filter``), and only what changed after a time."""
+        filters = [self.config.get(f"idds.{entity_type}.filter")]
+        if modified_after:
+            filters.append(f"meta.lastModified gt {orjson.dumps(modified_after).decode()}")
+        return " and ".join(f"({f})" for f in filters if f) or None
 
     async def get(self, entity_type: str, entity_id: str) -> Entity | None:
         try:

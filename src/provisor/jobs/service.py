@@ -224,18 +224,13 @@ class JobService:
 
     def _runner(self, job: Job) -> Runner:
         source = self.systems.get(job.source_id)
-        targets = [
-            s
-            for s in self.systems.all(role=Role.TARGET, enabled=True)[0]
-            if source.id in s.source_system_ids
-        ]
         everyone = self.systems.all()[0]
         with self.db.read() as conn:
             options, checkpoint = store.job_options(conn, job.id)
         return Runner(
             job,
             self.participant(source, "read"),
-            self.writers(targets, everyone),
+            self.writers(targets_of(source, everyone), everyone),
             self.opdata,
             self.journal,
             options=options,
@@ -276,11 +271,7 @@ class JobService:
         system = self.systems.get(source)
         if system.role is not Role.SOURCE:
             raise ConfigError(f"{system.name} is a {system.role} system: only sources validate.")
-        targets = [
-            s
-            for s in self.systems.all(role=Role.TARGET, enabled=True)[0]
-            if system.id in s.source_system_ids
-        ]
+        targets = targets_of(system, self.systems.all(role=Role.TARGET, enabled=True)[0])
         return validation.validate(
             self._stage(system, "read"), [self._stage(t, "write") for t in targets], samples
         )
@@ -381,3 +372,12 @@ class JobService:
             deleted = conn.execute(t.systems.delete()).rowcount
             conn.execute(t.tenant_settings.delete())
         return int(deleted)
+
+
+def targets_of(source: System, systems: Sequence[System]) -> list[System]:
+    """The enabled targets among ``systems`` that ``source`` provisions."""
+    return [
+        s
+        for s in systems
+        if s.role is Role.TARGET and s.enabled and source.id in s.source_system_ids
+    ]

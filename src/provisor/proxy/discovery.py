@@ -39,22 +39,7 @@ def service_provider_config(
         "changePassword": {"supported": False},
         "sort": {"supported": False},
         "etag": {"supported": False},
-        "authenticationSchemes": [
-            {
-                "type": "oauthbearertoken",
-                "name": "OAuth Bearer Token",
-                "description": "A bearer token from POST /oauth2/token (client credentials).",
-                "specUri": "https://www.rfc-editor.org/info/rfc6750",
-                "primary": True,
-            },
-            {
-                "type": "httpbasic",
-                "name": "HTTP Basic",
-                "description": "The client id and secret of a technical user with proxy_api.",
-                "specUri": "https://www.rfc-editor.org/info/rfc7617",
-                "primary": False,
-            },
-        ],
+        "authenticationSchemes": s.authentication_schemes("a technical user with proxy_api"),
         "meta": {
             "resourceType": "ServiceProviderConfig",
             "location": f"{base}/ServiceProviderConfig",

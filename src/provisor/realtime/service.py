@@ -23,7 +23,7 @@ from provisor.jobs import loops
 from provisor.jobs.model import Action, Job, JobStatus, JobType, Trigger
 from provisor.jobs.plan import Participant
 from provisor.jobs.runner import Runner
-from provisor.jobs.service import JobService
+from provisor.jobs.service import JobService, targets_of
 from provisor.realtime.model import (
     ENTITY_TYPES,
     STATES,
@@ -244,15 +244,10 @@ class RealtimeService:
         if not system.enabled:
             raise ConfigError(f"{system.name} is disabled: enable it to provision in real time.")
         everyone = self.systems.all()[0]
-        targets = [
-            s
-            for s in everyone
-            if s.role is Role.TARGET and s.enabled and system.id in s.source_system_ids
-        ]
         return _Route(
             source_system=system,
             source=self.jobs.participant(system, "read"),
-            targets=self.jobs.writers(targets, everyone),
+            targets=self.jobs.writers(targets_of(system, everyone), everyone),
             endpoint=self.jobs.endpoint(system),
             loaded=time.monotonic(),
         )

@@ -37,6 +37,28 @@ SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Schema"
 RESOURCE_TYPE = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
 SERVICE_PROVIDER_CONFIG = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
 
+
+def authentication_schemes(basic_user: str) -> list[dict[str, object]]:
+    """ServiceProviderConfig's authenticationSchemes: bearer tokens and HTTP Basic (the
+    client id and secret of ``basic_user``)."""
+    return [
+        {
+            "type": "oauthbearertoken",
+            "name": "OAuth Bearer Token",
+            "description": "A bearer token from POST /oauth2/token (client credentials).",
+            "specUri": "https://www.rfc-editor.org/info/rfc6750",
+            "primary": True,
+        },
+        {
+            "type": "httpbasic",
+            "name": "HTTP Basic",
+            "description": f"The client id and secret of {basic_user}.",
+            "specUri": "https://www.rfc-editor.org/info/rfc7617",
+            "primary": False,
+        },
+    ]
+
+
 RO = Mutability.READ_ONLY
 IMMUTABLE = Mutability.IMMUTABLE
 

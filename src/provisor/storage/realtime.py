@@ -1,17 +1,15 @@
-"""SQL of real-time logs: add, search, purge."""
+"""SQL of real-time logs: add, get, search (old ones go with the job logs: JobService.purge)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import func, insert, select
 
 from provisor.realtime.model import RealtimeLog, SystemResult
 from provisor.storage import tables as t
 from provisor.storage.database import Database
-from provisor.timestamps import format_datetime, now, parse_datetime
 
 _logs = t.realtime_logs
 
@@ -74,12 +72,6 @@ class RealtimeLogStore:
                 .limit(limit)
             ).all()
         return [_log(r) for r in rows], int(total or 0)
-
-    def purge(self, days: int) -> int:
-        """Delete the logs older than ``days``."""
-        before = format_datetime(parse_datetime(now()) - timedelta(days=days))
-        with self.db.write() as conn:
-            return conn.execute(delete(_logs).where(_logs.c.started < before)).rowcount
 
 
 def _log(row: Any) -> RealtimeLog:

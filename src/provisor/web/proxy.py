@@ -27,6 +27,7 @@ from provisor.scim.projection import Projection
 from provisor.scim.registry import Registry, resolve
 from provisor.web.auth import PrincipalDep, ServicesDep, require
 from provisor.web.scim_api import json_body, scim_response
+from provisor.web.scim_discovery import discovery_list
 
 PREFIX = "/ipsproxy/service/api/v1/scim/{system_id}"
 NEO_PREFIX = "/ipsproxy/api/v1/scim/{system_id}"
@@ -113,21 +114,10 @@ def _list_body(listing: Listing, docs: list[dict[str, Any]]) -> bytes:
     )
 
 
-def _discovery_list(resources: list[dict[str, Any]]) -> bytes:
-    return orjson.dumps(
-        {
-            "schemas": [s.LIST_RESPONSE],
-            "totalResults": len(resources),
-            "itemsPerPage": len(resources),
-            "startIndex": 1,
-            "Resources": resources,
-        }
-    )
-
-
 # -- resources --------------------------------------------------------------------------------
 
 DISCOVERY = ("ServiceProviderConfig", "ResourceTypes", "Schemas")
+NO_SEARCH = "The proxy does not search by POST .search: GET a list."
 
 
 def _writable(endpoint: str) -> None:
@@ -135,12 +125,12 @@ def _writable(endpoint: str) -> None:
     if endpoint in DISCOVERY:
         raise MethodNotAllowedError(f"/{endpoint} is read-only: GET it.")
     if endpoint == ".search":
-        raise NotImplementedSCIMError("The proxy does not search by POST /.search: GET a list.")
+        raise NotImplementedSCIMError(NO_SEARCH)
 
 
 async def search_by_post(system_id: str, endpoint: str, principal: PrincipalDep) -> Response:
     require(principal, Permission.PROXY_API)
-    raise NotImplementedSCIMError("The proxy does not search by POST .search: GET a list.")
+    raise NotImplementedSCIMError(NO_SEARCH)
 
 
 async def list_resources(
@@ -269,7 +259,7 @@ async def resource_types(
     compiled = await proxy_service(request, services).compiled(system_id)
     base = proxy_base(request, system_id)
     found = discovery.resource_types(compiled, _registry(services), base)
-    return scim_response(_discovery_list(found))
+    return scim_response(discovery_list(found))
 
 
 async def resource_type(
@@ -290,7 +280,7 @@ async def list_schemas(
     require(principal, Permission.PROXY_API)
     compiled = await proxy_service(request, services).compiled(system_id)
     found = discovery.schemas(compiled, _registry(services), proxy_base(request, system_id))
-    return scim_response(_discovery_list(found))
+    return scim_response(discovery_list(found))
 
 
 async def get_schema(

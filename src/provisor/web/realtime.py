@@ -16,6 +16,7 @@ from provisor.realtime.model import STATUSES, Change
 from provisor.realtime.service import RealtimeService
 from provisor.scim.errors import SCIMError
 from provisor.web.auth import PrincipalDep, ServicesDep, require
+from provisor.web.scim_discovery import discovery_list
 
 public = APIRouter(tags=["real-time provisioning"])
 admin = APIRouter(prefix="/api/v1", tags=["real-time provisioning"])
@@ -105,14 +106,7 @@ async def test_connection(
     if entity_type not in ("user", "group"):
         raise NotFoundError(f"Entity type {entity_type!r}: use user or group.")
     services.systems.get(system_id)
-    body = {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
-        "totalResults": 0,
-        "itemsPerPage": 0,
-        "startIndex": 1,
-        "Resources": [],
-    }
-    return _json(body, media_type=SCIM_JSON)
+    return Response(discovery_list([]), media_type=SCIM_JSON)
 
 
 _ROUTES: tuple[tuple[str, Any, str, str], ...] = (

@@ -20,7 +20,8 @@ router = APIRouter(tags=["SCIM discovery and schemas"])
 READERS = (Permission.MANAGE_USERS, Permission.MANAGE_GROUPS)
 
 
-def _list(resources: list[dict[str, Any]]) -> bytes:
+def discovery_list(resources: list[dict[str, Any]]) -> bytes:
+    """A ListResponse holding every resource (discovery endpoints do not page)."""
     return orjson.dumps(
         {
             "schemas": [s.LIST_RESPONSE],
@@ -52,22 +53,7 @@ def service_provider_config(
         "changePassword": {"supported": True},
         "sort": {"supported": True},
         "etag": {"supported": True},
-        "authenticationSchemes": [
-            {
-                "type": "oauthbearertoken",
-                "name": "OAuth Bearer Token",
-                "description": "A bearer token from POST /oauth2/token (client credentials).",
-                "specUri": "https://www.rfc-editor.org/info/rfc6750",
-                "primary": True,
-            },
-            {
-                "type": "httpbasic",
-                "name": "HTTP Basic",
-                "description": "The client id and secret of a technical user.",
-                "specUri": "https://www.rfc-editor.org/info/rfc7617",
-                "primary": False,
-            },
-        ],
+        "authenticationSchemes": s.authentication_schemes("a technical user"),
         "meta": {
             "resourceType": "ServiceProviderConfig",
             "location": f"{base}/ServiceProviderConfig",
@@ -81,7 +67,7 @@ def resource_types(request: Request, principal: PrincipalDep, services: Services
     require(principal, *READERS)
     registry = services.directory.catalog.registry()
     base = base_url(request)
-    return scim_response(_list([rt.to_scim(base) for rt in registry.resource_types]))
+    return scim_response(discovery_list([rt.to_scim(base) for rt in registry.resource_types]))
 
 
 @router.get("/ResourceTypes/{name}", summary="One resource type")
@@ -100,7 +86,7 @@ def list_schemas(request: Request, principal: PrincipalDep, services: ServicesDe
     require(principal, *READERS)
     registry = services.directory.catalog.registry()
     base = base_url(request)
-    return scim_response(_list([schema.to_scim(base) for schema in registry.schemas()]))
+    return scim_response(discovery_list([schema.to_scim(base) for schema in registry.schemas()]))
 
 
 @router.get("/Schemas/{schema_id}", summary="One schema")
