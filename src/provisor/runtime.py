@@ -6,10 +6,15 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+
 from provisor.auth.clients import ClientService
 from provisor.auth.keys import derive_key, load_master_key
 from provisor.auth.tokens import TokenSigner
+from provisor.certs.service import CertificateOptions, CertificateService
+from provisor.certs.x509 import KeySpec
 from provisor.directory.service import Directory, DirectoryOptions
+from provisor.errors import ConfigError
 from provisor.jobs.service import JobQueue, JobService
 from provisor.settings import Settings
 from provisor.storage import migrate
@@ -26,6 +31,7 @@ class Services:
     directory: Directory
     systems: SystemService
     jobs: JobService
+    certificates: CertificateService
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -54,10 +60,19 @@ class Services:
             ),
             services={"directory": directory, "data_dir": settings.data_dir},
         )
+        clients = ClientService(db, signer)
+        certificates = CertificateService(
+            db,
+            CredentialCipher(master, "certificate keys"),
+            systems,
+            clients,
+            certificate_options(settings),
+        )
+        systems.services["certificates"] = certificates  # connectors present client certificates
         return cls(
             settings=settings,
             db=db,
-            clients=ClientService(db, signer),
+            clients=clients,
             directory=directory,
             systems=systems,
             jobs=JobService(
@@ -66,10 +81,31 @@ class Services:
                 queue=None if settings.is_sqlite else _task_queue(),
                 stale_seconds=settings.job_stale_seconds,
             ),
+            certificates=certificates,
         )
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def certificate_options(settings: Settings) -> CertificateOptions:
+    """How the tenant issues certificates, and the client CAs of ``tls_client_ca``."""
+    cas: tuple[x509.Certificate, ...] = ()
+    if settings.tls_client_ca is not None:
+        try:
+            cas = tuple(x509.load_pem_x509_certificates(settings.tls_client_ca.read_bytes()))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"The client CA file {settings.tls_client_ca} cannot be read as PEM "
+                f"certificates: {exc}"
+            ) from exc
+    return CertificateOptions(
+        tenant=settings.tenant_name,
+        key=KeySpec(settings.cert_key_type),
+        digest=settings.cert_signature_hash,
+        validity_days=settings.cert_validity_days,
+        client_cas=cas,
+    )
 
 
 def _task_queue() -> JobQueue:

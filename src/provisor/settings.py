@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -77,7 +78,57 @@ class Settings(BaseSettings):
     max_proxy_systems: int | None = Field(
         None, ge=0, description="Most proxy systems a tenant may have; default: no limit."
     )
+    tenant_name: str = Field(
+        "provisor",
+        min_length=1,
+        max_length=27,
+        pattern=r"^[\w.-]+$",
+        description="Name of this tenant in the subjects of the certificates it issues "
+        "(CN=<tenant>-<system id> for outbound certificates, at most 64 characters).",
+    )
+    cert_key_type: Literal["RSA-2048", "RSA-3072", "RSA-4096", "EC-P256", "EC-P384"] = Field(
+        "RSA-2048", description="Key type and size of the certificates provisor generates."
+    )
+    cert_signature_hash: Literal["SHA256", "SHA384", "SHA512"] = Field(
+        "SHA256", description="Hash of the signature of the certificates provisor issues."
+    )
+    cert_validity_days: int = Field(
+        365, ge=1, le=3650, description="Validity of the certificates provisor issues."
+    )
+    tls_cert: Path | None = Field(
+        None, description="PEM certificate (chain) of the HTTPS server (provisor serve)."
+    )
+    tls_key: Path | None = Field(None, description="PEM private key of the HTTPS server.")
+    tls_client_ca: Path | None = Field(
+        None,
+        description="PEM file of the CAs whose client certificates authenticate callers (with "
+        "a known subject); the tenant CA and uploaded certificates are always trusted.",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of TLS-terminating reverse proxies whose "
+        "client certificate header is believed; comma-separated in the environment.",
+    )
+    client_cert_header: str = Field(
+        "X-Forwarded-Client-Cert",
+        description="Header in which a trusted reverse proxy passes the client certificate "
+        '(URL-encoded PEM, PEM, base64 DER, Envoy\'s Cert="..." or RFC 9440 :base64:).',
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)  # ValueError: not an address or network
+        return value
 
     @property
     def sqlalchemy_url(self) -> str:

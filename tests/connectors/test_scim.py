@@ -684,7 +684,7 @@ async def test_client_certificate_authentication(pki: PKI, monkeypatch: pytest.M
         certified = SCIMConnector(
             make_config(
                 {"URL": url, "Authentication": "ClientCertificateAuthentication"},
-                services={"client_certificate": (pki.client_cert, pki.client_key)},
+                services={"certificates": Lent(pki.client_cert, pki.client_key)},
             )
         )
         async with certified:
@@ -696,7 +696,7 @@ async def test_client_certificate_authentication(pki: PKI, monkeypatch: pytest.M
         stranger = SCIMConnector(
             make_config(
                 {"URL": url, "Authentication": "ClientCertificateAuthentication"},
-                services={"client_certificate": (pki.stranger_cert, pki.stranger_key)},
+                services={"certificates": Lent(pki.stranger_cert, pki.stranger_key)},
             )
         )
         async with stranger:
@@ -706,9 +706,34 @@ async def test_client_certificate_authentication(pki: PKI, monkeypatch: pytest.M
         SCIMConnector(
             make_config(
                 {"URL": url, "Authentication": "ClientCertificateAuthentication"},
-                services={"client_certificate": (Path("/nonexistent.pem"), pki.client_key)},
+                services={"certificates": Lent(pki.stranger_cert, pki.client_key)},
             )
         )
+    with pytest.raises(ConfigError, match="no active outbound certificate"):
+        SCIMConnector(
+            make_config({"URL": url, "Authentication": "ClientCertificateAuthentication"})
+        )
+    with pytest.raises(ConfigError, match="ProxyType=OnPremise"):
+        SCIMConnector(
+            make_config(
+                {
+                    "URL": url,
+                    "Authentication": "ClientCertificateAuthentication",
+                    "ProxyType": "OnPremise",
+                },
+                services={"certificates": Lent(pki.client_cert, pki.client_key)},
+            )
+        )
+
+
+class Lent:
+    """A system's active client certificate, as the certificate service lends it."""
+
+    def __init__(self, cert: Path, key: Path) -> None:
+        self.pair = (cert.read_text(), key.read_text())
+
+    def active_pair(self, system_id: str) -> tuple[str, str]:
+        return self.pair
 
 
 async def test_malformed_and_failing_back_ends() -> None:

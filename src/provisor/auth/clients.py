@@ -251,6 +251,13 @@ class ClientService:
             granted = wanted
         return self.signer.issue(principal.client_id, granted), granted
 
+    def certificate_principal(self, client_id: str) -> Principal:
+        """The principal of a client proven by a certificate attached to it."""
+        client, _ = self.lookup(client_id)
+        if client is None:
+            raise AuthenticationError("The technical user of this certificate no longer exists.")
+        return _principal(client, frozenset(client.permissions), "certificate")
+
 
 def _principal(client: ClientRow, permissions: frozenset[str], method: str) -> Principal:
     return Principal(

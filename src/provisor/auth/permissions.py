@@ -33,14 +33,16 @@ class Principal:
     """Who is calling: a technical user authenticated one way or another.
 
     ``method`` says how: ``basic`` (client id and secret), ``bearer`` (an OAuth token
-    issued by /oauth2/token) or, later, ``certificate`` (an mTLS client certificate
-    attached to the technical user).
+    issued by /oauth2/token) or ``certificate`` (an mTLS client certificate attached to
+    the technical user, or to a system: then ``system`` is that system's id and the
+    principal may call only that system's proxy or real-time API).
     """
 
     client_id: str
     name: str
     permissions: frozenset[Permission]
     method: str
+    system: str | None = None
 
     def allows(self, *any_of: Permission) -> bool:
         """Whether the principal holds one of ``any_of`` (``admin`` holds them all)."""

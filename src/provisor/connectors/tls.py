@@ -2,19 +2,23 @@
 failed one means.
 
 Certificates are verified against certifi (or ``SSL_CERT_FILE``/``SSL_CERT_DIR``) unless
-``TrustAll=true``; ``ClientCertificateAuthentication`` presents the system's client
-certificate (mTLS), lent by the hosting process as
-``config.services["client_certificate"] = (cert_path, key_path)``. Proxies come from the
+``TrustAll=true``; ``ClientCertificateAuthentication`` presents the system's active client
+certificate (mTLS), from the certificate service the hosting process lends as
+``config.services["certificates"]``. Proxies come from the
 environment (``HTTPS_PROXY``, ``NO_PROXY``, ...) and keep these TLS settings.
 """
 
 from __future__ import annotations
 
+import secrets
 import socket
 import ssl
+import tempfile
 import urllib.request
+from typing import Protocol
 
 import httpx
+from cryptography.hazmat.primitives import serialization
 
 from provisor.connectors.base import ConnectionFailed, ConnectorConfig
 from provisor.errors import ConfigError
@@ -25,26 +29,59 @@ def where(url: httpx.URL) -> str:
     return f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}"
 
 
+class ClientCertificates(Protocol):
+    """What the hosting process lends connectors as ``services["certificates"]``."""
+
+    def active_pair(self, system_id: str) -> tuple[str, str] | None:
+        """(certificate PEM, private key PEM) of the system's active client certificate."""
+
+
+def client_certificate(
+    config: ConnectorConfig, *, proxy_type: str = "ProxyType"
+) -> tuple[str, str]:
+    """The active client certificate of a system that uses ClientCertificateAuthentication,
+    read now (so an activation counts from the next connection), or a clear ConfigError."""
+    if config.get(proxy_type) == "OnPremise":
+        raise ConfigError(
+            f"System {config.system_name}: ClientCertificateAuthentication cannot be used with "
+            f"{proxy_type}=OnPremise."
+        )
+    certificates: ClientCertificates | None = config.services.get("certificates")
+    pair = certificates.active_pair(config.system_id) if certificates is not None else None
+    if pair is None:
+        raise ConfigError(
+            f"System {config.system_name} uses ClientCertificateAuthentication but has no "
+            "active outbound certificate: generate one for the system first."
+        )
+    return pair
+
+
+def present(ctx: ssl.SSLContext, cert_pem: str, key_pem: str) -> None:
+    """Load a client certificate and its key into a context. ``ssl`` reads only files: it
+    gets the key encrypted with a one-time password, in a private file deleted at once, so
+    the key never rests on disk in clear."""
+    password = secrets.token_bytes(32)
+    key = serialization.load_pem_private_key(key_pem.encode("ascii"), password=None)
+    sealed = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(password),
+    )
+    with tempfile.NamedTemporaryFile(prefix="provisor-cert-", suffix=".pem") as handle:
+        handle.write(cert_pem.encode("ascii") + sealed)
+        handle.flush()
+        ctx.load_cert_chain(handle.name, password=password)
+
+
 def ssl_context(config: ConnectorConfig) -> ssl.SSLContext:
-    """The TLS settings of a system: server verification unless TrustAll, and the client
-    certificate for ClientCertificateAuthentication."""
+    """The TLS settings of a system: server verification unless TrustAll, and the active
+    client certificate for ClientCertificateAuthentication."""
     ctx = httpx.create_ssl_context(verify=not config.flag("TrustAll"))
     if config.get("Authentication") == "ClientCertificateAuthentication":
-        if config.get("ProxyType") == "OnPremise":
-            raise ConfigError(
-                f"System {config.system_name}: client certificates cannot be used with "
-                "ProxyType=OnPremise."
-            )
-        pair = config.services.get("client_certificate")
-        if not pair:
-            raise ConfigError(
-                f"System {config.system_name} uses ClientCertificateAuthentication but has no "
-                "client certificate: generate one for the system first."
-            )
-        cert, key = pair
+        cert, key = client_certificate(config)
         try:
-            ctx.load_cert_chain(str(cert), str(key))
-        except (OSError, ssl.SSLError) as exc:
+            present(ctx, cert, key)
+        except (OSError, ssl.SSLError, ValueError) as exc:
             raise ConfigError(
                 f"System {config.system_name}: its client certificate cannot be loaded "
                 f"({type(exc).__name__}: {getattr(exc, 'strerror', None) or exc})."

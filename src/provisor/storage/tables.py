@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
@@ -383,4 +384,69 @@ echoes = Table(
     Column("fingerprint", String(64), nullable=False),  # SHA-256; "deleted" after a delete
     Column("attributes", Text, nullable=True),  # JSON names, when only what was sent is known
     Column("written", Time, nullable=False),
+)
+
+# --- certificates -------------------------------------------------------------------------------
+
+certificate_authority = Table(
+    "certificate_authority",
+    metadata,
+    Column("id", String(16), primary_key=True),  # "tenant"
+    Column("certificate", Text, nullable=False),  # PEM
+    Column("private_key", Text, nullable=False),  # PEM, Fernet-encrypted
+    Column("created", Time, nullable=False),
+)
+
+outbound_certificates = Table(
+    "outbound_certificates",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True),  # SHA-256 of the DER, hex
+    Column(
+        "system_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("certificate", Text, nullable=False),  # PEM
+    Column("private_key", Text, nullable=False),  # PEM, Fernet-encrypted
+    Column("active", Integer, nullable=False),
+    Column("created", Time, nullable=False),
+)
+
+outbound_settings = Table(
+    "outbound_settings",
+    metadata,
+    Column("system_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True),
+    Column("auto_regenerate", Integer, nullable=False),
+)
+
+certificate_events = Table(
+    "certificate_events",
+    metadata,
+    # Expiry notices and renewals of outbound certificates, once each: what notifications read.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "system_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("fingerprint", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),  # expiring-30|-14|-3, expired, renewed
+    Column("subject", Text, nullable=False),  # SAP's mail subject
+    Column("detail", Text, nullable=False),
+    Column("created", Time, nullable=False, index=True),
+    UniqueConstraint("fingerprint", "kind"),
+)
+
+inbound_certificates = Table(
+    "inbound_certificates",
+    metadata,
+    # A caller's certificate (never its key): one identity each, a technical user or a system.
+    Column("fingerprint", String(64), primary_key=True),
+    Column(
+        "client_id", Id, ForeignKey("clients.id", ondelete="CASCADE"), nullable=True, index=True
+    ),
+    Column(
+        "system_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), nullable=True, index=True
+    ),
+    Column("certificate", Text, nullable=False),  # PEM
+    Column("subject", String(1024), nullable=False, index=True),  # RFC 4514
+    Column("issuer", String(1024), nullable=False),
+    Column("generated", Integer, nullable=False),
+    Column("created", Time, nullable=False),
 )

@@ -15,8 +15,8 @@ MASK = "*" * 40  # what a credential looks like outside (SAP's console shows 40 
 class CredentialCipher:
     """Encrypts credential values with a key derived from the installation's master key."""
 
-    def __init__(self, master_key: bytes) -> None:
-        key = derive_key(master_key, "system credentials")
+    def __init__(self, master_key: bytes, purpose: str = "system credentials") -> None:
+        key = derive_key(master_key, purpose)
         self._fernet = Fernet(base64.urlsafe_b64encode(key))
 
     def encrypt(self, value: str) -> str:

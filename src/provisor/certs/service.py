@@ -1,0 +1,609 @@
+"""Certificates of a tenant: its CA, systems' outbound client certificates, and the inbound
+certificates that authenticate callers.
+
+Private keys (the CA's and the outbound certificates') are Fernet-encrypted at rest with a
+key derived from the master key and leave this service only to set up a TLS connection.
+Of inbound certificates only the certificate is kept. The clock is injectable so the
+expiry rules can be tested across months.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from cryptography import x509
+
+from provisor.auth.clients import ClientService
+from provisor.auth.permissions import Permission, Principal
+from provisor.certs import policy
+from provisor.certs.policy import Expiry, Slot
+from provisor.certs.x509 import (
+    Details,
+    InvalidCertificateError,
+    KeySpec,
+    PrivateKey,
+    describe,
+    directly_issued_by,
+    issue,
+    key_pem,
+    load_certificate,
+    load_key,
+    make_ca,
+    name,
+    normalize_fingerprint,
+    pem,
+    pkcs12_bundle,
+    signature_hash,
+)
+from provisor.errors import AuthenticationError, ConfigError, ConflictError, NotFoundError
+from provisor.storage import certificates as store
+from provisor.storage.database import Database
+from provisor.storage.systems import get_system
+from provisor.systems.model import Role, System
+from provisor.systems.secrets import CredentialCipher
+from provisor.systems.service import SystemService
+from provisor.timestamps import format_datetime
+
+log = structlog.get_logger("provisor.certs")
+
+Clock = Callable[[], datetime]
+CA_DAYS = 3650
+MAX_CN = 64
+MIN_PASSWORD = 8
+SUBJECTS = {
+    "renewed": "Outbound Certificate Renewed. System: {name}",
+    "expired": "Outbound Certificate Expiration. System: {name}",
+    "expiring": "Outbound Certificate Expiration. System: {name}",
+}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateOptions:
+    """How certificates are issued, and which CAs vouch for callers (besides the tenant CA)."""
+
+    tenant: str = "provisor"
+    key: KeySpec = KeySpec("RSA-2048")
+    digest: str = "SHA256"
+    validity_days: int = 365
+    client_cas: tuple[x509.Certificate, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundCertificate:
+    system_id: str
+    details: Details
+    active: bool
+    created: str
+    expiry: Expiry
+    days_left: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            **self.details.as_json(),
+            "systemId": self.system_id,
+            "status": "ACTIVE" if self.active else "INACTIVE",
+            "expiry": {"state": self.expiry.value, "daysLeft": self.days_left},
+            "created": self.created,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboundCertificate:
+    details: Details
+    client_id: str | None
+    system_id: str | None
+    generated: bool
+    created: str
+    expiry: Expiry
+    days_left: int
+
+    @property
+    def name(self) -> str:
+        return f"cert_client_{self.details.fingerprint}"
+
+    def as_json(self) -> dict[str, Any]:
+        owner = {"clientId": self.client_id} if self.client_id else {"systemId": self.system_id}
+        return {
+            "name": self.name,
+            **self.details.as_json(),
+            **owner,
+            "generated": self.generated,
+            "expiry": {"state": self.expiry.value, "daysLeft": self.days_left},
+            "created": self.created,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CertificateEvent:
+    system_id: str
+    fingerprint: str
+    kind: str
+    subject: str
+    detail: str
+    created: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "systemId": self.system_id,
+            "fingerprint": self.fingerprint,
+            "kind": self.kind,
+            "subject": self.subject,
+            "detail": self.detail,
+            "created": self.created,
+        }
+
+
+class CertificateService:
+    def __init__(
+        self,
+        db: Database,
+        cipher: CredentialCipher,
+        systems: SystemService,
+        clients: ClientService,
+        options: CertificateOptions | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.db = db
+        self.cipher = cipher
+        self.systems = systems
+        self.clients = clients
+        self.options = options or CertificateOptions()
+        self.clock = clock
+        self._ca: tuple[x509.Certificate, PrivateKey] | None = None
+
+    # -- the tenant CA --------------------------------------------------------------------
+
+    def authority(self) -> tuple[x509.Certificate, PrivateKey]:
+        """The tenant CA, created on first need."""
+        if self._ca is None:
+            with self.db.read() as conn:
+                found = store.authority(conn)
+            if found is None:
+                key = self.options.key.generate()
+                subject = name(f"{self.options.tenant} tenant CA", "provisor")
+                digest = signature_hash(self.options.digest)
+                cert = make_ca(subject, key, digest, self.clock(), CA_DAYS)
+                stored = (pem(cert), self.cipher.encrypt(key_pem(key)))
+                with self.db.write() as conn:
+                    if not store.insert_authority(conn, *stored, format_datetime(self.clock())):
+                        stored = store.authority(conn) or stored  # another process won
+                found = stored
+            self._ca = (load_certificate(found[0]), load_key(self.cipher.decrypt(found[1])))
+        return self._ca
+
+    def ca_pem(self) -> str:
+        return pem(self.authority()[0])
+
+    def _issue(
+        self, subject: x509.Name, key_type: str | None, validity_days: int | None
+    ) -> tuple[x509.Certificate, PrivateKey]:
+        spec = KeySpec.parse(key_type) if key_type else self.options.key
+        days = self.options.validity_days if validity_days is None else validity_days
+        if not 1 <= days <= CA_DAYS:
+            raise ConfigError(f"Validity must be 1 to {CA_DAYS} days, not {days}.")
+        ca, ca_key = self.authority()
+        key = spec.generate()
+        digest = signature_hash(self.options.digest)
+        return issue(ca, ca_key, subject, key, digest, self.clock(), days), key
+
+    # -- outbound ------------------------------------------------------------------------
+
+    def _subject(self, system_id: str) -> x509.Name:
+        return name(f"{self.options.tenant}-{system_id}"[:MAX_CN], "provisor")
+
+    def outbound(self, system: str) -> list[OutboundCertificate]:
+        """A system's outbound certificates, the active one first."""
+        found = self.systems.get(system)
+        with self.db.read() as conn:
+            rows = store.outbound_of(conn, found.id)
+        return [self._outbound(row) for row in rows]
+
+    def _outbound(self, row: store.OutboundRow) -> OutboundCertificate:
+        details = describe(load_certificate(row.certificate))
+        state, days = policy.expiry(details.not_before, details.not_after, self.clock())
+        return OutboundCertificate(
+            system_id=row.system_id,
+            details=details,
+            active=row.active,
+            created=row.created,
+            expiry=state,
+            days_left=days,
+        )
+
+    def generate_outbound(
+        self, system: str, *, key_type: str | None = None, validity_days: int | None = None
+    ) -> OutboundCertificate:
+        """A new certificate: active when it is the system's first, else inactive."""
+        found = self.systems.get(system)
+        cert, key = self._issue(self._subject(found.id), key_type, validity_days)
+        with self.db.write() as conn:
+            get_system(conn, found.id, lock=True)  # one change of a system's slots at a time
+            existing = store.outbound_of(conn, found.id)
+            if len(existing) >= policy.MAX_OUTBOUND:
+                raise ConflictError(
+                    f"System {found.name} already has {policy.MAX_OUTBOUND} outbound "
+                    "certificates: delete the inactive one first."
+                )
+            row = self._row(found.id, cert, key, active=not existing)
+            store.insert_outbound(conn, row)
+        log.info("outbound certificate generated", system=found.id, fingerprint=row.fingerprint)
+        return self._outbound(row)
+
+    def _row(
+        self, system_id: str, cert: x509.Certificate, key: PrivateKey, *, active: bool
+    ) -> store.OutboundRow:
+        return store.OutboundRow(
+            fingerprint=describe(cert).fingerprint,
+            system_id=system_id,
+            certificate=pem(cert),
+            private_key=self.cipher.encrypt(key_pem(key)),
+            active=active,
+            created=format_datetime(self.clock()),
+        )
+
+    def _one(
+        self, system: System, fingerprint: str, rows: Sequence[store.OutboundRow]
+    ) -> store.OutboundRow:
+        wanted = normalize_fingerprint(fingerprint)
+        for row in rows:
+            if row.fingerprint == wanted:
+                return row
+        raise NotFoundError(f"System {system.name} has no outbound certificate {wanted}.")
+
+    def activate(self, system: str, fingerprint: str) -> OutboundCertificate:
+        """Make a certificate the active one; the other becomes inactive. The next
+        connection to the back-end presents it."""
+        found = self.systems.get(system)
+        with self.db.write() as conn:
+            get_system(conn, found.id, lock=True)
+            row = self._one(found, fingerprint, store.outbound_of(conn, found.id))
+            cert = self._outbound(row)
+            if cert.expiry is Expiry.EXPIRED:
+                raise ConflictError(
+                    f"Certificate {row.fingerprint} expired on "
+                    f"{cert.details.as_json()['validTo']}: generate a new one instead."
+                )
+            store.set_active(conn, found.id, row.fingerprint)
+        log.info("outbound certificate activated", system=found.id, fingerprint=row.fingerprint)
+        return self._outbound(dataclasses.replace(row, active=True))
+
+    def download(self, system: str, fingerprint: str, *, chain: bool = False) -> str:
+        """The certificate as PEM (with the tenant CA after it when ``chain``); never the key."""
+        found = self.systems.get(system)
+        with self.db.read() as conn:
+            row = self._one(found, fingerprint, store.outbound_of(conn, found.id))
+        return row.certificate + (self.ca_pem() if chain else "")
+
+    def delete_outbound(self, system: str, fingerprint: str) -> None:
+        """Delete an inactive certificate (the active one is in use)."""
+        found = self.systems.get(system)
+        with self.db.write() as conn:
+            get_system(conn, found.id, lock=True)
+            row = self._one(found, fingerprint, store.outbound_of(conn, found.id))
+            if row.active:
+                raise ConflictError(
+                    "The active certificate cannot be deleted: activate the other one first."
+                )
+            store.delete_outbound(conn, [row.fingerprint])
+
+    def auto_regenerate(self, system: str) -> bool:
+        found = self.systems.get(system)
+        with self.db.read() as conn:
+            return store.auto_regenerate(conn, found.id)
+
+    def set_auto_regenerate(self, system: str, on: bool) -> bool:
+        found = self.systems.get(system)
+        with self.db.write() as conn:
+            store.set_auto_regenerate(conn, found.id, on)
+        return on
+
+    def active_pair(self, system_id: str) -> tuple[str, str] | None:
+        """(certificate PEM, key PEM) of the system's active certificate: what a connector
+        presents. Read on every new connector, so an activation counts at once."""
+        with self.db.read() as conn:
+            row = store.active_outbound(conn, system_id)
+        return None if row is None else (row.certificate, self.cipher.decrypt(row.private_key))
+
+    # -- expiry and automatic regeneration --------------------------------------------------
+
+    def maintain(self) -> list[CertificateEvent]:
+        """Apply the expiry rules to every system's certificates now: regenerate where
+        automatic regeneration is on and due, record notices. Safe to run anywhere, any
+        number of times (each change is decided again under the system's lock)."""
+        with self.db.read() as conn:
+            system_ids = store.systems_with_outbound(conn)
+        happened: list[CertificateEvent] = []
+        for system_id in system_ids:
+            happened.extend(self._maintain(system_id))
+        return happened
+
+    def _upkeep(self, conn: Any, system_id: str) -> tuple[policy.Upkeep, list[store.OutboundRow]]:
+        rows = store.outbound_of(conn, system_id)
+        slots = [
+            Slot(r.fingerprint, r.active, load_certificate(r.certificate).not_valid_after_utc)
+            for r in rows
+        ]
+        active = next((r for r in rows if r.active), None)
+        noticed = store.event_kinds(conn, active.fingerprint) if active else set()
+        auto = store.auto_regenerate(conn, system_id)
+        return policy.upkeep(slots, auto=auto, now=self.clock(), noticed=noticed), rows
+
+    def _maintain(self, system_id: str) -> list[CertificateEvent]:
+        with self.db.read() as conn:
+            plan, _ = self._upkeep(conn, system_id)
+        if not plan.renew and plan.notice is None:
+            return []
+        system = self.systems.get(system_id)
+        fresh = self._issue(self._subject(system_id), None, None) if plan.renew else None
+        with self.db.write() as conn:
+            if get_system(conn, system_id, lock=True) is None:
+                return []
+            plan, rows = self._upkeep(conn, system_id)  # again, under the lock
+            active = next(r for r in rows if r.active)
+            when = format_datetime(self.clock())
+            if plan.renew and fresh is not None:
+                store.delete_outbound(conn, plan.retire)
+                row = self._row(system_id, *fresh, active=False)
+                store.insert_outbound(conn, row)
+                store.set_active(conn, system_id, row.fingerprint)
+                old = self._outbound(active)
+                event = CertificateEvent(
+                    system_id=system_id,
+                    fingerprint=active.fingerprint,
+                    kind="renewed",
+                    subject=SUBJECTS["renewed"].format(name=system.name),
+                    detail=(
+                        f"A new outbound certificate {row.fingerprint} of system {system.name} "
+                        f"was generated and activated; {active.fingerprint}, valid to "
+                        f"{old.details.as_json()['validTo']}, is now inactive"
+                        + (f"; {', '.join(plan.retire)} was deleted." if plan.retire else ".")
+                    ),
+                    created=when,
+                )
+            elif plan.notice is not None:
+                current = self._outbound(active)
+                until = current.details.as_json()["validTo"]
+                detail = (
+                    f"The active outbound certificate {active.fingerprint} of system "
+                    f"{system.name} expired on {until}."
+                    if plan.notice == "expired"
+                    else f"The active outbound certificate {active.fingerprint} of system "
+                    f"{system.name} expires on {until} (in {current.days_left} days)."
+                )
+                event = CertificateEvent(
+                    system_id=system_id,
+                    fingerprint=active.fingerprint,
+                    kind=plan.notice,
+                    subject=SUBJECTS[plan.notice.split("-")[0]].format(name=system.name),
+                    detail=detail,
+                    created=when,
+                )
+            else:
+                return []
+            store.insert_event(
+                conn,
+                system_id=event.system_id,
+                fingerprint=event.fingerprint,
+                kind=event.kind,
+                subject=event.subject,
+                detail=event.detail,
+                created=event.created,
+            )
+        log.warning(event.subject, kind=event.kind, detail=event.detail)
+        return [event]
+
+    def events(
+        self, *, system: str | None = None, since: str | None = None, limit: int = 100
+    ) -> list[CertificateEvent]:
+        """Recorded notices and renewals, newest first."""
+        system_id = self.systems.get(system).id if system else None
+        with self.db.read() as conn:
+            rows = store.events(conn, system_id=system_id, since=since, limit=limit)
+        return [
+            CertificateEvent(
+                system_id=r.system_id,
+                fingerprint=r.fingerprint,
+                kind=r.kind,
+                subject=r.subject,
+                detail=r.detail,
+                created=r.created,
+            )
+            for r in rows
+        ]
+
+    # -- inbound -------------------------------------------------------------------------
+
+    def _owner(self, client: str | None, system: str | None) -> tuple[str | None, str | None]:
+        if (client is None) == (system is None):
+            raise ConfigError("Attach an inbound certificate to a client or to a system.")
+        if client is not None:
+            return self.clients.get(client).id, None
+        found = self.systems.get(system or "")
+        if found.role not in (Role.SOURCE, Role.PROXY):
+            raise ConfigError(
+                f"{found.name} is a {found.role} system: inbound certificates are for source "
+                "and proxy systems (real-time and proxy calls)."
+            )
+        return None, found.id
+
+    def _inbound(self, row: store.InboundRow) -> InboundCertificate:
+        details = describe(load_certificate(row.certificate))
+        state, days = policy.expiry(details.not_before, details.not_after, self.clock())
+        return InboundCertificate(
+            details=details,
+            client_id=row.client_id,
+            system_id=row.system_id,
+            generated=row.generated,
+            created=row.created,
+            expiry=state,
+            days_left=days,
+        )
+
+    def _attach(
+        self, cert: x509.Certificate, owner: tuple[str | None, str | None], *, generated: bool
+    ) -> InboundCertificate:
+        details = describe(cert)
+        row = store.InboundRow(
+            fingerprint=details.fingerprint,
+            client_id=owner[0],
+            system_id=owner[1],
+            certificate=pem(cert),
+            subject=details.subject,
+            issuer=details.issuer,
+            generated=generated,
+            created=format_datetime(self.clock()),
+        )
+        with self.db.write() as conn:
+            if not store.insert_inbound(conn, row):
+                taken = store.inbound(conn, row.fingerprint)
+                holder = (
+                    f"client {taken.client_id}"
+                    if taken and taken.client_id
+                    else f"system {taken.system_id if taken else '?'}"
+                )
+                raise ConflictError(
+                    f"This certificate ({row.fingerprint}) is already attached to {holder}: "
+                    "a certificate belongs to one identity only."
+                )
+        return self._inbound(row)
+
+    def import_inbound(
+        self, data: bytes | str, *, client: str | None = None, system: str | None = None
+    ) -> InboundCertificate:
+        """Attach a caller's certificate (PEM, DER or pasted PEM text) to a technical user or
+        to a source or proxy system."""
+        owner = self._owner(client, system)
+        cert = load_certificate(data)
+        details = describe(cert)
+        if details.not_after <= self.clock():
+            raise InvalidCertificateError(
+                f"The certificate expired on {details.as_json()['validTo']}: get a valid one."
+            )
+        return self._attach(cert, owner, generated=False)
+
+    def generate_inbound(
+        self,
+        client: str,
+        common_name: str,
+        password: str,
+        *,
+        key_type: str | None = None,
+        validity_days: int | None = None,
+    ) -> tuple[InboundCertificate, bytes]:
+        """A certificate for a technical user, issued by the tenant CA, with subject CN
+        ``<common name> (<client id>)``; returns it and, once, the ``.p12`` holding its key."""
+        owner = self._owner(client, None)
+        cn = f"{common_name.strip()} ({owner[0]})"
+        if not common_name.strip() or not common_name.isprintable():
+            raise ConfigError("Give a common name of printable characters.")
+        if len(cn) > MAX_CN:
+            room = MAX_CN - len(cn) + len(common_name.strip())
+            raise ConfigError(
+                f"The subject CN {cn!r} has {len(cn)} characters, more than {MAX_CN}: the "
+                f"common name may have at most {room}."
+            )
+        if len(password) < MIN_PASSWORD:
+            raise ConfigError(
+                f"The password of the .p12 file needs at least {MIN_PASSWORD} characters."
+            )
+        cert, key = self._issue(name(cn), key_type, validity_days)
+        found = self._attach(cert, owner, generated=True)
+        return found, pkcs12_bundle(cn, cert, key, self.authority()[0], password)
+
+    def inbound(
+        self, *, client: str | None = None, system: str | None = None
+    ) -> list[InboundCertificate]:
+        """Inbound certificates of a client, of a system, or all."""
+        client_id = self.clients.get(client).id if client else None
+        system_id = self.systems.get(system).id if system else None
+        with self.db.read() as conn:
+            rows = store.inbound_of(conn, client_id=client_id, system_id=system_id)
+        return [self._inbound(row) for row in rows]
+
+    def delete_inbound(
+        self, fingerprint: str, *, client: str | None = None, system: str | None = None
+    ) -> InboundCertificate:
+        """Delete (and so revoke) an inbound certificate; of that owner when one is given."""
+        wanted = normalize_fingerprint(fingerprint)
+        client_id = self.clients.get(client).id if client else None
+        system_id = self.systems.get(system).id if system else None
+        with self.db.write() as conn:
+            row = store.inbound(conn, wanted)
+            if (
+                row is None
+                or (client_id and row.client_id != client_id)
+                or (system_id and row.system_id != system_id)
+            ):
+                raise NotFoundError(f"No inbound certificate {wanted} here.")
+            store.delete_inbound(conn, wanted)
+        return self._inbound(row)
+
+    # -- authentication ------------------------------------------------------------------
+
+    def trusted_cas(self) -> list[x509.Certificate]:
+        return [self.authority()[0], *self.options.client_cas]
+
+    def authenticate(self, cert: x509.Certificate) -> Principal:
+        """The technical user (or system) a client certificate belongs to: an attached
+        certificate (by fingerprint), or one issued by a trusted CA to an attached
+        certificate's subject. AuthenticationError otherwise, also when it is expired or not
+        yet valid."""
+        details = describe(cert)
+        state, _ = policy.expiry(details.not_before, details.not_after, self.clock())
+        if state is Expiry.EXPIRED:
+            raise AuthenticationError(
+                f"The client certificate expired on {details.as_json()['validTo']}."
+            )
+        if state is Expiry.NOT_YET_VALID:
+            raise AuthenticationError(
+                f"The client certificate is not valid before {details.as_json()['validFrom']}."
+            )
+        with self.db.read() as conn:
+            row = store.inbound(conn, details.fingerprint)
+            namesakes = [] if row else store.inbound_with_subject(conn, details.subject)
+        if row is None and namesakes:
+            owners = {(r.client_id, r.system_id) for r in namesakes}
+            vouched = any(directly_issued_by(cert, ca) for ca in self.trusted_cas())
+            if vouched and len(owners) == 1:
+                row = namesakes[0]
+        if row is None:
+            raise AuthenticationError(
+                "The client certificate is not known: attach it to a technical user (or a "
+                "source or proxy system) first."
+            )
+        if row.client_id is not None:
+            return self.clients.certificate_principal(row.client_id)
+        system = self.systems.get(row.system_id or "")
+        permission = Permission.PROXY_API if system.role is Role.PROXY else Permission.REALTIME_API
+        return Principal(
+            client_id=f"system:{system.id}",
+            name=f"cert_client_{row.fingerprint}",
+            permissions=frozenset({permission}),
+            method="certificate",
+            system=system.id,
+        )
+
+    def trust_store(self) -> tuple[int, list[str]]:
+        """(generation, PEMs) a TLS server needs to accept callers' certificates: the tenant
+        CA, the configured client CAs and every attached certificate."""
+        with self.db.read() as conn:
+            generation = store.inbound_generation(conn)
+            rows = store.inbound_of(conn)
+        return generation, [
+            self.ca_pem(),
+            *(pem(ca) for ca in self.options.client_cas),
+            *(row.certificate for row in rows),
+        ]
+
+    def trust_generation(self) -> int:
+        with self.db.read() as conn:
+            return store.inbound_generation(conn)
