@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
 from cryptography import x509
 
 from provisor.auth.clients import ClientService
@@ -21,6 +23,10 @@ from provisor.storage import migrate
 from provisor.storage.database import Database
 from provisor.systems.secrets import CredentialCipher
 from provisor.systems.service import Limits, SystemService
+
+log = structlog.get_logger("provisor.runtime")
+
+UPKEEP_SECONDS = 3600.0  # how often the jobs process applies the certificates' expiry rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,18 +125,36 @@ async def run_jobs(services: Services, stop: asyncio.Event, *, concurrency: int 
     (this process is the only runner), procrastinate's tasks on PostgreSQL."""
     from provisor.jobs.executor import Executor, worker_name
 
-    if services.settings.is_sqlite:
-        await Executor(services.jobs, concurrency=concurrency).run(stop)
-        return
-    from provisor.jobs.pgqueue import ProcrastinateWorker
+    upkeep = asyncio.create_task(certificate_upkeep(services.certificates, stop))
+    try:
+        if services.settings.is_sqlite:
+            await Executor(services.jobs, concurrency=concurrency).run(stop)
+            return
+        from provisor.jobs.pgqueue import ProcrastinateWorker
 
-    worker = ProcrastinateWorker(
-        services.jobs,
-        services.settings.sqlalchemy_url,
-        name=worker_name(),
-        concurrency=concurrency,
-    )
-    await worker.run(stop)
+        worker = ProcrastinateWorker(
+            services.jobs,
+            services.settings.sqlalchemy_url,
+            name=worker_name(),
+            concurrency=concurrency,
+        )
+        await worker.run(stop)
+    finally:
+        upkeep.cancel()
+
+
+async def certificate_upkeep(
+    certificates: CertificateService, stop: asyncio.Event, every: float = UPKEEP_SECONDS
+) -> None:
+    """Apply the outbound certificates' expiry rules now and then every ``every`` seconds
+    (regeneration, notices); a failure is logged and tried again next time."""
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(certificates.maintain)
+        except Exception:
+            log.exception("certificate upkeep failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
 
 
 def prepare(settings: Settings) -> Path | None:

@@ -4,6 +4,7 @@ The configuration is the tested minimal one of ``/work/shared/notes/ldap-through
 (back-mdb, ``dbnosync``), with TLS: a CA and a server certificate for ``localhost`` and
 ``127.0.0.1`` are generated with ``cryptography``; slapd listens on ``ldap://`` (StartTLS
 allowed) and ``ldaps://``. No overlay: the connector computes ``memberOf`` from the groups.
+Given a client CA, slapd also demands client certificates on TLS (see ``running_slapd``).
 
 When slapd is not installed the fixture fails (never skips) and says to run ``scripts/test``.
 """
@@ -34,6 +35,9 @@ ADMIN_DN = f"cn=admin,{SUFFIX}"
 ADMIN_PASSWORD = "secret"
 SCHEMAS = ("core", "cosine", "inetorgperson")
 SBIN = ("/usr/sbin", "/usr/local/sbin")
+# The subject of provisor's outbound certificates (CN=<tenant>-<system id>, O=provisor) as
+# slapd writes it (last RDN of the certificate first): SASL EXTERNAL binds as the admin.
+CLIENT_SUBJECT = "^o=provisor,cn=[^,]+$"
 
 
 @dataclass(frozen=True)
@@ -116,14 +120,26 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_slapd(directory: Path, *, durable: bool = False) -> Iterator[LDAPServer]:
+def running_slapd(
+    directory: Path, *, durable: bool = False, client_ca: Path | None = None
+) -> Iterator[LDAPServer]:
     """Start slapd with its files in ``directory``; kill it on exit. Not ``durable``, slapd
-    does not sync its database to disk on each write (``dbnosync``: fine for tests)."""
+    does not sync its database to disk on each write (``dbnosync``: fine for tests).
+
+    With ``client_ca`` (a PEM file), every TLS connection (ldaps:// or StartTLS) must present
+    a client certificate signed by that CA, and a SASL EXTERNAL bind with a certificate of
+    provisor's subject (``CLIENT_SUBJECT``) is the admin. Plain ldap:// still takes the
+    admin's simple bind (``connect``)."""
     slapd = find_slapd()
     sbin = Path(slapd).parent
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "db").mkdir()
     ca_file, cert_file, key_file = write_certificates(directory)
+    trusted, client_tls = ca_file, ""
+    if client_ca is not None:
+        trusted = directory / "trusted.pem"  # slapd's own CA too: one file holds both
+        trusted.write_bytes(ca_file.read_bytes() + client_ca.read_bytes())
+        client_tls = f'TLSVerifyClient demand\nauthz-regexp "{CLIENT_SUBJECT}" "{ADMIN_DN}"\n'
     conf = directory / "slapd.conf"
     includes = "\n".join(f"include /etc/ldap/schema/{name}.schema" for name in SCHEMAS)
     conf.write_text(
@@ -133,9 +149,10 @@ moduleload back_mdb
 pidfile {directory}/slapd.pid
 loglevel 0
 sizelimit unlimited
-TLSCACertificateFile {ca_file}
+TLSCACertificateFile {trusted}
 TLSCertificateFile {cert_file}
 TLSCertificateKeyFile {key_file}
+{client_tls}
 
 database mdb
 maxsize 2147483648

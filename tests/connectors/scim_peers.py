@@ -155,6 +155,7 @@ def listing(resources: list[dict[str, Any]], total: int | None = None) -> Reply:
 @dataclass(frozen=True)
 class PKI:
     ca: Path  # the CA certificate (PEM) that signed the others
+    ca_key: Path
     server_cert: Path
     server_key: Path
     client_cert: Path
@@ -253,6 +254,7 @@ def make_pki(folder: Path) -> PKI:
     stranger = _certificate("stranger", stranger_key, "another CA", other_key)
     return PKI(
         ca=pem(ca, "ca.pem"),
+        ca_key=key_file(ca_key, "ca.key"),
         server_cert=pem(server, "server.pem"),
         server_key=key_file(server_key, "server.key"),
         client_cert=pem(client, "client.pem"),

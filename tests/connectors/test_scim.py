@@ -624,7 +624,7 @@ async def test_bad_credentials(sqlite_server: LiveServer) -> None:
         with pytest.raises(AuthenticationFailed, match="token service") as caught:
             await connector.test_connection()
         assert "wrong" not in str(caught.value)
-    with pytest.raises(ConfigError, match="no client certificate"):
+    with pytest.raises(ConfigError, match="no active outbound certificate"):
         scim_connector(sqlite_server.url, Authentication="ClientCertificateAuthentication")
 
 

@@ -40,11 +40,12 @@ from provisor.certs.x509 import (
     pkcs12_bundle,
     signature_hash,
 )
+from provisor.connectors.base import Role
 from provisor.errors import AuthenticationError, ConfigError, ConflictError, NotFoundError
 from provisor.storage import certificates as store
 from provisor.storage.database import Database
 from provisor.storage.systems import get_system
-from provisor.systems.model import Role, System
+from provisor.systems.model import System
 from provisor.systems.secrets import CredentialCipher
 from provisor.systems.service import SystemService
 from provisor.timestamps import format_datetime
@@ -52,6 +53,7 @@ from provisor.timestamps import format_datetime
 log = structlog.get_logger("provisor.certs")
 
 Clock = Callable[[], datetime]
+DEFAULT_KEY = KeySpec("RSA-2048")
 CA_DAYS = 3650
 MAX_CN = 64
 MIN_PASSWORD = 8
@@ -71,7 +73,7 @@ class CertificateOptions:
     """How certificates are issued, and which CAs vouch for callers (besides the tenant CA)."""
 
     tenant: str = "provisor"
-    key: KeySpec = KeySpec("RSA-2048")
+    key: KeySpec = DEFAULT_KEY
     digest: str = "SHA256"
     validity_days: int = 365
     client_cas: tuple[x509.Certificate, ...] = ()
@@ -253,11 +255,19 @@ class CertificateService:
     def _one(
         self, system: System, fingerprint: str, rows: Sequence[store.OutboundRow]
     ) -> store.OutboundRow:
-        wanted = normalize_fingerprint(fingerprint)
-        for row in rows:
-            if row.fingerprint == wanted:
-                return row
-        raise NotFoundError(f"System {system.name} has no outbound certificate {wanted}.")
+        """The system's certificate with this fingerprint (or unique prefix of one)."""
+        wanted = normalize_fingerprint(fingerprint, prefix=True)
+        found = [row for row in rows if row.fingerprint.startswith(wanted)]
+        if len(found) > 1:
+            raise ConfigError(f"{wanted} begins several certificates: give more of it.")
+        if not found:
+            raise NotFoundError(f"System {system.name} has no outbound certificate {wanted}.")
+        return found[0]
+
+    def outbound_certificate(self, system: str, fingerprint: str) -> OutboundCertificate:
+        found = self.systems.get(system)
+        with self.db.read() as conn:
+            return self._outbound(self._one(found, fingerprint, store.outbound_of(conn, found.id)))
 
     def activate(self, system: str, fingerprint: str) -> OutboundCertificate:
         """Make a certificate the active one; the other becomes inactive. The next
@@ -283,7 +293,7 @@ class CertificateService:
             row = self._one(found, fingerprint, store.outbound_of(conn, found.id))
         return row.certificate + (self.ca_pem() if chain else "")
 
-    def delete_outbound(self, system: str, fingerprint: str) -> None:
+    def delete_outbound(self, system: str, fingerprint: str) -> OutboundCertificate:
         """Delete an inactive certificate (the active one is in use)."""
         found = self.systems.get(system)
         with self.db.write() as conn:
@@ -294,6 +304,7 @@ class CertificateService:
                     "The active certificate cannot be deleted: activate the other one first."
                 )
             store.delete_outbound(conn, [row.fingerprint])
+        return self._outbound(row)
 
     def auto_regenerate(self, system: str) -> bool:
         found = self.systems.get(system)
@@ -533,19 +544,22 @@ class CertificateService:
         self, fingerprint: str, *, client: str | None = None, system: str | None = None
     ) -> InboundCertificate:
         """Delete (and so revoke) an inbound certificate; of that owner when one is given."""
-        wanted = normalize_fingerprint(fingerprint)
+        wanted = normalize_fingerprint(fingerprint, prefix=True)
         client_id = self.clients.get(client).id if client else None
         system_id = self.systems.get(system).id if system else None
         with self.db.write() as conn:
-            row = store.inbound(conn, wanted)
-            if (
-                row is None
-                or (client_id and row.client_id != client_id)
-                or (system_id and row.system_id != system_id)
-            ):
+            found = [
+                row
+                for row in store.inbound_starting(conn, wanted)
+                if (client_id is None or row.client_id == client_id)
+                and (system_id is None or row.system_id == system_id)
+            ]
+            if len(found) > 1:
+                raise ConfigError(f"{wanted} begins several certificates: give more of it.")
+            if not found:
                 raise NotFoundError(f"No inbound certificate {wanted} here.")
-            store.delete_inbound(conn, wanted)
-        return self._inbound(row)
+            store.delete_inbound(conn, found[0].fingerprint)
+        return self._inbound(found[0])
 
     # -- authentication ------------------------------------------------------------------
 
@@ -591,19 +605,3 @@ class CertificateService:
             method="certificate",
             system=system.id,
         )
-
-    def trust_store(self) -> tuple[int, list[str]]:
-        """(generation, PEMs) a TLS server needs to accept callers' certificates: the tenant
-        CA, the configured client CAs and every attached certificate."""
-        with self.db.read() as conn:
-            generation = store.inbound_generation(conn)
-            rows = store.inbound_of(conn)
-        return generation, [
-            self.ca_pem(),
-            *(pem(ca) for ca in self.options.client_cas),
-            *(row.certificate for row in rows),
-        ]
-
-    def trust_generation(self) -> int:
-        with self.db.read() as conn:
-            return store.inbound_generation(conn)

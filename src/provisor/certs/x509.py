@@ -26,11 +26,13 @@ from provisor.errors import ConfigError
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 KEY_TYPES = ("RSA-2048", "RSA-3072", "RSA-4096", "EC-P256", "EC-P384")
-HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+Digest = hashes.SHA256 | hashes.SHA384 | hashes.SHA512
+HASHES: dict[str, type[Digest]] = {
     "SHA256": hashes.SHA256,
     "SHA384": hashes.SHA384,
     "SHA512": hashes.SHA512,
 }
+NIST_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 _PEM = re.compile(
     r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.DOTALL
 )  # any PEM block, whatever became of its line breaks
@@ -61,7 +63,7 @@ class KeySpec:
         return ec.generate_private_key(ec.SECP256R1() if size == "P256" else ec.SECP384R1())
 
 
-def signature_hash(name: str) -> hashes.HashAlgorithm:
+def signature_hash(name: str) -> Digest:
     try:
         return HASHES[name.strip().upper().replace("-", "")]()
     except KeyError:
@@ -132,11 +134,14 @@ def fingerprint(cert: x509.Certificate) -> str:
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
-def normalize_fingerprint(text: str) -> str:
-    """A fingerprint as given (``AB:CD:...``, upper case, ``cert_client_...``) in our form."""
+def normalize_fingerprint(text: str, *, prefix: bool = False) -> str:
+    """A fingerprint as given (``AB:CD:...``, upper case, ``cert_client_...``) in our form;
+    with ``prefix``, its first 8 or more hex digits will do."""
     value = text.strip().lower().removeprefix("cert_client_").replace(":", "")
-    if not re.fullmatch(r"[0-9a-f]{64}", value):
-        raise ConfigError(f"{text!r} is not a SHA-256 fingerprint (64 hex digits).")
+    shortest = 8 if prefix else 64
+    if not re.fullmatch(rf"[0-9a-f]{{{shortest},64}}", value):
+        wanted = "8 to 64 hex digits of a SHA-256 fingerprint" if prefix else "64 hex digits"
+        raise ConfigError(f"{text!r} is not a SHA-256 fingerprint ({wanted}).")
     return value
 
 
@@ -197,7 +202,8 @@ def describe(cert: x509.Certificate) -> Details:
     if isinstance(key, rsa.RSAPublicKey):
         algorithm, size = "RSA", key.key_size
     elif isinstance(key, ec.EllipticCurvePublicKey):
-        algorithm, size = f"EC {key.curve.name}", key.curve.key_size
+        curve = NIST_CURVES.get(key.curve.name, key.curve.name)
+        algorithm, size = f"EC {curve}", key.curve.key_size
     elif isinstance(key, ed25519.Ed25519PublicKey):
         algorithm, size = "Ed25519", 256
     elif isinstance(key, ed448.Ed448PublicKey):
@@ -238,7 +244,7 @@ def name(common_name: str, organization: str | None = None) -> x509.Name:
 
 
 def make_ca(
-    subject: x509.Name, key: PrivateKey, digest: hashes.HashAlgorithm, start: datetime, days: int
+    subject: x509.Name, key: PrivateKey, digest: Digest, start: datetime, days: int
 ) -> x509.Certificate:
     """A self-signed CA certificate that may sign end-entity certificates only."""
     public = key.public_key()
@@ -262,7 +268,7 @@ def issue(
     ca_key: PrivateKey,
     subject: x509.Name,
     key: PrivateKey,
-    digest: hashes.HashAlgorithm,
+    digest: Digest,
     start: datetime,
     days: int,
 ) -> x509.Certificate:

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from provisor import __version__
+from provisor.cli.certs import app as certs_app
 from provisor.cli.common import (
     AsJSON,
     DatabaseURL,
@@ -46,6 +49,7 @@ app.add_typer(schedules_app, name="schedules")
 app.add_typer(realtime_app, name="realtime")
 app.command()(worker)
 app.add_typer(transform_app, name="transform")
+app.add_typer(certs_app, name="certs")
 
 
 @app.command()
@@ -74,12 +78,66 @@ def serve(
     jobs: Annotated[
         bool, typer.Option(help="Run provisioning jobs in this server (else: provisor worker).")
     ] = True,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="PROVISOR_TLS_CERT",
+            help="Serve HTTPS with this PEM certificate (chain); callers may then present "
+            "client certificates.",
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(envvar="PROVISOR_TLS_KEY", help="PEM private key of --tls-cert."),
+    ] = None,
+    client_ca: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="PROVISOR_TLS_CLIENT_CA",
+            help="PEM file of CAs whose client certificates, issued to the subject of a "
+            "certificate attached to a technical user, authenticate as that user.",
+        ),
+    ] = None,
+    trusted_proxies: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PROVISOR_TRUSTED_PROXIES",
+            help="Comma-separated addresses or networks of TLS-terminating reverse proxies "
+            "whose client certificate header is believed.",
+        ),
+    ] = None,
+    client_cert_header: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PROVISOR_CLIENT_CERT_HEADER",
+            help="Header carrying the client certificate from a trusted reverse proxy "
+            "(default X-Forwarded-Client-Cert).",
+        ),
+    ] = None,
 ) -> None:
     """Start the server (applies database migrations first)."""
     from provisor import server
     from provisor.runtime import prepare
+    from provisor.tls_server import uvicorn_options
 
-    settings = settings_from(data_dir, database_url)
+    for path, option in (
+        (tls_cert, "--tls-cert"),
+        (tls_key, "--tls-key"),
+        (client_ca, "--client-ca"),
+    ):
+        if path is not None and not path.is_file():
+            fail(f"{option}: no file {path}")
+    if tls_cert is None and (tls_key is not None or client_ca is not None):
+        fail("--tls-key and --client-ca need --tls-cert (HTTPS).")
+    settings = settings_from(
+        data_dir,
+        database_url,
+        tls_cert=tls_cert.resolve() if tls_cert else None,
+        tls_key=tls_key.resolve() if tls_key else None,
+        tls_client_ca=client_ca.resolve() if client_ca else None,
+        trusted_proxies=trusted_proxies,
+        client_cert_header=client_cert_header,
+    )
     try:
         written = prepare(settings)
     except ProvisorError as exc:
@@ -95,9 +153,32 @@ def serve(
     os.environ["PROVISOR_DATA_DIR"] = str(settings.data_dir.resolve())
     if settings.database_url:
         os.environ["PROVISOR_DATABASE_URL"] = settings.database_url
+    for name, value in (
+        ("TLS_CERT", settings.tls_cert),
+        ("TLS_KEY", settings.tls_key),
+        ("TLS_CLIENT_CA", settings.tls_client_ca),
+        ("TRUSTED_PROXIES", ",".join(settings.trusted_proxies) or None),
+        ("CLIENT_CERT_HEADER", settings.client_cert_header),
+    ):
+        if value is not None:
+            os.environ[f"PROVISOR_{name}"] = str(value)
+    try:
+        tls = uvicorn_options(settings)
+        if tls:  # fail now, with a clear message, rather than in every worker
+            from provisor.runtime import certificate_options
+
+            certificate_options(settings)
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                tls["ssl_certfile"], tls["ssl_keyfile"]
+            )
+    except ProvisorError as exc:
+        fail(exc.message)
+    except (OSError, ssl.SSLError) as exc:
+        fail(f"--tls-cert/--tls-key cannot be used: {exc}")
     processes = workers or max(1, min(os.cpu_count() or 1, 4))
+    scheme = "https" if tls else "http"
     err.print(
-        f"provisor {__version__} on http://{host}:{port} ({processes} worker(s), "
+        f"provisor {__version__} on {scheme}://{host}:{port} ({processes} worker(s), "
         f"{'SQLite' if settings.is_sqlite else 'PostgreSQL'})",
         highlight=False,
     )
@@ -111,6 +192,7 @@ def serve(
             log_level=settings.log_level,
             timeout_graceful_shutdown=30,
             proxy_headers=False,
+            **tls,
         )
     except OSError as exc:
         fail(f"Cannot listen on {host}:{port}: {exc.strerror or exc}")

@@ -15,7 +15,7 @@ import abc
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Self
+from typing import Any, NoReturn, Self
 
 from provisor.errors import ProvisorError
 
@@ -297,3 +297,46 @@ class Connector(abc.ABC):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+class Unusable(Connector):
+    """A target whose connector cannot be built (no client certificate, a property missing):
+    each operation fails with the reason, so the job's other targets go on."""
+
+    def __init__(self, config: ConnectorConfig, reason: str) -> None:
+        super().__init__(config)
+        self.reason = reason
+
+    def _fail(self) -> NoReturn:
+        raise ConnectorError(self.reason)
+
+    async def read(self, entity_type: str, *, delta: str | None = None) -> AsyncIterator[Page]:
+        self._fail()
+        yield  # pragma: no cover - makes this an async generator
+
+    async def get(self, entity_type: str, entity_id: str) -> Entity | None:
+        self._fail()
+
+    async def find(self, entity_type: str, attribute: str, value: str) -> list[Entity]:
+        self._fail()
+
+    async def create(
+        self, entity_type: str, entity: Entity, *, entity_id: str | None = None
+    ) -> Written:
+        self._fail()
+
+    async def update(
+        self,
+        entity_type: str,
+        entity_id: str,
+        entity: Entity,
+        *,
+        previous: Entity | None = None,
+    ) -> Written:
+        self._fail()
+
+    async def delete(self, entity_type: str, entity_id: str) -> None:
+        self._fail()
+
+    async def test_connection(self) -> str:
+        self._fail()

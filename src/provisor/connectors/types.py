@@ -150,6 +150,18 @@ class ConnectorType:
             problem = spec.check(value)
             if problem:
                 problems.append(f"{key}: {problem}, not {value!r}")
+        for method, proxy in (
+            ("Authentication", "ProxyType"),
+            (f"{self.prefix}.authentication", f"{self.prefix}.proxyType"),
+        ):
+            if (
+                properties.get(method) == "ClientCertificateAuthentication"
+                and properties.get(proxy) == "OnPremise"
+            ):
+                problems.append(
+                    f"{method}: ClientCertificateAuthentication cannot be used with "
+                    f"{proxy}=OnPremise"
+                )
         if complete:
             for spec in self.properties:
                 if role in spec.required and not properties.get(spec.key):

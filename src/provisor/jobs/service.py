@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from provisor.connectors.base import Role
+from provisor.connectors.base import ConnectorConfig, Role, Unusable
 from provisor.errors import ConfigError, ConflictError, NotFoundError, ProvisorError
 from provisor.jobs import loops
 from provisor.jobs import validate as validation
@@ -252,15 +252,24 @@ class JobService:
         return loops.endpoint_of(system.type.prefix, system.properties)
 
     def participant(self, system: System, kind: str) -> Participant:
+        """A system ready for a job; a target whose connector cannot be built takes part as
+        ``Unusable`` (its entities fail with the reason, the other targets go on)."""
         properties = self.systems.effective_properties(system.id)
         text = self.systems.transformation(system.id, kind).text
+        try:
+            connector = self.systems.connector(system.id)
+        except ConfigError as exc:
+            if kind == "read":
+                raise
+            config = ConnectorConfig(system.id, system.name, system.role, {})
+            connector = Unusable(config, f"{system.name}: {exc.message}")
         return Participant(
             fingerprint=digest({"transformation": text, "properties": properties}),
             id=system.id,
             name=system.name,
             role=system.role,
             prefix=system.type.prefix,
-            connector=self.systems.connector(system.id),
+            connector=connector,
             transformation=Transformation(text, properties),
             properties=properties,
         )

@@ -226,6 +226,13 @@ def inbound(conn: Connection, fingerprint: str) -> InboundRow | None:
     return None if row is None else _inbound(row)
 
 
+def inbound_starting(conn: Connection, prefix: str) -> list[InboundRow]:
+    """Inbound certificates whose fingerprint begins with ``prefix`` (hex digits only)."""
+    ic = t.inbound_certificates
+    stmt = select(ic).where(ic.c.fingerprint.startswith(prefix, autoescape=True))
+    return [_inbound(row) for row in conn.execute(stmt)]
+
+
 def inbound_with_subject(conn: Connection, subject: str) -> list[InboundRow]:
     ic = t.inbound_certificates
     return [_inbound(row) for row in conn.execute(select(ic).where(ic.c.subject == subject))]

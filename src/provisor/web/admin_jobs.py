@@ -17,7 +17,7 @@ from provisor.jobs.export import export_job
 from provisor.jobs.model import Job, JobStatus, JobType, Trigger
 from provisor.jobs.service import JobService
 from provisor.jobs.validate import ENTITY_TYPES, parse_csv, samples_from_json
-from provisor.web.auth import PrincipalDep, ServicesDep, require
+from provisor.web.auth import CallerDep, PrincipalDep, ServicesDep, require
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
 public = APIRouter(tags=["tenant admin API"])
@@ -261,7 +261,7 @@ def _public_start(
     job_type: str,
     request: Request,
     services: ServicesDep,
-    principal: PrincipalDep,
+    principal: CallerDep,
 ) -> Response:
     by = _tenant_admin(principal)
     try:
@@ -277,7 +277,7 @@ def _public_start(
     return _json({"jobId": job.id, "status": job.status.value}, 202, {"Location": location})
 
 
-def _public_status(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+def _public_status(job_id: str, services: ServicesDep, principal: CallerDep) -> Response:
     _tenant_admin(principal)
     job = _jobs(services).get(job_id)
     return _json({"jobId": job.id, **job.to_dict()})
@@ -286,7 +286,7 @@ def _public_status(job_id: str, services: ServicesDep, principal: PrincipalDep) 
 def _public_logs(
     job_id: str,
     services: ServicesDep,
-    principal: PrincipalDep,
+    principal: CallerDep,
     action: Annotated[str | None, Query(description="export")] = None,
     log_type: LogTypeQuery = "commonLog",
 ) -> Response:

@@ -14,6 +14,7 @@ from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.storage.realtime import RealtimeLogStore
 from provisor.web import (
+    admin_certificates,
     admin_jobs,
     admin_schedules,
     admin_systems,
@@ -32,7 +33,9 @@ DESCRIPTION = """\
 Identity provisioning compatible with SAP Cloud Identity Services - Identity Provisioning.
 
 Authenticate with HTTP Basic (a technical user's client id and secret) or with a bearer
-token from `POST /oauth2/token` (client credentials grant).
+token from `POST /oauth2/token` (client credentials grant). The proxy, real-time and tenant
+admin APIs also accept a client certificate attached to the technical user (mTLS with
+`provisor serve --tls-cert`, or from a trusted TLS-terminating reverse proxy).
 """
 
 
@@ -64,6 +67,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(admin_jobs.router)
     app.include_router(admin_jobs.public)
     app.include_router(admin_schedules.router)
+    app.include_router(admin_certificates.router)
     app.include_router(proxy.router)
     app.include_router(realtime_routes.public)
     app.include_router(realtime_routes.admin)

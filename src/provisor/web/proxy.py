@@ -25,7 +25,7 @@ from provisor.scim.errors import (
 )
 from provisor.scim.projection import Projection
 from provisor.scim.registry import Registry, resolve
-from provisor.web.auth import PrincipalDep, ServicesDep, require
+from provisor.web.auth import CallerDep, ServicesDep, require
 from provisor.web.scim_api import json_body, scim_response
 from provisor.web.scim_discovery import discovery_list
 
@@ -128,7 +128,7 @@ def _writable(endpoint: str) -> None:
         raise NotImplementedSCIMError(NO_SEARCH)
 
 
-async def search_by_post(system_id: str, endpoint: str, principal: PrincipalDep) -> Response:
+async def search_by_post(system_id: str, endpoint: str, principal: CallerDep) -> Response:
     require(principal, Permission.PROXY_API)
     raise NotImplementedSCIMError(NO_SEARCH)
 
@@ -137,7 +137,7 @@ async def list_resources(
     system_id: str,
     endpoint: str,
     request: Request,
-    principal: PrincipalDep,
+    principal: CallerDep,
     services: ServicesDep,
     filter: Filter = None,
     start_index: StartIndex = None,
@@ -165,7 +165,7 @@ async def get_resource(
     endpoint: str,
     resource_id: str,
     request: Request,
-    principal: PrincipalDep,
+    principal: CallerDep,
     services: ServicesDep,
     attributes: Attributes = None,
     excluded: Excluded = None,
@@ -181,7 +181,7 @@ async def create_resource(
     system_id: str,
     endpoint: str,
     request: Request,
-    principal: PrincipalDep,
+    principal: CallerDep,
     services: ServicesDep,
 ) -> Response:
     require(principal, Permission.PROXY_API)
@@ -197,7 +197,7 @@ async def replace_resource(
     endpoint: str,
     resource_id: str,
     request: Request,
-    principal: PrincipalDep,
+    principal: CallerDep,
     services: ServicesDep,
 ) -> Response:
     require(principal, Permission.PROXY_API)
@@ -213,7 +213,7 @@ async def patch_resource(
     endpoint: str,
     resource_id: str,
     request: Request,
-    principal: PrincipalDep,
+    principal: CallerDep,
     services: ServicesDep,
 ) -> Response:
     require(principal, Permission.PROXY_API)
@@ -229,7 +229,7 @@ async def delete_resource(
     endpoint: str,
     resource_id: str,
     request: Request,
-    principal: PrincipalDep,
+    principal: CallerDep,
     services: ServicesDep,
 ) -> Response:
     require(principal, Permission.PROXY_API)
@@ -241,7 +241,7 @@ async def delete_resource(
 
 
 async def service_provider_config(
-    system_id: str, request: Request, principal: PrincipalDep, services: ServicesDep
+    system_id: str, request: Request, principal: CallerDep, services: ServicesDep
 ) -> Response:
     require(principal, Permission.PROXY_API)
     proxy = proxy_service(request, services)
@@ -253,7 +253,7 @@ async def service_provider_config(
 
 
 async def resource_types(
-    system_id: str, request: Request, principal: PrincipalDep, services: ServicesDep
+    system_id: str, request: Request, principal: CallerDep, services: ServicesDep
 ) -> Response:
     require(principal, Permission.PROXY_API)
     compiled = await proxy_service(request, services).compiled(system_id)
@@ -263,7 +263,7 @@ async def resource_types(
 
 
 async def resource_type(
-    system_id: str, name: str, request: Request, principal: PrincipalDep, services: ServicesDep
+    system_id: str, name: str, request: Request, principal: CallerDep, services: ServicesDep
 ) -> Response:
     require(principal, Permission.PROXY_API)
     compiled = await proxy_service(request, services).compiled(system_id)
@@ -275,7 +275,7 @@ async def resource_type(
 
 
 async def list_schemas(
-    system_id: str, request: Request, principal: PrincipalDep, services: ServicesDep
+    system_id: str, request: Request, principal: CallerDep, services: ServicesDep
 ) -> Response:
     require(principal, Permission.PROXY_API)
     compiled = await proxy_service(request, services).compiled(system_id)
@@ -284,7 +284,7 @@ async def list_schemas(
 
 
 async def get_schema(
-    system_id: str, schema_id: str, request: Request, principal: PrincipalDep, services: ServicesDep
+    system_id: str, schema_id: str, request: Request, principal: CallerDep, services: ServicesDep
 ) -> Response:
     require(principal, Permission.PROXY_API)
     compiled = await proxy_service(request, services).compiled(system_id)

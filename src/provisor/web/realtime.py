@@ -15,7 +15,7 @@ from provisor.errors import NotFoundError
 from provisor.realtime.model import STATUSES, Change
 from provisor.realtime.service import RealtimeService
 from provisor.scim.errors import SCIMError
-from provisor.web.auth import PrincipalDep, ServicesDep, require
+from provisor.web.auth import CallerDep, PrincipalDep, ServicesDep, require
 from provisor.web.scim_discovery import discovery_list
 
 public = APIRouter(tags=["real-time provisioning"])
@@ -66,7 +66,7 @@ async def _push(
 
 
 async def create(
-    system_id: str, entity_type: str, request: Request, principal: PrincipalDep
+    system_id: str, entity_type: str, request: Request, principal: CallerDep
 ) -> Response:
     """A new or changed entity, as the source holds it (an upsert)."""
     body = await _body(request)
@@ -74,7 +74,7 @@ async def create(
 
 
 async def replace(
-    system_id: str, entity_type: str, entity_id: str, request: Request, principal: PrincipalDep
+    system_id: str, entity_type: str, entity_id: str, request: Request, principal: CallerDep
 ) -> Response:
     body = await _body(request)
     change = Change(entity_type, "UPDATE", entity_id, body)
@@ -82,7 +82,7 @@ async def replace(
 
 
 async def patch(
-    system_id: str, entity_type: str, entity_id: str, request: Request, principal: PrincipalDep
+    system_id: str, entity_type: str, entity_id: str, request: Request, principal: CallerDep
 ) -> Response:
     """A changed entity: read again from the source, which already holds the change."""
     body = await _body(request)
@@ -91,14 +91,14 @@ async def patch(
 
 
 async def remove(
-    system_id: str, entity_type: str, entity_id: str, request: Request, principal: PrincipalDep
+    system_id: str, entity_type: str, entity_id: str, request: Request, principal: CallerDep
 ) -> Response:
     change = Change(entity_type, "DELETE", entity_id)
     return await _push(request, principal, system_id, change)
 
 
 async def test_connection(
-    system_id: str, entity_type: str, services: ServicesDep, principal: PrincipalDep
+    system_id: str, entity_type: str, services: ServicesDep, principal: CallerDep
 ) -> Response:
     """What a source application's *Test Connection* calls: an empty SCIM list when the
     source system exists and takes changes."""

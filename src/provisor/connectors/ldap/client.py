@@ -2,8 +2,10 @@
 
 A ``Session`` is one LDAP connection, connected and bound on its first operation and used by
 one thread at a time (the connector's pool lends it to one task, whose calls run in threads).
-Every python-ldap error leaves here as a ``ConnectorError`` with a message fit for a job log:
-it names the URL, the operation and the DN, and never the password.
+A connection binds as ``ldap.user`` (simple bind) or, with ClientCertificateAuthentication,
+presents the system's active client certificate in the TLS handshake and binds by SASL
+EXTERNAL. Every python-ldap error leaves here as a ``ConnectorError`` with a message fit for a
+job log: it names the URL, the operation and the DN, and never the password or the key.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import ssl
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -29,6 +32,7 @@ from provisor.connectors.base import (
     InvalidEntity,
 )
 from provisor.connectors.ldap.options import LDAPOptions, SSLMode
+from provisor.errors import ConfigError
 
 T = TypeVar("T")
 Entry = tuple[str, dict[str, list[bytes]]]
@@ -37,6 +41,7 @@ PERMISSIVE_MODIFY = "1.2.840.113556.1.4.1413"  # AD and OpenLDAP: no error for p
 STARTTLS_REQUEST = (  # LDAPMessage{1, ExtendedRequest{1.3.6.1.4.1.1466.20037}}, for diagnosis
     b"\x30\x1d\x02\x01\x01\x77\x18\x80\x16" + b"1.3.6.1.4.1.1466.20037"
 )
+VOLATILE = "/dev/shm"  # tmpfs: the client certificate's key file never reaches a disk
 
 # LDAP result codes whose cause is the entity sent: the server's message goes to the job log.
 INVALID = (
@@ -53,6 +58,13 @@ INVALID = (
 DENIED = (ldap.INSUFFICIENT_ACCESS, ldap.STRONG_AUTH_REQUIRED, ldap.CONFIDENTIALITY_REQUIRED)
 TRANSIENT = (ldap.BUSY, ldap.UNAVAILABLE, ldap.ADMINLIMIT_EXCEEDED, ldap.LOOP_DETECT)
 NETWORK = (ldap.SERVER_DOWN, ldap.CONNECT_ERROR, ldap.TIMEOUT)
+# What a SASL EXTERNAL bind gets when there is no certificate identity to bind as.
+SASL_REFUSED = (
+    ldap.AUTH_UNKNOWN,
+    ldap.AUTH_METHOD_NOT_SUPPORTED,
+    ldap.INAPPROPRIATE_AUTH,
+    ldap.INVALID_CREDENTIALS,
+)
 
 
 class ValueConflict(InvalidEntity):
@@ -217,8 +229,12 @@ def _attrlist(attributes: Sequence[str] | None) -> list[str] | None:
 
 
 def connect(options: LDAPOptions) -> Any:
-    """A connection with the options' TLS and timeouts, bound as ``ldap.user``."""
-    if options.bind_dn and not options.password:  # would be an "unauthenticated" bind
+    """A connection with the options' TLS and timeouts, bound as ``ldap.user``, or by SASL
+    EXTERNAL with the client certificate (read now: an activation counts from the next
+    connection)."""
+    certificate = options.client_certificate() if options.client_certificate else None
+    if certificate is None and options.bind_dn and not options.password:
+        # would be an "unauthenticated" bind
         raise AuthenticationFailed(f"ldap.password is empty: cannot bind as {options.bind_dn}")
     conn = ldap.initialize(options.url)
     conn.set_option(ldap.OPT_PROTOCOL_VERSION, ldap.VERSION3)
@@ -235,28 +251,71 @@ def connect(options: LDAPOptions) -> Any:
                 if not os.access(options.ca_file, os.R_OK):
                     raise ConnectorError(f"ldap.tls.ca.file {options.ca_file} cannot be read")
                 conn.set_option(ldap.OPT_X_TLS_CACERTFILE, options.ca_file)
-        conn.set_option(ldap.OPT_X_TLS_NEWCTX, 0)  # last: applies the TLS options above
+        if certificate is not None:
+            present(conn, *certificate)
+        else:
+            conn.set_option(ldap.OPT_X_TLS_NEWCTX, 0)  # last: applies the TLS options above
     try:
         if options.ssl_mode is SSLMode.STARTTLS:
             conn.start_tls_s()
-        conn.simple_bind_s(options.bind_dn, options.password)
+        if certificate is not None:
+            conn.sasl_non_interactive_bind_s("EXTERNAL")
+        else:
+            conn.simple_bind_s(options.bind_dn, options.password)
     except ldap.LDAPError as exc:
         try:
             conn.unbind_s()
         except ldap.LDAPError:
             pass
-        if isinstance(exc, NETWORK):
+        # With a certificate, a server hanging up right after the handshake may leave the
+        # SASL layer without a connection: a local error.
+        lost = NETWORK if certificate is None else (*NETWORK, ldap.LOCAL_ERROR)
+        if isinstance(exc, lost):
             raise ConnectionFailed(diagnose(options, exc)) from None
-        raise translate(exc, options, "bind", options.bind_dn) from None
+        target = "" if certificate is not None else options.bind_dn
+        raise translate(exc, options, "bind", target) from None
     return conn
+
+
+def present(conn: Any, cert_pem: str, key_pem: str) -> None:
+    """Give a connection its client certificate and apply its TLS options (NEWCTX, last).
+    libldap reads certificates only from files, when NEWCTX builds the TLS context: they are
+    written to a private directory (on tmpfs where there is one) and deleted right after."""
+    volatile = os.path.isdir(VOLATILE) and os.access(VOLATILE, os.W_OK | os.X_OK)
+    with tempfile.TemporaryDirectory(  # mode 0700, removed with its files on leaving
+        prefix="provisor-ldap-", dir=VOLATILE if volatile else None
+    ) as folder:
+        cert_file, key_file = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+        _write_private(cert_file, cert_pem)
+        _write_private(key_file, key_pem)
+        conn.set_option(ldap.OPT_X_TLS_CERTFILE, cert_file)
+        conn.set_option(ldap.OPT_X_TLS_KEYFILE, key_file)
+        try:
+            conn.set_option(ldap.OPT_X_TLS_NEWCTX, 0)
+        except (ValueError, ldap.LDAPError):  # python-ldap says only "option error"
+            raise ConfigError(
+                "The system's client certificate cannot be loaded: libldap refused the "
+                "certificate or its key."
+            ) from None
+
+
+def _write_private(path: str, text: str) -> None:
+    """Write a file only its owner can read (created so: never readable by others)."""
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+        handle.write(text)
 
 
 def translate(exc: ldap.LDAPError, options: LDAPOptions, action: str, target: str) -> Exception:
     """The ConnectorError for a python-ldap error of ``action`` on ``target``."""
-    url, said = options.url, server_message(exc)
+    url, said, who = options.url, server_message(exc), options.who
     where = f"{action} {target}" if target else action
+    if options.client_certificate is not None and isinstance(exc, SASL_REFUSED):
+        return AuthenticationFailed(
+            f"{url} refused the SASL EXTERNAL bind with the system's client certificate: "
+            f"{said} (the server must ask for the client certificate in the TLS handshake, "
+            "trust it and map its subject to an LDAP identity)"
+        )
     if isinstance(exc, ldap.INVALID_CREDENTIALS):
-        who = options.bind_dn or "an anonymous bind"
         return AuthenticationFailed(f"{url} rejected the credentials of {who}: {said}")
     if isinstance(exc, ldap.TIMEOUT | ldap.TIMELIMIT_EXCEEDED):
         return ConnectionFailed(f"{url} did not answer {where} within {options.read_timeout:g} s")
@@ -271,7 +330,6 @@ def translate(exc: ldap.LDAPError, options: LDAPOptions, action: str, target: st
     if isinstance(exc, INVALID):
         return InvalidEntity(f"{url} refused {where}: {said}")
     if isinstance(exc, DENIED):
-        who = options.bind_dn or "an anonymous bind"
         return AuthenticationFailed(f"{url} does not allow {who} to {where}: {said}")
     if isinstance(exc, TRANSIENT):
         return BackendError(f"{url} could not {where}: {said}", retryable=True)
@@ -280,7 +338,9 @@ def translate(exc: ldap.LDAPError, options: LDAPOptions, action: str, target: st
 
 def diagnose(options: LDAPOptions, exc: ldap.LDAPError) -> str:
     """Why connecting failed, found by retracing the steps with the socket and ssl modules
-    (libldap's GnuTLS build reports most failures as ``Can't contact LDAP server``)."""
+    (libldap's GnuTLS build reports most failures as ``Can't contact LDAP server``). The
+    retrace presents no client certificate: with one, a handshake that fails for another
+    reason than the server's certificate is said to be the likely refusal of ours."""
     url = options.url
     parts = urlsplit(url)
     host = parts.hostname or "localhost"
@@ -304,6 +364,15 @@ def diagnose(options: LDAPOptions, exc: ldap.LDAPError) -> str:
                 return f"{url} did not answer the bind within {options.read_timeout:g} s"
             return f"cannot talk LDAP with {url}: {server_message(exc)}"
         verb = "StartTLS" if options.ssl_mode is SSLMode.STARTTLS else "TLS handshake"
+
+        def failed(reason: object) -> str:
+            if options.client_certificate is None:
+                return f"{verb} with {url} failed: {reason}"
+            return (  # after StartTLS too, what failed is the handshake (or the server hung up)
+                f"TLS handshake with {url} failed: {reason} (the server may require a valid "
+                "client certificate: does it trust the CA that issued the system's certificate?)"
+            )
+
         try:
             if options.ssl_mode is SSLMode.STARTTLS:
                 sock.sendall(STARTTLS_REQUEST)
@@ -320,7 +389,7 @@ def diagnose(options: LDAPOptions, exc: ldap.LDAPError) -> str:
         except ssl.SSLCertVerificationError as error:
             return f"{verb} with {url} failed: certificate verify failed ({error.verify_message})"
         except ssl.SSLError as error:
-            return f"{verb} with {url} failed: {error.reason or error}"
+            return failed(error.reason or error)
         except OSError as error:
-            return f"{verb} with {url} failed: {error}"
-        return f"{verb} with {url} failed: {server_message(exc)}"
+            return failed(error)
+        return failed(server_message(exc))

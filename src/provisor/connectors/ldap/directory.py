@@ -312,7 +312,7 @@ class Directory:
 
     def test(self, session: Session) -> str:
         """Bind, and read the base entries of the user and group paths."""
-        who = self.options.bind_dn or "anonymous"
+        who = self.options.who
         readable = []
         for key, path in (
             ("ldap.user.path", self.options.user.path),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 
 from provisor.connectors.base import ConnectorConfig, ConnectorError, Role
+from provisor.connectors.tls import client_certificate
 from provisor.connectors.types import ConnectorType
 from provisor.errors import ConfigError
 
@@ -65,6 +68,16 @@ class LDAPOptions:
     respond_after_update: bool
     flatten: bool = False  # AD: resolve nested groups
     flatten_page_size: int = 1000
+    # ClientCertificateAuthentication: reads the system's active (certificate PEM, key PEM),
+    # or raises a ConfigError; called for each new connection, which binds by SASL EXTERNAL.
+    client_certificate: Callable[[], tuple[str, str]] | None = None
+
+    @property
+    def who(self) -> str:
+        """Who the connection is bound as, for messages."""
+        if self.client_certificate is not None:
+            return "the system's client certificate (SASL EXTERNAL)"
+        return self.bind_dn or "an anonymous bind"
 
     def entity(self, entity_type: str) -> EntityOptions:
         if entity_type == "user":
@@ -109,6 +122,15 @@ class LDAPOptions:
                 f"ldap.ssl.mode={mode} does not fit ldap.url {url}: ldaps needs an ldaps:// URL, "
                 "none and starttls an ldap:// URL"
             )
+        certificate: Callable[[], tuple[str, str]] | None = None
+        if text("ldap.authentication") == "ClientCertificateAuthentication":
+            if mode is SSLMode.NONE:
+                raise ConfigError(
+                    "ldap.authentication=ClientCertificateAuthentication needs TLS (the client "
+                    "certificate is presented in the TLS handshake), but ldap.ssl.mode is none: "
+                    "use an ldaps:// URL or ldap.ssl.mode=starttls"
+                )
+            certificate = partial(client_certificate, config, proxy_type="ldap.proxyType")
 
         def entity(kind: str, classes_key: str, id_key: str, required_key: str) -> EntityOptions:
             listed = _split(text(f"ldap.{kind}.attributes"))
@@ -155,6 +177,7 @@ class LDAPOptions:
             flatten=bool(connector_type.spec("ad.group.flatten"))
             and text("ad.group.flatten").lower() == "true",
             flatten_page_size=number("ad.group.flatten.page.size", 1000),
+            client_certificate=certificate,
         )
 
 

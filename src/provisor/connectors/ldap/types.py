@@ -75,23 +75,33 @@ def _properties(*, active_directory: bool) -> tuple[PropertySpec, ...]:
         PropertySpec(
             "ldap.proxyType",
             Kind.CHOICE,
-            default="OnPremise",
-            choices=("OnPremise",),
-            description="SAP's Cloud Connector proxy type; accepted for compatibility, unused.",
+            default="Internet",
+            choices=("Internet", "OnPremise"),
+            description="SAP's proxy type: provisor always connects directly to ldap.url. "
+            "OnPremise (SAP's Cloud Connector) is accepted for compatibility, but not with "
+            "ClientCertificateAuthentication.",
         ),
         PropertySpec(
             "ldap.authentication",
             Kind.CHOICE,
             default="BasicAuthentication",
-            choices=("BasicAuthentication",),
-            description="Simple bind with ldap.user and ldap.password.",
+            choices=("BasicAuthentication", "ClientCertificateAuthentication"),
+            description="BasicAuthentication: simple bind with ldap.user and ldap.password. "
+            "ClientCertificateAuthentication (provisor extension): the system's active "
+            "outbound certificate in the TLS handshake (an ldaps:// URL or "
+            "ldap.ssl.mode=starttls), then a SASL EXTERNAL bind; ldap.user and ldap.password "
+            "are unused.",
         ),
         PropertySpec(
             "ldap.user",
-            description="Bind DN (Active Directory also takes a UPN, user@domain); "
-            "empty binds anonymously.",
+            description="Bind DN of BasicAuthentication (Active Directory also takes a UPN, "
+            "user@domain); empty binds anonymously.",
         ),
-        PropertySpec("ldap.password", Kind.CREDENTIAL, description="Password of ldap.user."),
+        PropertySpec(
+            "ldap.password",
+            Kind.CREDENTIAL,
+            description="Password of ldap.user (BasicAuthentication).",
+        ),
         PropertySpec(
             "ldap.user.path",
             required=ALL_ROLES,

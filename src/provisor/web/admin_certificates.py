@@ -1,0 +1,313 @@
+"""The admin API of certificates at ``/api/v1`` (permission ``admin``): the tenant CA,
+systems' outbound certificates, and inbound certificates of technical users and systems.
+
+Private keys never leave: an outbound certificate downloads as its PEM certificate, and a
+generated inbound certificate's key exists only in the ``.p12`` answer of its generation.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Body, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from provisor.auth.permissions import Permission, Principal
+from provisor.certs.service import CertificateService
+from provisor.errors import ConfigError
+from provisor.web.auth import PrincipalDep, ServicesDep, require
+
+router = APIRouter(prefix="/api/v1", tags=["certificates"])
+
+PEM = "application/x-pem-file"
+MAX_CERTIFICATE_BYTES = 64 * 1024
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class NewCertificate(_Input):
+    key_type: str | None = Field(
+        None, alias="keyType", description="RSA-2048, RSA-3072, RSA-4096, EC-P256 or EC-P384"
+    )
+    validity_days: int | None = Field(None, alias="validityDays", ge=1, le=3650)
+
+
+class AutoRegeneration(_Input):
+    enabled: bool
+
+
+class GeneratedCertificate(NewCertificate):
+    common_name: str = Field(alias="commonName", min_length=1, max_length=64)
+    password: str = Field(min_length=8, max_length=1024, description="Protects the .p12 file.")
+
+
+def _certs(principal: Principal, services: Any) -> CertificateService:
+    require(principal, Permission.ADMIN)
+    found: CertificateService = services.certificates
+    return found
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status, media_type="application/json")
+
+
+def _pem(text: str, filename: str) -> Response:
+    return Response(
+        text,
+        media_type=PEM,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+async def _certificate_body(request: Request) -> bytes | str:
+    """The certificate of an upload: the raw body (PEM, DER, pasted text), or JSON
+    ``{"certificate": "<PEM text>"}``."""
+    raw = await request.body()
+    if len(raw) > MAX_CERTIFICATE_BYTES:
+        raise ConfigError(f"A certificate is at most {MAX_CERTIFICATE_BYTES // 1024} KiB.")
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise ConfigError(f"The body is not JSON: {exc}.") from None
+        if not isinstance(data, dict) or not isinstance(data.get("certificate"), str):
+            raise ConfigError('Send {"certificate": "<PEM text>"} or the certificate file itself.')
+        text: str = data["certificate"]
+        return text
+    return raw
+
+
+async def _import(request: Request, principal: Principal, services: Any, **owner: str) -> Response:
+    certs = _certs(principal, services)
+    data = await _certificate_body(request)
+    cert = await run_in_threadpool(certs.import_inbound, data, **owner)
+    return _json(cert.as_json(), 201)
+
+
+# -- the tenant CA --------------------------------------------------------------------------------
+
+
+@router.get("/certificates/ca", summary="The tenant CA certificate (PEM), created on first need")
+def get_ca(principal: PrincipalDep, services: ServicesDep) -> Response:
+    return _pem(_certs(principal, services).ca_pem(), "provisor-tenant-ca.pem")
+
+
+# -- outbound -------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/systems/{system_id}/outbound-certificates",
+    summary="A system's outbound certificates and automatic regeneration",
+)
+def list_outbound(system_id: str, principal: PrincipalDep, services: ServicesDep) -> Response:
+    certs = _certs(principal, services)
+    return _json(
+        {
+            "autoRegeneration": certs.auto_regenerate(system_id),
+            "certificates": [c.as_json() for c in certs.outbound(system_id)],
+        }
+    )
+
+
+@router.post(
+    "/systems/{system_id}/outbound-certificates",
+    status_code=201,
+    summary="Generate a certificate (the first is active, the second inactive; at most two)",
+)
+def generate_outbound(
+    system_id: str,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    body: Annotated[NewCertificate | None, Body()] = None,
+) -> Response:
+    wanted = body or NewCertificate()
+    cert = _certs(principal, services).generate_outbound(
+        system_id, key_type=wanted.key_type, validity_days=wanted.validity_days
+    )
+    return _json(cert.as_json(), 201)
+
+
+@router.put(
+    "/systems/{system_id}/outbound-certificates/auto-regeneration",
+    summary="Switch automatic regeneration (14 days before expiry) on or off",
+)
+def put_auto_regeneration(
+    system_id: str, body: AutoRegeneration, principal: PrincipalDep, services: ServicesDep
+) -> Response:
+    on = _certs(principal, services).set_auto_regenerate(system_id, body.enabled)
+    return _json({"enabled": on})
+
+
+@router.get(
+    "/systems/{system_id}/outbound-certificates/{fingerprint}",
+    summary="One outbound certificate's details",
+)
+def get_outbound(
+    system_id: str, fingerprint: str, principal: PrincipalDep, services: ServicesDep
+) -> Response:
+    return _json(_certs(principal, services).outbound_certificate(system_id, fingerprint).as_json())
+
+
+@router.get(
+    "/systems/{system_id}/outbound-certificates/{fingerprint}/download",
+    summary="The certificate as PEM (never its key); chain=true appends the tenant CA",
+)
+def download_outbound(
+    system_id: str,
+    fingerprint: str,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    chain: Annotated[bool, Query()] = False,
+) -> Response:
+    text = _certs(principal, services).download(system_id, fingerprint, chain=chain)
+    return _pem(text, f"{fingerprint[:16]}.pem")
+
+
+@router.post(
+    "/systems/{system_id}/outbound-certificates/{fingerprint}/activate",
+    summary="Make this certificate the active one (the other becomes inactive)",
+)
+def activate_outbound(
+    system_id: str, fingerprint: str, principal: PrincipalDep, services: ServicesDep
+) -> Response:
+    return _json(_certs(principal, services).activate(system_id, fingerprint).as_json())
+
+
+@router.delete(
+    "/systems/{system_id}/outbound-certificates/{fingerprint}",
+    status_code=204,
+    summary="Delete an inactive certificate",
+)
+def delete_outbound(
+    system_id: str, fingerprint: str, principal: PrincipalDep, services: ServicesDep
+) -> Response:
+    _certs(principal, services).delete_outbound(system_id, fingerprint)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/certificates/events",
+    summary="Expiry notices (30, 14, 3 days, expired) and renewals, newest first",
+)
+def list_events(
+    principal: PrincipalDep,
+    services: ServicesDep,
+    system: Annotated[str | None, Query(description="A system id or name")] = None,
+    since: Annotated[str | None, Query(description="ISO 8601 time")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    events = _certs(principal, services).events(system=system, since=since, limit=limit)
+    return _json({"events": [e.as_json() for e in events]})
+
+
+@router.post(
+    "/certificates/maintain",
+    summary="Apply the expiry rules now (the jobs process does so every hour)",
+)
+def maintain(principal: PrincipalDep, services: ServicesDep) -> Response:
+    events = _certs(principal, services).maintain()
+    return _json({"events": [e.as_json() for e in events]})
+
+
+# -- inbound --------------------------------------------------------------------------------------
+
+
+@router.get("/inbound-certificates", summary="Every inbound certificate")
+def list_all_inbound(principal: PrincipalDep, services: ServicesDep) -> Response:
+    certs = _certs(principal, services)
+    return _json({"certificates": [c.as_json() for c in certs.inbound()]})
+
+
+@router.get(
+    "/systems/{system_id}/inbound-certificates",
+    summary="Certificates of callers of a source or proxy system",
+)
+def list_system_inbound(system_id: str, principal: PrincipalDep, services: ServicesDep) -> Response:
+    certs = _certs(principal, services)
+    return _json({"certificates": [c.as_json() for c in certs.inbound(system=system_id)]})
+
+
+@router.post(
+    "/systems/{system_id}/inbound-certificates",
+    status_code=201,
+    summary="Import a caller's certificate (.crt, .pem, .der, or pasted PEM text)",
+)
+async def import_system_inbound(
+    system_id: str, request: Request, principal: PrincipalDep, services: ServicesDep
+) -> Response:
+    return await _import(request, principal, services, system=system_id)
+
+
+@router.delete(
+    "/systems/{system_id}/inbound-certificates/{fingerprint}",
+    status_code=204,
+    summary="Delete (revoke) a caller's certificate",
+)
+def delete_system_inbound(
+    system_id: str, fingerprint: str, principal: PrincipalDep, services: ServicesDep
+) -> Response:
+    _certs(principal, services).delete_inbound(fingerprint, system=system_id)
+    return Response(status_code=204)
+
+
+@router.get("/clients/{client_id}/certificates", summary="A technical user's certificates")
+def list_client_inbound(client_id: str, principal: PrincipalDep, services: ServicesDep) -> Response:
+    certs = _certs(principal, services)
+    return _json({"certificates": [c.as_json() for c in certs.inbound(client=client_id)]})
+
+
+@router.post(
+    "/clients/{client_id}/certificates",
+    status_code=201,
+    summary="Upload a certificate for a technical user (.crt, .pem, .der, or pasted PEM text)",
+)
+async def import_client_inbound(
+    client_id: str, request: Request, principal: PrincipalDep, services: ServicesDep
+) -> Response:
+    return await _import(request, principal, services, client=client_id)
+
+
+@router.post(
+    "/clients/{client_id}/certificates/generate",
+    status_code=201,
+    summary="Generate a certificate for a technical user: the .p12 (key included) comes "
+    "back once, protected by the password",
+    response_class=Response,
+    responses={201: {"content": {"application/x-pkcs12": {}}}},
+)
+def generate_client_inbound(
+    client_id: str, body: GeneratedCertificate, principal: PrincipalDep, services: ServicesDep
+) -> Response:
+    cert, bundle = _certs(principal, services).generate_inbound(
+        client_id,
+        body.common_name,
+        body.password,
+        key_type=body.key_type,
+        validity_days=body.validity_days,
+    )
+    return Response(
+        bundle,
+        201,
+        media_type="application/x-pkcs12",
+        headers={
+            "Content-Disposition": f'attachment; filename="{cert.name}.p12"',
+            "X-Certificate-Fingerprint": cert.details.fingerprint,
+        },
+    )
+
+
+@router.delete(
+    "/clients/{client_id}/certificates/{fingerprint}",
+    status_code=204,
+    summary="Delete (revoke) a technical user's certificate",
+)
+def delete_client_inbound(
+    client_id: str, fingerprint: str, principal: PrincipalDep, services: ServicesDep
+) -> Response:
+    _certs(principal, services).delete_inbound(fingerprint, client=client_id)
+    return Response(status_code=204)
