@@ -3,6 +3,8 @@ problem JSON, permissions."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -74,6 +76,13 @@ def test_outbound_certificates_over_the_api(server: LiveServer) -> None:
         assert api.get(base).json()["autoRegeneration"] is True
         assert api.post("/api/v1/certificates/maintain").json() == {"events": []}
         assert api.get("/api/v1/certificates/events?system=ABAP").json() == {"events": []}
+        # a rehearsal: the rules applied as if it were ten days before the expiry
+        active = api.get(base).json()["certificates"][0]
+        at = active["validTo"].replace("Z", "")[:10] + "T00:00:00"
+        at = (datetime.fromisoformat(at) - timedelta(days=10)).isoformat()
+        [renewed] = api.post("/api/v1/certificates/maintain", params={"at": at}).json()["events"]
+        assert renewed["kind"] == "renewed" and renewed["fingerprint"] == active["fingerprint"]
+        assert api.get(base).json()["certificates"][0]["fingerprint"] != active["fingerprint"]
 
     client_id, secret = server.new_client("proxy_api", "realtime_api", "tenant_admin_api")
     with server.client(auth=(client_id, secret)) as api:

@@ -9,6 +9,7 @@ expiry rules can be tested across months.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -326,10 +327,15 @@ class CertificateService:
 
     # -- expiry and automatic regeneration --------------------------------------------------
 
-    def maintain(self) -> list[CertificateEvent]:
-        """Apply the expiry rules to every system's certificates now: regenerate where
-        automatic regeneration is on and due, record notices. Safe to run anywhere, any
-        number of times (each change is decided again under the system's lock)."""
+    def maintain(self, at: datetime | None = None) -> list[CertificateEvent]:
+        """Apply the expiry rules to every system's certificates now (or as if it were
+        ``at``, to rehearse on a test tenant): regenerate where automatic regeneration is on
+        and due, record notices. Safe to run anywhere, any number of times (each change is
+        decided again under the system's lock)."""
+        if at is not None:
+            rehearsal = copy.copy(self)
+            rehearsal.clock = lambda: at
+            return rehearsal.maintain()
         with self.db.read() as conn:
             system_ids = store.systems_with_outbound(conn)
         happened: list[CertificateEvent] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -359,15 +360,26 @@ def outbound_events(
 
 @outbound_app.command("maintain")
 def outbound_maintain(
-    as_json: AsJSON = False, data_dir: DataDir = None, database_url: DatabaseURL = None
+    at: Annotated[
+        datetime | None,
+        typer.Option(
+            "--at",
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"],
+            help="Apply them as if it were this time (UTC), to rehearse on a test tenant.",
+        ),
+    ] = None,
+    as_json: AsJSON = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseURL = None,
 ) -> None:
     """Apply the expiry rules now and print what happened.
 
     Renews where automatic regeneration is due, records notices elsewhere. The server's jobs
-    process does this periodically.
+    process does this every hour.
     """
+    moment = at.replace(tzinfo=UTC) if at is not None else None
     with open_services(settings_from(data_dir, database_url)) as services:
-        events = services.certificates.maintain()
+        events = services.certificates.maintain(moment)
     _events(events, as_json, "Nothing to do: no certificate needed a renewal or a notice.")
 
 

@@ -7,6 +7,7 @@ generated inbound certificate's key exists only in the ``.p12`` answer of its ge
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -209,8 +210,16 @@ def list_events(
     "/certificates/maintain",
     summary="Apply the expiry rules now (the jobs process does so every hour)",
 )
-def maintain(principal: PrincipalDep, services: ServicesDep) -> Response:
-    events = _certs(principal, services).maintain()
+def maintain(
+    principal: PrincipalDep,
+    services: ServicesDep,
+    at: Annotated[
+        datetime | None,
+        Query(description="Apply them as if it were this time, to rehearse on a test tenant"),
+    ] = None,
+) -> Response:
+    moment = at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+    events = _certs(principal, services).maintain(moment)
     return _json({"events": [e.as_json() for e in events]})
 
 
