@@ -47,10 +47,13 @@ def _jobs() -> None:
     """The process that runs jobs (settings from the PROVISOR_* environment)."""
     import asyncio
 
+    from provisor import logs
     from provisor.runtime import Services, run_jobs
     from provisor.settings import Settings
 
-    services = Services.open(Settings())
+    settings = Settings()
+    logs.configure(settings.log_level)
+    services = Services.open(settings)
     stop = asyncio.Event()
 
     async def main() -> None:

@@ -307,9 +307,12 @@ def worker(
 ) -> None:
     """Run queued and scheduled jobs until stopped (SIGTERM/Ctrl-C). On PostgreSQL, start
     as many as you like, on any hosts: they share the work through procrastinate."""
+    from provisor import logs
     from provisor.runtime import run_jobs
 
-    with open_services(settings_from(data_dir, database_url)) as services:
+    settings = settings_from(data_dir, database_url)
+    with open_services(settings) as services:
+        logs.configure(settings.log_level)  # a long-running process: its log, as a server's
 
         async def main() -> None:
             stop = asyncio.Event()
