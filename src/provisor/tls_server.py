@@ -20,6 +20,8 @@ from typing import Any
 import structlog
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from provisor.certs.x509 import pem
+from provisor.runtime import certificate_options
 from provisor.settings import Settings
 from provisor.storage import certificates as store
 from provisor.storage.database import Database
@@ -81,7 +83,7 @@ def server_context(
     trust of callers' certificates."""
     settings = settings or Settings()
     ctx = default()
-    client_cas = settings.tls_client_ca.read_text() if settings.tls_client_ca else ""
+    client_cas = "".join(pem(ca) for ca in certificate_options(settings).client_cas)
     db = Database(settings.sqlalchemy_url, sqlite_synchronous=settings.sqlite_synchronous)
     CallerTrust(db, client_cas).install(ctx)
     return ctx
