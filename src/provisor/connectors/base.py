@@ -12,10 +12,13 @@ Entities are plain JSON objects. For LDAP they are ``{"attribute": [values...], 
 from __future__ import annotations
 
 import abc
+import re
+import unicodedata
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NoReturn, Self
+from urllib.parse import quote
 
 from provisor.errors import ProvisorError
 
@@ -79,6 +82,46 @@ class InvalidEntity(ConnectorError):
 
 class Unsupported(ConnectorError):
     """The back-end cannot do what was asked (a filter it has no way to evaluate, ...)."""
+
+
+class InvalidId(InvalidEntity):
+    """An entity id that cannot name one entity (empty, ``.``, ``..``, a ``/``, a control
+    character, or a DN outside the system's base): refused before the back-end is asked."""
+
+
+# -- ids and back-end text --------------------------------------------------------------------
+
+EXCERPT_LENGTH = 200  # characters of a back-end's answer a message may repeat
+_SPACES = re.compile(r"\s+")
+
+
+def path_segment(entity_id: str) -> str:
+    """An id as one URL path segment, percent-encoded; InvalidId for ids that are no segment
+    (``""``, ``.``, ``..``, anything with ``/`` or a control character such as NUL)."""
+    if entity_id in ("", ".", "..") or "/" in entity_id or has_control(entity_id):
+        raise InvalidId(
+            f"{excerpt(repr(entity_id), 80)} is not an entity id: one path segment, not empty, "
+            "'.' or '..', without '/' or control characters"
+        )
+    return quote(entity_id, safe="")
+
+
+def has_control(text: str) -> bool:
+    """Whether a text holds a control character (NUL, line breaks, DEL, ...)."""
+    return any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in text)
+
+
+def _unprintable(char: str) -> bool:
+    """Control, format (bidi overrides) and line/paragraph separator characters."""
+    return unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp")
+
+
+def excerpt(text: str, limit: int = EXCERPT_LENGTH) -> str:
+    """A short, printable excerpt of what a back-end said: control characters dropped,
+    white space collapsed, at most ``limit`` characters (``…`` marks a cut)."""
+    printable = "".join(" " if _unprintable(c) else c for c in text)
+    flat = _SPACES.sub(" ", printable).strip()
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"

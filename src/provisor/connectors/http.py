@@ -39,6 +39,7 @@ from provisor.connectors.base import (
     EntityNotFound,
     InvalidEntity,
     RateLimited,
+    excerpt,
 )
 from provisor.connectors.oauth import OAuth2ClientCredentials, authentication, error_detail
 from provisor.connectors.tls import connection_error, never_sent, pooled_transport, where
@@ -77,7 +78,7 @@ def setting(config: ConnectorConfig, prefixes: Sequence[str], name: str) -> str 
 
 def status_error(status: int, what: str, detail: str = "") -> ConnectorError:
     """The connector error of an HTTP status; ``what`` names the request ("POST /Users")."""
-    said = f": {detail}" if detail else ""
+    said = f": {excerpt(detail)}" if detail else ""
     if status in (401, 403):
         reason = "rejected the credentials" if status == 401 else "denied access"
         return AuthenticationFailed(f"{what}: the back-end {reason} (HTTP {status}){said}")

@@ -18,7 +18,7 @@ import anyio
 import httpx
 import orjson
 
-from provisor.connectors.base import AuthenticationFailed, BackendError, ConnectorConfig
+from provisor.connectors.base import AuthenticationFailed, BackendError, ConnectorConfig, excerpt
 from provisor.connectors.tls import where
 from provisor.errors import ConfigError
 
@@ -199,4 +199,4 @@ def error_detail(response: httpx.Response) -> str:
         message = body["error"].get("message")
         if isinstance(message, str):
             parts.append(message)
-    return ": ".join(parts)[:500]
+    return excerpt(": ".join(parts))

@@ -21,6 +21,7 @@ from typing import Any
 
 from provisor.connectors.base import ConnectorError, Page
 from provisor.jobs.deleting import Deleting
+from provisor.jobs.failures import unexpected
 from provisor.jobs.model import Action, Counts, Job, JobStatus, JobType, ReadMode, Trigger
 from provisor.jobs.plan import Item, Participant, TypeRun, digest, log_text
 from provisor.jobs.ports import EntityLog, JobJournal, OperationalData, Settled, SourceState
@@ -107,7 +108,7 @@ class Runner:
             self.interrupted = True
             raise
         except Exception as exc:  # a bug or a storage failure: the job ends with it
-            self.errors.append(f"The job stopped: {exc}")
+            self.errors.append(f"The job stopped on {unexpected(exc, self.job.id)}.")
             self.source_failed = True
             raise
         finally:

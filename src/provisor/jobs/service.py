@@ -20,6 +20,7 @@ from provisor.connectors.base import ConnectorConfig, Role, Unusable
 from provisor.errors import ConfigError, ConflictError, NotFoundError, ProvisorError
 from provisor.jobs import loops
 from provisor.jobs import validate as validation
+from provisor.jobs.failures import unexpected
 from provisor.jobs.model import Job, JobStatus, JobType, Trigger
 from provisor.jobs.plan import Participant, digest
 from provisor.jobs.runner import Runner
@@ -218,7 +219,7 @@ class JobService:
                 job.id,
                 JobStatus.FINISHED_WITH_ERROR,
                 ended=now(),
-                error=f"The job failed: {exc}",
+                error=f"The job failed on {unexpected(exc, job.id)}.",
             )
             return JobStatus.FINISHED_WITH_ERROR
 
@@ -254,7 +255,7 @@ class JobService:
     def participant(self, system: System, kind: str) -> Participant:
         """A system ready for a job; a target whose connector cannot be built takes part as
         ``Unusable`` (its entities fail with the reason, the other targets go on)."""
-        properties = self.systems.effective_properties(system.id)
+        properties = self.systems.transformation_properties(system.id)  # no credentials
         text = self.systems.transformation(system.id, kind).text
         try:
             connector = self.systems.connector(system.id)
@@ -286,7 +287,7 @@ class JobService:
         )
 
     def _stage(self, system: System, kind: str) -> validation.Stage:
-        properties = self.systems.effective_properties(system.id)
+        properties = self.systems.transformation_properties(system.id)
         text = self.systems.transformation(system.id, kind).text
         return validation.Stage(system.name, Transformation(text, properties))
 

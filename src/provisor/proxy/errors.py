@@ -14,6 +14,7 @@ from provisor.connectors.base import (
     EntityConflict,
     EntityNotFound,
     InvalidEntity,
+    InvalidId,
     RateLimited,
     Unsupported,
 )
@@ -60,6 +61,8 @@ def connector_errors(what: str) -> Iterator[None]:
         raise ResourceNotFoundError(f"{what}: not found in the back-end ({exc.message})") from exc
     except EntityConflict as exc:
         raise UniquenessError(f"{what}: {exc.message}") from exc
+    except InvalidId as exc:  # refused before the back-end was asked
+        raise InvalidValueError(f"{what}: {exc.message}") from exc
     except InvalidEntity as exc:
         raise InvalidValueError(f"{what}: the back-end refused it: {exc.message}") from exc
     except Unsupported as exc:

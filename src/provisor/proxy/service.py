@@ -19,9 +19,12 @@ from provisor.connectors.base import (
     Connector,
     ConnectorConfig,
     Entity,
+    InvalidId,
     Role,
     Slice,
+    has_control,
     patch_operations_of,
+    path_segment,
 )
 from provisor.errors import NotFoundError
 from provisor.proxy import filters, ids
@@ -125,10 +128,11 @@ class ProxyService:
 
     def _compile(self, system: System) -> Compiled:
         properties = self.systems.effective_properties(system.id)
+        public = self.systems.transformation_properties(system.id)
         read = self.systems.transformation(system.id, "read").text
         write = self.systems.transformation(system.id, "write").text
         return Compiled(
-            system, properties, Transformation(read, properties), Transformation(write, properties)
+            system, properties, Transformation(read, public), Transformation(write, public)
         )
 
     def connector(self, compiled: Compiled) -> Connector:
@@ -326,8 +330,15 @@ class ProxyService:
     def _key(self, compiled: Compiled, entity_type: str, resource_id: str) -> str:
         """The back-end key of a resource id: decoded (see ``ids``), then through the
         write transformation's ``deleteEntity`` mappings of ``entityIdTargetSystem`` when it
-        has any (spec §1.3: SAP-style ``decode`` functions)."""
+        has any (spec §1.3: SAP-style ``decode`` functions). An id that is no path segment
+        (``.``, ``..``, control characters) or decodes to control characters names nothing."""
+        try:
+            path_segment(resource_id)
+        except InvalidId as exc:
+            raise ResourceNotFoundError(f"{exc.message}.") from None
         key = ids.decode(resource_id)
+        if has_control(key):
+            raise ResourceNotFoundError(f"{resource_id} decodes to control characters: no id.")
         section = compiled.write.entity(entity_type)
         if section is None or not any(m.scope == "deleteEntity" for m in section.mappings):
             return key

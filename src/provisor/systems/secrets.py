@@ -10,6 +10,7 @@ from provisor.auth.keys import derive_key
 from provisor.errors import ConfigError
 
 MASK = "*" * 40  # what a credential looks like outside (SAP's console shows 40 characters)
+ALWAYS_SECRET = frozenset({"Password"})  # a credential on every system type (SAP's console)
 
 
 class CredentialCipher:

@@ -36,10 +36,10 @@ from provisor.systems.model import (
     SystemChanges,
     TransformationVersion,
 )
-from provisor.systems.secrets import MASK, CredentialCipher
+from provisor.systems.secrets import ALWAYS_SECRET, MASK, CredentialCipher
 from provisor.timestamps import now
 from provisor.transform.defaults import default_transformation
-from provisor.transform.document import compile_document, read_document
+from provisor.transform.document import compile_document, placeholders, read_document
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,7 +162,7 @@ class SystemService:
                 f"A {new.role} system has no {', '.join(sorted(unknown))} transformation."
             )
         wanted = {**kind.seeded_properties(new.role), **new.properties}
-        credentials = set(new.credential_keys) | kind.credential_keys
+        credentials = set(new.credential_keys) | _always_secret(kind)
         properties = self._merge(kind, new.role, {}, wanted, credentials, check_url=False)
         stamp = now()
         row = SystemRow(
@@ -177,9 +177,10 @@ class SystemService:
             created=stamp,
             last_modified=stamp,
         )
-        plain = self._plain(properties)
+        secret = {k for k, r in properties.items() if r.credential} | _always_secret(kind)
+        public = {k: r.value for k, r in properties.items() if k not in secret}
         documents = {
-            k: self._document_text(new.transformations.get(k), kind, new.role, k, plain)
+            k: self._document_text(new.transformations.get(k), kind, new.role, k, public, secret)
             for k in KINDS[new.role]
         }
         with self.db.write() as conn:
@@ -221,7 +222,7 @@ class SystemService:
                 stored = {p.key: p for p in store.properties_of(conn, [row.id])[row.id]}
                 credentials = {k for k, p in stored.items() if p.credential}
                 if changes.credential_keys is not None:
-                    credentials = set(changes.credential_keys) | kind.credential_keys
+                    credentials = set(changes.credential_keys) | _always_secret(kind)
                 merged = self._merge(
                     kind, role, stored, changes.properties or {}, credentials, check_url=True
                 )
@@ -259,7 +260,7 @@ class SystemService:
             stored = {p.key: p for p in store.properties_of(conn, [row.id])[row.id]}
             credentials = {k for k, p in stored.items() if p.credential}
             if credential_keys is not None:
-                credentials = set(credential_keys) | kind.credential_keys
+                credentials = set(credential_keys) | _always_secret(kind)
             wanted: dict[str, str | None] = {k: None for k in stored if k not in properties}
             wanted.update(properties)
             merged = self._merge(kind, role, stored, wanted, credentials, check_url=True)
@@ -331,9 +332,12 @@ class SystemService:
             if row is not None and not row.credential:
                 rows[key] = PropertyRow(key, self.cipher.encrypt(row.value), True)
                 given_secrets.add(key)
-        for key, row in list(rows.items()):  # keys no longer credentials: stored plain
-            if row.credential and key not in credentials:
-                rows[key] = PropertyRow(key, self.cipher.decrypt(row.value), False)
+        demoted = sorted(k for k, r in rows.items() if r.credential and k not in credentials)
+        if demoted:  # only who enters the value again may make a credential plain text
+            raise ConfigError(
+                f"{', '.join(demoted)}: a credential stays one unless its value is sent "
+                "again with the change (keep it in credentialKeys, or send the value)."
+            )
         if check_url:
             moved = [
                 p.key
@@ -365,6 +369,22 @@ class SystemService:
             row = self._row(conn, id_or_name)
             stored = {p.key: p for p in store.properties_of(conn, [row.id])[row.id]}
         return _type(row.type).effective(self._plain(stored), Role(row.role))
+
+    def transformation_properties(self, id_or_name: str) -> dict[str, str]:
+        """The properties ``%key%`` placeholders and conditions of transformations see:
+        type defaults filled in, every credential left out (never decrypted)."""
+        with self.db.read() as conn:
+            row = self._row(conn, id_or_name)
+            stored = store.properties_of(conn, [row.id])[row.id]
+        kind = _type(row.type)
+        secret = {p.key for p in stored if p.credential} | _always_secret(kind)
+        public = {p.key: p.value for p in stored if not p.credential}
+        values = kind.effective(public, Role(row.role))
+        return {k: v for k, v in values.items() if k not in secret}
+
+    def _secret_keys(self, conn: Connection, row: SystemRow) -> set[str]:
+        stored = store.properties_of(conn, [row.id])[row.id]
+        return {p.key for p in stored if p.credential} | _always_secret(_type(row.type))
 
     # -- transformations ------------------------------------------------------------------------
 
@@ -404,11 +424,14 @@ class SystemService:
         """Check and store a new version; InvalidTransformationError lists every problem."""
         if not description.strip():
             raise ConfigError("A description of the change is required.")
-        properties = self.effective_properties(id_or_name)
+        properties = self.transformation_properties(id_or_name)
         with self.db.read() as conn:
             row = self._row(conn, id_or_name)
+            secret = self._secret_keys(conn, row)
         _check_kind(row, kind)
-        text = self._document_text(document, _type(row.type), Role(row.role), kind, properties)
+        text = self._document_text(
+            document, _type(row.type), Role(row.role), kind, properties, secret
+        )
         with self.db.write() as conn:
             row = self._locked(conn, row.id, if_version)
             stamp = now()
@@ -472,8 +495,11 @@ class SystemService:
         role: Role,
         which: str,
         properties: Mapping[str, str],
+        secret: set[str],
     ) -> str:
-        """The text to store for a document (the type's default when None), checked."""
+        """The text to store for a document (the type's default when None), checked; a
+        ``%key%`` placeholder of a credential (``secret``) is refused: transformations
+        never see credentials."""
         if document is None:
             text = default_text(kind, role, which)
         elif isinstance(document, str):
@@ -482,7 +508,16 @@ class SystemService:
             text = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
         else:
             raise InvalidTransformationError(["document: a transformation is a JSON object"])
-        compile_document(text, kind.effective(properties, role))
+        named = sorted(placeholders(read_document(text)) & secret)
+        if named:
+            raise InvalidTransformationError(
+                [
+                    f"%{key}%: {key} is a credential; transformations cannot use credentials"
+                    for key in named
+                ]
+            )
+        public = {k: v for k, v in kind.effective(properties, role).items() if k not in secret}
+        compile_document(text, public)
         return text
 
     # -- connectors -------------------------------------------------------------------------------
@@ -519,6 +554,11 @@ def _type(name: str) -> ConnectorType:
         return connector_type(name)
     except KeyError as exc:
         raise ConfigError(str(exc.args[0])) from exc
+
+
+def _always_secret(kind: ConnectorType) -> frozenset[str]:
+    """The keys that are credentials on every system of a type, whatever credentialKeys says."""
+    return kind.credential_keys | ALWAYS_SECRET
 
 
 def _check_kind(row: SystemRow, kind: str) -> None:

@@ -156,6 +156,17 @@ def substitute(value: Any, properties: dict[str, str]) -> Any:
     return value
 
 
+def placeholders(value: Any) -> set[str]:
+    """The keys of every ``%key%`` placeholder in a document's strings (keys included)."""
+    if isinstance(value, str):
+        return set(_PROPERTY.findall(value)) if "%" in value else set()
+    if isinstance(value, list):
+        return set().union(*(placeholders(item) for item in value))
+    if isinstance(value, dict):
+        return set().union(*(placeholders(k) | placeholders(v) for k, v in value.items()))
+    return set()
+
+
 def read_document(source: str | bytes | dict[str, Any]) -> dict[str, Any]:
     """The JSON object of a document given as text (comments allowed) or already decoded."""
     if isinstance(source, dict):

@@ -30,6 +30,7 @@ from provisor.connectors.base import (
     EntityConflict,
     EntityNotFound,
     InvalidEntity,
+    excerpt,
 )
 from provisor.connectors.ldap.options import LDAPOptions, SSLMode
 from provisor.errors import ConfigError
@@ -76,7 +77,7 @@ def server_message(exc: ldap.LDAPError) -> str:
     info = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
     desc, detail = str(info.get("desc", type(exc).__name__)), str(info.get("info", "")).strip()
     if detail and detail != "(unknown error code)":
-        return f"{desc} ({detail})"
+        return f"{desc} ({excerpt(detail)})"
     return desc
 
 
@@ -249,7 +250,9 @@ def connect(options: LDAPOptions) -> Any:
             conn.set_option(ldap.OPT_X_TLS_REQUIRE_CERT, ldap.OPT_X_TLS_DEMAND)
             if options.ca_file:
                 if not os.access(options.ca_file, os.R_OK):
-                    raise ConnectorError(f"ldap.tls.ca.file {options.ca_file} cannot be read")
+                    raise ConnectorError(  # no server path in the message
+                        "ldap.tls.ca.file cannot be read: check the file name and its permissions"
+                    )
                 conn.set_option(ldap.OPT_X_TLS_CACERTFILE, options.ca_file)
         if certificate is not None:
             present(conn, *certificate)

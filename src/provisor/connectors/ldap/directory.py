@@ -34,6 +34,7 @@ from provisor.connectors.base import (
     Entity,
     EntityNotFound,
     InvalidEntity,
+    InvalidId,
 )
 from provisor.connectors.ldap.client import Entry, Session
 from provisor.connectors.ldap.dialects import Dialect
@@ -55,6 +56,7 @@ from provisor.connectors.ldap.values import (
     is_dn,
     is_under,
     normalize_dn,
+    parse_dn,
     raw_values,
     split_range,
     unique_names,
@@ -63,6 +65,27 @@ from provisor.connectors.ldap.values import (
 T = TypeVar("T")
 ID_CACHE_SIZE = 100_000
 NO_ATTRIBUTES = ["1.1"]  # RFC 4511: return no attributes
+
+
+def within(dn: str, base: str) -> bool:
+    """Whether ``dn`` names an entry strictly below ``base``, compared RDN by RDN (types and
+    values ignoring case), so an escaped ``,`` inside a value cannot fake a parent."""
+    inner, outer = parse_dn(dn), parse_dn(base)
+    if not inner or not outer or len(inner) <= len(outer):
+        return False
+    return _rdns(inner[len(inner) - len(outer) :]) == _rdns(outer)
+
+
+def _rdns(parsed: list[list[tuple[str, str, int]]]) -> list[list[tuple[str, str]]]:
+    return [sorted((t.lower(), v.strip().lower()) for t, v, _ in rdn) for rdn in parsed]
+
+
+def check_within(options: EntityOptions, dn: str) -> str:
+    """``dn`` when it lies below the entity type's path; InvalidId otherwise."""
+    path = options.require_path()
+    if not within(dn, path):
+        raise InvalidId(f"{dn!r} is not below {options.entity_type} path {path}")
+    return dn
 
 
 class Directory:
@@ -119,8 +142,8 @@ class Directory:
     def _by_dn(
         self, session: Session, options: EntityOptions, dn: str, attributes: list[str]
     ) -> list[Entry]:
-        if not is_dn(dn):
-            return []
+        if not is_dn(dn) or not within(dn, options.require_path()):
+            return []  # no entity of this system: only entries below its path are
         try:
             return session.search(dn, self.filter(options), attributes, scope=ldap.SCOPE_BASE)
         except EntityNotFound:
@@ -283,7 +306,7 @@ class Directory:
         if options.id_is_dn:
             if not is_dn(entity_id):
                 raise EntityNotFound(f"{entity_id!r} is not a DN, so no {entity_type} id")
-            return entity_id, False
+            return check_within(options, entity_id), False
         remembered = self._dns.get((entity_type, entity_id))
         if remembered is not None:
             return remembered, True

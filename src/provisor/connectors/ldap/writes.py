@@ -23,7 +23,7 @@ import ldap  # type: ignore[import-untyped]
 
 from provisor.connectors.base import Entity, InvalidEntity, Role, Written
 from provisor.connectors.ldap.client import Session, ValueConflict
-from provisor.connectors.ldap.directory import Directory
+from provisor.connectors.ldap.directory import Directory, check_within
 from provisor.connectors.ldap.options import DN_ATTRIBUTE, EntityOptions
 from provisor.connectors.ldap.values import (
     attribute_key,
@@ -66,7 +66,9 @@ class Writer:
             )
         if options.id_is_dn:
             dn = (
-                ident if is_dn(ident) else f"{options.required_attribute}={escape_dn(ident)},{path}"
+                check_within(options, ident)
+                if is_dn(ident)
+                else f"{options.required_attribute}={escape_dn(ident)},{path}"
             )
         else:
             dn = f"{options.id_attribute}={escape_dn(ident)},{path}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
-from urllib.parse import quote as quote_path
 
 import anyio
 import httpx
@@ -29,6 +28,7 @@ from provisor.connectors.base import (
     Slice,
     Written,
     patch_operations_of,
+    path_segment,
 )
 from provisor.connectors.http import HTTPClient, status_error, where
 from provisor.connectors.scim import filters, paging
@@ -137,7 +137,7 @@ class SCIMConnector(Connector):
             ) from None
 
     def location(self, entity_type: str, entity_id: str) -> str:
-        return f"{self.endpoint(entity_type)}/{quote_path(entity_id, safe='')}"
+        return f"{self.endpoint(entity_type)}/{path_segment(entity_id)}"
 
     def _write_headers(self) -> dict[str, str]:
         return {"If-Match": "*"} if self.options.if_match else {}
