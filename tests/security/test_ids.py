@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import http.client
+import io
 import threading
+import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -15,9 +17,15 @@ import pytest
 
 from provisor.connectors.base import InvalidId, path_segment
 from provisor.connectors.ldap.directory import within
+from provisor.jobs.export import export_job
+from provisor.jobs.model import JobStatus, JobType
+from provisor.runtime import Services
+from provisor.settings import Settings
+from provisor.storage import migrate
 from tests.conftest import LiveServer
 from tests.connectors.test_ldap import Tree, ou, slapd, tree  # noqa: F401 - fixtures
 from tests.helpers import user_body
+from tests.jobs.conftest import add_users, lid_source, run_job, stats, system
 from tests.proxy.conftest import PROXY_PATH, proxy_system
 
 USER = {
@@ -171,3 +179,49 @@ async def test_ldap_dn_ids_stay_below_the_base(tree: Tree) -> None:  # noqa: F81
     assert entry is not None and entry["sn"] == ["Test"], "the entry outside was left alone"
     assert tree.server.entry(f"uid=n,{other}") is None
     assert tree.server.entry(f"uid=fake\\,{tree.people}") is None
+
+
+# -- jobs -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    opened = Services.open(settings)
+    migrate.upgrade(opened.db)
+    yield opened
+    opened.close()
+
+
+def test_a_job_refuses_source_ids_no_database_keeps_alike(services: Services) -> None:
+    """A NUL in a source id: PostgreSQL cannot store it, SQLite can; both fail the entity."""
+    add_users(services, "ada", "grace")
+    source = lid_source(services)
+    system(
+        services,
+        name="Files",
+        type="csv",
+        role="target",
+        sourceSystemIds=[source.id],
+        properties={"csv.user.file": "nul-users.csv", "csv.group.file": "nul-groups.csv"},
+    )
+    read = {
+        "user": {
+            "mappings": [
+                {"sourcePath": "$.userName", "targetVariable": "name"},
+                {"constant": "id\u0000", "targetVariable": "entityIdSourceSystem"},
+                {"sourcePath": "$.schemas", "targetPath": "$.schemas"},
+                {"sourcePath": "$.userName", "targetPath": "$.userName"},
+            ]
+        }
+    }
+    services.systems.save_transformation(
+        source.id, "read", read, description="ids with a NUL", author="test"
+    )
+    job = run_job(services, "LID", JobType.READ, trace=True)
+    assert job.status is JobStatus.FINISHED_WITH_ERROR, job
+    assert stats(job, "LID")["failed"] == 2
+    assert not stats(job, "Files").get("created")
+    assert "unexpected" not in (job.error or ""), job.error
+    archive = zipfile.ZipFile(io.BytesIO(export_job(services.jobs, job.id, "allErrorsLog")[1]))
+    logged = b"".join(archive.read(name) for name in archive.namelist())
+    assert b"is no id" in logged and b"\x00" not in logged

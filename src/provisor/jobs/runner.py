@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from provisor.connectors.base import ConnectorError, Page
+from provisor.connectors.base import ConnectorError, Page, excerpt, has_control
 from provisor.jobs.deleting import Deleting
 from provisor.jobs.failures import unexpected
 from provisor.jobs.model import Action, Counts, Job, JobStatus, JobType, ReadMode, Trigger
@@ -31,6 +31,7 @@ from provisor.transform import Failed, Operation, Skipped, Transformed
 
 ENTITY_TYPES = ("user", "group")
 HIDDEN = "<hidden content>"
+MAX_ID_LENGTH = 512  # characters of an entity id the operational data keeps
 
 
 class Runner:
@@ -255,6 +256,15 @@ class Runner:
                     reason = "The read transformation gives no entityIdSourceSystem."
                     self.log(Action.FAILED, entity_type, self.source, label, reason, raw)
                     continue
+                if len(str(source_id)) > MAX_ID_LENGTH or has_control(str(source_id)):
+                    self.source_failed = True  # no database stores it alike (NUL, length)
+                    self.count(entity_type, self.source, Action.FAILED)
+                    reason = (
+                        f"entityIdSourceSystem {excerpt(repr(str(source_id)), 80)} is no id: "
+                        f"at most {MAX_ID_LENGTH} characters, no control characters."
+                    )
+                    self.log(Action.FAILED, entity_type, self.source, label, reason, raw)
+                    continue
                 items.append(Item(str(source_id), outcome.document, raw, digest(raw)))
         return items
 
@@ -331,5 +341,5 @@ def _label(raw: Any) -> str:
             if isinstance(value, list) and value:
                 value = value[0]
             if isinstance(value, str | int):
-                return str(value)
+                return excerpt(str(value), 200)  # no NUL or line breaks in a log's id
     return "(unknown)"
