@@ -244,7 +244,7 @@ class HTTPClient:
             except httpx.InvalidURL as exc:
                 raise ConfigError(f"System {self.config.system_name}: invalid URL: {exc}") from exc
             except httpx.HTTPError as exc:  # e.g. a body that cannot be decoded
-                raise BackendError(f"{method} {httpx.URL(url).path}: {exc}") from exc
+                raise BackendError(f"{method} {httpx.URL(url).path}: {excerpt(str(exc))}") from exc
             status = response.status_code
             if status < 300:
                 return response

@@ -20,7 +20,7 @@ from typing import Protocol
 import httpx
 from cryptography.hazmat.primitives import serialization
 
-from provisor.connectors.base import ConnectionFailed, ConnectorConfig
+from provisor.connectors.base import ConnectionFailed, ConnectorConfig, excerpt
 from provisor.errors import ConfigError
 
 
@@ -159,7 +159,7 @@ def connection_error(exc: httpx.TransportError, timeouts: httpx.Timeout) -> Conn
         hint = " (over TLS: the server may require a client certificate or refuse this one)"
     if isinstance(exc, httpx.RemoteProtocolError):
         return ConnectionFailed(f"{target} closed the connection without an HTTP answer{hint}")
-    text = str(exc) or type(exc).__name__
+    text = excerpt(str(exc)) or type(exc).__name__
     return ConnectionFailed(f"Connection to {target} failed: {text}{hint}")
 
 
