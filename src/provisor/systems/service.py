@@ -376,13 +376,13 @@ class SystemService:
         with self.db.read() as conn:
             row = self._row(conn, id_or_name)
             stored = store.properties_of(conn, [row.id])[row.id]
-        kind = _type(row.type)
-        secret = {p.key for p in stored if p.credential} | _always_secret(kind)
+            secret = self._secret_keys(conn, row)
         public = {p.key: p.value for p in stored if not p.credential}
-        values = kind.effective(public, Role(row.role))
+        values = _type(row.type).effective(public, Role(row.role))
         return {k: v for k, v in values.items() if k not in secret}
 
     def _secret_keys(self, conn: Connection, row: SystemRow) -> set[str]:
+        """The keys that are credentials of a system: stored as such, or always."""
         stored = store.properties_of(conn, [row.id])[row.id]
         return {p.key for p in stored if p.credential} | _always_secret(_type(row.type))
 
