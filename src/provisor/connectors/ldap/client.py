@@ -26,7 +26,6 @@ from provisor.connectors.base import (
     AuthenticationFailed,
     BackendError,
     ConnectionFailed,
-    ConnectorError,
     EntityConflict,
     EntityNotFound,
     InvalidEntity,
@@ -248,8 +247,6 @@ def connect(options: LDAPOptions) -> Any:
         else:
             conn.set_option(ldap.OPT_X_TLS_REQUIRE_CERT, ldap.OPT_X_TLS_DEMAND)
             if options.ca_file:
-                if not os.access(options.ca_file, os.R_OK):
-                    raise ConnectorError(f"ldap.tls.ca.file {options.ca_file} cannot be read")
                 conn.set_option(ldap.OPT_X_TLS_CACERTFILE, options.ca_file)
         if certificate is not None:
             present(conn, *certificate)
