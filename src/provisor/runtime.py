@@ -130,7 +130,11 @@ def server_files(settings: Settings) -> list[Path]:
     if settings.is_sqlite and url.database:
         stores.append(Path(url.database))
     files = [folder / KEY_FILE, folder / INITIAL_ADMIN_FILE]
-    files += [p.with_name(p.name + s) for p in stores for s in ("", "-wal", "-shm", "-journal")]
+    files += [
+        p.with_name(p.name + s)
+        for p in stores
+        for s in ("", "-wal", "-shm", "-journal", ".writelock")
+    ]
     files += [p for p in (settings.tls_cert, settings.tls_key, settings.tls_client_ca) if p]
     return files
 
