@@ -230,7 +230,7 @@ async def test_bad_encoding_names_its_line(tmp_path: Path) -> None:
 
 async def test_missing_file(tmp_path: Path) -> None:
     source = csv_system(tmp_path, Role.SOURCE)
-    with pytest.raises(ConnectionFailed, match="^users.csv: cannot open") as caught:
+    with pytest.raises(ConnectionFailed, match=r"^users\.csv: cannot open") as caught:
         await read_all(source)
     assert caught.value.retryable
     with pytest.raises(ConnectionFailed, match="no such file"):
