@@ -123,7 +123,11 @@ def test_a_link_leading_out_fails_test_connection_and_jobs(
     job = run_job(server.services, users.id)
     assert job.status is not JobStatus.SUCCESS
     assert not (outside / "users.csv").exists(), "nothing was written outside the data folder"
-    assert str(outside) not in str(job.error)
+    logs, _ = server.services.jobs.entity_logs(job.id, ["failed"])
+    reasons = {log["reason"] for log in logs}
+    assert reasons == {
+        "Out: csv.user.file: exports/users.csv is a symbolic link leading out of its folder"
+    }
 
 
 def test_a_target_creates_missing_folders_in_the_data_folder(
