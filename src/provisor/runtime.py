@@ -9,12 +9,14 @@ from pathlib import Path
 
 import structlog
 from cryptography import x509
+from sqlalchemy.engine import make_url
 
-from provisor.auth.clients import ClientService
-from provisor.auth.keys import derive_key, load_master_key
+from provisor.auth.clients import INITIAL_ADMIN_FILE, ClientService
+from provisor.auth.keys import KEY_FILE, derive_key, load_master_key
 from provisor.auth.tokens import TokenSigner
 from provisor.certs.service import CertificateOptions, CertificateService
 from provisor.certs.x509 import KeySpec
+from provisor.connectors.paths import FileRoots
 from provisor.directory.service import Directory, DirectoryOptions
 from provisor.errors import ConfigError
 from provisor.jobs.service import JobQueue, JobService
@@ -64,7 +66,13 @@ class Services:
                 target=settings.max_target_systems,
                 proxy=settings.max_proxy_systems,
             ),
-            services={"directory": directory, "data_dir": settings.data_dir},
+            services={
+                "directory": directory,
+                "data_dir": settings.data_dir,
+                "file_roots": FileRoots(
+                    settings.data_dir, settings.file_roots, reserved=server_files(settings)
+                ),
+            },
         )
         clients = ClientService(db, signer)
         certificates = CertificateService(
@@ -112,6 +120,23 @@ def certificate_options(settings: Settings) -> CertificateOptions:
         validity_days=settings.cert_validity_days,
         client_cas=cas,
     )
+
+
+def server_files(settings: Settings) -> list[Path]:
+    """The files the server's settings name: no system property may name them."""
+    folder = settings.data_dir
+    stores = [folder / "provisor.db", folder / "rate-limits.sqlite"]  # see web/ratelimit.py
+    url = make_url(settings.sqlalchemy_url)
+    if settings.is_sqlite and url.database:
+        stores.append(Path(url.database))
+    files = [folder / KEY_FILE, folder / INITIAL_ADMIN_FILE]
+    files += [
+        p.with_name(p.name + s)
+        for p in stores
+        for s in ("", "-wal", "-shm", "-journal", ".writelock")
+    ]
+    files += [p for p in (settings.tls_cert, settings.tls_key, settings.tls_client_ca) if p]
+    return files
 
 
 def _task_queue() -> JobQueue:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -114,6 +115,27 @@ class Settings(BaseSettings):
         description="Header in which a trusted reverse proxy passes the client certificate "
         '(URL-encoded PEM, PEM, base64 DER, Envoy\'s Cert="..." or RFC 9440 :base64:).',
     )
+    file_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Absolute folders, besides the data folder, in which the files of systems "
+        "(csv.user.file, ldap.tls.ca.file, ...) may lie; os.pathsep-separated in the environment.",
+    )
+
+    @field_validator("file_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(os.pathsep) if part.strip()]
+        return value
+
+    @field_validator("file_roots")
+    @classmethod
+    def _absolute_roots(cls, value: list[Path]) -> list[Path]:
+        for root in value:
+            if not root.is_absolute():
+                raise ValueError(f"file roots are absolute folders, not {str(root)!r}")
+        return value
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("trusted_proxies", mode="before")

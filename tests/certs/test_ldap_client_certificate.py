@@ -194,7 +194,8 @@ async def test_without_a_certificate_the_test_says_to_generate_one(
 async def test_a_certificate_of_another_ca_is_refused_in_the_handshake(
     services: Services, slapd: LDAPServer, tmp_path: Path, mode: str
 ) -> None:
-    other = open_services(Settings(data_dir=tmp_path / "other"))  # another tenant CA
+    other_settings = Settings(data_dir=tmp_path / "other", file_roots=[tmp_path / "slapd"])
+    other = open_services(other_settings)  # another tenant CA
     try:
         url = url_of(slapd, MODES[mode])
         system = ldap_system(other, slapd, **{"ldap.url": url}, **MODES[mode])

@@ -79,7 +79,8 @@ class Tree:
         return ActiveDirectoryConnector(self.config(role, properties))
 
     def config(self, role: Role, properties: dict[str, str]) -> ConnectorConfig:
-        return ConnectorConfig("sys-1", "Test LDAP", role, {**self.properties, **properties})
+        files = {"data_dir": self.server.ca_file.parent}  # ldap.tls.ca.file lies there
+        return ConnectorConfig("sys-1", "Test LDAP", role, {**self.properties, **properties}, files)
 
     def user(self, uid: str, **extra: list[str | bytes]) -> tuple[str, dict[str, Any]]:
         return f"uid={uid},{self.people}", {

@@ -199,14 +199,14 @@ def test_cli_runs_validates_and_schedules(tmp_path: Path) -> None:
         migrate.upgrade(opened.db)
         add_users(opened, "ada", "grace")
         source = lid_source(opened)
-        csv_target(opened, source.id, tmp_path)
+        csv_target(opened, source.id, data)  # files lie in the data folder
     finally:
         opened.close()
 
     done = run("jobs", "start", "LID", "--wait", "--json", data_dir=data)
     job = json.loads(done.stdout)
     assert job["status"] == JobStatus.SUCCESS.value
-    assert set(rows(tmp_path / "users.csv")) == {"ada", "grace"}
+    assert set(rows(data / "users.csv")) == {"ada", "grace"}
     shown = run("jobs", "show", job["id"], data_dir=data).stdout
     assert "Success" in shown and "created" in shown
     assert job["id"] in run("jobs", "list", data_dir=data).stdout

@@ -29,6 +29,7 @@ class Kind(StrEnum):
     BOOLEAN = "boolean"
     CHOICE = "choice"
     URL = "url"
+    FILE = "file"  # a path confined by connectors.paths
     CREDENTIAL = "credential"
 
 

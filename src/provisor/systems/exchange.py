@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from provisor import __version__
 from provisor.connectors.base import Role
+from provisor.connectors.csv.files import formula_safe
 from provisor.errors import ConfigError, NotFoundError
 from provisor.systems.model import KINDS, NewSystem, System
 from provisor.systems.service import SystemService, document_of
@@ -151,7 +152,8 @@ IDM_COLUMNS = (
 def identity_management_csv(system: System, base_url: str) -> str:
     """A proxy system as a SAP Identity Management SCIM repository (spec §4.5): a header
     line and one line of quoted values. ``AUTH_USER``/``AUTH_PASSWORD`` stay empty for the
-    administrator to fill in with a technical user's client id and secret."""
+    administrator to fill in with a technical user's client id and secret. A value that a
+    spreadsheet would run as a formula (a name starting with =) gets a leading '."""
     if system.role is not Role.PROXY:
         raise ConfigError("Only proxy systems export as a SAP Identity Management CSV.")
     url = urlsplit(base_url.rstrip("/"))
@@ -178,5 +180,5 @@ def identity_management_csv(system: System, base_url: str) -> str:
     out = io.StringIO()
     writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
     out.write(",".join(IDM_COLUMNS) + "\n")
-    writer.writerow([values.get(column, "") for column in IDM_COLUMNS])
+    writer.writerow([formula_safe(values.get(column, "")) for column in IDM_COLUMNS])
     return out.getvalue()

@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy import Connection
 
 from provisor.connectors.base import Connector, ConnectorConfig, ConnectorError, Role
+from provisor.connectors.paths import file_roots
 from provisor.connectors.types import ConnectorType, Kind, connector_type
 from provisor.errors import (
     ConfigError,
@@ -354,6 +355,13 @@ class SystemService:
                 )
         plain = {k: ("x" if r.credential else r.value) for k, r in rows.items()}
         problems = kind.problems(role, plain, complete=False)
+        roots = file_roots(self.services)
+        for spec in kind.properties:
+            if spec.kind is Kind.FILE and plain.get(spec.key):
+                try:
+                    roots.locate(spec.key, plain[spec.key])
+                except ConfigError as exc:
+                    problems.append(exc.message)
         if problems:
             raise ConfigError("Invalid properties: " + "; ".join(problems))
         return rows

@@ -20,7 +20,6 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
 from provisor.connectors.base import (
@@ -38,8 +37,9 @@ from provisor.connectors.base import (
     Written,
 )
 from provisor.connectors.csv.columns import Layout, attribute_path, has_value
-from provisor.connectors.csv.files import Format
+from provisor.connectors.csv.files import Format, formula_safe
 from provisor.connectors.csv.table import Row, Table, id_match
+from provisor.connectors.paths import file_roots, reason
 from provisor.errors import ConfigError
 
 DELIMITERS = {",": ",", ";": ";", "\\t": "\t", "\t": "\t", "|": "|"}
@@ -53,21 +53,24 @@ class CSVConnector(Connector):
 
     def __init__(self, config: ConnectorConfig) -> None:
         super().__init__(config)
-        folder = config.services.get("data_dir")
-        base = Path(folder) if folder is not None else Path.cwd()
+        roots = file_roots(config.services)
         fmt = _format(config)
         self.page_size = config.integer("csv.page.size", 1000)
         if self.page_size < 1:
             raise ConfigError("csv.page.size: at least 1")
         id_column = config.get("csv.id.column", "id") or "id"
         self.id_column = id_column
-        user_file = config.get("csv.user.file")
-        if not user_file:
-            raise ConfigError(f"csv.user.file: required for a {config.role} CSV File system")
-        self._tables = {"user": Table(base / user_file, fmt, group=False, id_column=id_column)}
-        group_file = config.get("csv.group.file")
-        if group_file:
-            self._tables["group"] = Table(base / group_file, fmt, group=True, id_column=id_column)
+        self._tables = {}
+        for entity_type, key in (("user", "csv.user.file"), ("group", "csv.group.file")):
+            value = config.get(key)
+            if not value:
+                if entity_type == "user":
+                    raise ConfigError(f"{key}: required for a {config.role} CSV File system")
+                continue
+            file = roots.locate(key, value)  # again: links may have changed since the save
+            self._tables[entity_type] = Table(
+                file.path, fmt, name=file.shown, group=entity_type == "group", id_column=id_column
+            )
         self.capabilities = Capabilities(
             entity_types=frozenset(self._tables), membership="group" in self._tables
         )
@@ -125,6 +128,8 @@ class CSVConnector(Connector):
         ``emails.value`` for any element, ``$['urn:...:User']['department']``); exact match."""
         table = self._table(entity_type)
         steps = attribute_path(attribute, group=table.group)
+        if table.fmt.escape_formulas:
+            value = formula_safe(value)  # as it was written
 
         def matcher(layout: Layout) -> Callable[[list[str]], bool]:
             index = next((i for i, c in enumerate(layout.columns) if c.steps == steps), -1)
@@ -231,6 +236,8 @@ class CSVConnector(Connector):
 
     def _row(self, table: Table, entity: Entity) -> Row:
         row = table.layout.row(entity)
+        if table.fmt.escape_formulas:
+            row = {name: formula_safe(cell) for name, cell in row.items()}
         text = "".join(row.values())
         if "\x00" in text:
             raise InvalidEntity("A CSV cell cannot hold a NUL character.")
@@ -286,18 +293,20 @@ class CSVConnector(Connector):
         return "; ".join(checks)
 
     def _check(self, table: Table) -> str:
-        name, folder = table.path.name, table.path.parent
+        name, folder = table.name, table.path.parent
         writable = ""
         if self.config.role != Role.SOURCE:
-            if not folder.is_dir():
-                raise ConnectionFailed(f"{folder}: no such folder")
+            existing = next(f for f in (folder, *folder.parents) if f.is_dir())
             try:
-                fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".probe")
+                fd, probe = tempfile.mkstemp(dir=existing, prefix=".provisor.", suffix=".probe")
                 os.close(fd)
                 os.unlink(probe)
             except OSError as exc:
-                raise ConnectionFailed(f"{folder}: cannot write there ({exc.strerror})") from exc
-            writable = f"; {folder} is writable"
+                raise ConnectionFailed(
+                    f"{name}: cannot write in its folder ({reason(exc)})"
+                ) from exc
+            made = "is writable" if existing == folder else "is created on the first write"
+            writable = f"; its folder {made}"
         rows = table.open_rows(missing_ok=self._missing_ok)
         if rows is None:
             return f"{name}: not there yet, created with a header on the first write{writable}"
@@ -329,6 +338,7 @@ def _format(config: ConnectorConfig) -> Format:
         bom=info.name == "utf-8-sig",
         ascii=f'\n\r{delimiter}"'.encode(write) == f'\n\r{delimiter}"'.encode("ascii"),
         separator=separator,
+        escape_formulas=(config.get("csv.escape.formulas", "true") or "true").lower() != "false",
     )
 
 

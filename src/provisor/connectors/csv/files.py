@@ -1,9 +1,11 @@
 """The CSV files on disk: reading one (its header, then its rows), replacing one atomically.
 
 A file is only ever replaced whole, so reads are safe while other processes write. A BOM is
-skipped. A file that cannot be opened is ConnectionFailed; a row with more cells than the
-header, bytes that are not text in ``csv.encoding`` or a bad header are BackendError naming
-the line.
+skipped. A file that cannot be opened (or is no regular file: a FIFO, a device, a folder) is
+ConnectionFailed; a row with more cells than the header, bytes that are not text in
+``csv.encoding`` or a bad header are BackendError naming the line. Messages name a file by
+its path relative to its root (see :mod:`provisor.connectors.paths`). Cells written can be
+escaped against spreadsheet formula injection (``formula_safe``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import BinaryIO, TypeAlias
 
 from provisor.connectors.base import BackendError, ConnectionFailed
 from provisor.connectors.csv.columns import ColumnError, Layout
+from provisor.connectors.paths import open_regular, reason
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,6 +40,15 @@ class Format:
     bom: bool  # new files start with a UTF-8 BOM (csv.encoding utf-8-sig)
     ascii: bool  # "\n" and the delimiter are one byte each: rows can be appended as bytes
     separator: str
+    escape_formulas: bool  # csv.escape.formulas
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP's CSV injection list
+
+
+def formula_safe(cell: str) -> str:
+    """A cell a spreadsheet shows as text: one that would start a formula gets a leading '."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
 Identity: TypeAlias = tuple[int, int, int, int]  # a file's version: changed when written
@@ -47,9 +59,8 @@ def file_identity(stat: os.stat_result) -> Identity:
     return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
-def _unreadable(path: Path, exc: OSError) -> ConnectionFailed:
-    reason = "no such file" if isinstance(exc, FileNotFoundError) else exc.strerror or str(exc)
-    return ConnectionFailed(f"{path}: cannot open the file: {reason}")
+def _unreadable(name: str, exc: OSError) -> ConnectionFailed:
+    return ConnectionFailed(f"{name}: cannot open the file: {reason(exc)}")
 
 
 def _decode_error_line(path: Path, encoding: str) -> int:
@@ -66,14 +77,15 @@ def _decode_error_line(path: Path, encoding: str) -> int:
 
 
 class Rows:
-    """An open CSV file: its header, then its rows with the line each starts on."""
+    """An open CSV file: its header, then its rows with the line each starts on. ``name`` is
+    the path messages show."""
 
-    def __init__(self, path: Path, fmt: Format) -> None:
-        self.path, self.fmt = path, fmt
+    def __init__(self, path: Path, fmt: Format, *, name: str) -> None:
+        self.path, self.fmt, self.name = path, fmt, name
         try:
-            self._raw = open(path, "rb")  # closed by close()
+            self._raw = open_regular(path)  # closed by close()
         except OSError as exc:
-            raise _unreadable(path, exc) from exc
+            raise _unreadable(name, exc) from exc
         try:
             self.identity = file_identity(os.fstat(self._raw.fileno()))
             utf8 = fmt.read_encoding == "utf-8-sig"
@@ -98,15 +110,15 @@ class Rows:
     def _failure(self, exc: UnicodeDecodeError | csv.Error) -> BackendError:
         if isinstance(exc, UnicodeDecodeError):
             line = _decode_error_line(self.path, self.fmt.read_encoding)
-            return BackendError(f"{self.path}, line {line}: not {self.fmt.encoding} text")
+            return BackendError(f"{self.name}, line {line}: not {self.fmt.encoding} text")
         line = self._reader.line_num if hasattr(self, "_reader") else 1
-        return BackendError(f"{self.path}, line {line}: {exc}")
+        return BackendError(f"{self.name}, line {line}: {exc}")
 
     def layout(self, *, group: bool) -> Layout:
         try:
             return Layout(self.header, group=group, separator=self.fmt.separator)
         except ColumnError as exc:
-            raise BackendError(f"{self.path}, line 1: {exc}") from None
+            raise BackendError(f"{self.name}, line 1: {exc}") from None
 
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
         width, reader = len(self.header), self._reader
@@ -115,7 +127,7 @@ class Rows:
                 start, self._line = self._line + 1, reader.line_num
                 if len(cells) > width:
                     raise BackendError(
-                        f"{self.path}, line {start}: {len(cells)} cells, "
+                        f"{self.name}, line {start}: {len(cells)} cells, "
                         f"but the header names {width} columns"
                     )
                 if any(cells):
@@ -137,8 +149,10 @@ class Rows:
 
 @contextlib.contextmanager
 def flocked(path: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``path`` (created if missing) while the block runs."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    """An exclusive ``flock`` on ``path`` (created if missing, with its folders) while the
+    block runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

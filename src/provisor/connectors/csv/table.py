@@ -36,6 +36,7 @@ from provisor.connectors.csv.files import (
     flocked,
     replace,
 )
+from provisor.connectors.paths import reason
 
 Row: TypeAlias = dict[str, str]
 Matcher: TypeAlias = Callable[[Layout], Callable[[list[str]], bool]]  # a file's columns → test
@@ -49,10 +50,12 @@ class Table:
     """One file (users or groups): its changes waiting for a flush and what is known of it.
 
     Every method but ``open_rows`` runs with ``lock`` held; the ``*_sync`` ones in a thread.
+    ``name`` is the path messages show.
     """
 
-    def __init__(self, path: Path, fmt: Format, *, group: bool, id_column: str) -> None:
+    def __init__(self, path: Path, fmt: Format, *, name: str, group: bool, id_column: str) -> None:
         self.path, self.fmt, self.group, self.id_column = path, fmt, group, id_column
+        self.name = name
         self.lock = asyncio.Lock()
         self.pending: dict[str, Row | None] = {}  # id → its new row, or None: delete it
         self.loaded = False
@@ -64,7 +67,7 @@ class Table:
 
     def open_rows(self, *, missing_ok: bool) -> Rows | None:
         try:
-            return Rows(self.path, self.fmt)
+            return Rows(self.path, self.fmt, name=self.name)
         except ConnectionFailed as exc:
             if missing_ok and isinstance(exc.__cause__, FileNotFoundError):
                 return None
@@ -93,7 +96,7 @@ class Table:
         try:
             self.layout = Layout(header, group=self.group, separator=self.fmt.separator)
         except ColumnError as exc:
-            raise BackendError(f"{self.path}, line 1: {exc}") from None
+            raise BackendError(f"{self.name}, line 1: {exc}") from None
         if self.id_column not in self.layout.names:
             self.layout.add(self.id_column, parse_column(self.id_column, group=self.group))
 
@@ -136,7 +139,7 @@ class Table:
                 self.identity = file_identity(os.stat(self.path))
         except OSError as exc:
             raise BackendError(
-                f"{self.path}: cannot write the file ({exc.strerror or exc}); it is unchanged"
+                f"{self.name}: cannot write the file ({reason(exc)}); it is unchanged"
             ) from exc
         self.pending.clear()
 

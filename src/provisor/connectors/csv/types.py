@@ -7,6 +7,7 @@ from provisor.connectors.types import (
     ConnectorType,
     Kind,
     PropertySpec,
+    T,
     generic_properties,
     register,
 )
@@ -23,12 +24,17 @@ TYPE = register(
         properties=(
             PropertySpec(
                 "csv.user.file",
+                Kind.FILE,
                 required=ST,
-                description="Path of the users file; relative to the data folder.",
+                description="Path of the users file; relative to the data folder (an absolute "
+                "path must lie in it or in a folder of PROVISOR_FILE_ROOTS). Missing folders "
+                "of a target are created.",
             ),
             PropertySpec(
                 "csv.group.file",
-                description="Path of the groups file; without it the system has no groups.",
+                Kind.FILE,
+                description="Path of the groups file, like csv.user.file; without it the "
+                "system has no groups.",
             ),
             PropertySpec(
                 "csv.delimiter",
@@ -56,6 +62,15 @@ TYPE = register(
                 default="1000",
                 minimum=1,
                 description="Rows per page of a read; changes written per flush.",
+            ),
+            PropertySpec(
+                "csv.escape.formulas",
+                Kind.BOOLEAN,
+                default="true",
+                roles=T,
+                description="Cells written that start with =, +, -, @, a tab or a carriage "
+                "return get a leading ' so that spreadsheets do not run them as formulas; "
+                "false writes them as they are.",
             ),
             *generic_properties(),
         ),

@@ -26,7 +26,6 @@ from provisor.connectors.base import (
     AuthenticationFailed,
     BackendError,
     ConnectionFailed,
-    ConnectorError,
     EntityConflict,
     EntityNotFound,
     InvalidEntity,
@@ -249,10 +248,6 @@ def connect(options: LDAPOptions) -> Any:
         else:
             conn.set_option(ldap.OPT_X_TLS_REQUIRE_CERT, ldap.OPT_X_TLS_DEMAND)
             if options.ca_file:
-                if not os.access(options.ca_file, os.R_OK):
-                    raise ConnectorError(  # no server path in the message
-                        "ldap.tls.ca.file cannot be read: check the file name and its permissions"
-                    )
                 conn.set_option(ldap.OPT_X_TLS_CACERTFILE, options.ca_file)
         if certificate is not None:
             present(conn, *certificate)

@@ -8,6 +8,7 @@ from enum import StrEnum
 from functools import partial
 
 from provisor.connectors.base import ConnectorConfig, ConnectorError, Role
+from provisor.connectors.paths import file_roots
 from provisor.connectors.tls import client_certificate
 from provisor.connectors.types import ConnectorType
 from provisor.errors import ConfigError
@@ -144,10 +145,13 @@ class LDAPOptions:
                 required_attribute=text(required_key) or "cn",
             )
 
+        ca_file = text("ldap.tls.ca.file")
+        if ca_file:  # in the allowed folders (see connectors.paths), a regular file readable now
+            ca_file = str(file_roots(config.services).readable("ldap.tls.ca.file", ca_file).path)
         return cls(
             url=url,
             ssl_mode=mode,
-            ca_file=text("ldap.tls.ca.file") or None,
+            ca_file=ca_file or None,
             trust_all=text("ldap.tls.trust.all").lower() == "true",
             bind_dn=text("ldap.user"),
             password=props.get("ldap.password") or "",

@@ -228,8 +228,10 @@ def _properties(*, active_directory: bool) -> tuple[PropertySpec, ...]:
         ),
         PropertySpec(
             "ldap.tls.ca.file",
+            Kind.FILE,
             description="provisor extension. PEM file of the CA certificates to trust for the "
-            "server's certificate; unset uses the system's trust store.",
+            "server's certificate, relative to the data folder (an absolute path must lie in "
+            "it or in a folder of PROVISOR_FILE_ROOTS); unset uses the system's trust store.",
         ),
         PropertySpec(
             "ldap.tls.trust.all",
