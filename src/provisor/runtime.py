@@ -64,7 +64,11 @@ class Services:
                 target=settings.max_target_systems,
                 proxy=settings.max_proxy_systems,
             ),
-            services={"directory": directory, "data_dir": settings.data_dir},
+            services={
+                "directory": directory,
+                "data_dir": settings.data_dir,
+                "outbound": settings.outbound_policy,
+            },
         )
         clients = ClientService(db, signer)
         certificates = CertificateService(

@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy import Connection
 
 from provisor.connectors.base import Connector, ConnectorConfig, ConnectorError, Role
+from provisor.connectors.outbound import policy_of
 from provisor.connectors.types import ConnectorType, Kind, connector_type
 from provisor.errors import (
     ConfigError,
@@ -350,6 +351,12 @@ class SystemService:
                 )
         plain = {k: ("x" if r.credential else r.value) for k, r in rows.items()}
         problems = kind.problems(role, plain, complete=False)
+        policy = policy_of(self.services)
+        for spec in kind.properties:
+            url = plain.get(spec.key) if spec.kind is Kind.URL else None
+            problem = policy.url_problem(url) if url else None
+            if problem:
+                problems.append(f"{spec.key}: the outbound policy refuses it: {problem}")
         if problems:
             raise ConfigError("Invalid properties: " + "; ".join(problems))
         return rows
