@@ -8,6 +8,7 @@ from enum import StrEnum
 from functools import partial
 
 from provisor.connectors.base import ConnectorConfig, ConnectorError, Role
+from provisor.connectors.outbound import DEFAULT, OutboundPolicy, policy_of
 from provisor.connectors.tls import client_certificate
 from provisor.connectors.types import ConnectorType
 from provisor.errors import ConfigError
@@ -71,6 +72,7 @@ class LDAPOptions:
     # ClientCertificateAuthentication: reads the system's active (certificate PEM, key PEM),
     # or raises a ConfigError; called for each new connection, which binds by SASL EXTERNAL.
     client_certificate: Callable[[], tuple[str, str]] | None = None
+    outbound: OutboundPolicy = DEFAULT  # where connections may go
 
     @property
     def who(self) -> str:
@@ -103,6 +105,8 @@ class LDAPOptions:
         url = (props.get("ldap.url") or "").strip()
         if not url:
             problems.append("ldap.url: required")
+        elif any(c.isspace() or c == "," for c in url):
+            problems.append(f"ldap.url: one URL, not {url!r}")
         if not (props.get("ldap.user.path") or "").strip():
             problems.append("ldap.user.path: required")
         if problems:
@@ -178,6 +182,7 @@ class LDAPOptions:
             and text("ad.group.flatten").lower() == "true",
             flatten_page_size=number("ad.group.flatten.page.size", 1000),
             client_certificate=certificate,
+            outbound=policy_of(config.services),
         )
 
 
