@@ -237,7 +237,7 @@ class Destination:
     host: str
     port: int
     addresses: tuple[str, ...]  # every address of the host, each checked
-    url: str  # what libldap is given: the checked address, or the name when TLS verifies it
+    url: str  # what libldap is given: the checked addresses, or the name when TLS verifies it
     named: bool  # libldap resolves the name itself: the peer is checked after connecting
 
 
@@ -258,9 +258,11 @@ def destination(options: LDAPOptions) -> Destination:
         raise ConnectionFailed(f"cannot connect to {url}: unknown host {host}") from None
     if options.ssl_mode is not SSLMode.NONE and not options.trust_all:
         return Destination(host, port, addresses, url, named=addresses != (host,))
-    first = addresses[0]
-    netloc = f"[{first}]:{port}" if ":" in first else f"{first}:{port}"
-    return Destination(host, port, addresses, parts._replace(netloc=netloc).geturl(), named=False)
+    urls = (  # libldap tries each in turn
+        parts._replace(netloc=f"[{a}]:{port}" if ":" in a else f"{a}:{port}").geturl()
+        for a in addresses
+    )
+    return Destination(host, port, addresses, " ".join(urls), named=False)
 
 
 def check_peer(conn: Any, options: LDAPOptions, target: Destination) -> None:
