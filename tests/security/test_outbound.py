@@ -24,6 +24,7 @@ from provisor.connectors.scim.connector import SCIMConnector
 from provisor.settings import Settings
 from tests.conftest import LiveServer, free_port, serve
 from tests.connectors.ldap_server import LDAPServer, running_slapd
+from tests.connectors.scim_peers import Scripted, listing, make_pki, serve_asgi
 
 POLICY = "The outbound policy refuses the connection"
 
@@ -269,3 +270,23 @@ async def test_ldap_url_to_a_denied_address_is_refused(slapd: LDAPServer) -> Non
         OutboundPolicy.of(allow=["127.0.0.1"]),
         **{"ldap.ssl.mode": "starttls", "ldap.tls.ca.file": str(slapd.ca_file)},
     )
+
+
+@pytest.mark.anyio
+async def test_tls_still_verifies_the_name_connected_by_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection goes to the checked address, but the certificate is checked for the
+    URL's name (``localhost`` here), as before."""
+    pki = make_pki(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca))
+    app = Scripted()
+    app.script("/scim/Users", listing([]))
+    tls = {"ssl_certfile": str(pki.server_cert), "ssl_keyfile": str(pki.server_key)}
+    with serve_asgi(app, **tls) as port:
+        assert "0 users" in await scim_test(f"https://localhost:{port}/scim")
+        assert app.requests[-1][2]["host"] == f"localhost:{port}"
+        with pytest.raises(ConnectorError, match=POLICY):
+            await scim_test(
+                f"https://localhost:{port}/scim", OutboundPolicy.of(deny=["::1", "127.0.0.1"])
+            )
