@@ -95,6 +95,7 @@ def test_metadata_and_denied_urls_are_refused_on_save(server: LiveServer) -> Non
             ("URL", "http://169.254.169.254/latest/meta-data/"),
             ("URL", "http://[::ffff:169.254.169.254]/"),  # the same, IPv4-mapped
             ("URL", "http://metadata.google.internal/computeMetadata/v1/"),
+            ("URL", "http://0xa9fea9fe/"),  # 169.254.169.254 in hexadecimal
             ("OAuth2TokenServiceURL", "http://[fd00:ec2::254]/token"),
         ):
             body = {"name": "Metadata", "type": "scim", "role": "target", "properties": {}}
@@ -129,7 +130,14 @@ def test_metadata_and_denied_urls_are_refused_on_save(server: LiveServer) -> Non
 
 @pytest.mark.anyio
 async def test_metadata_address_is_refused_at_run_time_before_connecting() -> None:
-    for url in ("http://169.254.169.254/", "http://[::ffff:a9fe:a9fe]/", "http://0.0.0.0:80/"):
+    for url in (
+        "http://169.254.169.254/",
+        "http://[::ffff:a9fe:a9fe]/",  # IPv4-mapped
+        "http://[2002:a9fe:a9fe::1]/",  # 6to4
+        "http://[64:ff9b::a9fe:a9fe]/",  # NAT64
+        "http://2852039166/",  # the legacy decimal form of 169.254.169.254
+        "http://0.0.0.0:80/",
+    ):
         with pytest.raises(ConnectorError, match=POLICY) as refused:
             await scim_test(url)
         assert refused.value.retryable is False
@@ -290,3 +298,20 @@ async def test_tls_still_verifies_the_name_connected_by_address(
             await scim_test(
                 f"https://localhost:{port}/scim", OutboundPolicy.of(deny=["::1", "127.0.0.1"])
             )
+
+
+@pytest.mark.anyio
+async def test_through_a_proxy_an_allow_list_admits_only_listed_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A proxy resolves names itself: with an allow list, only listed names (or allowed
+    addresses) are sent to it."""
+    with backend("127.0.0.1") as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "")
+        policy = OutboundPolicy.of(allow=["api.example.org", "127.0.0.1"])
+        with pytest.raises(ConnectorError, match=r"other\.example\.org is not in PROVISOR_OUT"):
+            await scim_test("http://other.example.org/scim", policy)
+        assert proxy.paths == []
+        await scim_test("http://api.example.org/scim", policy)
+        assert [p.split("?")[0] for p in proxy.paths] == ["http://api.example.org/scim/Users"]

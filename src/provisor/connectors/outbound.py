@@ -64,6 +64,7 @@ PRIVATE: tuple[Network, ...] = (
     _net("::1/128"),  # loopback
 )
 NAT64 = _net("64:ff9b::/96")
+LEGACY_DIGITS = frozenset("0123456789abcdefx.")
 COMPATIBLE = _net("::/96")  # deprecated IPv4-compatible addresses ::a.b.c.d
 
 
@@ -76,10 +77,19 @@ def _name(host: str) -> str:
 
 
 def _literal(host: str) -> Address | None:
+    """The address a host is written as, also in the legacy IPv4 forms resolvers accept
+    (``127.1``, ``2852039166``, ``0xa9fea9fe``), or None for a name."""
+    text = host.strip("[]").split("%")[0]
     try:
-        return ipaddress.ip_address(host.strip("[]").split("%")[0])
+        return ipaddress.ip_address(text)
     except ValueError:
-        return None
+        pass
+    if text and all(c in LEGACY_DIGITS for c in text.lower()):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(text))
+        except OSError:
+            pass
+    return None
 
 
 def _embedded(address: Address) -> list[Address]:
@@ -124,7 +134,7 @@ def parse_entries(entries: Iterable[str]) -> tuple[tuple[Network, ...], frozense
 
 
 def _at(host: str, address: Address) -> str:
-    return f"{host} is" if _literal(host) == address else f"{host} is at {address},"
+    return f"{host} is" if host == str(address) else f"{host} is at {address},"
 
 
 def _named(name: str, names: frozenset[str]) -> bool:
@@ -162,8 +172,9 @@ class OutboundPolicy:
     def allow_listed(self) -> bool:
         return bool(self.allowed or self.allowed_names)
 
-    def host_problem(self, host: str) -> str | None:
-        """Why the host as written is refused (before any name resolution), or None."""
+    def host_problem(self, host: str, *, resolved: bool = True) -> str | None:
+        """Why the host as written is refused, or None. ``resolved``: its addresses will be
+        checked too (else, with an allow list, a name must be listed: through a proxy)."""
         name = _name(host)
         if not name:
             return "the URL has no host"
@@ -173,6 +184,8 @@ class OutboundPolicy:
                 return f"{name} is a cloud metadata service"
             if _named(name, self.denied_names):
                 return f"{name} is denied by PROVISOR_OUTBOUND_DENY"
+            if not resolved and self.allow_listed and not _named(name, self.allowed_names):
+                return f"{name} is not in PROVISOR_OUTBOUND_ALLOW"
             return None
         return self.address_problem(name, address)
 
@@ -198,8 +211,8 @@ class OutboundPolicy:
             return None
         return self.host_problem(host) if host else None
 
-    def check_host(self, host: str) -> None:
-        problem = self.host_problem(host)
+    def check_host(self, host: str, *, resolved: bool = True) -> None:
+        problem = self.host_problem(host, resolved=resolved)
         if problem is not None:
             raise refused(problem)
 
@@ -320,7 +333,8 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     ) -> None:
         super().__init__(verify=verify, limits=limits, proxy=proxy)
         self.policy = policy
-        if proxy is None:
+        self.direct = proxy is None
+        if self.direct:
             self._pool = httpcore.AsyncConnectionPool(
                 ssl_context=verify,
                 max_connections=limits.max_connections,
@@ -330,5 +344,5 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.policy.check_host(request.url.host)
+        self.policy.check_host(request.url.host, resolved=self.direct)
         return await super().handle_async_request(request)
