@@ -21,6 +21,7 @@ from provisor.connectors.base import ConnectorConfig, ConnectorError, Role
 from provisor.connectors.ldap.connector import LDAPConnector
 from provisor.connectors.outbound import OutboundPolicy
 from provisor.connectors.scim.connector import SCIMConnector
+from provisor.errors import ConfigError
 from provisor.settings import Settings
 from tests.conftest import LiveServer, free_port, serve
 from tests.connectors.ldap_server import LDAPServer, running_slapd
@@ -270,6 +271,8 @@ async def test_ldap_url_to_a_denied_address_is_refused(slapd: LDAPServer) -> Non
         )
     with pytest.raises(ConnectorError, match=POLICY):
         await ldap_test(slapd, "ldap://169.254.169.254:389", None)
+    with pytest.raises(ConfigError, match="ldap.url: one URL"):  # libldap would try each
+        await ldap_test(slapd, f"{slapd.url} ldap://169.254.169.254:389", None)
     # allowed: plain (libldap is given the checked address) and TLS (the name, then checked)
     assert "Bound as" in await ldap_test(slapd, f"ldap://localhost:{port}", None)
     assert "Bound as" in await ldap_test(

@@ -105,7 +105,7 @@ class LDAPOptions:
         url = (props.get("ldap.url") or "").strip()
         if not url:
             problems.append("ldap.url: required")
-        elif any(c.isspace() or c == "," for c in url):
+        elif any(c.isspace() for c in url):  # libldap would try each URL of a list
             problems.append(f"ldap.url: one URL, not {url!r}")
         if not (props.get("ldap.user.path") or "").strip():
             problems.append("ldap.user.path: required")
