@@ -271,7 +271,7 @@ async def test_ldap_url_to_a_denied_address_is_refused(slapd: LDAPServer) -> Non
         )
     with pytest.raises(ConnectorError, match=POLICY):
         await ldap_test(slapd, "ldap://169.254.169.254:389", None)
-    with pytest.raises(ConfigError, match="ldap.url: one URL"):  # libldap would try each
+    with pytest.raises(ConfigError, match=r"ldap\.url: one URL"):  # libldap would try each
         await ldap_test(slapd, f"{slapd.url} ldap://169.254.169.254:389", None)
     # allowed: plain (libldap is given the checked address) and TLS (the name, then checked)
     assert "Bound as" in await ldap_test(slapd, f"ldap://localhost:{port}", None)
