@@ -72,6 +72,7 @@ class Services:
                 "file_roots": FileRoots(
                     settings.data_dir, settings.file_roots, reserved=server_files(settings)
                 ),
+                "outbound": settings.outbound_policy,
             },
         )
         clients = ClientService(db, signer)

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from provisor.connectors.outbound import OutboundPolicy, parse_entries
+
 
 class Settings(BaseSettings):
     """Everything a provisor process needs to know, with safe defaults.
@@ -137,6 +139,44 @@ class Settings(BaseSettings):
         return value
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # -- the outbound policy of connectors (provisor.connectors.outbound) --
+    outbound_deny: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses, networks (CIDR) and host names (*.example.org: every name "
+        "below) connectors must not connect to, besides the always denied link-local, cloud "
+        "metadata and special-purpose addresses; comma-separated in the environment.",
+    )
+    outbound_deny_private: bool = Field(
+        False,
+        description="Also deny private networks (10/8, 172.16/12, 192.168/16, 100.64/10, "
+        "fc00::/7) and loopback (127/8, ::1) to connectors.",
+    )
+    outbound_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="When set, connectors connect only to these host names, addresses and "
+        "networks (a denial still wins); comma-separated in the environment.",
+    )
+
+    @field_validator("outbound_deny", "outbound_allow", mode="before")
+    @classmethod
+    def _outbound_split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("outbound_deny", "outbound_allow")
+    @classmethod
+    def _outbound_entries(cls, value: list[str]) -> list[str]:
+        parse_entries(value)  # ValueError: neither an address, a network nor a host name
+        return value
+
+    @property
+    def outbound_policy(self) -> OutboundPolicy:
+        return OutboundPolicy.of(
+            deny=self.outbound_deny,
+            allow=self.outbound_allow,
+            deny_private=self.outbound_deny_private,
+        )
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -5,7 +5,8 @@ Certificates are verified against certifi (or ``SSL_CERT_FILE``/``SSL_CERT_DIR``
 ``TrustAll=true``; ``ClientCertificateAuthentication`` presents the system's active client
 certificate (mTLS), from the certificate service the hosting process lends as
 ``config.services["certificates"]``. Proxies come from the
-environment (``HTTPS_PROXY``, ``NO_PROXY``, ...) and keep these TLS settings.
+environment (``HTTPS_PROXY``, ``NO_PROXY``, ...) and keep these TLS settings. Every
+connection obeys the outbound policy (:mod:`.outbound`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 
 from provisor.connectors.base import ConnectionFailed, ConnectorConfig, excerpt
+from provisor.connectors.outbound import GuardedTransport, policy_of
 from provisor.errors import ConfigError
 
 
@@ -101,12 +103,13 @@ def _env_proxy(url: str) -> str | None:
 def pooled_transport(
     config: ConnectorConfig, url: str, *, max_connections: int
 ) -> httpx.AsyncHTTPTransport:
-    """The transport of a system's client: its TLS settings, a pool, the environment's proxy."""
+    """The transport of a system's client: its TLS settings, a pool, the environment's proxy,
+    and the outbound policy on every connection."""
     limits = httpx.Limits(
         max_connections=max_connections, max_keepalive_connections=max_connections
     )
-    return httpx.AsyncHTTPTransport(
-        verify=ssl_context(config), limits=limits, proxy=_env_proxy(url)
+    return GuardedTransport(
+        policy_of(config.services), verify=ssl_context(config), limits=limits, proxy=_env_proxy(url)
     )
 
 

@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy import Connection
 
 from provisor.connectors.base import Connector, ConnectorConfig, ConnectorError, Role
+from provisor.connectors.outbound import policy_of
 from provisor.connectors.paths import file_roots
 from provisor.connectors.types import ConnectorType, Kind, connector_type
 from provisor.errors import (
@@ -356,12 +357,18 @@ class SystemService:
         plain = {k: ("x" if r.credential else r.value) for k, r in rows.items()}
         problems = kind.problems(role, plain, complete=False)
         roots = file_roots(self.services)
+        policy = policy_of(self.services)
         for spec in kind.properties:
-            if spec.kind is Kind.FILE and plain.get(spec.key):
+            value = plain.get(spec.key)
+            if not value:
+                continue
+            if spec.kind is Kind.FILE:
                 try:
-                    roots.locate(spec.key, plain[spec.key])
+                    roots.locate(spec.key, value)
                 except ConfigError as exc:
                     problems.append(exc.message)
+            elif spec.kind is Kind.URL and (problem := policy.url_problem(value)):
+                problems.append(f"{spec.key}: the outbound policy refuses it: {problem}")
         if problems:
             raise ConfigError("Invalid properties: " + "; ".join(problems))
         return rows

@@ -16,6 +16,7 @@ import ssl
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -32,6 +33,7 @@ from provisor.connectors.base import (
     excerpt,
 )
 from provisor.connectors.ldap.options import LDAPOptions, SSLMode
+from provisor.connectors.outbound import OutboundRefused, resolve
 from provisor.errors import ConfigError
 
 T = TypeVar("T")
@@ -228,15 +230,60 @@ def _attrlist(attributes: Sequence[str] | None) -> list[str] | None:
 # -- connecting -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where a connection goes, as the outbound policy allowed it."""
+
+    host: str
+    port: int
+    addresses: tuple[str, ...]  # every address of the host, each checked
+    url: str  # what libldap is given: the checked addresses, or the name when TLS verifies it
+    named: bool  # libldap resolves the name itself: the peer is checked after connecting
+
+
+def destination(options: LDAPOptions) -> Destination:
+    """The server's checked addresses. Without certificate verification libldap connects
+    to the checked address itself; with it, libldap needs the name to verify the server's
+    certificate, so the name is given and the connected peer is checked (``check_peer``)."""
+    url = options.url
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    try:
+        port = parts.port or (636 if parts.scheme.lower() == "ldaps" else 389)
+    except ValueError:
+        raise ConnectionFailed(f"cannot connect to {url}: bad port") from None
+    try:
+        addresses = tuple(resolve(options.outbound, host, port))
+    except socket.gaierror:
+        raise ConnectionFailed(f"cannot connect to {url}: unknown host {host}") from None
+    if options.ssl_mode is not SSLMode.NONE and not options.trust_all:
+        return Destination(host, port, addresses, url, named=addresses != (host,))
+    urls = (  # libldap tries each in turn
+        parts._replace(netloc=f"[{a}]:{port}" if ":" in a else f"{a}:{port}").geturl()
+        for a in addresses
+    )
+    return Destination(host, port, addresses, " ".join(urls), named=False)
+
+
+def check_peer(conn: Any, options: LDAPOptions, target: Destination) -> None:
+    """Check the address libldap connected to: it resolved the name again, and the answer
+    may have changed since it was checked."""
+    with socket.socket(fileno=os.dup(conn.get_option(ldap.OPT_DESC))) as sock:
+        peer = str(sock.getpeername()[0])
+    if peer not in target.addresses:
+        options.outbound.check_addresses(target.host, [peer])
+
+
 def connect(options: LDAPOptions) -> Any:
     """A connection with the options' TLS and timeouts, bound as ``ldap.user``, or by SASL
     EXTERNAL with the client certificate (read now: an activation counts from the next
-    connection)."""
+    connection), to a destination the outbound policy allows."""
     certificate = options.client_certificate() if options.client_certificate else None
     if certificate is None and options.bind_dn and not options.password:
         # would be an "unauthenticated" bind
         raise AuthenticationFailed(f"ldap.password is empty: cannot bind as {options.bind_dn}")
-    conn = ldap.initialize(options.url)
+    target = destination(options)
+    conn = ldap.initialize(target.url)
     conn.set_option(ldap.OPT_PROTOCOL_VERSION, ldap.VERSION3)
     conn.set_option(ldap.OPT_REFERRALS, 0)  # never chase (AD answers with referrals)
     conn.set_option(ldap.OPT_NETWORK_TIMEOUT, options.connect_timeout)
@@ -256,23 +303,34 @@ def connect(options: LDAPOptions) -> Any:
     try:
         if options.ssl_mode is SSLMode.STARTTLS:
             conn.start_tls_s()
+            if target.named:
+                check_peer(conn, options, target)  # before the bind sends the password
         if certificate is not None:
             conn.sasl_non_interactive_bind_s("EXTERNAL")
         else:
             conn.simple_bind_s(options.bind_dn, options.password)
+        if target.named:
+            check_peer(conn, options, target)
     except ldap.LDAPError as exc:
-        try:
-            conn.unbind_s()
-        except ldap.LDAPError:
-            pass
+        _unbind(conn)
         # With a certificate, a server hanging up right after the handshake may leave the
         # SASL layer without a connection: a local error.
         lost = NETWORK if certificate is None else (*NETWORK, ldap.LOCAL_ERROR)
         if isinstance(exc, lost):
-            raise ConnectionFailed(diagnose(options, exc)) from None
-        target = "" if certificate is not None else options.bind_dn
-        raise translate(exc, options, "bind", target) from None
+            raise ConnectionFailed(diagnose(options, target, exc)) from None
+        who = "" if certificate is not None else options.bind_dn
+        raise translate(exc, options, "bind", who) from None
+    except OutboundRefused:
+        _unbind(conn)
+        raise
     return conn
+
+
+def _unbind(conn: Any) -> None:
+    try:
+        conn.unbind_s()
+    except ldap.LDAPError:
+        pass
 
 
 def present(conn: Any, cert_pem: str, key_pem: str) -> None:
@@ -334,23 +392,16 @@ def translate(exc: ldap.LDAPError, options: LDAPOptions, action: str, target: st
     return BackendError(f"{url} failed to {where}: {said}")
 
 
-def diagnose(options: LDAPOptions, exc: ldap.LDAPError) -> str:
+def diagnose(options: LDAPOptions, target: Destination, exc: ldap.LDAPError) -> str:
     """Why connecting failed, found by retracing the steps with the socket and ssl modules
-    (libldap's GnuTLS build reports most failures as ``Can't contact LDAP server``). The
-    retrace presents no client certificate: with one, a handshake that fails for another
-    reason than the server's certificate is said to be the likely refusal of ours."""
-    url = options.url
-    parts = urlsplit(url)
-    host = parts.hostname or "localhost"
-    try:
-        port = parts.port or (636 if parts.scheme.lower() == "ldaps" else 389)
-    except ValueError:
-        return f"cannot connect to {url}: bad port"
+    (libldap's GnuTLS build reports most failures as ``Can't contact LDAP server``), to the
+    first checked address. The retrace presents no client certificate: with one, a handshake
+    that fails for another reason than the server's certificate is said to be the likely
+    refusal of ours."""
+    url, host = options.url, target.host
     timeout = options.connect_timeout
     try:
-        sock = socket.create_connection((host, port), timeout=timeout)
-    except socket.gaierror:
-        return f"cannot connect to {url}: unknown host {host}"
+        sock = socket.create_connection((target.addresses[0], target.port), timeout=timeout)
     except TimeoutError:
         return f"cannot connect to {url}: no answer within {timeout:g} s"
     except OSError as error:

@@ -8,6 +8,7 @@ from enum import StrEnum
 from functools import partial
 
 from provisor.connectors.base import ConnectorConfig, ConnectorError, Role
+from provisor.connectors.outbound import DEFAULT, OutboundPolicy, policy_of
 from provisor.connectors.paths import file_roots
 from provisor.connectors.tls import client_certificate
 from provisor.connectors.types import ConnectorType
@@ -72,6 +73,7 @@ class LDAPOptions:
     # ClientCertificateAuthentication: reads the system's active (certificate PEM, key PEM),
     # or raises a ConfigError; called for each new connection, which binds by SASL EXTERNAL.
     client_certificate: Callable[[], tuple[str, str]] | None = None
+    outbound: OutboundPolicy = DEFAULT  # where connections may go
 
     @property
     def who(self) -> str:
@@ -104,6 +106,8 @@ class LDAPOptions:
         url = (props.get("ldap.url") or "").strip()
         if not url:
             problems.append("ldap.url: required")
+        elif any(c.isspace() for c in url):  # libldap would try each URL of a list
+            problems.append(f"ldap.url: one URL, not {url!r}")
         if not (props.get("ldap.user.path") or "").strip():
             problems.append("ldap.user.path: required")
         if problems:
@@ -182,6 +186,7 @@ class LDAPOptions:
             and text("ad.group.flatten").lower() == "true",
             flatten_page_size=number("ad.group.flatten.page.size", 1000),
             client_certificate=certificate,
+            outbound=policy_of(config.services),
         )
 
 
