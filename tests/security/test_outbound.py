@@ -77,8 +77,11 @@ def backend(host: str, status: int = 200, location: str = "") -> Iterator[Backen
         thread.join(timeout=10)
 
 
-def config(properties: dict[str, str], policy: OutboundPolicy | None) -> ConnectorConfig:
-    services = {} if policy is None else {"outbound": policy}
+def config(
+    properties: dict[str, str], policy: OutboundPolicy | None, **services: object
+) -> ConnectorConfig:
+    if policy is not None:
+        services["outbound"] = policy
     return ConnectorConfig("sys-1", "Test system", Role.SOURCE, properties, services)
 
 
@@ -250,7 +253,8 @@ async def ldap_test(slapd: LDAPServer, url: str, policy: OutboundPolicy | None, 
         "ldap.user.path": slapd.suffix,
         **more,
     }
-    async with LDAPConnector(config(properties, policy)) as connector:
+    files = config(properties, policy, data_dir=slapd.ca_file.parent)  # the CA file lies there
+    async with LDAPConnector(files) as connector:
         return await connector.test_connection()
 
 
