@@ -32,6 +32,7 @@ from provisor.connectors.base import (
     InvalidEntity,
 )
 from provisor.connectors.ldap.options import LDAPOptions, SSLMode
+from provisor.connectors.tls import TLSFailed
 from provisor.errors import ConfigError
 
 T = TypeVar("T")
@@ -271,7 +272,7 @@ def connect(options: LDAPOptions) -> Any:
         # SASL layer without a connection: a local error.
         lost = NETWORK if certificate is None else (*NETWORK, ldap.LOCAL_ERROR)
         if isinstance(exc, lost):
-            raise ConnectionFailed(diagnose(options, exc)) from None
+            raise diagnose(options, exc) from None
         target = "" if certificate is not None else options.bind_dn
         raise translate(exc, options, "bind", target) from None
     return conn
@@ -336,11 +337,19 @@ def translate(exc: ldap.LDAPError, options: LDAPOptions, action: str, target: st
     return BackendError(f"{url} failed to {where}: {said}")
 
 
-def diagnose(options: LDAPOptions, exc: ldap.LDAPError) -> str:
+def diagnose(options: LDAPOptions, exc: ldap.LDAPError) -> ConnectionFailed:
     """Why connecting failed, found by retracing the steps with the socket and ssl modules
     (libldap's GnuTLS build reports most failures as ``Can't contact LDAP server``). The
     retrace presents no client certificate: with one, a handshake that fails for another
-    reason than the server's certificate is said to be the likely refusal of ours."""
+    reason than the server's certificate is said to be the likely refusal of ours. A failed
+    TLS handshake is ``TLSFailed``, which trying again cannot mend."""
+    found = _retrace(options, exc)
+    if isinstance(found, ConnectionFailed):
+        return found
+    return ConnectionFailed(found)
+
+
+def _retrace(options: LDAPOptions, exc: ldap.LDAPError) -> str | TLSFailed:
     url = options.url
     parts = urlsplit(url)
     host = parts.hostname or "localhost"
@@ -365,10 +374,10 @@ def diagnose(options: LDAPOptions, exc: ldap.LDAPError) -> str:
             return f"cannot talk LDAP with {url}: {server_message(exc)}"
         verb = "StartTLS" if options.ssl_mode is SSLMode.STARTTLS else "TLS handshake"
 
-        def failed(reason: object) -> str:
+        def failed(reason: object) -> TLSFailed:
             if options.client_certificate is None:
-                return f"{verb} with {url} failed: {reason}"
-            return (  # after StartTLS too, what failed is the handshake (or the server hung up)
+                return TLSFailed(f"{verb} with {url} failed: {reason}")
+            return TLSFailed(  # after StartTLS too, what failed is the handshake (or a hang-up)
                 f"TLS handshake with {url} failed: {reason} (the server may require a valid "
                 "client certificate: does it trust the CA that issued the system's certificate?)"
             )
@@ -387,9 +396,13 @@ def diagnose(options: LDAPOptions, exc: ldap.LDAPError) -> str:
             with context.wrap_socket(sock, server_hostname=host):
                 pass
         except ssl.SSLCertVerificationError as error:
-            return f"{verb} with {url} failed: certificate verify failed ({error.verify_message})"
+            return TLSFailed(
+                f"{verb} with {url} failed: certificate verify failed ({error.verify_message})"
+            )
         except ssl.SSLError as error:
             return failed(error.reason or error)
         except OSError as error:
-            return failed(error)
-        return failed(server_message(exc))
+            return failed(error).message  # the network, maybe: worth another try
+        if options.client_certificate is None:  # the handshake works: something else failed
+            return failed(server_message(exc)).message
+        return failed(server_message(exc))  # it works without our certificate: refused
