@@ -250,8 +250,7 @@ class HTTPClient:
                     continue
                 raise error from exc
             except ssl.SSLError as exc:  # an alert read after the handshake: httpcore lets it by
-                target = where(self.client.build_request(method, url).url)
-                raise tls_failed(exc, target) from exc
+                raise tls_failed(exc, where(self.client.build_request(method, url).url)) from exc
             except httpx.InvalidURL as exc:
                 raise ConfigError(f"System {self.config.system_name}: invalid URL: {exc}") from exc
             except httpx.HTTPError as exc:  # e.g. a body that cannot be decoded
