@@ -34,7 +34,7 @@ from provisor.settings import Settings
 from provisor.storage import migrate
 from provisor.systems.model import NewSystem
 from tests.certs.conftest import self_signed
-from tests.certs.test_inbound_tls import REALTIME, serve_https
+from tests.certs.test_inbound_tls import REALTIME, USER, serve_https
 from tests.conftest import LiveServer, serve
 from tests.connectors.scim_peers import PKI, make_pki
 
@@ -381,3 +381,28 @@ def test_test_connection_and_proxy_calls_to_a_refusing_back_end(live: LiveServer
                 answer = proxy.get(f"/ipsproxy/service/api/v1/scim/{system.id}/Users")
                 assert answer.status_code == 502, answer.text
                 assert "TLS handshake" in answer.json()["detail"]
+
+        # a real-time change from a source to a target on that back-end
+        source = live.services.systems.create(
+            NewSystem.model_validate(
+                {"name": "HR", "type": "local-identity-directory", "role": "source"}
+            ),
+            author="test",
+        )
+        live.services.systems.create(
+            NewSystem.model_validate(
+                {
+                    "name": "refusing target",
+                    "type": "scim",
+                    "role": "target",
+                    "sourceSystemIds": [source.id],
+                    "properties": {"URL": url, "TrustAll": "true", "User": "u", "Password": "p"},
+                }
+            ),
+            author="test",
+        )
+        with live.client() as admin, live.client(live.new_client("realtime_api")) as realtime:
+            ada = admin.post("/scim/Users", json={"schemas": [USER], "userName": "ada"}).json()
+            pushed = realtime.post(REALTIME.format(source.id), json=ada)
+        assert pushed.status_code != 500, pushed.text
+        assert "TLS handshake" in pushed.text, pushed.text
