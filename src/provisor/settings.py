@@ -104,8 +104,9 @@ class Settings(BaseSettings):
     tls_key: Path | None = Field(None, description="PEM private key of the HTTPS server.")
     tls_client_ca: Path | None = Field(
         None,
-        description="PEM file of the CAs whose client certificates authenticate callers (with "
-        "a known subject); the tenant CA and uploaded certificates are always trusted.",
+        description="PEM file of partner CAs whose client certificates authenticate callers: "
+        "attached ones, and renewals of an attached one the same CA issued (same subject); "
+        "provisor's callers CA and attached certificates are always trusted.",
     )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

@@ -1,9 +1,11 @@
 """HTTPS for ``provisor serve``: the server's TLS context, which asks callers for an optional
 client certificate, and the HTTP protocol that hands that certificate to the application.
 
-Which client certificates the TLS layer lets through: those issued by the tenant CA or by a
-CA of ``tls_client_ca``, and every certificate attached to a technical user or a system
-(anchors of their own, with partial chains allowed). New attachments count from the next
+Which client certificates the TLS layer lets through: those issued by provisor's callers CA
+(generated inbound certificates) or by a CA of ``tls_client_ca``, and every certificate
+attached to a technical user or a system (anchors of their own, with partial chains allowed).
+Not the tenant CA: it issues the certificates provisor presents to back-ends, which are no
+callers' identities. New attachments count from the next
 handshake: the context's trust store is topped up during each handshake when the store's
 generation moved. Validity dates are not checked here but by the application, which
 answers an expired, not yet valid, unknown or deleted certificate with 401 rather than a
@@ -63,7 +65,7 @@ class CallerTrust:
             generation = store.inbound_generation(conn)
             if generation == self.generation and self.has_ca:
                 return
-            authority = None if self.has_ca else store.authority(conn)
+            authority = None if self.has_ca else store.authority(conn, store.CALLERS_CA)
             rows = store.inbound_of(conn) if generation != self.generation else []
         with self._lock:
             added = [row.certificate for row in rows if row.fingerprint not in self.loaded]

@@ -24,6 +24,7 @@ from provisor.connectors.base import (
 )
 from provisor.connectors.ldap.client import VOLATILE, Session
 from provisor.connectors.ldap.connector import LDAPConnector
+from provisor.connectors.tls import TLSFailed
 from provisor.errors import ConfigError
 from provisor.runtime import Services
 from provisor.settings import Settings
@@ -209,8 +210,10 @@ async def test_a_certificate_of_another_ca_is_refused_in_the_handshake(
         )
         assert "PRIVATE KEY" not in result.message
         async with other.systems.connector(system.id) as target:
-            with pytest.raises(ConnectionFailed):
+            with pytest.raises(ConnectionFailed) as refused:
                 await target.get("user", "ann")
+        # issue 13 item 11 (c): a refused certificate is no reason to try again
+        assert isinstance(refused.value, TLSFailed) and not refused.value.retryable
     finally:
         other.close()
 

@@ -3,6 +3,7 @@ their expiry rules under a moving clock, inbound certificates and authentication
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -13,13 +14,14 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlalchemy import select
 
 from provisor.auth.permissions import Permission
-from provisor.certs.x509 import InvalidCertificateError, load_certificate, pem
+from provisor.certs.x509 import InvalidCertificateError, describe, load_certificate, pem
 from provisor.connectors.base import Role
 from provisor.errors import AuthenticationError, ConfigError, ConflictError, NotFoundError
 from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.storage import migrate
 from provisor.storage import tables as t
+from provisor.storage.certificates import CALLERS_CA
 from provisor.systems.model import NewSystem, System
 from tests.certs.conftest import Clock, self_signed
 
@@ -255,7 +257,9 @@ def test_generated_inbound_certificate(services: Services) -> None:
     assert isinstance(key, ec.EllipticCurvePrivateKey) and cert is not None
     assert cert.subject.rfc4514_string() == f"CN=IAS ({client.id})"
     assert found.details.subject == f"CN=IAS ({client.id})" and found.generated
-    assert [c.subject for c in extra] == [load_certificate(certs.ca_pem()).subject]
+    # issued by the callers CA, not by the tenant CA that back-ends trust
+    assert [c.subject for c in extra] == [certs.authority(CALLERS_CA)[0].subject]
+    assert cert.issuer != load_certificate(certs.ca_pem()).subject
     with pytest.raises(ValueError):
         pkcs12.load_key_and_certificates(bundle, b"wrong")
     principal = certs.authenticate(cert)
@@ -277,29 +281,40 @@ def test_authentication_by_certificate(services: Services, clock: Clock) -> None
     certs.import_inbound(pem(uploaded), client=client.id)
     assert certs.authenticate(uploaded).client_id == client.id
 
-    # the tenant CA vouches for the subject of an attached certificate: a renewed one works
-    ca = load_certificate(certs.ca_pem()), certs.authority()[1]
-    generated, _ = certs.generate_inbound(client.id, "IdM", "passphrase")
-    renewed, _ = self_signed(f"IdM ({client.id})", issuer=ca)
+    # a --client-ca partner CA vouches for the subject of an attached certificate it issued:
+    # a renewed one works
+    partner = self_signed("partner CA")
+    certs.options = dataclasses.replace(certs.options, client_cas=(partner[0],))
+    attached, _ = self_signed("idm-prod", issuer=partner)
+    certs.import_inbound(pem(attached), client=client.id)
+    renewed, _ = self_signed("idm-prod", issuer=partner)
     assert certs.authenticate(renewed).client_id == client.id
-    # ... a stranger's CA does not, nor is an unknown subject enough
+    # ... provisor's own CAs do not (what they issue counts by fingerprint), nor does a
+    # stranger's CA, nor is an unknown subject enough
+    generated, _ = certs.generate_inbound(client.id, "IdM", "passphrase")
+    for ca in (certs.authority(CALLERS_CA), certs.authority()):
+        with pytest.raises(AuthenticationError, match="not known"):
+            certs.authenticate(self_signed(f"IdM ({client.id})", issuer=ca)[0])
     stranger_ca = self_signed("stranger CA")
     with pytest.raises(AuthenticationError, match="not known"):
-        certs.authenticate(self_signed(f"IdM ({client.id})", issuer=stranger_ca)[0])
+        certs.authenticate(self_signed("idm-prod", issuer=stranger_ca)[0])
     with pytest.raises(AuthenticationError, match="not known"):
-        certs.authenticate(self_signed("someone", issuer=ca)[0])
+        certs.authenticate(self_signed("someone", issuer=partner)[0])
     with pytest.raises(AuthenticationError, match="expired on"):
-        certs.authenticate(self_signed(f"IdM ({client.id})", issuer=ca, days=-1, start=-5)[0])
+        certs.authenticate(self_signed("idm-prod", issuer=partner, days=-1, start=-5)[0])
     with pytest.raises(AuthenticationError, match="not valid before"):
-        certs.authenticate(self_signed(f"IdM ({client.id})", issuer=ca, start=2, days=9)[0])
+        certs.authenticate(self_signed("idm-prod", issuer=partner, start=2, days=9)[0])
     clock.travel(days=400)  # the service's clock judges validity
     with pytest.raises(AuthenticationError, match="expired on"):
         certs.authenticate(uploaded)
     clock.travel(days=-400)
 
-    certs.delete_inbound(generated.details.fingerprint)  # revoked by deletion
+    certs.delete_inbound(describe(attached).fingerprint)
+    with pytest.raises(AuthenticationError, match="revoked"):
+        certs.authenticate(attached)  # revoked by deletion
     with pytest.raises(AuthenticationError, match="not known"):
-        certs.authenticate(renewed)
+        certs.authenticate(renewed)  # no attached certificate of that subject is left
+    certs.delete_inbound(generated.details.fingerprint)
     proxy = services.systems.create(
         NewSystem(name="IdM proxy", type="Local Identity Directory", role=Role.PROXY),
         author="test",

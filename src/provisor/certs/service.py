@@ -1,5 +1,11 @@
-"""Certificates of a tenant: its CA, systems' outbound client certificates, and the inbound
+"""Certificates of a tenant: its CAs, systems' outbound client certificates, and the inbound
 certificates that authenticate callers.
+
+Two CAs, so that trust in one direction never grants trust in the other: the tenant CA
+issues outbound certificates (back-ends trust it), the callers CA issues generated inbound
+ones (only provisor's HTTPS server trusts it). A caller's certificate is one identity: its
+exact fingerprint, or for a ``--client-ca`` partner CA the subject of an attached certificate
+that same CA issued; deleting one revokes it for good.
 
 Private keys (the CA's and the outbound certificates') are Fernet-encrypted at rest with a
 key derived from the master key and leave this service only to set up a TLS connection.
@@ -161,42 +167,49 @@ class CertificateService:
         self.clients = clients
         self.options = options or CertificateOptions()
         self.clock = clock
-        self._ca: tuple[x509.Certificate, PrivateKey] | None = None
+        self._cas: dict[str, tuple[x509.Certificate, PrivateKey]] = {}
 
-    # -- the tenant CA --------------------------------------------------------------------
+    # -- provisor's CAs -------------------------------------------------------------------
 
-    def authority(self) -> tuple[x509.Certificate, PrivateKey]:
-        """The tenant CA, created on first need."""
-        if self._ca is None:
+    def authority(self, which: str = store.TENANT_CA) -> tuple[x509.Certificate, PrivateKey]:
+        """The tenant CA (or the callers CA), created on first need."""
+        if which not in self._cas:
             with self.db.read() as conn:
-                found = store.authority(conn)
+                found = store.authority(conn, which)
             if found is None:
                 key = self.options.key.generate()
-                subject = name(f"{self.options.tenant} tenant CA", "provisor")
+                subject = name(f"{self.options.tenant} {which} CA", "provisor")
                 digest = signature_hash(self.options.digest)
                 cert = make_ca(subject, key, digest, self.clock(), CA_DAYS)
                 stored = (pem(cert), self.cipher.encrypt(key_pem(key)))
+                when = format_datetime(self.clock())
                 with self.db.write() as conn:
-                    if not store.insert_authority(conn, *stored, format_datetime(self.clock())):
-                        stored = store.authority(conn) or stored  # another process won
+                    if not store.insert_authority(conn, *stored, when, which):
+                        stored = store.authority(conn, which) or stored  # another process won
                 found = stored
-            self._ca = (load_certificate(found[0]), load_key(self.cipher.decrypt(found[1])))
-        return self._ca
+            ca = (load_certificate(found[0]), load_key(self.cipher.decrypt(found[1])))
+            self._cas[which] = ca
+        return self._cas[which]
 
     def ca_pem(self) -> str:
+        """The tenant CA, which back-ends trust for provisor's outbound certificates."""
         return pem(self.authority()[0])
 
     def _issue(
-        self, subject: x509.Name, key_type: str | None, validity_days: int | None
+        self,
+        subject: x509.Name,
+        key_type: str | None,
+        validity_days: int | None,
+        ca: str = store.TENANT_CA,
     ) -> tuple[x509.Certificate, PrivateKey]:
         spec = KeySpec.parse(key_type) if key_type else self.options.key
         days = self.options.validity_days if validity_days is None else validity_days
         if not 1 <= days <= CA_DAYS:
             raise ConfigError(f"Validity must be 1 to {CA_DAYS} days, not {days}.")
-        ca, ca_key = self.authority()
+        ca_cert, ca_key = self.authority(ca)
         key = spec.generate()
         digest = signature_hash(self.options.digest)
-        return issue(ca, ca_key, subject, key, digest, self.clock(), days), key
+        return issue(ca_cert, ca_key, subject, key, digest, self.clock(), days), key
 
     # -- outbound ------------------------------------------------------------------------
 
@@ -480,6 +493,7 @@ class CertificateService:
             created=format_datetime(self.clock()),
         )
         with self.db.write() as conn:
+            store.unrevoke(conn, row.fingerprint)  # attached again on purpose
             if not store.insert_inbound(conn, row):
                 taken = store.inbound(conn, row.fingerprint)
                 holder = (
@@ -516,7 +530,7 @@ class CertificateService:
         key_type: str | None = None,
         validity_days: int | None = None,
     ) -> tuple[InboundCertificate, bytes]:
-        """A certificate for a technical user, issued by the tenant CA, with subject CN
+        """A certificate for a technical user, issued by the callers CA, with subject CN
         ``<common name> (<client id>)``; returns it and, once, the ``.p12`` holding its key."""
         owner = self._owner(client, None)
         cn = f"{common_name.strip()} ({owner[0]})"
@@ -532,9 +546,10 @@ class CertificateService:
             raise ConfigError(
                 f"The password of the .p12 file needs at least {MIN_PASSWORD} characters."
             )
-        cert, key = self._issue(name(cn), key_type, validity_days)
+        cert, key = self._issue(name(cn), key_type, validity_days, store.CALLERS_CA)
         found = self._attach(cert, owner, generated=True)
-        return found, pkcs12_bundle(cn, cert, key, self.authority()[0], password)
+        callers_ca = self.authority(store.CALLERS_CA)[0]
+        return found, pkcs12_bundle(cn, cert, key, callers_ca, password)
 
     def inbound(
         self, *, client: str | None = None, system: str | None = None
@@ -564,20 +579,27 @@ class CertificateService:
                 raise ConfigError(f"{wanted} begins several certificates: give more of it.")
             if not found:
                 raise NotFoundError(f"No inbound certificate {wanted} here.")
-            store.delete_inbound(conn, found[0].fingerprint)
-        return self._inbound(found[0])
+            gone = self._inbound(found[0])
+            when = format_datetime(self.clock())
+            store.delete_inbound(conn, found[0], gone.details.serial_number, when)
+        log.info("inbound certificate deleted and revoked", fingerprint=found[0].fingerprint)
+        return gone
 
     # -- authentication ------------------------------------------------------------------
 
-    def trusted_cas(self) -> list[x509.Certificate]:
-        return [self.authority()[0], *self.options.client_cas]
-
     def authenticate(self, cert: x509.Certificate) -> Principal:
-        """The technical user (or system) a client certificate belongs to: an attached
-        certificate (by fingerprint), or one issued by a trusted CA to an attached
-        certificate's subject. AuthenticationError otherwise, also when it is expired or not
-        yet valid."""
-        details = describe(cert)
+        """The technical user (or system) a client certificate belongs to: the attached
+        certificate of that fingerprint, or, for a certificate of a ``--client-ca`` CA, the
+        owner of the attached certificates of its subject that the same CA issued (renewals
+        keep working). Certificates provisor issued count by fingerprint only, and a deleted
+        one never again. AuthenticationError otherwise, also when it is expired, not yet
+        valid or unreadable."""
+        try:
+            details = describe(cert)
+        except InvalidCertificateError as exc:
+            raise AuthenticationError(
+                f"The client certificate is unusable: {exc.message}"
+            ) from None
         state, _ = policy.expiry(details.not_before, details.not_after, self.clock())
         if state is Expiry.EXPIRED:
             raise AuthenticationError(
@@ -588,13 +610,15 @@ class CertificateService:
                 f"The client certificate is not valid before {details.as_json()['validFrom']}."
             )
         with self.db.read() as conn:
-            row = store.inbound(conn, details.fingerprint)
-            namesakes = [] if row else store.inbound_with_subject(conn, details.subject)
+            revoked = store.is_revoked(conn, details.fingerprint)
+            row = None if revoked else store.inbound(conn, details.fingerprint)
+            namesakes = [] if revoked or row else store.inbound_with_subject(conn, details.subject)
+        if revoked:
+            raise AuthenticationError(
+                "The client certificate was deleted, and so revoked: attach a new one."
+            )
         if row is None and namesakes:
-            owners = {(r.client_id, r.system_id) for r in namesakes}
-            vouched = any(directly_issued_by(cert, ca) for ca in self.trusted_cas())
-            if vouched and len(owners) == 1:
-                row = namesakes[0]
+            row = self._vouched(cert, namesakes)
         if row is None:
             raise AuthenticationError(
                 "The client certificate is not known: attach it to a technical user (or a "
@@ -611,3 +635,19 @@ class CertificateService:
             method="certificate",
             system=system.id,
         )
+
+    def _vouched(
+        self, cert: x509.Certificate, namesakes: Sequence[store.InboundRow]
+    ) -> store.InboundRow | None:
+        """The attached certificate standing for ``cert`` (same subject): one that the
+        ``--client-ca`` CA which issued ``cert`` issued too, all of one owner. Subject and
+        issuer are bound by signatures, not names, so no other CA (nor a self-signed
+        certificate) can mint an attached identity."""
+        issuers = [ca for ca in self.options.client_cas if directly_issued_by(cert, ca)]
+        same = [
+            row
+            for row in namesakes
+            if any(directly_issued_by(load_certificate(row.certificate), ca) for ca in issuers)
+        ]
+        owners = {(row.client_id, row.system_id) for row in same}
+        return same[0] if len(owners) == 1 else None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -198,7 +198,15 @@ def _iso(moment: datetime) -> str:
 
 
 def describe(cert: x509.Certificate) -> Details:
-    key = cert.public_key()
+    """What a certificate shows; InvalidCertificateError when its key is of a type
+    cryptography cannot read."""
+    try:
+        key = cert.public_key()
+    except (UnsupportedAlgorithm, ValueError) as exc:
+        raise InvalidCertificateError(
+            f"The certificate's public key is of an unsupported type ({exc}): use an RSA, "
+            "EC, Ed25519 or Ed448 key."
+        ) from None
     if isinstance(key, rsa.RSAPublicKey):
         algorithm, size = "RSA", key.key_size
     elif isinstance(key, ec.EllipticCurvePublicKey):
@@ -228,7 +236,7 @@ def directly_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool
     """Whether ``issuer`` signed ``cert`` (names match and the signature verifies)."""
     try:
         cert.verify_directly_issued_by(issuer)
-    except (InvalidSignature, ValueError, TypeError):  # also: unsupported key types
+    except (InvalidSignature, UnsupportedAlgorithm, ValueError, TypeError):  # key types too
         return False
     return True
 

@@ -41,7 +41,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 ca_app = typer.Typer(
-    help="The tenant CA that issues provisor's certificates.", no_args_is_help=True
+    help="The tenant CA that issues provisor's outbound certificates.", no_args_is_help=True
 )
 outbound_app = typer.Typer(
     help="Client certificates a system presents to its back-end.", no_args_is_help=True
@@ -466,7 +466,7 @@ def inbound_generate(
 ) -> None:
     """Issue a certificate for a technical user; writes its key to a .p12 file.
 
-    The tenant CA issues it with subject CN '<common name> (<client id>)'. The key is kept
+    provisor's callers CA issues it with subject CN '<common name> (<client id>)'. The key is kept
     nowhere else: the password-protected .p12 file is its only copy.
     """
     if output.is_dir():

@@ -13,7 +13,9 @@ request of one connector:
 - Rate limits: 429/503 with ``Retry-After`` (seconds or an HTTP date) are waited out and
   retried up to 3 times when the wait is at most 60 s; otherwise ``RateLimited``.
 - Connection failures are retried for idempotent methods, and for any method only when the
-  request cannot have reached the server (the connection was never established).
+  request cannot have reached the server (the connection was never established). A failed
+  TLS handshake (an untrusted server, or a server refusing the client certificate, also when
+  its alert arrives after the handshake as with TLS 1.3) is ``TLSFailed``: never retried.
 - Errors become :mod:`provisor.connectors.base` errors with a message fit for a job log:
   never a credential, never a header.
 """
@@ -21,6 +23,7 @@ request of one connector:
 from __future__ import annotations
 
 import email.utils
+import ssl
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -42,7 +45,13 @@ from provisor.connectors.base import (
     excerpt,
 )
 from provisor.connectors.oauth import OAuth2ClientCredentials, authentication, error_detail
-from provisor.connectors.tls import connection_error, never_sent, pooled_transport, where
+from provisor.connectors.tls import (
+    connection_error,
+    never_sent,
+    pooled_transport,
+    tls_failed,
+    where,
+)
 from provisor.errors import ConfigError
 
 __all__ = [  # with the names the connectors import from here, though defined elsewhere
@@ -234,13 +243,15 @@ class HTTPClient:
             except httpx.TransportError as exc:
                 error = connection_error(exc, self.timeout)
                 safe = method in IDEMPOTENT or never_sent(exc)
-                final = error.message.startswith(("TLS", "Cannot resolve"))
+                final = not error.retryable or error.message.startswith("Cannot resolve")
                 if safe and not final and failures < len(CONNECTION_RETRY_DELAYS):
                     log.info("connection retry", system=self.config.system_id, error=error.message)
                     await anyio.sleep(CONNECTION_RETRY_DELAYS[failures])
                     failures += 1
                     continue
                 raise error from exc
+            except ssl.SSLError as exc:  # an alert read after the handshake: httpcore lets it by
+                raise tls_failed(exc, where(self.client.build_request(method, url).url)) from exc
             except httpx.InvalidURL as exc:
                 raise ConfigError(f"System {self.config.system_name}: invalid URL: {exc}") from exc
             except httpx.HTTPError as exc:  # e.g. a body that cannot be decoded

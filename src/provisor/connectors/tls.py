@@ -25,6 +25,25 @@ from provisor.connectors.base import ConnectionFailed, ConnectorConfig, excerpt
 from provisor.connectors.outbound import GuardedTransport, policy_of
 from provisor.errors import ConfigError
 
+# What a server's alert says when it refuses the client certificate, or the lack of one.
+CLIENT_CERTIFICATE_ALERTS = (
+    "certificate required",
+    "bad certificate",
+    "unknown ca",
+    "certificate unknown",
+    "certificate expired",
+    "certificate revoked",
+    "unsupported certificate",
+    "access denied",
+)
+
+
+class TLSFailed(ConnectionFailed):
+    """The TLS handshake failed: the server's certificate is not trusted, or the server
+    refused the client certificate (or the lack of one). Trying again cannot help."""
+
+    retryable = False
+
 
 def where(url: httpx.URL) -> str:
     """Scheme, host and port of a URL: never its user info, path or query."""
@@ -127,23 +146,10 @@ def connection_error(exc: httpx.TransportError, timeouts: httpx.Timeout) -> Conn
     url = exc.request.url
     target = where(url)
     causes = _chain(exc)
-    for cause in causes:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            reason = cause.verify_message or cause.reason or "certificate verify failed"
-            return ConnectionFailed(
-                f"TLS handshake with {target} failed: certificate verify failed: {reason} "
-                "(the server's certificate is not trusted; TrustAll=true skips the check, "
-                "for tests only)"
-            )
-    for cause in causes:
-        if isinstance(cause, ssl.SSLError):
-            reason = (cause.reason or str(cause)).replace("_", " ").lower()
-            hint = ""
-            if "certificate required" in reason or "bad certificate" in reason:
-                hint = " (the server requires a valid client certificate)"
-            elif "wrong version number" in reason or "record layer failure" in reason:
-                hint = " (is the server speaking plain HTTP?)"
-            return ConnectionFailed(f"TLS handshake with {target} failed: {reason}{hint}")
+    refused = [cause for cause in causes if isinstance(cause, ssl.SSLError)]
+    if refused:
+        unverified = [c for c in refused if isinstance(c, ssl.SSLCertVerificationError)]
+        return tls_failed((unverified or refused)[0], target)
     for cause in causes:
         if isinstance(cause, socket.gaierror):
             return ConnectionFailed(f"Cannot resolve the host of {target}: {cause.strerror}")
@@ -164,6 +170,25 @@ def connection_error(exc: httpx.TransportError, timeouts: httpx.Timeout) -> Conn
         return ConnectionFailed(f"{target} closed the connection without an HTTP answer{hint}")
     text = excerpt(str(exc)) or type(exc).__name__
     return ConnectionFailed(f"Connection to {target} failed: {text}{hint}")
+
+
+def tls_failed(exc: ssl.SSLError, target: str) -> TLSFailed:
+    """A clear TLSFailed for an ``ssl`` error with ``target`` (scheme, host and port): what
+    the server said (an alert) or what we found wrong with its certificate, and a hint."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        reason = exc.verify_message or exc.reason or "certificate verify failed"
+        return TLSFailed(
+            f"TLS handshake with {target} failed: certificate verify failed: {reason} "
+            "(the server's certificate is not trusted; TrustAll=true skips the check, "
+            "for tests only)"
+        )
+    reason = (exc.reason or str(exc)).replace("_", " ").lower()
+    hint = ""
+    if any(alert in reason for alert in CLIENT_CERTIFICATE_ALERTS):
+        hint = " (the server requires a valid client certificate)"
+    elif "wrong version number" in reason or "record layer failure" in reason:
+        hint = " (is the server speaking plain HTTP?)"
+    return TLSFailed(f"TLS handshake with {target} failed: {reason}{hint}")
 
 
 def never_sent(exc: httpx.TransportError) -> bool:

@@ -1,5 +1,5 @@
-"""SQL of certificates: the tenant CA, systems' outbound certificates and their settings and
-events, and callers' inbound certificates."""
+"""SQL of certificates: provisor's CAs, systems' outbound certificates and their settings and
+events, callers' inbound certificates and the revoked ones."""
 
 from __future__ import annotations
 
@@ -52,22 +52,26 @@ class EventRow:
 # -- the tenant CA ---------------------------------------------------------------------------
 
 
-def authority(conn: Connection) -> tuple[str, str] | None:
-    """(certificate PEM, encrypted key PEM) of the tenant CA, if it exists."""
+TENANT_CA = "tenant"  # issues outbound certificates: back-ends trust it
+CALLERS_CA = "callers"  # issues generated inbound certificates: only provisor trusts it
+
+
+def authority(conn: Connection, which: str = TENANT_CA) -> tuple[str, str] | None:
+    """(certificate PEM, encrypted key PEM) of one of provisor's CAs, if it exists."""
     ca = t.certificate_authority
-    row = conn.execute(
-        select(ca.c.certificate, ca.c.private_key).where(ca.c.id == "tenant")
-    ).first()
+    row = conn.execute(select(ca.c.certificate, ca.c.private_key).where(ca.c.id == which)).first()
     return None if row is None else (row.certificate, row.private_key)
 
 
-def insert_authority(conn: Connection, certificate: str, private_key: str, created: str) -> bool:
-    """Store the tenant CA; False when another process stored one first."""
+def insert_authority(
+    conn: Connection, certificate: str, private_key: str, created: str, which: str = TENANT_CA
+) -> bool:
+    """Store one of provisor's CAs; False when another process stored it first."""
     try:
         with conn.begin_nested():
             conn.execute(
                 insert(t.certificate_authority).values(
-                    id="tenant", certificate=certificate, private_key=private_key, created=created
+                    id=which, certificate=certificate, private_key=private_key, created=created
                 )
             )
     except IntegrityError:
@@ -273,12 +277,35 @@ def insert_inbound(conn: Connection, row: InboundRow) -> bool:
     return True
 
 
-def delete_inbound(conn: Connection, fingerprint: str) -> bool:
+def delete_inbound(conn: Connection, row: InboundRow, serial_number: str, when: str) -> bool:
+    """Delete an inbound certificate and revoke it (for good, whatever else is attached)."""
     ic = t.inbound_certificates
-    gone = conn.execute(delete(ic).where(ic.c.fingerprint == fingerprint)).rowcount > 0
+    gone = conn.execute(delete(ic).where(ic.c.fingerprint == row.fingerprint)).rowcount > 0
     if gone:
+        if not is_revoked(conn, row.fingerprint):
+            conn.execute(
+                insert(t.revoked_certificates).values(
+                    fingerprint=row.fingerprint,
+                    subject=row.subject,
+                    issuer=row.issuer,
+                    serial_number=serial_number,
+                    revoked=when,
+                )
+            )
         bump_counter(conn, INBOUND_COUNTER)
     return gone
+
+
+def is_revoked(conn: Connection, fingerprint: str) -> bool:
+    rc = t.revoked_certificates
+    found = conn.execute(select(rc.c.fingerprint).where(rc.c.fingerprint == fingerprint))
+    return found.first() is not None
+
+
+def unrevoke(conn: Connection, fingerprint: str) -> None:
+    """Forget a revocation: an administrator attached the certificate again."""
+    rc = t.revoked_certificates
+    conn.execute(delete(rc).where(rc.c.fingerprint == fingerprint))
 
 
 def inbound_generation(conn: Connection) -> int:

@@ -450,3 +450,15 @@ inbound_certificates = Table(
     Column("generated", Integer, nullable=False),
     Column("created", Time, nullable=False),
 )
+
+revoked_certificates = Table(
+    "revoked_certificates",
+    metadata,
+    # Inbound certificates deleted (so revoked): refused even where another attached
+    # certificate of the same subject and CA would vouch for them. Never emptied.
+    Column("fingerprint", String(64), primary_key=True),
+    Column("subject", String(1024), nullable=False),  # RFC 4514, for the record
+    Column("issuer", String(1024), nullable=False),
+    Column("serial_number", String(64), nullable=False),  # hex
+    Column("revoked", Time, nullable=False),
+)

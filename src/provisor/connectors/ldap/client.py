@@ -34,6 +34,7 @@ from provisor.connectors.base import (
 )
 from provisor.connectors.ldap.options import LDAPOptions, SSLMode
 from provisor.connectors.outbound import OutboundRefused, resolve
+from provisor.connectors.tls import TLSFailed
 from provisor.errors import ConfigError
 
 T = TypeVar("T")
@@ -317,7 +318,7 @@ def connect(options: LDAPOptions) -> Any:
         # SASL layer without a connection: a local error.
         lost = NETWORK if certificate is None else (*NETWORK, ldap.LOCAL_ERROR)
         if isinstance(exc, lost):
-            raise ConnectionFailed(diagnose(options, target, exc)) from None
+            raise diagnose(options, target, exc) from None
         who = "" if certificate is not None else options.bind_dn
         raise translate(exc, options, "bind", who) from None
     except OutboundRefused:
@@ -392,12 +393,19 @@ def translate(exc: ldap.LDAPError, options: LDAPOptions, action: str, target: st
     return BackendError(f"{url} failed to {where}: {said}")
 
 
-def diagnose(options: LDAPOptions, target: Destination, exc: ldap.LDAPError) -> str:
+def diagnose(options: LDAPOptions, target: Destination, exc: ldap.LDAPError) -> ConnectionFailed:
     """Why connecting failed, found by retracing the steps with the socket and ssl modules
     (libldap's GnuTLS build reports most failures as ``Can't contact LDAP server``), to the
     first checked address. The retrace presents no client certificate: with one, a handshake
     that fails for another reason than the server's certificate is said to be the likely
-    refusal of ours."""
+    refusal of ours. A failed TLS handshake is ``TLSFailed``, which trying again cannot mend."""
+    found = _retrace(options, target, exc)
+    if isinstance(found, ConnectionFailed):
+        return found
+    return ConnectionFailed(found)
+
+
+def _retrace(options: LDAPOptions, target: Destination, exc: ldap.LDAPError) -> str | TLSFailed:
     url, host = options.url, target.host
     timeout = options.connect_timeout
     try:
@@ -414,10 +422,10 @@ def diagnose(options: LDAPOptions, target: Destination, exc: ldap.LDAPError) -> 
             return f"cannot talk LDAP with {url}: {server_message(exc)}"
         verb = "StartTLS" if options.ssl_mode is SSLMode.STARTTLS else "TLS handshake"
 
-        def failed(reason: object) -> str:
+        def failed(reason: object) -> TLSFailed:
             if options.client_certificate is None:
-                return f"{verb} with {url} failed: {reason}"
-            return (  # after StartTLS too, what failed is the handshake (or the server hung up)
+                return TLSFailed(f"{verb} with {url} failed: {reason}")
+            return TLSFailed(  # after StartTLS too, what failed is the handshake (or a hang-up)
                 f"TLS handshake with {url} failed: {reason} (the server may require a valid "
                 "client certificate: does it trust the CA that issued the system's certificate?)"
             )
@@ -436,9 +444,13 @@ def diagnose(options: LDAPOptions, target: Destination, exc: ldap.LDAPError) -> 
             with context.wrap_socket(sock, server_hostname=host):
                 pass
         except ssl.SSLCertVerificationError as error:
-            return f"{verb} with {url} failed: certificate verify failed ({error.verify_message})"
+            return TLSFailed(
+                f"{verb} with {url} failed: certificate verify failed ({error.verify_message})"
+            )
         except ssl.SSLError as error:
             return failed(error.reason or error)
         except OSError as error:
-            return failed(error)
-        return failed(server_message(exc))
+            return failed(error).message  # the network, maybe: worth another try
+        if options.client_certificate is None:  # the handshake works: something else failed
+            return failed(server_message(exc)).message
+        return failed(server_message(exc))  # it works without our certificate: refused
