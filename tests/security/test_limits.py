@@ -67,9 +67,12 @@ def test_nul_in_a_resource_is_the_same_400_on_both_databases(scim: httpx.Client)
         ],
     }
     scim_error(scim.post("/Bulk", json=bulk), 400, "invalidValue")
-    assert scim.get("/Users", params={"filter": f'userName eq "{user["userName"]}"'}).json()[
-        "totalResults"
-    ] == 1
+    assert (
+        scim.get("/Users", params={"filter": f'userName eq "{user["userName"]}"'}).json()[
+            "totalResults"
+        ]
+        == 1
+    )
 
 
 def test_nul_in_a_filter_or_an_id_is_a_400(scim: httpx.Client) -> None:
@@ -81,7 +84,8 @@ def test_nul_in_a_filter_or_an_id_is_a_400(scim: httpx.Client) -> None:
 
 def test_nul_in_an_admin_api_body_is_a_problem_400(server: LiveServer) -> None:
     body = {
-        "name": "nul\x00system",
+        "name": "nul-system",
+        "description": "a\x00b",
         "type": "csv",
         "role": "target",
         "properties": {"csv.user.file": "users.csv"},
