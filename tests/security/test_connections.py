@@ -4,6 +4,8 @@ its protocol and options) with short timeouts; no assertion on how fast anything
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import resource
 import select
@@ -29,6 +31,7 @@ class Served:
     host: str
     port: int
     process: subprocess.Popen[bytes]
+    authorization: bytes  # the initial admin's Basic credentials
 
     @property
     def url(self) -> str:
@@ -62,7 +65,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
         env=env,
         preexec_fn=_limit_files,
     )
-    live = Served("127.0.0.1", port, process)
+    live = Served("127.0.0.1", port, process, b"")
     deadline = time.monotonic() + SAFETY
     while True:
         try:
@@ -73,6 +76,9 @@ def served(tmp_path: Path) -> Iterator[Served]:
         assert process.poll() is None, (tmp_path / "serve.log").read_text()
         assert time.monotonic() < deadline, "provisor serve did not start"
         time.sleep(0.2)
+    admin = json.loads((tmp_path / "initial-admin.json").read_text())
+    secret = f"{admin['client_id']}:{admin['client_secret']}".encode()
+    live.authorization = b"Basic " + base64.b64encode(secret)
     try:
         yield live
     finally:
@@ -128,8 +134,10 @@ def test_trickled_headers_are_cut_off(served: Served) -> None:
 
 def test_a_trickled_body_is_cut_off(served: Served) -> None:
     with served.connect() as sock:
-        head = b"POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
-        sock.sendall(head + b"Content-Type: application/x-www-form-urlencoded\r\n\r\n")
+        # An authorised request whose handler waits for the whole body.
+        head = b"POST /scim/Users HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
+        auth = b"Authorization: " + served.authorization + b"\r\n"
+        sock.sendall(head + auth + b"Content-Type: application/scim+json\r\n\r\n")
         assert trickle(sock, forever(b"a"), pause=0.2)
 
 
