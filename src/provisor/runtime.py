@@ -20,6 +20,7 @@ from provisor.connectors.paths import FileRoots
 from provisor.directory.service import Directory, DirectoryOptions
 from provisor.errors import ConfigError
 from provisor.jobs.service import JobQueue, JobService
+from provisor.scim.limits import Limits as ScimLimits
 from provisor.settings import Settings
 from provisor.storage import migrate
 from provisor.storage.database import Database
@@ -44,7 +45,11 @@ class Services:
     @classmethod
     def open(cls, settings: Settings) -> Services:
         """Connect to the database (lazily) and build the services; no schema changes."""
-        db = Database(settings.sqlalchemy_url, sqlite_synchronous=settings.sqlite_synchronous)
+        db = Database(
+            settings.sqlalchemy_url,
+            sqlite_synchronous=settings.sqlite_synchronous,
+            statement_timeout=settings.statement_timeout_seconds,
+        )
         master = load_master_key(
             settings.secret_key.get_secret_value() if settings.secret_key else None,
             settings.data_dir,
@@ -56,6 +61,13 @@ class Services:
                 unique_emails=settings.unique_emails,
                 default_count=settings.scim_default_count,
                 max_count=settings.scim_max_count,
+                limits=ScimLimits(
+                    filter_max_terms=settings.scim_filter_max_terms,
+                    filter_max_depth=settings.scim_filter_max_depth,
+                    value_max_length=settings.scim_value_max_length,
+                    patch_max_operations=settings.scim_patch_max_operations,
+                    patch_max_comparisons=settings.scim_patch_max_comparisons,
+                ),
             ),
         )
         systems = SystemService(

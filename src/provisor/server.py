@@ -19,6 +19,9 @@ from typing import Any
 import structlog
 import uvicorn
 
+from provisor.connections import connection_options
+from provisor.settings import Settings
+
 log = structlog.get_logger("provisor.server")
 
 APP = "provisor.web.app:app_from_environment"
@@ -34,7 +37,9 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _config(options: dict[str, Any]) -> uvicorn.Config:
-    return uvicorn.Config(APP, factory=True, **options)
+    """The server's configuration, with connections guarded (settings from the environment)."""
+    guard = connection_options(Settings(), options.get("http"))
+    return uvicorn.Config(APP, factory=True, **{**options, **guard})
 
 
 def _worker(host: str, port: int, options: dict[str, Any]) -> None:
@@ -49,7 +54,6 @@ def _jobs() -> None:
 
     from provisor import logs
     from provisor.runtime import Services, run_jobs
-    from provisor.settings import Settings
 
     settings = Settings()
     logs.configure(settings.log_level)

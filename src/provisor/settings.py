@@ -139,6 +139,55 @@ class Settings(BaseSettings):
                 raise ValueError(f"file roots are absolute folders, not {str(root)!r}")
         return value
 
+    # -- bounded requests and connections (docs/decisions/0014-bounded-requests.md) --------
+    scim_filter_max_terms: int = Field(
+        100, ge=1, description="Most comparisons in one SCIM filter (400 invalidFilter above)."
+    )
+    scim_filter_max_depth: int = Field(
+        16, ge=2, description="Deepest nesting of a SCIM filter (and/or/not/[...] levels)."
+    )
+    scim_value_max_length: int = Field(
+        64 * 1024, ge=256, description="Longest string value of a SCIM attribute, in characters."
+    )
+    scim_patch_max_operations: int = Field(
+        1000, ge=1, description="Most operations in one SCIM PATCH request."
+    )
+    scim_patch_max_comparisons: int = Field(
+        200_000,
+        ge=1000,
+        description="Most value comparisons one SCIM PATCH may cost (e.g. removing n of m "
+        "e-mails costs n*m); 400 tooMany above.",
+    )
+    statement_timeout_seconds: float = Field(
+        30,
+        ge=0,
+        description="PostgreSQL: a statement running longer is cancelled (the request gets "
+        "503); 0: no limit. Migrations run without it.",
+    )
+    json_max_depth: int = Field(
+        32, ge=4, description="Deepest nesting of arrays/objects in a JSON request body."
+    )
+    http_keep_alive_seconds: float = Field(
+        5, gt=0, description="An idle keep-alive connection is closed after this long."
+    )
+    http_header_timeout_seconds: float = Field(
+        10, gt=0, description="A connection whose request line and headers take longer is closed."
+    )
+    http_body_grace_seconds: float = Field(
+        10,
+        gt=0,
+        description="A request body may take this long at any speed; after it, one arriving "
+        "slower than http_body_min_bytes_per_second closes the connection.",
+    )
+    http_body_min_bytes_per_second: int = Field(
+        1024, ge=0, description="Slowest average rate of a request body after the grace time."
+    )
+    http_max_connections: int = Field(
+        1000,
+        ge=2,
+        description="Open connections per worker process; above it, the oldest connection that "
+        "is still sending its request (or idle) is closed to make room.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # -- the outbound policy of connectors (provisor.connectors.outbound) --
     outbound_deny: Annotated[list[str], NoDecode] = Field(

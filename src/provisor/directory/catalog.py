@@ -20,6 +20,7 @@ from provisor.scim.errors import (
     ResourceNotFoundError,
     UniquenessError,
 )
+from provisor.scim.limits import DEFAULT_LIMITS, Limits
 from provisor.scim.patch import Patcher
 from provisor.scim.registry import Registry
 from provisor.scim.values import ResourceChecker
@@ -52,8 +53,9 @@ class SchemaCatalog:
     again before it is refused.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, limits: Limits = DEFAULT_LIMITS) -> None:
         self.db = db
+        self.limits = limits
         self._tools: Tools | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
@@ -81,8 +83,8 @@ class SchemaCatalog:
         return Tools(
             generation=generation,
             registry=registry,
-            checkers={rt.name: ResourceChecker(rt) for rt in types},
-            patchers={rt.name: Patcher(rt) for rt in types},
+            checkers={rt.name: ResourceChecker(rt, self.limits) for rt in types},
+            patchers={rt.name: Patcher(rt, self.limits) for rt in types},
             filters={rt.name: FilterCompiler(rt, self.db.dialect) for rt in types},
         )
 
@@ -90,7 +92,7 @@ class SchemaCatalog:
         """The SQL condition of a filter on a resource type (None without a filter)."""
         if not text:
             return None
-        node = parse_filter(text)
+        node = parse_filter(text, self.limits)
         try:
             return self.tools(conn, fresh=False).filters[kind].compile(node)
         except InvalidFilterError:  # maybe a custom schema this process has not seen yet

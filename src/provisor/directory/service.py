@@ -29,6 +29,7 @@ from provisor.scim.errors import (
     ResourceNotFoundError,
     UniquenessError,
 )
+from provisor.scim.limits import DEFAULT_LIMITS, Limits
 from provisor.scim.members import Member, MemberAction, MemberChange, parse_members, split_members
 from provisor.scim.patch import Operation, parse_patch_request
 from provisor.scim.projection import Projection
@@ -45,6 +46,7 @@ class DirectoryOptions:
     unique_emails: bool = True
     default_count: int = 100
     max_count: int = 1000
+    limits: Limits = DEFAULT_LIMITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,7 @@ class Directory:
     def __init__(self, db: Database, options: DirectoryOptions | None = None) -> None:
         self.db = db
         self.options = options or DirectoryOptions()
-        self.catalog = SchemaCatalog(db)
+        self.catalog = SchemaCatalog(db, self.options.limits)
         # Cursor paging reads large directories in constant time per page: the total
         # counted for the first page (startId=initial) serves the pages after it.
         self._totals = _Totals()
@@ -333,7 +335,7 @@ class Directory:
         attributes: str | None = None,
         excluded: str | None = None,
     ) -> Rendered:
-        ops = parse_patch_request(body)
+        ops = parse_patch_request(body, self.options.limits)
         doc_ops, changes = split_members(ops) if kind == "Group" else (ops, [])
         password = _password_in(doc_ops) if kind == "User" else None
         password_hash = hash_secret(password) if password is not None else None  # not in the lock

@@ -123,6 +123,10 @@ class MethodNotAllowedError(SCIMError):
 
     status = 405
 
+    def __init__(self, message: str | None = None, allow: tuple[str, ...] = ("GET", "HEAD")):
+        super().__init__(message)
+        self.allow = allow  # the methods the endpoint does support (the Allow header)
+
 
 class NotImplementedSCIMError(SCIMError):
     """The service provider does not support this request."""

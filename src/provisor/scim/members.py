@@ -16,6 +16,7 @@ from scim2_models.path import AttrPath, FilterNode, ValuePath
 
 from provisor.scim import schemas as s
 from provisor.scim.errors import InvalidPathError, InvalidValueError, MutabilityError
+from provisor.scim.limits import DEFAULT_LIMITS, check_filter_tree, check_string
 from provisor.scim.patch import Operation
 
 
@@ -53,6 +54,7 @@ def parse_members(value: Any, where: str = "members") -> tuple[Member, ...]:
         member_id = lowered.get("value")
         if not isinstance(member_id, str) or not member_id:
             raise InvalidValueError(f"{where}[{index}].value: the id of a User or Group.")
+        check_string(member_id, f"{where}[{index}].value", DEFAULT_LIMITS)
         kind = lowered.get("type")
         if kind is not None:
             if not isinstance(kind, str) or kind.lower() not in ("user", "group"):
@@ -100,6 +102,7 @@ def split_members(ops: list[Operation]) -> tuple[list[Operation], list[MemberCha
                 raise MutabilityError(
                     "Members can be added, removed or replaced, but not modified in place."
                 )
+            check_filter_tree(node.val_filter, DEFAULT_LIMITS)
             changes.append(MemberChange(MemberAction.REMOVE_MATCHING, value_filter=node.val_filter))
         else:
             doc_ops.append(operation)

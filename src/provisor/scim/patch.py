@@ -33,7 +33,9 @@ from provisor.scim.errors import (
     InvalidValueError,
     MutabilityError,
     NoTargetError,
+    TooManyError,
 )
+from provisor.scim.limits import DEFAULT_LIMITS, Budget, Limits, check_filter_tree
 from provisor.scim.matching import matches
 from provisor.scim.registry import ResourceType, resolve
 from provisor.types import JSONObject
@@ -49,7 +51,7 @@ class Operation:
     value: Any
 
 
-def parse_patch_request(body: Any) -> list[Operation]:
+def parse_patch_request(body: Any, limits: Limits = DEFAULT_LIMITS) -> list[Operation]:
     """Check a PatchOp message and return its operations."""
     if not isinstance(body, dict):
         raise InvalidSyntaxError("The PATCH body must be a JSON object.")
@@ -59,6 +61,11 @@ def parse_patch_request(body: Any) -> list[Operation]:
     raw_ops = body.get("Operations", body.get("operations"))
     if not isinstance(raw_ops, list) or not raw_ops:
         raise InvalidSyntaxError("'Operations' must be a non-empty list.")
+    if len(raw_ops) > limits.patch_max_operations:
+        raise TooManyError(
+            f"A PATCH request has at most {limits.patch_max_operations} operations "
+            f"(the limit), not {len(raw_ops)}."
+        )
     ops: list[Operation] = []
     for index, raw in enumerate(raw_ops):
         if not isinstance(raw, dict):
@@ -116,6 +123,8 @@ def parse_target(rt: ResourceType, path: str) -> Target:
         attr_path, value_filter, sub_name = node.attr_path, node.val_filter, node.sub_attr
     else:
         raise InvalidPathError(f"Invalid path {path!r}.")
+    if value_filter is not None:
+        check_filter_tree(value_filter, DEFAULT_LIMITS)
     resolved = resolve(rt, attr_path.uri, attr_path.attr, sub_name)
     ext = resolved.schema if resolved.schema not in (None, rt.schema) else None
     if value_filter is not None and not (
@@ -134,17 +143,19 @@ def parse_target(rt: ResourceType, path: str) -> Target:
 class Patcher:
     """Applies operations to a copy of a resource document (without validating types)."""
 
-    def __init__(self, rt: ResourceType) -> None:
+    def __init__(self, rt: ResourceType, limits: Limits = DEFAULT_LIMITS) -> None:
         self.rt = rt
+        self.limits = limits
 
     def apply(self, doc: JSONObject, ops: list[Operation]) -> JSONObject:
         result = copy.deepcopy(doc)
+        budget = Budget(self.limits)
         for operation in ops:
             if operation.path is None:
-                self._pathless(result, operation)
+                self._pathless(result, operation, budget)
             else:
                 target = parse_target(self.rt, operation.path)
-                self._apply(result, operation.op, target, operation.value)
+                self._apply(result, operation.op, target, operation.value, budget)
         for ext in self.rt.extensions:
             if ext.id in result and not result[ext.id]:
                 del result[ext.id]
@@ -153,7 +164,7 @@ class Patcher:
         ]
         return result
 
-    def _pathless(self, doc: JSONObject, operation: Operation) -> None:
+    def _pathless(self, doc: JSONObject, operation: Operation, budget: Budget) -> None:
         if operation.op == "remove":
             raise NoTargetError("A remove operation needs a path.")
         if not isinstance(operation.value, dict):
@@ -168,11 +179,11 @@ class Patcher:
                 for sub_key, sub_value in value.items():
                     if sub_key.lower() not in _ENVELOPE:
                         target = parse_target(self.rt, f"{ext.id}:{sub_key}")
-                        self._apply(doc, operation.op, target, sub_value)
+                        self._apply(doc, operation.op, target, sub_value, budget)
                 continue
-            self._apply(doc, operation.op, parse_target(self.rt, key), value)
+            self._apply(doc, operation.op, parse_target(self.rt, key), value, budget)
 
-    def _apply(self, doc: JSONObject, op: str, target: Target, value: Any) -> None:
+    def _apply(self, doc: JSONObject, op: str, target: Target, value: Any, budget: Budget) -> None:
         attr = target.attribute
         if attr is None:  # a whole extension
             assert target.extension is not None
@@ -186,7 +197,8 @@ class Patcher:
             for key, item in value.items():
                 if key.lower() in _ENVELOPE:
                     continue
-                self._apply(doc, op, parse_target(self.rt, f"{target.extension.id}:{key}"), item)
+                target_key = parse_target(self.rt, f"{target.extension.id}:{key}")
+                self._apply(doc, op, target_key, item, budget)
             return
         if target.schema is s.CORE_GROUP and attr.name == "members":
             raise AssertionError("members are patched by the directory, not the Patcher")
@@ -197,13 +209,13 @@ class Patcher:
         if container is None:
             return
         if op == "remove":
-            self._remove(container, target, value)
+            self._remove(container, target, value, budget)
         elif target.value_filter is not None:
-            self._set_filtered(container, target, value, op)
+            self._set_filtered(container, target, value, op, budget)
         elif target.sub is not None:
             self._set_sub(container, target, value)
         elif attr.multi_valued:
-            self._set_multi(container, attr, value, op)
+            self._set_multi(container, attr, value, op, budget)
         elif attr.is_complex:  # add and replace both merge sub-attributes (§3.5.2.1, 3)
             if not isinstance(value, dict):
                 raise InvalidValueError(f"{target.name}: expected a JSON object.")
@@ -225,7 +237,7 @@ class Patcher:
         doc[target.extension.id] = {}
         return doc[target.extension.id]  # type: ignore[no-any-return]
 
-    def _remove(self, container: JSONObject, target: Target, value: Any) -> None:
+    def _remove(self, container: JSONObject, target: Target, value: Any, budget: Budget) -> None:
         attr = target.attribute
         assert attr is not None
         if attr.mutability is Mutability.IMMUTABLE and attr.name in container:
@@ -234,6 +246,7 @@ class Patcher:
         if current is None:
             return
         if target.value_filter is not None:
+            budget.spend(len(current))
             kept = []
             for item in current:
                 if matches(attr, target.value_filter, item):
@@ -253,17 +266,21 @@ class Patcher:
         elif attr.multi_valued and value is not None:
             # Entra: {"op": "remove", "path": "emails", "value": [{"value": "x"}]}
             drop = value if isinstance(value, list) else [value]
+            budget.spend(len(current) * len(drop))
             kept = [item for item in current if not any(_same(item, d) for d in drop)]
             self._store(container, attr, kept)
         else:
             del container[attr.name]
 
-    def _set_filtered(self, container: JSONObject, target: Target, value: Any, op: str) -> None:
+    def _set_filtered(
+        self, container: JSONObject, target: Target, value: Any, op: str, budget: Budget
+    ) -> None:
         attr = target.attribute
         assert attr is not None and target.value_filter is not None
         current = container.get(attr.name) or []
         if not isinstance(current, list):
             current = [current]
+        budget.spend(len(current))
         hits = [i for i, item in enumerate(current) if matches(attr, target.value_filter, item)]
         if not hits:
             seed = _seed(target.value_filter)
@@ -294,12 +311,15 @@ class Patcher:
             merged[sub.name] = value
             container[attr.name] = merged
 
-    def _set_multi(self, container: JSONObject, attr: Attribute, value: Any, op: str) -> None:
+    def _set_multi(
+        self, container: JSONObject, attr: Attribute, value: Any, op: str, budget: Budget
+    ) -> None:
         items = value if isinstance(value, list) else [value]
         if op == "replace":
             self._store(container, attr, list(items))
             return
         current = list(container.get(attr.name) or [])
+        budget.spend(len(items) * len(current))
         added = [item for item in items if not any(_same(item, old) for old in current)]
         current.extend(added)
         new_primary = None

@@ -8,6 +8,13 @@ from typing import Any
 
 from provisor.scim.attributes import Attribute, AttrType, Mutability
 from provisor.scim.errors import InvalidSyntaxError, InvalidValueError, MutabilityError
+from provisor.scim.limits import (
+    DEFAULT_LIMITS,
+    MAX_INTEGER,
+    MIN_INTEGER,
+    Limits,
+    check_string,
+)
 from provisor.scim.registry import ResourceType
 from provisor.timestamps import format_datetime, parse_datetime
 from provisor.types import JSONObject
@@ -65,8 +72,17 @@ class ResourceChecker:
     immutable ones compared with the stored document on replace.
     """
 
-    def __init__(self, rt: ResourceType) -> None:
+    def __init__(self, rt: ResourceType, limits: Limits = DEFAULT_LIMITS) -> None:
         self.rt = rt
+        self.limits = limits
+
+    def _coerce(self, attr: Attribute, value: Any, where: str) -> Any:
+        checked = coerce(attr, value, where)
+        if isinstance(checked, str):
+            check_string(checked, where, self.limits)
+        elif isinstance(checked, int) and not MIN_INTEGER <= checked <= MAX_INTEGER:
+            raise InvalidValueError(f"{where}: {checked} is not a 64-bit integer.")
+        return checked
 
     def check(self, body: Any, existing: JSONObject | None = None) -> JSONObject:
         if not isinstance(body, dict):
@@ -95,7 +111,7 @@ class ResourceChecker:
             if lowered in ("schemas", "id", "meta") or value is None:
                 continue
             if lowered == "externalid":
-                core_attrs["externalId"] = coerce(_EXTERNAL_ID, value, "externalId")
+                core_attrs["externalId"] = self._coerce(_EXTERNAL_ID, value, "externalId")
                 continue
             if lowered.startswith("urn:"):
                 ext = rt.extension(key)
@@ -158,7 +174,7 @@ class ResourceChecker:
         if value is None:
             return None
         if not attr.is_complex:
-            return coerce(attr, value, where)
+            return self._coerce(attr, value, where)
         if not isinstance(value, dict):
             raise InvalidValueError(f"{where}: expected a complex value (a JSON object).")
         out: JSONObject = {}
@@ -172,7 +188,7 @@ class ResourceChecker:
                 continue
             if isinstance(item, list | dict):
                 raise InvalidValueError(f"{where}.{sub.name}: expected a {sub.type.value} value.")
-            out[sub.name] = coerce(sub, item, f"{where}.{sub.name}")
+            out[sub.name] = self._coerce(sub, item, f"{where}.{sub.name}")
         for sub in attr.sub_attributes:
             if sub.required and sub.name not in out:
                 raise InvalidValueError(f"{where}.{sub.name} is required.")

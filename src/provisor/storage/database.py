@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from psycopg.errors import QueryCanceled
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -26,8 +27,17 @@ from provisor.errors import StorageError
 class Database:
     """Connections to provisor's database: ``read()`` and ``write()`` contexts."""
 
-    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 16) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        sqlite_synchronous: str = "FULL",
+        pool_size: int = 16,
+        statement_timeout: float = 0,
+    ) -> None:
+        """``statement_timeout``: seconds after which PostgreSQL cancels a statement (0: none)."""
         self.url = url
+        self.statement_timeout = statement_timeout
         self.is_sqlite = url.startswith("sqlite")
         self._lock_fd: int | None = None
         self._thread_lock = threading.Lock()
@@ -44,8 +54,13 @@ class Database:
         else:
             # No pre-ping (a round trip per request): a connection that broke is discarded
             # when it fails, and the request that met it gets a 503.
+            options = f"-c statement_timeout={round(statement_timeout * 1000)}"
             self.write_engine = create_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600
+                url,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_recycle=3600,
+                connect_args={"options": options},
             )
             self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
 
@@ -60,6 +75,8 @@ class Database:
             with self.read_engine.connect() as conn:
                 yield conn
         except (OperationalError, DBAPIError) as exc:
+            if isinstance(exc.orig, QueryCanceled):
+                raise self._timed_out() from exc
             if exc.connection_invalidated or isinstance(exc, OperationalError):
                 raise StorageError(f"Database unavailable: {exc.orig}") from exc
             raise
@@ -71,7 +88,15 @@ class Database:
             with self._writer_turn(), self.write_engine.begin() as conn:
                 yield conn
         except OperationalError as exc:
+            if isinstance(exc.orig, QueryCanceled):
+                raise self._timed_out() from exc
             raise StorageError(f"Database unavailable: {exc.orig}") from exc
+
+    def _timed_out(self) -> StorageError:
+        return StorageError(
+            f"The database stopped a statement that ran longer than {self.statement_timeout:g} "
+            "seconds (PROVISOR_STATEMENT_TIMEOUT_SECONDS); ask for less, e.g. a simpler filter."
+        )
 
     @contextmanager
     def _writer_turn(self) -> Iterator[None]:

@@ -42,6 +42,7 @@ from sqlalchemy import (
 from provisor.scim import schemas as s
 from provisor.scim.attributes import Attribute, AttrType
 from provisor.scim.errors import InvalidFilterError, InvalidValueError
+from provisor.scim.limits import DEFAULT_LIMITS, Limits, check_filter_text, check_filter_tree
 from provisor.scim.registry import Resolved, ResourceType, resolve
 from provisor.storage import tables as t
 from provisor.storage.jsonsql import JSONSQL
@@ -66,7 +67,15 @@ _SIMPLE_EQ = re.compile(
 )
 
 
-def parse_filter(text: str) -> FilterNode:
+def parse_filter(text: str, limits: Limits = DEFAULT_LIMITS) -> FilterNode:
+    """The syntax tree of a filter within the limits (else InvalidFilterError)."""
+    check_filter_text(text, limits)
+    node = _parse(text)
+    check_filter_tree(node, limits)
+    return node
+
+
+def _parse(text: str) -> FilterNode:
     simple = _SIMPLE_EQ.fullmatch(text)
     if simple is not None:
         raw, literal_ = simple.groups()
@@ -79,7 +88,7 @@ def parse_filter(text: str) -> FilterNode:
             pass  # let the full parser explain what is wrong
     try:
         return ScimFilter(text).ast
-    except SCIMException as exc:
+    except (SCIMException, RecursionError) as exc:
         raise InvalidFilterError(f"Invalid filter {text!r}: {exc}") from exc
 
 

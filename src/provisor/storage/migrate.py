@@ -34,6 +34,7 @@ def upgrade(db: Database, revision: str = "head") -> None:
     config = alembic_config(db)
     with db.write() as conn:
         if conn.dialect.name == "postgresql":
+            conn.execute(text("SET LOCAL statement_timeout = 0"))  # migrations may take long
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
         config.attributes["connection"] = conn
         command.upgrade(config, revision)

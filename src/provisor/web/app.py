@@ -26,7 +26,7 @@ from provisor.web import (
     scim_discovery,
 )
 from provisor.web import realtime as realtime_routes
-from provisor.web.limits import BodyLimitMiddleware
+from provisor.web.limits import BodyLimitMiddleware, RequestTextMiddleware
 from provisor.web.ratelimit import InboundBudget, RateLimitMiddleware
 
 DESCRIPTION = """\
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = FastAPI(title="provisor", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
     app.state.realtime = realtime
+    app.add_middleware(RequestTextMiddleware, max_depth=settings.json_max_depth)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware, budget=InboundBudget(settings))
     errors.install(app)

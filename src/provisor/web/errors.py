@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.routing import Match
 
 from provisor.errors import (
     AuthenticationError,
@@ -26,7 +27,7 @@ from provisor.errors import (
     ProvisorError,
     StorageError,
 )
-from provisor.scim.errors import SCIMError, error_body
+from provisor.scim.errors import MethodNotAllowedError, SCIMError, error_body
 
 log = structlog.get_logger("provisor.web")
 
@@ -58,6 +59,9 @@ _TITLES = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 def is_scim(path: str) -> bool:
@@ -93,9 +97,10 @@ def error_response(path: str, status: int, detail: str, scim_type: str | None = 
 
 async def _scim_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SCIMError)
+    headers = {"Allow": ", ".join(exc.allow)} if isinstance(exc, MethodNotAllowedError) else None
     if not is_scim(request.url.path):
-        return problem(exc.status, exc.message)
-    return scim_error(exc.status, exc.message, exc.scim_type)
+        return problem(exc.status, exc.message, headers)
+    return scim_error(exc.status, exc.message, exc.scim_type, headers)
 
 
 async def _provisor_error(request: Request, exc: Exception) -> Response:
@@ -123,7 +128,24 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"No such endpoint: {request.method} {request.url.path}"
-    return error_response(request.url.path, exc.status_code, detail)
+    response = error_response(request.url.path, exc.status_code, detail)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    if exc.status_code == 405:  # every method of every route of the path, not only the first
+        response.headers["Allow"] = ", ".join(_allowed_methods(request))
+    return response
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods some route of the request's path answers (routers may nest: ask each)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
 
 
 async def _client_gone(request: Request, exc: Exception) -> Response:

@@ -19,6 +19,7 @@ from provisor.scim.errors import (
     InvalidVersionError,
     NotImplementedSCIMError,
 )
+from provisor.scim.limits import check_index
 from provisor.web.auth import PrincipalDep, ServicesDep, require
 from provisor.web.errors import SCIM_MEDIA_TYPE
 
@@ -129,8 +130,8 @@ def search_request(body: Any) -> ListQuery:
         filter=text("filter"),
         sort_by=text("sortBy"),
         sort_order=order,
-        start_index=number("startIndex"),
-        count=number("count"),
+        start_index=check_index("startIndex", number("startIndex")),
+        count=check_index("count", number("count")),
         start_id=text("startId"),
         attributes=text("attributes"),
         excluded_attributes=text("excludedAttributes"),
@@ -160,8 +161,8 @@ def _register(kind: str, endpoint: str) -> None:
             filter=filter,
             sort_by=sort_by,
             sort_order=sort_order,
-            start_index=start_index,
-            count=count,
+            start_index=check_index("startIndex", start_index),
+            count=check_index("count", count),
             start_id=start_id,
             attributes=attributes,
             excluded_attributes=excluded,
