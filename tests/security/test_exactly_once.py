@@ -4,6 +4,7 @@ page, the job continues in a new one, and the rows of every target are counted."
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import multiprocessing
@@ -13,16 +14,20 @@ import urllib.parse
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from provisor.connectors.base import ConnectorConfig, EntityConflict, Role
+from provisor.connectors.csv.connector import CSVConnector
+from provisor.errors import ConfigError
 from provisor.jobs.model import Job, JobStatus
 from provisor.runtime import Services, prepare
 from provisor.settings import Settings
 from provisor.storage import tables as t
-from tests.jobs.conftest import system
+from tests.jobs.conftest import run_job, system
 from tests.security import crashing_worker
 
 USERS = 45
@@ -211,5 +216,84 @@ def test_a_worker_killed_anywhere_in_a_page_writes_every_entity_once(
         assert set(codes) <= {0, -signal.SIGKILL}, codes
         assert len(killed) >= 6 and set(killed) == {p for p, _ in KILLS}, killed
         assert [j.status for j in jobs[:-1]] == [JobStatus.PENDING_RESTART] * len(killed)
+    finally:
+        services.close()
+
+
+# -- a CSV target knows its rows by their unique attributes -----------------------------------
+
+
+def _csv(folder: Path, **properties: str) -> CSVConnector:
+    props = {"csv.user.file": "users.csv", "csv.group.file": "groups.csv", **properties}
+    return CSVConnector(ConnectorConfig("s1", "CSV", Role.TARGET, props, {"data_dir": folder}))
+
+
+def test_a_csv_target_refuses_a_second_row_with_a_unique_value(tmp_path: Path) -> None:
+    (tmp_path / "users.csv").write_text("id,userName\nu1,bjensen\n", encoding="utf-8")
+
+    async def scenario() -> None:
+        target = _csv(tmp_path)
+        assert target.unique_attributes("user") == ("id", "userName")
+        assert target.unique_attributes("group") == ("id", "displayName")
+        with pytest.raises(EntityConflict, match="userName 'bjensen' is taken by id 'u1'"):
+            await target.create("user", {"userName": "bjensen"})  # in the file
+        await target.create("user", {"userName": "jsmith"}, entity_id="u2")
+        with pytest.raises(EntityConflict, match="taken by id 'u2'"):
+            await target.create("user", {"userName": "jsmith"})  # waiting for the flush
+        with pytest.raises(EntityConflict, match="taken by id 'u1'"):
+            await target.update("user", "u2", {"userName": "bjensen"})
+        await target.update("user", "u1", {"userName": "babs"})  # frees bjensen
+        await target.create("user", {"userName": "bjensen"}, entity_id="u3")
+        await target.flush()
+        with pytest.raises(EntityConflict, match="taken by id 'u3'"):
+            await target.create("user", {"userName": "bjensen"})  # flushed
+        await target.delete("user", "u3")
+        await target.create("user", {"userName": "bjensen"}, entity_id="u4")
+        await target.aclose()
+        found = await _csv(tmp_path).find("user", "userName", "bjensen")
+        assert [e["id"] for e in found] == ["u4"]
+        loose = _csv(tmp_path, **{"csv.user.unique.attribute": "none"})
+        await loose.create("user", {"userName": "bjensen"}, entity_id="u5")
+        await loose.aclose()
+
+    asyncio.run(scenario())
+    with (tmp_path / "users.csv").open(encoding="utf-8") as handle:
+        rows = [(r["id"], r["userName"]) for r in csv.DictReader(handle)]
+    assert rows == [("u1", "babs"), ("u2", "jsmith"), ("u4", "bjensen"), ("u5", "bjensen")]
+    with pytest.raises(ConfigError, match=r"csv\.user\.unique\.attribute"):
+        _csv(tmp_path, **{"csv.user.unique.attribute": "emails[].value"})
+
+
+def test_a_job_finds_a_row_already_in_a_csv_target(settings: Settings) -> None:
+    """A user already in the target file (not written by provisor) is updated, remembered as
+    existed before, and not written a second time."""
+    prepare(settings)
+    services = Services.open(settings)
+    try:
+        (settings.data_dir / "hr.csv").write_text(
+            "id,userName,displayName\n1,bjensen,Barbara\n2,jsmith,John\n", encoding="utf-8"
+        )
+        (settings.data_dir / "out.csv").write_text(
+            "id,userName,displayName\nold-1,bjensen,Babs\n", encoding="utf-8"
+        )
+        source = system(
+            services, name="HR", type="csv", role="source", properties={"csv.user.file": "hr.csv"}
+        )
+        target = system(
+            services,
+            name="Out",
+            type="csv",
+            role="target",
+            sourceSystemIds=[source.id],
+            properties={"csv.user.file": "out.csv"},
+        )
+        job = run_job(services, "HR")
+        assert job.status is JobStatus.SUCCESS, job.error
+        with (settings.data_dir / "out.csv").open(encoding="utf-8") as handle:
+            rows = sorted((r["userName"], r["displayName"]) for r in csv.DictReader(handle))
+        assert rows == [("bjensen", "Barbara"), ("jsmith", "John")]
+        records = services.jobs.opdata.records(source.id, target.id, "user", ["1", "2"])
+        assert records["1"].target_entity_id == "old-1" and records["1"].existed_before
+        assert not records["2"].existed_before
     finally:
         services.close()
