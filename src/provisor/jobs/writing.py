@@ -1,6 +1,7 @@
 """Writing a page of items to a target (spec §3.1, §3.2): plan each item's operation from
-operational data, write with bounded concurrency (Bulk where the target has it), resolve
-conflicts, then count, log and store what was done."""
+operational data, record the creates as write intents (reconciling those a crashed run left),
+write with bounded concurrency (Bulk where the target has it), resolve conflicts, then count,
+log and store what was done, the intents settled with it (decision 0012)."""
 
 from __future__ import annotations
 
