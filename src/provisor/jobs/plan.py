@@ -78,6 +78,7 @@ class Plan:
     trace: Any = None
     written: Any = None  # the entity as the target answered the write (loop prevention)
     source_hash: str | None = None  # the item's raw hash with both configurations
+    intended: bool = False  # its create was recorded as a write intent before it was sent
 
 
 def digest(document: Any) -> str:

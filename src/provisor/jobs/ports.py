@@ -23,7 +23,8 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class Settled:
-    """What a page did in one target: records written and source ids seen by a job chain."""
+    """What a page did in one target: records written and source ids seen by a job chain,
+    and the source ids whose write intents it settles."""
 
     source_id: str
     target_id: str
@@ -31,6 +32,7 @@ class Settled:
     saved: Sequence[Record]
     seen: Sequence[str]
     seen_by: str
+    intents: Sequence[str] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +59,15 @@ class OperationalData(Protocol):
     ) -> dict[str, Record]: ...
 
     def settle(self, pages: Sequence[Settled]) -> None:
-        """Records written and seen by several pages, in one transaction."""
+        """Records written and seen by several pages, and their intents removed, in one
+        transaction."""
+
+    def intend(
+        self, source_id: str, target_id: str, entity_type: str, ids: Sequence[str], job_id: str
+    ) -> set[str]:
+        """Record that these source entities are about to be created in the target (durably,
+        before the writes); the ids an earlier run recorded and never settled: a write it may
+        have done."""
 
     def unseen(
         self, source_id: str, target_id: str, entity_type: str, seen_by: str, batch: int

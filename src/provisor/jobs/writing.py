@@ -1,6 +1,7 @@
 """Writing a page of items to a target (spec §3.1, §3.2): plan each item's operation from
-operational data, write with bounded concurrency (Bulk where the target has it), resolve
-conflicts, then count, log and store what was done."""
+operational data, record the creates as write intents (reconciling those a crashed run left),
+write with bounded concurrency (Bulk where the target has it), resolve conflicts, then count,
+log and store what was done, the intents settled with it (decision 0012)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,8 @@ class Writing:
 
         creates = [p for p in plans if p.action is Action.CREATED]
         others = [p for p in plans if p.action is not Action.CREATED]
+        if not self.runner.simulate:
+            creates = await self._intend(target, entity_type, creates)
         if len(creates) > 1 and target.connector.capabilities.bulk and not self.runner.simulate:
             await self._create_many(target, entity_type, creates)
             creates = [p for p in creates if p.action is Action.CREATED and p.hash is None]
@@ -61,6 +64,65 @@ class Writing:
             await self._flush(target, plans)
         await asyncio.to_thread(self._settle, target, entity_type, plans)
         return plans
+
+    async def _intend(
+        self, target: Participant, entity_type: str, creates: list[Plan]
+    ) -> list[Plan]:
+        """Record the creates before they are sent (exactly once, even in a crash): those an
+        earlier run recorded and never settled are looked for in the target first, and only
+        the ones not there are left to create."""
+        if not creates:
+            return creates
+        runner = self.runner
+        pending = await asyncio.to_thread(
+            runner.opdata.intend,
+            runner.source.id,
+            target.id,
+            entity_type,
+            [p.item.source_id for p in creates],
+            runner.job.id,
+        )
+        left = []
+        for plan in creates:
+            plan.intended = True
+            if plan.item.source_id in pending and target.fatal is None:
+                if await self._reconcile(target, entity_type, plan):
+                    continue
+            left.append(plan)
+        return left
+
+    async def _reconcile(self, target: Participant, entity_type: str, plan: Plan) -> bool:
+        """Whether a create an earlier run may have sent is settled here: the entity found in
+        the target (by the id the transformation chose, else by the unique attributes) is
+        updated and recorded as created by provisor; False: not there, create it."""
+        connector = target.connector
+        document = plan.document or {}
+        try:
+            existing = None
+            if plan.entity_id:
+                found = await target.retry.call(
+                    functools.partial(connector.get, entity_type, plan.entity_id),
+                    sleep=self.runner.sleep,
+                )
+                existing = None if found is None else plan.entity_id
+            if existing is None:
+                existing = await self._find_existing(target, entity_type, document)
+            if existing is None:
+                return False
+            written = await target.retry.call(
+                functools.partial(connector.update, entity_type, existing, document),
+                sleep=self.runner.sleep,
+            )
+        except (AuthenticationFailed, ConnectionFailed, ConfigError) as exc:
+            self.runner.fail_target(target, str(exc))
+            failed(plan, exc)
+            return True
+        except ConnectorError as exc:
+            failed(plan, exc)
+            return True
+        plan.entity_id, plan.written = written.id, written.entity
+        plan.record = Record(plan.item.source_id, written.id, "", existed_before=False)
+        return True
 
     async def _flush(self, target: Participant, plans: list[Plan]) -> None:
         """Make the page's writes durable before their records are: a target that holds
@@ -238,29 +300,38 @@ class Writing:
             return
         document = plan.document or {}
         try:
-            for attribute in connector.unique_attributes(entity_type):
-                value = _value_at(document, attribute)
-                if value is None:
-                    continue
-                found = await target.retry.call(
-                    functools.partial(connector.find, entity_type, attribute, value),
-                    sleep=self.runner.sleep,
-                )
-                ids = [i for i in (connector.entity_id(entity_type, e) for e in found) if i]
-                if len(ids) != 1:
-                    continue
-                existing = ids[0]
-                written = await target.retry.call(
-                    functools.partial(connector.update, entity_type, existing, document),
-                    sleep=self.runner.sleep,
-                )
-                plan.entity_id, plan.written = written.id, written.entity
-                plan.record = Record(plan.item.source_id, written.id, "", existed_before=True)
+            existing = await self._find_existing(target, entity_type, document)
+            if existing is None:
+                failed(plan, conflict)
                 return
+            written = await target.retry.call(
+                functools.partial(connector.update, entity_type, existing, document),
+                sleep=self.runner.sleep,
+            )
         except ConnectorError as exc:
             failed(plan, exc)
             return
-        failed(plan, conflict)
+        plan.entity_id, plan.written = written.id, written.entity
+        plan.record = Record(plan.item.source_id, written.id, "", existed_before=True)
+
+    async def _find_existing(
+        self, target: Participant, entity_type: str, document: Mapping[str, Any]
+    ) -> str | None:
+        """The id of the one entity of the target holding a unique attribute's value of
+        ``document`` (the first attribute that finds exactly one), or None."""
+        connector = target.connector
+        for attribute in connector.unique_attributes(entity_type):
+            value = _value_at(document, attribute)
+            if value is None:
+                continue
+            found = await target.retry.call(
+                functools.partial(connector.find, entity_type, attribute, value),
+                sleep=self.runner.sleep,
+            )
+            ids = [i for i in (connector.entity_id(entity_type, e) for e in found) if i]
+            if len(ids) == 1:
+                return ids[0]
+        return None
 
     async def _simulate_update(self, target: Participant, entity_type: str, plan: Plan) -> None:
         assert plan.record is not None and plan.document is not None
@@ -322,7 +393,9 @@ class Writing:
             self.runner.simulated_seen[(target.id, entity_type)].update(seen)
         else:
             chain = self.runner.job.chain_id
-            page = Settled(self.runner.source.id, target.id, entity_type, saved, seen, chain)
+            # A target that failed keeps its intents: its writes may land later (aclose).
+            done = [] if target.fatal else [p.item.source_id for p in plans if p.intended]
+            page = Settled(self.runner.source.id, target.id, entity_type, saved, seen, chain, done)
             if self.runner.deferred is not None:
                 self.runner.deferred.append(page)
             else:

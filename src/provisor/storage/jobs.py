@@ -298,6 +298,7 @@ def entity_logs(
 # -- operational data -----------------------------------------------------------------------------
 
 _od = t.operational_data
+_wi = t.write_intents
 
 
 def _pair(source_id: str, target_id: str, entity_type: str) -> Any:
@@ -343,14 +344,51 @@ class OperationalStore:
         return found
 
     def settle(self, pages: Sequence[Settled]) -> None:
-        """What pages did, in one transaction: records written, records seen."""
-        pages = [p for p in pages if p.saved or p.seen]
+        """What pages did, in one transaction: records written, records seen, their write
+        intents done."""
+        pages = [p for p in pages if p.saved or p.seen or p.intents]
         if not pages:
             return
         with self.db.write() as conn:
             for page in pages:
                 _save(conn, page)
                 _mark_seen(conn, page)
+                _clear_intents(conn, page)
+
+    def intend(
+        self, source_id: str, target_id: str, entity_type: str, ids: Sequence[str], job_id: str
+    ) -> set[str]:
+        pending: set[str] = set()
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return pending
+        with self.db.write() as conn:
+            for chunk in _chunks(wanted):
+                pending.update(
+                    conn.execute(
+                        select(_wi.c.source_entity_id).where(
+                            _intents_of(source_id, target_id, entity_type),
+                            _wi.c.source_entity_id.in_(chunk),
+                        )
+                    ).scalars()
+                )
+            stamp = now()
+            rows = [
+                {
+                    "source_id": source_id,
+                    "target_id": target_id,
+                    "entity_type": entity_type,
+                    "source_entity_id": i,
+                    "operation": "create",
+                    "job_id": job_id,
+                    "created": stamp,
+                }
+                for i in wanted
+                if i not in pending
+            ]
+            if rows:
+                conn.execute(insert(_wi), rows)
+        return pending
 
     def save_echoes(self, endpoint: str, entity_type: str, echoes: Sequence[Echo]) -> None:
         if not echoes:
@@ -472,6 +510,9 @@ class OperationalStore:
                 delete(_od).where((_od.c.source_id == system_id) | (_od.c.target_id == system_id))
             ).rowcount
             conn.execute(delete(t.source_state).where(t.source_state.c.source_id == system_id))
+            conn.execute(
+                delete(_wi).where((_wi.c.source_id == system_id) | (_wi.c.target_id == system_id))
+            )
         return int(removed)
 
 
@@ -563,4 +604,22 @@ def _mark_seen(conn: Connection, page: Settled) -> None:
                 _od.c.last_seen != page.seen_by,
             )
             .values(last_seen=page.seen_by)
+        )
+
+
+def _intents_of(source_id: str, target_id: str, entity_type: str) -> Any:
+    return and_(
+        _wi.c.source_id == source_id,
+        _wi.c.target_id == target_id,
+        _wi.c.entity_type == entity_type,
+    )
+
+
+def _clear_intents(conn: Connection, page: Settled) -> None:
+    for chunk in _chunks(list(page.intents)):
+        conn.execute(
+            delete(_wi).where(
+                _intents_of(page.source_id, page.target_id, page.entity_type),
+                _wi.c.source_entity_id.in_(chunk),
+            )
         )

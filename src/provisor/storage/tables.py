@@ -326,6 +326,20 @@ operational_data = Table(
     Index("ix_operational_data_seen", "source_id", "target_id", "entity_type", "last_seen"),
 )
 
+write_intents = Table(
+    "write_intents",
+    metadata,
+    # A create about to be sent to a target, recorded before the write and removed with the
+    # page's operational data: one left behind is a write a crash may have done (exactly once).
+    Column("source_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True),
+    Column("target_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True),
+    Column("entity_type", String(32), primary_key=True),
+    Column("source_entity_id", String(512), primary_key=True),
+    Column("operation", String(16), nullable=False),  # "create"
+    Column("job_id", Id, nullable=False),  # the job that recorded it
+    Column("created", Time, nullable=False),
+)
+
 source_state = Table(
     "source_state",
     metadata,

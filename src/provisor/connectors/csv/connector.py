@@ -5,9 +5,11 @@
 
 **Writes** are buffered: ``create``, ``update``, ``delete`` and ``change_members`` check and
 take the change at once (EntityConflict, EntityNotFound, InvalidEntity are raised by the call
-itself), and ``get`` and ``find`` see it, but the data reaches the disk only when a flush
-runs (see :mod:`.table`): on ``flush()``, on ``aclose()``, before a ``read``, and when a write
-finds ``csv.page.size`` changes waiting (it flushes them before taking its own).
+itself; no two rows share an id or a value of a unique column, ``csv.user.unique.attribute``
+and ``csv.group.unique.attribute``), and ``get`` and ``find`` see it, but the data reaches
+the disk only when a flush runs (see :mod:`.table`): on ``flush()``, on ``aclose()``,
+before a ``read``, and when a write finds ``csv.page.size`` changes waiting (it flushes them
+before taking its own).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from provisor.connectors.base import (
     Role,
     Written,
 )
-from provisor.connectors.csv.columns import Layout, attribute_path, has_value
+from provisor.connectors.csv.columns import Layout, attribute_path, column_name, has_value
 from provisor.connectors.csv.files import Format, formula_safe
 from provisor.connectors.csv.table import Row, Table, id_match
 from provisor.connectors.paths import file_roots, reason
@@ -69,7 +71,12 @@ class CSVConnector(Connector):
                 continue
             file = roots.locate(key, value)  # again: links may have changed since the save
             self._tables[entity_type] = Table(
-                file.path, fmt, name=file.shown, group=entity_type == "group", id_column=id_column
+                file.path,
+                fmt,
+                name=file.shown,
+                group=entity_type == "group",
+                id_column=id_column,
+                unique=_unique(config, entity_type, id_column),
             )
         self.capabilities = Capabilities(
             entity_types=frozenset(self._tables), membership="group" in self._tables
@@ -161,11 +168,12 @@ class CSVConnector(Connector):
                 key = row.get(self.id_column) or entity_id or str(uuid.uuid4())
                 if table.exists(key):
                     raise EntityConflict(f"{table.path.name}: id {key!r} is taken")
+                _check_unique(table, row, key)
             except ConnectorError:
                 table.layout = table.layout.rollback(count)
                 raise
             row[self.id_column] = key
-            table.pending[key] = row
+            table.put(key, row)
         return Written(key)
 
     async def update(
@@ -180,11 +188,12 @@ class CSVConnector(Connector):
             count = len(table.layout.names)
             try:
                 row = self._row(table, entity)
+                _check_unique(table, row, entity_id)
             except ConnectorError:
                 table.layout = table.layout.rollback(count)
                 raise
             row[self.id_column] = entity_id
-            table.pending[entity_id] = row
+            table.put(entity_id, row)
         return Written(entity_id)
 
     async def delete(self, entity_type: str, entity_id: str) -> None:
@@ -193,7 +202,7 @@ class CSVConnector(Connector):
             await self._ready(table)
             if not table.exists(entity_id):
                 raise EntityNotFound(f"{table.path.name}: no id {entity_id!r}")
-            table.pending[entity_id] = None
+            table.put(entity_id, None)
 
     async def change_members(
         self, group_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()
@@ -232,7 +241,7 @@ class CSVConnector(Connector):
                 table.layout = table.layout.rollback(count)
                 raise
             row[self.id_column] = group_id
-            table.pending[group_id] = row
+            table.put(group_id, row)
 
     def _row(self, table: Table, entity: Entity) -> Row:
         row = table.layout.row(entity)
@@ -282,7 +291,7 @@ class CSVConnector(Connector):
     # -- checks --
 
     def unique_attributes(self, entity_type: str) -> tuple[str, ...]:
-        return (self.id_column,)
+        return (self.id_column, *self._table(entity_type).unique)
 
     def entity_id(self, entity_type: str, entity: Entity) -> str | None:
         value = entity.get(self.id_column)
@@ -314,6 +323,37 @@ class CSVConnector(Connector):
             rows.layout(group=table.group)
             count = sum(1 for _ in rows)
             return f"{name}: {count:,} rows, {len(rows.header)} columns{writable}"
+
+
+def _unique(config: ConnectorConfig, entity_type: str, id_column: str) -> tuple[str, ...]:
+    """The columns of ``csv.<type>.unique.attribute`` (a comma list of attributes, each one
+    column: ``userName``, ``emails[0].value``); ``none``: only the id is unique."""
+    key = f"csv.{entity_type}.unique.attribute"
+    default = "userName" if entity_type == "user" else "displayName"
+    text = (config.get(key, default) or default).strip()
+    if text.lower() == "none":
+        return ()
+    columns: list[str] = []
+    for attribute in filter(None, (a.strip() for a in text.split(","))):
+        try:
+            steps = attribute_path(attribute, group=entity_type == "group")
+        except ConnectorError as exc:
+            raise ConfigError(f"{key}: {exc.message}") from None
+        if not steps or None in steps:
+            raise ConfigError(f"{key}: {attribute!r} is not one column")
+        name = column_name(steps)
+        if name != id_column and name not in columns:
+            columns.append(name)
+    return tuple(columns)
+
+
+def _check_unique(table: Table, row: dict[str, str], key: str) -> None:
+    """EntityConflict when another row holds one of the row's unique values."""
+    for column in table.unique:
+        value = row.get(column)
+        holder = table.holder(column, value) if value else None
+        if holder is not None and holder != key:
+            raise EntityConflict(f"{table.path.name}: {column} {value!r} is taken by id {holder!r}")
 
 
 def _format(config: ConnectorConfig) -> Format:

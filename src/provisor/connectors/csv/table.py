@@ -11,7 +11,8 @@ A flush of new rows only, into a file nobody else changed since, copies the old 
 appends; any other flush merges the changes into the rows it streams from the current file
 (what another process wrote meanwhile is kept; for the same id, the last flush wins). The
 header keeps its columns in order and new ones are appended; a new file starts with the id
-column. To check ids at once, a table that is written keeps the file's ids in memory.
+column. To check ids and unique values at once, a table that is written keeps the file's ids
+and the values of its unique columns in memory.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from provisor.connectors.csv.files import (
 from provisor.connectors.paths import reason
 
 Row: TypeAlias = dict[str, str]
+Keys: TypeAlias = dict[str, dict[str, set[str]]]  # unique column → value → ids of its rows
 Matcher: TypeAlias = Callable[[Layout], Callable[[list[str]], bool]]  # a file's columns → test
 
 
@@ -53,11 +55,23 @@ class Table:
     ``name`` is the path messages show.
     """
 
-    def __init__(self, path: Path, fmt: Format, *, name: str, group: bool, id_column: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        fmt: Format,
+        *,
+        name: str,
+        group: bool,
+        id_column: str,
+        unique: tuple[str, ...] = (),
+    ) -> None:
         self.path, self.fmt, self.group, self.id_column = path, fmt, group, id_column
         self.name = name
+        self.unique = unique  # columns whose values identify a row, like its id
         self.lock = asyncio.Lock()
         self.pending: dict[str, Row | None] = {}  # id → its new row, or None: delete it
+        self.pending_keys: dict[str, dict[str, str]] = {c: {} for c in unique}  # value → id
+        self.file_keys: Keys = {c: {} for c in unique}
         self.loaded = False
         self.layout = Layout((), group=group, separator=fmt.separator)
         self.file_header: list[str] = []  # of the file as last read or written
@@ -78,6 +92,27 @@ class Table:
             return self.pending[entity_id] is not None
         return entity_id in self.file_ids
 
+    def holder(self, column: str, value: str) -> str | None:
+        """The id of a row (waiting or in the file) whose unique ``column`` holds ``value``."""
+        key = self.pending_keys[column].get(value)
+        if key is not None:
+            return key
+        return next(
+            (k for k in self.file_keys[column].get(value, ()) if k not in self.pending), None
+        )
+
+    def put(self, key: str, row: Row | None) -> None:
+        """Take a change: the new row of ``key``, or None to delete it."""
+        old = self.pending.get(key)
+        for column, held in self.pending_keys.items():
+            value = old.get(column) if old is not None else None
+            if value and held.get(value) == key:
+                del held[value]
+            value = row.get(column) if row is not None else None
+            if value:
+                held[value] = key
+        self.pending[key] = row
+
     def load_sync(self) -> None:
         rows = self.open_rows(missing_ok=True)
         if rows is None:
@@ -86,10 +121,29 @@ class Table:
             with rows:
                 column = _index(rows.header, self.id_column)
                 rows.layout(group=self.group)  # a bad header fails now, not at the flush
-                ids = {c[column] for _, c in rows if 0 <= column < len(c) and c[column]}
+                keys, add = self._keys(rows.header)
+                ids = set()
+                for _, cells in rows:
+                    key = cells[column] if 0 <= column < len(cells) else ""
+                    if key:
+                        ids.add(key)
+                        add(key, cells)
                 self.bom, self.terminator = rows.bom, rows.terminator
+                self.file_keys = keys
                 self._known(rows.header, ids, rows.identity)
         self.loaded = True
+
+    def _keys(self, header: list[str]) -> tuple[Keys, Callable[[str, list[str]], None]]:
+        """A new index of unique values, and what adds a row's cells (of ``header``) to it."""
+        keys: Keys = {c: {} for c in self.unique}
+        columns = [(keys[c], _index(header, c)) for c in self.unique]
+
+        def add(key: str, cells: list[str]) -> None:
+            for held, index in columns:
+                if 0 <= index < len(cells) and cells[index]:
+                    held.setdefault(cells[index], set()).add(key)
+
+        return keys, add
 
     def _known(self, header: list[str], ids: set[str], identity: Identity | None) -> None:
         self.file_header, self.file_ids, self.identity = header, ids, identity
@@ -142,6 +196,8 @@ class Table:
                 f"{self.name}: cannot write the file ({reason(exc)}); it is unchanged"
             ) from exc
         self.pending.clear()
+        for held in self.pending_keys.values():
+            held.clear()
 
     def _writer(self, out: BinaryIO, *, start: bool) -> tuple[io.TextIOWrapper, Any]:
         text = io.TextIOWrapper(out, encoding=self.fmt.write_encoding, newline="")
@@ -167,6 +223,11 @@ class Table:
 
         replace(self.path, write)
         self.file_ids.update(self.pending)
+        for key, row in self.pending.items():
+            assert row is not None
+            for column, index in self.file_keys.items():
+                if row.get(column):
+                    index.setdefault(row[column], set()).add(key)
 
     def _rewrite(self) -> None:
         old = self.open_rows(missing_ok=True)
@@ -180,6 +241,7 @@ class Table:
             column = _index(old_header, self.id_column)
             ids: set[str] = set()
             written: set[str] = set()
+            keys, add = self._keys(names)
 
             def rows() -> Iterator[list[str]]:
                 width = len(names)
@@ -195,11 +257,14 @@ class Table:
                         cells = cells + [""] * (width - len(cells))
                     if key:
                         ids.add(key)
+                        add(key, cells)
                     yield cells
                 for key, new in self.pending.items():
                     if new is not None and key not in written:
                         ids.add(key)
-                        yield [new.get(name, "") for name in names]
+                        cells = [new.get(name, "") for name in names]
+                        add(key, cells)
+                        yield cells
 
             def write(out: BinaryIO) -> None:
                 text, writer = self._writer(out, start=True)
@@ -213,6 +278,7 @@ class Table:
             if old:
                 old.close()
         self._known(names, ids, None)
+        self.file_keys = keys
 
 
 def id_match(table: Table, entity_id: str) -> Matcher:

@@ -52,6 +52,19 @@ TYPE = register(
             ),
             PropertySpec("csv.id.column", default="id", description="Column of the entity ids."),
             PropertySpec(
+                "csv.user.unique.attribute",
+                default="userName",
+                roles=T,
+                description="Column(s) no two users share, like the id (a comma list; none: "
+                "only the id): a second create is a conflict, resolved to the existing row.",
+            ),
+            PropertySpec(
+                "csv.group.unique.attribute",
+                default="displayName",
+                roles=T,
+                description="Column(s) no two groups share, like the id (none: only the id).",
+            ),
+            PropertySpec(
                 "csv.multivalue.separator",
                 default="|",
                 description="Separator of the values in one cell (members, [] columns).",
