@@ -83,6 +83,8 @@ def json_depth_exceeds(value: Any, limit: int) -> bool:
         current, depth = stack.pop()
         if depth > limit:
             return True
+        if not isinstance(current, dict | list):
+            continue  # a scalar body
         children = current.values() if isinstance(current, dict) else current
         stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return False

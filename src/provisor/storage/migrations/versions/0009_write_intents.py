@@ -1,7 +1,7 @@
 """write intents: the creates a job is about to send, until its page is committed
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-04 19:10:00
 """
 
