@@ -1,0 +1,231 @@
+"""Schemathesis hooks for scripts/fuzz_api.py: who may call what, and realistic data.
+
+Loaded by ``schemathesis run`` through ``SCHEMATHESIS_HOOKS=fuzz_hooks``. The harness passes
+``FUZZ_USERS`` (JSON: permission set -> [client id, secret], null for the anonymous caller),
+``FUZZ_AS`` (the permission sets this run calls as, comma-separated: each test case draws one)
+and the ids of the entities it created in ``FUZZ_SEEDS`` (JSON).
+
+Two checks: ``no_server_error`` (no 5xx; ``501`` from ``/scim/Me`` is an answer, not a failure)
+and ``permission_enforced`` (no 2xx for a caller without the route's permission, as the README
+documents them).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from typing import Any
+
+import schemathesis
+from hypothesis import strategies as st
+
+USERS_BY_SET: dict[str, list[str] | None] = json.loads(os.environ.get("FUZZ_USERS", "{}"))
+CALLERS = [name for name in os.environ.get("FUZZ_AS", "").split(",") if name] or ["none"]
+SEEDS: dict[str, Any] = json.loads(os.environ.get("FUZZ_SEEDS", "{}"))
+# client id -> permission set; a permission set is named after its one permission ("none": none)
+HOLDS = {user[0]: name for name, user in USERS_BY_SET.items() if user}
+
+USERS, GROUPS = "manage_users", "manage_groups"
+PUBLIC: frozenset[str] = frozenset()
+
+# The first rule whose pattern matches the path template names the permissions that open it
+# (any one of them; admin opens everything). A path no rule covers fails the check: a new route
+# needs its rule here.
+RULES: list[tuple[str, frozenset[str]]] = [
+    (r"^/(health|openapi\.json|oauth2/token)$", PUBLIC),
+    (r"^/scim/Users", frozenset({USERS})),
+    (r"^/scim/Groups", frozenset({GROUPS})),
+    (r"^/scim/Schemas", frozenset({USERS})),
+    (r"^/scim/(ResourceTypes|ServiceProviderConfig|\.search|Bulk|Me)", frozenset({USERS, GROUPS})),
+    (r"^/api/v1/", frozenset({"admin"})),
+    (r"^/ips/(service/)?publicapi/v1/", frozenset({"tenant_admin_api"})),
+    (r"^/ipsproxy/service/api/v1/scim/", frozenset({"proxy_api"})),
+    (r"^/ipsproxy/service/api/v1/systems/", frozenset({"realtime_api"})),
+]
+
+
+def allowed(path: str) -> frozenset[str] | None:
+    """The permissions that open this path template (empty: public), or None if unknown."""
+    for pattern, permissions in RULES:
+        if re.search(pattern, path):
+            return permissions
+    return None
+
+
+def caller(request: Any) -> str:
+    """The permission set of the user who sent this request ("none" without credentials)."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme != "Basic":
+        return "none"
+    client_id = base64.b64decode(value).decode().partition(":")[0]
+    return HOLDS.get(client_id, "none")
+
+
+def permitted(path: str, permission: str) -> bool:
+    """Whether a holder of this permission ("none": no permission) may use this path template."""
+    needed = allowed(path)
+    if needed is None:
+        raise AssertionError(f"scripts/fuzz_hooks.py has no permission rule for {path}")
+    return not needed or permission == "admin" or permission in needed
+
+
+@schemathesis.check
+def no_server_error(ctx: Any, response: Any, case: Any) -> bool | None:
+    """No 5xx answer: the server either did the work or said what was wrong with the request."""
+    status = response.status_code
+    if status >= 500 and not (status == 501 and case.path.startswith("/scim/Me")):
+        raise AssertionError(f"{status} from {case.method} {case.path}: {response.text[:500]}")
+    return None
+
+
+@schemathesis.check
+def permission_enforced(ctx: Any, response: Any, case: Any) -> bool | None:
+    """No 2xx for a caller that lacks the route's permission."""
+    permission = caller(response.request)
+    if 200 <= response.status_code < 300 and not permitted(case.path, permission):
+        raise AssertionError(
+            f"{response.status_code} for {case.method} {case.path} to a caller with "
+            f"permission set {permission!r}"
+        )
+    return None
+
+
+# -- data: the seeded entities' ids replace generated path parameters half of the time -----------
+
+
+def _seeds_for(path: str) -> dict[str, list[str]]:
+    """Candidate values of each path parameter of this path template."""
+    systems = SEEDS.get("systems", [])
+    if "/ipsproxy/service/api/v1/scim/" in path:
+        systems = SEEDS.get("proxies", [])
+    elif "/ipsproxy/service/api/v1/systems/" in path:
+        systems = SEEDS.get("sources", [])
+    resources = SEEDS.get("groups", []) if "/Groups" in path else SEEDS.get("users", [])
+    if "{endpoint}" in path:
+        resources = SEEDS.get("users", []) + SEEDS.get("groups", [])
+    return {
+        "system_id": systems,
+        "resource_id": resources,
+        "entity_id": SEEDS.get("users", []),
+        "endpoint": ["Users", "Groups"],
+        "entity_type": ["user", "group"],
+        "type_id": SEEDS.get("connector_types", []),
+        "kind": ["read", "write", "proxy-read", "proxy-write"],
+        "job_type": ["READ", "RESET"],
+        "client_id": SEEDS.get("clients", []),
+        "job_id": SEEDS.get("jobs", []),
+    }
+
+
+@schemathesis.hook
+def flatmap_path_parameters(ctx: Any, path_parameters: dict[str, Any] | None) -> Any:
+    if not path_parameters or ctx.operation is None:
+        return st.just(path_parameters)
+    candidates = _seeds_for(ctx.operation.path)
+    seeded = st.fixed_dictionaries(
+        {
+            key: st.sampled_from(candidates[key]) if candidates.get(key) else st.just(value)
+            for key, value in path_parameters.items()
+        }
+    )
+    return st.one_of(st.just(path_parameters), seeded)
+
+
+# -- bodies for the SCIM, proxy and real-time operations, which read raw bodies ------------------
+
+SCHEMAS = [
+    "urn:ietf:params:scim:schemas:core:2.0:User",
+    "urn:ietf:params:scim:schemas:core:2.0:Group",
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+    "urn:ietf:params:scim:api:messages:2.0:PatchOp",
+    "urn:ietf:params:scim:api:messages:2.0:SearchRequest",
+    "urn:ietf:params:scim:api:messages:2.0:BulkRequest",
+]
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=40),
+)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+ATTRIBUTES = st.sampled_from(
+    [
+        "userName",
+        "displayName",
+        "name.givenName",
+        "emails",
+        'emails[type eq "work"].value',
+        "members",
+        "active",
+        "externalId",
+        "id",
+        "meta",
+        "schemas",
+    ]
+)
+OPERATION = st.fixed_dictionaries(
+    {"op": st.sampled_from(["add", "replace", "remove", "Add", "bogus"])},
+    optional={"path": ATTRIBUTES | st.text(max_size=30), "value": JSON},
+)
+SCIM_BODY = st.fixed_dictionaries(
+    {"schemas": st.lists(st.sampled_from(SCHEMAS), min_size=1, max_size=2, unique=True)},
+    optional={
+        "userName": st.text(max_size=60),
+        "displayName": st.text(max_size=60),
+        "externalId": st.text(max_size=20),
+        "active": JSON,
+        "name": st.dictionaries(st.sampled_from(["givenName", "familyName"]), JSON, max_size=2),
+        "emails": st.lists(st.fixed_dictionaries({"value": JSON}, optional={"type": JSON})),
+        "members": st.lists(
+            st.fixed_dictionaries(
+                {"value": st.sampled_from(SEEDS.get("users", []) or ["x"]) | st.text(max_size=8)}
+            ),
+            max_size=3,
+        ),
+        "Operations": st.lists(OPERATION, max_size=3),
+        "filter": st.sampled_from(['userName eq "a"', "userName pr", 'x eq "', "emails[ne"])
+        | st.text(max_size=40),
+        "startIndex": SCALARS,
+        "count": SCALARS,
+        "attributes": st.lists(ATTRIBUTES, max_size=3),
+    },
+)
+BODY = st.one_of(SCIM_BODY, JSON)
+
+
+def _as(case: Any, name: str) -> Any:
+    user = USERS_BY_SET.get(name)
+    if user is None:
+        case.headers.pop("Authorization", None)
+    else:
+        token = base64.b64encode(f"{user[0]}:{user[1]}".encode()).decode()
+        case.headers["Authorization"] = f"Basic {token}"
+    return case
+
+
+def _with_body(case: Any) -> Any:
+    def attach(body: Any) -> Any:
+        case.body = body
+        case.media_type = "application/json"
+        return case
+
+    return BODY.map(attach)
+
+
+@schemathesis.hook
+def before_generate_case(ctx: Any, strategy: Any) -> Any:
+    operation = ctx.operation
+    if operation is not None and operation.method.upper() in {"POST", "PUT", "PATCH"}:
+        if not operation.body:  # the operation reads a raw body the schema does not describe
+            strategy = strategy.flatmap(_with_body)
+    callers = st.sampled_from(CALLERS)
+    return strategy.flatmap(lambda case: callers.map(lambda name: _as(case, name)))
