@@ -201,6 +201,31 @@ SCIM_BODY = st.fixed_dictionaries(
 )
 BODY = st.one_of(SCIM_BODY, JSON)
 
+# SCIM filters (RFC 7644 §3.4.2.2) made of real attributes and operators, nested and chained.
+COMPARISON = st.builds(
+    "{} {} {}".format,
+    st.sampled_from(["userName", "displayName", "emails.value", "meta.lastModified", "id", "x"]),
+    st.sampled_from(["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"]),
+    st.one_of(st.text(max_size=10).map(json.dumps), st.integers().map(str), st.just("true")),
+)
+FILTER = st.recursive(
+    COMPARISON | st.sampled_from(["userName pr", "members pr"]),
+    lambda inner: st.one_of(
+        st.builds("{} {} {}".format, inner, st.sampled_from(["and", "or"]), inner),
+        inner.map("not ({})".format),
+        inner.map("emails[{}]".format),
+        inner.map("({})".format),
+    ),
+    max_leaves=30,
+)
+
+
+@schemathesis.hook
+def flatmap_query(ctx: Any, query: dict[str, Any] | None) -> Any:
+    if not query or "filter" not in query:
+        return st.just(query)
+    return st.one_of(st.just(query), FILTER.map(lambda f: {**query, "filter": f}))
+
 
 def _as(case: Any, name: str) -> Any:
     user = USERS_BY_SET.get(name)
