@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--max-examples",
         type=int,
         default=Options.max_examples,
-        help="per operation and phase (20)",
+        help="per operation and phase (15)",
     )
     parser.add_argument("--phases", default=Options.phases, help="schemathesis phases to run")
     parser.add_argument(
@@ -176,7 +176,7 @@ def seed(url: str, admin: tuple[str, str], clients: list[str]) -> dict[str, list
 class Options:
     """How hard schemathesis tries."""
 
-    max_examples: int = 20
+    max_examples: int = 15
     phases: str = "examples,coverage,fuzzing"
     exclude: tuple[str, ...] = ()  # operations left out, as "METHOD /path"
     seed: int | None = None
@@ -234,6 +234,7 @@ def fuzz(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server on the way out
     names = [n for n in PERMISSION_SETS if not args.permission or n in args.permission]
     with tempfile.TemporaryDirectory(prefix="provisor-fuzz-") as temp:
         data_dir = Path(temp) / "data"

@@ -135,14 +135,12 @@ def flatmap_path_parameters(ctx: Any, path_parameters: dict[str, Any] | None) ->
 
 # -- bodies for the SCIM, proxy and real-time operations, which read raw bodies ------------------
 
-SCHEMAS = [
-    "urn:ietf:params:scim:schemas:core:2.0:User",
-    "urn:ietf:params:scim:schemas:core:2.0:Group",
-    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
-    "urn:ietf:params:scim:api:messages:2.0:PatchOp",
-    "urn:ietf:params:scim:api:messages:2.0:SearchRequest",
-    "urn:ietf:params:scim:api:messages:2.0:BulkRequest",
-]
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 SCALARS = st.one_of(
     st.none(),
     st.booleans(),
@@ -157,6 +155,13 @@ JSON = st.recursive(
     ),
     max_leaves=12,
 )
+# Mostly sensible strings, sometimes control characters, NUL, long or empty ones.
+TEXT = st.one_of(
+    st.from_regex(r"[a-z][a-z0-9._-]{0,15}", fullmatch=True),
+    st.text(max_size=40),
+    st.text(st.characters(max_codepoint=0x1F), min_size=1, max_size=5),
+    st.integers(min_value=1, max_value=20_000).map(lambda n: "x" * n),
+)
 ATTRIBUTES = st.sampled_from(
     [
         "userName",
@@ -165,41 +170,98 @@ ATTRIBUTES = st.sampled_from(
         "emails",
         'emails[type eq "work"].value',
         "members",
+        'members[value eq "x"]',
         "active",
         "externalId",
         "id",
         "meta",
         "schemas",
+        f"{ENTERPRISE}:department",
     ]
 )
-OPERATION = st.fixed_dictionaries(
-    {"op": st.sampled_from(["add", "replace", "remove", "Add", "bogus"])},
-    optional={"path": ATTRIBUTES | st.text(max_size=30), "value": JSON},
-)
-SCIM_BODY = st.fixed_dictionaries(
-    {"schemas": st.lists(st.sampled_from(SCHEMAS), min_size=1, max_size=2, unique=True)},
+ID = st.sampled_from(SEEDS.get("users", []) + SEEDS.get("groups", []) or ["x"]) | TEXT
+USER_BODY = st.fixed_dictionaries(
+    {"schemas": st.just([USER]) | st.just([USER, ENTERPRISE]), "userName": TEXT},
     optional={
-        "userName": st.text(max_size=60),
-        "displayName": st.text(max_size=60),
-        "externalId": st.text(max_size=20),
-        "active": JSON,
-        "name": st.dictionaries(st.sampled_from(["givenName", "familyName"]), JSON, max_size=2),
-        "emails": st.lists(st.fixed_dictionaries({"value": JSON}, optional={"type": JSON})),
-        "members": st.lists(
-            st.fixed_dictionaries(
-                {"value": st.sampled_from(SEEDS.get("users", []) or ["x"]) | st.text(max_size=8)}
-            ),
+        "displayName": TEXT,
+        "externalId": TEXT,
+        "active": st.booleans() | JSON,
+        "name": st.fixed_dictionaries({}, optional={"givenName": TEXT, "familyName": JSON}),
+        "emails": st.lists(
+            st.fixed_dictionaries({"value": TEXT}, optional={"type": TEXT, "primary": JSON}),
             max_size=3,
         ),
-        "Operations": st.lists(OPERATION, max_size=3),
-        "filter": st.sampled_from(['userName eq "a"', "userName pr", 'x eq "', "emails[ne"])
-        | st.text(max_size=40),
-        "startIndex": SCALARS,
-        "count": SCALARS,
-        "attributes": st.lists(ATTRIBUTES, max_size=3),
+        ENTERPRISE: st.fixed_dictionaries({}, optional={"department": TEXT, "manager": JSON}),
+        "groups": JSON,
+        "id": TEXT,
+        "meta": JSON,
     },
 )
-BODY = st.one_of(SCIM_BODY, JSON)
+GROUP_BODY = st.fixed_dictionaries(
+    {"schemas": st.just([GROUP]), "displayName": TEXT},
+    optional={
+        "members": st.lists(st.fixed_dictionaries({"value": ID}, optional={"type": TEXT})),
+        "externalId": TEXT,
+    },
+)
+PATCH_BODY = st.fixed_dictionaries(
+    {
+        "schemas": st.just([PATCH_OP]),
+        "Operations": st.lists(
+            st.fixed_dictionaries(
+                {"op": st.sampled_from(["add", "replace", "remove", "Add", "bogus"])},
+                optional={"path": ATTRIBUTES | TEXT, "value": JSON | TEXT | ID},
+            ),
+            max_size=4,
+        ),
+    }
+)
+SEARCH_BODY = st.fixed_dictionaries(
+    {"schemas": st.just([SEARCH])},
+    optional={
+        "filter": TEXT,  # replaced by a real filter below when drawn
+        "startIndex": SCALARS,
+        "count": SCALARS,
+        "attributes": st.lists(ATTRIBUTES | TEXT, max_size=3),
+        "excludedAttributes": st.lists(ATTRIBUTES, max_size=3),
+        "sortBy": ATTRIBUTES | TEXT,
+        "sortOrder": st.sampled_from(["ascending", "descending"]) | TEXT,
+    },
+)
+BULK_BODY = st.fixed_dictionaries(
+    {
+        "schemas": st.just([BULK]),
+        "Operations": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "method": st.sampled_from(["POST", "PUT", "PATCH", "DELETE", "GET"]),
+                    "path": st.sampled_from(["/Users", "/Groups"]) | ID.map("/Users/{}".format),
+                },
+                optional={"bulkId": TEXT, "data": USER_BODY | GROUP_BODY | PATCH_BODY | JSON},
+            ),
+            max_size=4,
+        ),
+    },
+    optional={"failOnErrors": SCALARS},
+)
+
+
+def body_for(path: str, method: str) -> Any:
+    """Bodies for an operation the OpenAPI document gives no body schema: mostly the SCIM
+    message it expects, sometimes another one, sometimes any JSON at all."""
+    if path.endswith(".search"):
+        expected = SEARCH_BODY
+    elif path.endswith("/Bulk"):
+        expected = BULK_BODY
+    elif method == "PATCH":
+        expected = PATCH_BODY
+    elif "Group" in path or "group" in path:
+        expected = GROUP_BODY
+    else:
+        expected = USER_BODY
+    others = USER_BODY | GROUP_BODY | PATCH_BODY | JSON
+    return st.one_of(expected, expected, expected, others)
+
 
 # SCIM filters (RFC 7644 §3.4.2.2) made of real attributes and operators, nested and chained.
 COMPARISON = st.builds(
@@ -237,13 +299,19 @@ def _as(case: Any, name: str) -> Any:
     return case
 
 
+def _with_filter(body: Any) -> Any:
+    if isinstance(body, dict) and "filter" in body:
+        return st.one_of(st.just(body), FILTER.map(lambda f: {**body, "filter": f}))
+    return st.just(body)
+
+
 def _with_body(case: Any) -> Any:
     def attach(body: Any) -> Any:
         case.body = body
         case.media_type = "application/json"
         return case
 
-    return BODY.map(attach)
+    return body_for(case.path, case.method.upper()).flatmap(_with_filter).map(attach)
 
 
 @schemathesis.hook

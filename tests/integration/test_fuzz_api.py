@@ -19,7 +19,12 @@ SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 # Operations left out until the fix of another issue 13 item is merged (the integrator removes
 # each line with its fix). Format: "METHOD /path template".
-EXCLUDED: tuple[str, ...] = ()
+EXCLUDED: tuple[str, ...] = (
+    # issue 13 item 6: GET /scim/Schemas answers 200 to manage_groups (the README says
+    # manage_users)
+    "GET /scim/Schemas",
+    "GET /scim/Schemas/{schema_id}",
+)
 
 
 def load_harness() -> ModuleType:
