@@ -282,11 +282,21 @@ FILTER = st.recursive(
 )
 
 
+# Paging values past every integer type a database has.
+BIG = st.sampled_from([0, -1, 2**31, 2**63, 10**20]).map(str) | st.integers().map(str)
+
+
 @schemathesis.hook
 def flatmap_query(ctx: Any, query: dict[str, Any] | None) -> Any:
-    if not query or "filter" not in query:
-        return st.just(query)
-    return st.one_of(st.just(query), FILTER.map(lambda f: {**query, "filter": f}))
+    declared = {p.name for p in ctx.operation.query} if ctx.operation is not None else set()
+    query = query or {}
+    options = [st.just(query)]
+    if "filter" in declared:
+        options.append(FILTER.map(lambda f: {**query, "filter": f}))
+    paging = [key for key in ("startIndex", "count", "offset", "limit") if key in declared]
+    if paging:
+        options.append(st.fixed_dictionaries({key: BIG for key in paging}).map(query.__or__))
+    return st.one_of(options)
 
 
 def _as(case: Any, name: str) -> Any:
