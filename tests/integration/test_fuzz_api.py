@@ -58,7 +58,7 @@ def test_no_server_error_and_no_success_without_permission(sqlite_server: LiveSe
     }
     clients = [user[0] for user in users.values() if user]
     seeds = harness.seed(sqlite_server.url, sqlite_server.admin, clients)
-    options = harness.Options(max_examples=3, phases="examples,fuzzing", exclude=EXCLUDED, seed=1)
+    options = harness.Options(max_examples=12, phases="examples,fuzzing", exclude=EXCLUDED, seed=1)
     run = harness.fuzz(sqlite_server.url, list(users), users, seeds, options)
     assert run.status == 0, run.output[-12000:]
     assert "generated" in run.cases, run.output[-3000:]
