@@ -249,6 +249,7 @@ BULK_BODY = st.fixed_dictionaries(
 def body_for(path: str, method: str) -> Any:
     """Bodies for an operation the OpenAPI document gives no body schema: mostly the SCIM
     message it expects, sometimes another one, sometimes any JSON at all."""
+    expected: Any
     if path.endswith(".search"):
         expected = SEARCH_BODY
     elif path.endswith("/Bulk"):
