@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--max-examples",
         type=int,
         default=Options.max_examples,
-        help="per operation and phase (15)",
+        help=f"per operation and phase ({Options.max_examples})",
     )
     parser.add_argument("--phases", default=Options.phases, help="schemathesis phases to run")
     parser.add_argument(
@@ -84,7 +84,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(data_dir: Path, database_url: str | None, log: Path) -> tuple[Any, str]:
+def start_server(
+    data_dir: Path, database_url: str | None, log: Path
+) -> tuple[subprocess.Popen[bytes], str]:
     """``provisor serve`` in its own process group; (process, base URL)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISOR_")}
@@ -112,7 +114,7 @@ def start_server(data_dir: Path, database_url: str | None, log: Path) -> tuple[A
     raise SystemExit(f"provisor serve did not answer /health within 60 s; see {log}")
 
 
-def stop_server(process: Any) -> None:
+def stop_server(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:
