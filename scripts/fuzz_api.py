@@ -230,7 +230,10 @@ def fuzz(
         "NO_COLOR": "1",
     }
     started = time.monotonic()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    with tempfile.TemporaryDirectory(prefix="schemathesis-") as scratch:  # its .schemathesis cache
+        done = subprocess.run(
+            command, env=env, cwd=scratch, capture_output=True, text=True, check=False
+        )
     return Run(done.returncode, time.monotonic() - started, done.stdout + done.stderr)
 
 
