@@ -18,6 +18,7 @@ from provisor.web import (
     admin_jobs,
     admin_schedules,
     admin_systems,
+    apidocs,
     errors,
     health,
     oauth,
@@ -53,7 +54,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         await realtime.aclose()
         services.close()
 
-    app = FastAPI(title="provisor", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="provisor",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served by apidocs from the package, not from a CDN
+        redoc_url=None,
+    )
     app.state.services = services
     app.state.realtime = realtime
     app.add_middleware(RequestTextMiddleware, max_depth=settings.json_max_depth)
@@ -61,6 +69,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(RateLimitMiddleware, budget=InboundBudget(settings))
     errors.install(app)
     app.include_router(health.router)
+    apidocs.install(app)
     app.include_router(oauth.router)
     app.include_router(scim_discovery.router, prefix="/scim")
     app.include_router(scim_api.router, prefix="/scim")
