@@ -225,3 +225,19 @@ def test_a_job_refuses_source_ids_no_database_keeps_alike(services: Services) ->
     archive = zipfile.ZipFile(io.BytesIO(export_job(services.jobs, job.id, "allErrorsLog")[1]))
     logged = b"".join(archive.read(name) for name in archive.namelist())
     assert b"is no id" in logged and b"\x00" not in logged
+
+
+def test_a_realtime_push_refuses_ids_no_database_keeps(server: LiveServer) -> None:
+    """Fuzz finding F3: an entity id over 512 characters was a 500 on PostgreSQL (the log's
+    column), while SQLite kept it; NUL alike. Both databases answer the same SCIM 400."""
+    source = lid_source(server.services)
+    base = f"/ipsproxy/service/api/v1/systems/{source.id}/entities/user"
+    with server.client(auth=server.new_client("realtime_api"), path="") as api:
+        for bad in ("x" * 513, "a\x00b"):
+            entity = user_body("ada") | {"id": bad}
+            pushed = api.post(base, json=entity)
+            assert pushed.status_code == 400, pushed.text
+            assert pushed.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+            assert "NUL" in pushed.json()["detail"] or "512 characters" in pushed.json()["detail"]
+        replaced = api.put(f"{base}/{'y' * 513}", json=user_body("ada"))
+        assert replaced.status_code == 400 and "512 characters" in replaced.json()["detail"]

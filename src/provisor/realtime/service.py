@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from provisor.connectors.base import ConnectorError, Role
+from provisor.connectors.base import ConnectorError, Role, has_control
 from provisor.errors import ConfigError, NotFoundError
 from provisor.jobs import loops
 from provisor.jobs.model import Action, Job, JobStatus, JobType, Trigger
 from provisor.jobs.plan import Participant
-from provisor.jobs.runner import Runner
+from provisor.jobs.runner import MAX_ID_LENGTH, Runner
 from provisor.jobs.service import JobService, targets_of
 from provisor.realtime.model import (
     ENTITY_TYPES,
@@ -62,6 +62,8 @@ class RealtimeService:
         NotFoundError / ConfigError when the source or the request cannot be used."""
         if change.entity_type not in ENTITY_TYPES:
             raise NotFoundError(f"Entity type {change.entity_type!r}: use user or group.")
+        if change.entity_id is not None:
+            _check_id(change.entity_id)
         started, clock = now(), time.monotonic()
         route = await self._route(source)
         results: list[SystemResult] = []
@@ -70,7 +72,10 @@ class RealtimeService:
         try:
             entity = await self._entity(route, change)
             if entity is not None and entity_id is None:
-                entity_id = _id_of(entity)
+                found = _id_of(entity)
+                if found is not None:
+                    _check_id(found)  # before the log keeps it
+                entity_id = found
             if entity_id is None:
                 raise ConfigError("The entity has no id.")
             last = None
@@ -292,6 +297,14 @@ def _result(
     elif action is Action.UPDATED and verb == "CREATE":
         verb = "UPDATE"
     return SystemResult.of(system, verb, STATES[action], reason)
+
+
+def _check_id(entity_id: str) -> None:
+    if len(entity_id) > MAX_ID_LENGTH or has_control(entity_id):
+        raise ConfigError(
+            f"The entity id is not usable: at most {MAX_ID_LENGTH} characters, "
+            "no control characters."
+        )
 
 
 def _id_of(entity: Mapping[str, Any]) -> str | None:
