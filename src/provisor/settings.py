@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Proxy and real-time calls a minute before 429 Too Many Requests (0: none).",
     )
+    auth_failures_per_minute: int = Field(
+        30,
+        ge=0,
+        description="Unauthenticated or failed-authentication requests a minute from one client "
+        "address (IPv6: one /64) before 429 Too Many Requests (0: no limit).",
+    )
     bulk_max_operations: int = Field(1000, ge=1, description="SCIM Bulk maxOperations.")
     scim_default_count: int = Field(100, ge=1, description="Page size when a list asks none.")
     scim_max_count: int = Field(1000, ge=1, description="Largest page a list returns.")

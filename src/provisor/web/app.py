@@ -27,7 +27,7 @@ from provisor.web import (
 )
 from provisor.web import realtime as realtime_routes
 from provisor.web.limits import BodyLimitMiddleware
-from provisor.web.ratelimit import InboundBudget, RateLimitMiddleware
+from provisor.web.ratelimit import InboundBudget
 
 DESCRIPTION = """\
 Identity provisioning compatible with SAP Cloud Identity Services - Identity Provisioning.
@@ -56,8 +56,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = FastAPI(title="provisor", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
     app.state.realtime = realtime
+    app.state.inbound_budget = InboundBudget(settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RateLimitMiddleware, budget=InboundBudget(settings))
     errors.install(app)
     app.include_router(health.router)
     app.include_router(oauth.router)

@@ -19,10 +19,17 @@ from provisor.scim.errors import (
     InvalidVersionError,
     NotImplementedSCIMError,
 )
-from provisor.web.auth import PrincipalDep, ServicesDep, require
+from provisor.web.auth import (
+    DirectoryReader,
+    GuardedRoute,
+    ManageGroups,
+    ManageUsers,
+    PrincipalDep,
+    ServicesDep,
+)
 from provisor.web.errors import SCIM_MEDIA_TYPE
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 PERMISSION = {"User": Permission.MANAGE_USERS, "Group": Permission.MANAGE_GROUPS}
 
@@ -85,11 +92,14 @@ def rendered(result: Rendered, status: int = 200) -> Response:
 # -- Users and Groups ----------------------------------------------------------------------------
 
 
-@router.post("/.search", summary="Search users and groups together (SearchRequest body)")
+@router.post(
+    "/.search",
+    summary="Search users and groups together (SearchRequest body)",
+    dependencies=[DirectoryReader],
+)
 async def search_everything(
     request: Request, principal: PrincipalDep, services: ServicesDep
 ) -> Response:
-    require(principal, *PERMISSION.values())
     kinds = [k for k in ("User", "Group") if principal.allows(PERMISSION[k])]
     query = search_request(await json_body(request))
     body = await run_in_threadpool(services.directory.search_all, kinds, query, base_url(request))
@@ -139,12 +149,11 @@ def search_request(body: Any) -> ListQuery:
 
 def _register(kind: str, endpoint: str) -> None:
     """The routes of one resource type: /Users or /Groups."""
-    permission = PERMISSION[kind]
+    guard = {"User": ManageUsers, "Group": ManageGroups}[kind]
     tag = f"{kind}s"
 
     def list_resources(
         request: Request,
-        principal: PrincipalDep,
         services: ServicesDep,
         filter: Filter = None,
         sort_by: SortBy = None,
@@ -155,7 +164,6 @@ def _register(kind: str, endpoint: str) -> None:
         attributes: Attributes = None,
         excluded: Excluded = None,
     ) -> Response:
-        require(principal, permission)
         query = ListQuery(
             filter=filter,
             sort_by=sort_by,
@@ -168,18 +176,12 @@ def _register(kind: str, endpoint: str) -> None:
         )
         return scim_response(services.directory.search(kind, query, base_url(request)))
 
-    async def search_resources(
-        request: Request, principal: PrincipalDep, services: ServicesDep
-    ) -> Response:
-        require(principal, permission)
+    async def search_resources(request: Request, services: ServicesDep) -> Response:
         query = search_request(await json_body(request))
         body = await run_in_threadpool(services.directory.search, kind, query, base_url(request))
         return scim_response(body)
 
-    async def create_resource(
-        request: Request, principal: PrincipalDep, services: ServicesDep
-    ) -> Response:
-        require(principal, permission)
+    async def create_resource(request: Request, services: ServicesDep) -> Response:
         body = await json_body(request)
         result = await run_in_threadpool(services.directory.create, kind, body, base_url(request))
         return rendered(result, 201)
@@ -187,13 +189,11 @@ def _register(kind: str, endpoint: str) -> None:
     def get_resource(
         resource_id: str,
         request: Request,
-        principal: PrincipalDep,
         services: ServicesDep,
         attributes: Attributes = None,
         excluded: Excluded = None,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
-        require(principal, permission)
         result = services.directory.get(
             kind,
             resource_id,
@@ -207,11 +207,9 @@ def _register(kind: str, endpoint: str) -> None:
     async def replace_resource(
         resource_id: str,
         request: Request,
-        principal: PrincipalDep,
         services: ServicesDep,
         if_match: IfMatch = None,
     ) -> Response:
-        require(principal, permission)
         body = await json_body(request)
         result = await run_in_threadpool(
             services.directory.replace, kind, resource_id, body, base_url(request), if_match
@@ -221,13 +219,11 @@ def _register(kind: str, endpoint: str) -> None:
     async def patch_resource(
         resource_id: str,
         request: Request,
-        principal: PrincipalDep,
         services: ServicesDep,
         attributes: Attributes = None,
         excluded: Excluded = None,
         if_match: IfMatch = None,
     ) -> Response:
-        require(principal, permission)
         body = await json_body(request)
 
         def patch() -> Rendered:
@@ -244,9 +240,8 @@ def _register(kind: str, endpoint: str) -> None:
         return rendered(await run_in_threadpool(patch))
 
     def delete_resource(
-        resource_id: str, principal: PrincipalDep, services: ServicesDep, if_match: IfMatch = None
+        resource_id: str, services: ServicesDep, if_match: IfMatch = None
     ) -> Response:
-        require(principal, permission)
         services.directory.delete(kind, resource_id, if_match)
         return Response(status_code=204)
 
@@ -270,6 +265,7 @@ def _register(kind: str, endpoint: str) -> None:
             tags=[tag],
             name=f"{handler.__name__}_{kind.lower()}",
             response_class=Response,
+            dependencies=[guard],
         )
 
 
@@ -277,7 +273,7 @@ _register("User", "Users")
 _register("Group", "Groups")
 
 
-async def me(principal: PrincipalDep) -> Response:
+async def me() -> Response:
     raise NotImplementedSCIMError(
         "/Me is not supported: the authenticated caller is a technical user, not a user of "
         "the directory."
@@ -293,15 +289,19 @@ for _method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
         status_code=501,
         summary="Not supported: callers are technical users, not directory users (RFC 7644 §3.11)",
         tags=["Users"],
+        dependencies=[DirectoryReader],
     )
 
 
 # -- Bulk ------------------------------------------------------------------------------------------
 
 
-@router.post("/Bulk", summary="Several operations in one request (RFC 7644 §3.7)")
+@router.post(
+    "/Bulk",
+    summary="Several operations in one request (RFC 7644 §3.7)",
+    dependencies=[DirectoryReader],
+)
 async def bulk(request: Request, principal: PrincipalDep, services: ServicesDep) -> Response:
-    require(principal, *PERMISSION.values())
     body = await json_body(request)
     processor = BulkProcessor(
         services.directory,
