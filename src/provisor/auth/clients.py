@@ -206,14 +206,27 @@ class ClientService:
     def quick_secret(self, client_id: str, secret: str) -> Principal | None:
         """The principal when caches alone prove the secret; None when that needs real work."""
         entry = self._cache.get(client_id)
-        if entry is None or entry[0] <= time.monotonic() or entry[1] is None:
+        if entry is None or entry[0] <= time.monotonic():
+            return None
+        return self._proven(client_id, entry[1], entry[2], secret)
+
+    def proven_secret(self, client_id: str, secret: str) -> Principal | None:
+        """The principal when the secret was proven before (a database read at most, no
+        Argon2); None when it must be checked."""
+        client, secret_rows = self.lookup(client_id)
+        return self._proven(client_id, client, secret_rows, secret)
+
+    def _proven(
+        self, client_id: str, client: ClientRow | None, rows: list[SecretRow], secret: str
+    ) -> Principal | None:
+        if client is None:
             return None
         current = now()
-        for row in entry[2]:
+        for row in rows:
             if (row.expires is None or row.expires > current) and self._verified.known(
                 client_id, row.secret_hash, secret
             ):
-                return _principal(entry[1], frozenset(entry[1].permissions), "basic", row.id)
+                return _principal(client, frozenset(client.permissions), "basic", row.id)
         return None
 
     def authenticate_secret(self, client_id: str, secret: str) -> Principal:

@@ -83,13 +83,16 @@ def too_many(seconds: float) -> TooManyRequestsError:
 
 
 async def check_secret(request: Request, client_id: str, secret: str) -> Principal:
-    """The principal of a client id and secret. A secret already proven costs nothing; any
-    other is checked in the bounded pool, unless the caller's address or the client id must
-    wait first (TooManyRequestsError). A failure is counted and raises AuthenticationError."""
+    """The principal of a client id and secret. A secret already proven costs no Argon2 and
+    is served whatever the budgets; any other is checked in the bounded pool, unless the
+    caller's address or the client id must wait first (TooManyRequestsError). A failure is
+    counted and raises AuthenticationError."""
     found = services(request)
-    quick = found.clients.quick_secret(client_id, secret)
-    if quick is not None:
-        return quick
+    proven = found.clients.quick_secret(client_id, secret)
+    if proven is None:
+        proven = await run_in_threadpool(found.clients.proven_secret, client_id, secret)
+    if proven is not None:
+        return proven
     address = client_address(request)
     wait = found.attempts.blocked(address, client_id)
     if wait:
@@ -220,7 +223,7 @@ class Guard:
         self.any_of = any_of
         self.certificate = certificate
 
-    async def admit(self, request: Request, budget: bool) -> Principal:
+    async def admit(self, request: Request) -> Principal:
         if self.certificate:
             principal = await authenticate_caller(request)
         else:
@@ -228,7 +231,7 @@ class Guard:
         if not principal.allows(*self.any_of):
             needed = " or ".join(p.value for p in self.any_of) if self.any_of else "admin"
             raise PermissionDeniedError(f"This operation needs the permission {needed} (or admin).")
-        if budget:
+        if request.url.path.startswith(PREFIX):
             await _spend_budget(request)
         request.state.principal = principal
         return principal
@@ -236,7 +239,7 @@ class Guard:
     async def __call__(self, request: Request) -> Principal:
         principal: Principal | None = getattr(request.state, "principal", None)
         if principal is None:  # a route that is not a GuardedRoute
-            principal = await self.admit(request, request.url.path.startswith(PREFIX))
+            principal = await self.admit(request)
         return principal
 
 
@@ -268,11 +271,10 @@ class GuardedRoute(APIRoute):
         guards = [d.dependency for d in self.dependencies if isinstance(d.dependency, Guard)]
         if not guards:
             return handler
-        budget = self.path.startswith(PREFIX)
 
         async def guarded(request: Request) -> Response:
             for guard in guards:
-                await guard.admit(request, budget)
+                await guard.admit(request)
             return await handler(request)
 
         return guarded
