@@ -240,13 +240,12 @@ class ClientService:
         client, secret_rows = self.lookup(client_id)
         current = now()
         live = [r for r in secret_rows if r.expires is None or r.expires > current]
-        if client is None:
-            live = []
-        hashes: list[tuple[str | None, str]] = [(r.id, r.secret_hash) for r in live[:MAX_SECRETS]]
-        hashes += [(None, h) for h in self._decoys()[len(hashes) :]]
-        for secret_id, secret_hash in hashes:
-            if self._verified.verify(client_id, secret_hash, secret) and client and secret_id:
-                return _principal(client, frozenset(client.permissions), "basic", secret_id)
+        checked = live[:MAX_SECRETS] if client is not None else []
+        for row in checked:
+            if self._verified.verify(client_id, row.secret_hash, secret) and client:
+                return _principal(client, frozenset(client.permissions), "basic", row.id)
+        for decoy in self._decoys()[len(checked) :]:
+            self._verified.verify(client_id, decoy, secret)
         raise AuthenticationError("Invalid client credentials.")
 
     def _decoys(self) -> tuple[str, ...]:
