@@ -8,7 +8,6 @@ import threading
 
 import pytest
 
-from provisor.auth import attempts
 from provisor.auth.attempts import AttemptLimiter, address_key, retry_after
 from provisor.auth.checks import SecretChecks
 from provisor.errors import TooManyRequestsError
@@ -25,7 +24,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(attempts.time, "monotonic", fake)
+    monkeypatch.setattr("provisor.auth.attempts.time.monotonic", fake)
     return fake
 
 
