@@ -112,8 +112,9 @@ class Settings(BaseSettings):
     )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Addresses or networks (CIDR) of TLS-terminating reverse proxies whose "
-        "client certificate header is believed; comma-separated in the environment.",
+        description="Addresses or networks (CIDR) of reverse proxies whose client certificate "
+        "header and X-Forwarded-For (the client address of the failed-authentication budget) "
+        "are believed; comma-separated in the environment.",
     )
     client_cert_header: str = Field(
         "X-Forwarded-Client-Cert",
