@@ -138,6 +138,7 @@ def serve(settings: Settings) -> Iterator[LiveServer]:
         port=port,
         log_level="warning",
         lifespan="on",
+        proxy_headers=False,  # as provisor serve: the app decides whom to believe
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

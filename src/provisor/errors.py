@@ -7,6 +7,7 @@
     │   └── PreconditionFailedError  the thing changed since it was read (If-Match)
     ├── StorageError            the database cannot be reached or used
     ├── InvalidTransformationError  a transformation document has problems (all listed)
+    ├── TooManyRequestsError    over a rate budget (HTTP 429) or too busy (503): Retry-After
     └── AuthError
         ├── AuthenticationError no or bad credentials (HTTP 401)
         └── PermissionDeniedError  the caller lacks a permission (HTTP 403)
@@ -52,6 +53,15 @@ class InvalidTransformationError(ProvisorError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("The transformation is invalid: " + "; ".join(problems))
+
+
+class TooManyRequestsError(ProvisorError):
+    """Too many requests: retry later."""
+
+    def __init__(self, message: str, *, retry_after: int, status: int = 429) -> None:
+        self.retry_after = retry_after
+        self.status = status
+        super().__init__(message)
 
 
 class AuthError(ProvisorError):

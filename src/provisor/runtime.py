@@ -11,6 +11,8 @@ import structlog
 from cryptography import x509
 from sqlalchemy.engine import make_url
 
+from provisor.auth.attempts import AttemptLimiter
+from provisor.auth.checks import SecretChecks
 from provisor.auth.clients import INITIAL_ADMIN_FILE, ClientService
 from provisor.auth.keys import KEY_FILE, derive_key, load_master_key
 from provisor.auth.tokens import TokenSigner
@@ -41,6 +43,8 @@ class Services:
     systems: SystemService
     jobs: JobService
     certificates: CertificateService
+    attempts: AttemptLimiter  # unauthenticated and failed-authentication budgets
+    secret_checks: SecretChecks  # the bounded pool that checks client secrets
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -109,9 +113,12 @@ class Services:
                 stale_seconds=settings.job_stale_seconds,
             ),
             certificates=certificates,
+            attempts=AttemptLimiter(settings.auth_failures_per_minute),
+            secret_checks=SecretChecks(),
         )
 
     def close(self) -> None:
+        self.secret_checks.close()
         self.db.dispose()
 
 

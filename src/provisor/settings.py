@@ -61,6 +61,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Proxy and real-time calls a minute before 429 Too Many Requests (0: none).",
     )
+    auth_failures_per_minute: int = Field(
+        30,
+        ge=0,
+        description="Unauthenticated or failed-authentication requests a minute from one client "
+        "address (IPv6: one /64) before 429 Too Many Requests (0: no limit).",
+    )
     bulk_max_operations: int = Field(1000, ge=1, description="SCIM Bulk maxOperations.")
     scim_default_count: int = Field(100, ge=1, description="Page size when a list asks none.")
     scim_max_count: int = Field(1000, ge=1, description="Largest page a list returns.")
@@ -110,8 +116,9 @@ class Settings(BaseSettings):
     )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Addresses or networks (CIDR) of TLS-terminating reverse proxies whose "
-        "client certificate header is believed; comma-separated in the environment.",
+        description="Addresses or networks (CIDR) of reverse proxies whose client certificate "
+        "header and X-Forwarded-For (the client address of the failed-authentication budget) "
+        "are believed; comma-separated in the environment.",
     )
     client_cert_header: str = Field(
         "X-Forwarded-Client-Cert",

@@ -17,6 +17,7 @@ def test_throttled_then_refused_with_retry_after(settings: Settings) -> None:
     )
     with serve(limited) as server, server.client(auth=server.new_client("realtime_api")) as api:
         url = f"{BASE}/no-such-system/entities/user"
+        assert api.get("/api/v1/jobs").status_code == 403, "the secret proven once (Argon2)"
         assert [api.get(url).status_code for _ in range(2)] == [404, 404]
         began = time.monotonic()
         assert [api.get(url).status_code for _ in range(2)] == [404, 404]

@@ -55,6 +55,7 @@ class ClientService:
         self._cache: dict[str, tuple[float, ClientRow | None, list[SecretRow]]] = {}
         self._cache_seconds = cache_seconds
         self._lock = threading.Lock()
+        self._decoy_hashes: tuple[str, ...] | None = None
 
     # -- management ---------------------------------------------------------------------------
 
@@ -205,27 +206,56 @@ class ClientService:
     def quick_secret(self, client_id: str, secret: str) -> Principal | None:
         """The principal when caches alone prove the secret; None when that needs real work."""
         entry = self._cache.get(client_id)
-        if entry is None or entry[0] <= time.monotonic() or entry[1] is None:
+        if entry is None or entry[0] <= time.monotonic():
+            return None
+        return self._proven(client_id, entry[1], entry[2], secret)
+
+    def proven_secret(self, client_id: str, secret: str) -> Principal | None:
+        """The principal when the secret was proven before (a database read at most, no
+        Argon2); None when it must be checked."""
+        client, secret_rows = self.lookup(client_id)
+        return self._proven(client_id, client, secret_rows, secret)
+
+    def _proven(
+        self, client_id: str, client: ClientRow | None, rows: list[SecretRow], secret: str
+    ) -> Principal | None:
+        if client is None:
             return None
         current = now()
-        for row in entry[2]:
+        for row in rows:
             if (row.expires is None or row.expires > current) and self._verified.known(
-                row.secret_hash, secret
+                client_id, row.secret_hash, secret
             ):
-                return _principal(entry[1], frozenset(entry[1].permissions), "basic")
+                return _principal(client, frozenset(client.permissions), "basic", row.id)
         return None
 
     def authenticate_secret(self, client_id: str, secret: str) -> Principal:
+        """The principal of a client id and secret, or AuthenticationError.
+
+        A failure costs the same whether the id exists or not: the secret is always checked
+        against ``MAX_SECRETS`` hashes, the client's unexpired ones padded with decoys (an
+        unknown id is checked against decoys only), so the time taken does not tell which
+        client ids exist.
+        """
         client, secret_rows = self.lookup(client_id)
-        if client is None:
-            raise AuthenticationError("Invalid client credentials.")
         current = now()
-        for row in secret_rows:
-            if row.expires is not None and row.expires <= current:
-                continue
-            if self._verified.verify(row.secret_hash, secret):
-                return _principal(client, frozenset(client.permissions), "basic")
+        live = [r for r in secret_rows if r.expires is None or r.expires > current]
+        checked = live[:MAX_SECRETS] if client is not None else []
+        for row in checked:
+            if self._verified.verify(client_id, row.secret_hash, secret) and client:
+                return _principal(client, frozenset(client.permissions), "basic", row.id)
+        for decoy in self._decoys()[len(checked) :]:
+            self._verified.verify(client_id, decoy, secret)
         raise AuthenticationError("Invalid client credentials.")
+
+    def _decoys(self) -> tuple[str, ...]:
+        """Hashes of random secrets, made like real ones (same Argon2 parameters)."""
+        with self._lock:
+            if self._decoy_hashes is None:
+                self._decoy_hashes = tuple(
+                    hash_secret(secrets.token_urlsafe(32)) for _ in range(MAX_SECRETS)
+                )
+            return self._decoy_hashes
 
     def verify_token(self, token: str) -> TokenClaims:
         claims = self.signer.verify(token)
@@ -234,11 +264,22 @@ class ClientService:
         return claims
 
     def token_principal(self, claims: TokenClaims) -> Principal:
-        """The principal of verified token claims: the scope, less revoked permissions."""
-        client, _ = self.lookup(claims.client_id)
+        """The principal of verified token claims: the scope, less revoked permissions. A
+        token dies with the secret it was issued for (rotated, removed or expired)."""
+        client, secret_rows = self.lookup(claims.client_id)
         if client is None:
             raise AuthenticationError("The bearer token's client no longer exists.")
-        return _principal(client, claims.scope & set(client.permissions), "bearer")
+        current = now()
+        if not any(
+            row.id == claims.secret_id and (row.expires is None or row.expires > current)
+            for row in secret_rows
+        ):
+            raise AuthenticationError(
+                "The bearer token was issued with a secret that is no longer valid."
+            )
+        return _principal(
+            client, claims.scope & set(client.permissions), "bearer", claims.secret_id
+        )
 
     def issue_token(self, principal: Principal, scope: str | None) -> tuple[str, frozenset[str]]:
         granted = frozenset(p.value for p in principal.permissions)
@@ -249,7 +290,9 @@ class ClientService:
                     f"Not granted to this client: {', '.join(sorted(wanted - granted))}."
                 )
             granted = wanted
-        return self.signer.issue(principal.client_id, granted), granted
+        if principal.secret_id is None:
+            raise AuthenticationError("Only a client secret can obtain a bearer token.")
+        return self.signer.issue(principal.client_id, granted, principal.secret_id), granted
 
     def certificate_principal(self, client_id: str) -> Principal:
         """The principal of a client proven by a certificate attached to it."""
@@ -259,10 +302,13 @@ class ClientService:
         return _principal(client, frozenset(client.permissions), "certificate")
 
 
-def _principal(client: ClientRow, permissions: frozenset[str], method: str) -> Principal:
+def _principal(
+    client: ClientRow, permissions: frozenset[str], method: str, secret_id: str | None = None
+) -> Principal:
     return Principal(
         client_id=client.id,
         name=client.name,
         permissions=frozenset(Permission(p) for p in permissions if p in _KNOWN),
         method=method,
+        secret_id=secret_id,
     )

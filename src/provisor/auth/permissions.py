@@ -35,7 +35,9 @@ class Principal:
     ``method`` says how: ``basic`` (client id and secret), ``bearer`` (an OAuth token
     issued by /oauth2/token) or ``certificate`` (an mTLS client certificate attached to
     the technical user, or to a system: then ``system`` is that system's id and the
-    principal may call only that system's proxy or real-time API).
+    principal may call only that system's proxy or real-time API). ``secret_id`` is the
+    id of the secret that proved a ``basic`` principal, or that a ``bearer`` token was
+    issued with.
     """
 
     client_id: str
@@ -43,6 +45,7 @@ class Principal:
     permissions: frozenset[Permission]
     method: str
     system: str | None = None
+    secret_id: str | None = None
 
     def allows(self, *any_of: Permission) -> bool:
         """Whether the principal holds one of ``any_of`` (``admin`` holds them all)."""

@@ -17,6 +17,7 @@ class TokenClaims:
     client_id: str
     scope: frozenset[str]
     expires_at: int
+    secret_id: str  # the secret the token was issued with: it dies with that secret
 
 
 class TokenSigner:
@@ -26,7 +27,7 @@ class TokenSigner:
         self._key = key
         self.ttl = ttl_seconds
 
-    def issue(self, client_id: str, scope: frozenset[str]) -> str:
+    def issue(self, client_id: str, scope: frozenset[str], secret_id: str) -> str:
         now = int(time.time())
         claims = {
             "iss": ISSUER,
@@ -37,6 +38,7 @@ class TokenSigner:
             "exp": now + self.ttl,
             "jti": secrets.token_urlsafe(12),
             "scope": " ".join(sorted(scope)),
+            "sid": secret_id,
         }
         return jwt.encode(claims, self._key, algorithm="HS256")
 
@@ -49,7 +51,7 @@ class TokenSigner:
                 algorithms=["HS256"],
                 audience=AUDIENCE,
                 issuer=ISSUER,
-                options={"require": ["exp", "sub", "iat"]},
+                options={"require": ["exp", "sub", "iat", "sid"]},
                 leeway=5,
             )
         except jwt.PyJWTError:
@@ -58,4 +60,5 @@ class TokenSigner:
             client_id=str(claims["sub"]),
             scope=frozenset(str(claims.get("scope", "")).split()),
             expires_at=int(claims["exp"]),
+            secret_id=str(claims["sid"]),
         )

@@ -16,12 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from provisor.auth.permissions import Permission, Principal
 from provisor.certs.service import CertificateService
 from provisor.errors import ConfigError
-from provisor.web.auth import PrincipalDep, ServicesDep, require
+from provisor.web.auth import Admin, GuardedRoute, ServicesDep
 
-router = APIRouter(prefix="/api/v1", tags=["certificates"])
+router = APIRouter(
+    prefix="/api/v1", tags=["certificates"], route_class=GuardedRoute, dependencies=[Admin]
+)
 
 PEM = "application/x-pem-file"
 MAX_CERTIFICATE_BYTES = 64 * 1024
@@ -47,8 +48,7 @@ class GeneratedCertificate(NewCertificate):
     password: str = Field(min_length=8, max_length=1024, description="Protects the .p12 file.")
 
 
-def _certs(principal: Principal, services: Any) -> CertificateService:
-    require(principal, Permission.ADMIN)
+def _certs(services: Any) -> CertificateService:
     found: CertificateService = services.certificates
     return found
 
@@ -83,8 +83,8 @@ async def _certificate_body(request: Request) -> bytes | str:
     return raw
 
 
-async def _import(request: Request, principal: Principal, services: Any, **owner: str) -> Response:
-    certs = _certs(principal, services)
+async def _import(request: Request, services: Any, **owner: str) -> Response:
+    certs = _certs(services)
     data = await _certificate_body(request)
     cert = await run_in_threadpool(certs.import_inbound, data, **owner)
     return _json(cert.as_json(), 201)
@@ -94,8 +94,8 @@ async def _import(request: Request, principal: Principal, services: Any, **owner
 
 
 @router.get("/certificates/ca", summary="The tenant CA certificate (PEM), created on first need")
-def get_ca(principal: PrincipalDep, services: ServicesDep) -> Response:
-    return _pem(_certs(principal, services).ca_pem(), "provisor-tenant-ca.pem")
+def get_ca(services: ServicesDep) -> Response:
+    return _pem(_certs(services).ca_pem(), "provisor-tenant-ca.pem")
 
 
 # -- outbound -------------------------------------------------------------------------------------
@@ -105,8 +105,8 @@ def get_ca(principal: PrincipalDep, services: ServicesDep) -> Response:
     "/systems/{system_id}/outbound-certificates",
     summary="A system's outbound certificates and automatic regeneration",
 )
-def list_outbound(system_id: str, principal: PrincipalDep, services: ServicesDep) -> Response:
-    certs = _certs(principal, services)
+def list_outbound(system_id: str, services: ServicesDep) -> Response:
+    certs = _certs(services)
     return _json(
         {
             "autoRegeneration": certs.auto_regenerate(system_id),
@@ -122,12 +122,11 @@ def list_outbound(system_id: str, principal: PrincipalDep, services: ServicesDep
 )
 def generate_outbound(
     system_id: str,
-    principal: PrincipalDep,
     services: ServicesDep,
     body: Annotated[NewCertificate | None, Body()] = None,
 ) -> Response:
     wanted = body or NewCertificate()
-    cert = _certs(principal, services).generate_outbound(
+    cert = _certs(services).generate_outbound(
         system_id, key_type=wanted.key_type, validity_days=wanted.validity_days
     )
     return _json(cert.as_json(), 201)
@@ -138,9 +137,9 @@ def generate_outbound(
     summary="Switch automatic regeneration (14 days before expiry) on or off",
 )
 def put_auto_regeneration(
-    system_id: str, body: AutoRegeneration, principal: PrincipalDep, services: ServicesDep
+    system_id: str, body: AutoRegeneration, services: ServicesDep
 ) -> Response:
-    on = _certs(principal, services).set_auto_regenerate(system_id, body.enabled)
+    on = _certs(services).set_auto_regenerate(system_id, body.enabled)
     return _json({"enabled": on})
 
 
@@ -148,10 +147,8 @@ def put_auto_regeneration(
     "/systems/{system_id}/outbound-certificates/{fingerprint}",
     summary="One outbound certificate's details",
 )
-def get_outbound(
-    system_id: str, fingerprint: str, principal: PrincipalDep, services: ServicesDep
-) -> Response:
-    return _json(_certs(principal, services).outbound_certificate(system_id, fingerprint).as_json())
+def get_outbound(system_id: str, fingerprint: str, services: ServicesDep) -> Response:
+    return _json(_certs(services).outbound_certificate(system_id, fingerprint).as_json())
 
 
 @router.get(
@@ -161,11 +158,10 @@ def get_outbound(
 def download_outbound(
     system_id: str,
     fingerprint: str,
-    principal: PrincipalDep,
     services: ServicesDep,
     chain: Annotated[bool, Query()] = False,
 ) -> Response:
-    text = _certs(principal, services).download(system_id, fingerprint, chain=chain)
+    text = _certs(services).download(system_id, fingerprint, chain=chain)
     return _pem(text, f"{fingerprint[:16]}.pem")
 
 
@@ -173,10 +169,8 @@ def download_outbound(
     "/systems/{system_id}/outbound-certificates/{fingerprint}/activate",
     summary="Make this certificate the active one (the other becomes inactive)",
 )
-def activate_outbound(
-    system_id: str, fingerprint: str, principal: PrincipalDep, services: ServicesDep
-) -> Response:
-    return _json(_certs(principal, services).activate(system_id, fingerprint).as_json())
+def activate_outbound(system_id: str, fingerprint: str, services: ServicesDep) -> Response:
+    return _json(_certs(services).activate(system_id, fingerprint).as_json())
 
 
 @router.delete(
@@ -184,10 +178,8 @@ def activate_outbound(
     status_code=204,
     summary="Delete an inactive certificate",
 )
-def delete_outbound(
-    system_id: str, fingerprint: str, principal: PrincipalDep, services: ServicesDep
-) -> Response:
-    _certs(principal, services).delete_outbound(system_id, fingerprint)
+def delete_outbound(system_id: str, fingerprint: str, services: ServicesDep) -> Response:
+    _certs(services).delete_outbound(system_id, fingerprint)
     return Response(status_code=204)
 
 
@@ -196,13 +188,12 @@ def delete_outbound(
     summary="Expiry notices (30, 14, 3 days, expired) and renewals, newest first",
 )
 def list_events(
-    principal: PrincipalDep,
     services: ServicesDep,
     system: Annotated[str | None, Query(description="A system id or name")] = None,
     since: Annotated[str | None, Query(description="ISO 8601 time")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
-    events = _certs(principal, services).events(system=system, since=since, limit=limit)
+    events = _certs(services).events(system=system, since=since, limit=limit)
     return _json({"events": [e.as_json() for e in events]})
 
 
@@ -211,7 +202,6 @@ def list_events(
     summary="Apply the expiry rules now (the jobs process does so every hour)",
 )
 def maintain(
-    principal: PrincipalDep,
     services: ServicesDep,
     at: Annotated[
         datetime | None,
@@ -219,7 +209,7 @@ def maintain(
     ] = None,
 ) -> Response:
     moment = at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
-    events = _certs(principal, services).maintain(moment)
+    events = _certs(services).maintain(moment)
     return _json({"events": [e.as_json() for e in events]})
 
 
@@ -227,8 +217,8 @@ def maintain(
 
 
 @router.get("/inbound-certificates", summary="Every inbound certificate")
-def list_all_inbound(principal: PrincipalDep, services: ServicesDep) -> Response:
-    certs = _certs(principal, services)
+def list_all_inbound(services: ServicesDep) -> Response:
+    certs = _certs(services)
     return _json({"certificates": [c.as_json() for c in certs.inbound()]})
 
 
@@ -236,8 +226,8 @@ def list_all_inbound(principal: PrincipalDep, services: ServicesDep) -> Response
     "/systems/{system_id}/inbound-certificates",
     summary="Certificates of callers of a source or proxy system",
 )
-def list_system_inbound(system_id: str, principal: PrincipalDep, services: ServicesDep) -> Response:
-    certs = _certs(principal, services)
+def list_system_inbound(system_id: str, services: ServicesDep) -> Response:
+    certs = _certs(services)
     return _json({"certificates": [c.as_json() for c in certs.inbound(system=system_id)]})
 
 
@@ -247,9 +237,9 @@ def list_system_inbound(system_id: str, principal: PrincipalDep, services: Servi
     summary="Import a caller's certificate (.crt, .pem, .der, or pasted PEM text)",
 )
 async def import_system_inbound(
-    system_id: str, request: Request, principal: PrincipalDep, services: ServicesDep
+    system_id: str, request: Request, services: ServicesDep
 ) -> Response:
-    return await _import(request, principal, services, system=system_id)
+    return await _import(request, services, system=system_id)
 
 
 @router.delete(
@@ -257,16 +247,14 @@ async def import_system_inbound(
     status_code=204,
     summary="Delete (revoke) a caller's certificate",
 )
-def delete_system_inbound(
-    system_id: str, fingerprint: str, principal: PrincipalDep, services: ServicesDep
-) -> Response:
-    _certs(principal, services).delete_inbound(fingerprint, system=system_id)
+def delete_system_inbound(system_id: str, fingerprint: str, services: ServicesDep) -> Response:
+    _certs(services).delete_inbound(fingerprint, system=system_id)
     return Response(status_code=204)
 
 
 @router.get("/clients/{client_id}/certificates", summary="A technical user's certificates")
-def list_client_inbound(client_id: str, principal: PrincipalDep, services: ServicesDep) -> Response:
-    certs = _certs(principal, services)
+def list_client_inbound(client_id: str, services: ServicesDep) -> Response:
+    certs = _certs(services)
     return _json({"certificates": [c.as_json() for c in certs.inbound(client=client_id)]})
 
 
@@ -276,9 +264,9 @@ def list_client_inbound(client_id: str, principal: PrincipalDep, services: Servi
     summary="Upload a certificate for a technical user (.crt, .pem, .der, or pasted PEM text)",
 )
 async def import_client_inbound(
-    client_id: str, request: Request, principal: PrincipalDep, services: ServicesDep
+    client_id: str, request: Request, services: ServicesDep
 ) -> Response:
-    return await _import(request, principal, services, client=client_id)
+    return await _import(request, services, client=client_id)
 
 
 @router.post(
@@ -290,9 +278,9 @@ async def import_client_inbound(
     responses={201: {"content": {"application/x-pkcs12": {}}}},
 )
 def generate_client_inbound(
-    client_id: str, body: GeneratedCertificate, principal: PrincipalDep, services: ServicesDep
+    client_id: str, body: GeneratedCertificate, services: ServicesDep
 ) -> Response:
-    cert, bundle = _certs(principal, services).generate_inbound(
+    cert, bundle = _certs(services).generate_inbound(
         client_id,
         body.common_name,
         body.password,
@@ -315,8 +303,6 @@ def generate_client_inbound(
     status_code=204,
     summary="Delete (revoke) a technical user's certificate",
 )
-def delete_client_inbound(
-    client_id: str, fingerprint: str, principal: PrincipalDep, services: ServicesDep
-) -> Response:
-    _certs(principal, services).delete_inbound(fingerprint, client=client_id)
+def delete_client_inbound(client_id: str, fingerprint: str, services: ServicesDep) -> Response:
+    _certs(services).delete_inbound(fingerprint, client=client_id)
     return Response(status_code=204)

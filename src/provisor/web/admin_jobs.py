@@ -11,16 +11,24 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from provisor.auth.permissions import Permission, Principal
+from provisor.auth.permissions import Principal
 from provisor.errors import ConfigError
 from provisor.jobs.export import export_job
 from provisor.jobs.model import Job, JobStatus, JobType, Trigger
 from provisor.jobs.service import JobService
 from provisor.jobs.validate import ENTITY_TYPES, parse_csv, samples_from_json
-from provisor.web.auth import CallerDep, PrincipalDep, ServicesDep, require
+from provisor.web.auth import (
+    Admin,
+    GuardedRoute,
+    PrincipalDep,
+    ServicesDep,
+    TenantAdminCaller,
+)
 
-router = APIRouter(prefix="/api/v1", tags=["jobs"])
-public = APIRouter(tags=["tenant admin API"])
+router = APIRouter(prefix="/api/v1", tags=["jobs"], route_class=GuardedRoute, dependencies=[Admin])
+public = APIRouter(
+    tags=["tenant admin API"], route_class=GuardedRoute, dependencies=[TenantAdminCaller]
+)
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -30,11 +38,6 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
 def _jobs(services: Any) -> JobService:
     jobs: JobService = services.jobs
     return jobs
-
-
-def _admin(principal: Principal) -> str:
-    require(principal, Permission.ADMIN)
-    return principal.name
 
 
 class StartBody(BaseModel):
@@ -61,7 +64,7 @@ def start_job(
     principal: PrincipalDep,
     body: StartBody | None = None,
 ) -> Response:
-    author = _admin(principal)
+    author = principal.name
     wanted = body or StartBody()
     job = _jobs(services).start(
         system_id,
@@ -103,10 +106,8 @@ async def validate(
     system_id: str,
     request: Request,
     services: ServicesDep,
-    principal: PrincipalDep,
     entity_type: Annotated[str | None, Query(alias="entityType")] = None,
 ) -> Response:
-    _admin(principal)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw = await request.body()
     if content_type == "text/csv":
@@ -122,14 +123,12 @@ async def validate(
 @router.get("/jobs", summary="Jobs, newest first")
 def list_jobs(
     services: ServicesDep,
-    principal: PrincipalDep,
     source: Annotated[str | None, Query(description="Source system id or name")] = None,
     status: JobStatus | None = None,
     type: JobType | None = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> Response:
-    _admin(principal)
     found, total = _jobs(services).all(
         source=source,
         status=status.value if status else None,
@@ -143,14 +142,12 @@ def list_jobs(
 
 
 @router.get("/jobs/{job_id}", summary="A job with its statistics")
-def get_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
-    _admin(principal)
+def get_job(job_id: str, services: ServicesDep) -> Response:
     return _json(_jobs(services).get(job_id).to_dict())
 
 
 @router.post("/jobs/{job_id}/stop", summary="Stop a job at its next safe point")
-def stop_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
-    _admin(principal)
+def stop_job(job_id: str, services: ServicesDep) -> Response:
     return _json(_jobs(services).stop(job_id).to_dict())
 
 
@@ -158,14 +155,12 @@ def stop_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Res
 def job_entities(
     job_id: str,
     services: ServicesDep,
-    principal: PrincipalDep,
     action: Annotated[
         list[str] | None, Query(description="failed, skipped, created, updated, deleted")
     ] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
 ) -> Response:
-    _admin(principal)
     rows, total = _jobs(services).entity_logs(job_id, action, offset=offset, limit=limit)
     return _json({"items": rows, "total": total, "offset": offset, "limit": limit})
 
@@ -194,16 +189,13 @@ LogTypeQuery = Annotated[
 def export_job_logs(
     job_id: str,
     services: ServicesDep,
-    principal: PrincipalDep,
     log_type: LogTypeQuery = "commonLog",
 ) -> Response:
-    _admin(principal)
     return _zip(*export_job(_jobs(services), job_id, log_type))
 
 
 @router.delete("/jobs", summary="Delete the logs of every finished job")
-def delete_job_logs(services: ServicesDep, principal: PrincipalDep) -> Response:
-    _admin(principal)
+def delete_job_logs(services: ServicesDep) -> Response:
     return _json({"deleted": _jobs(services).purge(everything=True)})
 
 
@@ -214,21 +206,18 @@ class JobSettings(BaseModel):
 
 
 @router.get("/job-settings", summary="How long job logs are kept")
-def get_job_settings(services: ServicesDep, principal: PrincipalDep) -> Response:
-    _admin(principal)
+def get_job_settings(services: ServicesDep) -> Response:
     return _json({"logRetentionDays": _jobs(services).retention_days()})
 
 
 @router.put("/job-settings", summary="Keep job logs 7, 14 or 30 days")
-def put_job_settings(body: JobSettings, services: ServicesDep, principal: PrincipalDep) -> Response:
-    _admin(principal)
+def put_job_settings(body: JobSettings, services: ServicesDep) -> Response:
     _jobs(services).set_retention_days(body.log_retention_days)
     return _json({"logRetentionDays": body.log_retention_days})
 
 
 @router.post("/systems/{system_id}/reset", summary="Forget a system's operational data")
-def reset_system(system_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
-    _admin(principal)
+def reset_system(system_id: str, services: ServicesDep) -> Response:
     return _json({"removedRecords": _jobs(services).reset_system(system_id)})
 
 
@@ -239,8 +228,7 @@ class TenantReset(BaseModel):
 
 
 @router.post("/tenant/reset", summary="Delete every system, transformation, schedule and log")
-def reset_tenant(body: TenantReset, services: ServicesDep, principal: PrincipalDep) -> Response:
-    _admin(principal)
+def reset_tenant(body: TenantReset, services: ServicesDep) -> Response:
     if not body.confirm:
         raise ConfigError('Send {"confirm": true} to delete every system, job and log.')
     return _json({"deletedSystems": _jobs(services).reset_tenant()})
@@ -251,8 +239,7 @@ def reset_tenant(body: TenantReset, services: ServicesDep, principal: PrincipalD
 PUBLIC_PREFIXES = ("/ips/service/publicapi/v1", "/ips/publicapi/v1")
 
 
-def _tenant_admin(principal: Principal) -> str:
-    require(principal, Permission.TENANT_ADMIN_API)
+def _triggered_by(principal: Principal) -> str:
     return f"Identity Provisioning API - {principal.name}"
 
 
@@ -261,9 +248,9 @@ def _public_start(
     job_type: str,
     request: Request,
     services: ServicesDep,
-    principal: CallerDep,
+    principal: PrincipalDep,
 ) -> Response:
-    by = _tenant_admin(principal)
+    by = _triggered_by(principal)
     try:
         wanted = JobType(job_type.upper())
     except ValueError:
@@ -277,8 +264,7 @@ def _public_start(
     return _json({"jobId": job.id, "status": job.status.value}, 202, {"Location": location})
 
 
-def _public_status(job_id: str, services: ServicesDep, principal: CallerDep) -> Response:
-    _tenant_admin(principal)
+def _public_status(job_id: str, services: ServicesDep) -> Response:
     job = _jobs(services).get(job_id)
     return _json({"jobId": job.id, **job.to_dict()})
 
@@ -286,11 +272,9 @@ def _public_status(job_id: str, services: ServicesDep, principal: CallerDep) -> 
 def _public_logs(
     job_id: str,
     services: ServicesDep,
-    principal: CallerDep,
     action: Annotated[str | None, Query(description="export")] = None,
     log_type: LogTypeQuery = "commonLog",
 ) -> Response:
-    _tenant_admin(principal)
     if action != "export":
         got = "missing" if action is None else f"{action!r}"
         raise ConfigError(f"The query parameter action must be export ({got}).")

@@ -9,12 +9,13 @@ from fastapi import APIRouter, Body
 from fastapi.openapi.models import Example
 from starlette.responses import Response
 
-from provisor.auth.permissions import Permission, Principal
 from provisor.jobs.scheduler import Scheduler
 from provisor.runtime import Services
-from provisor.web.auth import PrincipalDep, ServicesDep, require
+from provisor.web.auth import Admin, GuardedRoute, ServicesDep
 
-router = APIRouter(prefix="/api/v1", tags=["schedules"])
+router = APIRouter(
+    prefix="/api/v1", tags=["schedules"], route_class=GuardedRoute, dependencies=[Admin]
+)
 
 EXAMPLES: dict[str, Example] = {
     "interval": {"value": {"enabled": True, "intervalMinutes": 40}},
@@ -33,14 +34,13 @@ def _json(data: Any) -> Response:
     return Response(orjson.dumps(data), media_type="application/json")
 
 
-def _scheduler(services: Services, principal: Principal) -> Scheduler:
-    require(principal, Permission.ADMIN)
+def _scheduler(services: Services) -> Scheduler:
     return Scheduler(services.db, services.jobs)
 
 
 @router.get("/systems/{system_id}/schedule", summary="A source system's schedule")
-def get_schedule(system_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
-    return _json(_scheduler(services, principal).get(system_id).to_dict())
+def get_schedule(system_id: str, services: ServicesDep) -> Response:
+    return _json(_scheduler(services).get(system_id).to_dict())
 
 
 @router.put(
@@ -51,14 +51,13 @@ def put_schedule(
     system_id: str,
     body: Annotated[dict[str, Any], Body(openapi_examples=EXAMPLES)],
     services: ServicesDep,
-    principal: PrincipalDep,
 ) -> Response:
-    return _json(_scheduler(services, principal).put(system_id, body).to_dict())
+    return _json(_scheduler(services).put(system_id, body).to_dict())
 
 
 @router.delete(
     "/systems/{system_id}/schedule", status_code=204, summary="Delete a source's schedule"
 )
-def delete_schedule(system_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
-    _scheduler(services, principal).delete(system_id)
+def delete_schedule(system_id: str, services: ServicesDep) -> Response:
+    _scheduler(services).delete(system_id)
     return Response(status_code=204)

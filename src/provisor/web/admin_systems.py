@@ -13,7 +13,6 @@ from fastapi import APIRouter, Body, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from provisor.auth.permissions import Permission, Principal
 from provisor.connectors.base import Role
 from provisor.connectors.types import ConnectorType, PropertySpec, connector_types
 from provisor.errors import ConfigError, NotFoundError
@@ -21,18 +20,15 @@ from provisor.systems.exchange import export_system, identity_management_csv, im
 from provisor.systems.model import NewSystem, System, SystemChanges, TransformationVersion
 from provisor.systems.service import SystemService, default_text, document_of
 from provisor.transform.defaults import ROLES as DEFAULT_NAMES
-from provisor.web.auth import PrincipalDep, ServicesDep, require
+from provisor.web.auth import Admin, GuardedRoute, PrincipalDep, ServicesDep
 
-router = APIRouter(prefix="/api/v1", tags=["systems"])
+router = APIRouter(
+    prefix="/api/v1", tags=["systems"], route_class=GuardedRoute, dependencies=[Admin]
+)
 
 IfMatch = Annotated[
     str | None, Header(alias="If-Match", description='The ETag read before: W/"<version>"')
 ]
-
-
-def _admin(principal: Principal) -> str:
-    require(principal, Permission.ADMIN)
-    return principal.name
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -104,14 +100,12 @@ def _find_type(name: str) -> ConnectorType:
 
 
 @router.get("/connector-types", summary="Connector types with their properties")
-def list_connector_types(principal: PrincipalDep) -> Response:
-    _admin(principal)
+def list_connector_types() -> Response:
     return _json({"items": [_type(k) for k in connector_types()]})
 
 
 @router.get("/connector-types/{type_id}", summary="One connector type")
-def get_connector_type(type_id: str, principal: PrincipalDep) -> Response:
-    _admin(principal)
+def get_connector_type(type_id: str) -> Response:
     return _json(_type(_find_type(type_id)))
 
 
@@ -119,8 +113,7 @@ def get_connector_type(type_id: str, principal: PrincipalDep) -> Response:
     "/connector-types/{type_id}/transformations/{name}",
     summary="A default transformation (read, write, proxy-read, proxy-write)",
 )
-def get_default_transformation(type_id: str, name: str, principal: PrincipalDep) -> Response:
-    _admin(principal)
+def get_default_transformation(type_id: str, name: str) -> Response:
     kind = _find_type(type_id)
     if name not in DEFAULT_NAMES:
         raise NotFoundError(f"No default {name!r}: one of {', '.join(DEFAULT_NAMES)}.")
@@ -142,14 +135,12 @@ def _systems(services: Any) -> SystemService:
 @router.get("/systems", summary="Systems, enabled first then by name")
 def list_systems(
     services: ServicesDep,
-    principal: PrincipalDep,
     role: Role | None = None,
     type: Annotated[str | None, Query(description="Connector type id or name")] = None,
     enabled: bool | None = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> Response:
-    _admin(principal)
     found, total = _systems(services).all(
         role=role, type=type, enabled=enabled, offset=offset, limit=limit
     )
@@ -167,13 +158,12 @@ def list_systems(
 def create_system(
     new: NewSystem, request: Request, services: ServicesDep, principal: PrincipalDep
 ) -> Response:
-    author = _admin(principal)
+    author = principal.name
     return _system(_systems(services).create(new, author=author), 201, request)
 
 
 @router.get("/systems/{system_id}", summary="One system (credentials masked)")
-def get_system(system_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
-    _admin(principal)
+def get_system(system_id: str, services: ServicesDep) -> Response:
     return _system(_systems(services).get(system_id))
 
 
@@ -185,7 +175,7 @@ def update_system(
     principal: PrincipalDep,
     if_match: IfMatch = None,
 ) -> Response:
-    author = _admin(principal)
+    author = principal.name
     system = _systems(services).update(
         system_id, changes, author=author, if_version=_version(if_match)
     )
@@ -193,23 +183,20 @@ def update_system(
 
 
 @router.delete("/systems/{system_id}", status_code=204, summary="Delete a system")
-def delete_system(
-    system_id: str, services: ServicesDep, principal: PrincipalDep, if_match: IfMatch = None
-) -> Response:
-    _admin(principal)
+def delete_system(system_id: str, services: ServicesDep, if_match: IfMatch = None) -> Response:
     _systems(services).delete(system_id, if_version=_version(if_match))
     return Response(status_code=204)
 
 
 @router.post("/systems/{system_id}/enable", summary="Enable a system")
 def enable_system(system_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
-    author = _admin(principal)
+    author = principal.name
     return _system(_systems(services).set_enabled(system_id, True, author=author))
 
 
 @router.post("/systems/{system_id}/disable", summary="Disable a system (no jobs run on it)")
 def disable_system(system_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
-    author = _admin(principal)
+    author = principal.name
     return _system(_systems(services).set_enabled(system_id, False, author=author))
 
 
@@ -226,8 +213,7 @@ def _properties(system: System) -> Response:
 
 
 @router.get("/systems/{system_id}/properties", summary="Properties (credentials masked)")
-def get_properties(system_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
-    _admin(principal)
+def get_properties(system_id: str, services: ServicesDep) -> Response:
     return _properties(_systems(services).get(system_id))
 
 
@@ -239,7 +225,7 @@ def replace_properties(
     principal: PrincipalDep,
     if_match: IfMatch = None,
 ) -> Response:
-    author = _admin(principal)
+    author = principal.name
     system = _systems(services).replace_properties(
         system_id,
         body.properties,
@@ -258,7 +244,7 @@ def patch_properties(
     principal: PrincipalDep,
     if_match: IfMatch = None,
 ) -> Response:
-    author = _admin(principal)
+    author = principal.name
     changes = SystemChanges(properties=body.properties, credential_keys=body.credential_keys)
     system = _systems(services).update(
         system_id, changes, author=author, if_version=_version(if_match)
@@ -284,18 +270,14 @@ class ResetBody(BaseModel):
 
 
 @router.get("/systems/{system_id}/transformations", summary="Current transformations")
-def get_transformations(system_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
-    _admin(principal)
+def get_transformations(system_id: str, services: ServicesDep) -> Response:
     service = _systems(services)
     system = service.get(system_id)
     return _json({k: _transformation(service.transformation(system.id, k)) for k in system.kinds})
 
 
 @router.get("/systems/{system_id}/transformations/{kind}", summary="The current version")
-def get_transformation(
-    system_id: str, kind: str, services: ServicesDep, principal: PrincipalDep
-) -> Response:
-    _admin(principal)
+def get_transformation(system_id: str, kind: str, services: ServicesDep) -> Response:
     return _json(_transformation(_systems(services).transformation(system_id, kind)))
 
 
@@ -311,7 +293,7 @@ def save_transformation(
     principal: PrincipalDep,
     if_match: IfMatch = None,
 ) -> Response:
-    author = _admin(principal)
+    author = principal.name
     if (body.document is None) == (body.text is None):
         raise ConfigError("Send the transformation as document (JSON) or as text, one of them.")
     saved = _systems(services).save_transformation(
@@ -330,11 +312,9 @@ def transformation_history(
     system_id: str,
     kind: str,
     services: ServicesDep,
-    principal: PrincipalDep,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> Response:
-    _admin(principal)
     versions, total = _systems(services).history(system_id, kind, offset=offset, limit=limit)
     return _json(
         {
@@ -348,9 +328,8 @@ def transformation_history(
 
 @router.get("/systems/{system_id}/transformations/{kind}/versions/{version}")
 def get_transformation_version(
-    system_id: str, kind: str, version: int, services: ServicesDep, principal: PrincipalDep
+    system_id: str, kind: str, version: int, services: ServicesDep
 ) -> Response:
-    _admin(principal)
     return _json(_transformation(_systems(services).transformation(system_id, kind, version)))
 
 
@@ -361,7 +340,7 @@ def get_transformation_version(
 def apply_transformation_version(
     system_id: str, kind: str, version: int, services: ServicesDep, principal: PrincipalDep
 ) -> Response:
-    author = _admin(principal)
+    author = principal.name
     saved = _systems(services).apply_version(system_id, kind, version, author=author)
     return _json(_transformation(saved))
 
@@ -377,7 +356,7 @@ def reset_transformation(
     principal: PrincipalDep,
     body: Annotated[ResetBody | None, Body()] = None,
 ) -> Response:
-    author = _admin(principal)
+    author = principal.name
     saved = _systems(services).reset_transformation(
         system_id, kind, to=(body or ResetBody()).to, author=author
     )
@@ -388,8 +367,7 @@ def reset_transformation(
 
 
 @router.post("/systems/{system_id}/test", summary="Test the connection to the back-end")
-async def test_system(system_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
-    _admin(principal)
+async def test_system(system_id: str, services: ServicesDep) -> Response:
     result = await _systems(services).test_connection(system_id)
     return _json({"ok": result.ok, "message": result.message, "seconds": round(result.seconds, 3)})
 
@@ -402,10 +380,8 @@ def export(
     system_id: str,
     request: Request,
     services: ServicesDep,
-    principal: PrincipalDep,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ) -> Response:
-    _admin(principal)
     service = _systems(services)
     system = service.get(system_id)
     filename = "".join(c if c.isalnum() or c in "-_." else "_" for c in system.name)
@@ -428,7 +404,7 @@ def import_(
     name: Annotated[str | None, Query(description="A new name (the exported one is taken)")] = None,
     role: Annotated[Role | None, Query(description="The role expected (the export's)")] = None,
 ) -> Response:
-    author = _admin(principal)
+    author = principal.name
     imported = import_system(_systems(services), data, author=author, name=name, role=role)
     system = imported.system
     headers = {

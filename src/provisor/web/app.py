@@ -28,7 +28,7 @@ from provisor.web import (
 )
 from provisor.web import realtime as realtime_routes
 from provisor.web.limits import BodyLimitMiddleware, RequestTextMiddleware
-from provisor.web.ratelimit import InboundBudget, RateLimitMiddleware
+from provisor.web.ratelimit import InboundBudget
 
 DESCRIPTION = """\
 Identity provisioning compatible with SAP Cloud Identity Services - Identity Provisioning.
@@ -65,8 +65,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = services
     app.state.realtime = realtime
     app.add_middleware(RequestTextMiddleware, max_depth=settings.json_max_depth)
+    app.state.inbound_budget = InboundBudget(settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RateLimitMiddleware, budget=InboundBudget(settings))
     errors.install(app)
     app.include_router(health.router)
     apidocs.install(app)

@@ -1,23 +1,37 @@
-"""Who is calling: HTTP Basic (client id + secret), an OAuth 2.0 bearer token, or, on the
-proxy, real-time and tenant admin APIs, a client certificate (mTLS, or from a trusted
-TLS-terminating reverse proxy)."""
+"""Who is calling and may they: every route authenticates the caller (HTTP Basic with a
+client id and secret, an OAuth 2.0 bearer token, or, on the proxy, real-time and tenant
+admin APIs, a client certificate), then checks its permission, then (under /ipsproxy/)
+admits it to the tenant's budget, all before the request body is read or validated.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import ipaddress
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from cryptography import x509
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
+from provisor.auth.attempts import retry_after
 from provisor.auth.permissions import Permission, Principal
 from provisor.certs.x509 import from_header, load_certificate
-from provisor.errors import AuthenticationError, ConfigError, NotFoundError, PermissionDeniedError
+from provisor.errors import (
+    AuthenticationError,
+    ConfigError,
+    NotFoundError,
+    PermissionDeniedError,
+    TooManyRequestsError,
+)
 from provisor.runtime import Services
 from provisor.settings import Settings
+from provisor.web.ratelimit import PREFIX, InboundBudget
 
 
 def services(request: Request) -> Services:
@@ -44,29 +58,90 @@ def basic_credentials(header: str) -> tuple[str, str]:
     return client_id, secret
 
 
+def client_address(request: Request) -> str:
+    """The caller's address: the peer, or, when the peer is a trusted reverse proxy
+    (``trusted_proxies``), the last address before the trusted ones in X-Forwarded-For."""
+    peer = request.client.host if request.client else ""
+    settings = services(request).settings
+    forwarded = request.headers.get("x-forwarded-for")
+    if not forwarded or not _trusted(peer, settings):
+        return peer
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, settings):
+            return hop
+    return hops[0] if hops else peer
+
+
+def too_many(seconds: float) -> TooManyRequestsError:
+    wait = retry_after(seconds)
+    return TooManyRequestsError(
+        f"Too many failed or missing authentications from this address or for this client id: "
+        f"retry after {wait} s.",
+        retry_after=wait,
+    )
+
+
+async def check_secret(request: Request, client_id: str, secret: str) -> Principal:
+    """The principal of a client id and secret. A secret already proven costs no Argon2 and
+    is served whatever the budgets; any other is checked in the bounded pool, unless the
+    caller's address or the client id must wait first (TooManyRequestsError). A failure is
+    counted and raises AuthenticationError."""
+    found = services(request)
+    if found.clients.cached(client_id):  # no database read: no thread needed
+        proven = found.clients.quick_secret(client_id, secret)
+    else:
+        proven = await run_in_threadpool(found.clients.proven_secret, client_id, secret)
+    if proven is not None:
+        return proven
+    address = client_address(request)
+    wait = found.attempts.blocked(address, client_id)
+    if wait:
+        raise too_many(wait)
+    try:
+        principal = await found.secret_checks.run(
+            found.clients.authenticate_secret, client_id, secret
+        )
+    except AuthenticationError:
+        wait = found.attempts.failed(address, client_id)
+        if wait:
+            raise too_many(wait) from None
+        raise
+    found.attempts.succeeded(client_id)
+    return principal
+
+
+def counted(request: Request, failure: AuthenticationError) -> Exception:
+    """The failure to raise once counted against the caller's address: itself, or
+    TooManyRequestsError when the address has spent its budget."""
+    wait = services(request).attempts.failed(client_address(request))
+    return too_many(wait) if wait else failure
+
+
 async def authenticate(request: Request) -> Principal:
     """The principal of the request, or AuthenticationError (HTTP 401)."""
     header = request.headers.get("authorization")
-    if not header:
-        raise AuthenticationError("Authentication required: HTTP Basic or a bearer token.")
-    scheme, _, value = header.strip().partition(" ")
-    clients = services(request).clients
+    scheme, _, value = (header or "").strip().partition(" ")
     value = value.strip()
-    if scheme.lower() == "bearer" and value:
-        claims = clients.verify_token(value)
-        if clients.cached(claims.client_id):
-            return clients.token_principal(claims)
-        return await run_in_threadpool(clients.token_principal, claims)
-    if scheme.lower() == "basic" and value:
+    try:
+        if scheme.lower() != "basic" or not value:
+            return await _token(request, scheme, value)
         client_id, secret = basic_credentials(value)
-        quick = clients.quick_secret(client_id, secret)
-        if quick is not None:
-            return quick
-        return await run_in_threadpool(clients.authenticate_secret, client_id, secret)
-    raise AuthenticationError("Unsupported authentication scheme: use Basic or Bearer.")
+    except AuthenticationError as exc:
+        raise counted(request, exc) from None
+    return await check_secret(request, client_id, secret)
 
 
-PrincipalDep = Annotated[Principal, Depends(authenticate)]
+async def _token(request: Request, scheme: str, value: str) -> Principal:
+    if not scheme:
+        raise AuthenticationError("Authentication required: HTTP Basic or a bearer token.")
+    if scheme.lower() != "bearer" or not value:
+        raise AuthenticationError("Unsupported authentication scheme: use Basic or Bearer.")
+    clients = services(request).clients
+    claims = clients.verify_token(value)
+    if clients.cached(claims.client_id):
+        return clients.token_principal(claims)
+    return await run_in_threadpool(clients.token_principal, claims)
 
 
 def presented_certificate(request: Request) -> x509.Certificate | None:
@@ -78,7 +153,8 @@ def presented_certificate(request: Request) -> x509.Certificate | None:
         return load_certificate(chain[0])
     settings = services(request).settings
     header = request.headers.get(settings.client_cert_header)
-    if not header or not settings.trusted_proxies or not _trusted(request, settings):
+    peer = request.client.host if request.client else ""
+    if not header or not settings.trusted_proxies or not _trusted(peer, settings):
         return None
     try:
         return from_header(header)
@@ -88,12 +164,9 @@ def presented_certificate(request: Request) -> x509.Certificate | None:
         ) from None
 
 
-def _trusted(request: Request, settings: Settings) -> bool:
-    peer = request.client.host if request.client else None
-    if peer is None:
-        return False
+def _trusted(host: str, settings: Settings) -> bool:
     try:
-        address = ipaddress.ip_address(peer)
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
     return any(
@@ -106,16 +179,23 @@ async def authenticate_caller(request: Request) -> Principal:
     request carries an Authorization header, else its client certificate."""
     if request.headers.get("authorization"):
         return await authenticate(request)
+    try:
+        principal = await _certificate(request)
+    except AuthenticationError as exc:
+        raise counted(request, exc) from None
+    if principal.system is not None:
+        found = services(request)
+        await run_in_threadpool(_same_system, found, principal, request.path_params)
+    return principal
+
+
+async def _certificate(request: Request) -> Principal:
     cert = presented_certificate(request)
     if cert is None:
         raise AuthenticationError(
             "Authentication required: HTTP Basic, a bearer token or a client certificate."
         )
-    found = services(request)
-    principal = await run_in_threadpool(found.certificates.authenticate, cert)
-    if principal.system is not None:
-        await run_in_threadpool(_same_system, found, principal, request.path_params)
-    return principal
+    return await run_in_threadpool(services(request).certificates.authenticate, cert)
 
 
 def _same_system(found: Services, principal: Principal, params: dict[str, Any]) -> None:
@@ -131,11 +211,92 @@ def _same_system(found: Services, principal: Principal, params: dict[str, Any]) 
         )
 
 
-CallerDep = Annotated[Principal, Depends(authenticate_caller)]
+# -- the guard of every route ----------------------------------------------------------------------
 
 
-def require(principal: Principal, *any_of: Permission) -> None:
-    """Raise PermissionDeniedError (HTTP 403) unless the principal holds one of ``any_of``."""
-    if not principal.allows(*any_of):
-        needed = " or ".join(p.value for p in any_of) if any_of else "admin"
-        raise PermissionDeniedError(f"This operation needs the permission {needed} (or admin).")
+class Guard:
+    """Who may call a route: a principal holding one of ``any_of`` (``admin`` holds all;
+    none named: ``admin`` only), authenticated by a secret or token, or also by a client
+    certificate when ``certificate``. Declared as a route dependency; a ``GuardedRoute``
+    runs it before FastAPI reads the body, and the dependency then returns its principal."""
+
+    def __init__(self, *any_of: Permission, certificate: bool = False) -> None:
+        self.any_of = any_of
+        self.certificate = certificate
+
+    async def admit(self, request: Request) -> Principal:
+        if self.certificate:
+            principal = await authenticate_caller(request)
+        else:
+            principal = await authenticate(request)
+        if not principal.allows(*self.any_of):
+            needed = " or ".join(p.value for p in self.any_of) if self.any_of else "admin"
+            raise PermissionDeniedError(f"This operation needs the permission {needed} (or admin).")
+        if request.url.path.startswith(PREFIX):
+            await _spend_budget(request)
+        request.state.principal = principal
+        return principal
+
+    async def __call__(self, request: Request) -> Principal:
+        principal: Principal | None = getattr(request.state, "principal", None)
+        if principal is None:  # a route that is not a GuardedRoute
+            principal = await self.admit(request)
+        return principal
+
+
+async def _spend_budget(request: Request) -> None:
+    """The tenant's budget of proxy and real-time calls (spec §3.13), for a caller that is
+    authenticated and allowed: 429 past the maximum, a second's wait past the throttle."""
+    budget: InboundBudget = request.app.state.inbound_budget
+    if not budget.active:
+        return
+    decision = await run_in_threadpool(budget.admit)
+    if not decision.allowed:
+        wait = retry_after(decision.seconds)
+        raise TooManyRequestsError(
+            "Too many proxy and real-time requests for this tenant: "
+            f"at most {budget.maximum} a minute. Retry after {wait} s.",
+            retry_after=wait,
+        )
+    if decision.seconds:
+        await asyncio.sleep(decision.seconds)
+
+
+class GuardedRoute(APIRoute):
+    """A route whose guards (``Guard`` dependencies) run first: authenticate, authorise and,
+    under /ipsproxy/, admit to the tenant's budget; only then does FastAPI read, parse and
+    validate the request."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        guards = [d.dependency for d in self.dependencies if isinstance(d.dependency, Guard)]
+        if not guards:
+            return handler
+
+        async def guarded(request: Request) -> Response:
+            for guard in guards:
+                await guard.admit(request)
+            return await handler(request)
+
+        return guarded
+
+
+async def current_principal(request: Request) -> Principal:
+    """The principal a guard admitted (a route without a guard has none: 401)."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        raise AuthenticationError("Authentication required.")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+READERS = (Permission.MANAGE_USERS, Permission.MANAGE_GROUPS)
+
+Admin = Depends(Guard())
+ManageUsers = Depends(Guard(Permission.MANAGE_USERS))
+ManageGroups = Depends(Guard(Permission.MANAGE_GROUPS))
+DirectoryReader = Depends(Guard(*READERS))
+ProxyCaller = Depends(Guard(Permission.PROXY_API, certificate=True))
+RealtimeCaller = Depends(Guard(Permission.REALTIME_API, certificate=True))
+TenantAdminCaller = Depends(Guard(Permission.TENANT_ADMIN_API, certificate=True))

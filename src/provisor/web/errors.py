@@ -26,6 +26,7 @@ from provisor.errors import (
     PreconditionFailedError,
     ProvisorError,
     StorageError,
+    TooManyRequestsError,
 )
 from provisor.scim.errors import MethodNotAllowedError, SCIMError, error_body
 
@@ -56,6 +57,7 @@ _TITLES = {
     412: "Precondition Failed",
     413: "Payload Too Large",
     415: "Unsupported Media Type",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
@@ -88,8 +90,15 @@ def problem(
     return Response(orjson.dumps(body), status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
-def error_response(path: str, status: int, detail: str, scim_type: str | None = None) -> Response:
-    headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if status == 401 else None
+def error_response(
+    path: str,
+    status: int,
+    detail: str,
+    scim_type: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    if status == 401:
+        headers = {"WWW-Authenticate": WWW_AUTHENTICATE, **(headers or {})}
     if is_scim(path):
         return scim_error(status, detail, scim_type, headers)
     return problem(status, detail, headers)
@@ -105,6 +114,9 @@ async def _scim_error(request: Request, exc: Exception) -> Response:
 
 async def _provisor_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProvisorError)
+    if isinstance(exc, TooManyRequestsError):
+        retry = {"Retry-After": str(exc.retry_after)}
+        return error_response(request.url.path, exc.status, exc.message, None, retry)
     status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
     if status >= 500:
         log.error("request failed", path=request.url.path, error=exc.message)

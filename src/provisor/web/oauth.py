@@ -7,20 +7,28 @@ from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from provisor.auth.clients import ScopeError
-from provisor.errors import AuthenticationError
-from provisor.web.auth import basic_credentials, services
+from provisor.errors import AuthenticationError, TooManyRequestsError
+from provisor.web.auth import basic_credentials, check_secret, counted, services
 
 router = APIRouter(tags=["OAuth 2.0"])
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-def _oauth_error(status: int, error: str, description: str, *, basic: bool = False) -> Response:
+def _oauth_error(
+    status: int,
+    error: str,
+    description: str,
+    *,
+    basic: bool = False,
+    retry_after: int | None = None,
+) -> Response:
     headers = dict(_NO_STORE)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     if status == 401:
         headers["WWW-Authenticate"] = (
             'Basic realm="provisor"' if basic else 'Bearer realm="provisor"'
@@ -47,6 +55,15 @@ async def _form(request: Request) -> dict[str, str] | None:
     return dict(pairs)
 
 
+def _refused(exc: Exception, *, basic: bool) -> Response:
+    """The OAuth answer to a failed client authentication, or to a caller that must wait."""
+    if isinstance(exc, TooManyRequestsError):
+        return _oauth_error(
+            exc.status, "temporarily_unavailable", exc.message, retry_after=exc.retry_after
+        )
+    return _oauth_error(401, "invalid_client", str(exc), basic=basic)
+
+
 @router.post(
     "/oauth2/token",
     summary="Get a bearer token with client credentials",
@@ -54,6 +71,7 @@ async def _form(request: Request) -> dict[str, str] | None:
         200: {"description": "A bearer token"},
         400: {"description": "OAuth error"},
         401: {"description": "invalid_client"},
+        429: {"description": "temporarily_unavailable: too many failed authentications"},
     },
 )
 async def token(request: Request) -> Response:
@@ -73,12 +91,13 @@ async def token(request: Request) -> Response:
     if basic:
         try:
             client_id, secret = basic_credentials(value.strip())
-        except AuthenticationError:
-            return _oauth_error(401, "invalid_client", "Malformed Basic credentials.", basic=True)
+        except AuthenticationError as exc:
+            return _refused(counted(request, exc), basic=True)
     elif in_body:
         client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
     else:
-        return _oauth_error(401, "invalid_client", "Client authentication is required.", basic=True)
+        missing = AuthenticationError("Client authentication is required.")
+        return _refused(counted(request, missing), basic=True)
     grant = form.get("grant_type")
     if not grant:
         return _oauth_error(400, "invalid_request", "grant_type is required.")
@@ -88,9 +107,9 @@ async def token(request: Request) -> Response:
         )
     clients = services(request).clients
     try:
-        principal = await run_in_threadpool(clients.authenticate_secret, client_id, secret)
-    except AuthenticationError:
-        return _oauth_error(401, "invalid_client", "Invalid client credentials.", basic=basic)
+        principal = await check_secret(request, client_id, secret)
+    except (AuthenticationError, TooManyRequestsError) as exc:
+        return _refused(exc, basic=basic)
     try:
         access_token, scope = clients.issue_token(principal, form.get("scope"))
     except ScopeError as exc:

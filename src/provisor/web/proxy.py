@@ -13,7 +13,6 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from provisor.auth.permissions import Permission
 from provisor.proxy import discovery
 from provisor.proxy.service import Listing, ProxyService
 from provisor.scim import schemas as s
@@ -25,7 +24,7 @@ from provisor.scim.errors import (
 )
 from provisor.scim.projection import Projection
 from provisor.scim.registry import Registry, resolve
-from provisor.web.auth import CallerDep, ServicesDep, require
+from provisor.web.auth import GuardedRoute, ProxyCaller, ServicesDep
 from provisor.web.scim_api import json_body, scim_response
 from provisor.web.scim_discovery import discovery_list
 
@@ -33,7 +32,9 @@ PREFIX = "/ipsproxy/service/api/v1/scim/{system_id}"
 NEO_PREFIX = "/ipsproxy/api/v1/scim/{system_id}"
 ENDPOINT = "{endpoint}"  # Users or Groups: anything else is a SCIM 404
 
-router = APIRouter(tags=["Proxy systems (SCIM 2.0)"])
+router = APIRouter(
+    tags=["Proxy systems (SCIM 2.0)"], route_class=GuardedRoute, dependencies=[ProxyCaller]
+)
 
 Filter = Annotated[str | None, Query(description='<attribute> eq "value", or meta.lastModified gt')]
 StartIndex = Annotated[int | None, Query(alias="startIndex")]
@@ -128,8 +129,7 @@ def _writable(endpoint: str) -> None:
         raise NotImplementedSCIMError(NO_SEARCH)
 
 
-async def search_by_post(system_id: str, endpoint: str, principal: CallerDep) -> Response:
-    require(principal, Permission.PROXY_API)
+async def search_by_post(system_id: str, endpoint: str) -> Response:
     raise NotImplementedSCIMError(NO_SEARCH)
 
 
@@ -137,7 +137,6 @@ async def list_resources(
     system_id: str,
     endpoint: str,
     request: Request,
-    principal: CallerDep,
     services: ServicesDep,
     filter: Filter = None,
     start_index: StartIndex = None,
@@ -145,7 +144,6 @@ async def list_resources(
     attributes: Attributes = None,
     excluded: Excluded = None,
 ) -> Response:
-    require(principal, Permission.PROXY_API)
     proxy = proxy_service(request, services)
     listing = await proxy.search(
         system_id,
@@ -165,12 +163,10 @@ async def get_resource(
     endpoint: str,
     resource_id: str,
     request: Request,
-    principal: CallerDep,
     services: ServicesDep,
     attributes: Attributes = None,
     excluded: Excluded = None,
 ) -> Response:
-    require(principal, Permission.PROXY_API)
     proxy = proxy_service(request, services)
     doc = await proxy.get(system_id, endpoint, resource_id, proxy_base(request, system_id))
     doc = _project(_registry(services), endpoint, doc, attributes, excluded)
@@ -181,10 +177,8 @@ async def create_resource(
     system_id: str,
     endpoint: str,
     request: Request,
-    principal: CallerDep,
     services: ServicesDep,
 ) -> Response:
-    require(principal, Permission.PROXY_API)
     _writable(endpoint)
     body = await json_body(request)
     proxy = proxy_service(request, services)
@@ -197,10 +191,8 @@ async def replace_resource(
     endpoint: str,
     resource_id: str,
     request: Request,
-    principal: CallerDep,
     services: ServicesDep,
 ) -> Response:
-    require(principal, Permission.PROXY_API)
     body = await json_body(request)
     proxy = proxy_service(request, services)
     base = proxy_base(request, system_id)
@@ -213,10 +205,8 @@ async def patch_resource(
     endpoint: str,
     resource_id: str,
     request: Request,
-    principal: CallerDep,
     services: ServicesDep,
 ) -> Response:
-    require(principal, Permission.PROXY_API)
     body = await json_body(request)
     proxy = proxy_service(request, services)
     base = proxy_base(request, system_id)
@@ -229,10 +219,8 @@ async def delete_resource(
     endpoint: str,
     resource_id: str,
     request: Request,
-    principal: CallerDep,
     services: ServicesDep,
 ) -> Response:
-    require(principal, Permission.PROXY_API)
     await proxy_service(request, services).delete(system_id, endpoint, resource_id)
     return Response(status_code=204)
 
@@ -241,9 +229,8 @@ async def delete_resource(
 
 
 async def service_provider_config(
-    system_id: str, request: Request, principal: CallerDep, services: ServicesDep
+    system_id: str, request: Request, services: ServicesDep
 ) -> Response:
-    require(principal, Permission.PROXY_API)
     proxy = proxy_service(request, services)
     compiled = await proxy.compiled(system_id)
     async with proxy.connector(compiled) as connector:
@@ -252,10 +239,7 @@ async def service_provider_config(
     return scim_response(orjson.dumps(body))
 
 
-async def resource_types(
-    system_id: str, request: Request, principal: CallerDep, services: ServicesDep
-) -> Response:
-    require(principal, Permission.PROXY_API)
+async def resource_types(system_id: str, request: Request, services: ServicesDep) -> Response:
     compiled = await proxy_service(request, services).compiled(system_id)
     base = proxy_base(request, system_id)
     found = discovery.resource_types(compiled, _registry(services), base)
@@ -263,9 +247,8 @@ async def resource_types(
 
 
 async def resource_type(
-    system_id: str, name: str, request: Request, principal: CallerDep, services: ServicesDep
+    system_id: str, name: str, request: Request, services: ServicesDep
 ) -> Response:
-    require(principal, Permission.PROXY_API)
     compiled = await proxy_service(request, services).compiled(system_id)
     base = proxy_base(request, system_id)
     for doc in discovery.resource_types(compiled, _registry(services), base):
@@ -274,19 +257,15 @@ async def resource_type(
     raise ResourceNotFoundError(f"Resource type {name} not found.")
 
 
-async def list_schemas(
-    system_id: str, request: Request, principal: CallerDep, services: ServicesDep
-) -> Response:
-    require(principal, Permission.PROXY_API)
+async def list_schemas(system_id: str, request: Request, services: ServicesDep) -> Response:
     compiled = await proxy_service(request, services).compiled(system_id)
     found = discovery.schemas(compiled, _registry(services), proxy_base(request, system_id))
     return scim_response(discovery_list(found))
 
 
 async def get_schema(
-    system_id: str, schema_id: str, request: Request, principal: CallerDep, services: ServicesDep
+    system_id: str, schema_id: str, request: Request, services: ServicesDep
 ) -> Response:
-    require(principal, Permission.PROXY_API)
     compiled = await proxy_service(request, services).compiled(system_id)
     for doc in discovery.schemas(compiled, _registry(services), proxy_base(request, system_id)):
         if doc["id"] == schema_id:

@@ -1,6 +1,8 @@
 """The tenant's budget of proxy and real-time calls (spec §3.13): past the throttle rate
 (150/minute by default) each call waits a second; past the maximum (200/minute) calls get
-429 with ``Retry-After``. Paths under ``/ipsproxy/`` share one budget.
+429 with ``Retry-After``. Paths under ``/ipsproxy/`` share one budget, spent only by
+callers that are authenticated and allowed (the route's guard admits them, see
+:mod:`provisor.web.auth`).
 
 The counting is pyrate-limiter's sliding window, in a bucket every server process shares:
 an SQLite file in the data folder (with a file lock) on the embedded default, a table in
@@ -9,7 +11,6 @@ PostgreSQL otherwise.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import threading
 import time
@@ -17,12 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio
 from pyrate_limiter import AbstractBucket, Duration, Rate, RateItem
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from provisor.settings import Settings
-from provisor.web.errors import scim_error
 
 PREFIX = "/ipsproxy/"
 THROTTLE_SECONDS = 1.0
@@ -95,28 +93,3 @@ class InboundBudget:
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, budget: InboundBudget) -> None:
-        self.app = app
-        self.budget = budget
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
-            await self.app(scope, receive, send)
-            return
-        if self.budget.active:
-            decision = await anyio.to_thread.run_sync(self.budget.admit)
-            if not decision.allowed:
-                retry = str(int(decision.seconds))
-                detail = (
-                    "Too many proxy and real-time requests for this tenant: "
-                    f"at most {self.budget.maximum} a minute. Retry after {retry} s."
-                )
-                response = scim_error(429, detail, None, {"Retry-After": retry})
-                await response(scope, receive, send)
-                return
-            if decision.seconds:
-                await asyncio.sleep(decision.seconds)
-        await self.app(scope, receive, send)

@@ -9,17 +9,24 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from provisor.auth.permissions import Permission, Principal
+from provisor.auth.permissions import Principal
 from provisor.connectors.base import ConnectorError
 from provisor.errors import NotFoundError
 from provisor.realtime.model import STATUSES, Change
 from provisor.realtime.service import RealtimeService
 from provisor.scim.errors import SCIMError
-from provisor.web.auth import CallerDep, PrincipalDep, ServicesDep, require
+from provisor.web.auth import Admin, GuardedRoute, PrincipalDep, RealtimeCaller, ServicesDep
 from provisor.web.scim_discovery import discovery_list
 
-public = APIRouter(tags=["real-time provisioning"])
-admin = APIRouter(prefix="/api/v1", tags=["real-time provisioning"])
+public = APIRouter(
+    tags=["real-time provisioning"], route_class=GuardedRoute, dependencies=[RealtimeCaller]
+)
+admin = APIRouter(
+    prefix="/api/v1",
+    tags=["real-time provisioning"],
+    route_class=GuardedRoute,
+    dependencies=[Admin],
+)
 
 PREFIXES = ("/ipsproxy/service/api/v1", "/ipsproxy/api/v1")  # SAP's; the second is Neo's
 SCIM_JSON = "application/scim+json"
@@ -56,7 +63,6 @@ async def _push(
     system_id: str,
     change: Change,
 ) -> Response:
-    require(principal, Permission.REALTIME_API)
     try:
         log = await _realtime(request).push(system_id, change, caller=principal.name)
     except ConnectorError as exc:
@@ -66,7 +72,7 @@ async def _push(
 
 
 async def create(
-    system_id: str, entity_type: str, request: Request, principal: CallerDep
+    system_id: str, entity_type: str, request: Request, principal: PrincipalDep
 ) -> Response:
     """A new or changed entity, as the source holds it (an upsert)."""
     body = await _body(request)
@@ -74,7 +80,7 @@ async def create(
 
 
 async def replace(
-    system_id: str, entity_type: str, entity_id: str, request: Request, principal: CallerDep
+    system_id: str, entity_type: str, entity_id: str, request: Request, principal: PrincipalDep
 ) -> Response:
     body = await _body(request)
     change = Change(entity_type, "UPDATE", entity_id, body)
@@ -82,7 +88,7 @@ async def replace(
 
 
 async def patch(
-    system_id: str, entity_type: str, entity_id: str, request: Request, principal: CallerDep
+    system_id: str, entity_type: str, entity_id: str, request: Request, principal: PrincipalDep
 ) -> Response:
     """A changed entity: read again from the source, which already holds the change."""
     body = await _body(request)
@@ -91,18 +97,15 @@ async def patch(
 
 
 async def remove(
-    system_id: str, entity_type: str, entity_id: str, request: Request, principal: CallerDep
+    system_id: str, entity_type: str, entity_id: str, request: Request, principal: PrincipalDep
 ) -> Response:
     change = Change(entity_type, "DELETE", entity_id)
     return await _push(request, principal, system_id, change)
 
 
-async def test_connection(
-    system_id: str, entity_type: str, services: ServicesDep, principal: CallerDep
-) -> Response:
+async def test_connection(system_id: str, entity_type: str, services: ServicesDep) -> Response:
     """What a source application's *Test Connection* calls: an empty SCIM list when the
     source system exists and takes changes."""
-    require(principal, Permission.REALTIME_API)
     if entity_type not in ("user", "group"):
         raise NotFoundError(f"Entity type {entity_type!r}: use user or group.")
     services.systems.get(system_id)
@@ -137,7 +140,6 @@ for prefix in PREFIXES:
 def list_logs(
     request: Request,
     services: ServicesDep,
-    principal: PrincipalDep,
     source: Annotated[str | None, Query(description="Source system id or name")] = None,
     entity_id: Annotated[str | None, Query(alias="entityId")] = None,
     entity_type: Annotated[str | None, Query(alias="entityType")] = None,
@@ -145,7 +147,6 @@ def list_logs(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> Response:
-    require(principal, Permission.ADMIN)
     source_id = services.systems.get(source).id if source else None
     found, total = _realtime(request).search(
         source_id=source_id,
@@ -161,8 +162,7 @@ def list_logs(
 
 
 @admin.get("/realtime-logs/{log_id}", summary="One real-time provisioning log")
-def get_log(log_id: str, request: Request, principal: PrincipalDep) -> Response:
-    require(principal, Permission.ADMIN)
+def get_log(log_id: str, request: Request) -> Response:
     found = _realtime(request).logs.get(log_id)
     if found is None:
         raise NotFoundError(f"No real-time log {log_id!r}.")

@@ -20,10 +20,17 @@ from provisor.scim.errors import (
     NotImplementedSCIMError,
 )
 from provisor.scim.limits import check_index
-from provisor.web.auth import PrincipalDep, ServicesDep, require
+from provisor.web.auth import (
+    DirectoryReader,
+    GuardedRoute,
+    ManageGroups,
+    ManageUsers,
+    PrincipalDep,
+    ServicesDep,
+)
 from provisor.web.errors import SCIM_MEDIA_TYPE
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 PERMISSION = {"User": Permission.MANAGE_USERS, "Group": Permission.MANAGE_GROUPS}
 
@@ -86,11 +93,14 @@ def rendered(result: Rendered, status: int = 200) -> Response:
 # -- Users and Groups ----------------------------------------------------------------------------
 
 
-@router.post("/.search", summary="Search users and groups together (SearchRequest body)")
+@router.post(
+    "/.search",
+    summary="Search users and groups together (SearchRequest body)",
+    dependencies=[DirectoryReader],
+)
 async def search_everything(
     request: Request, principal: PrincipalDep, services: ServicesDep
 ) -> Response:
-    require(principal, *PERMISSION.values())
     kinds = [k for k in ("User", "Group") if principal.allows(PERMISSION[k])]
     query = search_request(await json_body(request))
     body = await run_in_threadpool(services.directory.search_all, kinds, query, base_url(request))
@@ -140,12 +150,11 @@ def search_request(body: Any) -> ListQuery:
 
 def _register(kind: str, endpoint: str) -> None:
     """The routes of one resource type: /Users or /Groups."""
-    permission = PERMISSION[kind]
+    guard = {"User": ManageUsers, "Group": ManageGroups}[kind]
     tag = f"{kind}s"
 
     def list_resources(
         request: Request,
-        principal: PrincipalDep,
         services: ServicesDep,
         filter: Filter = None,
         sort_by: SortBy = None,
@@ -156,7 +165,6 @@ def _register(kind: str, endpoint: str) -> None:
         attributes: Attributes = None,
         excluded: Excluded = None,
     ) -> Response:
-        require(principal, permission)
         query = ListQuery(
             filter=filter,
             sort_by=sort_by,
@@ -169,18 +177,12 @@ def _register(kind: str, endpoint: str) -> None:
         )
         return scim_response(services.directory.search(kind, query, base_url(request)))
 
-    async def search_resources(
-        request: Request, principal: PrincipalDep, services: ServicesDep
-    ) -> Response:
-        require(principal, permission)
+    async def search_resources(request: Request, services: ServicesDep) -> Response:
         query = search_request(await json_body(request))
         body = await run_in_threadpool(services.directory.search, kind, query, base_url(request))
         return scim_response(body)
 
-    async def create_resource(
-        request: Request, principal: PrincipalDep, services: ServicesDep
-    ) -> Response:
-        require(principal, permission)
+    async def create_resource(request: Request, services: ServicesDep) -> Response:
         body = await json_body(request)
         result = await run_in_threadpool(services.directory.create, kind, body, base_url(request))
         return rendered(result, 201)
@@ -188,13 +190,11 @@ def _register(kind: str, endpoint: str) -> None:
     def get_resource(
         resource_id: str,
         request: Request,
-        principal: PrincipalDep,
         services: ServicesDep,
         attributes: Attributes = None,
         excluded: Excluded = None,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
-        require(principal, permission)
         result = services.directory.get(
             kind,
             resource_id,
@@ -208,11 +208,9 @@ def _register(kind: str, endpoint: str) -> None:
     async def replace_resource(
         resource_id: str,
         request: Request,
-        principal: PrincipalDep,
         services: ServicesDep,
         if_match: IfMatch = None,
     ) -> Response:
-        require(principal, permission)
         body = await json_body(request)
         result = await run_in_threadpool(
             services.directory.replace, kind, resource_id, body, base_url(request), if_match
@@ -222,13 +220,11 @@ def _register(kind: str, endpoint: str) -> None:
     async def patch_resource(
         resource_id: str,
         request: Request,
-        principal: PrincipalDep,
         services: ServicesDep,
         attributes: Attributes = None,
         excluded: Excluded = None,
         if_match: IfMatch = None,
     ) -> Response:
-        require(principal, permission)
         body = await json_body(request)
 
         def patch() -> Rendered:
@@ -245,9 +241,8 @@ def _register(kind: str, endpoint: str) -> None:
         return rendered(await run_in_threadpool(patch))
 
     def delete_resource(
-        resource_id: str, principal: PrincipalDep, services: ServicesDep, if_match: IfMatch = None
+        resource_id: str, services: ServicesDep, if_match: IfMatch = None
     ) -> Response:
-        require(principal, permission)
         services.directory.delete(kind, resource_id, if_match)
         return Response(status_code=204)
 
@@ -271,6 +266,7 @@ def _register(kind: str, endpoint: str) -> None:
             tags=[tag],
             name=f"{handler.__name__}_{kind.lower()}",
             response_class=Response,
+            dependencies=[guard],
         )
 
 
@@ -278,7 +274,7 @@ _register("User", "Users")
 _register("Group", "Groups")
 
 
-async def me(principal: PrincipalDep) -> Response:
+async def me() -> Response:
     raise NotImplementedSCIMError(
         "/Me is not supported: the authenticated caller is a technical user, not a user of "
         "the directory."
@@ -294,15 +290,19 @@ for _method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
         status_code=501,
         summary="Not supported: callers are technical users, not directory users (RFC 7644 §3.11)",
         tags=["Users"],
+        dependencies=[DirectoryReader],
     )
 
 
 # -- Bulk ------------------------------------------------------------------------------------------
 
 
-@router.post("/Bulk", summary="Several operations in one request (RFC 7644 §3.7)")
+@router.post(
+    "/Bulk",
+    summary="Several operations in one request (RFC 7644 §3.7)",
+    dependencies=[DirectoryReader],
+)
 async def bulk(request: Request, principal: PrincipalDep, services: ServicesDep) -> Response:
-    require(principal, *PERMISSION.values())
     body = await json_body(request)
     processor = BulkProcessor(
         services.directory,

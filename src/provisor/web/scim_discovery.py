@@ -9,15 +9,12 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from provisor.auth.permissions import Permission
 from provisor.scim import schemas as s
 from provisor.scim.errors import MethodNotAllowedError, ResourceNotFoundError
-from provisor.web.auth import PrincipalDep, ServicesDep, require
+from provisor.web.auth import DirectoryReader, GuardedRoute, ManageUsers, ServicesDep
 from provisor.web.scim_api import base_url, json_body, scim_response
 
-router = APIRouter(tags=["SCIM discovery and schemas"])
-
-READERS = (Permission.MANAGE_USERS, Permission.MANAGE_GROUPS)
+router = APIRouter(tags=["SCIM discovery and schemas"], route_class=GuardedRoute)
 
 
 def discovery_list(resources: list[dict[str, Any]]) -> bytes:
@@ -33,11 +30,12 @@ def discovery_list(resources: list[dict[str, Any]]) -> bytes:
     )
 
 
-@router.get("/ServiceProviderConfig", summary="What this SCIM service supports")
-def service_provider_config(
-    request: Request, principal: PrincipalDep, services: ServicesDep
-) -> Response:
-    require(principal, *READERS)
+@router.get(
+    "/ServiceProviderConfig",
+    summary="What this SCIM service supports",
+    dependencies=[DirectoryReader],
+)
+def service_provider_config(request: Request, services: ServicesDep) -> Response:
     settings = services.settings
     base = base_url(request)
     body = {
@@ -62,49 +60,47 @@ def service_provider_config(
     return scim_response(orjson.dumps(body))
 
 
-@router.get("/ResourceTypes", summary="The resource types: User and Group")
-def resource_types(request: Request, principal: PrincipalDep, services: ServicesDep) -> Response:
-    require(principal, *READERS)
+@router.get(
+    "/ResourceTypes",
+    summary="The resource types: User and Group",
+    dependencies=[DirectoryReader],
+)
+def resource_types(request: Request, services: ServicesDep) -> Response:
     registry = services.directory.catalog.registry()
     base = base_url(request)
     return scim_response(discovery_list([rt.to_scim(base) for rt in registry.resource_types]))
 
 
-@router.get("/ResourceTypes/{name}", summary="One resource type")
-def resource_type(
-    name: str, request: Request, principal: PrincipalDep, services: ServicesDep
-) -> Response:
-    require(principal, *READERS)
+@router.get("/ResourceTypes/{name}", summary="One resource type", dependencies=[DirectoryReader])
+def resource_type(name: str, request: Request, services: ServicesDep) -> Response:
     rt = services.directory.catalog.registry().resource_type(name)
     if rt is None:
         raise ResourceNotFoundError(f"Resource type {name} not found.")
     return scim_response(orjson.dumps(rt.to_scim(base_url(request))))
 
 
-@router.get("/Schemas", summary="All schemas, built in and custom")
-def list_schemas(request: Request, principal: PrincipalDep, services: ServicesDep) -> Response:
-    require(principal, *READERS)
+@router.get("/Schemas", summary="All schemas, built in and custom", dependencies=[ManageUsers])
+def list_schemas(request: Request, services: ServicesDep) -> Response:
     registry = services.directory.catalog.registry()
     base = base_url(request)
     return scim_response(discovery_list([schema.to_scim(base) for schema in registry.schemas()]))
 
 
-@router.get("/Schemas/{schema_id}", summary="One schema")
-def get_schema(
-    schema_id: str, request: Request, principal: PrincipalDep, services: ServicesDep
-) -> Response:
-    require(principal, *READERS)
+@router.get("/Schemas/{schema_id}", summary="One schema", dependencies=[ManageUsers])
+def get_schema(schema_id: str, request: Request, services: ServicesDep) -> Response:
     schema = services.directory.catalog.registry().schema(schema_id)
     if schema is None:
         raise ResourceNotFoundError(f"Schema {schema_id} not found.")
     return scim_response(orjson.dumps(schema.to_scim(base_url(request))))
 
 
-@router.post("/Schemas", status_code=201, summary="Create a custom schema (extends User)")
-async def create_schema(
-    request: Request, principal: PrincipalDep, services: ServicesDep
-) -> Response:
-    require(principal, Permission.MANAGE_USERS)
+@router.post(
+    "/Schemas",
+    status_code=201,
+    summary="Create a custom schema (extends User)",
+    dependencies=[ManageUsers],
+)
+async def create_schema(request: Request, services: ServicesDep) -> Response:
     if not (await request.body()).strip():
         # The schema list itself is read-only (RFC 7644 §4); POST only adds a custom schema.
         raise MethodNotAllowedError("POST /Schemas needs a custom schema in the body.")
@@ -119,9 +115,11 @@ async def create_schema(
 
 
 @router.delete(
-    "/Schemas/{schema_id}", status_code=204, summary="Delete a custom schema and all its values"
+    "/Schemas/{schema_id}",
+    status_code=204,
+    summary="Delete a custom schema and all its values",
+    dependencies=[ManageUsers],
 )
-def delete_schema(schema_id: str, principal: PrincipalDep, services: ServicesDep) -> Response:
-    require(principal, Permission.MANAGE_USERS)
+def delete_schema(schema_id: str, services: ServicesDep) -> Response:
     services.directory.catalog.delete(schema_id)
     return Response(status_code=204)

@@ -23,22 +23,23 @@ def test_secret_hashes_are_argon2id_and_salted() -> None:
 def test_verified_secrets_cache_only_remembers_successes() -> None:
     cache = VerifiedSecrets(size=2)
     stored = hash_secret("right")
-    assert not cache.known(stored, "right")
-    assert cache.verify(stored, "right") and cache.known(stored, "right")
-    assert not cache.verify(stored, "wrong") and not cache.known(stored, "wrong")
+    assert not cache.known("c", stored, "right")
+    assert cache.verify("c", stored, "right") and cache.known("c", stored, "right")
+    assert not cache.verify("c", stored, "wrong") and not cache.known("c", stored, "wrong")
     other = hash_secret("right")  # a rotated secret has another hash
-    assert not cache.known(other, "right")
+    assert not cache.known("c", other, "right")
 
 
 def test_tokens_expire_and_are_bound_to_the_key() -> None:
     signer = TokenSigner(b"k" * 32, ttl_seconds=60)
-    claims = signer.verify(signer.issue("client-1", frozenset({"manage_users"})))
+    claims = signer.verify(signer.issue("client-1", frozenset({"manage_users"}), "secret-1"))
     assert claims is not None and claims.client_id == "client-1"
+    assert claims.secret_id == "secret-1"
     assert claims.scope == {"manage_users"}
     assert claims.expires_at - time.time() == pytest.approx(60, abs=2)
-    assert TokenSigner(b"o" * 32, 60).verify(signer.issue("c", frozenset())) is None
+    assert TokenSigner(b"o" * 32, 60).verify(signer.issue("c", frozenset(), "s")) is None
     expired = TokenSigner(b"k" * 32, ttl_seconds=-10)
-    assert signer.verify(expired.issue("c", frozenset())) is None
+    assert signer.verify(expired.issue("c", frozenset(), "s")) is None
 
 
 def test_master_key_file_is_private_and_stable(tmp_path) -> None:
@@ -87,10 +88,10 @@ def test_concurrent_checks_of_one_pair_share_one_hash(monkeypatch) -> None:
     cache = VerifiedSecrets()
     stored = hash_secret("right")
     with ThreadPoolExecutor(8) as pool:
-        results = [pool.submit(cache.verify, stored, "right") for _ in range(8)]
+        results = [pool.submit(cache.verify, "c", stored, "right") for _ in range(8)]
         time.sleep(0.2)
         gate.set()
         assert all(r.result() for r in results)
     assert calls == ["right"]
-    assert not cache.verify(stored, "wrong") and not cache.verify(stored, "wrong")
+    assert not cache.verify("c", stored, "wrong") and not cache.verify("c", stored, "wrong")
     assert calls == ["right", "wrong"]  # a failure is remembered too
