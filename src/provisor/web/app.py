@@ -27,7 +27,7 @@ from provisor.web import (
     scim_discovery,
 )
 from provisor.web import realtime as realtime_routes
-from provisor.web.limits import BodyLimitMiddleware, RequestTextMiddleware
+from provisor.web.limits import BodyLimitMiddleware, URLTextMiddleware
 from provisor.web.ratelimit import InboundBudget
 
 DESCRIPTION = """\
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.state.services = services
     app.state.realtime = realtime
-    app.add_middleware(RequestTextMiddleware, max_depth=settings.json_max_depth)
+    app.add_middleware(URLTextMiddleware)
     app.state.inbound_budget = InboundBudget(settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     errors.install(app)

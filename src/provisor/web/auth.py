@@ -31,6 +31,8 @@ from provisor.errors import (
 )
 from provisor.runtime import Services
 from provisor.settings import Settings
+from provisor.web.errors import error_response
+from provisor.web.limits import body_problem
 from provisor.web.ratelimit import PREFIX, InboundBudget
 
 
@@ -262,6 +264,9 @@ async def _spend_budget(request: Request) -> None:
         await asyncio.sleep(decision.seconds)
 
 
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 class GuardedRoute(APIRoute):
     """A route whose guards (``Guard`` dependencies) run first: authenticate, authorise and,
     under /ipsproxy/, admit to the tenant's budget; only then does FastAPI read, parse and
@@ -270,12 +275,17 @@ class GuardedRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         guards = [d.dependency for d in self.dependencies if isinstance(d.dependency, Guard)]
-        if not guards:
-            return handler
+        reads_body = bool((self.methods or set()) & BODY_METHODS)
 
         async def guarded(request: Request) -> Response:
             for guard in guards:
                 await guard.admit(request)
+            if reads_body:  # only now: the caller may send it (Starlette keeps it for the handler)
+                depth = services(request).settings.json_max_depth
+                content_type = request.headers.get("content-type", "")
+                problem = body_problem(content_type, await request.body(), depth)
+                if problem is not None:
+                    return error_response(request.url.path, 400, problem, "invalidValue")
             return await handler(request)
 
         return guarded

@@ -1,6 +1,6 @@
 """Refusing requests the service will not process: bodies larger than the configured limit
-(HTTP 413, before reading them), JSON nested deeper than a limit, and text no database can
-store (NUL) in a path, query string or body (HTTP 400, in the protocol's error format)."""
+(HTTP 413, before reading them), text no database can store (NUL) in a URL, and bodies with
+such text or JSON nested deeper than a limit (HTTP 400, in the protocol's error format)."""
 
 from __future__ import annotations
 
@@ -73,7 +73,6 @@ class BodyLimitMiddleware:
 # \u0000 in a JSON text, unless its backslash is itself escaped ("\\u0000" is six characters).
 _JSON_NUL = re.compile(rb"(?:^|[^\\])(?:\\\\)*\\u0000")
 _FORM_NUL = re.compile(rb"%00")
-_BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 def json_depth_exceeds(value: Any, limit: int) -> bool:
@@ -90,87 +89,43 @@ def json_depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
-class RequestTextMiddleware:
-    """Answers 400 to a request with NUL in its path or query, or a body (JSON or form)
-    holding NUL, a lone surrogate, or JSON nested deeper than ``max_depth``.
+class URLTextMiddleware:
+    """Answers 400 to a request with NUL in its path or query string: such a URL names no
+    resource, and no database could look it up. (Bodies are checked after authentication,
+    by ``body_problem`` in the route guard.)"""
 
-    Every JSON body the service parses (SCIM, admin API, real-time, proxy) passes here, so
-    no handler meets text the databases would refuse. Runs inside BodyLimitMiddleware: a
-    body is buffered only up to the size limit.
-    """
-
-    def __init__(self, app: ASGIApp, max_depth: int) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.max_depth = max_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = scope["path"]
-        query = scope.get("query_string", b"")
-        if unstorable(path) or _FORM_NUL.search(query) or b"\x00" in query:
-            await self._refuse(scope, send, "The URL contains a NUL character.", "invalidValue")
-            return
-        if scope["method"] not in _BODY_METHODS:
-            await self.app(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client left
-                await self.app(scope, _replay([message], receive), send)
+        if scope["type"] == "http":
+            query = scope.get("query_string", b"")
+            if unstorable(scope["path"]) or _FORM_NUL.search(query) or b"\x00" in query:
+                response = error_response(
+                    scope["path"], 400, "The URL contains a NUL character.", "invalidValue"
+                )
+                await response(scope, receive, send)
                 return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        problem = self._problem(scope, body)
-        if problem is not None:
-            await self._refuse(scope, send, problem, "invalidValue")
-            return
-        replayed = {"type": "http.request", "body": body, "more_body": False}
-        await self.app(scope, _replay([replayed], receive), send)
+        await self.app(scope, receive, send)
 
-    def _problem(self, scope: Scope, body: bytes) -> str | None:
-        content_type = b""
-        for name, value in scope["headers"]:
-            if name == b"content-type":
-                content_type = value.lower()
-                break
-        if b"form-urlencoded" in content_type:
-            return "The form contains a NUL character." if _FORM_NUL.search(body) else None
-        stripped = body.lstrip()
-        if not stripped.startswith((b"{", b"[")) and b"json" not in content_type:
-            return None
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            if "surrogate" in str(exc):
-                return "The JSON body contains a lone surrogate character."
-            return None  # the handler explains what is wrong with the JSON
-        if _JSON_NUL.search(body):
-            return "The JSON body contains a NUL character (\\u0000)."
-        if json_depth_exceeds(parsed, self.max_depth):
-            return f"The JSON body nests deeper than the limit of {self.max_depth} levels."
+
+def body_problem(content_type: str, body: bytes, max_depth: int) -> str | None:
+    """What makes a request body unfit for any handler: NUL or a lone surrogate in a JSON or
+    form body, or JSON nested deeper than ``max_depth``; None when it is fit (or not JSON:
+    the handler explains what is wrong with it)."""
+    content_type = content_type.lower()
+    if "form-urlencoded" in content_type:
+        return "The form contains a NUL character." if _FORM_NUL.search(body) else None
+    if not body.lstrip().startswith((b"{", b"[")) and "json" not in content_type:
         return None
-
-    @staticmethod
-    async def _refuse(scope: Scope, send: Send, detail: str, scim_type: str) -> None:
-        response = error_response(scope["path"], 400, detail, scim_type)
-
-        async def no_body() -> Message:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        await response(scope, no_body, send)
-
-
-def _replay(messages: list[Message], receive: Receive) -> Receive:
-    """A receive that gives ``messages`` first, then whatever the client sends next."""
-
-    async def replay() -> Message:
-        if messages:
-            return messages.pop(0)
-        return await receive()
-
-    return replay
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if "surrogate" in str(exc):
+            return "The JSON body contains a lone surrogate character."
+        return None
+    if _JSON_NUL.search(body):
+        return "The JSON body contains a NUL character (\\u0000)."
+    if json_depth_exceeds(parsed, max_depth):
+        return f"The JSON body nests deeper than the limit of {max_depth} levels."
+    return None
