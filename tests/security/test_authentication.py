@@ -4,6 +4,7 @@ and bearer tokens die with the secret they were issued for."""
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from collections.abc import Iterator
@@ -157,3 +158,19 @@ def test_rotating_a_secret_revokes_its_bearer_tokens(server: LiveServer) -> None
         assert client.get("/scim/Users", headers=third).status_code == 200
         clients.delete(row.id)
         assert client.get("/scim/Users", headers=third).status_code == 401
+
+
+def test_a_client_id_with_nul_is_nobody_on_both_databases(server: LiveServer) -> None:
+    """PostgreSQL refused the lookup of a client id holding NUL: an anonymous caller got 500
+    (Basic header on any route, or /oauth2/token). Now it is an unknown id: 401."""
+    nul_id = "a\x00b"
+    basic = "Basic " + base64.b64encode(f"{nul_id}:secret".encode()).decode()
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        guarded = http.get("/scim/Users", headers={"authorization": basic})
+        assert guarded.status_code == 401, guarded.text
+        token = http.post(
+            "/oauth2/token",
+            data={"grant_type": "client_credentials", "client_id": nul_id, "client_secret": "s"},
+        )
+        assert token.status_code == 401, token.text
+        assert token.json()["error"] == "invalid_client"

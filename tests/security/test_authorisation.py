@@ -17,7 +17,7 @@ from provisor.web.app import create_app
 from provisor.web.auth import Guard
 from tests.conftest import LiveServer, serve
 
-PUBLIC = {"/health", "/oauth2/token"}  # docs and openapi.json are Starlette routes
+PUBLIC = {"/health", "/oauth2/token", "/docs", "/redoc"}  # and Starlette routes: openapi, static
 GARBAGE = b'{"not": json'
 JSON = {"content-type": "application/json"}
 

@@ -180,7 +180,10 @@ class ClientService:
     # -- authentication -----------------------------------------------------------------------
 
     def lookup(self, client_id: str) -> tuple[ClientRow | None, list[SecretRow]]:
-        """The client and its secrets, cached for a couple of seconds."""
+        """The client and its secrets, cached for a couple of seconds. An id that is no UUID
+        (every client id is one) is nobody, without a query: it may hold anything, NUL too."""
+        if not _is_uuid(client_id):
+            return None, []
         entry = self._cache.get(client_id)
         if entry is not None and entry[0] > time.monotonic():
             return entry[1], entry[2]
@@ -312,3 +315,10 @@ def _principal(
         method=method,
         secret_id=secret_id,
     )
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
