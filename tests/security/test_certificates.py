@@ -159,6 +159,31 @@ def test_deleting_a_partner_certificate_revokes_it_despite_a_namesake(
     assert certs.authenticate(one).client_id == caller.id
 
 
+def test_deleting_the_owner_revokes_its_certificates(services: Services) -> None:
+    """Deleting a technical user or a system revokes its inbound certificates: a partner
+    certificate of a deleted user must not log in as a later user given a namesake from the
+    same CA (the cascade of the deletion used to drop them without revoking)."""
+    certs = services.certificates
+    partner = self_signed("partner CA")
+    certs.options = dataclasses.replace(certs.options, client_cas=(partner[0],))
+    old, _ = services.clients.create("idm-old", ["admin"])
+    theirs, _ = self_signed("idm-prod", issuer=partner)
+    certs.import_inbound(pem(theirs), client=old.id)
+    services.clients.delete(old.id)
+    new, _ = services.clients.create("idm-new", ["realtime_api"])
+    renewal, _ = self_signed("idm-prod", issuer=partner)
+    certs.import_inbound(pem(renewal), client=new.id)
+    with pytest.raises(AuthenticationError, match="revoked"):
+        certs.authenticate(theirs)
+    assert certs.authenticate(renewal).client_id == new.id
+    source = _source(services)
+    ias, _ = self_signed("IAS")
+    certs.import_inbound(pem(ias), system=source)
+    services.systems.delete(source)
+    with pytest.raises(AuthenticationError, match="revoked"):
+        certs.authenticate(ias)
+
+
 def test_a_deleted_generated_certificate_is_refused_over_https(
     sqlite_settings: Settings, tmp_path: Path
 ) -> None:

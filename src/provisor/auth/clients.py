@@ -22,6 +22,7 @@ from provisor.auth.passwords import VerifiedSecrets, hash_secret
 from provisor.auth.permissions import Permission, Principal, parse_permissions
 from provisor.auth.tokens import TokenClaims, TokenSigner
 from provisor.errors import AuthenticationError, ConfigError, NotFoundError
+from provisor.storage import certificates
 from provisor.storage import clients as store
 from provisor.storage.clients import ClientRow, SecretRow
 from provisor.storage.database import Database
@@ -109,6 +110,7 @@ class ClientService:
             client = store.find_client(conn, id_or_name)
             if client is None:
                 raise NotFoundError(f"No client with id or name {id_or_name!r}.")
+            certificates.revoke_inbound_of(conn, client_id=client.id, when=now())
             store.delete_client(conn, client.id)
         self._forget(client.id)
         return client

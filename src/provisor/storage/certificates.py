@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography import x509
 from sqlalchemy import Connection, case, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -294,6 +295,20 @@ def delete_inbound(conn: Connection, row: InboundRow, serial_number: str, when: 
             )
         bump_counter(conn, INBOUND_COUNTER)
     return gone
+
+
+def revoke_inbound_of(
+    conn: Connection, *, client_id: str | None = None, system_id: str | None = None, when: str
+) -> int:
+    """Delete and revoke every inbound certificate of one client or one system, before the
+    owner goes (the cascade of its deletion would revoke nothing); how many there were."""
+    if (client_id is None) == (system_id is None):
+        raise ValueError("revoke the certificates of one client or of one system")
+    rows = inbound_of(conn, client_id=client_id, system_id=system_id)
+    for row in rows:
+        cert = x509.load_pem_x509_certificate(row.certificate.encode("ascii"))
+        delete_inbound(conn, row, format(cert.serial_number, "x"), when)
+    return len(rows)
 
 
 def is_revoked(conn: Connection, fingerprint: str) -> bool:

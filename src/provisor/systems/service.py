@@ -27,6 +27,7 @@ from provisor.errors import (
     NotFoundError,
     PreconditionFailedError,
 )
+from provisor.storage import certificates
 from provisor.storage import systems as store
 from provisor.storage.database import Database
 from provisor.storage.systems import PropertyRow, SystemRow
@@ -275,6 +276,7 @@ class SystemService:
         with self.db.write() as conn:
             row = self._locked(conn, id_or_name, if_version)
             view = self._view(conn, row)
+            certificates.revoke_inbound_of(conn, system_id=row.id, when=now())
             store.delete_system(conn, row.id)
             return view
 
