@@ -90,8 +90,13 @@ def start_server(
     """``provisor serve`` in its own process group; (process, base URL)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISOR_")}
-    # The tenant's inbound budget (spec §3.13) would answer most fuzz requests 429.
-    env |= {"PROVISOR_INBOUND_THROTTLE_PER_MINUTE": "0", "PROVISOR_INBOUND_MAX_PER_MINUTE": "0"}
+    # The tenant's inbound budget (spec §3.13) and the budget of failed authentications per
+    # address would answer most fuzz requests 429 (and so test nothing behind them).
+    env |= {
+        "PROVISOR_INBOUND_THROTTLE_PER_MINUTE": "0",
+        "PROVISOR_INBOUND_MAX_PER_MINUTE": "0",
+        "PROVISOR_AUTH_FAILURES_PER_MINUTE": "0",
+    }
     command = [sys.executable, "-m", "provisor", "serve", "--port", str(port), "--workers", "1"]
     command += ["--data-dir", str(data_dir)]
     if database_url:

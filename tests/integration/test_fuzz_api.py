@@ -29,9 +29,14 @@ def load_harness() -> ModuleType:
 
 @pytest.fixture
 def sqlite_settings(sqlite_settings: Settings) -> Settings:
-    """Without the tenant's inbound rate limit (spec §3.13): the fuzzer sends hundreds of calls."""
+    """Without the tenant's inbound rate limit (spec §3.13) and the budget of failed
+    authentications: the fuzzer sends hundreds of calls, many of them anonymous."""
     return sqlite_settings.model_copy(
-        update={"inbound_throttle_per_minute": 0, "inbound_max_per_minute": 0}
+        update={
+            "inbound_throttle_per_minute": 0,
+            "inbound_max_per_minute": 0,
+            "auth_failures_per_minute": 0,
+        }
     )
 
 
