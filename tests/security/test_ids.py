@@ -15,8 +15,9 @@ from typing import Any
 import orjson
 import pytest
 
-from provisor.connectors.base import InvalidId, path_segment
+from provisor.connectors.base import BackendError, ConnectorConfig, InvalidId, Role, path_segment
 from provisor.connectors.ldap.directory import within
+from provisor.connectors.scim.connector import SCIMConnector
 from provisor.jobs.export import export_job
 from provisor.jobs.model import JobStatus, JobType
 from provisor.runtime import Services
@@ -241,3 +242,21 @@ def test_a_realtime_push_refuses_ids_no_database_keeps(server: LiveServer) -> No
             assert "NUL" in pushed.json()["detail"] or "512 characters" in pushed.json()["detail"]
         replaced = api.put(f"{base}/{'y' * 513}", json=user_body("ada"))
         assert replaced.status_code == 400 and "512 characters" in replaced.json()["detail"]
+
+
+@pytest.mark.anyio
+async def test_ids_a_back_end_answers_are_checked_like_source_ids(
+    backend: tuple[str, list[tuple[str, str]]],
+) -> None:
+    """A back-end answering a create with an id no database keeps (NUL, over 512 characters)
+    gave the job an id that broke its commit on PostgreSQL: now the write fails clearly."""
+    url, _ = backend
+    config = ConnectorConfig("t-1", "Target", Role.TARGET, {"URL": url}, {})
+    for bad in ("a\x00b", "x" * 513):
+        USER["id"] = bad
+        try:
+            async with SCIMConnector(config) as connector:
+                with pytest.raises(BackendError, match="no id"):
+                    await connector.create("user", {"userName": "ada"})
+        finally:
+            USER["id"] = "42"

@@ -92,6 +92,7 @@ class InvalidId(InvalidEntity):
 # -- ids and back-end text --------------------------------------------------------------------
 
 EXCERPT_LENGTH = 200  # characters of a back-end's answer a message may repeat
+MAX_ID_LENGTH = 512  # characters of an entity id the operational data keeps
 _SPACES = re.compile(r"\s+")
 
 
@@ -104,6 +105,11 @@ def path_segment(entity_id: str) -> str:
             "'.' or '..', without '/' or control characters"
         )
     return quote(entity_id, safe="")
+
+
+def storable_id(entity_id: str) -> bool:
+    """Whether every database keeps ``entity_id`` as an id (operational data, logs)."""
+    return len(entity_id) <= MAX_ID_LENGTH and not has_control(entity_id)
 
 
 def has_control(text: str) -> bool:
@@ -156,6 +162,13 @@ class Written:
 
     id: str
     entity: Entity | None = None
+
+    def __post_init__(self) -> None:
+        if not storable_id(self.id):  # a hostile back-end's id must not break the job's commit
+            raise BackendError(
+                f"The back-end answered the id {excerpt(repr(self.id), 80)}, which is no id: "
+                f"at most {MAX_ID_LENGTH} characters, no control characters."
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from provisor.connectors.base import ConnectorError, Page, excerpt, has_control
+from provisor.connectors.base import MAX_ID_LENGTH, ConnectorError, Page, excerpt, storable_id
 from provisor.jobs.deleting import Deleting
 from provisor.jobs.failures import unexpected
 from provisor.jobs.model import Action, Counts, Job, JobStatus, JobType, ReadMode, Trigger
@@ -31,7 +31,6 @@ from provisor.transform import Failed, Operation, Skipped, Transformed
 
 ENTITY_TYPES = ("user", "group")
 HIDDEN = "<hidden content>"
-MAX_ID_LENGTH = 512  # characters of an entity id the operational data keeps
 
 
 class Runner:
@@ -256,7 +255,7 @@ class Runner:
                     reason = "The read transformation gives no entityIdSourceSystem."
                     self.log(Action.FAILED, entity_type, self.source, label, reason, raw)
                     continue
-                if len(str(source_id)) > MAX_ID_LENGTH or has_control(str(source_id)):
+                if not storable_id(str(source_id)):
                     self.source_failed = True  # no database stores it alike (NUL, length)
                     self.count(entity_type, self.source, Action.FAILED)
                     reason = (

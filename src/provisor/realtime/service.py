@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from provisor.connectors.base import ConnectorError, Role, has_control
+from provisor.connectors.base import MAX_ID_LENGTH, ConnectorError, Role, storable_id
 from provisor.errors import ConfigError, NotFoundError
 from provisor.jobs import loops
 from provisor.jobs.model import Action, Job, JobStatus, JobType, Trigger
 from provisor.jobs.plan import Participant
-from provisor.jobs.runner import MAX_ID_LENGTH, Runner
+from provisor.jobs.runner import Runner
 from provisor.jobs.service import JobService, targets_of
 from provisor.realtime.model import (
     ENTITY_TYPES,
@@ -300,7 +300,7 @@ def _result(
 
 
 def _check_id(entity_id: str) -> None:
-    if len(entity_id) > MAX_ID_LENGTH or has_control(entity_id):
+    if not storable_id(entity_id):
         raise ConfigError(
             f"The entity id is not usable: at most {MAX_ID_LENGTH} characters, "
             "no control characters."
