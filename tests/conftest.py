@@ -90,6 +90,15 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    """The services of one process, on SQLite and then on PostgreSQL, migrated."""
+    opened = Services.open(settings)
+    migrate.upgrade(opened.db)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
 def sqlite_settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path)
 

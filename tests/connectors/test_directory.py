@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,19 +15,9 @@ from provisor.connectors.base import (
 )
 from provisor.connectors.directory import DirectoryConnector, patch_operations, scim_filter_path
 from provisor.runtime import Services
-from provisor.settings import Settings
-from provisor.storage import migrate
 from tests.helpers import group_body, user_body
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def services(settings: Settings) -> Iterator[Services]:
-    opened = Services.open(settings)
-    migrate.upgrade(opened.db)
-    yield opened
-    opened.close()
 
 
 def connector(services: Services, **properties: str) -> DirectoryConnector:

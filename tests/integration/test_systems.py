@@ -6,7 +6,6 @@ On the real database (SQLite and PostgreSQL), through the service the API and CL
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -31,14 +30,6 @@ from provisor.systems.secrets import MASK
 from provisor.transform.defaults import default_transformation
 
 AUTHOR = "tester"
-
-
-@pytest.fixture
-def services(settings: Settings) -> Iterator[Services]:
-    opened = Services.open(settings)
-    migrate.upgrade(opened.db)
-    yield opened
-    opened.close()
 
 
 def scim_target(name: str = "SCIM target", **extra: Any) -> NewSystem:

@@ -17,14 +17,6 @@ from tests.helpers import user_body
 
 
 @pytest.fixture
-def services(settings: Settings) -> Iterator[Services]:
-    opened = Services.open(settings)
-    migrate.upgrade(opened.db)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
 def sqlite_services(sqlite_settings: Settings) -> Iterator[Services]:
     opened = Services.open(sqlite_settings)
     migrate.upgrade(opened.db)

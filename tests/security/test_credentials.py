@@ -21,7 +21,6 @@ from provisor.jobs.export import LogType, export_job
 from provisor.jobs.model import JobStatus, JobType
 from provisor.runtime import Services
 from provisor.settings import Settings
-from provisor.storage import migrate
 from provisor.storage import systems as store
 from provisor.systems.secrets import MASK
 from provisor.timestamps import now
@@ -31,14 +30,6 @@ from tests.jobs.conftest import add_users, lid_source, run_job, system
 SECRET = "S3cret-XYZ-4711"
 TOKEN = "tok-9f8e7d6c5b4a"
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-def services(settings: Settings) -> Iterator[Services]:
-    opened = Services.open(settings)
-    migrate.upgrade(opened.db)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

@@ -21,8 +21,6 @@ from provisor.connectors.scim.connector import SCIMConnector
 from provisor.jobs.export import export_job
 from provisor.jobs.model import JobStatus, JobType
 from provisor.runtime import Services
-from provisor.settings import Settings
-from provisor.storage import migrate
 from tests.conftest import LiveServer
 from tests.connectors.test_ldap import Tree, ou, slapd, tree  # noqa: F401 - fixtures
 from tests.helpers import user_body
@@ -183,14 +181,6 @@ async def test_ldap_dn_ids_stay_below_the_base(tree: Tree) -> None:  # noqa: F81
 
 
 # -- jobs -----------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def services(settings: Settings) -> Iterator[Services]:
-    opened = Services.open(settings)
-    migrate.upgrade(opened.db)
-    yield opened
-    opened.close()
 
 
 def test_a_job_refuses_source_ids_no_database_keeps_alike(services: Services) -> None:
