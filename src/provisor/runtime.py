@@ -23,7 +23,7 @@ from provisor.directory.service import Directory, DirectoryOptions
 from provisor.errors import ConfigError
 from provisor.jobs.service import JobQueue, JobService
 from provisor.scim.limits import Limits as ScimLimits
-from provisor.settings import Settings
+from provisor.settings import RATE_LIMITS_FILE, Settings
 from provisor.storage import migrate
 from provisor.storage.database import Database
 from provisor.systems.secrets import CredentialCipher
@@ -145,7 +145,7 @@ def certificate_options(settings: Settings) -> CertificateOptions:
 def server_files(settings: Settings) -> list[Path]:
     """The files the server's settings name: no system property may name them."""
     folder = settings.data_dir
-    stores = [folder / "provisor.db", folder / "rate-limits.sqlite"]  # see web/ratelimit.py
+    stores = [folder / "provisor.db", folder / RATE_LIMITS_FILE]
     url = make_url(settings.sqlalchemy_url)
     if settings.is_sqlite and url.database:
         stores.append(Path(url.database))

@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from provisor.connectors.outbound import OutboundPolicy, parse_entries
 
+RATE_LIMITS_FILE = "rate-limits.sqlite"  # the inbound budget's store in the data folder (SQLite)
+
 
 class Settings(BaseSettings):
     """Everything a provisor process needs to know, with safe defaults.

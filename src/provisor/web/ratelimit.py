@@ -20,7 +20,7 @@ from typing import Any
 
 from pyrate_limiter import AbstractBucket, Duration, Rate, RateItem
 
-from provisor.settings import Settings
+from provisor.settings import RATE_LIMITS_FILE, Settings
 
 PREFIX = "/ipsproxy/"
 THROTTLE_SECONDS = 1.0
@@ -76,7 +76,7 @@ class InboundBudget:
         if self.settings.is_sqlite:
             from pyrate_limiter import SQLiteBucket
 
-            path = Path(self.settings.data_dir) / "rate-limits.sqlite"
+            path = Path(self.settings.data_dir) / RATE_LIMITS_FILE
             return SQLiteBucket.init_from_file(
                 rates, table=table, db_path=str(path), use_file_lock=True
             )
