@@ -174,3 +174,17 @@ def test_a_client_id_with_nul_is_nobody_on_both_databases(server: LiveServer) ->
         )
         assert token.status_code == 401, token.text
         assert token.json()["error"] == "invalid_client"
+
+
+def test_the_token_endpoint_reads_little_before_authenticating(sqlite_server: LiveServer) -> None:
+    """Review finding: anyone could post 10 MB of form fields to /oauth2/token, parsed on the
+    event loop before any check (about a second of a worker each). Now 8 KiB at most."""
+    with httpx.Client(base_url=sqlite_server.url, timeout=30) as http:
+        form = {"content-type": "application/x-www-form-urlencoded"}
+        large = http.post("/oauth2/token", content=b"a=" + b"b" * 9000, headers=form)
+        assert large.status_code == 413, large.text
+        assert large.json()["error"] == "invalid_request"
+        many = b"&".join(b"a%d=b" % i for i in range(17))
+        assert http.post("/oauth2/token", content=many, headers=form).status_code == 400
+        fields = "&".join(f"f{i}=x" for i in range(900_000)).encode()
+        assert http.post("/oauth2/token", content=fields, headers=form).status_code == 413

@@ -97,6 +97,31 @@ def test_nul_in_an_admin_api_body_is_a_problem_400(server: LiveServer) -> None:
     assert "NUL" in response.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda text: b"\xef\xbb\xbf" + text.encode(),  # UTF-8 with a byte-order mark
+        lambda text: text.encode("utf-16-le"),  # no mark: the standard library guesses it
+        lambda text: text.encode("utf-32"),
+    ],
+    ids=["utf-8-bom", "utf-16-le", "utf-32"],
+)
+def test_json_that_is_not_utf8_cannot_slip_past_the_checks(server: LiveServer, encode: Any) -> None:
+    """Review finding: orjson refused these, so the body check let them through, and the
+    admin API's parser (json.loads) accepted them: NUL reached PostgreSQL (500)."""
+    text = (
+        '{"name": "bom", "type": "csv", "role": "target", "description": "a\\u0000b",'
+        ' "properties": {"csv.user.file": "users.csv"}}'
+    )
+    with server.client(path="/api/v1") as api:
+        response = api.post(
+            "/systems", content=encode(text), headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    assert "UTF-8" in response.json()["detail"]
+
+
 # -- filters -----------------------------------------------------------------------------------
 
 

@@ -73,6 +73,7 @@ class BodyLimitMiddleware:
 # \u0000 in a JSON text, unless its backslash is itself escaped ("\\u0000" is six characters).
 _JSON_NUL = re.compile(rb"(?:^|[^\\])(?:\\\\)*\\u0000")
 _FORM_NUL = re.compile(rb"%00")
+_BYTE_ORDER_MARKS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 
 
 def json_depth_exceeds(value: Any, limit: int) -> bool:
@@ -111,19 +112,27 @@ class URLTextMiddleware:
 
 def body_problem(content_type: str, body: bytes, max_depth: int) -> str | None:
     """What makes a request body unfit for any handler: NUL or a lone surrogate in a JSON or
-    form body, or JSON nested deeper than ``max_depth``; None when it is fit (or not JSON:
-    the handler explains what is wrong with it)."""
+    form body, JSON that is not UTF-8 (RFC 8259: no byte-order mark, no UTF-16/32, which
+    other parsers would accept), or JSON nested deeper than ``max_depth``; None when it is
+    fit (or not JSON: the handler explains what is wrong with it)."""
     content_type = content_type.lower()
     if "form-urlencoded" in content_type:
         return "The form contains a NUL character." if _FORM_NUL.search(body) else None
-    if not body.lstrip().startswith((b"{", b"[")) and "json" not in content_type:
-        return None
+    looks_json = body.lstrip().startswith((b"{", b"["))
+    if content_type and "json" not in content_type and not looks_json:
+        return None  # no content type: FastAPI reads the body as JSON
+    if body.startswith(_BYTE_ORDER_MARKS) or b"\x00" in body:
+        return "The JSON body must be UTF-8 (RFC 8259): no byte-order mark, no UTF-16 or UTF-32."
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         if "surrogate" in str(exc):
             return "The JSON body contains a lone surrogate character."
-        return None
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return "The JSON body must be UTF-8 (RFC 8259)."
+        return None  # a syntax error: the handler explains it
     if _JSON_NUL.search(body):
         return "The JSON body contains a NUL character (\\u0000)."
     if json_depth_exceeds(parsed, max_depth):

@@ -37,16 +37,44 @@ def _oauth_error(
     return Response(body, status, headers=headers, media_type="application/json")
 
 
+MAX_TOKEN_REQUEST_BYTES = 8192  # a client credentials request is a few hundred bytes
+MAX_TOKEN_PARAMETERS = 16
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _body(request: Request) -> bytes:
+    """The request body, read no further than MAX_TOKEN_REQUEST_BYTES: anyone may call this
+    route, so what it reads and parses before authenticating stays small."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_TOKEN_REQUEST_BYTES:
+        raise _TooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_TOKEN_REQUEST_BYTES:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def _form(request: Request) -> dict[str, str] | None:
-    raw = await request.body()
+    raw = await _body(request)
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         if media == "application/json":
             data: Any = orjson.loads(raw) if raw else {}
-            if not isinstance(data, dict):
+            if not isinstance(data, dict) or len(data) > MAX_TOKEN_PARAMETERS:
                 return None
             return {str(k): str(v) for k, v in data.items()}
-        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw))
+        pairs = parse_qsl(
+            raw.decode("utf-8"),
+            keep_blank_values=True,
+            strict_parsing=bool(raw),
+            max_num_fields=MAX_TOKEN_PARAMETERS,
+        )
     except (ValueError, UnicodeDecodeError, orjson.JSONDecodeError):
         return None
     names = [name for name, _ in pairs]
@@ -71,11 +99,17 @@ def _refused(exc: Exception, *, basic: bool) -> Response:
         200: {"description": "A bearer token"},
         400: {"description": "OAuth error"},
         401: {"description": "invalid_client"},
+        413: {"description": "invalid_request: the request is larger than 8 KiB"},
         429: {"description": "temporarily_unavailable: too many failed authentications"},
     },
 )
 async def token(request: Request) -> Response:
-    form = await _form(request)
+    try:
+        form = await _form(request)
+    except _TooLarge:
+        return _oauth_error(
+            413, "invalid_request", f"The request is larger than {MAX_TOKEN_REQUEST_BYTES} bytes."
+        )
     if form is None:
         return _oauth_error(
             400, "invalid_request", "Send application/x-www-form-urlencoded parameters, each once."
