@@ -12,9 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
+from provisor.connectors.base import BackendError, Role
 from provisor.jobs.model import JobStatus
 from provisor.settings import Settings
 from tests.conftest import LiveServer, serve
+from tests.connectors.test_csv import csv_system as csv_connector
 from tests.jobs.conftest import add_users, lid_source, run_job
 
 PROBLEM = "application/problem+json"
@@ -224,3 +226,14 @@ def test_the_identity_management_export_escapes_formulas(api: httpx.Client) -> N
     row = next(csv.DictReader(exported.text.splitlines()))
     assert row["Name"] == "'-cmd" and row["SYSTEM_PRIVILEGE"] == "PRIV:SYSTEM:-cmd"
     assert row["Description"] == '\'=HYPERLINK("http://x")'
+
+
+@pytest.mark.anyio
+async def test_a_file_in_utf16_without_its_mark_is_a_clear_failure(tmp_path: Path) -> None:
+    """Review finding: `UnicodeError` ("UTF-16 stream does not start with BOM") escaped the
+    CSV connector: Test Connection answered 500 and a job an unexpected error."""
+    (tmp_path / "users.csv").write_bytes(b"id,userName\n1,ada\n")
+    connector = csv_connector(tmp_path, Role.SOURCE, groups=False, csv_encoding="utf-16")
+    async with connector:
+        with pytest.raises(BackendError, match=r"users\.csv, line 1: not utf-16 text"):
+            await connector.test_connection()

@@ -322,3 +322,23 @@ async def test_through_a_proxy_an_allow_list_admits_only_listed_names(
         assert proxy.paths == []
         await scim_test("http://api.example.org/scim", policy)
         assert [p.split("?")[0] for p in proxy.paths] == ["http://api.example.org/scim/Users"]
+
+
+FULLWIDTH = ("\uff11\uff16\uff19", "\uff12\uff15\uff14", "\uff11\uff16\uff19", "\uff12\uff15\uff14")
+
+
+def test_urls_the_client_cannot_use_are_refused_on_save(server: LiveServer) -> None:
+    """Review findings: a URL httpx cannot parse (full-width digits, a bad IDNA label) was
+    saved and then answered 500 at Test Connection and on the proxy; a password in a URL
+    was stored, shown and exported in clear."""
+    with server.client(path="/api/v1") as api:
+        for url, why in (
+            ("http://" + ".".join(FULLWIDTH) + "/", "cannot be used"),
+            ("http://xn--169-.example/scim", "cannot be used"),
+            ("http://user:PLAINPW@127.0.0.1:9/scim", "no user name or password"),
+        ):
+            body = {"name": "Odd", "type": "scim", "role": "target", "properties": {"URL": url}}
+            answer = api.post("/systems", json=body)
+            assert answer.status_code == 400, (url, answer.text)
+            assert "URL: " in answer.json()["detail"] and why in answer.json()["detail"]
+            assert "PLAINPW" not in answer.text

@@ -45,6 +45,7 @@ from provisor.connectors.base import (
     excerpt,
 )
 from provisor.connectors.oauth import OAuth2ClientCredentials, authentication, error_detail
+from provisor.connectors.outbound import unusable_url
 from provisor.connectors.tls import (
     connection_error,
     never_sent,
@@ -151,6 +152,9 @@ class HTTPClient:
         url = base_url or config.get("URL")
         if not url:
             raise ConfigError(f"System {config.system_name} has no URL.")
+        problem = unusable_url(url)
+        if problem is not None:  # saved before the check on save, or a CSRF/token URL
+            raise ConfigError(f"System {config.system_name}: {problem}.")
         self.base_url = url
         self.content_type = content_type
         self.auth, self.auth_description = authentication(config)
@@ -252,7 +256,7 @@ class HTTPClient:
                 raise error from exc
             except ssl.SSLError as exc:  # an alert read after the handshake: httpcore lets it by
                 raise tls_failed(exc, where(self.client.build_request(method, url).url)) from exc
-            except httpx.InvalidURL as exc:
+            except (httpx.InvalidURL, UnicodeError) as exc:  # UnicodeError: an IDNA host name
                 raise ConfigError(f"System {self.config.system_name}: invalid URL: {exc}") from exc
             except httpx.HTTPError as exc:  # e.g. a body that cannot be decoded
                 raise BackendError(f"{method} {httpx.URL(url).path}: {excerpt(str(exc))}") from exc

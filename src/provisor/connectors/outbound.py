@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import anyio
 import httpcore
 import httpx
+import idna
 
 from provisor.connectors.base import ConnectorError
 
@@ -346,3 +347,18 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.policy.check_host(request.url.host, resolved=self.direct)
         return await super().handle_async_request(request)
+
+
+def unusable_url(url: str) -> str | None:
+    """Why the HTTP client cannot use ``url`` as written, or None: it must parse (IDNA host
+    names too), and it may hold no user name or password (they belong in the credential
+    properties, where they are encrypted, not in a URL that is shown and exported)."""
+    try:
+        parsed = httpx.URL(url.strip())
+        if "xn--" in parsed.host:
+            idna.decode(parsed.host)  # what resolving it will do
+    except (httpx.InvalidURL, idna.IDNAError) as exc:
+        return f"the URL cannot be used ({exc})"
+    if parsed.userinfo:
+        return "a URL may hold no user name or password: use the User and Password properties"
+    return None

@@ -17,7 +17,7 @@ import orjson
 from sqlalchemy import Connection
 
 from provisor.connectors.base import Connector, ConnectorConfig, ConnectorError, Role
-from provisor.connectors.outbound import policy_of
+from provisor.connectors.outbound import policy_of, unusable_url
 from provisor.connectors.paths import file_roots
 from provisor.connectors.types import ConnectorType, Kind, connector_type
 from provisor.errors import (
@@ -369,6 +369,8 @@ class SystemService:
                     roots.locate(spec.key, value)
                 except ConfigError as exc:
                     problems.append(exc.message)
+            elif spec.kind is Kind.URL and (problem := unusable_url(value)):
+                problems.append(f"{spec.key}: {problem}")
             elif spec.kind is Kind.URL and (problem := policy.url_problem(value)):
                 problems.append(f"{spec.key}: the outbound policy refuses it: {problem}")
         if problems:

@@ -71,7 +71,7 @@ def _decode_error_line(path: Path, encoding: str) -> int:
         for chunk in raw:
             try:
                 line += decoder.decode(chunk).count("\n")
-            except UnicodeDecodeError:
+            except UnicodeError:  # UTF-16 without its byte-order mark, too
                 return line
     return line  # the file ends inside a character
 
@@ -97,7 +97,7 @@ class Rows:
                 self.terminator = "\n" if lf else "\r\n"
                 self._reader = csv.reader(itertools.chain([first], text), delimiter=fmt.delimiter)
                 header: list[str] = next(self._reader, [])
-            except (UnicodeDecodeError, csv.Error) as exc:
+            except (UnicodeError, csv.Error) as exc:
                 raise self._failure(exc) from None
             if header:
                 header[0] = header[0].removeprefix("\ufeff")
@@ -107,8 +107,8 @@ class Rows:
             self.close()
             raise
 
-    def _failure(self, exc: UnicodeDecodeError | csv.Error) -> BackendError:
-        if isinstance(exc, UnicodeDecodeError):
+    def _failure(self, exc: UnicodeError | csv.Error) -> BackendError:
+        if isinstance(exc, UnicodeError):
             line = _decode_error_line(self.path, self.fmt.read_encoding)
             return BackendError(f"{self.name}, line {line}: not {self.fmt.encoding} text")
         line = self._reader.line_num if hasattr(self, "_reader") else 1
@@ -132,7 +132,7 @@ class Rows:
                     )
                 if any(cells):
                     yield start, cells
-        except (UnicodeDecodeError, csv.Error) as exc:
+        except (UnicodeError, csv.Error) as exc:
             raise self._failure(exc) from None
 
     def close(self) -> None:
