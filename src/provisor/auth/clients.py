@@ -195,9 +195,10 @@ class ClientService:
         if client is not None and client.id != client_id:
             client = None  # looked up by name: ids only
         with self._lock:
+            self._cache.pop(client_id, None)  # to the end: the oldest entries go first
             self._cache[client_id] = (time.monotonic() + self._cache_seconds, client, secret_rows)
-            if len(self._cache) > 10_000:
-                self._cache.clear()
+            while len(self._cache) > 10_000:  # a spray of unknown ids evicts only old entries
+                del self._cache[next(iter(self._cache))]
         return client, secret_rows
 
     def cached(self, client_id: str) -> bool:
