@@ -22,6 +22,7 @@ from provisor.scim.errors import (
     ResourceNotFoundError,
     SCIMError,
 )
+from provisor.scim.limits import check_index
 from provisor.scim.projection import Projection
 from provisor.scim.registry import Registry, resolve
 from provisor.web.auth import GuardedRoute, ProxyCaller, ServicesDep
@@ -150,8 +151,8 @@ async def list_resources(
         endpoint,
         proxy_base(request, system_id),
         filter=filter,
-        start_index=start_index,
-        count=count,
+        start_index=check_index("startIndex", start_index),
+        count=check_index("count", count),
     )
     registry = _registry(services)
     docs = [_project(registry, endpoint, d, attributes, excluded) for d in listing.resources]
