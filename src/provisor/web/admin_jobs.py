@@ -24,6 +24,7 @@ from provisor.web.auth import (
     ServicesDep,
     TenantAdminCaller,
 )
+from provisor.web.limits import Offset
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"], route_class=GuardedRoute, dependencies=[Admin])
 public = APIRouter(
@@ -126,7 +127,7 @@ def list_jobs(
     source: Annotated[str | None, Query(description="Source system id or name")] = None,
     status: JobStatus | None = None,
     type: JobType | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> Response:
     found, total = _jobs(services).all(
@@ -158,7 +159,7 @@ def job_entities(
     action: Annotated[
         list[str] | None, Query(description="failed, skipped, created, updated, deleted")
     ] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
 ) -> Response:
     rows, total = _jobs(services).entity_logs(job_id, action, offset=offset, limit=limit)

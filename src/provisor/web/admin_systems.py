@@ -21,6 +21,7 @@ from provisor.systems.model import NewSystem, System, SystemChanges, Transformat
 from provisor.systems.service import SystemService, default_text, document_of
 from provisor.transform.defaults import ROLES as DEFAULT_NAMES
 from provisor.web.auth import Admin, GuardedRoute, PrincipalDep, ServicesDep
+from provisor.web.limits import Offset
 
 router = APIRouter(
     prefix="/api/v1", tags=["systems"], route_class=GuardedRoute, dependencies=[Admin]
@@ -138,7 +139,7 @@ def list_systems(
     role: Role | None = None,
     type: Annotated[str | None, Query(description="Connector type id or name")] = None,
     enabled: bool | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> Response:
     found, total = _systems(services).all(
@@ -312,7 +313,7 @@ def transformation_history(
     system_id: str,
     kind: str,
     services: ServicesDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> Response:
     versions, total = _systems(services).history(system_id, kind, offset=offset, limit=limit)

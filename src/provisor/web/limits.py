@@ -5,13 +5,18 @@ such text or JSON nested deeper than a limit (HTTP 400, in the protocol's error 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
+from fastapi import Query
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from provisor.scim.limits import MAX_INDEX
 from provisor.text import unstorable
 from provisor.web.errors import error_response
+
+# How many items a listing of the admin API skips: a number every database takes.
+Offset = Annotated[int, Query(ge=0, le=MAX_INDEX)]
 
 
 class BodyTooLarge(Exception):

@@ -16,6 +16,7 @@ from provisor.realtime.model import STATUSES, Change
 from provisor.realtime.service import RealtimeService
 from provisor.scim.errors import SCIMError
 from provisor.web.auth import Admin, GuardedRoute, PrincipalDep, RealtimeCaller, ServicesDep
+from provisor.web.limits import Offset
 from provisor.web.scim_discovery import discovery_list
 
 public = APIRouter(
@@ -144,7 +145,7 @@ def list_logs(
     entity_id: Annotated[str | None, Query(alias="entityId")] = None,
     entity_type: Annotated[str | None, Query(alias="entityType")] = None,
     status: Annotated[str | None, Query(description=" or ".join(STATUSES))] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> Response:
     source_id = services.systems.get(source).id if source else None
