@@ -227,11 +227,8 @@ class ClientService:
     ) -> Principal | None:
         if client is None:
             return None
-        current = now()
-        for row in rows:
-            if (row.expires is None or row.expires > current) and self._verified.known(
-                client_id, row.secret_hash, secret
-            ):
+        for row in _live(rows):
+            if self._verified.known(client_id, row.secret_hash, secret):
                 return _principal(client, frozenset(client.permissions), "basic", row.id)
         return None
 
@@ -244,9 +241,7 @@ class ClientService:
         client ids exist.
         """
         client, secret_rows = self.lookup(client_id)
-        current = now()
-        live = [r for r in secret_rows if r.expires is None or r.expires > current]
-        checked = live[:MAX_SECRETS] if client is not None else []
+        checked = _live(secret_rows)[:MAX_SECRETS] if client is not None else []
         for row in checked:
             if self._verified.verify(client_id, row.secret_hash, secret) and client:
                 return _principal(client, frozenset(client.permissions), "basic", row.id)
@@ -275,11 +270,7 @@ class ClientService:
         client, secret_rows = self.lookup(claims.client_id)
         if client is None:
             raise AuthenticationError("The bearer token's client no longer exists.")
-        current = now()
-        if not any(
-            row.id == claims.secret_id and (row.expires is None or row.expires > current)
-            for row in secret_rows
-        ):
+        if not any(row.id == claims.secret_id for row in _live(secret_rows)):
             raise AuthenticationError(
                 "The bearer token was issued with a secret that is no longer valid."
             )
@@ -318,6 +309,12 @@ def _principal(
         method=method,
         secret_id=secret_id,
     )
+
+
+def _live(rows: list[SecretRow]) -> list[SecretRow]:
+    """The secrets that have not expired."""
+    current = now()
+    return [row for row in rows if row.expires is None or row.expires > current]
 
 
 def _is_uuid(value: str) -> bool:
