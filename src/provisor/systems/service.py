@@ -394,16 +394,8 @@ class SystemService:
         type defaults filled in, every credential left out (never decrypted)."""
         with self.db.read() as conn:
             row = self._row(conn, id_or_name)
-            stored = store.properties_of(conn, [row.id])[row.id]
-            secret = self._secret_keys(conn, row)
-        public = {p.key: p.value for p in stored if not p.credential}
-        values = _type(row.type).effective(public, Role(row.role))
-        return {k: v for k, v in values.items() if k not in secret}
-
-    def _secret_keys(self, conn: Connection, row: SystemRow) -> set[str]:
-        """The keys that are credentials of a system: stored as such, or always."""
-        stored = store.properties_of(conn, [row.id])[row.id]
-        return {p.key for p in stored if p.credential} | _always_secret(_type(row.type))
+            public, _ = _public_properties(conn, row)
+        return public
 
     # -- transformations ------------------------------------------------------------------------
 
@@ -443,10 +435,9 @@ class SystemService:
         """Check and store a new version; InvalidTransformationError lists every problem."""
         if not description.strip():
             raise ConfigError("A description of the change is required.")
-        properties = self.transformation_properties(id_or_name)
         with self.db.read() as conn:
             row = self._row(conn, id_or_name)
-            secret = self._secret_keys(conn, row)
+            properties, secret = _public_properties(conn, row)
         _check_kind(row, kind)
         text = self._document_text(
             document, _type(row.type), Role(row.role), kind, properties, secret
@@ -573,6 +564,16 @@ def _type(name: str) -> ConnectorType:
         return connector_type(name)
     except KeyError as exc:
         raise ConfigError(str(exc.args[0])) from exc
+
+
+def _public_properties(conn: Connection, row: SystemRow) -> tuple[dict[str, str], set[str]]:
+    """What transformations of a system see (``transformation_properties``), and the keys
+    that are its credentials: stored as such, or always."""
+    stored = store.properties_of(conn, [row.id])[row.id]
+    secret = {p.key for p in stored if p.credential} | _always_secret(_type(row.type))
+    public = {p.key: p.value for p in stored if not p.credential}
+    values = _type(row.type).effective(public, Role(row.role))
+    return {k: v for k, v in values.items() if k not in secret}, secret
 
 
 def _always_secret(kind: ConnectorType) -> frozenset[str]:
