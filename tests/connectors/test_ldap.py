@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import ldap  # type: ignore[import-untyped]
 import pytest
 
 from provisor.connectors.base import (
@@ -34,6 +35,7 @@ from provisor.connectors.base import (
 )
 from provisor.connectors.ldap.client import Session
 from provisor.connectors.ldap.connector import ActiveDirectoryConnector, LDAPConnector
+from provisor.connectors.ldap.deltas import DeltaToken
 from provisor.connectors.ldap.dialects import ActiveDirectory, Dialect, InvalidDeltaToken
 from provisor.connectors.ldap.memberships import Group, GroupIndex, flattened_members
 from provisor.connectors.ldap.types import LDAP, MICROSOFT_AD
@@ -202,15 +204,67 @@ async def test_delta_read_returns_what_changed_since_the_token(tree: Tree) -> No
         await source.update("user", "d1", {"title": ["first"]})
         full = await read_all(source, "user")
         token = full[-1].delta_token
-        assert token is not None and token.endswith("Z")
+        assert token is not None and DeltaToken.parse(token).marker.endswith("Z")
         await next_second()
         await source.update("user", "d3", {"title": ["second"]})
         delta = await read_all(source, "user", delta=token)
         # d1 changed in the token's second: read again (>=) rather than risk missing a change
         assert sorted(by_id(delta)) == ["d1", "d3"]
-        assert delta[-1].delta_token is not None and delta[-1].delta_token > token
+        following = delta[-1].delta_token
+        assert following is not None
+        assert DeltaToken.parse(following).marker > DeltaToken.parse(token).marker
         with pytest.raises(InvalidDeltaToken):
             await read_all(source, "user", delta="1)(uid=*")
+
+
+def modify_members(tree: Tree, group: str, operation: int, *members: str) -> None:
+    """Add or remove members as another LDAP client would: only the group entry changes."""
+    conn = tree.server.connect()
+    try:
+        values = [m.encode() for m in members]
+        conn.modify_s(f"cn={group},{tree.groups}", [(operation, "member", values)])
+    finally:
+        conn.unbind_s()
+
+
+async def membership_baseline(tree: Tree, source: LDAPConnector) -> str:
+    """A full read whose token lies a second after the users' creation (so a delta read
+    returns only what changed later) and the token."""
+    await next_second()
+    await source.update("user", "zed", {"title": ["marks the token's second"]})
+    token = (await read_all(source, "user"))[-1].delta_token
+    assert token is not None
+    await next_second()
+    return token
+
+
+@pytest.mark.anyio
+async def test_delta_read_returns_users_whose_groups_changed(tree: Tree) -> None:
+    users = {name: tree.user(name) for name in ("ann", "ben", "cid", "zed")}
+    dns = {name: dn for name, (dn, _) in users.items()}
+    tree.server.add(
+        [*users.values(), tree.group("Sales", [dns["ann"]]), tree.group("Ops", [dns["cid"]])]
+    )
+    async with tree.connector(Role.SOURCE) as source:
+        token = await membership_baseline(tree, source)
+        modify_members(tree, "Sales", ldap.MOD_ADD, dns["ben"])
+        pages = await read_all(source, "user", delta=token)
+        delta = by_id(pages)
+        assert sorted(delta) == ["ben", "zed"]  # zed: changed in the token's second
+        assert delta["ben"]["memberOf"] == ["Sales"]
+        token = pages[-1].delta_token
+        assert token is not None
+        await next_second()
+        modify_members(tree, "Sales", ldap.MOD_DELETE, dns["ben"])
+        conn = tree.server.connect()
+        conn.delete_s(f"cn=Ops,{tree.groups}")  # cid's only group: nothing of cid changes
+        conn.unbind_s()
+        pages = await read_all(source, "user", delta=token)
+        delta = by_id(pages)
+        assert sorted(set(delta) - {"zed"}) == ["ben", "cid"]
+        assert "memberOf" not in delta["ben"] and "memberOf" not in delta["cid"]
+        again = by_id(await read_all(source, "user", delta=pages[-1].delta_token))
+        assert set(again) <= {"zed"}  # nothing changed since
 
 
 @pytest.mark.anyio

@@ -71,6 +71,12 @@ class Dialect:
     def tracker(self, previous: str | None, root: RootReader) -> Tracker:
         return TimestampTracker(previous)
 
+    def changed_since(self, stamp: str | None, token: str) -> bool:
+        """Whether an entry with this ``modifyTimestamp`` changed since the token's time."""
+        if stamp is None or not TIMESTAMP.match(stamp) or not TIMESTAMP.match(token):
+            return True  # unknown: better read once more than miss a change
+        return _timestamp_key(stamp) >= _timestamp_key(token)
+
 
 class TimestampTracker(Tracker):
     def see(self, attributes: Mapping[str, list[bytes]]) -> None:
@@ -104,6 +110,11 @@ class ActiveDirectory(Dialect):
         tracker = USNTracker(previous)
         tracker.committed = _first(root(["highestCommittedUSN"]), "highestCommittedUSN")
         return tracker
+
+    def changed_since(self, stamp: str | None, token: str) -> bool:
+        if stamp is None or not stamp.isdigit() or not token.isdigit():
+            return True
+        return int(stamp) > int(token)
 
 
 class USNTracker(Tracker):

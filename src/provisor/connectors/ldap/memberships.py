@@ -7,10 +7,11 @@ under ``ldap.group.path`` once into a ``GroupIndex``; single lookups ask the ser
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from provisor.connectors.ldap.deltas import fingerprint, member_key
 from provisor.connectors.ldap.values import normalize_dn
 
 
@@ -19,6 +20,7 @@ class Group:
     dn: str
     name: str | None  # its unique name (ldap.group.uniquename.attribute), for users' memberOf
     members: tuple[str, ...] = ()  # member DNs as stored
+    stamp: str | None = None  # when it last changed: modifyTimestamp or uSNChanged
 
 
 class Groups(Protocol):
@@ -62,6 +64,24 @@ def group_names(groups: Groups, dn: str, *, nested: bool) -> list[str]:
         if group.name is not None and group.name not in names:
             names.append(group.name)
     return names
+
+
+def memberships(
+    index: GroupIndex, is_user: Callable[[str], bool], *, nested: bool
+) -> dict[bytes, tuple[str, bytes]]:
+    """Every user a group lists (a member DN ``is_user`` accepts, given normalized), with
+    groups that have a name: its key -> (its DN as listed, the fingerprint of its groups)."""
+    found: dict[bytes, tuple[str, bytes]] = {}
+    for group in index.by_dn.values():
+        for member in group.members:
+            normalized = normalize_dn(member)
+            key = member_key(normalized)
+            if key in found or not is_user(normalized):
+                continue
+            names = group_names(index, member, nested=nested)
+            if names:
+                found[key] = (member, fingerprint(names))
+    return found
 
 
 def ancestors(groups: Groups, dn: str) -> Iterator[Group]:
