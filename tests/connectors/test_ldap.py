@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,10 @@ ids = itertools.count(1)
 def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LDAPServer]:
     with running_slapd(tmp_path_factory.mktemp("slapd")) as server:
         yield server
+
+
+# The Active Directory connector on slapd: inetOrgPerson and groupOfNames stand for user and group.
+AD_ON_SLAPD = {"ldap.user.object.class": "inetOrgPerson", "ldap.group.object.class": "groupOfNames"}
 
 
 @dataclass
@@ -265,6 +270,47 @@ async def test_delta_read_returns_users_whose_groups_changed(tree: Tree) -> None
         assert "memberOf" not in delta["ben"] and "memberOf" not in delta["cid"]
         again = by_id(await read_all(source, "user", delta=pages[-1].delta_token))
         assert set(again) <= {"zed"}  # nothing changed since
+
+
+@pytest.mark.anyio
+async def test_changes_after_a_time_list_users_who_joined_a_group(tree: Tree) -> None:
+    """What a proxy asks (meta.lastModified gt T): a token from a time has no snapshot, so
+    the members of the groups changed since T come with the users changed since T."""
+    users = {name: tree.user(name) for name in ("ann", "ben", "zed")}
+    tree.server.add([*users.values(), tree.group("Sales", [users["ann"][0]])])
+    async with tree.connector(Role.SOURCE) as source:
+        await next_second()
+        since = datetime.now(UTC).isoformat()
+        modify_members(tree, "Sales", ldap.MOD_ADD, users["ben"][0])
+        changed = await source.slice("user", modified_after=since)
+    listed = {e["uid"][0]: e for e in changed.entities}
+    assert sorted(listed) == ["ann", "ben"]  # Sales changed: its members now
+    assert listed["ben"]["memberOf"] == ["Sales"]
+
+
+@pytest.mark.anyio
+async def test_flattened_delta_read_returns_the_groups_above_a_changed_one(tree: Tree) -> None:
+    people = {name: f"cn={name},{tree.people}" for name in ("ann", "ben", "zed")}
+    tree.server.add(
+        [
+            *((dn, {**tree.user(name)[1], "cn": [name]}) for name, dn in people.items()),
+            tree.group("Parent", [people["ann"], f"cn=Child,{tree.groups}"]),
+            tree.group("Child", [people["ann"]]),
+            tree.group("Apart", [people["zed"]]),
+        ]
+    )
+    properties = {**AD_ON_SLAPD, "ad.group.flatten": "true"}
+    async with tree.ad_connector(Role.SOURCE, **properties) as source:
+        source._directory.dialect = Dialect()  # slapd has modifyTimestamp, not uSNChanged
+        await next_second()
+        await source.update("group", "Apart", {"description": ["marks the token's second"]})
+        token = (await read_all(source, "group"))[-1].delta_token
+        assert token is not None
+        await next_second()
+        modify_members(tree, "Child", ldap.MOD_ADD, people["ben"])
+        groups = by_id(await read_all(source, "group", delta=token), "cn")
+    assert sorted(groups) == ["Apart", "Child", "Parent"]  # Apart: in the token's second
+    assert sorted(groups["Parent"]["member"]) == ["ann", "ben"]
 
 
 @pytest.mark.anyio
