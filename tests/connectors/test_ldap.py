@@ -36,7 +36,7 @@ from provisor.connectors.base import (
 )
 from provisor.connectors.ldap.client import Session
 from provisor.connectors.ldap.connector import ActiveDirectoryConnector, LDAPConnector
-from provisor.connectors.ldap.deltas import DeltaToken
+from provisor.connectors.ldap.deltas import DeltaToken, changed_members, fingerprint, member_key
 from provisor.connectors.ldap.dialects import ActiveDirectory, Dialect, InvalidDeltaToken
 from provisor.connectors.ldap.memberships import Group, GroupIndex, flattened_members
 from provisor.connectors.ldap.types import LDAP, MICROSOFT_AD
@@ -257,14 +257,14 @@ async def test_delta_read_returns_users_whose_groups_changed(tree: Tree) -> None
         delta = by_id(pages)
         assert sorted(delta) == ["ben", "zed"]  # zed: changed in the token's second
         assert delta["ben"]["memberOf"] == ["Sales"]
-        token = pages[-1].delta_token
-        assert token is not None
+        following = pages[-1].delta_token
+        assert following is not None
         await next_second()
         modify_members(tree, "Sales", ldap.MOD_DELETE, dns["ben"])
         conn = tree.server.connect()
         conn.delete_s(f"cn=Ops,{tree.groups}")  # cid's only group: nothing of cid changes
         conn.unbind_s()
-        pages = await read_all(source, "user", delta=token)
+        pages = await read_all(source, "user", delta=following)
         delta = by_id(pages)
         assert sorted(set(delta) - {"zed"}) == ["ben", "cid"]
         assert "memberOf" not in delta["ben"] and "memberOf" not in delta["cid"]
@@ -724,6 +724,22 @@ def test_ldap_delta_by_modify_timestamp() -> None:
     for stamp in (b"20260101120000Z", b"20260101120000.5Z", b"20251231235959Z"):
         tracker.see({"modifyTimestamp": [stamp]})
     assert tracker.token() == "20260101120000.5Z"
+
+
+def test_delta_tokens_keep_a_membership_snapshot_without_names() -> None:
+    snapshot = {member_key("uid=ann,ou=p"): fingerprint(["Sales", "Ops"])}
+    text = DeltaToken("20260101120000Z", snapshot).text()
+    assert "ann" not in text and "Sales" not in text
+    assert DeltaToken.parse(text) == DeltaToken("20260101120000Z", snapshot)
+    assert DeltaToken.parse("12345") == DeltaToken("12345")  # no snapshot: unknown
+    assert DeltaToken.parse("12345|").memberships == {}  # a snapshot: nobody in a group
+    assert fingerprint(["Ops", "Sales", "Ops"]) == fingerprint(["Sales", "Ops"])
+    for damaged in ("12345|abc", "12345|" + "*" * 22):
+        with pytest.raises(InvalidDeltaToken):
+            DeltaToken.parse(damaged)
+    previous = {b"a" * 8: b"1" * 8, b"b" * 8: b"1" * 8, b"c" * 8: b"1" * 8}
+    current = {b"a" * 8: b"1" * 8, b"b" * 8: b"2" * 8, b"d" * 8: b"1" * 8}
+    assert changed_members(previous, current) == {b"b" * 8, b"c" * 8, b"d" * 8}
 
 
 def test_active_directory_reads_sam_account_name_and_usn(tree: Tree) -> None:

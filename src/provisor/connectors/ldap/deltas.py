@@ -50,13 +50,14 @@ class DeltaToken:
         marker, separator, encoded = text.partition(SEPARATOR)
         if not separator:
             return cls(marker)
+        step = 2 * DIGEST
         try:
-            packed = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+            padded = encoded + "=" * (-len(encoded) % 4)
+            packed = base64.b64decode(padded, altchars=b"-_", validate=True)
         except (binascii.Error, ValueError):
             packed = b"\0"  # refused below
-        if len(packed) % (2 * DIGEST):
+        if len(packed) % step:
             raise InvalidDeltaToken("the delta token's memberships are damaged: run a full read")
-        step = 2 * DIGEST
         pairs = (packed[i : i + step] for i in range(0, len(packed), step))
         return cls(marker, {pair[:DIGEST]: pair[DIGEST:] for pair in pairs})
 
