@@ -15,9 +15,9 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import ldap  # type: ignore[import-untyped]
