@@ -83,7 +83,7 @@ class Tree:
         return LDAPConnector(self.config(role, properties))
 
     def ad_connector(self, role: Role = Role.SOURCE, /, **properties: str) -> LDAPConnector:
-        return ActiveDirectoryConnector(self.config(role, properties))
+        return ActiveDirectoryConnector(self.config(role, {**AD_ON_SLAPD, **properties}))
 
     def config(self, role: Role, properties: dict[str, str]) -> ConnectorConfig:
         files = {"data_dir": self.server.ca_file.parent}  # ldap.tls.ca.file lies there
@@ -299,8 +299,7 @@ async def test_flattened_delta_read_returns_the_groups_above_a_changed_one(tree:
             tree.group("Apart", [people["zed"]]),
         ]
     )
-    properties = {**AD_ON_SLAPD, "ad.group.flatten": "true"}
-    async with tree.ad_connector(Role.SOURCE, **properties) as source:
+    async with tree.ad_connector(Role.SOURCE, **{"ad.group.flatten": "true"}) as source:
         source._directory.dialect = Dialect()  # slapd has modifyTimestamp, not uSNChanged
         await next_second()
         await source.update("group", "Apart", {"description": ["marks the token's second"]})
@@ -620,6 +619,8 @@ def test_connector_types_declare_the_spec_properties() -> None:
     assert seeded["ldap.attribute.user.object.class.required"] == "cn"
     ad = MICROSOFT_AD.seeded_properties(Role.SOURCE)
     assert ad["ldap.attribute.user.id"] == "cn" and ad["ldap.member.uniquename.attribute"] == "cn"
+    assert ad["ldap.user.object.class"] == "user" and ad["ldap.group.object.class"] == "group"
+    assert seeded["ldap.user.object.class"] == "inetOrgPerson"
     assert MICROSOFT_AD.spec("ad.group.flatten") is not None
     problems = LDAP.problems(Role.SOURCE, {"ldap.url": "ldap://x", "ldap.page.size": "0"})
     assert "ldap.page.size: at least 1, not '0'" in problems
