@@ -39,6 +39,7 @@ class GroupIndex:
 
     by_dn: dict[str, Group] = field(default_factory=dict)
     by_member: dict[str, list[Group]] = field(default_factory=dict)
+    spelled: dict[str, str] = field(default_factory=dict)  # a member's DN as a group lists it
 
     @classmethod
     def of(cls, groups: Iterable[Group]) -> GroupIndex:
@@ -46,7 +47,9 @@ class GroupIndex:
         for group in groups:
             index.by_dn[normalize_dn(group.dn)] = group
             for member in group.members:
-                index.by_member.setdefault(normalize_dn(member), []).append(group)
+                normalized = normalize_dn(member)
+                index.by_member.setdefault(normalized, []).append(group)
+                index.spelled.setdefault(normalized, member)
         return index
 
     def group(self, dn: str) -> Group | None:
@@ -69,18 +72,24 @@ def group_names(groups: Groups, dn: str, *, nested: bool) -> list[str]:
 def memberships(
     index: GroupIndex, is_user: Callable[[str], bool], *, nested: bool
 ) -> dict[bytes, tuple[str, bytes]]:
-    """Every user a group lists (a member DN ``is_user`` accepts, given normalized), with
-    groups that have a name: its key -> (its DN as listed, the fingerprint of its groups)."""
-    found: dict[bytes, tuple[str, bytes]] = {}
+    """Every user a group lists (a member whose normalized DN ``is_user`` accepts) and that
+    has named groups: its key -> (its DN as listed, the fingerprint of its groups' names)."""
+    reach: dict[int, set[str]] = {}  # id of a group -> its name and, nested, those above it
     for group in index.by_dn.values():
-        for member in group.members:
-            normalized = normalize_dn(member)
-            key = member_key(normalized)
-            if key in found or not is_user(normalized):
-                continue
-            names = group_names(index, member, nested=nested)
-            if names:
-                found[key] = (member, fingerprint(names))
+        above = ancestors(index, group.dn) if nested else ()
+        reach[id(group)] = {g.name for g in (group, *above) if g.name is not None}
+    found: dict[bytes, tuple[str, bytes]] = {}
+    fingerprints: dict[frozenset[int], bytes | None] = {}  # users often share their groups
+    for normalized, groups in index.by_member.items():
+        if not is_user(normalized):
+            continue
+        ids = frozenset(id(g) for g in groups)
+        if ids not in fingerprints:
+            names = set().union(*(reach[i] for i in ids))
+            fingerprints[ids] = fingerprint(names) if names else None
+        value = fingerprints[ids]
+        if value is not None:
+            found[member_key(normalized)] = (index.spelled[normalized], value)
     return found
 
 
