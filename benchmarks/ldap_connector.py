@@ -81,7 +81,7 @@ async def read_users(server: LDAPServer, page_size: int, expected: int) -> float
 async def delta_after_moves(server: LDAPServer, dns: list[str], moved: int) -> dict[str, Any]:
     """Move ``moved`` members of g000 to g001, then read the changes: seconds, users, token."""
     groups = f"ou=groups,{server.suffix}"
-    time.sleep(1.02 - time.time() % 1)  # the token's second holds one change: the last user's
+    await asyncio.sleep(1.02 - time.time() % 1)  # the token's second holds one change only
     conn = server.connect()
     conn.modify_s(dns[-1], [(ldap.MOD_REPLACE, "title", [b"Lead"])])
     conn.unbind_s()
