@@ -263,11 +263,13 @@ async def test_delta_read_returns_users_whose_groups_changed(tree: Tree) -> None
         modify_members(tree, "Sales", ldap.MOD_DELETE, dns["ben"])
         conn = tree.server.connect()
         conn.delete_s(f"cn=Ops,{tree.groups}")  # cid's only group: nothing of cid changes
+        conn.rename_s(f"cn=Sales,{tree.groups}", "cn=Revenue")  # ann's group, renamed
         conn.unbind_s()
         pages = await read_all(source, "user", delta=following)
         delta = by_id(pages)
-        assert sorted(set(delta) - {"zed"}) == ["ben", "cid"]
+        assert sorted(set(delta) - {"zed"}) == ["ann", "ben", "cid"]
         assert "memberOf" not in delta["ben"] and "memberOf" not in delta["cid"]
+        assert delta["ann"]["memberOf"] == ["Revenue"]
         again = by_id(await read_all(source, "user", delta=pages[-1].delta_token))
         assert set(again) <= {"zed"}  # nothing changed since
 
