@@ -116,7 +116,12 @@ class Reader:
     def _changed_entries(self) -> Iterator[list[Entry]]:
         directory, options, session = self.directory, self.options, self.session
         dns = self._changed_users() if options.entity_type == "user" else self._changed_groups()
-        wanted = [dn for dn in dns if normalize_dn(dn) not in self._read]
+        wanted = []
+        for dn in dns:  # each once, and none the delta search returned
+            key = normalize_dn(dn)
+            if key not in self._read:
+                self._read.add(key)
+                wanted.append(dn)
         attributes = directory.read_attributes(options)
         size = directory.options.page_size
         for start in range(0, len(wanted), size):
