@@ -190,8 +190,10 @@ class Deleting:
         )
 
     def _held(self, hold: Hold, confirmed: Hold | None) -> str:
-        what = f"{hold.entity_type}s"
-        text = f"{hold.count:,} {what} not deleted in {hold.target_name}: {self._why(hold)}"
+        text = (
+            f"{_many(hold.count, hold.entity_type)} not deleted in {hold.target_name}: "
+            f"{self._why(hold)}"
+        )
         if confirmed is not None:
             text += (
                 f" {confirmed.confirmed_by} confirmed {confirmed.count:,} on "
