@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from provisor.jobs.model import Job, JobStatus, JobType, Trigger
+from provisor.jobs.model import Job, JobStatus, JobType, ReadMode, Trigger
 from provisor.jobs.scheduler import Scheduler
 from provisor.runtime import Services
 from provisor.settings import Settings
@@ -75,6 +75,26 @@ def test_an_empty_read_is_held_on_every_run_until_confirmed(
     assert after.status is JobStatus.SUCCESS and "No users to delete in CSV." in (
         after.outcome or ""
     )
+
+
+def test_an_empty_read_is_held_when_only_delta_reads_saw_the_entities(
+    services: Services, tmp_path: Path
+) -> None:
+    first = add_users(services, "d0")
+    source = lid_source(services, **{"ips.delta.read": "enabled"})
+    csv_target(services, source.id, tmp_path)
+    run_job(services, "LID")
+    _forget(services, first, "d0")
+    _held(services, run_job(services, "LID", JobType.RESYNC), 1)
+    services.jobs.confirm_deletions("LID", by="ada")
+    emptied = run_job(services, "LID", JobType.RESYNC)  # the last complete read: 0 users
+    assert stats(emptied, "CSV")["deleted"] == 1
+    ids = add_users(services, "d1", "d2")
+    delta = run_job(services, "LID")
+    assert delta.read_mode is ReadMode.DELTA and stats(delta, "CSV")["created"] == 2
+    _forget(services, ids, "d1", "d2")
+    _held(services, run_job(services, "LID", JobType.RESYNC), 2)
+    assert len(rows(tmp_path / "users.csv")) == 2
 
 
 def test_the_threshold_holds_until_confirmed_once(services: Services, tmp_path: Path) -> None:

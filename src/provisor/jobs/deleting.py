@@ -116,15 +116,12 @@ class Deleting:
         last_full_count: int | None,
         wanted: int,
     ) -> Hold | None:
-        """The hold these deletions call for: an empty read where the last complete one
-        found entities, or more deletions than ips.delete.threshold.*; None when neither."""
+        """The hold these deletions call for: an empty read (whatever the last complete one
+        found: entities a delta read added count too), or more deletions than
+        ips.delete.threshold.*; None when neither."""
         runner = self.runner
         threshold = target.number(f"ips.delete.threshold.{entity_type}s")
-        if (
-            run.read == 0
-            and (last_full_count or 0) > 0
-            and not runner.source.flag("ips.delete.after.empty.read")
-        ):
+        if run.read == 0 and not runner.source.flag("ips.delete.after.empty.read"):
             reason = Hold.EMPTY
         elif threshold is not None and wanted > threshold:
             reason = Hold.THRESHOLD
@@ -165,9 +162,10 @@ class Deleting:
         what = f"{hold.entity_type}s"
         source = self.runner.source
         if hold.reason == Hold.EMPTY:
-            why = (
-                f"the full read of {source.name} returned no {what} where the last complete "
-                f"one returned {hold.last_full_count:,}"
+            why = f"the full read of {source.name} returned no {what}" + (
+                f" where the last complete one returned {hold.last_full_count:,}"
+                if hold.last_full_count
+                else ""
             )
             other = f"set ips.delete.after.empty.read=true on {source.name}"
         else:
