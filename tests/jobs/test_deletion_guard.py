@@ -4,7 +4,6 @@ complete one) deletes nothing, on every run, until an administrator confirms, on
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,9 +37,8 @@ def _held(services: Services, job: Job, count: int, entity_type: str = "user") -
     plural = "" if count == 1 else "s"
     assert f"{count} {entity_type}{plural} not deleted in CSV: " in (job.outcome or "")
     assert "provisor jobs confirm-deletions LID" in (job.outcome or "")
-    failed = [
-        e for e in services.jobs.entity_logs(job.id, ["failed"])[0] if e["entityType"] == entity_type
-    ]
+    logs, _ = services.jobs.entity_logs(job.id, ["failed"])
+    failed = [e for e in logs if e["entityType"] == entity_type]
     assert len(failed) == count and "until an administrator confirms" in failed[0]["reason"]
 
 
@@ -201,9 +199,10 @@ def test_holds_through_the_admin_api(server: LiveServer, tmp_path: Path) -> None
             2,
             "CSV",
         )
-        assert f"/api/v1/systems/{source.id}/confirm-deletions" in api.get(
-            f"/jobs/{held.id}"
-        ).json()["executionOutcome"]
+        assert (
+            f"/api/v1/systems/{source.id}/confirm-deletions"
+            in api.get(f"/jobs/{held.id}").json()["executionOutcome"]
+        )
         bad = api.post(f"/systems/{source.id}/confirm-deletions", json={"entityType": "role"})
         assert bad.status_code == 400 and bad.headers["content-type"] == PROBLEM
         none = api.post(f"/systems/{source.id}/confirm-deletions", json={"entityType": "group"})
@@ -212,7 +211,8 @@ def test_holds_through_the_admin_api(server: LiveServer, tmp_path: Path) -> None
         done = api.post(f"/systems/{source.id}/confirm-deletions", json={"target": "CSV"})
         assert done.status_code == 200, done.text
         [confirmed] = done.json()["confirmed"]
-        assert confirmed["confirmedBy"] == "initial-admin" and confirmed["targetSystemId"] == target.id
+        assert confirmed["confirmedBy"] == "initial-admin"
+        assert confirmed["targetSystemId"] == target.id
         assert stats(run_job(services, "LID"), "CSV")["deleted"] == 2
         assert api.get(f"/systems/{source.id}/deletion-holds").json() == {"items": []}
     with server.client(auth=server.new_client("manage_users"), path="/api/v1") as other:

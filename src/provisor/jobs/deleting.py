@@ -366,8 +366,7 @@ class Deleting:
 
 def _confirmation(hold: Hold) -> str:
     return (
-        f", as {hold.confirmed_by} confirmed on {hold.confirmed} "
-        f"(held back by job {hold.job_id})"
+        f", as {hold.confirmed_by} confirmed on {hold.confirmed} (held back by job {hold.job_id})"
     )
 
 

@@ -683,24 +683,27 @@ def _holds(conn: Connection, where: ColumnElement[bool], *, lock: bool = False) 
     )
     if lock and conn.dialect.name == "postgresql":
         query = query.with_for_update(of=_dh)
-    return [
-        Hold(
-            source_id=r.source_id,
-            target_id=r.target_id,
-            entity_type=r.entity_type,
-            reason=r.reason,
-            count=r.count,
-            read=r.read,
-            last_full_count=r.last_full_count,
-            threshold=r.threshold,
-            job_id=r.job_id,
-            held=r.held,
-            target_name=r.target_name,
-            confirmed_by=r.confirmed_by,
-            confirmed=r.confirmed,
+    holds = []
+    for row in conn.execute(query):
+        r = row._mapping  # "count" is also a method of a row
+        holds.append(
+            Hold(
+                source_id=r["source_id"],
+                target_id=r["target_id"],
+                entity_type=r["entity_type"],
+                reason=r["reason"],
+                count=r["count"],
+                read=r["read"],
+                last_full_count=r["last_full_count"],
+                threshold=r["threshold"],
+                job_id=r["job_id"],
+                held=r["held"],
+                target_name=r["target_name"],
+                confirmed_by=r["confirmed_by"],
+                confirmed=r["confirmed"],
+            )
         )
-        for r in conn.execute(query)
-    ]
+    return holds
 
 
 def confirm_holds(
