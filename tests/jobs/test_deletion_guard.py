@@ -126,6 +126,8 @@ def test_the_threshold_holds_until_confirmed_once(services: Services, tmp_path: 
     again = run_job(services, "LID")  # the confirmation was spent: the threshold holds again
     _held(services, again, 2)
     assert "confirmed" not in (again.outcome or "")
+    services.jobs.reset_system("CSV")
+    assert services.jobs.deletion_holds("LID") == [], "a reset forgets the holds"
 
 
 def test_holds_are_per_entity_type_and_the_empty_read_switch_releases(
