@@ -8,7 +8,6 @@ import gzip
 import json
 from typing import Any
 
-import httpx
 import pytest
 
 from provisor.connectors.base import Discovery, Fitted, Role
@@ -52,8 +51,8 @@ async def test_a_target_gets_only_what_it_declares_and_asks_once() -> None:
             await connector.update("user", created.id, sap_user("ann"))
             await connector.create("user", sap_user("bob"))
             fitted = connector.fit("user", sap_user("cid"))
-        with httpx.Client(base_url=peer.url) as client:
-            ann = client.get(f"/Users/{created.id}").json()
+            ann = await connector.get("user", created.id)
+        assert ann is not None
     assert (peer.asked("Schemas"), peer.asked("ResourceTypes")) == (1, 1)
     assert fitted.left_out == (SAP, CUSTOM, "emails.verified", "shoeSize", f"{ENTERPRISE}:badge")
     assert fitted.entity["schemas"] == [USER, ENTERPRISE]
@@ -140,7 +139,8 @@ def test_resource_types_decide_which_extensions_a_type_takes() -> None:
         {"displayName": "G", "urn:example:any": {"tag": 1}},
         (ENTERPRISE, "urn:example:any:x"),
     )
-    assert learned.fit("user", {"USERNAME": "a", ENTERPRISE.upper(): {"Department": "D"}}).left_out == ()
+    shouting = {"USERNAME": "a", ENTERPRISE.upper(): {"Department": "D"}}
+    assert learned.fit("user", shouting) == Fitted(shouting)
     assert learned.note is None
     assert shapes_of(schemas, types[:1], "sent as is").note == (
         "its /ResourceTypes declares no Group resource type; sent as is"

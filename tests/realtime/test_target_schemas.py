@@ -34,7 +34,9 @@ def test_a_pushed_user_reaches_scim2_server(sqlite_server: LiveServer) -> None:
                 pushed = api.post(f"/{source.id}/entities/user", json=entity)
                 assert pushed.status_code == 201, pushed.text
                 assert states(pushed)["scim2-server"] == ("CREATE", "Entity Created")
-                [result] = [s for s in pushed.json()["systems"] if s["systemName"] == "scim2-server"]
+                [result] = [
+                    s for s in pushed.json()["systems"] if s["systemName"] == "scim2-server"
+                ]
                 assert f"does not declare {CUSTOM}" in result["reason"]
         with httpx.Client(base_url=peer.url) as client:
             users = {u["userName"]: u for u in client.get("/Users").json()["Resources"]}

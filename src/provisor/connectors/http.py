@@ -203,11 +203,10 @@ class HTTPClient:
         body: Any = None,
         headers: Mapping[str, str] | None = None,
         limit: int | None = None,
-        timeout: httpx.Timeout | None = None,
     ) -> Any:
         """The decoded JSON body of a successful request; None for an empty body (204)."""
         response = await self.request(
-            method, url, params=params, body=body, headers=headers, limit=limit, timeout=timeout
+            method, url, params=params, body=body, headers=headers, limit=limit
         )
         return self.decode(response)
 
@@ -232,10 +231,9 @@ class HTTPClient:
         body: Any = None,
         headers: Mapping[str, str] | None = None,
         limit: int | None = None,
-        timeout: httpx.Timeout | None = None,
     ) -> httpx.Response:
-        """The response of a successful request (2xx). ``limit``: the most bytes of body
-        accepted (BackendError beyond); ``timeout`` replaces the client's."""
+        """The response of a successful request (2xx); with ``limit``, a body of more bytes
+        (decoded) is a BackendError."""
         method = method.upper()
         sent = dict(headers or {})
         content: bytes | None = None
@@ -250,12 +248,7 @@ class HTTPClient:
                 sent[CSRF_HEADER] = await self._csrf()
             try:
                 request = self.client.build_request(
-                    method,
-                    url,
-                    params=params,
-                    content=content,
-                    headers=sent,
-                    timeout=timeout or self.timeout,
+                    method, url, params=params, content=content, headers=sent
                 )
                 response = await self._send(request, limit)
             except httpx.TransportError as exc:

@@ -10,8 +10,8 @@ Directory, decision 0004), and always the common attributes (``id``, ``externalI
 lists them; a schema a resource type names but ``/Schemas`` does not describe is taken
 whole. Names compare case-insensitively, as SCIM's do.
 
-Discovery is bounded: each answer at most ``MAX_ANSWER_BYTES``, each request
-``REQUEST_TIMEOUT``, the whole ``DISCOVERY_SECONDS``; a service that cannot say (no
+Discovery is bounded: each answer at most ``MAX_ANSWER_BYTES`` (decoded), both requests
+together ``DISCOVERY_SECONDS``; a service that cannot say (no
 ``/Schemas``, an error, an answer that is no ListResponse) gets what the write
 transformation makes, with a note saying so.
 """
@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-import httpx
 import orjson
 
 from provisor.connectors.base import (
@@ -40,7 +39,6 @@ COMMON = frozenset({"id", "externalid", "meta"})  # RFC 7643 §3.1, lower case
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
 MAX_SCHEMAS = 500  # schemas read from /Schemas
 MAX_ATTRIBUTES = 2000  # attributes (and sub-attributes of each) read from one schema
-REQUEST_TIMEOUT = httpx.Timeout(10.0)
 DISCOVERY_SECONDS = 30.0
 RESOURCE_TYPES = {"user": ("users", "user"), "group": ("groups", "group")}  # endpoint, name
 
@@ -171,7 +169,7 @@ async def discover(http: HTTPClient) -> TargetSchema:
 
 
 async def _listing(http: HTTPClient, endpoint: str) -> list[dict[str, Any]]:
-    body = await http.json("GET", endpoint, limit=MAX_ANSWER_BYTES, timeout=REQUEST_TIMEOUT)
+    body = await http.json("GET", endpoint, limit=MAX_ANSWER_BYTES)
     resources = body.get("Resources") if isinstance(body, dict) else body
     if not isinstance(resources, list):
         raise BackendError(f"GET /{endpoint}: the answer is not a SCIM ListResponse")
@@ -217,7 +215,9 @@ def _attributes(attributes: list[Any]) -> Attributes:
         subs = attribute.get("subAttributes")
         names = subs[:MAX_ATTRIBUTES] if isinstance(subs, list) else []
         named = frozenset(
-            n["name"].lower() for n in names if isinstance(n, dict) and isinstance(n.get("name"), str)
+            n["name"].lower()
+            for n in names
+            if isinstance(n, dict) and isinstance(n.get("name"), str)
         )
         declared[name.lower()] = named if attribute.get("type") == "complex" and named else None
     return declared
