@@ -142,6 +142,7 @@ def test_resource_types_decide_which_extensions_a_type_takes() -> None:
     shouting = {"USERNAME": "a", ENTERPRISE.upper(): {"Department": "D"}}
     assert learned.fit("user", shouting) == Fitted(shouting)
     assert learned.note is None
-    assert shapes_of(schemas, types[:1], "sent as is").note == (
-        "its /ResourceTypes declares no Group resource type; sent as is"
+    assert shapes_of(schemas, types[:1]).note == (
+        "its /ResourceTypes declares no Group resource type: those are sent as the write "
+        "transformation makes them"
     )

@@ -11,9 +11,8 @@ lists them; a schema a resource type names but ``/Schemas`` does not describe is
 whole. Names compare case-insensitively, as SCIM's do.
 
 Discovery is bounded: each answer at most ``MAX_ANSWER_BYTES`` (decoded), both requests
-together ``DISCOVERY_SECONDS``; a service that cannot say (no
-``/Schemas``, an error, an answer that is no ListResponse) gets what the write
-transformation makes, with a note saying so.
+together ``DISCOVERY_SECONDS``. A service that cannot say (no ``/Schemas``, an error, an
+answer that is no ListResponse) gets what the write transformation makes, with a note.
 """
 
 from __future__ import annotations
@@ -120,31 +119,33 @@ def _sub(value: Any, subs: frozenset[str], path: str, left: list[str]) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class TargetSchema:
-    """What a service accepts, by entity type (user, group); empty when it could not say."""
+    """What a service accepts, by entity type (user, group); empty when it could not say.
+    ``fingerprint`` changes when what it declares changes."""
 
     shapes: Mapping[str, Shape] = field(default_factory=dict)
     note: str | None = None
-
-    @property
-    def fingerprint(self) -> str:
-        described = {
-            entity_type: {
-                "core": shape.core,
-                "accepted": {
-                    urn: None if attrs is None else {a: _sorted(s) for a, s in attrs.items()}
-                    for urn, attrs in shape.accepted.items()
-                },
-            }
-            for entity_type, shape in self.shapes.items()
-        }
-        text = orjson.dumps(described, option=orjson.OPT_SORT_KEYS)
-        return hashlib.sha256(text).hexdigest() if self.shapes else ""
+    fingerprint: str = ""
 
     def fit(self, entity_type: str, entity: Entity) -> Fitted:
         shape = self.shapes.get(entity_type)
         if shape is None or patch_operations_of(entity) is not None:
             return Fitted(entity)  # a PATCH request goes as the transformation made it
         return shape.fit(entity)
+
+
+def _fingerprint(shapes: Mapping[str, Shape]) -> str:
+    described = {
+        entity_type: {
+            "core": shape.core,
+            "accepted": {
+                urn: None if attrs is None else {a: _sorted(s) for a, s in attrs.items()}
+                for urn, attrs in shape.accepted.items()
+            },
+        }
+        for entity_type, shape in shapes.items()
+    }
+    text = orjson.dumps(described, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(text).hexdigest() if shapes else ""
 
 
 def _sorted(subs: frozenset[str] | None) -> list[str] | None:
@@ -160,12 +161,11 @@ async def discover(http: HTTPClient) -> TargetSchema:
             schemas = await _listing(http, "Schemas")
             types = await _listing(http, "ResourceTypes")
     except TimeoutError:
-        return TargetSchema(
-            note=f"reading its /Schemas took longer than {DISCOVERY_SECONDS:.0f} s; {fallback}"
-        )
+        took = f"reading its /Schemas and /ResourceTypes took over {DISCOVERY_SECONDS:.0f} s"
+        return TargetSchema(note=f"{took}; {fallback}")
     except ConnectorError as exc:
         return TargetSchema(note=f"its schemas could not be read ({exc.message}); {fallback}")
-    return shapes_of(schemas, types, fallback)
+    return shapes_of(schemas, types)
 
 
 async def _listing(http: HTTPClient, endpoint: str) -> list[dict[str, Any]]:
@@ -176,9 +176,7 @@ async def _listing(http: HTTPClient, endpoint: str) -> list[dict[str, Any]]:
     return [r for r in resources if isinstance(r, dict)]
 
 
-def shapes_of(
-    schemas: Iterable[dict[str, Any]], types: Iterable[dict[str, Any]], fallback: str = ""
-) -> TargetSchema:
+def shapes_of(schemas: Iterable[dict[str, Any]], types: Iterable[dict[str, Any]]) -> TargetSchema:
     """What a service accepts, from the resources of its /Schemas and /ResourceTypes."""
     described: dict[str, Attributes] = {}
     for schema in list(schemas)[:MAX_SCHEMAS]:
@@ -201,9 +199,11 @@ def shapes_of(
         shapes[entity_type] = Shape(core, {urn: described.get(urn) for urn in urns})
     note = None
     if missing:
-        what = " or ".join(missing)
-        note = f"its /ResourceTypes declares no {what} resource type; {fallback or 'sent as is'}"
-    return TargetSchema(shapes, note)
+        note = (
+            f"its /ResourceTypes declares no {' or '.join(missing)} resource type: those are "
+            "sent as the write transformation makes them"
+        )
+    return TargetSchema(shapes, note, _fingerprint(shapes))
 
 
 def _attributes(attributes: list[Any]) -> Attributes:
