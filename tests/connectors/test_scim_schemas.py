@@ -123,13 +123,13 @@ async def test_sources_identity_authentication_and_the_switch_do_not_ask() -> No
 
 
 def test_resource_types_decide_which_extensions_a_type_takes() -> None:
-    schemas = [
+    schemas: list[dict[str, Any]] = [
         {"id": USER, "attributes": [{"name": "userName"}]},
         {"id": ENTERPRISE, "attributes": [{"name": "department"}]},
         {"id": "urn:example:Group", "attributes": [{"name": "code"}]},
         {"id": "urn:example:Any", "attributes": [{"name": "tag"}]},
     ]
-    types = [
+    types: list[dict[str, Any]] = [
         {"endpoint": "/Users", "schema": USER, "schemaExtensions": [{"schema": ENTERPRISE}]},
         {"name": "Group", "schema": "urn:example:core:Group", "schemaExtensions": []},
     ]
