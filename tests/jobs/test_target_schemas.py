@@ -124,27 +124,27 @@ def test_the_outcome_names_entity_types_a_target_does_not_take(
     ids = add_users(services, "fay")
     services.directory.create("Group", group_body("Ops", list(ids.values())), "/scim")
     source = lid_source(services)
-    system(
-        services,
-        name="Users only",
-        type="csv",
-        role="target",
-        sourceSystemIds=[source.id],
-        properties={"csv.user.file": str(tmp_path / "users.csv")},
-    )
-    with scim2_server() as peer:
-        scim2_target(services, source, peer)
-        write = json.loads(services.systems.transformation("scim2-server", "write").text)
-        write["group"]["ignore"] = True
-        services.systems.save_transformation(
-            "scim2-server", "write", write, description="no groups", author="t"
+    for name, files in (("Users only", ("users",)), ("No groups", ("users", "groups"))):
+        system(
+            services,
+            name=name,
+            type="csv",
+            role="target",
+            sourceSystemIds=[source.id],
+            properties={f"csv.{f[:-1]}.file": str(tmp_path / f"{name}-{f}.csv") for f in files},
         )
-        job = run_job(services, "LID")
+    write = json.loads(services.systems.transformation("No groups", "write").text)
+    write["group"]["ignore"] = True
+    services.systems.save_transformation(
+        "No groups", "write", write, description="no groups", author="t"
+    )
+    job = run_job(services, "LID")
     assert job.status is JobStatus.SUCCESS, failures(services, job.id)
+    assert stats(job, "No groups")["created"] == stats(job, "Users only")["created"] == 1
     outcome = job.outcome or ""
     assert "No groups written to Users only: it holds no groups (1 read from LID)." in outcome
     assert (
-        'No groups written to scim2-server: its write transformation ignores them ("group": '
+        'No groups written to No groups: its write transformation ignores them ("group": '
         '{"ignore": true}) (1 read from LID).'
     ) in outcome
     assert "No users written" not in outcome
