@@ -168,7 +168,6 @@ def test_scim_system_write_groups_resolve_members() -> None:
         "write",
         "group",
         SCIM_GROUP,
-        unignore=True,
         operation="update",
         entityIdTargetSystem="T-g1",
     )
