@@ -27,7 +27,7 @@ from provisor.scim.projection import Projection
 from provisor.scim.registry import Registry, resolve
 from provisor.web.auth import GuardedRoute, ProxyCaller, ServicesDep
 from provisor.web.scim_api import json_body, scim_response
-from provisor.web.scim_discovery import discovery_list
+from provisor.web.scim_discovery import NoFilter, discovery_list
 
 PREFIX = "/ipsproxy/service/api/v1/scim/{system_id}"
 NEO_PREFIX = "/ipsproxy/api/v1/scim/{system_id}"
@@ -290,14 +290,14 @@ _ROUTES: list[tuple[str, str, Callable[..., Any], str, int]] = [
 ]
 
 for _method, _path, _endpoint, _summary, _status in _ROUTES:
-    router.add_api_route(
-        PREFIX + _path, _endpoint, methods=[_method], summary=_summary, status_code=_status
-    )
-    router.add_api_route(
-        NEO_PREFIX + _path,
-        _endpoint,
-        methods=[_method],
-        summary=_summary,
-        status_code=_status,
-        include_in_schema=False,
-    )
+    _dependencies = [NoFilter] if _path.lstrip("/").startswith(DISCOVERY) else []
+    for _prefix in (PREFIX, NEO_PREFIX):
+        router.add_api_route(
+            _prefix + _path,
+            _endpoint,
+            methods=[_method],
+            summary=_summary,
+            status_code=_status,
+            dependencies=_dependencies,
+            include_in_schema=_prefix == PREFIX,
+        )
