@@ -18,10 +18,15 @@ from starlette.responses import Response
 
 from provisor.certs.service import CertificateService
 from provisor.errors import ConfigError
+from provisor.web import openapi
 from provisor.web.auth import Admin, GuardedRoute, ServicesDep
 
 router = APIRouter(
-    prefix="/api/v1", tags=["certificates"], route_class=GuardedRoute, dependencies=[Admin]
+    prefix="/api/v1",
+    tags=[openapi.ADMIN_CERTIFICATES],
+    route_class=GuardedRoute,
+    dependencies=[Admin],
+    responses=openapi.errors,
 )
 
 PEM = "application/x-pem-file"

@@ -11,10 +11,16 @@ from starlette.responses import Response
 
 from provisor.scim import schemas as s
 from provisor.scim.errors import ForbiddenError, MethodNotAllowedError, ResourceNotFoundError
+from provisor.web import openapi
 from provisor.web.auth import DirectoryReader, GuardedRoute, ManageUsers, ServicesDep
 from provisor.web.scim_api import base_url, json_body, scim_response
 
-router = APIRouter(tags=["SCIM discovery and schemas"], route_class=GuardedRoute)
+router = APIRouter(
+    tags=[openapi.SCIM_DISCOVERY],
+    route_class=GuardedRoute,
+    default_response_class=Response,
+    responses=openapi.scim_errors,
+)
 
 
 def refuse_filter(request: Request) -> None:
@@ -44,6 +50,7 @@ def discovery_list(resources: list[dict[str, Any]]) -> bytes:
     "/ServiceProviderConfig",
     summary="What this SCIM service supports",
     dependencies=[DirectoryReader, NoFilter],
+    responses={200: openapi.scim_content("ServiceProviderConfig")},
 )
 def service_provider_config(request: Request, services: ServicesDep) -> Response:
     settings = services.settings
@@ -74,6 +81,7 @@ def service_provider_config(request: Request, services: ServicesDep) -> Response
     "/ResourceTypes",
     summary="The resource types: User and Group",
     dependencies=[DirectoryReader, NoFilter],
+    responses={200: openapi.scim_content("ResourceTypeList")},
 )
 def resource_types(request: Request, services: ServicesDep) -> Response:
     registry = services.directory.catalog.registry()
@@ -82,7 +90,10 @@ def resource_types(request: Request, services: ServicesDep) -> Response:
 
 
 @router.get(
-    "/ResourceTypes/{name}", summary="One resource type", dependencies=[DirectoryReader, NoFilter]
+    "/ResourceTypes/{name}",
+    summary="One resource type",
+    dependencies=[DirectoryReader, NoFilter],
+    responses={200: openapi.scim_content("ResourceType")},
 )
 def resource_type(name: str, request: Request, services: ServicesDep) -> Response:
     rt = services.directory.catalog.registry().resource_type(name)
@@ -92,7 +103,10 @@ def resource_type(name: str, request: Request, services: ServicesDep) -> Respons
 
 
 @router.get(
-    "/Schemas", summary="All schemas, built in and custom", dependencies=[ManageUsers, NoFilter]
+    "/Schemas",
+    summary="All schemas, built in and custom",
+    dependencies=[ManageUsers, NoFilter],
+    responses={200: openapi.scim_content("SchemaList")},
 )
 def list_schemas(request: Request, services: ServicesDep) -> Response:
     registry = services.directory.catalog.registry()
@@ -100,7 +114,12 @@ def list_schemas(request: Request, services: ServicesDep) -> Response:
     return scim_response(discovery_list([schema.to_scim(base) for schema in registry.schemas()]))
 
 
-@router.get("/Schemas/{schema_id}", summary="One schema", dependencies=[ManageUsers, NoFilter])
+@router.get(
+    "/Schemas/{schema_id}",
+    summary="One schema",
+    dependencies=[ManageUsers, NoFilter],
+    responses={200: openapi.scim_content("Schema")},
+)
 def get_schema(schema_id: str, request: Request, services: ServicesDep) -> Response:
     schema = services.directory.catalog.registry().schema(schema_id)
     if schema is None:
@@ -113,6 +132,7 @@ def get_schema(schema_id: str, request: Request, services: ServicesDep) -> Respo
     status_code=201,
     summary="Create a custom schema (extends User)",
     dependencies=[ManageUsers],
+    responses={201: openapi.scim_content("Schema", "Created")},
 )
 async def create_schema(request: Request, services: ServicesDep) -> Response:
     if not (await request.body()).strip():
