@@ -30,6 +30,9 @@ router = APIRouter(
 )
 
 PEM = "application/x-pem-file"
+PEM_FILE: dict[int | str, Any] = {
+    200: {"description": "A PEM file", "content": {PEM: {"schema": {"type": "string"}}}}
+}
 MAX_CERTIFICATE_BYTES = 64 * 1024
 
 
@@ -98,7 +101,12 @@ async def _import(request: Request, services: Any, **owner: str) -> Response:
 # -- the tenant CA --------------------------------------------------------------------------------
 
 
-@router.get("/certificates/ca", summary="The tenant CA certificate (PEM), created on first need")
+@router.get(
+    "/certificates/ca",
+    summary="The tenant CA certificate (PEM), created on first need",
+    response_class=Response,
+    responses=PEM_FILE,
+)
 def get_ca(services: ServicesDep) -> Response:
     return _pem(_certs(services).ca_pem(), "provisor-tenant-ca.pem")
 
@@ -159,6 +167,8 @@ def get_outbound(system_id: str, fingerprint: str, services: ServicesDep) -> Res
 @router.get(
     "/systems/{system_id}/outbound-certificates/{fingerprint}/download",
     summary="The certificate as PEM (never its key); chain=true appends the tenant CA",
+    response_class=Response,
+    responses=PEM_FILE,
 )
 def download_outbound(
     system_id: str,

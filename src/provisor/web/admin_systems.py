@@ -381,6 +381,12 @@ async def test_system(system_id: str, services: ServicesDep) -> Response:
 @router.get(
     "/systems/{system_id}/export",
     summary="Export as JSON (credentials left out); proxies also as SAP Identity Management CSV",
+    responses={
+        200: {
+            "description": "The system as JSON, or with format=csv as CSV",
+            "content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}},
+        }
+    },
 )
 def export(
     system_id: str,

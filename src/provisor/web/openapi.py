@@ -19,6 +19,7 @@ from provisor.scim.registry import Registry
 from provisor.web.errors import PROBLEM_MEDIA_TYPE, SCIM_MEDIA_TYPE
 
 REF = "#/components/schemas/"
+Responses = dict[int | str, dict[str, Any]]  # FastAPI's responses=: status -> response
 
 # -- tags ------------------------------------------------------------------------------------
 
@@ -74,7 +75,7 @@ TAG_GROUPS: list[dict[str, Any]] = [
 
 # -- responses -------------------------------------------------------------------------------
 
-_ERRORS = {
+_ERRORS: dict[int | str, str] = {
     400: "Invalid request: a parameter, the body or the path is not what the API takes",
     401: "No credentials, or wrong ones",
     403: "The technical user lacks the permission",
@@ -82,7 +83,7 @@ _ERRORS = {
 }
 
 
-def _error_responses(media_type: str, component: str) -> dict[int | str, dict[str, Any]]:
+def _error_responses(media_type: str, component: str) -> Responses:
     content = {media_type: {"schema": {"$ref": REF + component}}}
     return {status: {"description": text, "content": content} for status, text in _ERRORS.items()}
 

@@ -126,8 +126,8 @@ _ROUTES: tuple[tuple[str, Any, str, str], ...] = (
     ("/entities/{entity_type}/{entity_id}", remove, "DELETE", "Deprovision an entity"),
 )
 
-_LOGGED = {200: openapi.scim_content("RealtimeLog", "The change's real-time log")}
-_RESPONSES: dict[str, dict[int | str, Any]] = {
+_LOGGED: openapi.Responses = {200: openapi.scim_content("RealtimeLog", "The change's log")}
+_RESPONSES: dict[str, openapi.Responses] = {
     "GET": {200: openapi.scim_content("ResourceList", "An empty list")},
     "POST": _LOGGED | {201: openapi.scim_content("RealtimeLog", "Created in a target system")},
     "PUT": _LOGGED,

@@ -252,10 +252,10 @@ def _register(kind: str, endpoint: str) -> None:
         return Response(status_code=204)
 
     one = f"/{endpoint}/{{resource_id}}"
-    found = {200: openapi.scim_content(kind)}
-    listed = {200: openapi.scim_content(f"{kind}List")}
-    unchanged = {304: {"description": "Not modified: the version If-None-Match names"}}
-    routes: list[tuple[str, Any, str, str, int, dict[int | str, Any]]] = [
+    found: openapi.Responses = {200: openapi.scim_content(kind)}
+    listed: openapi.Responses = {200: openapi.scim_content(f"{kind}List")}
+    unchanged: openapi.Responses = {304: {"description": "Not modified (If-None-Match)"}}
+    routes: list[tuple[str, Any, str, str, int, openapi.Responses]] = [
         (f"/{endpoint}", list_resources, "GET", f"List or filter {endpoint.lower()}", 200, listed),
         (
             f"/{endpoint}/.search",
