@@ -125,6 +125,8 @@ def attribute_schema(attribute: Attribute) -> dict[str, Any]:
     value["description"] = attribute.description
     if attribute.mutability is Mutability.READ_ONLY:
         value["readOnly"] = True
+    if attribute.mutability is Mutability.WRITE_ONLY:
+        value["writeOnly"] = True  # the password: never returned
     return value
 
 
