@@ -9,6 +9,7 @@ SCIMError
 ├── NoTargetError            400 noTarget
 ├── TooManyError             400 tooMany
 ├── InvalidVersionError      400 invalidVers
+├── ForbiddenError           403
 ├── ResourceNotFoundError    404
 ├── MethodNotAllowedError    405
 ├── UniquenessError          409 uniqueness
@@ -104,6 +105,12 @@ class TooLargeError(SCIMError):
 
     status = 413
     scim_type = "tooLarge"
+
+
+class ForbiddenError(SCIMError):
+    """The request is not permitted (RFC 7644 §3.12 gives 403 no scimType)."""
+
+    status = 403
 
 
 class ResourceNotFoundError(SCIMError):

@@ -17,6 +17,7 @@ from provisor.jobs.export import export_job
 from provisor.jobs.model import Job, JobStatus, JobType, Trigger
 from provisor.jobs.service import JobService
 from provisor.jobs.validate import ENTITY_TYPES, parse_csv, samples_from_json
+from provisor.web import openapi
 from provisor.web.auth import (
     Admin,
     GuardedRoute,
@@ -26,9 +27,18 @@ from provisor.web.auth import (
 )
 from provisor.web.limits import Offset
 
-router = APIRouter(prefix="/api/v1", tags=["jobs"], route_class=GuardedRoute, dependencies=[Admin])
+router = APIRouter(
+    prefix="/api/v1",
+    tags=[openapi.ADMIN_JOBS],
+    route_class=GuardedRoute,
+    dependencies=[Admin],
+    responses=openapi.errors,
+)
 public = APIRouter(
-    tags=["tenant admin API"], route_class=GuardedRoute, dependencies=[TenantAdminCaller]
+    tags=[openapi.TENANT_ADMIN],
+    route_class=GuardedRoute,
+    dependencies=[TenantAdminCaller],
+    responses=openapi.errors,
 )
 
 

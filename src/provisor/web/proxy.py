@@ -25,16 +25,21 @@ from provisor.scim.errors import (
 from provisor.scim.limits import check_index
 from provisor.scim.projection import Projection
 from provisor.scim.registry import Registry, resolve
+from provisor.web import openapi
 from provisor.web.auth import GuardedRoute, ProxyCaller, ServicesDep
 from provisor.web.scim_api import json_body, scim_response
-from provisor.web.scim_discovery import discovery_list
+from provisor.web.scim_discovery import NoFilter, discovery_list
 
 PREFIX = "/ipsproxy/service/api/v1/scim/{system_id}"
 NEO_PREFIX = "/ipsproxy/api/v1/scim/{system_id}"
 ENDPOINT = "{endpoint}"  # Users or Groups: anything else is a SCIM 404
 
 router = APIRouter(
-    tags=["Proxy systems (SCIM 2.0)"], route_class=GuardedRoute, dependencies=[ProxyCaller]
+    tags=[openapi.PROXY],
+    route_class=GuardedRoute,
+    dependencies=[ProxyCaller],
+    default_response_class=Response,
+    responses=openapi.scim_errors,
 )
 
 Filter = Annotated[str | None, Query(description='<attribute> eq "value", or meta.lastModified gt')]
@@ -274,30 +279,89 @@ async def get_schema(
     raise ResourceNotFoundError(f"Schema {schema_id} not found.")
 
 
-_ROUTES: list[tuple[str, str, Callable[..., Any], str, int]] = [
-    ("GET", "/ServiceProviderConfig", service_provider_config, "What the proxy supports", 200),
-    ("GET", "/ResourceTypes", resource_types, "The resource types the proxy serves", 200),
-    ("GET", "/ResourceTypes/{name}", resource_type, "One resource type", 200),
-    ("GET", "/Schemas", list_schemas, "The schemas of the proxy's resources", 200),
-    ("GET", "/Schemas/{schema_id}", get_schema, "One schema", 200),
-    ("POST", f"/{ENDPOINT}/.search", search_by_post, "Not supported: 501", 501),
-    ("GET", f"/{ENDPOINT}", list_resources, "List users or groups (eq or delta filter)", 200),
-    ("POST", f"/{ENDPOINT}", create_resource, "Create a user or group in the back-end", 201),
-    ("GET", f"/{ENDPOINT}/{{resource_id}}", get_resource, "One user or group", 200),
-    ("PUT", f"/{ENDPOINT}/{{resource_id}}", replace_resource, "Replace a user or group", 200),
-    ("PATCH", f"/{ENDPOINT}/{{resource_id}}", patch_resource, "Patch a user or group", 200),
-    ("DELETE", f"/{ENDPOINT}/{{resource_id}}", delete_resource, "Delete a user or group", 204),
+# method, path, handler, summary, status, the body's schema (None: no body)
+_ROUTES: list[tuple[str, str, Callable[..., Any], str, int, str | None]] = [
+    (
+        "GET",
+        "/ServiceProviderConfig",
+        service_provider_config,
+        "What the proxy supports",
+        200,
+        "ServiceProviderConfig",
+    ),
+    (
+        "GET",
+        "/ResourceTypes",
+        resource_types,
+        "The resource types the proxy serves",
+        200,
+        "ResourceTypeList",
+    ),
+    ("GET", "/ResourceTypes/{name}", resource_type, "One resource type", 200, "ResourceType"),
+    ("GET", "/Schemas", list_schemas, "The schemas of the proxy's resources", 200, "SchemaList"),
+    ("GET", "/Schemas/{schema_id}", get_schema, "One schema", 200, "Schema"),
+    ("POST", f"/{ENDPOINT}/.search", search_by_post, "Not supported: 501", 501, "ScimError"),
+    (
+        "GET",
+        f"/{ENDPOINT}",
+        list_resources,
+        "List users or groups (eq or delta filter)",
+        200,
+        "ProxyResourceList",
+    ),
+    (
+        "POST",
+        f"/{ENDPOINT}",
+        create_resource,
+        "Create a user or group in the back-end",
+        201,
+        "ProxyResource",
+    ),
+    (
+        "GET",
+        f"/{ENDPOINT}/{{resource_id}}",
+        get_resource,
+        "One user or group",
+        200,
+        "ProxyResource",
+    ),
+    (
+        "PUT",
+        f"/{ENDPOINT}/{{resource_id}}",
+        replace_resource,
+        "Replace a user or group",
+        200,
+        "ProxyResource",
+    ),
+    (
+        "PATCH",
+        f"/{ENDPOINT}/{{resource_id}}",
+        patch_resource,
+        "Patch a user or group",
+        200,
+        "ProxyResource",
+    ),
+    (
+        "DELETE",
+        f"/{ENDPOINT}/{{resource_id}}",
+        delete_resource,
+        "Delete a user or group",
+        204,
+        None,
+    ),
 ]
 
-for _method, _path, _endpoint, _summary, _status in _ROUTES:
-    router.add_api_route(
-        PREFIX + _path, _endpoint, methods=[_method], summary=_summary, status_code=_status
-    )
-    router.add_api_route(
-        NEO_PREFIX + _path,
-        _endpoint,
-        methods=[_method],
-        summary=_summary,
-        status_code=_status,
-        include_in_schema=False,
-    )
+for _method, _path, _endpoint, _summary, _status, _body in _ROUTES:
+    _dependencies = [NoFilter] if _path.lstrip("/").startswith(DISCOVERY) else []
+    _responses: openapi.Responses = {_status: openapi.scim_content(_body)} if _body else {}
+    for _prefix in (PREFIX, NEO_PREFIX):
+        router.add_api_route(
+            _prefix + _path,
+            _endpoint,
+            methods=[_method],
+            summary=_summary,
+            status_code=_status,
+            dependencies=_dependencies,
+            responses=_responses,
+            include_in_schema=_prefix == PREFIX,
+        )
