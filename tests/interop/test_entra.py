@@ -145,7 +145,9 @@ def test_entra_user_lifecycle(scim: httpx.Client) -> None:
     # Delete.
     assert scim.delete(url).status_code == 204
     scim_error(scim.get(url), 404)
-    scim_error(scim.patch(url, json=_patch({"op": "Replace", "path": "active", "value": "True"})), 404)
+    scim_error(
+        scim.patch(url, json=_patch({"op": "Replace", "path": "active", "value": "True"})), 404
+    )
 
 
 def test_entra_group_lifecycle(scim: httpx.Client) -> None:
@@ -178,7 +180,9 @@ def test_entra_group_lifecycle(scim: httpx.Client) -> None:
 
     # Update Group [Non-member attributes].
     new_name = f"{uuid.uuid4()}updatedDisplayName"
-    renamed = scim.patch(url, json=_patch({"op": "Replace", "path": "displayName", "value": new_name}))
+    renamed = scim.patch(
+        url, json=_patch({"op": "Replace", "path": "displayName", "value": new_name})
+    )
     assert renamed.status_code == 200 and renamed.json()["displayName"] == new_name
 
     # Update Group [Add Members], then Entra checks the membership with a filter.

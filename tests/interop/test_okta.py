@@ -51,7 +51,9 @@ def test_okta_scim_2_spec_test(server: LiveServer) -> None:
         assert page.status_code == 200
         listed = page.json()
         assert LIST in listed["schemas"] and listed["Resources"]
-        assert all(isinstance(listed[k], int) for k in ("itemsPerPage", "startIndex", "totalResults"))
+        assert all(
+            isinstance(listed[k], int) for k in ("itemsPerPage", "startIndex", "totalResults")
+        )
         first = listed["Resources"][0]
         for value in (
             first["id"],
@@ -134,7 +136,11 @@ def test_okta_user_and_group_provisioning(server: LiveServer) -> None:
         url = f"/Users/{user['id']}"
 
         # Okta's existence check and import paging.
-        query = {"filter": f'userName eq "{user["userName"]}"', "startIndex": 1, "count": 100}
+        query: dict[str, str | int] = {
+            "filter": f'userName eq "{user["userName"]}"',
+            "startIndex": 1,
+            "count": 100,
+        }
         assert [r["id"] for r in scim.get("/Users", params=query).json()["Resources"]] == [
             user["id"]
         ]

@@ -453,9 +453,7 @@ class Directory:
                     changed |= store.remove_members(conn, group_id, ids) > 0
         return changed
 
-    def _replace_members(
-        self, conn: Connection, group_id: str, members: Sequence[Member]
-    ) -> bool:
+    def _replace_members(self, conn: Connection, group_id: str, members: Sequence[Member]) -> bool:
         """Make ``members`` the member list, displays included; whether anything changed."""
         wanted = {m.value: m.display for m in members}
         current = store.member_displays(conn, group_id)

@@ -22,7 +22,6 @@ from sqlalchemy import (
     literal,
     select,
     true,
-    union,
     update,
 )
 from sqlalchemy.exc import IntegrityError
