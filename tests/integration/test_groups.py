@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 from sqlalchemy import insert
 
+from provisor.directory.service import Directory
+from provisor.storage import directory as store
 from provisor.storage import tables as t
+from provisor.storage.database import Database
 from tests.conftest import LiveServer
 from tests.helpers import create, group_body, patch, scim_error, user_body
 
@@ -132,6 +136,37 @@ def test_a_member_that_does_not_exist_is_refused(scim: httpx.Client) -> None:
     assert scim.get(url).json() == group  # unchanged, version included
     listed = scim.get("/Groups", params={"filter": 'displayName eq "new"'}).json()
     assert listed["totalResults"] == 0
+
+
+def test_a_member_deleted_while_it_is_added_leaves_no_dangling_row(pg_database: str) -> None:
+    """PostgreSQL: a member found by a write stays locked until it commits, so a concurrent
+    delete of the member waits, then removes the new membership with the others."""
+    db = Database(pg_database)
+    directory = Directory(db)
+    try:
+        user_id = directory.create("User", user_body(), "/scim").id
+        group_id = directory.create("Group", group_body(), "/scim").id
+        deleting = threading.Thread(target=directory.delete, args=("User", user_id))
+        with db.write() as conn:  # what adding a member does, held open
+            assert store.kinds_of(conn, [user_id]) == {user_id: "User"}
+            deleting.start()
+            while deleting.is_alive() and not _waits_for_a_lock(db):
+                deleting.join(0.01)
+            store.add_members(conn, group_id, [store.MemberRow(user_id, "User", None)])
+        deleting.join()
+        with db.read() as conn:
+            assert store.member_ids(conn, group_id) == []
+    finally:
+        db.dispose()
+
+
+def _waits_for_a_lock(db: Database) -> bool:
+    with db.read() as conn:
+        waiting = conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).scalar()
+    return bool(waiting)
 
 
 def _displays(group: dict) -> dict[str, str | None]:
