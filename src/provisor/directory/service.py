@@ -25,6 +25,7 @@ from provisor.scim.attributes import AttrType, Uniqueness
 from provisor.scim.errors import (
     InvalidFilterError,
     InvalidValueError,
+    MemberNotFoundError,
     PreconditionFailedError,
     ResourceNotFoundError,
     UniquenessError,
@@ -479,7 +480,7 @@ class Directory:
                 raise InvalidValueError("A group cannot be a member of itself.")
             kind = kinds.get(member.value)
             if kind is None:
-                raise ResourceNotFoundError(
+                raise MemberNotFoundError(
                     f"Member {member.value} is not a user or group of the directory."
                 )
             if member.type is not None and member.type != kind:
