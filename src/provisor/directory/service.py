@@ -472,12 +472,16 @@ class Directory:
 
     def _add_members(self, conn: Connection, group_id: str, members: Sequence[Member]) -> bool:
         """Add members, each a user or group of the directory: an id that names neither is
-        refused (404), so no group ever holds a dangling member."""
-        kinds = store.kinds_of(conn, (m.value for m in members))
+        refused (404), so no group ever holds a dangling member. Members already there are
+        left as they are, and not locked: deleting one of them, which touches this group,
+        does not wait for us while we wait for it."""
+        if any(m.value == group_id for m in members):
+            raise InvalidValueError("A group cannot be a member of itself.")
+        present = store.members_among(conn, group_id, sorted({m.value for m in members}))
+        new = [m for m in members if m.value not in present]
+        kinds = store.kinds_of(conn, (m.value for m in new))
         rows: dict[str, store.MemberRow] = {}
-        for member in members:
-            if member.value == group_id:
-                raise InvalidValueError("A group cannot be a member of itself.")
+        for member in new:
             kind = kinds.get(member.value)
             if kind is None:
                 raise MemberNotFoundError(

@@ -269,6 +269,17 @@ def member_displays(conn: Connection, group_id: str) -> dict[str, str | None]:
     return {member_id: display for member_id, display in conn.execute(stmt)}
 
 
+def members_among(conn: Connection, group_id: str, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` are members of the group already."""
+    gm = t.group_members
+    found: set[str] = set()
+    for start in range(0, len(ids), 1000):
+        chunk = list(ids[start : start + 1000])
+        stmt = select(gm.c.member_id).where(gm.c.group_id == group_id, gm.c.member_id.in_(chunk))
+        found.update(conn.execute(stmt).scalars())
+    return found
+
+
 def member_ids(
     conn: Connection, group_id: str, where: ColumnElement[bool] | None = None
 ) -> list[str]:
@@ -422,17 +433,10 @@ def add_members(conn: Connection, group_id: str, new: Sequence[MemberRow]) -> in
 
     The caller holds the group's row lock, so no other transaction adds the same member.
     """
-    gm = t.group_members
     added = 0
     for start in range(0, len(new), 1000):
         chunk = new[start : start + 1000]
-        present = set(
-            conn.execute(
-                select(gm.c.member_id).where(
-                    gm.c.group_id == group_id, gm.c.member_id.in_([m.id for m in chunk])
-                )
-            ).scalars()
-        )
+        present = members_among(conn, group_id, [m.id for m in chunk])
         rows = [
             {"group_id": group_id, "member_id": m.id, "member_type": m.type, "display": m.display}
             for m in chunk
