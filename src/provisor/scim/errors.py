@@ -11,6 +11,7 @@ SCIMError
 ├── InvalidVersionError      400 invalidVers
 ├── ForbiddenError           403
 ├── ResourceNotFoundError    404
+│   └── MemberNotFoundError  404 (a member named in the request, not the resource)
 ├── MethodNotAllowedError    405
 ├── UniquenessError          409 uniqueness
 ├── PreconditionFailedError  412
@@ -117,6 +118,11 @@ class ResourceNotFoundError(SCIMError):
     """The resource does not exist."""
 
     status = 404
+
+
+class MemberNotFoundError(ResourceNotFoundError):
+    """A group member named in the request is no user or group: the request is wrong, the
+    group addressed may well exist."""
 
 
 class PreconditionFailedError(SCIMError):

@@ -32,6 +32,7 @@ class MemberAction(StrEnum):
 class Member:
     value: str
     type: str | None = None  # "User" or "Group"; None: whichever the id names
+    display: str | None = None  # a human-readable name, kept as the client gave it
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,7 @@ class MemberChange:
 
 
 def parse_members(value: Any, where: str = "members") -> tuple[Member, ...]:
-    """Read a list of member values ({"value": id, "type": "User"|"Group"})."""
+    """Read a list of member values ({"value": id, "type": "User"|"Group", "display": ...})."""
     if value is None:
         return ()
     items = value if isinstance(value, list) else [value]
@@ -60,7 +61,12 @@ def parse_members(value: Any, where: str = "members") -> tuple[Member, ...]:
             if not isinstance(kind, str) or kind.lower() not in ("user", "group"):
                 raise InvalidValueError(f"{where}[{index}].type: 'User' or 'Group'.")
             kind = "User" if kind.lower() == "user" else "Group"
-        out.append(Member(value=member_id, type=kind))
+        display = lowered.get("display")
+        if display is not None:
+            if not isinstance(display, str):
+                raise InvalidValueError(f"{where}[{index}].display: a string.")
+            check_string(display, f"{where}[{index}].display", DEFAULT_LIMITS)
+        out.append(Member(value=member_id, type=kind, display=display))
     return tuple(out)
 
 

@@ -327,6 +327,7 @@ CORE_GROUP = Schema(
             "members",
             string("value", mutability=IMMUTABLE),
             reference("$ref", ["User", "Group"], mutability=IMMUTABLE),
+            string("display", mutability=IMMUTABLE),
             string("type", canonical_values=("User", "Group"), mutability=IMMUTABLE),
         ),
     ),

@@ -168,6 +168,7 @@ group_members = Table(
     Column("group_id", Id, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
     Column("member_id", Id, primary_key=True),
     Column("member_type", String(8), nullable=False),  # "User" | "Group"
+    Column("display", Text, nullable=True),  # as the client gave it (RFC 7643 §2.4)
     Index("ix_group_members_member_id", "member_id"),
 )
 

@@ -187,10 +187,20 @@ def _register(kind: str, endpoint: str) -> None:
         body = await run_in_threadpool(services.directory.search, kind, query, base_url(request))
         return scim_response(body)
 
-    async def create_resource(request: Request, services: ServicesDep) -> Response:
+    async def create_resource(
+        request: Request,
+        services: ServicesDep,
+        attributes: Attributes = None,
+        excluded: Excluded = None,
+    ) -> Response:
         body = await json_body(request)
-        result = await run_in_threadpool(services.directory.create, kind, body, base_url(request))
-        return rendered(result, 201)
+
+        def create() -> Rendered:
+            return services.directory.create(
+                kind, body, base_url(request), attributes=attributes, excluded=excluded
+            )
+
+        return rendered(await run_in_threadpool(create), 201)
 
     def get_resource(
         resource_id: str,
@@ -214,13 +224,24 @@ def _register(kind: str, endpoint: str) -> None:
         resource_id: str,
         request: Request,
         services: ServicesDep,
+        attributes: Attributes = None,
+        excluded: Excluded = None,
         if_match: IfMatch = None,
     ) -> Response:
         body = await json_body(request)
-        result = await run_in_threadpool(
-            services.directory.replace, kind, resource_id, body, base_url(request), if_match
-        )
-        return rendered(result)
+
+        def replace() -> Rendered:
+            return services.directory.replace(
+                kind,
+                resource_id,
+                body,
+                base_url(request),
+                if_match,
+                attributes=attributes,
+                excluded=excluded,
+            )
+
+        return rendered(await run_in_threadpool(replace))
 
     async def patch_resource(
         resource_id: str,
