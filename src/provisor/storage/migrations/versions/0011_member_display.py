@@ -1,7 +1,7 @@
 """group members: the display name the client gave a member (RFC 7643 §2.4)
 
-Revision ID: 0012_lid
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-04 22:00:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_lid"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

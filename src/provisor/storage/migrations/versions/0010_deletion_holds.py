@@ -1,6 +1,6 @@
 """deletion holds: what an empty or shrunken full read did not delete, until confirmed
 
-Revision ID: 0010_delete_guard
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-04 22:00:00
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_delete_guard"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
