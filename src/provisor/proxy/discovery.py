@@ -1,11 +1,11 @@
 """What a proxy system tells about itself (RFC 7644 §4), from its transformations.
 
 Spec §5.9 leaves the discovery endpoints of a proxy undocumented; these say what the proxy
-really does: PATCH only when the back-end takes a PatchOp and the write transformation passes
-one on, ``eq``/``gt`` filters with at most 100 results, no bulk, sorting, ETags or password
-change. A resource type is listed when the proxy read transformation serves it. Its schema
-is the whole built-in one (extensions too) when both transformations copy the whole
-document (``$`` to ``$``); else the core schema cut down to the attributes the read
+really does: PATCH (passed on to back-ends that take a PatchOp, else applied to the resource
+and written back), ``eq``/``gt`` filters with at most 100 results, sorting, weak ETags; no
+bulk or password change. A resource type is listed when the proxy read transformation
+serves it. Its schema is the whole built-in one (extensions too) when both transformations
+copy the whole document (``$`` to ``$``); else the core schema cut down to the attributes the read
 transformation produces and the write transformation takes (read-only ones need only be
 read).
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisor.connectors.base import Capabilities
 from provisor.proxy.filters import simple_path
 from provisor.proxy.service import MAX_COUNT, RESOURCE_TYPES, Compiled, endpoint_of
 from provisor.scim import schemas as s
@@ -24,21 +23,16 @@ from provisor.transform.document import Entity
 _WHOLE = {"$", "$.*"}
 
 
-def service_provider_config(
-    compiled: Compiled, capabilities: Capabilities, base: str
-) -> dict[str, Any]:
-    patch = capabilities.scim_patch and any(
-        _has_patch_mappings(compiled.write.entity(t)) for t in served_types(compiled)
-    )
+def service_provider_config(base: str) -> dict[str, Any]:
     return {
         "schemas": [s.SERVICE_PROVIDER_CONFIG],
         "documentationUri": "https://github.com/provisor/provisor/blob/main/docs/proxy.md",
-        "patch": {"supported": patch},
+        "patch": {"supported": True},
         "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
         "filter": {"supported": True, "maxResults": MAX_COUNT},
         "changePassword": {"supported": False},
-        "sort": {"supported": False},
-        "etag": {"supported": False},
+        "sort": {"supported": True},
+        "etag": {"supported": True},
         "authenticationSchemes": s.authentication_schemes("a technical user with proxy_api"),
         "meta": {
             "resourceType": "ServiceProviderConfig",
@@ -127,7 +121,3 @@ def _whole(compiled: Compiled, entity_type: str) -> bool:
     read = _names(compiled.read.entity(entity_type), target=True)
     write = _names(compiled.write.entity(entity_type), target=False)
     return read is None and write is None
-
-
-def _has_patch_mappings(section: Entity | None) -> bool:
-    return section is not None and any(m.scope == "patchEntity" for m in section.mappings)
