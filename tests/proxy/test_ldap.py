@@ -127,6 +127,11 @@ def test_writes_reach_the_directory_and_discovery_tells_the_truth(
     (schema,) = client.get("/Schemas").json()["Resources"]
     names = {a["name"] for a in schema["attributes"]}
     assert {"userName", "emails", "name"} <= names and "addresses" not in names
+    by_name = {a["name"]: a for a in schema["attributes"]}
+    assert by_name["userName"]["mutability"] == "immutable"  # it is the id: uid
+    subs = {a["name"]: a for a in by_name["phoneNumbers"]["subAttributes"]}
+    assert set(subs) == {"value", "type"} and subs["type"]["mutability"] == "readOnly"
+    assert {a["name"] for a in by_name["name"]["subAttributes"]} == {"givenName", "familyName"}
     assert client.get("/Users/nobody").status_code == 404
     assert client.delete("/Users/nobody").status_code == 404
 
