@@ -398,7 +398,7 @@ class ProxyService:
             with connector_errors(what):
                 if direct is None or not connector.capabilities.scim_patch:
                     entity, target = await self._patch_read_write(
-                        compiled, connector, entity_type, key, operations, base, if_match
+                        compiled, connector, entity_type, key, operations, base, if_match, what
                     )
                 else:
                     if if_match is not None:
@@ -418,10 +418,10 @@ class ProxyService:
         operations: list[PatchOperation],
         base: str,
         if_match: str | None,
+        what: str,
     ) -> tuple[Entity | None, str]:
         """PATCH where the back-end takes no PatchOp: read the resource through the read
         transformation, apply the operations to it, write the result as PUT does."""
-        what = f"PATCH {endpoint_of(entity_type)}"
         previous = await connector.get(entity_type, key)
         if previous is None:
             raise ResourceNotFoundError(f"{what}: not found.")
