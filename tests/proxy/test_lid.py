@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import pytest
 
 from provisor.proxy import ids
 from provisor.systems.model import NewSystem, System
@@ -308,3 +309,15 @@ def test_lists_sort_and_resources_carry_etags(
         f"/Users/{user['id']}", json=user_body("jo"), headers={"If-Match": 'W/"other"'}
     )
     assert stale.status_code == 412 and stale.json()["schemas"] == [ERROR]
+
+
+def test_sorting_reads_a_bounded_listing(
+    server: LiveServer, lid_proxy: tuple[System, httpx.Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, client = lid_proxy
+    add_users(server, 4, prefix="s")
+    monkeypatch.setattr("provisor.proxy.service.MAX_SORTED", 3)
+    refused = client.get("/Users", params={"sortBy": "userName"})
+    assert refused.status_code == 400 and refused.json()["scimType"] == "tooMany"
+    unsorted = client.get("/Users")  # paging without sortBy reads one page only
+    assert unsorted.status_code == 200 and unsorted.json()["totalResults"] == 4
