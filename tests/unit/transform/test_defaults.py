@@ -312,20 +312,22 @@ def test_local_identity_directory_write_groups() -> None:
     }
 
 
-def test_local_identity_directory_proxy_write_passes_patch_requests_through() -> None:
+@pytest.mark.parametrize("connector", ["local-identity-directory", "scim"])
+@pytest.mark.parametrize("entity_type", ["user", "group"])
+def test_proxy_writes_of_scim_back_ends_pass_patch_requests_through(
+    connector: str, entity_type: str
+) -> None:
     patch = {
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "path": "active", "value": False}],
     }
     outcome = run(
-        "local-identity-directory",
-        "proxy-write",
-        "user",
-        patch,
-        operation="patch",
-        entityIdTargetSystem="T-1",
+        connector, "proxy-write", entity_type, patch, operation="patch", entityIdTargetSystem="T-1"
     )
     assert outcome.document == {"Operations": patch["Operations"], "schemas": patch["schemas"]}
+
+
+def test_local_identity_directory_proxy_write_marks_what_it_creates() -> None:
     created = run("local-identity-directory", "proxy-write", "user", {"userName": "x"})
     assert created.document == {"userName": "x", SAP_USER: {"sourceSystem": 39}}
 
