@@ -336,7 +336,9 @@ CORE_GROUP = Schema(
         scim2_models.Group,
         {
             "members.$ref": "The URI corresponding to a SCIM resource that is a member of "
-            "this Group."
+            "this Group.",
+            "members.display": "A human-readable name for the member, primarily used for "
+            "display purposes.",
         },
     )
 )
