@@ -111,6 +111,7 @@ class Services:
                 systems,
                 queue=None if settings.is_sqlite else _task_queue(),
                 stale_seconds=settings.job_stale_seconds,
+                lock_seconds=settings.entity_lock_seconds,
             ),
             certificates=certificates,
             attempts=AttemptLimiter(settings.auth_failures_per_minute),

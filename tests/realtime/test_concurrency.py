@@ -5,19 +5,31 @@ so no target gets it twice."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
 from provisor.runtime import Services
-from tests.conftest import LiveServer
+from provisor.settings import Settings
+from tests.conftest import LiveServer, serve
 from tests.jobs.conftest import add_users, lid_source, system
 from tests.jobs.test_pipeline import csv_target, rows
 from tests.security.test_exactly_once import _PlainSCIM, plain_scim  # noqa: F401
 
 BASE = "/ipsproxy/service/api/v1/systems"
 CALLS = 8
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[LiveServer]:
+    """A live server without the tenant's budget: on PostgreSQL, pyrate-limiter refuses
+    (429) a call that finds the budget's table locked by a concurrent one."""
+    unlimited = {"inbound_throttle_per_minute": 0, "inbound_max_per_minute": 0}
+    with serve(settings.model_copy(update=unlimited)) as live:
+        yield live
 
 
 def _plain_target(services: Services, source_id: str, url: str) -> None:

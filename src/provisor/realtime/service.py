@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisor.connectors.base import MAX_ID_LENGTH, ConnectorError, Role, storable_id
-from provisor.errors import ConfigError, NotFoundError
+from provisor.errors import ConfigError, NotFoundError, TooManyRequestsError
 from provisor.jobs import loops
+from provisor.jobs.locking import entity_key, holding
 from provisor.jobs.model import Action, Job, JobStatus, JobType, Trigger
 from provisor.jobs.plan import Participant
 from provisor.jobs.runner import Runner
@@ -78,26 +79,10 @@ class RealtimeService:
                 entity_id = found
             if entity_id is None:
                 raise ConfigError("The entity has no id.")
-            last = None
-            if route.endpoint is not None:
-                last = await asyncio.to_thread(
-                    self.jobs.opdata.echo, route.endpoint, change.entity_type, entity_id
-                )
-            if loops.is_echo(last, entity):
-                results.append(
-                    SystemResult.of(
-                        route.source,
-                        change.operation,
-                        "Entity Skipped",
-                        "Identity Provisioning wrote this change: it is not provisioned again "
-                        "(loop prevention).",
-                    )
-                )
-            elif entity is None:
-                results += await self._delete(route, change, entity_id)
-            else:
-                results += await self._upsert(route, change, entity, entity_id)
-        except (ConfigError, NotFoundError, ConnectorError) as exc:
+            key = entity_key(route.source.id, change.entity_type, entity_id)
+            async with holding(self.jobs.locks, [key], self.jobs.lock_seconds):
+                results += await self._carry(route, change, entity, entity_id)
+        except (ConfigError, NotFoundError, ConnectorError, TooManyRequestsError) as exc:
             error = exc.message
             results.append(SystemResult.of(route.source, change.operation, "Entity Failed", error))
             raised: Exception | None = exc
@@ -124,6 +109,30 @@ class RealtimeService:
         return log
 
     # -- the steps --------------------------------------------------------------------------
+
+    async def _carry(
+        self, route: _Route, change: Change, entity: dict[str, Any] | None, entity_id: str
+    ) -> list[SystemResult]:
+        """The change in every target, unless provisor wrote it itself (an echo). Run while
+        the entity's lock is held: another call for it waits its turn (decision 0021)."""
+        last = None
+        if route.endpoint is not None:
+            last = await asyncio.to_thread(
+                self.jobs.opdata.echo, route.endpoint, change.entity_type, entity_id
+            )
+        if loops.is_echo(last, entity):
+            return [
+                SystemResult.of(
+                    route.source,
+                    change.operation,
+                    "Entity Skipped",
+                    "Identity Provisioning wrote this change: it is not provisioned again "
+                    "(loop prevention).",
+                )
+            ]
+        if entity is None:
+            return await self._delete(route, change, entity_id)
+        return await self._upsert(route, change, entity, entity_id)
 
     async def _entity(self, route: _Route, change: Change) -> dict[str, Any] | None:
         """The entity as the source holds it; None for a delete."""
