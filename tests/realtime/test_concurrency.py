@@ -5,30 +5,39 @@ so no target gets it twice."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from provisor.jobs.locking import entity_key
+from provisor.jobs.model import JobStatus
 from provisor.runtime import Services
 from provisor.settings import Settings
 from tests.conftest import LiveServer, serve
-from tests.jobs.conftest import add_users, lid_source, system
+from tests.helpers import patch, scim_error
+from tests.jobs.conftest import add_users, lid_source, run_job, system
 from tests.jobs.test_pipeline import csv_target, rows
-from tests.security.test_exactly_once import _PlainSCIM, plain_scim  # noqa: F401
+from tests.security import test_exactly_once
+from tests.security.test_exactly_once import _PlainSCIM
 
 BASE = "/ipsproxy/service/api/v1/systems"
 CALLS = 8
+plain_scim = test_exactly_once.plain_scim  # the SCIM target that accepts duplicates
+GATE_SECONDS = 2  # how long the gated target holds a lone create
+UNLIMITED = {"inbound_throttle_per_minute": 0, "inbound_max_per_minute": 0}
 
 
 @pytest.fixture
 def server(settings: Settings) -> Iterator[LiveServer]:
     """A live server without the tenant's budget: on PostgreSQL, pyrate-limiter refuses
     (429) a call that finds the budget's table locked by a concurrent one."""
-    unlimited = {"inbound_throttle_per_minute": 0, "inbound_max_per_minute": 0}
-    with serve(settings.model_copy(update=unlimited)) as live:
+    with serve(settings.model_copy(update=UNLIMITED)) as live:
         yield live
 
 
@@ -44,20 +53,30 @@ def _plain_target(services: Services, source_id: str, url: str) -> None:
     )
 
 
+def _entity(services: Services, user_id: str) -> dict[str, Any]:
+    """The user as the Local Identity Directory holds it: what a source pushes."""
+    entity: dict[str, Any] = json.loads(
+        services.directory.get("User", user_id, "/scim").body or b""
+    )
+    return entity
+
+
 def _states(answer: httpx.Response) -> dict[str, str]:
     assert answer.status_code in (200, 201), answer.text
     return {s["systemName"]: s["state"] for s in answer.json()["systems"]}
 
 
 def test_eight_calls_for_one_new_user_create_it_once(
-    server: LiveServer, plain_scim: str, tmp_path: Path  # noqa: F811
+    server: LiveServer,
+    plain_scim: str,
+    tmp_path: Path,
 ) -> None:
     services: Services = server.services
     source = lid_source(services)
     csv_target(services, source.id, tmp_path)
     _plain_target(services, source.id, plain_scim)
     [ada] = add_users(services, "ada").values()
-    entity = json.loads(services.directory.get("User", ada, "/scim").body or b"")
+    entity = _entity(services, ada)
     auth = server.new_client("realtime_api")
 
     def push(_: int) -> httpx.Response:
@@ -75,3 +94,116 @@ def test_eight_calls_for_one_new_user_create_it_once(
     assert _states(gone) == {"CSV": "Entity Deleted", "Plain": "Entity Deleted"}
     assert rows(tmp_path / "users.csv") == {}
     assert _PlainSCIM.users == {}
+
+
+def test_a_call_that_cannot_have_the_lock_gets_503(settings: Settings, tmp_path: Path) -> None:
+    """A call waits a bounded time for another writer of the entity, then gets a SCIM 503
+    with Retry-After, and leaves a log that says why."""
+    with serve(settings.model_copy(update={**UNLIMITED, "entity_lock_seconds": 0.1})) as live:
+        services: Services = live.services
+        source = lid_source(services)
+        csv_target(services, source.id, tmp_path)
+        [ada, bob] = add_users(services, "ada", "bob").values()
+        held = services.jobs.locks.holder()
+        assert held.take([entity_key(source.id, "user", ada)])
+        try:
+            with live.client(auth=live.new_client("realtime_api"), path=BASE) as api:
+                busy = api.post(f"/{source.id}/entities/user", json=_entity(services, ada))
+                free = api.post(f"/{source.id}/entities/user", json=_entity(services, bob))
+        finally:
+            held.release()
+        body = scim_error(busy, 503)
+        assert "PROVISOR_ENTITY_LOCK_SECONDS" in body["detail"]
+        assert int(busy.headers["retry-after"]) >= 1
+        assert _states(free)["CSV"] == "Entity Created", "another entity does not wait"
+        assert list(rows(tmp_path / "users.csv")) == ["bob"]
+        with live.client(path="/api/v1") as admin:
+            logs = admin.get("/realtime-logs", params={"entityId": ada}).json()["items"]
+        assert [log["status"] for log in logs] == ["Finished with Error"]
+        assert "PROVISOR_ENTITY_LOCK_SECONDS" in logs[0]["errorMessage"]
+
+
+class _GatedSCIM(_PlainSCIM):
+    """A plain SCIM target whose first create waits until a second one arrives (then both
+    are written: a duplicate) or, when none does, for GATE_SECONDS."""
+
+    posts: list[str] = []  # noqa: RUF012
+    first_in = threading.Event()
+    second_in = threading.Event()
+
+    def do_POST(self) -> None:
+        with self.lock:
+            self.posts.append(self.path)
+            first = len(self.posts) == 1
+        if first:
+            self.first_in.set()
+            self.second_in.wait(GATE_SECONDS)
+        else:
+            self.second_in.set()
+        super().do_POST()
+
+
+@pytest.fixture
+def gated_scim() -> Iterator[str]:
+    _GatedSCIM.users, _GatedSCIM.posts = {}, []
+    _GatedSCIM.first_in, _GatedSCIM.second_in = threading.Event(), threading.Event()
+    peer = ThreadingHTTPServer(("127.0.0.1", 0), _GatedSCIM)
+    threading.Thread(target=peer.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{peer.server_port}/scim"
+    peer.shutdown()
+    peer.server_close()
+
+
+def test_a_call_during_a_job_that_creates_the_entity_does_not_create_it_again(
+    server: LiveServer, gated_scim: str
+) -> None:
+    """The job's create of ada is in flight (held at the target) when a real-time call
+    for ada comes: the call waits for the job's page, then finds ada provisioned."""
+    services: Services = server.services
+    source = lid_source(services)
+    _plain_target(services, source.id, gated_scim)
+    [ada] = add_users(services, "ada").values()
+    with ThreadPoolExecutor(2) as pool:
+        job = pool.submit(run_job, services, "LID")
+        assert _GatedSCIM.first_in.wait(60), "the job sends its create"
+        with server.client(auth=server.new_client("realtime_api"), path=BASE) as api:
+            pushed = api.post(f"/{source.id}/entities/user", json=_entity(services, ada))
+        assert job.result().status is JobStatus.SUCCESS
+    assert len(_GatedSCIM.posts) == 1, "one create reached the target"
+    assert len(_GatedSCIM.users) == 1
+    assert _states(pushed)["Plain"] in ("Entity Already Provisioned", "Entity Updated")
+
+
+def test_concurrent_updates_and_deletes_leave_nothing_behind_the_last_delete(
+    server: LiveServer,
+    plain_scim: str,
+    tmp_path: Path,
+) -> None:
+    """PUT, PATCH and DELETE of one entity at once: each target holds it at most once, its
+    record agrees, and a DELETE afterwards removes it everywhere."""
+    services: Services = server.services
+    source = lid_source(services)
+    csv_target(services, source.id, tmp_path)
+    _plain_target(services, source.id, plain_scim)
+    [ada] = add_users(services, "ada").values()
+    entity = _entity(services, ada)
+    auth = server.new_client("realtime_api")
+    path = f"/{source.id}/entities/user/{ada}"
+
+    def push(turn: int) -> httpx.Response:
+        with server.client(auth=auth, path=BASE) as api:
+            if turn % 3 == 0:
+                return api.delete(path)
+            if turn % 3 == 1:
+                return api.put(path, json=entity)
+            return api.patch(path, json=patch())
+
+    with ThreadPoolExecutor(CALLS) as pool:
+        answers = list(pool.map(push, range(CALLS * 2)))
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    assert len(rows(tmp_path / "users.csv")) <= 1
+    assert len(_PlainSCIM.users) <= 1
+    with server.client(auth=auth, path=BASE) as api:
+        api.delete(path).raise_for_status()
+    assert rows(tmp_path / "users.csv") == {}
+    assert _PlainSCIM.users == {}, "nothing written without a record survives the DELETE"

@@ -21,8 +21,8 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from provisor.connectors.base import MAX_ID_LENGTH, ConnectorError, Page, excerpt, storable_id
-from provisor.jobs.deleting import Deleting
 from provisor.errors import TooManyRequestsError
+from provisor.jobs.deleting import Deleting
 from provisor.jobs.failures import unexpected
 from provisor.jobs.locking import LOCK_SECONDS, entity_key, holding
 from provisor.jobs.model import Action, Counts, Job, JobStatus, JobType, ReadMode, Trigger
@@ -252,7 +252,9 @@ class Runner:
             self.source_failed = True
             self.errors.append(f"Writing {entity_type}s stopped: {exc.message}")
 
-    def holding(self, entity_type: str, source_ids: Iterable[str]) -> AbstractAsyncContextManager[None]:
+    def holding(
+        self, entity_type: str, source_ids: Iterable[str]
+    ) -> AbstractAsyncContextManager[None]:
         """The locks of these source entities, held while they are written (decision 0021);
         a runner without locks (SIMULATE writes nothing) holds none."""
         if self.locks is None or self.simulate:

@@ -16,14 +16,13 @@ import fcntl
 import os
 import threading
 from collections.abc import Iterable, Sequence
+
 from sqlalchemy import Connection, text
 
 from provisor.jobs.ports import LockHolder
 from provisor.storage.database import Database
 
-_TRY = text(
-    "SELECT k FROM unnest(CAST(:keys AS bigint[])) AS k WHERE pg_try_advisory_xact_lock(k)"
-)
+_TRY = text("SELECT k FROM unnest(CAST(:keys AS bigint[])) AS k WHERE pg_try_advisory_xact_lock(k)")
 
 
 class EntityLockStore:
