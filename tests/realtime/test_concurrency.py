@@ -29,7 +29,7 @@ from tests.security.test_exactly_once import _PlainSCIM
 BASE = "/ipsproxy/service/api/v1/systems"
 CALLS = 8
 plain_scim = test_exactly_once.plain_scim  # the SCIM target that accepts duplicates
-GATE_SECONDS = 2  # how long the gated target holds a lone create
+GATE_SECONDS = 3  # how long the gated target holds a lone create
 UNLIMITED = {"inbound_throttle_per_minute": 0, "inbound_max_per_minute": 0}
 
 
@@ -163,15 +163,38 @@ def test_a_call_during_a_job_that_creates_the_entity_does_not_create_it_again(
     source = lid_source(services)
     _plain_target(services, source.id, gated_scim)
     [ada] = add_users(services, "ada").values()
-    with ThreadPoolExecutor(2) as pool:
+    entity = _entity(services, ada)
+    with (
+        server.client(auth=server.new_client("realtime_api"), path=BASE) as api,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        # The secret checked now (Argon2 is slow on a busy machine), not while the job waits.
+        assert api.get(f"/{source.id}/entities/user").status_code == 200
         job = pool.submit(run_job, services, "LID")
         assert _GatedSCIM.first_in.wait(60), "the job sends its create"
-        with server.client(auth=server.new_client("realtime_api"), path=BASE) as api:
-            pushed = api.post(f"/{source.id}/entities/user", json=_entity(services, ada))
+        pushed = api.post(f"/{source.id}/entities/user", json=entity)
         assert job.result().status is JobStatus.SUCCESS
     assert len(_GatedSCIM.posts) == 1, "one create reached the target"
     assert len(_GatedSCIM.users) == 1
     assert _states(pushed)["Plain"] in ("Entity Already Provisioned", "Entity Updated")
+
+
+def test_what_a_call_writes_during_a_job_counts_as_seen_by_it(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    """The source has the entity it pushes: the running job's deletions keep it."""
+    services: Services = server.services
+    source = lid_source(services)
+    target = csv_target(services, source.id, tmp_path)
+    [ada] = add_users(services, "ada").values()
+    job = services.jobs.start("LID", triggered_by="test")
+    running = services.jobs.claim("test", job.id)
+    assert running is not None
+    with server.client(auth=server.new_client("realtime_api"), path=BASE) as api:
+        pushed = api.post(f"/{source.id}/entities/user", json=_entity(services, ada))
+    assert _states(pushed)["CSV"] == "Entity Created"
+    unseen = services.jobs.opdata.count_unseen(source.id, target.id, "user", running.chain_id)
+    assert unseen == (0, 0), "not a deletion candidate of the running job"
 
 
 def test_concurrent_updates_and_deletes_leave_nothing_behind_the_last_delete(

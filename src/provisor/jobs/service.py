@@ -228,6 +228,12 @@ class JobService:
             )
             return JobStatus.FINISHED_WITH_ERROR
 
+    def chain_in_progress(self, source_id: str) -> str | None:
+        """The chain of the source's oldest job running or waiting to run, if any."""
+        with self.db.read() as conn:
+            active = store.active_jobs(conn, source_id)
+        return active[0].chain_id if active else None
+
     def _runner(self, job: Job) -> Runner:
         source = self.systems.get(job.source_id)
         everyone = self.systems.all()[0]

@@ -159,7 +159,10 @@ class RealtimeService:
         return entity
 
     def _runner(self, route: _Route, caller: str) -> Runner:
+        """A one-entity run. What it writes counts as seen by the source's job in progress,
+        if one is (the source has the entity now): that job's deletions keep it."""
         job_id = str(uuid.uuid4())
+        chain = self.jobs.chain_in_progress(route.source.id)
         job = Job(
             id=job_id,
             source_id=route.source.id,
@@ -170,7 +173,7 @@ class RealtimeService:
             status=JobStatus.RUNNING,
             read_mode=None,
             created=now(),
-            chain_id=job_id,
+            chain_id=chain or job_id,
         )
         return Runner(
             job,
@@ -183,7 +186,7 @@ class RealtimeService:
     async def _upsert(
         self, route: _Route, change: Change, entity: dict[str, Any], entity_id: str
     ) -> list[SystemResult]:
-        runner = self._runner(route, "real-time")
+        runner = await asyncio.to_thread(self._runner, route, "real-time")
         items = await asyncio.to_thread(runner.read_page, change.entity_type, [entity])
         results = [_result(runner, route.source, change)]
         if not items:
@@ -202,7 +205,7 @@ class RealtimeService:
     async def _delete(
         self, route: _Route, change: Change, entity_id: str, runner: Runner | None = None
     ) -> list[SystemResult]:
-        runner = runner or self._runner(route, "real-time")
+        runner = runner or await asyncio.to_thread(self._runner, route, "real-time")
         targets = [t for t in runner.targets if t.handles(change.entity_type)]
         results = []
         for target in targets:
