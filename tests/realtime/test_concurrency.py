@@ -5,7 +5,11 @@ so no target gets it twice."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import ThreadingHTTPServer
@@ -19,7 +23,7 @@ from provisor.jobs.locking import entity_key
 from provisor.jobs.model import JobStatus
 from provisor.runtime import Services
 from provisor.settings import Settings
-from tests.conftest import LiveServer, serve
+from tests.conftest import LiveServer, free_port, serve
 from tests.helpers import patch, scim_error
 from tests.jobs.conftest import add_users, lid_source, run_job, system
 from tests.jobs.test_pipeline import csv_target, rows
@@ -67,32 +71,83 @@ def _states(answer: httpx.Response) -> dict[str, str]:
 
 
 def test_eight_calls_for_one_new_user_create_it_once(
-    server: LiveServer,
-    plain_scim: str,
-    tmp_path: Path,
+    server: LiveServer, plain_scim: str, tmp_path: Path
 ) -> None:
-    services: Services = server.services
+    _eight_creates_then_a_delete(server.url, server.services, plain_scim, tmp_path)
+
+
+@pytest.mark.slow
+def test_eight_calls_to_two_server_processes_create_it_once(
+    settings: Settings, plain_scim: str
+) -> None:
+    """``provisor serve --workers 2``: the calls are spread over two processes."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISOR_")}
+    env.update(PROVISOR_INBOUND_THROTTLE_PER_MINUTE="0", PROVISOR_INBOUND_MAX_PER_MINUTE="0")
+    if settings.database_url:
+        env["PROVISOR_DATABASE_URL"] = settings.database_url
+    folder = settings.data_dir
+    command = [sys.executable, "-m", "provisor", "serve", "--port", str(port)]
+    with (folder / "serve.log").open("w") as log:
+        process = subprocess.Popen(
+            [*command, "--data-dir", str(folder), "--workers", "2", "--no-jobs"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_until_up(url, process)
+            services = Services.open(settings)
+            try:
+                _eight_creates_then_a_delete(url, services, plain_scim, folder)
+            finally:
+                services.close()
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(url + "/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, "provisor serve stopped"
+        assert time.monotonic() < deadline, "provisor serve did not start"
+        time.sleep(0.2)
+
+
+def _eight_creates_then_a_delete(
+    url: str, services: Services, plain_scim: str, folder: Path
+) -> None:
+    """Eight concurrent POSTs of one new user: one row in a CSV target, one POST to a SCIM
+    target; then a DELETE leaves neither."""
     source = lid_source(services)
-    csv_target(services, source.id, tmp_path)
+    csv_target(services, source.id, folder)
     _plain_target(services, source.id, plain_scim)
     [ada] = add_users(services, "ada").values()
     entity = _entity(services, ada)
-    auth = server.new_client("realtime_api")
+    _, creds = services.clients.create("pusher", ["realtime_api"])
+    auth = (creds.client_id, creds.client_secret)
 
     def push(_: int) -> httpx.Response:
-        with server.client(auth=auth, path=BASE) as api:
+        with httpx.Client(base_url=url + BASE, auth=auth, timeout=60) as api:
             return api.post(f"/{source.id}/entities/user", json=entity)
 
     with ThreadPoolExecutor(CALLS) as pool:
         answers = list(pool.map(push, range(CALLS)))
     csv_states = sorted(_states(a)["CSV"] for a in answers)
     assert csv_states.count("Entity Created") == 1, csv_states
-    assert list(rows(tmp_path / "users.csv")) == ["ada"]
+    assert list(rows(folder / "users.csv")) == ["ada"]
     assert len(_PlainSCIM.users) == 1, "one POST reached the SCIM target"
-    with server.client(auth=auth, path=BASE) as api:
+    with httpx.Client(base_url=url + BASE, auth=auth, timeout=60) as api:
         gone = api.delete(f"/{source.id}/entities/user/{ada}")
     assert _states(gone) == {"CSV": "Entity Deleted", "Plain": "Entity Deleted"}
-    assert rows(tmp_path / "users.csv") == {}
+    assert rows(folder / "users.csv") == {}
     assert _PlainSCIM.users == {}
 
 
