@@ -6,14 +6,18 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from provisor.errors import TooManyRequestsError
 from provisor.jobs.locking import entity_key, holding
+from provisor.jobs.model import JobStatus
 from provisor.runtime import Services
 from provisor.storage.database import Database
 from provisor.storage.locks import EntityLockStore
+from tests.jobs.conftest import add_users, lid_source, run_job
+from tests.jobs.test_pipeline import csv_target, rows
 
 ADA = entity_key("source", "user", "ada")
 BOB = entity_key("source", "user", "bob")
@@ -21,6 +25,7 @@ BOB = entity_key("source", "user", "bob")
 # A process of its own that takes ADA's lock, says so, and waits to be killed.
 HOLD = """
 import sys
+from pathlib import Path
 from provisor.storage.database import Database
 from provisor.storage.locks import EntityLockStore
 holder = EntityLockStore(Database(sys.argv[1])).holder()
@@ -109,3 +114,38 @@ def test_a_wait_is_bounded(services: Services) -> None:
         again.release()
     finally:
         held.release()
+
+
+def test_a_job_takes_the_locks_of_the_entities_it_writes(
+    services: Services, tmp_path: Path
+) -> None:
+    """A job that cannot have an entity's lock (a real-time call writes it) writes none of
+    the page and ends with an error; the next job writes it. Its deletions take them too."""
+    source = lid_source(services)
+    csv_target(services, source.id, tmp_path)
+    ids = add_users(services, "ada", "bob")
+    services.jobs.lock_seconds = 0.05
+    held = services.jobs.locks.holder()
+    assert held.take([entity_key(source.id, "user", ids["ada"])])
+    try:
+        blocked = run_job(services, "LID")
+        assert blocked.status is JobStatus.FINISHED_WITH_ERROR
+        assert "PROVISOR_ENTITY_LOCK_SECONDS" in (blocked.error or "")
+        assert not (tmp_path / "users.csv").exists() or rows(tmp_path / "users.csv") == {}
+    finally:
+        held.release()
+    assert run_job(services, "LID").status is JobStatus.SUCCESS
+    assert set(rows(tmp_path / "users.csv")) == {"ada", "bob"}
+
+    services.directory.delete("User", ids["ada"])
+    held = services.jobs.locks.holder()
+    assert held.take([entity_key(source.id, "user", ids["ada"])])
+    try:
+        kept = run_job(services, "LID")
+    finally:
+        held.release()
+    assert kept.status is JobStatus.FINISHED_WITH_ERROR
+    assert "Deleting users in CSV stopped" in (kept.error or "")
+    assert set(rows(tmp_path / "users.csv")) == {"ada", "bob"}
+    assert run_job(services, "LID").status is JobStatus.SUCCESS
+    assert set(rows(tmp_path / "users.csv")) == {"bob"}

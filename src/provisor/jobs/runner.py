@@ -232,13 +232,14 @@ class Runner:
                     continue
                 entities, skip = entities[skip:], 0
                 items = await asyncio.to_thread(self.read_page, entity_type, entities)
-                writers = [
-                    self.writing.write_page(target, entity_type, items)
-                    for target in self.targets
-                    if target.fatal is None and target.handles(entity_type)
-                ]
                 async with self.holding(entity_type, [i.source_id for i in items]):
-                    await asyncio.gather(*writers)
+                    await asyncio.gather(
+                        *(
+                            self.writing.write_page(target, entity_type, items)
+                            for target in self.targets
+                            if target.fatal is None and target.handles(entity_type)
+                        )
+                    )
                 self.checkpoint[entity_type] = done
                 await asyncio.to_thread(
                     self.commit, {"checkpoint": self.checkpoint, "heartbeat": now()}
