@@ -205,7 +205,8 @@ class RealtimeService:
     async def _delete(
         self, route: _Route, change: Change, entity_id: str, runner: Runner | None = None
     ) -> list[SystemResult]:
-        runner = runner or await asyncio.to_thread(self._runner, route, "real-time")
+        if runner is None:
+            runner = await asyncio.to_thread(self._runner, route, "real-time")
         targets = [t for t in runner.targets if t.handles(change.entity_type)]
         results = []
         for target in targets:
