@@ -154,7 +154,7 @@ def server_files(settings: Settings) -> list[Path]:
     files += [
         p.with_name(p.name + s)
         for p in stores
-        for s in ("", "-wal", "-shm", "-journal", ".writelock")
+        for s in ("", "-wal", "-shm", "-journal", ".writelock", ".entitylocks")
     ]
     files += [p for p in (settings.tls_cert, settings.tls_key, settings.tls_client_ca) if p]
     return files
