@@ -118,7 +118,7 @@ def test_deletion_threshold_and_zero_read_guard(services: Services, tmp_path: Pa
     services.directory.delete("User", ids["u4"])
     guarded = run_job(services, "LID")  # nothing read where 5 were: delete nothing
     assert stats(guarded, "CSV").get("deleted", 0) == 0
-    assert "returned no users where the last one returned 5" in (guarded.outcome or "")
+    assert "returned no users where the last complete one returned 5" in (guarded.outcome or "")
     assert len(rows(tmp_path / "users.csv")) == 5
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from provisor.connectors.base import MAX_ID_LENGTH, ConnectorError, Page, excerpt, storable_id
 from provisor.errors import TooManyRequestsError
+from provisor.jobs.coverage import Coverage
 from provisor.jobs.deleting import Deleting
 from provisor.jobs.failures import unexpected
 from provisor.jobs.locking import LOCK_SECONDS, entity_key, holding
@@ -84,6 +85,7 @@ class Runner:
         self.status = JobStatus.RUNNING
         self.writing = Writing(self)
         self.deleting = Deleting(self)
+        self.coverage = Coverage(self)
         self.runs: dict[str, TypeRun] = {}
         self.simulate = job.type is JobType.SIMULATE
         # SIMULATE marks nothing seen in operational data: (target, type) -> source ids seen
@@ -156,7 +158,7 @@ class Runner:
                 self._save_state(entity_type, run)
         fields = {
             "ended": now(),
-            "outcome": " ".join(self.outcome) or None,
+            "outcome": " ".join(self.coverage.outcome() + self.outcome) or None,
             "error": "; ".join(self.errors) or None,
             "checkpoint": self.checkpoint,
         }
