@@ -71,9 +71,10 @@ class RealtimeService:
         error: str | None = None
         entity_id = change.entity_id
         try:
-            entity = await self._entity(route, change)
-            if entity is not None and entity_id is None:
-                found = _id_of(entity)
+            entity = None
+            if entity_id is None:  # a POST: the body names the entity
+                entity = await self._entity(route, change)
+                found = None if entity is None else _id_of(entity)
                 if found is not None:
                     _check_id(found)  # before the log keeps it
                 entity_id = found
@@ -81,6 +82,8 @@ class RealtimeService:
                 raise ConfigError("The entity has no id.")
             key = entity_key(route.source.id, change.entity_type, entity_id)
             async with holding(self.jobs.locks, [key], self.jobs.lock_seconds):
+                if change.entity_id is not None:  # read in turn: the last to write read last
+                    entity = await self._entity(route, change)
                 results += await self._carry(route, change, entity, entity_id)
         except (ConfigError, NotFoundError, ConnectorError, TooManyRequestsError) as exc:
             error = exc.message
