@@ -111,6 +111,7 @@ class Services:
                 systems,
                 queue=None if settings.is_sqlite else _task_queue(),
                 stale_seconds=settings.job_stale_seconds,
+                lock_seconds=settings.entity_lock_seconds,
             ),
             certificates=certificates,
             attempts=AttemptLimiter(settings.auth_failures_per_minute),
@@ -153,7 +154,7 @@ def server_files(settings: Settings) -> list[Path]:
     files += [
         p.with_name(p.name + s)
         for p in stores
-        for s in ("", "-wal", "-shm", "-journal", ".writelock")
+        for s in ("", "-wal", "-shm", "-journal", ".writelock", ".entitylocks")
     ]
     files += [p for p in (settings.tls_cert, settings.tls_key, settings.tls_client_ca) if p]
     return files

@@ -173,6 +173,12 @@ class Settings(BaseSettings):
         description="PostgreSQL: a statement running longer is cancelled (the request gets "
         "503); 0: no limit. Migrations run without it.",
     )
+    entity_lock_seconds: float = Field(
+        30,
+        gt=0,
+        description="Longest wait of a real-time call or a job for another one writing the "
+        "same source entity (they take turns); the call then gets 503.",
+    )
     json_max_depth: int = Field(
         32, ge=4, description="Deepest nesting of arrays/objects in a JSON request body."
     )

@@ -90,6 +90,16 @@ class _PlainSCIM(BaseHTTPRequestHandler):
             self.users[user_id] = body
         self._answer(200, body)
 
+    def do_DELETE(self) -> None:
+        user_id = urllib.parse.urlsplit(self.path).path.rsplit("/", 1)[-1]
+        with self.lock:
+            found = self.users.pop(user_id, None)
+        if found is None:
+            self._answer(404, {"status": "404"})
+            return
+        self.send_response(204)
+        self.end_headers()
+
     def do_GET(self) -> None:
         parts = urllib.parse.urlsplit(self.path)
         user_id = parts.path.rsplit("/", 1)[-1]

@@ -64,6 +64,7 @@ def cells(path: Path) -> dict[str, dict[str, str]]:
         ("csv.group.file", "/etc/group"),
         ("csv.user.file", "secret.key"),
         ("csv.user.file", "provisor.db"),
+        ("csv.user.file", "provisor.db.entitylocks"),  # the entity locks of decision 0021
         ("csv.user.file", "initial-admin.json"),
     ],
 )

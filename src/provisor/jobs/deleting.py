@@ -20,6 +20,7 @@ from provisor.connectors.base import (
     ConnectorError,
     EntityNotFound,
 )
+from provisor.errors import TooManyRequestsError
 from provisor.jobs import loops
 from provisor.jobs.model import Action, ReadMode
 from provisor.jobs.plan import Participant, TypeRun
@@ -54,7 +55,12 @@ class Deleting:
         )
         for target in self.runner.targets:
             if target.handles(entity_type):
-                await self._delete_in(target, entity_type, run, state.last_full_count)
+                try:
+                    await self._delete_in(target, entity_type, run, state.last_full_count)
+                except TooManyRequestsError as exc:  # the next full read deletes them
+                    self.runner.errors.append(
+                        f"Deleting {what} in {target.name} stopped: {exc.message}"
+                    )
 
     async def _delete_in(
         self, target: Participant, entity_type: str, run: TypeRun, last_full_count: int | None
@@ -248,12 +254,25 @@ class Deleting:
             if batch is None:
                 break
             records = [r for r in batch if not (r.existed_before and keep_existing)]
-            gone = await handle(records)
-            if not self.runner.simulate and gone:
-                await asyncio.to_thread(
-                    self.runner.opdata.remove, self.runner.source.id, target.id, entity_type, gone
-                )
+            ids = [r.source_entity_id for r in records]
+            async with self.runner.holding(entity_type, ids):  # no call writes them meanwhile
+                records = await asyncio.to_thread(self._current, target, entity_type, ids)
+                gone = await handle(records)
+                if not self.runner.simulate and gone:
+                    await asyncio.to_thread(
+                        self.runner.opdata.remove,
+                        self.runner.source.id,
+                        target.id,
+                        entity_type,
+                        gone,
+                    )
             await asyncio.to_thread(self.runner.commit, {"heartbeat": now()})
+
+    def _current(self, target: Participant, entity_type: str, ids: list[str]) -> list[Record]:
+        """The records of these ids as they are now (a real-time call may have written or
+        deleted the entity since the batch was read)."""
+        records = self.runner.opdata.records(self.runner.source.id, target.id, entity_type, ids)
+        return [records[i] for i in ids if i in records]
 
     async def remove(
         self, target: Participant, entity_type: str, records: list[Record], skipped: bool

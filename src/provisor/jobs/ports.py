@@ -153,6 +153,20 @@ class OperationalData(Protocol):
     def save_source_state(self, source_id: str, entity_type: str, state: SourceState) -> None: ...
 
 
+class LockHolder(Protocol):
+    """Entity locks held together (storage/locks.py), taken without waiting."""
+
+    def take(self, keys: Sequence[int]) -> set[int]:
+        """Those of ``keys`` now held; the others are held by someone else."""
+
+    def release(self) -> None:
+        """Every key held, released."""
+
+
+class EntityLocks(Protocol):
+    def holder(self) -> LockHolder: ...
+
+
 class JobJournal(Protocol):
     """Where a running job reports: its row, statistics and entity logs."""
 

@@ -16,16 +16,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from provisor.connectors.base import MAX_ID_LENGTH, ConnectorError, Page, excerpt, storable_id
+from provisor.errors import TooManyRequestsError
 from provisor.jobs.coverage import Coverage
 from provisor.jobs.deleting import Deleting
 from provisor.jobs.failures import unexpected
+from provisor.jobs.locking import LOCK_SECONDS, entity_key, holding
 from provisor.jobs.model import Action, Counts, Job, JobStatus, JobType, ReadMode, Trigger
 from provisor.jobs.plan import Item, Participant, TypeRun, digest, log_text
-from provisor.jobs.ports import EntityLog, JobJournal, OperationalData, Settled, SourceState
+from provisor.jobs.ports import (
+    EntityLocks,
+    EntityLog,
+    JobJournal,
+    OperationalData,
+    Settled,
+    SourceState,
+)
 from provisor.jobs.writing import Writing
 from provisor.timestamps import now
 from provisor.transform import Failed, Operation, Skipped, Transformed
@@ -50,6 +60,8 @@ class Runner:
         systems_by_name: Mapping[str, str] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         heartbeat_seconds: float = 10.0,
+        locks: EntityLocks | None = None,
+        lock_seconds: float = LOCK_SECONDS,
     ) -> None:
         self.job = job
         self.source = source
@@ -61,6 +73,8 @@ class Runner:
         self.systems_by_name = dict(systems_by_name or {})
         self.sleep = sleep
         self.heartbeat_seconds = heartbeat_seconds
+        self.locks = locks
+        self.lock_seconds = lock_seconds
         self.counts: dict[tuple[str, str, str, str], Counts] = defaultdict(Counts)
         self.logs: list[EntityLog] = []
         self.outcome: list[str] = []
@@ -220,12 +234,14 @@ class Runner:
                     continue
                 entities, skip = entities[skip:], 0
                 items = await asyncio.to_thread(self.read_page, entity_type, entities)
-                writers = [
-                    self.writing.write_page(target, entity_type, items)
-                    for target in self.targets
-                    if target.fatal is None and target.handles(entity_type)
-                ]
-                await asyncio.gather(*writers)
+                async with self.holding(entity_type, [i.source_id for i in items]):
+                    await asyncio.gather(
+                        *(
+                            self.writing.write_page(target, entity_type, items)
+                            for target in self.targets
+                            if target.fatal is None and target.handles(entity_type)
+                        )
+                    )
                 self.checkpoint[entity_type] = done
                 await asyncio.to_thread(
                     self.commit, {"checkpoint": self.checkpoint, "heartbeat": now()}
@@ -235,6 +251,19 @@ class Runner:
             self.source_failed = True
             self.errors.append(f"Reading {entity_type}s from {self.source.name} failed: {exc}")
             self.count(entity_type, self.source, Action.FAILED)
+        except TooManyRequestsError as exc:  # the page is written by the next job
+            self.source_failed = True
+            self.errors.append(f"Writing {entity_type}s stopped: {exc.message}")
+
+    def holding(
+        self, entity_type: str, source_ids: Iterable[str]
+    ) -> AbstractAsyncContextManager[None]:
+        """The locks of these source entities, held while they are written (decision 0021);
+        a runner without locks (SIMULATE writes nothing) holds none."""
+        if self.locks is None or self.simulate:
+            return contextlib.nullcontext()
+        keys = [entity_key(self.source.id, entity_type, i) for i in source_ids]
+        return holding(self.locks, keys, self.lock_seconds)
 
     def read_page(self, entity_type: str, entities: Sequence[Any]) -> list[Item]:
         items = []

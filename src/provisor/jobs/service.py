@@ -21,6 +21,7 @@ from provisor.errors import ConfigError, ConflictError, NotFoundError, ProvisorE
 from provisor.jobs import loops
 from provisor.jobs import validate as validation
 from provisor.jobs.failures import unexpected
+from provisor.jobs.locking import LOCK_SECONDS
 from provisor.jobs.model import Job, JobStatus, JobType, Trigger
 from provisor.jobs.plan import Participant, digest
 from provisor.jobs.ports import Hold
@@ -29,6 +30,7 @@ from provisor.storage import jobs as store
 from provisor.storage import tables as t
 from provisor.storage.database import Database
 from provisor.storage.jobs import Journal, OperationalStore
+from provisor.storage.locks import EntityLockStore
 from provisor.systems.model import System
 from provisor.systems.service import SystemService
 from provisor.timestamps import format_datetime, now, parse_datetime
@@ -53,10 +55,13 @@ class JobService:
         *,
         queue: JobQueue | None = None,
         stale_seconds: int = STALE_SECONDS,
+        lock_seconds: float = LOCK_SECONDS,
     ) -> None:
         self.db = db
         self.systems = systems
         self.opdata = OperationalStore(db)
+        self.locks = EntityLockStore(db)
+        self.lock_seconds = lock_seconds
         self.journal = Journal(db)
         self.queue = queue
         self.stale_seconds = stale_seconds
@@ -224,6 +229,12 @@ class JobService:
             )
             return JobStatus.FINISHED_WITH_ERROR
 
+    def chain_in_progress(self, source_id: str) -> str | None:
+        """The chain of the source's oldest job running or waiting to run, if any."""
+        with self.db.read() as conn:
+            active = store.active_jobs(conn, source_id)
+        return active[0].chain_id if active else None
+
     def _runner(self, job: Job) -> Runner:
         source = self.systems.get(job.source_id)
         everyone = self.systems.all()[0]
@@ -239,6 +250,8 @@ class JobService:
             checkpoint=checkpoint,
             systems_by_name={s.name: s.id for s in everyone},
             heartbeat_seconds=min(10.0, self.stale_seconds / 4),
+            locks=self.locks,
+            lock_seconds=self.lock_seconds,
         )
 
     def writers(self, targets: Sequence[System], everyone: Sequence[System]) -> list[Participant]:

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisor.connectors.base import MAX_ID_LENGTH, ConnectorError, Role, storable_id
-from provisor.errors import ConfigError, NotFoundError
+from provisor.errors import ConfigError, NotFoundError, TooManyRequestsError
 from provisor.jobs import loops
+from provisor.jobs.locking import entity_key, holding
 from provisor.jobs.model import Action, Job, JobStatus, JobType, Trigger
 from provisor.jobs.plan import Participant
 from provisor.jobs.runner import Runner
@@ -70,34 +71,21 @@ class RealtimeService:
         error: str | None = None
         entity_id = change.entity_id
         try:
-            entity = await self._entity(route, change)
-            if entity is not None and entity_id is None:
-                found = _id_of(entity)
+            entity = None
+            if entity_id is None:  # a POST: the body names the entity
+                entity = await self._entity(route, change)
+                found = None if entity is None else _id_of(entity)
                 if found is not None:
                     _check_id(found)  # before the log keeps it
                 entity_id = found
             if entity_id is None:
                 raise ConfigError("The entity has no id.")
-            last = None
-            if route.endpoint is not None:
-                last = await asyncio.to_thread(
-                    self.jobs.opdata.echo, route.endpoint, change.entity_type, entity_id
-                )
-            if loops.is_echo(last, entity):
-                results.append(
-                    SystemResult.of(
-                        route.source,
-                        change.operation,
-                        "Entity Skipped",
-                        "Identity Provisioning wrote this change: it is not provisioned again "
-                        "(loop prevention).",
-                    )
-                )
-            elif entity is None:
-                results += await self._delete(route, change, entity_id)
-            else:
-                results += await self._upsert(route, change, entity, entity_id)
-        except (ConfigError, NotFoundError, ConnectorError) as exc:
+            key = entity_key(route.source.id, change.entity_type, entity_id)
+            async with holding(self.jobs.locks, [key], self.jobs.lock_seconds):
+                if change.entity_id is not None:  # read in turn: the last to write read last
+                    entity = await self._entity(route, change)
+                results += await self._carry(route, change, entity, entity_id)
+        except (ConfigError, NotFoundError, ConnectorError, TooManyRequestsError) as exc:
             error = exc.message
             results.append(SystemResult.of(route.source, change.operation, "Entity Failed", error))
             raised: Exception | None = exc
@@ -125,6 +113,30 @@ class RealtimeService:
 
     # -- the steps --------------------------------------------------------------------------
 
+    async def _carry(
+        self, route: _Route, change: Change, entity: dict[str, Any] | None, entity_id: str
+    ) -> list[SystemResult]:
+        """The change in every target, unless provisor wrote it itself (an echo). Run while
+        the entity's lock is held: another call for it waits its turn (decision 0021)."""
+        last = None
+        if route.endpoint is not None:
+            last = await asyncio.to_thread(
+                self.jobs.opdata.echo, route.endpoint, change.entity_type, entity_id
+            )
+        if loops.is_echo(last, entity):
+            return [
+                SystemResult.of(
+                    route.source,
+                    change.operation,
+                    "Entity Skipped",
+                    "Identity Provisioning wrote this change: it is not provisioned again "
+                    "(loop prevention).",
+                )
+            ]
+        if entity is None:
+            return await self._delete(route, change, entity_id)
+        return await self._upsert(route, change, entity, entity_id)
+
     async def _entity(self, route: _Route, change: Change) -> dict[str, Any] | None:
         """The entity as the source holds it; None for a delete."""
         if change.operation == "DELETE":
@@ -150,7 +162,10 @@ class RealtimeService:
         return entity
 
     def _runner(self, route: _Route, caller: str) -> Runner:
+        """A one-entity run. What it writes counts as seen by the source's job in progress,
+        if one is (the source has the entity now): that job's deletions keep it."""
         job_id = str(uuid.uuid4())
+        chain = self.jobs.chain_in_progress(route.source.id)
         job = Job(
             id=job_id,
             source_id=route.source.id,
@@ -161,7 +176,7 @@ class RealtimeService:
             status=JobStatus.RUNNING,
             read_mode=None,
             created=now(),
-            chain_id=job_id,
+            chain_id=chain or job_id,
         )
         return Runner(
             job,
@@ -174,7 +189,7 @@ class RealtimeService:
     async def _upsert(
         self, route: _Route, change: Change, entity: dict[str, Any], entity_id: str
     ) -> list[SystemResult]:
-        runner = self._runner(route, "real-time")
+        runner = await asyncio.to_thread(self._runner, route, "real-time")
         items = await asyncio.to_thread(runner.read_page, change.entity_type, [entity])
         results = [_result(runner, route.source, change)]
         if not items:
@@ -193,7 +208,8 @@ class RealtimeService:
     async def _delete(
         self, route: _Route, change: Change, entity_id: str, runner: Runner | None = None
     ) -> list[SystemResult]:
-        runner = runner or self._runner(route, "real-time")
+        if runner is None:
+            runner = await asyncio.to_thread(self._runner, route, "real-time")
         targets = [t for t in runner.targets if t.handles(change.entity_type)]
         results = []
         for target in targets:
