@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from provisor.settings import Settings
 from provisor.web.ratelimit import InboundBudget
@@ -45,3 +47,23 @@ def test_processes_share_one_budget(settings: Settings) -> None:
         ).active
         is False
     )
+
+
+def test_calls_arriving_together_are_all_admitted(settings: Settings) -> None:
+    """Within the budget, calls that arrive at once wait their turn for the shared count; none
+    is refused because another held the count at that instant (PostgreSQL's table lock)."""
+    limited = settings.model_copy(
+        update={"inbound_throttle_per_minute": 0, "inbound_max_per_minute": 1000}
+    )
+    budgets = [InboundBudget(limited) for _ in range(4)]  # as four server processes
+    for budget in budgets:
+        assert budget.admit().allowed  # each opens its store before the rush
+    start = threading.Barrier(16)
+
+    def call(budget: InboundBudget) -> bool:
+        start.wait()
+        return all(budget.admit().allowed for _ in range(10))
+
+    with ThreadPoolExecutor(16) as pool:
+        admitted = list(pool.map(call, [budgets[i % 4] for i in range(16)]))
+    assert admitted == [True] * 16

@@ -24,6 +24,7 @@ from provisor.settings import RATE_LIMITS_FILE, Settings
 
 PREFIX = "/ipsproxy/"
 THROTTLE_SECONDS = 1.0
+LOCK_TIMEOUT_MS = 5000  # a call refused (429) after waiting this long for the shared count
 _TENANT = "tenant"
 
 
@@ -80,15 +81,27 @@ class InboundBudget:
             return SQLiteBucket.init_from_file(
                 rates, table=table, db_path=str(path), use_file_lock=True
             )
+        from psycopg import sql
         from psycopg_pool import ConnectionPool
         from pyrate_limiter import PostgresBucket
 
         from provisor.jobs.pgqueue import conninfo
 
         pool: Any = ConnectionPool(
-            conninfo(self.settings.sqlalchemy_url), min_size=1, max_size=4, open=True
+            conninfo(self.settings.sqlalchemy_url),
+            min_size=1,
+            max_size=4,
+            open=True,
+            kwargs={"options": f"-c lock_timeout={LOCK_TIMEOUT_MS}"},
         )
-        return PostgresBucket(pool, table, rates)
+        bucket = PostgresBucket(pool, table, rates)
+        # pyrate-limiter takes the table lock with NOWAIT and refuses a call whenever another
+        # holds it: calls that merely arrive together got 429. Wait for the turn instead
+        # (each holds the lock for one count and one insert), bounded by lock_timeout.
+        bucket._q_lock = sql.SQL("LOCK TABLE {table} IN EXCLUSIVE MODE").format(
+            table=sql.Identifier(bucket._full_tbl)
+        )
+        return bucket
 
 
 def _now_ms() -> int:
