@@ -8,6 +8,7 @@ import ipaddress
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ class _QuietHandler(WSGIRequestHandler):
 class SCIM2Server:
     url: str  # the SCIM base: resources at <url>/Users
     storage: InMemoryStorage
+    requests: Counter[str] = field(default_factory=Counter)  # by method, since the start
 
 
 @contextmanager
@@ -51,14 +53,23 @@ def scim2_server() -> Iterator[SCIM2Server]:
     """scim2-server (in memory) in a thread, its SCIM base at http://127.0.0.1:<port>/v2."""
     provider = load_default_provider()
     storage = InMemoryStorage()
-    app = WSGIApplication(storage, provider, ScimService(provider, secret="s" * 32))
+    scim = WSGIApplication(storage, provider, ScimService(provider, secret="s" * 32))
+    requests: Counter[str] = Counter()
+    counting = threading.Lock()
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        with counting:  # the server answers in several threads
+            requests[environ["REQUEST_METHOD"]] += 1
+        return scim(environ, start_response)
+
     server = make_server(
         "127.0.0.1", 0, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
     )
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        yield SCIM2Server(url=f"http://127.0.0.1:{server.server_port}/v2", storage=storage)
+        url = f"http://127.0.0.1:{server.server_port}/v2"
+        yield SCIM2Server(url=url, storage=storage, requests=requests)
     finally:
         server.shutdown()
         server.server_close()
