@@ -6,7 +6,10 @@ What it measures, through ``LDAPConnector`` (python-ldap in threads, a pool of 4
   at ``ldap.page.size`` 100 (the default) and 1000, ``memberOf`` included (100 groups of 100
   members under the group path), in users per second;
 * the creation of M users (default 2,000) with ``--concurrency`` creates in flight (the way a
-  job writes), and one at a time, in users per second.
+  job writes), and one at a time, in users per second;
+* the delta read after 50 users moved from one group to another (only the group entries
+  change): its time, the users it returns, and the size of the delta token (which carries
+  the membership snapshot of every user in a group).
 
 slapd runs with ``dbnosync`` unless ``--durable`` (each write then waits for the disk, which
 caps creates at the server's commit rate: ~1,400/s on the reference machine, see
@@ -26,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import ldap  # type: ignore[import-untyped]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -71,6 +76,31 @@ async def read_users(server: LDAPServer, page_size: int, expected: int) -> float
         elapsed = time.perf_counter() - start
     assert count == expected, (count, expected)
     return elapsed
+
+
+async def delta_after_moves(server: LDAPServer, dns: list[str], moved: int) -> dict[str, Any]:
+    """Move ``moved`` members of g000 to g001, then read the changes: seconds, users, token."""
+    groups = f"ou=groups,{server.suffix}"
+    await asyncio.sleep(1.02 - time.time() % 1)  # the token's second holds one change only
+    conn = server.connect()
+    conn.modify_s(dns[-1], [(ldap.MOD_REPLACE, "title", [b"Lead"])])
+    conn.unbind_s()
+    async with connector(server, 100) as source:
+        token = None
+        async for page in source.read("user"):
+            token = page.delta_token or token
+        assert token is not None
+        leaving = [dn.encode() for dn in dns[0 : moved * 100 : 100]]
+        conn = server.connect()
+        conn.modify_s(f"cn=g000,{groups}", [(ldap.MOD_DELETE, "member", leaving)])
+        conn.modify_s(f"cn=g001,{groups}", [(ldap.MOD_ADD, "member", leaving)])
+        conn.unbind_s()
+        start = time.perf_counter()
+        read = 0
+        async for page in source.read("user", delta=token):
+            read += len(page.entities)
+        elapsed = time.perf_counter() - start
+    return {"delta_s": round(elapsed, 3), "delta_users": read, "token_chars": len(token)}
 
 
 async def create_users(server: LDAPServer, prefix: str, count: int, concurrency: int) -> float:
@@ -126,6 +156,7 @@ def main() -> None:
             for size in (100, 1000):
                 elapsed = asyncio.run(read_users(server, size, args.users))
                 results[f"read_page_{size}_per_s"] = round(args.users / elapsed)
+            results.update(asyncio.run(delta_after_moves(server, dns, 50)))
             for label, prefix, concurrency in (
                 ("create_concurrent_per_s", "n", args.concurrency),
                 ("create_sequential_per_s", "s", 1),
@@ -145,6 +176,10 @@ def main() -> None:
         f"create, {args.concurrency} in flight:   {results['create_concurrent_per_s']:>7} users/s"
     )
     print(f"create, one at a time:   {results['create_sequential_per_s']:>7} users/s")
+    print(
+        f"delta read after 50 users changed groups: {results['delta_users']} users in "
+        f"{results['delta_s']} s; delta token {results['token_chars']} characters"
+    )
 
 
 if __name__ == "__main__":

@@ -121,7 +121,7 @@ def free_port() -> int:
 
 @contextmanager
 def running_slapd(
-    directory: Path, *, durable: bool = False, client_ca: Path | None = None
+    directory: Path, *, durable: bool = False, client_ca: Path | None = None, schema: str = ""
 ) -> Iterator[LDAPServer]:
     """Start slapd with its files in ``directory``; kill it on exit. Not ``durable``, slapd
     does not sync its database to disk on each write (``dbnosync``: fine for tests).
@@ -129,7 +129,8 @@ def running_slapd(
     With ``client_ca`` (a PEM file), every TLS connection (ldaps:// or StartTLS) must present
     a client certificate signed by that CA, and a SASL EXTERNAL bind with a certificate of
     provisor's subject (``CLIENT_SUBJECT``) is the admin. Plain ldap:// still takes the
-    admin's simple bind (``connect``)."""
+    admin's simple bind (``connect``). ``schema`` (slapd.conf attributetype and objectclass
+    lines) comes after the standard schemas."""
     slapd = find_slapd()
     sbin = Path(slapd).parent
     directory.mkdir(parents=True, exist_ok=True)
@@ -142,6 +143,9 @@ def running_slapd(
         client_tls = f'TLSVerifyClient demand\nauthz-regexp "{CLIENT_SUBJECT}" "{ADMIN_DN}"\n'
     conf = directory / "slapd.conf"
     includes = "\n".join(f"include /etc/ldap/schema/{name}.schema" for name in SCHEMAS)
+    if schema:
+        (directory / "extra.schema").write_text(schema)
+        includes += f"\ninclude {directory}/extra.schema"
     conf.write_text(
         f"""{includes}
 modulepath /usr/lib/ldap

@@ -8,7 +8,6 @@ import ipaddress
 import json
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,31 +44,47 @@ class _QuietHandler(WSGIRequestHandler):
 class SCIM2Server:
     url: str  # the SCIM base: resources at <url>/Users
     storage: InMemoryStorage
-    requests: Counter[str] = field(default_factory=Counter)  # by method, since the start
+    requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path) received
+
+    def asked(self, endpoint: str) -> int:
+        """How many GET requests reached ``<url>/<endpoint>``."""
+        return sum(1 for m, p in self.requests if m == "GET" and p.endswith("/" + endpoint))
+
+
+def _recorded(app: Any, peer: SCIM2Server, missing: tuple[str, ...]) -> Any:
+    """The WSGI app recording each request; the endpoints in ``missing`` answer 404."""
+
+    def wrapped(environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        peer.requests.append((environ["REQUEST_METHOD"], path))
+        if path.rstrip("/").rsplit("/", 1)[-1] in missing:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not here"]
+        return app(environ, start_response)
+
+    return wrapped
 
 
 @contextmanager
-def scim2_server() -> Iterator[SCIM2Server]:
-    """scim2-server (in memory) in a thread, its SCIM base at http://127.0.0.1:<port>/v2."""
+def scim2_server(missing: tuple[str, ...] = ()) -> Iterator[SCIM2Server]:
+    """scim2-server (in memory) in a thread, its SCIM base at http://127.0.0.1:<port>/v2;
+    the endpoints named in ``missing`` (e.g. ``Schemas``) answer 404."""
     provider = load_default_provider()
     storage = InMemoryStorage()
-    scim = WSGIApplication(storage, provider, ScimService(provider, secret="s" * 32))
-    requests: Counter[str] = Counter()
-    counting = threading.Lock()
-
-    def app(environ: dict[str, Any], start_response: Any) -> Any:
-        with counting:  # the server answers in several threads
-            requests[environ["REQUEST_METHOD"]] += 1
-        return scim(environ, start_response)
-
+    app = WSGIApplication(storage, provider, ScimService(provider, secret="s" * 32))
+    peer = SCIM2Server(url="", storage=storage)
     server = make_server(
-        "127.0.0.1", 0, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
+        "127.0.0.1",
+        0,
+        _recorded(app, peer, missing),
+        server_class=_ThreadingWSGIServer,
+        handler_class=_QuietHandler,
     )
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
+    peer.url = f"http://127.0.0.1:{server.server_port}/v2"
     try:
-        url = f"http://127.0.0.1:{server.server_port}/v2"
-        yield SCIM2Server(url=url, storage=storage, requests=requests)
+        yield peer
     finally:
         server.shutdown()
         server.server_close()

@@ -111,6 +111,24 @@ async def test_group_members(services: Services) -> None:
     assert [g["displayName"] for g in groups] == ["Sales"]
 
 
+async def test_a_missing_member_makes_the_group_invalid_not_gone(services: Services) -> None:
+    """The job engine recreates a target entity on EntityNotFound: a group that names a member
+    the directory does not have is an invalid entity, and the group stays as it was."""
+    lid = connector(services)
+    user = (await lid.create("user", user_body())).id
+    with pytest.raises(InvalidEntity, match="not a user or group"):
+        await lid.create("group", group_body("Ghosts", members=[user, "no-such-user"]))
+    group = await lid.create("group", group_body("Sales", members=[user]))
+    with pytest.raises(InvalidEntity, match="no-such-user"):
+        await lid.update("group", group.id, group_body("Sales", members=["no-such-user"]))
+    with pytest.raises(InvalidEntity):
+        await lid.change_members(group.id, add=["no-such-user"])
+    with pytest.raises(EntityNotFound):
+        await lid.change_members("no-such-group", add=[user])
+    stored = await lid.get("group", group.id)
+    assert stored is not None and [m["value"] for m in stored["members"]] == [user]
+
+
 async def test_test_connection_counts(services: Services) -> None:
     lid = connector(services)
     await lid.create("user", user_body())

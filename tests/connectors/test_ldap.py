@@ -17,8 +17,10 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+import ldap  # type: ignore[import-untyped]
 import pytest
 
 from provisor.connectors.base import (
@@ -34,6 +36,7 @@ from provisor.connectors.base import (
 )
 from provisor.connectors.ldap.client import Session
 from provisor.connectors.ldap.connector import ActiveDirectoryConnector, LDAPConnector
+from provisor.connectors.ldap.deltas import DeltaToken, changed_members, fingerprint, member_key
 from provisor.connectors.ldap.dialects import ActiveDirectory, Dialect, InvalidDeltaToken
 from provisor.connectors.ldap.memberships import Group, GroupIndex, flattened_members
 from provisor.connectors.ldap.types import LDAP, MICROSOFT_AD
@@ -51,6 +54,10 @@ ids = itertools.count(1)
 def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LDAPServer]:
     with running_slapd(tmp_path_factory.mktemp("slapd")) as server:
         yield server
+
+
+# The Active Directory connector on slapd: inetOrgPerson and groupOfNames stand for user and group.
+AD_ON_SLAPD = {"ldap.user.object.class": "inetOrgPerson", "ldap.group.object.class": "groupOfNames"}
 
 
 @dataclass
@@ -76,7 +83,7 @@ class Tree:
         return LDAPConnector(self.config(role, properties))
 
     def ad_connector(self, role: Role = Role.SOURCE, /, **properties: str) -> LDAPConnector:
-        return ActiveDirectoryConnector(self.config(role, properties))
+        return ActiveDirectoryConnector(self.config(role, {**AD_ON_SLAPD, **properties}))
 
     def config(self, role: Role, properties: dict[str, str]) -> ConnectorConfig:
         files = {"data_dir": self.server.ca_file.parent}  # ldap.tls.ca.file lies there
@@ -202,15 +209,111 @@ async def test_delta_read_returns_what_changed_since_the_token(tree: Tree) -> No
         await source.update("user", "d1", {"title": ["first"]})
         full = await read_all(source, "user")
         token = full[-1].delta_token
-        assert token is not None and token.endswith("Z")
+        assert token is not None and DeltaToken.parse(token).marker.endswith("Z")
         await next_second()
         await source.update("user", "d3", {"title": ["second"]})
         delta = await read_all(source, "user", delta=token)
         # d1 changed in the token's second: read again (>=) rather than risk missing a change
         assert sorted(by_id(delta)) == ["d1", "d3"]
-        assert delta[-1].delta_token is not None and delta[-1].delta_token > token
+        following = delta[-1].delta_token
+        assert following is not None
+        assert DeltaToken.parse(following).marker > DeltaToken.parse(token).marker
         with pytest.raises(InvalidDeltaToken):
             await read_all(source, "user", delta="1)(uid=*")
+
+
+def modify_members(tree: Tree, group: str, operation: int, *members: str) -> None:
+    """Add or remove members as another LDAP client would: only the group entry changes."""
+    conn = tree.server.connect()
+    try:
+        values = [m.encode() for m in members]
+        conn.modify_s(f"cn={group},{tree.groups}", [(operation, "member", values)])
+    finally:
+        conn.unbind_s()
+
+
+async def membership_baseline(tree: Tree, source: LDAPConnector) -> str:
+    """A full read whose token lies a second after the users' creation (so a delta read
+    returns only what changed later) and the token."""
+    await next_second()
+    await source.update("user", "zed", {"title": ["marks the token's second"]})
+    token = (await read_all(source, "user"))[-1].delta_token
+    assert token is not None
+    await next_second()
+    return token
+
+
+@pytest.mark.anyio
+async def test_delta_read_returns_users_whose_groups_changed(tree: Tree) -> None:
+    users = {name: tree.user(name) for name in ("ann", "ben", "cid", "zed")}
+    dns = {name: dn for name, (dn, _) in users.items()}
+    tree.server.add(
+        [*users.values(), tree.group("Sales", [dns["ann"]]), tree.group("Ops", [dns["cid"]])]
+    )
+    async with tree.connector(Role.SOURCE) as source:
+        token = await membership_baseline(tree, source)
+        modify_members(tree, "Sales", ldap.MOD_ADD, dns["ben"])
+        pages = await read_all(source, "user", delta=token)
+        delta = by_id(pages)
+        assert sorted(delta) == ["ben", "zed"]  # zed: changed in the token's second
+        assert delta["ben"]["memberOf"] == ["Sales"]
+        following = pages[-1].delta_token
+        assert following is not None
+        await next_second()
+        modify_members(tree, "Sales", ldap.MOD_DELETE, dns["ben"])
+        conn = tree.server.connect()
+        conn.delete_s(f"cn=Ops,{tree.groups}")  # cid's only group: nothing of cid changes
+        conn.rename_s(f"cn=Sales,{tree.groups}", "cn=Revenue")  # ann's group, renamed
+        conn.unbind_s()
+        pages = await read_all(source, "user", delta=following)
+        delta = by_id(pages)
+        assert sorted(set(delta) - {"zed"}) == ["ann", "ben", "cid"]
+        assert "memberOf" not in delta["ben"] and "memberOf" not in delta["cid"]
+        assert delta["ann"]["memberOf"] == ["Revenue"]
+        again = by_id(await read_all(source, "user", delta=pages[-1].delta_token))
+        assert set(again) <= {"zed"}  # nothing changed since
+
+
+@pytest.mark.anyio
+async def test_changes_after_a_time_list_users_who_joined_a_group(tree: Tree) -> None:
+    """What a proxy asks (meta.lastModified gt T): a token from a time has no snapshot, so
+    the members of the groups changed since T come with the users changed since T."""
+    users = {name: tree.user(name) for name in ("ann", "ben", "zed")}
+    sales, ops = (tree.group(name, [users["ann"][0]]) for name in ("Sales", "Ops"))
+    tree.server.add([*users.values(), sales, ops])
+    async with tree.connector(Role.SOURCE) as source:
+        await next_second()
+        since = datetime.now(UTC).isoformat()
+        modify_members(tree, "Sales", ldap.MOD_ADD, users["ben"][0])
+        modify_members(tree, "Ops", ldap.MOD_ADD, users["ben"][0])
+        changed = await source.slice("user", modified_after=since)
+    listed = [e["uid"][0] for e in changed.entities]
+    assert sorted(listed) == ["ann", "ben"]  # the members of Sales and Ops now, once each
+    assert sorted(changed.entities[listed.index("ben")]["memberOf"]) == ["Ops", "Sales"]
+
+
+@pytest.mark.anyio
+async def test_flattened_delta_read_returns_the_groups_above_a_changed_one(tree: Tree) -> None:
+    people = {name: f"cn={name},{tree.people}" for name in ("ann", "ben", "zed")}
+    tree.server.add(
+        [
+            *((dn, {**tree.user(name)[1], "cn": [name]}) for name, dn in people.items()),
+            tree.group("Parent", [people["ann"], f"cn=Child,{tree.groups}"]),
+            tree.group("Child", [people["ann"]]),
+            tree.group("Apart", [people["zed"]]),
+        ]
+    )
+    async with tree.ad_connector(Role.SOURCE, **{"ad.group.flatten": "true"}) as source:
+        source._directory.dialect = Dialect()  # slapd has modifyTimestamp, not uSNChanged
+        await next_second()
+        await source.update("group", "Apart", {"description": ["marks the token's second"]})
+        token = (await read_all(source, "group"))[-1].delta_token
+        assert token is not None
+        await next_second()
+        modify_members(tree, "Child", ldap.MOD_ADD, people["ben"])
+        groups = by_id(await read_all(source, "group", delta=token), "cn")
+    assert sorted(groups) == ["Apart", "Child", "Parent"]  # Apart: in the token's second
+    assert sorted(groups["Parent"]["member"]) == ["ann", "ben"]
 
 
 @pytest.mark.anyio
@@ -520,6 +623,8 @@ def test_connector_types_declare_the_spec_properties() -> None:
     assert seeded["ldap.attribute.user.object.class.required"] == "cn"
     ad = MICROSOFT_AD.seeded_properties(Role.SOURCE)
     assert ad["ldap.attribute.user.id"] == "cn" and ad["ldap.member.uniquename.attribute"] == "cn"
+    assert ad["ldap.user.object.class"] == "user" and ad["ldap.group.object.class"] == "group"
+    assert seeded["ldap.user.object.class"] == "inetOrgPerson"
     assert MICROSOFT_AD.spec("ad.group.flatten") is not None
     problems = LDAP.problems(Role.SOURCE, {"ldap.url": "ldap://x", "ldap.page.size": "0"})
     assert "ldap.page.size: at least 1, not '0'" in problems
@@ -624,6 +729,22 @@ def test_ldap_delta_by_modify_timestamp() -> None:
     for stamp in (b"20260101120000Z", b"20260101120000.5Z", b"20251231235959Z"):
         tracker.see({"modifyTimestamp": [stamp]})
     assert tracker.token() == "20260101120000.5Z"
+
+
+def test_delta_tokens_keep_a_membership_snapshot_without_names() -> None:
+    snapshot = {member_key("uid=ann,ou=p"): fingerprint(["Sales", "Ops"])}
+    text = DeltaToken("20260101120000Z", snapshot).text()
+    assert "ann" not in text and "Sales" not in text
+    assert DeltaToken.parse(text) == DeltaToken("20260101120000Z", snapshot)
+    assert DeltaToken.parse("12345") == DeltaToken("12345")  # no snapshot: unknown
+    assert DeltaToken.parse("12345|").memberships == {}  # a snapshot: nobody in a group
+    assert fingerprint(["Ops", "Sales", "Ops"]) == fingerprint(["Sales", "Ops"])
+    for damaged in ("12345|abc", "12345|" + "*" * 22):
+        with pytest.raises(InvalidDeltaToken):
+            DeltaToken.parse(damaged)
+    previous = {b"a" * 8: b"1" * 8, b"b" * 8: b"1" * 8, b"c" * 8: b"1" * 8}
+    current = {b"a" * 8: b"1" * 8, b"b" * 8: b"2" * 8, b"d" * 8: b"1" * 8}
+    assert changed_members(previous, current) == {b"b" * 8, b"c" * 8, b"d" * 8}
 
 
 def test_active_directory_reads_sam_account_name_and_usn(tree: Tree) -> None:

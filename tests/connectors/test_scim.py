@@ -546,6 +546,7 @@ async def test_bulk_creates(peer_kind: str, request: pytest.FixtureRequest) -> N
         connector = scim_connector(request.getfixturevalue("peer").url, props, role=Role.TARGET)
     async with connector:
         assert connector.capabilities.bulk
+        await connector.discover()  # once, before the first write
         sent = record(connector)
         entities = [user(f"bulk{i}") for i in range(45)]
         entities[30] = user("bulk3")  # a duplicate of entities[3]

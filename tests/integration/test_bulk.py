@@ -80,6 +80,46 @@ def test_bulk_errors_are_reported_per_operation(scim: httpx.Client) -> None:
     assert ops[2]["response"]["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
 
 
+def test_bulk_refuses_members_that_do_not_exist(scim: httpx.Client) -> None:
+    """Inside Bulk too, a member must be a user or group: 404 per operation, nothing stored."""
+    user = create(scim, "/Users", user_body())
+    group = create(scim, "/Groups", {"schemas": [GROUP], "displayName": "kept"})
+    ghost = {"value": "no-such-user", "display": "Nobody"}
+    url = f"/Groups/{group['id']}"
+    request = bulk(
+        {
+            "method": "POST",
+            "path": "/Groups",
+            "bulkId": "g",
+            "data": {"schemas": [GROUP], "displayName": "ghosts", "members": [ghost]},
+        },
+        {
+            "method": "PUT",
+            "path": url,
+            "data": {"schemas": [GROUP], "displayName": "kept", "members": [ghost]},
+        },
+        {
+            "method": "PATCH",
+            "path": url,
+            "data": patch({"op": "add", "path": "members", "value": [ghost]}),
+        },
+        {
+            "method": "PATCH",
+            "path": url,
+            "data": patch(
+                {"op": "add", "path": "members", "value": [{"value": user["id"], "display": "U"}]}
+            ),
+        },
+    )
+    ops = scim.post("/Bulk", json=request).json()["Operations"]
+    assert [op["status"] for op in ops] == ["404", "404", "404", "200"]
+    assert all(op["response"]["status"] == "404" for op in ops[:3])
+    members = scim.get(url).json()["members"]
+    assert [(m["value"], m["display"]) for m in members] == [(user["id"], "U")]
+    listed = scim.get("/Groups", params={"filter": 'displayName eq "ghosts"'}).json()
+    assert listed["totalResults"] == 0
+
+
 def test_fail_on_errors_stops_processing(scim: httpx.Client) -> None:
     request = bulk(
         {"method": "DELETE", "path": "/Users/missing-1"},

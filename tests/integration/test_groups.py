@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 from sqlalchemy import insert
 
+from provisor.directory.service import Directory
+from provisor.storage import directory as store
 from provisor.storage import tables as t
+from provisor.storage.database import Database
 from tests.conftest import LiveServer
 from tests.helpers import create, group_body, patch, scim_error, user_body
 
@@ -110,12 +114,134 @@ def test_member_errors(scim: httpx.Client) -> None:
     scim_error(scim.patch(url, json=modify), 400, "mutability")
 
 
-def test_a_member_that_does_not_exist_yet_is_kept(scim: httpx.Client) -> None:
-    group = create(scim, "/Groups", group_body())
-    op = patch({"op": "add", "path": "members", "value": [{"value": "hr-4711"}]})
-    result = scim.patch(f"/Groups/{group['id']}", json=op)
-    assert result.status_code == 200
-    assert result.json()["members"][0]["value"] == "hr-4711"
+def test_a_member_that_does_not_exist_is_refused(scim: httpx.Client) -> None:
+    """POST, PUT and every PATCH form answer 404 and store nothing: no dangling member."""
+    user = create(scim, "/Users", user_body())
+    group = create(scim, "/Groups", group_body("kept", [user["id"]]))
+    url = f"/Groups/{group['id']}"
+    ghost = {"value": "hr-4711"}
+    posted = group_body("new")
+    posted["members"] = [{"value": user["id"]}, ghost]
+    scim_error(scim.post("/Groups", json=posted), 404)
+    put = group_body("renamed")
+    put["members"] = [ghost]
+    scim_error(scim.put(url, json=put), 404)
+    for operation in (
+        {"op": "add", "path": "members", "value": [{"value": user["id"]}, ghost]},
+        {"op": "Add", "path": "members", "value": [{"$ref": None, **ghost}]},
+        {"op": "replace", "path": "members", "value": [ghost]},
+        {"op": "add", "value": {"members": [ghost], "displayName": "renamed"}},
+    ):
+        scim_error(scim.patch(url, json=patch(operation)), 404)
+    assert scim.get(url).json() == group  # unchanged, version included
+    listed = scim.get("/Groups", params={"filter": 'displayName eq "new"'}).json()
+    assert listed["totalResults"] == 0
+
+
+def test_a_member_deleted_while_it_is_added_leaves_no_dangling_row(pg_database: str) -> None:
+    """PostgreSQL: a member found by a write stays locked until it commits, so a concurrent
+    delete of the member waits, then removes the new membership with the others."""
+    db = Database(pg_database)
+    directory = Directory(db)
+    try:
+        user_id = directory.create("User", user_body(), "/scim").id
+        group_id = directory.create("Group", group_body(), "/scim").id
+        deleting = threading.Thread(target=directory.delete, args=("User", user_id))
+        with db.write() as conn:  # what adding a member does, held open
+            assert store.kinds_of(conn, [user_id]) == {user_id: "User"}
+            deleting.start()
+            while deleting.is_alive() and not _waits_for_a_lock(db):
+                deleting.join(0.01)
+            store.add_members(conn, group_id, [store.MemberRow(user_id, "User", None)])
+        deleting.join()
+        with db.read() as conn:
+            assert store.member_ids(conn, group_id) == []
+    finally:
+        db.dispose()
+
+
+def _waits_for_a_lock(db: Database) -> bool:
+    with db.read() as conn:
+        waiting = conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).scalar()
+    return bool(waiting)
+
+
+def _displays(group: dict) -> dict[str, str | None]:
+    return {m["value"]: m.get("display") for m in group.get("members", [])}
+
+
+def test_member_display_is_accepted_and_returned(scim: httpx.Client) -> None:
+    """display is a sub-attribute of members (RFC 7643 §2.4, §8.4), as Okta sends it."""
+    a, b, c = (create(scim, "/Users", user_body())["id"] for _ in range(3))
+    body = group_body("shown")
+    body["members"] = [{"value": a, "display": "Alice"}, {"value": b}]
+    group = create(scim, "/Groups", body)
+    assert _displays(group) == {a: "Alice", b: None}
+    url = f"/Groups/{group['id']}"
+    add = {
+        "op": "add",
+        "path": "members",
+        "value": [{"value": c, "display": "Carol"}, {"value": a, "display": "Other"}],
+    }
+    added = scim.patch(url, json=patch(add)).json()
+    assert _displays(added) == {a: "Alice", b: None, c: "Carol"}  # add leaves a member as is
+    body["members"] = [{"value": a, "display": "Alice Smith"}, {"value": c, "display": "Carol"}]
+    replaced = scim.put(url, json=body).json()
+    assert _displays(replaced) == {a: "Alice Smith", c: "Carol"}
+    assert replaced["meta"]["version"] == 'W/"3"'
+    assert scim.get(url).json() == replaced
+    unchanged = scim.put(url, json=body).json()
+    assert unchanged["meta"]["version"] == 'W/"3"'
+    member = next(m for m in replaced["members"] if m["value"] == a)
+    assert member["type"] == "User" and member["$ref"].endswith(f"/Users/{a}")
+    found = scim.get("/Groups", params={"filter": 'members.display eq "alice smith"'}).json()
+    assert [r["id"] for r in found["Resources"]] == [group["id"]]
+    removed = scim.patch(url, json=patch({"op": "remove", "path": 'members[display eq "Carol"]'}))
+    assert _displays(removed.json()) == {a: "Alice Smith"}
+    path_less = {"op": "replace", "value": {"members": [{"value": b, "display": "Bob"}]}}
+    assert _displays(scim.patch(url, json=patch(path_less)).json()) == {b: "Bob"}
+
+
+def test_a_member_display_must_be_a_string(scim: httpx.Client) -> None:
+    user = create(scim, "/Users", user_body())
+    body = group_body("typed")
+    body["members"] = [{"value": user["id"], "display": 5}]
+    scim_error(scim.post("/Groups", json=body), 400, "invalidValue")
+    group = create(scim, "/Groups", group_body("typed"))
+    add = {"op": "add", "path": "members", "value": [{"value": user["id"], "display": ["x"]}]}
+    scim_error(scim.patch(f"/Groups/{group['id']}", json=patch(add)), 400, "invalidValue")
+    modify = {"op": "replace", "path": f'members[value eq "{user["id"]}"].display', "value": "x"}
+    scim_error(scim.patch(f"/Groups/{group['id']}", json=patch(modify)), 400, "mutability")
+
+
+def test_attributes_apply_to_group_writes(scim: httpx.Client) -> None:
+    """attributes/excludedAttributes shape POST, PUT and PATCH responses (RFC 7644 §3.9)."""
+    user = create(scim, "/Users", user_body())
+    body = group_body("lean", [user["id"]])
+    lean = {"excludedAttributes": "members"}
+    created = scim.post("/Groups", params=lean, json=body)
+    assert created.status_code == 201
+    group = created.json()
+    assert "members" not in group and group["displayName"] == "lean"
+    url = f"/Groups/{group['id']}"
+    assert scim.get(url, params=lean).json() == group
+    assert _member_ids(scim.get(url).json()) == {user["id"]}  # excluded, not dropped
+    body["displayName"] = "leaner"
+    put = scim.put(url, params={"attributes": "displayName"}, json=body).json()
+    assert put == {"schemas": group["schemas"], "id": group["id"], "displayName": "leaner"}
+    patched = scim.patch(
+        url,
+        params={"attributes": "members.value"},
+        json=patch({"op": "replace", "path": "displayName", "value": "lean again"}),
+    ).json()
+    assert patched == {
+        "schemas": group["schemas"],
+        "id": group["id"],
+        "members": [{"value": user["id"]}],
+    }
 
 
 def test_deleting_a_user_removes_its_memberships(scim: httpx.Client) -> None:

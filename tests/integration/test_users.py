@@ -195,6 +195,50 @@ def test_attributes_and_excluded_attributes(scim: httpx.Client) -> None:
     assert blank == user  # only spaces and commas: ignored (SAP)
 
 
+def test_attributes_apply_to_post_and_put_responses(scim: httpx.Client) -> None:
+    """RFC 7644 §3.9: the parameters shape the resource returned by POST and PUT as well."""
+    body = user_body(schemas=[USER, ENTERPRISE])
+    body[ENTERPRISE] = {"department": "R&D"}
+    picked = {"attributes": f"userName,name.givenName,{ENTERPRISE}:department"}
+    created = scim.post("/Users", params=picked, json=body)
+    assert created.status_code == 201 and created.headers["location"]
+    user = created.json()
+    assert set(user) == {"schemas", "id", "userName", "name", ENTERPRISE}
+    assert user["name"] == {"givenName": "Barbara"}
+    url = f"/Users/{user['id']}"
+    assert scim.get(url, params=picked).json() == user
+    body["title"] = "Guide"
+    dropped = {"excludedAttributes": "emails,meta,name"}
+    put = scim.put(url, params=dropped, json=body)
+    assert put.status_code == 200 and put.headers["etag"] == 'W/"2"'
+    assert put.json() == scim.get(url, params=dropped).json()
+    assert put.json()["title"] == "Guide" and "emails" not in put.json()
+
+
+def test_entra_bare_string_manager(scim: httpx.Client) -> None:
+    """Entra sends the enterprise manager as the bare id; it is stored as {"value": id}."""
+    boss, other = (create(scim, "/Users", user_body())["id"] for _ in range(2))
+    user = create(scim, "/Users", user_body())
+    url = f"/Users/{user['id']}"
+    manager = f"{ENTERPRISE}:manager"
+    added = scim.patch(url, json=patch({"op": "Add", "path": manager, "value": boss})).json()
+    assert added[ENTERPRISE] == {"manager": {"value": boss}}
+    assert added["schemas"] == [USER, ENTERPRISE]
+    path_less = patch({"op": "Replace", "value": {manager: other}})
+    assert scim.patch(url, json=path_less).json()[ENTERPRISE]["manager"] == {"value": other}
+    whole = patch({"op": "replace", "path": ENTERPRISE, "value": {"manager": boss}})
+    assert scim.patch(url, json=whole).json()[ENTERPRISE] == {"manager": {"value": boss}}
+    removed = scim.patch(url, json=patch({"op": "Remove", "path": manager})).json()
+    assert ENTERPRISE not in removed
+    body = user_body(schemas=[USER, ENTERPRISE])
+    body[ENTERPRISE] = {"manager": boss}
+    assert create(scim, "/Users", body)[ENTERPRISE] == {"manager": {"value": boss}}
+    not_an_id = patch({"op": "add", "path": manager, "value": 7})
+    scim_error(scim.patch(url, json=not_an_id), 400, "invalidValue")
+    emails = patch({"op": "add", "path": "emails", "value": "x@example.com"})
+    scim_error(scim.patch(url, json=emails), 400, "invalidValue")  # multi-valued: no bare form
+
+
 def test_search_with_post(scim: httpx.Client) -> None:
     user = create(scim, "/Users", user_body())
     request = {

@@ -118,7 +118,7 @@ def test_deletion_threshold_and_zero_read_guard(services: Services, tmp_path: Pa
     services.directory.delete("User", ids["u4"])
     guarded = run_job(services, "LID")  # nothing read where 5 were: delete nothing
     assert stats(guarded, "CSV").get("deleted", 0) == 0
-    assert "returned no users where the last one returned 5" in (guarded.outcome or "")
+    assert "returned no users where the last complete one returned 5" in (guarded.outcome or "")
     assert len(rows(tmp_path / "users.csv")) == 5
 
 
@@ -378,7 +378,7 @@ def test_a_property_a_path_names_must_be_set(sqlite_services: Services, tmp_path
             "HR file", "write", write, description="surname column", author="t"
         )
 
-    with pytest.raises(InvalidTransformationError, match="hr.surname.column is not set"):
+    with pytest.raises(InvalidTransformationError, match=r"hr\.surname\.column is not set"):
         save()
     services.systems.update(
         "HR file", SystemChanges(properties={"hr.surname.column": "surname"}), author="t"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import pytest
 
+from provisor.proxy import ids
 from provisor.systems.model import NewSystem, System
 from tests.conftest import LiveServer
 from tests.helpers import ENTERPRISE, ERROR, GROUP, PATCH_OP, USER, group_body, user_body
@@ -250,8 +252,8 @@ def test_discovery_tells_what_the_proxy_supports(lid_proxy: tuple[System, httpx.
     _, client = lid_proxy
     config = client.get("/ServiceProviderConfig").json()
     assert config["patch"]["supported"] is True
-    assert config["bulk"]["supported"] is False and config["sort"]["supported"] is False
-    assert config["etag"]["supported"] is False
+    assert config["bulk"]["supported"] is False and config["sort"]["supported"] is True
+    assert config["etag"]["supported"] is True
     assert config["filter"] == {"supported": True, "maxResults": 100}
     types = client.get("/ResourceTypes").json()["Resources"]
     assert {t["endpoint"] for t in types} == {"/Users", "/Groups"}
@@ -259,3 +261,63 @@ def test_discovery_tells_what_the_proxy_supports(lid_proxy: tuple[System, httpx.
     assert "urn:ietf:params:scim:schemas:core:2.0:User" in schemas
     assert client.get("/Schemas/urn:ietf:params:scim:schemas:core:2.0:Group").status_code == 200
     assert client.get("/ResourceTypes/User").json()["endpoint"] == "/Users"
+
+
+def test_member_ids_in_patch_operations_are_decoded(
+    server: LiveServer, lid_proxy: tuple[System, httpx.Client]
+) -> None:
+    """A member whose back-end key is no URL-safe id travels encoded (``ids``); PATCH
+    decodes it in values and in ``members[value eq ...]`` filters, as POST and PUT do."""
+    _, client = lid_proxy
+    group = client.post("/Groups", json=group_body("Outside")).json()
+    key = "ext member/1"
+    encoded = ids.encode(key)
+    assert encoded != key
+    add = {
+        "schemas": [PATCH_OP],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": encoded}]}],
+    }
+    assert client.patch(f"/Groups/{group['id']}", json=add).status_code == 200
+    stored = server.services.directory.get("Group", group["id"], "/scim")
+    assert stored.body is not None and f'"value":"{key}"' in stored.body.decode()
+    remove = {
+        "schemas": [PATCH_OP],
+        "Operations": [{"op": "remove", "path": f'members[value eq "{encoded}"]'}],
+    }
+    assert client.patch(f"/Groups/{group['id']}", json=remove).status_code == 200
+    stored = server.services.directory.get("Group", group["id"], "/scim")
+    assert stored.body is not None and key not in stored.body.decode()
+
+
+def test_lists_sort_and_resources_carry_etags(
+    server: LiveServer, lid_proxy: tuple[System, httpx.Client]
+) -> None:
+    _, client = lid_proxy
+    directory = server.services.directory
+    for name, title in (("kim", "b"), ("Lou", None), ("jo", "a")):
+        extra = {"title": title} if title else {}
+        directory.create("User", user_body(name, **extra), "/scim")
+    by_title = client.get("/Users", params={"sortBy": "title"}).json()["Resources"]
+    assert [r["userName"] for r in by_title] == ["jo", "kim", "Lou"]  # no value: last
+    down = client.get("/Users", params={"sortBy": "title", "sortOrder": "descending"}).json()
+    assert [r["userName"] for r in down["Resources"]] == ["Lou", "kim", "jo"]  # no value: first
+    user = by_title[0]
+    got = client.get(f"/Users/{user['id']}")
+    assert got.headers["ETag"] == user["meta"]["version"] == got.json()["meta"]["version"]
+    assert client.get(f"/Users/{user['id']}", headers={"If-None-Match": "*"}).status_code == 304
+    stale = client.put(
+        f"/Users/{user['id']}", json=user_body("jo"), headers={"If-Match": 'W/"other"'}
+    )
+    assert stale.status_code == 412 and stale.json()["schemas"] == [ERROR]
+
+
+def test_sorting_reads_a_bounded_listing(
+    server: LiveServer, lid_proxy: tuple[System, httpx.Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, client = lid_proxy
+    add_users(server, 4, prefix="s")
+    monkeypatch.setattr("provisor.proxy.service.MAX_SORTED", 3)
+    refused = client.get("/Users", params={"sortBy": "userName"})
+    assert refused.status_code == 400 and refused.json()["scimType"] == "tooMany"
+    unsorted = client.get("/Users")  # paging without sortBy reads one page only
+    assert unsorted.status_code == 200 and unsorted.json()["totalResults"] == 4

@@ -33,6 +33,7 @@ from provisor.cli.common import (
 )
 from provisor.jobs.export import export_job
 from provisor.jobs.model import Job, JobStatus, JobType
+from provisor.jobs.ports import Hold
 
 if TYPE_CHECKING:
     from provisor.runtime import Services
@@ -298,6 +299,67 @@ def logs(
         )
     out.print(table)
     out.print(f"{total} entr{'y' if total == 1 else 'ies'}.")
+
+
+def _holds_table(holds: list[Hold]) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("entity", "target", "held back", "why", "job", "confirmed"):
+        table.add_column(column, justify="right" if column == "held back" else "left")
+    for hold in holds:
+        why = "empty read" if hold.reason == Hold.EMPTY else f"threshold {hold.threshold}"
+        confirmed = f"by {hold.confirmed_by} on {hold.confirmed}" if hold.confirmed else "no"
+        table.add_row(
+            hold.entity_type,
+            hold.target_name,
+            f"{hold.count:,}",
+            why,
+            hold.job_id,
+            confirmed,
+        )
+    return table
+
+
+@app.command()
+def holds(
+    source: Annotated[str, typer.Argument(help="Source system id or name.")],
+    as_json: AsJSON = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Deletions an empty or shrunken full read held back, per target and entity type."""
+    with open_services(settings_from(data_dir, database_url)) as services:
+        found = services.jobs.deletion_holds(source)
+    if as_json:
+        print_json({"items": [h.to_dict() for h in found]})
+    elif not found:
+        out.print("No deletions are held back.")
+    else:
+        out.print(_holds_table(found))
+
+
+@app.command("confirm-deletions")
+def confirm_deletions(
+    source: Annotated[str, typer.Argument(help="Source system id or name.")],
+    entity_type: Annotated[
+        str | None, typer.Option("--entity-type", help="Only users or groups: user, group.")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(help="Only those in this target (id or name).")
+    ] = None,
+    as_json: AsJSON = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Let the next run delete what was held back (at most as many, once)."""
+    with open_services(settings_from(data_dir, database_url)) as services:
+        confirmed = services.jobs.confirm_deletions(
+            source, by=_author(), entity_type=entity_type, target=target
+        )
+    if as_json:
+        print_json({"confirmed": [h.to_dict() for h in confirmed]})
+        return
+    out.print(_holds_table(confirmed))
+    out.print("The next full read deletes them, unless it finds more to delete.")
 
 
 def worker(

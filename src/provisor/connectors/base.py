@@ -183,6 +183,25 @@ class Slice:
 
 
 @dataclass(frozen=True, slots=True)
+class Discovery:
+    """What a back-end said of what it accepts, learned before writing (a SCIM service's
+    ``/Schemas`` and ``/ResourceTypes``): ``fingerprint`` changes when that changes, ``note``
+    says what could not be learned (a warning for the job)."""
+
+    fingerprint: str = ""
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fitted:
+    """An entity as the back-end accepts it, and the paths left out (what it does not
+    declare: an extension's URN, ``attribute`` or ``attribute.sub``)."""
+
+    entity: Entity
+    left_out: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Capabilities:
     entity_types: frozenset[str] = frozenset({"user", "group"})
     delta_read: bool = False  # read(delta=...) returns only what changed
@@ -327,6 +346,16 @@ class Connector(abc.ABC):
         """The attributes that find an existing entity when a create conflicts (spec §2.4),
         as ``find`` takes them; empty when the back-end has none."""
         return ()
+
+    async def discover(self) -> Discovery:
+        """Learn what the back-end accepts (once; later calls answer from memory). Back-ends
+        that describe nothing accept what the write transformation makes."""
+        return Discovery()
+
+    def fit(self, entity_type: str, entity: Entity) -> Fitted:
+        """The entity as the back-end accepts it, after :meth:`discover`: what the back-end
+        does not declare is left out. Unchanged until something was learned."""
+        return Fitted(entity)
 
     def entity_id(self, entity_type: str, entity: Entity) -> str | None:
         """The id of an entity the back-end returned (what ``get`` and ``update`` take)."""

@@ -41,7 +41,12 @@ from provisor.connectors.types import (
 )
 from provisor.directory.service import Directory, ListQuery
 from provisor.errors import ConfigError, ProvisorError
-from provisor.scim.errors import ResourceNotFoundError, SCIMError, UniquenessError
+from provisor.scim.errors import (
+    MemberNotFoundError,
+    ResourceNotFoundError,
+    SCIMError,
+    UniquenessError,
+)
 
 CUSTOM_GROUP_NAME = "['urn:sap:cloud:scim:schemas:extension:custom:2.0:Group']['name']"
 BASE_URL = "/scim"  # meta.location of what the connector returns: the tenant's own /scim
@@ -153,6 +158,8 @@ class DirectoryConnector(Connector):
     async def _call(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         try:
             return await asyncio.to_thread(fn, *args, **kwargs)
+        except MemberNotFoundError as exc:  # the entity names a missing member: it is invalid
+            raise InvalidEntity(exc.message) from exc
         except ResourceNotFoundError as exc:
             raise EntityNotFound(exc.message) from exc
         except UniquenessError as exc:

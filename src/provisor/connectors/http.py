@@ -202,9 +202,12 @@ class HTTPClient:
         params: Mapping[str, str | int] | None = None,
         body: Any = None,
         headers: Mapping[str, str] | None = None,
+        limit: int | None = None,
     ) -> Any:
         """The decoded JSON body of a successful request; None for an empty body (204)."""
-        response = await self.request(method, url, params=params, body=body, headers=headers)
+        response = await self.request(
+            method, url, params=params, body=body, headers=headers, limit=limit
+        )
         return self.decode(response)
 
     def decode(self, response: httpx.Response) -> Any:
@@ -227,7 +230,10 @@ class HTTPClient:
         params: Mapping[str, str | int] | None = None,
         body: Any = None,
         headers: Mapping[str, str] | None = None,
+        limit: int | None = None,
     ) -> httpx.Response:
+        """The response of a successful request (2xx); with ``limit``, a body of more bytes
+        (decoded) is a BackendError."""
         method = method.upper()
         sent = dict(headers or {})
         content: bytes | None = None
@@ -241,9 +247,10 @@ class HTTPClient:
             if self.csrf_url is not None and method not in ("GET", "HEAD", "OPTIONS"):
                 sent[CSRF_HEADER] = await self._csrf()
             try:
-                response = await self.client.request(
+                request = self.client.build_request(
                     method, url, params=params, content=content, headers=sent
                 )
+                response = await self._send(request, limit)
             except httpx.TransportError as exc:
                 error = connection_error(exc, self.timeout)
                 safe = method in IDEMPOTENT or never_sent(exc)
@@ -299,6 +306,30 @@ class HTTPClient:
                         retry_after=wait,
                     )
             raise status_error(status, self._what(response.request), error_detail(response))
+
+    async def _send(self, request: httpx.Request, limit: int | None) -> httpx.Response:
+        """Send a request; with ``limit``, read at most that many bytes of the (decoded) body."""
+        if limit is None:
+            return await self.client.send(request)
+        response = await self.client.send(request, stream=True)
+        body = bytearray()
+        try:
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    raise BackendError(
+                        f"{self._what(request)}: the answer is larger than {limit:,} bytes"
+                    )
+        finally:
+            await response.aclose()
+        headers = [  # the body is decoded already: no encoding to undo again
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            response.status_code, headers=headers, content=bytes(body), request=request
+        )
 
     async def _csrf(self) -> str:
         token = self._csrf_token

@@ -262,8 +262,9 @@ def generic_properties() -> tuple[PropertySpec, ...]:
             Kind.BOOLEAN,
             default="false",
             roles=S,
-            description="provisor: a full read that finds no entities where the last one found "
-            "some deletes nothing in the targets, unless this is true.",
+            description="provisor: a full read that finds no entities deletes nothing in the "
+            "targets until an administrator confirms (jobs confirm-deletions), unless this is "
+            "true.",
         ),
         PropertySpec(
             "ips.application.id",

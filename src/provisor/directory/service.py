@@ -25,6 +25,7 @@ from provisor.scim.attributes import AttrType, Uniqueness
 from provisor.scim.errors import (
     InvalidFilterError,
     InvalidValueError,
+    MemberNotFoundError,
     PreconditionFailedError,
     ResourceNotFoundError,
     UniquenessError,
@@ -250,7 +251,15 @@ class Directory:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def create(self, kind: str, body: Any, base_url: str) -> Rendered:
+    def create(
+        self,
+        kind: str,
+        body: Any,
+        base_url: str,
+        *,
+        attributes: str | None = None,
+        excluded: str | None = None,
+    ) -> Rendered:
         with self.db.read() as conn:
             tools = self.catalog.tools(conn)
         doc = tools.checkers[kind].check(body)
@@ -263,8 +272,8 @@ class Directory:
             _assign_user_uuid(doc, requested=_lists_schema(body, s.SAP_USER))
         stamp = now()
         with self.db.write() as conn:
-            if self.catalog.tools(conn).generation != tools.generation:
-                return self.create(kind, body, base_url)  # schemas changed meanwhile: recheck
+            if self.catalog.tools(conn).generation != tools.generation:  # schemas changed: recheck
+                return self.create(kind, body, base_url, attributes=attributes, excluded=excluded)
             values = self._indexed(self._rt(tools.registry, kind), doc)
             res = StoredResource(
                 id=resource_id,
@@ -274,11 +283,12 @@ class Directory:
                 last_modified=stamp,
             )
             self._insert(conn, kind, res, values, password_hash)
-            related: list[store.MemberRow] = []
+            related: list[store.MemberRow] | None = None
+            projection = self._projection(conn, kind, attributes, excluded)
             if members:
                 self._apply_members(conn, resource_id, [MemberChange(MemberAction.ADD, members)])
-                related = store.members(conn, [resource_id]).get(resource_id, [])
-        body_out = render.resource(kind, res, base_url, _DEFAULT[kind], related)
+                related = self._related(conn, kind, [resource_id], projection).get(resource_id)
+        body_out = render.resource(kind, res, base_url, projection, related)
         return Rendered(body_out, render.etag(1), render.meta(kind, res, base_url)["location"])
 
     def _insert(
@@ -301,7 +311,15 @@ class Directory:
         return UniquenessError(f"Another {kind.lower()} already has {what}.")
 
     def replace(
-        self, kind: str, resource_id: str, body: Any, base_url: str, if_match: str | None = None
+        self,
+        kind: str,
+        resource_id: str,
+        body: Any,
+        base_url: str,
+        if_match: str | None = None,
+        *,
+        attributes: str | None = None,
+        excluded: str | None = None,
     ) -> Rendered:
         with self.db.read() as conn:
             self.catalog.tools(conn).checkers[kind].check(body)  # fail fast, before the lock
@@ -318,8 +336,9 @@ class Directory:
                 _assign_user_uuid(doc, requested=_lists_schema(body, s.SAP_USER))
             changes = [MemberChange(MemberAction.REPLACE, members)] if kind == "Group" else []
             res = self._save(conn, kind, current, old, doc, changes, password_hash)
-            related = self._related(conn, kind, [resource_id], _DEFAULT[kind]).get(resource_id)
-        body_out = render.resource(kind, res, base_url, _DEFAULT[kind], related)
+            projection = self._projection(conn, kind, attributes, excluded)
+            related = self._related(conn, kind, [resource_id], projection).get(resource_id)
+        body_out = render.resource(kind, res, base_url, projection, related)
         return Rendered(
             body_out, render.etag(res.version), render.meta(kind, res, base_url)["location"]
         )
@@ -421,14 +440,7 @@ class Directory:
         compiler = self.catalog.tools(conn, fresh=False).filters["Group"]
         for change in changes:
             if change.action in (MemberAction.REPLACE, MemberAction.REMOVE_ALL):
-                wanted = {m.value for m in change.members}
-                current = set(store.member_ids(conn, group_id))
-                gone = sorted(current - wanted)
-                if gone:
-                    changed |= store.remove_members(conn, group_id, gone) > 0
-                to_add = tuple(m for m in change.members if m.value not in current)
-                if to_add:
-                    changed |= self._add_members(conn, group_id, to_add)
+                changed |= self._replace_members(conn, group_id, change.members)
             elif change.action is MemberAction.ADD:
                 changed |= self._add_members(conn, group_id, change.members)
             elif change.action is MemberAction.REMOVE:
@@ -442,20 +454,43 @@ class Directory:
                     changed |= store.remove_members(conn, group_id, ids) > 0
         return changed
 
+    def _replace_members(self, conn: Connection, group_id: str, members: Sequence[Member]) -> bool:
+        """Make ``members`` the member list, displays included; whether anything changed."""
+        wanted = {m.value: m.display for m in members}
+        current = store.member_displays(conn, group_id)
+        changed = False
+        gone = sorted(current.keys() - wanted.keys())
+        if gone:
+            changed |= store.remove_members(conn, group_id, gone) > 0
+        renamed = {k: v for k, v in wanted.items() if k in current and current[k] != v}
+        if renamed:
+            changed |= store.set_displays(conn, group_id, renamed) > 0
+        to_add = tuple(m for m in members if m.value not in current)
+        if to_add:
+            changed |= self._add_members(conn, group_id, to_add)
+        return changed
+
     def _add_members(self, conn: Connection, group_id: str, members: Sequence[Member]) -> bool:
-        """Add members. An id that names no user or group yet is kept as given (with the
-        type the client sent, User by default): RFC 7644 does not require members to exist,
-        and clients may send a membership before the member."""
-        kinds = store.kinds_of(conn, (m.value for m in members))
-        pairs: dict[str, str] = {}
-        for member in members:
+        """Add members, each a user or group of the directory: an id that names neither is
+        refused (404), so no group ever holds a dangling member. Members already there are
+        left as they are, and not locked: deleting one of them, which touches this group,
+        does not wait for us while we wait for it."""
+        if any(m.value == group_id for m in members):
+            raise InvalidValueError("A group cannot be a member of itself.")
+        present = store.members_among(conn, group_id, sorted({m.value for m in members}))
+        new = [m for m in members if m.value not in present]
+        kinds = store.kinds_of(conn, (m.value for m in new))
+        rows: dict[str, store.MemberRow] = {}
+        for member in new:
             kind = kinds.get(member.value)
-            if kind is not None and member.type is not None and member.type != kind:
+            if kind is None:
+                raise MemberNotFoundError(
+                    f"Member {member.value} is not a user or group of the directory."
+                )
+            if member.type is not None and member.type != kind:
                 raise InvalidValueError(f"Member {member.value} is a {kind}, not a {member.type}.")
-            if member.value == group_id:
-                raise InvalidValueError("A group cannot be a member of itself.")
-            pairs[member.value] = kind or member.type or "User"
-        return store.add_members(conn, group_id, sorted(pairs.items())) > 0
+            rows[member.value] = store.MemberRow(member.value, kind, member.display)
+        return store.add_members(conn, group_id, [rows[k] for k in sorted(rows)]) > 0
 
     def _indexed(self, rt: ResourceType, doc: JSONObject) -> Indexed:
         unique: set[tuple[str, str]] = set()

@@ -1,11 +1,16 @@
 """Deleting after a full read (spec §3.5): what the source no longer has goes from each
-target, unless a rule says otherwise (delta reads, read failures, an empty read, entities
-that existed before, thresholds, skipped deletes); soft deletes where the transformation
-says so."""
+target, unless a rule says otherwise (delta reads, read failures, entities that existed
+before, skipped deletes); soft deletes where the transformation says so.
+
+An empty read (where the last complete full read found entities) or more deletions than
+``ips.delete.threshold.*`` holds the deletions of a target back, on every run, until an
+administrator confirms them: the hold is recorded (a ``Hold``), the entities are marked
+failed, and a confirmation is spent by the one run it releases."""
 
 from __future__ import annotations
 
 import asyncio
+import shlex
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -18,7 +23,7 @@ from provisor.connectors.base import (
 from provisor.jobs import loops
 from provisor.jobs.model import Action, ReadMode
 from provisor.jobs.plan import Participant, TypeRun
-from provisor.jobs.ports import Record
+from provisor.jobs.ports import Hold, Record
 from provisor.timestamps import now
 from provisor.transform import Failed, Operation, Transformed
 
@@ -47,22 +52,13 @@ class Deleting:
         state = await asyncio.to_thread(
             self.runner.opdata.source_state, self.runner.source.id, entity_type
         )
-        if (
-            run.read == 0
-            and (state.last_full_count or 0) > 0
-            and not self.runner.source.flag("ips.delete.after.empty.read")
-        ):
-            self.runner.outcome.append(
-                f"No {what} deleted: the full read returned no {what} where the last one "
-                f"returned {state.last_full_count:,}; set ips.delete.after.empty.read=true on "
-                f"{self.runner.source.name} if they were really all removed."
-            )
-            return
         for target in self.runner.targets:
             if target.handles(entity_type):
-                await self._delete_in(target, entity_type)
+                await self._delete_in(target, entity_type, run, state.last_full_count)
 
-    async def _delete_in(self, target: Participant, entity_type: str) -> None:
+    async def _delete_in(
+        self, target: Participant, entity_type: str, run: TypeRun, last_full_count: int | None
+    ) -> None:
         what = f"{entity_type}s"
         if target.fatal is not None:
             self.runner.outcome.append(
@@ -78,20 +74,18 @@ class Deleting:
                 "(ips.delete.existedbefore.entities is false)."
             )
         if wanted <= 0:
+            await asyncio.to_thread(self._settle, None, target, entity_type)
             self.runner.outcome.append(f"No {what} to delete in {target.name}.")
             return
-        threshold = target.number(f"ips.delete.threshold.{what}")
-        section = target.transformation.entity(entity_type)
-        skipped = section is not None and "delete" in section.skip_operations
-        if threshold is not None and wanted > threshold:
-            reason = (
-                f"Not deleted: {wanted:,} {what} to delete exceed "
-                f"ips.delete.threshold.{what}={threshold}."
-            )
-            self.runner.outcome.append(f"No {what} deleted in {target.name}: {reason}")
-            mark = self._mark_failed(target, entity_type, reason)
+        guard = self._guard(target, entity_type, run, last_full_count, wanted)
+        confirmed = await asyncio.to_thread(self._settle, guard, target, entity_type)
+        if guard is not None and (confirmed is None or not confirmed.covers(wanted)):
+            self.runner.outcome.append(self._held(guard, confirmed))
+            mark = self._mark_failed(target, entity_type, f"Not deleted: {self._why(guard)}")
             await self._each_unseen(target, entity_type, keep_existing, mark)
             return
+        section = target.transformation.entity(entity_type)
+        skipped = section is not None and "delete" in section.skip_operations
         done = [0]
 
         async def remove(records: list[Record]) -> list[str]:
@@ -106,7 +100,104 @@ class Deleting:
                 f"No {what} deleted in {target.name}: its transformation skips delete."
             )
         else:
-            self.runner.outcome.append(f"{_many(done[0], entity_type)} {verb} in {target.name}.")
+            self.runner.outcome.append(
+                f"{_many(done[0], entity_type)} {verb} in {target.name}"
+                + (_confirmation(confirmed) if guard is not None and confirmed else "")
+                + "."
+            )
+
+    # -- holding deletions back -----------------------------------------------------------------
+
+    def _guard(
+        self,
+        target: Participant,
+        entity_type: str,
+        run: TypeRun,
+        last_full_count: int | None,
+        wanted: int,
+    ) -> Hold | None:
+        """The hold these deletions call for: an empty read (whatever the last complete one
+        found: entities a delta read added count too), or more deletions than
+        ips.delete.threshold.*; None when neither."""
+        runner = self.runner
+        threshold = target.number(f"ips.delete.threshold.{entity_type}s")
+        if run.read == 0 and not runner.source.flag("ips.delete.after.empty.read"):
+            reason = Hold.EMPTY
+        elif threshold is not None and wanted > threshold:
+            reason = Hold.THRESHOLD
+        else:
+            return None
+        return Hold(
+            source_id=runner.source.id,
+            target_id=target.id,
+            entity_type=entity_type,
+            reason=reason,
+            count=wanted,
+            read=run.read,
+            last_full_count=last_full_count,
+            threshold=threshold,
+            job_id=runner.job.id,
+            held=now(),
+            target_name=target.name,
+        )
+
+    def _settle(self, guard: Hold | None, target: Participant, entity_type: str) -> Hold | None:
+        """Record the hold (or that nothing is held any more); the confirmation on record.
+        A simulation only looks."""
+        runner = self.runner
+        if runner.simulate:
+            found = [
+                h
+                for h in runner.opdata.holds(runner.source.id)
+                if h.target_id == target.id and h.entity_type == entity_type
+            ]
+            return found[0] if found and found[0].confirmed is not None else None
+        if guard is None:
+            runner.opdata.release(runner.source.id, target.id, entity_type)
+            return None
+        return runner.opdata.hold(guard)
+
+    def _why(self, hold: Hold) -> str:
+        """Why deletions are held back, and how to release them."""
+        what = f"{hold.entity_type}s"
+        source = self.runner.source
+        if hold.reason == Hold.EMPTY:
+            why = f"the full read of {source.name} returned no {what}" + (
+                f" where the last complete one returned {hold.last_full_count:,}"
+                if hold.last_full_count
+                else ""
+            )
+            other = f"set ips.delete.after.empty.read=true on {source.name}"
+        else:
+            why = (
+                f"{hold.count:,} {what} to delete exceed "
+                f"ips.delete.threshold.{what}={hold.threshold} (the full read returned "
+                f"{hold.read:,} {what}"
+                + (
+                    ""
+                    if hold.last_full_count is None
+                    else f", the last complete one {hold.last_full_count:,}"
+                )
+                + ")"
+            )
+            other = f"raise ips.delete.threshold.{what} on {hold.target_name}"
+        return (
+            f"{why}. They are held back on every run until an administrator confirms them "
+            f"(provisor jobs confirm-deletions {shlex.quote(source.name)}, or POST "
+            f"/api/v1/systems/{source.id}/confirm-deletions) or {other}."
+        )
+
+    def _held(self, hold: Hold, confirmed: Hold | None) -> str:
+        text = (
+            f"{_many(hold.count, hold.entity_type)} not deleted in {hold.target_name}: "
+            f"{self._why(hold)}"
+        )
+        if confirmed is not None:
+            text += (
+                f" {confirmed.confirmed_by} confirmed {confirmed.count:,} on "
+                f"{confirmed.confirmed}: fewer than now, so that confirmation is void."
+            )
+        return text
 
     def _mark_failed(
         self, target: Participant, entity_type: str, reason: str
@@ -271,6 +362,12 @@ class Deleting:
 
         await asyncio.gather(*(one(r) for r in records if target.fatal is None))
         return gone
+
+
+def _confirmation(hold: Hold) -> str:
+    return (
+        f", as {hold.confirmed_by} confirmed on {hold.confirmed} (held back by job {hold.job_id})"
+    )
 
 
 def _many(count: int, entity_type: str) -> str:

@@ -32,6 +32,7 @@ class Participant:
     fatal: str | None = None  # why the job stopped writing to it
     echo: str | None = None  # its back-end, when a source reads it too (loops.endpoint_of)
     fingerprint: str = ""  # of its transformation and properties: a change re-evaluates all
+    discovered: str | None = None  # fingerprint of what it declares (once learned), likewise
 
     def flag(self, key: str, default: bool = False) -> bool:
         value = self.properties.get(key)
@@ -79,6 +80,7 @@ class Plan:
     written: Any = None  # the entity as the target answered the write (loop prevention)
     source_hash: str | None = None  # the item's raw hash with both configurations
     intended: bool = False  # its create was recorded as a write intent before it was sent
+    left_out: tuple[str, ...] = ()  # what the target does not declare, left out of document
 
 
 def digest(document: Any) -> str:

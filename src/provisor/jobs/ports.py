@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from provisor.jobs.loops import Echo
 from provisor.jobs.model import Counts, JobStatus
@@ -40,6 +40,51 @@ class SourceState:
     delta_token: str | None = None
     deltas_since_full: int = 0
     last_full_count: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hold:
+    """Deletions a full read wanted in one target and did not do, because the read was empty
+    or the deletions exceeded ``ips.delete.threshold.*``: held on every run until an
+    administrator confirms them (spec §3.5 rule 5, and provisor's empty-read guard)."""
+
+    source_id: str
+    target_id: str
+    entity_type: str
+    reason: str  # EMPTY or THRESHOLD
+    count: int  # deletions held back
+    read: int  # entities the full read returned
+    last_full_count: int | None  # entities the last complete full read returned
+    threshold: int | None
+    job_id: str
+    held: str
+    target_name: str = ""
+    confirmed_by: str | None = None
+    confirmed: str | None = None
+
+    EMPTY: ClassVar[str] = "empty"
+    THRESHOLD: ClassVar[str] = "threshold"
+
+    def covers(self, count: int) -> bool:
+        """Whether this hold was confirmed for at least ``count`` deletions."""
+        return self.confirmed is not None and count <= self.count
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sourceSystemId": self.source_id,
+            "targetSystemId": self.target_id,
+            "targetSystemName": self.target_name,
+            "entityType": self.entity_type,
+            "reason": self.reason,
+            "heldBack": self.count,
+            "read": self.read,
+            "lastFullCount": self.last_full_count,
+            "threshold": self.threshold,
+            "jobId": self.job_id,
+            "held": self.held,
+            "confirmedBy": self.confirmed_by,
+            "confirmed": self.confirmed,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +138,17 @@ class OperationalData(Protocol):
     def echo(self, endpoint: str, entity_type: str, entity_id: str) -> Echo | None: ...
 
     def source_state(self, source_id: str, entity_type: str) -> SourceState: ...
+
+    def hold(self, hold: Hold) -> Hold | None:
+        """Hold deletions back, unless a confirmation covers them. In one transaction: the
+        confirmed hold on record for the same target and entity type, if any; when it covers
+        ``hold.count`` it is spent (removed) and the deletions may go ahead, otherwise
+        ``hold`` replaces it."""
+
+    def release(self, source_id: str, target_id: str, entity_type: str) -> None:
+        """Forget a hold: nothing is held back there any more."""
+
+    def holds(self, source_id: str) -> list[Hold]: ...
 
     def save_source_state(self, source_id: str, entity_type: str, state: SourceState) -> None: ...
 

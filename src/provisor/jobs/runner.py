@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Any
 
 from provisor.connectors.base import MAX_ID_LENGTH, ConnectorError, Page, excerpt, storable_id
+from provisor.jobs.coverage import Coverage
 from provisor.jobs.deleting import Deleting
 from provisor.jobs.failures import unexpected
 from provisor.jobs.model import Action, Counts, Job, JobStatus, JobType, ReadMode, Trigger
@@ -70,6 +71,7 @@ class Runner:
         self.status = JobStatus.RUNNING
         self.writing = Writing(self)
         self.deleting = Deleting(self)
+        self.coverage = Coverage(self)
         self.runs: dict[str, TypeRun] = {}
         self.simulate = job.type is JobType.SIMULATE
         # SIMULATE marks nothing seen in operational data: (target, type) -> source ids seen
@@ -142,7 +144,7 @@ class Runner:
                 self._save_state(entity_type, run)
         fields = {
             "ended": now(),
-            "outcome": " ".join(self.outcome) or None,
+            "outcome": " ".join(self.coverage.outcome() + self.outcome) or None,
             "error": "; ".join(self.errors) or None,
             "checkpoint": self.checkpoint,
         }

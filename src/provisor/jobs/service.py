@@ -29,7 +29,8 @@ from provisor.jobs import validate as validation
 from provisor.jobs.failures import unexpected
 from provisor.jobs.model import Job, JobStatus, JobType, Trigger
 from provisor.jobs.plan import Participant, digest
-from provisor.jobs.runner import Runner
+from provisor.jobs.ports import Hold
+from provisor.jobs.runner import ENTITY_TYPES, Runner
 from provisor.storage import jobs as store
 from provisor.storage import tables as t
 from provisor.storage.database import Database
@@ -336,6 +337,42 @@ class JobService:
         store.insert_job(conn, successor, options)
         store.update_job(conn, successor.id, checkpoint=checkpoint)
         return successor
+
+    # -- deletions held back --------------------------------------------------------------------
+
+    def deletion_holds(self, source: str) -> list[Hold]:
+        """The deletions held back for a source system, per target and entity type."""
+        return self.opdata.holds(self.systems.get(source).id)
+
+    def confirm_deletions(
+        self,
+        source: str,
+        *,
+        by: str,
+        entity_type: str | None = None,
+        target: str | None = None,
+    ) -> list[Hold]:
+        """Confirm the deletions held back for a source (of one entity type, in one target)
+        as they stand: the next run that reaches them deletes at most as many, once.
+        ConflictError when nothing is held back."""
+        system = self.systems.get(source)
+        found = self.systems.get(target) if target else None
+        if entity_type not in (None, *ENTITY_TYPES):
+            raise ConfigError(f"The entity type is user or group, not {entity_type!r}.")
+        with self.db.write() as conn:
+            confirmed = store.confirm_holds(
+                conn,
+                system.id,
+                by[:255],
+                entity_type=entity_type,
+                target_id=found.id if found else None,
+            )
+        if not confirmed:
+            scope = "".join(
+                (f" ({entity_type}s)" if entity_type else "", f" in {found.name}" if found else "")
+            )
+            raise ConflictError(f"No deletions of {system.name} are held back{scope}.")
+        return confirmed
 
     # -- logs and resets ------------------------------------------------------------------------
 

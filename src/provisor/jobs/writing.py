@@ -44,6 +44,7 @@ class Writing:
     ) -> list[Plan]:
         """Write items to a target; what was done with each."""
         resolver = Resolver(self.runner, target)
+        await self.runner.coverage.prepare(target)
         plans = await asyncio.to_thread(self._plan, target, entity_type, items, resolver)
         limit = asyncio.Semaphore(target.number("ips.write.concurrency") or 8)
 
@@ -147,7 +148,9 @@ class Writing:
             self.runner.source.id, target.id, entity_type, [i.source_id for i in items]
         )
         plans = []
-        configuration = self.runner.source.fingerprint + target.fingerprint
+        configuration = (
+            self.runner.source.fingerprint + target.fingerprint + (target.discovered or "")
+        )
         todo = []
         for item in items:
             record = records.get(item.source_id)
@@ -184,6 +187,7 @@ class Writing:
                 continue
             elif isinstance(outcome, Transformed):
                 plan.document = outcome.document
+                self.runner.coverage.fit(target, entity_type, plan)
                 if record is None:
                     plan.action = Action.CREATED
                     chosen = outcome.variables.get("entityIdTargetSystem")
@@ -201,7 +205,7 @@ class Writing:
         try:
             if plan.action is Action.CREATED:
                 if self.runner.simulate:
-                    plan.reason = log_text({"diff": attribute_diff({}, plan.document)})
+                    plan.reason = _simulated(attribute_diff({}, plan.document), plan)
                     return
                 assert plan.document is not None
                 document = plan.document
@@ -250,7 +254,7 @@ class Writing:
             if not isinstance(outcome, Transformed):
                 failed(plan, cause)
                 return
-            plan.document = outcome.document
+            plan.document = target.connector.fit(entity_type, outcome.document).entity
             document, chosen = plan.document, outcome.variables.get("entityIdTargetSystem")
             entity_id = None if chosen is None else str(chosen)
             written = await target.retry.call(
@@ -340,7 +344,7 @@ class Writing:
             current = None
         sent = plan.document
         before = {k: current.get(k) for k in sent} if isinstance(current, dict) else {}
-        plan.reason = log_text({"diff": attribute_diff(before, sent)})
+        plan.reason = _simulated(attribute_diff(before, sent), plan)
 
     def _settle(
         self, target: Participant, entity_type: str, plans: list[Plan], resolver: Resolver
@@ -406,6 +410,11 @@ class Writing:
             if p.action in (Action.CREATED, Action.UPDATED) and p.entity_id
         ]
         self.runner.opdata.save_echoes(target.echo, entity_type, echoes)
+
+
+def _simulated(diff: list[dict[str, Any]], plan: Plan) -> str:
+    """A simulated write's entity-log reason: the diff, and what the target would not get."""
+    return log_text({"diff": diff, **({"leftOut": list(plan.left_out)} if plan.left_out else {})})
 
 
 def _variables(item: Item, target_id: str | None) -> dict[str, Any]:

@@ -1,20 +1,20 @@
 """What a proxy system tells about itself (RFC 7644 §4), from its transformations.
 
 Spec §5.9 leaves the discovery endpoints of a proxy undocumented; these say what the proxy
-really does: PATCH only when the back-end takes a PatchOp and the write transformation passes
-one on, ``eq``/``gt`` filters with at most 100 results, no bulk, sorting, ETags or password
-change. A resource type is listed when the proxy read transformation serves it. Its schema
-is the whole built-in one (extensions too) when both transformations copy the whole
-document (``$`` to ``$``); else the core schema cut down to the attributes the read
+really does: PATCH (passed on to back-ends that take a PatchOp, else applied to the resource
+and written back), ``eq``/``gt`` filters with at most 100 results, sorting, weak ETags; no
+bulk or password change. A resource type is listed when the proxy read transformation
+serves it. Its schema is the whole built-in one (extensions too) when both transformations
+copy the whole document (``$`` to ``$``); else the core schema cut down to the attributes the read
 transformation produces and the write transformation takes (read-only ones need only be
 read).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from provisor.connectors.base import Capabilities
 from provisor.proxy.filters import simple_path
 from provisor.proxy.service import MAX_COUNT, RESOURCE_TYPES, Compiled, endpoint_of
 from provisor.scim import schemas as s
@@ -22,23 +22,19 @@ from provisor.scim.registry import Registry
 from provisor.transform.document import Entity
 
 _WHOLE = {"$", "$.*"}
+_FILTERS = re.compile(r"\[[^\]']*\]")  # [*], [?(@.value)]: not part of a name
 
 
-def service_provider_config(
-    compiled: Compiled, capabilities: Capabilities, base: str
-) -> dict[str, Any]:
-    patch = capabilities.scim_patch and any(
-        _has_patch_mappings(compiled.write.entity(t)) for t in served_types(compiled)
-    )
+def service_provider_config(base: str) -> dict[str, Any]:
     return {
         "schemas": [s.SERVICE_PROVIDER_CONFIG],
         "documentationUri": "https://github.com/provisor/provisor/blob/main/docs/proxy.md",
-        "patch": {"supported": patch},
+        "patch": {"supported": True},
         "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
         "filter": {"supported": True, "maxResults": MAX_COUNT},
         "changePassword": {"supported": False},
-        "sort": {"supported": False},
-        "etag": {"supported": False},
+        "sort": {"supported": True},
+        "etag": {"supported": True},
         "authenticationSchemes": s.authentication_schemes("a technical user with proxy_api"),
         "meta": {
             "resourceType": "ServiceProviderConfig",
@@ -93,6 +89,7 @@ def schemas(compiled: Compiled, registry: Registry, base: str) -> list[dict[str,
 def _cut(doc: dict[str, Any], compiled: Compiled, entity_type: str) -> dict[str, Any]:
     read = _names(compiled.read.entity(entity_type), target=True)
     write = _names(compiled.write.entity(entity_type), target=False)
+    ids = _id_attributes(compiled.read.entity(entity_type))
     kept = []
     for attribute in doc.get("attributes", []):
         name = str(attribute.get("name", "")).lower()
@@ -100,15 +97,60 @@ def _cut(doc: dict[str, Any], compiled: Compiled, entity_type: str) -> dict[str,
             continue
         if write is not None and name not in write and attribute.get("mutability") != "readOnly":
             continue
+        if name in ids and attribute.get("mutability") == "readWrite":
+            attribute = {**attribute, "mutability": "immutable"}
+        subs = attribute.get("subAttributes")
+        if isinstance(subs, list):
+            readable = None if read is None else read[name]
+            writable = None if write is None else write.get(name, set())
+            attribute = {**attribute, "subAttributes": _cut_subs(subs, readable, writable)}
         kept.append(attribute)
     return {**doc, "attributes": kept}
 
 
-def _names(section: Entity | None, *, target: bool) -> set[str] | None:
-    """First-level attribute names the mappings write (``target``) or read; None: all."""
+def _id_attributes(section: Entity | None) -> set[str]:
+    """Attributes read from the back-end attribute the id is read from: changing them
+    would change the id, which SCIM never does (RFC 7643 §3.1), so they are immutable."""
     if section is None:
         return set()
-    names: set[str] = set()
+    sources = {
+        (m.source_path or "").strip()
+        for m in section.mappings
+        if m.target_path is not None and simple_path(m.target_path).lower() == "id"
+    }
+    sources.discard("")
+    return {
+        simple_path(m.target_path).lower()
+        for m in section.mappings
+        if m.target_path is not None
+        and (m.source_path or "").strip() in sources
+        and simple_path(m.target_path).lower() != "id"
+        and not m.functions
+    }
+
+
+def _cut_subs(
+    subs: list[dict[str, Any]], read: set[str] | None, write: set[str] | None
+) -> list[dict[str, Any]]:
+    """The sub-attributes the read mappings produce; read-only when the write mappings
+    do not take them."""
+    kept = []
+    for sub in subs:
+        name = str(sub.get("name", "")).lower()
+        if read is not None and name not in read:
+            continue
+        if write is not None and name not in write:
+            sub = {**sub, "mutability": "readOnly"}
+        kept.append(sub)
+    return kept
+
+
+def _names(section: Entity | None, *, target: bool) -> dict[str, set[str] | None] | None:
+    """The attributes the mappings write (``target``) or read, each with the sub-attributes
+    they name (None: all of them); None: every attribute."""
+    if section is None:
+        return {}
+    names: dict[str, set[str] | None] = {}
     for mapping in section.mappings:
         if mapping.ignore or mapping.scope in ("patchEntity", "deleteEntity"):
             continue
@@ -117,9 +159,16 @@ def _names(section: Entity | None, *, target: bool) -> set[str] | None:
             continue
         if path.strip() in _WHOLE:
             return None
-        first = simple_path(path).split(".")[0].split("[")[0]
-        if first:
-            names.add(first.lower())
+        first, _, sub = _FILTERS.sub("", simple_path(path)).partition(".")
+        first, sub = first.lower(), sub.split(".")[0].lower()
+        if not first:
+            continue
+        known = names.setdefault(first, set())
+        if known is not None:
+            if sub:
+                known.add(sub)
+            else:
+                names[first] = None
     return names
 
 
@@ -127,7 +176,3 @@ def _whole(compiled: Compiled, entity_type: str) -> bool:
     read = _names(compiled.read.entity(entity_type), target=True)
     write = _names(compiled.write.entity(entity_type), target=False)
     return read is None and write is None
-
-
-def _has_patch_mappings(section: Entity | None) -> bool:
-    return section is not None and any(m.scope == "patchEntity" for m in section.mappings)

@@ -8,12 +8,17 @@ through the proxy read transformation again (spec §5.1).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
+import orjson
 import structlog
+from scim2_models import Path
+from scim2_models.exceptions import SCIMException
+from scim2_models.path import AttrPath, Comparison, FilterNode, LogicalExpr, Not, ValuePath
 
 from provisor.connectors.base import (
     Connector,
@@ -31,12 +36,20 @@ from provisor.proxy import filters, ids
 from provisor.proxy.errors import DisabledError, TransformationFailedError, connector_errors
 from provisor.scim import schemas as s
 from provisor.scim.errors import (
+    InvalidPathError,
     InvalidSyntaxError,
     InvalidValueError,
     NotImplementedSCIMError,
+    PreconditionFailedError,
     ResourceNotFoundError,
     TooManyError,
 )
+from provisor.scim.limits import Limits
+from provisor.scim.members import apply_member_changes, split_members
+from provisor.scim.patch import Operation as PatchOperation
+from provisor.scim.patch import Patcher, parse_patch_request
+from provisor.scim.registry import Registry, ResourceType
+from provisor.scim.sorting import resolve_sort, sort_resources
 from provisor.systems.model import System
 from provisor.systems.service import SystemService
 from provisor.transform.engine import (
@@ -55,6 +68,7 @@ RESOURCE_TYPES = {"user": "User", "group": "Group"}
 CORE_SCHEMAS = {"user": s.USER, "group": s.GROUP}
 DEFAULT_COUNT = 25
 MAX_COUNT = 100
+MAX_SORTED = 10_000  # entities a sorted listing may read from the back-end
 STRATEGY = "ips.proxy.scim.total.results.strategy"
 CACHED_SYSTEMS = 64
 
@@ -95,10 +109,17 @@ class IdDecoder:
 
 
 class ProxyService:
-    """Proxy requests on the systems of one tenant. Thread-safe for one event loop."""
+    """Proxy requests on the systems of one tenant. Thread-safe for one event loop.
 
-    def __init__(self, systems: SystemService) -> None:
+    ``registry`` gives the tenant's SCIM schemas (PATCH and sorting resolve attributes in
+    them); ``limits`` bound the work of one request."""
+
+    def __init__(
+        self, systems: SystemService, registry: Callable[[], Registry], limits: Limits
+    ) -> None:
         self.systems = systems
+        self.registry = registry
+        self.limits = limits
         self._compiled: OrderedDict[tuple[str, int], Compiled] = OrderedDict()
 
     # -- the system ---------------------------------------------------------------------------
@@ -156,6 +177,8 @@ class ProxyService:
         filter: str | None = None,
         start_index: int | None = None,
         count: int | None = None,
+        sort_by: str | None = None,
+        descending: bool = False,
     ) -> Listing:
         """A page of users or groups (spec §5.4, §5.5). ``base`` is the proxy's URL."""
         compiled = await self.compiled(system_id)
@@ -166,9 +189,19 @@ class ProxyService:
             raise InvalidValueError(f"count is 1 to {MAX_COUNT}, not {size}.")
         size = min(size, MAX_COUNT)
         wanted = filters.parse(filter) if filter and filter.strip() else None
+        sort_by = sort_by.strip() if sort_by and sort_by.strip() else None
+        if sort_by is not None:
+            resolve_sort(self._resource_type(entity_type), sort_by)  # 400 before any reading
         async with self.connector(compiled) as connector:
             if isinstance(wanted, filters.Equals):
                 return await self._one(compiled, connector, entity_type, wanted, base)
+            if sort_by is not None:
+                resources = await self._everything(compiled, connector, entity_type, wanted, base)
+                ordered = sort_resources(
+                    self._resource_type(entity_type), resources, sort_by, descending=descending
+                )
+                chosen = ordered[start - 1 : start - 1 + size]
+                return Listing(chosen, len(ordered), start, len(chosen))
             with connector_errors(f"GET {endpoint}"):
                 page = await connector.slice(
                     entity_type,
@@ -183,6 +216,42 @@ class ProxyService:
             start,
             len(page.entities),
         )
+
+    async def _everything(
+        self,
+        compiled: Compiled,
+        connector: Connector,
+        entity_type: str,
+        wanted: filters.ModifiedAfter | None,
+        base: str,
+    ) -> list[dict[str, Any]]:
+        """Every resource of a listing, for sorting: one read of the back-end, at most
+        ``MAX_SORTED`` entities (more is ``tooMany``)."""
+        resources: list[dict[str, Any]] = []
+        read = 0
+        with connector_errors(f"GET {endpoint_of(entity_type)}"):
+            delta = connector.delta_token_after(wanted.timestamp) if wanted else None
+            pages = connector.read(entity_type, delta=delta)
+            try:
+                async for page in pages:
+                    read += len(page.entities)
+                    if read > MAX_SORTED:
+                        raise TooManyError(
+                            f"Sorting reads at most {MAX_SORTED} {endpoint_of(entity_type)} "
+                            "of the back-end; this listing holds more: narrow it with a "
+                            "filter, or page without sortBy."
+                        )
+                    resources += self._present_all(
+                        compiled, connector, entity_type, page.entities, base
+                    )
+            finally:
+                await pages.aclose()  # type: ignore[attr-defined]
+        return resources
+
+    def _resource_type(self, entity_type: str) -> ResourceType:
+        rt = self.registry().resource_type(RESOURCE_TYPES[entity_type])
+        assert rt is not None
+        return rt
 
     def _total(
         self, compiled: Compiled, entity_type: str, page: Slice, start: int, count: int
@@ -263,10 +332,17 @@ class ProxyService:
         return self._answer(compiled, connector, entity_type, entity, base, written.id)
 
     async def replace(
-        self, system_id: str, endpoint: str, resource_id: str, body: Any, base: str
+        self,
+        system_id: str,
+        endpoint: str,
+        resource_id: str,
+        body: Any,
+        base: str,
+        *,
+        if_match: str | None = None,
     ) -> dict[str, Any]:
         """PUT: the write transformation (create-only mappings left out), then a full
-        update of the back-end entity."""
+        update of the back-end entity (412 when ``if_match`` names another version)."""
         compiled = await self.compiled(system_id)
         entity_type = served(compiled, endpoint)
         key = self._key(compiled, entity_type, resource_id)
@@ -280,50 +356,135 @@ class ProxyService:
                 previous = await connector.get(entity_type, target)
                 if previous is None:
                     raise ResourceNotFoundError(f"{what}: not found.")
+                if if_match is not None:
+                    current = self._present(compiled, connector, entity_type, previous, base)
+                    _check_version(if_match, current, what)
                 written = await connector.update(entity_type, target, document, previous=previous)
                 entity = written.entity or await connector.get(entity_type, written.id)
         return self._answer(compiled, connector, entity_type, entity, base, written.id)
 
     async def patch(
-        self, system_id: str, endpoint: str, resource_id: str, body: Any, base: str
+        self,
+        system_id: str,
+        endpoint: str,
+        resource_id: str,
+        body: Any,
+        base: str,
+        *,
+        if_match: str | None = None,
     ) -> dict[str, Any]:
-        """PATCH: only the ``patchEntity`` mappings run (spec §5.6); the back-end takes the
-        resulting PatchOp as it is. Back-ends that cannot are answered 501: use PUT."""
+        """PATCH (RFC 7644 §3.5.2). A back-end that takes a PatchOp gets what the
+        ``patchEntity`` mappings make of it (spec §5.6), member ids decoded; any other
+        back-end, or a write transformation without such mappings, gets the patch applied to
+        the resource as the proxy reads it, written back as PUT writes."""
         compiled = await self.compiled(system_id)
         entity_type = served(compiled, endpoint)
-        request = _object(body)
-        if patch_operations_of(request) is None:
-            raise InvalidSyntaxError(
-                f"A PATCH body is a PatchOp message ({s.PATCH_OP}) with Operations."
-            )
+        operations = parse_patch_request(_object(body), self.limits)
         key = self._key(compiled, entity_type, resource_id)
         what = f"PATCH {endpoint}/{resource_id}"
-        document, variables = self._write(
-            compiled, entity_type, request, Operation.PATCH, {"entityIdTargetSystem": key}
-        )
-        target = _text(variables.get("entityIdTargetSystem")) or key
+        direct: Entity | None = None
+        target = key
+        if has_patch_mappings(compiled.write.entity(entity_type)):
+            document, variables = self._write(
+                compiled,
+                entity_type,
+                _with_decoded_members(body, operations),
+                Operation.PATCH,
+                {"entityIdTargetSystem": key},
+            )
+            direct = document if patch_operations_of(document) is not None else None
+            target = _text(variables.get("entityIdTargetSystem")) or key
         async with self.connector(compiled) as connector:
-            if not connector.capabilities.scim_patch:
-                raise NotImplementedSCIMError(
-                    f"{what}: a {compiled.system.type.name} back-end cannot be patched; use PUT."
-                )
-            if patch_operations_of(document) is None:
-                raise NotImplementedSCIMError(
-                    f"{what}: the proxy write transformation has no patchEntity mappings "
-                    "passing schemas and Operations; use PUT."
-                )
             with connector_errors(what):
-                written = await connector.update(entity_type, target, document)
-                entity = written.entity or await connector.get(entity_type, target)
+                if direct is None or not connector.capabilities.scim_patch:
+                    entity, target = await self._patch_read_write(
+                        compiled, connector, entity_type, key, operations, base, if_match, what
+                    )
+                else:
+                    if if_match is not None:
+                        await self._check_if_match(
+                            compiled, connector, entity_type, target, base, if_match, what
+                        )
+                    written = await connector.update(entity_type, target, direct)
+                    entity = written.entity or await connector.get(entity_type, target)
         return self._answer(compiled, connector, entity_type, entity, base, target)
 
-    async def delete(self, system_id: str, endpoint: str, resource_id: str) -> None:
+    async def _patch_read_write(
+        self,
+        compiled: Compiled,
+        connector: Connector,
+        entity_type: str,
+        key: str,
+        operations: list[PatchOperation],
+        base: str,
+        if_match: str | None,
+        what: str,
+    ) -> tuple[Entity | None, str]:
+        """PATCH where the back-end takes no PatchOp: read the resource through the read
+        transformation, apply the operations to it, write the result as PUT does."""
+        previous = await connector.get(entity_type, key)
+        if previous is None:
+            raise ResourceNotFoundError(f"{what}: not found.")
+        current = self._present(compiled, connector, entity_type, previous, base, strict=True)
+        assert current is not None
+        if if_match is not None:
+            _check_version(if_match, current, what)
+        patched = self._apply_patch(entity_type, current, operations)
+        document, variables = self._write(
+            compiled, entity_type, patched, Operation.UPDATE, {"entityIdTargetSystem": key}
+        )
+        target = _text(variables.get("entityIdTargetSystem")) or key
+        written = await connector.update(entity_type, target, document, previous=previous)
+        return written.entity or await connector.get(entity_type, written.id), written.id
+
+    def _apply_patch(
+        self, entity_type: str, resource: dict[str, Any], operations: list[PatchOperation]
+    ) -> dict[str, Any]:
+        """The operations applied to a resource document (members in memory)."""
+        rt = self._resource_type(entity_type)
+        doc_ops, changes = split_members(operations) if entity_type == "group" else (operations, [])
+        patched = Patcher(rt, self.limits).apply(resource, doc_ops) if doc_ops else dict(resource)
+        if changes:
+            patched["members"] = apply_member_changes(resource.get("members"), changes, self.limits)
+        return patched
+
+    async def delete(
+        self,
+        system_id: str,
+        endpoint: str,
+        resource_id: str,
+        base: str,
+        *,
+        if_match: str | None = None,
+    ) -> None:
         compiled = await self.compiled(system_id)
         entity_type = served(compiled, endpoint)
         key = self._key(compiled, entity_type, resource_id)
+        what = f"DELETE {endpoint}/{resource_id}"
         async with self.connector(compiled) as connector:
-            with connector_errors(f"DELETE {endpoint}/{resource_id}"):
+            with connector_errors(what):
+                if if_match is not None:
+                    await self._check_if_match(
+                        compiled, connector, entity_type, key, base, if_match, what
+                    )
                 await connector.delete(entity_type, key)
+
+    async def _check_if_match(
+        self,
+        compiled: Compiled,
+        connector: Connector,
+        entity_type: str,
+        key: str,
+        base: str,
+        if_match: str,
+        what: str,
+    ) -> None:
+        """412 unless the resource is at a version ``if_match`` names (RFC 7644 §3.14)."""
+        entity = await connector.get(entity_type, key)
+        if entity is None:
+            raise ResourceNotFoundError(f"{what}: not found.")
+        current = self._present(compiled, connector, entity_type, entity, base)
+        _check_version(if_match, current, what)
 
     # -- transformations -----------------------------------------------------------------------
 
@@ -457,13 +618,106 @@ class ProxyService:
         resource["schemas"] = listed or [CORE_SCHEMAS[entity_type]]
         meta = resource.get("meta")
         meta = dict(meta) if isinstance(meta, Mapping) else {}
+        meta.pop("version", None)  # the back-end's: the proxy's ETag is of what it serves
         meta["resourceType"] = name
         meta["location"] = location + resource_id
-        meta.pop("version", None)  # the proxy has no ETags
         resource["meta"] = meta
+        meta["version"] = etag(resource)
         for attribute in ("members", "groups"):
             _point_refs_here(resource.get(attribute), base, groups=attribute == "groups")
         return resource
+
+
+def has_patch_mappings(section: Any) -> bool:
+    """Whether a write transformation's section has ``patchEntity`` mappings."""
+    return section is not None and any(m.scope == "patchEntity" for m in section.mappings)
+
+
+def etag(resource: Mapping[str, Any]) -> str:
+    """The weak ETag of a resource as the proxy serves it: a digest of the document
+    without ``meta`` (the same whichever path or host the proxy is called by)."""
+    content = {k: v for k, v in resource.items() if k != "meta"}
+    digest = hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return f'W/"{digest[:32]}"'
+
+
+def etag_matches(header: str, tag: str) -> bool:
+    """Weak comparison of an If-Match / If-None-Match header with an ETag."""
+    opaque = tag.removeprefix("W/")
+    for part in header.split(","):
+        wanted = part.strip()
+        if wanted == "*" or wanted.removeprefix("W/") == opaque:
+            return True
+    return False
+
+
+def _check_version(if_match: str, resource: Mapping[str, Any] | None, what: str) -> None:
+    if resource is None:
+        raise ResourceNotFoundError(f"{what}: the proxy read transformation skips it.")
+    tag = resource["meta"]["version"]
+    if not etag_matches(if_match, tag):
+        raise PreconditionFailedError(f"{what}: the resource is at version {tag}, not {if_match}.")
+
+
+def _with_decoded_members(body: Any, operations: list[PatchOperation]) -> dict[str, Any]:
+    """A PatchOp whose member ids (values and ``members[value eq ...]`` filters) are
+    back-end keys, as in POST and PUT bodies (see ``ids``)."""
+    decoded = [_decoded_operation(op) for op in operations]
+    return {
+        **_object(body),
+        "Operations": [
+            {"op": op.op, **({"path": op.path} if op.path else {}), "value": op.value}
+            if op.op != "remove" or op.value is not None
+            else {"op": op.op, **({"path": op.path} if op.path else {})}
+            for op in decoded
+        ],
+    }
+
+
+def _decoded_operation(op: PatchOperation) -> PatchOperation:
+    if op.path is None:
+        if isinstance(op.value, dict):
+            value = {k: _decoded_members(v) if _is_members(k) else v for k, v in op.value.items()}
+            return PatchOperation(op.op, None, value)
+        return op
+    try:
+        node = Path(op.path).ast
+    except SCIMException as exc:
+        raise InvalidPathError(f"Invalid path {op.path!r}: {exc}") from exc
+    if isinstance(node, AttrPath) and _is_members(node.attr) and node.sub_attr is None:
+        return PatchOperation(op.op, op.path, _decoded_members(op.value))
+    if isinstance(node, ValuePath) and _is_members(node.attr_path.attr):
+        filtered = _decoded_filter(node.val_filter)
+        sub = f".{node.sub_attr}" if node.sub_attr else ""
+        return PatchOperation(op.op, f"{node.attr_path}[{filtered}]{sub}", op.value)
+    return op
+
+
+def _is_members(name: str) -> bool:
+    return name.lower() in ("members", f"{s.GROUP}:members".lower())
+
+
+def _decoded_members(value: Any) -> Any:
+    items = value if isinstance(value, list) else [value]
+    out = [
+        {**item, "value": ids.decode(item["value"])}
+        if isinstance(item, dict) and isinstance(item.get("value"), str)
+        else item
+        for item in items
+    ]
+    return out if isinstance(value, list) else out[0]
+
+
+def _decoded_filter(node: FilterNode) -> FilterNode:
+    if isinstance(node, Comparison):
+        if node.attr_path.attr.lower() == "value" and isinstance(node.value, str):
+            return replace(node, value=ids.decode(node.value))
+        return node
+    if isinstance(node, LogicalExpr):
+        return replace(node, terms=tuple(_decoded_filter(t) for t in node.terms))
+    if isinstance(node, Not):
+        return replace(node, expr=_decoded_filter(node.expr))
+    return node
 
 
 def served(compiled: Compiled, endpoint: str) -> str:

@@ -289,7 +289,7 @@ def _result(
             break
     reason = next(
         (log.reason for log in runner.logs if log.system_id == system.id and log.reason),
-        system.fatal,
+        system.fatal or runner.coverage.note(system),
     )
     verb = operation or change.operation
     if action is Action.CREATED:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -55,7 +55,9 @@ class Attribute:
     reference_types: tuple[str, ...] = ()
     sub_attributes: tuple[Attribute, ...] = ()
     description: str = ""
-    _by_key: dict[str, Attribute] = field(default_factory=dict, compare=False, repr=False)
+    _by_key: dict[str, Attribute] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         self._by_key.update({sub.name.lower(): sub for sub in self.sub_attributes})
@@ -100,7 +102,9 @@ class Schema:
     description: str = ""
     attributes: tuple[Attribute, ...] = ()
     custom: bool = False
-    _by_key: dict[str, Attribute] = field(default_factory=dict, compare=False, repr=False)
+    _by_key: dict[str, Attribute] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         self._by_key.update({attr.name.lower(): attr for attr in self.attributes})
@@ -108,6 +112,11 @@ class Schema:
     def attribute(self, name: str) -> Attribute | None:
         """The attribute called ``name`` (case-insensitive), if any."""
         return self._by_key.get(name.lower())
+
+    def described(self, descriptions: Mapping[str, str]) -> Schema:
+        """This schema with the descriptions of ``descriptions`` (keys: ``name`` or
+        ``name.subName``) where an attribute has none."""
+        return replace(self, attributes=tuple(_described(a, descriptions) for a in self.attributes))
 
     def to_scim(self, location: str) -> dict[str, Any]:
         return {
@@ -118,6 +127,15 @@ class Schema:
             "attributes": [attr.to_scim() for attr in self.attributes],
             "meta": {"resourceType": "Schema", "location": f"{location}/Schemas/{self.id}"},
         }
+
+
+def _described(
+    attribute: Attribute, descriptions: Mapping[str, str], prefix: str = ""
+) -> Attribute:
+    key = prefix + attribute.name
+    subs = tuple(_described(sub, descriptions, key + ".") for sub in attribute.sub_attributes)
+    description = attribute.description.strip() or descriptions.get(key, "")
+    return replace(attribute, description=description, sub_attributes=subs)
 
 
 # Short constructors, so that schema definitions read like the RFC tables.

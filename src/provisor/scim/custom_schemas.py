@@ -75,13 +75,33 @@ def parse_custom_schema(doc: Any) -> Schema:
         attributes = _attributes(raw_attributes, "attributes", problems, top_level=True)
     if problems:
         raise InvalidValueError("Invalid schema: " + "; ".join(problems) + ".")
-    return Schema(
+    schema = Schema(
         id=schema_id,
         name=str(name),
-        description=str(description),
+        description=str(description).strip() or f"Custom schema {name}, an extension of User.",
         attributes=tuple(attributes),
         custom=True,
     )
+    return schema.described(_generated_descriptions(schema))
+
+
+def _generated_descriptions(schema: Schema) -> dict[str, str]:
+    """Descriptions for the attributes their creator left undescribed."""
+    out: dict[str, str] = {}
+    for attribute in schema.attributes:
+        out[attribute.name] = f"{_kind(attribute)} of the custom schema {schema.name}."
+        for sub in attribute.sub_attributes:
+            out[f"{attribute.name}.{sub.name}"] = f"{_kind(sub)} of {attribute.name}."
+    return out
+
+
+def _kind(attribute: Attribute) -> str:
+    """E.g. "A required string attribute", "A multi-valued complex attribute"."""
+    words = ["required"] if attribute.required else []
+    words += ["multi-valued"] if attribute.multi_valued else []
+    words.append(attribute.type.value)
+    article = "An" if words[0][0] in "aeiou" else "A"
+    return f"{article} {' '.join(words)} attribute"
 
 
 def _attributes(

@@ -9,7 +9,9 @@ SCIMError
 ├── NoTargetError            400 noTarget
 ├── TooManyError             400 tooMany
 ├── InvalidVersionError      400 invalidVers
+├── ForbiddenError           403
 ├── ResourceNotFoundError    404
+│   └── MemberNotFoundError  404 (a member named in the request, not the resource)
 ├── MethodNotAllowedError    405
 ├── UniquenessError          409 uniqueness
 ├── PreconditionFailedError  412
@@ -106,10 +108,21 @@ class TooLargeError(SCIMError):
     scim_type = "tooLarge"
 
 
+class ForbiddenError(SCIMError):
+    """The request is not permitted (RFC 7644 §3.12 gives 403 no scimType)."""
+
+    status = 403
+
+
 class ResourceNotFoundError(SCIMError):
     """The resource does not exist."""
 
     status = 404
+
+
+class MemberNotFoundError(ResourceNotFoundError):
+    """A group member named in the request is no user or group: the request is wrong, the
+    group addressed may well exist."""
 
 
 class PreconditionFailedError(SCIMError):

@@ -16,7 +16,8 @@ from scim2_models.path import AttrPath, FilterNode, ValuePath
 
 from provisor.scim import schemas as s
 from provisor.scim.errors import InvalidPathError, InvalidValueError, MutabilityError
-from provisor.scim.limits import DEFAULT_LIMITS, check_filter_tree, check_string
+from provisor.scim.limits import DEFAULT_LIMITS, Budget, Limits, check_filter_tree, check_string
+from provisor.scim.matching import matches
 from provisor.scim.patch import Operation
 
 
@@ -32,6 +33,7 @@ class MemberAction(StrEnum):
 class Member:
     value: str
     type: str | None = None  # "User" or "Group"; None: whichever the id names
+    display: str | None = None  # a human-readable name, kept as the client gave it
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +44,7 @@ class MemberChange:
 
 
 def parse_members(value: Any, where: str = "members") -> tuple[Member, ...]:
-    """Read a list of member values ({"value": id, "type": "User"|"Group"})."""
+    """Read a list of member values ({"value": id, "type": "User"|"Group", "display": ...})."""
     if value is None:
         return ()
     items = value if isinstance(value, list) else [value]
@@ -60,7 +62,12 @@ def parse_members(value: Any, where: str = "members") -> tuple[Member, ...]:
             if not isinstance(kind, str) or kind.lower() not in ("user", "group"):
                 raise InvalidValueError(f"{where}[{index}].type: 'User' or 'Group'.")
             kind = "User" if kind.lower() == "user" else "Group"
-        out.append(Member(value=member_id, type=kind))
+        display = lowered.get("display")
+        if display is not None:
+            if not isinstance(display, str):
+                raise InvalidValueError(f"{where}[{index}].display: a string.")
+            check_string(display, f"{where}[{index}].display", DEFAULT_LIMITS)
+        out.append(Member(value=member_id, type=kind, display=display))
     return tuple(out)
 
 
@@ -117,3 +124,35 @@ def _plain_members_change(operation: Operation) -> MemberChange:
     if operation.value is None:
         return MemberChange(MemberAction.REMOVE_ALL)
     return MemberChange(MemberAction.REMOVE, parse_members(operation.value))
+
+
+def apply_member_changes(
+    members: Any, changes: list[MemberChange], limits: Limits = DEFAULT_LIMITS
+) -> list[dict[str, Any]]:
+    """A group's member list after ``changes``, in memory: for back-ends that hold the list
+    in the group (proxy systems). A member already listed is not added twice."""
+    current = [dict(m) for m in members if isinstance(m, dict)] if isinstance(members, list) else []
+    attr = s.CORE_GROUP.attribute("members")
+    assert attr is not None
+    budget = Budget(limits)
+    for change in changes:
+        if change.action in (MemberAction.REPLACE, MemberAction.REMOVE_ALL):
+            current = []
+        if change.action in (MemberAction.ADD, MemberAction.REPLACE):
+            listed = {m.get("value") for m in current}
+            for member in change.members:
+                if member.value not in listed:
+                    listed.add(member.value)
+                    current.append(_member_value(member))
+        elif change.action is MemberAction.REMOVE:
+            gone = {m.value for m in change.members}
+            current = [m for m in current if m.get("value") not in gone]
+        elif change.action is MemberAction.REMOVE_MATCHING:
+            assert change.value_filter is not None
+            budget.spend(len(current))
+            current = [m for m in current if not matches(attr, change.value_filter, m)]
+    return current
+
+
+def _member_value(member: Member) -> dict[str, Any]:
+    return {"value": member.value, "type": member.type} if member.type else {"value": member.value}

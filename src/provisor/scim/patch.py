@@ -4,7 +4,8 @@ Every form is supported: add/replace/remove with or without a path, sub-attribut
 URN-qualified extension paths, value selection filters with or without a sub-attribute,
 and the forms Microsoft Entra sends (capitalised ops, path-less values keyed by
 ``name.givenName`` or by a URN-qualified attribute, ``"False"`` for booleans, remove with
-a value list). Group members are not handled here: see :func:`split_members`.
+a value list, the enterprise manager as a bare id). Group members are not handled here:
+see :func:`split_members`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from provisor.scim.errors import (
 from provisor.scim.limits import DEFAULT_LIMITS, Budget, Limits, check_filter_tree
 from provisor.scim.matching import matches
 from provisor.scim.registry import ResourceType, resolve
+from provisor.scim.values import bare_value
 from provisor.types import JSONObject
 
 OPS = ("add", "replace", "remove")
@@ -217,6 +219,7 @@ class Patcher:
         elif attr.multi_valued:
             self._set_multi(container, attr, value, op, budget)
         elif attr.is_complex:  # add and replace both merge sub-attributes (§3.5.2.1, 3)
+            value = bare_value(attr, value)
             if not isinstance(value, dict):
                 raise InvalidValueError(f"{target.name}: expected a JSON object.")
             current = container.get(attr.name)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import scim2_models
+
 from provisor.scim.attributes import (
     Attribute,
     AttrType,
@@ -57,6 +61,23 @@ def authentication_schemes(basic_user: str) -> list[dict[str, object]]:
             "primary": False,
         },
     ]
+
+
+def rfc_descriptions(model: Any, corrections: dict[str, str] | None = None) -> dict[str, str]:
+    """The RFC 7643 §8.7.1 descriptions of a scim2-models resource or extension, by attribute
+    path (``name``, ``name.subName``); ``corrections`` replace the few that scim2-models words
+    generically."""
+    out: dict[str, str] = {}
+
+    def walk(attributes: Any, prefix: str) -> None:
+        for attribute in attributes or ():
+            path = prefix + attribute.name
+            out[path] = " ".join((attribute.description or "").split())
+            walk(attribute.sub_attributes, path + ".")
+
+    walk(model.to_schema().attributes, "")
+    out.update(corrections or {})
+    return out
 
 
 RO = Mutability.READ_ONLY
@@ -149,6 +170,11 @@ CORE_USER = Schema(
         _value_list("roles", ()),
         _value_list("x509Certificates", (), Attribute(name="value", type=AttrType.BINARY)),
     ),
+).described(
+    rfc_descriptions(
+        scim2_models.User,
+        {"groups.$ref": "The URI of the corresponding 'Group' resource to which the user belongs."},
+    )
 )
 
 ENTERPRISE = Schema(
@@ -168,39 +194,107 @@ ENTERPRISE = Schema(
             string("displayName", mutability=RO),
         ),
     ),
-)
+).described(rfc_descriptions(scim2_models.EnterpriseUser))
 
 SAP_USER_EXTENSION = Schema(
     id=SAP_USER,
     name="SAP User Extension",
     description="SAP Cloud Identity Services user attributes",
     attributes=(
-        string("userId", mutability=RO),
-        string("userUuid", case_exact=True, mutability=RO, uniqueness=Uniqueness.SERVER),
-        multi("emails", string("value"), boolean("verified"), boolean("primary")),
-        boolean("sendMail"),
-        boolean("mailVerified"),
+        string(
+            "userId",
+            mutability=RO,
+            description="The user's short identifier in the identity service (such as P000123).",
+        ),
+        string(
+            "userUuid",
+            case_exact=True,
+            mutability=RO,
+            uniqueness=Uniqueness.SERVER,
+            description="The global user id: one UUID for the user across SAP systems.",
+        ),
+        multi(
+            "emails",
+            string("value", description="An e-mail address of the user."),
+            boolean("verified", description="Whether the user has verified this address."),
+            boolean("primary", description="Whether this is the user's primary address."),
+            description="The user's e-mail addresses with their verification state.",
+        ),
+        boolean(
+            "sendMail",
+            description="Whether the user is sent an activation e-mail on creation.",
+        ),
+        boolean(
+            "mailVerified",
+            description="Whether the user's e-mail address counts as verified.",
+        ),
         complex_(
             "passwordDetails",
-            string("status", canonical_values=("initial", "enabled", "disabled")),
-            datetime_("setTime", mutability=RO),
+            string(
+                "status",
+                canonical_values=("initial", "enabled", "disabled"),
+                description="The password's status: initial (to be changed at the next logon), "
+                "enabled or disabled.",
+            ),
+            datetime_("setTime", mutability=RO, description="When the password was last set."),
+            description="The state of the user's password.",
         ),
         # Strings, not dateTime: SAP clients send ISO 8601 timestamps and compare them as text;
         # a typed dateTime would also make scim2-tester fail (it cannot generate one).
-        string("validFrom", case_exact=True),
-        string("validTo", case_exact=True),
-        integer("sourceSystem"),
-        string("sourceSystemId"),
-        string("status", canonical_values=("active", "inactive", "new")),
-        string("applicationId"),
-        multi("corporateGroups", string("value")),
-        reference("targetUrl", ["external"]),
-        string("emailTemplateSetId"),
-        boolean("totpEnabled"),
-        boolean("webAuthEnabled"),
-        boolean("mfaEnabled"),
-        datetime_("loginTime", mutability=RO),
-        datetime_("passwordLoginTime", mutability=RO),
+        string(
+            "validFrom",
+            case_exact=True,
+            description="When the user account becomes valid (ISO 8601 timestamp).",
+        ),
+        string(
+            "validTo",
+            case_exact=True,
+            description="When the user account stops being valid (ISO 8601 timestamp).",
+        ),
+        integer(
+            "sourceSystem",
+            description="The code of the kind of system the user came from (Identity "
+            "Provisioning writes 39).",
+        ),
+        string("sourceSystemId", description="The user's identifier in the system it came from."),
+        string(
+            "status",
+            canonical_values=("active", "inactive", "new"),
+            description="The user account's status: active, inactive or new.",
+        ),
+        string("applicationId", description="The id of the application the user registered with."),
+        multi(
+            "corporateGroups",
+            string("value", description="The name of a corporate group."),
+            description="The user's groups in the corporate identity provider.",
+        ),
+        reference(
+            "targetUrl",
+            ["external"],
+            description="Where the user is sent after activating the account.",
+        ),
+        string(
+            "emailTemplateSetId",
+            description="The set of e-mail templates for the messages the user is sent.",
+        ),
+        boolean(
+            "totpEnabled",
+            description="Whether the user may log on with time-based one-time passwords.",
+        ),
+        boolean(
+            "webAuthEnabled",
+            description="Whether the user may log on with WebAuthn devices.",
+        ),
+        boolean(
+            "mfaEnabled",
+            description="Whether multi-factor authentication is enabled for the user.",
+        ),
+        datetime_("loginTime", mutability=RO, description="When the user last logged on."),
+        datetime_(
+            "passwordLoginTime",
+            mutability=RO,
+            description="When the user last logged on with a password.",
+        ),
     ),
 )
 
@@ -211,10 +305,15 @@ SAP_CUSTOM_USER_EXTENSION = Schema(
     attributes=(
         multi(
             "attributes",
-            string("name", canonical_values=tuple(f"customAttribute{i}" for i in range(1, 11))),
-            string("value"),
+            string(
+                "name",
+                canonical_values=tuple(f"customAttribute{i}" for i in range(1, 11)),
+                description="The custom attribute's name: customAttribute1 to customAttribute10.",
+            ),
+            string("value", description="The custom attribute's value."),
+            description="The customer-specific attributes of the user (at most ten).",
         ),
-        string("userId"),  # the user's id in the system it came from (spec §7.3)
+        string("userId", description="The user's identifier in the system it came from."),
     ),
 )
 
@@ -228,9 +327,20 @@ CORE_GROUP = Schema(
             "members",
             string("value", mutability=IMMUTABLE),
             reference("$ref", ["User", "Group"], mutability=IMMUTABLE),
+            string("display", mutability=IMMUTABLE),
             string("type", canonical_values=("User", "Group"), mutability=IMMUTABLE),
         ),
     ),
+).described(
+    rfc_descriptions(
+        scim2_models.Group,
+        {
+            "members.$ref": "The URI corresponding to a SCIM resource that is a member of "
+            "this Group.",
+            "members.display": "A human-readable name for the member, primarily used for "
+            "display purposes.",
+        },
+    )
 )
 
 SAP_CUSTOM_GROUP_EXTENSION = Schema(
@@ -238,9 +348,13 @@ SAP_CUSTOM_GROUP_EXTENSION = Schema(
     name="SAP Custom Group Attributes",
     description="Technical name and description of a group",
     attributes=(
-        string("name", uniqueness=Uniqueness.SERVER),
-        string("description"),
-        string("additionalId"),
+        string(
+            "name",
+            uniqueness=Uniqueness.SERVER,
+            description="The group's technical name, unique in the tenant.",
+        ),
+        string("description", description="What the group is for."),
+        string("additionalId", description="A further identifier of the group, set by its owner."),
     ),
 )
 
@@ -249,20 +363,30 @@ SAP_GROUP_EXTENSION = Schema(
     name="SAP Group Extension",
     description="Application-specific group attributes",
     attributes=(
-        string("applicationId"),
-        string("type", canonical_values=("userGroup", "authorization", "tenant")),
+        string("applicationId", description="The id of the application the group belongs to."),
+        string(
+            "type",
+            canonical_values=("userGroup", "authorization", "tenant"),
+            description="The kind of group: userGroup (the default), authorization or tenant.",
+        ),
         string(
             "supportedOperations",
             canonical_values=("readOnly", "readWrite", "userOnlyMembership", "membership"),
+            description="What may change in the group: readOnly, readWrite (the default), "
+            "userOnlyMembership or membership.",
         ),
-        string("externalName"),
-        string("externalLocation"),
+        string(
+            "externalName",
+            description="The group's name in its application, unique per application.",
+        ),
+        string("externalLocation", description="Where the group lives in its application."),
         multi(
             "children",
-            string("value", mutability=RO),
-            reference("$ref", ["Group"], mutability=RO),
+            string("value", mutability=RO, description="The id of a member group."),
+            reference("$ref", ["Group"], mutability=RO, description="The URI of a member group."),
             mutability=RO,
             returned=Returned.REQUEST,
+            description="The groups that are members of this group.",
         ),
     ),
 )

@@ -57,6 +57,19 @@ def coerce(attr: Attribute, value: Any, where: str) -> Any:
     raise InvalidValueError(f"{where}: expected a {kind.value} value, got {_describe(value)}.")
 
 
+def bare_value(attr: Attribute, value: Any) -> Any:
+    """A single complex value sent as its bare ``value`` string, as the object it stands
+    for: Microsoft Entra sends the enterprise ``manager`` as ``"<id>"``."""
+    if (
+        isinstance(value, str)
+        and attr.is_complex
+        and not attr.multi_valued
+        and attr.sub("value") is not None
+    ):
+        return {"value": value}
+    return value
+
+
 def _describe(value: Any) -> str:
     if value is None:
         return "null"
@@ -175,6 +188,7 @@ class ResourceChecker:
             return None
         if not attr.is_complex:
             return self._coerce(attr, value, where)
+        value = bare_value(attr, value)
         if not isinstance(value, dict):
             raise InvalidValueError(f"{where}: expected a complex value (a JSON object).")
         out: JSONObject = {}

@@ -22,7 +22,6 @@ from sqlalchemy import (
     literal,
     select,
     true,
-    union,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -147,16 +146,19 @@ def count(conn: Connection, kind: str, where: ColumnElement[bool] | None) -> int
 
 
 def kinds_of(conn: Connection, ids: Iterable[str]) -> dict[str, str]:
-    """Which of ``ids`` exist, and whether each is a User or a Group."""
-    wanted = list(set(ids))
+    """Which of ``ids`` exist, and whether each is a User or a Group.
+
+    The rows found stay locked (FOR SHARE on PostgreSQL) until the transaction ends, so
+    that a member cannot be deleted while it is being added: deleting takes the row lock
+    first (SQLite has one writer at a time).
+    """
+    wanted = sorted(set(ids))
     found: dict[str, str] = {}
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
-        stmt = union(
-            select(t.users.c.id, literal("User").label("kind")).where(t.users.c.id.in_(chunk)),
-            select(t.groups.c.id, literal("Group").label("kind")).where(t.groups.c.id.in_(chunk)),
-        )
-        found.update({row.id: row.kind for row in conn.execute(stmt)})
+        for kind, table in (("User", t.users), ("Group", t.groups)):
+            stmt = select(table.c.id).where(table.c.id.in_(chunk)).with_for_update(read=True)
+            found.update(dict.fromkeys(conn.execute(stmt).scalars(), kind))
     return found
 
 
@@ -241,7 +243,7 @@ def user_groups(conn: Connection, user_ids: Sequence[str]) -> dict[str, list[Mem
 def _members_statement() -> Any:
     gm = t.group_members
     return (
-        select(gm.c.group_id, gm.c.member_id, gm.c.member_type)
+        select(gm.c.group_id, gm.c.member_id, gm.c.member_type, gm.c.display)
         .where(gm.c.group_id.in_(bindparam("ids", expanding=True)))
         .order_by(gm.c.group_id, gm.c.member_id)
     )
@@ -251,13 +253,31 @@ _MEMBERS = _members_statement()
 
 
 def members(conn: Connection, group_ids: Sequence[str]) -> dict[str, list[MemberRow]]:
-    """The members of each group (RFC 7643 §8.7.1: value and type; no display)."""
+    """The members of each group: value, type and the display the client gave."""
     out: dict[str, list[MemberRow]] = defaultdict(list)
     for start in range(0, len(group_ids), 500):
         chunk = list(group_ids[start : start + 500])
-        for group_id, member_id, kind in conn.execute(_MEMBERS, {"ids": chunk}):
-            out[group_id].append(MemberRow(member_id, kind, None))
+        for group_id, member_id, kind, display in conn.execute(_MEMBERS, {"ids": chunk}):
+            out[group_id].append(MemberRow(member_id, kind, display))
     return out
+
+
+def member_displays(conn: Connection, group_id: str) -> dict[str, str | None]:
+    """The members of a group: member id -> display."""
+    gm = t.group_members
+    stmt = select(gm.c.member_id, gm.c.display).where(gm.c.group_id == group_id)
+    return {member_id: display for member_id, display in conn.execute(stmt)}
+
+
+def members_among(conn: Connection, group_id: str, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` are members of the group already."""
+    gm = t.group_members
+    found: set[str] = set()
+    for start in range(0, len(ids), 1000):
+        chunk = list(ids[start : start + 1000])
+        stmt = select(gm.c.member_id).where(gm.c.group_id == group_id, gm.c.member_id.in_(chunk))
+        found.update(conn.execute(stmt).scalars())
+    return found
 
 
 def member_ids(
@@ -408,31 +428,37 @@ def delete_resource(conn: Connection, kind: str, resource_id: str, now: str) -> 
     return bool(deleted)
 
 
-def add_members(conn: Connection, group_id: str, new: Sequence[tuple[str, str]]) -> int:
-    """Add (member id, type) pairs that are not members yet; how many were added.
+def add_members(conn: Connection, group_id: str, new: Sequence[MemberRow]) -> int:
+    """Add the members that are not members yet; how many were added.
 
     The caller holds the group's row lock, so no other transaction adds the same member.
     """
-    gm = t.group_members
     added = 0
     for start in range(0, len(new), 1000):
         chunk = new[start : start + 1000]
-        present = set(
-            conn.execute(
-                select(gm.c.member_id).where(
-                    gm.c.group_id == group_id, gm.c.member_id.in_([mid for mid, _ in chunk])
-                )
-            ).scalars()
-        )
+        present = members_among(conn, group_id, [m.id for m in chunk])
         rows = [
-            {"group_id": group_id, "member_id": mid, "member_type": kind}
-            for mid, kind in chunk
-            if mid not in present
+            {"group_id": group_id, "member_id": m.id, "member_type": m.type, "display": m.display}
+            for m in chunk
+            if m.id not in present
         ]
         if rows:
             conn.execute(_INSERT_MEMBERS, rows)
             added += len(rows)
     return added
+
+
+def set_displays(conn: Connection, group_id: str, displays: dict[str, str | None]) -> int:
+    """Give members of a group new display values (member id -> display)."""
+    gm = t.group_members
+    changed = 0
+    for member_id, display in sorted(displays.items()):
+        changed += conn.execute(
+            update(gm)
+            .where(gm.c.group_id == group_id, gm.c.member_id == member_id)
+            .values(display=display)
+        ).rowcount
+    return changed
 
 
 def remove_members(conn: Connection, group_id: str, ids: Sequence[str] | None) -> int:

@@ -53,6 +53,14 @@ _ORDERING = {CompareOperator.gt, CompareOperator.ge, CompareOperator.lt, Compare
 _TEXT_OPS = {CompareOperator.co, CompareOperator.sw, CompareOperator.ew}
 
 
+def _member_column(member_table: Any, sub_name: str) -> Any:
+    """The column of the group_members table that holds a sub-attribute of members."""
+    column = {"value": "member_id", "type": "member_type", "display": "display"}.get(sub_name)
+    if column is None:
+        raise InvalidFilterError(f"Filtering members on {sub_name} is not supported.")
+    return member_table.c[column]
+
+
 def _sub(schema: Any, attr: str, sub: str) -> Attribute:
     found = schema.attribute(attr).sub(sub)
     assert found is not None
@@ -209,11 +217,7 @@ class FilterCompiler:
         if sub is None or node.attr_path.sub_attr or node.attr_path.uri:
             raise InvalidFilterError(f"{attr.name} has no sub-attribute {node.attr_path}.")
         if member_table is not None:
-            if sub.name == "value":
-                return self._test(member_table.c.member_id, sub, node)
-            if sub.name == "type":
-                return self._test(member_table.c.member_type, sub, node)
-            raise InvalidFilterError(f"Filtering members on {sub.name} is not supported.")
+            return self._test(_member_column(member_table, sub.name), sub, node)
         value = self.json.scalar(elements.c.value, (sub.name,), sub)
         return self._test(value, sub, node)
 
@@ -247,12 +251,7 @@ class FilterCompiler:
         member = t.group_members.alias("m")
         sub_name = sub.name if sub else "value"
         leaf = _sub(s.CORE_GROUP, "members", sub_name)
-        if sub_name == "value":
-            cond = self._test(member.c.member_id, leaf, node)
-        elif sub_name == "type":
-            cond = self._test(member.c.member_type, leaf, node)
-        else:
-            raise InvalidFilterError(f"Filtering members on {sub_name} is not supported.")
+        cond = self._test(_member_column(member, sub_name), leaf, node)
         return self._some_row(select(member.c.group_id), cond, node)
 
     # A multi-valued attribute matches when one of its values does (RFC 7644 §3.4.2.2);

@@ -12,7 +12,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from provisor.jobs.loops import Echo
 from provisor.jobs.model import Counts, Job, JobStatus, JobType, ReadMode, Trigger
-from provisor.jobs.ports import EntityLog, Record, Settled, SourceState
+from provisor.jobs.ports import EntityLog, Hold, Record, Settled, SourceState
 from provisor.storage import tables as t
 from provisor.storage.database import Database
 from provisor.timestamps import now
@@ -299,6 +299,7 @@ def entity_logs(
 
 _od = t.operational_data
 _wi = t.write_intents
+_dh = t.deletion_holds
 
 
 def _pair(source_id: str, target_id: str, entity_type: str) -> Any:
@@ -503,6 +504,39 @@ class OperationalStore:
         with self.db.write() as conn:
             _upsert(conn, t.source_state, [row], ("source_id", "entity_type"))
 
+    def hold(self, hold: Hold) -> Hold | None:
+        key = (hold.source_id, hold.target_id, hold.entity_type)
+        with self.db.write() as conn:
+            found = _holds(conn, _hold_key(*key), lock=True)
+            confirmed = found[0] if found and found[0].confirmed is not None else None
+            if confirmed is not None and confirmed.covers(hold.count):
+                conn.execute(delete(_dh).where(_hold_key(*key)))
+                return confirmed
+            row = {
+                "source_id": hold.source_id,
+                "target_id": hold.target_id,
+                "entity_type": hold.entity_type,
+                "reason": hold.reason,
+                "count": hold.count,
+                "read": hold.read,
+                "last_full_count": hold.last_full_count,
+                "threshold": hold.threshold,
+                "job_id": hold.job_id,
+                "held": hold.held,
+                "confirmed_by": None,
+                "confirmed": None,
+            }
+            _upsert(conn, _dh, [row], ("source_id", "target_id", "entity_type"))
+        return confirmed
+
+    def release(self, source_id: str, target_id: str, entity_type: str) -> None:
+        with self.db.write() as conn:
+            conn.execute(delete(_dh).where(_hold_key(source_id, target_id, entity_type)))
+
+    def holds(self, source_id: str) -> list[Hold]:
+        with self.db.read() as conn:
+            return _holds(conn, _dh.c.source_id == source_id)
+
     def reset_system(self, system_id: str) -> int:
         """Forget what provisor knows of a system's entities (spec §4.8); rows removed."""
         with self.db.write() as conn:
@@ -510,6 +544,9 @@ class OperationalStore:
                 delete(_od).where((_od.c.source_id == system_id) | (_od.c.target_id == system_id))
             ).rowcount
             conn.execute(delete(t.source_state).where(t.source_state.c.source_id == system_id))
+            conn.execute(
+                delete(_dh).where((_dh.c.source_id == system_id) | (_dh.c.target_id == system_id))
+            )
             conn.execute(
                 delete(_wi).where((_wi.c.source_id == system_id) | (_wi.c.target_id == system_id))
             )
@@ -623,3 +660,61 @@ def _clear_intents(conn: Connection, page: Settled) -> None:
                 _wi.c.source_entity_id.in_(chunk),
             )
         )
+
+
+# -- deletion holds -------------------------------------------------------------------------------
+
+
+def _hold_key(source_id: str, target_id: str, entity_type: str) -> ColumnElement[bool]:
+    return and_(
+        _dh.c.source_id == source_id,
+        _dh.c.target_id == target_id,
+        _dh.c.entity_type == entity_type,
+    )
+
+
+def _holds(conn: Connection, where: ColumnElement[bool], *, lock: bool = False) -> list[Hold]:
+    """Holds with their target's name, by target name and entity type."""
+    query = (
+        select(_dh, t.systems.c.name.label("target_name"))
+        .join(t.systems, t.systems.c.id == _dh.c.target_id)
+        .where(where)
+        .order_by(t.systems.c.name, _dh.c.entity_type.desc())
+    )
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update(of=_dh)
+    holds = []
+    for row in conn.execute(query):
+        r = row._mapping  # "count" is also a method of a row
+        holds.append(
+            Hold(
+                source_id=r["source_id"],
+                target_id=r["target_id"],
+                entity_type=r["entity_type"],
+                reason=r["reason"],
+                count=r["count"],
+                read=r["read"],
+                last_full_count=r["last_full_count"],
+                threshold=r["threshold"],
+                job_id=r["job_id"],
+                held=r["held"],
+                target_name=r["target_name"],
+                confirmed_by=r["confirmed_by"],
+                confirmed=r["confirmed"],
+            )
+        )
+    return holds
+
+
+def confirm_holds(
+    conn: Connection, source_id: str, by: str, *, entity_type: str | None, target_id: str | None
+) -> list[Hold]:
+    """Confirm the deletions held back for a source (of one entity type, in one target) as
+    they stand; the holds confirmed."""
+    where = [_dh.c.source_id == source_id]
+    if entity_type is not None:
+        where.append(_dh.c.entity_type == entity_type)
+    if target_id is not None:
+        where.append(_dh.c.target_id == target_id)
+    conn.execute(update(_dh).where(*where).values(confirmed_by=by, confirmed=now()))
+    return _holds(conn, and_(*where))

@@ -168,6 +168,7 @@ group_members = Table(
     Column("group_id", Id, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
     Column("member_id", Id, primary_key=True),
     Column("member_type", String(8), nullable=False),  # "User" | "Group"
+    Column("display", Text, nullable=True),  # as the client gave it (RFC 7643 §2.4)
     Index("ix_group_members_member_id", "member_id"),
 )
 
@@ -348,6 +349,25 @@ source_state = Table(
     Column("delta_token", Text, nullable=True),
     Column("deltas_since_full", Integer, nullable=False, server_default="0"),
     Column("last_full_count", Integer, nullable=True),  # entities the last full read returned
+)
+
+deletion_holds = Table(
+    "deletion_holds",
+    metadata,
+    # Deletions a full read wanted in a target and did not do (an empty read, a threshold):
+    # held on every run until an administrator confirms them; a confirmation is spent once.
+    Column("source_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True),
+    Column("target_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True),
+    Column("entity_type", String(32), primary_key=True),
+    Column("reason", String(16), nullable=False),  # empty | threshold
+    Column("count", Integer, nullable=False),  # deletions held back
+    Column("read", Integer, nullable=False),  # entities the held full read returned
+    Column("last_full_count", Integer, nullable=True),  # the last complete full read's
+    Column("threshold", Integer, nullable=True),  # ips.delete.threshold.* when it held
+    Column("job_id", Id, nullable=False),  # the job that held them last
+    Column("held", Time, nullable=False),
+    Column("confirmed_by", String(255), nullable=True),
+    Column("confirmed", Time, nullable=True),
 )
 
 schedules = Table(

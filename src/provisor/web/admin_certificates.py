@@ -18,13 +18,21 @@ from starlette.responses import Response
 
 from provisor.certs.service import CertificateService
 from provisor.errors import ConfigError
+from provisor.web import openapi
 from provisor.web.auth import Admin, GuardedRoute, ServicesDep
 
 router = APIRouter(
-    prefix="/api/v1", tags=["certificates"], route_class=GuardedRoute, dependencies=[Admin]
+    prefix="/api/v1",
+    tags=[openapi.ADMIN_CERTIFICATES],
+    route_class=GuardedRoute,
+    dependencies=[Admin],
+    responses=openapi.errors,
 )
 
 PEM = "application/x-pem-file"
+PEM_FILE: dict[int | str, Any] = {
+    200: {"description": "A PEM file", "content": {PEM: {"schema": {"type": "string"}}}}
+}
 MAX_CERTIFICATE_BYTES = 64 * 1024
 
 
@@ -93,7 +101,12 @@ async def _import(request: Request, services: Any, **owner: str) -> Response:
 # -- the tenant CA --------------------------------------------------------------------------------
 
 
-@router.get("/certificates/ca", summary="The tenant CA certificate (PEM), created on first need")
+@router.get(
+    "/certificates/ca",
+    summary="The tenant CA certificate (PEM), created on first need",
+    response_class=Response,
+    responses=PEM_FILE,
+)
 def get_ca(services: ServicesDep) -> Response:
     return _pem(_certs(services).ca_pem(), "provisor-tenant-ca.pem")
 
@@ -154,6 +167,8 @@ def get_outbound(system_id: str, fingerprint: str, services: ServicesDep) -> Res
 @router.get(
     "/systems/{system_id}/outbound-certificates/{fingerprint}/download",
     summary="The certificate as PEM (never its key); chain=true appends the tenant CA",
+    response_class=Response,
+    responses=PEM_FILE,
 )
 def download_outbound(
     system_id: str,

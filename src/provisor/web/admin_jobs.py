@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -17,6 +17,7 @@ from provisor.jobs.export import export_job
 from provisor.jobs.model import Job, JobStatus, JobType, Trigger
 from provisor.jobs.service import JobService
 from provisor.jobs.validate import ENTITY_TYPES, parse_csv, samples_from_json
+from provisor.web import openapi
 from provisor.web.auth import (
     Admin,
     GuardedRoute,
@@ -26,9 +27,18 @@ from provisor.web.auth import (
 )
 from provisor.web.limits import Offset
 
-router = APIRouter(prefix="/api/v1", tags=["jobs"], route_class=GuardedRoute, dependencies=[Admin])
+router = APIRouter(
+    prefix="/api/v1",
+    tags=[openapi.ADMIN_JOBS],
+    route_class=GuardedRoute,
+    dependencies=[Admin],
+    responses=openapi.errors,
+)
 public = APIRouter(
-    tags=["tenant admin API"], route_class=GuardedRoute, dependencies=[TenantAdminCaller]
+    tags=[openapi.TENANT_ADMIN],
+    route_class=GuardedRoute,
+    dependencies=[TenantAdminCaller],
+    responses=openapi.errors,
 )
 
 
@@ -220,6 +230,44 @@ def put_job_settings(body: JobSettings, services: ServicesDep) -> Response:
 @router.post("/systems/{system_id}/reset", summary="Forget a system's operational data")
 def reset_system(system_id: str, services: ServicesDep) -> Response:
     return _json({"removedRecords": _jobs(services).reset_system(system_id)})
+
+
+@router.get(
+    "/systems/{system_id}/deletion-holds",
+    summary="Deletions an empty or shrunken full read held back, per target and entity type",
+)
+def deletion_holds(system_id: str, services: ServicesDep) -> Response:
+    holds = _jobs(services).deletion_holds(system_id)
+    return _json({"items": [h.to_dict() for h in holds]})
+
+
+class ConfirmDeletions(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    entity_type: Literal["user", "group"] | None = Field(
+        None, alias="entityType", description="Only the deletions of users or of groups"
+    )
+    target: str | None = Field(None, description="Only those in this target (id or name)")
+
+
+@router.post(
+    "/systems/{system_id}/confirm-deletions",
+    summary="Let the next run delete what was held back (at most as many, once)",
+    description="Confirms the deletions held back for a source system as they stand: the "
+    "next full read deletes them if it finds no more to delete than were held back; the "
+    "confirmation is then spent. 409 when nothing is held back.",
+)
+def confirm_deletions(
+    system_id: str,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    body: ConfirmDeletions | None = None,
+) -> Response:
+    wanted = body or ConfirmDeletions()
+    confirmed = _jobs(services).confirm_deletions(
+        system_id, by=principal.name, entity_type=wanted.entity_type, target=wanted.target
+    )
+    return _json({"confirmed": [h.to_dict() for h in confirmed]})
 
 
 class TenantReset(BaseModel):

@@ -11,10 +11,15 @@ from starlette.responses import Response
 
 from provisor.jobs.scheduler import Scheduler
 from provisor.runtime import Services
+from provisor.web import openapi
 from provisor.web.auth import Admin, GuardedRoute, ServicesDep
 
 router = APIRouter(
-    prefix="/api/v1", tags=["schedules"], route_class=GuardedRoute, dependencies=[Admin]
+    prefix="/api/v1",
+    tags=[openapi.ADMIN_SCHEDULES],
+    route_class=GuardedRoute,
+    dependencies=[Admin],
+    responses=openapi.errors,
 )
 
 EXAMPLES: dict[str, Example] = {

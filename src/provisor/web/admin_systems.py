@@ -20,11 +20,16 @@ from provisor.systems.exchange import export_system, identity_management_csv, im
 from provisor.systems.model import NewSystem, System, SystemChanges, TransformationVersion
 from provisor.systems.service import SystemService, default_text, document_of
 from provisor.transform.defaults import ROLES as DEFAULT_NAMES
+from provisor.web import openapi
 from provisor.web.auth import Admin, GuardedRoute, PrincipalDep, ServicesDep
 from provisor.web.limits import Offset
 
 router = APIRouter(
-    prefix="/api/v1", tags=["systems"], route_class=GuardedRoute, dependencies=[Admin]
+    prefix="/api/v1",
+    tags=[openapi.ADMIN_SYSTEMS],
+    route_class=GuardedRoute,
+    dependencies=[Admin],
+    responses=openapi.errors,
 )
 
 IfMatch = Annotated[
@@ -376,6 +381,12 @@ async def test_system(system_id: str, services: ServicesDep) -> Response:
 @router.get(
     "/systems/{system_id}/export",
     summary="Export as JSON (credentials left out); proxies also as SAP Identity Management CSV",
+    responses={
+        200: {
+            "description": "The system as JSON, or with format=csv as CSV",
+            "content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}},
+        }
+    },
 )
 def export(
     system_id: str,

@@ -22,6 +22,7 @@ from provisor.web import (
     errors,
     health,
     oauth,
+    openapi,
     proxy,
     scim_api,
     scim_discovery,
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         lifespan=lifespan,
         docs_url=None,  # served by apidocs from the package, not from a CDN
         redoc_url=None,
+        openapi_tags=openapi.TAGS,
     )
     app.state.services = services
     app.state.realtime = realtime
@@ -70,6 +72,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     errors.install(app)
     app.include_router(health.router)
     apidocs.install(app)
+    openapi.install(app)
     app.include_router(oauth.router)
     app.include_router(scim_discovery.router, prefix="/scim")
     app.include_router(scim_api.router, prefix="/scim")

@@ -11,9 +11,38 @@ from starlette.responses import Response
 
 from provisor.auth.clients import ScopeError
 from provisor.errors import AuthenticationError, TooManyRequestsError
+from provisor.web import openapi
 from provisor.web.auth import basic_credentials, check_secret, counted, services
 
-router = APIRouter(tags=["OAuth 2.0"])
+router = APIRouter(tags=[openapi.OAUTH])
+
+_ERROR = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "description": "An OAuth 2.0 error (RFC 6749 §5.2)",
+            "required": ["error"],
+            "properties": {
+                "error": {"type": "string"},
+                "error_description": {"type": "string"},
+            },
+        }
+    }
+}
+_TOKEN = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "required": ["access_token", "token_type", "expires_in"],
+            "properties": {
+                "access_token": {"type": "string"},
+                "token_type": {"type": "string"},
+                "expires_in": {"type": "integer"},
+                "scope": {"type": "string"},
+            },
+        }
+    }
+}
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -96,12 +125,19 @@ def _refused(exc: Exception, *, basic: bool) -> Response:
     "/oauth2/token",
     summary="Get a bearer token with client credentials",
     responses={
-        200: {"description": "A bearer token"},
-        400: {"description": "OAuth error"},
-        401: {"description": "invalid_client"},
-        413: {"description": "invalid_request: the request is larger than 8 KiB"},
-        429: {"description": "temporarily_unavailable: too many failed authentications"},
+        200: {"description": "A bearer token", "content": _TOKEN},
+        400: {"description": "OAuth error", "content": _ERROR},
+        401: {"description": "invalid_client", "content": _ERROR},
+        413: {
+            "description": "invalid_request: the request is larger than 8 KiB",
+            "content": _ERROR,
+        },
+        429: {
+            "description": "temporarily_unavailable: too many failed authentications",
+            "content": _ERROR,
+        },
     },
+    response_class=Response,
 )
 async def token(request: Request) -> Response:
     try:

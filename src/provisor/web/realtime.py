@@ -15,18 +15,23 @@ from provisor.errors import NotFoundError
 from provisor.realtime.model import STATUSES, Change
 from provisor.realtime.service import RealtimeService
 from provisor.scim.errors import SCIMError
+from provisor.web import openapi
 from provisor.web.auth import Admin, GuardedRoute, PrincipalDep, RealtimeCaller, ServicesDep
 from provisor.web.limits import Offset
 from provisor.web.scim_discovery import discovery_list
 
 public = APIRouter(
-    tags=["real-time provisioning"], route_class=GuardedRoute, dependencies=[RealtimeCaller]
+    tags=[openapi.REALTIME],
+    route_class=GuardedRoute,
+    dependencies=[RealtimeCaller],
+    responses=openapi.scim_errors,
 )
 admin = APIRouter(
     prefix="/api/v1",
-    tags=["real-time provisioning"],
+    tags=[openapi.ADMIN_REALTIME],
     route_class=GuardedRoute,
     dependencies=[Admin],
+    responses=openapi.errors,
 )
 
 PREFIXES = ("/ipsproxy/service/api/v1", "/ipsproxy/api/v1")  # SAP's; the second is Neo's
@@ -121,6 +126,15 @@ _ROUTES: tuple[tuple[str, Any, str, str], ...] = (
     ("/entities/{entity_type}/{entity_id}", remove, "DELETE", "Deprovision an entity"),
 )
 
+_LOGGED: openapi.Responses = {200: openapi.scim_content("RealtimeLog", "The change's log")}
+_RESPONSES: dict[str, openapi.Responses] = {
+    "GET": {200: openapi.scim_content("ResourceList", "An empty list")},
+    "POST": _LOGGED | {201: openapi.scim_content("RealtimeLog", "Created in a target system")},
+    "PUT": _LOGGED,
+    "PATCH": _LOGGED,
+    "DELETE": _LOGGED,
+}
+
 for prefix in PREFIXES:
     for path, endpoint, method, summary in _ROUTES:
         public.add_api_route(
@@ -131,6 +145,7 @@ for prefix in PREFIXES:
             include_in_schema=prefix == PREFIXES[0],
             name=f"realtime_{endpoint.__name__}_{PREFIXES.index(prefix)}",
             response_class=Response,
+            responses=_RESPONSES[method],
         )
 
 

@@ -20,6 +20,7 @@ from provisor.scim.errors import (
     NotImplementedSCIMError,
 )
 from provisor.scim.limits import check_index
+from provisor.web import openapi
 from provisor.web.auth import (
     DirectoryReader,
     GuardedRoute,
@@ -30,7 +31,9 @@ from provisor.web.auth import (
 )
 from provisor.web.errors import SCIM_MEDIA_TYPE
 
-router = APIRouter(route_class=GuardedRoute)
+router = APIRouter(
+    route_class=GuardedRoute, default_response_class=Response, responses=openapi.scim_errors
+)
 
 PERMISSION = {"User": Permission.MANAGE_USERS, "Group": Permission.MANAGE_GROUPS}
 
@@ -97,6 +100,8 @@ def rendered(result: Rendered, status: int = 200) -> Response:
     "/.search",
     summary="Search users and groups together (SearchRequest body)",
     dependencies=[DirectoryReader],
+    tags=[openapi.SCIM_SEARCH],
+    responses={200: openapi.scim_content("ResourceList")},
 )
 async def search_everything(
     request: Request, principal: PrincipalDep, services: ServicesDep
@@ -151,7 +156,7 @@ def search_request(body: Any) -> ListQuery:
 def _register(kind: str, endpoint: str) -> None:
     """The routes of one resource type: /Users or /Groups."""
     guard = {"User": ManageUsers, "Group": ManageGroups}[kind]
-    tag = f"{kind}s"
+    tag = {"User": openapi.SCIM_USERS, "Group": openapi.SCIM_GROUPS}[kind]
 
     def list_resources(
         request: Request,
@@ -182,10 +187,20 @@ def _register(kind: str, endpoint: str) -> None:
         body = await run_in_threadpool(services.directory.search, kind, query, base_url(request))
         return scim_response(body)
 
-    async def create_resource(request: Request, services: ServicesDep) -> Response:
+    async def create_resource(
+        request: Request,
+        services: ServicesDep,
+        attributes: Attributes = None,
+        excluded: Excluded = None,
+    ) -> Response:
         body = await json_body(request)
-        result = await run_in_threadpool(services.directory.create, kind, body, base_url(request))
-        return rendered(result, 201)
+
+        def create() -> Rendered:
+            return services.directory.create(
+                kind, body, base_url(request), attributes=attributes, excluded=excluded
+            )
+
+        return rendered(await run_in_threadpool(create), 201)
 
     def get_resource(
         resource_id: str,
@@ -209,13 +224,24 @@ def _register(kind: str, endpoint: str) -> None:
         resource_id: str,
         request: Request,
         services: ServicesDep,
+        attributes: Attributes = None,
+        excluded: Excluded = None,
         if_match: IfMatch = None,
     ) -> Response:
         body = await json_body(request)
-        result = await run_in_threadpool(
-            services.directory.replace, kind, resource_id, body, base_url(request), if_match
-        )
-        return rendered(result)
+
+        def replace() -> Rendered:
+            return services.directory.replace(
+                kind,
+                resource_id,
+                body,
+                base_url(request),
+                if_match,
+                attributes=attributes,
+                excluded=excluded,
+            )
+
+        return rendered(await run_in_threadpool(replace))
 
     async def patch_resource(
         resource_id: str,
@@ -247,16 +273,33 @@ def _register(kind: str, endpoint: str) -> None:
         return Response(status_code=204)
 
     one = f"/{endpoint}/{{resource_id}}"
-    routes: list[tuple[str, Any, str, str, int]] = [
-        (f"/{endpoint}", list_resources, "GET", f"List or filter {tag.lower()}", 200),
-        (f"/{endpoint}/.search", search_resources, "POST", f"Search {tag.lower()}", 200),
-        (f"/{endpoint}", create_resource, "POST", f"Create a {kind.lower()}", 201),
-        (one, get_resource, "GET", f"Get a {kind.lower()}", 200),
-        (one, replace_resource, "PUT", f"Replace a {kind.lower()}", 200),
-        (one, patch_resource, "PATCH", f"Modify a {kind.lower()} (PatchOp)", 200),
-        (one, delete_resource, "DELETE", f"Delete a {kind.lower()}", 204),
+    found: openapi.Responses = {200: openapi.scim_content(kind)}
+    listed: openapi.Responses = {200: openapi.scim_content(f"{kind}List")}
+    unchanged: openapi.Responses = {304: {"description": "Not modified (If-None-Match)"}}
+    routes: list[tuple[str, Any, str, str, int, openapi.Responses]] = [
+        (f"/{endpoint}", list_resources, "GET", f"List or filter {endpoint.lower()}", 200, listed),
+        (
+            f"/{endpoint}/.search",
+            search_resources,
+            "POST",
+            f"Search {endpoint.lower()}",
+            200,
+            listed,
+        ),
+        (
+            f"/{endpoint}",
+            create_resource,
+            "POST",
+            f"Create a {kind.lower()}",
+            201,
+            {201: openapi.scim_content(kind, "Created")},
+        ),
+        (one, get_resource, "GET", f"Get a {kind.lower()}", 200, found | unchanged),
+        (one, replace_resource, "PUT", f"Replace a {kind.lower()}", 200, found),
+        (one, patch_resource, "PATCH", f"Modify a {kind.lower()} (PatchOp)", 200, found),
+        (one, delete_resource, "DELETE", f"Delete a {kind.lower()}", 204, {}),
     ]
-    for path, handler, method, summary, status in routes:
+    for path, handler, method, summary, status, responses in routes:
         router.add_api_route(
             path,
             handler,
@@ -265,7 +308,7 @@ def _register(kind: str, endpoint: str) -> None:
             status_code=status,
             tags=[tag],
             name=f"{handler.__name__}_{kind.lower()}",
-            response_class=Response,
+            responses=responses,
             dependencies=[guard],
         )
 
@@ -289,7 +332,8 @@ for _method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
         name=f"me_{_method.lower()}",
         status_code=501,
         summary="Not supported: callers are technical users, not directory users (RFC 7644 §3.11)",
-        tags=["Users"],
+        tags=[openapi.SCIM_USERS],
+        responses={501: openapi.scim_content("ScimError", "Not implemented")},
         dependencies=[DirectoryReader],
     )
 
@@ -301,6 +345,8 @@ for _method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
     "/Bulk",
     summary="Several operations in one request (RFC 7644 §3.7)",
     dependencies=[DirectoryReader],
+    tags=[openapi.SCIM_SEARCH],
+    responses={200: openapi.scim_content("BulkResponse")},
 )
 async def bulk(request: Request, principal: PrincipalDep, services: ServicesDep) -> Response:
     body = await json_body(request)

@@ -5,16 +5,32 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from provisor.scim import schemas as s
-from provisor.scim.errors import MethodNotAllowedError, ResourceNotFoundError
+from provisor.scim.errors import ForbiddenError, MethodNotAllowedError, ResourceNotFoundError
+from provisor.web import openapi
 from provisor.web.auth import DirectoryReader, GuardedRoute, ManageUsers, ServicesDep
 from provisor.web.scim_api import base_url, json_body, scim_response
 
-router = APIRouter(tags=["SCIM discovery and schemas"], route_class=GuardedRoute)
+router = APIRouter(
+    tags=[openapi.SCIM_DISCOVERY],
+    route_class=GuardedRoute,
+    default_response_class=Response,
+    responses=openapi.scim_errors,
+)
+
+
+def refuse_filter(request: Request) -> None:
+    """RFC 7644 §4: a discovery endpoint answers a ``filter`` 403 rather than ignore it, so
+    that no client takes what it gets for what matched."""
+    if any(name.lower() == "filter" for name in request.query_params):
+        raise ForbiddenError(f"{request.url.path} cannot be filtered (RFC 7644 §4): GET it whole.")
+
+
+NoFilter = Depends(refuse_filter)
 
 
 def discovery_list(resources: list[dict[str, Any]]) -> bytes:
@@ -33,7 +49,8 @@ def discovery_list(resources: list[dict[str, Any]]) -> bytes:
 @router.get(
     "/ServiceProviderConfig",
     summary="What this SCIM service supports",
-    dependencies=[DirectoryReader],
+    dependencies=[DirectoryReader, NoFilter],
+    responses={200: openapi.scim_content("ServiceProviderConfig")},
 )
 def service_provider_config(request: Request, services: ServicesDep) -> Response:
     settings = services.settings
@@ -63,7 +80,8 @@ def service_provider_config(request: Request, services: ServicesDep) -> Response
 @router.get(
     "/ResourceTypes",
     summary="The resource types: User and Group",
-    dependencies=[DirectoryReader],
+    dependencies=[DirectoryReader, NoFilter],
+    responses={200: openapi.scim_content("ResourceTypeList")},
 )
 def resource_types(request: Request, services: ServicesDep) -> Response:
     registry = services.directory.catalog.registry()
@@ -71,7 +89,12 @@ def resource_types(request: Request, services: ServicesDep) -> Response:
     return scim_response(discovery_list([rt.to_scim(base) for rt in registry.resource_types]))
 
 
-@router.get("/ResourceTypes/{name}", summary="One resource type", dependencies=[DirectoryReader])
+@router.get(
+    "/ResourceTypes/{name}",
+    summary="One resource type",
+    dependencies=[DirectoryReader, NoFilter],
+    responses={200: openapi.scim_content("ResourceType")},
+)
 def resource_type(name: str, request: Request, services: ServicesDep) -> Response:
     rt = services.directory.catalog.registry().resource_type(name)
     if rt is None:
@@ -79,14 +102,24 @@ def resource_type(name: str, request: Request, services: ServicesDep) -> Respons
     return scim_response(orjson.dumps(rt.to_scim(base_url(request))))
 
 
-@router.get("/Schemas", summary="All schemas, built in and custom", dependencies=[ManageUsers])
+@router.get(
+    "/Schemas",
+    summary="All schemas, built in and custom",
+    dependencies=[ManageUsers, NoFilter],
+    responses={200: openapi.scim_content("SchemaList")},
+)
 def list_schemas(request: Request, services: ServicesDep) -> Response:
     registry = services.directory.catalog.registry()
     base = base_url(request)
     return scim_response(discovery_list([schema.to_scim(base) for schema in registry.schemas()]))
 
 
-@router.get("/Schemas/{schema_id}", summary="One schema", dependencies=[ManageUsers])
+@router.get(
+    "/Schemas/{schema_id}",
+    summary="One schema",
+    dependencies=[ManageUsers, NoFilter],
+    responses={200: openapi.scim_content("Schema")},
+)
 def get_schema(schema_id: str, request: Request, services: ServicesDep) -> Response:
     schema = services.directory.catalog.registry().schema(schema_id)
     if schema is None:
@@ -99,6 +132,7 @@ def get_schema(schema_id: str, request: Request, services: ServicesDep) -> Respo
     status_code=201,
     summary="Create a custom schema (extends User)",
     dependencies=[ManageUsers],
+    responses={201: openapi.scim_content("Schema", "Created")},
 )
 async def create_schema(request: Request, services: ServicesDep) -> Response:
     if not (await request.body()).strip():

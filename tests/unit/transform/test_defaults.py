@@ -168,7 +168,6 @@ def test_scim_system_write_groups_resolve_members() -> None:
         "write",
         "group",
         SCIM_GROUP,
-        unignore=True,
         operation="update",
         entityIdTargetSystem="T-g1",
     )
@@ -313,20 +312,22 @@ def test_local_identity_directory_write_groups() -> None:
     }
 
 
-def test_local_identity_directory_proxy_write_passes_patch_requests_through() -> None:
+@pytest.mark.parametrize("connector", ["local-identity-directory", "scim"])
+@pytest.mark.parametrize("entity_type", ["user", "group"])
+def test_proxy_writes_of_scim_back_ends_pass_patch_requests_through(
+    connector: str, entity_type: str
+) -> None:
     patch = {
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "path": "active", "value": False}],
     }
     outcome = run(
-        "local-identity-directory",
-        "proxy-write",
-        "user",
-        patch,
-        operation="patch",
-        entityIdTargetSystem="T-1",
+        connector, "proxy-write", entity_type, patch, operation="patch", entityIdTargetSystem="T-1"
     )
     assert outcome.document == {"Operations": patch["Operations"], "schemas": patch["schemas"]}
+
+
+def test_local_identity_directory_proxy_write_marks_what_it_creates() -> None:
     created = run("local-identity-directory", "proxy-write", "user", {"userName": "x"})
     assert created.document == {"userName": "x", SAP_USER: {"sourceSystem": 39}}
 
@@ -409,6 +410,41 @@ def test_microsoft_ad_write() -> None:
     outcome = run("microsoft-ad", "write", "user", INTERNAL_USER)
     assert outcome.document["sAMAccountName"] == ["bjensen"]
     assert outcome.document["userPrincipalName"] == ["bjensen@example.com"]
+    assert "unicodePwd" not in outcome.document
+
+
+@pytest.mark.parametrize(
+    ("operation", "active", "password", "control"),
+    [
+        ("create", True, "s3cret!", "512"),  # enabled, with its password
+        ("create", True, None, "514"),  # AD enables no account without a password
+        ("create", False, "s3cret!", "514"),
+        ("create", None, None, "514"),
+        ("update", True, None, "512"),  # the account has its password already
+        ("update", False, None, "514"),
+        ("update", None, None, None),  # nothing said: left as it is
+    ],
+)
+def test_microsoft_ad_write_maps_active_to_user_account_control(
+    operation: str, active: bool | None, password: str | None, control: str | None
+) -> None:
+    user = {k: v for k, v in INTERNAL_USER.items() if k != "active"}
+    if active is not None:
+        user["active"] = active
+    if password is not None:
+        user["password"] = password
+    document = run("microsoft-ad", "write", "user", user, operation=operation).document
+    assert document.get("userAccountControl") == ([control] if control else None)
+    assert document.get("unicodePwd") == ([password] if password else None)  # the connector
+    # quotes and encodes it (UTF-16-LE) and sends it only over TLS
+
+
+def test_microsoft_ad_write_names_new_groups_by_sam_account_name() -> None:
+    create = run("microsoft-ad", "write", "group", SCIM_GROUP, unignore=True)
+    assert create.document["sAMAccountName"] == ["Sales"]
+    assert create.document["cn"] == ["Sales"]
+    update = run("microsoft-ad", "write", "group", SCIM_GROUP, "update", unignore=True)
+    assert "sAMAccountName" not in update.document  # set on create: a new name keeps it
 
 
 def test_csv_read_and_write() -> None:

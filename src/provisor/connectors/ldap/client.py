@@ -68,6 +68,7 @@ SASL_REFUSED = (
     ldap.INAPPROPRIATE_AUTH,
     ldap.INVALID_CREDENTIALS,
 )
+NO_ATTRIBUTES = ["1.1"]  # RFC 4511: return no attributes
 
 
 class ValueConflict(InvalidEntity):

@@ -9,6 +9,11 @@ Active Directory numbers every change with an update sequence number: a delta re
 previous read started (or, if the root DSE does not give it, the highest ``uSNChanged`` seen).
 USNs are per domain controller: keep ``ldap.url`` on one DC.
 
+Writes to Active Directory follow its rules: ``unicodePwd`` is the password in double quotes,
+UTF-16-LE encoded, and only sent over TLS (AD refuses it on a plain connection);
+``sAMAccountName`` has at most 20 characters for a user and none of ``"/\\[]:;|=,+*?<>``.
+A write that breaks them fails for its entity, before anything is sent.
+
 No python-ldap here: the server is asked through the ``RootReader`` given.
 """
 
@@ -18,9 +23,11 @@ import abc
 import re
 from collections.abc import Callable, Mapping, Sequence
 
-from provisor.connectors.base import ConnectorError
+from provisor.connectors.base import ConnectorError, InvalidEntity
 
 TIMESTAMP = re.compile(r"^(\d{14})(?:[.,](\d{1,6}))?Z$")
+ACCOUNT_NAME_MAX = 20  # characters of a user's sAMAccountName (the pre-Windows 2000 logon name)
+ACCOUNT_NAME_FORBIDDEN = frozenset('"/\\[]:;|=,+*?<>')
 
 RootReader = Callable[[Sequence[str]], Mapping[str, list[bytes]]]
 
@@ -71,6 +78,15 @@ class Dialect:
     def tracker(self, previous: str | None, root: RootReader) -> Tracker:
         return TimestampTracker(previous)
 
+    def prepare(self, entity_type: str, attributes: dict[str, list[bytes]], tls: bool) -> None:
+        """Check and encode the attributes of a write (in place), over TLS or not."""
+
+    def changed_since(self, stamp: str | None, token: str) -> bool:
+        """Whether an entry with this ``modifyTimestamp`` changed since the token's time."""
+        if stamp is None or not TIMESTAMP.match(stamp) or not TIMESTAMP.match(token):
+            return True  # unknown: better read once more than miss a change
+        return _timestamp_key(stamp) >= _timestamp_key(token)
+
 
 class TimestampTracker(Tracker):
     def see(self, attributes: Mapping[str, list[bytes]]) -> None:
@@ -105,6 +121,25 @@ class ActiveDirectory(Dialect):
         tracker.committed = _first(root(["highestCommittedUSN"]), "highestCommittedUSN")
         return tracker
 
+    def prepare(self, entity_type: str, attributes: dict[str, list[bytes]], tls: bool) -> None:
+        for key, values in attributes.items():
+            name = key.lower()
+            if name == "unicodepwd" and values:
+                if not tls:
+                    raise InvalidEntity(
+                        "Active Directory takes a password (unicodePwd) only over an encrypted "
+                        "connection: use an ldaps:// URL or ldap.ssl.mode=starttls"
+                    )
+                attributes[key] = [unicode_password(v) for v in values]
+            elif name == "samaccountname":
+                for value in values:
+                    check_account_name(entity_type, value.decode(errors="replace"))
+
+    def changed_since(self, stamp: str | None, token: str) -> bool:
+        if stamp is None or not stamp.isdigit() or not token.isdigit():
+            return True
+        return int(stamp) > int(token)
+
 
 class USNTracker(Tracker):
     committed: str | None = None  # the DC's highestCommittedUSN when the read started
@@ -119,3 +154,23 @@ class USNTracker(Tracker):
         if self.committed is not None and self.committed.isdigit():
             return self.committed
         return super().token()
+
+
+def unicode_password(value: bytes) -> bytes:
+    """A password as Active Directory's ``unicodePwd`` takes it: quoted, UTF-16-LE."""
+    return ('"' + value.decode() + '"').encode("utf-16-le")
+
+
+def check_account_name(entity_type: str, name: str) -> None:
+    """InvalidEntity when Active Directory would refuse ``name`` as a sAMAccountName."""
+    forbidden = sorted(ACCOUNT_NAME_FORBIDDEN.intersection(name))
+    if forbidden:
+        raise InvalidEntity(
+            f"sAMAccountName {name!r} contains {' '.join(forbidden)}: Active Directory allows "
+            f"none of {' '.join(sorted(ACCOUNT_NAME_FORBIDDEN))}"
+        )
+    if entity_type == "user" and len(name) > ACCOUNT_NAME_MAX:
+        raise InvalidEntity(
+            f"sAMAccountName {name!r} has {len(name)} characters: Active Directory allows at "
+            f"most {ACCOUNT_NAME_MAX} for a user"
+        )

@@ -36,7 +36,7 @@ from provisor.connectors.base import (
     InvalidEntity,
     InvalidId,
 )
-from provisor.connectors.ldap.client import Entry, Session
+from provisor.connectors.ldap.client import NO_ATTRIBUTES, Entry, Session
 from provisor.connectors.ldap.dialects import Dialect
 from provisor.connectors.ldap.memberships import (
     Group,
@@ -64,7 +64,6 @@ from provisor.connectors.ldap.values import (
 
 T = TypeVar("T")
 ID_CACHE_SIZE = 100_000
-NO_ATTRIBUTES = ["1.1"]  # RFC 4511: return no attributes
 
 
 def within(dn: str, base: str) -> bool:
@@ -96,6 +95,7 @@ class Directory:
         self.dialect = dialect
         self._dns: dict[tuple[str, str], str] = {}  # (entity type, id) -> DN
         self._group_base = normalize_dn(options.group.path) if options.group.path else None
+        self._user_base = normalize_dn(options.user.path) if options.user.path else None
 
     def session(self) -> Session:
         return Session(self.options)
@@ -121,7 +121,7 @@ class Directory:
         options = self.options.entity(entity_type)
         attributes = self.read_attributes(options)
         if attribute.lower() in ("dn", DN_ATTRIBUTE.lower()):
-            found = self._by_dn(session, options, value, attributes)
+            found = self.by_dn(session, options, value, attributes)
         else:
             if not is_attribute_name(attribute):
                 raise InvalidEntity(f"{attribute!r} is not an LDAP attribute name")
@@ -135,13 +135,14 @@ class Directory:
         self, session: Session, options: EntityOptions, entity_id: str, attributes: list[str]
     ) -> list[Entry]:
         if options.id_is_dn:
-            return self._by_dn(session, options, entity_id, attributes)
+            return self.by_dn(session, options, entity_id, attributes)
         assertion = f"({options.id_attribute}={escape_filter(entity_id)})"
         return session.search(options.require_path(), self.filter(options, assertion), attributes)
 
-    def _by_dn(
+    def by_dn(
         self, session: Session, options: EntityOptions, dn: str, attributes: list[str]
     ) -> list[Entry]:
+        """The entry at ``dn`` when it is one of the entity type's (path and filters)."""
         if not is_dn(dn) or not within(dn, options.require_path()):
             return []  # no entity of this system: only entries below its path are
         try:
@@ -259,7 +260,11 @@ class Directory:
     def group_index(self, session: Session) -> GroupIndex:
         """Every group under the group path (whatever ldap.group.filter says)."""
         options = self.options.group
-        attributes = [self.options.member_attribute, self.options.group_name_attribute]
+        attributes = [
+            self.options.member_attribute,
+            self.options.group_name_attribute,
+            *self.dialect.read_extras,
+        ]
         size = self.options.flatten_page_size if self.options.flatten else self.options.page_size
         groups = []
         filterstr = self.filter(options, configured=False)
@@ -279,10 +284,15 @@ class Directory:
         members = decode_values(
             self.options.member_attribute, raw_values(attributes, self.options.member_attribute)
         )
-        return Group(dn, name, tuple(members))
+        stamps = [raw_values(attributes, extra) for extra in self.dialect.read_extras]
+        stamp = next((v[0].decode("ascii", "replace") for v in stamps if v), None)
+        return Group(dn, name, tuple(members), stamp)
 
     def in_group_path(self, dn: str) -> bool:
         return self._group_base is not None and is_under(normalize_dn(dn), self._group_base)
+
+    def in_user_path(self, normalized_dn: str) -> bool:
+        return self._user_base is not None and is_under(normalized_dn, self._user_base)
 
     # -- ids --------------------------------------------------------------------------------------
 

@@ -7,10 +7,11 @@ under ``ldap.group.path`` once into a ``GroupIndex``; single lookups ask the ser
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from provisor.connectors.ldap.deltas import fingerprint, member_key
 from provisor.connectors.ldap.values import normalize_dn
 
 
@@ -19,6 +20,7 @@ class Group:
     dn: str
     name: str | None  # its unique name (ldap.group.uniquename.attribute), for users' memberOf
     members: tuple[str, ...] = ()  # member DNs as stored
+    stamp: str | None = None  # when it last changed: modifyTimestamp or uSNChanged
 
 
 class Groups(Protocol):
@@ -37,6 +39,7 @@ class GroupIndex:
 
     by_dn: dict[str, Group] = field(default_factory=dict)
     by_member: dict[str, list[Group]] = field(default_factory=dict)
+    spelled: dict[str, str] = field(default_factory=dict)  # a member's DN as a group lists it
 
     @classmethod
     def of(cls, groups: Iterable[Group]) -> GroupIndex:
@@ -44,7 +47,9 @@ class GroupIndex:
         for group in groups:
             index.by_dn[normalize_dn(group.dn)] = group
             for member in group.members:
-                index.by_member.setdefault(normalize_dn(member), []).append(group)
+                normalized = normalize_dn(member)
+                index.by_member.setdefault(normalized, []).append(group)
+                index.spelled.setdefault(normalized, member)
         return index
 
     def group(self, dn: str) -> Group | None:
@@ -62,6 +67,30 @@ def group_names(groups: Groups, dn: str, *, nested: bool) -> list[str]:
         if group.name is not None and group.name not in names:
             names.append(group.name)
     return names
+
+
+def memberships(
+    index: GroupIndex, is_user: Callable[[str], bool], *, nested: bool
+) -> dict[bytes, tuple[str, bytes]]:
+    """Every user a group lists (a member whose normalized DN ``is_user`` accepts) and that
+    has named groups: its key -> (its DN as listed, the fingerprint of its groups' names)."""
+    reach: dict[int, set[str]] = {}  # id of a group -> its name and, nested, those above it
+    for group in index.by_dn.values():
+        above = ancestors(index, group.dn) if nested else ()
+        reach[id(group)] = {g.name for g in (group, *above) if g.name is not None}
+    found: dict[bytes, tuple[str, bytes]] = {}
+    fingerprints: dict[frozenset[int], bytes | None] = {}  # users often share their groups
+    for normalized, groups in index.by_member.items():
+        if not is_user(normalized):
+            continue
+        ids = frozenset(id(g) for g in groups)
+        if ids not in fingerprints:
+            names = set().union(*(reach[i] for i in ids))
+            fingerprints[ids] = fingerprint(names) if names else None
+        value = fingerprints[ids]
+        if value is not None:
+            found[member_key(normalized)] = (index.spelled[normalized], value)
+    return found
 
 
 def ancestors(groups: Groups, dn: str) -> Iterator[Group]:

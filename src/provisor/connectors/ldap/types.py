@@ -1,9 +1,9 @@
 """The LDAP Server and Microsoft Active Directory connector types and their properties (§9.3).
 
-Both types share the ``ldap.*`` properties; Active Directory differs in two defaults (its
-entries are named by ``cn``) and adds the ``ad.*`` properties. ``ldap.ssl.mode``,
-``ldap.tls.ca.file`` and ``ldap.tls.trust.all`` are provisor extensions: SAP reaches LDAP
-servers only through the Cloud Connector and documents no TLS property.
+Both types share the ``ldap.*`` properties; Active Directory differs in its defaults (entries
+named by ``cn``, the object classes ``user`` and ``group``) and adds the ``ad.*`` properties.
+``ldap.ssl.mode``, ``ldap.tls.ca.file`` and ``ldap.tls.trust.all`` are provisor extensions:
+SAP reaches LDAP servers only through the Cloud Connector and documents no TLS property.
 
 This module must not import python-ldap: listing types and checking properties work without it.
 """
@@ -29,6 +29,8 @@ IMPLEMENTATION = "provisor.connectors.ldap.connector"
 def _properties(*, active_directory: bool) -> tuple[PropertySpec, ...]:
     user_id = "cn" if active_directory else "uid"
     member_name = "cn" if active_directory else "uid"
+    user_class = "user" if active_directory else "inetOrgPerson"
+    group_class = "group" if active_directory else "groupOfNames"
     attribute = [
         (
             "ldap.attribute.user.id",
@@ -124,13 +126,13 @@ def _properties(*, active_directory: bool) -> tuple[PropertySpec, ...]:
         ),
         PropertySpec(
             "ldap.user.object.class",
-            default="inetOrgPerson",
+            default=user_class,
             seeded=True,
             description="Object class(es) of users, comma-separated: read filter and create.",
         ),
         PropertySpec(
             "ldap.group.object.class",
-            default="groupOfNames",
+            default=group_class,
             seeded=True,
             description="Object class(es) of groups, comma-separated: read filter and create.",
         ),

@@ -6,7 +6,8 @@
 * ``update`` replaces the attributes given; with ``previous``, only those that changed, the
   members as adds and deletes (in the same modify when there are at most ``BATCH``), and the
   attributes of ``previous`` that are gone are removed, except objectClass, the id, the RDN
-  and the required attribute (create-only values of the default transformations). When the
+  and the required attribute (create-only values of the default transformations), and
+  passwords (a source that stops sending one does not mean to remove it). When the
   update drops the entry's RDN value, the entry is renamed (modrdn) and the answer carries the
   new id.
 * Members are DNs (what the default write transformation builds) or unique names, made into
@@ -24,8 +25,9 @@ import ldap  # type: ignore[import-untyped]
 from provisor.connectors.base import Entity, InvalidEntity, Role, Written
 from provisor.connectors.ldap.client import Session, ValueConflict
 from provisor.connectors.ldap.directory import Directory, check_within
-from provisor.connectors.ldap.options import DN_ATTRIBUTE, EntityOptions
+from provisor.connectors.ldap.options import DN_ATTRIBUTE, EntityOptions, SSLMode
 from provisor.connectors.ldap.values import (
+    SECRET,
     attribute_key,
     decode_values,
     encode_values,
@@ -81,7 +83,8 @@ class Writer:
         session.add(dn, attributes)
         new_id = dn if options.id_is_dn else ident
         self.directory.remember(entity_type, new_id, dn)
-        written: Entity = {"dn": dn, **{k: decode_values(k, v) for k, v in attributes.items()}}
+        shown = {k: decode_values(k, v) for k, v in attributes.items() if k.lower() not in SECRET}
+        written: Entity = {"dn": dn, **shown}
         if self.options.role is Role.PROXY and self.options.respond_after_create:
             written = self.directory.get(session, entity_type, new_id) or written
         return Written(new_id, written)
@@ -158,6 +161,8 @@ class Writer:
                     if v is not None and v != ""
                 ]
             attributes[key] = encode_values(key, value)
+        tls = self.options.ssl_mode is not SSLMode.NONE
+        self.directory.dialect.prepare(options.entity_type, attributes, tls)
         return attributes
 
     def _id_in(self, options: EntityOptions, attributes: dict[str, list[bytes]]) -> str | None:
@@ -214,11 +219,12 @@ class Writer:
                 continue
             if old is not None and set(old) == set(values):
                 continue
-            if not values and key.lower() in kept:
+            if not values and (key.lower() in kept or key.lower() in SECRET):
                 continue
             changes.append((ldap.MOD_REPLACE, key, values or None))
         for key in before or {}:
-            if attribute_key(attributes, key) is None and key.lower() not in kept:
+            gone = attribute_key(attributes, key) is None
+            if gone and key.lower() not in kept and key.lower() not in SECRET:
                 changes.append((ldap.MOD_REPLACE, key, None))
         return changes, add, remove
 

@@ -21,8 +21,10 @@ from provisor.connectors.base import (
     Connector,
     ConnectorConfig,
     ConnectorError,
+    Discovery,
     Entity,
     EntityNotFound,
+    Fitted,
     Page,
     Role,
     Slice,
@@ -31,7 +33,7 @@ from provisor.connectors.base import (
     path_segment,
 )
 from provisor.connectors.http import HTTPClient, status_error, where
-from provisor.connectors.scim import filters, paging
+from provisor.connectors.scim import filters, paging, schemas
 from provisor.connectors.scim import patch as patching
 from provisor.connectors.scim.options import MEMBER_BATCH, SCIMOptions
 from provisor.errors import ConfigError
@@ -86,6 +88,7 @@ class SCIMConnector(Connector):
 
     type_name: ClassVar[str] = "SCIM System"
     member_threshold_default: ClassVar[int | None] = None
+    schema_discovery_default: ClassVar[bool] = True
 
     def __init__(
         self, config: ConnectorConfig, *, transport: httpx.AsyncBaseTransport | None = None
@@ -96,6 +99,7 @@ class SCIMConnector(Connector):
             self.prefixes(),
             threshold=self.member_threshold_default,
             group_unique=self.group_unique_default(),
+            schema_discovery=self.schema_discovery_default,
         )
         self.base_url = self.resources_url()
         self.http = HTTPClient(
@@ -110,6 +114,8 @@ class SCIMConnector(Connector):
         self.capabilities = Capabilities(
             delta_read=True, patch=self.options.patch, bulk=self.options.bulk, scim_patch=True
         )
+        self._schema: schemas.TargetSchema | None = None  # what the target declares, once read
+        self._discovering = anyio.Lock()
 
     # -- what differs between SCIM System and Identity Authentication ---------------------
 
@@ -253,12 +259,33 @@ class SCIMConnector(Connector):
             raise BackendError(f"{what}: the answer is not a SCIM resource")
         return body
 
+    # -- what the target accepts -------------------------------------------------------------
+
+    async def discover(self) -> Discovery:
+        """A target's ``/Schemas`` and ``/ResourceTypes``, read once for this connector (a
+        job, or a real-time route's few seconds), unless ``<prefix>.schema.discovery=false``."""
+        if not self.options.schema_discovery or self.config.role is not Role.TARGET:
+            return Discovery()
+        async with self._discovering:
+            if self._schema is None:
+                self._schema = await schemas.discover(self.http)
+        return Discovery(self._schema.fingerprint, self._schema.note)
+
+    def fit(self, entity_type: str, entity: Entity) -> Fitted:
+        return Fitted(entity) if self._schema is None else self._schema.fit(entity_type, entity)
+
+    async def _accepted(self, entity_type: str, entity: Entity) -> Entity:
+        """What is sent of an entity: without what the target does not declare."""
+        await self.discover()
+        return self.fit(entity_type, entity).entity
+
     # -- writing ----------------------------------------------------------------------------
 
     async def create(
         self, entity_type: str, entity: Entity, *, entity_id: str | None = None
     ) -> Written:
         endpoint = self.endpoint(entity_type)
+        entity = await self._accepted(entity_type, entity)
         body = {k: v for k, v in entity.items() if k not in ("id", "meta")}
         members = patching.members_of(body) if entity_type == "group" else []
         threshold = self.options.member_threshold
@@ -285,6 +312,7 @@ class SCIMConnector(Connector):
         requested = patch_operations_of(entity)
         if requested is not None:
             return await self._patch(entity_type, entity_id, requested)
+        entity = await self._accepted(entity_type, entity)
         opts = self.options
         members = patching.members_of(entity) if "members" in entity else None
         threshold = opts.member_threshold
@@ -419,6 +447,8 @@ class SCIMConnector(Connector):
         self, entity_type: str, entities: Sequence[Entity]
     ) -> list[Written | ConnectorError]:
         path = "/" + self.endpoint(entity_type)
+        await self.discover()
+        entities = [self.fit(entity_type, entity).entity for entity in entities]
         operations = [
             {
                 "method": "POST",
@@ -503,6 +533,7 @@ class IASConnector(SCIMConnector):
 
     type_name = "Identity Authentication"
     member_threshold_default = 20000
+    schema_discovery_default = False  # SAP's write transformations are made for it
 
     def __init__(
         self, config: ConnectorConfig, *, transport: httpx.AsyncBaseTransport | None = None

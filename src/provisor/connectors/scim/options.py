@@ -34,6 +34,7 @@ class SCIMOptions:
     user_unique: tuple[str, ...] = ("userName",)
     group_unique: tuple[str, ...] = ("displayName",)
     members_additional_attributes: str | None = None  # IAS v1 membersAdditionalAttributes
+    schema_discovery: bool = True  # a target leaves out what its /Schemas does not declare
 
     @classmethod
     def from_config(
@@ -43,6 +44,7 @@ class SCIMOptions:
         *,
         threshold: int | None = None,
         group_unique: str = "displayName",
+        schema_discovery: bool = True,
     ) -> SCIMOptions:
         def text(name: str) -> str | None:
             return setting(config, prefixes, name)
@@ -82,4 +84,5 @@ class SCIMOptions:
             user_unique=split_unique(text("user.unique.attribute") or "userName"),
             group_unique=split_unique(text("group.unique.attribute") or group_unique),
             members_additional_attributes=text("group.members.additional.attributes"),
+            schema_discovery=flag("schema.discovery", schema_discovery),
         )

@@ -241,6 +241,15 @@ def scim_family(
             description="Content-Type of request bodies.",
         ),
         spec(
+            "schema.discovery",
+            Kind.BOOLEAN,
+            default=d("false" if ias else "true"),
+            roles=T,
+            description="true: read the target's /Schemas and /ResourceTypes once per job "
+            "and leave out the extensions and attributes it does not declare (reported in "
+            "the job's outcome); false: send what the write transformation makes.",
+        ),
+        spec(
             "include.if.match.wildcard.header",
             Kind.BOOLEAN,
             default=d("false"),
