@@ -53,8 +53,14 @@ _PROPERTY = re.compile(r"%([A-Za-z0-9_.\-]+)%")
 UNSET = "null"  # what SAP puts for a property that is not set
 # Mapping keys, and function parameters, whose strings name something (a path, a variable,
 # an attribute): an unset property there is a problem, not the name "null".
-NAMING_KEYS = ("sourcePath", "sourcePaths", "targetPath", "variablePath")
-NAMING_KEYS += ("sourceVariable", "targetVariable")
+NAMING_KEYS = (
+    "sourcePath",
+    "sourcePaths",
+    "targetPath",
+    "variablePath",
+    "sourceVariable",
+    "targetVariable",
+)
 NAMING_PARAMETERS = (
     "applyOnAttribute",
     "applyOnJsonAttribute",
