@@ -26,7 +26,7 @@ def write(path: Path, content: Any) -> str:
 
 def test_validate(tmp_path: Path) -> None:
     good = write(tmp_path / "good.json", default_transformation("ldap", "write"))
-    result = run("validate", good)
+    result = run("validate", good, "--type", "ldap")
     assert result.returncode == 0, result.stderr
     assert "Valid" in result.stdout
     bad = write(
@@ -52,6 +52,29 @@ def test_validate(tmp_path: Path) -> None:
     assert run("validate", write(tmp_path / "x.json", "{not json")).returncode == 2
     missing = run("validate", str(tmp_path / "nowhere.json"))
     assert missing.returncode == 2 and "cannot read" in missing.stderr
+
+
+def test_a_property_not_set_names_nothing(tmp_path: Path) -> None:
+    """The LDAP default without its ldap.attribute.* properties: refused with each property
+    named, never a document with the attribute "null"."""
+    document = write(tmp_path / "ldap.json", default_transformation("ldap", "write"))
+    entity = write(tmp_path / "e.json", {"userName": "frank", "name": {"familyName": "Miller"}})
+    result = run("apply", document, "--input", entity, "--property", "ldap.attribute.user.id=uid")
+    assert result.returncode == 2, result.stdout
+    assert result.stdout == ""
+    assert (
+        "user.mappings[5].targetPath: the property ldap.attribute.user.surname is not set"
+        in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    invalid = run("validate", document)
+    assert invalid.returncode == 2
+    assert "ldap.attribute.group.member is not set" in invalid.stdout
+    typed = run("apply", document, "--input", entity, "--type", "ldap")
+    assert typed.returncode == 0, typed.stderr
+    assert json.loads(typed.stdout) == {"uid": ["frank"], "cn": ["frank"], "sn": ["Miller"]}
+    unknown = run("validate", document, "--type", "no-such-type")
+    assert unknown.returncode == 2 and "unknown connector type" in unknown.stderr
 
 
 def test_apply_prints_the_result(tmp_path: Path) -> None:

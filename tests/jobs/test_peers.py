@@ -386,3 +386,89 @@ def test_a_failing_target_does_not_stop_the_others(
     )
     fixed = run_job(services, "LID", JobType.READ)
     assert fixed.status is JobStatus.SUCCESS and stats(fixed, "Remote")["created"] == 2
+
+
+def _with_groups(services: Services, name: str, *removed: str) -> None:
+    """A target's write transformation with groups provisioned too (and attributes removed)."""
+    write = json.loads(services.systems.transformation(name, "write").text)
+    write["group"]["ignore"] = False
+    write["user"]["mappings"] += [{"type": "remove", "targetPath": path} for path in removed]
+    services.systems.save_transformation(name, "write", write, description="groups", author="t")
+
+
+def _csns(slapd: LDAPServer, base: str, names: list[str]) -> dict[str, bytes]:
+    """entryCSN of each named entry under base (slapd changes it on every write)."""
+    conn = slapd.connect()
+    wanted = "".join(f"(cn={n})(uid={n})" for n in names)
+    found = conn.search_s(base, 2, f"(|{wanted})", ["entryCSN"])
+    return {dn: attrs["entryCSN"][0] for dn, attrs in found}
+
+
+def test_a_changed_property_rewrites_nothing(
+    sqlite_services: Services, slapd: LDAPServer, tmp_path: Path
+) -> None:
+    """Entities created and never updated are not written again when a job re-evaluates them
+    all (a property of the source changed): the hash stored on create is the one an update
+    compares with, in SCIM, LDAP and CSV targets, for users and groups."""
+    services = sqlite_services
+    names = ["rw-ann", "rw-bob", "rw-cid"]
+    ids = add_users(services, *names)
+    services.directory.create("Group", group_body("rw-ops", list(ids.values())), "/scim")
+    source = lid_source(services)
+    users_csv, groups_csv = tmp_path / "users.csv", tmp_path / "groups.csv"
+    with scim2_server() as peer:
+        system(
+            services,
+            name="SCIM",
+            type="scim",
+            role="target",
+            sourceSystemIds=[source.id],
+            properties={"URL": peer.url, "Authentication": "NoAuthentication"},
+        )
+        system(
+            services,
+            name="LDAP",
+            type="ldap",
+            role="target",
+            sourceSystemIds=[source.id],
+            properties=ldap_properties(slapd),
+        )
+        system(
+            services,
+            name="CSV",
+            type="csv",
+            role="target",
+            sourceSystemIds=[source.id],
+            properties={"csv.user.file": str(users_csv), "csv.group.file": str(groups_csv)},
+        )
+        _with_groups(services, "SCIM", "$['urn:sap:cloud:scim:schemas:extension:custom:2.0:User']")
+        _with_groups(services, "LDAP")
+        first = run_job(services, "LID")
+        assert first.status is JobStatus.SUCCESS, [
+            e["reason"] for e in services.jobs.entity_logs(first.id)[0]
+        ]
+        for target in ("SCIM", "LDAP", "CSV"):
+            assert (stats(first, target)["created"], stats(first, target, "group")["created"]) == (
+                3,
+                1,
+            ), target
+        writes = sum(1 for method, _ in peer.requests if method != "GET")
+        csns = _csns(slapd, "dc=example,dc=org", [*names, "rw-ops"])
+        assert len(csns) == 4
+        files = users_csv.read_bytes(), groups_csv.read_bytes()
+        stamps = users_csv.stat().st_mtime_ns, groups_csv.stat().st_mtime_ns
+
+        services.systems.update(
+            "LID", SystemChanges(properties={"ips.trace.created.entity": "true"}), author="t"
+        )
+        again = run_job(services, "LID")
+
+        assert again.status is JobStatus.SUCCESS, again.error
+        for target in ("SCIM", "LDAP", "CSV"):
+            for entity_type, count in (("user", 3), ("group", 1)):
+                counts = stats(again, target, entity_type)
+                assert (counts["unchanged"], counts["updated"]) == (count, 0), (target, counts)
+        assert sum(1 for method, _ in peer.requests if method != "GET") == writes
+    assert _csns(slapd, "dc=example,dc=org", [*names, "rw-ops"]) == csns
+    assert (users_csv.read_bytes(), groups_csv.read_bytes()) == files
+    assert (users_csv.stat().st_mtime_ns, groups_csv.stat().st_mtime_ns) == stamps

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from provisor.errors import ConflictError
+from provisor.errors import ConflictError, InvalidTransformationError
 from provisor.jobs.model import Job, JobStatus, JobType, ReadMode, Trigger
 from provisor.jobs.runner import Runner
 from provisor.runtime import Services
@@ -345,3 +345,57 @@ def test_scheduled_delta_counting(services: Services, tmp_path: Path) -> None:
         asyncio.run(services.jobs.run(claimed))
         modes.append(services.jobs.get(job.id).read_mode)
     assert modes == [ReadMode.FULL, ReadMode.DELTA, ReadMode.DELTA, ReadMode.FULL, ReadMode.DELTA]
+
+
+def test_a_property_a_path_names_must_be_set(sqlite_services: Services, tmp_path: Path) -> None:
+    """A write transformation whose target path names a property: refused on save while the
+    property is not set; with it set, the column it names; once it is removed, the job fails
+    to start and says which transformation and property, never a column "null"."""
+    services = sqlite_services
+    add_users(services, "pia")
+    source = lid_source(services)
+    users = tmp_path / "users.csv"
+    system(
+        services,
+        name="HR file",
+        type="csv",
+        role="target",
+        sourceSystemIds=[source.id],
+        properties={"csv.user.file": str(users)},
+    )
+    write = {
+        "user": {
+            "mappings": [
+                {"sourceVariable": "entityIdTargetSystem", "targetPath": "$.id"},
+                {"sourcePath": "$.userName", "targetPath": "$.userName"},
+                {"sourcePath": "$.name.familyName", "targetPath": "$.%hr.surname.column%"},
+            ]
+        }
+    }
+
+    def save() -> None:
+        services.systems.save_transformation(
+            "HR file", "write", write, description="surname column", author="t"
+        )
+
+    with pytest.raises(InvalidTransformationError, match=r"hr\.surname\.column is not set"):
+        save()
+    services.systems.update(
+        "HR file", SystemChanges(properties={"hr.surname.column": "surname"}), author="t"
+    )
+    save()
+    first = run_job(services, "LID")
+    assert first.status is JobStatus.SUCCESS, first.error
+    with users.open() as handle:
+        assert [row["surname"] for row in csv.DictReader(handle)] == ["Jensen"]
+
+    services.systems.update(
+        "HR file", SystemChanges(properties={"hr.surname.column": None}), author="t"
+    )
+    failed = run_job(services, "LID")
+    assert failed.status is JobStatus.FINISHED_WITH_ERROR
+    assert failed.error is not None
+    assert "The job could not start" in failed.error
+    assert "the write transformation of HR file" in failed.error
+    assert "user.mappings[2].targetPath: the property hr.surname.column is not set" in failed.error
+    assert "null" not in users.read_text().splitlines()[0]

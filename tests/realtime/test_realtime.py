@@ -13,10 +13,11 @@ import pytest
 
 from provisor.runtime import Services
 from provisor.settings import Settings
+from provisor.systems.model import SystemChanges
 from tests.conftest import LiveServer, serve
 from tests.helpers import user_body
 from tests.integration.test_cli import run
-from tests.jobs.conftest import add_users, lid_source
+from tests.jobs.conftest import add_users, lid_source, run_job, stats
 from tests.jobs.test_peers import scim_target
 from tests.jobs.test_pipeline import csv_target, rows
 
@@ -160,3 +161,29 @@ def test_cli_shows_the_logs(sqlite_server: LiveServer, tmp_path: Path) -> None:
     assert as_json["total"] == 1
     missing = run("realtime", "show", "nope", data_dir=data, check=False)
     assert missing.returncode == 1 and "nope" in missing.stderr
+
+
+def test_what_real_time_created_a_job_does_not_write_again(
+    sqlite_server: LiveServer, remote: LiveServer, tmp_path: Path
+) -> None:
+    """A push creates the user in every target; a READ job that re-evaluates every entity
+    (a property of the source changed) finds it unchanged: real-time stores the hash a job
+    compares with."""
+    services: Services = sqlite_server.services
+    source = lid_source(services)
+    csv_target(services, source.id, tmp_path)
+    scim_target(services, source.id, remote)
+    [ada] = add_users(services, "ada").values()
+    entity = json.loads(services.directory.get("User", ada, "/scim").body or b"")
+    with sqlite_server.client(auth=sqlite_server.new_client("realtime_api"), path=BASE) as api:
+        assert api.post(f"/{source.id}/entities/user", json=entity).status_code == 201
+    version = remote_users(remote)["ada"]["meta"]["version"]
+    written = (tmp_path / "users.csv").stat().st_mtime_ns
+    services.systems.update(
+        "LID", SystemChanges(properties={"ips.trace.created.entity": "true"}), author="t"
+    )
+    job = run_job(services, "LID")
+    for target in ("Remote", "CSV"):
+        assert (stats(job, target)["unchanged"], stats(job, target)["updated"]) == (1, 0), target
+    assert remote_users(remote)["ada"]["meta"]["version"] == version
+    assert (tmp_path / "users.csv").stat().st_mtime_ns == written

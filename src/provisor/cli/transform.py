@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from provisor.connectors.types import connector_type
 from provisor.errors import InvalidTransformationError
 from provisor.transform import (
     Deleted,
@@ -34,6 +35,29 @@ def _read(path: str, what: str) -> str:
         raise typer.Exit(EXIT_INVALID) from exc
 
 
+TypeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--type",
+        help="A connector type (ldap, scim, csv, ...) whose property defaults fill in the "
+        "properties not given, as for a system of that type.",
+    ),
+]
+
+
+def _properties(values: list[str] | None, type_name: str | None) -> dict[str, str]:
+    """The --property values, over the defaults of the --type's properties."""
+    given = _pairs(values or [], "--property")
+    if type_name is None:
+        return given
+    try:
+        kind = connector_type(type_name)
+    except KeyError as exc:
+        typer.echo(f"Error: {exc.args[0]}", err=True)
+        raise typer.Exit(EXIT_INVALID) from exc
+    return kind.effective(given)
+
+
 def _pairs(values: list[str], option: str) -> dict[str, str]:
     pairs: dict[str, str] = {}
     for item in values:
@@ -52,11 +76,14 @@ def validate(
         list[str] | None,
         typer.Option("--property", help="A system property KEY=VALUE for %placeholders%."),
     ] = None,
+    type_name: TypeOption = None,
 ) -> None:
-    """Check a document: exit 0 when valid, 2 with every problem listed."""
+    """Check a document: exit 0 when valid, 2 with every problem listed (a property a name
+    uses and neither --property nor --type sets is one)."""
     text = _read(file, "transformation")
+    properties = _properties(prop, type_name)
     try:
-        entities = compile_document(text, _pairs(prop or [], "--property"))
+        entities = compile_document(text, properties)
     except InvalidTransformationError as exc:
         typer.echo(f"Invalid transformation ({len(exc.problems)} problem(s)):")
         for problem in exc.problems:
@@ -89,19 +116,21 @@ def apply(
         typer.Option(help="The write prepared: create, update, patch, delete; or read."),
     ] = Operation.CREATE,
     trace: Annotated[bool, typer.Option(help="Explain each mapping on stderr.")] = False,
+    type_name: TypeOption = None,
 ) -> None:
     """Transform one entity and print the result (exit 1 if skipped or failed, 2 if invalid)."""
     if file == "-" and input_file == "-":
         typer.echo("Error: the document and the entity cannot both come from stdin", err=True)
         raise typer.Exit(EXIT_INVALID)
     document = _read(file, "transformation")
+    properties = _properties(prop, type_name)
     try:
         entity: Any = orjson.loads(_read(input_file, "entity"))
     except orjson.JSONDecodeError as exc:
         typer.echo(f"Error: the entity is not valid JSON: {exc}", err=True)
         raise typer.Exit(EXIT_INVALID) from exc
     try:
-        transformation = Transformation(document, _pairs(prop or [], "--property"))
+        transformation = Transformation(document, properties)
     except InvalidTransformationError as exc:
         typer.echo("Invalid transformation:", err=True)
         for problem in exc.problems:

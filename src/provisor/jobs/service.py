@@ -17,7 +17,13 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 
 from provisor.connectors.base import ConnectorConfig, Role, Unusable
-from provisor.errors import ConfigError, ConflictError, NotFoundError, ProvisorError
+from provisor.errors import (
+    ConfigError,
+    ConflictError,
+    InvalidTransformationError,
+    NotFoundError,
+    ProvisorError,
+)
 from provisor.jobs import loops
 from provisor.jobs import validate as validation
 from provisor.jobs.failures import unexpected
@@ -272,6 +278,11 @@ class JobService:
         properties = self.systems.transformation_properties(system.id)  # no credentials
         text = self.systems.transformation(system.id, kind).text
         try:
+            transformation = Transformation(text, properties)
+        except InvalidTransformationError as exc:  # e.g. a property it names was removed
+            where = f"the {kind} transformation of {system.name}"
+            raise InvalidTransformationError([f"{where}: {p}" for p in exc.problems]) from None
+        try:
             connector = self.systems.connector(system.id)
         except ConfigError as exc:
             if kind == "read":
@@ -285,7 +296,7 @@ class JobService:
             role=system.role,
             prefix=system.type.prefix,
             connector=connector,
-            transformation=Transformation(text, properties),
+            transformation=transformation,
             properties=properties,
         )
 

@@ -63,7 +63,7 @@ class Writing:
         await asyncio.gather(*(execute(p) for p in creates + others))
         if not self.runner.simulate:
             await self._flush(target, plans)
-        await asyncio.to_thread(self._settle, target, entity_type, plans)
+        await asyncio.to_thread(self._settle, target, entity_type, plans, resolver)
         return plans
 
     async def _intend(
@@ -165,15 +165,13 @@ class Writing:
                 todo.append((item, record, source_hash))
         resolver.prefetch(item.document for item, _, _ in todo)
         for item, record, source_hash in todo:
-            variables = {"entityIdSourceSystem": item.source_id}
-            if record is not None:
-                variables["entityIdTargetSystem"] = record.target_entity_id
+            target_id = None if record is None else record.target_entity_id
             operation = Operation.UPDATE if record is not None else Operation.CREATE
             outcome = target.transformation.apply(
                 entity_type,
                 item.document,
                 operation=operation,
-                variables=variables,
+                variables=_variables(item, target_id),
                 resolver=resolver,
                 trace=self.runner.trace,
             )
@@ -245,22 +243,23 @@ class Writing:
         self, target: Participant, entity_type: str, plan: Plan, cause: ConnectorError
     ) -> None:
         try:
-            source_id = plan.item.source_id
             outcome = await asyncio.to_thread(
                 target.transformation.apply,
                 entity_type,
                 plan.item.document,
                 operation=Operation.CREATE,
-                variables={"entityIdSourceSystem": source_id},
+                variables=_variables(plan.item, None),
                 resolver=Resolver(self.runner, target),
             )
             if not isinstance(outcome, Transformed):
                 failed(plan, cause)
                 return
             plan.document = target.connector.fit(entity_type, outcome.document).entity
-            document = plan.document
+            document, chosen = plan.document, outcome.variables.get("entityIdTargetSystem")
+            entity_id = None if chosen is None else str(chosen)
             written = await target.retry.call(
-                lambda: target.connector.create(entity_type, document), sleep=self.runner.sleep
+                lambda: target.connector.create(entity_type, document, entity_id=entity_id),
+                sleep=self.runner.sleep,
             )
             plan.entity_id, plan.written = written.id, written.entity
         except ConnectorError as exc:
@@ -347,7 +346,9 @@ class Writing:
         before = {k: current.get(k) for k in sent} if isinstance(current, dict) else {}
         plan.reason = _simulated(attribute_diff(before, sent), plan)
 
-    def _settle(self, target: Participant, entity_type: str, plans: list[Plan]) -> None:
+    def _settle(
+        self, target: Participant, entity_type: str, plans: list[Plan], resolver: Resolver
+    ) -> None:
         """Count, log and store what a page did in one target."""
         saved: list[Record] = []
         seen: list[str] = []
@@ -363,14 +364,9 @@ class Writing:
                 existed = plan.record.existed_before if plan.record else False
                 if action is Action.CREATED and plan.record is None:
                     existed = False
+                written = _written_hash(target, entity_type, plan, target_id, resolver)
                 saved.append(
-                    Record(
-                        plan.item.source_id,
-                        target_id,
-                        plan.hash or digest(plan.document or {}),
-                        existed,
-                        plan.source_hash,
-                    )
+                    Record(plan.item.source_id, target_id, written, existed, plan.source_hash)
                 )
             elif (
                 action is Action.UNCHANGED
@@ -419,6 +415,33 @@ class Writing:
 def _simulated(diff: list[dict[str, Any]], plan: Plan) -> str:
     """A simulated write's entity-log reason: the diff, and what the target would not get."""
     return log_text({"diff": diff, **({"leftOut": list(plan.left_out)} if plan.left_out else {})})
+
+
+def _variables(item: Item, target_id: str | None) -> dict[str, Any]:
+    """The variables a write transformation starts with for an item (and its target id)."""
+    variables: dict[str, Any] = {"entityIdSourceSystem": item.source_id}
+    if target_id is not None:
+        variables["entityIdTargetSystem"] = target_id
+    return variables
+
+
+def _written_hash(
+    target: Participant, entity_type: str, plan: Plan, target_id: str, resolver: Resolver
+) -> str:
+    """The hash stored for an entity written to ``target_id``: always that of the update
+    document for that id, the one the next job computes and compares with, whatever wrote
+    it (a create, a conflict resolved, a re-create); like is compared with like."""
+    record = plan.record
+    if plan.hash and record is not None and record.target_entity_id == target_id:
+        return plan.hash  # an update: its document was hashed when it was planned
+    outcome = target.transformation.apply(
+        entity_type,
+        plan.item.document,
+        operation=Operation.UPDATE,
+        variables=_variables(plan.item, target_id),
+        resolver=resolver,
+    )
+    return digest(outcome.document if isinstance(outcome, Transformed) else plan.document or {})
 
 
 def failed(plan: Plan, exc: Exception) -> None:

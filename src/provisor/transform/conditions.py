@@ -18,6 +18,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from provisor.transform import syntax as x
 from provisor.transform.grammar import parse_expression
 from provisor.transform.javaregex import compile_java
@@ -47,9 +49,14 @@ def expand(text: str, env: Env) -> str:
 
 
 def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    """A variable's value in text: as JSON writes it (true, an object as JSON), never
+    Python's spelling (True, None, {'a': 1})."""
+    if isinstance(value, str):
+        return value
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return str(value)
 
 
 def compile_condition(text: str) -> Test:

@@ -2,8 +2,10 @@
 
 A document is JSON with optional ``/* */`` comments. ``%property%`` placeholders in its
 strings take the system's property values (one pass; an unknown key becomes ``null``, as in
-SAP). Checking reports every problem at once, each with its location; a document with a
-problem is never compiled, so it can be neither saved nor run.
+SAP, in values and conditions). A placeholder of a property that is not set in a name — a
+path, a variable, an attribute a function works on — is a problem: it would name the
+attribute ``null`` (decision 0017). Checking reports every problem at once, each with its
+location; a document with a problem is never compiled, so it can be neither saved nor run.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import orjson
 
 from provisor.errors import InvalidTransformationError
+from provisor.transform import syntax as x
 from provisor.transform.conditions import Test, compile_condition
 from provisor.transform.functions import FunctionCall, check_call
 from provisor.transform.grammar import ExpressionSyntaxError, parse_path
@@ -47,6 +50,24 @@ TYPES = ("set", "remove", "rename", "valueMapping")
 SCOPES = ("createEntity", "patchEntity", "deleteEntity")
 SKIPPABLE = ("create", "update", "delete")
 _PROPERTY = re.compile(r"%([A-Za-z0-9_.\-]+)%")
+UNSET = "null"  # what SAP puts for a property that is not set
+# Mapping keys, and function parameters, whose strings name something (a path, a variable,
+# an attribute): an unset property there is a problem, not the name "null".
+NAMING_KEYS = (
+    "sourcePath",
+    "sourcePaths",
+    "targetPath",
+    "variablePath",
+    "sourceVariable",
+    "targetVariable",
+)
+NAMING_PARAMETERS = (
+    "applyOnAttribute",
+    "applyOnJsonAttribute",
+    "assignToAttribute",
+    "inputAttributes",
+    "outputAttribute",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,16 +165,87 @@ def strip_comments(text: str) -> str:
 
 
 def substitute(value: Any, properties: dict[str, str]) -> Any:
-    """Replace ``%key%`` in every string (keys included): one pass, unknown keys -> 'null'."""
+    """Replace ``%key%`` in every string (keys included): one pass, keys not set -> 'null'."""
     if isinstance(value, str):
         if "%" not in value:
             return value
-        return _PROPERTY.sub(lambda m: str(properties.get(m.group(1), "null")), value)
+        return _PROPERTY.sub(lambda m: _property(properties, m.group(1)), value)
     if isinstance(value, list):
         return [substitute(item, properties) for item in value]
     if isinstance(value, dict):
         return {substitute(k, properties): substitute(v, properties) for k, v in value.items()}
     return value
+
+
+def _property(properties: dict[str, str], key: str) -> str:
+    value = properties.get(key)
+    return UNSET if value is None else str(value)
+
+
+def unset_names(data: dict[str, Any], properties: dict[str, str]) -> list[str]:
+    """Problems: placeholders of properties not set where they would name something — a
+    path, a variable, an attribute a function works on, an object key, a path inside a
+    condition — located as the compiler locates problems."""
+    problems: list[str] = []
+    bare = isinstance(data.get("mappings"), list)
+    for name, section in ({ANY_ENTITY: data} if bare else data).items():
+        where = "document" if name == ANY_ENTITY else name
+        _unset_in(f"{where} (section name)", name, properties, problems)
+        if not isinstance(section, dict):
+            continue
+        _unset_in(
+            f"{where}.condition", _condition_names(section.get("condition")), properties, problems
+        )
+        mappings = section.get("mappings")
+        for index, mapping in enumerate(mappings if isinstance(mappings, list) else []):
+            if isinstance(mapping, dict):
+                _unset_in_mapping(f"{where}.mappings[{index}]", mapping, properties, problems)
+    return problems
+
+
+def _unset_in_mapping(
+    at: str, mapping: dict[str, Any], properties: dict[str, str], problems: list[str]
+) -> None:
+    for key in NAMING_KEYS:
+        _unset_in(f"{at}.{key}", mapping.get(key), properties, problems)
+    _unset_in(f"{at}.condition", _condition_names(mapping.get("condition")), properties, problems)
+    for key in ("constant", "defaultValue", "valueMappings"):
+        _unset_in(f"{at}.{key} (a key)", _keys(mapping.get(key)), properties, problems)
+    calls = mapping.get("functions")
+    for number, call in enumerate(calls if isinstance(calls, list) else []):
+        if isinstance(call, dict):
+            here = f"{at}.functions[{number}]"
+            for key in NAMING_PARAMETERS:
+                _unset_in(f"{here}.{key}", call.get(key), properties, problems)
+            names = _condition_names(call.get("condition"))
+            _unset_in(f"{here}.condition", names, properties, problems)
+
+
+def _unset_in(where: str, value: Any, properties: dict[str, str], problems: list[str]) -> None:
+    for key in sorted(placeholders(value)):
+        if properties.get(key) is None:
+            problems.append(
+                f"{where}: the property {key} is not set, so %{key}% would name the "
+                f"attribute {UNSET!r}; set {key} on the system"
+            )
+
+
+_NAME_IN_CONDITION = re.compile(r"(?:[.]|\[\s*['\"]?)(%[A-Za-z0-9_.\-]+%)")
+
+
+def _condition_names(text: Any) -> list[str]:
+    """The placeholders of a condition that are (part of) a path: after ``.`` or ``[``; the
+    ones in quoted or regex literals are values (``'%key%' === 'null'`` tests an unset one)."""
+    return _NAME_IN_CONDITION.findall(text) if isinstance(text, str) else []
+
+
+def _keys(value: Any) -> list[str]:
+    """Every object key inside a JSON value."""
+    if isinstance(value, dict):
+        return [*value, *(k for v in value.values() for k in _keys(v))]
+    if isinstance(value, list):
+        return [k for v in value for k in _keys(v)]
+    return []
 
 
 def placeholders(value: Any) -> set[str]:
@@ -185,8 +277,9 @@ def compile_document(
     source: str | bytes | dict[str, Any], properties: dict[str, str] | None = None
 ) -> dict[str, Entity]:
     """Check and compile a document; InvalidTransformationError lists every problem."""
-    data = substitute(read_document(source), properties or {})
-    problems: list[str] = []
+    raw = read_document(source)
+    problems = unset_names(raw, properties or {})
+    data = substitute(raw, properties or {})
     if "mappings" in data and isinstance(data.get("mappings"), list):
         sections = {ANY_ENTITY: data}
     else:
@@ -326,6 +419,10 @@ def _mapping(index: int, raw: Any, where: str, problems: list[str]) -> Mapping |
                 fields["target"] = Writer(text)
             except (ExpressionSyntaxError, ValueError) as exc:
                 problems.append(f"{where}.targetPath: {exc} in {text!r}")
+            else:
+                steps = fields["target"].steps
+                if kind == "rename" and not (steps and isinstance(steps[-1], x.Key)):
+                    problems.append(f"{where}.targetPath: rename needs a path ending with a key")
     if "targetVariable" in raw:
         if not isinstance(raw["targetVariable"], str) or not raw["targetVariable"]:
             problems.append(f"{where}.targetVariable: a variable name")

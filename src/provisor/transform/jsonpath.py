@@ -236,6 +236,9 @@ def _object_form(segment: x.Segment) -> _Objects | None:
     return None
 
 
+_WRITABLE = (x.Key, x.Index, x.Wildcard, x.Filter)  # what a Writer can step through
+
+
 class Writer:
     """Writes, removes and renames at a target path of an output document."""
 
@@ -244,6 +247,12 @@ class Writer:
             path = parse_path(path)
         if path.root != "$" or path.function is not None:
             raise ValueError("a target path starts with $ and calls no function")
+        for step in path.segments:
+            if not isinstance(step, _WRITABLE):
+                raise ValueError(
+                    "a target path is made of keys, [index], [*] and [?(filter)] only, "
+                    f"not {type(step).__name__}"
+                )
         self.path = path
         self.steps = path.segments
         self.objects = _object_form(self.steps[-1]) if self.steps else None

@@ -160,6 +160,101 @@ def test_substitution_inside_conditions_and_keys() -> None:
     assert not isinstance(prefixed.apply("group", {"displayName": "Sales"}), Transformed)
 
 
+def test_a_property_not_set_never_names_anything() -> None:
+    """Paths, variables, function attributes, object keys and paths in conditions made of a
+    property not set are problems (each located), never the name "null" (decision 0017)."""
+    document = {
+        "user": {
+            "condition": "$.%state.attribute% EMPTY false",
+            "mappings": [
+                {"sourcePath": "$.%source.attribute%", "targetPath": "$.a"},
+                {"sourcePath": "$.b", "targetPath": "$['%target.attribute%'][0]"},
+                {
+                    "sourcePaths": ["$.x", "$.%second%"],
+                    "type": "valueMapping",
+                    "valueMappings": [{"key": ["1", "2"], "mappedValue": "y"}],
+                    "targetPath": "$.c",
+                },
+                {"sourcePath": "$.d", "targetVariable": "%variable.name%"},
+                {"constant": {"%key.name%": 1}, "targetPath": "$.e"},
+                {
+                    "sourcePath": "$.members",
+                    "targetPath": "$.f",
+                    "functions": [
+                        {
+                            "type": "resolveEntityIds",
+                            "applyOnAttribute": "%member.key%",
+                            "condition": "@.%member.type% == 'User'",
+                        }
+                    ],
+                },
+            ],
+        }
+    }
+    with pytest.raises(InvalidTransformationError) as caught:
+        compile_document(document, {"unrelated": "x"})
+    where = sorted(p.split(": ")[0] for p in caught.value.problems)
+    assert where == [
+        "user.condition",
+        "user.mappings[0].sourcePath",
+        "user.mappings[1].targetPath",
+        "user.mappings[2].sourcePaths",
+        "user.mappings[3].targetVariable",
+        "user.mappings[4].constant (a key)",
+        "user.mappings[5].functions[0].applyOnAttribute",
+        "user.mappings[5].functions[0].condition",
+    ]
+    assert "the property target.attribute is not set" in caught.value.problems[2]
+    names = {
+        "state.attribute": "s",
+        "source.attribute": "s",
+        "target.attribute": "t",
+        "second": "two",
+        "variable.name": "v",
+        "key.name": "k",
+        "member.key": "value",
+        "member.type": "type",
+    }
+    assert compile_document(document, names)["user"].mappings
+
+
+@pytest.mark.parametrize(
+    ("mapping", "expected"),
+    [
+        ({"constant": 1, "targetPath": "$..a"}, "not DeepScan"),
+        ({"type": "remove", "targetPath": "$.a[1,2]"}, "not Indexes"),
+        ({"constant": 1, "targetPath": "$.a[0:2]"}, "not Slice"),
+        ({"constant": 1, "targetPath": "$['a','b']"}, "not Keys"),
+        ({"type": "rename", "targetPath": "$.a[0]", "constant": "b"}, "ending with a key"),
+    ],
+)
+def test_target_paths_the_engine_cannot_write_are_refused(
+    mapping: dict[str, Any], expected: str
+) -> None:
+    """Refused when compiled, not an exception when an entity is transformed (hypothesis
+    found ``$..a``: "cannot write through DeepScan" out of ``apply``)."""
+    with pytest.raises(InvalidTransformationError, match=expected):
+        compile_document({"user": {"mappings": [mapping]}})
+
+
+def test_variables_in_text_are_spelled_as_json() -> None:
+    """``${var}`` of a variable holding a boolean, an object or a list with a null: JSON's
+    spelling, never Python's (True, None, {'a': 1})."""
+    document = {
+        "user": {
+            "mappings": [
+                {"sourcePath": "$.flag", "targetVariable": "flag"},
+                {"sourcePath": "$.object", "targetVariable": "object"},
+                {"constant": "${flag} ${object} ${unset}", "targetPath": "$.text"},
+            ]
+        }
+    }
+    entity = {"flag": True, "object": {"a": [1, None]}}
+    outcome = Transformation(document).apply("user", entity)
+    assert isinstance(outcome, Transformed)
+    assert outcome.document == {"text": 'true {"a":[1,null]} null'}
+
+
 def test_a_bare_section_applies_to_every_entity_type() -> None:
     document = {
         "condition": "$.active == true",
