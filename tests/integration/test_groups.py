@@ -13,6 +13,7 @@ from provisor.directory.service import Directory
 from provisor.storage import directory as store
 from provisor.storage import tables as t
 from provisor.storage.database import Database
+from provisor.timestamps import now
 from tests.conftest import LiveServer
 from tests.helpers import create, group_body, patch, scim_error, user_body
 
@@ -152,7 +153,7 @@ def test_a_member_deleted_while_it_is_added_leaves_no_dangling_row(pg_database: 
             deleting.start()
             while deleting.is_alive() and not _waits_for_a_lock(db):
                 deleting.join(0.01)
-            store.add_members(conn, group_id, [store.MemberRow(user_id, "User", None)])
+            store.add_members(conn, group_id, [store.MemberRow(user_id, "User", None)], now())
         deleting.join()
         with db.read() as conn:
             assert store.member_ids(conn, group_id) == []

@@ -357,7 +357,8 @@ def update_resource(
     *,
     password_hash: str | None = None,
 ) -> None:
-    """Rewrite a user or group; raise ConflictError if a unique value is taken."""
+    """Rewrite a user or group; raise ConflictError if a unique value is taken. Renaming
+    a group changes the ``groups`` of the users below it: they change too."""
     row = _row(kind, res, values)
     if password_hash is not None:
         row["password_hash"] = password_hash
@@ -366,6 +367,8 @@ def update_resource(
         _write_side_values(conn, kind, res.id, values, before)
     except IntegrityError as exc:
         raise ConflictError("A unique value is already in use.") from exc
+    if kind == "Group" and values.name != before.name:
+        touch_members(conn, [res.id], res.last_modified)
 
 
 def _write_side_values(
@@ -414,22 +417,69 @@ def touch(conn: Connection, kind: str, ids: Iterable[str], now: str) -> None:
         )
 
 
+def _touch_members_statement() -> Any:
+    """Touch the users among ``ids`` and every user below the groups among them, locking
+    the rows in id order (two transactions touching the same users never deadlock)."""
+    gm, users = t.group_members, t.users
+    ids = bindparam("ids", expanding=True)
+    down = (
+        select(gm.c.member_id.label("id")).where(gm.c.group_id.in_(ids)).cte("down", recursive=True)
+    )
+    down = down.union(select(gm.c.member_id).where(gm.c.group_id == down.c.id))
+    targets = (
+        select(users.c.id)
+        .where(users.c.id.in_(ids) | users.c.id.in_(select(down.c.id)))
+        .order_by(users.c.id)
+        .with_for_update()
+    )
+    return (
+        update(users)
+        .where(users.c.id.in_(targets.scalar_subquery()))
+        .values(version=users.c.version + 1, last_modified=bindparam("now"))
+    )
+
+
+_TOUCH_MEMBERS = _touch_members_statement()
+
+
+def touch_members(conn: Connection, ids: Sequence[str], now: str) -> None:
+    """Give a new version and lastModified to every user whose ``groups`` changed because
+    the members ``ids`` joined or left a group, or the groups ``ids`` were renamed or
+    deleted: the users among them and, through nesting, the users below the groups."""
+    for start in range(0, len(ids), 500):
+        conn.execute(_TOUCH_MEMBERS, {"ids": list(ids[start : start + 500]), "now": now})
+
+
+def lock_parents(conn: Connection, member_id: str) -> None:
+    """Lock the groups a user or group is a member of, in id order: a writer locks groups
+    before users, so deleting a member waits for its groups' writers, not the reverse."""
+    gm, groups = t.group_members, t.groups
+    parents = select(gm.c.group_id).where(gm.c.member_id == member_id)
+    conn.execute(
+        select(groups.c.id).where(groups.c.id.in_(parents)).order_by(groups.c.id).with_for_update()
+    ).all()
+
+
 def delete_resource(conn: Connection, kind: str, resource_id: str, now: str) -> bool:
-    """Delete a user or group with its memberships; groups that lose a member change too."""
+    """Delete a user or group with its memberships; groups that lose a member change too,
+    and so do the users below a deleted group (their ``groups`` lose it)."""
     table = _table(kind)
     gm = t.group_members
     parents = list(
         conn.execute(select(gm.c.group_id).where(gm.c.member_id == resource_id)).scalars()
     )
+    touch(conn, "Group", parents, now)
+    if kind == "Group":
+        touch_members(conn, [resource_id], now)
     conn.execute(delete(gm).where(gm.c.member_id == resource_id))
     conn.execute(delete(t.unique_values).where(t.unique_values.c.resource_id == resource_id))
     deleted = conn.execute(delete(table).where(table.c.id == resource_id)).rowcount
-    touch(conn, "Group", parents, now)
     return bool(deleted)
 
 
-def add_members(conn: Connection, group_id: str, new: Sequence[MemberRow]) -> int:
-    """Add the members that are not members yet; how many were added.
+def add_members(conn: Connection, group_id: str, new: Sequence[MemberRow], now: str) -> int:
+    """Add the members that are not members yet (they change: see touch_members); how
+    many were added.
 
     The caller holds the group's row lock, so no other transaction adds the same member.
     """
@@ -444,6 +494,7 @@ def add_members(conn: Connection, group_id: str, new: Sequence[MemberRow]) -> in
         ]
         if rows:
             conn.execute(_INSERT_MEMBERS, rows)
+            touch_members(conn, [row["member_id"] for row in rows], now)
             added += len(rows)
     return added
 
@@ -461,17 +512,27 @@ def set_displays(conn: Connection, group_id: str, displays: dict[str, str | None
     return changed
 
 
-def remove_members(conn: Connection, group_id: str, ids: Sequence[str] | None) -> int:
-    """Remove the given members (all of them when ``ids`` is None). Returns how many."""
+def remove_members(
+    conn: Connection, group_id: str, ids: Sequence[str] | None, now: str
+) -> int:
+    """Remove the given members (all of them when ``ids`` is None); those removed change
+    (see touch_members). Returns how many."""
     gm = t.group_members
     if ids is None:
+        touch_members(conn, [group_id], now)
         return int(conn.execute(delete(gm).where(gm.c.group_id == group_id)).rowcount)
     removed = 0
     for start in range(0, len(ids), 500):
         chunk = list(ids[start : start + 500])
-        removed += conn.execute(
-            delete(gm).where(gm.c.group_id == group_id, gm.c.member_id.in_(chunk))
-        ).rowcount
+        gone = list(
+            conn.execute(
+                delete(gm)
+                .where(gm.c.group_id == group_id, gm.c.member_id.in_(chunk))
+                .returning(gm.c.member_id)
+            ).scalars()
+        )
+        touch_members(conn, gone, now)
+        removed += len(gone)
     return removed
 
 
