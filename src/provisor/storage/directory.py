@@ -512,9 +512,7 @@ def set_displays(conn: Connection, group_id: str, displays: dict[str, str | None
     return changed
 
 
-def remove_members(
-    conn: Connection, group_id: str, ids: Sequence[str] | None, now: str
-) -> int:
+def remove_members(conn: Connection, group_id: str, ids: Sequence[str] | None, now: str) -> int:
     """Remove the given members (all of them when ``ids`` is None); those removed change
     (see touch_members). Returns how many."""
     gm = t.group_members
