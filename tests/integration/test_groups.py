@@ -161,6 +161,38 @@ def test_a_member_deleted_while_it_is_added_leaves_no_dangling_row(pg_database: 
         db.dispose()
 
 
+def test_a_member_deleted_while_its_group_is_renamed_does_not_deadlock(pg_database: str) -> None:
+    """PostgreSQL: renaming a group locks it, then its users; deleting a user locks the
+    user's groups first, so it waits for the rename instead of deadlocking with it."""
+    db = Database(pg_database)
+    directory = Directory(db)
+    failures: list[BaseException] = []
+
+    def delete_user() -> None:
+        try:
+            directory.delete("User", user_id)
+        except BaseException as exc:  # noqa: BLE001 - reported to the test below
+            failures.append(exc)
+
+    try:
+        user_id = directory.create("User", user_body(), "/scim").id
+        group_id = directory.create("Group", group_body("old", [user_id]), "/scim").id
+        deleting = threading.Thread(target=delete_user)
+        with db.write() as conn:  # what renaming the group does, held open
+            assert store.get(conn, "Group", group_id, lock=True) is not None
+            deleting.start()
+            while deleting.is_alive() and not _waits_for_a_lock(db):
+                deleting.join(0.01)
+            store.touch_members(conn, [group_id], now())
+        deleting.join()
+        assert failures == []
+        with db.read() as conn:
+            assert store.get(conn, "User", user_id) is None
+            assert store.member_ids(conn, group_id) == []
+    finally:
+        db.dispose()
+
+
 def _waits_for_a_lock(db: Database) -> bool:
     with db.read() as conn:
         waiting = conn.exec_driver_sql(
