@@ -171,7 +171,7 @@ def test_a_member_deleted_while_its_group_is_renamed_does_not_deadlock(pg_databa
     def delete_user() -> None:
         try:
             directory.delete("User", user_id)
-        except BaseException as exc:  # noqa: BLE001 - reported to the test below
+        except BaseException as exc:  # reported to the test below
             failures.append(exc)
 
     try:

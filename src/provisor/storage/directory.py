@@ -421,7 +421,7 @@ def _touch_members_statement() -> Any:
     """Touch the users among ``ids`` and every user below the groups among them, locking
     the rows in id order (two transactions touching the same users never deadlock)."""
     gm, users = t.group_members, t.users
-    ids = bindparam("ids", expanding=True)
+    ids: Any = bindparam("ids", expanding=True)
     down = (
         select(gm.c.member_id.label("id")).where(gm.c.group_id.in_(ids)).cte("down", recursive=True)
     )
@@ -487,15 +487,22 @@ def add_members(conn: Connection, group_id: str, new: Sequence[MemberRow], now: 
     for start in range(0, len(new), 1000):
         chunk = new[start : start + 1000]
         present = members_among(conn, group_id, [m.id for m in chunk])
-        rows = [
-            {"group_id": group_id, "member_id": m.id, "member_type": m.type, "display": m.display}
-            for m in chunk
-            if m.id not in present
-        ]
-        if rows:
-            conn.execute(_INSERT_MEMBERS, rows)
-            touch_members(conn, [row["member_id"] for row in rows], now)
-            added += len(rows)
+        fresh = [m for m in chunk if m.id not in present]
+        if fresh:
+            conn.execute(
+                _INSERT_MEMBERS,
+                [
+                    {
+                        "group_id": group_id,
+                        "member_id": m.id,
+                        "member_type": m.type,
+                        "display": m.display,
+                    }
+                    for m in fresh
+                ],
+            )
+            touch_members(conn, [m.id for m in fresh], now)
+            added += len(fresh)
     return added
 
 
