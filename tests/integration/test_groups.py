@@ -183,7 +183,7 @@ def test_a_member_deleted_while_its_group_is_renamed_does_not_deadlock(pg_databa
             deleting.start()
             while deleting.is_alive() and not _waits_for_a_lock(db):
                 deleting.join(0.01)
-            store.touch_members(conn, [group_id], now())
+            store.touch_below(conn, [group_id], now())
         deleting.join()
         assert failures == []
         with db.read() as conn:

@@ -368,7 +368,7 @@ def update_resource(
     except IntegrityError as exc:
         raise ConflictError("A unique value is already in use.") from exc
     if kind == "Group" and values.name != before.name:
-        touch_members(conn, [res.id], res.last_modified)
+        touch_below(conn, [res.id], res.last_modified)
 
 
 def _write_side_values(
@@ -417,21 +417,11 @@ def touch(conn: Connection, kind: str, ids: Iterable[str], now: str) -> None:
         )
 
 
-def _touch_members_statement() -> Any:
-    """Touch the users among ``ids`` and every user below the groups among them, locking
-    the rows in id order (two transactions touching the same users never deadlock)."""
-    gm, users = t.group_members, t.users
-    ids: Any = bindparam("ids", expanding=True)
-    down = (
-        select(gm.c.member_id.label("id")).where(gm.c.group_id.in_(ids)).cte("down", recursive=True)
-    )
-    down = down.union(select(gm.c.member_id).where(gm.c.group_id == down.c.id))
-    targets = (
-        select(users.c.id)
-        .where(users.c.id.in_(ids) | users.c.id.in_(select(down.c.id)))
-        .order_by(users.c.id)
-        .with_for_update()
-    )
+def _touch_users_statement(wanted: Any) -> Any:
+    """A new version and lastModified for the users ``wanted`` selects, locking their rows
+    in id order (two transactions touching the same users never deadlock)."""
+    users = t.users
+    targets = select(users.c.id).where(wanted).order_by(users.c.id).with_for_update()
     return (
         update(users)
         .where(users.c.id.in_(targets.scalar_subquery()))
@@ -439,15 +429,35 @@ def _touch_members_statement() -> Any:
     )
 
 
-_TOUCH_MEMBERS = _touch_members_statement()
+def _below_statement() -> Any:
+    """Users below the groups ``ids``: their members and, through nesting, their members'."""
+    gm = t.group_members
+    seed = select(gm.c.member_id).where(gm.c.group_id.in_(bindparam("ids", expanding=True)))
+    down = seed.cte("down", recursive=True)
+    down = down.union(select(gm.c.member_id).where(gm.c.group_id == down.c.member_id))
+    return _touch_users_statement(t.users.c.id.in_(select(down.c.member_id)))
 
 
-def touch_members(conn: Connection, ids: Sequence[str], now: str) -> None:
-    """Give a new version and lastModified to every user whose ``groups`` changed because
-    the members ``ids`` joined or left a group, or the groups ``ids`` were renamed or
-    deleted: the users among them and, through nesting, the users below the groups."""
+_TOUCH_USERS = _touch_users_statement(t.users.c.id.in_(bindparam("ids", expanding=True)))
+_TOUCH_BELOW = _below_statement()
+
+
+def touch_members(conn: Connection, members: Sequence[MemberRow], now: str) -> None:
+    """Members joined or left a group: the users among them and the users below the
+    groups among them have new ``groups``, so a new version and lastModified."""
+    _touch_users(conn, [m.id for m in members if m.type == "User"], now)
+    touch_below(conn, [m.id for m in members if m.type == "Group"], now)
+
+
+def _touch_users(conn: Connection, ids: Sequence[str], now: str) -> None:
     for start in range(0, len(ids), 500):
-        conn.execute(_TOUCH_MEMBERS, {"ids": list(ids[start : start + 500]), "now": now})
+        conn.execute(_TOUCH_USERS, {"ids": list(ids[start : start + 500]), "now": now})
+
+
+def touch_below(conn: Connection, group_ids: Sequence[str], now: str) -> None:
+    """The users below groups (renamed, deleted, joining or leaving a group) change."""
+    for start in range(0, len(group_ids), 500):
+        conn.execute(_TOUCH_BELOW, {"ids": list(group_ids[start : start + 500]), "now": now})
 
 
 def lock_parents(conn: Connection, member_id: str) -> None:
@@ -470,7 +480,7 @@ def delete_resource(conn: Connection, kind: str, resource_id: str, now: str) -> 
     )
     touch(conn, "Group", parents, now)
     if kind == "Group":
-        touch_members(conn, [resource_id], now)
+        touch_below(conn, [resource_id], now)
     conn.execute(delete(gm).where(gm.c.member_id == resource_id))
     conn.execute(delete(t.unique_values).where(t.unique_values.c.resource_id == resource_id))
     deleted = conn.execute(delete(table).where(table.c.id == resource_id)).rowcount
@@ -501,7 +511,7 @@ def add_members(conn: Connection, group_id: str, new: Sequence[MemberRow], now: 
                     for m in fresh
                 ],
             )
-            touch_members(conn, [m.id for m in fresh], now)
+            touch_members(conn, fresh, now)
             added += len(fresh)
     return added
 
@@ -524,18 +534,19 @@ def remove_members(conn: Connection, group_id: str, ids: Sequence[str] | None, n
     (see touch_members). Returns how many."""
     gm = t.group_members
     if ids is None:
-        touch_members(conn, [group_id], now)
+        touch_below(conn, [group_id], now)
         return int(conn.execute(delete(gm).where(gm.c.group_id == group_id)).rowcount)
     removed = 0
     for start in range(0, len(ids), 500):
         chunk = list(ids[start : start + 500])
-        gone = list(
-            conn.execute(
+        gone = [
+            MemberRow(row.member_id, row.member_type, None)
+            for row in conn.execute(
                 delete(gm)
                 .where(gm.c.group_id == group_id, gm.c.member_id.in_(chunk))
-                .returning(gm.c.member_id)
-            ).scalars()
-        )
+                .returning(gm.c.member_id, gm.c.member_type)
+            )
+        ]
         touch_members(conn, gone, now)
         removed += len(gone)
     return removed
