@@ -99,6 +99,25 @@ def test_groups_carry_resolved_members(services: Services, tmp_path: Path) -> No
     assert sorted(users[m] for m in group["members"].split("|")) == ["m1", "m2", "m3"]
 
 
+def test_a_delta_read_sees_a_membership_only_change(services: Services, tmp_path: Path) -> None:
+    """Adding a user to a group changes only the group's row in SQL, yet the user's groups:
+    the next delta read must carry the user to the target."""
+    ids = add_users(services, "in", "out")
+    group = services.directory.create("Group", group_body("Sales", [ids["in"]]), "/scim")
+    source = lid_source(services, **{"ips.delta.read": "enabled"})
+    csv_target(services, source.id, tmp_path)
+    first = run_job(services, "LID")
+    assert first.status is JobStatus.SUCCESS and first.read_mode is ReadMode.FULL, first
+    assert rows(tmp_path / "users.csv")["out"]["groups[0].display"] == ""
+
+    add = {"op": "add", "path": "members", "value": [{"value": ids["out"]}]}
+    services.directory.patch("Group", group.id, patch(add), "/scim")
+    delta = run_job(services, "LID")
+    assert delta.read_mode is ReadMode.DELTA
+    assert stats(delta, "CSV")["updated"] == 1
+    assert rows(tmp_path / "users.csv")["out"]["groups[0].display"] == "Sales"
+
+
 def test_deletion_threshold_and_zero_read_guard(services: Services, tmp_path: Path) -> None:
     ids = add_users(services, *(f"u{i}" for i in range(5)))
     source = lid_source(services)
@@ -345,22 +364,3 @@ def test_scheduled_delta_counting(services: Services, tmp_path: Path) -> None:
         asyncio.run(services.jobs.run(claimed))
         modes.append(services.jobs.get(job.id).read_mode)
     assert modes == [ReadMode.FULL, ReadMode.DELTA, ReadMode.DELTA, ReadMode.FULL, ReadMode.DELTA]
-
-
-def test_a_delta_read_sees_a_membership_only_change(services: Services, tmp_path: Path) -> None:
-    """Adding a user to a group changes only the group's row in SQL, yet the user's groups:
-    the next delta read must carry the user to the target."""
-    ids = add_users(services, "in", "out")
-    group = services.directory.create("Group", group_body("Sales", [ids["in"]]), "/scim")
-    source = lid_source(services, **{"ips.delta.read": "enabled"})
-    csv_target(services, source.id, tmp_path)
-    first = run_job(services, "LID")
-    assert first.status is JobStatus.SUCCESS and first.read_mode is ReadMode.FULL, first
-    assert rows(tmp_path / "users.csv")["out"]["groups[0].display"] == ""
-
-    add = {"op": "add", "path": "members", "value": [{"value": ids["out"]}]}
-    services.directory.patch("Group", group.id, patch(add), "/scim")
-    delta = run_job(services, "LID")
-    assert delta.read_mode is ReadMode.DELTA
-    assert stats(delta, "CSV")["updated"] == 1
-    assert rows(tmp_path / "users.csv")["out"]["groups[0].display"] == "Sales"
