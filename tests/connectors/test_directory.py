@@ -111,6 +111,22 @@ async def test_group_members(services: Services) -> None:
     assert [g["displayName"] for g in groups] == ["Sales"]
 
 
+async def test_a_job_writing_members_changes_the_users_for_delta_reads(
+    services: Services,
+) -> None:
+    """A job writing a group's members into the LID changes the users that joined or
+    left it: a delta read of the LID (as a source of another job) returns exactly them."""
+    lid = connector(services)
+    users = [(await lid.create("user", user_body())).id for _ in range(3)]
+    group = await lid.create("group", group_body("Sales", members=users[:2]))
+    _, token = await read_all(lid, "user")
+    await lid.change_members(group.id, add=users[2:], remove=users[:1])
+    delta, _ = await read_all(lid, "user", delta=token)
+    assert sorted(u["id"] for u in delta) == sorted([users[0], users[2]])
+    versions = {u["id"]: u["meta"]["version"] for u in delta}
+    assert versions == {users[0]: 'W/"3"', users[2]: 'W/"2"'}, "joined, then left: 2 changes"
+
+
 async def test_a_missing_member_makes_the_group_invalid_not_gone(services: Services) -> None:
     """The job engine recreates a target entity on EntityNotFound: a group that names a member
     the directory does not have is an invalid entity, and the group stays as it was."""

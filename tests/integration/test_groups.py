@@ -7,14 +7,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from provisor.directory.service import Directory
 from provisor.storage import directory as store
 from provisor.storage import tables as t
 from provisor.storage.database import Database
+from provisor.timestamps import now
 from tests.conftest import LiveServer
-from tests.helpers import create, group_body, patch, scim_error, user_body
+from tests.helpers import USER, create, group_body, patch, scim_error, user_body
 
 
 def _member_ids(group: dict) -> set[str]:
@@ -152,9 +153,41 @@ def test_a_member_deleted_while_it_is_added_leaves_no_dangling_row(pg_database: 
             deleting.start()
             while deleting.is_alive() and not _waits_for_a_lock(db):
                 deleting.join(0.01)
-            store.add_members(conn, group_id, [store.MemberRow(user_id, "User", None)])
+            store.add_members(conn, group_id, [store.MemberRow(user_id, "User", None)], now())
         deleting.join()
         with db.read() as conn:
+            assert store.member_ids(conn, group_id) == []
+    finally:
+        db.dispose()
+
+
+def test_a_member_deleted_while_its_group_is_renamed_does_not_deadlock(pg_database: str) -> None:
+    """PostgreSQL: renaming a group locks it, then its users; deleting a user locks the
+    user's groups first, so it waits for the rename instead of deadlocking with it."""
+    db = Database(pg_database)
+    directory = Directory(db)
+    failures: list[BaseException] = []
+
+    def delete_user() -> None:
+        try:
+            directory.delete("User", user_id)
+        except BaseException as exc:  # reported to the test below
+            failures.append(exc)
+
+    try:
+        user_id = directory.create("User", user_body(), "/scim").id
+        group_id = directory.create("Group", group_body("old", [user_id]), "/scim").id
+        deleting = threading.Thread(target=delete_user)
+        with db.write() as conn:  # what renaming the group does, held open
+            assert store.get(conn, "Group", group_id, lock=True) is not None
+            deleting.start()
+            while deleting.is_alive() and not _waits_for_a_lock(db):
+                deleting.join(0.01)
+            store.touch_below(conn, [group_id], now())
+        deleting.join()
+        assert failures == []
+        with db.read() as conn:
+            assert store.get(conn, "User", user_id) is None
             assert store.member_ids(conn, group_id) == []
     finally:
         db.dispose()
@@ -366,3 +399,141 @@ def test_sap_children_on_request(scim: httpx.Client) -> None:
     got = scim.get(f"/Groups/{parent['id']}", params={"attributes": f"{sap}:children"}).json()
     assert [c["value"] for c in got[sap]["children"]] == [child["id"]]
     assert "members" not in got
+
+
+def _stamp(scim: httpx.Client, user_id: str) -> tuple[str, str]:
+    """A user's (version, lastModified)."""
+    meta = scim.get(f"/Users/{user_id}").json()["meta"]
+    return meta["version"], meta["lastModified"]
+
+
+def _changed(scim: httpx.Client, before: dict[str, tuple[str, str]]) -> set[str]:
+    """Which of the users have a new version, each with a later lastModified."""
+    moved = set()
+    for user_id, (version, modified) in before.items():
+        now_version, now_modified = _stamp(scim, user_id)
+        if now_version != version:
+            assert now_modified > modified, (user_id, modified, now_modified)
+            moved.add(user_id)
+        else:
+            assert now_modified == modified
+    return moved
+
+
+def test_membership_changes_change_the_users_version_and_last_modified(
+    scim: httpx.Client,
+) -> None:
+    """Each path that changes a user's groups gives exactly the affected users a new
+    version and lastModified (RFC 7644 §3.14; delta reads use meta.lastModified)."""
+    users = [create(scim, "/Users", user_body())["id"] for _ in range(4)]
+    a, b, c, d = users
+    group = create(scim, "/Groups", group_body("team", [a, b]))
+    url = f"/Groups/{group['id']}"
+
+    def after(change: httpx.Response) -> set[str]:
+        assert change.status_code in (200, 201, 204), change.text
+        return _changed(scim, seen)
+
+    seen = {u: _stamp(scim, u) for u in users}
+    add = patch({"op": "add", "path": "members", "value": [{"value": c}, {"value": a}]})
+    assert after(scim.patch(url, json=add)) == {c}
+    seen = {u: _stamp(scim, u) for u in users}
+    remove = patch({"op": "remove", "path": f'members[value eq "{b}"]'})
+    assert after(scim.patch(url, json=remove)) == {b}
+    seen = {u: _stamp(scim, u) for u in users}
+    listed = patch({"op": "remove", "path": "members", "value": [{"value": c}, {"value": d}]})
+    assert after(scim.patch(url, json=listed)) == {c}
+    seen = {u: _stamp(scim, u) for u in users}
+    replace = patch({"op": "replace", "path": "members", "value": [{"value": a}, {"value": d}]})
+    assert after(scim.patch(url, json=replace)) == {d}
+    seen = {u: _stamp(scim, u) for u in users}
+    put = scim.put(url, json=group_body("team", [a, b, d]))
+    assert after(put) == {b}
+    seen = {u: _stamp(scim, u) for u in users}
+    renamed = patch({"op": "replace", "path": "displayName", "value": "crew"})
+    assert after(scim.patch(url, json=renamed)) == {a, b, d}
+    seen = {u: _stamp(scim, u) for u in users}
+    display_only = scim.put(
+        url,
+        json={
+            **group_body("crew", [a, b]),
+            "members": [{"value": a, "display": "A"}, {"value": b}],
+        },
+    )
+    assert after(display_only) == {d}, "a member's display is the group's, not the user's"
+    seen = {u: _stamp(scim, u) for u in users}
+    assert after(scim.delete(url)) == {a, b}
+    seen = {u: _stamp(scim, u) for u in users}
+    created = scim.post("/Groups", json=group_body("new", [c]))
+    assert after(created) == {c}
+
+
+def test_nesting_changes_change_the_users_below(scim: httpx.Client) -> None:
+    """A user's groups include the groups above its own: changing them changes the user."""
+    user, other = (create(scim, "/Users", user_body())["id"] for _ in range(2))
+    inner = create(scim, "/Groups", group_body("inner", [user]))
+    outer = create(scim, "/Groups", group_body("outer", [other]))
+    seen = {u: _stamp(scim, u) for u in (user, other)}
+    etag = scim.get(f"/Users/{user}").headers["etag"]
+    add = patch({"op": "add", "path": "members", "value": [{"value": inner["id"]}]})
+    assert scim.patch(f"/Groups/{outer['id']}", json=add).status_code == 200
+    assert _changed(scim, seen) == {user}
+    fresh = scim.get(f"/Users/{user}", headers={"If-None-Match": etag})
+    assert fresh.status_code == 200 and outer["id"] in {g["value"] for g in fresh.json()["groups"]}
+    seen = {u: _stamp(scim, u) for u in (user, other)}
+    rename = patch({"op": "replace", "path": "displayName", "value": "top"})
+    assert scim.patch(f"/Groups/{outer['id']}", json=rename).status_code == 200
+    assert _changed(scim, seen) == {user, other}
+    seen = {u: _stamp(scim, u) for u in (user, other)}
+    assert scim.delete(f"/Groups/{outer['id']}").status_code == 204
+    assert _changed(scim, seen) == {user, other}
+
+
+def test_bulk_membership_changes_change_the_users(scim: httpx.Client) -> None:
+    user = create(scim, "/Users", user_body())["id"]
+    group = create(scim, "/Groups", group_body("bulk"))
+    seen = {user: _stamp(scim, user)}
+    add = patch({"op": "add", "path": "members", "value": [{"value": user}]})
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [{"method": "PATCH", "path": f"/Groups/{group['id']}", "data": add}],
+    }
+    response = scim.post("/Bulk", json=body)
+    assert response.status_code == 200 and response.json()["Operations"][0]["status"] == "200"
+    assert _changed(scim, seen) == {user}
+
+
+def test_a_put_that_keeps_1000_members_and_adds_one_touches_one_user(
+    scim: httpx.Client, server: LiveServer
+) -> None:
+    group = create(scim, "/Groups", group_body("many"))
+    kept = [f"kept-{i:04d}" for i in range(1000)]
+    stamp = now()
+    with server.services.db.write() as conn:
+        conn.execute(
+            insert(t.users),
+            [
+                {
+                    "id": m,
+                    "user_name": m,
+                    "user_name_key": m,
+                    "created": stamp,
+                    "last_modified": stamp,
+                    "version": 1,
+                    "doc": f'{{"schemas":["{USER}"],"id":"{m}","userName":"{m}"}}',
+                }
+                for m in kept
+            ],
+        )
+        conn.execute(
+            insert(t.group_members),
+            [{"group_id": group["id"], "member_id": m, "member_type": "User"} for m in kept],
+        )
+    user = create(scim, "/Users", user_body())["id"]
+    seen = {user: _stamp(scim, user)}
+    put = scim.put(f"/Groups/{group['id']}", json=group_body("many", [*kept, user]))
+    assert put.status_code == 200, put.text
+    assert _changed(scim, seen) == {user}
+    with server.services.db.read() as conn:
+        stamps = conn.execute(select(t.users.c.version, t.users.c.last_modified)).all()
+    assert stamps.count((1, stamp)) == 1000, "the members kept are not touched"

@@ -20,7 +20,7 @@ from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.systems.model import SystemChanges
 from tests.conftest import LiveServer, serve
-from tests.helpers import group_body, user_body
+from tests.helpers import group_body, patch, user_body
 from tests.jobs.conftest import add_users, lid_source, run_job, stats, system
 
 
@@ -97,6 +97,25 @@ def test_groups_carry_resolved_members(services: Services, tmp_path: Path) -> No
     with (tmp_path / "groups.csv").open() as handle:
         group = next(csv.DictReader(handle))
     assert sorted(users[m] for m in group["members"].split("|")) == ["m1", "m2", "m3"]
+
+
+def test_a_delta_read_sees_a_membership_only_change(services: Services, tmp_path: Path) -> None:
+    """Adding a user to a group changes only the group's row in SQL, yet the user's groups:
+    the next delta read must carry the user to the target."""
+    ids = add_users(services, "in", "out")
+    group = services.directory.create("Group", group_body("Sales", [ids["in"]]), "/scim")
+    source = lid_source(services, **{"ips.delta.read": "enabled"})
+    csv_target(services, source.id, tmp_path)
+    first = run_job(services, "LID")
+    assert first.status is JobStatus.SUCCESS and first.read_mode is ReadMode.FULL, first
+    assert rows(tmp_path / "users.csv")["out"]["groups[0].display"] == ""
+
+    add = {"op": "add", "path": "members", "value": [{"value": ids["out"]}]}
+    services.directory.patch("Group", group.id, patch(add), "/scim")
+    delta = run_job(services, "LID")
+    assert delta.read_mode is ReadMode.DELTA
+    assert stats(delta, "CSV")["updated"] == 1
+    assert rows(tmp_path / "users.csv")["out"]["groups[0].display"] == "Sales"
 
 
 def test_deletion_threshold_and_zero_read_guard(services: Services, tmp_path: Path) -> None:

@@ -286,7 +286,8 @@ class Directory:
             related: list[store.MemberRow] | None = None
             projection = self._projection(conn, kind, attributes, excluded)
             if members:
-                self._apply_members(conn, resource_id, [MemberChange(MemberAction.ADD, members)])
+                adding = [MemberChange(MemberAction.ADD, members)]
+                self._apply_members(conn, resource_id, adding, stamp)
                 related = self._related(conn, kind, [resource_id], projection).get(resource_id)
         body_out = render.resource(kind, res, base_url, projection, related)
         return Rendered(body_out, render.etag(1), render.meta(kind, res, base_url)["location"])
@@ -381,6 +382,7 @@ class Directory:
 
     def delete(self, kind: str, resource_id: str, if_match: str | None = None) -> None:
         with self.db.write() as conn:
+            store.lock_parents(conn, resource_id)  # groups before members, as every writer
             self._current(conn, kind, resource_id, if_match)
             store.delete_resource(conn, kind, resource_id, now())
 
@@ -411,10 +413,10 @@ class Directory:
     ) -> StoredResource:
         """Write a new state of a resource; the version moves only if something changed."""
         rt = self._rt(self.catalog.tools(conn, fresh=False).registry, kind)
-        members_changed = self._apply_members(conn, current.id, changes) if changes else False
+        stamp = now()
+        members_changed = self._apply_members(conn, current.id, changes, stamp)
         if doc == old and not members_changed and password_hash is None:
             return current
-        stamp = now()
         res = StoredResource(
             id=current.id,
             doc=orjson.dumps(doc).decode() if doc != old else current.doc,
@@ -434,43 +436,50 @@ class Directory:
             return ()
         return parse_members(doc.pop("members", None))
 
-    def _apply_members(self, conn: Connection, group_id: str, changes: list[MemberChange]) -> bool:
-        """Apply membership changes in order; whether the member list changed."""
+    def _apply_members(
+        self, conn: Connection, group_id: str, changes: list[MemberChange], stamp: str
+    ) -> bool:
+        """Apply membership changes in order, at time ``stamp``; whether the member list
+        changed."""
         changed = False
         compiler = self.catalog.tools(conn, fresh=False).filters["Group"]
         for change in changes:
             if change.action in (MemberAction.REPLACE, MemberAction.REMOVE_ALL):
-                changed |= self._replace_members(conn, group_id, change.members)
+                changed |= self._replace_members(conn, group_id, change.members, stamp)
             elif change.action is MemberAction.ADD:
-                changed |= self._add_members(conn, group_id, change.members)
+                changed |= self._add_members(conn, group_id, change.members, stamp)
             elif change.action is MemberAction.REMOVE:
                 ids = sorted({m.value for m in change.members})
-                changed |= store.remove_members(conn, group_id, ids) > 0
+                changed |= store.remove_members(conn, group_id, ids, stamp) > 0
             elif change.action is MemberAction.REMOVE_MATCHING:
                 assert change.value_filter is not None
                 cond = compiler.members_filter(change.value_filter)
                 ids = store.member_ids(conn, group_id, cond)
                 if ids:
-                    changed |= store.remove_members(conn, group_id, ids) > 0
+                    changed |= store.remove_members(conn, group_id, ids, stamp) > 0
         return changed
 
-    def _replace_members(self, conn: Connection, group_id: str, members: Sequence[Member]) -> bool:
+    def _replace_members(
+        self, conn: Connection, group_id: str, members: Sequence[Member], stamp: str
+    ) -> bool:
         """Make ``members`` the member list, displays included; whether anything changed."""
         wanted = {m.value: m.display for m in members}
         current = store.member_displays(conn, group_id)
         changed = False
         gone = sorted(current.keys() - wanted.keys())
         if gone:
-            changed |= store.remove_members(conn, group_id, gone) > 0
+            changed |= store.remove_members(conn, group_id, gone, stamp) > 0
         renamed = {k: v for k, v in wanted.items() if k in current and current[k] != v}
         if renamed:
             changed |= store.set_displays(conn, group_id, renamed) > 0
         to_add = tuple(m for m in members if m.value not in current)
         if to_add:
-            changed |= self._add_members(conn, group_id, to_add)
+            changed |= self._add_members(conn, group_id, to_add, stamp)
         return changed
 
-    def _add_members(self, conn: Connection, group_id: str, members: Sequence[Member]) -> bool:
+    def _add_members(
+        self, conn: Connection, group_id: str, members: Sequence[Member], stamp: str
+    ) -> bool:
         """Add members, each a user or group of the directory: an id that names neither is
         refused (404), so no group ever holds a dangling member. Members already there are
         left as they are, and not locked: deleting one of them, which touches this group,
@@ -490,7 +499,7 @@ class Directory:
             if member.type is not None and member.type != kind:
                 raise InvalidValueError(f"Member {member.value} is a {kind}, not a {member.type}.")
             rows[member.value] = store.MemberRow(member.value, kind, member.display)
-        return store.add_members(conn, group_id, [rows[k] for k in sorted(rows)]) > 0
+        return store.add_members(conn, group_id, [rows[k] for k in sorted(rows)], stamp) > 0
 
     def _indexed(self, rt: ResourceType, doc: JSONObject) -> Indexed:
         unique: set[tuple[str, str]] = set()

@@ -357,7 +357,8 @@ def update_resource(
     *,
     password_hash: str | None = None,
 ) -> None:
-    """Rewrite a user or group; raise ConflictError if a unique value is taken."""
+    """Rewrite a user or group; raise ConflictError if a unique value is taken. Renaming
+    a group changes the ``groups`` of the users below it: they change too."""
     row = _row(kind, res, values)
     if password_hash is not None:
         row["password_hash"] = password_hash
@@ -366,6 +367,8 @@ def update_resource(
         _write_side_values(conn, kind, res.id, values, before)
     except IntegrityError as exc:
         raise ConflictError("A unique value is already in use.") from exc
+    if kind == "Group" and values.name != before.name:
+        touch_below(conn, [res.id], res.last_modified)
 
 
 def _write_side_values(
@@ -414,22 +417,79 @@ def touch(conn: Connection, kind: str, ids: Iterable[str], now: str) -> None:
         )
 
 
+def _touch_users_statement(wanted: Any) -> Any:
+    """A new version and lastModified for the users ``wanted`` selects, locking their rows
+    in id order (two transactions touching the same users never deadlock)."""
+    users = t.users
+    targets = select(users.c.id).where(wanted).order_by(users.c.id).with_for_update()
+    return (
+        update(users)
+        .where(users.c.id.in_(targets.scalar_subquery()))
+        .values(version=users.c.version + 1, last_modified=bindparam("now"))
+    )
+
+
+def _below_statement() -> Any:
+    """Users below the groups ``ids``: their members and, through nesting, their members'."""
+    gm = t.group_members
+    seed = select(gm.c.member_id).where(gm.c.group_id.in_(bindparam("ids", expanding=True)))
+    down = seed.cte("down", recursive=True)
+    down = down.union(select(gm.c.member_id).where(gm.c.group_id == down.c.member_id))
+    return _touch_users_statement(t.users.c.id.in_(select(down.c.member_id)))
+
+
+_TOUCH_USERS = _touch_users_statement(t.users.c.id.in_(bindparam("ids", expanding=True)))
+_TOUCH_BELOW = _below_statement()
+
+
+def touch_members(conn: Connection, members: Sequence[MemberRow], now: str) -> None:
+    """Members joined or left a group: the users among them and the users below the
+    groups among them have new ``groups``, so a new version and lastModified."""
+    _touch_users(conn, [m.id for m in members if m.type == "User"], now)
+    touch_below(conn, [m.id for m in members if m.type == "Group"], now)
+
+
+def _touch_users(conn: Connection, ids: Sequence[str], now: str) -> None:
+    for start in range(0, len(ids), 500):
+        conn.execute(_TOUCH_USERS, {"ids": list(ids[start : start + 500]), "now": now})
+
+
+def touch_below(conn: Connection, group_ids: Sequence[str], now: str) -> None:
+    """The users below groups (renamed, deleted, joining or leaving a group) change."""
+    for start in range(0, len(group_ids), 500):
+        conn.execute(_TOUCH_BELOW, {"ids": list(group_ids[start : start + 500]), "now": now})
+
+
+def lock_parents(conn: Connection, member_id: str) -> None:
+    """Lock the groups a user or group is a member of, in id order: a writer locks groups
+    before users, so deleting a member waits for its groups' writers, not the reverse."""
+    gm, groups = t.group_members, t.groups
+    parents = select(gm.c.group_id).where(gm.c.member_id == member_id)
+    conn.execute(
+        select(groups.c.id).where(groups.c.id.in_(parents)).order_by(groups.c.id).with_for_update()
+    ).all()
+
+
 def delete_resource(conn: Connection, kind: str, resource_id: str, now: str) -> bool:
-    """Delete a user or group with its memberships; groups that lose a member change too."""
+    """Delete a user or group with its memberships; groups that lose a member change too,
+    and so do the users below a deleted group (their ``groups`` lose it)."""
     table = _table(kind)
     gm = t.group_members
     parents = list(
         conn.execute(select(gm.c.group_id).where(gm.c.member_id == resource_id)).scalars()
     )
+    touch(conn, "Group", parents, now)
+    if kind == "Group":
+        touch_below(conn, [resource_id], now)
     conn.execute(delete(gm).where(gm.c.member_id == resource_id))
     conn.execute(delete(t.unique_values).where(t.unique_values.c.resource_id == resource_id))
     deleted = conn.execute(delete(table).where(table.c.id == resource_id)).rowcount
-    touch(conn, "Group", parents, now)
     return bool(deleted)
 
 
-def add_members(conn: Connection, group_id: str, new: Sequence[MemberRow]) -> int:
-    """Add the members that are not members yet; how many were added.
+def add_members(conn: Connection, group_id: str, new: Sequence[MemberRow], now: str) -> int:
+    """Add the members that are not members yet (they change: see touch_members); how
+    many were added.
 
     The caller holds the group's row lock, so no other transaction adds the same member.
     """
@@ -437,14 +497,22 @@ def add_members(conn: Connection, group_id: str, new: Sequence[MemberRow]) -> in
     for start in range(0, len(new), 1000):
         chunk = new[start : start + 1000]
         present = members_among(conn, group_id, [m.id for m in chunk])
-        rows = [
-            {"group_id": group_id, "member_id": m.id, "member_type": m.type, "display": m.display}
-            for m in chunk
-            if m.id not in present
-        ]
-        if rows:
-            conn.execute(_INSERT_MEMBERS, rows)
-            added += len(rows)
+        fresh = [m for m in chunk if m.id not in present]
+        if fresh:
+            conn.execute(
+                _INSERT_MEMBERS,
+                [
+                    {
+                        "group_id": group_id,
+                        "member_id": m.id,
+                        "member_type": m.type,
+                        "display": m.display,
+                    }
+                    for m in fresh
+                ],
+            )
+            touch_members(conn, fresh, now)
+            added += len(fresh)
     return added
 
 
@@ -461,17 +529,26 @@ def set_displays(conn: Connection, group_id: str, displays: dict[str, str | None
     return changed
 
 
-def remove_members(conn: Connection, group_id: str, ids: Sequence[str] | None) -> int:
-    """Remove the given members (all of them when ``ids`` is None). Returns how many."""
+def remove_members(conn: Connection, group_id: str, ids: Sequence[str] | None, now: str) -> int:
+    """Remove the given members (all of them when ``ids`` is None); those removed change
+    (see touch_members). Returns how many."""
     gm = t.group_members
     if ids is None:
+        touch_below(conn, [group_id], now)
         return int(conn.execute(delete(gm).where(gm.c.group_id == group_id)).rowcount)
     removed = 0
     for start in range(0, len(ids), 500):
         chunk = list(ids[start : start + 500])
-        removed += conn.execute(
-            delete(gm).where(gm.c.group_id == group_id, gm.c.member_id.in_(chunk))
-        ).rowcount
+        gone = [
+            MemberRow(row.member_id, row.member_type, None)
+            for row in conn.execute(
+                delete(gm)
+                .where(gm.c.group_id == group_id, gm.c.member_id.in_(chunk))
+                .returning(gm.c.member_id, gm.c.member_type)
+            )
+        ]
+        touch_members(conn, gone, now)
+        removed += len(gone)
     return removed
 
 
