@@ -74,11 +74,8 @@ def schemas(compiled: Compiled, registry: Registry, base: str) -> list[dict[str,
         rt = registry.resource_type(RESOURCE_TYPES[entity_type])
         assert rt is not None
         if _whole(compiled, entity_type):
-            chosen = [
-                schema.to_scim(base)
-                for schema in rt.all_schemas
-                if schema.id not in s.VENDOR_EXTENSIONS  # not served: see service._present
-            ]
+            # SAP's vendor extensions too, described but not declared (decision 0004)
+            chosen = [schema.to_scim(base) for schema in rt.all_schemas]
         else:
             chosen = [_cut(rt.schema.to_scim(base), compiled, entity_type)]
         for doc in chosen:

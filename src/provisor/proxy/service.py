@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -35,6 +36,7 @@ from provisor.errors import NotFoundError
 from provisor.proxy import filters, ids
 from provisor.proxy.errors import DisabledError, TransformationFailedError, connector_errors
 from provisor.scim import schemas as s
+from provisor.scim.attributes import Mutability, Schema
 from provisor.scim.errors import (
     InvalidPathError,
     InvalidSyntaxError,
@@ -568,6 +570,24 @@ class ProxyService:
                 out.append(resource)
         return out
 
+    def _without_unset_vendor_extensions(
+        self, compiled: Compiled, document: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The document without those of SAP's vendor extensions that hold no value a client
+        set: only the proxy write's own stamps (``sourceSystem`` 39, spec §1.11) and values
+        the back-end generates (read-only: ``userUuid``). As on /scim (decision 0004), a
+        resource shows SAP's extensions only when they carry SAP data."""
+        stamps = _vendor_stamps(compiled.write)
+        registry = self.registry()
+        out = {}
+        for key, value in document.items():
+            if key in s.VENDOR_EXTENSIONS and not _client_set(
+                value, stamps.get(key, {}), registry.schema(key)
+            ):
+                continue
+            out[key] = value
+        return out
+
     def _present(
         self,
         compiled: Compiled,
@@ -597,9 +617,7 @@ class ProxyService:
                 log.warning("proxy read failed", system=compiled.system.id, reason=reason)
                 return None
             raise TransformationFailedError(f"The proxy read transformation failed: {reason}")
-        # SAP's vendor extensions stay in the back-end: the proxy's schemas do not list them,
-        # as /scim does not (see discovery)
-        resource = {k: v for k, v in outcome.document.items() if k not in s.VENDOR_EXTENSIONS}
+        resource = self._without_unset_vendor_extensions(compiled, outcome.document)
         raw = (
             _text(resource.get("id"))
             or _text(outcome.variables.get("entityIdSourceSystem"))
@@ -613,7 +631,9 @@ class ProxyService:
         resource["id"] = resource_id
         listed = resource.get("schemas")
         listed = (
-            [u for u in listed if u not in s.VENDOR_EXTENSIONS] if isinstance(listed, list) else []
+            [u for u in listed if u not in s.VENDOR_EXTENSIONS or u in resource]
+            if isinstance(listed, list)
+            else []
         )
         resource["schemas"] = listed or [CORE_SCHEMAS[entity_type]]
         meta = resource.get("meta")
@@ -761,3 +781,31 @@ def _text(value: Any) -> str | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         value = str(value)
     return value if isinstance(value, str) and value else None
+
+
+_VENDOR_PATH = re.compile(r"^\$\['([^']+)'\]\['([^']+)'\]$")
+
+
+def _vendor_stamps(write: Transformation) -> dict[str, dict[str, Any]]:
+    """The constants the proxy write puts into vendor extensions, by extension and attribute."""
+    stamps: dict[str, dict[str, Any]] = {}
+    for section in write.entities.values():
+        for mapping in section.mappings:
+            match = _VENDOR_PATH.match((mapping.target_path or "").strip())
+            if mapping.has_constant and match and match.group(1) in s.VENDOR_EXTENSIONS:
+                stamps.setdefault(match.group(1), {})[match.group(2)] = mapping.constant
+    return stamps
+
+
+def _client_set(extension: Any, stamps: Mapping[str, Any], schema: Schema | None) -> bool:
+    """Whether an extension holds a value other than a stamp or a read-only value."""
+    if not isinstance(extension, Mapping):
+        return True
+    for name, value in extension.items():
+        attribute = schema.attribute(name) if schema is not None else None
+        if attribute is not None and attribute.mutability is Mutability.READ_ONLY:
+            continue
+        if name in stamps and stamps[name] == value:
+            continue
+        return True
+    return False
