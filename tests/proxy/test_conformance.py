@@ -108,7 +108,5 @@ def test_scim_sanity(server: LiveServer, proxy: System) -> None:
     report = json.loads(completed.stdout)
     assert report["summary"].get("errors", 0) == 0, completed.stdout
     failures = [r["name"] for r in report["results"] if r["status"] == "fail"]
-    assert [f for f in failures if f not in KNOWN.get(proxy.type.id, set())] == [], (
-        completed.stdout
-    )
+    assert [f for f in failures if f not in KNOWN.get(proxy.type.id, set())] == [], completed.stdout
     assert report["summary"]["passed"] >= 12

@@ -8,9 +8,9 @@ import httpx
 import pytest
 
 from provisor.proxy import ids
+from provisor.scim.schemas import SAP_CUSTOM_GROUP, SAP_CUSTOM_USER, SAP_GROUP, SAP_USER
 from provisor.systems.model import NewSystem, System
 from tests.conftest import LiveServer
-from provisor.scim.schemas import SAP_CUSTOM_GROUP, SAP_CUSTOM_USER, SAP_GROUP, SAP_USER
 from tests.helpers import ENTERPRISE, ERROR, GROUP, PATCH_OP, USER, group_body, user_body
 from tests.proxy.conftest import PROXY_PATH
 

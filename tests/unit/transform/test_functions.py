@@ -348,7 +348,9 @@ def test_manipulate_date_parses_adjacent_numbers_by_their_width() -> None:
         }
     ]
     assert run(generalized, "20261204225959Z") == "2026-12-04T22:59:59Z"
-    compact = [{"type": "manipulateDate", "sourceDateFormat": "yyMMdd", "targetDateFormat": "d/M/yy"}]
+    compact = [
+        {"type": "manipulateDate", "sourceDateFormat": "yyMMdd", "targetDateFormat": "d/M/yy"}
+    ]
     assert run(compact, "240131") == "31/1/24"
     assert "does not match" in fails(generalized, "202612042259Z")
 
