@@ -162,6 +162,23 @@ def test_phone_types_timestamps_and_removed_names_round_trip(
     assert removed.json()["phoneNumbers"] == phones
 
 
+def test_writes_keep_what_the_transformations_do_not_map(
+    slapd: LDAPServer, ldap_proxy: tuple[System, httpx.Client, str]
+) -> None:
+    """PUT and PATCH remove what the client removed, not what the proxy never shows."""
+    _, client, people = ldap_proxy
+    dn, attributes = person("finn", people)
+    slapd.add([(dn, {**attributes, "title": ["Boss"], "mobile": ["+1 555 0102"]})])
+    put = client.put("/Users/finn", json=user_body("finn", displayName="Finn"))
+    assert put.status_code == 200, put.text
+    entry = slapd.entry(dn)
+    assert entry is not None and entry["title"] == ["Boss"] and entry["displayName"] == ["Finn"]
+    assert "mobile" not in entry  # shown to the client, left out of its PUT: removed
+    patch = {"schemas": [PATCH_OP], "Operations": [{"op": "remove", "path": "displayName"}]}
+    assert client.patch("/Users/finn", json=patch).status_code == 200
+    assert (slapd.entry(dn) or {}).get("title") == ["Boss"]
+
+
 def test_patch_is_applied_to_the_entry_and_written_back(
     slapd: LDAPServer, ldap_proxy: tuple[System, httpx.Client, str]
 ) -> None:

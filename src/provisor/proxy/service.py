@@ -358,10 +358,11 @@ class ProxyService:
                 previous = await connector.get(entity_type, target)
                 if previous is None:
                     raise ResourceNotFoundError(f"{what}: not found.")
+                current = self._present(compiled, connector, entity_type, previous, base)
                 if if_match is not None:
-                    current = self._present(compiled, connector, entity_type, previous, base)
                     _check_version(if_match, current, what)
-                written = await connector.update(entity_type, target, document, previous=previous)
+                before = self._as_written(compiled, entity_type, current, key)
+                written = await connector.update(entity_type, target, document, previous=before)
                 entity = written.entity or await connector.get(entity_type, written.id)
         return self._answer(compiled, connector, entity_type, entity, base, written.id)
 
@@ -436,8 +437,26 @@ class ProxyService:
             compiled, entity_type, patched, Operation.UPDATE, {"entityIdTargetSystem": key}
         )
         target = _text(variables.get("entityIdTargetSystem")) or key
-        written = await connector.update(entity_type, target, document, previous=previous)
+        before = self._as_written(compiled, entity_type, current, key)
+        written = await connector.update(entity_type, target, document, previous=before)
         return written.entity or await connector.get(entity_type, written.id), written.id
+
+    def _as_written(
+        self, compiled: Compiled, entity_type: str, shown: dict[str, Any] | None, key: str
+    ) -> Entity | None:
+        """The ``previous`` of an update: what the write transformation makes of the resource
+        as the client saw it, so that an update removes what the client removed and leaves
+        alone what the transformations never show (an LDAP ``title``); None: replace only."""
+        if shown is None:
+            return None
+        outcome = compiled.write.apply(
+            entity_type,
+            shown,
+            operation=Operation.UPDATE,
+            variables={"entityIdTargetSystem": key},
+            resolver=IdDecoder(),
+        )
+        return outcome.document if isinstance(outcome, Transformed) else None
 
     def _apply_patch(
         self, entity_type: str, resource: dict[str, Any], operations: list[PatchOperation]
