@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -130,10 +131,52 @@ def test_writes_reach_the_directory_and_discovery_tells_the_truth(
     by_name = {a["name"]: a for a in schema["attributes"]}
     assert by_name["userName"]["mutability"] == "immutable"  # it is the id: uid
     subs = {a["name"]: a for a in by_name["phoneNumbers"]["subAttributes"]}
-    assert set(subs) == {"value", "type"} and subs["type"]["mutability"] == "readOnly"
+    assert set(subs) == {"value", "type"} and subs["type"]["mutability"] == "readWrite"
+    assert subs["type"]["canonicalValues"] == ["mobile", "work"]  # the types the read gives
     assert {a["name"] for a in by_name["name"]["subAttributes"]} == {"givenName", "familyName"}
     assert client.get("/Users/nobody").status_code == 404
     assert client.delete("/Users/nobody").status_code == 404
+
+
+def test_phone_types_timestamps_and_removed_names_round_trip(
+    slapd: LDAPServer, ldap_proxy: tuple[System, httpx.Client, str]
+) -> None:
+    _, client, people = ldap_proxy
+    phones = [{"value": "+1 555 0101", "type": "mobile"}, {"value": "+1 555 0100", "type": "work"}]
+    created = client.post("/Users", json=user_body("erin", phoneNumbers=phones))
+    assert created.status_code == 201, created.text
+    entry = slapd.entry(f"uid=erin,{people}")
+    assert entry is not None
+    assert entry["mobile"] == ["+1 555 0101"] and entry["telephoneNumber"] == ["+1 555 0100"]
+    assert created.json()["phoneNumbers"] == phones
+    meta = created.json()["meta"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", meta["created"]), meta
+    assert meta["lastModified"] >= meta["created"]
+    removed = client.patch(
+        "/Users/erin",
+        json={"schemas": [PATCH_OP], "Operations": [{"op": "remove", "path": "name"}]},
+    )
+    assert removed.status_code == 200, removed.text
+    assert "name" not in removed.json()  # sn keeps the write's placeholder, not read back
+    assert (slapd.entry(f"uid=erin,{people}") or {})["sn"] == ["-"]
+    assert removed.json()["phoneNumbers"] == phones
+
+
+def test_writes_keep_what_the_transformations_do_not_map(
+    slapd: LDAPServer, ldap_proxy: tuple[System, httpx.Client, str]
+) -> None:
+    """PUT and PATCH remove what the client removed, not what the proxy never shows."""
+    _, client, people = ldap_proxy
+    dn, attributes = person("finn", people)
+    slapd.add([(dn, {**attributes, "title": ["Boss"], "mobile": ["+1 555 0102"]})])
+    put = client.put("/Users/finn", json=user_body("finn", displayName="Finn"))
+    assert put.status_code == 200, put.text
+    entry = slapd.entry(dn)
+    assert entry is not None and entry["title"] == ["Boss"] and entry["displayName"] == ["Finn"]
+    assert "mobile" not in entry  # shown to the client, left out of its PUT: removed
+    patch = {"schemas": [PATCH_OP], "Operations": [{"op": "remove", "path": "displayName"}]}
+    assert client.patch("/Users/finn", json=patch).status_code == 200
+    assert (slapd.entry(dn) or {}).get("title") == ["Boss"]
 
 
 def test_patch_is_applied_to_the_entry_and_written_back(

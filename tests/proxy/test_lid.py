@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from provisor.proxy import ids
+from provisor.scim.schemas import SAP_CUSTOM_GROUP, SAP_CUSTOM_USER, SAP_GROUP, SAP_USER
 from provisor.systems.model import NewSystem, System
 from tests.conftest import LiveServer
 from tests.helpers import ENTERPRISE, ERROR, GROUP, PATCH_OP, USER, group_body, user_body
@@ -261,6 +262,36 @@ def test_discovery_tells_what_the_proxy_supports(lid_proxy: tuple[System, httpx.
     assert "urn:ietf:params:scim:schemas:core:2.0:User" in schemas
     assert client.get("/Schemas/urn:ietf:params:scim:schemas:core:2.0:Group").status_code == 200
     assert client.get("/ResourceTypes/User").json()["endpoint"] == "/Users"
+
+
+def test_sap_extensions_are_described_and_sap_shaped_users_round_trip(
+    server: LiveServer, lid_proxy: tuple[System, httpx.Client]
+) -> None:
+    """As on /scim (decision 0004): SAP's extensions are described under /Schemas, not
+    declared by the resource types, and shown when a resource carries SAP data."""
+    _, client = lid_proxy
+    described = {s["id"]: s for s in client.get("/Schemas").json()["Resources"]}
+    for urn in (SAP_USER, SAP_CUSTOM_USER, SAP_GROUP, SAP_CUSTOM_GROUP):
+        assert described[urn]["description"] and described[urn]["attributes"], urn
+    types = client.get("/ResourceTypes").json()["Resources"]
+    declared = {e["schema"] for t in types for e in t["schemaExtensions"]}
+    assert declared.isdisjoint({SAP_USER, SAP_CUSTOM_USER, SAP_GROUP, SAP_CUSTOM_GROUP})
+    sap = {"validFrom": "2026-01-01T00:00:00Z", "emails": [{"value": "k@corp.example"}]}
+    custom = {"attributes": [{"name": "customAttribute1", "value": "v1"}]}
+    body = user_body(
+        "kim", schemas=[USER, SAP_USER, SAP_CUSTOM_USER], **{SAP_USER: sap, SAP_CUSTOM_USER: custom}
+    )
+    created = client.post("/Users", json=body)
+    assert created.status_code == 201, created.text
+    got = client.get(f"/Users/{created.json()['id']}").json()
+    assert {SAP_USER, SAP_CUSTOM_USER} <= set(got["schemas"])
+    assert {k: got[SAP_USER][k] for k in sap} == sap and got[SAP_CUSTOM_USER] == custom
+    assert got[SAP_USER]["sourceSystem"] == 39 and got[SAP_USER]["userUuid"]
+    # a user without SAP data: the proxy's own stamp and the generated id are not shown
+    plain = client.post("/Users", json=user_body("lee")).json()
+    assert SAP_USER not in plain and SAP_USER not in plain["schemas"]
+    stored = server.services.directory.get("User", plain["id"], "/scim")
+    assert stored.body is not None and SAP_USER.encode() in stored.body
 
 
 def test_member_ids_in_patch_operations_are_decoded(

@@ -22,7 +22,9 @@ from provisor.scim.registry import Registry
 from provisor.transform.document import Entity
 
 _WHOLE = {"$", "$.*"}
-_FILTERS = re.compile(r"\[[^\]']*\]")  # [*], [?(@.value)]: not part of a name
+# [*], [?(@.value)], [?(@.type == 'work')]: not part of a name
+_FILTERS = re.compile(r"\[\?\([^\]]*\)\]|\[[^\]']*\]")
+_FILTERED = re.compile(r"@\.(\w+)")  # the sub-attributes a filter selects elements by
 
 
 def service_provider_config(base: str) -> dict[str, Any]:
@@ -72,11 +74,8 @@ def schemas(compiled: Compiled, registry: Registry, base: str) -> list[dict[str,
         rt = registry.resource_type(RESOURCE_TYPES[entity_type])
         assert rt is not None
         if _whole(compiled, entity_type):
-            chosen = [
-                schema.to_scim(base)
-                for schema in rt.all_schemas
-                if schema.id not in s.VENDOR_EXTENSIONS  # not served: see service._present
-            ]
+            # SAP's vendor extensions too, described but not declared (decision 0004)
+            chosen = [schema.to_scim(base) for schema in rt.all_schemas]
         else:
             chosen = [_cut(rt.schema.to_scim(base), compiled, entity_type)]
         for doc in chosen:
@@ -103,7 +102,11 @@ def _cut(doc: dict[str, Any], compiled: Compiled, entity_type: str) -> dict[str,
         if isinstance(subs, list):
             readable = None if read is None else read[name]
             writable = None if write is None else write.get(name, set())
-            attribute = {**attribute, "subAttributes": _cut_subs(subs, readable, writable)}
+            constants = _constants(compiled.read.entity(entity_type), name)
+            attribute = {
+                **attribute,
+                "subAttributes": _cut_subs(subs, readable, writable, constants),
+            }
         kept.append(attribute)
     return {**doc, "attributes": kept}
 
@@ -130,10 +133,13 @@ def _id_attributes(section: Entity | None) -> set[str]:
 
 
 def _cut_subs(
-    subs: list[dict[str, Any]], read: set[str] | None, write: set[str] | None
+    subs: list[dict[str, Any]],
+    read: set[str] | None,
+    write: set[str] | None,
+    constants: dict[str, list[str]],
 ) -> list[dict[str, Any]]:
     """The sub-attributes the read mappings produce; read-only when the write mappings
-    do not take them."""
+    do not take them; with the constants the read gives them as their canonical values."""
     kept = []
     for sub in subs:
         name = str(sub.get("name", "")).lower()
@@ -141,8 +147,29 @@ def _cut_subs(
             continue
         if write is not None and name not in write:
             sub = {**sub, "mutability": "readOnly"}
+        if name in constants:
+            sub = {**sub, "canonicalValues": constants[name]}
         kept.append(sub)
     return kept
+
+
+def _constants(section: Entity | None, attribute: str) -> dict[str, list[str]]:
+    """The sub-attributes of ``attribute`` that the read mappings only ever set to constants
+    (``phoneNumbers[0].type`` = ``mobile`` on LDAP), with those constants."""
+    found: dict[str, list[str]] = {}
+    computed: set[str] = set()
+    for mapping in section.mappings if section is not None else ():
+        if mapping.ignore or mapping.target_path is None:
+            continue
+        first, _, sub = _FILTERS.sub("", simple_path(mapping.target_path)).partition(".")
+        if first.lower() != attribute or not sub:
+            continue
+        sub = sub.split(".")[0].lower()
+        if isinstance(mapping.constant, str):
+            found.setdefault(sub, []).append(mapping.constant)
+        else:
+            computed.add(sub)
+    return {k: sorted(set(v)) for k, v in found.items() if k not in computed}
 
 
 def _names(section: Entity | None, *, target: bool) -> dict[str, set[str] | None] | None:
@@ -167,6 +194,8 @@ def _names(section: Entity | None, *, target: bool) -> dict[str, set[str] | None
         if known is not None:
             if sub:
                 known.add(sub)
+                # a write that picks elements by a sub-attribute takes that one too
+                known.update(n.lower() for n in _FILTERED.findall(path) if not target)
             else:
                 names[first] = None
     return names

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -35,6 +36,7 @@ from provisor.errors import NotFoundError
 from provisor.proxy import filters, ids
 from provisor.proxy.errors import DisabledError, TransformationFailedError, connector_errors
 from provisor.scim import schemas as s
+from provisor.scim.attributes import Mutability, Schema
 from provisor.scim.errors import (
     InvalidPathError,
     InvalidSyntaxError,
@@ -356,10 +358,11 @@ class ProxyService:
                 previous = await connector.get(entity_type, target)
                 if previous is None:
                     raise ResourceNotFoundError(f"{what}: not found.")
+                current = self._present(compiled, connector, entity_type, previous, base)
                 if if_match is not None:
-                    current = self._present(compiled, connector, entity_type, previous, base)
                     _check_version(if_match, current, what)
-                written = await connector.update(entity_type, target, document, previous=previous)
+                before = self._as_written(compiled, entity_type, current, key)
+                written = await connector.update(entity_type, target, document, previous=before)
                 entity = written.entity or await connector.get(entity_type, written.id)
         return self._answer(compiled, connector, entity_type, entity, base, written.id)
 
@@ -434,8 +437,26 @@ class ProxyService:
             compiled, entity_type, patched, Operation.UPDATE, {"entityIdTargetSystem": key}
         )
         target = _text(variables.get("entityIdTargetSystem")) or key
-        written = await connector.update(entity_type, target, document, previous=previous)
+        before = self._as_written(compiled, entity_type, current, key)
+        written = await connector.update(entity_type, target, document, previous=before)
         return written.entity or await connector.get(entity_type, written.id), written.id
+
+    def _as_written(
+        self, compiled: Compiled, entity_type: str, shown: dict[str, Any] | None, key: str
+    ) -> Entity | None:
+        """The ``previous`` of an update: what the write transformation makes of the resource
+        as the client saw it, so that an update removes what the client removed and leaves
+        alone what the transformations never show (an LDAP ``title``); None: replace only."""
+        if shown is None:
+            return None
+        outcome = compiled.write.apply(
+            entity_type,
+            shown,
+            operation=Operation.UPDATE,
+            variables={"entityIdTargetSystem": key},
+            resolver=IdDecoder(),
+        )
+        return outcome.document if isinstance(outcome, Transformed) else None
 
     def _apply_patch(
         self, entity_type: str, resource: dict[str, Any], operations: list[PatchOperation]
@@ -568,6 +589,24 @@ class ProxyService:
                 out.append(resource)
         return out
 
+    def _without_unset_vendor_extensions(
+        self, compiled: Compiled, document: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The document without those of SAP's vendor extensions that hold no value a client
+        set: only the proxy write's own stamps (``sourceSystem`` 39, spec §1.11) and values
+        the back-end generates (read-only: ``userUuid``). As on /scim (decision 0004), a
+        resource shows SAP's extensions only when they carry SAP data."""
+        stamps = _vendor_stamps(compiled.write)
+        registry = self.registry()
+        out = {}
+        for key, value in document.items():
+            if key in s.VENDOR_EXTENSIONS and not _client_set(
+                value, stamps.get(key, {}), registry.schema(key)
+            ):
+                continue
+            out[key] = value
+        return out
+
     def _present(
         self,
         compiled: Compiled,
@@ -597,9 +636,7 @@ class ProxyService:
                 log.warning("proxy read failed", system=compiled.system.id, reason=reason)
                 return None
             raise TransformationFailedError(f"The proxy read transformation failed: {reason}")
-        # SAP's vendor extensions stay in the back-end: the proxy's schemas do not list them,
-        # as /scim does not (see discovery)
-        resource = {k: v for k, v in outcome.document.items() if k not in s.VENDOR_EXTENSIONS}
+        resource = self._without_unset_vendor_extensions(compiled, outcome.document)
         raw = (
             _text(resource.get("id"))
             or _text(outcome.variables.get("entityIdSourceSystem"))
@@ -613,7 +650,9 @@ class ProxyService:
         resource["id"] = resource_id
         listed = resource.get("schemas")
         listed = (
-            [u for u in listed if u not in s.VENDOR_EXTENSIONS] if isinstance(listed, list) else []
+            [u for u in listed if u not in s.VENDOR_EXTENSIONS or u in resource]
+            if isinstance(listed, list)
+            else []
         )
         resource["schemas"] = listed or [CORE_SCHEMAS[entity_type]]
         meta = resource.get("meta")
@@ -761,3 +800,31 @@ def _text(value: Any) -> str | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         value = str(value)
     return value if isinstance(value, str) and value else None
+
+
+_VENDOR_PATH = re.compile(r"^\$\['([^']+)'\]\['([^']+)'\]$")
+
+
+def _vendor_stamps(write: Transformation) -> dict[str, dict[str, Any]]:
+    """The constants the proxy write puts into vendor extensions, by extension and attribute."""
+    stamps: dict[str, dict[str, Any]] = {}
+    for section in write.entities.values():
+        for mapping in section.mappings:
+            match = _VENDOR_PATH.match((mapping.target_path or "").strip())
+            if mapping.has_constant and match and match.group(1) in s.VENDOR_EXTENSIONS:
+                stamps.setdefault(match.group(1), {})[match.group(2)] = mapping.constant
+    return stamps
+
+
+def _client_set(extension: Any, stamps: Mapping[str, Any], schema: Schema | None) -> bool:
+    """Whether an extension holds a value other than a stamp or a read-only value."""
+    if not isinstance(extension, Mapping):
+        return True
+    for name, value in extension.items():
+        attribute = schema.attribute(name) if schema is not None else None
+        if attribute is not None and attribute.mutability is Mutability.READ_ONLY:
+            continue
+        if name in stamps and stamps[name] == value:
+            continue
+        return True
+    return False

@@ -134,15 +134,31 @@ _PARTS = {
 }
 
 
+_GROUPS = {"u": "y", "k": "H", "K": "h"}
+
+
+def _numeric(token: str | tuple[str, int]) -> bool:
+    """Whether a pattern token is a number field (``yyyy``, ``MM``, ``HH``, ...)."""
+    if isinstance(token, str):
+        return False
+    letter, n = token
+    return letter in "yuDdHkhKmsSn" or (letter in "ML" and n < 3)
+
+
 @lru_cache(maxsize=256)
 def _parser(pattern: str) -> re.Pattern[str]:
     out: list[str] = []
-    for token in tokens(pattern):
+    parts = list(tokens(pattern))
+    for i, token in enumerate(parts):
         if isinstance(token, str):
             out.append(re.escape(token))
             continue
         letter, n = token
-        if letter in "ML":
+        if _numeric(token) and i + 1 < len(parts) and _numeric(parts[i + 1]):
+            # adjacent value parsing (Java): a number followed by a number has its width
+            name = "yy" if letter == "y" and n == 2 else _GROUPS.get(letter, letter)
+            out.append(rf"(?P<{name}>\d{{{n}}})")
+        elif letter in "ML":
             out.append(r"(?P<M>[A-Za-z]+)" if n >= 3 else r"(?P<M>\d{1,2})")
         elif letter == "y" and n == 2:
             out.append(r"(?P<yy>\d{2})")

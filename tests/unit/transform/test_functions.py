@@ -338,6 +338,23 @@ def test_manipulate_date() -> None:
     assert "does not match" in fails(shift, "14.11.2023")
 
 
+def test_manipulate_date_parses_adjacent_numbers_by_their_width() -> None:
+    """Java's adjacent value parsing: LDAP generalized time has no separators."""
+    generalized = [
+        {
+            "type": "manipulateDate",
+            "sourceDateFormat": "yyyyMMddHHmmss'Z'",
+            "targetDateFormat": "yyyy-MM-dd'T'HH:mm:ss'Z'",
+        }
+    ]
+    assert run(generalized, "20261204225959Z") == "2026-12-04T22:59:59Z"
+    compact = [
+        {"type": "manipulateDate", "sourceDateFormat": "yyMMdd", "targetDateFormat": "d/M/yy"}
+    ]
+    assert run(compact, "240131") == "31/1/24"
+    assert "does not match" in fails(generalized, "202612042259Z")
+
+
 def test_random_password() -> None:
     spec = {
         "type": "randomPassword",

@@ -63,9 +63,10 @@ class Dialect:
 
     name = "LDAP"
     # Attributes every read asks for, and those of them removed from read entities unless
-    # ldap.*.attributes lists them (operational ones that "*" would not have returned).
-    read_extras: tuple[str, ...] = ("modifyTimestamp",)
-    hidden: frozenset[str] = frozenset({"modifytimestamp"})
+    # ldap.*.attributes lists them or the connector serves a proxy (operational ones that
+    # "*" would not have returned; the proxy read maps them to meta.created/lastModified).
+    read_extras: tuple[str, ...] = ("modifyTimestamp", "createTimestamp")
+    hidden: frozenset[str] = frozenset({"modifytimestamp", "createtimestamp"})
     user_attributes: tuple[str, ...] = ()  # always read for users
 
     def delta_filter(self, token: str) -> str:

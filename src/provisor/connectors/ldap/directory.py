@@ -35,6 +35,7 @@ from provisor.connectors.base import (
     EntityNotFound,
     InvalidEntity,
     InvalidId,
+    Role,
 )
 from provisor.connectors.ldap.client import NO_ATTRIBUTES, Entry, Session
 from provisor.connectors.ldap.dialects import Dialect
@@ -247,6 +248,8 @@ class Directory:
         return unique_names(wanted)
 
     def hidden(self, options: EntityOptions) -> frozenset[str]:
+        if self.options.role is Role.PROXY:
+            return frozenset()
         listed = {a.lower() for a in options.attributes or ()}
         return frozenset(a for a in self.dialect.hidden if a not in listed)
 

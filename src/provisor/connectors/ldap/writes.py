@@ -5,8 +5,9 @@
   the configured object classes when the entity has none, and drops empty values.
 * ``update`` replaces the attributes given; with ``previous``, only those that changed, the
   members as adds and deletes (in the same modify when there are at most ``BATCH``), and the
-  attributes of ``previous`` that are gone are removed, except objectClass, the id, the RDN
-  and the required attribute (create-only values of the default transformations), and
+  attributes of ``previous`` that are gone are removed, except objectClass, the id, the RDN,
+  the required attribute (create-only values of the default transformations), the
+  operational attributes every read asks for (``modifyTimestamp``, ``uSNChanged``, ...), and
   passwords (a source that stops sending one does not mean to remove it). When the
   update drops the entry's RDN value, the entry is renamed (modrdn) and the answer carries the
   new id.
@@ -201,6 +202,7 @@ class Writer:
         """The modify of an update, and the member DNs to add and remove apart from it."""
         rdn = rdn_of(dn)
         kept = {"objectclass", options.id_attribute.lower(), options.required_attribute.lower()}
+        kept.update(a.lower() for a in self.directory.dialect.read_extras)  # operational
         if rdn is not None:
             kept.add(rdn[0].lower())
         member = self.options.member_attribute.lower() if options.entity_type == "group" else None
