@@ -7,7 +7,6 @@ import uuid
 import httpx
 import pytest
 
-from provisor.proxy import ids
 from provisor.scim.schemas import SAP_CUSTOM_GROUP, SAP_CUSTOM_USER, SAP_GROUP, SAP_USER
 from provisor.systems.model import NewSystem, System
 from tests.conftest import LiveServer
@@ -292,32 +291,6 @@ def test_sap_extensions_are_described_and_sap_shaped_users_round_trip(
     assert SAP_USER not in plain and SAP_USER not in plain["schemas"]
     stored = server.services.directory.get("User", plain["id"], "/scim")
     assert stored.body is not None and SAP_USER.encode() in stored.body
-
-
-def test_member_ids_in_patch_operations_are_decoded(
-    server: LiveServer, lid_proxy: tuple[System, httpx.Client]
-) -> None:
-    """A member whose back-end key is no URL-safe id travels encoded (``ids``); PATCH
-    decodes it in values and in ``members[value eq ...]`` filters, as POST and PUT do."""
-    _, client = lid_proxy
-    group = client.post("/Groups", json=group_body("Outside")).json()
-    key = "ext member/1"
-    encoded = ids.encode(key)
-    assert encoded != key
-    add = {
-        "schemas": [PATCH_OP],
-        "Operations": [{"op": "add", "path": "members", "value": [{"value": encoded}]}],
-    }
-    assert client.patch(f"/Groups/{group['id']}", json=add).status_code == 200
-    stored = server.services.directory.get("Group", group["id"], "/scim")
-    assert stored.body is not None and f'"value":"{key}"' in stored.body.decode()
-    remove = {
-        "schemas": [PATCH_OP],
-        "Operations": [{"op": "remove", "path": f'members[value eq "{encoded}"]'}],
-    }
-    assert client.patch(f"/Groups/{group['id']}", json=remove).status_code == 200
-    stored = server.services.directory.get("Group", group["id"], "/scim")
-    assert stored.body is not None and key not in stored.body.decode()
 
 
 def test_lists_sort_and_resources_carry_etags(
