@@ -444,6 +444,8 @@ _ROUTES: list[tuple[str, str, Callable[..., Any], str, int, str | None]] = [
 for _method, _path, _endpoint, _summary, _status, _body in _ROUTES:
     _dependencies = [NoFilter] if _path.lstrip("/").startswith(DISCOVERY) else []
     _responses: openapi.Responses = {_status: openapi.scim_content(_body)} if _body else {}
+    if _method == "GET" and _path.endswith("{resource_id}"):  # ETags (If-None-Match)
+        _responses[304] = {"description": "Not modified (If-None-Match)"}
     for _prefix in (PREFIX, NEO_PREFIX):
         router.add_api_route(
             _prefix + _path,
