@@ -1,7 +1,8 @@
 """The exceptions provisor raises, in one tree.
 
     ProvisorError
-    ├── ConfigError             bad settings or command-line values
+    ├── ConfigError             bad settings (the server's configuration)
+    ├── InputError              bad input to an operation: a request, a command's values (400)
     ├── NotFoundError           a named thing does not exist
     ├── ConflictError           a unique name or value is taken
     │   └── PreconditionFailedError  the thing changed since it was read (If-Match)
@@ -13,7 +14,9 @@
         └── PermissionDeniedError  the caller lacks a permission (HTTP 403)
 
 SCIM protocol errors live in :mod:`provisor.scim.errors` under ``SCIMError``, itself a
-``ProvisorError``. The class docstring is the default message.
+``ProvisorError``; each is also the generic error it specialises (``InvalidValueError`` is an
+``InputError``, ``ResourceNotFoundError`` a ``NotFoundError``...). The class docstring is
+the default message.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ class ProvisorError(Exception):
 
 class ConfigError(ProvisorError):
     """The configuration is invalid."""
+
+
+class InputError(ProvisorError):
+    """The input is invalid."""
 
 
 class NotFoundError(ProvisorError):

@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlalchemy import select
 
-from provisor.auth.permissions import Permission
 from provisor.certs.x509 import InvalidCertificateError, describe, load_certificate, pem
 from provisor.connectors.base import Role
+from provisor.context import Permission
 from provisor.errors import AuthenticationError, ConfigError, ConflictError, NotFoundError
 from provisor.runtime import Services
 from provisor.settings import Settings

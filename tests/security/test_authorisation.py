@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
-from provisor.auth.permissions import Permission
+from provisor.context import Permission
 from provisor.settings import Settings
 from provisor.web.app import create_app
 from provisor.web.auth import Guard

@@ -19,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from provisor.auth.passwords import VerifiedSecrets, hash_secret
-from provisor.auth.permissions import Permission, Principal, parse_permissions
+from provisor.auth.permissions import Principal
 from provisor.auth.tokens import TokenClaims, TokenSigner
+from provisor.context import Permission, parse_permissions
 from provisor.errors import AuthenticationError, ConfigError, NotFoundError
 from provisor.storage import certificates
 from provisor.storage import clients as store

@@ -1,31 +1,10 @@
-"""The permissions a technical user can hold (spec §5.3, §6.3, §10.3)."""
+"""Who is calling: the principal an authentication proves."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 
-
-class Permission(StrEnum):
-    MANAGE_USERS = "manage_users"
-    MANAGE_GROUPS = "manage_groups"
-    PROXY_API = "proxy_api"
-    REALTIME_API = "realtime_api"
-    TENANT_ADMIN_API = "tenant_admin_api"
-    ADMIN = "admin"
-
-
-def parse_permissions(names: Iterable[str]) -> frozenset[Permission]:
-    """Permissions from their names; ValueError names the unknown ones."""
-    wanted = {name.strip().lower() for name in names if name.strip()}
-    known = {p.value for p in Permission}
-    unknown = sorted(wanted - known)
-    if unknown:
-        raise ValueError(
-            f"unknown permission(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-        )
-    return frozenset(Permission(name) for name in wanted)
+from provisor.context import Actor, ActorKind, Permission
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,3 +29,7 @@ class Principal:
     def allows(self, *any_of: Permission) -> bool:
         """Whether the principal holds one of ``any_of`` (``admin`` holds them all)."""
         return Permission.ADMIN in self.permissions or any(p in self.permissions for p in any_of)
+
+    def actor(self) -> Actor:
+        """The principal as the actor of a service call."""
+        return Actor(ActorKind.CLIENT, self.client_id, self.permissions, self.system)

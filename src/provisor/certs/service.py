@@ -26,7 +26,7 @@ import structlog
 from cryptography import x509
 
 from provisor.auth.clients import ClientService
-from provisor.auth.permissions import Permission, Principal
+from provisor.auth.permissions import Principal
 from provisor.certs import policy
 from provisor.certs.policy import Expiry, Slot
 from provisor.certs.x509 import (
@@ -48,6 +48,7 @@ from provisor.certs.x509 import (
     signature_hash,
 )
 from provisor.connectors.base import Role
+from provisor.context import Permission
 from provisor.errors import AuthenticationError, ConfigError, ConflictError, NotFoundError
 from provisor.storage import certificates as store
 from provisor.storage.database import Database

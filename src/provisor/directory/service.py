@@ -19,14 +19,13 @@ from sqlalchemy import Connection
 from provisor.auth.passwords import hash_secret
 from provisor.directory import render
 from provisor.directory.catalog import SchemaCatalog
-from provisor.errors import ConflictError
+from provisor.errors import ConflictError, PreconditionFailedError
 from provisor.scim import schemas as s
 from provisor.scim.attributes import AttrType, Uniqueness
 from provisor.scim.errors import (
     InvalidFilterError,
     InvalidValueError,
     MemberNotFoundError,
-    PreconditionFailedError,
     ResourceNotFoundError,
     UniquenessError,
 )

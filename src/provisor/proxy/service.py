@@ -32,7 +32,7 @@ from provisor.connectors.base import (
     patch_operations_of,
     path_segment,
 )
-from provisor.errors import NotFoundError
+from provisor.errors import NotFoundError, PreconditionFailedError
 from provisor.proxy import filters, ids
 from provisor.proxy.errors import DisabledError, TransformationFailedError, connector_errors
 from provisor.scim import schemas as s
@@ -42,7 +42,6 @@ from provisor.scim.errors import (
     InvalidSyntaxError,
     InvalidValueError,
     NotImplementedSCIMError,
-    PreconditionFailedError,
     ResourceNotFoundError,
     TooManyError,
 )

@@ -1,4 +1,6 @@
-"""SCIM protocol errors (RFC 7644 §3.12), each with its HTTP status and ``scimType``.
+"""SCIM protocol errors (RFC 7644 §3.12), each with its HTTP status and ``scimType``, and
+each also the generic error of :mod:`provisor.errors` it specialises (input, not found,
+conflict). A failed If-Match is the generic ``PreconditionFailedError`` (412).
 
 SCIMError
 ├── InvalidFilterError       400 invalidFilter
@@ -14,7 +16,6 @@ SCIMError
 │   └── MemberNotFoundError  404 (a member named in the request, not the resource)
 ├── MethodNotAllowedError    405
 ├── UniquenessError          409 uniqueness
-├── PreconditionFailedError  412
 └── TooLargeError            413 tooLarge
 """
 
@@ -22,7 +23,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from provisor.errors import ProvisorError
+from provisor.errors import (
+    ConflictError,
+    InputError,
+    NotFoundError,
+    ProvisorError,
+)
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 
@@ -46,62 +52,62 @@ class SCIMError(ProvisorError):
         return error_body(self.status, self.message, self.scim_type)
 
 
-class InvalidFilterError(SCIMError):
+class InvalidFilterError(SCIMError, InputError):
     """The filter syntax is invalid or the attribute and comparison combination is not supported."""
 
     scim_type = "invalidFilter"
 
 
-class InvalidSyntaxError(SCIMError):
+class InvalidSyntaxError(SCIMError, InputError):
     """The request body could not be parsed or does not follow the SCIM message syntax."""
 
     scim_type = "invalidSyntax"
 
 
-class InvalidPathError(SCIMError):
+class InvalidPathError(SCIMError, InputError):
     """The path attribute is invalid or malformed."""
 
     scim_type = "invalidPath"
 
 
-class InvalidValueError(SCIMError):
+class InvalidValueError(SCIMError, InputError):
     """A required value is missing, or a value is not compatible with the attribute type."""
 
     scim_type = "invalidValue"
 
 
-class MutabilityError(SCIMError):
+class MutabilityError(SCIMError, InputError):
     """The operation would modify a read-only or immutable attribute."""
 
     scim_type = "mutability"
 
 
-class NoTargetError(SCIMError):
+class NoTargetError(SCIMError, InputError):
     """The path did not yield an attribute or attribute value that could be operated on."""
 
     scim_type = "noTarget"
 
 
-class TooManyError(SCIMError):
+class TooManyError(SCIMError, InputError):
     """The request would return more results than the service provider allows."""
 
     scim_type = "tooMany"
 
 
-class InvalidVersionError(SCIMError):
+class InvalidVersionError(SCIMError, InputError):
     """The protocol version in the request is not supported."""
 
     scim_type = "invalidVers"
 
 
-class UniquenessError(SCIMError):
+class UniquenessError(SCIMError, ConflictError):
     """One or more unique attribute values are already in use."""
 
     status = 409
     scim_type = "uniqueness"
 
 
-class TooLargeError(SCIMError):
+class TooLargeError(SCIMError, InputError):
     """The request is larger than the service provider accepts."""
 
     status = 413
@@ -114,7 +120,7 @@ class ForbiddenError(SCIMError):
     status = 403
 
 
-class ResourceNotFoundError(SCIMError):
+class ResourceNotFoundError(SCIMError, NotFoundError):
     """The resource does not exist."""
 
     status = 404
@@ -123,12 +129,6 @@ class ResourceNotFoundError(SCIMError):
 class MemberNotFoundError(ResourceNotFoundError):
     """A group member named in the request is no user or group: the request is wrong, the
     group addressed may well exist."""
-
-
-class PreconditionFailedError(SCIMError):
-    """The resource has changed: its version does not match If-Match."""
-
-    status = 412
 
 
 class MethodNotAllowedError(SCIMError):

@@ -5,6 +5,11 @@ reading connections, and one writing connection per process whose transactions s
 ``BEGIN IMMEDIATE``. Writers of several processes take turns through a lock file, so they
 queue instead of sleeping in SQLite's busy handler. PostgreSQL uses psycopg 3 with a
 connection pool; reads run in autocommit mode, writes in a transaction.
+
+``read(ctx)`` and ``write(ctx)`` yield a :class:`Transaction`: the connection together with
+the context of the service call, so that every statement is scoped to the call's tenant by one
+helper (:meth:`Transaction.scoped`) and a change can record its audit entry in its own commit
+(:meth:`Transaction.audit`).
 """
 
 from __future__ import annotations
@@ -12,16 +17,84 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
+import orjson
 from psycopg.errors import QueryCanceled
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Delete,
+    Engine,
+    Select,
+    Table,
+    Update,
+    create_engine,
+    event,
+    insert,
+    text,
+)
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.sql import Executable
 
+from provisor.context import Context
 from provisor.errors import StorageError
+from provisor.storage import tables as t
+from provisor.timestamps import now
+
+Scopable = TypeVar("Scopable", Select[Any], Update, Delete)
+
+
+class Transaction:
+    """One service call's use of the database: the connection (a transaction when writing)
+    and the call's context."""
+
+    __slots__ = ("conn", "ctx", "writable")
+
+    def __init__(self, conn: Connection, ctx: Context, *, writable: bool) -> None:
+        self.conn = conn
+        self.ctx = ctx
+        self.writable = writable
+
+    def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]:
+        return self.conn.execute(statement, parameters)
+
+    def scoped(self, statement: Scopable, table: Table) -> Scopable:
+        """``statement`` limited to the rows of the call's tenant: the one place where the
+        tenant meets SQL. Tables without a ``tenant`` column hold one installation's rows."""
+        column = table.c.get("tenant")
+        if column is None:
+            return statement
+        return statement.where(column == self.ctx.tenant)
+
+    def tenant_values(self, table: Table, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The values of a row to insert into ``table``, with the call's tenant."""
+        row = dict(values)
+        if "tenant" in table.c:
+            row["tenant"] = self.ctx.tenant
+        return row
+
+    def audit(self, action: str, target: str, detail: Mapping[str, Any] | None = None) -> None:
+        """Record that the call's actor did ``action`` to ``target``, committed with the
+        change itself (``detail`` is JSON and must hold no secret)."""
+        if not self.writable:
+            raise RuntimeError("an audit entry is written in a write transaction")
+        actor = self.ctx.actor
+        self.conn.execute(
+            insert(t.audit_log).values(
+                at=now(),
+                tenant=self.ctx.tenant,
+                actor_kind=actor.kind.value,
+                actor=actor.name[:255],
+                request_id=self.ctx.request_id[:64],
+                action=action,
+                target=target[:255],
+                detail=orjson.dumps(dict(detail or {})).decode(),
+            )
+        )
 
 
 class Database:
@@ -68,9 +141,37 @@ class Database:
     def dialect(self) -> str:
         return self.write_engine.dialect.name
 
+    @overload
+    def read(self) -> AbstractContextManager[Connection]: ...
+    @overload
+    def read(self, ctx: Context) -> AbstractContextManager[Transaction]: ...
+    def read(self, ctx: Context | None = None) -> AbstractContextManager[Any]:
+        """Reading for a service call (a ``Transaction``); nothing it does is committed."""
+        if ctx is None:
+            return self._read()
+        return self._scoped(self._read(), ctx, writable=False)
+
+    @overload
+    def write(self) -> AbstractContextManager[Connection]: ...
+    @overload
+    def write(self, ctx: Context) -> AbstractContextManager[Transaction]: ...
+    def write(self, ctx: Context | None = None) -> AbstractContextManager[Any]:
+        """A transaction for a service call, committed when the block ends and rolled back if
+        it raises."""
+        if ctx is None:
+            return self._write()
+        return self._scoped(self._write(), ctx, writable=True)
+
+    @staticmethod
     @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A connection for reading; nothing it does is committed."""
+    def _scoped(
+        opened: AbstractContextManager[Connection], ctx: Context, *, writable: bool
+    ) -> Iterator[Transaction]:
+        with opened as conn:
+            yield Transaction(conn, ctx, writable=writable)
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
         try:
             with self.read_engine.connect() as conn:
                 yield conn
@@ -82,8 +183,7 @@ class Database:
             raise
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A transaction, committed when the block ends and rolled back if it raises."""
+    def _write(self) -> Iterator[Connection]:
         try:
             with self._writer_turn(), self.write_engine.begin() as conn:
                 yield conn

@@ -496,3 +496,20 @@ revoked_certificates = Table(
     Column("serial_number", String(64), nullable=False),  # hex
     Column("revoked", Time, nullable=False),
 )
+
+# --- audit ----------------------------------------------------------------------------------------
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    # What an actor changed, written in the same transaction as the change.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Time, nullable=False, index=True),
+    Column("tenant", String(64), nullable=False),
+    Column("actor_kind", String(16), nullable=False),  # client | administrator | system
+    Column("actor", String(255), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("action", String(64), nullable=False),  # e.g. system.update
+    Column("target", String(255), nullable=False),  # what it acted on, e.g. a system id
+    Column("detail", Text, nullable=False, server_default="{}"),  # JSON, never a secret
+)

@@ -20,8 +20,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from provisor.auth.attempts import retry_after
-from provisor.auth.permissions import Permission, Principal
+from provisor.auth.permissions import Principal
 from provisor.certs.x509 import from_header, load_certificate
+from provisor.context import Permission
 from provisor.errors import (
     AuthenticationError,
     ConfigError,

@@ -20,6 +20,7 @@ from provisor.errors import (
     AuthenticationError,
     ConfigError,
     ConflictError,
+    InputError,
     InvalidTransformationError,
     NotFoundError,
     PermissionDeniedError,
@@ -44,6 +45,7 @@ _STATUS: list[tuple[type[ProvisorError], int]] = [
     (PreconditionFailedError, 412),
     (ConflictError, 409),
     (InvalidTransformationError, 400),
+    (InputError, 400),
     (ConfigError, 400),
     (StorageError, 503),
 ]

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from provisor.auth.permissions import Permission
+from provisor.context import Permission
 from provisor.directory.bulk import BulkProcessor
 from provisor.directory.service import ListQuery, Rendered
 from provisor.scim import schemas as s

@@ -8,8 +8,9 @@ import pytest
 
 from provisor.auth.keys import derive_key, load_master_key
 from provisor.auth.passwords import VerifiedSecrets, hash_secret, verify_secret
-from provisor.auth.permissions import Permission, Principal, parse_permissions
+from provisor.auth.permissions import Principal
 from provisor.auth.tokens import TokenSigner
+from provisor.context import Permission, parse_permissions
 from provisor.errors import ConfigError
 
 

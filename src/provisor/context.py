@@ -1,0 +1,173 @@
+"""The context of every service call: which tenant, which actor, which request.
+
+Adapters build it — the web layer from the authenticated caller and the request id, the CLI
+for the local operator, the scheduler, workers, real-time and maintenance as system actors —
+and services take it first. A service authorises with ``ctx.require(...)``; a method
+decorated with :func:`requires` does so before it runs, and declares its permissions so that
+an adapter can refuse a caller before it reads the request (authenticate, authorise, parse).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from provisor.errors import PermissionDeniedError
+
+DEFAULT_TENANT = "default"
+
+
+class Permission(StrEnum):
+    """What a technical user may do (spec §5.3, §6.3, §10.3); ``admin`` holds them all."""
+
+    MANAGE_USERS = "manage_users"
+    MANAGE_GROUPS = "manage_groups"
+    PROXY_API = "proxy_api"
+    REALTIME_API = "realtime_api"
+    TENANT_ADMIN_API = "tenant_admin_api"
+    ADMIN = "admin"
+
+
+def parse_permissions(names: Iterable[str]) -> frozenset[Permission]:
+    """Permissions from their names; ValueError names the unknown ones."""
+    wanted = {name.strip().lower() for name in names if name.strip()}
+    known = {p.value for p in Permission}
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise ValueError(
+            f"unknown permission(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+    return frozenset(Permission(name) for name in wanted)
+
+
+class ActorKind(StrEnum):
+    """Who acts: a technical user (a client of the APIs), a person administering the
+    installation (the CLI's operator, a console user), or provisor itself."""
+
+    CLIENT = "client"
+    ADMINISTRATOR = "administrator"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """One who acts. ``name`` is recorded as the author of what it changes (a client id, an
+    administrator's name, or ``scheduler``, ``realtime``, ``maintenance`` ...); ``system``
+    confines a caller to one system's APIs (a client certificate attached to a system)."""
+
+    kind: ActorKind
+    name: str
+    permissions: frozenset[Permission]
+    system: str | None = None
+
+    def allows(self, *any_of: Permission) -> bool:
+        """Whether the actor holds one of ``any_of`` (``admin`` holds them all; none named:
+        ``admin`` only)."""
+        return Permission.ADMIN in self.permissions or any(p in self.permissions for p in any_of)
+
+
+ALL = frozenset({Permission.ADMIN})
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """The tenant, the actor and the request id a service call is made for."""
+
+    actor: Actor
+    tenant: str = DEFAULT_TENANT
+    request_id: str = field(default_factory=new_request_id)
+
+    @classmethod
+    def system(
+        cls, name: str, *, tenant: str = DEFAULT_TENANT, request_id: str | None = None
+    ) -> Context:
+        """provisor acting on its own (``scheduler``, ``worker``, ``maintenance``...): it may
+        do everything."""
+        return cls(Actor(ActorKind.SYSTEM, name, ALL), tenant, request_id or new_request_id())
+
+    @classmethod
+    def administrator(
+        cls, name: str, *, tenant: str = DEFAULT_TENANT, request_id: str | None = None
+    ) -> Context:
+        """A person administering the installation, such as the CLI's local operator (who
+        holds the data folder and its master key, so every permission)."""
+        actor = Actor(ActorKind.ADMINISTRATOR, name, ALL)
+        return cls(actor, tenant, request_id or new_request_id())
+
+    @property
+    def author(self) -> str:
+        """The name recorded as who made a change or started a job."""
+        return self.actor.name
+
+    def allows(self, *any_of: Permission) -> bool:
+        return self.actor.allows(*any_of)
+
+    def require(self, *any_of: Permission) -> None:
+        """PermissionDeniedError unless the actor holds one of ``any_of`` (none: admin)."""
+        if not self.actor.allows(*any_of):
+            needed = " or ".join(p.value for p in any_of) if any_of else "admin"
+            raise PermissionDeniedError(f"This operation needs the permission {needed} (or admin).")
+
+    def require_system(self, system_id: str) -> None:
+        """PermissionDeniedError when the actor is confined to another system than
+        ``system_id`` (the system's canonical id)."""
+        if self.actor.system is not None and self.actor.system != system_id:
+            raise PermissionDeniedError(
+                f"This certificate is attached to system {self.actor.system}: it may call only "
+                "that system's API."
+            )
+
+
+S = TypeVar("S")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+PERMISSIONS_ATTRIBUTE = "__provisor_permissions__"
+
+
+def requires(
+    *any_of: Permission,
+) -> Callable[[Callable[Concatenate[S, Context, P], R]], Callable[Concatenate[S, Context, P], R]]:
+    """Declare that a service method needs one of ``any_of`` (none named: ``admin``): the
+    call checks ``ctx.require(*any_of)`` before the method runs, and adapters read the
+    declaration with :func:`permissions_of` to refuse a caller before parsing its request."""
+
+    def decorate(
+        method: Callable[Concatenate[S, Context, P], R],
+    ) -> Callable[Concatenate[S, Context, P], R]:
+        if inspect.iscoroutinefunction(method):
+
+            @functools.wraps(method)
+            async def checked_async(self: S, ctx: Context, *args: Any, **kwargs: Any) -> Any:
+                ctx.require(*any_of)
+                return await method(self, ctx, *args, **kwargs)
+
+            setattr(checked_async, PERMISSIONS_ATTRIBUTE, any_of)
+            return checked_async  # type: ignore[return-value]
+
+        @functools.wraps(method)
+        def checked(self: S, ctx: Context, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            ctx.require(*any_of)
+            return method(self, ctx, *args, **kwargs)
+
+        setattr(checked, PERMISSIONS_ATTRIBUTE, any_of)
+        return checked
+
+    return decorate
+
+
+def permissions_of(operation: Callable[..., Any]) -> tuple[Permission, ...]:
+    """The permissions a :func:`requires` method declared (one of them is needed)."""
+    found: tuple[Permission, ...] | None = getattr(operation, PERMISSIONS_ATTRIBUTE, None)
+    if found is None:
+        raise TypeError(f"{operation.__qualname__} declares no permission (use @requires)")
+    return found
