@@ -29,9 +29,10 @@ def test_an_audit_entry_commits_with_the_change(services: Services) -> None:
 
 
 def test_a_read_transaction_records_no_audit_entry(services: Services) -> None:
-    with pytest.raises(RuntimeError, match="write transaction"), services.db.read(
-        Context.system("test")
-    ) as tx:
+    with (
+        pytest.raises(RuntimeError, match="write transaction"),
+        services.db.read(Context.system("test")) as tx,
+    ):
         tx.audit("system.update", "s1")
 
 
