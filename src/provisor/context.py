@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from provisor.errors import PermissionDeniedError
 
@@ -171,3 +172,35 @@ def permissions_of(operation: Callable[..., Any]) -> tuple[Permission, ...]:
     if found is None:
         raise TypeError(f"{operation.__qualname__} declares no permission (use @requires)")
     return found
+
+
+T = TypeVar("T")
+
+
+class PerTenant(Generic[T]):
+    """A cache with one value per tenant, built on first use by ``factory(tenant)``."""
+
+    def __init__(self, factory: Callable[[str], T]) -> None:
+        self._factory = factory
+        self._values: dict[str, T] = {}
+        self._lock = threading.Lock()
+
+    def get(self, ctx: Context) -> T:
+        found = self._values.get(ctx.tenant)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._values.get(ctx.tenant)
+            if found is None:
+                found = self._values[ctx.tenant] = self._factory(ctx.tenant)
+            return found
+
+    def values(self) -> list[T]:
+        """The values built so far (to close them)."""
+        with self._lock:
+            return list(self._values.values())
+
+    def forget(self, tenant: str) -> T | None:
+        """Drop (and return) a tenant's value."""
+        with self._lock:
+            return self._values.pop(tenant, None)

@@ -68,3 +68,30 @@ def test_a_caller_confined_to_a_system_may_call_only_that_one() -> None:
     ctx.require_system("s1")
     with pytest.raises(PermissionDeniedError, match="s1"):
         ctx.require_system("s2")
+
+
+def test_entity_types_parse_every_spelling() -> None:
+    from provisor.types import EntityType
+
+    for spelling in ("user", "User", "Users", " users "):
+        assert EntityType.parse(spelling) is EntityType.USER
+    assert EntityType.parse("Groups") is EntityType.GROUP
+    assert EntityType.GROUP.endpoint == "Groups" and EntityType.USER.resource_type == "User"
+    assert EntityType.USER == "user"  # the stored and documented spelling
+    with pytest.raises(ValueError, match="user or group"):
+        EntityType.parse("device")
+
+
+def test_a_per_tenant_cache_builds_one_value_per_tenant() -> None:
+    from provisor.context import PerTenant
+
+    built: list[str] = []
+
+    def build(tenant: str) -> list[str]:
+        built.append(tenant)
+        return [tenant]
+
+    cache = PerTenant(build)
+    a, b = Context.system("x", tenant="a"), Context.system("x", tenant="b")
+    assert cache.get(a) is cache.get(a) and cache.get(b) == ["b"]
+    assert built == ["a", "b"] and cache.forget("a") == ["a"] and cache.values() == [["b"]]

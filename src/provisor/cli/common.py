@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from provisor.context import Context
 from provisor.errors import ProvisorError
 from provisor.settings import Settings
 
@@ -59,6 +61,16 @@ def settings_from(data_dir: Path | None, database_url: str | None, **extra: Any)
 def print_json(data: Any) -> None:
     """JSON on standard output, for scripts (``--json``)."""
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def operator_context() -> Context:
+    """The context of the CLI's service calls: the local operator (who holds the data folder
+    and its master key) acting as an administrator, named ``cli:<user>``."""
+    try:
+        name = f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        name = "cli"
+    return Context.administrator(name)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -30,6 +30,7 @@ from provisor.web import (
 from provisor.web import realtime as realtime_routes
 from provisor.web.limits import BodyLimitMiddleware, URLTextMiddleware
 from provisor.web.ratelimit import InboundBudget
+from provisor.web.request_ids import RequestIdMiddleware
 
 DESCRIPTION = """\
 Identity provisioning compatible with SAP Cloud Identity Services - Identity Provisioning.
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(URLTextMiddleware)
     app.state.inbound_budget = InboundBudget(settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)  # outermost: even a refused request has an id
     errors.install(app)
     app.include_router(health.router)
     apidocs.install(app)

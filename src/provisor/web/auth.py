@@ -22,7 +22,7 @@ from starlette.responses import Response
 from provisor.auth.attempts import retry_after
 from provisor.auth.permissions import Principal
 from provisor.certs.x509 import from_header, load_certificate
-from provisor.context import Permission
+from provisor.context import DEFAULT_TENANT, Context, Permission, permissions_of
 from provisor.errors import (
     AuthenticationError,
     ConfigError,
@@ -35,6 +35,7 @@ from provisor.settings import Settings
 from provisor.web.errors import error_response
 from provisor.web.limits import body_problem
 from provisor.web.ratelimit import PREFIX, InboundBudget
+from provisor.web.request_ids import request_id_of
 
 
 def services(request: Request) -> Services:
@@ -301,6 +302,24 @@ async def current_principal(request: Request) -> Principal:
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+async def current_context(request: Request) -> Context:
+    """The context of the request's service calls: the admitted caller, the default tenant,
+    the request id."""
+    principal = await current_principal(request)
+    return Context(principal.actor(), DEFAULT_TENANT, request_id_of(request.scope))
+
+
+ContextDep = Annotated[Context, Depends(current_context)]
+
+
+def guard(operation: Callable[..., Any], *, certificate: bool = False) -> Any:
+    """The route dependency that admits callers of a service ``operation``: the permissions
+    it declares (``@requires``), checked before the request is read. The web layer decides
+    nothing: the service declares, and checks again when called."""
+    return Depends(Guard(*permissions_of(operation), certificate=certificate))
+
 
 READERS = (Permission.MANAGE_USERS, Permission.MANAGE_GROUPS)
 

@@ -1,0 +1,49 @@
+"""Request ids: every request gets one (the caller's ``X-Request-ID`` when it is a sane
+token, else a new one), returned in the response's ``X-Request-ID`` and carried by the
+request's context into services, logs and audit entries."""
+
+from __future__ import annotations
+
+import re
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from provisor.context import new_request_id
+
+HEADER = b"x-request-id"
+_SANE = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+
+
+def request_id_of(scope: Scope) -> str:
+    """The request's id (set by the middleware; a new one outside it)."""
+    state = scope.setdefault("state", {})
+    found: str | None = state.get("request_id")
+    if found is None:
+        found = state["request_id"] = new_request_id()
+    return found
+
+
+class RequestIdMiddleware:
+    """Gives every HTTP request its id and echoes it in the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v for k, v in scope["headers"] if k == HEADER), b"")
+        rid = given.decode() if _SANE.fullmatch(given) else new_request_id()
+        scope.setdefault("state", {})["request_id"] = rid
+        encoded = rid.encode()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k != HEADER]
+                message["headers"] = [*headers, (HEADER, encoded)]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=rid):
+            await self.app(scope, receive, send_with_id)
