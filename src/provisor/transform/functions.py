@@ -21,9 +21,9 @@ from typing import Any, Protocol
 import regex
 
 from provisor.transform import codes, javadate
-from provisor.transform.conditions import Test, compile_condition, expand
+from provisor.transform.conditions import compile_condition, compile_reader, expand
 from provisor.transform.javaregex import compile_java, java_replacement
-from provisor.transform.jsonpath import MISSING, Env, Reader, compile_reader
+from provisor.transform.paths import MISSING, Env, Reader, Test
 
 
 class FunctionError(Exception):
