@@ -27,6 +27,7 @@ from provisor.connectors.ldap.values import (
     raw_values,
     rdn_of,
 )
+from provisor.types import EntityType
 
 
 class Directory(Protocol):
@@ -114,7 +115,7 @@ class Reader:
         delta = self.delta
         more = [directory.dialect.delta_filter(delta.marker)] if delta else []
         self._tracker = directory.dialect.tracker(delta.marker if delta else None, self._root)
-        users = options.entity_type == "user"
+        users = options.entity_type is EntityType.USER
         if (users and directory.options.group.path) or directory.options.flatten:
             self._groups = directory.group_index(session)
             if users:
@@ -149,7 +150,11 @@ class Reader:
 
     def _changed_entries(self) -> Iterator[list[Entry]]:
         directory, options, session = self.directory, self.options, self.session
-        dns = self._changed_users() if options.entity_type == "user" else self._changed_groups()
+        dns = (
+            self._changed_users()
+            if options.entity_type is EntityType.USER
+            else self._changed_groups()
+        )
         wanted = []
         for dn in dns:  # each once, and none the delta search returned
             key = normalize_dn(dn)
