@@ -504,7 +504,9 @@ class SCIMConnector(Connector):
 
     async def test_connection(self) -> str:
         try:
-            body = await self.http.json("GET", "Users", params={"startIndex": 1, "count": 1})
+            body = await self.http.json(
+                "GET", EntityType.USER.endpoint, params={"startIndex": 1, "count": 1}
+            )
         except EntityNotFound as exc:
             raise ConnectorError(
                 f"{exc.message}: no SCIM Users endpoint there; check the URL"
