@@ -21,6 +21,7 @@ from typing import Any, NoReturn, Self
 from urllib.parse import quote
 
 from provisor.errors import ProvisorError
+from provisor.types import EntityType
 
 Entity = dict[str, Any]
 
@@ -203,7 +204,7 @@ class Fitted:
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
-    entity_types: frozenset[str] = frozenset({"user", "group"})
+    entity_types: frozenset[EntityType] = frozenset(EntityType)
     delta_read: bool = False  # read(delta=...) returns only what changed
     patch: bool = False  # updates send only what changed
     bulk: bool = False

@@ -23,9 +23,8 @@ import orjson
 from provisor.transform import syntax as x
 from provisor.transform.grammar import parse_expression
 from provisor.transform.javaregex import compile_java
-from provisor.transform.jsonpath import MISSING, Env, compile_reader
+from provisor.transform.paths import MISSING, Env, Reader, Test, compile_path
 
-Test = Callable[[Any, Any, Env], bool]
 Value = Callable[[Any, Any, Env], Any]
 
 SAP_GROUP = "urn:ietf:params:scim:schemas:extension:sap:2.0:Group"
@@ -57,6 +56,11 @@ def _text(value: Any) -> str:
         return orjson.dumps(value).decode()
     except TypeError:
         return str(value)
+
+
+def compile_reader(path: x.Path | str) -> Reader:
+    """A reader of a path (see ``paths``), its filters compiled as conditions."""
+    return compile_path(path, compile_expression)
 
 
 def compile_condition(text: str) -> Test:

@@ -18,10 +18,11 @@ import orjson
 
 from provisor.errors import InvalidTransformationError
 from provisor.transform import syntax as x
-from provisor.transform.conditions import Test, compile_condition
+from provisor.transform.conditions import compile_condition, compile_reader
 from provisor.transform.functions import FunctionCall, check_call
 from provisor.transform.grammar import ExpressionSyntaxError, parse_path
-from provisor.transform.jsonpath import Reader, Writer, compile_reader
+from provisor.transform.jsonpath import Writer
+from provisor.transform.paths import Reader, Test
 
 ANY_ENTITY = "*"  # a bare {"condition": ..., "mappings": [...]} applies to any entity type
 ENTITY_KEYS = {"condition", "ignore", "skipOperations", "scimEntityEndpoint", "mappings"}

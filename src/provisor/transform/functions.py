@@ -21,9 +21,10 @@ from typing import Any, Protocol
 import regex
 
 from provisor.transform import codes, javadate
-from provisor.transform.conditions import Test, compile_condition, expand
+from provisor.transform.conditions import compile_condition, compile_reader, expand
 from provisor.transform.javaregex import compile_java, java_replacement
-from provisor.transform.jsonpath import MISSING, Env, Reader, compile_reader
+from provisor.transform.paths import MISSING, Env, Reader, Test
+from provisor.types import EntityType
 
 
 class FunctionError(Exception):
@@ -40,7 +41,7 @@ class EntityIdResolver(Protocol):
         self,
         ids: Sequence[str],
         *,
-        entity_type: str,
+        entity_type: EntityType,
         source_system: str | None,
         target_system: str | None,
     ) -> dict[str, str]: ...
@@ -375,7 +376,7 @@ def _resolve_ids(value: Any, p: dict[str, Any], c: Context) -> Any:
     wanted = [str(k) for k in keys if isinstance(k, str | int) and not isinstance(k, bool)]
     found = c.resolver.resolve(
         wanted,
-        entity_type=p.get("entityType", "user"),
+        entity_type=EntityType(p.get("entityType", EntityType.USER)),
         source_system=p.get("sourceSystemName"),
         target_system=p.get("targetSystemName"),
     )
@@ -495,7 +496,7 @@ FUNCTIONS: dict[str, Spec] = {
                 "targetSystemName": ("string", False),
             },
             _resolve_ids,
-            choices={"entityType": ("user", "group")},
+            choices={"entityType": tuple(EntityType)},
         ),
         Spec("splitStringToArray", {"separator": ("string", True)}, _split),
         Spec("substring", {"beginIndex": ("int", True), "endIndex": ("int", False)}, _substring),

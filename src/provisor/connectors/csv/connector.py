@@ -43,6 +43,7 @@ from provisor.connectors.csv.files import Format, formula_safe
 from provisor.connectors.csv.table import Row, Table, id_match
 from provisor.connectors.paths import file_roots, reason
 from provisor.errors import ConfigError
+from provisor.types import EntityType
 
 DELIMITERS = {",": ",", ";": ";", "\\t": "\t", "\t": "\t", "|": "|"}
 FIELD_LIMIT = 1 << 28  # characters in one cell: a big group's member ids fit
@@ -62,11 +63,12 @@ class CSVConnector(Connector):
             raise ConfigError("csv.page.size: at least 1")
         id_column = config.get("csv.id.column", "id") or "id"
         self.id_column = id_column
-        self._tables = {}
-        for entity_type, key in (("user", "csv.user.file"), ("group", "csv.group.file")):
+        self._tables: dict[str, Table] = {}  # by EntityType
+        for entity_type in EntityType:
+            key = f"csv.{entity_type}.file"
             value = config.get(key)
             if not value:
-                if entity_type == "user":
+                if entity_type is EntityType.USER:
                     raise ConfigError(f"{key}: required for a {config.role} CSV File system")
                 continue
             file = roots.locate(key, value)  # again: links may have changed since the save
@@ -74,12 +76,13 @@ class CSVConnector(Connector):
                 file.path,
                 fmt,
                 name=file.shown,
-                group=entity_type == "group",
+                group=entity_type is EntityType.GROUP,
                 id_column=id_column,
                 unique=_unique(config, entity_type, id_column),
             )
         self.capabilities = Capabilities(
-            entity_types=frozenset(self._tables), membership="group" in self._tables
+            entity_types=frozenset(k for k in EntityType if k in self._tables),
+            membership=EntityType.GROUP in self._tables,
         )
         if csv.field_size_limit() < FIELD_LIMIT:
             csv.field_size_limit(FIELD_LIMIT)
@@ -87,7 +90,7 @@ class CSVConnector(Connector):
     def _table(self, entity_type: str) -> Table:
         table = self._tables.get(entity_type)
         if table is None:
-            hint = " (no csv.group.file)" if entity_type == "group" else ""
+            hint = " (no csv.group.file)" if entity_type == EntityType.GROUP else ""
             raise ConnectorError(f"This CSV File system has no {entity_type}s{hint}.")
         return table
 
@@ -208,7 +211,7 @@ class CSVConnector(Connector):
         self, group_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()
     ) -> None:
         """Add and remove member ids of a group (``members`` entries ``{"value": id}``)."""
-        table = self._tables.get("group")
+        table = self._tables.get(EntityType.GROUP)
         if table is None:
             raise ConnectorError("This CSV File system has no groups (no csv.group.file).")
         async with table.lock:
@@ -325,18 +328,18 @@ class CSVConnector(Connector):
             return f"{name}: {count:,} rows, {len(rows.header)} columns{writable}"
 
 
-def _unique(config: ConnectorConfig, entity_type: str, id_column: str) -> tuple[str, ...]:
+def _unique(config: ConnectorConfig, entity_type: EntityType, id_column: str) -> tuple[str, ...]:
     """The columns of ``csv.<type>.unique.attribute`` (a comma list of attributes, each one
     column: ``userName``, ``emails[0].value``); ``none``: only the id is unique."""
     key = f"csv.{entity_type}.unique.attribute"
-    default = "userName" if entity_type == "user" else "displayName"
+    default = "userName" if entity_type is EntityType.USER else "displayName"
     text = (config.get(key, default) or default).strip()
     if text.lower() == "none":
         return ()
     columns: list[str] = []
     for attribute in filter(None, (a.strip() for a in text.split(","))):
         try:
-            steps = attribute_path(attribute, group=entity_type == "group")
+            steps = attribute_path(attribute, group=entity_type is EntityType.GROUP)
         except ConnectorError as exc:
             raise ConfigError(f"{key}: {exc.message}") from None
         if not steps or None in steps:

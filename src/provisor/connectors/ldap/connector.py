@@ -30,6 +30,7 @@ from provisor.connectors.ldap.options import LDAPOptions
 from provisor.connectors.ldap.types import LDAP, MICROSOFT_AD
 from provisor.connectors.types import ConnectorType
 from provisor.errors import ConfigError
+from provisor.types import EntityType
 
 if TYPE_CHECKING:
     from provisor.connectors.ldap.client import Session
@@ -144,11 +145,11 @@ class LDAPConnector(Connector):
         await self._run(lambda s: self._writer.change_members(s, group_id, add, remove))
 
     def unique_attributes(self, entity_type: str) -> tuple[str, ...]:
-        options = self.options.user if entity_type == "user" else self.options.group
+        options = self.options.user if entity_type == EntityType.USER else self.options.group
         return () if options.id_is_dn else (options.id_attribute,)
 
     def entity_id(self, entity_type: str, entity: Entity) -> str | None:
-        options = self.options.user if entity_type == "user" else self.options.group
+        options = self.options.user if entity_type == EntityType.USER else self.options.group
         if options.id_is_dn:
             dn = entity.get("dn")
             return dn if isinstance(dn, str) else None

@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 
 from provisor.connectors.base import ConnectorError, InvalidEntity
+from provisor.types import EntityType
 
 TIMESTAMP = re.compile(r"^(\d{14})(?:[.,](\d{1,6}))?Z$")
 ACCOUNT_NAME_MAX = 20  # characters of a user's sAMAccountName (the pre-Windows 2000 logon name)
@@ -170,7 +171,7 @@ def check_account_name(entity_type: str, name: str) -> None:
             f"sAMAccountName {name!r} contains {' '.join(forbidden)}: Active Directory allows "
             f"none of {' '.join(sorted(ACCOUNT_NAME_FORBIDDEN))}"
         )
-    if entity_type == "user" and len(name) > ACCOUNT_NAME_MAX:
+    if entity_type == EntityType.USER and len(name) > ACCOUNT_NAME_MAX:
         raise InvalidEntity(
             f"sAMAccountName {name!r} has {len(name)} characters: Active Directory allows at "
             f"most {ACCOUNT_NAME_MAX} for a user"

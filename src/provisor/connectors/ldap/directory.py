@@ -62,6 +62,7 @@ from provisor.connectors.ldap.values import (
     split_range,
     unique_names,
 )
+from provisor.types import EntityType
 
 T = TypeVar("T")
 ID_CACHE_SIZE = 100_000
@@ -160,7 +161,7 @@ class Directory:
         names: MemberNames | None = None,
     ) -> list[Entity]:
         """Entries as entities: memberships for users, members' unique names for groups."""
-        if options.entity_type == "user":
+        if options.entity_type is EntityType.USER:
             if groups is None and self.options.group.path:
                 groups = LookupGroups(self, session)
         else:
@@ -174,7 +175,7 @@ class Directory:
             entity = decode_entry(dn, attributes)
             for key in [k for k in entity if k.lower() in hidden]:
                 del entity[key]
-            if options.entity_type == "user":
+            if options.entity_type is EntityType.USER:
                 if groups is not None:
                     self._set_groups(entity, dn, groups)
             else:
@@ -241,7 +242,7 @@ class Directory:
         wanted = [*options.attributes, "objectClass", *extras]
         if not options.id_is_dn:
             wanted.append(options.id_attribute)
-        if options.entity_type == "user":
+        if options.entity_type is EntityType.USER:
             wanted.extend(self.dialect.user_attributes)
         else:
             wanted.append(self.options.member_attribute)

@@ -13,6 +13,7 @@ from provisor.connectors.paths import file_roots
 from provisor.connectors.tls import client_certificate
 from provisor.connectors.types import ConnectorType
 from provisor.errors import ConfigError
+from provisor.types import EntityType
 
 DN_ATTRIBUTE = "distinguishedName"
 DEFAULT_CONNECT_TIMEOUT_MS = 10_000
@@ -29,7 +30,7 @@ class SSLMode(StrEnum):
 class EntityOptions:
     """How one entity type (user or group) lives in the directory."""
 
-    entity_type: str
+    entity_type: EntityType
     path: str | None  # base DN
     filter: str  # extra read filter, "" for none
     object_classes: tuple[str, ...]
@@ -43,7 +44,7 @@ class EntityOptions:
 
     def require_path(self) -> str:
         if not self.path:
-            key = "ldap.user.path" if self.entity_type == "user" else "ldap.group.path"
+            key = f"ldap.{self.entity_type}.path"
             raise ConnectorError(f"{key} is not set: this system has no {self.entity_type}s")
         return self.path
 
@@ -83,9 +84,9 @@ class LDAPOptions:
         return self.bind_dn or "an anonymous bind"
 
     def entity(self, entity_type: str) -> EntityOptions:
-        if entity_type == "user":
+        if entity_type == EntityType.USER:
             return self.user
-        if entity_type == "group":
+        if entity_type == EntityType.GROUP:
             return self.group
         raise ConnectorError(f"LDAP systems hold users and groups, not {entity_type!r}")
 
@@ -137,7 +138,9 @@ class LDAPOptions:
                 )
             certificate = partial(client_certificate, config, proxy_type="ldap.proxyType")
 
-        def entity(kind: str, classes_key: str, id_key: str, required_key: str) -> EntityOptions:
+        def entity(
+            kind: EntityType, classes_key: str, id_key: str, required_key: str
+        ) -> EntityOptions:
             listed = _split(text(f"ldap.{kind}.attributes"))
             return EntityOptions(
                 entity_type=kind,
@@ -164,13 +167,13 @@ class LDAPOptions:
             read_timeout=number("com.sun.jndi.ldap.read.timeout", DEFAULT_READ_TIMEOUT_MS) / 1000,
             page_size=number("ldap.page.size", 100),
             user=entity(
-                "user",
+                EntityType.USER,
                 "ldap.user.object.class",
                 "ldap.attribute.user.id",
                 "ldap.attribute.user.object.class.required",
             ),
             group=entity(
-                "group",
+                EntityType.GROUP,
                 "ldap.group.object.class",
                 "ldap.attribute.group.id",
                 "ldap.attribute.group.object.class.required",

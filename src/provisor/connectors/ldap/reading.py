@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol
 
 import ldap  # type: ignore[import-untyped]
 
-from provisor.connectors.base import EntityNotFound, Page
+from provisor.connectors.base import Entity, EntityNotFound, Page
 from provisor.connectors.ldap.client import NO_ATTRIBUTES, Entry, Session
 from provisor.connectors.ldap.deltas import DeltaToken, changed_members, member_key
-from provisor.connectors.ldap.dialects import Tracker
+from provisor.connectors.ldap.dialects import Dialect, Tracker
 from provisor.connectors.ldap.memberships import (
     Group,
     GroupIndex,
+    Groups,
     ancestors,
     flattened_members,
     memberships,
 )
-from provisor.connectors.ldap.options import DN_ATTRIBUTE, EntityOptions
+from provisor.connectors.ldap.options import DN_ATTRIBUTE, EntityOptions, LDAPOptions
 from provisor.connectors.ldap.values import (
     decode_values,
     escape_filter,
@@ -26,9 +27,43 @@ from provisor.connectors.ldap.values import (
     raw_values,
     rdn_of,
 )
+from provisor.types import EntityType
 
-if TYPE_CHECKING:
-    from provisor.connectors.ldap.directory import Directory
+
+class Directory(Protocol):
+    """What reads ask of the directory (``directory.Directory``, which builds the readers:
+    declared here so that neither module imports the other)."""
+
+    @property
+    def options(self) -> LDAPOptions: ...
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    def entities(
+        self,
+        session: Session,
+        options: EntityOptions,
+        entries: Iterable[Entry],
+        groups: Groups | None = None,
+        names: MemberNames | None = None,
+    ) -> list[Entity]: ...
+
+    def by_dn(
+        self, session: Session, options: EntityOptions, dn: str, attributes: list[str]
+    ) -> list[Entry]: ...
+
+    def read_attributes(self, options: EntityOptions) -> list[str]: ...
+
+    def filter(self, options: EntityOptions, *more: str, configured: bool = True) -> str: ...
+
+    def group_index(self, session: Session) -> GroupIndex: ...
+
+    def group_of(self, dn: str, attributes: dict[str, list[bytes]]) -> Group: ...
+
+    def in_group_path(self, dn: str) -> bool: ...
+
+    def in_user_path(self, normalized_dn: str) -> bool: ...
 
 
 class Reader:
@@ -80,7 +115,7 @@ class Reader:
         delta = self.delta
         more = [directory.dialect.delta_filter(delta.marker)] if delta else []
         self._tracker = directory.dialect.tracker(delta.marker if delta else None, self._root)
-        users = options.entity_type == "user"
+        users = options.entity_type is EntityType.USER
         if (users and directory.options.group.path) or directory.options.flatten:
             self._groups = directory.group_index(session)
             if users:
@@ -115,7 +150,11 @@ class Reader:
 
     def _changed_entries(self) -> Iterator[list[Entry]]:
         directory, options, session = self.directory, self.options, self.session
-        dns = self._changed_users() if options.entity_type == "user" else self._changed_groups()
+        dns = (
+            self._changed_users()
+            if options.entity_type is EntityType.USER
+            else self._changed_groups()
+        )
         wanted = []
         for dn in dns:  # each once, and none the delta search returned
             key = normalize_dn(dn)

@@ -43,6 +43,7 @@ from provisor.connectors.ldap.values import (
     replace_rdn,
     unique_dns,
 )
+from provisor.types import EntityType
 
 BATCH = 100  # member values per modify (a 10k-member group takes ~13 ms per modify of 100)
 Change = tuple[int, str, list[bytes] | None]
@@ -135,7 +136,7 @@ class Writer:
         def apply(dn: str) -> None:
             self._change_members(session, dn, additions, removals)
 
-        self.directory.on_entry(session, "group", group_id, apply)
+        self.directory.on_entry(session, EntityType.GROUP, group_id, apply)
 
     def member_dn(self, member: str) -> str:
         """A member as a DN: DNs as they are, unique names placed under the user path."""
@@ -149,7 +150,11 @@ class Writer:
     def _attributes(self, options: EntityOptions, entity: Entity) -> dict[str, list[bytes]]:
         """An entity's attributes as LDAP values (empty lists kept: they mean "none")."""
         attributes: dict[str, list[bytes]] = {}
-        member = self.options.member_attribute.lower() if options.entity_type == "group" else None
+        member = (
+            self.options.member_attribute.lower()
+            if options.entity_type is EntityType.GROUP
+            else None
+        )
         for key, value in entity.items():
             if key.lower() in ("dn", DN_ATTRIBUTE.lower()):
                 continue
@@ -205,7 +210,11 @@ class Writer:
         kept.update(a.lower() for a in self.directory.dialect.read_extras)  # operational
         if rdn is not None:
             kept.add(rdn[0].lower())
-        member = self.options.member_attribute.lower() if options.entity_type == "group" else None
+        member = (
+            self.options.member_attribute.lower()
+            if options.entity_type is EntityType.GROUP
+            else None
+        )
         changes: list[Change] = []
         add: list[str] = []
         remove: list[str] = []

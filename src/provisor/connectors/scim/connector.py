@@ -37,8 +37,9 @@ from provisor.connectors.scim import filters, paging, schemas
 from provisor.connectors.scim import patch as patching
 from provisor.connectors.scim.options import MEMBER_BATCH, SCIMOptions
 from provisor.errors import ConfigError
+from provisor.types import EntityType
 
-ENDPOINTS = {"user": "Users", "group": "Groups"}
+ENDPOINTS = {kind.value: kind.endpoint for kind in EntityType}  # user: Users...
 MEMBERS = frozenset({"members"})
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 SCIM_ACCEPT = "application/scim+json, application/json;q=0.9"
@@ -151,7 +152,11 @@ class SCIMConnector(Connector):
     def unique_attributes(self, entity_type: str) -> tuple[str, ...]:
         """The attributes identifying an entity in the target (``<prefix>.user.unique.attribute``
         and ``<prefix>.group.unique.attribute``), each usable with :meth:`find`."""
-        return self.options.user_unique if entity_type == "user" else self.options.group_unique
+        return (
+            self.options.user_unique
+            if entity_type == EntityType.USER
+            else self.options.group_unique
+        )
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -162,17 +167,17 @@ class SCIMConnector(Connector):
         endpoint = self.endpoint(entity_type)
         opts = self.options
         query: dict[str, str | int] = {}
-        condition = opts.user_filter if entity_type == "user" else opts.group_filter
+        condition = opts.user_filter if entity_type == EntityType.USER else opts.group_filter
         if delta:
             condition = filters.both(condition, filters.modified_after(delta))
         if condition:
             query["filter"] = condition
         detail = None
-        if entity_type == "group" and opts.members_paging:
+        if entity_type == EntityType.GROUP and opts.members_paging:
             query["excludedAttributes"] = detail = "members"
-        elif entity_type == "user" and opts.user_groups_paging:
+        elif entity_type == EntityType.USER and opts.user_groups_paging:
             query["excludedAttributes"] = detail = "groups"
-        if entity_type == "group" and opts.members_additional_attributes:
+        if entity_type == EntityType.GROUP and opts.members_additional_attributes:
             query["membersAdditionalAttributes"] = opts.members_additional_attributes
         latest = _Latest(delta)
         async for page in paging.pages(self.http, endpoint, query, count=opts.page_size):
@@ -239,7 +244,7 @@ class SCIMConnector(Connector):
 
     def _configured_filter(self, entity_type: str) -> str | None:
         opts = self.options
-        return opts.user_filter if entity_type == "user" else opts.group_filter
+        return opts.user_filter if entity_type == EntityType.USER else opts.group_filter
 
     async def find(self, entity_type: str, attribute: str, value: str) -> list[Entity]:
         condition = filters.equals(attribute, value)
@@ -287,7 +292,7 @@ class SCIMConnector(Connector):
         endpoint = self.endpoint(entity_type)
         entity = await self._accepted(entity_type, entity)
         body = {k: v for k, v in entity.items() if k not in ("id", "meta")}
-        members = patching.members_of(body) if entity_type == "group" else []
+        members = patching.members_of(body) if entity_type == EntityType.GROUP else []
         threshold = self.options.member_threshold
         large = threshold is not None and len(members) > threshold
         if large:  # created without members, which follow in batches
@@ -317,7 +322,7 @@ class SCIMConnector(Connector):
         members = patching.members_of(entity) if "members" in entity else None
         threshold = opts.member_threshold
         if (
-            entity_type == "group"
+            entity_type == EntityType.GROUP
             and members is not None
             and threshold is not None
             and len(members) > threshold
@@ -325,7 +330,7 @@ class SCIMConnector(Connector):
             return await self._update_large_group(entity_id, entity, members, previous)
         if opts.patch:
             keep = opts.keep_nested_groups
-            if entity_type == "group" and members is not None and (previous or keep):
+            if entity_type == EntityType.GROUP and members is not None and (previous or keep):
                 # members as additions and removals, so nested groups can be kept
                 if previous is not None:
                     current = patching.members_of(previous)
@@ -342,7 +347,7 @@ class SCIMConnector(Connector):
             return await self._patch(entity_type, entity_id, operations)
         body = {k: v for k, v in entity.items() if k != "meta"}
         body["id"] = entity_id
-        if entity_type == "group" and opts.keep_nested_groups and previous is not None:
+        if entity_type == EntityType.GROUP and opts.keep_nested_groups and previous is not None:
             kept = [
                 m
                 for m in patching.members_of(previous)
@@ -401,15 +406,15 @@ class SCIMConnector(Connector):
         batches = list(patching.member_batches(add, remove, size))
         if len(remove) <= patching.MAX_REMOVALS and len(add) <= size:
             return await self._patch(
-                "group", group_id, operations + [op for b in batches for op in b]
+                EntityType.GROUP, group_id, operations + [op for b in batches for op in b]
             )
-        written = await self._patch("group", group_id, operations)
+        written = await self._patch(EntityType.GROUP, group_id, operations)
         for batch in batches:
-            written = await self._patch("group", group_id, batch)
+            written = await self._patch(EntityType.GROUP, group_id, batch)
         return Written(id=group_id, entity=written.entity)
 
     async def _current_members(self, group_id: str) -> list[dict[str, Any]]:
-        url = self.location("group", group_id)
+        url = self.location(EntityType.GROUP, group_id)
         body = await self.http.json("GET", url, params={"attributes": "members"})
         return patching.members_of(body) if isinstance(body, dict) else []
 
@@ -499,7 +504,9 @@ class SCIMConnector(Connector):
 
     async def test_connection(self) -> str:
         try:
-            body = await self.http.json("GET", "Users", params={"startIndex": 1, "count": 1})
+            body = await self.http.json(
+                "GET", EntityType.USER.endpoint, params={"startIndex": 1, "count": 1}
+            )
         except EntityNotFound as exc:
             raise ConnectorError(
                 f"{exc.message}: no SCIM Users endpoint there; check the URL"

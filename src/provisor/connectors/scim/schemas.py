@@ -33,13 +33,16 @@ from provisor.connectors.base import (
     patch_operations_of,
 )
 from provisor.connectors.http import HTTPClient
+from provisor.types import EntityType
 
 COMMON = frozenset({"id", "externalid", "meta"})  # RFC 7643 §3.1, lower case
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
 MAX_SCHEMAS = 500  # schemas read from /Schemas
 MAX_ATTRIBUTES = 2000  # attributes (and sub-attributes of each) read from one schema
 DISCOVERY_SECONDS = 30.0
-RESOURCE_TYPES = {"user": ("users", "user"), "group": ("groups", "group")}  # endpoint, name
+RESOURCE_TYPES = {  # the names a /ResourceTypes entry may have, in lower case: endpoint, name
+    kind.value: (kind.endpoint.lower(), kind.resource_type.lower()) for kind in EntityType
+}
 
 Attributes = Mapping[str, frozenset[str] | None]  # name -> its sub-attributes (None: any)
 

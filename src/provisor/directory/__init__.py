@@ -1,0 +1,1 @@
+"""The Local Identity Directory: SCIM users and groups stored in provisor's database."""

@@ -1,0 +1,1 @@
+"""The database: engines and scoped transactions, tables, migrations, the filter compiler."""
