@@ -6,8 +6,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from provisor.ratelimit import InboundBudget
 from provisor.settings import Settings
-from provisor.web.ratelimit import InboundBudget
 from tests.conftest import serve
 
 BASE = "/ipsproxy/service/api/v1/systems"
