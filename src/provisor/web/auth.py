@@ -188,6 +188,8 @@ async def authenticate_caller(request: Request) -> Principal:
     except AuthenticationError as exc:
         raise counted(request, exc) from None
     if principal.system is not None:
+        # Transitional: the proxy service checks this itself (ctx.require_system); it goes
+        # once the real-time service and the tenant admin API's jobs do too.
         found = services(request)
         await run_in_threadpool(_same_system, found, principal, request.path_params)
     return principal
