@@ -19,13 +19,19 @@ from provisor.auth.tokens import TokenSigner
 from provisor.certs.service import CertificateOptions, CertificateService
 from provisor.certs.x509 import KeySpec
 from provisor.connectors.paths import FileRoots
+from provisor.context import PerTenant
 from provisor.directory.service import Directory, DirectoryOptions
 from provisor.errors import ConfigError
+from provisor.jobs.scheduler import Scheduler
 from provisor.jobs.service import JobQueue, JobService
+from provisor.proxy.service import ProxyService
+from provisor.ratelimit import InboundBudget
+from provisor.realtime.service import RealtimeService
 from provisor.scim.limits import Limits as ScimLimits
 from provisor.settings import RATE_LIMITS_FILE, Settings
 from provisor.storage import migrate
 from provisor.storage.database import Database
+from provisor.storage.realtime import RealtimeLogStore
 from provisor.systems.secrets import CredentialCipher
 from provisor.systems.service import Limits, SystemService
 
@@ -36,6 +42,10 @@ UPKEEP_SECONDS = 3600.0  # how often the jobs process applies the certificates' 
 
 @dataclass(frozen=True, slots=True)
 class Services:
+    """Every long-lived service of a process, built once by :meth:`open` (the one
+    composition root: the web application, the CLI and the jobs process take their services
+    from here and build none of their own)."""
+
     settings: Settings
     db: Database
     clients: ClientService
@@ -43,84 +53,151 @@ class Services:
     systems: SystemService
     jobs: JobService
     certificates: CertificateService
+    scheduler: Scheduler
+    realtime_logs: RealtimeLogStore
+    realtime: RealtimeService
+    proxy: ProxyService
+    inbound: PerTenant[InboundBudget]  # each tenant's budget of proxy and real-time calls
     attempts: AttemptLimiter  # unauthenticated and failed-authentication budgets
     secret_checks: SecretChecks  # the bounded pool that checks client secrets
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
         """Connect to the database (lazily) and build the services; no schema changes."""
-        db = Database(
-            settings.sqlalchemy_url,
-            sqlite_synchronous=settings.sqlite_synchronous,
-            statement_timeout=settings.statement_timeout_seconds,
-        )
+        db = open_database(settings)
         master = load_master_key(
             settings.secret_key.get_secret_value() if settings.secret_key else None,
             settings.data_dir,
         )
-        signer = TokenSigner(derive_key(master, "oauth2 bearer tokens"), settings.token_ttl_seconds)
-        directory = Directory(
-            db,
-            DirectoryOptions(
-                unique_emails=settings.unique_emails,
-                default_count=settings.scim_default_count,
-                max_count=settings.scim_max_count,
-                limits=ScimLimits(
-                    filter_max_terms=settings.scim_filter_max_terms,
-                    filter_max_depth=settings.scim_filter_max_depth,
-                    value_max_length=settings.scim_value_max_length,
-                    patch_max_operations=settings.scim_patch_max_operations,
-                    patch_max_comparisons=settings.scim_patch_max_comparisons,
-                ),
-            ),
-        )
-        systems = SystemService(
-            db,
-            CredentialCipher(master),
-            limits=Limits(
-                source=settings.max_source_systems,
-                target=settings.max_target_systems,
-                proxy=settings.max_proxy_systems,
-            ),
-            services={
-                "directory": directory,
-                "data_dir": settings.data_dir,
-                "file_roots": FileRoots(
-                    settings.data_dir, settings.file_roots, reserved=server_files(settings)
-                ),
-                "outbound": settings.outbound_policy,
-            },
-        )
-        clients = ClientService(db, signer)
-        certificates = CertificateService(
-            db,
-            CredentialCipher(master, "certificate keys"),
-            systems,
-            clients,
-            certificate_options(settings),
-        )
+        directory = build_directory(settings, db)
+        systems = build_systems(settings, db, master, directory)
+        clients = build_clients(settings, db, master)
+        certificates = build_certificates(settings, db, master, systems, clients)
         systems.services["certificates"] = certificates  # connectors present client certificates
+        jobs = build_jobs(settings, db, systems)
+        realtime_logs = RealtimeLogStore(db)
         return cls(
             settings=settings,
             db=db,
             clients=clients,
             directory=directory,
             systems=systems,
-            jobs=JobService(
-                db,
-                systems,
-                queue=None if settings.is_sqlite else _task_queue(),
-                stale_seconds=settings.job_stale_seconds,
-                lock_seconds=settings.entity_lock_seconds,
-            ),
+            jobs=jobs,
             certificates=certificates,
+            scheduler=build_scheduler(db, jobs),
+            realtime_logs=realtime_logs,
+            realtime=build_realtime(jobs, realtime_logs),
+            proxy=build_proxy(systems, directory),
+            inbound=PerTenant(lambda tenant: InboundBudget(settings, tenant)),
             attempts=AttemptLimiter(settings.auth_failures_per_minute),
             secret_checks=SecretChecks(),
         )
 
+    async def aclose(self) -> None:
+        """Close what holds connections open, the real-time routes' back-ends first (the
+        web application's shutdown)."""
+        await self.realtime.aclose()
+        self.close()
+
     def close(self) -> None:
         self.secret_checks.close()
+        for budget in self.inbound.values():
+            budget.close()
         self.db.dispose()
+
+
+# -- one builder per service (constructors change independently: keep each in its own) --------
+
+
+def open_database(settings: Settings) -> Database:
+    return Database(
+        settings.sqlalchemy_url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        statement_timeout=settings.statement_timeout_seconds,
+    )
+
+
+def build_directory(settings: Settings, db: Database) -> Directory:
+    return Directory(
+        db,
+        DirectoryOptions(
+            unique_emails=settings.unique_emails,
+            default_count=settings.scim_default_count,
+            max_count=settings.scim_max_count,
+            limits=ScimLimits(
+                filter_max_terms=settings.scim_filter_max_terms,
+                filter_max_depth=settings.scim_filter_max_depth,
+                value_max_length=settings.scim_value_max_length,
+                patch_max_operations=settings.scim_patch_max_operations,
+                patch_max_comparisons=settings.scim_patch_max_comparisons,
+            ),
+        ),
+    )
+
+
+def build_systems(
+    settings: Settings, db: Database, master: bytes, directory: Directory
+) -> SystemService:
+    return SystemService(
+        db,
+        CredentialCipher(master),
+        limits=Limits(
+            source=settings.max_source_systems,
+            target=settings.max_target_systems,
+            proxy=settings.max_proxy_systems,
+        ),
+        services={
+            "directory": directory,
+            "data_dir": settings.data_dir,
+            "file_roots": FileRoots(
+                settings.data_dir, settings.file_roots, reserved=server_files(settings)
+            ),
+            "outbound": settings.outbound_policy,
+        },
+    )
+
+
+def build_clients(settings: Settings, db: Database, master: bytes) -> ClientService:
+    signer = TokenSigner(derive_key(master, "oauth2 bearer tokens"), settings.token_ttl_seconds)
+    return ClientService(db, signer)
+
+
+def build_certificates(
+    settings: Settings,
+    db: Database,
+    master: bytes,
+    systems: SystemService,
+    clients: ClientService,
+) -> CertificateService:
+    return CertificateService(
+        db,
+        CredentialCipher(master, "certificate keys"),
+        systems,
+        clients,
+        certificate_options(settings),
+    )
+
+
+def build_jobs(settings: Settings, db: Database, systems: SystemService) -> JobService:
+    return JobService(
+        db,
+        systems,
+        queue=None if settings.is_sqlite else _task_queue(),
+        stale_seconds=settings.job_stale_seconds,
+        lock_seconds=settings.entity_lock_seconds,
+    )
+
+
+def build_scheduler(db: Database, jobs: JobService) -> Scheduler:
+    return Scheduler(db, jobs)
+
+
+def build_realtime(jobs: JobService, logs: RealtimeLogStore) -> RealtimeService:
+    return RealtimeService(jobs, logs)
+
+
+def build_proxy(systems: SystemService, directory: Directory) -> ProxyService:
+    return ProxyService(systems, directory.catalog.registry, directory.options.limits)
 
 
 def certificate_options(settings: Settings) -> CertificateOptions:
@@ -174,7 +251,10 @@ async def run_jobs(services: Services, stop: asyncio.Event, *, concurrency: int 
     upkeep = asyncio.create_task(certificate_upkeep(services.certificates, stop))
     try:
         if services.settings.is_sqlite:
-            await Executor(services.jobs, concurrency=concurrency).run(stop)
+            executor = Executor(
+                services.jobs, concurrency=concurrency, scheduler=services.scheduler
+            )
+            await executor.run(stop)
             return
         from provisor.jobs.pgqueue import ProcrastinateWorker
 

@@ -6,8 +6,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from provisor.context import Context
+from provisor.ratelimit import InboundBudget
+from provisor.runtime import Services
 from provisor.settings import Settings
-from provisor.web.ratelimit import InboundBudget
 from tests.conftest import serve
 
 BASE = "/ipsproxy/service/api/v1/systems"
@@ -67,3 +69,21 @@ def test_calls_arriving_together_are_all_admitted(settings: Settings) -> None:
     with ThreadPoolExecutor(16) as pool:
         admitted = list(pool.map(call, [budgets[i % 4] for i in range(16)]))
     assert admitted == [True] * 16
+
+
+def test_each_tenant_has_its_own_budget(services: Services) -> None:
+    """The composition root keeps one budget per tenant; the default tenant's is the
+    installation's (the same shared store as before tenants)."""
+    default, other = Context.system("test"), Context.system("test", tenant="acme")
+    assert services.inbound.get(default) is services.inbound.get(default)
+    assert services.inbound.get(other) is not services.inbound.get(default)
+    limited = services.settings.model_copy(
+        update={"inbound_throttle_per_minute": 0, "inbound_max_per_minute": 1}
+    )
+    budgets = [InboundBudget(limited), InboundBudget(limited, "acme")]
+    try:
+        assert [b.admit().allowed for b in budgets] == [True, True]
+        assert [b.admit().allowed for b in budgets] == [False, False]
+    finally:
+        for budget in budgets:
+            budget.close()

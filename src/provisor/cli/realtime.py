@@ -37,11 +37,9 @@ def logs(
     database_url: DatabaseURL = None,
 ) -> None:
     """Real-time provisioning calls, newest first."""
-    from provisor.storage.realtime import RealtimeLogStore
-
     with open_services(settings_from(data_dir, database_url)) as services:
         source_id = services.systems.get(source).id if source else None
-        found, total = RealtimeLogStore(services.db).search(
+        found, total = services.realtime_logs.search(
             source_id=source_id,
             entity_id=entity_id,
             entity_type=entity_type,
@@ -70,10 +68,8 @@ def show(
     database_url: DatabaseURL = None,
 ) -> None:
     """One real-time call: what happened in each system."""
-    from provisor.storage.realtime import RealtimeLogStore
-
     with open_services(settings_from(data_dir, database_url)) as services:
-        found = RealtimeLogStore(services.db).get(log_id)
+        found = services.realtime_logs.get(log_id)
     if found is None:
         fail(f"No real-time log {log_id!r}.")
     if as_json:

@@ -17,7 +17,6 @@ from provisor.cli.common import (
     settings_from,
 )
 from provisor.jobs.schedule import Interval, SourceSchedule
-from provisor.jobs.scheduler import Scheduler
 
 app = typer.Typer(
     help="Schedules of source systems: READ jobs every N minutes or on days of the week.",
@@ -51,7 +50,7 @@ def list_schedules(
 ) -> None:
     """Every source's schedule."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        found = Scheduler(services.db, services.jobs).all()
+        found = services.scheduler.all()
         names = {s.id: s.name for s in services.systems.all()[0]}
     if as_json:
         print_json([f.to_dict() for f in found])
@@ -79,7 +78,7 @@ def show(
 ) -> None:
     """A source's schedule with its next and last run."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        found = Scheduler(services.db, services.jobs).get(source)
+        found = services.scheduler.get(source)
     _show(found, as_json)
 
 
@@ -109,7 +108,7 @@ def set_schedule(
     }
     data = {"enabled": True, **{k: v for k, v in given.items() if v is not None}}
     with open_services(settings_from(data_dir, database_url)) as services:
-        found = Scheduler(services.db, services.jobs).put(source, data)
+        found = services.scheduler.put(source, data)
     _show(found, as_json)
 
 
@@ -122,7 +121,7 @@ def off(
 ) -> None:
     """Turn a schedule off and keep it (a running job goes on)."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        found = Scheduler(services.db, services.jobs).disable(source)
+        found = services.scheduler.disable(source)
     _show(found, as_json)
 
 
@@ -130,5 +129,5 @@ def off(
 def delete(source: SourceArg, data_dir: DataDir = None, database_url: DatabaseURL = None) -> None:
     """Delete a source's schedule."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        Scheduler(services.db, services.jobs).delete(source)
+        services.scheduler.delete(source)
     out.print(f"Deleted the schedule of {source}.", highlight=False)

@@ -16,10 +16,11 @@ import re
 from typing import Any
 
 from provisor.proxy.filters import simple_path
-from provisor.proxy.service import MAX_COUNT, RESOURCE_TYPES, Compiled, endpoint_of
+from provisor.proxy.model import MAX_COUNT, Compiled
 from provisor.scim import schemas as s
 from provisor.scim.registry import Registry
 from provisor.transform.document import Entity
+from provisor.types import EntityType
 
 _WHOLE = {"$", "$.*"}
 # [*], [?(@.value)], [?(@.type == 'work')]: not part of a name
@@ -45,9 +46,9 @@ def service_provider_config(base: str) -> dict[str, Any]:
     }
 
 
-def served_types(compiled: Compiled) -> list[str]:
+def served_types(compiled: Compiled) -> list[EntityType]:
     out = []
-    for entity_type in RESOURCE_TYPES:
+    for entity_type in EntityType:
         section = compiled.read.entity(entity_type)
         if section is not None and not section.ignore:
             out.append(entity_type)
@@ -57,10 +58,10 @@ def served_types(compiled: Compiled) -> list[str]:
 def resource_types(compiled: Compiled, registry: Registry, base: str) -> list[dict[str, Any]]:
     out = []
     for entity_type in served_types(compiled):
-        rt = registry.resource_type(RESOURCE_TYPES[entity_type])
+        rt = registry.resource_type(entity_type.resource_type)
         assert rt is not None
         doc = rt.to_scim(base)
-        doc["endpoint"] = "/" + endpoint_of(entity_type)
+        doc["endpoint"] = "/" + entity_type.endpoint
         if not _whole(compiled, entity_type):
             doc["schemaExtensions"] = []
         out.append(doc)
@@ -71,7 +72,7 @@ def schemas(compiled: Compiled, registry: Registry, base: str) -> list[dict[str,
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     for entity_type in served_types(compiled):
-        rt = registry.resource_type(RESOURCE_TYPES[entity_type])
+        rt = registry.resource_type(entity_type.resource_type)
         assert rt is not None
         if _whole(compiled, entity_type):
             # SAP's vendor extensions too, described but not declared (decision 0004)

@@ -3,6 +3,9 @@
 Reads run the back-end read, then the proxy read transformation; writes run the proxy write
 transformation, then the back-end write, and answer what the back-end holds afterwards,
 through the proxy read transformation again (spec §5.1).
+
+Every operation needs the permission ``proxy_api`` (``@requires``), and a caller confined to
+one system (a client certificate attached to a system) may call only that system's proxy.
 """
 
 from __future__ import annotations
@@ -32,9 +35,20 @@ from provisor.connectors.base import (
     patch_operations_of,
     path_segment,
 )
+from provisor.context import Context, Permission, PerTenant, requires
 from provisor.errors import NotFoundError, PreconditionFailedError
-from provisor.proxy import filters, ids
+from provisor.proxy import discovery, filters, ids
 from provisor.proxy.errors import DisabledError, TransformationFailedError, connector_errors
+from provisor.proxy.model import (
+    CORE_SCHEMAS,
+    DEFAULT_COUNT,
+    ENDPOINTS,
+    MAX_COUNT,
+    Compiled,
+    Listing,
+    Resource,
+)
+from provisor.proxy.present import project
 from provisor.scim import schemas as s
 from provisor.scim.attributes import Mutability, Schema
 from provisor.scim.errors import (
@@ -61,37 +75,13 @@ from provisor.transform.engine import (
     Transformation,
     Transformed,
 )
+from provisor.types import EntityType
 
 log = structlog.get_logger("provisor.proxy")
 
-ENDPOINTS = {"Users": "user", "Groups": "group"}
-RESOURCE_TYPES = {"user": "User", "group": "Group"}
-CORE_SCHEMAS = {"user": s.USER, "group": s.GROUP}
-DEFAULT_COUNT = 25
-MAX_COUNT = 100
 MAX_SORTED = 10_000  # entities a sorted listing may read from the back-end
 STRATEGY = "ips.proxy.scim.total.results.strategy"
-CACHED_SYSTEMS = 64
-
-
-@dataclass(frozen=True, slots=True)
-class Compiled:
-    """What a proxy request needs of its system, for one version of it."""
-
-    system: System
-    properties: dict[str, str]
-    read: Transformation
-    write: Transformation
-
-
-@dataclass(frozen=True, slots=True)
-class Listing:
-    """A page of a list request, ready to become a SCIM ListResponse."""
-
-    resources: list[dict[str, Any]]
-    total: int
-    start_index: int
-    items_per_page: int  # entities read from the back-end (before the read condition)
+CACHED_SYSTEMS = 64  # compiled system versions kept, per tenant
 
 
 class IdDecoder:
@@ -109,11 +99,23 @@ class IdDecoder:
         return {i: ids.decode(i) for i in ids_}
 
 
-class ProxyService:
-    """Proxy requests on the systems of one tenant. Thread-safe for one event loop.
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """A request on one resource: the system, the entity type, the back-end key and how
+    error messages name the request (``PUT Users/abc``)."""
 
-    ``registry`` gives the tenant's SCIM schemas (PATCH and sorting resolve attributes in
-    them); ``limits`` bound the work of one request."""
+    compiled: Compiled
+    entity_type: EntityType
+    key: str
+    what: str
+
+
+class ProxyService:
+    """Proxy requests on the systems of the tenants. Thread-safe for one event loop.
+
+    ``registry`` gives the tenant's SCIM schemas (PATCH, sorting and ``attributes`` resolve
+    attributes in them); ``limits`` bound the work of one request. ``base`` (every
+    operation's) is the proxy system's URL as the caller reached it."""
 
     def __init__(
         self, systems: SystemService, registry: Callable[[], Registry], limits: Limits
@@ -121,27 +123,33 @@ class ProxyService:
         self.systems = systems
         self.registry = registry
         self.limits = limits
-        self._compiled: OrderedDict[tuple[str, int], Compiled] = OrderedDict()
+        self._compiled: PerTenant[OrderedDict[tuple[str, int], Compiled]] = PerTenant(
+            lambda _tenant: OrderedDict()
+        )
 
-    # -- the system ---------------------------------------------------------------------------
+    # -- the system (internal) ----------------------------------------------------------------
 
-    async def compiled(self, system_id: str) -> Compiled:
-        """The proxy system and its transformations (compiled once per system version)."""
-        system = await asyncio.to_thread(self._proxy_system, system_id)
+    async def compiled(self, ctx: Context, system_id: str) -> Compiled:
+        """The proxy system and its transformations (compiled once per system version).
+        Internal: the operations below call it; the caller must be allowed the system."""
+        system = await asyncio.to_thread(self._proxy_system, ctx, system_id)
         key = (system.id, system.version)
-        found = self._compiled.get(key)
+        cache = self._compiled.get(ctx)
+        found = cache.get(key)
         if found is None:
             found = await asyncio.to_thread(self._compile, system)
-            self._compiled[key] = found
-            while len(self._compiled) > CACHED_SYSTEMS:
-                self._compiled.popitem(last=False)
+            cache[key] = found
+            while len(cache) > CACHED_SYSTEMS:
+                cache.popitem(last=False)
         return found
 
-    def _proxy_system(self, system_id: str) -> System:
+    def _proxy_system(self, ctx: Context, system_id: str) -> System:
         try:
             system = self.systems.get(system_id)
         except NotFoundError as exc:
+            ctx.require_system(system_id)  # a confined caller learns nothing of others
             raise ResourceNotFoundError(f"No proxy system {system_id!r}.") from exc
+        ctx.require_system(system.id)
         if system.role is not Role.PROXY:
             raise ResourceNotFoundError(f"System {system.name!r} is not a proxy system.")
         if not system.enabled:
@@ -157,33 +165,103 @@ class ProxyService:
             system, properties, Transformation(read, public), Transformation(write, public)
         )
 
-    def connector(self, compiled: Compiled) -> Connector:
+    def connector(self, ctx: Context, compiled: Compiled) -> Connector:
+        """The proxy system's back-end, for one request (its context in ``services``)."""
         config = ConnectorConfig(
             system_id=compiled.system.id,
             system_name=compiled.system.name,
             role=Role.PROXY,
             properties=compiled.properties,
-            services=self.systems.services,
+            services={**self.systems.services, "context": ctx},
         )
         return compiled.system.type.build(config)
 
+    async def _call(
+        self, ctx: Context, system_id: str, endpoint: str, resource_id: str, verb: str
+    ) -> _Call:
+        """What every request on one resource starts with: the system, the entity type the
+        endpoint serves, the resource's back-end key."""
+        compiled = await self.compiled(ctx, system_id)
+        entity_type = served(compiled, endpoint)
+        key = self._key(compiled, entity_type, resource_id)
+        return _Call(compiled, entity_type, key, f"{verb} {endpoint}/{resource_id}")
+
+    # -- discovery ------------------------------------------------------------------------------
+
+    @requires(Permission.PROXY_API)
+    async def service_provider_config(
+        self, ctx: Context, system_id: str, base: str
+    ) -> dict[str, Any]:
+        """What the proxy supports (RFC 7644 §5)."""
+        await self.compiled(ctx, system_id)  # 404/503 as for the others
+        return discovery.service_provider_config(base)
+
+    @requires(Permission.PROXY_API)
+    async def resource_types(self, ctx: Context, system_id: str, base: str) -> list[dict[str, Any]]:
+        """The resource types the proxy serves."""
+        compiled = await self.compiled(ctx, system_id)
+        return discovery.resource_types(compiled, self.registry(), base)
+
+    @requires(Permission.PROXY_API)
+    async def schemas(self, ctx: Context, system_id: str, base: str) -> list[dict[str, Any]]:
+        """The schemas of the proxy's resources."""
+        compiled = await self.compiled(ctx, system_id)
+        return discovery.schemas(compiled, self.registry(), base)
+
     # -- reading -----------------------------------------------------------------------------
 
+    @requires(Permission.PROXY_API)
     async def search(
         self,
+        ctx: Context,
         system_id: str,
         endpoint: str,
         base: str,
         *,
         filter: str | None = None,
         start_index: int | None = None,
+        start_id: str | None = None,
         count: int | None = None,
         sort_by: str | None = None,
         descending: bool = False,
+        attributes: str | None = None,
+        excluded: str | None = None,
     ) -> Listing:
-        """A page of users or groups (spec §5.4, §5.5). ``base`` is the proxy's URL."""
-        compiled = await self.compiled(system_id)
+        """A page of users or groups (spec §5.4, §5.5), with the attributes chosen."""
+        if start_id is not None:
+            raise InvalidValueError("The proxy pages by startIndex and count: no startId.")
+        compiled = await self.compiled(ctx, system_id)
         entity_type = served(compiled, endpoint)
+        listing = await self._search(
+            ctx,
+            compiled,
+            entity_type,
+            base,
+            filter=filter,
+            start_index=start_index,
+            count=count,
+            sort_by=sort_by,
+            descending=descending,
+        )
+        if attributes is None and excluded is None:
+            return listing
+        rt = self._resource_type(entity_type)
+        shown = [project(rt, doc, attributes, excluded) for doc in listing.resources]
+        return replace(listing, resources=shown)
+
+    async def _search(
+        self,
+        ctx: Context,
+        compiled: Compiled,
+        entity_type: EntityType,
+        base: str,
+        *,
+        filter: str | None,
+        start_index: int | None,
+        count: int | None,
+        sort_by: str | None,
+        descending: bool,
+    ) -> Listing:
         start = max(1, start_index or 1)
         size = DEFAULT_COUNT if count is None else count
         if size < 1:
@@ -193,7 +271,7 @@ class ProxyService:
         sort_by = sort_by.strip() if sort_by and sort_by.strip() else None
         if sort_by is not None:
             resolve_sort(self._resource_type(entity_type), sort_by)  # 400 before any reading
-        async with self.connector(compiled) as connector:
+        async with self.connector(ctx, compiled) as connector:
             if isinstance(wanted, filters.Equals):
                 return await self._one(compiled, connector, entity_type, wanted, base)
             if sort_by is not None:
@@ -203,7 +281,7 @@ class ProxyService:
                 )
                 chosen = ordered[start - 1 : start - 1 + size]
                 return Listing(chosen, len(ordered), start, len(chosen))
-            with connector_errors(f"GET {endpoint}"):
+            with connector_errors(f"GET {entity_type.endpoint}"):
                 page = await connector.slice(
                     entity_type,
                     start_index=start,
@@ -222,7 +300,7 @@ class ProxyService:
         self,
         compiled: Compiled,
         connector: Connector,
-        entity_type: str,
+        entity_type: EntityType,
         wanted: filters.ModifiedAfter | None,
         base: str,
     ) -> list[dict[str, Any]]:
@@ -230,7 +308,7 @@ class ProxyService:
         ``MAX_SORTED`` entities (more is ``tooMany``)."""
         resources: list[dict[str, Any]] = []
         read = 0
-        with connector_errors(f"GET {endpoint_of(entity_type)}"):
+        with connector_errors(f"GET {entity_type.endpoint}"):
             delta = connector.delta_token_after(wanted.timestamp) if wanted else None
             pages = connector.read(entity_type, delta=delta)
             try:
@@ -238,7 +316,7 @@ class ProxyService:
                     read += len(page.entities)
                     if read > MAX_SORTED:
                         raise TooManyError(
-                            f"Sorting reads at most {MAX_SORTED} {endpoint_of(entity_type)} "
+                            f"Sorting reads at most {MAX_SORTED} {entity_type.endpoint} "
                             "of the back-end; this listing holds more: narrow it with a "
                             "filter, or page without sortBy."
                         )
@@ -249,13 +327,13 @@ class ProxyService:
                 await pages.aclose()  # type: ignore[attr-defined]
         return resources
 
-    def _resource_type(self, entity_type: str) -> ResourceType:
-        rt = self.registry().resource_type(RESOURCE_TYPES[entity_type])
+    def _resource_type(self, entity_type: EntityType) -> ResourceType:
+        rt = self.registry().resource_type(entity_type.resource_type)
         assert rt is not None
         return rt
 
     def _total(
-        self, compiled: Compiled, entity_type: str, page: Slice, start: int, count: int
+        self, compiled: Compiled, entity_type: EntityType, page: Slice, start: int, count: int
     ) -> int:
         """``totalResults`` by the rules of spec §5.5."""
         section = compiled.read.entity(entity_type)
@@ -271,60 +349,79 @@ class ProxyService:
         self,
         compiled: Compiled,
         connector: Connector,
-        entity_type: str,
+        entity_type: EntityType,
         wanted: filters.Equals,
         base: str,
     ) -> Listing:
         """An ``eq`` filter: a back-end search; 0 or 1 result, more is ``tooMany``."""
         if wanted.attribute.lower() == "id":
             key = self._key(compiled, entity_type, wanted.value)
-            with connector_errors(f"GET {endpoint_of(entity_type)}"):
+            with connector_errors(f"GET {entity_type.endpoint}"):
                 entity = await connector.get(entity_type, key)
             found = [] if entity is None else [entity]
         else:
             section = compiled.read.entity(entity_type)
             assert section is not None
             attribute = filters.backend_attribute(section, wanted.attribute)
-            with connector_errors(f"GET {endpoint_of(entity_type)}"):
+            with connector_errors(f"GET {entity_type.endpoint}"):
                 found = await connector.find(entity_type, attribute, wanted.value)
         resources = self._present_all(compiled, connector, entity_type, found, base)
         if len(resources) > 1:
             raise TooManyError(
-                f"{len(resources)} {endpoint_of(entity_type)} match {wanted.attribute} eq "
+                f"{len(resources)} {entity_type.endpoint} match {wanted.attribute} eq "
                 f"{wanted.value!r}; the filter must find one."
             )
         return Listing(resources, len(resources), 1, len(found))
 
+    @requires(Permission.PROXY_API)
     async def get(
-        self, system_id: str, endpoint: str, resource_id: str, base: str
-    ) -> dict[str, Any]:
-        compiled = await self.compiled(system_id)
-        entity_type = served(compiled, endpoint)
-        key = self._key(compiled, entity_type, resource_id)
-        async with self.connector(compiled) as connector:
-            with connector_errors(f"GET {endpoint}/{resource_id}"):
-                entity = await connector.get(entity_type, key)
+        self,
+        ctx: Context,
+        system_id: str,
+        endpoint: str,
+        resource_id: str,
+        base: str,
+        *,
+        attributes: str | None = None,
+        excluded: str | None = None,
+        if_none_match: str | None = None,
+    ) -> Resource:
+        """One user or group, with the attributes chosen; ``not_modified`` when it is at a
+        version ``if_none_match`` names (RFC 7644 §3.14)."""
+        call = await self._call(ctx, system_id, endpoint, resource_id, "GET")
+        entity_type = call.entity_type
+        async with self.connector(ctx, call.compiled) as connector:
+            with connector_errors(call.what):
+                entity = await connector.get(entity_type, call.key)
         if entity is None:
-            raise ResourceNotFoundError(f"{RESOURCE_TYPES[entity_type]} {resource_id} not found.")
-        resource = self._present(compiled, connector, entity_type, entity, base)
+            raise ResourceNotFoundError(f"{entity_type.resource_type} {resource_id} not found.")
+        resource = self._present(call.compiled, connector, entity_type, entity, base)
         if resource is None:
             raise ResourceNotFoundError(
-                f"{RESOURCE_TYPES[entity_type]} {resource_id} is not served by this proxy "
+                f"{entity_type.resource_type} {resource_id} is not served by this proxy "
                 "(the proxy read transformation skips it)."
             )
-        return resource
+        if if_none_match is not None and etag_matches(if_none_match, resource["meta"]["version"]):
+            return Resource(resource, resource, not_modified=True)
+        if attributes is None and excluded is None:
+            return Resource.whole(resource)
+        shown = project(self._resource_type(entity_type), resource, attributes, excluded)
+        return Resource(resource, shown)
 
     # -- writing -------------------------------------------------------------------------------
 
-    async def create(self, system_id: str, endpoint: str, body: Any, base: str) -> dict[str, Any]:
+    @requires(Permission.PROXY_API)
+    async def create(
+        self, ctx: Context, system_id: str, endpoint: str, body: Any, base: str
+    ) -> Resource:
         """Create a user or group; the created resource as the proxy reads it back."""
-        compiled = await self.compiled(system_id)
+        compiled = await self.compiled(ctx, system_id)
         entity_type = served(compiled, endpoint)
         document, variables = self._write(
             compiled, entity_type, _object(body), Operation.CREATE, {}
         )
         chosen = variables.get("entityIdTargetSystem")
-        async with self.connector(compiled) as connector:
+        async with self.connector(ctx, compiled) as connector:
             with connector_errors(f"POST {endpoint}"):
                 written = await connector.create(
                     entity_type, document, entity_id=chosen if isinstance(chosen, str) else None
@@ -332,8 +429,10 @@ class ProxyService:
                 entity = written.entity or await connector.get(entity_type, written.id)
         return self._answer(compiled, connector, entity_type, entity, base, written.id)
 
+    @requires(Permission.PROXY_API)
     async def replace(
         self,
+        ctx: Context,
         system_id: str,
         endpoint: str,
         resource_id: str,
@@ -341,32 +440,25 @@ class ProxyService:
         base: str,
         *,
         if_match: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Resource:
         """PUT: the write transformation (create-only mappings left out), then a full
         update of the back-end entity (412 when ``if_match`` names another version)."""
-        compiled = await self.compiled(system_id)
-        entity_type = served(compiled, endpoint)
-        key = self._key(compiled, entity_type, resource_id)
-        what = f"PUT {endpoint}/{resource_id}"
+        call = await self._call(ctx, system_id, endpoint, resource_id, "PUT")
+        compiled, entity_type, key = call.compiled, call.entity_type, call.key
         document, variables = self._write(
             compiled, entity_type, _object(body), Operation.UPDATE, {"entityIdTargetSystem": key}
         )
         target = _text(variables.get("entityIdTargetSystem")) or key
-        async with self.connector(compiled) as connector:
-            with connector_errors(what):
-                previous = await connector.get(entity_type, target)
-                if previous is None:
-                    raise ResourceNotFoundError(f"{what}: not found.")
-                current = self._present(compiled, connector, entity_type, previous, base)
-                if if_match is not None:
-                    _check_version(if_match, current, what)
-                before = self._as_written(compiled, entity_type, current, key)
-                written = await connector.update(entity_type, target, document, previous=before)
-                entity = written.entity or await connector.get(entity_type, written.id)
-        return self._answer(compiled, connector, entity_type, entity, base, written.id)
+        async with self.connector(ctx, compiled) as connector:
+            with connector_errors(call.what):
+                current = await self._current(call, connector, target, base, if_match)
+                entity, written = await self._update(call, connector, target, document, current)
+        return self._answer(compiled, connector, entity_type, entity, base, written)
 
+    @requires(Permission.PROXY_API)
     async def patch(
         self,
+        ctx: Context,
         system_id: str,
         endpoint: str,
         resource_id: str,
@@ -374,16 +466,16 @@ class ProxyService:
         base: str,
         *,
         if_match: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Resource:
         """PATCH (RFC 7644 §3.5.2). A back-end that takes a PatchOp gets what the
         ``patchEntity`` mappings make of it (spec §5.6), member ids decoded; any other
         back-end, or a write transformation without such mappings, gets the patch applied to
         the resource as the proxy reads it, written back as PUT writes."""
-        compiled = await self.compiled(system_id)
+        compiled = await self.compiled(ctx, system_id)
         entity_type = served(compiled, endpoint)
         operations = parse_patch_request(_object(body), self.limits)
         key = self._key(compiled, entity_type, resource_id)
-        what = f"PATCH {endpoint}/{resource_id}"
+        call = _Call(compiled, entity_type, key, f"PATCH {endpoint}/{resource_id}")
         direct: Entity | None = None
         target = key
         if has_patch_mappings(compiled.write.entity(entity_type)):
@@ -396,52 +488,89 @@ class ProxyService:
             )
             direct = document if patch_operations_of(document) is not None else None
             target = _text(variables.get("entityIdTargetSystem")) or key
-        async with self.connector(compiled) as connector:
-            with connector_errors(what):
+        async with self.connector(ctx, compiled) as connector:
+            with connector_errors(call.what):
                 if direct is None or not connector.capabilities.scim_patch:
-                    entity, target = await self._patch_read_write(
-                        compiled, connector, entity_type, key, operations, base, if_match, what
+                    current = await self._current(call, connector, key, base, if_match, strict=True)
+                    assert current is not None
+                    patched = self._apply_patch(entity_type, current, operations)
+                    document, variables = self._write(
+                        compiled,
+                        entity_type,
+                        patched,
+                        Operation.UPDATE,
+                        {"entityIdTargetSystem": key},
                     )
+                    target = _text(variables.get("entityIdTargetSystem")) or key
+                    entity, target = await self._update(call, connector, target, document, current)
                 else:
                     if if_match is not None:
-                        await self._check_if_match(
-                            compiled, connector, entity_type, target, base, if_match, what
-                        )
+                        await self._current(call, connector, target, base, if_match)
                     written = await connector.update(entity_type, target, direct)
                     entity = written.entity or await connector.get(entity_type, target)
         return self._answer(compiled, connector, entity_type, entity, base, target)
 
-    async def _patch_read_write(
+    @requires(Permission.PROXY_API)
+    async def delete(
         self,
-        compiled: Compiled,
+        ctx: Context,
+        system_id: str,
+        endpoint: str,
+        resource_id: str,
+        base: str,
+        *,
+        if_match: str | None = None,
+    ) -> None:
+        call = await self._call(ctx, system_id, endpoint, resource_id, "DELETE")
+        async with self.connector(ctx, call.compiled) as connector:
+            with connector_errors(call.what):
+                if if_match is not None:
+                    await self._current(call, connector, call.key, base, if_match)
+                await connector.delete(call.entity_type, call.key)
+
+    async def _current(
+        self,
+        call: _Call,
         connector: Connector,
-        entity_type: str,
         key: str,
-        operations: list[PatchOperation],
         base: str,
         if_match: str | None,
-        what: str,
-    ) -> tuple[Entity | None, str]:
-        """PATCH where the back-end takes no PatchOp: read the resource through the read
-        transformation, apply the operations to it, write the result as PUT does."""
-        previous = await connector.get(entity_type, key)
-        if previous is None:
-            raise ResourceNotFoundError(f"{what}: not found.")
-        current = self._present(compiled, connector, entity_type, previous, base, strict=True)
-        assert current is not None
-        if if_match is not None:
-            _check_version(if_match, current, what)
-        patched = self._apply_patch(entity_type, current, operations)
-        document, variables = self._write(
-            compiled, entity_type, patched, Operation.UPDATE, {"entityIdTargetSystem": key}
+        *,
+        strict: bool = False,
+    ) -> dict[str, Any] | None:
+        """The resource at ``key`` as the proxy serves it (None: the read transformation
+        skips it; ``strict``: that fails), 404 when the back-end has none, 412 unless it is
+        at a version ``if_match`` names (RFC 7644 §3.14)."""
+        entity = await connector.get(call.entity_type, key)
+        if entity is None:
+            raise ResourceNotFoundError(f"{call.what}: not found.")
+        current = self._present(
+            call.compiled, connector, call.entity_type, entity, base, strict=strict
         )
-        target = _text(variables.get("entityIdTargetSystem")) or key
-        before = self._as_written(compiled, entity_type, current, key)
-        written = await connector.update(entity_type, target, document, previous=before)
-        return written.entity or await connector.get(entity_type, written.id), written.id
+        if if_match is not None:
+            _check_version(if_match, current, call.what)
+        return current
+
+    async def _update(
+        self,
+        call: _Call,
+        connector: Connector,
+        target: str,
+        document: Entity,
+        current: dict[str, Any] | None,
+    ) -> tuple[Entity | None, str]:
+        """Write ``document`` over the entity at ``target``, the client having seen it as
+        ``current``; what the back-end holds afterwards, and its key."""
+        before = self._as_written(call.compiled, call.entity_type, current, call.key)
+        written = await connector.update(call.entity_type, target, document, previous=before)
+        return written.entity or await connector.get(call.entity_type, written.id), written.id
 
     def _as_written(
-        self, compiled: Compiled, entity_type: str, shown: dict[str, Any] | None, key: str
+        self,
+        compiled: Compiled,
+        entity_type: EntityType,
+        shown: dict[str, Any] | None,
+        key: str,
     ) -> Entity | None:
         """The ``previous`` of an update: what the write transformation makes of the resource
         as the client saw it, so that an update removes what the client removed and leaves
@@ -458,57 +587,20 @@ class ProxyService:
         return outcome.document if isinstance(outcome, Transformed) else None
 
     def _apply_patch(
-        self, entity_type: str, resource: dict[str, Any], operations: list[PatchOperation]
+        self, entity_type: EntityType, resource: dict[str, Any], operations: list[PatchOperation]
     ) -> dict[str, Any]:
         """The operations applied to a resource document (members in memory)."""
         rt = self._resource_type(entity_type)
-        doc_ops, changes = split_members(operations) if entity_type == "group" else (operations, [])
+        grouped = entity_type is EntityType.GROUP
+        doc_ops, changes = split_members(operations) if grouped else (operations, [])
         patched = Patcher(rt, self.limits).apply(resource, doc_ops) if doc_ops else dict(resource)
         if changes:
             patched["members"] = apply_member_changes(resource.get("members"), changes, self.limits)
         return patched
 
-    async def delete(
-        self,
-        system_id: str,
-        endpoint: str,
-        resource_id: str,
-        base: str,
-        *,
-        if_match: str | None = None,
-    ) -> None:
-        compiled = await self.compiled(system_id)
-        entity_type = served(compiled, endpoint)
-        key = self._key(compiled, entity_type, resource_id)
-        what = f"DELETE {endpoint}/{resource_id}"
-        async with self.connector(compiled) as connector:
-            with connector_errors(what):
-                if if_match is not None:
-                    await self._check_if_match(
-                        compiled, connector, entity_type, key, base, if_match, what
-                    )
-                await connector.delete(entity_type, key)
-
-    async def _check_if_match(
-        self,
-        compiled: Compiled,
-        connector: Connector,
-        entity_type: str,
-        key: str,
-        base: str,
-        if_match: str,
-        what: str,
-    ) -> None:
-        """412 unless the resource is at a version ``if_match`` names (RFC 7644 §3.14)."""
-        entity = await connector.get(entity_type, key)
-        if entity is None:
-            raise ResourceNotFoundError(f"{what}: not found.")
-        current = self._present(compiled, connector, entity_type, entity, base)
-        _check_version(if_match, current, what)
-
     # -- transformations -----------------------------------------------------------------------
 
-    def _key(self, compiled: Compiled, entity_type: str, resource_id: str) -> str:
+    def _key(self, compiled: Compiled, entity_type: EntityType, resource_id: str) -> str:
         """The back-end key of a resource id: decoded (see ``ids``), then through the
         write transformation's ``deleteEntity`` mappings of ``entityIdTargetSystem`` when it
         has any (spec §1.3: SAP-style ``decode`` functions). An id that is no path segment
@@ -537,7 +629,7 @@ class ProxyService:
     def _write(
         self,
         compiled: Compiled,
-        entity_type: str,
+        entity_type: EntityType,
         body: dict[str, Any],
         operation: Operation,
         variables: dict[str, Any],
@@ -559,25 +651,24 @@ class ProxyService:
         self,
         compiled: Compiled,
         connector: Connector,
-        entity_type: str,
+        entity_type: EntityType,
         entity: Entity | None,
         base: str,
         key: str,
-    ) -> dict[str, Any]:
+    ) -> Resource:
         if entity is None:
             raise ResourceNotFoundError(
-                f"The back-end does not return {RESOURCE_TYPES[entity_type]} {key} after "
-                "writing it."
+                f"The back-end does not return {entity_type.resource_type} {key} after writing it."
             )
         resource = self._present(compiled, connector, entity_type, entity, base, strict=True)
         assert resource is not None
-        return resource
+        return Resource.whole(resource)
 
     def _present_all(
         self,
         compiled: Compiled,
         connector: Connector,
-        entity_type: str,
+        entity_type: EntityType,
         entities: Sequence[Entity],
         base: str,
     ) -> list[dict[str, Any]]:
@@ -610,7 +701,7 @@ class ProxyService:
         self,
         compiled: Compiled,
         connector: Connector,
-        entity_type: str,
+        entity_type: EntityType,
         entity: Entity,
         base: str,
         *,
@@ -619,8 +710,8 @@ class ProxyService:
         """A back-end entity as a SCIM resource (the proxy read transformation), or None
         when the transformation skips it. The id is made URL-safe and ``meta`` names the
         proxy; a resource without ``schemas`` gets the core one."""
-        name = RESOURCE_TYPES[entity_type]
-        location = f"{base}/{endpoint_of(entity_type)}/"
+        name = entity_type.resource_type
+        location = f"{base}/{entity_type.endpoint}/"
         outcome = compiled.read.apply(
             entity_type,
             entity,
@@ -758,7 +849,7 @@ def _decoded_filter(node: FilterNode) -> FilterNode:
     return node
 
 
-def served(compiled: Compiled, endpoint: str) -> str:
+def served(compiled: Compiled, endpoint: str) -> EntityType:
     """The entity type of an endpoint the proxy serves; 404 for any other."""
     entity_type = ENDPOINTS.get(endpoint)
     section = compiled.read.entity(entity_type) if entity_type else None
@@ -779,12 +870,8 @@ def _point_refs_here(values: Any, base: str, *, groups: bool) -> None:
         if not isinstance(value, str):
             continue
         kind = str(item.get("type") or "").lower()
-        group = groups or kind == "group" or (not kind and "/Groups/" in item["$ref"])
+        group = groups or kind == EntityType.GROUP or (not kind and "/Groups/" in item["$ref"])
         item["$ref"] = f"{base}/{'Groups' if group else 'Users'}/{value}"
-
-
-def endpoint_of(entity_type: str) -> str:
-    return "Users" if entity_type == "user" else "Groups"
 
 
 def _object(body: Any) -> dict[str, Any]:

@@ -40,7 +40,7 @@ def _json(data: Any) -> Response:
 
 
 def _scheduler(services: Services) -> Scheduler:
-    return Scheduler(services.db, services.jobs)
+    return services.scheduler
 
 
 @router.get("/systems/{system_id}/schedule", summary="A source system's schedule")

@@ -9,10 +9,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from provisor import __version__, logs
-from provisor.realtime.service import RealtimeService
 from provisor.runtime import Services
 from provisor.settings import Settings
-from provisor.storage.realtime import RealtimeLogStore
 from provisor.web import (
     admin_certificates,
     admin_jobs,
@@ -29,7 +27,6 @@ from provisor.web import (
 )
 from provisor.web import realtime as realtime_routes
 from provisor.web.limits import BodyLimitMiddleware, URLTextMiddleware
-from provisor.web.ratelimit import InboundBudget
 from provisor.web.request_ids import RequestIdMiddleware
 
 DESCRIPTION = """\
@@ -43,18 +40,17 @@ admin APIs also accept a client certificate attached to the technical user (mTLS
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
-    """Build the application. The services are opened now and closed on shutdown."""
+    """Build the application on ``services`` (opened now from ``settings`` when not given:
+    the composition root builds every service); they are closed on shutdown."""
     settings = settings or Settings()
     logs.configure(settings.log_level)
     services = services or Services.open(settings)
-    realtime = RealtimeService(services.jobs, RealtimeLogStore(services.db))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gc.freeze()  # what start-up built lives on: keep it out of every garbage collection
         yield
-        await realtime.aclose()
-        services.close()
+        await services.aclose()
 
     app = FastAPI(
         title="provisor",
@@ -65,10 +61,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         redoc_url=None,
         openapi_tags=openapi.TAGS,
     )
-    app.state.services = services
-    app.state.realtime = realtime
+    app.state.services = services  # the routes' only way to services (web.auth.services)
     app.add_middleware(URLTextMiddleware)
-    app.state.inbound_budget = InboundBudget(settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # outermost: even a refused request has an id
     errors.install(app)

@@ -1,108 +1,35 @@
-"""The tenant's budget of proxy and real-time calls (spec §3.13): past the throttle rate
-(150/minute by default) each call waits a second; past the maximum (200/minute) calls get
-429 with ``Retry-After``. Paths under ``/ipsproxy/`` share one budget, spent only by
-callers that are authenticated and allowed (the route's guard admits them, see
-:mod:`provisor.web.auth`).
-
-The counting is pyrate-limiter's sliding window, in a bucket every server process shares:
-an SQLite file in the data folder (with a file lock) on the embedded default, a table in
-PostgreSQL otherwise.
+"""The tenant's budget of proxy and real-time calls (spec §3.13) on the web: paths under
+``/ipsproxy/`` share one budget per tenant (:class:`provisor.ratelimit.InboundBudget`, kept by
+the composition root), spent only by callers that are authenticated and allowed (the route's
+guard spends it, see :mod:`provisor.web.auth`): past the throttle rate each call waits a
+second; past the maximum calls get 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
-import math
-import threading
-import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+import asyncio
 
-from pyrate_limiter import AbstractBucket, Duration, Rate, RateItem
+from starlette.concurrency import run_in_threadpool
 
-from provisor.settings import RATE_LIMITS_FILE, Settings
+from provisor.auth.attempts import retry_after
+from provisor.errors import TooManyRequestsError
+from provisor.ratelimit import InboundBudget
 
 PREFIX = "/ipsproxy/"
-THROTTLE_SECONDS = 1.0
-LOCK_TIMEOUT_MS = 5000  # a call refused (429) after waiting this long for the shared count
-_TENANT = "tenant"
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    allowed: bool
-    seconds: float  # to wait before serving (throttled), or until a retry may pass (refused)
-
-
-class InboundBudget:
-    """The two sliding windows (throttle, maximum) over a shared store."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.throttle = settings.inbound_throttle_per_minute
-        self.maximum = settings.inbound_max_per_minute
-        self._buckets: tuple[AbstractBucket | None, AbstractBucket | None] | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def active(self) -> bool:
-        return bool(self.throttle or self.maximum)
-
-    def admit(self) -> Decision:
-        throttle, maximum = self._open()
-        if maximum is not None:
-            item = RateItem(_TENANT, _now_ms())
-            if not maximum.put(item):
-                waiting = maximum.waiting(item)
-                assert isinstance(waiting, int)
-                return Decision(False, max(1, math.ceil(waiting / 1000)))
-        if throttle is not None and not throttle.put(RateItem(_TENANT, _now_ms())):
-            return Decision(True, THROTTLE_SECONDS)
-        return Decision(True, 0.0)
-
-    def _open(self) -> tuple[AbstractBucket | None, AbstractBucket | None]:
-        with self._lock:  # opened in the process that serves (after the fork)
-            if self._buckets is None:
-                self._buckets = (
-                    self._bucket("throttle", self.throttle),
-                    self._bucket("maximum", self.maximum),
-                )
-            return self._buckets
-
-    def _bucket(self, name: str, per_minute: int) -> AbstractBucket | None:
-        if not per_minute:
-            return None
-        rates = [Rate(per_minute, Duration.MINUTE)]
-        table = f"provisor_rate_{name}"
-        if self.settings.is_sqlite:
-            from pyrate_limiter import SQLiteBucket
-
-            path = Path(self.settings.data_dir) / RATE_LIMITS_FILE
-            return SQLiteBucket.init_from_file(
-                rates, table=table, db_path=str(path), use_file_lock=True
-            )
-        from psycopg import sql
-        from psycopg_pool import ConnectionPool
-        from pyrate_limiter import PostgresBucket
-
-        from provisor.jobs.pgqueue import conninfo
-
-        pool: Any = ConnectionPool(
-            conninfo(self.settings.sqlalchemy_url),
-            min_size=1,
-            max_size=4,
-            open=True,
-            kwargs={"options": f"-c lock_timeout={LOCK_TIMEOUT_MS}"},
+async def spend(budget: InboundBudget) -> None:
+    """Spend one call of ``budget``: TooManyRequestsError (429) past the maximum, a wait past
+    the throttle."""
+    if not budget.active:
+        return
+    decision = await run_in_threadpool(budget.admit)
+    if not decision.allowed:
+        wait = retry_after(decision.seconds)
+        raise TooManyRequestsError(
+            "Too many proxy and real-time requests for this tenant: "
+            f"at most {budget.maximum} a minute. Retry after {wait} s.",
+            retry_after=wait,
         )
-        bucket = PostgresBucket(pool, table, rates)
-        # pyrate-limiter takes the table lock with NOWAIT and refuses a call whenever another
-        # holds it: calls that merely arrive together got 429. Wait for the turn instead
-        # (each holds the lock for one count and one insert), bounded by lock_timeout.
-        bucket._q_lock = sql.SQL("LOCK TABLE {table} IN EXCLUSIVE MODE").format(
-            table=sql.Identifier(bucket._full_tbl)
-        )
-        return bucket
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
+    if decision.seconds:
+        await asyncio.sleep(decision.seconds)

@@ -15,7 +15,7 @@ from provisor.errors import NotFoundError
 from provisor.realtime.model import STATUSES, Change
 from provisor.realtime.service import RealtimeService
 from provisor.scim.errors import SCIMError
-from provisor.web import openapi
+from provisor.web import auth, openapi
 from provisor.web.auth import Admin, GuardedRoute, PrincipalDep, RealtimeCaller, ServicesDep
 from provisor.web.limits import Offset
 from provisor.web.scim_discovery import discovery_list
@@ -47,8 +47,7 @@ class _InvalidBody(SCIMError):
 
 
 def _realtime(request: Request) -> RealtimeService:
-    service: RealtimeService = request.app.state.realtime
-    return service
+    return auth.services(request).realtime
 
 
 def _json(data: Any, status: int = 200, media_type: str = "application/json") -> Response:
