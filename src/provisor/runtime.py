@@ -21,6 +21,7 @@ from provisor.certs.x509 import KeySpec
 from provisor.connectors.paths import FileRoots
 from provisor.directory.service import Directory, DirectoryOptions
 from provisor.errors import ConfigError
+from provisor.jobs.scheduler import ScheduleService
 from provisor.jobs.service import JobQueue, JobService
 from provisor.scim.limits import Limits as ScimLimits
 from provisor.settings import RATE_LIMITS_FILE, Settings
@@ -42,6 +43,7 @@ class Services:
     directory: Directory
     systems: SystemService
     jobs: JobService
+    schedules: ScheduleService
     certificates: CertificateService
     attempts: AttemptLimiter  # unauthenticated and failed-authentication budgets
     secret_checks: SecretChecks  # the bounded pool that checks client secrets
@@ -100,19 +102,21 @@ class Services:
             certificate_options(settings),
         )
         systems.services["certificates"] = certificates  # connectors present client certificates
+        jobs = JobService(
+            db,
+            systems,
+            queue=None if settings.is_sqlite else _task_queue(),
+            stale_seconds=settings.job_stale_seconds,
+            lock_seconds=settings.entity_lock_seconds,
+        )
         return cls(
             settings=settings,
             db=db,
             clients=clients,
             directory=directory,
             systems=systems,
-            jobs=JobService(
-                db,
-                systems,
-                queue=None if settings.is_sqlite else _task_queue(),
-                stale_seconds=settings.job_stale_seconds,
-                lock_seconds=settings.entity_lock_seconds,
-            ),
+            jobs=jobs,
+            schedules=ScheduleService(db, jobs),
             certificates=certificates,
             attempts=AttemptLimiter(settings.auth_failures_per_minute),
             secret_checks=SecretChecks(),
@@ -174,12 +178,13 @@ async def run_jobs(services: Services, stop: asyncio.Event, *, concurrency: int 
     upkeep = asyncio.create_task(certificate_upkeep(services.certificates, stop))
     try:
         if services.settings.is_sqlite:
-            await Executor(services.jobs, concurrency=concurrency).run(stop)
+            await Executor(services.jobs, services.schedules, concurrency=concurrency).run(stop)
             return
         from provisor.jobs.pgqueue import ProcrastinateWorker
 
         worker = ProcrastinateWorker(
             services.jobs,
+            services.schedules,
             services.settings.sqlalchemy_url,
             name=worker_name(),
             concurrency=concurrency,

@@ -84,6 +84,32 @@ class Counts:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EntityLogEntry:
+    """One entity a job failed, skipped, created, updated or deleted in one system."""
+
+    action: Action
+    entity_type: str
+    system_id: str
+    system_name: str
+    entity_id: str
+    reason: str | None
+    content: str | None
+    time: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action.value,
+            "entityType": self.entity_type,
+            "systemId": self.system_id,
+            "systemName": self.system_name,
+            "entityId": self.entity_id,
+            "reason": self.reason,
+            "content": self.content,
+            "time": self.time,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Job:
     id: str
     source_id: str
