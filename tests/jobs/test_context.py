@@ -61,9 +61,7 @@ def test_operations_declare_and_check_their_permissions(services: Services) -> N
         jobs.public_get(bound, public.id)
 
 
-def test_the_actor_is_recorded_and_changes_are_audited(
-    services: Services, tmp_path: Path
-) -> None:
+def test_the_actor_is_recorded_and_changes_are_audited(services: Services, tmp_path: Path) -> None:
     add_users(services, "ada")
     source = lid_source(services)
     csv_target(services, source.id, tmp_path)
@@ -102,9 +100,13 @@ def test_scheduled_jobs_are_started_by_the_schedule(services: Services) -> None:
     assert due is not None
     [job_id] = services.schedules.tick(datetime.fromisoformat(due.replace("Z", "+00:00")))
     job = services.jobs.get(admin, job_id)
-    assert (job.trigger, job.triggered_by) == (Trigger.REPEAT, SCHEDULER) == (
-        Trigger.REPEAT,
-        "Schedule",
+    assert (
+        (job.trigger, job.triggered_by)
+        == (Trigger.REPEAT, SCHEDULER)
+        == (
+            Trigger.REPEAT,
+            "Schedule",
+        )
     )
     worker = Context.system("worker")
     claimed = services.jobs.claim(worker, "w", job_id)
