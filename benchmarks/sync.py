@@ -159,9 +159,8 @@ def job_child(args: argparse.Namespace) -> None:
     services = Services.open(settings)
     try:
         started = time.perf_counter()
-        job = services.jobs.start(
-            Context.administrator("benchmark"), args.run_job, type=JobType.READ
-        )
+        admin = Context.administrator("benchmark")
+        job = services.jobs.start(admin, args.run_job, type=JobType.READ)
         claimed = services.jobs.claim(Context.system("worker"), "benchmark", job.id)
         if claimed is None:
             raise SystemExit("error: the job could not be claimed (another one runs?)")
@@ -171,15 +170,16 @@ def job_child(args: argparse.Namespace) -> None:
             while not task.done():
                 await asyncio.wait({task}, timeout=15)
                 if not task.done():
-                    current = await asyncio.to_thread(services.jobs.get, job.id)
-                    print(f"    ... {progress_line(current.statistics)}", file=sys.stderr)
+                    current = await asyncio.to_thread(services.jobs.get, admin, job.id)
+                    figures = progress_line([s.to_dict() for s in current.statistics])
+                    print(f"    ... {figures}", file=sys.stderr)
             await task
 
         asyncio.run(run_and_watch())
         seconds = time.perf_counter() - started
         final = services.jobs.get(Context.administrator("benchmark"), job.id)
         failures: list[str] = []
-        if any(int(row.get("failed", 0)) for row in final.statistics):
+        if any(row.counts.failed for row in final.statistics):
             logs, _ = services.jobs.entity_logs(
                 Context.administrator("benchmark"), job.id, ["failed"], limit=20
             )

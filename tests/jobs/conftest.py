@@ -52,8 +52,8 @@ def run_job(services: Services, source: str, type: JobType = JobType.READ, **opt
 
 def stats(job: Job, system_name: str, entity_type: str = "user") -> dict[str, int]:
     for row in job.statistics:
-        if row["systemName"] == system_name and row["entityType"] == entity_type:
-            return {k: v for k, v in row.items() if isinstance(v, int)}
+        if row.system_name == system_name and row.entity_type == entity_type:
+            return row.counts.to_dict()
     return {}
 
 

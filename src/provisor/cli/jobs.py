@@ -48,7 +48,7 @@ def _totals(job: Job) -> dict[str, int]:
     totals = {"read": 0, "skipped": 0, "failed": 0, "created": 0, "updated": 0, "deleted": 0}
     for row in job.statistics:
         for key in totals:
-            totals[key] += int(row.get(key, 0))
+            totals[key] += getattr(row.counts, key)
     return totals
 
 
@@ -79,10 +79,10 @@ def _show(job: Job) -> None:
             table.add_column(column, justify="left" if column in ("entity", "system") else "right")
         for row in job.statistics:
             table.add_row(
-                row["entityType"],
-                f"{row['systemName']} ({row['role']})",
+                row.entity_type,
+                f"{row.system_name} ({row.role})",
                 *(
-                    str(row[k])
+                    str(getattr(row.counts, k))
                     for k in ("read", "created", "updated", "deleted", "skipped", "failed")
                 ),
             )

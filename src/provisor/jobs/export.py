@@ -233,7 +233,7 @@ def _statistics(job: Job) -> list[dict[str, Any]]:
     """The job's statistics as exported: the read count as ``numberRead`` (spec §3.9)."""
     rows = []
     for row in job.statistics:
-        rows.append({("numberRead" if k == "read" else k): v for k, v in row.items()})
+        rows.append({("numberRead" if k == "read" else k): v for k, v in row.to_dict().items()})
     return rows
 
 

@@ -42,13 +42,14 @@ from provisor.jobs.lockstore import EntityLockStore
 from provisor.jobs.model import EntityLogEntry, Job, JobStatus, JobType, Trigger
 from provisor.jobs.plan import Participant, digest
 from provisor.jobs.ports import Hold
-from provisor.jobs.runner import ENTITY_TYPES, Runner
+from provisor.jobs.runner import Runner
 from provisor.jobs.store import Journal, OperationalStore
 from provisor.storage.database import Database, Transaction
 from provisor.systems.model import System
 from provisor.systems.service import SystemService
 from provisor.timestamps import format_datetime, now, parse_datetime
 from provisor.transform import Transformation
+from provisor.types import EntityType
 
 RETENTION_DAYS = (7, 14, 30)
 STALE_SECONDS = 60  # a running job whose worker has not beaten for this long is restarted
@@ -501,14 +502,13 @@ class JobService:
         as many, once. ConflictError when nothing is held back."""
         system = self._system(ctx, source)
         found = self._system(ctx, target) if target else None
-        if entity_type not in (None, *ENTITY_TYPES):
-            raise InputError(f"The entity type is user or group, not {entity_type!r}.")
+        kind = _entity_type(entity_type)
         with self.db.write(ctx) as tx:
             confirmed = store.confirm_holds(
                 tx,
                 system.id,
                 ctx.author[:255],
-                entity_type=entity_type,
+                entity_type=kind,
                 target_id=found.id if found else None,
             )
             if confirmed:
@@ -527,9 +527,7 @@ class JobService:
                     },
                 )
         if not confirmed:
-            scope = "".join(
-                (f" ({entity_type}s)" if entity_type else "", f" in {found.name}" if found else "")
-            )
+            scope = "".join((f" ({kind}s)" if kind else "", f" in {found.name}" if found else ""))
             raise ConflictError(f"No deletions of {system.name} are held back{scope}.")
         return confirmed
 
@@ -602,6 +600,13 @@ class JobService:
             deleted = store.delete_every_system(tx)
             tx.audit("tenant.reset", ctx.tenant, {"deletedSystems": deleted})
         return deleted
+
+
+def _entity_type(name: str | None) -> EntityType | None:
+    try:
+        return None if name is None else EntityType(name)
+    except ValueError:
+        raise InputError(f"The entity type is user or group, not {name!r}.") from None
 
 
 def _unbound(ctx: Context) -> None:

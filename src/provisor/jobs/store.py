@@ -22,12 +22,14 @@ from provisor.jobs.model import (
     JobStatus,
     JobType,
     ReadMode,
+    Statistic,
     Trigger,
 )
 from provisor.jobs.ports import EntityLog, Hold, Record, Settled, SourceState
 from provisor.storage import tables as t
 from provisor.storage.database import Database, Transaction
 from provisor.timestamps import now
+from provisor.types import EntityType
 
 _CHUNK = 500  # ids per IN (...) list
 _STAT_COLUMNS = ("read", "skipped", "failed", "created", "updated", "deleted", "unchanged")
@@ -74,7 +76,7 @@ def insert_job(tx: Transaction, job: Job, options: Mapping[str, Any]) -> None:
     tx.execute(insert(t.jobs).values(tx.tenant_values(t.jobs, row)))
 
 
-def _job(row: Any, statistics: list[dict[str, Any]] | None = None) -> Job:
+def _job(row: Any, statistics: list[Statistic] | None = None) -> Job:
     r = row._mapping
     return Job(
         id=r["id"],
@@ -275,7 +277,7 @@ def save_statistics(
     _upsert(tx, t.job_statistics, rows, ("job_id", "entity_type", "system_id"))
 
 
-def statistics_of(tx: Transaction, job_id: str) -> list[dict[str, Any]]:
+def statistics_of(tx: Transaction, job_id: str) -> list[Statistic]:
     c = t.job_statistics.c
     query = (
         select(t.job_statistics)
@@ -286,13 +288,13 @@ def statistics_of(tx: Transaction, job_id: str) -> list[dict[str, Any]]:
     for row in tx.execute(tx.scoped(query, t.job_statistics)).all():
         r = row._mapping
         out.append(
-            {
-                "entityType": r["entity_type"],
-                "systemId": r["system_id"],
-                "systemName": r["system_name"],
-                "role": r["role"],
-                **{k: r[k] for k in _STAT_COLUMNS},
-            }
+            Statistic(
+                entity_type=r["entity_type"],
+                system_id=r["system_id"],
+                system_name=r["system_name"],
+                role=r["role"],
+                counts=Counts(**{k: r[k] for k in _STAT_COLUMNS}),
+            )
         )
     return out
 
@@ -770,13 +772,18 @@ def holds(tx: Transaction, source_id: str) -> list[Hold]:
 
 
 def confirm_holds(
-    tx: Transaction, source_id: str, by: str, *, entity_type: str | None, target_id: str | None
+    tx: Transaction,
+    source_id: str,
+    by: str,
+    *,
+    entity_type: EntityType | None,
+    target_id: str | None,
 ) -> list[Hold]:
     """Confirm the deletions held back for a source (of one entity type, in one target) as
     they stand; the holds confirmed."""
     where = [_dh.c.source_id == source_id]
     if entity_type is not None:
-        where.append(_dh.c.entity_type == entity_type)
+        where.append(_dh.c.entity_type == entity_type.value)
     if target_id is not None:
         where.append(_dh.c.target_id == target_id)
     confirming = tx.scoped(update(_dh).where(*where), _dh)

@@ -19,8 +19,9 @@ import orjson
 from provisor.errors import InputError
 from provisor.transform import Failed, Ignored, Operation, Skipped, Transformation, Transformed
 from provisor.transform.jsonpath import Env, Writer, drop_gaps
+from provisor.types import EntityType
 
-ENTITY_TYPES = ("user", "group")
+ENTITY_TYPES = tuple(EntityType)
 
 
 @dataclass(frozen=True, slots=True)
