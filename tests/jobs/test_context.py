@@ -16,6 +16,7 @@ from provisor.context import Actor, ActorKind, Context, Permission
 from provisor.errors import InputError, PermissionDeniedError
 from provisor.jobs import present
 from provisor.jobs.model import JobStatus, Trigger
+from provisor.jobs.ports import Hold
 from provisor.jobs.scheduler import SCHEDULER
 from provisor.jobs.service import JobService
 from provisor.runtime import Services
@@ -131,3 +132,47 @@ def test_the_presenters_give_the_admin_api_json(services: Services) -> None:
     assert present.public_job(job) == {"jobId": job.id, **job.to_dict()}
     assert present.public_started(job) == {"jobId": job.id, "status": "Queued"}
     assert present.entity_logs([], 0) == {"items": [], "total": 0}
+
+
+def test_resets_and_confirmations_are_audited(services: Services, tmp_path: Path) -> None:
+    source = lid_source(services)
+    admin = Context.administrator("cli:grace")
+    assert services.jobs.reset_system(admin, "LID") == 0
+    with pytest.raises(InputError, match="user or group"):
+        services.jobs.confirm_deletions(admin, "LID", entity_type="users")
+    with pytest.raises(InputError, match='"confirm": true'):
+        services.jobs.reset_tenant(admin, confirm=False)
+    assert services.jobs.reset_tenant(admin, confirm=True) == 1
+    assert [(a, actor, target, detail) for a, _, actor, target, detail in audited(services)] == [
+        ("system.reset", "cli:grace", source.id, {"removedRecords": 0}),
+        ("tenant.reset", "cli:grace", "default", {"deletedSystems": 1}),
+    ]
+
+
+def test_confirmed_deletions_are_audited(services: Services, tmp_path: Path) -> None:
+    source = lid_source(services)
+    target = csv_target(services, source.id, tmp_path)
+    services.jobs.opdata.hold(
+        Hold(
+            source_id=source.id,
+            target_id=target.id,
+            entity_type="user",
+            reason=Hold.EMPTY,
+            count=3,
+            read=0,
+            last_full_count=3,
+            threshold=None,
+            job_id="a-job",
+            held="2026-12-04T08:00:00Z",
+        )
+    )
+    [confirmed] = services.jobs.confirm_deletions(Context.administrator("ada"), "LID")
+    assert confirmed.confirmed_by == "ada"
+    [entry] = audited(services)
+    assert entry == (
+        "deletions.confirm",
+        "administrator",
+        "ada",
+        source.id,
+        {"holds": [{"targetSystemId": target.id, "entityType": "user", "heldBack": 3}]},
+    )
