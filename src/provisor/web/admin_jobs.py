@@ -37,11 +37,6 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return Response(orjson.dumps(data), status, headers=headers, media_type="application/json")
 
 
-def _jobs(services: Any) -> JobService:
-    jobs: JobService = services.jobs
-    return jobs
-
-
 class StartBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -68,7 +63,7 @@ def start_job(
     body: StartBody | None = None,
 ) -> Response:
     wanted = body or StartBody()
-    job = _jobs(services).start(
+    job = services.jobs.start(
         ctx,
         system_id,
         type=wanted.type,
@@ -120,7 +115,7 @@ async def validate(
         samples: dict[str, Any] = {entity_type: parse_csv(raw.decode("utf-8-sig"), entity_type)}
     else:
         samples = samples_from_json(raw)
-    result = await run_in_threadpool(_jobs(services).validate, ctx, system_id, samples)
+    result = await run_in_threadpool(services.jobs.validate, ctx, system_id, samples)
     return _json(result)
 
 
@@ -134,7 +129,7 @@ def list_jobs(
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> Response:
-    found, total = _jobs(services).all(
+    found, total = services.jobs.all(
         ctx, source=source, status=status, type=type, offset=offset, limit=limit
     )
     return _json(present.jobs(found, total, offset=offset, limit=limit))
@@ -144,7 +139,7 @@ def list_jobs(
     "/jobs/{job_id}", summary="A job with its statistics", dependencies=[guard(JobService.get)]
 )
 def get_job(job_id: str, services: ServicesDep, ctx: ContextDep) -> Response:
-    return _json(present.job(_jobs(services).get(ctx, job_id)))
+    return _json(present.job(services.jobs.get(ctx, job_id)))
 
 
 @router.post(
@@ -153,7 +148,7 @@ def get_job(job_id: str, services: ServicesDep, ctx: ContextDep) -> Response:
     dependencies=[guard(JobService.stop)],
 )
 def stop_job(job_id: str, services: ServicesDep, ctx: ContextDep) -> Response:
-    return _json(present.job(_jobs(services).stop(ctx, job_id)))
+    return _json(present.job(services.jobs.stop(ctx, job_id)))
 
 
 @router.get(
@@ -171,7 +166,7 @@ def job_entities(
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
 ) -> Response:
-    rows, total = _jobs(services).entity_logs(ctx, job_id, action, offset=offset, limit=limit)
+    rows, total = services.jobs.entity_logs(ctx, job_id, action, offset=offset, limit=limit)
     return _json(present.entity_logs(rows, total, offset=offset, limit=limit))
 
 
@@ -203,7 +198,7 @@ def export_job_logs(
     ctx: ContextDep,
     log_type: LogTypeQuery = "commonLog",
 ) -> Response:
-    return _zip(*_jobs(services).export(ctx, job_id, log_type))
+    return _zip(*services.jobs.export(ctx, job_id, log_type))
 
 
 @router.delete(
@@ -212,7 +207,7 @@ def export_job_logs(
     dependencies=[guard(JobService.delete_logs)],
 )
 def delete_job_logs(services: ServicesDep, ctx: ContextDep) -> Response:
-    return _json({"deleted": _jobs(services).delete_logs(ctx)})
+    return _json({"deleted": services.jobs.delete_logs(ctx)})
 
 
 class JobSettings(BaseModel):
@@ -227,7 +222,7 @@ class JobSettings(BaseModel):
     dependencies=[guard(JobService.retention_days)],
 )
 def get_job_settings(services: ServicesDep, ctx: ContextDep) -> Response:
-    return _json(present.retention(_jobs(services).retention_days(ctx)))
+    return _json(present.retention(services.jobs.retention_days(ctx)))
 
 
 @router.put(
@@ -236,7 +231,7 @@ def get_job_settings(services: ServicesDep, ctx: ContextDep) -> Response:
     dependencies=[guard(JobService.set_retention_days)],
 )
 def put_job_settings(body: JobSettings, services: ServicesDep, ctx: ContextDep) -> Response:
-    days = _jobs(services).set_retention_days(ctx, body.log_retention_days)
+    days = services.jobs.set_retention_days(ctx, body.log_retention_days)
     return _json(present.retention(days))
 
 
@@ -246,7 +241,7 @@ def put_job_settings(body: JobSettings, services: ServicesDep, ctx: ContextDep) 
     dependencies=[guard(JobService.reset_system)],
 )
 def reset_system(system_id: str, services: ServicesDep, ctx: ContextDep) -> Response:
-    return _json({"removedRecords": _jobs(services).reset_system(ctx, system_id)})
+    return _json({"removedRecords": services.jobs.reset_system(ctx, system_id)})
 
 
 @router.get(
@@ -255,7 +250,7 @@ def reset_system(system_id: str, services: ServicesDep, ctx: ContextDep) -> Resp
     dependencies=[guard(JobService.deletion_holds)],
 )
 def deletion_holds(system_id: str, services: ServicesDep, ctx: ContextDep) -> Response:
-    return _json(present.holds(_jobs(services).deletion_holds(ctx, system_id)))
+    return _json(present.holds(services.jobs.deletion_holds(ctx, system_id)))
 
 
 class ConfirmDeletions(BaseModel):
@@ -282,7 +277,7 @@ def confirm_deletions(
     body: ConfirmDeletions | None = None,
 ) -> Response:
     wanted = body or ConfirmDeletions()
-    confirmed = _jobs(services).confirm_deletions(
+    confirmed = services.jobs.confirm_deletions(
         ctx, system_id, entity_type=wanted.entity_type, target=wanted.target
     )
     return _json(present.confirmed(confirmed))
@@ -300,7 +295,7 @@ class TenantReset(BaseModel):
     dependencies=[guard(JobService.reset_tenant)],
 )
 def reset_tenant(body: TenantReset, services: ServicesDep, ctx: ContextDep) -> Response:
-    return _json({"deletedSystems": _jobs(services).reset_tenant(ctx, confirm=body.confirm)})
+    return _json({"deletedSystems": services.jobs.reset_tenant(ctx, confirm=body.confirm)})
 
 
 # -- SAP's tenant admin API -----------------------------------------------------------------------
@@ -315,13 +310,13 @@ def _public_start(
     services: ServicesDep,
     ctx: ContextDep,
 ) -> Response:
-    job = _jobs(services).public_start(ctx, system_id, job_type)
+    job = services.jobs.public_start(ctx, system_id, job_type)
     location = str(request.url_for("public_job_status", job_id=job.id))
     return _json(present.public_started(job), 202, {"Location": location})
 
 
 def _public_status(job_id: str, services: ServicesDep, ctx: ContextDep) -> Response:
-    return _json(present.public_job(_jobs(services).public_get(ctx, job_id)))
+    return _json(present.public_job(services.jobs.public_get(ctx, job_id)))
 
 
 def _public_logs(
@@ -334,7 +329,7 @@ def _public_logs(
     if action != "export":
         got = "missing" if action is None else f"{action!r}"
         raise InputError(f"The query parameter action must be export ({got}).")
-    return _zip(*_jobs(services).public_export(ctx, job_id, log_type))
+    return _zip(*services.jobs.public_export(ctx, job_id, log_type))
 
 
 for prefix in PUBLIC_PREFIXES:
