@@ -150,6 +150,7 @@ class Bench:
 
 def job_child(args: argparse.Namespace) -> None:
     """``--run-job``: run one READ job of SOURCE to its end here; print its figures as JSON."""
+    from provisor.context import Context
     from provisor.jobs.model import JobType
     from provisor.runtime import Services
     from provisor.settings import Settings
@@ -158,30 +159,32 @@ def job_child(args: argparse.Namespace) -> None:
     services = Services.open(settings)
     try:
         started = time.perf_counter()
-        job = services.jobs.start(args.run_job, type=JobType.READ, triggered_by="benchmark")
-        claimed = services.jobs.claim("benchmark", job.id)
+        admin = Context.administrator("benchmark")
+        job = services.jobs.start(admin, args.run_job, type=JobType.READ)
+        claimed = services.jobs.claim(Context.system("worker"), "benchmark", job.id)
         if claimed is None:
             raise SystemExit("error: the job could not be claimed (another one runs?)")
 
         async def run_and_watch() -> None:
-            task = asyncio.create_task(services.jobs.run(claimed))
+            task = asyncio.create_task(services.jobs.run(Context.system("worker"), claimed))
             while not task.done():
                 await asyncio.wait({task}, timeout=15)
                 if not task.done():
-                    current = await asyncio.to_thread(services.jobs.get, job.id)
-                    print(f"    ... {progress_line(current.statistics)}", file=sys.stderr)
+                    current = await asyncio.to_thread(services.jobs.get, admin, job.id)
+                    figures = progress_line([s.to_dict() for s in current.statistics])
+                    print(f"    ... {figures}", file=sys.stderr)
             await task
 
         asyncio.run(run_and_watch())
         seconds = time.perf_counter() - started
-        final = services.jobs.get(job.id)
+        final = services.jobs.get(Context.administrator("benchmark"), job.id)
         failures: list[str] = []
-        if any(int(row.get("failed", 0)) for row in final.statistics):
-            logs, _ = services.jobs.entity_logs(job.id, ["failed"], limit=20)
+        if any(row.counts.failed for row in final.statistics):
+            logs, _ = services.jobs.entity_logs(
+                Context.administrator("benchmark"), job.id, ["failed"], limit=20
+            )
             failures = [
-                f"{e.get('entityType')} {e.get('entityId')} in {e.get('systemName')}: "
-                f"{e.get('reason')}"
-                for e in logs
+                f"{e.entity_type} {e.entity_id} in {e.system_name}: {e.reason}" for e in logs
             ]
     finally:
         services.close()

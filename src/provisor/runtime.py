@@ -22,7 +22,7 @@ from provisor.connectors.paths import FileRoots
 from provisor.context import PerTenant
 from provisor.directory.service import Directory, DirectoryOptions
 from provisor.errors import ConfigError
-from provisor.jobs.scheduler import Scheduler
+from provisor.jobs.scheduler import ScheduleService
 from provisor.jobs.service import JobQueue, JobService
 from provisor.proxy.service import ProxyService
 from provisor.ratelimit import InboundBudget
@@ -52,8 +52,8 @@ class Services:
     directory: Directory
     systems: SystemService
     jobs: JobService
+    schedules: ScheduleService
     certificates: CertificateService
-    scheduler: Scheduler
     realtime_logs: RealtimeLogStore
     realtime: RealtimeService
     proxy: ProxyService
@@ -84,7 +84,7 @@ class Services:
             systems=systems,
             jobs=jobs,
             certificates=certificates,
-            scheduler=build_scheduler(db, jobs),
+            schedules=build_schedules(db, jobs),
             realtime_logs=realtime_logs,
             realtime=build_realtime(jobs, realtime_logs),
             proxy=build_proxy(systems, directory),
@@ -188,8 +188,8 @@ def build_jobs(settings: Settings, db: Database, systems: SystemService) -> JobS
     )
 
 
-def build_scheduler(db: Database, jobs: JobService) -> Scheduler:
-    return Scheduler(db, jobs)
+def build_schedules(db: Database, jobs: JobService) -> ScheduleService:
+    return ScheduleService(db, jobs)
 
 
 def build_realtime(jobs: JobService, logs: RealtimeLogStore) -> RealtimeService:
@@ -251,15 +251,13 @@ async def run_jobs(services: Services, stop: asyncio.Event, *, concurrency: int 
     upkeep = asyncio.create_task(certificate_upkeep(services.certificates, stop))
     try:
         if services.settings.is_sqlite:
-            executor = Executor(
-                services.jobs, concurrency=concurrency, scheduler=services.scheduler
-            )
-            await executor.run(stop)
+            await Executor(services.jobs, services.schedules, concurrency=concurrency).run(stop)
             return
         from provisor.jobs.pgqueue import ProcrastinateWorker
 
         worker = ProcrastinateWorker(
             services.jobs,
+            services.schedules,
             services.settings.sqlalchemy_url,
             name=worker_name(),
             concurrency=concurrency,

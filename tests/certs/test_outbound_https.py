@@ -26,6 +26,7 @@ from scim2_server.service import ScimService
 from scim2_server.utils import load_default_provider
 
 from provisor.certs.x509 import fingerprint, load_certificate
+from provisor.context import Context
 from provisor.errors import ConfigError
 from provisor.jobs.model import Job, JobStatus
 from provisor.runtime import Services
@@ -174,7 +175,10 @@ def https_target(services: Services, peer: Peer, **properties: str) -> System:
 
 
 def reasons(services: Services, job: Job) -> list[str]:
-    return [str(row["reason"]) for row in services.jobs.entity_logs(job.id)[0]]
+    return [
+        str(row.reason)
+        for row in services.jobs.entity_logs(Context.administrator("test"), job.id)[0]
+    ]
 
 
 def failed_cleanly(services: Services, job: Job, message: str) -> None:

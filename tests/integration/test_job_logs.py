@@ -12,8 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from provisor.errors import ConfigError, NotFoundError
-from provisor.jobs.export import HIDDEN_CONTENT, export_job, export_zip
+from provisor.context import Context
+from provisor.errors import InputError, NotFoundError
+from provisor.jobs.export import HIDDEN_CONTENT, export_zip
 from provisor.jobs.model import Action, Counts, Job, JobStatus
 from provisor.jobs.ports import EntityLog
 from provisor.runtime import Services
@@ -56,7 +57,7 @@ def make_job(services: Services, *, logs: list[EntityLog] | None = None) -> Job:
         ),
         author="t",
     )
-    job = services.jobs.start("LID", triggered_by="t")
+    job = services.jobs.start(Context.administrator("t"), "LID")
     src = (system.id, "LID")
     hr = ("hr-1", "HR Target")
     entries = logs
@@ -93,7 +94,7 @@ def make_job(services: Services, *, logs: list[EntityLog] | None = None) -> Job:
         error="2 entities failed.",
         outcome="Read 5 users.",
     )
-    return services.jobs.get(job.id)
+    return services.jobs.get(Context.administrator("test"), job.id)
 
 
 def unzip(data: bytes) -> dict[str, str]:
@@ -113,7 +114,7 @@ def blocks(text: str) -> dict[str, str]:
 
 def test_common_log_holds_the_job_a_summary_and_every_kind(services: Services) -> None:
     job = make_job(services)
-    name, data = export_job(services.jobs, job.id, "commonLog")
+    name, data = services.jobs.export(Context.administrator("test"), job.id, "commonLog")
     assert name == f"ips_jobLogs_{job.id}_{STAMP}.zip"
     files = unzip(data)
     assert sorted(files) == sorted(
@@ -158,7 +159,7 @@ def test_common_log_holds_the_job_a_summary_and_every_kind(services: Services) -
 
 def test_failed_entities_are_grouped_by_entity_one_block_per_system(services: Services) -> None:
     job = make_job(services)
-    name, data = export_job(services.jobs, job.id, "failedEntitiesLog")
+    name, data = services.jobs.export(Context.administrator("test"), job.id, "failedEntitiesLog")
     assert name == f"ips_jobErrorLogs_{job.id}_{STAMP}.zip"
     files = unzip(data)
     assert list(files) == [f"ips_jobErrorLogs_{job.id}_{STAMP}.txt"]
@@ -195,7 +196,7 @@ def test_each_kind_has_its_sap_file(services: Services, log_type: str, action: s
         "deleted": ["u-5"],
     }[action]
     prefix = KIND_FILES[action]
-    name, data = export_job(services.jobs, job.id, log_type)
+    name, data = services.jobs.export(Context.administrator("test"), job.id, log_type)
     assert name == f"{prefix}_{job.id}_{STAMP}.zip"
     files = unzip(data)
     assert list(files) == [f"{prefix}_{job.id}_{STAMP}.txt"]
@@ -207,7 +208,7 @@ def test_each_kind_has_its_sap_file(services: Services, log_type: str, action: s
 
 def test_all_errors_are_the_failed_entities_and_the_job_error(services: Services) -> None:
     job = make_job(services)
-    name, data = export_job(services.jobs, job.id, "allErrorsLog")
+    name, data = services.jobs.export(Context.administrator("test"), job.id, "allErrorsLog")
     assert name == f"ips_jobAllErrorLogs_{job.id}_{STAMP}.zip"
     files = unzip(data)
     assert list(files) == [f"ips_jobErrorLogs_{job.id}_{STAMP}.txt"]
@@ -218,20 +219,22 @@ def test_all_errors_are_the_failed_entities_and_the_job_error(services: Services
 
 def test_an_empty_kind_says_so(services: Services) -> None:
     job = make_job(services, logs=[])
-    files = unzip(export_job(services.jobs, job.id, "deletedEntitiesLog")[1])
+    files = unzip(
+        services.jobs.export(Context.administrator("test"), job.id, "deletedEntitiesLog")[1]
+    )
     (text,) = files.values()
     assert "Entities: 0 (0 records)\n\nNo entities.\n" in text
 
 
 def test_unknown_log_type_and_job(services: Services) -> None:
     job = make_job(services)
-    with pytest.raises(ConfigError) as caught:
-        export_job(services.jobs, job.id, "auditLog")
+    with pytest.raises(InputError) as caught:
+        services.jobs.export(Context.administrator("test"), job.id, "auditLog")
     assert "commonLog" in caught.value.message and "allErrorsLog" in caught.value.message
-    with pytest.raises(ConfigError):
+    with pytest.raises(InputError):
         export_zip(job, [], "failedEntitiesLogs")
     with pytest.raises(NotFoundError):
-        export_job(services.jobs, "no-such-job", "commonLog")
+        services.jobs.export(Context.administrator("test"), "no-such-job", "commonLog")
 
 
 def test_a_job_not_ended_is_named_by_its_start(services: Services) -> None:
@@ -250,7 +253,7 @@ def test_a_hundred_thousand_failed_entities(services: Services) -> None:
         for i in range(100_000)
     ]
     job = make_job(services, logs=logs)
-    _, data = export_job(services.jobs, job.id, "failedEntitiesLog")
+    _, data = services.jobs.export(Context.administrator("test"), job.id, "failedEntitiesLog")
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         (info,) = archive.infolist()
         assert info.compress_type == zipfile.ZIP_DEFLATED

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from provisor.context import Context
 from provisor.jobs.model import Job, JobType
 from provisor.runtime import Services
 from provisor.settings import Settings
@@ -40,17 +41,19 @@ def lid_source(services: Services, name: str = "LID", **properties: str) -> Syst
 
 def run_job(services: Services, source: str, type: JobType = JobType.READ, **options: Any) -> Job:
     """Start a job and run it here, to its end."""
-    job = services.jobs.start(source, type=type, triggered_by="test", options=options or None)
-    claimed = services.jobs.claim("test", job.id)
+    job = services.jobs.start(
+        Context.administrator("test"), source, type=type, options=options or None
+    )
+    claimed = services.jobs.claim(Context.system("worker"), "test", job.id)
     assert claimed is not None, "nothing else runs for this source"
-    asyncio.run(services.jobs.run(claimed))
-    return services.jobs.get(job.id)
+    asyncio.run(services.jobs.run(Context.system("worker"), claimed))
+    return services.jobs.get(Context.administrator("test"), job.id)
 
 
 def stats(job: Job, system_name: str, entity_type: str = "user") -> dict[str, int]:
     for row in job.statistics:
-        if row["systemName"] == system_name and row["entityType"] == entity_type:
-            return {k: v for k, v in row.items() if isinstance(v, int)}
+        if row.system_name == system_name and row.entity_type == entity_type:
+            return row.counts.to_dict()
     return {}
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
+from provisor.context import Context
 from provisor.jobs.model import JobStatus, Trigger
-from provisor.jobs.scheduler import Scheduler
 from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.storage import migrate
@@ -29,8 +29,8 @@ PUBLIC = "/ips/service/publicapi/v1"
 def drain(services: Services) -> list[str]:
     """Run every queued job here, as an executor would; their ids."""
     ran = []
-    while (job := services.jobs.claim("test")) is not None:
-        asyncio.run(services.jobs.run(job))
+    while (job := services.jobs.claim(Context.system("worker"), "test")) is not None:
+        asyncio.run(services.jobs.run(Context.system("worker"), job))
         ran.append(job.id)
     return ran
 
@@ -118,10 +118,10 @@ def test_schedules_start_read_jobs_on_their_grid(server: LiveServer) -> None:
         assert api.put(f"/systems/{source.id}/schedule", json=weekly).json()["time"] == "02:30"
         assert api.put(f"/systems/{source.id}/schedule", json={"intervalMinutes": 60}).is_success
 
-    scheduler = Scheduler(services.db, services.jobs)
+    scheduler = services.schedules
 
     def next_run() -> datetime:
-        found = scheduler.get(source.id).next_run
+        found = scheduler.get(Context.administrator("test"), source.id).next_run
         assert found is not None
         return datetime.fromisoformat(found.replace("Z", "+00:00"))
 
@@ -129,7 +129,7 @@ def test_schedules_start_read_jobs_on_their_grid(server: LiveServer) -> None:
     assert scheduler.tick(due - timedelta(seconds=1)) == []
     late = due + timedelta(minutes=150)  # two more ticks passed: one job, no catching up
     [job_id] = scheduler.tick(late)
-    assert services.jobs.get(job_id).trigger is Trigger.REPEAT
+    assert services.jobs.get(Context.administrator("test"), job_id).trigger is Trigger.REPEAT
     assert next_run() == due + timedelta(minutes=180), "the grid holds, overrun ticks skipped"
     assert scheduler.tick(late) == [], "taken once"
     assert scheduler.tick(next_run()) == [], "the previous job still waits: the tick is skipped"
@@ -189,7 +189,7 @@ def test_validation_writes_nothing_and_shows_every_target(
         broken = api.post(f"/systems/{source.id}/validate", content=b"{not json")
         assert broken.status_code == 400
     assert not (tmp_path / "users.csv").exists(), "nothing written"
-    assert services.jobs.all()[1] == 0, "validation is no job"
+    assert services.jobs.all(Context.administrator("test"))[1] == 0, "validation is no job"
 
 
 def test_cli_runs_validates_and_schedules(tmp_path: Path) -> None:

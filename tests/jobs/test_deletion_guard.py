@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from provisor.context import Context
 from provisor.jobs.model import Job, JobStatus, JobType, ReadMode, Trigger
-from provisor.jobs.scheduler import Scheduler
 from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.storage import migrate
@@ -37,9 +37,9 @@ def _held(services: Services, job: Job, count: int, entity_type: str = "user") -
     plural = "" if count == 1 else "s"
     assert f"{count} {entity_type}{plural} not deleted in CSV: " in (job.outcome or "")
     assert "provisor jobs confirm-deletions LID" in (job.outcome or "")
-    logs, _ = services.jobs.entity_logs(job.id, ["failed"])
-    failed = [e for e in logs if e["entityType"] == entity_type]
-    assert len(failed) == count and "until an administrator confirms" in failed[0]["reason"]
+    logs, _ = services.jobs.entity_logs(Context.administrator("test"), job.id, ["failed"])
+    failed = [e for e in logs if e.entity_type == entity_type]
+    assert len(failed) == count and "until an administrator confirms" in (failed[0].reason or "")
 
 
 def test_an_empty_read_is_held_on_every_run_until_confirmed(
@@ -56,10 +56,10 @@ def test_an_empty_read_is_held_on_every_run_until_confirmed(
         assert "returned no users where the last complete one returned 3" in (held.outcome or "")
         assert len(rows(tmp_path / "users.csv")) == 3
         assert services.jobs.opdata.source_state(source.id, "user").last_full_count == 3
-    [hold] = services.jobs.deletion_holds("LID")
+    [hold] = services.jobs.deletion_holds(Context.administrator("test"), "LID")
     assert (hold.count, hold.reason, hold.job_id, hold.confirmed) == (3, "empty", held.id, None)
 
-    [confirmed] = services.jobs.confirm_deletions("LID", by="ada")
+    [confirmed] = services.jobs.confirm_deletions(Context.administrator("ada"), "LID")
     assert confirmed.confirmed_by == "ada" and confirmed.confirmed is not None
     released = run_job(services, "LID")
     assert released.status is JobStatus.SUCCESS, released.outcome
@@ -68,7 +68,9 @@ def test_an_empty_read_is_held_on_every_run_until_confirmed(
         released.outcome or ""
     )
     assert rows(tmp_path / "users.csv") == {}
-    assert services.jobs.deletion_holds("LID") == [], "the confirmation is spent"
+    assert services.jobs.deletion_holds(Context.administrator("test"), "LID") == [], (
+        "the confirmation is spent"
+    )
     after = run_job(services, "LID")
     assert after.status is JobStatus.SUCCESS and "No users to delete in CSV." in (
         after.outcome or ""
@@ -84,7 +86,7 @@ def test_an_empty_read_is_held_when_only_delta_reads_saw_the_entities(
     run_job(services, "LID")
     _forget(services, first, "d0")
     _held(services, run_job(services, "LID", JobType.RESYNC), 1)
-    services.jobs.confirm_deletions("LID", by="ada")
+    services.jobs.confirm_deletions(Context.administrator("ada"), "LID")
     emptied = run_job(services, "LID", JobType.RESYNC)  # the last complete read: 0 users
     assert stats(emptied, "CSV")["deleted"] == 1
     ids = add_users(services, "d1", "d2")
@@ -108,16 +110,19 @@ def test_the_threshold_holds_until_confirmed_once(services: Services, tmp_path: 
             "2 users to delete exceed ips.delete.threshold.users=1 (the full read returned "
             "4 users, the last complete one 6)" in (held.outcome or "")
         ), "relative to the last complete read, not to the held one"
-    services.jobs.confirm_deletions("LID", by="ada")
+    services.jobs.confirm_deletions(Context.administrator("ada"), "LID")
     _forget(services, ids, "t2")  # more to delete than was confirmed: held again
     grown = run_job(services, "LID")
     _held(services, grown, 3)
     assert "ada confirmed 2 on " in (grown.outcome or "")
-    services.jobs.confirm_deletions("LID", by="grace")
+    services.jobs.confirm_deletions(Context.administrator("grace"), "LID")
 
     simulated = run_job(services, "LID", JobType.SIMULATE)
     assert "3 users would be deleted in CSV, as grace confirmed" in (simulated.outcome or "")
-    assert services.jobs.deletion_holds("LID")[0].confirmed_by == "grace", "a simulation looks"
+    assert (
+        services.jobs.deletion_holds(Context.administrator("test"), "LID")[0].confirmed_by
+        == "grace"
+    ), "a simulation looks"
 
     released = run_job(services, "LID")
     assert stats(released, "CSV")["deleted"] == 3 and released.status is JobStatus.SUCCESS
@@ -126,8 +131,10 @@ def test_the_threshold_holds_until_confirmed_once(services: Services, tmp_path: 
     again = run_job(services, "LID")  # the confirmation was spent: the threshold holds again
     _held(services, again, 2)
     assert "confirmed" not in (again.outcome or "")
-    services.jobs.reset_system("CSV")
-    assert services.jobs.deletion_holds("LID") == [], "a reset forgets the holds"
+    services.jobs.reset_system(Context.administrator("test"), "CSV")
+    assert services.jobs.deletion_holds(Context.administrator("test"), "LID") == [], (
+        "a reset forgets the holds"
+    )
 
 
 def test_holds_are_per_entity_type_and_the_empty_read_switch_releases(
@@ -143,11 +150,16 @@ def test_holds_are_per_entity_type_and_the_empty_read_switch_releases(
     held = run_job(services, "LID")
     _held(services, held, 2, "user")
     _held(services, held, 1, "group")
-    assert [(h.entity_type, h.count) for h in services.jobs.deletion_holds("LID")] == [
+    assert [
+        (h.entity_type, h.count)
+        for h in services.jobs.deletion_holds(Context.administrator("test"), "LID")
+    ] == [
         ("user", 2),
         ("group", 1),
     ]
-    [confirmed] = services.jobs.confirm_deletions("LID", by="ada", entity_type="group")
+    [confirmed] = services.jobs.confirm_deletions(
+        Context.administrator("ada"), "LID", entity_type="group"
+    )
     assert confirmed.entity_type == "group"
     groups_only = run_job(services, "LID")
     assert stats(groups_only, "CSV", "group")["deleted"] == 1
@@ -158,7 +170,9 @@ def test_holds_are_per_entity_type_and_the_empty_read_switch_releases(
     )
     switched = run_job(services, "LID")
     assert stats(switched, "CSV")["deleted"] == 2 and switched.status is JobStatus.SUCCESS
-    assert services.jobs.deletion_holds("LID") == [], "nothing is held any more"
+    assert services.jobs.deletion_holds(Context.administrator("test"), "LID") == [], (
+        "nothing is held any more"
+    )
 
 
 def test_scheduled_runs_are_held_too(services: Services, tmp_path: Path) -> None:
@@ -167,17 +181,18 @@ def test_scheduled_runs_are_held_too(services: Services, tmp_path: Path) -> None
     csv_target(services, source.id, tmp_path)
     run_job(services, "LID")
     _forget(services, ids, "s1", "s2")
-    scheduler = Scheduler(services.db, services.jobs)
-    scheduler.put("LID", {"intervalMinutes": 45}, now=datetime(2026, 12, 4, 8, tzinfo=UTC))
-    due = scheduler.get("LID").next_run
+    scheduler = services.schedules
+    admin = Context.administrator("test")
+    scheduler.put(admin, "LID", {"intervalMinutes": 45}, now=datetime(2026, 12, 4, 8, tzinfo=UTC))
+    due = scheduler.get(admin, "LID").next_run
     assert due is not None
     tick = datetime.fromisoformat(due.replace("Z", "+00:00"))
     for _ in range(2):
         [job_id] = scheduler.tick(tick)
-        claimed = services.jobs.claim("scheduler", job_id)
+        claimed = services.jobs.claim(Context.system("worker"), "scheduler", job_id)
         assert claimed is not None and claimed.trigger is Trigger.REPEAT
-        asyncio.run(services.jobs.run(claimed))
-        _held(services, services.jobs.get(job_id), 2)
+        asyncio.run(services.jobs.run(Context.system("worker"), claimed))
+        _held(services, services.jobs.get(Context.administrator("test"), job_id), 2)
         tick += timedelta(minutes=45)
     assert len(rows(tmp_path / "users.csv")) == 2
 

@@ -12,10 +12,10 @@ import pytest
 
 from provisor.errors import TooManyRequestsError
 from provisor.jobs.locking import entity_key, holding
+from provisor.jobs.lockstore import EntityLockStore
 from provisor.jobs.model import JobStatus
 from provisor.runtime import Services
 from provisor.storage.database import Database
-from provisor.storage.locks import EntityLockStore
 from tests.jobs.conftest import add_users, lid_source, run_job
 from tests.jobs.test_pipeline import csv_target, rows
 
@@ -27,7 +27,7 @@ HOLD = """
 import sys
 from pathlib import Path
 from provisor.storage.database import Database
-from provisor.storage.locks import EntityLockStore
+from provisor.jobs.lockstore import EntityLockStore
 holder = EntityLockStore(Database(sys.argv[1])).holder()
 assert holder.take([int(sys.argv[2])]), "free"
 print("held", flush=True)

@@ -16,6 +16,7 @@ import httpx
 import ldap  # type: ignore[import-untyped]
 import pytest
 
+from provisor.context import Context
 from provisor.jobs.model import JobStatus, JobType
 from provisor.runtime import Services
 from provisor.settings import Settings
@@ -132,7 +133,7 @@ def test_directory_to_scim2_server(services: Services) -> None:
         )
         first = run_job(services, "LID")
         assert first.status is JobStatus.SUCCESS, [
-            r["reason"] for r in services.jobs.entity_logs(first.id)[0]
+            r.reason for r in services.jobs.entity_logs(Context.administrator("test"), first.id)[0]
         ]
         assert stats(first, "scim2-server")["created"] == 3
         assert stats(first, "scim2-server", "group")["created"] == 1
@@ -149,7 +150,7 @@ def test_directory_to_scim2_server(services: Services) -> None:
         services.directory.delete("User", ids["cid"])
         second = run_job(services, "LID")
         assert second.status is JobStatus.SUCCESS, [
-            r["reason"] for r in services.jobs.entity_logs(second.id)[0]
+            r.reason for r in services.jobs.entity_logs(Context.administrator("test"), second.id)[0]
         ]
         assert stats(second, "scim2-server")["updated"] == 1
         assert stats(second, "scim2-server")["deleted"] == 1
@@ -172,7 +173,7 @@ def test_directory_to_ldap_and_back(services: Services, slapd: LDAPServer) -> No
     )
     job = run_job(services, "LID")
     assert job.status is JobStatus.SUCCESS, [
-        e["reason"] for e in services.jobs.entity_logs(job.id)[0]
+        e.reason for e in services.jobs.entity_logs(Context.administrator("test"), job.id)[0]
     ]
     conn = slapd.connect()
     found = conn.search_s(LDAP_PEOPLE, 2, "(uid=lena)", ["uid", "sn", "mail"])
@@ -291,7 +292,7 @@ def test_csv_source_to_the_directory(services: Services, tmp_path: Path) -> None
     )
     job = run_job(services, "HR CSV")
     assert job.status is JobStatus.SUCCESS, [
-        e["reason"] for e in services.jobs.entity_logs(job.id)[0]
+        e.reason for e in services.jobs.entity_logs(Context.administrator("test"), job.id)[0]
     ]
     assert stats(job, "Directory")["created"] == 2
     found = services.jobs.opdata.records(
@@ -445,7 +446,7 @@ def test_a_changed_property_rewrites_nothing(
         _with_groups(services, "LDAP")
         first = run_job(services, "LID")
         assert first.status is JobStatus.SUCCESS, [
-            e["reason"] for e in services.jobs.entity_logs(first.id)[0]
+            e.reason for e in services.jobs.entity_logs(Context.administrator("test"), first.id)[0]
         ]
         for target in ("SCIM", "LDAP", "CSV"):
             assert (stats(first, target)["created"], stats(first, target, "group")["created"]) == (

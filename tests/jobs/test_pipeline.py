@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from provisor.context import Context
 from provisor.errors import ConflictError, InvalidTransformationError
 from provisor.jobs.model import Job, JobStatus, JobType, ReadMode, Trigger
 from provisor.jobs.runner import Runner
@@ -130,8 +131,8 @@ def test_deletion_threshold_and_zero_read_guard(services: Services, tmp_path: Pa
     assert stats(held, "CSV")["deleted"] == 0 and stats(held, "CSV")["failed"] == 3
     assert "exceed ips.delete.threshold.users=2" in (held.outcome or "")
     assert len(rows(tmp_path / "users.csv")) == 5
-    failed, _ = services.jobs.entity_logs(held.id, ["failed"])
-    assert len(failed) == 3 and "threshold" in failed[0]["reason"]
+    failed, _ = services.jobs.entity_logs(Context.administrator("test"), held.id, ["failed"])
+    assert len(failed) == 3 and "threshold" in (failed[0].reason or "")
 
     services.directory.delete("User", ids["u3"])
     services.directory.delete("User", ids["u4"])
@@ -155,7 +156,7 @@ def test_deletions_follow_the_rules(services: Services, tmp_path: Path) -> None:
     job = run_job(services, "LID")
     assert stats(job, "CSV")["deleted"] == 2, job.outcome
     assert set(rows(tmp_path / "users.csv")) == {"keep"}
-    deleted, _ = services.jobs.entity_logs(job.id, ["deleted"])
+    deleted, _ = services.jobs.entity_logs(Context.administrator("test"), job.id, ["deleted"])
     assert deleted == [], "deleted entities are logged only with ips.trace.deleted.entity"
 
 
@@ -181,8 +182,8 @@ def test_a_condition_skip_removes_from_that_target_only(services: Services, tmp_
     )
     job = run_job(services, "LID")
     assert stats(job, "CSV")["skipped"] == 1 and stats(job, "CSV")["deleted"] == 1
-    skipped, _ = services.jobs.entity_logs(job.id, ["skipped"])
-    assert skipped[0]["reason"] == "Entity condition [$.userName != 'contractor'] is not fulfilled"
+    skipped, _ = services.jobs.entity_logs(Context.administrator("test"), job.id, ["skipped"])
+    assert skipped[0].reason == "Entity condition [$.userName != 'contractor'] is not fulfilled"
     assert set(rows(tmp_path / "users.csv")) == {"staff"}
 
 
@@ -193,18 +194,18 @@ def test_simulate_writes_nothing_and_reports(services: Services, tmp_path: Path)
     simulated = run_job(services, "LID", JobType.SIMULATE, trace=True)
     assert simulated.status is JobStatus.SUCCESS
     assert not (tmp_path / "users.csv").exists()
-    planned, _ = services.jobs.entity_logs(simulated.id, ["created"])
+    planned, _ = services.jobs.entity_logs(Context.administrator("test"), simulated.id, ["created"])
     assert len(planned) == 2
-    report = json.loads(planned[0]["content"])
+    report = json.loads(planned[0].content or "")
     assert report["trace"] and any(
-        d["attribute"] == "userName" for d in json.loads(planned[0]["reason"])["diff"]
+        d["attribute"] == "userName" for d in json.loads(planned[0].reason or "")["diff"]
     )
     run_job(services, "LID")
     services.directory.replace("User", ids["sim1"], user_body("sim1", displayName="CTO"), "/scim")
     again = run_job(services, "LID", JobType.SIMULATE)
-    [update], _ = services.jobs.entity_logs(again.id, ["updated"])
-    assert update["entityId"] == ids["sim1"], "only what changed"
-    diff = json.loads(update["reason"])["diff"]
+    [update], _ = services.jobs.entity_logs(Context.administrator("test"), again.id, ["updated"])
+    assert update.entity_id == ids["sim1"], "only what changed"
+    diff = json.loads(update.reason or "")["diff"]
     assert diff == [{"attribute": "displayName", "before": "Barbara Jensen", "after": "CTO"}]
     assert "CTO" not in (tmp_path / "users.csv").read_text()
     assert stats(again, "CSV").get("deleted", 0) == 0, "what it read is no deletion"
@@ -218,15 +219,17 @@ def test_simulate_writes_nothing_and_reports(services: Services, tmp_path: Path)
 
 def test_one_job_per_source_at_a_time(services: Services) -> None:
     lid_source(services)
-    first = services.jobs.start("LID", triggered_by="t")
+    first = services.jobs.start(Context.administrator("t"), "LID")
     with pytest.raises(ConflictError, match="already waiting"):
-        services.jobs.start("LID", triggered_by="t")
-    assert services.jobs.claim("w", first.id) is not None
+        services.jobs.start(Context.administrator("t"), "LID")
+    assert services.jobs.claim(Context.system("worker"), "w", first.id) is not None
     with pytest.raises(ConflictError, match="is running"):
-        services.jobs.start("LID", triggered_by="t", queue_if_running=False)
-    second = services.jobs.start("LID", triggered_by="t")  # queued behind the running one
-    assert services.jobs.claim("w", second.id) is None, "its source is running"
-    stopped = services.jobs.stop(second.id)
+        services.jobs.start(Context.administrator("t"), "LID", queue_if_running=False)
+    second = services.jobs.start(Context.administrator("t"), "LID")  # queued behind the running one
+    assert services.jobs.claim(Context.system("worker"), "w", second.id) is None, (
+        "its source is running"
+    )
+    stopped = services.jobs.stop(Context.administrator("test"), second.id)
     assert stopped.status is JobStatus.MANUALLY_TERMINATED
 
 
@@ -234,11 +237,15 @@ def test_a_stop_ends_the_job_at_a_page_boundary(services: Services, tmp_path: Pa
     add_users(services, *(f"s{i:03d}" for i in range(30)))
     source = lid_source(services, **{"idds.page.size": "10"})
     csv_target(services, source.id, tmp_path)
-    job = services.jobs.start("LID", triggered_by="t")
-    services.jobs.claim("w", job.id)
-    services.jobs.stop(job.id)
-    asyncio.run(services.jobs.run(services.jobs.get(job.id)))
-    ended = services.jobs.get(job.id)
+    job = services.jobs.start(Context.administrator("t"), "LID")
+    services.jobs.claim(Context.system("worker"), "w", job.id)
+    services.jobs.stop(Context.administrator("test"), job.id)
+    asyncio.run(
+        services.jobs.run(
+            Context.system("worker"), services.jobs.get(Context.administrator("test"), job.id)
+        )
+    )
+    ended = services.jobs.get(Context.administrator("test"), job.id)
     assert ended.status is JobStatus.MANUALLY_TERMINATED
     assert "stopped" in (ended.outcome or "")
 
@@ -249,8 +256,8 @@ def test_an_interrupted_job_continues_in_a_new_one(
     add_users(services, *(f"r{i:03d}" for i in range(200)))
     source = lid_source(services, **{"idds.page.size": "10"})
     csv_target(services, source.id, tmp_path, **{"csv.page.size": "5"})
-    job = services.jobs.start("LID", triggered_by="t")
-    claimed = services.jobs.claim("w", job.id)
+    job = services.jobs.start(Context.administrator("t"), "LID")
+    claimed = services.jobs.claim(Context.system("worker"), "w", job.id)
     assert claimed is not None
 
     # The worker dies right after its second page is committed: held there until then,
@@ -267,7 +274,7 @@ def test_an_interrupted_job_continues_in_a_new_one(
     monkeypatch.setattr(Runner, "commit", held)
 
     async def interrupted(running: Job) -> None:
-        task = asyncio.create_task(services.jobs.run(running))
+        task = asyncio.create_task(services.jobs.run(Context.system("worker"), running))
         assert await asyncio.to_thread(committed.wait, 30)
         task.cancel()  # the worker dies
         with pytest.raises(asyncio.CancelledError):
@@ -276,15 +283,17 @@ def test_an_interrupted_job_continues_in_a_new_one(
 
     asyncio.run(interrupted(claimed))
     monkeypatch.undo()
-    assert services.jobs.get(job.id).status is JobStatus.RUNNING
+    assert services.jobs.get(Context.administrator("test"), job.id).status is JobStatus.RUNNING
     services.jobs.stale_seconds = 0
-    [successor] = services.jobs.recover()
-    assert services.jobs.get(job.id).status is JobStatus.PENDING_RESTART
+    [successor] = services.jobs.recover(Context.system("worker"))
+    assert (
+        services.jobs.get(Context.administrator("test"), job.id).status is JobStatus.PENDING_RESTART
+    )
     assert successor.resumed_from == job.id and successor.chain_id == job.id
-    claimed = services.jobs.claim("w2", successor.id)
+    claimed = services.jobs.claim(Context.system("worker"), "w2", successor.id)
     assert claimed is not None
-    asyncio.run(services.jobs.run(claimed))
-    done = services.jobs.get(successor.id)
+    asyncio.run(services.jobs.run(Context.system("worker"), claimed))
+    done = services.jobs.get(Context.administrator("test"), successor.id)
     assert done.status is JobStatus.SUCCESS, done.error
     assert stats(done, "LID")["read"] <= 190, "the committed pages are not done again"
     assert stats(done, "CSV")["created"] == stats(done, "LID")["read"]
@@ -322,7 +331,7 @@ def test_existing_entities_are_matched_and_kept(services: Services, remote: Live
     )
     first = run_job(services, "LID")
     assert first.status is JobStatus.SUCCESS, [
-        e["reason"] for e in services.jobs.entity_logs(first.id)[0]
+        e.reason for e in services.jobs.entity_logs(Context.administrator("test"), first.id)[0]
     ]
     assert stats(first, "Remote")["created"] == 2
     with remote.client(path="/scim") as client:
@@ -358,11 +367,11 @@ def test_scheduled_delta_counting(services: Services, tmp_path: Path) -> None:
     csv_target(services, source.id, tmp_path)
     modes = []
     for _ in range(5):
-        job = services.jobs.start("LID", trigger=Trigger.REPEAT, triggered_by="Schedule")
-        claimed = services.jobs.claim("w", job.id)
+        job = services.jobs.start(Context.system("Schedule"), "LID", trigger=Trigger.REPEAT)
+        claimed = services.jobs.claim(Context.system("worker"), "w", job.id)
         assert claimed is not None
-        asyncio.run(services.jobs.run(claimed))
-        modes.append(services.jobs.get(job.id).read_mode)
+        asyncio.run(services.jobs.run(Context.system("worker"), claimed))
+        modes.append(services.jobs.get(Context.administrator("test"), job.id).read_mode)
     assert modes == [ReadMode.FULL, ReadMode.DELTA, ReadMode.DELTA, ReadMode.FULL, ReadMode.DELTA]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from provisor.context import Context
 from provisor.jobs.model import JobStatus, JobType
 from provisor.runtime import Services
 from provisor.systems.model import System
@@ -32,7 +33,10 @@ def scim2_target(services: Services, source: System, peer: SCIM2Server, **extra:
 
 
 def failures(services: Services, job_id: str) -> list[Any]:
-    return [r["reason"] for r in services.jobs.entity_logs(job_id, ["failed"])[0]]
+    return [
+        r.reason
+        for r in services.jobs.entity_logs(Context.administrator("test"), job_id, ["failed"])[0]
+    ]
 
 
 def peer_users(peer: SCIM2Server) -> dict[str, dict[str, Any]]:
@@ -72,13 +76,13 @@ def test_simulate_and_trace_list_what_is_left_out(sqlite_services: Services) -> 
     assert job.status is JobStatus.SUCCESS, failures(services, job.id)
     [created] = [
         r
-        for r in services.jobs.entity_logs(job.id, ["created"])[0]
-        if r["systemName"] == "scim2-server"
+        for r in services.jobs.entity_logs(Context.administrator("test"), job.id, ["created"])[0]
+        if r.system_name == "scim2-server"
     ]
-    reason = json.loads(created["reason"])
+    reason = json.loads(created.reason or "")
     assert CUSTOM in reason["leftOut"]
     assert not any(d["attribute"].startswith(CUSTOM) for d in reason["diff"])
-    [step] = [s for s in json.loads(created["content"])["trace"] if s["status"] == "left out"]
+    [step] = [s for s in json.loads(created.content or "")["trace"] if s["status"] == "left out"]
     assert CUSTOM in step["value"]
     assert f"Target scim2-server does not declare {CUSTOM}" in (job.outcome or "")
 

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
+from provisor.context import Context
 from provisor.jobs.model import Job, JobStatus
 from provisor.runtime import Services, prepare
 from provisor.settings import Settings
@@ -160,7 +161,7 @@ def chain(services: Services, first: Job) -> list[Job]:
         ids = conn.execute(
             select(t.jobs.c.id).where(t.jobs.c.chain_id == first.id).order_by(t.jobs.c.created)
         ).scalars()
-        return [services.jobs.get(i) for i in ids]
+        return [services.jobs.get(Context.administrator("test"), i) for i in ids]
 
 
 def worker_of(services: Services, job_id: str) -> str | None:
@@ -175,10 +176,15 @@ def test_a_killed_worker_is_continued_by_another(
     services = setup_sync(settings, slow_target)
     try:
         with workers(settings, 2) as running:
-            job = services.jobs.start("LID", triggered_by="test")
+            job = services.jobs.start(Context.administrator("test"), "LID")
             owner = wait_for(lambda: worker_of(services, job.id), "a worker to take the job")
             wait_for(
-                lambda: stats(services.jobs.get(job.id), "Slow").get("created", 0) >= 40,
+                lambda: (
+                    stats(services.jobs.get(Context.administrator("test"), job.id), "Slow").get(
+                        "created", 0
+                    )
+                    >= 40
+                ),
                 "two committed pages",
             )
             [victim] = [p for p in running if owner.endswith(f":{p.pid}")]
@@ -191,8 +197,10 @@ def test_a_killed_worker_is_continued_by_another(
 
             first, successor = wait_for(ended, "the job to be continued and finish", 120)
         assert first.status is JobStatus.PENDING_RESTART
-        failed = services.jobs.entity_logs(successor.id, ["failed"])[0]
-        assert successor.status is JobStatus.SUCCESS, [f["reason"] for f in failed]
+        failed = services.jobs.entity_logs(Context.administrator("test"), successor.id, ["failed"])[
+            0
+        ]
+        assert successor.status is JobStatus.SUCCESS, [f.reason for f in failed]
         assert successor.resumed_from == first.id
         assert worker_of(services, successor.id) != owner
         assert stats(successor, "LID")["read"] < USERS, "committed pages are not read again"
@@ -214,11 +222,18 @@ def test_jobs_of_one_source_run_one_after_the_other(
     services = setup_sync(settings, slow_target)
     try:
         with workers(settings, 2):
-            first = services.jobs.start("LID", triggered_by="test")
+            first = services.jobs.start(Context.administrator("test"), "LID")
             wait_for(lambda: worker_of(services, first.id), "a worker to take the job")
-            second = services.jobs.start("LID", triggered_by="test")  # waits its turn
-            wait_for(lambda: services.jobs.get(second.id).status.finished, "both jobs", 120)
-        one, two = services.jobs.get(first.id), services.jobs.get(second.id)
+            second = services.jobs.start(Context.administrator("test"), "LID")  # waits its turn
+            wait_for(
+                lambda: services.jobs.get(Context.administrator("test"), second.id).status.finished,
+                "both jobs",
+                120,
+            )
+        one, two = (
+            services.jobs.get(Context.administrator("test"), first.id),
+            services.jobs.get(Context.administrator("test"), second.id),
+        )
         assert one.status is JobStatus.SUCCESS and two.status is JobStatus.SUCCESS
         assert one.ended is not None and two.started is not None and one.ended <= two.started
         assert stats(two, "Slow").get("created", 0) == 0, "the second finds nothing new"
@@ -232,9 +247,13 @@ def test_the_embedded_executor_runs_queued_jobs(tmp_path: Path, slow_target: str
     services = setup_sync(settings, slow_target)
     try:
         with workers(settings, 1):
-            job = services.jobs.start("LID", triggered_by="test")
-            wait_for(lambda: services.jobs.get(job.id).status.finished, "the job", 60)
-        assert services.jobs.get(job.id).status is JobStatus.SUCCESS
+            job = services.jobs.start(Context.administrator("test"), "LID")
+            wait_for(
+                lambda: services.jobs.get(Context.administrator("test"), job.id).status.finished,
+                "the job",
+                60,
+            )
+        assert services.jobs.get(Context.administrator("test"), job.id).status is JobStatus.SUCCESS
         assert len(_SlowTarget.users) == USERS
     finally:
         services.close()

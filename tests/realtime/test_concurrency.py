@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from provisor.context import Context
 from provisor.jobs.locking import entity_key
 from provisor.jobs.model import JobStatus
 from provisor.runtime import Services
@@ -242,8 +243,8 @@ def test_what_a_call_writes_during_a_job_counts_as_seen_by_it(
     source = lid_source(services)
     target = csv_target(services, source.id, tmp_path)
     [ada] = add_users(services, "ada").values()
-    job = services.jobs.start("LID", triggered_by="test")
-    running = services.jobs.claim("test", job.id)
+    job = services.jobs.start(Context.administrator("test"), "LID")
+    running = services.jobs.claim(Context.system("worker"), "test", job.id)
     assert running is not None
     with server.client(auth=server.new_client("realtime_api"), path=BASE) as api:
         pushed = api.post(f"/{source.id}/entities/user", json=_entity(services, ada))

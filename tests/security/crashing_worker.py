@@ -25,10 +25,11 @@ from provisor.connectors.csv import table
 from provisor.connectors.csv.connector import CSVConnector
 from provisor.connectors.directory import DirectoryConnector
 from provisor.connectors.scim.connector import SCIMConnector
+from provisor.context import Context
 from provisor.jobs.runner import Runner
+from provisor.jobs.store import OperationalStore
 from provisor.runtime import Services
 from provisor.settings import Settings
-from provisor.storage.jobs import OperationalStore
 
 POINTS: dict[str, list[tuple[Any, str]]] = {
     "intents": [(OperationalStore, "intend")],
@@ -76,9 +77,9 @@ def run(data_dir: str, database_url: str | None, job_id: str, point: str, times:
     arm(point, times)
     services = Services.open(Settings(data_dir=Path(data_dir), database_url=database_url))
     try:
-        job = services.jobs.claim("crashing-worker", job_id)
+        job = services.jobs.claim(Context.system("worker"), "crashing-worker", job_id)
         if job is None:
             raise RuntimeError(f"job {job_id} cannot be claimed")
-        asyncio.run(services.jobs.run(job))
+        asyncio.run(services.jobs.run(Context.system("worker"), job))
     finally:
         services.close()

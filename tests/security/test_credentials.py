@@ -17,7 +17,8 @@ import httpx
 import orjson
 import pytest
 
-from provisor.jobs.export import LogType, export_job
+from provisor.context import Context
+from provisor.jobs.export import LogType
 from provisor.jobs.model import JobStatus, JobType
 from provisor.runtime import Services
 from provisor.settings import Settings
@@ -200,7 +201,7 @@ def test_a_job_writes_no_credential_into_files_logs_or_exports(
     assert "ada" in written and "grace" in written
     everything = [written, json.dumps(job.to_dict())]
     for kind in LogType:
-        _, data = export_job(services.jobs, job.id, kind.value)
+        _, data = services.jobs.export(Context.administrator("test"), job.id, kind.value)
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             everything += [archive.read(n).decode("utf-8", "replace") for n in archive.namelist()]
     assert any("ada" in text for text in everything[2:]), "the traced logs hold the entities"

@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from provisor.connectors.base import ConnectorConfig, EntityConflict, Role
 from provisor.connectors.csv.connector import CSVConnector
+from provisor.context import Context
 from provisor.errors import ConfigError
 from provisor.jobs.model import Job, JobStatus
 from provisor.runtime import Services, prepare
@@ -177,7 +178,7 @@ def _chain(services: Services, first: Job) -> list[Job]:
         ids = conn.execute(
             select(t.jobs.c.id).where(t.jobs.c.chain_id == first.id).order_by(t.jobs.c.created)
         ).scalars()
-        return [services.jobs.get(i) for i in ids]
+        return [services.jobs.get(Context.administrator("test"), i) for i in ids]
 
 
 def test_a_worker_killed_anywhere_in_a_page_writes_every_entity_once(
@@ -185,13 +186,13 @@ def test_a_worker_killed_anywhere_in_a_page_writes_every_entity_once(
 ) -> None:
     services = _setup(settings, plain_scim)
     try:
-        first = services.jobs.start("HR", triggered_by="test")
+        first = services.jobs.start(Context.administrator("test"), "HR")
         services.jobs.stale_seconds = 0  # a worker killed is found at once
         killed, codes = [], []
         for point, times in [*KILLS, ("none", 0)]:
             job = _chain(services, first)[-1]
             if job.status is JobStatus.RUNNING:  # its worker was killed: continue it
-                [job] = services.jobs.recover()
+                [job] = services.jobs.recover(Context.system("worker"))
             if job.status.finished:
                 break
             assert job.status is JobStatus.QUEUED, job.status
@@ -200,7 +201,12 @@ def test_a_worker_killed_anywhere_in_a_page_writes_every_entity_once(
                 killed.append(point)
         jobs = _chain(services, first)
         last = jobs[-1]
-        failed = [e["reason"] for e in services.jobs.entity_logs(last.id, ["failed"])[0]]
+        failed = [
+            e.reason
+            for e in services.jobs.entity_logs(Context.administrator("test"), last.id, ["failed"])[
+                0
+            ]
+        ]
         assert last.status is JobStatus.SUCCESS, (last.status, last.error, failed)
         wanted = [f"u{i:03d}" for i in range(USERS)]
         with (settings.data_dir / "out.csv").open(encoding="utf-8") as handle:

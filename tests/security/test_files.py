@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from provisor.connectors.base import BackendError, Role
+from provisor.context import Context
 from provisor.jobs.model import JobStatus
 from provisor.settings import Settings
 from tests.conftest import LiveServer, serve
@@ -126,8 +127,8 @@ def test_a_link_leading_out_fails_test_connection_and_jobs(
     job = run_job(server.services, users.id)
     assert job.status is not JobStatus.SUCCESS
     assert not (outside / "users.csv").exists(), "nothing was written outside the data folder"
-    logs, _ = server.services.jobs.entity_logs(job.id, ["failed"])
-    reasons = {log["reason"] for log in logs}
+    logs, _ = server.services.jobs.entity_logs(Context.administrator("test"), job.id, ["failed"])
+    reasons = {log.reason for log in logs}
     assert reasons == {
         "Out: csv.user.file: exports/users.csv is a symbolic link leading out of its folder"
     }

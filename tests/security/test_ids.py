@@ -18,7 +18,7 @@ import pytest
 from provisor.connectors.base import BackendError, ConnectorConfig, InvalidId, Role, path_segment
 from provisor.connectors.ldap.directory import within
 from provisor.connectors.scim.connector import SCIMConnector
-from provisor.jobs.export import export_job
+from provisor.context import Context
 from provisor.jobs.model import JobStatus, JobType
 from provisor.runtime import Services
 from tests.conftest import LiveServer
@@ -213,7 +213,8 @@ def test_a_job_refuses_source_ids_no_database_keeps_alike(services: Services) ->
     assert stats(job, "LID")["failed"] == 2
     assert not stats(job, "Files").get("created")
     assert "unexpected" not in (job.error or ""), job.error
-    archive = zipfile.ZipFile(io.BytesIO(export_job(services.jobs, job.id, "allErrorsLog")[1]))
+    _, data = services.jobs.export(Context.administrator("test"), job.id, "allErrorsLog")
+    archive = zipfile.ZipFile(io.BytesIO(data))
     logged = b"".join(archive.read(name) for name in archive.namelist())
     assert b"is no id" in logged and b"\x00" not in logged
 

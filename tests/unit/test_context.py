@@ -77,7 +77,9 @@ def test_entity_types_parse_every_spelling() -> None:
         assert EntityType.parse(spelling) is EntityType.USER
     assert EntityType.parse("Groups") is EntityType.GROUP
     assert EntityType.GROUP.endpoint == "Groups" and EntityType.USER.resource_type == "User"
-    assert EntityType("user") is EntityType.USER and f"{EntityType.USER}" == "user"  # stored spelling
+    assert (
+        EntityType("user") is EntityType.USER and f"{EntityType.USER}" == "user"
+    )  # stored spelling
     with pytest.raises(ValueError, match="user or group"):
         EntityType.parse("device")
 

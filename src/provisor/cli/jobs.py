@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
 import signal
 import time
 from pathlib import Path
@@ -27,11 +26,13 @@ from provisor.cli.common import (
     err,
     fail,
     open_services,
+    operator_context,
     out,
     print_json,
     settings_from,
 )
-from provisor.jobs.export import export_job
+from provisor.context import Context
+from provisor.jobs import present
 from provisor.jobs.model import Job, JobStatus, JobType
 from provisor.jobs.ports import Hold
 
@@ -43,18 +44,11 @@ app = typer.Typer(help="Provisioning jobs: start, watch, stop, inspect.", no_arg
 JobArg = Annotated[str, typer.Argument(help="Job id.")]
 
 
-def _author() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
-
-
 def _totals(job: Job) -> dict[str, int]:
     totals = {"read": 0, "skipped": 0, "failed": 0, "created": 0, "updated": 0, "deleted": 0}
     for row in job.statistics:
         for key in totals:
-            totals[key] += int(row.get(key, 0))
+            totals[key] += getattr(row.counts, key)
     return totals
 
 
@@ -85,10 +79,10 @@ def _show(job: Job) -> None:
             table.add_column(column, justify="left" if column in ("entity", "system") else "right")
         for row in job.statistics:
             table.add_row(
-                row["entityType"],
-                f"{row['systemName']} ({row['role']})",
+                row.entity_type,
+                f"{row.system_name} ({row.role})",
                 *(
-                    str(row[k])
+                    str(getattr(row.counts, k))
                     for k in ("read", "created", "updated", "deleted", "skipped", "failed")
                 ),
             )
@@ -110,19 +104,20 @@ def start(
     database_url: DatabaseURL = None,
 ) -> None:
     """Start a job (queued behind a running one). With --wait it runs here when it can."""
+    ctx = operator_context()
     with open_services(settings_from(data_dir, database_url)) as services:
         job = services.jobs.start(
-            source, type=type, triggered_by=_author(), options={"trace": True} if trace else None
+            ctx, source, type=type, options={"trace": True} if trace else None
         )
         if not wait:
             if as_json:
-                print_json(job.to_dict())
+                print_json(present.job(job))
             else:
                 out.print(f"Started {type.value} job {job.id} of {job.source_name}.")
             return
-        final = _follow(services, job, quiet=as_json)
+        final = _follow(services, ctx, job, quiet=as_json)
     if as_json:
-        print_json(final.to_dict())
+        print_json(present.job(final))
     else:
         _show(final)
     if final.status is not JobStatus.SUCCESS:
@@ -152,34 +147,34 @@ def _advance(bar: Progress, task: TaskID, job: Job) -> None:
     bar.update(task, description=job.status.value, counts=counts)
 
 
-def _follow(services: Services, job: Job, *, quiet: bool) -> Job:
+def _follow(services: Services, ctx: Context, job: Job, *, quiet: bool) -> Job:
     """Run the job in this process if no worker took it, showing progress; its final state."""
-    claimed = services.jobs.claim(f"cli:{job.id[:8]}", job.id)
+    claimed = services.jobs.claim(ctx, f"cli:{job.id[:8]}", job.id)
 
     async def run_here(claimed: Job) -> None:
-        run = asyncio.create_task(services.jobs.run(claimed))
+        run = asyncio.create_task(services.jobs.run(ctx, claimed))
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, lambda: services.jobs.stop(job.id))
+        loop.add_signal_handler(signal.SIGINT, lambda: services.jobs.stop(ctx, job.id))
         with _bar(quiet) as bar:
             task = bar.add_task(job.status.value, total=None, counts="")
             while not run.done():
                 await asyncio.wait({run}, timeout=0.5)
-                _advance(bar, task, await asyncio.to_thread(services.jobs.get, job.id))
+                _advance(bar, task, await asyncio.to_thread(services.jobs.get, ctx, job.id))
         await run
 
     if claimed is not None:
         asyncio.run(run_here(claimed))
-        return services.jobs.get(job.id)
-    current = services.jobs.get(job.id)
+        return services.jobs.get(ctx, job.id)
+    current = services.jobs.get(ctx, job.id)
     try:
         with _bar(quiet) as bar:
             task = bar.add_task(current.status.value, total=None, counts="")
             while not current.status.finished:
                 time.sleep(0.5)
-                current = services.jobs.get(job.id)
+                current = services.jobs.get(ctx, job.id)
                 _advance(bar, task, current)
     except KeyboardInterrupt:
-        services.jobs.stop(job.id)
+        services.jobs.stop(ctx, job.id)
         fail(f"Asked job {job.id} to stop.")
     return current
 
@@ -214,7 +209,7 @@ def validate(
         else:
             samples[entity_type] = parse_csv(text, entity_type)
     with open_services(settings_from(data_dir, database_url)) as services:
-        result = services.jobs.validate(source, samples)
+        result = services.jobs.validate(operator_context(), source, samples)
     print_json(result)
 
 
@@ -228,10 +223,13 @@ def list_jobs(
     database_url: DatabaseURL = None,
 ) -> None:
     """List jobs, newest first."""
+    wanted = _status(status)
     with open_services(settings_from(data_dir, database_url)) as services:
-        found, total = services.jobs.all(source=source, status=status, limit=limit)
+        found, total = services.jobs.all(
+            operator_context(), source=source, status=wanted, limit=limit
+        )
     if as_json:
-        print_json({"items": [j.to_dict() for j in found], "total": total})
+        print_json(present.jobs(found, total))
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("id", "source", "type", "status", "started", "ended"):
@@ -248,15 +246,24 @@ def list_jobs(
     out.print(table)
 
 
+def _status(name: str | None) -> JobStatus | None:
+    if name is None:
+        return None
+    try:
+        return JobStatus(name)
+    except ValueError:
+        fail(f"Unknown status {name!r}: use {', '.join(s.value for s in JobStatus)}.")
+
+
 @app.command()
 def show(
     job: JobArg, as_json: AsJSON = False, data_dir: DataDir = None, database_url: DatabaseURL = None
 ) -> None:
     """A job with its statistics and outcome."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.jobs.get(job)
+        found = services.jobs.get(operator_context(), job)
     if as_json:
-        print_json(found.to_dict())
+        print_json(present.job(found))
     else:
         _show(found)
 
@@ -265,7 +272,7 @@ def show(
 def stop(job: JobArg, data_dir: DataDir = None, database_url: DatabaseURL = None) -> None:
     """Stop a job at its next safe point."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.jobs.stop(job)
+        found = services.jobs.stop(operator_context(), job)
     out.print(f"Job {found.id}: {found.status.value}, stop requested.")
 
 
@@ -282,20 +289,20 @@ def logs(
 ) -> None:
     """The entities a job failed, skipped, created, updated or deleted."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        rows, total = services.jobs.entity_logs(job, action)
+        rows, total = services.jobs.entity_logs(operator_context(), job, action)
     if as_json:
-        print_json({"items": rows, "total": total})
+        print_json(present.entity_logs(rows, total))
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("action", "entity", "system", "id", "reason"):
         table.add_column(column)
     for row in rows:
         table.add_row(
-            row["action"],
-            row["entityType"],
-            row["systemName"],
-            row["entityId"],
-            row["reason"] or "",
+            row.action.value,
+            row.entity_type,
+            row.system_name,
+            row.entity_id,
+            row.reason or "",
         )
     out.print(table)
     out.print(f"{total} entr{'y' if total == 1 else 'ies'}.")
@@ -328,9 +335,9 @@ def holds(
 ) -> None:
     """Deletions an empty or shrunken full read held back, per target and entity type."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.jobs.deletion_holds(source)
+        found = services.jobs.deletion_holds(operator_context(), source)
     if as_json:
-        print_json({"items": [h.to_dict() for h in found]})
+        print_json(present.holds(found))
     elif not found:
         out.print("No deletions are held back.")
     else:
@@ -353,10 +360,10 @@ def confirm_deletions(
     """Let the next run delete what was held back (at most as many, once)."""
     with open_services(settings_from(data_dir, database_url)) as services:
         confirmed = services.jobs.confirm_deletions(
-            source, by=_author(), entity_type=entity_type, target=target
+            operator_context(), source, entity_type=entity_type, target=target
         )
     if as_json:
-        print_json({"confirmed": [h.to_dict() for h in confirmed]})
+        print_json(present.confirmed(confirmed))
         return
     out.print(_holds_table(confirmed))
     out.print("The next full read deletes them, unless it finds more to delete.")
@@ -407,7 +414,7 @@ def export(
 ) -> None:
     """Export a job's logs as a zip, as SAP's tenant admin API does."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        name, data = export_job(services.jobs, job, log_type)
+        name, data = services.jobs.export(operator_context(), job, log_type)
     target = output if output is not None else Path(name)
     try:
         target.write_bytes(data)

@@ -12,10 +12,12 @@ from provisor.cli.common import (
     DatabaseURL,
     DataDir,
     open_services,
+    operator_context,
     out,
     print_json,
     settings_from,
 )
+from provisor.jobs import present
 from provisor.jobs.schedule import Interval, SourceSchedule
 
 app = typer.Typer(
@@ -36,7 +38,7 @@ def _when(found: SourceSchedule) -> str:
 
 def _show(found: SourceSchedule, as_json: bool) -> None:
     if as_json:
-        print_json(found.to_dict())
+        print_json(present.schedule(found))
         return
     state = "on" if found.schedule.enabled else "off"
     out.print(f"{_when(found)}, {state}", highlight=False)
@@ -50,10 +52,10 @@ def list_schedules(
 ) -> None:
     """Every source's schedule."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.scheduler.all()
+        found = services.schedules.all(operator_context())
         names = {s.id: s.name for s in services.systems.all()[0]}
     if as_json:
-        print_json([f.to_dict() for f in found])
+        print_json(present.schedules(found))
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("source", "when", "on", "next run", "last run"):
@@ -78,7 +80,7 @@ def show(
 ) -> None:
     """A source's schedule with its next and last run."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.scheduler.get(source)
+        found = services.schedules.get(operator_context(), source)
     _show(found, as_json)
 
 
@@ -108,7 +110,7 @@ def set_schedule(
     }
     data = {"enabled": True, **{k: v for k, v in given.items() if v is not None}}
     with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.scheduler.put(source, data)
+        found = services.schedules.put(operator_context(), source, data)
     _show(found, as_json)
 
 
@@ -121,7 +123,7 @@ def off(
 ) -> None:
     """Turn a schedule off and keep it (a running job goes on)."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.scheduler.disable(source)
+        found = services.schedules.disable(operator_context(), source)
     _show(found, as_json)
 
 
@@ -129,5 +131,5 @@ def off(
 def delete(source: SourceArg, data_dir: DataDir = None, database_url: DatabaseURL = None) -> None:
     """Delete a source's schedule."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        services.scheduler.delete(source)
+        services.schedules.delete(operator_context(), source)
     out.print(f"Deleted the schedule of {source}.", highlight=False)

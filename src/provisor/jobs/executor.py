@@ -10,9 +10,10 @@ import time
 
 import structlog
 
+from provisor.context import Context
 from provisor.jobs.model import Job
-from provisor.jobs.scheduler import Scheduler
-from provisor.jobs.service import JobService
+from provisor.jobs.scheduler import ScheduleService
+from provisor.jobs.service import WORKER, JobService
 
 log = structlog.get_logger("provisor.jobs")
 
@@ -24,20 +25,21 @@ def worker_name() -> str:
 class Executor:
     """Claims queued jobs from the database and runs up to ``concurrency`` at once (one per
     source system); every ``maintenance_seconds`` it restarts jobs whose worker died and
-    deletes the logs older than the retention."""
+    deletes the logs older than the retention. It acts as the ``worker`` system actor."""
 
     def __init__(
         self,
         service: JobService,
+        schedules: ScheduleService,
         *,
         name: str | None = None,
         concurrency: int = 4,
         poll_seconds: float = 1.0,
         maintenance_seconds: float = 30.0,
-        scheduler: Scheduler | None = None,
     ) -> None:
         self.service = service
-        self.scheduler = scheduler or Scheduler(service.db, service)
+        self.schedules = schedules
+        self.ctx = Context.system(WORKER)
         self.name = name or worker_name()
         self.concurrency = concurrency
         self.poll_seconds = poll_seconds
@@ -71,7 +73,7 @@ class Executor:
 
     async def _claim(self) -> None:
         while len(self.tasks) < self.concurrency:
-            job = await asyncio.to_thread(self.service.claim, self.name)
+            job = await asyncio.to_thread(self.service.claim, self.ctx, self.name)
             if job is None:
                 return
             task: asyncio.Task[object] = asyncio.create_task(self._run(job))
@@ -84,21 +86,21 @@ class Executor:
 
     async def _run(self, job: Job) -> object:
         log.info("job started", job=job.id, source=job.source_name, type=job.type.value)
-        status = await self.service.run(job)
+        status = await self.service.run(Context.system(WORKER, request_id=job.id), job)
         log.info("job ended", job=job.id, source=job.source_name, status=status.value)
         return status
 
     async def _start_scheduled(self) -> None:
         try:
-            await asyncio.to_thread(self.scheduler.tick)
+            await asyncio.to_thread(self.schedules.tick)
         except Exception:
             log.exception("starting scheduled jobs failed")
 
     async def _maintain(self) -> None:
         try:
-            restarted = await asyncio.to_thread(self.service.recover)
+            restarted = await asyncio.to_thread(self.service.recover, self.ctx)
             for job in restarted:
                 log.warning("job restarted", job=job.id, resumed_from=job.resumed_from)
-            await asyncio.to_thread(self.service.purge)
+            await asyncio.to_thread(self.service.purge, self.ctx)
         except Exception:
             log.exception("job maintenance failed")

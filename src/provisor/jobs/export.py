@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
-from provisor.errors import ConfigError
-from provisor.jobs.model import Job, Trigger
+from provisor.errors import InputError
+from provisor.jobs.model import EntityLogEntry, Job, Trigger
 from provisor.timestamps import parse_datetime
 
 HIDDEN_CONTENT = "<hidden content>"
@@ -74,12 +74,12 @@ _ZIP_PREFIX = {
 
 
 def parse_log_type(value: str) -> LogType:
-    """The LogType named ``value``; ConfigError naming the allowed values otherwise."""
+    """The LogType named ``value``; InputError naming the allowed values otherwise."""
     try:
         return LogType(value)
     except ValueError:
         allowed = ", ".join(t.value for t in LogType)
-        raise ConfigError(f"logType is one of {allowed}; not {value!r}.") from None
+        raise InputError(f"logType is one of {allowed}; not {value!r}.") from None
 
 
 def actions_of(kind: str) -> tuple[str, ...]:
@@ -105,12 +105,11 @@ class _Entity:
     blocks: dict[tuple[str, str], list[_Record]] = field(default_factory=dict)
 
 
-def export_zip(job: Job, logs: Iterable[Mapping[str, Any]], log_type: str) -> tuple[str, bytes]:
+def export_zip(job: Job, logs: Iterable[EntityLogEntry], log_type: str) -> tuple[str, bytes]:
     """The zip of ``job``'s logs of ``log_type``: (file name with ``.zip``, bytes).
 
-    ``logs`` are entity-log rows as ``JobService.entity_logs`` gives them (action, entityType,
-    systemId, systemName, entityId, reason, content, time); rows of other actions than the
-    log type's are ignored. Raises ConfigError for an unknown ``log_type``.
+    ``logs`` are the job's entity logs as ``JobService.entity_logs`` gives them; entries of
+    other actions than the log type's are ignored. Raises InputError for an unknown ``log_type``.
     """
     wanted = parse_log_type(log_type)
     kinds = _KINDS_OF[wanted]
@@ -152,18 +151,18 @@ def _stamp(job: Job) -> str:
     return parse_datetime(_moment(job)).astimezone(UTC).strftime("%Y%m%d_%H%M%S")
 
 
-def _group(logs: Iterable[Mapping[str, Any]], actions: set[str]) -> dict[str, dict[str, _Entity]]:
+def _group(logs: Iterable[EntityLogEntry], actions: set[str]) -> dict[str, dict[str, _Entity]]:
     """action -> entity id -> its blocks, each in the order first seen."""
     grouped: dict[str, dict[str, _Entity]] = {action: {} for action in actions}
     for row in logs:
-        entities = grouped.get(row["action"])
+        entities = grouped.get(row.action)
         if entities is None:
             continue
-        entity = entities.get(row["entityId"])
+        entity = entities.get(row.entity_id)
         if entity is None:
-            entity = entities[row["entityId"]] = _Entity()
-        record = _Record(row["systemName"], row.get("reason"), row.get("content"), row.get("time"))
-        records = entity.blocks.setdefault((row["systemId"], row["entityType"]), [])
+            entity = entities[row.entity_id] = _Entity()
+        record = _Record(row.system_name, row.reason, row.content, row.time)
+        records = entity.blocks.setdefault((row.system_id, row.entity_type), [])
         # a restarted job may log an entity twice (spec §3.9): keep the first
         if not any(r.reason == record.reason and r.content == record.content for r in records):
             records.append(record)
@@ -234,7 +233,7 @@ def _statistics(job: Job) -> list[dict[str, Any]]:
     """The job's statistics as exported: the read count as ``numberRead`` (spec §3.9)."""
     rows = []
     for row in job.statistics:
-        rows.append({("numberRead" if k == "read" else k): v for k, v in row.items()})
+        rows.append({("numberRead" if k == "read" else k): v for k, v in row.to_dict().items()})
     return rows
 
 
@@ -284,37 +283,15 @@ def _summary(job: Job, counts: Mapping[str, int], names: Mapping[str, str]) -> I
 # -- reading the logs of a job ------------------------------------------------------------------
 
 
-class JobLogs(Protocol):
-    """What an export reads: a job and its entity logs (``JobService`` is one)."""
-
-    def get(self, job_id: str) -> Job: ...
-
-    def entity_logs(
-        self,
-        job_id: str,
-        actions: Sequence[str] | None = None,
-        *,
-        offset: int = 0,
-        limit: int | None = None,
-    ) -> tuple[list[dict[str, Any]], int]: ...
-
-
 def entity_log_rows(
-    jobs: JobLogs, job_id: str, actions: Sequence[str], *, page: int = PAGE
-) -> Iterator[dict[str, Any]]:
-    """A job's entity logs of ``actions``, read ``page`` rows at a time."""
+    read: Callable[[int, int], Sequence[EntityLogEntry]], *, page: int = PAGE
+) -> Iterator[EntityLogEntry]:
+    """A job's entity logs, read ``page`` entries at a time: ``read(offset, limit)`` reads
+    one page of them."""
     offset = 0
     while True:
-        rows, _ = jobs.entity_logs(job_id, actions, offset=offset, limit=page)
+        rows = read(offset, page)
         yield from rows
         if len(rows) < page:
             return
         offset += len(rows)
-
-
-def export_job(jobs: JobLogs, job_id: str, kind: str) -> tuple[str, bytes]:
-    """The zip of a job's logs of ``kind``; ConfigError for an unknown log type,
-    NotFoundError for an unknown job."""
-    actions = actions_of(kind)
-    job = jobs.get(job_id)
-    return export_zip(job, entity_log_rows(jobs, job_id, actions), kind)

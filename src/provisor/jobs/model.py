@@ -84,6 +84,53 @@ class Counts:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Statistic:
+    """A job's figures for one entity type in one system (read in the source, written in a
+    target)."""
+
+    entity_type: str
+    system_id: str
+    system_name: str
+    role: str
+    counts: Counts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "entityType": self.entity_type,
+            "systemId": self.system_id,
+            "systemName": self.system_name,
+            "role": self.role,
+            **self.counts.to_dict(),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntityLogEntry:
+    """One entity a job failed, skipped, created, updated or deleted in one system."""
+
+    action: Action
+    entity_type: str
+    system_id: str
+    system_name: str
+    entity_id: str
+    reason: str | None
+    content: str | None
+    time: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action.value,
+            "entityType": self.entity_type,
+            "systemId": self.system_id,
+            "systemName": self.system_name,
+            "entityId": self.entity_id,
+            "reason": self.reason,
+            "content": self.content,
+            "time": self.time,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Job:
     id: str
     source_id: str
@@ -102,7 +149,7 @@ class Job:
     resumed_from: str | None = None
     chain_id: str = ""  # the first job of a chain of restarts: entities seen are marked with it
     checkpoint: int = 0  # entities of the source fully processed (for a restart)
-    statistics: list[dict[str, Any]] = field(default_factory=list)
+    statistics: list[Statistic] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -121,5 +168,5 @@ class Job:
             "executionOutcome": self.outcome,
             "stopRequested": self.stop_requested,
             "resumedFrom": self.resumed_from,
-            "statistics": self.statistics,
+            "statistics": [s.to_dict() for s in self.statistics],
         }

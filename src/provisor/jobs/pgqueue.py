@@ -20,9 +20,10 @@ import structlog
 from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 
+from provisor.context import Context
 from provisor.jobs.model import Job
-from provisor.jobs.scheduler import Scheduler
-from provisor.jobs.service import JobService
+from provisor.jobs.scheduler import ScheduleService
+from provisor.jobs.service import WORKER, JobService
 
 log = structlog.get_logger("provisor.jobs")
 
@@ -55,11 +56,13 @@ class ProcrastinateQueue:
 
 class ProcrastinateWorker:
     """Runs jobs from procrastinate, starts scheduled ones and, every ``maintenance_seconds``,
-    retries the tasks of dead workers and deletes old logs."""
+    retries the tasks of dead workers and deletes old logs. It acts as the ``worker``
+    system actor."""
 
     def __init__(
         self,
         service: JobService,
+        schedules: ScheduleService,
         database_url: str,
         *,
         name: str,
@@ -67,11 +70,12 @@ class ProcrastinateWorker:
         maintenance_seconds: float = 30.0,
     ) -> None:
         self.service = service
+        self.schedules = schedules
+        self.ctx = Context.system(WORKER)
         self.name = name
         self.concurrency = concurrency
         self.stale_seconds = service.stale_seconds
         self.maintenance_seconds = min(maintenance_seconds, self.stale_seconds)
-        self.scheduler = Scheduler(service.db, service)
         self.app = procrastinate.App(
             connector=procrastinate.PsycopgConnector(
                 conninfo=conninfo(database_url), min_size=1, max_size=concurrency + 2
@@ -80,7 +84,8 @@ class ProcrastinateWorker:
         self.app.task(name=TASK, queue=QUEUE)(self._run_job)
 
     async def _run_job(self, job_id: str) -> None:
-        status = await self.service.run_queued(job_id, self.name)
+        ctx = Context.system(WORKER, request_id=job_id)  # the job id correlates its logs
+        status = await self.service.run_queued(ctx, job_id, self.name)
         if status is not None:
             log.info("job ended", job=job_id, status=status.value, worker=self.name)
 
@@ -116,14 +121,14 @@ class ProcrastinateWorker:
 
     def _start_scheduled(self) -> None:
         try:
-            self.scheduler.tick()
+            self.schedules.tick()
         except Exception:
             log.exception("starting scheduled jobs failed")
 
     async def _maintain(self) -> None:
         try:
             await self._retry_stalled()
-            await asyncio.to_thread(self.service.purge)
+            await asyncio.to_thread(self.service.purge, self.ctx)
         except Exception:
             log.exception("job maintenance failed")
 
@@ -135,6 +140,6 @@ class ProcrastinateWorker:
         )
         for task in stalled:
             job_id: Any = task.task_kwargs.get("job_id")
-            if await asyncio.to_thread(self.service.is_orphan, str(job_id)):
+            if await asyncio.to_thread(self.service.is_orphan, self.ctx, str(job_id)):
                 log.warning("job's worker stopped: retrying it", job=job_id)
                 await manager.retry_job(task)

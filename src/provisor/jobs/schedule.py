@@ -19,7 +19,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from provisor.errors import ConfigError
+from provisor.errors import InputError
 
 DAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")  # index = date.weekday()
 MIN_INTERVAL_MINUTES = 30  # exclusive: SAP requires "larger than 30"
@@ -77,16 +77,16 @@ class Schedule:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, anchor: datetime) -> Schedule:
-        """Read the admin API's JSON; ConfigError says what is wrong with it."""
+        """Read the admin API's JSON; InputError says what is wrong with it."""
         unknown = sorted(set(data) - _FIELDS)
         if unknown:
-            raise ConfigError(f"Unknown schedule field(s): {', '.join(unknown)}.")
+            raise InputError(f"Unknown schedule field(s): {', '.join(unknown)}.")
         enabled = data.get("enabled", True)
         if not isinstance(enabled, bool):
-            raise ConfigError("enabled is true or false.")
+            raise InputError("enabled is true or false.")
         weekly = {"daysOfWeek", "time", "timeZone"} & set(data)
         if "intervalMinutes" in data and weekly:
-            raise ConfigError(
+            raise InputError(
                 "A schedule runs every N minutes (intervalMinutes) or on days of the week "
                 "(daysOfWeek, time, timeZone), not both."
             )
@@ -100,7 +100,7 @@ class Schedule:
                 zone=_zone(data.get("timeZone", DEFAULT_TIME_ZONE)),
             )
         else:
-            raise ConfigError("A schedule needs intervalMinutes, or daysOfWeek and time.")
+            raise InputError("A schedule needs intervalMinutes, or daysOfWeek and time.")
         return cls(enabled=enabled, rule=rule, anchor=_utc(anchor).replace(microsecond=0))
 
     def to_dict(self) -> dict[str, Any]:
@@ -160,24 +160,24 @@ def _utc(moment: datetime) -> datetime:
 
 def _minutes(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"intervalMinutes is a whole number of minutes, not {value!r}.")
+        raise InputError(f"intervalMinutes is a whole number of minutes, not {value!r}.")
     if value <= MIN_INTERVAL_MINUTES:
-        raise ConfigError(
+        raise InputError(
             f"The interval must be larger than {MIN_INTERVAL_MINUTES} minutes, not {value}."
         )
     if value > MAX_INTERVAL_MINUTES:
-        raise ConfigError(f"The interval is at most {MAX_INTERVAL_MINUTES} minutes (a year).")
+        raise InputError(f"The interval is at most {MAX_INTERVAL_MINUTES} minutes (a year).")
     return value
 
 
 def _days(value: Any) -> tuple[int, ...]:
     if not isinstance(value, list) or not value:
-        raise ConfigError("Choose at least one day of the week in daysOfWeek (MON to SUN).")
+        raise InputError("Choose at least one day of the week in daysOfWeek (MON to SUN).")
     days = set()
     for name in value:
         key = name.strip().upper() if isinstance(name, str) else name
         if key not in DAYS:
-            raise ConfigError(
+            raise InputError(
                 f"Unknown day of the week {name!r}: use {', '.join(DAYS[:-1])} or {DAYS[-1]}."
             )
         days.add(DAYS.index(key))
@@ -187,7 +187,7 @@ def _days(value: Any) -> tuple[int, ...]:
 def _time(value: Any) -> time:
     match = _HH_MM.fullmatch(value) if isinstance(value, str) else None
     if match is None:
-        raise ConfigError(f"time is required as HH:MM (00:00 to 23:59), not {value!r}.")
+        raise InputError(f"time is required as HH:MM (00:00 to 23:59), not {value!r}.")
     return time(int(match[1]), int(match[2]))
 
 
@@ -197,6 +197,6 @@ def _zone(value: Any) -> ZoneInfo:
             raise ValueError(value)
         return ZoneInfo(value)
     except (ValueError, ZoneInfoNotFoundError):
-        raise ConfigError(
+        raise InputError(
             f"Unknown time zone {value!r}: use an IANA name such as Europe/Berlin."
         ) from None

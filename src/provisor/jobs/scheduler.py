@@ -1,8 +1,9 @@
 """Source schedules (spec §3.7): saving them, and starting their READ jobs on the grid.
 
 Every executor calls ``tick`` about once a second. The due schedules are taken in one
-transaction (each is taken by one process only), then their jobs start. A source whose job
-still runs or waits skips the tick; nothing is caught up later.
+transaction (each is taken by one process only), then their jobs start, under the
+scheduler's system context (recorded as started by ``Schedule``). A source whose job still
+runs or waits skips the tick; nothing is caught up later.
 """
 
 from __future__ import annotations
@@ -15,94 +16,117 @@ from typing import Any
 import structlog
 
 from provisor.connectors.base import Role
-from provisor.errors import ConfigError, ConflictError, NotFoundError
+from provisor.context import Context, requires
+from provisor.errors import ConfigError, ConflictError, InputError, NotFoundError
+from provisor.jobs import schedules_store as store
 from provisor.jobs.model import JobType, Trigger
 from provisor.jobs.schedule import Schedule, SourceSchedule
 from provisor.jobs.service import JobService
-from provisor.storage import schedules as store
 from provisor.storage.database import Database
 from provisor.systems.model import System
 
 log = structlog.get_logger("provisor.jobs")
 
-TRIGGERED_BY = "Schedule"
+SCHEDULER = "Schedule"  # the actor of scheduled jobs: their "triggered by"
 
 
-class Scheduler:
+class ScheduleService:
+    """The schedules of source systems (admin operations) and their ticks (the workers')."""
+
     def __init__(self, db: Database, jobs: JobService) -> None:
         self.db = db
         self.jobs = jobs
 
-    def all(self) -> list[SourceSchedule]:
-        with self.db.read() as conn:
-            return store.list_schedules(conn)
+    def _system(self, ctx: Context, id_or_name: str) -> System:
+        return self.jobs.systems.get(id_or_name)
 
-    def get(self, source: str) -> SourceSchedule:
+    @requires()
+    def all(self, ctx: Context) -> list[SourceSchedule]:
+        """Every source's schedule."""
+        with self.db.read(ctx) as tx:
+            return store.list_schedules(tx)
+
+    @requires()
+    def get(self, ctx: Context, source: str) -> SourceSchedule:
         """A source's schedule (id or name); NotFoundError when it has none."""
-        system = self.jobs.systems.get(source)
-        with self.db.read() as conn:
-            found = store.get_schedule(conn, system.id)
+        return self._get(ctx, source)
+
+    def _get(self, ctx: Context, source: str) -> SourceSchedule:
+        system = self._system(ctx, source)
+        with self.db.read(ctx) as tx:
+            found = store.get_schedule(tx, system.id)
         if found is None:
             raise NotFoundError(f"{system.name} has no schedule.")
         return found
 
+    @requires()
     def put(
-        self, source: str, data: Mapping[str, Any], *, now: datetime | None = None
+        self, ctx: Context, source: str, data: Mapping[str, Any], *, now: datetime | None = None
     ) -> SourceSchedule:
-        """Save a source's schedule from the admin API's JSON; ConfigError when it is
+        """Save a source's schedule from the admin API's JSON; InputError when it is
         invalid or the system is no source. An interval's grid starts ``now``."""
-        system = self._source(source)
+        system = self._source(ctx, source)
         moment = now or datetime.now(UTC)
         schedule = Schedule.from_dict(data, anchor=moment)
-        with self.db.write() as conn:
-            return store.put_schedule(conn, system.id, schedule, moment)
+        with self.db.write(ctx) as tx:
+            saved = store.put_schedule(tx, system.id, schedule, moment)
+            tx.audit("schedule.update", system.id, schedule.to_dict())
+        return saved
 
-    def disable(self, source: str) -> SourceSchedule:
+    @requires()
+    def disable(self, ctx: Context, source: str) -> SourceSchedule:
         """Turn a schedule off and keep it; a running job goes on."""
-        found = self.get(source)
+        found = self._get(ctx, source)
         off = replace(found.schedule, enabled=False)
-        with self.db.write() as conn:
-            return store.put_schedule(conn, found.source_id, off, datetime.now(UTC))
+        with self.db.write(ctx) as tx:
+            saved = store.put_schedule(tx, found.source_id, off, datetime.now(UTC))
+            tx.audit("schedule.update", found.source_id, off.to_dict())
+        return saved
 
-    def delete(self, source: str) -> None:
-        system = self.jobs.systems.get(source)
-        with self.db.write() as conn:
-            deleted = store.delete_schedule(conn, system.id)
+    @requires()
+    def delete(self, ctx: Context, source: str) -> None:
+        """Delete a source's schedule; NotFoundError when it has none."""
+        system = self._system(ctx, source)
+        with self.db.write(ctx) as tx:
+            deleted = store.delete_schedule(tx, system.id)
+            if deleted:
+                tx.audit("schedule.delete", system.id)
         if not deleted:
             raise NotFoundError(f"{system.name} has no schedule.")
 
     def tick(self, now: datetime | None = None) -> list[str]:
         """Start a READ job for every source due at ``now``; the ids of the jobs started.
         A source still running, disabled or just deleted is logged and skipped."""
+        ctx = Context.system(SCHEDULER)
         moment = now or datetime.now(UTC)
-        with self.db.read() as conn:
-            if not store.any_due(conn, moment):
+        with self.db.read(ctx) as tx:
+            if not store.any_due(tx, moment):
                 return []
-        with self.db.write() as conn:
-            due = store.due(conn, moment)
+        with self.db.write(ctx) as tx:
+            due = store.due(tx, moment)
         started = []
         for source_id in due:
             try:
                 job = self.jobs.start(
+                    ctx,
                     source_id,
                     type=JobType.READ,
                     trigger=Trigger.REPEAT,
-                    triggered_by=TRIGGERED_BY,
                     queue_if_running=False,
                 )
             except ConflictError as exc:
                 log.info("scheduled job skipped", source=source_id, reason=exc.message)
-            except (ConfigError, NotFoundError) as exc:
+            except (ConfigError, InputError, NotFoundError) as exc:
                 log.warning("scheduled job not started", source=source_id, reason=exc.message)
             else:
                 log.info("scheduled job started", job=job.id, source=job.source_name)
                 started.append(job.id)
         return started
 
-    def _source(self, source: str) -> System:
-        system = self.jobs.systems.get(source)
+    def _source(self, ctx: Context, source: str) -> System:
+        system = self._system(ctx, source)
         if system.role is not Role.SOURCE:
-            raise ConfigError(
+            raise InputError(
                 f"{system.name} is a {system.role} system: only source systems have schedules."
             )
         return system

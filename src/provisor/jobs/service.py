@@ -3,6 +3,11 @@
 A job is a row first (``Queued``); an executor claims it (``Running``) and runs it. One job
 per source system runs at a time: a start while one runs queues a second one (at most one
 waits), as *Run Now* does during a scheduled run (spec §3.7).
+
+The operations adapters call take the call's context first and declare their permission
+(``@requires``): the admin API's need ``admin``, SAP's tenant admin API's
+(``public_*``) ``tenant_admin_api``. The methods without ``@requires`` are the internals
+the workers, the scheduler and real-time call, under a system context.
 """
 
 from __future__ import annotations
@@ -17,33 +22,40 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 
 from provisor.connectors.base import ConnectorConfig, Role, Unusable
+from provisor.context import Context, Permission, requires
 from provisor.errors import (
     ConfigError,
     ConflictError,
+    InputError,
     InvalidTransformationError,
     NotFoundError,
+    PermissionDeniedError,
     ProvisorError,
 )
 from provisor.jobs import loops
+from provisor.jobs import store as store
 from provisor.jobs import validate as validation
+from provisor.jobs.export import actions_of, entity_log_rows, export_zip
 from provisor.jobs.failures import unexpected
 from provisor.jobs.locking import LOCK_SECONDS
-from provisor.jobs.model import Job, JobStatus, JobType, Trigger
+from provisor.jobs.lockstore import EntityLockStore
+from provisor.jobs.model import EntityLogEntry, Job, JobStatus, JobType, Trigger
 from provisor.jobs.plan import Participant, digest
 from provisor.jobs.ports import Hold
-from provisor.jobs.runner import ENTITY_TYPES, Runner
-from provisor.storage import jobs as store
-from provisor.storage import tables as t
-from provisor.storage.database import Database
-from provisor.storage.jobs import Journal, OperationalStore
-from provisor.storage.locks import EntityLockStore
+from provisor.jobs.runner import Runner
+from provisor.jobs.store import Journal, OperationalStore
+from provisor.storage.database import Database, Transaction
 from provisor.systems.model import System
 from provisor.systems.service import SystemService
 from provisor.timestamps import format_datetime, now, parse_datetime
 from provisor.transform import Transformation
+from provisor.types import EntityType
 
 RETENTION_DAYS = (7, 14, 30)
 STALE_SECONDS = 60  # a running job whose worker has not beaten for this long is restarted
+WORKER = "worker"  # the system actor that runs jobs
+PUBLIC_API = "Identity Provisioning API"  # jobs started through SAP's tenant admin API
+PUBLIC_TYPES = (JobType.READ, JobType.RESYNC)
 
 
 class JobQueue(Protocol):
@@ -65,31 +77,99 @@ class JobService:
     ) -> None:
         self.db = db
         self.systems = systems
-        self.opdata = OperationalStore(db)
         self.locks = EntityLockStore(db)
         self.lock_seconds = lock_seconds
-        self.journal = Journal(db)
         self.queue = queue
         self.stale_seconds = stale_seconds
+        # The default tenant's stores under the worker's context, for real-time (which has
+        # no context of its own yet) and tests; a job's run uses stores of its own context.
+        worker = Context.system(WORKER)
+        self.opdata = self.operational(worker)
+        self.journal = self.journal_of(worker)
+
+    def operational(self, ctx: Context) -> OperationalStore:
+        """Operational data, source state and deletion holds for ``ctx``'s calls."""
+        return OperationalStore(self.db, ctx)
+
+    def journal_of(self, ctx: Context) -> Journal:
+        """The rows, statistics and entity logs of running jobs, for ``ctx``'s calls."""
+        return Journal(self.db, ctx)
+
+    # -- the systems (one place, so that their service's signatures meet jobs here) ------------
+
+    def _system(self, ctx: Context, id_or_name: str) -> System:
+        return self.systems.get(id_or_name)
+
+    def _systems(self, ctx: Context, **criteria: Any) -> list[System]:
+        return self.systems.all(**criteria)[0]
+
+    def _source(self, ctx: Context, id_or_name: str, doing: str) -> System:
+        system = self._system(ctx, id_or_name)
+        if system.role is not Role.SOURCE:
+            raise InputError(f"{system.name} is a {system.role} system: {doing}.")
+        return system
 
     # -- starting and stopping ------------------------------------------------------------------
 
+    @requires()
     def start(
         self,
+        ctx: Context,
         source: str,
         *,
         type: JobType = JobType.READ,
         trigger: Trigger = Trigger.IMMEDIATE,
-        triggered_by: str,
         options: dict[str, Any] | None = None,
         queue_if_running: bool = True,
     ) -> Job:
-        """Create a job for a source system; ConflictError when it cannot wait its turn."""
-        system = self.systems.get(source)
-        if system.role is not Role.SOURCE:
-            raise ConfigError(f"{system.name} is a {system.role} system: jobs run on sources.")
+        """Create a job for a source system, started by ``ctx``'s actor; ConflictError when
+        it cannot wait its turn."""
+        system = self._source(ctx, source, "jobs run on sources")
+        return self._start(
+            ctx,
+            system,
+            type=type,
+            trigger=trigger,
+            triggered_by=ctx.author,
+            options=options,
+            queue_if_running=queue_if_running,
+        )
+
+    @requires(Permission.TENANT_ADMIN_API)
+    def public_start(self, ctx: Context, source: str, job_type: str) -> Job:
+        """SAP's *startJob*: a READ or RESYNC job, refused (409) while one runs or waits."""
+        try:
+            wanted: JobType | None = JobType(job_type.upper())
+        except ValueError:
+            wanted = None
+        if wanted not in PUBLIC_TYPES:
+            raise InputError(f"JobType is READ or RESYNC, not {job_type!r}.")
+        assert wanted is not None
+        system = self._source(ctx, source, "jobs run on sources")
+        ctx.require_system(system.id)
+        return self._start(
+            ctx,
+            system,
+            type=wanted,
+            trigger=Trigger.IMMEDIATE,
+            triggered_by=f"{PUBLIC_API} - {ctx.author}",
+            options=None,
+            queue_if_running=False,
+        )
+
+    def _start(
+        self,
+        ctx: Context,
+        system: System,
+        *,
+        type: JobType,
+        trigger: Trigger,
+        triggered_by: str,
+        options: dict[str, Any] | None,
+        queue_if_running: bool,
+    ) -> Job:
         if not system.enabled:
-            raise ConfigError(f"{system.name} is disabled: enable it to run jobs.")
+            raise InputError(f"{system.name} is disabled: enable it to run jobs.")
         job_id = str(uuid.uuid4())
         job = Job(
             id=job_id,
@@ -103,8 +183,8 @@ class JobService:
             created=now(),
             chain_id=job_id,
         )
-        with self.db.write() as conn:
-            active = store.active_jobs(conn, system.id)
+        with self.db.write(ctx) as tx:
+            active = store.active_jobs(tx, system.id)
             if any(j.status is JobStatus.QUEUED for j in active):
                 raise ConflictError(
                     f"A job of {system.name} is already waiting to run: "
@@ -112,20 +192,26 @@ class JobService:
                 )
             if active and not queue_if_running:
                 raise ConflictError(f"A job of {system.name} is running: {active[0].id}.")
-            store.insert_job(conn, job, options or {})
+            store.insert_job(tx, job, options or {})
+            tx.audit(
+                "job.start",
+                job.id,
+                {"sourceSystemId": system.id, "type": type.value, "triggerType": trigger.value},
+            )
             if self.queue is not None:
-                self.queue.enqueue(conn, job)
+                self.queue.enqueue(tx.conn, job)
         return job
 
-    def stop(self, job_id: str) -> Job:
+    @requires()
+    def stop(self, ctx: Context, job_id: str) -> Job:
         """Ask a job to stop at its next safe point (a queued one never starts)."""
-        with self.db.write() as conn:
-            job = store.get_job(conn, job_id, with_statistics=False)
+        with self.db.write(ctx) as tx:
+            job = store.get_job(tx, job_id, with_statistics=False)
             if job is None:
                 raise NotFoundError(f"No job {job_id!r}.")
             if job.status is JobStatus.QUEUED:
                 store.update_job(
-                    conn,
+                    tx,
                     job_id,
                     status=JobStatus.MANUALLY_TERMINATED,
                     ended=now(),
@@ -133,90 +219,131 @@ class JobService:
                     outcome="Stopped before it started.",
                 )
             elif job.status.active:
-                store.update_job(conn, job_id, stop_requested=1)
+                store.update_job(tx, job_id, stop_requested=1)
             else:
                 raise ConflictError(f"Job {job_id} has ended ({job.status}).")
-        return self.get(job_id)
+            tx.audit("job.stop", job_id, {"status": job.status.value})
+        return self._job(ctx, job_id)
 
     # -- reading --------------------------------------------------------------------------------
 
-    def get(self, job_id: str) -> Job:
-        with self.db.read() as conn:
-            job = store.get_job(conn, job_id)
+    @requires()
+    def get(self, ctx: Context, job_id: str) -> Job:
+        """A job with its statistics; NotFoundError when there is none."""
+        return self._job(ctx, job_id)
+
+    @requires(Permission.TENANT_ADMIN_API)
+    def public_get(self, ctx: Context, job_id: str) -> Job:
+        """SAP's job status."""
+        _unbound(ctx)
+        return self._job(ctx, job_id)
+
+    def _job(self, ctx: Context, job_id: str) -> Job:
+        with self.db.read(ctx) as tx:
+            job = store.get_job(tx, job_id)
         if job is None:
             raise NotFoundError(f"No job {job_id!r}.")
         return job
 
+    @requires()
     def all(
         self,
+        ctx: Context,
         *,
         source: str | None = None,
-        status: str | None = None,
-        type: str | None = None,
+        status: JobStatus | None = None,
+        type: JobType | None = None,
         offset: int = 0,
         limit: int = 20,
     ) -> tuple[list[Job], int]:
-        source_id = self.systems.get(source).id if source else None
-        with self.db.read() as conn:
+        """Jobs, newest first, and how many there are."""
+        source_id = self._system(ctx, source).id if source else None
+        with self.db.read(ctx) as tx:
             return store.list_jobs(
-                conn, source_id=source_id, status=status, type=type, offset=offset, limit=limit
+                tx, source_id=source_id, status=status, type=type, offset=offset, limit=limit
             )
 
+    @requires()
     def entity_logs(
         self,
+        ctx: Context,
         job_id: str,
         actions: Sequence[str] | None = None,
         *,
         offset: int = 0,
         limit: int | None = None,
-    ) -> tuple[list[dict[str, Any]], int]:
-        self.get(job_id)
-        with self.db.read() as conn:
-            return store.entity_logs(conn, job_id, actions, offset=offset, limit=limit)
+    ) -> tuple[list[EntityLogEntry], int]:
+        """The entities a job failed, skipped, created... (of ``actions``), and how many."""
+        self._job(ctx, job_id)
+        with self.db.read(ctx) as tx:
+            return store.entity_logs(tx, job_id, actions, offset=offset, limit=limit)
 
-    # -- running --------------------------------------------------------------------------------
+    @requires()
+    def export(self, ctx: Context, job_id: str, log_type: str) -> tuple[str, bytes]:
+        """The zip of a job's logs of ``log_type`` (file name, bytes); InputError for an
+        unknown log type, NotFoundError for an unknown job."""
+        return self._export(ctx, job_id, log_type)
 
-    def claim(self, worker: str, job_id: str | None = None) -> Job | None:
+    @requires(Permission.TENANT_ADMIN_API)
+    def public_export(self, ctx: Context, job_id: str, log_type: str) -> tuple[str, bytes]:
+        """SAP's export of a job's logs."""
+        _unbound(ctx)
+        return self._export(ctx, job_id, log_type)
+
+    def _export(self, ctx: Context, job_id: str, log_type: str) -> tuple[str, bytes]:
+        actions = actions_of(log_type)
+        job = self._job(ctx, job_id)
+
+        def page(offset: int, limit: int) -> list[EntityLogEntry]:
+            with self.db.read(ctx) as tx:
+                return store.entity_logs(tx, job_id, actions, offset=offset, limit=limit)[0]
+
+        return export_zip(job, entity_log_rows(page), log_type)
+
+    # -- running (the workers' internals) -------------------------------------------------------
+
+    def claim(self, ctx: Context, worker: str, job_id: str | None = None) -> Job | None:
         """The oldest queued job (or ``job_id``) that may run now, marked running for
         ``worker``; None when there is none."""
-        with self.db.write() as conn:
-            return store.claim_next(conn, worker, now(), job_id)
+        with self.db.write(ctx) as tx:
+            return store.claim_next(tx, worker, now(), job_id)
 
-    async def run_queued(self, job_id: str, worker: str) -> JobStatus | None:
+    async def run_queued(self, ctx: Context, job_id: str, worker: str) -> JobStatus | None:
         """Run a job the task queue hands over: claimed when queued; continued in a new
         job of its chain when its worker died while running it. None: nothing to run."""
-        job = await asyncio.to_thread(self.claim, worker, job_id)
+        job = await asyncio.to_thread(self.claim, ctx, worker, job_id)
         if job is None:
-            job = await asyncio.to_thread(self._take_over, job_id, worker)
-        return None if job is None else await self.run(job)
+            job = await asyncio.to_thread(self._take_over, ctx, job_id, worker)
+        return None if job is None else await self.run(ctx, job)
 
-    def is_orphan(self, job_id: str) -> bool:
+    def is_orphan(self, ctx: Context, job_id: str) -> bool:
         """Whether no worker runs the job any more: ended, gone, or its heartbeat stale."""
-        with self.db.read() as conn:
-            job = store.get_job(conn, job_id, with_statistics=False)
+        with self.db.read(ctx) as tx:
+            job = store.get_job(tx, job_id, with_statistics=False)
             if job is None or not job.status.active or job.status is JobStatus.QUEUED:
                 return True
-            return bool(store.stale_jobs(conn, self._stale_before(), job_id))
+            return bool(store.stale_jobs(tx, self._stale_before(), job_id))
 
-    def _take_over(self, job_id: str, worker: str) -> Job | None:
-        with self.db.write() as conn:
-            stale = store.stale_jobs(conn, self._stale_before(), job_id)
+    def _take_over(self, ctx: Context, job_id: str, worker: str) -> Job | None:
+        with self.db.write(ctx) as tx:
+            stale = store.stale_jobs(tx, self._stale_before(), job_id)
             if not stale:
                 return None
-            successor = self._restart(conn, stale[0])
-            return store.claim_next(conn, worker, now(), successor.id)
+            successor = self._restart(tx, stale[0])
+            return store.claim_next(tx, worker, now(), successor.id)
 
     def _stale_before(self) -> str:
         return format_datetime(parse_datetime(now()) - timedelta(seconds=self.stale_seconds))
 
-    async def run(self, job: Job) -> JobStatus:
+    async def run(self, ctx: Context, job: Job) -> JobStatus:
         """Run a claimed job to its end; never raises for what goes wrong inside it."""
+        journal = self.journal_of(ctx)
         try:
-            runner = await asyncio.to_thread(self._runner, job)
+            runner = await asyncio.to_thread(self._runner, ctx, job)
         except (ProvisorError, ValueError) as exc:
             message = getattr(exc, "message", str(exc))
             await asyncio.to_thread(
-                self.journal.set_status,
+                journal.set_status,
                 job.id,
                 JobStatus.FINISHED_WITH_ERROR,
                 ended=now(),
@@ -227,7 +354,7 @@ class JobService:
             return await runner.run()
         except Exception as exc:
             await asyncio.to_thread(
-                self.journal.set_status,
+                journal.set_status,
                 job.id,
                 JobStatus.FINISHED_WITH_ERROR,
                 ended=now(),
@@ -235,23 +362,23 @@ class JobService:
             )
             return JobStatus.FINISHED_WITH_ERROR
 
-    def chain_in_progress(self, source_id: str) -> str | None:
+    def chain_in_progress(self, ctx: Context, source_id: str) -> str | None:
         """The chain of the source's oldest job running or waiting to run, if any."""
-        with self.db.read() as conn:
-            active = store.active_jobs(conn, source_id)
+        with self.db.read(ctx) as tx:
+            active = store.active_jobs(tx, source_id)
         return active[0].chain_id if active else None
 
-    def _runner(self, job: Job) -> Runner:
-        source = self.systems.get(job.source_id)
-        everyone = self.systems.all()[0]
-        with self.db.read() as conn:
-            options, checkpoint = store.job_options(conn, job.id)
+    def _runner(self, ctx: Context, job: Job) -> Runner:
+        source = self._system(ctx, job.source_id)
+        everyone = self._systems(ctx)
+        with self.db.read(ctx) as tx:
+            options, checkpoint = store.job_options(tx, job.id)
         return Runner(
             job,
-            self.participant(source, "read"),
-            self.writers(targets_of(source, everyone), everyone),
-            self.opdata,
-            self.journal,
+            self.participant(ctx, source, "read"),
+            self.writers(ctx, targets_of(source, everyone), everyone),
+            self.operational(ctx),
+            self.journal_of(ctx),
             options=options,
             checkpoint=checkpoint,
             systems_by_name={s.name: s.id for s in everyone},
@@ -260,10 +387,12 @@ class JobService:
             lock_seconds=self.lock_seconds,
         )
 
-    def writers(self, targets: Sequence[System], everyone: Sequence[System]) -> list[Participant]:
+    def writers(
+        self, ctx: Context, targets: Sequence[System], everyone: Sequence[System]
+    ) -> list[Participant]:
         """Targets ready to write; those whose back-end a source reads too keep echoes."""
         read = {self.endpoint(s) for s in everyone if s.role is Role.SOURCE} - {None}
-        writers = [self.participant(target, "write") for target in targets]
+        writers = [self.participant(ctx, target, "write") for target in targets]
         for writer, target in zip(writers, targets, strict=True):
             endpoint = self.endpoint(target)
             writer.echo = endpoint if endpoint in read else None
@@ -272,7 +401,7 @@ class JobService:
     def endpoint(self, system: System) -> str | None:
         return loops.endpoint_of(system.type.prefix, system.properties)
 
-    def participant(self, system: System, kind: str) -> Participant:
+    def participant(self, ctx: Context, system: System, kind: str) -> Participant:
         """A system ready for a job; a target whose connector cannot be built takes part as
         ``Unusable`` (its entities fail with the reason, the other targets go on)."""
         properties = self.systems.transformation_properties(system.id)  # no credentials
@@ -300,13 +429,14 @@ class JobService:
             properties=properties,
         )
 
-    def validate(self, source: str, samples: Mapping[str, Iterable[Any]]) -> dict[str, Any]:
+    @requires()
+    def validate(
+        self, ctx: Context, source: str, samples: Mapping[str, Iterable[Any]]
+    ) -> dict[str, Any]:
         """Sample entities through the source's read and its enabled targets' write
         transformations (spec §3.3 "Validate"); nothing is read or written."""
-        system = self.systems.get(source)
-        if system.role is not Role.SOURCE:
-            raise ConfigError(f"{system.name} is a {system.role} system: only sources validate.")
-        targets = targets_of(system, self.systems.all(role=Role.TARGET, enabled=True)[0])
+        system = self._source(ctx, source, "only sources validate")
+        targets = targets_of(system, self._systems(ctx, role=Role.TARGET, enabled=True))
         return validation.validate(
             self._stage(system, "read"), [self._stage(t, "write") for t in targets], samples
         )
@@ -316,22 +446,20 @@ class JobService:
         text = self.systems.transformation(system.id, kind).text
         return validation.Stage(system.name, Transformation(text, properties))
 
-    def recover(self) -> list[Job]:
+    def recover(self, ctx: Context) -> list[Job]:
         """Jobs whose worker died: marked ``Pending Restart`` and continued by a new job
         (same chain, from the last committed page), spec §3.8."""
-        with self.db.write() as conn:
-            restarted = [
-                self._restart(conn, j) for j in store.stale_jobs(conn, self._stale_before())
-            ]
+        with self.db.write(ctx) as tx:
+            restarted = [self._restart(tx, j) for j in store.stale_jobs(tx, self._stale_before())]
             if self.queue is not None:
                 for job in restarted:
-                    self.queue.enqueue(conn, job)
+                    self.queue.enqueue(tx.conn, job)
         return restarted
 
-    def _restart(self, conn: Connection, job: Job) -> Job:
-        options, checkpoint = store.job_options(conn, job.id)
+    def _restart(self, tx: Transaction, job: Job) -> Job:
+        options, checkpoint = store.job_options(tx, job.id)
         store.update_job(
-            conn,
+            tx,
             job.id,
             status=JobStatus.PENDING_RESTART,
             ended=now(),
@@ -347,102 +475,148 @@ class JobService:
             resumed_from=job.id,
             statistics=[],
         )
-        store.insert_job(conn, successor, options)
-        store.update_job(conn, successor.id, checkpoint=checkpoint)
+        store.insert_job(tx, successor, options)
+        store.update_job(tx, successor.id, checkpoint=checkpoint)
         return successor
 
     # -- deletions held back --------------------------------------------------------------------
 
-    def deletion_holds(self, source: str) -> list[Hold]:
+    @requires()
+    def deletion_holds(self, ctx: Context, source: str) -> list[Hold]:
         """The deletions held back for a source system, per target and entity type."""
-        return self.opdata.holds(self.systems.get(source).id)
+        system = self._system(ctx, source)
+        with self.db.read(ctx) as tx:
+            return store.holds(tx, system.id)
 
+    @requires()
     def confirm_deletions(
         self,
+        ctx: Context,
         source: str,
         *,
-        by: str,
         entity_type: str | None = None,
         target: str | None = None,
     ) -> list[Hold]:
-        """Confirm the deletions held back for a source (of one entity type, in one target)
-        as they stand: the next run that reaches them deletes at most as many, once.
-        ConflictError when nothing is held back."""
-        system = self.systems.get(source)
-        found = self.systems.get(target) if target else None
-        if entity_type not in (None, *ENTITY_TYPES):
-            raise ConfigError(f"The entity type is user or group, not {entity_type!r}.")
-        with self.db.write() as conn:
+        """Confirm, as ``ctx``'s actor, the deletions held back for a source (of one entity
+        type, in one target) as they stand: the next run that reaches them deletes at most
+        as many, once. ConflictError when nothing is held back."""
+        system = self._system(ctx, source)
+        found = self._system(ctx, target) if target else None
+        kind = _entity_type(entity_type)
+        with self.db.write(ctx) as tx:
             confirmed = store.confirm_holds(
-                conn,
+                tx,
                 system.id,
-                by[:255],
-                entity_type=entity_type,
+                ctx.author[:255],
+                entity_type=kind,
                 target_id=found.id if found else None,
             )
+            if confirmed:
+                tx.audit(
+                    "deletions.confirm",
+                    system.id,
+                    {
+                        "holds": [
+                            {
+                                "targetSystemId": h.target_id,
+                                "entityType": h.entity_type,
+                                "heldBack": h.count,
+                            }
+                            for h in confirmed
+                        ]
+                    },
+                )
         if not confirmed:
-            scope = "".join(
-                (f" ({entity_type}s)" if entity_type else "", f" in {found.name}" if found else "")
-            )
+            scope = "".join((f" ({kind}s)" if kind else "", f" in {found.name}" if found else ""))
             raise ConflictError(f"No deletions of {system.name} are held back{scope}.")
         return confirmed
 
     # -- logs and resets ------------------------------------------------------------------------
 
-    def retention_days(self) -> int:
-        with self.db.read() as conn:
-            value = conn.execute(
-                t.tenant_settings.select().where(t.tenant_settings.c.key == "log_retention_days")
-            ).first()
-        return int(value.value) if value is not None else RETENTION_DAYS[0]
+    @requires()
+    def retention_days(self, ctx: Context) -> int:
+        """How many days the logs of finished jobs are kept."""
+        return self._retention_days(ctx)
 
-    def set_retention_days(self, days: int) -> None:
+    def _retention_days(self, ctx: Context) -> int:
+        with self.db.read(ctx) as tx:
+            days = store.retention_days(tx)
+        return days if days is not None else RETENTION_DAYS[0]
+
+    @requires()
+    def set_retention_days(self, ctx: Context, days: int) -> int:
+        """Keep the logs of finished jobs 7, 14 or 30 days."""
         if days not in RETENTION_DAYS:
-            raise ConfigError(f"Job logs are kept 7, 14 or 30 days, not {days}.")
-        with self.db.write() as conn:
-            conn.execute(
-                t.tenant_settings.delete().where(t.tenant_settings.c.key == "log_retention_days")
-            )
-            conn.execute(
-                t.tenant_settings.insert().values(key="log_retention_days", value=str(days))
-            )
+            raise InputError(f"Job logs are kept 7, 14 or 30 days, not {days}.")
+        with self.db.write(ctx) as tx:
+            store.set_retention_days(tx, days)
+            tx.audit("job_settings.update", "logRetentionDays", {"logRetentionDays": days})
+        return days
 
-    def purge(self, *, everything: bool = False) -> int:
-        """Delete the logs of finished jobs: older than the retention, or all of them. Real-time
-        logs older than the retention go too (they are never deleted by hand, spec §6.6)."""
-        days = self.retention_days()
+    @requires()
+    def delete_logs(self, ctx: Context) -> int:
+        """Delete the logs of every finished job; how many jobs went."""
+        with self.db.write(ctx) as tx:
+            deleted = self._purge(tx, everything=True)
+            tx.audit("job.delete", "*", {"deleted": deleted})
+        return deleted
+
+    def purge(self, ctx: Context) -> int:
+        """Delete the logs of finished jobs older than the retention (maintenance)."""
+        with self.db.write(ctx) as tx:
+            return self._purge(tx, everything=False)
+
+    def _purge(self, tx: Transaction, *, everything: bool) -> int:
+        """Real-time logs older than the retention go too (they are never deleted by hand,
+        spec §6.6)."""
+        days = store.retention_days(tx) or RETENTION_DAYS[0]
         older = format_datetime(parse_datetime(now()) - timedelta(days=days))
-        with self.db.write() as conn:
-            conn.execute(t.realtime_logs.delete().where(t.realtime_logs.c.started < older))
-            return store.delete_finished_jobs(conn, before=None if everything else older)
+        store.delete_realtime_logs(tx, before=older)
+        return store.delete_finished_jobs(tx, before=None if everything else older)
 
-    def reset_system(self, system: str) -> int:
+    @requires()
+    def reset_system(self, ctx: Context, system: str) -> int:
         """Forget the operational data of a source or target (spec §4.8)."""
-        found = self.systems.get(system)
+        found = self._system(ctx, system)
         if found.role is Role.PROXY:
-            raise ConfigError("Proxy systems have no operational data to reset.")
-        with self.db.read() as conn:
-            running = store.active_jobs(conn, found.id) if found.role is Role.SOURCE else []
-        if any(j.status is not JobStatus.QUEUED for j in running):
-            raise ConflictError(f"A job of {found.name} is running: stop it first.")
-        return self.opdata.reset_system(found.id)
+            raise InputError("Proxy systems have no operational data to reset.")
+        with self.db.write(ctx) as tx:
+            running = store.active_jobs(tx, found.id) if found.role is Role.SOURCE else []
+            if any(j.status is not JobStatus.QUEUED for j in running):
+                raise ConflictError(f"A job of {found.name} is running: stop it first.")
+            removed = store.reset_system(tx, found.id)
+            tx.audit("system.reset", found.id, {"removedRecords": removed})
+        return removed
 
-    def reset_tenant(self) -> int:
+    @requires()
+    def reset_tenant(self, ctx: Context, *, confirm: bool) -> int:
         """Delete every system with its transformations, schedules, jobs and logs (spec §4.9);
-        technical users stay. The number of systems deleted."""
-        with self.db.write() as conn:
-            running = conn.execute(
-                t.jobs.select().where(
-                    t.jobs.c.status.in_(
-                        (JobStatus.RUNNING.value, JobStatus.RUNNING_WITH_ERROR.value)
-                    )
-                )
-            ).first()
-            if running is not None:
+        technical users stay. ``confirm`` must be true. The number of systems deleted."""
+        if not confirm:
+            raise InputError('Send {"confirm": true} to delete every system, job and log.')
+        with self.db.write(ctx) as tx:
+            if store.any_running(tx):
                 raise ConflictError("A job is running: stop it before resetting the tenant.")
-            deleted = conn.execute(t.systems.delete()).rowcount
-            conn.execute(t.tenant_settings.delete())
-        return int(deleted)
+            deleted = store.delete_every_system(tx)
+            tx.audit("tenant.reset", ctx.tenant, {"deletedSystems": deleted})
+        return deleted
+
+
+def _entity_type(name: str | None) -> EntityType | None:
+    try:
+        return None if name is None else EntityType(name)
+    except ValueError:
+        raise InputError(f"The entity type is user or group, not {name!r}.") from None
+
+
+def _unbound(ctx: Context) -> None:
+    """SAP's job status and logs name no system: a certificate attached to one system may
+    not call them (as the web layer has always refused it)."""
+    if ctx.actor.system is not None:
+        raise PermissionDeniedError(
+            f"This certificate is attached to system {ctx.actor.system}: it may call only "
+            "that system's API."
+        )
 
 
 def targets_of(source: System, systems: Sequence[System]) -> list[System]:

@@ -16,11 +16,12 @@ from typing import Any
 
 import orjson
 
-from provisor.errors import ConfigError
+from provisor.errors import InputError
 from provisor.transform import Failed, Ignored, Operation, Skipped, Transformation, Transformed
 from provisor.transform.jsonpath import Env, Writer, drop_gaps
+from provisor.types import EntityType
 
-ENTITY_TYPES = ("user", "group")
+ENTITY_TYPES = tuple(EntityType)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,18 +33,18 @@ class Stage:
 
 
 def parse_csv(text: str, entity_type: str) -> list[dict[str, Any]]:
-    """Entities from CSV text; ConfigError names the row and column that cannot be read."""
+    """Entities from CSV text; InputError names the row and column that cannot be read."""
     rows = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     header = next(rows, None)
     if not header or not any(h.strip() for h in header):
-        raise ConfigError(f"The {entity_type} CSV has no header row.")
+        raise InputError(f"The {entity_type} CSV has no header row.")
     writers = []
     for column, name in enumerate(header, start=1):
         path = name.strip()
         try:
             writers.append(Writer(f"$.{path}" if not path.startswith("$") else path))
         except Exception:
-            raise ConfigError(
+            raise InputError(
                 f"The {entity_type} CSV header {name!r} (column {column}) is not an attribute "
                 "path such as name.familyName or emails[0].value."
             ) from None
@@ -53,7 +54,7 @@ def parse_csv(text: str, entity_type: str) -> list[dict[str, Any]]:
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
-            raise ConfigError(
+            raise InputError(
                 f"Row {number} of the {entity_type} CSV has {len(row)} fields; "
                 f"the header has {len(header)}."
             )
@@ -70,12 +71,12 @@ def samples_from_json(data: bytes | str) -> dict[str, list[Any]]:
     try:
         body = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise ConfigError(f"The body is not JSON: {exc}.") from None
+        raise InputError(f"The body is not JSON: {exc}.") from None
     if not isinstance(body, dict) or not body:
-        raise ConfigError('Send {"users": [...], "groups": [...]} (entities or CSV text).')
+        raise InputError('Send {"users": [...], "groups": [...]} (entities or CSV text).')
     unknown = sorted(set(body) - {"users", "groups"})
     if unknown:
-        raise ConfigError(f"Unknown field(s) {', '.join(unknown)}: use users and groups.")
+        raise InputError(f"Unknown field(s) {', '.join(unknown)}: use users and groups.")
     samples: dict[str, list[Any]] = {}
     for key, entity_type in (("users", "user"), ("groups", "group")):
         value = body.get(key)
@@ -86,7 +87,7 @@ def samples_from_json(data: bytes | str) -> dict[str, list[Any]]:
         elif isinstance(value, list) and all(isinstance(e, dict) for e in value):
             samples[entity_type] = value
         else:
-            raise ConfigError(f"{key} is a list of JSON objects or CSV text.")
+            raise InputError(f"{key} is a list of JSON objects or CSV text.")
     return samples
 
 

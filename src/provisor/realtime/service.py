@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisor.connectors.base import MAX_ID_LENGTH, ConnectorError, Role, storable_id
+from provisor.context import Context
 from provisor.errors import ConfigError, NotFoundError, TooManyRequestsError
 from provisor.jobs import loops
 from provisor.jobs.locking import entity_key, holding
@@ -165,7 +166,7 @@ class RealtimeService:
         """A one-entity run. What it writes counts as seen by the source's job in progress,
         if one is (the source has the entity now): that job's deletions keep it."""
         job_id = str(uuid.uuid4())
-        chain = self.jobs.chain_in_progress(route.source.id)
+        chain = self.jobs.chain_in_progress(Context.system("realtime"), route.source.id)
         job = Job(
             id=job_id,
             source_id=route.source.id,
@@ -265,10 +266,11 @@ class RealtimeService:
         if not system.enabled:
             raise ConfigError(f"{system.name} is disabled: enable it to provision in real time.")
         everyone = self.systems.all()[0]
+        ctx = Context.system("realtime")
         return _Route(
             source_system=system,
-            source=self.jobs.participant(system, "read"),
-            targets=self.jobs.writers(targets_of(system, everyone), everyone),
+            source=self.jobs.participant(ctx, system, "read"),
+            targets=self.jobs.writers(ctx, targets_of(system, everyone), everyone),
             endpoint=self.jobs.endpoint(system),
             loaded=time.monotonic(),
         )

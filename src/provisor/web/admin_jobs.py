@@ -11,44 +11,30 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from provisor.auth.permissions import Principal
-from provisor.errors import ConfigError
-from provisor.jobs.export import export_job
-from provisor.jobs.model import Job, JobStatus, JobType, Trigger
+from provisor.errors import InputError
+from provisor.jobs import present
+from provisor.jobs.model import Job, JobStatus, JobType
 from provisor.jobs.service import JobService
 from provisor.jobs.validate import ENTITY_TYPES, parse_csv, samples_from_json
 from provisor.web import openapi
-from provisor.web.auth import (
-    Admin,
-    GuardedRoute,
-    PrincipalDep,
-    ServicesDep,
-    TenantAdminCaller,
-)
+from provisor.web.auth import ContextDep, GuardedRoute, ServicesDep, guard
 from provisor.web.limits import Offset
 
 router = APIRouter(
     prefix="/api/v1",
     tags=[openapi.ADMIN_JOBS],
     route_class=GuardedRoute,
-    dependencies=[Admin],
     responses=openapi.errors,
 )
 public = APIRouter(
     tags=[openapi.TENANT_ADMIN],
     route_class=GuardedRoute,
-    dependencies=[TenantAdminCaller],
     responses=openapi.errors,
 )
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(data), status, headers=headers, media_type="application/json")
-
-
-def _jobs(services: Any) -> JobService:
-    jobs: JobService = services.jobs
-    return jobs
 
 
 class StartBody(BaseModel):
@@ -60,27 +46,27 @@ class StartBody(BaseModel):
 
 def _started(request: Request, job: Job) -> Response:
     location = str(request.url_for("get_job", job_id=job.id))
-    return _json(job.to_dict(), 202, {"Location": location})
+    return _json(present.job(job), 202, {"Location": location})
 
 
 @router.post(
     "/systems/{system_id}/jobs",
     status_code=202,
     summary="Start a job on a source system (queued behind a running one)",
+    dependencies=[guard(JobService.start)],
 )
 def start_job(
     system_id: str,
     request: Request,
     services: ServicesDep,
-    principal: PrincipalDep,
+    ctx: ContextDep,
     body: StartBody | None = None,
 ) -> Response:
-    author = principal.name
     wanted = body or StartBody()
-    job = _jobs(services).start(
+    job = services.jobs.start(
+        ctx,
         system_id,
         type=wanted.type,
-        triggered_by=author,
         options={"trace": wanted.trace} if wanted.trace else None,
     )
     return _started(request, job)
@@ -112,68 +98,76 @@ VALIDATE_EXAMPLES: dict[str, Any] = {
             },
         }
     },
+    dependencies=[guard(JobService.validate)],
 )
 async def validate(
     system_id: str,
     request: Request,
     services: ServicesDep,
+    ctx: ContextDep,
     entity_type: Annotated[str | None, Query(alias="entityType")] = None,
 ) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw = await request.body()
     if content_type == "text/csv":
         if entity_type not in ENTITY_TYPES:
-            raise ConfigError("A text/csv body needs ?entityType=user or ?entityType=group.")
+            raise InputError("A text/csv body needs ?entityType=user or ?entityType=group.")
         samples: dict[str, Any] = {entity_type: parse_csv(raw.decode("utf-8-sig"), entity_type)}
     else:
         samples = samples_from_json(raw)
-    result = await run_in_threadpool(_jobs(services).validate, system_id, samples)
+    result = await run_in_threadpool(services.jobs.validate, ctx, system_id, samples)
     return _json(result)
 
 
-@router.get("/jobs", summary="Jobs, newest first")
+@router.get("/jobs", summary="Jobs, newest first", dependencies=[guard(JobService.all)])
 def list_jobs(
     services: ServicesDep,
+    ctx: ContextDep,
     source: Annotated[str | None, Query(description="Source system id or name")] = None,
     status: JobStatus | None = None,
     type: JobType | None = None,
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> Response:
-    found, total = _jobs(services).all(
-        source=source,
-        status=status.value if status else None,
-        type=type.value if type else None,
-        offset=offset,
-        limit=limit,
+    found, total = services.jobs.all(
+        ctx, source=source, status=status, type=type, offset=offset, limit=limit
     )
-    return _json(
-        {"items": [j.to_dict() for j in found], "total": total, "offset": offset, "limit": limit}
-    )
+    return _json(present.jobs(found, total, offset=offset, limit=limit))
 
 
-@router.get("/jobs/{job_id}", summary="A job with its statistics")
-def get_job(job_id: str, services: ServicesDep) -> Response:
-    return _json(_jobs(services).get(job_id).to_dict())
+@router.get(
+    "/jobs/{job_id}", summary="A job with its statistics", dependencies=[guard(JobService.get)]
+)
+def get_job(job_id: str, services: ServicesDep, ctx: ContextDep) -> Response:
+    return _json(present.job(services.jobs.get(ctx, job_id)))
 
 
-@router.post("/jobs/{job_id}/stop", summary="Stop a job at its next safe point")
-def stop_job(job_id: str, services: ServicesDep) -> Response:
-    return _json(_jobs(services).stop(job_id).to_dict())
+@router.post(
+    "/jobs/{job_id}/stop",
+    summary="Stop a job at its next safe point",
+    dependencies=[guard(JobService.stop)],
+)
+def stop_job(job_id: str, services: ServicesDep, ctx: ContextDep) -> Response:
+    return _json(present.job(services.jobs.stop(ctx, job_id)))
 
 
-@router.get("/jobs/{job_id}/entities", summary="Failed, skipped, created... entities of a job")
+@router.get(
+    "/jobs/{job_id}/entities",
+    summary="Failed, skipped, created... entities of a job",
+    dependencies=[guard(JobService.entity_logs)],
+)
 def job_entities(
     job_id: str,
     services: ServicesDep,
+    ctx: ContextDep,
     action: Annotated[
         list[str] | None, Query(description="failed, skipped, created, updated, deleted")
     ] = None,
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
 ) -> Response:
-    rows, total = _jobs(services).entity_logs(job_id, action, offset=offset, limit=limit)
-    return _json({"items": rows, "total": total, "offset": offset, "limit": limit})
+    rows, total = services.jobs.entity_logs(ctx, job_id, action, offset=offset, limit=limit)
+    return _json(present.entity_logs(rows, total, offset=offset, limit=limit))
 
 
 def _zip(name: str, data: bytes) -> Response:
@@ -196,18 +190,24 @@ LogTypeQuery = Annotated[
     summary="A job's logs as a zip (SAP's file names)",
     response_class=Response,
     responses={200: {"content": {"application/zip": {}}}},
+    dependencies=[guard(JobService.export)],
 )
 def export_job_logs(
     job_id: str,
     services: ServicesDep,
+    ctx: ContextDep,
     log_type: LogTypeQuery = "commonLog",
 ) -> Response:
-    return _zip(*export_job(_jobs(services), job_id, log_type))
+    return _zip(*services.jobs.export(ctx, job_id, log_type))
 
 
-@router.delete("/jobs", summary="Delete the logs of every finished job")
-def delete_job_logs(services: ServicesDep) -> Response:
-    return _json({"deleted": _jobs(services).purge(everything=True)})
+@router.delete(
+    "/jobs",
+    summary="Delete the logs of every finished job",
+    dependencies=[guard(JobService.delete_logs)],
+)
+def delete_job_logs(services: ServicesDep, ctx: ContextDep) -> Response:
+    return _json({"deleted": services.jobs.delete_logs(ctx)})
 
 
 class JobSettings(BaseModel):
@@ -216,29 +216,41 @@ class JobSettings(BaseModel):
     log_retention_days: int = Field(alias="logRetentionDays", description="7, 14 or 30")
 
 
-@router.get("/job-settings", summary="How long job logs are kept")
-def get_job_settings(services: ServicesDep) -> Response:
-    return _json({"logRetentionDays": _jobs(services).retention_days()})
+@router.get(
+    "/job-settings",
+    summary="How long job logs are kept",
+    dependencies=[guard(JobService.retention_days)],
+)
+def get_job_settings(services: ServicesDep, ctx: ContextDep) -> Response:
+    return _json(present.retention(services.jobs.retention_days(ctx)))
 
 
-@router.put("/job-settings", summary="Keep job logs 7, 14 or 30 days")
-def put_job_settings(body: JobSettings, services: ServicesDep) -> Response:
-    _jobs(services).set_retention_days(body.log_retention_days)
-    return _json({"logRetentionDays": body.log_retention_days})
+@router.put(
+    "/job-settings",
+    summary="Keep job logs 7, 14 or 30 days",
+    dependencies=[guard(JobService.set_retention_days)],
+)
+def put_job_settings(body: JobSettings, services: ServicesDep, ctx: ContextDep) -> Response:
+    days = services.jobs.set_retention_days(ctx, body.log_retention_days)
+    return _json(present.retention(days))
 
 
-@router.post("/systems/{system_id}/reset", summary="Forget a system's operational data")
-def reset_system(system_id: str, services: ServicesDep) -> Response:
-    return _json({"removedRecords": _jobs(services).reset_system(system_id)})
+@router.post(
+    "/systems/{system_id}/reset",
+    summary="Forget a system's operational data",
+    dependencies=[guard(JobService.reset_system)],
+)
+def reset_system(system_id: str, services: ServicesDep, ctx: ContextDep) -> Response:
+    return _json({"removedRecords": services.jobs.reset_system(ctx, system_id)})
 
 
 @router.get(
     "/systems/{system_id}/deletion-holds",
     summary="Deletions an empty or shrunken full read held back, per target and entity type",
+    dependencies=[guard(JobService.deletion_holds)],
 )
-def deletion_holds(system_id: str, services: ServicesDep) -> Response:
-    holds = _jobs(services).deletion_holds(system_id)
-    return _json({"items": [h.to_dict() for h in holds]})
+def deletion_holds(system_id: str, services: ServicesDep, ctx: ContextDep) -> Response:
+    return _json(present.holds(services.jobs.deletion_holds(ctx, system_id)))
 
 
 class ConfirmDeletions(BaseModel):
@@ -256,18 +268,19 @@ class ConfirmDeletions(BaseModel):
     description="Confirms the deletions held back for a source system as they stand: the "
     "next full read deletes them if it finds no more to delete than were held back; the "
     "confirmation is then spent. 409 when nothing is held back.",
+    dependencies=[guard(JobService.confirm_deletions)],
 )
 def confirm_deletions(
     system_id: str,
     services: ServicesDep,
-    principal: PrincipalDep,
+    ctx: ContextDep,
     body: ConfirmDeletions | None = None,
 ) -> Response:
     wanted = body or ConfirmDeletions()
-    confirmed = _jobs(services).confirm_deletions(
-        system_id, by=principal.name, entity_type=wanted.entity_type, target=wanted.target
+    confirmed = services.jobs.confirm_deletions(
+        ctx, system_id, entity_type=wanted.entity_type, target=wanted.target
     )
-    return _json({"confirmed": [h.to_dict() for h in confirmed]})
+    return _json(present.confirmed(confirmed))
 
 
 class TenantReset(BaseModel):
@@ -276,11 +289,13 @@ class TenantReset(BaseModel):
     confirm: bool = Field(description="Must be true: every system, job and log is deleted")
 
 
-@router.post("/tenant/reset", summary="Delete every system, transformation, schedule and log")
-def reset_tenant(body: TenantReset, services: ServicesDep) -> Response:
-    if not body.confirm:
-        raise ConfigError('Send {"confirm": true} to delete every system, job and log.')
-    return _json({"deletedSystems": _jobs(services).reset_tenant()})
+@router.post(
+    "/tenant/reset",
+    summary="Delete every system, transformation, schedule and log",
+    dependencies=[guard(JobService.reset_tenant)],
+)
+def reset_tenant(body: TenantReset, services: ServicesDep, ctx: ContextDep) -> Response:
+    return _json({"deletedSystems": services.jobs.reset_tenant(ctx, confirm=body.confirm)})
 
 
 # -- SAP's tenant admin API -----------------------------------------------------------------------
@@ -288,46 +303,33 @@ def reset_tenant(body: TenantReset, services: ServicesDep) -> Response:
 PUBLIC_PREFIXES = ("/ips/service/publicapi/v1", "/ips/publicapi/v1")
 
 
-def _triggered_by(principal: Principal) -> str:
-    return f"Identity Provisioning API - {principal.name}"
-
-
 def _public_start(
     system_id: str,
     job_type: str,
     request: Request,
     services: ServicesDep,
-    principal: PrincipalDep,
+    ctx: ContextDep,
 ) -> Response:
-    by = _triggered_by(principal)
-    try:
-        wanted = JobType(job_type.upper())
-    except ValueError:
-        wanted = None
-    if wanted not in (JobType.READ, JobType.RESYNC):
-        raise ConfigError(f"JobType is READ or RESYNC, not {job_type!r}.")
-    job = _jobs(services).start(
-        system_id, type=wanted, trigger=Trigger.IMMEDIATE, triggered_by=by, queue_if_running=False
-    )
+    job = services.jobs.public_start(ctx, system_id, job_type)
     location = str(request.url_for("public_job_status", job_id=job.id))
-    return _json({"jobId": job.id, "status": job.status.value}, 202, {"Location": location})
+    return _json(present.public_started(job), 202, {"Location": location})
 
 
-def _public_status(job_id: str, services: ServicesDep) -> Response:
-    job = _jobs(services).get(job_id)
-    return _json({"jobId": job.id, **job.to_dict()})
+def _public_status(job_id: str, services: ServicesDep, ctx: ContextDep) -> Response:
+    return _json(present.public_job(services.jobs.public_get(ctx, job_id)))
 
 
 def _public_logs(
     job_id: str,
     services: ServicesDep,
+    ctx: ContextDep,
     action: Annotated[str | None, Query(description="export")] = None,
     log_type: LogTypeQuery = "commonLog",
 ) -> Response:
     if action != "export":
         got = "missing" if action is None else f"{action!r}"
-        raise ConfigError(f"The query parameter action must be export ({got}).")
-    return _zip(*export_job(_jobs(services), job_id, log_type))
+        raise InputError(f"The query parameter action must be export ({got}).")
+    return _zip(*services.jobs.public_export(ctx, job_id, log_type))
 
 
 for prefix in PUBLIC_PREFIXES:
@@ -340,6 +342,7 @@ for prefix in PUBLIC_PREFIXES:
         summary="Start a READ or RESYNC job (409 while one runs)",
         include_in_schema=primary,
         name="public_start_job" if primary else "public_start_job_alias",
+        dependencies=[guard(JobService.public_start, certificate=True)],
     )
     public.add_api_route(
         f"{prefix}/jobs/{{job_id}}",
@@ -348,6 +351,7 @@ for prefix in PUBLIC_PREFIXES:
         summary="A job's status and statistics",
         include_in_schema=primary,
         name="public_job_status" if primary else "public_job_status_alias",
+        dependencies=[guard(JobService.public_get, certificate=True)],
     )
     public.add_api_route(
         f"{prefix}/jobLogs/{{job_id}}",
@@ -358,4 +362,5 @@ for prefix in PUBLIC_PREFIXES:
         responses={200: {"content": {"application/zip": {}}}},
         include_in_schema=primary,
         name="public_job_logs" if primary else "public_job_logs_alias",
+        dependencies=[guard(JobService.public_export, certificate=True)],
     )

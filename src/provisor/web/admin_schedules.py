@@ -9,16 +9,15 @@ from fastapi import APIRouter, Body
 from fastapi.openapi.models import Example
 from starlette.responses import Response
 
-from provisor.jobs.scheduler import Scheduler
-from provisor.runtime import Services
+from provisor.jobs import present
+from provisor.jobs.scheduler import ScheduleService
 from provisor.web import openapi
-from provisor.web.auth import Admin, GuardedRoute, ServicesDep
+from provisor.web.auth import ContextDep, GuardedRoute, ServicesDep, guard
 
 router = APIRouter(
     prefix="/api/v1",
     tags=[openapi.ADMIN_SCHEDULES],
     route_class=GuardedRoute,
-    dependencies=[Admin],
     responses=openapi.errors,
 )
 
@@ -39,30 +38,35 @@ def _json(data: Any) -> Response:
     return Response(orjson.dumps(data), media_type="application/json")
 
 
-def _scheduler(services: Services) -> Scheduler:
-    return services.scheduler
-
-
-@router.get("/systems/{system_id}/schedule", summary="A source system's schedule")
-def get_schedule(system_id: str, services: ServicesDep) -> Response:
-    return _json(_scheduler(services).get(system_id).to_dict())
+@router.get(
+    "/systems/{system_id}/schedule",
+    summary="A source system's schedule",
+    dependencies=[guard(ScheduleService.get)],
+)
+def get_schedule(system_id: str, services: ServicesDep, ctx: ContextDep) -> Response:
+    return _json(present.schedule(services.schedules.get(ctx, system_id)))
 
 
 @router.put(
     "/systems/{system_id}/schedule",
     summary="Run READ jobs every N (> 30) minutes or on days of the week at a time",
+    dependencies=[guard(ScheduleService.put)],
 )
 def put_schedule(
     system_id: str,
     body: Annotated[dict[str, Any], Body(openapi_examples=EXAMPLES)],
     services: ServicesDep,
+    ctx: ContextDep,
 ) -> Response:
-    return _json(_scheduler(services).put(system_id, body).to_dict())
+    return _json(present.schedule(services.schedules.put(ctx, system_id, body)))
 
 
 @router.delete(
-    "/systems/{system_id}/schedule", status_code=204, summary="Delete a source's schedule"
+    "/systems/{system_id}/schedule",
+    status_code=204,
+    summary="Delete a source's schedule",
+    dependencies=[guard(ScheduleService.delete)],
 )
-def delete_schedule(system_id: str, services: ServicesDep) -> Response:
-    _scheduler(services).delete(system_id)
+def delete_schedule(system_id: str, services: ServicesDep, ctx: ContextDep) -> Response:
+    services.schedules.delete(ctx, system_id)
     return Response(status_code=204)

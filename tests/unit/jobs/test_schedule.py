@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provisor.errors import ConfigError
+from provisor.errors import InputError
 from provisor.jobs.schedule import DAYS, Interval, Schedule, Weekly, local_instant
 
 SAVED = datetime(2024, 5, 6, 8, 15, 42, 987654, tzinfo=UTC)  # a Monday
@@ -102,7 +102,7 @@ def test_anchor_is_utc_whole_seconds() -> None:
     ],
 )
 def test_invalid_schedules_say_why(data: dict[str, Any], message: str) -> None:
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(InputError) as caught:
         Schedule.from_dict(data, anchor=SAVED)
     assert message in caught.value.message
 

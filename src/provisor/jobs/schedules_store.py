@@ -10,11 +10,12 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from provisor.jobs.schedule import Schedule, SourceSchedule
 from provisor.storage import tables as t
+from provisor.storage.database import Transaction
 from provisor.timestamps import format_datetime, parse_datetime
 
 
@@ -40,57 +41,59 @@ def _source_schedule(row: Any) -> SourceSchedule:
     )
 
 
-def get_schedule(conn: Connection, source_id: str) -> SourceSchedule | None:
-    row = conn.execute(select(t.schedules).where(t.schedules.c.source_id == source_id)).first()
+_s = t.schedules
+
+
+def get_schedule(tx: Transaction, source_id: str) -> SourceSchedule | None:
+    row = tx.execute(tx.scoped(select(_s).where(_s.c.source_id == source_id), _s)).first()
     return None if row is None else _source_schedule(row)
 
 
-def list_schedules(conn: Connection) -> list[SourceSchedule]:
-    rows = conn.execute(select(t.schedules).order_by(t.schedules.c.source_id)).all()
+def list_schedules(tx: Transaction) -> list[SourceSchedule]:
+    rows = tx.execute(tx.scoped(select(_s).order_by(_s.c.source_id), _s)).all()
     return [_source_schedule(r) for r in rows]
 
 
 def put_schedule(
-    conn: Connection, source_id: str, schedule: Schedule, now: datetime
+    tx: Transaction, source_id: str, schedule: Schedule, now: datetime
 ) -> SourceSchedule:
     """Save a source's schedule; its next run is the first tick after ``now`` (none while
     it is off). The last run stays."""
     next_run = format_datetime(schedule.next_run(now)) if schedule.enabled else None
     values = {"enabled": int(schedule.enabled), "spec": _spec(schedule), "next_run": next_run}
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(t.schedules).values(source_id=source_id, **values)
-    conn.execute(statement.on_conflict_do_update(index_elements=["source_id"], set_=values))
-    found = get_schedule(conn, source_id)
+    dialect = postgresql if tx.conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(_s).values(tx.tenant_values(_s, {"source_id": source_id, **values}))
+    tx.execute(statement.on_conflict_do_update(index_elements=["source_id"], set_=values))
+    found = get_schedule(tx, source_id)
     assert found is not None
     return found
 
 
-def delete_schedule(conn: Connection, source_id: str) -> bool:
+def delete_schedule(tx: Transaction, source_id: str) -> bool:
     """Whether there was a schedule to delete."""
-    deleted = conn.execute(delete(t.schedules).where(t.schedules.c.source_id == source_id))
+    deleted = tx.execute(tx.scoped(delete(_s).where(_s.c.source_id == source_id), _s))
     return bool(deleted.rowcount)
 
 
-def any_due(conn: Connection, now: datetime) -> bool:
+def any_due(tx: Transaction, now: datetime) -> bool:
     """Whether a schedule is due at ``now`` (a cheap read before ``due``)."""
-    query = select(t.schedules.c.source_id).where(*_due_at(now)).limit(1)
-    return conn.execute(query).first() is not None
+    query = select(_s.c.source_id).where(*_due_at(now)).limit(1)
+    return tx.execute(tx.scoped(query, _s)).first() is not None
 
 
-def due(conn: Connection, now: datetime) -> list[str]:
+def due(tx: Transaction, now: datetime) -> list[str]:
     """Take the schedules due at ``now``: each one's next run moves to its first tick after
     ``now`` (the ticks it missed are skipped) and its last run becomes ``now``. The source
     ids to start. Another process in the same moment takes none of them (PostgreSQL: rows
     locked, skipped by others; SQLite: one writer at a time)."""
-    query = select(t.schedules).where(*_due_at(now)).order_by(t.schedules.c.next_run)
-    if conn.dialect.name == "postgresql":
+    query = select(_s).where(*_due_at(now)).order_by(_s.c.next_run)
+    if tx.conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     taken = []
-    for row in conn.execute(query).all():
-        conn.execute(
-            update(t.schedules)
-            .where(t.schedules.c.source_id == row.source_id)
-            .values(
+    for row in tx.execute(tx.scoped(query, _s)).all():
+        taking = update(_s).where(_s.c.source_id == row.source_id)
+        tx.execute(
+            tx.scoped(taking, _s).values(
                 next_run=format_datetime(_schedule(row).next_run(now)),
                 last_run=format_datetime(now),
             )
@@ -101,6 +104,6 @@ def due(conn: Connection, now: datetime) -> list[str]:
 
 def _due_at(now: datetime) -> tuple[Any, ...]:
     return (
-        t.schedules.c.enabled == 1,
-        t.schedules.c.next_run <= format_datetime(now),
+        _s.c.enabled == 1,
+        _s.c.next_run <= format_datetime(now),
     )

@@ -1,0 +1,791 @@
+"""SQL of jobs, their statistics and entity logs, operational data, source state, deletion
+holds and the job settings. Every statement goes through the call's transaction: selects,
+updates and deletes are scoped by ``tx.scoped``, inserted rows get ``tx.tenant_values``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import Table, and_, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnElement
+
+from provisor.context import Context
+from provisor.jobs.loops import Echo
+from provisor.jobs.model import (
+    Action,
+    Counts,
+    EntityLogEntry,
+    Job,
+    JobStatus,
+    JobType,
+    ReadMode,
+    Statistic,
+    Trigger,
+)
+from provisor.jobs.ports import EntityLog, Hold, Record, Settled, SourceState
+from provisor.storage import tables as t
+from provisor.storage.database import Database, Transaction
+from provisor.timestamps import now
+from provisor.types import EntityType
+
+_CHUNK = 500  # ids per IN (...) list
+_STAT_COLUMNS = ("read", "skipped", "failed", "created", "updated", "deleted", "unchanged")
+RETENTION_KEY = "log_retention_days"
+
+
+def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+def _upsert(tx: Transaction, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE, on SQLite and PostgreSQL."""
+    if not rows:
+        return
+    dialect = postgresql if tx.conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    changing = {c: statement.excluded[c] for c in rows[0] if c not in keys}
+    tx.execute(
+        statement.on_conflict_do_update(index_elements=list(keys), set_=changing),
+        [tx.tenant_values(table, row) for row in rows],
+    )
+
+
+# -- jobs -----------------------------------------------------------------------------------------
+
+
+def insert_job(tx: Transaction, job: Job, options: Mapping[str, Any]) -> None:
+    row = {
+        "id": job.id,
+        "source_id": job.source_id,
+        "source_name": job.source_name,
+        "type": job.type.value,
+        "trigger": job.trigger.value,
+        "triggered_by": job.triggered_by,
+        "status": job.status.value,
+        "read_mode": job.read_mode.value if job.read_mode else None,
+        "created": job.created,
+        "resumed_from": job.resumed_from,
+        "chain_id": job.chain_id,
+        "checkpoint": "{}",
+        "options": orjson.dumps(dict(options)).decode(),
+    }
+    tx.execute(insert(t.jobs).values(tx.tenant_values(t.jobs, row)))
+
+
+def _job(row: Any, statistics: list[Statistic] | None = None) -> Job:
+    r = row._mapping
+    return Job(
+        id=r["id"],
+        source_id=r["source_id"],
+        source_name=r["source_name"],
+        type=JobType(r["type"]),
+        trigger=Trigger(r["trigger"]),
+        triggered_by=r["triggered_by"],
+        status=JobStatus(r["status"]),
+        read_mode=ReadMode(r["read_mode"]) if r["read_mode"] else None,
+        created=r["created"],
+        started=r["started"],
+        ended=r["ended"],
+        error=r["error"],
+        outcome=r["outcome"],
+        stop_requested=bool(r["stop_requested"]),
+        resumed_from=r["resumed_from"],
+        chain_id=r["chain_id"],
+        checkpoint=0,
+        statistics=statistics or [],
+    )
+
+
+def get_job(tx: Transaction, job_id: str, *, with_statistics: bool = True) -> Job | None:
+    row = tx.execute(tx.scoped(select(t.jobs).where(t.jobs.c.id == job_id), t.jobs)).first()
+    if row is None:
+        return None
+    return _job(row, statistics_of(tx, job_id) if with_statistics else None)
+
+
+def job_options(tx: Transaction, job_id: str) -> tuple[dict[str, Any], dict[str, int]]:
+    """(options, checkpoint) of a job."""
+    query = select(t.jobs.c.options, t.jobs.c.checkpoint).where(t.jobs.c.id == job_id)
+    row = tx.execute(tx.scoped(query, t.jobs)).one()
+    return orjson.loads(row.options), orjson.loads(row.checkpoint)
+
+
+def list_jobs(
+    tx: Transaction,
+    *,
+    source_id: str | None = None,
+    status: JobStatus | None = None,
+    type: JobType | None = None,
+    offset: int = 0,
+    limit: int = 20,
+) -> tuple[list[Job], int]:
+    where = []
+    if source_id is not None:
+        where.append(t.jobs.c.source_id == source_id)
+    if status is not None:
+        where.append(t.jobs.c.status == status.value)
+    if type is not None:
+        where.append(t.jobs.c.type == type.value)
+    counting = select(func.count()).select_from(t.jobs).where(*where)
+    total = tx.execute(tx.scoped(counting, t.jobs)).scalar_one()
+    query = (
+        select(t.jobs)
+        .where(*where)
+        .order_by(t.jobs.c.created.desc(), t.jobs.c.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    rows = tx.execute(tx.scoped(query, t.jobs)).all()
+    return [_job(r) for r in rows], int(total)
+
+
+def active_jobs(tx: Transaction, source_id: str) -> list[Job]:
+    query = (
+        select(t.jobs)
+        .where(
+            t.jobs.c.source_id == source_id,
+            t.jobs.c.status.in_([s.value for s in JobStatus if s.active]),
+        )
+        .order_by(t.jobs.c.created)
+    )
+    return [_job(r) for r in tx.execute(tx.scoped(query, t.jobs)).all()]
+
+
+def any_running(tx: Transaction) -> bool:
+    """Whether a job of any source is running (not merely queued)."""
+    query = select(t.jobs.c.id).where(t.jobs.c.status.in_(_RUNNING)).limit(1)
+    return tx.execute(tx.scoped(query, t.jobs)).first() is not None
+
+
+_RUNNING = (JobStatus.RUNNING.value, JobStatus.RUNNING_WITH_ERROR.value)
+
+
+def update_job(tx: Transaction, job_id: str, **fields: Any) -> None:
+    values = dict(fields)
+    for key in ("checkpoint", "options"):
+        if key in values and not isinstance(values[key], str):
+            values[key] = orjson.dumps(values[key]).decode()
+    for key in ("status", "read_mode", "type", "trigger"):
+        if key in values and values[key] is not None:
+            values[key] = str(values[key])
+    tx.execute(tx.scoped(update(t.jobs).where(t.jobs.c.id == job_id), t.jobs).values(**values))
+
+
+def stop_requested(tx: Transaction, job_id: str) -> bool:
+    query = select(t.jobs.c.stop_requested).where(t.jobs.c.id == job_id)
+    return bool(tx.execute(tx.scoped(query, t.jobs)).scalar())
+
+
+def claim_next(tx: Transaction, worker: str, stamp: str, job_id: str | None = None) -> Job | None:
+    """Take the oldest queued job (or ``job_id``) whose source has no running job: it is
+    marked running for ``worker``."""
+    running = tx.scoped(select(t.jobs.c.source_id).where(t.jobs.c.status.in_(_RUNNING)), t.jobs)
+    query = (
+        select(t.jobs)
+        .where(t.jobs.c.status == JobStatus.QUEUED.value, t.jobs.c.source_id.not_in(running))
+        .order_by(t.jobs.c.created)
+        .limit(1)
+    )
+    if job_id is not None:
+        query = query.where(t.jobs.c.id == job_id)
+    if tx.conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    row = tx.execute(tx.scoped(query, t.jobs)).first()
+    if row is None:
+        return None
+    claiming = update(t.jobs).where(
+        t.jobs.c.id == row.id, t.jobs.c.status == JobStatus.QUEUED.value
+    )
+    claimed = tx.execute(
+        tx.scoped(claiming, t.jobs).values(
+            status=JobStatus.RUNNING.value, started=stamp, heartbeat=stamp, worker=worker
+        )
+    )
+    if claimed.rowcount != 1:
+        return None
+    return get_job(tx, row.id, with_statistics=False)
+
+
+def stale_jobs(tx: Transaction, before: str, job_id: str | None = None) -> list[Job]:
+    """Running jobs (or ``job_id``) whose worker stopped beating before ``before``."""
+    query = select(t.jobs).where(t.jobs.c.status.in_(_RUNNING), t.jobs.c.heartbeat < before)
+    if job_id is not None:
+        query = query.where(t.jobs.c.id == job_id)
+    return [_job(r) for r in tx.execute(tx.scoped(query, t.jobs)).all()]
+
+
+def delete_finished_jobs(tx: Transaction, *, before: str | None = None) -> int:
+    where: list[ColumnElement[bool]] = [
+        t.jobs.c.status.in_([s.value for s in JobStatus if s.finished])
+    ]
+    if before is not None:
+        where.append(t.jobs.c.created < before)
+    return int(tx.execute(tx.scoped(delete(t.jobs).where(*where), t.jobs)).rowcount)
+
+
+def delete_realtime_logs(tx: Transaction, *, before: str) -> None:
+    """Real-time logs started before ``before`` go with the old job logs (spec §6.6)."""
+    logs = t.realtime_logs
+    tx.execute(tx.scoped(delete(logs).where(logs.c.started < before), logs))
+
+
+# -- settings and resets --------------------------------------------------------------------------
+
+
+def retention_days(tx: Transaction) -> int | None:
+    s = t.tenant_settings
+    query = select(s.c.value).where(s.c.key == RETENTION_KEY)
+    value = tx.execute(tx.scoped(query, s)).scalar()
+    return None if value is None else int(value)
+
+
+def set_retention_days(tx: Transaction, days: int) -> None:
+    s = t.tenant_settings
+    tx.execute(tx.scoped(delete(s).where(s.c.key == RETENTION_KEY), s))
+    tx.execute(insert(s).values(tx.tenant_values(s, {"key": RETENTION_KEY, "value": str(days)})))
+
+
+def delete_every_system(tx: Transaction) -> int:
+    """Delete every system (with what hangs on them: transformations, schedules, jobs, logs,
+    operational data) and the tenant's settings; the number of systems deleted."""
+    deleted = tx.execute(tx.scoped(delete(t.systems), t.systems)).rowcount
+    tx.execute(tx.scoped(delete(t.tenant_settings), t.tenant_settings))
+    return int(deleted)
+
+
+# -- statistics and entity logs -------------------------------------------------------------------
+
+
+def save_statistics(
+    tx: Transaction, job_id: str, counts: Mapping[tuple[str, str, str, str], Counts]
+) -> None:
+    rows = [
+        {
+            "job_id": job_id,
+            "entity_type": entity_type,
+            "system_id": system_id,
+            "system_name": system_name,
+            "role": role,
+            **c.to_dict(),
+        }
+        for (entity_type, system_id, system_name, role), c in counts.items()
+    ]
+    _upsert(tx, t.job_statistics, rows, ("job_id", "entity_type", "system_id"))
+
+
+def statistics_of(tx: Transaction, job_id: str) -> list[Statistic]:
+    c = t.job_statistics.c
+    query = (
+        select(t.job_statistics)
+        .where(c.job_id == job_id)
+        .order_by(c.role.desc(), c.entity_type.desc(), c.system_name)
+    )
+    out = []
+    for row in tx.execute(tx.scoped(query, t.job_statistics)).all():
+        r = row._mapping
+        out.append(
+            Statistic(
+                entity_type=r["entity_type"],
+                system_id=r["system_id"],
+                system_name=r["system_name"],
+                role=r["role"],
+                counts=Counts(**{k: r[k] for k in _STAT_COLUMNS}),
+            )
+        )
+    return out
+
+
+def add_entity_logs(tx: Transaction, job_id: str, entries: Sequence[EntityLog]) -> None:
+    if not entries:
+        return
+    stamp = now()
+    table = t.job_entities
+    tx.execute(
+        insert(table),
+        [
+            tx.tenant_values(
+                table,
+                {
+                    "job_id": job_id,
+                    "action": e.action,
+                    "entity_type": e.entity_type,
+                    "system_id": e.system_id,
+                    "system_name": e.system_name,
+                    "entity_id": e.entity_id,
+                    "reason": e.reason,
+                    "content": e.content,
+                    "created": stamp,
+                },
+            )
+            for e in entries
+        ],
+    )
+
+
+def entity_logs(
+    tx: Transaction,
+    job_id: str,
+    actions: Sequence[str] | None = None,
+    *,
+    offset: int = 0,
+    limit: int | None = None,
+) -> tuple[list[EntityLogEntry], int]:
+    table = t.job_entities
+    c = table.c
+    where = [c.job_id == job_id]
+    if actions:
+        where.append(c.action.in_([str(a) for a in actions]))
+    counting = select(func.count()).select_from(table).where(*where)
+    total = tx.execute(tx.scoped(counting, table)).scalar()
+    query = select(table).where(*where).order_by(c.id).offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    rows = [
+        EntityLogEntry(
+            action=Action(r.action),
+            entity_type=r.entity_type,
+            system_id=r.system_id,
+            system_name=r.system_name,
+            entity_id=r.entity_id,
+            reason=r.reason,
+            content=r.content,
+            time=r.created,
+        )
+        for r in tx.execute(tx.scoped(query, table))
+    ]
+    return rows, int(total or 0)
+
+
+# -- operational data -----------------------------------------------------------------------------
+
+_od = t.operational_data
+_wi = t.write_intents
+_dh = t.deletion_holds
+
+
+def _pair(source_id: str, target_id: str, entity_type: str) -> Any:
+    return and_(
+        _od.c.source_id == source_id,
+        _od.c.target_id == target_id,
+        _od.c.entity_type == entity_type,
+    )
+
+
+class OperationalStore:
+    """Operational data, source state and deletion holds over the database, for the calls
+    of one context (implements the jobs ports)."""
+
+    def __init__(self, db: Database, ctx: Context) -> None:
+        self.db = db
+        self.ctx = ctx
+
+    def records(
+        self, source_id: str, target_id: str, entity_type: str, ids: Sequence[str]
+    ) -> dict[str, Record]:
+        found: dict[str, Record] = {}
+        with self.db.read(self.ctx) as tx:
+            for chunk in _chunks(list(dict.fromkeys(ids))):
+                query = select(
+                    _od.c.source_entity_id,
+                    _od.c.target_entity_id,
+                    _od.c.hash,
+                    _od.c.existed_before,
+                    _od.c.source_hash,
+                ).where(
+                    _pair(source_id, target_id, entity_type),
+                    _od.c.source_entity_id.in_(chunk),
+                )
+                for r in tx.execute(tx.scoped(query, _od)):
+                    found[r.source_entity_id] = Record(
+                        r.source_entity_id,
+                        r.target_entity_id,
+                        r.hash,
+                        bool(r.existed_before),
+                        r.source_hash,
+                    )
+        return found
+
+    def settle(self, pages: Sequence[Settled]) -> None:
+        """What pages did, in one transaction: records written, records seen, their write
+        intents done."""
+        pages = [p for p in pages if p.saved or p.seen or p.intents]
+        if not pages:
+            return
+        with self.db.write(self.ctx) as tx:
+            for page in pages:
+                _save(tx, page)
+                _mark_seen(tx, page)
+                _clear_intents(tx, page)
+
+    def intend(
+        self, source_id: str, target_id: str, entity_type: str, ids: Sequence[str], job_id: str
+    ) -> set[str]:
+        pending: set[str] = set()
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return pending
+        with self.db.write(self.ctx) as tx:
+            for chunk in _chunks(wanted):
+                query = select(_wi.c.source_entity_id).where(
+                    _intents_of(source_id, target_id, entity_type),
+                    _wi.c.source_entity_id.in_(chunk),
+                )
+                pending.update(tx.execute(tx.scoped(query, _wi)).scalars())
+            stamp = now()
+            rows = [
+                tx.tenant_values(
+                    _wi,
+                    {
+                        "source_id": source_id,
+                        "target_id": target_id,
+                        "entity_type": entity_type,
+                        "source_entity_id": i,
+                        "operation": "create",
+                        "job_id": job_id,
+                        "created": stamp,
+                    },
+                )
+                for i in wanted
+                if i not in pending
+            ]
+            if rows:
+                tx.execute(insert(_wi), rows)
+        return pending
+
+    def save_echoes(self, endpoint: str, entity_type: str, echoes: Sequence[Echo]) -> None:
+        if not echoes:
+            return
+        stamp = now()
+        rows = [
+            {
+                "endpoint": endpoint,
+                "entity_type": entity_type,
+                "entity_id": e.entity_id,
+                "fingerprint": e.fingerprint,
+                "attributes": None if e.keys is None else orjson.dumps(e.keys).decode(),
+                "written": stamp,
+            }
+            for e in echoes
+        ]
+        with self.db.write(self.ctx) as tx:
+            _upsert(tx, t.echoes, rows, ("endpoint", "entity_type", "entity_id"))
+
+    def echo(self, endpoint: str, entity_type: str, entity_id: str) -> Echo | None:
+        query = select(t.echoes.c.fingerprint, t.echoes.c.attributes).where(
+            t.echoes.c.endpoint == endpoint,
+            t.echoes.c.entity_type == entity_type,
+            t.echoes.c.entity_id == entity_id,
+        )
+        with self.db.read(self.ctx) as tx:
+            row = tx.execute(tx.scoped(query, t.echoes)).first()
+        if row is None:
+            return None
+        keys = None if row.attributes is None else tuple(orjson.loads(row.attributes))
+        return Echo(entity_id, row.fingerprint, keys)
+
+    def unseen(
+        self, source_id: str, target_id: str, entity_type: str, seen_by: str, batch: int
+    ) -> Iterator[list[Record]]:
+        after = ""
+        while True:
+            query = (
+                select(
+                    _od.c.source_entity_id,
+                    _od.c.target_entity_id,
+                    _od.c.hash,
+                    _od.c.existed_before,
+                )
+                .where(
+                    _pair(source_id, target_id, entity_type),
+                    _od.c.last_seen != seen_by,
+                    _od.c.source_entity_id > after,
+                )
+                .order_by(_od.c.source_entity_id)
+                .limit(batch)
+            )
+            with self.db.read(self.ctx) as tx:
+                rows = tx.execute(tx.scoped(query, _od)).all()
+            if not rows:
+                return
+            yield [
+                Record(r.source_entity_id, r.target_entity_id, r.hash, bool(r.existed_before))
+                for r in rows
+            ]
+            after = rows[-1].source_entity_id
+
+    def count_unseen(
+        self, source_id: str, target_id: str, entity_type: str, seen_by: str
+    ) -> tuple[int, int]:
+        query = select(func.count(), func.coalesce(func.sum(_od.c.existed_before), 0)).where(
+            _pair(source_id, target_id, entity_type), _od.c.last_seen != seen_by
+        )
+        with self.db.read(self.ctx) as tx:
+            row: Any = tx.execute(tx.scoped(query, _od)).one()
+        return int(row[0]), int(row[1])
+
+    def remove(self, source_id: str, target_id: str, entity_type: str, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        with self.db.write(self.ctx) as tx:
+            for chunk in _chunks(list(ids)):
+                removing = delete(_od).where(
+                    _pair(source_id, target_id, entity_type),
+                    _od.c.source_entity_id.in_(chunk),
+                )
+                tx.execute(tx.scoped(removing, _od))
+
+    def resolve(
+        self, source_id: str, target_id: str, entity_type: str, ids: Sequence[str]
+    ) -> dict[str, str]:
+        return {
+            k: r.target_entity_id
+            for k, r in self.records(source_id, target_id, entity_type, ids).items()
+        }
+
+    def source_state(self, source_id: str, entity_type: str) -> SourceState:
+        s = t.source_state
+        query = select(s).where(s.c.source_id == source_id, s.c.entity_type == entity_type)
+        with self.db.read(self.ctx) as tx:
+            row = tx.execute(tx.scoped(query, s)).first()
+        if row is None:
+            return SourceState()
+        return SourceState(row.delta_token, row.deltas_since_full, row.last_full_count)
+
+    def save_source_state(self, source_id: str, entity_type: str, state: SourceState) -> None:
+        row = {
+            "source_id": source_id,
+            "entity_type": entity_type,
+            "delta_token": state.delta_token,
+            "deltas_since_full": state.deltas_since_full,
+            "last_full_count": state.last_full_count,
+        }
+        with self.db.write(self.ctx) as tx:
+            _upsert(tx, t.source_state, [row], ("source_id", "entity_type"))
+
+    def hold(self, hold: Hold) -> Hold | None:
+        key = (hold.source_id, hold.target_id, hold.entity_type)
+        with self.db.write(self.ctx) as tx:
+            found = _holds(tx, _hold_key(*key), lock=True)
+            confirmed = found[0] if found and found[0].confirmed is not None else None
+            if confirmed is not None and confirmed.covers(hold.count):
+                tx.execute(tx.scoped(delete(_dh).where(_hold_key(*key)), _dh))
+                return confirmed
+            row = {
+                "source_id": hold.source_id,
+                "target_id": hold.target_id,
+                "entity_type": hold.entity_type,
+                "reason": hold.reason,
+                "count": hold.count,
+                "read": hold.read,
+                "last_full_count": hold.last_full_count,
+                "threshold": hold.threshold,
+                "job_id": hold.job_id,
+                "held": hold.held,
+                "confirmed_by": None,
+                "confirmed": None,
+            }
+            _upsert(tx, _dh, [row], ("source_id", "target_id", "entity_type"))
+        return confirmed
+
+    def release(self, source_id: str, target_id: str, entity_type: str) -> None:
+        with self.db.write(self.ctx) as tx:
+            removing = delete(_dh).where(_hold_key(source_id, target_id, entity_type))
+            tx.execute(tx.scoped(removing, _dh))
+
+    def holds(self, source_id: str) -> list[Hold]:
+        with self.db.read(self.ctx) as tx:
+            return _holds(tx, _dh.c.source_id == source_id)
+
+
+def reset_system(tx: Transaction, system_id: str) -> int:
+    """Forget what provisor knows of a system's entities (spec §4.8); records removed."""
+    removed = tx.execute(
+        tx.scoped(
+            delete(_od).where((_od.c.source_id == system_id) | (_od.c.target_id == system_id)),
+            _od,
+        )
+    ).rowcount
+    s = t.source_state
+    tx.execute(tx.scoped(delete(s).where(s.c.source_id == system_id), s))
+    tx.execute(
+        tx.scoped(
+            delete(_dh).where((_dh.c.source_id == system_id) | (_dh.c.target_id == system_id)),
+            _dh,
+        )
+    )
+    tx.execute(
+        tx.scoped(
+            delete(_wi).where((_wi.c.source_id == system_id) | (_wi.c.target_id == system_id)),
+            _wi,
+        )
+    )
+    return int(removed)
+
+
+class Journal:
+    """A running job's row, statistics and entity logs, for the calls of one context
+    (implements JobJournal)."""
+
+    def __init__(self, db: Database, ctx: Context) -> None:
+        self.db = db
+        self.ctx = ctx
+
+    def update(self, job_id: str, **fields: Any) -> None:
+        with self.db.write(self.ctx) as tx:
+            update_job(tx, job_id, **fields)
+
+    def set_status(self, job_id: str, status: JobStatus, **fields: Any) -> None:
+        self.update(job_id, status=status, **fields)
+
+    def stop_requested(self, job_id: str) -> bool:
+        with self.db.read(self.ctx) as tx:
+            return stop_requested(tx, job_id)
+
+    def save_statistics(
+        self, job_id: str, counts: Mapping[tuple[str, str, str, str], Counts]
+    ) -> None:
+        with self.db.write(self.ctx) as tx:
+            save_statistics(tx, job_id, counts)
+
+    def add_entity_logs(self, job_id: str, entries: Sequence[EntityLog]) -> None:
+        with self.db.write(self.ctx) as tx:
+            add_entity_logs(tx, job_id, entries)
+
+
+_RECORD_CHANGES = (
+    "target_entity_id",
+    "hash",
+    "source_hash",
+    "existed_before",
+    "last_seen",
+    "modified",
+)
+
+
+def _save(tx: Transaction, page: Settled) -> None:
+    if not page.saved:
+        return
+    stamp = now()
+    rows = [
+        tx.tenant_values(
+            _od,
+            {
+                "source_id": page.source_id,
+                "target_id": page.target_id,
+                "entity_type": page.entity_type,
+                "source_entity_id": r.source_entity_id,
+                "target_entity_id": r.target_entity_id,
+                "hash": r.hash,
+                "source_hash": r.source_hash,
+                "existed_before": int(r.existed_before),
+                "last_seen": page.seen_by,
+                "created": stamp,
+                "modified": stamp,
+            },
+        )
+        for r in page.saved
+    ]
+    keys = ("source_id", "target_id", "entity_type", "source_entity_id")
+    dialect = postgresql if tx.conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(_od)
+    changing = {c: statement.excluded[c] for c in _RECORD_CHANGES}
+    tx.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=changing), rows)
+
+
+def _mark_seen(tx: Transaction, page: Settled) -> None:
+    for chunk in _chunks(list(page.seen)):
+        marking = update(_od).where(
+            _pair(page.source_id, page.target_id, page.entity_type),
+            _od.c.source_entity_id.in_(chunk),
+            _od.c.last_seen != page.seen_by,
+        )
+        tx.execute(tx.scoped(marking, _od).values(last_seen=page.seen_by))
+
+
+def _intents_of(source_id: str, target_id: str, entity_type: str) -> Any:
+    return and_(
+        _wi.c.source_id == source_id,
+        _wi.c.target_id == target_id,
+        _wi.c.entity_type == entity_type,
+    )
+
+
+def _clear_intents(tx: Transaction, page: Settled) -> None:
+    for chunk in _chunks(list(page.intents)):
+        clearing = delete(_wi).where(
+            _intents_of(page.source_id, page.target_id, page.entity_type),
+            _wi.c.source_entity_id.in_(chunk),
+        )
+        tx.execute(tx.scoped(clearing, _wi))
+
+
+# -- deletion holds -------------------------------------------------------------------------------
+
+
+def _hold_key(source_id: str, target_id: str, entity_type: str) -> ColumnElement[bool]:
+    return and_(
+        _dh.c.source_id == source_id,
+        _dh.c.target_id == target_id,
+        _dh.c.entity_type == entity_type,
+    )
+
+
+def _holds(tx: Transaction, where: ColumnElement[bool], *, lock: bool = False) -> list[Hold]:
+    """Holds with their target's name, by target name and entity type."""
+    query = (
+        select(_dh, t.systems.c.name.label("target_name"))
+        .join(t.systems, t.systems.c.id == _dh.c.target_id)
+        .where(where)
+        .order_by(t.systems.c.name, _dh.c.entity_type.desc())
+    )
+    if lock and tx.conn.dialect.name == "postgresql":
+        query = query.with_for_update(of=_dh)
+    holds = []
+    for row in tx.execute(tx.scoped(query, _dh)):
+        r = row._mapping  # "count" is also a method of a row
+        holds.append(
+            Hold(
+                source_id=r["source_id"],
+                target_id=r["target_id"],
+                entity_type=r["entity_type"],
+                reason=r["reason"],
+                count=r["count"],
+                read=r["read"],
+                last_full_count=r["last_full_count"],
+                threshold=r["threshold"],
+                job_id=r["job_id"],
+                held=r["held"],
+                target_name=r["target_name"],
+                confirmed_by=r["confirmed_by"],
+                confirmed=r["confirmed"],
+            )
+        )
+    return holds
+
+
+def holds(tx: Transaction, source_id: str) -> list[Hold]:
+    return _holds(tx, _dh.c.source_id == source_id)
+
+
+def confirm_holds(
+    tx: Transaction,
+    source_id: str,
+    by: str,
+    *,
+    entity_type: EntityType | None,
+    target_id: str | None,
+) -> list[Hold]:
+    """Confirm the deletions held back for a source (of one entity type, in one target) as
+    they stand; the holds confirmed."""
+    where = [_dh.c.source_id == source_id]
+    if entity_type is not None:
+        where.append(_dh.c.entity_type == entity_type.value)
+    if target_id is not None:
+        where.append(_dh.c.target_id == target_id)
+    confirming = tx.scoped(update(_dh).where(*where), _dh)
+    tx.execute(confirming.values(confirmed_by=by, confirmed=now()))
+    return _holds(tx, and_(*where))
