@@ -11,8 +11,8 @@ from provisor.cli.common import (
     AsJSON,
     DatabaseURL,
     DataDir,
-    fail,
     open_services,
+    operator_context,
     out,
     print_json,
     settings_from,
@@ -37,12 +37,12 @@ def logs(
     database_url: DatabaseURL = None,
 ) -> None:
     """Real-time provisioning calls, newest first."""
-    from provisor.storage.realtime import RealtimeLogStore
+    from provisor.realtime.service import RealtimeService
 
     with open_services(settings_from(data_dir, database_url)) as services:
-        source_id = services.systems.get(source).id if source else None
-        found, total = RealtimeLogStore(services.db).search(
-            source_id=source_id,
+        found, total = RealtimeService(services.jobs, services.db).search(
+            operator_context(),
+            source=source,
             entity_id=entity_id,
             entity_type=entity_type,
             status=status,
@@ -70,12 +70,10 @@ def show(
     database_url: DatabaseURL = None,
 ) -> None:
     """One real-time call: what happened in each system."""
-    from provisor.storage.realtime import RealtimeLogStore
+    from provisor.realtime.service import RealtimeService
 
     with open_services(settings_from(data_dir, database_url)) as services:
-        found = RealtimeLogStore(services.db).get(log_id)
-    if found is None:
-        fail(f"No real-time log {log_id!r}.")
+        found = RealtimeService(services.jobs, services.db).log(operator_context(), log_id)
     if as_json:
         print_json(found.to_dict())
         return

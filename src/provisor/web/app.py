@@ -12,7 +12,6 @@ from provisor import __version__, logs
 from provisor.realtime.service import RealtimeService
 from provisor.runtime import Services
 from provisor.settings import Settings
-from provisor.storage.realtime import RealtimeLogStore
 from provisor.web import (
     admin_certificates,
     admin_jobs,
@@ -47,7 +46,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     settings = settings or Settings()
     logs.configure(settings.log_level)
     services = services or Services.open(settings)
-    realtime = RealtimeService(services.jobs, RealtimeLogStore(services.db))
+    realtime = RealtimeService(services.jobs, services.db)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
