@@ -41,12 +41,12 @@ class Deleting:
         self.run = run
         self.commit = commit
 
-    async def delete(self, entity_type: str, run: TypeRun) -> None:
+    async def delete(self, entity_type: str, read: TypeRun) -> None:
         what = f"{entity_type}s"
-        if run.mode is not ReadMode.FULL:
+        if read.mode is not ReadMode.FULL:
             self.run.ledger.outcome.append(f"No {what} deleted: a delta read never deletes.")
             return
-        if self.run.ledger.source_failed or not run.complete:
+        if self.run.ledger.source_failed or not read.complete:
             self.run.ledger.outcome.append(
                 f"No {what} deleted: the read from {self.run.source.name} had failures."
             )
@@ -57,14 +57,14 @@ class Deleting:
         for target in self.run.targets:
             if target.handles(entity_type):
                 try:
-                    await self._delete_in(target, entity_type, run, state.last_full_count)
+                    await self._delete_in(target, entity_type, read, state.last_full_count)
                 except TooManyRequestsError as exc:  # the next full read deletes them
                     self.run.ledger.errors.append(
                         f"Deleting {what} in {target.name} stopped: {exc.message}"
                     )
 
     async def _delete_in(
-        self, target: Participant, entity_type: str, run: TypeRun, last_full_count: int | None
+        self, target: Participant, entity_type: str, read: TypeRun, last_full_count: int | None
     ) -> None:
         what = f"{entity_type}s"
         fatal = self.run.fatal(target)
@@ -85,7 +85,7 @@ class Deleting:
             await asyncio.to_thread(self._settle, None, target, entity_type)
             self.run.ledger.outcome.append(f"No {what} to delete in {target.name}.")
             return
-        guard = self._guard(target, entity_type, run, last_full_count, wanted)
+        guard = self._guard(target, entity_type, read, last_full_count, wanted)
         confirmed = await asyncio.to_thread(self._settle, guard, target, entity_type)
         if guard is not None and (confirmed is None or not confirmed.covers(wanted)):
             self.run.ledger.outcome.append(self._held(guard, confirmed))
@@ -120,7 +120,7 @@ class Deleting:
         self,
         target: Participant,
         entity_type: str,
-        run: TypeRun,
+        read: TypeRun,
         last_full_count: int | None,
         wanted: int,
     ) -> Hold | None:
@@ -129,7 +129,7 @@ class Deleting:
         ips.delete.threshold.*; None when neither."""
         active = self.run
         threshold = target.number(f"ips.delete.threshold.{entity_type}s")
-        if run.read == 0 and not active.source.flag("ips.delete.after.empty.read"):
+        if read.read == 0 and not active.source.flag("ips.delete.after.empty.read"):
             reason = Hold.EMPTY
         elif threshold is not None and wanted > threshold:
             reason = Hold.THRESHOLD
@@ -141,7 +141,7 @@ class Deleting:
             entity_type=entity_type,
             reason=reason,
             count=wanted,
-            read=run.read,
+            read=read.read,
             last_full_count=last_full_count,
             threshold=threshold,
             job_id=active.spec.run_id,

@@ -19,7 +19,7 @@ from typing import Any
 
 from provisor.connectors.base import MAX_ID_LENGTH, ConnectorError, Role, storable_id
 from provisor.context import Context, Permission, requires
-from provisor.errors import ConfigError, NotFoundError, TooManyRequestsError
+from provisor.errors import ConfigError, InputError, NotFoundError, TooManyRequestsError
 from provisor.jobs import loops
 from provisor.jobs.locking import entity_key, holding
 from provisor.jobs.model import Action
@@ -72,7 +72,8 @@ class RealtimeService:
     @requires(Permission.REALTIME_API)
     async def push(self, ctx: Context, source: str, change: Change) -> RealtimeLog:
         """Carry one change to every target; the log of what happened (also stored).
-        NotFoundError / ConfigError when the source or the request cannot be used."""
+        NotFoundError / ConfigError / InputError when the source or the request cannot be
+        used (logged too, unless the source cannot be)."""
         if ctx.actor.system is not None:
             await asyncio.to_thread(self._confine, ctx, source)
         if change.entity_id is not None:
@@ -91,13 +92,19 @@ class RealtimeService:
                     _check_id(found)  # before the log keeps it
                 entity_id = found
             if entity_id is None:
-                raise ConfigError("The entity has no id.")
+                raise InputError("The entity has no id.")
             key = entity_key(route.source.id, change.entity_type, entity_id)
             async with holding(self.jobs.locks, [key], self.jobs.lock_seconds):
                 if change.entity_id is not None:  # read in turn: the last to write read last
                     entity = await self._entity(route, change)
                 results += await self._carry(ctx, route, change, entity, entity_id)
-        except (ConfigError, NotFoundError, ConnectorError, TooManyRequestsError) as exc:
+        except (
+            ConfigError,
+            InputError,
+            NotFoundError,
+            ConnectorError,
+            TooManyRequestsError,
+        ) as exc:
             error = exc.message
             results.append(_of(route.source, change.operation, State.FAILED, error))
             raised: Exception | None = exc
@@ -228,7 +235,7 @@ class RealtimeService:
             return None
         if change.operation is Operation.PATCH:
             if change.entity_id is None:
-                raise ConfigError("PATCH needs the entity's id in the path.")
+                raise InputError("PATCH needs the entity's id in the path.")
             current = await route.source.connector.get(change.entity_type, change.entity_id)
             if current is None:
                 raise NotFoundError(
@@ -236,12 +243,12 @@ class RealtimeService:
                 )
             return current  # the source applied the change before it reported it
         if not isinstance(change.body, dict):
-            raise ConfigError("The body is a JSON object: the entity as the source holds it.")
+            raise InputError("The body is a JSON object: the entity as the source holds it.")
         entity = dict(change.body)
         if change.entity_id is not None:
             entity.setdefault("id", change.entity_id)
             if str(entity["id"]) != change.entity_id:
-                raise ConfigError(
+                raise InputError(
                     f"The body's id {entity['id']!r} is not the path's {change.entity_id!r}."
                 )
         return entity
@@ -303,7 +310,7 @@ def _result(outcome: Outcome, change: Change, operation: Operation | None = None
 
 def _check_id(entity_id: str) -> None:
     if not storable_id(entity_id):
-        raise ConfigError(
+        raise InputError(
             f"The entity id is not usable: at most {MAX_ID_LENGTH} characters, "
             "no control characters."
         )
