@@ -56,6 +56,8 @@ class Runner:
         locks: EntityLocks | None = None,
         lock_seconds: float = LOCK_SECONDS,
     ) -> None:
+        """The job's run: its specification comes from the job, its options (``trace``) and
+        its checkpoint (a restart goes on from there)."""
         self.job = job
         self.spec = RunSpec(
             run_id=job.id,
@@ -68,6 +70,7 @@ class Runner:
             systems_by_name=dict(systems_by_name or {}),
             resume_from=dict(checkpoint or {}),
         )
+        # the run the pipeline's stages work on: the spec, the ledger and the ports
         self.work = Run(self.spec, opdata, locks=locks, lock_seconds=lock_seconds, sleep=sleep)
         self.ledger = self.work.ledger
         self.pipeline = Pipeline(self.work, commit=lambda fields: self.commit(fields))
