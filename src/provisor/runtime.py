@@ -31,7 +31,6 @@ from provisor.scim.limits import Limits as ScimLimits
 from provisor.settings import RATE_LIMITS_FILE, Settings
 from provisor.storage import migrate
 from provisor.storage.database import Database
-from provisor.storage.realtime import RealtimeLogStore
 from provisor.systems.secrets import CredentialCipher
 from provisor.systems.service import Limits, SystemService
 
@@ -54,7 +53,6 @@ class Services:
     jobs: JobService
     schedules: ScheduleService
     certificates: CertificateService
-    realtime_logs: RealtimeLogStore
     realtime: RealtimeService
     proxy: ProxyService
     inbound: PerTenant[InboundBudget]  # each tenant's budget of proxy and real-time calls
@@ -75,7 +73,6 @@ class Services:
         certificates = build_certificates(settings, db, master, systems, clients)
         systems.services["certificates"] = certificates  # connectors present client certificates
         jobs = build_jobs(settings, db, systems)
-        realtime_logs = RealtimeLogStore(db)
         return cls(
             settings=settings,
             db=db,
@@ -85,8 +82,7 @@ class Services:
             jobs=jobs,
             certificates=certificates,
             schedules=build_schedules(db, jobs),
-            realtime_logs=realtime_logs,
-            realtime=build_realtime(jobs, realtime_logs),
+            realtime=RealtimeService(jobs, db),
             proxy=build_proxy(systems, directory),
             inbound=PerTenant(lambda tenant: InboundBudget(settings, tenant)),
             attempts=AttemptLimiter(settings.auth_failures_per_minute),
@@ -190,10 +186,6 @@ def build_jobs(settings: Settings, db: Database, systems: SystemService) -> JobS
 
 def build_schedules(db: Database, jobs: JobService) -> ScheduleService:
     return ScheduleService(db, jobs)
-
-
-def build_realtime(jobs: JobService, logs: RealtimeLogStore) -> RealtimeService:
-    return RealtimeService(jobs, logs)
 
 
 def build_proxy(systems: SystemService, directory: Directory) -> ProxyService:

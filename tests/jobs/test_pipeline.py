@@ -267,7 +267,7 @@ def test_an_interrupted_job_continues_in_a_new_one(
 
     def held(runner: Runner, fields: Any, status: Any = None) -> None:
         commit(runner, fields, status)
-        if runner.checkpoint.get("user") == 20 and "checkpoint" in fields:
+        if runner.ledger.checkpoint.get("user") == 20 and "checkpoint" in fields:
             committed.set()
             release.wait(10)
 

@@ -31,6 +31,6 @@ class Principal:
         return Permission.ADMIN in self.permissions or any(p in self.permissions for p in any_of)
 
     def actor(self) -> Actor:
-        """The principal as the actor of a service call, named as provisor has always
-        recorded its changes (the technical user's name)."""
+        """The principal as the actor of a service call, named as what it changes records
+        (its name, as before contexts)."""
         return Actor(ActorKind.CLIENT, self.name, self.permissions, self.system)

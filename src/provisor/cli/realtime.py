@@ -11,8 +11,8 @@ from provisor.cli.common import (
     AsJSON,
     DatabaseURL,
     DataDir,
-    fail,
     open_services,
+    operator_context,
     out,
     print_json,
     settings_from,
@@ -38,9 +38,9 @@ def logs(
 ) -> None:
     """Real-time provisioning calls, newest first."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        source_id = services.systems.get(source).id if source else None
-        found, total = services.realtime_logs.search(
-            source_id=source_id,
+        found, total = services.realtime.search(
+            operator_context(),
+            source=source,
             entity_id=entity_id,
             entity_type=entity_type,
             status=status,
@@ -69,9 +69,7 @@ def show(
 ) -> None:
     """One real-time call: what happened in each system."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.realtime_logs.get(log_id)
-    if found is None:
-        fail(f"No real-time log {log_id!r}.")
+        found = services.realtime.log(operator_context(), log_id)
     if as_json:
         print_json(found.to_dict())
         return

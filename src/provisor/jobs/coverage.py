@@ -6,12 +6,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from provisor.jobs.ledger import Run
 from provisor.jobs.plan import Participant, Plan
-
-if TYPE_CHECKING:
-    from provisor.jobs.runner import Runner
+from provisor.types import EntityType
 
 SHOWN = 10  # paths named in the outcome; the others are counted
 
@@ -25,17 +23,17 @@ class _LeftOut:
 class Coverage:
     """What the targets of one run did not take."""
 
-    def __init__(self, runner: Runner) -> None:
-        self.runner = runner
+    def __init__(self, run: Run) -> None:
+        self.run = run
         self.notes: dict[str, str] = {}  # target id -> what could not be learned
         self.left_out: dict[tuple[str, str], _LeftOut] = defaultdict(_LeftOut)
 
     async def prepare(self, target: Participant) -> None:
         """Learn what a target accepts, once per run: before its first page is planned."""
-        if target.discovered is not None:
+        if target.id in self.run.ledger.discovered:
             return
         discovery = await target.connector.discover()
-        target.discovered = discovery.fingerprint
+        self.run.ledger.discovered[target.id] = discovery.fingerprint
         if discovery.note:
             self.notes[target.id] = discovery.note
 
@@ -73,10 +71,10 @@ class Coverage:
 
     def _target_lines(self) -> list[tuple[Participant, str]]:
         lines = []
-        for target in self.runner.targets:
+        for target in self.run.targets:
             if target.id in self.notes:
                 lines.append((target, f"Target {target.name}: {self.notes[target.id]}."))
-            for entity_type in ("user", "group"):
+            for entity_type in EntityType:
                 left = self.left_out.get((target.id, entity_type))
                 if left is None:
                     continue
@@ -96,13 +94,13 @@ class Coverage:
 
     def _ignored(self) -> list[str]:
         lines = []
-        for entity_type, run in self.runner.runs.items():
-            for target in self.runner.targets:
+        for entity_type, read in self.run.ledger.runs.items():
+            for target in self.run.targets:
                 why = _not_taken(target, entity_type)
                 if why:
                     lines.append(
                         f"No {entity_type}s written to {target.name}: {why} "
-                        f"({run.read:,} read from {self.runner.source.name})."
+                        f"({read.read:,} read from {self.run.source.name})."
                     )
         return lines
 

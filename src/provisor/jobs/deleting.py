@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import shlex
-from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any
 
 from provisor.connectors.base import (
     AuthenticationFailed,
@@ -22,14 +22,12 @@ from provisor.connectors.base import (
 )
 from provisor.errors import TooManyRequestsError
 from provisor.jobs import loops
+from provisor.jobs.ledger import Run
 from provisor.jobs.model import Action, ReadMode
 from provisor.jobs.plan import Participant, TypeRun
 from provisor.jobs.ports import Hold, Record
 from provisor.timestamps import now
 from provisor.transform import Failed, Operation, Transformed
-
-if TYPE_CHECKING:
-    from provisor.jobs.runner import Runner
 
 DELETE_BATCH = 500
 
@@ -37,56 +35,60 @@ DELETE_BATCH = 500
 class Deleting:
     """The deletion phase of one job."""
 
-    def __init__(self, runner: Runner) -> None:
-        self.runner = runner
+    def __init__(self, run: Run, commit: Callable[[Mapping[str, Any]], None] | None = None) -> None:
+        """``commit``: called (in a thread) after each batch of deletions, to store what the
+        run did so far."""
+        self.run = run
+        self.commit = commit
 
-    async def delete(self, entity_type: str, run: TypeRun) -> None:
+    async def delete(self, entity_type: str, read: TypeRun) -> None:
         what = f"{entity_type}s"
-        if run.mode is not ReadMode.FULL:
-            self.runner.outcome.append(f"No {what} deleted: a delta read never deletes.")
+        if read.mode is not ReadMode.FULL:
+            self.run.ledger.outcome.append(f"No {what} deleted: a delta read never deletes.")
             return
-        if self.runner.source_failed or not run.complete:
-            self.runner.outcome.append(
-                f"No {what} deleted: the read from {self.runner.source.name} had failures."
+        if self.run.ledger.source_failed or not read.complete:
+            self.run.ledger.outcome.append(
+                f"No {what} deleted: the read from {self.run.source.name} had failures."
             )
             return
         state = await asyncio.to_thread(
-            self.runner.opdata.source_state, self.runner.source.id, entity_type
+            self.run.opdata.source_state, self.run.source.id, entity_type
         )
-        for target in self.runner.targets:
+        for target in self.run.targets:
             if target.handles(entity_type):
                 try:
-                    await self._delete_in(target, entity_type, run, state.last_full_count)
+                    await self._delete_in(target, entity_type, read, state.last_full_count)
                 except TooManyRequestsError as exc:  # the next full read deletes them
-                    self.runner.errors.append(
+                    self.run.ledger.errors.append(
                         f"Deleting {what} in {target.name} stopped: {exc.message}"
                     )
 
     async def _delete_in(
-        self, target: Participant, entity_type: str, run: TypeRun, last_full_count: int | None
+        self, target: Participant, entity_type: str, read: TypeRun, last_full_count: int | None
     ) -> None:
         what = f"{entity_type}s"
-        if target.fatal is not None:
-            self.runner.outcome.append(
-                f"No {what} deleted in {target.name}: it failed ({target.fatal})."
+        fatal = self.run.fatal(target)
+        if fatal is not None:
+            self.run.ledger.outcome.append(
+                f"No {what} deleted in {target.name}: it failed ({fatal})."
             )
             return
         total, existed = await asyncio.to_thread(self._count_unseen, target, entity_type)
         keep_existing = not target.flag("ips.delete.existedbefore.entities")
         wanted = total - existed if keep_existing else total
         if existed and keep_existing:
-            self.runner.outcome.append(
+            self.run.ledger.outcome.append(
                 f"{_many(existed, entity_type)} that existed before in {target.name} kept "
                 "(ips.delete.existedbefore.entities is false)."
             )
         if wanted <= 0:
             await asyncio.to_thread(self._settle, None, target, entity_type)
-            self.runner.outcome.append(f"No {what} to delete in {target.name}.")
+            self.run.ledger.outcome.append(f"No {what} to delete in {target.name}.")
             return
-        guard = self._guard(target, entity_type, run, last_full_count, wanted)
+        guard = self._guard(target, entity_type, read, last_full_count, wanted)
         confirmed = await asyncio.to_thread(self._settle, guard, target, entity_type)
         if guard is not None and (confirmed is None or not confirmed.covers(wanted)):
-            self.runner.outcome.append(self._held(guard, confirmed))
+            self.run.ledger.outcome.append(self._held(guard, confirmed))
             mark = self._mark_failed(target, entity_type, f"Not deleted: {self._why(guard)}")
             await self._each_unseen(target, entity_type, keep_existing, mark)
             return
@@ -100,13 +102,13 @@ class Deleting:
             return gone
 
         await self._each_unseen(target, entity_type, keep_existing, remove)
-        verb = "would be deleted" if self.runner.simulate else "deleted"
+        verb = "would be deleted" if self.run.simulate else "deleted"
         if skipped:
-            self.runner.outcome.append(
+            self.run.ledger.outcome.append(
                 f"No {what} deleted in {target.name}: its transformation skips delete."
             )
         else:
-            self.runner.outcome.append(
+            self.run.ledger.outcome.append(
                 f"{_many(done[0], entity_type)} {verb} in {target.name}"
                 + (_confirmation(confirmed) if guard is not None and confirmed else "")
                 + "."
@@ -118,31 +120,31 @@ class Deleting:
         self,
         target: Participant,
         entity_type: str,
-        run: TypeRun,
+        read: TypeRun,
         last_full_count: int | None,
         wanted: int,
     ) -> Hold | None:
         """The hold these deletions call for: an empty read (whatever the last complete one
         found: entities a delta read added count too), or more deletions than
         ips.delete.threshold.*; None when neither."""
-        runner = self.runner
+        active = self.run
         threshold = target.number(f"ips.delete.threshold.{entity_type}s")
-        if run.read == 0 and not runner.source.flag("ips.delete.after.empty.read"):
+        if read.read == 0 and not active.source.flag("ips.delete.after.empty.read"):
             reason = Hold.EMPTY
         elif threshold is not None and wanted > threshold:
             reason = Hold.THRESHOLD
         else:
             return None
         return Hold(
-            source_id=runner.source.id,
+            source_id=active.source.id,
             target_id=target.id,
             entity_type=entity_type,
             reason=reason,
             count=wanted,
-            read=run.read,
+            read=read.read,
             last_full_count=last_full_count,
             threshold=threshold,
-            job_id=runner.job.id,
+            job_id=active.spec.run_id,
             held=now(),
             target_name=target.name,
         )
@@ -150,23 +152,23 @@ class Deleting:
     def _settle(self, guard: Hold | None, target: Participant, entity_type: str) -> Hold | None:
         """Record the hold (or that nothing is held any more); the confirmation on record.
         A simulation only looks."""
-        runner = self.runner
-        if runner.simulate:
+        active = self.run
+        if active.simulate:
             found = [
                 h
-                for h in runner.opdata.holds(runner.source.id)
+                for h in active.opdata.holds(active.source.id)
                 if h.target_id == target.id and h.entity_type == entity_type
             ]
             return found[0] if found and found[0].confirmed is not None else None
         if guard is None:
-            runner.opdata.release(runner.source.id, target.id, entity_type)
+            active.opdata.release(active.source.id, target.id, entity_type)
             return None
-        return runner.opdata.hold(guard)
+        return active.opdata.hold(guard)
 
     def _why(self, hold: Hold) -> str:
         """Why deletions are held back, and how to release them."""
         what = f"{hold.entity_type}s"
-        source = self.runner.source
+        source = self.run.source
         if hold.reason == Hold.EMPTY:
             why = f"the full read of {source.name} returned no {what}" + (
                 f" where the last complete one returned {hold.last_full_count:,}"
@@ -210,8 +212,8 @@ class Deleting:
     ) -> Callable[[list[Record]], Awaitable[list[str]]]:
         async def mark(records: list[Record]) -> list[str]:
             for record in records:
-                self.runner.count(entity_type, target, Action.FAILED)
-                self.runner.log(
+                self.run.count(entity_type, target, Action.FAILED)
+                self.run.log(
                     Action.FAILED, entity_type, target, record.source_entity_id, reason, None
                 )
             return []
@@ -220,21 +222,21 @@ class Deleting:
 
     def _unseen(self, target: Participant, entity_type: str) -> Iterator[list[Record]]:
         """Batches of the records this job did not see in the target."""
-        runner = self.runner
-        batches = runner.opdata.unseen(
-            runner.source.id, target.id, entity_type, runner.job.chain_id, DELETE_BATCH
+        active = self.run
+        batches = active.opdata.unseen(
+            active.source.id, target.id, entity_type, active.spec.seen_by, DELETE_BATCH
         )
-        if not runner.simulate:
+        if not active.simulate:
             return batches
-        seen = runner.simulated_seen[(target.id, entity_type)]
+        seen = active.ledger.simulated_seen[(target.id, entity_type)]
         return ([r for r in b if r.source_entity_id not in seen] for b in batches)
 
     def _count_unseen(self, target: Participant, entity_type: str) -> tuple[int, int]:
         """How many records were not seen, and how many of them existed before."""
-        runner = self.runner
-        if not runner.simulate:
-            chain = runner.job.chain_id
-            return runner.opdata.count_unseen(runner.source.id, target.id, entity_type, chain)
+        active = self.run
+        if not active.simulate:
+            chain = active.spec.seen_by
+            return active.opdata.count_unseen(active.source.id, target.id, entity_type, chain)
         total = existed = 0
         for batch in self._unseen(target, entity_type):
             total += len(batch)
@@ -255,23 +257,24 @@ class Deleting:
                 break
             records = [r for r in batch if not (r.existed_before and keep_existing)]
             ids = [r.source_entity_id for r in records]
-            async with self.runner.holding(entity_type, ids):  # no call writes them meanwhile
+            async with self.run.holding(entity_type, ids):  # no call writes them meanwhile
                 records = await asyncio.to_thread(self._current, target, entity_type, ids)
                 gone = await handle(records)
-                if not self.runner.simulate and gone:
+                if not self.run.simulate and gone:
                     await asyncio.to_thread(
-                        self.runner.opdata.remove,
-                        self.runner.source.id,
+                        self.run.opdata.remove,
+                        self.run.source.id,
                         target.id,
                         entity_type,
                         gone,
                     )
-            await asyncio.to_thread(self.runner.commit, {"heartbeat": now()})
+            if self.commit is not None:
+                await asyncio.to_thread(self.commit, {"heartbeat": now()})
 
     def _current(self, target: Participant, entity_type: str, ids: list[str]) -> list[Record]:
         """The records of these ids as they are now (a real-time call may have written or
         deleted the entity since the batch was read)."""
-        records = self.runner.opdata.records(self.runner.source.id, target.id, entity_type, ids)
+        records = self.run.opdata.records(self.run.source.id, target.id, entity_type, ids)
         return [records[i] for i in ids if i in records]
 
     async def remove(
@@ -288,8 +291,8 @@ class Deleting:
         async def one(record: Record) -> None:
             async with limit:
                 if skipped:
-                    self.runner.count(entity_type, target, Action.SKIPPED)
-                    self.runner.log(
+                    self.run.count(entity_type, target, Action.SKIPPED)
+                    self.run.log(
                         Action.SKIPPED,
                         entity_type,
                         target,
@@ -308,8 +311,8 @@ class Deleting:
                     },
                 )
                 if isinstance(outcome, Failed):
-                    self.runner.count(entity_type, target, Action.FAILED)
-                    self.runner.log(
+                    self.run.count(entity_type, target, Action.FAILED)
+                    self.run.log(
                         Action.FAILED,
                         entity_type,
                         target,
@@ -319,10 +322,10 @@ class Deleting:
                     )
                     return
                 soft = isinstance(outcome, Transformed) and soft_allowed
-                if self.runner.simulate:
+                if self.run.simulate:
                     gone.append(record.source_entity_id)
-                    self.runner.count(entity_type, target, Action.DELETED)
-                    self.runner.log(
+                    self.run.count(entity_type, target, Action.DELETED)
+                    self.run.log(
                         Action.DELETED,
                         entity_type,
                         target,
@@ -339,22 +342,22 @@ class Deleting:
                             lambda: target.connector.update(
                                 entity_type, record.target_entity_id, document
                             ),
-                            sleep=self.runner.sleep,
+                            sleep=self.run.sleep,
                         )
                     else:
                         await target.retry.call(
                             lambda: target.connector.delete(entity_type, record.target_entity_id),
-                            sleep=self.runner.sleep,
+                            sleep=self.run.sleep,
                         )
                 except EntityNotFound:
                     pass  # already gone
                 except (AuthenticationFailed, ConnectionFailed) as exc:
-                    self.runner.fail_target(target, exc.message)
-                    self.runner.count(entity_type, target, Action.FAILED)
+                    self.run.fail_target(target, exc.message)
+                    self.run.count(entity_type, target, Action.FAILED)
                     return
                 except ConnectorError as exc:
-                    self.runner.count(entity_type, target, Action.FAILED)
-                    self.runner.log(
+                    self.run.count(entity_type, target, Action.FAILED)
+                    self.run.log(
                         Action.FAILED,
                         entity_type,
                         target,
@@ -367,10 +370,10 @@ class Deleting:
                 if target.echo is not None:
                     echo = loops.deleted(record.target_entity_id)
                     await asyncio.to_thread(
-                        self.runner.opdata.save_echoes, target.echo, entity_type, [echo]
+                        self.run.opdata.save_echoes, target.echo, entity_type, [echo]
                     )
-                self.runner.count(entity_type, target, Action.DELETED)
-                self.runner.log(
+                self.run.count(entity_type, target, Action.DELETED)
+                self.run.log(
                     Action.DELETED,
                     entity_type,
                     target,
@@ -379,7 +382,7 @@ class Deleting:
                     None,
                 )
 
-        await asyncio.gather(*(one(r) for r in records if target.fatal is None))
+        await asyncio.gather(*(one(r) for r in records if self.run.fatal(target) is None))
         return gone
 
 

@@ -20,7 +20,8 @@ from provisor.transform import Transformation
 @dataclass
 class Participant:
     """A system taking part in a job, ready: its connector, compiled transformation and
-    effective properties."""
+    effective properties. What happens to it in a run (a failure that stops its writes, what
+    it declares) is in the run's ledger (ledger.py)."""
 
     id: str
     name: str
@@ -29,10 +30,8 @@ class Participant:
     connector: Connector
     transformation: Transformation
     properties: Mapping[str, str]
-    fatal: str | None = None  # why the job stopped writing to it
     echo: str | None = None  # its back-end, when a source reads it too (loops.endpoint_of)
     fingerprint: str = ""  # of its transformation and properties: a change re-evaluates all
-    discovered: str | None = None  # fingerprint of what it declares (once learned), likewise
 
     def flag(self, key: str, default: bool = False) -> bool:
         value = self.properties.get(key)

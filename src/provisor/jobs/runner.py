@@ -15,37 +15,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from provisor.connectors.base import MAX_ID_LENGTH, ConnectorError, Page, excerpt, storable_id
+from provisor.connectors.base import ConnectorError, Page
 from provisor.errors import TooManyRequestsError
-from provisor.jobs.coverage import Coverage
-from provisor.jobs.deleting import Deleting
 from provisor.jobs.failures import unexpected
-from provisor.jobs.locking import LOCK_SECONDS, entity_key, holding
-from provisor.jobs.model import Action, Counts, Job, JobStatus, JobType, ReadMode, Trigger
-from provisor.jobs.plan import Item, Participant, TypeRun, digest, log_text
-from provisor.jobs.ports import (
-    EntityLocks,
-    EntityLog,
-    JobJournal,
-    OperationalData,
-    Settled,
-    SourceState,
-)
-from provisor.jobs.writing import Writing
+from provisor.jobs.ledger import Run, RunSpec
+from provisor.jobs.locking import LOCK_SECONDS
+from provisor.jobs.model import Action, Job, JobStatus, JobType, ReadMode, Trigger
+from provisor.jobs.pipeline import Pipeline
+from provisor.jobs.plan import Participant, TypeRun
+from provisor.jobs.ports import EntityLocks, JobJournal, OperationalData, SourceState
 from provisor.timestamps import now
-from provisor.transform import Failed, Operation, Skipped, Transformed
+from provisor.types import EntityType
 
-ENTITY_TYPES = ("user", "group")
-HIDDEN = "<hidden content>"
+ENTITY_TYPES = tuple(kind.value for kind in EntityType)
+"""The entity types a job reads, in order (users first), as the stores and connectors take
+them (their values: a checkpoint is JSON keyed by them)."""
 
 
 class Runner:
-    """One run of a job (a restart is a new run of the same chain)."""
+    """One run of a job (a restart is a new run of the same chain): the job's read loop
+    around the pipeline, reporting to the job's journal. What the job is asked to do is its
+    ``spec``; what it did so far, its ``ledger``."""
 
     def __init__(
         self,
@@ -63,69 +56,60 @@ class Runner:
         locks: EntityLocks | None = None,
         lock_seconds: float = LOCK_SECONDS,
     ) -> None:
+        """The job's run: its specification comes from the job, its options (``trace``) and
+        its checkpoint (a restart goes on from there)."""
         self.job = job
-        self.source = source
-        self.targets = list(targets)
+        self.spec = RunSpec(
+            run_id=job.id,
+            seen_by=job.chain_id,
+            type=job.type,
+            trigger=job.trigger,
+            source=source,
+            targets=tuple(targets),
+            trace=bool((options or {}).get("trace")),
+            systems_by_name=dict(systems_by_name or {}),
+            resume_from=dict(checkpoint or {}),
+        )
+        # the run the pipeline's stages work on: the spec, the ledger and the ports
+        self.work = Run(self.spec, opdata, locks=locks, lock_seconds=lock_seconds, sleep=sleep)
+        self.ledger = self.work.ledger
+        self.pipeline = Pipeline(self.work, commit=lambda fields: self.commit(fields))
         self.opdata = opdata
         self.journal = journal
-        self.options = dict(options or {})
-        self.checkpoint = dict(checkpoint or {})
-        self.systems_by_name = dict(systems_by_name or {})
-        self.sleep = sleep
         self.heartbeat_seconds = heartbeat_seconds
-        self.locks = locks
-        self.lock_seconds = lock_seconds
-        self.counts: dict[tuple[str, str, str, str], Counts] = defaultdict(Counts)
-        self.logs: list[EntityLog] = []
-        self.outcome: list[str] = []
-        self.errors: list[str] = []
-        self.source_failed = False  # a read failure: no deletions
-        self.stopped = False
         self.interrupted = False
         self.status = JobStatus.RUNNING
-        self.writing = Writing(self)
-        self.deleting = Deleting(self)
-        self.coverage = Coverage(self)
-        self.runs: dict[str, TypeRun] = {}
-        self.simulate = job.type is JobType.SIMULATE
-        # SIMULATE marks nothing seen in operational data: (target, type) -> source ids seen
-        self.simulated_seen: dict[tuple[str, str], set[str]] = defaultdict(set)
-        # Set to a list, the operational data of pages waits there (one transaction later).
-        self.deferred: list[Settled] | None = None
-        self.trace = bool(self.options.get("trace"))
-        self._trace_props = {
-            action: (
-                self.source.flag(f"ips.trace.{action}.entity"),
-                self.source.flag(f"ips.trace.{action}.entity.content"),
-            )
-            for action in ("created", "updated", "deleted", "skipped", "failed")
-        }
+
+    @property
+    def source(self) -> Participant:
+        return self.spec.source
 
     # -- the job --------------------------------------------------------------------------------
 
     async def run(self) -> JobStatus:
+        ledger = self.ledger
         beating = asyncio.create_task(self._heartbeat())
         try:
             types = [t for t in ENTITY_TYPES if self.source.handles(t)]
             for entity_type in types:
-                run = self.runs[entity_type] = self._read_mode(entity_type)
+                run = ledger.runs[entity_type] = self._read_mode(entity_type)
                 if entity_type == types[0]:  # the job shows the read mode of its users
                     await self._journal(read_mode=run.mode)
                 await self._sync(entity_type, run)
-                if self.stopped or (self.source_failed and not run.complete):
+                if ledger.stopped or (ledger.source_failed and not run.complete):
                     break
-            if not self.stopped:
+            if not ledger.stopped:
                 for entity_type in reversed(types):
-                    if entity_type in self.runs:
-                        await self.deleting.delete(entity_type, self.runs[entity_type])
+                    if entity_type in ledger.runs:
+                        await self.pipeline.deleting.delete(entity_type, ledger.runs[entity_type])
         except asyncio.CancelledError:
             # The worker is shutting down: the job stays "running" until a worker finds its
             # heartbeat stale and a new job continues it from the last committed page.
             self.interrupted = True
             raise
         except Exception as exc:  # a bug or a storage failure: the job ends with it
-            self.errors.append(f"The job stopped on {unexpected(exc, self.job.id)}.")
-            self.source_failed = True
+            ledger.errors.append(f"The job stopped on {unexpected(exc, self.job.id)}.")
+            ledger.source_failed = True
             raise
         finally:
             beating.cancel()
@@ -137,30 +121,33 @@ class Runner:
         return self.status
 
     async def _close(self) -> None:
-        for participant in (self.source, *self.targets):
+        for participant in (self.source, *self.spec.targets):
             try:
                 await participant.connector.aclose()
             except ConnectorError as exc:
-                self.fail_target(participant, f"Writing the last changes failed: {exc.message}")
+                self.work.fail_target(
+                    participant, f"Writing the last changes failed: {exc.message}"
+                )
 
     def _final_status(self) -> JobStatus:
-        if self.stopped:
+        ledger = self.ledger
+        if ledger.stopped:
             return JobStatus.MANUALLY_TERMINATED
-        failed = any(c.failed for c in self.counts.values())
-        if self.errors or failed or self.source_failed:
+        if ledger.errors or ledger.failed or ledger.source_failed:
             return JobStatus.FINISHED_WITH_ERROR
         return JobStatus.SUCCESS
 
     async def _finish(self) -> None:
+        ledger = self.ledger
         self.status = self._final_status()
-        if not self.simulate:
-            for entity_type, run in self.runs.items():
+        if not self.spec.simulate:
+            for entity_type, run in ledger.runs.items():
                 self._save_state(entity_type, run)
         fields = {
             "ended": now(),
-            "outcome": " ".join(self.coverage.outcome() + self.outcome) or None,
-            "error": "; ".join(self.errors) or None,
-            "checkpoint": self.checkpoint,
+            "outcome": " ".join(self.pipeline.coverage.outcome() + ledger.outcome) or None,
+            "error": "; ".join(ledger.errors) or None,
+            "checkpoint": ledger.checkpoint,
         }
         await asyncio.to_thread(self.commit, fields, self.status)
 
@@ -186,10 +173,10 @@ class Runner:
 
     def commit(self, fields: Mapping[str, Any], status: JobStatus | None = None) -> None:
         """Statistics, entity logs and the job row, after a page (or at the end)."""
-        logs, self.logs = self.logs, []
-        self.journal.add_entity_logs(self.job.id, logs)
-        self.journal.save_statistics(self.job.id, dict(self.counts))
-        if status is None and any(c.failed for c in self.counts.values()):
+        ledger = self.ledger
+        self.journal.add_entity_logs(self.job.id, ledger.take_logs())
+        self.journal.save_statistics(self.job.id, dict(ledger.counts))
+        if status is None and ledger.failed:
             status = JobStatus.RUNNING_WITH_ERROR
         if status is not None:
             self.journal.set_status(self.job.id, status, **fields)
@@ -214,15 +201,16 @@ class Runner:
         return TypeRun(ReadMode.DELTA, state.delta_token, newest=state.delta_token)
 
     async def _sync(self, entity_type: str, run: TypeRun) -> None:
-        skip = self.checkpoint.get(entity_type, 0)
+        ledger = self.ledger
+        skip = ledger.checkpoint.get(entity_type, 0)
         done = 0
         delta = run.token if run.mode is ReadMode.DELTA else None
         pages = self.source.connector.read(entity_type, delta=delta)
         try:
             async for page in _ahead(pages):
                 if await asyncio.to_thread(self.journal.stop_requested, self.job.id):
-                    self.stopped = True
-                    self.outcome.append("The job was stopped: nothing was deleted.")
+                    ledger.stopped = True
+                    ledger.outcome.append("The job was stopped: nothing was deleted.")
                     return
                 if page.delta_token:
                     run.newest = page.delta_token
@@ -233,108 +221,21 @@ class Runner:
                     skip -= len(entities)
                     continue
                 entities, skip = entities[skip:], 0
-                items = await asyncio.to_thread(self.read_page, entity_type, entities)
-                async with self.holding(entity_type, [i.source_id for i in items]):
-                    await asyncio.gather(
-                        *(
-                            self.writing.write_page(target, entity_type, items)
-                            for target in self.targets
-                            if target.fatal is None and target.handles(entity_type)
-                        )
-                    )
-                self.checkpoint[entity_type] = done
+                items = await asyncio.to_thread(self.pipeline.read, entity_type, entities)
+                async with self.work.holding(entity_type, [i.source_id for i in items]):
+                    await self.pipeline.write(entity_type, items)
+                ledger.checkpoint[entity_type] = done
                 await asyncio.to_thread(
-                    self.commit, {"checkpoint": self.checkpoint, "heartbeat": now()}
+                    self.commit, {"checkpoint": ledger.checkpoint, "heartbeat": now()}
                 )
             run.complete = True
         except ConnectorError as exc:
-            self.source_failed = True
-            self.errors.append(f"Reading {entity_type}s from {self.source.name} failed: {exc}")
-            self.count(entity_type, self.source, Action.FAILED)
+            ledger.source_failed = True
+            ledger.errors.append(f"Reading {entity_type}s from {self.source.name} failed: {exc}")
+            self.work.count(entity_type, self.source, Action.FAILED)
         except TooManyRequestsError as exc:  # the page is written by the next job
-            self.source_failed = True
-            self.errors.append(f"Writing {entity_type}s stopped: {exc.message}")
-
-    def holding(
-        self, entity_type: str, source_ids: Iterable[str]
-    ) -> AbstractAsyncContextManager[None]:
-        """The locks of these source entities, held while they are written (decision 0021);
-        a runner without locks (SIMULATE writes nothing) holds none."""
-        if self.locks is None or self.simulate:
-            return contextlib.nullcontext()
-        keys = [entity_key(self.source.id, entity_type, i) for i in source_ids]
-        return holding(self.locks, keys, self.lock_seconds)
-
-    def read_page(self, entity_type: str, entities: Sequence[Any]) -> list[Item]:
-        items = []
-        for raw in entities:
-            self.count(entity_type, self.source, Action.READ)
-            outcome = self.source.transformation.apply(entity_type, raw, operation=Operation.READ)
-            label = _label(raw)
-            if isinstance(outcome, Skipped):
-                self.count(entity_type, self.source, Action.SKIPPED)
-                self.log(Action.SKIPPED, entity_type, self.source, label, outcome.reason, raw)
-            elif isinstance(outcome, Failed):
-                self.source_failed = True
-                self.count(entity_type, self.source, Action.FAILED)
-                self.log(Action.FAILED, entity_type, self.source, label, outcome.reason, raw)
-            elif isinstance(outcome, Transformed):
-                source_id = outcome.variables.get("entityIdSourceSystem")
-                if source_id is None or source_id == "":
-                    self.source_failed = True
-                    self.count(entity_type, self.source, Action.FAILED)
-                    reason = "The read transformation gives no entityIdSourceSystem."
-                    self.log(Action.FAILED, entity_type, self.source, label, reason, raw)
-                    continue
-                if not storable_id(str(source_id)):
-                    self.source_failed = True  # no database stores it alike (NUL, length)
-                    self.count(entity_type, self.source, Action.FAILED)
-                    reason = (
-                        f"entityIdSourceSystem {excerpt(repr(str(source_id)), 80)} is no id: "
-                        f"at most {MAX_ID_LENGTH} characters, no control characters."
-                    )
-                    self.log(Action.FAILED, entity_type, self.source, label, reason, raw)
-                    continue
-                items.append(Item(str(source_id), outcome.document, raw, digest(raw)))
-        return items
-
-    # -- bookkeeping ----------------------------------------------------------------------------
-    def fail_target(self, target: Participant, reason: str) -> None:
-        if target.fatal is None:
-            target.fatal = reason
-            self.errors.append(f"Target {target.name}: {reason}")
-
-    def count(self, entity_type: str, system: Participant, action: Action) -> None:
-        role = "source" if system is self.source else "target"
-        self.counts[(entity_type, system.id, system.name, role)].add(action)
-
-    def log(
-        self,
-        action: Action,
-        entity_type: str,
-        system: Participant,
-        entity_id: str,
-        reason: str | None,
-        content: Any,
-        trace: Any = None,
-    ) -> None:
-        wanted, with_content = self._trace_props.get(action.value, (True, False))
-        if action in (Action.FAILED, Action.SKIPPED):
-            wanted = True  # failed and skipped entities are always logged
-        if self.simulate or self.trace:
-            wanted = True
-        if not wanted:
-            return
-        text = None
-        if trace is not None:
-            text = log_text({"trace": trace, **({"document": content} if with_content else {})})
-        elif with_content and content is not None:
-            text = log_text(content)
-        elif action in (Action.FAILED, Action.SKIPPED) and content is not None:
-            text = HIDDEN
-        self.logs.append(
-            EntityLog(action.value, entity_type, system.id, system.name, entity_id, reason, text)
-        )
+            ledger.source_failed = True
+            ledger.errors.append(f"Writing {entity_type}s stopped: {exc.message}")
 
 
 async def _ahead(pages: AsyncIterator[Page]) -> AsyncIterator[Page]:
@@ -362,14 +263,3 @@ async def _ahead(pages: AsyncIterator[Page]) -> AsyncIterator[Page]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-
-
-def _label(raw: Any) -> str:
-    if isinstance(raw, dict):
-        for key in ("id", "userName", "displayName", "dn"):
-            value = raw.get(key)
-            if isinstance(value, list) and value:
-                value = value[0]
-            if isinstance(value, str | int):
-                return excerpt(str(value), 200)  # no NUL or line breaks in a log's id
-    return "(unknown)"

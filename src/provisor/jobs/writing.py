@@ -10,7 +10,7 @@ import dataclasses
 import functools
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from provisor.connectors.base import (
     AuthenticationFailed,
@@ -22,46 +22,47 @@ from provisor.connectors.base import (
 )
 from provisor.errors import ConfigError
 from provisor.jobs import loops
+from provisor.jobs.coverage import Coverage
 from provisor.jobs.diff import attribute_diff
-from provisor.jobs.model import Action, JobType
+from provisor.jobs.ledger import Run
+from provisor.jobs.model import Action
 from provisor.jobs.plan import Item, Participant, Plan, digest, log_text
 from provisor.jobs.ports import Record, Settled
 from provisor.transform import Failed, Ignored, Operation, Skipped, Transformed
 from provisor.transform.jsonpath import MISSING, Env, compile_reader
-
-if TYPE_CHECKING:
-    from provisor.jobs.runner import Runner
+from provisor.types import EntityType
 
 
 class Writing:
     """The writes of one job, a page and a target at a time."""
 
-    def __init__(self, runner: Runner) -> None:
-        self.runner = runner
+    def __init__(self, run: Run, coverage: Coverage) -> None:
+        self.run = run
+        self.coverage = coverage
 
     async def write_page(
         self, target: Participant, entity_type: str, items: list[Item]
     ) -> list[Plan]:
         """Write items to a target; what was done with each."""
-        resolver = Resolver(self.runner, target)
-        await self.runner.coverage.prepare(target)
+        resolver = Resolver(self.run, target)
+        await self.coverage.prepare(target)
         plans = await asyncio.to_thread(self._plan, target, entity_type, items, resolver)
         limit = asyncio.Semaphore(target.number("ips.write.concurrency") or 8)
 
         async def execute(plan: Plan) -> None:
             async with limit:
-                if target.fatal is None:
+                if self.run.fatal(target) is None:
                     await self._execute(target, entity_type, plan)
 
         creates = [p for p in plans if p.action is Action.CREATED]
         others = [p for p in plans if p.action is not Action.CREATED]
-        if not self.runner.simulate:
+        if not self.run.simulate:
             creates = await self._intend(target, entity_type, creates)
-        if len(creates) > 1 and target.connector.capabilities.bulk and not self.runner.simulate:
+        if len(creates) > 1 and target.connector.capabilities.bulk and not self.run.simulate:
             await self._create_many(target, entity_type, creates)
             creates = [p for p in creates if p.action is Action.CREATED and p.hash is None]
         await asyncio.gather(*(execute(p) for p in creates + others))
-        if not self.runner.simulate:
+        if not self.run.simulate:
             await self._flush(target, plans)
         await asyncio.to_thread(self._settle, target, entity_type, plans, resolver)
         return plans
@@ -74,19 +75,19 @@ class Writing:
         the ones not there are left to create."""
         if not creates:
             return creates
-        runner = self.runner
+        run = self.run
         pending = await asyncio.to_thread(
-            runner.opdata.intend,
-            runner.source.id,
+            run.opdata.intend,
+            run.source.id,
             target.id,
             entity_type,
             [p.item.source_id for p in creates],
-            runner.job.id,
+            run.spec.run_id,
         )
         left = []
         for plan in creates:
             plan.intended = True
-            if plan.item.source_id in pending and target.fatal is None:
+            if plan.item.source_id in pending and run.fatal(target) is None:
                 if await self._reconcile(target, entity_type, plan):
                     continue
             left.append(plan)
@@ -103,7 +104,7 @@ class Writing:
             if plan.entity_id:
                 found = await target.retry.call(
                     functools.partial(connector.get, entity_type, plan.entity_id),
-                    sleep=self.runner.sleep,
+                    sleep=self.run.sleep,
                 )
                 existing = None if found is None else plan.entity_id
             if existing is None:
@@ -112,10 +113,10 @@ class Writing:
                 return False
             written = await target.retry.call(
                 functools.partial(connector.update, entity_type, existing, document),
-                sleep=self.runner.sleep,
+                sleep=self.run.sleep,
             )
         except (AuthenticationFailed, ConnectionFailed, ConfigError) as exc:
-            self.runner.fail_target(target, str(exc))
+            self.run.fail_target(target, str(exc))
             failed(plan, exc)
             return True
         except ConnectorError as exc:
@@ -131,7 +132,7 @@ class Writing:
         try:
             await target.connector.flush()
         except ConnectorError as exc:
-            self.runner.fail_target(target, f"Writing the changes failed: {exc.message}")
+            self.run.fail_target(target, f"Writing the changes failed: {exc.message}")
             for plan in plans:
                 if plan.action in (Action.CREATED, Action.UPDATED):
                     failed(plan, exc)
@@ -144,21 +145,20 @@ class Writing:
         resolver: Resolver,
     ) -> list[Plan]:
         """Each item's operation in the target, from its operational data."""
-        records = self.runner.opdata.records(
-            self.runner.source.id, target.id, entity_type, [i.source_id for i in items]
+        run = self.run
+        records = run.opdata.records(
+            run.source.id, target.id, entity_type, [i.source_id for i in items]
         )
         plans = []
         configuration = (
-            self.runner.source.fingerprint + target.fingerprint + (target.discovered or "")
+            run.source.fingerprint + target.fingerprint + run.ledger.discovered.get(target.id, "")
         )
         todo = []
         for item in items:
             record = records.get(item.source_id)
             source_hash = hashlib.sha256((item.raw_hash + configuration).encode()).hexdigest()
             if (
-                record is not None
-                and record.source_hash == source_hash
-                and self.runner.job.type is not JobType.RESYNC
+                record is not None and record.source_hash == source_hash and not run.spec.resync
             ):  # read as written last time, configured alike: nothing to do
                 plans.append(Plan(item, Action.UNCHANGED, record=record, source_hash=source_hash))
             else:
@@ -173,10 +173,10 @@ class Writing:
                 operation=operation,
                 variables=_variables(item, target_id),
                 resolver=resolver,
-                trace=self.runner.trace,
+                trace=run.spec.trace,
             )
             plan = Plan(item, Action.UNCHANGED, record=record, source_hash=source_hash)
-            if self.runner.trace and not isinstance(outcome, Ignored):
+            if run.spec.trace and not isinstance(outcome, Ignored):
                 plan.trace = [s.to_dict() for s in getattr(outcome, "trace", ())]
             if isinstance(outcome, Skipped):
                 plan.action, plan.reason = Action.SKIPPED, outcome.reason
@@ -187,7 +187,7 @@ class Writing:
                 continue
             elif isinstance(outcome, Transformed):
                 plan.document = outcome.document
-                self.runner.coverage.fit(target, entity_type, plan)
+                self.coverage.fit(target, entity_type, plan)
                 if record is None:
                     plan.action = Action.CREATED
                     chosen = outcome.variables.get("entityIdTargetSystem")
@@ -195,7 +195,7 @@ class Writing:
                 else:
                     plan.hash = digest(outcome.document)
                     changed = plan.hash != record.hash
-                    if changed or self.runner.job.type is JobType.RESYNC:
+                    if changed or run.spec.resync:
                         plan.action = Action.UPDATED
             plans.append(plan)
         return plans
@@ -204,25 +204,25 @@ class Writing:
         connector = target.connector
         try:
             if plan.action is Action.CREATED:
-                if self.runner.simulate:
+                if self.run.simulate:
                     plan.reason = _simulated(attribute_diff({}, plan.document), plan)
                     return
                 assert plan.document is not None
                 document = plan.document
                 written = await target.retry.call(
                     lambda: connector.create(entity_type, document, entity_id=plan.entity_id),
-                    sleep=self.runner.sleep,
+                    sleep=self.run.sleep,
                 )
                 plan.entity_id, plan.written = written.id, written.entity
             elif plan.action is Action.UPDATED:
                 assert plan.document is not None and plan.record is not None
-                if self.runner.simulate:
+                if self.run.simulate:
                     await self._simulate_update(target, entity_type, plan)
                     return
                 target_id, document = plan.record.target_entity_id, plan.document
                 written = await target.retry.call(
                     lambda: connector.update(entity_type, target_id, document),
-                    sleep=self.runner.sleep,
+                    sleep=self.run.sleep,
                 )
                 plan.entity_id, plan.written = written.id, written.entity
         except EntityConflict as exc:
@@ -234,7 +234,7 @@ class Writing:
             else:
                 failed(plan, exc)
         except (AuthenticationFailed, ConnectionFailed, ConfigError) as exc:
-            self.runner.fail_target(target, str(exc))
+            self.run.fail_target(target, str(exc))
             failed(plan, exc)
         except ConnectorError as exc:
             failed(plan, exc)
@@ -249,7 +249,7 @@ class Writing:
                 plan.item.document,
                 operation=Operation.CREATE,
                 variables=_variables(plan.item, None),
-                resolver=Resolver(self.runner, target),
+                resolver=Resolver(self.run, target),
             )
             if not isinstance(outcome, Transformed):
                 failed(plan, cause)
@@ -259,7 +259,7 @@ class Writing:
             entity_id = None if chosen is None else str(chosen)
             written = await target.retry.call(
                 lambda: target.connector.create(entity_type, document, entity_id=entity_id),
-                sleep=self.runner.sleep,
+                sleep=self.run.sleep,
             )
             plan.entity_id, plan.written = written.id, written.entity
         except ConnectorError as exc:
@@ -270,10 +270,10 @@ class Writing:
         try:
             results = await target.retry.call(
                 lambda: target.connector.create_many(entity_type, documents),
-                sleep=self.runner.sleep,
+                sleep=self.run.sleep,
             )
         except (AuthenticationFailed, ConnectionFailed, ConfigError) as exc:
-            self.runner.fail_target(target, str(exc))
+            self.run.fail_target(target, str(exc))
             for plan in plans:
                 failed(plan, exc)
             return
@@ -309,7 +309,7 @@ class Writing:
                 return
             written = await target.retry.call(
                 functools.partial(connector.update, entity_type, existing, document),
-                sleep=self.runner.sleep,
+                sleep=self.run.sleep,
             )
         except ConnectorError as exc:
             failed(plan, exc)
@@ -329,7 +329,7 @@ class Writing:
                 continue
             found = await target.retry.call(
                 functools.partial(connector.find, entity_type, attribute, value),
-                sleep=self.runner.sleep,
+                sleep=self.run.sleep,
             )
             ids = [i for i in (connector.entity_id(entity_type, e) for e in found) if i]
             if len(ids) == 1:
@@ -354,8 +354,8 @@ class Writing:
         seen: list[str] = []
         for plan in plans:
             action = plan.action
-            self.runner.count(entity_type, target, action)
-            if action in (Action.CREATED, Action.UPDATED) and not self.runner.simulate:
+            self.run.count(entity_type, target, action)
+            if action in (Action.CREATED, Action.UPDATED) and not self.run.simulate:
                 target_id = plan.entity_id or (
                     plan.record.target_entity_id if plan.record else None
                 )
@@ -372,13 +372,13 @@ class Writing:
                 action is Action.UNCHANGED
                 and plan.record is not None
                 and plan.record.source_hash != plan.source_hash
-                and not self.runner.simulate
+                and not self.run.simulate
             ):  # the same written, from a source entity read differently: remember it
                 saved.append(dataclasses.replace(plan.record, source_hash=plan.source_hash))
             elif plan.seen:
                 seen.append(plan.item.source_id)
             if action is not Action.UNCHANGED:
-                self.runner.log(
+                self.run.log(
                     action,
                     entity_type,
                     target,
@@ -387,19 +387,16 @@ class Writing:
                     plan.document,
                     plan.trace,
                 )
-        if target.echo is not None and not self.runner.simulate:
+        if target.echo is not None and not self.run.simulate:
             self._save_echoes(target, entity_type, plans)
-        if self.runner.simulate:  # operational data stays as it is: remember in memory
-            self.runner.simulated_seen[(target.id, entity_type)].update(seen)
+        if self.run.simulate:  # operational data stays as it is: remember in memory
+            self.run.ledger.simulated_seen[(target.id, entity_type)].update(seen)
         else:
-            chain = self.runner.job.chain_id
+            chain = self.run.spec.seen_by
             # A target that failed keeps its intents: its writes may land later (aclose).
-            done = [] if target.fatal else [p.item.source_id for p in plans if p.intended]
-            page = Settled(self.runner.source.id, target.id, entity_type, saved, seen, chain, done)
-            if self.runner.deferred is not None:
-                self.runner.deferred.append(page)
-            else:
-                self.runner.opdata.settle([page])
+            done = [] if self.run.fatal(target) else [p.item.source_id for p in plans if p.intended]
+            page = Settled(self.run.source.id, target.id, entity_type, saved, seen, chain, done)
+            self.run.settle(page)
 
     def _save_echoes(self, target: Participant, entity_type: str, plans: list[Plan]) -> None:
         """What was written into a back-end that is also a source (loop prevention)."""
@@ -409,7 +406,7 @@ class Writing:
             for p in plans
             if p.action in (Action.CREATED, Action.UPDATED) and p.entity_id
         ]
-        self.runner.opdata.save_echoes(target.echo, entity_type, echoes)
+        self.run.opdata.save_echoes(target.echo, entity_type, echoes)
 
 
 def _simulated(diff: list[dict[str, Any]], plan: Plan) -> str:
@@ -453,15 +450,15 @@ class Resolver:
     """``resolveEntityIds`` over operational data: source ids → ids in the target. Answers
     are kept for the page, and a page's members and managers are looked up at once."""
 
-    def __init__(self, runner: Runner, target: Participant) -> None:
-        self.runner, self.target = runner, target
+    def __init__(self, run: Run, target: Participant) -> None:
+        self.run, self.target = run, target
         self._known: dict[tuple[str, str, str], dict[str, str | None]] = {}
 
     def prefetch(self, documents: Iterable[Mapping[str, Any]]) -> None:
         ids = {i for d in documents for i in _references(d)}
         if ids:
-            for entity_type in ("user", "group"):
-                self._lookup(self.runner.source.id, self.target.id, entity_type, ids)
+            for entity_type in EntityType:
+                self._lookup(self.run.source.id, self.target.id, entity_type, ids)
 
     def resolve(
         self,
@@ -471,12 +468,12 @@ class Resolver:
         source_system: str | None,
         target_system: str | None,
     ) -> dict[str, str]:
-        source_id = self.runner.source.id
+        source_id = self.run.source.id
         if source_system:
-            source_id = self.runner.systems_by_name.get(source_system, source_system)
+            source_id = self.run.spec.systems_by_name.get(source_system, source_system)
         target_id = self.target.id
         if target_system:
-            target_id = self.runner.systems_by_name.get(target_system, target_system)
+            target_id = self.run.spec.systems_by_name.get(target_system, target_system)
         known = self._lookup(source_id, target_id, entity_type, ids)
         return {i: found for i in ids if (found := known.get(i)) is not None}
 
@@ -486,7 +483,7 @@ class Resolver:
         known = self._known.setdefault((source_id, target_id, entity_type), {})
         missing = [i for i in ids if i not in known]
         if missing:
-            found = self.runner.opdata.resolve(source_id, target_id, entity_type, missing)
+            found = self.run.opdata.resolve(source_id, target_id, entity_type, missing)
             for i in missing:
                 known[i] = found.get(i)
         return known

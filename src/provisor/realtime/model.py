@@ -3,32 +3,75 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
+from provisor.errors import NotFoundError
 from provisor.jobs.model import Action
-from provisor.jobs.plan import Participant
+from provisor.types import EntityType
 
-ENTITY_TYPES = ("user", "group")
-Operation = Literal["CREATE", "UPDATE", "PATCH", "DELETE"]
-STATUSES = ("Finished Successfully", "Finished with Error")
 
-# SAP's states of an entity in a system, by what the job engine did with it.
-STATES = {
-    Action.READ: "Entity Read",
-    Action.CREATED: "Entity Created",
-    Action.UPDATED: "Entity Updated",
-    Action.UNCHANGED: "Entity Already Provisioned",
-    Action.SKIPPED: "Entity Skipped",
-    Action.FAILED: "Entity Failed",
-    Action.DELETED: "Entity Deleted",
+class Operation(StrEnum):
+    """What a source application says it did to an entity."""
+
+    CREATE = "CREATE"  # POST: a new or changed entity (an upsert)
+    UPDATE = "UPDATE"  # PUT
+    PATCH = "PATCH"  # PATCH: read the entity again from the source
+    DELETE = "DELETE"
+
+
+class Status(StrEnum):
+    """How a real-time call ended."""
+
+    SUCCESS = "Finished Successfully"
+    ERROR = "Finished with Error"
+
+
+STATUSES = tuple(s.value for s in Status)
+
+
+class State(StrEnum):
+    """SAP's states of an entity in a system."""
+
+    READ = "Entity Read"
+    CREATED = "Entity Created"
+    UPDATED = "Entity Updated"
+    UNCHANGED = "Entity Already Provisioned"
+    SKIPPED = "Entity Skipped"
+    FAILED = "Entity Failed"
+    DELETED = "Entity Deleted"
+    NOT_PROVISIONED = "Entity Not Provisioned"
+
+    @classmethod
+    def of(cls, action: Action) -> State:
+        """The state of an entity the job engine did ``action`` with."""
+        return _STATES[action]
+
+
+_STATES = {
+    Action.READ: State.READ,
+    Action.CREATED: State.CREATED,
+    Action.UPDATED: State.UPDATED,
+    Action.UNCHANGED: State.UNCHANGED,
+    Action.SKIPPED: State.SKIPPED,
+    Action.FAILED: State.FAILED,
+    Action.DELETED: State.DELETED,
 }
+
+
+def entity_type_of(name: str) -> EntityType:
+    """The entity type a real-time path names (``user`` or ``group``); NotFoundError else."""
+    try:
+        return EntityType(name)
+    except ValueError:
+        raise NotFoundError(f"Entity type {name!r}: use user or group.") from None
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
     """One change a source application pushed."""
 
-    entity_type: str
+    entity_type: EntityType
     operation: Operation
     entity_id: str | None  # from the path (PUT, PATCH, DELETE)
     body: Any = None
@@ -42,14 +85,8 @@ class SystemResult:
     system_name: str
     role: str  # source | target
     operation: str
-    state: str
+    state: State
     reason: str | None = None
-
-    @classmethod
-    def of(
-        cls, system: Participant, operation: str, state: str, reason: str | None
-    ) -> SystemResult:
-        return cls(system.id, system.name, system.role.value, operation, state, reason)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,7 +94,7 @@ class SystemResult:
             "systemName": self.system_name,
             "role": self.role,
             "operation": self.operation,
-            "state": self.state,
+            "state": self.state.value,
             "reason": self.reason,
         }
 
@@ -68,7 +105,7 @@ class SystemResult:
             data["systemName"],
             data["role"],
             data["operation"],
-            data["state"],
+            State(data["state"]),
             data.get("reason"),
         )
 
@@ -78,15 +115,22 @@ class RealtimeLog:
     id: str
     source_id: str
     source_name: str
-    entity_type: str
+    entity_type: EntityType
     entity_id: str | None
-    operation: str
-    status: str
+    operation: Operation
+    status: Status
     started: str
     duration_ms: int
     error: str | None
     caller: str
     systems: list[SystemResult] = field(default_factory=list)
+
+    @property
+    def created(self) -> bool:
+        """Whether a CREATE created the entity in some target (an HTTP 201)."""
+        return self.operation is Operation.CREATE and any(
+            s.state is State.CREATED for s in self.systems
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,10 +138,10 @@ class RealtimeLog:
             "logType": "Real Time",
             "sourceSystemId": self.source_id,
             "sourceSystemName": self.source_name,
-            "entityType": self.entity_type,
+            "entityType": self.entity_type.value,
             "entityId": self.entity_id,
-            "operation": self.operation,
-            "status": self.status,
+            "operation": self.operation.value,
+            "status": self.status.value,
             "startTime": self.started,
             "durationMs": self.duration_ms,
             "errorMessage": self.error,

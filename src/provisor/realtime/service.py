@@ -2,15 +2,15 @@
 the source's read transformation and, at once, through every enabled target's write
 transformation into that target. No job, no property filters; conditions apply.
 
-A change is run by the job engine's own pieces (a one-entity page of a ``Runner``): the same
-operational data, conflict resolution, member resolution, deletion rules and soft deletes as
-a job. Changes provisor wrote itself and the back-end reports back are dropped (loops.py).
+A change is carried by the job pipeline's public face (``jobs/pipeline.py``: provision,
+deprovision): the same operational data, conflict resolution, member resolution, deletion
+rules and soft deletes as a job. Changes provisor wrote itself and the back-end reports back
+are dropped (loops.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 import uuid
 from collections.abc import Mapping
@@ -18,26 +18,31 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisor.connectors.base import MAX_ID_LENGTH, ConnectorError, Role, storable_id
-from provisor.context import Context
-from provisor.errors import ConfigError, NotFoundError, TooManyRequestsError
+from provisor.context import Context, Permission, requires
+from provisor.errors import ConfigError, InputError, NotFoundError, TooManyRequestsError
 from provisor.jobs import loops
 from provisor.jobs.locking import entity_key, holding
-from provisor.jobs.model import Action, Job, JobStatus, JobType, Trigger
+from provisor.jobs.model import Action
+from provisor.jobs.pipeline import Outcome, Pipeline
 from provisor.jobs.plan import Participant
-from provisor.jobs.runner import Runner
 from provisor.jobs.service import JobService, targets_of
+from provisor.realtime import store
 from provisor.realtime.model import (
-    ENTITY_TYPES,
-    STATES,
     Change,
+    Operation,
     RealtimeLog,
+    State,
+    Status,
     SystemResult,
 )
-from provisor.storage.realtime import RealtimeLogStore
+from provisor.storage.database import Database
 from provisor.systems.model import System
 from provisor.timestamps import now
+from provisor.types import EntityType
 
 ROUTE_SECONDS = 5.0  # how long a source's systems are reused before they are read again
+LOOP = "Identity Provisioning wrote this change: it is not provisioned again (loop prevention)."
+DEPROVISIONED = "Skipped by the source condition: deprovisioned in targets."
 
 
 @dataclass
@@ -52,18 +57,25 @@ class _Route:
 
 
 class RealtimeService:
-    def __init__(self, jobs: JobService, logs: RealtimeLogStore) -> None:
+    """The real-time API (permission ``realtime_api``; a certificate attached to a source
+    system calls only that system's) and its logs (``admin``)."""
+
+    def __init__(self, jobs: JobService, db: Database) -> None:
         self.jobs = jobs
         self.systems = jobs.systems
-        self.logs = logs
+        self.db = db
         self._routes: dict[str, _Route] = {}
         self._loading: dict[str, asyncio.Lock] = {}
 
-    async def push(self, source: str, change: Change, *, caller: str) -> RealtimeLog:
+    # -- the real-time API ----------------------------------------------------------------------
+
+    @requires(Permission.REALTIME_API)
+    async def push(self, ctx: Context, source: str, change: Change) -> RealtimeLog:
         """Carry one change to every target; the log of what happened (also stored).
-        NotFoundError / ConfigError when the source or the request cannot be used."""
-        if change.entity_type not in ENTITY_TYPES:
-            raise NotFoundError(f"Entity type {change.entity_type!r}: use user or group.")
+        NotFoundError / ConfigError / InputError when the source or the request cannot be
+        used (logged too, unless the source cannot be)."""
+        if ctx.actor.system is not None:
+            await asyncio.to_thread(self._confine, ctx, source)
         if change.entity_id is not None:
             _check_id(change.entity_id)
         started, clock = now(), time.monotonic()
@@ -80,19 +92,25 @@ class RealtimeService:
                     _check_id(found)  # before the log keeps it
                 entity_id = found
             if entity_id is None:
-                raise ConfigError("The entity has no id.")
+                raise InputError("The entity has no id.")
             key = entity_key(route.source.id, change.entity_type, entity_id)
             async with holding(self.jobs.locks, [key], self.jobs.lock_seconds):
                 if change.entity_id is not None:  # read in turn: the last to write read last
                     entity = await self._entity(route, change)
-                results += await self._carry(route, change, entity, entity_id)
-        except (ConfigError, NotFoundError, ConnectorError, TooManyRequestsError) as exc:
+                results += await self._carry(ctx, route, change, entity, entity_id)
+        except (
+            ConfigError,
+            InputError,
+            NotFoundError,
+            ConnectorError,
+            TooManyRequestsError,
+        ) as exc:
             error = exc.message
-            results.append(SystemResult.of(route.source, change.operation, "Entity Failed", error))
+            results.append(_of(route.source, change.operation, State.FAILED, error))
             raised: Exception | None = exc
         else:
             raised = None
-        failed = error is not None or any(r.state == "Entity Failed" for r in results)
+        failed = error is not None or any(r.state is State.FAILED for r in results)
         log = RealtimeLog(
             id=str(uuid.uuid4()),
             source_id=route.source.id,
@@ -100,51 +118,125 @@ class RealtimeService:
             entity_type=change.entity_type,
             entity_id=entity_id,
             operation=change.operation,
-            status="Finished with Error" if failed else "Finished Successfully",
+            status=Status.ERROR if failed else Status.SUCCESS,
             started=started,
             duration_ms=round((time.monotonic() - clock) * 1000),
-            error=error or next((r.reason for r in results if r.state == "Entity Failed"), None),
-            caller=caller,
+            error=error or next((r.reason for r in results if r.state is State.FAILED), None),
+            caller=ctx.author,
             systems=results,
         )
-        await asyncio.to_thread(self.logs.add, log)
+        await asyncio.to_thread(self._keep, ctx, log)
         if raised is not None:  # the request could not be carried out: its caller is told
             raise raised
         return log
 
+    @requires(Permission.REALTIME_API)
+    def check(self, ctx: Context, source: str, entity_type: EntityType) -> None:
+        """What a source application's *Test Connection* asks: NotFoundError unless the
+        source system exists."""
+        if ctx.actor.system is not None:
+            self._confine(ctx, source)
+        self.systems.get(source)
+
+    def _confine(self, ctx: Context, source: str) -> None:
+        """PermissionDeniedError when the caller is confined to another system (a certificate
+        attached to a system), or ``source`` is no system."""
+        try:
+            system_id = self.systems.get(source).id
+        except NotFoundError:
+            system_id = ""  # no system is the caller's
+        ctx.require_system(system_id)
+
+    # -- the logs -------------------------------------------------------------------------------
+
+    @requires()
+    def search(
+        self,
+        ctx: Context,
+        *,
+        source: str | None = None,
+        entity_id: str | None = None,
+        entity_type: str | None = None,
+        status: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[RealtimeLog], int]:
+        """Real-time logs newest first, of a source system (id or name), an entity id, an
+        entity type, a status; and how many there are."""
+        source_id = self.systems.get(source).id if source else None
+        with self.db.read(ctx) as tx:
+            return store.search(
+                tx,
+                source_id=source_id,
+                entity_id=entity_id,
+                entity_type=entity_type,
+                status=status,
+                offset=offset,
+                limit=limit,
+            )
+
+    @requires()
+    def log(self, ctx: Context, log_id: str) -> RealtimeLog:
+        """One real-time log; NotFoundError when there is none with that id."""
+        with self.db.read(ctx) as tx:
+            found = store.get(tx, log_id)
+        if found is None:
+            raise NotFoundError(f"No real-time log {log_id!r}.")
+        return found
+
+    def _keep(self, ctx: Context, log: RealtimeLog) -> None:
+        with self.db.write(ctx) as tx:
+            store.add(tx, log)
+
     # -- the steps --------------------------------------------------------------------------
 
     async def _carry(
-        self, route: _Route, change: Change, entity: dict[str, Any] | None, entity_id: str
+        self,
+        ctx: Context,
+        route: _Route,
+        change: Change,
+        entity: dict[str, Any] | None,
+        entity_id: str,
     ) -> list[SystemResult]:
         """The change in every target, unless provisor wrote it itself (an echo). Run while
         the entity's lock is held: another call for it waits its turn (decision 0021)."""
         last = None
         if route.endpoint is not None:
             last = await asyncio.to_thread(
-                self.jobs.opdata.echo, route.endpoint, change.entity_type, entity_id
+                self.jobs.operational(ctx).echo, route.endpoint, change.entity_type, entity_id
             )
         if loops.is_echo(last, entity):
-            return [
-                SystemResult.of(
-                    route.source,
-                    change.operation,
-                    "Entity Skipped",
-                    "Identity Provisioning wrote this change: it is not provisioned again "
-                    "(loop prevention).",
-                )
-            ]
+            return [_of(route.source, change.operation, State.SKIPPED, LOOP)]
+        pipeline = await asyncio.to_thread(self._pipeline, ctx, route)
         if entity is None:
-            return await self._delete(route, change, entity_id)
-        return await self._upsert(route, change, entity, entity_id)
+            return await self._deprovision(ctx, pipeline, change, entity_id)
+        done = await pipeline.provision(ctx, change.entity_type, [entity])
+        source = _result(done.source, change)
+        if not done.items and source.state is State.SKIPPED:  # the source condition
+            source.reason = DEPROVISIONED
+            return [source, *await self._deprovision(ctx, pipeline, change, entity_id)]
+        return [source, *(_result(t, change) for t in done.targets)]
+
+    async def _deprovision(
+        self, ctx: Context, pipeline: Pipeline, change: Change, entity_id: str
+    ) -> list[SystemResult]:
+        outcomes = await pipeline.deprovision(ctx, change.entity_type, [entity_id])
+        return [_result(o, change, Operation.DELETE) for o in outcomes]
+
+    def _pipeline(self, ctx: Context, route: _Route) -> Pipeline:
+        """A one-entity run. What it writes counts as seen by the source's job in progress,
+        if one is (the source has the entity now): that job's deletions keep it."""
+        chain = self.jobs.chain_in_progress(ctx, route.source.id)
+        opdata = self.jobs.operational(ctx)
+        return Pipeline.open(route.source, route.targets, opdata, seen_by=chain)
 
     async def _entity(self, route: _Route, change: Change) -> dict[str, Any] | None:
         """The entity as the source holds it; None for a delete."""
-        if change.operation == "DELETE":
+        if change.operation is Operation.DELETE:
             return None
-        if change.operation == "PATCH":
+        if change.operation is Operation.PATCH:
             if change.entity_id is None:
-                raise ConfigError("PATCH needs the entity's id in the path.")
+                raise InputError("PATCH needs the entity's id in the path.")
             current = await route.source.connector.get(change.entity_type, change.entity_id)
             if current is None:
                 raise NotFoundError(
@@ -152,95 +244,15 @@ class RealtimeService:
                 )
             return current  # the source applied the change before it reported it
         if not isinstance(change.body, dict):
-            raise ConfigError("The body is a JSON object: the entity as the source holds it.")
+            raise InputError("The body is a JSON object: the entity as the source holds it.")
         entity = dict(change.body)
         if change.entity_id is not None:
             entity.setdefault("id", change.entity_id)
             if str(entity["id"]) != change.entity_id:
-                raise ConfigError(
+                raise InputError(
                     f"The body's id {entity['id']!r} is not the path's {change.entity_id!r}."
                 )
         return entity
-
-    def _runner(self, route: _Route, caller: str) -> Runner:
-        """A one-entity run. What it writes counts as seen by the source's job in progress,
-        if one is (the source has the entity now): that job's deletions keep it."""
-        job_id = str(uuid.uuid4())
-        chain = self.jobs.chain_in_progress(Context.system("realtime"), route.source.id)
-        job = Job(
-            id=job_id,
-            source_id=route.source.id,
-            source_name=route.source.name,
-            type=JobType.READ,
-            trigger=Trigger.IMMEDIATE,
-            triggered_by=caller,
-            status=JobStatus.RUNNING,
-            read_mode=None,
-            created=now(),
-            chain_id=chain or job_id,
-        )
-        return Runner(
-            job,
-            route.source,
-            [dataclasses.replace(t, fatal=None) for t in route.targets],
-            self.jobs.opdata,
-            self.jobs.journal,
-        )
-
-    async def _upsert(
-        self, route: _Route, change: Change, entity: dict[str, Any], entity_id: str
-    ) -> list[SystemResult]:
-        runner = await asyncio.to_thread(self._runner, route, "real-time")
-        items = await asyncio.to_thread(runner.read_page, change.entity_type, [entity])
-        results = [_result(runner, route.source, change)]
-        if not items:
-            if results[0].state == "Entity Skipped":  # the source condition: deprovision
-                results[0].reason = "Skipped by the source condition: deprovisioned in targets."
-                return results + await self._delete(route, change, entity_id, runner)
-            return results
-        targets = [t for t in runner.targets if t.handles(change.entity_type)]
-        runner.deferred = []  # every target's operational data in one transaction
-        await asyncio.gather(
-            *(runner.writing.write_page(t, change.entity_type, items) for t in targets)
-        )
-        await asyncio.to_thread(self.jobs.opdata.settle, runner.deferred)
-        return results + [_result(runner, t, change) for t in targets]
-
-    async def _delete(
-        self, route: _Route, change: Change, entity_id: str, runner: Runner | None = None
-    ) -> list[SystemResult]:
-        if runner is None:
-            runner = await asyncio.to_thread(self._runner, route, "real-time")
-        targets = [t for t in runner.targets if t.handles(change.entity_type)]
-        results = []
-        for target in targets:
-            records = await asyncio.to_thread(
-                self.jobs.opdata.records,
-                route.source.id,
-                target.id,
-                change.entity_type,
-                [entity_id],
-            )
-            if not records:
-                results.append(SystemResult.of(target, "DELETE", "Entity Not Provisioned", None))
-                continue
-            section = target.transformation.entity(change.entity_type)
-            skipped = section is not None and "delete" in section.skip_operations
-            gone = await runner.deleting.remove(
-                target, change.entity_type, list(records.values()), skipped
-            )
-            try:
-                await target.connector.flush()
-            except ConnectorError as exc:
-                runner.fail_target(target, exc.message)
-                runner.count(change.entity_type, target, Action.FAILED)
-                gone = []
-            if gone:
-                await asyncio.to_thread(
-                    self.jobs.opdata.remove, route.source.id, target.id, change.entity_type, gone
-                )
-            results.append(_result(runner, target, change, "DELETE"))
-        return results
 
     async def _route(self, source: str) -> _Route:
         """The source's systems, reused for ROUTE_SECONDS."""
@@ -280,46 +292,27 @@ class RealtimeService:
             await _close(route)
         self._routes.clear()
 
-    def search(self, **criteria: Any) -> tuple[list[RealtimeLog], int]:
-        return self.logs.search(**criteria)
+
+def _of(system: Participant, operation: str, state: State, reason: str | None) -> SystemResult:
+    return SystemResult(system.id, system.name, system.role.value, operation, state, reason)
 
 
-def _result(
-    runner: Runner, system: Participant, change: Change, operation: str | None = None
-) -> SystemResult:
-    """What happened to the one entity in a system, from the runner's statistics and logs."""
-    counts = [
-        c
-        for key, c in runner.counts.items()
-        if key[1] == system.id and key[0] == change.entity_type
-    ]
-    action = Action.READ
-    for candidate in (
-        Action.FAILED,
-        Action.SKIPPED,
-        Action.CREATED,
-        Action.UPDATED,
-        Action.DELETED,
-        Action.UNCHANGED,
-    ):
-        if any(getattr(c, candidate.value) for c in counts):
-            action = candidate
-            break
-    reason = next(
-        (log.reason for log in runner.logs if log.system_id == system.id and log.reason),
-        system.fatal or runner.coverage.note(system),
-    )
+def _result(outcome: Outcome, change: Change, operation: Operation | None = None) -> SystemResult:
+    """What happened to the one entity in a system, as SAP's states say it."""
+    system = outcome.system
+    if outcome.action is None:
+        return _of(system, Operation.DELETE, State.NOT_PROVISIONED, None)
     verb = operation or change.operation
-    if action is Action.CREATED:
-        verb = "CREATE"
-    elif action is Action.UPDATED and verb == "CREATE":
-        verb = "UPDATE"
-    return SystemResult.of(system, verb, STATES[action], reason)
+    if outcome.action is Action.CREATED:
+        verb = Operation.CREATE
+    elif outcome.action is Action.UPDATED and verb is Operation.CREATE:
+        verb = Operation.UPDATE
+    return _of(system, verb, State.of(outcome.action), outcome.reason)
 
 
 def _check_id(entity_id: str) -> None:
     if not storable_id(entity_id):
-        raise ConfigError(
+        raise InputError(
             f"The entity id is not usable: at most {MAX_ID_LENGTH} characters, "
             "no control characters."
         )

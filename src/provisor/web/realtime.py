@@ -9,28 +9,25 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from provisor.auth.permissions import Principal
 from provisor.connectors.base import ConnectorError
-from provisor.errors import NotFoundError
-from provisor.realtime.model import STATUSES, Change
+from provisor.context import Context
+from provisor.realtime.model import STATUSES, Change, Operation, entity_type_of
 from provisor.realtime.service import RealtimeService
 from provisor.scim.errors import SCIMError
 from provisor.web import auth, openapi
-from provisor.web.auth import Admin, GuardedRoute, PrincipalDep, RealtimeCaller, ServicesDep
+from provisor.web.auth import ContextDep, GuardedRoute, guard
 from provisor.web.limits import Offset
 from provisor.web.scim_discovery import discovery_list
 
 public = APIRouter(
     tags=[openapi.REALTIME],
     route_class=GuardedRoute,
-    dependencies=[RealtimeCaller],
     responses=openapi.scim_errors,
 )
 admin = APIRouter(
     prefix="/api/v1",
     tags=[openapi.ADMIN_REALTIME],
     route_class=GuardedRoute,
-    dependencies=[Admin],
     responses=openapi.errors,
 )
 
@@ -62,58 +59,51 @@ async def _body(request: Request) -> Any:
         raise _InvalidBody(f"The body is not JSON: {exc}.") from None
 
 
-async def _push(
-    request: Request,
-    principal: Principal,
-    system_id: str,
-    change: Change,
-) -> Response:
+async def _push(request: Request, ctx: Context, system_id: str, change: Change) -> Response:
     try:
-        log = await _realtime(request).push(system_id, change, caller=principal.name)
+        log = await _realtime(request).push(ctx, system_id, change)
     except ConnectorError as exc:
         raise _BackendFailed(f"The source system failed: {exc.message}") from None
-    created = change.operation == "CREATE" and any(s.state == "Entity Created" for s in log.systems)
-    return _json(log.to_dict(), 201 if created else 200, SCIM_JSON)
+    return _json(log.to_dict(), 201 if log.created else 200, SCIM_JSON)
 
 
-async def create(
-    system_id: str, entity_type: str, request: Request, principal: PrincipalDep
-) -> Response:
+async def create(system_id: str, entity_type: str, request: Request, ctx: ContextDep) -> Response:
     """A new or changed entity, as the source holds it (an upsert)."""
     body = await _body(request)
-    return await _push(request, principal, system_id, Change(entity_type, "CREATE", None, body))
+    change = Change(entity_type_of(entity_type), Operation.CREATE, None, body)
+    return await _push(request, ctx, system_id, change)
 
 
 async def replace(
-    system_id: str, entity_type: str, entity_id: str, request: Request, principal: PrincipalDep
+    system_id: str, entity_type: str, entity_id: str, request: Request, ctx: ContextDep
 ) -> Response:
     body = await _body(request)
-    change = Change(entity_type, "UPDATE", entity_id, body)
-    return await _push(request, principal, system_id, change)
+    change = Change(entity_type_of(entity_type), Operation.UPDATE, entity_id, body)
+    return await _push(request, ctx, system_id, change)
 
 
 async def patch(
-    system_id: str, entity_type: str, entity_id: str, request: Request, principal: PrincipalDep
+    system_id: str, entity_type: str, entity_id: str, request: Request, ctx: ContextDep
 ) -> Response:
     """A changed entity: read again from the source, which already holds the change."""
     body = await _body(request)
-    change = Change(entity_type, "PATCH", entity_id, body)
-    return await _push(request, principal, system_id, change)
+    change = Change(entity_type_of(entity_type), Operation.PATCH, entity_id, body)
+    return await _push(request, ctx, system_id, change)
 
 
 async def remove(
-    system_id: str, entity_type: str, entity_id: str, request: Request, principal: PrincipalDep
+    system_id: str, entity_type: str, entity_id: str, request: Request, ctx: ContextDep
 ) -> Response:
-    change = Change(entity_type, "DELETE", entity_id)
-    return await _push(request, principal, system_id, change)
+    change = Change(entity_type_of(entity_type), Operation.DELETE, entity_id)
+    return await _push(request, ctx, system_id, change)
 
 
-async def test_connection(system_id: str, entity_type: str, services: ServicesDep) -> Response:
+async def test_connection(
+    system_id: str, entity_type: str, request: Request, ctx: ContextDep
+) -> Response:
     """What a source application's *Test Connection* calls: an empty SCIM list when the
     source system exists and takes changes."""
-    if entity_type not in ("user", "group"):
-        raise NotFoundError(f"Entity type {entity_type!r}: use user or group.")
-    services.systems.get(system_id)
+    _realtime(request).check(ctx, system_id, entity_type_of(entity_type))
     return Response(discovery_list([]), media_type=SCIM_JSON)
 
 
@@ -134,6 +124,13 @@ _RESPONSES: dict[str, openapi.Responses] = {
     "DELETE": _LOGGED,
 }
 
+_GUARDS = {  # who may call: the service's declaration (certificates attached to the system too)
+    method: guard(
+        RealtimeService.check if method == "GET" else RealtimeService.push, certificate=True
+    )
+    for method in _RESPONSES
+}
+
 for prefix in PREFIXES:
     for path, endpoint, method, summary in _ROUTES:
         public.add_api_route(
@@ -145,16 +142,21 @@ for prefix in PREFIXES:
             name=f"realtime_{endpoint.__name__}_{PREFIXES.index(prefix)}",
             response_class=Response,
             responses=_RESPONSES[method],
+            dependencies=[_GUARDS[method]],
         )
 
 
 # -- the logs --------------------------------------------------------------------------------
 
 
-@admin.get("/realtime-logs", summary="Real-time provisioning logs, newest first")
+@admin.get(
+    "/realtime-logs",
+    summary="Real-time provisioning logs, newest first",
+    dependencies=[guard(RealtimeService.search)],
+)
 def list_logs(
     request: Request,
-    services: ServicesDep,
+    ctx: ContextDep,
     source: Annotated[str | None, Query(description="Source system id or name")] = None,
     entity_id: Annotated[str | None, Query(alias="entityId")] = None,
     entity_type: Annotated[str | None, Query(alias="entityType")] = None,
@@ -162,9 +164,9 @@ def list_logs(
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> Response:
-    source_id = services.systems.get(source).id if source else None
     found, total = _realtime(request).search(
-        source_id=source_id,
+        ctx,
+        source=source,
         entity_id=entity_id,
         entity_type=entity_type,
         status=status,
@@ -176,9 +178,10 @@ def list_logs(
     )
 
 
-@admin.get("/realtime-logs/{log_id}", summary="One real-time provisioning log")
-def get_log(log_id: str, request: Request) -> Response:
-    found = _realtime(request).logs.get(log_id)
-    if found is None:
-        raise NotFoundError(f"No real-time log {log_id!r}.")
-    return _json(found.to_dict())
+@admin.get(
+    "/realtime-logs/{log_id}",
+    summary="One real-time provisioning log",
+    dependencies=[guard(RealtimeService.log)],
+)
+def get_log(log_id: str, request: Request, ctx: ContextDep) -> Response:
+    return _json(_realtime(request).log(ctx, log_id).to_dict())
