@@ -19,6 +19,7 @@ import orjson
 
 from provisor.context import Context, requires
 from provisor.directory.service import READERS, Directory, Rendered
+from provisor.errors import PreconditionFailedError
 from provisor.scim import schemas as s
 from provisor.scim.errors import (
     InvalidSyntaxError,
@@ -183,6 +184,8 @@ class BulkProcessor:
             }
         except SCIMError as exc:
             return _error(op, exc.status, exc.message, exc.scim_type)
+        except PreconditionFailedError as exc:  # If-Match: the operation's version
+            return _error(op, 412, exc.message)
 
 
 def _success(op: _Operation, status: int, result: Rendered) -> dict[str, Any]:

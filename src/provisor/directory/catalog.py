@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from sqlalchemy import ColumnElement
 
-from provisor.context import Context
+from provisor.context import Context, PerTenant
 from provisor.directory import store
 from provisor.errors import ConflictError
 from provisor.scim.attributes import Schema
@@ -46,6 +46,17 @@ class Tools:
     filters: dict[EntityType, FilterCompiler]
 
 
+class _Cached:
+    """A tenant's tools and when the database last confirmed them."""
+
+    __slots__ = ("checked", "lock", "tools")
+
+    def __init__(self) -> None:
+        self.tools: Tools | None = None
+        self.checked = 0.0
+        self.lock = threading.Lock()
+
+
 class SchemaCatalog:
     """Custom schemas live in the database; a counter moves whenever they change, and each
     process rebuilds its tools when it sees the counter move.
@@ -54,27 +65,28 @@ class SchemaCatalog:
     trust tools checked in the last few seconds, and a filter that fails to compile asks
     again before it is refused.
 
-    The catalog is internal to the directory (whose operations say who may use it) and to
-    services that need the tenant's schemas (the proxy): it checks no permission.
+    Each tenant has its own schemas, so its own tools. The catalog is internal to the
+    directory (whose operations say who may use it) and to services that need the tenant's
+    schemas (the proxy): it checks no permission.
     """
 
     def __init__(self, db: Database, limits: Limits = DEFAULT_LIMITS) -> None:
         self.db = db
         self.limits = limits
-        self._tools: Tools | None = None
-        self._checked = 0.0
-        self._lock = threading.Lock()
+        self._cached: PerTenant[_Cached] = PerTenant(lambda _tenant: _Cached())
 
     def tools(self, tx: Transaction, *, fresh: bool = True) -> Tools:
-        cached = self._tools
-        if cached is not None and not fresh and time.monotonic() < self._checked + READ_TRUST:
+        """The tools of the call's tenant."""
+        mine = self._cached.get(tx.ctx)
+        cached = mine.tools
+        if cached is not None and not fresh and time.monotonic() < mine.checked + READ_TRUST:
             return cached
         generation = store.read_counter(tx, SCHEMAS_COUNTER)
         if cached is None or cached.generation != generation:
             cached = self._build(tx, generation)
-        with self._lock:
-            self._tools = cached
-            self._checked = time.monotonic()
+        with mine.lock:
+            mine.tools = cached
+            mine.checked = time.monotonic()
         return cached
 
     def _build(self, tx: Transaction, generation: int) -> Tools:
