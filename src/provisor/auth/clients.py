@@ -50,6 +50,15 @@ class Credentials:
     client_secret: str
 
 
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A bearer token, the permissions it grants and its lifetime in seconds."""
+
+    access_token: str
+    scope: frozenset[str]
+    expires_in: int
+
+
 class ScopeError(Exception):
     """The requested scope holds permissions the client does not have."""
 
@@ -310,7 +319,9 @@ class ClientService:
             client, claims.scope & set(client.permissions), "bearer", claims.secret_id
         )
 
-    def issue_token(self, principal: Principal, scope: str | None) -> tuple[str, frozenset[str]]:
+    def issue_token(self, principal: Principal, scope: str | None) -> IssuedToken:
+        """A bearer token for a principal proven by a secret (the client credentials grant):
+        the permissions of ``scope`` (space separated; all the client's without it)."""
         granted = frozenset(p.value for p in principal.permissions)
         if scope is not None and scope.strip():
             wanted = frozenset(scope.split())
@@ -321,7 +332,8 @@ class ClientService:
             granted = wanted
         if principal.secret_id is None:
             raise AuthenticationError("Only a client secret can obtain a bearer token.")
-        return self.signer.issue(principal.client_id, granted, principal.secret_id), granted
+        token = self.signer.issue(principal.client_id, granted, principal.secret_id)
+        return IssuedToken(token, granted, self.signer.ttl)
 
     def certificate_principal(self, client_id: str) -> Principal:
         """The principal of a client proven by a certificate attached to it."""
