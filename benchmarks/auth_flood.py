@@ -90,6 +90,7 @@ def main() -> None:
         flood(args.flood[0], args.flood[1], args.threads, float(args.flood[2]))
         return
 
+    from provisor.context import Context
     from provisor.runtime import Services, prepare
     from provisor.settings import Settings
 
@@ -97,11 +98,12 @@ def main() -> None:
     settings = Settings(data_dir=folder)
     prepare(settings)
     services = Services.open(settings)
+    ctx = Context.system("benchmark")
     try:
-        _, normal = services.clients.create("normal", ["manage_users"])
-        _, victim = services.clients.create("victim", ["manage_users"])
+        _, normal = services.clients.create(ctx, "normal", ["manage_users"])
+        _, victim = services.clients.create(ctx, "victim", ["manage_users"])
         known = [
-            services.clients.create(f"known-{n}", ["manage_users"])[1] for n in range(args.ids)
+            services.clients.create(ctx, f"known-{n}", ["manage_users"])[1] for n in range(args.ids)
         ]
     finally:
         services.close()

@@ -24,9 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from provisor.certs.x509 import KeySpec, PrivateKey, make_ca, name, pem  # noqa: E402
+from provisor.context import Context  # noqa: E402
 from provisor.errors import AuthenticationError  # noqa: E402
 from provisor.runtime import Services, prepare  # noqa: E402
 from provisor.settings import Settings  # noqa: E402
+
+CTX = Context.system("benchmark")  # the service calls the benchmark makes directly
 
 
 def issued(subject: str, ca: tuple[x509.Certificate, PrivateKey]) -> x509.Certificate:
@@ -73,7 +76,7 @@ def main() -> None:
             key = KeySpec("EC-P256").generate()
             partner = make_ca(name("partner CA"), key, hashes.SHA256(), datetime.now(UTC), 2)
             certs.options = dataclasses.replace(certs.options, client_cas=(partner,))
-            client, _ = services.clients.create("bench", ["realtime_api"])
+            client, _ = services.clients.create(CTX, "bench", ["realtime_api"])
             attached = issued("partner-app", (partner, key))
             certs.import_inbound(pem(attached), client=client.id)
             renewed = issued("partner-app", (partner, key))

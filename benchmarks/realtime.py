@@ -49,6 +49,9 @@ from benchmarks.scim_directory import (  # noqa: E402
     wait_until_up,
 )
 from benchmarks.sync import count_ldap, database_url, pg_admin_url  # noqa: E402
+from provisor.context import Context  # noqa: E402
+
+CTX = Context.system("benchmark")  # the service calls the benchmark makes directly
 
 LDAP_PEOPLE = "ou=people,dc=example,dc=org"
 LDAP_GROUPS = "ou=groups,dc=example,dc=org"
@@ -267,7 +270,7 @@ def _realtime_client(data_dir: Path, url: str | None) -> str:
 
     services = Services.open(Settings(data_dir=data_dir, database_url=url))
     try:
-        _, credentials = services.clients.create("realtime-benchmark", ["realtime_api"])
+        _, credentials = services.clients.create(CTX, "realtime-benchmark", ["realtime_api"])
     finally:
         services.close()
     return basic_auth(credentials.client_id, credentials.client_secret)

@@ -82,6 +82,10 @@ from benchmarks.scim_directory import (  # noqa: E402
     user_name_of,
     wait_until_up,
 )
+from provisor.context import Context  # noqa: E402
+from provisor.types import EntityType  # noqa: E402
+
+CTX = Context.system("benchmark")  # the service calls the benchmark makes directly
 
 CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -498,7 +502,7 @@ def change_users(bench: Bench, ids: list[str], count: int) -> float:
                     {"op": "replace", "path": "title", "value": "Changed by the benchmark"},
                 ],
             }
-            services.directory.patch("User", user_id, body, "/scim")
+            services.directory.patch(CTX, EntityType.USER, user_id, body, "/scim")
     finally:
         services.close()
     return time.perf_counter() - started

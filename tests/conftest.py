@@ -19,11 +19,14 @@ import psycopg
 import pytest
 import uvicorn
 
+from provisor.context import Context
 from provisor.runtime import Services, prepare
 from provisor.settings import Settings
 from provisor.storage import migrate
 from provisor.storage.database import Database
 from provisor.web.app import create_app
+
+CTX = Context.system("tests")  # the service calls a test makes directly
 
 PG_HOST = os.environ.get("PROVISOR_TEST_PG_HOST", "127.0.0.1")
 PG_ADMIN_URL = f"postgresql://postgres@{PG_HOST}:5432/postgres"
@@ -129,7 +132,9 @@ class LiveServer:
 
     def new_client(self, *permissions: str) -> tuple[str, str]:
         """A technical user with these permissions: (client id, secret)."""
-        _, creds = self.services.clients.create(f"test-{uuid.uuid4().hex[:8]}", list(permissions))
+        _, creds = self.services.clients.create(
+            CTX, f"test-{uuid.uuid4().hex[:8]}", list(permissions)
+        )
         return creds.client_id, creds.client_secret
 
 

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from provisor.certs.x509 import PrivateKey, key_pem, pem
 from provisor.connectors.base import Role
+from provisor.context import Context
 from provisor.runtime import Services, prepare
 from provisor.settings import Settings
 from provisor.storage.certificates import CALLERS_CA
@@ -35,6 +36,8 @@ from provisor.web.app import create_app
 from tests.certs.conftest import self_signed
 from tests.conftest import free_port
 from tests.connectors.scim_peers import PKI, make_pki
+
+CTX = Context.system("tests")  # the service calls a test makes directly
 
 REALTIME = "/ipsproxy/service/api/v1/systems/{}/entities/user"
 PROXY = "/ipsproxy/service/api/v1/scim/{}/Users"
@@ -126,7 +129,7 @@ def test_realtime_and_proxy_calls_over_mtls(https: Served) -> None:
     services, certs = https.services, https.services.certificates
     source = _system(services, "HR", Role.SOURCE)
     proxy = _system(services, "IdM proxy", Role.PROXY)
-    caller, _ = services.clients.create("idm", ["realtime_api", "proxy_api"])
+    caller, _ = services.clients.create(CTX, "idm", ["realtime_api", "proxy_api"])
 
     # an uploaded certificate (self-signed, as many source applications make them)
     uploaded, uploaded_key = self_signed("idm.example.org")
@@ -153,7 +156,7 @@ def test_realtime_and_proxy_calls_over_mtls(https: Served) -> None:
         assert mtls.get(REALTIME.format(source), auth=("x", "y")).status_code == 401
 
     # a generated certificate: the .p12 comes back once
-    generator, _ = services.clients.create("ias", ["realtime_api"])
+    generator, _ = services.clients.create(CTX, "ias", ["realtime_api"])
     with https.client(auth=https.admin) as admin:
         answer = admin.post(
             f"/api/v1/clients/{generator.id}/certificates/generate",
@@ -247,7 +250,7 @@ def test_client_certificate_from_a_trusted_reverse_proxy(
 ) -> None:
     url, services, _ = plain
     source = _system(services, "HR", Role.SOURCE)
-    caller, _ = services.clients.create("idm", ["realtime_api"])
+    caller, _ = services.clients.create(CTX, "idm", ["realtime_api"])
     cert, _ = self_signed("behind-proxy")
     services.certificates.import_inbound(pem(cert), client=caller.id)
     forms = {
@@ -278,7 +281,7 @@ def test_the_header_is_ignored_from_untrusted_addresses(sqlite_settings: Setting
     )
     with serve(settings) as live:
         source = _system(live.services, "HR", Role.SOURCE)
-        caller, _ = live.services.clients.create("idm", ["realtime_api"])
+        caller, _ = live.services.clients.create(CTX, "idm", ["realtime_api"])
         cert, _ = self_signed("spoofed")
         live.services.certificates.import_inbound(pem(cert), client=caller.id)
         header = {"X-Forwarded-Client-Cert": urllib.parse.quote(pem(cert))}
@@ -296,7 +299,7 @@ def test_provisor_serve_with_tls_and_a_client_ca(tmp_path: Path) -> None:
     services = Services.open(settings)
     try:
         source = _system(services, "HR", Role.SOURCE)
-        caller, _ = services.clients.create("idm", ["realtime_api"])
+        caller, _ = services.clients.create(CTX, "idm", ["realtime_api"])
         ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), None)
         ca = x509.load_pem_x509_certificate(pki.ca.read_bytes())
         attached, _ = self_signed("idm-prod", issuer=(ca, ca_key))  # type: ignore[arg-type]
@@ -378,7 +381,7 @@ def test_serve_refuses_bad_tls_options(tmp_path: Path) -> None:
 def test_tenant_admin_api_with_a_certificate(https: Served) -> None:
     services = https.services
     source = _system(services, "HR", Role.SOURCE)
-    operator, _ = services.clients.create("scheduler", ["tenant_admin_api"])
+    operator, _ = services.clients.create(CTX, "scheduler", ["tenant_admin_api"])
     cert, key = self_signed("scheduler.example.org")
     services.certificates.import_inbound(pem(cert), client=operator.id)
     public = "/ips/service/publicapi/v1"

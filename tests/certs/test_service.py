@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from provisor.certs.x509 import InvalidCertificateError, describe, load_certificate, pem
 from provisor.connectors.base import Role
-from provisor.context import Permission
+from provisor.context import Context, Permission
 from provisor.errors import AuthenticationError, ConfigError, ConflictError, NotFoundError
 from provisor.runtime import Services
 from provisor.settings import Settings
@@ -24,6 +24,8 @@ from provisor.storage import tables as t
 from provisor.storage.certificates import CALLERS_CA
 from provisor.systems.model import NewSystem, System
 from tests.certs.conftest import Clock, self_signed
+
+CTX = Context.system("tests")  # the service calls a test makes directly
 
 
 def system(services: Services, role: Role = Role.TARGET, name: str = "back-end") -> System:
@@ -199,7 +201,7 @@ def test_expired_active_with_a_manual_inactive_one(services: Services, clock: Cl
 
 def test_inbound_import_forms_and_errors(services: Services) -> None:
     certs = services.certificates
-    client, _ = services.clients.create("idm", ["proxy_api"])
+    client, _ = services.clients.create(CTX, "idm", ["proxy_api"])
     cert, key = self_signed("idm.example.org")
     text = pem(cert)
     attached = certs.import_inbound(text, client=client.name)
@@ -251,7 +253,7 @@ def test_inbound_import_forms_and_errors(services: Services) -> None:
 
 def test_generated_inbound_certificate(services: Services) -> None:
     certs = services.certificates
-    client, _ = services.clients.create("realtime-caller", ["realtime_api"])
+    client, _ = services.clients.create(CTX, "realtime-caller", ["realtime_api"])
     found, bundle = certs.generate_inbound(client.id, "IAS", "s3cret-pass")
     key, cert, extra = pkcs12.load_key_and_certificates(bundle, b"s3cret-pass")
     assert isinstance(key, ec.EllipticCurvePrivateKey) and cert is not None
@@ -276,7 +278,7 @@ def test_generated_inbound_certificate(services: Services) -> None:
 
 def test_authentication_by_certificate(services: Services, clock: Clock) -> None:
     certs = services.certificates
-    client, _ = services.clients.create("idm", ["proxy_api", "realtime_api"])
+    client, _ = services.clients.create(CTX, "idm", ["proxy_api", "realtime_api"])
     uploaded, _ = self_signed("idm")
     certs.import_inbound(pem(uploaded), client=client.id)
     assert certs.authenticate(uploaded).client_id == client.id
@@ -326,6 +328,6 @@ def test_authentication_by_certificate(services: Services, clock: Clock) -> None
     services.systems.delete(proxy.id)
     with pytest.raises(AuthenticationError):
         certs.authenticate(on_system)
-    services.clients.delete(client.id)
+    services.clients.delete(CTX, client.id)
     with pytest.raises(AuthenticationError):
         certs.authenticate(uploaded)

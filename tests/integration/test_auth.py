@@ -7,8 +7,11 @@ import time
 import httpx
 import jwt
 
+from provisor.context import Context
 from tests.conftest import LiveServer
 from tests.helpers import create, group_body, scim_error, user_body
+
+CTX = Context.system("tests")  # the service calls a test makes directly
 
 
 def token(server: LiveServer, creds: tuple[str, str], **form: str) -> httpx.Response:
@@ -147,14 +150,14 @@ def test_bad_bearer_tokens(sqlite_server: LiveServer) -> None:
 
 def test_deleting_or_rotating_revokes(sqlite_server: LiveServer) -> None:
     clients = sqlite_server.services.clients
-    row, creds = clients.create("rotating", ["manage_users"])
+    row, creds = clients.create(CTX, "rotating", ["manage_users"])
     bearer = token(sqlite_server, (creds.client_id, creds.client_secret)).json()["access_token"]
-    _, new = clients.rotate_secret("rotating")
+    _, new = clients.rotate_secret(CTX, "rotating")
     with httpx.Client(base_url=sqlite_server.url) as client:
         time.sleep(2.1)  # past the server's 2-second client cache
         scim_error(client.get("/scim/Users", auth=(creds.client_id, creds.client_secret)), 401)
         assert client.get("/scim/Users", auth=(new.client_id, new.client_secret)).status_code == 200
-        clients.delete(row.id)
+        clients.delete(CTX, row.id)
         time.sleep(2.1)
         scim_error(client.get("/scim/Users", auth=(new.client_id, new.client_secret)), 401)
         scim_error(client.get("/scim/Users", headers={"Authorization": f"Bearer {bearer}"}), 401)

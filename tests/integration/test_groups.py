@@ -9,13 +9,17 @@ import httpx
 import pytest
 from sqlalchemy import insert, select
 
+from provisor.context import Context
+from provisor.directory import store
 from provisor.directory.service import Directory
-from provisor.storage import directory as store
 from provisor.storage import tables as t
 from provisor.storage.database import Database
 from provisor.timestamps import now
+from provisor.types import EntityType
 from tests.conftest import LiveServer
 from tests.helpers import USER, create, group_body, patch, scim_error, user_body
+
+CTX = Context.system("tests")  # the service calls a test makes directly
 
 
 def _member_ids(group: dict) -> set[str]:
@@ -145,18 +149,18 @@ def test_a_member_deleted_while_it_is_added_leaves_no_dangling_row(pg_database: 
     db = Database(pg_database)
     directory = Directory(db)
     try:
-        user_id = directory.create("User", user_body(), "/scim").id
-        group_id = directory.create("Group", group_body(), "/scim").id
-        deleting = threading.Thread(target=directory.delete, args=("User", user_id))
-        with db.write() as conn:  # what adding a member does, held open
-            assert store.kinds_of(conn, [user_id]) == {user_id: "User"}
+        user_id = directory.create(CTX, EntityType.USER, user_body(), "/scim").id
+        group_id = directory.create(CTX, EntityType.GROUP, group_body(), "/scim").id
+        deleting = threading.Thread(target=directory.delete, args=(CTX, EntityType.USER, user_id))
+        with db.write(CTX) as tx:  # what adding a member does, held open
+            assert store.kinds_of(tx, [user_id]) == {user_id: EntityType.USER}
             deleting.start()
             while deleting.is_alive() and not _waits_for_a_lock(db):
                 deleting.join(0.01)
-            store.add_members(conn, group_id, [store.MemberRow(user_id, "User", None)], now())
+            store.add_members(tx, group_id, [store.MemberRow(user_id, "User", None)], now())
         deleting.join()
-        with db.read() as conn:
-            assert store.member_ids(conn, group_id) == []
+        with db.read(CTX) as tx:
+            assert store.member_ids(tx, group_id) == []
     finally:
         db.dispose()
 
@@ -170,25 +174,25 @@ def test_a_member_deleted_while_its_group_is_renamed_does_not_deadlock(pg_databa
 
     def delete_user() -> None:
         try:
-            directory.delete("User", user_id)
+            directory.delete(CTX, EntityType.USER, user_id)
         except BaseException as exc:  # reported to the test below
             failures.append(exc)
 
     try:
-        user_id = directory.create("User", user_body(), "/scim").id
-        group_id = directory.create("Group", group_body("old", [user_id]), "/scim").id
+        user_id = directory.create(CTX, EntityType.USER, user_body(), "/scim").id
+        group_id = directory.create(CTX, EntityType.GROUP, group_body("old", [user_id]), "/scim").id
         deleting = threading.Thread(target=delete_user)
-        with db.write() as conn:  # what renaming the group does, held open
-            assert store.get(conn, "Group", group_id, lock=True) is not None
+        with db.write(CTX) as tx:  # what renaming the group does, held open
+            assert store.get(tx, EntityType.GROUP, group_id, lock=True) is not None
             deleting.start()
             while deleting.is_alive() and not _waits_for_a_lock(db):
                 deleting.join(0.01)
-            store.touch_below(conn, [group_id], now())
+            store.touch_below(tx, [group_id], now())
         deleting.join()
         assert failures == []
-        with db.read() as conn:
-            assert store.get(conn, "User", user_id) is None
-            assert store.member_ids(conn, group_id) == []
+        with db.read(CTX) as tx:
+            assert store.get(tx, EntityType.USER, user_id) is None
+            assert store.member_ids(tx, group_id) == []
     finally:
         db.dispose()
 

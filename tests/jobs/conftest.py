@@ -14,7 +14,10 @@ from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.storage import migrate
 from provisor.systems.model import NewSystem, System
+from provisor.types import EntityType
 from tests.helpers import user_body
+
+CTX = Context.system("tests")  # the service calls a test makes directly
 
 
 @pytest.fixture
@@ -61,5 +64,7 @@ def add_users(services: Services, *names: str, **extra: Any) -> dict[str, str]:
     """Users in the Local Identity Directory: name -> id."""
     ids = {}
     for name in names:
-        ids[name] = services.directory.create("User", user_body(name, **extra), "/scim").id
+        ids[name] = services.directory.create(
+            CTX, EntityType.USER, user_body(name, **extra), "/scim"
+        ).id
     return ids

@@ -15,18 +15,21 @@ from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.storage import migrate
 from provisor.systems.model import SystemChanges
+from provisor.types import EntityType
 from tests.conftest import LiveServer
 from tests.helpers import group_body
 from tests.integration.test_cli import run
 from tests.jobs.conftest import add_users, lid_source, run_job, stats
 from tests.jobs.test_pipeline import csv_target, rows
 
+CTX = Context.system("tests")  # the service calls a test makes directly
+
 PROBLEM = "application/problem+json"
 
 
 def _forget(services: Services, ids: dict[str, str], *names: str) -> None:
     for name in names:
-        services.directory.delete("User", ids[name])
+        services.directory.delete(CTX, EntityType.USER, ids[name])
 
 
 def _held(services: Services, job: Job, count: int, entity_type: str = "user") -> None:
@@ -141,11 +144,13 @@ def test_holds_are_per_entity_type_and_the_empty_read_switch_releases(
     services: Services, tmp_path: Path
 ) -> None:
     ids = add_users(services, "g1", "g2")
-    group = services.directory.create("Group", group_body("Crew", list(ids.values())), "/scim")
+    group = services.directory.create(
+        CTX, EntityType.GROUP, group_body("Crew", list(ids.values())), "/scim"
+    )
     source = lid_source(services)
     csv_target(services, source.id, tmp_path)
     run_job(services, "LID")
-    services.directory.delete("Group", group.id)
+    services.directory.delete(CTX, EntityType.GROUP, group.id)
     _forget(services, ids, "g1", "g2")
     held = run_job(services, "LID")
     _held(services, held, 2, "user")

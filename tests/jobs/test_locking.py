@@ -10,14 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from provisor.context import Context
 from provisor.errors import TooManyRequestsError
 from provisor.jobs.locking import entity_key, holding
 from provisor.jobs.lockstore import EntityLockStore
 from provisor.jobs.model import JobStatus
 from provisor.runtime import Services
 from provisor.storage.database import Database
+from provisor.types import EntityType
 from tests.jobs.conftest import add_users, lid_source, run_job
 from tests.jobs.test_pipeline import csv_target, rows
+
+CTX = Context.system("tests")  # the service calls a test makes directly
 
 ADA = entity_key("source", "user", "ada")
 BOB = entity_key("source", "user", "bob")
@@ -137,7 +141,7 @@ def test_a_job_takes_the_locks_of_the_entities_it_writes(
     assert run_job(services, "LID").status is JobStatus.SUCCESS
     assert set(rows(tmp_path / "users.csv")) == {"ada", "bob"}
 
-    services.directory.delete("User", ids["ada"])
+    services.directory.delete(CTX, EntityType.USER, ids["ada"])
     held = services.jobs.locks.holder()
     assert held.take([entity_key(source.id, "user", ids["ada"])])
     try:

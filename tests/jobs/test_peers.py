@@ -21,11 +21,14 @@ from provisor.jobs.model import JobStatus, JobType
 from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.systems.model import SystemChanges
+from provisor.types import EntityType
 from tests.conftest import LiveServer, serve
 from tests.connectors.ldap_server import LDAPServer, running_slapd
 from tests.connectors.scim_peers import scim2_server
 from tests.helpers import group_body, user_body
 from tests.jobs.conftest import add_users, lid_source, run_job, stats, system
+
+CTX = Context.system("tests")  # the service calls a test makes directly
 
 LDAP_PEOPLE = "ou=people,dc=example,dc=org"
 LDAP_GROUPS = "ou=groups,dc=example,dc=org"
@@ -79,7 +82,9 @@ def ldap_properties(server: LDAPServer, **extra: str) -> dict[str, str]:
 
 def test_directory_to_another_provisor_with_groups(services: Services, remote: LiveServer) -> None:
     ids = add_users(services, "ann", "bob", "cid")
-    group = services.directory.create("Group", group_body("Ops", list(ids.values())), "/scim")
+    group = services.directory.create(
+        CTX, EntityType.GROUP, group_body("Ops", list(ids.values())), "/scim"
+    )
     source = lid_source(services)
     scim_target(services, source.id, remote)
     # Groups: the SCIM System default ignores them; provision them too.
@@ -98,7 +103,8 @@ def test_directory_to_another_provisor_with_groups(services: Services, remote: L
     assert sorted(m["value"] for m in ops["members"]) == sorted(users.values())
 
     services.directory.patch(
-        "Group",
+        CTX,
+        EntityType.GROUP,
         group.id,
         {
             "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
@@ -120,7 +126,7 @@ def test_directory_to_scim2_server(services: Services) -> None:
     transformations: users and groups arrive, without the SAP extensions it does not
     declare; then update and delete."""
     ids = add_users(services, "ann", "bob", "cid")
-    services.directory.create("Group", group_body("Ops", list(ids.values())), "/scim")
+    services.directory.create(CTX, EntityType.GROUP, group_body("Ops", list(ids.values())), "/scim")
     with scim2_server() as peer:
         source = lid_source(services)
         system(
@@ -145,9 +151,9 @@ def test_directory_to_scim2_server(services: Services) -> None:
         assert sorted(m["value"] for m in ops["members"]) == sorted(u["id"] for u in users.values())
 
         services.directory.replace(
-            "User", ids["ann"], user_body("ann", displayName="Ann the Admin"), "/scim"
+            CTX, EntityType.USER, ids["ann"], user_body("ann", displayName="Ann the Admin"), "/scim"
         )
-        services.directory.delete("User", ids["cid"])
+        services.directory.delete(CTX, EntityType.USER, ids["cid"])
         second = run_job(services, "LID")
         assert second.status is JobStatus.SUCCESS, [
             r.reason for r in services.jobs.entity_logs(Context.administrator("test"), second.id)[0]
@@ -414,7 +420,9 @@ def test_a_changed_property_rewrites_nothing(
     services = sqlite_services
     names = ["rw-ann", "rw-bob", "rw-cid"]
     ids = add_users(services, *names)
-    services.directory.create("Group", group_body("rw-ops", list(ids.values())), "/scim")
+    services.directory.create(
+        CTX, EntityType.GROUP, group_body("rw-ops", list(ids.values())), "/scim"
+    )
     source = lid_source(services)
     users_csv, groups_csv = tmp_path / "users.csv", tmp_path / "groups.csv"
     with scim2_server() as peer:

@@ -20,9 +20,12 @@ from provisor.jobs.runner import Runner
 from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.systems.model import SystemChanges
+from provisor.types import EntityType
 from tests.conftest import LiveServer, serve
 from tests.helpers import group_body, patch, user_body
 from tests.jobs.conftest import add_users, lid_source, run_job, stats, system
+
+CTX = Context.system("tests")  # the service calls a test makes directly
 
 
 def csv_target(services: Services, source_id: str, folder: Path, **properties: str) -> Any:
@@ -56,8 +59,10 @@ def test_the_worked_example_of_the_spec(services: Services, tmp_path: Path) -> N
     assert stats(first, "CSV")["created"] == 4
     assert set(rows(tmp_path / "users.csv")) == {"a", "b", "c", "d"}
 
-    services.directory.replace("User", ids["c"], user_body("c", displayName="Boss"), "/scim")
-    services.directory.delete("User", ids["d"])
+    services.directory.replace(
+        CTX, EntityType.USER, ids["c"], user_body("c", displayName="Boss"), "/scim"
+    )
+    services.directory.delete(CTX, EntityType.USER, ids["d"])
     add_users(services, "e")
 
     delta = run_job(services, "LID")  # delta enabled: a delta read never deletes
@@ -89,7 +94,9 @@ def test_the_worked_example_of_the_spec(services: Services, tmp_path: Path) -> N
 
 def test_groups_carry_resolved_members(services: Services, tmp_path: Path) -> None:
     ids = add_users(services, "m1", "m2", "m3")
-    services.directory.create("Group", group_body("Sales", list(ids.values())), "/scim")
+    services.directory.create(
+        CTX, EntityType.GROUP, group_body("Sales", list(ids.values())), "/scim"
+    )
     source = lid_source(services)
     csv_target(services, source.id, tmp_path)
     job = run_job(services, "LID")
@@ -104,7 +111,9 @@ def test_a_delta_read_sees_a_membership_only_change(services: Services, tmp_path
     """Adding a user to a group changes only the group's row in SQL, yet the user's groups:
     the next delta read must carry the user to the target."""
     ids = add_users(services, "in", "out")
-    group = services.directory.create("Group", group_body("Sales", [ids["in"]]), "/scim")
+    group = services.directory.create(
+        CTX, EntityType.GROUP, group_body("Sales", [ids["in"]]), "/scim"
+    )
     source = lid_source(services, **{"ips.delta.read": "enabled"})
     csv_target(services, source.id, tmp_path)
     first = run_job(services, "LID")
@@ -112,7 +121,7 @@ def test_a_delta_read_sees_a_membership_only_change(services: Services, tmp_path
     assert rows(tmp_path / "users.csv")["out"]["groups[0].display"] == ""
 
     add = {"op": "add", "path": "members", "value": [{"value": ids["out"]}]}
-    services.directory.patch("Group", group.id, patch(add), "/scim")
+    services.directory.patch(CTX, EntityType.GROUP, group.id, patch(add), "/scim")
     delta = run_job(services, "LID")
     assert delta.read_mode is ReadMode.DELTA
     assert stats(delta, "CSV")["updated"] == 1
@@ -125,7 +134,7 @@ def test_deletion_threshold_and_zero_read_guard(services: Services, tmp_path: Pa
     csv_target(services, source.id, tmp_path, **{"ips.delete.threshold.users": "2"})
     run_job(services, "LID")
     for name in ("u0", "u1", "u2"):
-        services.directory.delete("User", ids[name])
+        services.directory.delete(CTX, EntityType.USER, ids[name])
     held = run_job(services, "LID")
     assert held.status is JobStatus.FINISHED_WITH_ERROR
     assert stats(held, "CSV")["deleted"] == 0 and stats(held, "CSV")["failed"] == 3
@@ -134,8 +143,8 @@ def test_deletion_threshold_and_zero_read_guard(services: Services, tmp_path: Pa
     failed, _ = services.jobs.entity_logs(Context.administrator("test"), held.id, ["failed"])
     assert len(failed) == 3 and "threshold" in (failed[0].reason or "")
 
-    services.directory.delete("User", ids["u3"])
-    services.directory.delete("User", ids["u4"])
+    services.directory.delete(CTX, EntityType.USER, ids["u3"])
+    services.directory.delete(CTX, EntityType.USER, ids["u4"])
     guarded = run_job(services, "LID")  # nothing read where 5 were: delete nothing
     assert stats(guarded, "CSV").get("deleted", 0) == 0
     assert "returned no users where the last complete one returned 5" in (guarded.outcome or "")
@@ -147,7 +156,7 @@ def test_deletions_follow_the_rules(services: Services, tmp_path: Path) -> None:
     source = lid_source(services)
     csv_target(services, source.id, tmp_path)
     run_job(services, "LID")
-    services.directory.delete("User", ids["gone"])
+    services.directory.delete(CTX, EntityType.USER, ids["gone"])
     services.systems.update(
         "LID",
         SystemChanges(properties={"idds.user.filter": 'userName ne "filtered"'}),
@@ -201,7 +210,9 @@ def test_simulate_writes_nothing_and_reports(services: Services, tmp_path: Path)
         d["attribute"] == "userName" for d in json.loads(planned[0].reason or "")["diff"]
     )
     run_job(services, "LID")
-    services.directory.replace("User", ids["sim1"], user_body("sim1", displayName="CTO"), "/scim")
+    services.directory.replace(
+        CTX, EntityType.USER, ids["sim1"], user_body("sim1", displayName="CTO"), "/scim"
+    )
     again = run_job(services, "LID", JobType.SIMULATE)
     [update], _ = services.jobs.entity_logs(Context.administrator("test"), again.id, ["updated"])
     assert update.entity_id == ids["sim1"], "only what changed"
@@ -209,7 +220,7 @@ def test_simulate_writes_nothing_and_reports(services: Services, tmp_path: Path)
     assert diff == [{"attribute": "displayName", "before": "Barbara Jensen", "after": "CTO"}]
     assert "CTO" not in (tmp_path / "users.csv").read_text()
     assert stats(again, "CSV").get("deleted", 0) == 0, "what it read is no deletion"
-    services.directory.delete("User", ids["sim2"])
+    services.directory.delete(CTX, EntityType.USER, ids["sim2"])
     removal = run_job(services, "LID", JobType.SIMULATE)
     assert stats(removal, "CSV")["deleted"] == 1
     assert "1 user would be deleted in CSV." in (removal.outcome or "")
@@ -337,7 +348,7 @@ def test_existing_entities_are_matched_and_kept(services: Services, remote: Live
     with remote.client(path="/scim") as client:
         found = client.get("/Users", params={"filter": 'userName eq "shared"'}).json()
     assert found["totalResults"] == 1 and "title" not in found["Resources"][0]
-    services.directory.delete("User", _id(services, "shared"))
+    services.directory.delete(CTX, EntityType.USER, _id(services, "shared"))
     kept = run_job(services, "LID")
     assert stats(kept, "Remote").get("deleted", 0) == 0
     assert "existed before" in (kept.outcome or "")
@@ -357,7 +368,7 @@ def _q(name: str) -> Any:
 
 
 def _id(services: Services, name: str) -> str:
-    found = json.loads(services.directory.search("User", _q(name), "/"))
+    found = json.loads(services.directory.search(CTX, EntityType.USER, _q(name), "/"))
     return str(found["Resources"][0]["id"])
 
 

@@ -14,9 +14,12 @@ from provisor.context import Context
 from provisor.jobs.model import JobStatus, JobType
 from provisor.runtime import Services
 from provisor.systems.model import System
+from provisor.types import EntityType
 from tests.connectors.scim_peers import SCIM2Server, scim2_server
 from tests.helpers import group_body
 from tests.jobs.conftest import add_users, lid_source, run_job, stats, system
+
+CTX = Context.system("tests")  # the service calls a test makes directly
 
 CUSTOM = "urn:sap:cloud:scim:schemas:extension:custom:2.0:User"
 
@@ -47,7 +50,7 @@ def peer_users(peer: SCIM2Server) -> dict[str, dict[str, Any]]:
 def test_defaults_reach_a_standard_scim_server_once_discovered(sqlite_services: Services) -> None:
     services = sqlite_services
     ids = add_users(services, "ann", "bob")
-    services.directory.create("Group", group_body("Ops", list(ids.values())), "/scim")
+    services.directory.create(CTX, EntityType.GROUP, group_body("Ops", list(ids.values())), "/scim")
     with scim2_server() as peer:
         scim2_target(services, lid_source(services), peer)
         job = run_job(services, "LID")
@@ -126,7 +129,7 @@ def test_the_outcome_names_entity_types_a_target_does_not_take(
 ) -> None:
     services = sqlite_services
     ids = add_users(services, "fay")
-    services.directory.create("Group", group_body("Ops", list(ids.values())), "/scim")
+    services.directory.create(CTX, EntityType.GROUP, group_body("Ops", list(ids.values())), "/scim")
     source = lid_source(services)
     for name, files in (("Users only", ("users",)), ("No groups", ("users", "groups"))):
         system(

@@ -11,10 +11,14 @@ from typing import Any
 import httpx
 import orjson
 
+from provisor.context import Context
+from provisor.types import EntityType
 from tests.conftest import LiveServer
 from tests.helpers import PATCH_OP, group_body, user_body
 from tests.integration.test_cli import run
 from tests.proxy.conftest import proxy_system
+
+CTX = Context.system("tests")  # the service calls a test makes directly
 
 
 def repository_file(server: LiveServer, system_id: str) -> dict[str, str]:
@@ -62,7 +66,7 @@ def stored(server: LiveServer, kind: str, resource_id: str) -> dict[str, Any] | 
     from provisor.scim.errors import ResourceNotFoundError
 
     try:
-        found = server.services.directory.get(kind, resource_id, "/scim")
+        found = server.services.directory.get(CTX, EntityType.parse(kind), resource_id, "/scim")
     except ResourceNotFoundError:
         return None
     assert found.body is not None
@@ -72,9 +76,12 @@ def stored(server: LiveServer, kind: str, resource_id: str) -> dict[str, Any] | 
 
 def test_identity_manager_loads_then_pushes_changes(server: LiveServer) -> None:
     directory = server.services.directory
-    user_ids = [directory.create("User", user_body(f"emp{i:03d}"), "/scim").id for i in range(57)]
+    user_ids = [
+        directory.create(CTX, EntityType.USER, user_body(f"emp{i:03d}"), "/scim").id
+        for i in range(57)
+    ]
     group_ids = [
-        directory.create("Group", group_body(f"Dept {i}", user_ids[i::5]), "/scim").id
+        directory.create(CTX, EntityType.GROUP, group_body(f"Dept {i}", user_ids[i::5]), "/scim").id
         for i in range(5)
     ]
     system = proxy_system(server, name="IdM Proxy")

@@ -7,11 +7,15 @@ import uuid
 import httpx
 import pytest
 
+from provisor.context import Context
 from provisor.scim.schemas import SAP_CUSTOM_GROUP, SAP_CUSTOM_USER, SAP_GROUP, SAP_USER
 from provisor.systems.model import NewSystem, System
+from provisor.types import EntityType
 from tests.conftest import LiveServer
 from tests.helpers import ENTERPRISE, ERROR, GROUP, PATCH_OP, USER, group_body, user_body
 from tests.proxy.conftest import PROXY_PATH
+
+CTX = Context.system("tests")  # the service calls a test makes directly
 
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
@@ -19,7 +23,8 @@ LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 def add_users(server: LiveServer, count: int, prefix: str = "u") -> list[str]:
     directory = server.services.directory
     return [
-        directory.create("User", user_body(f"{prefix}{i:03d}"), "/scim").id for i in range(count)
+        directory.create(CTX, EntityType.USER, user_body(f"{prefix}{i:03d}"), "/scim").id
+        for i in range(count)
     ]
 
 
@@ -35,7 +40,7 @@ def test_create_answers_201_with_location_and_runs_the_write_transformation(
     assert body["meta"]["location"] == location
     assert body["meta"]["resourceType"] == "User"
     assert response.headers["content-type"].startswith("application/scim+json")
-    stored = server.services.directory.get("User", body["id"], "/scim")
+    stored = server.services.directory.get(CTX, EntityType.USER, body["id"], "/scim")
     assert stored.body is not None
     # the createEntity constant of the default LID proxy write transformation
     assert b'"sourceSystem":39' in stored.body.replace(b" ", b"")
@@ -60,7 +65,7 @@ def test_get_put_patch_delete_reach_the_directory(
     patched = client.patch(f"/Users/{user_id}", json=patch)
     assert patched.status_code == 200, patched.text
     assert patched.json()["displayName"] == "Robert"
-    stored = server.services.directory.get("User", user_id, "/scim")
+    stored = server.services.directory.get(CTX, EntityType.USER, user_id, "/scim")
     assert stored.body is not None and b"Robert" in stored.body
 
     assert client.delete(f"/Users/{user_id}").status_code == 204
@@ -147,7 +152,7 @@ def test_too_many_and_bad_filters_are_scim_400s(
     _, client = lid_proxy
     directory = server.services.directory
     for name in ("f1", "f2"):
-        directory.create("User", user_body(name, displayName="Same Name"), "/scim")
+        directory.create(CTX, EntityType.USER, user_body(name, displayName="Same Name"), "/scim")
     many = client.get("/Users", params={"filter": 'displayName eq "Same Name"'})
     assert many.status_code == 400 and many.json()["scimType"] == "tooMany"
     assert many.json()["status"] == "400"
@@ -289,7 +294,7 @@ def test_sap_extensions_are_described_and_sap_shaped_users_round_trip(
     # a user without SAP data: the proxy's own stamp and the generated id are not shown
     plain = client.post("/Users", json=user_body("lee")).json()
     assert SAP_USER not in plain and SAP_USER not in plain["schemas"]
-    stored = server.services.directory.get("User", plain["id"], "/scim")
+    stored = server.services.directory.get(CTX, EntityType.USER, plain["id"], "/scim")
     assert stored.body is not None and SAP_USER.encode() in stored.body
 
 
@@ -300,7 +305,7 @@ def test_lists_sort_and_resources_carry_etags(
     directory = server.services.directory
     for name, title in (("kim", "b"), ("Lou", None), ("jo", "a")):
         extra = {"title": title} if title else {}
-        directory.create("User", user_body(name, **extra), "/scim")
+        directory.create(CTX, EntityType.USER, user_body(name, **extra), "/scim")
     by_title = client.get("/Users", params={"sortBy": "title"}).json()["Resources"]
     assert [r["userName"] for r in by_title] == ["jo", "kim", "Lou"]  # no value: last
     down = client.get("/Users", params={"sortBy": "title", "sortOrder": "descending"}).json()

@@ -24,12 +24,15 @@ from provisor.jobs.locking import entity_key
 from provisor.jobs.model import JobStatus
 from provisor.runtime import Services
 from provisor.settings import Settings
+from provisor.types import EntityType
 from tests.conftest import LiveServer, free_port, serve
 from tests.helpers import patch, scim_error
 from tests.jobs.conftest import add_users, lid_source, run_job, system
 from tests.jobs.test_pipeline import csv_target, rows
 from tests.security import test_exactly_once
 from tests.security.test_exactly_once import _PlainSCIM
+
+CTX = Context.system("tests")  # the service calls a test makes directly
 
 BASE = "/ipsproxy/service/api/v1/systems"
 CALLS = 8
@@ -61,7 +64,7 @@ def _plain_target(services: Services, source_id: str, url: str) -> None:
 def _entity(services: Services, user_id: str) -> dict[str, Any]:
     """The user as the Local Identity Directory holds it: what a source pushes."""
     entity: dict[str, Any] = json.loads(
-        services.directory.get("User", user_id, "/scim").body or b""
+        services.directory.get(CTX, EntityType.USER, user_id, "/scim").body or b""
     )
     return entity
 
@@ -132,7 +135,7 @@ def _eight_creates_then_a_delete(
     _plain_target(services, source.id, plain_scim)
     [ada] = add_users(services, "ada").values()
     entity = _entity(services, ada)
-    _, creds = services.clients.create("pusher", ["realtime_api"])
+    _, creds = services.clients.create(CTX, "pusher", ["realtime_api"])
     auth = (creds.client_id, creds.client_secret)
 
     def push(_: int) -> httpx.Response:

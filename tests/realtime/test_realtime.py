@@ -11,15 +11,19 @@ from typing import Any
 import httpx
 import pytest
 
+from provisor.context import Context
 from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.systems.model import SystemChanges
+from provisor.types import EntityType
 from tests.conftest import LiveServer, serve
 from tests.helpers import user_body
 from tests.integration.test_cli import run
 from tests.jobs.conftest import add_users, lid_source, run_job, stats
 from tests.jobs.test_peers import scim_target
 from tests.jobs.test_pipeline import csv_target, rows
+
+CTX = Context.system("tests")  # the service calls a test makes directly
 
 SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 BASE = "/ipsproxy/service/api/v1/systems"
@@ -48,7 +52,7 @@ def test_a_change_reaches_every_target(
     csv_target(services, source.id, tmp_path)
     scim_target(services, source.id, remote)
     [ada] = add_users(services, "ada").values()
-    entity = json.loads(services.directory.get("User", ada, "/scim").body or b"")
+    entity = json.loads(services.directory.get(CTX, EntityType.USER, ada, "/scim").body or b"")
     with server.client(auth=server.new_client("realtime_api"), path=BASE) as api:
         pushed = api.post(f"/{source.id}/entities/user", json=entity)
         assert pushed.status_code == 201, pushed.text
@@ -67,7 +71,9 @@ def test_a_change_reaches_every_target(
         assert again.status_code == 200
         assert states(again)["Remote"] == ("UPDATE", "Entity Already Provisioned")
 
-        services.directory.replace("User", ada, user_body("ada", displayName="Countess"), "/scim")
+        services.directory.replace(
+            CTX, EntityType.USER, ada, user_body("ada", displayName="Countess"), "/scim"
+        )
         patched = api.patch(
             f"/{source.id}/entities/user/{ada}",
             json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": []},
@@ -103,7 +109,7 @@ def test_conditions_and_failures_are_reported(server: LiveServer, tmp_path: Path
     read["user"]["condition"] = "$.active == true"
     services.systems.save_transformation(source.id, "read", read, description="t", author="t")
     [ada] = add_users(services, "ada", active=True).values()
-    entity = json.loads(services.directory.get("User", ada, "/scim").body or b"")
+    entity = json.loads(services.directory.get(CTX, EntityType.USER, ada, "/scim").body or b"")
     with server.client(auth=server.new_client("realtime_api"), path=BASE) as api:
         assert api.post(f"/{source.id}/entities/user", json=entity).status_code == 201
         entity["active"] = False
@@ -149,7 +155,7 @@ def test_cli_shows_the_logs(sqlite_server: LiveServer, tmp_path: Path) -> None:
     source = lid_source(services)
     csv_target(services, source.id, tmp_path)
     [ada] = add_users(services, "ada").values()
-    entity = json.loads(services.directory.get("User", ada, "/scim").body or b"")
+    entity = json.loads(services.directory.get(CTX, EntityType.USER, ada, "/scim").body or b"")
     with sqlite_server.client(auth=sqlite_server.new_client("realtime_api"), path=BASE) as api:
         log_id = api.post(f"/{source.id}/entities/user", json=entity).json()["id"]
     data = sqlite_server.settings.data_dir
@@ -174,7 +180,7 @@ def test_what_real_time_created_a_job_does_not_write_again(
     csv_target(services, source.id, tmp_path)
     scim_target(services, source.id, remote)
     [ada] = add_users(services, "ada").values()
-    entity = json.loads(services.directory.get("User", ada, "/scim").body or b"")
+    entity = json.loads(services.directory.get(CTX, EntityType.USER, ada, "/scim").body or b"")
     with sqlite_server.client(auth=sqlite_server.new_client("realtime_api"), path=BASE) as api:
         assert api.post(f"/{source.id}/entities/user", json=entity).status_code == 201
     version = remote_users(remote)["ada"]["meta"]["version"]

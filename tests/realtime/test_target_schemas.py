@@ -7,10 +7,14 @@ import json
 
 import httpx
 
+from provisor.context import Context
+from provisor.types import EntityType
 from tests.conftest import LiveServer
 from tests.connectors.scim_peers import scim2_server
 from tests.jobs.conftest import add_users, lid_source, system
 from tests.realtime.test_realtime import BASE, states
+
+CTX = Context.system("tests")  # the service calls a test makes directly
 
 CUSTOM = "urn:sap:cloud:scim:schemas:extension:custom:2.0:User"
 
@@ -30,7 +34,9 @@ def test_a_pushed_user_reaches_scim2_server(sqlite_server: LiveServer) -> None:
         )
         with sqlite_server.client(auth=sqlite_server.new_client("realtime_api"), path=BASE) as api:
             for name in ("ada", "bea"):
-                entity = json.loads(services.directory.get("User", ids[name], "/scim").body or b"")
+                entity = json.loads(
+                    services.directory.get(CTX, EntityType.USER, ids[name], "/scim").body or b""
+                )
                 pushed = api.post(f"/{source.id}/entities/user", json=entity)
                 assert pushed.status_code == 201, pushed.text
                 assert states(pushed)["scim2-server"] == ("CREATE", "Entity Created")

@@ -14,10 +14,13 @@ import pytest
 
 from provisor.auth import passwords
 from provisor.auth.clients import MAX_SECRETS
+from provisor.context import Context
 from provisor.errors import AuthenticationError
 from provisor.settings import Settings
 from tests.conftest import LiveServer, serve
 from tests.jobs.conftest import lid_source
+
+CTX = Context.system("tests")  # the service calls a test makes directly
 
 REALTIME = "/ipsproxy/service/api/v1/systems"
 PROXY = "/ipsproxy/service/api/v1/scim/whatever/Users"
@@ -136,7 +139,7 @@ def test_rotating_a_secret_revokes_its_bearer_tokens(server: LiveServer) -> None
     """Item 4(c): a token dies with the secret it was issued with (rotation without
     --keep-previous, client deletion), on both databases."""
     clients = server.services.clients
-    row, creds = clients.create(f"rotating-{uuid.uuid4().hex[:6]}", ["manage_users"])
+    row, creds = clients.create(CTX, f"rotating-{uuid.uuid4().hex[:6]}", ["manage_users"])
     with httpx.Client(base_url=server.url, timeout=60) as client:
 
         def bearer(client_id: str, secret: str) -> dict[str, str]:
@@ -146,17 +149,17 @@ def test_rotating_a_secret_revokes_its_bearer_tokens(server: LiveServer) -> None
 
         first = bearer(creds.client_id, creds.client_secret)
         assert client.get("/scim/Users", headers=first).status_code == 200
-        _, kept = clients.rotate_secret(row.id, keep_previous=True)
+        _, kept = clients.rotate_secret(CTX, row.id, keep_previous=True)
         assert client.get("/scim/Users", headers=first).status_code == 200, "previous kept"
         second = bearer(kept.client_id, kept.client_secret)
-        _, third_creds = clients.rotate_secret(row.id)
+        _, third_creds = clients.rotate_secret(CTX, row.id)
         for old in (first, second):
             refused = client.get("/scim/Users", headers=old)
             assert refused.status_code == 401
             assert "no longer valid" in refused.json()["detail"]
         third = bearer(third_creds.client_id, third_creds.client_secret)
         assert client.get("/scim/Users", headers=third).status_code == 200
-        clients.delete(row.id)
+        clients.delete(CTX, row.id)
         assert client.get("/scim/Users", headers=third).status_code == 401
 
 

@@ -28,6 +28,7 @@ from provisor.certs.x509 import PrivateKey, describe, load_certificate, pem
 from provisor.connectors.base import ConnectorConfig, Role
 from provisor.connectors.http import HTTPClient
 from provisor.connectors.tls import TLSFailed
+from provisor.context import Context
 from provisor.errors import AuthenticationError
 from provisor.runtime import Services
 from provisor.settings import Settings
@@ -37,6 +38,8 @@ from tests.certs.conftest import self_signed
 from tests.certs.test_inbound_tls import REALTIME, USER, serve_https
 from tests.conftest import LiveServer, serve
 from tests.connectors.scim_peers import PKI, make_pki
+
+CTX = Context.system("tests")  # the service calls a test makes directly
 
 
 @pytest.fixture
@@ -75,7 +78,7 @@ def test_a_partner_ca_cannot_mint_the_subject_of_a_self_signed_certificate(
     with serve_https(settings, tmp_path) as https:
         services = https.services
         source = _source(services)
-        caller, _ = services.clients.create("idm", ["realtime_api"])
+        caller, _ = services.clients.create(CTX, "idm", ["realtime_api"])
         attached, attached_key = self_signed("idm-host")
         services.certificates.import_inbound(pem(attached), client=caller.id)
         with https.client(https.identity(attached, attached_key, "attached")) as mtls:
@@ -88,7 +91,7 @@ def test_a_partner_ca_cannot_mint_the_subject_of_a_self_signed_certificate(
         assert "not known" in answer.text
 
         # what the subject rule is for: the partner CA renews a certificate it issued
-        partners, _ = services.clients.create("partner", ["realtime_api"])
+        partners, _ = services.clients.create(CTX, "partner", ["realtime_api"])
         issued, _ = self_signed("partner-app", issuer=_ca(partner))
         services.certificates.import_inbound(pem(issued), client=partners.id)
         renewed, renewed_key = self_signed("partner-app", issuer=_ca(partner))
@@ -103,7 +106,7 @@ def test_a_ca_named_like_the_attached_certificate_does_not_pass_for_it(
     issues ``CN=idm-host`` with issuer ``CN=idm-host``, the very names of the self-signed
     attached certificate. The signature tells them apart."""
     certs = services.certificates
-    caller, _ = services.clients.create("idm", ["realtime_api"])
+    caller, _ = services.clients.create(CTX, "idm", ["realtime_api"])
     attached, _ = self_signed("idm-host")
     certs.import_inbound(pem(attached), client=caller.id)
     twin_ca = self_signed("idm-host")
@@ -122,7 +125,7 @@ def test_deleting_a_generated_certificate_revokes_it(services: Services) -> None
     (main: A authenticates, vouched for by B's subject and the same CA). SQLite and
     PostgreSQL."""
     certs = services.certificates
-    caller, _ = services.clients.create("ias", ["realtime_api"])
+    caller, _ = services.clients.create(CTX, "ias", ["realtime_api"])
     a, a_p12 = certs.generate_inbound(caller.id, "IAS", "p12-password")
     b, b_p12 = certs.generate_inbound(caller.id, "IAS", "p12-password")
     a_cert = pkcs12.load_key_and_certificates(a_p12, b"p12-password")[1]
@@ -146,7 +149,7 @@ def test_deleting_a_partner_certificate_revokes_it_despite_a_namesake(
     certs = services.certificates
     partner = self_signed("partner CA")
     certs.options = dataclasses.replace(certs.options, client_cas=(partner[0],))
-    caller, _ = services.clients.create("idm", ["realtime_api"])
+    caller, _ = services.clients.create(CTX, "idm", ["realtime_api"])
     one, _ = self_signed("idm-prod", issuer=partner)
     two, _ = self_signed("idm-prod", issuer=partner)
     first = certs.import_inbound(pem(one), client=caller.id)
@@ -166,11 +169,11 @@ def test_deleting_the_owner_revokes_its_certificates(services: Services) -> None
     certs = services.certificates
     partner = self_signed("partner CA")
     certs.options = dataclasses.replace(certs.options, client_cas=(partner[0],))
-    old, _ = services.clients.create("idm-old", ["admin"])
+    old, _ = services.clients.create(CTX, "idm-old", ["admin"])
     theirs, _ = self_signed("idm-prod", issuer=partner)
     certs.import_inbound(pem(theirs), client=old.id)
-    services.clients.delete(old.id)
-    new, _ = services.clients.create("idm-new", ["realtime_api"])
+    services.clients.delete(CTX, old.id)
+    new, _ = services.clients.create(CTX, "idm-new", ["realtime_api"])
     renewal, _ = self_signed("idm-prod", issuer=partner)
     certs.import_inbound(pem(renewal), client=new.id)
     with pytest.raises(AuthenticationError, match="revoked"):
@@ -191,7 +194,7 @@ def test_a_deleted_generated_certificate_is_refused_over_https(
     with serve_https(sqlite_settings, tmp_path) as https:
         services = https.services
         source = _source(services)
-        caller, _ = services.clients.create("ias", ["realtime_api"])
+        caller, _ = services.clients.create(CTX, "ias", ["realtime_api"])
         identities = []
         for label in ("a", "b"):
             with https.client(auth=https.admin) as admin:
@@ -226,7 +229,7 @@ def test_generated_inbound_certificates_come_from_a_ca_back_ends_do_not_trust(
     outbound certificates must not accept a caller's generated certificate: that caller
     holds its key (main: both come from the tenant CA)."""
     certs = services.certificates
-    caller, _ = services.clients.create("ias", ["realtime_api"])
+    caller, _ = services.clients.create(CTX, "ias", ["realtime_api"])
     _, bundle = certs.generate_inbound(caller.id, "IAS", "p12-password")
     cert = pkcs12.load_key_and_certificates(bundle, b"p12-password")[1]
     assert cert is not None
@@ -260,7 +263,7 @@ def test_an_unsupported_key_type_is_a_clear_error(behind_proxy: LiveServer) -> N
     a trusted reverse proxy), 400 when uploaded; main answers 500 to both."""
     live = behind_proxy
     source = _source(live.services)
-    caller, _ = live.services.clients.create("idm", ["realtime_api"])
+    caller, _ = live.services.clients.create(CTX, "idm", ["realtime_api"])
     odd = _odd_key(self_signed("odd")[0])
     header = {"X-Forwarded-Client-Cert": urllib.parse.quote(pem(load_certificate(odd)))}
     answer = httpx.get(live.url + REALTIME.format(source), headers=header, timeout=30)

@@ -4,6 +4,11 @@ A client has a UUID client id, a name, permissions and up to two secrets (so a s
 rotated without downtime). Secrets are random, shown once and stored only as Argon2id
 hashes. A client authenticates with its id and a secret (HTTP Basic, or the client
 credentials grant of /oauth2/token, which returns a bearer token).
+
+Managing clients is for administrators (``@requires()``: admin) and is audited (ids only,
+never a secret). Authentication (``authenticate_secret``, ``verify_token``,
+``token_principal``, ``quick_secret``, ``proven_secret``, ``cached``) takes no context: it
+makes the principal that a call's context is built from.
 """
 
 from __future__ import annotations
@@ -18,14 +23,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from provisor.auth import store
 from provisor.auth.passwords import VerifiedSecrets, hash_secret
 from provisor.auth.permissions import Principal
+from provisor.auth.store import ClientRow, SecretRow
 from provisor.auth.tokens import TokenClaims, TokenSigner
-from provisor.context import Permission, parse_permissions
-from provisor.errors import AuthenticationError, ConfigError, NotFoundError
+from provisor.context import Context, Permission, parse_permissions, requires
+from provisor.errors import AuthenticationError, InputError, NotFoundError
 from provisor.storage import certificates
-from provisor.storage import clients as store
-from provisor.storage.clients import ClientRow, SecretRow
 from provisor.storage.database import Database
 from provisor.timestamps import format_datetime, now
 
@@ -33,6 +38,8 @@ MAX_SECRETS = 2
 _KNOWN = {p.value for p in Permission}
 INITIAL_ADMIN_FILE = "initial-admin.json"
 INITIAL_ADMIN_NAME = "initial-admin"
+# Authentication reads the default tenant's clients: it is what a call's context comes from.
+_AUTHENTICATION = Context.system("authentication")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +48,15 @@ class Credentials:
 
     client_id: str
     client_secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A bearer token, the permissions it grants and its lifetime in seconds."""
+
+    access_token: str
+    scope: frozenset[str]
+    expires_in: int
 
 
 class ScopeError(Exception):
@@ -61,8 +77,10 @@ class ClientService:
 
     # -- management ---------------------------------------------------------------------------
 
+    @requires()
     def create(
         self,
+        ctx: Context,
         name: str,
         permissions: list[str],
         *,
@@ -71,13 +89,13 @@ class ClientService:
     ) -> tuple[ClientRow, Credentials]:
         name = name.strip()
         if not name or len(name) > 255 or not name.isprintable():
-            raise ConfigError("A client name is 1 to 255 printable characters.")
+            raise InputError("A client name is 1 to 255 printable characters.")
         try:
             perms = parse_permissions(permissions)
         except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
+            raise InputError(str(exc)) from exc
         if not perms:
-            raise ConfigError("Give the client at least one permission.")
+            raise InputError("Give the client at least one permission.")
         client = ClientRow(
             id=str(uuid.uuid4()),
             name=name,
@@ -86,50 +104,69 @@ class ClientService:
             created=now(),
         )
         secret, row = self._new_secret(expires_in_days)
-        with self.db.write() as conn:
-            store.insert_client(conn, client)
-            store.insert_secret(conn, client.id, row)
+        with self.db.write(ctx) as tx:
+            store.insert_client(tx, client)
+            store.insert_secret(tx, client.id, row)
+            tx.audit("client.create", client.id, {"secret": row.id})
         return client, Credentials(client.id, secret)
 
-    def all(self) -> list[ClientRow]:
-        with self.db.read() as conn:
-            return store.list_clients(conn)
+    @requires()
+    def all(self, ctx: Context) -> list[ClientRow]:
+        with self.db.read(ctx) as tx:
+            return store.list_clients(tx)
 
-    def get(self, id_or_name: str) -> ClientRow:
-        with self.db.read() as conn:
-            client = store.find_client(conn, id_or_name)
+    @requires()
+    def get(self, ctx: Context, id_or_name: str) -> ClientRow:
+        return self.find(ctx, id_or_name)
+
+    def find(self, ctx: Context, id_or_name: str) -> ClientRow:
+        """The client of an id or name, or NotFoundError (internal: no permission is
+        checked; for services that attach things to clients, such as certificates)."""
+        with self.db.read(ctx) as tx:
+            client = store.find_client(tx, id_or_name)
         if client is None:
             raise NotFoundError(f"No client with id or name {id_or_name!r}.")
         return client
 
-    def secrets_of(self, client_id: str) -> list[SecretRow]:
-        with self.db.read() as conn:
-            return store.secrets_of(conn, client_id)
+    @requires()
+    def secrets_of(self, ctx: Context, client_id: str) -> list[SecretRow]:
+        with self.db.read(ctx) as tx:
+            return store.secrets_of(tx, client_id)
 
-    def delete(self, id_or_name: str) -> ClientRow:
-        with self.db.write() as conn:
-            client = store.find_client(conn, id_or_name)
+    @requires()
+    def delete(self, ctx: Context, id_or_name: str) -> ClientRow:
+        with self.db.write(ctx) as tx:
+            client = store.find_client(tx, id_or_name)
             if client is None:
                 raise NotFoundError(f"No client with id or name {id_or_name!r}.")
-            certificates.revoke_inbound_of(conn, client_id=client.id, when=now())
-            store.delete_client(conn, client.id)
+            certificates.revoke_inbound_of(tx.conn, client_id=client.id, when=now())
+            store.delete_client(tx, client.id)
+            tx.audit("client.delete", client.id)
         self._forget(client.id)
         return client
 
+    @requires()
     def rotate_secret(
-        self, id_or_name: str, *, keep_previous: bool = False, expires_in_days: int | None = None
+        self,
+        ctx: Context,
+        id_or_name: str,
+        *,
+        keep_previous: bool = False,
+        expires_in_days: int | None = None,
     ) -> tuple[ClientRow, Credentials]:
         """Issue a new secret. The previous one stays valid only with ``keep_previous``."""
         secret, row = self._new_secret(expires_in_days)
-        with self.db.write() as conn:
-            client = store.find_client(conn, id_or_name)
+        with self.db.write(ctx) as tx:
+            client = store.find_client(tx, id_or_name)
             if client is None:
                 raise NotFoundError(f"No client with id or name {id_or_name!r}.")
             keep: set[str] = set()
             if keep_previous:
-                keep = {s.id for s in store.secrets_of(conn, client.id)[: MAX_SECRETS - 1]}
-            store.delete_secrets(conn, client.id, keep)
-            store.insert_secret(conn, client.id, row)
+                keep = {s.id for s in store.secrets_of(tx, client.id)[: MAX_SECRETS - 1]}
+            for removed in store.delete_secrets(tx, client.id, keep):
+                tx.audit("client.secret.remove", client.id, {"secret": removed})
+            store.insert_secret(tx, client.id, row)
+            tx.audit("client.secret.add", client.id, {"secret": row.id})
         self._forget(client.id)
         return client, Credentials(client.id, secret)
 
@@ -137,11 +174,14 @@ class ClientService:
         """On an empty store, create an admin client and write its credentials to a 0600 file.
 
         Returns the file's path when it was written, None when clients already existed.
+        Bootstrap: it runs as provisor's ``maintenance``.
         """
-        with self.db.read() as conn:
-            if store.count_clients(conn):
+        ctx = Context.system("maintenance")
+        with self.db.read(ctx) as tx:
+            if store.count_clients(tx):
                 return None
         client, creds = self.create(
+            ctx,
             INITIAL_ADMIN_NAME,
             [Permission.ADMIN.value],
             description="Created on first start; rotate its secret or replace it.",
@@ -166,7 +206,7 @@ class ClientService:
 
     def _new_secret(self, expires_in_days: int | None) -> tuple[str, SecretRow]:
         if expires_in_days is not None and expires_in_days < 1:
-            raise ConfigError("A secret expires after one day or more.")
+            raise InputError("A secret expires after one day or more.")
         secret = secrets.token_urlsafe(32)
         moment = datetime.now(UTC)
         expires = (
@@ -190,9 +230,9 @@ class ClientService:
         entry = self._cache.get(client_id)
         if entry is not None and entry[0] > time.monotonic():
             return entry[1], entry[2]
-        with self.db.read() as conn:
-            client = store.find_client(conn, client_id)
-            secret_rows = store.secrets_of(conn, client.id) if client else []
+        with self.db.read(_AUTHENTICATION) as tx:
+            client = store.find_client(tx, client_id)
+            secret_rows = store.secrets_of(tx, client.id) if client else []
         if client is not None and client.id != client_id:
             client = None  # looked up by name: ids only
         with self._lock:
@@ -279,7 +319,9 @@ class ClientService:
             client, claims.scope & set(client.permissions), "bearer", claims.secret_id
         )
 
-    def issue_token(self, principal: Principal, scope: str | None) -> tuple[str, frozenset[str]]:
+    def issue_token(self, principal: Principal, scope: str | None) -> IssuedToken:
+        """A bearer token for a principal proven by a secret (the client credentials grant):
+        the permissions of ``scope`` (space separated; all the client's without it)."""
         granted = frozenset(p.value for p in principal.permissions)
         if scope is not None and scope.strip():
             wanted = frozenset(scope.split())
@@ -290,7 +332,8 @@ class ClientService:
             granted = wanted
         if principal.secret_id is None:
             raise AuthenticationError("Only a client secret can obtain a bearer token.")
-        return self.signer.issue(principal.client_id, granted, principal.secret_id), granted
+        token = self.signer.issue(principal.client_id, granted, principal.secret_id)
+        return IssuedToken(token, granted, self.signer.ttl)
 
     def certificate_principal(self, client_id: str) -> Principal:
         """The principal of a client proven by a certificate attached to it."""

@@ -48,7 +48,7 @@ from provisor.certs.x509 import (
     signature_hash,
 )
 from provisor.connectors.base import Role
-from provisor.context import Permission
+from provisor.context import Context, Permission
 from provisor.errors import AuthenticationError, ConfigError, ConflictError, NotFoundError
 from provisor.storage import certificates as store
 from provisor.storage.database import Database
@@ -457,7 +457,7 @@ class CertificateService:
         if (client is None) == (system is None):
             raise ConfigError("Attach an inbound certificate to a client or to a system.")
         if client is not None:
-            return self.clients.get(client).id, None
+            return self.clients.find(Context.system("certificates"), client).id, None
         found = self.systems.get(system or "")
         if found.role not in (Role.SOURCE, Role.PROXY):
             raise ConfigError(
@@ -556,7 +556,7 @@ class CertificateService:
         self, *, client: str | None = None, system: str | None = None
     ) -> list[InboundCertificate]:
         """Inbound certificates of a client, of a system, or all."""
-        client_id = self.clients.get(client).id if client else None
+        client_id = self.clients.find(Context.system("certificates"), client).id if client else None
         system_id = self.systems.get(system).id if system else None
         with self.db.read() as conn:
             rows = store.inbound_of(conn, client_id=client_id, system_id=system_id)
@@ -567,7 +567,7 @@ class CertificateService:
     ) -> InboundCertificate:
         """Delete (and so revoke) an inbound certificate; of that owner when one is given."""
         wanted = normalize_fingerprint(fingerprint, prefix=True)
-        client_id = self.clients.get(client).id if client else None
+        client_id = self.clients.find(Context.system("certificates"), client).id if client else None
         system_id = self.systems.get(system).id if system else None
         with self.db.write() as conn:
             found = [

@@ -17,6 +17,7 @@ import typer
 from rich.table import Table
 
 from provisor import __version__
+from provisor.auth import present
 from provisor.cli.certs import app as certs_app
 from provisor.cli.common import (
     AsJSON,
@@ -25,6 +26,7 @@ from provisor.cli.common import (
     err,
     fail,
     open_services,
+    operator_context,
     out,
     settings_from,
 )
@@ -232,14 +234,16 @@ def clients_create(
     with open_services(settings_from(data_dir, database_url)) as services:
         try:
             client, creds = services.clients.create(
-                name, permission, description=description, expires_in_days=expires_in_days
+                operator_context(),
+                name,
+                permission,
+                description=description,
+                expires_in_days=expires_in_days,
             )
         except ProvisorError as exc:
             fail(exc.message)
     if as_json:
-        sys.stdout.write(
-            json.dumps({"client_id": creds.client_id, "client_secret": creds.client_secret}) + "\n"
-        )
+        sys.stdout.write(json.dumps(present.credentials(creds)) + "\n")
         return
     out.print(f"Created client [bold]{client.name}[/] with {', '.join(client.permissions)}.")
     out.print(f"client_id:     {creds.client_id}", highlight=False)
@@ -253,19 +257,10 @@ def clients_list(
 ) -> None:
     """List the technical users (never their secrets)."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        rows = [(c, services.clients.secrets_of(c.id)) for c in services.clients.all()]
+        ctx = operator_context()
+        rows = [(c, services.clients.secrets_of(ctx, c.id)) for c in services.clients.all(ctx)]
     if as_json:
-        data = [
-            {
-                "client_id": c.id,
-                "name": c.name,
-                "description": c.description,
-                "permissions": list(c.permissions),
-                "created": c.created,
-                "secrets": [{"created": s.created, "expires": s.expires} for s in secrets],
-            }
-            for c, secrets in rows
-        ]
+        data = [present.client(c, secrets) for c, secrets in rows]
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
@@ -285,7 +280,7 @@ def clients_delete(
     """Delete a technical user; its secrets and tokens stop working."""
     with open_services(settings_from(data_dir, database_url)) as services:
         try:
-            deleted = services.clients.delete(client)
+            deleted = services.clients.delete(operator_context(), client)
         except ProvisorError as exc:
             fail(exc.message)
     out.print(f"Deleted client {deleted.name} ({deleted.id}).", highlight=False)
@@ -308,14 +303,15 @@ def clients_rotate(
     with open_services(settings_from(data_dir, database_url)) as services:
         try:
             row, creds = services.clients.rotate_secret(
-                client, keep_previous=keep_previous, expires_in_days=expires_in_days
+                operator_context(),
+                client,
+                keep_previous=keep_previous,
+                expires_in_days=expires_in_days,
             )
         except ProvisorError as exc:
             fail(exc.message)
     if as_json:
-        sys.stdout.write(
-            json.dumps({"client_id": creds.client_id, "client_secret": creds.client_secret}) + "\n"
-        )
+        sys.stdout.write(json.dumps(present.credentials(creds)) + "\n")
         return
     out.print(f"New secret for {row.name}:", highlight=False)
     out.print(f"client_secret: {creds.client_secret}", highlight=False)

@@ -1,7 +1,9 @@
 """The Local Identity Directory connector: this tenant's own directory (spec §7).
 
 No connection properties: the connector calls the directory service of the same process
-(lent as ``config.services["directory"]``), with the same SCIM semantics as ``/scim``.
+(lent as ``config.services["directory"]``), with the same SCIM semantics as ``/scim``, in
+the context of the job or call that built it (``config.services["context"]``: a system
+context holds every permission).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from provisor.connectors.types import (
     generic_properties,
     register,
 )
+from provisor.context import Context
 from provisor.directory.service import Directory, ListQuery
 from provisor.errors import ConfigError, ProvisorError
 from provisor.scim.errors import (
@@ -47,10 +50,11 @@ from provisor.scim.errors import (
     SCIMError,
     UniquenessError,
 )
+from provisor.types import EntityType
 
 CUSTOM_GROUP_NAME = "['urn:sap:cloud:scim:schemas:extension:custom:2.0:Group']['name']"
 BASE_URL = "/scim"  # meta.location of what the connector returns: the tenant's own /scim
-_KINDS = {"user": "User", "group": "Group"}
+_KINDS = {kind.value: kind for kind in EntityType}
 _READ_ONLY = ("id", "meta", "schemas", "groups")
 
 TYPE = register(
@@ -152,12 +156,14 @@ class DirectoryConnector(Connector):
         if not isinstance(directory, Directory):
             raise ConfigError("The Local Identity Directory connector runs inside provisor only.")
         self.directory = directory
+        ctx = config.services.get("context")
+        self.ctx = ctx if isinstance(ctx, Context) else Context.system("connector")
         self.page_size = config.integer("idds.page.size", 1000)
         self.patch = config.flag("idds.support.patch.operation")
 
     async def _call(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
+            return await asyncio.to_thread(fn, self.ctx, *args, **kwargs)
         except MemberNotFoundError as exc:  # the entity names a missing member: it is invalid
             raise InvalidEntity(exc.message) from exc
         except ResourceNotFoundError as exc:
@@ -175,7 +181,7 @@ class DirectoryConnector(Connector):
         cursor, newest = "initial", delta
         while True:
             # Groups carry their members: smaller pages keep a read's memory bounded.
-            count = self.page_size if kind == "User" else min(self.page_size, GROUP_PAGE)
+            count = self.page_size if kind is EntityType.USER else min(self.page_size, GROUP_PAGE)
             q = ListQuery(filter=query, start_id=cursor, count=count)
             body = await self._call(self.directory.search, kind, q, BASE_URL)
             data = orjson.loads(body)
@@ -272,7 +278,7 @@ class DirectoryConnector(Connector):
         ops.extend({"op": "remove", "path": f'members[value eq "{m}"]'} for m in remove)
         if ops:
             body = {"schemas": [PATCH_OP], "Operations": ops}
-            await self._call(self.directory.patch, "Group", group_id, body, BASE_URL)
+            await self._call(self.directory.patch, EntityType.GROUP, group_id, body, BASE_URL)
 
     def unique_attributes(self, entity_type: str) -> tuple[str, ...]:
         default = "userName" if entity_type == "user" else CUSTOM_GROUP_NAME
@@ -281,15 +287,16 @@ class DirectoryConnector(Connector):
 
     async def test_connection(self) -> str:
         q = ListQuery(count=0)
-        users = orjson.loads(await self._call(self.directory.search, "User", q, BASE_URL))
-        groups = orjson.loads(await self._call(self.directory.search, "Group", q, BASE_URL))
+        search = self.directory.search
+        users = orjson.loads(await self._call(search, EntityType.USER, q, BASE_URL))
+        groups = orjson.loads(await self._call(search, EntityType.GROUP, q, BASE_URL))
         return (
             f"The Local Identity Directory answers: {users['totalResults']:,} users, "
             f"{groups['totalResults']:,} groups."
         )
 
 
-def _kind(entity_type: str) -> str:
+def _kind(entity_type: str) -> EntityType:
     try:
         return _KINDS[entity_type]
     except KeyError:

@@ -4,17 +4,22 @@ Operations run one by one, each in its own transaction. An operation that refers
 resource created by another (``"bulkId:qwerty"`` in its path or data) waits until that one
 has run, whatever their order in the request; references that can never be resolved
 (unknown, failed or circular) fail with 409.
+
+Any directory reader may send a bulk request; each operation is authorised by the
+directory's rule for its resource type (users: ``manage_users``, groups: ``manage_groups``),
+and one that is not allowed fails alone with 403.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from provisor.directory.service import Directory, Rendered
+from provisor.context import Context, requires
+from provisor.directory.service import READERS, Directory, Rendered
+from provisor.errors import PreconditionFailedError
 from provisor.scim import schemas as s
 from provisor.scim.errors import (
     InvalidSyntaxError,
@@ -23,8 +28,9 @@ from provisor.scim.errors import (
     TooLargeError,
     error_body,
 )
+from provisor.types import EntityType
 
-_KINDS = {"users": "User", "groups": "Group"}
+_KINDS = {kind.endpoint.lower(): kind for kind in EntityType}
 _METHODS = ("POST", "PUT", "PATCH", "DELETE")
 _PREFIX = "bulkId:"
 
@@ -50,15 +56,15 @@ class BulkProcessor:
         base_url: str,
         *,
         max_operations: int,
-        allowed: Callable[[str], bool],
     ) -> None:
         self.directory = directory
         self.base_url = base_url
         self.max_operations = max_operations
-        self.allowed = allowed
         self.ids: dict[str, str] = {}  # bulkId -> id of the resource created
 
-    def run(self, body: Any) -> bytes:
+    @requires(*READERS)
+    def run(self, ctx: Context, body: Any) -> bytes:
+        """Run a BulkRequest for the call's actor; the BulkResponse's JSON text."""
         ops, fail_on_errors = self._parse(body)
         pending = list(ops)
         done: list[_Operation] = []
@@ -68,7 +74,7 @@ class BulkProcessor:
             if op is None:
                 break
             pending.remove(op)
-            op.result = self._execute(op)
+            op.result = self._execute(ctx, op)
             done.append(op)
             if int(op.result["status"]) >= 400:
                 errors += 1
@@ -139,7 +145,7 @@ class BulkProcessor:
             ops.append(op)
         return ops, fail_on_errors
 
-    def _execute(self, op: _Operation) -> dict[str, Any]:
+    def _execute(self, ctx: Context, op: _Operation) -> dict[str, Any]:
         try:
             path = _substitute(op.path, self.ids)
             data = _substitute(op.data, self.ids)
@@ -147,12 +153,12 @@ class BulkProcessor:
             kind = _KINDS.get(parts[0].lower()) if parts else None
             if kind is None or len(parts) > 2:
                 raise InvalidValueError(f"Unsupported path {op.path!r}: use /Users or /Groups.")
-            if not self.allowed(kind):
-                return _error(op, 403, f"Not permitted to change {kind.lower()}s.")
+            if not self.directory.may(ctx, kind):
+                return _error(op, 403, f"Not permitted to change {kind.value}s.")
             if op.method == "POST":
                 if len(parts) != 1:
                     raise InvalidValueError("POST goes to /Users or /Groups.")
-                result = self.directory.create(kind, data, self.base_url)
+                result = self.directory.create(ctx, kind, data, self.base_url)
                 assert op.bulk_id is not None
                 self.ids[op.bulk_id] = result.id
                 return _success(op, 201, result)
@@ -160,14 +166,16 @@ class BulkProcessor:
                 raise InvalidValueError(f"{op.method} needs a resource: /{parts[0]}/<id>.")
             resource_id = parts[1]
             if op.method == "PUT":
-                result = self.directory.replace(kind, resource_id, data, self.base_url, op.version)
+                result = self.directory.replace(
+                    ctx, kind, resource_id, data, self.base_url, op.version
+                )
                 return _success(op, 200, result)
             if op.method == "PATCH":
                 result = self.directory.patch(
-                    kind, resource_id, data, self.base_url, if_match=op.version
+                    ctx, kind, resource_id, data, self.base_url, if_match=op.version
                 )
                 return _success(op, 200, result)
-            self.directory.delete(kind, resource_id, op.version)
+            self.directory.delete(ctx, kind, resource_id, op.version)
             return {
                 "method": op.method,
                 "path": op.path,
@@ -176,6 +184,8 @@ class BulkProcessor:
             }
         except SCIMError as exc:
             return _error(op, exc.status, exc.message, exc.scim_type)
+        except PreconditionFailedError as exc:  # If-Match: the operation's version
+            return _error(op, 412, exc.message)
 
 
 def _success(op: _Operation, status: int, result: Rendered) -> dict[str, Any]:

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Connection
+from sqlalchemy import ColumnElement
 
+from provisor.context import Context, PerTenant
+from provisor.directory import store
 from provisor.errors import ConflictError
 from provisor.scim.attributes import Schema
 from provisor.scim.custom_schemas import MAX_SCHEMAS, parse_custom_schema
@@ -24,10 +26,10 @@ from provisor.scim.limits import DEFAULT_LIMITS, Limits
 from provisor.scim.patch import Patcher
 from provisor.scim.registry import Registry
 from provisor.scim.values import ResourceChecker
-from provisor.storage import directory as store
-from provisor.storage.database import Database
+from provisor.storage.database import Database, Transaction
 from provisor.storage.filters import FilterCompiler, parse_filter
 from provisor.timestamps import now
+from provisor.types import EntityType
 
 SCHEMAS_COUNTER = "custom_schemas"
 READ_TRUST = 5.0  # seconds a read trusts the registry without asking the database
@@ -35,13 +37,24 @@ READ_TRUST = 5.0  # seconds a read trusts the registry without asking the databa
 
 @dataclass(frozen=True, slots=True)
 class Tools:
-    """What one generation of the schemas gives, by resource type name (User, Group)."""
+    """What one generation of the schemas gives, by resource type."""
 
     generation: int
     registry: Registry
-    checkers: dict[str, ResourceChecker]
-    patchers: dict[str, Patcher]
-    filters: dict[str, FilterCompiler]
+    checkers: dict[EntityType, ResourceChecker]
+    patchers: dict[EntityType, Patcher]
+    filters: dict[EntityType, FilterCompiler]
+
+
+class _Cached:
+    """A tenant's tools and when the database last confirmed them."""
+
+    __slots__ = ("checked", "lock", "tools")
+
+    def __init__(self) -> None:
+        self.tools: Tools | None = None
+        self.checked = 0.0
+        self.lock = threading.Lock()
 
 
 class SchemaCatalog:
@@ -51,85 +64,92 @@ class SchemaCatalog:
     Writes and discovery always read the counter (``fresh``, one small query); other reads
     trust tools checked in the last few seconds, and a filter that fails to compile asks
     again before it is refused.
+
+    Each tenant has its own schemas, so its own tools. The catalog is internal to the
+    directory (whose operations say who may use it) and to services that need the tenant's
+    schemas (the proxy): it checks no permission.
     """
 
     def __init__(self, db: Database, limits: Limits = DEFAULT_LIMITS) -> None:
         self.db = db
         self.limits = limits
-        self._tools: Tools | None = None
-        self._checked = 0.0
-        self._lock = threading.Lock()
+        self._cached: PerTenant[_Cached] = PerTenant(lambda _tenant: _Cached())
 
-    def tools(self, conn: Connection, *, fresh: bool = True) -> Tools:
-        cached = self._tools
-        if cached is not None and not fresh and time.monotonic() < self._checked + READ_TRUST:
+    def tools(self, tx: Transaction, *, fresh: bool = True) -> Tools:
+        """The tools of the call's tenant."""
+        mine = self._cached.get(tx.ctx)
+        cached = mine.tools
+        if cached is not None and not fresh and time.monotonic() < mine.checked + READ_TRUST:
             return cached
-        generation = store.read_counter(conn, SCHEMAS_COUNTER)
+        generation = store.read_counter(tx, SCHEMAS_COUNTER)
         if cached is None or cached.generation != generation:
-            cached = self._build(conn, generation)
-        with self._lock:
-            self._tools = cached
-            self._checked = time.monotonic()
+            cached = self._build(tx, generation)
+        with mine.lock:
+            mine.tools = cached
+            mine.checked = time.monotonic()
         return cached
 
-    def _build(self, conn: Connection, generation: int) -> Tools:
+    def _build(self, tx: Transaction, generation: int) -> Tools:
         custom = [
             parse_custom_schema(orjson.loads(doc))
-            for _, kind, doc in store.custom_schemas(conn)
-            if kind == "User"
+            for _, kind, doc in store.custom_schemas(tx)
+            if kind == EntityType.USER.resource_type
         ]
         registry = Registry(custom)
-        types = registry.resource_types
+        types = [(EntityType.parse(rt.name), rt) for rt in registry.resource_types]
         return Tools(
             generation=generation,
             registry=registry,
-            checkers={rt.name: ResourceChecker(rt, self.limits) for rt in types},
-            patchers={rt.name: Patcher(rt, self.limits) for rt in types},
-            filters={rt.name: FilterCompiler(rt, self.db.dialect) for rt in types},
+            checkers={kind: ResourceChecker(rt, self.limits) for kind, rt in types},
+            patchers={kind: Patcher(rt, self.limits) for kind, rt in types},
+            filters={kind: FilterCompiler(rt, self.db.dialect) for kind, rt in types},
         )
 
-    def compile(self, conn: Connection, kind: str, text: str | None) -> ColumnElement[bool] | None:
+    def compile(
+        self, tx: Transaction, kind: EntityType, text: str | None
+    ) -> ColumnElement[bool] | None:
         """The SQL condition of a filter on a resource type (None without a filter)."""
         if not text:
             return None
         node = parse_filter(text, self.limits)
         try:
-            return self.tools(conn, fresh=False).filters[kind].compile(node)
+            return self.tools(tx, fresh=False).filters[kind].compile(node)
         except InvalidFilterError:  # maybe a custom schema this process has not seen yet
-            return self.tools(conn).filters[kind].compile(node)
+            return self.tools(tx).filters[kind].compile(node)
 
-    def registry(self) -> Registry:
-        """The current registry, for discovery."""
-        with self.db.read() as conn:
-            return self.tools(conn).registry
+    def registry(self, ctx: Context | None = None) -> Registry:
+        """The current registry of the call's tenant (internal: no permission is checked;
+        without a context, the default tenant's, for callers not converted yet)."""
+        with self.db.read(ctx or Context.system("directory")) as tx:
+            return self.tools(tx).registry
 
-    def create(self, body: Any) -> Schema:
+    def create(self, ctx: Context, body: Any) -> Schema:
         """Add a custom schema (it extends User)."""
         schema = parse_custom_schema(body)
-        with self.db.write() as conn:
-            store.bump_counter(conn, SCHEMAS_COUNTER)  # first: it serialises schema changes
-            if len(store.custom_schemas(conn)) >= MAX_SCHEMAS:
+        with self.db.write(ctx) as tx:
+            store.bump_counter(tx, SCHEMAS_COUNTER)  # first: it serialises schema changes
+            if len(store.custom_schemas(tx)) >= MAX_SCHEMAS:
                 raise InvalidValueError(f"A tenant has at most {MAX_SCHEMAS} custom schemas.")
             try:
                 store.insert_custom_schema(
-                    conn, schema.id, "User", orjson.dumps(body).decode(), now()
+                    tx, schema.id, EntityType.USER, orjson.dumps(body).decode(), now()
                 )
             except ConflictError as exc:
                 raise UniquenessError(f"The schema {schema.id} already exists.") from exc
         return schema
 
-    def delete(self, schema_id: str) -> None:
+    def delete(self, ctx: Context, schema_id: str) -> None:
         """Delete a custom schema and every value users hold in it."""
-        with self.db.write() as conn:
-            schema = self.tools(conn).registry.schema(schema_id)
+        with self.db.write(ctx) as tx:
+            schema = self.tools(tx).registry.schema(schema_id)
             if schema is None:
                 raise ResourceNotFoundError(f"Schema {schema_id} not found.")
             if not schema.custom:
                 raise InvalidValueError(f"{schema_id} is built in and cannot be deleted.")
-            store.delete_custom_schema(conn, schema.id)
+            store.delete_custom_schema(tx, schema.id)
             stamp = now()
             rewritten = []
-            for res in store.holding(conn, "User", schema.id):
+            for res in store.holding(tx, EntityType.USER, schema.id):
                 doc = orjson.loads(res.doc)
                 doc.pop(schema.id, None)
                 doc["schemas"] = [x for x in doc["schemas"] if x != schema.id]
@@ -141,6 +161,6 @@ class SchemaCatalog:
                         "last_modified": stamp,
                     }
                 )
-            store.rewrite_documents(conn, "User", rewritten)
-            store.delete_unique_scopes(conn, f"User:{schema.id}:")
-            store.bump_counter(conn, SCHEMAS_COUNTER)
+            store.rewrite_documents(tx, EntityType.USER, rewritten)
+            store.delete_unique_scopes(tx, f"{EntityType.USER.resource_type}:{schema.id}:")
+            store.bump_counter(tx, SCHEMAS_COUNTER)

@@ -13,28 +13,33 @@ from typing import Any
 
 import orjson
 
+from provisor.directory.store import MemberRow, StoredResource
 from provisor.scim import schemas as s
 from provisor.scim.projection import Projection
-from provisor.storage.directory import MemberRow, StoredResource
+from provisor.types import EntityType
 
-_ENDPOINT = {"User": "Users", "Group": "Groups"}
+_ENDPOINT = {kind.resource_type: kind.endpoint for kind in EntityType}  # a member's type
 
 
 def etag(version: int) -> str:
     return f'W/"{version}"'
 
 
-def meta(kind: str, res: StoredResource, base_url: str) -> dict[str, str]:
+def location(kind: EntityType, resource_id: str, base_url: str) -> str:
+    return f"{base_url}/{kind.endpoint}/{resource_id}"
+
+
+def meta(kind: EntityType, res: StoredResource, base_url: str) -> dict[str, str]:
     return {
-        "resourceType": kind,
+        "resourceType": kind.resource_type,
         "created": res.created,
         "lastModified": res.last_modified,
-        "location": f"{base_url}/{_ENDPOINT[kind]}/{res.id}",
+        "location": location(kind, res.id, base_url),
         "version": etag(res.version),
     }
 
 
-def refs(kind: str, rows: Iterable[MemberRow], base_url: str, *, groups: bool) -> list[Any]:
+def refs(rows: Iterable[MemberRow], base_url: str, *, groups: bool) -> list[Any]:
     """User.groups (``groups=True``) or Group.members values."""
     out = []
     for row in rows:
@@ -51,24 +56,24 @@ def refs(kind: str, rows: Iterable[MemberRow], base_url: str, *, groups: bool) -
 
 
 def resource(
-    kind: str,
+    kind: EntityType,
     res: StoredResource,
     base_url: str,
     projection: Projection,
     related: list[MemberRow] | None,
 ) -> bytes:
     """The JSON text of one resource; ``related`` is its groups (User) or members (Group)."""
-    key = "groups" if kind == "User" else "members"
+    user = kind is EntityType.USER
     extra: dict[str, Any] = {}
     if related:
-        extra[key] = refs(kind, related, base_url, groups=kind == "User")
+        extra["groups" if user else "members"] = refs(related, base_url, groups=user)
     extra["meta"] = meta(kind, res, base_url)
     if projection.is_default:
         doc = res.doc.encode() if isinstance(res.doc, str) else res.doc
         return doc[:-1] + b"," + orjson.dumps(extra)[1:]
     full = orjson.loads(res.doc)
     full.update(extra)
-    if kind == "Group" and projection.requests(s.SAP_GROUP, "children"):
+    if kind is EntityType.GROUP and projection.requests(s.SAP_GROUP, "children"):
         children = [r for r in related or () if r.type == "Group"]
         if children:  # SAP's hierarchy: the groups that are members of this one
             ext = full.setdefault(s.SAP_GROUP, {})

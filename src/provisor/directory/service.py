@@ -1,8 +1,14 @@
 """The Local Identity Directory: a SCIM 2.0 user and group store over provisor's database.
 
 This module holds the SCIM semantics (validation, PATCH, mutability, uniqueness, versions,
-paging); :mod:`provisor.storage.directory` holds the SQL and :mod:`.render` the output.
+paging) and who may use them; :mod:`.store` holds the SQL and :mod:`.render` the output.
 Every write runs in one transaction: it is complete or absent, never half done.
+
+Who may: users are managed with ``manage_users``, groups with ``manage_groups`` (``admin``
+holds both). An operation on one resource type declares both (``@requires``: either admits
+a caller to the directory) and checks the one of its type when called; an adapter asks
+:meth:`Directory.permission` for a type's permission to refuse a caller before it reads the
+request.
 """
 
 from __future__ import annotations
@@ -14,14 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection
 
 from provisor.auth.passwords import hash_secret
-from provisor.directory import render
+from provisor.context import Context, Permission, requires
+from provisor.directory import render, store
 from provisor.directory.catalog import SchemaCatalog
+from provisor.directory.store import Indexed, StoredResource
 from provisor.errors import ConflictError, PreconditionFailedError
 from provisor.scim import schemas as s
-from provisor.scim.attributes import AttrType, Uniqueness
+from provisor.scim.attributes import AttrType, Schema, Uniqueness
 from provisor.scim.errors import (
     InvalidFilterError,
     InvalidValueError,
@@ -34,11 +41,13 @@ from provisor.scim.members import Member, MemberAction, MemberChange, parse_memb
 from provisor.scim.patch import Operation, parse_patch_request
 from provisor.scim.projection import Projection
 from provisor.scim.registry import Registry, ResourceType
-from provisor.storage import directory as store
-from provisor.storage.database import Database
-from provisor.storage.directory import Indexed, StoredResource
+from provisor.storage.database import Database, Transaction
 from provisor.timestamps import now
-from provisor.types import JSONObject
+from provisor.types import EntityType, JSONObject
+
+MANAGES = {EntityType.USER: Permission.MANAGE_USERS, EntityType.GROUP: Permission.MANAGE_GROUPS}
+READERS = (Permission.MANAGE_USERS, Permission.MANAGE_GROUPS)
+"""Either admits a caller to the directory (discovery, searches across types, bulk)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,11 +103,48 @@ class Directory:
         # counted for the first page (startId=initial) serves the pages after it.
         self._totals = _Totals()
 
+    # -- who may ------------------------------------------------------------------------------
+
+    @staticmethod
+    def permission(kind: EntityType) -> Permission:
+        """The permission that manages ``kind``: an operation on users needs
+        ``manage_users``, on groups ``manage_groups`` (or ``admin``)."""
+        return MANAGES[kind]
+
+    @staticmethod
+    def may(ctx: Context, kind: EntityType) -> bool:
+        """Whether the call's actor may read and change resources of ``kind``."""
+        return ctx.allows(MANAGES[kind])
+
+    # -- discovery ------------------------------------------------------------------------------
+
+    @requires(*READERS)
+    def resource_types(self, ctx: Context) -> Registry:
+        """The current schemas, to describe the resource types (any reader)."""
+        return self.catalog.registry(ctx)
+
+    @requires(Permission.MANAGE_USERS)
+    def schemas(self, ctx: Context) -> Registry:
+        """The current schemas, built in and custom (custom schemas extend users)."""
+        return self.catalog.registry(ctx)
+
+    @requires(Permission.MANAGE_USERS)
+    def create_schema(self, ctx: Context, body: Any) -> Schema:
+        """Add a custom schema (it extends User)."""
+        return self.catalog.create(ctx, body)
+
+    @requires(Permission.MANAGE_USERS)
+    def delete_schema(self, ctx: Context, schema_id: str) -> None:
+        """Delete a custom schema and every value users hold in it."""
+        self.catalog.delete(ctx, schema_id)
+
     # -- reading ------------------------------------------------------------------------------
 
+    @requires(*READERS)
     def get(
         self,
-        kind: str,
+        ctx: Context,
+        kind: EntityType,
         resource_id: str,
         base_url: str,
         *,
@@ -106,47 +152,48 @@ class Directory:
         excluded: str | None = None,
         if_none_match: str | None = None,
     ) -> Rendered:
-        with self.db.read() as conn:
-            projection = self._projection(conn, kind, attributes, excluded)
+        ctx.require(MANAGES[kind])
+        with self.db.read(ctx) as tx:
+            projection = self._projection(tx, kind, attributes, excluded)
             related: list[store.MemberRow] | None = None
-            if kind == "User" and projection.wants("groups"):
-                res, related = store.get_user_with_groups(conn, resource_id)
+            if kind is EntityType.USER and projection.wants("groups"):
+                res, related = store.get_user_with_groups(tx, resource_id)
             else:
-                res = store.get(conn, kind, resource_id)
+                res = store.get(tx, kind, resource_id)
             if res is None:
-                raise ResourceNotFoundError(f"{kind} {resource_id} not found.")
-            location = render.meta(kind, res, base_url)["location"]
+                raise ResourceNotFoundError(f"{kind.resource_type} {resource_id} not found.")
+            location = render.location(kind, res.id, base_url)
             if if_none_match and etag_matches(if_none_match, res.version):
                 return Rendered(None, render.etag(res.version), location)
-            if kind == "Group":
-                related = self._related(conn, kind, [res.id], projection).get(res.id)
+            if kind is EntityType.GROUP:
+                related = self._related(tx, kind, [res.id], projection).get(res.id)
         body = render.resource(kind, res, base_url, projection, related)
         return Rendered(body, render.etag(res.version), location)
 
     def _projection(
-        self, conn: Connection, kind: str, attributes: str | None, excluded: str | None
+        self, tx: Transaction, kind: EntityType, attributes: str | None, excluded: str | None
     ) -> Projection:
         if attributes is None and excluded is None:
             return _DEFAULT[kind]
-        rt = self._rt(self.catalog.tools(conn, fresh=False).registry, kind)
+        rt = self._rt(self.catalog.tools(tx, fresh=False).registry, kind)
         return Projection.parse(rt, attributes, excluded)
 
     @staticmethod
-    def _rt(registry: Registry, kind: str) -> ResourceType:
-        return registry.user if kind == "User" else registry.group
+    def _rt(registry: Registry, kind: EntityType) -> ResourceType:
+        return registry.user if kind is EntityType.USER else registry.group
 
     def _related(
-        self, conn: Connection, kind: str, ids: Sequence[str], projection: Projection
+        self, tx: Transaction, kind: EntityType, ids: Sequence[str], projection: Projection
     ) -> dict[str, list[store.MemberRow]]:
-        if kind == "User":
-            return store.user_groups(conn, ids) if projection.wants("groups") else {}
+        if kind is EntityType.USER:
+            return store.user_groups(tx, ids) if projection.wants("groups") else {}
         wanted = projection.wants("members") or projection.requests(s.SAP_GROUP, "children")
-        return store.members(conn, ids) if wanted else {}
+        return store.members(tx, ids) if wanted else {}
 
     def _page(
         self,
-        conn: Connection,
-        kind: str,
+        tx: Transaction,
+        kind: EntityType,
         where: Any,
         projection: Projection,
         *,
@@ -157,20 +204,22 @@ class Directory:
         """A page of resources with their groups (User) or members (Group)."""
         if not limit:
             return [], {}
-        rows = store.query(conn, kind, where, order_by=order, offset=offset, limit=limit)
-        return rows, self._related(conn, kind, [r.id for r in rows], projection)
+        rows = store.query(tx, kind, where, order_by=order, offset=offset, limit=limit)
+        return rows, self._related(tx, kind, [r.id for r in rows], projection)
 
     def _count(self, q: ListQuery) -> int:
         opts = self.options
         return opts.default_count if q.count is None else max(0, min(q.count, opts.max_count))
 
-    def search(self, kind: str, q: ListQuery, base_url: str) -> bytes:
+    @requires(*READERS)
+    def search(self, ctx: Context, kind: EntityType, q: ListQuery, base_url: str) -> bytes:
         """A ListResponse page: index paging (startIndex) or SAP cursor paging (startId)."""
+        ctx.require(MANAGES[kind])
         count = self._count(q)
-        with self.db.read() as conn:
-            where = self.catalog.compile(conn, kind, q.filter)
-            compiler = self.catalog.tools(conn, fresh=False).filters[kind]
-            projection = self._projection(conn, kind, q.attributes, q.excluded_attributes)
+        with self.db.read(ctx) as tx:
+            where = self.catalog.compile(tx, kind, q.filter)
+            compiler = self.catalog.tools(tx, fresh=False).filters[kind]
+            projection = self._projection(tx, kind, q.attributes, q.excluded_attributes)
             cursor: tuple[str, str] | None = None
             start_index: int | None = None
             if q.start_id is not None:
@@ -178,7 +227,7 @@ class Directory:
                 if q.start_id != "initial":
                     after = store.id_column(kind) >= q.start_id
                     paged = after if where is None else (where & after)
-                rows, related = self._page(conn, kind, paged, projection, limit=count + 1)
+                rows, related = self._page(tx, kind, paged, projection, limit=count + 1)
                 next_id = rows[count].id if len(rows) > count else "end"
                 rows = rows[:count]
                 cursor = (q.start_id, next_id)
@@ -190,7 +239,7 @@ class Directory:
                     descending = (q.sort_order or "ascending").lower() == "descending"
                     order.append(key.desc().nulls_last() if descending else key.asc().nulls_last())
                 rows, related = self._page(
-                    conn,
+                    tx,
                     kind,
                     where,
                     projection,
@@ -199,21 +248,25 @@ class Directory:
                     limit=count,
                 )
             first_page = start_index in (None, 1) and q.start_id in (None, "initial")
+            totals_key = (ctx.tenant, kind, q.filter)
             if first_page and len(rows) < count:
                 total = len(rows)  # the page holds every match: no need to count them
             elif q.start_id not in (None, "initial"):
-                total = self._totals.get((kind, q.filter)) or store.count(conn, kind, where)
+                total = self._totals.get(totals_key) or store.count(tx, kind, where)
             else:
-                total = store.count(conn, kind, where)
+                total = store.count(tx, kind, where)
             if q.start_id is not None:
-                self._totals.put((kind, q.filter), total)
+                self._totals.put(totals_key, total)
         items = [
             render.resource(kind, res, base_url, projection, related.get(res.id)) for res in rows
         ]
         return render.list_response(items, total, start_index, cursor)
 
-    def search_all(self, kinds: Sequence[str], q: ListQuery, base_url: str) -> bytes:
-        """A search across resource types (POST /.search): users first, then groups."""
+    @requires(*READERS)
+    def search_all(self, ctx: Context, q: ListQuery, base_url: str) -> bytes:
+        """A search across the resource types the caller may read (POST /.search): users
+        first, then groups."""
+        kinds = [kind for kind in EntityType if self.may(ctx, kind)]
         if q.sort_by or q.start_id:
             raise InvalidValueError(
                 "sortBy and startId apply to one resource type: search /Users or /Groups."
@@ -222,25 +275,25 @@ class Directory:
         start_index = max(1, q.start_index or 1)
         items: list[bytes] = []
         total = 0
-        with self.db.read() as conn:
-            wheres: dict[str, Any] = {}
+        with self.db.read(ctx) as tx:
+            wheres: dict[EntityType, Any] = {}
             failure: InvalidFilterError | None = None
             for kind in kinds:
                 try:
-                    wheres[kind] = self.catalog.compile(conn, kind, q.filter)
+                    wheres[kind] = self.catalog.compile(tx, kind, q.filter)
                 except InvalidFilterError as exc:  # names attributes the type does not have
                     failure = failure or exc
             if failure is not None and not wheres:
                 raise failure
             skip = start_index - 1
             for kind, where in wheres.items():
-                matched = store.count(conn, kind, where)
+                matched = store.count(tx, kind, where)
                 total += matched
                 take = min(count - len(items), max(0, matched - skip))
                 if take > 0:
-                    projection = self._projection(conn, kind, q.attributes, q.excluded_attributes)
-                    rows = store.query(conn, kind, where, offset=skip, limit=take)
-                    related = self._related(conn, kind, [r.id for r in rows], projection)
+                    projection = self._projection(tx, kind, q.attributes, q.excluded_attributes)
+                    rows = store.query(tx, kind, where, offset=skip, limit=take)
+                    related = self._related(tx, kind, [r.id for r in rows], projection)
                     items.extend(
                         render.resource(kind, r, base_url, projection, related.get(r.id))
                         for r in rows
@@ -250,30 +303,44 @@ class Directory:
 
     # -- writing ------------------------------------------------------------------------------
 
+    @requires(*READERS)
     def create(
         self,
-        kind: str,
+        ctx: Context,
+        kind: EntityType,
         body: Any,
         base_url: str,
         *,
         attributes: str | None = None,
         excluded: str | None = None,
     ) -> Rendered:
-        with self.db.read() as conn:
-            tools = self.catalog.tools(conn)
+        ctx.require(MANAGES[kind])
+        return self._create(ctx, kind, body, base_url, attributes, excluded)
+
+    def _create(
+        self,
+        ctx: Context,
+        kind: EntityType,
+        body: Any,
+        base_url: str,
+        attributes: str | None,
+        excluded: str | None,
+    ) -> Rendered:
+        with self.db.read(ctx) as tx:
+            tools = self.catalog.tools(tx)
         doc = tools.checkers[kind].check(body)
         members = self._take_members(doc, kind)
         password = doc.pop("password", None)
         password_hash = hash_secret(password) if password is not None else None
         resource_id = str(uuid.uuid4())
         doc = _with_id(doc, resource_id)
-        if kind == "User":
+        if kind is EntityType.USER:
             _assign_user_uuid(doc, requested=_lists_schema(body, s.SAP_USER))
         stamp = now()
-        with self.db.write() as conn:
-            if self.catalog.tools(conn).generation != tools.generation:  # schemas changed: recheck
-                return self.create(kind, body, base_url, attributes=attributes, excluded=excluded)
-            values = self._indexed(self._rt(tools.registry, kind), doc)
+        with self.db.write(ctx) as tx:
+            if self.catalog.tools(tx).generation != tools.generation:  # schemas changed: recheck
+                return self._create(ctx, kind, body, base_url, attributes, excluded)
+            values = self._indexed(kind, self._rt(tools.registry, kind), doc)
             res = StoredResource(
                 id=resource_id,
                 doc=orjson.dumps(doc).decode(),
@@ -281,38 +348,42 @@ class Directory:
                 created=stamp,
                 last_modified=stamp,
             )
-            self._insert(conn, kind, res, values, password_hash)
+            self._insert(tx, kind, res, values, password_hash)
             related: list[store.MemberRow] | None = None
-            projection = self._projection(conn, kind, attributes, excluded)
+            projection = self._projection(tx, kind, attributes, excluded)
             if members:
                 adding = [MemberChange(MemberAction.ADD, members)]
-                self._apply_members(conn, resource_id, adding, stamp)
-                related = self._related(conn, kind, [resource_id], projection).get(resource_id)
+                self._apply_members(tx, resource_id, adding, stamp)
+                related = self._related(tx, kind, [resource_id], projection).get(resource_id)
         body_out = render.resource(kind, res, base_url, projection, related)
-        return Rendered(body_out, render.etag(1), render.meta(kind, res, base_url)["location"])
+        return Rendered(body_out, render.etag(1), render.location(kind, res.id, base_url))
 
     def _insert(
         self,
-        conn: Connection,
-        kind: str,
+        tx: Transaction,
+        kind: EntityType,
         res: StoredResource,
         values: Indexed,
         password_hash: str | None,
     ) -> None:
         try:
-            store.insert_resource(conn, kind, res, values, password_hash=password_hash)
+            store.insert_resource(tx, kind, res, values, password_hash=password_hash)
         except ConflictError as exc:
-            raise self._uniqueness(kind, values, None) from exc
+            raise self._uniqueness(tx.ctx, kind, values, None) from exc
 
-    def _uniqueness(self, kind: str, values: Indexed, exclude_id: str | None) -> UniquenessError:
-        with self.db.read() as conn:
-            taken = store.conflicts(conn, kind, values, exclude_id)
+    def _uniqueness(
+        self, ctx: Context, kind: EntityType, values: Indexed, exclude_id: str | None
+    ) -> UniquenessError:
+        with self.db.read(ctx) as tx:
+            taken = store.conflicts(tx, kind, values, exclude_id)
         what = ", ".join(taken) if taken else "a unique value"
-        return UniquenessError(f"Another {kind.lower()} already has {what}.")
+        return UniquenessError(f"Another {kind.value} already has {what}.")
 
+    @requires(*READERS)
     def replace(
         self,
-        kind: str,
+        ctx: Context,
+        kind: EntityType,
         resource_id: str,
         body: Any,
         base_url: str,
@@ -321,31 +392,35 @@ class Directory:
         attributes: str | None = None,
         excluded: str | None = None,
     ) -> Rendered:
-        with self.db.read() as conn:
-            self.catalog.tools(conn).checkers[kind].check(body)  # fail fast, before the lock
+        """Replace a resource; ``if_match``: the ETag(s) it must be at (If-Match)."""
+        ctx.require(MANAGES[kind])
+        with self.db.read(ctx) as tx:
+            self.catalog.tools(tx).checkers[kind].check(body)  # fail fast, before the lock
         password = body.get("password") if isinstance(body, dict) else None
         password_hash = hash_secret(password) if isinstance(password, str) else None
-        with self.db.write() as conn:
-            checker = self.catalog.tools(conn).checkers[kind]
-            current = self._current(conn, kind, resource_id, if_match)
+        with self.db.write(ctx) as tx:
+            checker = self.catalog.tools(tx).checkers[kind]
+            current = self._current(tx, kind, resource_id, if_match)
             old = orjson.loads(current.doc)
             doc = _with_id(checker.check(body, existing=old), resource_id)
             members = self._take_members(doc, kind)
             doc.pop("password", None)
-            if kind == "User":
+            if kind is EntityType.USER:
                 _assign_user_uuid(doc, requested=_lists_schema(body, s.SAP_USER))
-            changes = [MemberChange(MemberAction.REPLACE, members)] if kind == "Group" else []
-            res = self._save(conn, kind, current, old, doc, changes, password_hash)
-            projection = self._projection(conn, kind, attributes, excluded)
-            related = self._related(conn, kind, [resource_id], projection).get(resource_id)
+            changes = (
+                [MemberChange(MemberAction.REPLACE, members)] if kind is EntityType.GROUP else []
+            )
+            res = self._save(tx, kind, current, old, doc, changes, password_hash)
+            projection = self._projection(tx, kind, attributes, excluded)
+            related = self._related(tx, kind, [resource_id], projection).get(resource_id)
         body_out = render.resource(kind, res, base_url, projection, related)
-        return Rendered(
-            body_out, render.etag(res.version), render.meta(kind, res, base_url)["location"]
-        )
+        return Rendered(body_out, render.etag(res.version), render.location(kind, res.id, base_url))
 
+    @requires(*READERS)
     def patch(
         self,
-        kind: str,
+        ctx: Context,
+        kind: EntityType,
         resource_id: str,
         body: Any,
         base_url: str,
@@ -354,14 +429,16 @@ class Directory:
         attributes: str | None = None,
         excluded: str | None = None,
     ) -> Rendered:
+        """Modify a resource (PatchOp); ``if_match``: the ETag(s) it must be at."""
+        ctx.require(MANAGES[kind])
         ops = parse_patch_request(body, self.options.limits)
-        doc_ops, changes = split_members(ops) if kind == "Group" else (ops, [])
-        password = _password_in(doc_ops) if kind == "User" else None
+        doc_ops, changes = split_members(ops) if kind is EntityType.GROUP else (ops, [])
+        password = _password_in(doc_ops) if kind is EntityType.USER else None
         password_hash = hash_secret(password) if password is not None else None  # not in the lock
-        with self.db.write() as conn:
-            tools = self.catalog.tools(conn)
+        with self.db.write(ctx) as tx:
+            tools = self.catalog.tools(tx)
             patcher, checker = tools.patchers[kind], tools.checkers[kind]
-            current = self._current(conn, kind, resource_id, if_match)
+            current = self._current(tx, kind, resource_id, if_match)
             old = orjson.loads(current.doc)
             doc = old
             if doc_ops:
@@ -369,41 +446,44 @@ class Directory:
                     checker.check(patcher.apply(old, doc_ops), existing=old), resource_id
                 )
                 doc.pop("password", None)
-                if kind == "User":
+                if kind is EntityType.USER:
                     _assign_user_uuid(doc)
-            res = self._save(conn, kind, current, old, doc, changes, password_hash)
-            projection = self._projection(conn, kind, attributes, excluded)
-            related = self._related(conn, kind, [resource_id], projection).get(resource_id)
+            res = self._save(tx, kind, current, old, doc, changes, password_hash)
+            projection = self._projection(tx, kind, attributes, excluded)
+            related = self._related(tx, kind, [resource_id], projection).get(resource_id)
         body_out = render.resource(kind, res, base_url, projection, related)
-        return Rendered(
-            body_out, render.etag(res.version), render.meta(kind, res, base_url)["location"]
-        )
+        return Rendered(body_out, render.etag(res.version), render.location(kind, res.id, base_url))
 
-    def delete(self, kind: str, resource_id: str, if_match: str | None = None) -> None:
-        with self.db.write() as conn:
-            store.lock_parents(conn, resource_id)  # groups before members, as every writer
-            self._current(conn, kind, resource_id, if_match)
-            store.delete_resource(conn, kind, resource_id, now())
+    @requires(*READERS)
+    def delete(
+        self, ctx: Context, kind: EntityType, resource_id: str, if_match: str | None = None
+    ) -> None:
+        """Delete a resource; ``if_match``: the ETag(s) it must be at."""
+        ctx.require(MANAGES[kind])
+        with self.db.write(ctx) as tx:
+            store.lock_parents(tx, resource_id)  # groups before members, as every writer
+            self._current(tx, kind, resource_id, if_match)
+            store.delete_resource(tx, kind, resource_id, now())
 
     # -- helpers --------------------------------------------------------------------------------
 
     def _current(
-        self, conn: Connection, kind: str, resource_id: str, if_match: str | None
+        self, tx: Transaction, kind: EntityType, resource_id: str, if_match: str | None
     ) -> StoredResource:
-        current = store.get(conn, kind, resource_id, lock=True)
+        current = store.get(tx, kind, resource_id, lock=True)
         if current is None:
-            raise ResourceNotFoundError(f"{kind} {resource_id} not found.")
+            raise ResourceNotFoundError(f"{kind.resource_type} {resource_id} not found.")
         if if_match is not None and not etag_matches(if_match, current.version):
             raise PreconditionFailedError(
-                f"{kind} {resource_id} is at version {render.etag(current.version)}, "
+                f"{kind.resource_type} {resource_id} is at version {render.etag(current.version)}, "
                 f"not {if_match}."
             )
         return current
 
     def _save(
         self,
-        conn: Connection,
-        kind: str,
+        tx: Transaction,
+        kind: EntityType,
         current: StoredResource,
         old: JSONObject,
         doc: JSONObject,
@@ -411,9 +491,9 @@ class Directory:
         password_hash: str | None,
     ) -> StoredResource:
         """Write a new state of a resource; the version moves only if something changed."""
-        rt = self._rt(self.catalog.tools(conn, fresh=False).registry, kind)
+        rt = self._rt(self.catalog.tools(tx, fresh=False).registry, kind)
         stamp = now()
-        members_changed = self._apply_members(conn, current.id, changes, stamp)
+        members_changed = self._apply_members(tx, current.id, changes, stamp)
         if doc == old and not members_changed and password_hash is None:
             return current
         res = StoredResource(
@@ -423,61 +503,61 @@ class Directory:
             created=current.created,
             last_modified=stamp,
         )
-        values, before = self._indexed(rt, doc), self._indexed(rt, old)
+        values, before = self._indexed(kind, rt, doc), self._indexed(kind, rt, old)
         try:
-            store.update_resource(conn, kind, res, values, before, password_hash=password_hash)
+            store.update_resource(tx, kind, res, values, before, password_hash=password_hash)
         except ConflictError as exc:
-            raise self._uniqueness(kind, values, current.id) from exc
+            raise self._uniqueness(tx.ctx, kind, values, current.id) from exc
         return res
 
-    def _take_members(self, doc: JSONObject, kind: str) -> tuple[Member, ...]:
-        if kind != "Group":
+    def _take_members(self, doc: JSONObject, kind: EntityType) -> tuple[Member, ...]:
+        if kind is not EntityType.GROUP:
             return ()
         return parse_members(doc.pop("members", None))
 
     def _apply_members(
-        self, conn: Connection, group_id: str, changes: list[MemberChange], stamp: str
+        self, tx: Transaction, group_id: str, changes: list[MemberChange], stamp: str
     ) -> bool:
         """Apply membership changes in order, at time ``stamp``; whether the member list
         changed."""
         changed = False
-        compiler = self.catalog.tools(conn, fresh=False).filters["Group"]
+        compiler = self.catalog.tools(tx, fresh=False).filters[EntityType.GROUP]
         for change in changes:
             if change.action in (MemberAction.REPLACE, MemberAction.REMOVE_ALL):
-                changed |= self._replace_members(conn, group_id, change.members, stamp)
+                changed |= self._replace_members(tx, group_id, change.members, stamp)
             elif change.action is MemberAction.ADD:
-                changed |= self._add_members(conn, group_id, change.members, stamp)
+                changed |= self._add_members(tx, group_id, change.members, stamp)
             elif change.action is MemberAction.REMOVE:
                 ids = sorted({m.value for m in change.members})
-                changed |= store.remove_members(conn, group_id, ids, stamp) > 0
+                changed |= store.remove_members(tx, group_id, ids, stamp) > 0
             elif change.action is MemberAction.REMOVE_MATCHING:
                 assert change.value_filter is not None
                 cond = compiler.members_filter(change.value_filter)
-                ids = store.member_ids(conn, group_id, cond)
+                ids = store.member_ids(tx, group_id, cond)
                 if ids:
-                    changed |= store.remove_members(conn, group_id, ids, stamp) > 0
+                    changed |= store.remove_members(tx, group_id, ids, stamp) > 0
         return changed
 
     def _replace_members(
-        self, conn: Connection, group_id: str, members: Sequence[Member], stamp: str
+        self, tx: Transaction, group_id: str, members: Sequence[Member], stamp: str
     ) -> bool:
         """Make ``members`` the member list, displays included; whether anything changed."""
         wanted = {m.value: m.display for m in members}
-        current = store.member_displays(conn, group_id)
+        current = store.member_displays(tx, group_id)
         changed = False
         gone = sorted(current.keys() - wanted.keys())
         if gone:
-            changed |= store.remove_members(conn, group_id, gone, stamp) > 0
+            changed |= store.remove_members(tx, group_id, gone, stamp) > 0
         renamed = {k: v for k, v in wanted.items() if k in current and current[k] != v}
         if renamed:
-            changed |= store.set_displays(conn, group_id, renamed) > 0
+            changed |= store.set_displays(tx, group_id, renamed) > 0
         to_add = tuple(m for m in members if m.value not in current)
         if to_add:
-            changed |= self._add_members(conn, group_id, to_add, stamp)
+            changed |= self._add_members(tx, group_id, to_add, stamp)
         return changed
 
     def _add_members(
-        self, conn: Connection, group_id: str, members: Sequence[Member], stamp: str
+        self, tx: Transaction, group_id: str, members: Sequence[Member], stamp: str
     ) -> bool:
         """Add members, each a user or group of the directory: an id that names neither is
         refused (404), so no group ever holds a dangling member. Members already there are
@@ -485,9 +565,9 @@ class Directory:
         does not wait for us while we wait for it."""
         if any(m.value == group_id for m in members):
             raise InvalidValueError("A group cannot be a member of itself.")
-        present = store.members_among(conn, group_id, sorted({m.value for m in members}))
+        present = store.members_among(tx, group_id, sorted({m.value for m in members}))
         new = [m for m in members if m.value not in present]
-        kinds = store.kinds_of(conn, (m.value for m in new))
+        kinds = store.kinds_of(tx, (m.value for m in new))
         rows: dict[str, store.MemberRow] = {}
         for member in new:
             kind = kinds.get(member.value)
@@ -495,15 +575,18 @@ class Directory:
                 raise MemberNotFoundError(
                     f"Member {member.value} is not a user or group of the directory."
                 )
-            if member.type is not None and member.type != kind:
-                raise InvalidValueError(f"Member {member.value} is a {kind}, not a {member.type}.")
-            rows[member.value] = store.MemberRow(member.value, kind, member.display)
-        return store.add_members(conn, group_id, [rows[k] for k in sorted(rows)], stamp) > 0
+            type_name = kind.resource_type
+            if member.type is not None and member.type != type_name:
+                raise InvalidValueError(
+                    f"Member {member.value} is a {type_name}, not a {member.type}."
+                )
+            rows[member.value] = store.MemberRow(member.value, type_name, member.display)
+        return store.add_members(tx, group_id, [rows[k] for k in sorted(rows)], stamp) > 0
 
-    def _indexed(self, rt: ResourceType, doc: JSONObject) -> Indexed:
+    def _indexed(self, kind: EntityType, rt: ResourceType, doc: JSONObject) -> Indexed:
         unique: set[tuple[str, str]] = set()
         emails: frozenset[str] = frozenset()
-        if rt.name == "User":
+        if kind is EntityType.USER:
             emails = frozenset(
                 e["value"].lower() for e in doc.get("emails", ()) if isinstance(e.get("value"), str)
             )
@@ -523,7 +606,7 @@ class Directory:
                     value = values[attr.name]
                     key = value.lower() if isinstance(value, str) and not attr.case_exact else value
                     unique.add((f"{rt.name}:{ext.id}:{attr.name}", str(key)))
-        if rt.name == "User":
+        if kind is EntityType.USER:
             return Indexed(
                 name=doc["userName"],
                 display_name=doc.get("displayName"),
@@ -536,21 +619,24 @@ class Directory:
         )
 
 
+_TotalsKey = tuple[str, EntityType, str | None]
+
+
 class _Totals:
-    """Recently counted totals of cursor-paged reads, by (resource type, filter)."""
+    """Recently counted totals of cursor-paged reads, by (tenant, resource type, filter)."""
 
     def __init__(self, seconds: float = 60.0, size: int = 256) -> None:
-        self._entries: dict[tuple[str, str | None], tuple[float, int]] = {}
+        self._entries: dict[_TotalsKey, tuple[float, int]] = {}
         self._seconds = seconds
         self._size = size
 
-    def get(self, key: tuple[str, str | None]) -> int | None:
+    def get(self, key: _TotalsKey) -> int | None:
         entry = self._entries.get(key)
         if entry is None or entry[0] < time.monotonic():
             return None
         return entry[1]
 
-    def put(self, key: tuple[str, str | None], total: int) -> None:
+    def put(self, key: _TotalsKey, total: int) -> None:
         if len(self._entries) >= self._size:
             self._entries.clear()
         self._entries[key] = (time.monotonic() + self._seconds, total)
@@ -602,4 +688,7 @@ def _assign_user_uuid(doc: JSONObject, *, requested: bool = False) -> None:
 
 
 _BASE = Registry()
-_DEFAULT = {"User": Projection(rt=_BASE.user), "Group": Projection(rt=_BASE.group)}
+_DEFAULT = {
+    EntityType.USER: Projection(rt=_BASE.user),
+    EntityType.GROUP: Projection(rt=_BASE.group),
+}

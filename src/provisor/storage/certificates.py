@@ -11,8 +11,8 @@ from cryptography import x509
 from sqlalchemy import Connection, case, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from provisor.directory.store import bump_counter, read_counter
 from provisor.storage import tables as t
-from provisor.storage.directory import bump_counter, read_counter
 
 INBOUND_COUNTER = "inbound_certificates"
 

@@ -181,13 +181,13 @@ async def token(request: Request) -> Response:
     except (AuthenticationError, TooManyRequestsError) as exc:
         return _refused(exc, basic=basic)
     try:
-        access_token, scope = clients.issue_token(principal, form.get("scope"))
+        issued = clients.issue_token(principal, form.get("scope"))
     except ScopeError as exc:
         return _oauth_error(400, "invalid_scope", str(exc))
     body = {
-        "access_token": access_token,
+        "access_token": issued.access_token,
         "token_type": "Bearer",
-        "expires_in": clients.signer.ttl,
-        "scope": " ".join(sorted(scope)),
+        "expires_in": issued.expires_in,
+        "scope": " ".join(sorted(issued.scope)),
     }
     return Response(orjson.dumps(body), 200, headers=_NO_STORE, media_type="application/json")

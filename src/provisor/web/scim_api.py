@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from provisor.context import Permission
 from provisor.directory.bulk import BulkProcessor
-from provisor.directory.service import ListQuery, Rendered
+from provisor.directory.service import Directory, ListQuery, Rendered
 from provisor.scim import schemas as s
 from provisor.scim.errors import (
     InvalidSyntaxError,
@@ -20,22 +19,14 @@ from provisor.scim.errors import (
     NotImplementedSCIMError,
 )
 from provisor.scim.limits import check_index
+from provisor.types import EntityType
 from provisor.web import openapi
-from provisor.web.auth import (
-    DirectoryReader,
-    GuardedRoute,
-    ManageGroups,
-    ManageUsers,
-    PrincipalDep,
-    ServicesDep,
-)
+from provisor.web.auth import ContextDep, Guard, GuardedRoute, ServicesDep, guard
 from provisor.web.errors import SCIM_MEDIA_TYPE
 
 router = APIRouter(
     route_class=GuardedRoute, default_response_class=Response, responses=openapi.scim_errors
 )
-
-PERMISSION = {"User": Permission.MANAGE_USERS, "Group": Permission.MANAGE_GROUPS}
 
 Filter = Annotated[str | None, Query(description="SCIM filter (RFC 7644 §3.4.2.2)")]
 SortBy = Annotated[str | None, Query(alias="sortBy")]
@@ -99,16 +90,13 @@ def rendered(result: Rendered, status: int = 200) -> Response:
 @router.post(
     "/.search",
     summary="Search users and groups together (SearchRequest body)",
-    dependencies=[DirectoryReader],
+    dependencies=[guard(Directory.search_all)],
     tags=[openapi.SCIM_SEARCH],
     responses={200: openapi.scim_content("ResourceList")},
 )
-async def search_everything(
-    request: Request, principal: PrincipalDep, services: ServicesDep
-) -> Response:
-    kinds = [k for k in ("User", "Group") if principal.allows(PERMISSION[k])]
+async def search_everything(request: Request, ctx: ContextDep, services: ServicesDep) -> Response:
     query = search_request(await json_body(request))
-    body = await run_in_threadpool(services.directory.search_all, kinds, query, base_url(request))
+    body = await run_in_threadpool(services.directory.search_all, ctx, query, base_url(request))
     return scim_response(body)
 
 
@@ -153,13 +141,16 @@ def search_request(body: Any) -> ListQuery:
     )
 
 
-def _register(kind: str, endpoint: str) -> None:
+def _register(kind: EntityType) -> None:
     """The routes of one resource type: /Users or /Groups."""
-    guard = {"User": ManageUsers, "Group": ManageGroups}[kind]
-    tag = {"User": openapi.SCIM_USERS, "Group": openapi.SCIM_GROUPS}[kind]
+    # The directory's rule for the type, checked before the request is read.
+    admits = Depends(Guard(Directory.permission(kind)))
+    tag = {EntityType.USER: openapi.SCIM_USERS, EntityType.GROUP: openapi.SCIM_GROUPS}[kind]
+    endpoint, name = kind.endpoint, kind.resource_type
 
     def list_resources(
         request: Request,
+        ctx: ContextDep,
         services: ServicesDep,
         filter: Filter = None,
         sort_by: SortBy = None,
@@ -180,15 +171,19 @@ def _register(kind: str, endpoint: str) -> None:
             attributes=attributes,
             excluded_attributes=excluded,
         )
-        return scim_response(services.directory.search(kind, query, base_url(request)))
+        return scim_response(services.directory.search(ctx, kind, query, base_url(request)))
 
-    async def search_resources(request: Request, services: ServicesDep) -> Response:
+    async def search_resources(
+        request: Request, ctx: ContextDep, services: ServicesDep
+    ) -> Response:
         query = search_request(await json_body(request))
-        body = await run_in_threadpool(services.directory.search, kind, query, base_url(request))
+        search = services.directory.search
+        body = await run_in_threadpool(search, ctx, kind, query, base_url(request))
         return scim_response(body)
 
     async def create_resource(
         request: Request,
+        ctx: ContextDep,
         services: ServicesDep,
         attributes: Attributes = None,
         excluded: Excluded = None,
@@ -197,7 +192,7 @@ def _register(kind: str, endpoint: str) -> None:
 
         def create() -> Rendered:
             return services.directory.create(
-                kind, body, base_url(request), attributes=attributes, excluded=excluded
+                ctx, kind, body, base_url(request), attributes=attributes, excluded=excluded
             )
 
         return rendered(await run_in_threadpool(create), 201)
@@ -205,12 +200,14 @@ def _register(kind: str, endpoint: str) -> None:
     def get_resource(
         resource_id: str,
         request: Request,
+        ctx: ContextDep,
         services: ServicesDep,
         attributes: Attributes = None,
         excluded: Excluded = None,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
         result = services.directory.get(
+            ctx,
             kind,
             resource_id,
             base_url(request),
@@ -223,6 +220,7 @@ def _register(kind: str, endpoint: str) -> None:
     async def replace_resource(
         resource_id: str,
         request: Request,
+        ctx: ContextDep,
         services: ServicesDep,
         attributes: Attributes = None,
         excluded: Excluded = None,
@@ -232,6 +230,7 @@ def _register(kind: str, endpoint: str) -> None:
 
         def replace() -> Rendered:
             return services.directory.replace(
+                ctx,
                 kind,
                 resource_id,
                 body,
@@ -246,6 +245,7 @@ def _register(kind: str, endpoint: str) -> None:
     async def patch_resource(
         resource_id: str,
         request: Request,
+        ctx: ContextDep,
         services: ServicesDep,
         attributes: Attributes = None,
         excluded: Excluded = None,
@@ -255,6 +255,7 @@ def _register(kind: str, endpoint: str) -> None:
 
         def patch() -> Rendered:
             return services.directory.patch(
+                ctx,
                 kind,
                 resource_id,
                 body,
@@ -267,14 +268,14 @@ def _register(kind: str, endpoint: str) -> None:
         return rendered(await run_in_threadpool(patch))
 
     def delete_resource(
-        resource_id: str, services: ServicesDep, if_match: IfMatch = None
+        resource_id: str, ctx: ContextDep, services: ServicesDep, if_match: IfMatch = None
     ) -> Response:
-        services.directory.delete(kind, resource_id, if_match)
+        services.directory.delete(ctx, kind, resource_id, if_match)
         return Response(status_code=204)
 
     one = f"/{endpoint}/{{resource_id}}"
-    found: openapi.Responses = {200: openapi.scim_content(kind)}
-    listed: openapi.Responses = {200: openapi.scim_content(f"{kind}List")}
+    found: openapi.Responses = {200: openapi.scim_content(name)}
+    listed: openapi.Responses = {200: openapi.scim_content(f"{name}List")}
     unchanged: openapi.Responses = {304: {"description": "Not modified (If-None-Match)"}}
     routes: list[tuple[str, Any, str, str, int, openapi.Responses]] = [
         (f"/{endpoint}", list_resources, "GET", f"List or filter {endpoint.lower()}", 200, listed),
@@ -290,14 +291,14 @@ def _register(kind: str, endpoint: str) -> None:
             f"/{endpoint}",
             create_resource,
             "POST",
-            f"Create a {kind.lower()}",
+            f"Create a {kind.value}",
             201,
-            {201: openapi.scim_content(kind, "Created")},
+            {201: openapi.scim_content(name, "Created")},
         ),
-        (one, get_resource, "GET", f"Get a {kind.lower()}", 200, found | unchanged),
-        (one, replace_resource, "PUT", f"Replace a {kind.lower()}", 200, found),
-        (one, patch_resource, "PATCH", f"Modify a {kind.lower()} (PatchOp)", 200, found),
-        (one, delete_resource, "DELETE", f"Delete a {kind.lower()}", 204, {}),
+        (one, get_resource, "GET", f"Get a {kind.value}", 200, found | unchanged),
+        (one, replace_resource, "PUT", f"Replace a {kind.value}", 200, found),
+        (one, patch_resource, "PATCH", f"Modify a {kind.value} (PatchOp)", 200, found),
+        (one, delete_resource, "DELETE", f"Delete a {kind.value}", 204, {}),
     ]
     for path, handler, method, summary, status, responses in routes:
         router.add_api_route(
@@ -307,14 +308,14 @@ def _register(kind: str, endpoint: str) -> None:
             summary=summary,
             status_code=status,
             tags=[tag],
-            name=f"{handler.__name__}_{kind.lower()}",
+            name=f"{handler.__name__}_{kind.value}",
             responses=responses,
-            dependencies=[guard],
+            dependencies=[admits],
         )
 
 
-_register("User", "Users")
-_register("Group", "Groups")
+_register(EntityType.USER)
+_register(EntityType.GROUP)
 
 
 async def me() -> Response:
@@ -334,7 +335,7 @@ for _method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
         summary="Not supported: callers are technical users, not directory users (RFC 7644 §3.11)",
         tags=[openapi.SCIM_USERS],
         responses={501: openapi.scim_content("ScimError", "Not implemented")},
-        dependencies=[DirectoryReader],
+        dependencies=[guard(Directory.resource_types)],  # any reader of the directory
     )
 
 
@@ -344,16 +345,15 @@ for _method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
 @router.post(
     "/Bulk",
     summary="Several operations in one request (RFC 7644 §3.7)",
-    dependencies=[DirectoryReader],
+    dependencies=[guard(BulkProcessor.run)],
     tags=[openapi.SCIM_SEARCH],
     responses={200: openapi.scim_content("BulkResponse")},
 )
-async def bulk(request: Request, principal: PrincipalDep, services: ServicesDep) -> Response:
+async def bulk(request: Request, ctx: ContextDep, services: ServicesDep) -> Response:
     body = await json_body(request)
     processor = BulkProcessor(
         services.directory,
         base_url(request),
         max_operations=services.settings.bulk_max_operations,
-        allowed=lambda kind: principal.allows(PERMISSION[kind]),
     )
-    return scim_response(await run_in_threadpool(processor.run, body))
+    return scim_response(await run_in_threadpool(processor.run, ctx, body))

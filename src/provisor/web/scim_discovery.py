@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from provisor.directory.service import Directory
 from provisor.scim import schemas as s
 from provisor.scim.errors import ForbiddenError, MethodNotAllowedError, ResourceNotFoundError
 from provisor.web import openapi
-from provisor.web.auth import DirectoryReader, GuardedRoute, ManageUsers, ServicesDep
+from provisor.web.auth import ContextDep, GuardedRoute, ServicesDep, guard
 from provisor.web.scim_api import base_url, json_body, scim_response
 
 router = APIRouter(
@@ -49,7 +50,7 @@ def discovery_list(resources: list[dict[str, Any]]) -> bytes:
 @router.get(
     "/ServiceProviderConfig",
     summary="What this SCIM service supports",
-    dependencies=[DirectoryReader, NoFilter],
+    dependencies=[guard(Directory.resource_types), NoFilter],  # any reader of the directory
     responses={200: openapi.scim_content("ServiceProviderConfig")},
 )
 def service_provider_config(request: Request, services: ServicesDep) -> Response:
@@ -80,11 +81,11 @@ def service_provider_config(request: Request, services: ServicesDep) -> Response
 @router.get(
     "/ResourceTypes",
     summary="The resource types: User and Group",
-    dependencies=[DirectoryReader, NoFilter],
+    dependencies=[guard(Directory.resource_types), NoFilter],
     responses={200: openapi.scim_content("ResourceTypeList")},
 )
-def resource_types(request: Request, services: ServicesDep) -> Response:
-    registry = services.directory.catalog.registry()
+def resource_types(request: Request, ctx: ContextDep, services: ServicesDep) -> Response:
+    registry = services.directory.resource_types(ctx)
     base = base_url(request)
     return scim_response(discovery_list([rt.to_scim(base) for rt in registry.resource_types]))
 
@@ -92,11 +93,11 @@ def resource_types(request: Request, services: ServicesDep) -> Response:
 @router.get(
     "/ResourceTypes/{name}",
     summary="One resource type",
-    dependencies=[DirectoryReader, NoFilter],
+    dependencies=[guard(Directory.resource_types), NoFilter],
     responses={200: openapi.scim_content("ResourceType")},
 )
-def resource_type(name: str, request: Request, services: ServicesDep) -> Response:
-    rt = services.directory.catalog.registry().resource_type(name)
+def resource_type(name: str, request: Request, ctx: ContextDep, services: ServicesDep) -> Response:
+    rt = services.directory.resource_types(ctx).resource_type(name)
     if rt is None:
         raise ResourceNotFoundError(f"Resource type {name} not found.")
     return scim_response(orjson.dumps(rt.to_scim(base_url(request))))
@@ -105,11 +106,11 @@ def resource_type(name: str, request: Request, services: ServicesDep) -> Respons
 @router.get(
     "/Schemas",
     summary="All schemas, built in and custom",
-    dependencies=[ManageUsers, NoFilter],
+    dependencies=[guard(Directory.schemas), NoFilter],
     responses={200: openapi.scim_content("SchemaList")},
 )
-def list_schemas(request: Request, services: ServicesDep) -> Response:
-    registry = services.directory.catalog.registry()
+def list_schemas(request: Request, ctx: ContextDep, services: ServicesDep) -> Response:
+    registry = services.directory.schemas(ctx)
     base = base_url(request)
     return scim_response(discovery_list([schema.to_scim(base) for schema in registry.schemas()]))
 
@@ -117,11 +118,13 @@ def list_schemas(request: Request, services: ServicesDep) -> Response:
 @router.get(
     "/Schemas/{schema_id}",
     summary="One schema",
-    dependencies=[ManageUsers, NoFilter],
+    dependencies=[guard(Directory.schemas), NoFilter],
     responses={200: openapi.scim_content("Schema")},
 )
-def get_schema(schema_id: str, request: Request, services: ServicesDep) -> Response:
-    schema = services.directory.catalog.registry().schema(schema_id)
+def get_schema(
+    schema_id: str, request: Request, ctx: ContextDep, services: ServicesDep
+) -> Response:
+    schema = services.directory.schemas(ctx).schema(schema_id)
     if schema is None:
         raise ResourceNotFoundError(f"Schema {schema_id} not found.")
     return scim_response(orjson.dumps(schema.to_scim(base_url(request))))
@@ -131,15 +134,15 @@ def get_schema(schema_id: str, request: Request, services: ServicesDep) -> Respo
     "/Schemas",
     status_code=201,
     summary="Create a custom schema (extends User)",
-    dependencies=[ManageUsers],
+    dependencies=[guard(Directory.create_schema)],
     responses={201: openapi.scim_content("Schema", "Created")},
 )
-async def create_schema(request: Request, services: ServicesDep) -> Response:
+async def create_schema(request: Request, ctx: ContextDep, services: ServicesDep) -> Response:
     if not (await request.body()).strip():
         # The schema list itself is read-only (RFC 7644 §4); POST only adds a custom schema.
         raise MethodNotAllowedError("POST /Schemas needs a custom schema in the body.")
     body = await json_body(request)
-    schema = await run_in_threadpool(services.directory.catalog.create, body)
+    schema = await run_in_threadpool(services.directory.create_schema, ctx, body)
     base = base_url(request)
     return scim_response(
         orjson.dumps(schema.to_scim(base)),
@@ -152,8 +155,8 @@ async def create_schema(request: Request, services: ServicesDep) -> Response:
     "/Schemas/{schema_id}",
     status_code=204,
     summary="Delete a custom schema and all its values",
-    dependencies=[ManageUsers],
+    dependencies=[guard(Directory.delete_schema)],
 )
-def delete_schema(schema_id: str, services: ServicesDep) -> Response:
-    services.directory.catalog.delete(schema_id)
+def delete_schema(schema_id: str, ctx: ContextDep, services: ServicesDep) -> Response:
+    services.directory.delete_schema(ctx, schema_id)
     return Response(status_code=204)

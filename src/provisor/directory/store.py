@@ -1,7 +1,9 @@
 """SQL of the Local Identity Directory: users, groups, members, unique values, custom schemas.
 
-Every function takes the connection of the caller's transaction (``Database.read()`` or
-``Database.write()``) and commits nothing. Documents go in and out as JSON text.
+Every function takes the caller's transaction (``Database.read(ctx)`` or
+``Database.write(ctx)``) and commits nothing; every statement on a table goes through
+``tx.scoped`` (selects, updates, deletes) or ``tx.tenant_values`` (inserts). Documents go in
+and out as JSON text.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from sqlalchemy.exc import IntegrityError
 
 from provisor.errors import ConflictError
 from provisor.storage import tables as t
+from provisor.storage.database import Transaction
 from provisor.storage.jsonsql import JSONSQL
+from provisor.types import EntityType
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,18 +60,18 @@ class Indexed:
 @dataclass(frozen=True, slots=True)
 class MemberRow:
     id: str
-    type: str  # "User" | "Group"
+    type: str  # "User" | "Group" (a member), "direct" | "indirect" (a user's group)
     display: str | None
 
 
 _RESOURCE_COLUMNS = ("id", "doc", "version", "created", "last_modified")
 
 
-def _table(kind: str) -> Table:
-    return t.users if kind == "User" else t.groups
+def _table(kind: EntityType) -> Table:
+    return t.users if kind is EntityType.USER else t.groups
 
 
-def id_column(kind: str) -> Any:
+def id_column(kind: EntityType) -> Any:
     return _table(kind).c.id
 
 
@@ -76,16 +80,13 @@ def _columns(table: Table) -> list[Any]:
 
 
 # Statements built once: SQLAlchemy then reuses their cache keys and compiled forms.
+_KINDS = ((EntityType.USER, t.users), (EntityType.GROUP, t.groups))
 _GET = {
-    kind: select(*_columns(table)).where(table.c.id == bindparam("id"))
-    for kind, table in (("User", t.users), ("Group", t.groups))
+    kind: select(*_columns(table)).where(table.c.id == bindparam("id")) for kind, table in _KINDS
 }
 _GET_FOR_UPDATE = {kind: stmt.with_for_update() for kind, stmt in _GET.items()}
-_INSERT = {"User": insert(t.users), "Group": insert(t.groups)}
-_UPDATE = {
-    kind: update(table).where(table.c.id == bindparam("rid"))
-    for kind, table in (("User", t.users), ("Group", t.groups))
-}
+_INSERT = {EntityType.USER: insert(t.users), EntityType.GROUP: insert(t.groups)}
+_UPDATE = {kind: update(table).where(table.c.id == bindparam("rid")) for kind, table in _KINDS}
 _INSERT_EMAILS = insert(t.user_emails)
 _INSERT_MEMBERS = insert(t.group_members)
 _INSERT_UNIQUE = insert(t.unique_values)
@@ -106,16 +107,16 @@ def _resource(row: Any) -> StoredResource:
 
 
 def get(
-    conn: Connection, kind: str, resource_id: str, *, lock: bool = False
+    tx: Transaction, kind: EntityType, resource_id: str, *, lock: bool = False
 ) -> StoredResource | None:
-    stmt = (_GET_FOR_UPDATE if lock else _GET)[kind]
-    row = conn.execute(stmt, {"id": resource_id}).first()
+    stmt = tx.scoped((_GET_FOR_UPDATE if lock else _GET)[kind], _table(kind))
+    row = tx.execute(stmt, {"id": resource_id}).first()
     return _resource(row) if row else None
 
 
 def query(
-    conn: Connection,
-    kind: str,
+    tx: Transaction,
+    kind: EntityType,
     where: ColumnElement[bool] | None,
     *,
     order_by: Sequence[Any] = (),
@@ -127,25 +128,26 @@ def query(
     if where is not None:
         stmt = stmt.where(where)
     stmt = stmt.order_by(*order_by, table.c.id).offset(offset or None).limit(limit)
-    return [_resource(row) for row in conn.execute(stmt)]
+    stmt = tx.scoped(stmt, table)
+    return [_resource(row) for row in tx.execute(stmt)]
 
 
-def holding(conn: Connection, kind: str, key: str) -> list[StoredResource]:
+def holding(tx: Transaction, kind: EntityType, key: str) -> list[StoredResource]:
     """The resources whose document has a top-level ``key`` (e.g. an extension URN)."""
     table = _table(kind)
-    has_key = JSONSQL(conn.dialect.name).has_key(table.c.doc, key)
-    return query(conn, kind, has_key)
+    has_key = JSONSQL(tx.conn.dialect.name).has_key(table.c.doc, key)
+    return query(tx, kind, has_key)
 
 
-def count(conn: Connection, kind: str, where: ColumnElement[bool] | None) -> int:
+def count(tx: Transaction, kind: EntityType, where: ColumnElement[bool] | None) -> int:
     table = _table(kind)
     stmt = select(func.count()).select_from(table)
     if where is not None:
         stmt = stmt.where(where)
-    return int(conn.execute(stmt).scalar_one())
+    return int(tx.execute(tx.scoped(stmt, table)).scalar_one())
 
 
-def kinds_of(conn: Connection, ids: Iterable[str]) -> dict[str, str]:
+def kinds_of(tx: Transaction, ids: Iterable[str]) -> dict[str, EntityType]:
     """Which of ``ids`` exist, and whether each is a User or a Group.
 
     The rows found stay locked (FOR SHARE on PostgreSQL) until the transaction ends, so
@@ -153,12 +155,13 @@ def kinds_of(conn: Connection, ids: Iterable[str]) -> dict[str, str]:
     first (SQLite has one writer at a time).
     """
     wanted = sorted(set(ids))
-    found: dict[str, str] = {}
+    found: dict[str, EntityType] = {}
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
-        for kind, table in (("User", t.users), ("Group", t.groups)):
+        for kind, table in _KINDS:
             stmt = select(table.c.id).where(table.c.id.in_(chunk)).with_for_update(read=True)
-            found.update(dict.fromkeys(conn.execute(stmt).scalars(), kind))
+            stmt = tx.scoped(stmt, table)
+            found.update(dict.fromkeys(tx.execute(stmt).scalars(), kind))
     return found
 
 
@@ -212,10 +215,10 @@ _USER_WITH_GROUPS = _user_with_groups_statement()
 
 
 def get_user_with_groups(
-    conn: Connection, user_id: str
+    tx: Transaction, user_id: str
 ) -> tuple[StoredResource | None, list[MemberRow]]:
     """A user and its groups (direct and indirect), with one statement."""
-    rows = conn.execute(_USER_WITH_GROUPS, {"id": user_id}).all()
+    rows = tx.execute(tx.scoped(_USER_WITH_GROUPS, t.users), {"id": user_id}).all()
     if not rows:
         return None, []
     groups = [
@@ -229,12 +232,13 @@ def get_user_with_groups(
 _USER_GROUPS = _user_groups_statement()
 
 
-def user_groups(conn: Connection, user_ids: Sequence[str]) -> dict[str, list[MemberRow]]:
+def user_groups(tx: Transaction, user_ids: Sequence[str]) -> dict[str, list[MemberRow]]:
     """The groups of each user: direct ones (type 'direct') and, through nesting, indirect."""
     out: dict[str, list[MemberRow]] = defaultdict(list)
     for start in range(0, len(user_ids), 500):
         chunk = list(user_ids[start : start + 500])
-        for user_id, group_id, depth, display in conn.execute(_USER_GROUPS, {"ids": chunk}):
+        rows: Any = tx.execute(tx.scoped(_USER_GROUPS, t.groups), {"ids": chunk})
+        for user_id, group_id, depth, display in rows:
             kind = "direct" if depth == 0 else "indirect"
             out[user_id].append(MemberRow(group_id, kind, display))
     return out
@@ -252,56 +256,62 @@ def _members_statement() -> Any:
 _MEMBERS = _members_statement()
 
 
-def members(conn: Connection, group_ids: Sequence[str]) -> dict[str, list[MemberRow]]:
+def members(tx: Transaction, group_ids: Sequence[str]) -> dict[str, list[MemberRow]]:
     """The members of each group: value, type and the display the client gave."""
     out: dict[str, list[MemberRow]] = defaultdict(list)
     for start in range(0, len(group_ids), 500):
         chunk = list(group_ids[start : start + 500])
-        for group_id, member_id, kind, display in conn.execute(_MEMBERS, {"ids": chunk}):
+        rows: Any = tx.execute(tx.scoped(_MEMBERS, t.group_members), {"ids": chunk})
+        for group_id, member_id, kind, display in rows:
             out[group_id].append(MemberRow(member_id, kind, display))
     return out
 
 
-def member_displays(conn: Connection, group_id: str) -> dict[str, str | None]:
+def member_displays(tx: Transaction, group_id: str) -> dict[str, str | None]:
     """The members of a group: member id -> display."""
     gm = t.group_members
-    stmt = select(gm.c.member_id, gm.c.display).where(gm.c.group_id == group_id)
-    return {member_id: display for member_id, display in conn.execute(stmt)}
+    stmt = tx.scoped(select(gm.c.member_id, gm.c.display).where(gm.c.group_id == group_id), gm)
+    return {row.member_id: row.display for row in tx.execute(stmt)}
 
 
-def members_among(conn: Connection, group_id: str, ids: Sequence[str]) -> set[str]:
+def members_among(tx: Transaction, group_id: str, ids: Sequence[str]) -> set[str]:
     """Which of ``ids`` are members of the group already."""
     gm = t.group_members
     found: set[str] = set()
     for start in range(0, len(ids), 1000):
         chunk = list(ids[start : start + 1000])
         stmt = select(gm.c.member_id).where(gm.c.group_id == group_id, gm.c.member_id.in_(chunk))
-        found.update(conn.execute(stmt).scalars())
+        stmt = tx.scoped(stmt, gm)
+        found.update(tx.execute(stmt).scalars())
     return found
 
 
 def member_ids(
-    conn: Connection, group_id: str, where: ColumnElement[bool] | None = None
+    tx: Transaction, group_id: str, where: ColumnElement[bool] | None = None
 ) -> list[str]:
     gm = t.group_members
     stmt = select(gm.c.member_id).where(gm.c.group_id == group_id)
     if where is not None:
         stmt = stmt.where(where)
-    return list(conn.execute(stmt).scalars())
+    return list(tx.execute(tx.scoped(stmt, gm)).scalars())
 
 
-def conflicts(conn: Connection, kind: str, values: Indexed, exclude_id: str | None) -> list[str]:
+def conflicts(
+    tx: Transaction, kind: EntityType, values: Indexed, exclude_id: str | None
+) -> list[str]:
     """Describe which unique values of ``values`` another resource already holds."""
     found: list[str] = []
-    if kind == "User":
+    if kind is EntityType.USER:
         stmt = select(t.users.c.id).where(t.users.c.user_name_key == values.name.lower())
-        if any(row != exclude_id for row in conn.execute(stmt).scalars()):
+        stmt = tx.scoped(stmt, t.users)
+        if any(row != exclude_id for row in tx.execute(stmt).scalars()):
             found.append(f"userName {values.name!r}")
     for scope, key in sorted(values.unique):
         stmt = select(t.unique_values.c.resource_id).where(
             t.unique_values.c.scope == scope, t.unique_values.c.value_key == key
         )
-        if any(row != exclude_id for row in conn.execute(stmt).scalars()):
+        stmt = tx.scoped(stmt, t.unique_values)
+        if any(row != exclude_id for row in tx.execute(stmt).scalars()):
             found.append(f"{scope.split(':', 1)[1]} {key!r}")
     return found
 
@@ -309,7 +319,7 @@ def conflicts(conn: Connection, kind: str, values: Indexed, exclude_id: str | No
 # -- writing ---------------------------------------------------------------------------------
 
 
-def _row(kind: str, res: StoredResource, values: Indexed) -> dict[str, Any]:
+def _row(kind: EntityType, res: StoredResource, values: Indexed) -> dict[str, Any]:
     row: dict[str, Any] = {
         "doc": res.doc,
         "version": res.version,
@@ -317,7 +327,7 @@ def _row(kind: str, res: StoredResource, values: Indexed) -> dict[str, Any]:
         "last_modified": res.last_modified,
         "external_id": values.external_id,
     }
-    if kind == "User":
+    if kind is EntityType.USER:
         row.update(
             user_name=values.name,
             user_name_key=values.name.lower(),
@@ -330,8 +340,8 @@ def _row(kind: str, res: StoredResource, values: Indexed) -> dict[str, Any]:
 
 
 def insert_resource(
-    conn: Connection,
-    kind: str,
+    tx: Transaction,
+    kind: EntityType,
     res: StoredResource,
     values: Indexed,
     *,
@@ -339,18 +349,18 @@ def insert_resource(
 ) -> None:
     """Insert a user or group; raise ConflictError if a unique value is taken."""
     row = _row(kind, res, values)
-    if kind == "User":
+    if kind is EntityType.USER:
         row["password_hash"] = password_hash
     try:
-        conn.execute(_INSERT[kind], {"id": res.id, **row})
-        _write_side_values(conn, kind, res.id, values, Indexed(name=""))
+        tx.execute(_INSERT[kind], tx.tenant_values(_table(kind), {"id": res.id, **row}))
+        _write_side_values(tx, kind, res.id, values, Indexed(name=""))
     except IntegrityError as exc:
         raise ConflictError("A unique value is already in use.") from exc
 
 
 def update_resource(
-    conn: Connection,
-    kind: str,
+    tx: Transaction,
+    kind: EntityType,
     res: StoredResource,
     values: Indexed,
     before: Indexed,
@@ -363,58 +373,59 @@ def update_resource(
     if password_hash is not None:
         row["password_hash"] = password_hash
     try:
-        conn.execute(_UPDATE[kind], {"rid": res.id, **row})
-        _write_side_values(conn, kind, res.id, values, before)
+        tx.execute(tx.scoped(_UPDATE[kind], _table(kind)), {"rid": res.id, **row})
+        _write_side_values(tx, kind, res.id, values, before)
     except IntegrityError as exc:
         raise ConflictError("A unique value is already in use.") from exc
-    if kind == "Group" and values.name != before.name:
-        touch_below(conn, [res.id], res.last_modified)
+    if kind is EntityType.GROUP and values.name != before.name:
+        touch_below(tx, [res.id], res.last_modified)
 
 
 def _write_side_values(
-    conn: Connection, kind: str, resource_id: str, values: Indexed, before: Indexed
+    tx: Transaction, kind: EntityType, resource_id: str, values: Indexed, before: Indexed
 ) -> None:
-    if kind == "User" and values.emails != before.emails:
+    if kind is EntityType.USER and values.emails != before.emails:
+        ue = t.user_emails
         gone = before.emails - values.emails
         if gone:
-            conn.execute(
-                delete(t.user_emails).where(
-                    t.user_emails.c.user_id == resource_id, t.user_emails.c.value_key.in_(gone)
-                )
-            )
+            stmt = delete(ue).where(ue.c.user_id == resource_id, ue.c.value_key.in_(gone))
+            tx.execute(tx.scoped(stmt, ue))
         new = values.emails - before.emails
         if new:
-            conn.execute(_INSERT_EMAILS, [{"user_id": resource_id, "value_key": v} for v in new])
+            rows = [tx.tenant_values(ue, {"user_id": resource_id, "value_key": v}) for v in new]
+            tx.execute(_INSERT_EMAILS, rows)
     if values.unique != before.unique:
         gone_keys = before.unique - values.unique
+        uv = t.unique_values
         for scope, key in gone_keys:
-            conn.execute(
-                delete(t.unique_values).where(
-                    t.unique_values.c.scope == scope,
-                    t.unique_values.c.value_key == key,
-                    t.unique_values.c.resource_id == resource_id,
-                )
+            stmt = delete(uv).where(
+                uv.c.scope == scope, uv.c.value_key == key, uv.c.resource_id == resource_id
             )
+            tx.execute(tx.scoped(stmt, uv))
         new_keys = values.unique - before.unique
         if new_keys:
-            conn.execute(
+            tx.execute(
                 _INSERT_UNIQUE,
-                [{"scope": s, "value_key": k, "resource_id": resource_id} for s, k in new_keys],
+                [
+                    tx.tenant_values(uv, {"scope": s, "value_key": k, "resource_id": resource_id})
+                    for s, k in new_keys
+                ],
             )
 
 
-def touch(conn: Connection, kind: str, ids: Iterable[str], now: str) -> None:
+def touch(tx: Transaction, kind: EntityType, ids: Iterable[str], now: str) -> None:
     """Mark resources as changed (new version and lastModified) without rewriting them."""
     wanted = list(ids)
     if not wanted:
         return
     table = _table(kind)
     for start in range(0, len(wanted), 500):
-        conn.execute(
+        stmt = (
             update(table)
             .where(table.c.id.in_(wanted[start : start + 500]))
             .values(version=table.c.version + 1, last_modified=now)
         )
+        tx.execute(tx.scoped(stmt, table))
 
 
 def _touch_users_statement(wanted: Any) -> Any:
@@ -442,52 +453,53 @@ _TOUCH_USERS = _touch_users_statement(t.users.c.id.in_(bindparam("ids", expandin
 _TOUCH_BELOW = _below_statement()
 
 
-def touch_members(conn: Connection, members: Sequence[MemberRow], now: str) -> None:
+def touch_members(tx: Transaction, members: Sequence[MemberRow], now: str) -> None:
     """Members joined or left a group: the users among them and the users below the
     groups among them have new ``groups``, so a new version and lastModified."""
-    _touch_users(conn, [m.id for m in members if m.type == "User"], now)
-    touch_below(conn, [m.id for m in members if m.type == "Group"], now)
+    _touch_users(tx, [m.id for m in members if m.type == EntityType.USER.resource_type], now)
+    touch_below(tx, [m.id for m in members if m.type == EntityType.GROUP.resource_type], now)
 
 
-def _touch_users(conn: Connection, ids: Sequence[str], now: str) -> None:
+def _touch_users(tx: Transaction, ids: Sequence[str], now: str) -> None:
     for start in range(0, len(ids), 500):
-        conn.execute(_TOUCH_USERS, {"ids": list(ids[start : start + 500]), "now": now})
+        stmt = tx.scoped(_TOUCH_USERS, t.users)
+        tx.execute(stmt, {"ids": list(ids[start : start + 500]), "now": now})
 
 
-def touch_below(conn: Connection, group_ids: Sequence[str], now: str) -> None:
+def touch_below(tx: Transaction, group_ids: Sequence[str], now: str) -> None:
     """The users below groups (renamed, deleted, joining or leaving a group) change."""
     for start in range(0, len(group_ids), 500):
-        conn.execute(_TOUCH_BELOW, {"ids": list(group_ids[start : start + 500]), "now": now})
+        stmt = tx.scoped(_TOUCH_BELOW, t.users)
+        tx.execute(stmt, {"ids": list(group_ids[start : start + 500]), "now": now})
 
 
-def lock_parents(conn: Connection, member_id: str) -> None:
+def lock_parents(tx: Transaction, member_id: str) -> None:
     """Lock the groups a user or group is a member of, in id order: a writer locks groups
     before users, so deleting a member waits for its groups' writers, not the reverse."""
     gm, groups = t.group_members, t.groups
     parents = select(gm.c.group_id).where(gm.c.member_id == member_id)
-    conn.execute(
-        select(groups.c.id).where(groups.c.id.in_(parents)).order_by(groups.c.id).with_for_update()
-    ).all()
+    stmt = select(groups.c.id).where(groups.c.id.in_(parents)).order_by(groups.c.id)
+    tx.execute(tx.scoped(stmt, groups).with_for_update()).all()
 
 
-def delete_resource(conn: Connection, kind: str, resource_id: str, now: str) -> bool:
+def delete_resource(tx: Transaction, kind: EntityType, resource_id: str, now: str) -> bool:
     """Delete a user or group with its memberships; groups that lose a member change too,
     and so do the users below a deleted group (their ``groups`` lose it)."""
     table = _table(kind)
     gm = t.group_members
-    parents = list(
-        conn.execute(select(gm.c.group_id).where(gm.c.member_id == resource_id)).scalars()
-    )
-    touch(conn, "Group", parents, now)
-    if kind == "Group":
-        touch_below(conn, [resource_id], now)
-    conn.execute(delete(gm).where(gm.c.member_id == resource_id))
-    conn.execute(delete(t.unique_values).where(t.unique_values.c.resource_id == resource_id))
-    deleted = conn.execute(delete(table).where(table.c.id == resource_id)).rowcount
+    uv = t.unique_values
+    parents_of = tx.scoped(select(gm.c.group_id).where(gm.c.member_id == resource_id), gm)
+    parents = list(tx.execute(parents_of).scalars())
+    touch(tx, EntityType.GROUP, parents, now)
+    if kind is EntityType.GROUP:
+        touch_below(tx, [resource_id], now)
+    tx.execute(tx.scoped(delete(gm).where(gm.c.member_id == resource_id), gm))
+    tx.execute(tx.scoped(delete(uv).where(uv.c.resource_id == resource_id), uv))
+    deleted = tx.execute(tx.scoped(delete(table).where(table.c.id == resource_id), table)).rowcount
     return bool(deleted)
 
 
-def add_members(conn: Connection, group_id: str, new: Sequence[MemberRow], now: str) -> int:
+def add_members(tx: Transaction, group_id: str, new: Sequence[MemberRow], now: str) -> int:
     """Add the members that are not members yet (they change: see touch_members); how
     many were added.
 
@@ -496,58 +508,62 @@ def add_members(conn: Connection, group_id: str, new: Sequence[MemberRow], now: 
     added = 0
     for start in range(0, len(new), 1000):
         chunk = new[start : start + 1000]
-        present = members_among(conn, group_id, [m.id for m in chunk])
+        present = members_among(tx, group_id, [m.id for m in chunk])
         fresh = [m for m in chunk if m.id not in present]
         if fresh:
-            conn.execute(
+            tx.execute(
                 _INSERT_MEMBERS,
                 [
-                    {
-                        "group_id": group_id,
-                        "member_id": m.id,
-                        "member_type": m.type,
-                        "display": m.display,
-                    }
+                    tx.tenant_values(
+                        t.group_members,
+                        {
+                            "group_id": group_id,
+                            "member_id": m.id,
+                            "member_type": m.type,
+                            "display": m.display,
+                        },
+                    )
                     for m in fresh
                 ],
             )
-            touch_members(conn, fresh, now)
+            touch_members(tx, fresh, now)
             added += len(fresh)
     return added
 
 
-def set_displays(conn: Connection, group_id: str, displays: dict[str, str | None]) -> int:
+def set_displays(tx: Transaction, group_id: str, displays: dict[str, str | None]) -> int:
     """Give members of a group new display values (member id -> display)."""
     gm = t.group_members
     changed = 0
     for member_id, display in sorted(displays.items()):
-        changed += conn.execute(
+        stmt = (
             update(gm)
             .where(gm.c.group_id == group_id, gm.c.member_id == member_id)
             .values(display=display)
-        ).rowcount
+        )
+        changed += tx.execute(tx.scoped(stmt, gm)).rowcount
     return changed
 
 
-def remove_members(conn: Connection, group_id: str, ids: Sequence[str] | None, now: str) -> int:
+def remove_members(tx: Transaction, group_id: str, ids: Sequence[str] | None, now: str) -> int:
     """Remove the given members (all of them when ``ids`` is None); those removed change
     (see touch_members). Returns how many."""
     gm = t.group_members
     if ids is None:
-        touch_below(conn, [group_id], now)
-        return int(conn.execute(delete(gm).where(gm.c.group_id == group_id)).rowcount)
+        touch_below(tx, [group_id], now)
+        return int(tx.execute(tx.scoped(delete(gm).where(gm.c.group_id == group_id), gm)).rowcount)
     removed = 0
     for start in range(0, len(ids), 500):
         chunk = list(ids[start : start + 500])
         gone = [
             MemberRow(row.member_id, row.member_type, None)
-            for row in conn.execute(
-                delete(gm)
-                .where(gm.c.group_id == group_id, gm.c.member_id.in_(chunk))
-                .returning(gm.c.member_id, gm.c.member_type)
+            for row in tx.execute(
+                tx.scoped(
+                    delete(gm).where(gm.c.group_id == group_id, gm.c.member_id.in_(chunk)), gm
+                ).returning(gm.c.member_id, gm.c.member_type)
             )
         ]
-        touch_members(conn, gone, now)
+        touch_members(tx, gone, now)
         removed += len(gone)
     return removed
 
@@ -555,46 +571,55 @@ def remove_members(conn: Connection, group_id: str, ids: Sequence[str] | None, n
 # -- custom schemas and counters -------------------------------------------------------------
 
 
-def read_counter(conn: Connection, name: str) -> int:
-    value = conn.execute(_COUNTER, {"name": name}).scalar()
+def read_counter(tx: Transaction | Connection, name: str) -> int:
+    """A counter that moves when something cached in every process changes (custom schemas,
+    inbound certificates); 0 before it first moves."""
+    stmt = _COUNTER if isinstance(tx, Connection) else tx.scoped(_COUNTER, t.counters)
+    value = tx.execute(stmt, {"name": name}).scalar()
     return int(value or 0)
 
 
-def bump_counter(conn: Connection, name: str) -> None:
-    done = conn.execute(
-        update(t.counters).where(t.counters.c.name == name).values(value=t.counters.c.value + 1)
-    ).rowcount
-    if not done:
-        conn.execute(insert(t.counters).values(name=name, value=1))
+def bump_counter(tx: Transaction | Connection, name: str) -> None:
+    counters = t.counters
+    stmt = update(counters).where(counters.c.name == name).values(value=counters.c.value + 1)
+    if isinstance(tx, Transaction):
+        stmt = tx.scoped(stmt, counters)
+        row = tx.tenant_values(counters, {"name": name, "value": 1})
+    else:
+        row = {"name": name, "value": 1}
+    if not tx.execute(stmt).rowcount:
+        tx.execute(insert(counters).values(**row))
 
 
-def custom_schemas(conn: Connection) -> list[tuple[str, str, str]]:
+def custom_schemas(tx: Transaction) -> list[tuple[str, str, str]]:
     """(id, resource type, JSON text) of every custom schema, oldest first."""
     cs = t.custom_schemas
     stmt = select(cs.c.id, cs.c.resource_type, cs.c.doc).order_by(cs.c.created, cs.c.id)
-    return [(row.id, row.resource_type, row.doc) for row in conn.execute(stmt)]
+    return [(row.id, row.resource_type, row.doc) for row in tx.execute(tx.scoped(stmt, cs))]
 
 
-def insert_custom_schema(conn: Connection, schema_id: str, kind: str, doc: str, now: str) -> None:
+def insert_custom_schema(
+    tx: Transaction, schema_id: str, kind: EntityType, doc: str, now: str
+) -> None:
+    cs = t.custom_schemas
+    row = {"id": schema_id, "resource_type": kind.resource_type, "doc": doc, "created": now}
     try:
-        conn.execute(
-            insert(t.custom_schemas).values(id=schema_id, resource_type=kind, doc=doc, created=now)
-        )
+        tx.execute(insert(cs).values(**tx.tenant_values(cs, row)))
     except IntegrityError as exc:
         raise ConflictError(f"The schema {schema_id} already exists.") from exc
 
 
-def delete_custom_schema(conn: Connection, schema_id: str) -> bool:
+def delete_custom_schema(tx: Transaction, schema_id: str) -> bool:
     cs = t.custom_schemas
-    return bool(conn.execute(delete(cs).where(cs.c.id == schema_id)).rowcount)
+    return bool(tx.execute(tx.scoped(delete(cs).where(cs.c.id == schema_id), cs)).rowcount)
 
 
-def delete_unique_scopes(conn: Connection, prefix: str) -> None:
+def delete_unique_scopes(tx: Transaction, prefix: str) -> None:
     uv = t.unique_values
-    conn.execute(delete(uv).where(uv.c.scope.startswith(prefix, autoescape=True)))
+    tx.execute(tx.scoped(delete(uv).where(uv.c.scope.startswith(prefix, autoescape=True)), uv))
 
 
-def rewrite_documents(conn: Connection, kind: str, docs: Sequence[dict[str, Any]]) -> None:
+def rewrite_documents(tx: Transaction, kind: EntityType, docs: Sequence[dict[str, Any]]) -> None:
     """Store new documents (``id``, ``doc``, ``version``, ``last_modified``) in one batch."""
     if not docs:
         return
@@ -608,8 +633,8 @@ def rewrite_documents(conn: Connection, kind: str, docs: Sequence[dict[str, Any]
             last_modified=bindparam("last_modified"),
         )
     )
-    conn.execute(
-        stmt,
+    tx.execute(
+        tx.scoped(stmt, table),
         [
             {
                 "rid": d["id"],
