@@ -16,9 +16,10 @@ from provisor.auth.checks import SecretChecks
 from provisor.auth.clients import INITIAL_ADMIN_FILE, ClientService
 from provisor.auth.keys import KEY_FILE, derive_key, load_master_key
 from provisor.auth.tokens import TokenSigner
-from provisor.certs.service import CertificateOptions, CertificateService
+from provisor.certs.service import CertificateOptions, CertificateService, ClientKeys
 from provisor.certs.x509 import KeySpec
 from provisor.connectors.paths import FileRoots
+from provisor.context import Context
 from provisor.directory.service import Directory, DirectoryOptions
 from provisor.errors import ConfigError
 from provisor.jobs.service import JobQueue, JobService
@@ -74,6 +75,7 @@ class Services:
                 ),
             ),
         )
+        certificate_cipher = CredentialCipher(master, "certificate keys")
         systems = SystemService(
             db,
             CredentialCipher(master),
@@ -90,16 +92,12 @@ class Services:
                 ),
                 "outbound": settings.outbound_policy,
             },
+            certificates=ClientKeys(db, certificate_cipher),  # connectors present them
         )
         clients = ClientService(db, signer)
         certificates = CertificateService(
-            db,
-            CredentialCipher(master, "certificate keys"),
-            systems,
-            clients,
-            certificate_options(settings),
+            db, certificate_cipher, systems, clients, certificate_options(settings)
         )
-        systems.services["certificates"] = certificates  # connectors present client certificates
         return cls(
             settings=settings,
             db=db,
@@ -196,7 +194,7 @@ async def certificate_upkeep(
     (regeneration, notices); a failure is logged and tried again next time."""
     while not stop.is_set():
         try:
-            await asyncio.to_thread(certificates.maintain)
+            await asyncio.to_thread(certificates.maintain, Context.system("maintenance"))
         except Exception:
             log.exception("certificate upkeep failed")
         with contextlib.suppress(TimeoutError):

@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from provisor.auth import inbound
 from provisor.auth.passwords import VerifiedSecrets, hash_secret
 from provisor.auth.permissions import Principal
 from provisor.auth.tokens import TokenClaims, TokenSigner
-from provisor.context import Permission, parse_permissions
+from provisor.context import Context, Permission, parse_permissions
 from provisor.errors import AuthenticationError, ConfigError, NotFoundError
-from provisor.storage import certificates
 from provisor.storage import clients as store
 from provisor.storage.clients import ClientRow, SecretRow
-from provisor.storage.database import Database
+from provisor.storage.database import Database, Transaction
 from provisor.timestamps import format_datetime, now
 
 MAX_SECRETS = 2
@@ -111,7 +111,8 @@ class ClientService:
             client = store.find_client(conn, id_or_name)
             if client is None:
                 raise NotFoundError(f"No client with id or name {id_or_name!r}.")
-            certificates.revoke_inbound_of(conn, client_id=client.id, when=now())
+            tx = Transaction(conn, Context.system("clients"), writable=True)  # until ctx comes
+            inbound.revoke_inbound_of(tx, client_id=client.id, when=now())
             store.delete_client(conn, client.id)
         self._forget(client.id)
         return client

@@ -13,6 +13,7 @@ from provisor.cli.common import (
     DataDir,
     fail,
     open_services,
+    operator_context,
     out,
     print_json,
     settings_from,
@@ -40,7 +41,7 @@ def logs(
     from provisor.storage.realtime import RealtimeLogStore
 
     with open_services(settings_from(data_dir, database_url)) as services:
-        source_id = services.systems.get(source).id if source else None
+        source_id = services.systems.get(operator_context(), source).id if source else None
         found, total = RealtimeLogStore(services.db).search(
             source_id=source_id,
             entity_id=entity_id,

@@ -12,6 +12,7 @@ from provisor.cli.common import (
     DatabaseURL,
     DataDir,
     open_services,
+    operator_context,
     out,
     print_json,
     settings_from,
@@ -52,7 +53,7 @@ def list_schedules(
     """Every source's schedule."""
     with open_services(settings_from(data_dir, database_url)) as services:
         found = Scheduler(services.db, services.jobs).all()
-        names = {s.id: s.name for s in services.systems.all()[0]}
+        names = {s.id: s.name for s in services.systems.all(operator_context())[0]}
     if as_json:
         print_json([f.to_dict() for f in found])
         return

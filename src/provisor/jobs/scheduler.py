@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 
 from provisor.connectors.base import Role
+from provisor.context import Context as _Context
 from provisor.errors import ConfigError, ConflictError, NotFoundError
 from provisor.jobs.model import JobType, Trigger
 from provisor.jobs.schedule import Schedule, SourceSchedule
@@ -22,6 +23,8 @@ from provisor.jobs.service import JobService
 from provisor.storage import schedules as store
 from provisor.storage.database import Database
 from provisor.systems.model import System
+
+_SYSTEMS_CTX = _Context.system("scheduler")  # until this module takes a ctx (issue 15)
 
 log = structlog.get_logger("provisor.jobs")
 
@@ -39,7 +42,7 @@ class Scheduler:
 
     def get(self, source: str) -> SourceSchedule:
         """A source's schedule (id or name); NotFoundError when it has none."""
-        system = self.jobs.systems.get(source)
+        system = self.jobs.systems.get(_SYSTEMS_CTX, source)
         with self.db.read() as conn:
             found = store.get_schedule(conn, system.id)
         if found is None:
@@ -65,7 +68,7 @@ class Scheduler:
             return store.put_schedule(conn, found.source_id, off, datetime.now(UTC))
 
     def delete(self, source: str) -> None:
-        system = self.jobs.systems.get(source)
+        system = self.jobs.systems.get(_SYSTEMS_CTX, source)
         with self.db.write() as conn:
             deleted = store.delete_schedule(conn, system.id)
         if not deleted:
@@ -100,7 +103,7 @@ class Scheduler:
         return started
 
     def _source(self, source: str) -> System:
-        system = self.jobs.systems.get(source)
+        system = self.jobs.systems.get(_SYSTEMS_CTX, source)
         if system.role is not Role.SOURCE:
             raise ConfigError(
                 f"{system.name} is a {system.role} system: only source systems have schedules."

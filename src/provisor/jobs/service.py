@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 
 from provisor.connectors.base import ConnectorConfig, Role, Unusable
+from provisor.context import Context as _Context
 from provisor.errors import (
     ConfigError,
     ConflictError,
@@ -41,6 +42,8 @@ from provisor.systems.model import System
 from provisor.systems.service import SystemService
 from provisor.timestamps import format_datetime, now, parse_datetime
 from provisor.transform import Transformation
+
+_SYSTEMS_CTX = _Context.system("jobs")  # until this module takes a ctx (issue 15)
 
 RETENTION_DAYS = (7, 14, 30)
 STALE_SECONDS = 60  # a running job whose worker has not beaten for this long is restarted
@@ -85,7 +88,7 @@ class JobService:
         queue_if_running: bool = True,
     ) -> Job:
         """Create a job for a source system; ConflictError when it cannot wait its turn."""
-        system = self.systems.get(source)
+        system = self.systems.get(_SYSTEMS_CTX, source)
         if system.role is not Role.SOURCE:
             raise ConfigError(f"{system.name} is a {system.role} system: jobs run on sources.")
         if not system.enabled:
@@ -156,7 +159,7 @@ class JobService:
         offset: int = 0,
         limit: int = 20,
     ) -> tuple[list[Job], int]:
-        source_id = self.systems.get(source).id if source else None
+        source_id = self.systems.get(_SYSTEMS_CTX, source).id if source else None
         with self.db.read() as conn:
             return store.list_jobs(
                 conn, source_id=source_id, status=status, type=type, offset=offset, limit=limit
@@ -242,8 +245,8 @@ class JobService:
         return active[0].chain_id if active else None
 
     def _runner(self, job: Job) -> Runner:
-        source = self.systems.get(job.source_id)
-        everyone = self.systems.all()[0]
+        source = self.systems.get(_SYSTEMS_CTX, job.source_id)
+        everyone = self.systems.all(_SYSTEMS_CTX)[0]
         with self.db.read() as conn:
             options, checkpoint = store.job_options(conn, job.id)
         return Runner(
@@ -275,15 +278,17 @@ class JobService:
     def participant(self, system: System, kind: str) -> Participant:
         """A system ready for a job; a target whose connector cannot be built takes part as
         ``Unusable`` (its entities fail with the reason, the other targets go on)."""
-        properties = self.systems.transformation_properties(system.id)  # no credentials
-        text = self.systems.transformation(system.id, kind).text
+        properties = self.systems.transformation_properties(
+            _SYSTEMS_CTX, system.id
+        )  # no credentials
+        text = self.systems.transformation(_SYSTEMS_CTX, system.id, kind).text
         try:
             transformation = Transformation(text, properties)
         except InvalidTransformationError as exc:  # e.g. a property it names was removed
             where = f"the {kind} transformation of {system.name}"
             raise InvalidTransformationError([f"{where}: {p}" for p in exc.problems]) from None
         try:
-            connector = self.systems.connector(system.id)
+            connector = self.systems.connector(_SYSTEMS_CTX, system.id)
         except ConfigError as exc:
             if kind == "read":
                 raise
@@ -303,17 +308,19 @@ class JobService:
     def validate(self, source: str, samples: Mapping[str, Iterable[Any]]) -> dict[str, Any]:
         """Sample entities through the source's read and its enabled targets' write
         transformations (spec §3.3 "Validate"); nothing is read or written."""
-        system = self.systems.get(source)
+        system = self.systems.get(_SYSTEMS_CTX, source)
         if system.role is not Role.SOURCE:
             raise ConfigError(f"{system.name} is a {system.role} system: only sources validate.")
-        targets = targets_of(system, self.systems.all(role=Role.TARGET, enabled=True)[0])
+        targets = targets_of(
+            system, self.systems.all(_SYSTEMS_CTX, role=Role.TARGET, enabled=True)[0]
+        )
         return validation.validate(
             self._stage(system, "read"), [self._stage(t, "write") for t in targets], samples
         )
 
     def _stage(self, system: System, kind: str) -> validation.Stage:
-        properties = self.systems.transformation_properties(system.id)
-        text = self.systems.transformation(system.id, kind).text
+        properties = self.systems.transformation_properties(_SYSTEMS_CTX, system.id)
+        text = self.systems.transformation(_SYSTEMS_CTX, system.id, kind).text
         return validation.Stage(system.name, Transformation(text, properties))
 
     def recover(self) -> list[Job]:
@@ -355,7 +362,7 @@ class JobService:
 
     def deletion_holds(self, source: str) -> list[Hold]:
         """The deletions held back for a source system, per target and entity type."""
-        return self.opdata.holds(self.systems.get(source).id)
+        return self.opdata.holds(self.systems.get(_SYSTEMS_CTX, source).id)
 
     def confirm_deletions(
         self,
@@ -368,8 +375,8 @@ class JobService:
         """Confirm the deletions held back for a source (of one entity type, in one target)
         as they stand: the next run that reaches them deletes at most as many, once.
         ConflictError when nothing is held back."""
-        system = self.systems.get(source)
-        found = self.systems.get(target) if target else None
+        system = self.systems.get(_SYSTEMS_CTX, source)
+        found = self.systems.get(_SYSTEMS_CTX, target) if target else None
         if entity_type not in (None, *ENTITY_TYPES):
             raise ConfigError(f"The entity type is user or group, not {entity_type!r}.")
         with self.db.write() as conn:
@@ -418,7 +425,7 @@ class JobService:
 
     def reset_system(self, system: str) -> int:
         """Forget the operational data of a source or target (spec §4.8)."""
-        found = self.systems.get(system)
+        found = self.systems.get(_SYSTEMS_CTX, system)
         if found.role is Role.PROXY:
             raise ConfigError("Proxy systems have no operational data to reset.")
         with self.db.read() as conn:

@@ -32,6 +32,7 @@ from provisor.connectors.base import (
     patch_operations_of,
     path_segment,
 )
+from provisor.context import Context as _Context
 from provisor.errors import NotFoundError, PreconditionFailedError
 from provisor.proxy import filters, ids
 from provisor.proxy.errors import DisabledError, TransformationFailedError, connector_errors
@@ -61,6 +62,8 @@ from provisor.transform.engine import (
     Transformation,
     Transformed,
 )
+
+_SYSTEMS_CTX = _Context.system("proxy")  # until this module takes a ctx (issue 15)
 
 log = structlog.get_logger("provisor.proxy")
 
@@ -139,7 +142,7 @@ class ProxyService:
 
     def _proxy_system(self, system_id: str) -> System:
         try:
-            system = self.systems.get(system_id)
+            system = self.systems.get(_SYSTEMS_CTX, system_id)
         except NotFoundError as exc:
             raise ResourceNotFoundError(f"No proxy system {system_id!r}.") from exc
         if system.role is not Role.PROXY:
@@ -149,10 +152,10 @@ class ProxyService:
         return system
 
     def _compile(self, system: System) -> Compiled:
-        properties = self.systems.effective_properties(system.id)
-        public = self.systems.transformation_properties(system.id)
-        read = self.systems.transformation(system.id, "read").text
-        write = self.systems.transformation(system.id, "write").text
+        properties = self.systems.effective_properties(_SYSTEMS_CTX, system.id)
+        public = self.systems.transformation_properties(_SYSTEMS_CTX, system.id)
+        read = self.systems.transformation(_SYSTEMS_CTX, system.id, "read").text
+        write = self.systems.transformation(_SYSTEMS_CTX, system.id, "write").text
         return Compiled(
             system, properties, Transformation(read, public), Transformation(write, public)
         )
@@ -163,7 +166,7 @@ class ProxyService:
             system_name=compiled.system.name,
             role=Role.PROXY,
             properties=compiled.properties,
-            services=self.systems.services,
+            services=self.systems.connector_services(_SYSTEMS_CTX),
         )
         return compiled.system.type.build(config)
 

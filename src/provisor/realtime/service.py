@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisor.connectors.base import MAX_ID_LENGTH, ConnectorError, Role, storable_id
+from provisor.context import Context as _Context
 from provisor.errors import ConfigError, NotFoundError, TooManyRequestsError
 from provisor.jobs import loops
 from provisor.jobs.locking import entity_key, holding
@@ -35,6 +36,8 @@ from provisor.realtime.model import (
 from provisor.storage.realtime import RealtimeLogStore
 from provisor.systems.model import System
 from provisor.timestamps import now
+
+_SYSTEMS_CTX = _Context.system("realtime")  # until this module takes a ctx (issue 15)
 
 ROUTE_SECONDS = 5.0  # how long a source's systems are reused before they are read again
 
@@ -259,12 +262,12 @@ class RealtimeService:
             return fresh
 
     def _load(self, source: str) -> _Route:
-        system = self.systems.get(source)
+        system = self.systems.get(_SYSTEMS_CTX, source)
         if system.role is not Role.SOURCE:
             raise ConfigError(f"{system.name} is a {system.role} system: changes go to sources.")
         if not system.enabled:
             raise ConfigError(f"{system.name} is disabled: enable it to provision in real time.")
-        everyone = self.systems.all()[0]
+        everyone = self.systems.all(_SYSTEMS_CTX)[0]
         return _Route(
             source_system=system,
             source=self.jobs.participant(system, "read"),

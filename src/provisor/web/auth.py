@@ -37,6 +37,8 @@ from provisor.web.limits import body_problem
 from provisor.web.ratelimit import PREFIX, InboundBudget
 from provisor.web.request_ids import request_id_of
 
+_SYSTEMS_CTX = Context.system("authentication")  # until this module takes a ctx (issue 15)
+
 
 def services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
@@ -205,7 +207,10 @@ async def _certificate(request: Request) -> Principal:
 def _same_system(found: Services, principal: Principal, params: dict[str, Any]) -> None:
     wanted = params.get("system_id")
     try:
-        same = wanted is not None and found.systems.get(str(wanted)).id == principal.system
+        same = (
+            wanted is not None
+            and found.systems.get(_SYSTEMS_CTX, str(wanted)).id == principal.system
+        )
     except NotFoundError:
         same = False
     if not same:

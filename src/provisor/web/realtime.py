@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from provisor.auth.permissions import Principal
 from provisor.connectors.base import ConnectorError
+from provisor.context import Context as _Context
 from provisor.errors import NotFoundError
 from provisor.realtime.model import STATUSES, Change
 from provisor.realtime.service import RealtimeService
@@ -19,6 +20,8 @@ from provisor.web import openapi
 from provisor.web.auth import Admin, GuardedRoute, PrincipalDep, RealtimeCaller, ServicesDep
 from provisor.web.limits import Offset
 from provisor.web.scim_discovery import discovery_list
+
+_SYSTEMS_CTX = _Context.system("realtime")  # until this module takes a ctx (issue 15)
 
 public = APIRouter(
     tags=[openapi.REALTIME],
@@ -114,7 +117,7 @@ async def test_connection(system_id: str, entity_type: str, services: ServicesDe
     source system exists and takes changes."""
     if entity_type not in ("user", "group"):
         raise NotFoundError(f"Entity type {entity_type!r}: use user or group.")
-    services.systems.get(system_id)
+    services.systems.get(_SYSTEMS_CTX, system_id)
     return Response(discovery_list([]), media_type=SCIM_JSON)
 
 
@@ -163,7 +166,7 @@ def list_logs(
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> Response:
-    source_id = services.systems.get(source).id if source else None
+    source_id = services.systems.get(_SYSTEMS_CTX, source).id if source else None
     found, total = _realtime(request).search(
         source_id=source_id,
         entity_id=entity_id,
