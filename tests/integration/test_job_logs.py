@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from provisor.context import Context
 from provisor.errors import ConfigError, NotFoundError
 from provisor.jobs.export import HIDDEN_CONTENT, export_job, export_zip
 from provisor.jobs.model import Action, Counts, Job, JobStatus
@@ -51,10 +52,10 @@ def services(settings: Settings) -> Iterator[Services]:
 def make_job(services: Services, *, logs: list[EntityLog] | None = None) -> Job:
     """A finished job of a local source ``LID`` with an entity log of every kind."""
     system = services.systems.create(
+        Context.administrator("t"),
         NewSystem.model_validate(
             {"name": "LID", "type": "local-identity-directory", "role": "source"}
         ),
-        author="t",
     )
     job = services.jobs.start("LID", triggered_by="t")
     src = (system.id, "LID")

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from provisor.context import Context
 from provisor.jobs.model import Job, JobType
 from provisor.runtime import Services
 from provisor.settings import Settings
@@ -25,7 +26,10 @@ def sqlite_services(sqlite_settings: Settings) -> Iterator[Services]:
 
 
 def system(services: Services, **data: Any) -> System:
-    return services.systems.create(NewSystem.model_validate(data), author="test")
+    return services.systems.create(
+        Context.administrator("test"),
+        NewSystem.model_validate(data),
+    )
 
 
 def lid_source(services: Services, name: str = "LID", **properties: str) -> System:

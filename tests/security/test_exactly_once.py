@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from provisor.connectors.base import ConnectorConfig, EntityConflict, Role
 from provisor.connectors.csv.connector import CSVConnector
+from provisor.context import Context
 from provisor.errors import ConfigError
 from provisor.jobs.model import Job, JobStatus
 from provisor.runtime import Services, prepare
@@ -212,9 +213,9 @@ def test_a_worker_killed_anywhere_in_a_page_writes_every_entity_once(
             in_directory = sorted(conn.execute(select(t.users.c.user_name)).scalars())
         assert in_directory == wanted, "the directory has each user once"
 
-        source = services.systems.get("HR")
+        source = services.systems.get(Context.system("test"), "HR")
         for name in ("Out", "Directory", "Plain"):
-            target = services.systems.get(name)
+            target = services.systems.get(Context.system("test"), name)
             records = services.jobs.opdata.records(
                 source.id, target.id, "user", [str(i) for i in range(USERS)]
             )

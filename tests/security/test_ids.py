@@ -18,6 +18,7 @@ import pytest
 from provisor.connectors.base import BackendError, ConnectorConfig, InvalidId, Role, path_segment
 from provisor.connectors.ldap.directory import within
 from provisor.connectors.scim.connector import SCIMConnector
+from provisor.context import Context
 from provisor.jobs.export import export_job
 from provisor.jobs.model import JobStatus, JobType
 from provisor.runtime import Services
@@ -206,7 +207,11 @@ def test_a_job_refuses_source_ids_no_database_keeps_alike(services: Services) ->
         }
     }
     services.systems.save_transformation(
-        source.id, "read", read, description="ids with a NUL", author="test"
+        Context.administrator("test"),
+        source.id,
+        "read",
+        read,
+        description="ids with a NUL",
     )
     job = run_job(services, "LID", JobType.READ, trace=True)
     assert job.status is JobStatus.FINISHED_WITH_ERROR, job

@@ -179,7 +179,7 @@ class SystemService:
         limit: int | None = None,
     ) -> tuple[list[System], int]:
         """Internal: a page of systems, enabled ones first, then by name; how many match."""
-        type_id = _type(type).id if type else None
+        type_id = _given_type(type).id if type else None
         with self.db.read(ctx) as tx:
             rows, total = store.list_systems(
                 tx,
@@ -240,7 +240,7 @@ class SystemService:
 
     @requires()
     def create(self, ctx: Context, new: NewSystem, *, origin: str = ORIGIN_CUSTOMER) -> System:
-        kind = _type(new.type)
+        kind = _given_type(new.type)
         if new.role not in kind.roles:
             roles = ", ".join(sorted(kind.roles))
             raise InputError(f"A {kind.name} system can be a {roles} system, not a {new.role}.")
@@ -716,6 +716,15 @@ class SystemService:
 
 
 def _type(name: str) -> ConnectorType:
+    """The type of a stored system."""
+    try:
+        return connector_type(name)
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0])) from exc
+
+
+def _given_type(name: str) -> ConnectorType:
+    """The type a caller names."""
     try:
         return connector_type(name)
     except KeyError as exc:
