@@ -448,3 +448,51 @@ def test_proxies_export_as_identity_management_csv(services: Services) -> None:
             ),
             "http://x",
         )
+
+
+# -- context: permissions and audit ---------------------------------------------------------------
+
+
+def test_admin_operations_need_admin_and_are_audited_without_secrets(services: Services) -> None:
+    from provisor.context import Actor, ActorKind, Permission
+    from provisor.errors import PermissionDeniedError
+
+    client = Context(Actor(ActorKind.CLIENT, "feeder", frozenset({Permission.MANAGE_USERS})))
+    with pytest.raises(PermissionDeniedError, match="admin"):
+        services.systems.create(client, scim_target())
+    admin = Context.administrator(AUTHOR)
+    target = services.systems.create(admin, scim_target())
+    assert services.systems.get(client, target.id).id == target.id  # internal: no check
+    with pytest.raises(PermissionDeniedError):
+        services.systems.show(client, target.id)
+    services.systems.update(
+        admin, target.id, SystemChanges(description="HR"), credentials={"Token": "t0k3n-XYZ"}
+    )
+    services.systems.set_enabled(admin, target.id, False)
+    services.systems.save_transformation(
+        admin,
+        target.id,
+        "write",
+        services.systems.transformation(admin, target.id, "write").text,
+        description="same",
+        if_match=3,
+    )
+    with pytest.raises(PreconditionFailedError):
+        services.systems.delete(admin, target.id, if_match=1)
+    services.systems.delete(admin, target.id, if_match=4)
+    with services.db.read(admin) as tx:
+        rows = tx.execute(select(t.audit_log).order_by(t.audit_log.c.id)).all()
+    entries = [(r.action, r.target, r.actor, json.loads(r.detail)) for r in rows]
+    assert [e[0] for e in entries] == [
+        "system.create",
+        "system.update",
+        "system.disable",
+        "transformation.update",
+        "system.delete",
+    ]
+    assert {e[1] for e in entries} == {target.id} and {e[2] for e in entries} == {AUTHOR}
+    assert entries[0][3]["credentials"] == ["Password"]
+    assert entries[1][3]["credentials"] == ["Token"]
+    assert entries[1][3]["description"] == "HR"
+    text = json.dumps([e[3] for e in entries])
+    assert "s3cret" not in text and "t0k3n" not in text
