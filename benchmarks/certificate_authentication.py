@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from provisor.certs.x509 import KeySpec, PrivateKey, make_ca, name, pem  # noqa: E402
+from provisor.context import Context  # noqa: E402
 from provisor.errors import AuthenticationError  # noqa: E402
 from provisor.runtime import Services, prepare  # noqa: E402
 from provisor.settings import Settings  # noqa: E402
@@ -75,7 +76,7 @@ def main() -> None:
             certs.options = dataclasses.replace(certs.options, client_cas=(partner,))
             client, _ = services.clients.create("bench", ["realtime_api"])
             attached = issued("partner-app", (partner, key))
-            certs.import_inbound(pem(attached), client=client.id)
+            certs.import_inbound(Context.system("test"), pem(attached), client=client.id)
             renewed = issued("partner-app", (partner, key))
             stranger = issued("nobody", (partner, key))
             print(f"authenticate(), {args.calls} calls each, SQLite")
