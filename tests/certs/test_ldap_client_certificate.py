@@ -26,7 +26,7 @@ from provisor.connectors.ldap.client import VOLATILE, Session
 from provisor.connectors.ldap.connector import LDAPConnector
 from provisor.connectors.tls import TLSFailed
 from provisor.context import Context
-from provisor.errors import ConfigError
+from provisor.errors import ConfigError, InputError
 from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.storage import migrate
@@ -280,7 +280,7 @@ async def test_an_activated_certificate_is_presented_from_the_next_connection(
 @pytest.mark.anyio
 async def test_on_premise_and_plain_ldap_are_refused(services: Services, slapd: LDAPServer) -> None:
     on_premise = {"ldap.proxyType": "OnPremise"}
-    with pytest.raises(ConfigError, match=r"cannot be used with ldap\.proxyType=OnPremise"):
+    with pytest.raises(InputError, match=r"cannot be used with ldap\.proxyType=OnPremise"):
         ldap_system(services, slapd, "On premise", **on_premise)
     system = ldap_system(services, slapd, "On premise")  # and if its properties said so
     services.certificates.generate_outbound(Context.system("test"), system.id)

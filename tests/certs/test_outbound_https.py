@@ -27,7 +27,7 @@ from scim2_server.utils import load_default_provider
 
 from provisor.certs.x509 import fingerprint, load_certificate
 from provisor.context import Context
-from provisor.errors import ConfigError
+from provisor.errors import InputError
 from provisor.jobs.model import Job, JobStatus
 from provisor.runtime import Services
 from provisor.settings import Settings
@@ -287,7 +287,7 @@ def test_on_premise_refuses_client_certificates(
     refused = "ClientCertificateAuthentication cannot be used with ProxyType=OnPremise"
     with https_scim(pki, services, tmp_path) as peer:
         target = https_target(services, peer)
-        with pytest.raises(ConfigError, match=refused):
+        with pytest.raises(InputError, match=refused):
             system(
                 services,
                 name="on premise",
@@ -301,7 +301,7 @@ def test_on_premise_refuses_client_certificates(
             )
         services.certificates.generate_outbound(Context.system("test"), target.id)
         change = SystemChanges(properties={"ProxyType": "OnPremise"})
-        with pytest.raises(ConfigError, match=refused):
+        with pytest.raises(InputError, match=refused):
             services.systems.update(
                 Context.administrator("t"),
                 target.id,
