@@ -278,9 +278,8 @@ class JobService:
     def participant(self, system: System, kind: str) -> Participant:
         """A system ready for a job; a target whose connector cannot be built takes part as
         ``Unusable`` (its entities fail with the reason, the other targets go on)."""
-        properties = self.systems.transformation_properties(
-            _SYSTEMS_CTX, system.id
-        )  # no credentials
+        # no credentials
+        properties = self.systems.transformation_properties(_SYSTEMS_CTX, system.id)
         text = self.systems.transformation(_SYSTEMS_CTX, system.id, kind).text
         try:
             transformation = Transformation(text, properties)
