@@ -78,7 +78,7 @@ def main() -> None:
             certs.options = dataclasses.replace(certs.options, client_cas=(partner,))
             client, _ = services.clients.create(CTX, "bench", ["realtime_api"])
             attached = issued("partner-app", (partner, key))
-            certs.import_inbound(pem(attached), client=client.id)
+            certs.import_inbound(Context.system("test"), pem(attached), client=client.id)
             renewed = issued("partner-app", (partner, key))
             stranger = issued("nobody", (partner, key))
             print(f"authenticate(), {args.calls} calls each, SQLite")

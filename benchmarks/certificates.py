@@ -56,20 +56,21 @@ def generation(folder: Path) -> None:
         prepare(settings)
         services = Services.open(settings)
         try:
-            services.certificates.ca_pem()  # the CA first: not part of the figure
+            # the CA first: not part of the figure
+            services.certificates.ca_pem(Context.system("benchmark"))
             times = []
             for index in range(6 if key_type.startswith("RSA-4") else 20):
                 system = services.systems.create(
+                    Context.administrator("bench"),
                     NewSystem(
                         name=f"s{index}",
                         type="SCIM System",
                         role=Role.TARGET,
                         properties={"URL": "https://127.0.0.1:9/scim"},
                     ),
-                    author="bench",
                 )
                 started = time.perf_counter()
-                services.certificates.generate_outbound(system.id)
+                services.certificates.generate_outbound(Context.system("test"), system.id)
                 times.append(time.perf_counter() - started)
             print(
                 f"   {key_type:9} median {statistics.median(times) * 1000:7.1f} ms"
@@ -154,10 +155,11 @@ def calls(folder: Path, seconds: float, concurrency: int) -> None:
     services = Services.open(settings)
     try:
         source = services.systems.create(
-            NewSystem(name="HR", type="Local Identity Directory", role=Role.SOURCE), author="b"
+            Context.administrator("b"),
+            NewSystem(name="HR", type="Local Identity Directory", role=Role.SOURCE),
         )
         caller, secret = services.clients.create(CTX, "bench", ["realtime_api"])
-        _, bundle = services.certificates.generate_inbound(caller.id, "bench", "password")
+        _, bundle = services.certificates.generate_inbound(CTX, caller.id, "bench", "password")
         key, issued, _ = pkcs12.load_key_and_certificates(bundle, b"password")
         identity = folder / "caller.pem"
         identity.write_text(pem(issued) + key_pem(key))  # type: ignore[arg-type]

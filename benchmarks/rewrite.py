@@ -43,6 +43,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from provisor.context import Context
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -166,10 +168,10 @@ def create_systems(bench: Bench, scim_url: str, csv_file: Path) -> None:
     services = open_services(bench)
     try:
         source = services.systems.create(
+            Context.administrator("benchmark"),
             NewSystem.model_validate(
                 {"name": SOURCE, "type": "local-identity-directory", "role": "source"}
             ),
-            author="benchmark",
         )
         for name, kind, properties in (
             (
@@ -185,6 +187,7 @@ def create_systems(bench: Bench, scim_url: str, csv_file: Path) -> None:
             (CSV_TARGET, "csv", {"csv.user.file": str(csv_file)}),
         ):
             services.systems.create(
+                Context.administrator("benchmark"),
                 NewSystem.model_validate(
                     {
                         "name": name,
@@ -194,7 +197,6 @@ def create_systems(bench: Bench, scim_url: str, csv_file: Path) -> None:
                         "properties": properties,
                     }
                 ),
-                author="benchmark",
             )
     finally:
         services.close()
@@ -207,7 +209,11 @@ def change_trace_property(bench: Bench) -> None:
     services = open_services(bench)
     try:
         changes = SystemChanges.model_validate({"properties": {TRACE_PROPERTY: "true"}})
-        services.systems.update(SOURCE, changes, author="benchmark")
+        services.systems.update(
+            Context.administrator("benchmark"),
+            SOURCE,
+            changes,
+        )
     finally:
         services.close()
 

@@ -60,6 +60,8 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import orjson
 
+from provisor.context import Context
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -82,7 +84,6 @@ from benchmarks.scim_directory import (  # noqa: E402
     user_name_of,
     wait_until_up,
 )
-from provisor.context import Context  # noqa: E402
 from provisor.types import EntityType  # noqa: E402
 
 CTX = Context.system("benchmark")  # the service calls the benchmark makes directly
@@ -405,10 +406,14 @@ def open_services(bench: Bench) -> Any:
 
 def with_groups(services: Any, name: str, description: str) -> None:
     """Switch a target's write transformation to provision groups too."""
-    write = json.loads(services.systems.transformation(name, "write").text)
+    write = json.loads(services.systems.transformation(Context.system("test"), name, "write").text)
     write["group"]["ignore"] = False
     services.systems.save_transformation(
-        name, "write", write, description=description, author="benchmark"
+        Context.administrator("benchmark"),
+        name,
+        "write",
+        write,
+        description=description,
     )
 
 
@@ -421,10 +426,10 @@ def create_systems(
     services = open_services(bench)
     try:
         source = services.systems.create(
+            Context.administrator("benchmark"),
             NewSystem.model_validate(
                 {"name": SOURCE, "type": "local-identity-directory", "role": "source"}
             ),
-            author="benchmark",
         )
         if scim is not None:
             url, client_id, secret = scim
@@ -439,6 +444,7 @@ def create_systems(
                 properties["scim.support.bulk.operation"] = "true"
                 properties["scim.bulk.operations.max.count"] = "100"
             services.systems.create(
+                Context.administrator("benchmark"),
                 NewSystem.model_validate(
                     {
                         "name": SCIM_TARGET,
@@ -448,11 +454,11 @@ def create_systems(
                         "properties": properties,
                     }
                 ),
-                author="benchmark",
             )
             with_groups(services, SCIM_TARGET, "users and groups")
         if ldap_server is not None:
             services.systems.create(
+                Context.administrator("benchmark"),
                 NewSystem.model_validate(
                     {
                         "name": LDAP_TARGET,
@@ -469,7 +475,6 @@ def create_systems(
                         },
                     }
                 ),
-                author="benchmark",
             )
             with_groups(services, LDAP_TARGET, "users and groups")
     finally:
@@ -482,7 +487,11 @@ def enable_delta(bench: Bench) -> None:
     services = open_services(bench)
     try:
         changes = SystemChanges.model_validate({"properties": {"ips.delta.read": "enabled"}})
-        services.systems.update(SOURCE, changes, author="benchmark")
+        services.systems.update(
+            Context.administrator("benchmark"),
+            SOURCE,
+            changes,
+        )
     finally:
         services.close()
 

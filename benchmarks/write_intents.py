@@ -26,6 +26,8 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from provisor.context import Context
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -71,12 +73,13 @@ def main() -> None:
         try:
             migrate.upgrade(services.db)
             source = services.systems.create(
+                Context.administrator("bench"),
                 NewSystem.model_validate(
                     {"name": "S", "type": "local-identity-directory", "role": "source"}
                 ),
-                author="bench",
             )
             target = services.systems.create(
+                Context.administrator("bench"),
                 NewSystem.model_validate(
                     {
                         "name": "T",
@@ -86,7 +89,6 @@ def main() -> None:
                         "properties": {"csv.user.file": "t.csv"},
                     }
                 ),
-                author="bench",
             )
             database = "PostgreSQL" if url else "SQLite"
             print(f"{args.users:,} new users, pages of {args.page_size:,}, {database}")

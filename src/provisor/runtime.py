@@ -16,10 +16,10 @@ from provisor.auth.checks import SecretChecks
 from provisor.auth.clients import INITIAL_ADMIN_FILE, ClientService
 from provisor.auth.keys import KEY_FILE, derive_key, load_master_key
 from provisor.auth.tokens import TokenSigner
-from provisor.certs.service import CertificateOptions, CertificateService
+from provisor.certs.service import CertificateOptions, CertificateService, ClientKeys
 from provisor.certs.x509 import KeySpec
 from provisor.connectors.paths import FileRoots
-from provisor.context import PerTenant
+from provisor.context import Context, PerTenant
 from provisor.directory.service import Directory, DirectoryOptions
 from provisor.errors import ConfigError
 from provisor.jobs.scheduler import ScheduleService
@@ -36,6 +36,7 @@ from provisor.systems.service import Limits, SystemService
 
 log = structlog.get_logger("provisor.runtime")
 
+CERTIFICATE_KEYS = "certificate keys"  # the purpose of the key that encrypts certificate keys
 UPKEEP_SECONDS = 3600.0  # how often the jobs process applies the certificates' expiry rules
 
 
@@ -71,7 +72,6 @@ class Services:
         systems = build_systems(settings, db, master, directory)
         clients = build_clients(settings, db, master)
         certificates = build_certificates(settings, db, master, systems, clients)
-        systems.services["certificates"] = certificates  # connectors present client certificates
         jobs = build_jobs(settings, db, systems)
         return cls(
             settings=settings,
@@ -150,6 +150,7 @@ def build_systems(
             ),
             "outbound": settings.outbound_policy,
         },
+        certificates=ClientKeys(db, CredentialCipher(master, CERTIFICATE_KEYS)),  # for connectors
     )
 
 
@@ -167,7 +168,7 @@ def build_certificates(
 ) -> CertificateService:
     return CertificateService(
         db,
-        CredentialCipher(master, "certificate keys"),
+        CredentialCipher(master, CERTIFICATE_KEYS),
         systems,
         clients,
         certificate_options(settings),
@@ -266,7 +267,7 @@ async def certificate_upkeep(
     (regeneration, notices); a failure is logged and tried again next time."""
     while not stop.is_set():
         try:
-            await asyncio.to_thread(certificates.maintain)
+            await asyncio.to_thread(certificates.maintain, Context.system("maintenance"))
         except Exception:
             log.exception("certificate upkeep failed")
         with contextlib.suppress(TimeoutError):

@@ -22,10 +22,12 @@ from typing import Any
 import structlog
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from provisor.auth import inbound
+from provisor.certs import store
 from provisor.certs.x509 import pem
+from provisor.context import Context
 from provisor.runtime import certificate_options
 from provisor.settings import Settings
-from provisor.storage import certificates as store
 from provisor.storage.database import Database
 
 log = structlog.get_logger("provisor.tls")
@@ -36,8 +38,9 @@ NO_CHECK_TIME = 0x200000  # X509_V_FLAG_NO_CHECK_TIME: dates are the application
 class CallerTrust:
     """The CAs and attached certificates a server context trusts, kept current."""
 
-    def __init__(self, db: Database, client_cas: str = "") -> None:
+    def __init__(self, db: Database, client_cas: str = "", ctx: Context | None = None) -> None:
         self.db = db
+        self.ctx = ctx or Context.system("tls")  # the tenant whose callers are trusted
         self.client_cas = client_cas
         self.generation: int | None = None
         self.has_ca = False
@@ -61,12 +64,12 @@ class CallerTrust:
             log.warning("client certificate trust not refreshed", error=str(exc))
 
     def refresh(self, ctx: ssl.SSLContext) -> None:
-        with self.db.read() as conn:
-            generation = store.inbound_generation(conn)
+        with self.db.read(self.ctx) as tx:
+            generation = inbound.inbound_generation(tx)
             if generation == self.generation and self.has_ca:
                 return
-            authority = None if self.has_ca else store.authority(conn, store.CALLERS_CA)
-            rows = store.inbound_of(conn) if generation != self.generation else []
+            authority = None if self.has_ca else store.authority(tx, store.CALLERS_CA)
+            rows = inbound.inbound_of(tx) if generation != self.generation else []
         with self._lock:
             added = [row.certificate for row in rows if row.fingerprint not in self.loaded]
             if authority is not None:

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from provisor.certs.x509 import pem
 from provisor.connectors.base import Role
+from provisor.context import Context
 from provisor.systems.model import NewSystem
 from tests.certs.conftest import self_signed
 from tests.conftest import LiveServer
@@ -23,7 +24,10 @@ def _target(server: LiveServer) -> str:
         role=Role.TARGET,
         properties={"URL": "https://127.0.0.1:9/scim"},
     )
-    return server.services.systems.create(new, author="test").id
+    return server.services.systems.create(
+        Context.administrator("test"),
+        new,
+    ).id
 
 
 def _problem(answer: httpx.Response, status: int, text: str) -> None:

@@ -24,12 +24,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from provisor.certs.store import CALLERS_CA
 from provisor.certs.x509 import PrivateKey, key_pem, pem
 from provisor.connectors.base import Role
 from provisor.context import Context
 from provisor.runtime import Services, prepare
 from provisor.settings import Settings
-from provisor.storage.certificates import CALLERS_CA
 from provisor.systems.model import NewSystem
 from provisor.tls_server import server_context, uvicorn_options
 from provisor.web.app import create_app
@@ -116,7 +116,10 @@ def https(sqlite_settings: Settings, tmp_path: Path) -> Iterator[Served]:
 
 def _system(services: Services, name: str, role: Role) -> str:
     new = NewSystem(name=name, type="Local Identity Directory", role=role)
-    return services.systems.create(new, author="test").id
+    return services.systems.create(
+        Context.administrator("test"),
+        new,
+    ).id
 
 
 def _p12_identity(served: Served, bundle: bytes, password: bytes, label: str) -> Path:
@@ -184,7 +187,7 @@ def test_realtime_and_proxy_calls_over_mtls(https: Served) -> None:
         mtls.get(REALTIME.format(source))
 
     # expired / not yet valid, though issued by the callers CA to a known subject: 401
-    ca = certs.authority(CALLERS_CA)
+    ca = certs.authority(Context.system("test"), CALLERS_CA)
     subject = f"IAS tenant ({generator.id})"
     for label, days, start in (("expired", -1, -5), ("early", 9, 2)):
         cert, key = self_signed(subject, issuer=ca, days=days, start=start)
@@ -202,7 +205,7 @@ def test_realtime_and_proxy_calls_over_mtls(https: Served) -> None:
     # revoked by deletion: 401 at once, even on a kept-alive connection
     with https.client(https.identity(uploaded, uploaded_key, "uploaded")) as mtls:
         assert mtls.get(REALTIME.format(source)).status_code == 200
-        fingerprint = certs.inbound(client=caller.id)[0].details.fingerprint
+        fingerprint = certs.inbound(Context.system("test"), client=caller.id)[0].details.fingerprint
         with https.client(auth=https.admin) as admin:
             gone = admin.delete(f"/api/v1/clients/{caller.id}/certificates/{fingerprint}")
             assert gone.status_code == 204
@@ -252,7 +255,7 @@ def test_client_certificate_from_a_trusted_reverse_proxy(
     source = _system(services, "HR", Role.SOURCE)
     caller, _ = services.clients.create(CTX, "idm", ["realtime_api"])
     cert, _ = self_signed("behind-proxy")
-    services.certificates.import_inbound(pem(cert), client=caller.id)
+    services.certificates.import_inbound(Context.system("test"), pem(cert), client=caller.id)
     forms = {
         "nginx": urllib.parse.quote(pem(cert)),
         "apache": pem(cert).strip().replace("\n", " "),
@@ -283,7 +286,9 @@ def test_the_header_is_ignored_from_untrusted_addresses(sqlite_settings: Setting
         source = _system(live.services, "HR", Role.SOURCE)
         caller, _ = live.services.clients.create(CTX, "idm", ["realtime_api"])
         cert, _ = self_signed("spoofed")
-        live.services.certificates.import_inbound(pem(cert), client=caller.id)
+        live.services.certificates.import_inbound(
+            Context.system("test"), pem(cert), client=caller.id
+        )
         header = {"X-Forwarded-Client-Cert": urllib.parse.quote(pem(cert))}
         answer = httpx.get(live.url + REALTIME.format(source), headers=header)
         assert answer.status_code == 401
@@ -303,7 +308,9 @@ def test_provisor_serve_with_tls_and_a_client_ca(tmp_path: Path) -> None:
         ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), None)
         ca = x509.load_pem_x509_certificate(pki.ca.read_bytes())
         attached, _ = self_signed("idm-prod", issuer=(ca, ca_key))  # type: ignore[arg-type]
-        services.certificates.import_inbound(pem(attached), client=caller.id)
+        services.certificates.import_inbound(
+            Context.system("test"), pem(attached), client=caller.id
+        )
     finally:
         services.close()
     # a later certificate of the client CA to the same subject (not attached itself)
@@ -383,7 +390,7 @@ def test_tenant_admin_api_with_a_certificate(https: Served) -> None:
     source = _system(services, "HR", Role.SOURCE)
     operator, _ = services.clients.create(CTX, "scheduler", ["tenant_admin_api"])
     cert, key = self_signed("scheduler.example.org")
-    services.certificates.import_inbound(pem(cert), client=operator.id)
+    services.certificates.import_inbound(Context.system("test"), pem(cert), client=operator.id)
     public = "/ips/service/publicapi/v1"
     with https.client(https.identity(cert, key, "scheduler")) as mtls:
         started = mtls.post(f"{public}/startJob/{source}/jobs/READ")

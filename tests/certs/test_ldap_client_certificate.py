@@ -25,7 +25,8 @@ from provisor.connectors.base import (
 from provisor.connectors.ldap.client import VOLATILE, Session
 from provisor.connectors.ldap.connector import LDAPConnector
 from provisor.connectors.tls import TLSFailed
-from provisor.errors import ConfigError
+from provisor.context import Context
+from provisor.errors import ConfigError, InputError
 from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.storage import migrate
@@ -53,7 +54,7 @@ def services(sqlite_settings: Settings) -> Iterator[Services]:
 def slapd(services: Services, tmp_path: Path) -> Iterator[LDAPServer]:
     """A slapd that demands client certificates issued by the tenant CA of ``services``."""
     tenant_ca = tmp_path / "tenant-ca.pem"
-    tenant_ca.write_text(services.certificates.ca_pem())
+    tenant_ca.write_text(services.certificates.ca_pem(Context.system("test")))
     with running_slapd(tmp_path / "slapd", client_ca=tenant_ca) as server:
         server.add(
             (dn, {"objectClass": ["organizationalUnit"], "ou": [dn[3:].split(",")[0]]})
@@ -81,7 +82,10 @@ def ldap_system(
             },
         }
     )
-    return services.systems.create(new, author="test")
+    return services.systems.create(
+        Context.administrator("test"),
+        new,
+    )
 
 
 def whoami(connector: Connector) -> str:
@@ -156,20 +160,23 @@ async def test_the_client_certificate_binds_and_writes(
     services: Services, slapd: LDAPServer, presented: list[Presented], mode: str
 ) -> None:
     system = ldap_system(services, slapd, **{"ldap.url": url_of(slapd, MODES[mode])}, **MODES[mode])
-    services.certificates.generate_outbound(system.id)
+    services.certificates.generate_outbound(Context.system("test"), system.id)
 
-    result = await services.systems.test_connection(system.id)
+    result = await services.systems.test_connection(Context.system("test"), system.id)
     assert result.ok, result.message
     assert f"{PEOPLE} and {GROUPS} are readable" in result.message
 
-    async with services.systems.connector(system.id) as target:
+    async with services.systems.connector(Context.system("test"), system.id) as target:
         written = await target.create("user", {"cn": ["Ann"], "sn": ["A"]}, entity_id="ann")
         assert written.id == "ann"
         assert whoami(target) == f"dn:{ADMIN_DN}"  # SASL EXTERNAL, the subject mapped
     entry = slapd.entry(f"uid=ann,{PEOPLE}")
     assert entry is not None and entry["sn"] == ["A"]
 
-    cert_pem, key_pem = services.certificates.active_pair(system.id) or ("", "")
+    cert_pem, key_pem = services.certificates.active_pair(Context.system("test"), system.id) or (
+        "",
+        "",
+    )
     assert len(presented) == 3  # the test, the create and whoami: one connection each
     for files in presented:
         assert files.cert is not None and files.cert.text == cert_pem
@@ -182,7 +189,7 @@ async def test_without_a_certificate_the_test_says_to_generate_one(
     services: Services, slapd: LDAPServer
 ) -> None:
     system = ldap_system(services, slapd)
-    result = await services.systems.test_connection(system.id)
+    result = await services.systems.test_connection(Context.system("test"), system.id)
     assert not result.ok
     assert result.message == (
         "System OpenLDAP uses ClientCertificateAuthentication but has no active outbound "
@@ -200,8 +207,8 @@ async def test_a_certificate_of_another_ca_is_refused_in_the_handshake(
     try:
         url = url_of(slapd, MODES[mode])
         system = ldap_system(other, slapd, **{"ldap.url": url}, **MODES[mode])
-        other.certificates.generate_outbound(system.id)
-        result = await other.systems.test_connection(system.id)
+        other.certificates.generate_outbound(Context.system("test"), system.id)
+        result = await other.systems.test_connection(Context.system("test"), system.id)
         assert not result.ok
         assert result.message.startswith(f"TLS handshake with {url} failed: ")
         assert result.message.endswith(
@@ -209,7 +216,7 @@ async def test_a_certificate_of_another_ca_is_refused_in_the_handshake(
             "issued the system's certificate?)"
         )
         assert "PRIVATE KEY" not in result.message
-        async with other.systems.connector(system.id) as target:
+        async with other.systems.connector(Context.system("test"), system.id) as target:
             with pytest.raises(ConnectionFailed) as refused:
                 await target.get("user", "ann")
         # issue 13 item 11 (c): a refused certificate is no reason to try again
@@ -232,8 +239,8 @@ async def test_a_hang_up_under_the_sasl_layer_is_a_failed_handshake(
 
     monkeypatch.setattr(ldap.ldapobject.SimpleLDAPObject, "sasl_non_interactive_bind_s", hung_up)
     system = ldap_system(services, slapd)
-    services.certificates.generate_outbound(system.id)
-    async with services.systems.connector(system.id) as target:
+    services.certificates.generate_outbound(Context.system("test"), system.id)
+    async with services.systems.connector(Context.system("test"), system.id) as target:
         with pytest.raises(ConnectionFailed) as failed:
             await target.test_connection()
     assert str(failed.value).startswith(f"TLS handshake with {slapd.ldaps_url} failed: ")
@@ -245,38 +252,44 @@ async def test_an_activated_certificate_is_presented_from_the_next_connection(
     services: Services, slapd: LDAPServer, presented: list[Presented]
 ) -> None:
     system = ldap_system(services, slapd)
-    first = services.certificates.generate_outbound(system.id)
-    second = services.certificates.generate_outbound(system.id)
+    first = services.certificates.generate_outbound(Context.system("test"), system.id)
+    second = services.certificates.generate_outbound(Context.system("test"), system.id)
     assert not second.active
-    first_pem = services.certificates.download(system.id, first.details.fingerprint)
-    second_pem = services.certificates.download(system.id, second.details.fingerprint)
+    first_pem = services.certificates.download(
+        Context.system("test"), system.id, first.details.fingerprint
+    )
+    second_pem = services.certificates.download(
+        Context.system("test"), system.id, second.details.fingerprint
+    )
 
-    async with services.systems.connector(system.id) as target:
+    async with services.systems.connector(Context.system("test"), system.id) as target:
         assert await target.get("user", "nobody") is None
         assert certificates(presented) == [first_pem]
 
-        services.certificates.activate(system.id, second.details.fingerprint)
+        services.certificates.activate(
+            Context.system("test"), system.id, second.details.fingerprint
+        )
         assert await target.get("user", "nobody") is None  # its open connection stays
         # a new connection of the same connector presents the activated certificate
         assert whoami(target) == f"dn:{ADMIN_DN}"
     assert certificates(presented) == [first_pem, second_pem]
-    assert (await services.systems.test_connection(system.id)).ok
+    assert (await services.systems.test_connection(Context.system("test"), system.id)).ok
     assert certificates(presented) == [first_pem, second_pem, second_pem]
 
 
 @pytest.mark.anyio
 async def test_on_premise_and_plain_ldap_are_refused(services: Services, slapd: LDAPServer) -> None:
     on_premise = {"ldap.proxyType": "OnPremise"}
-    with pytest.raises(ConfigError, match=r"cannot be used with ldap\.proxyType=OnPremise"):
+    with pytest.raises(InputError, match=r"cannot be used with ldap\.proxyType=OnPremise"):
         ldap_system(services, slapd, "On premise", **on_premise)
     system = ldap_system(services, slapd, "On premise")  # and if its properties said so
-    services.certificates.generate_outbound(system.id)
+    services.certificates.generate_outbound(Context.system("test"), system.id)
     config = ConnectorConfig(
         system.id,
         system.name,
         Role.TARGET,
-        {**services.systems.effective_properties(system.id), **on_premise},
-        services.systems.services,
+        {**services.systems.effective_properties(Context.system("test"), system.id), **on_premise},
+        services.systems.connector_services(Context.system("test")),
     )
     async with LDAPConnector(config) as target:
         with pytest.raises(ConfigError) as refused:
@@ -291,8 +304,8 @@ async def test_on_premise_and_plain_ldap_are_refused(services: Services, slapd: 
         ("Plain too", {"ldap.url": slapd.url, "ldap.ssl.mode": "none"}),
     ):
         plain = ldap_system(services, slapd, name, **properties)
-        services.certificates.generate_outbound(plain.id)
-        result = await services.systems.test_connection(plain.id)
+        services.certificates.generate_outbound(Context.system("test"), plain.id)
+        result = await services.systems.test_connection(Context.system("test"), plain.id)
         assert not result.ok
         assert result.message == (
             "ldap.authentication=ClientCertificateAuthentication needs TLS (the client "
@@ -307,8 +320,8 @@ async def test_a_server_that_does_not_ask_for_the_certificate_refuses_the_bind(
 ) -> None:
     with running_slapd(tmp_path / "no-client-tls") as server:  # TLSVerifyClient never
         system = ldap_system(services, server)
-        services.certificates.generate_outbound(system.id)
-        async with services.systems.connector(system.id) as target:
+        services.certificates.generate_outbound(Context.system("test"), system.id)
+        async with services.systems.connector(Context.system("test"), system.id) as target:
             with pytest.raises(AuthenticationFailed) as failed:
                 await target.test_connection()
     assert str(failed.value).startswith(
@@ -325,13 +338,13 @@ async def test_basic_authentication_still_needs_the_password(
     with_certificate = ldap_system(
         services, slapd, "Cert", **{"ldap.user": ADMIN_DN, "ldap.password": ""}
     )
-    services.certificates.generate_outbound(with_certificate.id)
-    assert (await services.systems.test_connection(with_certificate.id)).ok
+    services.certificates.generate_outbound(Context.system("test"), with_certificate.id)
+    assert (await services.systems.test_connection(Context.system("test"), with_certificate.id)).ok
     basic = ldap_system(
         services,
         slapd,
         "Basic",
         **{"ldap.authentication": "BasicAuthentication", "ldap.user": ADMIN_DN},
     )
-    result = await services.systems.test_connection(basic.id)
+    result = await services.systems.test_connection(Context.system("test"), basic.id)
     assert not result.ok and "ldap.password is empty" in result.message

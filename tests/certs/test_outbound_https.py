@@ -27,7 +27,7 @@ from scim2_server.utils import load_default_provider
 
 from provisor.certs.x509 import fingerprint, load_certificate
 from provisor.context import Context
-from provisor.errors import ConfigError
+from provisor.errors import InputError
 from provisor.jobs.model import Job, JobStatus
 from provisor.runtime import Services
 from provisor.settings import Settings
@@ -124,7 +124,7 @@ def https_scim(
 ) -> Iterator[Peer]:
     """scim2-server on https://127.0.0.1:<port>/v2, trusting only the tenant CA's clients."""
     client_ca = tmp_path / "tenant-ca.pem"
-    client_ca.write_text(services.certificates.ca_pem(), encoding="ascii")
+    client_ca.write_text(services.certificates.ca_pem(Context.system("test")), encoding="ascii")
     provider = load_default_provider()
     storage = InMemoryStorage()
     scim = ASGIApplication(
@@ -165,11 +165,17 @@ def https_target(services: Services, peer: Peer, **properties: str) -> System:
             **properties,
         },
     )
-    write = json.loads(services.systems.transformation(TARGET, "write").text)
+    write = json.loads(
+        services.systems.transformation(Context.system("test"), TARGET, "write").text
+    )
     custom = "$['urn:sap:cloud:scim:schemas:extension:custom:2.0:User']"
     write["user"]["mappings"].append({"type": "remove", "targetPath": custom})
     services.systems.save_transformation(
-        TARGET, "write", write, description="for scim2-server", author="t"
+        Context.administrator("t"),
+        TARGET,
+        "write",
+        write,
+        description="for scim2-server",
     )
     return target
 
@@ -202,7 +208,7 @@ def test_no_certificate_then_one(services: Services, pki: PKI, tmp_path: Path) -
         assert peer.presented == [], "no request reaches the server"
         assert peer.users() == set()
 
-        made = services.certificates.generate_outbound(target.id)
+        made = services.certificates.generate_outbound(Context.system("test"), target.id)
         assert made.active
         second = run_job(services, "LID")
         assert second.status is JobStatus.SUCCESS, (second.error, reasons(services, second))
@@ -218,8 +224,8 @@ def test_activation_switches_the_presented_certificate(
     job presents that one, with the same Services and the same server."""
     with https_scim(pki, services, tmp_path) as peer:
         target = https_target(services, peer)
-        one = services.certificates.generate_outbound(target.id)
-        two = services.certificates.generate_outbound(target.id)
+        one = services.certificates.generate_outbound(Context.system("test"), target.id)
+        two = services.certificates.generate_outbound(Context.system("test"), target.id)
         assert (one.active, two.active) == (True, False)
 
         first = run_job(services, "LID")
@@ -228,7 +234,7 @@ def test_activation_switches_the_presented_certificate(
         assert peer.presented and set(peer.presented) == {one.details.fingerprint}
 
         # Unchanged users send nothing: a new user in each job makes it talk to the server.
-        services.certificates.activate(target.id, two.details.fingerprint)
+        services.certificates.activate(Context.system("test"), target.id, two.details.fingerprint)
         add_users(services, "dee")
         seen = len(peer.presented)
         second = run_job(services, "LID")
@@ -239,7 +245,7 @@ def test_activation_switches_the_presented_certificate(
         assert peer.users() == {*NAMES, "dee"}
 
         # And back: activation counts from the next connection every time.
-        services.certificates.activate(target.id, one.details.fingerprint)
+        services.certificates.activate(Context.system("test"), target.id, one.details.fingerprint)
         add_users(services, "eve")
         seen = len(peer.presented)
         third = run_job(services, "LID")
@@ -255,8 +261,8 @@ def test_a_server_that_allows_one_certificate(services: Services, pki: PKI, tmp_
     allowed: set[str] = set()
     with https_scim(pki, services, tmp_path, allowed=allowed) as peer:
         target = https_target(services, peer)
-        one = services.certificates.generate_outbound(target.id)
-        two = services.certificates.generate_outbound(target.id)
+        one = services.certificates.generate_outbound(Context.system("test"), target.id)
+        two = services.certificates.generate_outbound(Context.system("test"), target.id)
         allowed.add(two.details.fingerprint)
 
         refused = run_job(services, "LID")
@@ -267,7 +273,7 @@ def test_a_server_that_allows_one_certificate(services: Services, pki: PKI, tmp_
         assert peer.presented and set(peer.presented) == {one.details.fingerprint}
         assert peer.users() == set()
 
-        services.certificates.activate(target.id, two.details.fingerprint)
+        services.certificates.activate(Context.system("test"), target.id, two.details.fingerprint)
         seen = len(peer.presented)
         accepted = run_job(services, "LID")
         assert accepted.status is JobStatus.SUCCESS, (accepted.error, reasons(services, accepted))
@@ -284,7 +290,7 @@ def test_on_premise_refuses_client_certificates(
     refused = "ClientCertificateAuthentication cannot be used with ProxyType=OnPremise"
     with https_scim(pki, services, tmp_path) as peer:
         target = https_target(services, peer)
-        with pytest.raises(ConfigError, match=refused):
+        with pytest.raises(InputError, match=refused):
             system(
                 services,
                 name="on premise",
@@ -296,11 +302,18 @@ def test_on_premise_refuses_client_certificates(
                     "ProxyType": "OnPremise",
                 },
             )
-        services.certificates.generate_outbound(target.id)
+        services.certificates.generate_outbound(Context.system("test"), target.id)
         change = SystemChanges(properties={"ProxyType": "OnPremise"})
-        with pytest.raises(ConfigError, match=refused):
-            services.systems.update(target.id, change, author="t")
-        assert services.systems.get(target.id).properties.get("ProxyType") != "OnPremise"
+        with pytest.raises(InputError, match=refused):
+            services.systems.update(
+                Context.administrator("t"),
+                target.id,
+                change,
+            )
+        assert (
+            services.systems.get(Context.system("test"), target.id).properties.get("ProxyType")
+            != "OnPremise"
+        )
         assert peer.presented == []
 
 
@@ -313,7 +326,7 @@ def test_a_target_without_its_certificate_does_not_stop_the_others(
 
     with https_scim(pki, services, tmp_path) as peer:
         https_target(services, peer)  # no certificate generated
-        source = services.systems.get("LID")
+        source = services.systems.get(Context.system("test"), "LID")
         csv_target(services, source.id, tmp_path)
         job = run_job(services, "LID")
         assert job.status is JobStatus.FINISHED_WITH_ERROR
@@ -370,7 +383,7 @@ def test_oauth_with_the_client_certificate(services: Services, pki: PKI, tmp_pat
     """OAuth certificate authentication: the token is fetched over mTLS with client_id and
     no secret, then sent as a bearer token."""
     client_ca = tmp_path / "tenant-ca.pem"
-    client_ca.write_text(services.certificates.ca_pem(), encoding="ascii")
+    client_ca.write_text(services.certificates.ca_pem(Context.system("test")), encoding="ascii")
     app = TokenService()
     tls = {
         "ssl_certfile": str(pki.server_cert),
@@ -393,8 +406,8 @@ def test_oauth_with_the_client_certificate(services: Services, pki: PKI, tmp_pat
                 "client_id": "sap-ips",
             },
         )
-        made = services.certificates.generate_outbound(target.id)
-        tested = asyncio.run(services.systems.test_connection(target.id))
+        made = services.certificates.generate_outbound(Context.system("test"), target.id)
+        tested = asyncio.run(services.systems.test_connection(Context.system("test"), target.id))
         assert tested.ok, tested.message
         [(presented, form)] = app.token_requests
         assert presented == made.details.fingerprint

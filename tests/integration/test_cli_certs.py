@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from provisor.context import Context
 from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.storage import migrate
@@ -78,7 +79,10 @@ def data(tmp_path: Path) -> Path:
     try:
         migrate.upgrade(services.db)
         for system in (SOURCE, TARGET):
-            services.systems.create(NewSystem.model_validate(system), author="test")
+            services.systems.create(
+                Context.administrator("test"),
+                NewSystem.model_validate(system),
+            )
     finally:
         services.close()
     return folder

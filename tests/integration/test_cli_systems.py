@@ -97,7 +97,23 @@ def test_systems_commands(tmp_path: Path) -> None:
     )
     assert saved.returncode == 2 and "user.mappings[0]" in saved.stdout
 
-    assert run("systems", "delete", "HR copy", "--yes", data_dir=data).returncode == 0
+    version = json.loads(run("systems", "show", "HR copy", "--json", data_dir=data).stdout)[
+        "version"
+    ]
+    stale = run(
+        "systems",
+        "update",
+        "HR copy",
+        "--description",
+        "x",
+        "--if-match",
+        str(version - 1),
+        data_dir=data,
+        check=False,
+    )
+    assert stale.returncode == 1 and f"at version {version}, not {version - 1}" in stale.stderr
+    gone = run("systems", "delete", "HR copy", "--yes", "--if-match", str(version), data_dir=data)
+    assert gone.returncode == 0
     missing = run("systems", "show", "HR copy", data_dir=data, check=False)
     assert missing.returncode == 1 and "No system" in missing.stderr
     bad = run(

@@ -198,7 +198,7 @@ def test_a_member_deleted_while_its_group_is_renamed_does_not_deadlock(pg_databa
 
 
 def _waits_for_a_lock(db: Database) -> bool:
-    with db.read() as conn:
+    with db.unscoped_read() as conn:
         waiting = conn.exec_driver_sql(
             "SELECT count(*) FROM pg_stat_activity "
             "WHERE datname = current_database() AND wait_event_type = 'Lock'"
@@ -322,7 +322,7 @@ def test_patching_a_group_of_100000_members_touches_one_row(server: LiveServer) 
     with server.client() as client:
         group = create(client, "/scim/Groups", group_body("everyone"))
     member_ids = [f"m-{i:06d}" for i in range(100_000)]
-    with server.services.db.write() as conn:
+    with server.services.db.unscoped_write() as conn:
         conn.execute(
             insert(t.group_members),
             [{"group_id": group["id"], "member_id": m, "member_type": "User"} for m in member_ids],
@@ -513,7 +513,7 @@ def test_a_put_that_keeps_1000_members_and_adds_one_touches_one_user(
     group = create(scim, "/Groups", group_body("many"))
     kept = [f"kept-{i:04d}" for i in range(1000)]
     stamp = now()
-    with server.services.db.write() as conn:
+    with server.services.db.unscoped_write() as conn:
         conn.execute(
             insert(t.users),
             [
@@ -538,6 +538,6 @@ def test_a_put_that_keeps_1000_members_and_adds_one_touches_one_user(
     put = scim.put(f"/Groups/{group['id']}", json=group_body("many", [*kept, user]))
     assert put.status_code == 200, put.text
     assert _changed(scim, seen) == {user}
-    with server.services.db.read() as conn:
+    with server.services.db.unscoped_read() as conn:
         stamps = conn.execute(select(t.users.c.version, t.users.c.last_modified)).all()
     assert stamps.count((1, stamp)) == 1000, "the members kept are not touched"

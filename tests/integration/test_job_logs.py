@@ -52,10 +52,10 @@ def services(settings: Settings) -> Iterator[Services]:
 def make_job(services: Services, *, logs: list[EntityLog] | None = None) -> Job:
     """A finished job of a local source ``LID`` with an entity log of every kind."""
     system = services.systems.create(
+        Context.administrator("t"),
         NewSystem.model_validate(
             {"name": "LID", "type": "local-identity-directory", "role": "source"}
         ),
-        author="t",
     )
     job = services.jobs.start(Context.administrator("t"), "LID")
     src = (system.id, "LID")

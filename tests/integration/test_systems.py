@@ -13,9 +13,11 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy import select
 
 from provisor.connectors.base import Role
+from provisor.context import Context
 from provisor.errors import (
     ConfigError,
     ConflictError,
+    InputError,
     InvalidTransformationError,
     NotFoundError,
     PreconditionFailedError,
@@ -50,30 +52,33 @@ def scim_target(name: str = "SCIM target", **extra: Any) -> NewSystem:
 
 def test_create_seeds_default_properties_and_transformations(services: Services) -> None:
     source = services.systems.create(
+        Context.administrator(AUTHOR),
         NewSystem(name="Directory", type="local-identity-directory", role=Role.SOURCE),
-        author=AUTHOR,
     )
     assert source.type.id == "local-identity-directory"
     assert source.enabled and source.transformations == {"read": 1}
     assert source.properties["ips.date.variable.format"] == "yyyy-MM-dd HH:mm:ss.SSS"
-    read = services.systems.transformation(source.id, "read")
+    read = services.systems.transformation(Context.system("test"), source.id, "read")
     assert read.text == default_transformation("local-identity-directory", "read")
     assert read.author == AUTHOR and read.version == 1
 
-    target = services.systems.create(scim_target(), author=AUTHOR)
+    target = services.systems.create(
+        Context.administrator(AUTHOR),
+        scim_target(),
+    )
     assert target.transformations == {"write": 1}
     assert target.properties["Password"] == MASK
     assert target.credential_keys == ("Password",)
     assert target.problems == ()
 
     proxy = services.systems.create(
+        Context.administrator(AUTHOR),
         NewSystem.model_validate({"name": "Proxy", "type": "scim", "role": "proxy"}),
-        author=AUTHOR,
     )
     assert proxy.transformations == {"read": 1, "write": 1}
-    assert services.systems.transformation(proxy.id, "read").text == default_transformation(
-        "scim", "proxy-read"
-    )
+    assert services.systems.transformation(
+        Context.system("test"), proxy.id, "read"
+    ).text == default_transformation("scim", "proxy-read")
     assert "URL is required" in proxy.problems
 
 
@@ -84,57 +89,85 @@ def test_names_follow_sap_rules(name: str) -> None:
 
 
 def test_names_are_unique_whatever_the_case(services: Services) -> None:
-    services.systems.create(scim_target("HR Feed"), author=AUTHOR)
+    services.systems.create(
+        Context.administrator(AUTHOR),
+        scim_target("HR Feed"),
+    )
     with pytest.raises(ConflictError, match="already exists"):
-        services.systems.create(scim_target("hr feed"), author=AUTHOR)
-    assert services.systems.get("HR FEED").name == "HR Feed"
+        services.systems.create(
+            Context.administrator(AUTHOR),
+            scim_target("hr feed"),
+        )
+    assert services.systems.get(Context.system("test"), "HR FEED").name == "HR Feed"
 
 
 def test_a_type_has_its_roles(services: Services) -> None:
-    with pytest.raises(ConfigError, match="CSV File"):
+    with pytest.raises(InputError, match="CSV File"):
         services.systems.create(
-            NewSystem.model_validate({"name": "c", "type": "csv", "role": "proxy"}), author=AUTHOR
+            Context.administrator(AUTHOR),
+            NewSystem.model_validate({"name": "c", "type": "csv", "role": "proxy"}),
         )
-    with pytest.raises(ConfigError, match="unknown connector type"):
+    with pytest.raises(InputError, match="unknown connector type"):
         services.systems.create(
-            NewSystem.model_validate({"name": "c", "type": "fax", "role": "target"}), author=AUTHOR
+            Context.administrator(AUTHOR),
+            NewSystem.model_validate({"name": "c", "type": "fax", "role": "target"}),
         )
 
 
 def test_credentials_are_encrypted_at_rest_and_never_returned(services: Services) -> None:
-    target = services.systems.create(scim_target(), author=AUTHOR)
-    with services.db.read() as conn:
+    target = services.systems.create(
+        Context.administrator(AUTHOR),
+        scim_target(),
+    )
+    with services.db.unscoped_read() as conn:
         stored = conn.execute(
             select(t.system_properties.c.value).where(t.system_properties.c.key == "Password")
         ).scalar_one()
     assert "s3cret" not in stored
     assert "s3cret" not in json.dumps(target.to_dict())
-    assert "s3cret" not in json.dumps(export_system(services.systems, target.id))
-    assert services.systems.effective_properties(target.id)["Password"] == "s3cret-Pa55"
+    assert "s3cret" not in json.dumps(
+        export_system(Context.system("test"), services.systems, target.id)
+    )
+    assert (
+        services.systems.effective_properties(Context.system("test"), target.id)["Password"]
+        == "s3cret-Pa55"
+    )
     # The mask sent back keeps the stored value; a new value replaces it.
     kept = services.systems.update(
+        Context.administrator(AUTHOR),
         target.id,
         SystemChanges(properties={"Password": MASK, "User": "sync2"}),
-        author=AUTHOR,
     )
     assert kept.properties["User"] == "sync2"
-    assert services.systems.effective_properties(target.id)["Password"] == "s3cret-Pa55"
-    services.systems.update(target.id, SystemChanges(properties={"Password": "n3w"}), author=AUTHOR)
-    assert services.systems.effective_properties(target.id)["Password"] == "n3w"
+    assert (
+        services.systems.effective_properties(Context.system("test"), target.id)["Password"]
+        == "s3cret-Pa55"
+    )
+    services.systems.update(
+        Context.administrator(AUTHOR),
+        target.id,
+        SystemChanges(properties={"Password": "n3w"}),
+    )
+    assert (
+        services.systems.effective_properties(Context.system("test"), target.id)["Password"]
+        == "n3w"
+    )
 
 
 def test_custom_credentials_and_parameters(services: Services) -> None:
     target = services.systems.create(
+        Context.administrator(AUTHOR),
         scim_target(
             properties={"URL": "https://x.example/scim", "api.token": "t0k3n", "tenant": "acme"},
             credentialKeys=["api.token"],
         ),
-        author=AUTHOR,
     )
     assert target.properties["api.token"] == MASK and target.properties["tenant"] == "acme"
-    with pytest.raises(ConfigError, match="mask stands for a credential"):
+    with pytest.raises(InputError, match="mask stands for a credential"):
         services.systems.update(
-            target.id, SystemChanges(properties={"tenant": MASK}), author=AUTHOR
+            Context.administrator(AUTHOR),
+            target.id,
+            SystemChanges(properties={"tenant": MASK}),
         )
 
 
@@ -153,21 +186,35 @@ def test_custom_credentials_and_parameters(services: Services) -> None:
 def test_invalid_properties_are_named(
     services: Services, properties: dict[str, str], message: str
 ) -> None:
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
-        services.systems.create(scim_target(properties=properties), author=AUTHOR)
+    with pytest.raises(InputError, match=message.replace("(", r"\(")):
+        services.systems.create(
+            Context.administrator(AUTHOR),
+            scim_target(properties=properties),
+        )
 
 
 def test_changing_the_url_requires_the_credentials_again(services: Services) -> None:
-    target = services.systems.create(scim_target(), author=AUTHOR)
+    target = services.systems.create(
+        Context.administrator(AUTHOR),
+        scim_target(),
+    )
     moved = {"URL": "https://elsewhere.example.org/scim"}
-    with pytest.raises(ConfigError, match="credentials again: Password"):
-        services.systems.update(target.id, SystemChanges(properties=moved), author=AUTHOR)
-    with pytest.raises(ConfigError, match="credentials again"):
+    with pytest.raises(InputError, match="credentials again: Password"):
         services.systems.update(
-            target.id, SystemChanges(properties={**moved, "Password": MASK}), author=AUTHOR
+            Context.administrator(AUTHOR),
+            target.id,
+            SystemChanges(properties=moved),
+        )
+    with pytest.raises(InputError, match="credentials again"):
+        services.systems.update(
+            Context.administrator(AUTHOR),
+            target.id,
+            SystemChanges(properties={**moved, "Password": MASK}),
         )
     updated = services.systems.update(
-        target.id, SystemChanges(properties={**moved, "Password": "fresh"}), author=AUTHOR
+        Context.administrator(AUTHOR),
+        target.id,
+        SystemChanges(properties={**moved, "Password": "fresh"}),
     )
     assert updated.properties["URL"] == moved["URL"]
 
@@ -178,106 +225,162 @@ def test_limits_per_role(settings: Settings) -> None:
         migrate.upgrade(limited.db)
         for i in range(2):
             limited.systems.create(
+                Context.administrator(AUTHOR),
                 NewSystem.model_validate({"name": f"s{i}", "type": "scim", "role": "source"}),
-                author=AUTHOR,
             )
         with pytest.raises(ConflictError, match="2 source systems"):
             limited.systems.create(
+                Context.administrator(AUTHOR),
                 NewSystem.model_validate({"name": "s2", "type": "scim", "role": "source"}),
-                author=AUTHOR,
             )
-        limited.systems.create(scim_target(), author=AUTHOR)  # other roles count apart
+        limited.systems.create(
+            Context.administrator(AUTHOR),
+            scim_target(),
+        )  # other roles count apart
     finally:
         limited.close()
 
 
 def test_transformation_history(services: Services) -> None:
-    target = services.systems.create(scim_target(), author=AUTHOR)
+    target = services.systems.create(
+        Context.administrator(AUTHOR),
+        scim_target(),
+    )
     with pytest.raises(InvalidTransformationError) as info:
         services.systems.save_transformation(
+            Context.administrator(AUTHOR),
             target.id,
             "write",
             {"user": {"mappings": [{"sourcePath": "$.a[", "targetPath": "$.b"}, {"constant": 1}]}},
             description="broken",
-            author=AUTHOR,
         )
     assert len(info.value.problems) == 2
-    assert services.systems.history(target.id, "write")[1] == 1, "nothing saved"
+    assert services.systems.history(Context.system("test"), target.id, "write")[1] == 1, (
+        "nothing saved"
+    )
     mine = '{"user": {"mappings": [ /* all */ {"sourcePath": "$", "targetPath": "$"}]}}'
     saved = services.systems.save_transformation(
-        target.id, "write", mine, description="Copy everything", author="alice"
+        Context.administrator("alice"),
+        target.id,
+        "write",
+        mine,
+        description="Copy everything",
     )
     assert saved.version == 2 and saved.text == mine, "stored as written, comments included"
-    applied = services.systems.apply_version(target.id, "write", 1, author="bob")
+    applied = services.systems.apply_version(
+        Context.administrator("bob"),
+        target.id,
+        "write",
+        1,
+    )
     assert applied.version == 3 and applied.description == "Applied version 1"
     assert applied.text == default_transformation("scim", "write")
-    reset = services.systems.reset_transformation(target.id, "write", to="initial", author="c")
+    reset = services.systems.reset_transformation(
+        Context.administrator("c"),
+        target.id,
+        "write",
+        to="initial",
+    )
     assert reset.version == 4
-    versions, total = services.systems.history(target.id, "write")
+    versions, total = services.systems.history(Context.system("test"), target.id, "write")
     assert total == 4 and [v.version for v in versions] == [4, 3, 2, 1]
     assert [v.author for v in versions] == ["c", "bob", "alice", AUTHOR]
-    assert services.systems.get(target.id).transformations == {"write": 4}
+    assert services.systems.get(Context.system("test"), target.id).transformations == {"write": 4}
     with pytest.raises(NotFoundError, match="write transformation, not a read"):
-        services.systems.transformation(target.id, "read")
+        services.systems.transformation(Context.system("test"), target.id, "read")
     with pytest.raises(NotFoundError):
-        services.systems.transformation(target.id, "write", 99)
-    with pytest.raises(ConfigError, match="description"):
+        services.systems.transformation(Context.system("test"), target.id, "write", 99)
+    with pytest.raises(InputError, match="description"):
         services.systems.save_transformation(
-            target.id, "write", mine, description=" ", author=AUTHOR
+            Context.administrator(AUTHOR),
+            target.id,
+            "write",
+            mine,
+            description=" ",
         )
 
 
 def test_sources_of_targets(services: Services) -> None:
     source = services.systems.create(
-        NewSystem.model_validate({"name": "HR", "type": "scim", "role": "source"}), author=AUTHOR
+        Context.administrator(AUTHOR),
+        NewSystem.model_validate({"name": "HR", "type": "scim", "role": "source"}),
     )
-    other = services.systems.create(scim_target("Other"), author=AUTHOR)
-    target = services.systems.create(scim_target(sourceSystemIds=[source.id]), author=AUTHOR)
+    other = services.systems.create(
+        Context.administrator(AUTHOR),
+        scim_target("Other"),
+    )
+    target = services.systems.create(
+        Context.administrator(AUTHOR),
+        scim_target(sourceSystemIds=[source.id]),
+    )
     assert target.source_system_ids == (source.id,)
-    with pytest.raises(ConfigError, match="not a source"):
+    with pytest.raises(InputError, match="not a source"):
         services.systems.update(
-            target.id, SystemChanges(source_system_ids=[other.id]), author=AUTHOR
+            Context.administrator(AUTHOR),
+            target.id,
+            SystemChanges(source_system_ids=[other.id]),
         )
-    with pytest.raises(ConfigError, match="no system"):
-        services.systems.update(target.id, SystemChanges(source_system_ids=["nope"]), author=AUTHOR)
-    services.systems.delete(source.id)
-    assert services.systems.get(target.id).source_system_ids == ()
+    with pytest.raises(InputError, match="no system"):
+        services.systems.update(
+            Context.administrator(AUTHOR),
+            target.id,
+            SystemChanges(source_system_ids=["nope"]),
+        )
+    services.systems.delete(Context.system("test"), source.id)
+    assert services.systems.get(Context.system("test"), target.id).source_system_ids == ()
 
 
 def test_optimistic_concurrency(services: Services) -> None:
-    target = services.systems.create(scim_target(), author=AUTHOR)
+    target = services.systems.create(
+        Context.administrator(AUTHOR),
+        scim_target(),
+    )
     changed = services.systems.update(
-        target.id, SystemChanges(description="v2"), author=AUTHOR, if_version=target.version
+        Context.administrator(AUTHOR),
+        target.id,
+        SystemChanges(description="v2"),
+        if_match=target.version,
     )
     assert changed.version == target.version + 1
     with pytest.raises(PreconditionFailedError):
         services.systems.update(
-            target.id, SystemChanges(description="v3"), author=AUTHOR, if_version=target.version
+            Context.administrator(AUTHOR),
+            target.id,
+            SystemChanges(description="v3"),
+            if_match=target.version,
         )
     with pytest.raises(PreconditionFailedError):
-        services.systems.delete(target.id, if_version=target.version)
+        services.systems.delete(Context.system("test"), target.id, if_match=target.version)
 
 
 def test_list_filters_and_pages(services: Services) -> None:
     for i in range(5):
-        services.systems.create(scim_target(f"t{i}", enabled=i % 2 == 0), author=AUTHOR)
+        services.systems.create(
+            Context.administrator(AUTHOR),
+            scim_target(f"t{i}", enabled=i % 2 == 0),
+        )
     services.systems.create(
-        NewSystem.model_validate({"name": "src", "type": "csv", "role": "source"}), author=AUTHOR
+        Context.administrator(AUTHOR),
+        NewSystem.model_validate({"name": "src", "type": "csv", "role": "source"}),
     )
-    found, total = services.systems.all(role=Role.TARGET, offset=1, limit=2)
+    found, total = services.systems.all(Context.system("test"), role=Role.TARGET, offset=1, limit=2)
     assert total == 5 and [s.name for s in found] == ["t2", "t4"]  # enabled first, by name
-    disabled, _ = services.systems.all(enabled=False)
+    disabled, _ = services.systems.all(Context.system("test"), enabled=False)
     assert [s.name for s in disabled] == ["t1", "t3"]
-    csv, _ = services.systems.all(type="CSV File")
+    csv, _ = services.systems.all(Context.system("test"), type="CSV File")
     assert [s.name for s in csv] == ["src"]
 
 
 def test_export_and_import(services: Services) -> None:
     source = services.systems.create(
-        NewSystem.model_validate({"name": "HR", "type": "scim", "role": "source"}), author=AUTHOR
+        Context.administrator(AUTHOR),
+        NewSystem.model_validate({"name": "HR", "type": "scim", "role": "source"}),
     )
-    target = services.systems.create(scim_target(sourceSystemIds=[source.id]), author=AUTHOR)
-    exported = export_system(services.systems, target.id)
+    target = services.systems.create(
+        Context.administrator(AUTHOR),
+        scim_target(sourceSystemIds=[source.id]),
+    )
+    exported = export_system(Context.system("test"), services.systems, target.id)
     assert exported["role"] == "target" and exported["credentialKeys"] == ["Password"]
     assert "Password" not in exported["properties"]
     assert exported["sourceSystems"] == [{"id": source.id, "name": "HR"}]
@@ -285,10 +388,20 @@ def test_export_and_import(services: Services) -> None:
         default_transformation("scim", "write")
     )
     with pytest.raises(ConflictError, match="choose another name"):
-        import_system(services.systems, exported, author=AUTHOR)
-    with pytest.raises(ConfigError, match="target export cannot be imported as a source"):
-        import_system(services.systems, exported, author=AUTHOR, name="Copy", role="source")  # type: ignore[arg-type]
-    imported = import_system(services.systems, exported, author=AUTHOR, name="Copy")
+        import_system(
+            Context.administrator(AUTHOR),
+            services.systems,
+            exported,
+        )
+    with pytest.raises(InputError, match="target export cannot be imported as a source"):
+        import_system(
+            Context.administrator(AUTHOR),
+            services.systems,
+            exported,
+            name="Copy",
+            role="source",  # type: ignore[arg-type]
+        )
+    imported = import_system(Context.administrator(AUTHOR), services.systems, exported, name="Copy")
     copy = imported.system
     assert copy.id != target.id and copy.role == target.role
     assert copy.properties["URL"] == target.properties["URL"]
@@ -296,26 +409,31 @@ def test_export_and_import(services: Services) -> None:
     assert copy.source_system_ids == (source.id,)
     assert imported.warnings == ["Enter the credentials again: Password."]
     with_secret = {**exported, "properties": {**exported["properties"], "Password": "leak"}}
-    again = import_system(services.systems, with_secret, author=AUTHOR, name="Copy 2").system
+    again = import_system(
+        Context.administrator(AUTHOR), services.systems, with_secret, name="Copy 2"
+    ).system
     assert "Password" not in again.properties, "credentials never come from a file"
 
 
 def test_credentials_need_the_master_key_they_were_saved_with(
     services: Services, settings: Settings
 ) -> None:
-    target = services.systems.create(scim_target(), author=AUTHOR)
+    target = services.systems.create(
+        Context.administrator(AUTHOR),
+        scim_target(),
+    )
     other = Services.open(settings.model_copy(update={"secret_key": SecretStr("another key " * 4)}))
     try:
         with pytest.raises(ConfigError, match="master key"):
-            other.systems.effective_properties(target.id)
+            other.systems.effective_properties(Context.system("test"), target.id)
     finally:
         other.close()
 
 
 def test_proxies_export_as_identity_management_csv(services: Services) -> None:
     proxy = services.systems.create(
+        Context.administrator(AUTHOR),
         NewSystem.model_validate({"name": "IdM proxy", "type": "scim", "role": "proxy"}),
-        author=AUTHOR,
     )
     text = identity_management_csv(proxy, "https://ips.example.org:8443/")
     header, values, end = text.split("\n")
@@ -326,5 +444,59 @@ def test_proxies_export_as_identity_management_csv(services: Services) -> None:
     assert row["SCIM_PROTOCOL"] == "https" and row["SCIM_ASSIGNMENT_METHOD"] == "PATCH"
     assert row["SYSTEM_PRIVILEGE"] == "PRIV:SYSTEM:IdM proxy" and row["AUTH_PASSWORD"] == ""
     assert row["TypeQN"] == "com.sap.idm.connector.scim:reptype.SCIM" and row["Disabled"] == "0"
-    with pytest.raises(ConfigError, match="Only proxy systems"):
-        identity_management_csv(services.systems.create(scim_target(), author=AUTHOR), "http://x")
+    with pytest.raises(InputError, match="Only proxy systems"):
+        identity_management_csv(
+            services.systems.create(
+                Context.administrator(AUTHOR),
+                scim_target(),
+            ),
+            "http://x",
+        )
+
+
+# -- context: permissions and audit ---------------------------------------------------------------
+
+
+def test_admin_operations_need_admin_and_are_audited_without_secrets(services: Services) -> None:
+    from provisor.context import Actor, ActorKind, Permission
+    from provisor.errors import PermissionDeniedError
+
+    client = Context(Actor(ActorKind.CLIENT, "feeder", frozenset({Permission.MANAGE_USERS})))
+    with pytest.raises(PermissionDeniedError, match="admin"):
+        services.systems.create(client, scim_target())
+    admin = Context.administrator(AUTHOR)
+    target = services.systems.create(admin, scim_target())
+    assert services.systems.get(client, target.id).id == target.id  # internal: no check
+    with pytest.raises(PermissionDeniedError):
+        services.systems.show(client, target.id)
+    services.systems.update(
+        admin, target.id, SystemChanges(description="HR"), credentials={"Token": "t0k3n-XYZ"}
+    )
+    services.systems.set_enabled(admin, target.id, False)
+    services.systems.save_transformation(
+        admin,
+        target.id,
+        "write",
+        services.systems.transformation(admin, target.id, "write").text,
+        description="same",
+        if_match=3,
+    )
+    with pytest.raises(PreconditionFailedError):
+        services.systems.delete(admin, target.id, if_match=1)
+    services.systems.delete(admin, target.id, if_match=4)
+    with services.db.read(admin) as tx:
+        rows = tx.execute(select(t.audit_log).order_by(t.audit_log.c.id)).all()
+    entries = [(r.action, r.target, r.actor, json.loads(r.detail)) for r in rows]
+    assert [e[0] for e in entries] == [
+        "system.create",
+        "system.update",
+        "system.disable",
+        "transformation.update",
+        "system.delete",
+    ]
+    assert {e[1] for e in entries} == {target.id} and {e[2] for e in entries} == {AUTHOR}
+    assert entries[0][3]["credentials"] == ["Password"]
+    assert entries[1][3]["credentials"] == ["Token"]
+    assert entries[1][3]["description"] == "HR"
+    text = json.dumps([e[3] for e in entries])
+    assert "s3cret" not in text and "t0k3n" not in text

@@ -309,7 +309,7 @@ def test_patching_the_password(server) -> None:
         op = patch({"op": "replace", "path": "password", "value": "n3w-Passw0rd"})
         changed = client.patch(f"/scim/Users/{user['id']}", json=op).json()
     assert "password" not in changed and changed["meta"]["version"] == 'W/"2"'
-    with server.services.db.read() as conn:
+    with server.services.db.unscoped_read() as conn:
         stored = conn.execute(
             select(t.users.c.password_hash).where(t.users.c.id == user["id"])
         ).scalar_one()

@@ -29,7 +29,10 @@ def sqlite_services(sqlite_settings: Settings) -> Iterator[Services]:
 
 
 def system(services: Services, **data: Any) -> System:
-    return services.systems.create(NewSystem.model_validate(data), author="test")
+    return services.systems.create(
+        Context.administrator("test"),
+        NewSystem.model_validate(data),
+    )
 
 
 def lid_source(services: Services, name: str = "LID", **properties: str) -> System:

@@ -171,7 +171,9 @@ def test_holds_are_per_entity_type_and_the_empty_read_switch_releases(
     _held(services, groups_only, 2, "user")
 
     services.systems.update(
-        "LID", SystemChanges(properties={"ips.delete.after.empty.read": "true"}), author="t"
+        Context.administrator("t"),
+        "LID",
+        SystemChanges(properties={"ips.delete.after.empty.read": "true"}),
     )
     switched = run_job(services, "LID")
     assert stats(switched, "CSV")["deleted"] == 2 and switched.status is JobStatus.SUCCESS

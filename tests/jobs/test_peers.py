@@ -88,10 +88,16 @@ def test_directory_to_another_provisor_with_groups(services: Services, remote: L
     source = lid_source(services)
     scim_target(services, source.id, remote)
     # Groups: the SCIM System default ignores them; provision them too.
-    write = json.loads(services.systems.transformation("Remote", "write").text)
+    write = json.loads(
+        services.systems.transformation(Context.system("test"), "Remote", "write").text
+    )
     write["group"]["ignore"] = False
     services.systems.save_transformation(
-        "Remote", "write", write, description="with groups", author="t"
+        Context.administrator("t"),
+        "Remote",
+        "write",
+        write,
+        description="with groups",
     )
     job = run_job(services, "LID")
     assert job.status is JobStatus.SUCCESS, job.error
@@ -198,7 +204,7 @@ def test_directory_to_ldap_and_back(services: Services, slapd: LDAPServer) -> No
         name="Directory copy",
         type="csv",
         role="target",
-        sourceSystemIds=[services.systems.get("LDAP in").id],
+        sourceSystemIds=[services.systems.get(Context.system("test"), "LDAP in").id],
         properties={"csv.user.file": str(Path(services.settings.data_dir) / "from-ldap.csv")},
     )
     back = run_job(services, "LDAP in")
@@ -302,7 +308,7 @@ def test_csv_source_to_the_directory(services: Services, tmp_path: Path) -> None
     ]
     assert stats(job, "Directory")["created"] == 2
     found = services.jobs.opdata.records(
-        source.id, services.systems.get("Directory").id, "user", ["1", "2"]
+        source.id, services.systems.get(Context.system("test"), "Directory").id, "user", ["1", "2"]
     )
     assert set(found) == {"1", "2"}
 
@@ -389,7 +395,9 @@ def test_a_failing_target_does_not_stop_the_others(
     assert stats(job, "CSV")["created"] == 2
     assert "No users deleted in Remote" in (job.outcome or "")
     services.systems.update(
-        "Remote", SystemChanges(properties={"Password": remote.admin[1]}), author="t"
+        Context.administrator("t"),
+        "Remote",
+        SystemChanges(properties={"Password": remote.admin[1]}),
     )
     fixed = run_job(services, "LID", JobType.READ)
     assert fixed.status is JobStatus.SUCCESS and stats(fixed, "Remote")["created"] == 2
@@ -397,10 +405,16 @@ def test_a_failing_target_does_not_stop_the_others(
 
 def _with_groups(services: Services, name: str, *removed: str) -> None:
     """A target's write transformation with groups provisioned too (and attributes removed)."""
-    write = json.loads(services.systems.transformation(name, "write").text)
+    write = json.loads(services.systems.transformation(Context.system("test"), name, "write").text)
     write["group"]["ignore"] = False
     write["user"]["mappings"] += [{"type": "remove", "targetPath": path} for path in removed]
-    services.systems.save_transformation(name, "write", write, description="groups", author="t")
+    services.systems.save_transformation(
+        Context.administrator("t"),
+        name,
+        "write",
+        write,
+        description="groups",
+    )
 
 
 def _csns(slapd: LDAPServer, base: str, names: list[str]) -> dict[str, bytes]:
@@ -468,7 +482,9 @@ def test_a_changed_property_rewrites_nothing(
         stamps = users_csv.stat().st_mtime_ns, groups_csv.stat().st_mtime_ns
 
         services.systems.update(
-            "LID", SystemChanges(properties={"ips.trace.created.entity": "true"}), author="t"
+            Context.administrator("t"),
+            "LID",
+            SystemChanges(properties={"ips.trace.created.entity": "true"}),
         )
         again = run_job(services, "LID")
 

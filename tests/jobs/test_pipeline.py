@@ -84,7 +84,9 @@ def test_the_worked_example_of_the_spec(services: Services, tmp_path: Path) -> N
     unchanged = run_job(services, "LID", JobType.RESYNC)
     assert stats(unchanged, "CSV")["updated"] == 4, "a resync rewrites everything"
     services.systems.update(
-        "LID", SystemChanges(properties={"ips.delta.read": "disabled"}), author="t"
+        Context.administrator("t"),
+        "LID",
+        SystemChanges(properties={"ips.delta.read": "disabled"}),
     )
     quiet = run_job(services, "LID")
     assert quiet.status is JobStatus.SUCCESS and quiet.read_mode is ReadMode.FULL
@@ -158,9 +160,9 @@ def test_deletions_follow_the_rules(services: Services, tmp_path: Path) -> None:
     run_job(services, "LID")
     services.directory.delete(CTX, EntityType.USER, ids["gone"])
     services.systems.update(
+        Context.administrator("t"),
         "LID",
         SystemChanges(properties={"idds.user.filter": 'userName ne "filtered"'}),
-        author="t",
     )
     job = run_job(services, "LID")
     assert stats(job, "CSV")["deleted"] == 2, job.outcome
@@ -175,6 +177,7 @@ def test_a_condition_skip_removes_from_that_target_only(services: Services, tmp_
     csv_target(services, source.id, tmp_path)
     run_job(services, "LID")
     services.systems.save_transformation(
+        Context.administrator("t"),
         "CSV",
         "write",
         {
@@ -187,7 +190,6 @@ def test_a_condition_skip_removes_from_that_target_only(services: Services, tmp_
             }
         },
         description="no contractors",
-        author="t",
     )
     job = run_job(services, "LID")
     assert stats(job, "CSV")["skipped"] == 1 and stats(job, "CSV")["deleted"] == 1
@@ -353,9 +355,9 @@ def test_existing_entities_are_matched_and_kept(services: Services, remote: Live
     assert stats(kept, "Remote").get("deleted", 0) == 0
     assert "existed before" in (kept.outcome or "")
     services.systems.update(
+        Context.administrator("t"),
         "Remote",
         SystemChanges(properties={"ips.delete.existedbefore.entities": "true"}),
-        author="t",
     )
     removed = run_job(services, "LID")
     assert stats(removed, "Remote")["deleted"] == 1
@@ -414,13 +416,19 @@ def test_a_property_a_path_names_must_be_set(sqlite_services: Services, tmp_path
 
     def save() -> None:
         services.systems.save_transformation(
-            "HR file", "write", write, description="surname column", author="t"
+            Context.administrator("t"),
+            "HR file",
+            "write",
+            write,
+            description="surname column",
         )
 
     with pytest.raises(InvalidTransformationError, match=r"hr\.surname\.column is not set"):
         save()
     services.systems.update(
-        "HR file", SystemChanges(properties={"hr.surname.column": "surname"}), author="t"
+        Context.administrator("t"),
+        "HR file",
+        SystemChanges(properties={"hr.surname.column": "surname"}),
     )
     save()
     first = run_job(services, "LID")
@@ -429,7 +437,9 @@ def test_a_property_a_path_names_must_be_set(sqlite_services: Services, tmp_path
         assert [row["surname"] for row in csv.DictReader(handle)] == ["Jensen"]
 
     services.systems.update(
-        "HR file", SystemChanges(properties={"hr.surname.column": None}), author="t"
+        Context.administrator("t"),
+        "HR file",
+        SystemChanges(properties={"hr.surname.column": None}),
     )
     failed = run_job(services, "LID")
     assert failed.status is JobStatus.FINISHED_WITH_ERROR

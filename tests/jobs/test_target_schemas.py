@@ -110,10 +110,16 @@ def test_a_target_without_schemas_gets_what_the_transformation_makes(
     add_users(services, "eve")
     with scim2_server(missing=("Schemas",)) as peer:
         scim2_target(services, lid_source(services), peer)
-        write = json.loads(services.systems.transformation("scim2-server", "write").text)
+        write = json.loads(
+            services.systems.transformation(Context.system("test"), "scim2-server", "write").text
+        )
         write["user"]["mappings"].append({"type": "remove", "targetPath": f"$['{CUSTOM}']"})
         services.systems.save_transformation(
-            "scim2-server", "write", write, description="no SAP extension", author="t"
+            Context.administrator("t"),
+            "scim2-server",
+            "write",
+            write,
+            description="no SAP extension",
         )
         job = run_job(services, "LID")
         assert set(peer_users(peer)) == {"eve"}
@@ -140,10 +146,16 @@ def test_the_outcome_names_entity_types_a_target_does_not_take(
             sourceSystemIds=[source.id],
             properties={f"csv.{f[:-1]}.file": str(tmp_path / f"{name}-{f}.csv") for f in files},
         )
-    write = json.loads(services.systems.transformation("No groups", "write").text)
+    write = json.loads(
+        services.systems.transformation(Context.system("test"), "No groups", "write").text
+    )
     write["group"]["ignore"] = True
     services.systems.save_transformation(
-        "No groups", "write", write, description="no groups", author="t"
+        Context.administrator("t"),
+        "No groups",
+        "write",
+        write,
+        description="no groups",
     )
     job = run_job(services, "LID")
     assert job.status is JobStatus.SUCCESS, failures(services, job.id)

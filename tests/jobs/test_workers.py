@@ -157,7 +157,7 @@ def setup_sync(settings: Settings, target_url: str) -> Services:
 
 
 def chain(services: Services, first: Job) -> list[Job]:
-    with services.db.read() as conn:
+    with services.db.unscoped_read() as conn:
         ids = conn.execute(
             select(t.jobs.c.id).where(t.jobs.c.chain_id == first.id).order_by(t.jobs.c.created)
         ).scalars()
@@ -165,7 +165,7 @@ def chain(services: Services, first: Job) -> list[Job]:
 
 
 def worker_of(services: Services, job_id: str) -> str | None:
-    with services.db.read() as conn:
+    with services.db.unscoped_read() as conn:
         return conn.execute(select(t.jobs.c.worker).where(t.jobs.c.id == job_id)).scalar()
 
 
@@ -206,7 +206,7 @@ def test_a_killed_worker_is_continued_by_another(
         assert stats(successor, "LID")["read"] < USERS, "committed pages are not read again"
         assert sorted(_SlowTarget.users) == [f"w{i:03d}" for i in range(USERS)]
         assert _SlowTarget.creates <= USERS + 20, "at most the page in flight is sent again"
-        with services.db.read() as conn:
+        with services.db.unscoped_read() as conn:
             left = conn.execute(
                 text("SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')")
             ).scalar()

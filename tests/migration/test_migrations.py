@@ -17,7 +17,7 @@ def test_upgrade_matches_the_tables(settings: Settings) -> None:
         migrate.upgrade(db)
         migrate.upgrade(db)  # idempotent
         assert migrate.current_revision(db) == migrate.head_revision(db)
-        with db.read() as conn:
+        with db.unscoped_read() as conn:
             context = MigrationContext.configure(
                 conn, opts={"compare_type": True, "include_name": migrate.ours}
             )

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from provisor.context import Context
 from provisor.settings import Settings
 from provisor.systems.model import NewSystem, System
 from tests.conftest import LiveServer
@@ -20,7 +21,8 @@ def proxy_system(server: LiveServer, type: str = "local-identity-directory", **d
     """A proxy system of ``type`` (default transformations unless given)."""
     data.setdefault("name", f"proxy-{uuid.uuid4().hex[:8]}")
     return server.services.systems.create(
-        NewSystem.model_validate({"type": type, "role": "proxy", **data}), author="test"
+        Context.administrator("test"),
+        NewSystem.model_validate({"type": type, "role": "proxy", **data}),
     )
 
 

@@ -237,14 +237,18 @@ def test_permission_system_and_endpoint_checks(server: LiveServer) -> None:
         neo = client.get(f"/ipsproxy/api/v1/scim/{system.id}/Users")
         assert neo.status_code == 200 and neo.json()["schemas"] == [LIST]
         source = server.services.systems.create(
+            Context.administrator("test"),
             NewSystem.model_validate(
                 {"name": "src", "type": "local-identity-directory", "role": "source"}
             ),
-            author="test",
         )
         assert client.get(f"{PROXY_PATH}/{source.id}/Users").status_code == 404
         assert client.get(f"{PROXY_PATH}/not-an-id/Users").status_code == 404
-        server.services.systems.set_enabled(system.id, False, author="test")
+        server.services.systems.set_enabled(
+            Context.administrator("test"),
+            system.id,
+            False,
+        )
         disabled = client.get(f"{base}/Users")
         assert disabled.status_code == 503 and "disabled" in disabled.json()["detail"]
     with server.client() as admin:

@@ -22,7 +22,7 @@ def _client(*permissions: Permission, system: str | None = None) -> Context:
 
 def _proxy(services: Services, name: str) -> System:
     data = {"type": "local-identity-directory", "role": "proxy", "name": name}
-    return services.systems.create(NewSystem.model_validate(data), author="test")
+    return services.systems.create(Context.administrator("test"), NewSystem.model_validate(data))
 
 
 def test_the_composition_root_builds_the_proxy_once(services: Services) -> None:

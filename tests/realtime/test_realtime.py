@@ -105,9 +105,17 @@ def test_conditions_and_failures_are_reported(server: LiveServer, tmp_path: Path
     services: Services = server.services
     source = lid_source(services)
     csv_target(services, source.id, tmp_path)
-    read = json.loads(services.systems.transformation(source.id, "read").text)
+    read = json.loads(
+        services.systems.transformation(Context.system("test"), source.id, "read").text
+    )
     read["user"]["condition"] = "$.active == true"
-    services.systems.save_transformation(source.id, "read", read, description="t", author="t")
+    services.systems.save_transformation(
+        Context.administrator("t"),
+        source.id,
+        "read",
+        read,
+        description="t",
+    )
     [ada] = add_users(services, "ada", active=True).values()
     entity = json.loads(services.directory.get(CTX, EntityType.USER, ada, "/scim").body or b"")
     with server.client(auth=server.new_client("realtime_api"), path=BASE) as api:
@@ -186,7 +194,9 @@ def test_what_real_time_created_a_job_does_not_write_again(
     version = remote_users(remote)["ada"]["meta"]["version"]
     written = (tmp_path / "users.csv").stat().st_mtime_ns
     services.systems.update(
-        "LID", SystemChanges(properties={"ips.trace.created.entity": "true"}), author="t"
+        Context.administrator("t"),
+        "LID",
+        SystemChanges(properties={"ips.trace.created.entity": "true"}),
     )
     job = run_job(services, "LID")
     for target in ("Remote", "CSV"):

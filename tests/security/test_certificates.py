@@ -55,7 +55,10 @@ def services(settings: Settings) -> Iterator[Services]:
 
 def _source(services: Services, name: str = "HR") -> str:
     new = NewSystem(name=name, type="Local Identity Directory", role=Role.SOURCE)
-    return services.systems.create(new, author="test").id
+    return services.systems.create(
+        Context.administrator("test"),
+        new,
+    ).id
 
 
 def _ca(pki: PKI) -> tuple[x509.Certificate, PrivateKey]:
@@ -80,7 +83,9 @@ def test_a_partner_ca_cannot_mint_the_subject_of_a_self_signed_certificate(
         source = _source(services)
         caller, _ = services.clients.create(CTX, "idm", ["realtime_api"])
         attached, attached_key = self_signed("idm-host")
-        services.certificates.import_inbound(pem(attached), client=caller.id)
+        services.certificates.import_inbound(
+            Context.system("test"), pem(attached), client=caller.id
+        )
         with https.client(https.identity(attached, attached_key, "attached")) as mtls:
             assert mtls.get(REALTIME.format(source)).status_code == 200
 
@@ -93,7 +98,9 @@ def test_a_partner_ca_cannot_mint_the_subject_of_a_self_signed_certificate(
         # what the subject rule is for: the partner CA renews a certificate it issued
         partners, _ = services.clients.create(CTX, "partner", ["realtime_api"])
         issued, _ = self_signed("partner-app", issuer=_ca(partner))
-        services.certificates.import_inbound(pem(issued), client=partners.id)
+        services.certificates.import_inbound(
+            Context.system("test"), pem(issued), client=partners.id
+        )
         renewed, renewed_key = self_signed("partner-app", issuer=_ca(partner))
         with https.client(https.identity(renewed, renewed_key, "renewed")) as mtls:
             assert mtls.get(REALTIME.format(source)).status_code == 200
@@ -108,7 +115,7 @@ def test_a_ca_named_like_the_attached_certificate_does_not_pass_for_it(
     certs = services.certificates
     caller, _ = services.clients.create(CTX, "idm", ["realtime_api"])
     attached, _ = self_signed("idm-host")
-    certs.import_inbound(pem(attached), client=caller.id)
+    certs.import_inbound(Context.system("test"), pem(attached), client=caller.id)
     twin_ca = self_signed("idm-host")
     certs.options = dataclasses.replace(certs.options, client_cas=(twin_ca[0],))
     minted, _ = self_signed("idm-host", issuer=twin_ca)
@@ -126,15 +133,15 @@ def test_deleting_a_generated_certificate_revokes_it(services: Services) -> None
     PostgreSQL."""
     certs = services.certificates
     caller, _ = services.clients.create(CTX, "ias", ["realtime_api"])
-    a, a_p12 = certs.generate_inbound(caller.id, "IAS", "p12-password")
-    b, b_p12 = certs.generate_inbound(caller.id, "IAS", "p12-password")
+    a, a_p12 = certs.generate_inbound(CTX, caller.id, "IAS", "p12-password")
+    b, b_p12 = certs.generate_inbound(CTX, caller.id, "IAS", "p12-password")
     a_cert = pkcs12.load_key_and_certificates(a_p12, b"p12-password")[1]
     b_cert = pkcs12.load_key_and_certificates(b_p12, b"p12-password")[1]
     assert a_cert is not None and b_cert is not None
     assert (a.details.subject, a.details.issuer) == (b.details.subject, b.details.issuer)
     assert certs.authenticate(a_cert).client_id == caller.id
 
-    certs.delete_inbound(a.details.fingerprint)
+    certs.delete_inbound(Context.system("test"), a.details.fingerprint)
     with pytest.raises(AuthenticationError, match="revoked"):
         certs.authenticate(a_cert)
     assert certs.authenticate(b_cert).client_id == caller.id
@@ -152,13 +159,13 @@ def test_deleting_a_partner_certificate_revokes_it_despite_a_namesake(
     caller, _ = services.clients.create(CTX, "idm", ["realtime_api"])
     one, _ = self_signed("idm-prod", issuer=partner)
     two, _ = self_signed("idm-prod", issuer=partner)
-    first = certs.import_inbound(pem(one), client=caller.id)
-    certs.import_inbound(pem(two), client=caller.id)
-    certs.delete_inbound(first.details.fingerprint)
+    first = certs.import_inbound(Context.system("test"), pem(one), client=caller.id)
+    certs.import_inbound(Context.system("test"), pem(two), client=caller.id)
+    certs.delete_inbound(Context.system("test"), first.details.fingerprint)
     with pytest.raises(AuthenticationError, match="revoked"):
         certs.authenticate(one)
     assert certs.authenticate(two).client_id == caller.id
-    certs.import_inbound(pem(one), client=caller.id)
+    certs.import_inbound(Context.system("test"), pem(one), client=caller.id)
     assert certs.authenticate(one).client_id == caller.id
 
 
@@ -171,18 +178,18 @@ def test_deleting_the_owner_revokes_its_certificates(services: Services) -> None
     certs.options = dataclasses.replace(certs.options, client_cas=(partner[0],))
     old, _ = services.clients.create(CTX, "idm-old", ["admin"])
     theirs, _ = self_signed("idm-prod", issuer=partner)
-    certs.import_inbound(pem(theirs), client=old.id)
+    certs.import_inbound(CTX, pem(theirs), client=old.id)
     services.clients.delete(CTX, old.id)
     new, _ = services.clients.create(CTX, "idm-new", ["realtime_api"])
     renewal, _ = self_signed("idm-prod", issuer=partner)
-    certs.import_inbound(pem(renewal), client=new.id)
+    certs.import_inbound(Context.system("test"), pem(renewal), client=new.id)
     with pytest.raises(AuthenticationError, match="revoked"):
         certs.authenticate(theirs)
     assert certs.authenticate(renewal).client_id == new.id
     source = _source(services)
     ias, _ = self_signed("IAS")
-    certs.import_inbound(pem(ias), system=source)
-    services.systems.delete(source)
+    certs.import_inbound(Context.system("test"), pem(ias), system=source)
+    services.systems.delete(Context.system("test"), source)
     with pytest.raises(AuthenticationError, match="revoked"):
         certs.authenticate(ias)
 
@@ -230,10 +237,10 @@ def test_generated_inbound_certificates_come_from_a_ca_back_ends_do_not_trust(
     holds its key (main: both come from the tenant CA)."""
     certs = services.certificates
     caller, _ = services.clients.create(CTX, "ias", ["realtime_api"])
-    _, bundle = certs.generate_inbound(caller.id, "IAS", "p12-password")
+    _, bundle = certs.generate_inbound(CTX, caller.id, "IAS", "p12-password")
     cert = pkcs12.load_key_and_certificates(bundle, b"p12-password")[1]
     assert cert is not None
-    tenant_ca = load_certificate(certs.ca_pem())
+    tenant_ca = load_certificate(certs.ca_pem(Context.system("test")))
     with pytest.raises(ValueError):  # names differ: not issued by the tenant CA
         cert.verify_directly_issued_by(tenant_ca)
 
@@ -385,6 +392,7 @@ def test_test_connection_and_proxy_calls_to_a_refusing_back_end(live: LiveServer
             ("tenant certificate", {"Authentication": "ClientCertificateAuthentication"}),
         ):
             system = live.services.systems.create(
+                Context.administrator("test"),
                 NewSystem.model_validate(
                     {
                         "name": name,
@@ -393,10 +401,9 @@ def test_test_connection_and_proxy_calls_to_a_refusing_back_end(live: LiveServer
                         "properties": {"URL": url, "TrustAll": "true", **extra},
                     }
                 ),
-                author="test",
             )
             if extra:
-                live.services.certificates.generate_outbound(system.id)
+                live.services.certificates.generate_outbound(Context.system("test"), system.id)
             created.append(system)
         caller = live.new_client("proxy_api")
         with live.client() as admin, live.client(caller) as proxy:
@@ -412,12 +419,13 @@ def test_test_connection_and_proxy_calls_to_a_refusing_back_end(live: LiveServer
 
         # a real-time change from a source to a target on that back-end
         source = live.services.systems.create(
+            Context.administrator("test"),
             NewSystem.model_validate(
                 {"name": "HR", "type": "local-identity-directory", "role": "source"}
             ),
-            author="test",
         )
         live.services.systems.create(
+            Context.administrator("test"),
             NewSystem.model_validate(
                 {
                     "name": "refusing target",
@@ -427,7 +435,6 @@ def test_test_connection_and_proxy_calls_to_a_refusing_back_end(live: LiveServer
                     "properties": {"URL": url, "TrustAll": "true", "User": "u", "Password": "p"},
                 }
             ),
-            author="test",
         )
         with live.client() as admin, live.client(live.new_client("realtime_api")) as realtime:
             ada = admin.post("/scim/Users", json={"schemas": [USER], "userName": "ada"}).json()

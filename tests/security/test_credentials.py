@@ -22,7 +22,7 @@ from provisor.jobs.export import LogType
 from provisor.jobs.model import JobStatus, JobType
 from provisor.runtime import Services
 from provisor.settings import Settings
-from provisor.storage import systems as store
+from provisor.systems import store
 from provisor.systems.secrets import MASK
 from provisor.timestamps import now
 from tests.conftest import LiveServer
@@ -83,9 +83,9 @@ def leaking_write_document() -> dict[str, Any]:
 
 def store_unchecked(services: Services, system_id: str, document: dict[str, Any]) -> None:
     """A write transformation stored as an older release could have saved it (no check)."""
-    with services.db.write() as conn:
+    with services.db.write(Context.system("test")) as tx:
         store.add_transformation(
-            conn,
+            tx,
             system_id,
             "write",
             text=orjson.dumps(document).decode(),

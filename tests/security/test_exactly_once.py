@@ -174,7 +174,7 @@ def _worker(settings: Settings, job_id: str, point: str, times: int) -> int | No
 
 
 def _chain(services: Services, first: Job) -> list[Job]:
-    with services.db.read() as conn:
+    with services.db.unscoped_read() as conn:
         ids = conn.execute(
             select(t.jobs.c.id).where(t.jobs.c.chain_id == first.id).order_by(t.jobs.c.created)
         ).scalars()
@@ -214,20 +214,20 @@ def test_a_worker_killed_anywhere_in_a_page_writes_every_entity_once(
         assert in_csv == wanted, "the CSV target has each user once"
         in_scim = sorted(u["userName"] for u in _PlainSCIM.users.values())
         assert in_scim == wanted, "the SCIM target has each user once"
-        with services.db.read() as conn:
+        with services.db.unscoped_read() as conn:
             in_directory = sorted(conn.execute(select(t.users.c.user_name)).scalars())
         assert in_directory == wanted, "the directory has each user once"
 
-        source = services.systems.get("HR")
+        source = services.systems.get(Context.system("test"), "HR")
         for name in ("Out", "Directory", "Plain"):
-            target = services.systems.get(name)
+            target = services.systems.get(Context.system("test"), name)
             records = services.jobs.opdata.records(
                 source.id, target.id, "user", [str(i) for i in range(USERS)]
             )
             assert len(records) == USERS, name
             existed = sorted(r.source_entity_id for r in records.values() if r.existed_before)
             assert existed == [], f"{name}: created by provisor, not found as existing"
-        with services.db.read() as conn:
+        with services.db.unscoped_read() as conn:
             assert conn.execute(select(t.write_intents)).all() == [], "no intent is left"
         assert set(codes) <= {0, -signal.SIGKILL}, codes
         assert len(killed) >= 6 and set(killed) == {p for p, _ in KILLS}, killed

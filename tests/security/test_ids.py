@@ -206,7 +206,11 @@ def test_a_job_refuses_source_ids_no_database_keeps_alike(services: Services) ->
         }
     }
     services.systems.save_transformation(
-        source.id, "read", read, description="ids with a NUL", author="test"
+        Context.administrator("test"),
+        source.id,
+        "read",
+        read,
+        description="ids with a NUL",
     )
     job = run_job(services, "LID", JobType.READ, trace=True)
     assert job.status is JobStatus.FINISHED_WITH_ERROR, job

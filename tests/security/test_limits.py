@@ -224,9 +224,9 @@ def test_postgresql_cancels_a_runaway_statement(pg_database: str) -> None:
     db = Database(pg_database, statement_timeout=0.2)
     try:
         with pytest.raises(StorageError, match="PROVISOR_STATEMENT_TIMEOUT_SECONDS"):
-            with db.read() as conn:
+            with db.unscoped_read() as conn:
                 conn.exec_driver_sql("SELECT pg_sleep(30)")
-        with db.read() as conn:  # the connection is usable again
+        with db.unscoped_read() as conn:  # the connection is usable again
             assert conn.exec_driver_sql("SELECT 1").scalar() == 1
     finally:
         db.dispose()

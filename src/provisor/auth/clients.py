@@ -23,14 +23,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from provisor.auth import store
+from provisor.auth import inbound, store
 from provisor.auth.passwords import VerifiedSecrets, hash_secret
 from provisor.auth.permissions import Principal
 from provisor.auth.store import ClientRow, SecretRow
 from provisor.auth.tokens import TokenClaims, TokenSigner
 from provisor.context import Context, Permission, parse_permissions, requires
 from provisor.errors import AuthenticationError, InputError, NotFoundError
-from provisor.storage import certificates
 from provisor.storage.database import Database
 from provisor.timestamps import format_datetime, now
 
@@ -139,7 +138,7 @@ class ClientService:
             client = store.find_client(tx, id_or_name)
             if client is None:
                 raise NotFoundError(f"No client with id or name {id_or_name!r}.")
-            certificates.revoke_inbound_of(tx.conn, client_id=client.id, when=now())
+            inbound.revoke_inbound_of(tx, client_id=client.id, when=now())
             store.delete_client(tx, client.id)
             tx.audit("client.delete", client.id)
         self._forget(client.id)

@@ -31,6 +31,6 @@ class Principal:
         return Permission.ADMIN in self.permissions or any(p in self.permissions for p in any_of)
 
     def actor(self) -> Actor:
-        """The principal as the actor of a service call, named as what it changes records
-        (its name, as before contexts)."""
+        """The principal as the actor of a service call, named as the routes recorded it
+        (``principal.name``: the client's name, ``cert_client_<fingerprint>``...)."""
         return Actor(ActorKind.CLIENT, self.name, self.permissions, self.system)

@@ -25,9 +25,11 @@ from typing import Any
 import structlog
 from cryptography import x509
 
+from provisor.auth import inbound as inbound_store
 from provisor.auth.clients import ClientService
+from provisor.auth.inbound import InboundRow
 from provisor.auth.permissions import Principal
-from provisor.certs import policy
+from provisor.certs import policy, store
 from provisor.certs.policy import Expiry, Slot
 from provisor.certs.x509 import (
     Details,
@@ -48,14 +50,13 @@ from provisor.certs.x509 import (
     signature_hash,
 )
 from provisor.connectors.base import Role
-from provisor.context import Context, Permission
-from provisor.errors import AuthenticationError, ConfigError, ConflictError, NotFoundError
-from provisor.storage import certificates as store
-from provisor.storage.database import Database
-from provisor.storage.systems import get_system
+from provisor.context import Context, Permission, PerTenant, requires
+from provisor.errors import AuthenticationError, ConflictError, InputError, NotFoundError
+from provisor.storage.database import Database, Transaction
 from provisor.systems.model import System
 from provisor.systems.secrets import CredentialCipher
 from provisor.systems.service import SystemService
+from provisor.systems.store import get_system
 from provisor.timestamps import format_datetime
 
 log = structlog.get_logger("provisor.certs")
@@ -152,7 +153,30 @@ class CertificateEvent:
         }
 
 
+AUTHENTICATION = Context.system("authentication")  # reads of authenticate(), before any caller
+
+
+class ClientKeys:
+    """The systems' active client certificates with their keys: what connectors present for
+    ``ClientCertificateAuthentication`` (the systems service is given this at construction)."""
+
+    def __init__(self, db: Database, cipher: CredentialCipher) -> None:
+        self.db = db
+        self.cipher = cipher
+
+    def active_pair(self, ctx: Context, system_id: str) -> tuple[str, str] | None:
+        """Internal: (certificate PEM, key PEM) of the system's active certificate. Read on
+        every new connector, so an activation counts at once."""
+        with self.db.read(ctx) as tx:
+            row = store.active_outbound(tx, system_id)
+        return None if row is None else (row.certificate, self.cipher.decrypt(row.private_key))
+
+
 class CertificateService:
+    """The admin operations on certificates are ``@requires()`` (admin); ``authority``,
+    ``active_pair`` are internal; ``authenticate`` needs no context (it makes the caller's
+    principal)."""
+
     def __init__(
         self,
         db: Database,
@@ -168,15 +192,23 @@ class CertificateService:
         self.clients = clients
         self.options = options or CertificateOptions()
         self.clock = clock
-        self._cas: dict[str, tuple[x509.Certificate, PrivateKey]] = {}
+        self.keys = ClientKeys(db, cipher)
+        # each tenant's CAs (tenant and callers), once read or created
+        self._cas: PerTenant[dict[str, tuple[x509.Certificate, PrivateKey]]] = PerTenant(
+            lambda _tenant: {}
+        )
 
     # -- provisor's CAs -------------------------------------------------------------------
 
-    def authority(self, which: str = store.TENANT_CA) -> tuple[x509.Certificate, PrivateKey]:
-        """The tenant CA (or the callers CA), created on first need."""
-        if which not in self._cas:
-            with self.db.read() as conn:
-                found = store.authority(conn, which)
+    def authority(
+        self, ctx: Context, which: str = store.TENANT_CA
+    ) -> tuple[x509.Certificate, PrivateKey]:
+        """Internal: the tenant CA (or the callers CA) of the call's tenant, created on first
+        need."""
+        cas = self._cas.get(ctx)
+        if which not in cas:
+            with self.db.read(ctx) as tx:
+                found = store.authority(tx, which)
             if found is None:
                 key = self.options.key.generate()
                 subject = name(f"{self.options.tenant} {which} CA", "provisor")
@@ -184,20 +216,22 @@ class CertificateService:
                 cert = make_ca(subject, key, digest, self.clock(), CA_DAYS)
                 stored = (pem(cert), self.cipher.encrypt(key_pem(key)))
                 when = format_datetime(self.clock())
-                with self.db.write() as conn:
-                    if not store.insert_authority(conn, *stored, when, which):
-                        stored = store.authority(conn, which) or stored  # another process won
+                with self.db.write(ctx) as tx:
+                    if not store.insert_authority(tx, *stored, when, which):
+                        stored = store.authority(tx, which) or stored  # another process won
                 found = stored
             ca = (load_certificate(found[0]), load_key(self.cipher.decrypt(found[1])))
-            self._cas[which] = ca
-        return self._cas[which]
+            cas[which] = ca
+        return cas[which]
 
-    def ca_pem(self) -> str:
+    @requires()
+    def ca_pem(self, ctx: Context) -> str:
         """The tenant CA, which back-ends trust for provisor's outbound certificates."""
-        return pem(self.authority()[0])
+        return pem(self.authority(ctx)[0])
 
     def _issue(
         self,
+        ctx: Context,
         subject: x509.Name,
         key_type: str | None,
         validity_days: int | None,
@@ -206,8 +240,8 @@ class CertificateService:
         spec = KeySpec.parse(key_type) if key_type else self.options.key
         days = self.options.validity_days if validity_days is None else validity_days
         if not 1 <= days <= CA_DAYS:
-            raise ConfigError(f"Validity must be 1 to {CA_DAYS} days, not {days}.")
-        ca_cert, ca_key = self.authority(ca)
+            raise InputError(f"Validity must be 1 to {CA_DAYS} days, not {days}.")
+        ca_cert, ca_key = self.authority(ctx, ca)
         key = spec.generate()
         digest = signature_hash(self.options.digest)
         return issue(ca_cert, ca_key, subject, key, digest, self.clock(), days), key
@@ -217,11 +251,12 @@ class CertificateService:
     def _subject(self, system_id: str) -> x509.Name:
         return name(f"{self.options.tenant}-{system_id}"[:MAX_CN], "provisor")
 
-    def outbound(self, system: str) -> list[OutboundCertificate]:
+    @requires()
+    def outbound(self, ctx: Context, system: str) -> list[OutboundCertificate]:
         """A system's outbound certificates, the active one first."""
-        found = self.systems.get(system)
-        with self.db.read() as conn:
-            rows = store.outbound_of(conn, found.id)
+        found = self.systems.get(ctx, system)
+        with self.db.read(ctx) as tx:
+            rows = store.outbound_of(tx, found.id)
         return [self._outbound(row) for row in rows]
 
     def _outbound(self, row: store.OutboundRow) -> OutboundCertificate:
@@ -236,22 +271,33 @@ class CertificateService:
             days_left=days,
         )
 
+    @requires()
     def generate_outbound(
-        self, system: str, *, key_type: str | None = None, validity_days: int | None = None
+        self,
+        ctx: Context,
+        system: str,
+        *,
+        key_type: str | None = None,
+        validity_days: int | None = None,
     ) -> OutboundCertificate:
         """A new certificate: active when it is the system's first, else inactive."""
-        found = self.systems.get(system)
-        cert, key = self._issue(self._subject(found.id), key_type, validity_days)
-        with self.db.write() as conn:
-            get_system(conn, found.id, lock=True)  # one change of a system's slots at a time
-            existing = store.outbound_of(conn, found.id)
+        found = self.systems.get(ctx, system)
+        cert, key = self._issue(ctx, self._subject(found.id), key_type, validity_days)
+        with self.db.write(ctx) as tx:
+            get_system(tx, found.id, lock=True)  # one change of a system's slots at a time
+            existing = store.outbound_of(tx, found.id)
             if len(existing) >= policy.MAX_OUTBOUND:
                 raise ConflictError(
                     f"System {found.name} already has {policy.MAX_OUTBOUND} outbound "
                     "certificates: delete the inactive one first."
                 )
             row = self._row(found.id, cert, key, active=not existing)
-            store.insert_outbound(conn, row)
+            store.insert_outbound(tx, row)
+            tx.audit(
+                "certificate.generate",
+                row.fingerprint,
+                {"direction": "outbound", "systemId": found.id, "active": row.active},
+            )
         log.info("outbound certificate generated", system=found.id, fingerprint=row.fingerprint)
         return self._outbound(row)
 
@@ -274,74 +320,88 @@ class CertificateService:
         wanted = normalize_fingerprint(fingerprint, prefix=True)
         found = [row for row in rows if row.fingerprint.startswith(wanted)]
         if len(found) > 1:
-            raise ConfigError(f"{wanted} begins several certificates: give more of it.")
+            raise InputError(f"{wanted} begins several certificates: give more of it.")
         if not found:
             raise NotFoundError(f"System {system.name} has no outbound certificate {wanted}.")
         return found[0]
 
-    def outbound_certificate(self, system: str, fingerprint: str) -> OutboundCertificate:
-        found = self.systems.get(system)
-        with self.db.read() as conn:
-            return self._outbound(self._one(found, fingerprint, store.outbound_of(conn, found.id)))
+    @requires()
+    def outbound_certificate(
+        self, ctx: Context, system: str, fingerprint: str
+    ) -> OutboundCertificate:
+        found = self.systems.get(ctx, system)
+        with self.db.read(ctx) as tx:
+            return self._outbound(self._one(found, fingerprint, store.outbound_of(tx, found.id)))
 
-    def activate(self, system: str, fingerprint: str) -> OutboundCertificate:
+    @requires()
+    def activate(self, ctx: Context, system: str, fingerprint: str) -> OutboundCertificate:
         """Make a certificate the active one; the other becomes inactive. The next
         connection to the back-end presents it."""
-        found = self.systems.get(system)
-        with self.db.write() as conn:
-            get_system(conn, found.id, lock=True)
-            row = self._one(found, fingerprint, store.outbound_of(conn, found.id))
+        found = self.systems.get(ctx, system)
+        with self.db.write(ctx) as tx:
+            get_system(tx, found.id, lock=True)
+            row = self._one(found, fingerprint, store.outbound_of(tx, found.id))
             cert = self._outbound(row)
             if cert.expiry is Expiry.EXPIRED:
                 raise ConflictError(
                     f"Certificate {row.fingerprint} expired on "
                     f"{cert.details.as_json()['validTo']}: generate a new one instead."
                 )
-            store.set_active(conn, found.id, row.fingerprint)
+            store.set_active(tx, found.id, row.fingerprint)
+            tx.audit("certificate.activate", row.fingerprint, {"systemId": found.id})
         log.info("outbound certificate activated", system=found.id, fingerprint=row.fingerprint)
         return self._outbound(dataclasses.replace(row, active=True))
 
-    def download(self, system: str, fingerprint: str, *, chain: bool = False) -> str:
+    @requires()
+    def download(self, ctx: Context, system: str, fingerprint: str, *, chain: bool = False) -> str:
         """The certificate as PEM (with the tenant CA after it when ``chain``); never the key."""
-        found = self.systems.get(system)
-        with self.db.read() as conn:
-            row = self._one(found, fingerprint, store.outbound_of(conn, found.id))
-        return row.certificate + (self.ca_pem() if chain else "")
+        found = self.systems.get(ctx, system)
+        with self.db.read(ctx) as tx:
+            row = self._one(found, fingerprint, store.outbound_of(tx, found.id))
+        return row.certificate + (pem(self.authority(ctx)[0]) if chain else "")
 
-    def delete_outbound(self, system: str, fingerprint: str) -> OutboundCertificate:
+    @requires()
+    def delete_outbound(self, ctx: Context, system: str, fingerprint: str) -> OutboundCertificate:
         """Delete an inactive certificate (the active one is in use)."""
-        found = self.systems.get(system)
-        with self.db.write() as conn:
-            get_system(conn, found.id, lock=True)
-            row = self._one(found, fingerprint, store.outbound_of(conn, found.id))
+        found = self.systems.get(ctx, system)
+        with self.db.write(ctx) as tx:
+            get_system(tx, found.id, lock=True)
+            row = self._one(found, fingerprint, store.outbound_of(tx, found.id))
             if row.active:
                 raise ConflictError(
                     "The active certificate cannot be deleted: activate the other one first."
                 )
-            store.delete_outbound(conn, [row.fingerprint])
+            store.delete_outbound(tx, [row.fingerprint])
+            tx.audit(
+                "certificate.delete",
+                row.fingerprint,
+                {"direction": "outbound", "systemId": found.id},
+            )
         return self._outbound(row)
 
-    def auto_regenerate(self, system: str) -> bool:
-        found = self.systems.get(system)
-        with self.db.read() as conn:
-            return store.auto_regenerate(conn, found.id)
+    @requires()
+    def auto_regenerate(self, ctx: Context, system: str) -> bool:
+        found = self.systems.get(ctx, system)
+        with self.db.read(ctx) as tx:
+            return store.auto_regenerate(tx, found.id)
 
-    def set_auto_regenerate(self, system: str, on: bool) -> bool:
-        found = self.systems.get(system)
-        with self.db.write() as conn:
-            store.set_auto_regenerate(conn, found.id, on)
+    @requires()
+    def set_auto_regenerate(self, ctx: Context, system: str, on: bool) -> bool:
+        found = self.systems.get(ctx, system)
+        with self.db.write(ctx) as tx:
+            store.set_auto_regenerate(tx, found.id, on)
+            tx.audit("certificate.auto_regeneration", found.id, {"enabled": on})
         return on
 
-    def active_pair(self, system_id: str) -> tuple[str, str] | None:
-        """(certificate PEM, key PEM) of the system's active certificate: what a connector
-        presents. Read on every new connector, so an activation counts at once."""
-        with self.db.read() as conn:
-            row = store.active_outbound(conn, system_id)
-        return None if row is None else (row.certificate, self.cipher.decrypt(row.private_key))
+    def active_pair(self, ctx: Context, system_id: str) -> tuple[str, str] | None:
+        """Internal: (certificate PEM, key PEM) of the system's active certificate: what a
+        connector presents."""
+        return self.keys.active_pair(ctx, system_id)
 
     # -- expiry and automatic regeneration --------------------------------------------------
 
-    def maintain(self, at: datetime | None = None) -> list[CertificateEvent]:
+    @requires()
+    def maintain(self, ctx: Context, at: datetime | None = None) -> list[CertificateEvent]:
         """Apply the expiry rules to every system's certificates now (or as if it were
         ``at``, to rehearse on a test tenant): regenerate where automatic regeneration is on
         and due, record notices. Safe to run anywhere, any number of times (each change is
@@ -349,43 +409,50 @@ class CertificateService:
         if at is not None:
             rehearsal = copy.copy(self)
             rehearsal.clock = lambda: at
-            return rehearsal.maintain()
-        with self.db.read() as conn:
-            system_ids = store.systems_with_outbound(conn)
+            return rehearsal.maintain(ctx)
+        with self.db.read(ctx) as tx:
+            system_ids = store.systems_with_outbound(tx)
         happened: list[CertificateEvent] = []
         for system_id in system_ids:
-            happened.extend(self._maintain(system_id))
+            happened.extend(self._maintain(ctx, system_id))
         return happened
 
-    def _upkeep(self, conn: Any, system_id: str) -> tuple[policy.Upkeep, list[store.OutboundRow]]:
-        rows = store.outbound_of(conn, system_id)
+    def _upkeep(
+        self, tx: Transaction, system_id: str
+    ) -> tuple[policy.Upkeep, list[store.OutboundRow]]:
+        rows = store.outbound_of(tx, system_id)
         slots = [
             Slot(r.fingerprint, r.active, load_certificate(r.certificate).not_valid_after_utc)
             for r in rows
         ]
         active = next((r for r in rows if r.active), None)
-        noticed = store.event_kinds(conn, active.fingerprint) if active else set()
-        auto = store.auto_regenerate(conn, system_id)
+        noticed = store.event_kinds(tx, active.fingerprint) if active else set()
+        auto = store.auto_regenerate(tx, system_id)
         return policy.upkeep(slots, auto=auto, now=self.clock(), noticed=noticed), rows
 
-    def _maintain(self, system_id: str) -> list[CertificateEvent]:
-        with self.db.read() as conn:
-            plan, _ = self._upkeep(conn, system_id)
+    def _maintain(self, ctx: Context, system_id: str) -> list[CertificateEvent]:
+        with self.db.read(ctx) as tx:
+            plan, _ = self._upkeep(tx, system_id)
         if not plan.renew and plan.notice is None:
             return []
-        system = self.systems.get(system_id)
-        fresh = self._issue(self._subject(system_id), None, None) if plan.renew else None
-        with self.db.write() as conn:
-            if get_system(conn, system_id, lock=True) is None:
+        system = self.systems.get(ctx, system_id)
+        fresh = self._issue(ctx, self._subject(system_id), None, None) if plan.renew else None
+        with self.db.write(ctx) as tx:
+            if get_system(tx, system_id, lock=True) is None:
                 return []
-            plan, rows = self._upkeep(conn, system_id)  # again, under the lock
+            plan, rows = self._upkeep(tx, system_id)  # again, under the lock
             active = next(r for r in rows if r.active)
             when = format_datetime(self.clock())
             if plan.renew and fresh is not None:
-                store.delete_outbound(conn, plan.retire)
+                store.delete_outbound(tx, plan.retire)
                 row = self._row(system_id, *fresh, active=False)
-                store.insert_outbound(conn, row)
-                store.set_active(conn, system_id, row.fingerprint)
+                store.insert_outbound(tx, row)
+                store.set_active(tx, system_id, row.fingerprint)
+                tx.audit(
+                    "certificate.generate",
+                    row.fingerprint,
+                    {"direction": "outbound", "systemId": system_id, "renewed": True},
+                )
                 old = self._outbound(active)
                 event = CertificateEvent(
                     system_id=system_id,
@@ -421,7 +488,7 @@ class CertificateService:
             else:
                 return []
             store.insert_event(
-                conn,
+                tx,
                 system_id=event.system_id,
                 fingerprint=event.fingerprint,
                 kind=event.kind,
@@ -432,13 +499,19 @@ class CertificateService:
         log.warning(event.subject, kind=event.kind, detail=event.detail)
         return [event]
 
+    @requires()
     def events(
-        self, *, system: str | None = None, since: str | None = None, limit: int = 100
+        self,
+        ctx: Context,
+        *,
+        system: str | None = None,
+        since: str | None = None,
+        limit: int = 100,
     ) -> list[CertificateEvent]:
         """Recorded notices and renewals, newest first."""
-        system_id = self.systems.get(system).id if system else None
-        with self.db.read() as conn:
-            rows = store.events(conn, system_id=system_id, since=since, limit=limit)
+        system_id = self.systems.get(ctx, system).id if system else None
+        with self.db.read(ctx) as tx:
+            rows = store.events(tx, system_id=system_id, since=since, limit=limit)
         return [
             CertificateEvent(
                 system_id=r.system_id,
@@ -453,20 +526,22 @@ class CertificateService:
 
     # -- inbound -------------------------------------------------------------------------
 
-    def _owner(self, client: str | None, system: str | None) -> tuple[str | None, str | None]:
+    def _owner(
+        self, ctx: Context, client: str | None, system: str | None
+    ) -> tuple[str | None, str | None]:
         if (client is None) == (system is None):
-            raise ConfigError("Attach an inbound certificate to a client or to a system.")
+            raise InputError("Attach an inbound certificate to a client or to a system.")
         if client is not None:
-            return self.clients.find(Context.system("certificates"), client).id, None
-        found = self.systems.get(system or "")
+            return self.clients.find(ctx, client).id, None
+        found = self.systems.get(ctx, system or "")
         if found.role not in (Role.SOURCE, Role.PROXY):
-            raise ConfigError(
+            raise InputError(
                 f"{found.name} is a {found.role} system: inbound certificates are for source "
                 "and proxy systems (real-time and proxy calls)."
             )
         return None, found.id
 
-    def _inbound(self, row: store.InboundRow) -> InboundCertificate:
+    def _inbound(self, row: InboundRow) -> InboundCertificate:
         details = describe(load_certificate(row.certificate))
         state, days = policy.expiry(details.not_before, details.not_after, self.clock())
         return InboundCertificate(
@@ -480,10 +555,15 @@ class CertificateService:
         )
 
     def _attach(
-        self, cert: x509.Certificate, owner: tuple[str | None, str | None], *, generated: bool
+        self,
+        ctx: Context,
+        cert: x509.Certificate,
+        owner: tuple[str | None, str | None],
+        *,
+        generated: bool,
     ) -> InboundCertificate:
         details = describe(cert)
-        row = store.InboundRow(
+        row = InboundRow(
             fingerprint=details.fingerprint,
             client_id=owner[0],
             system_id=owner[1],
@@ -493,10 +573,10 @@ class CertificateService:
             generated=generated,
             created=format_datetime(self.clock()),
         )
-        with self.db.write() as conn:
-            store.unrevoke(conn, row.fingerprint)  # attached again on purpose
-            if not store.insert_inbound(conn, row):
-                taken = store.inbound(conn, row.fingerprint)
+        with self.db.write(ctx) as tx:
+            inbound_store.unrevoke(tx, row.fingerprint)  # attached again on purpose
+            if not inbound_store.insert_inbound(tx, row):
+                taken = inbound_store.inbound(tx, row.fingerprint)
                 holder = (
                     f"client {taken.client_id}"
                     if taken and taken.client_id
@@ -506,24 +586,38 @@ class CertificateService:
                     f"This certificate ({row.fingerprint}) is already attached to {holder}: "
                     "a certificate belongs to one identity only."
                 )
+            owned = {"clientId": row.client_id} if row.client_id else {"systemId": row.system_id}
+            tx.audit(
+                "certificate.generate" if generated else "certificate.upload",
+                row.fingerprint,
+                {"direction": "inbound", **owned},
+            )
         return self._inbound(row)
 
+    @requires()
     def import_inbound(
-        self, data: bytes | str, *, client: str | None = None, system: str | None = None
+        self,
+        ctx: Context,
+        data: bytes | str,
+        *,
+        client: str | None = None,
+        system: str | None = None,
     ) -> InboundCertificate:
         """Attach a caller's certificate (PEM, DER or pasted PEM text) to a technical user or
         to a source or proxy system."""
-        owner = self._owner(client, system)
+        owner = self._owner(ctx, client, system)
         cert = load_certificate(data)
         details = describe(cert)
         if details.not_after <= self.clock():
             raise InvalidCertificateError(
                 f"The certificate expired on {details.as_json()['validTo']}: get a valid one."
             )
-        return self._attach(cert, owner, generated=False)
+        return self._attach(ctx, cert, owner, generated=False)
 
+    @requires()
     def generate_inbound(
         self,
+        ctx: Context,
         client: str,
         common_name: str,
         password: str,
@@ -533,56 +627,65 @@ class CertificateService:
     ) -> tuple[InboundCertificate, bytes]:
         """A certificate for a technical user, issued by the callers CA, with subject CN
         ``<common name> (<client id>)``; returns it and, once, the ``.p12`` holding its key."""
-        owner = self._owner(client, None)
+        owner = self._owner(ctx, client, None)
         cn = f"{common_name.strip()} ({owner[0]})"
         if not common_name.strip() or not common_name.isprintable():
-            raise ConfigError("Give a common name of printable characters.")
+            raise InputError("Give a common name of printable characters.")
         if len(cn) > MAX_CN:
             room = MAX_CN - len(cn) + len(common_name.strip())
-            raise ConfigError(
+            raise InputError(
                 f"The subject CN {cn!r} has {len(cn)} characters, more than {MAX_CN}: the "
                 f"common name may have at most {room}."
             )
         if len(password) < MIN_PASSWORD:
-            raise ConfigError(
+            raise InputError(
                 f"The password of the .p12 file needs at least {MIN_PASSWORD} characters."
             )
-        cert, key = self._issue(name(cn), key_type, validity_days, store.CALLERS_CA)
-        found = self._attach(cert, owner, generated=True)
-        callers_ca = self.authority(store.CALLERS_CA)[0]
+        cert, key = self._issue(ctx, name(cn), key_type, validity_days, store.CALLERS_CA)
+        found = self._attach(ctx, cert, owner, generated=True)
+        callers_ca = self.authority(ctx, store.CALLERS_CA)[0]
         return found, pkcs12_bundle(cn, cert, key, callers_ca, password)
 
+    @requires()
     def inbound(
-        self, *, client: str | None = None, system: str | None = None
+        self, ctx: Context, *, client: str | None = None, system: str | None = None
     ) -> list[InboundCertificate]:
         """Inbound certificates of a client, of a system, or all."""
-        client_id = self.clients.find(Context.system("certificates"), client).id if client else None
-        system_id = self.systems.get(system).id if system else None
-        with self.db.read() as conn:
-            rows = store.inbound_of(conn, client_id=client_id, system_id=system_id)
+        client_id = self.clients.find(ctx, client).id if client else None
+        system_id = self.systems.get(ctx, system).id if system else None
+        with self.db.read(ctx) as tx:
+            rows = inbound_store.inbound_of(tx, client_id=client_id, system_id=system_id)
         return [self._inbound(row) for row in rows]
 
+    @requires()
     def delete_inbound(
-        self, fingerprint: str, *, client: str | None = None, system: str | None = None
+        self,
+        ctx: Context,
+        fingerprint: str,
+        *,
+        client: str | None = None,
+        system: str | None = None,
     ) -> InboundCertificate:
         """Delete (and so revoke) an inbound certificate; of that owner when one is given."""
         wanted = normalize_fingerprint(fingerprint, prefix=True)
-        client_id = self.clients.find(Context.system("certificates"), client).id if client else None
-        system_id = self.systems.get(system).id if system else None
-        with self.db.write() as conn:
+        client_id = self.clients.find(ctx, client).id if client else None
+        system_id = self.systems.get(ctx, system).id if system else None
+        with self.db.write(ctx) as tx:
             found = [
                 row
-                for row in store.inbound_starting(conn, wanted)
+                for row in inbound_store.inbound_starting(tx, wanted)
                 if (client_id is None or row.client_id == client_id)
                 and (system_id is None or row.system_id == system_id)
             ]
             if len(found) > 1:
-                raise ConfigError(f"{wanted} begins several certificates: give more of it.")
+                raise InputError(f"{wanted} begins several certificates: give more of it.")
             if not found:
                 raise NotFoundError(f"No inbound certificate {wanted} here.")
             gone = self._inbound(found[0])
             when = format_datetime(self.clock())
-            store.delete_inbound(conn, found[0], gone.details.serial_number, when)
+            inbound_store.delete_inbound(tx, found[0], gone.details.serial_number, when)
+            owned = {"clientId": gone.client_id} if gone.client_id else {"systemId": gone.system_id}
+            tx.audit("certificate.delete", found[0].fingerprint, {"direction": "inbound", **owned})
         log.info("inbound certificate deleted and revoked", fingerprint=found[0].fingerprint)
         return gone
 
@@ -610,10 +713,12 @@ class CertificateService:
             raise AuthenticationError(
                 f"The client certificate is not valid before {details.as_json()['validFrom']}."
             )
-        with self.db.read() as conn:
-            revoked = store.is_revoked(conn, details.fingerprint)
-            row = None if revoked else store.inbound(conn, details.fingerprint)
-            namesakes = [] if revoked or row else store.inbound_with_subject(conn, details.subject)
+        with self.db.read(AUTHENTICATION) as tx:
+            revoked = inbound_store.is_revoked(tx, details.fingerprint)
+            row = None if revoked else inbound_store.inbound(tx, details.fingerprint)
+            namesakes = (
+                [] if revoked or row else inbound_store.inbound_with_subject(tx, details.subject)
+            )
         if revoked:
             raise AuthenticationError(
                 "The client certificate was deleted, and so revoked: attach a new one."
@@ -627,7 +732,7 @@ class CertificateService:
             )
         if row.client_id is not None:
             return self.clients.certificate_principal(row.client_id)
-        system = self.systems.get(row.system_id or "")
+        system = self.systems.get(AUTHENTICATION, row.system_id or "")
         permission = Permission.PROXY_API if system.role is Role.PROXY else Permission.REALTIME_API
         return Principal(
             client_id=f"system:{system.id}",
@@ -638,8 +743,8 @@ class CertificateService:
         )
 
     def _vouched(
-        self, cert: x509.Certificate, namesakes: Sequence[store.InboundRow]
-    ) -> store.InboundRow | None:
+        self, cert: x509.Certificate, namesakes: Sequence[InboundRow]
+    ) -> InboundRow | None:
         """The attached certificate standing for ``cert`` (same subject): one that the
         ``--client-ca`` CA which issued ``cert`` issued too, all of one owner. Subject and
         issuer are bound by signatures, not names, so no other CA (nor a self-signed

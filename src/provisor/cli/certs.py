@@ -27,6 +27,7 @@ from provisor.cli.common import (
     err,
     fail,
     open_services,
+    operator_context,
     out,
     print_json,
     settings_from,
@@ -169,7 +170,7 @@ def ca_download(
 ) -> None:
     """The tenant CA certificate (PEM), created on first need."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        text = services.certificates.ca_pem()
+        text = services.certificates.ca_pem(operator_context())
     _write(text, output, "the tenant CA certificate")
 
 
@@ -190,9 +191,9 @@ def outbound_generate(
     A system has two at most: delete the inactive one before generating another.
     """
     with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.systems.get(system)
+        found = services.systems.show(operator_context(), system)
         cert = services.certificates.generate_outbound(
-            found.id, key_type=key_type, validity_days=validity_days
+            operator_context(), found.id, key_type=key_type, validity_days=validity_days
         )
     if as_json:
         print_json(cert.as_json())
@@ -210,9 +211,9 @@ def outbound_list(
 ) -> None:
     """A system's outbound certificates, the active one first."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.systems.get(system)
-        certs = services.certificates.outbound(found.id)
-        auto = services.certificates.auto_regenerate(found.id)
+        found = services.systems.show(operator_context(), system)
+        certs = services.certificates.outbound(operator_context(), found.id)
+        auto = services.certificates.auto_regenerate(operator_context(), found.id)
     if as_json:
         print_json(
             {
@@ -256,8 +257,8 @@ def outbound_activate(
     The next connection to the back-end presents it.
     """
     with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.systems.get(system)
-        cert = services.certificates.activate(found.id, fingerprint)
+        found = services.systems.show(operator_context(), system)
+        cert = services.certificates.activate(operator_context(), found.id, fingerprint)
     if as_json:
         print_json(cert.as_json())
         return
@@ -280,7 +281,7 @@ def outbound_download(
 ) -> None:
     """An outbound certificate as PEM (never its key), to give the back-end's admins."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        text = services.certificates.download(system, fingerprint, chain=chain)
+        text = services.certificates.download(operator_context(), system, fingerprint, chain=chain)
     _write(text, output, "the certificate chain" if chain else "the certificate")
 
 
@@ -293,8 +294,8 @@ def outbound_delete(
 ) -> None:
     """Delete an inactive certificate (the active one is in use)."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.systems.get(system)
-        gone = services.certificates.delete_outbound(found.id, fingerprint)
+        found = services.systems.show(operator_context(), system)
+        gone = services.certificates.delete_outbound(operator_context(), found.id, fingerprint)
     _say(f"Deleted the outbound certificate {gone.details.fingerprint} of {escape(found.name)}.")
 
 
@@ -315,11 +316,11 @@ def outbound_auto_regenerate(
     off, expiry notices are recorded 30, 14 and 3 days before and at expiry.
     """
     with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.systems.get(system)
+        found = services.systems.show(operator_context(), system)
         if on is None:
-            current = services.certificates.auto_regenerate(found.id)
+            current = services.certificates.auto_regenerate(operator_context(), found.id)
         else:
-            current = services.certificates.set_auto_regenerate(found.id, on)
+            current = services.certificates.set_auto_regenerate(operator_context(), found.id, on)
     if as_json:
         print_json({"systemId": found.id, "autoRegenerate": current})
         return
@@ -354,7 +355,7 @@ def outbound_events(
 ) -> None:
     """The recorded expiry notices and automatic renewals, newest first."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        events = services.certificates.events(system=system, limit=limit)
+        events = services.certificates.events(operator_context(), system=system, limit=limit)
     _events(events, as_json, "No expiry notices or renewals recorded.")
 
 
@@ -379,7 +380,7 @@ def outbound_maintain(
     """
     moment = at.replace(tzinfo=UTC) if at is not None else None
     with open_services(settings_from(data_dir, database_url)) as services:
-        events = services.certificates.maintain(moment)
+        events = services.certificates.maintain(operator_context(), moment)
     _events(events, as_json, "Nothing to do: no certificate needed a renewal or a notice.")
 
 
@@ -410,7 +411,9 @@ def inbound_import(
     except OSError as exc:
         fail(f"Cannot read {escape(file)}: {exc.strerror or exc}")
     with open_services(settings_from(data_dir, database_url)) as services:
-        cert = services.certificates.import_inbound(data, client=client, system=system)
+        cert = services.certificates.import_inbound(
+            operator_context(), data, client=client, system=system
+        )
     if as_json:
         print_json(cert.as_json())
         return
@@ -485,6 +488,7 @@ def inbound_generate(
             os.fchmod(handle.fileno(), 0o600)
             with open_services(settings_from(data_dir, database_url)) as services:
                 cert, bundle = services.certificates.generate_inbound(
+                    operator_context(),
                     client,
                     common_name,
                     password,
@@ -516,7 +520,7 @@ def inbound_list(
     """Inbound certificates: of a client, of a system, or all."""
     _one_owner(client, system, required=False)
     with open_services(settings_from(data_dir, database_url)) as services:
-        certs = services.certificates.inbound(client=client, system=system)
+        certs = services.certificates.inbound(operator_context(), client=client, system=system)
     if as_json:
         print_json({"items": [c.as_json() for c in certs], "total": len(certs)})
         return
@@ -553,5 +557,7 @@ def inbound_delete(
     """
     _one_owner(client, system, required=False)
     with open_services(settings_from(data_dir, database_url)) as services:
-        cert = services.certificates.delete_inbound(fingerprint, client=client, system=system)
+        cert = services.certificates.delete_inbound(
+            operator_context(), fingerprint, client=client, system=system
+        )
     _say(f"Deleted {cert.name}.")

@@ -53,7 +53,7 @@ def list_schedules(
     """Every source's schedule."""
     with open_services(settings_from(data_dir, database_url)) as services:
         found = services.schedules.all(operator_context())
-        names = {s.id: s.name for s in services.systems.all()[0]}
+        names = {s.id: s.name for s in services.systems.all(operator_context())[0]}
     if as_json:
         print_json(present.schedules(found))
         return

@@ -7,7 +7,6 @@ readable line and exit 1 (2 for an invalid file or transformation).
 from __future__ import annotations
 
 import asyncio
-import getpass
 import json
 import sys
 from pathlib import Path
@@ -23,12 +22,14 @@ from provisor.cli.common import (
     DataDir,
     fail,
     open_services,
+    operator_context,
     out,
     print_json,
     settings_from,
 )
 from provisor.connectors.base import Role
 from provisor.errors import InvalidTransformationError
+from provisor.systems import present
 from provisor.systems.exchange import export_system, identity_management_csv, import_system
 from provisor.systems.model import NewSystem, System, SystemChanges
 
@@ -39,14 +40,14 @@ transformation_app = typer.Typer(
 app.add_typer(transformation_app, name="transformation")
 
 SystemArg = Annotated[str, typer.Argument(help="System id or name.")]
+IfMatch = Annotated[
+    int | None,
+    typer.Option(
+        "--if-match",
+        help='The version read before (the API\'s ETag W/"<version>"): fail if it changed.',
+    ),
+]
 EXIT_INVALID = 2
-
-
-def _author() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
 
 
 def _read_json(path: str, what: str) -> Any:
@@ -69,7 +70,7 @@ def _invalid(exc: ValidationError, what: str) -> None:
 
 def _show(system: System, as_json: bool) -> None:
     if as_json:
-        print_json(system.to_dict())
+        print_json(present.system(system))
         return
     out.print(f"[bold]{system.name}[/]  {system.id}", highlight=False)
     rows = [
@@ -119,9 +120,11 @@ def list_systems(
 ) -> None:
     """List the systems, enabled ones first."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        found, total = services.systems.all(role=role, type=type, enabled=enabled)
+        found, total = services.systems.listing(
+            operator_context(), role=role, type=type, enabled=enabled
+        )
     if as_json:
-        print_json({"items": [s.to_dict() for s in found], "total": total})
+        print_json(present.systems(found, total))
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("name", "role", "type", "enabled", "id"):
@@ -147,7 +150,7 @@ def show(
 ) -> None:
     """Show a system (credentials masked)."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        _show(services.systems.get(system), as_json)
+        _show(services.systems.show(operator_context(), system), as_json)
 
 
 @app.command()
@@ -164,7 +167,7 @@ def create(
     except ValidationError as exc:
         _invalid(exc, "system file")
     with open_services(settings_from(data_dir, database_url)) as services:
-        created = services.systems.create(new, author=_author())
+        created = services.systems.create(operator_context(), new)
     if not as_json:
         out.print(f"Created {created.role} system {created.name} ({created.id}).", highlight=False)
     _show(created, as_json)
@@ -187,6 +190,7 @@ def update(
         list[str] | None,
         typer.Option(help="Set a credential property KEY=VALUE (stored encrypted)."),
     ] = None,
+    if_match: IfMatch = None,
     as_json: AsJSON = False,
     data_dir: DataDir = None,
     database_url: DatabaseURL = None,
@@ -211,11 +215,9 @@ def update(
     except ValidationError as exc:
         _invalid(exc, "changes")
     with open_services(settings_from(data_dir, database_url)) as services:
-        if secrets:
-            current = services.systems.get(system)
-            keys = set(changes.credential_keys or current.credential_keys) | set(secrets)
-            changes = changes.model_copy(update={"credential_keys": sorted(keys)})
-        updated = services.systems.update(system, changes, author=_author())
+        updated = services.systems.update(
+            operator_context(), system, changes, credentials=secrets, if_match=if_match
+        )
     _show(updated, as_json)
 
 
@@ -223,15 +225,17 @@ def update(
 def delete(
     system: SystemArg,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    if_match: IfMatch = None,
     data_dir: DataDir = None,
     database_url: DatabaseURL = None,
 ) -> None:
     """Delete a system and its transformation history (export it first)."""
+    ctx = operator_context()
     with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.systems.get(system)
+        found = services.systems.show(ctx, system)
         if not yes and not typer.confirm(f"Delete {found.role} system {found.name}?"):
             fail("Nothing deleted.")
-        services.systems.delete(found.id)
+        services.systems.delete(ctx, found.id, if_match=if_match)
     out.print(f"Deleted {found.role} system {found.name} ({found.id}).", highlight=False)
 
 
@@ -239,7 +243,7 @@ def delete(
 def enable(system: SystemArg, data_dir: DataDir = None, database_url: DatabaseURL = None) -> None:
     """Enable a system."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.systems.set_enabled(system, True, author=_author())
+        found = services.systems.set_enabled(operator_context(), system, True)
     out.print(f"Enabled {found.name}.", highlight=False)
 
 
@@ -247,7 +251,7 @@ def enable(system: SystemArg, data_dir: DataDir = None, database_url: DatabaseUR
 def disable(system: SystemArg, data_dir: DataDir = None, database_url: DatabaseURL = None) -> None:
     """Disable a system: jobs leave it alone."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.systems.set_enabled(system, False, author=_author())
+        found = services.systems.set_enabled(operator_context(), system, False)
     out.print(f"Disabled {found.name}.", highlight=False)
 
 
@@ -270,12 +274,13 @@ def export(
     """Export a system (credentials are never exported)."""
     if format not in ("json", "csv"):
         fail("--format is json or csv", EXIT_INVALID)
+    ctx = operator_context()
     with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.systems.get(system)
+        found = services.systems.show(ctx, system)
         if format == "csv":
             text = identity_management_csv(found, base_url)
         else:
-            text = json.dumps(export_system(services.systems, found.id), indent=2) + "\n"
+            text = json.dumps(export_system(ctx, services.systems, found.id), indent=2) + "\n"
     if output is None:
         sys.stdout.write(text)
         return
@@ -298,11 +303,13 @@ def import_(
     data = _read_json(file, "export")
     with open_services(settings_from(data_dir, database_url)) as services:
         try:
-            imported = import_system(services.systems, data, author=_author(), name=name, role=role)
+            imported = import_system(
+                operator_context(), services.systems, data, name=name, role=role
+            )
         except ValidationError as exc:
             _invalid(exc, "export")
     if as_json:
-        print_json({**imported.system.to_dict(), "warnings": imported.warnings})
+        print_json(present.imported(imported.system, imported.warnings))
         return
     out.print(f"Imported {imported.system.name} ({imported.system.id}).", highlight=False)
     for warning in imported.warnings:
@@ -318,9 +325,9 @@ def test(
 ) -> None:
     """Test the connection to the system's back-end (exit 1 if it fails)."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        result = asyncio.run(services.systems.test_connection(system))
+        result = asyncio.run(services.systems.test_connection(operator_context(), system))
     if as_json:
-        print_json({"ok": result.ok, "message": result.message, "seconds": result.seconds})
+        print_json(present.connection_test(result, rounded=False))
     elif result.ok:
         out.print(f"[green]OK[/] ({result.seconds:.2f} s): {result.message}", highlight=False)
     else:
@@ -345,7 +352,7 @@ def transformation_show(
 ) -> None:
     """Print a transformation (the current version unless --version)."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.systems.transformation(system, kind, version)
+        found = services.systems.read_transformation(operator_context(), system, kind, version)
     if output is None:
         sys.stdout.write(found.text.rstrip() + "\n")
     else:
@@ -358,6 +365,7 @@ def transformation_save(
     kind: KindArg,
     file: Annotated[str, typer.Argument(help="The transformation (JSON, '-': stdin).")],
     description: Annotated[str, typer.Option("--description", "-m", help="What changed.")],
+    if_match: IfMatch = None,
     data_dir: DataDir = None,
     database_url: DatabaseURL = None,
 ) -> None:
@@ -369,7 +377,7 @@ def transformation_save(
     with open_services(settings_from(data_dir, database_url)) as services:
         try:
             saved = services.systems.save_transformation(
-                system, kind, text, description=description, author=_author()
+                operator_context(), system, kind, text, description=description, if_match=if_match
             )
         except InvalidTransformationError as exc:
             out.print(f"Invalid transformation ({len(exc.problems)} problem(s)):")
@@ -389,9 +397,9 @@ def transformation_history(
 ) -> None:
     """The versions of a transformation, newest first."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        versions, total = services.systems.history(system, kind, limit=None)
+        versions, total = services.systems.history(operator_context(), system, kind, limit=None)
     if as_json:
-        print_json({"items": [v.summary() for v in versions], "total": total})
+        print_json(present.history(versions, total))
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("version", "last modified", "modified by", "description"):
@@ -411,7 +419,7 @@ def transformation_apply(
 ) -> None:
     """Make an older version current (saved as a new version)."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        saved = services.systems.apply_version(system, kind, version, author=_author())
+        saved = services.systems.apply_version(operator_context(), system, kind, version)
     out.print(f"Version {version} is current again as version {saved.version}.", highlight=False)
 
 
@@ -427,7 +435,6 @@ def transformation_reset(
 ) -> None:
     """Back to the connector type's default transformation (or to version 1)."""
     with open_services(settings_from(data_dir, database_url)) as services:
-        saved = services.systems.reset_transformation(
-            system, kind, to="initial" if initial else "default", author=_author()
-        )
+        to = "initial" if initial else "default"
+        saved = services.systems.reset_transformation(operator_context(), system, kind, to=to)
     out.print(f"Reset: version {saved.version} is current.", highlight=False)

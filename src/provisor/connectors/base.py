@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Any, NoReturn, Self
 from urllib.parse import quote
 
+from provisor.connectors.properties import Properties
 from provisor.errors import ProvisorError
 from provisor.types import EntityType
 
@@ -228,15 +229,11 @@ class ConnectorConfig:
         return default if value is None or value == "" else value
 
     def flag(self, key: str, default: bool = False) -> bool:
-        value = self.get(key)
-        return default if value is None else value.strip().lower() == "true"
+        return Properties(self.properties).flag(key, default)
 
     def integer(self, key: str, default: int) -> int:
-        value = self.get(key)
-        try:
-            return default if value is None else int(value.strip())
-        except ValueError:
-            return default
+        found = Properties(self.properties).number(key, default)
+        return default if found is None else found
 
 
 # -- the interface --------------------------------------------------------------------------------

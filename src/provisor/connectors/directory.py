@@ -156,8 +156,15 @@ class DirectoryConnector(Connector):
         if not isinstance(directory, Directory):
             raise ConfigError("The Local Identity Directory connector runs inside provisor only.")
         self.directory = directory
-        ctx = config.services.get("context")
-        self.ctx = ctx if isinstance(ctx, Context) else Context.system("connector")
+        # provisor's own directory, used by provisor for an authorised job or call: a system
+        # actor of the call's tenant and request (the caller's permissions were checked for
+        # the proxy, job or real-time operation, not for the directory's)
+        call = config.services.get("context")
+        self.ctx = (
+            Context.system("connector", tenant=call.tenant, request_id=call.request_id)
+            if isinstance(call, Context)
+            else Context.system("connector")
+        )
         self.page_size = config.integer("idds.page.size", 1000)
         self.patch = config.flag("idds.support.patch.operation")
 

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from provisor.connectors.base import ConnectorConfig, Role
+from provisor.connectors.properties import Properties
 
 if TYPE_CHECKING:
     from provisor.connectors.base import Connector
@@ -118,6 +119,10 @@ class ConnectorType:
                 values[p.key] = p.default
         values.update(properties)
         return values
+
+    def read(self, properties: Mapping[str, str], role: Role | None = None) -> Properties:
+        """The effective properties as typed values, checked against this type's specs."""
+        return Properties(self.effective(properties, role), self.properties)
 
     def problems(
         self, role: Role, properties: Mapping[str, str], *, complete: bool = True

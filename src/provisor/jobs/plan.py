@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from provisor.connectors.base import Connector, Role
+from provisor.connectors.properties import Properties
 from provisor.jobs.model import Action, ReadMode
 from provisor.jobs.ports import Record
 from provisor.jobs.retry import RetryPolicy
@@ -34,14 +35,10 @@ class Participant:
     fingerprint: str = ""  # of its transformation and properties: a change re-evaluates all
 
     def flag(self, key: str, default: bool = False) -> bool:
-        value = self.properties.get(key)
-        return default if not value else value.strip().lower() == "true"
+        return Properties(self.properties).flag(key, default)
 
     def number(self, key: str) -> int | None:
-        try:
-            return int(self.properties[key])
-        except (KeyError, ValueError):
-            return None
+        return Properties(self.properties).number(key)
 
     def handles(self, entity_type: str) -> bool:
         section = self.transformation.entity(entity_type)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from provisor.connectors.base import ConnectorError, RateLimited
+from provisor.connectors.properties import Properties
 
 T = TypeVar("T")
 MAX_ATTEMPTS, MAX_INTERVAL = 3, 60
@@ -24,10 +25,7 @@ class RetryPolicy:
     @classmethod
     def of(cls, properties: Mapping[str, str]) -> RetryPolicy:
         def number(key: str, default: int, most: int) -> int:
-            try:
-                return max(0, min(int(properties.get(key, default)), most))
-            except ValueError:
-                return default
+            return Properties(properties).bounded(key, default, most=most)
 
         return cls(
             attempts=number("ips.failed.request.retry.attempts", 2, MAX_ATTEMPTS),

@@ -38,7 +38,7 @@ class ScheduleService:
         self.jobs = jobs
 
     def _system(self, ctx: Context, id_or_name: str) -> System:
-        return self.jobs.systems.get(id_or_name)
+        return self.jobs.systems.get(ctx, id_or_name)
 
     @requires()
     def all(self, ctx: Context) -> list[SourceSchedule]:

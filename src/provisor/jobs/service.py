@@ -98,7 +98,7 @@ class JobService:
     # -- the systems (one place, so that their service's signatures meet jobs here) ------------
 
     def _system(self, ctx: Context, id_or_name: str) -> System:
-        return self.systems.get(id_or_name)
+        return self.systems.get(ctx, id_or_name)
 
     def _systems(self, ctx: Context, **criteria: Any) -> list[System]:
         return self.systems.all(**criteria)[0]
@@ -404,15 +404,16 @@ class JobService:
     def participant(self, ctx: Context, system: System, kind: str) -> Participant:
         """A system ready for a job; a target whose connector cannot be built takes part as
         ``Unusable`` (its entities fail with the reason, the other targets go on)."""
-        properties = self.systems.transformation_properties(system.id)  # no credentials
-        text = self.systems.transformation(system.id, kind).text
+        # no credentials
+        properties = self.systems.transformation_properties(ctx, system.id)
+        text = self.systems.transformation(ctx, system.id, kind).text
         try:
             transformation = Transformation(text, properties)
         except InvalidTransformationError as exc:  # e.g. a property it names was removed
             where = f"the {kind} transformation of {system.name}"
             raise InvalidTransformationError([f"{where}: {p}" for p in exc.problems]) from None
         try:
-            connector = self.systems.connector(system.id)
+            connector = self.systems.connector(ctx, system.id)
         except ConfigError as exc:
             if kind == "read":
                 raise
@@ -438,12 +439,14 @@ class JobService:
         system = self._source(ctx, source, "only sources validate")
         targets = targets_of(system, self._systems(ctx, role=Role.TARGET, enabled=True))
         return validation.validate(
-            self._stage(system, "read"), [self._stage(t, "write") for t in targets], samples
+            self._stage(ctx, system, "read"),
+            [self._stage(ctx, t, "write") for t in targets],
+            samples,
         )
 
-    def _stage(self, system: System, kind: str) -> validation.Stage:
-        properties = self.systems.transformation_properties(system.id)
-        text = self.systems.transformation(system.id, kind).text
+    def _stage(self, ctx: Context, system: System, kind: str) -> validation.Stage:
+        properties = self.systems.transformation_properties(ctx, system.id)
+        text = self.systems.transformation(ctx, system.id, kind).text
         return validation.Stage(system.name, Transformation(text, properties))
 
     def recover(self, ctx: Context) -> list[Job]:

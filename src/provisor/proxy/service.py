@@ -137,7 +137,7 @@ class ProxyService:
         cache = self._compiled.get(ctx)
         found = cache.get(key)
         if found is None:
-            found = await asyncio.to_thread(self._compile, system)
+            found = await asyncio.to_thread(self._compile, ctx, system)
             cache[key] = found
             while len(cache) > CACHED_SYSTEMS:
                 cache.popitem(last=False)
@@ -145,7 +145,7 @@ class ProxyService:
 
     def _proxy_system(self, ctx: Context, system_id: str) -> System:
         try:
-            system = self.systems.get(system_id)
+            system = self.systems.get(ctx, system_id)
         except NotFoundError as exc:
             ctx.require_system(system_id)  # a confined caller learns nothing of others
             raise ResourceNotFoundError(f"No proxy system {system_id!r}.") from exc
@@ -156,11 +156,11 @@ class ProxyService:
             raise DisabledError(f"The proxy system {system.name!r} is disabled.")
         return system
 
-    def _compile(self, system: System) -> Compiled:
-        properties = self.systems.effective_properties(system.id)
-        public = self.systems.transformation_properties(system.id)
-        read = self.systems.transformation(system.id, "read").text
-        write = self.systems.transformation(system.id, "write").text
+    def _compile(self, ctx: Context, system: System) -> Compiled:
+        properties = self.systems.effective_properties(ctx, system.id)
+        public = self.systems.transformation_properties(ctx, system.id)
+        read = self.systems.transformation(ctx, system.id, "read").text
+        write = self.systems.transformation(ctx, system.id, "write").text
         return Compiled(
             system, properties, Transformation(read, public), Transformation(write, public)
         )
@@ -172,7 +172,7 @@ class ProxyService:
             system_name=compiled.system.name,
             role=Role.PROXY,
             properties=compiled.properties,
-            services={**self.systems.services, "context": ctx},
+            services=self.systems.connector_services(ctx),
         )
         return compiled.system.type.build(config)
 

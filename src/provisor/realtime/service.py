@@ -64,8 +64,8 @@ class RealtimeService:
         self.jobs = jobs
         self.systems = jobs.systems
         self.db = db
-        self._routes: dict[str, _Route] = {}
-        self._loading: dict[str, asyncio.Lock] = {}
+        self._routes: dict[tuple[str, str], _Route] = {}  # by (tenant, source id or name)
+        self._loading: dict[tuple[str, str], asyncio.Lock] = {}
 
     # -- the real-time API ----------------------------------------------------------------------
 
@@ -79,7 +79,7 @@ class RealtimeService:
         if change.entity_id is not None:
             _check_id(change.entity_id)
         started, clock = now(), time.monotonic()
-        route = await self._route(source)
+        route = await self._route(ctx, source)
         results: list[SystemResult] = []
         error: str | None = None
         entity_id = change.entity_id
@@ -136,13 +136,13 @@ class RealtimeService:
         source system exists."""
         if ctx.actor.system is not None:
             self._confine(ctx, source)
-        self.systems.get(source)
+        self.systems.get(ctx, source)
 
     def _confine(self, ctx: Context, source: str) -> None:
         """PermissionDeniedError when the caller is confined to another system (a certificate
         attached to a system), or ``source`` is no system."""
         try:
-            system_id = self.systems.get(source).id
+            system_id = self.systems.get(ctx, source).id
         except NotFoundError:
             system_id = ""  # no system is the caller's
         ctx.require_system(system_id)
@@ -163,7 +163,7 @@ class RealtimeService:
     ) -> tuple[list[RealtimeLog], int]:
         """Real-time logs newest first, of a source system (id or name), an entity id, an
         entity type, a status; and how many there are."""
-        source_id = self.systems.get(source).id if source else None
+        source_id = self.systems.get(ctx, source).id if source else None
         with self.db.read(ctx) as tx:
             return store.search(
                 tx,
@@ -254,31 +254,33 @@ class RealtimeService:
                 )
         return entity
 
-    async def _route(self, source: str) -> _Route:
-        """The source's systems, reused for ROUTE_SECONDS."""
-        route = self._routes.get(source)
+    async def _route(self, ctx: Context, source: str) -> _Route:
+        """The source's systems, reused for ROUTE_SECONDS (kept per tenant)."""
+        key = (ctx.tenant, source)
+        route = self._routes.get(key)
         if route is not None and time.monotonic() - route.loaded < ROUTE_SECONDS:
             return route
-        lock = self._loading.setdefault(source, asyncio.Lock())
+        lock = self._loading.setdefault(key, asyncio.Lock())
         async with lock:
-            route = self._routes.get(source)
+            route = self._routes.get(key)
             if route is not None and time.monotonic() - route.loaded < ROUTE_SECONDS:
                 return route
-            fresh = await asyncio.to_thread(self._load, source)
-            old = self._routes.get(source)
-            self._routes[fresh.source.id] = self._routes[source] = fresh
+            fresh = await asyncio.to_thread(self._load, ctx, source)
+            old = self._routes.get(key)
+            self._routes[(ctx.tenant, fresh.source.id)] = self._routes[key] = fresh
             if old is not None:  # its connectors go; requests still using them finish first
                 asyncio.get_running_loop().call_later(60, _close_later, old)
             return fresh
 
-    def _load(self, source: str) -> _Route:
-        system = self.systems.get(source)
+    def _load(self, call: Context, source: str) -> _Route:
+        # provisor's own work for the call's tenant: the route outlives the call
+        ctx = Context.system("realtime", tenant=call.tenant, request_id=call.request_id)
+        system = self.systems.get(ctx, source)
         if system.role is not Role.SOURCE:
             raise ConfigError(f"{system.name} is a {system.role} system: changes go to sources.")
         if not system.enabled:
             raise ConfigError(f"{system.name} is disabled: enable it to provision in real time.")
-        everyone = self.systems.all()[0]
-        ctx = Context.system("realtime")
+        everyone = self.systems.all(ctx)[0]
         return _Route(
             source_system=system,
             source=self.jobs.participant(ctx, system, "read"),

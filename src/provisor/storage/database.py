@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar
 
 import orjson
 from psycopg.errors import QueryCanceled
@@ -141,26 +141,24 @@ class Database:
     def dialect(self) -> str:
         return self.write_engine.dialect.name
 
-    @overload
-    def read(self) -> AbstractContextManager[Connection]: ...
-    @overload
-    def read(self, ctx: Context) -> AbstractContextManager[Transaction]: ...
-    def read(self, ctx: Context | None = None) -> AbstractContextManager[Any]:
+    def read(self, ctx: Context) -> AbstractContextManager[Transaction]:
         """Reading for a service call (a ``Transaction``); nothing it does is committed."""
-        if ctx is None:
-            return self._read()
         return self._scoped(self._read(), ctx, writable=False)
 
-    @overload
-    def write(self) -> AbstractContextManager[Connection]: ...
-    @overload
-    def write(self, ctx: Context) -> AbstractContextManager[Transaction]: ...
-    def write(self, ctx: Context | None = None) -> AbstractContextManager[Any]:
+    def write(self, ctx: Context) -> AbstractContextManager[Transaction]:
         """A transaction for a service call, committed when the block ends and rolled back if
         it raises."""
-        if ctx is None:
-            return self._write()
         return self._scoped(self._write(), ctx, writable=True)
+
+    def unscoped_read(self) -> AbstractContextManager[Connection]:
+        """A bare connection over every tenant's rows: for migrations, health checks and
+        tests, never for a service call."""
+        return self._read()
+
+    def unscoped_write(self) -> AbstractContextManager[Connection]:
+        """A bare transaction over every tenant's rows: for migrations, never for a service
+        call."""
+        return self._write()
 
     @staticmethod
     @contextmanager
@@ -212,7 +210,7 @@ class Database:
 
     def ping(self) -> None:
         """Raise StorageError unless the database answers."""
-        with self.read() as conn:
+        with self.unscoped_read() as conn:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:

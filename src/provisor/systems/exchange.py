@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 from provisor import __version__
 from provisor.connectors.base import Role
 from provisor.connectors.csv.files import formula_safe
-from provisor.errors import ConfigError, NotFoundError
+from provisor.context import Context
+from provisor.errors import InputError, NotFoundError
 from provisor.systems.model import KINDS, NewSystem, System
 from provisor.systems.service import SystemService, document_of
 from provisor.timestamps import now
@@ -31,12 +32,13 @@ from provisor.timestamps import now
 FORMAT = 1
 
 
-def export_system(service: SystemService, id_or_name: str) -> dict[str, Any]:
-    system = service.get(id_or_name)
+def export_system(ctx: Context, service: SystemService, id_or_name: str) -> dict[str, Any]:
+    """A system as an export (admin)."""
+    system = service.show(ctx, id_or_name)
     sources = []
     for source_id in system.source_system_ids:
         try:
-            sources.append({"id": source_id, "name": service.get(source_id).name})
+            sources.append({"id": source_id, "name": service.get(ctx, source_id).name})
         except NotFoundError:
             continue
     return {
@@ -55,7 +57,8 @@ def export_system(service: SystemService, id_or_name: str) -> dict[str, Any]:
         "credentialKeys": list(system.credential_keys),
         "sourceSystems": sources,
         "transformations": {
-            kind: document_of(service.transformation(system.id, kind).text) for kind in system.kinds
+            kind: document_of(service.transformation(ctx, system.id, kind).text)
+            for kind in system.kinds
         },
     }
 
@@ -67,28 +70,30 @@ class Imported:
 
 
 def import_system(
+    ctx: Context,
     service: SystemService,
     data: Any,
     *,
-    author: str,
     name: str | None = None,
     role: Role | None = None,
 ) -> Imported:
-    """Create a system from an export; ``name`` renames it, ``role`` must match the export's."""
+    """Create a system from an export (admin); ``name`` renames it, ``role`` must match the
+    export's."""
+    ctx.require()
     if not isinstance(data, dict):
-        raise ConfigError("An export is a JSON object.")
+        raise InputError("An export is a JSON object.")
     exported_role = data.get("role")
     try:
         kept = Role(str(exported_role))
     except ValueError:
-        raise ConfigError(
+        raise InputError(
             f"role: the export's role {exported_role!r} is not one of {', '.join(Role)}."
         ) from None
     if role is not None and role is not kept:
-        raise ConfigError(f"A {kept} export cannot be imported as a {role} system.")
+        raise InputError(f"A {kept} export cannot be imported as a {role} system.")
     for key in ("type", "name"):
         if not isinstance(data.get(key), str):
-            raise ConfigError(f"{key}: missing from the export.")
+            raise InputError(f"{key}: missing from the export.")
     warnings = []
     sources = []
     for source in data.get("sourceSystems") or []:
@@ -98,7 +103,7 @@ def import_system(
         for ref in (source.get("id"), source.get("name")):
             if isinstance(ref, str):
                 try:
-                    found = service.get(ref)
+                    found = service.get(ctx, ref)
                     break
                 except NotFoundError:
                     continue
@@ -111,7 +116,7 @@ def import_system(
             )
     properties = data.get("properties") or {}
     if not isinstance(properties, dict):
-        raise ConfigError("properties: an object of strings.")
+        raise InputError("properties: an object of strings.")
     credential_keys = [k for k in data.get("credentialKeys") or [] if isinstance(k, str)]
     for key in credential_keys:
         properties.pop(key, None)  # never taken from a file, even when one carries them
@@ -128,7 +133,7 @@ def import_system(
         source_system_ids=sources,
         transformations=_transformations(data, kept),
     )
-    return Imported(service.create(new, author=author), warnings)
+    return Imported(service.create(ctx, new), warnings)
 
 
 def _transformations(data: dict[str, Any], role: Role) -> dict[str, Any]:
@@ -155,10 +160,10 @@ def identity_management_csv(system: System, base_url: str) -> str:
     administrator to fill in with a technical user's client id and secret. A value that a
     spreadsheet would run as a formula (a name starting with =) gets a leading '."""
     if system.role is not Role.PROXY:
-        raise ConfigError("Only proxy systems export as a SAP Identity Management CSV.")
+        raise InputError("Only proxy systems export as a SAP Identity Management CSV.")
     url = urlsplit(base_url.rstrip("/"))
     if url.scheme not in ("http", "https") or not url.hostname:
-        raise ConfigError(f"The base URL {base_url!r} is not an http(s) URL.")
+        raise InputError(f"The base URL {base_url!r} is not an http(s) URL.")
     port = url.port or (443 if url.scheme == "https" else 80)
     values = {
         "Name": system.name,

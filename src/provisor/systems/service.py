@@ -1,8 +1,16 @@
 """Managing systems: create, change, delete, properties, transformations and their history.
 
-Every change is one transaction and moves the system's version (its ETag). Credentials are
-encrypted before they reach the database and leave the service only masked, except to build
-a connector.
+Every change is one transaction and moves the system's version (its ETag); an administrator's
+change records its audit entry in that transaction (credential changes name the keys, never
+the values). Credentials are encrypted before they reach the database and leave the service
+only masked, except to build a connector.
+
+The operations of the admin API (and the CLI) are decorated ``@requires()`` (``admin``).
+The plain methods taking a context — :meth:`SystemService.get`, :meth:`~SystemService.all`,
+:meth:`~SystemService.transformation`, :meth:`~SystemService.effective_properties`,
+:meth:`~SystemService.transformation_properties`, :meth:`~SystemService.connector` and
+:meth:`~SystemService.connector_services` — are internal: other services (jobs, proxy,
+real-time, certificates) call them for the caller they already authorised.
 """
 
 from __future__ import annotations
@@ -11,26 +19,26 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import Connection
 
+from provisor.auth import inbound
 from provisor.connectors.base import Connector, ConnectorConfig, ConnectorError, Role
 from provisor.connectors.outbound import policy_of, unusable_url
 from provisor.connectors.paths import file_roots
-from provisor.connectors.types import ConnectorType, Kind, connector_type
+from provisor.connectors.types import ConnectorType, Kind, connector_type, connector_types
+from provisor.context import Context, requires
 from provisor.errors import (
     ConfigError,
     ConflictError,
+    InputError,
     InvalidTransformationError,
     NotFoundError,
     PreconditionFailedError,
 )
-from provisor.storage import certificates
-from provisor.storage import systems as store
-from provisor.storage.database import Database
-from provisor.storage.systems import PropertyRow, SystemRow
+from provisor.storage.database import Database, Transaction
+from provisor.systems import store
 from provisor.systems.model import (
     KINDS,
     ORIGIN_CUSTOMER,
@@ -40,7 +48,9 @@ from provisor.systems.model import (
     TransformationVersion,
 )
 from provisor.systems.secrets import ALWAYS_SECRET, MASK, CredentialCipher
+from provisor.systems.store import PropertyRow, SystemRow
 from provisor.timestamps import now
+from provisor.transform.defaults import ROLES as DEFAULT_NAMES
 from provisor.transform.defaults import default_transformation
 from provisor.transform.document import compile_document, placeholders, read_document
 
@@ -64,6 +74,28 @@ class TestResult:
     seconds: float
 
 
+class ClientCertificates(Protocol):
+    """Where a system's active client certificate comes from (the certificates' keys): what
+    connectors present for ``ClientCertificateAuthentication``."""
+
+    def active_pair(self, ctx: Context, system_id: str) -> tuple[str, str] | None:
+        """(certificate PEM, private key PEM) of the system's active client certificate."""
+
+
+class _CallCertificates:
+    """The client certificates as connectors ask for them (``active_pair(system_id)``), for
+    the call that builds the connector."""
+
+    __slots__ = ("_ctx", "_source")
+
+    def __init__(self, source: ClientCertificates, ctx: Context) -> None:
+        self._source = source
+        self._ctx = ctx
+
+    def active_pair(self, system_id: str) -> tuple[str, str] | None:
+        return self._source.active_pair(self._ctx, system_id)
+
+
 class SystemService:
     def __init__(
         self,
@@ -72,20 +104,53 @@ class SystemService:
         *,
         limits: Limits | None = None,
         services: Mapping[str, Any] | None = None,
+        certificates: ClientCertificates | None = None,
     ) -> None:
+        """``services``: what connectors are lent (directory, data_dir, file_roots, outbound);
+        ``certificates``: the systems' client certificates, which connectors present."""
         self.db = db
         self.cipher = cipher
         self.limits = limits or Limits()
-        self.services = dict(services or {})  # lent to connectors (directory, data_dir)
+        self._services = dict(services or {})
+        self._certificates = certificates
 
-    # -- reading ----------------------------------------------------------------------------
+    # -- connector types ------------------------------------------------------------------------
 
-    def get(self, id_or_name: str) -> System:
-        with self.db.read() as conn:
-            return self._view(conn, self._row(conn, id_or_name))
+    @requires()
+    def connector_types(self, ctx: Context) -> list[ConnectorType]:
+        return connector_types()
 
-    def all(
+    @requires()
+    def connector_type(self, ctx: Context, name: str) -> ConnectorType:
+        """A connector type by id or name."""
+        for kind in connector_types():
+            if name in (kind.id, kind.name):
+                return kind
+        raise NotFoundError(f"No connector type {name!r}.")
+
+    @requires()
+    def default_transformation(self, ctx: Context, type_name: str, name: str) -> dict[str, Any]:
+        """A connector type's default document (read, write, proxy-read, proxy-write)."""
+        kind = self.connector_type(ctx, type_name)
+        if name not in DEFAULT_NAMES:
+            raise NotFoundError(f"No default {name!r}: one of {', '.join(DEFAULT_NAMES)}.")
+        role = Role.PROXY if name.startswith("proxy-") else Role.SOURCE
+        which = name.removeprefix("proxy-")
+        if role is not Role.PROXY and kind.roles.isdisjoint({Role.SOURCE, Role.TARGET}):
+            raise NotFoundError(f"{kind.name} has no {name} transformation.")
+        return document_of(default_text(kind, role, which))
+
+    # -- reading (admin) --------------------------------------------------------------------------
+
+    @requires()
+    def show(self, ctx: Context, id_or_name: str) -> System:
+        """A system, credentials masked."""
+        return self.get(ctx, id_or_name)
+
+    @requires()
+    def listing(
         self,
+        ctx: Context,
         *,
         role: Role | None = None,
         type: str | None = None,
@@ -93,31 +158,52 @@ class SystemService:
         offset: int = 0,
         limit: int | None = None,
     ) -> tuple[list[System], int]:
-        type_id = _type(type).id if type else None
-        with self.db.read() as conn:
+        """A page of systems, enabled ones first, then by name; and how many match."""
+        return self.all(ctx, role=role, type=type, enabled=enabled, offset=offset, limit=limit)
+
+    # -- reading (internal) -------------------------------------------------------------------
+
+    def get(self, ctx: Context, id_or_name: str) -> System:
+        """Internal: a system by id or name (callers authorised the call)."""
+        with self.db.read(ctx) as tx:
+            return self._view(tx, self._row(tx, id_or_name))
+
+    def all(
+        self,
+        ctx: Context,
+        *,
+        role: Role | None = None,
+        type: str | None = None,
+        enabled: bool | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[list[System], int]:
+        """Internal: a page of systems, enabled ones first, then by name; how many match."""
+        type_id = _given_type(type).id if type else None
+        with self.db.read(ctx) as tx:
             rows, total = store.list_systems(
-                conn,
+                tx,
                 role=Role(role).value if role else None,
                 type=type_id,
                 enabled=enabled,
                 offset=offset,
                 limit=limit,
             )
-            return self._views(conn, rows), total
+            return self._views(tx, rows), total
 
-    def _row(self, conn: Connection, id_or_name: str, *, lock: bool = False) -> SystemRow:
-        row = store.get_system(conn, id_or_name, lock=lock) or store.find_system(conn, id_or_name)
+    def _row(self, tx: Transaction, id_or_name: str, *, lock: bool = False) -> SystemRow:
+        row = store.get_system(tx, id_or_name, lock=lock) or store.find_system(tx, id_or_name)
         if row is None:
             raise NotFoundError(f"No system {id_or_name!r}.")
         return row
 
-    def _view(self, conn: Connection, row: SystemRow) -> System:
-        return self._views(conn, [row])[0]
+    def _view(self, tx: Transaction, row: SystemRow) -> System:
+        return self._views(tx, [row])[0]
 
-    def _views(self, conn: Connection, rows: Sequence[SystemRow]) -> list[System]:
+    def _views(self, tx: Transaction, rows: Sequence[SystemRow]) -> list[System]:
         ids = [r.id for r in rows]
-        properties = store.properties_of(conn, ids)
-        sources = store.sources_of(conn, ids)
+        properties = store.properties_of(tx, ids)
+        sources = store.sources_of(tx, ids)
         views = []
         for row in rows:
             kind = _type(row.type)
@@ -126,7 +212,7 @@ class SystemService:
             plain = {p.key: ("x" if p.credential else p.value) for p in properties[row.id]}
             current = {}
             for k in KINDS[role]:
-                found = store.get_transformation(conn, row.id, k)
+                found = store.get_transformation(tx, row.id, k)
                 if found is not None:
                     current[k] = found.version
             views.append(
@@ -152,16 +238,17 @@ class SystemService:
 
     # -- creating and changing ----------------------------------------------------------------
 
-    def create(self, new: NewSystem, *, author: str, origin: str = ORIGIN_CUSTOMER) -> System:
-        kind = _type(new.type)
+    @requires()
+    def create(self, ctx: Context, new: NewSystem, *, origin: str = ORIGIN_CUSTOMER) -> System:
+        kind = _given_type(new.type)
         if new.role not in kind.roles:
             roles = ", ".join(sorted(kind.roles))
-            raise ConfigError(f"A {kind.name} system can be a {roles} system, not a {new.role}.")
+            raise InputError(f"A {kind.name} system can be a {roles} system, not a {new.role}.")
         if new.source_system_ids and new.role is not Role.TARGET:
-            raise ConfigError("Only target systems have source systems.")
+            raise InputError("Only target systems have source systems.")
         unknown = set(new.transformations) - set(KINDS[new.role])
         if unknown:
-            raise ConfigError(
+            raise InputError(
                 f"A {new.role} system has no {', '.join(sorted(unknown))} transformation."
             )
         wanted = {**kind.seeded_properties(new.role), **new.properties}
@@ -186,116 +273,156 @@ class SystemService:
             k: self._document_text(new.transformations.get(k), kind, new.role, k, public, secret)
             for k in KINDS[new.role]
         }
-        with self.db.write() as conn:
+        with self.db.write(ctx) as tx:
             limit = self.limits.of(new.role)
-            if limit is not None and store.count_role(conn, new.role.value) >= limit:
+            if limit is not None and store.count_role(tx, new.role.value) >= limit:
                 raise ConflictError(
                     f"The tenant already has {limit} {new.role} systems, the most allowed."
                 )
-            store.insert_system(conn, row)
-            store.replace_properties(conn, row.id, properties.values())
+            store.insert_system(tx, row)
+            store.replace_properties(tx, row.id, properties.values())
             if new.role is Role.TARGET:
-                self._check_sources(conn, new.source_system_ids)
-                store.set_sources(conn, row.id, new.source_system_ids)
+                self._check_sources(tx, new.source_system_ids)
+                store.set_sources(tx, row.id, new.source_system_ids)
             for k, text in documents.items():
                 given = k in new.transformations
                 store.add_transformation(
-                    conn,
+                    tx,
                     row.id,
                     k,
                     text=text,
                     description="Initial version" if given else f"Default {kind.name} version",
-                    author=author,
+                    author=ctx.author,
                     created=stamp,
                 )
-            return self._view(conn, row)
+            tx.audit(
+                "system.create",
+                row.id,
+                {
+                    "name": row.name,
+                    "type": row.type,
+                    "role": row.role,
+                    "origin": origin,
+                    "credentials": sorted(k for k, r in properties.items() if r.credential),
+                },
+            )
+            return self._view(tx, row)
 
+    @requires()
     def update(
         self,
+        ctx: Context,
         id_or_name: str,
         changes: SystemChanges,
         *,
-        author: str,
-        if_version: int | None = None,
+        credentials: Mapping[str, str] | None = None,
+        if_match: int | None = None,
     ) -> System:
-        with self.db.write() as conn:
-            row = self._locked(conn, id_or_name, if_version)
+        """Change what ``changes`` gives (absent fields stay). ``credentials``: values to set
+        as credentials, whatever ``changes.credentialKeys`` says: their keys join the
+        credential keys (those given, else the stored ones). ``if_match``: the version the
+        caller read (PreconditionFailedError when the system moved on)."""
+        with self.db.write(ctx) as tx:
+            row = self._locked(tx, id_or_name, if_match)
             kind, role = _type(row.type), Role(row.role)
-            if changes.properties is not None or changes.credential_keys is not None:
-                stored = {p.key: p for p in store.properties_of(conn, [row.id])[row.id]}
-                credentials = {k for k, p in stored.items() if p.credential}
-                if changes.credential_keys is not None:
-                    credentials = set(changes.credential_keys) | _always_secret(kind)
-                merged = self._merge(
-                    kind, role, stored, changes.properties or {}, credentials, check_url=True
-                )
-                store.replace_properties(conn, row.id, merged.values())
+            detail: dict[str, Any] = {}
+            given: dict[str, str | None] = dict(credentials or {})
+            given.update(changes.properties or {})
+            if changes.properties is not None or changes.credential_keys is not None or given:
+                stored = {p.key: p for p in store.properties_of(tx, [row.id])[row.id]}
+                keys = changes.credential_keys
+                if credentials:
+                    current = [k for k, p in stored.items() if p.credential]
+                    keys = sorted(set(keys or current) | set(credentials))
+                wanted_credentials = {k for k, p in stored.items() if p.credential}
+                if keys is not None:
+                    wanted_credentials = set(keys) | _always_secret(kind)
+                merged = self._merge(kind, role, stored, given, wanted_credentials, check_url=True)
+                store.replace_properties(tx, row.id, merged.values())
+                detail.update(_property_changes(stored, merged, given))
             if changes.source_system_ids is not None:
                 if role is not Role.TARGET:
-                    raise ConfigError("Only target systems have source systems.")
-                self._check_sources(conn, changes.source_system_ids)
-                store.set_sources(conn, row.id, changes.source_system_ids)
-            row = _changed(
-                row,
-                name=changes.name,
-                description=changes.description,
-                enabled=changes.enabled,
-            )
-            store.update_system(conn, row)
-            return self._view(conn, row)
+                    raise InputError("Only target systems have source systems.")
+                self._check_sources(tx, changes.source_system_ids)
+                store.set_sources(tx, row.id, changes.source_system_ids)
+                detail["sourceSystemIds"] = list(dict.fromkeys(changes.source_system_ids))
+            fields: dict[str, Any] = {
+                "name": changes.name,
+                "description": changes.description,
+                "enabled": changes.enabled,
+            }
+            detail.update({k: v for k, v in fields.items() if v is not None})
+            row = _changed(row, **fields)
+            store.update_system(tx, row)
+            tx.audit("system.update", row.id, {"version": row.version, **detail})
+            return self._view(tx, row)
 
-    def set_enabled(self, id_or_name: str, enabled: bool, *, author: str) -> System:
-        return self.update(id_or_name, SystemChanges(enabled=enabled), author=author)
+    @requires()
+    def set_enabled(self, ctx: Context, id_or_name: str, enabled: bool) -> System:
+        """Enable or disable a system (jobs leave a disabled one alone)."""
+        with self.db.write(ctx) as tx:
+            row = _changed(self._locked(tx, id_or_name, None), enabled=enabled)
+            store.update_system(tx, row)
+            action = "system.enable" if enabled else "system.disable"
+            tx.audit(action, row.id, {"version": row.version})
+            return self._view(tx, row)
 
+    @requires()
     def replace_properties(
         self,
+        ctx: Context,
         id_or_name: str,
         properties: Mapping[str, str | None],
         credential_keys: Sequence[str] | None,
         *,
-        author: str,
-        if_version: int | None = None,
+        if_match: int | None = None,
     ) -> System:
         """Replace every property: the ones not given are removed (masks keep credentials)."""
-        with self.db.write() as conn:
-            row = self._locked(conn, id_or_name, if_version)
+        with self.db.write(ctx) as tx:
+            row = self._locked(tx, id_or_name, if_match)
             kind, role = _type(row.type), Role(row.role)
-            stored = {p.key: p for p in store.properties_of(conn, [row.id])[row.id]}
+            stored = {p.key: p for p in store.properties_of(tx, [row.id])[row.id]}
             credentials = {k for k, p in stored.items() if p.credential}
             if credential_keys is not None:
                 credentials = set(credential_keys) | _always_secret(kind)
             wanted: dict[str, str | None] = {k: None for k in stored if k not in properties}
             wanted.update(properties)
             merged = self._merge(kind, role, stored, wanted, credentials, check_url=True)
-            store.replace_properties(conn, row.id, merged.values())
+            store.replace_properties(tx, row.id, merged.values())
             row = _changed(row)
-            store.update_system(conn, row)
-            return self._view(conn, row)
+            store.update_system(tx, row)
+            detail = _property_changes(stored, merged, wanted)
+            tx.audit("system.update", row.id, {"version": row.version, **detail})
+            return self._view(tx, row)
 
-    def delete(self, id_or_name: str, *, if_version: int | None = None) -> System:
-        with self.db.write() as conn:
-            row = self._locked(conn, id_or_name, if_version)
-            view = self._view(conn, row)
-            certificates.revoke_inbound_of(conn, system_id=row.id, when=now())
-            store.delete_system(conn, row.id)
+    @requires()
+    def delete(self, ctx: Context, id_or_name: str, *, if_match: int | None = None) -> System:
+        """Delete a system, its transformation history and its certificates (the inbound
+        ones revoked)."""
+        with self.db.write(ctx) as tx:
+            row = self._locked(tx, id_or_name, if_match)
+            view = self._view(tx, row)
+            inbound.revoke_inbound_of(tx, system_id=row.id, when=now())
+            store.delete_system(tx, row.id)
+            tx.audit("system.delete", row.id, {"name": row.name, "role": row.role})
             return view
 
-    def _locked(self, conn: Connection, id_or_name: str, if_version: int | None) -> SystemRow:
-        row = self._row(conn, id_or_name, lock=True)
-        if if_version is not None and row.version != if_version:
+    def _locked(self, tx: Transaction, id_or_name: str, if_match: int | None) -> SystemRow:
+        row = self._row(tx, id_or_name, lock=True)
+        if if_match is not None and row.version != if_match:
             raise PreconditionFailedError(
-                f"System {row.name!r} is at version {row.version}, not {if_version}: "
+                f"System {row.name!r} is at version {row.version}, not {if_match}: "
                 "read it again before changing it."
             )
         return row
 
-    def _check_sources(self, conn: Connection, source_ids: Sequence[str]) -> None:
+    def _check_sources(self, tx: Transaction, source_ids: Sequence[str]) -> None:
         for source_id in source_ids:
-            source = store.get_system(conn, source_id)
+            source = store.get_system(tx, source_id)
             if source is None:
-                raise ConfigError(f"sourceSystemIds: no system {source_id!r}.")
+                raise InputError(f"sourceSystemIds: no system {source_id!r}.")
             if source.role != Role.SOURCE:
-                raise ConfigError(
+                raise InputError(
                     f"sourceSystemIds: {source.name!r} is a {source.role} system, not a source."
                 )
 
@@ -314,14 +441,14 @@ class SystemService:
         given_secrets: set[str] = set()
         for key, value in wanted.items():
             if not isinstance(key, str) or not key.strip() or len(key) > 255:
-                raise ConfigError(f"Property name {key!r}: 1 to 255 characters.")
+                raise InputError(f"Property name {key!r}: 1 to 255 characters.")
             if value is None:
                 rows.pop(key, None)
                 continue
             if key in credentials:
                 if value == MASK:
                     if key not in stored or not stored[key].credential:
-                        raise ConfigError(
+                        raise InputError(
                             f"{key}: the mask stands for a stored value; there is none."
                         )
                     continue
@@ -329,7 +456,7 @@ class SystemService:
                 given_secrets.add(key)
             else:
                 if value == MASK:
-                    raise ConfigError(f"{key}: the mask stands for a credential; send the value.")
+                    raise InputError(f"{key}: the mask stands for a credential; send the value.")
                 rows[key] = PropertyRow(key, value, False)
         for key in credentials:  # keys declared credentials after being stored plain
             row = rows.get(key)
@@ -338,7 +465,7 @@ class SystemService:
                 given_secrets.add(key)
         demoted = sorted(k for k, r in rows.items() if r.credential and k not in credentials)
         if demoted:  # only who enters the value again may make a credential plain text
-            raise ConfigError(
+            raise InputError(
                 f"{', '.join(demoted)}: a credential stays one unless its value is sent "
                 "again with the change (keep it in credentialKeys, or send the value)."
             )
@@ -352,14 +479,14 @@ class SystemService:
                 k for k, r in rows.items() if r.credential and k not in given_secrets and r.value
             )
             if moved and stale:
-                raise ConfigError(
+                raise InputError(
                     f"Changing {', '.join(moved)} requires entering the credentials again: "
                     f"{', '.join(stale)}."
                 )
         plain = {k: ("x" if r.credential else r.value) for k, r in rows.items()}
         problems = kind.problems(role, plain, complete=False)
-        roots = file_roots(self.services)
-        policy = policy_of(self.services)
+        roots = file_roots(self._services)
+        policy = policy_of(self._services)
         for spec in kind.properties:
             value = plain.get(spec.key)
             if not value:
@@ -367,14 +494,14 @@ class SystemService:
             if spec.kind is Kind.FILE:
                 try:
                     roots.locate(spec.key, value)
-                except ConfigError as exc:
+                except (ConfigError, InputError) as exc:
                     problems.append(exc.message)
             elif spec.kind is Kind.URL and (problem := unusable_url(value)):
                 problems.append(f"{spec.key}: {problem}")
             elif spec.kind is Kind.URL and (problem := policy.url_problem(value)):
                 problems.append(f"{spec.key}: the outbound policy refuses it: {problem}")
         if problems:
-            raise ConfigError("Invalid properties: " + "; ".join(problems))
+            raise InputError("Invalid properties: " + "; ".join(problems))
         return rows
 
     def _plain(self, rows: Mapping[str, PropertyRow]) -> dict[str, str]:
@@ -382,120 +509,138 @@ class SystemService:
             k: (self.cipher.decrypt(r.value) if r.credential else r.value) for k, r in rows.items()
         }
 
-    def effective_properties(self, id_or_name: str) -> dict[str, str]:
-        """The properties with credentials decrypted and type defaults filled in."""
-        with self.db.read() as conn:
-            row = self._row(conn, id_or_name)
-            stored = {p.key: p for p in store.properties_of(conn, [row.id])[row.id]}
+    def effective_properties(self, ctx: Context, id_or_name: str) -> dict[str, str]:
+        """Internal: the properties with credentials decrypted and type defaults filled in."""
+        with self.db.read(ctx) as tx:
+            row = self._row(tx, id_or_name)
+            stored = {p.key: p for p in store.properties_of(tx, [row.id])[row.id]}
         return _type(row.type).effective(self._plain(stored), Role(row.role))
 
-    def transformation_properties(self, id_or_name: str) -> dict[str, str]:
-        """The properties ``%key%`` placeholders and conditions of transformations see:
-        type defaults filled in, every credential left out (never decrypted)."""
-        with self.db.read() as conn:
-            row = self._row(conn, id_or_name)
-            public, _ = _public_properties(conn, row)
+    def transformation_properties(self, ctx: Context, id_or_name: str) -> dict[str, str]:
+        """Internal: the properties ``%key%`` placeholders and conditions of transformations
+        see: type defaults filled in, every credential left out (never decrypted)."""
+        with self.db.read(ctx) as tx:
+            row = self._row(tx, id_or_name)
+            public, _ = _public_properties(tx, row)
         return public
 
     # -- transformations ------------------------------------------------------------------------
 
     def transformation(
-        self, id_or_name: str, kind: str, version: int | None = None
+        self, ctx: Context, id_or_name: str, kind: str, version: int | None = None
     ) -> TransformationVersion:
-        with self.db.read() as conn:
-            row = self._row(conn, id_or_name)
+        """Internal: a version of a system's transformation (the current one without
+        ``version``)."""
+        with self.db.read(ctx) as tx:
+            row = self._row(tx, id_or_name)
             _check_kind(row, kind)
-            found = store.get_transformation(conn, row.id, kind, version)
+            found = store.get_transformation(tx, row.id, kind, version)
         if found is None:
             what = f"version {version} of the" if version is not None else "a"
             raise NotFoundError(f"System {row.name!r} has no {what} {kind} transformation.")
         return _version(found)
 
+    @requires()
+    def read_transformation(
+        self, ctx: Context, id_or_name: str, kind: str, version: int | None = None
+    ) -> TransformationVersion:
+        """A version of a system's transformation (the current one without ``version``)."""
+        return self.transformation(ctx, id_or_name, kind, version)
+
+    @requires()
+    def transformations(self, ctx: Context, id_or_name: str) -> list[TransformationVersion]:
+        """The current version of each of a system's transformations."""
+        system = self.get(ctx, id_or_name)
+        return [self.transformation(ctx, system.id, k) for k in system.kinds]
+
+    @requires()
     def history(
-        self, id_or_name: str, kind: str, *, offset: int = 0, limit: int | None = 20
+        self, ctx: Context, id_or_name: str, kind: str, *, offset: int = 0, limit: int | None = 20
     ) -> tuple[list[TransformationVersion], int]:
-        with self.db.read() as conn:
-            row = self._row(conn, id_or_name)
+        with self.db.read(ctx) as tx:
+            row = self._row(tx, id_or_name)
             _check_kind(row, kind)
             found, total = store.transformation_history(
-                conn, row.id, kind, offset=offset, limit=limit
+                tx, row.id, kind, offset=offset, limit=limit
             )
         return [_version(r) for r in found], total
 
+    @requires()
     def save_transformation(
         self,
+        ctx: Context,
         id_or_name: str,
         kind: str,
         document: Any,
         *,
         description: str,
-        author: str,
-        if_version: int | None = None,
+        if_match: int | None = None,
     ) -> TransformationVersion:
-        """Check and store a new version; InvalidTransformationError lists every problem."""
+        """Check and store a new version; InvalidTransformationError lists every problem.
+        ``document``: a JSON object, or its text (comments kept)."""
         if not description.strip():
-            raise ConfigError("A description of the change is required.")
-        with self.db.read() as conn:
-            row = self._row(conn, id_or_name)
-            properties, secret = _public_properties(conn, row)
+            raise InputError("A description of the change is required.")
+        with self.db.read(ctx) as tx:
+            row = self._row(tx, id_or_name)
+            properties, secret = _public_properties(tx, row)
         _check_kind(row, kind)
         text = self._document_text(
             document, _type(row.type), Role(row.role), kind, properties, secret
         )
-        with self.db.write() as conn:
-            row = self._locked(conn, row.id, if_version)
+        with self.db.write(ctx) as tx:
+            row = self._locked(tx, row.id, if_match)
             stamp = now()
             version = store.add_transformation(
-                conn,
+                tx,
                 row.id,
                 kind,
                 text=text,
                 description=description.strip(),
-                author=author,
+                author=ctx.author,
                 created=stamp,
             )
-            store.update_system(conn, _changed(row))
+            changed = _changed(row)
+            store.update_system(tx, changed)
+            tx.audit(
+                "transformation.update",
+                row.id,
+                {"kind": kind, "version": version, "systemVersion": changed.version},
+            )
         return TransformationVersion(
             kind=kind,
             version=version,
             text=text,
             description=description.strip(),
-            author=author,
+            author=ctx.author,
             created=stamp,
         )
 
+    @requires()
     def apply_version(
-        self, id_or_name: str, kind: str, version: int, *, author: str
+        self, ctx: Context, id_or_name: str, kind: str, version: int
     ) -> TransformationVersion:
         """Make an older version current again (as a new version)."""
-        old = self.transformation(id_or_name, kind, version)
+        old = self.transformation(ctx, id_or_name, kind, version)
         return self.save_transformation(
-            id_or_name, kind, old.text, description=f"Applied version {version}", author=author
+            ctx, id_or_name, kind, old.text, description=f"Applied version {version}"
         )
 
+    @requires()
     def reset_transformation(
-        self, id_or_name: str, kind: str, *, to: str = "default", author: str
+        self, ctx: Context, id_or_name: str, kind: str, *, to: str = "default"
     ) -> TransformationVersion:
         """Back to the type's default document (``default``) or to version 1 (``initial``)."""
         if to == "initial":
-            first = self.transformation(id_or_name, kind, 1)
+            first = self.transformation(ctx, id_or_name, kind, 1)
             return self.save_transformation(
-                id_or_name,
-                kind,
-                first.text,
-                description="Reset to the initial version",
-                author=author,
+                ctx, id_or_name, kind, first.text, description="Reset to the initial version"
             )
         if to != "default":
-            raise ConfigError("Reset to 'default' or to 'initial'.")
-        system = self.get(id_or_name)
+            raise InputError("Reset to 'default' or to 'initial'.")
+        system = self.get(ctx, id_or_name)
         text = default_text(system.type, system.role, kind)
         return self.save_transformation(
-            id_or_name,
-            kind,
-            text,
-            description=f"Default {system.type.name} version",
-            author=author,
+            ctx, id_or_name, kind, text, description=f"Default {system.type.name} version"
         )
 
     def _document_text(
@@ -532,44 +677,64 @@ class SystemService:
 
     # -- connectors -------------------------------------------------------------------------------
 
-    def connector(self, id_or_name: str) -> Connector:
-        """A connector for the system, with its credentials decrypted."""
-        system = self.get(id_or_name)
+    def connector_services(self, ctx: Context) -> dict[str, Any]:
+        """Internal: what a connector built for the call of ``ctx`` is lent: the process's
+        services (directory, file roots, outbound policy...), the call's context
+        (``"context"``) and the systems' client certificates (``"certificates"``)."""
+        services = {**self._services, "context": ctx}
+        if self._certificates is not None:
+            services["certificates"] = _CallCertificates(self._certificates, ctx)
+        return services
+
+    def connector(self, ctx: Context, id_or_name: str) -> Connector:
+        """Internal: a connector for the system, with its credentials decrypted, working for
+        the call of ``ctx``."""
+        system = self.get(ctx, id_or_name)
         config = ConnectorConfig(
             system_id=system.id,
             system_name=system.name,
             role=system.role,
-            properties=self.effective_properties(system.id),
-            services=self.services,
+            properties=self.effective_properties(ctx, system.id),
+            services=self.connector_services(ctx),
         )
         return system.type.build(config)
 
-    async def test_connection(self, id_or_name: str) -> TestResult:
+    @requires()
+    async def test_connection(self, ctx: Context, id_or_name: str) -> TestResult:
         """Whether the back-end answers with the system's settings; never raises for it."""
         started = time.monotonic()
-        system = self.get(id_or_name)
+        system = self.get(ctx, id_or_name)
         if system.problems:
             return TestResult(False, "; ".join(system.problems), 0.0)
         try:
-            connector = self.connector(system.id)
+            connector = self.connector(ctx, system.id)
             async with connector:
                 message = await connector.test_connection()
-        except (ConnectorError, ConfigError) as exc:
+        except (ConnectorError, ConfigError, InputError) as exc:
             return TestResult(False, exc.message, time.monotonic() - started)
         return TestResult(True, message, time.monotonic() - started)
 
 
 def _type(name: str) -> ConnectorType:
+    """The type of a stored system."""
     try:
         return connector_type(name)
     except KeyError as exc:
         raise ConfigError(str(exc.args[0])) from exc
 
 
-def _public_properties(conn: Connection, row: SystemRow) -> tuple[dict[str, str], set[str]]:
+def _given_type(name: str) -> ConnectorType:
+    """The type a caller names."""
+    try:
+        return connector_type(name)
+    except KeyError as exc:
+        raise InputError(str(exc.args[0])) from exc
+
+
+def _public_properties(tx: Transaction, row: SystemRow) -> tuple[dict[str, str], set[str]]:
     """What transformations of a system see (``transformation_properties``), and the keys
     that are its credentials: stored as such, or always."""
-    stored = store.properties_of(conn, [row.id])[row.id]
+    stored = store.properties_of(tx, [row.id])[row.id]
     secret = {p.key for p in stored if p.credential} | _always_secret(_type(row.type))
     public = {p.key: p.value for p in stored if not p.credential}
     values = _type(row.type).effective(public, Role(row.role))
@@ -615,6 +780,25 @@ def _missing(kind: ConnectorType, role: Role, plain: Mapping[str, str]) -> list[
 
 def _value(row: PropertyRow | None) -> str | None:
     return None if row is None else row.value
+
+
+def _property_changes(
+    stored: Mapping[str, PropertyRow],
+    merged: Mapping[str, PropertyRow],
+    given: Mapping[str, str | None],
+) -> dict[str, list[str]]:
+    """What an audit entry says of a change of properties: the keys set or removed, and of
+    those the credentials (keys only, never a value)."""
+    changed = sorted(
+        k
+        for k in set(stored) | set(merged)
+        if (k in given and given[k] != MASK) or stored.get(k) != merged.get(k)
+    )
+    secret = {k for k in changed if (merged.get(k) or stored[k]).credential}
+    return {
+        "properties": [k for k in changed if k not in secret],
+        "credentials": [k for k in changed if k in secret],
+    }
 
 
 def _changed(row: SystemRow, **fields: Any) -> SystemRow:

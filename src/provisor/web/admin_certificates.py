@@ -17,15 +17,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from provisor.certs.service import CertificateService
-from provisor.errors import ConfigError
+from provisor.context import Context
+from provisor.errors import InputError
 from provisor.web import openapi
-from provisor.web.auth import Admin, GuardedRoute, ServicesDep
+from provisor.web.auth import ContextDep, GuardedRoute, ServicesDep, guard
 
 router = APIRouter(
     prefix="/api/v1",
     tags=[openapi.ADMIN_CERTIFICATES],
     route_class=GuardedRoute,
-    dependencies=[Admin],
     responses=openapi.errors,
 )
 
@@ -78,23 +78,23 @@ async def _certificate_body(request: Request) -> bytes | str:
     ``{"certificate": "<PEM text>"}``."""
     raw = await request.body()
     if len(raw) > MAX_CERTIFICATE_BYTES:
-        raise ConfigError(f"A certificate is at most {MAX_CERTIFICATE_BYTES // 1024} KiB.")
+        raise InputError(f"A certificate is at most {MAX_CERTIFICATE_BYTES // 1024} KiB.")
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise ConfigError(f"The body is not JSON: {exc}.") from None
+            raise InputError(f"The body is not JSON: {exc}.") from None
         if not isinstance(data, dict) or not isinstance(data.get("certificate"), str):
-            raise ConfigError('Send {"certificate": "<PEM text>"} or the certificate file itself.')
+            raise InputError('Send {"certificate": "<PEM text>"} or the certificate file itself.')
         text: str = data["certificate"]
         return text
     return raw
 
 
-async def _import(request: Request, services: Any, **owner: str) -> Response:
+async def _import(request: Request, services: Any, ctx: Context, **owner: str) -> Response:
     certs = _certs(services)
     data = await _certificate_body(request)
-    cert = await run_in_threadpool(certs.import_inbound, data, **owner)
+    cert = await run_in_threadpool(certs.import_inbound, ctx, data, **owner)
     return _json(cert.as_json(), 201)
 
 
@@ -106,9 +106,10 @@ async def _import(request: Request, services: Any, **owner: str) -> Response:
     summary="The tenant CA certificate (PEM), created on first need",
     response_class=Response,
     responses=PEM_FILE,
+    dependencies=[guard(CertificateService.ca_pem)],
 )
-def get_ca(services: ServicesDep) -> Response:
-    return _pem(_certs(services).ca_pem(), "provisor-tenant-ca.pem")
+def get_ca(services: ServicesDep, ctx: ContextDep) -> Response:
+    return _pem(_certs(services).ca_pem(ctx), "provisor-tenant-ca.pem")
 
 
 # -- outbound -------------------------------------------------------------------------------------
@@ -117,13 +118,14 @@ def get_ca(services: ServicesDep) -> Response:
 @router.get(
     "/systems/{system_id}/outbound-certificates",
     summary="A system's outbound certificates and automatic regeneration",
+    dependencies=[guard(CertificateService.outbound)],
 )
-def list_outbound(system_id: str, services: ServicesDep) -> Response:
+def list_outbound(system_id: str, services: ServicesDep, ctx: ContextDep) -> Response:
     certs = _certs(services)
     return _json(
         {
-            "autoRegeneration": certs.auto_regenerate(system_id),
-            "certificates": [c.as_json() for c in certs.outbound(system_id)],
+            "autoRegeneration": certs.auto_regenerate(ctx, system_id),
+            "certificates": [c.as_json() for c in certs.outbound(ctx, system_id)],
         }
     )
 
@@ -132,15 +134,17 @@ def list_outbound(system_id: str, services: ServicesDep) -> Response:
     "/systems/{system_id}/outbound-certificates",
     status_code=201,
     summary="Generate a certificate (the first is active, the second inactive; at most two)",
+    dependencies=[guard(CertificateService.generate_outbound)],
 )
 def generate_outbound(
     system_id: str,
     services: ServicesDep,
+    ctx: ContextDep,
     body: Annotated[NewCertificate | None, Body()] = None,
 ) -> Response:
     wanted = body or NewCertificate()
     cert = _certs(services).generate_outbound(
-        system_id, key_type=wanted.key_type, validity_days=wanted.validity_days
+        ctx, system_id, key_type=wanted.key_type, validity_days=wanted.validity_days
     )
     return _json(cert.as_json(), 201)
 
@@ -148,20 +152,24 @@ def generate_outbound(
 @router.put(
     "/systems/{system_id}/outbound-certificates/auto-regeneration",
     summary="Switch automatic regeneration (14 days before expiry) on or off",
+    dependencies=[guard(CertificateService.set_auto_regenerate)],
 )
 def put_auto_regeneration(
-    system_id: str, body: AutoRegeneration, services: ServicesDep
+    system_id: str, body: AutoRegeneration, services: ServicesDep, ctx: ContextDep
 ) -> Response:
-    on = _certs(services).set_auto_regenerate(system_id, body.enabled)
+    on = _certs(services).set_auto_regenerate(ctx, system_id, body.enabled)
     return _json({"enabled": on})
 
 
 @router.get(
     "/systems/{system_id}/outbound-certificates/{fingerprint}",
     summary="One outbound certificate's details",
+    dependencies=[guard(CertificateService.outbound_certificate)],
 )
-def get_outbound(system_id: str, fingerprint: str, services: ServicesDep) -> Response:
-    return _json(_certs(services).outbound_certificate(system_id, fingerprint).as_json())
+def get_outbound(
+    system_id: str, fingerprint: str, services: ServicesDep, ctx: ContextDep
+) -> Response:
+    return _json(_certs(services).outbound_certificate(ctx, system_id, fingerprint).as_json())
 
 
 @router.get(
@@ -169,119 +177,145 @@ def get_outbound(system_id: str, fingerprint: str, services: ServicesDep) -> Res
     summary="The certificate as PEM (never its key); chain=true appends the tenant CA",
     response_class=Response,
     responses=PEM_FILE,
+    dependencies=[guard(CertificateService.download)],
 )
 def download_outbound(
     system_id: str,
     fingerprint: str,
     services: ServicesDep,
+    ctx: ContextDep,
     chain: Annotated[bool, Query()] = False,
 ) -> Response:
-    text = _certs(services).download(system_id, fingerprint, chain=chain)
+    text = _certs(services).download(ctx, system_id, fingerprint, chain=chain)
     return _pem(text, f"{fingerprint[:16]}.pem")
 
 
 @router.post(
     "/systems/{system_id}/outbound-certificates/{fingerprint}/activate",
     summary="Make this certificate the active one (the other becomes inactive)",
+    dependencies=[guard(CertificateService.activate)],
 )
-def activate_outbound(system_id: str, fingerprint: str, services: ServicesDep) -> Response:
-    return _json(_certs(services).activate(system_id, fingerprint).as_json())
+def activate_outbound(
+    system_id: str, fingerprint: str, services: ServicesDep, ctx: ContextDep
+) -> Response:
+    return _json(_certs(services).activate(ctx, system_id, fingerprint).as_json())
 
 
 @router.delete(
     "/systems/{system_id}/outbound-certificates/{fingerprint}",
     status_code=204,
     summary="Delete an inactive certificate",
+    dependencies=[guard(CertificateService.delete_outbound)],
 )
-def delete_outbound(system_id: str, fingerprint: str, services: ServicesDep) -> Response:
-    _certs(services).delete_outbound(system_id, fingerprint)
+def delete_outbound(
+    system_id: str, fingerprint: str, services: ServicesDep, ctx: ContextDep
+) -> Response:
+    _certs(services).delete_outbound(ctx, system_id, fingerprint)
     return Response(status_code=204)
 
 
 @router.get(
     "/certificates/events",
     summary="Expiry notices (30, 14, 3 days, expired) and renewals, newest first",
+    dependencies=[guard(CertificateService.events)],
 )
 def list_events(
     services: ServicesDep,
+    ctx: ContextDep,
     system: Annotated[str | None, Query(description="A system id or name")] = None,
     since: Annotated[str | None, Query(description="ISO 8601 time")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
-    events = _certs(services).events(system=system, since=since, limit=limit)
+    events = _certs(services).events(ctx, system=system, since=since, limit=limit)
     return _json({"events": [e.as_json() for e in events]})
 
 
 @router.post(
     "/certificates/maintain",
     summary="Apply the expiry rules now (the jobs process does so every hour)",
+    dependencies=[guard(CertificateService.maintain)],
 )
 def maintain(
     services: ServicesDep,
+    ctx: ContextDep,
     at: Annotated[
         datetime | None,
         Query(description="Apply them as if it were this time, to rehearse on a test tenant"),
     ] = None,
 ) -> Response:
     moment = at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
-    events = _certs(services).maintain(moment)
+    events = _certs(services).maintain(ctx, moment)
     return _json({"events": [e.as_json() for e in events]})
 
 
 # -- inbound --------------------------------------------------------------------------------------
 
 
-@router.get("/inbound-certificates", summary="Every inbound certificate")
-def list_all_inbound(services: ServicesDep) -> Response:
+@router.get(
+    "/inbound-certificates",
+    summary="Every inbound certificate",
+    dependencies=[guard(CertificateService.inbound)],
+)
+def list_all_inbound(services: ServicesDep, ctx: ContextDep) -> Response:
     certs = _certs(services)
-    return _json({"certificates": [c.as_json() for c in certs.inbound()]})
+    return _json({"certificates": [c.as_json() for c in certs.inbound(ctx)]})
 
 
 @router.get(
     "/systems/{system_id}/inbound-certificates",
     summary="Certificates of callers of a source or proxy system",
+    dependencies=[guard(CertificateService.inbound)],
 )
-def list_system_inbound(system_id: str, services: ServicesDep) -> Response:
+def list_system_inbound(system_id: str, services: ServicesDep, ctx: ContextDep) -> Response:
     certs = _certs(services)
-    return _json({"certificates": [c.as_json() for c in certs.inbound(system=system_id)]})
+    return _json({"certificates": [c.as_json() for c in certs.inbound(ctx, system=system_id)]})
 
 
 @router.post(
     "/systems/{system_id}/inbound-certificates",
     status_code=201,
     summary="Import a caller's certificate (.crt, .pem, .der, or pasted PEM text)",
+    dependencies=[guard(CertificateService.import_inbound)],
 )
 async def import_system_inbound(
-    system_id: str, request: Request, services: ServicesDep
+    system_id: str, request: Request, services: ServicesDep, ctx: ContextDep
 ) -> Response:
-    return await _import(request, services, system=system_id)
+    return await _import(request, services, ctx, system=system_id)
 
 
 @router.delete(
     "/systems/{system_id}/inbound-certificates/{fingerprint}",
     status_code=204,
     summary="Delete (revoke) a caller's certificate",
+    dependencies=[guard(CertificateService.delete_inbound)],
 )
-def delete_system_inbound(system_id: str, fingerprint: str, services: ServicesDep) -> Response:
-    _certs(services).delete_inbound(fingerprint, system=system_id)
+def delete_system_inbound(
+    system_id: str, fingerprint: str, services: ServicesDep, ctx: ContextDep
+) -> Response:
+    _certs(services).delete_inbound(ctx, fingerprint, system=system_id)
     return Response(status_code=204)
 
 
-@router.get("/clients/{client_id}/certificates", summary="A technical user's certificates")
-def list_client_inbound(client_id: str, services: ServicesDep) -> Response:
+@router.get(
+    "/clients/{client_id}/certificates",
+    summary="A technical user's certificates",
+    dependencies=[guard(CertificateService.inbound)],
+)
+def list_client_inbound(client_id: str, services: ServicesDep, ctx: ContextDep) -> Response:
     certs = _certs(services)
-    return _json({"certificates": [c.as_json() for c in certs.inbound(client=client_id)]})
+    return _json({"certificates": [c.as_json() for c in certs.inbound(ctx, client=client_id)]})
 
 
 @router.post(
     "/clients/{client_id}/certificates",
     status_code=201,
     summary="Upload a certificate for a technical user (.crt, .pem, .der, or pasted PEM text)",
+    dependencies=[guard(CertificateService.import_inbound)],
 )
 async def import_client_inbound(
-    client_id: str, request: Request, services: ServicesDep
+    client_id: str, request: Request, services: ServicesDep, ctx: ContextDep
 ) -> Response:
-    return await _import(request, services, client=client_id)
+    return await _import(request, services, ctx, client=client_id)
 
 
 @router.post(
@@ -291,11 +325,13 @@ async def import_client_inbound(
     "back once, protected by the password",
     response_class=Response,
     responses={201: {"content": {"application/x-pkcs12": {}}}},
+    dependencies=[guard(CertificateService.generate_inbound)],
 )
 def generate_client_inbound(
-    client_id: str, body: GeneratedCertificate, services: ServicesDep
+    client_id: str, body: GeneratedCertificate, services: ServicesDep, ctx: ContextDep
 ) -> Response:
     cert, bundle = _certs(services).generate_inbound(
+        ctx,
         client_id,
         body.common_name,
         body.password,
@@ -317,7 +353,10 @@ def generate_client_inbound(
     "/clients/{client_id}/certificates/{fingerprint}",
     status_code=204,
     summary="Delete (revoke) a technical user's certificate",
+    dependencies=[guard(CertificateService.delete_inbound)],
 )
-def delete_client_inbound(client_id: str, fingerprint: str, services: ServicesDep) -> Response:
-    _certs(services).delete_inbound(fingerprint, client=client_id)
+def delete_client_inbound(
+    client_id: str, fingerprint: str, services: ServicesDep, ctx: ContextDep
+) -> Response:
+    _certs(services).delete_inbound(ctx, fingerprint, client=client_id)
     return Response(status_code=204)

@@ -25,8 +25,6 @@ from provisor.context import DEFAULT_TENANT, Context, Permission, permissions_of
 from provisor.errors import (
     AuthenticationError,
     ConfigError,
-    NotFoundError,
-    PermissionDeniedError,
     TooManyRequestsError,
 )
 from provisor.runtime import Services
@@ -187,11 +185,6 @@ async def authenticate_caller(request: Request) -> Principal:
         principal = await _certificate(request)
     except AuthenticationError as exc:
         raise counted(request, exc) from None
-    if principal.system is not None:
-        # Transitional: the proxy service checks this itself (ctx.require_system); it goes
-        # once the real-time service and the tenant admin API's jobs do too.
-        found = services(request)
-        await run_in_threadpool(_same_system, found, principal, request.path_params)
     return principal
 
 
@@ -202,19 +195,6 @@ async def _certificate(request: Request) -> Principal:
             "Authentication required: HTTP Basic, a bearer token or a client certificate."
         )
     return await run_in_threadpool(services(request).certificates.authenticate, cert)
-
-
-def _same_system(found: Services, principal: Principal, params: dict[str, Any]) -> None:
-    wanted = params.get("system_id")
-    try:
-        same = wanted is not None and found.systems.get(str(wanted)).id == principal.system
-    except NotFoundError:
-        same = False
-    if not same:
-        raise PermissionDeniedError(
-            f"This certificate is attached to system {principal.system}: it may call only "
-            "that system's API."
-        )
 
 
 # -- the guard of every route ----------------------------------------------------------------------
@@ -285,9 +265,6 @@ async def current_principal(request: Request) -> Principal:
     return principal
 
 
-PrincipalDep = Annotated[Principal, Depends(current_principal)]
-
-
 async def current_context(request: Request) -> Context:
     """The context of the request's service calls, made by the guard that admitted the
     caller: its actor, the tenant (the default one), the request id."""
@@ -305,13 +282,3 @@ def guard(operation: Callable[..., Any], *, certificate: bool = False) -> Any:
     it declares (``@requires``), checked before the request is read. The web layer decides
     nothing: the service declares, and checks again when called."""
     return Depends(Guard(*permissions_of(operation), certificate=certificate))
-
-
-READERS = (Permission.MANAGE_USERS, Permission.MANAGE_GROUPS)
-
-Admin = Depends(Guard())
-ManageUsers = Depends(Guard(Permission.MANAGE_USERS))
-ManageGroups = Depends(Guard(Permission.MANAGE_GROUPS))
-DirectoryReader = Depends(Guard(*READERS))
-RealtimeCaller = Depends(Guard(Permission.REALTIME_API, certificate=True))
-TenantAdminCaller = Depends(Guard(Permission.TENANT_ADMIN_API, certificate=True))

@@ -10,6 +10,7 @@ from functools import partial
 from provisor.connectors.base import ConnectorConfig, ConnectorError, Role
 from provisor.connectors.outbound import DEFAULT, OutboundPolicy, policy_of
 from provisor.connectors.paths import file_roots
+from provisor.connectors.properties import Properties
 from provisor.connectors.tls import client_certificate
 from provisor.connectors.types import ConnectorType
 from provisor.errors import ConfigError
@@ -117,9 +118,11 @@ class LDAPOptions:
         def text(key: str) -> str:
             return (props.get(key) or "").strip()
 
+        read = Properties(props)
+
         def number(key: str, default: int) -> int:
-            value = text(key)
-            return int(value) if value else default
+            found = read.number(key, default)
+            return default if found is None else found
 
         scheme = url.partition("://")[0].lower()
         mode = SSLMode(text("ldap.ssl.mode") or ("ldaps" if scheme == "ldaps" else "none"))
@@ -159,7 +162,7 @@ class LDAPOptions:
             url=url,
             ssl_mode=mode,
             ca_file=ca_file or None,
-            trust_all=text("ldap.tls.trust.all").lower() == "true",
+            trust_all=read.flag("ldap.tls.trust.all"),
             bind_dn=text("ldap.user"),
             password=props.get("ldap.password") or "",
             connect_timeout=number("com.sun.jndi.ldap.connect.timeout", DEFAULT_CONNECT_TIMEOUT_MS)
@@ -185,8 +188,7 @@ class LDAPOptions:
             role=config.role,
             respond_after_create=text("ldap.respond.with.resource.after.create") != "false",
             respond_after_update=text("ldap.respond.with.resource.after.update") != "false",
-            flatten=bool(connector_type.spec("ad.group.flatten"))
-            and text("ad.group.flatten").lower() == "true",
+            flatten=bool(connector_type.spec("ad.group.flatten")) and read.flag("ad.group.flatten"),
             flatten_page_size=number("ad.group.flatten.page.size", 1000),
             client_certificate=certificate,
             outbound=policy_of(config.services),

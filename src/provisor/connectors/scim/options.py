@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from provisor.connectors.base import ConnectorConfig
 from provisor.connectors.http import setting
+from provisor.connectors.properties import Properties
 from provisor.connectors.scim.filters import split_unique
 
 SCIM_MEDIA_TYPE = "application/scim+json"
@@ -49,16 +50,15 @@ class SCIMOptions:
         def text(name: str) -> str | None:
             return setting(config, prefixes, name)
 
-        def flag(name: str, default: bool = False) -> bool:
+        def one(name: str) -> Properties:
             value = text(name)
-            return default if value is None else value.strip().lower() == "true"
+            return Properties({} if value is None else {name: value})
+
+        def flag(name: str, default: bool = False) -> bool:
+            return one(name).flag(name, default)
 
         def number(name: str, default: int | None) -> int | None:
-            value = text(name)
-            try:
-                return default if value is None else int(value.strip())
-            except ValueError:
-                return default
+            return one(name).number(name, default)
 
         page = number("page.size", DEFAULT_PAGE_SIZE) or DEFAULT_PAGE_SIZE
         bulk_count = number("bulk.operations.max.count", DEFAULT_BULK_COUNT)

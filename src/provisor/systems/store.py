@@ -1,15 +1,19 @@
-"""SQL of systems: their rows, properties, source links and transformation versions."""
+"""SQL of systems: their rows, properties, source links and transformation versions.
+
+Every statement goes through the transaction's tenant scoping (``tx.scoped`` for reads,
+changes and deletions, ``tx.tenant_values`` for inserts)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from provisor.errors import ConflictError
 from provisor.storage import tables as t
+from provisor.storage.database import Transaction
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,40 +83,40 @@ def _name_taken(name: str) -> ConflictError:
     return ConflictError(f"A system named {name!r} already exists: choose another name.")
 
 
-def insert_system(conn: Connection, row: SystemRow) -> None:
+def insert_system(tx: Transaction, row: SystemRow) -> None:
     try:
-        conn.execute(insert(t.systems).values(**_values(row)))
+        tx.execute(insert(t.systems).values(**tx.tenant_values(t.systems, _values(row))))
     except IntegrityError as exc:
         raise _name_taken(row.name) from exc
 
 
-def update_system(conn: Connection, row: SystemRow) -> None:
+def update_system(tx: Transaction, row: SystemRow) -> None:
     """Save a new state of a system (its version already moved)."""
     try:
-        conn.execute(update(t.systems).where(t.systems.c.id == row.id).values(**_values(row)))
+        stmt = update(t.systems).where(t.systems.c.id == row.id).values(**_values(row))
+        tx.execute(tx.scoped(stmt, t.systems))
     except IntegrityError as exc:
         raise _name_taken(row.name) from exc
 
 
-def get_system(conn: Connection, system_id: str, *, lock: bool = False) -> SystemRow | None:
+def get_system(tx: Transaction, system_id: str, *, lock: bool = False) -> SystemRow | None:
     query = select(t.systems).where(t.systems.c.id == system_id)
-    if lock and conn.dialect.name == "postgresql":
+    if lock and tx.conn.dialect.name == "postgresql":
         query = query.with_for_update()
-    row = conn.execute(query).first()
+    row = tx.execute(tx.scoped(query, t.systems)).first()
     return _system(row) if row is not None else None
 
 
-def find_system(conn: Connection, id_or_name: str) -> SystemRow | None:
-    row = conn.execute(
-        select(t.systems).where(
-            or_(t.systems.c.id == id_or_name, t.systems.c.name_key == id_or_name.casefold())
-        )
-    ).first()
+def find_system(tx: Transaction, id_or_name: str) -> SystemRow | None:
+    query = select(t.systems).where(
+        or_(t.systems.c.id == id_or_name, t.systems.c.name_key == id_or_name.casefold())
+    )
+    row = tx.execute(tx.scoped(query, t.systems)).first()
     return _system(row) if row is not None else None
 
 
 def list_systems(
-    conn: Connection,
+    tx: Transaction,
     *,
     role: str | None = None,
     type: str | None = None,
@@ -128,7 +132,8 @@ def list_systems(
         where.append(t.systems.c.type == type)
     if enabled is not None:
         where.append(t.systems.c.enabled == int(enabled))
-    total = conn.execute(select(func.count()).select_from(t.systems).where(*where)).scalar_one()
+    counted = select(func.count()).select_from(t.systems).where(*where)
+    total = tx.execute(tx.scoped(counted, t.systems)).scalar_one()
     query = (
         select(t.systems)
         .where(*where)
@@ -137,79 +142,94 @@ def list_systems(
     )
     if limit is not None:
         query = query.limit(limit)
-    return [_system(r) for r in conn.execute(query)], int(total)
+    return [_system(r) for r in tx.execute(tx.scoped(query, t.systems))], int(total)
 
 
-def count_role(conn: Connection, role: str) -> int:
+def count_role(tx: Transaction, role: str) -> int:
     query = select(func.count()).select_from(t.systems).where(t.systems.c.role == role)
-    return int(conn.execute(query).scalar_one())
+    return int(tx.execute(tx.scoped(query, t.systems)).scalar_one())
 
 
-def delete_system(conn: Connection, system_id: str) -> bool:
-    return conn.execute(delete(t.systems).where(t.systems.c.id == system_id)).rowcount > 0
+def delete_system(tx: Transaction, system_id: str) -> bool:
+    stmt = delete(t.systems).where(t.systems.c.id == system_id)
+    return tx.execute(tx.scoped(stmt, t.systems)).rowcount > 0
 
 
 # -- properties ------------------------------------------------------------------------------------
 
 
-def properties_of(conn: Connection, system_ids: Sequence[str]) -> dict[str, list[PropertyRow]]:
+def properties_of(tx: Transaction, system_ids: Sequence[str]) -> dict[str, list[PropertyRow]]:
     found: dict[str, list[PropertyRow]] = {i: [] for i in system_ids}
     if not system_ids:
         return found
     c = t.system_properties.c
-    rows = conn.execute(
+    query = (
         select(c.system_id, c.key, c.value, c.credential)
         .where(c.system_id.in_(system_ids))
         .order_by(c.key)
     )
+    rows = tx.execute(tx.scoped(query, t.system_properties))
     for row in rows:
         found[row.system_id].append(PropertyRow(row.key, row.value, bool(row.credential)))
     return found
 
 
-def replace_properties(conn: Connection, system_id: str, rows: Iterable[PropertyRow]) -> None:
-    conn.execute(delete(t.system_properties).where(t.system_properties.c.system_id == system_id))
+def replace_properties(tx: Transaction, system_id: str, rows: Iterable[PropertyRow]) -> None:
+    sp = t.system_properties
+    tx.execute(tx.scoped(delete(sp).where(sp.c.system_id == system_id), sp))
     values = [
-        {"system_id": system_id, "key": r.key, "value": r.value, "credential": int(r.credential)}
+        tx.tenant_values(
+            sp,
+            {
+                "system_id": system_id,
+                "key": r.key,
+                "value": r.value,
+                "credential": int(r.credential),
+            },
+        )
         for r in rows
     ]
     if values:
-        conn.execute(insert(t.system_properties), values)
+        tx.execute(insert(sp), values)
 
 
 # -- sources of targets ----------------------------------------------------------------------------
 
 
-def sources_of(conn: Connection, target_ids: Sequence[str]) -> dict[str, list[str]]:
+def sources_of(tx: Transaction, target_ids: Sequence[str]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {i: [] for i in target_ids}
     if not target_ids:
         return found
     c = t.system_sources.c
-    rows = conn.execute(
-        select(c.target_id, c.source_id).where(c.target_id.in_(target_ids)).order_by(c.source_id)
-    )
+    query = select(c.target_id, c.source_id).where(c.target_id.in_(target_ids))
+    rows = tx.execute(tx.scoped(query.order_by(c.source_id), t.system_sources))
     for row in rows:
         found[row.target_id].append(row.source_id)
     return found
 
 
-def targets_of(conn: Connection, source_id: str) -> list[str]:
+def targets_of(tx: Transaction, source_id: str) -> list[str]:
     c = t.system_sources.c
-    return list(conn.execute(select(c.target_id).where(c.source_id == source_id)).scalars())
+    query = select(c.target_id).where(c.source_id == source_id)
+    return list(tx.execute(tx.scoped(query, t.system_sources)).scalars())
 
 
-def set_sources(conn: Connection, target_id: str, source_ids: Iterable[str]) -> None:
-    conn.execute(delete(t.system_sources).where(t.system_sources.c.target_id == target_id))
-    values = [{"target_id": target_id, "source_id": s} for s in dict.fromkeys(source_ids)]
+def set_sources(tx: Transaction, target_id: str, source_ids: Iterable[str]) -> None:
+    ss = t.system_sources
+    tx.execute(tx.scoped(delete(ss).where(ss.c.target_id == target_id), ss))
+    values = [
+        tx.tenant_values(ss, {"target_id": target_id, "source_id": s})
+        for s in dict.fromkeys(source_ids)
+    ]
     if values:
-        conn.execute(insert(t.system_sources), values)
+        tx.execute(insert(ss), values)
 
 
 # -- transformation versions -----------------------------------------------------------------------
 
 
 def add_transformation(
-    conn: Connection,
+    tx: Transaction,
     system_id: str,
     kind: str,
     *,
@@ -220,21 +240,21 @@ def add_transformation(
 ) -> int:
     """Store a new version of a system's transformation; its number."""
     c = t.transformation_versions.c
-    latest = conn.execute(
-        select(func.max(c.version)).where(c.system_id == system_id, c.kind == kind)
+    tv = t.transformation_versions
+    latest = tx.execute(
+        tx.scoped(select(func.max(c.version)).where(c.system_id == system_id, c.kind == kind), tv)
     ).scalar()
     version = int(latest or 0) + 1
-    conn.execute(
-        insert(t.transformation_versions).values(
-            system_id=system_id,
-            kind=kind,
-            version=version,
-            text=text,
-            description=description,
-            author=author,
-            created=created,
-        )
-    )
+    row = {
+        "system_id": system_id,
+        "kind": kind,
+        "version": version,
+        "text": text,
+        "description": description,
+        "author": author,
+        "created": created,
+    }
+    tx.execute(insert(tv).values(**tx.tenant_values(tv, row)))
     return version
 
 
@@ -251,7 +271,7 @@ def _transformation(row: object) -> TransformationRow:
 
 
 def get_transformation(
-    conn: Connection, system_id: str, kind: str, version: int | None = None
+    tx: Transaction, system_id: str, kind: str, version: int | None = None
 ) -> TransformationRow | None:
     """A version of a transformation; the current (latest) one without ``version``."""
     c = t.transformation_versions.c
@@ -260,22 +280,22 @@ def get_transformation(
         query = query.order_by(c.version.desc()).limit(1)
     else:
         query = query.where(c.version == version)
-    row = conn.execute(query).first()
+    row = tx.execute(tx.scoped(query, t.transformation_versions)).first()
     return _transformation(row) if row is not None else None
 
 
 def transformation_history(
-    conn: Connection, system_id: str, kind: str, *, offset: int = 0, limit: int | None = None
+    tx: Transaction, system_id: str, kind: str, *, offset: int = 0, limit: int | None = None
 ) -> tuple[list[TransformationRow], int]:
     """Versions newest first (with their text), and how many there are."""
     c = t.transformation_versions.c
     where = (c.system_id == system_id, c.kind == kind)
-    total = conn.execute(
-        select(func.count()).select_from(t.transformation_versions).where(*where)
-    ).scalar_one()
+    counted = select(func.count()).select_from(t.transformation_versions).where(*where)
+    total = tx.execute(tx.scoped(counted, t.transformation_versions)).scalar_one()
     query = (
         select(t.transformation_versions).where(*where).order_by(c.version.desc()).offset(offset)
     )
     if limit is not None:
         query = query.limit(limit)
-    return [_transformation(r) for r in conn.execute(query)], int(total)
+    found = tx.execute(tx.scoped(query, t.transformation_versions))
+    return [_transformation(r) for r in found], int(total)
