@@ -101,7 +101,7 @@ class JobService:
         return self.systems.get(ctx, id_or_name)
 
     def _systems(self, ctx: Context, **criteria: Any) -> list[System]:
-        return self.systems.all(**criteria)[0]
+        return self.systems.all(ctx, **criteria)[0]
 
     def _source(self, ctx: Context, id_or_name: str, doing: str) -> System:
         system = self._system(ctx, id_or_name)
