@@ -25,6 +25,7 @@ from provisor.context import DEFAULT_TENANT, Context, Permission, permissions_of
 from provisor.errors import (
     AuthenticationError,
     ConfigError,
+    NotFoundError,
     TooManyRequestsError,
 )
 from provisor.runtime import Services
@@ -197,6 +198,22 @@ async def _certificate(request: Request) -> Principal:
     return await run_in_threadpool(services(request).certificates.authenticate, cert)
 
 
+async def _confined(request: Request, ctx: Context) -> None:
+    """The services' rule for a caller confined to one system (a certificate attached to a
+    system: ``Context.require_system``), applied before the request is read, as the
+    permissions are: another system's API, an unknown system or a route of no system is
+    refused (403)."""
+    wanted = request.path_params.get("system_id")
+    system_id = ""
+    if wanted is not None:
+        try:
+            found = await run_in_threadpool(services(request).systems.get, ctx, str(wanted))
+            system_id = found.id
+        except NotFoundError:
+            pass
+    ctx.require_system(system_id)
+
+
 # -- the guard of every route ----------------------------------------------------------------------
 
 
@@ -216,6 +233,8 @@ class Guard:
         else:
             principal = await authenticate(request)
         ctx = Context(principal.actor(), DEFAULT_TENANT, request_id_of(request.scope))
+        if ctx.actor.system is not None:
+            await _confined(request, ctx)
         ctx.require(*self.any_of)
         if request.url.path.startswith(PREFIX):
             await spend(services(request).inbound.get(ctx))
