@@ -16,7 +16,7 @@ from provisor.types import EntityType
 
 
 class _Systems:
-    def get(self, name: str) -> Any:
+    def get(self, ctx: Context, name: str) -> Any:
         if name not in ("A", "a-id"):
             raise NotFoundError(f"No system {name!r}.")
         return SimpleNamespace(id="a-id")
