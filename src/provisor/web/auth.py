@@ -284,13 +284,19 @@ async def current_principal(request: Request) -> Principal:
     return principal
 
 
-async def current_context(request: Request) -> Context:
+def context_of(request: Request) -> Context:
     """The context of the request's service calls, made by the guard that admitted the
-    caller: its actor, the tenant (the default one), the request id."""
+    caller: its actor, the tenant (the default one), the request id. The hot SCIM routes
+    read it here rather than through ``ContextDep``: a dependency costs a resolution per
+    request."""
     ctx: Context | None = getattr(request.state, "context", None)
     if ctx is None:  # a route without a guard has none: 401
         raise AuthenticationError("Authentication required.")
     return ctx
+
+
+async def current_context(request: Request) -> Context:
+    return context_of(request)
 
 
 ContextDep = Annotated[Context, Depends(current_context)]

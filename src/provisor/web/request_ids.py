@@ -40,10 +40,11 @@ class RequestIdMiddleware:
         encoded = rid.encode()
 
         async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k != HEADER]
-                message["headers"] = [*headers, (HEADER, encoded)]
+            if message["type"] == "http.response.start":  # no route sets the header itself
+                message["headers"] = [*message.get("headers", ()), (HEADER, encoded)]
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=rid):
-            await self.app(scope, receive, send_with_id)
+        # Each request runs in a task of its own, whose context dies with it (the thread pool
+        # copies it): binding without unbinding keeps the id on the request's log lines only.
+        structlog.contextvars.bind_contextvars(request_id=rid)
+        await self.app(scope, receive, send_with_id)

@@ -21,7 +21,7 @@ from provisor.scim.errors import (
 from provisor.scim.limits import check_index
 from provisor.types import EntityType
 from provisor.web import openapi
-from provisor.web.auth import ContextDep, Guard, GuardedRoute, ServicesDep, guard
+from provisor.web.auth import Guard, GuardedRoute, ServicesDep, context_of, guard
 from provisor.web.errors import SCIM_MEDIA_TYPE
 
 router = APIRouter(
@@ -94,7 +94,8 @@ def rendered(result: Rendered, status: int = 200) -> Response:
     tags=[openapi.SCIM_SEARCH],
     responses={200: openapi.scim_content("ResourceList")},
 )
-async def search_everything(request: Request, ctx: ContextDep, services: ServicesDep) -> Response:
+async def search_everything(request: Request, services: ServicesDep) -> Response:
+    ctx = context_of(request)
     query = search_request(await json_body(request))
     body = await run_in_threadpool(services.directory.search_all, ctx, query, base_url(request))
     return scim_response(body)
@@ -150,7 +151,6 @@ def _register(kind: EntityType) -> None:
 
     def list_resources(
         request: Request,
-        ctx: ContextDep,
         services: ServicesDep,
         filter: Filter = None,
         sort_by: SortBy = None,
@@ -161,6 +161,7 @@ def _register(kind: EntityType) -> None:
         attributes: Attributes = None,
         excluded: Excluded = None,
     ) -> Response:
+        ctx = context_of(request)
         query = ListQuery(
             filter=filter,
             sort_by=sort_by,
@@ -173,9 +174,8 @@ def _register(kind: EntityType) -> None:
         )
         return scim_response(services.directory.search(ctx, kind, query, base_url(request)))
 
-    async def search_resources(
-        request: Request, ctx: ContextDep, services: ServicesDep
-    ) -> Response:
+    async def search_resources(request: Request, services: ServicesDep) -> Response:
+        ctx = context_of(request)
         query = search_request(await json_body(request))
         search = services.directory.search
         body = await run_in_threadpool(search, ctx, kind, query, base_url(request))
@@ -183,11 +183,11 @@ def _register(kind: EntityType) -> None:
 
     async def create_resource(
         request: Request,
-        ctx: ContextDep,
         services: ServicesDep,
         attributes: Attributes = None,
         excluded: Excluded = None,
     ) -> Response:
+        ctx = context_of(request)
         body = await json_body(request)
 
         def create() -> Rendered:
@@ -200,12 +200,12 @@ def _register(kind: EntityType) -> None:
     def get_resource(
         resource_id: str,
         request: Request,
-        ctx: ContextDep,
         services: ServicesDep,
         attributes: Attributes = None,
         excluded: Excluded = None,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
+        ctx = context_of(request)
         result = services.directory.get(
             ctx,
             kind,
@@ -220,12 +220,12 @@ def _register(kind: EntityType) -> None:
     async def replace_resource(
         resource_id: str,
         request: Request,
-        ctx: ContextDep,
         services: ServicesDep,
         attributes: Attributes = None,
         excluded: Excluded = None,
         if_match: IfMatch = None,
     ) -> Response:
+        ctx = context_of(request)
         body = await json_body(request)
 
         def replace() -> Rendered:
@@ -245,12 +245,12 @@ def _register(kind: EntityType) -> None:
     async def patch_resource(
         resource_id: str,
         request: Request,
-        ctx: ContextDep,
         services: ServicesDep,
         attributes: Attributes = None,
         excluded: Excluded = None,
         if_match: IfMatch = None,
     ) -> Response:
+        ctx = context_of(request)
         body = await json_body(request)
 
         def patch() -> Rendered:
@@ -268,8 +268,9 @@ def _register(kind: EntityType) -> None:
         return rendered(await run_in_threadpool(patch))
 
     def delete_resource(
-        resource_id: str, ctx: ContextDep, services: ServicesDep, if_match: IfMatch = None
+        resource_id: str, request: Request, services: ServicesDep, if_match: IfMatch = None
     ) -> Response:
+        ctx = context_of(request)
         services.directory.delete(ctx, kind, resource_id, if_match)
         return Response(status_code=204)
 
@@ -349,7 +350,8 @@ for _method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
     tags=[openapi.SCIM_SEARCH],
     responses={200: openapi.scim_content("BulkResponse")},
 )
-async def bulk(request: Request, ctx: ContextDep, services: ServicesDep) -> Response:
+async def bulk(request: Request, services: ServicesDep) -> Response:
+    ctx = context_of(request)
     body = await json_body(request)
     processor = BulkProcessor(
         services.directory,
