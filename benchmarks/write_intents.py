@@ -43,7 +43,7 @@ def one_sync(
     services: Services, source: str, target: str, users: int, page: int, intents: bool
 ) -> float:
     """Seconds the storage work of a first sync of ``users`` new entities takes."""
-    opdata, chain = services.jobs.opdata, str(uuid.uuid4())
+    opdata, chain = services.jobs.operational(Context.system("test")), str(uuid.uuid4())
     ids = [str(uuid.uuid4()) for _ in range(users)]
     started = time.perf_counter()
     for start in range(0, users, page):

@@ -200,8 +200,3 @@ class PerTenant(Generic[T]):
         """The values built so far (to close them)."""
         with self._lock:
             return list(self._values.values())
-
-    def forget(self, tenant: str) -> T | None:
-        """Drop (and return) a tenant's value."""
-        with self._lock:
-            return self._values.pop(tenant, None)

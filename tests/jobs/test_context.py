@@ -155,7 +155,7 @@ def test_resets_and_confirmations_are_audited(services: Services, tmp_path: Path
 def test_confirmed_deletions_are_audited(services: Services, tmp_path: Path) -> None:
     source = lid_source(services)
     target = csv_target(services, source.id, tmp_path)
-    services.jobs.opdata.hold(
+    services.jobs.operational(Context.system("test")).hold(
         Hold(
             source_id=source.id,
             target_id=target.id,

@@ -58,7 +58,12 @@ def test_an_empty_read_is_held_on_every_run_until_confirmed(
         _held(services, held, 3)
         assert "returned no users where the last complete one returned 3" in (held.outcome or "")
         assert len(rows(tmp_path / "users.csv")) == 3
-        assert services.jobs.opdata.source_state(source.id, "user").last_full_count == 3
+        assert (
+            services.jobs.operational(Context.system("test"))
+            .source_state(source.id, "user")
+            .last_full_count
+            == 3
+        )
     [hold] = services.jobs.deletion_holds(Context.administrator("test"), "LID")
     assert (hold.count, hold.reason, hold.job_id, hold.confirmed) == (3, "empty", held.id, None)
 

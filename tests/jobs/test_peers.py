@@ -307,7 +307,7 @@ def test_csv_source_to_the_directory(services: Services, tmp_path: Path) -> None
         e.reason for e in services.jobs.entity_logs(Context.administrator("test"), job.id)[0]
     ]
     assert stats(job, "Directory")["created"] == 2
-    found = services.jobs.opdata.records(
+    found = services.jobs.operational(Context.system("test")).records(
         source.id, services.systems.get(Context.system("test"), "Directory").id, "user", ["1", "2"]
     )
     assert set(found) == {"1", "2"}

@@ -252,7 +252,9 @@ def test_what_a_call_writes_during_a_job_counts_as_seen_by_it(
     with server.client(auth=server.new_client("realtime_api"), path=BASE) as api:
         pushed = api.post(f"/{source.id}/entities/user", json=_entity(services, ada))
     assert _states(pushed)["CSV"] == "Entity Created"
-    unseen = services.jobs.opdata.count_unseen(source.id, target.id, "user", running.chain_id)
+    unseen = services.jobs.operational(Context.system("test")).count_unseen(
+        source.id, target.id, "user", running.chain_id
+    )
     assert unseen == (0, 0), "not a deletion candidate of the running job"
 
 

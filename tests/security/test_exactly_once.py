@@ -221,7 +221,7 @@ def test_a_worker_killed_anywhere_in_a_page_writes_every_entity_once(
         source = services.systems.get(Context.system("test"), "HR")
         for name in ("Out", "Directory", "Plain"):
             target = services.systems.get(Context.system("test"), name)
-            records = services.jobs.opdata.records(
+            records = services.jobs.operational(Context.system("test")).records(
                 source.id, target.id, "user", [str(i) for i in range(USERS)]
             )
             assert len(records) == USERS, name
@@ -308,7 +308,9 @@ def test_a_job_finds_a_row_already_in_a_csv_target(settings: Settings) -> None:
         with (settings.data_dir / "out.csv").open(encoding="utf-8") as handle:
             rows = sorted((r["userName"], r["displayName"]) for r in csv.DictReader(handle))
         assert rows == [("bjensen", "Barbara"), ("jsmith", "John")]
-        records = services.jobs.opdata.records(source.id, target.id, "user", ["1", "2"])
+        records = services.jobs.operational(Context.system("test")).records(
+            source.id, target.id, "user", ["1", "2"]
+        )
         assert records["1"].target_entity_id == "old-1" and records["1"].existed_before
         assert not records["2"].existed_before
     finally:

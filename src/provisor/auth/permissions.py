@@ -26,10 +26,6 @@ class Principal:
     system: str | None = None
     secret_id: str | None = None
 
-    def allows(self, *any_of: Permission) -> bool:
-        """Whether the principal holds one of ``any_of`` (``admin`` holds them all)."""
-        return Permission.ADMIN in self.permissions or any(p in self.permissions for p in any_of)
-
     def actor(self) -> Actor:
         """The principal as the actor of a service call, named as the routes recorded it
         (``principal.name``: the client's name, ``cert_client_<fingerprint>``...)."""

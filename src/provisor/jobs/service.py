@@ -81,11 +81,6 @@ class JobService:
         self.lock_seconds = lock_seconds
         self.queue = queue
         self.stale_seconds = stale_seconds
-        # The default tenant's stores under the worker's context, for real-time (which has
-        # no context of its own yet) and tests; a job's run uses stores of its own context.
-        worker = Context.system(WORKER)
-        self.opdata = self.operational(worker)
-        self.journal = self.journal_of(worker)
 
     def operational(self, ctx: Context) -> OperationalStore:
         """Operational data, source state and deletion holds for ``ctx``'s calls."""
