@@ -105,6 +105,12 @@ class Context:
         actor = Actor(ActorKind.ADMINISTRATOR, name, ALL)
         return cls(actor, tenant, request_id or new_request_id())
 
+    def as_system(self, name: str) -> Context:
+        """provisor acting on its own (``name``) for this call's tenant and request: work done
+        for an authorised call whose own rules are not the caller's (a back-end of
+        provisor's, state that outlives the call)."""
+        return Context.system(name, tenant=self.tenant, request_id=self.request_id)
+
     @property
     def author(self) -> str:
         """The name recorded as who made a change or started a job."""

@@ -97,3 +97,15 @@ def test_a_per_tenant_cache_builds_one_value_per_tenant() -> None:
     a, b = Context.system("x", tenant="a"), Context.system("x", tenant="b")
     assert cache.get(a) is cache.get(a) and cache.get(b) == ["b"]
     assert built == ["a", "b"] and cache.values() == [["a"], ["b"]]
+
+
+def test_a_call_acts_as_provisor_for_its_tenant_and_request() -> None:
+    call = Context(Actor(ActorKind.CLIENT, "c1", frozenset({Permission.PROXY_API})), "t1", "r1")
+    own = call.as_system("connector")
+    assert (own.actor.kind, own.author, own.tenant, own.request_id) == (
+        ActorKind.SYSTEM,
+        "connector",
+        "t1",
+        "r1",
+    )
+    own.require(Permission.MANAGE_USERS)

@@ -160,11 +160,9 @@ class DirectoryConnector(Connector):
         # actor of the call's tenant and request (the caller's permissions were checked for
         # the proxy, job or real-time operation, not for the directory's)
         call = config.services.get("context")
-        self.ctx = (
-            Context.system("connector", tenant=call.tenant, request_id=call.request_id)
-            if isinstance(call, Context)
-            else Context.system("connector")
-        )
+        if not isinstance(call, Context):
+            call = Context.system("connector")
+        self.ctx = call.as_system("connector")
         self.page_size = config.integer("idds.page.size", 1000)
         self.patch = config.flag("idds.support.patch.operation")
 

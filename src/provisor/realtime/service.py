@@ -274,7 +274,7 @@ class RealtimeService:
 
     def _load(self, call: Context, source: str) -> _Route:
         # provisor's own work for the call's tenant: the route outlives the call
-        ctx = Context.system("realtime", tenant=call.tenant, request_id=call.request_id)
+        ctx = call.as_system("realtime")
         system = self.systems.get(ctx, source)
         if system.role is not Role.SOURCE:
             raise ConfigError(f"{system.name} is a {system.role} system: changes go to sources.")
