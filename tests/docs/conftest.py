@@ -12,8 +12,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    found = [example for path in documents(ROOT) for example in examples(ROOT, path)]
-    excluded = sum(example.excluded is not None for example in found)
-    terminalreporter.write_line(
-        f"documentation examples: {len(found) - excluded} executed, {excluded} excluded"
-    )
+    """Per document with examples, and in all: how many run, how many are excluded."""
+    total = [0, 0]
+    for path in documents(ROOT):
+        found = examples(ROOT, path)
+        excluded = sum(example.excluded is not None for example in found)
+        if found:
+            terminalreporter.write_line(
+                f"{path}: {len(found) - excluded} examples executed, {excluded} excluded"
+            )
+        total[0] += len(found) - excluded
+        total[1] += excluded
+    terminalreporter.write_line(f"documentation examples: {total[0]} executed, {total[1]} excluded")

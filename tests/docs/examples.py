@@ -70,7 +70,8 @@ def examples(root: Path, path: Path) -> list[Example]:
         end = _closing(lines, index, opening.group("fence"))
         language = (opening.group("info").split() or [""])[0].lower()
         if language in LANGUAGES:
-            body = "\n".join(line.removeprefix(opening.group("indent")) for line in lines[index + 1 : end])
+            indent = opening.group("indent")
+            body = "\n".join(line.removeprefix(indent) for line in lines[index + 1 : end])
             found.append(
                 Example(path=path, line=index + 1, language=language, source=body, excluded=reason)
             )

@@ -32,10 +32,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Per document: examples executed, examples excluded (by a visible "not run" marker).
 # Setup comments are counted with the executed ones.
-COUNTS: dict[str, tuple[int, int]] = {}
+COUNTS: dict[str, tuple[int, int]] = {
+    "README.md": (18, 5),
+    "docs/deletions.md": (3, 0),
+    "docs/performance.md": (0, 4),
+    "docs/proxy.md": (1, 0),
+    "docs/security-testing.md": (0, 1),
+    "docs/security.md": (0, 1),
+}
 
 STARTED = "Application startup complete"
-EXAMPLES_TIMEOUT = 240  # seconds for all the examples of one document
+EXAMPLES_TIMEOUT = 600  # seconds for all the examples of one document (a loaded machine)
 
 
 @dataclass
@@ -156,10 +163,10 @@ def test_examples(document: str, request: pytest.FixtureRequest) -> None:
     found = examples(ROOT, Path(document))
     runnable = [example for example in found if example.excluded is None]
     counts = (len(runnable), len(found) - len(runnable))
-    print(f"{document}: {counts[0]} examples executed, {counts[1]} excluded")
     if runnable:
         _run(runnable, request.getfixturevalue("session"))
-    assert counts == COUNTS.get(document, (0, 0)), "update COUNTS with the document's examples"
+    expected = COUNTS.get(document, (0, 0))
+    assert counts == expected, f"{document}: (executed, excluded) {counts}, COUNTS says {expected}"
 
 
 def _run(runnable: list[Example], session: tuple[Path, dict[str, str], Server]) -> None:
