@@ -158,6 +158,8 @@ def _failure(runnable: list[Example], output: str, status: int) -> str:
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # a server and a shell process per command
+@pytest.mark.timeout(EXAMPLES_TIMEOUT + 120)
 @pytest.mark.parametrize("document", [str(path) for path in documents(ROOT)])
 def test_examples(document: str, request: pytest.FixtureRequest) -> None:
     found = examples(ROOT, Path(document))
