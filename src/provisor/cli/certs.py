@@ -88,7 +88,7 @@ ValidityDays = Annotated[
 ClientOpt = Annotated[str | None, typer.Option("--client", help="Client id or name.")]
 SystemOpt = Annotated[str | None, typer.Option("--system", help="System id or name.")]
 PASSWORD_ENV = "PROVISOR_P12_PASSWORD"
-WRAPPING = {"subject", "owner", "signature", "key", "expiry", "detail"}
+WRAPPING = {"subject", "owner", "key", "expiry", "detail"}
 HINT = "Commands take a fingerprint or its first 8 or more hex digits."
 
 
@@ -240,13 +240,12 @@ def outbound_list(
         _say(f"System  {escape(_named(listing['systemName'], listing['systemId']))}")
         _say(f"Subject {escape(certs[0]['subject'])}")
         _say(f"Issuer  {escape(certs[0]['issuer'])}")
-        table = _table("fingerprint", "status", "key", "signature", "valid to", "expiry")
-        for cert in certs:
+        table = _table("fingerprint", "status", "key", "valid to", "expiry")
+        for cert in certs:  # signature, serial number, dates in full: show or --json
             table.add_row(
                 cert["fingerprint"],
                 Text("ACTIVE", style="bold") if cert["status"] == "ACTIVE" else "INACTIVE",
                 _key(cert),
-                cert["signatureAlgorithm"],
                 cert["validTo"][:10],
                 _expiry(cert),
             )

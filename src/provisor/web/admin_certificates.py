@@ -264,18 +264,17 @@ def maintain(
 
 def _no_date_to_apply(at: datetime, now: datetime) -> str:
     """Why the expiry rules are not applied as of ``at``: only a rehearsal takes a time."""
-    when = format_datetime(at)
+    when = f"{at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    either = (
+        "rehearse that time without applying (a dry run), or apply the rules now, without a time."
+    )
     if at > now:
         return (
             f"Refusing to apply the expiry rules as of {when}, a future time, on a live "
             "tenant: that would issue certificates valid only from then and deactivate the "
-            "valid ones. Leave out apply to rehearse that time (a dry run), or leave out at "
-            "to apply the rules now."
+            f"valid ones. Instead {either}"
         )
-    return (
-        f"The expiry rules are applied at the current time only, not as of {when}: leave "
-        "out at to apply them now, or leave out apply to rehearse that time (a dry run)."
-    )
+    return f"The expiry rules are applied at the current time only, not as of {when}: {either}"
 
 
 # -- inbound --------------------------------------------------------------------------------------
