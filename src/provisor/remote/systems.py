@@ -123,23 +123,23 @@ class Systems:
     """The systems of the admin API (permission ``admin``)."""
 
     def __init__(self, session: Session) -> None:
-        self.session = session
+        self._session = session
 
     # -- connector types ----------------------------------------------------------------------
 
     def connector_types(self) -> list[ConnectorType]:
-        found: list[ConnectorType] = self.session.json("GET", f"{API}/connector-types")["items"]
+        found: list[ConnectorType] = self._session.json("GET", f"{API}/connector-types")["items"]
         return found
 
     def connector_type(self, type_id_or_name: str) -> ConnectorType:
-        found: ConnectorType = self.session.json(
+        found: ConnectorType = self._session.json(
             "GET", path(f"{API}/connector-types", type_id_or_name)
         )
         return found
 
     def default_transformation(self, type_id_or_name: str, name: str) -> dict[str, Any]:
         """A type's default document: read, write, proxy-read or proxy-write."""
-        found: dict[str, Any] = self.session.json(
+        found: dict[str, Any] = self._session.json(
             "GET", path(f"{API}/connector-types", type_id_or_name, "transformations", name)
         )
         return found
@@ -163,7 +163,7 @@ class Systems:
             params["type"] = type
         if enabled is not None:
             params["enabled"] = "true" if enabled else "false"
-        found: SystemPage = self.session.json("GET", f"{API}/systems", params=params)
+        found: SystemPage = self._session.json("GET", f"{API}/systems", params=params)
         return found
 
     def all(
@@ -178,12 +178,12 @@ class Systems:
                 return found
 
     def show(self, system: str) -> System:
-        found: System = self.session.json("GET", path(f"{API}/systems", system))
+        found: System = self._session.json("GET", path(f"{API}/systems", system))
         return found
 
     def create(self, new: Mapping[str, Any]) -> System:
         """Create a system: name, type, role, properties, credentialKeys, sourceSystemIds..."""
-        found: System = self.session.json("POST", f"{API}/systems", json=dict(new))
+        found: System = self._session.json("POST", f"{API}/systems", json=dict(new))
         return found
 
     def update(
@@ -191,7 +191,7 @@ class Systems:
     ) -> System:
         """Change what ``changes`` gives (absent fields stay); ``if_match``: the version read
         before (the call fails when the system changed meanwhile)."""
-        found: System = self.session.json(
+        found: System = self._session.json(
             "PATCH",
             path(f"{API}/systems", system),
             json=dict(changes),
@@ -211,7 +211,7 @@ class Systems:
         body: dict[str, Any] = {"properties": dict(properties)}
         if credential_keys is not None:
             body["credentialKeys"] = list(credential_keys)
-        found: dict[str, Any] = self.session.json(
+        found: dict[str, Any] = self._session.json(
             "PUT",
             path(f"{API}/systems", system, "properties"),
             json=body,
@@ -220,26 +220,26 @@ class Systems:
         return found
 
     def delete(self, system: str, *, if_match: int | None = None) -> None:
-        self.session.call("DELETE", path(f"{API}/systems", system), headers=_if_match(if_match))
+        self._session.call("DELETE", path(f"{API}/systems", system), headers=_if_match(if_match))
 
     def set_enabled(self, system: str, enabled: bool) -> System:
         action = "enable" if enabled else "disable"
-        found: System = self.session.json("POST", path(f"{API}/systems", system, action))
+        found: System = self._session.json("POST", path(f"{API}/systems", system, action))
         return found
 
     def test(self, system: str) -> ConnectionTest:
         """Whether the system's back-end answers with its settings."""
-        found: ConnectionTest = self.session.json("POST", path(f"{API}/systems", system, "test"))
+        found: ConnectionTest = self._session.json("POST", path(f"{API}/systems", system, "test"))
         return found
 
     def export(self, system: str) -> dict[str, Any]:
         """The system as an export (credentials left out)."""
-        found: dict[str, Any] = self.session.json("GET", path(f"{API}/systems", system, "export"))
+        found: dict[str, Any] = self._session.json("GET", path(f"{API}/systems", system, "export"))
         return found
 
     def export_csv(self, system: str) -> bytes:
         """A proxy system as a SAP Identity Management repository (CSV)."""
-        response = self.session.call(
+        response = self._session.call(
             "GET", path(f"{API}/systems", system, "export"), params={"format": "csv"}
         )
         return response.content
@@ -250,7 +250,7 @@ class Systems:
         """Create a system from an export, renamed with ``name``; ``role`` must be the
         export's."""
         params = {k: str(v) for k, v in (("name", name), ("role", role)) if v is not None}
-        found: Imported = self.session.json(
+        found: Imported = self._session.json(
             "POST", f"{API}/systems/import", json=dict(export), params=params
         )
         return found
@@ -262,7 +262,7 @@ class Systems:
         segments = [system, "transformations", kind]
         if version is not None:
             segments += ["versions", str(version)]
-        found: Transformation = self.session.json("GET", path(f"{API}/systems", *segments))
+        found: Transformation = self._session.json("GET", path(f"{API}/systems", *segments))
         return found
 
     def save_transformation(
@@ -275,7 +275,7 @@ class Systems:
         if_match: int | None = None,
     ) -> Transformation:
         """Check and save a new current version (its text, comments kept)."""
-        found: Transformation = self.session.json(
+        found: Transformation = self._session.json(
             "PUT",
             path(f"{API}/systems", system, "transformations", kind),
             json={"text": text, "description": description},
@@ -285,7 +285,7 @@ class Systems:
 
     def history(self, system: str, kind: str, *, offset: int = 0, limit: int = 20) -> History:
         """A page of a transformation's versions, newest first."""
-        found: History = self.session.json(
+        found: History = self._session.json(
             "GET",
             path(f"{API}/systems", system, "transformations", kind, "versions"),
             params={"offset": offset, "limit": limit},
@@ -294,7 +294,7 @@ class Systems:
 
     def apply_version(self, system: str, kind: str, version: int) -> Transformation:
         """Make an older version current again (saved as a new version)."""
-        found: Transformation = self.session.json(
+        found: Transformation = self._session.json(
             "POST",
             path(f"{API}/systems", system, "transformations", kind, "versions", str(version), "apply"),
         )
@@ -304,7 +304,7 @@ class Systems:
         self, system: str, kind: str, to: ResetTo = "default"
     ) -> Transformation:
         """Back to the connector type's default (``default``) or to version 1 (``initial``)."""
-        found: Transformation = self.session.json(
+        found: Transformation = self._session.json(
             "POST",
             path(f"{API}/systems", system, "transformations", kind, "reset"),
             json={"to": to},
