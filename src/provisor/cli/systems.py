@@ -15,12 +15,15 @@ import json
 import os
 import re
 import sys
+from collections.abc import Iterable, Sequence, Set
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from provisor.cli.common import (
     AsJSON,
@@ -36,7 +39,7 @@ from provisor.cli.common import (
 from provisor.connectors.base import Role
 from provisor.remote import Remote
 from provisor.remote.session import RemoteError
-from provisor.remote.systems import Link, System
+from provisor.remote.systems import Link, PropertySpec, ResetTo, System
 
 app = typer.Typer(help="Systems: sources, targets and proxies.", no_args_is_help=True)
 transformation_app = typer.Typer(
@@ -70,7 +73,7 @@ IfMatch = Annotated[
     int | None,
     typer.Option(
         "--if-match",
-        help="The version read before (the system's version, its ETag W/\"<version>\"): "
+        help='The version read before (the system\'s version, its ETag W/"<version>"): '
         "fail if it changed meanwhile.",
     ),
 ]
@@ -101,7 +104,7 @@ Source = Annotated[
 ]
 
 
-# -- reading input ----------------------------------------------------------------------------------
+# -- reading input --------------------------------------------------------------------------------
 
 
 def _read_text(path: str, what: str) -> str:
@@ -172,7 +175,12 @@ def _credentials(keys: list[str] | None, files: list[str] | None) -> dict[str, s
     return found
 
 
-# -- printing -----------------------------------------------------------------------------------------
+# -- printing -------------------------------------------------------------------------------------
+
+
+def say(text: str) -> None:
+    """Print a line as it is: no markup, no highlighting, no wrapping."""
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _named(links: list[Link]) -> str:
@@ -183,7 +191,9 @@ def _show(system: System, as_json: bool) -> None:
     if as_json:
         print_json(system)
         return
-    out.print(f"[bold]{system['name']}[/]  ({system['id']})", highlight=False, soft_wrap=True)
+    out.print(
+        f"[bold]{escape(system['name'])}[/]  ({system['id']})", highlight=False, soft_wrap=True
+    )
     rows = [
         ("type", f"{system['typeName']} ({system['type']})"),
         ("role", system["role"]),
@@ -202,27 +212,32 @@ def _show(system: System, as_json: bool) -> None:
     if "targetSystems" in system:
         rows.append(("target systems", _named(system["targetSystems"])))
     for label, value in rows:
-        out.print(f"  {label:<18} {value}", highlight=False, soft_wrap=True)
+        say(f"  {label:<18} {value}")
     if system["properties"]:
         out.print("  properties:")
         for key, value in sorted(system["properties"].items()):
-            out.print(f"    {key} = {value}", highlight=False, soft_wrap=True)
+            say(f"    {key} = {value}")
     for problem in system["problems"]:
-        out.print(f"  [yellow]problem:[/] {problem}", highlight=False, soft_wrap=True)
+        out.print(f"  [yellow]problem:[/] {escape(problem)}", highlight=False, soft_wrap=True)
 
 
-def _table(*columns: str, ids: tuple[str, ...] = ("id",)) -> Table:
-    """A table whose id columns are never cut short."""
+def _table(columns: Sequence[str], rows: Iterable[Sequence[str]], whole: Set[str]) -> None:
+    """Print a table; the ``whole`` columns (ids, keys) are never cut or wrapped, whatever
+    the terminal's width: the others wrap."""
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in columns:
-        if column in ids:
-            table.add_column(column, no_wrap=True, min_width=36, overflow="fold")
+    listed = list(rows)
+    for i, column in enumerate(columns):
+        if column in whole:
+            widest = max([len(column), *(len(row[i]) for row in listed)])
+            table.add_column(column, no_wrap=True, min_width=widest)
         else:
-            table.add_column(column)
-    return table
+            table.add_column(column, overflow="fold")
+    for row in listed:
+        table.add_row(*(Text(cell) for cell in row))
+    out.print(table)
 
 
-# -- systems ------------------------------------------------------------------------------------------
+# -- systems --------------------------------------------------------------------------------------
 
 
 @app.command("list")
@@ -242,13 +257,11 @@ def list_systems(
     if as_json:
         print_json({"items": found, "total": len(found)})
         return
-    table = _table("name", "role", "type", "enabled", "id")
-    for system in found:
-        enabled_text = "yes" if system["enabled"] else "no"
-        table.add_row(
-            system["name"], system["role"], system["typeName"], enabled_text, system["id"]
-        )
-    out.print(table)
+    rows = (
+        (s["name"], s["role"], s["typeName"], "yes" if s["enabled"] else "no", s["id"])
+        for s in found
+    )
+    _table(("name", "role", "type", "enabled", "id"), rows, {"id"})
     out.print(f"{len(found)} system(s).")
 
 
@@ -307,24 +320,20 @@ def create(
             data["sourceSystemIds"] = list(dict.fromkeys([*data.get("sourceSystemIds", []), *ids]))
         created = remote.systems.create(data)
     if not as_json:
-        out.print(
-            f"Created {created['role']} system {created['name']} ({created['id']}).",
-            highlight=False,
-            soft_wrap=True,
-        )
+        say(f"Created {created['role']} system {created['name']} ({created['id']}).")
     _show(created, as_json)
 
 
-def _linked(
-    remote: Remote, system: System, add: list[str], remove: list[str]
-) -> list[str]:
+def _linked(remote: Remote, system: System, add: list[str], remove: list[str]) -> list[str]:
     """A target's source ids after linking ``add`` and unlinking ``remove`` (names or ids)."""
     if system["role"] != Role.TARGET:
         fail(f"{system['name']} is a {system['role']} system: only targets have source systems.")
     linked = {link["id"]: link["name"] for link in system.get("sourceSystems", [])}
     ids = list(system.get("sourceSystemIds", []))
     for ref in remove:
-        match = [i for i, name in linked.items() if ref in (i, name) or ref.casefold() == name.casefold()]
+        match = [
+            i for i, name in linked.items() if ref in (i, name) or ref.casefold() == name.casefold()
+        ]
         if not match:
             fail(f"{ref} is not a source system of {system['name']}.")
         ids.remove(match[0])
@@ -377,8 +386,11 @@ def update(
         data["properties"] = properties
     _with_credentials(data, _credentials(credential, credential_file))
     if not data and not source and not no_source:
-        fail("Nothing to change: give --file, --name, --description, --set, --unset, "
-             "--credential, --source or --no-source.", EXIT_INVALID)
+        fail(
+            "Nothing to change: give --file, --name, --description, --set, --unset, "
+            "--credential, --source or --no-source.",
+            EXIT_INVALID,
+        )
     with connect(server, profile) as remote:
         if source or no_source:
             current = remote.systems.show(system)
@@ -404,7 +416,7 @@ def delete(
         label = f"{found['role']} system {found['name']} ({found['id']})"
         confirm_or_yes(yes, f"Delete the {label}?")
         remote.systems.delete(found["id"], if_match=if_match)
-    out.print(f"Deleted the {label}.", highlight=False, soft_wrap=True)
+    say(f"Deleted the {label}.")
 
 
 @app.command()
@@ -412,7 +424,7 @@ def enable(system: SystemArg, server: Server = None, profile: Profile = None) ->
     """Enable a system."""
     with connect(server, profile) as remote:
         found = remote.systems.set_enabled(system, True)
-    out.print(f"Enabled {found['name']}.", highlight=False)
+    say(f"Enabled {found['name']}.")
 
 
 @app.command()
@@ -420,7 +432,7 @@ def disable(system: SystemArg, server: Server = None, profile: Profile = None) -
     """Disable a system: jobs leave it alone."""
     with connect(server, profile) as remote:
         found = remote.systems.set_enabled(system, False)
-    out.print(f"Disabled {found['name']}.", highlight=False)
+    say(f"Disabled {found['name']}.")
 
 
 @app.command()
@@ -434,7 +446,9 @@ def test(
         print_json(result)
     else:
         status = "[green]OK[/]" if result["ok"] else "[red]Failed[/]"
-        out.print(f"{status} ({result['seconds']:.2f} s): {result['message']}", highlight=False)
+        out.print(
+            f"{status} ({result['seconds']:.2f} s): {escape(result['message'])}", highlight=False
+        )
     if not result["ok"]:
         raise typer.Exit(1)
 
@@ -467,7 +481,7 @@ def export(
         output.write_bytes(data)
     except OSError as exc:
         fail(f"Cannot write {output}: {exc.strerror or exc}")
-    out.print(f"Exported {system} to {output}.", highlight=False, soft_wrap=True)
+    say(f"Exported {system} to {output}.")
 
 
 @app.command("import")
@@ -489,9 +503,9 @@ def import_(
     if as_json:
         print_json(imported)
         return
-    out.print(f"Imported {imported['name']} ({imported['id']}).", highlight=False, soft_wrap=True)
+    say(f"Imported {imported['name']} ({imported['id']}).")
     for warning in imported["warnings"]:
-        out.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        out.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -526,33 +540,29 @@ def types(
         if as_json:
             print_json({"items": found})
             return
-        table = _table("id", "name", "roles", "description", ids=())
-        for each in found:
-            table.add_row(each["id"], each["name"], ", ".join(each["roles"]), each["description"])
-        out.print(table)
+        rows = ((t["id"], t["name"], ", ".join(t["roles"]), t["description"]) for t in found)
+        _table(("id", "name", "roles", "description"), rows, {"id"})
         return
     if as_json:
         print_json(kind)
         return
-    out.print(f"[bold]{kind['name']}[/] ({kind['id']}): {kind['description']}", highlight=False)
-    out.print(f"  roles: {', '.join(kind['roles'])}; entity types: {', '.join(kind['entityTypes'])}")
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("property", "type", "default", "required for", "description"):
-        table.add_column(column, overflow="fold")
-    for spec in kind["properties"]:
-        allowed = spec.get("allowedValues")
-        detail = spec["description"] + (f" ({' | '.join(allowed)})" if allowed else "")
-        table.add_row(
-            spec["key"],
-            spec["type"],
-            spec["default"] or "",
-            ", ".join(spec["requiredFor"]),
-            detail,
-        )
-    out.print(table)
+    out.print(
+        f"[bold]{escape(kind['name'])}[/] ({kind['id']}): {escape(kind['description'])}",
+        highlight=False,
+    )
+    roles, entities = ", ".join(kind["roles"]), ", ".join(kind["entityTypes"])
+    say(f"  roles: {roles}; entity types: {entities}")
+    columns = ("property", "type", "default", "required for", "description")
+    _table(columns, [_property_row(spec) for spec in kind["properties"]], {"property"})
 
 
-# -- transformations ----------------------------------------------------------------------------------
+def _property_row(spec: PropertySpec) -> tuple[str, str, str, str, str]:
+    allowed = spec.get("allowedValues")
+    detail = spec["description"] + (f" ({' | '.join(allowed)})" if allowed else "")
+    return spec["key"], spec["type"], spec["default"] or "", ", ".join(spec["requiredFor"]), detail
+
+
+# -- transformations ------------------------------------------------------------------------------
 
 
 @transformation_app.command("show")
@@ -601,9 +611,9 @@ def transformation_save(
                 raise
             out.print(f"Invalid transformation ({len(problems)} problem(s)):")
             for problem in problems:
-                out.print(f"  - {problem}", highlight=False, soft_wrap=True)
+                say(f"  - {problem}")
             raise typer.Exit(EXIT_INVALID) from exc
-    out.print(f"Saved {kind} transformation version {saved['version']}.", highlight=False)
+    say(f"Saved {kind} transformation version {saved['version']}.")
 
 
 @transformation_app.command("history")
@@ -621,15 +631,16 @@ def transformation_history(
     if as_json:
         print_json(page)
         return
-    table = _table("version", "last modified", "modified by", "description", ids=())
-    for v in page["items"]:
-        table.add_row(
+    rows = (
+        (
             str(v["version"]),
             v["lastModified"][:19].replace("T", " "),
             v["modifiedBy"],
             v["description"],
         )
-    out.print(table)
+        for v in page["items"]
+    )
+    _table(("version", "last modified", "modified by", "description"), rows, {"version"})
     if page["total"] > len(page["items"]):
         out.print(f"The {len(page['items'])} newest of {page['total']} versions (--limit).")
 
@@ -645,9 +656,7 @@ def transformation_apply(
     """Make an older version current again (saved as a new version)."""
     with connect(server, profile) as remote:
         saved = remote.systems.apply_version(system, kind, version)
-    out.print(
-        f"Version {version} is current again as version {saved['version']}.", highlight=False
-    )
+    say(f"Version {version} is current again as version {saved['version']}.")
 
 
 @transformation_app.command("reset")
@@ -663,10 +672,10 @@ def transformation_reset(
 ) -> None:
     """Replace the current transformation by the connector type's default (or by version
     1), saved as a new version. Asks for confirmation unless --yes."""
-    to = "initial" if initial else "default"
+    to: ResetTo = "initial" if initial else "default"
     what = "version 1" if initial else "the connector type's default"
     with connect(server, profile) as remote:
         found = remote.systems.show(system)
         confirm_or_yes(yes, f"Replace the {kind} transformation of {found['name']} by {what}?")
         saved = remote.systems.reset_transformation(found["id"], kind, to)
-    out.print(f"Reset: version {saved['version']} is current.", highlight=False)
+    say(f"Reset: version {saved['version']} is current.")

@@ -172,7 +172,9 @@ class Systems:
         """Every system that matches, page after page."""
         found: list[System] = []
         while True:
-            page = self.listing(role=role, type=type, enabled=enabled, offset=len(found), limit=PAGE)
+            page = self.listing(
+                role=role, type=type, enabled=enabled, offset=len(found), limit=PAGE
+            )
             found.extend(page["items"])
             if not page["items"] or len(found) >= page["total"]:
                 return found
@@ -296,7 +298,9 @@ class Systems:
         """Make an older version current again (saved as a new version)."""
         found: Transformation = self._session.json(
             "POST",
-            path(f"{API}/systems", system, "transformations", kind, "versions", str(version), "apply"),
+            path(
+                f"{API}/systems", system, "transformations", kind, "versions", str(version), "apply"
+            ),
         )
         return found
 
