@@ -169,22 +169,24 @@ def test_credentials_stay_off_the_command_line(cli: CLI, tmp_path: Path) -> None
 
     key_file = tmp_path / "key"
     key_file.write_text("k3y\n")
+    cli.invoke("systems", "update", "HR feed", "--credential-file", f"api.key={key_file}")
+    cli.env["PROVISOR_CREDENTIAL_TOKEN"] = "t0ken"
     changed = cli.invoke(
         "systems",
         "update",
         "HR feed",
         "--credential-file",
-        f"api.key={key_file}",
-        "--credential-file",
         "Password=-",
+        "--credential",
+        "token",
         "--json",
         stdin="pa55\n",
     )
     system = json.loads(changed.stdout)
-    assert {"api.key", "Password"} <= set(system["credentialKeys"])
+    assert set(system["credentialKeys"]) == {"api.key", "Password", "token"}  # api.key stays one
     assert system["properties"]["api.key"] == MASK
     effective = cli.server.services.systems.effective_properties(Context.system("test"), "HR feed")
-    assert (effective["api.key"], effective["Password"]) == ("k3y", "pa55")
+    assert [effective[k] for k in ("api.key", "Password", "token")] == ["k3y", "pa55", "t0ken"]
 
 
 def test_output_for_people(cli: CLI) -> None:
@@ -197,6 +199,10 @@ def test_output_for_people(cli: CLI) -> None:
     assert refused.returncode == 1 and "--yes" in refused.stderr
     assert cli.invoke("systems", "show", system["id"]).returncode == 0
 
+    assert json.loads(cli.invoke("systems", "export", "Directory").stdout)["name"] == "Directory"
+    proxy = created(cli, {"name": "P", "type": "scim", "role": "proxy"})
+    csv = cli.invoke("systems", "export", "P", "--format", "csv").stdout
+    assert f"/ipsproxy/service/api/v1/scim/{proxy['id']}" in csv
     bad_format = cli.invoke("systems", "export", "Directory", "--format", "xml", check=False)
     assert bad_format.returncode == 2 and "'json'" in bad_format.stderr
 

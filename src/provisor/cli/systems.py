@@ -285,12 +285,13 @@ def _source_ids(remote: Remote, refs: list[str]) -> list[str]:
     return ids
 
 
-def _with_credentials(data: dict[str, Any], secrets: dict[str, str]) -> None:
-    """Add credentials to a system's (or its changes') properties and credential keys."""
-    if not secrets:
-        return
+def _with_credentials(
+    data: dict[str, Any], secrets: dict[str, str], stored: Sequence[str] = ()
+) -> None:
+    """Add credentials to a system's (or its changes') properties and credential keys: those
+    given, else the ``stored`` ones, and the new ones."""
     data["properties"] = {**(data.get("properties") or {}), **secrets}
-    data["credentialKeys"] = sorted({*(data.get("credentialKeys") or []), *secrets})
+    data["credentialKeys"] = sorted({*(data.get("credentialKeys") or stored), *secrets})
 
 
 @app.command()
@@ -313,7 +314,9 @@ def create(
 ) -> None:
     """Create a system from a JSON file (see `provisor systems types` for the properties)."""
     data = _read_object(file, "system file")
-    _with_credentials(data, _credentials(credential, credential_file))
+    secrets = _credentials(credential, credential_file)
+    if secrets:
+        _with_credentials(data, secrets)
     with connect(server, profile) as remote:
         if source:
             ids = _source_ids(remote, source)
@@ -384,17 +387,20 @@ def update(
     properties.update({key: None for key in unset or []})
     if properties:
         data["properties"] = properties
-    _with_credentials(data, _credentials(credential, credential_file))
-    if not data and not source and not no_source:
+    secrets = _credentials(credential, credential_file)
+    if not data and not secrets and not source and not no_source:
         fail(
             "Nothing to change: give --file, --name, --description, --set, --unset, "
             "--credential, --source or --no-source.",
             EXIT_INVALID,
         )
     with connect(server, profile) as remote:
-        if source or no_source:
+        if secrets or source or no_source:  # changes of what the system holds: read it first
             current = remote.systems.show(system)
-            data["sourceSystemIds"] = _linked(remote, current, source or [], no_source or [])
+            if secrets:
+                _with_credentials(data, secrets, current["credentialKeys"])
+            if source or no_source:
+                data["sourceSystemIds"] = _linked(remote, current, source or [], no_source or [])
             if if_match is None:  # what was read is what changes
                 if_match = current["version"]
         updated = remote.systems.update(system, data, if_match=if_match)

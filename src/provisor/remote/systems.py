@@ -6,7 +6,7 @@ read it. Systems are named by id or name everywhere (the API accepts both).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Literal, NotRequired, TypedDict
 
 from provisor.remote.session import Session, path
@@ -197,26 +197,6 @@ class Systems:
             "PATCH",
             path(f"{API}/systems", system),
             json=dict(changes),
-            headers=_if_match(if_match),
-        )
-        return found
-
-    def replace_properties(
-        self,
-        system: str,
-        properties: Mapping[str, str],
-        credential_keys: Sequence[str] | None = None,
-        *,
-        if_match: int | None = None,
-    ) -> dict[str, Any]:
-        """Replace every property (masks keep stored credentials)."""
-        body: dict[str, Any] = {"properties": dict(properties)}
-        if credential_keys is not None:
-            body["credentialKeys"] = list(credential_keys)
-        found: dict[str, Any] = self._session.json(
-            "PUT",
-            path(f"{API}/systems", system, "properties"),
-            json=body,
             headers=_if_match(if_match),
         )
         return found
