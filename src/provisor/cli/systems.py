@@ -62,6 +62,15 @@ class Kind(StrEnum):
     WRITE = "write"
 
 
+class DefaultName(StrEnum):
+    """The default transformations of a connector type."""
+
+    READ = "read"
+    WRITE = "write"
+    PROXY_READ = "proxy-read"
+    PROXY_WRITE = "proxy-write"
+
+
 class ExportFormat(StrEnum):
     JSON = "json"
     CSV = "csv"
@@ -517,15 +526,11 @@ def import_(
 @app.command()
 def types(
     type_name: Annotated[
-        str | None, typer.Argument(metavar="[TYPE]", help="A connector type's id or name.")
+        str | None, typer.Argument(metavar="TYPE", help="A connector type's id or name.")
     ] = None,
     transformation: Annotated[
-        str | None,
-        typer.Option(
-            metavar="NAME",
-            help="With TYPE: print its default transformation read, write, proxy-read or "
-            "proxy-write.",
-        ),
+        DefaultName | None,
+        typer.Option(help="With TYPE: print this default transformation of the type."),
     ] = None,
     as_json: AsJSON = False,
     server: Server = None,
@@ -558,14 +563,21 @@ def types(
     )
     roles, entities = ", ".join(kind["roles"]), ", ".join(kind["entityTypes"])
     say(f"  roles: {roles}; entity types: {entities}")
-    columns = ("property", "type", "default", "required for", "description")
-    _table(columns, [_property_row(spec) for spec in kind["properties"]], {"property"})
+    say("  properties:")
+    for spec in kind["properties"]:
+        say(f"    {spec['key']}  {_property_facts(spec)}")
+        say(f"        {spec['description']}")
 
 
-def _property_row(spec: PropertySpec) -> tuple[str, str, str, str, str]:
+def _property_facts(spec: PropertySpec) -> str:
+    """A property's type, values, default and roles that need it, on one line."""
     allowed = spec.get("allowedValues")
-    detail = spec["description"] + (f" ({' | '.join(allowed)})" if allowed else "")
-    return spec["key"], spec["type"], spec["default"] or "", ", ".join(spec["requiredFor"]), detail
+    facts = [spec["type"] + (f" ({' | '.join(allowed)})" if allowed else "")]
+    if spec["default"]:
+        facts.append(f"default {spec['default']}")
+    if spec["requiredFor"]:
+        facts.append(f"required for {', '.join(spec['requiredFor'])}")
+    return "; ".join(facts)
 
 
 # -- transformations ------------------------------------------------------------------------------
