@@ -167,6 +167,18 @@ def test_credentials_stay_off_the_command_line(cli: CLI, tmp_path: Path) -> None
     unasked = cli.invoke("systems", "update", "HR feed", "--credential", "api.key", check=False)
     assert unasked.returncode == 2 and "set PROVISOR_CREDENTIAL_API_KEY" in unasked.stderr
 
+    both = cli.invoke(
+        "systems",
+        "update",
+        "HR feed",
+        "-f",
+        "-",
+        "--credential-file",
+        "Password=-",
+        stdin="{}",
+        check=False,
+    )
+    assert both.returncode == 2 and "Only one option reads standard input" in both.stderr
     key_file = tmp_path / "key"
     key_file.write_text("k3y\n")
     cli.invoke("systems", "update", "HR feed", "--credential-file", f"api.key={key_file}")

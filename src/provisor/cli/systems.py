@@ -134,7 +134,7 @@ def _read_json(path: str, what: str) -> Any:
 def _read_object(path: str, what: str) -> dict[str, Any]:
     data = _read_json(path, what)
     if not isinstance(data, dict):
-        fail(f"The {what} {path} holds a JSON object.", EXIT_INVALID)
+        fail(f"The {what} {path} must hold a JSON object.", EXIT_INVALID)
     return data
 
 
@@ -153,9 +153,11 @@ def credential_variable(key: str) -> str:
     return "PROVISOR_CREDENTIAL_" + re.sub(r"[^A-Za-z0-9]", "_", key).upper()
 
 
-def _credentials(keys: list[str] | None, files: list[str] | None) -> dict[str, str]:
+def _credentials(
+    keys: list[str] | None, files: list[str] | None, *, stdin_taken: bool = False
+) -> dict[str, str]:
     """The credentials of --credential KEY (environment, else prompt) and
-    --credential-file KEY=FILE."""
+    --credential-file KEY=FILE (``stdin_taken``: another option reads standard input)."""
     found: dict[str, str] = {}
     for key in keys or []:
         variable = credential_variable(key.partition("=")[0])
@@ -177,8 +179,8 @@ def _credentials(keys: list[str] | None, files: list[str] | None) -> dict[str, s
                 EXIT_INVALID,
             )
     paths = _pairs(files, "--credential-file", "KEY=FILE")
-    if list(paths.values()).count("-") > 1:
-        fail("Only one --credential-file reads standard input ('-').", EXIT_INVALID)
+    if list(paths.values()).count("-") + stdin_taken > 1:
+        fail("Only one option reads standard input ('-').", EXIT_INVALID)
     for key, path in paths.items():
         found[key] = _read_text(path, f"credential file of {key}").removesuffix("\n")
     return found
@@ -323,7 +325,7 @@ def create(
 ) -> None:
     """Create a system from a JSON file (see `provisor systems types` for the properties)."""
     data = _read_object(file, "system file")
-    secrets = _credentials(credential, credential_file)
+    secrets = _credentials(credential, credential_file, stdin_taken=file == "-")
     if secrets:
         _with_credentials(data, secrets)
     with connect(server, profile) as remote:
@@ -343,9 +345,7 @@ def _linked(remote: Remote, system: System, add: list[str], remove: list[str]) -
     linked = {link["id"]: link["name"] for link in system.get("sourceSystems", [])}
     ids = list(system.get("sourceSystemIds", []))
     for ref in remove:
-        match = [
-            i for i, name in linked.items() if ref in (i, name) or ref.casefold() == name.casefold()
-        ]
+        match = [i for i, name in linked.items() if ref == i or ref.casefold() == name.casefold()]
         if not match:
             fail(f"{ref} is not a source system of {system['name']}.")
         ids.remove(match[0])
@@ -396,7 +396,7 @@ def update(
     properties.update({key: None for key in unset or []})
     if properties:
         data["properties"] = properties
-    secrets = _credentials(credential, credential_file)
+    secrets = _credentials(credential, credential_file, stdin_taken=file == "-")
     if not data and not secrets and not source and not no_source:
         fail(
             "Nothing to change: give --file, --name, --description, --set, --unset, "
