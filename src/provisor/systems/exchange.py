@@ -79,7 +79,7 @@ def import_system(
 ) -> Imported:
     """Create a system from an export (admin); ``name`` renames it, ``role`` must match the
     export's."""
-    ctx.require()
+    ctx.require(action="import a system")
     if not isinstance(data, dict):
         raise InputError("An export is a JSON object.")
     exported_role = data.get("role")

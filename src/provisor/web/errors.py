@@ -30,6 +30,7 @@ from provisor.errors import (
     TooManyRequestsError,
 )
 from provisor.scim.errors import MethodNotAllowedError, SCIMError, error_body
+from provisor.web.validation import describe, known_fields
 
 log = structlog.get_logger("provisor.web")
 
@@ -129,12 +130,24 @@ async def _provisor_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    problems = []
-    for err in exc.errors():
-        where = ".".join(str(part) for part in err.get("loc", ()) if part != "body") or "body"
-        problems.append(f"{where}: {err.get('msg', 'invalid')}")
-    detail = "Invalid request: " + "; ".join(problems)
-    return error_response(request.url.path, 400, detail, "invalidValue")
+    errors = exc.errors()
+    content_type = request.headers.get("content-type", "")
+    problems = describe(errors, body=exc.body, content_type=content_type)
+    if any(err.get("type") == "extra_forbidden" for err in errors):
+        fields = known_fields(_body_model(request))
+        if fields:
+            problems.append(f"The fields it takes are {', '.join(fields)}.")
+    detail = " ".join(problems)
+    if is_scim(request.url.path):
+        syntax = any(err.get("type") == "json_invalid" for err in errors)
+        return scim_error(400, detail, "invalidSyntax" if syntax else "invalidValue")
+    return problem(400, detail, problems=problems)
+
+
+def _body_model(request: Request) -> Any:
+    """The type of the body the request's route takes (None when it takes none)."""
+    field = getattr(request.scope.get("route"), "body_field", None)
+    return getattr(getattr(field, "field_info", None), "annotation", None)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
