@@ -21,6 +21,7 @@ from provisor.errors import (
     ConfigError,
     ConflictError,
     InputError,
+    MasterKeyError,
     InvalidTransformationError,
     NotFoundError,
     PermissionDeniedError,
@@ -47,6 +48,7 @@ _STATUS: list[tuple[type[ProvisorError], int]] = [
     (ConflictError, 409),
     (InvalidTransformationError, 400),
     (InputError, 400),
+    (MasterKeyError, 500),
     (ConfigError, 400),
     (StorageError, 503),
 ]
@@ -81,11 +83,16 @@ def scim_error(
 
 
 def problem(
-    status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
+    status: int,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    *,
+    title: str | None = None,
+    **extra: Any,
 ) -> Response:
     body = {
         "type": "about:blank",
-        "title": _TITLES.get(status, "Error"),
+        "title": title or _TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
         **extra,
@@ -125,6 +132,8 @@ async def _provisor_error(request: Request, exc: Exception) -> Response:
         log.error("request failed", path=request.url.path, error=exc.message)
     if isinstance(exc, InvalidTransformationError) and not is_scim(request.url.path):
         return problem(status, exc.message, problems=exc.problems)
+    if isinstance(exc, MasterKeyError) and not is_scim(request.url.path):
+        return problem(status, exc.message, title="The master key does not match the data")
     return error_response(request.url.path, status, exc.message)
 
 
