@@ -51,7 +51,10 @@ def one_line_error(completed: subprocess.CompletedProcess[str]) -> str:
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("mysql://app:hunter2@db.example/provisor", "provisor keeps its data in SQLite or PostgreSQL, "),
+        (
+            "mysql://app:hunter2@db.example/provisor",
+            "provisor keeps its data in SQLite or PostgreSQL, ",
+        ),
         ("not a url", "The database URL is not a URL: "),
     ],
 )

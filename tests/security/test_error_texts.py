@@ -111,8 +111,7 @@ def test_query_parameters_are_named_with_what_they_take(api: httpx.Client) -> No
         "The query parameter status should be one of 'Queued', 'Running',"
     )
     assert detail(api.post("/certificates/maintain", params={"at": "soon"})) == (
-        "The query parameter at should be a date and time such as 2026-01-31T12:00:00Z, "
-        'not "soon".'
+        'The query parameter at should be a date and time such as 2026-01-31T12:00:00Z, not "soon".'
     )
 
 
