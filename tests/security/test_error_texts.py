@@ -171,3 +171,14 @@ async def test_a_node_with_another_master_key_answers_a_server_error(
         "Stored certificate keys cannot be decrypted: this server's master key "
         "(PROVISOR_SECRET_KEY or <data-dir>/secret.key) is not the one they were saved with."
     )
+
+
+def test_a_pattern_of_words_and_a_wrong_method_are_explained(api: httpx.Client) -> None:
+    source = api.post(
+        "/systems", json={"name": "S", "type": "local-identity-directory", "role": "source"}
+    ).json()
+    export = api.get(f"/systems/{source['id']}/export", params={"format": "xml"})
+    assert detail(export) == 'The query parameter format should be one of json or csv, not "xml".'
+    wrong = api.delete("/job-settings")
+    assert detail(wrong, 405) == "DELETE is not allowed on /api/v1/job-settings: use GET, PUT."
+    assert wrong.headers["allow"] == "GET, PUT"

@@ -164,11 +164,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"No such endpoint: {request.method} {request.url.path}"
+    allowed = _allowed_methods(request) if exc.status_code == 405 else []
+    if allowed and detail == "Method Not Allowed":
+        detail = f"{request.method} is not allowed on {request.url.path}: use {', '.join(allowed)}."
     response = error_response(request.url.path, exc.status_code, detail)
     if exc.headers:
         response.headers.update(exc.headers)
     if exc.status_code == 405:  # every method of every route of the path, not only the first
-        response.headers["Allow"] = ", ".join(_allowed_methods(request))
+        response.headers["Allow"] = ", ".join(allowed)
     return response
 
 

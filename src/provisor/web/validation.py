@@ -6,6 +6,7 @@ errors; no input that could be a secret is repeated back."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -33,6 +34,10 @@ _JSON_WORDS = {
     "a valid number": "a number",
     "a valid boolean": "true or false",
 }
+# "Input should be ...", "String should have ...": what follows "should".
+_SHOULD = re.compile(r"^(?:Input|Value|String|List|Dictionary|Tuple|Set|Decimal|Data) should (.+)$")
+# A pattern that lists words: (?i)^(ascending|descending)$
+_WORDS = re.compile(r"(?:\(\?i\))?\^\(([\w-]+(?:\|[\w-]+)*)\)\$")
 _SECRET_WORDS = ("password", "secret", "token", "key", "credential")
 _MAX_SHOWN = 60
 
@@ -72,8 +77,9 @@ def _sentence(err: Mapping[str, Any], body: Any, content_type: str) -> str:
         reason = str(ctx.get("error", err.get("msg", "")))
         return f"The {where} is invalid: {_first_lower(reason)}."
     wanted = _wanted(kind, str(err.get("msg", "invalid")), ctx)
-    shown = "" if _secret(loc) else _shown(err.get("input"))
-    return f"The {where} should be {wanted}{shown}."
+    said = _secret(loc) or ", not " in wanted  # "have at most 3 items, not 4"
+    shown = "" if said else _shown(err.get("input"))
+    return f"The {where} should {wanted}{shown}."
 
 
 def _syntax(body: Any, loc: tuple[Any, ...], error: str) -> str:
@@ -103,16 +109,33 @@ def _whole_body(kind: str, err: Mapping[str, Any], content_type: str) -> str:
 
 
 def _wanted(kind: str, msg: str, ctx: Mapping[str, Any]) -> str:
-    """What the value should have been, from pydantic's "Input should be ..." message."""
+    """What the value should do ("be a string", "have at least 1 character"), from
+    pydantic's "Input should be ...", "String should have ..." messages."""
     if kind in ("enum", "literal_error") and "expected" in ctx:
-        return f"one of {ctx['expected']}"
+        return f"be one of {ctx['expected']}"
+    if kind == "string_pattern_mismatch":
+        return _pattern(str(ctx.get("pattern", "")))
     for prefix, hint in _FORMATS.items():
         if kind.startswith(prefix):
-            return hint
-    wanted = msg.removeprefix("Input should be ").removeprefix("Value should be ")
-    if kind.endswith("_parsing"):  # "a valid integer, unable to parse string as an integer"
+            return f"be {hint}"
+    found = _SHOULD.match(msg)
+    if found is None:
+        return f"be valid ({_first_lower(msg)})"
+    wanted = found.group(1).replace(" after validation", "")
+    if kind.endswith("_parsing"):  # "be a valid integer, unable to parse string as an integer"
         wanted = wanted.split(", ")[0]
-    return _JSON_WORDS.get(wanted, wanted)
+    if wanted.startswith("be "):
+        wanted = "be " + _JSON_WORDS.get(wanted[3:], wanted[3:])
+    return wanted
+
+
+def _pattern(pattern: str) -> str:
+    """``be one of json or csv`` for a pattern that lists words, else the pattern itself."""
+    words = _WORDS.fullmatch(pattern)
+    if words is None:
+        return f"match the pattern {pattern}"
+    *first, last = words.group(1).split("|")
+    return f"be one of {', '.join(first)} or {last}" if first else f"be {last}"
 
 
 def _where(loc: Iterable[Any]) -> str:
