@@ -86,9 +86,9 @@ def import_system(
     try:
         kept = Role(str(exported_role))
     except ValueError:
-        found = "has no role" if exported_role is None else f"has the role {exported_role!r}"
+        has = "has no role" if exported_role is None else f"has the role {exported_role!r}"
         raise InputError(
-            f"role: the export {found}; a system export has one of {', '.join(Role)}."
+            f"role: the export {has}; a system export has one of {', '.join(Role)}."
         ) from None
     if role is not None and role is not kept:
         raise InputError(f"A {kept} export cannot be imported as a {role} system.")
