@@ -91,6 +91,16 @@ def refusal(actor: Actor, any_of: Iterable[Permission], action: str) -> str:
     )
 
 
+def confined(system_id: str) -> str:
+    """Why a caller whose certificate is attached to ``system_id`` may not make a call of
+    another system, or of none."""
+    return (
+        f"This certificate is attached to system {system_id}: it may call only that system's "
+        "API. For other calls, use a technical user's client id and secret, or a certificate "
+        "attached to no system."
+    )
+
+
 def new_request_id() -> str:
     """32 random hex digits (as a UUID4's hex, without building a UUID)."""
     return os.urandom(16).hex()
@@ -146,10 +156,7 @@ class Context:
         """PermissionDeniedError when the actor is confined to another system than
         ``system_id`` (the system's canonical id)."""
         if self.actor.system is not None and self.actor.system != system_id:
-            raise PermissionDeniedError(
-                f"This certificate is attached to system {self.actor.system}: it may call only "
-                "that system's API."
-            )
+            raise PermissionDeniedError(confined(self.actor.system))
 
 
 S = TypeVar("S")
