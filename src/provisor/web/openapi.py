@@ -76,10 +76,12 @@ TAG_GROUPS: list[dict[str, Any]] = [
 # -- responses -------------------------------------------------------------------------------
 
 _ERRORS: dict[int | str, str] = {
-    400: "Invalid request: a parameter, the body or the path is not what the API takes",
+    400: "The request is invalid: the detail says what is wrong and where (a body field, a "
+    "query, path or header parameter, a line and column of JSON)",
     401: "No credentials, or wrong ones",
-    403: "The technical user lacks the permission",
-    "default": "Any other error (404, 405, 409, 412, 413, 415, 429, 503, ...)",
+    403: "The caller lacks the permission this operation needs: the detail names the "
+    "permissions that would allow it",
+    "default": "Any other error (404, 405, 409, 412, 413, 415, 429, 500, 503, ...)",
 }
 
 
@@ -281,7 +283,8 @@ SCIM_ERROR = {
 }
 PROBLEM = {
     "type": "object",
-    "description": "A problem (RFC 7807); a transformation's problems are listed one by one",
+    "description": "A problem (RFC 7807); the problems of an invalid request or "
+    "transformation are also listed one by one",
     "required": ["type", "title", "status", "detail"],
     "properties": {
         "type": _STRING,
