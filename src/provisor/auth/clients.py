@@ -8,9 +8,11 @@ credentials grant of /oauth2/token, which returns a bearer token).
 Managing clients is for administrators (``@requires()``: admin) and is audited (ids only,
 never a secret). A technical user cannot delete the last client holding ``admin`` (itself,
 since only an admin may delete clients): nobody could manage clients through the API after
-it; the local operator recovers with ``provisor clients create --local``. Authentication (``authenticate_secret``, ``verify_token``,
-``token_principal``, ``quick_secret``, ``proven_secret``, ``cached``) takes no context: it
-makes the principal that a call's context is built from.
+it; the local operator recovers with ``provisor clients create --local``.
+
+Authentication (``authenticate_secret``, ``verify_token``, ``token_principal``,
+``quick_secret``, ``proven_secret``, ``cached``) takes no context: it makes the principal
+that a call's context is built from.
 """
 
 from __future__ import annotations

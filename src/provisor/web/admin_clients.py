@@ -44,8 +44,7 @@ class NewClient(BaseModel):
     name: str = Field(min_length=1, max_length=255)
     permissions: list[str] = Field(
         min_length=1,
-        description="manage_users, manage_groups, proxy_api, realtime_api, tenant_admin_api, "
-        "admin",
+        description="manage_users, manage_groups, proxy_api, realtime_api, tenant_admin_api, admin",
     )
     description: str = Field("", max_length=2000)
     expires_in_days: int | None = Field(
