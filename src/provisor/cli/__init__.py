@@ -198,6 +198,11 @@ def serve(
         fail(f"Cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
+def _say(text: str) -> None:
+    """A line of a report: paths whole (no wrapping), no colours guessed."""
+    out.print(text, highlight=False, soft_wrap=True)
+
+
 @app.command()
 def init(data_dir: DataDir = None, database_url: DatabaseURL = None) -> None:
     """Create the data folder, its master key and the database, and the initial admin client
@@ -213,27 +218,25 @@ def init(data_dir: DataDir = None, database_url: DatabaseURL = None) -> None:
     except ProvisorError as exc:
         fail(exc.message)
     folder = settings.data_dir.resolve()
-    out.print(f"Data folder {folder}: {'created' if setup.folder_created else 'exists'}.")
+    _say(f"Data folder {folder}: {'created' if setup.folder_created else 'exists'}.")
     if settings.secret_key is not None:
-        out.print("Master key: PROVISOR_SECRET_KEY.")
+        _say("Master key: PROVISOR_SECRET_KEY.")
     else:
-        out.print(
+        _say(
             f"Master key {folder / 'secret.key'}: "
             + ("created." if setup.key_created else "exists.")
         )
     database = "SQLite" if settings.is_sqlite else "PostgreSQL"
     if setup.revision_before is None:
-        out.print(f"Database ({database}): created at revision {setup.revision}.")
+        _say(f"Database ({database}): created at revision {setup.revision}.")
     elif setup.revision_before != setup.revision:
-        out.print(
-            f"Database ({database}): upgraded from {setup.revision_before} to {setup.revision}."
-        )
+        _say(f"Database ({database}): upgraded from {setup.revision_before} to {setup.revision}.")
     else:
-        out.print(f"Database ({database}): at revision {setup.revision}, up to date.")
+        _say(f"Database ({database}): at revision {setup.revision}, up to date.")
     if setup.admin_file is None:
-        out.print("Technical users exist already: no initial admin created.")
+        _say("Technical users exist already: no initial admin created.")
         return
-    out.print(
+    _say(
         f"Created the initial admin client; its credentials are in {setup.admin_file.resolve()}"
         " (readable only by you). Start the server (provisor serve), log in with provisor "
         f"login URL --credentials-file {setup.admin_file.resolve()}, then delete the file."

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
-import click
 import typer
 from rich.table import Table
 
@@ -13,27 +13,36 @@ from provisor.remote.realtime import RealtimeLog
 
 app = typer.Typer(help="Real-time provisioning logs.", no_args_is_help=True)
 
-# SAP's statuses, and short words for them
-STATUSES = {
-    "success": "Finished Successfully",
-    "error": "Finished with Error",
-    "Finished Successfully": "Finished Successfully",
-    "Finished with Error": "Finished with Error",
-}
+
+class StatusChoice(StrEnum):
+    """SAP's statuses of a real-time call, and short words for them."""
+
+    SUCCESS = "success"
+    ERROR = "error"
+    FINISHED_SUCCESSFULLY = "Finished Successfully"
+    FINISHED_WITH_ERROR = "Finished with Error"
+
+    @property
+    def status(self) -> str:
+        """SAP's spelling, which the API takes."""
+        short = {"success": "Finished Successfully", "error": "Finished with Error"}
+        return short.get(self.value, self.value)
+
+
+class EntityKind(StrEnum):
+    USER = "user"
+    GROUP = "group"
 
 
 @app.command()
 def logs(
     source: Annotated[str | None, typer.Option(help="Source system id or name.")] = None,
     entity_id: Annotated[str | None, typer.Option("--entity-id", help="The source's id.")] = None,
-    entity_type: Annotated[
-        str | None,
-        typer.Option("--entity-type", click_type=click.Choice(["user", "group"])),
-    ] = None,
+    entity_type: Annotated[EntityKind | None, typer.Option("--entity-type")] = None,
     status: Annotated[
-        str | None,
+        StatusChoice | None,
         typer.Option(
-            click_type=click.Choice(list(STATUSES), case_sensitive=False),
+            case_sensitive=False,
             help='success ("Finished Successfully") or error ("Finished with Error").',
         ),
     ] = None,
@@ -48,8 +57,8 @@ def logs(
         page = remote.realtime.logs(
             source=source,
             entity_id=entity_id,
-            entity_type=entity_type,
-            status=STATUSES[status] if status else None,
+            entity_type=entity_type.value if entity_type else None,
+            status=status.status if status else None,
             offset=offset,
             limit=limit,
         )
