@@ -57,6 +57,8 @@ def test_clients_commands(cli: CLI) -> None:
         len(json.loads(cli.invoke("clients", "show", client_id, "--json").stdout)["secrets"]) == 1
     )
 
+    own = cli.invoke("clients", "rotate-secret", "initial-admin", "--keep-previous")
+    assert "provisor login again" in own.stderr, "the secret the command logged in with"
     refused(cli.invoke("clients", "delete", "hr-sync", check=False), "--yes")
     assert "Deleted client hr-sync" in cli.invoke("clients", "delete", "hr-sync", "-y").stdout
     refused(cli.invoke("clients", "show", "hr-sync", check=False), "No client")

@@ -20,6 +20,7 @@ from provisor.cli.common import (
     Yes,
     confirm_or_yes,
     connect,
+    err,
     fail,
     open_services,
     operator_context,
@@ -200,10 +201,17 @@ def rotate_secret(
     if not keep_previous:
         confirm_or_yes(yes, f"The current secrets of {client} will stop working. Go on?")
     with connect(server, profile) as remote:
+        me = remote.session.json("GET", "/api/v1/me")
         rotated = remote.clients.rotate_secret(
             client, keep_previous=keep_previous, expires_in_days=expires_in_days
         )
     _credentials(rotated, as_json, f"New secret for {rotated['name']}:")
+    if me["clientId"] == rotated["clientId"] and me["authentication"] != "certificate":
+        err.print(
+            "These commands log in as this client: run provisor login again with the new "
+            "secret (or change PROVISOR_CLIENT_SECRET).",
+            highlight=False,
+        )
 
 
 @app.command()
