@@ -90,14 +90,14 @@ def data(tmp_path: Path) -> Path:
 
 def create_client(name: str, data_dir: Path) -> str:
     created = subprocess.run(
-        [*PROVISOR, "clients", "create", name, "-p", "manage_users", "--json"],
+        [*PROVISOR, "clients", "create", name, "-p", "manage_users", "--local", "--json"],
         capture_output=True,
         text=True,
         env={**os.environ, "PROVISOR_DATA_DIR": str(data_dir)},
         timeout=120,
         check=True,
     )
-    client_id: str = json.loads(created.stdout)["client_id"]
+    client_id: str = json.loads(created.stdout)["clientId"]
     return client_id
 
 
