@@ -38,7 +38,9 @@ class EntityKind(StrEnum):
 def logs(
     source: Annotated[str | None, typer.Option(help="Source system id or name.")] = None,
     entity_id: Annotated[str | None, typer.Option("--entity-id", help="The source's id.")] = None,
-    entity_type: Annotated[EntityKind | None, typer.Option("--entity-type")] = None,
+    entity_type: Annotated[
+        EntityKind | None, typer.Option("--entity-type", help="Users or groups only.")
+    ] = None,
     status: Annotated[
         StatusChoice | None,
         typer.Option(
