@@ -177,6 +177,9 @@ def test_cli_shows_the_logs(cli: CLI, tmp_path: Path) -> None:
     assert "0 entries." in cli.invoke("realtime", "logs", "--status", "Finished with Error").stdout
     bogus = cli.invoke("realtime", "logs", "--status", "Bogus", check=False)
     assert bogus.returncode == 2 and "'success', 'error'" in bogus.stderr, "the valid ones"
+    with sqlite_server.client(path="/api/v1") as admin:
+        assert admin.get("/realtime-logs", params={"status": "Bogus"}).status_code == 400
+        assert admin.get("/realtime-logs", params={"entityType": "role"}).status_code == 400
     missing = cli.invoke("realtime", "show", "nope", check=False)
     assert missing.returncode == 1 and "nope" in missing.stderr
 
