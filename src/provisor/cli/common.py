@@ -116,15 +116,17 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 @contextmanager
 def open_services(settings: Settings) -> Iterator[Services]:
-    """Services on an up-to-date database; ProvisorErrors become readable messages. The
+    """Services on an up-to-date database of an existing installation (its data folder and
+    master key: only serve and init make them); ProvisorErrors become readable messages. The
     services' warnings (and, at log level debug, everything) go to standard error:
     standard output is the command's."""
     from provisor import logs
-    from provisor.runtime import Services
+    from provisor.runtime import Services, require_installation
     from provisor.storage import migrate
 
     logs.configure("debug" if settings.log_level == "debug" else "warning")
     try:
+        require_installation(settings)
         services = Services.open(settings)
         try:
             migrate.upgrade(services.db)

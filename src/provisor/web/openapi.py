@@ -33,6 +33,7 @@ ADMIN_SYSTEMS = "Admin: systems"
 ADMIN_JOBS = "Admin: jobs"
 ADMIN_SCHEDULES = "Admin: schedules"
 ADMIN_CERTIFICATES = "Admin: certificates"
+ADMIN_CLIENTS = "Admin: technical users"
 ADMIN_REALTIME = "Admin: real-time logs"
 TENANT_ADMIN = "Tenant admin API"
 HEALTH = "Health"
@@ -49,6 +50,7 @@ TAGS: list[dict[str, str]] = [
     {"name": ADMIN_JOBS, "description": "Provisioning jobs, their logs and settings."},
     {"name": ADMIN_SCHEDULES, "description": "When a source system's job runs."},
     {"name": ADMIN_CERTIFICATES, "description": "Outbound and inbound certificates."},
+    {"name": ADMIN_CLIENTS, "description": "Clients of the APIs and their secrets."},
     {"name": ADMIN_REALTIME, "description": "What real-time provisioning did."},
     {"name": TENANT_ADMIN, "description": "SAP's public API for jobs (tenant_admin_api)."},
     {"name": HEALTH, "description": "Whether the server and its database work."},
@@ -65,6 +67,7 @@ TAG_GROUPS: list[dict[str, Any]] = [
             ADMIN_JOBS,
             ADMIN_SCHEDULES,
             ADMIN_CERTIFICATES,
+            ADMIN_CLIENTS,
             ADMIN_REALTIME,
             TENANT_ADMIN,
         ],
