@@ -192,7 +192,7 @@ def test_validation_writes_nothing_and_shows_every_target(
     assert services.jobs.all(Context.administrator("test"))[1] == 0, "validation is no job"
 
 
-def test_cli_runs_validates_and_schedules(tmp_path: Path) -> None:
+def test_cli_runs_and_validates(tmp_path: Path) -> None:
     data = tmp_path / "data"
     opened = Services.open(Settings(data_dir=data))
     try:
@@ -224,10 +224,5 @@ def test_cli_runs_validates_and_schedules(tmp_path: Path) -> None:
     bad = run("jobs", "validate", "LID", data_dir=data, check=False)
     assert bad.returncode != 0 and "--users" in bad.stderr
 
-    run("schedules", "set", "LID", "--every", "40", data_dir=data)
-    assert "every 40 minutes" in run("schedules", "list", data_dir=data).stdout
-    refused = run("schedules", "set", "LID", "--every", "10", data_dir=data, check=False)
-    assert refused.returncode != 0 and "larger than 30" in refused.stderr
-    run("schedules", "delete", "LID", data_dir=data)
     missing = run("jobs", "start", "nope", data_dir=data, check=False)
     assert missing.returncode != 0 and "nope" in missing.stderr
