@@ -72,23 +72,20 @@ def make_job(services: Services, *, logs: list[EntityLog] | None = None) -> Job:
             EntityLog("deleted", "user", *hr, "u-5", None, None),
             EntityLog("failed", "user", *src, "u-2", "no userName", None),  # a restart's twin
         ]
-    services.jobs.journal_of(Context.system("test")).add_entity_logs(job.id, entries)
     source_counts, target_counts = Counts(), Counts()
     source_counts.add(Action.READ, 5)
     source_counts.add(Action.FAILED, 2)
     source_counts.add(Action.SKIPPED)
     target_counts.add(Action.CREATED)
     target_counts.add(Action.FAILED)
-    services.jobs.journal_of(Context.system("test")).save_statistics(
+    services.jobs.journal_of(Context.system("test")).commit(
         job.id,
+        entries,
         {
             ("user", system.id, "LID", "source"): source_counts,
             ("user", "hr-1", "HR Target", "target"): target_counts,
         },
-    )
-    services.jobs.journal_of(Context.system("test")).set_status(
-        job.id,
-        JobStatus.FINISHED_WITH_ERROR,
+        status=JobStatus.FINISHED_WITH_ERROR,
         started=STARTED,
         ended=ENDED,
         error="2 entities failed.",

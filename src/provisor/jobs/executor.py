@@ -12,6 +12,7 @@ import structlog
 
 from provisor.context import Context
 from provisor.jobs.model import Job
+from provisor.jobs.runners import beating
 from provisor.jobs.scheduler import ScheduleService
 from provisor.jobs.service import WORKER, JobService
 
@@ -50,6 +51,7 @@ class Executor:
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set; running jobs are then interrupted (and restarted later)."""
         maintained = 0.0
+        heart = asyncio.create_task(beating(self.service, self.name, stop))
         try:
             while not stop.is_set():
                 if time.monotonic() - maintained > self.maintenance_seconds:
@@ -65,9 +67,9 @@ class Executor:
                 for waiter in waiters:
                     waiter.cancel()
         finally:
-            for task in list(self.tasks):
+            for task in [*self.tasks, heart]:
                 task.cancel()
-            for task in list(self.tasks):
+            for task in [*self.tasks, heart]:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
 

@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from provisor.context import Context
 from provisor.jobs.model import Job
+from provisor.jobs.runners import beating
 from provisor.jobs.scheduler import ScheduleService
 from provisor.jobs.service import WORKER, JobService
 
@@ -105,6 +106,7 @@ class ProcrastinateWorker:
                     shutdown_graceful_timeout=0,
                 )
             )
+            heart = asyncio.create_task(beating(self.service, self.name, stop))
             maintained = 0.0
             try:
                 while not stop.is_set() and not worker.done():
@@ -115,9 +117,10 @@ class ProcrastinateWorker:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=1.0)
             finally:
-                worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker
+                for task in (worker, heart):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     def _start_scheduled(self) -> None:
         try:

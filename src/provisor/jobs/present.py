@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from provisor.jobs.model import EntityLogEntry, Job
+from provisor.jobs.model import EntityLogEntry, Job, JobRunner
 from provisor.jobs.ports import Hold
 from provisor.jobs.schedule import SourceSchedule
 
@@ -52,6 +52,11 @@ def entity_logs(
     if limit is not None:
         page["limit"] = limit
     return page
+
+
+def runners(found: Sequence[JobRunner]) -> dict[str, Any]:
+    """The processes running jobs now."""
+    return {"items": [r.to_dict() for r in found]}
 
 
 def holds(found: Sequence[Hold]) -> dict[str, Any]:

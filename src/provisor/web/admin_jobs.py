@@ -37,6 +37,9 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return Response(orjson.dumps(data), status, headers=headers, media_type="application/json")
 
 
+EntityAction = Literal["failed", "skipped", "created", "updated", "deleted"]
+
+
 class StartBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -136,6 +139,18 @@ def list_jobs(
 
 
 @router.get(
+    "/job-runners",
+    summary="The processes running jobs now",
+    description="Each server running jobs and each `provisor worker` beats every quarter of "
+    "`PROVISOR_JOB_STALE_SECONDS`; those that beat within that time are listed. An empty list "
+    "means queued jobs wait until one runs.",
+    dependencies=[guard(JobService.runners)],
+)
+def job_runners(services: ServicesDep, ctx: ContextDep) -> Response:
+    return _json(present.runners(services.jobs.runners(ctx)))
+
+
+@router.get(
     "/jobs/{job_id}", summary="A job with its statistics", dependencies=[guard(JobService.get)]
 )
 def get_job(job_id: str, services: ServicesDep, ctx: ContextDep) -> Response:
@@ -161,7 +176,7 @@ def job_entities(
     services: ServicesDep,
     ctx: ContextDep,
     action: Annotated[
-        list[str] | None, Query(description="failed, skipped, created, updated, deleted")
+        list[EntityAction] | None, Query(description="Only these actions (repeat)")
     ] = None,
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
