@@ -32,6 +32,7 @@ from provisor.cli.common import (
 )
 from provisor.cli.jobs import app as jobs_app
 from provisor.cli.jobs import worker
+from provisor.cli.login import login, logout, whoami
 from provisor.cli.realtime import app as realtime_app
 from provisor.cli.schedules import app as schedules_app
 from provisor.cli.systems import app as systems_app
@@ -50,6 +51,9 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(realtime_app, name="realtime")
 app.command()(worker)
+app.command()(login)
+app.command()(logout)
+app.command()(whoami)
 app.add_typer(transform_app, name="transform")
 app.add_typer(certs_app, name="certs")
 

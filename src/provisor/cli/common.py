@@ -1,9 +1,11 @@
-"""What the ``provisor`` commands share: consoles, common options, settings, services."""
+"""What the ``provisor`` commands share: consoles, common options, the connection to a
+server (admin commands) or to the local database (bootstrap and maintenance commands)."""
 
 from __future__ import annotations
 
 import getpass
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +18,8 @@ from rich.console import Console
 
 from provisor.context import Context
 from provisor.errors import ProvisorError
+from provisor.remote import Remote, RemoteError, Session
+from provisor.remote import profiles as saved
 from provisor.settings import Settings
 
 if TYPE_CHECKING:  # the server stack is imported by the commands that use it
@@ -41,6 +45,29 @@ DatabaseURL = Annotated[
     ),
 ]
 AsJSON = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+Server = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        envvar="PROVISOR_SERVER",
+        help="URL of the provisor server, e.g. https://provisor.example.org. "
+        "Default: the profile's (provisor login).",
+        show_envvar=True,
+    ),
+]
+Profile = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        envvar="PROVISOR_PROFILE",
+        help="Profile saved by provisor login. Default: default.",
+        show_envvar=True,
+    ),
+]
+Yes = Annotated[
+    bool,
+    typer.Option("--yes", "-y", help="Do not ask for confirmation (needed without a terminal)."),
+]
 
 
 def settings_from(data_dir: Path | None, database_url: str | None, **extra: Any) -> Settings:
@@ -97,3 +124,99 @@ def open_services(settings: Settings) -> Iterator[Services]:
             services.close()
     except ProvisorError as exc:
         fail(exc.message)
+
+
+NOT_LOGGED_IN = (
+    "No server to talk to: run provisor login URL --client-id ID --client-secret-file FILE, "
+    "or set PROVISOR_SERVER with PROVISOR_CLIENT_ID and PROVISOR_CLIENT_SECRET."
+)
+
+
+def session_for(server: str | None, profile: str | None) -> Session:
+    """The session the options, the environment and the saved profiles describe.
+    ``PROVISOR_CLIENT_ID`` (with ``PROVISOR_CLIENT_SECRET``) or ``PROVISOR_CLIENT_CERT``
+    (with ``PROVISOR_CLIENT_KEY``) in the environment take precedence over a profile; then
+    ``--profile`` (or ``default``); ``--server`` overrides the profile's server."""
+    env = os.environ
+    ca = env.get("PROVISOR_CA_FILE")
+    if env.get("PROVISOR_CLIENT_ID") or env.get("PROVISOR_CLIENT_CERT"):
+        if not server:
+            fail("PROVISOR_CLIENT_ID or PROVISOR_CLIENT_CERT is set: set PROVISOR_SERVER too.")
+        return _session(
+            server,
+            client_id=env.get("PROVISOR_CLIENT_ID"),
+            client_secret=env.get("PROVISOR_CLIENT_SECRET"),
+            cert=env.get("PROVISOR_CLIENT_CERT"),
+            key=env.get("PROVISOR_CLIENT_KEY"),
+            ca_file=ca,
+        )
+    name = profile or saved.DEFAULT
+    try:
+        found = saved.load(name)
+    except saved.ProfileError as exc:
+        fail(exc.message)
+    if found is None:
+        if profile:
+            fail(
+                f"No profile {profile!r} in {saved.profiles_file()}: run provisor login URL "
+                f"--profile {profile} ..."
+            )
+        fail(NOT_LOGGED_IN)
+    return _session(
+        server or found.server,
+        client_id=found.client_id,
+        client_secret=found.client_secret,
+        cert=found.cert,
+        key=found.key,
+        ca_file=ca or found.ca_file,
+    )
+
+
+def _session(
+    server: str,
+    *,
+    client_id: str | None,
+    client_secret: str | None,
+    cert: str | None,
+    key: str | None,
+    ca_file: str | None,
+) -> Session:
+    if not server.startswith(("http://", "https://")):
+        fail(f"The server {server!r} is not an http:// or https:// URL.")
+    for what, name in ((cert, "client certificate"), (key, "client key"), (ca_file, "CA file")):
+        if what and not Path(what).is_file():
+            fail(f"No file {what} (the {name}).")
+    try:
+        return Session(
+            server,
+            client_id=client_id,
+            client_secret=client_secret,
+            cert=Path(cert) if cert else None,
+            key=Path(key) if key else None,
+            ca_file=Path(ca_file) if ca_file else None,
+        )
+    except (OSError, ValueError) as exc:  # unreadable PEM files, a key that does not match
+        fail(f"The client certificate or CA file cannot be used: {exc}")
+
+
+@contextmanager
+def connect(server: str | None, profile: str | None) -> Iterator[Remote]:
+    """The server the options name, through its admin API; a refusal or an unreachable
+    server becomes one readable line (exit 1)."""
+    remote = Remote(session_for(server, profile))
+    try:
+        yield remote
+    except RemoteError as exc:
+        fail(exc.message)
+    finally:
+        remote.close()
+
+
+def confirm_or_yes(yes: bool, question: str) -> None:
+    """Go on when ``--yes`` was given or the user agrees at a terminal; else stop (exit 1)."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        fail(f"{question} Not confirmed: run it again with --yes.")
+    if not typer.confirm(question, default=False):
+        fail("Cancelled.")

@@ -19,6 +19,7 @@ from provisor.web import (
     apidocs,
     errors,
     health,
+    me,
     oauth,
     openapi,
     proxy,
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     apidocs.install(app)
     openapi.install(app)
     app.include_router(oauth.router)
+    app.include_router(me.router)
     app.include_router(scim_discovery.router, prefix="/scim")
     app.include_router(scim_api.router, prefix="/scim")
     app.include_router(admin_systems.router)
