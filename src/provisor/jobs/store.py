@@ -19,8 +19,8 @@ from provisor.jobs.model import (
     Counts,
     EntityLogEntry,
     Job,
-    JobStatus,
     JobRunner,
+    JobStatus,
     JobType,
     ReadMode,
     Statistic,
@@ -263,9 +263,7 @@ def delete_every_system(tx: Transaction) -> int:
 
 def beat_runner(tx: Transaction, name: str, started: str, stamp: str) -> None:
     """Runner ``name`` is alive at ``stamp``."""
-    _upsert(
-        tx, t.job_runners, [{"name": name, "started": started, "heartbeat": stamp}], ("name",)
-    )
+    _upsert(tx, t.job_runners, [{"name": name, "started": started, "heartbeat": stamp}], ("name",))
 
 
 def retire_runners(tx: Transaction, *, name: str | None = None, before: str | None = None) -> None:

@@ -387,7 +387,8 @@ class Writing:
                     plan.document,
                     plan.trace,
                     name=name_of(plan.item.document, plan.item.raw),
-                    target_id=plan.entity_id or (plan.record.target_entity_id if plan.record else None),
+                    target_id=plan.entity_id
+                    or (plan.record.target_entity_id if plan.record else None),
                 )
         if target.echo is not None and not self.run.simulate:
             self._save_echoes(target, entity_type, plans)
