@@ -50,7 +50,10 @@ def test_a_job_queued_without_a_runner_says_so_and_waits_with_one(cli: CLI) -> N
         "items"
     ]
     detail = json.loads(cli.invoke("jobs", "show", finished["id"], "--json").stdout)
-    assert {(r["systemName"], r["created"]) for r in detail["statistics"]} == {("LID", 0), ("CSV", 2)}
+    assert {(r["systemName"], r["created"]) for r in detail["statistics"]} == {
+        ("LID", 0),
+        ("CSV", 2),
+    }
     shown = cli.invoke("jobs", "show", finished["id"]).stdout
     assert f"{finished['id']} of LID ({finished['sourceSystemId']})" in shown
     assert finished["id"] in cli.invoke("jobs", "list").stdout, "ids are never cut"
@@ -65,7 +68,10 @@ def test_logs_list_what_a_job_changed_by_name_and_content_only_when_asked(cli: C
         for name in ("ada", "grace"):
             assert re.search(rf"created\s+user\s+{name}\s+{ids[name]}\s+CSV", listed), listed
         page = json.loads(cli.invoke("jobs", "logs", first["id"], "--json").stdout)
-        assert {(e["name"], e["content"]) for e in page["items"]} == {("ada", None), ("grace", None)}
+        assert {(e["name"], e["content"]) for e in page["items"]} == {
+            ("ada", None),
+            ("grace", None),
+        }
 
         cli.server.services.systems.update(
             Context.administrator("t"),
