@@ -51,7 +51,8 @@ class Executor:
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set; running jobs are then interrupted (and restarted later)."""
         maintained = 0.0
-        heart = asyncio.create_task(beating(self.service, self.name, stop))
+        ended = asyncio.Event()
+        heart = asyncio.create_task(beating(self.service, self.name, ended))
         try:
             while not stop.is_set():
                 if time.monotonic() - maintained > self.maintenance_seconds:
@@ -67,11 +68,13 @@ class Executor:
                 for waiter in waiters:
                     waiter.cancel()
         finally:
-            for task in [*self.tasks, heart]:
+            for task in list(self.tasks):
                 task.cancel()
-            for task in [*self.tasks, heart]:
+            for task in list(self.tasks):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            ended.set()  # the heart's last beat is over before it retires
+            await heart
 
     async def _claim(self) -> None:
         while len(self.tasks) < self.concurrency:

@@ -106,7 +106,8 @@ class ProcrastinateWorker:
                     shutdown_graceful_timeout=0,
                 )
             )
-            heart = asyncio.create_task(beating(self.service, self.name, stop))
+            ended = asyncio.Event()
+            heart = asyncio.create_task(beating(self.service, self.name, ended))
             maintained = 0.0
             try:
                 while not stop.is_set() and not worker.done():
@@ -117,10 +118,11 @@ class ProcrastinateWorker:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=1.0)
             finally:
-                for task in (worker, heart):
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+                ended.set()  # the heart's last beat is over before it retires
+                await heart
 
     def _start_scheduled(self) -> None:
         try:

@@ -18,8 +18,8 @@ log = structlog.get_logger("provisor.jobs")
 
 
 async def beating(service: JobService, name: str, stop: asyncio.Event) -> None:
-    """Beat as runner ``name`` until ``stop`` is set (or the task is cancelled), then retire.
-    A failed beat is logged and tried again next time."""
+    """Beat as runner ``name`` until ``stop`` is set, then retire (after the last beat, so
+    that none lands after it). A failed beat is logged and tried again next time."""
     ctx = Context.system(WORKER)
     started = now()
     every = max(0.5, service.stale_seconds / 4)
@@ -32,5 +32,7 @@ async def beating(service: JobService, name: str, stop: asyncio.Event) -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)
     finally:
-        with contextlib.suppress(Exception):
+        try:
             await asyncio.to_thread(service.retire, ctx, name)
+        except Exception:
+            log.exception("the job runner could not say it stopped", runner=name)
