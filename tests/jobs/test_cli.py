@@ -8,8 +8,13 @@ import re
 import zipfile
 from io import BytesIO
 from pathlib import Path
+from typing import Any, cast
 
+import pytest
+
+from provisor.cli import jobs as cli_jobs
 from provisor.context import Context
+from provisor.remote.jobs import Job, Jobs
 from provisor.systems.model import SystemChanges
 from tests.conftest import CLI
 from tests.jobs.conftest import add_users, lid_source, running_jobs
@@ -155,3 +160,32 @@ def test_settings_validation_and_exports(cli: CLI) -> None:
 def test_export_refuses_an_unknown_log_type(cli: CLI, tmp_path: Path) -> None:
     bad = cli.invoke("jobs", "export", "any", "--log-type", "nope", check=False)
     assert bad.returncode == 2 and "allErrorsLog" in bad.stderr
+
+
+class _Restarting:
+    """Jobs of a server where job 1 loses its runner and job 2 continues it to Success."""
+
+    def __init__(self) -> None:
+        base: dict[str, Any] = {"sourceSystemId": "s", "statistics": [], "resumedFrom": None}
+        self.jobs = {
+            "1": {**base, "id": "1", "status": "Pending Restart"},
+            "2": {**base, "id": "2", "status": "Success", "resumedFrom": "1"},
+        }
+
+    def get(self, job_id: str) -> Any:
+        return self.jobs[job_id]
+
+    def all(self, *, source: str, limit: int) -> Any:
+        return {"items": list(self.jobs.values()), "total": 2}
+
+    def runners(self) -> list[Any]:
+        return [{"name": "r"}]
+
+
+def test_waiting_follows_the_job_that_continues_one_whose_runner_died(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cli_jobs, "POLL_SECONDS", 0)
+    started = {"id": "1", "status": "Running", "sourceSystemId": "s", "statistics": []}
+    final = cli_jobs._follow(cast(Jobs, _Restarting()), cast(Job, started), quiet=True)
+    assert (final["id"], final["status"]) == ("2", "Success")

@@ -199,8 +199,9 @@ def _advance(bar: Progress, task: TaskID, job: Job) -> None:
 
 
 def _follow(jobs: Jobs, job: Job, *, quiet: bool) -> Job:
-    """Poll the job until it ends, showing its progress; warn when it waits for a runner
-    that does not exist. Ctrl-C asks it to stop."""
+    """Poll the job until it ends, showing its progress (and the job that continues it when
+    its runner died); warn when it waits for a runner that does not exist. Ctrl-C asks it
+    to stop."""
     current = job
     warned = _warn_without_runner(jobs, current)
     checked = time.monotonic()
@@ -209,14 +210,26 @@ def _follow(jobs: Jobs, job: Job, *, quiet: bool) -> Job:
             task = bar.add_task(current["status"], total=None, counts="")
             while current["status"] not in FINISHED:
                 time.sleep(POLL_SECONDS)
-                current = jobs.get(job["id"])
+                current = jobs.get(current["id"])
+                if current["status"] == JobStatus.PENDING_RESTART:
+                    current = _successor(jobs, current)
                 _advance(bar, task, current)
                 if not warned and time.monotonic() - checked > RUNNERS_SECONDS:
                     warned, checked = _warn_without_runner(jobs, current), time.monotonic()
     except KeyboardInterrupt:
-        jobs.stop(job["id"])
-        fail(f"Asked job {job['id']} to stop.")
+        jobs.stop(current["id"])
+        fail(f"Asked job {current['id']} to stop.")
     return current
+
+
+def _successor(jobs: Jobs, job: Job) -> Job:
+    """The job that continues one whose runner died (the same job until it is created)."""
+    newest = jobs.all(source=job["sourceSystemId"], limit=5)["items"]
+    found = next((j for j in newest if j["resumedFrom"] == job["id"]), None)
+    if found is None:
+        return job
+    err.print(f"Job {job['id']} lost its runner: job {found['id']} continues it.")
+    return jobs.get(found["id"])
 
 
 @app.command()
