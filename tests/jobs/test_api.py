@@ -13,11 +13,8 @@ import httpx
 from provisor.context import Context
 from provisor.jobs.model import Trigger
 from provisor.runtime import Services
-from provisor.settings import Settings
-from provisor.storage import migrate
 from tests.conftest import LiveServer
 from tests.helpers import user_body
-from tests.integration.test_cli import run
 from tests.jobs.conftest import add_users, lid_source
 from tests.jobs.test_pipeline import csv_target, rows
 
@@ -194,18 +191,3 @@ def test_validation_writes_nothing_and_shows_every_target(
         assert broken.status_code == 400
     assert not (tmp_path / "users.csv").exists(), "nothing written"
     assert services.jobs.all(Context.administrator("test"))[1] == 0, "validation is no job"
-
-
-def test_cli_schedules(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    opened = Services.open(Settings(data_dir=data))
-    try:
-        migrate.upgrade(opened.db)
-        lid_source(opened)
-    finally:
-        opened.close()
-    run("schedules", "set", "LID", "--every", "40", data_dir=data)
-    assert "every 40 minutes" in run("schedules", "list", data_dir=data).stdout
-    refused = run("schedules", "set", "LID", "--every", "10", data_dir=data, check=False)
-    assert refused.returncode != 0 and "larger than 30" in refused.stderr
-    run("schedules", "delete", "LID", data_dir=data)

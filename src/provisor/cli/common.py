@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
+from rich.measure import Measurement
+from rich.table import Table
 
 from provisor.context import Context
 from provisor.errors import ProvisorError
@@ -79,10 +82,28 @@ def settings_from(data_dir: Path | None, database_url: str | None, **extra: Any)
     try:
         return Settings(**values)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        fail(f"Invalid settings: {problems}")
+        fail("Invalid settings: " + "; ".join(_setting_problem(e) for e in exc.errors()) + ".")
+
+
+def _setting_problem(error: Any) -> str:
+    """``PROVISOR_NAME should be ..., not ...`` (a key's or secret's value is not shown)."""
+    name = "PROVISOR_" + "_".join(str(part) for part in error["loc"]).upper()
+    message = str(error["msg"])
+    if message.startswith("Input should be "):
+        wanted = message.removeprefix("Input should be ").split(", unable to")[0]
+        secret = "KEY" in name or "SECRET" in name
+        return f"{name} should be {wanted}" + ("" if secret else f", not {error.get('input')!r}")
+    return f"{name}: {message.removeprefix('Value error, ')}"
+
+
+def print_table(table: Table) -> None:
+    """A table at its natural width, even wider than the terminal: no column is cut or
+    folded (ids, fingerprints and names stay whole; a terminal wraps the long lines)."""
+    natural = Measurement.get(out, out.options.update_width(10_000), table).maximum
+    if natural <= out.width:
+        out.print(table)
+    else:  # a console as wide as the table (rich clamps a print's width to its console's)
+        Console(width=natural).print(table, crop=False)
 
 
 def print_json(data: Any) -> None:
@@ -101,21 +122,23 @@ def operator_context() -> Context:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]Error:[/] {message}", highlight=False)
+    err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
 @contextmanager
 def open_services(settings: Settings) -> Iterator[Services]:
-    """Services on an up-to-date database; ProvisorErrors become readable messages. The
+    """Services on an up-to-date database of an existing installation (its data folder and
+    master key: only serve and init make them); ProvisorErrors become readable messages. The
     services' warnings (and, at log level debug, everything) go to standard error:
     standard output is the command's."""
     from provisor import logs
-    from provisor.runtime import Services
+    from provisor.runtime import Services, require_installation
     from provisor.storage import migrate
 
     logs.configure("debug" if settings.log_level == "debug" else "warning")
     try:
+        require_installation(settings)
         services = Services.open(settings)
         try:
             migrate.upgrade(services.db)

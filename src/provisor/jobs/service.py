@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 
 from provisor.connectors.base import ConnectorConfig, Role, Unusable
-from provisor.context import Context, Permission, requires
+from provisor.context import Context, Permission, confined, requires
 from provisor.errors import (
     ConfigError,
     ConflictError,
@@ -633,10 +633,7 @@ def _unbound(ctx: Context) -> None:
     """SAP's job status and logs name no system: a certificate attached to one system may
     not call them (as the web layer has always refused it)."""
     if ctx.actor.system is not None:
-        raise PermissionDeniedError(
-            f"This certificate is attached to system {ctx.actor.system}: it may call only "
-            "that system's API."
-        )
+        raise PermissionDeniedError(confined(ctx.actor.system))
 
 
 def targets_of(source: System, systems: Sequence[System]) -> list[System]:

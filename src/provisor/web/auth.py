@@ -231,7 +231,7 @@ class Guard:
         ctx = Context(principal.actor(), DEFAULT_TENANT, request_id_of(request.scope))
         if ctx.actor.system is not None:
             await _confined(request, ctx)
-        ctx.require(*self.any_of)
+        ctx.require(*self.any_of, action=f"call {request.method} {request.url.path}")
         if request.url.path.startswith(PREFIX):
             await spend(services(request).inbound.get(ctx))
         request.state.principal = principal
