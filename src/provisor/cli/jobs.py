@@ -29,6 +29,7 @@ from provisor.cli.common import (
     open_services,
     out,
     print_json,
+    print_table,
     settings_from,
 )
 from provisor.jobs.export import LogType
@@ -73,10 +74,10 @@ class RetentionDays(StrEnum):
 
 
 def _table(*columns: str, right: tuple[str, ...] = ()) -> Table:
-    """A table whose ids are never cut: long values fold onto the next line."""
+    """A table of these columns (``right``: aligned right), printed whole by print_table."""
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in columns:
-        table.add_column(column, justify="right" if column in right else "left", overflow="fold")
+        table.add_column(column, justify="right" if column in right else "left")
     return table
 
 
@@ -121,7 +122,7 @@ def _show(job: Job) -> None:
                 f"{row['systemName']} ({row['role']})",
                 *(f"{figure:,}" for figure in _figures(row)),
             )
-        out.print(table)
+        print_table(table)
 
 
 def _warn_without_runner(jobs: Jobs, job: Job) -> bool:
@@ -139,15 +140,12 @@ def start(
     type: Annotated[JobType, typer.Option("--type", help="How the job writes.")] = JobType.READ,
     trace: Annotated[
         bool,
-        typer.Option(
-            "--trace/--no-trace", metavar="", help="Log each entity's transformation trace."
-        ),
+        typer.Option("--trace/--no-trace", help="Log each entity's transformation trace."),
     ] = False,
     wait: Annotated[
         bool,
         typer.Option(
             "--wait/--no-wait",
-            metavar="",
             help="Follow the job until it ends, with its progress; exit 1 unless Success. "
             "Ctrl-C asks the job to stop.",
         ),
@@ -299,7 +297,7 @@ def list_jobs(
             (job["startTime"] or "")[:19],
             (job["endTime"] or "")[:19],
         )
-    out.print(table)
+    print_table(table)
     out.print(f"{len(page['items'])} of {page['total']} jobs.", highlight=False)
 
 
@@ -355,7 +353,7 @@ def logs(
             row["targetEntityId"] or "",
             _text(row["reason"]),
         )
-    out.print(table)
+    print_table(table)
     shown, total = len(page["items"]), page["total"]
     entries = f"{total} entr{'y' if total == 1 else 'ies'}"
     if shown < total:
@@ -400,7 +398,7 @@ def holds(
     elif not found:
         out.print("No deletions are held back.")
     else:
-        out.print(_holds_table(found))
+        print_table(_holds_table(found))
 
 
 class EntityTypeName(StrEnum):
@@ -432,7 +430,7 @@ def confirm_deletions(
             and (target is None or target in (h["targetSystemName"], h["targetSystemId"]))
         ]
         if held:
-            out.print(_holds_table(held))
+            print_table(_holds_table(held))
             confirm_or_yes(yes, "Let the next full read of the source delete these?")
         confirmed = remote.jobs.confirm_deletions(
             source, entity_type=entity_type.value if entity_type else None, target=target
@@ -479,7 +477,7 @@ def runners(as_json: AsJSON = False, server: Server = None, profile: Profile = N
     table = _table("runner", "started", "last heartbeat")
     for runner in found:
         table.add_row(runner["name"], runner["started"][:19], runner["heartbeat"][:19])
-    out.print(table)
+    print_table(table)
 
 
 @app.command()
