@@ -357,7 +357,7 @@ for prefix in PUBLIC_PREFIXES:
         summary="Start a READ or RESYNC job (409 while one runs)",
         include_in_schema=primary,
         name="public_start_job" if primary else "public_start_job_alias",
-        dependencies=[guard(JobService.public_start, certificate=True)],
+        dependencies=[guard(JobService.public_start)],
     )
     public.add_api_route(
         f"{prefix}/jobs/{{job_id}}",
@@ -366,7 +366,7 @@ for prefix in PUBLIC_PREFIXES:
         summary="A job's status and statistics",
         include_in_schema=primary,
         name="public_job_status" if primary else "public_job_status_alias",
-        dependencies=[guard(JobService.public_get, certificate=True)],
+        dependencies=[guard(JobService.public_get)],
     )
     public.add_api_route(
         f"{prefix}/jobLogs/{{job_id}}",
@@ -377,5 +377,5 @@ for prefix in PUBLIC_PREFIXES:
         responses={200: {"content": {"application/zip": {}}}},
         include_in_schema=primary,
         name="public_job_logs" if primary else "public_job_logs_alias",
-        dependencies=[guard(JobService.public_export, certificate=True)],
+        dependencies=[guard(JobService.public_export)],
     )
