@@ -359,15 +359,14 @@ class Writing:
                 target_id = plan.entity_id or (
                     plan.record.target_entity_id if plan.record else None
                 )
-                if target_id is None:
-                    continue
-                existed = plan.record.existed_before if plan.record else False
-                if action is Action.CREATED and plan.record is None:
-                    existed = False
-                written = _written_hash(target, entity_type, plan, target_id, resolver)
-                saved.append(
-                    Record(plan.item.source_id, target_id, written, existed, plan.source_hash)
-                )
+                if target_id is not None:
+                    existed = plan.record.existed_before if plan.record else False
+                    if action is Action.CREATED and plan.record is None:
+                        existed = False
+                    written = _written_hash(target, entity_type, plan, target_id, resolver)
+                    saved.append(
+                        Record(plan.item.source_id, target_id, written, existed, plan.source_hash)
+                    )
             elif (
                 action is Action.UNCHANGED
                 and plan.record is not None
