@@ -32,6 +32,7 @@ from provisor.cli.common import (
     fail,
     out,
     print_json,
+    print_table,
 )
 from provisor.remote.certificates import (
     Certificate,
@@ -249,7 +250,7 @@ def outbound_list(
                 cert["validTo"][:10],
                 _expiry(cert),
             )
-        out.print(table)
+        print_table(table)
         _say(HINT)
     _say(f"Automatic regeneration: {'on' if listing['autoRegeneration'] else 'off'}.")
 
@@ -384,7 +385,7 @@ def _events(events: list[Event], empty: str) -> None:
             event["kind"],
             Text(event["detail"]),
         )
-    out.print(table)
+    print_table(table)
 
 
 @outbound_app.command("events")
@@ -595,7 +596,7 @@ def inbound_list(
             _expiry(cert),
         )
     if certs:
-        out.print(table)
+        print_table(table)
         _say(HINT)
     _say(f"{len(certs)} inbound certificate(s).")
 

@@ -26,6 +26,7 @@ from provisor.cli.common import (
     operator_context,
     out,
     print_json,
+    print_table,
     settings_from,
 )
 from provisor.context import Permission
@@ -163,7 +164,7 @@ def list_clients(as_json: AsJSON = False, server: Server = None, profile: Profil
     if as_json:
         print_json(found)
         return
-    out.print(_table(found["items"]))
+    print_table(_table(found["items"]))
 
 
 @app.command()

@@ -16,6 +16,8 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
+from rich.table import Table
 
 from provisor.context import Context
 from provisor.errors import ProvisorError
@@ -92,6 +94,16 @@ def _setting_problem(error: Any) -> str:
         secret = "KEY" in name or "SECRET" in name
         return f"{name} should be {wanted}" + ("" if secret else f", not {error.get('input')!r}")
     return f"{name}: {message.removeprefix('Value error, ')}"
+
+
+def print_table(table: Table) -> None:
+    """A table at its natural width, even wider than the terminal: no column is cut or
+    folded (ids, fingerprints and names stay whole; a terminal wraps the long lines)."""
+    natural = Measurement.get(out, out.options.update_width(10_000), table).maximum
+    if natural <= out.width:
+        out.print(table)
+    else:  # a console as wide as the table (rich clamps a print's width to its console's)
+        Console(width=natural).print(table, crop=False)
 
 
 def print_json(data: Any) -> None:

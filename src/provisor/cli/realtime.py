@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from provisor.cli.common import AsJSON, Profile, Server, connect, out, print_json
+from provisor.cli.common import AsJSON, Profile, Server, connect, out, print_json, print_table
 from provisor.remote.realtime import RealtimeLog
 
 app = typer.Typer(help="Real-time provisioning logs.", no_args_is_help=True)
@@ -83,7 +83,7 @@ def logs(
             f["status"],
             f["startTime"],
         )
-    out.print(table)
+    print_table(table)
     total = page["total"]
     shown = f"{offset + 1}-{offset + len(page['items'])} of " if len(page["items"]) < total else ""
     out.print(f"{shown}{total} entr{'y' if total == 1 else 'ies'}.", highlight=False)
@@ -125,4 +125,4 @@ def _show(log: RealtimeLog) -> None:
         table.add_column(column, overflow="fold")
     for s in log["systems"]:
         table.add_row(s["systemName"], s["role"], s["operation"], s["state"], s["reason"] or "")
-    out.print(table)
+    print_table(table)

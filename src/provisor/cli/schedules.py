@@ -17,6 +17,7 @@ from provisor.cli.common import (
     connect,
     out,
     print_json,
+    print_table,
 )
 from provisor.remote.schedules import ScheduleInfo
 
@@ -68,7 +69,7 @@ def list_schedules(as_json: AsJSON = False, server: Server = None, profile: Prof
             f["nextRun"] or "-",
             f["lastRun"] or "-",
         )
-    out.print(table)
+    print_table(table)
 
 
 @app.command()

@@ -35,6 +35,7 @@ from provisor.cli.common import (
     fail,
     out,
     print_json,
+    print_table,
 )
 from provisor.connectors.base import Role
 from provisor.remote import Remote
@@ -245,7 +246,7 @@ def _table(columns: Sequence[str], rows: Iterable[Sequence[str]], whole: Set[str
             table.add_column(column, overflow="fold")
     for row in listed:
         table.add_row(*(Text(cell) for cell in row))
-    out.print(table)
+    print_table(table)
 
 
 # -- systems --------------------------------------------------------------------------------------

@@ -298,9 +298,8 @@ async def current_context(request: Request) -> Context:
 ContextDep = Annotated[Context, Depends(current_context)]
 
 
-def guard(operation: Callable[..., Any], *, certificate: bool = True) -> Any:
+def guard(operation: Callable[..., Any]) -> Any:
     """The route dependency that admits callers of a service ``operation``: the permissions
     it declares (``@requires``), checked before the request is read. The web layer decides
     nothing: the service declares, and checks again when called."""
-    del certificate  # every route takes client certificates (the keyword goes after merges)
     return Depends(Guard(*permissions_of(operation)))

@@ -126,9 +126,7 @@ _RESPONSES: dict[str, openapi.Responses] = {
 }
 
 _GUARDS = {  # who may call: the service's declaration (certificates attached to the system too)
-    method: guard(
-        RealtimeService.check if method == "GET" else RealtimeService.push, certificate=True
-    )
+    method: guard(RealtimeService.check if method == "GET" else RealtimeService.push)
     for method in _RESPONSES
 }
 
