@@ -35,9 +35,9 @@ DESCRIPTION = """\
 Identity provisioning compatible with SAP Cloud Identity Services - Identity Provisioning.
 
 Authenticate with HTTP Basic (a technical user's client id and secret) or with a bearer
-token from `POST /oauth2/token` (client credentials grant). The proxy, real-time and tenant
-admin APIs also accept a client certificate attached to the technical user (mTLS with
-`provisor serve --tls-cert`, or from a trusted TLS-terminating reverse proxy).
+token from `POST /oauth2/token` (client credentials grant), or with a client certificate
+attached to the technical user (mTLS with `provisor serve --tls-cert`, or from a trusted
+TLS-terminating reverse proxy). `GET /api/v1/me` says who the credentials are.
 """
 
 
