@@ -33,12 +33,21 @@ PG_ADMIN_URL = f"postgresql://postgres@{PG_HOST}:5432/postgres"
 BACKENDS = ["sqlite", "postgresql"]
 
 
+# Argon2id at its smallest costs: hashing a secret takes microseconds instead of most of a second
+# (the default costs are tested in tests/unit/auth). Settings read it from the environment, so it
+# reaches every Settings a test makes and every provisor process it starts.
+CHEAP_HASHING = {"PROVISOR_SECRET_HASH_ITERATIONS": "1", "PROVISOR_SECRET_HASH_MEMORY_KIB": "32"}
+
+
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No PROVISOR_* setting of the developer's shell leaks into a test."""
+    """No PROVISOR_* setting of the developer's shell leaks into a test; secrets are hashed
+    cheaply."""
     for name in list(os.environ):
         if name.startswith("PROVISOR_"):
             monkeypatch.delenv(name)
+    for name, value in CHEAP_HASHING.items():
+        monkeypatch.setenv(name, value)
 
 
 # -- PostgreSQL: one migrated template per session, one clone per test ----------------------------
