@@ -148,39 +148,43 @@ class LiveServer:
 
 
 @contextmanager
+def uvicorn_thread(app: Any, **config: Any) -> Iterator[int]:
+    """Serve an ASGI app with uvicorn in a thread on a free loopback port; the port. The socket is
+    bound here and handed to uvicorn: no other test worker can take the port in between."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **config))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.01)
+        try:
+            yield port
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
+
+
+@contextmanager
 def serve(settings: Settings) -> Iterator[LiveServer]:
     """Prepare the database, start the app on a free port, stop it afterwards."""
     written = prepare(settings)
     assert written is not None, "a fresh store creates the initial admin"
     admin = json.loads(written.read_text())
     services = Services.open(settings)
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings, services),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="on",
-        proxy_headers=False,  # as provisor serve: the app decides whom to believe
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.01)
-    try:
+    app = create_app(settings, services)
+    # proxy_headers off, as provisor serve: the app decides whom to believe
+    with uvicorn_thread(app, log_level="warning", lifespan="on", proxy_headers=False) as port:
         yield LiveServer(
             settings=settings,
             services=services,
             url=f"http://127.0.0.1:{port}",
             admin=(admin["client_id"], admin["client_secret"]),
         )
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 @pytest.fixture
