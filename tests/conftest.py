@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -37,6 +39,26 @@ BACKENDS = ["sqlite", "postgresql"]
 # (the default costs are tested in tests/unit/auth). Settings read it from the environment, so it
 # reaches every Settings a test makes and every provisor process it starts.
 CHEAP_HASHING = {"PROVISOR_SECRET_HASH_ITERATIONS": "1", "PROVISOR_SECRET_HASH_MEMORY_KIB": "32"}
+
+
+# -- the quick subset: `pytest -m fast` (every test not slow) -----------------------------------
+
+# Fixtures that make a test slow wherever it is: PostgreSQL databases and slapd. Tests that start
+# real processes or take seconds are marked slow where they are written.
+SLOW_FIXTURES = frozenset({"pg_database", "pg_template", "ldap_server"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark slow the tests on PostgreSQL (a ``postgresql`` parameter or database) and on slapd,
+    and fast every other test not marked slow by hand: new tests land on their side by rule."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgresql = callspec is not None and "postgresql" in callspec.params.values()
+        uses = set(getattr(item, "fixturenames", ()))
+        if on_postgresql or uses & SLOW_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.fast)
 
 
 @pytest.fixture(autouse=True)
@@ -92,27 +114,43 @@ def pg_database(pg_template: str) -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+# -- SQLite: one migrated database per session, one copy per test ---------------------------------
+
+SQLITE_FILE = "provisor.db"  # the database in the data folder (Settings.sqlalchemy_url)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database, made once per worker (migrating takes most of a second)."""
+    folder = tmp_path_factory.mktemp("sqlite-template")
+    db = Database(Settings(data_dir=folder).sqlalchemy_url)
+    migrate.upgrade(db)
+    db.dispose()
+    return folder / SQLITE_FILE
+
+
+@pytest.fixture
+def sqlite_settings(sqlite_template: Path, tmp_path: Path) -> Settings:
+    """Settings on a fresh, migrated SQLite database in tmp_path."""
+    shutil.copyfile(sqlite_template, tmp_path / SQLITE_FILE)
+    return Settings(data_dir=tmp_path)
+
+
 @pytest.fixture(params=BACKENDS)
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    """Settings on SQLite (in tmp_path) and, in a second run, on PostgreSQL."""
+    """Settings on SQLite (in tmp_path) and, in a second run, on PostgreSQL; migrated."""
     if request.param == "sqlite":
-        return Settings(data_dir=tmp_path)
+        return request.getfixturevalue("sqlite_settings")
     url = request.getfixturevalue("pg_database")
     return Settings(data_dir=tmp_path, database_url=url)
 
 
 @pytest.fixture
 def services(settings: Settings) -> Iterator[Services]:
-    """The services of one process, on SQLite and then on PostgreSQL, migrated."""
+    """The services of one process, on SQLite and then on PostgreSQL (migrated databases)."""
     opened = Services.open(settings)
-    migrate.upgrade(opened.db)
     yield opened
     opened.close()
-
-
-@pytest.fixture
-def sqlite_settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path)
 
 
 # -- a real server on loopback --------------------------------------------------------------------
@@ -122,6 +160,9 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+CLIENT_TLS = ssl.create_default_context()  # made once: loading the CA bundle takes a while
 
 
 @dataclass
@@ -137,6 +178,7 @@ class LiveServer:
     def client(self, auth: Any = "admin", path: str = "", **kwargs: Any) -> httpx.Client:
         if auth == "admin":
             auth = self.admin
+        kwargs.setdefault("verify", CLIENT_TLS)
         return httpx.Client(base_url=self.url + path, auth=auth, timeout=60, **kwargs)
 
     def new_client(self, *permissions: str) -> tuple[str, str]:
@@ -203,7 +245,7 @@ def sqlite_server(sqlite_settings: Settings) -> Iterator[LiveServer]:
 @pytest.fixture
 def scim(server: LiveServer) -> Iterator[httpx.Client]:
     """An admin HTTP client on the live server's /scim."""
-    with httpx.Client(base_url=server.url + "/scim", auth=server.admin, timeout=60) as client:
+    with server.client(path="/scim") as client:
         yield client
 
 

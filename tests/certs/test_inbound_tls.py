@@ -319,7 +319,7 @@ def test_provisor_serve_with_tls_and_a_client_ca(tmp_path: Path) -> None:
     identity.write_text(pem(later) + key_pem(later_key))
 
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISOR_")}
+    env = dict(os.environ)  # PROVISOR_* as tests/conftest.py leaves them (cheap hashing)
     log = (tmp_path / "serve.log").open("w")
     command = [sys.executable, "-m", "provisor", "serve", "--port", str(port)]
     command += ["--data-dir", str(data), "--workers", "2", "--no-jobs"]
@@ -352,7 +352,7 @@ def test_provisor_serve_with_tls_and_a_client_ca(tmp_path: Path) -> None:
 
 
 def test_serve_refuses_bad_tls_options(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISOR_")}
+    env = dict(os.environ)  # PROVISOR_* as tests/conftest.py leaves them (cheap hashing)
     base = [sys.executable, "-m", "provisor", "serve", "--data-dir", str(tmp_path)]
     missing = subprocess.run(
         [*base, "--tls-cert", str(tmp_path / "nope.pem")],

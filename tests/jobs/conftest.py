@@ -12,7 +12,6 @@ from provisor.context import Context
 from provisor.jobs.model import Job, JobType
 from provisor.runtime import Services
 from provisor.settings import Settings
-from provisor.storage import migrate
 from provisor.systems.model import NewSystem, System
 from provisor.types import EntityType
 from tests.helpers import user_body
@@ -22,8 +21,7 @@ CTX = Context.system("tests")  # the service calls a test makes directly
 
 @pytest.fixture
 def sqlite_services(sqlite_settings: Settings) -> Iterator[Services]:
-    opened = Services.open(sqlite_settings)
-    migrate.upgrade(opened.db)
+    opened = Services.open(sqlite_settings)  # a migrated database
     yield opened
     opened.close()
 

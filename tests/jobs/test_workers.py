@@ -96,7 +96,7 @@ def slow_target() -> Iterator[str]:
 
 @contextmanager
 def workers(settings: Settings, count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISOR_")}
+    env = dict(os.environ)  # PROVISOR_* as tests/conftest.py leaves them (cheap hashing)
     env["PROVISOR_DATA_DIR"] = str(settings.data_dir)
     env["PROVISOR_JOB_STALE_SECONDS"] = "3"
     if settings.database_url:

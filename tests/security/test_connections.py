@@ -48,7 +48,7 @@ def _limit_files() -> None:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISOR_")}
+    env = dict(os.environ)  # PROVISOR_* as tests/conftest.py leaves them (cheap hashing)
     env.update(
         PROVISOR_HTTP_HEADER_TIMEOUT_SECONDS="1",
         PROVISOR_HTTP_BODY_GRACE_SECONDS="1",
