@@ -44,18 +44,30 @@ CHEAP_HASHING = {"PROVISOR_SECRET_HASH_ITERATIONS": "1", "PROVISOR_SECRET_HASH_M
 # -- the quick subset: `pytest -m fast` (every test not slow) -----------------------------------
 
 # Fixtures that make a test slow wherever it is: PostgreSQL databases and slapd. Tests that start
-# real processes or take seconds are marked slow where they are written.
-SLOW_FIXTURES = frozenset({"pg_database", "pg_template", "ldap_server"})
+# provisor processes or take seconds are marked slow where they are written.
+SLOW_FIXTURES = frozenset({"pg_database", "pg_template", "ldap_server", "slapd"})
+# Modules that run the CLI as a process for each command (until they use the in-process runner).
+PROCESS_MODULES = frozenset(
+    {
+        "tests/integration/test_cli.py",
+        "tests/integration/test_cli_certs.py",
+        "tests/integration/test_cli_systems.py",
+        "tests/integration/test_job_logs.py",
+        "tests/integration/test_transform_cli.py",
+    }
+)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark slow the tests on PostgreSQL (a ``postgresql`` parameter or database) and on slapd,
-    and fast every other test not marked slow by hand: new tests land on their side by rule."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark slow the tests on PostgreSQL (a ``postgresql`` parameter or database), on slapd and
+    in PROCESS_MODULES, and fast every other test not marked slow by hand: new tests land on
+    their side by rule."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         on_postgresql = callspec is not None and "postgresql" in callspec.params.values()
         uses = set(getattr(item, "fixturenames", ()))
-        if on_postgresql or uses & SLOW_FIXTURES:
+        module = item.path.relative_to(config.rootpath).as_posix()
+        if on_postgresql or uses & SLOW_FIXTURES or module in PROCESS_MODULES:
             item.add_marker(pytest.mark.slow)
         if item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.fast)

@@ -294,6 +294,7 @@ def test_the_header_is_ignored_from_untrusted_addresses(sqlite_settings: Setting
         assert answer.status_code == 401
 
 
+@pytest.mark.slow  # a provisor serve process
 def test_provisor_serve_with_tls_and_a_client_ca(tmp_path: Path) -> None:
     """``provisor serve --tls-cert --tls-key --client-ca``, as a user runs it: a certificate
     of the client CA, issued to the subject attached to a technical user, authenticates."""
@@ -351,6 +352,7 @@ def test_provisor_serve_with_tls_and_a_client_ca(tmp_path: Path) -> None:
         log.close()
 
 
+@pytest.mark.slow  # provisor serve processes
 def test_serve_refuses_bad_tls_options(tmp_path: Path) -> None:
     env = dict(os.environ)  # PROVISOR_* as tests/conftest.py leaves them (cheap hashing)
     base = [sys.executable, "-m", "provisor", "serve", "--data-dir", str(tmp_path)]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from provisor.context import Context
 from provisor.jobs.model import JobStatus, Trigger
@@ -192,6 +193,7 @@ def test_validation_writes_nothing_and_shows_every_target(
     assert services.jobs.all(Context.administrator("test"))[1] == 0, "validation is no job"
 
 
+@pytest.mark.slow  # CLI processes
 def test_cli_runs_validates_and_schedules(tmp_path: Path) -> None:
     data = tmp_path / "data"
     opened = Services.open(Settings(data_dir=data))

@@ -27,6 +27,8 @@ from provisor.settings import Settings
 from provisor.storage import tables as t
 from tests.jobs.conftest import add_users, lid_source, stats, system
 
+pytestmark = pytest.mark.slow  # provisor worker processes
+
 USERS = 200
 DELAY = 0.02  # seconds per create: the job lasts about USERS * DELAY
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 
 from provisor.context import Context
 from provisor.types import EntityType
@@ -74,6 +75,7 @@ def stored(server: LiveServer, kind: str, resource_id: str) -> dict[str, Any] | 
     return document
 
 
+@pytest.mark.slow  # whole jobs and a proxy, seconds long
 def test_identity_manager_loads_then_pushes_changes(server: LiveServer) -> None:
     directory = server.services.directory
     user_ids = [

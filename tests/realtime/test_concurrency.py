@@ -81,6 +81,7 @@ def test_eight_calls_for_one_new_user_create_it_once(
 
 
 @pytest.mark.slow
+@pytest.mark.slow  # two provisor serve processes
 def test_eight_calls_to_two_server_processes_create_it_once(
     settings: Settings, plain_scim: str
 ) -> None:

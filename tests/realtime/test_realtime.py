@@ -158,6 +158,7 @@ def test_a_target_system_takes_no_changes(server: LiveServer, tmp_path: Path) ->
         assert "source" in refused.json()["detail"]
 
 
+@pytest.mark.slow  # CLI processes
 def test_cli_shows_the_logs(sqlite_server: LiveServer, tmp_path: Path) -> None:
     services: Services = sqlite_server.services
     source = lid_source(services)

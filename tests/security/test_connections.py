@@ -22,6 +22,8 @@ import pytest
 
 from tests.conftest import free_port
 
+pytestmark = pytest.mark.slow  # provisor serve processes
+
 SAFETY = 60.0  # seconds a test waits for the server before it gives up (not a measurement)
 FILES = 256  # the server's file descriptor limit in test_many_slow_connections
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from provisor.auth.keys import derive_key, load_master_key
-from provisor.auth.passwords import VerifiedSecrets, hash_secret, verify_secret
+from provisor.auth.passwords import VerifiedSecrets, hash_secret, secret_hasher, verify_secret
 from provisor.auth.permissions import Principal
 from provisor.auth.tokens import TokenSigner
 from provisor.context import Context, Permission, parse_permissions
@@ -22,6 +22,7 @@ from provisor.types import EntityType
 from tests.helpers import user_body
 
 CTX = Context.system("tests")
+CHEAP = secret_hasher(1, 32)  # where the costs do not matter
 
 
 def test_secret_hashes_are_argon2id_and_salted() -> None:
@@ -53,11 +54,11 @@ def test_services_hash_with_the_costs_of_the_settings(tmp_path: Path) -> None:
 
 def test_verified_secrets_cache_only_remembers_successes() -> None:
     cache = VerifiedSecrets(size=2)
-    stored = hash_secret("right")
+    stored = hash_secret("right", CHEAP)
     assert not cache.known("c", stored, "right")
     assert cache.verify("c", stored, "right") and cache.known("c", stored, "right")
     assert not cache.verify("c", stored, "wrong") and not cache.known("c", stored, "wrong")
-    other = hash_secret("right")  # a rotated secret has another hash
+    other = hash_secret("right", CHEAP)  # a rotated secret has another hash
     assert not cache.known("c", other, "right")
 
 
@@ -117,7 +118,7 @@ def test_concurrent_checks_of_one_pair_share_one_hash(monkeypatch) -> None:
 
     monkeypatch.setattr(passwords, "verify_secret", slow_verify)
     cache = VerifiedSecrets()
-    stored = hash_secret("right")
+    stored = hash_secret("right", CHEAP)
     with ThreadPoolExecutor(8) as pool:
         results = [pool.submit(cache.verify, "c", stored, "right") for _ in range(8)]
         time.sleep(0.2)
