@@ -73,6 +73,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.fast)
 
 
+# -- pytest-xdist: how many workers `-n auto` starts -----------------------------------------------
+
+MAX_WORKERS = 8  # each worker holds its own PostgreSQL connections, slapd and servers
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Two workers per core (at most MAX_WORKERS): the tests wait for sockets, servers and
+    processes much of the time, and another worker uses the core meanwhile."""
+    return min(2 * (os.cpu_count() or 1), MAX_WORKERS)
+
+
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """No PROVISOR_* setting of the developer's shell leaks into a test; secrets are hashed
