@@ -43,9 +43,13 @@ CHEAP_HASHING = {"PROVISOR_SECRET_HASH_ITERATIONS": "1", "PROVISOR_SECRET_HASH_M
 
 # -- the quick subset: `pytest -m fast` (every test not slow) -----------------------------------
 
-# Fixtures that make a test slow wherever it is: PostgreSQL databases and slapd. Tests that start
-# provisor processes or take seconds are marked slow where they are written.
-SLOW_FIXTURES = frozenset({"pg_database", "pg_template", "ldap_server", "slapd"})
+# Fixtures that make a test slow wherever it is (directly or through another fixture): PostgreSQL
+# databases, slapd, and a live server (uvicorn on loopback: its tests are the HTTP half, their
+# services are covered in-process). Tests that start provisor processes or take seconds are
+# marked slow where they are written.
+SLOW_FIXTURES = frozenset(
+    {"pg_database", "pg_template", "ldap_server", "slapd", "server", "sqlite_server"}
+)
 # Modules that run the CLI as a process for each command (until they use the in-process runner).
 PROCESS_MODULES = frozenset(
     {
@@ -59,9 +63,9 @@ PROCESS_MODULES = frozenset(
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark slow the tests on PostgreSQL (a ``postgresql`` parameter or database), on slapd and
-    in PROCESS_MODULES, and fast every other test not marked slow by hand: new tests land on
-    their side by rule."""
+    """Mark slow the tests on PostgreSQL (a ``postgresql`` parameter or database), on slapd, on
+    a live server and in PROCESS_MODULES, and fast every other test not marked slow by hand:
+    new tests land on their side by rule."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         on_postgresql = callspec is not None and "postgresql" in callspec.params.values()
