@@ -16,8 +16,6 @@ from scim2_tester import Status, check_server
 
 from tests.conftest import LiveServer
 
-pytestmark = pytest.mark.slow  # the conformance testers send hundreds of requests
-
 
 def test_scim2_tester_reports_no_failure(server: LiveServer) -> None:
     with Client(base_url=server.url + "/scim", auth=server.admin, timeout=60) as http:
