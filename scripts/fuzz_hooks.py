@@ -39,6 +39,8 @@ RULES: list[tuple[str, frozenset[str]]] = [
     (r"^/scim/Groups", frozenset({GROUPS})),
     (r"^/scim/Schemas", frozenset({USERS})),
     (r"^/scim/(ResourceTypes|ServiceProviderConfig|\.search|Bulk|Me)", frozenset({USERS, GROUPS})),
+    # who the caller is: any technical user (every permission set but "none")
+    (r"^/api/v1/me$", frozenset(name for name in USERS_BY_SET if name != "none")),
     (r"^/api/v1/", frozenset({"admin"})),
     (r"^/ips/(service/)?publicapi/v1/", frozenset({"tenant_admin_api"})),
     (r"^/ipsproxy/service/api/v1/scim/", frozenset({"proxy_api"})),

@@ -7,6 +7,8 @@ import os
 import shutil
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -280,3 +282,87 @@ def scim(server: LiveServer) -> Iterator[httpx.Client]:
 def anyio_backend() -> str:
     """Async tests (``@pytest.mark.anyio``) run on asyncio."""
     return "asyncio"
+
+
+# -- the provisor command against a live server ---------------------------------------------------
+
+
+@dataclass
+class CLI:
+    """The ``provisor`` command as an administrator runs it against ``server``: with
+    PROVISOR_SERVER and the initial admin's credentials in the environment, in ``cwd``."""
+
+    server: LiveServer
+    cwd: Path
+    env: dict[str, str]
+
+    def run(
+        self, *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """``python -m provisor ARGS`` in a subprocess, as a user runs it."""
+        completed = subprocess.run(
+            [sys.executable, "-m", "provisor", *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=self.cwd,
+            timeout=120,
+            check=False,
+            input=stdin,
+        )
+        if check:
+            assert completed.returncode == 0, completed.stderr
+        return completed
+
+    def invoke(
+        self, *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """The same command in this process (typer's runner): faster, same result shape."""
+        from typer.testing import CliRunner
+
+        from provisor.cli import app
+
+        runner = CliRunner()
+        with _chdir(self.cwd):
+            result = runner.invoke(
+                app, list(args), input=stdin, env=self.env, catch_exceptions=False
+            )
+        completed = subprocess.CompletedProcess(
+            ["provisor", *args], result.exit_code, result.stdout, result.stderr
+        )
+        if check:
+            assert completed.returncode == 0, completed.stderr
+        return completed
+
+
+@contextmanager
+def _chdir(path: Path) -> Iterator[None]:
+    before = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def cli_for(live: LiveServer, cwd: Path, credentials: tuple[str, str] | None = None) -> CLI:
+    """The command as the technical user ``credentials`` (default: the initial admin) of
+    ``live``, with no profile and no PROVISOR_* setting of the developer's shell."""
+    client_id, secret = credentials or live.admin
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISOR_")}
+    env.update(
+        PROVISOR_SERVER=live.url,
+        PROVISOR_CLIENT_ID=client_id,
+        PROVISOR_CLIENT_SECRET=secret,
+        PROVISOR_CONFIG_DIR=str(cwd / ".config"),  # never the developer's profiles
+        COLUMNS="200",  # tables as wide as a terminal's, not clipped at 80
+    )
+    return CLI(server=live, cwd=cwd, env=env)
+
+
+@pytest.fixture
+def cli(sqlite_server: LiveServer, tmp_path: Path) -> CLI:
+    """The provisor command, as the initial admin, against a live SQLite server."""
+    cwd = tmp_path / "cli"
+    cwd.mkdir()
+    return cli_for(sqlite_server, cwd)

@@ -75,6 +75,32 @@ class Actor:
 ALL = frozenset({Permission.ADMIN})
 
 
+def refusal(actor: Actor, any_of: Iterable[Permission], action: str) -> str:
+    """Why ``actor`` may not do ``action``: the permissions that would allow it (each once,
+    ``admin`` last) and what to do about it."""
+    allowing = [p.value for p in dict.fromkeys(any_of) if p is not Permission.ADMIN]
+    allowing.append(Permission.ADMIN.value)
+    if len(allowing) == 1:
+        needed, advice = f"the permission {allowing[0]}", "that permission"
+    else:
+        needed = f"one of the permissions {', '.join(allowing[:-1])} or {allowing[-1]}"
+        advice = "one of these permissions"
+    return (
+        f"The {actor.kind.value} {actor.name} may not {action}: that needs {needed}. "
+        f"Ask an administrator for a technical user with {advice}."
+    )
+
+
+def confined(system_id: str) -> str:
+    """Why a caller whose certificate is attached to ``system_id`` may not make a call of
+    another system, or of none."""
+    return (
+        f"This certificate is attached to system {system_id}: it may call only that system's "
+        "API. For other calls, use a technical user's client id and secret, or a certificate "
+        "attached to no system."
+    )
+
+
 def new_request_id() -> str:
     """32 random hex digits (as a UUID4's hex, without building a UUID)."""
     return os.urandom(16).hex()
@@ -119,20 +145,18 @@ class Context:
     def allows(self, *any_of: Permission) -> bool:
         return self.actor.allows(*any_of)
 
-    def require(self, *any_of: Permission) -> None:
-        """PermissionDeniedError unless the actor holds one of ``any_of`` (none: admin)."""
+    def require(self, *any_of: Permission, action: str = "do this") -> None:
+        """PermissionDeniedError unless the actor holds one of ``any_of`` (none: admin); its
+        message says who may not do ``action`` (a phrase after "may not"), which permissions
+        would allow it, and what to do."""
         if not self.actor.allows(*any_of):
-            needed = " or ".join(p.value for p in any_of) if any_of else "admin"
-            raise PermissionDeniedError(f"This operation needs the permission {needed} (or admin).")
+            raise PermissionDeniedError(refusal(self.actor, any_of, action))
 
     def require_system(self, system_id: str) -> None:
         """PermissionDeniedError when the actor is confined to another system than
         ``system_id`` (the system's canonical id)."""
         if self.actor.system is not None and self.actor.system != system_id:
-            raise PermissionDeniedError(
-                f"This certificate is attached to system {self.actor.system}: it may call only "
-                "that system's API."
-            )
+            raise PermissionDeniedError(confined(self.actor.system))
 
 
 S = TypeVar("S")
@@ -152,11 +176,12 @@ def requires(
     def decorate(
         method: Callable[Concatenate[S, Context, P], R],
     ) -> Callable[Concatenate[S, Context, P], R]:
+        action = f"call {method.__qualname__}"
         if inspect.iscoroutinefunction(method):
 
             @functools.wraps(method)
             async def checked_async(self: S, ctx: Context, *args: Any, **kwargs: Any) -> Any:
-                ctx.require(*any_of)
+                ctx.require(*any_of, action=action)
                 return await method(self, ctx, *args, **kwargs)
 
             setattr(checked_async, PERMISSIONS_ATTRIBUTE, any_of)
@@ -164,7 +189,7 @@ def requires(
 
         @functools.wraps(method)
         def checked(self: S, ctx: Context, /, *args: P.args, **kwargs: P.kwargs) -> R:
-            ctx.require(*any_of)
+            ctx.require(*any_of, action=action)
             return method(self, ctx, *args, **kwargs)
 
         setattr(checked, PERMISSIONS_ATTRIBUTE, any_of)

@@ -2,6 +2,7 @@
 
     ProvisorError
     ├── ConfigError             bad settings (the server's configuration)
+    │   └── MasterKeyError      the master key cannot decrypt the stored data (HTTP 500)
     ├── InputError              bad input to an operation: a request, a command's values (400)
     ├── NotFoundError           a named thing does not exist
     ├── ConflictError           a unique name or value is taken
@@ -32,6 +33,11 @@ class ProvisorError(Exception):
 
 class ConfigError(ProvisorError):
     """The configuration is invalid."""
+
+
+class MasterKeyError(ConfigError):
+    """The master key cannot decrypt the stored data: it is not the key the data was
+    encrypted with."""
 
 
 class InputError(ProvisorError):

@@ -10,7 +10,9 @@ from pathlib import Path
 import structlog
 from argon2 import PasswordHasher
 from cryptography import x509
+from sqlalchemy import inspect, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from provisor.auth.attempts import AttemptLimiter
 from provisor.auth.checks import SecretChecks
@@ -31,7 +33,7 @@ from provisor.ratelimit import InboundBudget
 from provisor.realtime.service import RealtimeService
 from provisor.scim.limits import Limits as ScimLimits
 from provisor.settings import RATE_LIMITS_FILE, Settings
-from provisor.storage import migrate
+from provisor.storage import migrate, tables
 from provisor.storage.database import Database
 from provisor.systems.secrets import CredentialCipher
 from provisor.systems.service import Limits, SystemService
@@ -282,14 +284,101 @@ async def certificate_upkeep(
             await asyncio.wait_for(stop.wait(), every)
 
 
-def prepare(settings: Settings) -> Path | None:
-    """Bring the database up to date and, on an empty store, create the initial admin.
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """What :func:`initialise` found and made: whether it created the data folder and the
+    master key, the database's revision before and after, and the initial admin's
+    credentials file when it wrote one."""
 
-    Returns the path of the initial admin's credentials file when one was written.
-    """
+    folder_created: bool
+    key_created: bool
+    revision_before: str | None
+    revision: str | None
+    admin_file: Path | None
+
+
+def initialise(settings: Settings) -> Setup:
+    """Make or bring up to date an installation (``serve`` and ``init``, the only ones that
+    create a data folder or a master key): the folder, the key, the schema, and on an empty
+    store the initial admin. A database without its key is a ConfigError, never a new key:
+    a new one could not read the credentials stored with the old one."""
+    folder = settings.data_dir
+    folder_created = not folder.is_dir()
+    key_created = settings.secret_key is None and not (folder / KEY_FILE).is_file()
+    if key_created and _database_in_use(settings):
+        raise ConfigError(_lost_key(settings))
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     services = Services.open(settings)
     try:
+        before = migrate.current_revision(services.db)
         migrate.upgrade(services.db)
-        return services.clients.ensure_initial_admin(settings.data_dir)
+        return Setup(
+            folder_created=folder_created,
+            key_created=key_created,
+            revision_before=before,
+            revision=migrate.current_revision(services.db),
+            admin_file=services.clients.ensure_initial_admin(folder),
+        )
     finally:
         services.close()
+
+
+def prepare(settings: Settings) -> Path | None:
+    """Bring the database up to date and, on an empty store, create the initial admin
+    (:func:`initialise`). Returns the path of the initial admin's credentials file when one
+    was written."""
+    return initialise(settings).admin_file
+
+
+def require_installation(settings: Settings) -> None:
+    """ConfigError unless the data folder and the master key exist: every local command but
+    ``serve`` and ``init`` uses an installation and never makes one. With PostgreSQL the
+    folder holds only the key (none is needed with PROVISOR_SECRET_KEY)."""
+    folder = settings.data_dir
+    if settings.is_sqlite and not folder.is_dir():
+        raise ConfigError(
+            f"No data folder {folder.resolve()}. Name the existing one with --data-dir "
+            "(or PROVISOR_DATA_DIR), or create one with `provisor init` or `provisor serve`."
+        )
+    if settings.secret_key is not None or (folder / KEY_FILE).is_file():
+        return
+    if _database_in_use(settings):
+        raise ConfigError(_lost_key(settings))
+    raise ConfigError(
+        f"No master key {(folder / KEY_FILE).resolve()}: {folder.resolve()} is no provisor "
+        "data folder. Name the existing one with --data-dir (or PROVISOR_DATA_DIR), or create "
+        "one with `provisor init` or `provisor serve`."
+    )
+
+
+def _lost_key(settings: Settings) -> str:
+    key = (settings.data_dir / KEY_FILE).resolve()
+    return (
+        f"The database is in use but its master key {key} is missing: restore the key file "
+        "(or set PROVISOR_SECRET_KEY to the key), or name the right data folder with "
+        "--data-dir (or PROVISOR_DATA_DIR). A new key could not read the stored credentials."
+    )
+
+
+def _database_in_use(settings: Settings) -> bool:
+    """Whether the database holds what the master key signs or encrypts: clients (their
+    tokens), systems (their credentials), the certificate authority (its keys). A missing
+    or freshly migrated database holds none of it."""
+    if settings.is_sqlite:
+        database = make_url(settings.sqlalchemy_url).database
+        if not database or not Path(database).is_file():
+            return False
+    db = open_database(settings)
+    try:
+        with db.unscoped_read() as conn:
+            present = inspect(conn)
+            return any(
+                present.has_table(table.name)
+                and conn.execute(select(table.c[0]).limit(1)).first() is not None
+                for table in (tables.clients, tables.systems, tables.certificate_authority)
+            )
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip()
+        raise ConfigError(f"Cannot read the database: {reason}") from exc
+    finally:
+        db.dispose()

@@ -3,7 +3,7 @@ problem JSON, permissions."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from cryptography import x509
@@ -78,21 +78,51 @@ def test_outbound_certificates_over_the_api(server: LiveServer) -> None:
         switched = api.put(f"{base}/auto-regeneration", json={"enabled": True})
         assert switched.json() == {"enabled": True}
         assert api.get(base).json()["autoRegeneration"] is True
-        assert api.post("/api/v1/certificates/maintain").json() == {"events": []}
+        applied = api.post("/api/v1/certificates/maintain", params={"apply": "true"}).json()
+        assert applied["applied"] is True and applied["events"] == []
         assert api.get("/api/v1/certificates/events?system=ABAP").json() == {"events": []}
-        # a rehearsal: the rules applied as if it were ten days before the expiry
-        active = api.get(base).json()["certificates"][0]
-        at = active["validTo"].replace("Z", "")[:10] + "T00:00:00"
-        at = (datetime.fromisoformat(at) - timedelta(days=10)).isoformat()
-        [renewed] = api.post("/api/v1/certificates/maintain", params={"at": at}).json()["events"]
-        assert renewed["kind"] == "renewed" and renewed["fingerprint"] == active["fingerprint"]
-        assert api.get(base).json()["certificates"][0]["fingerprint"] != active["fingerprint"]
 
     client_id, secret = server.new_client("proxy_api", "realtime_api", "tenant_admin_api")
     with server.client(auth=(client_id, secret)) as api:
         _problem(api.get(base), 403, "admin")
         _problem(api.get("/api/v1/certificates/ca"), 403, "admin")
+        _problem(api.post("/api/v1/certificates/maintain"), 403, "admin")
     assert httpx.get(server.url + base).status_code == 401
+
+
+def test_maintenance_rehearses_unless_applied_now(server: LiveServer) -> None:
+    """Issue 16: a rehearsal is a dry run; applying takes no date, least of all a future one."""
+    target = _target(server)
+    base = f"/api/v1/systems/{target}/outbound-certificates"
+    maintain = "/api/v1/certificates/maintain"
+    with server.client() as api:
+        active = api.post(base, json={"keyType": "EC-P256"}).json()
+        api.put(f"{base}/auto-regeneration", json={"enabled": True})
+        listed = api.get(base).json()
+        assert (listed["systemId"], listed["systemName"]) == (target, "ABAP")
+        until = datetime.fromisoformat(active["validTo"].replace("Z", "+00:00"))
+        at = (until - timedelta(days=10)).replace(tzinfo=None).isoformat()
+
+        rehearsal = api.post(maintain, params={"at": at})
+        assert rehearsal.status_code == 200, rehearsal.text
+        [renewal] = rehearsal.json()["events"]
+        assert rehearsal.json()["applied"] is False
+        assert rehearsal.json()["at"].startswith(at[:19])
+        assert (renewal["kind"], renewal["systemName"]) == ("renewed", "ABAP")
+        assert renewal["fingerprint"] == active["fingerprint"]
+        assert "would be generated and activated" in renewal["detail"]
+        assert api.get(base).json() == listed  # nothing issued, nothing activated
+        assert api.get("/api/v1/certificates/events").json() == {"events": []}
+
+        refused = api.post(maintain, params={"at": at, "apply": "true"})
+        _problem(refused, 400, "a future time, on a live tenant")
+        past = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+        _problem(api.post(maintain, params={"at": past, "apply": "true"}), 400, "current time")
+        assert api.get(base).json() == listed
+
+        assert api.post(maintain).json()["events"] == []  # a dry run now: nothing due
+        applied = api.post(maintain, params={"apply": "true"}).json()
+        assert applied == {"applied": True, "at": applied["at"], "events": []}
 
 
 def test_inbound_certificates_over_the_api(server: LiveServer) -> None:
@@ -103,7 +133,9 @@ def test_inbound_certificates_over_the_api(server: LiveServer) -> None:
         as_json = api.post(base, json={"certificate": pem(cert)})
         assert as_json.status_code == 201, as_json.text
         assert as_json.json()["clientId"] == client_id
-        _problem(api.post(base, content=pem(cert)), 409, "already attached")
+        client_name = as_json.json()["clientName"]
+        assert client_name != client_id
+        _problem(api.post(base, content=pem(cert)), 409, f"client {client_name} ({client_id})")
         _problem(api.post(base, content=b"garbage"), 400, "Not an X.509 certificate")
         _problem(
             api.post(base, content=b"{", headers={"content-type": "application/json"}), 400, "JSON"
@@ -131,9 +163,13 @@ def test_inbound_certificates_over_the_api(server: LiveServer) -> None:
         listed = api.get(base).json()["certificates"]
         assert {c["generated"] for c in listed} == {True, False}
         assert all(c["name"] == f"cert_client_{c['fingerprint']}" for c in listed)
-        assert len(api.get("/api/v1/inbound-certificates").json()["certificates"]) == 2
+        everyone = api.get("/api/v1/inbound-certificates").json()["certificates"]
+        assert [c["clientName"] for c in everyone] == [client_name] * 2
         assert api.delete(f"{base}/{fingerprint}").status_code == 204
         _problem(api.delete(f"{base}/{fingerprint}"), 404, "No inbound certificate")
+        uploaded = as_json.json()["fingerprint"]
+        assert api.delete(f"/api/v1/inbound-certificates/{uploaded[:12]}").status_code == 204
+        assert api.get(base).json() == {"certificates": []}
         _problem(api.get("/api/v1/clients/nobody/certificates"), 404, "nobody")
 
         target = _target(server)

@@ -128,6 +128,50 @@ def _p12_identity(served: Served, bundle: bytes, password: bytes, label: str) ->
     return served.identity(cert, key, label)  # type: ignore[arg-type]
 
 
+def test_an_administrator_logs_in_with_a_client_certificate(https: Served) -> None:
+    """``provisor login --cert --key --cacert``: the admin commands then authenticate by
+    certificate over HTTPS."""
+    operator, _ = https.services.clients.create(CTX, "operator", ["admin"])
+    cert, key = self_signed("operator.example.org")
+    with https.client(auth=https.admin) as admin:
+        answer = admin.post(
+            f"/api/v1/clients/{operator.id}/certificates",
+            content=pem(cert),
+            headers={"Content-Type": "application/x-pem-file"},
+        )
+        assert answer.status_code == 201, answer.text
+    (https.folder / "operator.crt").write_text(pem(cert))
+    (https.folder / "operator.key").write_text(key_pem(key))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISOR_")}
+    env["PROVISOR_CONFIG_DIR"] = str(https.folder / "config")
+
+    def provisor(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "provisor", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=https.folder,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done
+
+    provisor(
+        "login",
+        https.url,
+        "--cert",
+        "operator.crt",
+        "--key",
+        "operator.key",
+        "--cacert",
+        str(https.pki.ca),
+    )
+    me = json.loads(provisor("whoami", "--json").stdout)
+    assert (me["name"], me["authentication"]) == ("operator", "certificate")
+
+
 def test_realtime_and_proxy_calls_over_mtls(https: Served) -> None:
     services, certs = https.services, https.services.certificates
     source = _system(services, "HR", Role.SOURCE)
@@ -153,8 +197,9 @@ def test_realtime_and_proxy_calls_over_mtls(https: Served) -> None:
             assert pushed.status_code in (200, 201), pushed.text
             [log] = admin.get("/api/v1/realtime-logs").json()["items"]
             assert log["triggeredBy"] == "idm"
-        # the admin API does not take certificates
-        assert mtls.get("/api/v1/systems").status_code == 401
+        # the admin API takes certificates too, with their owner's permissions
+        assert mtls.get("/api/v1/systems").status_code == 403
+        assert mtls.get("/api/v1/me").json()["authentication"] == "certificate"
         # credentials, when sent, are what counts
         assert mtls.get(REALTIME.format(source), auth=("x", "y")).status_code == 401
 

@@ -29,6 +29,7 @@ from provisor.settings import Settings
 from provisor.storage import migrate
 from provisor.storage import tables as t
 from provisor.systems.model import NewSystem, System
+from provisor.timestamps import format_datetime
 from tests.certs.conftest import Clock, self_signed
 
 CTX = Context.system("tests")  # the service calls a test makes directly
@@ -222,6 +223,51 @@ def test_expired_active_with_a_manual_inactive_one(services: Services, clock: Cl
     assert list(slots.values()) == [True]
     with pytest.raises(ConflictError, match="expired"):
         certs.activate(Context.system("test"), target.id, old.details.fingerprint)
+
+
+def _stored(services: Services) -> tuple[list[object], ...]:
+    """Every row a maintenance run may change: certificates, notices, the audit log."""
+    with services.db.unscoped_read() as conn:
+        return tuple(
+            list(conn.execute(select(table)).all())
+            for table in (t.outbound_certificates, t.certificate_events, t.audit_log)
+        )
+
+
+def test_a_rehearsal_changes_nothing(services: Services, clock: Clock) -> None:
+    """Issue 16: a rehearsal issued a certificate valid only from its date and made it active."""
+    certs = services.certificates
+    renewing, noticed = system(services, name="BTP"), system(services, name="ABAP")
+    first = certs.generate_outbound(CTX, renewing.id)
+    certs.generate_outbound(CTX, noticed.id)
+    certs.set_auto_regenerate(CTX, renewing.id, True)
+    assert certs.rehearse(CTX) == []  # nothing due now
+    before = _stored(services)
+
+    at = first.details.not_after - timedelta(days=10)
+    planned = sorted(certs.rehearse(CTX, at), key=lambda e: e.system_name)
+    assert [(e.system_name, e.kind) for e in planned] == [
+        ("ABAP", "expiring-14"),
+        ("BTP", "renewed"),
+    ]
+    renewal = planned[1]
+    assert renewal.fingerprint == first.details.fingerprint
+    assert renewal.created == format_datetime(at)
+    assert "would be generated and activated" in renewal.detail
+    assert f"{first.details.fingerprint}, valid to" in renewal.detail
+    assert _stored(services) == before
+    assert certs.events(CTX) == []
+    [active] = [c for c in certs.outbound(CTX, renewing.id) if c.active]
+    assert active.details.fingerprint == first.details.fingerprint
+
+    clock.now = at  # the same time, for real: what the rehearsal said
+    applied = sorted(certs.maintain(CTX), key=lambda e: e.system_name)
+    assert [(e.system_name, e.kind) for e in applied] == [
+        ("ABAP", "expiring-14"),
+        ("BTP", "renewed"),
+    ]
+    assert "was generated and activated" in applied[1].detail
+    assert certs.rehearse(CTX) == []  # done
 
 
 # -- inbound ---------------------------------------------------------------------------------------

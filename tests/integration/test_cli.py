@@ -44,60 +44,6 @@ def run(
     return completed
 
 
-def test_clients_commands(tmp_path: Path) -> None:
-    created = run(
-        "clients",
-        "create",
-        "hr-sync",
-        "--permission",
-        "manage_users",
-        "--permission",
-        "manage_groups",
-        "--json",
-        data_dir=tmp_path,
-    )
-    creds = json.loads(created.stdout)
-    assert set(creds) == {"client_id", "client_secret"}
-    assert len(creds["client_id"]) == 36 and len(creds["client_secret"]) >= 40
-    listed = json.loads(run("clients", "list", "--json", data_dir=tmp_path).stdout)
-    assert [c["name"] for c in listed] == ["hr-sync"]
-    assert listed[0]["permissions"] == ["manage_groups", "manage_users"]
-    assert "secret" not in json.dumps(listed[0]).replace("secrets", "")
-    assert "hr-sync" in run("clients", "list", data_dir=tmp_path).stdout
-    rotated = json.loads(
-        run("clients", "rotate-secret", "hr-sync", "--json", data_dir=tmp_path).stdout
-    )
-    assert rotated["client_id"] == creds["client_id"]
-    assert rotated["client_secret"] != creds["client_secret"]
-    run("clients", "delete", creds["client_id"], data_dir=tmp_path)
-    assert json.loads(run("clients", "list", "--json", data_dir=tmp_path).stdout) == []
-
-
-def test_clients_errors_are_readable(tmp_path: Path) -> None:
-    run("clients", "create", "dup", "-p", "admin", data_dir=tmp_path)
-    for args, message in [
-        (("clients", "create", "dup", "-p", "admin"), "already exists"),
-        (("clients", "create", "x", "-p", "superuser"), "unknown permission"),
-        (("clients", "delete", "ghost"), "No client"),
-        (("clients", "rotate-secret", "ghost"), "No client"),
-    ]:
-        completed = run(*args, data_dir=tmp_path, check=False)
-        assert completed.returncode == 1
-        assert message in completed.stderr
-        assert "Traceback" not in completed.stderr
-    missing = run("clients", "create", "y", data_dir=tmp_path, check=False)
-    assert missing.returncode == 2 and "--permission" in missing.stderr
-
-
-def test_db_upgrade(tmp_path: Path) -> None:
-    from alembic.script import ScriptDirectory
-
-    from provisor.storage.migrate import MIGRATIONS
-
-    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
-    assert f"revision {head}" in run("db", "upgrade", data_dir=tmp_path).stdout
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, tuple[str, str], subprocess.Popen[str]]]:
     """``provisor serve`` with two worker processes on SQLite."""
@@ -144,7 +90,7 @@ def test_serve_creates_the_initial_admin_once(
     assert health["status"] == "ok" and health["database"] == "sqlite"
     with httpx.Client(base_url=url, auth=admin) as client:
         assert client.get("/scim/Users").status_code == 200
-    listed = json.loads(run("clients", "list", "--json", data_dir=tmp_path).stdout)
+        listed = client.get("/api/v1/clients").json()["items"]
     assert [(c["name"], c["permissions"]) for c in listed] == [("initial-admin", ["admin"])]
     (tmp_path / "initial-admin.json").unlink()
     assert prepare(Settings(data_dir=tmp_path)) is None  # a store with clients: no new admin

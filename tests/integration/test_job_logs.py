@@ -7,7 +7,6 @@ import json
 import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,8 +21,7 @@ from provisor.settings import Settings
 from provisor.storage import migrate
 from provisor.systems.model import NewSystem
 from provisor.timestamps import parse_datetime
-from tests.conftest import LiveServer
-from tests.integration.test_cli import run
+from tests.conftest import CLI, LiveServer
 
 PROBLEM = "application/problem+json"
 PUBLIC = ("/ips/service/publicapi/v1", "/ips/publicapi/v1")
@@ -72,23 +70,20 @@ def make_job(services: Services, *, logs: list[EntityLog] | None = None) -> Job:
             EntityLog("deleted", "user", *hr, "u-5", None, None),
             EntityLog("failed", "user", *src, "u-2", "no userName", None),  # a restart's twin
         ]
-    services.jobs.journal_of(Context.system("test")).add_entity_logs(job.id, entries)
     source_counts, target_counts = Counts(), Counts()
     source_counts.add(Action.READ, 5)
     source_counts.add(Action.FAILED, 2)
     source_counts.add(Action.SKIPPED)
     target_counts.add(Action.CREATED)
     target_counts.add(Action.FAILED)
-    services.jobs.journal_of(Context.system("test")).save_statistics(
+    services.jobs.journal_of(Context.system("test")).commit(
         job.id,
+        entries,
         {
             ("user", system.id, "LID", "source"): source_counts,
             ("user", "hr-1", "HR Target", "target"): target_counts,
         },
-    )
-    services.jobs.journal_of(Context.system("test")).set_status(
-        job.id,
-        JobStatus.FINISHED_WITH_ERROR,
+        status=JobStatus.FINISHED_WITH_ERROR,
         started=STARTED,
         ended=ENDED,
         error="2 entities failed.",
@@ -326,30 +321,18 @@ def test_admin_api_exports_job_logs(server: LiveServer) -> None:
 # -- the CLI ------------------------------------------------------------------------------------
 
 
-def test_cli_exports_job_logs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    opened = Services.open(Settings(data_dir=tmp_path))
-    try:
-        migrate.upgrade(opened.db)
-        job = make_job(opened)
-    finally:
-        opened.close()
-
-    target = tmp_path / "errors.zip"
-    done = run(
-        "jobs", "export", job.id, "--log-type", "allErrorsLog", "-o", str(target), data_dir=tmp_path
-    )
+def test_cli_exports_job_logs(cli: CLI) -> None:
+    job = make_job(cli.server.services)
+    target = cli.cwd / "errors.zip"
+    done = cli.invoke("jobs", "export", job.id, "--log-type", "allErrorsLog", "-o", str(target))
     assert str(target) in done.stdout.replace("\n", "")
     assert list(unzip(target.read_bytes())) == [f"ips_jobErrorLogs_{job.id}_{STAMP}.txt"]
 
-    work = tmp_path / "here"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    run("jobs", "export", job.id, data_dir=tmp_path)
-    (written,) = work.iterdir()
-    assert written.name == f"ips_jobLogs_{job.id}_{STAMP}.zip"
+    cli.invoke("jobs", "export", job.id)  # SAP's file name, in the current folder
+    written = cli.cwd / f"ips_jobLogs_{job.id}_{STAMP}.zip"
     assert "job.json" in unzip(written.read_bytes())
 
-    bad = run("jobs", "export", job.id, "--log-type", "nope", data_dir=tmp_path, check=False)
-    assert bad.returncode == 1 and "allErrorsLog" in bad.stderr
-    unknown = run("jobs", "export", "no-such-job", data_dir=tmp_path, check=False)
+    bad = cli.invoke("jobs", "export", job.id, "--log-type", "nope", check=False)
+    assert bad.returncode == 2 and "allErrorsLog" in bad.stderr
+    unknown = cli.invoke("jobs", "export", "no-such-job", check=False)
     assert unknown.returncode == 1 and "no-such-job" in unknown.stderr

@@ -27,7 +27,7 @@ from provisor.settings import Settings
 from provisor.storage import migrate
 from provisor.storage import tables as t
 from provisor.systems.exchange import export_system, identity_management_csv, import_system
-from provisor.systems.model import NewSystem, SystemChanges
+from provisor.systems.model import Link, NewSystem, SystemChanges
 from provisor.systems.secrets import MASK
 from provisor.transform.defaults import default_transformation
 
@@ -314,6 +314,11 @@ def test_sources_of_targets(services: Services) -> None:
         scim_target(sourceSystemIds=[source.id]),
     )
     assert target.source_system_ids == (source.id,)
+    assert target.source_systems == (Link(id=source.id, name="HR"),)
+    linked = services.systems.show(Context.administrator(AUTHOR), "HR")
+    assert linked.target_systems == (Link(id=target.id, name=target.name),)
+    assert linked.to_dict()["targetSystems"] == [{"id": target.id, "name": target.name}]
+    assert target.to_dict()["sourceSystems"] == [{"id": source.id, "name": "HR"}]
     with pytest.raises(InputError, match="not a source"):
         services.systems.update(
             Context.administrator(AUTHOR),

@@ -221,3 +221,5 @@ def test_the_api_is_documented(server: LiveServer) -> None:
     spec = httpx.get(server.url + "/openapi.json").json()
     assert "/api/v1/systems" in spec["paths"]
     assert "/api/v1/systems/{system_id}/transformations/{kind}/versions" in spec["paths"]
+    changes = spec["components"]["schemas"]["SystemChanges"]["properties"]
+    assert "ids of the source systems" in changes["sourceSystemIds"]["description"]

@@ -1,18 +1,23 @@
-"""Services on a real database for job tests, and a way to run a job to its end."""
+"""Services on a real database for job tests, a way to run a job to its end, and a job
+runner in a thread (as a server's)."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from provisor.context import Context
+from provisor.jobs.executor import Executor
 from provisor.jobs.model import Job, JobType
 from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.systems.model import NewSystem, System
+from provisor.timestamps import now
 from provisor.types import EntityType
 from tests.helpers import user_body
 
@@ -24,6 +29,24 @@ def sqlite_services(sqlite_settings: Settings) -> Iterator[Services]:
     opened = Services.open(sqlite_settings)  # a migrated database
     yield opened
     opened.close()
+
+
+@contextmanager
+def running_jobs(services: Services) -> Iterator[Executor]:
+    """A job runner in a thread, as a server's, until the block ends: it has beaten once
+    when the block starts (so it is known alive)."""
+    executor = Executor(services.jobs, services.schedules, name="test-runner", poll_seconds=0.05)
+    services.jobs.beat(Context.system("worker"), executor.name, now())
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    thread = threading.Thread(target=loop.run_until_complete, args=(executor.run(stop),))
+    thread.start()
+    try:
+        yield executor
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=60)
+        loop.close()
 
 
 def system(services: Services, **data: Any) -> System:

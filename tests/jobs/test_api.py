@@ -4,22 +4,17 @@ entities, schedules, validation and resets."""
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from provisor.context import Context
-from provisor.jobs.model import JobStatus, Trigger
+from provisor.jobs.model import Trigger
 from provisor.runtime import Services
-from provisor.settings import Settings
-from provisor.storage import migrate
 from tests.conftest import LiveServer
 from tests.helpers import user_body
-from tests.integration.test_cli import run
 from tests.jobs.conftest import add_users, lid_source
 from tests.jobs.test_pipeline import csv_target, rows
 
@@ -57,7 +52,11 @@ def test_jobs_through_the_admin_api(server: LiveServer, tmp_path: Path) -> None:
         listed = api.get("/jobs", params={"source": "LID", "status": "Success"}).json()
         assert [j["id"] for j in listed["items"]] == [job["id"]] and listed["total"] == 1
         created = api.get(f"/jobs/{job['id']}/entities", params={"action": "created"}).json()
-        assert created["total"] == 0, "created entities are logged only when traced"
+        assert sorted(e["name"] for e in created["items"]) == ["ada", "grace"]
+        assert all(e["targetEntityId"] and e["content"] is None for e in created["items"])
+        bogus = api.get(f"/jobs/{job['id']}/entities", params={"action": "Bogus"})
+        assert bogus.status_code == 400 and "created" in bogus.json()["detail"]
+        assert api.get("/job-runners").json() == {"items": []}, "this server runs no jobs"
 
         assert api.post(f"/jobs/{job['id']}/stop").status_code == 409, "it has ended"
         assert api.get("/jobs/nope").status_code == 404
@@ -78,6 +77,7 @@ def test_jobs_through_the_admin_api(server: LiveServer, tmp_path: Path) -> None:
     with server.client(auth=server.new_client("manage_users"), path="/api/v1") as api:
         assert api.post(f"/systems/{source.id}/jobs").status_code == 403
         assert api.get("/jobs").status_code == 403
+        assert api.get("/job-runners").status_code == 403
     assert httpx.get(f"{server.url}/api/v1/jobs").status_code == 401
 
 
@@ -191,45 +191,3 @@ def test_validation_writes_nothing_and_shows_every_target(
         assert broken.status_code == 400
     assert not (tmp_path / "users.csv").exists(), "nothing written"
     assert services.jobs.all(Context.administrator("test"))[1] == 0, "validation is no job"
-
-
-@pytest.mark.slow  # CLI processes
-def test_cli_runs_validates_and_schedules(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    opened = Services.open(Settings(data_dir=data))
-    try:
-        migrate.upgrade(opened.db)
-        add_users(opened, "ada", "grace")
-        source = lid_source(opened)
-        csv_target(opened, source.id, data)  # files lie in the data folder
-    finally:
-        opened.close()
-
-    done = run("jobs", "start", "LID", "--wait", "--json", data_dir=data)
-    job = json.loads(done.stdout)
-    assert job["status"] == JobStatus.SUCCESS.value
-    assert set(rows(data / "users.csv")) == {"ada", "grace"}
-    shown = run("jobs", "show", job["id"], data_dir=data).stdout
-    assert "Success" in shown and "created" in shown
-    assert job["id"] in run("jobs", "list", data_dir=data).stdout
-    simulated = run("jobs", "start", "LID", "--type", "SIMULATE", "--wait", data_dir=data)
-    assert "SIMULATE" in simulated.stdout
-
-    samples = tmp_path / "users.csv.sample"
-    samples.write_text(
-        "schemas[0],id,userName\nurn:ietf:params:scim:schemas:core:2.0:User,1,turing\n"
-    )
-    checked = json.loads(
-        run("jobs", "validate", "LID", "--users", str(samples), data_dir=data).stdout
-    )
-    assert checked["entities"][0]["targets"][0]["document"]["userName"] == "turing"
-    bad = run("jobs", "validate", "LID", data_dir=data, check=False)
-    assert bad.returncode != 0 and "--users" in bad.stderr
-
-    run("schedules", "set", "LID", "--every", "40", data_dir=data)
-    assert "every 40 minutes" in run("schedules", "list", data_dir=data).stdout
-    refused = run("schedules", "set", "LID", "--every", "10", data_dir=data, check=False)
-    assert refused.returncode != 0 and "larger than 30" in refused.stderr
-    run("schedules", "delete", "LID", data_dir=data)
-    missing = run("jobs", "start", "nope", data_dir=data, check=False)
-    assert missing.returncode != 0 and "nope" in missing.stderr

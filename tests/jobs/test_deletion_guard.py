@@ -7,18 +7,13 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from provisor.context import Context
 from provisor.jobs.model import Job, JobStatus, JobType, ReadMode, Trigger
 from provisor.runtime import Services
-from provisor.settings import Settings
-from provisor.storage import migrate
 from provisor.systems.model import SystemChanges
 from provisor.types import EntityType
-from tests.conftest import LiveServer
+from tests.conftest import CLI, LiveServer
 from tests.helpers import group_body
-from tests.integration.test_cli import run
 from tests.jobs.conftest import add_users, lid_source, run_job, stats
 from tests.jobs.test_pipeline import csv_target, rows
 
@@ -248,29 +243,24 @@ def test_holds_through_the_admin_api(server: LiveServer, tmp_path: Path) -> None
         assert other.post(f"/systems/{source.id}/confirm-deletions").status_code == 403
 
 
-@pytest.mark.slow
-def test_holds_through_the_cli(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    opened = Services.open(Settings(data_dir=data))
-    try:
-        migrate.upgrade(opened.db)
-        ids = add_users(opened, "c1", "c2")
-        source = lid_source(opened)
-        csv_target(opened, source.id, data)
-        run_job(opened, "LID")
-        _forget(opened, ids, "c1", "c2")
-        run_job(opened, "LID")
-        listed = run("jobs", "holds", "LID", data_dir=data).stdout
-        assert "empty read" in listed and "no" in listed
-        wrong = run(
-            "jobs", "confirm-deletions", "LID", "--entity-type", "role", data_dir=data, check=False
-        )
-        assert wrong.returncode == 1 and "user or group" in wrong.stderr
-        confirmed = run("jobs", "confirm-deletions", "LID", data_dir=data).stdout
-        assert "The next full read deletes them" in confirmed
-        done = run_job(opened, "LID")
-        assert done.status is JobStatus.SUCCESS and "as cli:" in (done.outcome or "")
-        again = run("jobs", "confirm-deletions", "LID", data_dir=data, check=False)
-        assert again.returncode == 1 and "No deletions of LID are held back" in again.stderr
-    finally:
-        opened.close()
+def test_holds_through_the_cli(cli: CLI) -> None:
+    services = cli.server.services
+    ids = add_users(services, "c1", "c2")
+    source = lid_source(services)
+    csv_target(services, source.id, cli.cwd)
+    run_job(services, "LID")
+    _forget(services, ids, "c1", "c2")
+    run_job(services, "LID")
+    listed = cli.invoke("jobs", "holds", "LID").stdout
+    assert "empty read" in listed and "no" in listed
+    wrong = cli.invoke("jobs", "confirm-deletions", "LID", "--entity-type", "role", check=False)
+    assert wrong.returncode == 2 and "'user', 'group'" in wrong.stderr
+    unconfirmed = cli.invoke("jobs", "confirm-deletions", "LID", check=False)
+    assert unconfirmed.returncode == 1 and "--yes" in " ".join(unconfirmed.stderr.split())
+    assert "empty read" in unconfirmed.stdout, "it shows what it would confirm"
+    confirmed = cli.invoke("jobs", "confirm-deletions", "LID", "--yes").stdout
+    assert "The next full read deletes them" in confirmed
+    done = run_job(services, "LID")
+    assert done.status is JobStatus.SUCCESS and "as initial-admin" in (done.outcome or "")
+    again = cli.invoke("jobs", "confirm-deletions", "LID", "--yes", check=False)
+    assert again.returncode == 1 and "No deletions of LID are held back" in again.stderr

@@ -153,6 +153,22 @@ def test_deletion_threshold_and_zero_read_guard(services: Services, tmp_path: Pa
     assert len(rows(tmp_path / "users.csv")) == 5
 
 
+def test_a_job_lists_what_it_changed_by_name_without_content(
+    services: Services, tmp_path: Path
+) -> None:
+    ids = add_users(services, "ada", "bob")
+    source = lid_source(services)
+    csv_target(services, source.id, tmp_path)
+    job = run_job(services, "LID")
+    logs, total = services.jobs.entity_logs(Context.administrator("t"), job.id)
+    created = sorted((e.name, e.entity_id, e.content) for e in logs)
+    assert total == 2
+    assert [(e.action, e.system_name) for e in logs] == [("created", "CSV")] * 2
+    assert created == [("ada", ids["ada"], None), ("bob", ids["bob"], None)]
+    in_csv = {row["id"] for row in rows(tmp_path / "users.csv").values()}
+    assert {e.target_entity_id for e in logs} == in_csv
+
+
 def test_deletions_follow_the_rules(services: Services, tmp_path: Path) -> None:
     ids = add_users(services, "keep", "gone", "filtered")
     source = lid_source(services)
@@ -168,7 +184,8 @@ def test_deletions_follow_the_rules(services: Services, tmp_path: Path) -> None:
     assert stats(job, "CSV")["deleted"] == 2, job.outcome
     assert set(rows(tmp_path / "users.csv")) == {"keep"}
     deleted, _ = services.jobs.entity_logs(Context.administrator("test"), job.id, ["deleted"])
-    assert deleted == [], "deleted entities are logged only with ips.trace.deleted.entity"
+    assert sorted(e.entity_id for e in deleted) == sorted([ids["gone"], ids["filtered"]])
+    assert all(e.target_entity_id and e.content is None for e in deleted)
 
 
 def test_a_condition_skip_removes_from_that_target_only(services: Services, tmp_path: Path) -> None:

@@ -228,10 +228,15 @@ def test_jobs_of_one_source_run_one_after_the_other(
             wait_for(lambda: worker_of(services, first.id), "a worker to take the job")
             second = services.jobs.start(Context.administrator("test"), "LID")  # waits its turn
             wait_for(
+                lambda: len(services.jobs.runners(Context.administrator("test"))) == 2,
+                "both workers to say they are alive",
+            )
+            wait_for(
                 lambda: services.jobs.get(Context.administrator("test"), second.id).status.finished,
                 "both jobs",
                 120,
             )
+        assert services.jobs.runners(Context.administrator("test")) == [], "stopped: gone"
         one, two = (
             services.jobs.get(Context.administrator("test"), first.id),
             services.jobs.get(Context.administrator("test"), second.id),
@@ -255,7 +260,9 @@ def test_the_embedded_executor_runs_queued_jobs(tmp_path: Path, slow_target: str
                 "the job",
                 60,
             )
+            assert len(services.jobs.runners(Context.administrator("test"))) == 1
         assert services.jobs.get(Context.administrator("test"), job.id).status is JobStatus.SUCCESS
+        assert services.jobs.runners(Context.administrator("test")) == [], "stopped: gone"
         assert len(_SlowTarget.users) == USERS
     finally:
         services.close()

@@ -13,9 +13,8 @@ import orjson
 
 from provisor.context import Context
 from provisor.types import EntityType
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, cli_for
 from tests.helpers import PATCH_OP, group_body, user_body
-from tests.integration.test_cli import run
 from tests.proxy.conftest import proxy_system
 
 CTX = Context.system("tests")  # the service calls a test makes directly
@@ -27,20 +26,9 @@ def repository_file(server: LiveServer, system_id: str) -> dict[str, str]:
         response = admin.get(f"/api/v1/systems/{system_id}/export", params={"format": "csv"})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/csv")
-    options = (
-        ["--database-url", server.settings.database_url] if server.settings.database_url else []
-    )
-    cli = run(
-        "systems",
-        "export",
-        system_id,
-        "--format",
-        "csv",
-        "--base-url",
-        server.url,
-        *options,
-        data_dir=server.settings.data_dir,
-    )
+    cwd = server.settings.data_dir.parent / "cli"
+    cwd.mkdir(exist_ok=True)
+    cli = cli_for(server, cwd).invoke("systems", "export", system_id, "--format", "csv")
     assert cli.stdout == response.text
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert len(rows) == 1

@@ -16,9 +16,8 @@ from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.systems.model import SystemChanges
 from provisor.types import EntityType
-from tests.conftest import LiveServer, serve
+from tests.conftest import CLI, LiveServer, serve
 from tests.helpers import user_body
-from tests.integration.test_cli import run
 from tests.jobs.conftest import add_users, lid_source, run_job, stats
 from tests.jobs.test_peers import scim_target
 from tests.jobs.test_pipeline import csv_target, rows
@@ -158,8 +157,8 @@ def test_a_target_system_takes_no_changes(server: LiveServer, tmp_path: Path) ->
         assert "source" in refused.json()["detail"]
 
 
-@pytest.mark.slow  # CLI processes
-def test_cli_shows_the_logs(sqlite_server: LiveServer, tmp_path: Path) -> None:
+def test_cli_shows_the_logs(cli: CLI, tmp_path: Path) -> None:
+    sqlite_server = cli.server
     services: Services = sqlite_server.services
     source = lid_source(services)
     csv_target(services, source.id, tmp_path)
@@ -167,14 +166,21 @@ def test_cli_shows_the_logs(sqlite_server: LiveServer, tmp_path: Path) -> None:
     entity = json.loads(services.directory.get(CTX, EntityType.USER, ada, "/scim").body or b"")
     with sqlite_server.client(auth=sqlite_server.new_client("realtime_api"), path=BASE) as api:
         log_id = api.post(f"/{source.id}/entities/user", json=entity).json()["id"]
-    data = sqlite_server.settings.data_dir
-    listed = run("realtime", "logs", "--entity-id", ada, data_dir=data).stdout
-    assert log_id[:8] in listed and "1 entry." in listed
-    shown = run("realtime", "show", log_id, data_dir=data).stdout
-    assert "Entity Created" in shown and "CSV" in shown
-    as_json = json.loads(run("realtime", "logs", "--json", "--source", "LID", data_dir=data).stdout)
-    assert as_json["total"] == 1
-    missing = run("realtime", "show", "nope", data_dir=data, check=False)
+    listed = cli.invoke("realtime", "logs", "--entity-id", ada).stdout
+    assert log_id in listed and "1 entry." in listed, "whole ids"
+    shown = cli.run("realtime", "show", log_id).stdout
+    assert "Entity Created" in shown and "CSV" in shown and f"LID ({source.id})" in shown
+    as_json = json.loads(cli.invoke("realtime", "logs", "--json", "--source", "LID").stdout)
+    assert as_json["total"] == 1 and as_json["items"][0]["systems"][0]["systemName"] == "LID"
+    ok = cli.invoke("realtime", "logs", "--status", "success", "--entity-type", "user").stdout
+    assert log_id in ok
+    assert "0 entries." in cli.invoke("realtime", "logs", "--status", "Finished with Error").stdout
+    bogus = cli.invoke("realtime", "logs", "--status", "Bogus", check=False)
+    assert bogus.returncode == 2 and "'success', 'error'" in bogus.stderr, "the valid ones"
+    with sqlite_server.client(path="/api/v1") as admin:
+        assert admin.get("/realtime-logs", params={"status": "Bogus"}).status_code == 400
+        assert admin.get("/realtime-logs", params={"entityType": "role"}).status_code == 400
+    missing = cli.invoke("realtime", "show", "nope", check=False)
     assert missing.returncode == 1 and "nope" in missing.stderr
 
 

@@ -109,3 +109,17 @@ def test_a_call_acts_as_provisor_for_its_tenant_and_request() -> None:
         "r1",
     )
     own.require(Permission.MANAGE_USERS)
+
+
+def test_a_refusal_names_each_permission_once_and_what_to_do() -> None:
+    with pytest.raises(PermissionDeniedError) as refused:
+        client(Permission.MANAGE_GROUPS).require(
+            Permission.MANAGE_USERS, Permission.ADMIN, Permission.MANAGE_USERS, action="read users"
+        )
+    assert refused.value.message == (
+        "The client c1 may not read users: that needs one of the permissions manage_users or "
+        "admin. Ask an administrator for a technical user with one of these permissions."
+    )
+    with pytest.raises(PermissionDeniedError) as refused:
+        Service().read(client(), "x")
+    assert refused.value.message.startswith("The client c1 may not call Service.read: ")

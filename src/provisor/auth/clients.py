@@ -6,9 +6,13 @@ hashes. A client authenticates with its id and a secret (HTTP Basic, or the clie
 credentials grant of /oauth2/token, which returns a bearer token).
 
 Managing clients is for administrators (``@requires()``: admin) and is audited (ids only,
-never a secret). Authentication (``authenticate_secret``, ``verify_token``,
-``token_principal``, ``quick_secret``, ``proven_secret``, ``cached``) takes no context: it
-makes the principal that a call's context is built from.
+never a secret). A technical user cannot delete the last client holding ``admin`` (itself,
+since only an admin may delete clients): nobody could manage clients through the API after
+it; the local operator recovers with ``provisor clients create --local``.
+
+Authentication (``authenticate_secret``, ``verify_token``, ``token_principal``,
+``quick_secret``, ``proven_secret``, ``cached``) takes no context: it makes the principal
+that a call's context is built from.
 """
 
 from __future__ import annotations
@@ -30,9 +34,9 @@ from provisor.auth.passwords import STANDARD, VerifiedSecrets, hash_secret
 from provisor.auth.permissions import Principal
 from provisor.auth.store import ClientRow, SecretRow
 from provisor.auth.tokens import TokenClaims, TokenSigner
-from provisor.context import Context, Permission, parse_permissions, requires
-from provisor.errors import AuthenticationError, InputError, NotFoundError
-from provisor.storage.database import Database
+from provisor.context import ActorKind, Context, Permission, parse_permissions, requires
+from provisor.errors import AuthenticationError, ConflictError, InputError, NotFoundError
+from provisor.storage.database import Database, Transaction
 from provisor.timestamps import format_datetime, now
 
 MAX_SECRETS = 2
@@ -49,6 +53,14 @@ class Credentials:
 
     client_id: str
     client_secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientView:
+    """A client with its secrets' metadata (the secrets' hashes are never shown)."""
+
+    client: ClientRow
+    secrets: list[SecretRow]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +139,21 @@ class ClientService:
     def get(self, ctx: Context, id_or_name: str) -> ClientRow:
         return self.find(ctx, id_or_name)
 
+    @requires()
+    def listing(self, ctx: Context) -> list[ClientView]:
+        """Every client with its secrets' metadata, oldest first."""
+        with self.db.read(ctx) as tx:
+            return [ClientView(c, store.secrets_of(tx, c.id)) for c in store.list_clients(tx)]
+
+    @requires()
+    def show(self, ctx: Context, id_or_name: str) -> ClientView:
+        """A client (id or name) with its secrets' metadata; NotFoundError."""
+        with self.db.read(ctx) as tx:
+            client = store.find_client(tx, id_or_name)
+            if client is None:
+                raise NotFoundError(f"No client with id or name {id_or_name!r}.")
+            return ClientView(client, store.secrets_of(tx, client.id))
+
     def find(self, ctx: Context, id_or_name: str) -> ClientRow:
         """The client of an id or name, or NotFoundError (internal: no permission is
         checked; for services that attach things to clients, such as certificates)."""
@@ -147,6 +174,12 @@ class ClientService:
             client = store.find_client(tx, id_or_name)
             if client is None:
                 raise NotFoundError(f"No client with id or name {id_or_name!r}.")
+            if ctx.actor.kind is ActorKind.CLIENT and _last_admin(tx, client):
+                raise ConflictError(
+                    f"{client.name} is the last client with the admin permission: deleting "
+                    "it would leave nobody to manage clients. Create another admin client "
+                    "first."
+                )
             inbound.revoke_inbound_of(tx, client_id=client.id, when=now())
             store.delete_client(tx, client.id)
             tx.audit("client.delete", client.id)
@@ -360,6 +393,16 @@ def _principal(
         permissions=frozenset(Permission(p) for p in permissions if p in _KNOWN),
         method=method,
         secret_id=secret_id,
+    )
+
+
+def _last_admin(tx: Transaction, client: ClientRow) -> bool:
+    """Whether ``client`` is the only client holding ``admin``."""
+    if Permission.ADMIN.value not in client.permissions:
+        return False
+    return not any(
+        Permission.ADMIN.value in other.permissions and other.id != client.id
+        for other in store.list_clients(tx)
     )
 
 

@@ -1,26 +1,37 @@
-"""Technical users as JSON (the CLI's ``--json``; an admin API would answer the same)."""
+"""Technical users as the admin API's JSON (``/api/v1/clients``): never a secret's hash, and
+a secret only in the answer that made it."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the CLI imports this module before it opens the services
-    from provisor.auth.clients import Credentials
-    from provisor.auth.store import ClientRow, SecretRow
+    from provisor.auth.clients import ClientView, Credentials
+    from provisor.auth.store import SecretRow
 
 
-def client(row: ClientRow, secrets: list[SecretRow]) -> dict[str, Any]:
-    """A client and when its secrets were made and expire (never a secret or its hash)."""
+def client(view: ClientView) -> dict[str, Any]:
+    """A client and when its secrets were made and expire."""
+    row = view.client
     return {
-        "client_id": row.id,
+        "clientId": row.id,
         "name": row.name,
         "description": row.description,
         "permissions": list(row.permissions),
         "created": row.created,
-        "secrets": [{"created": s.created, "expires": s.expires} for s in secrets],
+        "secrets": [secret(s) for s in view.secrets],
     }
 
 
-def credentials(creds: Credentials) -> dict[str, str]:
-    """A client id and its new secret, shown once."""
-    return {"client_id": creds.client_id, "client_secret": creds.client_secret}
+def clients(views: list[ClientView]) -> dict[str, Any]:
+    return {"items": [client(v) for v in views], "total": len(views)}
+
+
+def secret(row: SecretRow) -> dict[str, Any]:
+    """A secret's metadata: its id (the audit log's), when it was made and expires."""
+    return {"id": row.id, "created": row.created, "expires": row.expires}
+
+
+def with_secret(view: ClientView, creds: Credentials) -> dict[str, Any]:
+    """A client with its new secret, shown once (created, or its secret rotated)."""
+    return {**client(view), "clientSecret": creds.client_secret}

@@ -15,9 +15,8 @@ expiry rules can be tested across months.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +28,7 @@ from provisor.auth import inbound as inbound_store
 from provisor.auth.clients import ClientService
 from provisor.auth.inbound import InboundRow
 from provisor.auth.permissions import Principal
+from provisor.auth.store import find_client
 from provisor.certs import policy, store
 from provisor.certs.policy import Expiry, Slot
 from provisor.certs.x509 import (
@@ -91,6 +91,7 @@ class CertificateOptions:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OutboundCertificate:
     system_id: str
+    system_name: str
     details: Details
     active: bool
     created: str
@@ -101,9 +102,29 @@ class OutboundCertificate:
         return {
             **self.details.as_json(),
             "systemId": self.system_id,
+            "systemName": self.system_name,
             "status": "ACTIVE" if self.active else "INACTIVE",
             "expiry": {"state": self.expiry.value, "daysLeft": self.days_left},
             "created": self.created,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundListing:
+    """A system's outbound certificates (the active one first) and its automatic
+    regeneration setting."""
+
+    system_id: str
+    system_name: str
+    auto_regenerate: bool
+    certificates: list[OutboundCertificate]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "systemId": self.system_id,
+            "systemName": self.system_name,
+            "autoRegeneration": self.auto_regenerate,
+            "certificates": [c.as_json() for c in self.certificates],
         }
 
 
@@ -112,6 +133,7 @@ class InboundCertificate:
     details: Details
     client_id: str | None
     system_id: str | None
+    owner_name: str  # the client's or the system's
     generated: bool
     created: str
     expiry: Expiry
@@ -122,7 +144,11 @@ class InboundCertificate:
         return f"cert_client_{self.details.fingerprint}"
 
     def as_json(self) -> dict[str, Any]:
-        owner = {"clientId": self.client_id} if self.client_id else {"systemId": self.system_id}
+        owner = (
+            {"clientId": self.client_id, "clientName": self.owner_name}
+            if self.client_id
+            else {"systemId": self.system_id, "systemName": self.owner_name}
+        )
         return {
             "name": self.name,
             **self.details.as_json(),
@@ -136,6 +162,7 @@ class InboundCertificate:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CertificateEvent:
     system_id: str
+    system_name: str
     fingerprint: str
     kind: str
     subject: str
@@ -145,12 +172,47 @@ class CertificateEvent:
     def as_json(self) -> dict[str, Any]:
         return {
             "systemId": self.system_id,
+            "systemName": self.system_name,
             "fingerprint": self.fingerprint,
             "kind": self.kind,
             "subject": self.subject,
             "detail": self.detail,
             "created": self.created,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Whom an inbound certificate authenticates: a technical user or a system."""
+
+    client_id: str | None
+    system_id: str | None
+    name: str
+
+
+def _owner_id(row: InboundRow) -> str:
+    return row.client_id or row.system_id or ""
+
+
+def _system_names(tx: Transaction, system_ids: Iterable[str]) -> dict[str, str]:
+    """The names of these systems, by id (one deleted meanwhile is shown by its id)."""
+    rows = {system_id: get_system(tx, system_id) for system_id in set(system_ids)}
+    return {system_id: row.name if row else system_id for system_id, row in rows.items()}
+
+
+def _owner_names(tx: Transaction, rows: Sequence[InboundRow]) -> dict[str, str]:
+    """The names of these certificates' owners, by client or system id."""
+    names = _system_names(tx, [r.system_id for r in rows if r.system_id])
+    for client_id in {r.client_id for r in rows if r.client_id}:
+        client = find_client(tx, client_id)
+        names[client_id] = client.name if client else client_id
+    return names
+
+
+def _holder(row: InboundRow, names: dict[str, str]) -> str:
+    """``client NAME (ID)`` or ``system NAME (ID)``."""
+    kind = "client" if row.client_id else "system"
+    return f"{kind} {names[_owner_id(row)]} ({_owner_id(row)})"
 
 
 AUTHENTICATION = Context.system("authentication")  # reads of authenticate(), before any caller
@@ -257,13 +319,32 @@ class CertificateService:
         found = self.systems.get(ctx, system)
         with self.db.read(ctx) as tx:
             rows = store.outbound_of(tx, found.id)
-        return [self._outbound(row) for row in rows]
+        return [self._outbound(row, found.name) for row in rows]
 
-    def _outbound(self, row: store.OutboundRow) -> OutboundCertificate:
+    @requires()
+    def outbound_listing(self, ctx: Context, system: str) -> OutboundListing:
+        """A system's outbound certificates and whether they are regenerated automatically."""
+        found = self.systems.get(ctx, system)
+        with self.db.read(ctx) as tx:
+            rows = store.outbound_of(tx, found.id)
+            auto = store.auto_regenerate(tx, found.id)
+        return OutboundListing(
+            system_id=found.id,
+            system_name=found.name,
+            auto_regenerate=auto,
+            certificates=[self._outbound(row, found.name) for row in rows],
+        )
+
+    def _outbound(
+        self, row: store.OutboundRow, system_name: str, now: datetime | None = None
+    ) -> OutboundCertificate:
+        """A stored certificate as the API shows it, its expiry as of ``now`` (default: the
+        clock's time)."""
         details = describe(load_certificate(row.certificate))
-        state, days = policy.expiry(details.not_before, details.not_after, self.clock())
+        state, days = policy.expiry(details.not_before, details.not_after, now or self.clock())
         return OutboundCertificate(
             system_id=row.system_id,
+            system_name=system_name,
             details=details,
             active=row.active,
             created=row.created,
@@ -299,7 +380,7 @@ class CertificateService:
                 {"direction": "outbound", "systemId": found.id, "active": row.active},
             )
         log.info("outbound certificate generated", system=found.id, fingerprint=row.fingerprint)
-        return self._outbound(row)
+        return self._outbound(row, found.name)
 
     def _row(
         self, system_id: str, cert: x509.Certificate, key: PrivateKey, *, active: bool
@@ -331,7 +412,8 @@ class CertificateService:
     ) -> OutboundCertificate:
         found = self.systems.get(ctx, system)
         with self.db.read(ctx) as tx:
-            return self._outbound(self._one(found, fingerprint, store.outbound_of(tx, found.id)))
+            row = self._one(found, fingerprint, store.outbound_of(tx, found.id))
+        return self._outbound(row, found.name)
 
     @requires()
     def activate(self, ctx: Context, system: str, fingerprint: str) -> OutboundCertificate:
@@ -341,7 +423,7 @@ class CertificateService:
         with self.db.write(ctx) as tx:
             get_system(tx, found.id, lock=True)
             row = self._one(found, fingerprint, store.outbound_of(tx, found.id))
-            cert = self._outbound(row)
+            cert = self._outbound(row, found.name)
             if cert.expiry is Expiry.EXPIRED:
                 raise ConflictError(
                     f"Certificate {row.fingerprint} expired on "
@@ -350,7 +432,7 @@ class CertificateService:
             store.set_active(tx, found.id, row.fingerprint)
             tx.audit("certificate.activate", row.fingerprint, {"systemId": found.id})
         log.info("outbound certificate activated", system=found.id, fingerprint=row.fingerprint)
-        return self._outbound(dataclasses.replace(row, active=True))
+        return self._outbound(dataclasses.replace(row, active=True), found.name)
 
     @requires()
     def download(self, ctx: Context, system: str, fingerprint: str, *, chain: bool = False) -> str:
@@ -377,7 +459,7 @@ class CertificateService:
                 row.fingerprint,
                 {"direction": "outbound", "systemId": found.id},
             )
-        return self._outbound(row)
+        return self._outbound(row, found.name)
 
     @requires()
     def auto_regenerate(self, ctx: Context, system: str) -> bool:
@@ -401,15 +483,12 @@ class CertificateService:
     # -- expiry and automatic regeneration --------------------------------------------------
 
     @requires()
-    def maintain(self, ctx: Context, at: datetime | None = None) -> list[CertificateEvent]:
-        """Apply the expiry rules to every system's certificates now (or as if it were
-        ``at``, to rehearse on a test tenant): regenerate where automatic regeneration is on
-        and due, record notices. Safe to run anywhere, any number of times (each change is
-        decided again under the system's lock)."""
-        if at is not None:
-            rehearsal = copy.copy(self)
-            rehearsal.clock = lambda: at
-            return rehearsal.maintain(ctx)
+    def maintain(self, ctx: Context) -> list[CertificateEvent]:
+        """Apply the expiry rules to every system's certificates now: regenerate where
+        automatic regeneration is on and due, record notices. Safe to run anywhere, any
+        number of times (each change is decided again under the system's lock). Only ever
+        now: a certificate issued as of another time is not valid now, so looking ahead is
+        :meth:`rehearse`."""
         with self.db.read(ctx) as tx:
             system_ids = store.systems_with_outbound(tx)
         happened: list[CertificateEvent] = []
@@ -417,8 +496,24 @@ class CertificateService:
             happened.extend(self._maintain(ctx, system_id))
         return happened
 
+    @requires()
+    def rehearse(self, ctx: Context, at: datetime | None = None) -> list[CertificateEvent]:
+        """What :meth:`maintain` would do now, or had it run at ``at``: the renewals and
+        notices it would record, dated then. A dry run: no certificate is issued, activated
+        or deleted, no notice recorded, nothing audited."""
+        moment = at or self.clock()
+        with self.db.read(ctx) as tx:
+            system_ids = store.systems_with_outbound(tx)
+            plans = [(system_id, *self._upkeep(tx, system_id, moment)) for system_id in system_ids]
+            names = _system_names(tx, system_ids)
+        planned = (
+            self._event(system_id, names[system_id], plan, rows, moment, None)
+            for system_id, plan, rows in plans
+        )
+        return [event for event in planned if event is not None]
+
     def _upkeep(
-        self, tx: Transaction, system_id: str
+        self, tx: Transaction, system_id: str, now: datetime
     ) -> tuple[policy.Upkeep, list[store.OutboundRow]]:
         rows = store.outbound_of(tx, system_id)
         slots = [
@@ -428,11 +523,62 @@ class CertificateService:
         active = next((r for r in rows if r.active), None)
         noticed = store.event_kinds(tx, active.fingerprint) if active else set()
         auto = store.auto_regenerate(tx, system_id)
-        return policy.upkeep(slots, auto=auto, now=self.clock(), noticed=noticed), rows
+        return policy.upkeep(slots, auto=auto, now=now, noticed=noticed), rows
+
+    def _event(
+        self,
+        system_id: str,
+        system_name: str,
+        plan: policy.Upkeep,
+        rows: Sequence[store.OutboundRow],
+        now: datetime,
+        renewed: str | None,
+    ) -> CertificateEvent | None:
+        """The event of a system's upkeep ``plan`` at ``now`` (None: nothing to do).
+        ``renewed`` is the fingerprint of the certificate a renewal issued; None in a
+        rehearsal, which issues none and so says what would be done."""
+        active = next((r for r in rows if r.active), None)
+        if active is None or not (plan.renew or plan.notice):
+            return None
+        current = self._outbound(active, system_name, now)
+        until = current.details.as_json()["validTo"]
+        if plan.renew:
+            kind = "renewed"
+            retired = ", ".join(plan.retire)
+            if renewed is None:
+                detail = (
+                    f"A new outbound certificate of system {system_name} would be generated "
+                    f"and activated; {active.fingerprint}, valid to {until}, would become "
+                    "inactive" + (f"; {retired} would be deleted." if retired else ".")
+                )
+            else:
+                detail = (
+                    f"A new outbound certificate {renewed} of system {system_name} was "
+                    f"generated and activated; {active.fingerprint}, valid to {until}, is now "
+                    "inactive" + (f"; {retired} was deleted." if retired else ".")
+                )
+        else:
+            kind = str(plan.notice)
+            detail = (
+                f"The active outbound certificate {active.fingerprint} of system "
+                f"{system_name} expired on {until}."
+                if kind == "expired"
+                else f"The active outbound certificate {active.fingerprint} of system "
+                f"{system_name} expires on {until} (in {current.days_left} days)."
+            )
+        return CertificateEvent(
+            system_id=system_id,
+            system_name=system_name,
+            fingerprint=active.fingerprint,
+            kind=kind,
+            subject=SUBJECTS[kind.split("-")[0]].format(name=system_name),
+            detail=detail,
+            created=format_datetime(now),
+        )
 
     def _maintain(self, ctx: Context, system_id: str) -> list[CertificateEvent]:
         with self.db.read(ctx) as tx:
-            plan, _ = self._upkeep(tx, system_id)
+            plan, _ = self._upkeep(tx, system_id, self.clock())
         if not plan.renew and plan.notice is None:
             return []
         system = self.systems.get(ctx, system_id)
@@ -440,10 +586,12 @@ class CertificateService:
         with self.db.write(ctx) as tx:
             if get_system(tx, system_id, lock=True) is None:
                 return []
-            plan, rows = self._upkeep(tx, system_id)  # again, under the lock
-            active = next(r for r in rows if r.active)
-            when = format_datetime(self.clock())
-            if plan.renew and fresh is not None:
+            now = self.clock()
+            plan, rows = self._upkeep(tx, system_id, now)  # again, under the lock
+            renewed = None
+            if plan.renew:
+                if fresh is None:  # due only since the first look: the next run renews
+                    return []
                 store.delete_outbound(tx, plan.retire)
                 row = self._row(system_id, *fresh, active=False)
                 store.insert_outbound(tx, row)
@@ -453,39 +601,9 @@ class CertificateService:
                     row.fingerprint,
                     {"direction": "outbound", "systemId": system_id, "renewed": True},
                 )
-                old = self._outbound(active)
-                event = CertificateEvent(
-                    system_id=system_id,
-                    fingerprint=active.fingerprint,
-                    kind="renewed",
-                    subject=SUBJECTS["renewed"].format(name=system.name),
-                    detail=(
-                        f"A new outbound certificate {row.fingerprint} of system {system.name} "
-                        f"was generated and activated; {active.fingerprint}, valid to "
-                        f"{old.details.as_json()['validTo']}, is now inactive"
-                        + (f"; {', '.join(plan.retire)} was deleted." if plan.retire else ".")
-                    ),
-                    created=when,
-                )
-            elif plan.notice is not None:
-                current = self._outbound(active)
-                until = current.details.as_json()["validTo"]
-                detail = (
-                    f"The active outbound certificate {active.fingerprint} of system "
-                    f"{system.name} expired on {until}."
-                    if plan.notice == "expired"
-                    else f"The active outbound certificate {active.fingerprint} of system "
-                    f"{system.name} expires on {until} (in {current.days_left} days)."
-                )
-                event = CertificateEvent(
-                    system_id=system_id,
-                    fingerprint=active.fingerprint,
-                    kind=plan.notice,
-                    subject=SUBJECTS[plan.notice.split("-")[0]].format(name=system.name),
-                    detail=detail,
-                    created=when,
-                )
-            else:
+                renewed = row.fingerprint
+            event = self._event(system_id, system.name, plan, rows, now, renewed)
+            if event is None:
                 return []
             store.insert_event(
                 tx,
@@ -512,9 +630,11 @@ class CertificateService:
         system_id = self.systems.get(ctx, system).id if system else None
         with self.db.read(ctx) as tx:
             rows = store.events(tx, system_id=system_id, since=since, limit=limit)
+            names = _system_names(tx, [r.system_id for r in rows])
         return [
             CertificateEvent(
                 system_id=r.system_id,
+                system_name=names[r.system_id],
                 fingerprint=r.fingerprint,
                 kind=r.kind,
                 subject=r.subject,
@@ -526,28 +646,28 @@ class CertificateService:
 
     # -- inbound -------------------------------------------------------------------------
 
-    def _owner(
-        self, ctx: Context, client: str | None, system: str | None
-    ) -> tuple[str | None, str | None]:
+    def _owner(self, ctx: Context, client: str | None, system: str | None) -> Owner:
         if (client is None) == (system is None):
             raise InputError("Attach an inbound certificate to a client or to a system.")
         if client is not None:
-            return self.clients.find(ctx, client).id, None
+            found_client = self.clients.find(ctx, client)
+            return Owner(found_client.id, None, found_client.name)
         found = self.systems.get(ctx, system or "")
         if found.role not in (Role.SOURCE, Role.PROXY):
             raise InputError(
                 f"{found.name} is a {found.role} system: inbound certificates are for source "
                 "and proxy systems (real-time and proxy calls)."
             )
-        return None, found.id
+        return Owner(None, found.id, found.name)
 
-    def _inbound(self, row: InboundRow) -> InboundCertificate:
+    def _inbound(self, row: InboundRow, owner_name: str) -> InboundCertificate:
         details = describe(load_certificate(row.certificate))
         state, days = policy.expiry(details.not_before, details.not_after, self.clock())
         return InboundCertificate(
             details=details,
             client_id=row.client_id,
             system_id=row.system_id,
+            owner_name=owner_name,
             generated=row.generated,
             created=row.created,
             expiry=state,
@@ -558,15 +678,15 @@ class CertificateService:
         self,
         ctx: Context,
         cert: x509.Certificate,
-        owner: tuple[str | None, str | None],
+        owner: Owner,
         *,
         generated: bool,
     ) -> InboundCertificate:
         details = describe(cert)
         row = InboundRow(
             fingerprint=details.fingerprint,
-            client_id=owner[0],
-            system_id=owner[1],
+            client_id=owner.client_id,
+            system_id=owner.system_id,
             certificate=pem(cert),
             subject=details.subject,
             issuer=details.issuer,
@@ -577,11 +697,7 @@ class CertificateService:
             inbound_store.unrevoke(tx, row.fingerprint)  # attached again on purpose
             if not inbound_store.insert_inbound(tx, row):
                 taken = inbound_store.inbound(tx, row.fingerprint)
-                holder = (
-                    f"client {taken.client_id}"
-                    if taken and taken.client_id
-                    else f"system {taken.system_id if taken else '?'}"
-                )
+                holder = _holder(taken, _owner_names(tx, [taken])) if taken else "another owner"
                 raise ConflictError(
                     f"This certificate ({row.fingerprint}) is already attached to {holder}: "
                     "a certificate belongs to one identity only."
@@ -592,7 +708,7 @@ class CertificateService:
                 row.fingerprint,
                 {"direction": "inbound", **owned},
             )
-        return self._inbound(row)
+        return self._inbound(row, owner.name)
 
     @requires()
     def import_inbound(
@@ -628,7 +744,7 @@ class CertificateService:
         """A certificate for a technical user, issued by the callers CA, with subject CN
         ``<common name> (<client id>)``; returns it and, once, the ``.p12`` holding its key."""
         owner = self._owner(ctx, client, None)
-        cn = f"{common_name.strip()} ({owner[0]})"
+        cn = f"{common_name.strip()} ({owner.client_id})"
         if not common_name.strip() or not common_name.isprintable():
             raise InputError("Give a common name of printable characters.")
         if len(cn) > MAX_CN:
@@ -655,7 +771,8 @@ class CertificateService:
         system_id = self.systems.get(ctx, system).id if system else None
         with self.db.read(ctx) as tx:
             rows = inbound_store.inbound_of(tx, client_id=client_id, system_id=system_id)
-        return [self._inbound(row) for row in rows]
+            names = _owner_names(tx, rows)
+        return [self._inbound(row, names[_owner_id(row)]) for row in rows]
 
     @requires()
     def delete_inbound(
@@ -681,7 +798,7 @@ class CertificateService:
                 raise InputError(f"{wanted} begins several certificates: give more of it.")
             if not found:
                 raise NotFoundError(f"No inbound certificate {wanted} here.")
-            gone = self._inbound(found[0])
+            gone = self._inbound(found[0], _owner_names(tx, found)[_owner_id(found[0])])
             when = format_datetime(self.clock())
             inbound_store.delete_inbound(tx, found[0], gone.details.serial_number, when)
             owned = {"clientId": gone.client_id} if gone.client_id else {"systemId": gone.system_id}

@@ -1,4 +1,4 @@
-"""The ``provisor`` command: serve, manage the database and technical users.
+"""The ``provisor`` command: serve, initialise and upgrade locally; manage a server remotely.
 
 Every option also reads a ``PROVISOR_*`` environment variable. Commands only parse, call
 into the services and print; they hold no logic of their own.
@@ -6,32 +6,28 @@ into the services and print; they hold no logic of their own.
 
 from __future__ import annotations
 
-import json
 import os
 import ssl
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from provisor import __version__
-from provisor.auth import present
 from provisor.cli.certs import app as certs_app
+from provisor.cli.clients import app as clients_app
 from provisor.cli.common import (
-    AsJSON,
     DatabaseURL,
     DataDir,
     err,
     fail,
     open_services,
-    operator_context,
     out,
     settings_from,
 )
 from provisor.cli.jobs import app as jobs_app
 from provisor.cli.jobs import worker
+from provisor.cli.login import login, logout, whoami
 from provisor.cli.realtime import app as realtime_app
 from provisor.cli.schedules import app as schedules_app
 from provisor.cli.systems import app as systems_app
@@ -42,7 +38,6 @@ app = typer.Typer(
     help="provisor: identity provisioning service.", no_args_is_help=True, add_completion=False
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-clients_app = typer.Typer(help="Technical users (clients) of the APIs.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(clients_app, name="clients")
 app.add_typer(systems_app, name="systems")
@@ -50,6 +45,9 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(realtime_app, name="realtime")
 app.command()(worker)
+app.command()(login)
+app.command()(logout)
+app.command()(whoami)
 app.add_typer(transform_app, name="transform")
 app.add_typer(certs_app, name="certs")
 
@@ -200,6 +198,51 @@ def serve(
         fail(f"Cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
+def _say(text: str) -> None:
+    """A line of a report: paths whole (no wrapping), no colours guessed."""
+    out.print(text, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def init(data_dir: DataDir = None, database_url: DatabaseURL = None) -> None:
+    """Create the data folder, its master key and the database, and the initial admin client
+    (as serve does on first start); on an existing installation, say what exists and apply
+    pending migrations."""
+    from provisor import logs
+    from provisor.runtime import initialise
+
+    settings = settings_from(data_dir, database_url)
+    logs.configure("warning")
+    try:
+        setup = initialise(settings)
+    except ProvisorError as exc:
+        fail(exc.message)
+    folder = settings.data_dir.resolve()
+    _say(f"Data folder {folder}: {'created' if setup.folder_created else 'exists'}.")
+    if settings.secret_key is not None:
+        _say("Master key: PROVISOR_SECRET_KEY.")
+    else:
+        _say(
+            f"Master key {folder / 'secret.key'}: "
+            + ("created." if setup.key_created else "exists.")
+        )
+    database = "SQLite" if settings.is_sqlite else "PostgreSQL"
+    if setup.revision_before is None:
+        _say(f"Database ({database}): created at revision {setup.revision}.")
+    elif setup.revision_before != setup.revision:
+        _say(f"Database ({database}): upgraded from {setup.revision_before} to {setup.revision}.")
+    else:
+        _say(f"Database ({database}): at revision {setup.revision}, up to date.")
+    if setup.admin_file is None:
+        _say("Technical users exist already: no initial admin created.")
+        return
+    _say(
+        f"Created the initial admin client; its credentials are in {setup.admin_file.resolve()}"
+        " (readable only by you). Start the server (provisor serve), log in with provisor "
+        f"login URL --credentials-file {setup.admin_file.resolve()}, then delete the file."
+    )
+
+
 @db_app.command("upgrade")
 def db_upgrade(data_dir: DataDir = None, database_url: DatabaseURL = None) -> None:
     """Apply the database migrations that are not applied yet."""
@@ -208,113 +251,6 @@ def db_upgrade(data_dir: DataDir = None, database_url: DatabaseURL = None) -> No
     settings = settings_from(data_dir, database_url)
     with open_services(settings) as services:
         out.print(f"Database at revision {migrate.current_revision(services.db)}.")
-
-
-@clients_app.command("create")
-def clients_create(
-    name: Annotated[str, typer.Argument(help="A unique name for the client.")],
-    permission: Annotated[
-        list[str],
-        typer.Option(
-            "--permission",
-            "-p",
-            help="manage_users, manage_groups, proxy_api, realtime_api, "
-            "tenant_admin_api or admin (repeat for several).",
-        ),
-    ],
-    description: Annotated[str, typer.Option(help="What the client is for.")] = "",
-    expires_in_days: Annotated[
-        int | None, typer.Option(help="The secret expires after this many days.")
-    ] = None,
-    as_json: AsJSON = False,
-    data_dir: DataDir = None,
-    database_url: DatabaseURL = None,
-) -> None:
-    """Create a technical user; its secret is shown once."""
-    with open_services(settings_from(data_dir, database_url)) as services:
-        try:
-            client, creds = services.clients.create(
-                operator_context(),
-                name,
-                permission,
-                description=description,
-                expires_in_days=expires_in_days,
-            )
-        except ProvisorError as exc:
-            fail(exc.message)
-    if as_json:
-        sys.stdout.write(json.dumps(present.credentials(creds)) + "\n")
-        return
-    out.print(f"Created client [bold]{client.name}[/] with {', '.join(client.permissions)}.")
-    out.print(f"client_id:     {creds.client_id}", highlight=False)
-    out.print(f"client_secret: {creds.client_secret}", highlight=False)
-    out.print("The secret is not stored and cannot be shown again.")
-
-
-@clients_app.command("list")
-def clients_list(
-    as_json: AsJSON = False, data_dir: DataDir = None, database_url: DatabaseURL = None
-) -> None:
-    """List the technical users (never their secrets)."""
-    with open_services(settings_from(data_dir, database_url)) as services:
-        ctx = operator_context()
-        rows = [(c, services.clients.secrets_of(ctx, c.id)) for c in services.clients.all(ctx)]
-    if as_json:
-        data = [present.client(c, secrets) for c, secrets in rows]
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
-        return
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("name", "client id", "permissions", "created"):
-        table.add_column(column, no_wrap=column in ("client id", "created"))
-    for client, _ in rows:
-        table.add_row(client.name, client.id, " ".join(client.permissions), client.created[:10])
-    out.print(table)
-
-
-@clients_app.command("delete")
-def clients_delete(
-    client: Annotated[str, typer.Argument(help="Client id or name.")],
-    data_dir: DataDir = None,
-    database_url: DatabaseURL = None,
-) -> None:
-    """Delete a technical user; its secrets and tokens stop working."""
-    with open_services(settings_from(data_dir, database_url)) as services:
-        try:
-            deleted = services.clients.delete(operator_context(), client)
-        except ProvisorError as exc:
-            fail(exc.message)
-    out.print(f"Deleted client {deleted.name} ({deleted.id}).", highlight=False)
-
-
-@clients_app.command("rotate-secret")
-def clients_rotate(
-    client: Annotated[str, typer.Argument(help="Client id or name.")],
-    keep_previous: Annotated[
-        bool, typer.Option(help="Keep the newest current secret valid too (two at most).")
-    ] = False,
-    expires_in_days: Annotated[
-        int | None, typer.Option(help="The new secret expires after this many days.")
-    ] = None,
-    as_json: AsJSON = False,
-    data_dir: DataDir = None,
-    database_url: DatabaseURL = None,
-) -> None:
-    """Issue a new secret; the old one stops working unless --keep-previous."""
-    with open_services(settings_from(data_dir, database_url)) as services:
-        try:
-            row, creds = services.clients.rotate_secret(
-                operator_context(),
-                client,
-                keep_previous=keep_previous,
-                expires_in_days=expires_in_days,
-            )
-        except ProvisorError as exc:
-            fail(exc.message)
-    if as_json:
-        sys.stdout.write(json.dumps(present.credentials(creds)) + "\n")
-        return
-    out.print(f"New secret for {row.name}:", highlight=False)
-    out.print(f"client_secret: {creds.client_secret}", highlight=False)
 
 
 def main() -> None:

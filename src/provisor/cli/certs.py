@@ -1,7 +1,8 @@
-"""``provisor certs``: the tenant CA, systems' outbound and callers' inbound certificates.
+"""``provisor certs``: the tenant CA, systems' outbound and callers' inbound certificates,
+managed through a server's admin API.
 
 Human tables by default, ``--json`` for scripts (the admin API's JSON). Only certificates
-ever leave here, never a private key, except in the password-protected ``.p12`` that
+ever leave the server, never a private key, except in the password-protected ``.p12`` that
 ``inbound generate`` writes for a technical user. Errors print one readable line and exit 1.
 """
 
@@ -11,31 +12,35 @@ import os
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from provisor.certs.policy import Expiry
 from provisor.cli.common import (
     AsJSON,
-    DatabaseURL,
-    DataDir,
+    Profile,
+    Server,
+    Yes,
+    confirm_or_yes,
+    connect,
     err,
     fail,
-    open_services,
-    operator_context,
     out,
     print_json,
-    settings_from,
+    print_table,
 )
-
-if TYPE_CHECKING:
-    from provisor.certs.service import CertificateEvent, InboundCertificate, OutboundCertificate
-    from provisor.certs.x509 import Details
+from provisor.remote.certificates import (
+    Certificate,
+    Event,
+    InboundCertificate,
+    KeyType,
+    OutboundCertificate,
+)
 
 app = typer.Typer(
     help="Certificates: the tenant CA, systems' outbound and callers' inbound ones.",
@@ -55,6 +60,15 @@ app.add_typer(ca_app, name="ca")
 app.add_typer(outbound_app, name="outbound")
 app.add_typer(inbound_app, name="inbound")
 
+
+class KeyChoice(StrEnum):
+    RSA_2048 = "RSA-2048"
+    RSA_3072 = "RSA-3072"
+    RSA_4096 = "RSA-4096"
+    EC_P256 = "EC-P256"
+    EC_P384 = "EC-P384"
+
+
 SystemArg = Annotated[str, typer.Argument(help="System id or name.")]
 FingerprintArg = Annotated[
     str, typer.Argument(help="SHA-256 fingerprint (hex, colons optional) or its first 8+ digits.")
@@ -62,19 +76,20 @@ FingerprintArg = Annotated[
 Output = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write to this file (default: stdout).")
 ]
-KeyType = Annotated[
-    str | None,
+KeyTypeOpt = Annotated[
+    KeyChoice | None,
     typer.Option(
-        help="RSA-2048, RSA-3072, RSA-4096, EC-P256 or EC-P384. Default: the tenant's setting."
+        "--key-type", case_sensitive=False, help="Key type and size. Default: the server's."
     ),
 ]
 ValidityDays = Annotated[
-    int | None, typer.Option(help="Days the certificate is valid. Default: the tenant's setting.")
+    int | None,
+    typer.Option(min=1, max=3650, help="Days the certificate is valid. Default: the server's."),
 ]
 ClientOpt = Annotated[str | None, typer.Option("--client", help="Client id or name.")]
 SystemOpt = Annotated[str | None, typer.Option("--system", help="System id or name.")]
 PASSWORD_ENV = "PROVISOR_P12_PASSWORD"
-WRAPPING = {"subject", "owner", "signature", "key", "expiry", "detail"}
+WRAPPING = {"subject", "owner", "key", "expiry", "detail"}
 HINT = "Commands take a fingerprint or its first 8 or more hex digits."
 
 
@@ -86,56 +101,62 @@ def _say(text: str | Text) -> None:
     out.print(text, highlight=False, soft_wrap=True)
 
 
-def _short(fingerprint: str) -> str:
-    return f"{fingerprint[:16]}…"
+def _key(cert: Certificate) -> str:
+    if cert["keyAlgorithm"] == "RSA" and cert["keySize"]:
+        return f"RSA {cert['keySize']}"
+    return cert["keyAlgorithm"]  # EC P-256 ...
 
 
-def _key(details: Details) -> str:
-    if details.key_algorithm == "RSA" and details.key_size:
-        return f"RSA {details.key_size}"
-    return details.key_algorithm  # EC P-256 ...
-
-
-def _expiry(state: Expiry, days_left: int) -> Text:
-    if state is Expiry.EXPIRED:
+def _expiry(cert: Certificate) -> Text:
+    state, days_left = cert["expiry"]["state"], cert["expiry"]["daysLeft"]
+    if state == "expired":
         return Text("expired", style="red")
-    if state is Expiry.NOT_YET_VALID:
+    if state == "not yet valid":
         return Text("not yet valid", style="yellow")
-    text = f"{state.value} ({days_left} day{'' if days_left == 1 else 's'} left)"
-    return Text(text, style="yellow" if state is Expiry.EXPIRING else "")
+    text = f"{state} ({days_left} day{'' if days_left == 1 else 's'} left)"
+    return Text(text, style="yellow" if state == "expiring" else "")
 
 
-def _show(
-    details: Details, state: Expiry, days_left: int, extra: Iterable[tuple[str, str]]
-) -> None:
+def _show(cert: Certificate, extra: Iterable[tuple[str, str]]) -> None:
     rows = [
         *extra,
-        ("fingerprint", details.fingerprint),
-        ("subject", details.subject),
-        ("issuer", details.issuer),
-        ("serial number", details.serial_number),
-        ("signature", details.signature_algorithm),
-        ("key", _key(details)),
-        ("valid from", str(details.as_json()["validFrom"])),
-        ("valid to", str(details.as_json()["validTo"])),
+        ("fingerprint", cert["fingerprint"]),
+        ("subject", cert["subject"]),
+        ("issuer", cert["issuer"]),
+        ("serial number", cert["serialNumber"]),
+        ("signature", cert["signatureAlgorithm"]),
+        ("key", _key(cert)),
+        ("valid from", cert["validFrom"]),
+        ("valid to", cert["validTo"]),
     ]
     for label, value in rows:
         _say(f"  {label:<14} {escape(value)}")
-    _say(Text.assemble(f"  {'expiry':<14} ", _expiry(state, days_left)))
+    _say(Text.assemble(f"  {'expiry':<14} ", _expiry(cert)))
 
 
 def _show_outbound(cert: OutboundCertificate) -> None:
-    status = "ACTIVE" if cert.active else "INACTIVE"
-    _show(cert.details, cert.expiry, cert.days_left, [("status", status)])
+    _show(
+        cert, [("system", _named(cert["systemName"], cert["systemId"])), ("status", cert["status"])]
+    )
+
+
+def _named(name: str, id_: str) -> str:
+    return name if name == id_ else f"{name} ({id_})"
+
+
+def _owner(cert: InboundCertificate) -> str:
+    if "clientId" in cert:
+        return f"client {_named(cert.get('clientName', ''), cert['clientId'])}"
+    return f"system {_named(cert.get('systemName', ''), cert.get('systemId', ''))}"
 
 
 def _show_inbound(cert: InboundCertificate) -> None:
-    owner = f"client {cert.client_id}" if cert.client_id else f"system {cert.system_id}"
-    _show(cert.details, cert.expiry, cert.days_left, [("name", cert.name), ("owner", owner)])
+    _show(cert, [("name", cert["name"]), ("owner", _owner(cert))])
 
 
 def _table(*columns: str) -> Table:
-    """Identifiers and dates stay on one line; the rest wraps to the terminal's width."""
+    """Identifiers and dates are never cut (a long one folds); the rest wraps to the
+    terminal's width."""
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in columns:
         wraps = column in WRAPPING
@@ -161,16 +182,18 @@ def _one_owner(client: str | None, system: str | None, *, required: bool) -> Non
         fail("Give the owner: --client CLIENT (a technical user) or --system SYSTEM.")
 
 
+def _key_type(choice: KeyChoice | None) -> KeyType | None:
+    return choice.value if choice is not None else None
+
+
 # -- the tenant CA --------------------------------------------------------------------------
 
 
 @ca_app.command("download")
-def ca_download(
-    output: Output = None, data_dir: DataDir = None, database_url: DatabaseURL = None
-) -> None:
-    """The tenant CA certificate (PEM), created on first need."""
-    with open_services(settings_from(data_dir, database_url)) as services:
-        text = services.certificates.ca_pem(operator_context())
+def ca_download(output: Output = None, server: Server = None, profile: Profile = None) -> None:
+    """The tenant CA certificate (PEM), created on first need: what back-ends trust."""
+    with connect(server, profile) as remote:
+        text = remote.certificates.ca()
     _write(text, output, "the tenant CA certificate")
 
 
@@ -180,91 +203,102 @@ def ca_download(
 @outbound_app.command("generate")
 def outbound_generate(
     system: SystemArg,
-    key_type: KeyType = None,
+    key_type: KeyTypeOpt = None,
     validity_days: ValidityDays = None,
     as_json: AsJSON = False,
-    data_dir: DataDir = None,
-    database_url: DatabaseURL = None,
+    server: Server = None,
+    profile: Profile = None,
 ) -> None:
     """Generate an outbound certificate: active if it is the system's first, else inactive.
 
     A system has two at most: delete the inactive one before generating another.
     """
-    with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.systems.show(operator_context(), system)
-        cert = services.certificates.generate_outbound(
-            operator_context(), found.id, key_type=key_type, validity_days=validity_days
+    with connect(server, profile) as remote:
+        cert = remote.certificates.generate_outbound(
+            system, key_type=_key_type(key_type), validity_days=validity_days
         )
     if as_json:
-        print_json(cert.as_json())
+        print_json(cert)
         return
-    _say(f"Generated an outbound certificate for {escape(found.name)}.")
+    _say(f"Generated an outbound certificate for {escape(cert['systemName'])}.")
     _show_outbound(cert)
 
 
 @outbound_app.command("list")
 def outbound_list(
-    system: SystemArg,
-    as_json: AsJSON = False,
-    data_dir: DataDir = None,
-    database_url: DatabaseURL = None,
+    system: SystemArg, as_json: AsJSON = False, server: Server = None, profile: Profile = None
 ) -> None:
     """A system's outbound certificates, the active one first."""
-    with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.systems.show(operator_context(), system)
-        certs = services.certificates.outbound(operator_context(), found.id)
-        auto = services.certificates.auto_regenerate(operator_context(), found.id)
+    with connect(server, profile) as remote:
+        listing = remote.certificates.outbound(system)
     if as_json:
-        print_json(
-            {
-                "systemId": found.id,
-                "autoRegenerate": auto,
-                "items": [c.as_json() for c in certs],
-                "total": len(certs),
-            }
-        )
+        print_json(listing)
         return
+    certs, name = listing["certificates"], escape(listing["systemName"])
     if not certs:
-        _say(f"{escape(found.name)} has no outbound certificate.")
+        _say(f"{name} has no outbound certificate.")
     else:  # both slots share subject and issuer (spec §8.1)
-        _say(f"Subject {escape(certs[0].details.subject)}")
-        _say(f"Issuer  {escape(certs[0].details.issuer)}")
-        table = _table("fingerprint", "status", "key", "signature", "valid to", "expiry")
-        for cert in certs:
+        _say(f"System  {escape(_named(listing['systemName'], listing['systemId']))}")
+        _say(f"Subject {escape(certs[0]['subject'])}")
+        _say(f"Issuer  {escape(certs[0]['issuer'])}")
+        table = _table("fingerprint", "status", "key", "valid to", "expiry")
+        for cert in certs:  # signature, serial number, dates in full: show or --json
             table.add_row(
-                _short(cert.details.fingerprint),
-                Text("ACTIVE", style="bold") if cert.active else "INACTIVE",
-                _key(cert.details),
-                cert.details.signature_algorithm,
-                f"{cert.details.not_after:%Y-%m-%d}",
-                _expiry(cert.expiry, cert.days_left),
+                cert["fingerprint"],
+                Text("ACTIVE", style="bold") if cert["status"] == "ACTIVE" else "INACTIVE",
+                _key(cert),
+                cert["validTo"][:10],
+                _expiry(cert),
             )
-        out.print(table)
+        print_table(table)
         _say(HINT)
-    _say(f"Automatic regeneration: {'on' if auto else 'off'}.")
+    _say(f"Automatic regeneration: {'on' if listing['autoRegeneration'] else 'off'}.")
+
+
+@outbound_app.command("show")
+def outbound_show(
+    system: SystemArg,
+    fingerprint: FingerprintArg,
+    as_json: AsJSON = False,
+    server: Server = None,
+    profile: Profile = None,
+) -> None:
+    """One outbound certificate in full."""
+    with connect(server, profile) as remote:
+        cert = remote.certificates.outbound_certificate(system, fingerprint)
+    if as_json:
+        print_json(cert)
+        return
+    _show_outbound(cert)
 
 
 @outbound_app.command("activate")
 def outbound_activate(
     system: SystemArg,
     fingerprint: FingerprintArg,
+    yes: Yes = False,
     as_json: AsJSON = False,
-    data_dir: DataDir = None,
-    database_url: DatabaseURL = None,
+    server: Server = None,
+    profile: Profile = None,
 ) -> None:
     """Make a certificate the active one; the other becomes inactive.
 
-    The next connection to the back-end presents it.
+    The next connection to the back-end presents it, so the back-end must accept it first.
+    Asks for confirmation at a terminal; --yes (-y) answers yes (needed without a terminal).
     """
-    with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.systems.show(operator_context(), system)
-        cert = services.certificates.activate(operator_context(), found.id, fingerprint)
+    confirm_or_yes(
+        yes,
+        f"Activate {fingerprint} for {system}? The active certificate becomes inactive and the "
+        "back-end sees the new one from the next connection.",
+    )
+    with connect(server, profile) as remote:
+        cert = remote.certificates.activate(system, fingerprint)
     if as_json:
-        print_json(cert.as_json())
+        print_json(cert)
         return
     _say(
-        f"Activated {cert.details.fingerprint} for {escape(found.name)}; the other certificate "
-        "is inactive."
+        f"Activated {cert['fingerprint']} for {escape(cert['systemName'])}; the other "
+        "certificate is inactive."
     )
 
 
@@ -274,14 +308,14 @@ def outbound_download(
     fingerprint: FingerprintArg,
     output: Output = None,
     chain: Annotated[
-        bool, typer.Option("--chain", help="Append the tenant CA certificate.")
+        bool, typer.Option("--chain", metavar="", help="Append the tenant CA certificate.")
     ] = False,
-    data_dir: DataDir = None,
-    database_url: DatabaseURL = None,
+    server: Server = None,
+    profile: Profile = None,
 ) -> None:
     """An outbound certificate as PEM (never its key), to give the back-end's admins."""
-    with open_services(settings_from(data_dir, database_url)) as services:
-        text = services.certificates.download(operator_context(), system, fingerprint, chain=chain)
+    with connect(server, profile) as remote:
+        text = remote.certificates.download(system, fingerprint, chain=chain)
     _write(text, output, "the certificate chain" if chain else "the certificate")
 
 
@@ -289,14 +323,19 @@ def outbound_download(
 def outbound_delete(
     system: SystemArg,
     fingerprint: FingerprintArg,
-    data_dir: DataDir = None,
-    database_url: DatabaseURL = None,
+    yes: Yes = False,
+    server: Server = None,
+    profile: Profile = None,
 ) -> None:
-    """Delete an inactive certificate (the active one is in use)."""
-    with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.systems.show(operator_context(), system)
-        gone = services.certificates.delete_outbound(operator_context(), found.id, fingerprint)
-    _say(f"Deleted the outbound certificate {gone.details.fingerprint} of {escape(found.name)}.")
+    """Delete an inactive certificate (the active one is in use).
+
+    Asks for confirmation at a terminal; --yes (-y) answers yes (needed without a terminal).
+    """
+    confirm_or_yes(yes, f"Delete the outbound certificate {fingerprint} of {system}?")
+    with connect(server, profile) as remote:
+        cert = remote.certificates.outbound_certificate(system, fingerprint)
+        remote.certificates.delete_outbound(system, cert["fingerprint"])
+    _say(f"Deleted the outbound certificate {cert['fingerprint']} of {escape(cert['systemName'])}.")
 
 
 @outbound_app.command("auto-regenerate")
@@ -304,59 +343,66 @@ def outbound_auto_regenerate(
     system: SystemArg,
     on: Annotated[
         bool | None,
-        typer.Option("--on/--off", help="Turn it on or off (without: show the setting)."),
+        typer.Option(
+            "--on/--off", metavar="", help="Turn it on or off (without: show the setting)."
+        ),
     ] = None,
     as_json: AsJSON = False,
-    data_dir: DataDir = None,
-    database_url: DatabaseURL = None,
+    server: Server = None,
+    profile: Profile = None,
 ) -> None:
     """Show or set automatic regeneration of a system's outbound certificates.
 
     When on, a new certificate is made active 14 days before the active one expires; when
     off, expiry notices are recorded 30, 14 and 3 days before and at expiry.
     """
-    with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.systems.show(operator_context(), system)
-        if on is None:
-            current = services.certificates.auto_regenerate(operator_context(), found.id)
-        else:
-            current = services.certificates.set_auto_regenerate(operator_context(), found.id, on)
+    with connect(server, profile) as remote:
+        if on is not None:
+            remote.certificates.set_auto_regeneration(system, on)
+        listing = remote.certificates.outbound(system)
     if as_json:
-        print_json({"systemId": found.id, "autoRegenerate": current})
+        print_json(
+            {
+                "systemId": listing["systemId"],
+                "systemName": listing["systemName"],
+                "autoRegeneration": listing["autoRegeneration"],
+            }
+        )
         return
-    _say(f"Automatic regeneration for {escape(found.name)}: {'on' if current else 'off'}.")
+    state = "on" if listing["autoRegeneration"] else "off"
+    _say(f"Automatic regeneration for {escape(listing['systemName'])}: {state}.")
 
 
-def _events(events: list[CertificateEvent], as_json: bool, empty: str) -> None:
-    if as_json:
-        print_json([e.as_json() for e in events])
-        return
+def _events(events: list[Event], empty: str) -> None:
     if not events:
         _say(empty)
         return
-    table = _table("when", "kind", "subject", "detail")
+    table = _table("when", "system", "kind", "detail")
     for event in events:
         table.add_row(
-            event.created[:19].replace("T", " "),
-            event.kind,
-            Text(event.subject),
-            Text(event.detail),
+            event["created"][:19].replace("T", " "),
+            event["systemName"],
+            event["kind"],
+            Text(event["detail"]),
         )
-    out.print(table)
+    print_table(table)
 
 
 @outbound_app.command("events")
 def outbound_events(
     system: SystemOpt = None,
-    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 100,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 100,
     as_json: AsJSON = False,
-    data_dir: DataDir = None,
-    database_url: DatabaseURL = None,
+    server: Server = None,
+    profile: Profile = None,
 ) -> None:
     """The recorded expiry notices and automatic renewals, newest first."""
-    with open_services(settings_from(data_dir, database_url)) as services:
-        events = services.certificates.events(operator_context(), system=system, limit=limit)
-    _events(events, as_json, "No expiry notices or renewals recorded.")
+    with connect(server, profile) as remote:
+        events = remote.certificates.events(system=system, limit=limit)
+    if as_json:
+        print_json({"events": events})
+        return
+    _events(events, "No expiry notices or renewals recorded.")
 
 
 @outbound_app.command("maintain")
@@ -366,22 +412,41 @@ def outbound_maintain(
         typer.Option(
             "--at",
             formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"],
-            help="Apply them as if it were this time (UTC), to rehearse on a test tenant.",
+            help="Rehearse as if it were this time (UTC): a dry run, never with --apply.",
         ),
     ] = None,
+    apply: Annotated[
+        bool,
+        typer.Option(
+            "--apply", metavar="", help="Apply the rules now: renew certificates, record notices."
+        ),
+    ] = False,
     as_json: AsJSON = False,
-    data_dir: DataDir = None,
-    database_url: DatabaseURL = None,
+    server: Server = None,
+    profile: Profile = None,
 ) -> None:
-    """Apply the expiry rules now and print what happened.
+    """Rehearse the expiry rules (a dry run: nothing changes), or apply them now with --apply.
 
-    Renews where automatic regeneration is due, records notices elsewhere. The server's jobs
-    process does this every hour.
+    Prints the renewals and notices that would happen (or with --apply, that happened):
+    renewals where automatic regeneration is due, notices elsewhere. The server's jobs
+    process applies the rules every hour; a future --at is for rehearsals only.
     """
     moment = at.replace(tzinfo=UTC) if at is not None else None
-    with open_services(settings_from(data_dir, database_url)) as services:
-        events = services.certificates.maintain(operator_context(), moment)
-    _events(events, as_json, "Nothing to do: no certificate needed a renewal or a notice.")
+    with connect(server, profile) as remote:
+        done = remote.certificates.maintain(at=moment, apply=apply)
+    if as_json:
+        print_json(done)
+        return
+    when = done["at"][:19].replace("T", " ")
+    if done["applied"]:
+        _events(done["events"], "Nothing to do: no certificate needed a renewal or a notice.")
+        return
+    _say(f"Rehearsal as of {when} UTC, a dry run: nothing was changed.")
+    _events(
+        done["events"], "Nothing would be done: no certificate would need a renewal or a notice."
+    )
+    if done["events"] and at is None:
+        _say("Give --apply to do it now.")
 
 
 # -- inbound --------------------------------------------------------------------------------
@@ -395,8 +460,8 @@ def inbound_import(
     client: ClientOpt = None,
     system: SystemOpt = None,
     as_json: AsJSON = False,
-    data_dir: DataDir = None,
-    database_url: DatabaseURL = None,
+    server: Server = None,
+    profile: Profile = None,
 ) -> None:
     """Attach a caller's certificate to a technical user or a source or proxy system.
 
@@ -410,12 +475,10 @@ def inbound_import(
         data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
     except OSError as exc:
         fail(f"Cannot read {escape(file)}: {exc.strerror or exc}")
-    with open_services(settings_from(data_dir, database_url)) as services:
-        cert = services.certificates.import_inbound(
-            operator_context(), data, client=client, system=system
-        )
+    with connect(server, profile) as remote:
+        cert = remote.certificates.import_inbound(data, client=client, system=system)
     if as_json:
-        print_json(cert.as_json())
+        print_json(cert)
         return
     _say("Imported the certificate.")
     _show_inbound(cert)
@@ -437,12 +500,21 @@ def _password(password_file: Path | None) -> str:
     return password
 
 
-def _common_name(subject: str) -> str:
-    from cryptography import x509
-    from cryptography.x509.oid import NameOID
-
-    names = x509.Name.from_rfc4514_string(subject).get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(names[0].value) if names else subject
+def _save_private(bundle: bytes, output: Path) -> None:
+    """Write a key file with mode 0600, beside the target first: a failure leaves neither a
+    key nor a half file behind."""
+    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                os.fchmod(handle.fileno(), 0o600)
+                handle.write(bundle)
+            os.replace(partial, output)
+        finally:
+            partial.unlink(missing_ok=True)
+    except OSError as exc:
+        fail(f"Cannot write {escape(str(output))}: {exc.strerror or exc}")
 
 
 @inbound_app.command("generate")
@@ -460,52 +532,41 @@ def inbound_generate(
             help=f"Read the .p12 password from this file (else ${PASSWORD_ENV}, else asked)."
         ),
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
-    key_type: KeyType = None,
+    force: Annotated[
+        bool, typer.Option("--force", metavar="", help="Overwrite an existing file.")
+    ] = False,
+    key_type: KeyTypeOpt = None,
     validity_days: ValidityDays = None,
     as_json: AsJSON = False,
-    data_dir: DataDir = None,
-    database_url: DatabaseURL = None,
+    server: Server = None,
+    profile: Profile = None,
 ) -> None:
     """Issue a certificate for a technical user; writes its key to a .p12 file.
 
     provisor's callers CA issues it with subject CN '<common name> (<client id>)'. The key is kept
-    nowhere else: the password-protected .p12 file is its only copy.
+    nowhere else: the password-protected .p12 file is its only copy. The password is asked
+    (hidden), or read from --password-file or $PROVISOR_P12_PASSWORD, never from the command line.
     """
     if output.is_dir():
         fail(f"{escape(str(output))} is a folder: give the path of the .p12 file.")
     if output.exists() and not force:
         fail(f"{escape(str(output))} exists: give --force to overwrite it.")
     password = _password(password_file)
-    # Written beside the target first: a failure leaves neither a key nor a half file behind.
-    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
-    try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError as exc:
-        fail(f"Cannot write {escape(str(output))}: {exc.strerror or exc}")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            with open_services(settings_from(data_dir, database_url)) as services:
-                cert, bundle = services.certificates.generate_inbound(
-                    operator_context(),
-                    client,
-                    common_name,
-                    password,
-                    key_type=key_type,
-                    validity_days=validity_days,
-                )
-            handle.write(bundle)
-        os.replace(partial, output)
-    except OSError as exc:
-        fail(f"Cannot write {escape(str(output))}: {exc.strerror or exc}")
-    finally:
-        partial.unlink(missing_ok=True)
+    with connect(server, profile) as remote:
+        made = remote.certificates.generate_inbound(
+            client,
+            common_name,
+            password,
+            key_type=_key_type(key_type),
+            validity_days=validity_days,
+        )
+        _save_private(made["bundle"], output)
+        mine = remote.certificates.inbound(client=client)
+    [cert] = [c for c in mine if c["fingerprint"] == made["fingerprint"]]
     if as_json:
-        print_json({**cert.as_json(), "file": str(output)})
+        print_json({**cert, "file": str(output)})
         return
     _say(f"Wrote the key and certificate to {escape(str(output))} (mode 0600).")
-    _say(f"Subject CN: {escape(_common_name(cert.details.subject))}")
     _show_inbound(cert)
 
 
@@ -514,29 +575,28 @@ def inbound_list(
     client: ClientOpt = None,
     system: SystemOpt = None,
     as_json: AsJSON = False,
-    data_dir: DataDir = None,
-    database_url: DatabaseURL = None,
+    server: Server = None,
+    profile: Profile = None,
 ) -> None:
     """Inbound certificates: of a client, of a system, or all."""
     _one_owner(client, system, required=False)
-    with open_services(settings_from(data_dir, database_url)) as services:
-        certs = services.certificates.inbound(operator_context(), client=client, system=system)
+    with connect(server, profile) as remote:
+        certs = remote.certificates.inbound(client=client, system=system)
     if as_json:
-        print_json({"items": [c.as_json() for c in certs], "total": len(certs)})
+        print_json({"certificates": certs})
         return
     table = _table("fingerprint", "owner", "subject", "key", "valid to", "expiry")
     for cert in certs:  # issuer, signature, dates in full: --json
-        owner = f"client {cert.client_id}" if cert.client_id else f"system {cert.system_id}"
         table.add_row(
-            _short(cert.details.fingerprint),
-            owner[:15] + "…",
-            Text(cert.details.subject),
-            _key(cert.details),
-            f"{cert.details.not_after:%Y-%m-%d}",
-            _expiry(cert.expiry, cert.days_left),
+            cert["fingerprint"],
+            _owner(cert),
+            Text(cert["subject"]),
+            _key(cert),
+            cert["validTo"][:10],
+            _expiry(cert),
         )
     if certs:
-        out.print(table)
+        print_table(table)
         _say(HINT)
     _say(f"{len(certs)} inbound certificate(s).")
 
@@ -548,16 +608,17 @@ def inbound_delete(
     ],
     client: ClientOpt = None,
     system: SystemOpt = None,
-    data_dir: DataDir = None,
-    database_url: DatabaseURL = None,
+    yes: Yes = False,
+    server: Server = None,
+    profile: Profile = None,
 ) -> None:
-    """Delete an inbound certificate: it no longer authenticates anyone.
+    """Delete an inbound certificate: it no longer authenticates anyone (revoked for good).
 
-    With --client or --system, only if it belongs to that owner.
+    With --client or --system, only if it belongs to that owner. Asks for confirmation at a
+    terminal; --yes (-y) answers yes (needed without a terminal).
     """
     _one_owner(client, system, required=False)
-    with open_services(settings_from(data_dir, database_url)) as services:
-        cert = services.certificates.delete_inbound(
-            operator_context(), fingerprint, client=client, system=system
-        )
-    _say(f"Deleted {cert.name}.")
+    confirm_or_yes(yes, f"Delete {fingerprint}? It will never authenticate its owner again.")
+    with connect(server, profile) as remote:
+        remote.certificates.delete_inbound(fingerprint, client=client, system=system)
+    _say(f"Deleted {escape(fingerprint)}.")

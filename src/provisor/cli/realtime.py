@@ -1,95 +1,128 @@
-"""``provisor realtime``: the real-time provisioning logs."""
+"""``provisor realtime``: the real-time provisioning logs, through the admin API."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from provisor.cli.common import (
-    AsJSON,
-    DatabaseURL,
-    DataDir,
-    open_services,
-    operator_context,
-    out,
-    print_json,
-    settings_from,
-)
-from provisor.realtime.model import RealtimeLog
+from provisor.cli.common import AsJSON, Profile, Server, connect, out, print_json, print_table
+from provisor.remote.realtime import RealtimeLog
 
 app = typer.Typer(help="Real-time provisioning logs.", no_args_is_help=True)
+
+
+class StatusChoice(StrEnum):
+    """SAP's statuses of a real-time call, and short words for them."""
+
+    SUCCESS = "success"
+    ERROR = "error"
+    FINISHED_SUCCESSFULLY = "Finished Successfully"
+    FINISHED_WITH_ERROR = "Finished with Error"
+
+    @property
+    def status(self) -> str:
+        """SAP's spelling, which the API takes."""
+        short = {"success": "Finished Successfully", "error": "Finished with Error"}
+        return short.get(self.value, self.value)
+
+
+class EntityKind(StrEnum):
+    USER = "user"
+    GROUP = "group"
 
 
 @app.command()
 def logs(
     source: Annotated[str | None, typer.Option(help="Source system id or name.")] = None,
     entity_id: Annotated[str | None, typer.Option("--entity-id", help="The source's id.")] = None,
-    entity_type: Annotated[str | None, typer.Option("--entity-type", help="user or group.")] = None,
-    status: Annotated[
-        str | None,
-        typer.Option(help='"Finished Successfully" or "Finished with Error".'),
+    entity_type: Annotated[
+        EntityKind | None, typer.Option("--entity-type", help="Users or groups only.")
     ] = None,
-    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    status: Annotated[
+        StatusChoice | None,
+        typer.Option(
+            case_sensitive=False,
+            help='success ("Finished Successfully") or error ("Finished with Error").',
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 50,
+    offset: Annotated[int, typer.Option(min=0, help="How many to skip.")] = 0,
     as_json: AsJSON = False,
-    data_dir: DataDir = None,
-    database_url: DatabaseURL = None,
+    server: Server = None,
+    profile: Profile = None,
 ) -> None:
     """Real-time provisioning calls, newest first."""
-    with open_services(settings_from(data_dir, database_url)) as services:
-        found, total = services.realtime.search(
-            operator_context(),
+    with connect(server, profile) as remote:
+        page = remote.realtime.logs(
             source=source,
             entity_id=entity_id,
-            entity_type=entity_type,
-            status=status,
+            entity_type=entity_type.value if entity_type else None,
+            status=status.status if status else None,
+            offset=offset,
             limit=limit,
         )
     if as_json:
-        print_json({"items": [f.to_dict() for f in found], "total": total})
+        print_json(page)
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("id", "source", "entity", "type", "operation", "status", "started"):
+    table.add_column("id", no_wrap=True, overflow="fold")
+    table.add_column("source", overflow="fold")
+    table.add_column("entity", overflow="fold")
+    for column in ("type", "operation", "status", "started"):
         table.add_column(column)
-    for f in found:
+    for f in page["items"]:
         table.add_row(
-            f.id, f.source_name, f.entity_id or "-", f.entity_type, f.operation, f.status, f.started
+            f["id"],
+            f["sourceSystemName"],
+            f["entityId"] or "-",
+            f["entityType"],
+            f["operation"],
+            f["status"],
+            f["startTime"],
         )
-    out.print(table)
-    out.print(f"{total} entr{'y' if total == 1 else 'ies'}.")
+    print_table(table)
+    total = page["total"]
+    shown = f"{offset + 1}-{offset + len(page['items'])} of " if len(page["items"]) < total else ""
+    out.print(f"{shown}{total} entr{'y' if total == 1 else 'ies'}.", highlight=False)
 
 
 @app.command()
 def show(
     log_id: Annotated[str, typer.Argument(help="Log id.")],
     as_json: AsJSON = False,
-    data_dir: DataDir = None,
-    database_url: DatabaseURL = None,
+    server: Server = None,
+    profile: Profile = None,
 ) -> None:
     """One real-time call: what happened in each system."""
-    with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.realtime.log(operator_context(), log_id)
+    with connect(server, profile) as remote:
+        found = remote.realtime.log(log_id)
     if as_json:
-        print_json(found.to_dict())
+        print_json(found)
         return
     _show(found)
 
 
 def _show(log: RealtimeLog) -> None:
-    out.print(f"[bold]{log.operation}[/] {log.entity_type} {log.entity_id or '-'}", highlight=False)
+    out.print(
+        f"[bold]{log['operation']}[/] {log['entityType']} {log['entityId'] or '-'}",
+        highlight=False,
+    )
     for label, value in (
-        ("source", log.source_name),
-        ("status", log.status),
-        ("started", log.started),
-        ("took", f"{log.duration_ms} ms"),
-        ("by", log.caller),
-        ("error", log.error or "-"),
+        ("source", f"{log['sourceSystemName']} ({log['sourceSystemId']})"),
+        ("status", log["status"]),
+        ("started", log["startTime"]),
+        ("took", f"{log['durationMs']} ms"),
+        ("by", log["triggeredBy"]),
+        ("error", log["errorMessage"] or "-"),
     ):
         out.print(f"  {label:<8} {value}", highlight=False)
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("system", "role", "operation", "state", "reason"):
-        table.add_column(column)
-    for s in log.systems:
-        table.add_row(s.system_name, s.role, s.operation, s.state, s.reason or "")
-    out.print(table)
+    table.add_column("system", overflow="fold")
+    for column in ("role", "operation", "state", "reason"):
+        table.add_column(column, overflow="fold")
+    for s in log["systems"]:
+        table.add_row(s["systemName"], s["role"], s["operation"], s["state"], s["reason"] or "")
+    print_table(table)

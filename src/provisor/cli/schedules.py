@@ -1,24 +1,25 @@
-"""``provisor schedules``: when the READ jobs of source systems start on their own."""
+"""``provisor schedules``: when the READ jobs of source systems start on their own, through
+the admin API."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from provisor.cli.common import (
     AsJSON,
-    DatabaseURL,
-    DataDir,
-    open_services,
-    operator_context,
+    Profile,
+    Server,
+    Yes,
+    confirm_or_yes,
+    connect,
     out,
     print_json,
-    settings_from,
+    print_table,
 )
-from provisor.jobs import present
-from provisor.jobs.schedule import Interval, SourceSchedule
+from provisor.remote.schedules import ScheduleInfo
 
 app = typer.Typer(
     help="Schedules of source systems: READ jobs every N minutes or on days of the week.",
@@ -28,59 +29,56 @@ app = typer.Typer(
 SourceArg = Annotated[str, typer.Argument(help="Source system id or name.")]
 
 
-def _when(found: SourceSchedule) -> str:
-    rule = found.schedule.rule
-    if isinstance(rule, Interval):
-        return f"every {rule.minutes} minutes"
-    spec = rule.to_dict()
-    return f"{','.join(spec['daysOfWeek'])} at {spec['time']} ({spec['timeZone']})"
+def _when(found: ScheduleInfo) -> str:
+    if "intervalMinutes" in found:
+        return f"every {found['intervalMinutes']} minutes"
+    days = ",".join(found.get("daysOfWeek", []))
+    return f"{days} at {found.get('time')} ({found.get('timeZone')})"
 
 
-def _show(found: SourceSchedule, as_json: bool) -> None:
+def _show(found: ScheduleInfo, as_json: bool) -> None:
     if as_json:
-        print_json(present.schedule(found))
+        print_json(found)
         return
-    state = "on" if found.schedule.enabled else "off"
-    out.print(f"{_when(found)}, {state}", highlight=False)
-    out.print(f"  next run  {found.next_run or '-'}", highlight=False)
-    out.print(f"  last run  {found.last_run or '-'}", highlight=False)
+    state = "on" if found["enabled"] else "off"
+    out.print(f"[bold]{found['systemName']}[/] ({found['systemId']})", highlight=False)
+    out.print(f"  {_when(found)}, {state}", highlight=False)
+    out.print(f"  next run  {found['nextRun'] or '-'}", highlight=False)
+    out.print(f"  last run  {found['lastRun'] or '-'}", highlight=False)
 
 
 @app.command("list")
-def list_schedules(
-    as_json: AsJSON = False, data_dir: DataDir = None, database_url: DatabaseURL = None
-) -> None:
+def list_schedules(as_json: AsJSON = False, server: Server = None, profile: Profile = None) -> None:
     """Every source's schedule."""
-    with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.schedules.all(operator_context())
-        names = {s.id: s.name for s in services.systems.all(operator_context())[0]}
+    with connect(server, profile) as remote:
+        found = remote.schedules.list()
     if as_json:
-        print_json(present.schedules(found))
+        print_json(found)
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("source", "when", "on", "next run", "last run"):
+    table.add_column("source", overflow="fold")
+    table.add_column("source id", no_wrap=True, overflow="fold")
+    for column in ("when", "on", "next run", "last run"):
         table.add_column(column)
-    for f in found:
+    for f in found["items"]:
         table.add_row(
-            names.get(f.source_id, f.source_id),
+            f["systemName"],
+            f["systemId"],
             _when(f),
-            "yes" if f.schedule.enabled else "no",
-            f.next_run or "-",
-            f.last_run or "-",
+            "yes" if f["enabled"] else "no",
+            f["nextRun"] or "-",
+            f["lastRun"] or "-",
         )
-    out.print(table)
+    print_table(table)
 
 
 @app.command()
 def show(
-    source: SourceArg,
-    as_json: AsJSON = False,
-    data_dir: DataDir = None,
-    database_url: DatabaseURL = None,
+    source: SourceArg, as_json: AsJSON = False, server: Server = None, profile: Profile = None
 ) -> None:
     """A source's schedule with its next and last run."""
-    with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.schedules.get(operator_context(), source)
+    with connect(server, profile) as remote:
+        found = remote.schedules.show(source)
     _show(found, as_json)
 
 
@@ -98,38 +96,39 @@ def set_schedule(
         str | None, typer.Option("--time-zone", help="IANA time zone. Default: UTC.")
     ] = None,
     as_json: AsJSON = False,
-    data_dir: DataDir = None,
-    database_url: DatabaseURL = None,
+    server: Server = None,
+    profile: Profile = None,
 ) -> None:
     """Run a source's READ jobs --every N minutes, or on --days at a time (--at)."""
-    given = {
+    given: dict[str, Any] = {
         "intervalMinutes": every,
         "daysOfWeek": days.split(",") if days is not None else None,
         "time": at,
         "timeZone": time_zone,
     }
     data = {"enabled": True, **{k: v for k, v in given.items() if v is not None}}
-    with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.schedules.put(operator_context(), source, data)
+    with connect(server, profile) as remote:
+        found = remote.schedules.put(source, data)
     _show(found, as_json)
 
 
 @app.command()
 def off(
-    source: SourceArg,
-    as_json: AsJSON = False,
-    data_dir: DataDir = None,
-    database_url: DatabaseURL = None,
+    source: SourceArg, as_json: AsJSON = False, server: Server = None, profile: Profile = None
 ) -> None:
     """Turn a schedule off and keep it (a running job goes on)."""
-    with open_services(settings_from(data_dir, database_url)) as services:
-        found = services.schedules.disable(operator_context(), source)
+    with connect(server, profile) as remote:
+        found = remote.schedules.disable(source)
     _show(found, as_json)
 
 
 @app.command()
-def delete(source: SourceArg, data_dir: DataDir = None, database_url: DatabaseURL = None) -> None:
-    """Delete a source's schedule."""
-    with open_services(settings_from(data_dir, database_url)) as services:
-        services.schedules.delete(operator_context(), source)
-    out.print(f"Deleted the schedule of {source}.", highlight=False)
+def delete(
+    source: SourceArg, yes: Yes = False, server: Server = None, profile: Profile = None
+) -> None:
+    """Delete a source's schedule (asks first, or --yes); `off` keeps it."""
+    with connect(server, profile) as remote:
+        found = remote.schedules.show(source)
+        confirm_or_yes(yes, f"Delete the schedule of {found['systemName']} ({_when(found)})?")
+        remote.schedules.delete(found["systemId"])
+    out.print(f"Deleted the schedule of {found['systemName']}.", highlight=False)

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from provisor.context import Context, requires
+from provisor.context import Context, refusal, requires
 from provisor.directory.service import READERS, Directory, Rendered
 from provisor.errors import PreconditionFailedError
 from provisor.scim import schemas as s
@@ -154,7 +154,9 @@ class BulkProcessor:
             if kind is None or len(parts) > 2:
                 raise InvalidValueError(f"Unsupported path {op.path!r}: use /Users or /Groups.")
             if not self.directory.may(ctx, kind):
-                return _error(op, 403, f"Not permitted to change {kind.value}s.")
+                permission = self.directory.permission(kind)
+                denied = refusal(ctx.actor, (permission,), f"change {kind.value}s")
+                return _error(op, 403, denied)
             if op.method == "POST":
                 if len(parts) != 1:
                     raise InvalidValueError("POST goes to /Users or /Groups.")

@@ -154,7 +154,7 @@ class Directory:
         excluded: str | None = None,
         if_none_match: str | None = None,
     ) -> Rendered:
-        ctx.require(MANAGES[kind])
+        ctx.require(MANAGES[kind], action=f"read {kind.value}s")
         with self.db.read(ctx) as tx:
             projection = self._projection(tx, kind, attributes, excluded)
             related: list[store.MemberRow] | None = None
@@ -216,7 +216,7 @@ class Directory:
     @requires(*READERS)
     def search(self, ctx: Context, kind: EntityType, q: ListQuery, base_url: str) -> bytes:
         """A ListResponse page: index paging (startIndex) or SAP cursor paging (startId)."""
-        ctx.require(MANAGES[kind])
+        ctx.require(MANAGES[kind], action=f"list {kind.value}s")
         count = self._count(q)
         with self.db.read(ctx) as tx:
             where = self.catalog.compile(tx, kind, q.filter)
@@ -316,7 +316,7 @@ class Directory:
         attributes: str | None = None,
         excluded: str | None = None,
     ) -> Rendered:
-        ctx.require(MANAGES[kind])
+        ctx.require(MANAGES[kind], action=f"create {kind.value}s")
         return self._create(ctx, kind, body, base_url, attributes, excluded)
 
     def _create(
@@ -395,7 +395,7 @@ class Directory:
         excluded: str | None = None,
     ) -> Rendered:
         """Replace a resource; ``if_match``: the ETag(s) it must be at (If-Match)."""
-        ctx.require(MANAGES[kind])
+        ctx.require(MANAGES[kind], action=f"replace {kind.value}s")
         with self.db.read(ctx) as tx:
             self.catalog.tools(tx).checkers[kind].check(body)  # fail fast, before the lock
         password = body.get("password") if isinstance(body, dict) else None
@@ -434,7 +434,7 @@ class Directory:
         excluded: str | None = None,
     ) -> Rendered:
         """Modify a resource (PatchOp); ``if_match``: the ETag(s) it must be at."""
-        ctx.require(MANAGES[kind])
+        ctx.require(MANAGES[kind], action=f"change {kind.value}s")
         ops = parse_patch_request(body, self.options.limits)
         doc_ops, changes = split_members(ops) if kind is EntityType.GROUP else (ops, [])
         password = _password_in(doc_ops) if kind is EntityType.USER else None
@@ -465,7 +465,7 @@ class Directory:
         self, ctx: Context, kind: EntityType, resource_id: str, if_match: str | None = None
     ) -> None:
         """Delete a resource; ``if_match``: the ETag(s) it must be at."""
-        ctx.require(MANAGES[kind])
+        ctx.require(MANAGES[kind], action=f"delete {kind.value}s")
         with self.db.write(ctx) as tx:
             store.lock_parents(tx, resource_id)  # groups before members, as every writer
             self._current(tx, kind, resource_id, if_match)

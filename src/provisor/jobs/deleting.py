@@ -214,7 +214,13 @@ class Deleting:
             for record in records:
                 self.run.count(entity_type, target, Action.FAILED)
                 self.run.log(
-                    Action.FAILED, entity_type, target, record.source_entity_id, reason, None
+                    Action.FAILED,
+                    entity_type,
+                    target,
+                    record.source_entity_id,
+                    reason,
+                    None,
+                    target_id=record.target_entity_id,
                 )
             return []
 
@@ -299,6 +305,7 @@ class Deleting:
                         record.source_entity_id,
                         "Operation [delete] is skipped in target transformation",
                         None,
+                        target_id=record.target_entity_id,
                     )
                     return
                 outcome = target.transformation.apply(
@@ -319,6 +326,7 @@ class Deleting:
                         record.source_entity_id,
                         outcome.reason,
                         None,
+                        target_id=record.target_entity_id,
                     )
                     return
                 soft = isinstance(outcome, Transformed) and soft_allowed
@@ -332,6 +340,7 @@ class Deleting:
                         record.source_entity_id,
                         "soft delete (update)" if soft else None,
                         None,
+                        target_id=record.target_entity_id,
                     )
                     return
                 try:
@@ -364,6 +373,7 @@ class Deleting:
                         record.source_entity_id,
                         exc.message,
                         None,
+                        target_id=record.target_entity_id,
                     )
                     return
                 gone.append(record.source_entity_id)
@@ -380,6 +390,7 @@ class Deleting:
                     record.source_entity_id,
                     "soft delete (update)" if soft else None,
                     None,
+                    target_id=record.target_entity_id,
                 )
 
         await asyncio.gather(*(one(r) for r in records if self.run.fatal(target) is None))

@@ -12,6 +12,7 @@ import structlog
 
 from provisor.context import Context
 from provisor.jobs.model import Job
+from provisor.jobs.runners import beating
 from provisor.jobs.scheduler import ScheduleService
 from provisor.jobs.service import WORKER, JobService
 
@@ -50,6 +51,8 @@ class Executor:
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set; running jobs are then interrupted (and restarted later)."""
         maintained = 0.0
+        ended = asyncio.Event()
+        heart = asyncio.create_task(beating(self.service, self.name, ended))
         try:
             while not stop.is_set():
                 if time.monotonic() - maintained > self.maintenance_seconds:
@@ -70,6 +73,8 @@ class Executor:
             for task in list(self.tasks):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            ended.set()  # the heart's last beat is over before it retires
+            await heart
 
     async def _claim(self) -> None:
         while len(self.tasks) < self.concurrency:

@@ -96,6 +96,8 @@ class _Record:
     reason: str | None
     content: str | None
     time: str | None
+    name: str | None = None
+    target_entity_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -161,7 +163,9 @@ def _group(logs: Iterable[EntityLogEntry], actions: set[str]) -> dict[str, dict[
         entity = entities.get(row.entity_id)
         if entity is None:
             entity = entities[row.entity_id] = _Entity()
-        record = _Record(row.system_name, row.reason, row.content, row.time)
+        record = _Record(
+            row.system_name, row.reason, row.content, row.time, row.name, row.target_entity_id
+        )
         records = entity.blocks.setdefault((row.system_id, row.entity_type), [])
         # a restarted job may log an entity twice (spec §3.9): keep the first
         if not any(r.reason == record.reason and r.content == record.content for r in records):
@@ -219,6 +223,10 @@ def _entity_log(
             yield f"   Action: {kind.action}\n"
             for row in rows:
                 yield f"   Time: {row.time or '-'}\n"
+                if row.name:
+                    yield f"   Name: {row.name}\n"
+                if row.target_entity_id:
+                    yield f"   Entity ID in the target: {row.target_entity_id}\n"
                 yield f"   Reason: {row.reason or '-'}\n"
                 yield "   Content:\n"
                 yield from _indented(row.content or HIDDEN_CONTENT)

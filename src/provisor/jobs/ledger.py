@@ -135,12 +135,8 @@ class Run:
         self.lock_seconds = lock_seconds
         self.sleep = sleep
         source = spec.source
-        self._traced = {
-            action: (
-                source.flag(f"ips.trace.{action}.entity"),
-                source.flag(f"ips.trace.{action}.entity.content"),
-            )
-            for action in TRACED
+        self._with_content = {
+            action: source.flag(f"ips.trace.{action}.entity.content") for action in TRACED
         }
 
     @property
@@ -180,16 +176,15 @@ class Run:
         reason: str | None,
         content: Any,
         trace: Any = None,
+        *,
+        name: str | None = None,
+        target_id: str | None = None,
     ) -> None:
-        """An entity log, when the source's ``ips.trace.*`` properties want it (failed and
-        skipped entities always; everything in a simulation or a traced run)."""
-        wanted, with_content = self._traced.get(action.value, (True, False))
-        if action in (Action.FAILED, Action.SKIPPED):
-            wanted = True
-        if self.spec.simulate or self.spec.trace:
-            wanted = True
-        if not wanted:
-            return
+        """An entity log: every entity failed, skipped, created, updated or deleted, with its
+        ``name`` and ids; its ``content`` only when the source's
+        ``ips.trace.<action>.entity.content`` property asks (else a failed or skipped one
+        says ``<hidden content>``); the ``trace`` of its transformations in a traced run."""
+        with_content = self._with_content.get(action.value, False)
         text = None
         if trace is not None:
             text = log_text({"trace": trace, **({"document": content} if with_content else {})})
@@ -198,7 +193,17 @@ class Run:
         elif action in (Action.FAILED, Action.SKIPPED) and content is not None:
             text = HIDDEN
         self.ledger.logs.append(
-            EntityLog(action.value, entity_type, system.id, system.name, entity_id, reason, text)
+            EntityLog(
+                action.value,
+                entity_type,
+                system.id,
+                system.name,
+                entity_id,
+                reason,
+                text,
+                name,
+                target_id,
+            )
         )
 
     # -- storing ----------------------------------------------------------------------------------

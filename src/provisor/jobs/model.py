@@ -106,7 +106,10 @@ class Statistic:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EntityLogEntry:
-    """One entity a job failed, skipped, created, updated or deleted in one system."""
+    """One entity a job failed, skipped, created, updated or deleted in one system: its id in
+    the source (``entity_id``), its name (userName / displayName) and its id in the target
+    when the job knew them; its content only when an ``ips.trace.*.entity.content`` property
+    asked for it."""
 
     action: Action
     entity_type: str
@@ -116,6 +119,8 @@ class EntityLogEntry:
     reason: str | None
     content: str | None
     time: str
+    name: str | None = None
+    target_entity_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -124,6 +129,8 @@ class EntityLogEntry:
             "systemId": self.system_id,
             "systemName": self.system_name,
             "entityId": self.entity_id,
+            "name": self.name,
+            "targetEntityId": self.target_entity_id,
             "reason": self.reason,
             "content": self.content,
             "time": self.time,
@@ -170,3 +177,16 @@ class Job:
             "resumedFrom": self.resumed_from,
             "statistics": [s.to_dict() for s in self.statistics],
         }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobRunner:
+    """A process that runs jobs (a server's job runner, ``provisor worker``), alive while its
+    heartbeat is recent."""
+
+    name: str  # host:pid
+    started: str
+    heartbeat: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "started": self.started, "heartbeat": self.heartbeat}

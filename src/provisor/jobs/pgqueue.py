@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from provisor.context import Context
 from provisor.jobs.model import Job
+from provisor.jobs.runners import beating
 from provisor.jobs.scheduler import ScheduleService
 from provisor.jobs.service import WORKER, JobService
 
@@ -105,6 +106,8 @@ class ProcrastinateWorker:
                     shutdown_graceful_timeout=0,
                 )
             )
+            ended = asyncio.Event()
+            heart = asyncio.create_task(beating(self.service, self.name, ended))
             maintained = 0.0
             try:
                 while not stop.is_set() and not worker.done():
@@ -118,6 +121,8 @@ class ProcrastinateWorker:
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
+                ended.set()  # the heart's last beat is over before it retires
+                await heart
 
     def _start_scheduled(self) -> None:
         try:

@@ -23,7 +23,7 @@ from provisor.jobs.coverage import Coverage
 from provisor.jobs.deleting import Deleting
 from provisor.jobs.ledger import Run, RunSpec, handling
 from provisor.jobs.model import Action, JobType, Trigger
-from provisor.jobs.plan import Item, Participant, digest
+from provisor.jobs.plan import Item, Participant, digest, name_of
 from provisor.jobs.ports import OperationalData
 from provisor.jobs.writing import Writing
 from provisor.transform import Failed, Operation, Skipped, Transformed
@@ -159,21 +159,21 @@ class Pipeline:
         for raw in entities:
             run.count(entity_type, source, Action.READ)
             outcome = source.transformation.apply(entity_type, raw, operation=Operation.READ)
-            label = _label(raw)
+            label, name = _label(raw), name_of(raw)
             if isinstance(outcome, Skipped):
                 run.count(entity_type, source, Action.SKIPPED)
-                run.log(Action.SKIPPED, entity_type, source, label, outcome.reason, raw)
+                run.log(Action.SKIPPED, entity_type, source, label, outcome.reason, raw, name=name)
             elif isinstance(outcome, Failed):
                 run.ledger.source_failed = True
                 run.count(entity_type, source, Action.FAILED)
-                run.log(Action.FAILED, entity_type, source, label, outcome.reason, raw)
+                run.log(Action.FAILED, entity_type, source, label, outcome.reason, raw, name=name)
             elif isinstance(outcome, Transformed):
                 source_id = outcome.variables.get("entityIdSourceSystem")
                 if source_id is None or source_id == "":
                     run.ledger.source_failed = True
                     run.count(entity_type, source, Action.FAILED)
                     reason = "The read transformation gives no entityIdSourceSystem."
-                    run.log(Action.FAILED, entity_type, source, label, reason, raw)
+                    run.log(Action.FAILED, entity_type, source, label, reason, raw, name=name)
                     continue
                 if not storable_id(str(source_id)):
                     run.ledger.source_failed = True  # no database stores it alike (NUL, length)
@@ -182,7 +182,7 @@ class Pipeline:
                         f"entityIdSourceSystem {excerpt(repr(str(source_id)), 80)} is no id: "
                         f"at most {MAX_ID_LENGTH} characters, no control characters."
                     )
-                    run.log(Action.FAILED, entity_type, source, label, reason, raw)
+                    run.log(Action.FAILED, entity_type, source, label, reason, raw, name=name)
                     continue
                 items.append(Item(str(source_id), outcome.document, raw, digest(raw)))
         return items

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from provisor.connectors.base import Connector, Role
+from provisor.connectors.base import Connector, Role, excerpt
 from provisor.connectors.properties import Properties
 from provisor.jobs.model import Action, ReadMode
 from provisor.jobs.ports import Record
@@ -96,3 +96,21 @@ class TypeRun:
 def log_text(data: Any) -> str:
     """Canonical JSON of what an entity log holds."""
     return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
+
+
+NAMES = ("userName", "displayName", "name", "cn", "uid")  # how a person names an entity
+
+
+def name_of(*documents: Any) -> str | None:
+    """The name of an entity (userName, displayName...) in the first of ``documents`` that
+    has one, printable and at most 200 characters; None when none has."""
+    for document in documents:
+        if not isinstance(document, Mapping):
+            continue
+        for key in NAMES:
+            value = document.get(key)
+            if isinstance(value, list) and value:
+                value = value[0]
+            if isinstance(value, str) and value.strip():
+                return excerpt(value, 200)
+    return None

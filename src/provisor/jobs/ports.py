@@ -89,13 +89,17 @@ class Hold:
 
 @dataclass(frozen=True, slots=True)
 class EntityLog:
+    """What a run did to one entity in one system, as its entity log stores it."""
+
     action: str  # failed, skipped, created, updated, deleted
     entity_type: str
     system_id: str
     system_name: str
-    entity_id: str
+    entity_id: str  # in the source (what identifies it, when the source gave no usable id)
     reason: str | None = None
-    content: str | None = None
+    content: str | None = None  # only when an ips.trace.*.entity.content property asks
+    name: str | None = None  # userName / displayName
+    target_entity_id: str | None = None  # its id in the target
 
 
 class OperationalData(Protocol):
@@ -174,11 +178,14 @@ class JobJournal(Protocol):
 
     def stop_requested(self, job_id: str) -> bool: ...
 
-    def save_statistics(
-        self, job_id: str, counts: Mapping[tuple[str, str, str, str], Counts]
+    def commit(
+        self,
+        job_id: str,
+        entries: Sequence[EntityLog],
+        counts: Mapping[tuple[str, str, str, str], Counts],
+        **fields: Any,
     ) -> None:
-        """counts by (entity type, system id, system name, role)."""
-
-    def add_entity_logs(self, job_id: str, entries: Sequence[EntityLog]) -> None: ...
+        """A page's entity logs, the statistics so far (by entity type, system id, system name,
+        role) and the row's ``fields``, in one transaction."""
 
     def set_status(self, job_id: str, status: JobStatus, **fields: Any) -> None: ...

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from provisor.jobs.model import EntityLogEntry, Job
+import orjson
+
+from provisor.jobs.model import EntityLogEntry, Job, JobRunner
 from provisor.jobs.ports import Hold
 from provisor.jobs.schedule import SourceSchedule
 
@@ -45,13 +47,33 @@ def entity_logs(
     offset: int | None = None,
     limit: int | None = None,
 ) -> dict[str, Any]:
-    """A page of a job's entity logs."""
-    page: dict[str, Any] = {"items": [r.to_dict() for r in rows], "total": total}
+    """A page of a job's entity logs: a content or reason that is JSON (a document, a
+    trace, a simulation's diff) as JSON, not as a string holding it."""
+    items = [
+        {**d, "content": _nested(d["content"]), "reason": _nested(d["reason"])}
+        for d in (r.to_dict() for r in rows)
+    ]
+    page: dict[str, Any] = {"items": items, "total": total}
     if offset is not None:
         page["offset"] = offset
     if limit is not None:
         page["limit"] = limit
     return page
+
+
+def runners(found: Sequence[JobRunner]) -> dict[str, Any]:
+    """The processes running jobs now."""
+    return {"items": [r.to_dict() for r in found]}
+
+
+def _nested(text: str | None) -> Any:
+    """The JSON an entity log's text holds, else the text."""
+    if text is None or not text.startswith(("{", "[")):
+        return text
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
 
 
 def holds(found: Sequence[Hold]) -> dict[str, Any]:

@@ -174,14 +174,11 @@ class Runner:
     def commit(self, fields: Mapping[str, Any], status: JobStatus | None = None) -> None:
         """Statistics, entity logs and the job row, after a page (or at the end)."""
         ledger = self.ledger
-        self.journal.add_entity_logs(self.job.id, ledger.take_logs())
-        self.journal.save_statistics(self.job.id, dict(ledger.counts))
         if status is None and ledger.failed:
             status = JobStatus.RUNNING_WITH_ERROR
         if status is not None:
-            self.journal.set_status(self.job.id, status, **fields)
-        else:
-            self.journal.update(self.job.id, **fields)
+            fields = {**fields, "status": status}
+        self.journal.commit(self.job.id, ledger.take_logs(), dict(ledger.counts), **fields)
 
     # -- reading --------------------------------------------------------------------------------
 

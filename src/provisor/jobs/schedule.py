@@ -120,6 +120,7 @@ class SourceSchedule:
     """A source system's schedule with its next and last run (ISO text, UTC)."""
 
     source_id: str
+    source_name: str
     schedule: Schedule
     next_run: str | None
     last_run: str | None
@@ -127,6 +128,7 @@ class SourceSchedule:
     def to_dict(self) -> dict[str, Any]:
         return {
             "systemId": self.source_id,
+            "systemName": self.source_name,
             **self.schedule.to_dict(),
             "nextRun": self.next_run,
             "lastRun": self.last_run,

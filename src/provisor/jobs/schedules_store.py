@@ -35,6 +35,7 @@ def _schedule(row: Any) -> Schedule:
 def _source_schedule(row: Any) -> SourceSchedule:
     return SourceSchedule(
         source_id=row.source_id,
+        source_name=row.source_name,
         schedule=_schedule(row),
         next_run=row.next_run,
         last_run=row.last_run,
@@ -42,15 +43,20 @@ def _source_schedule(row: Any) -> SourceSchedule:
 
 
 _s = t.schedules
+_named = select(_s, t.systems.c.name.label("source_name")).join(
+    t.systems, t.systems.c.id == _s.c.source_id
+)  # schedules with their source's name
 
 
 def get_schedule(tx: Transaction, source_id: str) -> SourceSchedule | None:
-    row = tx.execute(tx.scoped(select(_s).where(_s.c.source_id == source_id), _s)).first()
+    query = _named.where(_s.c.source_id == source_id)
+    row = tx.execute(tx.scoped(query, _s)).first()
     return None if row is None else _source_schedule(row)
 
 
 def list_schedules(tx: Transaction) -> list[SourceSchedule]:
-    rows = tx.execute(tx.scoped(select(_s).order_by(_s.c.source_id), _s)).all()
+    query = _named.order_by(t.systems.c.name_key)
+    rows = tx.execute(tx.scoped(query, _s)).all()
     return [_source_schedule(r) for r in rows]
 
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 
 from provisor.connectors.base import ConnectorConfig, Role, Unusable
-from provisor.context import Context, Permission, requires
+from provisor.context import Context, Permission, confined, requires
 from provisor.errors import (
     ConfigError,
     ConflictError,
@@ -39,7 +39,7 @@ from provisor.jobs.export import actions_of, entity_log_rows, export_zip
 from provisor.jobs.failures import unexpected
 from provisor.jobs.locking import LOCK_SECONDS
 from provisor.jobs.lockstore import EntityLockStore
-from provisor.jobs.model import EntityLogEntry, Job, JobStatus, JobType, Trigger
+from provisor.jobs.model import EntityLogEntry, Job, JobRunner, JobStatus, JobType, Trigger
 from provisor.jobs.plan import Participant, digest
 from provisor.jobs.ports import Hold
 from provisor.jobs.runner import Runner
@@ -477,6 +477,28 @@ class JobService:
         store.update_job(tx, successor.id, checkpoint=checkpoint)
         return successor
 
+    # -- the job runners ------------------------------------------------------------------------
+
+    @requires()
+    def runners(self, ctx: Context) -> list[JobRunner]:
+        """The processes running jobs now (their heartbeat younger than the stale time): none,
+        and queued jobs wait until a server with jobs or a ``provisor worker`` runs."""
+        with self.db.read(ctx) as tx:
+            return store.live_runners(tx, self._stale_before())
+
+    def beat(self, ctx: Context, name: str, started: str) -> None:
+        """Runner ``name`` (started at ``started``) is alive; those silent for ten stale times
+        are forgotten."""
+        older = format_datetime(parse_datetime(now()) - timedelta(seconds=10 * self.stale_seconds))
+        with self.db.write(ctx) as tx:
+            store.retire_runners(tx, before=older)
+            store.beat_runner(tx, name, started, now())
+
+    def retire(self, ctx: Context, name: str) -> None:
+        """Runner ``name`` stopped."""
+        with self.db.write(ctx) as tx:
+            store.retire_runners(tx, name=name)
+
     # -- deletions held back --------------------------------------------------------------------
 
     @requires()
@@ -611,10 +633,7 @@ def _unbound(ctx: Context) -> None:
     """SAP's job status and logs name no system: a certificate attached to one system may
     not call them (as the web layer has always refused it)."""
     if ctx.actor.system is not None:
-        raise PermissionDeniedError(
-            f"This certificate is attached to system {ctx.actor.system}: it may call only "
-            "that system's API."
-        )
+        raise PermissionDeniedError(confined(ctx.actor.system))
 
 
 def targets_of(source: System, systems: Sequence[System]) -> list[System]:

@@ -19,6 +19,7 @@ from provisor.jobs.model import (
     Counts,
     EntityLogEntry,
     Job,
+    JobRunner,
     JobStatus,
     JobType,
     ReadMode,
@@ -257,6 +258,35 @@ def delete_every_system(tx: Transaction) -> int:
     return int(deleted)
 
 
+# -- job runners ----------------------------------------------------------------------------------
+
+
+def beat_runner(tx: Transaction, name: str, started: str, stamp: str) -> None:
+    """Runner ``name`` is alive at ``stamp``."""
+    _upsert(tx, t.job_runners, [{"name": name, "started": started, "heartbeat": stamp}], ("name",))
+
+
+def retire_runners(tx: Transaction, *, name: str | None = None, before: str | None = None) -> None:
+    """Forget runner ``name`` (it stopped), or those that have not beaten since ``before``."""
+    c = t.job_runners.c
+    statement = delete(t.job_runners)
+    if name is not None:
+        statement = statement.where(c.name == name)
+    if before is not None:
+        statement = statement.where(c.heartbeat < before)
+    tx.execute(tx.scoped(statement, t.job_runners))  # every tenant's: runners serve them all
+
+
+def live_runners(tx: Transaction, since: str) -> list[JobRunner]:
+    """The runners that have beaten since ``since``, the oldest first."""
+    c = t.job_runners.c
+    query = select(t.job_runners).where(c.heartbeat >= since).order_by(c.started, c.name)
+    return [
+        JobRunner(name=r.name, started=r.started, heartbeat=r.heartbeat)
+        for r in tx.execute(tx.scoped(query, t.job_runners))
+    ]
+
+
 # -- statistics and entity logs -------------------------------------------------------------------
 
 
@@ -319,6 +349,8 @@ def add_entity_logs(tx: Transaction, job_id: str, entries: Sequence[EntityLog]) 
                     "reason": e.reason,
                     "content": e.content,
                     "created": stamp,
+                    "name": e.name,
+                    "target_entity_id": e.target_entity_id,
                 },
             )
             for e in entries
@@ -354,6 +386,8 @@ def entity_logs(
             reason=r.reason,
             content=r.content,
             time=r.created,
+            name=r.name,
+            target_entity_id=r.target_entity_id,
         )
         for r in tx.execute(tx.scoped(query, table))
     ]
@@ -645,15 +679,18 @@ class Journal:
         with self.db.read(self.ctx) as tx:
             return stop_requested(tx, job_id)
 
-    def save_statistics(
-        self, job_id: str, counts: Mapping[tuple[str, str, str, str], Counts]
+    def commit(
+        self,
+        job_id: str,
+        entries: Sequence[EntityLog],
+        counts: Mapping[tuple[str, str, str, str], Counts],
+        **fields: Any,
     ) -> None:
         with self.db.write(self.ctx) as tx:
-            save_statistics(tx, job_id, counts)
-
-    def add_entity_logs(self, job_id: str, entries: Sequence[EntityLog]) -> None:
-        with self.db.write(self.ctx) as tx:
             add_entity_logs(tx, job_id, entries)
+            save_statistics(tx, job_id, counts)
+            if fields:
+                update_job(tx, job_id, **fields)
 
 
 _RECORD_CHANGES = (

@@ -26,7 +26,7 @@ from provisor.jobs.coverage import Coverage
 from provisor.jobs.diff import attribute_diff
 from provisor.jobs.ledger import Run
 from provisor.jobs.model import Action
-from provisor.jobs.plan import Item, Participant, Plan, digest, log_text
+from provisor.jobs.plan import Item, Participant, Plan, digest, log_text, name_of
 from provisor.jobs.ports import Record, Settled
 from provisor.transform import Failed, Ignored, Operation, Skipped, Transformed
 from provisor.transform.jsonpath import MISSING, Env, compile_reader
@@ -359,15 +359,14 @@ class Writing:
                 target_id = plan.entity_id or (
                     plan.record.target_entity_id if plan.record else None
                 )
-                if target_id is None:
-                    continue
-                existed = plan.record.existed_before if plan.record else False
-                if action is Action.CREATED and plan.record is None:
-                    existed = False
-                written = _written_hash(target, entity_type, plan, target_id, resolver)
-                saved.append(
-                    Record(plan.item.source_id, target_id, written, existed, plan.source_hash)
-                )
+                if target_id is not None:
+                    existed = plan.record.existed_before if plan.record else False
+                    if action is Action.CREATED and plan.record is None:
+                        existed = False
+                    written = _written_hash(target, entity_type, plan, target_id, resolver)
+                    saved.append(
+                        Record(plan.item.source_id, target_id, written, existed, plan.source_hash)
+                    )
             elif (
                 action is Action.UNCHANGED
                 and plan.record is not None
@@ -386,6 +385,9 @@ class Writing:
                     plan.reason,
                     plan.document,
                     plan.trace,
+                    name=name_of(plan.item.document, plan.item.raw),
+                    target_id=plan.entity_id
+                    or (plan.record.target_entity_id if plan.record else None),
                 )
         if target.echo is not None and not self.run.simulate:
             self._save_echoes(target, entity_type, plans)

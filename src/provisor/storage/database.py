@@ -15,6 +15,7 @@ helper (:meth:`Transaction.scoped`) and a change can record its audit entry in i
 from __future__ import annotations
 
 import fcntl
+import importlib
 import os
 import threading
 from collections.abc import Iterator, Mapping
@@ -23,7 +24,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from psycopg.errors import QueryCanceled
 from sqlalchemy import (
     Connection,
     CursorResult,
@@ -37,15 +37,39 @@ from sqlalchemy import (
     insert,
     text,
 )
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.sql import Executable
 
 from provisor.context import Context
-from provisor.errors import StorageError
+from provisor.errors import ConfigError, StorageError
 from provisor.storage import tables as t
 from provisor.timestamps import now
 
 Scopable = TypeVar("Scopable", Select[Any], Update, Delete)
+
+BACKENDS = ("sqlite", "postgresql")
+POSTGRES_MODULES = ("psycopg", "psycopg_pool", "procrastinate")  # provisor's postgres extra
+QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement stopped by statement_timeout
+_URL_ADVICE = (
+    "use postgresql://user:password@host:port/database, or leave PROVISOR_DATABASE_URL "
+    "(--database-url) unset for SQLite in the data folder"
+)
+
+
+def backend_of(url: str) -> str:
+    """The database a SQLAlchemy URL names (``sqlite`` or ``postgresql``); ConfigError for
+    another one or for text that is no URL. The message never repeats the URL (it may hold
+    a password)."""
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise ConfigError(f"The database URL is not a URL: {_URL_ADVICE}.") from None
+    if backend not in BACKENDS:
+        raise ConfigError(
+            f"provisor keeps its data in SQLite or PostgreSQL, not {backend}: {_URL_ADVICE}."
+        )
+    return backend
 
 
 class Transaction:
@@ -111,7 +135,7 @@ class Database:
         """``statement_timeout``: seconds after which PostgreSQL cancels a statement (0: none)."""
         self.url = url
         self.statement_timeout = statement_timeout
-        self.is_sqlite = url.startswith("sqlite")
+        self.is_sqlite = backend_of(url) == "sqlite"
         self._lock_fd: int | None = None
         self._thread_lock = threading.Lock()
         if self.is_sqlite:
@@ -127,14 +151,7 @@ class Database:
         else:
             # No pre-ping (a round trip per request): a connection that broke is discarded
             # when it fails, and the request that met it gets a 503.
-            options = f"-c statement_timeout={round(statement_timeout * 1000)}"
-            self.write_engine = create_engine(
-                url,
-                pool_size=pool_size,
-                max_overflow=pool_size,
-                pool_recycle=3600,
-                connect_args={"options": options},
-            )
+            self.write_engine = _server_engine(url, pool_size, statement_timeout)
             self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
@@ -174,10 +191,10 @@ class Database:
             with self.read_engine.connect() as conn:
                 yield conn
         except (OperationalError, DBAPIError) as exc:
-            if isinstance(exc.orig, QueryCanceled):
+            if _canceled(exc):
                 raise self._timed_out() from exc
             if exc.connection_invalidated or isinstance(exc, OperationalError):
-                raise StorageError(f"Database unavailable: {exc.orig}") from exc
+                raise _unavailable(exc) from exc
             raise
 
     @contextmanager
@@ -186,9 +203,9 @@ class Database:
             with self._writer_turn(), self.write_engine.begin() as conn:
                 yield conn
         except OperationalError as exc:
-            if isinstance(exc.orig, QueryCanceled):
+            if _canceled(exc):
                 raise self._timed_out() from exc
-            raise StorageError(f"Database unavailable: {exc.orig}") from exc
+            raise _unavailable(exc) from exc
 
     def _timed_out(self) -> StorageError:
         return StorageError(
@@ -219,6 +236,48 @@ class Database:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+def _require_postgres_extra() -> None:
+    """ConfigError with the command that installs it unless the postgres extra loads."""
+    for module in POSTGRES_MODULES:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ConfigError(
+                f"PostgreSQL needs provisor's postgres extra, which is not installed ({exc}). "
+                "Install it with: pip install 'provisor[postgres]'"
+            ) from None
+
+
+def _server_engine(url: str, pool_size: int, statement_timeout: float) -> Engine:
+    """PostgreSQL's engine (no connection yet); ConfigError when a driver is missing."""
+    _require_postgres_extra()
+    options = f"-c statement_timeout={round(statement_timeout * 1000)}"
+    try:
+        return create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_recycle=3600,
+            connect_args={"options": options},
+        )
+    except ImportError as exc:  # another driver than psycopg (postgresql+psycopg2://)
+        raise ConfigError(f"The database driver cannot be loaded ({exc}): {_URL_ADVICE}.") from None
+    except ArgumentError as exc:  # a driver SQLAlchemy does not know (postgresql+foo://)
+        raise ConfigError(f"The database URL cannot be used ({exc}): {_URL_ADVICE}.") from None
+
+
+def _canceled(exc: DBAPIError) -> bool:
+    """Whether PostgreSQL stopped the statement (statement_timeout)."""
+    return getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED
+
+
+def _unavailable(exc: DBAPIError) -> StorageError:
+    """The driver's reason on one line (libpq spreads it over several)."""
+    lines = [line.strip() for line in str(exc.orig).splitlines() if line.strip()]
+    reason = " ".join(line if line.endswith((".", "?", ":")) else line + "." for line in lines)
+    return StorageError(f"Database unavailable: {reason}")
 
 
 def _sqlite_engine(url: str, synchronous: str, *, writer: bool, pool_size: int) -> Engine:

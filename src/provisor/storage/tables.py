@@ -302,10 +302,22 @@ job_entities = Table(
     Column("entity_type", String(32), nullable=False),
     Column("system_id", Id, nullable=False),
     Column("system_name", String(100), nullable=False),
-    Column("entity_id", Text, nullable=False),
+    Column("entity_id", Text, nullable=False),  # in the source (or its label, read failed)
     Column("reason", Text, nullable=True),
     Column("content", Text, nullable=True),  # only when the ips.trace.* properties ask for it
     Column("created", Time, nullable=False),
+    Column("name", Text, nullable=True),  # userName / displayName, when the job knew it
+    Column("target_entity_id", Text, nullable=True),  # the entity's id in a target
+)
+
+job_runners = Table(
+    "job_runners",
+    metadata,
+    # The processes running jobs (a server's executor, provisor worker), each beating now and
+    # then: a queued job with no runner beating waits for nothing.
+    Column("name", String(255), primary_key=True),  # host:pid
+    Column("started", Time, nullable=False),
+    Column("heartbeat", Time, nullable=False, index=True),
 )
 
 operational_data = Table(

@@ -79,15 +79,16 @@ def import_system(
 ) -> Imported:
     """Create a system from an export (admin); ``name`` renames it, ``role`` must match the
     export's."""
-    ctx.require()
+    ctx.require(action="import a system")
     if not isinstance(data, dict):
         raise InputError("An export is a JSON object.")
     exported_role = data.get("role")
     try:
         kept = Role(str(exported_role))
     except ValueError:
+        has = "has no role" if exported_role is None else f"has the role {exported_role!r}"
         raise InputError(
-            f"role: the export's role {exported_role!r} is not one of {', '.join(Role)}."
+            f"role: the export {has}; a system export has one of {', '.join(Role)}."
         ) from None
     if role is not None and role is not kept:
         raise InputError(f"A {kept} export cannot be imported as a {role} system.")

@@ -15,6 +15,10 @@ NAME = re.compile(r"[A-Za-z0-9 _.\-]{1,100}")
 NAME_RULE = "1 to 100 characters: letters a-z A-Z, digits, space, '-', '_' and '.'"
 ORIGIN_CUSTOMER = "CUSTOMER_MANAGED"
 KINDS = {Role.SOURCE: ("read",), Role.TARGET: ("write",), Role.PROXY: ("read", "write")}
+SOURCES = (
+    "Target systems only: the ids of the source systems linked to this target, whose jobs "
+    "write to it (a target's `sourceSystems` and a source's `targetSystems` name the links)."
+)
 
 
 def check_name(name: str) -> str:
@@ -39,7 +43,9 @@ class NewSystem(_Input):
     enabled: bool = True
     properties: dict[str, str | None] = Field(default_factory=dict)
     credential_keys: list[str] = Field(default_factory=list, alias="credentialKeys")
-    source_system_ids: list[str] = Field(default_factory=list, alias="sourceSystemIds")
+    source_system_ids: list[str] = Field(
+        default_factory=list, alias="sourceSystemIds", description=SOURCES
+    )
     transformations: dict[str, Any] = Field(
         default_factory=dict,
         description="Optional documents by kind (read, write) instead of the type's defaults.",
@@ -63,7 +69,9 @@ class SystemChanges(_Input):
     enabled: bool | None = None
     properties: dict[str, str | None] | None = None
     credential_keys: list[str] | None = Field(None, alias="credentialKeys")
-    source_system_ids: list[str] | None = Field(None, alias="sourceSystemIds")
+    source_system_ids: list[str] | None = Field(
+        None, alias="sourceSystemIds", description=SOURCES + " The list replaces the linked one."
+    )
 
     @field_validator("name")
     @classmethod
@@ -91,6 +99,17 @@ class TransformationVersion:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Link:
+    """A system linked to another: a source of a target, or a target of a source."""
+
+    id: str
+    name: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class System:
     """A system with its credentials masked: safe to show anywhere."""
 
@@ -107,6 +126,8 @@ class System:
     properties: dict[str, str]  # credentials as MASK
     credential_keys: tuple[str, ...]
     source_system_ids: tuple[str, ...] = ()
+    source_systems: tuple[Link, ...] = ()  # a target's sources, by name
+    target_systems: tuple[Link, ...] = ()  # the targets a source is linked to, by name
     transformations: dict[str, int] = field(default_factory=dict)  # kind -> current version
     problems: tuple[str, ...] = ()  # what keeps it from working (missing required properties)
 
@@ -145,4 +166,7 @@ class System:
         }
         if self.role is Role.TARGET:
             out["sourceSystemIds"] = list(self.source_system_ids)
+            out["sourceSystems"] = [link.to_dict() for link in self.source_systems]
+        if self.role is Role.SOURCE:
+            out["targetSystems"] = [link.to_dict() for link in self.target_systems]
         return out

@@ -7,7 +7,7 @@ import base64
 from cryptography.fernet import Fernet, InvalidToken
 
 from provisor.auth.keys import derive_key
-from provisor.errors import ConfigError
+from provisor.errors import MasterKeyError
 
 MASK = "*" * 40  # what a credential looks like outside (SAP's console shows 40 characters)
 ALWAYS_SECRET = frozenset({"Password"})  # a credential on every system type (SAP's console)
@@ -18,6 +18,7 @@ class CredentialCipher:
 
     def __init__(self, master_key: bytes, purpose: str = "system credentials") -> None:
         key = derive_key(master_key, purpose)
+        self._purpose = purpose
         self._fernet = Fernet(base64.urlsafe_b64encode(key))
 
     def encrypt(self, value: str) -> str:
@@ -27,7 +28,8 @@ class CredentialCipher:
         try:
             return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
         except (InvalidToken, ValueError) as exc:
-            raise ConfigError(
-                "A stored credential cannot be decrypted: the master key (PROVISOR_SECRET_KEY "
-                "or <data-dir>/secret.key) is not the one it was saved with. Enter it again."
+            raise MasterKeyError(
+                f"Stored {self._purpose} cannot be decrypted: this server's master key "
+                "(PROVISOR_SECRET_KEY or <data-dir>/secret.key) is not the one they were saved "
+                "with. Give every node the same master key, or enter them again."
             ) from exc

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -42,6 +42,7 @@ from provisor.systems import store
 from provisor.systems.model import (
     KINDS,
     ORIGIN_CUSTOMER,
+    Link,
     NewSystem,
     System,
     SystemChanges,
@@ -203,7 +204,9 @@ class SystemService:
     def _views(self, tx: Transaction, rows: Sequence[SystemRow]) -> list[System]:
         ids = [r.id for r in rows]
         properties = store.properties_of(tx, ids)
-        sources = store.sources_of(tx, ids)
+        sources = store.sources_of(tx, [r.id for r in rows if r.role == Role.TARGET])
+        targets = store.targets_of(tx, [r.id for r in rows if r.role == Role.SOURCE])
+        names = store.names_of(tx, {i for linked in (sources, targets) for i in _flat(linked)})
         views = []
         for row in rows:
             kind = _type(row.type)
@@ -229,7 +232,9 @@ class SystemService:
                     last_modified=row.last_modified,
                     properties=shown,
                     credential_keys=tuple(p.key for p in properties[row.id] if p.credential),
-                    source_system_ids=tuple(sources[row.id]),
+                    source_system_ids=tuple(sources.get(row.id, ())),
+                    source_systems=_links(sources.get(row.id, ()), names),
+                    target_systems=_links(targets.get(row.id, ()), names),
                     transformations=current,
                     problems=tuple(_missing(kind, role, plain)),
                 )
@@ -768,6 +773,17 @@ def default_text(kind: ConnectorType, role: Role, which: str) -> str:
 def document_of(text: str) -> dict[str, Any]:
     """A stored text as a JSON object (comments dropped)."""
     return read_document(text)
+
+
+def _flat(linked: Mapping[str, Sequence[str]]) -> Iterator[str]:
+    for ids in linked.values():
+        yield from ids
+
+
+def _links(ids: Sequence[str], names: Mapping[str, str]) -> tuple[Link, ...]:
+    """Linked systems with their names, by name."""
+    found = [Link(id=i, name=names[i]) for i in ids if i in names]
+    return tuple(sorted(found, key=lambda link: link.name.casefold()))
 
 
 def _missing(kind: ConnectorType, role: Role, plain: Mapping[str, str]) -> list[str]:

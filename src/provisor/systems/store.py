@@ -208,10 +208,25 @@ def sources_of(tx: Transaction, target_ids: Sequence[str]) -> dict[str, list[str
     return found
 
 
-def targets_of(tx: Transaction, source_id: str) -> list[str]:
+def targets_of(tx: Transaction, source_ids: Sequence[str]) -> dict[str, list[str]]:
+    """The targets each source is linked to."""
+    found: dict[str, list[str]] = {i: [] for i in source_ids}
+    if not source_ids:
+        return found
     c = t.system_sources.c
-    query = select(c.target_id).where(c.source_id == source_id)
-    return list(tx.execute(tx.scoped(query, t.system_sources)).scalars())
+    query = select(c.source_id, c.target_id).where(c.source_id.in_(source_ids))
+    for row in tx.execute(tx.scoped(query.order_by(c.target_id), t.system_sources)):
+        found[row.source_id].append(row.target_id)
+    return found
+
+
+def names_of(tx: Transaction, system_ids: Iterable[str]) -> dict[str, str]:
+    """The names of systems by id (the ids of no system left out)."""
+    wanted = set(system_ids)
+    if not wanted:
+        return {}
+    query = select(t.systems.c.id, t.systems.c.name).where(t.systems.c.id.in_(wanted))
+    return {row.id: row.name for row in tx.execute(tx.scoped(query, t.systems))}
 
 
 def set_sources(tx: Transaction, target_id: str, source_ids: Iterable[str]) -> None:

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from provisor.certs.service import CertificateService
 from provisor.context import Context
 from provisor.errors import InputError
+from provisor.timestamps import format_datetime
 from provisor.web import openapi
 from provisor.web.auth import ContextDep, GuardedRoute, ServicesDep, guard
 
@@ -118,16 +119,10 @@ def get_ca(services: ServicesDep, ctx: ContextDep) -> Response:
 @router.get(
     "/systems/{system_id}/outbound-certificates",
     summary="A system's outbound certificates and automatic regeneration",
-    dependencies=[guard(CertificateService.outbound)],
+    dependencies=[guard(CertificateService.outbound_listing)],
 )
 def list_outbound(system_id: str, services: ServicesDep, ctx: ContextDep) -> Response:
-    certs = _certs(services)
-    return _json(
-        {
-            "autoRegeneration": certs.auto_regenerate(ctx, system_id),
-            "certificates": [c.as_json() for c in certs.outbound(ctx, system_id)],
-        }
-    )
+    return _json(_certs(services).outbound_listing(ctx, system_id).as_json())
 
 
 @router.post(
@@ -232,7 +227,8 @@ def list_events(
 
 @router.post(
     "/certificates/maintain",
-    summary="Apply the expiry rules now (the jobs process does so every hour)",
+    summary="Rehearse the expiry rules (a dry run, the default) or apply them now with "
+    "apply=true (the jobs process applies them every hour)",
     dependencies=[guard(CertificateService.maintain)],
 )
 def maintain(
@@ -240,12 +236,45 @@ def maintain(
     ctx: ContextDep,
     at: Annotated[
         datetime | None,
-        Query(description="Apply them as if it were this time, to rehearse on a test tenant"),
+        Query(description="Rehearse them as of this time (UTC unless it says); not with apply"),
     ] = None,
+    apply: Annotated[
+        bool,
+        Query(description="Apply them now: renew certificates and record notices"),
+    ] = False,
 ) -> Response:
+    certs = _certs(services)
     moment = at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
-    events = _certs(services).maintain(ctx, moment)
-    return _json({"events": [e.as_json() for e in events]})
+    if not apply:
+        events = certs.rehearse(ctx, moment)
+        when = moment or certs.clock()
+    elif moment is not None:
+        raise InputError(_no_date_to_apply(moment, certs.clock()))
+    else:
+        when = certs.clock()
+        events = certs.maintain(ctx)
+    return _json(
+        {
+            "applied": apply,
+            "at": format_datetime(when),
+            "events": [e.as_json() for e in events],
+        }
+    )
+
+
+def _no_date_to_apply(at: datetime, now: datetime) -> str:
+    """Why the expiry rules are not applied as of ``at``: only a rehearsal takes a time."""
+    when = f"{at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    either = (
+        "rehearse that time without applying (a dry run), or apply the rules now, without a time."
+    )
+    if at > now:
+        return (
+            f"Refusing to apply the expiry rules as of {when}, a future time, on a live "
+            "tenant: that would issue certificates valid only from then and deactivate the "
+            f"valid ones. Instead {either}"
+        )
+    return f"The expiry rules are applied at the current time only, not as of {when}: {either}"
 
 
 # -- inbound --------------------------------------------------------------------------------------
@@ -259,6 +288,17 @@ def maintain(
 def list_all_inbound(services: ServicesDep, ctx: ContextDep) -> Response:
     certs = _certs(services)
     return _json({"certificates": [c.as_json() for c in certs.inbound(ctx)]})
+
+
+@router.delete(
+    "/inbound-certificates/{fingerprint}",
+    status_code=204,
+    summary="Delete (revoke) an inbound certificate, whoever it belongs to",
+    dependencies=[guard(CertificateService.delete_inbound)],
+)
+def delete_inbound(fingerprint: str, services: ServicesDep, ctx: ContextDep) -> Response:
+    _certs(services).delete_inbound(ctx, fingerprint)
+    return Response(status_code=204)
 
 
 @router.get(

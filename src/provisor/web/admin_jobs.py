@@ -37,6 +37,9 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return Response(orjson.dumps(data), status, headers=headers, media_type="application/json")
 
 
+EntityAction = Literal["failed", "skipped", "created", "updated", "deleted"]
+
+
 class StartBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -136,6 +139,18 @@ def list_jobs(
 
 
 @router.get(
+    "/job-runners",
+    summary="The processes running jobs now",
+    description="Each server running jobs and each `provisor worker` beats every quarter of "
+    "`PROVISOR_JOB_STALE_SECONDS`; those that beat within that time are listed. An empty list "
+    "means queued jobs wait until one runs.",
+    dependencies=[guard(JobService.runners)],
+)
+def job_runners(services: ServicesDep, ctx: ContextDep) -> Response:
+    return _json(present.runners(services.jobs.runners(ctx)))
+
+
+@router.get(
     "/jobs/{job_id}", summary="A job with its statistics", dependencies=[guard(JobService.get)]
 )
 def get_job(job_id: str, services: ServicesDep, ctx: ContextDep) -> Response:
@@ -161,7 +176,7 @@ def job_entities(
     services: ServicesDep,
     ctx: ContextDep,
     action: Annotated[
-        list[str] | None, Query(description="failed, skipped, created, updated, deleted")
+        list[EntityAction] | None, Query(description="Only these actions (repeat)")
     ] = None,
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
@@ -342,7 +357,7 @@ for prefix in PUBLIC_PREFIXES:
         summary="Start a READ or RESYNC job (409 while one runs)",
         include_in_schema=primary,
         name="public_start_job" if primary else "public_start_job_alias",
-        dependencies=[guard(JobService.public_start, certificate=True)],
+        dependencies=[guard(JobService.public_start)],
     )
     public.add_api_route(
         f"{prefix}/jobs/{{job_id}}",
@@ -351,7 +366,7 @@ for prefix in PUBLIC_PREFIXES:
         summary="A job's status and statistics",
         include_in_schema=primary,
         name="public_job_status" if primary else "public_job_status_alias",
-        dependencies=[guard(JobService.public_get, certificate=True)],
+        dependencies=[guard(JobService.public_get)],
     )
     public.add_api_route(
         f"{prefix}/jobLogs/{{job_id}}",
@@ -362,5 +377,5 @@ for prefix in PUBLIC_PREFIXES:
         responses={200: {"content": {"application/zip": {}}}},
         include_in_schema=primary,
         name="public_job_logs" if primary else "public_job_logs_alias",
-        dependencies=[guard(JobService.public_export, certificate=True)],
+        dependencies=[guard(JobService.public_export)],
     )

@@ -39,6 +39,16 @@ def _json(data: Any) -> Response:
 
 
 @router.get(
+    "/schedules",
+    summary="Every source system's schedule, by the source's name",
+    dependencies=[guard(ScheduleService.all)],
+)
+def list_schedules(services: ServicesDep, ctx: ContextDep) -> Response:
+    found = services.schedules.all(ctx)
+    return _json({"items": present.schedules(found), "total": len(found)})
+
+
+@router.get(
     "/systems/{system_id}/schedule",
     summary="A source system's schedule",
     dependencies=[guard(ScheduleService.get)],
@@ -59,6 +69,15 @@ def put_schedule(
     ctx: ContextDep,
 ) -> Response:
     return _json(present.schedule(services.schedules.put(ctx, system_id, body)))
+
+
+@router.post(
+    "/systems/{system_id}/schedule/disable",
+    summary="Turn a source's schedule off and keep it (a running job goes on)",
+    dependencies=[guard(ScheduleService.disable)],
+)
+def disable_schedule(system_id: str, services: ServicesDep, ctx: ContextDep) -> Response:
+    return _json(present.schedule(services.schedules.disable(ctx, system_id)))
 
 
 @router.delete(

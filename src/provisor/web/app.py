@@ -13,12 +13,14 @@ from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.web import (
     admin_certificates,
+    admin_clients,
     admin_jobs,
     admin_schedules,
     admin_systems,
     apidocs,
     errors,
     health,
+    me,
     oauth,
     openapi,
     proxy,
@@ -33,9 +35,9 @@ DESCRIPTION = """\
 Identity provisioning compatible with SAP Cloud Identity Services - Identity Provisioning.
 
 Authenticate with HTTP Basic (a technical user's client id and secret) or with a bearer
-token from `POST /oauth2/token` (client credentials grant). The proxy, real-time and tenant
-admin APIs also accept a client certificate attached to the technical user (mTLS with
-`provisor serve --tls-cert`, or from a trusted TLS-terminating reverse proxy).
+token from `POST /oauth2/token` (client credentials grant), or with a client certificate
+attached to the technical user (mTLS with `provisor serve --tls-cert`, or from a trusted
+TLS-terminating reverse proxy). `GET /api/v1/me` says who the credentials are.
 """
 
 
@@ -70,6 +72,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     apidocs.install(app)
     openapi.install(app)
     app.include_router(oauth.router)
+    app.include_router(me.router)
     app.include_router(scim_discovery.router, prefix="/scim")
     app.include_router(scim_api.router, prefix="/scim")
     app.include_router(admin_systems.router)
@@ -77,6 +80,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(admin_jobs.public)
     app.include_router(admin_schedules.router)
     app.include_router(admin_certificates.router)
+    app.include_router(admin_clients.router)
     app.include_router(proxy.router)
     app.include_router(realtime_routes.public)
     app.include_router(realtime_routes.admin)

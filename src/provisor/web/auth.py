@@ -1,7 +1,7 @@
 """Who is calling and may they: every route authenticates the caller (HTTP Basic with a
-client id and secret, an OAuth 2.0 bearer token, or, on the proxy, real-time and tenant
-admin APIs, a client certificate), then checks its permission, then (under /ipsproxy/)
-admits it to the tenant's budget, all before the request body is read or validated.
+client id and secret, an OAuth 2.0 bearer token, or a client certificate), then checks its
+permission, then (under /ipsproxy/) admits it to the tenant's budget, all before the request
+body is read or validated.
 """
 
 from __future__ import annotations
@@ -178,8 +178,8 @@ def _trusted(host: str, settings: Settings) -> bool:
 
 
 async def authenticate_caller(request: Request) -> Principal:
-    """The principal of a proxy, real-time or tenant admin API call: credentials when the
-    request carries an Authorization header, else its client certificate."""
+    """The principal of a call: credentials when the request carries an Authorization
+    header, else its client certificate."""
     if request.headers.get("authorization"):
         return await authenticate(request)
     try:
@@ -219,23 +219,19 @@ async def _confined(request: Request, ctx: Context) -> None:
 
 class Guard:
     """Who may call a route: a principal holding one of ``any_of`` (``admin`` holds all;
-    none named: ``admin`` only), authenticated by a secret or token, or also by a client
-    certificate when ``certificate``. Declared as a route dependency; a ``GuardedRoute``
+    none named: ``admin`` only), authenticated by a secret, a token or a client
+    certificate. Declared as a route dependency; a ``GuardedRoute``
     runs it before FastAPI reads the body, and the dependency then returns its principal."""
 
-    def __init__(self, *any_of: Permission, certificate: bool = False) -> None:
+    def __init__(self, *any_of: Permission) -> None:
         self.any_of = any_of
-        self.certificate = certificate
 
     async def admit(self, request: Request) -> Principal:
-        if self.certificate:
-            principal = await authenticate_caller(request)
-        else:
-            principal = await authenticate(request)
+        principal = await authenticate_caller(request)
         ctx = Context(principal.actor(), DEFAULT_TENANT, request_id_of(request.scope))
         if ctx.actor.system is not None:
             await _confined(request, ctx)
-        ctx.require(*self.any_of)
+        ctx.require(*self.any_of, action=f"call {request.method} {request.url.path}")
         if request.url.path.startswith(PREFIX):
             await spend(services(request).inbound.get(ctx))
         request.state.principal = principal
@@ -302,8 +298,8 @@ async def current_context(request: Request) -> Context:
 ContextDep = Annotated[Context, Depends(current_context)]
 
 
-def guard(operation: Callable[..., Any], *, certificate: bool = False) -> Any:
+def guard(operation: Callable[..., Any]) -> Any:
     """The route dependency that admits callers of a service ``operation``: the permissions
     it declares (``@requires``), checked before the request is read. The web layer decides
     nothing: the service declares, and checks again when called."""
-    return Depends(Guard(*permissions_of(operation), certificate=certificate))
+    return Depends(Guard(*permissions_of(operation)))

@@ -22,6 +22,7 @@ from provisor.errors import (
     ConflictError,
     InputError,
     InvalidTransformationError,
+    MasterKeyError,
     NotFoundError,
     PermissionDeniedError,
     PreconditionFailedError,
@@ -30,6 +31,7 @@ from provisor.errors import (
     TooManyRequestsError,
 )
 from provisor.scim.errors import MethodNotAllowedError, SCIMError, error_body
+from provisor.web.validation import describe, known_fields
 
 log = structlog.get_logger("provisor.web")
 
@@ -46,6 +48,7 @@ _STATUS: list[tuple[type[ProvisorError], int]] = [
     (ConflictError, 409),
     (InvalidTransformationError, 400),
     (InputError, 400),
+    (MasterKeyError, 500),
     (ConfigError, 400),
     (StorageError, 503),
 ]
@@ -80,11 +83,16 @@ def scim_error(
 
 
 def problem(
-    status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
+    status: int,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    *,
+    title: str | None = None,
+    **extra: Any,
 ) -> Response:
     body = {
         "type": "about:blank",
-        "title": _TITLES.get(status, "Error"),
+        "title": title or _TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
         **extra,
@@ -124,17 +132,31 @@ async def _provisor_error(request: Request, exc: Exception) -> Response:
         log.error("request failed", path=request.url.path, error=exc.message)
     if isinstance(exc, InvalidTransformationError) and not is_scim(request.url.path):
         return problem(status, exc.message, problems=exc.problems)
+    if isinstance(exc, MasterKeyError) and not is_scim(request.url.path):
+        return problem(status, exc.message, title="The master key does not match the data")
     return error_response(request.url.path, status, exc.message)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    problems = []
-    for err in exc.errors():
-        where = ".".join(str(part) for part in err.get("loc", ()) if part != "body") or "body"
-        problems.append(f"{where}: {err.get('msg', 'invalid')}")
-    detail = "Invalid request: " + "; ".join(problems)
-    return error_response(request.url.path, 400, detail, "invalidValue")
+    errors = exc.errors()
+    content_type = request.headers.get("content-type", "")
+    problems = describe(errors, body=exc.body, content_type=content_type)
+    if any(err.get("type") == "extra_forbidden" for err in errors):
+        fields = known_fields(_body_model(request))
+        if fields:
+            problems.append(f"The fields it takes are {', '.join(fields)}.")
+    detail = " ".join(problems)
+    if is_scim(request.url.path):
+        syntax = any(err.get("type") == "json_invalid" for err in errors)
+        return scim_error(400, detail, "invalidSyntax" if syntax else "invalidValue")
+    return problem(400, detail, problems=problems)
+
+
+def _body_model(request: Request) -> Any:
+    """The type of the body the request's route takes (None when it takes none)."""
+    field = getattr(request.scope.get("route"), "body_field", None)
+    return getattr(getattr(field, "field_info", None), "annotation", None)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -142,11 +164,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"No such endpoint: {request.method} {request.url.path}"
+    allowed = _allowed_methods(request) if exc.status_code == 405 else []
+    if allowed and detail == "Method Not Allowed":
+        detail = f"{request.method} is not allowed on {request.url.path}: use {', '.join(allowed)}."
     response = error_response(request.url.path, exc.status_code, detail)
     if exc.headers:
         response.headers.update(exc.headers)
     if exc.status_code == 405:  # every method of every route of the path, not only the first
-        response.headers["Allow"] = ", ".join(_allowed_methods(request))
+        response.headers["Allow"] = ", ".join(allowed)
     return response
 
 

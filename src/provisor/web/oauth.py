@@ -126,8 +126,15 @@ def _refused(exc: Exception, *, basic: bool) -> Response:
     summary="Get a bearer token with client credentials",
     responses={
         200: {"description": "A bearer token", "content": _TOKEN},
-        400: {"description": "OAuth error", "content": _ERROR},
-        401: {"description": "invalid_client", "content": _ERROR},
+        400: {
+            "description": "invalid_request, unsupported_grant_type or invalid_scope: "
+            "error_description says what is wrong",
+            "content": _ERROR,
+        },
+        401: {
+            "description": "invalid_client: no client credentials, or wrong ones",
+            "content": _ERROR,
+        },
         413: {
             "description": "invalid_request: the request is larger than 8 KiB",
             "content": _ERROR,

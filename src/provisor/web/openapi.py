@@ -33,6 +33,7 @@ ADMIN_SYSTEMS = "Admin: systems"
 ADMIN_JOBS = "Admin: jobs"
 ADMIN_SCHEDULES = "Admin: schedules"
 ADMIN_CERTIFICATES = "Admin: certificates"
+ADMIN_CLIENTS = "Admin: technical users"
 ADMIN_REALTIME = "Admin: real-time logs"
 TENANT_ADMIN = "Tenant admin API"
 HEALTH = "Health"
@@ -49,6 +50,7 @@ TAGS: list[dict[str, str]] = [
     {"name": ADMIN_JOBS, "description": "Provisioning jobs, their logs and settings."},
     {"name": ADMIN_SCHEDULES, "description": "When a source system's job runs."},
     {"name": ADMIN_CERTIFICATES, "description": "Outbound and inbound certificates."},
+    {"name": ADMIN_CLIENTS, "description": "Clients of the APIs and their secrets."},
     {"name": ADMIN_REALTIME, "description": "What real-time provisioning did."},
     {"name": TENANT_ADMIN, "description": "SAP's public API for jobs (tenant_admin_api)."},
     {"name": HEALTH, "description": "Whether the server and its database work."},
@@ -65,6 +67,7 @@ TAG_GROUPS: list[dict[str, Any]] = [
             ADMIN_JOBS,
             ADMIN_SCHEDULES,
             ADMIN_CERTIFICATES,
+            ADMIN_CLIENTS,
             ADMIN_REALTIME,
             TENANT_ADMIN,
         ],
@@ -76,10 +79,12 @@ TAG_GROUPS: list[dict[str, Any]] = [
 # -- responses -------------------------------------------------------------------------------
 
 _ERRORS: dict[int | str, str] = {
-    400: "Invalid request: a parameter, the body or the path is not what the API takes",
+    400: "The request is invalid: the detail says what is wrong and where (a body field, a "
+    "query, path or header parameter, a line and column of JSON)",
     401: "No credentials, or wrong ones",
-    403: "The technical user lacks the permission",
-    "default": "Any other error (404, 405, 409, 412, 413, 415, 429, 503, ...)",
+    403: "The caller lacks the permission this operation needs: the detail names the "
+    "permissions that would allow it",
+    "default": "Any other error (404, 405, 409, 412, 413, 415, 429, 500, 503, ...)",
 }
 
 
@@ -281,7 +286,8 @@ SCIM_ERROR = {
 }
 PROBLEM = {
     "type": "object",
-    "description": "A problem (RFC 7807); a transformation's problems are listed one by one",
+    "description": "A problem (RFC 7807); the problems of an invalid request or "
+    "transformation are also listed one by one",
     "required": ["type", "title", "status", "detail"],
     "properties": {
         "type": _STRING,

@@ -375,7 +375,7 @@ _ROUTES: list[tuple[str, str, Callable[..., Any], Callable[..., Any], str, int, 
 ]
 
 for _method, _path, _endpoint, _operation, _summary, _status, _body in _ROUTES:
-    _dependencies = [guard(_operation, certificate=True)]
+    _dependencies = [guard(_operation)]
     if _path.lstrip("/").startswith(DISCOVERY):
         _dependencies.append(NoFilter)
     _responses: openapi.Responses = {_status: openapi.scim_content(_body)} if _body else {}

@@ -11,9 +11,10 @@ from starlette.responses import Response
 
 from provisor.connectors.base import ConnectorError
 from provisor.context import Context
-from provisor.realtime.model import STATUSES, Change, Operation, entity_type_of
+from provisor.realtime.model import STATUSES, Change, Operation, Status, entity_type_of
 from provisor.realtime.service import RealtimeService
 from provisor.scim.errors import SCIMError
+from provisor.types import EntityType
 from provisor.web import auth, openapi
 from provisor.web.auth import ContextDep, GuardedRoute, guard
 from provisor.web.limits import Offset
@@ -125,9 +126,7 @@ _RESPONSES: dict[str, openapi.Responses] = {
 }
 
 _GUARDS = {  # who may call: the service's declaration (certificates attached to the system too)
-    method: guard(
-        RealtimeService.check if method == "GET" else RealtimeService.push, certificate=True
-    )
+    method: guard(RealtimeService.check if method == "GET" else RealtimeService.push)
     for method in _RESPONSES
 }
 
@@ -159,8 +158,8 @@ def list_logs(
     ctx: ContextDep,
     source: Annotated[str | None, Query(description="Source system id or name")] = None,
     entity_id: Annotated[str | None, Query(alias="entityId")] = None,
-    entity_type: Annotated[str | None, Query(alias="entityType")] = None,
-    status: Annotated[str | None, Query(description=" or ".join(STATUSES))] = None,
+    entity_type: Annotated[EntityType | None, Query(alias="entityType")] = None,
+    status: Annotated[Status | None, Query(description=" or ".join(STATUSES))] = None,
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> Response:
@@ -168,8 +167,8 @@ def list_logs(
         ctx,
         source=source,
         entity_id=entity_id,
-        entity_type=entity_type,
-        status=status,
+        entity_type=entity_type.value if entity_type else None,
+        status=status.value if status else None,
         offset=offset,
         limit=limit,
     )

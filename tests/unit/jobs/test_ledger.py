@@ -74,16 +74,19 @@ def test_counts_failures_and_outcomes_per_system() -> None:
     assert Pipeline(current).outcome(scim, "user").reason == "down"
 
 
-def test_entity_logs_follow_the_trace_properties() -> None:
-    current = run(JobType.READ, **{"ips.trace.created.entity": "true"})
+def test_every_change_is_logged_with_its_name_and_content_only_when_asked() -> None:
+    current = run(JobType.READ, **{"ips.trace.updated.entity.content": "true"})
     csv = current.targets[0]
-    current.log(Action.CREATED, "user", csv, "ada", None, {"userName": "ada"})
-    current.log(Action.UPDATED, "user", csv, "bob", None, {"userName": "bob"})  # not traced
-    current.log(Action.FAILED, "user", csv, "eve", "no", {"userName": "eve"})  # always
+    current.log(Action.CREATED, "user", csv, "1", None, {"userName": "ada"}, name="ada")
+    current.log(Action.UPDATED, "user", csv, "2", None, {"userName": "bob"}, target_id="t2")
+    current.log(Action.FAILED, "user", csv, "3", "no", {"userName": "eve"}, name="eve")
     logs = current.ledger.take_logs()
-    assert [(log.action, log.entity_id, log.content) for log in logs] == [
-        ("created", "ada", None),
-        ("failed", "eve", HIDDEN),
+    assert [
+        (log.action, log.entity_id, log.name, log.target_entity_id, log.content) for log in logs
+    ] == [
+        ("created", "1", "ada", None, None),
+        ("updated", "2", None, "t2", '{"userName":"bob"}'),
+        ("failed", "3", "eve", None, HIDDEN),
     ]
     assert current.ledger.take_logs() == []
     assert current.ledger.reason_of("CSV-id") is None

@@ -1,0 +1,46 @@
+"""The admin API as a typed Python client: what the CLI and the tests manage a server with.
+
+``Remote`` holds one :class:`~provisor.remote.session.Session` and one object per area of the
+API (``remote.systems``, ``remote.jobs``...). It imports nothing of the server: it speaks HTTP.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from provisor.remote.certificates import Certificates
+from provisor.remote.clients import Clients
+from provisor.remote.jobs import Jobs
+from provisor.remote.realtime import Realtime
+from provisor.remote.schedules import Schedules
+from provisor.remote.session import RemoteError, Session, path
+from provisor.remote.systems import Systems
+
+__all__ = ["Remote", "RemoteError", "Session", "path"]
+
+
+class Remote:
+    """A provisor server, managed through its admin API."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.systems = Systems(session)
+        self.jobs = Jobs(session)
+        self.certificates = Certificates(session)
+        self.clients = Clients(session)
+        self.schedules = Schedules(session)
+        self.realtime = Realtime(session)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> Remote:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
