@@ -52,13 +52,15 @@ CHEAP_HASHING = {"PROVISOR_SECRET_HASH_ITERATIONS": "1", "PROVISOR_SECRET_HASH_M
 SLOW_FIXTURES = frozenset(
     {"pg_database", "pg_template", "ldap_server", "slapd", "server", "sqlite_server"}
 )
-# Modules that run the CLI as a process for each command (until they use the in-process runner).
+# Modules that run the CLI as a process for each command (until they use the in-process runner,
+# or mark the tests that must run a process).
 PROCESS_MODULES = frozenset(
     {
         "tests/integration/test_cli.py",
         "tests/integration/test_cli_certs.py",
         "tests/integration/test_cli_systems.py",
         "tests/integration/test_job_logs.py",
+        "tests/integration/test_start_errors.py",
         "tests/integration/test_transform_cli.py",
     }
 )
