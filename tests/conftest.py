@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -35,12 +37,70 @@ PG_ADMIN_URL = f"postgresql://postgres@{PG_HOST}:5432/postgres"
 BACKENDS = ["sqlite", "postgresql"]
 
 
+# Argon2id at its smallest costs: hashing a secret takes microseconds instead of most of a second
+# (the default costs are tested in tests/unit/auth). Settings read it from the environment, so it
+# reaches every Settings a test makes and every provisor process it starts.
+CHEAP_HASHING = {"PROVISOR_SECRET_HASH_ITERATIONS": "1", "PROVISOR_SECRET_HASH_MEMORY_KIB": "32"}
+
+
+# -- the quick subset: `pytest -m fast` (every test not slow) -----------------------------------
+
+# Fixtures that make a test slow wherever it is (directly or through another fixture): PostgreSQL
+# databases, slapd, and a live server (uvicorn on loopback: its tests are the HTTP half, their
+# services are covered in-process). Tests that start provisor processes or take seconds are
+# marked slow where they are written.
+SLOW_FIXTURES = frozenset(
+    {"pg_database", "pg_template", "ldap_server", "slapd", "server", "sqlite_server"}
+)
+# Modules that run the CLI as a process for each command (until they use the in-process runner,
+# or mark the tests that must run a process).
+PROCESS_MODULES = frozenset(
+    {
+        "tests/integration/test_cli.py",
+        "tests/integration/test_cli_certs.py",
+        "tests/integration/test_cli_systems.py",
+        "tests/integration/test_job_logs.py",
+        "tests/integration/test_start_errors.py",
+        "tests/integration/test_transform_cli.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark slow the tests on PostgreSQL (a ``postgresql`` parameter or database), on slapd, on
+    a live server and in PROCESS_MODULES, and fast every other test not marked slow by hand:
+    new tests land on their side by rule."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgresql = callspec is not None and "postgresql" in callspec.params.values()
+        uses = set(getattr(item, "fixturenames", ()))
+        module = item.path.relative_to(config.rootpath).as_posix()
+        if on_postgresql or uses & SLOW_FIXTURES or module in PROCESS_MODULES:
+            item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.fast)
+
+
+# -- pytest-xdist: how many workers `-n auto` starts -----------------------------------------------
+
+MAX_WORKERS = 8  # each worker holds its own PostgreSQL connections, slapd and servers
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Two workers per core (at most MAX_WORKERS): the tests wait for sockets, servers and
+    processes much of the time, and another worker uses the core meanwhile."""
+    return min(2 * (os.cpu_count() or 1), MAX_WORKERS)
+
+
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No PROVISOR_* setting of the developer's shell leaks into a test."""
+    """No PROVISOR_* setting of the developer's shell leaks into a test; secrets are hashed
+    cheaply."""
     for name in list(os.environ):
         if name.startswith("PROVISOR_"):
             monkeypatch.delenv(name)
+    for name, value in CHEAP_HASHING.items():
+        monkeypatch.setenv(name, value)
 
 
 # -- PostgreSQL: one migrated template per session, one clone per test ----------------------------
@@ -85,27 +145,43 @@ def pg_database(pg_template: str) -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+# -- SQLite: one migrated database per session, one copy per test ---------------------------------
+
+SQLITE_FILE = "provisor.db"  # the database in the data folder (Settings.sqlalchemy_url)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database, made once per worker (migrating takes most of a second)."""
+    folder = tmp_path_factory.mktemp("sqlite-template")
+    db = Database(Settings(data_dir=folder).sqlalchemy_url)
+    migrate.upgrade(db)
+    db.dispose()
+    return folder / SQLITE_FILE
+
+
+@pytest.fixture
+def sqlite_settings(sqlite_template: Path, tmp_path: Path) -> Settings:
+    """Settings on a fresh, migrated SQLite database in tmp_path."""
+    shutil.copyfile(sqlite_template, tmp_path / SQLITE_FILE)
+    return Settings(data_dir=tmp_path)
+
+
 @pytest.fixture(params=BACKENDS)
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    """Settings on SQLite (in tmp_path) and, in a second run, on PostgreSQL."""
+    """Settings on SQLite (in tmp_path) and, in a second run, on PostgreSQL; migrated."""
     if request.param == "sqlite":
-        return Settings(data_dir=tmp_path)
+        return request.getfixturevalue("sqlite_settings")
     url = request.getfixturevalue("pg_database")
     return Settings(data_dir=tmp_path, database_url=url)
 
 
 @pytest.fixture
 def services(settings: Settings) -> Iterator[Services]:
-    """The services of one process, on SQLite and then on PostgreSQL, migrated."""
+    """The services of one process, on SQLite and then on PostgreSQL (migrated databases)."""
     opened = Services.open(settings)
-    migrate.upgrade(opened.db)
     yield opened
     opened.close()
-
-
-@pytest.fixture
-def sqlite_settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path)
 
 
 # -- a real server on loopback --------------------------------------------------------------------
@@ -115,6 +191,9 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+CLIENT_TLS = ssl.create_default_context()  # made once: loading the CA bundle takes a while
 
 
 @dataclass
@@ -130,6 +209,7 @@ class LiveServer:
     def client(self, auth: Any = "admin", path: str = "", **kwargs: Any) -> httpx.Client:
         if auth == "admin":
             auth = self.admin
+        kwargs.setdefault("verify", CLIENT_TLS)
         return httpx.Client(base_url=self.url + path, auth=auth, timeout=60, **kwargs)
 
     def new_client(self, *permissions: str) -> tuple[str, str]:
@@ -141,39 +221,43 @@ class LiveServer:
 
 
 @contextmanager
+def uvicorn_thread(app: Any, **config: Any) -> Iterator[int]:
+    """Serve an ASGI app with uvicorn in a thread on a free loopback port; the port. The socket is
+    bound here and handed to uvicorn: no other test worker can take the port in between."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **config))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.01)
+        try:
+            yield port
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
+
+
+@contextmanager
 def serve(settings: Settings) -> Iterator[LiveServer]:
     """Prepare the database, start the app on a free port, stop it afterwards."""
     written = prepare(settings)
     assert written is not None, "a fresh store creates the initial admin"
     admin = json.loads(written.read_text())
     services = Services.open(settings)
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings, services),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="on",
-        proxy_headers=False,  # as provisor serve: the app decides whom to believe
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.01)
-    try:
+    app = create_app(settings, services)
+    # proxy_headers off, as provisor serve: the app decides whom to believe
+    with uvicorn_thread(app, log_level="warning", lifespan="on", proxy_headers=False) as port:
         yield LiveServer(
             settings=settings,
             services=services,
             url=f"http://127.0.0.1:{port}",
             admin=(admin["client_id"], admin["client_secret"]),
         )
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 @pytest.fixture
@@ -192,7 +276,7 @@ def sqlite_server(sqlite_settings: Settings) -> Iterator[LiveServer]:
 @pytest.fixture
 def scim(server: LiveServer) -> Iterator[httpx.Client]:
     """An admin HTTP client on the live server's /scim."""
-    with httpx.Client(base_url=server.url + "/scim", auth=server.admin, timeout=60) as client:
+    with server.client(path="/scim") as client:
         yield client
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
+from argon2 import PasswordHasher
 from cryptography import x509
 from sqlalchemy import inspect, select
 from sqlalchemy.engine import make_url
@@ -17,6 +18,7 @@ from provisor.auth.attempts import AttemptLimiter
 from provisor.auth.checks import SecretChecks
 from provisor.auth.clients import INITIAL_ADMIN_FILE, ClientService
 from provisor.auth.keys import KEY_FILE, derive_key, load_master_key
+from provisor.auth.passwords import secret_hasher
 from provisor.auth.tokens import TokenSigner
 from provisor.certs.service import CertificateOptions, CertificateService, ClientKeys
 from provisor.certs.x509 import KeySpec
@@ -129,6 +131,7 @@ def build_directory(settings: Settings, db: Database) -> Directory:
                 patch_max_operations=settings.scim_patch_max_operations,
                 patch_max_comparisons=settings.scim_patch_max_comparisons,
             ),
+            hasher=hasher(settings),
         ),
     )
 
@@ -158,7 +161,12 @@ def build_systems(
 
 def build_clients(settings: Settings, db: Database, master: bytes) -> ClientService:
     signer = TokenSigner(derive_key(master, "oauth2 bearer tokens"), settings.token_ttl_seconds)
-    return ClientService(db, signer)
+    return ClientService(db, signer, hasher=hasher(settings))
+
+
+def hasher(settings: Settings) -> PasswordHasher:
+    """How client secrets and user passwords are hashed."""
+    return secret_hasher(settings.secret_hash_iterations, settings.secret_hash_memory_kib)
 
 
 def build_certificates(

@@ -69,6 +69,18 @@ class Settings(BaseSettings):
         description="Unauthenticated or failed-authentication requests a minute from one client "
         "address (IPv6: one /64) before 429 Too Many Requests (0: no limit).",
     )
+    secret_hash_iterations: int = Field(
+        3,
+        ge=1,
+        description="Argon2id passes per hash of a client secret or user password (default with "
+        "64 MiB: RFC 9106's second recommendation). Hashes keep the costs they were made with.",
+    )
+    secret_hash_memory_kib: int = Field(
+        64 * 1024,
+        ge=32,
+        description="Argon2id memory per hash of a client secret or user password, in KiB. "
+        "Lower costs make guessing cheaper: only for tests.",
+    )
     bulk_max_operations: int = Field(1000, ge=1, description="SCIM Bulk maxOperations.")
     scim_default_count: int = Field(100, ge=1, description="Page size when a list asks none.")
     scim_max_count: int = Field(1000, ge=1, description="Largest page a list returns.")

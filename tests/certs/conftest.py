@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from provisor.certs.x509 import PrivateKey, name
 from provisor.runtime import Services
 from provisor.settings import Settings
-from provisor.storage import migrate
 
 
 @dataclass
@@ -40,8 +39,7 @@ def services(settings: Settings, clock: Clock) -> Iterator[Services]:
     """Services (SQLite, then PostgreSQL) whose certificates live by ``clock``; EC keys keep
     the tests quick (RSA is the default, tested on its own)."""
     quick = settings.model_copy(update={"cert_key_type": "EC-P256"})
-    found = Services.open(quick)
-    migrate.upgrade(found.db)
+    found = Services.open(quick)  # a migrated database
     found.certificates.clock = clock
     try:
         yield found

@@ -339,6 +339,7 @@ def test_the_header_is_ignored_from_untrusted_addresses(sqlite_settings: Setting
         assert answer.status_code == 401
 
 
+@pytest.mark.slow  # a provisor serve process
 def test_provisor_serve_with_tls_and_a_client_ca(tmp_path: Path) -> None:
     """``provisor serve --tls-cert --tls-key --client-ca``, as a user runs it: a certificate
     of the client CA, issued to the subject attached to a technical user, authenticates."""
@@ -364,7 +365,7 @@ def test_provisor_serve_with_tls_and_a_client_ca(tmp_path: Path) -> None:
     identity.write_text(pem(later) + key_pem(later_key))
 
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISOR_")}
+    env = dict(os.environ)  # PROVISOR_* as tests/conftest.py leaves them (cheap hashing)
     log = (tmp_path / "serve.log").open("w")
     command = [sys.executable, "-m", "provisor", "serve", "--port", str(port)]
     command += ["--data-dir", str(data), "--workers", "2", "--no-jobs"]
@@ -396,8 +397,9 @@ def test_provisor_serve_with_tls_and_a_client_ca(tmp_path: Path) -> None:
         log.close()
 
 
+@pytest.mark.slow  # provisor serve processes
 def test_serve_refuses_bad_tls_options(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISOR_")}
+    env = dict(os.environ)  # PROVISOR_* as tests/conftest.py leaves them (cheap hashing)
     base = [sys.executable, "-m", "provisor", "serve", "--data-dir", str(tmp_path)]
     missing = subprocess.run(
         [*base, "--tls-cert", str(tmp_path / "nope.pem")],

@@ -7,7 +7,6 @@ import datetime
 import ipaddress
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,7 +15,6 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -26,7 +24,7 @@ from scim2_server.memory import InMemoryStorage
 from scim2_server.service import ScimService
 from scim2_server.utils import load_default_provider
 
-from tests.conftest import free_port
+from tests.conftest import uvicorn_thread
 
 # -- scim2-server ---------------------------------------------------------------------------------
 
@@ -97,24 +95,8 @@ def scim2_server(missing: tuple[str, ...] = ()) -> Iterator[SCIM2Server]:
 @contextmanager
 def serve_asgi(app: Any, **config: Any) -> Iterator[int]:
     """Serve an ASGI app with uvicorn in a thread; its port."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="critical", lifespan="off", **config
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.01)
-    try:
+    with uvicorn_thread(app, log_level="critical", lifespan="off", **config) as port:
         yield port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 Reply = tuple[int, dict[str, str], bytes]

@@ -25,13 +25,15 @@ WITHOUT = (
 )
 
 
-def upgrade(tmp_path: Path, *url: str, without: str = "") -> subprocess.CompletedProcess[str]:
+def upgrade(
+    tmp_path: Path, *url: str, without: str = "", command: tuple[str, ...] = ("db", "upgrade")
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISOR_")}
     env["COLUMNS"] = "60"  # a narrow terminal: the message stays on one line all the same
     prefix = ["-c", WITHOUT, without] if without else ["-m", "provisor"]
     options = ["--database-url", *url] if url else []
     return subprocess.run(
-        [sys.executable, *prefix, "db", "upgrade", "--data-dir", str(tmp_path), *options],
+        [sys.executable, *prefix, *command, "--data-dir", str(tmp_path), *options],
         capture_output=True,
         text=True,
         env=env,
@@ -84,7 +86,10 @@ def test_postgresql_without_the_extra_prints_the_command_that_installs_it(
 
 
 def test_sqlite_needs_nothing_of_the_postgres_extra(tmp_path: Path) -> None:
-    completed = upgrade(tmp_path, without="psycopg,psycopg_pool,procrastinate")
+    extra = "psycopg,psycopg_pool,procrastinate"
+    created = upgrade(tmp_path / "data", without=extra, command=("init",))
+    assert created.returncode == 0, created.stderr
+    completed = upgrade(tmp_path / "data", without=extra)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.startswith("Database at revision ")
 

@@ -16,7 +16,6 @@ from provisor.jobs.executor import Executor
 from provisor.jobs.model import Job, JobType
 from provisor.runtime import Services
 from provisor.settings import Settings
-from provisor.storage import migrate
 from provisor.systems.model import NewSystem, System
 from provisor.timestamps import now
 from provisor.types import EntityType
@@ -27,8 +26,7 @@ CTX = Context.system("tests")  # the service calls a test makes directly
 
 @pytest.fixture
 def sqlite_services(sqlite_settings: Settings) -> Iterator[Services]:
-    opened = Services.open(sqlite_settings)
-    migrate.upgrade(opened.db)
+    opened = Services.open(sqlite_settings)  # a migrated database
     yield opened
     opened.close()
 

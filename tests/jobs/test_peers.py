@@ -28,6 +28,8 @@ from tests.connectors.scim_peers import scim2_server
 from tests.helpers import group_body, user_body
 from tests.jobs.conftest import add_users, lid_source, run_job, stats, system
 
+pytestmark = pytest.mark.slow  # whole jobs against peer servers (scim2-server, slapd)
+
 CTX = Context.system("tests")  # the service calls a test makes directly
 
 LDAP_PEOPLE = "ou=people,dc=example,dc=org"

@@ -27,6 +27,8 @@ from provisor.settings import Settings
 from provisor.storage import tables as t
 from tests.jobs.conftest import add_users, lid_source, stats, system
 
+pytestmark = pytest.mark.slow  # provisor worker processes
+
 USERS = 200
 DELAY = 0.02  # seconds per create: the job lasts about USERS * DELAY
 
@@ -96,7 +98,7 @@ def slow_target() -> Iterator[str]:
 
 @contextmanager
 def workers(settings: Settings, count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISOR_")}
+    env = dict(os.environ)  # PROVISOR_* as tests/conftest.py leaves them (cheap hashing)
     env["PROVISOR_DATA_DIR"] = str(settings.data_dir)
     env["PROVISOR_JOB_STALE_SECONDS"] = "3"
     if settings.database_url:

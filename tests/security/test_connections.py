@@ -22,6 +22,8 @@ import pytest
 
 from tests.conftest import free_port
 
+pytestmark = pytest.mark.slow  # provisor serve processes
+
 SAFETY = 60.0  # seconds a test waits for the server before it gives up (not a measurement)
 FILES = 256  # the server's file descriptor limit in test_many_slow_connections
 
@@ -48,7 +50,7 @@ def _limit_files() -> None:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISOR_")}
+    env = dict(os.environ)  # PROVISOR_* as tests/conftest.py leaves them (cheap hashing)
     env.update(
         PROVISOR_HTTP_HEADER_TIMEOUT_SECONDS="1",
         PROVISOR_HTTP_BODY_GRACE_SECONDS="1",

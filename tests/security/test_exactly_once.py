@@ -181,6 +181,7 @@ def _chain(services: Services, first: Job) -> list[Job]:
         return [services.jobs.get(Context.administrator("test"), i) for i in ids]
 
 
+@pytest.mark.slow  # worker processes, killed
 def test_a_worker_killed_anywhere_in_a_page_writes_every_entity_once(
     settings: Settings, plain_scim: str
 ) -> None:

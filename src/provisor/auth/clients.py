@@ -27,8 +27,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from argon2 import PasswordHasher
+
 from provisor.auth import inbound, store
-from provisor.auth.passwords import VerifiedSecrets, hash_secret
+from provisor.auth.passwords import STANDARD, VerifiedSecrets, hash_secret
 from provisor.auth.permissions import Principal
 from provisor.auth.store import ClientRow, SecretRow
 from provisor.auth.tokens import TokenClaims, TokenSigner
@@ -77,9 +79,16 @@ class ScopeError(Exception):
 class ClientService:
     """Technical users and how they prove who they are."""
 
-    def __init__(self, db: Database, signer: TokenSigner, cache_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        signer: TokenSigner,
+        cache_seconds: float = 2.0,
+        hasher: PasswordHasher = STANDARD,
+    ) -> None:
         self.db = db
         self.signer = signer
+        self.hasher = hasher  # how new secrets (and the decoys) are hashed
         self._verified = VerifiedSecrets()
         self._cache: dict[str, tuple[float, ClientRow | None, list[SecretRow]]] = {}
         self._cache_seconds = cache_seconds
@@ -246,7 +255,7 @@ class ClientService:
         )
         row = SecretRow(
             id=str(uuid.uuid4()),
-            secret_hash=hash_secret(secret),
+            secret_hash=hash_secret(secret, self.hasher),
             created=format_datetime(moment),
             expires=expires,
         )
@@ -327,7 +336,7 @@ class ClientService:
         with self._lock:
             if self._decoy_hashes is None:
                 self._decoy_hashes = tuple(
-                    hash_secret(secrets.token_urlsafe(32)) for _ in range(MAX_SECRETS)
+                    hash_secret(secrets.token_urlsafe(32), self.hasher) for _ in range(MAX_SECRETS)
                 )
             return self._decoy_hashes
 

@@ -12,16 +12,21 @@ from collections import OrderedDict
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()  # Argon2id, t=3, m=64 MiB, p=4
+STANDARD = PasswordHasher()  # Argon2id, t=3, m=64 MiB, p=4: RFC 9106's second recommendation
 
 
-def hash_secret(secret: str) -> str:
-    return _hasher.hash(secret)
+def secret_hasher(iterations: int, memory_kib: int) -> PasswordHasher:
+    """Argon2id with these costs and four lanes (a hash records its own costs: any verifies)."""
+    return PasswordHasher(time_cost=iterations, memory_cost=memory_kib, parallelism=4)
+
+
+def hash_secret(secret: str, hasher: PasswordHasher = STANDARD) -> str:
+    return hasher.hash(secret)
 
 
 def verify_secret(secret_hash: str, secret: str) -> bool:
     try:
-        return _hasher.verify(secret_hash, secret)
+        return STANDARD.verify(secret_hash, secret)  # with the costs the hash records
     except (VerificationError, InvalidHashError):
         return False
 

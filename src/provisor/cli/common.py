@@ -28,8 +28,8 @@ from provisor.settings import Settings
 if TYPE_CHECKING:  # the server stack is imported by the commands that use it
     from provisor.runtime import Services
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # a line of text is never broken: scripts read whole lines
+err = Console(stderr=True, soft_wrap=True)
 
 DataDir = Annotated[
     Path | None,

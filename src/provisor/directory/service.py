@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from argon2 import PasswordHasher
 
-from provisor.auth.passwords import hash_secret
+from provisor.auth.passwords import STANDARD, hash_secret
 from provisor.context import Context, Permission, requires
 from provisor.directory import render, store
 from provisor.directory.catalog import SchemaCatalog
@@ -56,6 +57,7 @@ class DirectoryOptions:
     default_count: int = 100
     max_count: int = 1000
     limits: Limits = DEFAULT_LIMITS
+    hasher: PasswordHasher = STANDARD  # how users' passwords are hashed
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,7 +333,7 @@ class Directory:
         doc = tools.checkers[kind].check(body)
         members = self._take_members(doc, kind)
         password = doc.pop("password", None)
-        password_hash = hash_secret(password) if password is not None else None
+        password_hash = hash_secret(password, self.options.hasher) if password is not None else None
         resource_id = str(uuid.uuid4())
         doc = _with_id(doc, resource_id)
         if kind is EntityType.USER:
@@ -397,7 +399,9 @@ class Directory:
         with self.db.read(ctx) as tx:
             self.catalog.tools(tx).checkers[kind].check(body)  # fail fast, before the lock
         password = body.get("password") if isinstance(body, dict) else None
-        password_hash = hash_secret(password) if isinstance(password, str) else None
+        password_hash = (
+            hash_secret(password, self.options.hasher) if isinstance(password, str) else None
+        )
         with self.db.write(ctx) as tx:
             checker = self.catalog.tools(tx).checkers[kind]
             current = self._current(tx, kind, resource_id, if_match)
@@ -434,7 +438,9 @@ class Directory:
         ops = parse_patch_request(body, self.options.limits)
         doc_ops, changes = split_members(ops) if kind is EntityType.GROUP else (ops, [])
         password = _password_in(doc_ops) if kind is EntityType.USER else None
-        password_hash = hash_secret(password) if password is not None else None  # not in the lock
+        password_hash = (
+            hash_secret(password, self.options.hasher) if password is not None else None
+        )  # not in the lock
         with self.db.write(ctx) as tx:
             tools = self.catalog.tools(tx)
             patcher, checker = tools.patchers[kind], tools.checkers[kind]

@@ -3,31 +3,62 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from provisor.auth.keys import derive_key, load_master_key
-from provisor.auth.passwords import VerifiedSecrets, hash_secret, verify_secret
+from provisor.auth.passwords import VerifiedSecrets, hash_secret, secret_hasher, verify_secret
 from provisor.auth.permissions import Principal
 from provisor.auth.tokens import TokenSigner
-from provisor.context import Permission, parse_permissions
+from provisor.context import Context, Permission, parse_permissions
 from provisor.errors import ConfigError
+from provisor.runtime import Services
+from provisor.settings import Settings
+from provisor.storage import migrate
+from provisor.storage import tables as t
+from provisor.types import EntityType
+from tests.helpers import user_body
+
+CTX = Context.system("tests")
+CHEAP = secret_hasher(1, 32)  # where the costs do not matter
 
 
 def test_secret_hashes_are_argon2id_and_salted() -> None:
     first, second = hash_secret("s3cret"), hash_secret("s3cret")
-    assert first.startswith("$argon2id$") and first != second
+    assert first.startswith("$argon2id$v=19$m=65536,t=3,p=4$") and first != second  # RFC 9106
     assert verify_secret(first, "s3cret") and not verify_secret(first, "S3cret")
     assert not verify_secret("garbage", "s3cret")
 
 
+def test_services_hash_with_the_costs_of_the_settings(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, secret_hash_iterations=2, secret_hash_memory_kib=64)
+    services = Services.open(settings)
+    try:
+        migrate.upgrade(services.db)
+        _, made = services.clients.create(CTX, "costs", ["manage_users"])
+        services.directory.create(
+            CTX, EntityType.USER, {**user_body("costs"), "password": "Passw0rd!"}, "/scim"
+        )
+        with services.db.unscoped_read() as conn:
+            stored = [
+                *conn.execute(select(t.client_secrets.c.secret_hash)).scalars(),
+                *conn.execute(select(t.users.c.password_hash)).scalars(),
+            ]
+        assert [h.split("$")[3] for h in stored] == ["m=64,t=2,p=4"] * 2
+        assert services.clients.authenticate_secret(made.client_id, made.client_secret)
+    finally:
+        services.close()
+
+
 def test_verified_secrets_cache_only_remembers_successes() -> None:
     cache = VerifiedSecrets(size=2)
-    stored = hash_secret("right")
+    stored = hash_secret("right", CHEAP)
     assert not cache.known("c", stored, "right")
     assert cache.verify("c", stored, "right") and cache.known("c", stored, "right")
     assert not cache.verify("c", stored, "wrong") and not cache.known("c", stored, "wrong")
-    other = hash_secret("right")  # a rotated secret has another hash
+    other = hash_secret("right", CHEAP)  # a rotated secret has another hash
     assert not cache.known("c", other, "right")
 
 
@@ -87,7 +118,7 @@ def test_concurrent_checks_of_one_pair_share_one_hash(monkeypatch) -> None:
 
     monkeypatch.setattr(passwords, "verify_secret", slow_verify)
     cache = VerifiedSecrets()
-    stored = hash_secret("right")
+    stored = hash_secret("right", CHEAP)
     with ThreadPoolExecutor(8) as pool:
         results = [pool.submit(cache.verify, "c", stored, "right") for _ in range(8)]
         time.sleep(0.2)
