@@ -6,7 +6,7 @@ data folder, for the first credentials or to recover when no admin client is lef
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 from rich.table import Table
@@ -32,7 +32,9 @@ from provisor.cli.common import (
 from provisor.context import Permission
 from provisor.errors import ProvisorError
 from provisor.remote.clients import ClientInfo, ClientWithSecret
-from provisor.settings import Settings
+
+if TYPE_CHECKING:
+    from provisor.settings import Settings
 
 app = typer.Typer(help="Technical users (clients) of the APIs.", no_args_is_help=True)
 

@@ -23,10 +23,10 @@ from provisor.context import Context
 from provisor.errors import ProvisorError
 from provisor.remote import Remote, RemoteError, Session
 from provisor.remote import profiles as saved
-from provisor.settings import Settings
 
 if TYPE_CHECKING:  # the server stack is imported by the commands that use it
     from provisor.runtime import Services
+    from provisor.settings import Settings
 
 out = Console(soft_wrap=True)  # a line of text is never broken: scripts read whole lines
 err = Console(stderr=True, soft_wrap=True)
@@ -74,6 +74,8 @@ Yes = Annotated[
 
 
 def settings_from(data_dir: Path | None, database_url: str | None, **extra: Any) -> Settings:
+    from provisor.settings import Settings  # only local commands need it: admin ones start faster
+
     values: dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
     if data_dir is not None:
         values["data_dir"] = data_dir
