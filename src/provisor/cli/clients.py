@@ -204,7 +204,7 @@ def rotate_secret(
     if not keep_previous:
         confirm_or_yes(yes, f"The current secrets of {client} will stop working. Go on?")
     with connect(server, profile) as remote:
-        me = remote.session.json("GET", "/api/v1/me")
+        me = remote.clients.me()
         rotated = remote.clients.rotate_secret(
             client, keep_previous=keep_previous, expires_in_days=expires_in_days
         )

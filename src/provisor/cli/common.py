@@ -228,13 +228,11 @@ def _session(
 def connect(server: str | None, profile: str | None) -> Iterator[Remote]:
     """The server the options name, through its admin API; a refusal or an unreachable
     server becomes one readable line (exit 1)."""
-    remote = Remote(session_for(server, profile))
-    try:
-        yield remote
-    except RemoteError as exc:
-        fail(exc.message)
-    finally:
-        remote.close()
+    with session_for(server, profile) as session:
+        try:
+            yield Remote(session)
+        except RemoteError as exc:
+            fail(exc.message)
 
 
 def confirm_or_yes(yes: bool, question: str) -> None:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from provisor.cli.common import AsJSON, Profile, Server, connect, fail, out, print_json
-from provisor.remote import RemoteError, Session
+from provisor.remote import Remote, RemoteError, Session
 from provisor.remote import profiles as saved
 
 
@@ -114,7 +114,7 @@ def login(
         with Session(
             server, client_id=client_id, client_secret=secret, cert=cert, key=key, ca_file=ca_file
         ) as session:
-            me = session.json("GET", "/api/v1/me")
+            me = Remote(session).clients.me()
     except RemoteError as exc:
         fail(f"Login refused: {exc.message}")
     except (OSError, ValueError) as exc:
@@ -157,7 +157,7 @@ def logout(profile: Profile = None) -> None:
 def whoami(server: Server = None, profile: Profile = None, as_json: AsJSON = False) -> None:
     """Show the server and the technical user the admin commands act as."""
     with connect(server, profile) as remote:
-        me = remote.session.json("GET", "/api/v1/me")
+        me = remote.clients.me()
         url = remote.session.server
     if as_json:
         print_json({"server": url, **me})

@@ -6,8 +6,6 @@ API (``remote.systems``, ``remote.jobs``...). It imports nothing of the server: 
 
 from __future__ import annotations
 
-from types import TracebackType
-
 from provisor.remote.certificates import Certificates
 from provisor.remote.clients import Clients
 from provisor.remote.jobs import Jobs
@@ -20,7 +18,7 @@ __all__ = ["Remote", "RemoteError", "Session", "path"]
 
 
 class Remote:
-    """A provisor server, managed through its admin API."""
+    """A provisor server, managed through its admin API (the session's owner closes it)."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -30,17 +28,3 @@ class Remote:
         self.clients = Clients(session)
         self.schedules = Schedules(session)
         self.realtime = Realtime(session)
-
-    def close(self) -> None:
-        self.session.close()
-
-    def __enter__(self) -> Remote:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

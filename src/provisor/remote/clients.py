@@ -7,6 +7,18 @@ from typing import TypedDict
 from provisor.remote.session import Session, path
 
 CLIENTS = "/api/v1/clients"
+ME = "/api/v1/me"
+
+
+class Me(TypedDict):
+    """The calling technical user, as the server authenticated it."""
+
+    clientId: str
+    name: str
+    permissions: list[str]
+    authentication: str  # basic, bearer or certificate
+    system: str | None  # the system a certificate confines it to
+    tenant: str
 
 
 class SecretInfo(TypedDict):
@@ -45,6 +57,11 @@ class Clients:
 
     def __init__(self, session: Session) -> None:
         self._session = session
+
+    def me(self) -> Me:
+        """The technical user these credentials authenticate as (any permission may ask)."""
+        found: Me = self._session.json("GET", ME)
+        return found
 
     def create(
         self,
