@@ -33,7 +33,7 @@ from provisor.cli.common import (
     settings_from,
 )
 from provisor.jobs.export import LogType
-from provisor.jobs.model import JobStatus, JobType
+from provisor.jobs.model import JobStatus, JobType, Logged
 from provisor.remote.jobs import EntityAction, Hold, Job, Jobs, Statistic
 
 app = typer.Typer(help="Provisioning jobs: start, watch, stop, inspect.", no_args_is_help=True)
@@ -55,16 +55,6 @@ NO_RUNNERS = "No job runner is running: queued jobs wait until one starts. " + H
 
 
 FINISHED = {s.value for s in JobStatus if s.finished}
-
-
-class Change(StrEnum):
-    """What a job's entity log says it did to an entity."""
-
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    CREATED = "created"
-    UPDATED = "updated"
-    DELETED = "deleted"
 
 
 class RetentionDays(StrEnum):
@@ -326,7 +316,7 @@ def stop(job: JobArg, server: Server = None, profile: Profile = None) -> None:
 def logs(
     job: JobArg,
     action: Annotated[
-        list[Change] | None, typer.Option(help="Only entities with this action (repeat).")
+        list[Logged] | None, typer.Option(help="Only entities with this action (repeat).")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000, help="How many entries.")] = 100,
     offset: Annotated[int, typer.Option(min=0, help="Skip this many entries first.")] = 0,

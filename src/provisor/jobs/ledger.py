@@ -18,12 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provisor.jobs.locking import LOCK_SECONDS, entity_key, holding
-from provisor.jobs.model import Action, Counts, JobType, Trigger
+from provisor.jobs.model import Action, Counts, JobType, Logged, Trigger
 from provisor.jobs.plan import Participant, TypeRun, log_text
 from provisor.jobs.ports import EntityLocks, EntityLog, OperationalData, Settled
 
 HIDDEN = "<hidden content>"
-TRACED = ("created", "updated", "deleted", "skipped", "failed")
 
 StatisticsKey = tuple[str, str, str, str]
 """(entity type, system id, system name, role) of a statistics row."""
@@ -136,7 +135,7 @@ class Run:
         self.sleep = sleep
         source = spec.source
         self._with_content = {
-            action: source.flag(f"ips.trace.{action}.entity.content") for action in TRACED
+            action.value: source.flag(f"ips.trace.{action}.entity.content") for action in Logged
         }
 
     @property

@@ -56,6 +56,16 @@ class Action(StrEnum):
     UNCHANGED = "unchanged"
 
 
+class Logged(StrEnum):
+    """The actions an entity log records (every one, by default), in SAP's order."""
+
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+
+
 @dataclass(slots=True)
 class Counts:
     """Statistics of one entity type in one system."""

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from provisor.errors import InputError
 from provisor.jobs import present
-from provisor.jobs.model import Job, JobStatus, JobType
+from provisor.jobs.model import Job, JobStatus, JobType, Logged
 from provisor.jobs.service import JobService
 from provisor.jobs.validate import ENTITY_TYPES, parse_csv, samples_from_json
 from provisor.web import openapi
@@ -35,9 +35,6 @@ public = APIRouter(
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(data), status, headers=headers, media_type="application/json")
-
-
-EntityAction = Literal["failed", "skipped", "created", "updated", "deleted"]
 
 
 class StartBody(BaseModel):
@@ -175,9 +172,7 @@ def job_entities(
     job_id: str,
     services: ServicesDep,
     ctx: ContextDep,
-    action: Annotated[
-        list[EntityAction] | None, Query(description="Only these actions (repeat)")
-    ] = None,
+    action: Annotated[list[Logged] | None, Query(description="Only these actions (repeat)")] = None,
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
 ) -> Response:
