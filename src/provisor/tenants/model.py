@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -72,18 +72,6 @@ class Quotas:
             if value is not None:
                 out[name] = value
         return out
-
-    def merged(self, changes: Quotas) -> Quotas:
-        """These quotas with the ones ``changes`` sets."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values.update(
-            {
-                f.name: getattr(changes, f.name)
-                for f in fields(changes)
-                if getattr(changes, f.name) is not None
-            }
-        )
-        return Quotas(**values)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

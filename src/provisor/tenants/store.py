@@ -15,6 +15,7 @@ from provisor.storage import tables as t
 from provisor.tenants.model import Kind, Quotas, Tenant
 
 _t = t.tenants
+_ACTIVE = [status.value for status in JobStatus if status.active]
 
 
 def _tenant(row: object) -> Tenant:

@@ -166,9 +166,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"No such endpoint: {request.method} {route_path(request.scope)}"
     allowed = _allowed_methods(request) if exc.status_code == 405 else []
+    path = route_path(request.scope)
     if allowed and detail == "Method Not Allowed":
-        detail = f"{request.method} is not allowed on {route_path(request.scope)}: use {', '.join(allowed)}."
-    response = error_response(route_path(request.scope), exc.status_code, detail)
+        detail = f"{request.method} is not allowed on {path}: use {', '.join(allowed)}."
+    response = error_response(path, exc.status_code, detail)
     if exc.headers:
         response.headers.update(exc.headers)
     if exc.status_code == 405:  # every method of every route of the path, not only the first
