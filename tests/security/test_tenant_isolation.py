@@ -548,3 +548,86 @@ def assert_intact(live: LiveServer, b: Estate, peer: SCIM2Server) -> None:
     with b.tenant.client(live.url, auth=b.robot) as robot:  # its secret was not rotated
         assert robot.get("/api/v1/me").json()["name"] == "Bravo-robot"
     assert users_of(peer) == [t for t in b.texts if t.startswith("bravo-user-")]
+
+
+# -- credentials stay in their tenant -------------------------------------------------------------
+
+
+def _certificate_header(cert_pem: str) -> dict[str, str]:
+    """The header a trusted TLS-terminating proxy sends (nginx's escaped PEM)."""
+    return {CERT_HEADER: urllib.parse.quote(cert_pem)}
+
+
+def test_credentials_of_a_are_refused_elsewhere(
+    live: LiveServer, peers: dict[str, SCIM2Server]
+) -> None:
+    tenant_a = create_tenant(live.services, "a")
+    tenant_b = create_tenant(live.services, "b")
+    a = build_estate(live, tenant_a, peers["a"])
+    with httpx.Client(base_url=live.url, timeout=60) as http:
+        token = http.post(
+            "/t/a/oauth2/token",
+            data={"grant_type": "client_credentials"},
+            auth=tenant_a.admin,
+        )
+        assert token.status_code == 200, token.text
+        bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        elsewhere = ("/t/b", "")  # b's prefix, the default tenant's URLs
+        ways: list[tuple[str, dict[str, Any]]] = [
+            ("a's secret", {"auth": tenant_a.admin}),
+            ("a's robot's secret", {"auth": a.robot}),
+            ("a's token", {"headers": bearer}),
+            ("a's robot's certificate", {"headers": _certificate_header(a.robot_cert)}),
+        ]
+        for what, credentials in ways:
+            assert http.get("/t/a/api/v1/me", **credentials).json()["tenant"] == "a", what
+            assert http.get("/t/a/scim/Users", **credentials).status_code == 200, what
+            for prefix in elsewhere:
+                for path in ("/api/v1/me", "/scim/Users", "/api/v1/systems"):
+                    refused = http.get(prefix + path, **credentials)
+                    assert refused.status_code == 401, (what, prefix + path, refused.text)
+                    assert a.robot[0] not in refused.text
+        # a token is asked for at a's address: a's secret gets none at b's or the default's
+        for prefix in elsewhere:
+            refused = http.post(
+                f"{prefix}/oauth2/token",
+                data={"grant_type": "client_credentials"},
+                auth=tenant_a.admin,
+            )
+            assert refused.status_code == 401, refused.text
+        # b's admin at a's address: refused too (both ways)
+        assert http.get("/t/a/api/v1/me", auth=tenant_b.admin).status_code == 401
+
+
+def test_a_host_name_addresses_its_tenant(
+    live: LiveServer, peers: dict[str, SCIM2Server]
+) -> None:
+    tenant_a = create_tenant(live.services, "a")
+    tenant_b = create_tenant(live.services, "b")
+    a = build_estate(live, tenant_a, peers["a"])
+    b = build_estate(live, tenant_b, peers["b"])
+    with httpx.Client(base_url=live.url, timeout=60) as http:
+        host_a = {"Host": f"a.{DOMAIN}"}
+        me = http.get("/api/v1/me", headers=host_a, auth=tenant_a.admin)
+        assert me.status_code == 200 and me.json()["tenant"] == "a"
+        users = http.get("/scim/Users", headers=host_a, auth=tenant_a.admin).json()
+        assert [u["id"] for u in users["Resources"]] == a.ids["user"]
+        assert f"a.{DOMAIN}" in users["Resources"][0]["meta"]["location"]
+        systems = http.get("/api/v1/systems", headers=host_a, auth=tenant_a.admin).json()
+        assert {s["id"] for s in systems["items"]} == {
+            a.one("source"),
+            a.one("target"),
+            a.one("proxy"),
+        }
+        for kind, path in (("user", "/scim/Users/"), ("source", "/api/v1/systems/")):
+            missing = http.get(path + b.one(kind), headers=host_a, auth=tenant_a.admin)
+            assert missing.status_code == 404 and not leaked(missing, b, (b.one(kind),))
+        host_b = {"Host": f"b.{DOMAIN}"}
+        assert http.get("/api/v1/me", headers=host_b, auth=tenant_a.admin).status_code == 401
+        assert http.get("/api/v1/me", headers=host_a, auth=tenant_b.admin).status_code == 401
+        assert http.get("/api/v1/me", headers=host_b, auth=tenant_b.admin).status_code == 200
+        unknown = http.get("/api/v1/me", headers={"Host": f"c.{DOMAIN}"}, auth=tenant_a.admin)
+        assert unknown.status_code == 404
+        # the host names the tenant: a path prefix of another tenant does not change it
+        crossed = http.get("/t/b/api/v1/me", headers=host_a, auth=tenant_b.admin)
+        assert crossed.status_code in (401, 404), crossed.text
