@@ -19,7 +19,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from provisor.settings import Settings
-from provisor.types import EntityType
 from tests.certs.conftest import self_signed
 from tests.conftest import LiveServer, serve
 from tests.connectors.scim_peers import SCIM2Server, scim2_server
@@ -167,9 +166,7 @@ def build_estate(live: LiveServer, tenant: Tenant, peer: SCIM2Server) -> Estate:
 
         write = f"{api}/systems/{target['id']}/transformations/write"
         document = created(http.get(write))["document"]
-        saved = created(
-            http.put(write, json={"document": document, "description": f"{word} edit"})
-        )
+        saved = created(http.put(write, json={"document": document, "description": f"{word} edit"}))
         assert saved["version"] == 2
         created(http.put(f"{api}/systems/{source['id']}/schedule", json={"intervalMinutes": 45}))
 
@@ -292,7 +289,7 @@ def _body(method: str, path: str) -> dict[str, Any]:
     for ending, body in bodies.items():
         if path.endswith(ending):
             return {"json": body}
-    if path.endswith("/systems/{system_id}/reset") or path.endswith("/apply"):
+    if path.endswith(("/systems/{system_id}/reset", "/apply")):
         return {}
     if path.startswith("/scim/Groups/"):
         return {"json": {"schemas": [GROUP], "displayName": "walkers"}}
@@ -393,7 +390,9 @@ def walked_calls(
         fixed = {n: COMMON.get(n, "User") for n in names if n not in OWNED}
         choices = [[v for kind in OWNED[n] for v in b.ids.get(kind, [])] for n in owned]
         if a is b:  # a proxy's schemas are its back-end's: the core ones
-            choices = [c + [USER] if n == "schema_id" else c for n, c in zip(owned, choices)]
+            choices = [
+                [*c, USER] if n == "schema_id" else c for n, c in zip(owned, choices, strict=True)
+            ]
         crossed: list[list[str]] = []
         parent = next((n for n in owned if n in PARENTS), None)
         if parent is not None and a is not b and any(n in CHILDREN for n in owned):
@@ -599,9 +598,7 @@ def test_credentials_of_a_are_refused_elsewhere(
         assert http.get("/t/a/api/v1/me", auth=tenant_b.admin).status_code == 401
 
 
-def test_a_host_name_addresses_its_tenant(
-    live: LiveServer, peers: dict[str, SCIM2Server]
-) -> None:
+def test_a_host_name_addresses_its_tenant(live: LiveServer, peers: dict[str, SCIM2Server]) -> None:
     tenant_a = create_tenant(live.services, "a")
     tenant_b = create_tenant(live.services, "b")
     a = build_estate(live, tenant_a, peers["a"])
@@ -631,3 +628,50 @@ def test_a_host_name_addresses_its_tenant(
         # the host names the tenant: a path prefix of another tenant does not change it
         crossed = http.get("/t/b/api/v1/me", headers=host_a, auth=tenant_b.admin)
         assert crossed.status_code in (401, 404), crossed.text
+
+
+# -- files of systems stay in their tenant's folders ----------------------------------------------
+
+
+def test_a_tenant_names_only_its_own_files(sqlite_settings: Settings) -> None:
+    """Tenant a's CSV source cannot read the file b's CSV target writes, by a relative path
+    (it means a's folder) nor by an absolute one; the default tenant cannot either."""
+    with serve(sqlite_settings) as live:
+        tenant_a = create_tenant(live.services, "a")
+        tenant_b = create_tenant(live.services, "b")
+        csv_files = {"csv.user.file": "exports/users.csv", "csv.group.file": "exports/groups.csv"}
+        with tenant_b.client(live.url) as http:
+            created(http.post("/scim/Users", json=user_body("bravo-secret-user")))
+            lid = {"name": "LID", "type": "local-identity-directory", "role": "source"}
+            source = created(http.post("/api/v1/systems", json=lid))
+            target = {
+                "name": "CSV",
+                "type": "csv",
+                "role": "target",
+                "sourceSystemIds": [source["id"]],
+                "properties": csv_files,
+            }
+            created(http.post("/api/v1/systems", json=target))
+            job = created(http.post(f"/api/v1/systems/{source['id']}/jobs"))
+            assert run_queued(live.services, "b", job["id"]).status.value == "Success"
+        written = live.settings.data_dir / "tenants" / "b" / "exports" / "users.csv"
+        assert "bravo-secret-user" in written.read_text()
+
+        reader = {"name": "CSV", "type": "csv", "role": "source", "properties": csv_files}
+        with tenant_a.client(live.url) as http:
+            source = created(http.post("/api/v1/systems", json=reader))  # a's own folder
+            lid = {"name": "LID", "role": "target", "sourceSystemIds": [source["id"]]}
+            created(http.post("/api/v1/systems", json={**lid, "type": "local-identity-directory"}))
+            job = created(http.post(f"/api/v1/systems/{source['id']}/jobs"))
+            assert run_queued(live.services, "a", job["id"]).status.value != "Success"
+            assert http.get("/scim/Users").json()["totalResults"] == 0
+            absolute = {**csv_files, "csv.user.file": str(written)}
+            refused = http.post(
+                "/api/v1/systems", json={**reader, "name": "Abs", "properties": absolute}
+            )
+            assert refused.status_code == 400, refused.text
+            assert str(live.settings.data_dir) not in refused.text
+        theirs = {**csv_files, "csv.user.file": "tenants/b/exports/users.csv"}
+        with live.client(path="/api/v1") as default:
+            refused = default.post("/systems", json={**reader, "properties": theirs})
+            assert refused.status_code == 400 and "other tenants" in refused.text

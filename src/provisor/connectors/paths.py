@@ -5,6 +5,11 @@ in a folder of ``PROVISOR_FILE_ROOTS``. ``..`` is refused, and so is a path whos
 location (symbolic links followed) leaves the allowed folders or names a file of the server
 itself (its database, key, initial credentials, TLS files). Messages show a path relative to
 its root, never the server's absolute paths.
+
+Each tenant has its own folders: a tenant's roots are ``tenants/<tenant>`` inside the data
+folder and inside each root (relative paths are relative to ``<data folder>/tenants/<tenant>``);
+the default tenant keeps the whole roots except their ``tenants`` folders. So no tenant reads
+or writes another tenant's files.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from provisor.context import DEFAULT_TENANT, Context
 from provisor.errors import ConfigError
+
+TENANTS_FOLDER = "tenants"  # in the data folder and in each root: one folder per tenant
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,11 +41,28 @@ class FileRoots:
     """The folders file-valued properties may name files in, and the files they may not name."""
 
     def __init__(
-        self, data_dir: Path, extra: Sequence[Path] = (), reserved: Iterable[Path] = ()
+        self,
+        data_dir: Path,
+        extra: Sequence[Path] = (),
+        reserved: Iterable[Path | str] = (),
+        *,
+        excluded: Iterable[Path] = (),
     ) -> None:
+        """``excluded``: folders inside the roots that may not be named (other tenants')."""
         given = [Path(os.path.abspath(p)) for p in (data_dir, *extra)]
         self.roots = tuple(dict.fromkeys((p, Path(os.path.realpath(p))) for p in given))
         self.reserved = frozenset(os.path.realpath(p) for p in reserved)
+        self.excluded = tuple(os.path.realpath(p) for p in excluded)
+
+    def for_tenant(self, tenant: str) -> FileRoots:
+        """The roots of ``tenant``'s systems: its own ``tenants/<tenant>`` folders, or (the
+        default tenant) these roots without their ``tenants`` folders."""
+        lexical = [p for p, _ in self.roots]
+        if tenant == DEFAULT_TENANT:
+            folders = [p / TENANTS_FOLDER for p in lexical]
+            return FileRoots(lexical[0], lexical[1:], self.reserved, excluded=folders)
+        own = [p / TENANTS_FOLDER / tenant for p in lexical]
+        return FileRoots(own[0], own[1:], self.reserved)
 
     def locate(self, key: str, value: str) -> Located:
         """Where ``value`` of property ``key`` leads; ConfigError naming ``key`` when it may
@@ -65,6 +90,8 @@ class FileRoots:
             raise ConfigError(f"{key}: {shown} is a symbolic link leading out of its folder")
         if real in self.reserved:
             raise ConfigError(f"{key}: {shown} is a file of the server itself")
+        if any(_within(real, folder) for folder in self.excluded):
+            raise ConfigError(f"{key}: {shown} lies in the folders of other tenants")
         return Located(Path(real), shown)
 
     def readable(self, key: str, value: str) -> Located:
@@ -88,11 +115,13 @@ class FileRoots:
 
 
 def file_roots(services: Mapping[str, Any]) -> FileRoots:
-    """The roots lent to connectors, or the data folder alone (the working folder without)."""
+    """The roots lent to connectors, or the data folder alone (the working folder without),
+    for the tenant of the call they work for (``services["context"]``)."""
     roots = services.get("file_roots")
-    if isinstance(roots, FileRoots):
-        return roots
-    return FileRoots(Path(services.get("data_dir") or Path.cwd()))
+    if not isinstance(roots, FileRoots):
+        roots = FileRoots(Path(services.get("data_dir") or Path.cwd()))
+    ctx = services.get("context")
+    return roots.for_tenant(ctx.tenant) if isinstance(ctx, Context) else roots
 
 
 def open_regular(path: Path) -> io.BufferedReader:

@@ -260,7 +260,7 @@ class SystemService:
             )
         wanted = {**kind.seeded_properties(new.role), **new.properties}
         credentials = set(new.credential_keys) | _always_secret(kind)
-        properties = self._merge(kind, new.role, {}, wanted, credentials, check_url=False)
+        properties = self._merge(ctx, kind, new.role, {}, wanted, credentials, check_url=False)
         stamp = now()
         row = SystemRow(
             id=str(uuid.uuid4()),
@@ -344,7 +344,9 @@ class SystemService:
                 wanted_credentials = {k for k, p in stored.items() if p.credential}
                 if keys is not None:
                     wanted_credentials = set(keys) | _always_secret(kind)
-                merged = self._merge(kind, role, stored, given, wanted_credentials, check_url=True)
+                merged = self._merge(
+                    ctx, kind, role, stored, given, wanted_credentials, check_url=True
+                )
                 store.replace_properties(tx, row.id, merged.values())
                 detail.update(_property_changes(stored, merged, given))
             if changes.source_system_ids is not None:
@@ -394,7 +396,7 @@ class SystemService:
                 credentials = set(credential_keys) | _always_secret(kind)
             wanted: dict[str, str | None] = {k: None for k in stored if k not in properties}
             wanted.update(properties)
-            merged = self._merge(kind, role, stored, wanted, credentials, check_url=True)
+            merged = self._merge(ctx, kind, role, stored, wanted, credentials, check_url=True)
             store.replace_properties(tx, row.id, merged.values())
             row = _changed(row)
             store.update_system(tx, row)
@@ -435,6 +437,7 @@ class SystemService:
 
     def _merge(
         self,
+        ctx: Context,
         kind: ConnectorType,
         role: Role,
         stored: Mapping[str, PropertyRow],
@@ -492,7 +495,7 @@ class SystemService:
                 )
         plain = {k: ("x" if r.credential else r.value) for k, r in rows.items()}
         problems = kind.problems(role, plain, complete=False)
-        roots = file_roots(self._services)
+        roots = file_roots({**self._services, "context": ctx})
         policy = policy_of(self._services)
         for spec in kind.properties:
             value = plain.get(spec.key)

@@ -88,3 +88,29 @@ def test_only_regular_files_open(tmp_path: Path) -> None:
     roots = FileRoots(tmp_path)
     with pytest.raises(ConfigError, match=r"^k: fifo: cannot open the file: not a regular file$"):
         roots.readable("k", "fifo")
+
+
+def test_each_tenant_has_its_own_folders(layout: tuple[Path, Path, Path]) -> None:
+    """Issue 17: a tenant's files are in ``tenants/<tenant>`` of the data folder and of each
+    root; the default tenant keeps the rest; no tenant names another's files."""
+    data, shared, _ = layout
+    roots = roots_of(data)
+    acme = roots.for_tenant("acme")
+    located = acme.locate("csv.user.file", "users.csv")
+    assert located.path == data / "tenants" / "acme" / "users.csv"
+    assert located.shown == "users.csv", "messages never show the tenant's folder"
+    assert acme.locate("k", str(shared / "tenants" / "acme" / "x.csv")).shown == "x.csv"
+    for elsewhere in (
+        data / "users.csv",
+        data / "tenants" / "globex" / "users.csv",
+        shared / "users.csv",
+    ):
+        with pytest.raises(ConfigError, match="must lie in the data folder"):
+            acme.locate("k", str(elsewhere))
+    with pytest.raises(ConfigError, match="file of the server itself"):
+        roots.for_tenant("default").locate("k", "secret.key")
+    default = roots.for_tenant("default")
+    assert default.locate("k", "users.csv").path == data / "users.csv"
+    for theirs in ("tenants/acme/users.csv", str(shared / "tenants" / "acme" / "x.csv")):
+        with pytest.raises(ConfigError, match="folders of other tenants"):
+            default.locate("k", theirs)
