@@ -23,7 +23,7 @@ from tests.certs.conftest import self_signed
 from tests.conftest import LiveServer, serve
 from tests.connectors.scim_peers import SCIM2Server, scim2_server
 from tests.helpers import GROUP, USER, user_body
-from tests.tenancy import PUSH, Tenant, create_tenant, run_queued
+from tests.tenancy import PROXY, PUSH, Tenant, create_tenant, run_queued
 
 DOMAIN = "tenants.test"
 CUSTOM = "urn:sap:cloud:scim:schemas:extension:custom:2.0:"
@@ -352,6 +352,31 @@ UNPARAMETERISED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/clients"): CREATES,
     ("GET", "/api/v1/realtime-logs"): LISTINGS,
 }
+# Query parameters naming something a tenant owns: each listing is asked with b's values.
+OWNED_QUERIES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("/api/v1/jobs", "source"): ("source", "system name"),
+    ("/api/v1/certificates/events", "system"): ("source", "target", "proxy", "system name"),
+    ("/api/v1/realtime-logs", "source"): ("source", "system name"),
+    ("/api/v1/realtime-logs", "entityId"): ("user",),
+    ("/scim/Users", "startId"): ("user",),
+    ("/scim/Groups", "startId"): ("group",),
+}
+# Query parameters that name nothing of a tenant's (SCIM filters: FILTERS below).
+PLAIN_QUERIES = {
+    "filter", "sortBy", "sortOrder", "startIndex", "count", "attributes", "excludedAttributes",
+    "role", "type", "enabled", "offset", "limit", "status", "format", "name", "entityType",
+    "action", "logType", "chain", "since", "at", "apply", "startId",
+}  # fmt: skip
+# SCIM filters naming b's users and groups, on a's directory and a's proxy.
+FILTERS = (
+    ("Users", 'id eq "{user}"'),
+    ("Users", 'userName eq "{user_name}"'),
+    ("Users", 'groups.value eq "{group}"'),
+    ("Users", 'emails.value eq "{user_name}@example.com"'),
+    ("Groups", 'id eq "{group}"'),
+    ("Groups", 'members.value eq "{user}"'),
+    ("Groups", 'displayName eq "{group_name}"'),
+)
 FIXED_VALUES = {"name": "User", "type_id": "scim"}  # connector-types' {name}: "read" below
 
 
@@ -436,6 +461,15 @@ def test_every_operation_is_walked_or_explained(live: LiveServer) -> None:
     assert sorted(o for o in operations if not _known(*o)) == []
     assert sorted(set(UNPARAMETERISED) - operations) == [], "no longer in the API"
     assert sorted(set(NOT_404) - operations) == [], "no longer in the API"
+    queries = {
+        (p, q["name"])
+        for p, ops in spec["paths"].items()
+        for op in ops.values()
+        for q in op.get("parameters", [])
+        if q["in"] == "query" and not p.startswith("/operator")
+    }
+    unknown = {q for q in queries if q not in OWNED_QUERIES and q[1] not in PLAIN_QUERIES}
+    assert sorted(unknown) == [], "a query parameter naming a tenant's thing: OWNED_QUERIES"
 
 
 def test_a_walks_every_route_with_b_ids(live: LiveServer, peers: dict[str, SCIM2Server]) -> None:
@@ -470,6 +504,56 @@ def test_a_walks_every_route_with_b_ids(live: LiveServer, peers: dict[str, SCIM2
                 body = {"json": SEARCH} if template.endswith(".search") else {}
                 check(http.request(method, _fill(template, values), **body), {200})
 
+        for (template, parameter), kinds in OWNED_QUERIES.items():
+            for value in (v for kind in kinds for v in b.ids[kind]):
+                answer = http.get(template, params={parameter: value})
+                check(answer, {200, 404}, (value,))
+                if answer.status_code == 200 and parameter != "startId":  # a cursor: a's next
+                    listed = answer.json()
+                    found = listed.get("items", listed.get("events", listed.get("Resources")))
+                    assert found == [], (template, parameter, listed)
+
+        names = {
+            "user": b.one("user"),
+            "group": b.one("group"),
+            "user_name": next(t for t in b.texts if t.startswith("bravo-user-")),
+            "group_name": next(t for t in b.texts if t.startswith("Bravo-group-")),
+        }
+        for endpoint, pattern in FILTERS:
+            scim_filter = pattern.format(**names)
+            for base in ("/scim", f"{PROXY}/{a.one('proxy')}"):
+                answer = http.get(f"{base}/{endpoint}", params={"filter": scim_filter})
+                check(answer, {200}, tuple(names.values()))
+                assert answer.json()["totalResults"] == 0, (base, scim_filter, answer.text)
+                search = http.post(
+                    f"{base}/{endpoint}/.search", json={**SEARCH, "filter": scim_filter}
+                )
+                check(search, {200}, tuple(names.values()))
+                assert search.json()["totalResults"] == 0, (base, scim_filter, search.text)
+
+        # b's users and groups are no members for a's groups (and a's group none of b's)
+        with_b = {"schemas": [GROUP], "displayName": "mixed", "members": []}
+        for kind in ("user", "group"):
+            with_b["members"] = [{"value": b.one(kind)}]
+            check(http.post("/scim/Groups", json=with_b), {400, 404}, (b.one(kind),))
+            add = {
+                "schemas": [PATCH_OP["schemas"][0]],
+                "Operations": [{"op": "add", "path": "members", "value": with_b["members"]}],
+            }
+            a_group = f"/scim/Groups/{a.one('group')}"
+            check(http.patch(a_group, json=add), {400, 404}, (b.one(kind),))
+        bulk = {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "Operations": [
+                {"method": "PATCH", "path": f"/Users/{b.one('user')}", "data": PATCH_OP},
+                {"method": "DELETE", "path": f"/Groups/{b.one('group')}"},
+                {"method": "PUT", "path": f"/Users/{b.one('user')}", "data": user_body("x")},
+            ],
+        }
+        answer = http.post("/scim/Bulk", json=bulk)
+        check(answer, {200}, (b.one("user"), b.one("group")))
+        assert [o["status"] for o in answer.json()["Operations"]] == ["404"] * 3
+
         for template, operations in spec["paths"].items():
             if template.startswith("/operator"):  # the installation's: never a tenant's
                 url = _fill(template, {n: "b" for n in _params(template)})
@@ -485,6 +569,27 @@ def test_a_walks_every_route_with_b_ids(live: LiveServer, peers: dict[str, SCIM2
             found.setdefault(call.template, set()).add(answer.status_code)
         missed = {t: codes for t, codes in found.items() if 200 not in codes}
         assert missed == {}, "a's own values should find something on every GET route"
+
+        # b's sources are no sources for a's targets
+        for value in b.ids["source"] + ["Bravo-source"]:
+            linked = {
+                "name": "Linked",
+                "type": "scim",
+                "role": "target",
+                "sourceSystemIds": [value],
+                "properties": {"URL": peers["a"].url, "Authentication": "NoAuthentication"},
+            }
+            check(http.post("/api/v1/systems", json=linked), {400, 404}, (value,))
+            relink = {"sourceSystemIds": [a.one("source"), value]}
+            check(
+                http.patch(f"/api/v1/systems/{a.one('target')}", json=relink), {400, 404}, (value,)
+            )
+        exported = http.get(f"/api/v1/systems/{a.one('target')}/export").json()
+        exported["sourceSystems"] = [{"id": b.one("source"), "name": "Bravo-source"}]
+        imported = http.post("/api/v1/systems/import", params={"name": "Imp"}, json=exported)
+        check(imported, {201}, (b.one("source"), "Bravo-source"))
+        assert imported.json()["sourceSystemIds"] == [], "not linked: b's source is not here"
+        assert imported.json()["warnings"], "the import says the source was not found"
 
         # b's names are free in a: names are unique per tenant
         same_user = user_body(next(t for t in b.texts if t.startswith("bravo-user-")))
@@ -596,6 +701,14 @@ def test_credentials_of_a_are_refused_elsewhere(
             assert refused.status_code == 401, refused.text
         # b's admin at a's address: refused too (both ways)
         assert http.get("/t/a/api/v1/me", auth=tenant_b.admin).status_code == 401
+        # no address names every tenant or the installation's scope
+        for prefix in ("/t/*", "/t/%2A", "/t/_installation", "/t/", "/t/A", "/t/a%2Fb"):
+            for path in ("/api/v1/systems", "/scim/Users"):
+                answer = http.get(prefix + path, auth=tenant_a.admin)
+                assert answer.status_code in (401, 404), (prefix, answer.text)
+        for host in (f"*.{DOMAIN}", f"_installation.{DOMAIN}", f"x.a.{DOMAIN}"):
+            answer = http.get("/api/v1/systems", headers={"Host": host}, auth=tenant_a.admin)
+            assert answer.status_code in (401, 404), (host, answer.text)
 
 
 def test_a_host_name_addresses_its_tenant(live: LiveServer, peers: dict[str, SCIM2Server]) -> None:
