@@ -207,7 +207,12 @@ def tenant_rows(tag: str) -> Rows:
             },
         ],
         "system_properties": [
-            {"system_id": source, "key": "URL", "value": "https://hr.example.org/scim", "credential": 0},
+            {
+                "system_id": source,
+                "key": "URL",
+                "value": "https://hr.example.org/scim",
+                "credential": 0,
+            },
             {
                 "system_id": source,
                 "key": "Authentication",
