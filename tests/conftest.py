@@ -129,9 +129,14 @@ def _pg_admin() -> psycopg.Connection[Any]:
         )
 
 
+_PG_ROLE_READY: list[bool] = []  # made or checked by this process
+
+
 def _pg_role(conn: psycopg.Connection[Any]) -> None:
     """Create PG_ROLE unless it exists (several workers may try at once); fail if an earlier
     run left it a superuser or able to bypass row-level security."""
+    if _PG_ROLE_READY:
+        return
     try:
         conn.execute(f"CREATE ROLE {PG_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
     except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
@@ -145,6 +150,7 @@ def _pg_role(conn: psycopg.Connection[Any]) -> None:
             f"(row-level security is tested through it); drop it and run again: {row}",
             pytrace=False,
         )
+    _PG_ROLE_READY.append(True)
 
 
 def create_pg_database(name: str, template: str | None = None) -> None:

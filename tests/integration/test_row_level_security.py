@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Connection, Engine, create_engine, func, insert, select, text, update
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql import Executable
 
 from provisor.context import Context
 from provisor.storage import tables as t
@@ -74,11 +75,11 @@ def expected(rows: dict[str, Rows], *tenants: str) -> dict[str, Counter[str]]:
     }
 
 
-def refused(conn: Connection, statement: object) -> bool:
+def refused(conn: Connection, statement: Executable) -> bool:
     """Whether PostgreSQL refuses ``statement`` for the policy (in a savepoint)."""
     try:
         with conn.begin_nested():
-            conn.execute(statement)  # type: ignore[call-overload]
+            conn.execute(statement)
     except ProgrammingError as exc:
         return getattr(exc.orig, "sqlstate", None) == INSUFFICIENT_PRIVILEGE
     return False

@@ -71,7 +71,11 @@ def test_the_unique_keys_are_per_tenant(conn: Connection) -> None:
     for name in tenant_tables(conn):
         keys = [tuple(inspector.get_pk_constraint(name)["constrained_columns"])]
         keys += [tuple(u["column_names"]) for u in inspector.get_unique_constraints(name)]
-        keys += [tuple(i["column_names"]) for i in inspector.get_indexes(name) if i["unique"]]
+        keys += [
+            tuple(str(c) for c in i["column_names"])
+            for i in inspector.get_indexes(name)
+            if i["unique"]
+        ]
         references = {
             column
             for fk in inspector.get_foreign_keys(name)
@@ -130,7 +134,7 @@ def test_postgresql_forces_row_level_security_on_every_table_of_tenant_data(
     try:
         with db.unscoped_read() as conn:
             names = tenant_tables(conn)
-            flags = dict(
+            flags: dict[str, bool] = dict(
                 conn.execute(
                     text(
                         "SELECT relname, (relrowsecurity AND relforcerowsecurity) "

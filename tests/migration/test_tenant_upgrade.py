@@ -153,12 +153,14 @@ def assert_app_reads(settings: Settings, rows: Rows) -> None:
     ctx = Context.system("tests")  # the default tenant's
     services = Services.open(settings)
     try:
-        user = json.loads(services.directory.get(ctx, EntityType.USER, found["user"], "/scim").body)
+        user = json.loads(
+            services.directory.get(ctx, EntityType.USER, found["user"], "/scim").body or b""
+        )
         assert user["userName"] == USER_NAME
         assert user["emails"][0]["value"] == "ada@example.org"
         assert [g["value"] for g in user["groups"]] == [found["group"]]
         group = json.loads(
-            services.directory.get(ctx, EntityType.GROUP, found["group"], "/scim").body
+            services.directory.get(ctx, EntityType.GROUP, found["group"], "/scim").body or b""
         )
         members = {m["value"] for m in group["members"]}
         assert members == {row["id"] for row in rows["users"]}
