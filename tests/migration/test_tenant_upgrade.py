@@ -85,6 +85,7 @@ def without_tenant(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in row.items() if k != "tenant"} for row in rows]
 
 
+@pytest.mark.slow  # migrates from nothing, then up, down and up again: seconds
 def test_todays_data_becomes_the_default_tenants_and_survives_a_downgrade(
     empty: Settings,
 ) -> None:
