@@ -41,10 +41,23 @@ def export_system(ctx: Context, service: SystemService, id_or_name: str) -> dict
             sources.append({"id": source_id, "name": service.get(ctx, source_id).name})
         except NotFoundError:
             continue
+    described = configuration_of(ctx, service, system)
+    transformations = described.pop("transformations")
     return {
         "provisorExport": FORMAT,
         "product": f"provisor {__version__}",
         "exported": now(),
+        **described,
+        "sourceSystems": sources,
+        "transformations": transformations,
+    }
+
+
+def configuration_of(ctx: Context, service: SystemService, system: System) -> dict[str, Any]:
+    """Internal: what an export says of a system besides its links: name, description, type,
+    role, enabled, properties without credential values (keys sorted), the credential keys
+    (sorted) and the current transformations by kind. The caller authorised the call."""
+    return {
         "name": system.name,
         "description": system.description,
         "type": system.type.id,
@@ -52,10 +65,11 @@ def export_system(ctx: Context, service: SystemService, id_or_name: str) -> dict
         "role": system.role.value,
         "enabled": system.enabled,
         "properties": {
-            k: v for k, v in system.properties.items() if k not in system.credential_keys
+            k: system.properties[k]
+            for k in sorted(system.properties)
+            if k not in system.credential_keys
         },
-        "credentialKeys": list(system.credential_keys),
-        "sourceSystems": sources,
+        "credentialKeys": sorted(system.credential_keys),
         "transformations": {
             kind: document_of(service.transformation(ctx, system.id, kind).text)
             for kind in system.kinds
