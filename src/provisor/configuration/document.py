@@ -186,7 +186,6 @@ def _system(
     services: Mapping[str, Any],
     problems: list[str],
 ) -> DesiredSystem | None:
-    before = len(problems)
     unknown = sorted(set(item) - SYSTEM_FIELDS)
     if unknown:
         problems.append(
@@ -210,9 +209,11 @@ def _system(
     description = item.get("description", "")
     if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
         problems.append(f"{where}.description: a string of at most {MAX_DESCRIPTION} characters")
+        description = ""
     enabled = item.get("enabled", True)
     if not isinstance(enabled, bool):
         problems.append(f"{where}.enabled: true or false")
+        enabled = True
     keys = item.get("credentialKeys", [])
     if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
         problems.append(f"{where}.credentialKeys: a list of property names")
@@ -248,8 +249,7 @@ def _system(
     if sources and role is not Role.TARGET:
         problems.append(f"{where}.sourceSystems: only target systems have source systems")
     transformations = _transformations(item, where, kind, role, properties, secret, problems)
-    if len(problems) > before:
-        return None
+    # kept with its problems, so that the planner reports the tenant's (role, links) as well
     return DesiredSystem(
         name=name,
         type=kind,
