@@ -26,6 +26,7 @@ from provisor.connectors.csv.files import formula_safe
 from provisor.context import Context
 from provisor.errors import InputError, NotFoundError
 from provisor.systems.model import KINDS, NewSystem, System
+from provisor.systems.secrets import ALWAYS_SECRET
 from provisor.systems.service import SystemService, document_of
 from provisor.timestamps import now
 
@@ -57,6 +58,11 @@ def configuration_of(ctx: Context, service: SystemService, system: System) -> di
     """Internal: what an export says of a system besides its links: name, description, type,
     role, enabled, properties without credential values (keys sorted), the credential keys
     (sorted) and the current transformations by kind. The caller authorised the call."""
+    # a key that is a credential on every system of the type is left out even if stored
+    # plain (as a change could store it before that was fixed): an export carries no secret
+    secret = set(system.credential_keys) | (
+        (system.type.credential_keys | ALWAYS_SECRET) & set(system.properties)
+    )
     return {
         "name": system.name,
         "description": system.description,
@@ -65,11 +71,9 @@ def configuration_of(ctx: Context, service: SystemService, system: System) -> di
         "role": system.role.value,
         "enabled": system.enabled,
         "properties": {
-            k: system.properties[k]
-            for k in sorted(system.properties)
-            if k not in system.credential_keys
+            k: system.properties[k] for k in sorted(system.properties) if k not in secret
         },
-        "credentialKeys": sorted(system.credential_keys),
+        "credentialKeys": sorted(secret),
         "transformations": {
             kind: document_of(service.transformation(ctx, system.id, kind).text)
             for kind in system.kinds
