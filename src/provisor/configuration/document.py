@@ -106,6 +106,7 @@ class Document:
     systems: tuple[DesiredSystem, ...]
     schedules: tuple[DesiredSchedule, ...]
     schemas: tuple[DesiredSchema, ...]
+    unread: frozenset[str] = frozenset()  # casefolded names of systems too broken to read
 
 
 def schema_json(described: Mapping[str, Any]) -> dict[str, Any]:
@@ -137,10 +138,14 @@ def read(data: Any, services: Mapping[str, Any]) -> tuple[Document, list[str]]:
         problems.append(
             f"unknown field(s) {', '.join(unknown)}; a document has {', '.join(sorted(TOP_LEVEL))}"
         )
-    systems = _systems(_list(data, "systems", problems), services, problems)
+    unread: set[str] = set()
+    systems = _systems(_list(data, "systems", problems), services, problems, unread)
     schedules = _schedules(_list(data, "schedules", problems), problems)
     schemas = _schemas(_list(data, "customSchemas", problems), problems)
-    return Document(systems=systems, schedules=schedules, schemas=schemas), problems
+    document = Document(
+        systems=systems, schedules=schedules, schemas=schemas, unread=frozenset(unread)
+    )
+    return document, problems
 
 
 def _list(data: Mapping[str, Any], key: str, problems: list[str]) -> list[Any]:
@@ -152,7 +157,7 @@ def _list(data: Mapping[str, Any], key: str, problems: list[str]) -> list[Any]:
 
 
 def _systems(
-    items: list[Any], services: Mapping[str, Any], problems: list[str]
+    items: list[Any], services: Mapping[str, Any], problems: list[str], unread: set[str]
 ) -> tuple[DesiredSystem, ...]:
     found: dict[str, DesiredSystem] = {}
     for index, item in enumerate(items):
@@ -176,6 +181,8 @@ def _systems(
         system = _system(item, where, name, services, problems)
         if system is not None:
             found[system.key] = system
+        else:
+            unread.add(name.casefold())
     return tuple(found.values())
 
 

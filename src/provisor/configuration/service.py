@@ -232,12 +232,16 @@ def _conflicts(document: Document, current: _Current, prune: bool) -> list[str]:
                 "type cannot be changed (delete the system, or rename one of them)"
             )
         for source in system.sources:
+            if source.casefold() in document.unread:
+                continue  # its own problems are reported
             role = role_after(source)
             if role is None:
                 problems.append(f"{where}.sourceSystems: {missing(source)}")
             elif role is not Role.SOURCE:
                 problems.append(f"{where}.sourceSystems: {source} is a {role} system, not a source")
     for schedule in document.schedules:
+        if schedule.source.casefold() in document.unread:
+            continue
         role = role_after(schedule.source)
         where = f"schedules[{schedule.source}]"
         if role is None:
