@@ -53,8 +53,8 @@ def _json(data: Any, headers: dict[str, str] | None = None) -> Response:
 )
 def export_configuration(services: ServicesDep, ctx: ContextDep) -> Response:
     document = services.configuration.export(ctx)
-    stamp = now()[:10]
-    disposition = f'attachment; filename="provisor-{ctx.tenant}-{stamp}.json"'
+    tenant = "".join(c if c.isalnum() or c in "-_." else "_" for c in ctx.tenant)
+    disposition = f'attachment; filename="provisor-{tenant}-{now()[:10]}.json"'
     return _json(document, headers={"Content-Disposition": disposition})
 
 
