@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -21,6 +22,27 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 from provisor.errors import PermissionDeniedError
 
 DEFAULT_TENANT = "default"
+# The installation's own scope: its operators (technical users holding ``operator``), who
+# manage tenants. No tenant can be named so (a tenant name is a DNS label).
+INSTALLATION = "_installation"
+# Every tenant at once: provisor's own work across tenants (due schedules, queued jobs, the
+# TLS layer's trust, tenant deletion). Only system actors and operators get such a context.
+ANY_TENANT = "*"
+TENANT_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+RESERVED_TENANT_NAMES = frozenset({"t", "www", "api", "operator", "admin", "static", "docs"})
+
+
+def tenant_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a tenant, or None: a DNS label (lower-case letters, digits and
+    inner hyphens, at most 63), not a reserved word."""
+    if not TENANT_NAME.fullmatch(name):
+        return (
+            f"{name[:80]!r} is not a tenant name: use 1 to 63 lower-case letters, digits and "
+            "hyphens, starting and ending with a letter or digit (it is a host name label)."
+        )
+    if name in RESERVED_TENANT_NAMES:
+        return f"{name!r} is reserved: choose another tenant name."
+    return None
 
 
 class Permission(StrEnum):
@@ -32,6 +54,9 @@ class Permission(StrEnum):
     REALTIME_API = "realtime_api"
     TENANT_ADMIN_API = "tenant_admin_api"
     ADMIN = "admin"
+    # The installation's operator (tenants): not held by a tenant's admin, only granted to
+    # technical users of the installation scope.
+    OPERATOR = "operator"
 
 
 def parse_permissions(names: Iterable[str]) -> frozenset[Permission]:
@@ -67,19 +92,22 @@ class Actor:
     system: str | None = None
 
     def allows(self, *any_of: Permission) -> bool:
-        """Whether the actor holds one of ``any_of`` (``admin`` holds them all; none named:
-        ``admin`` only)."""
-        return Permission.ADMIN in self.permissions or any(p in self.permissions for p in any_of)
+        """Whether the actor holds one of ``any_of`` (``admin`` holds them all but
+        ``operator``; none named: ``admin`` only)."""
+        if any(p in self.permissions for p in any_of):
+            return True
+        return Permission.ADMIN in self.permissions and Permission.OPERATOR not in any_of
 
 
-ALL = frozenset({Permission.ADMIN})
+ALL = frozenset({Permission.ADMIN, Permission.OPERATOR})
 
 
 def refusal(actor: Actor, any_of: Iterable[Permission], action: str) -> str:
     """Why ``actor`` may not do ``action``: the permissions that would allow it (each once,
     ``admin`` last) and what to do about it."""
     allowing = [p.value for p in dict.fromkeys(any_of) if p is not Permission.ADMIN]
-    allowing.append(Permission.ADMIN.value)
+    if Permission.OPERATOR.value not in allowing:  # admin holds all but operator
+        allowing.append(Permission.ADMIN.value)
     if len(allowing) == 1:
         needed, advice = f"the permission {allowing[0]}", "that permission"
     else:
@@ -136,6 +164,11 @@ class Context:
         for an authorised call whose own rules are not the caller's (a back-end of
         provisor's, state that outlives the call)."""
         return Context.system(name, tenant=self.tenant, request_id=self.request_id)
+
+    def in_tenant(self, tenant: str) -> Context:
+        """This call's actor and request acting in ``tenant`` (an operator managing it,
+        provisor's own work found across tenants)."""
+        return Context(self.actor, tenant, self.request_id)
 
     @property
     def author(self) -> str:

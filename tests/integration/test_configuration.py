@@ -330,7 +330,7 @@ def test_every_problem_is_reported_at_once(tested: Services, services: Services)
 
 
 def test_a_failing_change_says_what_was_applied(tested: Services, services: Services) -> None:
-    services.systems.limits = Limits(target=1)
+    services.systems.limits_of = lambda _tenant: Limits(target=1)
     document = tested.configuration.export(CTX)
     document["systems"].append(
         {

@@ -325,7 +325,15 @@ def test_patching_a_group_of_100000_members_touches_one_row(server: LiveServer) 
     with server.services.db.unscoped_write() as conn:
         conn.execute(
             insert(t.group_members),
-            [{"group_id": group["id"], "member_id": m, "member_type": "User"} for m in member_ids],
+            [
+                {
+                    "tenant": "default",
+                    "group_id": group["id"],
+                    "member_id": m,
+                    "member_type": "User",
+                }
+                for m in member_ids
+            ],
         )
     with server.client() as client:
         user = create(client, "/scim/Users", user_body())
@@ -518,6 +526,7 @@ def test_a_put_that_keeps_1000_members_and_adds_one_touches_one_user(
             insert(t.users),
             [
                 {
+                    "tenant": "default",
                     "id": m,
                     "user_name": m,
                     "user_name_key": m,
@@ -531,7 +540,15 @@ def test_a_put_that_keeps_1000_members_and_adds_one_touches_one_user(
         )
         conn.execute(
             insert(t.group_members),
-            [{"group_id": group["id"], "member_id": m, "member_type": "User"} for m in kept],
+            [
+                {
+                    "tenant": "default",
+                    "group_id": group["id"],
+                    "member_id": m,
+                    "member_type": "User",
+                }
+                for m in kept
+            ],
         )
     user = create(scim, "/Users", user_body())["id"]
     seen = {user: _stamp(scim, user)}

@@ -49,6 +49,8 @@ def _upsert(tx: Transaction, table: Table, rows: list[dict[str, Any]], keys: Seq
     dialect = postgresql if tx.conn.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(table)
     changing = {c: statement.excluded[c] for c in rows[0] if c not in keys}
+    if "tenant" in table.primary_key.columns:  # a natural key: unique per tenant
+        keys = ("tenant", *keys)
     tx.execute(
         statement.on_conflict_do_update(index_elements=list(keys), set_=changing),
         [tx.tenant_values(table, row) for row in rows],

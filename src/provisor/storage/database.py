@@ -41,7 +41,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.sql import Executable
 
-from provisor.context import Context
+from provisor.context import ANY_TENANT, Context
 from provisor.errors import ConfigError, StorageError
 from provisor.storage import tables as t
 from provisor.timestamps import now
@@ -88,29 +88,43 @@ class Transaction:
 
     def scoped(self, statement: Scopable, table: Table) -> Scopable:
         """``statement`` limited to the rows of the call's tenant: the one place where the
-        tenant meets SQL. Tables without a ``tenant`` column hold one installation's rows."""
+        tenant meets SQL. Tables without a ``tenant`` column hold the installation's rows;
+        a context of every tenant (``ANY_TENANT``: provisor's own work) is not limited."""
         column = table.c.get("tenant")
-        if column is None:
+        if column is None or self.ctx.tenant == ANY_TENANT:
             return statement
         return statement.where(column == self.ctx.tenant)
 
     def tenant_values(self, table: Table, values: Mapping[str, Any]) -> dict[str, Any]:
-        """The values of a row to insert into ``table``, with the call's tenant."""
+        """The values of a row to insert into ``table``, with the call's tenant (a context
+        of every tenant must name the row's own)."""
         row = dict(values)
         if "tenant" in table.c:
-            row["tenant"] = self.ctx.tenant
+            if self.ctx.tenant != ANY_TENANT:
+                row["tenant"] = self.ctx.tenant
+            elif not row.get("tenant"):
+                raise RuntimeError(f"a row of {table.name} inserted for every tenant")
         return row
 
-    def audit(self, action: str, target: str, detail: Mapping[str, Any] | None = None) -> None:
+    def audit(
+        self,
+        action: str,
+        target: str,
+        detail: Mapping[str, Any] | None = None,
+        *,
+        tenant: str | None = None,
+    ) -> None:
         """Record that the call's actor did ``action`` to ``target``, committed with the
-        change itself (``detail`` is JSON and must hold no secret)."""
+        change itself (``detail`` is JSON and must hold no secret), in the audit log of the
+        call's tenant (or ``tenant``: an operator's work over every tenant is the
+        installation's)."""
         if not self.writable:
             raise RuntimeError("an audit entry is written in a write transaction")
         actor = self.ctx.actor
         self.conn.execute(
             insert(t.audit_log).values(
                 at=now(),
-                tenant=self.ctx.tenant,
+                tenant=tenant or self.ctx.tenant,
                 actor_kind=actor.kind.value,
                 actor=actor.name[:255],
                 request_id=self.ctx.request_id[:64],
@@ -170,19 +184,30 @@ class Database:
     def unscoped_read(self) -> AbstractContextManager[Connection]:
         """A bare connection over every tenant's rows: for migrations, health checks and
         tests, never for a service call."""
-        return self._read()
+        return self._unscoped(self._read(), writable=False)
 
-    def unscoped_write(self) -> AbstractContextManager[Connection]:
+    def unscoped_write(self, *, foreign_keys: bool = True) -> AbstractContextManager[Connection]:
         """A bare transaction over every tenant's rows: for migrations, never for a service
-        call."""
-        return self._write()
+        call. ``foreign_keys=False`` suspends SQLite's foreign keys for the transaction (a
+        migration copying a parent table must not cascade its drop to the children)."""
+        return self._unscoped(self._write(foreign_keys=foreign_keys), writable=True)
 
-    @staticmethod
+    @contextmanager
+    def _unscoped(
+        self, opened: AbstractContextManager[Connection], *, writable: bool
+    ) -> Iterator[Connection]:
+        with opened as conn:
+            if not self.is_sqlite:
+                _row_security(conn, ANY_TENANT, writable=writable)
+            yield conn
+
     @contextmanager
     def _scoped(
-        opened: AbstractContextManager[Connection], ctx: Context, *, writable: bool
+        self, opened: AbstractContextManager[Connection], ctx: Context, *, writable: bool
     ) -> Iterator[Transaction]:
         with opened as conn:
+            if not self.is_sqlite:
+                _row_security(conn, ctx.tenant, writable=writable)
             yield Transaction(conn, ctx, writable=writable)
 
     @contextmanager
@@ -198,10 +223,24 @@ class Database:
             raise
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def _write(self, *, foreign_keys: bool = True) -> Iterator[Connection]:
         try:
-            with self._writer_turn(), self.write_engine.begin() as conn:
-                yield conn
+            with self._writer_turn():
+                if foreign_keys or not self.is_sqlite:
+                    with self.write_engine.begin() as conn:
+                        yield conn
+                else:
+                    with self.write_engine.connect() as conn:
+                        raw: Any = conn.connection.driver_connection
+                        raw.execute("PRAGMA foreign_keys=OFF")  # no effect inside a transaction
+                        try:
+                            with conn.begin():
+                                yield conn
+                                problems = conn.exec_driver_sql("PRAGMA foreign_key_check")
+                                if problems.first() is not None:
+                                    raise StorageError("A migration broke a foreign key.")
+                        finally:
+                            raw.execute("PRAGMA foreign_keys=ON")
         except OperationalError as exc:
             if _canceled(exc):
                 raise self._timed_out() from exc
@@ -236,6 +275,26 @@ class Database:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+TENANT_SETTING = "provisor.tenant"  # what PostgreSQL's row-level security policies compare
+_SET_TENANT = text("SELECT set_config('provisor.tenant', :tenant, :local)")
+
+
+def _row_security(conn: Connection, tenant: str, *, writable: bool) -> None:
+    """Tell PostgreSQL the tenant of the statements to come, for its row-level security
+    policies (the second wall behind ``Transaction.scoped``). A read (autocommit) sets it for
+    the session and remembers it on the connection: a connection serving one tenant pays no
+    round trip. A write whose session holds another tenant sets it for its transaction only
+    (a session setting made in a transaction would be undone by a rollback)."""
+    info = conn.info
+    if info.get(TENANT_SETTING) == tenant:
+        return
+    if writable:
+        conn.execute(_SET_TENANT, {"tenant": tenant, "local": True})
+    else:
+        conn.execute(_SET_TENANT, {"tenant": tenant, "local": False})
+        info[TENANT_SETTING] = tenant
 
 
 def _require_postgres_extra() -> None:

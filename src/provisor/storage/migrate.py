@@ -32,7 +32,7 @@ def alembic_config(db: Database) -> Config:
 def upgrade(db: Database, revision: str = "head") -> None:
     """Apply every migration up to ``revision`` (idempotent; safe with concurrent nodes)."""
     config = alembic_config(db)
-    with db.unscoped_write() as conn:
+    with db.unscoped_write(foreign_keys=False) as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SET LOCAL statement_timeout = 0"))  # migrations may take long
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})

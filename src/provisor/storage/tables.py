@@ -3,6 +3,9 @@
 Times are stored as ISO 8601 text in UTC with microseconds (``2024-05-01T10:00:00.000000Z``)
 so that they sort and compare as text in both databases. JSON documents are ``jsonb`` on
 PostgreSQL (so filters can look inside) and text on SQLite; both are read back as text.
+
+Every table holding a tenant's data has a ``tenant`` column (:func:`TenantColumn`, listed in
+:data:`TENANT_TABLES`); the others (``tenants``, ``job_runners``) are the installation's.
 """
 
 from __future__ import annotations
@@ -98,22 +101,49 @@ metadata = MetaData(naming_convention=NAMING)
 
 Time = String(32)
 Id = String(64)
+TENANT_NAME_LENGTH = 63  # a DNS label: tenants are addressed by host name too
+
+
+def TenantColumn(*, primary_key: bool = False) -> Column[str]:
+    """The tenant a row belongs to: every table holding a tenant's data has it (isolation,
+    row-level security on PostgreSQL); ``Transaction.scoped`` and ``tenant_values`` fill it."""
+    return Column("tenant", String(TENANT_NAME_LENGTH), nullable=False, primary_key=primary_key)
+
+
+# --- tenants --------------------------------------------------------------------------------
+
+tenants = Table(
+    "tenants",
+    metadata,
+    # The installation's tenants (the operator's); every other table's rows belong to one.
+    Column("name", String(TENANT_NAME_LENGTH), primary_key=True),
+    Column("title", String(255), nullable=False, server_default=""),
+    Column("kind", String(16), nullable=False),  # standalone | bundle
+    Column("bundle", String(64), nullable=True),  # the template it was created from
+    Column("enabled", Integer, nullable=False),
+    Column("quotas", Text, nullable=False, server_default="{}"),  # JSON: limits set for it
+    Column("created", Time, nullable=False),
+    Column("last_modified", Time, nullable=False),
+)
 
 # --- technical users (clients) --------------------------------------------------------------
 
 clients = Table(
     "clients",
     metadata,
+    TenantColumn(),
     Column("id", Id, primary_key=True),
-    Column("name", String(255), nullable=False, unique=True),
+    Column("name", String(255), nullable=False),
     Column("description", Text, nullable=False, server_default=""),
     Column("permissions", Text, nullable=False),  # space-separated
     Column("created", Time, nullable=False),
+    UniqueConstraint("tenant", "name"),
 )
 
 client_secrets = Table(
     "client_secrets",
     metadata,
+    TenantColumn(),
     Column("id", Id, primary_key=True),
     Column(
         "client_id", Id, ForeignKey("clients.id", ondelete="CASCADE"), nullable=False, index=True
@@ -128,9 +158,10 @@ client_secrets = Table(
 users = Table(
     "users",
     metadata,
+    TenantColumn(),
     Column("id", Id, primary_key=True),
     Column("user_name", Text, nullable=False),
-    Column("user_name_key", Text, nullable=False, unique=True),  # case-folded
+    Column("user_name_key", Text, nullable=False),  # case-folded, unique per tenant
     Column("external_id", Text, nullable=True, index=True),
     Column("display_name", Text, nullable=True),
     Column("display_name_key", Text, nullable=True, index=True),
@@ -139,11 +170,13 @@ users = Table(
     Column("version", Integer, nullable=False),
     Column("doc", JSONDocument, nullable=False),
     Column("password_hash", Text, nullable=True),
+    UniqueConstraint("tenant", "user_name_key"),
 )
 
 user_emails = Table(
     "user_emails",
     metadata,
+    TenantColumn(),
     Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("value_key", Text, primary_key=True),
     Index("ix_user_emails_value_key", "value_key"),
@@ -152,6 +185,7 @@ user_emails = Table(
 groups = Table(
     "groups",
     metadata,
+    TenantColumn(),
     Column("id", Id, primary_key=True),
     Column("display_name", Text, nullable=False),
     Column("display_name_key", Text, nullable=False, index=True),
@@ -165,6 +199,7 @@ groups = Table(
 group_members = Table(
     "group_members",
     metadata,
+    TenantColumn(),
     Column("group_id", Id, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
     Column("member_id", Id, primary_key=True),
     Column("member_type", String(8), nullable=False),  # "User" | "Group"
@@ -175,6 +210,7 @@ group_members = Table(
 unique_values = Table(
     "unique_values",
     metadata,
+    TenantColumn(primary_key=True),
     Column("scope", String(512), primary_key=True),  # e.g. "User:emails.value"
     Column("value_key", Text, primary_key=True),
     Column("resource_id", Id, nullable=False, index=True),
@@ -183,6 +219,7 @@ unique_values = Table(
 custom_schemas = Table(
     "custom_schemas",
     metadata,
+    TenantColumn(primary_key=True),
     Column("id", String(512), primary_key=True),
     Column("resource_type", String(32), nullable=False),
     Column("doc", Text, nullable=False),
@@ -192,6 +229,7 @@ custom_schemas = Table(
 counters = Table(
     "counters",
     metadata,
+    TenantColumn(primary_key=True),
     Column("name", String(64), primary_key=True),
     Column("value", Integer, nullable=False),
 )
@@ -201,9 +239,10 @@ counters = Table(
 systems = Table(
     "systems",
     metadata,
+    TenantColumn(),
     Column("id", Id, primary_key=True),
     Column("name", String(100), nullable=False),
-    Column("name_key", String(100), nullable=False, unique=True),  # casefolded: one "HR" only
+    Column("name_key", String(100), nullable=False),  # casefolded: one "HR" per tenant
     Column("description", Text, nullable=False, server_default=""),
     Column("type", String(64), nullable=False),
     Column("role", String(16), nullable=False, index=True),
@@ -212,11 +251,13 @@ systems = Table(
     Column("version", Integer, nullable=False),  # moves on every change (ETag)
     Column("created", Time, nullable=False),
     Column("last_modified", Time, nullable=False),
+    UniqueConstraint("tenant", "name_key"),
 )
 
 system_properties = Table(
     "system_properties",
     metadata,
+    TenantColumn(),
     Column("system_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True),
     Column("key", String(255), primary_key=True),
     Column("value", Text, nullable=False),  # Fernet token when credential
@@ -226,6 +267,7 @@ system_properties = Table(
 system_sources = Table(
     "system_sources",
     metadata,
+    TenantColumn(),
     Column("target_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True),
     Column(
         "source_id",
@@ -239,6 +281,7 @@ system_sources = Table(
 transformation_versions = Table(
     "transformation_versions",
     metadata,
+    TenantColumn(),
     Column("system_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True),
     Column("kind", String(8), primary_key=True),  # read | write
     Column("version", Integer, primary_key=True),
@@ -253,6 +296,7 @@ transformation_versions = Table(
 jobs = Table(
     "jobs",
     metadata,
+    TenantColumn(),
     Column("id", Id, primary_key=True),
     Column("source_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), nullable=False),
     Column("source_name", String(100), nullable=False),
@@ -279,6 +323,7 @@ jobs = Table(
 job_statistics = Table(
     "job_statistics",
     metadata,
+    TenantColumn(),
     Column("job_id", Id, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
     Column("entity_type", String(32), primary_key=True),
     Column("system_id", Id, primary_key=True),
@@ -296,6 +341,7 @@ job_statistics = Table(
 job_entities = Table(
     "job_entities",
     metadata,
+    TenantColumn(),
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("job_id", Id, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("action", String(16), nullable=False),  # failed, skipped, created, updated, deleted
@@ -323,6 +369,7 @@ job_runners = Table(
 operational_data = Table(
     "operational_data",
     metadata,
+    TenantColumn(),
     Column("source_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True),
     Column("target_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True),
     Column("entity_type", String(32), primary_key=True),
@@ -342,6 +389,7 @@ operational_data = Table(
 write_intents = Table(
     "write_intents",
     metadata,
+    TenantColumn(),
     # A create about to be sent to a target, recorded before the write and removed with the
     # page's operational data: one left behind is a write a crash may have done (exactly once).
     Column("source_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True),
@@ -356,6 +404,7 @@ write_intents = Table(
 source_state = Table(
     "source_state",
     metadata,
+    TenantColumn(),
     Column("source_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True),
     Column("entity_type", String(32), primary_key=True),
     Column("delta_token", Text, nullable=True),
@@ -366,6 +415,7 @@ source_state = Table(
 deletion_holds = Table(
     "deletion_holds",
     metadata,
+    TenantColumn(),
     # Deletions a full read wanted in a target and did not do (an empty read, a threshold):
     # held on every run until an administrator confirms them; a confirmation is spent once.
     Column("source_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True),
@@ -385,6 +435,7 @@ deletion_holds = Table(
 schedules = Table(
     "schedules",
     metadata,
+    TenantColumn(),
     Column("source_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True),
     Column("enabled", Integer, nullable=False),
     Column("spec", Text, nullable=False),  # JSON: {"intervalMinutes": 40} or days/time/timeZone
@@ -395,6 +446,7 @@ schedules = Table(
 tenant_settings = Table(
     "tenant_settings",
     metadata,
+    TenantColumn(primary_key=True),
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
@@ -404,6 +456,7 @@ tenant_settings = Table(
 realtime_logs = Table(
     "realtime_logs",
     metadata,
+    TenantColumn(),
     Column("id", Id, primary_key=True),
     Column("source_id", Id, nullable=False),
     Column("source_name", String(100), nullable=False),
@@ -422,6 +475,7 @@ realtime_logs = Table(
 echoes = Table(
     "echoes",
     metadata,
+    TenantColumn(primary_key=True),
     # What provisor last wrote into an entity of a back-end that is also a source: a change
     # reported back with exactly this state is provisor's own (loop prevention, spec §6.4).
     Column("endpoint", String(64), primary_key=True),  # SHA-256 of the back-end's address
@@ -437,6 +491,7 @@ echoes = Table(
 certificate_authority = Table(
     "certificate_authority",
     metadata,
+    TenantColumn(primary_key=True),
     Column("id", String(16), primary_key=True),  # "tenant"
     Column("certificate", Text, nullable=False),  # PEM
     Column("private_key", Text, nullable=False),  # PEM, Fernet-encrypted
@@ -446,6 +501,7 @@ certificate_authority = Table(
 outbound_certificates = Table(
     "outbound_certificates",
     metadata,
+    TenantColumn(),
     Column("fingerprint", String(64), primary_key=True),  # SHA-256 of the DER, hex
     Column(
         "system_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), nullable=False, index=True
@@ -459,6 +515,7 @@ outbound_certificates = Table(
 outbound_settings = Table(
     "outbound_settings",
     metadata,
+    TenantColumn(),
     Column("system_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True),
     Column("auto_regenerate", Integer, nullable=False),
 )
@@ -466,6 +523,7 @@ outbound_settings = Table(
 certificate_events = Table(
     "certificate_events",
     metadata,
+    TenantColumn(),
     # Expiry notices and renewals of outbound certificates, once each: what notifications read.
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column(
@@ -482,6 +540,7 @@ certificate_events = Table(
 inbound_certificates = Table(
     "inbound_certificates",
     metadata,
+    TenantColumn(primary_key=True),
     # A caller's certificate (never its key): one identity each, a technical user or a system.
     Column("fingerprint", String(64), primary_key=True),
     Column(
@@ -500,6 +559,7 @@ inbound_certificates = Table(
 revoked_certificates = Table(
     "revoked_certificates",
     metadata,
+    TenantColumn(primary_key=True),
     # Inbound certificates deleted (so revoked): refused even where another attached
     # certificate of the same subject and CA would vouch for them. Never emptied.
     Column("fingerprint", String(64), primary_key=True),
@@ -525,3 +585,7 @@ audit_log = Table(
     Column("target", String(255), nullable=False),  # what it acted on, e.g. a system id
     Column("detail", Text, nullable=False, server_default="{}"),  # JSON, never a secret
 )
+
+
+TENANT_TABLES = tuple(table for table in metadata.sorted_tables if "tenant" in table.c)
+"""The tables holding tenants' rows, parents before children (delete in reverse)."""
