@@ -22,6 +22,7 @@ from provisor.auth.passwords import secret_hasher
 from provisor.auth.tokens import TokenSigner
 from provisor.certs.service import CertificateOptions, CertificateService, ClientKeys
 from provisor.certs.x509 import KeySpec
+from provisor.configuration.bundles import bundle
 from provisor.configuration.service import ConfigurationService
 from provisor.connectors.paths import FileRoots
 from provisor.context import Context, PerTenant
@@ -83,6 +84,9 @@ class Services:
         jobs = build_jobs(settings, db, systems)
         schedules = build_schedules(db, jobs)
         tenants = TenantService(db, clients)
+        configuration = build_configuration(systems, schedules, directory)
+        tenants.configure = configuration.apply  # a tenant created from a bundle
+        tenants.bundle = bundle
         systems.limits_of = lambda tenant: tenant_limits(settings, tenants, tenant)
         return cls(
             settings=settings,
@@ -93,7 +97,7 @@ class Services:
             jobs=jobs,
             certificates=certificates,
             schedules=schedules,
-            configuration=build_configuration(systems, schedules, directory),
+            configuration=configuration,
             realtime=RealtimeService(jobs, db),
             proxy=build_proxy(systems, directory),
             tenants=tenants,

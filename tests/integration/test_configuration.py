@@ -373,3 +373,27 @@ def test_bundles_set_up_an_empty_tenant(services: Services) -> None:
         "Corporate LDAP": ["ldap.password"],
         "SCIM Application": ["Password"],
     }
+
+
+def test_from_tenant_to_tenant(tested: Services) -> None:
+    """A tested setup of one tenant promoted to another tenant of the same installation; a
+    tenant created from a bundle gets the bundle's systems."""
+    operator = Context.administrator("operator")
+    tested.tenants.create(operator, "production")
+    production = Context.administrator("tester", tenant="production")
+    document = tested.configuration.export(CTX)
+    plan = tested.configuration.plan(production, document)
+    assert {c.action for c in plan.changes} == {Action.CREATE}
+    tested.configuration.apply(production, document, expect=plan.fingerprint)
+    assert [s.name for s in tested.systems.all(production)[0]] == ["HR", "IAS"]
+    assert "Password" not in tested.systems.effective_properties(production, "IAS")
+    assert tested.systems.effective_properties(CTX, "IAS")["Password"] == IAS_SECRET
+    assert {c.action for c in tested.configuration.plan(production, document).changes} == {
+        Action.UNCHANGED
+    }
+
+    tested.tenants.create(operator, "branch", bundle="directory-to-ldap-and-scim")
+    branch = Context.administrator("tester", tenant="branch")
+    names = sorted(s.name for s in tested.systems.all(branch)[0])
+    assert names == ["Corporate LDAP", "Local Identity Directory Source", "SCIM Application"]
+    assert [s.name for s in tested.systems.all(CTX)[0]] == ["HR", "IAS"]
