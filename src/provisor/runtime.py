@@ -351,6 +351,11 @@ def initialise(settings: Settings) -> Setup:
         sealed = services.systems.seal_plain_credentials(upkeep)
         if sealed:
             log.warning("credentials stored as plain text encrypted", count=sealed)
+        if services.db.bypasses_row_security():
+            log.warning(
+                "the database role bypasses row-level security: the tenants' second wall is "
+                "down; connect as an ordinary role that owns the database (docs/security.md)"
+            )
         return Setup(
             folder_created=folder_created,
             key_created=key_created,

@@ -189,3 +189,19 @@ def test_a_service_calls_sql_that_forgets_the_tenant_meets_its_tenants_rows_only
             assert renamed_rows == [("b", len(users["b"]))]
     finally:
         db.dispose()
+
+
+def test_start_up_warns_when_the_role_bypasses_the_policies(pg_database: str) -> None:
+    """The suite's role is held to the policies; a superuser is not, and the start-up says so
+    (``Database.bypasses_row_security``)."""
+    ours = Database(pg_database)
+    superuser = Database(pg_database.replace("provisor_app@", "postgres@", 1))
+    try:
+        assert not ours.bypasses_row_security()
+        assert superuser.bypasses_row_security()
+    finally:
+        ours.dispose()
+        superuser.dispose()
+    in_memory = Database("sqlite:///:memory:")
+    assert not in_memory.bypasses_row_security()
+    in_memory.dispose()
