@@ -22,8 +22,10 @@ from provisor.auth.passwords import secret_hasher
 from provisor.auth.tokens import TokenSigner
 from provisor.certs.service import CertificateOptions, CertificateService, ClientKeys
 from provisor.certs.x509 import KeySpec
+from provisor.configuration.bundles import bundle
+from provisor.configuration.service import ConfigurationService
 from provisor.connectors.paths import FileRoots
-from provisor.context import Context, PerTenant
+from provisor.context import ANY_TENANT, Context, PerTenant
 from provisor.directory.service import Directory, DirectoryOptions
 from provisor.errors import ConfigError
 from provisor.jobs.scheduler import ScheduleService
@@ -58,6 +60,7 @@ class Services:
     systems: SystemService
     jobs: JobService
     schedules: ScheduleService
+    configuration: ConfigurationService  # export, plan and apply of a tenant's configuration
     certificates: CertificateService
     realtime: RealtimeService
     proxy: ProxyService
@@ -79,7 +82,11 @@ class Services:
         clients = build_clients(settings, db, master)
         certificates = build_certificates(settings, db, master, systems, clients)
         jobs = build_jobs(settings, db, systems)
+        schedules = build_schedules(db, jobs)
         tenants = TenantService(db, clients)
+        configuration = build_configuration(systems, schedules, directory)
+        tenants.configure = configuration.apply  # a tenant created from a bundle
+        tenants.bundle = bundle
         systems.limits_of = lambda tenant: tenant_limits(settings, tenants, tenant)
         return cls(
             settings=settings,
@@ -89,7 +96,8 @@ class Services:
             systems=systems,
             jobs=jobs,
             certificates=certificates,
-            schedules=build_schedules(db, jobs),
+            schedules=schedules,
+            configuration=configuration,
             realtime=RealtimeService(jobs, db),
             proxy=build_proxy(systems, directory),
             tenants=tenants,
@@ -218,6 +226,12 @@ def build_schedules(db: Database, jobs: JobService) -> ScheduleService:
     return ScheduleService(db, jobs)
 
 
+def build_configuration(
+    systems: SystemService, schedules: ScheduleService, directory: Directory
+) -> ConfigurationService:
+    return ConfigurationService(systems, schedules, directory)
+
+
 def build_proxy(systems: SystemService, directory: Directory) -> ProxyService:
     return ProxyService(systems, directory.catalog.registry, directory.options.limits)
 
@@ -333,6 +347,15 @@ def initialise(settings: Settings) -> Setup:
     try:
         before = migrate.current_revision(services.db)
         migrate.upgrade(services.db)
+        upkeep = Context.system("maintenance", tenant=ANY_TENANT)
+        sealed = services.systems.seal_plain_credentials(upkeep)
+        if sealed:
+            log.warning("credentials stored as plain text encrypted", count=sealed)
+        if services.db.bypasses_row_security():
+            log.warning(
+                "the database role bypasses row-level security: the tenants' second wall is "
+                "down; connect as an ordinary role that owns the database (docs/security.md)"
+            )
         return Setup(
             folder_created=folder_created,
             key_created=key_created,
