@@ -351,6 +351,11 @@ UNPARAMETERISED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/clients"): LISTINGS,
     ("POST", "/api/v1/clients"): CREATES,
     ("GET", "/api/v1/realtime-logs"): LISTINGS,
+    ("GET", "/api/v1/configuration"): LISTINGS,  # a's configuration as one document
+    ("POST", "/api/v1/configuration/plan"): ACTION,
+    ("POST", "/api/v1/configuration/apply"): ACTION,
+    ("GET", "/api/v1/bundles"): LISTINGS,
+    ("GET", "/api/v1/bundles/{name}"): LISTINGS,  # the installation's templates
 }
 # Query parameters naming something a tenant owns: each listing is asked with b's values.
 OWNED_QUERIES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -365,7 +370,7 @@ OWNED_QUERIES: dict[tuple[str, str], tuple[str, ...]] = {
 PLAIN_QUERIES = {
     "filter", "sortBy", "sortOrder", "startIndex", "count", "attributes", "excludedAttributes",
     "role", "type", "enabled", "offset", "limit", "status", "format", "name", "entityType",
-    "action", "logType", "chain", "since", "at", "apply", "startId",
+    "action", "logType", "chain", "since", "at", "apply", "startId", "prune", "expect",
 }  # fmt: skip
 # SCIM filters naming b's users and groups, on a's directory and a's proxy.
 FILTERS = (
@@ -377,7 +382,11 @@ FILTERS = (
     ("Groups", 'members.value eq "{user}"'),
     ("Groups", 'displayName eq "{group_name}"'),
 )
-FIXED_VALUES = {"name": "User", "type_id": "scim"}  # connector-types' {name}: "read" below
+FIXED_VALUES = {"name": "User", "type_id": "scim"}
+NAMES = {  # {name} where it is not a resource type's
+    "/api/v1/connector-types/{type_id}/transformations/{name}": "read",
+    "/api/v1/bundles/{name}": "directory-to-ldap-and-scim",
+}  # connector-types' {name}: "read" below
 
 
 @dataclass(frozen=True)
@@ -500,7 +509,7 @@ def test_a_walks_every_route_with_b_ids(live: LiveServer, peers: dict[str, SCIM2
 
         for (method, template), reason in sorted(UNPARAMETERISED.items()):
             if reason == LISTINGS:
-                values = FIXED_VALUES | ({"name": "read"} if "connector-types" in template else {})
+                values = FIXED_VALUES | ({"name": NAMES[template]} if template in NAMES else {})
                 body = {"json": SEARCH} if template.endswith(".search") else {}
                 check(http.request(method, _fill(template, values), **body), {200})
 
@@ -590,6 +599,19 @@ def test_a_walks_every_route_with_b_ids(live: LiveServer, peers: dict[str, SCIM2
         check(imported, {201}, (b.one("source"), "Bravo-source"))
         assert imported.json()["sourceSystemIds"] == [], "not linked: b's source is not here"
         assert imported.json()["warnings"], "the import says the source was not found"
+
+        # a's whole configuration, planned and applied again: nothing of b's
+        document = http.get("/api/v1/configuration").json()
+        for step in ("plan", "apply"):
+            answer = http.post(
+                f"/api/v1/configuration/{step}", params={"prune": "true"}, json=document
+            )
+            check(answer, {200})
+        for system in document["systems"]:  # a target of b's source: it is not a's
+            if system.get("role") == "target":
+                system["sourceSystems"] = ["Bravo-source"]
+        answer = http.post("/api/v1/configuration/plan", json=document)
+        check(answer, {400, 404, 409}, ("Bravo-source",))
 
         # b's names are free in a: names are unique per tenant
         same_user = user_body(next(t for t in b.texts if t.startswith("bravo-user-")))
