@@ -108,11 +108,12 @@ def traffic(side: Side, url: Callable[[int], str]) -> list[Callable[[], None]]:
             answer = http.post(f"/api/v1/systems/{side.source}/jobs", json={"type": "READ"})
             side.jobs.append(_ok(answer)["id"])
 
-    def push(user_id: str) -> Callable[[], None]:
+    def push(user_id: str, by_name: bool) -> Callable[[], None]:
         def call() -> None:
+            source = "Source" if by_name else side.source  # both tenants' sources are "Source"
             with client() as http:
                 entity = _ok(http.get(f"/scim/Users/{user_id}"))
-                answer = http.put(f"{PUSH}/{side.source}/entities/user/{user_id}", json=entity)
+                answer = http.put(f"{PUSH}/{source}/entities/user/{user_id}", json=entity)
                 result = _ok(answer)
                 assert result["status"] == "Finished Successfully", result
                 assert {s["systemName"] for s in result["systems"]} == {"Source", "Target"}
@@ -130,16 +131,21 @@ def traffic(side: Side, url: Callable[[int], str]) -> list[Callable[[], None]]:
 
         return call
 
-    def proxy_read() -> None:
-        with client() as http:
-            listed = _ok(http.get(f"{PROXY}/{side.proxy}/Users"))
-            names = [u["userName"] for u in listed["Resources"]]
-            assert names and all(n.startswith(f"{side.name}-") for n in names), names
+    def proxy_read(by_name: bool) -> Callable[[], None]:
+        def call() -> None:
+            proxy = "Proxy" if by_name else side.proxy  # both tenants' proxies are "Proxy"
+            with client() as http:
+                listed = _ok(http.get(f"{PROXY}/{proxy}/Users"))
+                names = [u["userName"] for u in listed["Resources"]]
+                assert names and all(n.startswith(f"{side.name}-") for n in names), names
+
+        return call
 
     calls.append(start_job)
-    calls.extend(push(user_id) for user_id in list(side.users.values())[:PUSHES])
+    pushed = list(side.users.values())[:PUSHES]
+    calls.extend(push(user_id, i % 2 == 1) for i, user_id in enumerate(pushed))
     calls.extend(proxy_create(i) for i in range(PROXY_CREATES))
-    calls.extend(proxy_read for _ in range(PROXY_READS))
+    calls.extend(proxy_read(i % 2 == 1) for i in range(PROXY_READS))
     return calls
 
 
