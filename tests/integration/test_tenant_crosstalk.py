@@ -28,6 +28,8 @@ from tests.helpers import user_body
 from tests.jobs.conftest import running_jobs
 from tests.tenancy import PROXY, PUSH, Tenant, create_tenant
 
+pytestmark = pytest.mark.slow  # live servers on loopback
+
 USERS = 8  # per tenant, in its Local Identity Directory before the traffic
 PUSHES = 4  # real-time pushes per tenant
 PROXY_CREATES = 3  # users created through each tenant's proxy
@@ -296,7 +298,6 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> Non
         time.sleep(0.2)
 
 
-@pytest.mark.slow  # two provisor serve processes
 def test_two_tenants_on_two_processes_sharing_postgresql(pg_database: str, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, database_url=pg_database, **UNLIMITED)
     with ExitStack() as stack:
