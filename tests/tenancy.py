@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from provisor.context import INSTALLATION, Context
+from provisor.context import DEFAULT_TENANT, INSTALLATION, Context
 from provisor.jobs.model import Job
 from provisor.runtime import Services
 from tests.conftest import CLIENT_TLS
@@ -30,7 +30,8 @@ class Tenant:
 
     @property
     def prefix(self) -> str:
-        return f"/t/{self.name}"
+        """``/t/<tenant>``; the default tenant's URLs are the installation's own."""
+        return "" if self.name == DEFAULT_TENANT else f"/t/{self.name}"
 
     def client(self, base_url: str, auth: Any = None, **kwargs: Any) -> httpx.Client:
         """An HTTP client of this tenant (under its path prefix), as its admin by default."""

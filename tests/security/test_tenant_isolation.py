@@ -18,6 +18,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from provisor.context import DEFAULT_TENANT
 from provisor.settings import Settings
 from tests.certs.conftest import self_signed
 from tests.conftest import LiveServer, serve
@@ -36,8 +37,8 @@ NOT_FOUND = 404
 @pytest.fixture
 def peers() -> Iterator[dict[str, SCIM2Server]]:
     """A SCIM server of each tenant's target system."""
-    with scim2_server() as a, scim2_server() as b:
-        yield {"a": a, "b": b}
+    with scim2_server() as a, scim2_server() as b, scim2_server() as default:
+        yield {"a": a, "b": b, "default": default}
 
 
 @pytest.fixture
@@ -67,6 +68,7 @@ class Estate:
     URLs, certificates) that must never reach another tenant."""
 
     tenant: Tenant
+    word: str  # in the names of its things: Alpha, Bravo
     ids: dict[str, list[str]] = field(default_factory=dict)
     texts: set[str] = field(default_factory=set)
     robot: tuple[str, str] = ("", "")
@@ -95,8 +97,8 @@ def build_estate(live: LiveServer, tenant: Tenant, peer: SCIM2Server) -> Estate:
     version, a schedule, a job run with its logs, a real-time push and its log, a technical
     user with a generated and an attached certificate, a system's inbound certificate and a
     target's outbound certificate, all named after the tenant."""
-    estate = Estate(tenant)
     word = {"a": "Alpha", "b": "Bravo"}.get(tenant.name, tenant.name.title())
+    estate = Estate(tenant, word)
     token = uuid.uuid4().hex[:6]
     with tenant.client(live.url) as http:
         user = created(http.post("/scim/Users", json=user_body(f"{word.lower()}-user-{token}")))
@@ -484,10 +486,18 @@ def test_every_operation_is_walked_or_explained(sqlite_server: LiveServer) -> No
     assert sorted(unknown) == [], "a query parameter naming a tenant's thing: OWNED_QUERIES"
 
 
-def test_a_walks_every_route_with_b_ids(live: LiveServer, peers: dict[str, SCIM2Server]) -> None:
-    tenant_a = create_tenant(live.services, "a")
+@pytest.mark.parametrize("walker", ["a", DEFAULT_TENANT])
+def test_a_walks_every_route_with_b_ids(
+    live: LiveServer, peers: dict[str, SCIM2Server], walker: str
+) -> None:
+    """The walker is tenant a (under /t/a), or the default tenant (the installation's own
+    URLs, its initial admin)."""
+    if walker == DEFAULT_TENANT:
+        tenant_a = Tenant(DEFAULT_TENANT, live.admin)
+    else:
+        tenant_a = create_tenant(live.services, walker)
     tenant_b = create_tenant(live.services, "b")
-    a = build_estate(live, tenant_a, peers["a"])
+    a = build_estate(live, tenant_a, peers[walker])
     b = build_estate(live, tenant_b, peers["b"])
     spec = httpx.get(live.url + "/openapi.json").json()
     problems: list[str] = []
@@ -589,7 +599,7 @@ def test_a_walks_every_route_with_b_ids(live: LiveServer, peers: dict[str, SCIM2
                 "type": "scim",
                 "role": "target",
                 "sourceSystemIds": [value],
-                "properties": {"URL": peers["a"].url, "Authentication": "NoAuthentication"},
+                "properties": {"URL": peers[walker].url, "Authentication": "NoAuthentication"},
             }
             check(http.post("/api/v1/systems", json=linked), {400, 404}, (value,))
             relink = {"sourceSystemIds": [a.one("source"), value]}
@@ -635,7 +645,8 @@ def test_a_walks_every_route_with_b_ids(live: LiveServer, peers: dict[str, SCIM2
 
     assert problems == [], "\n".join(problems)
     assert_intact(live, b, peers["b"])
-    assert set(users_of(peers["a"])) == {t for t in a.texts if t.startswith("alpha-user-")}
+    mine = {t for t in a.texts if t.startswith(f"{a.word.lower()}-user-")}
+    assert set(users_of(peers[walker])) == mine
 
 
 def users_of(peer: SCIM2Server) -> list[str]:
