@@ -824,3 +824,37 @@ def test_a_tenant_names_only_its_own_files(sqlite_settings: Settings) -> None:
         with live.client(path="/api/v1") as default:
             refused = default.post("/systems", json={**reader, "properties": theirs})
             assert refused.status_code == 400 and "other tenants" in refused.text
+
+
+def test_a_certificate_attached_in_two_tenants_is_revoked_in_one(sqlite_settings: Settings) -> None:
+    """A caller's certificate is public: a may attach b's robot's certificate to its own
+    robot, and deleting it there (a revocation) leaves b's robot able to use it at b."""
+    settings = sqlite_settings.model_copy(update={"trusted_proxies": ["127.0.0.1"]})
+    with serve(settings) as live:
+        tenants = [create_tenant(live.services, name) for name in ("a", "b")]
+        cert, _ = self_signed("shared caller")
+        header = _certificate_header(pem(cert))
+        robots = {}
+        for tenant in tenants:
+            with tenant.client(live.url) as http:
+                robot = {"name": "robot", "permissions": ["manage_users"]}
+                robots[tenant.name] = created(http.post("/api/v1/clients", json=robot))
+                attached = http.post(
+                    f"/api/v1/clients/{robots[tenant.name]['clientId']}/certificates",
+                    content=pem(cert).encode(),
+                    headers={"Content-Type": "application/octet-stream"},
+                )
+                assert attached.status_code == 201, attached.text
+        with httpx.Client(base_url=live.url, timeout=60) as http:
+            for tenant in tenants:
+                me = http.get(f"{tenant.prefix}/api/v1/me", headers=header).json()
+                assert me["clientId"] == robots[tenant.name]["clientId"]
+            with tenants[0].client(live.url) as a:
+                fingerprint = created(
+                    a.get(f"/api/v1/clients/{robots['a']['clientId']}/certificates")
+                )["certificates"][0]["fingerprint"]
+                url = f"/api/v1/clients/{robots['a']['clientId']}/certificates/{fingerprint}"
+                assert a.delete(url).status_code == 204
+            assert http.get("/t/a/api/v1/me", headers=header).status_code == 401
+            me = http.get("/t/b/api/v1/me", headers=header)
+            assert me.status_code == 200 and me.json()["clientId"] == robots["b"]["clientId"]
