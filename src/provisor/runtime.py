@@ -23,7 +23,7 @@ from provisor.auth.tokens import TokenSigner
 from provisor.certs.service import CertificateOptions, CertificateService, ClientKeys
 from provisor.certs.x509 import KeySpec
 from provisor.connectors.paths import FileRoots
-from provisor.context import Context, PerTenant
+from provisor.context import ANY_TENANT, Context, PerTenant
 from provisor.directory.service import Directory, DirectoryOptions
 from provisor.errors import ConfigError
 from provisor.jobs.scheduler import ScheduleService
@@ -192,6 +192,7 @@ def build_jobs(settings: Settings, db: Database, systems: SystemService) -> JobS
         queue=None if settings.is_sqlite else _task_queue(),
         stale_seconds=settings.job_stale_seconds,
         lock_seconds=settings.entity_lock_seconds,
+        tenant_job_concurrency=settings.tenant_job_concurrency,
     )
 
 
@@ -273,11 +274,13 @@ async def run_jobs(services: Services, stop: asyncio.Event, *, concurrency: int 
 async def certificate_upkeep(
     certificates: CertificateService, stop: asyncio.Event, every: float = UPKEEP_SECONDS
 ) -> None:
-    """Apply the outbound certificates' expiry rules now and then every ``every`` seconds
-    (regeneration, notices); a failure is logged and tried again next time."""
+    """Apply the outbound certificates' expiry rules of every tenant now and then every
+    ``every`` seconds (regeneration, notices); a failure is logged and tried again next
+    time."""
+    ctx = Context.system("maintenance", tenant=ANY_TENANT)
     while not stop.is_set():
         try:
-            await asyncio.to_thread(certificates.maintain, Context.system("maintenance"))
+            await asyncio.to_thread(certificates.maintain, ctx)
         except Exception:
             log.exception("certificate upkeep failed")
         with contextlib.suppress(TimeoutError):
