@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from provisor.auth.attempts import AttemptLimiter
 from provisor.auth.checks import SecretChecks
-from provisor.auth.clients import INITIAL_ADMIN_FILE, ClientService
+from provisor.auth.clients import INITIAL_ADMIN_FILE, INITIAL_OPERATOR_FILE, ClientService
 from provisor.auth.keys import KEY_FILE, derive_key, load_master_key
 from provisor.auth.passwords import secret_hasher
 from provisor.auth.tokens import TokenSigner
@@ -37,6 +37,7 @@ from provisor.storage import migrate, tables
 from provisor.storage.database import Database
 from provisor.systems.secrets import CredentialCipher
 from provisor.systems.service import Limits, SystemService
+from provisor.tenants.service import TenantService
 
 log = structlog.get_logger("provisor.runtime")
 
@@ -60,6 +61,7 @@ class Services:
     certificates: CertificateService
     realtime: RealtimeService
     proxy: ProxyService
+    tenants: TenantService
     inbound: PerTenant[InboundBudget]  # each tenant's budget of proxy and real-time calls
     attempts: AttemptLimiter  # unauthenticated and failed-authentication budgets
     secret_checks: SecretChecks  # the bounded pool that checks client secrets
@@ -77,6 +79,8 @@ class Services:
         clients = build_clients(settings, db, master)
         certificates = build_certificates(settings, db, master, systems, clients)
         jobs = build_jobs(settings, db, systems)
+        tenants = TenantService(db, clients)
+        systems.limits_of = lambda tenant: tenant_limits(settings, tenants, tenant)
         return cls(
             settings=settings,
             db=db,
@@ -88,6 +92,7 @@ class Services:
             schedules=build_schedules(db, jobs),
             realtime=RealtimeService(jobs, db),
             proxy=build_proxy(systems, directory),
+            tenants=tenants,
             inbound=PerTenant(lambda tenant: InboundBudget(settings, tenant)),
             attempts=AttemptLimiter(settings.auth_failures_per_minute),
             secret_checks=SecretChecks(),
@@ -134,6 +139,20 @@ def build_directory(settings: Settings, db: Database) -> Directory:
             hasher=hasher(settings),
         ),
     )
+
+
+def tenant_limits(settings: Settings, tenants: TenantService, tenant: str) -> Limits:
+    """A tenant's limits of systems (spec §4.2): its quotas, else the installation's."""
+    quotas = tenants.quotas(tenant)
+    return Limits(
+        source=_first(quotas.source_systems, settings.max_source_systems),
+        target=_first(quotas.target_systems, settings.max_target_systems),
+        proxy=_first(quotas.proxy_systems, settings.max_proxy_systems),
+    )
+
+
+def _first(value: int | None, default: int | None) -> int | None:
+    return value if value is not None else default
 
 
 def build_systems(
@@ -231,7 +250,7 @@ def server_files(settings: Settings) -> list[Path]:
     url = make_url(settings.sqlalchemy_url)
     if settings.is_sqlite and url.database:
         stores.append(Path(url.database))
-    files = [folder / KEY_FILE, folder / INITIAL_ADMIN_FILE]
+    files = [folder / KEY_FILE, folder / INITIAL_ADMIN_FILE, folder / INITIAL_OPERATOR_FILE]
     files += [
         p.with_name(p.name + s)
         for p in stores
@@ -290,14 +309,16 @@ async def certificate_upkeep(
 @dataclass(frozen=True, slots=True)
 class Setup:
     """What :func:`initialise` found and made: whether it created the data folder and the
-    master key, the database's revision before and after, and the initial admin's
-    credentials file when it wrote one."""
+    master key, the database's revision before and after, and the credentials files of the
+    initial admin (of the default tenant) and the initial operator (of the installation) when
+    it wrote them."""
 
     folder_created: bool
     key_created: bool
     revision_before: str | None
     revision: str | None
     admin_file: Path | None
+    operator_file: Path | None
 
 
 def initialise(settings: Settings) -> Setup:
@@ -321,6 +342,7 @@ def initialise(settings: Settings) -> Setup:
             revision_before=before,
             revision=migrate.current_revision(services.db),
             admin_file=services.clients.ensure_initial_admin(folder),
+            operator_file=services.clients.ensure_initial_operator(folder),
         )
     finally:
         services.close()

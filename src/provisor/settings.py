@@ -98,6 +98,14 @@ class Settings(BaseSettings):
         description="Public base URL used in meta.location (e.g. behind a reverse proxy); "
         "default: taken from each request.",
     )
+    tenant_domain: str = Field(
+        "",
+        max_length=190,
+        pattern=r"^([a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*)?$",
+        description="DNS domain under which each tenant has its host, <tenant>.<domain> "
+        "(wildcard DNS and certificate); empty: tenants are addressed by the /t/<tenant> path "
+        "prefix only. The installation's own host keeps the default tenant's URLs.",
+    )
     max_source_systems: int | None = Field(
         20, ge=0, description="Most source systems a tenant may have (SAP: 20); empty: no limit."
     )

@@ -1,9 +1,12 @@
 """HTTPS for ``provisor serve``: the server's TLS context, which asks callers for an optional
 client certificate, and the HTTP protocol that hands that certificate to the application.
 
-Which client certificates the TLS layer lets through: those issued by provisor's callers CA
+Which client certificates the TLS layer lets through: those issued by a tenant's callers CA
 (generated inbound certificates) or by a CA of ``tls_client_ca``, and every certificate
-attached to a technical user or a system (anchors of their own, with partial chains allowed).
+attached to a technical user or a system of any tenant (anchors of their own, with partial
+chains allowed). The handshake happens before the request names its tenant: which tenant's
+identity a certificate is, if any, is the application's to decide, in the tenant the request
+addresses.
 Not the tenant CA: it issues the certificates provisor presents to back-ends, which are no
 callers' identities. New attachments count from the next
 handshake: the context's trust store is topped up during each handshake when the store's
@@ -25,7 +28,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from provisor.auth import inbound
 from provisor.certs import store
 from provisor.certs.x509 import pem
-from provisor.context import Context
+from provisor.context import ANY_TENANT, Context
 from provisor.runtime import certificate_options
 from provisor.settings import Settings
 from provisor.storage.database import Database
@@ -38,13 +41,12 @@ NO_CHECK_TIME = 0x200000  # X509_V_FLAG_NO_CHECK_TIME: dates are the application
 class CallerTrust:
     """The CAs and attached certificates a server context trusts, kept current."""
 
-    def __init__(self, db: Database, client_cas: str = "", ctx: Context | None = None) -> None:
+    def __init__(self, db: Database, client_cas: str = "") -> None:
         self.db = db
-        self.ctx = ctx or Context.system("tls")  # the tenant whose callers are trusted
+        self.ctx = Context.system("tls", tenant=ANY_TENANT)  # every tenant's callers
         self.client_cas = client_cas
         self.generation: int | None = None
-        self.has_ca = False
-        self.loaded: set[str] = set()
+        self.loaded: set[str] = set()  # fingerprints of attached certificates, CAs' PEM
         self._lock = threading.Lock()
 
     def install(self, ctx: ssl.SSLContext) -> None:
@@ -66,18 +68,19 @@ class CallerTrust:
     def refresh(self, ctx: ssl.SSLContext) -> None:
         with self.db.read(self.ctx) as tx:
             generation = inbound.inbound_generation(tx)
-            if generation == self.generation and self.has_ca:
+            if generation == self.generation:
                 return
-            authority = None if self.has_ca else store.authority(tx, store.CALLERS_CA)
-            rows = inbound.inbound_of(tx) if generation != self.generation else []
+            # A callers CA is made when its tenant generates its first inbound certificate,
+            # which moves the generation too.
+            authorities = store.certificates_of_authorities(tx, store.CALLERS_CA)
+            rows = inbound.inbound_of(tx)
         with self._lock:
-            added = [row.certificate for row in rows if row.fingerprint not in self.loaded]
-            if authority is not None:
-                added.append(authority[0])
-                self.has_ca = True
+            fresh = {row.fingerprint: row.certificate for row in rows}
+            fresh.update({pem_text: pem_text for pem_text in authorities})
+            added = [pem_text for key, pem_text in fresh.items() if key not in self.loaded]
             if added:
                 ctx.load_verify_locations(cadata="".join(added))
-            self.loaded.update(row.fingerprint for row in rows)
+            self.loaded.update(fresh)
             self.generation = generation
 
 

@@ -12,7 +12,12 @@ it; the local operator recovers with ``provisor clients create --local``.
 
 Authentication (``authenticate_secret``, ``verify_token``, ``token_principal``,
 ``quick_secret``, ``proven_secret``, ``cached``) takes no context: it makes the principal
-that a call's context is built from.
+that a call's context is built from. It takes the tenant the request addressed, and looks
+the client up in that tenant only: another tenant's client id, secret or token proves
+nothing there.
+
+Permissions belong to a scope: a tenant's technical users may hold every permission but
+``operator``; the installation's (``INSTALLATION``) hold ``operator`` only.
 """
 
 from __future__ import annotations
@@ -34,7 +39,14 @@ from provisor.auth.passwords import STANDARD, VerifiedSecrets, hash_secret
 from provisor.auth.permissions import Principal
 from provisor.auth.store import ClientRow, SecretRow
 from provisor.auth.tokens import TokenClaims, TokenSigner
-from provisor.context import ActorKind, Context, Permission, parse_permissions, requires
+from provisor.context import (
+    INSTALLATION,
+    ActorKind,
+    Context,
+    Permission,
+    parse_permissions,
+    requires,
+)
 from provisor.errors import AuthenticationError, ConflictError, InputError, NotFoundError
 from provisor.storage.database import Database, Transaction
 from provisor.timestamps import format_datetime, now
@@ -43,8 +55,8 @@ MAX_SECRETS = 2
 _KNOWN = {p.value for p in Permission}
 INITIAL_ADMIN_FILE = "initial-admin.json"
 INITIAL_ADMIN_NAME = "initial-admin"
-# Authentication reads the default tenant's clients: it is what a call's context comes from.
-_AUTHENTICATION = Context.system("authentication")
+INITIAL_OPERATOR_FILE = "initial-operator.json"
+INITIAL_OPERATOR_NAME = "initial-operator"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +102,8 @@ class ClientService:
         self.signer = signer
         self.hasher = hasher  # how new secrets (and the decoys) are hashed
         self._verified = VerifiedSecrets()
-        self._cache: dict[str, tuple[float, ClientRow | None, list[SecretRow]]] = {}
+        # (tenant, client id) -> (until, client, secrets)
+        self._cache: dict[tuple[str, str], tuple[float, ClientRow | None, list[SecretRow]]] = {}
         self._cache_seconds = cache_seconds
         self._lock = threading.Lock()
         self._decoy_hashes: tuple[str, ...] | None = None
@@ -116,6 +129,16 @@ class ClientService:
             raise InputError(str(exc)) from exc
         if not perms:
             raise InputError("Give the client at least one permission.")
+        if ctx.tenant == INSTALLATION and perms != {Permission.OPERATOR}:
+            raise InputError(
+                "The installation's technical users are operators: give the permission "
+                "operator only (a tenant's technical users are created in that tenant)."
+            )
+        if ctx.tenant != INSTALLATION and Permission.OPERATOR in perms:
+            raise InputError(
+                "The operator permission belongs to the installation's operators, not to a "
+                "tenant's technical users."
+            )
         client = ClientRow(
             id=str(uuid.uuid4()),
             name=name,
@@ -183,7 +206,7 @@ class ClientService:
             inbound.revoke_inbound_of(tx, client_id=client.id, when=now())
             store.delete_client(tx, client.id)
             tx.audit("client.delete", client.id)
-        self._forget(client.id)
+        self._forget(ctx.tenant, client.id)
         return client
 
     @requires()
@@ -208,27 +231,42 @@ class ClientService:
                 tx.audit("client.secret.remove", client.id, {"secret": removed})
             store.insert_secret(tx, client.id, row)
             tx.audit("client.secret.add", client.id, {"secret": row.id})
-        self._forget(client.id)
+        self._forget(ctx.tenant, client.id)
         return client, Credentials(client.id, secret)
 
     def ensure_initial_admin(self, data_dir: Path) -> Path | None:
-        """On an empty store, create an admin client and write its credentials to a 0600 file.
+        """When the default tenant has no client, create an admin client and write its
+        credentials to a 0600 file (``initial-admin.json``).
 
         Returns the file's path when it was written, None when clients already existed.
         Bootstrap: it runs as provisor's ``maintenance``.
         """
-        ctx = Context.system("maintenance")
+        return self._ensure_initial(
+            Context.system("maintenance"), data_dir, INITIAL_ADMIN_NAME, Permission.ADMIN
+        )
+
+    def ensure_initial_operator(self, data_dir: Path) -> Path | None:
+        """When the installation has no operator, create one and write its credentials to a
+        0600 file (``initial-operator.json``): who manages tenants."""
+        ctx = Context.system("maintenance", tenant=INSTALLATION)
+        return self._ensure_initial(ctx, data_dir, INITIAL_OPERATOR_NAME, Permission.OPERATOR)
+
+    def _ensure_initial(
+        self, ctx: Context, data_dir: Path, name: str, permission: Permission
+    ) -> Path | None:
         with self.db.read(ctx) as tx:
             if store.count_clients(tx):
                 return None
         client, creds = self.create(
             ctx,
-            INITIAL_ADMIN_NAME,
-            [Permission.ADMIN.value],
+            name,
+            [permission.value],
             description="Created on first start; rotate its secret or replace it.",
         )
         data_dir.mkdir(parents=True, exist_ok=True)
-        path = data_dir / INITIAL_ADMIN_FILE
+        path = data_dir / (
+            INITIAL_OPERATOR_FILE if permission is Permission.OPERATOR else INITIAL_ADMIN_FILE
+        )
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(
@@ -263,58 +301,71 @@ class ClientService:
 
     # -- authentication -----------------------------------------------------------------------
 
-    def lookup(self, client_id: str) -> tuple[ClientRow | None, list[SecretRow]]:
-        """The client and its secrets, cached for a couple of seconds. An id that is no UUID
-        (every client id is one) is nobody, without a query: it may hold anything, NUL too."""
+    def lookup(self, tenant: str, client_id: str) -> tuple[ClientRow | None, list[SecretRow]]:
+        """The client of ``tenant`` and its secrets, cached for a couple of seconds. An id
+        that is no UUID (every client id is one) is nobody, without a query: it may hold
+        anything, NUL too."""
         if not _is_uuid(client_id):
             return None, []
-        entry = self._cache.get(client_id)
+        key = (tenant, client_id)
+        entry = self._cache.get(key)
         if entry is not None and entry[0] > time.monotonic():
             return entry[1], entry[2]
-        with self.db.read(_AUTHENTICATION) as tx:
+        with self.db.read(Context.system("authentication", tenant=tenant)) as tx:
             client = store.find_client(tx, client_id)
             secret_rows = store.secrets_of(tx, client.id) if client else []
         if client is not None and client.id != client_id:
             client = None  # looked up by name: ids only
         with self._lock:
-            self._cache.pop(client_id, None)  # to the end: the oldest entries go first
-            self._cache[client_id] = (time.monotonic() + self._cache_seconds, client, secret_rows)
+            self._cache.pop(key, None)  # to the end: the oldest entries go first
+            self._cache[key] = (time.monotonic() + self._cache_seconds, client, secret_rows)
             while len(self._cache) > 10_000:  # a spray of unknown ids evicts only old entries
                 del self._cache[next(iter(self._cache))]
         return client, secret_rows
 
-    def cached(self, client_id: str) -> bool:
-        entry = self._cache.get(client_id)
+    def cached(self, tenant: str, client_id: str) -> bool:
+        entry = self._cache.get((tenant, client_id))
         return entry is not None and entry[0] > time.monotonic()
 
-    def _forget(self, client_id: str) -> None:
+    def _forget(self, tenant: str, client_id: str) -> None:
         with self._lock:
-            self._cache.pop(client_id, None)
+            self._cache.pop((tenant, client_id), None)
 
-    def quick_secret(self, client_id: str, secret: str) -> Principal | None:
+    def forget_tenant(self, tenant: str) -> None:
+        """Drop what is cached of a deleted tenant's clients."""
+        with self._lock:
+            for key in [key for key in self._cache if key[0] == tenant]:
+                del self._cache[key]
+
+    def quick_secret(self, tenant: str, client_id: str, secret: str) -> Principal | None:
         """The principal when caches alone prove the secret; None when that needs real work."""
-        entry = self._cache.get(client_id)
+        entry = self._cache.get((tenant, client_id))
         if entry is None or entry[0] <= time.monotonic():
             return None
-        return self._proven(client_id, entry[1], entry[2], secret)
+        return self._proven(tenant, client_id, entry[1], entry[2], secret)
 
-    def proven_secret(self, client_id: str, secret: str) -> Principal | None:
+    def proven_secret(self, tenant: str, client_id: str, secret: str) -> Principal | None:
         """The principal when the secret was proven before (a database read at most, no
         Argon2); None when it must be checked."""
-        client, secret_rows = self.lookup(client_id)
-        return self._proven(client_id, client, secret_rows, secret)
+        client, secret_rows = self.lookup(tenant, client_id)
+        return self._proven(tenant, client_id, client, secret_rows, secret)
 
     def _proven(
-        self, client_id: str, client: ClientRow | None, rows: list[SecretRow], secret: str
+        self,
+        tenant: str,
+        client_id: str,
+        client: ClientRow | None,
+        rows: list[SecretRow],
+        secret: str,
     ) -> Principal | None:
         if client is None:
             return None
         for row in _live(rows):
             if self._verified.known(client_id, row.secret_hash, secret):
-                return _principal(client, frozenset(client.permissions), "basic", row.id)
+                return _principal(tenant, client, frozenset(client.permissions), "basic", row.id)
         return None
 
-    def authenticate_secret(self, client_id: str, secret: str) -> Principal:
+    def authenticate_secret(self, tenant: str, client_id: str, secret: str) -> Principal:
         """The principal of a client id and secret, or AuthenticationError.
 
         A failure costs the same whether the id exists or not: the secret is always checked
@@ -322,11 +373,11 @@ class ClientService:
         unknown id is checked against decoys only), so the time taken does not tell which
         client ids exist.
         """
-        client, secret_rows = self.lookup(client_id)
+        client, secret_rows = self.lookup(tenant, client_id)
         checked = _live(secret_rows)[:MAX_SECRETS] if client is not None else []
         for row in checked:
             if self._verified.verify(client_id, row.secret_hash, secret) and client:
-                return _principal(client, frozenset(client.permissions), "basic", row.id)
+                return _principal(tenant, client, frozenset(client.permissions), "basic", row.id)
         for decoy in self._decoys()[len(checked) :]:
             self._verified.verify(client_id, decoy, secret)
         raise AuthenticationError("Invalid client credentials.")
@@ -346,10 +397,13 @@ class ClientService:
             raise AuthenticationError("The bearer token is invalid or expired.")
         return claims
 
-    def token_principal(self, claims: TokenClaims) -> Principal:
-        """The principal of verified token claims: the scope, less revoked permissions. A
-        token dies with the secret it was issued for (rotated, removed or expired)."""
-        client, secret_rows = self.lookup(claims.client_id)
+    def token_principal(self, tenant: str, claims: TokenClaims) -> Principal:
+        """The principal of verified token claims in ``tenant``: the scope, less revoked
+        permissions. A token dies with the secret it was issued for (rotated, removed or
+        expired), and is worthless in another tenant than its own."""
+        if claims.tenant != tenant:
+            raise AuthenticationError("The bearer token was issued in another tenant.")
+        client, secret_rows = self.lookup(tenant, claims.client_id)
         if client is None:
             raise AuthenticationError("The bearer token's client no longer exists.")
         if not any(row.id == claims.secret_id for row in _live(secret_rows)):
@@ -357,7 +411,7 @@ class ClientService:
                 "The bearer token was issued with a secret that is no longer valid."
             )
         return _principal(
-            client, claims.scope & set(client.permissions), "bearer", claims.secret_id
+            tenant, client, claims.scope & set(client.permissions), "bearer", claims.secret_id
         )
 
     def issue_token(self, principal: Principal, scope: str | None) -> IssuedToken:
@@ -373,22 +427,29 @@ class ClientService:
             granted = wanted
         if principal.secret_id is None:
             raise AuthenticationError("Only a client secret can obtain a bearer token.")
-        token = self.signer.issue(principal.client_id, granted, principal.secret_id)
+        token = self.signer.issue(
+            principal.client_id, granted, principal.secret_id, principal.tenant
+        )
         return IssuedToken(token, granted, self.signer.ttl)
 
-    def certificate_principal(self, client_id: str) -> Principal:
-        """The principal of a client proven by a certificate attached to it."""
-        client, _ = self.lookup(client_id)
+    def certificate_principal(self, tenant: str, client_id: str) -> Principal:
+        """The principal of a client of ``tenant`` proven by a certificate attached to it."""
+        client, _ = self.lookup(tenant, client_id)
         if client is None:
             raise AuthenticationError("The technical user of this certificate no longer exists.")
-        return _principal(client, frozenset(client.permissions), "certificate")
+        return _principal(tenant, client, frozenset(client.permissions), "certificate")
 
 
 def _principal(
-    client: ClientRow, permissions: frozenset[str], method: str, secret_id: str | None = None
+    tenant: str,
+    client: ClientRow,
+    permissions: frozenset[str],
+    method: str,
+    secret_id: str | None = None,
 ) -> Principal:
     return Principal(
         client_id=client.id,
+        tenant=tenant,
         name=client.name,
         permissions=frozenset(Permission(p) for p in permissions if p in _KNOWN),
         method=method,

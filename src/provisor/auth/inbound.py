@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from provisor.storage import tables as t
@@ -150,9 +150,10 @@ def unrevoke(tx: Transaction, fingerprint: str) -> None:
 
 
 def inbound_generation(tx: Transaction) -> int:
-    """Moves whenever an inbound certificate is added or deleted."""
+    """Moves whenever an inbound certificate is added or deleted (over every tenant, the
+    sum of theirs)."""
     c = t.counters
-    stmt = select(c.c.value).where(c.c.name == INBOUND_COUNTER)
+    stmt = select(func.sum(c.c.value)).where(c.c.name == INBOUND_COUNTER)
     value = tx.execute(tx.scoped(stmt, c)).scalar()
     return int(value or 0)
 

@@ -20,6 +20,7 @@ class Principal:
     """
 
     client_id: str
+    tenant: str  # the tenant whose technical user it is
     name: str
     permissions: frozenset[Permission]
     method: str

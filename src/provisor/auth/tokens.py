@@ -18,6 +18,7 @@ class TokenClaims:
     scope: frozenset[str]
     expires_at: int
     secret_id: str  # the secret the token was issued with: it dies with that secret
+    tenant: str  # the tenant it was issued in: worthless in another
 
 
 class TokenSigner:
@@ -27,7 +28,7 @@ class TokenSigner:
         self._key = key
         self.ttl = ttl_seconds
 
-    def issue(self, client_id: str, scope: frozenset[str], secret_id: str) -> str:
+    def issue(self, client_id: str, scope: frozenset[str], secret_id: str, tenant: str) -> str:
         now = int(time.time())
         claims = {
             "iss": ISSUER,
@@ -39,6 +40,7 @@ class TokenSigner:
             "jti": secrets.token_urlsafe(12),
             "scope": " ".join(sorted(scope)),
             "sid": secret_id,
+            "ten": tenant,
         }
         return jwt.encode(claims, self._key, algorithm="HS256")
 
@@ -51,7 +53,7 @@ class TokenSigner:
                 algorithms=["HS256"],
                 audience=AUDIENCE,
                 issuer=ISSUER,
-                options={"require": ["exp", "sub", "iat", "sid"]},
+                options={"require": ["exp", "sub", "iat", "sid", "ten"]},
                 leeway=5,
             )
         except jwt.PyJWTError:
@@ -61,4 +63,5 @@ class TokenSigner:
             scope=frozenset(str(claims.get("scope", "")).split()),
             expires_at=int(claims["exp"]),
             secret_id=str(claims["sid"]),
+            tenant=str(claims["ten"]),
         )

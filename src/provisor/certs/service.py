@@ -50,7 +50,7 @@ from provisor.certs.x509 import (
     signature_hash,
 )
 from provisor.connectors.base import Role
-from provisor.context import Context, Permission, PerTenant, requires
+from provisor.context import DEFAULT_TENANT, Context, Permission, PerTenant, requires
 from provisor.errors import AuthenticationError, ConflictError, InputError, NotFoundError
 from provisor.storage.database import Database, Transaction
 from provisor.systems.model import System
@@ -215,7 +215,7 @@ def _holder(row: InboundRow, names: dict[str, str]) -> str:
     return f"{kind} {names[_owner_id(row)]} ({_owner_id(row)})"
 
 
-AUTHENTICATION = Context.system("authentication")  # reads of authenticate(), before any caller
+AUTHENTICATION = "authentication"  # the system actor of authenticate()'s reads, before any caller
 
 
 class ClientKeys:
@@ -273,7 +273,7 @@ class CertificateService:
                 found = store.authority(tx, which)
             if found is None:
                 key = self.options.key.generate()
-                subject = name(f"{self.options.tenant} {which} CA", "provisor")
+                subject = name(f"{self._label(ctx)} {which} CA", "provisor")
                 digest = signature_hash(self.options.digest)
                 cert = make_ca(subject, key, digest, self.clock(), CA_DAYS)
                 stored = (pem(cert), self.cipher.encrypt(key_pem(key)))
@@ -310,8 +310,13 @@ class CertificateService:
 
     # -- outbound ------------------------------------------------------------------------
 
-    def _subject(self, system_id: str) -> x509.Name:
-        return name(f"{self.options.tenant}-{system_id}"[:MAX_CN], "provisor")
+    def _label(self, ctx: Context) -> str:
+        """The tenant's name in certificate subjects: ``PROVISOR_TENANT_NAME`` for the
+        default tenant, the tenant's own name for the others."""
+        return self.options.tenant if ctx.tenant == DEFAULT_TENANT else ctx.tenant
+
+    def _subject(self, ctx: Context, system_id: str) -> x509.Name:
+        return name(f"{self._label(ctx)}-{system_id}"[:MAX_CN], "provisor")
 
     @requires()
     def outbound(self, ctx: Context, system: str) -> list[OutboundCertificate]:
@@ -363,7 +368,7 @@ class CertificateService:
     ) -> OutboundCertificate:
         """A new certificate: active when it is the system's first, else inactive."""
         found = self.systems.get(ctx, system)
-        cert, key = self._issue(ctx, self._subject(found.id), key_type, validity_days)
+        cert, key = self._issue(ctx, self._subject(ctx, found.id), key_type, validity_days)
         with self.db.write(ctx) as tx:
             get_system(tx, found.id, lock=True)  # one change of a system's slots at a time
             existing = store.outbound_of(tx, found.id)
@@ -583,7 +588,7 @@ class CertificateService:
         if not plan.renew and plan.notice is None:
             return []
         system = self.systems.get(ctx, system_id)
-        fresh = self._issue(ctx, self._subject(system_id), None, None) if plan.renew else None
+        fresh = self._issue(ctx, self._subject(ctx, system_id), None, None) if plan.renew else None
         with self.db.write(ctx) as tx:
             if get_system(tx, system_id, lock=True) is None:
                 return []
@@ -809,8 +814,9 @@ class CertificateService:
 
     # -- authentication ------------------------------------------------------------------
 
-    def authenticate(self, cert: x509.Certificate) -> Principal:
-        """The technical user (or system) a client certificate belongs to: the attached
+    def authenticate(self, tenant: str, cert: x509.Certificate) -> Principal:
+        """The technical user (or system) of ``tenant`` a client certificate belongs to
+        (certificates attached in another tenant prove nothing here): the attached
         certificate of that fingerprint, or, for a certificate of a ``--client-ca`` CA, the
         owner of the attached certificates of its subject that the same CA issued (renewals
         keep working). Certificates provisor issued count by fingerprint only, and a deleted
@@ -831,7 +837,8 @@ class CertificateService:
             raise AuthenticationError(
                 f"The client certificate is not valid before {details.as_json()['validFrom']}."
             )
-        with self.db.read(AUTHENTICATION) as tx:
+        reading = Context.system(AUTHENTICATION, tenant=tenant)
+        with self.db.read(reading) as tx:
             revoked = inbound_store.is_revoked(tx, details.fingerprint)
             row = None if revoked else inbound_store.inbound(tx, details.fingerprint)
             namesakes = (
@@ -849,11 +856,12 @@ class CertificateService:
                 "source or proxy system) first."
             )
         if row.client_id is not None:
-            return self.clients.certificate_principal(row.client_id)
-        system = self.systems.get(AUTHENTICATION, row.system_id or "")
+            return self.clients.certificate_principal(tenant, row.client_id)
+        system = self.systems.get(reading, row.system_id or "")
         permission = Permission.PROXY_API if system.role is Role.PROXY else Permission.REALTIME_API
         return Principal(
             client_id=f"system:{system.id}",
+            tenant=tenant,
             name=f"cert_client_{row.fingerprint}",
             permissions=frozenset({permission}),
             method="certificate",

@@ -52,6 +52,13 @@ def authority(tx: Transaction, which: str = TENANT_CA) -> tuple[str, str] | None
     return None if row is None else (row.certificate, row.private_key)
 
 
+def certificates_of_authorities(tx: Transaction, which: str) -> list[str]:
+    """The certificates (PEM) of one kind of provisor's CAs, one per tenant in scope."""
+    ca = t.certificate_authority
+    stmt = select(ca.c.certificate).where(ca.c.id == which)
+    return list(tx.execute(tx.scoped(stmt, ca)).scalars())
+
+
 def insert_authority(
     tx: Transaction, certificate: str, private_key: str, created: str, which: str = TENANT_CA
 ) -> bool:

@@ -106,16 +106,25 @@ class Transaction:
                 raise RuntimeError(f"a row of {table.name} inserted for every tenant")
         return row
 
-    def audit(self, action: str, target: str, detail: Mapping[str, Any] | None = None) -> None:
+    def audit(
+        self,
+        action: str,
+        target: str,
+        detail: Mapping[str, Any] | None = None,
+        *,
+        tenant: str | None = None,
+    ) -> None:
         """Record that the call's actor did ``action`` to ``target``, committed with the
-        change itself (``detail`` is JSON and must hold no secret)."""
+        change itself (``detail`` is JSON and must hold no secret), in the audit log of the
+        call's tenant (or ``tenant``: an operator's work over every tenant is the
+        installation's)."""
         if not self.writable:
             raise RuntimeError("an audit entry is written in a write transaction")
         actor = self.ctx.actor
         self.conn.execute(
             insert(t.audit_log).values(
                 at=now(),
-                tenant=self.ctx.tenant,
+                tenant=tenant or self.ctx.tenant,
                 actor_kind=actor.kind.value,
                 actor=actor.name[:255],
                 request_id=self.ctx.request_id[:64],
@@ -222,7 +231,7 @@ class Database:
                         yield conn
                 else:
                     with self.write_engine.connect() as conn:
-                        raw = conn.connection.driver_connection
+                        raw: Any = conn.connection.driver_connection
                         raw.execute("PRAGMA foreign_keys=OFF")  # no effect inside a transaction
                         try:
                             with conn.begin():

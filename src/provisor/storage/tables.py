@@ -104,7 +104,7 @@ Id = String(64)
 TENANT_NAME_LENGTH = 63  # a DNS label: tenants are addressed by host name too
 
 
-def TenantColumn(*, primary_key: bool = False) -> Column[str]:  # noqa: N802 (a column factory)
+def TenantColumn(*, primary_key: bool = False) -> Column[str]:
     """The tenant a row belongs to: every table holding a tenant's data has it (isolation,
     row-level security on PostgreSQL); ``Transaction.scoped`` and ``tenant_values`` fill it."""
     return Column("tenant", String(TENANT_NAME_LENGTH), nullable=False, primary_key=primary_key)

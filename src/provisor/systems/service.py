@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -112,6 +112,8 @@ class SystemService:
         self.db = db
         self.cipher = cipher
         self.limits = limits or Limits()
+        # Each tenant's limits (its quotas, set by the composition root); else ``limits``.
+        self.limits_of: Callable[[str], Limits] = lambda _tenant: self.limits
         self._services = dict(services or {})
         self._certificates = certificates
 
@@ -279,7 +281,7 @@ class SystemService:
             for k in KINDS[new.role]
         }
         with self.db.write(ctx) as tx:
-            limit = self.limits.of(new.role)
+            limit = self.limits_of(ctx.tenant).of(new.role)
             if limit is not None and store.count_role(tx, new.role.value) >= limit:
                 raise ConflictError(
                     f"The tenant already has {limit} {new.role} systems, the most allowed."

@@ -23,6 +23,7 @@ from provisor.systems.service import SystemService
 from provisor.web import openapi
 from provisor.web.auth import ContextDep, GuardedRoute, ServicesDep, guard
 from provisor.web.limits import Offset
+from provisor.web.tenancy import public_root
 
 router = APIRouter(
     prefix="/api/v1",
@@ -392,7 +393,7 @@ def export(
     system = services.systems.show(ctx, system_id)
     filename = "".join(c if c.isalnum() or c in "-_." else "_" for c in system.name)
     if format == "csv":
-        base = services.settings.base_url or str(request.base_url)
+        base = public_root(request.scope, services.settings.base_url, str(request.base_url))
         text = identity_management_csv(system, base)
         disposition = f'attachment; filename="{filename}.csv"'
         return Response(text, media_type="text/csv", headers={"Content-Disposition": disposition})

@@ -30,6 +30,7 @@ from provisor.web import (
 from provisor.web import realtime as realtime_routes
 from provisor.web.limits import BodyLimitMiddleware, URLTextMiddleware
 from provisor.web.request_ids import RequestIdMiddleware
+from provisor.web.tenancy import TenantMiddleware
 
 DESCRIPTION = """\
 Identity provisioning compatible with SAP Cloud Identity Services - Identity Provisioning.
@@ -66,6 +67,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = services  # the routes' only way to services (web.auth.services)
     app.add_middleware(URLTextMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(  # which tenant: before any limit answers in a tenant's format
+        TenantMiddleware, tenants=services.tenants, domain=settings.tenant_domain
+    )
     app.add_middleware(RequestIdMiddleware)  # outermost: even a refused request has an id
     errors.install(app)
     app.include_router(health.router)

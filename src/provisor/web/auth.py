@@ -21,7 +21,7 @@ from starlette.responses import Response
 from provisor.auth.attempts import retry_after
 from provisor.auth.permissions import Principal
 from provisor.certs.x509 import from_header, load_certificate
-from provisor.context import DEFAULT_TENANT, Context, Permission, permissions_of
+from provisor.context import Context, Permission, permissions_of
 from provisor.errors import (
     AuthenticationError,
     ConfigError,
@@ -32,8 +32,10 @@ from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.web.errors import error_response
 from provisor.web.limits import body_problem
+from provisor.web.paths import route_path
 from provisor.web.ratelimit import PREFIX, spend
 from provisor.web.request_ids import request_id_of
+from provisor.web.tenancy import tenant_of
 
 
 def services(request: Request) -> Services:
@@ -91,10 +93,11 @@ async def check_secret(request: Request, client_id: str, secret: str) -> Princip
     caller's address or the client id must wait first (TooManyRequestsError). A failure is
     counted and raises AuthenticationError."""
     found = services(request)
-    if found.clients.cached(client_id):  # no database read: no thread needed
-        proven = found.clients.quick_secret(client_id, secret)
+    tenant = tenant_of(request.scope)
+    if found.clients.cached(tenant, client_id):  # no database read: no thread needed
+        proven = found.clients.quick_secret(tenant, client_id, secret)
     else:
-        proven = await run_in_threadpool(found.clients.proven_secret, client_id, secret)
+        proven = await run_in_threadpool(found.clients.proven_secret, tenant, client_id, secret)
     if proven is not None:
         return proven
     address = client_address(request)
@@ -103,7 +106,7 @@ async def check_secret(request: Request, client_id: str, secret: str) -> Princip
         raise too_many(wait)
     try:
         principal = await found.secret_checks.run(
-            found.clients.authenticate_secret, client_id, secret
+            found.clients.authenticate_secret, tenant, client_id, secret
         )
     except AuthenticationError:
         wait = found.attempts.failed(address, client_id)
@@ -142,9 +145,10 @@ async def _token(request: Request, scheme: str, value: str) -> Principal:
         raise AuthenticationError("Unsupported authentication scheme: use Basic or Bearer.")
     clients = services(request).clients
     claims = clients.verify_token(value)
-    if clients.cached(claims.client_id):
-        return clients.token_principal(claims)
-    return await run_in_threadpool(clients.token_principal, claims)
+    tenant = tenant_of(request.scope)
+    if clients.cached(tenant, claims.client_id):
+        return clients.token_principal(tenant, claims)
+    return await run_in_threadpool(clients.token_principal, tenant, claims)
 
 
 def presented_certificate(request: Request) -> x509.Certificate | None:
@@ -195,7 +199,9 @@ async def _certificate(request: Request) -> Principal:
         raise AuthenticationError(
             "Authentication required: HTTP Basic, a bearer token or a client certificate."
         )
-    return await run_in_threadpool(services(request).certificates.authenticate, cert)
+    return await run_in_threadpool(
+        services(request).certificates.authenticate, tenant_of(request.scope), cert
+    )
 
 
 async def _confined(request: Request, ctx: Context) -> None:
@@ -228,11 +234,12 @@ class Guard:
 
     async def admit(self, request: Request) -> Principal:
         principal = await authenticate_caller(request)
-        ctx = Context(principal.actor(), DEFAULT_TENANT, request_id_of(request.scope))
+        ctx = Context(principal.actor(), principal.tenant, request_id_of(request.scope))
         if ctx.actor.system is not None:
             await _confined(request, ctx)
-        ctx.require(*self.any_of, action=f"call {request.method} {request.url.path}")
-        if request.url.path.startswith(PREFIX):
+        path = route_path(request.scope)
+        ctx.require(*self.any_of, action=f"call {request.method} {path}")
+        if path.startswith(PREFIX):
             await spend(services(request).inbound.get(ctx))
         request.state.principal = principal
         request.state.context = ctx
@@ -266,7 +273,7 @@ class GuardedRoute(APIRoute):
                 content_type = request.headers.get("content-type", "")
                 problem = body_problem(content_type, await request.body(), depth)
                 if problem is not None:
-                    return error_response(request.url.path, 400, problem, "invalidValue")
+                    return error_response(route_path(request.scope), 400, problem, "invalidValue")
             return await handler(request)
 
         return guarded
@@ -282,7 +289,7 @@ async def current_principal(request: Request) -> Principal:
 
 def context_of(request: Request) -> Context:
     """The context of the request's service calls, made by the guard that admitted the
-    caller: its actor, the tenant (the default one), the request id. The hot SCIM routes
+    caller: its actor, the tenant the request addressed, the request id. The hot SCIM routes
     read it here rather than through ``ContextDep``: a dependency costs a resolution per
     request."""
     ctx: Context | None = getattr(request.state, "context", None)

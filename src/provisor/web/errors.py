@@ -31,6 +31,7 @@ from provisor.errors import (
     TooManyRequestsError,
 )
 from provisor.scim.errors import MethodNotAllowedError, SCIMError, error_body
+from provisor.web.paths import route_path
 from provisor.web.validation import describe, known_fields
 
 log = structlog.get_logger("provisor.web")
@@ -117,7 +118,7 @@ def error_response(
 async def _scim_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SCIMError)
     headers = {"Allow": ", ".join(exc.allow)} if isinstance(exc, MethodNotAllowedError) else None
-    if not is_scim(request.url.path):
+    if not is_scim(route_path(request.scope)):
         return problem(exc.status, exc.message, headers)
     return scim_error(exc.status, exc.message, exc.scim_type, headers)
 
@@ -126,15 +127,15 @@ async def _provisor_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProvisorError)
     if isinstance(exc, TooManyRequestsError):
         retry = {"Retry-After": str(exc.retry_after)}
-        return error_response(request.url.path, exc.status, exc.message, None, retry)
+        return error_response(route_path(request.scope), exc.status, exc.message, None, retry)
     status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
     if status >= 500:
-        log.error("request failed", path=request.url.path, error=exc.message)
-    if isinstance(exc, InvalidTransformationError) and not is_scim(request.url.path):
+        log.error("request failed", path=route_path(request.scope), error=exc.message)
+    if isinstance(exc, InvalidTransformationError) and not is_scim(route_path(request.scope)):
         return problem(status, exc.message, problems=exc.problems)
-    if isinstance(exc, MasterKeyError) and not is_scim(request.url.path):
+    if isinstance(exc, MasterKeyError) and not is_scim(route_path(request.scope)):
         return problem(status, exc.message, title="The master key does not match the data")
-    return error_response(request.url.path, status, exc.message)
+    return error_response(route_path(request.scope), status, exc.message)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -147,7 +148,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         if fields:
             problems.append(f"The fields it takes are {', '.join(fields)}.")
     detail = " ".join(problems)
-    if is_scim(request.url.path):
+    if is_scim(route_path(request.scope)):
         syntax = any(err.get("type") == "json_invalid" for err in errors)
         return scim_error(400, detail, "invalidSyntax" if syntax else "invalidValue")
     return problem(400, detail, problems=problems)
@@ -163,11 +164,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
     if exc.status_code == 404 and detail == "Not Found":
-        detail = f"No such endpoint: {request.method} {request.url.path}"
+        detail = f"No such endpoint: {request.method} {route_path(request.scope)}"
     allowed = _allowed_methods(request) if exc.status_code == 405 else []
+    path = route_path(request.scope)
     if allowed and detail == "Method Not Allowed":
-        detail = f"{request.method} is not allowed on {request.url.path}: use {', '.join(allowed)}."
-    response = error_response(request.url.path, exc.status_code, detail)
+        detail = f"{request.method} is not allowed on {path}: use {', '.join(allowed)}."
+    response = error_response(path, exc.status_code, detail)
     if exc.headers:
         response.headers.update(exc.headers)
     if exc.status_code == 405:  # every method of every route of the path, not only the first
@@ -189,13 +191,13 @@ def _allowed_methods(request: Request) -> list[str]:
 
 async def _client_gone(request: Request, exc: Exception) -> Response:
     """The client closed the connection while sending its request: nothing to answer."""
-    log.info("client disconnected", path=request.url.path, method=request.method)
+    log.info("client disconnected", path=route_path(request.scope), method=request.method)
     return Response(status_code=400)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error", path=request.url.path, method=request.method)
-    return error_response(request.url.path, 500, "Internal server error.")
+    log.exception("unexpected error", path=route_path(request.scope), method=request.method)
+    return error_response(route_path(request.scope), 500, "Internal server error.")
 
 
 def install(app: FastAPI) -> None:

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from provisor.scim.limits import MAX_INDEX
 from provisor.text import unstorable
 from provisor.web.errors import error_response
+from provisor.web.paths import route_path
 
 # How many items a listing of the admin API skips: a number every database takes.
 Offset = Annotated[int, Query(ge=0, le=MAX_INDEX)]
@@ -70,7 +71,7 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         detail = f"The request body is larger than {self.max_bytes} bytes."
-        response = error_response(scope["path"], 413, detail, "tooLarge")
+        response = error_response(route_path(scope), 413, detail, "tooLarge")
         response.headers["Connection"] = "close"
         await response(scope, receive, send)
 
@@ -108,7 +109,7 @@ class URLTextMiddleware:
             query = scope.get("query_string", b"")
             if unstorable(scope["path"]) or _FORM_NUL.search(query) or b"\x00" in query:
                 response = error_response(
-                    scope["path"], 400, "The URL contains a NUL character.", "invalidValue"
+                    route_path(scope), 400, "The URL contains a NUL character.", "invalidValue"
                 )
                 await response(scope, receive, send)
                 return

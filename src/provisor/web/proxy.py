@@ -24,6 +24,7 @@ from provisor.scim.errors import (
 from provisor.scim.limits import check_index
 from provisor.web import openapi
 from provisor.web.auth import ContextDep, GuardedRoute, ServicesDep, guard
+from provisor.web.paths import route_path
 from provisor.web.scim_api import (
     IfMatch,
     IfNoneMatch,
@@ -34,6 +35,7 @@ from provisor.web.scim_api import (
     search_request,
 )
 from provisor.web.scim_discovery import NoFilter, discovery_list
+from provisor.web.tenancy import public_root
 
 PREFIX = "/ipsproxy/service/api/v1/scim/{system_id}"
 NEO_PREFIX = "/ipsproxy/api/v1/scim/{system_id}"
@@ -55,11 +57,9 @@ Excluded = Annotated[str | None, Query(alias="excludedAttributes")]
 
 def proxy_base(request: Request, services: Any, system_id: str) -> str:
     """The proxy system's URL, on the path the request came by (current or Neo-style)."""
-    neo = request.url.path.startswith("/ipsproxy/api/")
+    neo = route_path(request.scope).startswith("/ipsproxy/api/")
     path = (NEO_PREFIX if neo else PREFIX).format(system_id=system_id)
-    configured = services.settings.base_url
-    root = configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
-    return root + path
+    return public_root(request.scope, services.settings.base_url, str(request.base_url)) + path
 
 
 def _resource(found: Resource, status: int = 200) -> Response:

@@ -23,6 +23,7 @@ from provisor.types import EntityType
 from provisor.web import openapi
 from provisor.web.auth import Guard, GuardedRoute, ServicesDep, context_of, guard
 from provisor.web.errors import SCIM_MEDIA_TYPE
+from provisor.web.tenancy import public_root
 
 router = APIRouter(
     route_class=GuardedRoute, default_response_class=Response, responses=openapi.scim_errors
@@ -53,10 +54,9 @@ def scim_response(
 
 
 def base_url(request: Request) -> str:
+    """The Local Identity Directory's SCIM root for this request's tenant."""
     configured = request.app.state.services.settings.base_url
-    if configured:
-        return f"{configured.rstrip('/')}/scim"
-    return f"{str(request.base_url).rstrip('/')}/scim"
+    return public_root(request.scope, configured, str(request.base_url)) + "/scim"
 
 
 async def json_body(request: Request) -> Any:

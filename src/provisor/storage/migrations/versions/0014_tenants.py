@@ -64,7 +64,7 @@ PRIMARY_KEYS = {
     "inbound_certificates": ("tenant", "fingerprint"),
     "revoked_certificates": ("tenant", "fingerprint"),
 }
-UNIQUE = {  # table -> (old column, new constraint's columns)
+UNIQUE: dict[str, tuple[str, tuple[str, ...]]] = {  # table -> (old column, new columns)
     "clients": ("name", ("tenant", "name")),
     "users": ("user_name_key", ("tenant", "user_name_key")),
     "systems": ("name_key", ("tenant", "name_key")),

@@ -1,0 +1,1 @@
+"""Tenants: the installation's isolated provisioning tenants, their quotas and life cycle."""

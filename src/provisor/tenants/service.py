@@ -1,0 +1,238 @@
+"""The operator's tenants: create (with a first administrator, from a bundle or not), list,
+show, change, disable, delete; which tenant a request names (``resolve``), and each tenant's
+quotas for the services that enforce them.
+
+Tenants are the installation's: the operator (a technical user of the installation scope
+holding ``operator``) manages them, never a tenant's administrator. Every change is audited
+in the installation's audit log.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import structlog
+
+from provisor.auth.clients import INITIAL_ADMIN_NAME, ClientService, Credentials
+from provisor.context import (
+    ANY_TENANT,
+    DEFAULT_TENANT,
+    INSTALLATION,
+    Context,
+    Permission,
+    requires,
+    tenant_name_problem,
+)
+from provisor.errors import ConflictError, InputError, NotFoundError
+from provisor.storage.database import Database
+from provisor.tenants import store
+from provisor.tenants.model import Kind, Quotas, Tenant
+from provisor.timestamps import now
+
+log = structlog.get_logger("provisor.tenants")
+
+# Applies a configuration document (a bundle template) to a tenant: the configuration
+# service's apply, given by the composition root.
+Configure = Callable[[Context, dict[str, Any]], object]
+Bundle = Callable[[str], dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class TenantView:
+    """A tenant with what it holds now."""
+
+    tenant: Tenant
+    usage: dict[str, int]
+
+
+class TenantService:
+    """The installation's tenants."""
+
+    def __init__(
+        self,
+        db: Database,
+        clients: ClientService,
+        *,
+        cache_seconds: float = 2.0,
+    ) -> None:
+        self.db = db
+        self.clients = clients
+        self.configure: Configure | None = None  # set by the composition root
+        self.bundle: Bundle | None = None
+        self._cache: dict[str, tuple[float, Tenant | None]] = {}
+        self._cache_seconds = cache_seconds
+        self._lock = threading.Lock()
+
+    # -- which tenant, and its quotas (every request; cached) ----------------------------------
+
+    def resolve(self, name: str) -> Tenant | None:
+        """The tenant named ``name``, or None (unknown); cached for a couple of seconds. The
+        installation scope is no tenant."""
+        entry = self._cache.get(name)
+        if entry is not None and entry[0] > time.monotonic():
+            return entry[1]
+        if tenant_name_problem(name) is not None and name != DEFAULT_TENANT:
+            return None
+        with self.db.unscoped_read() as conn:
+            found = store.find(conn, name)
+        with self._lock:
+            self._cache[name] = (time.monotonic() + self._cache_seconds, found)
+            while len(self._cache) > 10_000:
+                del self._cache[next(iter(self._cache))]
+        return found
+
+    def cached(self, name: str) -> tuple[Tenant | None] | None:
+        """What ``resolve`` would answer without a database read, or None when it would
+        read (the web layer's fast path, in the event loop)."""
+        entry = self._cache.get(name)
+        if entry is not None and entry[0] > time.monotonic():
+            return (entry[1],)
+        return None
+
+    def quotas(self, tenant: str) -> Quotas:
+        """The quotas set for ``tenant`` (none set for an unknown one)."""
+        found = self.resolve(tenant)
+        return found.quotas if found is not None else Quotas()
+
+    def _forget(self, name: str) -> None:
+        with self._lock:
+            self._cache.pop(name, None)
+
+    # -- the operator's API ----------------------------------------------------------------------
+
+    @requires(Permission.OPERATOR)
+    def create(
+        self,
+        ctx: Context,
+        name: str,
+        *,
+        title: str = "",
+        bundle: str | None = None,
+        quotas: Quotas | None = None,
+    ) -> tuple[Tenant, Credentials]:
+        """A new tenant and its first administrator (a technical user with ``admin``, whose
+        secret is shown once); from a bundle template, with its systems and transformations
+        (credentials left to fill in). A bundle that cannot be applied leaves no tenant."""
+        problem = tenant_name_problem(name)
+        if problem is not None:
+            raise InputError(problem)
+        title = title.strip()
+        if len(title) > 255 or not title.isprintable():
+            raise InputError("A tenant's title is at most 255 printable characters.")
+        document = self._bundle(bundle) if bundle is not None else None
+        stamp = now()
+        tenant = Tenant(
+            name=name,
+            title=title,
+            kind=Kind.BUNDLE if bundle is not None else Kind.STANDALONE,
+            bundle=bundle,
+            enabled=True,
+            quotas=quotas or Quotas(),
+            created=stamp,
+            last_modified=stamp,
+        )
+        with self.db.write(ctx.in_tenant(INSTALLATION)) as tx:
+            store.insert_tenant(tx.conn, tenant)
+            tx.audit("tenant.create", name, {"bundle": bundle, "quotas": tenant.quotas.to_json()})
+        self._forget(name)
+        inside = Context.system("tenants", tenant=name, request_id=ctx.request_id)
+        try:
+            _, credentials = self.clients.create(
+                inside,
+                INITIAL_ADMIN_NAME,
+                [Permission.ADMIN.value],
+                description=f"Created with the tenant by {ctx.author}; rotate its secret.",
+            )
+            if document is not None and self.configure is not None:
+                self.configure(inside, document)
+        except Exception:
+            self._purge(ctx, name, audit=False)
+            raise
+        log.info("tenant created", tenant=name, bundle=bundle, by=ctx.author)
+        return tenant, credentials
+
+    def _bundle(self, name: str) -> dict[str, Any]:
+        if self.bundle is None:
+            raise InputError("This installation has no bundle templates.")
+        return self.bundle(name)
+
+    @requires(Permission.OPERATOR)
+    def listing(self, ctx: Context) -> list[Tenant]:
+        with self.db.unscoped_read() as conn:
+            return store.all_tenants(conn)
+
+    @requires(Permission.OPERATOR)
+    def show(self, ctx: Context, name: str) -> TenantView:
+        with self.db.unscoped_read() as conn:
+            tenant = store.find(conn, name)
+            if tenant is None:
+                raise NotFoundError(f"No tenant {name!r}.")
+            return TenantView(tenant, store.usage(conn, name))
+
+    @requires(Permission.OPERATOR)
+    def update(
+        self,
+        ctx: Context,
+        name: str,
+        *,
+        title: str | None = None,
+        quotas: Quotas | None = None,
+        enabled: bool | None = None,
+    ) -> Tenant:
+        """Change a tenant's title, quotas (merged: a quota set to null is the default
+        again) or whether it is enabled (a disabled tenant answers no request and runs no
+        scheduled job)."""
+        if name == DEFAULT_TENANT and enabled is False:
+            raise ConflictError(
+                "The default tenant serves the installation's own URLs and cannot be disabled."
+            )
+        with self.db.write(ctx.in_tenant(INSTALLATION)) as tx:
+            tenant = store.find(tx.conn, name)
+            if tenant is None:
+                raise NotFoundError(f"No tenant {name!r}.")
+            changed = replace(
+                tenant,
+                title=tenant.title if title is None else title.strip(),
+                quotas=tenant.quotas if quotas is None else quotas,
+                enabled=tenant.enabled if enabled is None else enabled,
+                last_modified=now(),
+            )
+            store.save(tx.conn, changed)
+            tx.audit(
+                "tenant.update",
+                name,
+                {"enabled": changed.enabled, "quotas": changed.quotas.to_json()},
+            )
+        self._forget(name)
+        return changed
+
+    @requires(Permission.OPERATOR)
+    def delete(self, ctx: Context, name: str) -> dict[str, int]:
+        """Delete a tenant and everything it holds (systems, directory, technical users,
+        certificates, jobs, logs...), nothing of another tenant; the rows deleted per table.
+        The default tenant cannot be deleted."""
+        if name == DEFAULT_TENANT:
+            raise ConflictError(
+                "The default tenant serves the installation's own URLs and cannot be deleted; "
+                "reset it instead (POST /api/v1/tenant/reset)."
+            )
+        with self.db.unscoped_read() as conn:
+            if store.find(conn, name) is None:
+                raise NotFoundError(f"No tenant {name!r}.")
+        return self._purge(ctx, name, audit=True)
+
+    def _purge(self, ctx: Context, name: str, *, audit: bool) -> dict[str, int]:
+        every = Context(ctx.actor, ANY_TENANT, ctx.request_id)
+        with self.db.write(every) as tx:
+            counts = store.delete_rows(tx.conn, name)
+            store.remove(tx.conn, name)
+            if audit:
+                tx.audit("tenant.delete", name, {"rows": counts}, tenant=INSTALLATION)
+        self._forget(name)
+        self.clients.forget_tenant(name)
+        log.info("tenant deleted", tenant=name, by=ctx.author, rows=sum(counts.values()))
+        return counts

@@ -1,0 +1,113 @@
+"""SQL of the tenants table (the installation's: read and written across tenants)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import orjson
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from provisor.errors import ConflictError
+from provisor.jobs.model import JobStatus
+from provisor.storage import tables as t
+from provisor.tenants.model import Kind, Quotas, Tenant
+
+_t = t.tenants
+_ACTIVE = [status.value for status in JobStatus if status.active]
+
+
+def _tenant(row: object) -> Tenant:
+    return Tenant(
+        name=row.name,  # type: ignore[attr-defined]
+        title=row.title,  # type: ignore[attr-defined]
+        kind=Kind(row.kind),  # type: ignore[attr-defined]
+        bundle=row.bundle,  # type: ignore[attr-defined]
+        enabled=bool(row.enabled),  # type: ignore[attr-defined]
+        quotas=Quotas.from_json(orjson.loads(row.quotas)),  # type: ignore[attr-defined]
+        created=row.created,  # type: ignore[attr-defined]
+        last_modified=row.last_modified,  # type: ignore[attr-defined]
+    )
+
+
+def find(conn: Connection, name: str) -> Tenant | None:
+    row = conn.execute(select(_t).where(_t.c.name == name)).first()
+    return _tenant(row) if row is not None else None
+
+
+def all_tenants(conn: Connection) -> list[Tenant]:
+    return [_tenant(row) for row in conn.execute(select(_t).order_by(_t.c.name))]
+
+
+def insert_tenant(conn: Connection, tenant: Tenant) -> None:
+    try:
+        conn.execute(
+            insert(_t).values(
+                name=tenant.name,
+                title=tenant.title,
+                kind=tenant.kind.value,
+                bundle=tenant.bundle,
+                enabled=int(tenant.enabled),
+                quotas=orjson.dumps(tenant.quotas.to_json()).decode(),
+                created=tenant.created,
+                last_modified=tenant.last_modified,
+            )
+        )
+    except IntegrityError as exc:
+        raise ConflictError(f"A tenant named {tenant.name!r} already exists.") from exc
+
+
+def save(conn: Connection, tenant: Tenant) -> None:
+    conn.execute(
+        update(_t)
+        .where(_t.c.name == tenant.name)
+        .values(
+            title=tenant.title,
+            enabled=int(tenant.enabled),
+            quotas=orjson.dumps(tenant.quotas.to_json()).decode(),
+            last_modified=tenant.last_modified,
+        )
+    )
+
+
+def delete_rows(conn: Connection, name: str) -> dict[str, int]:
+    """Delete every row of tenant ``name`` in every table (children first); the rows deleted
+    per table, those that had some."""
+    counts = {}
+    for table in reversed((*t.TENANT_TABLES,)):
+        deleted = conn.execute(delete(table).where(table.c.tenant == name)).rowcount
+        if deleted:
+            counts[table.name] = deleted
+    return counts
+
+
+def remove(conn: Connection, name: str) -> None:
+    conn.execute(delete(_t).where(_t.c.name == name))
+
+
+def usage(conn: Connection, name: str) -> dict[str, int]:
+    """What the tenant holds: systems by role, users, groups, technical users, jobs running."""
+    out: dict[str, int] = {}
+    for role, count in conn.execute(
+        select(t.systems.c.role, func.count())
+        .where(t.systems.c.tenant == name)
+        .group_by(t.systems.c.role)
+    ):
+        out[f"{role}Systems"] = count
+    for key, table in (("users", t.users), ("groups", t.groups), ("clients", t.clients)):
+        out[key] = conn.execute(
+            select(func.count()).select_from(table).where(table.c.tenant == name)
+        ).scalar_one()
+    out["jobsRunning"] = conn.execute(
+        select(func.count())
+        .select_from(t.jobs)
+        .where(
+            t.jobs.c.tenant == name, t.jobs.c.status.in_([s.value for s in JobStatus if s.active])
+        )
+    ).scalar_one()
+    return out
+
+
+def names(conn: Connection) -> Iterator[str]:
+    yield from conn.execute(select(_t.c.name).order_by(_t.c.name)).scalars()
