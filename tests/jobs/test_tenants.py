@@ -125,17 +125,24 @@ def tenants_of(services: Services, table: Any, column: Any) -> set[tuple[str, st
 def test_one_tick_fires_every_tenants_schedule_and_each_job_runs_in_its_tenant(
     services: Services, tmp_path: Path
 ) -> None:
-    for name in ("a", "b"):
+    for name in ("a", "b", "c"):
         add_tenant(services, name)
     source_a = lid_to_csv(services, "a", tmp_path / "a", "ada", "alan")
     source_b = lid_to_csv(services, "b", tmp_path / "b", "bob")
+    lid_to_csv(services, "c", tmp_path / "c", "cid")
     saved_at = datetime(2026, 12, 4, 8, tzinfo=UTC)
     services.schedules.put(admin("a"), "LID", {"intervalMinutes": 45}, now=saved_at)
     services.schedules.put(admin("b"), "LID", {"intervalMinutes": 60}, now=saved_at)
+    services.schedules.put(admin("c"), "LID", {"intervalMinutes": 60}, now=saved_at)
+    with services.db.unscoped_write() as conn:  # the operator disabled c
+        conn.execute(update(t.tenants).where(t.tenants.c.name == "c").values(enabled=0))
 
     assert services.schedules.tick(saved_at + timedelta(minutes=44)) == []
     started = services.schedules.tick(saved_at + timedelta(minutes=61))
-    assert len(started) == 2, "both tenants' schedules are due: one tick starts both"
+    assert len(started) == 2, "a's and b's schedules are due: one tick starts both"
+    off = services.schedules.get(admin("c"), "LID")
+    assert off.last_run is not None and off.next_run is not None
+    assert off.next_run > format_datetime(saved_at + timedelta(minutes=61)), "c: taken, skipped"
     with services.db.unscoped_read() as conn:
         rows = conn.execute(select(t.jobs.c.id, t.jobs.c.tenant, t.jobs.c.source_id)).all()
     assert {(r.tenant, r.source_id) for r in rows} == {("a", source_a.id), ("b", source_b.id)}

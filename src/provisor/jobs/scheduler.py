@@ -3,8 +3,8 @@
 Every executor calls ``tick`` about once a second. The due schedules of every tenant are
 taken in one transaction (each is taken by one process only), then their jobs start, each
 under the scheduler's system context in the schedule's tenant (recorded as started by
-``Schedule``). A source whose job still runs or waits skips the tick; nothing is caught up
-later.
+``Schedule``). A source whose job still runs or waits skips the tick, and so does every
+source of a tenant the operator disabled; nothing is caught up later.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from provisor.systems.model import System
 log = structlog.get_logger("provisor.jobs")
 
 SCHEDULER = "Schedule"  # the actor of scheduled jobs: their "triggered by"
+OFF = "The tenant is disabled: it runs no scheduled job."
 
 
 class ScheduleService:
@@ -97,8 +98,8 @@ class ScheduleService:
 
     def tick(self, now: datetime | None = None) -> list[str]:
         """Start a READ job for every source of every tenant due at ``now``, in its tenant;
-        the ids of the jobs started. A source still running, disabled or just deleted is
-        logged and skipped."""
+        the ids of the jobs started. A source still running, disabled or just deleted, or of
+        a disabled tenant, is logged and skipped."""
         every = Context.system(SCHEDULER, tenant=ANY_TENANT)
         moment = now or datetime.now(UTC)
         with self.db.read(every) as tx:
@@ -106,8 +107,12 @@ class ScheduleService:
                 return []
         with self.db.write(every) as tx:
             due = store.due(tx, moment)
+            disabled = store.disabled_tenants(tx) if due else set()
         started = []
         for tenant, source_id in due:
+            if tenant in disabled:
+                log.info("scheduled job skipped", tenant=tenant, source=source_id, reason=OFF)
+                continue
             ctx = Context.system(SCHEDULER, tenant=tenant, request_id=every.request_id)
             try:
                 job = self.jobs.start(

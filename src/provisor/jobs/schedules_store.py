@@ -109,6 +109,13 @@ def due(tx: Transaction, now: datetime) -> list[tuple[str, str]]:
     return taken
 
 
+def disabled_tenants(tx: Transaction) -> set[str]:
+    """The tenants the operator disabled: they run no scheduled job (the installation's
+    table, read in any transaction)."""
+    query = select(t.tenants.c.name).where(t.tenants.c.enabled == 0)
+    return set(tx.execute(tx.scoped(query, t.tenants)).scalars())
+
+
 def _due_at(now: datetime) -> tuple[Any, ...]:
     return (
         _s.c.enabled == 1,
