@@ -81,6 +81,7 @@ class Services:
         jobs = build_jobs(settings, db, systems)
         tenants = TenantService(db, clients)
         systems.limits_of = lambda tenant: tenant_limits(settings, tenants, tenant)
+        directory.entity_quota = lambda tenant: tenants.quotas(tenant).directory_entities
         return cls(
             settings=settings,
             db=db,

@@ -13,6 +13,7 @@ from provisor.remote.realtime import Realtime
 from provisor.remote.schedules import Schedules
 from provisor.remote.session import RemoteError, Session, path
 from provisor.remote.systems import Systems
+from provisor.remote.tenants import Tenants
 
 __all__ = ["Remote", "RemoteError", "Session", "path"]
 
@@ -28,3 +29,4 @@ class Remote:
         self.clients = Clients(session)
         self.schedules = Schedules(session)
         self.realtime = Realtime(session)
+        self.tenants = Tenants(session)
