@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from provisor.auth.attempts import AttemptLimiter
 from provisor.auth.checks import SecretChecks
-from provisor.auth.clients import INITIAL_ADMIN_FILE, ClientService
+from provisor.auth.clients import INITIAL_ADMIN_FILE, INITIAL_OPERATOR_FILE, ClientService
 from provisor.auth.keys import KEY_FILE, derive_key, load_master_key
 from provisor.auth.passwords import secret_hasher
 from provisor.auth.tokens import TokenSigner
@@ -250,7 +250,7 @@ def server_files(settings: Settings) -> list[Path]:
     url = make_url(settings.sqlalchemy_url)
     if settings.is_sqlite and url.database:
         stores.append(Path(url.database))
-    files = [folder / KEY_FILE, folder / INITIAL_ADMIN_FILE]
+    files = [folder / KEY_FILE, folder / INITIAL_ADMIN_FILE, folder / INITIAL_OPERATOR_FILE]
     files += [
         p.with_name(p.name + s)
         for p in stores

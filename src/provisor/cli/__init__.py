@@ -119,7 +119,7 @@ def serve(
 ) -> None:
     """Start the server (applies database migrations first)."""
     from provisor import server
-    from provisor.runtime import prepare
+    from provisor.runtime import initialise
     from provisor.tls_server import uvicorn_options
 
     for path, option in (
@@ -141,13 +141,21 @@ def serve(
         client_cert_header=client_cert_header,
     )
     try:
-        written = prepare(settings)
+        setup = initialise(settings)
     except ProvisorError as exc:
         fail(exc.message)
-    if written is not None:
+    if setup.admin_file is not None:
         err.print(
-            f"Created the initial admin client; its credentials are in [bold]{written.resolve()}[/]"
-            " (readable only by you). Keep them safe, then delete the file.",
+            "Created the initial admin client; its credentials are in "
+            f"[bold]{setup.admin_file.resolve()}[/] (readable only by you). Keep them safe, "
+            "then delete the file.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if setup.operator_file is not None:
+        err.print(
+            "Created the initial operator (who manages tenants); its credentials are in "
+            f"[bold]{setup.operator_file.resolve()}[/] (readable only by you).",
             highlight=False,
             soft_wrap=True,
         )
@@ -237,12 +245,19 @@ def init(data_dir: DataDir = None, database_url: DatabaseURL = None) -> None:
         _say(f"Database ({database}): at revision {setup.revision}, up to date.")
     if setup.admin_file is None:
         _say("Technical users exist already: no initial admin created.")
-        return
-    _say(
-        f"Created the initial admin client; its credentials are in {setup.admin_file.resolve()}"
-        " (readable only by you). Start the server (provisor serve), log in with provisor "
-        f"login URL --credentials-file {setup.admin_file.resolve()}, then delete the file."
-    )
+    else:
+        _say(
+            "Created the initial admin client; its credentials are in "
+            f"{setup.admin_file.resolve()} (readable only by you). Start the server (provisor "
+            f"serve), log in with provisor login URL --credentials-file "
+            f"{setup.admin_file.resolve()}, then delete the file."
+        )
+    if setup.operator_file is not None:
+        _say(
+            "Created the initial operator, who manages tenants; its credentials are in "
+            f"{setup.operator_file.resolve()} (readable only by you): provisor login URL "
+            f"--credentials-file {setup.operator_file.resolve()} --profile operator."
+        )
 
 
 @db_app.command("upgrade")

@@ -29,7 +29,7 @@ from provisor.cli.common import (
     print_table,
     settings_from,
 )
-from provisor.context import Permission
+from provisor.context import DEFAULT_TENANT, INSTALLATION, Permission
 from provisor.errors import ProvisorError
 from provisor.remote.clients import ClientInfo, ClientWithSecret
 
@@ -114,6 +114,13 @@ def create(
             "the first credentials, or to recover when no admin client is left.",
         ),
     ] = False,
+    tenant: Annotated[
+        str | None,
+        typer.Option(
+            help="With --local: the tenant whose technical user it is (default: the default "
+            "tenant; an operator, with the permission operator, is the installation's).",
+        ),
+    ] = None,
     as_json: AsJSON = False,
     server: Server = None,
     profile: Profile = None,
@@ -124,11 +131,19 @@ def create(
     permissions = [p.value for p in permission]
     if local:
         created = _create_locally(
-            name, permissions, description, expires_in_days, settings_from(data_dir, database_url)
+            name,
+            permissions,
+            description,
+            expires_in_days,
+            settings_from(data_dir, database_url),
+            tenant,
         )
     else:
-        if data_dir is not None or database_url is not None:
-            fail("--data-dir and --database-url go with --local (else the server is used).")
+        if data_dir is not None or database_url is not None or tenant is not None:
+            fail(
+                "--data-dir, --database-url and --tenant go with --local (else the server is "
+                "used: a server's tenant is in its URL, e.g. https://host/t/acme)."
+            )
         with connect(server, profile) as remote:
             created = remote.clients.create(
                 name, permissions, description=description, expires_in_days=expires_in_days
@@ -143,11 +158,16 @@ def _create_locally(
     description: str,
     expires_in_days: int | None,
     settings: Settings,
+    tenant: str | None,
 ) -> ClientWithSecret:
     from provisor.auth import present
 
+    if tenant is None:
+        tenant = INSTALLATION if permissions == [Permission.OPERATOR.value] else DEFAULT_TENANT
     with open_services(settings) as services:
-        ctx = operator_context()
+        ctx = operator_context(tenant)
+        if tenant != INSTALLATION and services.tenants.resolve(tenant) is None:
+            fail(f"No tenant {tenant!r} in this installation.")
         try:
             row, creds = services.clients.create(
                 ctx, name, permissions, description=description, expires_in_days=expires_in_days

@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
-from provisor.context import Context
+from provisor.context import DEFAULT_TENANT, Context
 from provisor.errors import ProvisorError
 from provisor.remote import Remote, RemoteError, Session
 from provisor.remote import profiles as saved
@@ -113,14 +113,14 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def operator_context() -> Context:
+def operator_context(tenant: str = DEFAULT_TENANT) -> Context:
     """The context of the CLI's service calls: the local operator (who holds the data folder
-    and its master key) acting as an administrator, named ``cli:<user>``."""
+    and its master key) acting as an administrator of ``tenant``, named ``cli:<user>``."""
     try:
         name = f"cli:{getpass.getuser()}"
     except (KeyError, OSError):
         name = "cli"
-    return Context.administrator(name)
+    return Context.administrator(name, tenant=tenant)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -25,6 +25,7 @@ class Compiled:
     properties: dict[str, str]
     read: Transformation
     write: Transformation
+    tenant: str  # whose system: its schemas are the tenant's
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,7 +118,7 @@ class ProxyService:
     operation's) is the proxy system's URL as the caller reached it."""
 
     def __init__(
-        self, systems: SystemService, registry: Callable[[], Registry], limits: Limits
+        self, systems: SystemService, registry: Callable[[Context], Registry], limits: Limits
     ) -> None:
         self.systems = systems
         self.registry = registry
@@ -162,7 +162,11 @@ class ProxyService:
         read = self.systems.transformation(ctx, system.id, "read").text
         write = self.systems.transformation(ctx, system.id, "write").text
         return Compiled(
-            system, properties, Transformation(read, public), Transformation(write, public)
+            system,
+            properties,
+            Transformation(read, public),
+            Transformation(write, public),
+            ctx.tenant,
         )
 
     def connector(self, ctx: Context, compiled: Compiled) -> Connector:
@@ -200,13 +204,13 @@ class ProxyService:
     async def resource_types(self, ctx: Context, system_id: str, base: str) -> list[dict[str, Any]]:
         """The resource types the proxy serves."""
         compiled = await self.compiled(ctx, system_id)
-        return discovery.resource_types(compiled, self.registry(), base)
+        return discovery.resource_types(compiled, self.registry(ctx), base)
 
     @requires(Permission.PROXY_API)
     async def schemas(self, ctx: Context, system_id: str, base: str) -> list[dict[str, Any]]:
         """The schemas of the proxy's resources."""
         compiled = await self.compiled(ctx, system_id)
-        return discovery.schemas(compiled, self.registry(), base)
+        return discovery.schemas(compiled, self.registry(ctx), base)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -245,7 +249,7 @@ class ProxyService:
         )
         if attributes is None and excluded is None:
             return listing
-        rt = self._resource_type(entity_type)
+        rt = self._resource_type(ctx, entity_type)
         shown = [project(rt, doc, attributes, excluded) for doc in listing.resources]
         return replace(listing, resources=shown)
 
@@ -270,14 +274,17 @@ class ProxyService:
         wanted = filters.parse(filter) if filter and filter.strip() else None
         sort_by = sort_by.strip() if sort_by and sort_by.strip() else None
         if sort_by is not None:
-            resolve_sort(self._resource_type(entity_type), sort_by)  # 400 before any reading
+            resolve_sort(self._resource_type(ctx, entity_type), sort_by)  # 400 before any reading
         async with self.connector(ctx, compiled) as connector:
             if isinstance(wanted, filters.Equals):
                 return await self._one(compiled, connector, entity_type, wanted, base)
             if sort_by is not None:
                 resources = await self._everything(compiled, connector, entity_type, wanted, base)
                 ordered = sort_resources(
-                    self._resource_type(entity_type), resources, sort_by, descending=descending
+                    self._resource_type(ctx, entity_type),
+                    resources,
+                    sort_by,
+                    descending=descending,
                 )
                 chosen = ordered[start - 1 : start - 1 + size]
                 return Listing(chosen, len(ordered), start, len(chosen))
@@ -327,8 +334,8 @@ class ProxyService:
                 await pages.aclose()  # type: ignore[attr-defined]
         return resources
 
-    def _resource_type(self, entity_type: EntityType) -> ResourceType:
-        rt = self.registry().resource_type(entity_type.resource_type)
+    def _resource_type(self, ctx: Context, entity_type: EntityType) -> ResourceType:
+        rt = self.registry(ctx).resource_type(entity_type.resource_type)
         assert rt is not None
         return rt
 
@@ -405,7 +412,7 @@ class ProxyService:
             return Resource(resource, resource, not_modified=True)
         if attributes is None and excluded is None:
             return Resource.whole(resource)
-        shown = project(self._resource_type(entity_type), resource, attributes, excluded)
+        shown = project(self._resource_type(ctx, entity_type), resource, attributes, excluded)
         return Resource(resource, shown)
 
     # -- writing -------------------------------------------------------------------------------
@@ -493,7 +500,7 @@ class ProxyService:
                 if direct is None or not connector.capabilities.scim_patch:
                     current = await self._current(call, connector, key, base, if_match, strict=True)
                     assert current is not None
-                    patched = self._apply_patch(entity_type, current, operations)
+                    patched = self._apply_patch(ctx, entity_type, current, operations)
                     document, variables = self._write(
                         compiled,
                         entity_type,
@@ -587,10 +594,14 @@ class ProxyService:
         return outcome.document if isinstance(outcome, Transformed) else None
 
     def _apply_patch(
-        self, entity_type: EntityType, resource: dict[str, Any], operations: list[PatchOperation]
+        self,
+        ctx: Context,
+        entity_type: EntityType,
+        resource: dict[str, Any],
+        operations: list[PatchOperation],
     ) -> dict[str, Any]:
         """The operations applied to a resource document (members in memory)."""
-        rt = self._resource_type(entity_type)
+        rt = self._resource_type(ctx, entity_type)
         grouped = entity_type is EntityType.GROUP
         doc_ops, changes = split_members(operations) if grouped else (operations, [])
         patched = Patcher(rt, self.limits).apply(resource, doc_ops) if doc_ops else dict(resource)
@@ -687,7 +698,7 @@ class ProxyService:
         the back-end generates (read-only: ``userUuid``). As on /scim (decision 0004), a
         resource shows SAP's extensions only when they carry SAP data."""
         stamps = _vendor_stamps(compiled.write)
-        registry = self.registry()
+        registry = self.registry(Context.system("proxy", tenant=compiled.tenant))
         out = {}
         for key, value in document.items():
             if key in s.VENDOR_EXTENSIONS and not _client_set(
