@@ -180,7 +180,9 @@ def test_bad_names_duplicates_and_unknown_tenants(sqlite_server: LiveServer) -> 
         op.post("/tenants", json={"name": "acme"}).raise_for_status()
         problem(op.post("/tenants", json={"name": "acme"}), 409, "already exists")
         problem(op.post("/tenants", json={"name": "x", "quotas": {"users": 3}}), 400, "users")
-        problem(op.post("/tenants", json={"name": "x", "quotas": {"sourceSystems": -1}}), 400)
+        for bad_quota in (-1, True, "3", 1.5):
+            wrong = {"name": "x", "quotas": {"sourceSystems": bad_quota}}
+            problem(op.post("/tenants", json=wrong), 400, "sourceSystems")
         problem(op.post("/tenants", json={"name": "x", "colour": "red"}), 400, "colour")
         problem(op.post("/tenants", json={"name": "x", "title": "a\nb"}), 400, "title")
         problem(op.post("/tenants", json={"name": "x", "bundle": "nope"}), 400)

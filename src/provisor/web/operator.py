@@ -25,7 +25,7 @@ from starlette.responses import Response
 
 from provisor.context import DEFAULT_TENANT, Context, Permission
 from provisor.tenants import present
-from provisor.tenants.model import Quotas
+from provisor.tenants.model import QUOTA_NAMES, Quotas
 from provisor.tenants.service import TenantService
 from provisor.web import openapi
 from provisor.web.auth import (
@@ -48,8 +48,14 @@ router = APIRouter(
 QUOTAS_HELP = (
     "Quotas set for the tenant (null or absent: the installation's default): sourceSystems, "
     "targetSystems, proxySystems, directoryEntities (users and groups of its Local Identity "
-    "Directory), jobConcurrency"
+    "Directory), jobConcurrency (at least 1)"
 )
+# The quotas object as the OpenAPI document describes it; Quotas.from_json checks it.
+QUOTAS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {name: {"type": ["integer", "null"], "minimum": 0} for name in QUOTA_NAMES},
+    "additionalProperties": False,
+}
 
 
 class NewTenant(BaseModel):
@@ -72,7 +78,11 @@ class NewTenant(BaseModel):
     bundle: str | None = Field(
         None, max_length=200, description="A bundle template to set the tenant up from"
     )
-    quotas: dict[str, int | None] | None = Field(None, description=QUOTAS_HELP)
+    quotas: dict[str, Any] | None = Field(
+        None,
+        description=QUOTAS_HELP,
+        json_schema_extra={"anyOf": [QUOTAS_SCHEMA, {"type": "null"}]},
+    )
 
 
 class TenantChange(BaseModel):
@@ -86,8 +96,10 @@ class TenantChange(BaseModel):
     )
 
     title: str | None = Field(None, max_length=255)
-    quotas: dict[str, int | None] | None = Field(
-        None, description=QUOTAS_HELP + "; merged into the quotas set, null resets one"
+    quotas: dict[str, Any] | None = Field(
+        None,
+        description=QUOTAS_HELP + "; merged into the quotas set, null resets one",
+        json_schema_extra={"anyOf": [QUOTAS_SCHEMA, {"type": "null"}]},
     )
     enabled: bool | None = Field(
         None, description="A disabled tenant answers 404 at its URLs and runs no scheduled job"
