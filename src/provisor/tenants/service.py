@@ -154,9 +154,14 @@ class TenantService:
         return tenant, credentials
 
     def _bundle(self, name: str) -> dict[str, Any]:
+        """The bundle template ``name``; an unknown one is bad input (400), not a missing
+        resource: the request names it."""
         if self.bundle is None:
             raise InputError("This installation has no bundle templates.")
-        return self.bundle(name)
+        try:
+            return self.bundle(name)
+        except NotFoundError as exc:
+            raise InputError(exc.message) from exc
 
     @requires(Permission.OPERATOR)
     def listing(self, ctx: Context) -> list[Tenant]:
