@@ -505,3 +505,29 @@ def test_admin_operations_need_admin_and_are_audited_without_secrets(services: S
     assert entries[1][3]["description"] == "HR"
     text = json.dumps([e[3] for e in entries])
     assert "s3cret" not in text and "t0k3n" not in text
+
+
+def test_a_password_set_later_is_a_credential(services: Services) -> None:
+    """Password is a credential of every system, also when a change sets it on a system that
+    had no credential yet (neither PATCH nor a replacement of the properties stores it plain)."""
+    admin = Context.administrator(AUTHOR)
+    target = services.systems.create(
+        admin,
+        NewSystem(
+            name="No secret yet",
+            type="scim",
+            role="target",
+            properties={"URL": "https://scim.example.org/v2"},
+        ),
+    )
+    changed = services.systems.update(
+        admin, target.id, SystemChanges(properties={"Password": "s3cret-later"})
+    )
+    assert changed.credential_keys == ("Password",)
+    assert changed.properties["Password"] == MASK
+    services.systems.update(admin, target.id, SystemChanges(properties={"Password": None}))
+    replaced = services.systems.replace_properties(
+        admin, target.id, {"URL": "https://scim.example.org/v2", "Password": "s3cret-again"}, None
+    )
+    assert replaced.properties["Password"] == MASK
+    assert services.systems.effective_properties(admin, target.id)["Password"] == "s3cret-again"

@@ -25,6 +25,7 @@ from provisor.cli.common import (
     out,
     settings_from,
 )
+from provisor.cli.config import app as config_app
 from provisor.cli.jobs import app as jobs_app
 from provisor.cli.jobs import worker
 from provisor.cli.login import login, logout, whoami
@@ -52,6 +53,7 @@ app.command()(logout)
 app.command()(whoami)
 app.add_typer(transform_app, name="transform")
 app.add_typer(certs_app, name="certs")
+app.add_typer(config_app, name="config")
 
 
 @app.command()

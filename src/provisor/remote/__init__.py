@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from provisor.remote.certificates import Certificates
 from provisor.remote.clients import Clients
+from provisor.remote.configuration import Configuration
 from provisor.remote.jobs import Jobs
 from provisor.remote.realtime import Realtime
 from provisor.remote.schedules import Schedules
@@ -29,4 +30,5 @@ class Remote:
         self.clients = Clients(session)
         self.schedules = Schedules(session)
         self.realtime = Realtime(session)
+        self.configuration = Configuration(session)
         self.tenants = Tenants(session)

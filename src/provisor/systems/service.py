@@ -342,6 +342,7 @@ class SystemService:
                     current = [k for k, p in stored.items() if p.credential]
                     keys = sorted(set(keys or current) | set(credentials))
                 wanted_credentials = {k for k, p in stored.items() if p.credential}
+                wanted_credentials |= _always_secret(kind)  # a Password is never plain text
                 if keys is not None:
                     wanted_credentials = set(keys) | _always_secret(kind)
                 merged = self._merge(kind, role, stored, given, wanted_credentials, check_url=True)
@@ -389,7 +390,7 @@ class SystemService:
             row = self._locked(tx, id_or_name, if_match)
             kind, role = _type(row.type), Role(row.role)
             stored = {p.key: p for p in store.properties_of(tx, [row.id])[row.id]}
-            credentials = {k for k, p in stored.items() if p.credential}
+            credentials = {k for k, p in stored.items() if p.credential} | _always_secret(kind)
             if credential_keys is not None:
                 credentials = set(credential_keys) | _always_secret(kind)
             wanted: dict[str, str | None] = {k: None for k in stored if k not in properties}

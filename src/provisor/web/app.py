@@ -14,6 +14,7 @@ from provisor.settings import Settings
 from provisor.web import (
     admin_certificates,
     admin_clients,
+    admin_configuration,
     admin_jobs,
     admin_schedules,
     admin_systems,
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(admin_schedules.router)
     app.include_router(admin_certificates.router)
     app.include_router(admin_clients.router)
+    app.include_router(admin_configuration.router)
     app.include_router(proxy.router)
     app.include_router(realtime_routes.public)
     app.include_router(realtime_routes.admin)
