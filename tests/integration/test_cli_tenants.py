@@ -109,3 +109,27 @@ def test_bad_input_is_one_readable_line(cli: CLI) -> None:
     refused(op.invoke("tenants", "disable", "default", check=False), "cannot be disabled")
     # the default tenant's admin is no operator: the installation does not know it
     refused(cli.invoke("tenants", "list", check=False), "Check the credentials")
+
+
+def test_export_and_import_a_tenants_configuration(cli: CLI) -> None:
+    op = operator_cli(cli)
+    op.invoke("tenants", "create", "acme", "--bundle", "directory-to-ldap-and-scim", "--json")
+    op.invoke("tenants", "create", "beta", "--json")
+    wrote = op.invoke("tenants", "export", "acme", "--output", "acme-config.json")
+    assert "Wrote the configuration of tenant acme to acme-config.json." in wrote.stderr
+    document = json.loads((cli.cwd / "acme-config.json").read_text())
+    assert document["systems"]
+
+    refused(op.invoke("tenants", "import", "beta", "acme-config.json", check=False), "--yes")
+    imported = op.invoke("tenants", "import", "beta", "acme-config.json", "--yes")
+    assert "+ create system" in imported.stdout
+    assert "change(s) to tenant beta." in imported.stdout
+    again = op.invoke("tenants", "import", "beta", "acme-config.json", "--yes")
+    assert "Nothing to change." in again.stdout
+    exported = json.loads(op.invoke("tenants", "export", "beta").stdout)
+    assert exported["systems"] == document["systems"]
+
+    (cli.cwd / "bad.json").write_text('{"systems": "no"}')
+    bad = op.invoke("tenants", "import", "beta", "bad.json", "--yes", check=False)
+    assert bad.returncode == 2 and "problem(s)" in bad.stderr
+    refused(op.invoke("tenants", "export", "nobody", check=False), "No tenant 'nobody'")

@@ -243,3 +243,66 @@ def test_quotas_are_enforced_and_merged(sqlite_server: LiveServer) -> None:
     with live.client(path="/scim") as default:
         for i in range(4):
             default.post("/Users", json=user(f"d{i}")).raise_for_status()
+
+
+def test_bundles_export_and_import(sqlite_server: LiveServer) -> None:
+    live = sqlite_server
+    with live.client(auth=operator_of(live), path="/operator/v1") as op:
+        bundled = {"name": "acme", "bundle": "hr-to-identity-authentication"}
+        made = op.post("/tenants", json=bundled)
+        assert made.status_code == 201, made.text
+        assert made.json()["kind"] == "bundle"
+        assert made.json()["bundle"] == "hr-to-identity-authentication"
+        creds = made.json()["administrator"]
+        acme = (creds["client_id"], creds["client_secret"])
+        usage = op.get("/tenants/acme").json()["usage"]
+        assert usage["sourceSystems"] == 2 and usage["targetSystems"] == 2
+
+        # a bundle that does not fit the quotas leaves no tenant, and no administrator
+        small = {**bundled, "name": "small", "quotas": {"sourceSystems": 1}}
+        problem(op.post("/tenants", json=small), 409)
+        problem(op.get("/tenants/small"), 404)
+        problem(op.post("/tenants", json={**bundled, "name": "x", "bundle": "nope"}), 400, "nope")
+
+        exported = op.get("/tenants/acme/configuration")
+        assert exported.status_code == 200, exported.text
+        assert "provisor-acme-" in exported.headers["Content-Disposition"]
+        document = exported.json()
+        names = sorted(s["name"] for s in document["systems"])
+        assert len(names) == 4
+
+        op.post("/tenants", json={"name": "beta"}).raise_for_status()
+        plan = op.post("/tenants/beta/configuration/plan", json=document)
+        assert plan.status_code == 200, plan.text
+        assert plan.json()["counts"]["create"] >= 4 and plan.json()["applied"] is False
+        stale = op.post(
+            "/tenants/beta/configuration/apply", params={"expect": "0" * 64}, json=document
+        )
+        problem(stale, 409)
+        applied = op.post(
+            "/tenants/beta/configuration/apply",
+            params={"expect": plan.json()["fingerprint"]},
+            json=document,
+        )
+        assert applied.status_code == 200, applied.text
+        assert applied.json()["applied"] is True
+        again = op.post("/tenants/beta/configuration/plan", json=document).json()
+        assert again["counts"]["create"] == again["counts"]["update"] == 0
+
+        broken = op.post("/tenants/beta/configuration/plan", json={"systems": "no"})
+        assert problem(broken, 400)["problems"]
+        problem(op.get("/tenants/nobody/configuration"), 404, "nobody")
+        problem(op.post("/tenants/nobody/configuration/plan", json=document), 404, "nobody")
+
+    # beta's systems are acme's; the operator is the author in beta's audit log
+    with httpx.Client(base_url=live.url + "/t/acme", auth=acme) as client:
+        theirs = sorted(s["name"] for s in client.get("/api/v1/systems").json()["items"])
+        assert theirs == names
+        problem(client.get("/operator/v1/tenants/acme/configuration"), 403, "operator")
+    with live.services.db.unscoped_read() as conn:
+        authors = set(
+            conn.execute(
+                select(tables.audit_log.c.actor).where(tables.audit_log.c.tenant == "beta")
+            ).scalars()
+        )
+    assert "operator:initial-operator" in authors

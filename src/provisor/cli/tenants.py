@@ -4,15 +4,19 @@ initial-operator.json --profile operator``, then ``--profile operator``).
 
 ``tenants create`` prints the tenant's URLs and its first administrator's client id and
 secret once (``--json`` for scripts: what ``provisor login --credentials-file`` reads).
+``tenants export`` and ``import`` are ``provisor config export`` and ``apply`` for a tenant
+named by the operator (the same files, plans and fingerprints).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from provisor.cli import config as documents  # the configuration files, plans and refusals
 from provisor.cli.common import (
     AsJSON,
     Profile,
@@ -25,6 +29,7 @@ from provisor.cli.common import (
     print_json,
     print_table,
 )
+from provisor.remote.session import RemoteError
 from provisor.remote.tenants import CreatedTenant, Tenant, TenantView, Usage
 
 app = typer.Typer(
@@ -275,3 +280,54 @@ def delete(
         print_json(deleted)
         return
     say(f"Deleted tenant {name}: {deleted['total']} row(s).")
+
+
+@app.command()
+def export(
+    name: NameArg, output: documents.Output = None, server: Server = None, profile: Profile = None
+) -> None:
+    """Export a tenant's configuration: systems (without credentials), transformations,
+    links, schedules and custom schemas (the file of provisor config export)."""
+    with connect(server, profile) as remote:
+        document = remote.tenants.export(name)
+    data = (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
+    documents._write(data, output, f"the configuration of tenant {name}")
+
+
+@app.command("import")
+def import_(
+    name: NameArg,
+    file: documents.FileArg,
+    prune: documents.Prune = False,
+    yes: Yes = False,
+    as_json: AsJSON = False,
+    server: Server = None,
+    profile: Profile = None,
+) -> None:
+    """Import a configuration file into a tenant: show the plan, ask (or --yes), then apply
+    exactly that plan (refused when the tenant's configuration changed in between)."""
+    document = documents._read(file)
+    with connect(server, profile) as remote:
+        try:
+            found = remote.tenants.plan(name, document, prune=prune)
+        except RemoteError as exc:
+            documents._refused(exc)
+        if not as_json:
+            documents._show(found, every=False)
+        if documents._pending(found) == 0:
+            if as_json:
+                print_json(found)
+            else:
+                say("Nothing to change.")
+            return
+        confirm_or_yes(yes, f"Apply these {documents._pending(found)} change(s) to tenant {name}?")
+        try:
+            applied = remote.tenants.apply(name, document, prune=prune, expect=found["fingerprint"])
+        except RemoteError as exc:
+            if exc.status == 409:
+                fail(f"{exc.message} Nothing was changed.")
+            documents._refused(exc)
+    if as_json:
+        print_json(applied)
+        return
+    say(f"Applied {documents._pending(applied)} change(s) to tenant {name}.")

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict
 
 from provisor.remote.clients import Me
+from provisor.remote.configuration import Plan
 from provisor.remote.session import Session, path
 
 OPERATOR = "/operator/v1"
@@ -163,12 +164,10 @@ class Tenants:
         found: dict[str, Any] = self._session.json("GET", path(TENANTS, name, "configuration"))
         return found
 
-    def plan(
-        self, name: str, document: Mapping[str, Any], *, prune: bool = False
-    ) -> dict[str, Any]:
+    def plan(self, name: str, document: Mapping[str, Any], *, prune: bool = False) -> Plan:
         """What importing ``document`` into the tenant would change, with the plan's
-        fingerprint (the shape of ``remote.configuration.plan``)."""
-        found: dict[str, Any] = self._session.json(
+        fingerprint."""
+        found: Plan = self._session.json(
             "POST",
             path(TENANTS, name, "configuration", "plan"),
             json=dict(document),
@@ -183,10 +182,10 @@ class Tenants:
         *,
         prune: bool = False,
         expect: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Plan:
         """Import ``document`` into the tenant; ``expect``: the fingerprint of the plan
         reviewed (409 when the tenant's configuration changed since)."""
-        found: dict[str, Any] = self._session.json(
+        found: Plan = self._session.json(
             "POST",
             path(TENANTS, name, "configuration", "apply"),
             json=dict(document),

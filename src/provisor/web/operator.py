@@ -6,6 +6,11 @@ Served at the installation's own address only (``/operator/...`` there is the in
 scope, :mod:`provisor.web.tenancy`); a tenant's administrators never hold ``operator`` and
 are refused (403), other credentials are unknown in the installation scope (401).
 
+A tenant's configuration is exported and imported (plan, then apply with the plan's
+fingerprint) as its administrators do at ``/api/v1/configuration``: the operator acts in the
+tenant as ``operator:<name>`` (``TenantService.acting_in``); a document with problems is 400
+listing them all (``problems``), an ``expect`` that no longer matches 409.
+
 Creating a tenant answers 201 with its first administrator's ``client_id`` and
 ``client_secret``, shown this once (``Cache-Control: no-store``). Deleting one answers 200
 with the rows deleted per table (``deleted``) and their ``total``. Errors are RFC 7807
@@ -23,10 +28,12 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from provisor.configuration import present as configuration_present
 from provisor.context import DEFAULT_TENANT, Context, Permission
 from provisor.tenants import present
 from provisor.tenants.model import QUOTA_NAMES, Quotas
 from provisor.tenants.service import TenantService
+from provisor.timestamps import now
 from provisor.web import openapi
 from provisor.web.auth import (
     ContextDep,
@@ -248,3 +255,55 @@ def enable_tenant(name: str, request: Request, services: ServicesDep, ctx: Conte
 )
 def delete_tenant(name: str, services: ServicesDep, ctx: ContextDep) -> Response:
     return _json(present.deleted(name, services.tenants.delete(ctx, name)))
+
+
+# -- a tenant's configuration, as its administrators manage it at /api/v1/configuration --------
+
+
+@router.get(
+    "/tenants/{name}/configuration",
+    summary="Export a tenant's configuration as one document (credentials left out)",
+    dependencies=[guard(TenantService.acting_in)],
+)
+def export_configuration(name: str, services: ServicesDep, ctx: ContextDep) -> Response:
+    inside = services.tenants.acting_in(ctx, name)
+    document = services.configuration.export(inside)
+    disposition = f'attachment; filename="provisor-{name}-{now()[:10]}.json"'
+    return _json(document, headers={"Content-Disposition": disposition})
+
+
+@router.post(
+    "/tenants/{name}/configuration/plan",
+    summary="What importing a document into a tenant would change; the plan's fingerprint",
+    dependencies=[guard(TenantService.acting_in)],
+)
+def plan_configuration(
+    name: str, body: Document, services: ServicesDep, ctx: ContextDep, prune: Prune = False
+) -> Response:
+    inside = services.tenants.acting_in(ctx, name)
+    return _json(configuration_present.plan(services.configuration.plan(inside, body, prune=prune)))
+
+
+@router.post(
+    "/tenants/{name}/configuration/apply",
+    summary="Import a document: make the tenant's configuration the document's",
+    dependencies=[guard(TenantService.acting_in)],
+)
+def apply_configuration(
+    name: str,
+    body: Document,
+    services: ServicesDep,
+    ctx: ContextDep,
+    prune: Prune = False,
+    expect: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="The fingerprint of the plan reviewed: 409 when the tenant's "
+            "configuration changed since",
+        ),
+    ] = None,
+) -> Response:
+    inside = services.tenants.acting_in(ctx, name)
+    applied = services.configuration.apply(inside, body, prune=prune, expect=expect)
+    return _json(configuration_present.plan(applied))
