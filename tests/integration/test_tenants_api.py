@@ -9,11 +9,13 @@ from collections import Counter
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from provisor.auth.clients import INITIAL_OPERATOR_FILE
+from provisor.settings import Settings
 from provisor.storage import tables
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, serve
 
 PROBLEM = "application/problem+json"
 SCIM_ERROR = "application/scim+json"
@@ -306,3 +308,20 @@ def test_bundles_export_and_import(sqlite_server: LiveServer) -> None:
             ).scalars()
         )
     assert "operator:initial-operator" in authors
+
+
+@pytest.mark.slow  # a live server, started here
+def test_a_tenant_domain_gives_each_tenant_a_host(sqlite_settings: Settings) -> None:
+    settings = sqlite_settings.model_copy(update={"tenant_domain": "tenants.test"})
+    with serve(settings) as live:
+        with live.client(auth=operator_of(live), path="/operator/v1") as op:
+            made = op.post("/tenants", json={"name": "acme"}).raise_for_status().json()
+            port = live.url.rsplit(":", 1)[1]
+            urls = {"path": f"{live.url}/t/acme", "host": f"http://acme.tenants.test:{port}"}
+            assert made["urls"] == urls
+            assert op.get("/tenants/acme").json()["urls"] == urls
+        admin = made["administrator"]
+        host = {"Host": f"acme.tenants.test:{port}"}
+        auth = (admin["client_id"], admin["client_secret"])
+        with httpx.Client(base_url=live.url, auth=auth, headers=host) as client:
+            assert client.get("/api/v1/me").json()["tenant"] == "acme"
