@@ -31,28 +31,32 @@ from provisor.cli.common import (
 )
 from provisor.remote.session import RemoteError
 from provisor.remote.tenants import CreatedTenant, Tenant, TenantView, Usage
+from provisor.tenants.model import QUOTA_NAMES  # names only: no server module
 
 app = typer.Typer(
     help="Tenants of the installation (an operator's credentials).", no_args_is_help=True
 )
 
-QUOTA_NAMES = (
-    "sourceSystems",
-    "targetSystems",
-    "proxySystems",
-    "directoryEntities",
-    "jobConcurrency",
-)
 NameArg = Annotated[str, typer.Argument(help="The tenant's name.")]
 Title = Annotated[str | None, typer.Option("--title", help="A title for people.")]
-QuotaOption = Annotated[
+QUOTAS_HELP = f"A quota ({', '.join(QUOTA_NAMES)}), e.g. sourceSystems=10"
+NewQuotas = Annotated[
     list[str] | None,
     typer.Option(
         "--quota",
         "-q",
         metavar="NAME=N",
-        help=f"A quota ({', '.join(QUOTA_NAMES)}), e.g. sourceSystems=10; "
-        "NAME=default: the installation's default. Repeat for several.",
+        help=f"{QUOTAS_HELP}; the others are the installation's defaults. Repeat for several.",
+    ),
+]
+QuotaChanges = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--quota",
+        "-q",
+        metavar="NAME=N",
+        help=f"{QUOTAS_HELP}, or NAME=default: the installation's default again. Repeat for "
+        "several.",
     ),
 ]
 
@@ -133,7 +137,7 @@ def create(
     bundle: Annotated[
         str | None, typer.Option("--bundle", help="Set it up from this bundle template.")
     ] = None,
-    quota: QuotaOption = None,
+    quota: NewQuotas = None,
     as_json: AsJSON = False,
     server: Server = None,
     profile: Profile = None,
@@ -211,7 +215,7 @@ def show(
 def update(
     name: NameArg,
     title: Title = None,
-    quota: QuotaOption = None,
+    quota: QuotaChanges = None,
     as_json: AsJSON = False,
     server: Server = None,
     profile: Profile = None,
