@@ -25,7 +25,7 @@ from provisor.certs.x509 import KeySpec
 from provisor.configuration.bundles import bundle
 from provisor.configuration.service import ConfigurationService
 from provisor.connectors.paths import FileRoots
-from provisor.context import Context, PerTenant
+from provisor.context import ANY_TENANT, Context, PerTenant
 from provisor.directory.service import Directory, DirectoryOptions
 from provisor.errors import ConfigError
 from provisor.jobs.scheduler import ScheduleService
@@ -348,6 +348,15 @@ def initialise(settings: Settings) -> Setup:
     try:
         before = migrate.current_revision(services.db)
         migrate.upgrade(services.db)
+        upkeep = Context.system("maintenance", tenant=ANY_TENANT)
+        sealed = services.systems.seal_plain_credentials(upkeep)
+        if sealed:
+            log.warning("credentials stored as plain text encrypted", count=sealed)
+        if services.db.bypasses_row_security():
+            log.warning(
+                "the database role bypasses row-level security: the tenants' second wall is "
+                "down; connect as an ordinary role that owns the database (docs/security.md)"
+            )
         return Setup(
             folder_created=folder_created,
             key_created=key_created,

@@ -365,6 +365,25 @@ class SystemService:
             tx.audit("system.update", row.id, {"version": row.version, **detail})
             return self._view(tx, row)
 
+    def seal_plain_credentials(self, ctx: Context) -> int:
+        """Encrypt the credentials stored as plain text before provisor 0.x refused it (a
+        ``Password`` set by a later change on a system without credentials); how many. Run
+        at start-up by the composition root, as provisor's ``maintenance`` over every tenant."""
+        keys = set(ALWAYS_SECRET)
+        for kind in connector_types():
+            keys |= kind.credential_keys
+        sealed = 0
+        with self.db.write(ctx) as tx:
+            for system_id, type_name, key, value in store.plain_properties(tx, keys):
+                try:
+                    secret = _always_secret(_type(type_name))
+                except ConfigError:  # a type this version no longer knows: leave it
+                    continue
+                if key in secret:
+                    store.seal_property(tx, system_id, key, self.cipher.encrypt(value))
+                    sealed += 1
+        return sealed
+
     @requires()
     def set_enabled(self, ctx: Context, id_or_name: str, enabled: bool) -> System:
         """Enable or disable a system (jobs leave a disabled one alone)."""
