@@ -22,6 +22,8 @@ from provisor.auth.passwords import secret_hasher
 from provisor.auth.tokens import TokenSigner
 from provisor.certs.service import CertificateOptions, CertificateService, ClientKeys
 from provisor.certs.x509 import KeySpec
+from provisor.configuration.bundles import bundle
+from provisor.configuration.service import ConfigurationService
 from provisor.connectors.paths import FileRoots
 from provisor.context import ANY_TENANT, Context, PerTenant
 from provisor.directory.service import Directory, DirectoryOptions
@@ -58,6 +60,7 @@ class Services:
     systems: SystemService
     jobs: JobService
     schedules: ScheduleService
+    configuration: ConfigurationService  # export, plan and apply of a tenant's configuration
     certificates: CertificateService
     realtime: RealtimeService
     proxy: ProxyService
@@ -79,8 +82,13 @@ class Services:
         clients = build_clients(settings, db, master)
         certificates = build_certificates(settings, db, master, systems, clients)
         jobs = build_jobs(settings, db, systems)
+        schedules = build_schedules(db, jobs)
         tenants = TenantService(db, clients)
+        configuration = build_configuration(systems, schedules, directory)
+        tenants.configure = configuration.apply  # a tenant created from a bundle
+        tenants.bundle = bundle
         systems.limits_of = lambda tenant: tenant_limits(settings, tenants, tenant)
+        directory.entity_quota = lambda tenant: tenants.quotas(tenant).directory_entities
         return cls(
             settings=settings,
             db=db,
@@ -89,7 +97,8 @@ class Services:
             systems=systems,
             jobs=jobs,
             certificates=certificates,
-            schedules=build_schedules(db, jobs),
+            schedules=schedules,
+            configuration=configuration,
             realtime=RealtimeService(jobs, db),
             proxy=build_proxy(systems, directory),
             tenants=tenants,
@@ -219,6 +228,12 @@ def build_schedules(db: Database, jobs: JobService) -> ScheduleService:
     return ScheduleService(db, jobs)
 
 
+def build_configuration(
+    systems: SystemService, schedules: ScheduleService, directory: Directory
+) -> ConfigurationService:
+    return ConfigurationService(systems, schedules, directory)
+
+
 def build_proxy(systems: SystemService, directory: Directory) -> ProxyService:
     return ProxyService(systems, directory.catalog.registry, directory.options.limits)
 
@@ -336,6 +351,15 @@ def initialise(settings: Settings) -> Setup:
     try:
         before = migrate.current_revision(services.db)
         migrate.upgrade(services.db)
+        upkeep = Context.system("maintenance", tenant=ANY_TENANT)
+        sealed = services.systems.seal_plain_credentials(upkeep)
+        if sealed:
+            log.warning("credentials stored as plain text encrypted", count=sealed)
+        if services.db.bypasses_row_security():
+            log.warning(
+                "the database role bypasses row-level security: the tenants' second wall is "
+                "down; connect as an ordinary role that owns the database (docs/security.md)"
+            )
         return Setup(
             folder_created=folder_created,
             key_created=key_created,
