@@ -184,5 +184,11 @@ def whoami(server: Server = None, profile: Profile = None, as_json: AsJSON = Fal
         print_json({"server": url, **me})
         return
     out.print(f"{me['name']} ({me['clientId']}) on {url}", highlight=False)
+    out.print(f"tenant: {_scope(me['tenant'])}", highlight=False)
     out.print(f"permissions: {', '.join(me['permissions']) or 'none'}", highlight=False)
     out.print(f"authenticated by: {me['authentication']}", highlight=False)
+
+
+def _scope(tenant: str) -> str:
+    """A tenant's name, or what the installation scope of the operators is."""
+    return "none (the installation's operator)" if tenant == "_installation" else tenant
