@@ -88,6 +88,7 @@ class Services:
         tenants.configure = configuration.apply  # a tenant created from a bundle
         tenants.bundle = bundle
         systems.limits_of = lambda tenant: tenant_limits(settings, tenants, tenant)
+        directory.entity_quota = lambda tenant: tenants.quotas(tenant).directory_entities
         return cls(
             settings=settings,
             db=db,
@@ -219,6 +220,7 @@ def build_jobs(settings: Settings, db: Database, systems: SystemService) -> JobS
         queue=None if settings.is_sqlite else _task_queue(),
         stale_seconds=settings.job_stale_seconds,
         lock_seconds=settings.entity_lock_seconds,
+        tenant_job_concurrency=settings.tenant_job_concurrency,
     )
 
 
@@ -306,11 +308,13 @@ async def run_jobs(services: Services, stop: asyncio.Event, *, concurrency: int 
 async def certificate_upkeep(
     certificates: CertificateService, stop: asyncio.Event, every: float = UPKEEP_SECONDS
 ) -> None:
-    """Apply the outbound certificates' expiry rules now and then every ``every`` seconds
-    (regeneration, notices); a failure is logged and tried again next time."""
+    """Apply the outbound certificates' expiry rules of every tenant now and then every
+    ``every`` seconds (regeneration, notices); a failure is logged and tried again next
+    time."""
+    ctx = Context.system("maintenance", tenant=ANY_TENANT)
     while not stop.is_set():
         try:
-            await asyncio.to_thread(certificates.maintain, Context.system("maintenance"))
+            await asyncio.to_thread(certificates.maintain, ctx)
         except Exception:
             log.exception("certificate upkeep failed")
         with contextlib.suppress(TimeoutError):

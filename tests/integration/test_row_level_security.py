@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, func, insert, select, text, update
@@ -191,7 +192,9 @@ def test_a_service_calls_sql_that_forgets_the_tenant_meets_its_tenants_rows_only
         db.dispose()
 
 
-def test_start_up_warns_when_the_role_bypasses_the_policies(pg_database: str) -> None:
+def test_start_up_warns_when_the_role_bypasses_the_policies(
+    pg_database: str, tmp_path: Path
+) -> None:
     """The suite's role is held to the policies; a superuser is not, and the start-up says so
     (``Database.bypasses_row_security``)."""
     ours = Database(pg_database)
@@ -202,6 +205,6 @@ def test_start_up_warns_when_the_role_bypasses_the_policies(pg_database: str) ->
     finally:
         ours.dispose()
         superuser.dispose()
-    in_memory = Database("sqlite:///:memory:")
+    in_memory = Database(f"sqlite:///{tmp_path / 'x.db'}")
     assert not in_memory.bypasses_row_security()
     in_memory.dispose()

@@ -32,6 +32,7 @@ from provisor.cli.login import login, logout, whoami
 from provisor.cli.realtime import app as realtime_app
 from provisor.cli.schedules import app as schedules_app
 from provisor.cli.systems import app as systems_app
+from provisor.cli.tenants import app as tenants_app
 from provisor.cli.transform import app as transform_app
 from provisor.errors import ProvisorError
 
@@ -45,6 +46,7 @@ app.add_typer(systems_app, name="systems")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(realtime_app, name="realtime")
+app.add_typer(tenants_app, name="tenants")
 app.command()(worker)
 app.command()(login)
 app.command()(logout)

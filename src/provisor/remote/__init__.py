@@ -14,6 +14,7 @@ from provisor.remote.realtime import Realtime
 from provisor.remote.schedules import Schedules
 from provisor.remote.session import RemoteError, Session, path
 from provisor.remote.systems import Systems
+from provisor.remote.tenants import Tenants
 
 __all__ = ["Remote", "RemoteError", "Session", "path"]
 
@@ -30,3 +31,4 @@ class Remote:
         self.schedules = Schedules(session)
         self.realtime = Realtime(session)
         self.configuration = Configuration(session)
+        self.tenants = Tenants(session)

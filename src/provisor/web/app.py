@@ -24,6 +24,7 @@ from provisor.web import (
     me,
     oauth,
     openapi,
+    operator,
     proxy,
     scim_api,
     scim_discovery,
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(proxy.router)
     app.include_router(realtime_routes.public)
     app.include_router(realtime_routes.admin)
+    app.include_router(operator.router)
     return app
 
 

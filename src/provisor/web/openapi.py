@@ -39,6 +39,7 @@ ADMIN_CONFIGURATION = "Admin: configuration"
 TENANT_ADMIN = "Tenant admin API"
 HEALTH = "Health"
 OAUTH = "OAuth 2.0"
+OPERATOR = "Operator"
 
 TAGS: list[dict[str, str]] = [
     {"name": SCIM_USERS, "description": "Users of the Local Identity Directory (RFC 7644)."},
@@ -61,6 +62,10 @@ TAGS: list[dict[str, str]] = [
     {"name": TENANT_ADMIN, "description": "SAP's public API for jobs (tenant_admin_api)."},
     {"name": HEALTH, "description": "Whether the server and its database work."},
     {"name": OAUTH, "description": "Bearer tokens for technical users."},
+    {
+        "name": OPERATOR,
+        "description": "The installation's tenants, managed by its operators (/operator/v1).",
+    },
 ]
 TAG_GROUPS: list[dict[str, Any]] = [
     {"name": "SCIM", "tags": [SCIM_USERS, SCIM_GROUPS, SCIM_SEARCH, SCIM_DISCOVERY]},
@@ -81,6 +86,7 @@ TAG_GROUPS: list[dict[str, Any]] = [
     },
     {"name": "Health", "tags": [HEALTH]},
     {"name": "OAuth", "tags": [OAUTH]},
+    {"name": "Operator", "tags": [OPERATOR]},
 ]
 
 # -- responses -------------------------------------------------------------------------------
