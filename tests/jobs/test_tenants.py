@@ -62,6 +62,12 @@ def new_system(services: Services, tenant: str, **data: Any) -> System:
     return services.systems.create(admin(tenant), NewSystem.model_validate(data))
 
 
+def files_of(data_dir: Path, tenant: str, folder: str) -> Path:
+    """A folder for ``tenant``'s files: a tenant's systems name files in its own folder
+    (``tenants/<tenant>`` of the data folder, connectors/paths.py)."""
+    return (data_dir if tenant == DEFAULT_TENANT else data_dir / "tenants" / tenant) / folder
+
+
 def lid_to_csv(services: Services, tenant: str, folder: Path, *users: str) -> System:
     """In ``tenant``: ``users`` in its directory, its directory as the source ``LID`` and a
     CSV target in ``folder``."""
@@ -70,7 +76,7 @@ def lid_to_csv(services: Services, tenant: str, folder: Path, *users: str) -> Sy
     source = new_system(
         services, tenant, name="LID", type="local-identity-directory", role="source"
     )
-    folder.mkdir()
+    folder.mkdir(parents=True)
     new_system(
         services,
         tenant,
@@ -88,7 +94,7 @@ def lid_to_csv(services: Services, tenant: str, folder: Path, *users: str) -> Sy
 
 def csv_sources(services: Services, tenant: str, folder: Path, count: int) -> list[System]:
     """``count`` CSV sources of ``tenant`` (their jobs are claimed here, never run)."""
-    folder.mkdir()
+    folder.mkdir(parents=True)
     return [
         new_system(
             services,
@@ -127,9 +133,9 @@ def test_one_tick_fires_every_tenants_schedule_and_each_job_runs_in_its_tenant(
 ) -> None:
     for name in ("a", "b", "c"):
         add_tenant(services, name)
-    source_a = lid_to_csv(services, "a", tmp_path / "a", "ada", "alan")
-    source_b = lid_to_csv(services, "b", tmp_path / "b", "bob")
-    lid_to_csv(services, "c", tmp_path / "c", "cid")
+    source_a = lid_to_csv(services, "a", files_of(tmp_path, "a", "out"), "ada", "alan")
+    source_b = lid_to_csv(services, "b", files_of(tmp_path, "b", "out"), "bob")
+    lid_to_csv(services, "c", files_of(tmp_path, "c", "out"), "cid")
     saved_at = datetime(2026, 12, 4, 8, tzinfo=UTC)
     services.schedules.put(admin("a"), "LID", {"intervalMinutes": 45}, now=saved_at)
     services.schedules.put(admin("b"), "LID", {"intervalMinutes": 60}, now=saved_at)
@@ -157,8 +163,8 @@ def test_one_tick_fires_every_tenants_schedule_and_each_job_runs_in_its_tenant(
     with running_jobs(services):  # the executor: claims over every tenant
         a, b = wait_until_finished(services, [job_of["a"], job_of["b"]])
     assert (a.status, b.status) == (JobStatus.SUCCESS, JobStatus.SUCCESS)
-    assert user_names(tmp_path / "a" / "users.csv") == ["ada", "alan"]
-    assert user_names(tmp_path / "b" / "users.csv") == ["bob"]
+    assert user_names(files_of(tmp_path, "a", "out") / "users.csv") == ["ada", "alan"]
+    assert user_names(files_of(tmp_path, "b", "out") / "users.csv") == ["bob"]
 
     # What each job wrote is its tenant's: operational data, statistics, source state, audit.
     od = t.operational_data
@@ -186,8 +192,8 @@ def test_a_tenant_at_its_job_quota_lets_another_tenants_job_go_first(
 ) -> None:
     add_tenant(services, "a")  # the default quota: 2 jobs at once
     add_tenant(services, "b", jobConcurrency=1)
-    a1, a2, a3 = csv_sources(services, "a", tmp_path / "a", 3)
-    b1, b2 = csv_sources(services, "b", tmp_path / "b", 2)
+    a1, a2, a3 = csv_sources(services, "a", files_of(tmp_path, "a", "in"), 3)
+    b1, b2 = csv_sources(services, "b", files_of(tmp_path, "b", "in"), 2)
     queued = {
         s.id: services.jobs.start(admin(tenant), s.id)
         for tenant, s in (("a", a1), ("a", a2), ("a", a3), ("b", b1), ("b", b2))
@@ -238,7 +244,7 @@ def test_each_tenants_logs_are_kept_as_long_as_it_says(services: Services, tmp_p
     made: dict[tuple[str, int], str] = {}
     for tenant in ("a", "b", DEFAULT_TENANT):
         for age, source in zip(
-            ages, csv_sources(services, tenant, tmp_path / tenant, 3), strict=True
+            ages, csv_sources(services, tenant, files_of(tmp_path, tenant, "in"), 3), strict=True
         ):
             job = services.jobs.start(admin(tenant), source.id)
             services.jobs.stop(admin(tenant), job.id)  # finished before it started
@@ -286,7 +292,7 @@ def realtime_log(tenant: str, log_id: str, started: str) -> dict[str, Any]:
 
 def test_a_restarted_job_stays_in_its_tenant(services: Services, tmp_path: Path) -> None:
     add_tenant(services, "b")
-    [source] = csv_sources(services, "b", tmp_path / "b", 1)
+    [source] = csv_sources(services, "b", files_of(tmp_path, "b", "in"), 1)
     job = services.jobs.start(admin("b"), source.id)
     assert services.jobs.claim(EVERY, "dead") is not None
     stale = format_datetime(datetime.now(UTC) - timedelta(seconds=services.jobs.stale_seconds + 5))
@@ -333,9 +339,9 @@ def test_procrastinate_tasks_run_in_their_tenant_and_wait_for_its_quota(
     services = Services.open(Settings(data_dir=tmp_path, database_url=pg_database))
     try:
         add_tenant(services, "b", jobConcurrency=1)
-        lid_to_csv(services, "b", tmp_path / "b", "bob")
-        [busy] = csv_sources(services, "b", tmp_path / "busy", 1)
-        lid_to_csv(services, DEFAULT_TENANT, tmp_path / "default", "dora")
+        lid_to_csv(services, "b", files_of(tmp_path, "b", "out"), "bob")
+        [busy] = csv_sources(services, "b", files_of(tmp_path, "b", "busy"), 1)
+        lid_to_csv(services, DEFAULT_TENANT, files_of(tmp_path, DEFAULT_TENANT, "out"), "dora")
         elsewhere = services.jobs.start(admin("b"), busy.id)
         in_b = Context.system(WORKER, tenant="b")
         assert services.jobs.claim(in_b, "elsewhere", elsewhere.id) is not None  # b: at quota
@@ -366,8 +372,8 @@ def test_procrastinate_tasks_run_in_their_tenant_and_wait_for_its_quota(
         assert ran.started is not None and ran.started >= (
             services.jobs.get(admin("b"), elsewhere.id).ended or ""
         ), "b's second job ran after its first ended"
-        assert user_names(tmp_path / "b" / "users.csv") == ["bob"]
-        assert user_names(tmp_path / "default" / "users.csv") == ["dora"]
+        assert user_names(files_of(tmp_path, "b", "out") / "users.csv") == ["bob"]
+        assert user_names(files_of(tmp_path, DEFAULT_TENANT, "out") / "users.csv") == ["dora"]
         assert tasks_of(services, held.id) == [], "done: no task left"
     finally:
         services.close()
