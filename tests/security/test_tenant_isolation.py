@@ -629,6 +629,8 @@ def test_a_walks_every_route_with_b_ids(
         # b's names are free in a: names are unique per tenant
         same_user = user_body(next(t for t in b.texts if t.startswith("bravo-user-")))
         assert http.post("/scim/Users", json=same_user).status_code == 201
+        same_group = {"schemas": [GROUP], "displayName": names["group_name"]}
+        assert http.post("/scim/Groups", json=same_group).status_code == 201
         schema = {"id": b.one("schema"), "name": "BravoBadge", "attributes": []}
         schema["attributes"] = [{"name": "bravoNumber", "type": "string"}]
         assert http.post("/scim/Schemas", json=schema).status_code == 201
