@@ -24,7 +24,7 @@ from provisor.certs.service import CertificateOptions, CertificateService, Clien
 from provisor.certs.x509 import KeySpec
 from provisor.configuration.bundles import bundle
 from provisor.configuration.service import ConfigurationService
-from provisor.connectors.paths import FileRoots
+from provisor.connectors.paths import TENANTS_FOLDER, FileRoots
 from provisor.context import ANY_TENANT, Context, PerTenant
 from provisor.directory.service import Directory, DirectoryOptions
 from provisor.errors import ConfigError
@@ -83,7 +83,7 @@ class Services:
         certificates = build_certificates(settings, db, master, systems, clients)
         jobs = build_jobs(settings, db, systems)
         schedules = build_schedules(db, jobs)
-        tenants = TenantService(db, clients)
+        tenants = TenantService(db, clients, files=settings.data_dir / TENANTS_FOLDER)
         configuration = build_configuration(systems, schedules, directory)
         tenants.configure = configuration.apply  # a tenant created from a bundle
         tenants.bundle = bundle

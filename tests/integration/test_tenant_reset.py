@@ -69,7 +69,13 @@ def test_reset_and_deletion_touch_one_tenant_only(services: Services) -> None:
     assert after_reset["clients"]["acme"] == before["clients"]["acme"] == 1
     assert after_reset["users"]["acme"] == 1
 
+    folders = services.settings.data_dir / "tenants"
+    for tenant in ("acme", "globex"):  # files a CSV target of the tenant wrote
+        (folders / tenant).mkdir(parents=True, exist_ok=True)
+        (folders / tenant / "users.csv").write_text("id\n1\n")
     services.tenants.delete(OPERATOR, "acme")
+    assert not (folders / "acme").exists()
+    assert (folders / "globex" / "users.csv").is_file()
     after_delete = _rows(services)
     for table in t.TENANT_TABLES:
         assert after_delete[table.name]["acme"] == 0, table.name

@@ -9,10 +9,12 @@ in the installation's audit log.
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -57,10 +59,14 @@ class TenantService:
         db: Database,
         clients: ClientService,
         *,
+        files: Path | None = None,
         cache_seconds: float = 2.0,
     ) -> None:
+        """``files``: the folder of the tenants' own files in the data folder
+        (``<data folder>/tenants``), removed with a deleted tenant."""
         self.db = db
         self.clients = clients
+        self.files = files
         self.configure: Configure | None = None  # set by the composition root
         self.bundle: Bundle | None = None
         self._cache: dict[str, tuple[float, Tenant | None]] = {}
@@ -253,6 +259,8 @@ class TenantService:
                 tx.audit("tenant.delete", name, {"rows": counts}, tenant=INSTALLATION)
         self._forget(name)
         self.clients.forget_tenant(name)
+        if self.files is not None and tenant_name_problem(name) is None:
+            shutil.rmtree(self.files / name, ignore_errors=True)  # the files provisor wrote
         log.info("tenant deleted", tenant=name, by=ctx.author, rows=sum(counts.values()))
         return counts
 
