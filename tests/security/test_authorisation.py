@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
-from provisor.context import Permission
+from provisor.context import INSTALLATION, Context, Permission
 from provisor.settings import Settings
 from provisor.web.app import create_app
 from provisor.web.auth import Guard
@@ -77,7 +77,10 @@ def test_every_route_authenticates_then_authorises_before_parsing(server: LiveSe
                 denied = http.request(
                     method, url, content=GARBAGE, headers=JSON, auth=wrong_clients[wrong]
                 )
-                assert denied.status_code == 403, (method, url, sorted(wrong), denied.text)
+                # The operator's routes are the installation scope's, where no tenant's
+                # technical user exists: unknown (401), whatever it may do in its tenant.
+                refused = 401 if route.path.startswith("/operator/") else 403
+                assert denied.status_code == refused, (method, url, sorted(wrong), denied.text)
                 checked += 1
     assert checked > 100
 
@@ -110,3 +113,15 @@ def test_me_authenticates_first(sqlite_server: LiveServer) -> None:
         reader = sqlite_server.new_client("manage_users")
         assert http.get("/scim/Me", auth=reader).status_code == 501
         assert http.get("/scim/Me", auth=sqlite_server.new_client("proxy_api")).status_code == 403
+
+
+def test_an_operator_is_nobody_in_a_tenant(sqlite_server: LiveServer) -> None:
+    """The installation's operators manage tenants and hold no permission inside one: their
+    credentials are unknown at every tenant's address (401), the default tenant's too."""
+    ctx = Context.system("test", tenant=INSTALLATION)
+    _, creds = sqlite_server.services.clients.create(ctx, "op", ["operator"])
+    operator = (creds.client_id, creds.client_secret)
+    with httpx.Client(base_url=sqlite_server.url, timeout=60) as http:
+        assert http.get("/operator/v1/tenants", auth=operator).status_code == 200
+        for path in ("/api/v1/systems", "/scim/Users", "/api/v1/me", "/api/v1/clients"):
+            assert http.get(path, auth=operator).status_code == 401, path
