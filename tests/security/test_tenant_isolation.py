@@ -743,7 +743,7 @@ def test_credentials_of_a_are_refused_elsewhere(
         for prefix in ("/t/*", "/t/%2A", "/t/_installation", "/t/", "/t/A", "/t/a%2Fb"):
             for path in ("/api/v1/systems", "/scim/Users"):
                 answer = http.get(prefix + path, auth=tenant_a.admin)
-                assert answer.status_code in (401, 404), (prefix, answer.text)
+                assert answer.status_code == 404, (prefix, answer.text)
         for host in (f"*.{DOMAIN}", f"_installation.{DOMAIN}", f"x.a.{DOMAIN}"):
             answer = http.get("/api/v1/systems", headers={"Host": host}, auth=tenant_a.admin)
             assert answer.status_code in (401, 404), (host, answer.text)

@@ -68,7 +68,7 @@ class TenantMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
+        path = route_path(scope)  # below a root path the server itself may have
         tenant = self._by_host(scope)
         if tenant is not None:
             scope[HOST_KEY] = True
@@ -78,10 +78,13 @@ class TenantMiddleware:
             scope = dict(scope)
             scope["root_path"] = scope.get("root_path", "") + prefix
             scope[PREFIX_KEY] = prefix
+        elif path.startswith(OPERATOR_PATHS[0]) or path == OPERATOR_PATHS[1]:
+            scope[TENANT_KEY] = INSTALLATION  # only here: no host or prefix names it
+            await self.app(scope, receive, send)
+            return
         else:
-            operator = path.startswith(OPERATOR_PATHS[0]) or path == OPERATOR_PATHS[1]
-            tenant = INSTALLATION if operator else DEFAULT_TENANT
-        if tenant != INSTALLATION and not await self._enabled(tenant):
+            tenant = DEFAULT_TENANT
+        if not await self._enabled(tenant):  # the installation scope is no tenant: 404
             response = error_response(
                 route_path(scope), 404, "No tenant at this address: check the URL."
             )
