@@ -368,9 +368,9 @@ class SystemService:
             return self._view(tx, row)
 
     def seal_plain_credentials(self, ctx: Context) -> int:
-        """Encrypt the credentials stored as plain text before provisor 0.x refused it (a
-        ``Password`` set by a later change on a system without credentials); how many. Run
-        at start-up by the composition root, as provisor's ``maintenance`` over every tenant."""
+        """Encrypt the credentials earlier versions stored as plain text (a ``Password`` set
+        by a later change on a system without credentials); how many. Run at start-up by the
+        composition root, as provisor's ``maintenance`` over every tenant."""
         keys = set(ALWAYS_SECRET)
         for kind in connector_types():
             keys |= kind.credential_keys
