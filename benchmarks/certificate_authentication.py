@@ -84,15 +84,17 @@ def main() -> None:
             print(f"authenticate(), {args.calls} calls each, SQLite")
             timed(
                 "attached certificate (fingerprint)",
-                lambda: certs.authenticate(attached),
+                lambda: certs.authenticate("default", attached),
                 args.calls,
             )
             timed(
                 "partner renewal (subject + same CA)",
-                lambda: certs.authenticate(renewed),
+                lambda: certs.authenticate("default", renewed),
                 args.calls,
             )
-            timed("unknown subject (401)", lambda: certs.authenticate(stranger), args.calls)
+            timed(
+                "unknown subject (401)", lambda: certs.authenticate("default", stranger), args.calls
+            )
         finally:
             services.close()
 

@@ -34,7 +34,7 @@ USERS = 8  # per tenant, in its Local Identity Directory before the traffic
 PUSHES = 4  # real-time pushes per tenant
 PROXY_CREATES = 3  # users created through each tenant's proxy
 PROXY_READS = 4
-UNLIMITED = {"inbound_throttle_per_minute": 0, "inbound_max_per_minute": 0}
+UNLIMITED: dict[str, Any] = {"inbound_throttle_per_minute": 0, "inbound_max_per_minute": 0}
 ENDED = {"Success", "Failed", "Partially Successful", "Manually Terminated"}
 
 

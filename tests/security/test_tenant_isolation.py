@@ -232,7 +232,7 @@ def build_estate(live: LiveServer, tenant: Tenant, peer: SCIM2Server) -> Estate:
 # -- the walk -------------------------------------------------------------------------------------
 
 SEARCH = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}
-PATCH_OP = {
+PATCH_OP: dict[str, Any] = {
     "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
     "Operations": [{"op": "replace", "path": "displayName", "value": "walked"}],
 }
@@ -523,7 +523,7 @@ def test_a_walks_every_route_with_b_ids(
         for (method, template), reason in sorted(UNPARAMETERISED.items()):
             if reason == LISTINGS:
                 values = FIXED_VALUES | ({"name": NAMES[template]} if template in NAMES else {})
-                body = {"json": SEARCH} if template.endswith(".search") else {}
+                body: dict[str, Any] = {"json": SEARCH} if template.endswith(".search") else {}
                 check(http.request(method, _fill(template, values), **body), {200})
 
         for (template, parameter), kinds in OWNED_QUERIES.items():
@@ -554,7 +554,7 @@ def test_a_walks_every_route_with_b_ids(
                 assert search.json()["totalResults"] == 0, (base, scim_filter, search.text)
 
         # b's users and groups are no members for a's groups (and a's group none of b's)
-        with_b = {"schemas": [GROUP], "displayName": "mixed", "members": []}
+        with_b: dict[str, Any] = {"schemas": [GROUP], "displayName": "mixed", "members": []}
         for kind in ("user", "group"):
             with_b["members"] = [{"value": b.one(kind)}]
             check(http.post("/scim/Groups", json=with_b), {400, 404}, (b.one(kind),))
@@ -585,11 +585,11 @@ def test_a_walks_every_route_with_b_ids(
                     check(outside, {401})
 
         # the control: a's own values reach the same routes, so b's 404s are lookups failing
-        found: dict[str, set[int]] = {}
+        reached: dict[str, set[int]] = {}
         for call in walked_calls(spec, a, a, methods=("GET",)):
             answer = http.get(call.url, params=QUERIES.get(call.template))
-            found.setdefault(call.template, set()).add(answer.status_code)
-        missed = {t: codes for t, codes in found.items() if 200 not in codes}
+            reached.setdefault(call.template, set()).add(answer.status_code)
+        missed = {t: codes for t, codes in reached.items() if 200 not in codes}
         assert missed == {}, "a's own values should find something on every GET route"
 
         # b's sources are no sources for a's targets
@@ -631,7 +631,7 @@ def test_a_walks_every_route_with_b_ids(
         assert http.post("/scim/Users", json=same_user).status_code == 201
         same_group = {"schemas": [GROUP], "displayName": names["group_name"]}
         assert http.post("/scim/Groups", json=same_group).status_code == 201
-        schema = {"id": b.one("schema"), "name": "BravoBadge", "attributes": []}
+        schema: dict[str, Any] = {"id": b.one("schema"), "name": "BravoBadge", "attributes": []}
         schema["attributes"] = [{"name": "bravoNumber", "type": "string"}]
         assert http.post("/scim/Schemas", json=schema).status_code == 201
         named = {"name": "Bravo-source", "type": "local-identity-directory", "role": "source"}
@@ -793,7 +793,11 @@ def test_a_tenant_names_only_its_own_files(sqlite_settings: Settings) -> None:
         csv_files = {"csv.user.file": "exports/users.csv", "csv.group.file": "exports/groups.csv"}
         with tenant_b.client(live.url) as http:
             created(http.post("/scim/Users", json=user_body("bravo-secret-user")))
-            lid = {"name": "LID", "type": "local-identity-directory", "role": "source"}
+            lid: dict[str, Any] = {
+                "name": "LID",
+                "type": "local-identity-directory",
+                "role": "source",
+            }
             source = created(http.post("/api/v1/systems", json=lid))
             target = {
                 "name": "CSV",
@@ -808,7 +812,12 @@ def test_a_tenant_names_only_its_own_files(sqlite_settings: Settings) -> None:
         written = live.settings.data_dir / "tenants" / "b" / "exports" / "users.csv"
         assert "bravo-secret-user" in written.read_text()
 
-        reader = {"name": "CSV", "type": "csv", "role": "source", "properties": csv_files}
+        reader: dict[str, Any] = {
+            "name": "CSV",
+            "type": "csv",
+            "role": "source",
+            "properties": csv_files,
+        }
         with tenant_a.client(live.url) as http:
             source = created(http.post("/api/v1/systems", json=reader))  # a's own folder
             lid = {"name": "LID", "role": "target", "sourceSystemIds": [source["id"]]}
