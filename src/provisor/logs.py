@@ -16,6 +16,18 @@ def _dumps(event: object, **_: object) -> str:
     return orjson.dumps(event, default=str).decode()
 
 
+class _StandardError:
+    """The process's standard error as it is when a line is written, not as it was when
+    logging was configured (a stream replaced since, such as a test's captured one, may be
+    closed)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(level: str = "info") -> None:
     structlog.configure(
         processors=[
@@ -28,6 +40,6 @@ def configure(level: str = "info") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_StandardError()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
