@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from sqlalchemy import Column, MetaData, String, Table, insert, select
+from sqlalchemy import Column, MetaData, String, Table, bindparam, insert, select
 
 from provisor.context import ANY_TENANT, Context
 from provisor.runtime import Services
@@ -62,3 +62,17 @@ def test_a_table_with_a_tenant_column_is_scoped_to_the_calls_tenant(services: Se
         assert "tenant" not in str(statement)
     finally:
         table.drop(services.db.write_engine)
+
+
+def test_a_statement_built_once_is_scoped_once_per_tenant(services: Services) -> None:
+    """A store's module-level statement is scoped once per tenant and then reused, so that
+    SQLAlchemy finds its compiled form without hashing a new statement on every call."""
+    statement = select(t.users.c.id).where(t.users.c.id == bindparam("id"))
+    with services.db.read(Context.system("test", tenant="a")) as tx:
+        first = tx.scoped(statement, t.users)
+        assert tx.scoped(statement, t.users) is first
+    with services.db.read(Context.system("test", tenant="b")) as tx:
+        other = tx.scoped(statement, t.users)
+    assert other is not first
+    assert "tenant" in str(first) and first.compile().params["tenant_1"] == "a"
+    assert other.compile().params["tenant_1"] == "b"

@@ -18,6 +18,7 @@ import fcntl
 import importlib
 import os
 import threading
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -39,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ColumnElement, Executable
 
 from provisor.context import ANY_TENANT, Context
 from provisor.errors import ConfigError, StorageError
@@ -47,6 +48,10 @@ from provisor.storage import tables as t
 from provisor.timestamps import now
 
 Scopable = TypeVar("Scopable", Select[Any], Update, Delete)
+# Statements scoped before, by statement (while it lives), then by (table, tenant); and the
+# tenant criterion of each (table, tenant).
+_SCOPED: weakref.WeakKeyDictionary[Any, dict[tuple[Table, str], Any]] = weakref.WeakKeyDictionary()
+_CRITERIA: dict[tuple[Table, str], ColumnElement[bool]] = {}
 
 BACKENDS = ("sqlite", "postgresql")
 POSTGRES_MODULES = ("psycopg", "psycopg_pool", "procrastinate")  # provisor's postgres extra
@@ -89,11 +94,29 @@ class Transaction:
     def scoped(self, statement: Scopable, table: Table) -> Scopable:
         """``statement`` limited to the rows of the call's tenant: the one place where the
         tenant meets SQL. Tables without a ``tenant`` column hold the installation's rows;
-        a context of every tenant (``ANY_TENANT``: provisor's own work) is not limited."""
+        a context of every tenant (``ANY_TENANT``: provisor's own work) is not limited.
+
+        A statement built once (a store's module-level statement with bind parameters) is
+        scoped once per tenant and remembered while it lives: SQLAlchemy then finds its
+        compiled form without building and hashing a new statement on every call."""
         column = table.c.get("tenant")
-        if column is None or self.ctx.tenant == ANY_TENANT:
+        tenant = self.ctx.tenant
+        if column is None or tenant == ANY_TENANT:
             return statement
-        return statement.where(column == self.ctx.tenant)
+        key = (table, tenant)
+        memo = _SCOPED.get(statement)
+        if memo is not None:
+            found = memo.get(key)
+            if found is not None:
+                return found  # type: ignore[no-any-return]
+        criterion = _CRITERIA.get(key)
+        if criterion is None:
+            criterion = _CRITERIA.setdefault(key, column == tenant)
+        limited = statement.where(criterion)
+        if memo is None:
+            _SCOPED[statement] = memo = {}
+        memo[key] = limited
+        return limited
 
     def tenant_values(self, table: Table, values: Mapping[str, Any]) -> dict[str, Any]:
         """The values of a row to insert into ``table``, with the call's tenant (a context
