@@ -307,6 +307,14 @@ def scim_total(base: str, auth: str) -> int:
         return int(answer.json()["totalResults"])
 
 
+def scim_display_name(base: str, auth: str, user_name: str) -> str | None:
+    with httpx.Client(headers={"Authorization": auth}, timeout=60) as client:
+        answer = client.get(f"{base}/scim/Users", params={"filter": f'userName eq "{user_name}"'})
+        answer.raise_for_status()
+        found = answer.json().get("Resources", [])
+        return found[0].get("displayName") if len(found) == 1 else None
+
+
 def run(args: argparse.Namespace, work: Path, urls: list[str | None]) -> int:
     import provisor
 
@@ -392,9 +400,11 @@ def run(args: argparse.Namespace, work: Path, urls: list[str | None]) -> int:
                 rounds += 1
                 batch = changes(second, half, "PUT", f"Round {rounds} {{n}}")
                 more.add(phase(f"job update round {rounds}", batch, job))
+            last = "Changed {n}"
             if rounds:
                 more.job_running = (True, job.running())
                 results[f"job more updates ({rounds} rounds)"] = more
+                last = f"Round {rounds} {{n}}"
             print(f"\nwaiting for {BIG}'s job ...", flush=True)
             final = job.wait(lambda state: print(f"  ... {job_line(state)}", flush=True))
         finally:
@@ -416,6 +426,10 @@ def run(args: argparse.Namespace, work: Path, urls: list[str | None]) -> int:
             "A /t/big/scim/Users": args.users,
             "A /t/small/scim/Users": 2 * half + warm,
         }
+        for n in (0, half - 1):  # the last change pushed reached C
+            shown = scim_display_name(c[0], c[1], user(half + n, "")["userName"])
+            if shown != last.format(n=n):
+                problems.append(f"C shows {shown!r} for small's user {half + n}, not the last push")
         for name, found in counts.items():
             if found != expected[name]:
                 problems.append(f"{name} holds {found:,} users, not {expected[name]:,}")
