@@ -50,7 +50,15 @@ CHEAP_HASHING = {"PROVISOR_SECRET_HASH_ITERATIONS": "1", "PROVISOR_SECRET_HASH_M
 # services are covered in-process). Tests that start provisor processes or take seconds are
 # marked slow where they are written.
 SLOW_FIXTURES = frozenset(
-    {"pg_database", "pg_template", "ldap_server", "slapd", "server", "sqlite_server"}
+    {
+        "pg_database",
+        "pg_empty_database",
+        "pg_template",
+        "ldap_server",
+        "slapd",
+        "server",
+        "sqlite_server",
+    }
 )
 # Modules that run the CLI as a process for each command (until they use the in-process runner,
 # or mark the tests that must run a process).
@@ -105,6 +113,11 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # -- PostgreSQL: one migrated template per session, one clone per test ----------------------------
 
+# The role provisor's test databases belong to and are used as: no superuser and no BYPASSRLS,
+# as operators run provisor (docs/security.md). A superuser, or a role with BYPASSRLS, skips
+# row-level security: connected as postgres the suite would never meet the policies.
+PG_ROLE = "provisor_app"
+
 
 def _pg_admin() -> psycopg.Connection[Any]:
     try:
@@ -116,33 +129,78 @@ def _pg_admin() -> psycopg.Connection[Any]:
         )
 
 
-@pytest.fixture(scope="session")
-def pg_template() -> Iterator[str]:
-    name = f"provisor_tpl_{os.getpid()}"
+_PG_ROLE_READY: list[bool] = []  # made or checked by this process
+
+
+def _pg_role(conn: psycopg.Connection[Any]) -> None:
+    """Create PG_ROLE unless it exists (several workers may try at once); fail if an earlier
+    run left it a superuser or able to bypass row-level security."""
+    if _PG_ROLE_READY:
+        return
+    try:
+        conn.execute(f"CREATE ROLE {PG_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
+    except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+        pass  # made by another worker or run (UniqueViolation: at the same moment)
+    row = conn.execute(
+        "SELECT rolsuper, rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname = %s", [PG_ROLE]
+    ).fetchone()
+    if row != (False, False, True):
+        pytest.fail(
+            f"the PostgreSQL role {PG_ROLE} must log in with neither SUPERUSER nor BYPASSRLS "
+            f"(row-level security is tested through it); drop it and run again: {row}",
+            pytrace=False,
+        )
+    _PG_ROLE_READY.append(True)
+
+
+def create_pg_database(name: str, template: str | None = None) -> None:
+    """Create the database ``name`` owned by PG_ROLE (a copy of ``template`` if given)."""
     with _pg_admin() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    db = Database(pg_url(name))
-    migrate.upgrade(db)
-    db.dispose()
-    yield name
+        _pg_role(conn)
+        copy = f' TEMPLATE "{template}"' if template else ""
+        conn.execute(f'CREATE DATABASE "{name}" OWNER {PG_ROLE}{copy}')
+
+
+def drop_pg_database(name: str) -> None:
     with _pg_admin() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A database migrated by PG_ROLE (which owns its tables, as in production), once per
+    worker."""
+    name = f"provisor_tpl_{os.getpid()}"
+    drop_pg_database(name)
+    create_pg_database(name)
+    db = Database(pg_url(name))
+    migrate.upgrade(db)
+    db.dispose()
+    yield name
+    drop_pg_database(name)
+
+
 def pg_url(name: str) -> str:
-    return f"postgresql+psycopg://postgres@{PG_HOST}:5432/{name}"
+    """The URL of database ``name`` as PG_ROLE: what provisor uses in the tests."""
+    return f"postgresql+psycopg://{PG_ROLE}@{PG_HOST}:5432/{name}"
 
 
 @pytest.fixture
 def pg_database(pg_template: str) -> Iterator[str]:
     """A fresh, migrated PostgreSQL database; its URL."""
     name = f"provisor_test_{uuid.uuid4().hex[:12]}"
-    with _pg_admin() as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    create_pg_database(name, pg_template)
     yield pg_url(name)
-    with _pg_admin() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_pg_database(name)
+
+
+@pytest.fixture
+def pg_empty_database() -> Iterator[str]:
+    """A fresh PostgreSQL database without any table (owned by PG_ROLE); its URL."""
+    name = f"provisor_empty_{uuid.uuid4().hex[:12]}"
+    create_pg_database(name)
+    yield pg_url(name)
+    drop_pg_database(name)
 
 
 # -- SQLite: one migrated database per session, one copy per test ---------------------------------

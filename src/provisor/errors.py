@@ -4,6 +4,7 @@
     ├── ConfigError             bad settings (the server's configuration)
     │   └── MasterKeyError      the master key cannot decrypt the stored data (HTTP 500)
     ├── InputError              bad input to an operation: a request, a command's values (400)
+    │   └── InvalidDocumentError  a configuration document has problems (all listed)
     ├── NotFoundError           a named thing does not exist
     ├── ConflictError           a unique name or value is taken
     │   └── PreconditionFailedError  the thing changed since it was read (If-Match)
@@ -42,6 +43,16 @@ class MasterKeyError(ConfigError):
 
 class InputError(ProvisorError):
     """The input is invalid."""
+
+
+class InvalidDocumentError(InputError):
+    """The configuration document is invalid."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            f"The configuration document has {len(problems)} problem(s): " + "; ".join(problems)
+        )
 
 
 class NotFoundError(ProvisorError):

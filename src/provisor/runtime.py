@@ -22,8 +22,10 @@ from provisor.auth.passwords import secret_hasher
 from provisor.auth.tokens import TokenSigner
 from provisor.certs.service import CertificateOptions, CertificateService, ClientKeys
 from provisor.certs.x509 import KeySpec
+from provisor.configuration.bundles import bundle
+from provisor.configuration.service import ConfigurationService
 from provisor.connectors.paths import FileRoots
-from provisor.context import Context, PerTenant
+from provisor.context import ANY_TENANT, Context, PerTenant
 from provisor.directory.service import Directory, DirectoryOptions
 from provisor.errors import ConfigError
 from provisor.jobs.scheduler import ScheduleService
@@ -58,6 +60,7 @@ class Services:
     systems: SystemService
     jobs: JobService
     schedules: ScheduleService
+    configuration: ConfigurationService  # export, plan and apply of a tenant's configuration
     certificates: CertificateService
     realtime: RealtimeService
     proxy: ProxyService
@@ -79,8 +82,13 @@ class Services:
         clients = build_clients(settings, db, master)
         certificates = build_certificates(settings, db, master, systems, clients)
         jobs = build_jobs(settings, db, systems)
+        schedules = build_schedules(db, jobs)
         tenants = TenantService(db, clients)
+        configuration = build_configuration(systems, schedules, directory)
+        tenants.configure = configuration.apply  # a tenant created from a bundle
+        tenants.bundle = bundle
         systems.limits_of = lambda tenant: tenant_limits(settings, tenants, tenant)
+        directory.entity_quota = lambda tenant: tenants.quotas(tenant).directory_entities
         return cls(
             settings=settings,
             db=db,
@@ -89,7 +97,8 @@ class Services:
             systems=systems,
             jobs=jobs,
             certificates=certificates,
-            schedules=build_schedules(db, jobs),
+            schedules=schedules,
+            configuration=configuration,
             realtime=RealtimeService(jobs, db),
             proxy=build_proxy(systems, directory),
             tenants=tenants,
@@ -211,11 +220,18 @@ def build_jobs(settings: Settings, db: Database, systems: SystemService) -> JobS
         queue=None if settings.is_sqlite else _task_queue(),
         stale_seconds=settings.job_stale_seconds,
         lock_seconds=settings.entity_lock_seconds,
+        tenant_job_concurrency=settings.tenant_job_concurrency,
     )
 
 
 def build_schedules(db: Database, jobs: JobService) -> ScheduleService:
     return ScheduleService(db, jobs)
+
+
+def build_configuration(
+    systems: SystemService, schedules: ScheduleService, directory: Directory
+) -> ConfigurationService:
+    return ConfigurationService(systems, schedules, directory)
 
 
 def build_proxy(systems: SystemService, directory: Directory) -> ProxyService:
@@ -292,11 +308,13 @@ async def run_jobs(services: Services, stop: asyncio.Event, *, concurrency: int 
 async def certificate_upkeep(
     certificates: CertificateService, stop: asyncio.Event, every: float = UPKEEP_SECONDS
 ) -> None:
-    """Apply the outbound certificates' expiry rules now and then every ``every`` seconds
-    (regeneration, notices); a failure is logged and tried again next time."""
+    """Apply the outbound certificates' expiry rules of every tenant now and then every
+    ``every`` seconds (regeneration, notices); a failure is logged and tried again next
+    time."""
+    ctx = Context.system("maintenance", tenant=ANY_TENANT)
     while not stop.is_set():
         try:
-            await asyncio.to_thread(certificates.maintain, Context.system("maintenance"))
+            await asyncio.to_thread(certificates.maintain, ctx)
         except Exception:
             log.exception("certificate upkeep failed")
         with contextlib.suppress(TimeoutError):
@@ -333,6 +351,15 @@ def initialise(settings: Settings) -> Setup:
     try:
         before = migrate.current_revision(services.db)
         migrate.upgrade(services.db)
+        upkeep = Context.system("maintenance", tenant=ANY_TENANT)
+        sealed = services.systems.seal_plain_credentials(upkeep)
+        if sealed:
+            log.warning("credentials stored as plain text encrypted", count=sealed)
+        if services.db.bypasses_row_security():
+            log.warning(
+                "the database role bypasses row-level security: the tenants' second wall is "
+                "down; connect as an ordinary role that owns the database (docs/security.md)"
+            )
         return Setup(
             folder_created=folder_created,
             key_created=key_created,

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
         description="A running job whose worker has not given a sign of life for this long is "
         "continued by another worker from its last committed page.",
     )
+    tenant_job_concurrency: int = Field(
+        2,
+        ge=1,
+        description="Jobs of one tenant running at once, so that no tenant keeps the others' "
+        "jobs waiting; a tenant's quota jobConcurrency overrides it.",
+    )
     inbound_throttle_per_minute: int = Field(
         150,
         ge=0,

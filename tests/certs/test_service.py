@@ -353,7 +353,7 @@ def test_generated_inbound_certificate(services: Services) -> None:
     assert cert.issuer != load_certificate(certs.ca_pem(Context.system("test"))).subject
     with pytest.raises(ValueError):
         pkcs12.load_key_and_certificates(bundle, b"wrong")
-    principal = certs.authenticate(cert)
+    principal = certs.authenticate("default", cert)
     assert (principal.client_id, principal.method) == (client.id, "certificate")
     assert principal.permissions == {Permission.REALTIME_API}
 
@@ -370,7 +370,7 @@ def test_authentication_by_certificate(services: Services, clock: Clock) -> None
     client, _ = services.clients.create(CTX, "idm", ["proxy_api", "realtime_api"])
     uploaded, _ = self_signed("idm")
     certs.import_inbound(Context.system("test"), pem(uploaded), client=client.id)
-    assert certs.authenticate(uploaded).client_id == client.id
+    assert certs.authenticate("default", uploaded).client_id == client.id
 
     # a --client-ca partner CA vouches for the subject of an attached certificate it issued:
     # a renewed one works
@@ -379,7 +379,7 @@ def test_authentication_by_certificate(services: Services, clock: Clock) -> None
     attached, _ = self_signed("idm-prod", issuer=partner)
     certs.import_inbound(Context.system("test"), pem(attached), client=client.id)
     renewed, _ = self_signed("idm-prod", issuer=partner)
-    assert certs.authenticate(renewed).client_id == client.id
+    assert certs.authenticate("default", renewed).client_id == client.id
     # ... provisor's own CAs do not (what they issue counts by fingerprint), nor does a
     # stranger's CA, nor is an unknown subject enough
     generated, _ = certs.generate_inbound(Context.system("test"), client.id, "IdM", "passphrase")
@@ -388,26 +388,26 @@ def test_authentication_by_certificate(services: Services, clock: Clock) -> None
         certs.authority(Context.system("test")),
     ):
         with pytest.raises(AuthenticationError, match="not known"):
-            certs.authenticate(self_signed(f"IdM ({client.id})", issuer=ca)[0])
+            certs.authenticate("default", self_signed(f"IdM ({client.id})", issuer=ca)[0])
     stranger_ca = self_signed("stranger CA")
     with pytest.raises(AuthenticationError, match="not known"):
-        certs.authenticate(self_signed("idm-prod", issuer=stranger_ca)[0])
+        certs.authenticate("default", self_signed("idm-prod", issuer=stranger_ca)[0])
     with pytest.raises(AuthenticationError, match="not known"):
-        certs.authenticate(self_signed("someone", issuer=partner)[0])
+        certs.authenticate("default", self_signed("someone", issuer=partner)[0])
     with pytest.raises(AuthenticationError, match="expired on"):
-        certs.authenticate(self_signed("idm-prod", issuer=partner, days=-1, start=-5)[0])
+        certs.authenticate("default", self_signed("idm-prod", issuer=partner, days=-1, start=-5)[0])
     with pytest.raises(AuthenticationError, match="not valid before"):
-        certs.authenticate(self_signed("idm-prod", issuer=partner, start=2, days=9)[0])
+        certs.authenticate("default", self_signed("idm-prod", issuer=partner, start=2, days=9)[0])
     clock.travel(days=400)  # the service's clock judges validity
     with pytest.raises(AuthenticationError, match="expired on"):
-        certs.authenticate(uploaded)
+        certs.authenticate("default", uploaded)
     clock.travel(days=-400)
 
     certs.delete_inbound(Context.system("test"), describe(attached).fingerprint)
     with pytest.raises(AuthenticationError, match="revoked"):
-        certs.authenticate(attached)  # revoked by deletion
+        certs.authenticate("default", attached)  # revoked by deletion
     with pytest.raises(AuthenticationError, match="not known"):
-        certs.authenticate(renewed)  # no attached certificate of that subject is left
+        certs.authenticate("default", renewed)  # no attached certificate of that subject is left
     certs.delete_inbound(Context.system("test"), generated.details.fingerprint)
     proxy = services.systems.create(
         Context.administrator("test"),
@@ -415,11 +415,11 @@ def test_authentication_by_certificate(services: Services, clock: Clock) -> None
     )
     on_system, _ = self_signed("proxy caller")
     certs.import_inbound(Context.system("test"), pem(on_system), system=proxy.id)
-    principal = certs.authenticate(on_system)
+    principal = certs.authenticate("default", on_system)
     assert principal.system == proxy.id and principal.permissions == {Permission.PROXY_API}
     services.systems.delete(Context.system("test"), proxy.id)
     with pytest.raises(AuthenticationError):
-        certs.authenticate(on_system)
+        certs.authenticate("default", on_system)
     services.clients.delete(CTX, client.id)
     with pytest.raises(AuthenticationError):
-        certs.authenticate(uploaded)
+        certs.authenticate("default", uploaded)

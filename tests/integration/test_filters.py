@@ -19,7 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from provisor.settings import Settings
-from tests.conftest import BACKENDS, LiveServer, _pg_admin, pg_url, serve
+from tests.conftest import (
+    BACKENDS,
+    LiveServer,
+    create_pg_database,
+    drop_pg_database,
+    pg_url,
+    serve,
+)
 from tests.helpers import ENTERPRISE, SAP_USER, USER, create, scim_error
 
 # attribute path -> (type, caseExact, multi-valued)
@@ -199,8 +206,7 @@ def corpus_server(
     if request.param == "postgresql":
         template = request.getfixturevalue("pg_template")
         database = f"provisor_corpus_{uuid.uuid4().hex[:10]}"
-        with _pg_admin() as conn:
-            conn.execute(f'CREATE DATABASE "{database}" TEMPLATE "{template}"')
+        create_pg_database(database, template)
     settings_ = Settings(data_dir=data_dir, database_url=pg_url(database) if database else None)
     try:
         with serve(settings_) as live, live.client() as client:
@@ -208,8 +214,7 @@ def corpus_server(
             yield live, users
     finally:
         if database:
-            with _pg_admin() as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            drop_pg_database(database)
 
 
 _STRATEGIES: dict[int, st.SearchStrategy[Any]] = {}

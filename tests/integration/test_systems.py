@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr, ValidationError
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from provisor.connectors.base import Role
-from provisor.context import Context
+from provisor.context import ANY_TENANT, Context
 from provisor.errors import (
     ConfigError,
     ConflictError,
@@ -505,3 +505,68 @@ def test_admin_operations_need_admin_and_are_audited_without_secrets(services: S
     assert entries[1][3]["description"] == "HR"
     text = json.dumps([e[3] for e in entries])
     assert "s3cret" not in text and "t0k3n" not in text
+
+
+def test_a_password_set_later_is_a_credential(services: Services) -> None:
+    """Password is a credential of every system, also when a change sets it on a system that
+    had no credential yet (neither PATCH nor a replacement of the properties stores it plain)."""
+    admin = Context.administrator(AUTHOR)
+    target = services.systems.create(
+        admin,
+        NewSystem(
+            name="No secret yet",
+            type="scim",
+            role="target",
+            properties={"URL": "https://scim.example.org/v2"},
+        ),
+    )
+    changed = services.systems.update(
+        admin, target.id, SystemChanges(properties={"Password": "s3cret-later"})
+    )
+    assert changed.credential_keys == ("Password",)
+    assert changed.properties["Password"] == MASK
+    services.systems.update(admin, target.id, SystemChanges(properties={"Password": None}))
+    replaced = services.systems.replace_properties(
+        admin, target.id, {"URL": "https://scim.example.org/v2", "Password": "s3cret-again"}, None
+    )
+    assert replaced.properties["Password"] == MASK
+    assert services.systems.effective_properties(admin, target.id)["Password"] == "s3cret-again"
+
+
+def test_a_password_stored_plain_before_the_fix_is_encrypted_at_start(services: Services) -> None:
+    """Credentials an earlier version stored as plain text are encrypted by the start-up
+    upkeep, in every tenant; other plain properties stay as they are."""
+    admin = Context.administrator(AUTHOR)
+    target = services.systems.create(
+        admin,
+        NewSystem(
+            name="Stored plain",
+            type="scim",
+            role="target",
+            properties={"URL": "https://scim.example.org/v2"},
+        ),
+    )
+    sp = t.system_properties
+    with services.db.unscoped_write() as conn:  # what the bug left behind
+        conn.execute(
+            insert(sp).values(
+                tenant="default",
+                system_id=target.id,
+                key="Password",
+                value="plain-s3cret",
+                credential=0,
+            )
+        )
+    upkeep = Context.system("maintenance", tenant=ANY_TENANT)
+    assert services.systems.seal_plain_credentials(upkeep) == 1
+    assert services.systems.seal_plain_credentials(upkeep) == 0
+    with services.db.unscoped_read() as conn:
+        stored = conn.execute(
+            select(sp.c.value, sp.c.credential).where(
+                sp.c.system_id == target.id, sp.c.key == "Password"
+            )
+        ).one()
+    assert stored.credential == 1 and "plain-s3cret" not in stored.value
+    assert services.systems.show(admin, target.id).properties["Password"] == MASK
+    assert services.systems.effective_properties(admin, target.id)["Password"] == "plain-s3cret"
+    assert services.systems.show(admin, target.id).properties["URL"].startswith("https://")

@@ -7,7 +7,7 @@ import orjson
 import pytest
 from sqlalchemy import Column, MetaData, String, Table, insert, select
 
-from provisor.context import Context
+from provisor.context import ANY_TENANT, Context
 from provisor.runtime import Services
 from provisor.storage import tables as t
 
@@ -47,9 +47,18 @@ def test_a_table_with_a_tenant_column_is_scoped_to_the_calls_tenant(services: Se
         with services.db.read(Context.system("test", tenant="a")) as tx:
             seen = tx.execute(tx.scoped(select(table.c.v), table)).scalars().all()
         assert seen == ["1"]
+        # provisor's own work over every tenant sees every tenant's rows, and names each
+        # row's tenant when it inserts
+        every = Context.system("test", tenant=ANY_TENANT)
+        with services.db.write(every) as tx:
+            seen = tx.execute(tx.scoped(select(table.c.v), table)).scalars().all()
+            assert sorted(seen) == ["1", "2"]
+            with pytest.raises(RuntimeError):
+                tx.tenant_values(table, {"v": "3"})
+            assert tx.tenant_values(table, {"v": "3", "tenant": "b"})["tenant"] == "b"
         # a table without the column holds the installation's rows, whatever the tenant
         with services.db.read(Context.system("test", tenant="a")) as tx:
-            statement = tx.scoped(select(t.systems.c.id), t.systems)
+            statement = tx.scoped(select(t.job_runners.c.name), t.job_runners)
         assert "tenant" not in str(statement)
     finally:
         table.drop(services.db.write_engine)

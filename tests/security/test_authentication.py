@@ -130,7 +130,7 @@ def test_unknown_client_ids_cost_as_much_as_known_ones(
     for client_id in (known, str(uuid.uuid4()), "not-a-uuid"):
         checked.clear()
         with pytest.raises(AuthenticationError):
-            clients.authenticate_secret(client_id, f"guess-{client_id}")
+            clients.authenticate_secret("default", client_id, f"guess-{client_id}")
         assert len(checked) == MAX_SECRETS, client_id
         assert set(checked) == {clients.hasher.hash("x").split("$")[3]}
 

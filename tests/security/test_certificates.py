@@ -121,7 +121,7 @@ def test_a_ca_named_like_the_attached_certificate_does_not_pass_for_it(
     minted, _ = self_signed("idm-host", issuer=twin_ca)
     assert (minted.subject, minted.issuer) == (attached.subject, attached.issuer)
     with pytest.raises(AuthenticationError, match="not known"):
-        certs.authenticate(minted)
+        certs.authenticate("default", minted)
 
 
 # -- (b) deletion revokes -------------------------------------------------------------------------
@@ -139,12 +139,12 @@ def test_deleting_a_generated_certificate_revokes_it(services: Services) -> None
     b_cert = pkcs12.load_key_and_certificates(b_p12, b"p12-password")[1]
     assert a_cert is not None and b_cert is not None
     assert (a.details.subject, a.details.issuer) == (b.details.subject, b.details.issuer)
-    assert certs.authenticate(a_cert).client_id == caller.id
+    assert certs.authenticate("default", a_cert).client_id == caller.id
 
     certs.delete_inbound(Context.system("test"), a.details.fingerprint)
     with pytest.raises(AuthenticationError, match="revoked"):
-        certs.authenticate(a_cert)
-    assert certs.authenticate(b_cert).client_id == caller.id
+        certs.authenticate("default", a_cert)
+    assert certs.authenticate("default", b_cert).client_id == caller.id
 
 
 def test_deleting_a_partner_certificate_revokes_it_despite_a_namesake(
@@ -163,10 +163,10 @@ def test_deleting_a_partner_certificate_revokes_it_despite_a_namesake(
     certs.import_inbound(Context.system("test"), pem(two), client=caller.id)
     certs.delete_inbound(Context.system("test"), first.details.fingerprint)
     with pytest.raises(AuthenticationError, match="revoked"):
-        certs.authenticate(one)
-    assert certs.authenticate(two).client_id == caller.id
+        certs.authenticate("default", one)
+    assert certs.authenticate("default", two).client_id == caller.id
     certs.import_inbound(Context.system("test"), pem(one), client=caller.id)
-    assert certs.authenticate(one).client_id == caller.id
+    assert certs.authenticate("default", one).client_id == caller.id
 
 
 def test_deleting_the_owner_revokes_its_certificates(services: Services) -> None:
@@ -184,14 +184,14 @@ def test_deleting_the_owner_revokes_its_certificates(services: Services) -> None
     renewal, _ = self_signed("idm-prod", issuer=partner)
     certs.import_inbound(Context.system("test"), pem(renewal), client=new.id)
     with pytest.raises(AuthenticationError, match="revoked"):
-        certs.authenticate(theirs)
-    assert certs.authenticate(renewal).client_id == new.id
+        certs.authenticate("default", theirs)
+    assert certs.authenticate("default", renewal).client_id == new.id
     source = _source(services)
     ias, _ = self_signed("IAS")
     certs.import_inbound(Context.system("test"), pem(ias), system=source)
     services.systems.delete(Context.system("test"), source)
     with pytest.raises(AuthenticationError, match="revoked"):
-        certs.authenticate(ias)
+        certs.authenticate("default", ias)
 
 
 def test_a_deleted_generated_certificate_is_refused_over_https(

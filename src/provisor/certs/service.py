@@ -493,12 +493,13 @@ class CertificateService:
         automatic regeneration is on and due, record notices. Safe to run anywhere, any
         number of times (each change is decided again under the system's lock). Only ever
         now: a certificate issued as of another time is not valid now, so looking ahead is
-        :meth:`rehearse`."""
+        :meth:`rehearse`. A context of every tenant (``ANY_TENANT``: the jobs process's hourly
+        upkeep) maintains each tenant's systems in that tenant."""
         with self.db.read(ctx) as tx:
-            system_ids = store.systems_with_outbound(tx)
+            found = store.tenants_systems_with_outbound(tx)
         happened: list[CertificateEvent] = []
-        for system_id in system_ids:
-            happened.extend(self._maintain(ctx, system_id))
+        for tenant, system_id in found:
+            happened.extend(self._maintain(ctx.in_tenant(tenant), system_id))
         return happened
 
     @requires()

@@ -106,6 +106,14 @@ def systems_with_outbound(tx: Transaction) -> list[str]:
     return list(tx.execute(tx.scoped(select(oc.c.system_id).distinct(), oc)).scalars())
 
 
+def tenants_systems_with_outbound(tx: Transaction) -> list[tuple[str, str]]:
+    """(tenant, system id) of the systems with outbound certificates, in the transaction's
+    tenants (every tenant's in a context of every tenant)."""
+    oc = t.outbound_certificates
+    query = select(oc.c.tenant, oc.c.system_id).distinct().order_by(oc.c.tenant, oc.c.system_id)
+    return [(r.tenant, r.system_id) for r in tx.execute(tx.scoped(query, oc)).all()]
+
+
 def insert_outbound(tx: Transaction, row: OutboundRow) -> None:
     oc = t.outbound_certificates
     values = {

@@ -25,12 +25,14 @@ from provisor.cli.common import (
     out,
     settings_from,
 )
+from provisor.cli.config import app as config_app
 from provisor.cli.jobs import app as jobs_app
 from provisor.cli.jobs import worker
 from provisor.cli.login import login, logout, whoami
 from provisor.cli.realtime import app as realtime_app
 from provisor.cli.schedules import app as schedules_app
 from provisor.cli.systems import app as systems_app
+from provisor.cli.tenants import app as tenants_app
 from provisor.cli.transform import app as transform_app
 from provisor.errors import ProvisorError
 
@@ -44,12 +46,14 @@ app.add_typer(systems_app, name="systems")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(realtime_app, name="realtime")
+app.add_typer(tenants_app, name="tenants")
 app.command()(worker)
 app.command()(login)
 app.command()(logout)
 app.command()(whoami)
 app.add_typer(transform_app, name="transform")
 app.add_typer(certs_app, name="certs")
+app.add_typer(config_app, name="config")
 
 
 @app.command()

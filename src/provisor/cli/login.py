@@ -13,6 +13,7 @@ import typer
 from provisor.cli.common import AsJSON, Profile, Server, connect, fail, out, print_json
 from provisor.remote import Remote, RemoteError, Session
 from provisor.remote import profiles as saved
+from provisor.remote.clients import Me
 
 
 def _secret_of(client_secret_file: Path | None) -> str:
@@ -35,8 +36,9 @@ def _secret_of(client_secret_file: Path | None) -> str:
 
 
 def _credentials_file(path: Path) -> tuple[str, str]:
-    """(client id, secret) of a credentials file: initial-admin.json, or the output of
-    ``provisor clients create --json``."""
+    """(client id, secret) of a credentials file: initial-admin.json, initial-operator.json,
+    or the output of ``provisor clients create --json`` or ``provisor tenants create
+    --json`` (its administrator)."""
     try:
         data: Any = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -45,11 +47,29 @@ def _credentials_file(path: Path) -> tuple[str, str]:
         fail(f"--credentials-file {path} is not JSON.")
     if not isinstance(data, dict):
         fail(f"--credentials-file {path} is not a JSON object.")
+    if isinstance(data.get("administrator"), dict):  # provisor tenants create --json
+        data = data["administrator"]
     client_id = data.get("client_id") or data.get("clientId")
     secret = data.get("client_secret") or data.get("clientSecret")
     if not isinstance(client_id, str) or not isinstance(secret, str):
         fail(f"--credentials-file {path} has no client_id and client_secret.")
     return client_id, secret
+
+
+def who(remote: Remote) -> Me:
+    """The technical user the session authenticates as: a tenant's (``GET /api/v1/me``) or,
+    when the tenant does not know these credentials (401), the installation's operator
+    (``GET /operator/v1/me``: the operators' scope is ``/operator/`` at the installation's
+    address). When neither knows them, the tenant's refusal."""
+    try:
+        return remote.clients.me()
+    except RemoteError as refused:
+        if refused.status != 401:
+            raise
+        try:
+            return remote.tenants.me()
+        except RemoteError:
+            raise refused from None
 
 
 def login(
@@ -72,8 +92,9 @@ def login(
         Path | None,
         typer.Option(
             "--credentials-file",
-            help="JSON file with client_id and client_secret (provisor-data/initial-admin.json, "
-            "or the output of provisor clients create --json).",
+            help="JSON file with client_id and client_secret (provisor-data/initial-admin.json "
+            "or initial-operator.json, or the output of provisor clients create --json or "
+            "provisor tenants create --json).",
         ),
     ] = None,
     cert: Annotated[
@@ -114,7 +135,7 @@ def login(
         with Session(
             server, client_id=client_id, client_secret=secret, cert=cert, key=key, ca_file=ca_file
         ) as session:
-            me = Remote(session).clients.me()
+            me = who(Remote(session))
     except RemoteError as exc:
         fail(f"Login refused: {exc.message}")
     except (OSError, ValueError) as exc:
@@ -157,11 +178,17 @@ def logout(profile: Profile = None) -> None:
 def whoami(server: Server = None, profile: Profile = None, as_json: AsJSON = False) -> None:
     """Show the server and the technical user the admin commands act as."""
     with connect(server, profile) as remote:
-        me = remote.clients.me()
+        me = who(remote)
         url = remote.session.server
     if as_json:
         print_json({"server": url, **me})
         return
     out.print(f"{me['name']} ({me['clientId']}) on {url}", highlight=False)
+    out.print(f"tenant: {_scope(me['tenant'])}", highlight=False)
     out.print(f"permissions: {', '.join(me['permissions']) or 'none'}", highlight=False)
     out.print(f"authenticated by: {me['authentication']}", highlight=False)
+
+
+def _scope(tenant: str) -> str:
+    """A tenant's name, or what the installation scope of the operators is."""
+    return "none (the installation's operator)" if tenant == "_installation" else tenant

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ from provisor.errors import ConflictError, PreconditionFailedError
 from provisor.scim import schemas as s
 from provisor.scim.attributes import AttrType, Schema, Uniqueness
 from provisor.scim.errors import (
+    ForbiddenError,
     InvalidFilterError,
     InvalidValueError,
     MemberNotFoundError,
@@ -49,6 +50,10 @@ from provisor.types import EntityType, JSONObject
 MANAGES = {EntityType.USER: Permission.MANAGE_USERS, EntityType.GROUP: Permission.MANAGE_GROUPS}
 READERS = (Permission.MANAGE_USERS, Permission.MANAGE_GROUPS)
 """Either admits a caller to the directory (discovery, searches across types, bulk)."""
+
+# How many users and groups together a tenant's directory may hold (its quota
+# ``directoryEntities``), None for no limit: given by the composition root.
+EntityQuota = Callable[[str], int | None]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,6 +106,7 @@ class Directory:
         self.db = db
         self.options = options or DirectoryOptions()
         self.catalog = SchemaCatalog(db, self.options.limits)
+        self.entity_quota: EntityQuota | None = None  # set by the composition root
         # Cursor paging reads large directories in constant time per page: the total
         # counted for the first page (startId=initial) serves the pages after it.
         self._totals = _Totals()
@@ -343,6 +349,7 @@ class Directory:
             if self.catalog.tools(tx).generation != tools.generation:  # schemas changed: recheck
                 return self._create(ctx, kind, body, base_url, attributes, excluded)
             values = self._indexed(kind, self._rt(tools.registry, kind), doc)
+            self._within_quota(tx, kind)
             res = StoredResource(
                 id=resource_id,
                 doc=orjson.dumps(doc).decode(),
@@ -359,6 +366,20 @@ class Directory:
                 related = self._related(tx, kind, [resource_id], projection).get(resource_id)
         body_out = render.resource(kind, res, base_url, projection, related)
         return Rendered(body_out, render.etag(1), render.location(kind, res.id, base_url))
+
+    def _within_quota(self, tx: Transaction, kind: EntityType) -> None:
+        """ForbiddenError (403) when the tenant's directory holds as many users and groups
+        as its quota allows; no query when the tenant has no quota (the default)."""
+        limit = self.entity_quota(tx.ctx.tenant) if self.entity_quota is not None else None
+        if limit is None:
+            return
+        held = store.count(tx, EntityType.USER, None) + store.count(tx, EntityType.GROUP, None)
+        if held >= limit:
+            raise ForbiddenError(
+                f"The directory holds {held} users and groups, its quota (directoryEntities) "
+                f"is {limit}: this {kind.value} cannot be created. Delete users or groups, or "
+                "ask the installation's operator for a larger quota."
+            )
 
     def _insert(
         self,

@@ -1,4 +1,5 @@
-"""Running queued jobs in this process: claim, run, restart the orphans, purge old logs."""
+"""Running queued jobs in this process: claim, run, restart the orphans, purge old logs, for
+every tenant (each job runs in its own tenant)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 
 import structlog
 
-from provisor.context import Context
+from provisor.context import ANY_TENANT, Context
 from provisor.jobs.model import Job
 from provisor.jobs.runners import beating
 from provisor.jobs.scheduler import ScheduleService
@@ -24,9 +25,11 @@ def worker_name() -> str:
 
 
 class Executor:
-    """Claims queued jobs from the database and runs up to ``concurrency`` at once (one per
-    source system); every ``maintenance_seconds`` it restarts jobs whose worker died and
-    deletes the logs older than the retention. It acts as the ``worker`` system actor."""
+    """Claims queued jobs of every tenant from the database and runs up to ``concurrency``
+    at once (one per source system, as many per tenant as its quota allows); every
+    ``maintenance_seconds`` it restarts jobs whose worker died and deletes the logs older
+    than each tenant's retention. It acts as the ``worker`` system actor: over every tenant
+    to claim and maintain, in the job's tenant to run one."""
 
     def __init__(
         self,
@@ -40,7 +43,7 @@ class Executor:
     ) -> None:
         self.service = service
         self.schedules = schedules
-        self.ctx = Context.system(WORKER)
+        self.ctx = Context.system(WORKER, tenant=ANY_TENANT)
         self.name = name or worker_name()
         self.concurrency = concurrency
         self.poll_seconds = poll_seconds
@@ -90,9 +93,11 @@ class Executor:
         self.wakeup.set()  # a source may have a queued job waiting for this one
 
     async def _run(self, job: Job) -> object:
-        log.info("job started", job=job.id, source=job.source_name, type=job.type.value)
-        status = await self.service.run(Context.system(WORKER, request_id=job.id), job)
-        log.info("job ended", job=job.id, source=job.source_name, status=status.value)
+        where = {"job": job.id, "tenant": job.tenant, "source": job.source_name}
+        log.info("job started", **where, type=job.type.value)
+        ctx = Context.system(WORKER, tenant=job.tenant, request_id=job.id)
+        status = await self.service.run(ctx, job)
+        log.info("job ended", **where, status=status.value)
         return status
 
     async def _start_scheduled(self) -> None:
@@ -105,7 +110,9 @@ class Executor:
         try:
             restarted = await asyncio.to_thread(self.service.recover, self.ctx)
             for job in restarted:
-                log.warning("job restarted", job=job.id, resumed_from=job.resumed_from)
+                log.warning(
+                    "job restarted", job=job.id, tenant=job.tenant, resumed_from=job.resumed_from
+                )
             await asyncio.to_thread(self.service.purge, self.ctx)
         except Exception:
             log.exception("job maintenance failed")

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from provisor.context import DEFAULT_TENANT
+
 
 class JobType(StrEnum):
     READ = "READ"  # writes new and changed entities
@@ -167,6 +169,7 @@ class Job:
     chain_id: str = ""  # the first job of a chain of restarts: entities seen are marked with it
     checkpoint: int = 0  # entities of the source fully processed (for a restart)
     statistics: list[Statistic] = field(default_factory=list)
+    tenant: str = DEFAULT_TENANT  # whose job: it runs in its tenant's context
 
     def to_dict(self) -> dict[str, Any]:
         return {

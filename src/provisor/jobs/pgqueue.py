@@ -6,6 +6,15 @@ other, on any number of ``provisor worker`` processes on any hosts. When a worke
 procrastinate sees its heartbeat stop; a living worker retries the task, and the task
 continues the job from its last committed page in a new job of the same chain (SAP's
 *Pending Restart*).
+
+A task carries the job's tenant (``tenant``; tasks deferred before tenants carry none: the
+default tenant's), and the worker runs the job in that tenant's context. A tenant runs at
+most its quota of jobs at once (``PROVISOR_TENANT_JOB_CONCURRENCY``, or the tenant's
+``jobConcurrency``): a task whose tenant is at its quota when it starts does not run the
+job, which stays ``Queued``; it defers a new task of the same job ``QUOTA_WAIT_SECONDS``
+later and ends (check and defer). Tasks of other tenants, which procrastinate hands over
+in the meantime, go first. Claims take turns (an advisory lock in the claiming
+transaction), so that two workers never both take a tenant's last place.
 """
 
 from __future__ import annotations
@@ -20,16 +29,17 @@ import structlog
 from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 
-from provisor.context import Context
+from provisor.context import ANY_TENANT, DEFAULT_TENANT, Context
 from provisor.jobs.model import Job
 from provisor.jobs.runners import beating
 from provisor.jobs.scheduler import ScheduleService
-from provisor.jobs.service import WORKER, JobService
+from provisor.jobs.service import WORKER, AtQuota, JobService
 
 log = structlog.get_logger("provisor.jobs")
 
 QUEUE = "provisor-jobs"
 TASK = "provisor.run_job"
+QUOTA_WAIT_SECONDS = 2  # a job whose tenant is at its quota is handed over again this later
 
 
 def conninfo(sqlalchemy_url: str) -> str:
@@ -52,13 +62,18 @@ class ProcrastinateQueue:
             lock=job.source_id,
             connection=conn.connection.driver_connection,
         )
-        deferrer.defer(job_id=job.id)
+        deferrer.defer(**task_arguments(job))
+
+
+def task_arguments(job: Job) -> dict[str, str]:
+    """What a task of ``job`` carries: the job and its tenant."""
+    return {"job_id": job.id, "tenant": job.tenant}
 
 
 class ProcrastinateWorker:
     """Runs jobs from procrastinate, starts scheduled ones and, every ``maintenance_seconds``,
     retries the tasks of dead workers and deletes old logs. It acts as the ``worker``
-    system actor."""
+    system actor: in the task's tenant to run a job, over every tenant to maintain."""
 
     def __init__(
         self,
@@ -72,7 +87,7 @@ class ProcrastinateWorker:
     ) -> None:
         self.service = service
         self.schedules = schedules
-        self.ctx = Context.system(WORKER)
+        self.ctx = Context.system(WORKER, tenant=ANY_TENANT)
         self.name = name
         self.concurrency = concurrency
         self.stale_seconds = service.stale_seconds
@@ -84,11 +99,23 @@ class ProcrastinateWorker:
         )
         self.app.task(name=TASK, queue=QUEUE)(self._run_job)
 
-    async def _run_job(self, job_id: str) -> None:
-        ctx = Context.system(WORKER, request_id=job_id)  # the job id correlates its logs
-        status = await self.service.run_queued(ctx, job_id, self.name)
+    async def _run_job(self, job_id: str, tenant: str = DEFAULT_TENANT) -> None:
+        """The task: run the job in its tenant (a task deferred before tenants names none: the
+        default tenant's), or hand it over again later when its tenant is at its quota."""
+        ctx = Context.system(WORKER, tenant=tenant, request_id=job_id)  # the id: its logs
+        try:
+            status = await self.service.run_queued(ctx, job_id, self.name)
+        except AtQuota as waiting:
+            await self.app.configure_task(
+                TASK,
+                queue=QUEUE,
+                lock=waiting.job.source_id,
+                schedule_in={"seconds": QUOTA_WAIT_SECONDS},
+            ).defer_async(**task_arguments(waiting.job))
+            log.info("job waits for its tenant's quota", job=job_id, tenant=tenant)
+            return
         if status is not None:
-            log.info("job ended", job=job_id, status=status.value, worker=self.name)
+            log.info("job ended", job=job_id, tenant=tenant, status=status.value, worker=self.name)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set; running jobs are then interrupted (continued later by
@@ -145,6 +172,8 @@ class ProcrastinateWorker:
         )
         for task in stalled:
             job_id: Any = task.task_kwargs.get("job_id")
-            if await asyncio.to_thread(self.service.is_orphan, self.ctx, str(job_id)):
+            tenant: Any = task.task_kwargs.get("tenant") or DEFAULT_TENANT
+            ctx = self.ctx.in_tenant(str(tenant))
+            if await asyncio.to_thread(self.service.is_orphan, ctx, str(job_id)):
                 log.warning("job's worker stopped: retrying it", job=job_id)
                 await manager.retry_job(task)

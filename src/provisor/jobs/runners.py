@@ -10,7 +10,7 @@ import contextlib
 
 import structlog
 
-from provisor.context import Context
+from provisor.context import ANY_TENANT, Context
 from provisor.jobs.service import WORKER, JobService
 from provisor.timestamps import now
 
@@ -19,8 +19,9 @@ log = structlog.get_logger("provisor.jobs")
 
 async def beating(service: JobService, name: str, stop: asyncio.Event) -> None:
     """Beat as runner ``name`` until ``stop`` is set, then retire (after the last beat, so
-    that none lands after it). A failed beat is logged and tried again next time."""
-    ctx = Context.system(WORKER)
+    that none lands after it). A failed beat is logged and tried again next time. A runner
+    serves every tenant (``job_runners`` is the installation's table)."""
+    ctx = Context.system(WORKER, tenant=ANY_TENANT)
     started = now()
     every = max(0.5, service.stale_seconds / 4)
     try:

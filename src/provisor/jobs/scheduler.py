@@ -1,9 +1,10 @@
 """Source schedules (spec §3.7): saving them, and starting their READ jobs on the grid.
 
-Every executor calls ``tick`` about once a second. The due schedules are taken in one
-transaction (each is taken by one process only), then their jobs start, under the
-scheduler's system context (recorded as started by ``Schedule``). A source whose job still
-runs or waits skips the tick; nothing is caught up later.
+Every executor calls ``tick`` about once a second. The due schedules of every tenant are
+taken in one transaction (each is taken by one process only), then their jobs start, each
+under the scheduler's system context in the schedule's tenant (recorded as started by
+``Schedule``). A source whose job still runs or waits skips the tick, and so does every
+source of a tenant the operator disabled; nothing is caught up later.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import structlog
 
 from provisor.connectors.base import Role
-from provisor.context import Context, requires
+from provisor.context import ANY_TENANT, Context, requires
 from provisor.errors import ConfigError, ConflictError, InputError, NotFoundError
 from provisor.jobs import schedules_store as store
 from provisor.jobs.model import JobType, Trigger
@@ -28,6 +29,7 @@ from provisor.systems.model import System
 log = structlog.get_logger("provisor.jobs")
 
 SCHEDULER = "Schedule"  # the actor of scheduled jobs: their "triggered by"
+OFF = "The tenant is disabled: it runs no scheduled job."
 
 
 class ScheduleService:
@@ -95,17 +97,23 @@ class ScheduleService:
             raise NotFoundError(f"{system.name} has no schedule.")
 
     def tick(self, now: datetime | None = None) -> list[str]:
-        """Start a READ job for every source due at ``now``; the ids of the jobs started.
-        A source still running, disabled or just deleted is logged and skipped."""
-        ctx = Context.system(SCHEDULER)
+        """Start a READ job for every source of every tenant due at ``now``, in its tenant;
+        the ids of the jobs started. A source still running, disabled or just deleted, or of
+        a disabled tenant, is logged and skipped."""
+        every = Context.system(SCHEDULER, tenant=ANY_TENANT)
         moment = now or datetime.now(UTC)
-        with self.db.read(ctx) as tx:
+        with self.db.read(every) as tx:
             if not store.any_due(tx, moment):
                 return []
-        with self.db.write(ctx) as tx:
+        with self.db.write(every) as tx:
             due = store.due(tx, moment)
+            disabled = store.disabled_tenants(tx) if due else set()
         started = []
-        for source_id in due:
+        for tenant, source_id in due:
+            if tenant in disabled:
+                log.info("scheduled job skipped", tenant=tenant, source=source_id, reason=OFF)
+                continue
+            ctx = Context.system(SCHEDULER, tenant=tenant, request_id=every.request_id)
             try:
                 job = self.jobs.start(
                     ctx,
@@ -115,11 +123,18 @@ class ScheduleService:
                     queue_if_running=False,
                 )
             except ConflictError as exc:
-                log.info("scheduled job skipped", source=source_id, reason=exc.message)
+                log.info(
+                    "scheduled job skipped", tenant=tenant, source=source_id, reason=exc.message
+                )
             except (ConfigError, InputError, NotFoundError) as exc:
-                log.warning("scheduled job not started", source=source_id, reason=exc.message)
+                log.warning(
+                    "scheduled job not started",
+                    tenant=tenant,
+                    source=source_id,
+                    reason=exc.message,
+                )
             else:
-                log.info("scheduled job started", job=job.id, source=job.source_name)
+                log.info("scheduled job started", tenant=tenant, job=job.id, source=job.source_name)
                 started.append(job.id)
         return started
 

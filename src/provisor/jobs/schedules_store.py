@@ -87,25 +87,33 @@ def any_due(tx: Transaction, now: datetime) -> bool:
     return tx.execute(tx.scoped(query, _s)).first() is not None
 
 
-def due(tx: Transaction, now: datetime) -> list[str]:
-    """Take the schedules due at ``now``: each one's next run moves to its first tick after
-    ``now`` (the ticks it missed are skipped) and its last run becomes ``now``. The source
-    ids to start. Another process in the same moment takes none of them (PostgreSQL: rows
-    locked, skipped by others; SQLite: one writer at a time)."""
+def due(tx: Transaction, now: datetime) -> list[tuple[str, str]]:
+    """Take the schedules (of the transaction's tenants) due at ``now``: each one's next
+    run moves to its first tick after ``now`` (the ticks it missed are skipped) and its last
+    run becomes ``now``. The (tenant, source id) pairs to start. Another process in the
+    same moment takes none of them (PostgreSQL: rows locked, skipped by others; SQLite: one
+    writer at a time)."""
     query = select(_s).where(*_due_at(now)).order_by(_s.c.next_run)
     if tx.conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     taken = []
     for row in tx.execute(tx.scoped(query, _s)).all():
-        taking = update(_s).where(_s.c.source_id == row.source_id)
+        taking = update(_s).where(_s.c.tenant == row.tenant, _s.c.source_id == row.source_id)
         tx.execute(
             tx.scoped(taking, _s).values(
                 next_run=format_datetime(_schedule(row).next_run(now)),
                 last_run=format_datetime(now),
             )
         )
-        taken.append(row.source_id)
+        taken.append((row.tenant, row.source_id))
     return taken
+
+
+def disabled_tenants(tx: Transaction) -> set[str]:
+    """The tenants the operator disabled: they run no scheduled job (the installation's
+    table, read in any transaction)."""
+    query = select(t.tenants.c.name).where(t.tenants.c.enabled == 0)
+    return set(tx.execute(tx.scoped(query, t.tenants)).scalars())
 
 
 def _due_at(now: datetime) -> tuple[Any, ...]:

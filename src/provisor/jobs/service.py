@@ -53,6 +53,7 @@ from provisor.types import EntityType
 
 RETENTION_DAYS = (7, 14, 30)
 STALE_SECONDS = 60  # a running job whose worker has not beaten for this long is restarted
+TENANT_JOB_CONCURRENCY = 2  # jobs of one tenant running at once, unless its quota says otherwise
 WORKER = "worker"  # the system actor that runs jobs
 PUBLIC_API = "Identity Provisioning API"  # jobs started through SAP's tenant admin API
 PUBLIC_TYPES = (JobType.READ, JobType.RESYNC)
@@ -65,6 +66,15 @@ class JobQueue(Protocol):
     def enqueue(self, conn: Connection, job: Job) -> None: ...
 
 
+class AtQuota(Exception):  # a signal to the task queue, never a caller's error
+    """The queued job's tenant runs as many jobs as its quota allows: the job was not
+    claimed, and is to be handed over again later (:meth:`JobService.run_queued`)."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(f"tenant {job.tenant} runs as many jobs as its quota allows")
+        self.job = job
+
+
 class JobService:
     def __init__(
         self,
@@ -74,13 +84,17 @@ class JobService:
         queue: JobQueue | None = None,
         stale_seconds: int = STALE_SECONDS,
         lock_seconds: float = LOCK_SECONDS,
+        tenant_job_concurrency: int = TENANT_JOB_CONCURRENCY,
     ) -> None:
+        """``tenant_job_concurrency``: how many jobs of one tenant run at once, unless the
+        tenant's quota ``jobConcurrency`` says otherwise."""
         self.db = db
         self.systems = systems
         self.locks = EntityLockStore(db)
         self.lock_seconds = lock_seconds
         self.queue = queue
         self.stale_seconds = stale_seconds
+        self.tenant_job_concurrency = tenant_job_concurrency
 
     def operational(self, ctx: Context) -> OperationalStore:
         """Operational data, source state and deletion holds for ``ctx``'s calls."""
@@ -177,6 +191,7 @@ class JobService:
             read_mode=None,
             created=now(),
             chain_id=job_id,
+            tenant=ctx.tenant,
         )
         with self.db.write(ctx) as tx:
             active = store.active_jobs(tx, system.id)
@@ -299,17 +314,36 @@ class JobService:
 
     def claim(self, ctx: Context, worker: str, job_id: str | None = None) -> Job | None:
         """The oldest queued job (or ``job_id``) that may run now, marked running for
-        ``worker``; None when there is none."""
+        ``worker``; None when there is none. A context of every tenant (``ANY_TENANT``)
+        claims any tenant's job; a job may run when no other job of its source runs and its
+        tenant runs fewer jobs than its quota (so a tenant at its quota lets another
+        tenant's job go first). The job is to be run in its own tenant's context."""
         with self.db.write(ctx) as tx:
-            return store.claim_next(tx, worker, now(), job_id)
+            return store.claim_next(
+                tx, worker, now(), job_id, concurrency=self.tenant_job_concurrency
+            )
 
     async def run_queued(self, ctx: Context, job_id: str, worker: str) -> JobStatus | None:
-        """Run a job the task queue hands over: claimed when queued; continued in a new
-        job of its chain when its worker died while running it. None: nothing to run."""
+        """Run a job the task queue hands over (``ctx``: the job's tenant): claimed when
+        queued; continued in a new job of its chain when its worker died while running it.
+        None: nothing to run. AtQuota when the job waits because its tenant runs as many
+        jobs as its quota allows."""
         job = await asyncio.to_thread(self.claim, ctx, worker, job_id)
         if job is None:
+            waiting = await asyncio.to_thread(self._at_quota, ctx, job_id)
+            if waiting is not None:
+                raise AtQuota(waiting)
             job = await asyncio.to_thread(self._take_over, ctx, job_id, worker)
         return None if job is None else await self.run(ctx, job)
+
+    def _at_quota(self, ctx: Context, job_id: str) -> Job | None:
+        """The job when it is queued and its tenant runs as many jobs as it may."""
+        with self.db.read(ctx) as tx:
+            job = store.get_job(tx, job_id, with_statistics=False)
+            if job is None or job.status is not JobStatus.QUEUED:
+                return None
+            full = store.tenants_at_quota(tx, self.tenant_job_concurrency)
+        return job if job.tenant in full else None
 
     def is_orphan(self, ctx: Context, job_id: str) -> bool:
         """Whether no worker runs the job any more: ended, gone, or its heartbeat stale."""
@@ -325,7 +359,8 @@ class JobService:
             if not stale:
                 return None
             successor = self._restart(tx, stale[0])
-            return store.claim_next(tx, worker, now(), successor.id)
+            # no quota: the successor takes the place of the job it continues
+            return store.claim_next(tx, worker, now(), successor.id, concurrency=None)
 
     def _stale_before(self) -> str:
         return format_datetime(parse_datetime(now()) - timedelta(seconds=self.stale_seconds))
@@ -582,15 +617,24 @@ class JobService:
         return deleted
 
     def purge(self, ctx: Context) -> int:
-        """Delete the logs of finished jobs older than the retention (maintenance)."""
+        """Delete the logs of finished jobs older than the retention (maintenance): those of
+        ``ctx``'s tenant, or of every tenant (``ANY_TENANT``), each after its own
+        retention."""
         with self.db.write(ctx) as tx:
             return self._purge(tx, everything=False)
 
     def _purge(self, tx: Transaction, *, everything: bool) -> int:
         """Real-time logs older than the retention go too (they are never deleted by hand,
         spec §6.6)."""
-        days = store.retention_days(tx) or RETENTION_DAYS[0]
-        older = format_datetime(parse_datetime(now()) - timedelta(days=days))
+        moment = parse_datetime(now())
+
+        def before(days: int) -> str:
+            return format_datetime(moment - timedelta(days=days))
+
+        kept = store.retention_per_tenant(tx)
+        older = store.Cutoffs(
+            {tenant: before(days) for tenant, days in kept.items()}, before(RETENTION_DAYS[0])
+        )
         store.delete_realtime_logs(tx, before=older)
         return store.delete_finished_jobs(tx, before=None if everything else older)
 

@@ -4,11 +4,12 @@ updates and deletes are scoped by ``tx.scoped``, inserted rows get ``tx.tenant_v
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, and_, delete, func, insert, select, update
+from sqlalchemy import Table, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -62,6 +63,7 @@ def _upsert(tx: Transaction, table: Table, rows: list[dict[str, Any]], keys: Seq
 
 def insert_job(tx: Transaction, job: Job, options: Mapping[str, Any]) -> None:
     row = {
+        "tenant": job.tenant,  # a worker's context of every tenant restarts it in its own
         "id": job.id,
         "source_id": job.source_id,
         "source_name": job.source_name,
@@ -100,6 +102,7 @@ def _job(row: Any, statistics: list[Statistic] | None = None) -> Job:
         chain_id=r["chain_id"],
         checkpoint=0,
         statistics=statistics or [],
+        tenant=r["tenant"],
     )
 
 
@@ -183,9 +186,18 @@ def stop_requested(tx: Transaction, job_id: str) -> bool:
     return bool(tx.execute(tx.scoped(query, t.jobs)).scalar())
 
 
-def claim_next(tx: Transaction, worker: str, stamp: str, job_id: str | None = None) -> Job | None:
-    """Take the oldest queued job (or ``job_id``) whose source has no running job: it is
-    marked running for ``worker``."""
+def claim_next(
+    tx: Transaction,
+    worker: str,
+    stamp: str,
+    job_id: str | None = None,
+    *,
+    concurrency: int | None,
+) -> Job | None:
+    """Take the oldest queued job (or ``job_id``) of the transaction's tenants whose source
+    has no running job and whose tenant runs fewer jobs than its quota (``concurrency``
+    unless the tenant's ``jobConcurrency`` says otherwise; None: no quota, a job taken over
+    from a dead worker keeps the place it had): it is marked running for ``worker``."""
     running = tx.scoped(select(t.jobs.c.source_id).where(t.jobs.c.status.in_(_RUNNING)), t.jobs)
     query = (
         select(t.jobs)
@@ -195,6 +207,14 @@ def claim_next(tx: Transaction, worker: str, stamp: str, job_id: str | None = No
     )
     if job_id is not None:
         query = query.where(t.jobs.c.id == job_id)
+    if concurrency is not None:
+        if tx.conn.dialect.name == "postgresql":
+            # Claims take turns, so that two workers never both take a tenant's last place
+            # (SQLite's writers take turns already); the lock ends with the transaction.
+            tx.execute(_CLAIMING)
+        full = tenants_at_quota(tx, concurrency)
+        if full:
+            query = query.where(t.jobs.c.tenant.not_in(full))
     if tx.conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     row = tx.execute(tx.scoped(query, t.jobs)).first()
@@ -213,6 +233,55 @@ def claim_next(tx: Transaction, worker: str, stamp: str, job_id: str | None = No
     return get_job(tx, row.id, with_statistics=False)
 
 
+# pg_advisory_xact_lock's two-key space (entity locks use the one-key space): claims' turn
+_CLAIMING = text("SELECT pg_advisory_xact_lock(7466011, 1)")
+QUOTA_KEY = "jobConcurrency"  # tenants.quotas: how many of the tenant's jobs run at once
+
+
+def running_per_tenant(tx: Transaction) -> dict[str, int]:
+    """How many jobs of each of the transaction's tenants run (none: absent)."""
+    query = (
+        select(t.jobs.c.tenant, func.count().label("running"))
+        .where(t.jobs.c.status.in_(_RUNNING))
+        .group_by(t.jobs.c.tenant)
+    )
+    return {r.tenant: int(r.running) for r in tx.execute(tx.scoped(query, t.jobs)).all()}
+
+
+def job_concurrency(tx: Transaction, tenants: Iterable[str], default: int) -> dict[str, int]:
+    """How many jobs each of ``tenants`` may run at once: its quota ``jobConcurrency`` (a
+    positive whole number in ``tenants.quotas``), else ``default``. The tenants table is the
+    installation's: read whatever the transaction's tenant."""
+    wanted = list(dict.fromkeys(tenants))
+    limits = dict.fromkeys(wanted, default)
+    query = select(t.tenants.c.name, t.tenants.c.quotas).where(t.tenants.c.name.in_(wanted))
+    for row in tx.execute(tx.scoped(query, t.tenants)).all() if wanted else ():
+        limit = _quota(row.quotas)
+        if limit is not None:
+            limits[row.name] = limit
+    return limits
+
+
+def _quota(quotas: str | None) -> int | None:
+    """The ``jobConcurrency`` of a tenant's quotas JSON; None when it sets none (or none
+    usable: the tenants' service checks what it stores)."""
+    try:
+        found = orjson.loads(quotas or "{}").get(QUOTA_KEY)
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    if isinstance(found, bool) or not isinstance(found, int) or found < 1:
+        return None
+    return found
+
+
+def tenants_at_quota(tx: Transaction, default: int) -> list[str]:
+    """The transaction's tenants running as many jobs as they may (``default`` unless a
+    tenant's quota says otherwise), sorted."""
+    running = running_per_tenant(tx)
+    limits = job_concurrency(tx, running, default)
+    return sorted(tenant for tenant, n in running.items() if n >= limits[tenant])
+
+
 def stale_jobs(tx: Transaction, before: str, job_id: str | None = None) -> list[Job]:
     """Running jobs (or ``job_id``) whose worker stopped beating before ``before``."""
     query = select(t.jobs).where(t.jobs.c.status.in_(_RUNNING), t.jobs.c.heartbeat < before)
@@ -221,19 +290,41 @@ def stale_jobs(tx: Transaction, before: str, job_id: str | None = None) -> list[
     return [_job(r) for r in tx.execute(tx.scoped(query, t.jobs)).all()]
 
 
-def delete_finished_jobs(tx: Transaction, *, before: str | None = None) -> int:
+def delete_finished_jobs(tx: Transaction, *, before: Cutoffs | None = None) -> int:
+    """Delete the finished jobs of the transaction's tenants (created before their tenant's
+    cutoff); how many went."""
     where: list[ColumnElement[bool]] = [
         t.jobs.c.status.in_([s.value for s in JobStatus if s.finished])
     ]
     if before is not None:
-        where.append(t.jobs.c.created < before)
+        where.append(before.condition(t.jobs.c.tenant, t.jobs.c.created))
     return int(tx.execute(tx.scoped(delete(t.jobs).where(*where), t.jobs)).rowcount)
 
 
-def delete_realtime_logs(tx: Transaction, *, before: str) -> None:
-    """Real-time logs started before ``before`` go with the old job logs (spec §6.6)."""
+def delete_realtime_logs(tx: Transaction, *, before: Cutoffs) -> None:
+    """Real-time logs started before their tenant's cutoff go with the old job logs (spec
+    §6.6)."""
     logs = t.realtime_logs
-    tx.execute(tx.scoped(delete(logs).where(logs.c.started < before), logs))
+    old = before.condition(logs.c.tenant, logs.c.started)
+    tx.execute(tx.scoped(delete(logs).where(old), logs))
+
+
+@dataclass(frozen=True, slots=True)
+class Cutoffs:
+    """A time per tenant (``per_tenant``), ``otherwise`` for every other tenant: what is
+    older goes."""
+
+    per_tenant: Mapping[str, str]
+    otherwise: str
+
+    def condition(self, tenant: Any, stamp: Any) -> ColumnElement[bool]:
+        """``stamp`` (a column) is older than the cutoff of the row's ``tenant`` (a column)."""
+        named = list(self.per_tenant)
+        cases = [and_(tenant == name, stamp < self.per_tenant[name]) for name in named]
+        others = stamp < self.otherwise
+        if named:
+            others = and_(tenant.not_in(named), others)
+        return or_(*cases, others)
 
 
 # -- settings and resets --------------------------------------------------------------------------
@@ -244,6 +335,13 @@ def retention_days(tx: Transaction) -> int | None:
     query = select(s.c.value).where(s.c.key == RETENTION_KEY)
     value = tx.execute(tx.scoped(query, s)).scalar()
     return None if value is None else int(value)
+
+
+def retention_per_tenant(tx: Transaction) -> dict[str, int]:
+    """The log retention (days) of each of the transaction's tenants that set one."""
+    s = t.tenant_settings
+    query = select(s.c.tenant, s.c.value).where(s.c.key == RETENTION_KEY)
+    return {r.tenant: int(r.value) for r in tx.execute(tx.scoped(query, s)).all()}
 
 
 def set_retention_days(tx: Transaction, days: int) -> None:

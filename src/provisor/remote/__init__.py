@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from provisor.remote.certificates import Certificates
 from provisor.remote.clients import Clients
+from provisor.remote.configuration import Configuration
 from provisor.remote.jobs import Jobs
 from provisor.remote.realtime import Realtime
 from provisor.remote.schedules import Schedules
 from provisor.remote.session import RemoteError, Session, path
 from provisor.remote.systems import Systems
+from provisor.remote.tenants import Tenants
 
 __all__ = ["Remote", "RemoteError", "Session", "path"]
 
@@ -28,3 +30,5 @@ class Remote:
         self.clients = Clients(session)
         self.schedules = Schedules(session)
         self.realtime = Realtime(session)
+        self.configuration = Configuration(session)
+        self.tenants = Tenants(session)

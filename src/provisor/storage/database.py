@@ -264,6 +264,17 @@ class Database:
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
+    def bypasses_row_security(self) -> bool:
+        """Whether PostgreSQL skips the tenants' row-level security policies for this
+        connection's role (a superuser or a ``BYPASSRLS`` role); never on SQLite."""
+        if self.is_sqlite:
+            return False
+        with self.unscoped_read() as conn:
+            found = conn.execute(
+                text("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
+            ).scalar()
+        return bool(found)
+
     def ping(self) -> None:
         """Raise StorageError unless the database answers."""
         with self.unscoped_read() as conn:

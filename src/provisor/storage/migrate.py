@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -31,13 +32,23 @@ def alembic_config(db: Database) -> Config:
 
 def upgrade(db: Database, revision: str = "head") -> None:
     """Apply every migration up to ``revision`` (idempotent; safe with concurrent nodes)."""
+    _migrate(db, command.upgrade, revision)
+
+
+def downgrade(db: Database, revision: str) -> None:
+    """Undo the migrations after ``revision``, in one transaction (what a downgrade cannot
+    keep, e.g. the rows of tenants other than the default one, is deleted)."""
+    _migrate(db, command.downgrade, revision)
+
+
+def _migrate(db: Database, step: Callable[[Config, str], None], revision: str) -> None:
     config = alembic_config(db)
     with db.unscoped_write(foreign_keys=False) as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SET LOCAL statement_timeout = 0"))  # migrations may take long
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
         config.attributes["connection"] = conn
-        command.upgrade(config, revision)
+        step(config, revision)
 
 
 def current_revision(db: Database) -> str | None:

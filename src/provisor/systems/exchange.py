@@ -26,6 +26,7 @@ from provisor.connectors.csv.files import formula_safe
 from provisor.context import Context
 from provisor.errors import InputError, NotFoundError
 from provisor.systems.model import KINDS, NewSystem, System
+from provisor.systems.secrets import ALWAYS_SECRET
 from provisor.systems.service import SystemService, document_of
 from provisor.timestamps import now
 
@@ -41,10 +42,28 @@ def export_system(ctx: Context, service: SystemService, id_or_name: str) -> dict
             sources.append({"id": source_id, "name": service.get(ctx, source_id).name})
         except NotFoundError:
             continue
+    described = configuration_of(ctx, service, system)
+    transformations = described.pop("transformations")
     return {
         "provisorExport": FORMAT,
         "product": f"provisor {__version__}",
         "exported": now(),
+        **described,
+        "sourceSystems": sources,
+        "transformations": transformations,
+    }
+
+
+def configuration_of(ctx: Context, service: SystemService, system: System) -> dict[str, Any]:
+    """Internal: what an export says of a system besides its links: name, description, type,
+    role, enabled, properties without credential values (keys sorted), the credential keys
+    (sorted) and the current transformations by kind. The caller authorised the call."""
+    # a key that is a credential on every system of the type is left out even if stored
+    # plain (as a change could store it before that was fixed): an export carries no secret
+    secret = set(system.credential_keys) | (
+        (system.type.credential_keys | ALWAYS_SECRET) & set(system.properties)
+    )
+    return {
         "name": system.name,
         "description": system.description,
         "type": system.type.id,
@@ -52,10 +71,9 @@ def export_system(ctx: Context, service: SystemService, id_or_name: str) -> dict
         "role": system.role.value,
         "enabled": system.enabled,
         "properties": {
-            k: v for k, v in system.properties.items() if k not in system.credential_keys
+            k: system.properties[k] for k in sorted(system.properties) if k not in secret
         },
-        "credentialKeys": list(system.credential_keys),
-        "sourceSystems": sources,
+        "credentialKeys": sorted(secret),
         "transformations": {
             kind: document_of(service.transformation(ctx, system.id, kind).text)
             for kind in system.kinds

@@ -342,6 +342,7 @@ class SystemService:
                     current = [k for k, p in stored.items() if p.credential]
                     keys = sorted(set(keys or current) | set(credentials))
                 wanted_credentials = {k for k, p in stored.items() if p.credential}
+                wanted_credentials |= _always_secret(kind)  # a Password is never plain text
                 if keys is not None:
                     wanted_credentials = set(keys) | _always_secret(kind)
                 merged = self._merge(kind, role, stored, given, wanted_credentials, check_url=True)
@@ -363,6 +364,25 @@ class SystemService:
             store.update_system(tx, row)
             tx.audit("system.update", row.id, {"version": row.version, **detail})
             return self._view(tx, row)
+
+    def seal_plain_credentials(self, ctx: Context) -> int:
+        """Encrypt the credentials stored as plain text before provisor 0.x refused it (a
+        ``Password`` set by a later change on a system without credentials); how many. Run
+        at start-up by the composition root, as provisor's ``maintenance`` over every tenant."""
+        keys = set(ALWAYS_SECRET)
+        for kind in connector_types():
+            keys |= kind.credential_keys
+        sealed = 0
+        with self.db.write(ctx) as tx:
+            for system_id, type_name, key, value in store.plain_properties(tx, keys):
+                try:
+                    secret = _always_secret(_type(type_name))
+                except ConfigError:  # a type this version no longer knows: leave it
+                    continue
+                if key in secret:
+                    store.seal_property(tx, system_id, key, self.cipher.encrypt(value))
+                    sealed += 1
+        return sealed
 
     @requires()
     def set_enabled(self, ctx: Context, id_or_name: str, enabled: bool) -> System:
@@ -389,7 +409,7 @@ class SystemService:
             row = self._locked(tx, id_or_name, if_match)
             kind, role = _type(row.type), Role(row.role)
             stored = {p.key: p for p in store.properties_of(tx, [row.id])[row.id]}
-            credentials = {k for k, p in stored.items() if p.credential}
+            credentials = {k for k, p in stored.items() if p.credential} | _always_secret(kind)
             if credential_keys is not None:
                 credentials = set(credential_keys) | _always_secret(kind)
             wanted: dict[str, str | None] = {k: None for k in stored if k not in properties}

@@ -193,6 +193,29 @@ def replace_properties(tx: Transaction, system_id: str, rows: Iterable[PropertyR
         tx.execute(insert(sp), values)
 
 
+def plain_properties(tx: Transaction, keys: Iterable[str]) -> list[tuple[str, str, str, str]]:
+    """(system id, system type, key, value) of the properties among ``keys`` stored as plain
+    text (not credentials)."""
+    sp, s = t.system_properties, t.systems
+    query = (
+        select(sp.c.system_id, s.c.type, sp.c.key, sp.c.value)
+        .join(s, s.c.id == sp.c.system_id)
+        .where(sp.c.credential == 0, sp.c.key.in_(list(keys)))
+    )
+    return [tuple(row) for row in tx.execute(tx.scoped(query, sp))]
+
+
+def seal_property(tx: Transaction, system_id: str, key: str, encrypted: str) -> None:
+    """Store a property as a credential, its value encrypted."""
+    sp = t.system_properties
+    stmt = (
+        update(sp)
+        .where(sp.c.system_id == system_id, sp.c.key == key)
+        .values(value=encrypted, credential=1)
+    )
+    tx.execute(tx.scoped(stmt, sp))
+
+
 # -- sources of targets ----------------------------------------------------------------------------
 
 

@@ -64,6 +64,13 @@ class Quotas:
             values[attribute] = value
         return cls(**values)
 
+    def merged(self, changes: Any) -> Quotas:
+        """These quotas with ``changes`` (a JSON object of some quotas: a number sets one,
+        null makes it the default again) applied; InputError names what is wrong."""
+        if not isinstance(changes, dict):
+            raise InputError('"quotas" is an object such as {"sourceSystems": 20}.')
+        return Quotas.from_json({**self.to_json(), **changes})
+
     def to_json(self) -> dict[str, int]:
         """The quotas set (the others are the installation's defaults)."""
         out = {}

@@ -120,9 +120,7 @@ class TenantService:
         problem = tenant_name_problem(name)
         if problem is not None:
             raise InputError(problem)
-        title = title.strip()
-        if len(title) > 255 or not title.isprintable():
-            raise InputError("A tenant's title is at most 255 printable characters.")
+        title = _title(title)
         document = self._bundle(bundle) if bundle is not None else None
         stamp = now()
         tenant = Tenant(
@@ -156,9 +154,14 @@ class TenantService:
         return tenant, credentials
 
     def _bundle(self, name: str) -> dict[str, Any]:
+        """The bundle template ``name``; an unknown one is bad input (400), not a missing
+        resource: the request names it."""
         if self.bundle is None:
             raise InputError("This installation has no bundle templates.")
-        return self.bundle(name)
+        try:
+            return self.bundle(name)
+        except NotFoundError as exc:
+            raise InputError(exc.message) from exc
 
     @requires(Permission.OPERATOR)
     def listing(self, ctx: Context) -> list[Tenant]:
@@ -182,9 +185,11 @@ class TenantService:
         title: str | None = None,
         quotas: Quotas | None = None,
         enabled: bool | None = None,
+        quota_changes: dict[str, Any] | None = None,
     ) -> Tenant:
-        """Change a tenant's title, quotas (merged: a quota set to null is the default
-        again) or whether it is enabled (a disabled tenant answers no request and runs no
+        """Change a tenant's title, quotas (``quotas`` replaces them all; ``quota_changes``,
+        a JSON object of some quotas, is merged: a quota set to null is the default again)
+        or whether it is enabled (a disabled tenant answers no request and runs no
         scheduled job)."""
         if name == DEFAULT_TENANT and enabled is False:
             raise ConflictError(
@@ -194,10 +199,13 @@ class TenantService:
             tenant = store.find(tx.conn, name)
             if tenant is None:
                 raise NotFoundError(f"No tenant {name!r}.")
+            wanted = tenant.quotas if quotas is None else quotas
+            if quota_changes is not None:
+                wanted = wanted.merged(quota_changes)
             changed = replace(
                 tenant,
-                title=tenant.title if title is None else title.strip(),
-                quotas=tenant.quotas if quotas is None else quotas,
+                title=tenant.title if title is None else _title(title),
+                quotas=wanted,
                 enabled=tenant.enabled if enabled is None else enabled,
                 last_modified=now(),
             )
@@ -209,6 +217,17 @@ class TenantService:
             )
         self._forget(name)
         return changed
+
+    @requires(Permission.OPERATOR)
+    def acting_in(self, ctx: Context, name: str) -> Context:
+        """The context in which the operator acts inside tenant ``name`` (export or import
+        its configuration): provisor acting for ``operator:<the operator>`` there, in this
+        request. A disabled tenant can be acted in (its configuration repaired before it is
+        enabled again); an unknown one is a NotFoundError."""
+        with self.db.unscoped_read() as conn:
+            if store.find(conn, name) is None:
+                raise NotFoundError(f"No tenant {name!r}.")
+        return Context.system(f"operator:{ctx.author}", tenant=name, request_id=ctx.request_id)
 
     @requires(Permission.OPERATOR)
     def delete(self, ctx: Context, name: str) -> dict[str, int]:
@@ -236,3 +255,11 @@ class TenantService:
         self.clients.forget_tenant(name)
         log.info("tenant deleted", tenant=name, by=ctx.author, rows=sum(counts.values()))
         return counts
+
+
+def _title(title: str) -> str:
+    """A tenant's title, trimmed; InputError unless it is at most 255 printable characters."""
+    title = title.strip()
+    if len(title) > 255 or not title.isprintable():
+        raise InputError("A tenant's title is at most 255 printable characters.")
+    return title

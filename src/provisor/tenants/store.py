@@ -78,7 +78,7 @@ def delete_rows(conn: Connection, name: str) -> dict[str, int]:
     for table in reversed((*t.TENANT_TABLES,)):
         deleted = conn.execute(delete(table).where(table.c.tenant == name)).rowcount
         if deleted:
-            counts[table.name] = deleted
+            counts[str(table.name)] = deleted  # a quoted_name: orjson takes plain str keys
     return counts
 
 

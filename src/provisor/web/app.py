@@ -14,6 +14,7 @@ from provisor.settings import Settings
 from provisor.web import (
     admin_certificates,
     admin_clients,
+    admin_configuration,
     admin_jobs,
     admin_schedules,
     admin_systems,
@@ -23,6 +24,7 @@ from provisor.web import (
     me,
     oauth,
     openapi,
+    operator,
     proxy,
     scim_api,
     scim_discovery,
@@ -85,9 +87,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(admin_schedules.router)
     app.include_router(admin_certificates.router)
     app.include_router(admin_clients.router)
+    app.include_router(admin_configuration.router)
     app.include_router(proxy.router)
     app.include_router(realtime_routes.public)
     app.include_router(realtime_routes.admin)
+    app.include_router(operator.router)
     return app
 
 

@@ -21,6 +21,7 @@ from provisor.errors import (
     ConfigError,
     ConflictError,
     InputError,
+    InvalidDocumentError,
     InvalidTransformationError,
     MasterKeyError,
     NotFoundError,
@@ -131,7 +132,9 @@ async def _provisor_error(request: Request, exc: Exception) -> Response:
     status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
     if status >= 500:
         log.error("request failed", path=route_path(request.scope), error=exc.message)
-    if isinstance(exc, InvalidTransformationError) and not is_scim(route_path(request.scope)):
+    if isinstance(exc, InvalidTransformationError | InvalidDocumentError) and not is_scim(
+        route_path(request.scope)
+    ):
         return problem(status, exc.message, problems=exc.problems)
     if isinstance(exc, MasterKeyError) and not is_scim(route_path(request.scope)):
         return problem(status, exc.message, title="The master key does not match the data")

@@ -35,9 +35,11 @@ ADMIN_SCHEDULES = "Admin: schedules"
 ADMIN_CERTIFICATES = "Admin: certificates"
 ADMIN_CLIENTS = "Admin: technical users"
 ADMIN_REALTIME = "Admin: real-time logs"
+ADMIN_CONFIGURATION = "Admin: configuration"
 TENANT_ADMIN = "Tenant admin API"
 HEALTH = "Health"
 OAUTH = "OAuth 2.0"
+OPERATOR = "Operator"
 
 TAGS: list[dict[str, str]] = [
     {"name": SCIM_USERS, "description": "Users of the Local Identity Directory (RFC 7644)."},
@@ -52,9 +54,18 @@ TAGS: list[dict[str, str]] = [
     {"name": ADMIN_CERTIFICATES, "description": "Outbound and inbound certificates."},
     {"name": ADMIN_CLIENTS, "description": "Clients of the APIs and their secrets."},
     {"name": ADMIN_REALTIME, "description": "What real-time provisioning did."},
+    {
+        "name": ADMIN_CONFIGURATION,
+        "description": "The tenant's configuration as one document: export, plan, apply; "
+        "bundle templates.",
+    },
     {"name": TENANT_ADMIN, "description": "SAP's public API for jobs (tenant_admin_api)."},
     {"name": HEALTH, "description": "Whether the server and its database work."},
     {"name": OAUTH, "description": "Bearer tokens for technical users."},
+    {
+        "name": OPERATOR,
+        "description": "The installation's tenants, managed by its operators (/operator/v1).",
+    },
 ]
 TAG_GROUPS: list[dict[str, Any]] = [
     {"name": "SCIM", "tags": [SCIM_USERS, SCIM_GROUPS, SCIM_SEARCH, SCIM_DISCOVERY]},
@@ -69,11 +80,13 @@ TAG_GROUPS: list[dict[str, Any]] = [
             ADMIN_CERTIFICATES,
             ADMIN_CLIENTS,
             ADMIN_REALTIME,
+            ADMIN_CONFIGURATION,
             TENANT_ADMIN,
         ],
     },
     {"name": "Health", "tags": [HEALTH]},
     {"name": "OAuth", "tags": [OAUTH]},
+    {"name": "Operator", "tags": [OPERATOR]},
 ]
 
 # -- responses -------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def test_services_hash_with_the_costs_of_the_settings(tmp_path: Path) -> None:
                 *conn.execute(select(t.users.c.password_hash)).scalars(),
             ]
         assert [h.split("$")[3] for h in stored] == ["m=64,t=2,p=4"] * 2
-        assert services.clients.authenticate_secret(made.client_id, made.client_secret)
+        assert services.clients.authenticate_secret("default", made.client_id, made.client_secret)
     finally:
         services.close()
 
@@ -64,14 +64,17 @@ def test_verified_secrets_cache_only_remembers_successes() -> None:
 
 def test_tokens_expire_and_are_bound_to_the_key() -> None:
     signer = TokenSigner(b"k" * 32, ttl_seconds=60)
-    claims = signer.verify(signer.issue("client-1", frozenset({"manage_users"}), "secret-1"))
+    claims = signer.verify(
+        signer.issue("client-1", frozenset({"manage_users"}), "secret-1", "acme")
+    )
     assert claims is not None and claims.client_id == "client-1"
     assert claims.secret_id == "secret-1"
+    assert claims.tenant == "acme"
     assert claims.scope == {"manage_users"}
     assert claims.expires_at - time.time() == pytest.approx(60, abs=2)
-    assert TokenSigner(b"o" * 32, 60).verify(signer.issue("c", frozenset(), "s")) is None
+    assert TokenSigner(b"o" * 32, 60).verify(signer.issue("c", frozenset(), "s", "default")) is None
     expired = TokenSigner(b"k" * 32, ttl_seconds=-10)
-    assert signer.verify(expired.issue("c", frozenset(), "s")) is None
+    assert signer.verify(expired.issue("c", frozenset(), "s", "default")) is None
 
 
 def test_master_key_file_is_private_and_stable(tmp_path) -> None:
@@ -91,11 +94,20 @@ def test_permissions() -> None:
     with pytest.raises(ValueError, match="unknown permission"):
         parse_permissions(["root"])
     admin = Principal(
-        client_id="a", name="a", permissions=frozenset({Permission.ADMIN}), method="basic"
+        client_id="a",
+        tenant="default",
+        name="a",
+        permissions=frozenset({Permission.ADMIN}),
+        method="basic",
     )
     assert admin.actor().allows(Permission.PROXY_API)
+    assert not admin.actor().allows(Permission.OPERATOR)  # the installation's, not a tenant's
     users = Principal(
-        client_id="u", name="u", method="basic", permissions=frozenset({Permission.MANAGE_USERS})
+        client_id="u",
+        tenant="default",
+        name="u",
+        method="basic",
+        permissions=frozenset({Permission.MANAGE_USERS}),
     )
     assert users.actor().allows(Permission.MANAGE_USERS, Permission.MANAGE_GROUPS)
     assert not users.actor().allows(Permission.MANAGE_GROUPS)

@@ -1,0 +1,1 @@
+"""A tenant's configuration as one document: export, plan, apply; bundle templates."""
