@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -279,6 +280,14 @@ def _task_queue() -> JobQueue:
     from provisor.jobs.pgqueue import ProcrastinateQueue
 
     return ProcrastinateQueue()
+
+
+def yield_to_requests(settings: Settings) -> None:
+    """Lower this process's CPU priority by ``PROVISOR_JOB_NICE``: a job runner's process, so
+    that one tenant's big job leaves the CPU to every tenant's API and real-time calls when
+    both want it (the job goes as fast when the CPU is idle)."""
+    if settings.job_nice:
+        os.nice(settings.job_nice)
 
 
 async def run_jobs(services: Services, stop: asyncio.Event, *, concurrency: int = 4) -> None:

@@ -53,10 +53,11 @@ def _jobs() -> None:
     import asyncio
 
     from provisor import logs
-    from provisor.runtime import Services, run_jobs
+    from provisor.runtime import Services, run_jobs, yield_to_requests
 
     settings = Settings()
     logs.configure(settings.log_level)
+    yield_to_requests(settings)  # the web workers beside it go first
     services = Services.open(settings)
     stop = asyncio.Event()
 

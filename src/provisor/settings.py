@@ -53,6 +53,14 @@ class Settings(BaseSettings):
         description="A running job whose worker has not given a sign of life for this long is "
         "continued by another worker from its last committed page.",
     )
+    job_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="How much the job runner processes (of provisor serve, provisor worker) "
+        "lower their CPU priority (nice), so that API and real-time calls on the same host go "
+        "first when both want the CPU; 0: the same priority.",
+    )
     tenant_job_concurrency: int = Field(
         2,
         ge=1,

@@ -535,11 +535,12 @@ def worker(
     """Run queued and scheduled jobs until stopped (SIGTERM/Ctrl-C). On PostgreSQL, start
     as many as you like, on any hosts: they share the work through procrastinate."""
     from provisor import logs
-    from provisor.runtime import run_jobs
+    from provisor.runtime import run_jobs, yield_to_requests
 
     settings = settings_from(data_dir, database_url)
     with open_services(settings) as services:
         logs.configure(settings.log_level)  # a long-running process: its log, as a server's
+        yield_to_requests(settings)  # servers on the same host go first
 
         async def main() -> None:
             stop = asyncio.Event()
