@@ -30,14 +30,13 @@ import orjson
 
 from provisor.configuration.model import FORMAT
 from provisor.connectors.base import Role
-from provisor.connectors.outbound import policy_of, unusable_url
-from provisor.connectors.paths import file_roots
-from provisor.connectors.types import ConnectorType, Kind, connector_type
-from provisor.errors import ConfigError, InputError, InvalidTransformationError, ProvisorError
+from provisor.connectors.types import ConnectorType, connector_type
+from provisor.errors import InputError, InvalidTransformationError, ProvisorError
 from provisor.jobs.schedule import Schedule
 from provisor.scim.custom_schemas import parse_custom_schema
 from provisor.systems.model import KINDS, check_name
 from provisor.systems.secrets import ALWAYS_SECRET
+from provisor.systems.service import property_problems
 from provisor.transform.document import compile_document, placeholders
 
 TOP_LEVEL = {
@@ -247,7 +246,7 @@ def _system(
         else:
             properties[key] = value
     problems.extend(
-        f"{where}.properties.{p}" for p in _property_problems(kind, role, properties, services)
+        f"{where}.properties.{p}" for p in property_problems(kind, role, properties, services)
     )
     sources = item.get("sourceSystems", [])
     if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
@@ -269,29 +268,6 @@ def _system(
         sources=tuple(dict.fromkeys(sources)),
         transformations=transformations,
     )
-
-
-def _property_problems(
-    kind: ConnectorType, role: Role, properties: Mapping[str, str], services: Mapping[str, Any]
-) -> list[str]:
-    """What the systems' service would refuse in these properties (the same checks)."""
-    problems = kind.problems(role, properties, complete=False)
-    roots = file_roots(services)
-    policy = policy_of(services)
-    for spec in kind.properties:
-        value = properties.get(spec.key)
-        if not value:
-            continue
-        if spec.kind is Kind.FILE:
-            try:
-                roots.locate(spec.key, value)
-            except (ConfigError, InputError) as exc:
-                problems.append(exc.message)
-        elif spec.kind is Kind.URL and (problem := unusable_url(value)):
-            problems.append(f"{spec.key}: {problem}")
-        elif spec.kind is Kind.URL and (problem := policy.url_problem(value)):
-            problems.append(f"{spec.key}: the outbound policy refuses it: {problem}")
-    return problems
 
 
 def _transformations(

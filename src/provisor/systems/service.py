@@ -514,22 +514,7 @@ class SystemService:
                     f"{', '.join(stale)}."
                 )
         plain = {k: ("x" if r.credential else r.value) for k, r in rows.items()}
-        problems = kind.problems(role, plain, complete=False)
-        roots = file_roots({**self._services, "context": ctx})
-        policy = policy_of(self._services)
-        for spec in kind.properties:
-            value = plain.get(spec.key)
-            if not value:
-                continue
-            if spec.kind is Kind.FILE:
-                try:
-                    roots.locate(spec.key, value)
-                except (ConfigError, InputError) as exc:
-                    problems.append(exc.message)
-            elif spec.kind is Kind.URL and (problem := unusable_url(value)):
-                problems.append(f"{spec.key}: {problem}")
-            elif spec.kind is Kind.URL and (problem := policy.url_problem(value)):
-                problems.append(f"{spec.key}: the outbound policy refuses it: {problem}")
+        problems = property_problems(kind, role, plain, {**self._services, "context": ctx})
         if problems:
             raise InputError("Invalid properties: " + "; ".join(problems))
         return rows
@@ -743,6 +728,32 @@ class SystemService:
         except (ConnectorError, ConfigError, InputError) as exc:
             return TestResult(False, exc.message, time.monotonic() - started)
         return TestResult(True, message, time.monotonic() - started)
+
+
+def property_problems(
+    kind: ConnectorType, role: Role, properties: Mapping[str, str], services: Mapping[str, Any]
+) -> list[str]:
+    """What is wrong with a system's properties (credentials given as any non-empty value):
+    the type's own checks, files outside the call's tenant's folders (``services``: what a
+    connector is lent, with the call's ``context``), unusable URLs and URLs the outbound
+    policy refuses. Saving a system and checking a configuration document both use it."""
+    problems = kind.problems(role, properties, complete=False)
+    roots = file_roots(services)
+    policy = policy_of(services)
+    for spec in kind.properties:
+        value = properties.get(spec.key)
+        if not value:
+            continue
+        if spec.kind is Kind.FILE:
+            try:
+                roots.locate(spec.key, value)
+            except (ConfigError, InputError) as exc:
+                problems.append(exc.message)
+        elif spec.kind is Kind.URL and (problem := unusable_url(value)):
+            problems.append(f"{spec.key}: {problem}")
+        elif spec.kind is Kind.URL and (problem := policy.url_problem(value)):
+            problems.append(f"{spec.key}: the outbound policy refuses it: {problem}")
+    return problems
 
 
 def _type(name: str) -> ConnectorType:
