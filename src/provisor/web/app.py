@@ -41,6 +41,11 @@ Authenticate with HTTP Basic (a technical user's client id and secret) or with a
 token from `POST /oauth2/token` (client credentials grant), or with a client certificate
 attached to the technical user (mTLS with `provisor serve --tls-cert`, or from a trusted
 TLS-terminating reverse proxy). `GET /api/v1/me` says who the credentials are.
+
+Every path below is a tenant's: the default tenant's at the server's own address, another
+tenant's below `/t/<tenant>/` (or at `<tenant>.<PROVISOR_TENANT_DOMAIN>`), with that tenant's
+credentials. `/operator/v1` is the installation's operators' (permission `operator`), at the
+server's own address only.
 """
 
 
