@@ -117,6 +117,12 @@ def test_parallel_patches_across_worker_processes(
     assert {m["value"] for m in members} == set(users)
 
 
+def _users(url: str, admin: tuple[str, str]) -> int:
+    """How many users the server holds (another connection than the one under test)."""
+    answer = httpx.get(f"{url}/scim/Users", params={"count": 0}, auth=admin, timeout=30)
+    return int(answer.json()["totalResults"])
+
+
 def test_graceful_shutdown_finishes_in_flight_requests(
     served: tuple[str, tuple[str, str], subprocess.Popen[str]],
 ) -> None:
@@ -134,7 +140,11 @@ def test_graceful_shutdown_finishes_in_flight_requests(
         ThreadPoolExecutor(max_workers=1) as pool,
     ):
         in_flight = pool.submit(client.post, "/Bulk", json=request)
-        time.sleep(0.5)  # the bulk request is being processed
+        deadline = time.monotonic() + 60
+        while not _users(url, admin):  # until the bulk request is being processed
+            assert not in_flight.done(), in_flight.result().text
+            assert time.monotonic() < deadline, "the bulk request was never processed"
+            time.sleep(0.05)
         process.send_signal(signal.SIGTERM)
         response = in_flight.result()
     assert response.status_code == 200
