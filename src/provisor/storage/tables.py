@@ -137,7 +137,7 @@ clients = Table(
     Column("description", Text, nullable=False, server_default=""),
     Column("permissions", Text, nullable=False),  # space-separated
     Column("created", Time, nullable=False),
-    UniqueConstraint("tenant", "name"),
+    UniqueConstraint("name", "tenant"),
 )
 
 client_secrets = Table(
@@ -170,7 +170,7 @@ users = Table(
     Column("version", Integer, nullable=False),
     Column("doc", JSONDocument, nullable=False),
     Column("password_hash", Text, nullable=True),
-    UniqueConstraint("tenant", "user_name_key"),
+    UniqueConstraint("user_name_key", "tenant"),
 )
 
 user_emails = Table(
@@ -251,7 +251,7 @@ systems = Table(
     Column("version", Integer, nullable=False),  # moves on every change (ETag)
     Column("created", Time, nullable=False),
     Column("last_modified", Time, nullable=False),
-    UniqueConstraint("tenant", "name_key"),
+    UniqueConstraint("name_key", "tenant"),
 )
 
 system_properties = Table(

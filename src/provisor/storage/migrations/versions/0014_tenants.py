@@ -64,10 +64,12 @@ PRIMARY_KEYS = {
     "inbound_certificates": ("tenant", "fingerprint"),
     "revoked_certificates": ("tenant", "fingerprint"),
 }
+# The name first: an index led by the tenant would tempt SQLite's planner into scanning all a
+# tenant's rows for "tenant = ? AND id > ? ORDER BY id" (paging) instead of the id's index.
 UNIQUE: dict[str, tuple[str, tuple[str, ...]]] = {  # table -> (old column, new columns)
-    "clients": ("name", ("tenant", "name")),
-    "users": ("user_name_key", ("tenant", "user_name_key")),
-    "systems": ("name_key", ("tenant", "name_key")),
+    "clients": ("name", ("name", "tenant")),
+    "users": ("user_name_key", ("user_name_key", "tenant")),
+    "systems": ("name_key", ("name_key", "tenant")),
 }
 POLICY = "tenant_isolation"
 # The tenant of the session ('*': provisor's own work over every tenant, and migrations).
