@@ -108,6 +108,11 @@ def print_table(table: Table) -> None:
         Console(width=natural).print(table, crop=False)
 
 
+def say(text: str) -> None:
+    """Print a line as it is: no markup, no highlighting, no wrapping."""
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 def print_json(data: Any) -> None:
     """JSON on standard output, for scripts (``--json``)."""
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")

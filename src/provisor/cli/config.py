@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,9 +28,9 @@ from provisor.cli.common import (
     connect,
     err,
     fail,
-    out,
     print_json,
     print_table,
+    say,
 )
 from provisor.remote.configuration import Plan
 from provisor.remote.session import RemoteError
@@ -58,12 +59,7 @@ Output = Annotated[
 ]
 
 
-def say(text: str) -> None:
-    """Print a line as it is: no markup, no highlighting, no wrapping."""
-    out.print(text, markup=False, highlight=False, soft_wrap=True)
-
-
-def _read(file: str) -> dict[str, Any]:
+def read_document(file: str) -> dict[str, Any]:
     try:
         text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
     except OSError as exc:
@@ -141,8 +137,12 @@ def export(output: Output = None, server: Server = None, profile: Profile = None
     schedules and custom schemas, in a stable order (two exports diff cleanly)."""
     with connect(server, profile) as remote:
         document = remote.configuration.export()
-    data = (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
-    _write(data, output, "the configuration")
+    write_document(document, output, "the configuration")
+
+
+def write_document(document: Any, output: Path | None, what: str) -> None:
+    """A configuration document as readable JSON, to ``output`` or standard output."""
+    _write((json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode(), output, what)
 
 
 @app.command()
@@ -156,7 +156,7 @@ def plan(
 ) -> None:
     """What applying FILE would change; nothing is changed. Ends with the plan's
     fingerprint, for config apply --expect."""
-    document = _read(file)
+    document = read_document(file)
     with connect(server, profile) as remote:
         try:
             found = remote.configuration.plan(document, prune=prune)
@@ -189,33 +189,52 @@ def apply(
 ) -> None:
     """Show the plan, ask, then apply exactly that plan (refused when the configuration
     changed in between)."""
-    document = _read(file)
+    document = read_document(file)
     with connect(server, profile) as remote:
-        try:
-            found = remote.configuration.plan(document, prune=prune)
-        except RemoteError as exc:
-            _refused(exc)
-        if not as_json:
-            _show(found, every=False)
-        if _pending(found) == 0:
-            if as_json:
-                print_json(found)
-            else:
-                say("Nothing to change.")
-            return
-        confirm_or_yes(yes, f"Apply these {_pending(found)} change(s)?")
-        try:
-            applied = remote.configuration.apply(
-                document, prune=prune, expect=expect or found["fingerprint"]
-            )
-        except RemoteError as exc:
-            if exc.status == 409:
-                fail(f"{exc.message} Nothing was changed.")
-            _refused(exc)
+        plan_then_apply(
+            lambda: remote.configuration.plan(document, prune=prune),
+            lambda fingerprint: remote.configuration.apply(
+                document, prune=prune, expect=expect or fingerprint
+            ),
+            yes=yes,
+            as_json=as_json,
+        )
+
+
+def plan_then_apply(
+    planned: Callable[[], Plan],
+    applying: Callable[[str], Plan],
+    *,
+    yes: bool,
+    as_json: bool,
+    where: str = "",
+) -> None:
+    """Plan (``planned``), show the plan, ask (or ``yes``), then apply exactly that plan
+    (``applying`` gets its fingerprint): ``config apply`` and ``tenants import``. ``where``
+    ends the question and the report (" to tenant acme")."""
+    try:
+        found = planned()
+    except RemoteError as exc:
+        _refused(exc)
+    if not as_json:
+        _show(found, every=False)
+    if _pending(found) == 0:
+        if as_json:
+            print_json(found)
+        else:
+            say("Nothing to change.")
+        return
+    confirm_or_yes(yes, f"Apply these {_pending(found)} change(s){where}?")
+    try:
+        applied = applying(found["fingerprint"])
+    except RemoteError as exc:
+        if exc.status == 409:
+            fail(f"{exc.message} Nothing was changed.")
+        _refused(exc)
     if as_json:
         print_json(applied)
         return
-    say(f"Applied {_pending(applied)} change(s).")
+    say(f"Applied {_pending(applied)} change(s){where}.")
 
 
 @app.command()

@@ -36,6 +36,7 @@ from provisor.cli.common import (
     out,
     print_json,
     print_table,
+    say,
 )
 from provisor.connectors.base import Role
 from provisor.remote import Remote
@@ -188,11 +189,6 @@ def _credentials(
 
 
 # -- printing -------------------------------------------------------------------------------------
-
-
-def say(text: str) -> None:
-    """Print a line as it is: no markup, no highlighting, no wrapping."""
-    out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _named(links: list[Link]) -> str:

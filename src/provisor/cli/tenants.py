@@ -10,7 +10,6 @@ named by the operator (the same files, plans and fingerprints).
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -25,11 +24,10 @@ from provisor.cli.common import (
     confirm_or_yes,
     connect,
     fail,
-    out,
     print_json,
     print_table,
+    say,
 )
-from provisor.remote.session import RemoteError
 from provisor.remote.tenants import CreatedTenant, Tenant, TenantView, Usage
 from provisor.tenants.model import QUOTA_NAMES  # names only: no server module
 
@@ -59,11 +57,6 @@ QuotaChanges = Annotated[
         "several.",
     ),
 ]
-
-
-def say(text: str) -> None:
-    """Print a line as it is: no markup, no highlighting, no wrapping."""
-    out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def parse_quotas(values: list[str] | None, *, resets: bool) -> dict[str, int | None]:
@@ -294,8 +287,7 @@ def export(
     links, schedules and custom schemas (the file of provisor config export)."""
     with connect(server, profile) as remote:
         document = remote.tenants.export(name)
-    data = (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
-    documents._write(data, output, f"the configuration of tenant {name}")
+    documents.write_document(document, output, f"the configuration of tenant {name}")
 
 
 @app.command("import")
@@ -310,28 +302,14 @@ def import_(
 ) -> None:
     """Import a configuration file into a tenant: show the plan, ask (or --yes), then apply
     exactly that plan (refused when the tenant's configuration changed in between)."""
-    document = documents._read(file)
+    document = documents.read_document(file)
     with connect(server, profile) as remote:
-        try:
-            found = remote.tenants.plan(name, document, prune=prune)
-        except RemoteError as exc:
-            documents._refused(exc)
-        if not as_json:
-            documents._show(found, every=False)
-        if documents._pending(found) == 0:
-            if as_json:
-                print_json(found)
-            else:
-                say("Nothing to change.")
-            return
-        confirm_or_yes(yes, f"Apply these {documents._pending(found)} change(s) to tenant {name}?")
-        try:
-            applied = remote.tenants.apply(name, document, prune=prune, expect=found["fingerprint"])
-        except RemoteError as exc:
-            if exc.status == 409:
-                fail(f"{exc.message} Nothing was changed.")
-            documents._refused(exc)
-    if as_json:
-        print_json(applied)
-        return
-    say(f"Applied {documents._pending(applied)} change(s) to tenant {name}.")
+        documents.plan_then_apply(
+            lambda: remote.tenants.plan(name, document, prune=prune),
+            lambda fingerprint: remote.tenants.apply(
+                name, document, prune=prune, expect=fingerprint
+            ),
+            yes=yes,
+            as_json=as_json,
+            where=f" to tenant {name}",
+        )
