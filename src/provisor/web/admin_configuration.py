@@ -37,6 +37,15 @@ Prune = Annotated[
     ),
 ]
 
+Expect = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="The fingerprint of the plan reviewed: 409 when the configuration changed "
+        "since",
+    ),
+]
+
 
 def _json(data: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(
@@ -52,9 +61,13 @@ def _json(data: Any, headers: dict[str, str] | None = None) -> Response:
     dependencies=[guard(ConfigurationService.export)],
 )
 def export_configuration(services: ServicesDep, ctx: ContextDep) -> Response:
-    document = services.configuration.export(ctx)
-    tenant = "".join(c if c.isalnum() or c in "-_." else "_" for c in ctx.tenant)
-    disposition = f'attachment; filename="provisor-{tenant}-{now()[:10]}.json"'
+    return exported(services.configuration.export(ctx), ctx.tenant)
+
+
+def exported(document: Any, tenant: str) -> Response:
+    """A tenant's exported configuration, as a file to save (also the operator's export)."""
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in tenant)
+    disposition = f'attachment; filename="provisor-{name}-{now()[:10]}.json"'
     return _json(document, headers={"Content-Disposition": disposition})
 
 
@@ -79,14 +92,7 @@ def apply_configuration(
     services: ServicesDep,
     ctx: ContextDep,
     prune: Prune = False,
-    expect: Annotated[
-        str | None,
-        Query(
-            max_length=64,
-            description="The fingerprint of the plan reviewed: 409 when the configuration "
-            "changed since",
-        ),
-    ] = None,
+    expect: Expect = None,
 ) -> Response:
     applied = services.configuration.apply(ctx, body, prune=prune, expect=expect)
     return _json(present.plan(applied))

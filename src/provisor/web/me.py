@@ -25,6 +25,11 @@ async def me(request: Request) -> dict[str, Any]:
     """The technical user the request authenticates as: its name, client id, permissions,
     how it authenticated (``basic``, ``bearer`` or ``certificate``), the system a
     certificate confines it to, and the tenant."""
+    return await caller(request)
+
+
+async def caller(request: Request) -> dict[str, Any]:
+    """The JSON of the principal a guard admitted (also ``GET /operator/v1/me``'s)."""
     principal = await current_principal(request)
     return {
         "clientId": principal.client_id,

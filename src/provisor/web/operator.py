@@ -20,11 +20,11 @@ tenant disabled or deleted 409.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
@@ -33,16 +33,16 @@ from provisor.context import DEFAULT_TENANT, Context, Permission
 from provisor.tenants import present
 from provisor.tenants.model import QUOTA_NAMES, Quotas
 from provisor.tenants.service import TenantService
-from provisor.timestamps import now
 from provisor.web import openapi
+from provisor.web.admin_configuration import Document, Expect, Prune, exported
 from provisor.web.auth import (
     ContextDep,
     Guard,
     GuardedRoute,
     ServicesDep,
-    current_principal,
     guard,
 )
+from provisor.web.me import caller
 from provisor.web.tenancy import PATH_PREFIX, public_root
 
 router = APIRouter(
@@ -113,19 +113,6 @@ class TenantChange(BaseModel):
     )
 
 
-Document = Annotated[
-    dict[str, Any],
-    Body(description="A configuration document (the export's, or a bundle's)"),
-]
-Prune = Annotated[
-    bool,
-    Query(
-        description="Also delete what the document leaves out (systems, schedules, links, "
-        "custom schemas)"
-    ),
-]
-
-
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(data), status, headers=headers, media_type="application/json")
 
@@ -149,18 +136,10 @@ def tenant_urls(request: Request, services: ServicesDep, name: str) -> dict[str,
     summary="The calling operator (how provisor login checks an operator's credentials)",
     dependencies=[Depends(Guard(Permission.OPERATOR))],
 )
-async def me(request: Request, ctx: ContextDep) -> dict[str, Any]:
+async def me(request: Request) -> dict[str, Any]:
     """The operator the request authenticates as, in the shape of ``GET /api/v1/me``
     (``tenant``: the installation scope, ``_installation``)."""
-    principal = await current_principal(request)
-    return {
-        "clientId": principal.client_id,
-        "name": principal.name,
-        "permissions": sorted(p.value for p in principal.permissions),
-        "authentication": principal.method,
-        "system": principal.system,
-        "tenant": ctx.tenant,
-    }
+    return await caller(request)
 
 
 @router.post(
@@ -267,9 +246,7 @@ def delete_tenant(name: str, services: ServicesDep, ctx: ContextDep) -> Response
 )
 def export_configuration(name: str, services: ServicesDep, ctx: ContextDep) -> Response:
     inside = services.tenants.acting_in(ctx, name)
-    document = services.configuration.export(inside)
-    disposition = f'attachment; filename="provisor-{name}-{now()[:10]}.json"'
-    return _json(document, headers={"Content-Disposition": disposition})
+    return exported(services.configuration.export(inside), inside.tenant)
 
 
 @router.post(
@@ -295,14 +272,7 @@ def apply_configuration(
     services: ServicesDep,
     ctx: ContextDep,
     prune: Prune = False,
-    expect: Annotated[
-        str | None,
-        Query(
-            max_length=64,
-            description="The fingerprint of the plan reviewed: 409 when the tenant's "
-            "configuration changed since",
-        ),
-    ] = None,
+    expect: Expect = None,
 ) -> Response:
     inside = services.tenants.acting_in(ctx, name)
     applied = services.configuration.apply(inside, body, prune=prune, expect=expect)
