@@ -78,9 +78,9 @@ class TenantService:
     def resolve(self, name: str) -> Tenant | None:
         """The tenant named ``name``, or None (unknown); cached for a couple of seconds. The
         installation scope is no tenant."""
-        entry = self._cache.get(name)
-        if entry is not None and entry[0] > time.monotonic():
-            return entry[1]
+        hit = self.cached(name)
+        if hit is not None:
+            return hit[0]
         if tenant_name_problem(name) is not None and name != DEFAULT_TENANT:
             return None
         with self.db.unscoped_read() as conn:
@@ -251,7 +251,7 @@ class TenantService:
         return self._purge(ctx, name, audit=True)
 
     def _purge(self, ctx: Context, name: str, *, audit: bool) -> dict[str, int]:
-        every = Context(ctx.actor, ANY_TENANT, ctx.request_id)
+        every = ctx.in_tenant(ANY_TENANT)
         with self.db.write(every) as tx:
             counts = store.delete_rows(tx.conn, name)
             store.remove(tx.conn, name)
