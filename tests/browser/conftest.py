@@ -1,0 +1,208 @@
+"""Browser tests: Debian's chromium driven by Playwright against a live server, axe-core checks.
+
+Playwright never downloads a browser here (no ``playwright install``): the tests launch the
+system's chromium, ``/usr/bin/chromium`` or the one named by PROVISOR_CHROMIUM. axe-core comes
+from npm (tests/browser/package-lock.json, installed by scripts/test into node_modules). Each
+pytest-xdist worker starts its own browser, and every test gets its own server and browser
+context. PROVISOR_SCREENSHOTS=<folder> saves full-page PNGs of the pages the journeys visit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    ViewportSize,
+    sync_playwright,
+)
+
+from provisor.runtime import Services, prepare
+from provisor.settings import Settings
+from tests.conftest import LiveServer, uvicorn_thread
+
+HERE = Path(__file__).parent
+# Read when the module is imported: tests/conftest.py's clean_environ removes every PROVISOR_*
+# variable before each test.
+CHROMIUM = os.environ.get("PROVISOR_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = os.environ.get("PROVISOR_SCREENSHOTS")
+AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
+VIEWPORT: ViewportSize = {"width": 1366, "height": 768}  # a laptop's screen
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+BLOCKING_IMPACTS = frozenset({"serious", "critical"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before tests/conftest.py's rule, which marks the rest fast
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every browser test is slow: a live server and a browser."""
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.slow)
+
+
+# -- the browser: one per worker ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """Headless chromium from the system (its sandbox needs a user other than root)."""
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(
+            f"chromium is required at {CHROMIUM} (Debian: apt-get install chromium; another "
+            "path with PROVISOR_CHROMIUM); scripts/test installs it",
+            pytrace=False,
+        )
+    args = ["--no-sandbox"] if os.geteuid() == 0 else []
+    launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+    yield launched
+    launched.close()
+
+
+# -- the whole application on loopback ------------------------------------------------------------
+
+
+def whole_app(settings: Settings, services: Services) -> Any:
+    """What ``provisor serve`` serves: the API and the console."""
+    try:
+        from provisor.asgi import create_app
+    except ModuleNotFoundError:  # before the console exists: the API alone
+        from provisor.web.app import create_app
+    return create_app(settings, services)
+
+
+@contextmanager
+def serve_whole(settings: Settings) -> Iterator[LiveServer]:
+    """tests/conftest.py's ``serve`` with the whole application."""
+    written = prepare(settings)
+    assert written is not None, "a fresh store creates the initial admin"
+    admin = json.loads(written.read_text())
+    services = Services.open(settings)
+    app = whole_app(settings, services)
+    with uvicorn_thread(app, log_level="warning", lifespan="on", proxy_headers=False) as port:
+        yield LiveServer(
+            settings=settings,
+            services=services,
+            url=f"http://127.0.0.1:{port}",
+            admin=(admin["client_id"], admin["client_secret"]),
+        )
+
+
+@pytest.fixture
+def live(sqlite_settings: Settings) -> Iterator[LiveServer]:
+    """The whole application on a fresh SQLite database, served on loopback."""
+    with serve_whole(sqlite_settings) as server:
+        yield server
+
+
+# -- pages: a context per test, watched for errors ------------------------------------------------
+
+
+@dataclass
+class BrowserLog:
+    """What the browser reported as an error: console errors, uncaught exceptions and
+    Content-Security-Policy violations (chromium reports those as console errors too). A test
+    that provokes an error on purpose (a 403 page loads as a failed resource) allows it."""
+
+    errors: list[str] = field(default_factory=list)
+    allowed: list[re.Pattern[str]] = field(default_factory=list)
+
+    def allow(self, pattern: str) -> None:
+        """Errors matching the regular expression ``pattern`` no longer fail the test."""
+        self.allowed.append(re.compile(pattern))
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(f"console: {message.text} ({message.location.get('url', '')})")
+
+    def on_page_error(self, error: Exception) -> None:
+        self.errors.append(f"uncaught: {error}")
+
+    def unexpected(self) -> list[str]:
+        return [e for e in self.errors if not any(p.search(e) for p in self.allowed)]
+
+
+# Reports every CSP violation as a console error with its directive (chromium's own message
+# names it too, but not for every kind of violation). An init script runs despite the CSP.
+CSP_REPORTER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI || "inline"}`
+    + ` at ${event.sourceFile}:${event.lineNumber}`);
+});
+"""
+
+
+@pytest.fixture
+def browser_log() -> BrowserLog:
+    return BrowserLog()
+
+
+@pytest.fixture
+def page(browser: Browser, live: LiveServer, browser_log: BrowserLog) -> Iterator[Page]:
+    """A page in a fresh context (no cookie) on a laptop's screen, relative URLs on ``live``;
+    the test fails if the browser reported an error it did not allow."""
+    context = browser.new_context(viewport=VIEWPORT, base_url=live.url)
+    context.add_init_script(CSP_REPORTER)
+    opened = context.new_page()
+    opened.on("console", browser_log.on_console)
+    opened.on("pageerror", browser_log.on_page_error)
+    yield opened
+    context.close()
+    unexpected = browser_log.unexpected()
+    assert not unexpected, "the browser reported errors:\n" + "\n".join(unexpected)
+
+
+# -- accessibility and screenshots ----------------------------------------------------------------
+
+
+def _axe_source() -> str:
+    if not AXE.is_file():
+        pytest.fail(
+            f"axe-core is missing ({AXE}): run scripts/test, or `npm ci` in {HERE}", pytrace=False
+        )
+    return AXE.read_text()
+
+
+def assert_accessible(page: Page) -> None:
+    """Run axe-core (WCAG 2.1 A and AA rules) on the page as it is; fail listing every
+    violation of serious or critical impact. axe is evaluated through the DevTools protocol,
+    which the page's Content-Security-Policy does not govern: the page's CSP stays in force."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(_axe_source())
+    results = page.evaluate(
+        "(tags) => window.axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_TAGS
+    )
+    blocking = [v for v in results["violations"] if v["impact"] in BLOCKING_IMPACTS]
+    lines = [f"{v['id']} ({v['impact']}): {v['help']} - {_targets(v['nodes'])}" for v in blocking]
+    assert not lines, f"axe found accessibility violations on {page.url}:\n" + "\n".join(lines)
+
+
+def _targets(nodes: list[dict[str, Any]], shown: int = 5) -> str:
+    """The CSS selectors of a violation's first ``shown`` elements, and how many more."""
+    selectors = [" ".join(node["target"]) for node in nodes]
+    more = f" and {len(selectors) - shown} more" if len(selectors) > shown else ""
+    return ", ".join(selectors[:shown]) + more
+
+
+def screenshot(page: Page, name: str) -> None:
+    """Save a full-page PNG ``<name>.png`` in PROVISOR_SCREENSHOTS, when it is set."""
+    if SCREENSHOTS:
+        folder = Path(SCREENSHOTS)
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=folder / f"{name}.png", full_page=True)
