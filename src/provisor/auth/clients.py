@@ -6,7 +6,7 @@ hashes. A client authenticates with its id and a secret (HTTP Basic, or the clie
 credentials grant of /oauth2/token, which returns a bearer token).
 
 Managing clients is for administrators (``@requires()``: admin) and is audited (ids only,
-never a secret). A technical user cannot delete the last client holding ``admin`` (itself,
+never a secret); listing and showing them (never a secret) needs ``view``. A technical user cannot delete the last client holding ``admin`` (itself,
 since only an admin may delete clients): nobody could manage clients through the API after
 it; the local operator recovers with ``provisor clients create --local``.
 
@@ -153,22 +153,22 @@ class ClientService:
             tx.audit("client.create", client.id, {"secret": row.id})
         return client, Credentials(client.id, secret)
 
-    @requires()
+    @requires(Permission.VIEW)
     def all(self, ctx: Context) -> list[ClientRow]:
         with self.db.read(ctx) as tx:
             return store.list_clients(tx)
 
-    @requires()
+    @requires(Permission.VIEW)
     def get(self, ctx: Context, id_or_name: str) -> ClientRow:
         return self.find(ctx, id_or_name)
 
-    @requires()
+    @requires(Permission.VIEW)
     def listing(self, ctx: Context) -> list[ClientView]:
         """Every client with its secrets' metadata, oldest first."""
         with self.db.read(ctx) as tx:
             return [ClientView(c, store.secrets_of(tx, c.id)) for c in store.list_clients(tx)]
 
-    @requires()
+    @requires(Permission.VIEW)
     def show(self, ctx: Context, id_or_name: str) -> ClientView:
         """A client (id or name) with its secrets' metadata; NotFoundError."""
         with self.db.read(ctx) as tx:
