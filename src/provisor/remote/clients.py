@@ -81,14 +81,6 @@ class Clients:
         created: ClientWithSecret = self._session.json("POST", CLIENTS, json=body)
         return created
 
-    def list(self) -> ClientList:
-        found: ClientList = self._session.json("GET", CLIENTS)
-        return found
-
-    def show(self, client: str) -> ClientInfo:
-        found: ClientInfo = self._session.json("GET", path(CLIENTS, client))
-        return found
-
     def update(
         self,
         client: str,
@@ -104,6 +96,14 @@ class Clients:
             body["description"] = description
         changed: ClientInfo = self._session.json("PATCH", path(CLIENTS, client), json=body)
         return changed
+
+    def list(self) -> ClientList:
+        found: ClientList = self._session.json("GET", CLIENTS)
+        return found
+
+    def show(self, client: str) -> ClientInfo:
+        found: ClientInfo = self._session.json("GET", path(CLIENTS, client))
+        return found
 
     def rotate_secret(
         self, client: str, *, keep_previous: bool = False, expires_in_days: int | None = None
