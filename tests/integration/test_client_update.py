@@ -34,11 +34,9 @@ def test_update_changes_permissions_and_description_audited(services: Services) 
     assert principal.permissions == {Permission.VIEW, Permission.REALTIME_API}
     with services.db.read(ADMIN) as tx:
         found = tx.execute(
-            select(t.audit_log.c.action, t.audit_log.c.detail).where(
-                t.audit_log.c.action == "client.update"
-            )
-        ).all()
-    details = [orjson.loads(detail) for _, detail in found]
+            select(t.audit_log.c.detail).where(t.audit_log.c.action == "client.update")
+        ).scalars()
+        details = [orjson.loads(detail) for detail in found]
     assert details == [
         {"permissions": ["realtime_api", "view"], "descriptionChanged": False},
         {"permissions": ["realtime_api", "view"], "descriptionChanged": True},
@@ -55,7 +53,7 @@ def test_update_refuses_bad_input_and_other_callers(services: Services) -> None:
         ({"description": "x" * 2001}, "at most 2000"),
     ):
         with pytest.raises(InputError, match=message):
-            services.clients.update(ADMIN, "robot", **wrong)  # type: ignore[arg-type]
+            services.clients.update(ADMIN, "robot", **wrong)
     with pytest.raises(NotFoundError):
         services.clients.update(ADMIN, "nobody", description="x")
     for caller in (client_context(Permission.VIEW), client_context(Permission.MANAGE_USERS)):
@@ -90,7 +88,13 @@ def test_patch_over_the_api(sqlite_server: LiveServer) -> None:
         body = changed.json()
         assert body["permissions"] == ["view"] and "clientSecret" not in body
         assert len(body["secrets"]) == 1
-        for wrong in ({}, {"permissions": []}, {"permissions": ["root"]}, {"name": "x"}):
+        wrongs: list[dict[str, object]] = [
+            {},
+            {"permissions": []},
+            {"permissions": ["root"]},
+            {"name": "x"},
+        ]
+        for wrong in wrongs:
             answer = http.patch(f"/api/v1/clients/{client_id}", json=wrong)
             assert answer.status_code in (400, 422), (wrong, answer.text)
             assert answer.headers["content-type"].startswith("application/problem+json")
