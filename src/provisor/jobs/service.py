@@ -6,8 +6,9 @@ waits), as *Run Now* does during a scheduled run (spec §3.7).
 
 The operations adapters call take the call's context first and declare their permission
 (``@requires``): the admin API's reads need ``view`` and its changes ``admin`` (who holds
-``view`` too), SAP's tenant admin API's (``public_*``) ``tenant_admin_api``. The methods without ``@requires`` are the internals
-the workers, the scheduler and real-time call, under a system context.
+``view`` too), SAP's tenant admin API's (``public_*``) ``tenant_admin_api``. The methods
+without ``@requires`` are the internals the workers, the scheduler and real-time call, under a
+system context.
 """
 
 from __future__ import annotations
