@@ -53,6 +53,9 @@ class Permission(StrEnum):
     PROXY_API = "proxy_api"
     REALTIME_API = "realtime_api"
     TENANT_ADMIN_API = "tenant_admin_api"
+    # Read-only administration of a tenant: every operation of the admin API that only
+    # reads (the console's viewer; a technical user that monitors).
+    VIEW = "view"
     ADMIN = "admin"
     # Read-only administration of a tenant (the console's viewers, monitoring): every read,
     # no change.
