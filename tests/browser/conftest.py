@@ -9,11 +9,9 @@ context. PROVISOR_SCREENSHOTS=<folder> saves full-page PNGs of the pages the jou
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +26,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from provisor.runtime import Services, prepare
-from provisor.settings import Settings
-from tests.conftest import LiveServer, uvicorn_thread
+from tests.conftest import LiveServer
 
 HERE = Path(__file__).parent
 # Read when the module is imported: tests/conftest.py's clean_environ removes every PROVISOR_*
@@ -41,14 +37,6 @@ AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
 VIEWPORT: ViewportSize = {"width": 1366, "height": 768}  # a laptop's screen
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 BLOCKING_IMPACTS = frozenset({"serious", "critical"})
-
-
-@pytest.hookimpl(tryfirst=True)  # before tests/conftest.py's rule, which marks the rest fast
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every browser test is slow: a live server and a browser."""
-    for item in items:
-        if HERE in item.path.parents:
-            item.add_marker(pytest.mark.slow)
 
 
 # -- the browser: one per worker ------------------------------------------------------------------
@@ -78,40 +66,18 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 # -- the whole application on loopback ------------------------------------------------------------
 
 
-def whole_app(settings: Settings, services: Services) -> Any:
-    """What ``provisor serve`` serves: the API and the console."""
-    try:
-        from provisor.asgi import create_app
-    except ModuleNotFoundError:  # before the console exists: the API alone
-        from provisor.web.app import create_app
-    return create_app(settings, services)
-
-
-@contextmanager
-def serve_whole(settings: Settings) -> Iterator[LiveServer]:
-    """tests/conftest.py's ``serve`` with the whole application."""
-    written = prepare(settings)
-    assert written is not None, "a fresh store creates the initial admin"
-    admin = json.loads(written.read_text())
-    services = Services.open(settings)
-    app = whole_app(settings, services)
-    with uvicorn_thread(app, log_level="warning", lifespan="on", proxy_headers=False) as port:
-        yield LiveServer(
-            settings=settings,
-            services=services,
-            url=f"http://127.0.0.1:{port}",
-            admin=(admin["client_id"], admin["client_secret"]),
-        )
-
-
 @pytest.fixture
-def live(sqlite_settings: Settings) -> Iterator[LiveServer]:
-    """The whole application on a fresh SQLite database, served on loopback."""
-    with serve_whole(sqlite_settings) as server:
-        yield server
+def live(sqlite_server: LiveServer) -> LiveServer:
+    """The whole application (the APIs and the console) on a fresh SQLite database, served on
+    loopback; a live server makes every browser test slow (tests/conftest.py's rule)."""
+    return sqlite_server
 
 
 # -- pages: a context per test, watched for errors ------------------------------------------------
+
+
+# chromium asks every site for /favicon.ico, whether or not its pages name an icon
+FAVICON = re.compile(r"/favicon\.ico\)$")
 
 
 @dataclass
@@ -121,7 +87,7 @@ class BrowserLog:
     that provokes an error on purpose (a 403 page loads as a failed resource) allows it."""
 
     errors: list[str] = field(default_factory=list)
-    allowed: list[re.Pattern[str]] = field(default_factory=list)
+    allowed: list[re.Pattern[str]] = field(default_factory=lambda: [FAVICON])
 
     def allow(self, pattern: str) -> None:
         """Errors matching the regular expression ``pattern`` no longer fail the test."""
