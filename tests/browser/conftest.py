@@ -37,6 +37,7 @@ AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
 VIEWPORT: ViewportSize = {"width": 1366, "height": 768}  # a laptop's screen
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 BLOCKING_IMPACTS = frozenset({"serious", "critical"})
+ACTIONS = 10_000  # ms an action (click, fill...) waits for its element; expect() waits 5 s
 
 
 # -- the browser: one per worker ------------------------------------------------------------------
@@ -124,6 +125,7 @@ def page(browser: Browser, live: LiveServer, browser_log: BrowserLog) -> Iterato
     """A page in a fresh context (no cookie) on a laptop's screen, relative URLs on ``live``;
     the test fails if the browser reported an error it did not allow."""
     context = browser.new_context(viewport=VIEWPORT, base_url=live.url)
+    context.set_default_timeout(ACTIONS)
     context.add_init_script(CSP_REPORTER)
     opened = context.new_page()
     opened.on("console", browser_log.on_console)

@@ -1,4 +1,4 @@
-"""What the console journeys share: administrators, signing in, the console's CSRF token."""
+"""What the console journeys share: administrators, signing in, the CSRF token, jobs."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from playwright.sync_api import Page, expect
 from provisor.admins.model import Role
 from provisor.admins.service import INITIAL_FILE
 from tests.conftest import CTX, LiveServer
+from tests.jobs.conftest import running_jobs
 
 CONSOLE = "/console"
 SIGNED_IN = re.compile(r"/console/?$")  # the home page, where signing in leads by default
+JOB_ENDS = 30_000  # ms: a job of a few users ends well within this on a loaded machine
 
 
 @dataclass(frozen=True)
@@ -61,3 +63,24 @@ def csrf_token(page: Page) -> str:
 def accept_confirmations(page: Page) -> None:
     """Answer yes to every confirmation the page asks (Playwright dismisses them by default)."""
     page.on("dialog", lambda dialog: dialog.accept())
+
+
+def start_job(page: Page, source: str, kind: str) -> None:
+    """Start a job on the jobs page; its page opens."""
+    page.get_by_label("Source system").select_option(label=source)
+    page.get_by_label("Job", exact=True).select_option(kind)
+    page.get_by_role("button", name="Start job").click()
+    expect(page.get_by_role("status")).to_contain_text(f"{kind} job of {source} started")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"{kind} job of {source}")
+
+
+def watch_job(page: Page, live: LiveServer, ends: str) -> None:
+    """The job waits in the queue (no runner yet) while its page polls; a runner then runs it,
+    and the same document, never reloaded, shows it end in the state ``ends``."""
+    expect(page.locator(".job-state")).to_contain_text("Queued")
+    expect(page.locator(".job-progress")).to_have_attribute("hx-trigger", "every 1s")
+    page.evaluate("() => { window.sameDocument = true; }")
+    with running_jobs(live.services):
+        expect(page.locator(".job-state")).to_contain_text(ends, timeout=JOB_ENDS)
+    expect(page.locator(".job-progress")).not_to_have_attribute("hx-trigger", "every 1s")
+    assert page.evaluate("() => window.sameDocument") is True, "the page was reloaded"
