@@ -160,11 +160,15 @@ class SystemService:
         role: Role | None = None,
         type: str | None = None,
         enabled: bool | None = None,
+        name: str | None = None,
         offset: int = 0,
         limit: int | None = None,
     ) -> tuple[list[System], int]:
-        """A page of systems, enabled ones first, then by name; and how many match."""
-        return self.all(ctx, role=role, type=type, enabled=enabled, offset=offset, limit=limit)
+        """A page of systems, enabled ones first, then by name; and how many match.
+        ``name``: only those whose name contains it (case-insensitive)."""
+        return self.all(
+            ctx, role=role, type=type, enabled=enabled, name=name, offset=offset, limit=limit
+        )
 
     # -- reading (internal) -------------------------------------------------------------------
 
@@ -180,6 +184,7 @@ class SystemService:
         role: Role | None = None,
         type: str | None = None,
         enabled: bool | None = None,
+        name: str | None = None,
         offset: int = 0,
         limit: int | None = None,
     ) -> tuple[list[System], int]:
@@ -191,6 +196,7 @@ class SystemService:
                 role=Role(role).value if role else None,
                 type=type_id,
                 enabled=enabled,
+                name=name,
                 offset=offset,
                 limit=limit,
             )

@@ -5,6 +5,8 @@ changes and deletions, ``tx.tenant_values`` for inserts)."""
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -121,11 +123,16 @@ def list_systems(
     role: str | None = None,
     type: str | None = None,
     enabled: bool | None = None,
+    name: str | None = None,
     offset: int = 0,
     limit: int | None = None,
 ) -> tuple[list[SystemRow], int]:
-    """A page of systems, enabled ones first, then by name; and how many match."""
+    """A page of systems, enabled ones first, then by name; and how many match. ``name``:
+    only those whose name contains it (case-insensitive)."""
     where = []
+    if name:
+        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", name.casefold()) + "%"
+        where.append(t.systems.c.name_key.like(pattern, escape="\\"))
     if role is not None:
         where.append(t.systems.c.role == role)
     if type is not None:
