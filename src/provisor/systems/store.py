@@ -6,7 +6,6 @@ changes and deletions, ``tx.tenant_values`` for inserts)."""
 from __future__ import annotations
 
 import re
-
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
