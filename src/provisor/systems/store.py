@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from provisor.errors import ConflictError
@@ -128,7 +128,7 @@ def list_systems(
 ) -> tuple[list[SystemRow], int]:
     """A page of systems, enabled ones first, then by name; and how many match. ``name``:
     only those whose name contains it (case-insensitive)."""
-    where = []
+    where: list[ColumnElement[bool]] = []
     if name:
         pattern = "%" + re.sub(r"([\\%_])", r"\\\1", name.casefold()) + "%"
         where.append(t.systems.c.name_key.like(pattern, escape="\\"))
