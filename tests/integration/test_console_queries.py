@@ -83,3 +83,21 @@ def test_a_viewer_pages_but_does_not_generate(services: Services) -> None:
     assert services.systems.listing(VIEWER, name="h")[1] == 1
     with pytest.raises(PermissionDeniedError):
         services.certificates.generate_inbound(VIEWER, None, "idm", "a-password", system=hr)
+
+
+def test_outbound_certificates_of_a_page_of_systems(services: Services) -> None:
+    ids = [_source(services, f"S{n}") for n in range(4)]
+    certs = services.certificates
+    first = certs.generate_outbound(ADMIN, ids[1], key_type="EC-P256")
+    second = certs.generate_outbound(ADMIN, ids[1], key_type="EC-P256")
+    certs.set_auto_regenerate(ADMIN, ids[2], True)
+    listings, total = certs.outbound_listings(ADMIN, offset=1, limit=2)
+    assert total == 4
+    assert [x.system_name for x in listings] == ["S1", "S2"]
+    assert [c.details.fingerprint for c in listings[0].certificates] == [
+        first.details.fingerprint,
+        second.details.fingerprint,
+    ]
+    assert listings[0].certificates[0].active and not listings[0].auto_regenerate
+    assert listings[1].certificates == [] and listings[1].auto_regenerate
+    assert services.systems.show(ADMIN, ids[0]).transformations == {"read": 1}

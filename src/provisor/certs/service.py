@@ -340,6 +340,28 @@ class CertificateService:
             certificates=[self._outbound(row, found.name) for row in rows],
         )
 
+    @requires(Permission.VIEW)
+    def outbound_listings(
+        self, ctx: Context, *, role: Role | None = None, offset: int = 0, limit: int = 20
+    ) -> tuple[list[OutboundListing], int]:
+        """A page of systems (enabled first, then by name) with their outbound certificates
+        and automatic regeneration; and how many systems there are."""
+        systems, total = self.systems.all(ctx, role=role, offset=offset, limit=limit)
+        ids = [s.id for s in systems]
+        with self.db.read(ctx) as tx:
+            rows = store.outbound_of_systems(tx, ids)
+            auto = store.auto_regenerating(tx, ids)
+        listings = [
+            OutboundListing(
+                system_id=s.id,
+                system_name=s.name,
+                auto_regenerate=s.id in auto,
+                certificates=[self._outbound(row, s.name) for row in rows.get(s.id, [])],
+            )
+            for s in systems
+        ]
+        return listings, total
+
     def _outbound(
         self, row: store.OutboundRow, system_name: str, now: datetime | None = None
     ) -> OutboundCertificate:

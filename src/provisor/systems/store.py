@@ -328,6 +328,23 @@ def get_transformation(
     return _transformation(row) if row is not None else None
 
 
+def current_versions(tx: Transaction, system_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """The current version of each transformation of these systems: system id -> kind ->
+    version (one query, without the documents)."""
+    if not system_ids:
+        return {}
+    c = t.transformation_versions.c
+    query = (
+        select(c.system_id, c.kind, func.max(c.version).label("current"))
+        .where(c.system_id.in_(list(system_ids)))
+        .group_by(c.system_id, c.kind)
+    )
+    found: dict[str, dict[str, int]] = {}
+    for row in tx.execute(tx.scoped(query, t.transformation_versions)):
+        found.setdefault(row.system_id, {})[row.kind] = int(row.current)
+    return found
+
+
 def transformation_history(
     tx: Transaction, system_id: str, kind: str, *, offset: int = 0, limit: int | None = None
 ) -> tuple[list[TransformationRow], int]:

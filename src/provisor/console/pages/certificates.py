@@ -112,8 +112,7 @@ def overview(
     inbound: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Response:
     certs = _certs(request)
-    systems, total = services(request).systems.listing(ctx, offset=offset, limit=SYSTEMS_PAGE)
-    outbound = [certs.outbound_listing(ctx, s.id) for s in systems]
+    outbound, total = certs.outbound_listings(ctx, offset=offset, limit=SYSTEMS_PAGE)
     callers, callers_total = certs.inbound_page(ctx, offset=inbound, limit=INBOUND_PAGE)
 
     def systems_link(at: int) -> str:
