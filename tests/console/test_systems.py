@@ -13,7 +13,7 @@ from provisor.admins.model import Role as AdminRole
 from provisor.connectors.base import Role
 from provisor.context import Context
 from provisor.systems.model import NewSystem, System
-from tests.console.conftest import Console, csrf_of
+from tests.console.conftest import Console, csrf_of, sign_in
 
 ADMIN = Context.administrator("test")
 
@@ -351,3 +351,26 @@ def test_an_export_is_readable_json(console: Console) -> None:
     browser = console.signed_in("ada")
     exported = browser.get(f"/console/systems/{system.id}/export")
     assert orjson.loads(exported.content)["provisorExport"] == 1
+
+
+def test_another_tenants_pages_stay_in_that_tenant(console: Console) -> None:
+    every = Context.system("test", tenant="*")
+    console.services.tenants.create(Context(every.actor, "_installation"), "other")
+    inside = Context(ADMIN.actor, "other")
+    console.services.administrators.create(inside, "ada", AdminRole.ADMINISTRATOR, "p" * 12)
+    proxy = console.services.systems.create(
+        inside, NewSystem(name="Proxy", type="local-identity-directory", role=Role.PROXY)
+    )
+    make(console, "Default tenant")
+    browser = console.browser()
+    assert sign_in(browser, "ada", "p" * 12, "/t/other").status_code == 303
+    listed = browser.get("/t/other/console/systems")
+    assert listed.status_code == 200
+    assert f'href="/t/other/console/systems/{proxy.id}"' in listed.text
+    assert "Default tenant" not in listed.text
+    page = browser.get(f"/t/other/console/systems/{proxy.id}")
+    assert f"http://console.test/t/other/ipsproxy/service/api/v1/scim/{proxy.id}" in page.text
+    token = csrf_of(page)
+    disabled = browser.post(f"/t/other/console/systems/{proxy.id}/disable", data={"csrf": token})
+    assert disabled.headers["location"] == f"/t/other/console/systems/{proxy.id}"
+    assert not console.services.systems.show(inside, proxy.id).enabled
