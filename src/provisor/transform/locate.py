@@ -163,9 +163,9 @@ def locate(text: str, problems: list[str]) -> list[Problem]:
     except json.JSONDecodeError as exc:
         at = min(exc.pos, len(plain))
         place = _place(plain, at, min(at + 1, len(plain)))
-        return [
-            Problem(p, None, place if "not valid JSON" in p else None) for p in problems
-        ] or [Problem(f"document: not valid JSON ({exc.msg})", None, place)]
+        return [Problem(p, None, place if "not valid JSON" in p else None) for p in problems] or [
+            Problem(f"document: not valid JSON ({exc.msg})", None, place)
+        ]
     scanner = _Scanner(plain)
     try:
         scanner.value(0, (), -1)

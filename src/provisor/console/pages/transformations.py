@@ -387,7 +387,6 @@ def run_try(
     variables: Annotated[str, Form(max_length=10_000)] = "",
 ) -> Response:
     system = _system(request, ctx, system_id, kind)
-    typed = {"entity_type": entity_type, "operation": operation, "entity": entity}
     try:
         sample = _json_object(entity, "The entity")
         seeded = _json_object(variables, "The variables") if variables.strip() else None
@@ -401,13 +400,23 @@ def run_try(
             variables=seeded,
         )
     except InvalidTransformationError as exc:
-        message = "The current document is invalid: " + "; ".join(exc.problems)
-        return _try_page(request, system, kind, error=message, variables=variables, status=400, **typed)
+        error = "The current document is invalid: " + "; ".join(exc.problems)
     except InputError as exc:
-        return _try_page(
-            request, system, kind, error=exc.message, variables=variables, status=400, **typed
-        )
-    return _try_page(request, system, kind, outcome=outcome, variables=variables, **typed)
+        error = exc.message
+    else:
+        error = ""
+    return _try_page(
+        request,
+        system,
+        kind,
+        entity_type=entity_type,
+        operation=operation,
+        entity=entity,
+        variables=variables,
+        outcome=None if error else outcome,
+        error=error,
+        status=400 if error else 200,
+    )
 
 
 def _json_object(text: str, what: str) -> dict[str, Any]:

@@ -65,18 +65,20 @@ async def validate(
     format: Annotated[str, Form(max_length=10)] = "auto",
 ) -> Response:
     system = await run_in_threadpool(_source, request, ctx, system_id)
-    typed = {"entity_type": entity_type, "format": format, "sample": sample}
+    typed: dict[str, Any] = {"entity_type": entity_type, "format": format, "sample": sample}
     try:
         text, name = sample, ""
         if file is not None and file.filename:
             raw = await file.read(MAX_SAMPLE + 1)
             if len(raw) > MAX_SAMPLE:
-                raise InputError(f"The file is larger than {MAX_SAMPLE:,} bytes: send a smaller sample.")
+                raise InputError(
+                    f"The file is larger than {MAX_SAMPLE:,} bytes: send a smaller sample."
+                )
             text, name = _decoded(raw), file.filename
         samples = samples_of(text, name, format, entity_type)
         result = await run_in_threadpool(services(request).jobs.validate, ctx, system.id, samples)
     except InputError as exc:
-        return _page(request, system, 400, error=exc.message, **typed)
+        return _page(request, system, status=400, error=exc.message, **typed)
     return _page(request, system, result=result, **typed)
 
 
