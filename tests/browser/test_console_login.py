@@ -11,7 +11,6 @@ from tests.browser.conftest import BrowserLog, assert_accessible, screenshot
 from tests.browser.console import (
     CONSOLE,
     SIGNED_IN,
-    Login,
     initial_administrator,
     new_administrator,
     sign_in,
@@ -123,12 +122,3 @@ FOCUSED_NAME = """() => {
     const name = element.getAttribute("aria-label") || element.textContent || element.value;
     return (name || "").trim();
 }"""
-
-
-def test_a_viewer_is_offered_no_change(page: Page, live: LiveServer) -> None:
-    viewer: Login = new_administrator(live, Role.VIEWER)
-    sign_in(page, viewer)
-    expect(page.get_by_role("heading", name="Home", level=1)).to_be_visible()
-    expect(page.locator("main form")).to_have_count(0)
-    expect(page.get_by_role("link", name="Add one")).to_have_count(0)
-    assert_accessible(page)
