@@ -322,6 +322,18 @@ class Directory:
                 skip = max(0, skip - matched)
         return render.list_response(items, total, start_index)
 
+    @requires(*READERS)
+    def members(
+        self, ctx: Context, group_id: str, *, offset: int = 0, limit: int = 50
+    ) -> tuple[list[store.MemberRow], int]:
+        """A page of a group's members (id, type, name), in id order, and how many."""
+        ctx.require(*self.readers(EntityType.GROUP), action="read groups")
+        limit = max(0, min(limit, self.options.max_count))
+        with self.db.read(ctx) as tx:
+            if store.get(tx, EntityType.GROUP, group_id) is None:
+                raise ResourceNotFoundError(f"Group {group_id} not found.")
+            return store.members_page(tx, group_id, offset=max(0, offset), limit=limit)
+
     # -- writing ------------------------------------------------------------------------------
 
     @requires(*MANAGERS)

@@ -267,6 +267,31 @@ def members(tx: Transaction, group_ids: Sequence[str]) -> dict[str, list[MemberR
     return out
 
 
+def members_page(
+    tx: Transaction, group_id: str, *, offset: int, limit: int
+) -> tuple[list[MemberRow], int]:
+    """A page of a group's members in id order, each with its name (userName or
+    displayName; the display the client gave when the member has none), and how many."""
+    gm, users, groups = t.group_members, t.users, t.groups
+    counted = select(func.count()).select_from(gm).where(gm.c.group_id == group_id)
+    total = int(tx.execute(tx.scoped(counted, gm)).scalar_one())
+    name = func.coalesce(users.c.user_name, groups.c.display_name, gm.c.display)
+    stmt = (
+        select(gm.c.member_id, gm.c.member_type, name.label("name"))
+        .select_from(
+            gm.outerjoin(users, users.c.id == gm.c.member_id).outerjoin(
+                groups, groups.c.id == gm.c.member_id
+            )
+        )
+        .where(gm.c.group_id == group_id)
+        .order_by(gm.c.member_id)
+        .offset(offset)
+        .limit(limit)
+    )
+    rows = tx.execute(tx.scoped(stmt, gm))
+    return [MemberRow(r.member_id, r.member_type, r.name) for r in rows], total
+
+
 def member_displays(tx: Transaction, group_id: str) -> dict[str, str | None]:
     """The members of a group: member id -> display."""
     gm = t.group_members
