@@ -3,6 +3,8 @@ delete; viewers read only."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from provisor.admins.model import Role
 from provisor.context import Context
 from provisor.scim import schemas as s
@@ -12,7 +14,7 @@ from tests.console.conftest import Console, csrf_of
 CTX = Context.system("test")
 
 
-def make(console: Console, kind: EntityType, body: dict[str, object]) -> str:
+def make(console: Console, kind: EntityType, body: dict[str, Any]) -> str:
     return console.services.directory.create(CTX, kind, body, "/scim").id
 
 
@@ -65,9 +67,7 @@ def test_create_rename_add_remove_delete(console: Console) -> None:
     group_id = location.rsplit("/", 1)[1]
     found = browser.get(location, params={"find": "al"})
     assert "alice" in found.text and "alfred" in found.text and "bob" not in found.text
-    added = browser.post(
-        f"{location}/members/add", data={"csrf": csrf, "member": [alice, alfred]}
-    )
+    added = browser.post(f"{location}/members/add", data={"csrf": csrf, "member": [alice, alfred]})
     assert added.status_code == 303, added.text
     assert sorted(member_ids(console, group_id)) == sorted([alice, alfred])
     unknown = browser.post(f"{location}/members/add", data={"csrf": csrf, "member": ["nope"]})

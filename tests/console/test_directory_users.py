@@ -40,7 +40,9 @@ def test_simple_search_finds_by_user_name_display_name_and_email(console: Consol
 
 
 def test_scim_filter_and_its_errors(console: Console) -> None:
-    make_user(console, "carol", **{"schemas": [s.USER, ENTERPRISE], ENTERPRISE: {"department": "Sales"}})
+    make_user(
+        console, "carol", **{"schemas": [s.USER, ENTERPRISE], ENTERPRISE: {"department": "Sales"}}
+    )
     make_user(console, "dave")
     browser = console.signed_in("ada")
     page = browser.get(
@@ -95,7 +97,13 @@ def test_create_edit_replace_and_delete(console: Console) -> None:
     csrf = csrf_of(browser.get("/console/directory/users/new"))
     created = browser.post(
         "/console/directory/users/new",
-        data={"csrf": csrf, "userName": "frank", "givenName": "Frank", "email": "f@x.org", "active": "1"},
+        data={
+            "csrf": csrf,
+            "userName": "frank",
+            "givenName": "Frank",
+            "email": "f@x.org",
+            "active": "1",
+        },
     )
     assert created.status_code == 303, created.text
     location = created.headers["location"]
@@ -130,7 +138,10 @@ def test_create_edit_replace_and_delete(console: Console) -> None:
     assert clash.status_code == 409 and "already" in clash.text
     replaced = browser.post(
         f"{location}/json",
-        data={"csrf": csrf, "document": orjson.dumps({"schemas": [s.USER], "userName": "frank3"}).decode()},
+        data={
+            "csrf": csrf,
+            "document": orjson.dumps({"schemas": [s.USER], "userName": "frank3"}).decode(),
+        },
     )
     assert replaced.status_code == 303, replaced.text
     bad_json = browser.post(f"{location}/json", data={"csrf": csrf, "document": "{nope"})

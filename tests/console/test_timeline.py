@@ -23,7 +23,6 @@ from provisor.realtime.model import Operation, RealtimeLog, State, Status, Syste
 from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.systems.model import NewSystem, System
-from provisor.timestamps import now
 from provisor.types import EntityType
 from tests.console.conftest import Console
 from tests.helpers import user_body
@@ -87,11 +86,11 @@ def test_the_timeline_answers_why_a_person_has_no_account(
     crm_row = targets.split("CRM")[1].split("</tr>")[0]
     assert "not written by provisor" in crm_row and "nothing logged" in crm_row
     events = page.text.split('id="timeline-events"')[1].split("</table>")[0]
-    assert f'/console/jobs/{provisioned["job"]}' in events
+    assert f"/console/jobs/{provisioned['job']}" in events
     assert alice in events and "bob" not in events
     assert f"/console/directory/users/{alice}" in page.text
     by_mail = browser.get("/console/timeline", params={"q": "ALICE@example.com"})
-    assert f'/console/jobs/{provisioned["job"]}' in by_mail.text
+    assert f"/console/jobs/{provisioned['job']}" in by_mail.text
     by_id = browser.get("/console/timeline", params={"q": alice})
     assert "CSV" in by_id.text and "bob" not in by_id.text.split('id="timeline-events"')[1]
 
@@ -235,8 +234,11 @@ def test_the_indexes_serve_postgresql_too(pg_services: Services) -> None:
     user_id = pg_services.directory.create(CTX, EntityType.USER, body, "/scim").id
     found = pg_services.timeline.find(ADMIN, "alice@example.com")
     assert [p.id for p in found.people] == [user_id] and found.events == []
-    group = {"schemas": [body["schemas"][0].replace("User", "Group")], "displayName": "G",
-             "members": [{"value": user_id}]}
+    group = {
+        "schemas": [body["schemas"][0].replace("User", "Group")],
+        "displayName": "G",
+        "members": [{"value": user_id}],
+    }
     group_id = pg_services.directory.create(CTX, EntityType.GROUP, group, "/scim").id
     members, total = pg_services.directory.members(ADMIN, group_id)
     assert total == 1 and members[0].display == "alice"

@@ -109,7 +109,9 @@ class IdentityTimeline:
         in each target linked to their sources."""
         query = query.strip()
         if not query or len(query) > MAX_QUERY:
-            raise InputError(f"Name a person: a userName, e-mail or id of 1 to {MAX_QUERY} characters.")
+            raise InputError(
+                f"Name a person: a userName, e-mail or id of 1 to {MAX_QUERY} characters."
+            )
         if not 0 <= offset <= MAX_OFFSET:
             raise InputError(f"Page within the newest {MAX_OFFSET} events.")
         limit = max(1, min(limit, MAX_LIMIT))
@@ -167,7 +169,9 @@ class IdentityTimeline:
         record = store.record(tx, key, target.id)
         last = store.last_entry(tx, key, target.id)
         action, reason, time, job_id = (
-            (last["action"], last["reason"], last["created"], last["job_id"]) if last else (None,) * 4
+            (last["action"], last["reason"], last["created"], last["job_id"])
+            if last
+            else (None,) * 4
         )
         if pushed is not None and (time is None or pushed["started"] > time):
             for result in pushed["systems"]:

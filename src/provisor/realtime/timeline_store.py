@@ -113,9 +113,7 @@ def realtime_entries(
         counted = tx.scoped(select(func.count()).select_from(_rt).where(where), _rt)
         total += int(tx.execute(counted).scalar() or 0)
         newest = (
-            tx.scoped(select(_rt).where(where), _rt)
-            .order_by(_rt.c.started.desc())
-            .limit(limit)
+            tx.scoped(select(_rt).where(where), _rt).order_by(_rt.c.started.desc()).limit(limit)
         )
         for r in tx.execute(newest):
             row = dict(r._mapping)

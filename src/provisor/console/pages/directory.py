@@ -179,6 +179,11 @@ def users(
     )
 
 
+def _name_of(doc: dict[str, Any]) -> dict[str, Any]:
+    name = doc.get("name")
+    return name if isinstance(name, dict) else {}
+
+
 def _formatted(name: Any) -> str:
     if not isinstance(name, dict):
         return ""
@@ -254,7 +259,7 @@ def _user_page(
     json_text: str | None = None,
 ) -> Response:
     doc = read(request, ctx, EntityType.USER, user_id)
-    name = doc.get("name") if isinstance(doc.get("name"), dict) else {}
+    name = _name_of(doc)
     current = {
         "userName": doc.get("userName", ""),
         "givenName": name.get("givenName", ""),
@@ -308,9 +313,7 @@ def edit_user(
     old = read(request, ctx, EntityType.USER, user_id)
     patch = {"schemas": [s.PATCH_OP], "Operations": _operations(old, values)}
     try:
-        directory.patch(
-            ctx, EntityType.USER, user_id, patch, SCIM_BASE, if_match=version or None
-        )
+        directory.patch(ctx, EntityType.USER, user_id, patch, SCIM_BASE, if_match=version or None)
     except (InputError, ConflictError) as exc:
         return _user_page(
             request, ctx, user_id, status=status_of(exc), problem=exc.message, values=values
@@ -324,7 +327,7 @@ def _operations(old: dict[str, Any], values: dict[str, Any]) -> list[dict[str, A
         {"op": "replace", "path": "userName", "value": values["userName"]},
         {"op": "replace", "path": "active", "value": values["active"]},
     ]
-    name = old.get("name") if isinstance(old.get("name"), dict) else {}
+    name = _name_of(old)
     for key, path, was in (
         ("givenName", "name.givenName", name.get("givenName")),
         ("familyName", "name.familyName", name.get("familyName")),
@@ -337,9 +340,7 @@ def _operations(old: dict[str, Any], values: dict[str, Any]) -> list[dict[str, A
     before = primary_email(old)
     if values["email"] != before:
         others = [
-            e
-            for e in old.get("emails", ())
-            if isinstance(e, dict) and e.get("value") != before
+            e for e in old.get("emails", ()) if isinstance(e, dict) and e.get("value") != before
         ]
         if values["email"]:
             others.insert(0, {"value": values["email"], "primary": True})
