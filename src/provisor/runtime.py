@@ -106,7 +106,7 @@ class Services:
             schedules=schedules,
             configuration=configuration,
             realtime=RealtimeService(jobs, db),
-            timeline=IdentityTimeline(db, systems, directory),
+            timeline=IdentityTimeline(db, directory),
             proxy=build_proxy(systems, directory),
             tenants=tenants,
             inbound=PerTenant(lambda tenant: InboundBudget(settings, tenant)),

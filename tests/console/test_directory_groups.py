@@ -28,7 +28,7 @@ def group(console: Console, name: str, members: list[str] = []) -> str:  # noqa:
 
 
 def member_ids(console: Console, group_id: str) -> list[str]:
-    rows, _total = console.services.directory.members(CTX, group_id, limit=1000)
+    rows, _total, _next = console.services.directory.members(CTX, group_id, limit=1000)
     return [r.id for r in rows]
 
 
@@ -49,10 +49,28 @@ def test_members_are_paged_with_names(console: Console) -> None:
     first = browser.get(f"/console/directory/groups/{group_id}")
     assert first.status_code == 200
     assert first.text.count('<td><a href="/console/directory/users/') == 50
-    assert "member00" in first.text
-    second = browser.get(f"/console/directory/groups/{group_id}", params={"offset": 50})
+    assert '<span class="count">53</span>' in first.text
+    link = first.text.split('rel="next"')[0].rsplit('href="', 1)[1].split('"')[0]
+    second = browser.get(link)
     assert second.text.count('<td><a href="/console/directory/users/') == 3
-    assert browser.get(f"/console/directory/groups/{group_id}?offset=-1").status_code in (400, 422)
+    shown = {
+        part.split('"')[0]
+        for page in (first, second)
+        for part in page.text.split('<td><a href="/console/directory/users/')[1:]
+    }
+    assert shown == set(users)
+    assert 'rel="next"' not in second.text
+    bad = browser.get(f"/console/directory/groups/{group_id}", params={"after": "'; drop"})
+    assert bad.status_code == 400 and "page link" in bad.text
+
+
+def test_a_large_group_counts_its_members_up_to_a_bound(console: Console) -> None:
+    users = [user(console, f"m{i}") for i in range(4)]
+    group_id = group(console, "Four", users)
+    rows, total, following = console.services.directory.members(CTX, group_id, limit=2, most=2)
+    assert len(rows) == 2 and total == 3 and following == rows[-1].id
+    rest, _total, last = console.services.directory.members(CTX, group_id, after=following)
+    assert len(rest) == 2 and last is None
 
 
 def test_create_rename_add_remove_delete(console: Console) -> None:

@@ -33,10 +33,13 @@ def test_simple_search_finds_by_user_name_display_name_and_email(console: Consol
     found = browser.get("/console/directory/users", params={"q": "AL"})
     assert "alice" in found.text and "alfred" in found.text and ">bob<" not in found.text
     assert "inactive" in found.text
-    by_display = browser.get("/console/directory/users", params={"q": "rob"})
+    assert found.text.index(">alfred<") < found.text.index(">alice<")  # in userName order
+    by_display = browser.get("/console/directory/users", params={"q": "rob", "by": "displayName"})
     assert ">bob<" in by_display.text and "alice" not in by_display.text
-    by_mail = browser.get("/console/directory/users", params={"q": "BOB@x.org"})
+    by_mail = browser.get("/console/directory/users", params={"q": "BOB@x.org", "by": "email"})
     assert ">bob<" in by_mail.text and "alice" not in by_mail.text
+    address = browser.get("/console/directory/users", params={"q": "al@x.org"})
+    assert ">alice<" in address.text  # a userName search with an address finds it too
 
 
 def test_scim_filter_and_its_errors(console: Console) -> None:
@@ -71,6 +74,14 @@ def test_cursor_paging_is_bounded(console: Console) -> None:
     assert second.text.count('<td><a href="/console/directory/users/') == 5
     bad = browser.get("/console/directory/users", params={"after": "x' or 1=1"})
     assert bad.status_code == 400
+    prefixed = browser.get("/console/directory/users", params={"q": "user"})
+    assert prefixed.text.count('<td><a href="/console/directory/users/') == 50
+    assert "1–50 of 55" in prefixed.text
+    rest = browser.get("/console/directory/users", params={"q": "user", "start": 51})
+    assert rest.text.count('<td><a href="/console/directory/users/') == 5
+    assert ">user54<" in rest.text and 'rel="prev"' in rest.text
+    too_deep = browser.get("/console/directory/users", params={"q": "user", "start": 10**6})
+    assert too_deep.status_code == 400 and "start must be" in too_deep.text
 
 
 def test_view_shows_every_schema_and_groups(console: Console) -> None:

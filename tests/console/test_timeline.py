@@ -167,10 +167,8 @@ def test_events_are_paged_and_queries_bounded(
     browser = console.signed_in("ada")
     second = browser.get("/console/timeline", params={"q": "alice", "offset": 50})
     assert second.status_code == 200 and 'rel="prev"' in second.text
-    assert browser.get("/console/timeline", params={"q": "alice", "offset": 10**6}).status_code in (
-        400,
-        422,
-    )
+    deep = browser.get("/console/timeline", params={"q": "alice", "offset": 10**6})
+    assert deep.status_code == 400 and "offset must be" in deep.text
     with pytest.raises(InputError):
         services.timeline.find(ADMIN, " ")
     assert browser.get("/console/timeline").status_code == 200  # the empty form
@@ -240,7 +238,7 @@ def test_the_indexes_serve_postgresql_too(pg_services: Services) -> None:
         "members": [{"value": user_id}],
     }
     group_id = pg_services.directory.create(CTX, EntityType.GROUP, group, "/scim").id
-    members, total = pg_services.directory.members(ADMIN, group_id)
+    members, total, _next = pg_services.directory.members(ADMIN, group_id)
     assert total == 1 and members[0].display == "alice"
     with pg_services.db.read_engine.engine.connect() as conn:
         conn.execute(text("SET enable_seqscan = off"))

@@ -14,21 +14,18 @@ from typing import Any
 
 import orjson
 
-from provisor.connectors.base import Role
 from provisor.context import Context, Permission, requires
 from provisor.directory.service import Directory, ListQuery
 from provisor.errors import InputError
 from provisor.realtime import timeline_store as store
-from provisor.realtime.timeline_store import Key
-from provisor.storage.database import Database
-from provisor.systems.model import System
-from provisor.systems.service import SystemService
+from provisor.realtime.timeline_store import Key, Linked
+from provisor.storage.database import Database, Transaction
 from provisor.types import EntityType
 
 MAX_QUERY = 512
 MAX_LIMIT = 100
 MAX_OFFSET = 5000  # events paged through (newest first); older ones: the job's own page
-MAX_TARGETS = 500
+MAX_KEYS = 20  # (source, id) pairs of one person whose targets are shown
 LID_TYPE = "local-identity-directory"
 DIRECTORY_MATCHES = 5
 
@@ -98,9 +95,8 @@ class Timeline:
 class IdentityTimeline:
     """Reads the job and real-time logs of one person (read-only: ``view``)."""
 
-    def __init__(self, db: Database, systems: SystemService, directory: Directory) -> None:
+    def __init__(self, db: Database, directory: Directory) -> None:
         self.db = db
-        self.systems = systems
         self.directory = directory
 
     @requires(Permission.VIEW)
@@ -125,13 +121,12 @@ class IdentityTimeline:
             window = offset + limit
             jobs, job_total = store.job_entries(tx, ids, names, window)
             pushes, push_total = store.realtime_entries(tx, ids, window)
-            keys = store.keys(tx, ids, names)
+            found.targets = self._targets(tx, store.keys(tx, ids, names), people)
         events = [_job_event(r) for r in jobs] + [_push_event(r) for r in pushes]
         events.sort(key=lambda e: e.time, reverse=True)
         found.ids, found.names = ids, names
         found.events = events[offset:window]
         found.total = job_total + push_total
-        found.targets = self._targets(ctx, keys, people)
         return found
 
     def _people(self, ctx: Context, query: str) -> list[Person]:
@@ -142,61 +137,55 @@ class IdentityTimeline:
         found = orjson.loads(self.directory.search(ctx, EntityType.USER, page, "/scim"))
         return [Person(r["id"], r.get("userName", "")) for r in found.get("Resources", [])]
 
-    def _targets(self, ctx: Context, keys: list[Key], people: list[Person]) -> list[TargetState]:
+    def _targets(
+        self, tx: Transaction, keys: list[Key], people: list[Person]
+    ) -> list[TargetState]:
         """Each person's state in every target linked to a source that knows them."""
-        systems, _total = self.systems.all(ctx, limit=MAX_TARGETS)
-        by_id = {s.id: s for s in systems}
         known = list(keys)
-        for system in systems:  # the directory as a source knows its users by their id
-            if system.role is Role.SOURCE and system.type.id == LID_TYPE:
-                known.extend(Key(system.id, EntityType.USER.value, p.id) for p in people)
-        known = list(dict.fromkeys(known))
+        if people:  # the directory as a source knows its users by their id
+            for source_id in store.sources_of_type(tx, LID_TYPE):
+                known.extend(Key(source_id, EntityType.USER.value, p.id) for p in people)
+        known = list(dict.fromkeys(known))[:MAX_KEYS]
+        sources = store.systems_of(tx, [k.source_id for k in known])
+        linked = store.targets_of(tx, list(sources))
         states: list[TargetState] = []
-        with self.db.read(ctx) as tx:
-            for key in known:
-                source = by_id.get(key.source_id)
-                if source is None:
-                    continue
-                pushed = store.last_realtime(tx, key)
-                for target in _linked(source, systems):
-                    states.append(self._state(tx, key, source, target, pushed))
+        for key in known:
+            source = sources.get(key.source_id)
+            if source is None:
+                continue
+            pushed = store.last_realtime(tx, key)
+            for target in linked.get(source.id, []):
+                states.append(_state(tx, key, source, target, pushed))
         return states
 
-    @staticmethod
-    def _state(
-        tx: Any, key: Key, source: System, target: System, pushed: dict[str, Any] | None
-    ) -> TargetState:
-        record = store.record(tx, key, target.id)
-        last = store.last_entry(tx, key, target.id)
-        action, reason, time, job_id = (
-            (last["action"], last["reason"], last["created"], last["job_id"])
-            if last
-            else (None,) * 4
-        )
-        if pushed is not None and (time is None or pushed["started"] > time):
-            for result in pushed["systems"]:
-                if result.get("systemId") == target.id:
-                    action, reason = result.get("state"), result.get("reason")
-                    time, job_id = pushed["started"], None
-        return TargetState(
-            source_name=source.name,
-            target_id=target.id,
-            target_name=target.name,
-            enabled=target.enabled,
-            entity_type=key.entity_type,
-            entity_id=key.entity_id,
-            target_entity_id=record["target_entity_id"] if record else None,
-            written=record["modified"] if record else None,
-            last_action=action,
-            last_reason=reason,
-            last_time=time,
-            last_job_id=job_id,
-        )
 
-
-def _linked(source: System, systems: list[System]) -> list[System]:
-    """Every target linked to ``source``, enabled or not."""
-    return [s for s in systems if s.role is Role.TARGET and source.id in s.source_system_ids]
+def _state(
+    tx: Transaction, key: Key, source: Linked, target: Linked, pushed: dict[str, Any] | None
+) -> TargetState:
+    record = store.record(tx, key, target.id)
+    last = store.last_entry(tx, key, target.id)
+    action, reason, time, job_id = (
+        (last["action"], last["reason"], last["created"], last["job_id"]) if last else (None,) * 4
+    )
+    if pushed is not None and (time is None or pushed["started"] > time):
+        for result in pushed["systems"]:
+            if result.get("systemId") == target.id:
+                action, reason = result.get("state"), result.get("reason")
+                time, job_id = pushed["started"], None
+    return TargetState(
+        source_name=source.name,
+        target_id=target.id,
+        target_name=target.name,
+        enabled=target.enabled,
+        entity_type=key.entity_type,
+        entity_id=key.entity_id,
+        target_entity_id=record["target_entity_id"] if record else None,
+        written=record["modified"] if record else None,
+        last_action=action,
+        last_reason=reason,
+        last_time=time,
+        last_job_id=job_id,
+    )
 
 
 def _unique(values: list[str]) -> list[str]:

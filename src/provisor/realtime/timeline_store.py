@@ -19,9 +19,20 @@ _je = t.job_entities
 _jobs = t.jobs
 _rt = t.realtime_logs
 _od = t.operational_data
+_systems = t.systems
+_links = t.system_sources
 
 MAX_KEYS = 10  # ids, and names, a person is looked up by
 MAX_SCANNED = 500  # log rows read to find the sources that know a person
+
+
+@dataclass(frozen=True, slots=True)
+class Linked:
+    """A system as the timeline names it."""
+
+    id: str
+    name: str
+    enabled: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,3 +201,35 @@ def last_realtime(tx: Transaction, key: Key) -> dict[str, Any] | None:
     if row is None:
         return None
     return {"id": row.id, "started": row.started, "systems": orjson.loads(row.systems)}
+
+
+def systems_of(tx: Transaction, ids: Sequence[str]) -> dict[str, Linked]:
+    """The systems of these ids (sources), by id."""
+    if not ids:
+        return {}
+    stmt = select(_systems.c.id, _systems.c.name, _systems.c.enabled).where(
+        _systems.c.id.in_(sorted(set(ids)))
+    )
+    return {r.id: Linked(r.id, r.name, bool(r.enabled)) for r in tx.execute(tx.scoped(stmt, _systems))}
+
+
+def sources_of_type(tx: Transaction, type_id: str) -> list[str]:
+    """The ids of the source systems of a connector type."""
+    stmt = select(_systems.c.id).where(_systems.c.type == type_id, _systems.c.role == "source")
+    return list(tx.execute(tx.scoped(stmt, _systems)).scalars())
+
+
+def targets_of(tx: Transaction, source_ids: Sequence[str]) -> dict[str, list[Linked]]:
+    """Every target linked to each of these sources (enabled or not), by name."""
+    if not source_ids:
+        return {}
+    stmt = (
+        select(_links.c.source_id, _systems.c.id, _systems.c.name, _systems.c.enabled)
+        .select_from(_links.join(_systems, _systems.c.id == _links.c.target_id))
+        .where(_links.c.source_id.in_(sorted(set(source_ids))))
+        .order_by(_systems.c.name)
+    )
+    found: dict[str, list[Linked]] = {}
+    for r in tx.execute(tx.scoped(stmt, _links)):
+        found.setdefault(r.source_id, []).append(Linked(r.id, r.name, bool(r.enabled)))
+    return found

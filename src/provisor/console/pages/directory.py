@@ -18,6 +18,7 @@ from provisor.console.rendering import (
     redirect,
     render,
     services,
+    url,
 )
 from provisor.context import Context
 from provisor.directory.service import ListQuery
@@ -51,13 +52,38 @@ def prefix_range(attribute: str, prefix: str) -> str:
     return f"({attribute} ge {quoted(lowered)} and {attribute} lt {quoted(upper)})"
 
 
-def simple_filter(q: str) -> str:
-    """The SCIM filter of the simple search box: an e-mail address (or a userName written
-    like one) exactly, else a userName or displayName prefix; all served by indexes."""
+SEARCHES = {
+    "userName": "userName starts with",
+    "displayName": "display name starts with",
+    "email": "e-mail is",
+}
+MAX_START = 10_000  # the simple search pages through this many matches (then: refine it)
+
+
+def simple_filter(q: str, by: str) -> tuple[str, str | None]:
+    """The SCIM filter of the simple search box, and the attribute to sort by: each is
+    served by an index (a key range, or an equality), in the index's order."""
     q = q.strip()
-    if "@" in q:
-        return f"emails eq {quoted(q)} or userName eq {quoted(q)}"
-    return f"{prefix_range('userName', q)} or {prefix_range('displayName', q)}"
+    if by == "email":
+        return f"emails eq {quoted(q)}", None
+    if by == "displayName":
+        return prefix_range("displayName", q), "displayName"
+    if "@" in q:  # a userName written as an address, or the address itself
+        return f"{prefix_range('userName', q)} or emails eq {quoted(q)}", "userName"
+    return prefix_range("userName", q), "userName"
+
+
+def number(value: str, name: str, low: int, high: int) -> int:
+    """A whole number from the query string, within [low, high], or a readable error."""
+    if not value:
+        return low
+    try:
+        found = int(value)
+    except ValueError:
+        found = low - 1
+    if not low <= found <= high:
+        raise InputError(f"{name} must be a whole number from {low} to {high}.")
+    return found
 
 
 def cursor(value: str) -> str | None:
@@ -77,8 +103,8 @@ def search(
     after: str | None,
     attributes: str,
 ) -> tuple[list[dict[str, Any]], int, str]:
-    """A page of users or groups by cursor: the resources, how many match, the next
-    page's cursor (empty on the last page)."""
+    """A page of users or groups by cursor (id order): the resources, how many match, the
+    next page's cursor (empty on the last page)."""
     query = ListQuery(
         filter=scim_filter or None,
         start_id=after or "initial",
@@ -90,12 +116,35 @@ def search(
     return found.get("Resources", []), int(found.get("totalResults", 0)), _next(next_id)
 
 
+def search_sorted(
+    request: Request,
+    ctx: Context,
+    kind: EntityType,
+    scim_filter: str,
+    sort_by: str | None,
+    start: int,
+    attributes: str,
+    count: int = PAGE,
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of users or groups from ``start`` (1-based) in ``sort_by`` order, and how
+    many match."""
+    query = ListQuery(
+        filter=scim_filter, sort_by=sort_by, start_index=start, count=count, attributes=attributes
+    )
+    found = orjson.loads(services(request).directory.search(ctx, kind, query, SCIM_BASE))
+    return found.get("Resources", []), int(found.get("totalResults", 0))
+
+
 def _next(value: str) -> str:
     return "" if value in ("", "end") else value
 
 
 def read(request: Request, ctx: Context, kind: EntityType, resource_id: str) -> dict[str, Any]:
-    rendered = services(request).directory.get(ctx, kind, resource_id, SCIM_BASE)
+    """A user (with its groups) or a group (without its members: they are paged apart)."""
+    excluded = "members" if kind is EntityType.GROUP else None
+    rendered = services(request).directory.get(
+        ctx, kind, resource_id, SCIM_BASE, excluded=excluded
+    )
     assert rendered.body is not None
     doc: dict[str, Any] = orjson.loads(rendered.body)
     return doc
@@ -141,18 +190,27 @@ def users(
     request: Request,
     ctx: ConsoleContext,
     q: str = "",
+    by: str = "userName",
     filter: str = "",
     after: str = "",
+    start: str = "",
 ) -> Response:
     q, scim_filter = q[:MAX_QUERY].strip(), filter[:MAX_FILTER].strip()
+    first = number(start, "start", 1, MAX_START)
+    by = by if by in SEARCHES else "userName"
     problem = ""
     resources: list[dict[str, Any]] = []
     total, next_id = 0, ""
-    used = scim_filter or (simple_filter(q) if q else "")
     try:
-        resources, total, next_id = search(
-            request, ctx, EntityType.USER, used, cursor(after), LIST_ATTRIBUTES
-        )
+        if q and not scim_filter:
+            simple, sort_by = simple_filter(q, by)
+            resources, total = search_sorted(
+                request, ctx, EntityType.USER, simple, sort_by, first, LIST_ATTRIBUTES
+            )
+        else:
+            resources, total, next_id = search(
+                request, ctx, EntityType.USER, scim_filter, cursor(after), LIST_ATTRIBUTES
+            )
     except InputError as exc:
         problem = exc.message
     rows = [
@@ -174,8 +232,15 @@ def users(
         next_id=next_id,
         after=after,
         q=q,
+        by=by,
+        searches=SEARCHES,
         filter=scim_filter,
         problem=problem,
+        sorted=bool(q and not scim_filter),
+        start=first,
+        limit=PAGE,
+        paged_total=min(total, MAX_START + PAGE - 1),
+        link=lambda at: url(request, "/directory/users", q=q, by=by, start=at + 1),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from provisor.console.pages.directory import (
@@ -17,6 +17,7 @@ from provisor.console.pages.directory import (
     quoted,
     read,
     search,
+    search_sorted,
 )
 from provisor.console.rendering import (
     ROOT,
@@ -38,6 +39,7 @@ router = APIRouter(prefix=ROOT, route_class=ConsoleRoute, include_in_schema=Fals
 
 CANDIDATES = 20  # users offered to add, from a userName prefix
 MAX_ADD = 100  # members added at once
+MOST_COUNTED = 10_000  # members counted exactly (a larger group shows "10000+")
 
 
 @router.get("/directory/groups")
@@ -90,27 +92,29 @@ def _group_page(
     ctx: Context,
     group_id: str,
     *,
-    offset: int = 0,
+    after: str | None = None,
     find: str = "",
     status: int = 200,
     problem: str = "",
 ) -> Response:
     directory = services(request).directory
     group = read(request, ctx, EntityType.GROUP, group_id)
-    offset = max(0, offset)
-    members, total = directory.members(ctx, group_id, offset=offset, limit=PAGE)
+    members, total, following = directory.members(
+        ctx, group_id, after=after, limit=PAGE, most=MOST_COUNTED
+    )
     candidates: list[dict[str, Any]] = []
     find = find[:MAX_QUERY].strip()
     if find:
-        candidates, _total, _next = search(
+        candidates, _total = search_sorted(
             request,
             ctx,
             EntityType.USER,
             prefix_range("userName", find),
-            None,
+            "userName",
+            1,
             "userName,displayName",
+            count=CANDIDATES,
         )
-        candidates = candidates[:CANDIDATES]
     return render(
         request,
         "directory/group.html",
@@ -119,9 +123,11 @@ def _group_page(
         version=group.get("meta", {}).get("version", ""),
         members=members,
         total=total,
-        offset=offset,
-        limit=PAGE,
-        link=lambda at: url(request, f"/directory/groups/{group_id}", offset=at),
+        most=MOST_COUNTED,
+        next_link=url(request, f"/directory/groups/{group_id}", after=following)
+        if following
+        else "",
+        first_link=url(request, f"/directory/groups/{group_id}") if after else "",
         find=find,
         candidates=candidates,
         problem=problem,
@@ -133,10 +139,10 @@ def group(
     request: Request,
     ctx: ConsoleContext,
     group_id: str,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    after: str = "",
     find: str = "",
 ) -> Response:
-    return _group_page(request, ctx, group_id, offset=offset, find=find)
+    return _group_page(request, ctx, group_id, after=cursor(after), find=find)
 
 
 @router.post("/directory/groups/{group_id}")

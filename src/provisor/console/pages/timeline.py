@@ -3,11 +3,10 @@ and real-time push did to them, newest first, and where they stand in each targe
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from provisor.console.pages.directory import number
 from provisor.console.rendering import (
     ROOT,
     ConsoleContext,
@@ -17,7 +16,7 @@ from provisor.console.rendering import (
     url,
 )
 from provisor.errors import InputError
-from provisor.realtime.timeline import MAX_OFFSET, MAX_QUERY, Timeline
+from provisor.realtime.timeline import MAX_OFFSET, Timeline
 
 router = APIRouter(prefix=ROOT, route_class=ConsoleRoute, include_in_schema=False)
 
@@ -28,14 +27,15 @@ PAGE = 50
 def timeline(
     request: Request,
     ctx: ConsoleContext,
-    q: Annotated[str, Query(max_length=MAX_QUERY)] = "",
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    q: str = "",
+    offset: str = "",
 ) -> Response:
     found: Timeline | None = None
     problem = ""
     if q.strip():
         try:
-            found = services(request).timeline.find(ctx, q, offset=offset, limit=PAGE)
+            at = number(offset, "offset", 0, MAX_OFFSET)
+            found = services(request).timeline.find(ctx, q, offset=at, limit=PAGE)
         except InputError as exc:
             problem = exc.message
     return render(
