@@ -137,9 +137,7 @@ class IdentityTimeline:
         found = orjson.loads(self.directory.search(ctx, EntityType.USER, page, "/scim"))
         return [Person(r["id"], r.get("userName", "")) for r in found.get("Resources", [])]
 
-    def _targets(
-        self, tx: Transaction, keys: list[Key], people: list[Person]
-    ) -> list[TargetState]:
+    def _targets(self, tx: Transaction, keys: list[Key], people: list[Person]) -> list[TargetState]:
         """Each person's state in every target linked to a source that knows them."""
         known = list(keys)
         if people:  # the directory as a source knows its users by their id

@@ -210,7 +210,9 @@ def systems_of(tx: Transaction, ids: Sequence[str]) -> dict[str, Linked]:
     stmt = select(_systems.c.id, _systems.c.name, _systems.c.enabled).where(
         _systems.c.id.in_(sorted(set(ids)))
     )
-    return {r.id: Linked(r.id, r.name, bool(r.enabled)) for r in tx.execute(tx.scoped(stmt, _systems))}
+    return {
+        r.id: Linked(r.id, r.name, bool(r.enabled)) for r in tx.execute(tx.scoped(stmt, _systems))
+    }
 
 
 def sources_of_type(tx: Transaction, type_id: str) -> list[str]:

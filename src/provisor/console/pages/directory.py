@@ -142,9 +142,7 @@ def _next(value: str) -> str:
 def read(request: Request, ctx: Context, kind: EntityType, resource_id: str) -> dict[str, Any]:
     """A user (with its groups) or a group (without its members: they are paged apart)."""
     excluded = "members" if kind is EntityType.GROUP else None
-    rendered = services(request).directory.get(
-        ctx, kind, resource_id, SCIM_BASE, excluded=excluded
-    )
+    rendered = services(request).directory.get(ctx, kind, resource_id, SCIM_BASE, excluded=excluded)
     assert rendered.body is not None
     doc: dict[str, Any] = orjson.loads(rendered.body)
     return doc
