@@ -88,6 +88,8 @@ def test_create_rename_add_remove_delete(console: Console) -> None:
     added = browser.post(f"{location}/members/add", data={"csrf": csrf, "member": [alice, alfred]})
     assert added.status_code == 303, added.text
     assert sorted(member_ids(console, group_id)) == sorted([alice, alfred])
+    none = browser.post(f"{location}/members/add", data={"csrf": csrf})
+    assert none.status_code == 400 and "Select the users" in none.text
     unknown = browser.post(f"{location}/members/add", data={"csrf": csrf, "member": ["nope"]})
     assert unknown.status_code == 404 and "nope" in unknown.text
     removed = browser.post(f"{location}/members/remove", data={"csrf": csrf, "member": alice})

@@ -165,8 +165,10 @@ def add_members(
     request: Request,
     ctx: ConsoleContext,
     group_id: str,
-    member: Annotated[list[str], Form(max_length=MAX_ADD)],
+    member: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
+    if not member:
+        raise InputError("Select the users to add first.")
     if len(member) > MAX_ADD:
         raise InputError(f"Add at most {MAX_ADD} members at once.")
     patch = {
