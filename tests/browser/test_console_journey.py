@@ -74,6 +74,21 @@ def test_first_day(page: Page, live: LiveServer, tmp_path: Path) -> None:
     sign_out(page)
 
 
+def _paste_document(page: Page, text: str) -> None:
+    """Replace the editor's text as a person pastes a document: select all, paste."""
+    editor = page.get_by_label("Document", exact=True)  # the editor's text (contenteditable)
+    editor.click()
+    page.keyboard.press("ControlOrMeta+a")
+    editor.evaluate(PASTE, text)
+
+
+PASTE = """(element, text) => {
+    const data = new DataTransfer();
+    data.setData("text/plain", text);
+    element.dispatchEvent(new ClipboardEvent("paste", {clipboardData: data, bubbles: true}));
+}"""
+
+
 def _certificate(page: Page) -> None:
     """Two outbound certificates of the SCIM target; the second one activated."""
     page.get_by_role("link", name="Systems", exact=True).click()
@@ -99,17 +114,13 @@ def _edit_transformation(page: Page) -> None:
     page.get_by_role("link", name="Transformations").click()
     page.get_by_role("link", name="write", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Write transformation of CSV")
-    page.locator(".CodeMirror").click()
-    page.keyboard.press("ControlOrMeta+a")
-    page.keyboard.insert_text(USER_MAPPINGS % ', "functions": [{"type": "noSuchFunction"}]')
+    _paste_document(page, USER_MAPPINGS % ', "functions": [{"type": "noSuchFunction"}]')
     problems = page.locator("#problems")
     expect(problems).to_contain_text(re.compile(r"line 7, column \d+: .*noSuchFunction"))
     expect(page.locator(".CodeMirror-lint-mark-error").first).to_be_visible()
     screenshot(page, "transformation-editor")
     assert_accessible(page)
-    page.locator(".CodeMirror").click()
-    page.keyboard.press("ControlOrMeta+a")
-    page.keyboard.insert_text(USER_MAPPINGS % "")
+    _paste_document(page, USER_MAPPINGS % "")
     expect(problems).to_have_text("No problem: this document can be saved.")
     expect(page.locator(".CodeMirror-lint-mark-error")).to_have_count(0)
     page.get_by_label("Description of the change").fill("display names are required")

@@ -83,6 +83,9 @@
     gutters: ["CodeMirror-lint-markers", "CodeMirror-linenumbers"],
     lint: { getAnnotations: check, async: true, delay: 400 },
     screenReaderLabel: "Document",
+    // Its text is a contenteditable element inside the scrolled area: screen readers read it,
+    // and the area scrolls from the keyboard (axe: scrollable-region-focusable).
+    inputStyle: "contenteditable",
     extraKeys: { "Tab": false, "Shift-Tab": false }
   });
 })();
