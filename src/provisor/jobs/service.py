@@ -264,6 +264,7 @@ class JobService:
         source: str | None = None,
         status: JobStatus | None = None,
         type: JobType | None = None,
+        trigger: Trigger | None = None,
         offset: int = 0,
         limit: int = 20,
     ) -> tuple[list[Job], int]:
@@ -271,8 +272,21 @@ class JobService:
         source_id = self._system(ctx, source).id if source else None
         with self.db.read(ctx) as tx:
             return store.list_jobs(
-                tx, source_id=source_id, status=status, type=type, offset=offset, limit=limit
+                tx,
+                source_id=source_id,
+                status=status,
+                type=type,
+                trigger=trigger,
+                offset=offset,
+                limit=limit,
             )
+
+    @requires(Permission.VIEW)
+    def latest(self, ctx: Context, *, limit: int = 50) -> list[Job]:
+        """The newest job of each source (of at most ``limit`` sources, newest first), with
+        its statistics."""
+        with self.db.read(ctx) as tx:
+            return store.latest_jobs(tx, limit)
 
     @requires(Permission.VIEW)
     def entity_logs(
@@ -281,13 +295,17 @@ class JobService:
         job_id: str,
         actions: Sequence[str] | None = None,
         *,
+        system_id: str | None = None,
         offset: int = 0,
         limit: int | None = None,
     ) -> tuple[list[EntityLogEntry], int]:
-        """The entities a job failed, skipped, created... (of ``actions``), and how many."""
+        """The entities a job failed, skipped, created... (of ``actions``, in the system
+        ``system_id``), and how many."""
         self._job(ctx, job_id)
         with self.db.read(ctx) as tx:
-            return store.entity_logs(tx, job_id, actions, offset=offset, limit=limit)
+            return store.entity_logs(
+                tx, job_id, actions, system_id=system_id, offset=offset, limit=limit
+            )
 
     @requires(Permission.VIEW)
     def export(self, ctx: Context, job_id: str, log_type: str) -> tuple[str, bytes]:
@@ -543,6 +561,12 @@ class JobService:
         system = self._system(ctx, source)
         with self.db.read(ctx) as tx:
             return store.holds(tx, system.id)
+
+    @requires(Permission.VIEW)
+    def unconfirmed_holds(self, ctx: Context, *, limit: int = 50) -> list[Hold]:
+        """Deletions held back for any source and not confirmed yet (at most ``limit``)."""
+        with self.db.read(ctx) as tx:
+            return store.unconfirmed_holds(tx, limit)
 
     @requires()
     def confirm_deletions(
