@@ -38,7 +38,7 @@ SOURCES = 200  # sources offered in the start form and the filter
 DIFF_SHOWN = 100  # attribute changes shown per simulated entity
 
 
-# -- reading the query ------------------------------------------------------------------------------
+# -- reading the query ----------------------------------------------------------------------------
 
 
 E = TypeVar("E", JobStatus, JobType, Trigger, Logged)
@@ -70,7 +70,7 @@ def paging(request: Request, default: int) -> tuple[int, int]:
     return values[0], values[1]
 
 
-# -- what a job's page shows ------------------------------------------------------------------------
+# -- what a job's page shows ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +171,7 @@ def entry(item: dict[str, Any]) -> Entry:
     return Entry(item, text, [], 0, [])
 
 
-# -- the history --------------------------------------------------------------------------------------
+# -- the history ----------------------------------------------------------------------------------
 
 
 def sources(ctx: Context, request: Request) -> list[System]:
@@ -183,16 +183,20 @@ def _history(
 ) -> Response:
     query = request.query_params
     source = query.get("source") or None
-    filters = {
-        "status": choice(JobStatus, query.get("state"), "state"),
-        "type": choice(JobType, query.get("type"), "job type"),
-        "trigger": choice(Trigger, query.get("trigger"), "trigger"),
-    }
+    status_ = choice(JobStatus, query.get("state"), "state")
+    type_ = choice(JobType, query.get("type"), "job type")
+    trigger = choice(Trigger, query.get("trigger"), "trigger")
     offset, limit = paging(request, PAGE)
     found = services(request)
     chosen = found.systems.show(ctx, source) if source else None
     jobs, total = found.jobs.all(
-        ctx, source=chosen.id if chosen else None, offset=offset, limit=limit, **filters
+        ctx,
+        source=chosen.id if chosen else None,
+        status=status_,
+        type=type_,
+        trigger=trigger,
+        offset=offset,
+        limit=limit,
     )
     holds: list[Hold] = []
     if chosen is not None and chosen.role is Role.SOURCE:
@@ -264,7 +268,7 @@ def confirm_deletions(
     return redirect(request, "/jobs", notice=notice, source=source_id)
 
 
-# -- one job ------------------------------------------------------------------------------------------
+# -- one job --------------------------------------------------------------------------------------
 
 
 @router.get("/jobs/{job_id}")
