@@ -649,8 +649,8 @@ class JobService:
             return self._purge(tx, everything=False)
 
     def _purge(self, tx: Transaction, *, everything: bool) -> int:
-        """Real-time logs older than the retention go too (they are never deleted by hand,
-        spec §6.6)."""
+        """Real-time logs and proxy calls older than the retention go too (they are never
+        deleted by hand, spec §6.6)."""
         moment = parse_datetime(now())
 
         def before(days: int) -> str:
@@ -661,6 +661,7 @@ class JobService:
             {tenant: before(days) for tenant, days in kept.items()}, before(RETENTION_DAYS[0])
         )
         store.delete_realtime_logs(tx, before=older)
+        store.delete_proxy_activity(tx, before=older)
         return store.delete_finished_jobs(tx, before=None if everything else older)
 
     @requires()

@@ -334,6 +334,13 @@ def delete_realtime_logs(tx: Transaction, *, before: Cutoffs) -> None:
     tx.execute(tx.scoped(delete(logs).where(old), logs))
 
 
+def delete_proxy_activity(tx: Transaction, *, before: Cutoffs) -> None:
+    """Proxy calls older than their tenant's cutoff go with the old job logs."""
+    calls = t.proxy_activity
+    old = before.condition(calls.c.tenant, calls.c.time)
+    tx.execute(tx.scoped(delete(calls).where(old), calls))
+
+
 @dataclass(frozen=True, slots=True)
 class Cutoffs:
     """A time per tenant (``per_tenant``), ``otherwise`` for every other tenant: what is
