@@ -3,8 +3,8 @@ records, its filters, its bounds and its retention."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
+from starlette.testclient import TestClient
 
 from provisor.admins.model import Role
 from provisor.context import Context
@@ -22,7 +22,7 @@ CTX = Context.system("tests")
 PROXY = "/ipsproxy/service/api/v1/scim"
 
 
-def proxy_caller(console: Console) -> tuple[str, httpx.Client]:
+def proxy_caller(console: Console) -> tuple[str, TestClient]:
     system = console.services.systems.create(
         Context.administrator("test"),
         NewSystem.model_validate(
