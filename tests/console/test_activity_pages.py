@@ -123,6 +123,14 @@ async def test_real_time_logs_are_shown_and_filtered(console: Console) -> None:
     state = pushed.status.value
     assert "gone-1" in browser.get("/console/realtime", params={"state": state}).text
     assert browser.get("/console/realtime", params={"state": "Nope"}).status_code == 400
+    created = await console.services.realtime.push(
+        Context(Context.system("x").actor, "default"),
+        "LID",
+        Change(EntityType.USER, Operation.CREATE, None, {"id": "u-7", **user_body("grace")}),
+    )
+    assert created.entity_name == "grace"
+    named = browser.get("/console/realtime", params={"entity": "grace"})
+    assert "u-7" in named.text and "gone-1" not in named.text
     detail = browser.get(f"/console/realtime/{pushed.id}")
     assert detail.status_code == 200 and "In each system" in detail.text
     assert browser.get("/console/realtime/nothing").status_code == 404

@@ -469,7 +469,9 @@ realtime_logs = Table(
     Column("error", Text, nullable=True),
     Column("caller", String(255), nullable=False),
     Column("systems", Text, nullable=False),  # JSON: per system, operation, state, reason
+    Column("entity_name", String(255), nullable=True),  # userName / displayName, when read
     Index("ix_realtime_logs_source_entity", "source_id", "entity_id"),
+    Index("ix_realtime_logs_entity_name", "entity_name"),
 )
 
 proxy_activity = Table(

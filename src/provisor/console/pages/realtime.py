@@ -32,7 +32,7 @@ def logs(request: Request, ctx: ConsoleContext) -> Response:
     rows, total = found.realtime.search(
         ctx,
         source=chosen.id if chosen else None,
-        entity_id=entity,
+        entity=entity,
         status=state,
         offset=offset,
         limit=limit,

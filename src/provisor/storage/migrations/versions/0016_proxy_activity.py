@@ -1,5 +1,6 @@
 """proxy activity: the calls of proxy systems' SCIM APIs (time, system, operation, entity,
-status, duration, request id), kept as long as the tenant's job logs
+status, duration, request id), kept as long as the tenant's job logs; real-time logs name
+their entity
 
 Revision ID: 0016
 Revises: 0015
@@ -44,6 +45,8 @@ def upgrade() -> None:
         "ix_proxy_activity_system", "proxy_activity", ["tenant", "system_id", "time"]
     )
     op.create_index("ix_proxy_activity_entity", "proxy_activity", ["tenant", "entity_id"])
+    op.add_column("realtime_logs", sa.Column("entity_name", sa.String(length=255), nullable=True))
+    op.create_index("ix_realtime_logs_entity_name", "realtime_logs", ["entity_name"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ALTER TABLE proxy_activity ENABLE ROW LEVEL SECURITY")
         op.execute("ALTER TABLE proxy_activity FORCE ROW LEVEL SECURITY")
@@ -53,6 +56,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_realtime_logs_entity_name", table_name="realtime_logs")
+    with op.batch_alter_table("realtime_logs") as batch:
+        batch.drop_column("entity_name")
     op.drop_index("ix_proxy_activity_entity", table_name="proxy_activity")
     op.drop_index("ix_proxy_activity_system", table_name="proxy_activity")
     op.drop_index("ix_proxy_activity_time", table_name="proxy_activity")
