@@ -60,3 +60,18 @@ def test_an_empty_tenant_has_a_calm_home(console: Console) -> None:
     assert "No job is running." in page.text
     assert "No job has run yet." in page.text
     assert "Needs your attention" not in page.text
+
+
+def test_certificates_expiring_within_30_days_need_attention(console: Console) -> None:
+    source = lid_source(console.services)
+    soon = system(console.services, name="Soon", type="scim", role="target", properties={})
+    later = system(console.services, name="Later", type="scim", role="target", properties={})
+    console.services.certificates.generate_outbound(CTX, soon.id, validity_days=20)
+    console.services.certificates.generate_outbound(CTX, later.id, validity_days=200)
+    expiring = console.services.certificates.expiring(CTX, days=30)
+    assert [c.system_name for c in expiring] == ["Soon"]
+    page = console.signed_in("ada").get("/console/")
+    attention = page.text.split('id="h-attention"')[1].split("</section>")[0]
+    assert "The certificate of Soon" in attention and "expires in 20 days" in attention
+    assert "Later" not in attention.split("certificate")[-1]
+    assert source.name not in attention
