@@ -41,18 +41,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_proxy_activity")),
     )
     op.create_index("ix_proxy_activity_time", "proxy_activity", ["tenant", "time"])
-    op.create_index(
-        "ix_proxy_activity_system", "proxy_activity", ["tenant", "system_id", "time"]
-    )
+    op.create_index("ix_proxy_activity_system", "proxy_activity", ["tenant", "system_id", "time"])
     op.create_index("ix_proxy_activity_entity", "proxy_activity", ["tenant", "entity_id"])
     op.add_column("realtime_logs", sa.Column("entity_name", sa.String(length=255), nullable=True))
     op.create_index("ix_realtime_logs_entity_name", "realtime_logs", ["entity_name"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ALTER TABLE proxy_activity ENABLE ROW LEVEL SECURITY")
         op.execute("ALTER TABLE proxy_activity FORCE ROW LEVEL SECURITY")
-        op.execute(
-            f"CREATE POLICY {POLICY} ON proxy_activity USING ({CHECK}) WITH CHECK ({CHECK})"
-        )
+        op.execute(f"CREATE POLICY {POLICY} ON proxy_activity USING ({CHECK}) WITH CHECK ({CHECK})")
 
 
 def downgrade() -> None:
