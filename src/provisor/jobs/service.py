@@ -40,7 +40,15 @@ from provisor.jobs.export import actions_of, entity_log_rows, export_zip
 from provisor.jobs.failures import unexpected
 from provisor.jobs.locking import LOCK_SECONDS
 from provisor.jobs.lockstore import EntityLockStore
-from provisor.jobs.model import EntityLogEntry, Job, JobRunner, JobStatus, JobType, Trigger
+from provisor.jobs.model import (
+    Action,
+    EntityLogEntry,
+    Job,
+    JobRunner,
+    JobStatus,
+    JobType,
+    Trigger,
+)
 from provisor.jobs.plan import Participant, digest
 from provisor.jobs.ports import Hold
 from provisor.jobs.runner import Runner
@@ -306,6 +314,15 @@ class JobService:
             return store.entity_logs(
                 tx, job_id, actions, system_id=system_id, offset=offset, limit=limit
             )
+
+    @requires(Permission.VIEW)
+    def failures(
+        self, ctx: Context, job_ids: Sequence[str], *, limit: int = 5
+    ) -> dict[str, list[EntityLogEntry]]:
+        """The first ``limit`` failed entities of each of ``job_ids`` (one read; a job
+        that is not the tenant's has none)."""
+        with self.db.read(ctx) as tx:
+            return store.first_entity_logs(tx, job_ids, Action.FAILED.value, limit)
 
     @requires(Permission.VIEW)
     def export(self, ctx: Context, job_id: str, log_type: str) -> tuple[str, bytes]:

@@ -517,22 +517,40 @@ def entity_logs(
     query = select(table).where(*where).order_by(c.id).offset(offset)
     if limit is not None:
         query = query.limit(limit)
-    rows = [
-        EntityLogEntry(
-            action=Action(r.action),
-            entity_type=r.entity_type,
-            system_id=r.system_id,
-            system_name=r.system_name,
-            entity_id=r.entity_id,
-            reason=r.reason,
-            content=r.content,
-            time=r.created,
-            name=r.name,
-            target_entity_id=r.target_entity_id,
-        )
-        for r in tx.execute(tx.scoped(query, table))
-    ]
+    rows = [_entry(r) for r in tx.execute(tx.scoped(query, table))]
     return rows, int(total or 0)
+
+
+def first_entity_logs(
+    tx: Transaction, job_ids: Sequence[str], action: str, limit: int
+) -> dict[str, list[EntityLogEntry]]:
+    """The first ``limit`` entity logs of ``action`` of each of ``job_ids`` (no count)."""
+    c = t.job_entities.c
+    found: dict[str, list[EntityLogEntry]] = {}
+    for job_id in job_ids:
+        query = (
+            select(t.job_entities)
+            .where(c.job_id == job_id, c.action == action)
+            .order_by(c.id)
+            .limit(limit)
+        )
+        found[job_id] = [_entry(r) for r in tx.execute(tx.scoped(query, t.job_entities))]
+    return found
+
+
+def _entry(r: Any) -> EntityLogEntry:
+    return EntityLogEntry(
+        action=Action(r.action),
+        entity_type=r.entity_type,
+        system_id=r.system_id,
+        system_name=r.system_name,
+        entity_id=r.entity_id,
+        reason=r.reason,
+        content=r.content,
+        time=r.created,
+        name=r.name,
+        target_entity_id=r.target_entity_id,
+    )
 
 
 # -- operational data -----------------------------------------------------------------------------

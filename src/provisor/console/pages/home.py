@@ -10,7 +10,7 @@ from starlette.responses import Response
 from provisor.connectors.base import Role
 from provisor.console.pages.jobs import progress_values
 from provisor.console.rendering import ROOT, ConsoleContext, ConsoleRoute, render, services
-from provisor.jobs.model import JobStatus, Logged
+from provisor.jobs.model import JobStatus
 
 router = APIRouter(prefix=ROOT, route_class=ConsoleRoute, include_in_schema=False)
 
@@ -40,9 +40,9 @@ def home(request: Request, ctx: ConsoleContext) -> Response:
     with_failures = [job for job in latest if any(s.counts.failed for s in job.statistics)][
         :FAILED_JOBS
     ]
+    first = found.jobs.failures(ctx, [job.id for job in with_failures], limit=FAILED_SHOWN)
     failed = [
-        (job, *found.jobs.entity_logs(ctx, job.id, [Logged.FAILED], limit=FAILED_SHOWN))
-        for job in with_failures
+        (job, first[job.id], sum(s.counts.failed for s in job.statistics)) for job in with_failures
     ]
     names = {s.id: s.name for systems, _ in roles.values() for s in systems}
     holds = found.jobs.unconfirmed_holds(ctx, limit=SHOWN)
