@@ -48,9 +48,10 @@ def test_proxy_calls_are_recorded_and_shown(console: Console) -> None:
     assert client.get(f"{PROXY}/{system_id}/Users/{user_id}").status_code == 200
     assert client.get(f"{PROXY}/{system_id}/Users/nobody").status_code == 404
     assert client.get(f"{PROXY}/{system_id}/Users").status_code == 200
+    assert client.get(f"{PROXY}/{system_id}/Users", params={"count": "many"}).status_code == 400
     outsider = console.browser()
     assert outsider.get(f"{PROXY}/{system_id}/Users").status_code == 401  # not recorded
-    assert console.services.proxy_activity.flush() == 4
+    assert console.services.proxy_activity.flush() == 5
     calls, more = console.services.proxy_activity.search(CTX)
     assert not more
     assert [(c.operation, c.status) for c in calls][::-1] == [
@@ -58,6 +59,7 @@ def test_proxy_calls_are_recorded_and_shown(console: Console) -> None:
         ("get", 200),
         ("get", 404),
         ("search", 200),
+        ("search", 400),
     ]
     assert calls[-1].entity_id == user_id and calls[-1].caller.startswith("caller")
     assert all(c.request_id and c.system_id == system_id for c in calls)

@@ -90,10 +90,15 @@ class ProxyActivity:
         """Write the calls waiting; how many were written (a failure is logged, and those
         calls are lost)."""
         written = 0
-        while self._waiting:
+        while True:
             batch: list[ProxyCall] = []
-            while self._waiting and len(batch) < BATCH:
-                batch.append(self._waiting.popleft())
+            while len(batch) < BATCH:
+                try:
+                    batch.append(self._waiting.popleft())
+                except IndexError:  # empty (another thread may have taken the last)
+                    break
+            if not batch:
+                break
             try:
                 self._write(batch)
             except SQLAlchemyError as exc:

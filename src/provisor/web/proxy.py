@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
 from provisor.context import Context
@@ -81,6 +82,12 @@ class ProxyRoute(GuardedRoute):
                 raise
             except ProvisorError as exc:
                 status = status_of(exc)
+                raise
+            except RequestValidationError:  # answered 400 (web.errors)
+                status = 400
+                raise
+            except Exception as exc:  # an HTTPException carries its status
+                status = getattr(exc, "status_code", 500)
                 raise
             finally:
                 ctx: Context | None = getattr(request.state, "context", None)
