@@ -36,6 +36,7 @@ from provisor.proxy.activity import ProxyActivity
 from provisor.proxy.service import ProxyService
 from provisor.ratelimit import InboundBudget
 from provisor.realtime.service import RealtimeService
+from provisor.realtime.timeline import IdentityTimeline
 from provisor.scim.limits import Limits as ScimLimits
 from provisor.settings import RATE_LIMITS_FILE, Settings
 from provisor.storage import migrate, tables
@@ -67,6 +68,7 @@ class Services:
     configuration: ConfigurationService  # export, plan and apply of a tenant's configuration
     certificates: CertificateService
     realtime: RealtimeService
+    timeline: IdentityTimeline
     proxy: ProxyService
     proxy_activity: ProxyActivity  # the proxy's calls, written in batches by a thread
     tenants: TenantService
@@ -106,6 +108,7 @@ class Services:
             schedules=schedules,
             configuration=configuration,
             realtime=RealtimeService(jobs, db),
+            timeline=IdentityTimeline(db, directory),
             proxy=build_proxy(systems, directory),
             proxy_activity=ProxyActivity(db),
             tenants=tenants,

@@ -354,6 +354,9 @@ job_entities = Table(
     Column("created", Time, nullable=False),
     Column("name", Text, nullable=True),  # userName / displayName, when the job knew it
     Column("target_entity_id", Text, nullable=True),  # the entity's id in a target
+    # The identity timeline finds a person's entries by source id or name, newest first.
+    Index("ix_job_entities_tenant_entity_id", "tenant", "entity_id", "id"),
+    Index("ix_job_entities_tenant_name", "tenant", "name", "id"),
 )
 
 job_runners = Table(
@@ -471,7 +474,8 @@ realtime_logs = Table(
     Column("systems", Text, nullable=False),  # JSON: per system, operation, state, reason
     Column("entity_name", String(255), nullable=True),  # userName / displayName, when read
     Index("ix_realtime_logs_source_entity", "source_id", "entity_id"),
-    Index("ix_realtime_logs_entity_name", "entity_name"),
+    Index("ix_realtime_logs_tenant_entity_name", "tenant", "entity_name"),
+    Index("ix_realtime_logs_tenant_entity", "tenant", "entity_id", "started"),
 )
 
 proxy_activity = Table(

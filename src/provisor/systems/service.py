@@ -163,11 +163,15 @@ class SystemService:
         role: Role | None = None,
         type: str | None = None,
         enabled: bool | None = None,
+        name: str | None = None,
         offset: int = 0,
         limit: int | None = None,
     ) -> tuple[list[System], int]:
-        """A page of systems, enabled ones first, then by name; and how many match."""
-        return self.all(ctx, role=role, type=type, enabled=enabled, offset=offset, limit=limit)
+        """A page of systems, enabled ones first, then by name; and how many match.
+        ``name``: only those whose name contains it (case-insensitive)."""
+        return self.all(
+            ctx, role=role, type=type, enabled=enabled, name=name, offset=offset, limit=limit
+        )
 
     # -- reading (internal) -------------------------------------------------------------------
 
@@ -183,6 +187,7 @@ class SystemService:
         role: Role | None = None,
         type: str | None = None,
         enabled: bool | None = None,
+        name: str | None = None,
         offset: int = 0,
         limit: int | None = None,
     ) -> tuple[list[System], int]:
@@ -194,6 +199,7 @@ class SystemService:
                 role=Role(role).value if role else None,
                 type=type_id,
                 enabled=enabled,
+                name=name,
                 offset=offset,
                 limit=limit,
             )
@@ -214,17 +220,15 @@ class SystemService:
         sources = store.sources_of(tx, [r.id for r in rows if r.role == Role.TARGET])
         targets = store.targets_of(tx, [r.id for r in rows if r.role == Role.SOURCE])
         names = store.names_of(tx, {i for linked in (sources, targets) for i in _flat(linked)})
+        versions = store.current_versions(tx, ids)
         views = []
         for row in rows:
             kind = _type(row.type)
             role = Role(row.role)
             shown = {p.key: (MASK if p.credential else p.value) for p in properties[row.id]}
             plain = {p.key: ("x" if p.credential else p.value) for p in properties[row.id]}
-            current = {}
-            for k in KINDS[role]:
-                found = store.get_transformation(tx, row.id, k)
-                if found is not None:
-                    current[k] = found.version
+            stored = versions.get(row.id, {})
+            current = {k: stored[k] for k in KINDS[role] if k in stored}
             views.append(
                 System(
                     id=row.id,

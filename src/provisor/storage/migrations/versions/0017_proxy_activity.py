@@ -2,8 +2,8 @@
 status, duration, request id), kept as long as the tenant's job logs; real-time logs name
 their entity
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-05 11:00:00
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
@@ -44,7 +44,7 @@ def upgrade() -> None:
     op.create_index("ix_proxy_activity_system", "proxy_activity", ["tenant", "system_id", "time"])
     op.create_index("ix_proxy_activity_entity", "proxy_activity", ["tenant", "entity_id"])
     op.add_column("realtime_logs", sa.Column("entity_name", sa.String(length=255), nullable=True))
-    op.create_index("ix_realtime_logs_entity_name", "realtime_logs", ["entity_name"])
+    op.create_index("ix_realtime_logs_tenant_entity_name", "realtime_logs", ["tenant", "entity_name"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ALTER TABLE proxy_activity ENABLE ROW LEVEL SECURITY")
         op.execute("ALTER TABLE proxy_activity FORCE ROW LEVEL SECURITY")
@@ -52,7 +52,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_realtime_logs_entity_name", table_name="realtime_logs")
+    op.drop_index("ix_realtime_logs_tenant_entity_name", table_name="realtime_logs")
     with op.batch_alter_table("realtime_logs") as batch:
         batch.drop_column("entity_name")
     op.drop_index("ix_proxy_activity_entity", table_name="proxy_activity")
