@@ -1,11 +1,13 @@
 """An administrator's first day in the console: a source and two targets (one tested), a
-transformation with a mistake marked then fixed, two certificates, signing out."""
+transformation with a mistake marked then fixed, SIMULATE then READ followed live, a failed
+entity, two certificates, signing out."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import httpx
 from playwright.sync_api import Locator, Page, expect
 
 from provisor.types import EntityType
@@ -15,6 +17,8 @@ from tests.browser.console import (
     initial_administrator,
     sign_in,
     sign_out,
+    start_job,
+    watch_job,
 )
 from tests.conftest import CTX, LiveServer
 from tests.connectors.scim_peers import scim2_server
@@ -70,8 +74,34 @@ def test_first_day(page: Page, live: LiveServer, tmp_path: Path) -> None:
         assert_accessible(page)
         page.get_by_role("link", name="CSV", exact=True).first.click()
         _edit_transformation(page)
+        _run_jobs(page, live)
+        listed = httpx.get(peer.url + "/Users").json()
+        assert {u["userName"] for u in listed["Resources"]} == {"ada", "bob", "carol"}
+    written = (tmp_path / "users.csv").read_text()
+    assert "ada" in written and "bob" in written and "carol" not in written
     _certificate(page)
     sign_out(page)
+
+
+def _run_jobs(page: Page, live: LiveServer) -> None:
+    """SIMULATE, then READ: both followed live; the READ's failed entity, named, with its
+    reason."""
+    page.get_by_role("link", name="Jobs", exact=True).click()
+    start_job(page, "People", "SIMULATE")
+    watch_job(page, live, "Finished with Error")
+    screenshot(page, "job-simulate")
+    assert_accessible(page)
+    page.get_by_role("link", name="Jobs", exact=True).click()
+    start_job(page, "People", "READ")
+    watch_job(page, live, "Finished with Error")
+    screenshot(page, "job")
+    page.get_by_label("State").select_option("failed")
+    page.get_by_role("button", name="Filter").click()
+    failed = page.locator("#entity-logs > tbody > tr")
+    expect(failed).to_have_count(1)
+    expect(failed).to_contain_text("carol")
+    expect(failed).to_contain_text("Mandatory value missing")
+    assert_accessible(page)
 
 
 def _paste_document(page: Page, text: str) -> None:

@@ -3,6 +3,7 @@ its CSP, with no serious accessibility violation (axe); screenshots of each for 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from tests.browser.conftest import assert_accessible, screenshot
 from tests.browser.console import CONSOLE, initial_administrator, new_administrator, sign_in
 from tests.conftest import CTX, LiveServer
 from tests.helpers import group_body
-from tests.jobs.conftest import add_users, lid_source, system
+from tests.jobs.conftest import add_users, lid_source, run_job, system
 
 
 def pages(live: LiveServer, folder: Path) -> dict[str, str]:
@@ -33,6 +34,8 @@ def pages(live: LiveServer, folder: Path) -> dict[str, str]:
         properties={"csv.user.file": str(folder / "users.csv")},
     )
     live.services.certificates.generate_outbound(CTX, target.id)
+    with ThreadPoolExecutor(1) as thread:  # a loop of its own: Playwright's runs in this one
+        job = thread.submit(run_job, live.services, source.id).result()
     transformation = f"/systems/{target.id}/transformations/write"
     return {
         "home": "/",
@@ -53,6 +56,13 @@ def pages(live: LiveServer, folder: Path) -> dict[str, str]:
         "directory-group": f"/directory/groups/{group.id}",
         "directory-schemas": "/directory/schemas",
         "timeline": "/timeline?q=ada",
+        "jobs": "/jobs",
+        "jobs-of-source": f"/jobs?source={source.id}",
+        "job": f"/jobs/{job.id}",
+        "schedules": "/schedules",
+        "schedule": f"/schedules/{source.id}",
+        "realtime": "/realtime",
+        "proxy-activity": "/proxy",
     }
 
 
