@@ -45,11 +45,11 @@ def sign_in(page: Page, login: Login, path: str = CONSOLE) -> None:
     page.get_by_label("Name").fill(login.name)
     page.get_by_label("Password").fill(login.password)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign out", exact=True)).to_be_visible()
 
 
 def sign_out(page: Page) -> None:
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
 
 
