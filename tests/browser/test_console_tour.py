@@ -66,6 +66,15 @@ def pages(live: LiveServer, folder: Path) -> dict[str, str]:
     }
 
 
+# The forms that create things: an administrator's pages.
+FORMS = {
+    "system-new": "/systems/new",
+    "system-new-form": "/systems/new?role=target&type=csv",
+    "directory-user-new": "/directory/users/new",
+    "directory-group-new": "/directory/groups/new",
+}
+
+
 @pytest.mark.parametrize("role", [Role.ADMINISTRATOR, Role.VIEWER])
 def test_every_page_opens_and_is_accessible(
     page: Page, live: LiveServer, tmp_path: Path, role: Role
@@ -73,6 +82,7 @@ def test_every_page_opens_and_is_accessible(
     visits = pages(live, tmp_path)
     if role is Role.ADMINISTRATOR:
         sign_in(page, initial_administrator(live))
+        visits.update(FORMS)
     else:
         sign_in(page, new_administrator(live, role))
     problems = []
