@@ -271,6 +271,16 @@ class AdministratorService:
         uri = pyotp.TOTP(secret).provisioning_uri(name=ctx.actor.name, issuer_name=TOTP_ISSUER)
         return secret, uri
 
+    def pending_second_factor(self, ctx: Context) -> tuple[str, str] | None:
+        """The secret being set up and its otpauth:// URI (to show again until a code
+        confirms it), or None."""
+        row = self._own(ctx)
+        if not row.totp_pending:
+            return None
+        secret = self.cipher.decrypt(row.totp_pending)
+        uri = pyotp.TOTP(secret).provisioning_uri(name=ctx.actor.name, issuer_name=TOTP_ISSUER)
+        return secret, uri
+
     def confirm_second_factor(self, ctx: Context, code: str) -> None:
         row = self._own(ctx)
         pending = row.totp_pending
