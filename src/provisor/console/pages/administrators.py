@@ -79,14 +79,17 @@ def new_administrator(request: Request, ctx: ConsoleContext) -> Response:
     return _new_form(request, name="", role=Role.ADMINISTRATOR.value)
 
 
-def _new_form(request: Request, status: int = 200, error: str = "", **values: str) -> Response:
+def _new_form(
+    request: Request, *, name: str, role: str, status: int = 200, error: str = ""
+) -> Response:
     return render(
         request,
         "administrators/new.html",
         status=status,
         error=error,
         roles=roles_of(tenant_of(request.scope)),
-        **values,
+        name=name,
+        role=role,
     )
 
 
@@ -103,7 +106,7 @@ def create_administrator(
             ctx, name, _role(request, role), password or None
         )
     except InputError as exc:
-        return _new_form(request, 400, exc.message, name=name, role=role)
+        return _new_form(request, name=name, role=role, status=400, error=exc.message)
     if password:
         return redirect(request, _path(admin), notice=f"Administrator {admin.name} created.")
     return _password_page(request, admin, made, "created")
