@@ -4,6 +4,7 @@ they), and see every tenant with its health, paged."""
 from __future__ import annotations
 
 from sqlalchemy import update
+from starlette.testclient import TestClient
 
 from provisor.admins.model import Role
 from provisor.context import INSTALLATION, Context
@@ -16,7 +17,7 @@ from tests.tenancy import create_tenant
 OPERATORS = Context.system("test", tenant=INSTALLATION)
 
 
-def operator(console: Console, name: str = "root") -> object:
+def operator(console: Console, name: str = "root") -> TestClient:
     console.services.administrators.create(OPERATORS, name, Role.OPERATOR, PASSWORD)
     browser = console.browser()
     signed = sign_in(browser, name, PASSWORD, path="/operator")
@@ -40,7 +41,7 @@ def test_an_operator_sees_every_tenant_and_its_health(console: Console) -> None:
         )
     services.jobs.start(Context.administrator("t", tenant="acme"), "LID")
     browser = operator(console)
-    page = browser.get("/operator/console")  # type: ignore[attr-defined]
+    page = browser.get("/operator/console")
     assert page.status_code == 200, page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]
     text = page.text
@@ -51,26 +52,24 @@ def test_an_operator_sees_every_tenant_and_its_health(console: Console) -> None:
     assert '<a href="/operator/console/" aria-current="page">Tenants</a>' in text
     assert "/console/systems" not in text  # no tenant page in the installation's console
 
-    found = browser.get("/operator/console?search=ZET")  # type: ignore[attr-defined]
+    found = browser.get("/operator/console?search=ZET")
     assert "zeta" in found.text and "acme" not in found.text
-    account = browser.get("/operator/console/account")  # type: ignore[attr-defined]
+    account = browser.get("/operator/console/account")
     assert account.status_code == 200 and "operator" in account.text
-    out = browser.post(  # type: ignore[attr-defined]
-        "/operator/console/logout", data={"csrf": csrf_of(account)}
-    )
+    out = browser.post("/operator/console/logout", data={"csrf": csrf_of(account)})
     assert out.status_code == 303
     assert out.headers["location"] == "/operator/console/login"
-    assert browser.get("/operator/console").status_code == 303  # type: ignore[attr-defined]
+    assert browser.get("/operator/console").status_code == 303
 
 
 def test_the_tenants_page_is_paged(console: Console) -> None:
     for i in range(52):
         create_tenant(console.services, f"t{i:02d}")
     browser = operator(console)
-    first = browser.get("/operator/console")  # type: ignore[attr-defined]
+    first = browser.get("/operator/console")
     assert "1\u201350 of 53" in first.text  # the default tenant too
     assert 'rel="next"' in first.text
-    last = browser.get("/operator/console?offset=50")  # type: ignore[attr-defined]
+    last = browser.get("/operator/console?offset=50")
     assert "t51" in last.text and "t00" not in last.text
 
 
