@@ -51,6 +51,8 @@ def test_an_operator_sees_every_tenant_and_its_health(console: Console) -> None:
     assert "Finished with Error" in text and "Queued" in text
     assert '<a href="/operator/console/" aria-current="page">Tenants</a>' in text
     assert "/console/systems" not in text  # no tenant page in the installation's console
+    assert '<span class="tenant" title="Tenant">installation</span>' in text
+    assert browser.get("/operator/console/static/console.css").status_code == 200
 
     found = browser.get("/operator/console?search=ZET")
     assert "zeta" in found.text and "acme" not in found.text

@@ -140,7 +140,7 @@ def render(
             "can_change": session is not None and can_change(request),
             "base": base(request),
             "nav": OPERATOR_NAV if operator else NAV,
-            "tenant": tenant_of(request.scope),
+            "tenant": "installation" if operator else tenant_of(request.scope),
             "current": route_path(request.scope)[len(OPERATOR_ROOT if operator else ROOT) :],
             **values,
         },
