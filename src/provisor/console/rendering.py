@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
@@ -27,6 +28,7 @@ from provisor.admins.service import PENDING
 from provisor.context import INSTALLATION, Context, Permission
 from provisor.errors import PermissionDeniedError, ProvisorError
 from provisor.runtime import Services
+from provisor.web.auth import over_https
 from provisor.web.errors import status_of
 from provisor.web.paths import route_path
 from provisor.web.request_ids import request_id_of
@@ -173,7 +175,7 @@ def redirect(request: Request, path: str, notice: str = "", **query: Any) -> Res
 
 
 def is_https(request: Request) -> bool:
-    return request.url.scheme == "https"
+    return over_https(request)
 
 
 def same_origin(request: Request) -> bool:
@@ -203,6 +205,15 @@ def error_page(request: Request, exc: ProvisorError) -> Response:
     return render(request, "error.html", status=min(status, 503), message=exc.message)
 
 
+def invalid_page(request: Request, exc: RequestValidationError) -> Response:
+    """A form or query that does not fit its route: what is wrong, field by field."""
+    lines = []
+    for error in exc.errors()[:20]:
+        where = " ".join(str(part) for part in error.get("loc", ())[1:]) or "the request"
+        lines.append(f"{where}: {error.get('msg', 'invalid')}")
+    return render(request, "error.html", status=400, message="; ".join(lines))
+
+
 class ConsoleRoute(APIRoute):
     """A console page: the administrator's session first (else the sign-in page), the CSRF
     token and same origin of every state change next, then the handler; a service's error
@@ -227,6 +238,8 @@ class ConsoleRoute(APIRoute):
                 response = _to_sign_in(request)
             except ProvisorError as exc:
                 response = await run_in_threadpool(error_page, request, exc)
+            except RequestValidationError as exc:
+                response = await run_in_threadpool(invalid_page, request, exc)
             for name, value in HEADERS.items():
                 response.headers.setdefault(name, value)
             elapsed = (time.perf_counter() - started) * 1000
