@@ -36,6 +36,8 @@ def pages(live: LiveServer, folder: Path) -> dict[str, str]:
     live.services.certificates.generate_outbound(CTX, target.id)
     with ThreadPoolExecutor(1) as thread:  # a loop of its own: Playwright's runs in this one
         job = thread.submit(run_job, live.services, source.id).result()
+    admin = new_administrator(live, Role.VIEWER)
+    client_id, _secret = live.new_client("view")
     transformation = f"/systems/{target.id}/transformations/write"
     return {
         "home": "/",
@@ -63,6 +65,11 @@ def pages(live: LiveServer, folder: Path) -> dict[str, str]:
         "schedule": f"/schedules/{source.id}",
         "realtime": "/realtime",
         "proxy-activity": "/proxy",
+        "administrators": "/administrators",
+        "administrator": f"/administrators/{admin.name}",
+        "clients": "/clients",
+        "client": f"/clients/{client_id}",
+        "account": "/account",
     }
 
 
@@ -72,6 +79,8 @@ FORMS = {
     "system-new-form": "/systems/new?role=target&type=csv",
     "directory-user-new": "/directory/users/new",
     "directory-group-new": "/directory/groups/new",
+    "administrator-new": "/administrators/new",
+    "client-new": "/clients/new",
 }
 
 
