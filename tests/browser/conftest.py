@@ -22,6 +22,7 @@ from playwright.sync_api import (
     ConsoleMessage,
     Page,
     Playwright,
+    Route,
     ViewportSize,
     sync_playwright,
 )
@@ -77,14 +78,18 @@ def live(sqlite_server: LiveServer) -> LiveServer:
 # -- pages: a context per test, watched for errors ------------------------------------------------
 
 
+# A request to any host but this machine's loopback (matched in Playwright's driver: the
+# loopback's requests never wait for Python).
+EXTERNAL = re.compile(r"^(https?|wss?)://(?!(127\.0\.0\.1|localhost|\[::1\])[:/])")
 # chromium asks every site for /favicon.ico, whether or not its pages name an icon
 FAVICON = re.compile(r"/favicon\.ico\)$")
 
 
 @dataclass
 class BrowserLog:
-    """What the browser reported as an error: console errors, uncaught exceptions and
-    Content-Security-Policy violations (chromium reports those as console errors too). A test
+    """What the browser reported as an error: console errors, uncaught exceptions,
+    Content-Security-Policy violations (chromium reports those as console errors too) and
+    requests to other hosts than this machine's loopback (refused). A test
     that provokes an error on purpose (a 403 page loads as a failed resource) allows it."""
 
     errors: list[str] = field(default_factory=list)
@@ -100,6 +105,11 @@ class BrowserLog:
 
     def on_page_error(self, error: Exception) -> None:
         self.errors.append(f"uncaught: {error}")
+
+    def on_external(self, route: Route) -> None:
+        """Nothing is fetched from outside this machine: the request is refused and noted."""
+        self.errors.append(f"external request: {route.request.url}")
+        route.abort()
 
     def unexpected(self) -> list[str]:
         return [e for e in self.errors if not any(p.search(e) for p in self.allowed)]
@@ -127,6 +137,7 @@ def page(browser: Browser, live: LiveServer, browser_log: BrowserLog) -> Iterato
     context = browser.new_context(viewport=VIEWPORT, base_url=live.url)
     context.set_default_timeout(ACTIONS)
     context.add_init_script(CSP_REPORTER)
+    context.route(EXTERNAL, browser_log.on_external)
     opened = context.new_page()
     opened.on("console", browser_log.on_console)
     opened.on("pageerror", browser_log.on_page_error)

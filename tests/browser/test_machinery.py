@@ -1,8 +1,10 @@
-"""The browser tests' own checks can fail: a CSP violation and an axe violation are caught."""
+"""The browser tests' own checks can fail: a CSP violation, an axe violation and a request to
+another host are caught."""
 
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import BrowserLog, assert_accessible
@@ -38,3 +40,12 @@ def test_axe_reports_a_serious_violation(page: Page) -> None:
     )
     with pytest.raises(AssertionError, match="image-alt"):
         assert_accessible(page)
+
+
+def test_a_request_to_another_host_is_refused_and_reported(
+    page: Page, browser_log: BrowserLog
+) -> None:
+    browser_log.allow("example.org")
+    with pytest.raises(PlaywrightError, match="ERR_FAILED"):
+        page.goto("https://example.org/page")
+    assert "external request: https://example.org/page" in browser_log.errors
