@@ -54,6 +54,9 @@ class Permission(StrEnum):
     REALTIME_API = "realtime_api"
     TENANT_ADMIN_API = "tenant_admin_api"
     ADMIN = "admin"
+    # Read-only administration of a tenant (the console's viewers, monitoring): every read,
+    # no change.
+    VIEW = "view"
     # The installation's operator (tenants): not held by a tenant's admin, only granted to
     # technical users of the installation scope.
     OPERATOR = "operator"
