@@ -12,17 +12,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import ssl
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import anyio.to_thread
 import httpx
 import orjson
 import pytest
-import werkzeug.serving
 from joserfc import jwt
 from joserfc.jwk import KeySet, OctKey, RSAKey
 from werkzeug.wrappers import Request, Response
@@ -40,26 +38,18 @@ from provisor.admins.oidc import (
 )
 from provisor.connectors.outbound import DEFAULT, GuardedTransport, OutboundPolicy
 from provisor.errors import AuthenticationError
+from tests.oidc_provider import (
+    ADMINS,
+    VIEWERS,
+    callback_params,
+    consent,
+    mock_provider,
+    serving,
+)
 
 pytestmark = pytest.mark.anyio
 
 REDIRECT = "http://127.0.0.1:9/console/login/sso/callback"
-ADMINS = "provisor-admins"
-VIEWERS = "provisor-viewers"
-
-
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """A WSGI app on a loopback port in a thread; its base URL."""
-    server = werkzeug.serving.make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def guarded(policy: OutboundPolicy = DEFAULT) -> Callable[[], httpx.AsyncBaseTransport]:
@@ -86,32 +76,15 @@ def provider(issuer: str, **changes: Any) -> Provider:
 
 @pytest.fixture
 def mock_issuer() -> Iterator[str]:
-    import oidc_provider_mock
-
-    users = [
-        oidc_provider_mock.User(
-            sub="alice",
-            claims={"groups": [ADMINS, "staff"], "preferred_username": "alice", "email": "a@x.org"},
-        ),
-        oidc_provider_mock.User(sub="victor", claims={"groups": VIEWERS, "email": "v@x.org"}),
-        oidc_provider_mock.User(sub="mallory", claims={"groups": ["staff"]}),
-    ]
-    with serving(oidc_provider_mock.app(require_nonce=True, user_claims=users)) as url:
-        yield url
+    with mock_provider() as issuer:
+        yield issuer
 
 
 async def authorize(url: str, subject: str | None) -> dict[str, str]:
-    """The browser's part: the provider's form, submitted for ``subject`` (or denied); the
-    callback's query parameters."""
-    async with httpx.AsyncClient() as browser:
-        form = await browser.get(url)
-        assert form.status_code == 200 and 'name="sub"' in form.text
-        data = {"sub": subject} if subject is not None else {"action": "deny"}
-        answer = await browser.post(url, data=data)
-    assert answer.status_code == 302, answer.text
-    location = answer.headers["location"]
+    """The browser's part; the callback's query parameters."""
+    location = await anyio.to_thread.run_sync(consent, url, subject)
     assert location.startswith(REDIRECT + "?")
-    return dict(parse_qsl(urlsplit(location).query))
+    return callback_params(location)
 
 
 async def test_the_code_flow_maps_the_groups_claim_to_roles(mock_issuer: str) -> None:

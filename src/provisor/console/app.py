@@ -8,11 +8,11 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 
-from provisor.console.pages import home, login
+from provisor.console.pages import home, login, sso
 from provisor.console.rendering import ROOT
 
 STATIC = Path(__file__).parent / "static"
-ROUTERS = (login.router, login.signed_in, home.router)
+ROUTERS = (login.router, login.signed_in, sso.router, sso.settings_router, home.router)
 
 
 class Static(StaticFiles):
