@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 
-from provisor.console.pages import home, login, sso
+from provisor.console import pages
 from provisor.console.rendering import ROOT
 
 STATIC = Path(__file__).parent / "static"
-ROUTERS = (login.router, login.signed_in, sso.router, sso.settings_router, home.router)
+
+
+def routers() -> list[APIRouter]:
+    """The routers of every page module (``provisor.console.pages.*``), in module order and,
+    within a module, in the order written (a fixed path before a parameter's)."""
+    found: list[APIRouter] = []
+    for module in sorted(m.name for m in pkgutil.iter_modules(pages.__path__)):
+        loaded = importlib.import_module(f"{pages.__name__}.{module}")
+        found.extend(v for v in vars(loaded).values() if isinstance(v, APIRouter))
+    return found
 
 
 class Static(StaticFiles):
@@ -33,5 +44,5 @@ class Static(StaticFiles):
 def install(app: FastAPI) -> None:
     """Add the console's routes and assets to ``app`` (the API's application)."""
     app.mount(ROOT + "/static", Static(directory=STATIC), name="console-static")
-    for router in ROUTERS:
+    for router in routers():
         app.include_router(router)
