@@ -57,7 +57,7 @@ def test_sign_in_with_the_provider_opens_a_session_with_the_claimed_role(
     configure(console, issuer)
     browser = console.browser()
     assert "Sign in with Mock IdP" in browser.get("/console/login").text
-    started = browser.get("/console/login/sso", params={"next": "/console/administrators/sso"})
+    started = browser.get("/console/login/sso", params={"next": "/console/sso"})
     assert started.status_code == 303
     assert started.headers["location"].startswith(f"{issuer}/oauth2/authorize?")
     cookies = started.headers.get_list("set-cookie")
@@ -69,10 +69,10 @@ def test_sign_in_with_the_provider_opens_a_session_with_the_claimed_role(
     parts = urlsplit(location)
     signed = browser.get(f"{parts.path}?{parts.query}")
     assert signed.status_code == 303, signed.text
-    assert signed.headers["location"] == "/console/administrators/sso"
+    assert signed.headers["location"] == "/console/sso"
     cookies = "\n".join(signed.headers.get_list("set-cookie"))
     assert "provisor_console=" in cookies and 'provisor_sso=""' in cookies
-    page = browser.get("/console/administrators/sso")
+    page = browser.get("/console/sso")
     assert page.status_code == 200 and "Save" in page.text  # an administrator changes it
     admins = console.services.administrators.listing(CTX)
     alice = next(a for a in admins if a.name == "alice")
@@ -83,7 +83,7 @@ def test_sign_in_with_the_provider_opens_a_session_with_the_claimed_role(
 
     viewer = console.browser()
     assert sso(viewer, "victor").status_code == 303
-    page = viewer.get("/console/administrators/sso")
+    page = viewer.get("/console/sso")
     assert page.status_code == 200 and "Save" not in page.text and "Mock IdP" in page.text
     assert "client-secret-value" not in page.text
     found = console.services.administrators.listing(CTX)
@@ -122,11 +122,9 @@ def test_a_local_administrator_is_not_taken_over(console: Console, issuer: str) 
     assert refused.status_code == 401 and "already exists" in refused.text
 
 
-def test_the_settings_page_saves_tests_discovery_and_removes(
-    console: Console, issuer: str
-) -> None:
+def test_the_settings_page_saves_tests_discovery_and_removes(console: Console, issuer: str) -> None:
     browser = console.signed_in("ada")
-    page = browser.get("/console/administrators/sso")
+    page = browser.get("/console/sso")
     assert page.status_code == 200 and "Not configured" in page.text
     assert CALLBACK in page.text
     form = {
@@ -140,31 +138,29 @@ def test_the_settings_page_saves_tests_discovery_and_removes(
         "viewer_values": VIEWERS,
         "scopes": "openid   profile",
     }
-    tested = browser.post("/console/administrators/sso/test", data=form)
+    tested = browser.post("/console/sso/test", data=form)
     assert tested.status_code == 200 and "Discovery works" in tested.text
     assert f"{issuer}/oauth2/token" in tested.text and "client_secret_basic" in tested.text
-    saved = browser.post("/console/administrators/sso", data=form)
+    saved = browser.post("/console/sso", data=form)
     assert saved.status_code == 303
     stored = console.services.administrators.sso_settings(CTX)
     assert stored is not None
     assert stored.administrator_values == (ADMINS, "CN=admins,OU=groups")
     assert (stored.scopes, stored.client_secret) == ("openid profile", "first-secret")
-    page = browser.get("/console/administrators/sso")
+    page = browser.get("/console/sso")
     assert "first-secret" not in page.text and "CN=admins,OU=groups" in page.text
     # an empty secret keeps the stored one
-    kept = browser.post("/console/administrators/sso", data=form | {"client_secret": ""})
+    kept = browser.post("/console/sso", data=form | {"client_secret": ""})
     assert kept.status_code == 303
     assert console.services.administrators.sso_settings(CTX).client_secret == "first-secret"  # type: ignore[union-attr]
 
-    bad = browser.post("/console/administrators/sso", data=form | {"issuer": "http://idp.example"})
+    bad = browser.post("/console/sso", data=form | {"issuer": "http://idp.example"})
     assert bad.status_code == 400 and "must use https" in bad.text
     assert "first-secret" not in bad.text
-    down = browser.post(
-        "/console/administrators/sso/test", data=form | {"issuer": "http://127.0.0.1:9"}
-    )
+    down = browser.post("/console/sso/test", data=form | {"issuer": "http://127.0.0.1:9"})
     assert down.status_code == 400 and "cannot be reached" in down.text
 
-    removed = browser.post("/console/administrators/sso/delete", data={"csrf": form["csrf"]})
+    removed = browser.post("/console/sso/delete", data={"csrf": form["csrf"]})
     assert removed.status_code == 303
     assert console.services.administrators.sso_settings(CTX) is None
 
@@ -172,13 +168,11 @@ def test_the_settings_page_saves_tests_discovery_and_removes(
 def test_a_viewer_sees_but_cannot_change_or_test(console: Console, issuer: str) -> None:
     configure(console, issuer)
     viewer = console.signed_in("vera", Role.VIEWER)
-    page = viewer.get("/console/administrators/sso")
+    page = viewer.get("/console/sso")
     assert page.status_code == 200 and "Mock IdP" in page.text and "Save" not in page.text
     token = csrf_of(page)
     for path in ("", "/test", "/delete"):
-        refused = viewer.post(
-            f"/console/administrators/sso{path}", data={"csrf": token, "issuer": issuer}
-        )
+        refused = viewer.post(f"/console/sso{path}", data={"csrf": token, "issuer": issuer})
         assert refused.status_code == 403, path
     assert console.services.administrators.sso_settings(CTX) is not None
 

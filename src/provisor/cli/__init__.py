@@ -31,6 +31,7 @@ from provisor.cli.jobs import worker
 from provisor.cli.login import login, logout, whoami
 from provisor.cli.realtime import app as realtime_app
 from provisor.cli.schedules import app as schedules_app
+from provisor.cli.sso import app as sso_app
 from provisor.cli.systems import app as systems_app
 from provisor.cli.tenants import app as tenants_app
 from provisor.cli.transform import app as transform_app
@@ -54,6 +55,7 @@ app.command()(whoami)
 app.add_typer(transform_app, name="transform")
 app.add_typer(certs_app, name="certs")
 app.add_typer(config_app, name="config")
+app.add_typer(sso_app, name="sso")
 
 
 @app.command()

@@ -13,6 +13,7 @@ from provisor.remote.jobs import Jobs
 from provisor.remote.realtime import Realtime
 from provisor.remote.schedules import Schedules
 from provisor.remote.session import RemoteError, Session, path
+from provisor.remote.sso import Sso
 from provisor.remote.systems import Systems
 from provisor.remote.tenants import Tenants
 
@@ -32,3 +33,4 @@ class Remote:
         self.realtime = Realtime(session)
         self.configuration = Configuration(session)
         self.tenants = Tenants(session)
+        self.sso = Sso(session)

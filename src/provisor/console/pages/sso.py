@@ -41,7 +41,7 @@ settings_router = APIRouter(prefix=ROOT, route_class=ConsoleRoute, include_in_sc
 
 STATE_COOKIE = "provisor_sso"
 NEXT_COOKIE = "provisor_sso_next"
-SETTINGS = "/administrators/sso"
+SETTINGS = "/sso"
 MAX_PARAMETER = 4096  # characters of one callback parameter (codes and states are far shorter)
 MAX_VALUES = 100  # claim values of each role
 
