@@ -5,10 +5,11 @@ provider followed with httpx; and the settings page with "Test discovery"."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
+from starlette.testclient import TestClient
 
 from provisor.admins.model import Role, SsoSettings
 from provisor.context import Context
@@ -40,7 +41,7 @@ def configure(console: Console, issuer: str) -> None:
     )
 
 
-def sso(browser: httpx.Client, subject: str | None, next: str = "") -> httpx.Response:
+def sso(browser: TestClient, subject: str | None, next: str = "") -> Any:
     """Sign in with the provider as ``subject``: the console's redirect, the provider's form,
     the callback; the callback's response."""
     started = browser.get("/console/login/sso", params={"next": next} if next else None)
@@ -60,8 +61,7 @@ def test_sign_in_with_the_provider_opens_a_session_with_the_claimed_role(
     started = browser.get("/console/login/sso", params={"next": "/console/sso"})
     assert started.status_code == 303
     assert started.headers["location"].startswith(f"{issuer}/oauth2/authorize?")
-    cookies = started.headers.get_list("set-cookie")
-    state = next(c for c in cookies if c.startswith("provisor_sso="))
+    state = next(c for c in started.headers.get_list("set-cookie") if "provisor_sso=" in c)
     for attribute in ("HttpOnly", "SameSite=lax", "Path=/console", "Max-Age=600"):
         assert attribute in state
     assert "Secure" not in state  # plain HTTP here
@@ -70,8 +70,8 @@ def test_sign_in_with_the_provider_opens_a_session_with_the_claimed_role(
     signed = browser.get(f"{parts.path}?{parts.query}")
     assert signed.status_code == 303, signed.text
     assert signed.headers["location"] == "/console/sso"
-    cookies = "\n".join(signed.headers.get_list("set-cookie"))
-    assert "provisor_console=" in cookies and 'provisor_sso=""' in cookies
+    set_cookies = "\n".join(signed.headers.get_list("set-cookie"))
+    assert "provisor_console=" in set_cookies and 'provisor_sso=""' in set_cookies
     page = browser.get("/console/sso")
     assert page.status_code == 200 and "Save" in page.text  # an administrator changes it
     admins = console.services.administrators.listing(CTX)
@@ -183,3 +183,49 @@ def test_https_makes_the_state_cookie_secure(console: Console, issuer: str) -> N
     assert started.status_code == 303
     state = next(c for c in started.headers.get_list("set-cookie") if "provisor_sso=" in c)
     assert "Secure" in state and "SameSite=lax" in state
+
+
+def test_each_tenant_signs_in_with_its_own_provider_and_state(
+    console: Console, issuer: str
+) -> None:
+    operator = Context.system("test", tenant="*")
+    console.services.tenants.create(Context(operator.actor, "_installation"), "other")
+    configure(console, issuer)
+    other = Context.system("test", tenant="other")
+    console.services.administrators.set_sso(
+        other,
+        SsoSettings(
+            label="Other IdP",
+            issuer=issuer,
+            client_id="other-console",
+            client_secret="other-secret",
+            role_claim="groups",
+            administrator_values=(),
+            viewer_values=(ADMINS,),  # alice is only a viewer here
+        ),
+    )
+    browser = console.browser()
+    started = browser.get("/t/other/console/login/sso")
+    assert started.status_code == 303
+    assert "client_id=other-console" in started.headers["location"]
+    state = next(c for c in started.headers.get_list("set-cookie") if "provisor_sso=" in c)
+    assert "Path=/t/other/console" in state
+    location = consent(started.headers["location"], "alice")
+    assert location.startswith("http://console.test/t/other/console/login/sso/callback?")
+    parts = urlsplit(location)
+
+    # the default tenant's browser, with its own state cookie, cannot finish the other's
+    stranger = console.browser()
+    stranger.get("/console/login/sso")
+    sealed = stranger.cookies.get("provisor_sso")
+    assert sealed
+    moved = console.browser()
+    moved.cookies.set("provisor_sso", sealed, path="/t/other/console")
+    refused = moved.get(f"{parts.path}?{parts.query}")
+    assert refused.status_code == 401 and "missing or was altered" in refused.text
+
+    signed = browser.get(f"{parts.path}?{parts.query}")
+    assert signed.status_code == 303, signed.text
+    assert signed.headers["location"] == "/t/other/console"
+    assert [a.role for a in console.services.administrators.listing(other)] == [Role.VIEWER]
+    assert console.services.administrators.listing(CTX) == []
