@@ -343,9 +343,11 @@ async def test_discovery_and_keys_are_cached_and_read_again_on_a_new_key(forged:
     forged.header = {"alg": "RS256", "kid": "two"}
     assert (await finish(client, forged)).subject == "bob"
     assert forged.hits["/jwks"] == 2
+    await client.discover(forged.issuer, fresh=True)  # "Test discovery" reads it anew
+    assert forged.hits["/.well-known/openid-configuration"] == 2
     now[0] += 601  # past the cache's time: discovery is read again
     await client.discover(forged.issuer)
-    assert forged.hits["/.well-known/openid-configuration"] == 2
+    assert forged.hits["/.well-known/openid-configuration"] == 3
 
 
 @pytest.mark.parametrize(

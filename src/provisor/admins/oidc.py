@@ -243,10 +243,10 @@ class OidcClient:
         self._discoveries: OrderedDict[str, tuple[float, Discovery]] = OrderedDict()
         self._key_sets: OrderedDict[str, tuple[float, KeySet]] = OrderedDict()
 
-    async def discover(self, issuer: str) -> Discovery:
-        """The provider's discovery document (cached): what "Test discovery" shows."""
+    async def discover(self, issuer: str, *, fresh: bool = False) -> Discovery:
+        """The provider's discovery document, cached unless ``fresh`` ("Test discovery")."""
         async with self._client() as client:
-            return await self._discovery(client, issuer)
+            return await self._discovery(client, issuer, fresh=fresh)
 
     async def authorization_url(
         self, provider: Provider, redirect_uri: str, *, now: float | None = None
@@ -360,8 +360,10 @@ class OidcClient:
             )
         return status, data
 
-    async def _discovery(self, client: httpx.AsyncClient, issuer: str) -> Discovery:
-        cached = self._cached(self._discoveries, issuer)
+    async def _discovery(
+        self, client: httpx.AsyncClient, issuer: str, *, fresh: bool = False
+    ) -> Discovery:
+        cached = None if fresh else self._cached(self._discoveries, issuer)
         if cached is not None:
             return cached
         problem = issuer_problem(issuer)

@@ -103,6 +103,6 @@ class SsoService:
         if problem is not None:
             raise InputError(f"The issuer cannot be used: {problem}.")
         try:
-            return await self.client.discover(issuer.strip())
+            return await self.client.discover(issuer.strip(), fresh=True)
         except AuthenticationError as exc:
             raise InputError(exc.message) from exc
