@@ -70,17 +70,13 @@ def _forget(request: Request, response: Response) -> Response:
     return response
 
 
-def _refused(request: Request, message: str) -> Response:
-    return login.login_form(request, 401, message)
-
-
 @router.get("/login/sso")
 async def sso_start(request: Request, next: str = "") -> Response:
     """Send the browser to the tenant's provider."""
     try:
         started = await services(request).sso.start(tenant_of(request.scope), callback_url(request))
     except AuthenticationError as exc:
-        return await run_in_threadpool(_refused, request, exc.message)
+        return await run_in_threadpool(login.login_form, request, 401, exc.message)
     response = RedirectResponse(started.url, status_code=303)
     _state_cookie(request, response, STATE_COOKIE, started.sealed)
     if next:
@@ -100,7 +96,7 @@ async def sso_callback(request: Request) -> Response:
             params,
         )
     except AuthenticationError as exc:
-        refused = await run_in_threadpool(_refused, request, exc.message)
+        refused = await run_in_threadpool(login.login_form, request, 401, exc.message)
         return _forget(request, refused)
     next = request.cookies.get(NEXT_COOKIE, "")
     response = await run_in_threadpool(login.start_session, request, admin, "sso", next)
