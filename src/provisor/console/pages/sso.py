@@ -47,8 +47,10 @@ MAX_VALUES = 100  # claim values of each role
 
 
 def callback_url(request: Request) -> str:
-    """The redirect URI to register at the provider: this tenant's callback."""
-    return f"{request.url.scheme}://{request.url.netloc}{base(request)}/login/sso/callback"
+    """The redirect URI to register at the provider: this tenant's callback (https also
+    behind a trusted TLS-terminating proxy)."""
+    scheme = "https" if is_https(request) else request.url.scheme
+    return f"{scheme}://{request.url.netloc}{base(request)}/login/sso/callback"
 
 
 def _state_cookie(request: Request, response: Response, name: str, value: str) -> None:
