@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,11 +218,12 @@ def build_sso(
     settings: Settings, administrators: AdministratorService, master: bytes
 ) -> SsoService:
     """Every request to an identity provider obeys the outbound policy (the issuer is an
-    administrator's input) and verifies the provider's certificate."""
-    verify = httpx.create_ssl_context()
+    administrator's input) and verifies the provider's certificate (the TLS context is made
+    at the first sign-in: loading the CA bundle takes a fifth of a second)."""
+    verify = functools.cache(httpx.create_ssl_context)
     limits = httpx.Limits(max_connections=8, max_keepalive_connections=0)
     client = OidcClient(
-        lambda: GuardedTransport(settings.outbound_policy, verify=verify, limits=limits)
+        lambda: GuardedTransport(settings.outbound_policy, verify=verify(), limits=limits)
     )
     return SsoService(administrators, client, derive_key(master, "console single sign-on"))
 
