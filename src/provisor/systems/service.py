@@ -56,6 +56,9 @@ from provisor.timestamps import now
 from provisor.transform.defaults import ROLES as DEFAULT_NAMES
 from provisor.transform.defaults import default_transformation
 from provisor.transform.document import compile_document, placeholders, read_document
+from provisor.transform.engine import Operation, Outcome, Transformation
+from provisor.transform.locate import Problem, locate
+from provisor.types import EntityType
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -160,11 +163,15 @@ class SystemService:
         role: Role | None = None,
         type: str | None = None,
         enabled: bool | None = None,
+        name: str | None = None,
         offset: int = 0,
         limit: int | None = None,
     ) -> tuple[list[System], int]:
-        """A page of systems, enabled ones first, then by name; and how many match."""
-        return self.all(ctx, role=role, type=type, enabled=enabled, offset=offset, limit=limit)
+        """A page of systems, enabled ones first, then by name; and how many match.
+        ``name``: only those whose name contains it (case-insensitive)."""
+        return self.all(
+            ctx, role=role, type=type, enabled=enabled, name=name, offset=offset, limit=limit
+        )
 
     # -- reading (internal) -------------------------------------------------------------------
 
@@ -180,6 +187,7 @@ class SystemService:
         role: Role | None = None,
         type: str | None = None,
         enabled: bool | None = None,
+        name: str | None = None,
         offset: int = 0,
         limit: int | None = None,
     ) -> tuple[list[System], int]:
@@ -191,6 +199,7 @@ class SystemService:
                 role=Role(role).value if role else None,
                 type=type_id,
                 enabled=enabled,
+                name=name,
                 offset=offset,
                 limit=limit,
             )
@@ -211,17 +220,15 @@ class SystemService:
         sources = store.sources_of(tx, [r.id for r in rows if r.role == Role.TARGET])
         targets = store.targets_of(tx, [r.id for r in rows if r.role == Role.SOURCE])
         names = store.names_of(tx, {i for linked in (sources, targets) for i in _flat(linked)})
+        versions = store.current_versions(tx, ids)
         views = []
         for row in rows:
             kind = _type(row.type)
             role = Role(row.role)
             shown = {p.key: (MASK if p.credential else p.value) for p in properties[row.id]}
             plain = {p.key: ("x" if p.credential else p.value) for p in properties[row.id]}
-            current = {}
-            for k in KINDS[role]:
-                found = store.get_transformation(tx, row.id, k)
-                if found is not None:
-                    current[k] = found.version
+            stored = versions.get(row.id, {})
+            current = {k: stored[k] for k in KINDS[role] if k in stored}
             views.append(
                 System(
                     id=row.id,
@@ -660,6 +667,76 @@ class SystemService:
             ctx, id_or_name, kind, text, description=f"Default {system.type.name} version"
         )
 
+    @requires(Permission.VIEW)
+    def check_transformation(
+        self, ctx: Context, id_or_name: str, kind: str, text: str
+    ) -> list[Problem]:
+        """Every problem that saving ``text`` as the system's ``kind`` transformation would
+        refuse it for, each placed in the text; none when it could be saved. Nothing is
+        stored."""
+        with self.db.read(ctx) as tx:
+            row = self._row(tx, id_or_name)
+            properties, secret = _public_properties(tx, row)
+        _check_kind(row, kind)
+        try:
+            self._document_text(text, _type(row.type), Role(row.role), kind, properties, secret)
+        except InvalidTransformationError as exc:
+            return locate(text, exc.problems)
+        return []
+
+    @requires(Permission.VIEW)
+    def try_transformation(
+        self,
+        ctx: Context,
+        id_or_name: str,
+        kind: str,
+        entity_type: str,
+        entity: Any,
+        *,
+        operation: str = Operation.READ,
+        text: str | None = None,
+        variables: dict[str, Any] | None = None,
+    ) -> Outcome:
+        """The outcome of the system's ``kind`` transformation — the current version, or
+        ``text`` (checked as a save would, not stored) — on one entity, with each mapping's
+        trace. Nothing is read or written; resolveEntityIds leaves ids as they are."""
+        if entity_type not in ENTITY_TYPES:
+            raise InputError(f"The entity type is one of {', '.join(ENTITY_TYPES)}.")
+        try:
+            wanted = Operation(operation)
+        except ValueError:
+            raise InputError(f"The operation is one of {', '.join(Operation)}.") from None
+        with self.db.read(ctx) as tx:
+            row = self._row(tx, id_or_name)
+            properties, secret = _public_properties(tx, row)
+        _check_kind(row, kind)
+        if text is None:
+            text = self.transformation(ctx, row.id, kind).text
+        else:
+            text = self._document_text(
+                text, _type(row.type), Role(row.role), kind, properties, secret
+            )
+        return Transformation(text, properties).apply(
+            entity_type, entity, operation=wanted, variables=variables, trace=True
+        )
+
+    @requires(Permission.VIEW)
+    async def sample_entity(
+        self, ctx: Context, id_or_name: str, entity_type: str, attribute: str, value: str
+    ) -> dict[str, Any] | None:
+        """The first entity of the system's back-end whose ``attribute`` equals ``value``,
+        as its connector reads it (a sample for trying the read transformation), or None."""
+        if entity_type not in ENTITY_TYPES:
+            raise InputError(f"The entity type is one of {', '.join(ENTITY_TYPES)}.")
+        if not attribute.strip() or not value:
+            raise InputError("Give the attribute and the value to look for.")
+        try:
+            async with self.connector(ctx, id_or_name) as connector:
+                found = await connector.find(entity_type, attribute.strip(), value)
+        except ConnectorError as exc:
+            raise InputError(f"The back-end could not be read: {exc.message}") from exc
+        return found[0] if found else None
+
     def _document_text(
         self,
         document: Any,
@@ -787,6 +864,9 @@ def _public_properties(tx: Transaction, row: SystemRow) -> tuple[dict[str, str],
 def _always_secret(kind: ConnectorType) -> frozenset[str]:
     """The keys that are credentials on every system of a type, whatever credentialKeys says."""
     return kind.credential_keys | ALWAYS_SECRET
+
+
+ENTITY_TYPES = tuple(t.value for t in EntityType)
 
 
 def _check_kind(row: SystemRow, kind: str) -> None:
