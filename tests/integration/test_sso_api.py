@@ -1,5 +1,5 @@
 """The console's single sign-on in the admin API (``/api/v1/console/sso``) and the CLI
-(``provisor sso``): the client secret is written, never read back; reading needs ``view``,
+(``provisor admins sso``): the client secret is written, never read back; reading needs ``view``,
 changing ``admin``; errors are problem JSON."""
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ def test_sso_commands(cli: CLI, tmp_path: Path) -> None:
     secret = tmp_path / "secret"
     secret.write_text("from-a-file\n")
     made = cli.invoke(
+        "admins",
         "sso",
         "set",
         "--label",
@@ -103,23 +104,23 @@ def test_sso_commands(cli: CLI, tmp_path: Path) -> None:
     )
     assert "Sign in with Corporate IdP" in made.stdout
     assert "from-a-file" not in made.stdout
-    shown = json.loads(cli.invoke("sso", "show", "--json").stdout)
+    shown = json.loads(cli.invoke("admins", "sso", "show", "--json").stdout)
     assert shown["viewerValues"] == ["provisor-viewers", "auditors"]
     assert shown["roleClaim"] == "groups" and "clientSecret" not in shown
     # again without a secret: the stored one is kept
     cli.invoke(
-        "sso", "set", "--label", "IdP", "--issuer", "https://idp.example.org",
+        "admins", "sso", "set", "--label", "IdP", "--issuer", "https://idp.example.org",
         "--client-id", "provisor-console", "--administrator", "provisor-admins",
     )  # fmt: skip
-    assert "IdP" in cli.invoke("sso", "show").stdout
+    assert "IdP" in cli.invoke("admins", "sso", "show").stdout
 
     refused = cli.invoke(
-        "sso", "set", "--label", "IdP", "--issuer", "http://idp.example.org",
+        "admins", "sso", "set", "--label", "IdP", "--issuer", "http://idp.example.org",
         "--client-id", "c", "--administrator", "a", check=False,
     )  # fmt: skip
     assert refused.returncode == 1 and "must use https" in " ".join(refused.stderr.split())
     assert "Traceback" not in refused.stderr
 
-    assert "removed" in cli.invoke("sso", "clear", "--yes").stdout
-    gone = cli.invoke("sso", "show", check=False)
+    assert "removed" in cli.invoke("admins", "sso", "clear", "--yes").stdout
+    gone = cli.invoke("admins", "sso", "show", check=False)
     assert gone.returncode == 1 and "not configured" in gone.stderr

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from provisor import __version__
+from provisor.cli.admins import app as admins_app
 from provisor.cli.certs import app as certs_app
 from provisor.cli.clients import app as clients_app
 from provisor.cli.common import (
@@ -43,6 +44,8 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(clients_app, name="clients")
+app.add_typer(admins_app, name="admins")
+admins_app.add_typer(sso_app, name="sso")  # provisor admins sso
 app.add_typer(systems_app, name="systems")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(schedules_app, name="schedules")
@@ -55,7 +58,6 @@ app.command()(whoami)
 app.add_typer(transform_app, name="transform")
 app.add_typer(certs_app, name="certs")
 app.add_typer(config_app, name="config")
-app.add_typer(sso_app, name="sso")
 
 
 @app.command()

@@ -354,6 +354,9 @@ job_entities = Table(
     Column("created", Time, nullable=False),
     Column("name", Text, nullable=True),  # userName / displayName, when the job knew it
     Column("target_entity_id", Text, nullable=True),  # the entity's id in a target
+    # The identity timeline finds a person's entries by source id or name, newest first.
+    Index("ix_job_entities_tenant_entity_id", "tenant", "entity_id", "id"),
+    Index("ix_job_entities_tenant_name", "tenant", "name", "id"),
 )
 
 job_runners = Table(
@@ -469,7 +472,31 @@ realtime_logs = Table(
     Column("error", Text, nullable=True),
     Column("caller", String(255), nullable=False),
     Column("systems", Text, nullable=False),  # JSON: per system, operation, state, reason
+    Column("entity_name", String(255), nullable=True),  # userName / displayName, when read
     Index("ix_realtime_logs_source_entity", "source_id", "entity_id"),
+    Index("ix_realtime_logs_tenant_entity_name", "tenant", "entity_name"),
+    Index("ix_realtime_logs_tenant_entity", "tenant", "entity_id", "started"),
+)
+
+proxy_activity = Table(
+    "proxy_activity",
+    metadata,
+    TenantColumn(),
+    # One call of a proxy system's SCIM API, written in batches off the request's path; old
+    # ones go with the job logs (the tenant's log retention).
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", Time, nullable=False),
+    Column("system_id", Id, nullable=False),
+    Column("operation", String(16), nullable=False),  # search, get, create, replace, ...
+    Column("endpoint", String(32), nullable=False),  # Users, Groups, Schemas...
+    Column("entity_id", String(512), nullable=True),
+    Column("status", Integer, nullable=False),  # the HTTP status answered
+    Column("duration_us", Integer, nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("caller", String(255), nullable=False),
+    Index("ix_proxy_activity_time", "tenant", "time"),
+    Index("ix_proxy_activity_system", "tenant", "system_id", "time"),
+    Index("ix_proxy_activity_entity", "tenant", "entity_id"),
 )
 
 echoes = Table(
