@@ -124,6 +124,7 @@ def test_a_local_administrator_is_not_taken_over(console: Console, issuer: str) 
 
 def test_the_settings_page_saves_tests_discovery_and_removes(console: Console, issuer: str) -> None:
     browser = console.signed_in("ada")
+    assert 'href="/console/sso"' in browser.get("/console/administrators").text
     page = browser.get("/console/sso")
     assert page.status_code == 200 and "Not configured" in page.text
     assert CALLBACK in page.text
