@@ -5,7 +5,9 @@ The sign-in's state (state, nonce, PKCE verifier) waits in a sealed cookie for t
 HttpOnly, SameSite=Lax (the provider's redirect back is a top-level GET from another site,
 which a Strict cookie would not accompany), for the console's path, Secure under HTTPS, and
 deleted once the callback has used it. The callback opens a session as the password sign-in
-does (:func:`.login.start_session`).
+does (:func:`.login.start_session`), then goes on to the console from a page of its own: a
+redirect would still be part of the provider's cross-site navigation, which the SameSite=Strict
+session cookie does not accompany (the browser would arrive signed out).
 """
 
 from __future__ import annotations
@@ -101,8 +103,13 @@ async def sso_callback(request: Request) -> Response:
         refused = await run_in_threadpool(login.login_form, request, 401, exc.message)
         return _forget(request, refused)
     next = request.cookies.get(NEXT_COOKIE, "")
-    response = await run_in_threadpool(login.start_session, request, admin, "sso", next)
-    return _forget(request, response)
+    signed_in = await run_in_threadpool(login.start_session, request, admin, "sso", next)
+    onward = await run_in_threadpool(
+        render, request, "sso_continue.html", target=signed_in.headers["location"]
+    )
+    for cookie in signed_in.headers.getlist("set-cookie"):
+        onward.headers.append("set-cookie", cookie)
+    return _forget(request, onward)
 
 
 # -- the settings -----------------------------------------------------------------------------
