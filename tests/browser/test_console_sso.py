@@ -44,7 +44,7 @@ def test_people_sign_in_through_the_provider(
     page.get_by_label("Client secret").fill("client-secret-value")  # never sent back
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text("Configured")).to_be_visible()
-    screenshot(page, "sso")
+    screenshot(page, "sso-configured")
     assert_accessible(page)
     sign_out(page)
 

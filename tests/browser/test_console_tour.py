@@ -70,6 +70,7 @@ def pages(live: LiveServer, folder: Path) -> dict[str, str]:
         "clients": "/clients",
         "client": f"/clients/{client_id}",
         "account": "/account",
+        "sso": "/sso",
     }
 
 
