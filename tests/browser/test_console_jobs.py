@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from provisor.admins.model import Role
 from provisor.systems.model import System
 from provisor.types import EntityType
-from tests.browser.conftest import BrowserLog, assert_accessible, screenshot
+from tests.browser.conftest import BrowserLog, assert_accessible
 from tests.browser.console import (
     CONSOLE,
     csrf_token,
@@ -70,7 +70,6 @@ def test_simulate_then_read_and_a_failed_entity(
 
     start_job(page, "People", "SIMULATE")
     watch_job(page, live, "Finished with Error")
-    screenshot(page, "job-simulate")
     assert_accessible(page)
     assert not (tmp_path / "users.csv").exists(), "SIMULATE writes nothing"
 
@@ -81,7 +80,6 @@ def test_simulate_then_read_and_a_failed_entity(
     expect(cells).to_have_text(
         ["CSV", "target", "user", "0", "2", "0", "0", "0", "0", "1", re.compile(".")]
     )
-    screenshot(page, "job")
     assert_accessible(page)
 
     page.get_by_label("State").select_option("failed")

@@ -60,7 +60,7 @@ def pages(live: LiveServer, folder: Path) -> dict[str, str]:
         "timeline": "/timeline?q=ada",
         "jobs": "/jobs",
         "jobs-of-source": f"/jobs?source={source.id}",
-        "job": f"/jobs/{job.id}",
+        "job-finished": f"/jobs/{job.id}",
         "schedules": "/schedules",
         "schedule": f"/schedules/{source.id}",
         "realtime": "/realtime",
