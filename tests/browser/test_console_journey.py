@@ -49,7 +49,7 @@ def test_first_day(page: Page, live: LiveServer, tmp_path: Path) -> None:
 
     page.get_by_role("link", name="Add one").first.click()  # the source systems' card
     _new_system(page, "source", "Local Identity Directory", "People")
-    screenshot(page, "system")
+    screenshot(page, "system-created")
     assert_accessible(page)
     with scim2_server() as peer:
         page.get_by_role("link", name="Systems", exact=True).click()
@@ -70,7 +70,6 @@ def test_first_day(page: Page, live: LiveServer, tmp_path: Path) -> None:
         page.get_by_role("button", name="Test connection").click()
         expect(page.locator("#test-result")).to_contain_text("Connection works")
         page.get_by_role("link", name="Systems", exact=True).click()
-        screenshot(page, "systems")
         assert_accessible(page)
         page.get_by_role("link", name="CSV", exact=True).first.click()
         _edit_transformation(page)
@@ -135,7 +134,7 @@ def _certificate(page: Page) -> None:
     second.get_by_role("button", name="Activate").click()
     expect(rows.filter(has_text=fingerprint)).to_contain_text("active")
     expect(rows.filter(has_text=fingerprint)).not_to_contain_text("inactive")
-    screenshot(page, "certificates")
+    screenshot(page, "system-certificates-activated")
     assert_accessible(page)
 
 
@@ -148,7 +147,7 @@ def _edit_transformation(page: Page) -> None:
     problems = page.locator("#problems")
     expect(problems).to_contain_text(re.compile(r"line 7, column \d+: .*noSuchFunction"))
     expect(page.locator(".CodeMirror-lint-mark-error").first).to_be_visible()
-    screenshot(page, "transformation-editor")
+    screenshot(page, "transformation-editor-problem")
     assert_accessible(page)
     _paste_document(page, USER_MAPPINGS % "")
     expect(problems).to_have_text("No problem: this document can be saved.")

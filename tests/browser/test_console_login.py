@@ -54,7 +54,6 @@ def test_the_initial_administrator_signs_in_and_out(
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(SIGNED_IN)
     expect(page.get_by_role("heading", name="Home", level=1)).to_be_visible()
-    screenshot(page, "home")
     assert_accessible(page)
 
     cookies = {c["name"]: c for c in page.context.cookies()}
