@@ -37,6 +37,7 @@ PERMISSION_SETS: dict[str, list[str]] = {
     "proxy_api": ["proxy_api"],
     "realtime_api": ["realtime_api"],
     "tenant_admin_api": ["tenant_admin_api"],
+    "view": ["view"],
     "admin": ["admin"],  # last: its run may delete or reset what the others aim at
 }
 # provisor's two (scripts/fuzz_hooks.py), then schemathesis's: every answer is what the

@@ -23,12 +23,12 @@ import psycopg
 import pytest
 import uvicorn
 
+from provisor.asgi import create_app
 from provisor.context import Context
 from provisor.runtime import Services, prepare
 from provisor.settings import Settings
 from provisor.storage import migrate
 from provisor.storage.database import Database
-from provisor.web.app import create_app
 
 CTX = Context.system("tests")  # the service calls a test makes directly
 

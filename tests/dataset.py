@@ -472,6 +472,46 @@ def tenant_rows(tag: str) -> Rows:
                 "revoked": _at(2),
             }
         ],
+        "administrators": [
+            {
+                "id": new_id("admin"),
+                "name": "Ada Admin",
+                "name_key": "ada admin",
+                "role": "administrator",
+                "origin": "local",
+                "subject": None,
+                "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
+                "totp_secret": None,
+                "totp_pending": None,
+                "totp_last_step": None,
+                "created": _at(1),
+                "last_login": _at(9),
+            }
+        ],
+        "console_sessions": [
+            {
+                "id": uuid.uuid5(_NAMESPACE, f"{tag}/session").hex * 2,
+                "administrator_id": new_id("admin"),
+                "csrf": "csrf-token",
+                "method": "password",
+                "created": _at(9),
+                "last_seen": _at(9, 9),
+                "expires": _at(9, 20),
+            }
+        ],
+        "console_sso": [
+            {
+                "label": "Corporate IdP",
+                "issuer": "https://idp.example.org",
+                "client_id": "provisor-console",
+                "client_secret": _CIPHER.encrypt(b"sso-secret").decode(),
+                "role_claim": "groups",
+                "administrator_values": _json(["provisor-admins"]),
+                "viewer_values": _json(["provisor-viewers"]),
+                "scopes": "openid profile email",
+                "updated": _at(3),
+            }
+        ],
         "audit_log": [
             {
                 "at": _at(5),

@@ -53,7 +53,13 @@ class Permission(StrEnum):
     PROXY_API = "proxy_api"
     REALTIME_API = "realtime_api"
     TENANT_ADMIN_API = "tenant_admin_api"
+    # Read-only administration of a tenant: every operation of the admin API that only
+    # reads (the console's viewer; a technical user that monitors).
+    VIEW = "view"
     ADMIN = "admin"
+    # Read-only administration of a tenant (the console's viewers, monitoring): every read,
+    # no change.
+    VIEW = "view"
     # The installation's operator (tenants): not held by a tenant's admin, only granted to
     # technical users of the installation scope.
     OPERATOR = "operator"

@@ -15,6 +15,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from provisor.admins.service import AdministratorService
 from provisor.auth.attempts import AttemptLimiter
 from provisor.auth.checks import SecretChecks
 from provisor.auth.clients import INITIAL_ADMIN_FILE, INITIAL_OPERATOR_FILE, ClientService
@@ -57,6 +58,7 @@ class Services:
     settings: Settings
     db: Database
     clients: ClientService
+    administrators: AdministratorService  # the console's people and their sessions
     directory: Directory
     systems: SystemService
     jobs: JobService
@@ -94,6 +96,7 @@ class Services:
             settings=settings,
             db=db,
             clients=clients,
+            administrators=build_administrators(settings, db, master),
             directory=directory,
             systems=systems,
             jobs=jobs,
@@ -191,6 +194,16 @@ def build_systems(
 def build_clients(settings: Settings, db: Database, master: bytes) -> ClientService:
     signer = TokenSigner(derive_key(master, "oauth2 bearer tokens"), settings.token_ttl_seconds)
     return ClientService(db, signer, hasher=hasher(settings))
+
+
+def build_administrators(settings: Settings, db: Database, master: bytes) -> AdministratorService:
+    return AdministratorService(
+        db,
+        CredentialCipher(master, "administrators' second factors"),
+        hasher(settings),
+        idle_seconds=settings.console_idle_minutes * 60,
+        absolute_seconds=settings.console_session_hours * 3600,
+    )
 
 
 def hasher(settings: Settings) -> PasswordHasher:
@@ -343,6 +356,7 @@ class Setup:
     revision: str | None
     admin_file: Path | None
     operator_file: Path | None
+    administrator_file: Path | None  # the console's first administrator
 
 
 def initialise(settings: Settings) -> Setup:
@@ -376,6 +390,7 @@ def initialise(settings: Settings) -> Setup:
             revision=migrate.current_revision(services.db),
             admin_file=services.clients.ensure_initial_admin(folder),
             operator_file=services.clients.ensure_initial_operator(folder),
+            administrator_file=services.administrators.ensure_initial(folder),
         )
     finally:
         services.close()

@@ -24,7 +24,7 @@ from provisor.settings import Settings
 
 log = structlog.get_logger("provisor.server")
 
-APP = "provisor.web.app:app_from_environment"
+APP = "provisor.asgi:app_from_environment"
 
 
 def _bind(host: str, port: int) -> socket.socket:

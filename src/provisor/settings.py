@@ -213,6 +213,12 @@ class Settings(BaseSettings):
         description="Longest wait of a real-time call or a job for another one writing the "
         "same source entity (they take turns); the call then gets 503.",
     )
+    console_idle_minutes: float = Field(
+        30, gt=0, description="A console session unused this long ends (sign in again)."
+    )
+    console_session_hours: float = Field(
+        12, gt=0, description="A console session ends this long after sign-in, used or not."
+    )
     json_max_depth: int = Field(
         32, ge=4, description="Deepest nesting of arrays/objects in a JSON request body."
     )

@@ -24,6 +24,7 @@ from provisor.types import EntityType
 from tests.dataset import INSTALLATION_ROWS, SOURCE_NAME, USER_NAME, Rows, ids, tenant_rows
 
 BEFORE = "0013"  # the last revision without tenants
+LATER = {"administrators", "console_sessions", "console_sso"}  # tables of later migrations
 OTHER = "other"  # a second tenant, made after the upgrade
 TENANT_DATA = {table.name for table in TENANT_TABLES}
 Snapshot = dict[str, list[dict[str, Any]]]
@@ -92,8 +93,9 @@ def test_todays_data_becomes_the_default_tenants_and_survives_a_downgrade(
     db = Database(empty.sqlalchemy_url)
     try:
         migrate.upgrade(db, BEFORE)
-        today = tenant_rows("today")
         with db.unscoped_write() as conn:
+            # the dataset's tables of revision 0013 (later ones are made by later migrations)
+            today = {k: v for k, v in tenant_rows("today").items() if k in reflect(conn)}
             assert set(reflect(conn)) == set(today) | set(INSTALLATION_ROWS), (
                 "rows in every table of revision 0013"
             )
@@ -135,7 +137,7 @@ def test_todays_data_becomes_the_default_tenants_and_survives_a_downgrade(
 def assert_default_tenants(before: Snapshot, after: Snapshot) -> None:
     """Every row of ``before`` is in ``after``, with the default tenant where a table holds a
     tenant's data; the default tenant exists."""
-    assert set(after) == set(before) | {"tenants"}
+    assert set(after) == set(before) | {"tenants"} | LATER
     for name, rows in before.items():
         if name in TENANT_DATA:
             assert {row["tenant"] for row in after[name]} == {DEFAULT_TENANT}, name

@@ -1,14 +1,15 @@
-"""Technical users ("system administrators"): create, list, delete, rotate, authenticate.
+"""Technical users ("system administrators"): create, change, delete, rotate, authenticate.
 
 A client has a UUID client id, a name, permissions and up to two secrets (so a secret can be
 rotated without downtime). Secrets are random, shown once and stored only as Argon2id
 hashes. A client authenticates with its id and a secret (HTTP Basic, or the client
 credentials grant of /oauth2/token, which returns a bearer token).
 
-Managing clients is for administrators (``@requires()``: admin) and is audited (ids only,
-never a secret). A technical user cannot delete the last client holding ``admin`` (itself,
-since only an admin may delete clients): nobody could manage clients through the API after
-it; the local operator recovers with ``provisor clients create --local``.
+Managing clients is for administrators (``@requires()``: admin) and is audited (ids and
+permission names, never a secret); listing and showing them (never a secret) needs ``view``.
+A technical user cannot delete the last client holding ``admin``, nor take ``admin`` from it
+(itself, since only an admin may manage clients): nobody could manage clients through the API
+after it; the local operator recovers with ``provisor clients create --local``.
 
 Authentication (``authenticate_secret``, ``verify_token``, ``token_principal``,
 ``quick_secret``, ``proven_secret``, ``cached``) takes no context: it makes the principal
@@ -28,7 +29,7 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -52,6 +53,7 @@ from provisor.storage.database import Database, Transaction
 from provisor.timestamps import format_datetime, now
 
 MAX_SECRETS = 2
+MAX_DESCRIPTION = 2000
 _KNOWN = {p.value for p in Permission}
 INITIAL_ADMIN_FILE = "initial-admin.json"
 INITIAL_ADMIN_NAME = "initial-admin"
@@ -123,27 +125,11 @@ class ClientService:
         name = name.strip()
         if not name or len(name) > 255 or not name.isprintable():
             raise InputError("A client name is 1 to 255 printable characters.")
-        try:
-            perms = parse_permissions(permissions)
-        except ValueError as exc:
-            raise InputError(str(exc)) from exc
-        if not perms:
-            raise InputError("Give the client at least one permission.")
-        if ctx.tenant == INSTALLATION and perms != {Permission.OPERATOR}:
-            raise InputError(
-                "The installation's technical users are operators: give the permission "
-                "operator only (a tenant's technical users are created in that tenant)."
-            )
-        if ctx.tenant != INSTALLATION and Permission.OPERATOR in perms:
-            raise InputError(
-                "The operator permission belongs to the installation's operators, not to a "
-                "tenant's technical users."
-            )
         client = ClientRow(
             id=str(uuid.uuid4()),
             name=name,
-            description=description,
-            permissions=tuple(sorted(p.value for p in perms)),
+            description=_description(description),
+            permissions=_permissions(ctx, permissions),
             created=now(),
         )
         secret, row = self._new_secret(expires_in_days)
@@ -154,21 +140,68 @@ class ClientService:
         return client, Credentials(client.id, secret)
 
     @requires()
+    def update(
+        self,
+        ctx: Context,
+        id_or_name: str,
+        *,
+        permissions: list[str] | None = None,
+        description: str | None = None,
+    ) -> ClientRow:
+        """Change a client's permissions (all of them: the list replaces the old one) or its
+        description; its secrets, tokens and certificates stay, and its calls get the new
+        permissions at once (a bearer token's scope keeps only those the client still has).
+        A technical user cannot take ``admin`` from the last client holding it."""
+        if permissions is None and description is None:
+            raise InputError("Give the permissions or the description to change.")
+        perms = None if permissions is None else _permissions(ctx, permissions)
+        text = None if description is None else _description(description)
+        with self.db.write(ctx) as tx:
+            client = store.find_client(tx, id_or_name)
+            if client is None:
+                raise NotFoundError(f"No client with id or name {id_or_name!r}.")
+            changed = replace(
+                client,
+                permissions=client.permissions if perms is None else perms,
+                description=client.description if text is None else text,
+            )
+            if (
+                ctx.actor.kind is ActorKind.CLIENT
+                and Permission.ADMIN.value not in changed.permissions
+                and _last_admin(tx, client)
+            ):
+                raise ConflictError(
+                    f"{client.name} is the last client with the admin permission: taking it "
+                    "away would leave nobody to manage clients. Give another client admin "
+                    "first."
+                )
+            store.update_client(
+                tx, client.id, permissions=changed.permissions, description=changed.description
+            )
+            detail = {
+                "permissions": list(changed.permissions),
+                "descriptionChanged": changed.description != client.description,
+            }
+            tx.audit("client.update", client.id, detail)
+        self._forget(ctx.tenant, client.id)
+        return changed
+
+    @requires(Permission.VIEW)
     def all(self, ctx: Context) -> list[ClientRow]:
         with self.db.read(ctx) as tx:
             return store.list_clients(tx)
 
-    @requires()
+    @requires(Permission.VIEW)
     def get(self, ctx: Context, id_or_name: str) -> ClientRow:
         return self.find(ctx, id_or_name)
 
-    @requires()
+    @requires(Permission.VIEW)
     def listing(self, ctx: Context) -> list[ClientView]:
         """Every client with its secrets' metadata, oldest first."""
         with self.db.read(ctx) as tx:
             return [ClientView(c, store.secrets_of(tx, c.id)) for c in store.list_clients(tx)]
 
-    @requires()
+    @requires(Permission.VIEW)
     def show(self, ctx: Context, id_or_name: str) -> ClientView:
         """A client (id or name) with its secrets' metadata; NotFoundError."""
         with self.db.read(ctx) as tx:
@@ -455,6 +488,34 @@ def _principal(
         method=method,
         secret_id=secret_id,
     )
+
+
+def _permissions(ctx: Context, names: list[str]) -> tuple[str, ...]:
+    """The permissions a client of the call's tenant may be given, sorted; InputError."""
+    try:
+        perms = parse_permissions(names)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    if not perms:
+        raise InputError("Give the client at least one permission.")
+    if ctx.tenant == INSTALLATION and perms != {Permission.OPERATOR}:
+        raise InputError(
+            "The installation's technical users are operators: give the permission "
+            "operator only (a tenant's technical users are created in that tenant)."
+        )
+    if ctx.tenant != INSTALLATION and Permission.OPERATOR in perms:
+        raise InputError(
+            "The operator permission belongs to the installation's operators, not to a "
+            "tenant's technical users."
+        )
+    return tuple(sorted(p.value for p in perms))
+
+
+def _description(text: str) -> str:
+    """A client's description: at most 2,000 characters; InputError."""
+    if len(text) > MAX_DESCRIPTION:
+        raise InputError(f"A client's description has at most {MAX_DESCRIPTION} characters.")
+    return text
 
 
 def _last_admin(tx: Transaction, client: ClientRow) -> bool:

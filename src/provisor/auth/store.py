@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from provisor.errors import ConflictError
@@ -55,6 +55,14 @@ def insert_client(tx: Transaction, client: ClientRow) -> None:
         tx.execute(insert(t.clients).values(**tx.tenant_values(t.clients, row)))
     except IntegrityError as exc:
         raise ConflictError(f"A client named {client.name!r} already exists.") from exc
+
+
+def update_client(
+    tx: Transaction, client_id: str, *, permissions: tuple[str, ...], description: str
+) -> None:
+    c = t.clients
+    values = {"permissions": " ".join(permissions), "description": description}
+    tx.execute(tx.scoped(update(c).where(c.c.id == client_id), c).values(**values))
 
 
 def insert_secret(tx: Transaction, client_id: str, secret: SecretRow) -> None:

@@ -235,9 +235,9 @@ class ClientKeys:
 
 
 class CertificateService:
-    """The admin operations on certificates are ``@requires()`` (admin); ``authority``,
-    ``active_pair`` are internal; ``authenticate`` needs no context (it makes the caller's
-    principal)."""
+    """The admin operations on certificates are ``@requires``: reading certificates (never a
+    key) needs ``view``, changing them ``admin``; ``authority``, ``active_pair`` are internal;
+    ``authenticate`` needs no context (it makes the caller's principal)."""
 
     def __init__(
         self,
@@ -286,7 +286,7 @@ class CertificateService:
             cas[which] = ca
         return cas[which]
 
-    @requires()
+    @requires(Permission.VIEW)
     def ca_pem(self, ctx: Context) -> str:
         """The tenant CA, which back-ends trust for provisor's outbound certificates."""
         return pem(self.authority(ctx)[0])
@@ -318,7 +318,7 @@ class CertificateService:
     def _subject(self, ctx: Context, system_id: str) -> x509.Name:
         return name(f"{self._label(ctx)}-{system_id}"[:MAX_CN], "provisor")
 
-    @requires()
+    @requires(Permission.VIEW)
     def outbound(self, ctx: Context, system: str) -> list[OutboundCertificate]:
         """A system's outbound certificates, the active one first."""
         found = self.systems.get(ctx, system)
@@ -326,7 +326,7 @@ class CertificateService:
             rows = store.outbound_of(tx, found.id)
         return [self._outbound(row, found.name) for row in rows]
 
-    @requires()
+    @requires(Permission.VIEW)
     def outbound_listing(self, ctx: Context, system: str) -> OutboundListing:
         """A system's outbound certificates and whether they are regenerated automatically."""
         found = self.systems.get(ctx, system)
@@ -411,7 +411,7 @@ class CertificateService:
             raise NotFoundError(f"System {system.name} has no outbound certificate {wanted}.")
         return found[0]
 
-    @requires()
+    @requires(Permission.VIEW)
     def outbound_certificate(
         self, ctx: Context, system: str, fingerprint: str
     ) -> OutboundCertificate:
@@ -439,7 +439,7 @@ class CertificateService:
         log.info("outbound certificate activated", system=found.id, fingerprint=row.fingerprint)
         return self._outbound(dataclasses.replace(row, active=True), found.name)
 
-    @requires()
+    @requires(Permission.VIEW)
     def download(self, ctx: Context, system: str, fingerprint: str, *, chain: bool = False) -> str:
         """The certificate as PEM (with the tenant CA after it when ``chain``); never the key."""
         found = self.systems.get(ctx, system)
@@ -466,7 +466,7 @@ class CertificateService:
             )
         return self._outbound(row, found.name)
 
-    @requires()
+    @requires(Permission.VIEW)
     def auto_regenerate(self, ctx: Context, system: str) -> bool:
         found = self.systems.get(ctx, system)
         with self.db.read(ctx) as tx:
@@ -502,7 +502,7 @@ class CertificateService:
             happened.extend(self._maintain(ctx.in_tenant(tenant), system_id))
         return happened
 
-    @requires()
+    @requires(Permission.VIEW)
     def rehearse(self, ctx: Context, at: datetime | None = None) -> list[CertificateEvent]:
         """What :meth:`maintain` would do now, or had it run at ``at``: the renewals and
         notices it would record, dated then. A dry run: no certificate is issued, activated
@@ -623,7 +623,7 @@ class CertificateService:
         log.warning(event.subject, kind=event.kind, detail=event.detail)
         return [event]
 
-    @requires()
+    @requires(Permission.VIEW)
     def events(
         self,
         ctx: Context,
@@ -768,7 +768,7 @@ class CertificateService:
         callers_ca = self.authority(ctx, store.CALLERS_CA)[0]
         return found, pkcs12_bundle(cn, cert, key, callers_ca, password)
 
-    @requires()
+    @requires(Permission.VIEW)
     def inbound(
         self, ctx: Context, *, client: str | None = None, system: str | None = None
     ) -> list[InboundCertificate]:

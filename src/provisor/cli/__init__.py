@@ -154,6 +154,14 @@ def serve(
             highlight=False,
             soft_wrap=True,
         )
+    if setup.administrator_file is not None:
+        err.print(
+            "Created the console's first administrator; its name and password are in "
+            f"[bold]{setup.administrator_file.resolve()}[/] (readable only by you). Sign in "
+            "at /console, then delete the file.",
+            highlight=False,
+            soft_wrap=True,
+        )
     if setup.operator_file is not None:
         err.print(
             "Created the initial operator (who manages tenants); its credentials are in "
@@ -253,6 +261,12 @@ def init(data_dir: DataDir = None, database_url: DatabaseURL = None) -> None:
             f"{setup.admin_file.resolve()} (readable only by you). Start the server (provisor "
             f"serve), log in with provisor login URL --credentials-file "
             f"{setup.admin_file.resolve()}, then delete the file."
+        )
+    if setup.administrator_file is not None:
+        _say(
+            "Created the console's first administrator; its name and password are in "
+            f"{setup.administrator_file.resolve()} (readable only by you): sign in at "
+            "/console, then delete the file."
         )
     if setup.operator_file is not None:
         _say(

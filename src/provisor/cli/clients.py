@@ -202,6 +202,35 @@ def show(
     _show(found)
 
 
+@app.command()
+def update(
+    client: ClientArg,
+    permission: Annotated[
+        list[Permission] | None,
+        typer.Option(
+            "--permission",
+            "-p",
+            help="A permission (repeat for several): they replace all the client's permissions.",
+        ),
+    ] = None,
+    description: Annotated[str | None, typer.Option(help="What the client is for.")] = None,
+    as_json: AsJSON = False,
+    server: Server = None,
+    profile: Profile = None,
+) -> None:
+    """Change a technical user's permissions or description; its secrets and certificates
+    stay. The last admin client cannot lose admin through the API."""
+    if permission is None and description is None:
+        fail("Give --permission (repeat for several) or --description: nothing to change.")
+    permissions = None if permission is None else [p.value for p in permission]
+    with connect(server, profile) as remote:
+        changed = remote.clients.update(client, permissions=permissions, description=description)
+    if as_json:
+        print_json(changed)
+        return
+    _show(changed)
+
+
 @app.command("rotate-secret")
 def rotate_secret(
     client: ClientArg,

@@ -28,7 +28,7 @@ from provisor.configuration.document import (
 from provisor.configuration.model import FORMAT, Change, Plan
 from provisor.configuration.plan import Current, Planner, Step, conflicts
 from provisor.connectors.base import Role
-from provisor.context import Context, requires
+from provisor.context import Context, Permission, requires
 from provisor.directory.service import Directory
 from provisor.errors import ConflictError, InvalidDocumentError, ProvisorError
 from provisor.jobs.scheduler import ScheduleService
@@ -51,7 +51,7 @@ class ConfigurationService:
 
     # -- export ---------------------------------------------------------------------------------
 
-    @requires()
+    @requires(Permission.VIEW)
     def export(self, ctx: Context) -> dict[str, Any]:
         """The tenant's configuration as one document, in a stable order (systems, schedules
         and custom schemas sorted by name, property keys sorted) so that two exports diff
@@ -78,7 +78,7 @@ class ConfigurationService:
 
     # -- plan and apply -------------------------------------------------------------------------
 
-    @requires()
+    @requires(Permission.VIEW)
     def plan(self, ctx: Context, document: Any, *, prune: bool = False) -> Plan:
         """What applying ``document`` would change, object by object, and the plan's
         fingerprint. Nothing is deleted unless ``prune``. InvalidDocumentError lists every
@@ -132,12 +132,12 @@ class ConfigurationService:
 
     # -- bundles --------------------------------------------------------------------------------
 
-    @requires()
+    @requires(Permission.VIEW)
     def bundles(self, ctx: Context) -> list[templates.BundleInfo]:
         """The bundle templates a tenant can be set up from."""
         return templates.bundles()
 
-    @requires()
+    @requires(Permission.VIEW)
     def bundle(self, ctx: Context, name: str) -> dict[str, Any]:
         """A bundle template's document (NotFoundError names the known ones)."""
         return templates.bundle(name)

@@ -5,9 +5,10 @@ resource created by another (``"bulkId:qwerty"`` in its path or data) waits unti
 has run, whatever their order in the request; references that can never be resolved
 (unknown, failed or circular) fail with 409.
 
-Any directory reader may send a bulk request; each operation is authorised by the
-directory's rule for its resource type (users: ``manage_users``, groups: ``manage_groups``),
-and one that is not allowed fails alone with 403.
+A caller that manages users or groups may send a bulk request (``view`` may not: bulk
+changes); each operation is authorised by the directory's rule for its resource type (users:
+``manage_users``, groups: ``manage_groups``), and one that is not allowed fails alone with
+403.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import orjson
 
 from provisor.context import Context, refusal, requires
-from provisor.directory.service import READERS, Directory, Rendered
+from provisor.directory.service import MANAGERS, Directory, Rendered
 from provisor.errors import PreconditionFailedError
 from provisor.scim import schemas as s
 from provisor.scim.errors import (
@@ -62,7 +63,7 @@ class BulkProcessor:
         self.max_operations = max_operations
         self.ids: dict[str, str] = {}  # bulkId -> id of the resource created
 
-    @requires(*READERS)
+    @requires(*MANAGERS)
     def run(self, ctx: Context, body: Any) -> bytes:
         """Run a BulkRequest for the call's actor; the BulkResponse's JSON text."""
         ops, fail_on_errors = self._parse(body)

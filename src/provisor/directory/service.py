@@ -5,10 +5,11 @@ paging) and who may use them; :mod:`.store` holds the SQL and :mod:`.render` the
 Every write runs in one transaction: it is complete or absent, never half done.
 
 Who may: users are managed with ``manage_users``, groups with ``manage_groups`` (``admin``
-holds both). An operation on one resource type declares both (``@requires``: either admits
-a caller to the directory) and checks the one of its type when called; an adapter asks
-:meth:`Directory.permission` for a type's permission to refuse a caller before it reads the
-request.
+holds both); ``view`` reads both (read-only administration) and changes neither. An operation
+on one resource type declares what admits a caller to the directory (``@requires``: either
+manage permission, and ``view`` for reads) and checks the one of its type when called; an
+adapter asks :meth:`Directory.permission` (changes) or :meth:`Directory.readers` (reads) for
+a type's permissions to refuse a caller before it reads the request.
 """
 
 from __future__ import annotations
@@ -48,8 +49,10 @@ from provisor.timestamps import now
 from provisor.types import EntityType, JSONObject
 
 MANAGES = {EntityType.USER: Permission.MANAGE_USERS, EntityType.GROUP: Permission.MANAGE_GROUPS}
-READERS = (Permission.MANAGE_USERS, Permission.MANAGE_GROUPS)
-"""Either admits a caller to the directory (discovery, searches across types, bulk)."""
+MANAGERS = (Permission.MANAGE_USERS, Permission.MANAGE_GROUPS)
+"""Either admits a caller to change the directory (each change checks its type's; bulk)."""
+READERS = (*MANAGERS, Permission.VIEW)
+"""Any admits a caller to read the directory (discovery, searches across types)."""
 
 # How many users and groups together a tenant's directory may hold (its quota
 # ``directoryEntities``), None for no limit: given by the composition root.
@@ -120,9 +123,19 @@ class Directory:
         return MANAGES[kind]
 
     @staticmethod
+    def readers(kind: EntityType) -> tuple[Permission, Permission]:
+        """The permissions that read ``kind``: its manage permission, or ``view``."""
+        return MANAGES[kind], Permission.VIEW
+
+    @staticmethod
     def may(ctx: Context, kind: EntityType) -> bool:
         """Whether the call's actor may read and change resources of ``kind``."""
         return ctx.allows(MANAGES[kind])
+
+    @staticmethod
+    def may_read(ctx: Context, kind: EntityType) -> bool:
+        """Whether the call's actor may read resources of ``kind``."""
+        return ctx.allows(*Directory.readers(kind))
 
     # -- discovery ------------------------------------------------------------------------------
 
@@ -131,7 +144,7 @@ class Directory:
         """The current schemas, to describe the resource types (any reader)."""
         return self.catalog.registry(ctx)
 
-    @requires(Permission.MANAGE_USERS)
+    @requires(Permission.MANAGE_USERS, Permission.VIEW)
     def schemas(self, ctx: Context) -> Registry:
         """The current schemas, built in and custom (custom schemas extend users)."""
         return self.catalog.registry(ctx)
@@ -160,7 +173,7 @@ class Directory:
         excluded: str | None = None,
         if_none_match: str | None = None,
     ) -> Rendered:
-        ctx.require(MANAGES[kind], action=f"read {kind.value}s")
+        ctx.require(*self.readers(kind), action=f"read {kind.value}s")
         with self.db.read(ctx) as tx:
             projection = self._projection(tx, kind, attributes, excluded)
             related: list[store.MemberRow] | None = None
@@ -222,7 +235,7 @@ class Directory:
     @requires(*READERS)
     def search(self, ctx: Context, kind: EntityType, q: ListQuery, base_url: str) -> bytes:
         """A ListResponse page: index paging (startIndex) or SAP cursor paging (startId)."""
-        ctx.require(MANAGES[kind], action=f"list {kind.value}s")
+        ctx.require(*self.readers(kind), action=f"list {kind.value}s")
         count = self._count(q)
         with self.db.read(ctx) as tx:
             where = self.catalog.compile(tx, kind, q.filter)
@@ -274,7 +287,7 @@ class Directory:
     def search_all(self, ctx: Context, q: ListQuery, base_url: str) -> bytes:
         """A search across the resource types the caller may read (POST /.search): users
         first, then groups."""
-        kinds = [kind for kind in EntityType if self.may(ctx, kind)]
+        kinds = [kind for kind in EntityType if self.may_read(ctx, kind)]
         if q.sort_by or q.start_id:
             raise InvalidValueError(
                 "sortBy and startId apply to one resource type: search /Users or /Groups."
@@ -311,7 +324,7 @@ class Directory:
 
     # -- writing ------------------------------------------------------------------------------
 
-    @requires(*READERS)
+    @requires(*MANAGERS)
     def create(
         self,
         ctx: Context,
@@ -402,7 +415,7 @@ class Directory:
         what = ", ".join(taken) if taken else "a unique value"
         return UniquenessError(f"Another {kind.value} already has {what}.")
 
-    @requires(*READERS)
+    @requires(*MANAGERS)
     def replace(
         self,
         ctx: Context,
@@ -441,7 +454,7 @@ class Directory:
         body_out = render.resource(kind, res, base_url, projection, related)
         return Rendered(body_out, render.etag(res.version), render.location(kind, res.id, base_url))
 
-    @requires(*READERS)
+    @requires(*MANAGERS)
     def patch(
         self,
         ctx: Context,
@@ -481,7 +494,7 @@ class Directory:
         body_out = render.resource(kind, res, base_url, projection, related)
         return Rendered(body_out, render.etag(res.version), render.location(kind, res.id, base_url))
 
-    @requires(*READERS)
+    @requires(*MANAGERS)
     def delete(
         self, ctx: Context, kind: EntityType, resource_id: str, if_match: str | None = None
     ) -> None:

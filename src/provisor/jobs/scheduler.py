@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from provisor.connectors.base import Role
-from provisor.context import ANY_TENANT, Context, requires
+from provisor.context import ANY_TENANT, Context, Permission, requires
 from provisor.errors import ConfigError, ConflictError, InputError, NotFoundError
 from provisor.jobs import schedules_store as store
 from provisor.jobs.model import JobType, Trigger
@@ -42,13 +42,13 @@ class ScheduleService:
     def _system(self, ctx: Context, id_or_name: str) -> System:
         return self.jobs.systems.get(ctx, id_or_name)
 
-    @requires()
+    @requires(Permission.VIEW)
     def all(self, ctx: Context) -> list[SourceSchedule]:
         """Every source's schedule."""
         with self.db.read(ctx) as tx:
             return store.list_schedules(tx)
 
-    @requires()
+    @requires(Permission.VIEW)
     def get(self, ctx: Context, source: str) -> SourceSchedule:
         """A source's schedule (id or name); NotFoundError when it has none."""
         return self._get(ctx, source)

@@ -5,9 +5,10 @@ per source system runs at a time: a start while one runs queues a second one (at
 waits), as *Run Now* does during a scheduled run (spec §3.7).
 
 The operations adapters call take the call's context first and declare their permission
-(``@requires``): the admin API's need ``admin``, SAP's tenant admin API's
-(``public_*``) ``tenant_admin_api``. The methods without ``@requires`` are the internals
-the workers, the scheduler and real-time call, under a system context.
+(``@requires``): the admin API's reads need ``view`` and its changes ``admin`` (who holds
+``view`` too), SAP's tenant admin API's (``public_*``) ``tenant_admin_api``. The methods
+without ``@requires`` are the internals the workers, the scheduler and real-time call, under a
+system context.
 """
 
 from __future__ import annotations
@@ -237,7 +238,7 @@ class JobService:
 
     # -- reading --------------------------------------------------------------------------------
 
-    @requires()
+    @requires(Permission.VIEW)
     def get(self, ctx: Context, job_id: str) -> Job:
         """A job with its statistics; NotFoundError when there is none."""
         return self._job(ctx, job_id)
@@ -255,7 +256,7 @@ class JobService:
             raise NotFoundError(f"No job {job_id!r}.")
         return job
 
-    @requires()
+    @requires(Permission.VIEW)
     def all(
         self,
         ctx: Context,
@@ -273,7 +274,7 @@ class JobService:
                 tx, source_id=source_id, status=status, type=type, offset=offset, limit=limit
             )
 
-    @requires()
+    @requires(Permission.VIEW)
     def entity_logs(
         self,
         ctx: Context,
@@ -288,7 +289,7 @@ class JobService:
         with self.db.read(ctx) as tx:
             return store.entity_logs(tx, job_id, actions, offset=offset, limit=limit)
 
-    @requires()
+    @requires(Permission.VIEW)
     def export(self, ctx: Context, job_id: str, log_type: str) -> tuple[str, bytes]:
         """The zip of a job's logs of ``log_type`` (file name, bytes); InputError for an
         unknown log type, NotFoundError for an unknown job."""
@@ -460,7 +461,7 @@ class JobService:
             properties=properties,
         )
 
-    @requires()
+    @requires(Permission.VIEW)
     def validate(
         self, ctx: Context, source: str, samples: Mapping[str, Iterable[Any]]
     ) -> dict[str, Any]:
@@ -514,7 +515,7 @@ class JobService:
 
     # -- the job runners ------------------------------------------------------------------------
 
-    @requires()
+    @requires(Permission.VIEW)
     def runners(self, ctx: Context) -> list[JobRunner]:
         """The processes running jobs now (their heartbeat younger than the stale time): none,
         and queued jobs wait until a server with jobs or a ``provisor worker`` runs."""
@@ -536,7 +537,7 @@ class JobService:
 
     # -- deletions held back --------------------------------------------------------------------
 
-    @requires()
+    @requires(Permission.VIEW)
     def deletion_holds(self, ctx: Context, source: str) -> list[Hold]:
         """The deletions held back for a source system, per target and entity type."""
         system = self._system(ctx, source)
@@ -588,7 +589,7 @@ class JobService:
 
     # -- logs and resets ------------------------------------------------------------------------
 
-    @requires()
+    @requires(Permission.VIEW)
     def retention_days(self, ctx: Context) -> int:
         """How many days the logs of finished jobs are kept."""
         return self._retention_days(ctx)

@@ -149,7 +149,7 @@ class RealtimeService:
 
     # -- the logs -------------------------------------------------------------------------------
 
-    @requires()
+    @requires(Permission.VIEW)
     def search(
         self,
         ctx: Context,
@@ -175,7 +175,7 @@ class RealtimeService:
                 limit=limit,
             )
 
-    @requires()
+    @requires(Permission.VIEW)
     def log(self, ctx: Context, log_id: str) -> RealtimeLog:
         """One real-time log; NotFoundError when there is none with that id."""
         with self.db.read(ctx) as tx:

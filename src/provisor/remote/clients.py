@@ -52,8 +52,8 @@ class ClientList(TypedDict):
 
 
 class Clients:
-    """``remote.clients``: create, list, show, rotate the secret of, delete technical users
-    (named by id or name)."""
+    """``remote.clients``: create, list, show, change, rotate the secret of, delete technical
+    users (named by id or name)."""
 
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -80,6 +80,22 @@ class Clients:
             body["expiresInDays"] = expires_in_days
         created: ClientWithSecret = self._session.json("POST", CLIENTS, json=body)
         return created
+
+    def update(
+        self,
+        client: str,
+        *,
+        permissions: list[str] | None = None,
+        description: str | None = None,
+    ) -> ClientInfo:
+        """Change the permissions (all of them) or the description of a technical user."""
+        body: dict[str, object] = {}
+        if permissions is not None:
+            body["permissions"] = permissions
+        if description is not None:
+            body["description"] = description
+        changed: ClientInfo = self._session.json("PATCH", path(CLIENTS, client), json=body)
+        return changed
 
     def list(self) -> ClientList:
         found: ClientList = self._session.json("GET", CLIENTS)

@@ -587,5 +587,61 @@ audit_log = Table(
 )
 
 
+# --- administrators: the people who use the console ----------------------------------------
+
+administrators = Table(
+    "administrators",
+    metadata,
+    TenantColumn(),
+    Column("id", Id, primary_key=True),
+    Column("name", String(255), nullable=False),  # the login name, as written
+    Column("name_key", String(255), nullable=False),  # casefolded: unique per tenant
+    Column("role", String(16), nullable=False),  # administrator | viewer | operator
+    Column("origin", String(8), nullable=False),  # local | sso
+    Column("subject", String(512), nullable=True),  # sso: "<issuer> <sub>"
+    Column("password_hash", Text, nullable=True),  # Argon2id; none for sso administrators
+    Column("totp_secret", Text, nullable=True),  # encrypted; set once confirmed
+    Column("totp_pending", Text, nullable=True),  # encrypted; during enrolment
+    Column("totp_last_step", Integer, nullable=True),  # a code is accepted once
+    Column("created", Time, nullable=False),
+    Column("last_login", Time, nullable=True),
+    UniqueConstraint("name_key", "tenant"),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    TenantColumn(),
+    Column("id", String(64), primary_key=True),  # SHA-256 of the cookie's token, hex
+    Column(
+        "administrator_id",
+        Id,
+        ForeignKey("administrators.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("csrf", String(64), nullable=False),
+    Column("method", String(16), nullable=False),  # password | totp | sso
+    Column("created", Time, nullable=False),
+    Column("last_seen", Time, nullable=False),
+    Column("expires", Time, nullable=False),  # the absolute timeout
+)
+
+console_sso = Table(
+    "console_sso",
+    metadata,
+    # A tenant's OpenID Connect provider for console sign-in (one per tenant).
+    TenantColumn(primary_key=True),
+    Column("label", String(64), nullable=False),  # the login button's "Sign in with <label>"
+    Column("issuer", Text, nullable=False),
+    Column("client_id", String(255), nullable=False),
+    Column("client_secret", Text, nullable=False),  # encrypted
+    Column("role_claim", String(255), nullable=False),
+    Column("administrator_values", Text, nullable=False),  # JSON list
+    Column("viewer_values", Text, nullable=False),  # JSON list
+    Column("scopes", String(255), nullable=False),
+    Column("updated", Time, nullable=False),
+)
+
 TENANT_TABLES = tuple(table for table in metadata.sorted_tables if "tenant" in table.c)
 """The tables holding tenants' rows, parents before children (delete in reverse)."""

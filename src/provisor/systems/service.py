@@ -5,7 +5,9 @@ change records its audit entry in that transaction (credential changes name the 
 the values). Credentials are encrypted before they reach the database and leave the service
 only masked, except to build a connector.
 
-The operations of the admin API (and the CLI) are decorated ``@requires()`` (``admin``).
+The operations of the admin API (and the CLI) are decorated ``@requires``: the reads with
+``view``, the changes (and the connection test, which uses the credentials) with ``admin``
+only.
 The plain methods taking a context — :meth:`SystemService.get`, :meth:`~SystemService.all`,
 :meth:`~SystemService.transformation`, :meth:`~SystemService.effective_properties`,
 :meth:`~SystemService.transformation_properties`, :meth:`~SystemService.connector` and
@@ -28,7 +30,7 @@ from provisor.connectors.base import Connector, ConnectorConfig, ConnectorError,
 from provisor.connectors.outbound import policy_of, unusable_url
 from provisor.connectors.paths import file_roots
 from provisor.connectors.types import ConnectorType, Kind, connector_type, connector_types
-from provisor.context import Context, requires
+from provisor.context import Context, Permission, requires
 from provisor.errors import (
     ConfigError,
     ConflictError,
@@ -119,11 +121,11 @@ class SystemService:
 
     # -- connector types ------------------------------------------------------------------------
 
-    @requires()
+    @requires(Permission.VIEW)
     def connector_types(self, ctx: Context) -> list[ConnectorType]:
         return connector_types()
 
-    @requires()
+    @requires(Permission.VIEW)
     def connector_type(self, ctx: Context, name: str) -> ConnectorType:
         """A connector type by id or name."""
         for kind in connector_types():
@@ -131,7 +133,7 @@ class SystemService:
                 return kind
         raise NotFoundError(f"No connector type {name!r}.")
 
-    @requires()
+    @requires(Permission.VIEW)
     def default_transformation(self, ctx: Context, type_name: str, name: str) -> dict[str, Any]:
         """A connector type's default document (read, write, proxy-read, proxy-write)."""
         kind = self.connector_type(ctx, type_name)
@@ -143,14 +145,14 @@ class SystemService:
             raise NotFoundError(f"{kind.name} has no {name} transformation.")
         return document_of(default_text(kind, role, which))
 
-    # -- reading (admin) --------------------------------------------------------------------------
+    # -- reading (view) ---------------------------------------------------------------------------
 
-    @requires()
+    @requires(Permission.VIEW)
     def show(self, ctx: Context, id_or_name: str) -> System:
         """A system, credentials masked."""
         return self.get(ctx, id_or_name)
 
-    @requires()
+    @requires(Permission.VIEW)
     def listing(
         self,
         ctx: Context,
@@ -555,20 +557,20 @@ class SystemService:
             raise NotFoundError(f"System {row.name!r} has no {what} {kind} transformation.")
         return _version(found)
 
-    @requires()
+    @requires(Permission.VIEW)
     def read_transformation(
         self, ctx: Context, id_or_name: str, kind: str, version: int | None = None
     ) -> TransformationVersion:
         """A version of a system's transformation (the current one without ``version``)."""
         return self.transformation(ctx, id_or_name, kind, version)
 
-    @requires()
+    @requires(Permission.VIEW)
     def transformations(self, ctx: Context, id_or_name: str) -> list[TransformationVersion]:
         """The current version of each of a system's transformations."""
         system = self.get(ctx, id_or_name)
         return [self.transformation(ctx, system.id, k) for k in system.kinds]
 
-    @requires()
+    @requires(Permission.VIEW)
     def history(
         self, ctx: Context, id_or_name: str, kind: str, *, offset: int = 0, limit: int | None = 20
     ) -> tuple[list[TransformationVersion], int]:

@@ -1,4 +1,5 @@
-"""Technical users (clients) in the admin API at ``/api/v1/clients`` (permission ``admin``).
+"""Technical users (clients) in the admin API at ``/api/v1/clients``: lists and shows need
+``view``, changes ``admin``.
 
 A secret is in the answer that made it (create, rotate-secret) and nowhere else; lists and
 shows give the secrets' metadata (id, created, expires). A client is named by its id or its
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from provisor.auth import present
-from provisor.auth.clients import ClientService
+from provisor.auth.clients import MAX_DESCRIPTION, ClientService
 from provisor.web import openapi
 from provisor.web.auth import ContextDep, GuardedRoute, ServicesDep, guard
 
@@ -25,6 +26,12 @@ router = APIRouter(
     tags=[openapi.ADMIN_CLIENTS],
     route_class=GuardedRoute,
     responses=openapi.errors,
+)
+
+
+PERMISSIONS = (
+    "manage_users, manage_groups, proxy_api, realtime_api, tenant_admin_api, view (read-only "
+    "administration), admin"
 )
 
 
@@ -42,14 +49,24 @@ class NewClient(BaseModel):
     )
 
     name: str = Field(min_length=1, max_length=255)
-    permissions: list[str] = Field(
-        min_length=1,
-        description="manage_users, manage_groups, proxy_api, realtime_api, tenant_admin_api, admin",
-    )
-    description: str = Field("", max_length=2000)
+    permissions: list[str] = Field(min_length=1, description=PERMISSIONS)
+    description: str = Field("", max_length=MAX_DESCRIPTION)
     expires_in_days: int | None = Field(
         None, alias="expiresInDays", ge=1, description="The secret expires after so many days."
     )
+
+
+class ClientChange(BaseModel):
+    """What to change of a technical user: its permissions (the list replaces them all), its
+    description, or both."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"permissions": ["view"], "description": "monitoring"}]},
+    )
+
+    permissions: list[str] | None = Field(None, min_length=1, description=PERMISSIONS)
+    description: str | None = Field(None, max_length=MAX_DESCRIPTION)
 
 
 class Rotation(BaseModel):
@@ -114,6 +131,21 @@ def create_client(
 )
 def get_client(client_id: str, services: ServicesDep, ctx: ContextDep) -> Response:
     return _json(present.client(services.clients.show(ctx, client_id)))
+
+
+@router.patch(
+    "/clients/{client_id}",
+    summary="Change a technical user's permissions or description; its secrets and "
+    "certificates stay (409 for taking admin from the last admin client)",
+    dependencies=[guard(ClientService.update)],
+)
+def update_client(
+    client_id: str, change: ClientChange, services: ServicesDep, ctx: ContextDep
+) -> Response:
+    row = services.clients.update(
+        ctx, client_id, permissions=change.permissions, description=change.description
+    )
+    return _json(present.client(services.clients.show(ctx, row.id)))
 
 
 @router.post(

@@ -98,8 +98,3 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(realtime_routes.admin)
     app.include_router(operator.router)
     return app
-
-
-def app_from_environment() -> FastAPI:
-    """Factory for ``uvicorn --factory``: settings from PROVISOR_* variables."""
-    return create_app(Settings())

@@ -54,6 +54,13 @@ _STATUS: list[tuple[type[ProvisorError], int]] = [
     (ConfigError, 400),
     (StorageError, 503),
 ]
+
+
+def status_of(exc: ProvisorError) -> int:
+    """The HTTP status of a service's error."""
+    return next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
+
+
 _TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -129,7 +136,7 @@ async def _provisor_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, TooManyRequestsError):
         retry = {"Retry-After": str(exc.retry_after)}
         return error_response(route_path(request.scope), exc.status, exc.message, None, retry)
-    status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
+    status = status_of(exc)
     if status >= 500:
         log.error("request failed", path=route_path(request.scope), error=exc.message)
     if isinstance(exc, InvalidTransformationError | InvalidDocumentError) and not is_scim(

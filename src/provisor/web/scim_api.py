@@ -144,8 +144,10 @@ def search_request(body: Any) -> ListQuery:
 
 def _register(kind: EntityType) -> None:
     """The routes of one resource type: /Users or /Groups."""
-    # The directory's rule for the type, checked before the request is read.
-    admits = Depends(Guard(Directory.permission(kind)))
+    # The directory's rules for the type, checked before the request is read: reads admit
+    # ``view`` too, changes only the type's manage permission.
+    reads = Depends(Guard(*Directory.readers(kind)))
+    changes = Depends(Guard(Directory.permission(kind)))
     tag = {EntityType.USER: openapi.SCIM_USERS, EntityType.GROUP: openapi.SCIM_GROUPS}[kind]
     endpoint, name = kind.endpoint, kind.resource_type
 
@@ -302,6 +304,7 @@ def _register(kind: EntityType) -> None:
         (one, delete_resource, "DELETE", f"Delete a {kind.value}", 204, {}),
     ]
     for path, handler, method, summary, status, responses in routes:
+        admits = reads if handler in (list_resources, search_resources, get_resource) else changes
         router.add_api_route(
             path,
             handler,

@@ -37,8 +37,8 @@ CHANGE = Change(EntityType.USER, Operation.DELETE, "ada")
 def test_the_service_declares_its_permissions() -> None:
     assert permissions_of(RealtimeService.push) == (Permission.REALTIME_API,)
     assert permissions_of(RealtimeService.check) == (Permission.REALTIME_API,)
-    assert permissions_of(RealtimeService.search) == ()  # admin
-    assert permissions_of(RealtimeService.log) == ()
+    assert permissions_of(RealtimeService.search) == (Permission.VIEW,)  # or admin
+    assert permissions_of(RealtimeService.log) == (Permission.VIEW,)
 
 
 def test_a_caller_without_realtime_api_is_refused() -> None:

@@ -1,0 +1,1 @@
+"""Administrators: the people who use the console, their sessions and single sign-on."""
