@@ -31,15 +31,18 @@ import argparse
 import hashlib
 import json
 import random
+import re
+import statistics
 import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -50,8 +53,8 @@ from sqlalchemy import Table, func, insert, select  # noqa: E402
 
 from provisor.context import DEFAULT_TENANT, Context  # noqa: E402
 from provisor.jobs.ledger import HIDDEN  # noqa: E402
-from provisor.logs import configure as configure_logs  # noqa: E402
 from provisor.jobs.model import JobStatus, JobType, ReadMode, Trigger  # noqa: E402
+from provisor.logs import configure as configure_logs  # noqa: E402
 from provisor.storage import tables as t  # noqa: E402
 from provisor.storage.database import Transaction  # noqa: E402
 
@@ -170,9 +173,7 @@ class SystemPlan:
 
 
 SOURCES = (
-    SystemPlan(
-        "Workday HR", "scim", "source", 1.0, ("Directory", "Identity Authentication")
-    ),
+    SystemPlan("Workday HR", "scim", "source", 1.0, ("Directory", "Identity Authentication")),
     SystemPlan(
         "Directory Feed",
         "local-identity-directory",
@@ -209,9 +210,7 @@ SOURCES = (
         ("POS System", "Store Scheduling", "Retail AD", "Retail Email"),
     ),
     SystemPlan("Acquired Co. CSV", "csv", "source", 0.015, ("Acquired Co. Directory", "GitHub")),
-    SystemPlan(
-        "Students SCIM", "scim", "source", 0.04, ("Canvas LMS", "Library", "Student Email")
-    ),
+    SystemPlan("Students SCIM", "scim", "source", 0.04, ("Canvas LMS", "Library", "Student Email")),
     SystemPlan(
         "Field Service", "scim", "source", 0.012, ("Dispatch", "Fleet App", "Safety Training")
     ),
@@ -316,7 +315,9 @@ class Built:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def bulk(tx: Transaction, table: Table, rows: Iterator[dict[str, Any]] | list[dict[str, Any]]) -> int:
+def bulk(
+    tx: Transaction, table: Table, rows: Iterator[dict[str, Any]] | list[dict[str, Any]]
+) -> int:
     """Insert rows (each with the tenant) in batches; how many."""
     statement = insert(table)
     batch: list[dict[str, Any]] = []
@@ -382,7 +383,9 @@ class Builder:
                 t.inbound_certificates,
             ):
                 query = select(func.count()).select_from(table)
-                self.built.counts[table.name] = int(tx.execute(tx.scoped(query, table)).scalar_one())
+                self.built.counts[table.name] = int(
+                    tx.execute(tx.scoped(query, table)).scalar_one()
+                )
         return self.built
 
     # -- the directory ------------------------------------------------------------------------
@@ -665,7 +668,6 @@ class Builder:
             return p.user_name
         return salted(target, p.id)
 
-
     def source_entity(self, plan: SystemPlan, entity_type: str, i: int) -> tuple[str, str]:
         """(id in the source, name) of a source's user or group ``i``."""
         if entity_type == "user":
@@ -710,16 +712,16 @@ class Builder:
             for plan in SOURCES:
                 self.source_state(tx, plan, runs)
         failed = [
-            r
-            for r in runs
-            if r.row["status"] == JobStatus.FINISHED_WITH_ERROR.value and r.failures
+            r for r in runs if r.row["status"] == JobStatus.FINISHED_WITH_ERROR.value and r.failures
         ]
         typical = max(failed, key=lambda r: r.failures) if failed else runs[-1]
         self.built.sample["job"] = typical.row["id"]
         self.built.sample["job_largest"] = max(runs, key=lambda r: r.volume).row["id"]
         self.runs = runs
 
-    def job(self, plan: SystemPlan, held: dict[str, list[int]], k: int, created: datetime) -> JobRun:
+    def job(
+        self, plan: SystemPlan, held: dict[str, list[int]], k: int, created: datetime
+    ) -> JobRun:
         """One finished job of a source: its row, statistics and (lazily) entity logs."""
         rng = self.rng
         size = len(held["user"])
@@ -759,7 +761,9 @@ class Builder:
             return
         last = mine[-1]
         fulls = [r for r in mine if r.row["read_mode"] == ReadMode.FULL.value]
-        since = len([r for r in mine if r.row["created"] > fulls[-1].row["created"]]) if fulls else 0
+        since = (
+            len([r for r in mine if r.row["created"] > fulls[-1].row["created"]]) if fulls else 0
+        )
         for entity_type in self.members_of(plan):
             delta = plan.type in DELTA_TYPES
             bulk(
@@ -925,7 +929,7 @@ class JobRun:
         self.volume = 0
 
     def plan_entities(self, held: dict[str, list[int]]) -> None:
-        b, plan, rng, row = self.builder, self.plan, self.builder.rng, self.row
+        plan, rng, row = self.plan, self.builder.rng, self.row
         kind, status = JobType(row["type"]), JobStatus(row["status"])
         full = row["read_mode"] == ReadMode.FULL.value
         checkpoint = {}
@@ -954,7 +958,7 @@ class JobRun:
             read = size if full else len(changed)
             if status is JobStatus.MANUALLY_TERMINATED:
                 read = read // 3
-            skipped = changed[:: 97] if entity_type == "user" else []
+            skipped = changed[::97] if entity_type == "user" else []
             source_stats["read"] = read
             source_stats["skipped"] = len(skipped)
             self.stat(entity_type, plan.name, "source", source_stats)
@@ -994,9 +998,7 @@ class JobRun:
                 if failing:
                     stats["failed"] = len(failing)
                     self.failures += len(failing)
-                    self.slices.append(
-                        Slice("failed", entity_type, target, failing, FAIL_REASONS)
-                    )
+                    self.slices.append(Slice("failed", entity_type, target, failing, FAIL_REASONS))
                 if full:
                     stats["unchanged"] = max(0, read - len(writing) - len(skipped))
                 self.stat(entity_type, target, "target", stats)
@@ -1105,7 +1107,9 @@ def build(args: argparse.Namespace) -> int:
         with services.db.read(Context.administrator("benchmark", tenant=TENANT)) as tx:
             query = select(func.count()).select_from(t.systems)
             if tx.execute(tx.scoped(query, t.systems)).scalar_one():
-                print("error: the database holds systems already: give an empty one", file=sys.stderr)
+                print(
+                    "error: the database holds systems already: give an empty one", file=sys.stderr
+                )
                 return 2
         print(
             f"building {folder} ({'PostgreSQL' if url else 'SQLite'}): {args.users:,} users, "
@@ -1127,8 +1131,473 @@ def build(args: argparse.Namespace) -> int:
         "systems": built.systems,
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
-    print(f"built in {seconds:.1f} s; rows: " + ", ".join(f"{k} {v:,}" for k, v in built.counts.items()))
+    print(
+        f"built in {seconds:.1f} s; rows: "
+        + ", ".join(f"{k} {v:,}" for k, v in built.counts.items())
+    )
     return 0
+
+
+# -- timings -----------------------------------------------------------------------------------
+
+ADMIN = "console-bench"
+PASSWORD = "console benchmark password"
+ORIGIN = "http://console.test"  # the in-process browser's site
+FORM_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+SERVER_TIMING = re.compile(r"dur=([0-9.]+)")
+TARGET_MS = 100.0  # the issue's bound on every page's median server time
+
+
+@dataclass
+class Page:
+    """A console URL to time, and what it shows."""
+
+    label: str  # the route, with what fills its parameters
+    path: str  # the URL's path and query
+    server_ms: list[float] = field(default_factory=list)  # Server-Timing of each request
+    wall_ms: list[float] = field(default_factory=list)  # the request seen by the client
+    statuses: set[int] = field(default_factory=set)
+    size: int = 0
+
+    def figures(self) -> dict[str, Any]:
+        def quantiles(values: list[float]) -> dict[str, float]:
+            ordered = sorted(values)
+            if not ordered:
+                return {}
+            p90 = ordered[min(len(ordered) - 1, round(len(ordered) * 0.9) - 1)]
+            return {
+                "median": round(statistics.median(ordered), 1),
+                "p90": round(p90, 1),
+                "max": round(ordered[-1], 1),
+            }
+
+        return {
+            "path": self.path,
+            "status": sorted(self.statuses),
+            "bytes": self.size,
+            "server_ms": quantiles(self.server_ms),
+            "wall_ms": quantiles(self.wall_ms),
+        }
+
+    def median(self) -> float:
+        values = self.server_ms or self.wall_ms
+        return statistics.median(values) if values else 0.0
+
+
+def console_routes() -> list[Any]:
+    """The console's GET routes, as the application includes them."""
+    from provisor.console.app import routers
+
+    return [
+        route
+        for router in routers()
+        for route in router.routes
+        if "GET" in getattr(route, "methods", ()) and route.path.startswith("/console")
+    ]
+
+
+def samples(services: Any, manifest: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
+    """Values for the console's path parameters, each with what it is: the kinds of thing a
+    parameter names (by the path segment before it or by its own name)."""
+    sample, systems = manifest["sample"], manifest["systems"]
+    ctx = Context.administrator("benchmark", tenant=TENANT)
+    with services.db.read(ctx) as tx:
+
+        def one(query: Any, table: Table) -> str:
+            return str(tx.execute(tx.scoped(query.limit(1), table)).scalar_one())
+
+        def entity_logs(job_id: str) -> int:
+            query = select(func.count()).select_from(t.job_entities)
+            query = query.where(t.job_entities.c.job_id == job_id)
+            return int(tx.execute(tx.scoped(query, t.job_entities)).scalar_one())
+
+        def members(group_id: str) -> int:
+            query = select(func.count()).select_from(t.group_members)
+            query = query.where(t.group_members.c.group_id == group_id)
+            return int(tx.execute(tx.scoped(query, t.group_members)).scalar_one())
+
+        client = one(select(t.clients.c.id).where(t.clients.c.name == "hr-sync"), t.clients)
+        oc = t.outbound_certificates
+        fingerprint = one(
+            select(oc.c.fingerprint).where(oc.c.system_id == systems["Workday HR"]), oc
+        )
+        realtime = one(
+            select(t.realtime_logs.c.id).order_by(t.realtime_logs.c.started.desc()), t.realtime_logs
+        )
+        job, big = sample["job"], sample["job_largest"]
+        group, crowd = sample["group"], sample["group_largest"]
+        user = one(select(t.users.c.user_name).where(t.users.c.id == sample["user"]), t.users)
+        return {
+            "system": [
+                (sample["system"], "target Salesforce"),
+                (sample["source"], "source Directory Feed"),
+            ],
+            "job": [
+                (job, f"failed job, {entity_logs(job):,} entity logs"),
+                (big, f"largest job, {entity_logs(big):,} entity logs"),
+            ],
+            "user": [(sample["user"], f"user {user}")],
+            "group": [
+                (group, f"group of {members(group):,} members"),
+                (crowd, f"group of {members(crowd):,} members"),
+            ],
+            "client": [(client, "technical user hr-sync")],
+            "administrator": [(ADMIN, "administrator")],
+            "fingerprint": [(fingerprint, "outbound certificate of Workday HR")],
+            "schema": [(BADGE, "custom schema")],
+            "realtime": [(realtime, "real-time log")],
+            "kind": [("write", "write")],
+            "version": [("1", "version 1")],
+            "entity_type": [("user", "user")],
+        }
+
+
+SEGMENTS = {  # the path segment before a parameter -> what the parameter names
+    "systems": "system",
+    "sources": "system",
+    "targets": "system",
+    "jobs": "job",
+    "users": "user",
+    "groups": "group",
+    "clients": "client",
+    "administrators": "administrator",
+    "outbound": "fingerprint",
+    "certificates": "fingerprint",
+    "schemas": "schema",
+    "realtime": "realtime",
+    "transformations": "kind",
+    "versions": "version",
+    "timeline": "user",
+}
+PARAMETERS = {  # a parameter's own name -> what it names
+    "system": "system",
+    "system_id": "system",
+    "source": "system",
+    "job_id": "job",
+    "user_id": "user",
+    "group_id": "group",
+    "client_id": "client",
+    "fingerprint": "fingerprint",
+    "kind": "kind",
+    "version": "version",
+    "entity_type": "entity_type",
+    "schema_id": "schema",
+}
+
+
+def pages_to_time(
+    routes: list[Any], values: dict[str, list[tuple[str, str]]]
+) -> tuple[list[Page], list[str]]:
+    """Every GET route as pages (a parameterised one once per sample of what its first
+    parameter names); the routes no sample fills."""
+    pages: list[Page] = []
+    unfilled: list[str] = []
+    seen: set[str] = set()
+    for route in routes:
+        path = route.path.rstrip("/") or route.path
+        if path in seen or path.startswith("/console/login"):
+            continue  # /console and /console/ are one page; sign-in pages need no session
+        seen.add(path)
+        names = list(route.param_convertors)
+        if not names:
+            pages.append(Page(path, path))
+            continue
+        kinds = []
+        for name in names:
+            before = path.split("{" + name)[0].rstrip("/").rsplit("/", 1)[-1]
+            kinds.append(PARAMETERS.get(name) or SEGMENTS.get(before))
+        if any(kind is None or kind not in values for kind in kinds):
+            unfilled.append(path)
+            continue
+        choices = [values[kind] for kind in kinds if kind]
+        for first in choices[0]:  # each sample of the first parameter, the first of others
+            picked = [first] + [c[0] for c in choices[1:]]
+            url = path
+            for name, (value, _) in zip(names, picked, strict=True):
+                url = re.sub(r"\{" + name + r"(:[^}]*)?\}", quote(value, safe=""), url)
+            label = f"{path} [{', '.join(what for _, what in picked)}]"
+            pages.append(Page(label, url))
+    return pages, unfilled
+
+
+def ensure_admin(services: Any) -> None:
+    """The benchmark's administrator, with its known password."""
+    from provisor.admins.model import Role
+    from provisor.errors import ConflictError
+
+    ctx = Context.system("benchmark", tenant=TENANT)
+    try:
+        services.administrators.create(ctx, ADMIN, Role.ADMINISTRATOR, PASSWORD)
+    except ConflictError:
+        services.administrators.reset_password(ctx, ADMIN, PASSWORD)
+
+
+def signed_in(response: Any) -> None:
+    location = response.headers.get("location", "")
+    if response.status_code != 303 or "/login" in location:
+        raise SystemExit(f"error: sign-in failed ({response.status_code} {location})")
+
+
+def record(page: Page, response: Any, wall: float) -> None:
+    page.statuses.add(response.status_code)
+    page.wall_ms.append(wall * 1000)
+    page.size = len(response.content)
+    found = SERVER_TIMING.search(response.headers.get("server-timing", ""))
+    if found:
+        page.server_ms.append(float(found.group(1)))
+
+
+async def time_in_process(app: Any, pages: list[Page], repeat: int) -> None:
+    """Each page ``repeat`` times (after one untimed request) through the ASGI application."""
+    import httpx
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url=ORIGIN, headers={"origin": ORIGIN}, timeout=120
+    ) as browser:
+        form = await browser.get("/console/login")
+        token = FORM_CSRF.search(form.text)
+        if token is None:
+            raise SystemExit(f"error: no sign-in form at /console/login ({form.status_code})")
+        signed_in(
+            await browser.post(
+                "/console/login",
+                data={"name": ADMIN, "password": PASSWORD, "csrf": token.group(1)},
+            )
+        )
+        for page in pages:
+            await browser.get(page.path)
+            for _ in range(repeat):
+                began = time.perf_counter()
+                response = await browser.get(page.path)
+                record(page, response, time.perf_counter() - began)
+            print(f"  {page.label:<72} {page.median():8.1f} ms", flush=True)
+
+
+def time_live(folder: Path, url: str | None, pages: list[Page], repeat: int) -> None:
+    """Each page through a ``provisor serve`` on loopback (no job runner: nothing purges
+    the old logs meanwhile)."""
+    import os
+    import signal
+    import socket
+    import subprocess
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "PROVISOR_DATA_DIR": str(folder),
+        "PROVISOR_LOG_LEVEL": "warning",
+        "PYTHONPATH": str(ROOT / "src"),
+    }
+    if url:
+        env["PROVISOR_DATABASE_URL"] = url
+    command = [sys.executable, "-m", "provisor", "serve", "--no-jobs", "--host", "127.0.0.1"]
+    log = (folder / "serve.log").open("w")
+    server = subprocess.Popen(
+        [*command, "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, headers={"origin": base}, timeout=120) as browser:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    form = browser.get("/console/login")
+                    break
+                except httpx.TransportError as exc:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        problem = f"error: provisor serve did not start: see {log.name}"
+                        raise SystemExit(problem) from exc
+                    time.sleep(0.3)
+            token = FORM_CSRF.search(form.text)
+            if token is None:
+                raise SystemExit(f"error: no sign-in form at {base}/console/login")
+            signed_in(
+                browser.post(
+                    "/console/login",
+                    data={"name": ADMIN, "password": PASSWORD, "csrf": token.group(1)},
+                )
+            )
+            for page in pages:
+                browser.get(page.path)
+                for _ in range(repeat):
+                    began = time.perf_counter()
+                    response = browser.get(page.path)
+                    record(page, response, time.perf_counter() - began)
+                print(f"  {page.label:<72} {page.median():8.1f} ms", flush=True)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def profile(app: Any, page: Page, out: Path) -> Path:
+    """One request of ``page`` in process under cProfile, the handler run on the profiled
+    thread (not the thread pool); the statistics written to ``out``."""
+    import asyncio
+    import cProfile
+    import pstats
+
+    import fastapi.dependencies.utils
+    import fastapi.routing
+    import httpx
+
+    import provisor.console.rendering
+
+    async def inline(call: Any, *args: Any, **kwargs: Any) -> Any:
+        return call(*args, **kwargs)
+
+    patched = (fastapi.routing, fastapi.dependencies.utils, provisor.console.rendering)
+    saved = [module.run_in_threadpool for module in patched]  # type: ignore[attr-defined]
+
+    async def once(browser: httpx.AsyncClient) -> None:
+        form = await browser.get("/console/login")
+        token = FORM_CSRF.search(form.text)
+        assert token is not None
+        signed_in(
+            await browser.post(
+                "/console/login",
+                data={"name": ADMIN, "password": PASSWORD, "csrf": token.group(1)},
+            )
+        )
+        await browser.get(page.path)
+        profiler = cProfile.Profile()
+        for module in patched:
+            module.run_in_threadpool = inline  # type: ignore[attr-defined]
+        try:
+            profiler.enable()
+            await browser.get(page.path)
+            profiler.disable()
+        finally:
+            for module, original in zip(patched, saved, strict=True):
+                module.run_in_threadpool = original  # type: ignore[attr-defined]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w") as stream:
+            stats = pstats.Stats(profiler, stream=stream)
+            stats.sort_stats("cumulative").print_stats(40)
+            stats.sort_stats("tottime").print_stats(25)
+
+    async def run() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url=ORIGIN, headers={"origin": ORIGIN}, timeout=120
+        ) as browser:
+            await once(browser)
+
+    asyncio.run(run())
+    return out
+
+
+def timings(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from provisor.asgi import create_app
+    from provisor.runtime import Services, initialise
+
+    folder = Path(args.data)
+    if not (folder / MANIFEST).is_file():
+        print(f"error: no {MANIFEST} in {folder}: build it with --build first", file=sys.stderr)
+        return 2
+    manifest = json.loads((folder / MANIFEST).read_text())
+    url = manifest["database_url"]
+    configure_logs("warning")
+    settings = settings_of(folder, url, log_level="warning")
+    initialise(settings)  # the schema of this checkout (new migrations since the build)
+    services = Services.open(settings)
+    results: dict[str, list[Page]] = {}
+    try:
+        ensure_admin(services)
+        app = create_app(settings, services)
+        pages, unfilled = pages_to_time(console_routes(), samples(services, manifest))
+        pages += [Page(f"{extra} [--page]", extra) for extra in args.page]
+        counts = manifest["counts"]
+        print(
+            f"console pages over {folder} ({'PostgreSQL' if url else 'SQLite'}: "
+            f"{counts['users']:,} users, {counts['jobs']:,} jobs, {counts['systems']} systems, "
+            f"{counts['job_entities']:,} entity logs); {len(pages)} pages x {args.repeat}",
+            flush=True,
+        )
+        if unfilled:
+            print("  not timed (no sample for a parameter): " + ", ".join(unfilled))
+        modes = ["in-process", "live"] if args.live else ["in-process"]
+        if args.live_only:
+            modes = ["live"]
+        for mode in modes:
+            timed = [Page(p.label, p.path) for p in pages]
+            print(f"\n{mode}:", flush=True)
+            if mode == "live":
+                time_live(folder, url, timed, args.repeat)
+            else:
+                asyncio.run(time_in_process(app, timed, args.repeat))
+            results[mode] = timed
+        profiles = {}
+        if args.profile:
+            slow = [p for p in results[modes[0]] if p.median() > TARGET_MS]
+            for n, page in enumerate(slow):
+                out = Path(args.profile) / f"{n:02d}-{slug(page.path)[:60]}.txt"
+                profiles[page.label] = str(profile(app, page, out))
+    finally:
+        services.close()
+    report(results, manifest, args, unfilled, profiles)
+    return 0
+
+
+def report(
+    results: dict[str, list[Page]],
+    manifest: dict[str, Any],
+    args: argparse.Namespace,
+    unfilled: list[str],
+    profiles: dict[str, str],
+) -> None:
+    print("\n" + "=" * 118)
+    print(f"RESULTS: server time per page (Server-Timing; ms over {args.repeat} requests)")
+    print("=" * 118)
+    modes = list(results)
+    header = f"{'page':<70}{'status':>7}{'KiB':>7}"
+    for mode in modes:
+        header += f"  {mode + ' p50':>16}{'p90':>7}"
+    print(header)
+    first = results[modes[0]]
+    slow = []
+    for n, page in enumerate(first):
+        line = f"{page.label[:69]:<70}{'/'.join(map(str, sorted(page.statuses))):>7}"
+        line += f"{page.size / 1024:7.1f}"
+        for mode in modes:
+            figures = (
+                results[mode][n].figures()["server_ms"] or results[mode][n].figures()["wall_ms"]
+            )
+            line += f"  {figures.get('median', 0):16.1f}{figures.get('p90', 0):7.1f}"
+        if any(results[m][n].median() > TARGET_MS for m in modes):
+            slow.append(page.label)
+            line += "  SLOW"
+        print(line)
+    print(
+        f"\npages over {TARGET_MS:.0f} ms median: {len(slow)}"
+        + (": " + "; ".join(slow) if slow else "")
+    )
+    for label, out in profiles.items():
+        print(f"  profile of {label}: {out}")
+    summary = {
+        "data": str(Path(args.data).resolve()),
+        "backend": "postgresql" if manifest["database_url"] else "sqlite",
+        "counts": manifest["counts"],
+        "repeat": args.repeat,
+        "target_ms": TARGET_MS,
+        "pages": {mode: {p.label: p.figures() for p in pages} for mode, pages in results.items()},
+        "slow": slow,
+        "not_timed": unfilled,
+        "profiles": profiles,
+    }
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2))
+        print(f"JSON summary: {args.json}")
 
 
 def main() -> None:
@@ -1141,7 +1610,23 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=500, help="directory groups")
     parser.add_argument("--jobs", type=int, default=1000, help="finished jobs")
     parser.add_argument("--seed", type=int, default=18, help="of the generated data")
+    parser.add_argument("--repeat", type=int, default=30, help="timed requests per page")
+    parser.add_argument(
+        "--live", action="store_true", help="also time a provisor serve on loopback"
+    )
+    parser.add_argument("--live-only", action="store_true", help="time provisor serve only")
+    parser.add_argument(
+        "--page", action="append", default=[], help="another console URL to time (repeatable)"
+    )
+    parser.add_argument(
+        "--profile", metavar="FOLDER", help="cProfile each page over 100 ms median into FOLDER"
+    )
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     args = parser.parse_args()
     if args.build:
         sys.exit(build(args))
     sys.exit(timings(args))
+
+
+if __name__ == "__main__":
+    main()
