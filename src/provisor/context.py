@@ -57,9 +57,6 @@ class Permission(StrEnum):
     # reads (the console's viewer; a technical user that monitors).
     VIEW = "view"
     ADMIN = "admin"
-    # Read-only administration of a tenant (the console's viewers, monitoring): every read,
-    # no change.
-    VIEW = "view"
     # The installation's operator (tenants): not held by a tenant's admin, only granted to
     # technical users of the installation scope.
     OPERATOR = "operator"

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
@@ -199,6 +200,15 @@ def error_page(request: Request, exc: ProvisorError) -> Response:
     return render(request, "error.html", status=min(status, 503), message=exc.message)
 
 
+def invalid_page(request: Request, exc: RequestValidationError) -> Response:
+    """A form or query that does not fit its route: what is wrong, field by field."""
+    lines = []
+    for error in exc.errors()[:20]:
+        where = " ".join(str(part) for part in error.get("loc", ())[1:]) or "the request"
+        lines.append(f"{where}: {error.get('msg', 'invalid')}")
+    return render(request, "error.html", status=400, message="; ".join(lines))
+
+
 class ConsoleRoute(APIRoute):
     """A console page: the administrator's session first (else the sign-in page), the CSRF
     token and same origin of every state change next, then the handler; a service's error
@@ -223,6 +233,8 @@ class ConsoleRoute(APIRoute):
                 response = _to_sign_in(request)
             except ProvisorError as exc:
                 response = await run_in_threadpool(error_page, request, exc)
+            except RequestValidationError as exc:
+                response = await run_in_threadpool(invalid_page, request, exc)
             for name, value in HEADERS.items():
                 response.headers.setdefault(name, value)
             elapsed = (time.perf_counter() - started) * 1000
