@@ -211,17 +211,14 @@ class SystemService:
         sources = store.sources_of(tx, [r.id for r in rows if r.role == Role.TARGET])
         targets = store.targets_of(tx, [r.id for r in rows if r.role == Role.SOURCE])
         names = store.names_of(tx, {i for linked in (sources, targets) for i in _flat(linked)})
+        versions = store.current_versions(tx, ids)
         views = []
         for row in rows:
             kind = _type(row.type)
             role = Role(row.role)
             shown = {p.key: (MASK if p.credential else p.value) for p in properties[row.id]}
             plain = {p.key: ("x" if p.credential else p.value) for p in properties[row.id]}
-            current = {}
-            for k in KINDS[role]:
-                found = store.get_transformation(tx, row.id, k)
-                if found is not None:
-                    current[k] = found.version
+            current = {k: versions[row.id, k] for k in KINDS[role] if (row.id, k) in versions}
             views.append(
                 System(
                     id=row.id,

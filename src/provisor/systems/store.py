@@ -322,6 +322,21 @@ def get_transformation(
     return _transformation(row) if row is not None else None
 
 
+def current_versions(tx: Transaction, system_ids: Sequence[str]) -> dict[tuple[str, str], int]:
+    """The current (latest) version of each transformation of these systems, by (system id,
+    kind): one query for a page of systems, no text read."""
+    if not system_ids:
+        return {}
+    c = t.transformation_versions.c
+    query = (
+        select(c.system_id, c.kind, func.max(c.version).label("version"))
+        .where(c.system_id.in_(system_ids))
+        .group_by(c.system_id, c.kind)
+    )
+    rows = tx.execute(tx.scoped(query, t.transformation_versions))
+    return {(row.system_id, row.kind): int(row.version) for row in rows}
+
+
 def transformation_history(
     tx: Transaction, system_id: str, kind: str, *, offset: int = 0, limit: int | None = None
 ) -> tuple[list[TransformationRow], int]:
