@@ -354,6 +354,8 @@ job_entities = Table(
     Column("created", Time, nullable=False),
     Column("name", Text, nullable=True),  # userName / displayName, when the job knew it
     Column("target_entity_id", Text, nullable=True),  # the entity's id in a target
+    # A job's logs of some actions (failed, created...), found and counted in the index alone
+    Index("ix_job_entities_job_id_action_tenant", "job_id", "action", "tenant"),
 )
 
 job_runners = Table(
