@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pyotp
 import pytest
 from sqlalchemy import update
@@ -13,8 +14,10 @@ from sqlalchemy import update
 from provisor.admins.model import Role
 from provisor.context import Context
 from provisor.errors import PermissionDeniedError
+from provisor.settings import Settings
 from provisor.storage import tables as t
 from provisor.timestamps import format_datetime
+from tests.conftest import serve
 from tests.console.conftest import PASSWORD, Console, csrf_of, sign_in
 
 CTX = Context.system("test")
@@ -183,3 +186,28 @@ def test_a_viewer_is_refused_changes_by_the_services(console: Console) -> None:
     with pytest.raises(PermissionDeniedError):
         console.services.administrators.create(ctx, "eve", Role.ADMINISTRATOR)
     assert viewer.get("/console/login").status_code == 200
+
+
+def test_behind_a_trusted_proxy_forwarded_https_sets_secure_cookies(
+    sqlite_settings: Settings,
+) -> None:
+    settings = sqlite_settings.model_copy(update={"trusted_proxies": ["127.0.0.1/32"]})
+    with serve(settings) as live:
+        live.services.administrators.create(CTX, "ada", Role.ADMINISTRATOR, PASSWORD)
+        for forwarded, secure in (("https", True), ("http", False)):
+            with httpx.Client(base_url=live.url, headers={"x-forwarded-proto": forwarded}) as web:
+                form = web.get("/console/login")
+                token = form.text.split('name="csrf" value="')[1].split('"')[0]
+                web.cookies.set("provisor_login", token)  # httpx keeps Secure ones for https
+                signed = web.post(
+                    "/console/login", data={"name": "ada", "password": PASSWORD, "csrf": token}
+                )
+                assert signed.status_code == 303
+                assert ("Secure" in signed.headers["set-cookie"]) is secure
+
+
+def test_an_untrusted_peers_forwarded_proto_is_ignored(console: Console) -> None:
+    console.administrator("ada")
+    browser = console.browser()
+    browser.headers["x-forwarded-proto"] = "https"
+    assert "Secure" not in sign_in(browser, "ada", PASSWORD).headers["set-cookie"]

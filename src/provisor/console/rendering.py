@@ -28,6 +28,7 @@ from provisor.admins.service import PENDING
 from provisor.context import Context, Permission
 from provisor.errors import PermissionDeniedError, ProvisorError
 from provisor.runtime import Services
+from provisor.web.auth import over_https
 from provisor.web.errors import status_of
 from provisor.web.paths import route_path
 from provisor.web.request_ids import request_id_of
@@ -170,7 +171,7 @@ def redirect(request: Request, path: str, notice: str = "", **query: Any) -> Res
 
 
 def is_https(request: Request) -> bool:
-    return request.url.scheme == "https"
+    return over_https(request)
 
 
 def same_origin(request: Request) -> bool:

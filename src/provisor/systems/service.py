@@ -56,6 +56,9 @@ from provisor.timestamps import now
 from provisor.transform.defaults import ROLES as DEFAULT_NAMES
 from provisor.transform.defaults import default_transformation
 from provisor.transform.document import compile_document, placeholders, read_document
+from provisor.transform.engine import Operation, Outcome, Transformation
+from provisor.transform.locate import Problem, locate
+from provisor.types import EntityType
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -657,6 +660,76 @@ class SystemService:
             ctx, id_or_name, kind, text, description=f"Default {system.type.name} version"
         )
 
+    @requires(Permission.VIEW)
+    def check_transformation(
+        self, ctx: Context, id_or_name: str, kind: str, text: str
+    ) -> list[Problem]:
+        """Every problem that saving ``text`` as the system's ``kind`` transformation would
+        refuse it for, each placed in the text; none when it could be saved. Nothing is
+        stored."""
+        with self.db.read(ctx) as tx:
+            row = self._row(tx, id_or_name)
+            properties, secret = _public_properties(tx, row)
+        _check_kind(row, kind)
+        try:
+            self._document_text(text, _type(row.type), Role(row.role), kind, properties, secret)
+        except InvalidTransformationError as exc:
+            return locate(text, exc.problems)
+        return []
+
+    @requires(Permission.VIEW)
+    def try_transformation(
+        self,
+        ctx: Context,
+        id_or_name: str,
+        kind: str,
+        entity_type: str,
+        entity: Any,
+        *,
+        operation: str = Operation.READ,
+        text: str | None = None,
+        variables: dict[str, Any] | None = None,
+    ) -> Outcome:
+        """The outcome of the system's ``kind`` transformation — the current version, or
+        ``text`` (checked as a save would, not stored) — on one entity, with each mapping's
+        trace. Nothing is read or written; resolveEntityIds leaves ids as they are."""
+        if entity_type not in ENTITY_TYPES:
+            raise InputError(f"The entity type is one of {', '.join(ENTITY_TYPES)}.")
+        try:
+            wanted = Operation(operation)
+        except ValueError:
+            raise InputError(f"The operation is one of {', '.join(Operation)}.") from None
+        with self.db.read(ctx) as tx:
+            row = self._row(tx, id_or_name)
+            properties, secret = _public_properties(tx, row)
+        _check_kind(row, kind)
+        if text is None:
+            text = self.transformation(ctx, row.id, kind).text
+        else:
+            text = self._document_text(
+                text, _type(row.type), Role(row.role), kind, properties, secret
+            )
+        return Transformation(text, properties).apply(
+            entity_type, entity, operation=wanted, variables=variables, trace=True
+        )
+
+    @requires(Permission.VIEW)
+    async def sample_entity(
+        self, ctx: Context, id_or_name: str, entity_type: str, attribute: str, value: str
+    ) -> dict[str, Any] | None:
+        """The first entity of the system's back-end whose ``attribute`` equals ``value``,
+        as its connector reads it (a sample for trying the read transformation), or None."""
+        if entity_type not in ENTITY_TYPES:
+            raise InputError(f"The entity type is one of {', '.join(ENTITY_TYPES)}.")
+        if not attribute.strip() or not value:
+            raise InputError("Give the attribute and the value to look for.")
+        try:
+            async with self.connector(ctx, id_or_name) as connector:
+                found = await connector.find(entity_type, attribute.strip(), value)
+        except ConnectorError as exc:
+            raise InputError(f"The back-end could not be read: {exc.message}") from exc
+        return found[0] if found else None
+
     def _document_text(
         self,
         document: Any,
@@ -784,6 +857,9 @@ def _public_properties(tx: Transaction, row: SystemRow) -> tuple[dict[str, str],
 def _always_secret(kind: ConnectorType) -> frozenset[str]:
     """The keys that are credentials on every system of a type, whatever credentialKeys says."""
     return kind.credential_keys | ALWAYS_SECRET
+
+
+ENTITY_TYPES = tuple(t.value for t in EntityType)
 
 
 def _check_kind(row: SystemRow, kind: str) -> None:

@@ -7,6 +7,7 @@ entity through a document and returns an outcome.
 from provisor.transform.engine import (
     Deleted,
     Failed,
+    FunctionStep,
     Ignored,
     Operation,
     Outcome,
@@ -21,6 +22,7 @@ __all__ = [
     "Deleted",
     "EntityIdResolver",
     "Failed",
+    "FunctionStep",
     "Ignored",
     "Operation",
     "Outcome",

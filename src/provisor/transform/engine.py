@@ -36,6 +36,20 @@ class Operation(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class FunctionStep:
+    """What one function of a mapping made of the value (``has_value`` false: it left none)."""
+
+    function: str
+    result: Any = None
+    has_value: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        if not self.has_value:
+            return {"function": self.function, "noValue": True}
+        return {"function": self.function, "result": self.result}
+
+
+@dataclass(frozen=True, slots=True)
 class TraceStep:
     """What one mapping did: applied, skipped (and why) or failed; what it read and wrote."""
 
@@ -45,6 +59,7 @@ class TraceStep:
     detail: str = ""
     input: Any = None  # the value read (or the default), before the functions
     value: Any = None  # the value written
+    functions: tuple[FunctionStep, ...] = ()  # each function's result, in order
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"mapping": self.mapping, "label": self.label, "status": self.status}
@@ -52,6 +67,8 @@ class TraceStep:
             out["detail"] = self.detail
         if self.input is not None:
             out["input"] = self.input
+        if self.functions:
+            out["functions"] = [f.to_dict() for f in self.functions]
         if self.value is not None:
             out["value"] = self.value
         return out
@@ -113,6 +130,7 @@ class _Run:
         *,
         input: Any = None,
         value: Any = None,
+        functions: list[FunctionStep] | None = None,
     ) -> None:
         if self.steps is not None:
             self.steps.append(
@@ -123,6 +141,7 @@ class _Run:
                     detail,
                     None if input is None or input is MISSING else _copy(input),
                     None if value is None else _copy(value),
+                    tuple(functions or ()),
                 )
             )
 
@@ -266,17 +285,23 @@ class Transformation:
                 run.note(mapping, "failed", reason)
                 return reason
         read = value
+        # Each function's result, only when tracing (no cost otherwise).
+        results: list[FunctionStep] | None = [] if run.steps is not None else None
         for call in mapping.functions:
             try:
                 value = call.run(value, run.context)
             except FunctionError as exc:
                 reason = f"{mapping.label}: function {call.spec.name} failed: {exc}"
-                run.note(mapping, "failed", reason, input=read)
+                run.note(mapping, "failed", reason, input=read, functions=results)
                 return reason
+            if results is not None:
+                results.append(_function_step(call.spec.name, value))
             if value is MISSING:
                 break
         if value is MISSING:
-            run.note(mapping, "skipped", "the functions left no value", input=read)
+            run.note(
+                mapping, "skipped", "the functions left no value", input=read, functions=results
+            )
             return None
         if isinstance(value, list) and len(value) == 1 and not mapping.preserve_array:
             value = value[0]
@@ -286,7 +311,7 @@ class Transformation:
             target.write(run.output, _copy(value), run.env)
         if mapping.target_variable is not None:
             run.env.variables[mapping.target_variable] = value
-        run.note(mapping, "applied", input=read, value=value)
+        run.note(mapping, "applied", input=read, value=value, functions=results)
         return None
 
     def _value(self, run: _Run, mapping: Mapping) -> Any:
@@ -311,6 +336,14 @@ class Transformation:
                 return MISSING  # an indefinite path that matched nothing
             return value
         return None  # functions alone make the value (randomPassword)
+
+
+def _function_step(name: str, value: Any) -> FunctionStep:
+    if value is MISSING:
+        return FunctionStep(name, has_value=False)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    return FunctionStep(name, _copy(value))
 
 
 def _utcnow() -> datetime:

@@ -78,6 +78,16 @@ def client_address(request: Request) -> str:
     return hops[0] if hops else peer
 
 
+def over_https(request: Request) -> bool:
+    """Whether the browser reached provisor over HTTPS: the request's own scheme, or, from a
+    trusted reverse proxy (``trusted_proxies``), its ``X-Forwarded-Proto``."""
+    if request.url.scheme == "https":
+        return True
+    peer = request.client.host if request.client else ""
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return forwarded == "https" and _trusted(peer, services(request).settings)
+
+
 def too_many(seconds: float) -> TooManyRequestsError:
     wait = retry_after(seconds)
     return TooManyRequestsError(

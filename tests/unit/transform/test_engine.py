@@ -387,6 +387,7 @@ def test_trace_tells_what_each_mapping_did() -> None:
             "label": "mapping #0 (set: $.userName -> $.userName)",
             "status": "applied",
             "input": "jdoe",
+            "functions": [{"function": "toUpperCaseString", "result": "JDOE"}],
             "value": "JDOE",
         },
         {
