@@ -1302,7 +1302,7 @@ def pages_to_time(
         seen.add(path)
         names = list(route.param_convertors)
         if not names:
-            pages.append(Page(path, path))
+            pages.append(Page(path[len("/console") :] or "/", path))
             continue
         kinds = []
         for name in names:
@@ -1314,10 +1314,13 @@ def pages_to_time(
         choices = [values[kind] for kind in kinds if kind]
         for first in choices[0]:  # each sample of the first parameter, the first of others
             picked = [first] + [c[0] for c in choices[1:]]
+            if "system" in kinds and "kind" in kinds:  # a source's is read, a target's write
+                source = picked[kinds.index("system")][1].startswith("source")
+                picked[kinds.index("kind")] = ("read", "read") if source else ("write", "write")
             url = path
             for name, (value, _) in zip(names, picked, strict=True):
                 url = re.sub(r"\{" + name + r"(:[^}]*)?\}", quote(value, safe=""), url)
-            label = f"{path} [{', '.join(what for _, what in picked)}]"
+            label = f"{path[len('/console') :]} [{', '.join(what for _, what in picked)}]"
             pages.append(Page(label, url))
     return pages, unfilled
 
@@ -1373,7 +1376,7 @@ async def time_in_process(app: Any, pages: list[Page], repeat: int) -> None:
                 began = time.perf_counter()
                 response = await browser.get(page.path)
                 record(page, response, time.perf_counter() - began)
-            print(f"  {page.label:<72} {page.median():8.1f} ms", flush=True)
+            print(f"  {page.label:<100} {page.median():8.1f} ms", flush=True)
 
 
 def time_live(folder: Path, url: str | None, pages: list[Page], repeat: int) -> None:
@@ -1430,7 +1433,7 @@ def time_live(folder: Path, url: str | None, pages: list[Page], repeat: int) -> 
                     began = time.perf_counter()
                     response = browser.get(page.path)
                     record(page, response, time.perf_counter() - began)
-                print(f"  {page.label:<72} {page.median():8.1f} ms", flush=True)
+                print(f"  {page.label:<100} {page.median():8.1f} ms", flush=True)
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -1543,7 +1546,7 @@ def timings(args: argparse.Namespace) -> int:
         if args.profile:
             slow = [p for p in results[modes[0]] if p.median() > args.profile_over]
             for n, page in enumerate(slow):
-                out = Path(args.profile) / f"{n:02d}-{slug(page.path)[:60]}.txt"
+                out = Path(args.profile) / f"{n:02d}-{slug(page.label)[:80]}.txt"
                 profiles[page.label] = str(profile(app, page, out))
     finally:
         services.close()
@@ -1558,18 +1561,18 @@ def report(
     unfilled: list[str],
     profiles: dict[str, str],
 ) -> None:
-    print("\n" + "=" * 118)
+    print("\n" + "=" * 150)
     print(f"RESULTS: server time per page (Server-Timing; ms over {args.repeat} requests)")
-    print("=" * 118)
+    print("=" * 150)
     modes = list(results)
-    header = f"{'page':<70}{'status':>7}{'KiB':>7}"
+    header = f"{'page':<100}{'status':>7}{'KiB':>7}"
     for mode in modes:
         header += f"  {mode + ' p50':>16}{'p90':>7}"
     print(header)
     first = results[modes[0]]
     slow = []
     for n, page in enumerate(first):
-        line = f"{page.label[:69]:<70}{'/'.join(map(str, sorted(page.statuses))):>7}"
+        line = f"{page.label[:99]:<100}{'/'.join(map(str, sorted(page.statuses))):>7}"
         line += f"{page.size / 1024:7.1f}"
         for mode in modes:
             figures = (
