@@ -369,6 +369,7 @@ class Builder:
         self.timed("jobs and entity logs", self.jobs)
         self.timed("operational data", self.operational_data)
         self.timed("real-time logs", self.realtime_logs)
+        self.timed("proxy activity", self.proxy_activity)
         with self.services.db.read(self.ctx) as tx:
             for table in (
                 t.users,
@@ -382,6 +383,7 @@ class Builder:
                 t.realtime_logs,
                 t.outbound_certificates,
                 t.inbound_certificates,
+                *([t.proxy_activity] if hasattr(t, "proxy_activity") else []),
             ):
                 query = select(func.count()).select_from(table)
                 self.built.counts[table.name] = int(
@@ -823,6 +825,7 @@ class Builder:
         pushers = [p for p in SOURCES if p.name in ("Workday HR", "SuccessFactors")]
         count = max(100, self.n_users // 5)
         span = (self.now - self.start).total_seconds()
+        with_names = "entity_name" in t.realtime_logs.c  # a schema that names the entity
 
         def rows() -> Iterator[dict[str, Any]]:
             for n in range(count):
@@ -855,7 +858,8 @@ class Builder:
                         }
                     )
                 started = self.start + timedelta(seconds=span * n / count + rng.random())
-                yield {
+                named = {"entity_name": self.people[u].user_name} if with_names else {}
+                yield named | {
                     "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
                     "source_id": self.built.systems[plan.name],
                     "source_name": plan.name,
@@ -872,6 +876,45 @@ class Builder:
 
         with self.services.db.write(self.ctx) as tx:
             bulk(tx, t.realtime_logs, rows())
+
+    def proxy_activity(self) -> None:
+        """Calls of the proxies' SCIM APIs (in a schema that logs them)."""
+        table = getattr(t, "proxy_activity", None)
+        if table is None:
+            return
+        rng = self.rng
+        proxies = [self.built.systems[p.name] for p in PROXIES]
+        count = max(100, self.n_users // 2)
+        span = (self.now - self.start).total_seconds()
+        calls = (
+            ("search", "Users", 200),
+            ("get", "Users", 200),
+            ("get", "Users", 404),
+            ("patch", "Users", 200),
+            ("replace", "Users", 200),
+            ("create", "Users", 201),
+            ("search", "Groups", 200),
+            ("get", "Schemas", 200),
+        )
+
+        def rows() -> Iterator[dict[str, Any]]:
+            for n in range(count):
+                operation, endpoint, status = calls[rng.randrange(len(calls))]
+                person = self.people[rng.randrange(len(self.people))]
+                yield {
+                    "time": stamp(self.start + timedelta(seconds=span * n / count)),
+                    "system_id": proxies[n % len(proxies)],
+                    "operation": operation,
+                    "endpoint": endpoint,
+                    "entity_id": person.id if operation not in ("search", "create") else None,
+                    "status": status,
+                    "duration_us": int(2000 + rng.random() ** 3 * 400_000),
+                    "request_id": uuid.UUID(int=rng.getrandbits(128), version=4).hex,
+                    "caller": "iag-connector",
+                }
+
+        with self.services.db.write(self.ctx) as tx:
+            bulk(tx, table, rows())
 
 
 @dataclass
