@@ -1188,6 +1188,7 @@ def build(args: argparse.Namespace) -> int:
 ADMIN = "console-bench"
 PASSWORD = "console benchmark password"
 ORIGIN = "http://console.test"  # the in-process browser's site
+ROOT_PATH = "/console"
 FORM_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 SERVER_TIMING = re.compile(r"dur=([0-9.]+)")
 TARGET_MS = 100.0  # the issue's bound on every page's median server time
@@ -1282,6 +1283,7 @@ def samples(services: Any, manifest: dict[str, Any]) -> dict[str, list[tuple[str
                 (big, f"largest job, {entity_logs(big):,} entity logs"),
             ],
             "user": [(sample["user"], f"user {user}")],
+            "source": [(sample["source"], "source Directory Feed")],
             "group": [
                 (group, f"group of {members(group):,} members"),
                 (crowd, f"group of {members(crowd):,} members"),
@@ -1295,6 +1297,26 @@ def samples(services: Any, manifest: dict[str, Any]) -> dict[str, list[tuple[str
             "version": [("1", "version 1")],
             "entity_type": [("user", "user")],
         }
+
+
+def queries(services: Any, manifest: dict[str, Any]) -> dict[str, str]:
+    """What the pages' searches look for: the sample user's names and e-mail, a source and a
+    target system (``VARIANTS``' placeholders)."""
+    sample, systems = manifest["sample"], manifest["systems"]
+    ctx = Context.administrator("benchmark", tenant=TENANT)
+    with services.db.read(ctx) as tx:
+        query = select(t.users.c.user_name, t.users.c.doc).where(t.users.c.id == sample["user"])
+        row = tx.execute(tx.scoped(query, t.users)).one()
+    doc = orjson.loads(row.doc)
+    return {
+        "user_name": row.user_name,
+        "prefix": row.user_name[:4],
+        "family": doc.get("name", {}).get("familyName", row.user_name),
+        "email": doc.get("emails", [{}])[0].get("value", ""),
+        "vowel": "a",
+        "source": sample["source"],
+        "target": systems["Salesforce"],
+    }
 
 
 SEGMENTS = {  # the path segment before a parameter -> what the parameter names
@@ -1317,7 +1339,8 @@ SEGMENTS = {  # the path segment before a parameter -> what the parameter names
 PARAMETERS = {  # a parameter's own name -> what it names
     "system": "system",
     "system_id": "system",
-    "source": "system",
+    "source": "source",
+    "source_id": "source",
     "job_id": "job",
     "user_id": "user",
     "group_id": "group",
@@ -1330,11 +1353,43 @@ PARAMETERS = {  # a parameter's own name -> what it names
 }
 
 
+VARIANTS: dict[str, tuple[tuple[str, str], ...]] = {
+    # a page's searches and filters (its query), timed besides the page itself; {names} are
+    # the dataset's (see ``queries``)
+    "/console/directory/users": (
+        ("userName starts with", "q={prefix}"),
+        ("display name starts with", "q={family}&by=displayName"),
+        ("e-mail is", "q={email}&by=email"),
+        ("page 100", "q={vowel}&start=1981"),
+    ),
+    "/console/directory/groups": (("name starts with", "q=app-"),),
+    "/console/directory/groups/{group_id}": (("find a member", "find={prefix}"),),
+    "/console/jobs": (
+        ("failed", "state=Finished with Error"),
+        ("of a source", "source={source}"),
+        ("page 10", "offset=180"),
+    ),
+    "/console/jobs/{job_id}": (
+        ("failed", "state=failed"),
+        ("created", "state=created"),
+        ("of a target", "system={target}"),
+        ("page 100", "offset=4950"),
+    ),
+    "/console/realtime": (
+        ("of a person", "entity={user_name}"),
+        ("failed", "state=Finished with Error"),
+    ),
+    "/console/timeline": (("userName", "q={user_name}"), ("e-mail", "q={email}")),
+    "/console/proxy": (("page 10", "offset=450"),),
+}
+DOWNLOADS = ("/export", "/download")  # files, not pages: timed, not held to the target
+
+
 def pages_to_time(
-    routes: list[Any], values: dict[str, list[tuple[str, str]]]
+    routes: list[Any], values: dict[str, list[tuple[str, str]]], queries: dict[str, str]
 ) -> tuple[list[Page], list[str]]:
     """Every GET route as pages (a parameterised one once per sample of what its first
-    parameter names); the routes no sample fills."""
+    parameter names), each with its searches (``VARIANTS``); the routes no sample fills."""
     pages: list[Page] = []
     unfilled: list[str] = []
     seen: set[str] = set()
@@ -1343,29 +1398,43 @@ def pages_to_time(
         if path in seen or path.startswith("/console/login"):
             continue  # /console and /console/ are one page; sign-in pages need no session
         seen.add(path)
-        names = list(route.param_convertors)
-        if not names:
-            pages.append(Page(path[len("/console") :] or "/", path))
-            continue
-        kinds = []
-        for name in names:
-            before = path.split("{" + name)[0].rstrip("/").rsplit("/", 1)[-1]
-            kinds.append(PARAMETERS.get(name) or SEGMENTS.get(before))
-        if any(kind is None or kind not in values for kind in kinds):
+        filled = fill(path, list(route.param_convertors), values)
+        if filled is None:
             unfilled.append(path)
             continue
-        choices = [values[kind] for kind in kinds if kind]
-        for first in choices[0]:  # each sample of the first parameter, the first of others
-            picked = [first] + [c[0] for c in choices[1:]]
-            if "system" in kinds and "kind" in kinds:  # a source's is read, a target's write
-                source = picked[kinds.index("system")][1].startswith("source")
-                picked[kinds.index("kind")] = ("read", "read") if source else ("write", "write")
-            url = path
-            for name, (value, _) in zip(names, picked, strict=True):
-                url = re.sub(r"\{" + name + r"(:[^}]*)?\}", quote(value, safe=""), url)
-            label = f"{path[len('/console') :]} [{', '.join(what for _, what in picked)}]"
+        for label, url in filled:
             pages.append(Page(label, url))
+            for what, query in VARIANTS.get(path, ()):
+                pages.append(Page(f"{label} {what}", f"{url}?{query.format(**queries)}"))
     return pages, unfilled
+
+
+def fill(
+    path: str, names: list[str], values: dict[str, list[tuple[str, str]]]
+) -> list[tuple[str, str]] | None:
+    """(label, URL) of a route once per sample of its first parameter (None: a parameter no
+    sample fills)."""
+    short = path[len(ROOT_PATH) :] or "/"
+    if not names:
+        return [(short, path)]
+    kinds = []
+    for name in names:
+        before = path.split("{" + name)[0].rstrip("/").rsplit("/", 1)[-1]
+        kinds.append(PARAMETERS.get(name) or SEGMENTS.get(before))
+    if any(kind is None or kind not in values for kind in kinds):
+        return None
+    choices = [values[kind] for kind in kinds if kind]
+    found = []
+    for first in choices[0]:  # each sample of the first parameter, the first of the others
+        picked = [first] + [c[0] for c in choices[1:]]
+        if "system" in kinds and "kind" in kinds:  # a source's is read, a target's write
+            source = picked[kinds.index("system")][1].startswith("source")
+            picked[kinds.index("kind")] = ("read", "read") if source else ("write", "write")
+        url = path
+        for name, (value, _) in zip(names, picked, strict=True):
+            url = re.sub(r"\{" + name + r"(:[^}]*)?\}", quote(value, safe=""), url)
+        found.append((f"{short} [{', '.join(what for _, what in picked)}]", url))
+    return found
 
 
 def ensure_admin(services: Any) -> None:
@@ -1563,7 +1632,9 @@ def timings(args: argparse.Namespace) -> int:
     try:
         ensure_admin(services)
         app = create_app(settings, services)
-        pages, unfilled = pages_to_time(console_routes(), samples(services, manifest))
+        pages, unfilled = pages_to_time(
+            console_routes(), samples(services, manifest), queries(services, manifest)
+        )
         pages += [Page(f"{extra} [--page]", extra) for extra in args.page]
         counts = manifest["counts"]
         print(
@@ -1587,7 +1658,11 @@ def timings(args: argparse.Namespace) -> int:
             results[mode] = timed
         profiles = {}
         if args.profile:
-            slow = [p for p in results[modes[0]] if p.median() > args.profile_over]
+            slow = [
+                p
+                for p in results[modes[0]]
+                if p.median() > args.profile_over and not p.path.split("?")[0].endswith(DOWNLOADS)
+            ]
             for n, page in enumerate(slow):
                 out = Path(args.profile) / f"{n:02d}-{slug(page.label)[:80]}.txt"
                 profiles[page.label] = str(profile(app, page, out))
@@ -1622,7 +1697,9 @@ def report(
                 results[mode][n].figures()["server_ms"] or results[mode][n].figures()["wall_ms"]
             )
             line += f"  {figures.get('median', 0):16.1f}{figures.get('p90', 0):7.1f}"
-        if any(results[m][n].median() > TARGET_MS for m in modes):
+        if page.path.split("?")[0].endswith(DOWNLOADS):
+            line += "  (a download)"
+        elif any(results[m][n].median() > TARGET_MS for m in modes):
             slow.append(page.label)
             line += "  SLOW"
         print(line)
