@@ -35,6 +35,7 @@ from provisor.jobs.service import JobQueue, JobService
 from provisor.proxy.service import ProxyService
 from provisor.ratelimit import InboundBudget
 from provisor.realtime.service import RealtimeService
+from provisor.realtime.timeline import IdentityTimeline
 from provisor.scim.limits import Limits as ScimLimits
 from provisor.settings import RATE_LIMITS_FILE, Settings
 from provisor.storage import migrate, tables
@@ -66,6 +67,7 @@ class Services:
     configuration: ConfigurationService  # export, plan and apply of a tenant's configuration
     certificates: CertificateService
     realtime: RealtimeService
+    timeline: IdentityTimeline
     proxy: ProxyService
     tenants: TenantService
     inbound: PerTenant[InboundBudget]  # each tenant's budget of proxy and real-time calls
@@ -104,6 +106,7 @@ class Services:
             schedules=schedules,
             configuration=configuration,
             realtime=RealtimeService(jobs, db),
+            timeline=IdentityTimeline(db, directory),
             proxy=build_proxy(systems, directory),
             tenants=tenants,
             inbound=PerTenant(lambda tenant: InboundBudget(settings, tenant)),

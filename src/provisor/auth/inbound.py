@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from provisor.storage import tables as t
@@ -67,16 +67,39 @@ def inbound_with_subject(tx: Transaction, subject: str) -> list[InboundRow]:
 
 
 def inbound_of(
-    tx: Transaction, *, client_id: str | None = None, system_id: str | None = None
+    tx: Transaction,
+    *,
+    client_id: str | None = None,
+    system_id: str | None = None,
+    offset: int = 0,
+    limit: int | None = None,
 ) -> list[InboundRow]:
-    """Inbound certificates of one client or system (or all), oldest first."""
+    """Inbound certificates of one client or system (or all), oldest first; a page of them
+    from ``offset`` when ``limit`` is given."""
     ic = t.inbound_certificates
-    stmt = select(ic).order_by(ic.c.created, ic.c.fingerprint)
-    if client_id is not None:
-        stmt = stmt.where(ic.c.client_id == client_id)
-    if system_id is not None:
-        stmt = stmt.where(ic.c.system_id == system_id)
+    stmt = select(ic).where(*_owned(client_id, system_id)).order_by(ic.c.created, ic.c.fingerprint)
+    if limit is not None:
+        stmt = stmt.offset(offset).limit(limit)
     return [_inbound(row) for row in tx.execute(tx.scoped(stmt, ic))]
+
+
+def count_inbound(
+    tx: Transaction, *, client_id: str | None = None, system_id: str | None = None
+) -> int:
+    """How many inbound certificates one client or system (or everyone) has."""
+    ic = t.inbound_certificates
+    stmt = select(func.count()).select_from(ic).where(*_owned(client_id, system_id))
+    return int(tx.execute(tx.scoped(stmt, ic)).scalar_one())
+
+
+def _owned(client_id: str | None, system_id: str | None) -> list[ColumnElement[bool]]:
+    ic = t.inbound_certificates
+    where = []
+    if client_id is not None:
+        where.append(ic.c.client_id == client_id)
+    if system_id is not None:
+        where.append(ic.c.system_id == system_id)
+    return where
 
 
 def insert_inbound(tx: Transaction, row: InboundRow) -> bool:

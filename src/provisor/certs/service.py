@@ -340,6 +340,28 @@ class CertificateService:
             certificates=[self._outbound(row, found.name) for row in rows],
         )
 
+    @requires(Permission.VIEW)
+    def outbound_listings(
+        self, ctx: Context, *, role: Role | None = None, offset: int = 0, limit: int = 20
+    ) -> tuple[list[OutboundListing], int]:
+        """A page of systems (enabled first, then by name) with their outbound certificates
+        and automatic regeneration; and how many systems there are."""
+        systems, total = self.systems.all(ctx, role=role, offset=offset, limit=limit)
+        ids = [s.id for s in systems]
+        with self.db.read(ctx) as tx:
+            rows = store.outbound_of_systems(tx, ids)
+            auto = store.auto_regenerating(tx, ids)
+        listings = [
+            OutboundListing(
+                system_id=s.id,
+                system_name=s.name,
+                auto_regenerate=s.id in auto,
+                certificates=[self._outbound(row, s.name) for row in rows.get(s.id, [])],
+            )
+            for s in systems
+        ]
+        return listings, total
+
     def _outbound(
         self, row: store.OutboundRow, system_name: str, now: datetime | None = None
     ) -> OutboundCertificate:
@@ -740,17 +762,19 @@ class CertificateService:
     def generate_inbound(
         self,
         ctx: Context,
-        client: str,
+        client: str | None,
         common_name: str,
         password: str,
         *,
+        system: str | None = None,
         key_type: str | None = None,
         validity_days: int | None = None,
     ) -> tuple[InboundCertificate, bytes]:
-        """A certificate for a technical user, issued by the callers CA, with subject CN
-        ``<common name> (<client id>)``; returns it and, once, the ``.p12`` holding its key."""
-        owner = self._owner(ctx, client, None)
-        cn = f"{common_name.strip()} ({owner.client_id})"
+        """A certificate for a technical user (or, with ``system`` and no client, a source or
+        proxy system), issued by the callers CA, with subject CN ``<common name> (<owner
+        id>)``; returns it and, once, the ``.p12`` holding its key."""
+        owner = self._owner(ctx, client, system)
+        cn = f"{common_name.strip()} ({owner.client_id or owner.system_id})"
         if not common_name.strip() or not common_name.isprintable():
             raise InputError("Give a common name of printable characters.")
         if len(cn) > MAX_CN:
@@ -779,6 +803,27 @@ class CertificateService:
             rows = inbound_store.inbound_of(tx, client_id=client_id, system_id=system_id)
             names = _owner_names(tx, rows)
         return [self._inbound(row, names[_owner_id(row)]) for row in rows]
+
+    @requires(Permission.VIEW)
+    def inbound_page(
+        self,
+        ctx: Context,
+        *,
+        client: str | None = None,
+        system: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[InboundCertificate], int]:
+        """A page of the inbound certificates of a client, of a system, or of everyone,
+        oldest first; and how many there are."""
+        client_id = self.clients.find(ctx, client).id if client else None
+        system_id = self.systems.get(ctx, system).id if system else None
+        owned = {"client_id": client_id, "system_id": system_id}
+        with self.db.read(ctx) as tx:
+            rows = inbound_store.inbound_of(tx, **owned, offset=max(offset, 0), limit=limit)
+            total = inbound_store.count_inbound(tx, **owned)
+            names = _owner_names(tx, rows)
+        return [self._inbound(row, names[_owner_id(row)]) for row in rows], total
 
     @requires()
     def delete_inbound(

@@ -5,7 +5,7 @@ transaction's tenant scoping."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +94,23 @@ def outbound_of(tx: Transaction, system_id: str) -> list[OutboundRow]:
     return [_outbound(row) for row in tx.execute(tx.scoped(stmt, oc))]
 
 
+def outbound_of_systems(tx: Transaction, system_ids: Sequence[str]) -> dict[str, list[OutboundRow]]:
+    """The outbound certificates of these systems by system id, the active one first."""
+    if not system_ids:
+        return {}
+    oc = t.outbound_certificates
+    stmt = (
+        select(oc)
+        .where(oc.c.system_id.in_(list(system_ids)))
+        .order_by(oc.c.system_id, oc.c.active.desc(), oc.c.created)
+    )
+    found: dict[str, list[OutboundRow]] = {}
+    for row in tx.execute(tx.scoped(stmt, oc)):
+        cert = _outbound(row)
+        found.setdefault(cert.system_id, []).append(cert)
+    return found
+
+
 def active_outbound(tx: Transaction, system_id: str) -> OutboundRow | None:
     oc = t.outbound_certificates
     stmt = select(oc).where(oc.c.system_id == system_id, oc.c.active == 1)
@@ -147,6 +164,17 @@ def auto_regenerate(tx: Transaction, system_id: str) -> bool:
     os_ = t.outbound_settings
     stmt = select(os_.c.auto_regenerate).where(os_.c.system_id == system_id)
     return bool(tx.execute(tx.scoped(stmt, os_)).scalar())
+
+
+def auto_regenerating(tx: Transaction, system_ids: Sequence[str]) -> set[str]:
+    """Those of these systems whose certificates are regenerated automatically."""
+    if not system_ids:
+        return set()
+    os_ = t.outbound_settings
+    stmt = select(os_.c.system_id).where(
+        os_.c.system_id.in_(list(system_ids)), os_.c.auto_regenerate == 1
+    )
+    return set(tx.execute(tx.scoped(stmt, os_)).scalars())
 
 
 def set_auto_regenerate(tx: Transaction, system_id: str, on: bool) -> None:

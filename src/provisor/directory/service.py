@@ -322,6 +322,30 @@ class Directory:
                 skip = max(0, skip - matched)
         return render.list_response(items, total, start_index)
 
+    @requires(*READERS)
+    def members(
+        self,
+        ctx: Context,
+        group_id: str,
+        *,
+        after: str | None = None,
+        limit: int = 50,
+        most: int = 10_000,
+    ) -> tuple[list[store.MemberRow], int, str | None]:
+        """A page of a group's members (id, type, name) after the member id ``after``, in
+        id order; how many members it has, counted up to ``most`` (more: ``most + 1``); and
+        the ``after`` of the next page (None on the last)."""
+        ctx.require(*self.readers(EntityType.GROUP), action="read groups")
+        limit = max(1, min(limit, self.options.max_count))
+        with self.db.read(ctx) as tx:
+            if store.get(tx, EntityType.GROUP, group_id) is None:
+                raise ResourceNotFoundError(f"Group {group_id} not found.")
+            rows, total = store.members_page(
+                tx, group_id, after=after, limit=limit + 1, most=max(0, most)
+            )
+        following = rows[limit - 1].id if len(rows) > limit else None
+        return rows[:limit], total, following
+
     # -- writing ------------------------------------------------------------------------------
 
     @requires(*MANAGERS)

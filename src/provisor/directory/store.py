@@ -267,6 +267,35 @@ def members(tx: Transaction, group_ids: Sequence[str]) -> dict[str, list[MemberR
     return out
 
 
+def members_page(
+    tx: Transaction, group_id: str, *, after: str | None, limit: int, most: int
+) -> tuple[list[MemberRow], int]:
+    """Up to ``limit`` of a group's members after the member id ``after``, in id order
+    (a range of the primary key, however large the group), each with its name (userName
+    or displayName; the display the client gave when the member has none); and how many
+    members the group has, counted up to ``most`` (more: ``most + 1``)."""
+    gm, users, groups = t.group_members, t.users, t.groups
+    counted = tx.scoped(select(literal(1)).where(gm.c.group_id == group_id), gm)
+    bounded = select(func.count()).select_from(counted.limit(most + 1).subquery())
+    total = int(tx.execute(bounded).scalar_one())
+    name = func.coalesce(users.c.user_name, groups.c.display_name, gm.c.display)
+    stmt = (
+        select(gm.c.member_id, gm.c.member_type, name.label("name"))
+        .select_from(
+            gm.outerjoin(users, users.c.id == gm.c.member_id).outerjoin(
+                groups, groups.c.id == gm.c.member_id
+            )
+        )
+        .where(gm.c.group_id == group_id)
+        .order_by(gm.c.member_id)
+        .limit(limit)
+    )
+    if after is not None:
+        stmt = stmt.where(gm.c.member_id > after)
+    rows = tx.execute(tx.scoped(stmt, gm))
+    return [MemberRow(r.member_id, r.member_type, r.name) for r in rows], total
+
+
 def member_displays(tx: Transaction, group_id: str) -> dict[str, str | None]:
     """The members of a group: member id -> display."""
     gm = t.group_members

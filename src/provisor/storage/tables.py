@@ -354,6 +354,9 @@ job_entities = Table(
     Column("created", Time, nullable=False),
     Column("name", Text, nullable=True),  # userName / displayName, when the job knew it
     Column("target_entity_id", Text, nullable=True),  # the entity's id in a target
+    # The identity timeline finds a person's entries by source id or name, newest first.
+    Index("ix_job_entities_tenant_entity_id", "tenant", "entity_id", "id"),
+    Index("ix_job_entities_tenant_name", "tenant", "name", "id"),
     # A job's logs of some actions (failed, created...), found and counted in the index alone
     Index("ix_job_entities_job_id_action_tenant", "job_id", "action", "tenant"),
 )
@@ -472,6 +475,7 @@ realtime_logs = Table(
     Column("caller", String(255), nullable=False),
     Column("systems", Text, nullable=False),  # JSON: per system, operation, state, reason
     Index("ix_realtime_logs_source_entity", "source_id", "entity_id"),
+    Index("ix_realtime_logs_tenant_entity", "tenant", "entity_id", "started"),
 )
 
 echoes = Table(

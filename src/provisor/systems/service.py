@@ -163,11 +163,15 @@ class SystemService:
         role: Role | None = None,
         type: str | None = None,
         enabled: bool | None = None,
+        name: str | None = None,
         offset: int = 0,
         limit: int | None = None,
     ) -> tuple[list[System], int]:
-        """A page of systems, enabled ones first, then by name; and how many match."""
-        return self.all(ctx, role=role, type=type, enabled=enabled, offset=offset, limit=limit)
+        """A page of systems, enabled ones first, then by name; and how many match.
+        ``name``: only those whose name contains it (case-insensitive)."""
+        return self.all(
+            ctx, role=role, type=type, enabled=enabled, name=name, offset=offset, limit=limit
+        )
 
     # -- reading (internal) -------------------------------------------------------------------
 
@@ -183,6 +187,7 @@ class SystemService:
         role: Role | None = None,
         type: str | None = None,
         enabled: bool | None = None,
+        name: str | None = None,
         offset: int = 0,
         limit: int | None = None,
     ) -> tuple[list[System], int]:
@@ -194,6 +199,7 @@ class SystemService:
                 role=Role(role).value if role else None,
                 type=type_id,
                 enabled=enabled,
+                name=name,
                 offset=offset,
                 limit=limit,
             )
@@ -221,7 +227,8 @@ class SystemService:
             role = Role(row.role)
             shown = {p.key: (MASK if p.credential else p.value) for p in properties[row.id]}
             plain = {p.key: ("x" if p.credential else p.value) for p in properties[row.id]}
-            current = {k: versions[row.id, k] for k in KINDS[role] if (row.id, k) in versions}
+            stored = versions.get(row.id, {})
+            current = {k: stored[k] for k in KINDS[role] if k in stored}
             views.append(
                 System(
                     id=row.id,

@@ -5,10 +5,11 @@ changes and deletions, ``tx.tenant_values`` for inserts)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from provisor.errors import ConflictError
@@ -121,11 +122,16 @@ def list_systems(
     role: str | None = None,
     type: str | None = None,
     enabled: bool | None = None,
+    name: str | None = None,
     offset: int = 0,
     limit: int | None = None,
 ) -> tuple[list[SystemRow], int]:
-    """A page of systems, enabled ones first, then by name; and how many match."""
-    where = []
+    """A page of systems, enabled ones first, then by name; and how many match. ``name``:
+    only those whose name contains it (case-insensitive)."""
+    where: list[ColumnElement[bool]] = []
+    if name:
+        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", name.casefold()) + "%"
+        where.append(t.systems.c.name_key.like(pattern, escape="\\"))
     if role is not None:
         where.append(t.systems.c.role == role)
     if type is not None:
@@ -322,19 +328,21 @@ def get_transformation(
     return _transformation(row) if row is not None else None
 
 
-def current_versions(tx: Transaction, system_ids: Sequence[str]) -> dict[tuple[str, str], int]:
-    """The current (latest) version of each transformation of these systems, by (system id,
-    kind): one query for a page of systems, no text read."""
+def current_versions(tx: Transaction, system_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """The current version of each transformation of these systems: system id -> kind ->
+    version (one query, without the documents)."""
     if not system_ids:
         return {}
     c = t.transformation_versions.c
     query = (
-        select(c.system_id, c.kind, func.max(c.version).label("version"))
-        .where(c.system_id.in_(system_ids))
+        select(c.system_id, c.kind, func.max(c.version).label("current"))
+        .where(c.system_id.in_(list(system_ids)))
         .group_by(c.system_id, c.kind)
     )
-    rows = tx.execute(tx.scoped(query, t.transformation_versions))
-    return {(row.system_id, row.kind): int(row.version) for row in rows}
+    found: dict[str, dict[str, int]] = {}
+    for row in tx.execute(tx.scoped(query, t.transformation_versions)):
+        found.setdefault(row.system_id, {})[row.kind] = int(row.current)
+    return found
 
 
 def transformation_history(
