@@ -476,6 +476,8 @@ realtime_logs = Table(
     Column("systems", Text, nullable=False),  # JSON: per system, operation, state, reason
     Index("ix_realtime_logs_source_entity", "source_id", "entity_id"),
     Index("ix_realtime_logs_tenant_entity", "tenant", "entity_id", "started"),
+    # A tenant's newest logs in order (else a tenant-led index above wins: read all, sort)
+    Index("ix_realtime_logs_tenant_started", "tenant", "started"),
 )
 
 echoes = Table(
