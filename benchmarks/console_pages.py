@@ -1228,6 +1228,11 @@ class Page:
             "cpu_ms": quantiles(self.cpu_ms),
         }
 
+    @property
+    def download(self) -> bool:
+        """A file, not a page: timed once, not held to the target."""
+        return self.path.split("?")[0].endswith(DOWNLOADS)
+
     def median(self) -> float:
         values = self.server_ms or self.wall_ms
         return statistics.median(values) if values else 0.0
@@ -1387,7 +1392,7 @@ VARIANTS: dict[str, tuple[tuple[str, str], ...]] = {
     "/console/proxy": (("page 10", "offset=450"),),
 }
 QUERIES = {"/console/directory/schemas/view": "id={schema}"}  # pages that need a query
-DOWNLOADS = ("/export", "/download")  # files, not pages: timed, not held to the target
+DOWNLOADS = ("/export", "/download")  # files, not pages: timed once, not held to the target
 
 
 def pages_to_time(
@@ -1495,8 +1500,9 @@ async def time_in_process(app: Any, pages: list[Page], repeat: int) -> None:
             )
         )
         for page in pages:
-            await browser.get(page.path)
-            for _ in range(repeat):
+            if not page.download:
+                await browser.get(page.path)
+            for _ in range(1 if page.download else repeat):
                 began, cpu = time.perf_counter(), time.process_time()
                 response = await browser.get(page.path)
                 page.cpu_ms.append((time.process_time() - cpu) * 1000)
@@ -1553,8 +1559,9 @@ def time_live(folder: Path, url: str | None, pages: list[Page], repeat: int) -> 
                 )
             )
             for page in pages:
-                browser.get(page.path)
-                for _ in range(repeat):
+                if not page.download:
+                    browser.get(page.path)
+                for _ in range(1 if page.download else repeat):
                     began = time.perf_counter()
                     response = browser.get(page.path)
                     record(page, response, time.perf_counter() - began)
@@ -1672,9 +1679,7 @@ def timings(args: argparse.Namespace) -> int:
         profiles = {}
         if args.profile:
             slow = [
-                p
-                for p in results[modes[0]]
-                if p.median() > args.profile_over and not p.path.split("?")[0].endswith(DOWNLOADS)
+                p for p in results[modes[0]] if p.median() > args.profile_over and not p.download
             ]
             for n, page in enumerate(slow):
                 out = Path(args.profile) / f"{n:02d}-{slug(page.label)[:80]}.txt"
@@ -1718,8 +1723,8 @@ def report(
             if mode == "in-process":
                 cpu = results[mode][n].figures()["cpu_ms"]
                 line += f"{cpu.get('median', 0):9.1f}"
-        if page.path.split("?")[0].endswith(DOWNLOADS):
-            line += "  (a download)"
+        if page.download:
+            line += "  (a download, timed once)"
         elif any(results[m][n].median() > TARGET_MS for m in modes):
             slow.append(page.label)
             line += "  SLOW"
