@@ -32,6 +32,7 @@ from provisor.directory.service import Directory, DirectoryOptions
 from provisor.errors import ConfigError
 from provisor.jobs.scheduler import ScheduleService
 from provisor.jobs.service import JobQueue, JobService
+from provisor.proxy.activity import ProxyActivity
 from provisor.proxy.service import ProxyService
 from provisor.ratelimit import InboundBudget
 from provisor.realtime.service import RealtimeService
@@ -69,6 +70,7 @@ class Services:
     realtime: RealtimeService
     timeline: IdentityTimeline
     proxy: ProxyService
+    proxy_activity: ProxyActivity  # the proxy's calls, written in batches by a thread
     tenants: TenantService
     inbound: PerTenant[InboundBudget]  # each tenant's budget of proxy and real-time calls
     attempts: AttemptLimiter  # unauthenticated and failed-authentication budgets
@@ -108,6 +110,7 @@ class Services:
             realtime=RealtimeService(jobs, db),
             timeline=IdentityTimeline(db, directory),
             proxy=build_proxy(systems, directory),
+            proxy_activity=ProxyActivity(db),
             tenants=tenants,
             inbound=PerTenant(lambda tenant: InboundBudget(settings, tenant)),
             attempts=AttemptLimiter(settings.auth_failures_per_minute),
@@ -121,6 +124,7 @@ class Services:
         self.close()
 
     def close(self) -> None:
+        self.proxy_activity.close()
         self.secret_checks.close()
         for budget in self.inbound.values():
             budget.close()

@@ -196,6 +196,11 @@ def build_estate(live: LiveServer, tenant: Tenant, peer: SCIM2Server) -> Estate:
         estate.add("client", robot["clientId"])
         estate.add("client name", robot["name"])
         estate.add("client", created(http.get(f"{api}/me"))["clientId"])
+        person = created(
+            http.post(f"{api}/administrators", json={"name": f"{word}-person", "role": "viewer"})
+        )
+        estate.add("administrator", person["name"])
+        estate.texts.add(person["id"])
         generated = http.post(
             f"{api}/clients/{robot['clientId']}/certificates/generate",
             json={"commonName": f"{word} robot", "password": "correct horse"},
@@ -246,6 +251,7 @@ OWNED: dict[str, tuple[str, ...]] = {
     "client_id": ("client", "client name"),
     "fingerprint": ("inbound fingerprint", "outbound fingerprint"),
     "log_id": ("realtime log",),
+    "administrator": ("administrator",),
     "entity_id": ("user", "group"),
 }
 # Path parameters naming something every tenant has (a connector type, an endpoint...).
@@ -272,6 +278,10 @@ def _body(method: str, path: str) -> dict[str, Any]:
         cert, _ = self_signed("walker")
         return {"content": pem(cert).encode(), "headers": {"content-type": "application/pem"}}
     if method == "PATCH":
+        if "/api/v1/administrators/" in path:
+            return {"json": {"role": "viewer"}}
+        if "/api/v1/clients/" in path:
+            return {"json": {"description": "walked"}}
         if "/api/v1/systems/" in path:
             key = "properties" if path.endswith("/properties") else "description"
             return {"json": {key: {} if key == "properties" else "walked"}}
@@ -354,6 +364,8 @@ UNPARAMETERISED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/inbound-certificates"): LISTINGS,
     ("GET", "/api/v1/clients"): LISTINGS,
     ("POST", "/api/v1/clients"): CREATES,
+    ("GET", "/api/v1/administrators"): LISTINGS,
+    ("POST", "/api/v1/administrators"): CREATES,
     ("GET", "/api/v1/realtime-logs"): LISTINGS,
     ("GET", "/api/v1/configuration"): LISTINGS,  # a's configuration as one document
     ("POST", "/api/v1/configuration/plan"): ACTION,
@@ -375,6 +387,7 @@ PLAIN_QUERIES = {
     "filter", "sortBy", "sortOrder", "startIndex", "count", "attributes", "excludedAttributes",
     "role", "type", "enabled", "offset", "limit", "status", "format", "name", "entityType",
     "action", "logType", "chain", "since", "at", "apply", "startId", "prune", "expect",
+    "search", "after",
 }  # fmt: skip
 # SCIM filters naming b's users and groups, on a's directory and a's proxy.
 FILTERS = (

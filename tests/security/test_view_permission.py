@@ -122,6 +122,7 @@ def estate(live: LiveServer) -> dict[str, str]:
         "system_id": target["id"],
         "job_id": job["id"],
         "client_id": robot["clientId"],
+        "administrator": "admin",  # the initial administrator
         "log_id": log["id"],
         "resource_id": user["id"],
         "group": group["id"],

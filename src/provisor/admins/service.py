@@ -35,7 +35,14 @@ from provisor.admins.model import (
     SsoSettings,
 )
 from provisor.auth.passwords import hash_secret, verify_secret
-from provisor.context import DEFAULT_TENANT, ActorKind, Context, Permission, requires
+from provisor.context import (
+    DEFAULT_TENANT,
+    INSTALLATION,
+    ActorKind,
+    Context,
+    Permission,
+    requires,
+)
 from provisor.errors import AuthenticationError, InputError, NotFoundError, PermissionDeniedError
 from provisor.storage.database import Database, Transaction
 from provisor.systems.secrets import CredentialCipher
@@ -64,6 +71,22 @@ def _name_problem(name: str) -> str | None:
         return "An administrator needs a name."
     if len(name) > MAX_NAME_LENGTH or any(ord(c) < 32 or c in "<>\"'`" for c in name):
         return f"An administrator's name has at most {MAX_NAME_LENGTH} printable characters."
+    return None
+
+
+def managing_role(tenant: str) -> Role:
+    """The role that manages a scope's administrators: ``operator`` in the installation,
+    ``administrator`` in a tenant (at least one always remains)."""
+    return Role.OPERATOR if tenant == INSTALLATION else Role.ADMINISTRATOR
+
+
+def role_problem(tenant: str, role: Role) -> str | None:
+    """Why ``role`` is not one of ``tenant``'s scope, or None: the installation has operators
+    only, a tenant administrators and viewers."""
+    if tenant == INSTALLATION:
+        return None if role is Role.OPERATOR else "The installation's people are operators."
+    if role is Role.OPERATOR:
+        return "An operator belongs to the installation, not to a tenant: administrator or viewer."
     return None
 
 
@@ -122,7 +145,11 @@ class AdministratorService:
     ) -> tuple[Administrator, str]:
         """A local administrator; returns it and its password (generated when not given:
         shown once)."""
-        problem = _name_problem(name) or (password_problem(password) if password else None)
+        problem = (
+            _name_problem(name)
+            or role_problem(ctx.tenant, role)
+            or (password_problem(password) if password else None)
+        )
         if problem:
             raise InputError(problem)
         password = password or new_password()
@@ -147,10 +174,13 @@ class AdministratorService:
 
     @requires()
     def set_role(self, ctx: Context, name: str, role: Role) -> Administrator:
+        if problem := role_problem(ctx.tenant, role):
+            raise InputError(problem)
+        keeper = managing_role(ctx.tenant)
         with self.db.write(ctx) as tx:
             row = self._row(tx, name)
-            if Role(row.role) is Role.ADMINISTRATOR and role is not Role.ADMINISTRATOR:
-                self._keep_one(tx, "take the administrator role from")
+            if Role(row.role) is keeper and role is not keeper:
+                self._keep_one(tx, f"take the {keeper.value} role from", keeper)
             store.change(tx, row.id, role=role.value)
             store.delete_sessions_of(tx, row.id)  # sign in again with the new role
             tx.audit("administrator.role", row.name, {"role": role.value})
@@ -185,8 +215,9 @@ class AdministratorService:
     def delete(self, ctx: Context, name: str) -> None:
         with self.db.write(ctx) as tx:
             row = self._row(tx, name)
-            if Role(row.role) is Role.ADMINISTRATOR:
-                self._keep_one(tx, "delete")
+            keeper = managing_role(ctx.tenant)
+            if Role(row.role) is keeper:
+                self._keep_one(tx, "delete", keeper)
             store.remove(tx, row.id)
             tx.audit("administrator.delete", row.name)
 
@@ -205,11 +236,12 @@ class AdministratorService:
             raise NotFoundError(f"No administrator named {name[:80]!r}.")
         return row
 
-    def _keep_one(self, tx: Transaction, action: str) -> None:
-        if store.count_role(tx, Role.ADMINISTRATOR) <= 1:
+    def _keep_one(self, tx: Transaction, action: str, role: Role) -> None:
+        if store.count_role(tx, role) <= 1:
             raise InputError(
-                f"Cannot {action} the last administrator of this tenant: make another "
-                "administrator first."
+                f"Cannot {action} the last {role.value} of this "
+                f"{'installation' if role is Role.OPERATOR else 'tenant'}: make another "
+                f"{role.value} first."
             )
 
     # -- the signed-in administrator's own -------------------------------------------------------
@@ -236,6 +268,16 @@ class AdministratorService:
         secret = pyotp.random_base32()
         with self.db.write(ctx) as tx:
             store.change(tx, row.id, totp_pending=self.cipher.encrypt(secret))
+        uri = pyotp.TOTP(secret).provisioning_uri(name=ctx.actor.name, issuer_name=TOTP_ISSUER)
+        return secret, uri
+
+    def pending_second_factor(self, ctx: Context) -> tuple[str, str] | None:
+        """The secret being set up and its otpauth:// URI (to show again until a code
+        confirms it), or None."""
+        row = self._own(ctx)
+        if not row.totp_pending:
+            return None
+        secret = self.cipher.decrypt(row.totp_pending)
         uri = pyotp.TOTP(secret).provisioning_uri(name=ctx.actor.name, issuer_name=TOTP_ISSUER)
         return secret, uri
 

@@ -202,6 +202,18 @@ class ClientService:
             return [ClientView(c, store.secrets_of(tx, c.id)) for c in store.list_clients(tx)]
 
     @requires(Permission.VIEW)
+    def page(
+        self, ctx: Context, *, search: str = "", offset: int = 0, limit: int = 50
+    ) -> tuple[list[ClientView], int]:
+        """A page of clients by name (``search``: part of the name, any case) with their
+        secrets' metadata, and how many match in all."""
+        with self.db.read(ctx) as tx:
+            rows, total = store.page_clients(
+                tx, search=search, offset=max(offset, 0), limit=max(min(limit, 500), 1)
+            )
+            return [ClientView(c, store.secrets_of(tx, c.id)) for c in rows], total
+
+    @requires(Permission.VIEW)
     def show(self, ctx: Context, id_or_name: str) -> ClientView:
         """A client (id or name) with its secrets' metadata; NotFoundError."""
         with self.db.read(ctx) as tx:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from provisor.errors import ConflictError
@@ -79,6 +79,21 @@ def insert_secret(tx: Transaction, client_id: str, secret: SecretRow) -> None:
 def list_clients(tx: Transaction) -> list[ClientRow]:
     stmt = select(t.clients).order_by(t.clients.c.created, t.clients.c.name)
     return [_client(row) for row in tx.execute(tx.scoped(stmt, t.clients))]
+
+
+def page_clients(
+    tx: Transaction, *, search: str, offset: int, limit: int
+) -> tuple[list[ClientRow], int]:
+    """A page of clients by name (those whose name holds ``search``, any case) and how many
+    there are in all."""
+    c = t.clients
+    wanted = select(c)
+    if search:
+        wanted = wanted.where(func.lower(c.c.name).contains(search.lower(), autoescape=True))
+    wanted = tx.scoped(wanted, c)
+    total = int(tx.execute(select(func.count()).select_from(wanted.subquery())).scalar_one())
+    stmt = wanted.order_by(c.c.name, c.c.id).offset(offset).limit(limit)
+    return [_client(row) for row in tx.execute(stmt)], total
 
 
 def count_clients(tx: Transaction) -> int:

@@ -362,6 +362,19 @@ class CertificateService:
         ]
         return listings, total
 
+    @requires(Permission.VIEW)
+    def expiring(
+        self, ctx: Context, *, days: int = 30, limit: int = 50
+    ) -> list[OutboundCertificate]:
+        """The active outbound certificates (of at most ``limit`` systems) that expire within
+        ``days`` days or have expired, soonest first."""
+        with self.db.read(ctx) as tx:
+            system_ids = store.systems_with_outbound(tx)[:limit]
+            names = _system_names(tx, system_ids)
+            active = [store.active_outbound(tx, system_id) for system_id in system_ids]
+        found = [self._outbound(row, names[row.system_id]) for row in active if row is not None]
+        return sorted((c for c in found if c.days_left <= days), key=lambda c: c.days_left)
+
     def _outbound(
         self, row: store.OutboundRow, system_name: str, now: datetime | None = None
     ) -> OutboundCertificate:

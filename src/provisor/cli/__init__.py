@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from provisor import __version__
+from provisor.cli.admins import app as admins_app
 from provisor.cli.certs import app as certs_app
 from provisor.cli.clients import app as clients_app
 from provisor.cli.common import (
@@ -42,6 +43,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(clients_app, name="clients")
+app.add_typer(admins_app, name="admins")
 app.add_typer(systems_app, name="systems")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(schedules_app, name="schedules")

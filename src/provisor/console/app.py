@@ -11,7 +11,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 
 from provisor.console import pages
-from provisor.console.rendering import ROOT
+from provisor.console.rendering import OPERATOR_ROOT, ROOT
 
 STATIC = Path(__file__).parent / "static"
 
@@ -44,5 +44,6 @@ class Static(StaticFiles):
 def install(app: FastAPI) -> None:
     """Add the console's routes and assets to ``app`` (the API's application)."""
     app.mount(ROOT + "/static", Static(directory=STATIC), name="console-static")
+    app.mount(OPERATOR_ROOT + "/static", Static(directory=STATIC), name="operator-console-static")
     for router in routers():
         app.include_router(router)

@@ -25,7 +25,7 @@ from starlette.responses import RedirectResponse, Response
 
 from provisor.admins.model import Session
 from provisor.admins.service import PENDING
-from provisor.context import Context, Permission
+from provisor.context import INSTALLATION, Context, Permission
 from provisor.errors import PermissionDeniedError, ProvisorError
 from provisor.runtime import Services
 from provisor.web.auth import over_https
@@ -35,6 +35,7 @@ from provisor.web.request_ids import request_id_of
 from provisor.web.tenancy import tenant_of
 
 ROOT = "/console"
+OPERATOR_ROOT = "/operator" + ROOT  # the installation's console: its operators' tenants
 COOKIE = "provisor_console"
 LOGIN_COOKIE = "provisor_login"  # the sign-in form's CSRF token (double submit)
 CSRF_HEADER = "x-csrf-token"
@@ -62,13 +63,16 @@ NAV: tuple[tuple[str, str], ...] = (
     ("Home", ""),
     ("Systems", "/systems"),
     ("Jobs", "/jobs"),
+    ("Schedules", "/schedules"),
     ("Real-time", "/realtime"),
+    ("Proxy activity", "/proxy"),
     ("Identity timeline", "/timeline"),
     ("Directory", "/directory/users"),
     ("Certificates", "/certificates"),
     ("Technical users", "/clients"),
     ("Administrators", "/administrators"),
 )
+OPERATOR_NAV: tuple[tuple[str, str], ...] = (("Tenants", ""),)
 
 
 class SignIn(Exception):
@@ -80,9 +84,10 @@ def services(request: Request) -> Services:
 
 
 def base(request: Request) -> str:
-    """The console's URL path below the tenant's prefix (``/t/<tenant>/console``)."""
+    """The console's URL path below the tenant's prefix (``/t/<tenant>/console``), or the
+    installation's (``/operator/console``) for its operators."""
     root: str = request.scope.get("root_path", "")
-    return root + ROOT
+    return root + (OPERATOR_ROOT if tenant_of(request.scope) == INSTALLATION else ROOT)
 
 
 def url(request: Request, path: str = "", **query: Any) -> str:
@@ -128,6 +133,7 @@ def render(
 ) -> Response:
     """``template`` with ``values`` and the layout's own (session, CSRF token, URLs)."""
     session: Session | None = getattr(request.state, "console_session", None)
+    operator = tenant_of(request.scope) == INSTALLATION
     values.setdefault("notice", request.cookies.get("provisor_notice", ""))
     response = templates.TemplateResponse(
         request,
@@ -137,9 +143,9 @@ def render(
             "csrf": session.csrf if session else getattr(request.state, "login_csrf", ""),
             "can_change": session is not None and can_change(request),
             "base": base(request),
-            "nav": NAV,
-            "tenant": tenant_of(request.scope),
-            "current": route_path(request.scope)[len(ROOT) :],
+            "nav": OPERATOR_NAV if operator else NAV,
+            "tenant": "installation" if operator else tenant_of(request.scope),
+            "current": route_path(request.scope)[len(OPERATOR_ROOT if operator else ROOT) :],
             **values,
         },
         status_code=status,

@@ -40,7 +40,15 @@ from provisor.jobs.export import actions_of, entity_log_rows, export_zip
 from provisor.jobs.failures import unexpected
 from provisor.jobs.locking import LOCK_SECONDS
 from provisor.jobs.lockstore import EntityLockStore
-from provisor.jobs.model import EntityLogEntry, Job, JobRunner, JobStatus, JobType, Trigger
+from provisor.jobs.model import (
+    Action,
+    EntityLogEntry,
+    Job,
+    JobRunner,
+    JobStatus,
+    JobType,
+    Trigger,
+)
 from provisor.jobs.plan import Participant, digest
 from provisor.jobs.ports import Hold
 from provisor.jobs.runner import Runner
@@ -264,6 +272,7 @@ class JobService:
         source: str | None = None,
         status: JobStatus | None = None,
         type: JobType | None = None,
+        trigger: Trigger | None = None,
         offset: int = 0,
         limit: int = 20,
     ) -> tuple[list[Job], int]:
@@ -271,8 +280,21 @@ class JobService:
         source_id = self._system(ctx, source).id if source else None
         with self.db.read(ctx) as tx:
             return store.list_jobs(
-                tx, source_id=source_id, status=status, type=type, offset=offset, limit=limit
+                tx,
+                source_id=source_id,
+                status=status,
+                type=type,
+                trigger=trigger,
+                offset=offset,
+                limit=limit,
             )
+
+    @requires(Permission.VIEW)
+    def latest(self, ctx: Context, *, limit: int = 50) -> list[Job]:
+        """The newest job of each source (of at most ``limit`` sources, newest first), with
+        its statistics."""
+        with self.db.read(ctx) as tx:
+            return store.latest_jobs(tx, limit)
 
     @requires(Permission.VIEW)
     def entity_logs(
@@ -281,13 +303,26 @@ class JobService:
         job_id: str,
         actions: Sequence[str] | None = None,
         *,
+        system_id: str | None = None,
         offset: int = 0,
         limit: int | None = None,
     ) -> tuple[list[EntityLogEntry], int]:
-        """The entities a job failed, skipped, created... (of ``actions``), and how many."""
+        """The entities a job failed, skipped, created... (of ``actions``, in the system
+        ``system_id``), and how many."""
         self._job(ctx, job_id)
         with self.db.read(ctx) as tx:
-            return store.entity_logs(tx, job_id, actions, offset=offset, limit=limit)
+            return store.entity_logs(
+                tx, job_id, actions, system_id=system_id, offset=offset, limit=limit
+            )
+
+    @requires(Permission.VIEW)
+    def failures(
+        self, ctx: Context, job_ids: Sequence[str], *, limit: int = 5
+    ) -> dict[str, list[EntityLogEntry]]:
+        """The first ``limit`` failed entities of each of ``job_ids`` (one read; a job
+        that is not the tenant's has none)."""
+        with self.db.read(ctx) as tx:
+            return store.first_entity_logs(tx, job_ids, Action.FAILED.value, limit)
 
     @requires(Permission.VIEW)
     def export(self, ctx: Context, job_id: str, log_type: str) -> tuple[str, bytes]:
@@ -544,6 +579,12 @@ class JobService:
         with self.db.read(ctx) as tx:
             return store.holds(tx, system.id)
 
+    @requires(Permission.VIEW)
+    def unconfirmed_holds(self, ctx: Context, *, limit: int = 50) -> list[Hold]:
+        """Deletions held back for any source and not confirmed yet (at most ``limit``)."""
+        with self.db.read(ctx) as tx:
+            return store.unconfirmed_holds(tx, limit)
+
     @requires()
     def confirm_deletions(
         self,
@@ -625,8 +666,8 @@ class JobService:
             return self._purge(tx, everything=False)
 
     def _purge(self, tx: Transaction, *, everything: bool) -> int:
-        """Real-time logs older than the retention go too (they are never deleted by hand,
-        spec §6.6)."""
+        """Real-time logs and proxy calls older than the retention go too (they are never
+        deleted by hand, spec §6.6)."""
         moment = parse_datetime(now())
 
         def before(days: int) -> str:
@@ -637,6 +678,7 @@ class JobService:
             {tenant: before(days) for tenant, days in kept.items()}, before(RETENTION_DAYS[0])
         )
         store.delete_realtime_logs(tx, before=older)
+        store.delete_proxy_activity(tx, before=older)
         return store.delete_finished_jobs(tx, before=None if everything else older)
 
     @requires()

@@ -5,7 +5,7 @@ updates and deletes are scoped by ``tx.scoped``, inserted rows get ``tx.tenant_v
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -126,6 +126,7 @@ def list_jobs(
     source_id: str | None = None,
     status: JobStatus | None = None,
     type: JobType | None = None,
+    trigger: Trigger | None = None,
     offset: int = 0,
     limit: int = 20,
 ) -> tuple[list[Job], int]:
@@ -136,6 +137,8 @@ def list_jobs(
         where.append(t.jobs.c.status == status.value)
     if type is not None:
         where.append(t.jobs.c.type == type.value)
+    if trigger is not None:
+        where.append(t.jobs.c.trigger == trigger.value)
     counting = select(func.count()).select_from(t.jobs).where(*where)
     total = tx.execute(tx.scoped(counting, t.jobs)).scalar_one()
     query = (
@@ -147,6 +150,28 @@ def list_jobs(
     )
     rows = tx.execute(tx.scoped(query, t.jobs)).all()
     return [_job(r) for r in rows], int(total)
+
+
+def latest_jobs(tx: Transaction, limit: int) -> list[Job]:
+    """The newest job of each source (at most ``limit`` sources, newest first), with its
+    statistics."""
+    c = t.jobs.c
+    newest = (
+        tx.scoped(select(c.source_id, func.max(c.created).label("created")), t.jobs)
+        .group_by(c.source_id)
+        .subquery()
+    )
+    query = (
+        select(t.jobs)
+        .join(newest, and_(c.source_id == newest.c.source_id, c.created == newest.c.created))
+        .order_by(c.created.desc(), c.id)
+        .limit(limit)
+    )
+    jobs: dict[str, Job] = {}
+    for row in tx.execute(tx.scoped(query, t.jobs)).all():
+        jobs.setdefault(row.source_id, _job(row))
+    figures = statistics_of_jobs(tx, [j.id for j in jobs.values()])
+    return [replace(j, statistics=figures.get(j.id, [])) for j in jobs.values()]
 
 
 def active_jobs(tx: Transaction, source_id: str) -> list[Job]:
@@ -309,6 +334,13 @@ def delete_realtime_logs(tx: Transaction, *, before: Cutoffs) -> None:
     tx.execute(tx.scoped(delete(logs).where(old), logs))
 
 
+def delete_proxy_activity(tx: Transaction, *, before: Cutoffs) -> None:
+    """Proxy calls older than their tenant's cutoff go with the old job logs."""
+    calls = t.proxy_activity
+    old = before.condition(calls.c.tenant, calls.c.time)
+    tx.execute(tx.scoped(delete(calls).where(old), calls))
+
+
 @dataclass(frozen=True, slots=True)
 class Cutoffs:
     """A time per tenant (``per_tenant``), ``otherwise`` for every other tenant: what is
@@ -408,24 +440,30 @@ def save_statistics(
 
 
 def statistics_of(tx: Transaction, job_id: str) -> list[Statistic]:
+    return statistics_of_jobs(tx, [job_id]).get(job_id, [])
+
+
+def statistics_of_jobs(tx: Transaction, job_ids: Sequence[str]) -> dict[str, list[Statistic]]:
+    """The statistics of each of ``job_ids`` (sources first, then by entity type, system)."""
     c = t.job_statistics.c
-    query = (
-        select(t.job_statistics)
-        .where(c.job_id == job_id)
-        .order_by(c.role.desc(), c.entity_type.desc(), c.system_name)
-    )
-    out = []
-    for row in tx.execute(tx.scoped(query, t.job_statistics)).all():
-        r = row._mapping
-        out.append(
-            Statistic(
-                entity_type=r["entity_type"],
-                system_id=r["system_id"],
-                system_name=r["system_name"],
-                role=r["role"],
-                counts=Counts(**{k: r[k] for k in _STAT_COLUMNS}),
-            )
+    out: dict[str, list[Statistic]] = {}
+    for chunk in _chunks(job_ids):
+        query = (
+            select(t.job_statistics)
+            .where(c.job_id.in_(chunk))
+            .order_by(c.role.desc(), c.entity_type.desc(), c.system_name)
         )
+        for row in tx.execute(tx.scoped(query, t.job_statistics)).all():
+            r = row._mapping
+            out.setdefault(r["job_id"], []).append(
+                Statistic(
+                    entity_type=r["entity_type"],
+                    system_id=r["system_id"],
+                    system_name=r["system_name"],
+                    role=r["role"],
+                    counts=Counts(**{k: r[k] for k in _STAT_COLUMNS}),
+                )
+            )
     return out
 
 
@@ -463,6 +501,7 @@ def entity_logs(
     job_id: str,
     actions: Sequence[str] | None = None,
     *,
+    system_id: str | None = None,
     offset: int = 0,
     limit: int | None = None,
 ) -> tuple[list[EntityLogEntry], int]:
@@ -471,27 +510,47 @@ def entity_logs(
     where = [c.job_id == job_id]
     if actions:
         where.append(c.action.in_([str(a) for a in actions]))
+    if system_id is not None:
+        where.append(c.system_id == system_id)
     counting = select(func.count()).select_from(table).where(*where)
     total = tx.execute(tx.scoped(counting, table)).scalar()
     query = select(table).where(*where).order_by(c.id).offset(offset)
     if limit is not None:
         query = query.limit(limit)
-    rows = [
-        EntityLogEntry(
-            action=Action(r.action),
-            entity_type=r.entity_type,
-            system_id=r.system_id,
-            system_name=r.system_name,
-            entity_id=r.entity_id,
-            reason=r.reason,
-            content=r.content,
-            time=r.created,
-            name=r.name,
-            target_entity_id=r.target_entity_id,
-        )
-        for r in tx.execute(tx.scoped(query, table))
-    ]
+    rows = [_entry(r) for r in tx.execute(tx.scoped(query, table))]
     return rows, int(total or 0)
+
+
+def first_entity_logs(
+    tx: Transaction, job_ids: Sequence[str], action: str, limit: int
+) -> dict[str, list[EntityLogEntry]]:
+    """The first ``limit`` entity logs of ``action`` of each of ``job_ids`` (no count)."""
+    c = t.job_entities.c
+    found: dict[str, list[EntityLogEntry]] = {}
+    for job_id in job_ids:
+        query = (
+            select(t.job_entities)
+            .where(c.job_id == job_id, c.action == action)
+            .order_by(c.id)
+            .limit(limit)
+        )
+        found[job_id] = [_entry(r) for r in tx.execute(tx.scoped(query, t.job_entities))]
+    return found
+
+
+def _entry(r: Any) -> EntityLogEntry:
+    return EntityLogEntry(
+        action=Action(r.action),
+        entity_type=r.entity_type,
+        system_id=r.system_id,
+        system_name=r.system_name,
+        entity_id=r.entity_id,
+        reason=r.reason,
+        content=r.content,
+        time=r.created,
+        name=r.name,
+        target_entity_id=r.target_entity_id,
+    )
 
 
 # -- operational data -----------------------------------------------------------------------------
@@ -871,13 +930,16 @@ def _hold_key(source_id: str, target_id: str, entity_type: str) -> ColumnElement
     )
 
 
-def _holds(tx: Transaction, where: ColumnElement[bool], *, lock: bool = False) -> list[Hold]:
+def _holds(
+    tx: Transaction, where: ColumnElement[bool], *, lock: bool = False, limit: int | None = None
+) -> list[Hold]:
     """Holds with their target's name, by target name and entity type."""
     query = (
         select(_dh, t.systems.c.name.label("target_name"))
         .join(t.systems, t.systems.c.id == _dh.c.target_id)
         .where(where)
         .order_by(t.systems.c.name, _dh.c.entity_type.desc())
+        .limit(limit)
     )
     if lock and tx.conn.dialect.name == "postgresql":
         query = query.with_for_update(of=_dh)
@@ -906,6 +968,11 @@ def _holds(tx: Transaction, where: ColumnElement[bool], *, lock: bool = False) -
 
 def holds(tx: Transaction, source_id: str) -> list[Hold]:
     return _holds(tx, _dh.c.source_id == source_id)
+
+
+def unconfirmed_holds(tx: Transaction, limit: int) -> list[Hold]:
+    """Holds of every source awaiting a confirmation (at most ``limit``)."""
+    return _holds(tx, _dh.c.confirmed.is_(None), limit=limit)
 
 
 def confirm_holds(

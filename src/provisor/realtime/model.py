@@ -124,6 +124,7 @@ class RealtimeLog:
     error: str | None
     caller: str
     systems: list[SystemResult] = field(default_factory=list)
+    entity_name: str | None = None  # userName / displayName, when the entity was read
 
     @property
     def created(self) -> bool:
@@ -140,6 +141,7 @@ class RealtimeLog:
             "sourceSystemName": self.source_name,
             "entityType": self.entity_type.value,
             "entityId": self.entity_id,
+            "entityName": self.entity_name,
             "operation": self.operation.value,
             "status": self.status.value,
             "startTime": self.started,

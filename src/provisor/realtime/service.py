@@ -24,7 +24,7 @@ from provisor.jobs import loops
 from provisor.jobs.locking import entity_key, holding
 from provisor.jobs.model import Action
 from provisor.jobs.pipeline import Outcome, Pipeline
-from provisor.jobs.plan import Participant
+from provisor.jobs.plan import Participant, name_of
 from provisor.jobs.service import JobService, targets_of
 from provisor.realtime import store
 from provisor.realtime.model import (
@@ -83,8 +83,8 @@ class RealtimeService:
         results: list[SystemResult] = []
         error: str | None = None
         entity_id = change.entity_id
+        entity = None
         try:
-            entity = None
             if entity_id is None:  # a POST: the body names the entity
                 entity = await self._entity(route, change)
                 found = None if entity is None else _id_of(entity)
@@ -124,6 +124,7 @@ class RealtimeService:
             error=error or next((r.reason for r in results if r.state is State.FAILED), None),
             caller=ctx.author,
             systems=results,
+            entity_name=name_of(entity),
         )
         await asyncio.to_thread(self._keep, ctx, log)
         if raised is not None:  # the request could not be carried out: its caller is told
@@ -156,19 +157,21 @@ class RealtimeService:
         *,
         source: str | None = None,
         entity_id: str | None = None,
+        entity: str | None = None,
         entity_type: str | None = None,
         status: str | None = None,
         offset: int = 0,
         limit: int = 50,
     ) -> tuple[list[RealtimeLog], int]:
         """Real-time logs newest first, of a source system (id or name), an entity id, an
-        entity type, a status; and how many there are."""
+        entity (its id or its name), an entity type, a status; and how many there are."""
         source_id = self.systems.get(ctx, source).id if source else None
         with self.db.read(ctx) as tx:
             return store.search(
                 tx,
                 source_id=source_id,
                 entity_id=entity_id,
+                entity=entity,
                 entity_type=entity_type,
                 status=status,
                 offset=offset,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, or_, select
 
 from provisor.realtime.model import Operation, RealtimeLog, Status, SystemResult
 from provisor.storage import tables as t
@@ -26,6 +26,7 @@ def add(tx: Transaction, log: RealtimeLog) -> None:
                     "source_name": log.source_name,
                     "entity_type": log.entity_type.value,
                     "entity_id": log.entity_id,
+                    "entity_name": log.entity_name,
                     "operation": log.operation.value,
                     "status": log.status.value,
                     "started": log.started,
@@ -49,13 +50,16 @@ def search(
     *,
     source_id: str | None = None,
     entity_id: str | None = None,
+    entity: str | None = None,
     entity_type: str | None = None,
     status: str | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[RealtimeLog], int]:
-    """Newest first, by source, entity id, entity type and status."""
+    """Newest first, by source, entity id, entity (id or name), entity type and status."""
     where = []
+    if entity is not None:
+        where.append(or_(_logs.c.entity_id == entity, _logs.c.entity_name == entity))
     for column, value in (
         (_logs.c.source_id, source_id),
         (_logs.c.entity_id, entity_id),
@@ -87,4 +91,5 @@ def _log(row: Any) -> RealtimeLog:
         error=row.error,
         caller=row.caller,
         systems=[SystemResult.from_dict(s) for s in orjson.loads(row.systems)],
+        entity_name=row.entity_name,
     )

@@ -6,6 +6,7 @@ API (``remote.systems``, ``remote.jobs``...). It imports nothing of the server: 
 
 from __future__ import annotations
 
+from provisor.remote.administrators import Administrators
 from provisor.remote.certificates import Certificates
 from provisor.remote.clients import Clients
 from provisor.remote.configuration import Configuration
@@ -32,3 +33,4 @@ class Remote:
         self.realtime = Realtime(session)
         self.configuration = Configuration(session)
         self.tenants = Tenants(session)
+        self.administrators = Administrators(session)

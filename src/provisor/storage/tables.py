@@ -474,10 +474,33 @@ realtime_logs = Table(
     Column("error", Text, nullable=True),
     Column("caller", String(255), nullable=False),
     Column("systems", Text, nullable=False),  # JSON: per system, operation, state, reason
+    Column("entity_name", String(255), nullable=True),  # userName / displayName, when read
     Index("ix_realtime_logs_source_entity", "source_id", "entity_id"),
+    Index("ix_realtime_logs_tenant_entity_name", "tenant", "entity_name"),
     Index("ix_realtime_logs_tenant_entity", "tenant", "entity_id", "started"),
     # A tenant's newest logs in order (else a tenant-led index above wins: read all, sort)
     Index("ix_realtime_logs_tenant_started", "tenant", "started"),
+)
+
+proxy_activity = Table(
+    "proxy_activity",
+    metadata,
+    TenantColumn(),
+    # One call of a proxy system's SCIM API, written in batches off the request's path; old
+    # ones go with the job logs (the tenant's log retention).
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", Time, nullable=False),
+    Column("system_id", Id, nullable=False),
+    Column("operation", String(16), nullable=False),  # search, get, create, replace, ...
+    Column("endpoint", String(32), nullable=False),  # Users, Groups, Schemas...
+    Column("entity_id", String(512), nullable=True),
+    Column("status", Integer, nullable=False),  # the HTTP status answered
+    Column("duration_us", Integer, nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("caller", String(255), nullable=False),
+    Index("ix_proxy_activity_time", "tenant", "time"),
+    Index("ix_proxy_activity_system", "tenant", "system_id", "time"),
+    Index("ix_proxy_activity_entity", "tenant", "entity_id"),
 )
 
 echoes = Table(

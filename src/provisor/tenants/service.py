@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from provisor.errors import ConflictError, InputError, NotFoundError
 from provisor.storage.database import Database
 from provisor.tenants import store
 from provisor.tenants.model import Kind, Quotas, Tenant
-from provisor.timestamps import now
+from provisor.timestamps import format_datetime, now
 
 log = structlog.get_logger("provisor.tenants")
 
@@ -41,6 +42,14 @@ log = structlog.get_logger("provisor.tenants")
 # service's apply, given by the composition root.
 Configure = Callable[[Context, dict[str, Any]], object]
 Bundle = Callable[[str], dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class TenantHealth:
+    """A tenant, what it holds and how its jobs went (the operators' overview)."""
+
+    tenant: Tenant
+    health: store.Health
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +182,29 @@ class TenantService:
     def listing(self, ctx: Context) -> list[Tenant]:
         with self.db.unscoped_read() as conn:
             return store.all_tenants(conn)
+
+    @requires(Permission.OPERATOR)
+    def health(
+        self,
+        ctx: Context,
+        *,
+        search: str = "",
+        offset: int = 0,
+        limit: int = 50,
+        latest: int = 5,
+        failed_since: str = "",
+    ) -> tuple[list[TenantHealth], int]:
+        """A page of tenants by name (``search``: part of the name or title) with their
+        systems by role, directory entities, jobs running, jobs failed since
+        ``failed_since`` (default: the last 24 hours) and the ``latest`` jobs' states; and
+        how many tenants match in all."""
+        since = failed_since or format_datetime(datetime.now(UTC) - timedelta(days=1))
+        with self.db.unscoped_read() as conn:
+            tenants, total = store.page(
+                conn, search=search, offset=max(offset, 0), limit=max(min(limit, 200), 1)
+            )
+            found = store.health(conn, [t.name for t in tenants], since=since, latest=latest)
+        return [TenantHealth(t, found[t.name]) for t in tenants], total
 
     @requires(Permission.OPERATOR)
     def show(self, ctx: Context, name: str) -> TenantView:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import orjson
 from sqlalchemy import delete, func, insert, select, update
@@ -111,3 +112,80 @@ def usage(conn: Connection, name: str) -> dict[str, int]:
 
 def names(conn: Connection) -> Iterator[str]:
     yield from conn.execute(select(_t.c.name).order_by(_t.c.name)).scalars()
+
+
+def page(conn: Connection, *, search: str, offset: int, limit: int) -> tuple[list[Tenant], int]:
+    """A page of tenants by name (those whose name or title holds ``search``, any case) and
+    how many match in all."""
+    wanted = select(_t)
+    if search:
+        text = search.lower()
+        wanted = wanted.where(
+            func.lower(_t.c.name).contains(text, autoescape=True)
+            | func.lower(_t.c.title).contains(text, autoescape=True)
+        )
+    total = int(conn.execute(select(func.count()).select_from(wanted.subquery())).scalar_one())
+    rows = conn.execute(wanted.order_by(_t.c.name).offset(offset).limit(limit))
+    return [_tenant(row) for row in rows], total
+
+
+def health(conn: Connection, names: list[str], *, since: str, latest: int) -> dict[str, Health]:
+    """What each tenant of ``names`` holds and how its jobs went: a few grouped queries for
+    the whole page, whatever the number of tenants."""
+    found = {name: Health() for name in names}
+    if not names:
+        return found
+    s, j = t.systems, t.jobs
+    for tenant, role, count in conn.execute(
+        select(s.c.tenant, s.c.role, func.count())
+        .where(s.c.tenant.in_(names))
+        .group_by(s.c.tenant, s.c.role)
+    ):
+        found[tenant].systems[role] = int(count)
+    for table in (t.users, t.groups):
+        for tenant, count in conn.execute(
+            select(table.c.tenant, func.count())
+            .where(table.c.tenant.in_(names))
+            .group_by(table.c.tenant)
+        ):
+            found[tenant].entities += int(count)
+    for tenant, status, count in conn.execute(
+        select(j.c.tenant, j.c.status, func.count())
+        .where(j.c.tenant.in_(names), j.c.status.in_([*_ACTIVE, _FAILED]))
+        .where((j.c.status != _FAILED) | (j.c.created >= since))
+        .group_by(j.c.tenant, j.c.status)
+    ):
+        if status == _FAILED:
+            found[tenant].failed += int(count)
+        else:
+            found[tenant].running += int(count)
+    ranked = (
+        select(
+            j.c.tenant,
+            j.c.status,
+            func.row_number().over(partition_by=j.c.tenant, order_by=j.c.created.desc()).label("n"),
+        )
+        .where(j.c.tenant.in_(names))
+        .subquery()
+    )
+    for tenant, status in conn.execute(
+        select(ranked.c.tenant, ranked.c.status)
+        .where(ranked.c.n <= latest)
+        .order_by(ranked.c.tenant, ranked.c.n)
+    ):
+        found[tenant].latest.append(status)
+    return found
+
+
+_FAILED = JobStatus.FINISHED_WITH_ERROR.value
+
+
+@dataclass(slots=True)
+class Health:
+    """What a tenant holds and how its jobs went."""
+
+    systems: dict[str, int] = field(default_factory=dict)  # by role
+    entities: int = 0  # users and groups of the Local Identity Directory
+    running: int = 0  # jobs queued or running
+    failed: int = 0  # jobs finished with an error since a time
+    latest: list[str] = field(default_factory=list)  # the newest jobs' states, newest first

@@ -12,6 +12,7 @@ from provisor import __version__, logs
 from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.web import (
+    admin_administrators,
     admin_certificates,
     admin_clients,
     admin_configuration,
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(admin_schedules.router)
     app.include_router(admin_certificates.router)
     app.include_router(admin_clients.router)
+    app.include_router(admin_administrators.router)
     app.include_router(admin_configuration.router)
     app.include_router(proxy.router)
     app.include_router(realtime_routes.public)

@@ -34,6 +34,7 @@ ADMIN_JOBS = "Admin: jobs"
 ADMIN_SCHEDULES = "Admin: schedules"
 ADMIN_CERTIFICATES = "Admin: certificates"
 ADMIN_CLIENTS = "Admin: technical users"
+ADMIN_ADMINISTRATORS = "Admin: administrators"
 ADMIN_REALTIME = "Admin: real-time logs"
 ADMIN_CONFIGURATION = "Admin: configuration"
 TENANT_ADMIN = "Tenant admin API"
@@ -53,6 +54,7 @@ TAGS: list[dict[str, str]] = [
     {"name": ADMIN_SCHEDULES, "description": "When a source system's job runs."},
     {"name": ADMIN_CERTIFICATES, "description": "Outbound and inbound certificates."},
     {"name": ADMIN_CLIENTS, "description": "Clients of the APIs and their secrets."},
+    {"name": ADMIN_ADMINISTRATORS, "description": "The people who use the console."},
     {"name": ADMIN_REALTIME, "description": "What real-time provisioning did."},
     {
         "name": ADMIN_CONFIGURATION,
@@ -79,6 +81,7 @@ TAG_GROUPS: list[dict[str, Any]] = [
             ADMIN_SCHEDULES,
             ADMIN_CERTIFICATES,
             ADMIN_CLIENTS,
+            ADMIN_ADMINISTRATORS,
             ADMIN_REALTIME,
             ADMIN_CONFIGURATION,
             TENANT_ADMIN,

@@ -6,13 +6,18 @@ Every request needs the permission ``proxy_api``; errors are SCIM error bodies.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
+from provisor.context import Context
+from provisor.errors import ProvisorError
+from provisor.proxy.activity import ProxyCall
 from provisor.proxy.model import Resource
 from provisor.proxy.present import list_body
 from provisor.proxy.service import ProxyService
@@ -20,10 +25,13 @@ from provisor.scim.errors import (
     MethodNotAllowedError,
     NotImplementedSCIMError,
     ResourceNotFoundError,
+    SCIMError,
 )
 from provisor.scim.limits import check_index
+from provisor.timestamps import now
 from provisor.web import openapi
-from provisor.web.auth import ContextDep, GuardedRoute, ServicesDep, guard
+from provisor.web.auth import ContextDep, GuardedRoute, ServicesDep, guard, services
+from provisor.web.errors import status_of
 from provisor.web.paths import route_path
 from provisor.web.scim_api import (
     IfMatch,
@@ -41,9 +49,85 @@ PREFIX = "/ipsproxy/service/api/v1/scim/{system_id}"
 NEO_PREFIX = "/ipsproxy/api/v1/scim/{system_id}"
 ENDPOINT = "{endpoint}"  # Users or Groups: anything else is a SCIM 404
 
+OPERATIONS = {
+    "list_resources": "search",
+    "search_by_post": "search",
+    "create_resource": "create",
+    "get_resource": "get",
+    "replace_resource": "replace",
+    "patch_resource": "patch",
+    "delete_resource": "delete",
+}  # every other route: "discovery"
+
+
+class ProxyRoute(GuardedRoute):
+    """A proxy route whose calls go to the proxy's activity log once the caller was
+    admitted (those refused before are not the proxy's traffic): an append, written later
+    by the log's own thread."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        operation = OPERATIONS.get(getattr(self.endpoint, "__name__", ""), "discovery")
+
+        async def recorded(request: Request) -> Response:
+            started = time.perf_counter()
+            response: Response | None = None
+            status = 500
+            try:
+                response = await handler(request)
+                status = response.status_code
+                return response
+            except SCIMError as exc:
+                status = exc.status
+                raise
+            except ProvisorError as exc:
+                status = status_of(exc)
+                raise
+            except RequestValidationError:  # answered 400 (web.errors)
+                status = 400
+                raise
+            except Exception as exc:  # an HTTPException carries its status
+                status = getattr(exc, "status_code", 500)
+                raise
+            finally:
+                ctx: Context | None = getattr(request.state, "context", None)
+                if ctx is not None:
+                    _record(request, ctx, operation, status, started, response)
+
+        return recorded
+
+
+def _record(
+    request: Request,
+    ctx: Context,
+    operation: str,
+    status: int,
+    started: float,
+    response: Response | None,
+) -> None:
+    params = request.path_params
+    entity_id = params.get("resource_id")
+    if entity_id is None and status == 201 and response is not None:
+        entity_id = response.headers.get("location", "").rsplit("/", 1)[-1] or None
+    services(request).proxy_activity.record(
+        ProxyCall(
+            tenant=ctx.tenant,
+            time=now(),
+            system_id=str(params.get("system_id", ""))[:64],
+            operation=operation,
+            endpoint=str(params.get("endpoint") or route_path(request.scope).rsplit("/", 1)[-1]),
+            entity_id=entity_id,
+            status=status,
+            duration_us=round((time.perf_counter() - started) * 1_000_000),
+            request_id=ctx.request_id,
+            caller=ctx.author,
+        )
+    )
+
+
 router = APIRouter(
     tags=[openapi.PROXY],
-    route_class=GuardedRoute,
+    route_class=ProxyRoute,
     default_response_class=Response,
     responses=openapi.scim_errors,
 )
