@@ -3,8 +3,8 @@ or created entities are found and counted in the index, not by reading every log
 job); a tenant's real-time logs by time (its newest first read in order: the indexes led by
 the tenant made SQLite read and sort every log of the tenant for each page)
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-05 10:30:00
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0017"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
