@@ -1073,34 +1073,38 @@ class JobRun:
         )
 
     def logs(self) -> Iterator[dict[str, Any]]:
+        """The entity logs as the engine writes them: page after page of the source, each
+        page's skips and every target's writes together, with the page's time."""
         b, plan = self.builder, self.plan
         started = datetime.fromisoformat(self.row["started"].replace("Z", "+00:00"))
-        page = (self.ended - started) / max(1, self.volume // PAGE)
-        n = 0
-        for s in self.slices:
-            system_id = b.built.systems[s.system]
-            for j, i in enumerate(s.indices):
-                source_id, name = b.source_entity(plan, s.entity_type, i)
-                if n % PAGE == 0:  # a page's logs are stored at once, with one time
-                    written = stamp(started + page * (n // PAGE))
-                n += 1
-                yield {
-                    "job_id": self.row["id"],
-                    "action": s.action,
-                    "entity_type": s.entity_type,
-                    "system_id": system_id,
-                    "system_name": s.system,
-                    "entity_id": source_id,
-                    "reason": s.reasons[j % len(s.reasons)],
-                    "content": HIDDEN if s.action in ("failed", "skipped") else None,
-                    "created": written,
-                    "name": name,
-                    "target_entity_id": (
-                        b.target_entity(s.system, s.entity_type, i)
-                        if s.target and s.action != "failed"
-                        else None
-                    ),
-                }
+        longest = max((len(s.indices) for s in self.slices), default=0)
+        pages = max(1, -(-longest // PAGE))
+        step = (self.ended - started) / pages
+        for k in range(pages):
+            written = stamp(started + step * (k + 1))
+            for s in self.slices:
+                size = len(s.indices)
+                system_id = b.built.systems[s.system]
+                for j in range(k * size // pages, (k + 1) * size // pages):
+                    i = s.indices[j]
+                    source_id, name = b.source_entity(plan, s.entity_type, i)
+                    yield {
+                        "job_id": self.row["id"],
+                        "action": s.action,
+                        "entity_type": s.entity_type,
+                        "system_id": system_id,
+                        "system_name": s.system,
+                        "entity_id": source_id,
+                        "reason": s.reasons[j % len(s.reasons)],
+                        "content": HIDDEN if s.action in ("failed", "skipped") else None,
+                        "created": written,
+                        "name": name,
+                        "target_entity_id": (
+                            b.target_entity(s.system, s.entity_type, i)
+                            if s.target and s.action != "failed"
+                            else None
+                        ),
+                    }
 
 
 _STATS = ("read", "skipped", "failed", "created", "updated", "deleted", "unchanged")
@@ -1405,8 +1409,10 @@ def pages_to_time(
     seen: set[str] = set()
     for route in routes:
         path = route.path.rstrip("/") or route.path
-        if path in seen or path.startswith("/console/login"):
+        if path in seen or path.startswith(f"{ROOT_PATH}/login"):
             continue  # /console and /console/ are one page; sign-in pages need no session
+        if path != ROOT_PATH and not path.startswith(f"{ROOT_PATH}/"):
+            continue  # the installation's console (/operator/console): the operators' own
         seen.add(path)
         filled = fill(path, list(route.param_convertors), values)
         if filled is None:
