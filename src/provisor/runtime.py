@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import structlog
 from argon2 import PasswordHasher
 from cryptography import x509
@@ -15,7 +17,9 @@ from sqlalchemy import inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from provisor.admins.oidc import OidcClient
 from provisor.admins.service import AdministratorService
+from provisor.admins.sso import SsoService
 from provisor.auth.attempts import AttemptLimiter
 from provisor.auth.checks import SecretChecks
 from provisor.auth.clients import INITIAL_ADMIN_FILE, INITIAL_OPERATOR_FILE, ClientService
@@ -26,6 +30,7 @@ from provisor.certs.service import CertificateOptions, CertificateService, Clien
 from provisor.certs.x509 import KeySpec
 from provisor.configuration.bundles import bundle
 from provisor.configuration.service import ConfigurationService
+from provisor.connectors.outbound import GuardedTransport
 from provisor.connectors.paths import TENANTS_FOLDER, FileRoots
 from provisor.context import ANY_TENANT, Context, PerTenant
 from provisor.directory.service import Directory, DirectoryOptions
@@ -61,6 +66,7 @@ class Services:
     db: Database
     clients: ClientService
     administrators: AdministratorService  # the console's people and their sessions
+    sso: SsoService  # the console's single sign-on with the tenants' OpenID Connect providers
     directory: Directory
     systems: SystemService
     jobs: JobService
@@ -87,6 +93,7 @@ class Services:
         directory = build_directory(settings, db)
         systems = build_systems(settings, db, master, directory)
         clients = build_clients(settings, db, master)
+        administrators = build_administrators(settings, db, master)
         certificates = build_certificates(settings, db, master, systems, clients)
         jobs = build_jobs(settings, db, systems)
         schedules = build_schedules(db, jobs)
@@ -100,7 +107,8 @@ class Services:
             settings=settings,
             db=db,
             clients=clients,
-            administrators=build_administrators(settings, db, master),
+            administrators=administrators,
+            sso=build_sso(settings, administrators, master),
             directory=directory,
             systems=systems,
             jobs=jobs,
@@ -211,6 +219,20 @@ def build_administrators(settings: Settings, db: Database, master: bytes) -> Adm
         idle_seconds=settings.console_idle_minutes * 60,
         absolute_seconds=settings.console_session_hours * 3600,
     )
+
+
+def build_sso(
+    settings: Settings, administrators: AdministratorService, master: bytes
+) -> SsoService:
+    """Every request to an identity provider obeys the outbound policy (the issuer is an
+    administrator's input) and verifies the provider's certificate (the TLS context is made
+    at the first sign-in: loading the CA bundle takes a fifth of a second)."""
+    verify = functools.cache(httpx.create_ssl_context)
+    limits = httpx.Limits(max_connections=8, max_keepalive_connections=0)
+    client = OidcClient(
+        lambda: GuardedTransport(settings.outbound_policy, verify=verify(), limits=limits)
+    )
+    return SsoService(administrators, client, derive_key(master, "console single sign-on"))
 
 
 def hasher(settings: Settings) -> PasswordHasher:

@@ -34,6 +34,7 @@ from provisor.admins.model import (
     Session,
     SsoSettings,
 )
+from provisor.admins.oidc import issuer_problem
 from provisor.auth.passwords import hash_secret, verify_secret
 from provisor.context import (
     DEFAULT_TENANT,
@@ -542,8 +543,9 @@ def _matching_step(secret: str, code: str, last_step: int | None) -> int | None:
 
 
 def _sso_problem(settings: SsoSettings) -> str | None:
-    if not settings.issuer.startswith("https://") and not settings.issuer.startswith("http://"):
-        return "The issuer is the provider's URL (https://...)."
+    problem = issuer_problem(settings.issuer)
+    if problem is not None:
+        return f"The issuer is the provider's URL (https://...): {problem}."
     if not settings.client_id.strip():
         return "The client id is required."
     if not settings.role_claim.strip():
@@ -552,4 +554,6 @@ def _sso_problem(settings: SsoSettings) -> str | None:
         return "Give at least one claim value for the administrator or the viewer role."
     if not settings.label.strip() or len(settings.label) > 64:
         return "The button's label has 1 to 64 characters."
+    if "openid" not in settings.scopes.split():
+        return "The scopes must include openid."
     return None

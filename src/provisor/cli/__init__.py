@@ -32,6 +32,7 @@ from provisor.cli.jobs import worker
 from provisor.cli.login import login, logout, whoami
 from provisor.cli.realtime import app as realtime_app
 from provisor.cli.schedules import app as schedules_app
+from provisor.cli.sso import app as sso_app
 from provisor.cli.systems import app as systems_app
 from provisor.cli.tenants import app as tenants_app
 from provisor.cli.transform import app as transform_app
@@ -44,6 +45,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(clients_app, name="clients")
 app.add_typer(admins_app, name="admins")
+admins_app.add_typer(sso_app, name="sso")  # provisor admins sso
 app.add_typer(systems_app, name="systems")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(schedules_app, name="schedules")

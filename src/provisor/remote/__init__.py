@@ -14,6 +14,7 @@ from provisor.remote.jobs import Jobs
 from provisor.remote.realtime import Realtime
 from provisor.remote.schedules import Schedules
 from provisor.remote.session import RemoteError, Session, path
+from provisor.remote.sso import Sso
 from provisor.remote.systems import Systems
 from provisor.remote.tenants import Tenants
 
@@ -34,3 +35,4 @@ class Remote:
         self.configuration = Configuration(session)
         self.tenants = Tenants(session)
         self.administrators = Administrators(session)
+        self.sso = Sso(session)

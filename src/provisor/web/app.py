@@ -18,6 +18,7 @@ from provisor.web import (
     admin_configuration,
     admin_jobs,
     admin_schedules,
+    admin_sso,
     admin_systems,
     apidocs,
     errors,
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(admin_clients.router)
     app.include_router(admin_administrators.router)
     app.include_router(admin_configuration.router)
+    app.include_router(admin_sso.router)
     app.include_router(proxy.router)
     app.include_router(realtime_routes.public)
     app.include_router(realtime_routes.admin)

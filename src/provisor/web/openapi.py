@@ -37,6 +37,7 @@ ADMIN_CLIENTS = "Admin: technical users"
 ADMIN_ADMINISTRATORS = "Admin: administrators"
 ADMIN_REALTIME = "Admin: real-time logs"
 ADMIN_CONFIGURATION = "Admin: configuration"
+ADMIN_SSO = "Admin: console single sign-on"
 TENANT_ADMIN = "Tenant admin API"
 HEALTH = "Health"
 OAUTH = "OAuth 2.0"
@@ -61,6 +62,10 @@ TAGS: list[dict[str, str]] = [
         "description": "The tenant's configuration as one document: export, plan, apply; "
         "bundle templates.",
     },
+    {
+        "name": ADMIN_SSO,
+        "description": "The OpenID Connect provider administrators sign in to the console with.",
+    },
     {"name": TENANT_ADMIN, "description": "SAP's public API for jobs (tenant_admin_api)."},
     {"name": HEALTH, "description": "Whether the server and its database work."},
     {"name": OAUTH, "description": "Bearer tokens for technical users."},
@@ -84,6 +89,7 @@ TAG_GROUPS: list[dict[str, Any]] = [
             ADMIN_ADMINISTRATORS,
             ADMIN_REALTIME,
             ADMIN_CONFIGURATION,
+            ADMIN_SSO,
             TENANT_ADMIN,
         ],
     },

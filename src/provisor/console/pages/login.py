@@ -67,6 +67,11 @@ def _form(request: Request, status: int = 200, error: str = "", **values: Any) -
     return response
 
 
+def login_form(request: Request, status: int, error: str) -> Response:
+    """The sign-in page saying why another way of signing in (single sign-on) failed."""
+    return _form(request, status, error)
+
+
 @router.get("/login")
 def login_page(request: Request) -> Response:
     return _form(request)
@@ -193,4 +198,4 @@ def _signed_out(request: Request, notice: str) -> Response:
     return response
 
 
-__all__ = ["router", "signed_in", "start_session", "url"]
+__all__ = ["login_form", "router", "signed_in", "start_session", "url"]
