@@ -14,12 +14,20 @@ master key in the folder) whose default tenant holds, as provisor writes them:
   RESYNC, SIMULATE; scheduled and started by hand; succeeded, failed, stopped), each with
   its statistics per system and its entity logs (every entity created, updated, deleted,
   failed or skipped, failures and skips with reasons), the operational data and source
-  state the jobs left; real-time log rows.
+  state the jobs left; real-time logs and proxy calls.
 
 The big tables are written by bulk inserts (SQLAlchemy Core on the real tables, large
-transactions); a folder is built once and timed many times:
+transactions); a folder is built once and timed many times.
+
+``--data <folder>`` signs an administrator in and requests every console page (each GET route
+of the console's routers, parameters filled with the dataset's ids, with its searches and
+filters) ``--repeat`` times, in process through ``provisor.asgi.create_app`` and with
+``--live`` also through a ``provisor serve`` on loopback; it prints the median and p90 of the
+``Server-Timing`` each page reports (and the request's CPU time in process), marks the pages
+over 100 ms, and with ``--profile`` writes a cProfile of each of them:
 
     python3 benchmarks/console_pages.py --build /tmp/console-bench
+    python3 benchmarks/console_pages.py --data /tmp/console-bench --live --json out.json
     python3 benchmarks/console_pages.py --build /tmp/console-bench-pg \\
         --database-url postgresql+psycopg://postgres@127.0.0.1:5432/console_bench
     python3 benchmarks/console_pages.py --build /tmp/small --users 2000 --jobs 60
