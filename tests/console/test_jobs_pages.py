@@ -9,7 +9,10 @@ import re
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from provisor.admins.model import Role
+from provisor.console.pages import jobs as jobs_pages
 from provisor.context import Context
 from provisor.jobs.model import JobStatus, JobType
 from provisor.systems.model import System
@@ -190,3 +193,22 @@ def test_history_is_paged_and_filtered_by_trigger_and_type(console: Console) -> 
     assert "No job matches" in browser.get("/console/jobs", params={"trigger": "REPEAT"}).text
     assert "1\u20134 of 4" in browser.get("/console/jobs", params={"type": "READ"}).text
     assert browser.get("/console/jobs", params={"offset": "x"}).status_code == 400
+
+
+def test_a_big_job_is_counted_up_to_a_bound(
+    console: Console, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobs_pages, "COUNTED", 5)  # a job logging millions is not counted whole
+    add_users(console.services, *(f"user{i:02}" for i in range(7)))
+    source = lid_source(console.services)
+    target = csv_target(console, source, tmp_path)
+    job = run_job(console.services, "LID")
+    browser = console.signed_in("ada")
+    page = browser.get(f"/console/jobs/{job.id}", params={"system": target.id, "limit": 3})
+    assert "5+ (the first 5 are paged" in page.text
+    assert "1\u20133 of 5" in page.text
+    last = browser.get(f"/console/jobs/{job.id}", params={"offset": 100, "limit": 3})
+    assert last.status_code == 200
+    assert "3\u20135 of 5" in last.text  # a deep offset is brought back within the bound
+    _, exact = console.services.jobs.entity_logs(CTX, job.id, system_id=target.id)
+    assert exact == 7

@@ -306,13 +306,14 @@ class JobService:
         system_id: str | None = None,
         offset: int = 0,
         limit: int | None = None,
+        most: int | None = None,
     ) -> tuple[list[EntityLogEntry], int]:
         """The entities a job failed, skipped, created... (of ``actions``, in the system
-        ``system_id``), and how many."""
+        ``system_id``), and how many (counted up to ``most``, when given)."""
         self._job(ctx, job_id)
         with self.db.read(ctx) as tx:
             return store.entity_logs(
-                tx, job_id, actions, system_id=system_id, offset=offset, limit=limit
+                tx, job_id, actions, system_id=system_id, offset=offset, limit=limit, most=most
             )
 
     @requires(Permission.VIEW)

@@ -504,7 +504,10 @@ def entity_logs(
     system_id: str | None = None,
     offset: int = 0,
     limit: int | None = None,
+    most: int | None = None,
 ) -> tuple[list[EntityLogEntry], int]:
+    """A page of a job's entity logs and how many match (counted up to ``most``, when given:
+    a job of millions of entities is not counted whole for a pager)."""
     table = t.job_entities
     c = table.c
     where = [c.job_id == job_id]
@@ -513,6 +516,14 @@ def entity_logs(
     if system_id is not None:
         where.append(c.system_id == system_id)
     counting = select(func.count()).select_from(table).where(*where)
+    if most is not None:
+        bounded = tx.scoped(select(c.id).where(*where).limit(most), table).subquery()
+        counting = select(func.count()).select_from(bounded)
+        total = tx.execute(counting).scalar()
+        query = tx.scoped(select(table).where(*where).order_by(c.id).offset(offset), table)
+        if limit is not None:
+            query = query.limit(limit)
+        return [_entry(r) for r in tx.execute(query)], int(total or 0)
     total = tx.execute(tx.scoped(counting, table)).scalar()
     query = select(table).where(*where).order_by(c.id).offset(offset)
     if limit is not None:

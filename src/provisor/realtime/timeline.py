@@ -130,12 +130,19 @@ class IdentityTimeline:
         return found
 
     def _people(self, ctx: Context, query: str) -> list[Person]:
-        """Directory users with this userName, e-mail or id (indexed filters)."""
+        """Directory users with this userName, e-mail or id: one indexed lookup each (one
+        filter joining them with ``or`` made PostgreSQL read every user in id order, 280 ms
+        with 100,000 users: the e-mails' ``IN`` cannot join the other indexes)."""
         literal = orjson.dumps(query).decode()
-        flt = f"userName eq {literal} or emails eq {literal} or id eq {literal}"
-        page = ListQuery(filter=flt, count=DIRECTORY_MATCHES, attributes="userName")
-        found = orjson.loads(self.directory.search(ctx, EntityType.USER, page, "/scim"))
-        return [Person(r["id"], r.get("userName", "")) for r in found.get("Resources", [])]
+        people: dict[str, Person] = {}
+        for attribute in ("userName", "emails", "id"):
+            page = ListQuery(
+                filter=f"{attribute} eq {literal}", count=DIRECTORY_MATCHES, attributes="userName"
+            )
+            found = orjson.loads(self.directory.search(ctx, EntityType.USER, page, "/scim"))
+            for r in found.get("Resources", []):
+                people.setdefault(r["id"], Person(r["id"], r.get("userName", "")))
+        return list(people.values())[:DIRECTORY_MATCHES]
 
     def _targets(self, tx: Transaction, keys: list[Key], people: list[Person]) -> list[TargetState]:
         """Each person's state in every target linked to a source that knows them."""

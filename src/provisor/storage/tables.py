@@ -357,6 +357,8 @@ job_entities = Table(
     # The identity timeline finds a person's entries by source id or name, newest first.
     Index("ix_job_entities_tenant_entity_id", "tenant", "entity_id", "id"),
     Index("ix_job_entities_tenant_name", "tenant", "name", "id"),
+    # A job's logs of some actions (failed, created...), found and counted in the index alone
+    Index("ix_job_entities_job_id_action_tenant", "job_id", "action", "tenant"),
 )
 
 job_runners = Table(
@@ -476,6 +478,8 @@ realtime_logs = Table(
     Index("ix_realtime_logs_source_entity", "source_id", "entity_id"),
     Index("ix_realtime_logs_tenant_entity_name", "tenant", "entity_name"),
     Index("ix_realtime_logs_tenant_entity", "tenant", "entity_id", "started"),
+    # A tenant's newest logs in order (else a tenant-led index above wins: read all, sort)
+    Index("ix_realtime_logs_tenant_started", "tenant", "started"),
 )
 
 proxy_activity = Table(

@@ -33,6 +33,7 @@ router = APIRouter(prefix=ROOT, route_class=ConsoleRoute, include_in_schema=Fals
 
 PAGE = 25  # jobs per page
 ENTITIES = 50  # entity logs per page
+COUNTED = 10_000  # entity logs counted for the pager (a job may log millions)
 MAX_LIMIT = 200
 SOURCES = 200  # sources offered in the start form and the filter
 DIFF_SHOWN = 100  # attribute changes shown per simulated entity
@@ -282,6 +283,7 @@ def job_page(request: Request, job_id: str, ctx: ConsoleContext) -> Response:
     if system_id is not None and system_id not in systems:
         raise InputError("That system took no part in this job.")
     offset, limit = paging(request, ENTITIES)
+    offset = min(offset, COUNTED - limit)  # the pager counts this far
     rows, total = found.jobs.entity_logs(
         ctx,
         job.id,
@@ -289,6 +291,7 @@ def job_page(request: Request, job_id: str, ctx: ConsoleContext) -> Response:
         system_id=system_id,
         offset=offset,
         limit=limit,
+        most=COUNTED,
     )
     items = present.entity_logs(rows, total)["items"]
     return render(
@@ -297,6 +300,7 @@ def job_page(request: Request, job_id: str, ctx: ConsoleContext) -> Response:
         **progress_values(job),
         entries=[entry(i) for i in items],
         total=total,
+        more=total >= COUNTED,
         offset=offset,
         limit=limit,
         actions=list(Logged),
