@@ -71,7 +71,10 @@ def test_set_up_and_turn_off_the_second_factor(console: Console) -> None:
     )
     assert confirmed.status_code == 303
     assert console.services.administrators.show(CTX, "ada").totp_enabled
-    assert secret.group(1) not in browser.get("/console/account").text
+    account = browser.get("/console/account")  # a new session: the others ended
+    assert account.status_code == 200
+    assert secret.group(1) not in account.text
+    token = csrf_of(account)
 
     fresh = console.browser()
     assert sign_in(fresh, "ada", PASSWORD).headers["location"].startswith("/console/login/code")
@@ -121,3 +124,30 @@ def test_the_account_page_needs_a_session_and_csrf(console: Console) -> None:
         )
         is None
     )
+
+
+def test_a_session_cannot_guess_the_password_and_its_others_end(console: Console) -> None:
+    browser = console.signed_in("ada")
+    other = console.browser()
+    sign_in(other, "ada", PASSWORD)
+    token = csrf_of(browser.get("/console/account"))
+    statuses = [
+        browser.post(
+            "/console/account/password",
+            data={"csrf": token, "current": f"guess {i}", "new": "n" * 12, "repeated": "n" * 12},
+        ).status_code
+        for i in range(12)
+    ]
+    assert statuses[0] == 400 and 429 in statuses  # the sign-in's budget, not unlimited tries
+    console.services.attempts.succeeded("console:default:ada")  # the backoff's wait, skipped
+    fresh = console.browser()
+    sign_in(fresh, "ada", PASSWORD)
+    token = csrf_of(fresh.get("/console/account"))
+    changed = fresh.post(
+        "/console/account/password",
+        data={"csrf": token, "current": PASSWORD, "new": "n" * 12, "repeated": "n" * 12},
+    )
+    assert changed.status_code == 303
+    assert fresh.get("/console/account").status_code == 200  # this browser goes on
+    assert other.get("/console/").status_code == 303  # the others ended with the password
+    assert browser.get("/console/").status_code == 303

@@ -94,3 +94,27 @@ def test_a_session_is_its_tenants_only(console: Console, prefix: str) -> None:
     stranger.cookies.set("provisor_console", token)
     answer = stranger.get(f"{other}/console/")
     assert answer.status_code == 303  # the other tenant knows no such session
+
+
+def test_an_unknown_console_path_is_a_page(console: Console) -> None:
+    browser = console.signed_in("ada")
+    for path in ("/console/no/such/page", "/operator/console/nothing"):
+        answer = browser.get(path)
+        assert answer.status_code == 404
+        assert answer.headers["content-type"].startswith("text/html")
+        assert "There is no such page." in answer.text
+
+
+def test_a_viewer_is_not_offered_creation_forms(console: Console) -> None:
+    console.administrator("ada")
+    viewer = console.signed_in("vera", Role.VIEWER)
+    for path in (
+        "/console/systems/new",
+        "/console/directory/users/new",
+        "/console/directory/groups/new",
+        "/console/administrators/new",
+        "/console/clients/new",
+    ):
+        answer = viewer.get(path)
+        assert answer.status_code == 403, path
+        assert "a viewer changes nothing" in answer.text, path

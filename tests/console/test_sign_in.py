@@ -13,7 +13,7 @@ from sqlalchemy import update
 
 from provisor.admins.model import Role
 from provisor.context import Context
-from provisor.errors import PermissionDeniedError
+from provisor.errors import AuthenticationError, InputError, PermissionDeniedError
 from provisor.settings import Settings
 from provisor.storage import tables as t
 from provisor.timestamps import format_datetime
@@ -121,7 +121,7 @@ def test_second_factor(console: Console) -> None:
     assert uri.startswith("otpauth://totp/provisor:ada?")
     console.services.administrators.confirm_second_factor(ctx, pyotp.TOTP(secret).now())
     assert console.services.administrators.show(CTX, "ada").totp_enabled
-    browser.post("/console/logout", headers={"x-csrf-token": csrf_of(browser.get("/console/"))})
+    assert browser.get("/console/").status_code == 303  # a new factor ends every session
 
     fresh = console.browser()
     first = sign_in(fresh, "ada", PASSWORD)
@@ -211,3 +211,17 @@ def test_an_untrusted_peers_forwarded_proto_is_ignored(console: Console) -> None
     browser = console.browser()
     browser.headers["x-forwarded-proto"] = "https"
     assert "Secure" not in sign_in(browser, "ada", PASSWORD).headers["set-cookie"]
+
+
+def test_names_that_look_like_others_are_refused_and_sso_keys_are_whole(console: Console) -> None:
+    admins = console.services.administrators
+    for name in ("admin\u200b", "ad\x1bmin", "<b>x</b>", "new", "x" * 300):
+        with pytest.raises(InputError):
+            admins.create(CTX, name, Role.ADMINISTRATOR, PASSWORD)
+        with pytest.raises(AuthenticationError):
+            admins.sso_login("default", "https://idp.example", "s1", name, Role.VIEWER)
+    issuer = "https://idp.example/" + "i" * 600  # the subject beyond any column's length
+    first = admins.sso_login("default", issuer, "alice", "alice", Role.VIEWER)
+    second = admins.sso_login("default", issuer, "mallory", "mallory", Role.ADMINISTRATOR)
+    assert first.id != second.id
+    assert admins.show(CTX, "alice").role is Role.VIEWER

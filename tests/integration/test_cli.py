@@ -58,19 +58,19 @@ def served(tmp_path: Path) -> Iterator[tuple[str, tuple[str, str], subprocess.Po
         env=env,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(url + "/health").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None, (tmp_path / "serve.log").read_text()
-        assert time.monotonic() < deadline, "provisor serve did not start"
-        time.sleep(0.2)
-    admin_file = tmp_path / "initial-admin.json"
-    admin = json.loads(admin_file.read_text())
+    deadline = time.monotonic() + 120  # two processes starting on a loaded 2-core machine
     try:
+        while True:
+            try:
+                if httpx.get(url + "/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, (tmp_path / "serve.log").read_text()
+            assert time.monotonic() < deadline, "provisor serve did not start"
+            time.sleep(0.2)
+        admin_file = tmp_path / "initial-admin.json"
+        admin = json.loads(admin_file.read_text())
         yield url, (admin["client_id"], admin["client_secret"]), process
     finally:
         if process.poll() is None:

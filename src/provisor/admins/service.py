@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import time
+import unicodedata
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -60,18 +61,31 @@ WRONG = "Wrong name or password."
 
 
 def _key(name: str) -> str:
-    return name.strip().casefold()
+    return unicodedata.normalize("NFKC", name.strip()).casefold()
 
 
 def _token_id(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+RESERVED_NAMES = frozenset({"new", "sso"})  # console paths beside /administrators/<name>
+
+
 def _name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an administrator's (local or from single sign-on), or None:
+    printable characters only (no control, format or zero-width ones that would let a name
+    look like another), no markup characters, not a reserved word."""
     if not name.strip():
         return "An administrator needs a name."
-    if len(name) > MAX_NAME_LENGTH or any(ord(c) < 32 or c in "<>\"'`" for c in name):
-        return f"An administrator's name has at most {MAX_NAME_LENGTH} printable characters."
+    if len(name) > MAX_NAME_LENGTH:
+        return f"An administrator's name has at most {MAX_NAME_LENGTH} characters."
+    if any(c in "<>\"'`" or (unicodedata.category(c)[0] in "CZ" and c != " ") for c in name):
+        return (
+            "An administrator's name has printable characters only (no control or invisible "
+            "characters, quotes, < or >)."
+        )
+    if _key(name) in RESERVED_NAMES:
+        return f"{name.strip()!r} is reserved: choose another name."
     return None
 
 
@@ -253,6 +267,10 @@ class AdministratorService:
         with self.db.read(ctx) as tx:
             return self._row(tx, ctx.actor.name)
 
+    def me(self, ctx: Context) -> Administrator:
+        """The signed-in administrator (any role)."""
+        return store.administrator(self._own(ctx))
+
     def change_own_password(self, ctx: Context, current: str, new: str) -> None:
         row = self._own(ctx)
         if not row.password_hash or not verify_secret(row.password_hash, current):
@@ -261,11 +279,15 @@ class AdministratorService:
             raise InputError(problem)
         with self.db.write(ctx) as tx:
             store.change(tx, row.id, password_hash=hash_secret(new, self.hasher))
+            store.delete_sessions_of(tx, row.id)  # a stolen session ends with the old password
             tx.audit("administrator.password.change", ctx.actor.name)
 
     def begin_second_factor(self, ctx: Context) -> tuple[str, str]:
-        """A new TOTP secret to confirm with a code: (secret, otpauth:// URI)."""
+        """A new TOTP secret to confirm with a code: (secret, otpauth:// URI). Not while a
+        second factor is on: turning it off (with a code) comes first."""
         row = self._own(ctx)
+        if row.totp_secret:
+            raise InputError("Your second factor is on: turn it off with a code first.")
         secret = pyotp.random_base32()
         with self.db.write(ctx) as tx:
             store.change(tx, row.id, totp_pending=self.cipher.encrypt(secret))
@@ -299,6 +321,7 @@ class AdministratorService:
                 totp_pending=None,
                 totp_last_step=step,
             )
+            store.delete_sessions_of(tx, row.id)
             tx.audit("administrator.totp.enable", ctx.actor.name)
 
     def disable_second_factor(self, ctx: Context, code: str) -> None:
@@ -307,6 +330,7 @@ class AdministratorService:
             raise InputError("That code is not the authenticator's current one.")
         with self.db.write(ctx) as tx:
             store.change(tx, row.id, totp_secret=None, totp_last_step=None)
+            store.delete_sessions_of(tx, row.id)
             tx.audit("administrator.totp.disable", ctx.actor.name)
 
     def end_own_sessions(self, ctx: Context) -> int:
@@ -483,7 +507,12 @@ class AdministratorService:
         """The administrator of an SSO identity: made on first sign-in, its role refreshed
         from the provider's claim on each. A local administrator of the same name is not
         taken over (ConflictError's message says so)."""
-        key = f"{issuer} {subject}"[:512]
+        key = hashlib.sha256(f"{issuer}\0{subject}".encode()).hexdigest()  # whole, any length
+        problem = _name_problem(name)
+        if problem:
+            raise AuthenticationError(
+                f"The provider's name for you cannot be an administrator's here: {problem}"
+            )
         ctx = Context.system("console", tenant=tenant)
         with self.db.write(ctx) as tx:
             row = store.find_by_subject(tx, key)

@@ -6,12 +6,13 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 
 from provisor.console import pages
-from provisor.console.rendering import OPERATOR_ROOT, ROOT
+from provisor.console.rendering import OPERATOR_ROOT, ROOT, PublicRoute, render
 
 STATIC = Path(__file__).parent / "static"
 
@@ -41,9 +42,20 @@ class Static(StaticFiles):
         await super().__call__(scope, receive, send_with_headers)
 
 
+unknown = APIRouter(route_class=PublicRoute, include_in_schema=False)
+
+
+@unknown.api_route(ROOT + "/{rest:path}", methods=["GET", "POST"])
+@unknown.api_route(OPERATOR_ROOT + "/{rest:path}", methods=["GET", "POST"])
+def no_page(request: Request, rest: str) -> Response:
+    """A console path that is no page: a page saying so (not the API's problem JSON)."""
+    return render(request, "error.html", status=404, message="There is no such page.")
+
+
 def install(app: FastAPI) -> None:
     """Add the console's routes and assets to ``app`` (the API's application)."""
     app.mount(ROOT + "/static", Static(directory=STATIC), name="console-static")
     app.mount(OPERATOR_ROOT + "/static", Static(directory=STATIC), name="operator-console-static")
     for router in routers():
         app.include_router(router)
+    app.include_router(unknown)  # last: what no page matched

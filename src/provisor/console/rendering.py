@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
@@ -124,6 +124,15 @@ def can_change(request: Request) -> bool:
     return session_of(request).administrator.actor().allows(Permission.ADMIN)
 
 
+def offer_change(request: Request) -> None:
+    """A page whose only purpose is a change (a creation form) is not offered to a viewer
+    (the service would refuse the change anyway)."""
+    if not can_change(request):
+        raise PermissionDeniedError(
+            "This form makes a change, and a viewer changes nothing: ask an administrator."
+        )
+
+
 def render(
     request: Request,
     template: str,
@@ -134,7 +143,7 @@ def render(
     """``template`` with ``values`` and the layout's own (session, CSRF token, URLs)."""
     session: Session | None = getattr(request.state, "console_session", None)
     operator = tenant_of(request.scope) == INSTALLATION
-    values.setdefault("notice", request.cookies.get("provisor_notice", ""))
+    values.setdefault("notice", unquote(request.cookies.get("provisor_notice", "")))
     response = templates.TemplateResponse(
         request,
         template,
@@ -166,7 +175,7 @@ def redirect(request: Request, path: str, notice: str = "", **query: Any) -> Res
     if notice:
         response.set_cookie(
             "provisor_notice",
-            notice[:300],
+            quote(notice[:300]),  # cookies are Latin-1: any text fits encoded
             max_age=60,
             path=base(request),
             httponly=True,
@@ -187,7 +196,8 @@ def same_origin(request: Request) -> bool:
     if not sent or sent == "null":
         return sent is None
     parts = urlsplit(sent)
-    return f"{parts.scheme}://{parts.netloc}" == f"{request.url.scheme}://{request.url.netloc}"
+    scheme = "https" if is_https(request) else request.url.scheme  # behind a trusted proxy too
+    return f"{parts.scheme}://{parts.netloc}" == f"{scheme}://{request.url.netloc}"
 
 
 async def csrf_token(request: Request) -> str:

@@ -3,6 +3,7 @@ drawn on the server) and sessions; for every role."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import segno
@@ -10,10 +11,13 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from provisor.admins.model import MAX_PASSWORD_LENGTH
+from provisor.auth.attempts import retry_after
+from provisor.console.pages.login import start_session
 from provisor.console.rendering import (
     ROOT,
     ConsoleContext,
     ConsoleRoute,
+    context,
     redirect,
     render,
     services,
@@ -21,6 +25,7 @@ from provisor.console.rendering import (
 )
 from provisor.context import Context
 from provisor.errors import InputError
+from provisor.web.auth import client_address
 
 router = APIRouter(prefix=ROOT, route_class=ConsoleRoute, include_in_schema=False)
 
@@ -61,13 +66,13 @@ def change_password(
     new: Password = "",
     repeated: Password = "",
 ) -> Response:
-    try:
-        if new != repeated:
-            raise InputError("The new password and its repetition differ.")
-        services(request).administrators.change_own_password(ctx, current, new)
-    except InputError as exc:
-        return _page(request, ctx, 400, exc.message)
-    return redirect(request, "/account", notice="Your password is changed.")
+    found = services(request).administrators
+    if new != repeated:
+        return _page(request, ctx, 400, "The new password and its repetition differ.")
+    refused = _guessing(request, ctx, lambda: found.change_own_password(ctx, current, new))
+    if refused is not None:
+        return refused
+    return _fresh_session(request, "Your password is changed; your other sessions ended.")
 
 
 @router.post("/account/second-factor")
@@ -78,17 +83,43 @@ def begin_second_factor(request: Request, ctx: ConsoleContext) -> Response:
 
 @router.post("/account/second-factor/confirm")
 def confirm_second_factor(request: Request, ctx: ConsoleContext, code: Code = "") -> Response:
-    try:
-        services(request).administrators.confirm_second_factor(ctx, code)
-    except InputError as exc:
-        return _page(request, ctx, 400, exc.message)
-    return redirect(request, "/account", notice="The second factor is on.")
+    found = services(request).administrators
+    refused = _guessing(request, ctx, lambda: found.confirm_second_factor(ctx, code))
+    if refused is not None:
+        return refused
+    return _fresh_session(request, "The second factor is on; your other sessions ended.")
 
 
 @router.post("/account/second-factor/disable")
 def disable_second_factor(request: Request, ctx: ConsoleContext, code: Code = "") -> Response:
+    found = services(request).administrators
+    refused = _guessing(request, ctx, lambda: found.disable_second_factor(ctx, code))
+    if refused is not None:
+        return refused
+    return _fresh_session(request, "The second factor is off; your other sessions ended.")
+
+
+def _guessing(request: Request, ctx: Context, check: Callable[[], None]) -> Response | None:
+    """Run ``check`` (which proves the current password or a code) on the sign-in's budgets:
+    a stolen session cannot guess the password or the codes faster than a stranger could
+    sign in. None when it passed, else the page saying why not."""
+    attempts = services(request).attempts
+    address = client_address(request)
+    who = f"console:{ctx.tenant}:{ctx.actor.name.casefold()}"
+    wait = attempts.blocked(address, who)
+    if wait:
+        return _page(request, ctx, 429, f"Too many wrong answers: wait {retry_after(wait)} s.")
     try:
-        services(request).administrators.disable_second_factor(ctx, code)
+        check()
     except InputError as exc:
+        attempts.failed(address, who)
         return _page(request, ctx, 400, exc.message)
-    return redirect(request, "/account", notice="The second factor is off.")
+    attempts.succeeded(who)
+    return None
+
+
+def _fresh_session(request: Request, notice: str) -> Response:
+    """After a change of the person's password or second factor every session of theirs
+    ended (the service ends them): this browser gets a new one."""
+    admin = services(request).administrators.me(context(request))
+    return start_session(request, admin, session_of(request).method, ROOT + "/account", notice)

@@ -16,6 +16,7 @@ from provisor.console.rendering import (
     ROOT,
     ConsoleContext,
     ConsoleRoute,
+    offer_change,
     redirect,
     render,
     services,
@@ -76,6 +77,7 @@ def list_administrators(
 
 @router.get("/administrators/new")
 def new_administrator(request: Request, ctx: ConsoleContext) -> Response:
+    offer_change(request)
     return _new_form(request, name="", role=Role.ADMINISTRATOR.value)
 
 

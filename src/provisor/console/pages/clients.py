@@ -18,6 +18,7 @@ from provisor.console.rendering import (
     ROOT,
     ConsoleContext,
     ConsoleRoute,
+    offer_change,
     redirect,
     render,
     services,
@@ -79,6 +80,7 @@ def list_clients(
 
 @router.get("/clients/new")
 def new_client(request: Request, ctx: ConsoleContext) -> Response:
+    offer_change(request)
     return render(request, "clients/new.html", **_values(chosen=[], name="", text=""))
 
 

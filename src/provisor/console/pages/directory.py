@@ -15,6 +15,7 @@ from provisor.console.rendering import (
     ROOT,
     ConsoleContext,
     ConsoleRoute,
+    offer_change,
     redirect,
     render,
     services,
@@ -261,6 +262,7 @@ def _formatted(name: Any) -> str:
 
 @router.get("/directory/users/new")
 def new_user(request: Request, ctx: ConsoleContext) -> Response:
+    offer_change(request)
     return render(request, "directory/user_new.html", values={"active": True}, problem="")
 
 

@@ -23,6 +23,7 @@ from provisor.console.rendering import (
     ROOT,
     ConsoleContext,
     ConsoleRoute,
+    offer_change,
     redirect,
     render,
     services,
@@ -62,6 +63,7 @@ def groups(request: Request, ctx: ConsoleContext, q: str = "", after: str = "") 
 
 @router.get("/directory/groups/new")
 def new_group(request: Request, ctx: ConsoleContext) -> Response:
+    offer_change(request)
     return render(request, "directory/group_new.html", display_name="", problem="")
 
 

@@ -119,12 +119,14 @@ def login(
     return start_session(request, admin, "password", next)
 
 
-def start_session(request: Request, admin: Administrator, method: str, next: str) -> Response:
+def start_session(
+    request: Request, admin: Administrator, method: str, next: str, notice: str = ""
+) -> Response:
     """Sign ``admin`` in: a new session (and cookie), then the page they were going to.
     Used by every way of signing in."""
     tenant = tenant_of(request.scope)
     token, _session = services(request).administrators.open_session(tenant, admin, method)
-    response = redirect(request, _next(next))
+    response = redirect(request, _next(next), notice=notice)
     set_session_cookie(request, response, token)
     response.delete_cookie(LOGIN_COOKIE, path=base(request))
     return response

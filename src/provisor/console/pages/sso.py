@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from typing import Annotated
+from urllib.parse import quote, unquote
 
 from fastapi import APIRouter, Form, Request
 from starlette.concurrency import run_in_threadpool
@@ -50,9 +51,15 @@ MAX_VALUES = 100  # claim values of each role
 
 def callback_url(request: Request) -> str:
     """The redirect URI to register at the provider: this tenant's callback (https also
-    behind a trusted TLS-terminating proxy)."""
-    scheme = "https" if is_https(request) else request.url.scheme
-    return f"{scheme}://{request.url.netloc}{base(request)}/login/sso/callback"
+    behind a trusted TLS-terminating proxy). With ``PROVISOR_BASE_URL`` set it is built on
+    that, not on the request's Host header."""
+    configured = services(request).settings.base_url
+    if configured:
+        origin = configured.rstrip("/")  # its path too: a proxy may serve provisor below one
+    else:
+        scheme = "https" if is_https(request) else request.url.scheme
+        origin = f"{scheme}://{request.url.netloc}"
+    return f"{origin}{base(request)}/login/sso/callback"
 
 
 def _state_cookie(request: Request, response: Response, name: str, value: str) -> None:
@@ -84,7 +91,7 @@ async def sso_start(request: Request, next: str = "") -> Response:
     response = RedirectResponse(started.url, status_code=303)
     _state_cookie(request, response, STATE_COOKIE, started.sealed)
     if next:
-        _state_cookie(request, response, NEXT_COOKIE, next[:2000])
+        _state_cookie(request, response, NEXT_COOKIE, quote(next[:2000]))
     return response
 
 
@@ -102,7 +109,7 @@ async def sso_callback(request: Request) -> Response:
     except AuthenticationError as exc:
         refused = await run_in_threadpool(login.login_form, request, 401, exc.message)
         return _forget(request, refused)
-    next = request.cookies.get(NEXT_COOKIE, "")
+    next = unquote(request.cookies.get(NEXT_COOKIE, ""))
     signed_in = await run_in_threadpool(login.start_session, request, admin, "sso", next)
     onward = await run_in_threadpool(
         render, request, "sso_continue.html", target=signed_in.headers["location"]

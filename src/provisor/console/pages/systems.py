@@ -19,6 +19,7 @@ from provisor.console.rendering import (
     ROOT,
     ConsoleContext,
     ConsoleRoute,
+    offer_change,
     redirect,
     render,
     services,
@@ -182,6 +183,7 @@ def new_page(
     role: str = "",
     type: Annotated[str, Query(max_length=100)] = "",
 ) -> Response:
+    offer_change(request)
     chosen = _role(role)
     if chosen is None or not type:
         return _type_page(request, ctx, chosen)
