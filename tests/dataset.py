@@ -512,6 +512,19 @@ def tenant_rows(tag: str) -> Rows:
                 "updated": _at(3),
             }
         ],
+        "proxy_activity": [
+            {
+                "time": _at(9, 10),
+                "system_id": target,
+                "operation": "get",
+                "endpoint": "Users",
+                "entity_id": user,
+                "status": 200,
+                "duration_us": 1800,
+                "request_id": uuid.uuid5(_NAMESPACE, f"{tag}/proxy").hex,
+                "caller": "hr-sync",
+            }
+        ],
         "audit_log": [
             {
                 "at": _at(5),

@@ -44,13 +44,15 @@ ACTIONS = 10_000  # ms an action (click, fill...) waits for its element; expect(
 # -- the browser: one per worker ------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+# Per test, not per worker: the sync API runs an event loop in the test's thread while it
+# lives, and the other tests a worker runs meanwhile call asyncio.run in that thread.
+@pytest.fixture
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser(playwright: Playwright) -> Iterator[Browser]:
     """Headless chromium from the system (its sandbox needs a user other than root)."""
     if not Path(CHROMIUM).is_file():

@@ -48,14 +48,15 @@ def test_a_refusal_names_the_call_the_permissions_and_what_to_do(
         name = text.removeprefix("The client ").split(" ")[0]  # the client's name
         assert name.startswith("test-")
         assert text == (
-            f"The client {name} may not call GET /api/v1/systems: that needs the "
-            "permission admin. Ask an administrator for a technical user with that permission."
+            f"The client {name} may not call GET /api/v1/systems: that needs one of the "
+            "permissions view or admin. Ask an administrator for a technical user with one of "
+            "these permissions."
         )
         scim = hr.get("/scim/Groups")
     assert scim.status_code == 403 and scim.headers["content-type"].startswith(SCIM)
     assert scim.json()["detail"] == (
         f"The client {name} may not call GET /scim/Groups: that needs one of the "
-        "permissions manage_groups or admin. Ask an administrator for a technical user with "
+        "permissions manage_groups, view or admin. Ask an administrator for a technical user with "
         "one of these permissions."
     )
 

@@ -366,6 +366,10 @@ UNPARAMETERISED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/clients"): CREATES,
     ("GET", "/api/v1/administrators"): LISTINGS,
     ("POST", "/api/v1/administrators"): CREATES,
+    ("GET", "/api/v1/console/sso"): "the caller's tenant's own single sign-on (no id: 404 "
+    "until a sets its own, tests/console/test_sso.py checks one tenant's is not another's)",
+    ("PUT", "/api/v1/console/sso"): ACTION,
+    ("DELETE", "/api/v1/console/sso"): ACTION,
     ("GET", "/api/v1/realtime-logs"): LISTINGS,
     ("GET", "/api/v1/configuration"): LISTINGS,  # a's configuration as one document
     ("POST", "/api/v1/configuration/plan"): ACTION,

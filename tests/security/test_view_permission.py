@@ -41,6 +41,7 @@ READ_BY_POST: dict[tuple[str, str], str] = {
 # GETs answered with another status than 200 for a view-only caller, and why (never 401/403).
 NOT_200: dict[tuple[str, str], tuple[int, str]] = {
     ("GET", "/scim/Me"): (501, "not implemented for any caller: callers are technical users"),
+    ("GET", "/api/v1/console/sso"): (404, "read, but the estate sets no single sign-on up"),
 }
 # Every /scim operation on /Me answers 501 to any reader of the directory (its guard).
 ME_METHODS = ("POST", "PUT", "PATCH", "DELETE")
