@@ -443,12 +443,6 @@ class AdministratorService:
             expires=row.expires,
         )
 
-    def complete_session(self, session: Session) -> tuple[str, Session]:
-        """The full session that replaces a ``pending`` one once the second factor is proven
-        (a new token: the pending one ends)."""
-        self.close_session(session.tenant, session.id, hashed=True)
-        return self.open_session(session.tenant, session.administrator, "totp")
-
     def close_session(self, tenant: str, token: str, *, hashed: bool = False) -> None:
         session_id = token if hashed else _token_id(token)
         with self.db.write(Context.system("console", tenant=tenant)) as tx:

@@ -173,11 +173,8 @@ def code(
         found.attempts.failed(address, who)
         return _form(request, 401, "That code is not right: try the current one.", step="code")
     found.attempts.succeeded(who)
-    token, _full = found.administrators.complete_session(session)
-    response = redirect(request, _next(next))
-    set_session_cookie(request, response, token)
-    response.delete_cookie(LOGIN_COOKIE, path=base(request))
-    return response
+    found.administrators.close_session(session.tenant, session.id, hashed=True)  # the pending one
+    return start_session(request, admin, "totp", next)
 
 
 @signed_in.post("/logout")
