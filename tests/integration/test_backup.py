@@ -118,7 +118,7 @@ def test_backup_while_writing_restores_into_a_serving_installation(tmp_path: Pat
         assert made.returncode == 0, made.stderr
         assert "master key is NOT in this backup" in made.stderr
         # a running installation is never restored over
-        with pytest.raises(ConfigError, match="is in use.*stop every provisor"):
+        with pytest.raises(ConfigError, match=r"is in use.*stop every provisor"):
             restore(Settings(data_dir=live_dir), archive)
 
     users = _users_in(archive, tmp_path)
