@@ -474,8 +474,10 @@ def test_compose_commands_run_on_postgresql_behind_the_proxy(
                 service,
             )
         for worker in ("worker-1", "worker-2"):
-            log = tmp_path / f"{worker}.log"
-            _wait(lambda w=log: "running jobs" in w.read_text(), processes[worker], log, worker)
+            output = tmp_path / f"{worker}.log"
+            _wait(
+                lambda w=output: "running jobs" in w.read_text(), processes[worker], output, worker
+            )
         url = stack.enter_context(_caddy(tmp_path, ports))
         auth = (admin["client_id"], admin["client_secret"])
         with httpx.Client(base_url=url, verify=_tls(tmp_path), auth=auth, timeout=60) as client:
