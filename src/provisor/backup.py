@@ -16,9 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from alembic.config import Config
-from alembic.script import ScriptDirectory
-
 from provisor import __version__
 from provisor.auth.keys import KEY_FILE
 from provisor.connectors.paths import TENANTS_FOLDER
@@ -192,7 +189,7 @@ def restore(settings: Settings, source: Path) -> Backup:
         revision = _check_database(staged / DATABASE)
         if revision != made.revision:
             raise ConfigError("The backup's database is not the one its manifest describes.")
-        _known_revision(revision)
+        migrate.require_known(revision)
         if not made.key and settings.secret_key is None and not (folder / KEY_FILE).is_file():
             raise ConfigError(
                 f"The backup holds no master key and {folder.resolve() / KEY_FILE} does not "
@@ -262,18 +259,6 @@ def _unpack(source: Path, staged: Path) -> Backup:
     except (tarfile.TarError, OSError, EOFError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{source} is no readable provisor backup: {exc}") from exc
     return made
-
-
-def _known_revision(revision: str | None) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(migrate.MIGRATIONS))
-    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
-    if revision not in known:
-        raise ConfigError(
-            f"The backup's database is at migration {revision}, which this provisor "
-            f"({__version__}) does not know: restore it with the provisor that made it or a "
-            "later one."
-        )
 
 
 @contextlib.contextmanager

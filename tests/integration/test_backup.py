@@ -12,6 +12,7 @@ import sys
 import tarfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +25,14 @@ from provisor.errors import ConfigError
 from provisor.runtime import Services, initialise
 from provisor.settings import Settings
 from provisor.web.app import create_app
-from tests.conftest import free_port, uvicorn_thread
+from tests.conftest import (
+    PG_ADMIN_URL,
+    create_pg_database,
+    drop_pg_database,
+    free_port,
+    pg_url,
+    uvicorn_thread,
+)
 from tests.helpers import user_body
 
 PROVISOR = [sys.executable, "-m", "provisor"]
@@ -232,8 +240,10 @@ def test_restore_refuses_a_migration_it_does_not_know(
         conn.execute("UPDATE alembic_version SET version_num = '9999'")
     conn.close()
     backup(installation, tmp_path / "future.backup", include_key=True)
-    with pytest.raises(ConfigError, match="migration 9999, which this provisor"):
+    with pytest.raises(ConfigError, match="migration 9999, which this provisor.*does not know"):
         restore(Settings(data_dir=tmp_path / "target"), tmp_path / "future.backup")
+    with pytest.raises(ConfigError, match="a newer provisor migrated it"):  # nor upgrades it
+        initialise(installation)
 
 
 def test_postgresql_is_backed_up_with_its_own_tools(tmp_path: Path) -> None:
@@ -244,3 +254,41 @@ def test_postgresql_is_backed_up_with_its_own_tools(tmp_path: Path) -> None:
     ):
         with pytest.raises(ConfigError, match="pg_dump -Fc"):
             attempt()
+
+
+def test_postgresql_dump_and_restore(tmp_path: Path) -> None:
+    """docs/operations.md's pg_dump and pg_restore: as a role that bypasses row-level
+    security (the tables FORCE it on their owner), into a database owned by provisor's role;
+    the restored database serves the same credentials with the same master key."""
+    name = f"provisor_dump_{uuid.uuid4().hex[:10]}"
+    create_pg_database(name)
+    create_pg_database(name + "_restored")
+    try:
+        key = "k" * 40
+        settings = Settings(data_dir=tmp_path, database_url=pg_url(name), secret_key=key)
+        initialise(settings)
+        admin = json.loads((tmp_path / "initial-admin.json").read_text())
+        superuser = PG_ADMIN_URL.rsplit("/", 1)[0]
+        dump = tmp_path / "provisor.dump"
+        for command in (
+            ["pg_dump", "--format=custom", f"--file={dump}", f"{superuser}/{name}"],
+            ["pg_restore", "--exit-on-error", f"--dbname={superuser}/{name}_restored", str(dump)],
+        ):
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            assert done.returncode == 0, done.stderr
+        restored = Settings(
+            data_dir=tmp_path, database_url=pg_url(name + "_restored"), secret_key=key
+        )
+        assert initialise(restored).admin_file is None  # at head, with its clients
+        services = Services.open(restored)
+        try:
+            principal = services.clients.authenticate_secret(
+                "default", admin["client_id"], admin["client_secret"]
+            )
+            assert principal is not None
+            assert not services.db.bypasses_row_security()  # provisor's own role
+        finally:
+            services.close()
+    finally:
+        drop_pg_database(name)
+        drop_pg_database(name + "_restored")
