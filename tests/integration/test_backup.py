@@ -240,7 +240,7 @@ def test_restore_refuses_a_migration_it_does_not_know(
         conn.execute("UPDATE alembic_version SET version_num = '9999'")
     conn.close()
     backup(installation, tmp_path / "future.backup", include_key=True)
-    with pytest.raises(ConfigError, match="migration 9999, which this provisor.*does not know"):
+    with pytest.raises(ConfigError, match=r"migration 9999, which this provisor.*does not know"):
         restore(Settings(data_dir=tmp_path / "target"), tmp_path / "future.backup")
     with pytest.raises(ConfigError, match="a newer provisor migrated it"):  # nor upgrades it
         initialise(installation)
