@@ -94,6 +94,7 @@ def _users_in(archive: Path, scratch: Path) -> int:
         conn.close()
 
 
+@pytest.mark.slow  # starts provisor, PostgreSQL's tools or Caddy as processes
 def test_backup_while_writing_restores_into_a_serving_installation(tmp_path: Path) -> None:
     live_dir, restored_dir = tmp_path / "live", tmp_path / "restored"
     archive = tmp_path / "provisor.backup"
@@ -256,6 +257,7 @@ def test_postgresql_is_backed_up_with_its_own_tools(tmp_path: Path) -> None:
             attempt()
 
 
+@pytest.mark.slow  # starts provisor, PostgreSQL's tools or Caddy as processes
 def test_postgresql_dump_and_restore(tmp_path: Path) -> None:
     """docs/operations.md's pg_dump and pg_restore: as a role that bypasses row-level
     security (the tables FORCE it on their owner), into a database owned by provisor's role;

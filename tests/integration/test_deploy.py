@@ -360,6 +360,7 @@ def _tls(folder: Path, client: str | None = None) -> ssl.SSLContext:
     return context
 
 
+@pytest.mark.slow  # starts provisor, PostgreSQL's tools or Caddy as processes
 def test_the_proxy_forwards_the_caller_address_and_certificate(tmp_path: Path) -> None:
     """What the Caddyfile passes upstream, seen by an echo server: its own X-Forwarded-For and
     the client certificate (base64 DER), never what a caller forges."""
@@ -398,6 +399,7 @@ def compose_database() -> Iterator[str]:
         conn.execute(f'DROP ROLE IF EXISTS "{name}"')
 
 
+@pytest.mark.slow  # starts provisor, PostgreSQL's tools or Caddy as processes
 def test_compose_commands_run_on_postgresql_behind_the_proxy(
     tmp_path: Path, compose_database: str
 ) -> None:
