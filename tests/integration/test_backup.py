@@ -36,6 +36,7 @@ from tests.conftest import (
 from tests.helpers import user_body
 
 PROVISOR = [sys.executable, "-m", "provisor"]
+MAX_BODY = 8192  # the served installations' configuration file sets it
 
 
 def _env() -> dict[str, str]:
@@ -52,11 +53,14 @@ def _provisor(*args: str) -> subprocess.CompletedProcess[str]:
 
 @contextmanager
 def _served(folder: Path) -> Iterator[str]:
-    """``provisor serve`` (one worker process, SQLite) on ``folder``; its URL."""
+    """``provisor serve --config FILE`` (one worker process, SQLite) on ``folder``, the file
+    naming the folder and a small body limit; its URL."""
     port = free_port()
     log = (folder.parent / f"{folder.name}-serve.log").open("w")
+    config = folder.parent / f"{folder.name}.toml"  # read by serve and its worker processes
+    config.write_text(f'data_dir = "{folder}"\nmax_body_bytes = {MAX_BODY}\n')
     process = subprocess.Popen(
-        [*PROVISOR, "serve", "--port", str(port), "--data-dir", str(folder), "--workers", "1"],
+        [*PROVISOR, "serve", "--port", str(port), "--config", str(config), "--workers", "1"],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=_env(),
@@ -104,6 +108,8 @@ def test_backup_while_writing_restores_into_a_serving_installation(tmp_path: Pat
     with _served(live_dir) as url:
         admin = json.loads((live_dir / "initial-admin.json").read_text())
         auth = (admin["client_id"], admin["client_secret"])
+        big = user_body(displayName="x" * MAX_BODY)  # the file's limit, in the worker process
+        assert httpx.post(url + "/scim/Users", json=big, auth=auth).status_code == 413
 
         def write() -> None:
             with httpx.Client(base_url=url + "/scim", auth=auth, timeout=60) as client:
