@@ -114,8 +114,7 @@ def test_rotation_reencrypts_everything_and_the_old_key_is_refused(settings: Set
         services.close()
 
 
-def test_an_interrupted_rotation_refuses_starts_and_resumes(sqlite_settings: Settings) -> None:
-    settings = sqlite_settings
+def test_an_interrupted_rotation_refuses_starts_and_resumes(settings: Settings) -> None:
     initialise(settings)
     services = Services.open(settings)
     ids = fill(services, systems=3)
