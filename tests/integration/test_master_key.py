@@ -16,7 +16,7 @@ from provisor.admins.model import SsoSettings
 from provisor.auth.keys import KEY_FILE, create_key_file, read_key_file
 from provisor.cli import app
 from provisor.context import Context
-from provisor.errors import MasterKeyError
+from provisor.errors import ConfigError, MasterKeyError
 from provisor.installation.keys import (
     CHECK,
     ENCRYPTED,
@@ -214,7 +214,7 @@ def test_rotation_refuses_while_a_job_runner_beats(sqlite_settings: Settings) ->
     services = Services.open(sqlite_settings)
     services.jobs.beat(Context.system("worker"), "host:1", "2026-01-01T00:00:00.000000Z")
     services.close()
-    with pytest.raises(Exception, match="stop every provisor serve"):
+    with pytest.raises(ConfigError, match="stop every provisor serve"):
         rotate_master_key(sqlite_settings)
     assert not (sqlite_settings.data_dir / NEW_KEY_FILE).exists()
 
