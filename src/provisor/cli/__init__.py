@@ -32,6 +32,7 @@ from provisor.cli.common import (
 from provisor.cli.config import app as config_app
 from provisor.cli.jobs import app as jobs_app
 from provisor.cli.jobs import worker
+from provisor.cli.keys import app as keys_app
 from provisor.cli.login import login, logout, whoami
 from provisor.cli.realtime import app as realtime_app
 from provisor.cli.schedules import app as schedules_app
@@ -61,6 +62,7 @@ app.command()(whoami)
 app.add_typer(transform_app, name="transform")
 app.add_typer(certs_app, name="certs")
 app.add_typer(config_app, name="config")
+app.add_typer(keys_app, name="keys")
 
 
 @app.callback()

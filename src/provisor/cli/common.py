@@ -179,6 +179,7 @@ def open_services(settings: Settings) -> Iterator[Services]:
         services = Services.open(settings)
         try:
             migrate.upgrade(services.db)
+            services.master_key.verify()
             yield services
         finally:
             services.close()
