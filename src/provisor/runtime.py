@@ -35,8 +35,15 @@ from provisor.connectors.paths import TENANTS_FOLDER, FileRoots
 from provisor.context import ANY_TENANT, Context, PerTenant
 from provisor.directory.service import Directory, DirectoryOptions
 from provisor.errors import ConfigError
+from provisor.jobs.ports import JobEvents
 from provisor.jobs.scheduler import ScheduleService
 from provisor.jobs.service import JobQueue, JobService
+from provisor.notifications.senders import SmtpSettings
+from provisor.notifications.service import (
+    SECRETS_PURPOSE,
+    NotificationOptions,
+    NotificationService,
+)
 from provisor.proxy.activity import ProxyActivity
 from provisor.proxy.service import ProxyService
 from provisor.ratelimit import InboundBudget
@@ -54,6 +61,7 @@ log = structlog.get_logger("provisor.runtime")
 
 CERTIFICATE_KEYS = "certificate keys"  # the purpose of the key that encrypts certificate keys
 UPKEEP_SECONDS = 3600.0  # how often the jobs process applies the certificates' expiry rules
+DELIVERY_SECONDS = 15.0  # how often the jobs process looks for notifications to send
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +89,7 @@ class Services:
     inbound: PerTenant[InboundBudget]  # each tenant's budget of proxy and real-time calls
     attempts: AttemptLimiter  # unauthenticated and failed-authentication budgets
     secret_checks: SecretChecks  # the bounded pool that checks client secrets
+    notifications: NotificationService  # subscriptions and the outbox of messages
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -95,7 +104,8 @@ class Services:
         clients = build_clients(settings, db, master)
         administrators = build_administrators(settings, db, master)
         certificates = build_certificates(settings, db, master, systems, clients)
-        jobs = build_jobs(settings, db, systems)
+        notifications = build_notifications(settings, db, master, systems)
+        jobs = build_jobs(settings, db, systems, notifications)
         schedules = build_schedules(db, jobs)
         tenants = TenantService(db, clients, files=settings.data_dir / TENANTS_FOLDER)
         configuration = build_configuration(systems, schedules, directory)
@@ -121,8 +131,11 @@ class Services:
             proxy_activity=ProxyActivity(db),
             tenants=tenants,
             inbound=PerTenant(lambda tenant: InboundBudget(settings, tenant)),
-            attempts=AttemptLimiter(settings.auth_failures_per_minute),
+            attempts=AttemptLimiter(
+                settings.auth_failures_per_minute, on_burst=notifications.burst
+            ),
             secret_checks=SecretChecks(),
+            notifications=notifications,
         )
 
     async def aclose(self) -> None:
@@ -133,6 +146,7 @@ class Services:
 
     def close(self) -> None:
         self.proxy_activity.close()
+        self.notifications.close()
         self.secret_checks.close()
         for budget in self.inbound.values():
             budget.close()
@@ -256,10 +270,36 @@ def build_certificates(
     )
 
 
-def build_jobs(settings: Settings, db: Database, systems: SystemService) -> JobService:
+def build_notifications(
+    settings: Settings, db: Database, master: bytes, systems: SystemService
+) -> NotificationService:
+    smtp = None
+    if settings.smtp_host:
+        smtp = SmtpSettings(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            sender=settings.smtp_from,
+            starttls=settings.smtp_starttls,
+            ca_file=settings.smtp_tls_ca_file,
+        )
+    return NotificationService(
+        db,
+        systems,
+        CredentialCipher(master, SECRETS_PURPOSE),
+        settings.outbound_policy,
+        NotificationOptions(base_url=settings.base_url, smtp=smtp),
+    )
+
+
+def build_jobs(
+    settings: Settings, db: Database, systems: SystemService, events: JobEvents | None = None
+) -> JobService:
     return JobService(
         db,
         systems,
+        events=events,
         queue=None if settings.is_sqlite else _task_queue(),
         stale_seconds=settings.job_stale_seconds,
         lock_seconds=settings.entity_lock_seconds,
@@ -338,6 +378,7 @@ async def run_jobs(services: Services, stop: asyncio.Event, *, concurrency: int 
     from provisor.jobs.executor import Executor, worker_name
 
     upkeep = asyncio.create_task(certificate_upkeep(services.certificates, stop))
+    delivery = asyncio.create_task(notification_delivery(services.notifications, stop))
     try:
         if services.settings.is_sqlite:
             await Executor(services.jobs, services.schedules, concurrency=concurrency).run(stop)
@@ -354,6 +395,7 @@ async def run_jobs(services: Services, stop: asyncio.Event, *, concurrency: int 
         await worker.run(stop)
     finally:
         upkeep.cancel()
+        delivery.cancel()
 
 
 async def certificate_upkeep(
@@ -368,6 +410,21 @@ async def certificate_upkeep(
             await asyncio.to_thread(certificates.maintain, ctx)
         except Exception:
             log.exception("certificate upkeep failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+
+
+async def notification_delivery(
+    notifications: NotificationService, stop: asyncio.Event, every: float = DELIVERY_SECONDS
+) -> None:
+    """Send the notifications due (every tenant's) now and then every ``every`` seconds; a
+    failure is logged and tried again next time."""
+    ctx = Context.system("notifications", tenant=ANY_TENANT)
+    while not stop.is_set():
+        try:
+            await notifications.deliver_due(ctx)
+        except Exception:
+            log.exception("notification delivery failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
 
