@@ -17,6 +17,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -97,6 +98,7 @@ class NotificationService:
         self._bursts: dict[tuple[str, str, str], int] = {}
         self._burst_lock = threading.Lock()
         self._writer: ThreadPoolExecutor | None = None
+        self.clock: Callable[[], float] = time.time  # the burst windows' clock
 
     # -- subscriptions ------------------------------------------------------------------------
 
@@ -279,9 +281,9 @@ class NotificationService:
         """Certificate notices and renewals recorded recently (``certificate_events``) into
         the outbox of each subscriber to them (once each; those recorded before a
         subscription are not its). ``ctx``: a tenant's or every tenant's (``ANY_TENANT``)."""
-        since = format_datetime(
-            (moment or datetime.now().astimezone()) - timedelta(days=CERTIFICATE_LOOKBACK_DAYS)
-        )
+        moment = moment or datetime.now().astimezone()
+        since = format_datetime(moment - timedelta(days=CERTIFICATE_LOOKBACK_DAYS))
+        stamp = format_datetime(moment)
         with self.db.read(ctx) as tx:
             subscribed = store.certificate_subscriptions(tx)
             events = store.certificate_events(tx, since) if subscribed else []
@@ -311,7 +313,7 @@ class NotificationService:
                         event=f"certificate.{event.kind}",
                         subject=event.subject,
                         payload=orjson.dumps(payload).decode(),
-                        created=now(),
+                        created=stamp,
                     )
         return added
 
@@ -322,7 +324,7 @@ class NotificationService:
         (``kind`` name) reached the sign-in backoff: the tenant's login subscribers are told,
         at most once a window per address or name (in this process, and across processes by
         the outbox's key). Returns at once: the outbox is written by a thread of its own."""
-        window = int(time.time() // self.options.burst_window)
+        window = int(self.clock() // self.options.burst_window)
         key = (tenant, kind, who)
         with self._burst_lock:
             if self._bursts.get(key) == window:
