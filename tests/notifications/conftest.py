@@ -109,7 +109,7 @@ class _Handler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
         secure = session.ssl is not None
-        self.box.messages.append((message_from_bytes(content), secure, session.authenticated))
+        self.box.messages.append((message_from_bytes(content), secure, bool(session.authenticated)))
         return "250 OK"
 
 
@@ -175,7 +175,7 @@ def receiver() -> Iterator[Receiver]:
     box = Receiver(f"http://127.0.0.1:{port}/hook")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             box.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
             status = 500 if len(box.received) <= box.failures else 204

@@ -9,7 +9,6 @@ import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
 from email.message import Message
-from pathlib import Path
 
 from provisor.auth.attempts import AttemptLimiter
 from provisor.certs import store as certs_store
