@@ -178,7 +178,7 @@ class NotificationService:
             raise InputError("A webhook's address is an https:// (or http://) URL.")
         problem = unusable_url(url) or self.policy.url_problem(url)
         if problem:
-            raise InputError(f"The webhook URL is refused: {problem}.")
+            raise InputError(f"The outbound policy refuses the webhook URL: {problem}.")
 
     @requires()
     def unsubscribe(self, ctx: Context, subscription_id: str) -> None:
