@@ -35,6 +35,8 @@ def test_subscribing_on_the_notifications_page(console: Console) -> None:
     assert made.status_code == 303, made.text
     shown = browser.get("/console/notifications").text
     assert "ops@example.org" in shown and "Ops Team subscribed to job." in shown
+    system_page = browser.get(f"/console/systems/{hr.id}").text
+    assert 'id="system-subscribe-form"' in system_page and "ops@example.org" in system_page
 
     wrong = browser.post(
         "/console/notifications",
