@@ -203,6 +203,9 @@ def test_a_delivery_is_given_up_after_its_attempts(
     (given_up,), _ = services.notifications.deliveries(ADMIN, status="failed")
     assert given_up.attempts == 2 and given_up.next_attempt is None
     assert deliver(services, start + timedelta(days=1)) == 0
+    assert services.notifications.deliveries(ADMIN)[1] == 1
+    deliver(services, start + timedelta(days=31))  # what is done with is forgotten in time
+    assert services.notifications.deliveries(ADMIN)[1] == 0
 
 
 def test_certificate_notices_reach_their_subscribers(

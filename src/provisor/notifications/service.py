@@ -59,6 +59,8 @@ CERTIFICATE_LOOKBACK_DAYS = 7  # certificate events told to subscribers when thi
 MAX_SUBSCRIPTIONS = 200  # per tenant
 BATCH = 20  # deliveries one round of the loop sends
 CLAIM_SECONDS = 120.0  # a claimed delivery is another loop's again after this long
+KEEP_DAYS = 30  # deliveries delivered or given up are forgotten after this long
+PURGE_BATCH = 1000  # deliveries forgotten by one round at most
 JOB_TYPES = (JobType.READ, JobType.RESYNC)
 TEST = "test"
 
@@ -383,6 +385,7 @@ class NotificationService:
         stamp = format_datetime(moment)
         until = format_datetime(moment + timedelta(seconds=CLAIM_SECONDS))
         with self.db.write(ctx) as tx:
+            store.purge(tx, format_datetime(moment - timedelta(days=KEEP_DAYS)), PURGE_BATCH)
             return [
                 (row.id, row.tenant)
                 for row in store.due(tx, stamp, BATCH)

@@ -155,6 +155,19 @@ def claim(tx: Transaction, delivery_id: int, seen: str | None, until: str) -> bo
     return bool(tx.execute(tx.scoped(statement, _out)).rowcount)
 
 
+def purge(tx: Transaction, before: str, limit: int) -> int:
+    """Forget (at most ``limit``) deliveries done with (delivered or given up) created before
+    ``before``, with their attempts."""
+    o = _out.c
+    ended = select(o.id).where(o.status != Status.PENDING.value, o.created < before).limit(limit)
+    ids = list(tx.execute(tx.scoped(ended, _out)).scalars())
+    if ids:
+        gone = _tries.c.delivery_id.in_(ids)
+        tx.execute(tx.scoped(delete(_tries).where(gone), _tries))
+        tx.execute(tx.scoped(delete(_out).where(o.id.in_(ids)), _out))
+    return len(ids)
+
+
 def delivery_id(tx: Transaction, key: str) -> int:
     query = select(_out.c.id).where(_out.c.key == key)
     return int(tx.execute(tx.scoped(query, _out)).scalar_one())
