@@ -16,7 +16,7 @@ from provisor.context import ANY_TENANT, Context
 from provisor.jobs.model import Job, JobStatus, JobType
 from provisor.notifications.model import Status
 from provisor.notifications.service import NotificationOptions
-from provisor.runtime import Services
+from provisor.runtime import Services, notification_delivery
 from provisor.settings import Settings
 from provisor.systems.model import SystemChanges
 from provisor.timestamps import format_datetime, now
@@ -276,3 +276,24 @@ def test_a_test_message_without_a_mail_server_fails_readably(sqlite_settings: Se
         assert sent.last_error is not None and "PROVISOR_SMTP_HOST" in sent.last_error
     finally:
         services.close()
+
+
+def test_the_jobs_process_loop_delivers(sqlite_notifying: Services, mailbox: Mailbox) -> None:
+    """runtime.notification_delivery, as run_jobs starts it beside the certificate upkeep."""
+    services = sqlite_notifying
+    lid_source(services, "HR")
+    subscribe_mail(services, "job", "HR")
+    journaled(services, "HR", [R])
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.create_task(notification_delivery(services.notifications, stop, 0.05))
+        for _ in range(400):
+            if mailbox.messages:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(loop, 10)
+
+    asyncio.run(scenario())
+    assert mailbox.subjects() == [RUNNING]
