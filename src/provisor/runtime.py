@@ -50,8 +50,15 @@ from provisor.installation.keys import (
     MasterKey,
 )
 from provisor.installation.rotation import BATCH, Progress, rotate, rotation_done
+from provisor.jobs.ports import JobEvents
 from provisor.jobs.scheduler import ScheduleService
 from provisor.jobs.service import JobQueue, JobService
+from provisor.notifications.senders import SmtpSettings
+from provisor.notifications.service import (
+    SECRETS_PURPOSE,
+    NotificationOptions,
+    NotificationService,
+)
 from provisor.proxy.activity import ProxyActivity
 from provisor.proxy.service import ProxyService
 from provisor.ratelimit import InboundBudget
@@ -68,6 +75,7 @@ from provisor.tenants.service import TenantService
 log = structlog.get_logger("provisor.runtime")
 
 UPKEEP_SECONDS = 3600.0  # how often the jobs process applies the certificates' expiry rules
+DELIVERY_SECONDS = 15.0  # how often the jobs process looks for notifications to send
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +105,7 @@ class Services:
     secret_checks: SecretChecks  # the bounded pool that checks client secrets
     master_key: MasterKey  # this node's master key against the database's check value
     readiness: Readiness  # /health/ready's checks, cached a moment
+    notifications: NotificationService  # subscriptions and the outbox of messages
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -111,7 +120,8 @@ class Services:
         clients = build_clients(settings, db, master)
         administrators = build_administrators(settings, db, master)
         certificates = build_certificates(settings, db, master, systems, clients)
-        jobs = build_jobs(settings, db, systems)
+        notifications = build_notifications(settings, db, master, systems)
+        jobs = build_jobs(settings, db, systems, notifications)
         master_key = MasterKey(db, master, key_source(settings), settings.data_dir)
         schedules = build_schedules(db, jobs)
         tenants = TenantService(db, clients, files=settings.data_dir / TENANTS_FOLDER)
@@ -138,10 +148,13 @@ class Services:
             proxy_activity=ProxyActivity(db),
             tenants=tenants,
             inbound=PerTenant(lambda tenant: InboundBudget(settings, tenant)),
-            attempts=AttemptLimiter(settings.auth_failures_per_minute),
+            attempts=AttemptLimiter(
+                settings.auth_failures_per_minute, on_burst=notifications.burst
+            ),
             secret_checks=SecretChecks(),
             master_key=master_key,
             readiness=Readiness(db, master_key, jobs),
+            notifications=notifications,
         )
 
     async def aclose(self) -> None:
@@ -152,6 +165,7 @@ class Services:
 
     def close(self) -> None:
         self.proxy_activity.close()
+        self.notifications.close()
         self.secret_checks.close()
         for budget in self.inbound.values():
             budget.close()
@@ -282,10 +296,36 @@ def build_certificates(
     )
 
 
-def build_jobs(settings: Settings, db: Database, systems: SystemService) -> JobService:
+def build_notifications(
+    settings: Settings, db: Database, master: bytes, systems: SystemService
+) -> NotificationService:
+    smtp = None
+    if settings.smtp_host:
+        smtp = SmtpSettings(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            sender=settings.smtp_from,
+            starttls=settings.smtp_starttls,
+            ca_file=settings.smtp_tls_ca_file,
+        )
+    return NotificationService(
+        db,
+        systems,
+        CredentialCipher(master, SECRETS_PURPOSE),
+        settings.outbound_policy,
+        NotificationOptions(base_url=settings.base_url, smtp=smtp),
+    )
+
+
+def build_jobs(
+    settings: Settings, db: Database, systems: SystemService, events: JobEvents | None = None
+) -> JobService:
     return JobService(
         db,
         systems,
+        events=events,
         queue=None if settings.is_sqlite else _task_queue(),
         stale_seconds=settings.job_stale_seconds,
         lock_seconds=settings.entity_lock_seconds,
@@ -364,6 +404,7 @@ async def run_jobs(services: Services, stop: asyncio.Event, *, concurrency: int 
     from provisor.jobs.executor import Executor, worker_name
 
     upkeep = asyncio.create_task(certificate_upkeep(services.certificates, stop))
+    delivery = asyncio.create_task(notification_delivery(services.notifications, stop))
     try:
         if services.settings.is_sqlite:
             await Executor(services.jobs, services.schedules, concurrency=concurrency).run(stop)
@@ -380,6 +421,7 @@ async def run_jobs(services: Services, stop: asyncio.Event, *, concurrency: int 
         await worker.run(stop)
     finally:
         upkeep.cancel()
+        delivery.cancel()
 
 
 async def certificate_upkeep(
@@ -394,6 +436,21 @@ async def certificate_upkeep(
             await asyncio.to_thread(certificates.maintain, ctx)
         except Exception:
             log.exception("certificate upkeep failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+
+
+async def notification_delivery(
+    notifications: NotificationService, stop: asyncio.Event, every: float = DELIVERY_SECONDS
+) -> None:
+    """Send the notifications due (every tenant's) now and then every ``every`` seconds; a
+    failure is logged and tried again next time."""
+    ctx = Context.system("notifications", tenant=ANY_TENANT)
+    while not stop.is_set():
+        try:
+            await notifications.deliver_due(ctx)
+        except Exception:
+            log.exception("notification delivery failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
 

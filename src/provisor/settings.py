@@ -200,6 +200,25 @@ class Settings(BaseSettings):
         description="Public base URL used in meta.location (e.g. behind a reverse proxy); "
         "default: taken from each request.",
     )
+    smtp_host: str | None = Field(
+        None,
+        description="Mail server of notification e-mails; unset: e-mail subscriptions are "
+        "not delivered (their attempts fail and are shown).",
+    )
+    smtp_port: int = Field(587, ge=1, le=65535, description="The mail server's port.")
+    smtp_username: str | None = Field(None, description="User name at the mail server.")
+    smtp_password: SecretStr | None = Field(None, description="Password at the mail server.")
+    smtp_from: str = Field(
+        "provisor@localhost", description="The sender (From) of notification e-mails."
+    )
+    smtp_starttls: bool = Field(
+        True,
+        description="Upgrade the mail server connection with STARTTLS (and verify its "
+        "certificate) before authenticating.",
+    )
+    smtp_tls_ca_file: Path | None = Field(
+        None, description="PEM file of the CA that issued the mail server's certificate."
+    )
     tenant_domain: str = Field(
         "",
         max_length=190,

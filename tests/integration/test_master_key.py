@@ -61,6 +61,9 @@ def fill(services: Services, systems: int = 1) -> list[str]:
             viewer_values=(),
         ),
     )
+    services.notifications.subscribe(
+        CTX, {"topic": "login", "channel": "webhook", "address": "https://hooks.example.org/x"}
+    )
     return ids
 
 

@@ -34,6 +34,7 @@ from provisor.cli.jobs import app as jobs_app
 from provisor.cli.jobs import worker
 from provisor.cli.keys import app as keys_app
 from provisor.cli.login import login, logout, whoami
+from provisor.cli.notifications import app as notifications_app
 from provisor.cli.realtime import app as realtime_app
 from provisor.cli.schedules import app as schedules_app
 from provisor.cli.sso import app as sso_app
@@ -54,6 +55,7 @@ app.add_typer(systems_app, name="systems")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(realtime_app, name="realtime")
+app.add_typer(notifications_app, name="notifications")
 app.add_typer(tenants_app, name="tenants")
 app.command()(worker)
 app.command()(login)

@@ -28,6 +28,7 @@ from provisor.auth.keys import derive_key
 from provisor.context import ANY_TENANT, Context
 from provisor.errors import MasterKeyError
 from provisor.installation import store
+from provisor.notifications.service import SECRETS_PURPOSE as NOTIFICATION_SECRETS
 from provisor.storage import tables as t
 from provisor.storage.database import Database, Transaction
 
@@ -71,6 +72,7 @@ ENCRYPTED: tuple[Encrypted, ...] = (
     Encrypted(t.administrators, "totp_secret", ADMINISTRATOR_SECRETS),
     Encrypted(t.administrators, "totp_pending", ADMINISTRATOR_SECRETS),
     Encrypted(t.console_sso, "client_secret", ADMINISTRATOR_SECRETS),
+    Encrypted(t.notification_subscriptions, "secret", NOTIFICATION_SECRETS),
 )
 """Everything the master key protects at rest: a new encrypted column is one more line."""
 

@@ -38,6 +38,7 @@ ADMIN_ADMINISTRATORS = "Admin: administrators"
 ADMIN_REALTIME = "Admin: real-time logs"
 ADMIN_CONFIGURATION = "Admin: configuration"
 ADMIN_SSO = "Admin: console single sign-on"
+ADMIN_NOTIFICATIONS = "Admin: notifications"
 TENANT_ADMIN = "Tenant admin API"
 HEALTH = "Health"
 OAUTH = "OAuth 2.0"
@@ -57,6 +58,10 @@ TAGS: list[dict[str, str]] = [
     {"name": ADMIN_CLIENTS, "description": "Clients of the APIs and their secrets."},
     {"name": ADMIN_ADMINISTRATORS, "description": "The people who use the console."},
     {"name": ADMIN_REALTIME, "description": "What real-time provisioning did."},
+    {
+        "name": ADMIN_NOTIFICATIONS,
+        "description": "Who is told of jobs, certificates and failed sign-ins, and what was sent.",
+    },
     {
         "name": ADMIN_CONFIGURATION,
         "description": "The tenant's configuration as one document: export, plan, apply; "
@@ -94,6 +99,7 @@ TAG_GROUPS: list[dict[str, Any]] = [
             ADMIN_REALTIME,
             ADMIN_CONFIGURATION,
             ADMIN_SSO,
+            ADMIN_NOTIFICATIONS,
             TENANT_ADMIN,
         ],
     },
