@@ -37,6 +37,7 @@ from provisor.directory.service import Directory, DirectoryOptions
 from provisor.errors import ConfigError
 from provisor.jobs.scheduler import ScheduleService
 from provisor.jobs.service import JobQueue, JobService
+from provisor.metrics import instruments as metrics
 from provisor.proxy.activity import ProxyActivity
 from provisor.proxy.service import ProxyService
 from provisor.ratelimit import InboundBudget
@@ -85,6 +86,7 @@ class Services:
     @classmethod
     def open(cls, settings: Settings) -> Services:
         """Connect to the database (lazily) and build the services; no schema changes."""
+        metrics.configure(enabled=settings.metrics)
         db = open_database(settings)
         master = load_master_key(
             settings.secret_key.get_secret_value() if settings.secret_key else None,

@@ -244,6 +244,11 @@ class Settings(BaseSettings):
         "is still sending its request (or idle) is closed to make room.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    metrics: bool = Field(
+        True,
+        description="Record metrics (GET /metrics, permission metrics); false: no request, job "
+        "or login is counted and /metrics answers 404.",
+    )
     # -- the outbound policy of connectors (provisor.connectors.outbound) --
     outbound_deny: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

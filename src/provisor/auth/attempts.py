@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import structlog
 
+from provisor.metrics import instruments as metrics
+
 log = structlog.get_logger("provisor.auth")
 
 BACKOFF_AFTER = 5  # consecutive failures of one client id before it must wait
@@ -81,6 +83,7 @@ class AttemptLimiter:
                     wait = max(wait, entry.until - now)
             if wait:
                 self.throttled += 1
+                metrics.auth_throttled()
             return wait
 
     def failed(self, address: str, client_id: str | None = None) -> float:
@@ -99,6 +102,7 @@ class AttemptLimiter:
                 bucket.tokens -= 1
                 return 0.0
             self.throttled += 1
+            metrics.auth_throttled()
             if not bucket.throttled:
                 bucket.throttled = True
                 log.warning(
