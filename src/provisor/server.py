@@ -147,5 +147,7 @@ def _run(host: str, port: int, workers: int, *, jobs: bool = True, **options: An
                 os.kill(process.pid, signal.SIGTERM)
         for process, _ in processes:
             process.join()
+            if process.pid is not None:
+                metric_files.process_ended(process.pid)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
