@@ -12,12 +12,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]  # (PyYAML ships no types)
 from prometheus_client.parser import text_string_to_metric_families
 
 from provisor.context import INSTALLATION, Context
 from provisor.errors import AuthenticationError, InputError, TooManyRequestsError
 from provisor.metrics import instruments
+from provisor.metrics.processes import listen
 from provisor.ratelimit import InboundBudget
 from provisor.settings import Settings
 from provisor.timestamps import now
@@ -25,7 +26,7 @@ from provisor.types import EntityType
 from provisor.web.app import create_app
 from provisor.web.metrics import route_group
 from provisor.web.ratelimit import spend
-from tests.conftest import LiveServer, uvicorn_thread
+from tests.conftest import LiveServer, free_port, uvicorn_thread
 from tests.jobs.conftest import add_users, lid_source, run_job
 from tests.jobs.test_pipeline import csv_target
 
@@ -88,9 +89,10 @@ def test_only_the_installations_metrics_readers_and_operators_read_them(
         assert anonymous.get("/metrics").status_code == 401
     with live.client() as tenant_admin:  # a tenant's credentials are unknown there
         assert tenant_admin.get("/metrics").status_code == 401
+        assert tenant_admin.get("/t/default/metrics").status_code == 403  # admin: not metrics
     with live.client(auth=reader) as client:
         assert client.get("/metrics").status_code == 200
-        assert client.get("/t/default/metrics").status_code == 404  # a tenant's address
+        assert client.get("/t/default/metrics").status_code == 401  # a tenant's address
         assert client.get("/operator/v1/tenants").status_code == 403  # no operator
     operator = scraper(live, "operator")
     scrape(live, operator)
@@ -192,12 +194,27 @@ def test_metrics_off_record_nothing_and_answer_404(sqlite_settings: Settings) ->
         instruments.configure(enabled=True)
 
 
+def test_a_workers_listener_serves_its_metrics_without_credentials() -> None:
+    port = free_port()
+    stop = listen("127.0.0.1", port)
+    try:
+        instruments.failed_login("client", "token")
+        answer = httpx.get(f"http://127.0.0.1:{port}/metrics")
+        assert answer.status_code == 200
+        samples = parse(answer.text)
+        assert value(samples, "provisor_failed_logins_total", kind="client", reason="token") >= 1
+    finally:
+        stop()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/metrics")
+
+
 # -- the dashboard and the alert rules ----------------------------------------------------------
 
 
 def exported_names(text: str) -> set[str]:
     """The series names a scrape can hold: each family's samples by its type."""
-    names = set()
+    names: set[str] = set()
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
     for line in text.splitlines():
         match = re.match(r"# TYPE (\S+) (\S+)", line)

@@ -13,13 +13,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from prometheus_client import (
     CollectorRegistry,
     generate_latest,
     multiprocess,
+    start_http_server,
     values,
 )
 from prometheus_client.registry import Collector
@@ -69,6 +70,26 @@ def finish(path: Path, temporary: bool) -> None:
     """The server stopped: remove the folder it made."""
     if temporary:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def listen(address: str, port: int) -> Callable[[], None]:
+    """Serve this process's metrics (every process's, in a multi-process folder) in plain HTTP
+    on ``address``:``port``, without authentication, from a thread (``provisor worker`` with
+    ``PROVISOR_METRICS_PORT``); the function that stops it."""
+    path = folder()
+    if path is not None:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, str(path))  # type: ignore[no-untyped-call]
+    else:
+        registry = instruments().registry
+    server, thread = start_http_server(port, addr=address, registry=registry)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+    return stop
 
 
 def exposition(extra: Iterable[Collector] = ()) -> bytes:

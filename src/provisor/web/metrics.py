@@ -3,10 +3,10 @@
 process of the server plus what the database says at scrape time (queued jobs, job runners'
 heartbeats, certificates' days left: :class:`DatabaseCollector`).
 
-``/metrics`` is the installation's, at its own address only (a tenant's ``/t/<tenant>/metrics``
-is 404): a technical user of the installation scope holding ``metrics`` (or an operator) may
-read it; a tenant's credentials are unknown there (401), and no tenant's admin holds
-``metrics`` (403).
+``/metrics`` is the installation's, at its own address: a technical user of the installation
+scope holding ``metrics`` (or an operator) may read it; a tenant's credentials are unknown
+there (401). At a tenant's address (``/t/<tenant>/metrics``) the installation's are unknown
+(401) and no tenant's technical user holds ``metrics`` (403).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import structlog
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from starlette.concurrency import run_in_threadpool
@@ -31,7 +31,7 @@ from provisor.metrics.processes import CONTENT_TYPE, exposition
 from provisor.runtime import Services
 from provisor.timestamps import parse_datetime
 from provisor.web import openapi
-from provisor.web.auth import Guard, services
+from provisor.web.auth import Guard, GuardedRoute, services
 from provisor.web.tenancy import tenant_of
 
 log = structlog.get_logger("provisor.metrics")
@@ -142,8 +142,7 @@ class DatabaseCollector:
         yield days
 
 
-router = APIRouter(tags=[openapi.HEALTH])
-_GUARD = Guard(Permission.METRICS, Permission.OPERATOR)
+router = APIRouter(tags=[openapi.HEALTH], route_class=GuardedRoute)
 
 
 @router.get(
@@ -154,13 +153,12 @@ _GUARD = Guard(Permission.METRICS, Permission.OPERATOR)
         **openapi.errors,
     },
     response_class=Response,
+    dependencies=[Depends(Guard(Permission.METRICS, Permission.OPERATOR))],
 )
 async def metrics(request: Request) -> Response:
-    if tenant_of(request.scope) != INSTALLATION:
+    if tenant_of(request.scope) != INSTALLATION:  # no tenant's client holds metrics: 403 first
         raise NotFoundError("The metrics are the installation's: GET /metrics at its address.")
-    await _GUARD.admit(request)
-    found = services(request)
     if not instruments.enabled():
         raise NotFoundError("Metrics are off on this server (PROVISOR_METRICS=false).")
-    body = await run_in_threadpool(exposition, [DatabaseCollector(found)])
+    body = await run_in_threadpool(exposition, [DatabaseCollector(services(request))])
     return Response(body, 200, media_type=CONTENT_TYPE)
