@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml  # type: ignore[import-untyped]  # (PyYAML ships no types)
+import yaml  # type: ignore[import-untyped, unused-ignore]  # stubs: types-PyYAML, if installed
 from prometheus_client.parser import text_string_to_metric_families
 
 from provisor.context import INSTALLATION, Context
