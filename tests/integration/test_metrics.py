@@ -148,8 +148,9 @@ def test_requests_jobs_real_time_and_failed_logins_are_counted(
     assert value(after, "provisor_jobs_running") == 0
 
 
-def test_the_database_is_read_at_scrape_time(sqlite_server: LiveServer, tmp_path: Path) -> None:
-    live, services = sqlite_server, sqlite_server.services
+def test_the_database_is_read_at_scrape_time(server: LiveServer, tmp_path: Path) -> None:
+    """On SQLite and on PostgreSQL (its row-level security: every tenant's rows)."""
+    live, services = server, server.services
     reader = scraper(live)
     source = lid_source(services)
     target = csv_target(services, source.id, tmp_path)

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from provisor.context import INSTALLATION, Context, Permission
+from provisor.context import ANY_TENANT, INSTALLATION, Context, Permission
 from provisor.errors import NotFoundError
 from provisor.jobs.service import WORKER
 from provisor.metrics import instruments
@@ -112,7 +112,7 @@ class DatabaseCollector:
         return []
 
     def collect(self) -> Iterator[Metric]:
-        ctx = Context.system(WORKER, tenant="*")
+        ctx = Context.system(WORKER, tenant=ANY_TENANT)
         queued = GaugeMetricFamily("provisor_jobs_queued", "Jobs waiting for a job runner")
         beats = GaugeMetricFamily(
             "provisor_job_runner_heartbeat_age_seconds",
