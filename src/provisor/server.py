@@ -26,6 +26,7 @@ from provisor.settings import Settings
 log = structlog.get_logger("provisor.server")
 
 APP = "provisor.asgi:app_from_environment"
+METRICS_FOLDER = "metrics"  # in the data folder: each server's (by port) metrics files
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -81,12 +82,10 @@ def run(host: str, port: int, workers: int, *, jobs: bool = True, **options: Any
     metrics in one folder (``PROMETHEUS_MULTIPROC_DIR``, prepared here), so that any worker
     answers ``/metrics`` for all of them.
     """
-    prepared = metric_files.prepare() if Settings().metrics else None
-    try:
-        _run(host, port, workers, jobs=jobs, **options)
-    finally:
-        if prepared is not None:
-            metric_files.finish(*prepared)
+    settings = Settings()
+    if settings.metrics:
+        metric_files.prepare(settings.data_dir / METRICS_FOLDER / str(port))
+    _run(host, port, workers, jobs=jobs, **options)
 
 
 def _run(host: str, port: int, workers: int, *, jobs: bool = True, **options: Any) -> None:

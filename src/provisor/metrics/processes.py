@@ -2,17 +2,16 @@
 (prometheus-client's multi-process mode), and the text a scrape answers.
 
 ``provisor serve`` prepares the folder before it starts its workers and its jobs process
-(:func:`prepare`: ``PROMETHEUS_MULTIPROC_DIR`` when the environment sets it, else a new
-temporary folder; emptied at start), marks each process that ends dead (:func:`process_ended`:
-its live gauges, such as running jobs, no longer count) and removes a temporary folder at the
-end (:func:`finish`). Every worker then answers a scrape with the sum of every process's files.
+(:func:`prepare`: ``PROMETHEUS_MULTIPROC_DIR`` when the environment sets it, else
+``<data-dir>/metrics/<port>``; emptied at start, so that a server killed outright leaves
+nothing behind for long) and marks each process that ends dead (:func:`process_ended`: its
+live gauges, such as running jobs, no longer count). Every worker then answers a scrape with
+the sum of every process's files.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -30,7 +29,6 @@ from provisor.metrics.instruments import instruments
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 # The text format every Prometheus reads (what generate_latest writes)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_PREFIX = "provisor-metrics-"
 
 
 def folder() -> Path | None:
@@ -39,24 +37,20 @@ def folder() -> Path | None:
     return Path(path) if path else None
 
 
-def prepare() -> tuple[Path, bool]:
-    """Set up the folder for the processes about to start: the environment's, emptied, else a
-    new temporary one; (folder, whether it is temporary). Call before any instrument is used
-    in this process and before the processes start (they inherit the environment)."""
+def prepare(default: Path) -> Path:
+    """Set up the folder for the processes about to start: the environment's, else
+    ``default``; created, and emptied of a previous run's files (its processes are gone). Call
+    before any instrument is used in this process and before the processes start (they
+    inherit the environment)."""
     given = os.environ.get(ENV)
-    if given:
-        path = Path(given)
-        path.mkdir(parents=True, exist_ok=True)
-        for leftover in path.glob("*.db"):  # a previous run's: its processes are gone
-            leftover.unlink()
-        temporary = False
-    else:
-        path = Path(tempfile.mkdtemp(prefix=_PREFIX))
-        os.environ[ENV] = str(path)
-        temporary = True
+    path = Path(given) if given else default
+    path.mkdir(parents=True, exist_ok=True)
+    for leftover in path.glob("*.db"):
+        leftover.unlink()
+    os.environ[ENV] = str(path)
     # this process's instruments, built after this, write to the files
     values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
-    return path, temporary
+    return path
 
 
 def process_ended(pid: int) -> None:
@@ -64,12 +58,6 @@ def process_ended(pid: int) -> None:
     path = folder()
     if path is not None and path.is_dir():
         multiprocess.mark_process_dead(pid, str(path))  # type: ignore[no-untyped-call]
-
-
-def finish(path: Path, temporary: bool) -> None:
-    """The server stopped: remove the folder it made."""
-    if temporary:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def listen(address: str, port: int) -> Callable[[], None]:
