@@ -60,6 +60,14 @@ class Permission(StrEnum):
     # The installation's operator (tenants): not held by a tenant's admin, only granted to
     # technical users of the installation scope.
     OPERATOR = "operator"
+    # Reading the installation's metrics (GET /metrics): granted to technical users of the
+    # installation scope (an operator may read them too), never held by a tenant's admin.
+    METRICS = "metrics"
+
+
+# The installation's permissions: held by its technical users, never by a tenant's (``admin``
+# holds every other).
+INSTALLATION_ONLY = frozenset({Permission.OPERATOR, Permission.METRICS})
 
 
 def parse_permissions(names: Iterable[str]) -> frozenset[Permission]:
@@ -96,10 +104,10 @@ class Actor:
 
     def allows(self, *any_of: Permission) -> bool:
         """Whether the actor holds one of ``any_of`` (``admin`` holds them all but
-        ``operator``; none named: ``admin`` only)."""
+        ``operator`` and ``metrics``; none named: ``admin`` only)."""
         if any(p in self.permissions for p in any_of):
             return True
-        return Permission.ADMIN in self.permissions and Permission.OPERATOR not in any_of
+        return Permission.ADMIN in self.permissions and not INSTALLATION_ONLY & set(any_of)
 
 
 ALL = frozenset({Permission.ADMIN, Permission.OPERATOR})

@@ -53,6 +53,7 @@ from provisor.installation.rotation import BATCH, Progress, rotate, rotation_don
 from provisor.jobs.ports import JobEvents
 from provisor.jobs.scheduler import ScheduleService
 from provisor.jobs.service import JobQueue, JobService
+from provisor.metrics import instruments as metrics
 from provisor.notifications.senders import SmtpSettings
 from provisor.notifications.service import (
     SECRETS_PURPOSE,
@@ -110,6 +111,7 @@ class Services:
     @classmethod
     def open(cls, settings: Settings) -> Services:
         """Connect to the database (lazily) and build the services; no schema changes."""
+        metrics.configure(enabled=settings.metrics)
         db = open_database(settings)
         master = load_master_key(
             settings.secret_key.get_secret_value() if settings.secret_key else None,

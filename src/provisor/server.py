@@ -20,11 +20,13 @@ import structlog
 import uvicorn
 
 from provisor.connections import connection_options
+from provisor.metrics import processes as metric_files
 from provisor.settings import Settings
 
 log = structlog.get_logger("provisor.server")
 
 APP = "provisor.asgi:app_from_environment"
+METRICS_FOLDER = "metrics"  # in the data folder: each server's (by port) metrics files
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -76,8 +78,17 @@ def _jobs() -> None:
 def run(host: str, port: int, workers: int, *, jobs: bool = True, **options: Any) -> None:
     """Serve until SIGINT/SIGTERM; then let each worker finish its requests and stop.
 
-    With ``jobs``, one more process runs the provisioning jobs.
+    With ``jobs``, one more process runs the provisioning jobs. Every process records its
+    metrics in one folder (``PROMETHEUS_MULTIPROC_DIR``, prepared here), so that any worker
+    answers ``/metrics`` for all of them.
     """
+    settings = Settings()
+    if settings.metrics:
+        metric_files.prepare(settings.data_dir / METRICS_FOLDER / str(port))
+    _run(host, port, workers, jobs=jobs, **options)
+
+
+def _run(host: str, port: int, workers: int, *, jobs: bool = True, **options: Any) -> None:
     context = multiprocessing.get_context("spawn")
     if workers <= 1:
         runner = context.Process(target=_jobs, name="provisor-jobs") if jobs else None
@@ -89,6 +100,8 @@ def run(host: str, port: int, workers: int, *, jobs: bool = True, **options: Any
             if runner is not None and runner.pid is not None and runner.is_alive():
                 os.kill(runner.pid, signal.SIGTERM)
                 runner.join()
+            if runner is not None and runner.pid is not None:
+                metric_files.process_ended(runner.pid)
         return
     # Bind (without listening) here first: a port in use fails now, with a clear error.
     probe = _bind(host, port)
@@ -122,6 +135,8 @@ def run(host: str, port: int, workers: int, *, jobs: bool = True, **options: Any
                 log.warning(
                     "worker died; starting another", pid=process.pid, exitcode=process.exitcode
                 )
+                if process.pid is not None:
+                    metric_files.process_ended(process.pid)
                 is_jobs = jobs and index == len(processes) - 1
                 processes[index] = start(_jobs, ()) if is_jobs else start()
     finally:
@@ -131,5 +146,7 @@ def run(host: str, port: int, workers: int, *, jobs: bool = True, **options: Any
                 os.kill(process.pid, signal.SIGTERM)
         for process, _ in processes:
             process.join()
+            if process.pid is not None:
+                metric_files.process_ended(process.pid)
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -357,6 +357,22 @@ class Settings(BaseSettings):
         "is still sending its request (or idle) is closed to make room.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    metrics: bool = Field(
+        True,
+        description="Record metrics (GET /metrics, permission metrics); false: no request, job "
+        "or login is counted and /metrics answers 404.",
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="provisor worker: serve its metrics in the Prometheus format, without "
+        "authentication, on this port of PROVISOR_METRICS_ADDRESS (default: none).",
+    )
+    metrics_address: str = Field(
+        "127.0.0.1",
+        description="The address of PROVISOR_METRICS_PORT's listener (a private network's).",
+    )
     # -- the outbound policy of connectors (provisor.connectors.outbound) --
     outbound_deny: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

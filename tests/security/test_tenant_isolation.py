@@ -342,6 +342,7 @@ UNPARAMETERISED: dict[tuple[str, str], str] = {
     ("GET", "/health"): PUBLIC,
     ("GET", "/health/live"): PUBLIC,
     ("GET", "/health/ready"): PUBLIC,
+    ("GET", "/metrics"): "the installation's (permission metrics): test_metrics.py",
     ("POST", "/oauth2/token"): "tokens: test_credentials_of_a_are_refused_elsewhere",
     ("GET", "/api/v1/me"): LISTINGS,
     ("GET", "/scim/ServiceProviderConfig"): LISTINGS,

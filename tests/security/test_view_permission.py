@@ -50,6 +50,7 @@ ELSEWHERE: dict[str, tuple[int, str]] = {
     "/ipsproxy/": (403, "the proxy and real-time APIs: proxy_api and realtime_api, not view"),
     "/ips/": (403, "SAP's public job API: tenant_admin_api, not view"),
     "/operator/": (401, "the installation's operators: a tenant's client is nobody there"),
+    "/metrics": (401, "the installation's metrics: a tenant's client is nobody there"),
 }
 PUBLIC = {"/health", "/health/live", "/health/ready", "/oauth2/token"}
 

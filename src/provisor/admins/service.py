@@ -46,6 +46,7 @@ from provisor.context import (
     requires,
 )
 from provisor.errors import AuthenticationError, InputError, NotFoundError, PermissionDeniedError
+from provisor.metrics import instruments as metrics
 from provisor.storage.database import Database, Transaction
 from provisor.systems.secrets import CredentialCipher
 from provisor.timestamps import format_datetime, now
@@ -352,6 +353,7 @@ class AdministratorService:
         stored = row.password_hash if row is not None and row.password_hash else self._decoy
         ok = len(password) <= MAX_PASSWORD_LENGTH and verify_secret(stored, password)
         if row is None or not row.password_hash or not ok:
+            metrics.failed_login("administrator", "password")
             raise AuthenticationError(WRONG)
         return store.administrator(row)
 
@@ -360,7 +362,10 @@ class AdministratorService:
         ctx = Context.system("console", tenant=tenant)
         with self.db.read(ctx) as tx:
             row = store.find_by_id(tx, admin_id)
-        return row is not None and row.totp_secret is not None and self._code_ok(tenant, row, code)
+        ok = row is not None and row.totp_secret is not None and self._code_ok(tenant, row, code)
+        if not ok:
+            metrics.failed_login("administrator", "code")
+        return ok
 
     def _code_ok(self, tenant: str, row: Any, code: str) -> bool:
         secret = self.cipher.decrypt(row.totp_secret)

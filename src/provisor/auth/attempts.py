@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import structlog
 
+from provisor.metrics import instruments as metrics
+
 log = structlog.get_logger("provisor.auth")
 
 BACKOFF_AFTER = 5  # consecutive failures of one client id before it must wait
@@ -92,6 +94,7 @@ class AttemptLimiter:
                     wait = max(wait, entry.until - now)
             if wait:
                 self.throttled += 1
+                metrics.auth_throttled()
             return wait
 
     def failed(
@@ -115,6 +118,7 @@ class AttemptLimiter:
                 wait = 0.0
             else:
                 self.throttled += 1
+                metrics.auth_throttled()
                 if not bucket.throttled:
                     bucket.throttled = True
                     bursts.append(("address", key))

@@ -42,6 +42,7 @@ from provisor.auth.store import ClientRow, SecretRow
 from provisor.auth.tokens import TokenClaims, TokenSigner
 from provisor.context import (
     INSTALLATION,
+    INSTALLATION_ONLY,
     ActorKind,
     Context,
     Permission,
@@ -510,15 +511,16 @@ def _permissions(ctx: Context, names: list[str]) -> tuple[str, ...]:
         raise InputError(str(exc)) from exc
     if not perms:
         raise InputError("Give the client at least one permission.")
-    if ctx.tenant == INSTALLATION and perms != {Permission.OPERATOR}:
+    if ctx.tenant == INSTALLATION and not perms <= INSTALLATION_ONLY:
         raise InputError(
-            "The installation's technical users are operators: give the permission "
-            "operator only (a tenant's technical users are created in that tenant)."
+            "The installation's technical users are operators and metrics readers: give the "
+            "permissions operator or metrics only (a tenant's technical users are created in "
+            "that tenant)."
         )
-    if ctx.tenant != INSTALLATION and Permission.OPERATOR in perms:
+    if ctx.tenant != INSTALLATION and perms & INSTALLATION_ONLY:
         raise InputError(
-            "The operator permission belongs to the installation's operators, not to a "
-            "tenant's technical users."
+            "The operator and metrics permissions belong to the installation's technical "
+            "users, not to a tenant's."
         )
     return tuple(sorted(p.value for p in perms))
 

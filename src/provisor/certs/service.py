@@ -375,6 +375,21 @@ class CertificateService:
         found = [self._outbound(row, names[row.system_id]) for row in active if row is not None]
         return sorted((c for c in found if c.days_left <= days), key=lambda c: c.days_left)
 
+    @requires(Permission.VIEW)
+    def days_left(self, ctx: Context, *, limit: int = 10000) -> list[tuple[str, str, int]]:
+        """(tenant, system id, days left) of every active outbound certificate of the call's
+        tenants (every tenant's in a context of every tenant), at most ``limit``: the
+        metrics' certificate gauge, one query."""
+        with self.db.read(ctx) as tx:
+            rows = store.active_outbound_everywhere(tx, limit)
+        moment = self.clock()
+        found = []
+        for tenant, system_id, text in rows:
+            cert = load_certificate(text)
+            _, days = policy.expiry(cert.not_valid_before_utc, cert.not_valid_after_utc, moment)
+            found.append((tenant, system_id, days))
+        return found
+
     def _outbound(
         self, row: store.OutboundRow, system_name: str, now: datetime | None = None
     ) -> OutboundCertificate:

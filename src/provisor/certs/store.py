@@ -131,6 +131,19 @@ def tenants_systems_with_outbound(tx: Transaction) -> list[tuple[str, str]]:
     return [(r.tenant, r.system_id) for r in tx.execute(tx.scoped(query, oc)).all()]
 
 
+def active_outbound_everywhere(tx: Transaction, limit: int) -> list[tuple[str, str, str]]:
+    """(tenant, system id, PEM) of the active outbound certificates, in the transaction's
+    tenants (every tenant's in a context of every tenant), at most ``limit``."""
+    oc = t.outbound_certificates
+    query = (
+        select(oc.c.tenant, oc.c.system_id, oc.c.certificate)
+        .where(oc.c.active == 1)
+        .order_by(oc.c.tenant, oc.c.system_id)
+        .limit(limit)
+    )
+    return [(r.tenant, r.system_id, r.certificate) for r in tx.execute(tx.scoped(query, oc))]
+
+
 def insert_outbound(tx: Transaction, row: OutboundRow) -> None:
     oc = t.outbound_certificates
     values = {

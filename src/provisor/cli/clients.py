@@ -29,7 +29,7 @@ from provisor.cli.common import (
     print_table,
     settings_from,
 )
-from provisor.context import DEFAULT_TENANT, INSTALLATION, Permission
+from provisor.context import DEFAULT_TENANT, INSTALLATION, INSTALLATION_ONLY, Permission
 from provisor.errors import ProvisorError
 from provisor.remote.clients import ClientInfo, ClientWithSecret
 
@@ -118,7 +118,8 @@ def create(
         str | None,
         typer.Option(
             help="With --local: the tenant whose technical user it is (default: the default "
-            "tenant; an operator, with the permission operator, is the installation's).",
+            "tenant; an operator or metrics reader, with the permission operator or metrics, is "
+            "the installation's).",
         ),
     ] = None,
     as_json: AsJSON = False,
@@ -163,7 +164,8 @@ def _create_locally(
     from provisor.auth import present
 
     if tenant is None:
-        tenant = INSTALLATION if permissions == [Permission.OPERATOR.value] else DEFAULT_TENANT
+        installation = {p.value for p in INSTALLATION_ONLY}
+        tenant = INSTALLATION if set(permissions) <= installation else DEFAULT_TENANT
     with open_services(settings) as services:
         ctx = operator_context(tenant)
         if tenant != INSTALLATION and services.tenants.resolve(tenant) is None:

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import time
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, cast
@@ -37,6 +39,7 @@ from provisor.cli.common import (
 from provisor.jobs.export import LogType
 from provisor.jobs.model import JobStatus, JobType, Logged
 from provisor.remote.jobs import EntityAction, Hold, Job, Jobs, Statistic
+from provisor.settings import Settings
 
 app = typer.Typer(help="Provisioning jobs: start, watch, stop, inspect.", no_args_is_help=True)
 
@@ -542,7 +545,7 @@ def worker(
 
     use_config(config)
     settings = settings_from(data_dir, database_url)
-    with open_services(settings) as services:
+    with open_services(settings) as services, _metrics_listener(settings):
         logs.configure(settings.log_level)  # a long-running process: its log, as a server's
         yield_to_requests(settings)  # servers on the same host go first
 
@@ -555,3 +558,27 @@ def worker(
 
         err.print(f"provisor worker: running jobs ({concurrency} at once).")
         asyncio.run(main())
+
+
+@contextlib.contextmanager
+def _metrics_listener(settings: Settings) -> Iterator[None]:
+    """The worker's metrics in plain HTTP on PROVISOR_METRICS_PORT, if set."""
+    if settings.metrics_port is None or not settings.metrics:
+        yield
+        return
+    from provisor.metrics.processes import listen
+
+    try:
+        stop = listen(settings.metrics_address, settings.metrics_port)
+    except OSError as exc:
+        fail(
+            f"Cannot serve metrics on {settings.metrics_address}:{settings.metrics_port}: "
+            f"{exc.strerror or exc}"
+        )
+    err.print(
+        f"provisor worker: metrics on http://{settings.metrics_address}:{settings.metrics_port}/"
+    )
+    try:
+        yield
+    finally:
+        stop()

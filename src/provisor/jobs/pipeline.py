@@ -12,6 +12,7 @@ in each system (:class:`Outcome`).
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from provisor.jobs.model import Action, JobType, Trigger
 from provisor.jobs.plan import Item, Participant, digest, name_of
 from provisor.jobs.ports import OperationalData
 from provisor.jobs.writing import Writing
+from provisor.metrics import instruments as metrics
 from provisor.transform import Failed, Operation, Skipped, Transformed
 
 
@@ -103,7 +105,7 @@ class Pipeline:
         if not items:
             return Provisioning(source, [], 0)
         targets = handling(run.targets, entity_type)
-        await asyncio.gather(*(self.writing.write_page(t, entity_type, items) for t in targets))
+        await asyncio.gather(*(self._timed(ctx, t, entity_type, items) for t in targets))
         if run.spec.settle_together:
             pages, run.ledger.deferred = run.ledger.deferred, []
             await asyncio.to_thread(run.opdata.settle, pages)
@@ -124,6 +126,7 @@ class Pipeline:
             if not records:
                 outcomes.append(Outcome(target, None))
                 continue
+            started = time.monotonic()
             section = target.transformation.entity(entity_type)
             skipped = section is not None and "delete" in section.skip_operations
             gone = await self.deleting.remove(target, entity_type, list(records.values()), skipped)
@@ -137,8 +140,19 @@ class Pipeline:
                 await asyncio.to_thread(
                     run.opdata.remove, run.source.id, target.id, entity_type, gone
                 )
+            metrics.realtime_write(ctx.tenant, target.id, time.monotonic() - started)
             outcomes.append(self.outcome(target, entity_type))
         return outcomes
+
+    async def _timed(
+        self, ctx: Context, target: Participant, entity_type: str, items: list[Item]
+    ) -> None:
+        """A pushed change's write to a target, its time recorded in the metrics."""
+        started = time.monotonic()
+        try:
+            await self.writing.write_page(target, entity_type, items)
+        finally:
+            metrics.realtime_write(ctx.tenant, target.id, time.monotonic() - started)
 
     def outcome(self, system: Participant, entity_type: str) -> Outcome:
         """What happened to the run's entities of a type in a system, so far."""

@@ -14,6 +14,7 @@ system context.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -53,6 +54,7 @@ from provisor.jobs.plan import Participant, digest
 from provisor.jobs.ports import Hold, JobEvents
 from provisor.jobs.runner import Runner
 from provisor.jobs.store import Journal, OperationalStore
+from provisor.metrics import instruments as metrics
 from provisor.storage.database import Database, Transaction
 from provisor.systems.model import System
 from provisor.systems.service import SystemService
@@ -406,10 +408,33 @@ class JobService:
         return format_datetime(parse_datetime(now()) - timedelta(seconds=self.stale_seconds))
 
     async def run(self, ctx: Context, job: Job) -> JobStatus:
-        """Run a claimed job to its end; never raises for what goes wrong inside it."""
+        """Run a claimed job to its end; never raises for what goes wrong inside it. The
+        job's end, duration and statistics are recorded in the metrics (a job interrupted by
+        the worker's shutdown only stops counting as running)."""
+        started = time.monotonic()
+        runners: list[Runner] = []
+        status: JobStatus | None = None
+        metrics.job_started()
+        try:
+            status = await self._run(ctx, job, runners)
+        finally:
+            if status is None:
+                metrics.job_interrupted()
+            else:
+                counts = runners[0].ledger.counts if runners else {}
+                metrics.job_ended(
+                    status.name.lower(),
+                    time.monotonic() - started,
+                    job.tenant,
+                    [(k[0], k[1], k[3], c.to_dict()) for k, c in counts.items()],
+                )
+        return status
+
+    async def _run(self, ctx: Context, job: Job, runners: list[Runner]) -> JobStatus:
         journal = self.journal_of(ctx)
         try:
             runner = await asyncio.to_thread(self._runner, ctx, job)
+            runners.append(runner)
         except (ProvisorError, ValueError) as exc:
             message = getattr(exc, "message", str(exc))
             await asyncio.to_thread(
@@ -560,6 +585,14 @@ class JobService:
         and queued jobs wait until a server with jobs or a ``provisor worker`` runs."""
         with self.db.read(ctx) as tx:
             return store.live_runners(tx, self._stale_before())
+
+    @requires(Permission.VIEW)
+    def gauges(self, ctx: Context) -> tuple[int, list[JobRunner]]:
+        """The queued jobs of the call's tenants and every runner that has beaten recently or
+        not (stale ones are forgotten after ten stale times): the metrics' queue depth and
+        heartbeats, two indexed queries."""
+        with self.db.read(ctx) as tx:
+            return store.count_queued(tx), store.live_runners(tx, "")
 
     def beat(self, ctx: Context, name: str, started: str) -> None:
         """Runner ``name`` (started at ``started``) is alive; those silent for ten stale times

@@ -409,6 +409,14 @@ def retire_runners(tx: Transaction, *, name: str | None = None, before: str | No
     tx.execute(tx.scoped(statement, t.job_runners))  # every tenant's: runners serve them all
 
 
+def count_queued(tx: Transaction) -> int:
+    """The queued jobs of the transaction's tenants (in the status index)."""
+    query = (
+        select(func.count()).select_from(t.jobs).where(t.jobs.c.status == JobStatus.QUEUED.value)
+    )
+    return int(tx.execute(tx.scoped(query, t.jobs)).scalar_one())
+
+
 def live_runners(tx: Transaction, since: str) -> list[JobRunner]:
     """The runners that have beaten since ``since``, the oldest first."""
     c = t.job_runners.c

@@ -330,6 +330,7 @@ jobs = Table(
     Column("options", Text, nullable=False, server_default="{}"),  # e.g. {"trace": true}
     Column("worker", String(255), nullable=True),
     Index("ix_jobs_source_id_status", "source_id", "status"),
+    Index("ix_jobs_status", "status"),  # the queued jobs (the metrics' queue depth)
 )
 
 job_statistics = Table(

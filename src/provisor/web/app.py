@@ -32,6 +32,7 @@ from provisor.web import (
     scim_api,
     scim_discovery,
 )
+from provisor.web import metrics as metrics_routes
 from provisor.web import realtime as realtime_routes
 from provisor.web.limits import BodyLimitMiddleware, URLTextMiddleware
 from provisor.web.request_ids import RequestIdMiddleware
@@ -81,8 +82,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         TenantMiddleware, tenants=services.tenants, domain=settings.tenant_domain
     )
     app.add_middleware(RequestIdMiddleware)  # outermost: even a refused request has an id
+    if settings.metrics:  # outermost: every request counted, as answered
+        app.add_middleware(metrics_routes.MetricsMiddleware)
     errors.install(app)
     app.include_router(health.router)
+    app.include_router(metrics_routes.router)
     apidocs.install(app)
     openapi.install(app)
     app.include_router(oauth.router)

@@ -28,6 +28,7 @@ from provisor.errors import (
     NotFoundError,
     TooManyRequestsError,
 )
+from provisor.metrics import instruments as metrics
 from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.web.errors import error_response
@@ -119,6 +120,7 @@ async def check_secret(request: Request, client_id: str, secret: str) -> Princip
             found.clients.authenticate_secret, tenant, client_id, secret
         )
     except AuthenticationError:
+        metrics.failed_login("client", "secret")
         wait = found.attempts.failed(address, client_id, tenant=tenant)
         if wait:
             raise too_many(wait) from None
@@ -127,9 +129,11 @@ async def check_secret(request: Request, client_id: str, secret: str) -> Princip
     return principal
 
 
-def counted(request: Request, failure: AuthenticationError) -> Exception:
-    """The failure to raise once counted against the caller's address: itself, or
-    TooManyRequestsError when the address has spent its budget."""
+def counted(request: Request, failure: AuthenticationError, reason: str) -> Exception:
+    """The failure to raise once counted against the caller's address (and in the metrics'
+    failed logins, by ``reason``): itself, or TooManyRequestsError when the address has
+    spent its budget."""
+    metrics.failed_login("client", reason)
     wait = services(request).attempts.failed(
         client_address(request), tenant=tenant_of(request.scope)
     )
@@ -146,7 +150,8 @@ async def authenticate(request: Request) -> Principal:
             return await _token(request, scheme, value)
         client_id, secret = basic_credentials(value)
     except AuthenticationError as exc:
-        raise counted(request, exc) from None
+        reason = "missing" if not scheme else "token" if scheme.lower() == "bearer" else "malformed"
+        raise counted(request, exc, reason) from None
     return await check_secret(request, client_id, secret)
 
 
@@ -201,8 +206,16 @@ async def authenticate_caller(request: Request) -> Principal:
     try:
         principal = await _certificate(request)
     except AuthenticationError as exc:
-        raise counted(request, exc) from None
+        reason = "certificate" if _offers_certificate(request) else "missing"
+        raise counted(request, exc, reason) from None
     return principal
+
+
+def _offers_certificate(request: Request) -> bool:
+    """Whether the request came with a client certificate (over TLS or in the header)."""
+    tls = request.scope.get("extensions", {}).get("tls") or {}
+    header = services(request).settings.client_cert_header
+    return bool(tls.get("client_cert_chain")) or header.lower() in request.headers
 
 
 async def _certificate(request: Request) -> Principal:

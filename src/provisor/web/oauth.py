@@ -169,12 +169,12 @@ async def token(request: Request) -> Response:
         try:
             client_id, secret = basic_credentials(value.strip())
         except AuthenticationError as exc:
-            return _refused(counted(request, exc), basic=True)
+            return _refused(counted(request, exc, "malformed"), basic=True)
     elif in_body:
         client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
     else:
         missing = AuthenticationError("Client authentication is required.")
-        return _refused(counted(request, missing), basic=True)
+        return _refused(counted(request, missing, "missing"), basic=True)
     grant = form.get("grant_type")
     if not grant:
         return _oauth_error(400, "invalid_request", "grant_type is required.")

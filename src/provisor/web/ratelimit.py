@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from provisor.auth.attempts import retry_after
 from provisor.errors import TooManyRequestsError
+from provisor.metrics import instruments as metrics
 from provisor.ratelimit import InboundBudget
 
 PREFIX = "/ipsproxy/"
@@ -25,6 +26,7 @@ async def spend(budget: InboundBudget) -> None:
         return
     decision = await run_in_threadpool(budget.admit)
     if not decision.allowed:
+        metrics.inbound_limited("refused")
         wait = retry_after(decision.seconds)
         raise TooManyRequestsError(
             "Too many proxy and real-time requests for this tenant: "
@@ -32,4 +34,5 @@ async def spend(budget: InboundBudget) -> None:
             retry_after=wait,
         )
     if decision.seconds:
+        metrics.inbound_limited("throttled")
         await asyncio.sleep(decision.seconds)

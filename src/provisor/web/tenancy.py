@@ -1,7 +1,8 @@
 """Which tenant a request addresses: a host name ``<tenant>.<PROVISOR_TENANT_DOMAIN>`` (as SAP's
 tenant hosts) or a path prefix ``/t/<tenant>/...`` (without wildcard DNS); else the default
-tenant, whose URLs are those of a single-tenant installation. ``/operator/...`` at the
-installation's own address is the installation scope, where the operators manage tenants.
+tenant, whose URLs are those of a single-tenant installation. ``/operator/...`` and
+``/metrics`` at the installation's own address are the installation scope, where the
+operators manage tenants and its metrics are read.
 
 The routes below the prefix are the same for every tenant (``/scim``, ``/ipsproxy/...``,
 ``/ips/service/publicapi/...``, ``/api/v1``): the prefix becomes the ASGI ``root_path``, so
@@ -24,6 +25,8 @@ PREFIX_KEY = "provisor.tenant_prefix"  # "/t/<tenant>" when the path named the t
 HOST_KEY = "provisor.tenant_host"  # True when the host name named the tenant
 PATH_PREFIX = "/t/"
 OPERATOR_PATHS = ("/operator/", "/operator")
+# The installation's own paths besides /operator/...: its metrics (provisor.web.metrics).
+INSTALLATION_PATHS = frozenset({"/operator", "/metrics"})
 
 
 def tenant_of(scope: Scope) -> str:
@@ -78,7 +81,7 @@ class TenantMiddleware:
             scope = dict(scope)
             scope["root_path"] = scope.get("root_path", "") + prefix
             scope[PREFIX_KEY] = prefix
-        elif path.startswith(OPERATOR_PATHS[0]) or path == OPERATOR_PATHS[1]:
+        elif path.startswith(OPERATOR_PATHS[0]) or path in INSTALLATION_PATHS:
             scope[TENANT_KEY] = INSTALLATION  # only here: no host or prefix names it
             await self.app(scope, receive, send)
             return

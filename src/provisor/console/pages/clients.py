@@ -23,7 +23,7 @@ from provisor.console.rendering import (
     render,
     services,
 )
-from provisor.context import Context, Permission
+from provisor.context import INSTALLATION_ONLY, Context, Permission
 from provisor.errors import InputError
 from provisor.web.admin_certificates import MAX_CERTIFICATE_BYTES
 
@@ -31,7 +31,7 @@ router = APIRouter(prefix=ROOT, route_class=ConsoleRoute, include_in_schema=Fals
 
 PAGE = 50
 # A tenant's technical users may hold every permission but the installation's ``operator``.
-PERMISSIONS = tuple(p.value for p in Permission if p is not Permission.OPERATOR)
+PERMISSIONS = tuple(p.value for p in Permission if p not in INSTALLATION_ONLY)
 DESCRIPTIONS = {
     "manage_users": "SCIM users of the directory",
     "manage_groups": "SCIM groups of the directory",
