@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from provisor.remote import Remote
 from provisor.remote.jobs import Job
@@ -308,10 +308,17 @@ def test_a_job_runs_on_the_workers_and_survives_one(
         assert successor["resumedFrom"] == first["id"]
         assert _worker_of(services, successor["id"]) != owner
         assert sum(created(j) for j in chain) >= USERS - PAGE
+        read = [s["read"] for s in successor["statistics"] if s["systemName"] == "LID"]
+        assert read and read[0] < USERS, "committed pages are not read again"
         assert sorted(_SlowPlainSCIM.creates) == [f"u{i:03d}" for i in range(USERS)]
         assert set(_SlowPlainSCIM.creates.values()) == {1}, "each user created once"
         assert len(_SlowPlainSCIM.users) == USERS
         assert len(on_a.jobs.runners()) == 1, "the killed worker is no longer alive"
+        with services.db.unscoped_read() as conn:
+            left = conn.execute(
+                text("SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')")
+            ).scalar()
+        assert left == 0, "the dead worker's task is done too"
 
 
 def _worker_of(services: Services, job_id: str) -> str:
