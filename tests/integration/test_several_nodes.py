@@ -32,7 +32,7 @@ from sqlalchemy import select, text
 from provisor.remote import Remote
 from provisor.remote.jobs import Job
 from provisor.remote.session import Session
-from provisor.runtime import Services
+from provisor.runtime import Services, Setup, initialise
 from provisor.settings import Settings
 from provisor.storage import tables as t
 from tests.conftest import free_port
@@ -387,3 +387,31 @@ def test_servers_share_budgets_and_sessions(pg_database: str, tmp_path: Path) ->
         assert answer.status_code == 200 and answer.json()["name"] == "caller"
         with httpx.Client(base_url=b, cookies=cookies) as on_b:
             assert on_b.get("/console").status_code == 200, "the session lives on"
+
+
+def test_nodes_started_together_set_the_installation_up_once(
+    pg_database: str, tmp_path: Path
+) -> None:
+    """Servers started at once on a new database (as a compose file starts them): one
+    creates the first accounts, the others wait their turn and start (before: the others
+    failed with "A client named 'initial-admin' already exists")."""
+    start = threading.Barrier(3)
+    setups: dict[str, Setup | Exception] = {}
+
+    def node(name: str) -> None:
+        settings = Settings(data_dir=tmp_path / name, database_url=pg_database, secret_key=KEY)
+        start.wait()
+        try:
+            setups[name] = initialise(settings)
+        except Exception as exc:
+            setups[name] = exc
+
+    threads = [threading.Thread(target=node, args=(name,)) for name in "abc"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    done = [s for s in setups.values() if isinstance(s, Setup)]
+    assert len(done) == 3, setups
+    assert sorted(s.admin_file is None for s in done) == [False, True, True]
+    assert sorted(s.administrator_file is None for s in done) == [False, True, True]
