@@ -28,6 +28,7 @@ LATER = {  # tables of later migrations
     "administrators",
     "console_sessions",
     "console_sso",
+    "installation",
     "proxy_activity",
 }
 LATER_COLUMNS = {"entity_name"}  # columns of later migrations (realtime_logs)

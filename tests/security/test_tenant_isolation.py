@@ -325,6 +325,8 @@ CREATES = "creates in the caller's tenant: b's names are created in a (names are
 PUBLIC = "public: no tenant data"
 UNPARAMETERISED: dict[tuple[str, str], str] = {
     ("GET", "/health"): PUBLIC,
+    ("GET", "/health/live"): PUBLIC,
+    ("GET", "/health/ready"): PUBLIC,
     ("POST", "/oauth2/token"): "tokens: test_credentials_of_a_are_refused_elsewhere",
     ("GET", "/api/v1/me"): LISTINGS,
     ("GET", "/scim/ServiceProviderConfig"): LISTINGS,

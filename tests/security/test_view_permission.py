@@ -51,7 +51,7 @@ ELSEWHERE: dict[str, tuple[int, str]] = {
     "/ips/": (403, "SAP's public job API: tenant_admin_api, not view"),
     "/operator/": (401, "the installation's operators: a tenant's client is nobody there"),
 }
-PUBLIC = {"/health", "/oauth2/token"}
+PUBLIC = {"/health", "/health/live", "/health/ready", "/oauth2/token"}
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ so that they sort and compare as text in both databases. JSON documents are ``js
 PostgreSQL (so filters can look inside) and text on SQLite; both are read back as text.
 
 Every table holding a tenant's data has a ``tenant`` column (:func:`TenantColumn`, listed in
-:data:`TENANT_TABLES`); the others (``tenants``, ``job_runners``) are the installation's.
+:data:`TENANT_TABLES`); the others (``tenants``, ``job_runners``, ``installation``) are the
+installation's.
 """
 
 from __future__ import annotations
@@ -124,6 +125,17 @@ tenants = Table(
     Column("quotas", Text, nullable=False, server_default="{}"),  # JSON: limits set for it
     Column("created", Time, nullable=False),
     Column("last_modified", Time, nullable=False),
+)
+
+installation = Table(
+    "installation",
+    metadata,
+    # The installation's own values, one row each: the master key's check value (an HMAC of a
+    # fixed label under a key derived from the master key) and, during a rotation, the next
+    # key's (installation/keys.py). Never a secret.
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated", Time, nullable=False),
 )
 
 # --- technical users (clients) --------------------------------------------------------------

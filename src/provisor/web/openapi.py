@@ -67,7 +67,11 @@ TAGS: list[dict[str, str]] = [
         "description": "The OpenID Connect provider administrators sign in to the console with.",
     },
     {"name": TENANT_ADMIN, "description": "SAP's public API for jobs (tenant_admin_api)."},
-    {"name": HEALTH, "description": "Whether the server and its database work."},
+    {
+        "name": HEALTH,
+        "description": "Whether the process answers (live), can serve (ready: database, "
+        "migrations, master key, job runner), and its database works (health).",
+    },
     {"name": OAUTH, "description": "Bearer tokens for technical users."},
     {
         "name": OPERATOR,
