@@ -477,7 +477,8 @@ def initialise(settings: Settings) -> Setup:
     """Make or bring up to date an installation (``serve`` and ``init``, the only ones that
     create a data folder or a master key): the folder, the key, the schema, and on an empty
     store the initial admin. A database without its key is a ConfigError, never a new key:
-    a new one could not read the credentials stored with the old one."""
+    a new one could not read the credentials stored with the old one. Nodes started together
+    on one database set it up one after the other (:func:`migrate.setting_up`)."""
     folder = settings.data_dir
     folder_created = not folder.is_dir()
     key_created = settings.secret_key is None and not (folder / KEY_FILE).is_file()
@@ -486,27 +487,28 @@ def initialise(settings: Settings) -> Setup:
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     services = Services.open(settings)
     try:
-        before = migrate.current_revision(services.db)
-        migrate.upgrade(services.db)
-        services.master_key.verify()  # before anything is encrypted with it
-        upkeep = Context.system("maintenance", tenant=ANY_TENANT)
-        sealed = services.systems.seal_plain_credentials(upkeep)
-        if sealed:
-            log.warning("credentials stored as plain text encrypted", count=sealed)
-        if services.db.bypasses_row_security():
-            log.warning(
-                "the database role bypasses row-level security: the tenants' second wall is "
-                "down; connect as an ordinary role that owns the database (docs/security.md)"
+        with migrate.setting_up(services.db):
+            before = migrate.current_revision(services.db)
+            migrate.upgrade(services.db)
+            services.master_key.verify()  # before anything is encrypted with it
+            upkeep = Context.system("maintenance", tenant=ANY_TENANT)
+            sealed = services.systems.seal_plain_credentials(upkeep)
+            if sealed:
+                log.warning("credentials stored as plain text encrypted", count=sealed)
+            if services.db.bypasses_row_security():
+                log.warning(
+                    "the database role bypasses row-level security: the tenants' second wall is "
+                    "down; connect as an ordinary role that owns the database (docs/security.md)"
+                )
+            return Setup(
+                folder_created=folder_created,
+                key_created=key_created,
+                revision_before=before,
+                revision=migrate.current_revision(services.db),
+                admin_file=services.clients.ensure_initial_admin(folder),
+                operator_file=services.clients.ensure_initial_operator(folder),
+                administrator_file=services.administrators.ensure_initial(folder),
             )
-        return Setup(
-            folder_created=folder_created,
-            key_created=key_created,
-            revision_before=before,
-            revision=migrate.current_revision(services.db),
-            admin_file=services.clients.ensure_initial_admin(folder),
-            operator_file=services.clients.ensure_initial_operator(folder),
-            administrator_file=services.administrators.ensure_initial(folder),
-        )
     finally:
         services.close()
 

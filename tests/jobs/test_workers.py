@@ -1,11 +1,11 @@
 """Jobs run by ``provisor worker`` processes: on PostgreSQL through procrastinate (several
-workers, one of them killed mid-job), on SQLite by the embedded executor."""
+workers), on SQLite by the embedded executor. A worker killed mid-job, on several nodes:
+tests/integration/test_several_nodes.py."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from provisor.context import Context
-from provisor.jobs.model import Job, JobStatus
+from provisor.jobs.model import JobStatus
 from provisor.runtime import Services, prepare
 from provisor.settings import Settings
 from provisor.storage import tables as t
@@ -158,63 +158,9 @@ def setup_sync(settings: Settings, target_url: str) -> Services:
     return services
 
 
-def chain(services: Services, first: Job) -> list[Job]:
-    with services.db.unscoped_read() as conn:
-        ids = conn.execute(
-            select(t.jobs.c.id).where(t.jobs.c.chain_id == first.id).order_by(t.jobs.c.created)
-        ).scalars()
-        return [services.jobs.get(Context.administrator("test"), i) for i in ids]
-
-
 def worker_of(services: Services, job_id: str) -> str | None:
     with services.db.unscoped_read() as conn:
         return conn.execute(select(t.jobs.c.worker).where(t.jobs.c.id == job_id)).scalar()
-
-
-def test_a_killed_worker_is_continued_by_another(
-    pg_database: str, tmp_path: Path, slow_target: str
-) -> None:
-    settings = Settings(data_dir=tmp_path, database_url=pg_database)
-    services = setup_sync(settings, slow_target)
-    try:
-        with workers(settings, 2) as running:
-            job = services.jobs.start(Context.administrator("test"), "LID")
-            owner = wait_for(lambda: worker_of(services, job.id), "a worker to take the job")
-            wait_for(
-                lambda: (
-                    stats(services.jobs.get(Context.administrator("test"), job.id), "Slow").get(
-                        "created", 0
-                    )
-                    >= 40
-                ),
-                "two committed pages",
-            )
-            [victim] = [p for p in running if owner.endswith(f":{p.pid}")]
-            victim.send_signal(signal.SIGKILL)
-            victim.wait(timeout=10)
-
-            def ended() -> list[Job] | None:
-                jobs = chain(services, job)
-                return jobs if len(jobs) > 1 and jobs[-1].status.finished else None
-
-            first, successor = wait_for(ended, "the job to be continued and finish", 120)
-        assert first.status is JobStatus.PENDING_RESTART
-        failed = services.jobs.entity_logs(Context.administrator("test"), successor.id, ["failed"])[
-            0
-        ]
-        assert successor.status is JobStatus.SUCCESS, [f.reason for f in failed]
-        assert successor.resumed_from == first.id
-        assert worker_of(services, successor.id) != owner
-        assert stats(successor, "LID")["read"] < USERS, "committed pages are not read again"
-        assert sorted(_SlowTarget.users) == [f"w{i:03d}" for i in range(USERS)]
-        assert _SlowTarget.creates <= USERS + 20, "at most the page in flight is sent again"
-        with services.db.unscoped_read() as conn:
-            left = conn.execute(
-                text("SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')")
-            ).scalar()
-        assert left == 0
-    finally:
-        services.close()
 
 
 def test_jobs_of_one_source_run_one_after_the_other(

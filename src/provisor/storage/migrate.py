@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -17,6 +18,7 @@ from provisor.storage.database import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_LOCK = 7_466_011  # advisory lock id: one node migrates at a time
+_PG_SETUP_LOCK = 7_466_012  # advisory lock id: one node sets the installation up at a time
 
 
 def ours(name: str | None, type_: str, parent_names: object) -> bool:
@@ -71,6 +73,21 @@ def _migrate(db: Database, step: Callable[[Config, str], None], revision: str) -
         if step is command.upgrade:
             require_known(MigrationContext.configure(conn).get_current_revision())
         step(config, revision)
+
+
+@contextmanager
+def setting_up(db: Database) -> Iterator[None]:
+    """One node at a time sets an installation up (migrations, then the first accounts): a
+    node started together with others waits its turn and finds the work done, instead of
+    failing on the accounts another made meanwhile. On PostgreSQL an advisory lock held by a
+    transaction of its own for the block; SQLite has one node."""
+    if db.dialect != "postgresql":
+        yield
+        return
+    with db.unscoped_write() as conn:
+        conn.execute(text("SET LOCAL statement_timeout = 0"))  # waits as long as the other
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_SETUP_LOCK})
+        yield
 
 
 def current_revision(db: Database) -> str | None:
