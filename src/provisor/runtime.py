@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from provisor.admins.oidc import OidcClient
 from provisor.admins.service import AdministratorService
 from provisor.admins.sso import SsoService
+from provisor.audit.service import AuditService
 from provisor.auth.attempts import AttemptLimiter
 from provisor.auth.checks import SecretChecks
 from provisor.auth.clients import INITIAL_ADMIN_FILE, INITIAL_OPERATOR_FILE, ClientService
@@ -54,6 +55,7 @@ log = structlog.get_logger("provisor.runtime")
 
 CERTIFICATE_KEYS = "certificate keys"  # the purpose of the key that encrypts certificate keys
 UPKEEP_SECONDS = 3600.0  # how often the jobs process applies the certificates' expiry rules
+AUDIT_UPKEEP_SECONDS = 86400.0  # how often it purges the audit log by its retention
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,7 @@ class Services:
     inbound: PerTenant[InboundBudget]  # each tenant's budget of proxy and real-time calls
     attempts: AttemptLimiter  # unauthenticated and failed-authentication budgets
     secret_checks: SecretChecks  # the bounded pool that checks client secrets
+    audit: AuditService  # the audit log's views, verification and retention
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -123,6 +126,7 @@ class Services:
             inbound=PerTenant(lambda tenant: InboundBudget(settings, tenant)),
             attempts=AttemptLimiter(settings.auth_failures_per_minute),
             secret_checks=SecretChecks(),
+            audit=AuditService(db, retention_days=settings.audit_retention_days),
         )
 
     async def aclose(self) -> None:
@@ -338,6 +342,7 @@ async def run_jobs(services: Services, stop: asyncio.Event, *, concurrency: int 
     from provisor.jobs.executor import Executor, worker_name
 
     upkeep = asyncio.create_task(certificate_upkeep(services.certificates, stop))
+    retention = asyncio.create_task(audit_upkeep(services.audit, stop))
     try:
         if services.settings.is_sqlite:
             await Executor(services.jobs, services.schedules, concurrency=concurrency).run(stop)
@@ -354,6 +359,7 @@ async def run_jobs(services: Services, stop: asyncio.Event, *, concurrency: int 
         await worker.run(stop)
     finally:
         upkeep.cancel()
+        retention.cancel()
 
 
 async def certificate_upkeep(
@@ -368,6 +374,23 @@ async def certificate_upkeep(
             await asyncio.to_thread(certificates.maintain, ctx)
         except Exception:
             log.exception("certificate upkeep failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+
+
+async def audit_upkeep(
+    audit: AuditService, stop: asyncio.Event, every: float = AUDIT_UPKEEP_SECONDS
+) -> None:
+    """Purge the audit records older than the retention now and then every ``every`` seconds
+    (each purge recorded in its chain); a failure is logged and tried again next time."""
+    ctx = Context.system("maintenance", tenant=ANY_TENANT)
+    while not stop.is_set():
+        try:
+            purged = await asyncio.to_thread(audit.purge, ctx)
+            if purged:
+                log.info("audit records purged", tenants=purged)
+        except Exception:
+            log.exception("audit retention failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
 

@@ -244,7 +244,12 @@ class Guard:
 
     async def admit(self, request: Request) -> Principal:
         principal = await authenticate_caller(request)
-        ctx = Context(principal.actor(), principal.tenant, request_id_of(request.scope))
+        ctx = Context(
+            principal.actor(),
+            principal.tenant,
+            request_id_of(request.scope),
+            client_address(request),
+        )
         if ctx.actor.system is not None:
             await _confined(request, ctx)
         path = route_path(request.scope)
