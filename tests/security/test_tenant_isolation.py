@@ -376,6 +376,9 @@ UNPARAMETERISED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/configuration/apply"): ACTION,
     ("GET", "/api/v1/bundles"): LISTINGS,
     ("GET", "/api/v1/bundles/{name}"): LISTINGS,  # the installation's templates
+    ("GET", "/api/v1/audit"): LISTINGS,  # a's audit log, none of b's records
+    ("GET", "/api/v1/audit/export"): LISTINGS,
+    ("GET", "/api/v1/audit/verify"): LISTINGS,  # a's chain
 }
 # Query parameters naming something a tenant owns: each listing is asked with b's values.
 OWNED_QUERIES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -385,13 +388,15 @@ OWNED_QUERIES: dict[tuple[str, str], tuple[str, ...]] = {
     ("/api/v1/realtime-logs", "entityId"): ("user",),
     ("/scim/Users", "startId"): ("user",),
     ("/scim/Groups", "startId"): ("group",),
+    ("/api/v1/audit", "target"): ("source", "target", "user"),
 }
 # Query parameters that name nothing of a tenant's (SCIM filters: FILTERS below).
 PLAIN_QUERIES = {
     "filter", "sortBy", "sortOrder", "startIndex", "count", "attributes", "excludedAttributes",
     "role", "type", "enabled", "offset", "limit", "status", "format", "name", "entityType",
     "action", "logType", "chain", "since", "at", "apply", "startId", "prune", "expect",
-    "search", "after",
+    "search", "after", "until", "actor", "before",
+    "target",  # the audit export's (the listing's is OWNED_QUERIES')
 }  # fmt: skip
 # SCIM filters naming b's users and groups, on a's directory and a's proxy.
 FILTERS = (

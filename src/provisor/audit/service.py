@@ -84,7 +84,7 @@ def _timestamp(name: str, value: str) -> str:
     return format_datetime(moment.astimezone(UTC))
 
 
-def record(row: Mapping[str, Any]) -> dict[str, Any]:
+def record(row: Mapping[Any, Any]) -> dict[str, Any]:
     """A stored record as the APIs show it."""
     try:
         detail = orjson.loads(row["detail"])

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -37,13 +37,13 @@ FIELDS = (
 """What a record's hash covers (its id is the database's, not part of the chain)."""
 
 
-def record_hash(record: Mapping[str, Any]) -> str:
+def record_hash(record: Mapping[Any, Any]) -> str:
     """The SHA-256 (hex) of a record's canonical encoding, its previous hash included."""
     canonical = {name: record[name] for name in FIELDS}
     return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def _head(conn: Connection, tenant: str) -> Row[Any]:
+def _head(conn: Connection, tenant: str) -> Any:
     """The tenant's head row, locked until the transaction ends (made on first use)."""
     heads = t.audit_heads
     query = (
@@ -105,7 +105,7 @@ class Verdict:
 
 
 def check(
-    tenant: str, records: Iterable[Mapping[str, Any]], head: Mapping[str, Any] | None
+    tenant: str, records: Iterable[Mapping[Any, Any]], head: Mapping[Any, Any] | None
 ) -> Verdict:
     """Check a tenant's ``records`` (in id order) against each other and its ``head``: every
     hash recomputed, every link to the previous record, the places without a gap, from the
@@ -142,7 +142,7 @@ def verify(conn: Connection, tenant: str, batch: int = 1000) -> Verdict:
     found = conn.execute(select(heads).where(heads.c.tenant == tenant)).first()
     head = found._mapping if found is not None else None
 
-    def records() -> Iterable[Mapping[str, Any]]:
+    def records() -> Iterable[Mapping[Any, Any]]:
         after = 0
         while True:
             rows = conn.execute(

@@ -44,7 +44,6 @@ from sqlalchemy.sql import ColumnElement, Executable
 from provisor.context import ANY_TENANT, Context
 from provisor.errors import ConfigError, StorageError
 from provisor.storage import auditchain
-from provisor.storage import tables as t
 from provisor.timestamps import now
 
 Scopable = TypeVar("Scopable", Select[Any], Update, Delete)

@@ -18,10 +18,11 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from provisor.audit.service import AUTHENTICATION_FAILURE, claimed
 from provisor.auth.attempts import retry_after
 from provisor.auth.permissions import Principal
 from provisor.certs.x509 import from_header, load_certificate
-from provisor.context import Context, Permission, permissions_of
+from provisor.context import ActorKind, Context, Permission, permissions_of
 from provisor.errors import (
     AuthenticationError,
     ConfigError,
@@ -118,20 +119,43 @@ async def check_secret(request: Request, client_id: str, secret: str) -> Princip
         principal = await found.secret_checks.run(
             found.clients.authenticate_secret, tenant, client_id, secret
         )
-    except AuthenticationError:
+    except AuthenticationError as exc:
         wait = found.attempts.failed(address, client_id)
         if wait:
             raise too_many(wait) from None
+        await audit_failure(request, client_id, "secret", exc.message)
         raise
     found.attempts.succeeded(client_id)
     return principal
 
 
-def counted(request: Request, failure: AuthenticationError) -> Exception:
+async def audit_failure(request: Request, client_id: str, method: str, reason: str) -> None:
+    """Record a failed authentication of a technical user in the tenant's audit log: called
+    only for failures the budget admitted (so failures cannot flood the log), in the thread
+    pool."""
+    await run_in_threadpool(
+        services(request).audit.signin_event,
+        tenant_of(request.scope),
+        claimed(ActorKind.CLIENT, client_id or "(unknown)"),
+        AUTHENTICATION_FAILURE,
+        {"method": method, "reason": reason[:200]},
+        address=client_address(request),
+        request_id=request_id_of(request.scope),
+    )
+
+
+async def counted(
+    request: Request, failure: AuthenticationError, method: str | None = None
+) -> Exception:
     """The failure to raise once counted against the caller's address: itself, or
-    TooManyRequestsError when the address has spent its budget."""
+    TooManyRequestsError when the address has spent its budget. A failure of presented
+    credentials (``method``: how) that the budget admitted is audited; missing ones are not."""
     wait = services(request).attempts.failed(client_address(request))
-    return too_many(wait) if wait else failure
+    if wait:
+        return too_many(wait)
+    if method is not None:
+        await audit_failure(request, "", method, failure.message)
+    return failure
 
 
 async def authenticate(request: Request) -> Principal:
@@ -144,7 +168,8 @@ async def authenticate(request: Request) -> Principal:
             return await _token(request, scheme, value)
         client_id, secret = basic_credentials(value)
     except AuthenticationError as exc:
-        raise counted(request, exc) from None
+        method = (scheme.lower() or None) if header else None
+        raise await counted(request, exc, method and method[:16]) from None
     return await check_secret(request, client_id, secret)
 
 
@@ -199,8 +224,15 @@ async def authenticate_caller(request: Request) -> Principal:
     try:
         principal = await _certificate(request)
     except AuthenticationError as exc:
-        raise counted(request, exc) from None
+        tls = request.scope.get("extensions", {}).get("tls") or {}
+        presented = bool(tls.get("client_cert_chain"))
+        method = "certificate" if presented or _proxied_certificate(request) else None
+        raise await counted(request, exc, method) from None
     return principal
+
+
+def _proxied_certificate(request: Request) -> bool:
+    return bool(request.headers.get(services(request).settings.client_cert_header))
 
 
 async def _certificate(request: Request) -> Principal:
