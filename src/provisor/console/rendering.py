@@ -71,8 +71,9 @@ NAV: tuple[tuple[str, str], ...] = (
     ("Certificates", "/certificates"),
     ("Technical users", "/clients"),
     ("Administrators", "/administrators"),
+    ("Audit log", "/audit"),
 )
-OPERATOR_NAV: tuple[tuple[str, str], ...] = (("Tenants", ""),)
+OPERATOR_NAV: tuple[tuple[str, str], ...] = (("Tenants", ""), ("Audit log", "/audit"))
 
 
 class SignIn(Exception):
