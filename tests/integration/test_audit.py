@@ -10,13 +10,16 @@ import csv
 import io
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, delete, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from provisor.admins.model import Role, SsoSettings
 from provisor.audit.service import Filters
@@ -39,6 +42,18 @@ def rows(services: Services, tenant: str = "default") -> list[dict[str, Any]]:
         return [dict(r) for r in found.mappings()]
 
 
+@contextmanager
+def behind_provisors_back(services: Services) -> Iterator[Connection]:
+    """A transaction changing audit records by SQL: on PostgreSQL as the tables' owner who
+    first disables the append-only trigger (as whoever tampers would)."""
+    with services.db.unscoped_write() as conn:
+        if not services.db.is_sqlite:
+            conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
+        yield conn
+        if not services.db.is_sqlite:
+            conn.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only"))
+
+
 def changes(services: Services) -> None:
     """A few audited changes in the default tenant."""
     target = services.systems.create(ADA, scim_target())
@@ -55,7 +70,7 @@ def test_the_chain_verifies_and_names_a_tampered_record(services: Services) -> N
     assert [r["seq"] for r in records] == [1, 2, 3, 4]
     assert [r["prev_hash"] for r in records[1:]] == [r["hash"] for r in records[:-1]]
     second = records[1]["id"]
-    with services.db.unscoped_write() as conn:  # a change by SQL, behind provisor's back
+    with behind_provisors_back(services) as conn:
         conn.execute(update(t.audit_log).where(t.audit_log.c.id == second).values(actor="mallory"))
     verdict = audit.verify(ADA)
     assert (verdict.ok, verdict.broken_id, verdict.broken_seq) == (False, second, 2)
@@ -68,15 +83,31 @@ def test_the_chain_verifies_and_names_a_tampered_record(services: Services) -> N
 def test_a_removed_record_and_a_cut_off_tail_are_found(services: Services) -> None:
     changes(services)
     records = rows(services)
-    with services.db.unscoped_write() as conn:
+    with behind_provisors_back(services) as conn:
         conn.execute(delete(t.audit_log).where(t.audit_log.c.id == records[1]["id"]))
     verdict = services.audit.verify(ADA)
     assert (verdict.broken_id, verdict.broken_seq) == (records[2]["id"], 3)
     assert "missing" in verdict.reason
-    with services.db.unscoped_write() as conn:  # the gap closed: the newest removed instead
+    with behind_provisors_back(services) as conn:  # the newest removed instead
         conn.execute(delete(t.audit_log).where(t.audit_log.c.id > records[0]["id"]))
     verdict = services.audit.verify(ADA)
     assert not verdict.ok and verdict.broken_id is None and "newest" in verdict.reason
+
+
+def test_postgresql_refuses_changes_of_audit_records(pg_database: str, tmp_path: Path) -> None:
+    services = Services.open(Settings(data_dir=tmp_path, database_url=pg_database))
+    try:
+        changes(services)
+        for statement in (
+            update(t.audit_log).values(actor="mallory"),
+            delete(t.audit_log).where(t.audit_log.c.action == "system.create"),
+        ):
+            with pytest.raises(DBAPIError, match="append-only"):
+                with services.db.unscoped_write() as conn:
+                    conn.execute(statement)
+        assert services.audit.verify(ADA).ok and services.audit.verify(ADA).checked == 4
+    finally:
+        services.close()
 
 
 def test_retention_purges_old_records_and_the_chain_still_verifies(settings: Settings) -> None:

@@ -23,6 +23,25 @@ CHECK = (
     "tenant = current_setting('provisor.tenant', true) "
     "OR current_setting('provisor.tenant', true) = '*'"
 )
+# On PostgreSQL a trigger keeps the audit log append-only: no UPDATE, and a DELETE only in a
+# transaction that said it removes records (the retention purge, a tenant's deletion:
+# storage/auditchain.allow_removal). A guard against mistakes and careless tools; the hash
+# chain is what shows a change made by whoever can bypass it.
+APPEND_ONLY = """
+CREATE FUNCTION provisor_audit_append_only() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND current_setting('provisor.audit_removal', true) = 'on' THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'the audit log is append-only: % of a record refused', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END
+$$ LANGUAGE plpgsql
+"""
+TRIGGER = (
+    "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+    "FOR EACH ROW EXECUTE FUNCTION provisor_audit_append_only()"
+)
 INDEXES = {
     "ix_audit_log_tenant_id": ["tenant", "id"],
     "ix_audit_log_tenant_action_id": ["tenant", "action", "id"],
@@ -82,9 +101,14 @@ def upgrade() -> None:
         op.execute("ALTER TABLE audit_heads ENABLE ROW LEVEL SECURITY")
         op.execute("ALTER TABLE audit_heads FORCE ROW LEVEL SECURITY")
         op.execute(f"CREATE POLICY {POLICY} ON audit_heads USING ({CHECK}) WITH CHECK ({CHECK})")
+        op.execute(APPEND_ONLY)
+        op.execute(TRIGGER)
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER audit_log_append_only ON audit_log")
+        op.execute("DROP FUNCTION provisor_audit_append_only()")
     for name in INDEXES:
         op.drop_index(name, table_name="audit_log")
     op.drop_table("audit_heads")
