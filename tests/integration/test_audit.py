@@ -220,6 +220,8 @@ def test_every_kind_of_change_is_recorded_without_secrets(services: Services) ->
     }
     installation = [r["action"] for r in rows(services, INSTALLATION)]
     assert installation == ["tenant.create", "tenant.update", "tenant.delete"]
+    changed = json.loads(rows(services, INSTALLATION)[1]["detail"])
+    assert (changed["before"]["enabled"], changed["after"]["enabled"]) == (True, False)
     assert rows(services, "acme") == []  # the deleted tenant's chain went with it
     with services.db.unscoped_read() as conn:
         heads = set(conn.execute(select(t.audit_heads.c.tenant)).scalars())
