@@ -22,8 +22,8 @@ def test_the_page_shows_sign_ins_filters_and_checks_the_chain(console: Console) 
     checked = browser.get("/console/audit", params={"verify": "1"})
     assert "The chain is intact" in checked.text
     assert browser.get("/console/audit", params={"before": "x"}).status_code == 400
-    viewer = console.signed_in("vera", Role.VIEWER)
-    assert viewer.get("/console/audit").status_code == 403
+    viewer = console.signed_in("vera", Role.VIEWER)  # read-only administration reads it
+    assert "administrator.signin" in viewer.get("/console/audit").text
 
 
 def test_operators_see_the_installations_log(console: Console) -> None:

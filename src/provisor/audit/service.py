@@ -3,8 +3,8 @@ exported oldest first (bounded), its hash chain verified, its old records purged
 retention (the chain kept verifiable), and the sign-in events adapters record before there is
 a signed-in actor (console sign-ins, token issuance, failed authentication).
 
-Reading needs ``admin`` (a tenant's audit log names its people and their addresses) or, in
-the installation's scope, ``operator``. The records are the ones ``Transaction.audit`` writes
+Reading needs ``view`` (read-only administration reads every part of the admin API; the
+records hold no secret) or, in the installation's scope, ``operator``. The records are the ones ``Transaction.audit`` writes
 in the same commit as each change; nothing here changes a record.
 """
 
@@ -114,7 +114,7 @@ class AuditService:
         self.db = db
         self.retention_days = retention_days
 
-    @requires(Permission.ADMIN, Permission.OPERATOR)
+    @requires(Permission.VIEW, Permission.ADMIN, Permission.OPERATOR)
     def listing(
         self,
         ctx: Context,
@@ -137,7 +137,7 @@ class AuditService:
         found = [record(row) for row in rows[:limit]]
         return found, (found[-1]["id"] if len(rows) > limit else None)
 
-    @requires(Permission.ADMIN, Permission.OPERATOR)
+    @requires(Permission.VIEW, Permission.ADMIN, Permission.OPERATOR)
     def export(
         self, ctx: Context, filters: Filters, *, limit: int = EXPORT_MAX
     ) -> Iterator[dict[str, Any]]:
@@ -161,7 +161,7 @@ class AuditService:
                 return
             after, left = rows[-1]["id"], left - len(rows)
 
-    @requires(Permission.ADMIN, Permission.OPERATOR)
+    @requires(Permission.VIEW, Permission.ADMIN, Permission.OPERATOR)
     def verify(self, ctx: Context) -> auditchain.Verdict:
         """Check the hash chain of the call's tenant: the first broken record, if any."""
         with self.db.read(ctx) as tx:

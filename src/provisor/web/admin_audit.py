@@ -1,4 +1,4 @@
-"""The audit log in the admin API (``/api/v1/audit``, permission ``admin``) and the operator
+"""The audit log in the admin API (``/api/v1/audit``, permission ``view``) and the operator
 API (``/operator/v1/audit``: the installation's log, or a tenant's with ``?tenant=``): records
 newest first with filters and an id cursor, a streamed export (JSON lines or CSV, oldest
 first, bounded), and the check of the hash chain."""
