@@ -4,8 +4,9 @@ retention (the chain kept verifiable), and the sign-in events adapters record be
 a signed-in actor (console sign-ins, token issuance, failed authentication).
 
 Reading needs ``view`` (read-only administration reads every part of the admin API; the
-records hold no secret) or, in the installation's scope, ``operator``. The records are the ones ``Transaction.audit`` writes
-in the same commit as each change; nothing here changes a record.
+records hold no secret) or, in the installation's scope, ``operator``. The records are the
+ones ``Transaction.audit`` writes in the same commit as each change; nothing here changes a
+record.
 """
 
 from __future__ import annotations
