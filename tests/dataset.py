@@ -577,6 +577,9 @@ def tenant_rows(tag: str) -> Rows:
                 "detail": _json({"name": SOURCE_NAME, "type": "scim", "credentials": ["Password"]}),
             }
         ],
+        "audit_heads": [
+            {"seq": 1, "hash": "ab" * 32, "anchor_seq": 0, "anchor_hash": ""},
+        ],
     }
 
 

@@ -147,11 +147,14 @@ def new_request_id() -> str:
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """The tenant, the actor and the request id a service call is made for."""
+    """The tenant, the actor and the request id a service call is made for, and the
+    address the request came from (the client's, behind trusted proxies; empty for
+    provisor's own work and the local CLI): the audit log records it."""
 
     actor: Actor
     tenant: str = DEFAULT_TENANT
     request_id: str = field(default_factory=new_request_id)
+    address: str = ""
 
     @classmethod
     def system(
@@ -174,12 +177,13 @@ class Context:
         """provisor acting on its own (``name``) for this call's tenant and request: work done
         for an authorised call whose own rules are not the caller's (a back-end of
         provisor's, state that outlives the call)."""
-        return Context.system(name, tenant=self.tenant, request_id=self.request_id)
+        found = Context.system(name, tenant=self.tenant, request_id=self.request_id)
+        return Context(found.actor, found.tenant, found.request_id, self.address)
 
     def in_tenant(self, tenant: str) -> Context:
         """This call's actor and request acting in ``tenant`` (an operator managing it,
         provisor's own work found across tenants)."""
-        return Context(self.actor, tenant, self.request_id)
+        return Context(self.actor, tenant, self.request_id, self.address)
 
     @property
     def author(self) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from provisor.admins.oidc import OidcClient
 from provisor.admins.service import AdministratorService
 from provisor.admins.sso import SsoService
+from provisor.audit.service import AuditService
 from provisor.auth.attempts import AttemptLimiter
 from provisor.auth.checks import SecretChecks
 from provisor.auth.clients import INITIAL_ADMIN_FILE, INITIAL_OPERATOR_FILE, ClientService
@@ -77,6 +78,7 @@ log = structlog.get_logger("provisor.runtime")
 
 UPKEEP_SECONDS = 3600.0  # how often the jobs process applies the certificates' expiry rules
 DELIVERY_SECONDS = 15.0  # how often the jobs process looks for notifications to send
+AUDIT_UPKEEP_SECONDS = 86400.0  # how often it purges the audit log by its retention
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,7 @@ class Services:
     master_key: MasterKey  # this node's master key against the database's check value
     readiness: Readiness  # /health/ready's checks, cached a moment
     notifications: NotificationService  # subscriptions and the outbox of messages
+    audit: AuditService  # the audit log's views, verification and retention
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -157,6 +160,7 @@ class Services:
             master_key=master_key,
             readiness=Readiness(db, master_key, jobs),
             notifications=notifications,
+            audit=AuditService(db, retention_days=settings.audit_retention_days),
         )
 
     async def aclose(self) -> None:
@@ -407,6 +411,7 @@ async def run_jobs(services: Services, stop: asyncio.Event, *, concurrency: int 
 
     upkeep = asyncio.create_task(certificate_upkeep(services.certificates, stop))
     delivery = asyncio.create_task(notification_delivery(services.notifications, stop))
+    retention = asyncio.create_task(audit_upkeep(services.audit, stop))
     try:
         if services.settings.is_sqlite:
             await Executor(services.jobs, services.schedules, concurrency=concurrency).run(stop)
@@ -424,6 +429,7 @@ async def run_jobs(services: Services, stop: asyncio.Event, *, concurrency: int 
     finally:
         upkeep.cancel()
         delivery.cancel()
+        retention.cancel()
 
 
 async def certificate_upkeep(
@@ -453,6 +459,23 @@ async def notification_delivery(
             await notifications.deliver_due(ctx)
         except Exception:
             log.exception("notification delivery failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+
+
+async def audit_upkeep(
+    audit: AuditService, stop: asyncio.Event, every: float = AUDIT_UPKEEP_SECONDS
+) -> None:
+    """Purge the audit records older than the retention now and then every ``every`` seconds
+    (each purge recorded in its chain); a failure is logged and tried again next time."""
+    ctx = Context.system("maintenance", tenant=ANY_TENANT)
+    while not stop.is_set():
+        try:
+            purged = await asyncio.to_thread(audit.purge, ctx)
+            if purged:
+                log.info("audit records purged", tenants=purged)
+        except Exception:
+            log.exception("audit retention failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
 

@@ -155,6 +155,12 @@ class Settings(BaseSettings):
         "lower their CPU priority (nice), so that API and real-time calls on the same host go "
         "first when both want the CPU; 0: the same priority.",
     )
+    audit_retention_days: int = Field(
+        365,
+        ge=0,
+        description="Days the audit log keeps a record; the jobs process purges older ones "
+        "daily, each tenant's hash chain still verifiable; 0: keep every record.",
+    )
     tenant_job_concurrency: int = Field(
         2,
         ge=1,

@@ -397,6 +397,9 @@ UNPARAMETERISED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/notifications/subscriptions"): LISTINGS,
     ("POST", "/api/v1/notifications/subscriptions"): CREATES,
     ("GET", "/api/v1/notifications/deliveries"): LISTINGS,
+    ("GET", "/api/v1/audit"): LISTINGS,  # a's audit log, none of b's records
+    ("GET", "/api/v1/audit/export"): LISTINGS,
+    ("GET", "/api/v1/audit/verify"): LISTINGS,  # a's chain
 }
 # Query parameters naming something a tenant owns: each listing is asked with b's values.
 OWNED_QUERIES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -408,13 +411,15 @@ OWNED_QUERIES: dict[tuple[str, str], tuple[str, ...]] = {
     ("/scim/Groups", "startId"): ("group",),
     ("/api/v1/notifications/subscriptions", "system"): ("source", "system name"),
     ("/api/v1/notifications/deliveries", "subscription"): ("subscription",),
+    ("/api/v1/audit", "target"): ("source", "target", "user"),
 }
 # Query parameters that name nothing of a tenant's (SCIM filters: FILTERS below).
 PLAIN_QUERIES = {
     "filter", "sortBy", "sortOrder", "startIndex", "count", "attributes", "excludedAttributes",
     "role", "type", "enabled", "offset", "limit", "status", "format", "name", "entityType",
     "action", "logType", "chain", "since", "at", "apply", "startId", "prune", "expect",
-    "search", "after", "topic",
+    "search", "after", "topic", "until", "actor", "before",
+    "target",  # the audit export's (the listing's is OWNED_QUERIES')
 }  # fmt: skip
 # SCIM filters naming b's users and groups, on a's directory and a's proxy.
 FILTERS = (

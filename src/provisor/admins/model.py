@@ -69,8 +69,8 @@ class Session:
     last_seen: str
     expires: str
 
-    def context(self, request_id: str) -> Context:
-        return Context(self.administrator.actor(), self.tenant, request_id)
+    def context(self, request_id: str, address: str = "") -> Context:
+        return Context(self.administrator.actor(), self.tenant, request_id, address)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -43,6 +43,7 @@ from provisor.context import (
     ActorKind,
     Context,
     Permission,
+    new_request_id,
     requires,
 )
 from provisor.errors import AuthenticationError, InputError, NotFoundError, PermissionDeniedError
@@ -380,9 +381,18 @@ class AdministratorService:
             store.change(tx, row.id, totp_last_step=step)
         return True
 
-    def open_session(self, tenant: str, admin: Administrator, method: str) -> tuple[str, Session]:
+    def open_session(
+        self,
+        tenant: str,
+        admin: Administrator,
+        method: str,
+        *,
+        address: str = "",
+        request_id: str | None = None,
+    ) -> tuple[str, Session]:
         """A new session for ``admin`` (``method``: password, totp, sso, or ``pending`` while
-        the second factor is due); returns the cookie's token and the session."""
+        the second factor is due); returns the cookie's token and the session. A sign-in is
+        audited with the browser's ``address`` and the ``request_id``."""
         token = secrets.token_urlsafe(32)
         moment = datetime.now(UTC)
         seconds = PENDING_SECONDS if method == PENDING else self.absolute_seconds
@@ -395,7 +405,7 @@ class AdministratorService:
             "last_seen": format_datetime(moment),
             "expires": format_datetime(moment + timedelta(seconds=seconds)),
         }
-        ctx = Context(admin.actor(), tenant)
+        ctx = Context(admin.actor(), tenant, request_id or new_request_id(), address)
         with self.db.write(ctx) as tx:
             store.insert_session(tx, values)
             if method != PENDING:

@@ -281,6 +281,9 @@ class CertificateService:
                 with self.db.write(ctx) as tx:
                     if not store.insert_authority(tx, *stored, when, which):
                         stored = store.authority(tx, which) or stored  # another process won
+                    else:
+                        detail = {"subject": cert.subject.rfc4514_string()[:200]}
+                        tx.audit("certificate.authority.create", which, detail)
                 found = stored
             ca = (load_certificate(found[0]), load_key(self.cipher.decrypt(found[1])))
             cas[which] = ca

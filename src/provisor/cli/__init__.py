@@ -15,6 +15,7 @@ import typer
 
 from provisor import __version__
 from provisor.cli.admins import app as admins_app
+from provisor.cli.audit import app as audit_app
 from provisor.cli.certs import app as certs_app
 from provisor.cli.clients import app as clients_app
 from provisor.cli.common import (
@@ -64,6 +65,7 @@ app.command()(whoami)
 app.add_typer(transform_app, name="transform")
 app.add_typer(certs_app, name="certs")
 app.add_typer(config_app, name="config")
+app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 
 

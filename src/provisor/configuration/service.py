@@ -106,6 +106,9 @@ class ConfigurationService:
             except ProvisorError as exc:
                 raise _partial(exc, step.change, done, steps) from None
             done.append(step.change)
+        with self.systems.db.write(ctx) as tx:  # each change is audited by its own service
+            detail = {"fingerprint": plan.fingerprint, "prune": prune, "changes": len(done)}
+            tx.audit("configuration.apply", ctx.tenant, detail)
         return Plan(
             changes=plan.changes,
             fingerprint=plan.fingerprint,

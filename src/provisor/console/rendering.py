@@ -28,7 +28,7 @@ from provisor.admins.service import PENDING
 from provisor.context import INSTALLATION, Context, Permission
 from provisor.errors import PermissionDeniedError, ProvisorError
 from provisor.runtime import Services
-from provisor.web.auth import over_https
+from provisor.web.auth import client_address, over_https
 from provisor.web.errors import status_of
 from provisor.web.paths import route_path
 from provisor.web.request_ids import request_id_of
@@ -72,8 +72,9 @@ NAV: tuple[tuple[str, str], ...] = (
     ("Notifications", "/notifications"),
     ("Technical users", "/clients"),
     ("Administrators", "/administrators"),
+    ("Audit log", "/audit"),
 )
-OPERATOR_NAV: tuple[tuple[str, str], ...] = (("Tenants", ""),)
+OPERATOR_NAV: tuple[tuple[str, str], ...] = (("Tenants", ""), ("Audit log", "/audit"))
 
 
 class SignIn(Exception):
@@ -110,7 +111,7 @@ def session_of(request: Request) -> Session:
 def context(request: Request) -> Context:
     """The context of the request's service calls: the signed-in administrator, the tenant
     the request addressed, the request id."""
-    return session_of(request).context(request_id_of(request.scope))
+    return session_of(request).context(request_id_of(request.scope), client_address(request))
 
 
 async def _context(request: Request) -> Context:

@@ -136,6 +136,7 @@ class SchemaCatalog:
                 )
             except ConflictError as exc:
                 raise UniquenessError(f"The schema {schema.id} already exists.") from exc
+            tx.audit("schema.create", schema.id[:255], {"attributes": len(schema.attributes)})
         return schema
 
     def delete(self, ctx: Context, schema_id: str) -> None:
@@ -147,6 +148,7 @@ class SchemaCatalog:
             if not schema.custom:
                 raise InvalidValueError(f"{schema_id} is built in and cannot be deleted.")
             store.delete_custom_schema(tx, schema.id)
+            tx.audit("schema.delete", schema.id[:255])
             stamp = now()
             rewritten = []
             for res in store.holding(tx, EntityType.USER, schema.id):

@@ -7,6 +7,7 @@ API (``remote.systems``, ``remote.jobs``...). It imports nothing of the server: 
 from __future__ import annotations
 
 from provisor.remote.administrators import Administrators
+from provisor.remote.audit import Audit
 from provisor.remote.certificates import Certificates
 from provisor.remote.clients import Clients
 from provisor.remote.configuration import Configuration
@@ -38,3 +39,4 @@ class Remote:
         self.tenants = Tenants(session)
         self.administrators = Administrators(session)
         self.sso = Sso(session)
+        self.audit = Audit(session)

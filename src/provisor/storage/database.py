@@ -35,7 +35,6 @@ from sqlalchemy import (
     Update,
     create_engine,
     event,
-    insert,
     text,
 )
 from sqlalchemy.engine import make_url
@@ -44,7 +43,7 @@ from sqlalchemy.sql import ColumnElement, Executable
 
 from provisor.context import ANY_TENANT, Context
 from provisor.errors import ConfigError, StorageError
-from provisor.storage import tables as t
+from provisor.storage import auditchain
 from provisor.timestamps import now
 
 Scopable = TypeVar("Scopable", Select[Any], Update, Delete)
@@ -138,23 +137,26 @@ class Transaction:
         tenant: str | None = None,
     ) -> None:
         """Record that the call's actor did ``action`` to ``target``, committed with the
-        change itself (``detail`` is JSON and must hold no secret), in the audit log of the
-        call's tenant (or ``tenant``: an operator's work over every tenant is the
-        installation's)."""
+        change itself (``detail`` is JSON and must hold no secret: a credential is named,
+        never valued), at the end of the audit chain of the call's tenant (or ``tenant``: an
+        operator's work over every tenant is the installation's), with the call's address
+        and request id."""
         if not self.writable:
             raise RuntimeError("an audit entry is written in a write transaction")
         actor = self.ctx.actor
-        self.conn.execute(
-            insert(t.audit_log).values(
-                at=now(),
-                tenant=tenant or self.ctx.tenant,
-                actor_kind=actor.kind.value,
-                actor=actor.name[:255],
-                request_id=self.ctx.request_id[:64],
-                action=action,
-                target=target[:255],
-                detail=orjson.dumps(dict(detail or {})).decode(),
-            )
+        auditchain.append(
+            self.conn,
+            {
+                "at": now(),
+                "tenant": tenant or self.ctx.tenant,
+                "actor_kind": actor.kind.value,
+                "actor": actor.name[:255],
+                "address": self.ctx.address[:64],
+                "request_id": self.ctx.request_id[:64],
+                "action": action,
+                "target": target[:255],
+                "detail": orjson.dumps(dict(detail or {})).decode(),
+            },
         )
 
 

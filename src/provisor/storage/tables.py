@@ -618,7 +618,8 @@ revoked_certificates = Table(
 audit_log = Table(
     "audit_log",
     metadata,
-    # What an actor changed, written in the same transaction as the change.
+    # What an actor changed, written in the same transaction as the change; append-only, each
+    # tenant's records one hash chain (storage/auditchain.py).
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("at", Time, nullable=False, index=True),
     Column("tenant", String(64), nullable=False),
@@ -628,6 +629,25 @@ audit_log = Table(
     Column("action", String(64), nullable=False),  # e.g. system.update
     Column("target", String(255), nullable=False),  # what it acted on, e.g. a system id
     Column("detail", Text, nullable=False, server_default="{}"),  # JSON, never a secret
+    Column("seq", Integer, nullable=False, server_default="0"),  # place in the tenant's chain
+    Column("address", String(64), nullable=False, server_default=""),  # the client's
+    Column("prev_hash", String(64), nullable=False, server_default=""),
+    Column("hash", String(64), nullable=False, server_default=""),  # SHA-256, hex
+    Index("ix_audit_log_tenant_id", "tenant", "id"),
+    Index("ix_audit_log_tenant_action_id", "tenant", "action", "id"),
+    Index("ix_audit_log_tenant_actor_id", "tenant", "actor", "id"),
+)
+
+audit_heads = Table(
+    "audit_heads",
+    metadata,
+    # The head of a tenant's audit chain, locked while a record is appended; the anchor is the
+    # last record the retention purge deleted (the first one kept follows it).
+    TenantColumn(primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("anchor_seq", Integer, nullable=False),
+    Column("anchor_hash", String(64), nullable=False),
 )
 
 

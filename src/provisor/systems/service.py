@@ -920,18 +920,29 @@ def _property_changes(
     stored: Mapping[str, PropertyRow],
     merged: Mapping[str, PropertyRow],
     given: Mapping[str, str | None],
-) -> dict[str, list[str]]:
+) -> dict[str, Any]:
     """What an audit entry says of a change of properties: the keys set or removed, and of
-    those the credentials (keys only, never a value)."""
+    those the credentials (keys only, never a value: a key that is or was a credential);
+    the other properties' values before and after (absent: null)."""
     changed = sorted(
         k
         for k in set(stored) | set(merged)
         if (k in given and given[k] != MASK) or stored.get(k) != merged.get(k)
     )
-    secret = {k for k in changed if (merged.get(k) or stored[k]).credential}
+    secret = {
+        k for k in changed if any(row.credential for row in (stored.get(k), merged.get(k)) if row)
+    }
+    plain = [k for k in changed if k not in secret]
+
+    def value(rows: Mapping[str, PropertyRow], key: str) -> str | None:
+        row = rows.get(key)
+        return None if row is None else row.value[:500]
+
     return {
-        "properties": [k for k in changed if k not in secret],
+        "properties": plain,
         "credentials": [k for k in changed if k in secret],
+        "before": {k: value(stored, k) for k in plain},
+        "after": {k: value(merged, k) for k in plain},
     }
 
 

@@ -251,7 +251,20 @@ class TenantService:
             tx.audit(
                 "tenant.update",
                 name,
-                {"enabled": changed.enabled, "quotas": changed.quotas.to_json()},
+                {
+                    "enabled": changed.enabled,
+                    "quotas": changed.quotas.to_json(),
+                    "before": {
+                        "title": tenant.title,
+                        "enabled": tenant.enabled,
+                        "quotas": tenant.quotas.to_json(),
+                    },
+                    "after": {
+                        "title": changed.title,
+                        "enabled": changed.enabled,
+                        "quotas": changed.quotas.to_json(),
+                    },
+                },
             )
         self._forget(name)
         return changed

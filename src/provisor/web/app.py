@@ -13,6 +13,7 @@ from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.web import (
     admin_administrators,
+    admin_audit,
     admin_certificates,
     admin_clients,
     admin_configuration,
@@ -107,4 +108,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(realtime_routes.public)
     app.include_router(realtime_routes.admin)
     app.include_router(operator.router)
+    app.include_router(admin_audit.router)
+    app.include_router(admin_audit.operator)
     return app

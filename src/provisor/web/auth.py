@@ -18,10 +18,11 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from provisor.audit.service import AUTHENTICATION_FAILURE, claimed
 from provisor.auth.attempts import retry_after
 from provisor.auth.permissions import Principal
 from provisor.certs.x509 import from_header, load_certificate
-from provisor.context import Context, Permission, permissions_of
+from provisor.context import ActorKind, Context, Permission, permissions_of
 from provisor.errors import (
     AuthenticationError,
     ConfigError,
@@ -119,25 +120,53 @@ async def check_secret(request: Request, client_id: str, secret: str) -> Princip
         principal = await found.secret_checks.run(
             found.clients.authenticate_secret, tenant, client_id, secret
         )
-    except AuthenticationError:
+    except AuthenticationError as exc:
         metrics.failed_login("client", "secret")
         wait = found.attempts.failed(address, client_id, tenant=tenant)
         if wait:
             raise too_many(wait) from None
+        await audit_failure(request, client_id, "secret", exc.message)
         raise
     found.attempts.succeeded(client_id)
     return principal
 
 
-def counted(request: Request, failure: AuthenticationError, reason: str) -> Exception:
+async def audit_failure(request: Request, client_id: str, method: str, reason: str) -> None:
+    """Record a failed authentication of a technical user in the tenant's audit log: called
+    only for failures the budget admitted (so failures cannot flood the log), in the thread
+    pool."""
+    await run_in_threadpool(
+        services(request).audit.signin_event,
+        tenant_of(request.scope),
+        claimed(ActorKind.CLIENT, client_id or "(unknown)"),
+        AUTHENTICATION_FAILURE,
+        {"method": method, "reason": reason[:200]},
+        address=client_address(request),
+        request_id=request_id_of(request.scope),
+    )
+
+
+METHODS = frozenset({"basic", "bearer", "certificate"})  # the failed logins' metric reasons
+
+
+async def counted(
+    request: Request, failure: AuthenticationError, method: str | None = None
+) -> Exception:
     """The failure to raise once counted against the caller's address (and in the metrics'
-    failed logins, by ``reason``): itself, or TooManyRequestsError when the address has
-    spent its budget."""
-    metrics.failed_login("client", reason)
+    failed logins): itself, or TooManyRequestsError when the address has spent its budget. A
+    failure of presented credentials (``method``: how) that the budget admitted is audited;
+    missing ones are not."""
+    metrics.failed_login(
+        "client", "missing" if method is None else method if method in METHODS else "malformed"
+    )
     wait = services(request).attempts.failed(
         client_address(request), tenant=tenant_of(request.scope)
     )
-    return too_many(wait) if wait else failure
+    if wait:
+        return too_many(wait)
+    if method is not None:
+        await audit_failure(request, "", method, failure.message)
+    return failure
 
 
 async def authenticate(request: Request) -> Principal:
@@ -150,8 +179,8 @@ async def authenticate(request: Request) -> Principal:
             return await _token(request, scheme, value)
         client_id, secret = basic_credentials(value)
     except AuthenticationError as exc:
-        reason = "missing" if not scheme else "token" if scheme.lower() == "bearer" else "malformed"
-        raise counted(request, exc, reason) from None
+        method = (scheme.lower() or None) if header else None
+        raise await counted(request, exc, method and method[:16]) from None
     return await check_secret(request, client_id, secret)
 
 
@@ -206,16 +235,15 @@ async def authenticate_caller(request: Request) -> Principal:
     try:
         principal = await _certificate(request)
     except AuthenticationError as exc:
-        reason = "certificate" if _offers_certificate(request) else "missing"
-        raise counted(request, exc, reason) from None
+        tls = request.scope.get("extensions", {}).get("tls") or {}
+        presented = bool(tls.get("client_cert_chain"))
+        method = "certificate" if presented or _proxied_certificate(request) else None
+        raise await counted(request, exc, method) from None
     return principal
 
 
-def _offers_certificate(request: Request) -> bool:
-    """Whether the request came with a client certificate (over TLS or in the header)."""
-    tls = request.scope.get("extensions", {}).get("tls") or {}
-    header = services(request).settings.client_cert_header
-    return bool(tls.get("client_cert_chain")) or header.lower() in request.headers
+def _proxied_certificate(request: Request) -> bool:
+    return bool(request.headers.get(services(request).settings.client_cert_header))
 
 
 async def _certificate(request: Request) -> Principal:
@@ -259,7 +287,12 @@ class Guard:
 
     async def admit(self, request: Request) -> Principal:
         principal = await authenticate_caller(request)
-        ctx = Context(principal.actor(), principal.tenant, request_id_of(request.scope))
+        ctx = Context(
+            principal.actor(),
+            principal.tenant,
+            request_id_of(request.scope),
+            client_address(request),
+        )
         if ctx.actor.system is not None:
             await _confined(request, ctx)
         path = route_path(request.scope)

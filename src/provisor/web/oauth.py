@@ -7,12 +7,21 @@ from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from provisor.audit.service import TOKEN_ISSUED
 from provisor.auth.clients import ScopeError
 from provisor.errors import AuthenticationError, TooManyRequestsError
 from provisor.web import openapi
-from provisor.web.auth import basic_credentials, check_secret, counted, services
+from provisor.web.auth import (
+    basic_credentials,
+    check_secret,
+    client_address,
+    counted,
+    services,
+)
+from provisor.web.request_ids import request_id_of
 
 router = APIRouter(tags=[openapi.OAUTH])
 
@@ -169,12 +178,12 @@ async def token(request: Request) -> Response:
         try:
             client_id, secret = basic_credentials(value.strip())
         except AuthenticationError as exc:
-            return _refused(counted(request, exc, "malformed"), basic=True)
+            return _refused(await counted(request, exc, "basic"), basic=True)
     elif in_body:
         client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
     else:
         missing = AuthenticationError("Client authentication is required.")
-        return _refused(counted(request, missing, "missing"), basic=True)
+        return _refused(await counted(request, missing), basic=True)
     grant = form.get("grant_type")
     if not grant:
         return _oauth_error(400, "invalid_request", "grant_type is required.")
@@ -191,6 +200,15 @@ async def token(request: Request) -> Response:
         issued = clients.issue_token(principal, form.get("scope"))
     except ScopeError as exc:
         return _oauth_error(400, "invalid_scope", str(exc))
+    await run_in_threadpool(
+        services(request).audit.signin_event,
+        principal.tenant,
+        principal.actor(),
+        TOKEN_ISSUED,
+        {"method": principal.method, "scope": sorted(issued.scope)},
+        address=client_address(request),
+        request_id=request_id_of(request.scope),
+    )
     body = {
         "access_token": issued.access_token,
         "token_type": "Bearer",

@@ -39,6 +39,7 @@ ADMIN_REALTIME = "Admin: real-time logs"
 ADMIN_CONFIGURATION = "Admin: configuration"
 ADMIN_SSO = "Admin: console single sign-on"
 ADMIN_NOTIFICATIONS = "Admin: notifications"
+ADMIN_AUDIT = "Admin: audit log"
 TENANT_ADMIN = "Tenant admin API"
 HEALTH = "Health"
 OAUTH = "OAuth 2.0"
@@ -71,6 +72,10 @@ TAGS: list[dict[str, str]] = [
         "name": ADMIN_SSO,
         "description": "The OpenID Connect provider administrators sign in to the console with.",
     },
+    {
+        "name": ADMIN_AUDIT,
+        "description": "Who changed what, signed in or failed to: records chained by hashes.",
+    },
     {"name": TENANT_ADMIN, "description": "SAP's public API for jobs (tenant_admin_api)."},
     {
         "name": HEALTH,
@@ -100,6 +105,7 @@ TAG_GROUPS: list[dict[str, Any]] = [
             ADMIN_CONFIGURATION,
             ADMIN_SSO,
             ADMIN_NOTIFICATIONS,
+            ADMIN_AUDIT,
             TENANT_ADMIN,
         ],
     },

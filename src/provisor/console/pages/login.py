@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from provisor.admins.model import Administrator, Session
 from provisor.admins.service import PENDING
+from provisor.audit.service import SIGNIN_FAILURE, claimed
 from provisor.auth.attempts import retry_after
 from provisor.console.rendering import (
     COOKIE,
@@ -28,8 +29,10 @@ from provisor.console.rendering import (
     set_session_cookie,
     url,
 )
+from provisor.context import ActorKind
 from provisor.errors import AuthenticationError
 from provisor.web.auth import client_address
+from provisor.web.request_ids import request_id_of
 from provisor.web.tenancy import tenant_of
 
 router = APIRouter(prefix=ROOT, route_class=PublicRoute, include_in_schema=False)
@@ -107,6 +110,8 @@ def login(
         admin = found.administrators.authenticate(tenant, name, password)
     except AuthenticationError as exc:
         wait = found.attempts.failed(address, who, tenant=tenant)
+        if not wait:
+            signin_failed(request, name.strip(), "password", exc.message)
         return _form(
             request, 429 if wait else 401, _too_many(wait) if wait else exc.message, name=name
         )
@@ -125,11 +130,30 @@ def start_session(
     """Sign ``admin`` in: a new session (and cookie), then the page they were going to.
     Used by every way of signing in."""
     tenant = tenant_of(request.scope)
-    token, _session = services(request).administrators.open_session(tenant, admin, method)
+    token, _session = services(request).administrators.open_session(
+        tenant,
+        admin,
+        method,
+        address=client_address(request),
+        request_id=request_id_of(request.scope),
+    )
     response = redirect(request, _next(next), notice=notice)
     set_session_cookie(request, response, token)
     response.delete_cookie(LOGIN_COOKIE, path=base(request))
     return response
+
+
+def signin_failed(request: Request, name: str, method: str, reason: str) -> None:
+    """Record a failed sign-in (``method``: password, totp, sso) of the administrator
+    ``name`` as given, in the tenant's audit log: only for failures the budget admitted."""
+    services(request).audit.signin_event(
+        tenant_of(request.scope),
+        claimed(ActorKind.ADMINISTRATOR, name or "(unknown)"),
+        SIGNIN_FAILURE,
+        {"method": method, "reason": reason[:200]},
+        address=client_address(request),
+        request_id=request_id_of(request.scope),
+    )
 
 
 def _too_many(seconds: float) -> str:
@@ -170,7 +194,8 @@ def code(
     if wait:
         return _form(request, 429, _too_many(wait), step="code")
     if not found.administrators.check_code(session.tenant, admin.id, code):
-        found.attempts.failed(address, who, tenant=session.tenant)
+        if not found.attempts.failed(address, who, tenant=session.tenant):
+            signin_failed(request, admin.name, "totp", "The code was not the current one.")
         return _form(request, 401, "That code is not right: try the current one.", step="code")
     found.attempts.succeeded(who)
     found.administrators.close_session(session.tenant, session.id, hashed=True)  # the pending one
@@ -197,4 +222,4 @@ def _signed_out(request: Request, notice: str) -> Response:
     return response
 
 
-__all__ = ["login_form", "router", "signed_in", "start_session", "url"]
+__all__ = ["login_form", "router", "signed_in", "signin_failed", "start_session", "url"]

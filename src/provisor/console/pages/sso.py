@@ -37,6 +37,7 @@ from provisor.console.rendering import (
 )
 from provisor.context import Context
 from provisor.errors import AuthenticationError, InputError
+from provisor.web.auth import client_address
 from provisor.web.tenancy import tenant_of
 
 router = APIRouter(prefix=ROOT, route_class=PublicRoute, include_in_schema=False)
@@ -107,6 +108,8 @@ async def sso_callback(request: Request) -> Response:
             params,
         )
     except AuthenticationError as exc:
+        if not services(request).attempts.failed(client_address(request)):  # bounded
+            await run_in_threadpool(login.signin_failed, request, "", "sso", exc.message)
         refused = await run_in_threadpool(login.login_form, request, 401, exc.message)
         return _forget(request, refused)
     next = unquote(request.cookies.get(NEXT_COOKIE, ""))
