@@ -14,3 +14,9 @@ def unstorable(value: str) -> str | None:
     if found is None:
         return None
     return "a NUL character" if found.group() == "\x00" else "a lone surrogate character"
+
+
+def storable(value: str) -> str:
+    """``value`` with each character no database can store replaced by U+FFFD (for records
+    of what a caller sent, such as the audit log's: kept, never refused)."""
+    return _UNSTORABLE.sub("\ufffd", value)

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from provisor.storage import tables as t
+from provisor.text import storable
 
 FIELDS = (
     "seq",
@@ -67,7 +68,8 @@ def append(conn: Connection, values: Mapping[str, Any]) -> dict[str, Any]:
     """Append a record (``values``: every field of :data:`FIELDS` but ``seq`` and
     ``prev_hash``) to its tenant's chain, in the caller's transaction; the record written."""
     head = _head(conn, values["tenant"])
-    record = {**values, "seq": head.seq + 1, "prev_hash": head.hash}
+    record = {k: storable(v) if isinstance(v, str) else v for k, v in values.items()}
+    record.update(seq=head.seq + 1, prev_hash=head.hash)
     record["hash"] = record_hash(record)
     conn.execute(insert(t.audit_log).values(record))
     conn.execute(

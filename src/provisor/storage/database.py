@@ -44,6 +44,7 @@ from sqlalchemy.sql import ColumnElement, Executable
 from provisor.context import ANY_TENANT, Context
 from provisor.errors import ConfigError, StorageError
 from provisor.storage import auditchain
+from provisor.text import storable
 from provisor.timestamps import now
 
 Scopable = TypeVar("Scopable", Select[Any], Update, Delete)
@@ -155,9 +156,28 @@ class Transaction:
                 "request_id": self.ctx.request_id[:64],
                 "action": action,
                 "target": target[:255],
-                "detail": orjson.dumps(dict(detail or {})).decode(),
+                "detail": _detail_json(dict(detail or {})),
             },
         )
+
+
+def _detail_json(detail: dict[str, Any]) -> str:
+    """An audit record's detail as JSON; a lone surrogate a caller sent (orjson refuses it)
+    becomes U+FFFD."""
+    try:
+        return orjson.dumps(detail).decode()
+    except orjson.JSONEncodeError:
+        return orjson.dumps(_storable(detail)).decode()
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, Mapping):
+        return {storable(str(k)): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
 
 
 class Database:
