@@ -244,6 +244,11 @@ class Settings(BaseSettings):
         "is still sending its request (or idle) is closed to make room.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = Field(
+        False,
+        description="One JSON line per request (method, path without the query, status, "
+        "duration, bytes, client address, request id, tenant, the authenticated caller).",
+    )
     # -- the outbound policy of connectors (provisor.connectors.outbound) --
     outbound_deny: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

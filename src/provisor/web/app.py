@@ -32,7 +32,9 @@ from provisor.web import (
     scim_discovery,
 )
 from provisor.web import realtime as realtime_routes
+from provisor.web.access import AccessLogMiddleware
 from provisor.web.limits import BodyLimitMiddleware, URLTextMiddleware
+from provisor.web.proxies import Proxies
 from provisor.web.request_ids import RequestIdMiddleware
 from provisor.web.tenancy import TenantMiddleware
 
@@ -79,7 +81,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(  # which tenant: before any limit answers in a tenant's format
         TenantMiddleware, tenants=services.tenants, domain=settings.tenant_domain
     )
-    app.add_middleware(RequestIdMiddleware)  # outermost: even a refused request has an id
+    proxies = Proxies(settings.trusted_proxies)
+    if settings.access_log:  # after every other middleware: it sees their answers too
+        app.add_middleware(AccessLogMiddleware, proxies=proxies)
+    # outermost: even a refused request has an id
+    app.add_middleware(RequestIdMiddleware, proxies=proxies)
     errors.install(app)
     app.include_router(health.router)
     apidocs.install(app)

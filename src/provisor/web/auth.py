@@ -30,6 +30,7 @@ from provisor.errors import (
 )
 from provisor.runtime import Services
 from provisor.settings import Settings
+from provisor.web.access import note_actor
 from provisor.web.errors import error_response
 from provisor.web.limits import body_problem
 from provisor.web.paths import route_path
@@ -245,6 +246,8 @@ class Guard:
     async def admit(self, request: Request) -> Principal:
         principal = await authenticate_caller(request)
         ctx = Context(principal.actor(), principal.tenant, request_id_of(request.scope))
+        # authenticated: the access line names it
+        note_actor(request.scope, ctx.actor, client_id=principal.client_id, method=principal.method)
         if ctx.actor.system is not None:
             await _confined(request, ctx)
         path = route_path(request.scope)

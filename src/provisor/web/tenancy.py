@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from provisor.context import DEFAULT_TENANT, INSTALLATION
 from provisor.tenants.service import TenantService
+from provisor.web.access import note_tenant
 from provisor.web.errors import error_response
 from provisor.web.paths import route_path
 
@@ -80,6 +81,7 @@ class TenantMiddleware:
             scope[PREFIX_KEY] = prefix
         elif path.startswith(OPERATOR_PATHS[0]) or path == OPERATOR_PATHS[1]:
             scope[TENANT_KEY] = INSTALLATION  # only here: no host or prefix names it
+            note_tenant(scope, INSTALLATION)
             await self.app(scope, receive, send)
             return
         else:
@@ -91,6 +93,7 @@ class TenantMiddleware:
             await response(scope, receive, send)
             return
         scope[TENANT_KEY] = tenant
+        note_tenant(scope, tenant)  # in the state, shared with the scope of outer middleware
         await self.app(scope, receive, send)
 
     def _by_host(self, scope: Scope) -> str | None:
