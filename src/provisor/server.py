@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 import uvicorn
 
-from provisor import logs
+from provisor import logs, tracing
 from provisor.connections import connection_options
 from provisor.settings import Settings
 
@@ -65,6 +65,7 @@ def _jobs() -> None:
 
     settings = Settings()
     logs.configure(settings.log_level)
+    tracing.configure(settings.otel_traces_url)  # job pages and target writes
     yield_to_requests(settings)  # the web workers beside it go first
     services = Services.open(settings)
     stop = asyncio.Event()

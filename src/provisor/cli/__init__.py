@@ -133,7 +133,7 @@ def serve(
     error, from the first line on, is a JSON log line (its refusals included)."""
     import structlog
 
-    from provisor import logs, server
+    from provisor import logs, server, tracing
     from provisor.runtime import initialise
     from provisor.tls_server import uvicorn_options
 
@@ -164,6 +164,7 @@ def serve(
     if tls_cert is None and (tls_key is not None or client_ca is not None):
         refuse("--tls-key and --client-ca need --tls-cert (HTTPS).")
     try:
+        tracing.configure(settings.otel_traces_url)  # OpenTelemetry missing: said now
         setup = initialise(settings)
     except ProvisorError as exc:
         refuse(exc.message)
@@ -196,6 +197,7 @@ def serve(
         ("TRUSTED_PROXIES", ",".join(settings.trusted_proxies) or None),
         ("CLIENT_CERT_HEADER", settings.client_cert_header),
         ("ACCESS_LOG", "true" if settings.access_log else None),
+        ("OTEL_ENDPOINT", settings.otel_endpoint),
     ):
         if value is not None:
             os.environ[f"PROVISOR_{name}"] = str(value)

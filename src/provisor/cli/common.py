@@ -147,6 +147,10 @@ def open_services(settings: Settings, *, long_running: bool = False) -> Iterator
     quiet = "debug" if settings.log_level == "debug" else "warning"
     logs.configure(settings.log_level if long_running else quiet)
     try:
+        if long_running:
+            from provisor import tracing
+
+            tracing.configure(settings.otel_traces_url)
         require_installation(settings)
         services = Services.open(settings)
         try:
