@@ -46,6 +46,13 @@ def test_access_lines_name_the_caller(
                 params={"filter": 'userName eq "jane.secret@example.org"'},
                 auth=(creds.client_id, creds.client_secret),
             )
+            token = browser.post(
+                "/oauth2/token",
+                data={"grant_type": "client_credentials"},
+                auth=(creds.client_id, creds.client_secret),
+            )
+            bearer = token.json()["access_token"]
+            with_token = browser.get("/scim/Users", headers={"Authorization": f"Bearer {bearer}"})
             sign_in(browser, "ada", PASSWORD)
             home = browser.get("/console/")
             anonymous = browser.get("/api/v1/systems", auth=("nobody", "wrong"))
@@ -60,6 +67,11 @@ def test_access_lines_name_the_caller(
     assert (api["actor"], api["actor_type"], api["tenant"]) == ("hr-sync", "client", "default")
     assert (api["client_id"], api["auth"]) == (creds.client_id, "basic")
     assert api["bytes"] == len(listed.content) and api["duration_ms"] >= 0
+    issued = lines[token.headers["x-request-id"]]
+    assert (issued["path"], issued["actor"]) == ("/oauth2/token", "hr-sync")
+    assert issued["auth"] == "basic"
+    assert lines[with_token.headers["x-request-id"]]["auth"] == "bearer"
+    assert bearer not in text
     page = lines[home.headers["x-request-id"]]
     assert (page["path"], page["actor"], page["auth"]) == ("/console/", "ada", "session")
     assert (page["actor_type"], page["client_id"]) == ("administrator", None)

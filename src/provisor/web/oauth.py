@@ -12,6 +12,7 @@ from starlette.responses import Response
 from provisor.auth.clients import ScopeError
 from provisor.errors import AuthenticationError, TooManyRequestsError
 from provisor.web import openapi
+from provisor.web.access import note_actor
 from provisor.web.auth import basic_credentials, check_secret, counted, services
 
 router = APIRouter(tags=[openapi.OAUTH])
@@ -187,6 +188,8 @@ async def token(request: Request) -> Response:
         principal = await check_secret(request, client_id, secret)
     except (AuthenticationError, TooManyRequestsError) as exc:
         return _refused(exc, basic=basic)
+    actor, client = principal.actor(), principal.client_id
+    note_actor(request.scope, actor, client_id=client, method=principal.method)  # access line
     try:
         issued = clients.issue_token(principal, form.get("scope"))
     except ScopeError as exc:

@@ -48,8 +48,9 @@ class TracingMiddleware:
                 status = status or 500
                 raise
             finally:
-                route = getattr(scope.get("route"), "path", None)  # the route's template
-                if route:
-                    span.update_name(f"{method} {route}")
-                    span.set_attribute("http.route", route)
-                span.set_attribute("http.response.status_code", status)
+                if span is not None:  # None: tracing was turned off since the app was built
+                    route = getattr(scope.get("route"), "path", None)  # the route's template
+                    if route:
+                        span.update_name(f"{method} {route}")
+                        span.set_attribute("http.route", route)
+                    span.set_attribute("http.response.status_code", status)
