@@ -70,6 +70,7 @@ def tenant_rows(tag: str) -> Rows:
     client, user, grace, group = new_id("client"), new_id("ada"), new_id("grace"), new_id("eng")
     source, target, job = new_id("hr"), new_id("directory"), new_id("job")
     chain, realtime = new_id("chain"), new_id("realtime")
+    delivery = 10_000_000 + uuid.uuid5(_NAMESPACE, f"{tag}/delivery").int % 1_000_000
     ca, ca_key = _authority()
     outbound_pem, outbound_key, outbound_fp, _ = _issued(f"{tag}: Directory")
     inbound_pem, _, inbound_fp, _ = _issued("hr-sync")  # the same caller in every tenant
@@ -525,6 +526,46 @@ def tenant_rows(tag: str) -> Rows:
                 "caller": "hr-sync",
             }
         ],
+        "notification_subscriptions": [
+            {
+                "id": new_id("subscription"),
+                "topic": "job",
+                "system_id": source,
+                "channel": "webhook",
+                "name": "Alerting",
+                "address": "https://alerts.example.org/provisor",
+                "secret": _CIPHER.encrypt(b"webhook-secret-of-the-tenant").decode(),
+                "created": _at(3),
+                "created_by": "initial-admin",
+            }
+        ],
+        "notification_deliveries": [
+            {
+                "id": delivery,
+                "key": f"job.finished_with_error:{job}:{new_id('subscription')}",
+                "subscription_id": new_id("subscription"),
+                "event": "job.finished_with_error",
+                "subject": f"Provisioning Finished with Error. Source System: {SOURCE_NAME}",
+                "payload": _json({"jobId": job, "sourceSystemName": SOURCE_NAME}),
+                "status": "pending",
+                "attempts": 1,
+                "next_attempt": _at(9, 10),
+                "claimed_until": None,
+                "created": _at(9, 9),
+                "delivered": None,
+                "last_error": "HTTP 503: unavailable",
+            }
+        ],
+        "notification_attempts": [
+            {
+                "delivery_id": delivery,
+                "at": _at(9, 9),
+                "channel": "webhook",
+                "status": "error",
+                "error": "HTTP 503: unavailable",
+            }
+        ],
+        "job_notification_state": [{"source_id": source, "failures": 1, "notified": 1}],
         "audit_log": [
             {
                 "at": _at(5),

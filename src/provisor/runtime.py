@@ -23,7 +23,13 @@ from provisor.admins.sso import SsoService
 from provisor.auth.attempts import AttemptLimiter
 from provisor.auth.checks import SecretChecks
 from provisor.auth.clients import INITIAL_ADMIN_FILE, INITIAL_OPERATOR_FILE, ClientService
-from provisor.auth.keys import KEY_FILE, derive_key, load_master_key
+from provisor.auth.keys import (
+    KEY_FILE,
+    create_key_file,
+    derive_key,
+    load_master_key,
+    read_key_file,
+)
 from provisor.auth.passwords import secret_hasher
 from provisor.auth.tokens import TokenSigner
 from provisor.certs.service import CertificateOptions, CertificateService, ClientKeys
@@ -35,8 +41,24 @@ from provisor.connectors.paths import TENANTS_FOLDER, FileRoots
 from provisor.context import ANY_TENANT, Context, PerTenant
 from provisor.directory.service import Directory, DirectoryOptions
 from provisor.errors import ConfigError
+from provisor.installation.health import Readiness
+from provisor.installation.keys import (
+    ADMINISTRATOR_SECRETS,
+    CERTIFICATE_KEYS,
+    NEW_KEY_FILE,
+    SYSTEM_CREDENTIALS,
+    MasterKey,
+)
+from provisor.installation.rotation import BATCH, Progress, rotate, rotation_done
+from provisor.jobs.ports import JobEvents
 from provisor.jobs.scheduler import ScheduleService
 from provisor.jobs.service import JobQueue, JobService
+from provisor.notifications.senders import SmtpSettings
+from provisor.notifications.service import (
+    SECRETS_PURPOSE,
+    NotificationOptions,
+    NotificationService,
+)
 from provisor.proxy.activity import ProxyActivity
 from provisor.proxy.service import ProxyService
 from provisor.ratelimit import InboundBudget
@@ -52,8 +74,8 @@ from provisor.tenants.service import TenantService
 
 log = structlog.get_logger("provisor.runtime")
 
-CERTIFICATE_KEYS = "certificate keys"  # the purpose of the key that encrypts certificate keys
 UPKEEP_SECONDS = 3600.0  # how often the jobs process applies the certificates' expiry rules
+DELIVERY_SECONDS = 15.0  # how often the jobs process looks for notifications to send
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +103,9 @@ class Services:
     inbound: PerTenant[InboundBudget]  # each tenant's budget of proxy and real-time calls
     attempts: AttemptLimiter  # unauthenticated and failed-authentication budgets
     secret_checks: SecretChecks  # the bounded pool that checks client secrets
+    master_key: MasterKey  # this node's master key against the database's check value
+    readiness: Readiness  # /health/ready's checks, cached a moment
+    notifications: NotificationService  # subscriptions and the outbox of messages
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -95,7 +120,9 @@ class Services:
         clients = build_clients(settings, db, master)
         administrators = build_administrators(settings, db, master)
         certificates = build_certificates(settings, db, master, systems, clients)
-        jobs = build_jobs(settings, db, systems)
+        notifications = build_notifications(settings, db, master, systems)
+        jobs = build_jobs(settings, db, systems, notifications)
+        master_key = MasterKey(db, master, key_source(settings), settings.data_dir)
         schedules = build_schedules(db, jobs)
         tenants = TenantService(db, clients, files=settings.data_dir / TENANTS_FOLDER)
         configuration = build_configuration(systems, schedules, directory)
@@ -121,8 +148,13 @@ class Services:
             proxy_activity=ProxyActivity(db),
             tenants=tenants,
             inbound=PerTenant(lambda tenant: InboundBudget(settings, tenant)),
-            attempts=AttemptLimiter(settings.auth_failures_per_minute),
+            attempts=AttemptLimiter(
+                settings.auth_failures_per_minute, on_burst=notifications.burst
+            ),
             secret_checks=SecretChecks(),
+            master_key=master_key,
+            readiness=Readiness(db, master_key, jobs),
+            notifications=notifications,
         )
 
     async def aclose(self) -> None:
@@ -133,6 +165,7 @@ class Services:
 
     def close(self) -> None:
         self.proxy_activity.close()
+        self.notifications.close()
         self.secret_checks.close()
         for budget in self.inbound.values():
             budget.close()
@@ -140,6 +173,13 @@ class Services:
 
 
 # -- one builder per service (constructors change independently: keep each in its own) --------
+
+
+def key_source(settings: Settings) -> str:
+    """Where this node's master key comes from, for messages."""
+    if settings.secret_key is not None:
+        return "PROVISOR_SECRET_KEY"
+    return str((settings.data_dir / KEY_FILE).resolve())
 
 
 def open_database(settings: Settings) -> Database:
@@ -188,7 +228,7 @@ def build_systems(
 ) -> SystemService:
     return SystemService(
         db,
-        CredentialCipher(master),
+        CredentialCipher(master, SYSTEM_CREDENTIALS),
         limits=Limits(
             source=settings.max_source_systems,
             target=settings.max_target_systems,
@@ -214,7 +254,7 @@ def build_clients(settings: Settings, db: Database, master: bytes) -> ClientServ
 def build_administrators(settings: Settings, db: Database, master: bytes) -> AdministratorService:
     return AdministratorService(
         db,
-        CredentialCipher(master, "administrators' second factors"),
+        CredentialCipher(master, ADMINISTRATOR_SECRETS),
         hasher(settings),
         idle_seconds=settings.console_idle_minutes * 60,
         absolute_seconds=settings.console_session_hours * 3600,
@@ -256,10 +296,36 @@ def build_certificates(
     )
 
 
-def build_jobs(settings: Settings, db: Database, systems: SystemService) -> JobService:
+def build_notifications(
+    settings: Settings, db: Database, master: bytes, systems: SystemService
+) -> NotificationService:
+    smtp = None
+    if settings.smtp_host:
+        smtp = SmtpSettings(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            sender=settings.smtp_from,
+            starttls=settings.smtp_starttls,
+            ca_file=settings.smtp_tls_ca_file,
+        )
+    return NotificationService(
+        db,
+        systems,
+        CredentialCipher(master, SECRETS_PURPOSE),
+        settings.outbound_policy,
+        NotificationOptions(base_url=settings.base_url, smtp=smtp),
+    )
+
+
+def build_jobs(
+    settings: Settings, db: Database, systems: SystemService, events: JobEvents | None = None
+) -> JobService:
     return JobService(
         db,
         systems,
+        events=events,
         queue=None if settings.is_sqlite else _task_queue(),
         stale_seconds=settings.job_stale_seconds,
         lock_seconds=settings.entity_lock_seconds,
@@ -338,6 +404,7 @@ async def run_jobs(services: Services, stop: asyncio.Event, *, concurrency: int 
     from provisor.jobs.executor import Executor, worker_name
 
     upkeep = asyncio.create_task(certificate_upkeep(services.certificates, stop))
+    delivery = asyncio.create_task(notification_delivery(services.notifications, stop))
     try:
         if services.settings.is_sqlite:
             await Executor(services.jobs, services.schedules, concurrency=concurrency).run(stop)
@@ -354,6 +421,7 @@ async def run_jobs(services: Services, stop: asyncio.Event, *, concurrency: int 
         await worker.run(stop)
     finally:
         upkeep.cancel()
+        delivery.cancel()
 
 
 async def certificate_upkeep(
@@ -368,6 +436,21 @@ async def certificate_upkeep(
             await asyncio.to_thread(certificates.maintain, ctx)
         except Exception:
             log.exception("certificate upkeep failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+
+
+async def notification_delivery(
+    notifications: NotificationService, stop: asyncio.Event, every: float = DELIVERY_SECONDS
+) -> None:
+    """Send the notifications due (every tenant's) now and then every ``every`` seconds; a
+    failure is logged and tried again next time."""
+    ctx = Context.system("notifications", tenant=ANY_TENANT)
+    while not stop.is_set():
+        try:
+            await notifications.deliver_due(ctx)
+        except Exception:
+            log.exception("notification delivery failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
 
@@ -403,6 +486,7 @@ def initialise(settings: Settings) -> Setup:
     try:
         before = migrate.current_revision(services.db)
         migrate.upgrade(services.db)
+        services.master_key.verify()  # before anything is encrypted with it
         upkeep = Context.system("maintenance", tenant=ANY_TENANT)
         sealed = services.systems.seal_plain_credentials(upkeep)
         if sealed:
@@ -484,3 +568,81 @@ def _database_in_use(settings: Settings) -> bool:
         raise ConfigError(f"Cannot read the database: {reason}") from exc
     finally:
         db.dispose()
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """What :func:`rotate_master_key` did: the rows re-encrypted per column (none when the
+    database was the new key's already: an earlier run stopped after its last transaction),
+    and the key file now holding the new key (None with PROVISOR_SECRET_KEY: the operator
+    sets it to the new key)."""
+
+    counts: dict[str, int]
+    key_file: Path | None
+
+
+def rotate_master_key(
+    settings: Settings,
+    new_key_file: Path | None = None,
+    *,
+    batch: int = BATCH,
+    progress: Progress | None = None,
+) -> Rotation:
+    """Re-encrypt everything the master key protects under a new master key (``provisor keys
+    rotate``; every server and worker stopped). With the data folder's key file, the new key
+    is written first to ``secret.key.new`` (from ``new_key_file`` if given, else made), and
+    replaces ``secret.key`` once the database is the new key's; run again after a failure,
+    the rotation resumes with that file. With PROVISOR_SECRET_KEY, ``new_key_file`` names the
+    new key."""
+    require_installation(settings)
+    services = Services.open(settings)
+    try:
+        migrate.upgrade(services.db)
+        runners = services.jobs.runners(Context.system("maintenance", tenant=ANY_TENANT))
+        if runners:
+            raise ConfigError(
+                "Job runners are running ("
+                + ", ".join(r.name for r in runners)
+                + "): stop every provisor serve and provisor worker of the installation first "
+                "(a stopped one is forgotten at once, a killed one after "
+                "PROVISOR_JOB_STALE_SECONDS)."
+            )
+        old = load_master_key(
+            settings.secret_key.get_secret_value() if settings.secret_key else None,
+            settings.data_dir,
+        )
+        pending = settings.data_dir / NEW_KEY_FILE
+        if settings.secret_key is not None:
+            if new_key_file is None:
+                raise ConfigError(
+                    "The master key is PROVISOR_SECRET_KEY: name a file holding the new key "
+                    "(32 characters or more) with --new-key-file."
+                )
+            new = read_key_file(new_key_file)
+        else:
+            if new_key_file is not None:
+                create_key_file(pending, read_key_file(new_key_file))
+            else:
+                create_key_file(pending)
+            new = read_key_file(pending)
+            if new_key_file is not None and new != read_key_file(new_key_file):
+                raise ConfigError(
+                    f"{pending} holds another new key, of a rotation that did not end: run "
+                    "provisor keys rotate without --new-key-file to finish it."
+                )
+        if rotation_done(services.db, new):
+            counts: dict[str, int] = {}
+        else:
+            counts = rotate(services.db, old, new, batch=batch, progress=progress)
+        if settings.secret_key is not None:
+            return Rotation(counts, None)
+        key_file = settings.data_dir / KEY_FILE
+        os.replace(pending, key_file)
+        folder = os.open(settings.data_dir, os.O_RDONLY)
+        try:
+            os.fsync(folder)  # the rename is on disk
+        finally:
+            os.close(folder)
+        return Rotation(counts, key_file)
+    finally:
+        services.close()

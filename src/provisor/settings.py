@@ -1,18 +1,67 @@
-"""Runtime settings, read from ``PROVISOR_*`` environment variables or given directly."""
+"""Runtime settings, read from ``PROVISOR_*`` environment variables, a TOML configuration
+file (``PROVISOR_CONFIG``) or given directly."""
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from provisor.connectors.outbound import OutboundPolicy, parse_entries
 
 RATE_LIMITS_FILE = "rate-limits.sqlite"  # the inbound budget's store in the data folder (SQLite)
+CONFIG_VARIABLE = "PROVISOR_CONFIG"  # the path of the TOML configuration file, when there is one
+# Settings a file may hold instead of the value: <field>_file names a file whose content (without
+# its final line break) is the value, e.g. a container secret in /run/secrets.
+SECRET_FILES = {"secret_key_file": "secret_key", "database_url_file": "database_url"}
+
+
+class SettingsFileError(ValueError):
+    """The configuration file cannot be read, is no TOML, or holds a key that is no setting."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigFile(TomlConfigSettingsSource):
+    """The TOML configuration file: its keys are the settings' field names (``data_dir``,
+    ``database_url``...); an unknown key is an error that names it (a misspelt setting must
+    not be silently ignored)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        if not path.is_file():
+            raise SettingsFileError(f"No configuration file {path} ({CONFIG_VARIABLE}, --config).")
+        try:
+            super().__init__(settings_cls, toml_file=path)
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsFileError(f"The configuration file {path} is no TOML: {exc}.") from exc
+        except OSError as exc:
+            raise SettingsFileError(f"Cannot read the configuration file {path}: {exc}.") from exc
+        unknown = sorted(set(self.toml_data) - set(settings_cls.model_fields))
+        if unknown:
+            raise SettingsFileError(
+                f"The configuration file {path} has unknown keys: {', '.join(unknown)} (the "
+                "keys are the settings' names, e.g. data_dir, database_url; see "
+                "docs/operations.md)."
+            )
+
+
+def config_file() -> Path | None:
+    """The configuration file ``PROVISOR_CONFIG`` names, if any."""
+    value = os.environ.get(CONFIG_VARIABLE, "").strip()
+    return Path(value) if value else None
 
 
 class Settings(BaseSettings):
@@ -23,6 +72,41 @@ class Settings(BaseSettings):
     """
 
     model_config = SettingsConfigDict(env_prefix="PROVISOR_", frozen=True, extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Given values first, then the environment, then the configuration file."""
+        path = config_file()
+        if path is None:
+            return init_settings, env_settings
+        return init_settings, env_settings, ConfigFile(settings_cls, path)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        """``secret_key_file`` and ``database_url_file``: the value read from the file, unless
+        the value itself is given (it wins, wherever it comes from)."""
+        if not isinstance(data, dict):
+            return data
+        for file_field, field in SECRET_FILES.items():
+            path = data.get(file_field)
+            if not path or data.get(field) not in (None, ""):
+                continue
+            try:
+                value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"{file_field}: cannot read {path}: {exc}") from exc
+            if not value:
+                raise ValueError(f"{file_field}: the file {path} is empty")
+            data = {**data, field: value}
+        return data
 
     data_dir: Path = Field(
         Path("provisor-data"),
@@ -37,6 +121,16 @@ class Settings(BaseSettings):
         None,
         description="Master key (any string of 32+ characters). Default: a random key kept in "
         "<data-dir>/secret.key. Nodes sharing a PostgreSQL database must share it.",
+    )
+    secret_key_file: Path | None = Field(
+        None,
+        description="File holding the master key (e.g. a container secret); secret_key, when "
+        "set, wins.",
+    )
+    database_url_file: Path | None = Field(
+        None,
+        description="File holding the database URL (it may carry a password); database_url, "
+        "when set, wins.",
     )
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
         "FULL",
@@ -105,6 +199,25 @@ class Settings(BaseSettings):
         None,
         description="Public base URL used in meta.location (e.g. behind a reverse proxy); "
         "default: taken from each request.",
+    )
+    smtp_host: str | None = Field(
+        None,
+        description="Mail server of notification e-mails; unset: e-mail subscriptions are "
+        "not delivered (their attempts fail and are shown).",
+    )
+    smtp_port: int = Field(587, ge=1, le=65535, description="The mail server's port.")
+    smtp_username: str | None = Field(None, description="User name at the mail server.")
+    smtp_password: SecretStr | None = Field(None, description="Password at the mail server.")
+    smtp_from: str = Field(
+        "provisor@localhost", description="The sender (From) of notification e-mails."
+    )
+    smtp_starttls: bool = Field(
+        True,
+        description="Upgrade the mail server connection with STARTTLS (and verify its "
+        "certificate) before authenticating.",
+    )
+    smtp_tls_ca_file: Path | None = Field(
+        None, description="PEM file of the CA that issued the mail server's certificate."
     )
     tenant_domain: str = Field(
         "",

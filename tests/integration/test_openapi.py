@@ -39,7 +39,7 @@ def error_media_type(path: str) -> str:
     """What provisor's error handler answers on this path (web/errors.py)."""
     if path.startswith(("/scim", "/ipsproxy")):
         return SCIM_JSON
-    if path in ("/oauth2/token", "/health"):
+    if path in ("/oauth2/token", "/health", "/health/live", "/health/ready"):
         return "application/json"  # RFC 6749 §5.2 errors; the health report
     return PROBLEM_JSON
 

@@ -15,7 +15,7 @@ from provisor.storage import migrate, tables
 from provisor.storage.database import TENANT_SETTING, Database
 
 # The installation's tables: rows of no tenant.
-INSTALLATION = {"tenants", "job_runners", "alembic_version"}
+INSTALLATION = {"tenants", "job_runners", "installation", "alembic_version"}
 # Keys unique across tenants without a tenant column: SHA-256 fingerprints of the certificates
 # provisor issues itself (a fresh key pair and a random serial each), which no two tenants share.
 GLOBAL_KEYS = {

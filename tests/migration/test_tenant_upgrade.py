@@ -28,7 +28,12 @@ LATER = {  # tables of later migrations
     "administrators",
     "console_sessions",
     "console_sso",
+    "installation",
     "proxy_activity",
+    "notification_subscriptions",
+    "notification_deliveries",
+    "notification_attempts",
+    "job_notification_state",
 }
 LATER_COLUMNS = {"entity_name"}  # columns of later migrations (realtime_logs)
 OTHER = "other"  # a second tenant, made after the upgrade

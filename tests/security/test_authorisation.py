@@ -17,7 +17,14 @@ from provisor.web.app import create_app
 from provisor.web.auth import Guard
 from tests.conftest import LiveServer, serve
 
-PUBLIC = {"/health", "/oauth2/token", "/docs", "/redoc"}  # and Starlette routes: openapi, static
+PUBLIC = {
+    "/health",
+    "/health/live",
+    "/health/ready",
+    "/oauth2/token",
+    "/docs",
+    "/redoc",
+}  # and Starlette routes: openapi, static
 GARBAGE = b'{"not": json'
 JSON = {"content-type": "application/json"}
 

@@ -228,6 +228,20 @@ def build_estate(live: LiveServer, tenant: Tenant, peer: SCIM2Server) -> Estate:
         estate.add("inbound fingerprint", on_system["fingerprint"])
         outbound = created(http.post(f"{api}/systems/{target['id']}/outbound-certificates"))
         estate.add("outbound fingerprint", outbound["fingerprint"])
+        subscribed = created(
+            http.post(
+                f"{api}/notifications/subscriptions",
+                json={
+                    "topic": "job",
+                    "system": source["id"],
+                    "channel": "email",
+                    "name": f"{word} Ops",
+                    "address": f"{word.lower()}-ops@example.org",
+                },
+            )
+        )
+        estate.add("subscription", subscribed["id"])
+        estate.texts.add(subscribed["address"])
         ca = http.get(f"{api}/certificates/ca")
         assert ca.status_code == 200
         estate.texts.add(ca.text.strip())
@@ -253,6 +267,7 @@ OWNED: dict[str, tuple[str, ...]] = {
     "log_id": ("realtime log",),
     "administrator": ("administrator",),
     "entity_id": ("user", "group"),
+    "subscription_id": ("subscription",),
 }
 # Path parameters naming something every tenant has (a connector type, an endpoint...).
 COMMON: dict[str, str] = {
@@ -325,6 +340,8 @@ CREATES = "creates in the caller's tenant: b's names are created in a (names are
 PUBLIC = "public: no tenant data"
 UNPARAMETERISED: dict[tuple[str, str], str] = {
     ("GET", "/health"): PUBLIC,
+    ("GET", "/health/live"): PUBLIC,
+    ("GET", "/health/ready"): PUBLIC,
     ("POST", "/oauth2/token"): "tokens: test_credentials_of_a_are_refused_elsewhere",
     ("GET", "/api/v1/me"): LISTINGS,
     ("GET", "/scim/ServiceProviderConfig"): LISTINGS,
@@ -376,6 +393,9 @@ UNPARAMETERISED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/configuration/apply"): ACTION,
     ("GET", "/api/v1/bundles"): LISTINGS,
     ("GET", "/api/v1/bundles/{name}"): LISTINGS,  # the installation's templates
+    ("GET", "/api/v1/notifications/subscriptions"): LISTINGS,
+    ("POST", "/api/v1/notifications/subscriptions"): CREATES,
+    ("GET", "/api/v1/notifications/deliveries"): LISTINGS,
 }
 # Query parameters naming something a tenant owns: each listing is asked with b's values.
 OWNED_QUERIES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -385,13 +405,15 @@ OWNED_QUERIES: dict[tuple[str, str], tuple[str, ...]] = {
     ("/api/v1/realtime-logs", "entityId"): ("user",),
     ("/scim/Users", "startId"): ("user",),
     ("/scim/Groups", "startId"): ("group",),
+    ("/api/v1/notifications/subscriptions", "system"): ("source", "system name"),
+    ("/api/v1/notifications/deliveries", "subscription"): ("subscription",),
 }
 # Query parameters that name nothing of a tenant's (SCIM filters: FILTERS below).
 PLAIN_QUERIES = {
     "filter", "sortBy", "sortOrder", "startIndex", "count", "attributes", "excludedAttributes",
     "role", "type", "enabled", "offset", "limit", "status", "format", "name", "entityType",
     "action", "logType", "chain", "since", "at", "apply", "startId", "prune", "expect",
-    "search", "after",
+    "search", "after", "topic",
 }  # fmt: skip
 # SCIM filters naming b's users and groups, on a's directory and a's proxy.
 FILTERS = (

@@ -51,7 +51,7 @@ ELSEWHERE: dict[str, tuple[int, str]] = {
     "/ips/": (403, "SAP's public job API: tenant_admin_api, not view"),
     "/operator/": (401, "the installation's operators: a tenant's client is nobody there"),
 }
-PUBLIC = {"/health", "/oauth2/token"}
+PUBLIC = {"/health", "/health/live", "/health/ready", "/oauth2/token"}
 
 
 @pytest.fixture
@@ -119,7 +119,14 @@ def estate(live: LiveServer) -> dict[str, str]:
         )
         assert pushed.status_code == 200, pushed.text
         log = _ok(http.get(f"{api}/realtime-logs"))["items"][0]
+        subscription = _ok(
+            http.post(
+                f"{api}/notifications/subscriptions",
+                json={"topic": "login", "channel": "email", "address": "ops@example.org"},
+            )
+        )
     return {
+        "subscription_id": subscription["id"],
         "system_id": target["id"],
         "job_id": job["id"],
         "client_id": robot["clientId"],

@@ -8,6 +8,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -57,8 +58,18 @@ class AttemptLimiter:
     metrics: failed attempts, and attempts refused because of this budget or backoff.
     """
 
-    def __init__(self, per_minute: int, table_size: int = TABLE_SIZE) -> None:
+    def __init__(
+        self,
+        per_minute: int,
+        table_size: int = TABLE_SIZE,
+        *,
+        on_burst: Callable[[str, str, str], None] | None = None,
+    ) -> None:
+        """``on_burst(tenant, kind, who)``: told when an address spends its budget (kind
+        ``address``) or a client id or name starts to back off (kind ``name``), for the
+        failures the callers counted with their tenant; it must return at once."""
         self.per_minute = per_minute
+        self.on_burst = on_burst
         self._rate = per_minute / 60.0
         self._size = table_size
         self._addresses: OrderedDict[str, _Bucket] = OrderedDict()
@@ -83,30 +94,40 @@ class AttemptLimiter:
                 self.throttled += 1
             return wait
 
-    def failed(self, address: str, client_id: str | None = None) -> float:
-        """Count a failed or missing authentication; the seconds the caller must now wait
+    def failed(
+        self, address: str, client_id: str | None = None, *, tenant: str | None = None
+    ) -> float:
+        """Count a failed or missing authentication (in ``tenant``: the one the request
+        addressed, whose subscribers hear of bursts); the seconds the caller must now wait
         when its address had no token left for it (0: it had)."""
         if not self.per_minute:
             return 0.0
         now = time.monotonic()
         key = address_key(address)
+        bursts: list[tuple[str, str]] = []
         with self._lock:
             self.failures += 1
-            if client_id is not None:
-                self._client_failed(client_id, now)
+            if client_id is not None and self._client_failed(client_id, now):
+                bursts.append(("name", client_id))
             bucket = self._bucket(key, now)
             if bucket.tokens >= 1:
                 bucket.tokens -= 1
-                return 0.0
-            self.throttled += 1
-            if not bucket.throttled:
-                bucket.throttled = True
-                log.warning(
-                    "authentication attempts throttled",
-                    address=key,
-                    per_minute=self.per_minute,
-                )
-            return (1 - bucket.tokens) / self._rate
+                wait = 0.0
+            else:
+                self.throttled += 1
+                if not bucket.throttled:
+                    bucket.throttled = True
+                    bursts.append(("address", key))
+                    log.warning(
+                        "authentication attempts throttled",
+                        address=key,
+                        per_minute=self.per_minute,
+                    )
+                wait = (1 - bucket.tokens) / self._rate
+        if tenant is not None and self.on_burst is not None:
+            for kind, who in bursts:
+                self.on_burst(tenant, kind, who)
+        return wait
 
     def succeeded(self, client_id: str) -> None:
         """The client id proved its secret: its failures are forgiven."""
@@ -130,7 +151,8 @@ class AttemptLimiter:
                 bucket.throttled = False
         return bucket
 
-    def _client_failed(self, client_id: str, now: float) -> None:
+    def _client_failed(self, client_id: str, now: float) -> bool:
+        """Count a failure of ``client_id``; whether it now starts to back off."""
         entry = self._clients.get(client_id)
         if entry is None:
             entry = _Client()
@@ -140,15 +162,17 @@ class AttemptLimiter:
         else:
             self._clients.move_to_end(client_id)
         entry.failures += 1
-        if entry.failures >= BACKOFF_AFTER:
-            seconds = min(BACKOFF_MAX_SECONDS, 2.0 ** (entry.failures - BACKOFF_AFTER))
-            entry.until = now + seconds
-            log.warning(
-                "client id backs off after failed authentications",
-                client_id=client_id,
-                failures=entry.failures,
-                seconds=seconds,
-            )
+        if entry.failures < BACKOFF_AFTER:
+            return False
+        seconds = min(BACKOFF_MAX_SECONDS, 2.0 ** (entry.failures - BACKOFF_AFTER))
+        entry.until = now + seconds
+        log.warning(
+            "client id backs off after failed authentications",
+            client_id=client_id,
+            failures=entry.failures,
+            seconds=seconds,
+        )
+        return entry.failures == BACKOFF_AFTER
 
 
 def retry_after(seconds: float) -> int:

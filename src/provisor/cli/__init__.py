@@ -18,17 +18,23 @@ from provisor.cli.admins import app as admins_app
 from provisor.cli.certs import app as certs_app
 from provisor.cli.clients import app as clients_app
 from provisor.cli.common import (
+    ConfigOption,
     DatabaseURL,
     DataDir,
+    confirm_or_yes,
+    err,
     fail,
     open_services,
     out,
     settings_from,
+    use_config,
 )
 from provisor.cli.config import app as config_app
 from provisor.cli.jobs import app as jobs_app
 from provisor.cli.jobs import worker
+from provisor.cli.keys import app as keys_app
 from provisor.cli.login import login, logout, whoami
+from provisor.cli.notifications import app as notifications_app
 from provisor.cli.realtime import app as realtime_app
 from provisor.cli.schedules import app as schedules_app
 from provisor.cli.sso import app as sso_app
@@ -49,6 +55,7 @@ app.add_typer(systems_app, name="systems")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(realtime_app, name="realtime")
+app.add_typer(notifications_app, name="notifications")
 app.add_typer(tenants_app, name="tenants")
 app.command()(worker)
 app.command()(login)
@@ -57,6 +64,13 @@ app.command()(whoami)
 app.add_typer(transform_app, name="transform")
 app.add_typer(certs_app, name="certs")
 app.add_typer(config_app, name="config")
+app.add_typer(keys_app, name="keys")
+
+
+@app.callback()
+def options(config: ConfigOption = None) -> None:
+    """provisor: identity provisioning service."""
+    use_config(config)
 
 
 @app.command()
@@ -128,6 +142,7 @@ def serve(
             "(default X-Forwarded-Client-Cert).",
         ),
     ] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Start the server (applies database migrations first). Everything it says on standard
     error, from the first line on, is a JSON log line (its refusals included)."""
@@ -137,6 +152,7 @@ def serve(
     from provisor.runtime import initialise
     from provisor.tls_server import uvicorn_options
 
+    use_config(config)  # a TOML file's settings, beside the environment's
     settings = settings_from(
         data_dir,
         database_url,
@@ -145,7 +161,7 @@ def serve(
         tls_client_ca=client_ca.resolve() if client_ca else None,
         trusted_proxies=trusted_proxies,
         client_cert_header=client_cert_header,
-        access_log=access_log,
+        access_log=access_log or None,  # not given: the environment's or the file's
     )
     logs.configure(settings.log_level)
     log = structlog.get_logger("provisor.serve")
@@ -245,13 +261,16 @@ def _say(text: str) -> None:
 
 
 @app.command()
-def init(data_dir: DataDir = None, database_url: DatabaseURL = None) -> None:
+def init(
+    data_dir: DataDir = None, database_url: DatabaseURL = None, config: ConfigOption = None
+) -> None:
     """Create the data folder, its master key and the database, and the initial admin client
     (as serve does on first start); on an existing installation, say what exists and apply
     pending migrations."""
     from provisor import logs
     from provisor.runtime import initialise
 
+    use_config(config)
     settings = settings_from(data_dir, database_url)
     logs.configure("warning")
     try:
@@ -298,13 +317,93 @@ def init(data_dir: DataDir = None, database_url: DatabaseURL = None) -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade(data_dir: DataDir = None, database_url: DatabaseURL = None) -> None:
+def db_upgrade(
+    data_dir: DataDir = None, database_url: DatabaseURL = None, config: ConfigOption = None
+) -> None:
     """Apply the database migrations that are not applied yet."""
     from provisor.storage import migrate
 
+    use_config(config)
     settings = settings_from(data_dir, database_url)
     with open_services(settings) as services:
         out.print(f"Database at revision {migrate.current_revision(services.db)}.")
+
+
+@app.command("backup")
+def backup_command(
+    file: Annotated[Path, typer.Argument(help="The backup file to write (a new file).")],
+    include_key: Annotated[
+        bool,
+        typer.Option(
+            "--include-key",
+            help="Put the master key in the backup too (then the file alone unlocks every "
+            "stored credential: keep it as safe as the key).",
+        ),
+    ] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseURL = None,
+    config: ConfigOption = None,
+) -> None:
+    """Back up the SQLite database (consistently, while the servers run) and the tenants'
+    files. The master key is left out unless --include-key: keep it separately. PostgreSQL:
+    use pg_dump (docs/operations.md)."""
+    from provisor.backup import backup
+
+    use_config(config)
+    settings = settings_from(data_dir, database_url)
+    try:
+        made = backup(settings, file, include_key=include_key)
+    except ProvisorError as exc:
+        fail(exc.message)
+    _say(
+        f"Backed up {len(made.files)} file(s) at migration {made.revision} to {file} "
+        f"(readable only by you)."
+    )
+    if made.key:
+        err.print(
+            "[bold yellow]The backup holds the master key:[/] whoever reads it can decrypt "
+            "every stored credential. Keep it as safe as the key itself.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        err.print(
+            "[bold yellow]The master key is NOT in this backup.[/] Keep the key "
+            f"({settings.data_dir / 'secret.key'} or PROVISOR_SECRET_KEY) in a separate safe "
+            "place: without it the backup's credentials cannot be read.",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@app.command("restore")
+def restore_command(
+    file: Annotated[Path, typer.Argument(help="A backup made by provisor backup.")],
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", "-y", help="Replace an existing database without asking."),
+    ] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseURL = None,
+    config: ConfigOption = None,
+) -> None:
+    """Restore a backup into a stopped installation (its database and tenants' files are
+    replaced); the next start applies newer migrations."""
+    from provisor.backup import restore
+
+    use_config(config)
+    settings = settings_from(data_dir, database_url)
+    if settings.is_sqlite and (settings.data_dir / "provisor.db").exists():
+        confirm_or_yes(yes, f"Replace the database in {settings.data_dir.resolve()}?")
+    try:
+        made = restore(settings, file)
+    except ProvisorError as exc:
+        fail(exc.message)
+    _say(
+        f"Restored the backup of {made.created} (provisor {made.version}, migration "
+        f"{made.revision}) into {settings.data_dir.resolve()}"
+        + (", with its master key." if made.key else "; the master key was not in it.")
+    )
 
 
 def main() -> None:

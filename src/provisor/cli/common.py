@@ -47,6 +47,15 @@ DatabaseURL = Annotated[
         help="Database URL, e.g. postgresql://user@host/db. Default: SQLite.",
     ),
 ]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="TOML configuration file whose keys are the settings' names (data_dir, "
+        "database_url...); PROVISOR_* variables win over it. Default: PROVISOR_CONFIG.",
+        show_default=False,
+    ),
+]
 AsJSON = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 Server = Annotated[
     str | None,
@@ -73,8 +82,20 @@ Yes = Annotated[
 ]
 
 
+def use_config(path: Path | None) -> None:
+    """Read the settings from this TOML file too (``--config``): it becomes ``PROVISOR_CONFIG``
+    of this process and of those it starts (the server's worker processes read it too)."""
+    if path is None:
+        return
+    if not path.is_file():
+        fail(f"--config: no file {path}")
+    os.environ["PROVISOR_CONFIG"] = str(path.resolve())
+
+
 def settings_from(data_dir: Path | None, database_url: str | None, **extra: Any) -> Settings:
-    from provisor.settings import Settings  # only local commands need it: admin ones start faster
+    """The settings of a local command: its options, then the ``PROVISOR_*`` variables, then
+    the configuration file (``PROVISOR_CONFIG``); a problem is one readable line (exit 1)."""
+    from provisor.settings import Settings, SettingsFileError  # admin commands start faster
 
     values: dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
     if data_dir is not None:
@@ -83,14 +104,23 @@ def settings_from(data_dir: Path | None, database_url: str | None, **extra: Any)
         values["database_url"] = database_url
     try:
         return Settings(**values)
+    except SettingsFileError as exc:
+        fail(exc.message)
     except ValidationError as exc:
         fail("Invalid settings: " + "; ".join(_setting_problem(e) for e in exc.errors()) + ".")
 
 
 def _setting_problem(error: Any) -> str:
-    """``PROVISOR_NAME should be ..., not ...`` (a key's or secret's value is not shown)."""
-    name = "PROVISOR_" + "_".join(str(part) for part in error["loc"]).upper()
+    """``PROVISOR_NAME should be ..., not ...`` (a key's or secret's value is not shown); a
+    setting from the configuration file is named by its key there."""
+    field = "_".join(str(part) for part in error["loc"])
     message = str(error["msg"])
+    if not field:  # the whole settings' check (a secret file that cannot be read)
+        return message.removeprefix("Value error, ")
+    name = "PROVISOR_" + field.upper()
+    config = os.environ.get("PROVISOR_CONFIG")
+    if config and name not in os.environ:
+        name = f"{field} (in {config})"
     if message.startswith("Input should be "):
         wanted = message.removeprefix("Input should be ").split(", unable to")[0]
         secret = "KEY" in name or "SECRET" in name
@@ -155,6 +185,7 @@ def open_services(settings: Settings, *, long_running: bool = False) -> Iterator
         services = Services.open(settings)
         try:
             migrate.upgrade(services.db)
+            services.master_key.verify()
             yield services
         finally:
             services.close()

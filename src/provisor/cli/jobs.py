@@ -17,6 +17,7 @@ from rich.table import Table
 
 from provisor.cli.common import (
     AsJSON,
+    ConfigOption,
     DatabaseURL,
     DataDir,
     Profile,
@@ -31,6 +32,7 @@ from provisor.cli.common import (
     print_json,
     print_table,
     settings_from,
+    use_config,
 )
 from provisor.jobs.export import LogType
 from provisor.jobs.model import JobStatus, JobType, Logged
@@ -531,6 +533,7 @@ def worker(
     concurrency: Annotated[int, typer.Option(help="Jobs run at once (one per source).")] = 4,
     data_dir: DataDir = None,
     database_url: DatabaseURL = None,
+    config: ConfigOption = None,
 ) -> None:
     """Run queued and scheduled jobs until stopped (SIGTERM/Ctrl-C). On PostgreSQL, start
     as many as you like, on any hosts: they share the work through procrastinate."""
@@ -538,6 +541,7 @@ def worker(
 
     from provisor.runtime import run_jobs, yield_to_requests
 
+    use_config(config)
     settings = settings_from(data_dir, database_url)
     with open_services(settings, long_running=True) as services:  # logged as a server
         yield_to_requests(settings)  # servers on the same host go first

@@ -70,6 +70,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("Identity timeline", "/timeline"),
     ("Directory", "/directory/users"),
     ("Certificates", "/certificates"),
+    ("Notifications", "/notifications"),
     ("Technical users", "/clients"),
     ("Administrators", "/administrators"),
 )

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from provisor.jobs.loops import Echo
-from provisor.jobs.model import Counts, JobStatus
+from provisor.jobs.model import Counts, Job, JobStatus
+from provisor.storage.database import Transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,3 +190,13 @@ class JobJournal(Protocol):
         role) and the row's ``fields``, in one transaction."""
 
     def set_status(self, job_id: str, status: JobStatus, **fields: Any) -> None: ...
+
+
+class JobEvents(Protocol):
+    """Who is told when a job's status changes (the notifications, wired by the composition
+    root): called in the transaction that records the change, so what it writes (an outbox
+    row) commits with it."""
+
+    def job_changed(self, tx: Transaction, job: Job, before: JobStatus) -> None:
+        """``job`` (as just written, with its statistics) went from ``before`` to its
+        status."""

@@ -50,7 +50,7 @@ from provisor.jobs.model import (
     Trigger,
 )
 from provisor.jobs.plan import Participant, digest
-from provisor.jobs.ports import Hold
+from provisor.jobs.ports import Hold, JobEvents
 from provisor.jobs.runner import Runner
 from provisor.jobs.store import Journal, OperationalStore
 from provisor.storage.database import Database, Transaction
@@ -94,9 +94,11 @@ class JobService:
         stale_seconds: int = STALE_SECONDS,
         lock_seconds: float = LOCK_SECONDS,
         tenant_job_concurrency: int = TENANT_JOB_CONCURRENCY,
+        events: JobEvents | None = None,
     ) -> None:
         """``tenant_job_concurrency``: how many jobs of one tenant run at once, unless the
-        tenant's quota ``jobConcurrency`` says otherwise."""
+        tenant's quota ``jobConcurrency`` says otherwise; ``events``: told of every change of
+        a job's status (notifications)."""
         self.db = db
         self.systems = systems
         self.locks = EntityLockStore(db)
@@ -104,6 +106,7 @@ class JobService:
         self.queue = queue
         self.stale_seconds = stale_seconds
         self.tenant_job_concurrency = tenant_job_concurrency
+        self.events = events
 
     def operational(self, ctx: Context) -> OperationalStore:
         """Operational data, source state and deletion holds for ``ctx``'s calls."""
@@ -111,7 +114,7 @@ class JobService:
 
     def journal_of(self, ctx: Context) -> Journal:
         """The rows, statistics and entity logs of running jobs, for ``ctx``'s calls."""
-        return Journal(self.db, ctx)
+        return Journal(self.db, ctx, self.events)
 
     # -- the systems (one place, so that their service's signatures meet jobs here) ------------
 

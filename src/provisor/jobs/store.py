@@ -27,7 +27,7 @@ from provisor.jobs.model import (
     Statistic,
     Trigger,
 )
-from provisor.jobs.ports import EntityLog, Hold, Record, Settled, SourceState
+from provisor.jobs.ports import EntityLog, Hold, JobEvents, Record, Settled, SourceState
 from provisor.storage import tables as t
 from provisor.storage.database import Database, Transaction
 from provisor.timestamps import now
@@ -834,13 +834,27 @@ class Journal:
     """A running job's row, statistics and entity logs, for the calls of one context
     (implements JobJournal)."""
 
-    def __init__(self, db: Database, ctx: Context) -> None:
+    def __init__(self, db: Database, ctx: Context, events: JobEvents | None = None) -> None:
+        """``events``: told of each change of a job's status, in its transaction."""
         self.db = db
         self.ctx = ctx
+        self.events = events
 
     def update(self, job_id: str, **fields: Any) -> None:
         with self.db.write(self.ctx) as tx:
+            self._update(tx, job_id, fields)
+
+    def _update(self, tx: Transaction, job_id: str, fields: Mapping[str, Any]) -> None:
+        status = fields.get("status")
+        if self.events is None or status is None:
             update_job(tx, job_id, **fields)
+            return
+        before = get_job(tx, job_id, with_statistics=False)
+        update_job(tx, job_id, **fields)
+        if before is not None and before.status != status:
+            after = get_job(tx, job_id)
+            if after is not None:
+                self.events.job_changed(tx, after, before.status)
 
     def set_status(self, job_id: str, status: JobStatus, **fields: Any) -> None:
         self.update(job_id, status=status, **fields)
@@ -860,7 +874,7 @@ class Journal:
             add_entity_logs(tx, job_id, entries)
             save_statistics(tx, job_id, counts)
             if fields:
-                update_job(tx, job_id, **fields)
+                self._update(tx, job_id, fields)
 
 
 _RECORD_CHANGES = (

@@ -11,6 +11,7 @@ from provisor.remote.certificates import Certificates
 from provisor.remote.clients import Clients
 from provisor.remote.configuration import Configuration
 from provisor.remote.jobs import Jobs
+from provisor.remote.notifications import Notifications
 from provisor.remote.realtime import Realtime
 from provisor.remote.schedules import Schedules
 from provisor.remote.session import RemoteError, Session, path
@@ -31,6 +32,7 @@ class Remote:
         self.certificates = Certificates(session)
         self.clients = Clients(session)
         self.schedules = Schedules(session)
+        self.notifications = Notifications(session)
         self.realtime = Realtime(session)
         self.configuration = Configuration(session)
         self.tenants = Tenants(session)

@@ -11,6 +11,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
+from provisor import __version__
+from provisor.errors import ConfigError
 from provisor.storage.database import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -31,8 +33,26 @@ def alembic_config(db: Database) -> Config:
 
 
 def upgrade(db: Database, revision: str = "head") -> None:
-    """Apply every migration up to ``revision`` (idempotent; safe with concurrent nodes)."""
+    """Apply every migration up to ``revision`` (idempotent; safe with concurrent nodes). A
+    database a newer provisor migrated is a ConfigError: migrations go forward only."""
     _migrate(db, command.upgrade, revision)
+
+
+def known_revisions() -> set[str]:
+    """The migrations this provisor has."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+
+
+def require_known(revision: str | None) -> None:
+    """A ConfigError unless this provisor knows the migration ``revision`` (None: none yet)."""
+    if revision is not None and revision not in known_revisions():
+        raise ConfigError(
+            f"The database is at migration {revision}, which this provisor ({__version__}) "
+            "does not know: a newer provisor migrated it. Run that version (migrations go "
+            "forward only), or restore the backup taken before the upgrade."
+        )
 
 
 def downgrade(db: Database, revision: str) -> None:
@@ -48,6 +68,8 @@ def _migrate(db: Database, step: Callable[[Config, str], None], revision: str) -
             conn.execute(text("SET LOCAL statement_timeout = 0"))  # migrations may take long
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
         config.attributes["connection"] = conn
+        if step is command.upgrade:
+            require_known(MigrationContext.configure(conn).get_current_revision())
         step(config, revision)
 
 

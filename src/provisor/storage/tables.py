@@ -5,7 +5,8 @@ so that they sort and compare as text in both databases. JSON documents are ``js
 PostgreSQL (so filters can look inside) and text on SQLite; both are read back as text.
 
 Every table holding a tenant's data has a ``tenant`` column (:func:`TenantColumn`, listed in
-:data:`TENANT_TABLES`); the others (``tenants``, ``job_runners``) are the installation's.
+:data:`TENANT_TABLES`); the others (``tenants``, ``job_runners``, ``installation``) are the
+installation's.
 """
 
 from __future__ import annotations
@@ -124,6 +125,17 @@ tenants = Table(
     Column("quotas", Text, nullable=False, server_default="{}"),  # JSON: limits set for it
     Column("created", Time, nullable=False),
     Column("last_modified", Time, nullable=False),
+)
+
+installation = Table(
+    "installation",
+    metadata,
+    # The installation's own values, one row each: the master key's check value (an HMAC of a
+    # fixed label under a key derived from the master key) and, during a rotation, the next
+    # key's (installation/keys.py). Never a secret.
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated", Time, nullable=False),
 )
 
 # --- technical users (clients) --------------------------------------------------------------
@@ -672,6 +684,87 @@ console_sso = Table(
     Column("viewer_values", Text, nullable=False),  # JSON list
     Column("scopes", String(255), nullable=False),
     Column("updated", Time, nullable=False),
+)
+
+# --- notifications ----------------------------------------------------------------------------
+
+notification_subscriptions = Table(
+    "notification_subscriptions",
+    metadata,
+    TenantColumn(),
+    # Who is told of what: a source system's jobs, a system's (or every system's) outbound
+    # certificates, the tenant's failed-login bursts; by e-mail or webhook.
+    Column("id", Id, primary_key=True),
+    Column("topic", String(16), nullable=False),  # job | certificate | login
+    Column(
+        "system_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), nullable=True, index=True
+    ),
+    Column("channel", String(16), nullable=False),  # email | webhook
+    Column("name", String(255), nullable=False),  # the recipient's display name
+    Column("address", String(2048), nullable=False),  # an e-mail address or a webhook URL
+    Column("secret", Text, nullable=True),  # a webhook's HMAC secret, encrypted
+    Column("created", Time, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Index("ix_notification_subscriptions_topic", "tenant", "topic"),
+)
+
+notification_deliveries = Table(
+    "notification_deliveries",
+    metadata,
+    TenantColumn(),
+    # The outbox: one message to one subscriber, written with the event where possible,
+    # delivered (and retried) by the jobs process. ``key`` makes an event's message unique.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(255), nullable=False),
+    Column(
+        "subscription_id",
+        Id,
+        ForeignKey("notification_subscriptions.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("event", String(48), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("payload", Text, nullable=False),  # JSON: what the message says
+    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt", Time, nullable=True),
+    Column("claimed_until", Time, nullable=True),  # a delivery loop is sending it
+    Column("created", Time, nullable=False),
+    Column("delivered", Time, nullable=True),
+    Column("last_error", Text, nullable=True),
+    UniqueConstraint("tenant", "key"),
+    Index("ix_notification_deliveries_due", "status", "next_attempt"),
+    Index("ix_notification_deliveries_created", "tenant", "created"),
+)
+
+notification_attempts = Table(
+    "notification_attempts",
+    metadata,
+    TenantColumn(),
+    # One try of a delivery: when, how, and what went wrong.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "delivery_id",
+        Integer,
+        ForeignKey("notification_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("at", Time, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # delivered | error
+    Column("error", Text, nullable=True),
+)
+
+job_notification_state = Table(
+    "job_notification_state",
+    metadata,
+    TenantColumn(),
+    # A source system's run of failed READ/RESYNC jobs (SAP's notification rules).
+    Column("source_id", Id, ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True),
+    Column("failures", Integer, nullable=False),  # consecutive failed jobs
+    Column("notified", Integer, nullable=False),  # a failure of this run was notified
 )
 
 TENANT_TABLES = tuple(table for table in metadata.sorted_tables if "tenant" in table.c)

@@ -17,6 +17,7 @@ from provisor.web import (
     admin_clients,
     admin_configuration,
     admin_jobs,
+    admin_notifications,
     admin_schedules,
     admin_sso,
     admin_systems,
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(admin_administrators.router)
     app.include_router(admin_configuration.router)
     app.include_router(admin_sso.router)
+    app.include_router(admin_notifications.router)
     app.include_router(proxy.router)
     app.include_router(realtime_routes.public)
     app.include_router(realtime_routes.admin)

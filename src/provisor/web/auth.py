@@ -120,7 +120,7 @@ async def check_secret(request: Request, client_id: str, secret: str) -> Princip
             found.clients.authenticate_secret, tenant, client_id, secret
         )
     except AuthenticationError:
-        wait = found.attempts.failed(address, client_id)
+        wait = found.attempts.failed(address, client_id, tenant=tenant)
         if wait:
             raise too_many(wait) from None
         raise
@@ -131,7 +131,9 @@ async def check_secret(request: Request, client_id: str, secret: str) -> Princip
 def counted(request: Request, failure: AuthenticationError) -> Exception:
     """The failure to raise once counted against the caller's address: itself, or
     TooManyRequestsError when the address has spent its budget."""
-    wait = services(request).attempts.failed(client_address(request))
+    wait = services(request).attempts.failed(
+        client_address(request), tenant=tenant_of(request.scope)
+    )
     return too_many(wait) if wait else failure
 
 

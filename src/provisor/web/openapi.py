@@ -38,6 +38,7 @@ ADMIN_ADMINISTRATORS = "Admin: administrators"
 ADMIN_REALTIME = "Admin: real-time logs"
 ADMIN_CONFIGURATION = "Admin: configuration"
 ADMIN_SSO = "Admin: console single sign-on"
+ADMIN_NOTIFICATIONS = "Admin: notifications"
 TENANT_ADMIN = "Tenant admin API"
 HEALTH = "Health"
 OAUTH = "OAuth 2.0"
@@ -58,6 +59,10 @@ TAGS: list[dict[str, str]] = [
     {"name": ADMIN_ADMINISTRATORS, "description": "The people who use the console."},
     {"name": ADMIN_REALTIME, "description": "What real-time provisioning did."},
     {
+        "name": ADMIN_NOTIFICATIONS,
+        "description": "Who is told of jobs, certificates and failed sign-ins, and what was sent.",
+    },
+    {
         "name": ADMIN_CONFIGURATION,
         "description": "The tenant's configuration as one document: export, plan, apply; "
         "bundle templates.",
@@ -67,7 +72,11 @@ TAGS: list[dict[str, str]] = [
         "description": "The OpenID Connect provider administrators sign in to the console with.",
     },
     {"name": TENANT_ADMIN, "description": "SAP's public API for jobs (tenant_admin_api)."},
-    {"name": HEALTH, "description": "Whether the server and its database work."},
+    {
+        "name": HEALTH,
+        "description": "Whether the process answers (live), can serve (ready: database, "
+        "migrations, master key, job runner), and its database works (health).",
+    },
     {"name": OAUTH, "description": "Bearer tokens for technical users."},
     {
         "name": OPERATOR,
@@ -90,6 +99,7 @@ TAG_GROUPS: list[dict[str, Any]] = [
             ADMIN_REALTIME,
             ADMIN_CONFIGURATION,
             ADMIN_SSO,
+            ADMIN_NOTIFICATIONS,
             TENANT_ADMIN,
         ],
     },

@@ -112,7 +112,7 @@ def _guessing(request: Request, ctx: Context, check: Callable[[], None]) -> Resp
     try:
         check()
     except InputError as exc:
-        attempts.failed(address, who)
+        attempts.failed(address, who, tenant=ctx.tenant)
         return _page(request, ctx, 400, exc.message)
     attempts.succeeded(who)
     return None

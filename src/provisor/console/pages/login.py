@@ -106,7 +106,7 @@ def login(
     try:
         admin = found.administrators.authenticate(tenant, name, password)
     except AuthenticationError as exc:
-        wait = found.attempts.failed(address, who)
+        wait = found.attempts.failed(address, who, tenant=tenant)
         return _form(
             request, 429 if wait else 401, _too_many(wait) if wait else exc.message, name=name
         )
@@ -170,7 +170,7 @@ def code(
     if wait:
         return _form(request, 429, _too_many(wait), step="code")
     if not found.administrators.check_code(session.tenant, admin.id, code):
-        found.attempts.failed(address, who)
+        found.attempts.failed(address, who, tenant=session.tenant)
         return _form(request, 401, "That code is not right: try the current one.", step="code")
     found.attempts.succeeded(who)
     found.administrators.close_session(session.tenant, session.id, hashed=True)  # the pending one

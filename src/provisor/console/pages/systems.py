@@ -366,6 +366,11 @@ def _system_page(
         linkable=linkable,
         scim_url=_scim_url(request, system) if system.role is Role.PROXY else "",
         error=error,
+        subscriptions=(
+            services(request).notifications.subscriptions(ctx, system=system.id)
+            if system.role is Role.SOURCE
+            else []
+        ),
     )
 
 
