@@ -347,10 +347,12 @@ def backup_command(
     """Back up the SQLite database (consistently, while the servers run) and the tenants'
     files. The master key is left out unless --include-key: keep it separately. PostgreSQL:
     use pg_dump (docs/operations.md)."""
+    from provisor import logs
     from provisor.backup import backup
 
     use_config(config)
     settings = settings_from(data_dir, database_url)
+    logs.configure("warning")  # the libraries' warnings as JSON lines, as every command's
     try:
         made = backup(settings, file, include_key=include_key)
     except ProvisorError as exc:
@@ -389,10 +391,12 @@ def restore_command(
 ) -> None:
     """Restore a backup into a stopped installation (its database and tenants' files are
     replaced); the next start applies newer migrations."""
+    from provisor import logs
     from provisor.backup import restore
 
     use_config(config)
     settings = settings_from(data_dir, database_url)
+    logs.configure("warning")  # the libraries' warnings as JSON lines, as every command's
     if settings.is_sqlite and (settings.data_dir / "provisor.db").exists():
         confirm_or_yes(yes, f"Replace the database in {settings.data_dir.resolve()}?")
     try:
