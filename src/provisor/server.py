@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 import uvicorn
 
+from provisor import logs, tracing
 from provisor.connections import connection_options
 from provisor.metrics import processes as metric_files
 from provisor.settings import Settings
@@ -39,9 +40,17 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _config(options: dict[str, Any]) -> uvicorn.Config:
-    """The server's configuration, with connections guarded (settings from the environment)."""
-    guard = connection_options(Settings(), options.get("http"))
-    return uvicorn.Config(APP, factory=True, **{**options, **guard})
+    """The server's configuration, with connections guarded (settings from the environment).
+
+    uvicorn's own lines go through provisor's JSON log (no ``log_config``: uvicorn installs
+    no formatter of its own); its access log is off, the application writes its own
+    (``PROVISOR_ACCESS_LOG``, :mod:`provisor.web.access`)."""
+    settings = Settings()
+    logs.configure(settings.log_level)
+    guard = connection_options(settings, options.get("http"))
+    return uvicorn.Config(
+        APP, factory=True, **{**options, **guard, "log_config": None, "access_log": False}
+    )
 
 
 def _worker(host: str, port: int, options: dict[str, Any]) -> None:
@@ -54,11 +63,11 @@ def _jobs() -> None:
     """The process that runs jobs (settings from the PROVISOR_* environment)."""
     import asyncio
 
-    from provisor import logs
     from provisor.runtime import Services, run_jobs, yield_to_requests
 
     settings = Settings()
     logs.configure(settings.log_level)
+    tracing.configure(settings.otel_traces_url)  # job pages and target writes
     yield_to_requests(settings)  # the web workers beside it go first
     services = Services.open(settings)
     stop = asyncio.Event()

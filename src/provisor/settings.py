@@ -272,8 +272,8 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Addresses or networks (CIDR) of reverse proxies whose client certificate "
-        "header and X-Forwarded-For (the client address of the failed-authentication budget) "
-        "are believed; comma-separated in the environment.",
+        "header, X-Forwarded-For (the client address of the failed-authentication budget and "
+        "of access lines) and X-Request-ID are believed; comma-separated in the environment.",
     )
     client_cert_header: str = Field(
         "X-Forwarded-Client-Cert",
@@ -379,6 +379,17 @@ class Settings(BaseSettings):
         "127.0.0.1",
         description="The address of PROVISOR_METRICS_PORT's listener (a private network's).",
     )
+    otel_endpoint: str | None = Field(
+        None,
+        description="Base URL of an OpenTelemetry collector's OTLP/HTTP receiver (spans go to "
+        "<url>/v1/traces); OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT "
+        "do too. Unset: no tracing. Needs the extra provisor[tracing].",
+    )
+    access_log: bool = Field(
+        False,
+        description="One JSON line per request (method, path without the query, status, "
+        "duration, bytes, client address, request id, tenant, the authenticated caller).",
+    )
     # -- the outbound policy of connectors (provisor.connectors.outbound) --
     outbound_deny: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -417,6 +428,16 @@ class Settings(BaseSettings):
             allow=self.outbound_allow,
             deny_private=self.outbound_deny_private,
         )
+
+    @property
+    def otel_traces_url(self) -> str | None:
+        """Where spans are posted: PROVISOR_OTEL_ENDPOINT's (or the standard
+        OTEL_EXPORTER_OTLP_ENDPOINT's) ``/v1/traces``, or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+        as it is; None: tracing off."""
+        base = self.otel_endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        if base:
+            return base.rstrip("/") + "/v1/traces"
+        return os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or None
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

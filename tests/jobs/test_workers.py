@@ -128,6 +128,15 @@ def workers(settings: Settings, count: int) -> Iterator[list[subprocess.Popen[by
             log.close()
 
 
+def logged(settings: Settings, count: int) -> list[dict[str, Any]]:
+    """What the workers wrote on standard error: JSON lines only (procrastinate's too)."""
+    return [
+        json.loads(line)
+        for i in range(count)
+        for line in (settings.data_dir / f"worker-{i}.log").read_text().splitlines()
+    ]
+
+
 def wait_for(condition: Callable[[], Any], what: str, seconds: float = 60) -> Any:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -183,6 +192,8 @@ def test_jobs_of_one_source_run_one_after_the_other(
                 120,
             )
         assert services.jobs.runners(Context.administrator("test")) == [], "stopped: gone"
+        said = [e["event"] for e in logged(settings, 2)]
+        assert said.count("running jobs") == 2
         one, two = (
             services.jobs.get(Context.administrator("test"), first.id),
             services.jobs.get(Context.administrator("test"), second.id),
@@ -210,5 +221,6 @@ def test_the_embedded_executor_runs_queued_jobs(tmp_path: Path, slow_target: str
         assert services.jobs.get(Context.administrator("test"), job.id).status is JobStatus.SUCCESS
         assert services.jobs.runners(Context.administrator("test")) == [], "stopped: gone"
         assert len(_SlowTarget.users) == USERS
+        assert [e["event"] for e in logged(settings, 1)].count("running jobs") == 1
     finally:
         services.close()

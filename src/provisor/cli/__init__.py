@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import ssl
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -97,7 +97,14 @@ def serve(
     ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseURL = None,
-    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            envvar="PROVISOR_ACCESS_LOG",
+            help="Log every request: one JSON line with its method, path (no query), status, "
+            "duration, bytes, client address, request id, tenant and caller.",
+        ),
+    ] = False,
     jobs: Annotated[
         bool, typer.Option(help="Run provisioning jobs in this server (else: provisor worker).")
     ] = True,
@@ -139,21 +146,15 @@ def serve(
     ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Start the server (applies database migrations first)."""
-    from provisor import server
+    """Start the server (applies database migrations first). Everything it says on standard
+    error, from the first line on, is a JSON log line (its refusals included)."""
+    import structlog
+
+    from provisor import logs, server, tracing
     from provisor.runtime import initialise
     from provisor.tls_server import uvicorn_options
 
-    for path, option in (
-        (tls_cert, "--tls-cert"),
-        (tls_key, "--tls-key"),
-        (client_ca, "--client-ca"),
-    ):
-        if path is not None and not path.is_file():
-            fail(f"{option}: no file {path}")
-    if tls_cert is None and (tls_key is not None or client_ca is not None):
-        fail("--tls-key and --client-ca need --tls-cert (HTTPS).")
-    use_config(config)
+    use_config(config)  # a TOML file's settings, beside the environment's
     settings = settings_from(
         data_dir,
         database_url,
@@ -162,33 +163,46 @@ def serve(
         tls_client_ca=client_ca.resolve() if client_ca else None,
         trusted_proxies=trusted_proxies,
         client_cert_header=client_cert_header,
+        access_log=access_log or None,  # not given: the environment's or the file's
     )
+    logs.configure(settings.log_level)
+    log = structlog.get_logger("provisor.serve")
+
+    def refuse(message: str) -> NoReturn:
+        log.error(message)
+        raise typer.Exit(1)
+
+    for path, option in (
+        (tls_cert, "--tls-cert"),
+        (tls_key, "--tls-key"),
+        (client_ca, "--client-ca"),
+    ):
+        if path is not None and not path.is_file():
+            refuse(f"{option}: no file {path}")
+    if tls_cert is None and (tls_key is not None or client_ca is not None):
+        refuse("--tls-key and --client-ca need --tls-cert (HTTPS).")
     try:
+        tracing.configure(settings.otel_traces_url)  # OpenTelemetry missing: said now
         setup = initialise(settings)
     except ProvisorError as exc:
-        fail(exc.message)
+        refuse(exc.message)
     if setup.admin_file is not None:
-        err.print(
-            "Created the initial admin client; its credentials are in "
-            f"[bold]{setup.admin_file.resolve()}[/] (readable only by you). Keep them safe, "
-            "then delete the file.",
-            highlight=False,
-            soft_wrap=True,
+        log.warning(
+            "Created the initial admin client; its credentials are in the file (readable only "
+            "by you). Keep them safe, then delete the file.",
+            file=str(setup.admin_file.resolve()),
         )
     if setup.administrator_file is not None:
-        err.print(
-            "Created the console's first administrator; its name and password are in "
-            f"[bold]{setup.administrator_file.resolve()}[/] (readable only by you). Sign in "
-            "at /console, then delete the file.",
-            highlight=False,
-            soft_wrap=True,
+        log.warning(
+            "Created the console's first administrator; its name and password are in the file "
+            "(readable only by you). Sign in at /console, then delete the file.",
+            file=str(setup.administrator_file.resolve()),
         )
     if setup.operator_file is not None:
-        err.print(
-            "Created the initial operator (who manages tenants); its credentials are in "
-            f"[bold]{setup.operator_file.resolve()}[/] (readable only by you).",
-            highlight=False,
-            soft_wrap=True,
+        log.warning(
+            "Created the initial operator (who manages tenants); its credentials are in the "
+            "file (readable only by you).",
+            file=str(setup.operator_file.resolve()),
         )
     # Worker processes read their settings from the environment.
     os.environ["PROVISOR_DATA_DIR"] = str(settings.data_dir.resolve())
@@ -200,6 +214,8 @@ def serve(
         ("TLS_CLIENT_CA", settings.tls_client_ca),
         ("TRUSTED_PROXIES", ",".join(settings.trusted_proxies) or None),
         ("CLIENT_CERT_HEADER", settings.client_cert_header),
+        ("ACCESS_LOG", "true" if settings.access_log else None),
+        ("OTEL_ENDPOINT", settings.otel_endpoint),
     ):
         if value is not None:
             os.environ[f"PROVISOR_{name}"] = str(value)
@@ -213,15 +229,18 @@ def serve(
                 tls["ssl_certfile"], tls["ssl_keyfile"]
             )
     except ProvisorError as exc:
-        fail(exc.message)
+        refuse(exc.message)
     except (OSError, ssl.SSLError) as exc:
-        fail(f"--tls-cert/--tls-key cannot be used: {exc}")
+        refuse(f"--tls-cert/--tls-key cannot be used: {exc}")
     processes = workers or max(1, min(os.cpu_count() or 1, 4))
-    scheme = "https" if tls else "http"
-    err.print(
-        f"provisor {__version__} on {scheme}://{host}:{port} ({processes} worker(s), "
-        f"{'SQLite' if settings.is_sqlite else 'PostgreSQL'})",
-        highlight=False,
+    log.info(
+        "provisor serving",
+        version=__version__,
+        url=f"{'https' if tls else 'http'}://{host}:{port}",
+        workers=processes,
+        database="SQLite" if settings.is_sqlite else "PostgreSQL",
+        jobs=jobs,
+        access_log=settings.access_log,
     )
     try:
         server.run(
@@ -229,14 +248,13 @@ def serve(
             port,
             processes,
             jobs=jobs,
-            access_log=access_log,
             log_level=settings.log_level,
             timeout_graceful_shutdown=30,
             proxy_headers=False,
             **tls,
         )
     except OSError as exc:
-        fail(f"Cannot listen on {host}:{port}: {exc.strerror or exc}")
+        refuse(f"Cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
 def _say(text: str) -> None:
@@ -331,10 +349,12 @@ def backup_command(
     """Back up the SQLite database (consistently, while the servers run) and the tenants'
     files. The master key is left out unless --include-key: keep it separately. PostgreSQL:
     use pg_dump (docs/operations.md)."""
+    from provisor import logs
     from provisor.backup import backup
 
     use_config(config)
     settings = settings_from(data_dir, database_url)
+    logs.configure("warning")  # the libraries' warnings as JSON lines, as every command's
     try:
         made = backup(settings, file, include_key=include_key)
     except ProvisorError as exc:
@@ -373,10 +393,12 @@ def restore_command(
 ) -> None:
     """Restore a backup into a stopped installation (its database and tenants' files are
     replaced); the next start applies newer migrations."""
+    from provisor import logs
     from provisor.backup import restore
 
     use_config(config)
     settings = settings_from(data_dir, database_url)
+    logs.configure("warning")  # the libraries' warnings as JSON lines, as every command's
     if settings.is_sqlite and (settings.data_dir / "provisor.db").exists():
         confirm_or_yes(yes, f"Replace the database in {settings.data_dir.resolve()}?")
     try:

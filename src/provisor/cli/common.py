@@ -164,17 +164,23 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 @contextmanager
-def open_services(settings: Settings) -> Iterator[Services]:
+def open_services(settings: Settings, *, long_running: bool = False) -> Iterator[Services]:
     """Services on an up-to-date database of an existing installation (its data folder and
     master key: only serve and init make them); ProvisorErrors become readable messages. The
-    services' warnings (and, at log level debug, everything) go to standard error:
-    standard output is the command's."""
+    services' warnings (and, at log level debug, everything) go to standard error as JSON
+    lines, as a server's: standard output is the command's. A ``long_running`` process
+    (a worker) logs at the configured level, as a server does."""
     from provisor import logs
     from provisor.runtime import Services, require_installation
     from provisor.storage import migrate
 
-    logs.configure("debug" if settings.log_level == "debug" else "warning")
+    quiet = "debug" if settings.log_level == "debug" else "warning"
+    logs.configure(settings.log_level if long_running else quiet)
     try:
+        if long_running:
+            from provisor import tracing
+
+            tracing.configure(settings.otel_traces_url)
         require_installation(settings)
         services = Services.open(settings)
         try:

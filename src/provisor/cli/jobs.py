@@ -540,13 +540,13 @@ def worker(
 ) -> None:
     """Run queued and scheduled jobs until stopped (SIGTERM/Ctrl-C). On PostgreSQL, start
     as many as you like, on any hosts: they share the work through procrastinate."""
-    from provisor import logs
+    import structlog
+
     from provisor.runtime import run_jobs, yield_to_requests
 
     use_config(config)
     settings = settings_from(data_dir, database_url)
-    with open_services(settings) as services, _metrics_listener(settings):
-        logs.configure(settings.log_level)  # a long-running process: its log, as a server's
+    with open_services(settings, long_running=True) as services, _metrics_listener(settings):
         yield_to_requests(settings)  # servers on the same host go first
 
         async def main() -> None:
@@ -556,7 +556,7 @@ def worker(
                 loop.add_signal_handler(sig, stop.set)
             await run_jobs(services, stop, concurrency=concurrency)
 
-        err.print(f"provisor worker: running jobs ({concurrency} at once).")
+        structlog.get_logger("provisor.worker").info("running jobs", concurrency=concurrency)
         asyncio.run(main())
 
 

@@ -28,6 +28,7 @@ from provisor.admins.service import PENDING
 from provisor.context import INSTALLATION, Context, Permission
 from provisor.errors import PermissionDeniedError, ProvisorError
 from provisor.runtime import Services
+from provisor.web.access import note_actor
 from provisor.web.auth import client_address, over_https
 from provisor.web.errors import status_of
 from provisor.web.paths import route_path
@@ -277,6 +278,7 @@ async def _sign_in(request: Request) -> None:
     if found is None or found.method == PENDING:
         raise SignIn()
     request.state.console_session = found
+    note_actor(request.scope, found.administrator.actor())
 
 
 async def _check_change(request: Request, expected: str) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from provisor import tracing
 from provisor.connectors.base import MAX_ID_LENGTH, ConnectorError, excerpt, storable_id
 from provisor.context import Context
 from provisor.jobs.coverage import Coverage
@@ -129,7 +130,16 @@ class Pipeline:
             started = time.monotonic()
             section = target.transformation.entity(entity_type)
             skipped = section is not None and "delete" in section.skip_operations
-            gone = await self.deleting.remove(target, entity_type, list(records.values()), skipped)
+            with tracing.span(
+                "target delete",
+                target=target.name,
+                target_id=target.id,
+                entity_type=entity_type,
+                items=len(records),
+            ):
+                gone = await self.deleting.remove(
+                    target, entity_type, list(records.values()), skipped
+                )
             try:
                 await target.connector.flush()
             except ConnectorError as exc:

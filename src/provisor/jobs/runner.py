@@ -18,6 +18,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from provisor import tracing
 from provisor.connectors.base import ConnectorError, Page
 from provisor.errors import TooManyRequestsError
 from provisor.jobs.failures import unexpected
@@ -218,13 +219,21 @@ class Runner:
                     skip -= len(entities)
                     continue
                 entities, skip = entities[skip:], 0
-                items = await asyncio.to_thread(self.pipeline.read, entity_type, entities)
-                async with self.work.holding(entity_type, [i.source_id for i in items]):
-                    await self.pipeline.write(entity_type, items)
-                ledger.checkpoint[entity_type] = done
-                await asyncio.to_thread(
-                    self.commit, {"checkpoint": ledger.checkpoint, "heartbeat": now()}
-                )
+                with tracing.span(
+                    "job page",
+                    job=self.job.id,
+                    source=self.source.name,
+                    tenant=self.job.tenant,
+                    entity_type=entity_type,
+                    entities=len(entities),
+                ):
+                    items = await asyncio.to_thread(self.pipeline.read, entity_type, entities)
+                    async with self.work.holding(entity_type, [i.source_id for i in items]):
+                        await self.pipeline.write(entity_type, items)
+                    ledger.checkpoint[entity_type] = done
+                    await asyncio.to_thread(
+                        self.commit, {"checkpoint": ledger.checkpoint, "heartbeat": now()}
+                    )
             run.complete = True
         except ConnectorError as exc:
             ledger.source_failed = True

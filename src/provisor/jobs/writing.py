@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from provisor import tracing
 from provisor.connectors.base import (
     AuthenticationFailed,
     ConnectionFailed,
@@ -44,6 +45,18 @@ class Writing:
         self, target: Participant, entity_type: str, items: list[Item]
     ) -> list[Plan]:
         """Write items to a target; what was done with each."""
+        with tracing.span(
+            "target write",
+            target=target.name,
+            target_id=target.id,
+            entity_type=entity_type,
+            items=len(items),
+        ):
+            return await self._write_page(target, entity_type, items)
+
+    async def _write_page(
+        self, target: Participant, entity_type: str, items: list[Item]
+    ) -> list[Plan]:
         resolver = Resolver(self.run, target)
         await self.coverage.prepare(target)
         plans = await asyncio.to_thread(self._plan, target, entity_type, items, resolver)

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from provisor import tracing
 from provisor.connectors.base import MAX_ID_LENGTH, ConnectorError, Role, storable_id
 from provisor.context import Context, Permission, requires
 from provisor.errors import ConfigError, InputError, NotFoundError, TooManyRequestsError
@@ -97,7 +98,14 @@ class RealtimeService:
             async with holding(self.jobs.locks, [key], self.jobs.lock_seconds):
                 if change.entity_id is not None:  # read in turn: the last to write read last
                     entity = await self._entity(route, change)
-                results += await self._carry(ctx, route, change, entity, entity_id)
+                with tracing.span(
+                    "realtime change",
+                    source=route.source.name,
+                    entity_type=str(change.entity_type),
+                    operation=str(change.operation),
+                    request_id=ctx.request_id,
+                ):
+                    results += await self._carry(ctx, route, change, entity, entity_id)
         except (
             ConfigError,
             InputError,

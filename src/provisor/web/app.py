@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from provisor import __version__, logs
+from provisor import __version__, logs, tracing
 from provisor.runtime import Services
 from provisor.settings import Settings
 from provisor.web import (
@@ -35,9 +35,12 @@ from provisor.web import (
 )
 from provisor.web import metrics as metrics_routes
 from provisor.web import realtime as realtime_routes
+from provisor.web.access import AccessLogMiddleware
 from provisor.web.limits import BodyLimitMiddleware, URLTextMiddleware
+from provisor.web.proxies import Proxies
 from provisor.web.request_ids import RequestIdMiddleware
 from provisor.web.tenancy import TenantMiddleware
+from provisor.web.traces import TracingMiddleware
 
 DESCRIPTION = """\
 Identity provisioning compatible with SAP Cloud Identity Services - Identity Provisioning.
@@ -59,6 +62,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     the composition root builds every service); they are closed on shutdown."""
     settings = settings or Settings()
     logs.configure(settings.log_level)
+    if settings.otel_traces_url:  # else as it is: off, or on as a test turned it on
+        tracing.configure(settings.otel_traces_url)
     services = services or Services.open(settings)
 
     @asynccontextmanager
@@ -79,10 +84,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = services  # the routes' only way to services (web.auth.services)
     app.add_middleware(URLTextMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if tracing.enabled():  # inside the tenant's: it sees the route the request reached
+        app.add_middleware(TracingMiddleware)
     app.add_middleware(  # which tenant: before any limit answers in a tenant's format
         TenantMiddleware, tenants=services.tenants, domain=settings.tenant_domain
     )
-    app.add_middleware(RequestIdMiddleware)  # outermost: even a refused request has an id
+    proxies = Proxies(settings.trusted_proxies)
+    if settings.access_log:  # after every other middleware: it sees their answers too
+        app.add_middleware(AccessLogMiddleware, proxies=proxies)
+    # outermost: even a refused request has an id
+    app.add_middleware(RequestIdMiddleware, proxies=proxies)
     if settings.metrics:  # outermost: every request counted, as answered
         app.add_middleware(metrics_routes.MetricsMiddleware)
     errors.install(app)

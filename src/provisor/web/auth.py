@@ -32,6 +32,7 @@ from provisor.errors import (
 from provisor.metrics import instruments as metrics
 from provisor.runtime import Services
 from provisor.settings import Settings
+from provisor.web.access import note_actor
 from provisor.web.errors import error_response
 from provisor.web.limits import body_problem
 from provisor.web.paths import route_path
@@ -293,6 +294,8 @@ class Guard:
             request_id_of(request.scope),
             client_address(request),
         )
+        # authenticated: the access line names it
+        note_actor(request.scope, ctx.actor, client_id=principal.client_id, method=principal.method)
         if ctx.actor.system is not None:
             await _confined(request, ctx)
         path = route_path(request.scope)

@@ -14,6 +14,7 @@ from provisor.audit.service import TOKEN_ISSUED
 from provisor.auth.clients import ScopeError
 from provisor.errors import AuthenticationError, TooManyRequestsError
 from provisor.web import openapi
+from provisor.web.access import note_actor
 from provisor.web.auth import (
     basic_credentials,
     check_secret,
@@ -196,6 +197,8 @@ async def token(request: Request) -> Response:
         principal = await check_secret(request, client_id, secret)
     except (AuthenticationError, TooManyRequestsError) as exc:
         return _refused(exc, basic=basic)
+    actor, client = principal.actor(), principal.client_id
+    note_actor(request.scope, actor, client_id=client, method=principal.method)  # access line
     try:
         issued = clients.issue_token(principal, form.get("scope"))
     except ScopeError as exc:

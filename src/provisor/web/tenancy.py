@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from provisor.context import DEFAULT_TENANT, INSTALLATION
 from provisor.tenants.service import TenantService
+from provisor.web.access import note_tenant
 from provisor.web.errors import error_response
 from provisor.web.paths import route_path
 
@@ -83,6 +84,7 @@ class TenantMiddleware:
             scope[PREFIX_KEY] = prefix
         elif path.startswith(OPERATOR_PATHS[0]) or path in INSTALLATION_PATHS:
             scope[TENANT_KEY] = INSTALLATION  # only here: no host or prefix names it
+            note_tenant(scope, INSTALLATION)
             await self.app(scope, receive, send)
             return
         else:
@@ -94,6 +96,7 @@ class TenantMiddleware:
             await response(scope, receive, send)
             return
         scope[TENANT_KEY] = tenant
+        note_tenant(scope, tenant)  # in the state, shared with the scope of outer middleware
         await self.app(scope, receive, send)
 
     def _by_host(self, scope: Scope) -> str | None:
