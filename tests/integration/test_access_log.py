@@ -137,4 +137,4 @@ def test_serve_writes_json_lines_only(tmp_path: Path) -> None:
     assert (line["path"], line["status"], line["client_id"]) == ("/scim/Users", 200, auth[0])
     assert (line["actor"], line["actor_type"], line["auth"]) == ("initial-admin", "client", "basic")
     assert lines[missing.headers["x-request-id"]]["status"] == 404
-    assert "filter" not in text and "count=1" not in text
+    assert "userName%20pr" not in text and "count=1" not in text  # no query string

@@ -245,7 +245,7 @@ def test_sign_ins_tokens_and_failures_are_recorded_within_the_budget(
         issued = http.post(
             "/oauth2/token",
             data={"grant_type": "client_credentials"},
-            headers={**_basic(client_id, secret), "X-Request-ID": "tok-1"},
+            headers={**_basic(client_id, secret), "X-Request-ID": "tok-1"},  # not trusted
         )
         assert issued.status_code == 200
         token = issued.json()["access_token"]
@@ -266,7 +266,7 @@ def test_sign_ins_tokens_and_failures_are_recorded_within_the_budget(
         assert 429 in answers
     records = rows(live.services)
     tokens = [r for r in records if r["action"] == "client.token"]
-    assert len(tokens) == 1 and tokens[0]["request_id"] == "tok-1"
+    assert len(tokens) == 1 and tokens[0]["request_id"] == issued.headers["x-request-id"] != "tok-1"
     assert tokens[0]["address"] == "127.0.0.1" and tokens[0]["actor"] == "initial-admin"
     failures = [r for r in records if r["action"] == "client.authentication.failure"]
     # each 401 recorded, none of the refusals (429: the address's budget or the id's backoff)

@@ -49,7 +49,7 @@ def test_update_refuses_bad_input_and_other_callers(services: Services) -> None:
         ({}, "permissions or the description"),
         ({"permissions": []}, "at least one permission"),
         ({"permissions": ["root"]}, "unknown permission"),
-        ({"permissions": ["operator"]}, "installation's operators"),
+        ({"permissions": ["operator"]}, "belong to the installation's technical users"),
         ({"description": "x" * 2001}, "at most 2000"),
     ):
         with pytest.raises(InputError, match=message):
@@ -61,7 +61,7 @@ def test_update_refuses_bad_input_and_other_callers(services: Services) -> None:
             services.clients.update(caller, "robot", permissions=["admin"])
     operator = Context.administrator("ops", tenant=INSTALLATION)
     services.clients.create(operator, "op", ["operator"])
-    with pytest.raises(InputError, match="operator only"):
+    with pytest.raises(InputError, match="operator or metrics only"):
         services.clients.update(operator, "op", permissions=["view"])
     assert services.clients.show(ADMIN, "robot").client.permissions == ("manage_users",)
 

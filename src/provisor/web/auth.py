@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
+import functools
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -36,6 +36,7 @@ from provisor.web.access import note_actor
 from provisor.web.errors import error_response
 from provisor.web.limits import body_problem
 from provisor.web.paths import route_path
+from provisor.web.proxies import Proxies
 from provisor.web.ratelimit import PREFIX, spend
 from provisor.web.request_ids import request_id_of
 from provisor.web.tenancy import tenant_of
@@ -69,16 +70,7 @@ def basic_credentials(header: str) -> tuple[str, str]:
 def client_address(request: Request) -> str:
     """The caller's address: the peer, or, when the peer is a trusted reverse proxy
     (``trusted_proxies``), the last address before the trusted ones in X-Forwarded-For."""
-    peer = request.client.host if request.client else ""
-    settings = services(request).settings
-    forwarded = request.headers.get("x-forwarded-for")
-    if not forwarded or not _trusted(peer, settings):
-        return peer
-    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-    for hop in reversed(hops):
-        if not _trusted(hop, settings):
-            return hop
-    return hops[0] if hops else peer
+    return proxies_of(services(request).settings).client(request.scope)
 
 
 def over_https(request: Request) -> bool:
@@ -219,13 +211,17 @@ def presented_certificate(request: Request) -> x509.Certificate | None:
 
 
 def _trusted(host: str, settings: Settings) -> bool:
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return any(
-        address in ipaddress.ip_network(net, strict=False) for net in settings.trusted_proxies
-    )
+    return proxies_of(settings).trusts(host)
+
+
+@functools.lru_cache(maxsize=8)
+def _proxies(networks: tuple[str, ...]) -> Proxies:
+    return Proxies(networks)
+
+
+def proxies_of(settings: Settings) -> Proxies:
+    """The trusted reverse proxies of ``settings`` (parsed once)."""
+    return _proxies(tuple(settings.trusted_proxies))
 
 
 async def authenticate_caller(request: Request) -> Principal:
