@@ -17,9 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from provisor import __version__
-from provisor.auth.keys import KEY_FILE
+from provisor.auth.keys import KEY_FILE, load_master_key
 from provisor.connectors.paths import TENANTS_FOLDER
 from provisor.errors import ConfigError
+from provisor.installation.keys import CHECK, check_value
 from provisor.runtime import require_installation
 from provisor.settings import RATE_LIMITS_FILE, Settings
 from provisor.storage import migrate
@@ -172,6 +173,28 @@ def _add(tar: tarfile.TarFile, name: str, content: bytes | Path) -> None:
 # -- restore ----------------------------------------------------------------------------------
 
 
+def _require_same_key(settings: Settings, database: Path) -> None:
+    """ConfigError unless the installation's master key is the one the backed-up database
+    recorded (its check value; a database from before the check has none): restored under
+    another key (one rotated since the backup, say), no node could start."""
+    master = load_master_key(
+        settings.secret_key.get_secret_value() if settings.secret_key else None,
+        settings.data_dir,
+    )
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
+        try:
+            row = conn.execute("SELECT value FROM installation WHERE name = ?", (CHECK,)).fetchone()
+        except sqlite3.OperationalError:  # before migration 0019: nothing to compare
+            return
+    if row is not None and row[0] != check_value(master):
+        raise ConfigError(
+            "The backup's database was made under another master key than this "
+            "installation's (a key rotated since the backup, or another installation's): put "
+            "the key of the backup's time in place (the key file kept with the backup, or "
+            "PROVISOR_SECRET_KEY), then restore again."
+        )
+
+
 def restore(settings: Settings, source: Path) -> Backup:
     """Replace the installation's database and tenants' files by the backup's (and its
     master key, if it holds one). The installation must be stopped; the backup must be whole
@@ -197,6 +220,8 @@ def restore(settings: Settings, source: Path) -> Backup:
                 "PROVISOR_SECRET_KEY to it), then restore again. Without it the stored "
                 "credentials cannot be read."
             )
+        if not made.key:
+            _require_same_key(settings, staged / DATABASE)
         folder.mkdir(mode=0o700, exist_ok=True)
         with _stopped(database):
             for name in (DATABASE + "-wal", DATABASE + "-shm", RATE_LIMITS_FILE):

@@ -192,6 +192,21 @@ def test_the_key_and_the_tenants_files_travel_only_as_asked(
     assert not (elsewhere.data_dir / "initial-admin.json").exists()
 
 
+def test_restore_refuses_a_backup_made_under_another_key(
+    installation: Settings, tmp_path: Path
+) -> None:
+    archive = tmp_path / "plain.backup"
+    backup(installation, archive)
+    other = Settings(data_dir=tmp_path / "other")
+    initialise(other)  # another installation: its own key
+    with pytest.raises(ConfigError, match="another master key"):
+        restore(other, archive)
+    key = (installation.data_dir / "secret.key").read_bytes()
+    (other.data_dir / "secret.key").write_bytes(key)  # the key of the backup's time
+    restore(other, archive)
+    initialise(other)  # starts: the key is the database's
+
+
 def _rewrite(source: Path, target: Path, change: dict[str, bytes]) -> None:
     """A copy of a backup with some members' contents replaced (or added)."""
     with tarfile.open(source) as tar, tarfile.open(target, "w:gz") as out:
