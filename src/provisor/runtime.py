@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -432,52 +433,50 @@ async def run_jobs(services: Services, stop: asyncio.Event, *, concurrency: int 
         retention.cancel()
 
 
+async def periodically(
+    name: str, work: Callable[[], Awaitable[object]], stop: asyncio.Event, every: float
+) -> None:
+    """Run ``work`` now and then every ``every`` seconds until ``stop`` is set; a failure is
+    logged (as ``name`` failed) and tried again next time."""
+    while not stop.is_set():
+        try:
+            await work()
+        except Exception:
+            log.exception(f"{name} failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+
+
 async def certificate_upkeep(
     certificates: CertificateService, stop: asyncio.Event, every: float = UPKEEP_SECONDS
 ) -> None:
-    """Apply the outbound certificates' expiry rules of every tenant now and then every
-    ``every`` seconds (regeneration, notices); a failure is logged and tried again next
-    time."""
+    """Apply the outbound certificates' expiry rules of every tenant (regeneration, notices)."""
     ctx = Context.system("maintenance", tenant=ANY_TENANT)
-    while not stop.is_set():
-        try:
-            await asyncio.to_thread(certificates.maintain, ctx)
-        except Exception:
-            log.exception("certificate upkeep failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every)
+    await periodically(
+        "certificate upkeep", lambda: asyncio.to_thread(certificates.maintain, ctx), stop, every
+    )
 
 
 async def notification_delivery(
     notifications: NotificationService, stop: asyncio.Event, every: float = DELIVERY_SECONDS
 ) -> None:
-    """Send the notifications due (every tenant's) now and then every ``every`` seconds; a
-    failure is logged and tried again next time."""
+    """Send the notifications due (every tenant's)."""
     ctx = Context.system("notifications", tenant=ANY_TENANT)
-    while not stop.is_set():
-        try:
-            await notifications.deliver_due(ctx)
-        except Exception:
-            log.exception("notification delivery failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every)
+    await periodically("notification delivery", lambda: notifications.deliver_due(ctx), stop, every)
 
 
 async def audit_upkeep(
     audit: AuditService, stop: asyncio.Event, every: float = AUDIT_UPKEEP_SECONDS
 ) -> None:
-    """Purge the audit records older than the retention now and then every ``every`` seconds
-    (each purge recorded in its chain); a failure is logged and tried again next time."""
+    """Purge the audit records older than the retention (each purge recorded in its chain)."""
     ctx = Context.system("maintenance", tenant=ANY_TENANT)
-    while not stop.is_set():
-        try:
-            purged = await asyncio.to_thread(audit.purge, ctx)
-            if purged:
-                log.info("audit records purged", tenants=purged)
-        except Exception:
-            log.exception("audit retention failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every)
+
+    async def purge() -> None:
+        purged = await asyncio.to_thread(audit.purge, ctx)
+        if purged:
+            log.info("audit records purged", tenants=purged)
+
+    await periodically("audit retention", purge, stop, every)
 
 
 @dataclass(frozen=True, slots=True)
