@@ -71,6 +71,8 @@ def pages(live: LiveServer, folder: Path) -> dict[str, str]:
         "client": f"/clients/{client_id}",
         "account": "/account",
         "sso": "/sso",
+        "audit": "/audit",
+        "notifications": "/notifications",
     }
 
 
