@@ -276,6 +276,18 @@ def test_sign_ins_tokens_and_failures_are_recorded_within_the_budget(
     assert live.services.audit.verify(ADA).ok
 
 
+def test_the_csv_export_quotes_what_a_spreadsheet_would_run(sqlite_server: LiveServer) -> None:
+    live = sqlite_server
+    formula = "=SUM(A1;A2)"  # no colon: HTTP Basic ends the client id at the first one
+    with live.client() as http:
+        refused = http.get("/api/v1/systems", auth=(formula, "wrong-secret-1234"))
+        assert refused.status_code == 401
+        text = http.get("/api/v1/audit/export?format=csv").text
+    table = list(csv.DictReader(io.StringIO(text)))
+    failed = [row for row in table if row["action"] == "client.authentication.failure"]
+    assert [(row["actor"], row["target"]) for row in failed] == [("'" + formula, "'" + formula)]
+
+
 def test_the_admin_api_lists_exports_and_verifies(sqlite_server: LiveServer) -> None:
     live = sqlite_server
     done = ["system.disable", "system.delete"]

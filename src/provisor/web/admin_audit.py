@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response, StreamingResponse
 
 from provisor.audit.service import DEFAULT_PAGE, EXPORT_MAX, MAX_PAGE, AuditService, Filters
+from provisor.connectors.csv.files import formula_safe
 from provisor.context import Context, Permission
 from provisor.runtime import Services
 from provisor.web import openapi
@@ -89,16 +90,22 @@ def _lines(records: Iterator[dict[str, Any]]) -> Iterator[bytes]:
 
 
 def _csv(records: Iterator[dict[str, Any]]) -> Iterator[str]:
+    """The records as CSV, each cell that a spreadsheet would take for a formula (an actor,
+    a target or a detail a caller chose) quoted as text."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     for record in records:
         row = {**record, "detail": orjson.dumps(record["detail"]).decode()}
-        writer.writerow([row[name] for name in COLUMNS])
+        writer.writerow([_cell(row[name]) for name in COLUMNS])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
     yield buffer.getvalue()
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else formula_safe(str(value))
 
 
 def _export(audit: AuditService, ctx: Context, found: Filters, format: str, limit: int) -> Response:
