@@ -14,14 +14,12 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.parse
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +36,7 @@ from provisor.storage import tables as t
 from tests.conftest import free_port
 from tests.console.conftest import FORM_CSRF
 from tests.jobs.conftest import add_users, lid_source, system
+from tests.security.test_exactly_once import _PlainSCIM
 
 pytestmark = pytest.mark.slow  # provisor processes
 
@@ -51,67 +50,19 @@ DELAY = 0.02  # seconds per create: the job lasts about USERS * DELAY
 PROXY = "/ipsproxy/service/api/v1/systems/no-such-system/entities/user"
 
 
-class _SlowPlainSCIM(BaseHTTPRequestHandler):
-    """A slow SCIM target that checks nothing (a second create of a user is a second user):
-    only provisor can keep a user from being created twice. It counts the creates."""
+class _SlowPlainSCIM(_PlainSCIM):
+    """exactly-once's SCIM target that checks nothing (a second create of a user is a second
+    user: only provisor can keep a user from being created twice), slow, counting creates."""
 
     users: dict[str, dict[str, Any]] = {}  # noqa: RUF012
     creates: Counter[str] = Counter()  # noqa: RUF012
-    lock = threading.Lock()
-
-    def log_message(self, *args: Any) -> None:
-        return None
-
-    def _answer(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/scim+json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _body(self) -> dict[str, Any]:
-        body: dict[str, Any] = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        return body
 
     def do_POST(self) -> None:
-        body = self._body()
         time.sleep(DELAY)
-        body["id"] = str(uuid.uuid4())
-        with self.lock:
-            self.users[body["id"]] = body
-            self.creates[body["userName"]] += 1
-        self._answer(201, body)
+        super().do_POST()
 
-    def do_PUT(self) -> None:
-        body = self._body()
-        user_id = urllib.parse.urlsplit(self.path).path.rsplit("/", 1)[-1]
-        with self.lock:
-            if user_id not in self.users:
-                self._answer(404, {"status": "404"})
-                return
-            body["id"] = user_id
-            self.users[user_id] = body
-        self._answer(200, body)
-
-    def do_GET(self) -> None:
-        parts = urllib.parse.urlsplit(self.path)
-        user_id = parts.path.rsplit("/", 1)[-1]
-        with self.lock:
-            if user_id != "Users":
-                found = self.users.get(user_id)
-                self._answer(200 if found else 404, found or {"status": "404"})
-                return
-            wanted = urllib.parse.parse_qs(parts.query).get("filter", [""])[0].split('"')[1:2]
-            hits = [u for u in self.users.values() if [u["userName"]] == wanted]
-        self._answer(
-            200,
-            {
-                "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
-                "totalResults": len(hits),
-                "Resources": hits,
-            },
-        )
+    def stored(self, body: dict[str, Any]) -> None:
+        self.creates[body["userName"]] += 1
 
 
 @pytest.fixture

@@ -78,7 +78,11 @@ class _PlainSCIM(BaseHTTPRequestHandler):
         body["id"] = str(uuid.uuid4())
         with self.lock:
             self.users[body["id"]] = body
+            self.stored(body)
         self._answer(201, body)
+
+    def stored(self, body: dict[str, Any]) -> None:
+        """A user was created (under the lock): for subclasses that count."""
 
     def do_PUT(self) -> None:
         body = self._body()
