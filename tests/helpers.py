@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -62,3 +65,18 @@ def create(client: httpx.Client, endpoint: str, body: dict[str, Any]) -> dict[st
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
+
+
+def wait_until_serving(url: str, process: subprocess.Popen[Any], log: Path) -> None:
+    """Wait (at most 120 s: a busy machine) until the ``provisor serve`` subprocess at ``url``
+    answers /health; its log's end when it stops first."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(url + "/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, f"provisor serve stopped: {log.read_text()[-2000:]}"
+        assert time.monotonic() < deadline, "provisor serve did not start"
+        time.sleep(0.2)

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from provisor.runtime import Services
 from provisor.settings import Settings
 from tests.conftest import CTX, free_port
 from tests.console.conftest import ORIGIN, PASSWORD, sign_in
+from tests.helpers import wait_until_serving
 
 
 def _requests(text: str) -> list[dict[str, Any]]:
@@ -108,16 +108,7 @@ def test_serve_writes_json_lines_only(tmp_path: Path) -> None:
         )
         try:
             url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if httpx.get(url + "/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert process.poll() is None, (tmp_path / "serve.log").read_text()
-                assert time.monotonic() < deadline, "provisor serve did not start"
-                time.sleep(0.2)
+            wait_until_serving(url, process, tmp_path / "serve.log")
             admin = json.loads((tmp_path / "initial-admin.json").read_text())
             auth = (admin["client_id"], admin["client_secret"])
             called = httpx.get(url + "/scim/Users?count=1&filter=userName%20pr", auth=auth)

@@ -33,7 +33,7 @@ from tests.conftest import (
     pg_url,
     uvicorn_thread,
 )
-from tests.helpers import user_body
+from tests.helpers import user_body, wait_until_serving
 
 PROVISOR = [sys.executable, "-m", "provisor"]
 MAX_BODY = 8192  # the served installations' configuration file sets it
@@ -67,16 +67,7 @@ def _served(folder: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(url + "/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, Path(log.name).read_text()
-            assert time.monotonic() < deadline, "provisor serve did not start"
-            time.sleep(0.2)
+        wait_until_serving(url, process, Path(log.name))
         yield url
     finally:
         process.terminate()

@@ -16,6 +16,7 @@ from provisor.context import INSTALLATION, Context
 from provisor.runtime import Services, initialise
 from provisor.settings import Settings
 from tests.conftest import free_port
+from tests.helpers import wait_until_serving
 from tests.integration.test_metrics import Samples, parse, value
 from tests.jobs.conftest import add_users, lid_source
 from tests.jobs.test_pipeline import csv_target
@@ -60,7 +61,7 @@ def test_every_process_counts_in_every_workers_answer(tmp_path: Path) -> None:
     with (tmp_path / "serve.log").open("w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
-            _wait_until_up(url, process, tmp_path / "serve.log")
+            wait_until_serving(url, process, tmp_path / "serve.log")
             assert not (folder / "counter_999999.db").exists()
             before = _scrape(url, auth)
             for _ in range(CALLS):
@@ -96,16 +97,3 @@ def test_every_process_counts_in_every_workers_answer(tmp_path: Path) -> None:
                 process.kill()
                 process.wait(timeout=10)
     assert not list(folder.glob("gauge_livesum_*.db")), "stopped processes are marked dead"
-
-
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(url + "/health").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None, f"provisor serve stopped: {log.read_text()[-2000:]}"
-        assert time.monotonic() < deadline, "provisor serve did not start"
-        time.sleep(0.2)

@@ -24,7 +24,7 @@ from provisor.runtime import Services
 from provisor.settings import Settings
 from tests.conftest import free_port, serve
 from tests.connectors.scim_peers import SCIM2Server, scim2_server
-from tests.helpers import user_body
+from tests.helpers import user_body, wait_until_serving
 from tests.jobs.conftest import running_jobs
 from tests.tenancy import PROXY, PUSH, Tenant, create_tenant
 
@@ -274,7 +274,7 @@ def provisor_serve(settings: Settings, name: str) -> Iterator[str]:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         url = f"http://127.0.0.1:{port}"
         try:
-            _wait_until_up(url, process, Path(log.name))
+            wait_until_serving(url, process, Path(log.name))
             yield url
         finally:
             process.terminate()
@@ -283,19 +283,6 @@ def provisor_serve(settings: Settings, name: str) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
-
-
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(url + "/health").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None, f"provisor serve stopped: {log.read_text()[-2000:]}"
-        assert time.monotonic() < deadline, "provisor serve did not start"
-        time.sleep(0.2)
 
 
 def test_two_tenants_on_two_processes_sharing_postgresql(pg_database: str, tmp_path: Path) -> None:
