@@ -21,6 +21,43 @@ Run it from the project root (PostgreSQL must accept the ``--pg-url`` admin conn
     python benchmarks/scim_directory.py --users 100000
     python benchmarks/scim_directory.py --users 5000 --ref-users 2000 --duration 3 --warmup 1
 
+``--compare`` runs provisor (default settings, SQLite) and its two peers one after the other
+in one run, and prints, per operation, each one's rate and p99 and the ratios provisor / peer,
+each marked against the goal of issue 20 (POST and PATCH >= 2x scim2-server and >= 1.5x
+django-scim2; GET by id and ``userName eq`` >= 3x both; bulk load >= 3,000 users/s)::
+
+    python benchmarks/scim_directory.py --compare
+    python benchmarks/scim_directory.py --compare --duration 10 --warmup 3 --json out.json
+
+The peers are ``scim2-server`` (the reference, in memory, WSGI, one process, installed with
+provisor's test extra) and ``django-scim2`` (``benchmarks/peers/django_scim2``: gunicorn with
+``--django-workers`` sync workers, 2 by default, SQLite in WAL mode; its own virtual
+environment is created with pinned versions the first time, see benchmarks/peers/djangoscim.py).
+What makes the comparison fair:
+
+* the same users (``loaded_user``: the same generated documents, 3,000 by default for every
+  server: ``--users``, ``--ref-users``, ``--django-users``), the same wrk Lua scripts
+  (benchmarks/lua/), the same connections (``--connections``), durations and warm-up, one
+  server running at a time on the same machine; PATCH replaces ``name.familyName`` on every
+  server (django-scim2 answers 501 to a ``displayName`` replace);
+* why one N of 3,000 for both peers: provisor's cost per request does not depend on N
+  (indexed lookups), the peers' does: scim2-server reads its list linearly and django-scim2
+  filters with ``UPPER(username) = UPPER(?)``, a scan of the table. A peer is at least as fast
+  with 3,000 users as with 5,000, so a ratio met at 3,000 is met at 5,000 too;
+* authentication: provisor checks HTTP Basic credentials on every request (the Argon2 check
+  once, then an in-memory proof; the client row is re-read every 2 s); django-scim2 reads a
+  bearer token and its user from SQLite on every request (what Django REST framework's
+  TokenAuthentication does); scim2-server has no authentication at all and pays nothing;
+* a write: provisor commits to SQLite with ``synchronous=FULL`` (its default: on disk before
+  the answer); django-scim2 runs in Django's autocommit mode with ``synchronous`` from
+  ``--django-synchronous`` (FULL by default, so the same durability; a POST commits twice:
+  the INSERT, then ``scim_id``), persistent connections and ``BEGIN IMMEDIATE``;
+  scim2-server keeps everything in memory and writes nothing;
+* the bulk load: provisor takes ``POST /scim/Bulk`` (1,000 operations a request); neither
+  peer implements Bulk, so they load with ``POST /Users``, 4 client threads;
+* gunicorn's sync workers close the connection after each response (no keep-alive): wrk
+  reconnects for every request there, as any client of such a deployment does.
+
 It needs ``wrk`` (installed with apt-get when missing and running as root).
 """
 
@@ -50,6 +87,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.peers import djangoscim  # noqa: E402
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -93,6 +136,17 @@ TARGETS = {
     "patch": Target(600, 1200),
 }
 FULL_READ_TARGET_SECONDS = 20.0
+
+# --compare: the goals of issue 20, as the least ratio provisor / peer of each operation
+PEERS = ("scim2-server", "django-scim2")
+COMPARE_GOALS: dict[str, dict[str, float]] = {
+    "get": {"scim2-server": 3.0, "django-scim2": 3.0},
+    "filter": {"scim2-server": 3.0, "django-scim2": 3.0},
+    "post": {"scim2-server": 2.0, "django-scim2": 1.5},
+    "patch": {"scim2-server": 2.0, "django-scim2": 1.5},
+}
+BULK_LOAD_GOAL = 3000.0  # users/s through POST /scim/Bulk, an absolute goal
+COMPARE_PATCH_PATH = "name.familyName"  # a path every server can replace
 
 
 # -- Results -------------------------------------------------------------------------------------
@@ -156,6 +210,9 @@ class ServerRun:
     full_reads: list[FullRead] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     data_dir: str = ""
+    # os.getloadavg() (1, 5, 15 minutes) when the server started and when it was measured
+    load_average: dict[str, list[float]] = field(default_factory=dict)
+    settings: dict[str, str] = field(default_factory=dict)
 
 
 # -- Generic helpers -----------------------------------------------------------------------------
@@ -528,6 +585,7 @@ class WrkSetup:
     duration: int
     warmup: int
     settle: Callable[[], float] | None = None
+    patch_path: str = "displayName"
 
 
 def run_wrk(setup: WrkSetup, operation: str, seconds: int, phase: str) -> WrkResult:
@@ -541,6 +599,7 @@ def run_wrk(setup: WrkSetup, operation: str, seconds: int, phase: str) -> WrkRes
         "BENCH_IDS_FILE": str(setup.ids_file),
         "BENCH_NAMES_FILE": str(setup.names_file),
         "BENCH_BODY_FILE": str(setup.body_file),
+        "BENCH_PATCH_PATH": setup.patch_path,
     }
     cmd = [
         setup.wrk,
@@ -648,6 +707,7 @@ def wrk_setup(
         duration=args.duration,
         warmup=args.warmup,
         settle=settle,
+        patch_path=getattr(args, "patch_path", None) or "displayName",
     )
 
 
@@ -773,6 +833,11 @@ def run_provisor(backend: str, args: argparse.Namespace, wrk: str) -> ServerRun:
     print(f"\n=== provisor ({backend}) with {args.users} users ===", flush=True)
     data_dir = Path(tempfile.mkdtemp(prefix=f"provisor-bench-{backend}-"))
     run = ServerRun(f"provisor/{backend}", args.users, data_dir=str(data_dir))
+    note_load_average(run, "start")
+    run.settings = {
+        "storage": backend,
+        "synchronous": "FULL (default)" if backend == "sqlite" else "",
+    }
     database = create_database(args.pg_url) if backend == "postgresql" else None
     try:
         env = provisor_env(with_database(args.pg_url, database) if database else None)
@@ -806,6 +871,7 @@ def exercise_provisor(
     finally:
         clients.close()
     record_load(run, load)
+    note_load_average(run, "loaded")
     if not load.ids:
         run.problems.append("no user loaded: measurements skipped")
         return
@@ -813,14 +879,17 @@ def exercise_provisor(
     quiet = args.settle
     settle = (lambda: wait_for_quiet_log(log, quiet)) if quiet > 0 else None
     measure(wrk_setup(args, wrk, base_url, "/scim", auth, data_dir, load, settle), run)
-    plans = [("cursor", 1000), ("cursor", 100)]
-    full_reads(run, base_url, headers, "/scim/Users", plans)
+    if not getattr(args, "compare", False):
+        plans = [("cursor", 1000), ("cursor", 100)]
+        full_reads(run, base_url, headers, "/scim/Users", plans)
 
 
 def run_reference(args: argparse.Namespace, wrk: str) -> ServerRun:
     print(f"\n=== scim2-server (reference, in-memory) with {args.ref_users} users ===", flush=True)
     work_dir = Path(tempfile.mkdtemp(prefix="provisor-bench-scim2-server-"))
     run = ServerRun("scim2-server", args.ref_users, data_dir=str(work_dir))
+    note_load_average(run, "start")
+    run.settings = {"storage": "memory", "authentication": "none"}
     try:
         port = free_port()
         cmd = [executable("scim2-server"), "--port", str(port)]
@@ -847,12 +916,81 @@ def exercise_reference(
     finally:
         clients.close()
     record_load(run, load)
+    note_load_average(run, "loaded")
     if not load.ids:
         run.problems.append("no user loaded: measurements skipped")
         return
     # scim2-server logs every request: its log never goes quiet, and it needs no settling.
     measure(wrk_setup(args, wrk, base_url, "", "", work_dir, load, None), run)
-    full_reads(run, base_url, headers, "/Users", [("index", 100), ("index", 1000)])
+    if not getattr(args, "compare", False):
+        full_reads(run, base_url, headers, "/Users", [("index", 100), ("index", 1000)])
+
+
+def run_django(args: argparse.Namespace, wrk: str) -> ServerRun:
+    """django-scim2 under gunicorn (benchmarks/peers/django_scim2), measured as the others."""
+    print(
+        f"\n=== django-scim2 (gunicorn, {args.django_workers} sync workers, SQLite WAL) "
+        f"with {args.django_users} users ===",
+        flush=True,
+    )
+    work_dir = Path(tempfile.mkdtemp(prefix="provisor-bench-django-scim2-"))
+    run = ServerRun("django-scim2", args.django_users, data_dir=str(work_dir))
+    note_load_average(run, "start")
+    try:
+        with djangoscim.django_scim2_server(
+            work_dir,
+            free_port(),
+            workers=args.django_workers,
+            synchronous=args.django_synchronous,
+        ) as server:
+            run.settings = {
+                "storage": "sqlite",
+                "journal_mode": server.journal_mode,
+                "synchronous": server.synchronous,
+                "workers": f"{server.workers} gunicorn sync",
+                "authentication": "bearer token read from the database per request",
+            }
+            print(
+                f"  journal_mode={server.journal_mode} synchronous={server.synchronous}",
+                flush=True,
+            )
+            exercise_django(run, args, wrk, server, work_dir)
+        log_problems(run, server.log)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    return run
+
+
+def exercise_django(
+    run: ServerRun,
+    args: argparse.Namespace,
+    wrk: str,
+    server: djangoscim.DjangoServer,
+    work_dir: Path,
+) -> None:
+    headers = {"Accept": SCIM_JSON, "Authorization": server.auth}
+    clients = ThreadClients(server.base_url, headers)
+    try:
+        chunk = -(-args.django_users // (LOADER_THREADS * 10))
+        load = run_loader(
+            "POST load", args.django_users, chunk, single_loader(clients, djangoscim.PREFIX)
+        )
+    finally:
+        clients.close()
+    record_load(run, load)
+    note_load_average(run, "loaded")
+    if not load.ids:
+        run.problems.append("no user loaded: measurements skipped")
+        return
+    setup = wrk_setup(
+        args, wrk, server.base_url, djangoscim.PREFIX, server.auth, work_dir, load, None
+    )
+    measure(setup, run)
+
+
+def note_load_average(run: ServerRun, moment: str) -> None:
+    run.load_average[moment] = [round(value, 2) for value in os.getloadavg()]
 
 
 # -- Report --------------------------------------------------------------------------------------
@@ -959,6 +1097,126 @@ def print_problems(runs: list[ServerRun]) -> None:
         print(f"  {name}: {problem}")
 
 
+def compare_rows(provisor: ServerRun, peers: Sequence[ServerRun]) -> list[dict[str, Any]]:
+    """Per operation (and the load), each server's rate and p99 and the ratios provisor / peer,
+    each with its goal and whether it is met. A ratio is None when either side answered
+    anything but 2xx in that measurement (or did not measure it): it would compare errors."""
+    rows: list[dict[str, Any]] = []
+    for operation, label in OPERATIONS.items():
+        mine = provisor.measurements.get(operation)
+        row: dict[str, Any] = {
+            "operation": operation,
+            "label": label,
+            "unit": "req/s",
+            "provisor": _figures(mine),
+            "peers": {},
+        }
+        for peer in peers:
+            theirs = peer.measurements.get(operation)
+            goal = COMPARE_GOALS[operation].get(peer.name)
+            valid = bool(mine and theirs and theirs.rps and not mine.non_2xx and not theirs.non_2xx)
+            ratio = round(mine.rps / theirs.rps, 2) if valid and mine and theirs else None
+            row["peers"][peer.name] = {
+                **_figures(theirs),
+                "ratio": ratio,
+                "goal": goal,
+                "met": None if ratio is None or goal is None else ratio >= goal,
+            }
+        rows.append(row)
+    load_row: dict[str, Any] = {
+        "operation": "load",
+        "label": "load, users/s (peers: POST)",
+        "unit": "users/s",
+        "provisor": {
+            "rate": round(provisor.load_rate, 1),
+            "p99_ms": None,
+            "non_2xx": provisor.load_failures,
+            "goal": BULK_LOAD_GOAL,
+            "met": provisor.load_rate >= BULK_LOAD_GOAL and not provisor.load_failures,
+        },
+        "peers": {},
+    }
+    for peer in peers:
+        valid = peer.load_rate > 0 and not peer.load_failures and not provisor.load_failures
+        load_row["peers"][peer.name] = {
+            "rate": round(peer.load_rate, 1),
+            "p99_ms": None,
+            "non_2xx": peer.load_failures,
+            "ratio": round(provisor.load_rate / peer.load_rate, 2) if valid else None,
+            "goal": None,
+            "met": None,
+        }
+    rows.append(load_row)
+    return rows
+
+
+def _figures(result: WrkResult | None) -> dict[str, Any]:
+    if result is None:
+        return {"rate": None, "p99_ms": None, "non_2xx": None}
+    return {
+        "rate": round(result.rps, 1),
+        "p99_ms": round(result.p99_ms, 2),
+        "non_2xx": result.non_2xx,
+    }
+
+
+def _rate_text(figures: dict[str, Any]) -> str:
+    if figures["rate"] is None:
+        return "-"
+    text = f"{figures['rate']:,.0f}"
+    if figures["p99_ms"] is not None:
+        text += f" p99 {figures['p99_ms']:.1f}"
+    if figures["non_2xx"]:
+        text += f" ({figures['non_2xx']} failed)"
+    return text
+
+
+def _verdict_text(figures: dict[str, Any]) -> str:
+    if figures["ratio"] is None:
+        return "- (no valid ratio)" if figures["goal"] is not None else "-"
+    text = f"x{figures['ratio']:.2f}"
+    if figures["goal"] is not None:
+        text += f" >= {figures['goal']:g} {'MET' if figures['met'] else 'NOT MET'}"
+    return text
+
+
+def print_comparison(args: argparse.Namespace, provisor: ServerRun, peers: list[ServerRun]) -> None:
+    rows = compare_rows(provisor, peers)
+    print("\n" + "=" * 100)
+    print(
+        f"COMPARISON (one run; wrk -t1 -c{args.connections} -d{args.duration}s after "
+        f"{args.warmup}s of warm-up; req/s and p99 in ms)"
+    )
+    for run in [provisor, *peers]:
+        load = " ".join(
+            f"{k} {'/'.join(f'{v:.2f}' for v in vs)}" for k, vs in run.load_average.items()
+        )
+        print(f"  {run.name:16} {run.users_loaded:>7,} users; load average {load}")
+    print("=" * 100)
+    width = 24
+    header = f"{'operation':30} {provisor.name:>{width}}"
+    for peer in peers:
+        header += f" {peer.name:>{width}}"
+    for peer in peers:
+        header += f"  {'x ' + peer.name:{width}}"
+    print(header)
+    for row in rows:
+        line = f"{row['label'][:30]:30} {_rate_text(row['provisor']):>{width}}"
+        for peer in peers:
+            line += f" {_rate_text(row['peers'][peer.name]):>{width}}"
+        for peer in peers:
+            line += f"  {_verdict_text(row['peers'][peer.name]):{width}}"
+        print(line)
+    mine = rows[-1]["provisor"]
+    print(
+        f"\nbulk load goal: provisor {mine['rate']:,.0f} users/s >= {BULK_LOAD_GOAL:,.0f} "
+        f"{'MET' if mine['met'] else 'NOT MET'}"
+    )
+    for run in [provisor, *peers]:
+        if run.settings:
+            print(f"  {run.name}: {', '.join(f'{k} {v}' for k, v in run.settings.items() if v)}")
+
+
 def write_json(path: Path, args: argparse.Namespace, runs: list[ServerRun]) -> None:
     report = {
         "arguments": {k: v for k, v in vars(args).items() if k != "json_out"},
@@ -979,7 +1237,11 @@ def write_json(path: Path, args: argparse.Namespace, runs: list[ServerRun]) -> N
             for run in runs
         ],
     }
-    path.write_text(json.dumps(report, indent=2))
+    provisor = next((run for run in runs if run.name.startswith("provisor")), None)
+    peers = [run for run in runs if run.name in PEERS]
+    if getattr(args, "compare", False) and provisor is not None:
+        report["comparison"] = compare_rows(provisor, peers)
+    path.write_text(json.dumps(report, indent=2, default=str))
     print(f"\nJSON written to {path}")
 
 
@@ -988,16 +1250,50 @@ def write_json(path: Path, args: argparse.Namespace, runs: list[ServerRun]) -> N
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--users", type=int, default=100_000, help="users loaded in provisor")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="provisor (SQLite, default settings), scim2-server and django-scim2 in one run: "
+        "rates, p99 and ratios against the goals (no full reads)",
+    )
+    parser.add_argument(
+        "--users",
+        type=int,
+        default=None,
+        help="users loaded in provisor (100,000; 3,000 with --compare)",
+    )
     parser.add_argument(
         "--backends",
         default="sqlite,postgresql",
         type=lambda text: [b.strip() for b in text.split(",") if b.strip()],
         help="comma-separated: sqlite,postgresql",
     )
-    parser.add_argument("--ref-users", type=int, default=10_000, help="users in scim2-server")
-    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
-    parser.add_argument("--warmup", type=int, default=3, help="seconds of warmup (0: none)")
+    parser.add_argument(
+        "--ref-users",
+        type=int,
+        default=None,
+        help="users in scim2-server (10,000; --compare: 3,000)",
+    )
+    parser.add_argument(
+        "--django-users", type=int, default=3000, help="users in django-scim2 (--compare)"
+    )
+    parser.add_argument(
+        "--django-workers", type=int, default=2, help="gunicorn sync workers of django-scim2"
+    )
+    parser.add_argument(
+        "--django-synchronous",
+        default="FULL",
+        type=str.upper,
+        choices=["FULL", "NORMAL"],
+        help="PRAGMA synchronous of django-scim2's SQLite (WAL mode either way)",
+    )
+    parser.add_argument("--skip-django", action="store_true", help="--compare without django-scim2")
+    parser.add_argument(
+        "--duration", type=int, default=None, help="seconds per measurement (10; --compare: 8)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=None, help="seconds of warmup, 0: none (3; --compare: 2)"
+    )
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument(
         "--workers", type=int, default=None, help="provisor workers (default: server default)"
@@ -1016,19 +1312,39 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="after each wrk run, wait until the provisor log has been quiet this many seconds "
         "(0: do not wait)",
     )
-    parser.add_argument("--json-out", type=Path, default=None, help="write the results as JSON")
+    parser.add_argument(
+        "--json",
+        "--json-out",
+        dest="json_out",
+        type=Path,
+        default=None,
+        help="write the results as JSON",
+    )
     args = parser.parse_args(argv)
+    small = args.compare
+    args.users = args.users or (3000 if small else 100_000)
+    args.ref_users = args.ref_users or (3000 if small else 10_000)
+    args.duration = args.duration or (8 if small else 10)
+    args.warmup = (2 if small else 3) if args.warmup is None else args.warmup
+    if args.compare:
+        args.backends = ["sqlite"]
+        args.skip_reference = False
+        args.patch_path = COMPARE_PATCH_PATH
     unknown = set(args.backends) - {"sqlite", "postgresql"}
     if unknown:
         parser.error(f"unknown backends: {', '.join(sorted(unknown))}")
-    if args.users < 1 or args.ref_users < 1 or args.duration < 1 or args.connections < 1:
-        parser.error("--users, --ref-users, --duration and --connections must be >= 1")
+    if min(args.users, args.ref_users, args.django_users, args.duration, args.connections) < 1:
+        parser.error(
+            "--users, --ref-users, --django-users, --duration and --connections must be >= 1"
+        )
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     wrk = ensure_wrk()
+    if args.compare:
+        return compare(args, wrk)
     print(
         f"provisor SCIM benchmark: {args.users} users, backends {args.backends}, "
         f"wrk -t1 -c{args.connections} -d{args.duration}s (warmup {args.warmup}s), "
@@ -1042,6 +1358,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_problems([*runs, *([reference] if reference else [])])
     if args.json_out:
         write_json(args.json_out, args, [*runs, *([reference] if reference else [])])
+    return 1 if any(run.problems for run in runs) else 0
+
+
+def compare(args: argparse.Namespace, wrk: str) -> int:
+    """provisor, scim2-server and django-scim2 one after the other; the comparison table."""
+    if not args.skip_django:
+        djangoscim.ensure_environment()  # before any measurement: it may take a minute
+    print(
+        f"provisor SCIM comparison: provisor {args.users}, scim2-server {args.ref_users}, "
+        f"django-scim2 {'skipped' if args.skip_django else args.django_users} users; "
+        f"wrk -t1 -c{args.connections} -d{args.duration}s (warmup {args.warmup}s); "
+        f"cores {os.cpu_count()}; load average {os.getloadavg()}",
+        flush=True,
+    )
+    provisor = run_provisor("sqlite", args, wrk)
+    peers = [run_reference(args, wrk)]
+    if not args.skip_django:
+        peers.append(run_django(args, wrk))
+    runs = [provisor, *peers]
+    print_results(runs)
+    print_comparison(args, provisor, peers)
+    print_problems(runs)
+    if args.json_out:
+        write_json(args.json_out, args, runs)
     return 1 if any(run.problems for run in runs) else 0
 
 

@@ -1,7 +1,8 @@
 -- Shared helpers of the SCIM benchmark scripts, loaded with dofile().
 -- Environment: BENCH_PREFIX (path of the SCIM root, e.g. "/scim" or ""), BENCH_AUTH
 -- (Authorization header value, may be empty), BENCH_TAG (unique text for POSTed users),
--- BENCH_IDS_FILE, BENCH_NAMES_FILE, BENCH_BODY_FILE (inputs of the individual scripts).
+-- BENCH_IDS_FILE, BENCH_NAMES_FILE, BENCH_BODY_FILE, BENCH_PATCH_PATH (inputs of the individual
+-- scripts).
 
 PREFIX = os.getenv("BENCH_PREFIX") or ""
 TAG = os.getenv("BENCH_TAG") or "x"
