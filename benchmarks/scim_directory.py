@@ -621,29 +621,36 @@ def run_wrk(setup: WrkSetup, operation: str, seconds: int, phase: str) -> WrkRes
 
 def measure(setup: WrkSetup, run: ServerRun) -> None:
     for operation, label in OPERATIONS.items():
-        if setup.warmup > 0:
-            warm = run_wrk(setup, operation, setup.warmup, "warmup")
-            settle(setup, run, warm, f"warmup {label}")
-            if warm.non_2xx or any(warm.socket_errors.values()):
-                run.problems.append(
-                    f"warmup {label}: {warm.non_2xx} non-2xx {warm.statuses} "
-                    f"socket errors {warm.socket_errors}"
-                )
-        result = run_wrk(setup, operation, setup.duration, "measure")
-        run.measurements[operation] = result
-        flag = "" if result.non_2xx == 0 else f"  <-- {result.non_2xx} NON-2xx {result.statuses}"
-        print(
-            f"  {label:32} {result.rps:9,.0f} req/s  p50 {result.p50_ms:7.2f} ms  "
-            f"p99 {result.p99_ms:7.2f} ms{flag}",
-            flush=True,
-        )
-        settle(setup, run, result, label)
-        if result.non_2xx:
-            run.problems.append(f"{label}: {result.non_2xx} non-2xx responses {result.statuses}")
-        if result.requests == 0:
-            run.problems.append(f"{label}: no request completed; wrk said:\n{result.output}")
-        if any(result.socket_errors.values()):
-            run.problems.append(f"{label}: socket errors {result.socket_errors}")
+        measure_one(setup, run, operation, label)
+
+
+def measure_one(
+    setup: WrkSetup, run: ServerRun, operation: str, label: str, name: str = ""
+) -> None:
+    """Warm up (``setup.warmup`` seconds), then measure one operation for ``setup.duration``."""
+    if setup.warmup > 0:
+        warm = run_wrk(setup, operation, setup.warmup, "warmup")
+        settle(setup, run, warm, f"warmup {label}")
+        if warm.non_2xx or any(warm.socket_errors.values()):
+            run.problems.append(
+                f"warmup {label}: {warm.non_2xx} non-2xx {warm.statuses} "
+                f"socket errors {warm.socket_errors}"
+            )
+    result = run_wrk(setup, operation, setup.duration, "measure")
+    run.measurements[operation] = result
+    flag = "" if result.non_2xx == 0 else f"  <-- {result.non_2xx} NON-2xx {result.statuses}"
+    print(
+        f"  {f'{name:16} ' if name else ''}{label:32} {result.rps:9,.0f} req/s  "
+        f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms{flag}",
+        flush=True,
+    )
+    settle(setup, run, result, label)
+    if result.non_2xx:
+        run.problems.append(f"{label}: {result.non_2xx} non-2xx responses {result.statuses}")
+    if result.requests == 0:
+        run.problems.append(f"{label}: no request completed; wrk said:\n{result.output}")
+    if any(result.socket_errors.values()):
+        run.problems.append(f"{label}: socket errors {result.socket_errors}")
 
 
 def settle(setup: WrkSetup, run: ServerRun, result: WrkResult, label: str) -> None:
@@ -829,7 +836,55 @@ def log_problems(run: ServerRun, log: Path) -> None:
         )
 
 
-def run_provisor(backend: str, args: argparse.Namespace, wrk: str) -> ServerRun:
+@dataclass
+class Contender:
+    """A server started and loaded with its users, ready for wrk; ``setup`` is None when no user
+    could be loaded (the run's problems say why)."""
+
+    run: ServerRun
+    setup: WrkSetup | None
+    base_url: str
+    headers: dict[str, str]
+    users_path: str
+
+
+def load_contender(
+    run: ServerRun,
+    args: argparse.Namespace,
+    wrk: str,
+    target: tuple[str, str, str],
+    directory: Path,
+    loader: tuple[str, int, Callable[[ThreadClients], Callable[[range], LoadResult]]],
+    settle: Callable[[], float] | None,
+) -> Contender:
+    """Load ``run.users_requested`` users with ``loader`` (label, chunk size, factory), then
+    write the inputs of wrk. ``target`` is (base URL, SCIM prefix, Authorization value)."""
+    base_url, prefix, auth = target
+    headers = {"Accept": SCIM_JSON, **({"Authorization": auth} if auth else {})}
+    label, chunk, factory = loader
+    clients = ThreadClients(base_url, headers)
+    try:
+        load = run_loader(label, run.users_requested, chunk, factory(clients))
+    finally:
+        clients.close()
+    record_load(run, load)
+    note_load_average(run, "loaded")
+    contender = Contender(run, None, base_url, headers, f"{prefix}/Users")
+    if not load.ids:
+        run.problems.append("no user loaded: measurements skipped")
+        return contender
+    contender.setup = wrk_setup(args, wrk, base_url, prefix, auth, directory, load, settle)
+    return contender
+
+
+def post_chunk(users: int) -> int:
+    """Chunks of the one-POST-per-user loaders: ten per loader thread."""
+    return -(-users // (LOADER_THREADS * 10))
+
+
+@contextlib.contextmanager
+def provisor_contender(backend: str, args: argparse.Namespace, wrk: str) -> Iterator[Contender]:
+    """``provisor serve`` with its default settings, loaded with ``args.users`` through Bulk."""
     print(f"\n=== provisor ({backend}) with {args.users} users ===", flush=True)
     data_dir = Path(tempfile.mkdtemp(prefix=f"provisor-bench-{backend}-"))
     run = ServerRun(f"provisor/{backend}", args.users, data_dir=str(data_dir))
@@ -837,97 +892,62 @@ def run_provisor(backend: str, args: argparse.Namespace, wrk: str) -> ServerRun:
     run.settings = {
         "storage": backend,
         "synchronous": "FULL (default)" if backend == "sqlite" else "",
+        "authentication": "HTTP Basic, proven once then from memory",
     }
     database = create_database(args.pg_url) if backend == "postgresql" else None
+    log = data_dir / "server.log"
     try:
         env = provisor_env(with_database(args.pg_url, database) if database else None)
         port = free_port()
         cmd = [executable("provisor"), "serve", "--port", str(port), "--data-dir", str(data_dir)]
         if args.workers:
             cmd += ["--workers", str(args.workers)]
-        log = data_dir / "server.log"
         base_url = f"http://127.0.0.1:{port}"
         with server_process(cmd, env, log) as proc:
             wait_until_up(f"{base_url}/health", proc, log, timeout=120)
             creds = json.loads((data_dir / "initial-admin.json").read_text())
             auth = basic_auth(creds["client_id"], creds["client_secret"])
-            exercise_provisor(run, args, wrk, base_url, auth, data_dir)
+            quiet = args.settle
+            settle = (lambda: wait_for_quiet_log(log, quiet)) if quiet > 0 else None
+            loader = ("bulk load", BULK_SIZE, bulk_loader)
+            target = (base_url, "/scim", auth)
+            yield load_contender(run, args, wrk, target, data_dir, loader, settle)
         log_problems(run, log)
     finally:
         if database:
             drop_database(args.pg_url, database)
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)
-    return run
 
 
-def exercise_provisor(
-    run: ServerRun, args: argparse.Namespace, wrk: str, base_url: str, auth: str, data_dir: Path
-) -> None:
-    headers = {"Authorization": auth, "Accept": SCIM_JSON}
-    clients = ThreadClients(base_url, headers)
-    try:
-        load = run_loader("bulk load", args.users, BULK_SIZE, bulk_loader(clients))
-    finally:
-        clients.close()
-    record_load(run, load)
-    note_load_average(run, "loaded")
-    if not load.ids:
-        run.problems.append("no user loaded: measurements skipped")
-        return
-    log = data_dir / "server.log"
-    quiet = args.settle
-    settle = (lambda: wait_for_quiet_log(log, quiet)) if quiet > 0 else None
-    measure(wrk_setup(args, wrk, base_url, "/scim", auth, data_dir, load, settle), run)
-    if not getattr(args, "compare", False):
-        plans = [("cursor", 1000), ("cursor", 100)]
-        full_reads(run, base_url, headers, "/scim/Users", plans)
-
-
-def run_reference(args: argparse.Namespace, wrk: str) -> ServerRun:
+@contextlib.contextmanager
+def reference_contender(args: argparse.Namespace, wrk: str) -> Iterator[Contender]:
+    """scim2-server (in memory, no authentication), loaded with ``args.ref_users`` POSTs."""
     print(f"\n=== scim2-server (reference, in-memory) with {args.ref_users} users ===", flush=True)
     work_dir = Path(tempfile.mkdtemp(prefix="provisor-bench-scim2-server-"))
     run = ServerRun("scim2-server", args.ref_users, data_dir=str(work_dir))
     note_load_average(run, "start")
     run.settings = {"storage": "memory", "authentication": "none"}
+    log = work_dir / "server.log"
     try:
         port = free_port()
         cmd = [executable("scim2-server"), "--port", str(port)]
-        log = work_dir / "server.log"
         base_url = f"http://127.0.0.1:{port}"
         with server_process(cmd, dict(os.environ), log) as proc:
             wait_until_up(f"{base_url}/ServiceProviderConfig", proc, log, timeout=60)
-            exercise_reference(run, args, wrk, base_url, work_dir)
+            loader = ("POST load", post_chunk(args.ref_users), lambda c: single_loader(c, ""))
+            # scim2-server logs every request: its log never goes quiet, and it needs no settling.
+            target = (base_url, "", "")
+            yield load_contender(run, args, wrk, target, work_dir, loader, None)
         log_problems(run, log)
     finally:
         if not args.keep:
             shutil.rmtree(work_dir, ignore_errors=True)
-    return run
 
 
-def exercise_reference(
-    run: ServerRun, args: argparse.Namespace, wrk: str, base_url: str, work_dir: Path
-) -> None:
-    headers = {"Accept": SCIM_JSON}
-    clients = ThreadClients(base_url, headers)
-    try:
-        chunk = -(-args.ref_users // (LOADER_THREADS * 10))
-        load = run_loader("POST load", args.ref_users, chunk, single_loader(clients, ""))
-    finally:
-        clients.close()
-    record_load(run, load)
-    note_load_average(run, "loaded")
-    if not load.ids:
-        run.problems.append("no user loaded: measurements skipped")
-        return
-    # scim2-server logs every request: its log never goes quiet, and it needs no settling.
-    measure(wrk_setup(args, wrk, base_url, "", "", work_dir, load, None), run)
-    if not getattr(args, "compare", False):
-        full_reads(run, base_url, headers, "/Users", [("index", 100), ("index", 1000)])
-
-
-def run_django(args: argparse.Namespace, wrk: str) -> ServerRun:
-    """django-scim2 under gunicorn (benchmarks/peers/django_scim2), measured as the others."""
+@contextlib.contextmanager
+def django_contender(args: argparse.Namespace, wrk: str) -> Iterator[Contender]:
+    """django-scim2 under gunicorn (benchmarks/peers/django_scim2), loaded with POSTs."""
     print(
         f"\n=== django-scim2 (gunicorn, {args.django_workers} sync workers, SQLite WAL) "
         f"with {args.django_users} users ===",
@@ -938,10 +958,7 @@ def run_django(args: argparse.Namespace, wrk: str) -> ServerRun:
     note_load_average(run, "start")
     try:
         with djangoscim.django_scim2_server(
-            work_dir,
-            free_port(),
-            workers=args.django_workers,
-            synchronous=args.django_synchronous,
+            work_dir, free_port(), workers=args.django_workers, synchronous=args.django_synchronous
         ) as server:
             run.settings = {
                 "storage": "sqlite",
@@ -950,43 +967,45 @@ def run_django(args: argparse.Namespace, wrk: str) -> ServerRun:
                 "workers": f"{server.workers} gunicorn sync",
                 "authentication": "bearer token read from the database per request",
             }
-            print(
-                f"  journal_mode={server.journal_mode} synchronous={server.synchronous}",
-                flush=True,
+            print(f"  journal_mode={server.journal_mode} synchronous={server.synchronous}")
+            prefix = djangoscim.PREFIX
+            loader = (
+                "POST load",
+                post_chunk(args.django_users),
+                lambda c: single_loader(c, prefix),
             )
-            exercise_django(run, args, wrk, server, work_dir)
+            target = (server.base_url, prefix, server.auth)
+            yield load_contender(run, args, wrk, target, work_dir, loader, None)
         log_problems(run, server.log)
     finally:
         if not args.keep:
             shutil.rmtree(work_dir, ignore_errors=True)
-    return run
 
 
-def exercise_django(
-    run: ServerRun,
-    args: argparse.Namespace,
-    wrk: str,
-    server: djangoscim.DjangoServer,
-    work_dir: Path,
-) -> None:
-    headers = {"Accept": SCIM_JSON, "Authorization": server.auth}
-    clients = ThreadClients(server.base_url, headers)
-    try:
-        chunk = -(-args.django_users // (LOADER_THREADS * 10))
-        load = run_loader(
-            "POST load", args.django_users, chunk, single_loader(clients, djangoscim.PREFIX)
-        )
-    finally:
-        clients.close()
-    record_load(run, load)
-    note_load_average(run, "loaded")
-    if not load.ids:
-        run.problems.append("no user loaded: measurements skipped")
-        return
-    setup = wrk_setup(
-        args, wrk, server.base_url, djangoscim.PREFIX, server.auth, work_dir, load, None
-    )
-    measure(setup, run)
+def run_provisor(backend: str, args: argparse.Namespace, wrk: str) -> ServerRun:
+    with provisor_contender(backend, args, wrk) as contender:
+        if contender.setup is not None:
+            measure(contender.setup, contender.run)
+            plans = [("cursor", 1000), ("cursor", 100)]
+            full_reads(contender.run, contender.base_url, contender.headers, "/scim/Users", plans)
+    return contender.run
+
+
+def run_reference(args: argparse.Namespace, wrk: str) -> ServerRun:
+    with reference_contender(args, wrk) as contender:
+        if contender.setup is not None:
+            measure(contender.setup, contender.run)
+            plans = [("index", 100), ("index", 1000)]
+            full_reads(contender.run, contender.base_url, contender.headers, "/Users", plans)
+    return contender.run
+
+
+def run_django(args: argparse.Namespace, wrk: str) -> ServerRun:
+    """django-scim2 alone: every operation measured, as in the comparison."""
+    with django_contender(args, wrk) as contender:
+        if contender.setup is not None:
+            measure(contender.setup, contender.run)
+    return contender.run
 
 
 def note_load_average(run: ServerRun, moment: str) -> None:
@@ -1372,11 +1391,26 @@ def compare(args: argparse.Namespace, wrk: str) -> int:
         f"cores {os.cpu_count()}; load average {os.getloadavg()}",
         flush=True,
     )
-    provisor = run_provisor("sqlite", args, wrk)
-    peers = [run_reference(args, wrk)]
-    if not args.skip_django:
-        peers.append(run_django(args, wrk))
-    runs = [provisor, *peers]
+    with contextlib.ExitStack() as stack:
+        contenders = [
+            stack.enter_context(provisor_contender("sqlite", args, wrk)),
+            stack.enter_context(reference_contender(args, wrk)),
+        ]
+        if not args.skip_django:
+            contenders.append(stack.enter_context(django_contender(args, wrk)))
+        # Interleaved: each operation on every server in turn, seconds apart, so a change of
+        # the machine's load touches both sides of a ratio alike.
+        print("\n=== measuring, each operation on every server in turn ===", flush=True)
+        for operation, label in OPERATIONS.items():
+            for contender in contenders:
+                if contender.setup is not None:
+                    measure_one(
+                        contender.setup, contender.run, operation, label, contender.run.name
+                    )
+        for contender in contenders:
+            note_load_average(contender.run, "measured")
+    runs = [contender.run for contender in contenders]
+    provisor, peers = runs[0], runs[1:]
     print_results(runs)
     print_comparison(args, provisor, peers)
     print_problems(runs)

@@ -85,7 +85,7 @@ def test_compare_runs_provisor_and_scim2_server_on_the_same_users(tmp_path: Path
         assert set(run["measurements"]) == {"get", "filter", "post", "patch"}
         assert all(m["requests"] > 0 and m["non_2xx"] == 0 for m in run["measurements"].values())
         assert run["full_reads"] == []  # not part of the comparison
-        assert set(run["load_average"]) == {"start", "loaded"}
+        assert set(run["load_average"]) == {"start", "loaded", "measured"}
     assert report["arguments"]["patch_path"] == "name.familyName"
     rows = {row["operation"]: row for row in report["comparison"]}
     assert list(rows) == ["get", "filter", "post", "patch", "load"]
