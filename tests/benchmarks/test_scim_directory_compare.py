@@ -52,6 +52,7 @@ def test_ratios_are_marked_against_the_goals_of_each_peer() -> None:
         "p99_ms": 5.0,
         "non_2xx": 0,
         "ratio": 3.0,
+        "round_ratios": [3.0],
         "goal": 3.0,
         "met": True,
     }
@@ -72,9 +73,9 @@ def test_ratios_are_marked_against_the_goals_of_each_peer() -> None:
 @pytest.mark.slow
 def test_compare_runs_provisor_and_scim2_server_on_the_same_users(tmp_path: Path) -> None:
     out = tmp_path / "compare.json"
-    argv = ["--compare", "--skip-django", "--users", "40", "--ref-users", "40", *TINY]
+    argv = ["--compare", "--skip-django", "--users", "40", "--ref-users", "40", "--rounds", "2"]
 
-    assert scim_directory.main([*argv, "--json", str(out)]) == 0
+    assert scim_directory.main([*argv, *TINY, "--json", str(out)]) == 0
 
     report = json.loads(out.read_text())
     runs = {run["name"]: run for run in report["runs"]}
@@ -86,6 +87,7 @@ def test_compare_runs_provisor_and_scim2_server_on_the_same_users(tmp_path: Path
         assert all(m["requests"] > 0 and m["non_2xx"] == 0 for m in run["measurements"].values())
         assert run["full_reads"] == []  # not part of the comparison
         assert set(run["load_average"]) == {"start", "loaded", "measured"}
+        assert all(len(rates) == 2 for rates in run["round_rates"].values())
     assert report["arguments"]["patch_path"] == "name.familyName"
     rows = {row["operation"]: row for row in report["comparison"]}
     assert list(rows) == ["get", "filter", "post", "patch", "load"]
@@ -93,6 +95,7 @@ def test_compare_runs_provisor_and_scim2_server_on_the_same_users(tmp_path: Path
         peer = rows[operation]["peers"]["scim2-server"]
         assert peer["goal"] == goals["scim2-server"]
         assert peer["ratio"] > 0
+        assert len(peer["round_ratios"]) == 2
         assert peer["met"] == (peer["ratio"] >= peer["goal"])
     assert rows["load"]["provisor"]["goal"] == scim_directory.BULK_LOAD_GOAL
 
@@ -111,3 +114,18 @@ def test_django_scim2_peer_serves_every_measured_operation(tmp_path: Path) -> No
     assert run.settings["synchronous"] == "FULL"
     assert set(run.measurements) == {"get", "filter", "post", "patch"}
     assert all(m.requests > 0 and m.non_2xx == 0 for m in run.measurements.values())
+
+
+def test_with_rounds_the_ratio_is_the_median_of_the_rounds_ratios() -> None:
+    provisor = server_run("provisor/sqlite", {"post": 300}, 3000)
+    peer = server_run("scim2-server", {"post": 100}, 500)
+    provisor.round_rates["post"] = [300, 150, 400]
+    peer.round_rates["post"] = [100, 100, 100]  # a burst of load halved provisor's 2nd round
+
+    row = compare_rows(provisor, [peer])[2]["peers"]["scim2-server"]
+
+    assert row["round_ratios"] == [3.0, 1.5, 4.0]
+    assert row["ratio"] == 3.0
+    assert row["met"] is True
+    peer.round_failures["post"] = 1  # a failed answer in any round: no ratio
+    assert compare_rows(provisor, [peer])[2]["peers"]["scim2-server"]["ratio"] is None
