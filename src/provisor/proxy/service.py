@@ -14,7 +14,8 @@ import asyncio
 import hashlib
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -38,6 +39,7 @@ from provisor.connectors.base import (
 from provisor.context import Context, Permission, PerTenant, requires
 from provisor.errors import NotFoundError, PreconditionFailedError
 from provisor.proxy import discovery, filters, ids
+from provisor.proxy.backends import Backends
 from provisor.proxy.errors import DisabledError, TransformationFailedError, connector_errors
 from provisor.proxy.model import (
     CORE_SCHEMAS,
@@ -126,6 +128,7 @@ class ProxyService:
         self._compiled: PerTenant[OrderedDict[tuple[str, int], Compiled]] = PerTenant(
             lambda _tenant: OrderedDict()
         )
+        self.backends = Backends(self._build, self._active_certificate)
 
     # -- the system (internal) ----------------------------------------------------------------
 
@@ -169,8 +172,8 @@ class ProxyService:
             ctx.tenant,
         )
 
-    def connector(self, ctx: Context, compiled: Compiled) -> Connector:
-        """The proxy system's back-end, for one request (its context in ``services``)."""
+    def _build(self, ctx: Context, compiled: Compiled) -> Connector:
+        """A connector of the proxy system's back-end (the call's context in ``services``)."""
         config = ConnectorConfig(
             system_id=compiled.system.id,
             system_name=compiled.system.name,
@@ -179,6 +182,25 @@ class ProxyService:
             services=self.systems.connector_services(ctx),
         )
         return compiled.system.type.build(config)
+
+    def _active_certificate(self, ctx: Context, system_id: str) -> str | None:
+        certificates = self.systems.connector_services(ctx).get("certificates")
+        pair = certificates.active_pair(system_id) if certificates is not None else None
+        return None if pair is None else pair[0]
+
+    @asynccontextmanager
+    async def connector(self, ctx: Context, compiled: Compiled) -> AsyncIterator[Connector]:
+        """The proxy system's back-end for one request: the connector kept for the system's
+        version (``backends``), or one built for the request."""
+        if Backends.needs_certificate(compiled):
+            key = await asyncio.to_thread(self.backends.key, ctx, compiled)
+        else:
+            key = self.backends.key(ctx, compiled)
+        async with self.backends.lend(ctx, compiled, key) as connector:
+            yield connector
+
+    async def aclose(self) -> None:
+        await self.backends.aclose()
 
     async def _call(
         self, ctx: Context, system_id: str, endpoint: str, resource_id: str, verb: str
