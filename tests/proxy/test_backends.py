@@ -63,9 +63,7 @@ def basic(user: str) -> dict[str, str]:
     return {"Authentication": "BasicAuthentication", "User": user, "Password": f"{user}-secret"}
 
 
-def test_one_connection_serves_many_calls(
-    server: LiveServer, backend: tuple[str, Counted]
-) -> None:
+def test_one_connection_serves_many_calls(server: LiveServer, backend: tuple[str, Counted]) -> None:
     url, peer = backend
     system = proxy_system(server, type="SCIM System", properties={"URL": url, **basic("one")})
     built = server.services.proxy.backends.built
@@ -102,9 +100,7 @@ def test_a_new_version_gets_a_new_connector(
     assert [who for _, who in peer.seen] == ["old"] * 3 + ["new"] * 3
 
 
-def test_systems_never_share_a_connection(
-    server: LiveServer, backend: tuple[str, Counted]
-) -> None:
+def test_systems_never_share_a_connection(server: LiveServer, backend: tuple[str, Counted]) -> None:
     """Two proxy systems on the same back-end with other credentials: each its own pool."""
     url, peer = backend
     first = proxy_system(server, type="SCIM System", properties={"URL": url, **basic("first")})

@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from provisor import tracing
@@ -135,7 +134,7 @@ class RealtimeService:
         ctx: Context,
         route: _Route,
         change: Change,
-        started: datetime,
+        started: str,
         clock: float,
         entity: dict[str, Any] | None,
         entity_id: str | None,
