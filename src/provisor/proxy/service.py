@@ -706,21 +706,26 @@ class ProxyService:
         base: str,
     ) -> list[dict[str, Any]]:
         out = []
+        registry = self._registry_of(compiled)  # once for the page, not once per resource
         for entity in entities:
-            resource = self._present(compiled, connector, entity_type, entity, base)
+            resource = self._present(
+                compiled, connector, entity_type, entity, base, registry=registry
+            )
             if resource is not None:
                 out.append(resource)
         return out
 
+    def _registry_of(self, compiled: Compiled) -> Registry:
+        return self.registry(Context.system("proxy", tenant=compiled.tenant))
+
     def _without_unset_vendor_extensions(
-        self, compiled: Compiled, document: dict[str, Any]
+        self, compiled: Compiled, document: dict[str, Any], registry: Registry
     ) -> dict[str, Any]:
         """The document without those of SAP's vendor extensions that hold no value a client
         set: only the proxy write's own stamps (``sourceSystem`` 39, spec §1.11) and values
         the back-end generates (read-only: ``userUuid``). As on /scim (decision 0004), a
         resource shows SAP's extensions only when they carry SAP data."""
         stamps = _vendor_stamps(compiled.write)
-        registry = self.registry(Context.system("proxy", tenant=compiled.tenant))
         out = {}
         for key, value in document.items():
             if key in s.VENDOR_EXTENSIONS and not _client_set(
@@ -739,6 +744,7 @@ class ProxyService:
         base: str,
         *,
         strict: bool = False,
+        registry: Registry | None = None,
     ) -> dict[str, Any] | None:
         """A back-end entity as a SCIM resource (the proxy read transformation), or None
         when the transformation skips it. The id is made URL-safe and ``meta`` names the
@@ -759,7 +765,9 @@ class ProxyService:
                 log.warning("proxy read failed", system=compiled.system.id, reason=reason)
                 return None
             raise TransformationFailedError(f"The proxy read transformation failed: {reason}")
-        resource = self._without_unset_vendor_extensions(compiled, outcome.document)
+        resource = self._without_unset_vendor_extensions(
+            compiled, outcome.document, registry or self._registry_of(compiled)
+        )
         raw = (
             _text(resource.get("id"))
             or _text(outcome.variables.get("entityIdSourceSystem"))
