@@ -71,6 +71,13 @@ ALONE = 500_000  # the targets-alone writes use users from this number on (other
 @contextlib.contextmanager
 def provisor(data_dir: Path, url: str | None, workers: int | None) -> Iterator[tuple[str, str]]:
     """``provisor serve`` without the inbound rate limit: base URL and the admin's Basic auth."""
+    with serving(data_dir, url, workers) as (base, auth, _):
+        yield base, auth
+
+
+@contextlib.contextmanager
+def serving(data_dir: Path, url: str | None, workers: int | None) -> Iterator[tuple[str, str, int]]:
+    """``provisor`` with the pid of its main process too (see ``cpu_seconds``)."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     cmd = [executable("provisor"), "serve", "--port", str(port), "--data-dir", str(data_dir)]
@@ -85,7 +92,21 @@ def provisor(data_dir: Path, url: str | None, workers: int | None) -> Iterator[t
     with server_process(cmd, env, log) as proc:
         wait_until_up(f"{base}/health", proc, log, timeout=120)
         admin = json.loads((data_dir / "initial-admin.json").read_text())
-        yield base, basic_auth(admin["client_id"], admin["client_secret"])
+        yield base, basic_auth(admin["client_id"], admin["client_secret"]), proc.pid
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children (a server's workers), from
+    /proc: what a server spent, whatever else the machine was doing (0.0 without /proc)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        total = 0.0
+        for each in [pid, *map(int, children)]:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    except OSError:
+        return 0.0
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def user(i: int, display: str) -> dict[str, Any]:
@@ -322,7 +343,7 @@ def main() -> None:
     alone: dict[str, dict[str, dict[str, Any]]] = {}
     try:
         with (
-            provisor(work / "a", urls[0], args.workers) as (base, auth),
+            serving(work / "a", urls[0], args.workers) as (base, auth, a_pid),
             provisor(work / "b", urls[1], args.workers) as b,
             running_slapd(work / "slapd") as slapd,
         ):
@@ -342,9 +363,12 @@ def main() -> None:
             updates = [("PUT", i, {**user(n, f"Changed {n}"), "id": i}) for n, i in enumerate(ids)]
             results = {}
             for label, changes in (("create", creates), ("update", updates)):
+                spent = cpu_seconds(a_pid)
                 results[label] = asyncio.run(
                     push_all(base, pusher, ready["source"], changes, args.concurrency)
                 )
+                spent = cpu_seconds(a_pid) - spent
+                results[label]["a_cpu_ms_per_change"] = spent * 1000 / len(changes)
             counts = count_targets(b, slapd)
     finally:
         for url in urls:
@@ -383,6 +407,7 @@ def report(
                 print(f"   {problem}")
     ratios = {}
     for label, r in results.items():
+        print(f"{label}: provisor A's CPU per change {r['a_cpu_ms_per_change']:.2f} ms")
         if alone:
             slowest = min(phases[label]["per_second"] for phases in alone.values())
             ratios[label] = r["per_second"] / slowest
