@@ -5,15 +5,17 @@ which records the client port (one per TCP connection) and the credentials of ea
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 
 from provisor.context import Context
+from provisor.proxy.backends import Backends
 from provisor.systems.model import SystemChanges
 from tests.conftest import LiveServer
 from tests.connectors.scim_peers import Scripted, listing, scim_json, serve_asgi
@@ -129,3 +131,40 @@ def test_concurrent_calls_reuse_the_pool(server: LiveServer, backend: tuple[str,
     assert statuses == [200] * 24
     assert len(peer.seen) == 24
     assert len(peer.connections()) <= 8
+
+
+def test_a_superseded_connector_closes_when_its_last_request_ends(
+    server: LiveServer, backend: tuple[str, Counted]
+) -> None:
+    """A new version retires the kept connector: closed at once when idle, else when the
+    request still using it ends; a connector that is not shared is closed after its call."""
+    url, _ = backend
+    system = proxy_system(server, type="SCIM System", properties={"URL": url, **basic("v")})
+    proxy = server.services.proxy
+    ctx = Context.administrator("test")
+    backends = Backends(proxy._build, proxy._active_certificate)
+
+    async def scenario() -> None:
+        v1 = await proxy.compiled(ctx, system.id)
+        v2 = replace(v1, system=replace(v1.system, version=v1.system.version + 1))
+        v3 = replace(v1, system=replace(v1.system, version=v1.system.version + 2))
+        async with backends.lend(ctx, v1, backends.key(ctx, v1)) as first:
+            async with backends.lend(ctx, v1, backends.key(ctx, v1)) as again:
+                assert again is first
+            async with backends.lend(ctx, v2, backends.key(ctx, v2)) as second:
+                assert second is not first
+                assert not closed(first), "still lent to the first request"
+            assert not closed(second)
+        assert closed(first)
+        async with backends.lend(ctx, v3, backends.key(ctx, v3)) as third:
+            assert closed(second), "idle: closed at once"
+        assert not closed(third)
+        await backends.aclose()
+        assert closed(third)
+        assert backends.built == 3
+
+    asyncio.run(scenario())
+
+
+def closed(connector: Any) -> bool:
+    return bool(connector.http.client.is_closed)

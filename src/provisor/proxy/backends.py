@@ -78,6 +78,7 @@ class Backends:
         it is ``shared``, else closed after the request)."""
         kept = self._kept.get(ctx)
         found = kept.get(key)
+        fresh = found is None
         if found is None:
             connector = self._build(ctx, compiled)
             self.built += 1
@@ -88,19 +89,26 @@ class Backends:
                     await _close(connector)
                 return
             found = kept[key] = _Kept(connector)
-            for other in [k for k in kept if k[0] == key[0] and k != key]:  # older versions
-                await self._retire(kept.pop(other))
-            while len(kept) > self._size:
-                await self._retire(kept.popitem(last=False)[1])
         else:
             kept.move_to_end(key)
-        found.users += 1
+        found.users += 1  # before any await: nothing closes it while it is lent
         try:
+            if fresh:
+                await self._make_room(kept, key)
             yield found.connector
         finally:
             found.users -= 1
             if found.retired and found.users == 0:
                 await _close(found.connector)
+
+    async def _make_room(self, kept: OrderedDict[Key, _Kept], key: Key) -> None:
+        """Retire the system's other versions, then the least recently used beyond the size."""
+        for other in [k for k in kept if k[0] == key[0] and k != key]:
+            gone = kept.pop(other, None)  # another request may have retired it meanwhile
+            if gone is not None:
+                await self._retire(gone)
+        while len(kept) > self._size:
+            await self._retire(kept.popitem(last=False)[1])
 
     async def _retire(self, found: _Kept) -> None:
         found.retired = True
