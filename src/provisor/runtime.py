@@ -165,9 +165,10 @@ class Services:
         )
 
     async def aclose(self) -> None:
-        """Close what holds connections open, the real-time routes' back-ends first (the
-        web application's shutdown)."""
+        """Close what holds connections open, the real-time routes' and the proxy's
+        back-ends first (the web application's shutdown)."""
         await self.realtime.aclose()
+        await self.proxy.aclose()
         self.close()
 
     def close(self) -> None:

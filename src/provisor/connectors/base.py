@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, NoReturn, Self
+from typing import Any, ClassVar, NoReturn, Self
 from urllib.parse import quote
 
 from provisor.connectors.properties import Properties
@@ -247,6 +247,10 @@ class Connector(abc.ABC):
     """
 
     capabilities: Capabilities = Capabilities()
+    # Whether one connector may serve many calls at once, for as long as its system's version
+    # lasts (the proxy keeps it, with its connections): it holds no call's context and
+    # nothing read once from the back-end that could become stale.
+    shared: ClassVar[bool] = False
 
     def __init__(self, config: ConnectorConfig) -> None:
         self.config = config

@@ -11,6 +11,8 @@ connection obeys the outbound policy (:mod:`.outbound`).
 
 from __future__ import annotations
 
+import functools
+import os
 import secrets
 import socket
 import ssl
@@ -18,6 +20,7 @@ import tempfile
 import urllib.request
 from typing import Protocol
 
+import certifi
 import httpx
 from cryptography.hazmat.primitives import serialization
 
@@ -94,19 +97,40 @@ def present(ctx: ssl.SSLContext, cert_pem: str, key_pem: str) -> None:
         ctx.load_cert_chain(handle.name, password=password)
 
 
+def _trust_files() -> tuple[str, str, tuple[int, int] | None]:
+    """What a verifying context trusts: ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` (httpx reads
+    them) and the file's size and modification time, so a changed file makes a new context."""
+    file, folder = os.environ.get("SSL_CERT_FILE", ""), os.environ.get("SSL_CERT_DIR", "")
+    try:
+        found = os.stat(file or certifi.where())
+    except OSError:
+        return file, folder, None
+    return file, folder, (found.st_size, found.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_context(verify: bool, trust: tuple[str, str, tuple[int, int] | None]) -> ssl.SSLContext:
+    return httpx.create_ssl_context(verify=verify)
+
+
 def ssl_context(config: ConnectorConfig) -> ssl.SSLContext:
     """The TLS settings of a system: server verification unless TrustAll, and the active
-    client certificate for ClientCertificateAuthentication."""
-    ctx = httpx.create_ssl_context(verify=not config.flag("TrustAll"))
-    if config.get("Authentication") == "ClientCertificateAuthentication":
-        cert, key = client_certificate(config)
-        try:
-            present(ctx, cert, key)
-        except (OSError, ssl.SSLError, ValueError) as exc:
-            raise ConfigError(
-                f"System {config.system_name}: its client certificate cannot be loaded "
-                f"({type(exc).__name__}: {getattr(exc, 'strerror', None) or exc})."
-            ) from exc
+    client certificate for ClientCertificateAuthentication.
+
+    Without a client certificate the context holds no secret, only what is trusted: one per
+    process (loading the trusted certificates costs ~70 ms of CPU, once per connector before)."""
+    verify = not config.flag("TrustAll")
+    if config.get("Authentication") != "ClientCertificateAuthentication":
+        return _shared_context(verify, _trust_files())
+    ctx = httpx.create_ssl_context(verify=verify)
+    cert, key = client_certificate(config)
+    try:
+        present(ctx, cert, key)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise ConfigError(
+            f"System {config.system_name}: its client certificate cannot be loaded "
+            f"({type(exc).__name__}: {getattr(exc, 'strerror', None) or exc})."
+        ) from exc
     return ctx
 
 

@@ -26,7 +26,7 @@ from provisor.jobs.deleting import Deleting
 from provisor.jobs.ledger import Run, RunSpec, handling
 from provisor.jobs.model import Action, JobType, Trigger
 from provisor.jobs.plan import Item, Participant, digest, name_of
-from provisor.jobs.ports import OperationalData
+from provisor.jobs.ports import OperationalData, Settled
 from provisor.jobs.writing import Writing
 from provisor.metrics import instruments as metrics
 from provisor.transform import Failed, Operation, Skipped, Transformed
@@ -95,11 +95,13 @@ class Pipeline:
     # -- the public operations ---------------------------------------------------------------------
 
     async def provision(
-        self, ctx: Context, entity_type: str, entities: Sequence[Any]
+        self, ctx: Context, entity_type: str, entities: Sequence[Any], *, settle: bool = True
     ) -> Provisioning:
         """Entities as the source holds them, through its read transformation and into every
         target that takes their type (created, updated or left as they are); the caller holds
-        their locks. ``ctx``: whose call it is (provisor's internal: no permission)."""
+        their locks. ``ctx``: whose call it is (provisor's internal: no permission).
+        ``settle=False``: every target's operational data is left to the caller
+        (:meth:`unsettled`), to store in a transaction of its own."""
         run = self.run
         items = await asyncio.to_thread(self.read, entity_type, entities)
         source = self.outcome(run.source, entity_type)
@@ -107,10 +109,14 @@ class Pipeline:
             return Provisioning(source, [], 0)
         targets = handling(run.targets, entity_type)
         await asyncio.gather(*(self._timed(ctx, t, entity_type, items) for t in targets))
-        if run.spec.settle_together:
-            pages, run.ledger.deferred = run.ledger.deferred, []
-            await asyncio.to_thread(run.opdata.settle, pages)
+        if run.spec.settle_together and settle:
+            await asyncio.to_thread(run.opdata.settle, self.unsettled())
         return Provisioning(source, [self.outcome(t, entity_type) for t in targets], len(items))
+
+    def unsettled(self) -> list[Settled]:
+        """What the targets' writes left to store (a run that settles together), taken."""
+        pages, self.run.ledger.deferred = self.run.ledger.deferred, []
+        return pages
 
     async def deprovision(
         self, ctx: Context, entity_type: str, ids: Sequence[str]

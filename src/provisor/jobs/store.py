@@ -628,10 +628,7 @@ class OperationalStore:
         if not pages:
             return
         with self.db.write(self.ctx) as tx:
-            for page in pages:
-                _save(tx, page)
-                _mark_seen(tx, page)
-                _clear_intents(tx, page)
+            settle_in(tx, pages)
 
     def intend(
         self, source_id: str, target_id: str, entity_type: str, ids: Sequence[str], job_id: str
@@ -923,6 +920,15 @@ def _save(tx: Transaction, page: Settled) -> None:
     statement = dialect.insert(_od)
     changing = {c: statement.excluded[c] for c in _RECORD_CHANGES}
     tx.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=changing), rows)
+
+
+def settle_in(tx: Transaction, pages: Sequence[Settled]) -> None:
+    """What pages did, in a transaction of the caller's (``OperationalStore.settle``; a
+    real-time change settles with its log, in one commit)."""
+    for page in pages:
+        _save(tx, page)
+        _mark_seen(tx, page)
+        _clear_intents(tx, page)
 
 
 def _mark_seen(tx: Transaction, page: Settled) -> None:

@@ -14,7 +14,8 @@ import asyncio
 import hashlib
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -38,6 +39,7 @@ from provisor.connectors.base import (
 from provisor.context import Context, Permission, PerTenant, requires
 from provisor.errors import NotFoundError, PreconditionFailedError
 from provisor.proxy import discovery, filters, ids
+from provisor.proxy.backends import Backends
 from provisor.proxy.errors import DisabledError, TransformationFailedError, connector_errors
 from provisor.proxy.model import (
     CORE_SCHEMAS,
@@ -126,6 +128,7 @@ class ProxyService:
         self._compiled: PerTenant[OrderedDict[tuple[str, int], Compiled]] = PerTenant(
             lambda _tenant: OrderedDict()
         )
+        self.backends = Backends(self._build, self._active_certificate)
 
     # -- the system (internal) ----------------------------------------------------------------
 
@@ -169,8 +172,8 @@ class ProxyService:
             ctx.tenant,
         )
 
-    def connector(self, ctx: Context, compiled: Compiled) -> Connector:
-        """The proxy system's back-end, for one request (its context in ``services``)."""
+    def _build(self, ctx: Context, compiled: Compiled) -> Connector:
+        """A connector of the proxy system's back-end (the call's context in ``services``)."""
         config = ConnectorConfig(
             system_id=compiled.system.id,
             system_name=compiled.system.name,
@@ -179,6 +182,25 @@ class ProxyService:
             services=self.systems.connector_services(ctx),
         )
         return compiled.system.type.build(config)
+
+    def _active_certificate(self, ctx: Context, system_id: str) -> str | None:
+        certificates = self.systems.connector_services(ctx).get("certificates")
+        pair = certificates.active_pair(system_id) if certificates is not None else None
+        return None if pair is None else pair[0]
+
+    @asynccontextmanager
+    async def connector(self, ctx: Context, compiled: Compiled) -> AsyncIterator[Connector]:
+        """The proxy system's back-end for one request: the connector kept for the system's
+        version (``backends``), or one built for the request."""
+        if Backends.needs_certificate(compiled):
+            key = await asyncio.to_thread(self.backends.key, ctx, compiled)
+        else:
+            key = self.backends.key(ctx, compiled)
+        async with self.backends.lend(ctx, compiled, key) as connector:
+            yield connector
+
+    async def aclose(self) -> None:
+        await self.backends.aclose()
 
     async def _call(
         self, ctx: Context, system_id: str, endpoint: str, resource_id: str, verb: str
@@ -684,21 +706,26 @@ class ProxyService:
         base: str,
     ) -> list[dict[str, Any]]:
         out = []
+        registry = self._registry_of(compiled)  # once for the page, not once per resource
         for entity in entities:
-            resource = self._present(compiled, connector, entity_type, entity, base)
+            resource = self._present(
+                compiled, connector, entity_type, entity, base, registry=registry
+            )
             if resource is not None:
                 out.append(resource)
         return out
 
+    def _registry_of(self, compiled: Compiled) -> Registry:
+        return self.registry(Context.system("proxy", tenant=compiled.tenant))
+
     def _without_unset_vendor_extensions(
-        self, compiled: Compiled, document: dict[str, Any]
+        self, compiled: Compiled, document: dict[str, Any], registry: Registry
     ) -> dict[str, Any]:
         """The document without those of SAP's vendor extensions that hold no value a client
         set: only the proxy write's own stamps (``sourceSystem`` 39, spec §1.11) and values
         the back-end generates (read-only: ``userUuid``). As on /scim (decision 0004), a
         resource shows SAP's extensions only when they carry SAP data."""
         stamps = _vendor_stamps(compiled.write)
-        registry = self.registry(Context.system("proxy", tenant=compiled.tenant))
         out = {}
         for key, value in document.items():
             if key in s.VENDOR_EXTENSIONS and not _client_set(
@@ -717,6 +744,7 @@ class ProxyService:
         base: str,
         *,
         strict: bool = False,
+        registry: Registry | None = None,
     ) -> dict[str, Any] | None:
         """A back-end entity as a SCIM resource (the proxy read transformation), or None
         when the transformation skips it. The id is made URL-safe and ``meta`` names the
@@ -737,7 +765,9 @@ class ProxyService:
                 log.warning("proxy read failed", system=compiled.system.id, reason=reason)
                 return None
             raise TransformationFailedError(f"The proxy read transformation failed: {reason}")
-        resource = self._without_unset_vendor_extensions(compiled, outcome.document)
+        resource = self._without_unset_vendor_extensions(
+            compiled, outcome.document, registry or self._registry_of(compiled)
+        )
         raw = (
             _text(resource.get("id"))
             or _text(outcome.variables.get("entityIdSourceSystem"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,9 @@ from provisor.jobs.locking import entity_key, holding
 from provisor.jobs.model import Action
 from provisor.jobs.pipeline import Outcome, Pipeline
 from provisor.jobs.plan import Participant, name_of
+from provisor.jobs.ports import Settled
 from provisor.jobs.service import JobService, targets_of
+from provisor.jobs.store import settle_in
 from provisor.realtime import store
 from provisor.realtime.model import (
     Change,
@@ -82,7 +84,7 @@ class RealtimeService:
         started, clock = now(), time.monotonic()
         route = await self._route(ctx, source)
         results: list[SystemResult] = []
-        error: str | None = None
+        pending: list[Settled] = []  # the targets' operational data: stored with the log
         entity_id = change.entity_id
         entity = None
         try:
@@ -105,7 +107,15 @@ class RealtimeService:
                     operation=str(change.operation),
                     request_id=ctx.request_id,
                 ):
-                    results += await self._carry(ctx, route, change, entity, entity_id)
+                    try:
+                        results += await self._carry(ctx, route, change, entity, entity_id, pending)
+                    except BaseException:
+                        await self._settle(ctx, pending)  # what was written, under the lock
+                        raise
+                # the operational data is stored before the next call for the entity reads it
+                log = self._log(ctx, route, change, started, clock, entity, entity_id, results)
+                await asyncio.to_thread(self._keep, ctx, log, pending)
+                return log
         except (
             ConfigError,
             InputError,
@@ -113,13 +123,25 @@ class RealtimeService:
             ConnectorError,
             TooManyRequestsError,
         ) as exc:
-            error = exc.message
-            results.append(_of(route.source, change.operation, State.FAILED, error))
-            raised: Exception | None = exc
-        else:
-            raised = None
-        failed = error is not None or any(r.state is State.FAILED for r in results)
-        log = RealtimeLog(
+            results.append(_of(route.source, change.operation, State.FAILED, exc.message))
+            log = self._log(ctx, route, change, started, clock, entity, entity_id, results)
+            log.error = exc.message
+            await asyncio.to_thread(self._keep, ctx, log, ())
+            raise  # the request could not be carried out: its caller is told
+
+    def _log(
+        self,
+        ctx: Context,
+        route: _Route,
+        change: Change,
+        started: str,
+        clock: float,
+        entity: dict[str, Any] | None,
+        entity_id: str | None,
+        results: list[SystemResult],
+    ) -> RealtimeLog:
+        failed = any(r.state is State.FAILED for r in results)
+        return RealtimeLog(
             id=str(uuid.uuid4()),
             source_id=route.source.id,
             source_name=route.source.name,
@@ -129,15 +151,16 @@ class RealtimeService:
             status=Status.ERROR if failed else Status.SUCCESS,
             started=started,
             duration_ms=round((time.monotonic() - clock) * 1000),
-            error=error or next((r.reason for r in results if r.state is State.FAILED), None),
+            error=next((r.reason for r in results if r.state is State.FAILED), None),
             caller=ctx.author,
             systems=results,
             entity_name=name_of(entity),
         )
-        await asyncio.to_thread(self._keep, ctx, log)
-        if raised is not None:  # the request could not be carried out: its caller is told
-            raise raised
-        return log
+
+    async def _settle(self, ctx: Context, pending: list[Settled]) -> None:
+        if pending:
+            await asyncio.to_thread(self.jobs.operational(ctx).settle, pending)
+            pending.clear()
 
     @requires(Permission.REALTIME_API)
     def check(self, ctx: Context, source: str, entity_type: EntityType) -> None:
@@ -195,8 +218,10 @@ class RealtimeService:
             raise NotFoundError(f"No real-time log {log_id!r}.")
         return found
 
-    def _keep(self, ctx: Context, log: RealtimeLog) -> None:
+    def _keep(self, ctx: Context, log: RealtimeLog, pending: Sequence[Settled]) -> None:
+        """The log, with what the targets' writes left to store: one commit per change."""
         with self.db.write(ctx) as tx:
+            settle_in(tx, pending)
             store.add(tx, log)
 
     # -- the steps --------------------------------------------------------------------------
@@ -208,20 +233,20 @@ class RealtimeService:
         change: Change,
         entity: dict[str, Any] | None,
         entity_id: str,
+        pending: list[Settled],
     ) -> list[SystemResult]:
         """The change in every target, unless provisor wrote it itself (an echo). Run while
-        the entity's lock is held: another call for it waits its turn (decision 0021)."""
-        last = None
-        if route.endpoint is not None:
-            last = await asyncio.to_thread(
-                self.jobs.operational(ctx).echo, route.endpoint, change.entity_type, entity_id
-            )
-        if loops.is_echo(last, entity):
+        the entity's lock is held: another call for it waits its turn (decision 0021). What
+        the targets' writes leave to store goes to ``pending`` (stored with the log)."""
+        pipeline = await asyncio.to_thread(self._prepare, ctx, route, change, entity, entity_id)
+        if pipeline is None:
             return [_of(route.source, change.operation, State.SKIPPED, LOOP)]
-        pipeline = await asyncio.to_thread(self._pipeline, ctx, route)
         if entity is None:
             return await self._deprovision(ctx, pipeline, change, entity_id)
-        done = await pipeline.provision(ctx, change.entity_type, [entity])
+        try:
+            done = await pipeline.provision(ctx, change.entity_type, [entity], settle=False)
+        finally:
+            pending += pipeline.unsettled()
         source = _result(done.source, change)
         if not done.items and source.state is State.SKIPPED:  # the source condition
             source.reason = DEPROVISIONED
@@ -234,11 +259,23 @@ class RealtimeService:
         outcomes = await pipeline.deprovision(ctx, change.entity_type, [entity_id])
         return [_result(o, change, Operation.DELETE) for o in outcomes]
 
-    def _pipeline(self, ctx: Context, route: _Route) -> Pipeline:
-        """A one-entity run. What it writes counts as seen by the source's job in progress,
-        if one is (the source has the entity now): that job's deletions keep it."""
-        chain = self.jobs.chain_in_progress(ctx, route.source.id)
+    def _prepare(
+        self,
+        ctx: Context,
+        route: _Route,
+        change: Change,
+        entity: dict[str, Any] | None,
+        entity_id: str,
+    ) -> Pipeline | None:
+        """A one-entity run, or None when the change is an echo of provisor's own write.
+        What the run writes counts as seen by the source's job in progress, if one is (the
+        source has the entity now): that job's deletions keep it. (One thread hop.)"""
         opdata = self.jobs.operational(ctx)
+        if route.endpoint is not None:
+            last = opdata.echo(route.endpoint, change.entity_type, entity_id)
+            if loops.is_echo(last, entity):
+                return None
+        chain = self.jobs.chain_in_progress(ctx, route.source.id)
         return Pipeline.open(route.source, route.targets, opdata, seen_by=chain)
 
     async def _entity(self, route: _Route, change: Change) -> dict[str, Any] | None:

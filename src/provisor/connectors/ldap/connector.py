@@ -66,6 +66,7 @@ class LDAPConnector(Connector):
     """An LDAP v3 server (OpenLDAP, 389 DS, ...): users and groups under their paths."""
 
     capabilities = Capabilities(delta_read=True, patch=True, membership=True)
+    shared = True  # a pool of bound connections
     connector_type: ClassVar[ConnectorType] = LDAP
     active_directory: ClassVar[bool] = False
 

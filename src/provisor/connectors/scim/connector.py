@@ -88,6 +88,7 @@ class SCIMConnector(Connector):
     """
 
     type_name: ClassVar[str] = "SCIM System"
+    shared = True  # a pooled client; the target schema is read for targets only
     member_threshold_default: ClassVar[int | None] = None
     schema_discovery_default: ClassVar[bool] = True
 
