@@ -29,6 +29,9 @@ from provisor.runtime import Services, prepare
 from provisor.settings import Settings
 from provisor.storage import migrate
 from provisor.storage.database import Database
+from tests import route_analysis
+
+route_analysis.share()  # FastAPI analyses the routes once per worker, not once per test's app
 
 CTX = Context.system("tests")  # the service calls a test makes directly
 
