@@ -184,10 +184,13 @@ class JobJournal(Protocol):
         job_id: str,
         entries: Sequence[EntityLog],
         counts: Mapping[tuple[str, str, str, str], Counts],
+        *,
+        adding: bool = False,
         **fields: Any,
     ) -> None:
         """A page's entity logs, the statistics so far (by entity type, system id, system name,
-        role) and the row's ``fields``, in one transaction."""
+        role; ``adding``: those since the last commit) and the row's ``fields``, in one
+        transaction."""
 
     def set_status(self, job_id: str, status: JobStatus, **fields: Any) -> None: ...
 

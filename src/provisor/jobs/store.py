@@ -447,6 +447,36 @@ def save_statistics(
     _upsert(tx, t.job_statistics, rows, ("job_id", "entity_type", "system_id"))
 
 
+def add_statistics(
+    tx: Transaction, job_id: str, counts: Mapping[tuple[str, str, str, str], Counts]
+) -> None:
+    """Add ``counts`` to a job's statistics (the partitions of a job, each committing what
+    it did since its last commit, decision 0032)."""
+    table = t.job_statistics
+    rows = [
+        {
+            "job_id": job_id,
+            "entity_type": entity_type,
+            "system_id": system_id,
+            "system_name": system_name,
+            "role": role,
+            **c.to_dict(),
+        }
+        for (entity_type, system_id, system_name, role), c in counts.items()
+    ]
+    if not rows:
+        return
+    dialect = postgresql if tx.conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    adding = {c: table.c[c] + statement.excluded[c] for c in _STAT_COLUMNS}
+    tx.execute(
+        statement.on_conflict_do_update(
+            index_elements=["job_id", "entity_type", "system_id"], set_=adding
+        ),
+        [tx.tenant_values(table, row) for row in rows],
+    )
+
+
 def statistics_of(tx: Transaction, job_id: str) -> list[Statistic]:
     return statistics_of_jobs(tx, [job_id]).get(job_id, [])
 
@@ -852,6 +882,10 @@ class Journal:
         with self.db.write(self.ctx) as tx:
             self._update(tx, job_id, fields)
 
+    def update_in(self, tx: Transaction, job_id: str, **fields: Any) -> None:
+        """Change a job's row in the caller's transaction (its status change told)."""
+        self._update(tx, job_id, fields)
+
     def _update(self, tx: Transaction, job_id: str, fields: Mapping[str, Any]) -> None:
         status = fields.get("status")
         if self.events is None or status is None:
@@ -876,11 +910,18 @@ class Journal:
         job_id: str,
         entries: Sequence[EntityLog],
         counts: Mapping[tuple[str, str, str, str], Counts],
+        *,
+        adding: bool = False,
         **fields: Any,
     ) -> None:
+        """Entity logs, statistics (``counts`` as they stand, or ``adding`` them to those
+        committed: a partitioned job's) and the job's row, in one transaction."""
         with self.db.write(self.ctx) as tx:
             add_entity_logs(tx, job_id, entries)
-            save_statistics(tx, job_id, counts)
+            if adding:
+                add_statistics(tx, job_id, counts)
+            else:
+                save_statistics(tx, job_id, counts)
             if fields:
                 self._update(tx, job_id, fields)
 
