@@ -6,9 +6,15 @@ tasks are run in this process, in the order a test wants; ``provisor worker`` pr
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -198,3 +204,124 @@ def test_a_full_read_deletes_after_every_partition_read_to_its_end(
 def _directory_users(services: Services) -> list[str]:
     with services.db.unscoped_read() as conn:
         return list(conn.execute(select(t.users.c.id).order_by(t.users.c.id)).scalars())
+
+
+# -- provisor worker processes, one killed mid-partition ----------------------------------------
+
+DELAY = 0.02  # seconds per create: a partition of 40 users lasts about a second
+
+
+class _SlowCountingSCIM(_CountingSCIM):
+    def do_POST(self) -> None:
+        time.sleep(DELAY)
+        super().do_POST()
+
+
+@contextmanager
+def _workers(settings: Settings, count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``provisor worker --concurrency 1`` processes: the worker running the job's runner
+    runs none of its partitions, the others do."""
+    env = dict(os.environ)  # PROVISOR_* as tests/conftest.py leaves them (cheap hashing)
+    env.update(
+        PROVISOR_DATA_DIR=str(settings.data_dir),
+        PROVISOR_DATABASE_URL=str(settings.database_url),
+        PROVISOR_JOB_STALE_SECONDS="3",
+        PROVISOR_JOB_PARTITION_SIZE="40",
+    )
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-m", "provisor", "worker", "--concurrency", "1"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(count)
+    ]
+    try:
+        yield started
+    finally:
+        for process in started:
+            if process.poll() is None:
+                process.terminate()
+        for process in started:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _wait_for(condition: Callable[[], Any], what: str, seconds: float = 120) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_partition_loses_and_duplicates_nothing(
+    pg_database: str, tmp_path: Path
+) -> None:
+    users = 200
+    settings = Settings(data_dir=tmp_path, database_url=pg_database)
+    prepare(settings)
+    services = Services.open(settings)
+    handler = type("Target", (_SlowCountingSCIM,), {"users": {}, "creates": Counter()})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        add_users(services, *(f"k{i:03d}" for i in range(users)))
+        source = lid_source(services, **{"idds.page.size": "20"})
+        system(
+            services,
+            name="Slow",
+            type="scim",
+            role="target",
+            sourceSystemIds=[source.id],
+            properties={
+                "URL": f"http://127.0.0.1:{server.server_port}/scim",
+                "Authentication": "NoAuthentication",
+                "ips.write.concurrency": "1",
+            },
+        )
+        with _workers(settings, 3) as processes:
+            job = services.jobs.start(ADMIN, "LID")
+            runner = _wait_for(lambda: _job_worker(services, job.id), "a worker to run the job")
+
+            def mid_partition() -> Any:
+                return next(
+                    (p for p in _parts(services, job.id) if p.status == "running" and p.done),
+                    None,
+                )
+
+            part = _wait_for(mid_partition, "a partition with a page committed")
+            assert part.worker != runner, "the job's worker runs no partition (concurrency 1)"
+            pid = int(part.worker.rsplit(":", 1)[1])
+            victim = next(p for p in processes if p.pid == pid)
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(timeout=30)
+            ended = _wait_for(
+                lambda: (j := services.jobs.get(ADMIN, job.id)).status.finished and j,
+                "the job to end",
+                180,
+            )
+        parts = _parts(services, job.id)
+        resumed = next(p for p in parts if p.number == part.number)
+        assert resumed.status == "done" and resumed.worker != part.worker, "retried elsewhere"
+        assert [p.status for p in parts] == ["done"] * (users // 40)
+        assert ended.status is JobStatus.SUCCESS
+        assert sorted(handler.creates.values()) == [1] * users, "each user created once"
+        assert stats(ended, "LID")["read"] == users
+        assert stats(ended, "Slow")["created"] == users
+        assert _logged(services, job.id, Action.CREATED) == users
+    finally:
+        services.close()
+        server.shutdown()
+        server.server_close()
+
+
+def _job_worker(services: Services, job_id: str) -> str | None:
+    with services.db.unscoped_read() as conn:
+        return conn.execute(select(t.jobs.c.worker).where(t.jobs.c.id == job_id)).scalar()
