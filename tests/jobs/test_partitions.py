@@ -29,6 +29,7 @@ from provisor.jobs.partstore import PartStatus
 from provisor.runtime import Services, prepare
 from provisor.settings import Settings
 from provisor.storage import tables as t
+from provisor.timestamps import now
 from provisor.types import EntityType
 from tests.jobs.conftest import CTX, add_users, lid_source, stats, system
 from tests.security.test_exactly_once import _PlainSCIM
@@ -104,15 +105,21 @@ def _sync(services: Services, name: str, url: str) -> None:
     )
 
 
-async def _run(services: Services, source: str, *, fail: int | None = None) -> Job:
-    """A job of ``source``, its partitions run here as they are deferred (``fail``: the
-    partition of users ended failed, as a read failure leaves it, instead of run)."""
+async def _run(
+    services: Services, source: str, *, fail: int | None = None, tasks: bool = True
+) -> Job:
+    """A job of ``source``, its partitions run here as they are deferred, by a worker of
+    their own (``fail``: the partition of users ended failed, as a read failure leaves it,
+    instead of run); ``tasks=False``: none run here, the job's runner takes them all."""
     queue = services.jobs.queue
     assert isinstance(queue, _Queue)
+    services.jobs.runner_takes_partitions = not tasks
     job = services.jobs.start(ADMIN, source)
     claimed = services.jobs.claim(WORKER, "runner", job.id)
     assert claimed is not None
     runner = asyncio.create_task(services.jobs.run(WORKER, claimed))
+    if not tasks:
+        return await _ended(services, runner, job.id)
     done: set[tuple[str, str, int]] = set()
     while not runner.done():
         waiting = [p for p in queue.parts if p[0] == job.id and p not in done]
@@ -122,7 +129,7 @@ async def _run(services: Services, source: str, *, fail: int | None = None) -> J
         for job_id, entity_type, number in waiting:
             if number == fail and entity_type == "user":
                 parts = services.jobs.partitions(WORKER)
-                claimed_part = parts.claim(job_id, entity_type, number, "failing")
+                claimed_part = parts.claim(job_id, entity_type, number, "x", live_since=now())
                 assert claimed_part is not None
                 ended = replace(claimed_part, status=PartStatus.FAILED, errors=["Reading failed."])
                 parts.end(ended)
@@ -130,8 +137,12 @@ async def _run(services: Services, source: str, *, fail: int | None = None) -> J
             runs.append(services.jobs.run_part(WORKER, job_id, entity_type, number, "w"))
         await asyncio.gather(*runs)
         await asyncio.sleep(0.05)
+    return await _ended(services, runner, job.id)
+
+
+async def _ended(services: Services, runner: asyncio.Task[Any], job_id: str) -> Job:
     await runner
-    return services.jobs.get(ADMIN, job.id)
+    return services.jobs.get(ADMIN, job_id)
 
 
 def _parts(services: Services, job_id: str) -> list[Any]:
@@ -178,6 +189,19 @@ def test_a_split_job_writes_and_counts_what_an_unsplit_job_does(
     assert sum(split.creates.values()) == USERS
 
 
+def test_a_job_runner_runs_the_partitions_no_worker_takes(
+    services: Services, targets: list[tuple[str, type[_CountingSCIM]]]
+) -> None:
+    url, target = targets[0]
+    _sync(services, "Split", url)
+    job = asyncio.run(_run(services, "Split", tasks=False))
+    assert job.status is JobStatus.SUCCESS
+    parts = _parts(services, job.id)
+    assert [(p.status, p.worker) for p in parts] == [("done", "runner")] * (USERS // SIZE)
+    assert stats(job, "Split target")["created"] == USERS
+    assert sorted(target.creates.values()) == [1] * USERS
+
+
 def test_a_full_read_deletes_after_every_partition_read_to_its_end(
     services: Services, targets: list[tuple[str, type[_CountingSCIM]]]
 ) -> None:
@@ -219,8 +243,8 @@ class _SlowCountingSCIM(_CountingSCIM):
 
 @contextmanager
 def _workers(settings: Settings, count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """``provisor worker --concurrency 1`` processes: the worker running the job's runner
-    runs none of its partitions, the others do."""
+    """``provisor worker --concurrency 1`` processes: each runs a job's runner or one
+    partition at a time (the job's runner takes partitions no other worker has taken)."""
     env = dict(os.environ)  # PROVISOR_* as tests/conftest.py leaves them (cheap hashing)
     env.update(
         PROVISOR_DATA_DIR=str(settings.data_dir),
@@ -291,13 +315,11 @@ def test_a_worker_killed_mid_partition_loses_and_duplicates_nothing(
             runner = _wait_for(lambda: _job_worker(services, job.id), "a worker to run the job")
 
             def mid_partition() -> Any:
-                return next(
-                    (p for p in _parts(services, job.id) if p.status == "running" and p.done),
-                    None,
-                )
+                parts = _parts(services, job.id)
+                going = [p for p in parts if p.status == "running" and p.worker != runner]
+                return next((p for p in going if p.done), None)
 
-            part = _wait_for(mid_partition, "a partition with a page committed")
-            assert part.worker != runner, "the job's worker runs no partition (concurrency 1)"
+            part = _wait_for(mid_partition, "a partition with a page committed, not the runner's")
             pid = int(part.worker.rsplit(":", 1)[1])
             victim = next(p for p in processes if p.pid == pid)
             victim.send_signal(signal.SIGKILL)

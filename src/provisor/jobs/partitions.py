@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -44,14 +44,20 @@ class PartitionedRunner(Runner):
         parts: PartitionStore,
         queue: PartQueue,
         size: int,
+        take: Callable[[str, int], Awaitable[None]] | None = None,
+        live_since: Callable[[], str] | None = None,
         poll_seconds: float = POLL_SECONDS,
         **kwargs: Any,
     ) -> None:
-        """``size``: entities per partition, about (a read of fewer is not split)."""
+        """``size``: entities per partition, about (a read of fewer is not split); ``take``
+        runs a partition here (of an entity type, by number) while waiting for the workers:
+        one still queued, or whose worker has not beaten since ``live_since()`` (it died)."""
         super().__init__(*args, **kwargs)
         self.parts = parts
         self.queue = queue
         self.size = size
+        self.take = take
+        self.live_since = live_since
         self.poll_seconds = poll_seconds
         self.increments = Increments()  # the partitions add to the same statistics
         self.parts_failed = False  # an entity failed in a partition
@@ -89,7 +95,22 @@ class PartitionedRunner(Runner):
             if not self.ledger.stopped and await asyncio.to_thread(self._stop_requested):
                 self.ledger.stopped = True
                 self.ledger.outcome.append("The job was stopped: nothing was deleted.")
+            waiting = await asyncio.to_thread(self._untaken, parts)
+            if waiting is not None and self.take is not None and not self.ledger.stopped:
+                await self.take(entity_type, waiting.number)
+                continue
             await self.work.sleep(self.poll_seconds)
+
+    def _untaken(self, parts: list[Part]) -> Part | None:
+        """A partition no worker runs: still queued, or its worker died."""
+        queued = [p for p in parts if p.status is PartStatus.QUEUED]
+        if queued:
+            return queued[0]
+        running = [p for p in parts if p.status is PartStatus.RUNNING]
+        if not running or self.live_since is None:
+            return None
+        live = self.parts.live_workers(self.live_since())
+        return next((p for p in running if p.worker not in live), None)
 
     def _merge(self, entity_type: str, run: TypeRun, parts: list[Part]) -> None:
         ledger = self.ledger

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, insert, select, update
 from provisor.context import Context
 from provisor.jobs.model import ACTIVE, Counts, Job, JobStatus
 from provisor.jobs.ports import EntityLog
-from provisor.jobs.store import Journal, add_entity_logs, add_statistics
+from provisor.jobs.store import Journal, add_entity_logs, add_statistics, live_runners
 from provisor.storage import tables as t
 from provisor.storage.database import Database, Transaction
 
@@ -127,9 +127,12 @@ class PartitionStore:
         with self.db.read(self.ctx) as tx:
             return [_part(r) for r in tx.execute(tx.scoped(query, t.job_partitions))]
 
-    def claim(self, job_id: str, entity_type: str, number: int, worker: str) -> Part | None:
-        """The partition, marked running for ``worker``; None when it has ended. One whose
-        job has ended or was asked to stop ends stopped."""
+    def claim(
+        self, job_id: str, entity_type: str, number: int, worker: str, *, live_since: str
+    ) -> Part | None:
+        """The partition, marked running for ``worker``: one queued, or running on a worker
+        that has not beaten since ``live_since`` (it died); None when it has ended or runs
+        on a living worker. One whose job has ended or was asked to stop ends stopped."""
         table = t.job_partitions
         key = Part(job_id, entity_type, number, {})
         with self.db.write(self.ctx) as tx:
@@ -138,6 +141,10 @@ class PartitionStore:
                 query = query.with_for_update()
             row = tx.execute(tx.scoped(query, table)).first()
             if row is None or _part(row).status.ended:
+                return None
+            if row.status == PartStatus.RUNNING.value and row.worker in {
+                r.name for r in live_runners(tx, live_since)
+            }:
                 return None
             going = _job_going(tx, job_id)
             status = PartStatus.RUNNING if going else PartStatus.STOPPED
@@ -148,6 +155,11 @@ class PartitionStore:
             )
             part = _part(row)
         return part if going else None
+
+    def live_workers(self, since: str) -> set[str]:
+        """The job runners (workers) that have beaten since ``since``."""
+        with self.db.read(self.ctx) as tx:
+            return {r.name for r in live_runners(tx, since)}
 
     def going(self, job_id: str) -> bool:
         """Whether the job still runs and was not asked to stop."""

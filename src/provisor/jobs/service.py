@@ -120,6 +120,8 @@ class JobService:
         self.tenant_job_concurrency = tenant_job_concurrency
         self.events = events
         self.partition_size = partition_size
+        # a job's runner runs the partitions no worker has taken yet (tests turn it off)
+        self.runner_takes_partitions = True
 
     def operational(self, ctx: Context) -> OperationalStore:
         """Operational data, source state and deletion holds for ``ctx``'s calls."""
@@ -477,9 +479,14 @@ class JobService:
     def _runner(self, ctx: Context, job: Job) -> Runner:
         with self.db.read(ctx) as tx:
             options, checkpoint = store.job_options(tx, job.id)
+            worker = store.job_worker(tx, job.id) or WORKER
         parts, settings = self._run_of(ctx, job, options)
         if self.queue is None or self.partition_size <= 0 or job.type is JobType.SIMULATE:
             return Runner(*parts, checkpoint=checkpoint, **settings)
+
+        async def take(entity_type: str, number: int) -> None:
+            await self.run_part(ctx, job.id, entity_type, number, worker)
+
         return PartitionedRunner(
             *parts,
             checkpoint=checkpoint,
@@ -487,6 +494,8 @@ class JobService:
             parts=self.partitions(ctx),
             queue=self.queue,
             size=self.partition_size,
+            take=take if self.runner_takes_partitions else None,
+            live_since=self._stale_before,
         )
 
     def _run_of(
@@ -519,10 +528,13 @@ class JobService:
     async def run_part(
         self, ctx: Context, job_id: str, entity_type: str, number: int, worker: str
     ) -> PartStatus | None:
-        """Run a partition of a job's read the task queue hands over (``ctx``: the job's
-        tenant), from the entities it committed; None: it has ended, or its job has."""
+        """Run a partition of a job's read the task queue hands over, or its job's runner
+        takes (``ctx``: the job's tenant), from the entities it committed; None: it has
+        ended, its job has, or a living worker runs it."""
         parts = self.partitions(ctx)
-        part = await asyncio.to_thread(parts.claim, job_id, entity_type, number, worker)
+        part = await asyncio.to_thread(
+            parts.claim, job_id, entity_type, number, worker, live_since=self._stale_before()
+        )
         if part is None:
             return None
         try:

@@ -206,6 +206,13 @@ def update_job(tx: Transaction, job_id: str, **fields: Any) -> None:
     tx.execute(tx.scoped(update(t.jobs).where(t.jobs.c.id == job_id), t.jobs).values(**values))
 
 
+def job_worker(tx: Transaction, job_id: str) -> str | None:
+    """The worker running a job."""
+    query = select(t.jobs.c.worker).where(t.jobs.c.id == job_id)
+    worker: str | None = tx.execute(tx.scoped(query, t.jobs)).scalar()
+    return worker
+
+
 def stop_requested(tx: Transaction, job_id: str) -> bool:
     query = select(t.jobs.c.stop_requested).where(t.jobs.c.id == job_id)
     return bool(tx.execute(tx.scoped(query, t.jobs)).scalar())
