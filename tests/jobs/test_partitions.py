@@ -202,6 +202,24 @@ def test_a_job_runner_runs_the_partitions_no_worker_takes(
     assert sorted(target.creates.values()) == [1] * USERS
 
 
+def test_a_stopped_split_job_stops_its_partitions_and_deletes_nothing(
+    services: Services, targets: list[tuple[str, type[_CountingSCIM]]]
+) -> None:
+    url, target = targets[0]
+    _sync(services, "Split", url)
+    services.jobs.runner_takes_partitions = True
+    job = services.jobs.start(ADMIN, "Split")
+    claimed = services.jobs.claim(WORKER, "runner", job.id)
+    assert claimed is not None
+    services.jobs.stop(ADMIN, job.id)  # before its runner reads a page
+    asyncio.run(services.jobs.run(WORKER, claimed))
+    ended = services.jobs.get(ADMIN, job.id)
+    assert ended.status is JobStatus.MANUALLY_TERMINATED
+    assert [p.status for p in _parts(services, job.id)] == ["stopped"] * (USERS // SIZE)
+    assert "nothing was deleted" in (ended.outcome or "")
+    assert target.creates == Counter()
+
+
 def test_a_full_read_deletes_after_every_partition_read_to_its_end(
     services: Services, targets: list[tuple[str, type[_CountingSCIM]]]
 ) -> None:

@@ -96,7 +96,7 @@ class PartitionedRunner(Runner):
                 self.ledger.stopped = True
                 self.ledger.outcome.append("The job was stopped: nothing was deleted.")
             waiting = await asyncio.to_thread(self._untaken, parts)
-            if waiting is not None and self.take is not None and not self.ledger.stopped:
+            if waiting is not None and self.take is not None:  # stopped: it ends stopped
                 await self.take(entity_type, waiting.number)
                 continue
             await self.work.sleep(self.poll_seconds)
