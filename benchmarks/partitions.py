@@ -206,9 +206,7 @@ def run(
     services.jobs.reset_system(ADMIN, "Slow SaaS")
     target.clear()
     with workers(services.settings, count, args.concurrency, partition_size):
-        wait_for(
-            lambda: len(services.jobs.runners(ADMIN)) == count, "the workers to beat", 300
-        )
+        wait_for(lambda: len(services.jobs.runners(ADMIN)) == count, "the workers to beat", 300)
         started = time.monotonic()
         job = services.jobs.start(ADMIN, "LID")
         ended = wait_for(
@@ -219,9 +217,7 @@ def run(
         seconds = time.monotonic() - started
     queued = _seconds(ended.created, ended.started)
     running = _seconds(ended.started, ended.ended)
-    statistics = {
-        f"{s.system_name}/{s.entity_type}": s.counts.to_dict() for s in ended.statistics
-    }
+    statistics = {f"{s.system_name}/{s.entity_type}": s.counts.to_dict() for s in ended.statistics}
     once = sorted(Counter(target.creates.values()).items())
     result = {
         "workers": count,

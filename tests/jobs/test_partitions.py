@@ -310,7 +310,9 @@ def test_a_worker_killed_mid_partition_loses_and_duplicates_nothing(
     settings = Settings(data_dir=tmp_path, database_url=pg_database)
     prepare(settings)
     services = Services.open(settings)
-    handler = type("Target", (_SlowCountingSCIM,), {"users": {}, "creates": Counter()})
+    handler: type[_SlowCountingSCIM] = type(
+        "Target", (_SlowCountingSCIM,), {"users": {}, "creates": Counter()}
+    )
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

@@ -188,7 +188,7 @@ class Runner:
             self.journal.commit(self.job.id, ledger.take_logs(), dict(ledger.counts), **fields)
         else:
             counts = self.increments.since(ledger.counts)
-            self.journal.commit(self.job.id, ledger.take_logs(), counts, adding=True, **fields)
+            self.journal.commit_increments(self.job.id, ledger.take_logs(), counts, **fields)
 
     # -- reading --------------------------------------------------------------------------------
 

@@ -917,18 +917,26 @@ class Journal:
         job_id: str,
         entries: Sequence[EntityLog],
         counts: Mapping[tuple[str, str, str, str], Counts],
-        *,
-        adding: bool = False,
         **fields: Any,
     ) -> None:
-        """Entity logs, statistics (``counts`` as they stand, or ``adding`` them to those
-        committed: a partitioned job's) and the job's row, in one transaction."""
         with self.db.write(self.ctx) as tx:
             add_entity_logs(tx, job_id, entries)
-            if adding:
-                add_statistics(tx, job_id, counts)
-            else:
-                save_statistics(tx, job_id, counts)
+            save_statistics(tx, job_id, counts)
+            if fields:
+                self._update(tx, job_id, fields)
+
+    def commit_increments(
+        self,
+        job_id: str,
+        entries: Sequence[EntityLog],
+        counts: Mapping[tuple[str, str, str, str], Counts],
+        **fields: Any,
+    ) -> None:
+        """As :meth:`commit`, ``counts`` added to the statistics committed (a job whose
+        partitions add theirs, decision 0032)."""
+        with self.db.write(self.ctx) as tx:
+            add_entity_logs(tx, job_id, entries)
+            add_statistics(tx, job_id, counts)
             if fields:
                 self._update(tx, job_id, fields)
 
