@@ -469,7 +469,8 @@ def add_statistics(
             "role": role,
             **c.to_dict(),
         }
-        for (entity_type, system_id, system_name, role), c in counts.items()
+        # in key order: partitions committing at once lock the rows in the same order
+        for (entity_type, system_id, system_name, role), c in sorted(counts.items())
     ]
     if not rows:
         return
