@@ -72,7 +72,11 @@ class PartitionedRunner(Runner):
             return
         await asyncio.to_thread(self.parts.create, self.job, entity_type, bounds, self.queue)
         parts = await self._joined(entity_type)
-        self._merge(entity_type, run, parts)
+        self._merge(run, parts)
+        if run.complete:
+            self.ledger.checkpoint[entity_type] = run.read  # a restart reads the type no more
+            fields = {"checkpoint": self.ledger.checkpoint, "heartbeat": now()}
+            await asyncio.to_thread(self.commit, fields)
 
     async def _split(self, entity_type: str, run: TypeRun) -> list[dict[str, Any]] | None:
         """The partitions of the read, when it is split (two or more)."""
@@ -112,7 +116,8 @@ class PartitionedRunner(Runner):
         live = self.parts.live_workers(self.live_since())
         return next((p for p in running if p.worker not in live), None)
 
-    def _merge(self, entity_type: str, run: TypeRun, parts: list[Part]) -> None:
+    def _merge(self, run: TypeRun, parts: list[Part]) -> None:
+        """What the partitions' reads found, into the job's."""
         ledger = self.ledger
         run.read = sum(p.read for p in parts)
         newest = [p.newest for p in parts if p.newest]
@@ -127,9 +132,6 @@ class PartitionedRunner(Runner):
                     self.work.fail_target(targets[target_id], reason)
             ledger.errors.extend(e for e in part.errors if e not in ledger.errors)
         run.complete = all(p.status is PartStatus.DONE for p in parts)
-        if run.complete:
-            ledger.checkpoint[entity_type] = run.read  # a restart reads the type no more
-            self.commit({"checkpoint": ledger.checkpoint, "heartbeat": now()})
 
 
 class PartRunner(Runner):
