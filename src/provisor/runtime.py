@@ -338,6 +338,7 @@ def build_jobs(
         stale_seconds=settings.job_stale_seconds,
         lock_seconds=settings.entity_lock_seconds,
         tenant_job_concurrency=settings.tenant_job_concurrency,
+        partition_size=settings.job_partition_size,
     )
 
 

@@ -161,6 +161,13 @@ class Settings(BaseSettings):
         description="Days the audit log keeps a record; the jobs process purges older ones "
         "daily, each tenant's hash chain still verifiable; 0: keep every record.",
     )
+    job_partition_size: int = Field(
+        2000,
+        ge=0,
+        description="On PostgreSQL, a job's full read of more entities than this is split "
+        "into partitions of about this many, run by every worker at once (one job on many "
+        "workers); 0: never split. SQLite runs every job in one process.",
+    )
     tenant_job_concurrency: int = Field(
         2,
         ge=1,

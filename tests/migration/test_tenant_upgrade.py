@@ -35,6 +35,7 @@ LATER = {  # tables of later migrations
     "notification_attempts",
     "job_notification_state",
     "audit_heads",
+    "job_partitions",
 }
 # columns of later migrations (realtime_logs; audit_log's chain)
 LATER_COLUMNS = {"entity_name", "seq", "address", "prev_hash", "hash"}

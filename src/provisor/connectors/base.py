@@ -259,6 +259,17 @@ class Connector(abc.ABC):
     def read(self, entity_type: str, *, delta: str | None = None) -> AsyncIterator[Page]:
         """Every entity of a type, page by page; from ``delta`` on when given and supported."""
 
+    async def split(self, entity_type: str, size: int) -> list[dict[str, Any]] | None:
+        """Bounds of partitions of about ``size`` entities that together read what a full
+        :meth:`read` reads, each read on its own with :meth:`read_part` (decision 0032);
+        None: the back-end is read in one go."""
+        return None
+
+    def read_part(self, entity_type: str, bounds: Mapping[str, Any]) -> AsyncIterator[Page]:
+        """The entities of one partition (bounds :meth:`split` gave), page by page, the same
+        pages in the same order every time; the last page carries the delta token."""
+        raise NotImplementedError(f"{type(self).__name__} reads in one go")
+
     @abc.abstractmethod
     async def get(self, entity_type: str, entity_id: str) -> Entity | None:
         """One entity by its id in the back-end, or None."""

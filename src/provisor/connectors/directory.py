@@ -9,7 +9,7 @@ context holds every permission).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -56,6 +56,7 @@ CUSTOM_GROUP_NAME = "['urn:sap:cloud:scim:schemas:extension:custom:2.0:Group']['
 BASE_URL = "/scim"  # meta.location of what the connector returns: the tenant's own /scim
 _KINDS = {kind.value: kind for kind in EntityType}
 _READ_ONLY = ("id", "meta", "schemas", "groups")
+ID_PAGE = 1000  # ids read per request to split a read (the directory's most per page)
 
 TYPE = register(
     ConnectorType(
@@ -190,6 +191,51 @@ class DirectoryConnector(Connector):
             q = ListQuery(filter=query, start_id=cursor, count=count)
             body = await self._call(self.directory.search, kind, q, BASE_URL)
             data = orjson.loads(body)
+            entities: list[Entity] = data.get("Resources", [])
+            for entity in entities:
+                modified = entity.get("meta", {}).get("lastModified")
+                if isinstance(modified, str) and (newest is None or modified > newest):
+                    newest = modified
+            cursor = data.get("nextId", "end")
+            if cursor == "end" or not entities:
+                yield Page(entities, delta_token=newest)
+                return
+            yield Page(entities)
+
+    async def split(self, entity_type: str, size: int) -> list[dict[str, Any]] | None:
+        """Key ranges of the directory's ids ({"from": first id or None, "to": first id of
+        the next range or None}), each about ``size`` entities (whole pages of ids)."""
+        kind = _kind(entity_type)
+        query = self._filter(entity_type, None)
+        starts: list[str | None] = [None]
+        cursor, counted = "initial", 0
+        while True:
+            step = min(size, ID_PAGE)
+            q = ListQuery(filter=query, start_id=cursor, count=step, attributes="id")
+            data = orjson.loads(await self._call(self.directory.search, kind, q, BASE_URL))
+            counted += len(data.get("Resources", []))
+            cursor = data.get("nextId", "end")
+            if cursor == "end" or not data.get("Resources"):
+                break
+            if counted >= size:
+                starts.append(cursor)
+                counted = 0
+        ends = [*starts[1:], None]
+        return [{"from": a, "to": b} for a, b in zip(starts, ends, strict=True)]
+
+    async def read_part(self, entity_type: str, bounds: Mapping[str, Any]) -> AsyncIterator[Page]:
+        """The entities whose id is in [from, to), by cursor, page by page."""
+        kind = _kind(entity_type)
+        upto = bounds.get("to")
+        filters = [self._filter(entity_type, None)]
+        if upto is not None:
+            filters.append(f"id lt {orjson.dumps(upto).decode()}")
+        query = " and ".join(f"({f})" for f in filters if f)
+        cursor, newest = bounds.get("from") or "initial", None
+        while True:
+            count = self.page_size if kind is EntityType.USER else min(self.page_size, GROUP_PAGE)
+            q = ListQuery(filter=query, start_id=cursor, count=count)
+            data = orjson.loads(await self._call(self.directory.search, kind, q, BASE_URL))
             entities: list[Entity] = data.get("Resources", [])
             for entity in entities:
                 modified = entity.get("meta", {}).get("lastModified")

@@ -15,6 +15,11 @@ job, which stays ``Queued``; it defers a new task of the same job ``QUOTA_WAIT_S
 later and ends (check and defer). Tasks of other tenants, which procrastinate hands over
 in the meantime, go first. Claims take turns (an advisory lock in the claiming
 transaction), so that two workers never both take a tenant's last place.
+
+A job's full read split into partitions (jobs/partitions.py, decision 0032) defers one task
+per partition, without a lock: any worker runs any partition, at the same time as the
+others. A partition's task whose worker died is retried like a job's; it goes on after the
+entities its partition committed.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ log = structlog.get_logger("provisor.jobs")
 
 QUEUE = "provisor-jobs"
 TASK = "provisor.run_job"
+PART_TASK = "provisor.run_partition"
 QUOTA_WAIT_SECONDS = 2  # a job whose tenant is at its quota is handed over again this later
 # How often a worker looks for tasks that became due without a notification: those retried
 # from a dead worker (procrastinate notifies inserts only) and those deferred for later
@@ -67,6 +73,12 @@ class ProcrastinateQueue:
             connection=conn.connection.driver_connection,
         )
         deferrer.defer(**task_arguments(job))
+
+    def enqueue_part(self, conn: Connection, job: Job, entity_type: str, number: int) -> None:
+        deferrer = self.app.configure_task(
+            PART_TASK, queue=QUEUE, connection=conn.connection.driver_connection
+        )
+        deferrer.defer(**task_arguments(job), entity_type=entity_type, number=number)
 
 
 def task_arguments(job: Job) -> dict[str, str]:
@@ -102,6 +114,7 @@ class ProcrastinateWorker:
             )
         )
         self.app.task(name=TASK, queue=QUEUE)(self._run_job)
+        self.app.task(name=PART_TASK, queue=QUEUE)(self._run_part)
 
     async def _run_job(self, job_id: str, tenant: str = DEFAULT_TENANT) -> None:
         """The task: run the job in its tenant (a task deferred before tenants names none: the
@@ -120,6 +133,22 @@ class ProcrastinateWorker:
             return
         if status is not None:
             log.info("job ended", job=job_id, tenant=tenant, status=status.value, worker=self.name)
+
+    async def _run_part(
+        self, job_id: str, entity_type: str, number: int, tenant: str = DEFAULT_TENANT
+    ) -> None:
+        """The task of a partition: run it in its job's tenant (decision 0032)."""
+        ctx = Context.system(WORKER, tenant=tenant, request_id=job_id)
+        status = await self.service.run_part(ctx, job_id, entity_type, number, self.name)
+        if status is not None:
+            log.info(
+                "partition ended",
+                job=job_id,
+                entity_type=entity_type,
+                partition=number,
+                status=status.value,
+                worker=self.name,
+            )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set; running jobs are then interrupted (continued later by
@@ -182,3 +211,9 @@ class ProcrastinateWorker:
             if await asyncio.to_thread(self.service.is_orphan, ctx, str(job_id)):
                 log.warning("job's worker stopped: retrying it", job=job_id)
                 await manager.retry_job(task)
+        # a partition's task goes on after what it committed (or ends, its job having ended)
+        for task in await manager.get_stalled_jobs(
+            task_name=PART_TASK, seconds_since_heartbeat=self.stale_seconds
+        ):
+            log.warning("partition's worker stopped: retrying it", job=task.task_kwargs)
+            await manager.retry_job(task)

@@ -189,6 +189,15 @@ class JobJournal(Protocol):
         """A page's entity logs, the statistics so far (by entity type, system id, system name,
         role) and the row's ``fields``, in one transaction."""
 
+    def commit_increments(
+        self,
+        job_id: str,
+        entries: Sequence[EntityLog],
+        counts: Mapping[tuple[str, str, str, str], Counts],
+        **fields: Any,
+    ) -> None:
+        """As ``commit``, the statistics since the last commit added to those committed."""
+
     def set_status(self, job_id: str, status: JobStatus, **fields: Any) -> None: ...
 
 

@@ -22,9 +22,9 @@ from provisor import tracing
 from provisor.connectors.base import ConnectorError, Page
 from provisor.errors import TooManyRequestsError
 from provisor.jobs.failures import unexpected
-from provisor.jobs.ledger import Run, RunSpec
+from provisor.jobs.ledger import Run, RunSpec, StatisticsKey
 from provisor.jobs.locking import LOCK_SECONDS
-from provisor.jobs.model import Action, Job, JobStatus, JobType, ReadMode, Trigger
+from provisor.jobs.model import Action, Counts, Job, JobStatus, JobType, ReadMode, Trigger
 from provisor.jobs.pipeline import Pipeline
 from provisor.jobs.plan import Participant, TypeRun
 from provisor.jobs.ports import EntityLocks, JobJournal, OperationalData, SourceState
@@ -80,6 +80,7 @@ class Runner:
         self.heartbeat_seconds = heartbeat_seconds
         self.interrupted = False
         self.status = JobStatus.RUNNING
+        self.increments: Increments | None = None  # commit statistics as increments
 
     @property
     def source(self) -> Participant:
@@ -130,11 +131,15 @@ class Runner:
                     participant, f"Writing the last changes failed: {exc.message}"
                 )
 
+    def _failed(self) -> bool:
+        """Whether some entity failed somewhere."""
+        return self.ledger.failed
+
     def _final_status(self) -> JobStatus:
         ledger = self.ledger
         if ledger.stopped:
             return JobStatus.MANUALLY_TERMINATED
-        if ledger.errors or ledger.failed or ledger.source_failed:
+        if ledger.errors or self._failed() or ledger.source_failed:
             return JobStatus.FINISHED_WITH_ERROR
         return JobStatus.SUCCESS
 
@@ -175,11 +180,15 @@ class Runner:
     def commit(self, fields: Mapping[str, Any], status: JobStatus | None = None) -> None:
         """Statistics, entity logs and the job row, after a page (or at the end)."""
         ledger = self.ledger
-        if status is None and ledger.failed:
+        if status is None and self._failed():
             status = JobStatus.RUNNING_WITH_ERROR
         if status is not None:
             fields = {**fields, "status": status}
-        self.journal.commit(self.job.id, ledger.take_logs(), dict(ledger.counts), **fields)
+        if self.increments is None:
+            self.journal.commit(self.job.id, ledger.take_logs(), dict(ledger.counts), **fields)
+        else:
+            counts = self.increments.since(ledger.counts)
+            self.journal.commit_increments(self.job.id, ledger.take_logs(), counts, **fields)
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -203,10 +212,10 @@ class Runner:
         skip = ledger.checkpoint.get(entity_type, 0)
         done = 0
         delta = run.token if run.mode is ReadMode.DELTA else None
-        pages = self.source.connector.read(entity_type, delta=delta)
+        pages = self._pages(entity_type, delta)
         try:
             async for page in _ahead(pages):
-                if await asyncio.to_thread(self.journal.stop_requested, self.job.id):
+                if await asyncio.to_thread(self._stop_requested):
                     ledger.stopped = True
                     ledger.outcome.append("The job was stopped: nothing was deleted.")
                     return
@@ -242,6 +251,34 @@ class Runner:
         except TooManyRequestsError as exc:  # the page is written by the next job
             ledger.source_failed = True
             ledger.errors.append(f"Writing {entity_type}s stopped: {exc.message}")
+
+    def _pages(self, entity_type: str, delta: str | None) -> AsyncIterator[Page]:
+        """The pages the run reads: every entity of the type (or what changed since
+        ``delta``)."""
+        return self.source.connector.read(entity_type, delta=delta)
+
+    def _stop_requested(self) -> bool:
+        return self.journal.stop_requested(self.job.id)
+
+
+class Increments:
+    """The statistics of a run since its last commit (a job's partitions and its runner
+    add theirs to the job's, decision 0032)."""
+
+    def __init__(self) -> None:
+        self._committed: dict[StatisticsKey, dict[str, int]] = {}
+
+    def since(self, counts: Mapping[StatisticsKey, Counts]) -> dict[StatisticsKey, Counts]:
+        """What ``counts`` added since the last call (which they become)."""
+        added = {}
+        for key, c in counts.items():
+            current = c.to_dict()
+            before = self._committed.get(key, {})
+            step = {name: n - before.get(name, 0) for name, n in current.items()}
+            if any(step.values()):
+                added[key] = Counts(**step)
+            self._committed[key] = current
+        return added
 
 
 async def _ahead(pages: AsyncIterator[Page]) -> AsyncIterator[Page]:

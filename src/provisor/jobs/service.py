@@ -50,6 +50,8 @@ from provisor.jobs.model import (
     JobType,
     Trigger,
 )
+from provisor.jobs.partitions import PartitionedRunner, PartRunner
+from provisor.jobs.partstore import Part, PartitionStore, PartQueue, PartStatus
 from provisor.jobs.plan import Participant, digest
 from provisor.jobs.ports import Hold, JobEvents
 from provisor.jobs.runner import Runner
@@ -63,6 +65,7 @@ from provisor.transform import Transformation
 from provisor.types import EntityType
 
 RETENTION_DAYS = (7, 14, 30)
+PARTITION_SIZE = 2000  # entities per partition of a full read on PostgreSQL, about
 STALE_SECONDS = 60  # a running job whose worker has not beaten for this long is restarted
 TENANT_JOB_CONCURRENCY = 2  # jobs of one tenant running at once, unless its quota says otherwise
 WORKER = "worker"  # the system actor that runs jobs
@@ -70,9 +73,13 @@ PUBLIC_API = "Identity Provisioning API"  # jobs started through SAP's tenant ad
 PUBLIC_TYPES = (JobType.READ, JobType.RESYNC)
 
 
-class JobQueue(Protocol):
-    """Where a queued job is handed to the workers (PostgreSQL: procrastinate), in the
-    transaction that created it."""
+RunParts = tuple[Job, Participant, list[Participant], OperationalStore, Journal]
+"""What a job's runner is built of: the job, its source, targets and where it reports."""
+
+
+class JobQueue(PartQueue, Protocol):
+    """Where a queued job, and each partition of its reads, is handed to the workers
+    (PostgreSQL: procrastinate), in the transaction that created it."""
 
     def enqueue(self, conn: Connection, job: Job) -> None: ...
 
@@ -97,10 +104,13 @@ class JobService:
         lock_seconds: float = LOCK_SECONDS,
         tenant_job_concurrency: int = TENANT_JOB_CONCURRENCY,
         events: JobEvents | None = None,
+        partition_size: int = PARTITION_SIZE,
     ) -> None:
         """``tenant_job_concurrency``: how many jobs of one tenant run at once, unless the
         tenant's quota ``jobConcurrency`` says otherwise; ``events``: told of every change of
-        a job's status (notifications)."""
+        a job's status (notifications); ``partition_size``: entities per partition of a
+        full read, about, handed to the workers of the ``queue`` (0: a job is never split;
+        without a queue, jobs are never split)."""
         self.db = db
         self.systems = systems
         self.locks = EntityLockStore(db)
@@ -109,6 +119,9 @@ class JobService:
         self.stale_seconds = stale_seconds
         self.tenant_job_concurrency = tenant_job_concurrency
         self.events = events
+        self.partition_size = partition_size
+        # a job's runner runs the partitions no worker has taken yet (tests turn it off)
+        self.runner_takes_partitions = True
 
     def operational(self, ctx: Context) -> OperationalStore:
         """Operational data, source state and deletion holds for ``ctx``'s calls."""
@@ -464,23 +477,85 @@ class JobService:
         return active[0].chain_id if active else None
 
     def _runner(self, ctx: Context, job: Job) -> Runner:
-        source = self._system(ctx, job.source_id)
-        everyone = self._systems(ctx)
         with self.db.read(ctx) as tx:
             options, checkpoint = store.job_options(tx, job.id)
-        return Runner(
+            worker = store.job_worker(tx, job.id) or WORKER
+        parts, settings = self._run_of(ctx, job, options)
+        if self.queue is None or self.partition_size <= 0 or job.type is JobType.SIMULATE:
+            return Runner(*parts, checkpoint=checkpoint, **settings)
+
+        async def take(entity_type: str, number: int) -> None:
+            await self.run_part(ctx, job.id, entity_type, number, worker)
+
+        return PartitionedRunner(
+            *parts,
+            checkpoint=checkpoint,
+            **settings,
+            parts=self.partitions(ctx),
+            queue=self.queue,
+            size=self.partition_size,
+            take=take if self.runner_takes_partitions else None,
+            live_since=self._stale_before,
+        )
+
+    def _run_of(
+        self, ctx: Context, job: Job, options: Mapping[str, Any]
+    ) -> tuple[RunParts, dict[str, Any]]:
+        """What a job's runner (or a partition's) is built of: the job, its source and
+        targets, where it reports; and its settings."""
+        source = self._system(ctx, job.source_id)
+        everyone = self._systems(ctx)
+        parts = (
             job,
             self.participant(ctx, source, "read"),
             self.writers(ctx, targets_of(source, everyone), everyone),
             self.operational(ctx),
             self.journal_of(ctx),
-            options=options,
-            checkpoint=checkpoint,
-            systems_by_name={s.name: s.id for s in everyone},
-            heartbeat_seconds=min(10.0, self.stale_seconds / 4),
-            locks=self.locks,
-            lock_seconds=self.lock_seconds,
         )
+        settings = {
+            "options": options,
+            "systems_by_name": {s.name: s.id for s in everyone},
+            "heartbeat_seconds": min(10.0, self.stale_seconds / 4),
+            "locks": self.locks,
+            "lock_seconds": self.lock_seconds,
+        }
+        return parts, settings
+
+    def partitions(self, ctx: Context) -> PartitionStore:
+        """The partitions of ``ctx``'s jobs."""
+        return PartitionStore(self.db, ctx, self.journal_of(ctx))
+
+    async def run_part(
+        self, ctx: Context, job_id: str, entity_type: str, number: int, worker: str
+    ) -> PartStatus | None:
+        """Run a partition of a job's read the task queue hands over, or its job's runner
+        takes (``ctx``: the job's tenant), from the entities it committed; None: it has
+        ended, its job has, or a living worker runs it."""
+        parts = self.partitions(ctx)
+        part = await asyncio.to_thread(
+            parts.claim, job_id, entity_type, number, worker, live_since=self._stale_before()
+        )
+        if part is None:
+            return None
+        try:
+            runner = await asyncio.to_thread(self._part_runner, ctx, part)
+            return await runner.run_part()
+        except (ProvisorError, ValueError) as exc:  # the systems changed since the job started
+            why = f"The partition could not start: {getattr(exc, 'message', str(exc))}"
+        except Exception as exc:
+            why = f"The partition failed on {unexpected(exc, job_id)}."
+        ended = replace(part, status=PartStatus.FAILED, source_failed=True, errors=[why])
+        await asyncio.to_thread(parts.end, ended)
+        return PartStatus.FAILED
+
+    def _part_runner(self, ctx: Context, part: Part) -> PartRunner:
+        with self.db.read(ctx) as tx:
+            job = store.get_job(tx, part.job_id, with_statistics=False)
+            options, _ = store.job_options(tx, part.job_id)
+        if job is None:
+            raise NotFoundError(f"No job {part.job_id!r}.")
+        parts, settings = self._run_of(ctx, job, options)
+        return PartRunner(*parts, **settings, part=part, parts=self.partitions(ctx))
 
     def writers(
         self, ctx: Context, targets: Sequence[System], everyone: Sequence[System]

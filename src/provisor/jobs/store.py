@@ -206,6 +206,13 @@ def update_job(tx: Transaction, job_id: str, **fields: Any) -> None:
     tx.execute(tx.scoped(update(t.jobs).where(t.jobs.c.id == job_id), t.jobs).values(**values))
 
 
+def job_worker(tx: Transaction, job_id: str) -> str | None:
+    """The worker running a job."""
+    query = select(t.jobs.c.worker).where(t.jobs.c.id == job_id)
+    worker: str | None = tx.execute(tx.scoped(query, t.jobs)).scalar()
+    return worker
+
+
 def stop_requested(tx: Transaction, job_id: str) -> bool:
     query = select(t.jobs.c.stop_requested).where(t.jobs.c.id == job_id)
     return bool(tx.execute(tx.scoped(query, t.jobs)).scalar())
@@ -445,6 +452,37 @@ def save_statistics(
         for (entity_type, system_id, system_name, role), c in counts.items()
     ]
     _upsert(tx, t.job_statistics, rows, ("job_id", "entity_type", "system_id"))
+
+
+def add_statistics(
+    tx: Transaction, job_id: str, counts: Mapping[tuple[str, str, str, str], Counts]
+) -> None:
+    """Add ``counts`` to a job's statistics (the partitions of a job, each committing what
+    it did since its last commit, decision 0032)."""
+    table = t.job_statistics
+    rows = [
+        {
+            "job_id": job_id,
+            "entity_type": entity_type,
+            "system_id": system_id,
+            "system_name": system_name,
+            "role": role,
+            **c.to_dict(),
+        }
+        # in key order: partitions committing at once lock the rows in the same order
+        for (entity_type, system_id, system_name, role), c in sorted(counts.items())
+    ]
+    if not rows:
+        return
+    dialect = postgresql if tx.conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    adding = {c: table.c[c] + statement.excluded[c] for c in _STAT_COLUMNS}
+    tx.execute(
+        statement.on_conflict_do_update(
+            index_elements=["job_id", "entity_type", "system_id"], set_=adding
+        ),
+        [tx.tenant_values(table, row) for row in rows],
+    )
 
 
 def statistics_of(tx: Transaction, job_id: str) -> list[Statistic]:
@@ -849,6 +887,10 @@ class Journal:
         with self.db.write(self.ctx) as tx:
             self._update(tx, job_id, fields)
 
+    def update_in(self, tx: Transaction, job_id: str, **fields: Any) -> None:
+        """Change a job's row in the caller's transaction (its status change told)."""
+        self._update(tx, job_id, fields)
+
     def _update(self, tx: Transaction, job_id: str, fields: Mapping[str, Any]) -> None:
         status = fields.get("status")
         if self.events is None or status is None:
@@ -878,6 +920,21 @@ class Journal:
         with self.db.write(self.ctx) as tx:
             add_entity_logs(tx, job_id, entries)
             save_statistics(tx, job_id, counts)
+            if fields:
+                self._update(tx, job_id, fields)
+
+    def commit_increments(
+        self,
+        job_id: str,
+        entries: Sequence[EntityLog],
+        counts: Mapping[tuple[str, str, str, str], Counts],
+        **fields: Any,
+    ) -> None:
+        """As :meth:`commit`, ``counts`` added to the statistics committed (a job whose
+        partitions add theirs, decision 0032)."""
+        with self.db.write(self.ctx) as tx:
+            add_entity_logs(tx, job_id, entries)
+            add_statistics(tx, job_id, counts)
             if fields:
                 self._update(tx, job_id, fields)
 

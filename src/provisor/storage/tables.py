@@ -351,6 +351,27 @@ job_statistics = Table(
     Column("unchanged", Integer, nullable=False, server_default="0"),
 )
 
+job_partitions = Table(
+    "job_partitions",
+    metadata,
+    TenantColumn(),
+    # One partition of a job's full read (a key range or run of pages of the source), run as
+    # its own task by any worker (jobs/partitions.py, decision 0032); committed page by page.
+    Column("job_id", Id, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("entity_type", String(32), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("bounds", Text, nullable=False),  # JSON: what the source connector reads
+    Column("status", String(16), nullable=False),  # queued, running, done, failed, stopped
+    Column("done", Integer, nullable=False, server_default="0"),  # entities committed
+    Column("read", Integer, nullable=False, server_default="0"),  # entities read to its end
+    Column("newest", Text, nullable=True),  # the delta token of its last page
+    Column("source_failed", Integer, nullable=False, server_default="0"),
+    Column("failed", Integer, nullable=False, server_default="0"),  # some entity failed
+    Column("fatal", Text, nullable=False, server_default="{}"),  # target id -> why it stopped
+    Column("error", Text, nullable=True),
+    Column("worker", String(255), nullable=True),
+)
+
 job_entities = Table(
     "job_entities",
     metadata,
