@@ -60,7 +60,8 @@ class Writing:
         resolver = Resolver(self.run, target)
         await self.coverage.prepare(target)
         plans = await asyncio.to_thread(self._plan, target, entity_type, items, resolver)
-        limit = asyncio.Semaphore(target.number("ips.write.concurrency") or 8)
+        concurrency = target.number("ips.write.concurrency") or 8
+        limit = asyncio.Semaphore(concurrency)
 
         async def execute(plan: Plan) -> None:
             async with limit:
@@ -71,8 +72,17 @@ class Writing:
         others = [p for p in plans if p.action is not Action.CREATED]
         if not self.run.simulate:
             creates = await self._intend(target, entity_type, creates)
-        if len(creates) > 1 and target.connector.capabilities.bulk and not self.run.simulate:
-            await self._create_many(target, entity_type, creates)
+        capabilities = target.connector.capabilities
+        if len(creates) > 1 and capabilities.bulk and not self.run.simulate:
+            size = bulk_chunk(len(creates), capabilities.bulk_size, concurrency)
+
+            async def create_many(chunk: list[Plan]) -> None:
+                async with limit:
+                    if self.run.fatal(target) is None:
+                        await self._create_many(target, entity_type, chunk)
+
+            chunks = [creates[i : i + size] for i in range(0, len(creates), size)]
+            await asyncio.gather(*(create_many(chunk) for chunk in chunks))
             creates = [p for p in creates if p.action is Action.CREATED and p.hash is None]
         await asyncio.gather(*(execute(p) for p in creates + others))
         if not self.run.simulate:
@@ -422,6 +432,14 @@ class Writing:
             if p.action in (Action.CREATED, Action.UPDATED) and p.entity_id
         ]
         self.run.opdata.save_echoes(target.echo, entity_type, echoes)
+
+
+def bulk_chunk(creates: int, most: int, concurrency: int) -> int:
+    """How many creates a Bulk request of a page takes: at most ``most`` (0: no limit), and
+    fewer when that spreads the page over the requests the target takes at once (20 groups,
+    8 writes in flight: 3 a request, 7 requests in flight, not one of 20)."""
+    spread = max(1, -(-creates // max(1, concurrency)))
+    return min(most, spread) if most else spread
 
 
 def _simulated(diff: list[dict[str, Any]], plan: Plan) -> str:
