@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from provisor import tracing
@@ -260,7 +260,7 @@ class Runner:
                 await flow.put(items, done, hold)
 
 
-async def _ahead(pages: AsyncIterator[Page]) -> AsyncIterator[Page]:
+async def _ahead(pages: AsyncIterator[Page]) -> AsyncGenerator[Page, None]:
     """The pages of a read, the next one read while the current one is processed."""
     queue: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(maxsize=1)
 
