@@ -30,7 +30,7 @@ from provisor.jobs.ledger import Run, RunSpec, handling
 from provisor.jobs.model import Action, JobType, Trigger
 from provisor.jobs.plan import Item, Participant, digest, name_of
 from provisor.jobs.ports import OperationalData
-from provisor.jobs.writing import Writing
+from provisor.jobs.writing import Writing, references
 from provisor.metrics import instruments as metrics
 from provisor.transform import Failed, Operation, Skipped, Transformed
 
@@ -247,6 +247,7 @@ class Flow:
         self.slots = asyncio.Semaphore(max(1, depth))
         self.tasks: set[asyncio.Task[None]] = set()
         self.last: dict[str, asyncio.Task[None]] = {}  # target id -> its last page's write
+        self.last_ids: frozenset[str] = frozenset()  # the source ids of the last page put
         self.finished: asyncio.Task[None] | None = None  # the last page's end
 
     async def put(
@@ -266,21 +267,39 @@ class Flow:
             await stack.aclose()
             raise
         run = self.pipeline.run
+        # a page that refers to an entity of the one before (a member, a manager) is planned
+        # after that one is written: resolveEntityIds finds it in operational data
+        refers = not self.last_ids.isdisjoint(r for i in items for r in references(i.document))
+        self.last_ids = frozenset(i.source_id for i in items)
         writes = []
         for target in run.targets:
             if target.handles(self.entity_type):
-                task = self._start(self._write(target, items, self.last.get(target.id)))
+                previous = self.last.get(target.id)
+                task = self._start(self._write(target, items, previous, refers))
                 self.last[target.id] = task
                 writes.append(task)
         self.finished = self._start(self._finish(writes, stack, mark, self.finished))
 
     async def _write(
-        self, target: Participant, items: list[Item], previous: asyncio.Task[None] | None
+        self,
+        target: Participant,
+        items: list[Item],
+        previous: asyncio.Task[None] | None,
+        refers: bool,
     ) -> None:
+        """A page into a target: planned while the page before is being written (unless it
+        refers to that page's entities), sent once that page is (a target's pages in order;
+        its failure raises here too)."""
+        run, writing = self.pipeline.run, self.pipeline.writing
+        if previous is not None and refers:
+            await asyncio.shield(previous)
+        prepared = None
+        if run.fatal(target) is None:
+            prepared = await writing.prepare(target, self.entity_type, items)
         if previous is not None:
-            await asyncio.shield(previous)  # a target's pages in order (its own failure raises)
-        if self.pipeline.run.fatal(target) is None:
-            await self.pipeline.writing.write_page(target, self.entity_type, items)
+            await asyncio.shield(previous)
+        if prepared is not None and run.fatal(target) is None:
+            await writing.finish(prepared)
 
     async def _finish(
         self,

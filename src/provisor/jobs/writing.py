@@ -34,6 +34,16 @@ from provisor.transform.jsonpath import MISSING, Env, compile_reader
 from provisor.types import EntityType
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Prepared:
+    """A page planned for a target, not sent yet."""
+
+    target: Participant
+    entity_type: str
+    plans: list[Plan]
+    resolver: Resolver
+
+
 class Writing:
     """The writes of one job, a page and a target at a time."""
 
@@ -45,21 +55,31 @@ class Writing:
         self, target: Participant, entity_type: str, items: list[Item]
     ) -> list[Plan]:
         """Write items to a target; what was done with each."""
+        return await self.finish(await self.prepare(target, entity_type, items))
+
+    async def prepare(self, target: Participant, entity_type: str, items: list[Item]) -> Prepared:
+        """The first half of a page's write: each item's operation planned from operational
+        data, nothing sent (a flow plans a page while the one before is being written)."""
+        resolver = Resolver(self.run, target)
+        await self.coverage.prepare(target)
+        plans = await asyncio.to_thread(self._plan, target, entity_type, items, resolver)
+        return Prepared(target, entity_type, plans, resolver)
+
+    async def finish(self, prepared: Prepared) -> list[Plan]:
+        """The second half: the planned writes sent, then counted, logged and stored."""
+        target, entity_type, plans = prepared.target, prepared.entity_type, prepared.plans
         with tracing.span(
             "target write",
             target=target.name,
             target_id=target.id,
             entity_type=entity_type,
-            items=len(items),
+            items=len(plans),
         ):
-            return await self._write_page(target, entity_type, items)
+            return await self._write_page(target, entity_type, plans, prepared.resolver)
 
     async def _write_page(
-        self, target: Participant, entity_type: str, items: list[Item]
+        self, target: Participant, entity_type: str, plans: list[Plan], resolver: Resolver
     ) -> list[Plan]:
-        resolver = Resolver(self.run, target)
-        await self.coverage.prepare(target)
-        plans = await asyncio.to_thread(self._plan, target, entity_type, items, resolver)
         concurrency = target.number("ips.write.concurrency") or 8
         limit = asyncio.Semaphore(concurrency)
 
@@ -488,7 +508,7 @@ class Resolver:
         self._known: dict[tuple[str, str, str], dict[str, str | None]] = {}
 
     def prefetch(self, documents: Iterable[Mapping[str, Any]]) -> None:
-        ids = {i for d in documents for i in _references(d)}
+        ids = {i for d in documents for i in references(d)}
         if ids:
             for entity_type in EntityType:
                 self._lookup(self.run.source.id, self.target.id, entity_type, ids)
@@ -522,7 +542,7 @@ class Resolver:
         return known
 
 
-def _references(document: Mapping[str, Any]) -> Iterator[str]:
+def references(document: Mapping[str, Any]) -> Iterator[str]:
     """The ids an entity refers to: its members and its manager (also in extensions)."""
     for node in (document, *(v for k, v in document.items() if k.startswith("urn:"))):
         if not isinstance(node, Mapping):

@@ -29,13 +29,19 @@ class Writing:
 
     def __init__(self) -> None:
         self.written: dict[str, list[str]] = defaultdict(list)
+        self.planned: dict[str, list[str]] = defaultdict(list)
         self.gates: dict[tuple[str, str], asyncio.Event] = {}
         self.broken: set[tuple[str, str]] = set()
 
     def gate(self, target: str, page: str) -> asyncio.Event:
         return self.gates.setdefault((target, page), asyncio.Event())
 
-    async def write_page(self, target: Target, entity_type: str, items: list[Item]) -> None:
+    async def prepare(self, target: Target, entity_type: str, items: list[Item]) -> Any:
+        self.planned[target.name].append(items[0].source_id)
+        return target, items
+
+    async def finish(self, prepared: Any) -> None:
+        target, items = prepared
         page = items[0].source_id
         await self.gate(target.name, page).wait()
         if (target.name, page) in self.broken:
@@ -57,8 +63,9 @@ class Pipeline:
         self.writing = Writing()
 
 
-def page(name: str) -> list[Item]:
-    return [Item(name, {}, {}, "")]
+def page(name: str, member: str | None = None) -> list[Item]:
+    document = {} if member is None else {"members": [{"value": member}]}
+    return [Item(name, document, {}, "")]
 
 
 async def settled(condition: Any) -> None:
@@ -103,6 +110,39 @@ def test_each_target_writes_in_order_at_its_own_pace_and_pages_end_in_order() ->
             writing.gate("slow", "p3").set()
         assert done == [10, 20, 30]
         assert writing.written == {"fast": ["p1", "p2", "p3"], "slow": ["p1", "p2", "p3"]}
+
+    asyncio.run(scenario())
+
+
+def test_a_page_is_planned_while_the_one_before_is_written_unless_it_refers_to_it() -> None:
+    async def scenario() -> None:
+        target = Target("t")
+        pipeline = Pipeline(target)
+        writing = pipeline.writing
+        done: list[int] = []
+
+        async def commit(mark: int) -> None:
+            done.append(mark)
+
+        flow = Flow(pipeline, "group", commit, depth=2)  # type: ignore[arg-type]
+        async with flow:
+            await flow.put(page("g1"), 1, contextlib.nullcontext())
+            await flow.put(page("g2"), 2, contextlib.nullcontext())
+            await settled(lambda: writing.planned["t"] == ["g1", "g2"])
+            assert writing.written["t"] == []  # g2 planned, not sent before g1
+            writing.gate("t", "g1").set()
+            writing.gate("t", "g2").set()
+            await settled(lambda: done == [1, 2])
+            # g3 has g2 among its members: planned once g2 is written (it is, here)
+            writing.gate("t", "g4").set()
+            await flow.put(page("g3", member="g2"), 3, contextlib.nullcontext())
+            await flow.put(page("g4", member="g3"), 4, contextlib.nullcontext())
+            for _ in range(50):
+                await asyncio.sleep(0)
+            assert writing.planned["t"] == ["g1", "g2", "g3"], "g4 waits for g3's write"
+            writing.gate("t", "g3").set()
+        assert writing.planned["t"] == ["g1", "g2", "g3", "g4"]
+        assert writing.written["t"] == ["g1", "g2", "g3", "g4"] and done == [1, 2, 3, 4]
 
     asyncio.run(scenario())
 
