@@ -13,7 +13,7 @@ Both targets provision groups too (their default transformations ignore groups).
 runs in its own child process (``JobService.start`` + ``claim`` + ``run``, as
 ``provisor jobs start --wait`` does), so its wall time and peak RSS are its own. Measured:
 
-a) the initial full sync (READ job, first run): users/s (target >= 500 users/s);
+a) the initial full sync (READ job, first run): users/s (the groups' time included);
 b) a READ job right after, nothing changed (full read, every entity unchanged): users/s
    (target >= 5,000 users/s);
 c) ``ips.delta.read=enabled`` on the source, then 100 users changed in A's directory, then a
@@ -22,17 +22,26 @@ c) ``ips.delta.read=enabled`` on the source, then 100 users changed in A's direc
 d) the peak RSS of each job's process (compare the runs at 10k and 100k users: it should stay
    flat).
 
+``--compare`` then measures each target's own ingest rate in the same run: what the job wrote
+into B and slapd is written again by a plain client into a fresh B and a fresh slapd, one at
+a time, with the job's request sizes and concurrency (``benchmarks/sync_alone.py``), and the
+initial sync's rate is printed as a share of the slowest target's (target >= 80 %).
+``--users 10000,100000`` runs the scenario for each number and compares the initial rate at
+the largest with the smallest (target >= 90 %) and the peak RSS. ``--json FILE`` writes
+every figure to FILE.
+
 Each job's statistics (read/created/updated/unchanged/failed per system and entity type) are
 printed and checked; failures are printed with their reasons from the entity logs.
 
 Run it from the project root (PostgreSQL: the URL's server must let its user create
-databases; a fresh one is created for A and one for B, and dropped at the end)::
+databases; fresh ones are created for A, B and B alone, and dropped at the end)::
 
-    .venv/bin/python benchmarks/sync.py --users 2000
-    .venv/bin/python benchmarks/sync.py                       # 100,000 users, SQLite
+    .venv/bin/python benchmarks/sync.py --users 2000 --scim-bulk --compare
+    .venv/bin/python benchmarks/sync.py --users 10000,100000 --scim-bulk --compare --json f.json
     .venv/bin/python benchmarks/sync.py --users 10000 --database-url \\
         postgresql+psycopg://postgres@127.0.0.1:5432/postgres
     .venv/bin/python benchmarks/sync.py --users 2000 --skip-ldap --profile /tmp/sync-prof
+    .venv/bin/python benchmarks/sync.py --users 10000 --cache /tmp/sync-cache  # load A once
 
 ``--profile DIR`` runs each job under ``py-spy record`` (``pip install py-spy``) and prints the
 functions where the job's threads spent most time.
@@ -44,6 +53,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -84,6 +94,14 @@ from benchmarks.scim_directory import (  # noqa: E402
     user_name_of,
     wait_until_up,
 )
+from benchmarks.sync_alone import (  # noqa: E402
+    Ingest,
+    fresh_slapd,
+    ldap_entries,
+    ldap_ingest,
+    scim_ingest,
+    scim_listing,
+)
 from provisor.types import EntityType  # noqa: E402
 
 CTX = Context.system("benchmark")  # the service calls the benchmark makes directly
@@ -99,7 +117,8 @@ GROUPS_PER_BULK = 20
 CHANGED_USERS = 100
 GENERIC_FRAMES = ("asyncio/", "threading.py", "concurrent/", "<frozen", "sync.py", "contextlib")
 
-TARGET_INITIAL = 500.0  # users/s
+TARGET_SHARE = 0.80  # of the slowest target's own ingest rate
+TARGET_FLAT = 0.90  # the rate at the largest N over the rate at the smallest
 TARGET_UNCHANGED = 5000.0  # users/s
 TARGET_DELTA = 5.0  # seconds
 
@@ -143,11 +162,27 @@ class Bench:
     data_a: Path
     url_a: str | None
     url_b: str | None
+    url_alone: str | None = None
     load_seconds: float = 0.0
     users_loaded: int = 0
     groups_loaded: int = 0
     jobs: list[JobRun] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    alone: list[Ingest] = field(default_factory=list)  # --compare: each target's own ingest
+
+    @property
+    def slowest(self) -> Ingest | None:
+        return min(self.alone, key=lambda i: i.rate) if self.alone else None
+
+    def job(self, prefix: str) -> JobRun | None:
+        return next((r for r in self.jobs if r.label.startswith(prefix)), None)
+
+    def share(self) -> float | None:
+        """The initial sync's rate as a share of the slowest target's own ingest rate."""
+        initial, slowest = self.job("(a)"), self.slowest
+        if initial is None or slowest is None or not slowest.rate:
+            return None
+        return initial.users_per_s / slowest.rate
 
 
 # -- The job, in a child process -----------------------------------------------------------------
@@ -434,6 +469,7 @@ def create_systems(
         if scim is not None:
             url, client_id, secret = scim
             properties = {
+                "ips.write.concurrency": str(args.concurrency),
                 "URL": f"{url}/scim",
                 "Authentication": "BasicAuthentication",
                 "User": client_id,
@@ -442,7 +478,7 @@ def create_systems(
             }
             if args.scim_bulk:
                 properties["scim.support.bulk.operation"] = "true"
-                properties["scim.bulk.operations.max.count"] = "100"
+                properties["scim.bulk.operations.max.count"] = str(args.bulk_size)
             services.systems.create(
                 Context.administrator("benchmark"),
                 NewSystem.model_validate(
@@ -472,6 +508,7 @@ def create_systems(
                             "ldap.user.path": LDAP_PEOPLE,
                             "ldap.group.path": LDAP_GROUPS,
                             "ips.failed.request.retry.attempts.interval": "1",
+                            "ips.write.concurrency": str(args.concurrency),
                         },
                     }
                 ),
@@ -579,6 +616,31 @@ def provisor_server(
         print(f"  ! {log} has tracebacks:\n{tail(log, 20)}")
 
 
+def loaded_directory(bench: Bench) -> list[str]:
+    """Instance A's directory loaded with the users and groups (the users' ids): copied from
+    ``--cache`` when a run with the same figures left it there (SQLite), else loaded over
+    HTTP (and left in the cache)."""
+    args = bench.args
+    cached = None
+    if args.cache and not bench.url_a:
+        cached = Path(args.cache) / f"a-{args.users}-{args.groups}-{args.memberships}"
+        if (cached / "ids.json").exists():
+            shutil.copytree(cached / "data", bench.data_a)
+            print(f"\ninstance A's directory copied from {cached}", flush=True)
+            ids: list[str] = json.loads((cached / "ids.json").read_text())
+            return ids
+    print("\nloading instance A's Local Identity Directory ...", flush=True)
+    started = time.monotonic()
+    with provisor_server(bench.data_a, bench.url_a, args.workers) as (url_a, creds_a):
+        ids = load_directory(bench, url_a, auth_of(creds_a))
+    bench.load_seconds = time.monotonic() - started
+    if cached is not None:
+        shutil.rmtree(cached, ignore_errors=True)
+        shutil.copytree(bench.data_a, cached / "data", ignore=shutil.ignore_patterns("*.log"))
+        (cached / "ids.json").write_text(json.dumps(ids))
+    return ids
+
+
 def auth_of(credentials: str) -> str:
     client_id, _, secret = credentials.partition(":")
     return basic_auth(client_id, secret)
@@ -592,11 +654,7 @@ def run_benchmark(bench: Bench) -> None:
         f"{'PostgreSQL' if bench.url_a else 'SQLite'}, work dir {bench.work} ===",
         flush=True,
     )
-    print("\nloading instance A's Local Identity Directory ...", flush=True)
-    started = time.monotonic()
-    with provisor_server(bench.data_a, bench.url_a, args.workers) as (url_a, creds_a):
-        ids = load_directory(bench, url_a, auth_of(creds_a))
-    bench.load_seconds = time.monotonic() - started
+    ids = loaded_directory(bench)
 
     with contextlib.ExitStack() as stack:
         scim: tuple[str, str, str] | None = None
@@ -645,6 +703,66 @@ def run_benchmark(bench: Bench) -> None:
         delta = run_job(bench, f"(c) delta READ after {CHANGED_USERS} changes")
         expect(bench, delta, users=CHANGED_USERS, updated=CHANGED_USERS)
         check("(c)")
+        written = None
+        if args.compare:
+            written = (
+                None if scim is None else dump_scim(scim[0], auth_b),
+                None if server is None else dump_ldap(server),
+            )
+    if written is not None:  # the job's targets are stopped: each target alone now
+        measure_alone(bench, *written)
+
+
+def dump_scim(base_url: str, auth: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    return scim_listing(base_url, auth, "Users"), scim_listing(base_url, auth, "Groups")
+
+
+def dump_ldap(server: Any) -> tuple[list[Any], list[Any]]:
+    return ldap_entries(server, LDAP_PEOPLE), ldap_entries(server, LDAP_GROUPS)
+
+
+def measure_alone(
+    bench: Bench,
+    scim: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None,
+    ldap: tuple[list[Any], list[Any]] | None,
+) -> None:
+    """What the job wrote, written again into a fresh instance of each target by a plain
+    client, one target at a time, with the job's request sizes and concurrency."""
+    from provisor.connectors.directory import GROUP_PAGE
+    from provisor.connectors.ldap.connector import POOL_SIZE
+    from provisor.jobs.writing import bulk_chunk
+
+    args = bench.args
+    if scim is not None:
+        print("\n--- SCIM target alone: the same users and groups into a fresh provisor B ---")
+        with provisor_server(bench.work / "b-alone", bench.url_alone, args.workers) as (url, c):
+            users, groups = scim
+            ingest = scim_ingest(
+                url,
+                auth_of(c),
+                users,
+                groups,
+                # the job's requests: its pages (1,000 users, 20 groups) in Bulk requests
+                bulk_size=bulk_chunk(1000, args.bulk_size, args.concurrency),
+                group_page=bulk_chunk(GROUP_PAGE, args.bulk_size, args.concurrency),
+                threads=args.concurrency,
+            )
+        print_ingest(ingest)
+        bench.alone.append(ingest)
+    if ldap is not None:
+        print("\n--- LDAP target alone: the same entries into a fresh slapd ---")
+        with fresh_slapd(bench.work / "slapd-alone", (LDAP_PEOPLE, LDAP_GROUPS)) as server:
+            ingest = ldap_ingest(server, *ldap, threads=min(args.concurrency, POOL_SIZE))
+        print_ingest(ingest)
+        bench.alone.append(ingest)
+
+
+def print_ingest(ingest: Ingest) -> None:
+    print(
+        f"  {ingest.users:,} users in {ingest.user_seconds:.2f} s "
+        f"({ingest.users_rate:,.0f} users/s), {ingest.groups:,} groups in "
+        f"{ingest.group_seconds:.2f} s: {ingest.rate:,.0f} users/s with the groups"
+    )
 
 
 def expect(
@@ -698,15 +816,16 @@ def print_results(bench: Bench) -> None:
         + ", ".join(
             t for t, skip in (("SCIM→B", args.skip_scim), ("LDAP", args.skip_ldap)) if not skip
         )
+        + f", {args.concurrency} writes in flight a target"
     )
     print("=" * 100)
-    print(f"load of A's directory: {bench.load_seconds:.1f} s (users and groups over HTTP Bulk)")
+    if bench.load_seconds:
+        print(f"load of A's directory: {bench.load_seconds:.1f} s (users and groups over HTTP)")
     print(
         f"{'job':40} {'status':9} {'mode':10} {'wall s':>8} {'users/s':>9} {'CPU s':>7} "
         f"{'peak RSS':>9}  target"
     )
     targets = {
-        "(a)": lambda r: f">= {TARGET_INITIAL:,.0f} users/s: {status(r.users_per_s >= 500)}",
         "(b)": lambda r: f">= {TARGET_UNCHANGED:,.0f} users/s: {status(r.users_per_s >= 5000)}",
         "(c)": lambda r: f"<= {TARGET_DELTA:.0f} s: {status(r.seconds <= TARGET_DELTA)}",
     }
@@ -716,42 +835,117 @@ def print_results(bench: Bench) -> None:
             f"{run.label:40} {run.status[:9]:9} {run.read_mode[:10]:10} {run.seconds:8.2f} "
             f"{run.users_per_s:9,.0f} {run.cpu_seconds:7.1f} {run.peak_rss_mb:6.0f} MB  {target}"
         )
+    for ingest in bench.alone:
+        print(
+            f"{ingest.target + ' alone':40} {'':9} {'':10} {ingest.seconds:8.2f} "
+            f"{ingest.rate:9,.0f}   (users only: {ingest.users_rate:,.0f} users/s)"
+        )
+    share = bench.share()
+    if share is not None and bench.slowest is not None:
+        print(
+            f"initial sync / slowest target alone ({bench.slowest.target}): "
+            f"{100 * share:.0f} % (target >= {100 * TARGET_SHARE:.0f} %: "
+            f"{status(share >= TARGET_SHARE)})"
+        )
     if bench.problems:
         print("\nPROBLEMS:")
         for problem in bench.problems[:50]:
             print(f"  - {problem}")
     else:
         print("\nno problems: every job succeeded with the expected statistics, 0 failures")
-    if args.json:
+
+
+def summary(bench: Bench) -> dict[str, Any]:
+    """A run's figures, as --json writes them."""
+    share = bench.share()
+    return {
+        "users": bench.args.users,
+        "groups": bench.args.groups,
+        "backend": "postgresql" if bench.url_a else "sqlite",
+        "concurrency": bench.args.concurrency,
+        "load_seconds": round(bench.load_seconds, 1),
+        "jobs": [
+            {
+                "label": r.label,
+                "status": r.status,
+                "mode": r.read_mode,
+                "seconds": round(r.seconds, 2),
+                "users_per_s": round(r.users_per_s),
+                "cpu_seconds": round(r.cpu_seconds, 1),
+                "peak_rss_mb": round(r.peak_rss_mb),
+            }
+            for r in bench.jobs
+        ],
+        "alone": [i.to_dict() for i in bench.alone],
+        "initial_share_of_slowest_target": None if share is None else round(share, 3),
+        "problems": bench.problems,
+    }
+
+
+def print_comparison(benches: list[Bench]) -> dict[str, Any]:
+    """Across the ``--users`` runs: the initial and unchanged rates and the peak RSS of the
+    largest run against the smallest."""
+    print("\n" + "=" * 100)
+    print("SUMMARY (load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + ")")
+    print("=" * 100)
+    print(
+        f"{'users':>9} {'(a) users/s':>12} {'% slowest':>10} {'(b) users/s':>12} "
+        f"{'(c) s':>7} {'RSS (a) MB':>11} {'RSS (b) MB':>11}"
+    )
+    for bench in benches:
+        a, b, c = bench.job("(a)"), bench.job("(b)"), bench.job("(c)")
+        share = bench.share()
         print(
-            "JSON "
-            + json.dumps(
-                {
-                    "users": args.users,
-                    "groups": args.groups,
-                    "backend": "postgresql" if bench.url_a else "sqlite",
-                    "load_seconds": round(bench.load_seconds, 1),
-                    "jobs": [
-                        {
-                            "label": r.label,
-                            "status": r.status,
-                            "mode": r.read_mode,
-                            "seconds": round(r.seconds, 2),
-                            "users_per_s": round(r.users_per_s),
-                            "cpu_seconds": round(r.cpu_seconds, 1),
-                            "peak_rss_mb": round(r.peak_rss_mb),
-                        }
-                        for r in bench.jobs
-                    ],
-                    "problems": bench.problems,
-                }
-            )
+            f"{bench.args.users:9,} {a.users_per_s if a else 0:12,.0f} "
+            f"{'-' if share is None else f'{100 * share:.0f} %':>10} "
+            f"{b.users_per_s if b else 0:12,.0f} {c.seconds if c else 0:7.2f} "
+            f"{a.peak_rss_mb if a else 0:11.0f} {b.peak_rss_mb if b else 0:11.0f}"
         )
+    verdicts: dict[str, Any] = {}
+    for bench in benches:
+        share = bench.share()
+        if share is not None:
+            verdicts[f"share_{bench.args.users}"] = round(share, 3)
+            print(
+                f"- {bench.args.users:,} users: initial sync at {100 * share:.0f} % of the "
+                f"slowest target alone (>= {100 * TARGET_SHARE:.0f} %: "
+                f"{status(share >= TARGET_SHARE)})"
+            )
+        b = bench.job("(b)")
+        if b is not None:
+            print(
+                f"- {bench.args.users:,} users: READ with nothing changed {b.users_per_s:,.0f} "
+                f"users/s (>= {TARGET_UNCHANGED:,.0f}: {status(b.users_per_s >= 5000)})"
+            )
+    if len(benches) > 1:
+        small, large = benches[0], benches[-1]
+        a_small, a_large = small.job("(a)"), large.job("(a)")
+        if a_small and a_large and a_small.users_per_s:
+            flat = a_large.users_per_s / a_small.users_per_s
+            verdicts["flat"] = round(flat, 3)
+            print(
+                f"- initial rate at {large.args.users:,} / at {small.args.users:,} users: "
+                f"{100 * flat:.0f} % (>= {100 * TARGET_FLAT:.0f} %: {status(flat >= TARGET_FLAT)})"
+            )
+        for label in ("(a)", "(b)"):
+            r_small, r_large = small.job(label), large.job(label)
+            if r_small and r_large:
+                print(
+                    f"- peak RSS of {label} at {small.args.users:,} / {large.args.users:,} "
+                    f"users: {r_small.peak_rss_mb:.0f} / {r_large.peak_rss_mb:.0f} MB"
+                )
+    return verdicts
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument(
+        "--users",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=[100_000],
+        help="users in the directory; a comma-separated list runs the scenario for each "
+        "(e.g. 10000,100000: compare the rates and the peak memory)",
+    )
     parser.add_argument("--groups", type=int, default=1_000)
     parser.add_argument("--memberships", type=int, default=10, help="groups per user")
     parser.add_argument("--skip-ldap", action="store_true")
@@ -765,9 +959,29 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--scim-bulk", action="store_true", help="scim.support.bulk.operation=true on B's target"
     )
+    parser.add_argument(
+        "--bulk-size", type=int, default=100, help="scim.bulk.operations.max.count (with Bulk)"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        help="ips.write.concurrency of both targets (and the plain client's threads)",
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="also measure each target's own ingest of what the job wrote (fresh instances, "
+        "a plain client, one at a time) and print the job's rate as a share of the slowest",
+    )
     parser.add_argument("--profile", metavar="DIR", help="run each job under py-spy record")
+    parser.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="keep instance A's loaded directory in DIR and reuse it in later runs (SQLite)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work folder and databases")
-    parser.add_argument("--json", action="store_true", help="also print the results as JSON")
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
     parser.add_argument("--run-job", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     parser.add_argument("--child-database-url", help=argparse.SUPPRESS)
@@ -779,15 +993,38 @@ def main() -> None:
     if args.run_job:
         job_child(args)
         return
+    benches: list[Bench] = []
+    for users in args.users:
+        run_args = argparse.Namespace(**{**vars(args), "users": users})
+        benches.append(run_one(run_args))
+    verdicts = print_comparison(benches)
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "load_average": os.getloadavg(),
+                    "runs": [summary(b) for b in benches],
+                    **verdicts,
+                },
+                indent=2,
+            )
+        )
+        print(f"results in {args.json}")
+    if any(b.problems for b in benches):
+        sys.exit(1)
+
+
+def run_one(args: argparse.Namespace) -> Bench:
+    """The scenario for one number of users, on fresh instances and databases."""
     work = Path(tempfile.mkdtemp(prefix="provisor-sync-bench-"))
     databases: list[str] = []
     admin = pg_admin_url(args.database_url) if args.database_url else ""
     try:
-        url_a = url_b = None
+        urls: list[str | None] = [None, None, None]
         if args.database_url:
-            databases = [create_database(admin), create_database(admin)]
-            url_a, url_b = (database_url(args.database_url, n) for n in databases)
-        bench = Bench(args, work, work / "a", url_a, url_b)
+            databases = [create_database(admin) for _ in range(3)]
+            urls = [database_url(args.database_url, n) for n in databases]
+        bench = Bench(args, work, work / "a", urls[0], urls[1], urls[2])
         try:
             run_benchmark(bench)
         finally:
@@ -799,8 +1036,7 @@ def main() -> None:
             print(f"kept {work} {' '.join(databases)}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    if bench.problems:
-        sys.exit(1)
+    return bench
 
 
 if __name__ == "__main__":

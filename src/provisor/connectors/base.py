@@ -209,6 +209,7 @@ class Capabilities:
     delta_read: bool = False  # read(delta=...) returns only what changed
     patch: bool = False  # updates send only what changed
     bulk: bool = False
+    bulk_size: int = 0  # entities a create_many request takes at most (0: any number)
     membership: bool = True  # change_members is supported
     scim_patch: bool = False  # update takes a SCIM PatchOp entity and sends it as it is
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -79,6 +80,8 @@ class Ledger:
         default_factory=lambda: defaultdict(set)
     )
     deferred: list[Settled] = field(default_factory=list)  # settle_together: waiting
+    # pages are transformed, written and committed in threads at once: logs are taken whole
+    guard: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def failed(self) -> bool:
@@ -87,7 +90,8 @@ class Ledger:
 
     def take_logs(self) -> list[EntityLog]:
         """The entity logs not committed yet (and forget them)."""
-        logs, self.logs = self.logs, []
+        with self.guard:
+            logs, self.logs = self.logs, []
         return logs
 
     def action_of(self, system_id: str, entity_type: str) -> Action:
@@ -191,19 +195,19 @@ class Run:
             text = log_text(content)
         elif action in (Action.FAILED, Action.SKIPPED) and content is not None:
             text = HIDDEN
-        self.ledger.logs.append(
-            EntityLog(
-                action.value,
-                entity_type,
-                system.id,
-                system.name,
-                entity_id,
-                reason,
-                text,
-                name,
-                target_id,
-            )
+        entry = EntityLog(
+            action.value,
+            entity_type,
+            system.id,
+            system.name,
+            entity_id,
+            reason,
+            text,
+            name=name,
+            target_entity_id=target_id,
         )
+        with self.ledger.guard:
+            self.ledger.logs.append(entry)
 
     # -- storing ----------------------------------------------------------------------------------
 

@@ -2,8 +2,9 @@
 deprovisioned from them, the way a job does it (spec §3.1, §3.2, §3.5).
 
 A :class:`Pipeline` works for one run (a :class:`~provisor.jobs.ledger.Run`). A job's
-runner (runner.py) feeds it the pages it reads with :meth:`Pipeline.read` and
-:meth:`Pipeline.write`, and deletes what a full read no longer found; a real-time push
+runner (runner.py) feeds it the pages it reads with :meth:`Pipeline.read` and a
+:class:`Flow` (:meth:`Pipeline.flow`), and deletes what a full read no longer found; a
+real-time push
 (realtime/service.py) opens one with :meth:`Pipeline.open` for one entity and calls
 :meth:`Pipeline.provision` or :meth:`Pipeline.deprovision`, which answer with what happened
 in each system (:class:`Outcome`).
@@ -14,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from provisor import tracing
 from provisor.connectors.base import MAX_ID_LENGTH, ConnectorError, excerpt, storable_id
@@ -27,9 +30,13 @@ from provisor.jobs.ledger import Run, RunSpec, handling
 from provisor.jobs.model import Action, JobType, Trigger
 from provisor.jobs.plan import Item, Participant, digest, name_of
 from provisor.jobs.ports import OperationalData, Settled
-from provisor.jobs.writing import Writing
+from provisor.jobs.writing import Writing, references
 from provisor.metrics import instruments as metrics
 from provisor.transform import Failed, Operation, Skipped, Transformed
+
+PAGES_AHEAD = 2
+"""Pages of a read a job holds at once (being written, or transformed and waiting): the
+job's memory is a few pages, however many entities the source holds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,16 +224,146 @@ class Pipeline:
                 items.append(Item(str(source_id), outcome.document, raw, digest(raw)))
         return items
 
-    async def write(self, entity_type: str, items: list[Item]) -> None:
-        """Items into every target that takes their type and has not failed, at once."""
-        run = self.run
-        await asyncio.gather(
-            *(
-                self.writing.write_page(target, entity_type, items)
-                for target in run.targets
-                if run.fatal(target) is None and target.handles(entity_type)
-            )
-        )
+    def flow(
+        self, entity_type: str, done: Callable[[int], Awaitable[None]], *, depth: int = PAGES_AHEAD
+    ) -> Flow:
+        """A flow of the pages of a type into the targets (see :class:`Flow`)."""
+        return Flow(self, entity_type, done, depth)
+
+
+class Flow:
+    """The pages of one entity type, written into every target that takes the type, each
+    target at its own pace (decision 0033): a target writes its pages in their order, one
+    after the other, without waiting for the other targets, while the job reads and
+    transforms the next page; at most ``depth`` pages are in flight. A page is done when
+    every target wrote it (or stopped writing): ``done(mark)`` is then called with the mark
+    the page was put with, page after page in their order (the job commits its checkpoint
+    there). Leaving the flow waits for the pages in flight (a cancelled job cancels them)."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        entity_type: str,
+        done: Callable[[int], Awaitable[None]],
+        depth: int = PAGES_AHEAD,
+    ) -> None:
+        self.pipeline = pipeline
+        self.entity_type = entity_type
+        self.done = done
+        self.slots = asyncio.Semaphore(max(1, depth))
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.last: dict[str, asyncio.Task[None]] = {}  # target id -> its last page's write
+        self.last_ids: frozenset[str] = frozenset()  # the source ids of the last page put
+        self.finished: asyncio.Task[None] | None = None  # the last page's end
+
+    async def put(
+        self, items: list[Item], mark: int, hold: AbstractAsyncContextManager[None]
+    ) -> None:
+        """A page's items into the targets: returns when the page is on its way (``hold``,
+        the entities' locks, entered here and left when every target wrote the page). Raises
+        what an earlier page's writing raised."""
+        self._raise()
+        await self.slots.acquire()
+        stack = AsyncExitStack()
+        try:
+            self._raise()
+            await stack.enter_async_context(hold)
+        except BaseException:
+            self.slots.release()
+            await stack.aclose()
+            raise
+        run = self.pipeline.run
+        # a page that refers to an entity of the one before (a member, a manager) is planned
+        # after that one is written: resolveEntityIds finds it in operational data
+        refers = not self.last_ids.isdisjoint(r for i in items for r in references(i.document))
+        self.last_ids = frozenset(i.source_id for i in items)
+        writes = []
+        for target in run.targets:
+            if target.handles(self.entity_type):
+                previous = self.last.get(target.id)
+                task = self._start(self._write(target, items, previous, refers))
+                self.last[target.id] = task
+                writes.append(task)
+        self.finished = self._start(self._finish(writes, stack, mark, self.finished))
+
+    async def _write(
+        self,
+        target: Participant,
+        items: list[Item],
+        previous: asyncio.Task[None] | None,
+        refers: bool,
+    ) -> None:
+        """A page into a target: planned while the page before is being written (unless it
+        refers to that page's entities), sent once that page is (a target's pages in order;
+        its failure raises here too)."""
+        run, writing = self.pipeline.run, self.pipeline.writing
+        if previous is not None and refers:
+            await asyncio.shield(previous)
+        prepared = None
+        if run.fatal(target) is None:
+            prepared = await writing.prepare(target, self.entity_type, items)
+        if previous is not None:
+            await asyncio.shield(previous)
+        if prepared is not None and run.fatal(target) is None:
+            await writing.finish(prepared)
+
+    async def _finish(
+        self,
+        writes: list[asyncio.Task[None]],
+        stack: AsyncExitStack,
+        mark: int,
+        previous: asyncio.Task[None] | None,
+    ) -> None:
+        try:
+            try:
+                await asyncio.gather(*(asyncio.shield(w) for w in writes))
+            finally:
+                await stack.aclose()
+            if previous is not None:
+                await asyncio.shield(previous)
+            await self.done(mark)
+        finally:
+            self.slots.release()
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self._forget)
+        return task
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            self.tasks.discard(task)  # a failed task stays: its exception is raised
+
+    def _raise(self) -> None:
+        for task in self.tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+    async def wait(self) -> None:
+        """Every page put so far written and done; raises what their writing raised."""
+        if self.tasks:
+            await asyncio.wait(set(self.tasks))
+        self._raise()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if isinstance(exc, asyncio.CancelledError):
+            for task in self.tasks:
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+            return
+        if exc is None:
+            await self.wait()
+            return
+        await asyncio.gather(*self.tasks, return_exceptions=True)  # the pages in flight end
 
 
 def _label(raw: Any) -> str:

@@ -1,21 +1,23 @@
 """Running one job: read the source page by page, transform, write every target (spec §3.1).
 
 For each entity type (users, then groups): pages are read ahead while the current one is
-written; each page goes through the source's read transformation once, then, for every
-target at the same time, through the target's write transformation and to the target with
-at most ``ips.write.concurrency`` requests in flight. Operational data decides the
+written; each page goes through the source's read transformation once, then into a flow
+(pipeline.py's ``Flow``) where every target takes the pages in order at its own pace, a
+few pages in flight, through the target's write transformation and to the target with at
+most ``ips.write.concurrency`` requests in flight. Operational data decides the
 operation: no record → create (a conflict finds the existing entity by the unique
 attributes), a record whose hash changed (READ) or any record (RESYNC) → update, else
 nothing (writing.py). After a full read the records not seen are deleted under the rules
-of §3.5 (deleting.py). Every page is committed (records, statistics, logs, checkpoint)
-before the next.
+of §3.5 (deleting.py). Every page's records are stored by each target as it writes it;
+the checkpoint (with statistics and logs) is committed once every target wrote the page,
+page after page in their order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from provisor import tracing
@@ -25,7 +27,7 @@ from provisor.jobs.failures import unexpected
 from provisor.jobs.ledger import Run, RunSpec, StatisticsKey
 from provisor.jobs.locking import LOCK_SECONDS
 from provisor.jobs.model import Action, Counts, Job, JobStatus, JobType, ReadMode, Trigger
-from provisor.jobs.pipeline import Pipeline
+from provisor.jobs.pipeline import Flow, Pipeline
 from provisor.jobs.plan import Participant, TypeRun
 from provisor.jobs.ports import EntityLocks, JobJournal, OperationalData, SourceState
 from provisor.timestamps import now
@@ -209,41 +211,22 @@ class Runner:
 
     async def _sync(self, entity_type: str, run: TypeRun) -> None:
         ledger = self.ledger
-        skip = ledger.checkpoint.get(entity_type, 0)
-        done = 0
         delta = run.token if run.mode is ReadMode.DELTA else None
         pages = self._pages(entity_type, delta)
+
+        async def committed(mark: int) -> None:  # every target wrote the pages up to mark
+            ledger.checkpoint[entity_type] = mark
+            await asyncio.to_thread(
+                self.commit, {"checkpoint": ledger.checkpoint, "heartbeat": now()}
+            )
+
         try:
-            async for page in _ahead(pages):
-                if await asyncio.to_thread(self._stop_requested):
-                    ledger.stopped = True
-                    ledger.outcome.append("The job was stopped: nothing was deleted.")
-                    return
-                if page.delta_token:
-                    run.newest = page.delta_token
-                entities = page.entities
-                done += len(entities)
-                run.read += len(entities)
-                if skip >= len(entities):  # done by the run this one restarts
-                    skip -= len(entities)
-                    continue
-                entities, skip = entities[skip:], 0
-                with tracing.span(
-                    "job page",
-                    job=self.job.id,
-                    source=self.source.name,
-                    tenant=self.job.tenant,
-                    entity_type=entity_type,
-                    entities=len(entities),
-                ):
-                    items = await asyncio.to_thread(self.pipeline.read, entity_type, entities)
-                    async with self.work.holding(entity_type, [i.source_id for i in items]):
-                        await self.pipeline.write(entity_type, items)
-                    ledger.checkpoint[entity_type] = done
-                    await asyncio.to_thread(
-                        self.commit, {"checkpoint": ledger.checkpoint, "heartbeat": now()}
-                    )
-            run.complete = True
+            async with (
+                contextlib.aclosing(_ahead(pages)) as ahead,
+                self.pipeline.flow(entity_type, committed) as flow,
+            ):
+                await self._feed(entity_type, run, ahead, flow)
+            run.complete = not ledger.stopped
         except ConnectorError as exc:
             ledger.source_failed = True
             ledger.errors.append(f"Reading {entity_type}s from {self.source.name} failed: {exc}")
@@ -251,6 +234,39 @@ class Runner:
         except TooManyRequestsError as exc:  # the page is written by the next job
             ledger.source_failed = True
             ledger.errors.append(f"Writing {entity_type}s stopped: {exc.message}")
+
+    async def _feed(
+        self, entity_type: str, run: TypeRun, pages: AsyncIterator[Page], flow: Flow
+    ) -> None:
+        """Each page read, through the source's read transformation, into the flow."""
+        ledger = self.ledger
+        skip = ledger.checkpoint.get(entity_type, 0)
+        done = 0
+        async for page in pages:
+            if await asyncio.to_thread(self._stop_requested):
+                ledger.stopped = True
+                ledger.outcome.append("The job was stopped: nothing was deleted.")
+                return
+            if page.delta_token:
+                run.newest = page.delta_token
+            entities = page.entities
+            done += len(entities)
+            run.read += len(entities)
+            if skip >= len(entities):  # done by the run this one restarts
+                skip -= len(entities)
+                continue
+            entities, skip = entities[skip:], 0
+            with tracing.span(
+                "job page",
+                job=self.job.id,
+                source=self.source.name,
+                tenant=self.job.tenant,
+                entity_type=entity_type,
+                entities=len(entities),
+            ):
+                items = await asyncio.to_thread(self.pipeline.read, entity_type, entities)
+                hold = self.work.holding(entity_type, [i.source_id for i in items])
+                await flow.put(items, done, hold)
 
     def _pages(self, entity_type: str, delta: str | None) -> AsyncIterator[Page]:
         """The pages the run reads: every entity of the type (or what changed since
@@ -281,7 +297,7 @@ class Increments:
         return added
 
 
-async def _ahead(pages: AsyncIterator[Page]) -> AsyncIterator[Page]:
+async def _ahead(pages: AsyncIterator[Page]) -> AsyncGenerator[Page, None]:
     """The pages of a read, the next one read while the current one is processed."""
     queue: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(maxsize=1)
 
@@ -290,6 +306,8 @@ async def _ahead(pages: AsyncIterator[Page]) -> AsyncIterator[Page]:
             async for page in pages:
                 await queue.put(page)
             await queue.put(None)
+        except asyncio.CancelledError:
+            raise
         except BaseException as exc:
             await queue.put(exc)
 

@@ -34,6 +34,16 @@ from provisor.transform.jsonpath import MISSING, Env, compile_reader
 from provisor.types import EntityType
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Prepared:
+    """A page planned for a target, not sent yet."""
+
+    target: Participant
+    entity_type: str
+    plans: list[Plan]
+    resolver: Resolver
+
+
 class Writing:
     """The writes of one job, a page and a target at a time."""
 
@@ -45,22 +55,33 @@ class Writing:
         self, target: Participant, entity_type: str, items: list[Item]
     ) -> list[Plan]:
         """Write items to a target; what was done with each."""
+        return await self.finish(await self.prepare(target, entity_type, items))
+
+    async def prepare(self, target: Participant, entity_type: str, items: list[Item]) -> Prepared:
+        """The first half of a page's write: each item's operation planned from operational
+        data, nothing sent (a flow plans a page while the one before is being written)."""
+        resolver = Resolver(self.run, target)
+        await self.coverage.prepare(target)
+        plans = await asyncio.to_thread(self._plan, target, entity_type, items, resolver)
+        return Prepared(target, entity_type, plans, resolver)
+
+    async def finish(self, prepared: Prepared) -> list[Plan]:
+        """The second half: the planned writes sent, then counted, logged and stored."""
+        target, entity_type, plans = prepared.target, prepared.entity_type, prepared.plans
         with tracing.span(
             "target write",
             target=target.name,
             target_id=target.id,
             entity_type=entity_type,
-            items=len(items),
+            items=len(plans),
         ):
-            return await self._write_page(target, entity_type, items)
+            return await self._write_page(target, entity_type, plans, prepared.resolver)
 
     async def _write_page(
-        self, target: Participant, entity_type: str, items: list[Item]
+        self, target: Participant, entity_type: str, plans: list[Plan], resolver: Resolver
     ) -> list[Plan]:
-        resolver = Resolver(self.run, target)
-        await self.coverage.prepare(target)
-        plans = await asyncio.to_thread(self._plan, target, entity_type, items, resolver)
-        limit = asyncio.Semaphore(target.number("ips.write.concurrency") or 8)
+        concurrency = target.number("ips.write.concurrency") or 8
+        limit = asyncio.Semaphore(concurrency)
 
         async def execute(plan: Plan) -> None:
             async with limit:
@@ -71,8 +92,17 @@ class Writing:
         others = [p for p in plans if p.action is not Action.CREATED]
         if not self.run.simulate:
             creates = await self._intend(target, entity_type, creates)
-        if len(creates) > 1 and target.connector.capabilities.bulk and not self.run.simulate:
-            await self._create_many(target, entity_type, creates)
+        capabilities = target.connector.capabilities
+        if len(creates) > 1 and capabilities.bulk and not self.run.simulate:
+            size = bulk_chunk(len(creates), capabilities.bulk_size, concurrency)
+
+            async def create_many(chunk: list[Plan]) -> None:
+                async with limit:
+                    if self.run.fatal(target) is None:
+                        await self._create_many(target, entity_type, chunk)
+
+            chunks = [creates[i : i + size] for i in range(0, len(creates), size)]
+            await asyncio.gather(*(create_many(chunk) for chunk in chunks))
             creates = [p for p in creates if p.action is Action.CREATED and p.hash is None]
         await asyncio.gather(*(execute(p) for p in creates + others))
         if not self.run.simulate:
@@ -424,6 +454,14 @@ class Writing:
         self.run.opdata.save_echoes(target.echo, entity_type, echoes)
 
 
+def bulk_chunk(creates: int, most: int, concurrency: int) -> int:
+    """How many creates a Bulk request of a page takes: at most ``most`` (0: no limit), and
+    fewer when that spreads the page over the requests the target takes at once (20 groups,
+    8 writes in flight: 3 a request, 7 requests in flight, not one of 20)."""
+    spread = max(1, -(-creates // max(1, concurrency)))
+    return min(most, spread) if most else spread
+
+
 def _simulated(diff: list[dict[str, Any]], plan: Plan) -> str:
     """A simulated write's entity-log reason: the diff, and what the target would not get."""
     return log_text({"diff": diff, **({"leftOut": list(plan.left_out)} if plan.left_out else {})})
@@ -470,7 +508,7 @@ class Resolver:
         self._known: dict[tuple[str, str, str], dict[str, str | None]] = {}
 
     def prefetch(self, documents: Iterable[Mapping[str, Any]]) -> None:
-        ids = {i for d in documents for i in _references(d)}
+        ids = {i for d in documents for i in references(d)}
         if ids:
             for entity_type in EntityType:
                 self._lookup(self.run.source.id, self.target.id, entity_type, ids)
@@ -504,7 +542,7 @@ class Resolver:
         return known
 
 
-def _references(document: Mapping[str, Any]) -> Iterator[str]:
+def references(document: Mapping[str, Any]) -> Iterator[str]:
     """The ids an entity refers to: its members and its manager (also in extensions)."""
     for node in (document, *(v for k, v in document.items() if k.startswith("urn:"))):
         if not isinstance(node, Mapping):

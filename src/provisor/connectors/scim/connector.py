@@ -114,7 +114,11 @@ class SCIMConnector(Connector):
             transport=transport,
         )
         self.capabilities = Capabilities(
-            delta_read=True, patch=self.options.patch, bulk=self.options.bulk, scim_patch=True
+            delta_read=True,
+            patch=self.options.patch,
+            bulk=self.options.bulk,
+            bulk_size=self.options.bulk_count,
+            scim_patch=True,
         )
         self._schema: schemas.TargetSchema | None = None  # what the target declares, once read
         self._discovering = anyio.Lock()
