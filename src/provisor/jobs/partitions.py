@@ -138,6 +138,12 @@ class PartRunner(Runner):
     """One partition of a job's read, run by a worker: its pages read, written and
     committed one by one (a retried task goes on after the entities done)."""
 
+    # Each commit adds the statistics since the last one to the job's: a page is read and
+    # transformed only once the pages before it are committed, so that what a commit adds
+    # is exactly its pages' (a retried partition counts its uncommitted pages again). The
+    # job's parallelism is its partitions.
+    page_by_page = True
+
     def __init__(self, *args: Any, part: Part, parts: PartitionStore, **kwargs: Any) -> None:
         super().__init__(*args, checkpoint={part.entity_type: part.done}, **kwargs)
         self.part = part

@@ -43,6 +43,8 @@ class Runner:
     around the pipeline, reporting to the job's journal. What the job is asked to do is its
     ``spec``; what it did so far, its ``ledger``."""
 
+    page_by_page = False  # True: the next page is read once the pages before are committed
+
     def __init__(
         self,
         job: Job,
@@ -256,6 +258,8 @@ class Runner:
                 skip -= len(entities)
                 continue
             entities, skip = entities[skip:], 0
+            if self.page_by_page:
+                await flow.wait()
             with tracing.span(
                 "job page",
                 job=self.job.id,
