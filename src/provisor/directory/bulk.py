@@ -1,7 +1,9 @@
 """SCIM Bulk (RFC 7644 §3.7): many operations in one request, with bulkId references.
 
-Operations run one by one, each in its own transaction. An operation that refers to a
-resource created by another (``"bulkId:qwerty"`` in its path or data) waits until that one
+Operations run one by one, each in its own savepoint of a transaction that holds up to
+``CHUNK`` of them (one commit for them all; the response is sent after the last commit). An
+operation that fails is rolled back alone. An operation that refers to a resource created
+by another (``"bulkId:qwerty"`` in its path or data) waits until that one
 has run, whatever their order in the request; references that can never be resolved
 (unknown, failed or circular) fail with 409.
 
@@ -34,6 +36,7 @@ from provisor.types import EntityType
 _KINDS = {kind.endpoint.lower(): kind for kind in EntityType}
 _METHODS = ("POST", "PUT", "PATCH", "DELETE")
 _PREFIX = "bulkId:"
+CHUNK = 100  # operations committed together at most (the writer is held meanwhile)
 
 
 @dataclass
@@ -71,16 +74,22 @@ class BulkProcessor:
         done: list[_Operation] = []
         errors = 0
         while pending:
-            op = next((op for op in pending if op.refs <= self.ids.keys()), None)
-            if op is None:
-                break
-            pending.remove(op)
-            op.result = self._execute(ctx, op)
-            done.append(op)
-            if int(op.result["status"]) >= 400:
-                errors += 1
-                if fail_on_errors is not None and errors >= fail_on_errors:
-                    pending = []  # stop: the rest is neither run nor reported
+            with self.directory.db.write(ctx, grouped=True):
+                for _ in range(CHUNK):
+                    op = next((op for op in pending if op.refs <= self.ids.keys()), None)
+                    if op is None:
+                        break
+                    pending.remove(op)
+                    op.result = self._execute(ctx, op)
+                    done.append(op)
+                    if int(op.result["status"]) >= 400:
+                        errors += 1
+                        if fail_on_errors is not None and errors >= fail_on_errors:
+                            pending = []  # stop: the rest is neither run nor reported
+                            break
+                else:
+                    continue  # the chunk is full: commit it, then the next one
+            break  # nothing left that can run
         for op in pending:
             missing = ", ".join(sorted(op.refs - self.ids.keys()))
             op.result = _error(

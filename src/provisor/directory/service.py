@@ -360,7 +360,10 @@ class Directory:
         excluded: str | None = None,
     ) -> Rendered:
         ctx.require(MANAGES[kind], action=f"create {kind.value}s")
-        return self._create(ctx, kind, body, base_url, attributes, excluded)
+        while True:  # again if the schemas changed meanwhile: the body is checked again
+            created = self._create(ctx, kind, body, base_url, attributes, excluded)
+            if created is not None:
+                return created
 
     def _create(
         self,
@@ -370,7 +373,9 @@ class Directory:
         base_url: str,
         attributes: str | None,
         excluded: str | None,
-    ) -> Rendered:
+    ) -> Rendered | None:
+        """Create a resource checked against the current schemas; None (nothing written)
+        when they changed between the check and the write."""
         with self.db.read(ctx) as tx:
             tools = self.catalog.tools(tx)
         doc = tools.checkers[kind].check(body)
@@ -382,20 +387,20 @@ class Directory:
         if kind is EntityType.USER:
             _assign_user_uuid(doc, requested=_lists_schema(body, s.SAP_USER))
         stamp = now()
-        with self.db.write(ctx) as tx:
-            if self.catalog.tools(tx).generation != tools.generation:  # schemas changed: recheck
-                return self._create(ctx, kind, body, base_url, attributes, excluded)
-            values = self._indexed(kind, self._rt(tools.registry, kind), doc)
+        values = self._indexed(kind, self._rt(tools.registry, kind), doc)
+        res = StoredResource(
+            id=resource_id,
+            doc=orjson.dumps(doc).decode(),
+            version=1,
+            created=stamp,
+            last_modified=stamp,
+        )
+        related: list[store.MemberRow] | None = None
+        with self.db.write(ctx, grouped=True) as tx:
+            if self.catalog.tools(tx).generation != tools.generation:
+                return None
             self._within_quota(tx, kind)
-            res = StoredResource(
-                id=resource_id,
-                doc=orjson.dumps(doc).decode(),
-                version=1,
-                created=stamp,
-                last_modified=stamp,
-            )
             self._insert(tx, kind, res, values, password_hash)
-            related: list[store.MemberRow] | None = None
             projection = self._projection(tx, kind, attributes, excluded)
             if members:
                 adding = [MemberChange(MemberAction.ADD, members)]
@@ -429,13 +434,19 @@ class Directory:
         try:
             store.insert_resource(tx, kind, res, values, password_hash=password_hash)
         except ConflictError as exc:
-            raise self._uniqueness(tx.ctx, kind, values, None) from exc
+            raise self._uniqueness(tx, kind, values, res.id) from exc
 
     def _uniqueness(
-        self, ctx: Context, kind: EntityType, values: Indexed, exclude_id: str | None
+        self, tx: Transaction, kind: EntityType, values: Indexed, exclude_id: str | None
     ) -> UniquenessError:
-        with self.db.read(ctx) as tx:
+        """What a write that broke a uniqueness constraint conflicts with: read in its own
+        transaction on SQLite (which sees the writes before it in its batch), in another
+        on PostgreSQL (whose transaction the failed statement aborted)."""
+        if self.db.is_sqlite:
             taken = store.conflicts(tx, kind, values, exclude_id)
+        else:
+            with self.db.read(tx.ctx) as other:
+                taken = store.conflicts(other, kind, values, exclude_id)
         what = ", ".join(taken) if taken else "a unique value"
         return UniquenessError(f"Another {kind.value} already has {what}.")
 
@@ -460,7 +471,7 @@ class Directory:
         password_hash = (
             hash_secret(password, self.options.hasher) if isinstance(password, str) else None
         )
-        with self.db.write(ctx) as tx:
+        with self.db.write(ctx, grouped=True) as tx:
             checker = self.catalog.tools(tx).checkers[kind]
             current = self._current(tx, kind, resource_id, if_match)
             old = orjson.loads(current.doc)
@@ -499,7 +510,7 @@ class Directory:
         password_hash = (
             hash_secret(password, self.options.hasher) if password is not None else None
         )  # not in the lock
-        with self.db.write(ctx) as tx:
+        with self.db.write(ctx, grouped=True) as tx:
             tools = self.catalog.tools(tx)
             patcher, checker = tools.patchers[kind], tools.checkers[kind]
             current = self._current(tx, kind, resource_id, if_match)
@@ -524,7 +535,7 @@ class Directory:
     ) -> None:
         """Delete a resource; ``if_match``: the ETag(s) it must be at."""
         ctx.require(MANAGES[kind], action=f"delete {kind.value}s")
-        with self.db.write(ctx) as tx:
+        with self.db.write(ctx, grouped=True) as tx:
             store.lock_parents(tx, resource_id)  # groups before members, as every writer
             self._current(tx, kind, resource_id, if_match)
             store.delete_resource(tx, kind, resource_id, now())
@@ -571,7 +582,7 @@ class Directory:
         try:
             store.update_resource(tx, kind, res, values, before, password_hash=password_hash)
         except ConflictError as exc:
-            raise self._uniqueness(tx.ctx, kind, values, current.id) from exc
+            raise self._uniqueness(tx, kind, values, current.id) from exc
         return res
 
     def _take_members(self, doc: JSONObject, kind: EntityType) -> tuple[Member, ...]:
