@@ -82,6 +82,19 @@ class Rendered:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedCreate:
+    """A resource to create, checked against the schemas of one generation, as stored."""
+
+    kind: EntityType
+    body: Any  # as sent: checked again if the schemas change before the write
+    generation: int
+    res: StoredResource
+    values: Indexed
+    members: tuple[Member, ...]
+    password_hash: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ListQuery:
     filter: str | None = None
     sort_by: str | None = None
@@ -360,24 +373,42 @@ class Directory:
         excluded: str | None = None,
     ) -> Rendered:
         ctx.require(MANAGES[kind], action=f"create {kind.value}s")
-        while True:  # again if the schemas changed meanwhile: the body is checked again
-            created = self._create(ctx, kind, body, base_url, attributes, excluded)
-            if created is not None:
-                return created
+        prepared = self._prepare(ctx, kind, body)
+        return self.create_prepared(
+            ctx, prepared, base_url, attributes=attributes, excluded=excluded
+        )
 
-    def _create(
+    @requires(*MANAGERS)
+    def prepare_create(self, ctx: Context, kind: EntityType, body: Any) -> PreparedCreate:
+        """Check a resource to create and build what will be stored, without the writer
+        (``create_prepared`` writes it): Bulk prepares its next operations this way while
+        another request holds the writer."""
+        ctx.require(MANAGES[kind], action=f"create {kind.value}s")
+        return self._prepare(ctx, kind, body)
+
+    @requires(*MANAGERS)
+    def create_prepared(
         self,
         ctx: Context,
-        kind: EntityType,
-        body: Any,
+        prepared: PreparedCreate,
         base_url: str,
-        attributes: str | None,
-        excluded: str | None,
-    ) -> Rendered | None:
-        """Create a resource checked against the current schemas; None (nothing written)
-        when they changed between the check and the write."""
+        *,
+        attributes: str | None = None,
+        excluded: str | None = None,
+        with_body: bool = True,
+    ) -> Rendered:
+        """Store a prepared resource (checked again if the schemas changed since);
+        ``with_body=False``: its ETag and location only."""
+        ctx.require(MANAGES[prepared.kind], action=f"create {prepared.kind.value}s")
+        while True:
+            created = self._store(ctx, prepared, base_url, attributes, excluded, with_body)
+            if created is not None:
+                return created
+            prepared = self._prepare(ctx, prepared.kind, prepared.body)
+
+    def _prepare(self, ctx: Context, kind: EntityType, body: Any) -> PreparedCreate:
         with self.db.read(ctx) as tx:
-            tools = self.catalog.tools(tx)
+            tools = self.catalog.tools(tx, fresh=False)  # the write checks their generation
         doc = tools.checkers[kind].check(body)
         members = self._take_members(doc, kind)
         password = doc.pop("password", None)
@@ -387,27 +418,51 @@ class Directory:
         if kind is EntityType.USER:
             _assign_user_uuid(doc, requested=_lists_schema(body, s.SAP_USER))
         stamp = now()
-        values = self._indexed(kind, self._rt(tools.registry, kind), doc)
-        res = StoredResource(
-            id=resource_id,
-            doc=orjson.dumps(doc).decode(),
-            version=1,
-            created=stamp,
-            last_modified=stamp,
+        return PreparedCreate(
+            kind=kind,
+            body=body,
+            generation=tools.generation,
+            res=StoredResource(
+                id=resource_id,
+                doc=orjson.dumps(doc).decode(),
+                version=1,
+                created=stamp,
+                last_modified=stamp,
+            ),
+            values=self._indexed(kind, self._rt(tools.registry, kind), doc),
+            members=members,
+            password_hash=password_hash,
         )
+
+    def _store(
+        self,
+        ctx: Context,
+        prepared: PreparedCreate,
+        base_url: str,
+        attributes: str | None,
+        excluded: str | None,
+        with_body: bool,
+    ) -> Rendered | None:
+        """Write a prepared resource; None (nothing written) when the schemas changed
+        between its check and the write."""
+        kind, res = prepared.kind, prepared.res
         related: list[store.MemberRow] | None = None
         with self.db.write(ctx, grouped=True) as tx:
-            if self.catalog.tools(tx).generation != tools.generation:
+            if self.catalog.tools(tx).generation != prepared.generation:
                 return None
             self._within_quota(tx, kind)
-            self._insert(tx, kind, res, values, password_hash)
+            self._insert(tx, kind, res, prepared.values, prepared.password_hash)
             projection = self._projection(tx, kind, attributes, excluded)
-            if members:
-                adding = [MemberChange(MemberAction.ADD, members)]
-                self._apply_members(tx, resource_id, adding, stamp)
-                related = self._related(tx, kind, [resource_id], projection).get(resource_id)
+            if prepared.members:
+                adding = [MemberChange(MemberAction.ADD, prepared.members)]
+                self._apply_members(tx, res.id, adding, res.created)
+                if with_body:
+                    related = self._related(tx, kind, [res.id], projection).get(res.id)
+        location = render.location(kind, res.id, base_url)
+        if not with_body:
+            return Rendered(None, render.etag(1), location)
         body_out = render.resource(kind, res, base_url, projection, related)
-        return Rendered(body_out, render.etag(1), render.location(kind, res.id, base_url))
+        return Rendered(body_out, render.etag(1), location)
 
     def _within_quota(self, tx: Transaction, kind: EntityType) -> None:
         """ForbiddenError (403) when the tenant's directory holds as many users and groups

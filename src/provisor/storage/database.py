@@ -46,7 +46,7 @@ from sqlalchemy.sql import ColumnElement, Executable
 from provisor.context import ANY_TENANT, Context
 from provisor.errors import ConfigError, StorageError
 from provisor.storage import auditchain
-from provisor.storage.groupcommit import CommitFailed, GroupCommit
+from provisor.storage.groupcommit import CommitFailed, GroupCommit, savepoint
 from provisor.text import storable
 from provisor.timestamps import now
 
@@ -296,7 +296,7 @@ class Database:
     def _write(self, *, foreign_keys: bool = True, grouped: bool = False) -> Iterator[Connection]:
         outer: Connection | None = getattr(self._nested, "conn", None)
         if outer is not None:  # inside a write of this thread: a savepoint of it
-            with outer.begin_nested():
+            with savepoint(outer):
                 yield outer
             return
         try:

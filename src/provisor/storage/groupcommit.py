@@ -22,17 +22,53 @@ another one of the same thread is a savepoint of it.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, Engine, RootTransaction
 
 Hook = Callable[[Connection], None]
 MAX_MEMBERS = 64  # blocks in one commit at most
 MAX_SECONDS = 0.05  # a batch open longer than this commits at the end of the current block
+
+
+_NAMES = itertools.count()
+
+
+class Savepoint:
+    """A savepoint of a connection's open transaction, in the driver's own SQL (SQLAlchemy's
+    ``begin_nested`` compiles its statements anew on every call: ~10 times the cost)."""
+
+    __slots__ = ("_name", "_raw")
+
+    def __init__(self, conn: Connection) -> None:
+        self._raw: Any = conn.connection.driver_connection
+        self._name = f"w{next(_NAMES)}"
+        self._raw.execute(f"SAVEPOINT {self._name}")
+
+    def release(self) -> None:
+        self._raw.execute(f"RELEASE SAVEPOINT {self._name}")
+
+    def rollback(self) -> None:
+        self._raw.execute(f"ROLLBACK TO SAVEPOINT {self._name}")
+        self._raw.execute(f"RELEASE SAVEPOINT {self._name}")
+
+
+@contextmanager
+def savepoint(conn: Connection) -> Iterator[Connection]:
+    """A block in a savepoint of ``conn``'s transaction: rolled back alone if it raises."""
+    point = Savepoint(conn)
+    try:
+        yield conn
+    except BaseException:
+        point.rollback()
+        raise
+    point.release()
 
 
 class CommitFailed(Exception):
@@ -103,10 +139,10 @@ class GroupCommit:
         connection before its transaction begins, ``after`` once it has ended."""
         batch = self._enter(grouped, before, after)
         own: BaseException | None = None
-        savepoint = None
+        point: Savepoint | None = None
         try:
             if grouped:
-                savepoint = batch.conn.begin_nested()
+                point = Savepoint(batch.conn)
         except BaseException as exc:
             batch.failure = exc
             own = exc
@@ -115,17 +151,17 @@ class GroupCommit:
                 yield batch.conn
             except BaseException as exc:
                 own = exc
-                if savepoint is None:  # alone: the transaction is the block's
+                if point is None:  # alone: the transaction is the block's
                     batch.failure = exc
                 else:
                     try:
-                        savepoint.rollback()
+                        point.rollback()
                     except BaseException as broke:  # the transaction is unusable
                         batch.failure = broke
             else:
-                if savepoint is not None:
+                if point is not None:
                     try:
-                        savepoint.commit()
+                        point.release()
                     except BaseException as broke:
                         own = batch.failure = broke
         batch.members += 1
