@@ -37,6 +37,7 @@ from provisor.scim.errors import (
     InvalidValueError,
     MemberNotFoundError,
     ResourceNotFoundError,
+    SCIMError,
     UniquenessError,
 )
 from provisor.scim.limits import DEFAULT_LIMITS, Limits
@@ -409,7 +410,14 @@ class Directory:
     def _prepare(self, ctx: Context, kind: EntityType, body: Any) -> PreparedCreate:
         with self.db.read(ctx) as tx:
             tools = self.catalog.tools(tx, fresh=False)  # the write checks their generation
-        doc = tools.checkers[kind].check(body)
+            try:
+                doc = tools.checkers[kind].check(body)
+            except SCIMError:  # maybe a custom schema this process has not seen yet
+                fresh = self.catalog.tools(tx)
+                if fresh.generation == tools.generation:
+                    raise
+                tools = fresh
+                doc = tools.checkers[kind].check(body)
         members = self._take_members(doc, kind)
         password = doc.pop("password", None)
         password_hash = hash_secret(password, self.options.hasher) if password is not None else None
