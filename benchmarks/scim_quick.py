@@ -174,7 +174,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured, per operation")
     parser.add_argument("--warmup", type=float, default=3.0, help="before each measure")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--operations", default="get,filter,post,patch", help="of: get,filter,post,patch")
+    parser.add_argument(
+        "--operations", default="get,filter,post,patch", help="of: get,filter,post,patch"
+    )
     parser.add_argument("--workers", type=int, help="worker processes of provisor")
     parser.add_argument("--database-url", help="PostgreSQL server (a fresh database)")
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")

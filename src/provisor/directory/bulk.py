@@ -75,14 +75,15 @@ class BulkProcessor:
         errors = 0
         prepared: dict[int, PreparedCreate | dict[str, Any]] = {}
         while pending:
-            for op in pending[:CHUNK]:  # checked and built before taking the writer
-                if op.index not in prepared:
-                    ahead = self._prepare(ctx, op)
+            for upcoming in pending[:CHUNK]:  # checked and built before taking the writer
+                if upcoming.index not in prepared:
+                    ahead = self._prepare(ctx, upcoming)
                     if ahead is not None:
-                        prepared[op.index] = ahead
+                        prepared[upcoming.index] = ahead
             with self.directory.db.write(ctx, grouped=True):
                 for _ in range(CHUNK):
-                    op = next((op for op in pending if op.refs <= self.ids.keys()), None)
+                    runnable = (op for op in pending if op.refs <= self.ids.keys())
+                    op = next(runnable, None)
                     if op is None:
                         break
                     pending.remove(op)

@@ -398,6 +398,7 @@ def _foreign_keys_on(conn: Connection) -> None:
     raw: Any = conn.connection.driver_connection
     raw.execute("PRAGMA foreign_keys=ON")
 
+
 _SET_TENANT = text("SELECT set_config('provisor.tenant', :tenant, :local)")
 
 

@@ -47,7 +47,8 @@ class Savepoint:
     __slots__ = ("_name", "_raw")
 
     def __init__(self, conn: Connection) -> None:
-        self._raw: Any = conn.connection.driver_connection
+        raw: Any = conn.connection.driver_connection
+        self._raw = raw
         self._name = f"w{next(_NAMES)}"
         self._raw.execute(f"SAVEPOINT {self._name}")
 
@@ -119,16 +120,6 @@ class GroupCommit:
         """How many grouped writers wait for the connection (for tests)."""
         with self._cond:
             return self._joining
-
-    def holds(self) -> bool:
-        """Whether the calling thread's block is running on the connection."""
-        return self._holder == threading.get_ident()
-
-    def current(self) -> Connection:
-        """The connection of the calling thread's running block."""
-        batch = self._batch
-        assert batch is not None and self.holds()
-        return batch.conn
 
     @contextmanager
     def write(
