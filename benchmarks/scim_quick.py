@@ -9,7 +9,9 @@ then ``--seconds`` seconds, HTTP Basic on every request:
 * ``get``: ``GET /scim/Users/{id}`` of a random loaded user (200 expected);
 * ``filter``: ``GET /scim/Users?filter=userName eq "…"`` of a random loaded user (200 and
   exactly one result expected);
-* ``post``: ``POST /scim/Users`` of a new user (~1.1 KB, 201 expected, durable).
+* ``post``: ``POST /scim/Users`` of a new user (~1.1 KB, 201 expected, durable);
+* ``patch``: ``PATCH /scim/Users/{id}`` of a random loaded user, replacing its displayName
+  (200 expected, durable; the body of ``benchmarks/lua/patch_user.lua``).
 
 Per operation: requests/s, p50/p99/max latency, unexpected answers, and the CPU the load
 generator used (in cores: the client shares the machine's cores with the server, so the
@@ -66,8 +68,13 @@ OPERATIONS = {
     "get": "GET /Users/{id}",
     "filter": 'GET /Users?filter=userName eq "…"',
     "post": "POST /Users (durable)",
+    "patch": "PATCH /Users/{id} (durable)",
 }
-EXPECTED = {"get": 200, "filter": 200, "post": 201}
+EXPECTED = {"get": 200, "filter": 200, "post": 201, "patch": 200}
+PATCH_BODY = (
+    '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],'
+    '"Operations":[{"op":"replace","path":"displayName","value":"Patched @@N@@"}]}'
+)
 ONE_RESULT = re.compile(rb'"totalResults"\s*:\s*1[,}\s]')
 
 
@@ -119,6 +126,13 @@ async def load(
             elif operation == "filter":
                 wanted = quote(f'userName eq "{random.choice(names)}"')
                 request = client.get(f"/scim/Users?filter={wanted}")
+            elif operation == "patch":
+                counter += 1
+                request = client.patch(
+                    f"/scim/Users/{random.choice(ids)}",
+                    content=PATCH_BODY.replace("@@N@@", f"{tag}n{counter}"),
+                    headers={"Content-Type": SCIM_JSON},
+                )
             else:
                 counter += 1
                 body = template.replace("@@N@@", f"{tag}n{counter}")
@@ -160,7 +174,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured, per operation")
     parser.add_argument("--warmup", type=float, default=3.0, help="before each measure")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--operations", default="get,filter,post", help="of: get,filter,post")
+    parser.add_argument(
+        "--operations", default="get,filter,post,patch", help="of: get,filter,post,patch"
+    )
     parser.add_argument("--workers", type=int, help="worker processes of provisor")
     parser.add_argument("--database-url", help="PostgreSQL server (a fresh database)")
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")

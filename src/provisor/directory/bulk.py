@@ -1,7 +1,9 @@
 """SCIM Bulk (RFC 7644 §3.7): many operations in one request, with bulkId references.
 
-Operations run one by one, each in its own transaction. An operation that refers to a
-resource created by another (``"bulkId:qwerty"`` in its path or data) waits until that one
+Operations run one by one, each in its own savepoint of a transaction that holds up to
+``CHUNK`` of them (one commit for them all; the response is sent after the last commit). An
+operation that fails is rolled back alone. An operation that refers to a resource created
+by another (``"bulkId:qwerty"`` in its path or data) waits until that one
 has run, whatever their order in the request; references that can never be resolved
 (unknown, failed or circular) fail with 409.
 
@@ -19,7 +21,7 @@ from typing import Any
 import orjson
 
 from provisor.context import Context, refusal, requires
-from provisor.directory.service import MANAGERS, Directory, Rendered
+from provisor.directory.service import MANAGERS, Directory, PreparedCreate, Rendered
 from provisor.errors import PreconditionFailedError
 from provisor.scim import schemas as s
 from provisor.scim.errors import (
@@ -34,6 +36,7 @@ from provisor.types import EntityType
 _KINDS = {kind.endpoint.lower(): kind for kind in EntityType}
 _METHODS = ("POST", "PUT", "PATCH", "DELETE")
 _PREFIX = "bulkId:"
+CHUNK = 100  # operations committed together at most (the writer is held meanwhile)
 
 
 @dataclass
@@ -70,17 +73,30 @@ class BulkProcessor:
         pending = list(ops)
         done: list[_Operation] = []
         errors = 0
+        prepared: dict[int, PreparedCreate | dict[str, Any]] = {}
         while pending:
-            op = next((op for op in pending if op.refs <= self.ids.keys()), None)
-            if op is None:
-                break
-            pending.remove(op)
-            op.result = self._execute(ctx, op)
-            done.append(op)
-            if int(op.result["status"]) >= 400:
-                errors += 1
-                if fail_on_errors is not None and errors >= fail_on_errors:
-                    pending = []  # stop: the rest is neither run nor reported
+            for upcoming in pending[:CHUNK]:  # checked and built before taking the writer
+                if upcoming.index not in prepared:
+                    ahead = self._prepare(ctx, upcoming)
+                    if ahead is not None:
+                        prepared[upcoming.index] = ahead
+            with self.directory.db.write(ctx, grouped=True):
+                for _ in range(CHUNK):
+                    runnable = (op for op in pending if op.refs <= self.ids.keys())
+                    op = next(runnable, None)
+                    if op is None:
+                        break
+                    pending.remove(op)
+                    op.result = self._execute(ctx, op, prepared.pop(op.index, None))
+                    done.append(op)
+                    if int(op.result["status"]) >= 400:
+                        errors += 1
+                        if fail_on_errors is not None and errors >= fail_on_errors:
+                            pending = []  # stop: the rest is neither run nor reported
+                            break
+                else:
+                    continue  # the chunk is full: commit it, then the next one
+            break  # nothing left that can run
         for op in pending:
             missing = ", ".join(sorted(op.refs - self.ids.keys()))
             op.result = _error(
@@ -142,14 +158,31 @@ class BulkProcessor:
             op = _Operation(
                 index, method, path, bulk_id, version if isinstance(version, str) else None, data
             )
-            op.refs = _references(path) | _references(data)
+            op.refs = _references(path)
+            if _may_refer(data):
+                op.refs |= _references(data)
             ops.append(op)
         return ops, fail_on_errors
 
-    def _execute(self, ctx: Context, op: _Operation) -> dict[str, Any]:
+    def _prepare(self, ctx: Context, op: _Operation) -> PreparedCreate | dict[str, Any] | None:
+        """A POST without bulkId references checked ahead: what to store, or its error
+        result; None for an operation that runs the plain way."""
+        parts = [p for p in op.path.split("/") if p]
+        kind = _KINDS.get(parts[0].lower()) if len(parts) == 1 else None
+        if op.method != "POST" or op.refs or kind is None or not self.directory.may(ctx, kind):
+            return None
         try:
-            path = _substitute(op.path, self.ids)
-            data = _substitute(op.data, self.ids)
+            return self.directory.prepare_create(ctx, kind, op.data)
+        except SCIMError as exc:
+            return _error(op, exc.status, exc.message, exc.scim_type)
+
+    def _execute(
+        self, ctx: Context, op: _Operation, ahead: PreparedCreate | dict[str, Any] | None
+    ) -> dict[str, Any]:
+        try:
+            path, data = op.path, op.data
+            if op.refs:
+                path, data = _substitute(path, self.ids), _substitute(data, self.ids)
             parts = [p for p in path.split("/") if p]
             kind = _KINDS.get(parts[0].lower()) if parts else None
             if kind is None or len(parts) > 2:
@@ -161,7 +194,11 @@ class BulkProcessor:
             if op.method == "POST":
                 if len(parts) != 1:
                     raise InvalidValueError("POST goes to /Users or /Groups.")
-                result = self.directory.create(ctx, kind, data, self.base_url)
+                if isinstance(ahead, dict):  # its check failed
+                    return ahead
+                if ahead is None:
+                    ahead = self.directory.prepare_create(ctx, kind, data)
+                result = self.directory.create_prepared(ctx, ahead, self.base_url, with_body=False)
                 assert op.bulk_id is not None
                 self.ids[op.bulk_id] = result.id
                 return _success(op, 201, result)
@@ -209,6 +246,15 @@ def _error(
         out["path"] = op.path
     out.update(status=str(status), response=error_body(status, detail, scim_type))
     return out
+
+
+def _may_refer(data: Any) -> bool:
+    """Whether ``data`` may hold a bulkId reference: its JSON text names one (most
+    operations do not, and skip the walk through their values)."""
+    try:
+        return _PREFIX.encode() in orjson.dumps(data)
+    except orjson.JSONEncodeError:  # a lone surrogate: walk
+        return True
 
 
 def _references(value: Any) -> set[str]:

@@ -37,6 +37,7 @@ from provisor.scim.errors import (
     InvalidValueError,
     MemberNotFoundError,
     ResourceNotFoundError,
+    SCIMError,
     UniquenessError,
 )
 from provisor.scim.limits import DEFAULT_LIMITS, Limits
@@ -79,6 +80,19 @@ class Rendered:
     @property
     def id(self) -> str:
         return self.location.rsplit("/", 1)[1]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedCreate:
+    """A resource to create, checked against the schemas of one generation, as stored."""
+
+    kind: EntityType
+    body: Any  # as sent: checked again if the schemas change before the write
+    generation: int
+    res: StoredResource
+    values: Indexed
+    members: tuple[Member, ...]
+    password_hash: str | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -360,20 +374,50 @@ class Directory:
         excluded: str | None = None,
     ) -> Rendered:
         ctx.require(MANAGES[kind], action=f"create {kind.value}s")
-        return self._create(ctx, kind, body, base_url, attributes, excluded)
+        prepared = self._prepare(ctx, kind, body)
+        return self.create_prepared(
+            ctx, prepared, base_url, attributes=attributes, excluded=excluded
+        )
 
-    def _create(
+    @requires(*MANAGERS)
+    def prepare_create(self, ctx: Context, kind: EntityType, body: Any) -> PreparedCreate:
+        """Check a resource to create and build what will be stored, without the writer
+        (``create_prepared`` writes it): Bulk prepares its next operations this way while
+        another request holds the writer."""
+        ctx.require(MANAGES[kind], action=f"create {kind.value}s")
+        return self._prepare(ctx, kind, body)
+
+    @requires(*MANAGERS)
+    def create_prepared(
         self,
         ctx: Context,
-        kind: EntityType,
-        body: Any,
+        prepared: PreparedCreate,
         base_url: str,
-        attributes: str | None,
-        excluded: str | None,
+        *,
+        attributes: str | None = None,
+        excluded: str | None = None,
+        with_body: bool = True,
     ) -> Rendered:
+        """Store a prepared resource (checked again if the schemas changed since);
+        ``with_body=False``: its ETag and location only."""
+        ctx.require(MANAGES[prepared.kind], action=f"create {prepared.kind.value}s")
+        while True:
+            created = self._store(ctx, prepared, base_url, attributes, excluded, with_body)
+            if created is not None:
+                return created
+            prepared = self._prepare(ctx, prepared.kind, prepared.body)
+
+    def _prepare(self, ctx: Context, kind: EntityType, body: Any) -> PreparedCreate:
         with self.db.read(ctx) as tx:
-            tools = self.catalog.tools(tx)
-        doc = tools.checkers[kind].check(body)
+            tools = self.catalog.tools(tx, fresh=False)  # the write checks their generation
+            try:
+                doc = tools.checkers[kind].check(body)
+            except SCIMError:  # maybe a custom schema this process has not seen yet
+                fresh = self.catalog.tools(tx)
+                if fresh.generation == tools.generation:
+                    raise
+                tools = fresh
+                doc = tools.checkers[kind].check(body)
         members = self._take_members(doc, kind)
         password = doc.pop("password", None)
         password_hash = hash_secret(password, self.options.hasher) if password is not None else None
@@ -382,27 +426,51 @@ class Directory:
         if kind is EntityType.USER:
             _assign_user_uuid(doc, requested=_lists_schema(body, s.SAP_USER))
         stamp = now()
-        with self.db.write(ctx) as tx:
-            if self.catalog.tools(tx).generation != tools.generation:  # schemas changed: recheck
-                return self._create(ctx, kind, body, base_url, attributes, excluded)
-            values = self._indexed(kind, self._rt(tools.registry, kind), doc)
-            self._within_quota(tx, kind)
-            res = StoredResource(
+        return PreparedCreate(
+            kind=kind,
+            body=body,
+            generation=tools.generation,
+            res=StoredResource(
                 id=resource_id,
                 doc=orjson.dumps(doc).decode(),
                 version=1,
                 created=stamp,
                 last_modified=stamp,
-            )
-            self._insert(tx, kind, res, values, password_hash)
-            related: list[store.MemberRow] | None = None
+            ),
+            values=self._indexed(kind, self._rt(tools.registry, kind), doc),
+            members=members,
+            password_hash=password_hash,
+        )
+
+    def _store(
+        self,
+        ctx: Context,
+        prepared: PreparedCreate,
+        base_url: str,
+        attributes: str | None,
+        excluded: str | None,
+        with_body: bool,
+    ) -> Rendered | None:
+        """Write a prepared resource; None (nothing written) when the schemas changed
+        between its check and the write."""
+        kind, res = prepared.kind, prepared.res
+        related: list[store.MemberRow] | None = None
+        with self.db.write(ctx, grouped=True) as tx:
+            if self.catalog.tools(tx).generation != prepared.generation:
+                return None
+            self._within_quota(tx, kind)
+            self._insert(tx, kind, res, prepared.values, prepared.password_hash)
             projection = self._projection(tx, kind, attributes, excluded)
-            if members:
-                adding = [MemberChange(MemberAction.ADD, members)]
-                self._apply_members(tx, resource_id, adding, stamp)
-                related = self._related(tx, kind, [resource_id], projection).get(resource_id)
+            if prepared.members:
+                adding = [MemberChange(MemberAction.ADD, prepared.members)]
+                self._apply_members(tx, res.id, adding, res.created)
+                if with_body:
+                    related = self._related(tx, kind, [res.id], projection).get(res.id)
+        location = render.location(kind, res.id, base_url)
+        if not with_body:
+            return Rendered(None, render.etag(1), location)
         body_out = render.resource(kind, res, base_url, projection, related)
-        return Rendered(body_out, render.etag(1), render.location(kind, res.id, base_url))
+        return Rendered(body_out, render.etag(1), location)
 
     def _within_quota(self, tx: Transaction, kind: EntityType) -> None:
         """ForbiddenError (403) when the tenant's directory holds as many users and groups
@@ -429,13 +497,19 @@ class Directory:
         try:
             store.insert_resource(tx, kind, res, values, password_hash=password_hash)
         except ConflictError as exc:
-            raise self._uniqueness(tx.ctx, kind, values, None) from exc
+            raise self._uniqueness(tx, kind, values, res.id) from exc
 
     def _uniqueness(
-        self, ctx: Context, kind: EntityType, values: Indexed, exclude_id: str | None
+        self, tx: Transaction, kind: EntityType, values: Indexed, exclude_id: str | None
     ) -> UniquenessError:
-        with self.db.read(ctx) as tx:
+        """What a write that broke a uniqueness constraint conflicts with: read in its own
+        transaction on SQLite (which sees the writes before it in its batch), in another
+        on PostgreSQL (whose transaction the failed statement aborted)."""
+        if self.db.is_sqlite:
             taken = store.conflicts(tx, kind, values, exclude_id)
+        else:
+            with self.db.read(tx.ctx) as other:
+                taken = store.conflicts(other, kind, values, exclude_id)
         what = ", ".join(taken) if taken else "a unique value"
         return UniquenessError(f"Another {kind.value} already has {what}.")
 
@@ -460,7 +534,7 @@ class Directory:
         password_hash = (
             hash_secret(password, self.options.hasher) if isinstance(password, str) else None
         )
-        with self.db.write(ctx) as tx:
+        with self.db.write(ctx, grouped=True) as tx:
             checker = self.catalog.tools(tx).checkers[kind]
             current = self._current(tx, kind, resource_id, if_match)
             old = orjson.loads(current.doc)
@@ -499,7 +573,7 @@ class Directory:
         password_hash = (
             hash_secret(password, self.options.hasher) if password is not None else None
         )  # not in the lock
-        with self.db.write(ctx) as tx:
+        with self.db.write(ctx, grouped=True) as tx:
             tools = self.catalog.tools(tx)
             patcher, checker = tools.patchers[kind], tools.checkers[kind]
             current = self._current(tx, kind, resource_id, if_match)
@@ -524,7 +598,7 @@ class Directory:
     ) -> None:
         """Delete a resource; ``if_match``: the ETag(s) it must be at."""
         ctx.require(MANAGES[kind], action=f"delete {kind.value}s")
-        with self.db.write(ctx) as tx:
+        with self.db.write(ctx, grouped=True) as tx:
             store.lock_parents(tx, resource_id)  # groups before members, as every writer
             self._current(tx, kind, resource_id, if_match)
             store.delete_resource(tx, kind, resource_id, now())
@@ -571,7 +645,7 @@ class Directory:
         try:
             store.update_resource(tx, kind, res, values, before, password_hash=password_hash)
         except ConflictError as exc:
-            raise self._uniqueness(tx.ctx, kind, values, current.id) from exc
+            raise self._uniqueness(tx, kind, values, current.id) from exc
         return res
 
     def _take_members(self, doc: JSONObject, kind: EntityType) -> tuple[Member, ...]:

@@ -3,8 +3,10 @@
 SQLite (the default) runs with the synchronous ``sqlite3`` driver in WAL mode: a pool of
 reading connections, and one writing connection per process whose transactions start with
 ``BEGIN IMMEDIATE``. Writers of several processes take turns through a lock file, so they
-queue instead of sleeping in SQLite's busy handler. PostgreSQL uses psycopg 3 with a
-connection pool; reads run in autocommit mode, writes in a transaction.
+queue instead of sleeping in SQLite's busy handler; the writers of a process that arrive
+together share one commit (``write(ctx, grouped=True)``: :mod:`.groupcommit`). PostgreSQL
+uses psycopg 3 with a connection pool; reads run in autocommit mode, writes in a
+transaction. A write opened inside another write of the same thread is a savepoint of it.
 
 ``read(ctx)`` and ``write(ctx)`` yield a :class:`Transaction`: the connection together with
 the context of the service call, so that every statement is scoped to the call's tenant by one
@@ -44,6 +46,7 @@ from sqlalchemy.sql import ColumnElement, Executable
 from provisor.context import ANY_TENANT, Context
 from provisor.errors import ConfigError, StorageError
 from provisor.storage import auditchain
+from provisor.storage.groupcommit import CommitFailed, GroupCommit, savepoint
 from provisor.text import storable
 from provisor.timestamps import now
 
@@ -196,7 +199,7 @@ class Database:
         self.statement_timeout = statement_timeout
         self.is_sqlite = backend_of(url) == "sqlite"
         self._lock_fd: int | None = None
-        self._thread_lock = threading.Lock()
+        self._nested = threading.local()  # the connection of this thread's open write
         if self.is_sqlite:
             path = url.split("///", 1)[1]
             if path and path != ":memory:":
@@ -207,11 +210,13 @@ class Database:
             self.read_engine = _sqlite_engine(
                 url, sqlite_synchronous, writer=False, pool_size=pool_size
             )
+            self.writers: GroupCommit | None = GroupCommit(self.write_engine, self._writer_turn)
         else:
             # No pre-ping (a round trip per request): a connection that broke is discarded
             # when it fails, and the request that met it gets a 503.
             self.write_engine = _server_engine(url, pool_size, statement_timeout)
             self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
+            self.writers = None
 
     @property
     def dialect(self) -> str:
@@ -221,10 +226,13 @@ class Database:
         """Reading for a service call (a ``Transaction``); nothing it does is committed."""
         return self._scoped(self._read(), ctx, writable=False)
 
-    def write(self, ctx: Context) -> AbstractContextManager[Transaction]:
+    def write(self, ctx: Context, *, grouped: bool = False) -> AbstractContextManager[Transaction]:
         """A transaction for a service call, committed when the block ends and rolled back if
-        it raises."""
-        return self._scoped(self._write(), ctx, writable=True)
+        it raises. ``grouped``: on SQLite, the block may share its commit with the blocks
+        of other threads that wait for the writer meanwhile (each in its own savepoint: one
+        that raises leaves the others); the block ends only once its changes are committed.
+        Inside another write of the same thread, the block is a savepoint of it."""
+        return self._scoped(self._write(grouped=grouped), ctx, writable=True)
 
     def unscoped_read(self) -> AbstractContextManager[Connection]:
         """A bare connection over every tenant's rows: for migrations, health checks and
@@ -251,9 +259,26 @@ class Database:
         self, opened: AbstractContextManager[Connection], ctx: Context, *, writable: bool
     ) -> Iterator[Transaction]:
         with opened as conn:
-            if not self.is_sqlite:
-                _row_security(conn, ctx.tenant, writable=writable)
-            yield Transaction(conn, ctx, writable=writable)
+            if self.is_sqlite:
+                yield Transaction(conn, ctx, writable=writable)
+            elif not writable:
+                _row_security(conn, ctx.tenant, writable=False)
+                yield Transaction(conn, ctx, writable=False)
+            else:
+                # A write nested in another of the same tenant needs no new setting; one of
+                # another tenant sets its own and gives the outer one's back after it.
+                outer = conn.info.get(_WRITE_TENANT)
+                if outer != ctx.tenant:
+                    _row_security(conn, ctx.tenant, writable=True)
+                    conn.info[_WRITE_TENANT] = ctx.tenant
+                try:
+                    yield Transaction(conn, ctx, writable=True)
+                except BaseException:  # a savepoint's rollback undoes its setting
+                    _restore(conn.info, _WRITE_TENANT, outer)
+                    raise
+                if outer is not None and outer != ctx.tenant:
+                    _row_security(conn, outer, writable=True)
+                _restore(conn.info, _WRITE_TENANT, outer)
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -268,28 +293,45 @@ class Database:
             raise
 
     @contextmanager
-    def _write(self, *, foreign_keys: bool = True) -> Iterator[Connection]:
+    def _write(self, *, foreign_keys: bool = True, grouped: bool = False) -> Iterator[Connection]:
+        outer: Connection | None = getattr(self._nested, "conn", None)
+        if outer is not None:  # inside a write of this thread: a savepoint of it
+            with savepoint(outer):
+                yield outer
+            return
         try:
-            with self._writer_turn():
-                if foreign_keys or not self.is_sqlite:
-                    with self.write_engine.begin() as conn:
-                        yield conn
-                else:
-                    with self.write_engine.connect() as conn:
-                        raw: Any = conn.connection.driver_connection
-                        raw.execute("PRAGMA foreign_keys=OFF")  # no effect inside a transaction
-                        try:
-                            with conn.begin():
-                                yield conn
-                                problems = conn.exec_driver_sql("PRAGMA foreign_key_check")
-                                if problems.first() is not None:
-                                    raise StorageError("A migration broke a foreign key.")
-                        finally:
-                            raw.execute("PRAGMA foreign_keys=ON")
+            with self._writing(foreign_keys=foreign_keys, grouped=grouped) as conn:
+                self._nested.conn = conn
+                try:
+                    yield conn
+                finally:
+                    self._nested.conn = None
         except OperationalError as exc:
             if _canceled(exc):
                 raise self._timed_out() from exc
             raise _unavailable(exc) from exc
+        except CommitFailed as exc:
+            raise StorageError(
+                "Database unavailable: the commit failed, nothing of this request was "
+                f"written: {_reason(exc.cause)}"
+            ) from exc
+
+    @contextmanager
+    def _writing(self, *, foreign_keys: bool, grouped: bool) -> Iterator[Connection]:
+        if self.writers is None:  # PostgreSQL: concurrent commits share their WAL flushes
+            with self.write_engine.begin() as conn:
+                yield conn
+        elif foreign_keys:
+            with self.writers.write(grouped=grouped) as conn:
+                yield conn
+        else:
+            with self.writers.write(
+                grouped=False, before=_foreign_keys_off, after=_foreign_keys_on
+            ) as conn:
+                yield conn
+                problems = conn.exec_driver_sql("PRAGMA foreign_key_check")
+                if problems.first() is not None:
+                    raise StorageError("A migration broke a foreign key.")
 
     def _timed_out(self) -> StorageError:
         return StorageError(
@@ -299,15 +341,16 @@ class Database:
 
     @contextmanager
     def _writer_turn(self) -> Iterator[None]:
+        """The writer's turn between the processes of the SQLite database (its lock file);
+        the threads of a process take turns in :class:`GroupCommit`."""
         if self._lock_fd is None:
             yield
             return
-        with self._thread_lock:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def bypasses_row_security(self) -> bool:
         """Whether PostgreSQL skips the tenants' row-level security policies for this
@@ -334,6 +377,28 @@ class Database:
 
 
 TENANT_SETTING = "provisor.tenant"  # what PostgreSQL's row-level security policies compare
+_WRITE_TENANT = "provisor.write_tenant"  # the tenant set for the connection's transaction
+
+
+def _restore(info: dict[Any, Any], key: str, value: Any) -> None:
+    if value is None:
+        info.pop(key, None)
+    else:
+        info[key] = value
+
+
+def _foreign_keys_off(conn: Connection) -> None:
+    """Suspend SQLite's foreign keys (outside a transaction: no effect inside one; on the
+    driver's connection: SQLAlchemy's would begin one)."""
+    raw: Any = conn.connection.driver_connection
+    raw.execute("PRAGMA foreign_keys=OFF")
+
+
+def _foreign_keys_on(conn: Connection) -> None:
+    raw: Any = conn.connection.driver_connection
+    raw.execute("PRAGMA foreign_keys=ON")
+
+
 _SET_TENANT = text("SELECT set_config('provisor.tenant', :tenant, :local)")
 
 
@@ -389,10 +454,14 @@ def _canceled(exc: DBAPIError) -> bool:
 
 
 def _unavailable(exc: DBAPIError) -> StorageError:
+    return StorageError(f"Database unavailable: {_reason(exc)}")
+
+
+def _reason(exc: BaseException) -> str:
     """The driver's reason on one line (libpq spreads it over several)."""
-    lines = [line.strip() for line in str(exc.orig).splitlines() if line.strip()]
-    reason = " ".join(line if line.endswith((".", "?", ":")) else line + "." for line in lines)
-    return StorageError(f"Database unavailable: {reason}")
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    return " ".join(line if line.endswith((".", "?", ":")) else line + "." for line in lines)
 
 
 def _sqlite_engine(url: str, synchronous: str, *, writer: bool, pool_size: int) -> Engine:
