@@ -22,7 +22,9 @@ NO_DJANGO = pytest.mark.skipif(
     "versions; the tests never install it (that needs the package registry): "
     "`python benchmarks/scim_directory.py --compare` creates it",
 )
-TINY = ["--duration", "1", "--warmup", "0", "--settle", "0", "--connections", "2"]
+# A second of warm-up takes the first, slow requests of a fresh server out of the measured
+# seconds (on a loaded machine, one second without it once completed no request at all).
+TINY = ["--duration", "2", "--warmup", "1", "--settle", "0", "--connections", "2"]
 
 
 def server_run(name: str, rates: dict[str, float], load_rate: float, failed: str = "") -> ServerRun:
