@@ -4,7 +4,8 @@ Filters are parsed by scim2-models; this module turns the syntax tree into one S
 boolean expression, so the database does the filtering. Attributes that have a column of
 their own (``userName``, ``externalId``, ``displayName``, ``meta.lastModified``, ...) and
 ``emails.value`` / group members (side tables) use their indexes; any other attribute is
-read from the JSON document.
+read from the JSON document. ``co``, ``sw`` and ``ew`` on userName, displayName and
+emails.value are served by the substring search's index (:mod:`provisor.storage.search`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from provisor.scim.attributes import Attribute, AttrType
 from provisor.scim.errors import InvalidFilterError, InvalidValueError
 from provisor.scim.limits import DEFAULT_LIMITS, Limits, check_filter_text, check_filter_tree
 from provisor.scim.registry import Resolved, ResourceType, resolve
+from provisor.storage import search
 from provisor.storage import tables as t
 from provisor.storage.jsonsql import JSONSQL
 from provisor.timestamps import format_datetime, parse_datetime
@@ -51,6 +53,8 @@ from provisor.timestamps import format_datetime, parse_datetime
 _STRINGY = (AttrType.STRING, AttrType.REFERENCE, AttrType.BINARY)
 _ORDERING = {CompareOperator.gt, CompareOperator.ge, CompareOperator.lt, CompareOperator.le}
 _TEXT_OPS = {CompareOperator.co, CompareOperator.sw, CompareOperator.ew}
+# What SQLite's search index serves (``sw`` is a range of the folded column's B-tree).
+_SEARCHED_OPS = {CompareOperator.co, CompareOperator.ew}
 
 
 def _member_column(member_table: Any, sub_name: str) -> Any:
@@ -102,18 +106,22 @@ def _parse(text: str) -> FilterNode:
 
 @dataclass(frozen=True, slots=True)
 class _Column:
-    """An attribute with a column of its own: the column and whether it holds folded text."""
+    """An attribute with a column of its own: the column, whether it holds folded text and
+    its column in SQLite's search index (None: not searched by substring)."""
 
     column: Any
     folded: bool = False
+    search: str | None = None
 
 
 class FilterCompiler:
-    """Compiles filters on one resource type (User or Group) for one dialect."""
+    """Compiles filters on one resource type (User or Group) for one dialect; ``indexed=False``
+    leaves SQLite's search index out (a scan: what the tests compare it with)."""
 
-    def __init__(self, rt: ResourceType, dialect: str) -> None:
+    def __init__(self, rt: ResourceType, dialect: str, *, indexed: bool = True) -> None:
         self.rt = rt
         self.json = JSONSQL(dialect)
+        self.searched = indexed and dialect == "sqlite"
         self.table: Table = t.users if rt.name == "User" else t.groups
         c = self.table.c
         self.columns: dict[str, _Column] = {
@@ -121,10 +129,18 @@ class FilterCompiler:
             "externalid": _Column(c.external_id),
             "meta.created": _Column(c.created),
             "meta.lastmodified": _Column(c.last_modified),
-            "displayname": _Column(c.display_name_key, folded=True),
         }
         if rt.name == "User":
-            self.columns["username"] = _Column(c.user_name_key, folded=True)
+            self.columns["displayname"] = _Column(
+                c.display_name_key, folded=True, search=search.USER_DISPLAY_NAME
+            )
+            self.columns["username"] = _Column(
+                c.user_name_key, folded=True, search=search.USER_NAME
+            )
+        else:
+            self.columns["displayname"] = _Column(
+                c.display_name_key, folded=True, search=search.GROUP_DISPLAY_NAME
+            )
 
     # -- filters --------------------------------------------------------------------------
 
@@ -157,6 +173,9 @@ class FilterCompiler:
             return self._test(literal(self.rt.name), sub, node)
         if core and name in self.columns:
             col = self.columns[name]
+            found = self._searched(col.search, res.leaf, node)
+            if found is not None:
+                return found
             return self._test(col.column, res.leaf, node, folded=col.folded)
         if attr.name == "meta":
             raise InvalidFilterError(f"Filtering on {node.attr_path} is not supported.")
@@ -231,6 +250,9 @@ class FilterCompiler:
                 return self._some_element(elements, self._test(value, sub, node), node)
             emails = t.user_emails
             leaf = _sub(s.CORE_USER, "emails", "value")
+            found = self._searched(search.USER_EMAIL, leaf, node)
+            if found is not None:
+                return found
             cond = self._test(emails.c.value_key, leaf, node, folded=True)
             return self._some_row(select(emails.c.user_id), cond, node)
         member, group = t.group_members.alias("gm"), t.groups.alias("g")
@@ -253,6 +275,24 @@ class FilterCompiler:
         leaf = _sub(s.CORE_GROUP, "members", sub_name)
         cond = self._test(_member_column(member, sub_name), leaf, node)
         return self._some_row(select(member.c.group_id), cond, node)
+
+    def _searched(
+        self, column: str | None, attr: Attribute, node: Present | Comparison
+    ) -> ColumnElement[bool] | None:
+        """``co`` or ``ew`` on a searched attribute, answered by SQLite's search index (the
+        ids of the resources holding a matching value); None for any other test."""
+        if (
+            column is None
+            or not self.searched
+            or not isinstance(node, Comparison)
+            or node.op not in _SEARCHED_OPS
+            or attr.case_exact
+        ):
+            return None
+        value = self._operand(attr, node.op, node.value) if node.value is not None else None
+        if not isinstance(value, str):
+            return None  # "co null" and the like: _test says what is wrong
+        return self.table.c.id.in_(search.owners(column, node.op, value.lower()))
 
     # A multi-valued attribute matches when one of its values does (RFC 7644 §3.4.2.2);
     # "ne" also matches when it has no value at all, as for a single-valued attribute.
@@ -319,12 +359,8 @@ class FilterCompiler:
                 result = expr == value
             case CompareOperator.ne:
                 result = or_(expr.is_(None), expr != value)
-            case CompareOperator.co:
-                result = expr.contains(value, autoescape=True)
-            case CompareOperator.sw:
-                result = expr.startswith(value, autoescape=True)
-            case CompareOperator.ew:
-                result = expr.endswith(value, autoescape=True)
+            case CompareOperator.co | CompareOperator.sw | CompareOperator.ew:
+                result = search.like(expr, op, value)
             case CompareOperator.gt:
                 result = expr > value
             case CompareOperator.ge:
