@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ from scim2_models.path import (
 )
 from sqlalchemy import (
     ColumnElement,
+    Select,
     Table,
     and_,
     false,
@@ -53,8 +55,6 @@ from provisor.timestamps import format_datetime, parse_datetime
 _STRINGY = (AttrType.STRING, AttrType.REFERENCE, AttrType.BINARY)
 _ORDERING = {CompareOperator.gt, CompareOperator.ge, CompareOperator.lt, CompareOperator.le}
 _TEXT_OPS = {CompareOperator.co, CompareOperator.sw, CompareOperator.ew}
-# What SQLite's search index serves (``sw`` is a range of the folded column's B-tree).
-_SEARCHED_OPS = {CompareOperator.co, CompareOperator.ew}
 
 
 def _member_column(member_table: Any, sub_name: str) -> Any:
@@ -116,12 +116,13 @@ class _Column:
 
 class FilterCompiler:
     """Compiles filters on one resource type (User or Group) for one dialect; ``indexed=False``
-    leaves SQLite's search index out (a scan: what the tests compare it with)."""
+    leaves the substring search's index out (a scan: what the tests compare it with)."""
 
     def __init__(self, rt: ResourceType, dialect: str, *, indexed: bool = True) -> None:
         self.rt = rt
+        self.dialect = dialect
+        self.indexed = indexed
         self.json = JSONSQL(dialect)
-        self.searched = indexed and dialect == "sqlite"
         self.table: Table = t.users if rt.name == "User" else t.groups
         c = self.table.c
         self.columns: dict[str, _Column] = {
@@ -173,7 +174,15 @@ class FilterCompiler:
             return self._test(literal(self.rt.name), sub, node)
         if core and name in self.columns:
             col = self.columns[name]
-            found = self._searched(col.search, res.leaf, node)
+            column = col.column
+            found = self._searched(
+                col.search,
+                res.leaf,
+                node,
+                lambda owners, op, value: and_(
+                    self.table.c.id.in_(owners), search.like(column, op, value)
+                ),
+            )
             if found is not None:
                 return found
             return self._test(col.column, res.leaf, node, folded=col.folded)
@@ -250,7 +259,16 @@ class FilterCompiler:
                 return self._some_element(elements, self._test(value, sub, node), node)
             emails = t.user_emails
             leaf = _sub(s.CORE_USER, "emails", "value")
-            found = self._searched(search.USER_EMAIL, leaf, node)
+            found = self._searched(
+                search.USER_EMAIL,
+                leaf,
+                node,
+                lambda owners, op, value: self.table.c.id.in_(
+                    select(emails.c.user_id).where(
+                        emails.c.user_id.in_(owners), search.like(emails.c.value_key, op, value)
+                    )
+                ),
+            )
             if found is not None:
                 return found
             cond = self._test(emails.c.value_key, leaf, node, folded=True)
@@ -277,22 +295,36 @@ class FilterCompiler:
         return self._some_row(select(member.c.group_id), cond, node)
 
     def _searched(
-        self, column: str | None, attr: Attribute, node: Present | Comparison
+        self,
+        column: str | None,
+        attr: Attribute,
+        node: Present | Comparison,
+        recheck: Callable[[Select[Any], CompareOperator, str], ColumnElement[bool]],
     ) -> ColumnElement[bool] | None:
-        """``co`` or ``ew`` on a searched attribute, answered by SQLite's search index (the
-        ids of the resources holding a matching value); None for any other test."""
+        """``co``, ``sw`` or ``ew`` on a searched attribute (``column`` of the search index)
+        through the index: on SQLite the ids it finds (checked there); on PostgreSQL
+        ``recheck`` of the candidates it finds. None when the index cannot serve the test
+        (another test, a value without trigrams on PostgreSQL, ``sw`` on SQLite: a B-tree
+        range of the column serves it)."""
         if (
             column is None
-            or not self.searched
+            or not self.indexed
             or not isinstance(node, Comparison)
-            or node.op not in _SEARCHED_OPS
+            or node.op not in _TEXT_OPS
+            or node.value is None
             or attr.case_exact
         ):
             return None
-        value = self._operand(attr, node.op, node.value) if node.value is not None else None
-        if not isinstance(value, str):
-            return None  # "co null" and the like: _test says what is wrong
-        return self.table.c.id.in_(search.owners(column, node.op, value.lower()))
+        op = node.op
+        value = str(self._operand(attr, op, node.value)).lower()
+        if self.dialect == "sqlite":
+            if op is CompareOperator.sw:
+                return None
+            return self.table.c.id.in_(search.owners(column, op, value))
+        grams = search.trigrams(op, value)
+        if not grams:
+            return None
+        return recheck(search.trigram_owners(column, grams), op, value)
 
     # A multi-valued attribute matches when one of its values does (RFC 7644 §3.4.2.2);
     # "ne" also matches when it has no value at all, as for a single-valued attribute.

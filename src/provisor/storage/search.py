@@ -1,13 +1,19 @@
-"""Substring search (``co``, ``sw``, ``ew``) on the directory's folded values, and the SQL
-that SQLite's search index answers (decision 0031).
+"""Substring search (``co``, ``sw``, ``ew``) on the directory's folded values: the SQL the
+search index answers on each database (migration 0023, decision 0031).
 
-On PostgreSQL the folded columns themselves have pg_trgm GIN indexes (migration 0023): a
-``LIKE`` on them is served by the index, nothing more to say. On SQLite triggers copy each
-searched value (userName, displayName, emails.value of users; displayName of groups) into a
-row of ``search_values``, indexed by the FTS5 table ``search_text`` with the trigram
-tokenizer; a phrase of three characters or more finds the rows holding it, and the exact
-``LIKE`` on those rows keeps SCIM's semantics. Shorter values have no trigram: they scan the
-narrow ``search_values`` table (``sw`` is a range of the column's B-tree instead).
+The searched values are userName, displayName and emails.value of users and displayName of
+groups; triggers keep the index in the transaction that writes the row. The index finds the
+candidates, and the exact ``LIKE`` on them keeps SCIM's semantics (wildcards, case).
+
+* SQLite: each value is a row of ``search_values``, indexed by the FTS5 table ``search_text``
+  with the trigram tokenizer; a phrase of three characters or more finds the rows holding it.
+  Shorter values scan the narrow ``search_values`` table; ``sw`` is a range of the folded
+  column's B-tree (LIKE with a fixed prefix) and needs neither.
+* PostgreSQL: ``search_trigrams`` holds each value's trigrams (the value between \\x02 and
+  \\x03) in a B-tree: the owners holding every trigram of the searched value are the
+  candidates. Not pg_trgm's GIN indexes: under row-level security PostgreSQL puts only
+  leakproof operators into an index scan, and LIKE and the GIN operators are not. A ``co``
+  shorter than three characters (``sw``/``ew``: two) has no trigram and scans.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from scim2_models.path import CompareOperator
-from sqlalchemy import ColumnElement, Select, and_, column, literal_column, select, table
+from sqlalchemy import ColumnElement, Select, and_, column, func, literal_column, select, table
 
 from provisor.text import unstorable
 
@@ -33,7 +39,12 @@ values = table(
     *(column(name) for name in (USER_NAME, USER_DISPLAY_NAME, USER_EMAIL, GROUP_DISPLAY_NAME)),
 )
 _text = table("search_text", column("rowid"))
-_MATCH = literal_column("search_text")
+_MATCH: Any = literal_column("search_text")
+trigrams_table = table(
+    "search_trigrams", column("attribute"), column("trigram"), column("owner_id")
+)
+ATTRIBUTE_CODES = {USER_NAME: 1, USER_DISPLAY_NAME: 2, USER_EMAIL: 3, GROUP_DISPLAY_NAME: 4}
+START, END = "\x02", "\x03"  # around a value in search_trigrams: sw and ew find its ends
 
 
 def like(expr: Any, op: CompareOperator, value: str) -> ColumnElement[bool]:
@@ -70,3 +81,25 @@ def owners(attribute: str, op: CompareOperator, value: str) -> Select[Any]:
     else:
         cond = and_(held.is_not(None), cond)
     return select(values.c.owner_id).where(cond)
+
+
+def trigrams(op: CompareOperator, value: str) -> set[str]:
+    """PostgreSQL: the trigrams that every value matching ``value`` (folded) by ``op``
+    holds in search_trigrams; none when the value is too short (or cannot be stored)."""
+    if unstorable(value) is not None:
+        return set()
+    wrapped = (START if op is CompareOperator.sw else "") + value
+    wrapped += END if op is CompareOperator.ew else ""
+    return {wrapped[i : i + 3] for i in range(len(wrapped) - 2)}
+
+
+def trigram_owners(attribute: str, grams: set[str]) -> Select[Any]:
+    """PostgreSQL: the ids of the users or groups whose ``attribute`` holds every one of
+    ``grams`` (the candidates: the caller checks the value itself)."""
+    st = trigrams_table
+    return (
+        select(st.c.owner_id)
+        .where(st.c.attribute == ATTRIBUTE_CODES[attribute], st.c.trigram.in_(sorted(grams)))
+        .group_by(st.c.owner_id)
+        .having(func.count() == len(grams))
+    )

@@ -1,7 +1,8 @@
 """substring search: the directory's ``co``, ``sw`` and ``ew`` filters on userName,
-emails.value and displayName served by an index — pg_trgm GIN indexes on PostgreSQL; on SQLite
-an FTS5 table with the trigram tokenizer over ``search_values``, a copy of the searched values
-kept by triggers in the transaction that writes the row (storage/search.py)
+emails.value and displayName served by an index, kept by triggers in the transaction that
+writes the row (storage/search.py, decision 0031) — on PostgreSQL a B-tree of the values'
+trigrams (``search_trigrams``, under row-level security); on SQLite an FTS5 table with the
+trigram tokenizer over ``search_values``, a copy of the searched values
 
 Revision ID: 0023
 Revises: 0022
@@ -11,22 +12,112 @@ Create Date: 2026-12-05 16:20:00
 from __future__ import annotations
 
 from alembic import op
-from sqlalchemy import text
-
-from provisor.errors import ConfigError
 
 revision = "0023"
 down_revision = "0022"
 branch_labels = None
 depends_on = None
 
-# PostgreSQL: index name -> (table, folded column).
-TRIGRAM_INDEXES = {
-    "search_trgm_users_user_name_key": ("users", "user_name_key"),
-    "search_trgm_users_display_name_key": ("users", "display_name_key"),
-    "search_trgm_user_emails_value_key": ("user_emails", "value_key"),
-    "search_trgm_groups_display_name_key": ("groups", "display_name_key"),
-}
+# PostgreSQL: the trigrams of each searched value in search_trigrams (attribute, trigram,
+# owner), kept by triggers. Not pg_trgm's GIN indexes: under row-level security (forced on
+# every table of tenant data) PostgreSQL uses an index only for a leakproof operator, and
+# neither LIKE nor any GIN operator is one; the B-tree's equality on text is. A value is
+# wrapped in \x02 ... \x03 so that sw and ew of two characters have a trigram too.
+# Attributes: 1 userName, 2 displayName (users), 3 emails.value, 4 displayName (groups).
+POLICY = "tenant_isolation"
+CHECK = (
+    "tenant = current_setting('provisor.tenant', true) "
+    "OR current_setting('provisor.tenant', true) = '*'"
+)
+PG_UP = [
+    """CREATE TABLE search_trigrams (
+        tenant VARCHAR(63) NOT NULL,
+        attribute SMALLINT NOT NULL,
+        trigram TEXT NOT NULL,
+        owner_id VARCHAR(64) NOT NULL,
+        CONSTRAINT pk_search_trigrams PRIMARY KEY (attribute, trigram, owner_id)
+    )""",
+    "CREATE INDEX search_trigrams_owner_id ON search_trigrams (owner_id, attribute)",
+    "ALTER TABLE search_trigrams ENABLE ROW LEVEL SECURITY",
+    "ALTER TABLE search_trigrams FORCE ROW LEVEL SECURITY",
+    f"CREATE POLICY {POLICY} ON search_trigrams USING ({CHECK}) WITH CHECK ({CHECK})",
+    """CREATE FUNCTION provisor_trigrams(value TEXT) RETURNS SETOF TEXT
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+        SELECT DISTINCT substr(m, i, 3)
+        FROM (SELECT chr(2) || value || chr(3) AS m) AS w, generate_series(1, length(m) - 2) AS i
+    $$""",
+    """CREATE FUNCTION provisor_search_users() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP <> 'INSERT' THEN
+            DELETE FROM search_trigrams WHERE owner_id = OLD.id AND attribute IN (1, 2);
+        END IF;
+        IF TG_OP <> 'DELETE' THEN
+            INSERT INTO search_trigrams (tenant, attribute, trigram, owner_id)
+            SELECT NEW.tenant, 1, g, NEW.id FROM provisor_trigrams(NEW.user_name_key) AS g
+            UNION ALL
+            SELECT NEW.tenant, 2, g, NEW.id FROM provisor_trigrams(NEW.display_name_key) AS g;
+        END IF;
+        RETURN NULL;
+    END $$""",
+    """CREATE FUNCTION provisor_search_groups() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP <> 'INSERT' THEN
+            DELETE FROM search_trigrams WHERE owner_id = OLD.id AND attribute = 4;
+        END IF;
+        IF TG_OP <> 'DELETE' THEN
+            INSERT INTO search_trigrams (tenant, attribute, trigram, owner_id)
+            SELECT NEW.tenant, 4, g, NEW.id FROM provisor_trigrams(NEW.display_name_key) AS g;
+        END IF;
+        RETURN NULL;
+    END $$""",
+    # A user's e-mails share trigrams: one leaving takes its owner's out, the others' back.
+    """CREATE FUNCTION provisor_search_user_emails() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP <> 'INSERT' THEN
+            DELETE FROM search_trigrams WHERE owner_id = OLD.user_id AND attribute = 3;
+            INSERT INTO search_trigrams (tenant, attribute, trigram, owner_id)
+            SELECT DISTINCT e.tenant, 3, g, e.user_id
+            FROM user_emails AS e, provisor_trigrams(e.value_key) AS g
+            WHERE e.user_id = OLD.user_id
+            ON CONFLICT DO NOTHING;
+        END IF;
+        IF TG_OP <> 'DELETE' THEN
+            INSERT INTO search_trigrams (tenant, attribute, trigram, owner_id)
+            SELECT NEW.tenant, 3, g, NEW.user_id FROM provisor_trigrams(NEW.value_key) AS g
+            ON CONFLICT DO NOTHING;
+        END IF;
+        RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER search_users_insert_delete AFTER INSERT OR DELETE ON users
+    FOR EACH ROW EXECUTE FUNCTION provisor_search_users()""",
+    """CREATE TRIGGER search_users_update AFTER UPDATE ON users FOR EACH ROW
+    WHEN (OLD.user_name_key IS DISTINCT FROM NEW.user_name_key
+        OR OLD.display_name_key IS DISTINCT FROM NEW.display_name_key
+        OR OLD.id <> NEW.id OR OLD.tenant <> NEW.tenant)
+    EXECUTE FUNCTION provisor_search_users()""",
+    """CREATE TRIGGER search_groups_insert_delete AFTER INSERT OR DELETE ON groups
+    FOR EACH ROW EXECUTE FUNCTION provisor_search_groups()""",
+    """CREATE TRIGGER search_groups_update AFTER UPDATE ON groups FOR EACH ROW
+    WHEN (OLD.display_name_key IS DISTINCT FROM NEW.display_name_key
+        OR OLD.id <> NEW.id OR OLD.tenant <> NEW.tenant)
+    EXECUTE FUNCTION provisor_search_groups()""",
+    """CREATE TRIGGER search_user_emails AFTER INSERT OR UPDATE OR DELETE ON user_emails
+    FOR EACH ROW EXECUTE FUNCTION provisor_search_user_emails()""",
+    # the values already stored
+    """INSERT INTO search_trigrams (tenant, attribute, trigram, owner_id)
+    SELECT tenant, 1, g, id FROM users, provisor_trigrams(user_name_key) AS g
+    UNION ALL SELECT tenant, 2, g, id FROM users, provisor_trigrams(display_name_key) AS g
+    UNION ALL SELECT tenant, 4, g, id FROM groups, provisor_trigrams(display_name_key) AS g""",
+    """INSERT INTO search_trigrams (tenant, attribute, trigram, owner_id)
+    SELECT DISTINCT tenant, 3, g, user_id FROM user_emails, provisor_trigrams(value_key) AS g""",
+]
+PG_DOWN = [
+    "DROP TRIGGER search_user_emails ON user_emails",
+    *(f"DROP TRIGGER search_{t}_{e} ON {t}" for t in ("users", "groups") for e in ("insert_delete", "update")),
+    *(f"DROP FUNCTION provisor_search_{t}()" for t in ("users", "groups", "user_emails")),
+    "DROP FUNCTION provisor_trigrams(TEXT)",
+    "DROP TABLE search_trigrams",
+]
 
 # SQLite: one row of search_values per searched value (its column says which attribute it
 # is), owned by a user or group of one tenant; search_text indexes them (external content:
@@ -125,50 +216,17 @@ SQLITE_TRIGGERS = (
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        _require_pg_trgm()
-        for name, (table, column) in TRIGRAM_INDEXES.items():
-            op.execute(f"CREATE INDEX {name} ON {table} USING gin ({column} gin_trgm_ops)")
-    else:
-        for statement in SQLITE_UP:
-            op.execute(statement)
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    for statement in PG_UP if postgresql else SQLITE_UP:
+        op.execute(statement)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        for name in TRIGRAM_INDEXES:
-            op.execute(f"DROP INDEX {name}")
-        # pg_trgm stays: other databases' objects may use it, and it costs nothing unused.
+        for statement in PG_DOWN:
+            op.execute(statement)
     else:
         for trigger in SQLITE_TRIGGERS:
             op.execute(f"DROP TRIGGER {trigger}")
         op.execute("DROP TABLE search_text")
         op.execute("DROP TABLE search_values")
-
-
-def _require_pg_trgm() -> None:
-    """Create the pg_trgm extension unless it is there: a trusted extension, which the
-    database's owner (or a role with CREATE on it) may create; else a ConfigError saying what
-    the operator must do."""
-    bind = op.get_bind()
-    if bind.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")).first():
-        return
-    available = bind.execute(
-        text("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")
-    ).first()
-    allowed = bind.execute(
-        text("SELECT has_database_privilege(current_database(), 'CREATE')")
-    ).scalar()
-    if not available or not allowed:
-        database = bind.execute(text("SELECT current_database()")).scalar()
-        reason = (
-            "is not installed on the server (it ships with PostgreSQL's contrib package)"
-            if not available
-            else "cannot be created by this role (it needs CREATE on the database)"
-        )
-        raise ConfigError(
-            f"provisor's substring search needs the PostgreSQL extension pg_trgm, which {reason}. "
-            f'Ask a superuser to run: CREATE EXTENSION pg_trgm; in the database "{database}" '
-            "(or make provisor's role the database's owner), then start provisor again."
-        )
-    op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
