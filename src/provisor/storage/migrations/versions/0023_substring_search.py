@@ -35,7 +35,7 @@ PG_UP = [
         attribute SMALLINT NOT NULL,
         trigram TEXT NOT NULL,
         owner_id VARCHAR(64) NOT NULL,
-        CONSTRAINT pk_search_trigrams PRIMARY KEY (attribute, trigram, owner_id)
+        CONSTRAINT pk_search_trigrams PRIMARY KEY (attribute, trigram, owner_id) INCLUDE (tenant)
     )""",
     "CREATE INDEX search_trigrams_owner_id ON search_trigrams (owner_id, attribute)",
     "ALTER TABLE search_trigrams ENABLE ROW LEVEL SECURITY",
