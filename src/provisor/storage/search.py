@@ -101,5 +101,5 @@ def trigram_owners(attribute: str, grams: set[str]) -> Select[Any]:
         select(st.c.owner_id)
         .where(st.c.attribute == ATTRIBUTE_CODES[attribute], st.c.trigram.in_(sorted(grams)))
         .group_by(st.c.owner_id)
-        .having(func.count() == len(grams))
+        .having(func.count(st.c.trigram.distinct()) == len(grams))
     )

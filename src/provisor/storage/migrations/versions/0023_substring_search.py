@@ -19,7 +19,8 @@ branch_labels = None
 depends_on = None
 
 # PostgreSQL: the trigrams of each searched value in search_trigrams (attribute, trigram,
-# owner), kept by triggers. Not pg_trgm's GIN indexes: under row-level security (forced on
+# owner; a trigram of two e-mails of a user may be there twice), kept by triggers; one index
+# (writes pay ~one entry per character of each value), which deletions use too. Not pg_trgm's GIN indexes: under row-level security (forced on
 # every table of tenant data) PostgreSQL uses an index only for a leakproof operator, and
 # neither LIKE nor any GIN operator is one; the B-tree's equality on text is. A value is
 # wrapped in \x02 ... \x03 so that sw and ew of two characters have a trigram too.
@@ -34,10 +35,11 @@ PG_UP = [
         tenant VARCHAR(63) NOT NULL,
         attribute SMALLINT NOT NULL,
         trigram TEXT NOT NULL,
-        owner_id VARCHAR(64) NOT NULL,
-        CONSTRAINT pk_search_trigrams PRIMARY KEY (attribute, trigram, owner_id) INCLUDE (tenant)
+        owner_id VARCHAR(64) NOT NULL
     )""",
-    "CREATE INDEX search_trigrams_owner_id ON search_trigrams (owner_id, attribute)",
+    # Not unique: a user's e-mails may share a trigram (no ON CONFLICT on every insert).
+    """CREATE INDEX search_trigrams_lookup ON search_trigrams (attribute, trigram, owner_id)
+    INCLUDE (tenant)""",
     "ALTER TABLE search_trigrams ENABLE ROW LEVEL SECURITY",
     "ALTER TABLE search_trigrams FORCE ROW LEVEL SECURITY",
     f"CREATE POLICY {POLICY} ON search_trigrams USING ({CHECK}) WITH CHECK ({CHECK})",
@@ -49,7 +51,10 @@ PG_UP = [
     """CREATE FUNCTION provisor_search_users() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_OP <> 'INSERT' THEN
-            DELETE FROM search_trigrams WHERE owner_id = OLD.id AND attribute IN (1, 2);
+            DELETE FROM search_trigrams WHERE owner_id = OLD.id AND (
+                attribute = 1 AND trigram IN (SELECT provisor_trigrams(OLD.user_name_key))
+                OR attribute = 2 AND trigram IN (SELECT provisor_trigrams(OLD.display_name_key))
+            );
         END IF;
         IF TG_OP <> 'DELETE' THEN
             INSERT INTO search_trigrams (tenant, attribute, trigram, owner_id)
@@ -62,7 +67,8 @@ PG_UP = [
     """CREATE FUNCTION provisor_search_groups() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_OP <> 'INSERT' THEN
-            DELETE FROM search_trigrams WHERE owner_id = OLD.id AND attribute = 4;
+            DELETE FROM search_trigrams WHERE owner_id = OLD.id AND attribute = 4
+                AND trigram IN (SELECT provisor_trigrams(OLD.display_name_key));
         END IF;
         IF TG_OP <> 'DELETE' THEN
             INSERT INTO search_trigrams (tenant, attribute, trigram, owner_id)
@@ -70,21 +76,24 @@ PG_UP = [
         END IF;
         RETURN NULL;
     END $$""",
-    # A user's e-mails share trigrams: one leaving takes its owner's out, the others' back.
+    # An e-mail leaving takes its owner's e-mail trigrams out, and the other e-mails' back.
     """CREATE FUNCTION provisor_search_user_emails() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_OP <> 'INSERT' THEN
-            DELETE FROM search_trigrams WHERE owner_id = OLD.user_id AND attribute = 3;
+            DELETE FROM search_trigrams WHERE owner_id = OLD.user_id AND attribute = 3
+                AND trigram IN (
+                    SELECT provisor_trigrams(OLD.value_key)
+                    UNION SELECT provisor_trigrams(value_key) FROM user_emails
+                    WHERE user_id = OLD.user_id
+                );
             INSERT INTO search_trigrams (tenant, attribute, trigram, owner_id)
             SELECT DISTINCT e.tenant, 3, g, e.user_id
             FROM user_emails AS e, provisor_trigrams(e.value_key) AS g
-            WHERE e.user_id = OLD.user_id
-            ON CONFLICT DO NOTHING;
+            WHERE e.user_id = OLD.user_id;
         END IF;
         IF TG_OP <> 'DELETE' THEN
             INSERT INTO search_trigrams (tenant, attribute, trigram, owner_id)
-            SELECT NEW.tenant, 3, g, NEW.user_id FROM provisor_trigrams(NEW.value_key) AS g
-            ON CONFLICT DO NOTHING;
+            SELECT NEW.tenant, 3, g, NEW.user_id FROM provisor_trigrams(NEW.value_key) AS g;
         END IF;
         RETURN NULL;
     END $$""",
