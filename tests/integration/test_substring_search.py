@@ -22,8 +22,8 @@ from sqlalchemy import select, text
 from provisor.directory import store
 from provisor.directory.service import ListQuery
 from provisor.runtime import Services
-from provisor.storage.database import Database
 from provisor.storage import tables as t
+from provisor.storage.database import Database
 from provisor.storage.filters import FilterCompiler, parse_filter
 from provisor.types import EntityType
 from tests.conftest import CTX
