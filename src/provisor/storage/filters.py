@@ -71,10 +71,12 @@ def _sub(schema: Any, attr: str, sub: str) -> Attribute:
     return found  # type: ignore[no-any-return]
 
 
-# The filter clients send most: `attrPath eq "string"` (userName, externalId, emails.value,
-# displayName). Parsed here in microseconds; anything else goes to scim2-models' parser.
-_SIMPLE_EQ = re.compile(
-    r"\s*((?:urn:[A-Za-z0-9:._-]+:)?[A-Za-z][\w$-]*(?:\.[A-Za-z$][\w$-]*)?)\s+[eE][qQ]\s+"
+# The filters clients send most: `attrPath eq "string"` (userName, externalId, emails.value,
+# displayName), and co, sw, ew (searches). Parsed here in microseconds; anything else goes to
+# scim2-models' parser.
+_SIMPLE = re.compile(
+    r"\s*((?:urn:[A-Za-z0-9:._-]+:)?[A-Za-z][\w$-]*(?:\.[A-Za-z$][\w$-]*)?)\s+"
+    r"([eE][qQ]|[cC][oO]|[sS][wW]|[eE][wW])\s+"
     r'("(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9A-Fa-f]{4})*")\s*'
 )
 
@@ -88,14 +90,15 @@ def parse_filter(text: str, limits: Limits = DEFAULT_LIMITS) -> FilterNode:
 
 
 def _parse(text: str) -> FilterNode:
-    simple = _SIMPLE_EQ.fullmatch(text)
+    simple = _SIMPLE.fullmatch(text)
     if simple is not None:
-        raw, literal_ = simple.groups()
+        raw, op, literal_ = simple.groups()
         uri, _, rest = raw.rpartition(":") if raw.lower().startswith("urn:") else ("", "", raw)
         attr, _, sub = rest.partition(".")
         try:
             path = AttrPath(attr=attr, sub_attr=sub or None, uri=uri or None)
-            return Comparison(attr_path=path, op=CompareOperator.eq, value=json.loads(literal_))
+            value = json.loads(literal_)
+            return Comparison(attr_path=path, op=CompareOperator(op.lower()), value=value)
         except ValueError:
             pass  # let the full parser explain what is wrong
     try:
