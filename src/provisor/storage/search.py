@@ -84,13 +84,18 @@ def owners(attribute: str, op: CompareOperator, value: str) -> Select[Any]:
 
 
 def trigrams(op: CompareOperator, value: str) -> set[str]:
-    """PostgreSQL: the trigrams that every value matching ``value`` (folded) by ``op``
-    holds in search_trigrams; none when the value is too short (or cannot be stored)."""
+    """PostgreSQL: trigrams that every value matching ``value`` (folded) by ``op`` holds in
+    search_trigrams — those that tile it (every third, and the last: each character is in
+    one), nearly as selective as all of them for a third of the index entries; none when
+    the value is too short (or cannot be stored)."""
     if unstorable(value) is not None:
         return set()
     wrapped = (START if op is CompareOperator.sw else "") + value
     wrapped += END if op is CompareOperator.ew else ""
-    return {wrapped[i : i + 3] for i in range(len(wrapped) - 2)}
+    if len(wrapped) < 3:
+        return set()
+    starts = [*range(0, len(wrapped) - 2, 3), len(wrapped) - 3]
+    return {wrapped[i : i + 3] for i in starts}
 
 
 def trigram_owners(attribute: str, grams: set[str]) -> Select[Any]:
