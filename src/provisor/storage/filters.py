@@ -4,13 +4,15 @@ Filters are parsed by scim2-models; this module turns the syntax tree into one S
 boolean expression, so the database does the filtering. Attributes that have a column of
 their own (``userName``, ``externalId``, ``displayName``, ``meta.lastModified``, ...) and
 ``emails.value`` / group members (side tables) use their indexes; any other attribute is
-read from the JSON document.
+read from the JSON document. ``co``, ``sw`` and ``ew`` on userName, displayName and
+emails.value are served by the substring search's index (:mod:`provisor.storage.search`).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +31,7 @@ from scim2_models.path import (
 )
 from sqlalchemy import (
     ColumnElement,
+    Select,
     Table,
     and_,
     false,
@@ -44,6 +47,7 @@ from provisor.scim.attributes import Attribute, AttrType
 from provisor.scim.errors import InvalidFilterError, InvalidValueError
 from provisor.scim.limits import DEFAULT_LIMITS, Limits, check_filter_text, check_filter_tree
 from provisor.scim.registry import Resolved, ResourceType, resolve
+from provisor.storage import search
 from provisor.storage import tables as t
 from provisor.storage.jsonsql import JSONSQL
 from provisor.timestamps import format_datetime, parse_datetime
@@ -67,10 +71,12 @@ def _sub(schema: Any, attr: str, sub: str) -> Attribute:
     return found  # type: ignore[no-any-return]
 
 
-# The filter clients send most: `attrPath eq "string"` (userName, externalId, emails.value,
-# displayName). Parsed here in microseconds; anything else goes to scim2-models' parser.
-_SIMPLE_EQ = re.compile(
-    r"\s*((?:urn:[A-Za-z0-9:._-]+:)?[A-Za-z][\w$-]*(?:\.[A-Za-z$][\w$-]*)?)\s+[eE][qQ]\s+"
+# The filters clients send most: `attrPath eq "string"` (userName, externalId, emails.value,
+# displayName), and co, sw, ew (searches). Parsed here in microseconds; anything else goes to
+# scim2-models' parser.
+_SIMPLE = re.compile(
+    r"\s*((?:urn:[A-Za-z0-9:._-]+:)?[A-Za-z][\w$-]*(?:\.[A-Za-z$][\w$-]*)?)\s+"
+    r"([eE][qQ]|[cC][oO]|[sS][wW]|[eE][wW])\s+"
     r'("(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9A-Fa-f]{4})*")\s*'
 )
 
@@ -84,14 +90,15 @@ def parse_filter(text: str, limits: Limits = DEFAULT_LIMITS) -> FilterNode:
 
 
 def _parse(text: str) -> FilterNode:
-    simple = _SIMPLE_EQ.fullmatch(text)
+    simple = _SIMPLE.fullmatch(text)
     if simple is not None:
-        raw, literal_ = simple.groups()
+        raw, op, literal_ = simple.groups()
         uri, _, rest = raw.rpartition(":") if raw.lower().startswith("urn:") else ("", "", raw)
         attr, _, sub = rest.partition(".")
         try:
             path = AttrPath(attr=attr, sub_attr=sub or None, uri=uri or None)
-            return Comparison(attr_path=path, op=CompareOperator.eq, value=json.loads(literal_))
+            value = json.loads(literal_)
+            return Comparison(attr_path=path, op=CompareOperator(op.lower()), value=value)
         except ValueError:
             pass  # let the full parser explain what is wrong
     try:
@@ -102,17 +109,22 @@ def _parse(text: str) -> FilterNode:
 
 @dataclass(frozen=True, slots=True)
 class _Column:
-    """An attribute with a column of its own: the column and whether it holds folded text."""
+    """An attribute with a column of its own: the column, whether it holds folded text and
+    its column in SQLite's search index (None: not searched by substring)."""
 
     column: Any
     folded: bool = False
+    search: str | None = None
 
 
 class FilterCompiler:
-    """Compiles filters on one resource type (User or Group) for one dialect."""
+    """Compiles filters on one resource type (User or Group) for one dialect; ``indexed=False``
+    leaves the substring search's index out (a scan: what the tests compare it with)."""
 
-    def __init__(self, rt: ResourceType, dialect: str) -> None:
+    def __init__(self, rt: ResourceType, dialect: str, *, indexed: bool = True) -> None:
         self.rt = rt
+        self.dialect = dialect
+        self.indexed = indexed
         self.json = JSONSQL(dialect)
         self.table: Table = t.users if rt.name == "User" else t.groups
         c = self.table.c
@@ -121,10 +133,18 @@ class FilterCompiler:
             "externalid": _Column(c.external_id),
             "meta.created": _Column(c.created),
             "meta.lastmodified": _Column(c.last_modified),
-            "displayname": _Column(c.display_name_key, folded=True),
         }
         if rt.name == "User":
-            self.columns["username"] = _Column(c.user_name_key, folded=True)
+            self.columns["displayname"] = _Column(
+                c.display_name_key, folded=True, search=search.USER_DISPLAY_NAME
+            )
+            self.columns["username"] = _Column(
+                c.user_name_key, folded=True, search=search.USER_NAME
+            )
+        else:
+            self.columns["displayname"] = _Column(
+                c.display_name_key, folded=True, search=search.GROUP_DISPLAY_NAME
+            )
 
     # -- filters --------------------------------------------------------------------------
 
@@ -157,6 +177,17 @@ class FilterCompiler:
             return self._test(literal(self.rt.name), sub, node)
         if core and name in self.columns:
             col = self.columns[name]
+            column = col.column
+            found = self._searched(
+                col.search,
+                res.leaf,
+                node,
+                lambda owners, op, value: and_(
+                    self.table.c.id.in_(owners), search.like(column, op, value)
+                ),
+            )
+            if found is not None:
+                return found
             return self._test(col.column, res.leaf, node, folded=col.folded)
         if attr.name == "meta":
             raise InvalidFilterError(f"Filtering on {node.attr_path} is not supported.")
@@ -231,6 +262,18 @@ class FilterCompiler:
                 return self._some_element(elements, self._test(value, sub, node), node)
             emails = t.user_emails
             leaf = _sub(s.CORE_USER, "emails", "value")
+            found = self._searched(
+                search.USER_EMAIL,
+                leaf,
+                node,
+                lambda owners, op, value: self.table.c.id.in_(
+                    select(emails.c.user_id).where(
+                        emails.c.user_id.in_(owners), search.like(emails.c.value_key, op, value)
+                    )
+                ),
+            )
+            if found is not None:
+                return found
             cond = self._test(emails.c.value_key, leaf, node, folded=True)
             return self._some_row(select(emails.c.user_id), cond, node)
         member, group = t.group_members.alias("gm"), t.groups.alias("g")
@@ -253,6 +296,38 @@ class FilterCompiler:
         leaf = _sub(s.CORE_GROUP, "members", sub_name)
         cond = self._test(_member_column(member, sub_name), leaf, node)
         return self._some_row(select(member.c.group_id), cond, node)
+
+    def _searched(
+        self,
+        column: str | None,
+        attr: Attribute,
+        node: Present | Comparison,
+        recheck: Callable[[Select[Any], CompareOperator, str], ColumnElement[bool]],
+    ) -> ColumnElement[bool] | None:
+        """``co``, ``sw`` or ``ew`` on a searched attribute (``column`` of the search index)
+        through the index: on SQLite the ids it finds (checked there); on PostgreSQL
+        ``recheck`` of the candidates it finds. None when the index cannot serve the test
+        (another test, a value without trigrams on PostgreSQL, ``sw`` on SQLite: a B-tree
+        range of the column serves it)."""
+        if (
+            column is None
+            or not self.indexed
+            or not isinstance(node, Comparison)
+            or node.op not in _TEXT_OPS
+            or node.value is None
+            or attr.case_exact
+        ):
+            return None
+        op = node.op
+        value = str(self._operand(attr, op, node.value)).lower()
+        if self.dialect == "sqlite":
+            if op is CompareOperator.sw:
+                return None
+            return self.table.c.id.in_(search.owners(column, op, value))
+        grams = search.trigrams(op, value)
+        if not grams:
+            return None
+        return recheck(search.trigram_owners(column, grams), op, value)
 
     # A multi-valued attribute matches when one of its values does (RFC 7644 §3.4.2.2);
     # "ne" also matches when it has no value at all, as for a single-valued attribute.
@@ -319,12 +394,8 @@ class FilterCompiler:
                 result = expr == value
             case CompareOperator.ne:
                 result = or_(expr.is_(None), expr != value)
-            case CompareOperator.co:
-                result = expr.contains(value, autoescape=True)
-            case CompareOperator.sw:
-                result = expr.startswith(value, autoescape=True)
-            case CompareOperator.ew:
-                result = expr.endswith(value, autoescape=True)
+            case CompareOperator.co | CompareOperator.sw | CompareOperator.ew:
+                result = search.like(expr, op, value)
             case CompareOperator.gt:
                 result = expr > value
             case CompareOperator.ge:

@@ -23,8 +23,10 @@ _PG_SETUP_LOCK = 7_466_012  # advisory lock id: one node sets the installation u
 
 def ours(name: str | None, type_: str, parent_names: object) -> bool:
     """Alembic's ``include_name``: procrastinate's tables (PostgreSQL job queue, migration
-    0004) and pyrate-limiter's (the inbound rate limit) belong to those libraries."""
-    return not (name or "").startswith(("procrastinate_", "provisor_rate_"))
+    0004) and pyrate-limiter's (the inbound rate limit) belong to those libraries; the
+    substring search's index (``search_``: migration 0023, a different one on each database,
+    kept by the database itself) is not described by the shared tables."""
+    return not (name or "").startswith(("procrastinate_", "provisor_rate_", "search_"))
 
 
 def alembic_config(db: Database) -> Config:

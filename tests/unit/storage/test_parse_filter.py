@@ -1,4 +1,4 @@
-"""The fast path for `attr eq "value"` parses exactly as scim2-models does."""
+"""The fast path for `attr eq "value"` (and co, sw, ew) parses exactly as scim2-models does."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ paths = st.one_of(
 @given(
     path=paths,
     value=st.text(max_size=20),
-    op=st.sampled_from(["eq", "EQ", "Eq"]),
+    op=st.sampled_from(["eq", "EQ", "Eq", "co", "CO", "sw", "sW", "ew", "Ew"]),
     space=st.sampled_from([" ", "  ", "\t"]),
 )
 def test_fast_path_agrees_with_the_grammar(path: str, value: str, op: str, space: str) -> None:
