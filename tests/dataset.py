@@ -297,6 +297,18 @@ def tenant_rows(tag: str) -> Rows:
                 "unchanged": 0,
             },
         ],
+        "job_partitions": [
+            {
+                "job_id": job,
+                "entity_type": "user",
+                "number": 0,
+                "bounds": orjson.dumps({"from": None, "to": None}).decode(),
+                "status": "done",
+                "done": 1,
+                "read": 1,
+                "worker": "host:1",
+            }
+        ],
         "job_entities": [
             {
                 "job_id": job,

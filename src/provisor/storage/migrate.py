@@ -81,15 +81,23 @@ def _migrate(db: Database, step: Callable[[Config, str], None], revision: str) -
 def setting_up(db: Database) -> Iterator[None]:
     """One node at a time sets an installation up (migrations, then the first accounts): a
     node started together with others waits its turn and finds the work done, instead of
-    failing on the accounts another made meanwhile. On PostgreSQL an advisory lock held by a
-    transaction of its own for the block; SQLite has one node."""
+    failing on the accounts another made meanwhile. On PostgreSQL a session's advisory lock
+    on a connection of its own, held for the block (not a write of this thread: the
+    migrations' writes would become its savepoints, committed only at the block's end);
+    SQLite has one node."""
     if db.dialect != "postgresql":
         yield
         return
-    with db.unscoped_write() as conn:
-        conn.execute(text("SET LOCAL statement_timeout = 0"))  # waits as long as the other
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_SETUP_LOCK})
-        yield
+    with db.unscoped_read() as conn:
+        conn.execute(text("SET statement_timeout = 0"))  # waits as long as the other
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_SETUP_LOCK})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_SETUP_LOCK})
+            conn.execute(text("RESET statement_timeout"))
+            conn.commit()
 
 
 def current_revision(db: Database) -> str | None:
