@@ -155,6 +155,39 @@ def test_renaming_and_changing_emails_moves_the_searched_values(services: Servic
         assert _search_rows(services) == sum(len(v) for v in held)
 
 
+def _postings(values: list[str]) -> int:
+    """PostgreSQL's postings for these values: each value's distinct trigrams, \x02 ... \x03."""
+    return sum(len({f"\x02{v}\x03"[i : i + 3] for i in range(len(v))}) for v in values)
+
+
+def test_removing_one_of_emails_sharing_trigrams_keeps_the_others_found(
+    services: Services,
+) -> None:
+    """Two e-mails of one user share trigrams ("@example.com"); removing one, or many out of
+    many, leaves each remaining e-mail found and the index holding exactly their values."""
+    emails = [f"m{i}@example.com" for i in range(60)]
+    uid = _create_user(services, "shared.trigrams", "", emails)
+    patch_op = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+    gone, kept = emails[:45], emails[45:]
+    remove = {"op": "remove", "path": "emails", "value": [{"value": e} for e in gone]}
+    services.directory.patch(
+        CTX, EntityType.USER, uid, {"schemas": [patch_op], "Operations": [remove]}, BASE
+    )
+    user = EntityType.USER
+    for e in kept:
+        assert _found(services, user, f'emails.value co "{e[:4]}"', indexed=True) == {uid}, e
+    assert _found(services, user, 'emails.value co "@example.com"', indexed=True) == {uid}
+    assert _found(services, user, 'emails.value sw "m1@"', indexed=True) == set()
+    replace = {"op": "replace", "path": "emails", "value": [{"value": "solo@example.com"}]}
+    services.directory.patch(CTX, user, uid, {"schemas": [patch_op], "Operations": [replace]}, BASE)
+    assert _found(services, user, 'emails.value co "example.com"', indexed=True) == {uid}
+    assert _found(services, user, 'emails.value co "m45"', indexed=True) == set()
+    if services.directory.db.dialect == "postgresql":
+        assert _search_rows(services) == _postings(["shared.trigrams", "solo@example.com"])
+    else:
+        assert _search_rows(services) == 2
+
+
 def test_group_display_names_are_searched(services: Services) -> None:
     made = services.directory.create(
         CTX, EntityType.GROUP, {"schemas": [GROUP], "displayName": "Finance Ops"}, BASE

@@ -20,10 +20,11 @@ ROWS = [
     "created, last_modified, version, doc) VALUES ('default', 'u1', 'Old.Name', 'old.name', "
     "'Dis Play', 'dis play', 'x', 'x', 1, '{}')",
     "INSERT INTO user_emails (tenant, user_id, value_key) VALUES ('default', 'u1', 'a@b.example')",
+    "INSERT INTO user_emails (tenant, user_id, value_key) VALUES ('default', 'u1', 'c@b.example')",
     "INSERT INTO groups (tenant, id, display_name, display_name_key, created, last_modified, "
     "version, doc) VALUES ('default', 'g1', 'Grp', 'grp', 'x', 'x', 1, '{}')",
 ]
-VALUES = ("old.name", "dis play", "a@b.example", "grp")
+VALUES = ("old.name", "dis play", "a@b.example", "c@b.example", "grp")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -55,9 +56,15 @@ def test_the_upgrade_indexes_what_is_stored_and_the_downgrade_drops_the_index(
             found = conn.execute(
                 text("SELECT rowid FROM search_text WHERE search_text MATCH '\"b.exa\"'")
             ).all()
-            assert len(found) == 1
-        else:  # each value between \x02 and \x03: as many trigrams as characters
+            assert len(found) == 2
+        else:  # each value between \x02 and \x03: as many trigrams as characters, e-mails
+            # sharing trigrams ("@b.example") holding one posting each
             assert held == sum(len(value) for value in VALUES)
+    with db.unscoped_write() as conn:  # the e-mail left is still wholly indexed
+        conn.execute(text("DELETE FROM user_emails WHERE value_key = 'a@b.example'"))
+        held = int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+        left = [value for value in VALUES if value != "a@b.example"]
+        assert held == (len(left) if db.is_sqlite else sum(len(value) for value in left))
     migrate.downgrade(db, BEFORE)
     with db.unscoped_read() as conn:
         names = set(inspect(conn).get_table_names())

@@ -76,20 +76,17 @@ PG_UP = [
         END IF;
         RETURN NULL;
     END $$""",
-    # An e-mail leaving takes its owner's e-mail trigrams out, and the other e-mails' back.
+    # Each e-mail row holds one posting per distinct trigram of its value, so two e-mails of a
+    # user sharing a trigram hold two. An e-mail leaving takes out one posting of each of its
+    # trigrams: the work is that e-mail's own, however many e-mails its user has.
     """CREATE FUNCTION provisor_search_user_emails() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_OP <> 'INSERT' THEN
-            DELETE FROM search_trigrams WHERE owner_id = OLD.user_id AND attribute = 3
-                AND trigram IN (
-                    SELECT provisor_trigrams(OLD.value_key)
-                    UNION SELECT provisor_trigrams(value_key) FROM user_emails
-                    WHERE user_id = OLD.user_id
-                );
-            INSERT INTO search_trigrams (tenant, attribute, trigram, owner_id)
-            SELECT DISTINCT e.tenant, 3, g, e.user_id
-            FROM user_emails AS e, provisor_trigrams(e.value_key) AS g
-            WHERE e.user_id = OLD.user_id;
+            DELETE FROM search_trigrams WHERE ctid = ANY (ARRAY(
+                SELECT DISTINCT ON (trigram) ctid FROM search_trigrams
+                WHERE attribute = 3 AND owner_id = OLD.user_id
+                    AND trigram IN (SELECT provisor_trigrams(OLD.value_key))
+            ));
         END IF;
         IF TG_OP <> 'DELETE' THEN
             INSERT INTO search_trigrams (tenant, attribute, trigram, owner_id)
@@ -118,7 +115,7 @@ PG_UP = [
     UNION ALL SELECT tenant, 2, g, id FROM users, provisor_trigrams(display_name_key) AS g
     UNION ALL SELECT tenant, 4, g, id FROM groups, provisor_trigrams(display_name_key) AS g""",
     """INSERT INTO search_trigrams (tenant, attribute, trigram, owner_id)
-    SELECT DISTINCT tenant, 3, g, user_id FROM user_emails, provisor_trigrams(value_key) AS g""",
+    SELECT tenant, 3, g, user_id FROM user_emails, provisor_trigrams(value_key) AS g""",
 ]
 PG_DOWN = [
     "DROP TRIGGER search_user_emails ON user_emails",
