@@ -43,3 +43,13 @@ _SPELLINGS = {
     for kind in EntityType
     for spelling in (kind.value, kind.resource_type.lower(), kind.endpoint.lower())
 }
+
+
+class Operation(StrEnum):
+    """What the transformation prepares: a read (source side) or a write of this kind."""
+
+    READ = "read"
+    CREATE = "create"
+    UPDATE = "update"
+    PATCH = "patch"
+    DELETE = "delete"

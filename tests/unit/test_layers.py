@@ -89,6 +89,27 @@ def test_cores_import_neither_fastapi_nor_sqlalchemy(modules: str) -> None:
     assert result.stdout.strip() == "[]"
 
 
+def test_the_cli_loads_no_server_stack_before_a_command_needs_it() -> None:
+    """A remote command (``provisor clients list`` on a laptop) starts in a fraction of a
+    second: building the ``provisor`` command loads no web framework, database toolkit,
+    settings, transformation engine or connector; the commands that use them import them."""
+    heavy = (
+        "fastapi",
+        "starlette",
+        "sqlalchemy",
+        "lark",
+        "provisor.settings",
+        "provisor.transform.engine",
+        "provisor.connectors.outbound",
+        "provisor.runtime",
+    )
+    code = f"import sys, provisor.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
 def _edges(graph: grimp.ImportGraph, ignored: set[tuple[str, str]]) -> dict[str, set[str]]:
     return {
         module: {

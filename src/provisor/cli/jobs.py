@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
@@ -39,7 +39,9 @@ from provisor.cli.common import (
 from provisor.jobs.export import LogType
 from provisor.jobs.model import JobStatus, JobType, Logged
 from provisor.remote.jobs import EntityAction, Hold, Job, Jobs, Statistic
-from provisor.settings import Settings
+
+if TYPE_CHECKING:  # the server stack is imported by the commands that use it
+    from provisor.settings import Settings
 
 app = typer.Typer(help="Provisioning jobs: start, watch, stop, inspect.", no_args_is_help=True)
 

@@ -9,18 +9,8 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from provisor.connectors.types import connector_type
 from provisor.errors import InvalidTransformationError
-from provisor.transform import (
-    Deleted,
-    Failed,
-    Ignored,
-    Operation,
-    Skipped,
-    Transformation,
-    Transformed,
-)
-from provisor.transform.document import compile_document
+from provisor.types import Operation
 
 app = typer.Typer(help="Transformations: check and try mapping documents.", no_args_is_help=True)
 
@@ -50,6 +40,8 @@ def _properties(values: list[str] | None, type_name: str | None) -> dict[str, st
     given = _pairs(values or [], "--property")
     if type_name is None:
         return given
+    from provisor.connectors.types import connector_type  # the connectors: for --type only
+
     try:
         kind = connector_type(type_name)
     except KeyError as exc:
@@ -80,6 +72,8 @@ def validate(
 ) -> None:
     """Check a document: exit 0 when valid, 2 with every problem listed (a property a name
     uses and neither --property nor --type sets is one)."""
+    from provisor.transform.document import compile_document  # the engine: when a command runs
+
     text = _read(file, "transformation")
     properties = _properties(prop, type_name)
     try:
@@ -119,6 +113,8 @@ def apply(
     type_name: TypeOption = None,
 ) -> None:
     """Transform one entity and print the result (exit 1 if skipped or failed, 2 if invalid)."""
+    from provisor.transform import Deleted, Failed, Ignored, Skipped, Transformation, Transformed
+
     if file == "-" and input_file == "-":
         typer.echo("Error: the document and the entity cannot both come from stdin", err=True)
         raise typer.Exit(EXIT_INVALID)

@@ -72,12 +72,11 @@ from provisor.systems.service import SystemService
 from provisor.transform.engine import (
     Failed,
     Ignored,
-    Operation,
     Skipped,
     Transformation,
     Transformed,
 )
-from provisor.types import EntityType
+from provisor.types import EntityType, Operation
 
 log = structlog.get_logger("provisor.proxy")
 

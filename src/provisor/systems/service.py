@@ -56,9 +56,9 @@ from provisor.timestamps import now
 from provisor.transform.defaults import ROLES as DEFAULT_NAMES
 from provisor.transform.defaults import default_transformation
 from provisor.transform.document import compile_document, placeholders, read_document
-from provisor.transform.engine import Operation, Outcome, Transformation
+from provisor.transform.engine import Outcome, Transformation
 from provisor.transform.locate import Problem, locate
-from provisor.types import EntityType
+from provisor.types import EntityType, Operation
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,7 +9,6 @@ from provisor.transform.engine import (
     Failed,
     FunctionStep,
     Ignored,
-    Operation,
     Outcome,
     Skipped,
     TraceStep,
@@ -17,6 +16,7 @@ from provisor.transform.engine import (
     Transformed,
 )
 from provisor.transform.functions import EntityIdResolver
+from provisor.types import Operation
 
 __all__ = [
     "Deleted",

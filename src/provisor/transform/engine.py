@@ -11,7 +11,6 @@ from collections.abc import Callable
 from collections.abc import Mapping as MappingType
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -21,18 +20,9 @@ from provisor.transform.conditions import expand
 from provisor.transform.document import ANY_ENTITY, Entity, Mapping, compile_document
 from provisor.transform.functions import Context, EntityIdResolver, FunctionError
 from provisor.transform.jsonpath import MISSING, Env, drop_gaps
+from provisor.types import Operation
 
 DEFAULT_DATE_FORMAT = "yyyy-MM-dd HH:mm:ss.SSS"
-
-
-class Operation(StrEnum):
-    """What the transformation prepares: a read (source side) or a write of this kind."""
-
-    READ = "read"
-    CREATE = "create"
-    UPDATE = "update"
-    PATCH = "patch"
-    DELETE = "delete"
 
 
 @dataclass(frozen=True, slots=True)
