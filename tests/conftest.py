@@ -30,6 +30,7 @@ from provisor.settings import Settings
 from provisor.storage import migrate
 from provisor.storage.database import Database
 from tests import route_analysis
+from tests.pg_databases import Databases
 
 route_analysis.share()  # FastAPI analyses the routes once per worker, not once per test's app
 
@@ -55,6 +56,7 @@ CHEAP_HASHING = {"PROVISOR_SECRET_HASH_ITERATIONS": "1", "PROVISOR_SECRET_HASH_M
 SLOW_FIXTURES = frozenset(
     {
         "pg_database",
+        "pg_databases",
         "pg_empty_database",
         "pg_template",
         "ldap_server",
@@ -188,13 +190,32 @@ def pg_url(name: str) -> str:
     return f"postgresql+psycopg://{PG_ROLE}@{PG_HOST}:5432/{name}"
 
 
+def pg_connect(name: str) -> psycopg.Connection[Any]:
+    """An autocommit connection to database ``name`` as the superuser."""
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    return psycopg.connect(url, autocommit=True, connect_timeout=5)
+
+
+@pytest.fixture(scope="session")
+def pg_databases(pg_template: str) -> Iterator[Databases]:
+    """This worker's migrated databases: made from the template, emptied between tests."""
+    databases = Databases(
+        pg_template,
+        connect=pg_connect,
+        create=create_pg_database,
+        drop=drop_pg_database,
+        new_name=lambda: f"provisor_test_{uuid.uuid4().hex[:12]}",
+    )
+    yield databases
+    databases.close()
+
+
 @pytest.fixture
-def pg_database(pg_template: str) -> Iterator[str]:
-    """A fresh, migrated PostgreSQL database; its URL."""
-    name = f"provisor_test_{uuid.uuid4().hex[:12]}"
-    create_pg_database(name, pg_template)
+def pg_database(pg_databases: Databases) -> Iterator[str]:
+    """A migrated PostgreSQL database holding what a new one holds; its URL."""
+    name = pg_databases.take()
     yield pg_url(name)
-    drop_pg_database(name)
+    pg_databases.give_back(name)
 
 
 @pytest.fixture
