@@ -25,7 +25,7 @@ from sqlalchemy import Connection, select
 
 from provisor.context import Context
 from provisor.jobs.model import Action, Job, JobStatus
-from provisor.jobs.partstore import PartStatus
+from provisor.jobs.partstore import PartitionStore, PartStatus
 from provisor.runtime import Services, prepare
 from provisor.settings import Settings
 from provisor.storage import tables as t
@@ -241,6 +241,33 @@ def test_a_full_read_deletes_after_every_partition_read_to_its_end(
     assert job.status is JobStatus.SUCCESS
     assert stats(job, "Split target")["deleted"] == 2
     assert len(target.users) == USERS - 2
+
+
+def test_a_partition_whose_last_results_cannot_be_stored_fails_and_holds_the_deletions(
+    services: Services,
+    targets: list[tuple[str, type[_CountingSCIM]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url, target = targets[0]
+    _sync(services, "Split", url)
+    asyncio.run(_run(services, "Split"))
+    for user_id in _directory_users(services)[:2]:
+        services.directory.delete(CTX, EntityType.USER, user_id)
+    store = PartitionStore.commit
+
+    def commit(self: PartitionStore, part: Any, entries: Any, counts: Any, **kw: Any) -> None:
+        if part.entity_type == "user" and part.number == 1 and not entries and not counts:
+            raise OSError("the database went away")  # the commit after the last page
+        store(self, part, entries, counts, **kw)
+
+    monkeypatch.setattr(PartitionStore, "commit", commit)
+    job = asyncio.run(_run(services, "Split"))
+
+    assert job.status is JobStatus.FINISHED_WITH_ERROR
+    assert "could not store a partition's last results" in (job.error or "")
+    assert "the database went away" not in (job.error or "")  # the server log has it
+    assert stats(job, "Split target")["deleted"] == 0
+    assert len(target.users) == USERS, "nothing deleted"
 
 
 def _directory_users(services: Services) -> list[str]:

@@ -19,7 +19,6 @@ partitions', its entity logs theirs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -199,8 +198,15 @@ class PartRunner(Runner):
 
     def _end(self, status: PartStatus, run: TypeRun) -> None:
         ledger = self.ledger
-        with contextlib.suppress(Exception):
+        try:
             self.commit({})  # what the last page's commit did not take (a close's failures)
+        except Exception as exc:  # its logs and counts are lost: the read is not whole
+            ledger.errors.append(
+                "The job could not store a partition's last results: "
+                f"{unexpected(exc, self.job.id)}."
+            )
+            ledger.source_failed = True
+            status = PartStatus.FAILED
         self.parts.end(
             replace(
                 self.part,
