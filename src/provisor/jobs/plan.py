@@ -77,6 +77,7 @@ class Plan:
     source_hash: str | None = None  # the item's raw hash with both configurations
     intended: bool = False  # its create was recorded as a write intent before it was sent
     left_out: tuple[str, ...] = ()  # what the target does not declare, left out of document
+    unsent: bool = False  # its write was never sent: the target failed first (not counted)
 
 
 def digest(document: Any) -> str:

@@ -87,6 +87,8 @@ class Writing:
             async with limit:
                 if self.run.fatal(target) is None:
                     await self._execute(target, entity_type, plan)
+                elif plan.action in (Action.CREATED, Action.UPDATED):
+                    plan.unsent = True
 
         creates = [p for p in plans if p.action is Action.CREATED]
         others = [p for p in plans if p.action is not Action.CREATED]
@@ -396,6 +398,8 @@ class Writing:
         saved: list[Record] = []
         seen: list[str] = []
         for plan in plans:
+            if plan.unsent:  # as the pages after it: neither counted, logged nor recorded
+                continue
             action = plan.action
             self.run.count(entity_type, target, action)
             if action in (Action.CREATED, Action.UPDATED) and not self.run.simulate:
