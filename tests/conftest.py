@@ -196,16 +196,22 @@ def pg_connect(name: str) -> psycopg.Connection[Any]:
     return psycopg.connect(url, autocommit=True, connect_timeout=5)
 
 
-@pytest.fixture(scope="session")
-def pg_databases(pg_template: str) -> Iterator[Databases]:
-    """This worker's migrated databases: made from the template, emptied between tests."""
-    databases = Databases(
-        pg_template,
+def pg_reused_databases(template: str, prefix: str) -> Databases:
+    """Databases made from ``template`` (named ``prefix`` and a random suffix), emptied and
+    used again."""
+    return Databases(
+        template,
         connect=pg_connect,
         create=create_pg_database,
         drop=drop_pg_database,
-        new_name=lambda: f"provisor_test_{uuid.uuid4().hex[:12]}",
+        new_name=lambda: f"{prefix}{uuid.uuid4().hex[:12]}",
     )
+
+
+@pytest.fixture(scope="session")
+def pg_databases(pg_template: str) -> Iterator[Databases]:
+    """This worker's migrated databases: made from the template, emptied between tests."""
+    databases = pg_reused_databases(pg_template, "provisor_test_")
     yield databases
     databases.close()
 

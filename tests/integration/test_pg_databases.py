@@ -4,14 +4,13 @@ never handed to another test."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 
-from tests.conftest import create_pg_database, drop_pg_database, pg_connect
+from tests.conftest import pg_connect, pg_reused_databases
 from tests.pg_databases import LARGE, Databases
 
 AUDIT = (
@@ -23,13 +22,7 @@ AUDIT = (
 
 @pytest.fixture
 def databases(pg_template: str) -> Iterator[Databases]:
-    made = Databases(
-        pg_template,
-        connect=pg_connect,
-        create=create_pg_database,
-        drop=drop_pg_database,
-        new_name=lambda: f"provisor_pool_{uuid.uuid4().hex[:12]}",
-    )
+    made = pg_reused_databases(pg_template, "provisor_pool_")
     yield made
     made.close()
 

@@ -4,9 +4,7 @@ the next job sends them."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 
 import pytest
 
@@ -15,7 +13,7 @@ from provisor.runtime import Services
 from provisor.types import EntityType
 from tests.helpers import patch
 from tests.jobs.conftest import CTX, add_users, lid_source, run_job, stats, system
-from tests.security.test_exactly_once import _PlainSCIM
+from tests.security.test_exactly_once import _PlainSCIM, serving_scim
 
 USERS = 30
 ANSWERED = 5  # writes the target takes before it refuses the credentials
@@ -51,12 +49,9 @@ class _Refusing(_PlainSCIM):
 
 @pytest.fixture
 def refusing() -> Iterator[str]:
-    _Refusing.users, _Refusing.budget = {}, None
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/scim"
-    server.shutdown()
-    server.server_close()
+    _Refusing.budget = None
+    with serving_scim(_Refusing) as url:
+        yield url
 
 
 def test_writes_a_failed_target_never_got_are_sent_by_the_next_job(

@@ -13,6 +13,7 @@ import threading
 import urllib.parse
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -126,14 +127,23 @@ class _PlainSCIM(BaseHTTPRequestHandler):
         )
 
 
+@contextmanager
+def serving_scim(handler: type[_PlainSCIM]) -> Iterator[str]:
+    """A SCIM target of this kind on a loopback port, with no user yet: its base URL."""
+    handler.users = {}
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/scim"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def plain_scim() -> Iterator[str]:
-    _PlainSCIM.users = {}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _PlainSCIM)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/scim"
-    server.shutdown()
-    server.server_close()
+    with serving_scim(_PlainSCIM) as url:
+        yield url
 
 
 def _setup(settings: Settings, scim_url: str) -> Services:
