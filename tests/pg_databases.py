@@ -5,7 +5,8 @@ Creating a database from the template and dropping it costs PostgreSQL a copy of
 and a checkpoint per test (0.3 to 3 s on a loaded machine: the suite's largest single cost). A
 database given back is emptied instead: the other sessions on it are ended, each table is
 emptied (TRUNCATE for the few large ones, DELETE for the rest, with triggers and foreign keys
-off for the transaction), the template's rows and sequence positions are put back. A database
+off for the transaction), the template's rows and sequence positions are put back, and it is
+renamed (what a test left running that connects again finds no database). A database
 whose structure a test changed (a table, column, index, constraint, trigger and whether it is
 enabled, policy, function, grant, owner, database setting...) is not reused: it is dropped, as
 is one whose emptying fails.
@@ -14,6 +15,7 @@ is one whose emptying fails.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -85,6 +87,7 @@ _OTHERS = """
 SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 WHERE datname = current_database() AND pid <> pg_backend_pid()
 """
+_ON = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s"
 LARGE = 256 * 1024  # bytes: a table this large is truncated (DELETE would leave it as large)
 
 
@@ -131,17 +134,28 @@ class Databases:
         return name
 
     def give_back(self, name: str) -> None:
-        """Empty the database for the next test; drop it if that cannot be done safely."""
+        """Empty the database for the next test, under a new name; drop it if that cannot be
+        done safely."""
+        fresh = self._new_name()
         try:
             with self._connect(name) as conn:
                 conn.execute(_OTHERS)
                 if _structure(conn) != self._structure:
                     raise _Changed
                 self._empty(conn)
-        except (psycopg.Error, _Changed):
+            # A new name: whatever the test left running (a thread's pool, a process) that
+            # connects again finds no database, as if it had been dropped.
+            with self._connect("postgres") as admin:
+                _ended(admin, name)
+                admin.execute(
+                    sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                        sql.Identifier(name), sql.Identifier(fresh)
+                    )
+                )
+        except (psycopg.Error, _Changed):  # e.g. a session connected again before the rename
             self._drop(name)
             return
-        self._free.append(name)
+        self._free.append(fresh)
 
     def _empty(self, conn: psycopg.Connection[Any]) -> None:
         with conn.transaction():
@@ -168,6 +182,14 @@ class Databases:
 
 class _Changed(Exception):
     """A test changed the database's structure: it is not used again."""
+
+
+def _ended(admin: psycopg.Connection[Any], name: str) -> None:
+    """Wait (a second at most) until no session is on database ``name``, ending any."""
+    for _ in range(50):
+        if not admin.execute(_ON, [name]).fetchall():
+            return
+        time.sleep(0.02)
 
 
 def _structure(conn: psycopg.Connection[Any]) -> str:

@@ -67,8 +67,10 @@ def test_a_database_given_back_holds_what_the_template_holds(databases: Database
     with pytest.raises(psycopg.OperationalError):  # ended by the server
         other.execute("SELECT 1")
     other.close()
+    with pytest.raises(psycopg.OperationalError, match="does not exist"):
+        pg_connect(name)  # what the test left running cannot reach the next test's database
     again = databases.take()
-    assert again == name
+    assert again != name
     assert _contents(again) == fresh
     databases.give_back(again)
 
@@ -82,12 +84,12 @@ def test_a_large_table_is_emptied_too(databases: Databases) -> None:
         assert size is not None and size[0] >= LARGE
     databases.give_back(name)
 
-    assert databases.take() == name
-    assert _contents(name) == fresh
-    with pg_connect(name) as conn:  # truncated, not deleted: no dead rows left behind
+    again = databases.take()
+    assert not _exists(name) and _contents(again) == fresh
+    with pg_connect(again) as conn:  # truncated, not deleted: no dead rows left behind
         size = conn.execute("SELECT pg_relation_size('audit_log')").fetchone()
         assert size == (0,)
-    databases.give_back(name)
+    databases.give_back(again)
 
 
 @pytest.mark.parametrize(
@@ -106,7 +108,8 @@ def test_a_database_whose_structure_changed_is_dropped(databases: Databases, cha
     name = databases.take()
     with pg_connect(name) as conn:
         conn.execute(change.format(name=name))
+    free = list(databases._free)
     databases.give_back(name)
 
     assert not _exists(name)
-    assert databases.take() != name
+    assert databases._free == free, "nothing given back to reuse"
