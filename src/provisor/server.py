@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import threading
 import time
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -53,7 +54,23 @@ def _config(options: dict[str, Any]) -> uvicorn.Config:
     )
 
 
+def _with_parent() -> None:
+    """Stop this child of ``provisor serve`` (SIGTERM to itself: its graceful stop) once the
+    serving process is gone. Killed (SIGKILL, the OOM killer), it cannot stop its children:
+    a jobs process left running would go on beside the next ``provisor serve``'s."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        log.warning("provisor serve is gone: this process stops", pid=os.getpid())
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _worker(host: str, port: int, options: dict[str, Any]) -> None:
+    _with_parent()
     sock = _bind(host, port)
     sock.listen(2048)
     uvicorn.Server(_config(options)).run(sockets=[sock])
@@ -65,6 +82,7 @@ def _jobs() -> None:
 
     from provisor.runtime import Services, run_jobs, yield_to_requests
 
+    _with_parent()
     settings = Settings()
     logs.configure(settings.log_level)
     tracing.configure(settings.otel_traces_url)  # job pages and target writes

@@ -152,6 +152,45 @@ def test_graceful_shutdown_finishes_in_flight_requests(
     assert process.wait(timeout=60) == 0
 
 
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat_line = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat_line.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_killed_serve_leaves_no_process_behind(
+    served: tuple[str, tuple[str, str], subprocess.Popen[str]],
+) -> None:
+    """SIGKILL (the OOM killer) gives ``provisor serve`` no chance to stop its processes:
+    they stop themselves, the jobs process first of all (left running, it would run jobs
+    beside the next ``provisor serve``'s)."""
+    _, _, process = served
+    children = _children(process.pid)
+    assert len(children) >= 3, children  # two web workers and the jobs process
+    process.kill()
+    process.wait(timeout=60)
+    deadline = time.monotonic() + 120
+    while left := {pid for pid in children if _alive(pid)}:
+        assert time.monotonic() < deadline, f"still running: {left}"
+        time.sleep(0.2)
+
+
 def test_serve_refuses_a_port_in_use(tmp_path: Path) -> None:
     port = free_port()
     with socket.socket() as taken:
