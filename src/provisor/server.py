@@ -54,11 +54,11 @@ def _config(options: dict[str, Any]) -> uvicorn.Config:
     )
 
 
-def _with_parent() -> None:
-    """Stop this child of ``provisor serve`` (SIGTERM to itself: its graceful stop) once the
-    serving process is gone. Killed (SIGKILL, the OOM killer), it cannot stop its children:
-    a jobs process left running would go on beside the next ``provisor serve``'s."""
-    parent = os.getppid()
+def _with_parent(parent: int) -> None:
+    """Stop this child of ``provisor serve`` (process ``parent``; SIGTERM to itself: its
+    graceful stop) once the serving process is gone, even before this one started. Killed
+    (SIGKILL, the OOM killer), it cannot stop its children: a jobs process left running
+    would go on beside the next ``provisor serve``'s."""
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -69,20 +69,20 @@ def _with_parent() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _worker(host: str, port: int, options: dict[str, Any]) -> None:
-    _with_parent()
+def _worker(host: str, port: int, options: dict[str, Any], parent: int) -> None:
+    _with_parent(parent)
     sock = _bind(host, port)
     sock.listen(2048)
     uvicorn.Server(_config(options)).run(sockets=[sock])
 
 
-def _jobs() -> None:
+def _jobs(parent: int) -> None:
     """The process that runs jobs (settings from the PROVISOR_* environment)."""
     import asyncio
 
     from provisor.runtime import Services, run_jobs, yield_to_requests
 
-    _with_parent()
+    _with_parent(parent)
     settings = Settings()
     logs.configure(settings.log_level)
     tracing.configure(settings.otel_traces_url)  # job pages and target writes
@@ -118,7 +118,11 @@ def run(host: str, port: int, workers: int, *, jobs: bool = True, **options: Any
 def _run(host: str, port: int, workers: int, *, jobs: bool = True, **options: Any) -> None:
     context = multiprocessing.get_context("spawn")
     if workers <= 1:
-        runner = context.Process(target=_jobs, name="provisor-jobs") if jobs else None
+        runner = (
+            context.Process(target=_jobs, args=(os.getpid(),), name="provisor-jobs")
+            if jobs
+            else None
+        )
         if runner is not None:
             runner.start()
         try:
@@ -135,7 +139,7 @@ def _run(host: str, port: int, workers: int, *, jobs: bool = True, **options: An
     stopping = False
 
     def start(
-        target: Any = _worker, args: tuple[Any, ...] = (host, port, options)
+        target: Any = _worker, args: tuple[Any, ...] = (host, port, options, os.getpid())
     ) -> tuple[BaseProcess, float]:
         process = context.Process(target=target, args=args)
         process.start()
@@ -148,7 +152,7 @@ def _run(host: str, port: int, workers: int, *, jobs: bool = True, **options: An
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     processes = [start() for _ in range(workers)]
     if jobs:
-        processes.append(start(_jobs, ()))
+        processes.append(start(_jobs, (os.getpid(),)))
     try:
         while not stopping:
             time.sleep(0.5)
@@ -165,7 +169,7 @@ def _run(host: str, port: int, workers: int, *, jobs: bool = True, **options: An
                 if process.pid is not None:
                     metric_files.process_ended(process.pid)
                 is_jobs = jobs and index == len(processes) - 1
-                processes[index] = start(_jobs, ()) if is_jobs else start()
+                processes[index] = start(_jobs, (os.getpid(),)) if is_jobs else start()
     finally:
         probe.close()
         for process, _ in processes:

@@ -191,6 +191,15 @@ def test_a_killed_serve_leaves_no_process_behind(
         time.sleep(0.2)
 
 
+def test_a_process_whose_server_died_before_it_started_stops() -> None:
+    """The serving process may die (a SIGTERM before its handlers are in place) while its
+    jobs process is still starting: the jobs process knows its server by pid, not by
+    whichever process it finds as its parent once it runs."""
+    code = "import time; from provisor.server import _with_parent; _with_parent(0); time.sleep(60)"
+    done = subprocess.run([sys.executable, "-c", code], timeout=50, check=False)
+    assert done.returncode == -signal.SIGTERM
+
+
 def test_serve_refuses_a_port_in_use(tmp_path: Path) -> None:
     port = free_port()
     with socket.socket() as taken:
