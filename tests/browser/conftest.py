@@ -24,6 +24,7 @@ from playwright.sync_api import (
     Playwright,
     Route,
     ViewportSize,
+    expect,
     sync_playwright,
 )
 
@@ -38,7 +39,12 @@ AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
 VIEWPORT: ViewportSize = {"width": 1366, "height": 768}  # a laptop's screen
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 BLOCKING_IMPACTS = frozenset({"serious", "critical"})
-ACTIONS = 10_000  # ms an action (click, fill...) waits for its element; expect() waits 5 s
+ACTIONS = 10_000  # ms an action (click, fill...) waits for its element
+# ms an expect() waits for its condition (it passes as soon as the condition holds): the
+# server answers through other processes (a Test Connection calls a peer server) on a machine
+# the suite's other workers keep busy; 5 s (Playwright's default) once ran out in CI.
+EXPECTATIONS = 20_000
+expect.set_options(timeout=EXPECTATIONS)
 
 
 # -- the browser: one per worker ------------------------------------------------------------------
