@@ -182,15 +182,20 @@ class DirectoryConnector(Connector):
             raise ConnectorError(exc.message) from exc
 
     async def read(self, entity_type: str, *, delta: str | None = None) -> AsyncIterator[Page]:
-        kind = _kind(entity_type)
-        query = self._filter(entity_type, delta)
-        cursor, newest = "initial", delta
+        pages = self._pages(_kind(entity_type), self._filter(entity_type, delta), "initial", delta)
+        async for page in pages:
+            yield page
+
+    async def _pages(
+        self, kind: EntityType, query: str | None, cursor: str, newest: str | None
+    ) -> AsyncIterator[Page]:
+        """The entities matching ``query`` from ``cursor`` on, page by page; the last page
+        carries the newest ``lastModified`` seen (``newest`` at the least)."""
         while True:
             # Groups carry their members: smaller pages keep a read's memory bounded.
             count = self.page_size if kind is EntityType.USER else min(self.page_size, GROUP_PAGE)
             q = ListQuery(filter=query, start_id=cursor, count=count)
-            body = await self._call(self.directory.search, kind, q, BASE_URL)
-            data = orjson.loads(body)
+            data = orjson.loads(await self._call(self.directory.search, kind, q, BASE_URL))
             entities: list[Entity] = data.get("Resources", [])
             for entity in entities:
                 modified = entity.get("meta", {}).get("lastModified")
@@ -231,21 +236,8 @@ class DirectoryConnector(Connector):
         if upto is not None:
             filters.append(f"id lt {orjson.dumps(upto).decode()}")
         query = " and ".join(f"({f})" for f in filters if f)
-        cursor, newest = bounds.get("from") or "initial", None
-        while True:
-            count = self.page_size if kind is EntityType.USER else min(self.page_size, GROUP_PAGE)
-            q = ListQuery(filter=query, start_id=cursor, count=count)
-            data = orjson.loads(await self._call(self.directory.search, kind, q, BASE_URL))
-            entities: list[Entity] = data.get("Resources", [])
-            for entity in entities:
-                modified = entity.get("meta", {}).get("lastModified")
-                if isinstance(modified, str) and (newest is None or modified > newest):
-                    newest = modified
-            cursor = data.get("nextId", "end")
-            if cursor == "end" or not entities:
-                yield Page(entities, delta_token=newest)
-                return
-            yield Page(entities)
+        async for page in self._pages(kind, query, bounds.get("from") or "initial", None):
+            yield page
 
     async def slice(
         self,

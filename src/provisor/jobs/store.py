@@ -437,10 +437,12 @@ def live_runners(tx: Transaction, since: str) -> list[JobRunner]:
 # -- statistics and entity logs -------------------------------------------------------------------
 
 
-def save_statistics(
-    tx: Transaction, job_id: str, counts: Mapping[tuple[str, str, str, str], Counts]
-) -> None:
-    rows = [
+def _statistics_rows(
+    job_id: str, counts: Mapping[tuple[str, str, str, str], Counts]
+) -> list[dict[str, Any]]:
+    """The ``job_statistics`` rows of ``counts``, in key order (writers committing at once
+    lock the rows in the same order)."""
+    return [
         {
             "job_id": job_id,
             "entity_type": entity_type,
@@ -449,8 +451,14 @@ def save_statistics(
             "role": role,
             **c.to_dict(),
         }
-        for (entity_type, system_id, system_name, role), c in counts.items()
+        for (entity_type, system_id, system_name, role), c in sorted(counts.items())
     ]
+
+
+def save_statistics(
+    tx: Transaction, job_id: str, counts: Mapping[tuple[str, str, str, str], Counts]
+) -> None:
+    rows = _statistics_rows(job_id, counts)
     _upsert(tx, t.job_statistics, rows, ("job_id", "entity_type", "system_id"))
 
 
@@ -460,18 +468,7 @@ def add_statistics(
     """Add ``counts`` to a job's statistics (the partitions of a job, each committing what
     it did since its last commit, decision 0032)."""
     table = t.job_statistics
-    rows = [
-        {
-            "job_id": job_id,
-            "entity_type": entity_type,
-            "system_id": system_id,
-            "system_name": system_name,
-            "role": role,
-            **c.to_dict(),
-        }
-        # in key order: partitions committing at once lock the rows in the same order
-        for (entity_type, system_id, system_name, role), c in sorted(counts.items())
-    ]
+    rows = _statistics_rows(job_id, counts)
     if not rows:
         return
     dialect = postgresql if tx.conn.dialect.name == "postgresql" else sqlite
