@@ -6,15 +6,11 @@ tasks are run in this process, in the order a test wants; ``provisor worker`` pr
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -32,6 +28,7 @@ from provisor.storage import tables as t
 from provisor.timestamps import now
 from provisor.types import EntityType
 from tests.jobs.conftest import CTX, add_users, lid_source, stats, system
+from tests.jobs.test_workers import workers
 from tests.security.test_exactly_once import _PlainSCIM
 
 ADMIN = Context.administrator("test")
@@ -286,39 +283,6 @@ class _SlowCountingSCIM(_CountingSCIM):
         super().do_POST()
 
 
-@contextmanager
-def _workers(settings: Settings, count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """``provisor worker --concurrency 1`` processes: each runs a job's runner or one
-    partition at a time (the job's runner takes partitions no other worker has taken)."""
-    env = dict(os.environ)  # PROVISOR_* as tests/conftest.py leaves them (cheap hashing)
-    env.update(
-        PROVISOR_DATA_DIR=str(settings.data_dir),
-        PROVISOR_DATABASE_URL=str(settings.database_url),
-        PROVISOR_JOB_STALE_SECONDS="3",
-        PROVISOR_JOB_PARTITION_SIZE="40",
-    )
-    started = [
-        subprocess.Popen(
-            [sys.executable, "-m", "provisor", "worker", "--concurrency", "1"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(count)
-    ]
-    try:
-        yield started
-    finally:
-        for process in started:
-            if process.poll() is None:
-                process.terminate()
-        for process in started:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
 def _wait_for(condition: Callable[[], Any], what: str, seconds: float = 120) -> Any:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -357,7 +321,11 @@ def test_a_worker_killed_mid_partition_loses_and_duplicates_nothing(
                 "ips.write.concurrency": "1",
             },
         )
-        with _workers(settings, 3) as processes:
+        # one job's runner or one partition at a time each (the job's runner takes the
+        # partitions no other worker has taken)
+        with workers(
+            settings, 3, "--concurrency", "1", PROVISOR_JOB_PARTITION_SIZE="40"
+        ) as processes:
             job = services.jobs.start(ADMIN, "LID")
             runner = _wait_for(lambda: _job_worker(services, job.id), "a worker to run the job")
 

@@ -97,16 +97,21 @@ def slow_target() -> Iterator[str]:
 
 
 @contextmanager
-def workers(settings: Settings, count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
+def workers(
+    settings: Settings, count: int, *options: str, **environ: str
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``provisor worker`` processes (with ``options``, and ``environ`` over the settings),
+    each logging into ``worker-<i>.log`` in the data folder."""
     env = dict(os.environ)  # PROVISOR_* as tests/conftest.py leaves them (cheap hashing)
     env["PROVISOR_DATA_DIR"] = str(settings.data_dir)
     env["PROVISOR_JOB_STALE_SECONDS"] = "3"
     if settings.database_url:
         env["PROVISOR_DATABASE_URL"] = settings.database_url
+    env.update(environ)
     logs = [(settings.data_dir / f"worker-{i}.log").open("wb") for i in range(count)]
     started = [
         subprocess.Popen(
-            [sys.executable, "-m", "provisor", "worker"],
+            [sys.executable, "-m", "provisor", "worker", *options],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=log,
