@@ -19,6 +19,7 @@ from provisor.settings import Settings
 from provisor.systems.model import NewSystem, System
 from provisor.timestamps import now
 from provisor.types import EntityType
+from tests.conftest import LiveServer
 from tests.helpers import user_body
 
 CTX = Context.system("tests")  # the service calls a test makes directly
@@ -92,3 +93,25 @@ def add_users(services: Services, *names: str, **extra: Any) -> dict[str, str]:
             CTX, EntityType.USER, user_body(name, **extra), "/scim"
         ).id
     return ids
+
+
+def remote_scim_target(
+    services: Services, source_id: str, live: LiveServer, **properties: str
+) -> System:
+    """The served provisor ``live``'s SCIM API as a target of ``source_id`` (Basic
+    authentication with its admin client), with more ``properties``."""
+    client_id, secret = live.admin
+    return system(
+        services,
+        name="Remote",
+        type="scim",
+        role="target",
+        sourceSystemIds=[source_id],
+        properties={
+            "URL": live.url + "/scim",
+            "Authentication": "BasicAuthentication",
+            "User": client_id,
+            "Password": secret,
+            **properties,
+        },
+    )

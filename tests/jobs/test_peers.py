@@ -26,7 +26,7 @@ from tests.conftest import LiveServer, serve
 from tests.connectors.ldap_server import LDAPServer, running_slapd
 from tests.connectors.scim_peers import scim2_server
 from tests.helpers import group_body, user_body
-from tests.jobs.conftest import add_users, lid_source, run_job, stats, system
+from tests.jobs.conftest import add_users, lid_source, remote_scim_target, run_job, stats, system
 
 pytestmark = pytest.mark.slow  # whole jobs against peer servers (scim2-server, slapd)
 
@@ -53,22 +53,8 @@ def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LDAPServer]:
 
 
 def scim_target(services: Services, source_id: str, live: LiveServer, **properties: str) -> Any:
-    client_id, secret = live.admin
-    return system(
-        services,
-        name="Remote",
-        type="scim",
-        role="target",
-        sourceSystemIds=[source_id],
-        properties={
-            "URL": live.url + "/scim",
-            "Authentication": "BasicAuthentication",
-            "User": client_id,
-            "Password": secret,
-            "ips.failed.request.retry.attempts.interval": "1",
-            **properties,
-        },
-    )
+    retry = {"ips.failed.request.retry.attempts.interval": "1"}
+    return remote_scim_target(services, source_id, live, **{**retry, **properties})
 
 
 def ldap_properties(server: LDAPServer, **extra: str) -> dict[str, str]:

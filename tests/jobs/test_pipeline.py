@@ -23,7 +23,7 @@ from provisor.systems.model import SystemChanges
 from provisor.types import EntityType
 from tests.conftest import LiveServer, serve
 from tests.helpers import group_body, patch, user_body
-from tests.jobs.conftest import add_users, lid_source, run_job, stats, system
+from tests.jobs.conftest import add_users, lid_source, remote_scim_target, run_job, stats, system
 
 CTX = Context.system("tests")  # the service calls a test makes directly
 
@@ -346,7 +346,7 @@ def test_existing_entities_are_matched_and_kept(services: Services, remote: Live
     add_users(services, "shared", "mine")
     with remote.client(path="/scim") as client:
         client.post("/Users", json=user_body("shared", title="theirs")).raise_for_status()
-    remote_target(services, remote, lid_source(services).id)
+    remote_scim_target(services, lid_source(services).id, remote)
     first = run_job(services, "LID")
     assert first.status is JobStatus.SUCCESS, [
         e.reason for e in services.jobs.entity_logs(Context.administrator("test"), first.id)[0]
@@ -464,10 +464,10 @@ def test_bulk_creates_go_in_several_requests_at_once(
     from provisor.connectors.scim.connector import SCIMConnector
 
     add_users(services, *(f"b{i:02d}" for i in range(45)))
-    remote_target(
+    remote_scim_target(
         services,
-        remote,
         lid_source(services).id,
+        remote,
         **{
             "scim.support.bulk.operation": "true",
             "scim.bulk.operations.max.count": "20",
@@ -498,25 +498,3 @@ def test_bulk_creates_go_in_several_requests_at_once(
     again = run_job(services, "LID")
     assert stats(again, "Remote").get("unchanged") == 45
     assert stats(again, "Remote").get("created", 0) == 0
-
-
-def remote_target(
-    services: Services, remote: LiveServer, source_id: str, **properties: str
-) -> None:
-    """The served provisor ``remote``'s SCIM API as a target of ``source_id`` (Basic
-    authentication with its admin client), with more ``properties``."""
-    client_id, secret = remote.admin
-    system(
-        services,
-        name="Remote",
-        type="scim",
-        role="target",
-        sourceSystemIds=[source_id],
-        properties={
-            "URL": remote.url + "/scim",
-            "Authentication": "BasicAuthentication",
-            "User": client_id,
-            "Password": secret,
-            **properties,
-        },
-    )
