@@ -36,6 +36,7 @@ from provisor.storage import tables as t
 from tests.conftest import free_port
 from tests.console.conftest import FORM_CSRF
 from tests.jobs.conftest import add_users, lid_source, system
+from tests.jobs.test_workers import wait_for
 from tests.security.test_exactly_once import _PlainSCIM
 
 pytestmark = pytest.mark.slow  # provisor processes
@@ -183,16 +184,6 @@ def _up(url: str, process: subprocess.Popen[bytes]) -> bool:
         return httpx.get(f"{url}/health", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def wait_for(condition: Callable[[], Any], what: str, seconds: float = 60) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @contextmanager

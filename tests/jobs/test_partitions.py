@@ -10,7 +10,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -28,7 +28,7 @@ from provisor.storage import tables as t
 from provisor.timestamps import now
 from provisor.types import EntityType
 from tests.jobs.conftest import CTX, add_users, lid_source, stats, system
-from tests.jobs.test_workers import workers
+from tests.jobs.test_workers import wait_for, workers
 from tests.security.test_exactly_once import _PlainSCIM
 
 ADMIN = Context.administrator("test")
@@ -283,16 +283,6 @@ class _SlowCountingSCIM(_CountingSCIM):
         super().do_POST()
 
 
-def _wait_for(condition: Callable[[], Any], what: str, seconds: float = 120) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.slow
 def test_a_worker_killed_mid_partition_loses_and_duplicates_nothing(
     pg_database: str, tmp_path: Path
@@ -327,19 +317,21 @@ def test_a_worker_killed_mid_partition_loses_and_duplicates_nothing(
             settings, 3, "--concurrency", "1", PROVISOR_JOB_PARTITION_SIZE="40"
         ) as processes:
             job = services.jobs.start(ADMIN, "LID")
-            runner = _wait_for(lambda: _job_worker(services, job.id), "a worker to run the job")
+            runner = wait_for(lambda: _job_worker(services, job.id), "a worker to run the job", 120)
 
             def mid_partition() -> Any:
                 parts = _parts(services, job.id)
                 going = [p for p in parts if p.status == "running" and p.worker != runner]
                 return next((p for p in going if p.done), None)
 
-            part = _wait_for(mid_partition, "a partition with a page committed, not the runner's")
+            part = wait_for(
+                mid_partition, "a partition with a page committed, not the runner's", 120
+            )
             pid = int(part.worker.rsplit(":", 1)[1])
             victim = next(p for p in processes if p.pid == pid)
             victim.send_signal(signal.SIGKILL)
             victim.wait(timeout=30)
-            ended = _wait_for(
+            ended = wait_for(
                 lambda: (j := services.jobs.get(ADMIN, job.id)).status.finished and j,
                 "the job to end",
                 180,
